@@ -1,0 +1,318 @@
+/**
+ * The one place configuration is read. Every setting comes from the environment (optionally
+ * seeded from a `.env` file by the entry point, see `loadDotEnv`), is parsed into a typed section,
+ * and is read lazily: a job that never touches Kafka never needs `KAFKA_*` in its permissions.
+ *
+ * A job granted `--allow-env=A,B` that reads a section needing `C` fails with a message naming `C`
+ * and the manifest key to add, instead of silently falling back to a default.
+ *
+ * Secrets (passwords, tokens, webhook URLs, private-key passphrases) are registered with
+ * `redact()` as soon as they are read, so any text passed through `redact` has them masked.
+ */
+
+/** Raised when configuration is missing, malformed, or not granted to this process. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The bundled sample's landing folder and the last instant its data covers. */
+export const SAMPLE_DIR = "data/sample";
+export const SAMPLE_AS_OF = "2025-12-08T12:30:00Z";
+
+type Env = (name: string) => string | undefined;
+
+const secretValues = new Set<string>();
+
+/** Mask every secret value read so far (and any passed in `extra`) in `text`. */
+export function redact(text: string, extra: readonly string[] = []): string {
+  let out = text;
+  for (const s of [...secretValues, ...extra]) {
+    if (s.length >= 4) out = out.split(s).join("***");
+  }
+  return out;
+}
+
+function secret(value: string | undefined): string | undefined {
+  if (value) {
+    secretValues.add(value);
+    // A URL's password part is a secret on its own too (it appears unencoded in some messages).
+    try {
+      const u = new URL(value);
+      if (u.password) secretValues.add(decodeURIComponent(u.password));
+    } catch { /* not a URL */ }
+  }
+  return value;
+}
+
+/** Read one variable, turning a missing permission into a ConfigError that says what to grant. */
+export function envVar(name: string): string | undefined {
+  const state = Deno.permissions.querySync({ name: "env", variable: name }).state;
+  if (state !== "granted") {
+    throw new ConfigError(
+      `this process reads ${name} but was not granted it: add it to the job's permissions.env ` +
+        `in jobs.yaml (or --allow-env=${name} when running the script directly)`,
+    );
+  }
+  const v = Deno.env.get(name);
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env(name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+export type WarehouseConfig =
+  | { kind: "duckdb"; path: string }
+  | {
+    kind: "snowflake";
+    account: string;
+    user: string;
+    password?: string;
+    privateKeyPath?: string;
+    privateKeyPassphrase?: string;
+    warehouse?: string;
+    role?: string;
+    database: string;
+    /** Full endpoint URL, e.g. a local protocol-compatible server in tests. */
+    accessUrl?: string;
+  };
+
+export interface LandingConfig {
+  /** `local`: a folder; `s3`: a bucket (and key prefix) on S3 or any S3-API server. */
+  kind: "local" | "s3";
+  /** Folder for `local`. */
+  dir: string;
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export interface KafkaConfig {
+  /** Broker list; empty means "use the project's local broker" (see `deno task kafka`). */
+  brokers: string[];
+  clientId: string;
+  quotesTopic: string;
+  deadLetterTopic: string;
+  groupId: string;
+  batchSize: number;
+}
+
+export interface ApiConfig {
+  host: string;
+  port: number;
+  token?: string;
+}
+
+export interface AlertConfig {
+  webhookUrl?: string;
+  smtpUrl?: string;
+  emailTo?: string;
+  emailFrom: string;
+}
+
+export interface Config {
+  warehouse: WarehouseConfig;
+  landing: LandingConfig;
+  kafka: KafkaConfig;
+  api: ApiConfig;
+  alerts: AlertConfig;
+  /** Where run logs and run history live. */
+  logDir: string;
+  /** Logs and run records older than this many days are removed by `cleanup`. */
+  retentionDays: number;
+  /**
+   * "Now" for freshness checks and the market calendar. Defaults to the real clock, except on
+   * the bundled sample (the embedded default landing), whose world ends at SAMPLE_AS_OF.
+   * `EGX_AS_OF` (ISO date or instant) pins it explicitly.
+   */
+  asOf: Date;
+}
+
+function warehouse(env: Env): WarehouseConfig {
+  const raw = env("EGX_WAREHOUSE") ?? "data/egx.duckdb";
+  if (raw.toLowerCase() !== "snowflake") {
+    return { kind: "duckdb", path: raw.replace(/^duckdb:/, "") };
+  }
+  const need = (n: string) => {
+    const v = env(n);
+    if (!v) throw new ConfigError(`EGX_WAREHOUSE=snowflake needs ${n}`);
+    return v;
+  };
+  const password = secret(env("SNOWFLAKE_PASSWORD"));
+  const privateKeyPath = env("SNOWFLAKE_PRIVATE_KEY_PATH");
+  if (!password && !privateKeyPath) {
+    throw new ConfigError(
+      "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH",
+    );
+  }
+  return {
+    kind: "snowflake",
+    account: need("SNOWFLAKE_ACCOUNT"),
+    user: need("SNOWFLAKE_USER"),
+    password,
+    privateKeyPath,
+    privateKeyPassphrase: secret(env("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")),
+    warehouse: env("SNOWFLAKE_WAREHOUSE"),
+    role: env("SNOWFLAKE_ROLE"),
+    database: env("SNOWFLAKE_DATABASE") ?? "EGX_OPERATIONAL_DB",
+    accessUrl: env("SNOWFLAKE_ACCESS_URL"),
+  };
+}
+
+function landing(env: Env): LandingConfig {
+  const raw = env("EGX_LANDING") ?? SAMPLE_DIR;
+  const common = {
+    endpoint: env("S3_ENDPOINT"),
+    region: env("AWS_REGION") ?? "us-east-1",
+    forcePathStyle: bool(env, "S3_FORCE_PATH_STYLE", env("S3_ENDPOINT") !== undefined),
+  };
+  if (!raw.startsWith("s3://")) {
+    return { kind: "local", dir: raw, bucket: "", prefix: "", ...common };
+  }
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(raw);
+  if (!m) throw new ConfigError(`EGX_LANDING must look like s3://bucket/prefix, got ${raw}`);
+  return {
+    kind: "s3",
+    dir: "",
+    bucket: m[1],
+    prefix: m[2],
+    ...common,
+    accessKeyId: env("AWS_ACCESS_KEY_ID"),
+    secretAccessKey: secret(env("AWS_SECRET_ACCESS_KEY")),
+  };
+}
+
+function kafka(env: Env): KafkaConfig {
+  const brokers = (env("KAFKA_BROKERS") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return {
+    brokers,
+    clientId: env("KAFKA_CLIENT_ID") ?? "egx-pipeline",
+    quotesTopic: env("EGX_TOPIC_QUOTES") ?? "egx.quotes.v1",
+    deadLetterTopic: env("EGX_TOPIC_DEAD_LETTER") ?? "egx.quotes.dlq",
+    groupId: env("EGX_CONSUMER_GROUP") ?? "egx-warehouse-writer",
+    batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1),
+  };
+}
+
+function api(env: Env): ApiConfig {
+  return {
+    host: env("EGX_API_HOST") ?? "127.0.0.1",
+    port: int(env, "EGX_API_PORT", 8080, 0),
+    token: secret(env("EGX_API_TOKEN")),
+  };
+}
+
+function alerts(env: Env): AlertConfig {
+  return {
+    webhookUrl: secret(env("EGX_ALERT_WEBHOOK_URL")),
+    smtpUrl: secret(env("EGX_SMTP_URL")),
+    emailTo: env("EGX_ALERT_EMAIL_TO"),
+    emailFrom: env("EGX_ALERT_EMAIL_FROM") ?? "egx-pipeline@localhost",
+  };
+}
+
+function asOf(env: Env): Date {
+  const raw = env("EGX_AS_OF");
+  if (raw !== undefined) {
+    const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(raw) ? `${raw}T23:59:59Z` : raw);
+    if (Number.isNaN(d.getTime())) {
+      throw new ConfigError(`EGX_AS_OF must be an ISO date or instant, got ${raw}`);
+    }
+    return d;
+  }
+  const landingRaw = env("EGX_LANDING") ?? SAMPLE_DIR;
+  return landingRaw === SAMPLE_DIR ? new Date(SAMPLE_AS_OF) : new Date();
+}
+
+/**
+ * Build the configuration from an environment reader (default: the process environment).
+ * Sections are computed on first access, so only the variables a caller uses are read.
+ */
+export function loadConfig(env: Env = envVar): Config {
+  const cache = new Map<string, unknown>();
+  const lazy = <T>(key: string, make: () => T): T => {
+    if (!cache.has(key)) cache.set(key, make());
+    return cache.get(key) as T;
+  };
+  return {
+    get warehouse() {
+      return lazy("warehouse", () => warehouse(env));
+    },
+    get landing() {
+      return lazy("landing", () => landing(env));
+    },
+    get kafka() {
+      return lazy("kafka", () => kafka(env));
+    },
+    get api() {
+      return lazy("api", () => api(env));
+    },
+    get alerts() {
+      return lazy("alerts", () => alerts(env));
+    },
+    get logDir() {
+      return lazy("logDir", () => env("EGX_LOG_DIR") ?? "logs");
+    },
+    get retentionDays() {
+      return lazy("retentionDays", () => int(env, "EGX_RETENTION_DAYS", 30, 1));
+    },
+    get asOf() {
+      return lazy("asOf", () => asOf(env));
+    },
+  };
+}
+
+/**
+ * Parse `.env` text: `KEY=value` lines, `#` comments, optional `export `, single or double
+ * quotes. Returns the pairs; never touches the process environment.
+ */
+export function parseDotEnv(text: string, file = ".env"): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (t === "" || t.startsWith("#")) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(t);
+    if (!m) throw new ConfigError(`${file}:${i + 1}: expected KEY=value`);
+    let v = m[2];
+    const q = v[0];
+    if ((q === '"' || q === "'") && v.endsWith(q) && v.length >= 2) v = v.slice(1, -1);
+    else v = v.replace(/\s+#.*$/, "");
+    out.set(m[1], v);
+  });
+  return out;
+}
+
+/**
+ * For entry points (runner, server, stream): copy `.env` values into the process environment
+ * for variables not already set. A missing file is fine; a malformed one is an error.
+ */
+export function loadDotEnv(path = ".env"): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  for (const [k, v] of parseDotEnv(text, path)) {
+    if (Deno.env.get(k) === undefined) Deno.env.set(k, v);
+  }
+}
