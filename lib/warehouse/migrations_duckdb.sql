@@ -1,0 +1,171 @@
+-- Warehouse DDL for DuckDB, as ordered migrations. Each migration starts with a line
+-- `-- migration: NNN_name`; applied migrations are recorded in OPERATIONAL.SCHEMA_MIGRATION
+-- (version, name, checksum) and never edited afterwards: change the schema with a new migration.
+-- Conventions: every TIMESTAMP column holds UTC; TRADE_DATE is the Cairo calendar date; prices
+-- are DOUBLE (EGP); natural keys are declared as PRIMARY KEY here (DuckDB enforces them) but
+-- writes never rely on that: every write is an upsert by the natural key.
+
+-- migration: 001_operational
+CREATE SCHEMA IF NOT EXISTS OPERATIONAL;
+
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_COMPANY (
+  TICKER        VARCHAR   NOT NULL PRIMARY KEY,  -- local EGX code, e.g. COMI
+  COMPANY_NAME  VARCHAR   NOT NULL,
+  ISIN          VARCHAR,                         -- 12 chars, EG....; unknown for some names
+  SECTOR        VARCHAR,                         -- GICS-style sector; blank in the source = NULL
+  INDUSTRY      VARCHAR,
+  IS_ACTIVE     BOOLEAN   NOT NULL DEFAULT TRUE,
+  SOURCE_FILE   VARCHAR,
+  CREATED_AT    TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT    TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+);
+
+-- Daily OHLCV per company, trade date and source (BATCH_CSV, TRADINGVIEW_EXPORT,
+-- INVESTING_EXPORT, BARS_1M, STREAMING_API). Staging picks one source per ticker and day.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_STOCK_PRICE (
+  TICKER       VARCHAR   NOT NULL,
+  TRADE_DATE   DATE      NOT NULL,
+  DATA_SOURCE  VARCHAR   NOT NULL,
+  OPEN         DOUBLE    NOT NULL,
+  HIGH         DOUBLE    NOT NULL,
+  LOW          DOUBLE    NOT NULL,
+  CLOSE        DOUBLE    NOT NULL,
+  VOLUME       BIGINT    NOT NULL,
+  SOURCE_FILE  VARCHAR,                          -- landing key, or kafka topic/partition/offset
+  CREATED_AT   TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT   TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (TICKER, TRADE_DATE, DATA_SOURCE)
+);
+
+-- Intraday bars: one-minute bars from files, poll bars from the stream.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INTRADAY_BAR (
+  TICKER            VARCHAR   NOT NULL,
+  BAR_START         TIMESTAMP NOT NULL,          -- UTC
+  INTERVAL_MINUTES  INTEGER   NOT NULL,
+  DATA_SOURCE       VARCHAR   NOT NULL,
+  TRADE_DATE        DATE      NOT NULL,          -- Cairo date of BAR_START
+  OPEN              DOUBLE    NOT NULL,
+  HIGH              DOUBLE    NOT NULL,
+  LOW               DOUBLE    NOT NULL,
+  CLOSE             DOUBLE    NOT NULL,
+  VOLUME            BIGINT    NOT NULL,
+  SOURCE_FILE       VARCHAR,
+  CREATED_AT        TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT        TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE)
+);
+
+-- Quarterly statements (EGP unless CURRENCY says otherwise).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_FINANCIAL (
+  TICKER               VARCHAR   NOT NULL,
+  FISCAL_YEAR          INTEGER   NOT NULL,
+  FISCAL_QUARTER       INTEGER   NOT NULL,       -- 1..4
+  PERIOD_END           DATE      NOT NULL,
+  CURRENCY             VARCHAR   NOT NULL DEFAULT 'EGP',
+  REVENUE              DOUBLE,
+  GROSS_PROFIT         DOUBLE,
+  OPERATING_INCOME     DOUBLE,
+  NET_INCOME           DOUBLE,
+  TOTAL_ASSETS         DOUBLE,
+  TOTAL_LIABILITIES    DOUBLE,
+  TOTAL_EQUITY         DOUBLE,
+  OPERATING_CASH_FLOW  DOUBLE,
+  SHARES_OUTSTANDING   BIGINT,
+  EPS                  DOUBLE,
+  DATA_SOURCE          VARCHAR   NOT NULL,
+  SOURCE_FILE          VARCHAR,
+  CREATED_AT           TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT           TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (TICKER, FISCAL_YEAR, FISCAL_QUARTER)
+);
+
+-- Screener snapshots (one per ticker and snapshot date).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MARKET_STAT (
+  TICKER          VARCHAR   NOT NULL,
+  SNAPSHOT_DATE   DATE      NOT NULL,
+  LAST_PRICE      DOUBLE,
+  CHANGE_PCT      DOUBLE,
+  VOLUME          BIGINT,
+  MARKET_CAP      DOUBLE,
+  PE_RATIO        DOUBLE,
+  PB_RATIO        DOUBLE,
+  DIVIDEND_YIELD  DOUBLE,
+  EPS_TTM         DOUBLE,
+  HIGH_52W        DOUBLE,
+  LOW_52W         DOUBLE,
+  DATA_SOURCE     VARCHAR   NOT NULL,
+  SOURCE_FILE     VARCHAR,
+  CREATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (TICKER, SNAPSHOT_DATE)
+);
+
+-- Indices: EGX30 (cap-weighted), EGX70_EWI and EGX100_EWI (equal-weighted).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INDEX (
+  INDEX_CODE   VARCHAR   NOT NULL PRIMARY KEY,   -- EGX30, EGX70_EWI, EGX100_EWI
+  INDEX_NAME   VARCHAR   NOT NULL,
+  WEIGHTING    VARCHAR   NOT NULL,               -- CAP_WEIGHTED | EQUAL_WEIGHTED
+  BASE_VALUE   DOUBLE    NOT NULL,
+  BASE_DATE    DATE,
+  DESCRIPTION  VARCHAR,
+  CREATED_AT   TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT   TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+);
+
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INDEX_MEMBERSHIP (
+  INDEX_CODE      VARCHAR   NOT NULL,
+  TICKER          VARCHAR   NOT NULL,
+  EFFECTIVE_FROM  DATE      NOT NULL,
+  EFFECTIVE_TO    DATE,                          -- NULL = still a member
+  WEIGHT          DOUBLE,                        -- fraction 0..1 when known, else NULL
+  SOURCE_FILE     VARCHAR,
+  CREATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  UPDATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (INDEX_CODE, TICKER, EFFECTIVE_FROM)
+);
+
+-- Announced market closures, seeded from lib/market/egx_calendar.json.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MARKET_CLOSURE (
+  CLOSURE_DATE  DATE    NOT NULL PRIMARY KEY,
+  NAME          VARCHAR NOT NULL,
+  SOURCE        VARCHAR
+);
+
+-- One row per landing object loaded (key + ETag identify a version of a file).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_LOAD_LOG (
+  FILE_KEY          VARCHAR   NOT NULL,
+  ETAG              VARCHAR   NOT NULL,
+  SIZE_BYTES        BIGINT    NOT NULL,
+  FORMAT            VARCHAR,
+  STATUS            VARCHAR   NOT NULL,          -- LOADED | FAILED
+  ROWS_READ         BIGINT    NOT NULL DEFAULT 0,
+  ROWS_LOADED       BIGINT    NOT NULL DEFAULT 0,
+  ROWS_QUARANTINED  BIGINT    NOT NULL DEFAULT 0,
+  ERROR             VARCHAR,
+  RUN_ID            VARCHAR,
+  STARTED_AT        TIMESTAMP NOT NULL,
+  FINISHED_AT       TIMESTAMP,
+  PRIMARY KEY (FILE_KEY, ETAG)
+);
+
+-- Rows rejected by validation, with the reason; never silently dropped.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_QUARANTINE (
+  FILE_KEY        VARCHAR   NOT NULL,
+  ETAG            VARCHAR   NOT NULL,
+  LINE_NUMBER     BIGINT    NOT NULL,            -- 1-based line in the file (header = 1)
+  FORMAT          VARCHAR,
+  REASON          VARCHAR   NOT NULL,
+  RECORD          VARCHAR,                       -- the raw line or JSON of the record
+  QUARANTINED_AT  TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (FILE_KEY, ETAG, LINE_NUMBER)
+);
+
+-- Streaming: last written offset per partition, written in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_STREAM_OFFSET (
+  CONSUMER_GROUP  VARCHAR   NOT NULL,
+  TOPIC           VARCHAR   NOT NULL,
+  PARTITION_ID    INTEGER   NOT NULL,
+  NEXT_OFFSET     BIGINT    NOT NULL,            -- the next offset to read (Kafka convention)
+  UPDATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
+  PRIMARY KEY (CONSUMER_GROUP, TOPIC, PARTITION_ID)
+);

@@ -1,0 +1,67 @@
+/**
+ * The warehouse contract: one interface, two implementations (DuckDB embedded default,
+ * Snowflake production). Everything that reads or writes warehouse tables goes through it.
+ *
+ * Value mapping (both implementations return the same JavaScript values):
+ *   DATE -> "YYYY-MM-DD" string; TIMESTAMP (always UTC) -> ISO string "YYYY-MM-DDTHH:MM:SS.sssZ";
+ *   BIGINT/INTEGER -> number (bigint only beyond 2^53); DOUBLE/DECIMAL -> number;
+ *   VARCHAR -> string; BOOLEAN -> boolean; NULL -> null.
+ * Column names come back as the warehouse reports them (upper case for the OPERATIONAL tables).
+ *
+ * Parameters are positional (`?` in DuckDB SQL; the Snowflake implementation binds `?` too).
+ * Identifiers are never built from untrusted input.
+ */
+
+export type SqlValue = string | number | bigint | boolean | null | Date;
+export type Row = Record<string, SqlValue>;
+
+/** A connection inside one transaction. */
+export interface Session {
+  /** Run a statement and return its rows. */
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Run a statement; returns the number of rows changed when the warehouse reports it. */
+  execute(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /**
+   * Bulk-insert rows into a table (typically a temporary staging table before an upsert):
+   * the DuckDB Appender, or multi-row binds on Snowflake.
+   */
+  insertRows(table: string, columns: readonly string[], rows: readonly SqlValue[][]): Promise<void>;
+}
+
+export interface TransactionOptions {
+  signal?: AbortSignal;
+  /** Names the work in lock-wait and error messages, e.g. "batch_load bars_1m/COMI.csv". */
+  label?: string;
+}
+
+export interface Warehouse {
+  readonly kind: "duckdb" | "snowflake";
+  /**
+   * Run `fn` in one transaction: commit when it resolves, roll back when it throws (nothing
+   * half-written). On DuckDB the file is held only for the transaction; a lock conflict with
+   * another process is retried with backoff until `signal` aborts.
+   */
+  transaction<T>(fn: (s: Session) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** A read outside any explicit transaction (DuckDB: the file is held only for the query). */
+  query<T extends Row = Row>(
+    sql: string,
+    params?: readonly SqlValue[],
+    opts?: TransactionOptions,
+  ): Promise<T[]>;
+  /** Apply pending migrations in order, record them, and return the names applied. */
+  migrate(opts?: TransactionOptions): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** A write could not get the warehouse (lock held elsewhere, service down) before giving up. */
+export class WarehouseBusyError extends Error {
+  override name = "WarehouseBusyError";
+}
+
+/** A statement failed; `sql` is the statement (never with secret values). */
+export class WarehouseQueryError extends Error {
+  override name = "WarehouseQueryError";
+  constructor(message: string, readonly sql: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
