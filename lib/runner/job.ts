@@ -1,0 +1,166 @@
+/**
+ * The job contract: what every `jobs/*.ts` script and the runner agree on.
+ *
+ * A job script is thin. It parses its own arguments (`node:util` parseArgs, `--help`), then hands
+ * its work to `runJob`, which
+ *   - calls `main(args, signal)`; `signal` aborts on SIGTERM or SIGINT (the runner sends SIGTERM
+ *     at a timeout or when it shuts down, then SIGKILL after a grace period), so pass it on to
+ *     every long-running call;
+ *   - exits 0 when `main` resolves (or with the number `main` returns);
+ *   - exits EXIT_NOTHING_TO_DO (78) when `main` calls `nothingToDo(reason)`: the runner records
+ *     the job as `skipped` and skips the dependents that need its output (see jobs.yaml `trigger`);
+ *   - otherwise prints ONE clear line to stderr (`<job>: <Error>: <message> (at file:line)`,
+ *     secrets masked by `redact`) and exits EXIT_FAILED (1).
+ *
+ * The runner starts each job with a cleared environment holding only the job's declared
+ * `permissions.env` variables plus the names in RUNNER_ENV (always readable by the job: the runner
+ * adds them to `--allow-env`). Read them with `jobContext()`; outside the runner they are absent.
+ *
+ * Usage in jobs/x.ts:
+ *
+ *   import { parseArgs } from "node:util";
+ *   import { nothingToDo, runJob } from "../lib/runner/job.ts";
+ *   if (import.meta.main) {
+ *     await runJob({ name: "x", help: HELP }, async (args, signal) => {
+ *       const { values } = parseArgs({ args, options: { ... } });
+ *       if (nothingNew) nothingToDo("no new files under s3://bucket/prefix");
+ *       await doWork({ signal });
+ *     });
+ *   }
+ */
+import { redact } from "../config/config.ts";
+
+/** Success. */
+export const EXIT_OK = 0;
+/** The job failed (any uncaught error). */
+export const EXIT_FAILED = 1;
+/** Bad usage (unknown flag, bad argument). `runJob` maps a parseArgs TypeError to this. */
+export const EXIT_USAGE = 2;
+/** "Nothing to do" (sysexits EX_CONFIG is 78; chosen because no tool exits with it by accident). */
+export const EXIT_NOTHING_TO_DO = 78;
+
+/** Environment variables the runner always sets for a job (and always lets it read). */
+export const RUNNER_ENV = {
+  /** Id of the run (one `deno task run` or one scheduled fire), e.g. "20260424-010000-ab12". */
+  runId: "EGX_RUN_ID",
+  /** The job's id in jobs.yaml. */
+  job: "EGX_JOB",
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  attempt: "EGX_ATTEMPT",
+} as const;
+
+/** Thrown by `nothingToDo`; `runJob` turns it into exit code EXIT_NOTHING_TO_DO. */
+export class NothingToDo extends Error {
+  override name = "NothingToDo";
+}
+
+/** Stop the job, reporting "nothing to do" (not a failure). Only meaningful inside `runJob`. */
+export function nothingToDo(reason: string): never {
+  throw new NothingToDo(reason);
+}
+
+export interface JobMeta {
+  /** The job's name, used as the prefix of its error line. */
+  name: string;
+  /** Printed (and exit 0) when the arguments contain `--help` or `-h`; main is not called. */
+  help?: string;
+}
+
+/** A job's body. Resolve (or return 0) for success; return another number to exit with it. */
+export type JobMain = (
+  args: string[],
+  signal: AbortSignal,
+) => Promise<number | void> | number | void;
+
+export interface JobContext {
+  runId?: string;
+  job?: string;
+  attempt?: number;
+}
+
+/** The runner's context for this process, or empty fields when run by hand. Needs no flags. */
+export function jobContext(): JobContext {
+  const get = (name: string) =>
+    Deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
+      ? Deno.env.get(name)
+      : undefined;
+  const attempt = get(RUNNER_ENV.attempt);
+  return {
+    runId: get(RUNNER_ENV.runId),
+    job: get(RUNNER_ENV.job),
+    attempt: attempt === undefined ? undefined : Number(attempt),
+  };
+}
+
+/** Where an error was thrown, as `file:line` relative to the working directory, if known. */
+function origin(err: Error): string | undefined {
+  const cwd = (() => {
+    try {
+      return "file://" + Deno.cwd() + "/";
+    } catch {
+      return undefined; // no --allow-read for the cwd
+    }
+  })();
+  for (const line of (err.stack ?? "").split("\n").slice(1)) {
+    const m = /\(?((?:file|https?|npm):\/\/?[^\s()]+?):(\d+):\d+\)?$/.exec(line.trim());
+    if (!m || m[1].includes("/node_modules/") || m[1].startsWith("npm:")) continue;
+    const file = cwd && m[1].startsWith(cwd) ? m[1].slice(cwd.length) : m[1];
+    return `${file}:${m[2]}`;
+  }
+  return undefined;
+}
+
+/** The one-line message for an uncaught error (message, first cause, origin), secrets masked. */
+export function errorLine(name: string, err: unknown): string {
+  if (!(err instanceof Error)) return redact(`${name}: error: ${String(err)}`);
+  let msg = `${name}: ${err.name}: ${err.message.split("\n")[0]}`;
+  if (err.cause !== undefined) {
+    const c = err.cause instanceof Error
+      ? `${err.cause.name}: ${err.cause.message.split("\n")[0]}`
+      : String(err.cause);
+    msg += ` (cause: ${c})`;
+  }
+  const at = origin(err);
+  if (at) msg += ` (at ${at})`;
+  return redact(msg);
+}
+
+/**
+ * Run a job body under the contract above and exit the process with its code. Never returns.
+ */
+export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
+  const args = [...Deno.args];
+  if (meta.help !== undefined && (args.includes("--help") || args.includes("-h"))) {
+    console.log(meta.help);
+    Deno.exit(EXIT_OK);
+  }
+  const controller = new AbortController();
+  let received: Deno.Signal | undefined;
+  const onSignal = (sig: Deno.Signal) => () => {
+    if (received) Deno.exit(sig === "SIGINT" ? 130 : 143); // second signal: stop now
+    received = sig;
+    controller.abort(new DOMException(`${meta.name} received ${sig}`, "AbortError"));
+  };
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+
+  let code: number;
+  try {
+    const r = await main(args, controller.signal);
+    code = typeof r === "number" ? r : EXIT_OK;
+  } catch (err) {
+    if (err instanceof NothingToDo) {
+      console.log(`${meta.name}: nothing to do: ${redact(err.message)}`);
+      code = EXIT_NOTHING_TO_DO;
+    } else if (received) {
+      console.error(`${meta.name}: stopped by ${received}`);
+      code = received === "SIGINT" ? 130 : 143;
+    } else {
+      console.error(errorLine(meta.name, err));
+      const usage = String((err as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
+      code = usage ? EXIT_USAGE : EXIT_FAILED;
+    }
+  }
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  Deno.exit(code);
+}
