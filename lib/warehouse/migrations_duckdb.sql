@@ -5,6 +5,15 @@
 -- are DOUBLE (EGP); natural keys are declared as PRIMARY KEY here (DuckDB enforces them) but
 -- writes never rely on that: every write is an upsert by the natural key.
 
+-- Bootstrap (runs before every migrate, idempotent): the schema and the migration record.
+CREATE SCHEMA IF NOT EXISTS OPERATIONAL;
+CREATE TABLE IF NOT EXISTS OPERATIONAL.SCHEMA_MIGRATION (
+  VERSION     INTEGER   NOT NULL PRIMARY KEY,
+  NAME        VARCHAR   NOT NULL,
+  CHECKSUM    VARCHAR   NOT NULL,                -- SHA-256 of the migration's text
+  APPLIED_AT  TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+);
+
 -- migration: 001_operational
 CREATE SCHEMA IF NOT EXISTS OPERATIONAL;
 

@@ -11,6 +11,7 @@
  * Parameters are positional (`?` in DuckDB SQL; the Snowflake implementation binds `?` too).
  * Identifiers are never built from untrusted input.
  */
+import type { WarehouseConfig } from "../config/config.ts";
 
 export type SqlValue = string | number | bigint | boolean | null | Date;
 export type Row = Record<string, SqlValue>;
@@ -64,4 +65,47 @@ export class WarehouseQueryError extends Error {
   constructor(message: string, readonly sql: string, options?: ErrorOptions) {
     super(message, options);
   }
+}
+
+export interface OpenOptions {
+  /** Apply pending migrations on open (default true; idempotent and cheap when up to date). */
+  migrate?: boolean;
+  signal?: AbortSignal;
+  /** DuckDB: give up waiting for another process's file lock after this long (default 5 min). */
+  lockTimeoutMs?: number;
+  /**
+   * DuckDB: keep the file open this long after a transaction in case another follows at once
+   * (default 25 ms, 0 = close immediately). Other processes wait at most ~1/4 s for it.
+   */
+  lingerMs?: number;
+}
+
+/**
+ * Open the configured warehouse (`loadConfig().warehouse`) and, unless `migrate: false`, bring
+ * its schema up to date. Implementations are loaded on demand, so importing this module loads
+ * neither the DuckDB native binding nor the Snowflake driver.
+ */
+export async function openWarehouse(
+  config: WarehouseConfig,
+  opts: OpenOptions = {},
+): Promise<Warehouse> {
+  let wh: Warehouse;
+  if (config.kind === "duckdb") {
+    const { DuckDBWarehouse } = await import("./duckdb.ts");
+    wh = await DuckDBWarehouse.open(config.path, {
+      lockTimeoutMs: opts.lockTimeoutMs,
+      lingerMs: opts.lingerMs,
+    });
+  } else {
+    throw new Error("EGX_WAREHOUSE=snowflake: the Snowflake implementation is not there yet");
+  }
+  if (opts.migrate ?? true) {
+    try {
+      await wh.migrate({ signal: opts.signal, label: "migrate" });
+    } catch (e) {
+      await wh.close();
+      throw e;
+    }
+  }
+  return wh;
 }

@@ -1,0 +1,396 @@
+import assert from "node:assert/strict";
+import { allClosures } from "../lib/market/calendar.ts";
+import { applyMigrations, parseMigrations } from "../lib/warehouse/migrations.ts";
+import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
+import {
+  openWarehouse,
+  type Warehouse,
+  WarehouseBusyError,
+  WarehouseQueryError,
+} from "../lib/warehouse/warehouse.ts";
+
+const WRITER = new URL("./testdata/warehouse/writer.ts", import.meta.url).pathname;
+
+async function tempDb(): Promise<{ path: string; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_wh_" });
+  return { dir, path: `${dir}/test.duckdb` };
+}
+
+async function withWarehouse(
+  fn: (wh: Warehouse, path: string) => Promise<void>,
+  opts: { lingerMs?: number; lockTimeoutMs?: number } = {},
+): Promise<void> {
+  const { dir, path } = await tempDb();
+  const wh = await openWarehouse({ kind: "duckdb", path }, opts);
+  try {
+    await fn(wh, path);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function writer(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-env", WRITER, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Resolve when the child prints `line`; the rest of its output is collected for `finish`. */
+async function waitForLine(child: Deno.ChildProcess, line: string): Promise<() => Promise<string>> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.split("\n").includes(line)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`child exited before printing ${line}: ${seen}`);
+    seen += value;
+  }
+  return async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    return seen;
+  };
+}
+
+Deno.test("opening a new DuckDB file applies every migration once and records it", async () => {
+  await withWarehouse(async (wh) => {
+    const rows = await wh.query<{ VERSION: number; NAME: string }>(
+      "SELECT VERSION, NAME FROM OPERATIONAL.SCHEMA_MIGRATION ORDER BY VERSION",
+    );
+    assert.deepEqual(rows.map((r) => [r.VERSION, r.NAME]), [[1, "001_operational"]]);
+    assert.deepEqual(await wh.migrate(), []);
+    const tables = await wh.query<{ T: string }>(
+      "SELECT table_name AS T FROM information_schema.tables WHERE table_schema = 'OPERATIONAL' " +
+        "ORDER BY 1",
+    );
+    assert.deepEqual(tables.map((t) => t.T), [
+      "SCHEMA_MIGRATION",
+      "TBL_COMPANY",
+      "TBL_FINANCIAL",
+      "TBL_INDEX",
+      "TBL_INDEX_MEMBERSHIP",
+      "TBL_INTRADAY_BAR",
+      "TBL_LOAD_LOG",
+      "TBL_MARKET_CLOSURE",
+      "TBL_MARKET_STAT",
+      "TBL_QUARANTINE",
+      "TBL_STOCK_PRICE",
+      "TBL_STREAM_OFFSET",
+    ]);
+  });
+});
+
+Deno.test("market closures are seeded from the EGX calendar and re-synced when they drift", async () => {
+  await withWarehouse(async (wh) => {
+    const read = () =>
+      wh.query<{ CLOSURE_DATE: string; NAME: string; SOURCE: string }>(
+        "SELECT CLOSURE_DATE, NAME, SOURCE FROM OPERATIONAL.TBL_MARKET_CLOSURE ORDER BY 1",
+      );
+    const expected = allClosures().map((c) => ({
+      CLOSURE_DATE: c.date,
+      NAME: c.name,
+      SOURCE: c.source,
+    }));
+    assert.equal(expected.length, 19);
+    assert.deepEqual(await read(), expected);
+    await wh.transaction(async (s) => {
+      await s.execute("DELETE FROM OPERATIONAL.TBL_MARKET_CLOSURE WHERE CLOSURE_DATE = ?", [
+        "2025-01-07",
+      ]);
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_MARKET_CLOSURE SET NAME = 'x' WHERE CLOSURE_DATE = ?",
+        [
+          "2025-01-01",
+        ],
+      );
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_MARKET_CLOSURE VALUES ('2025-01-02', 'not a closure', NULL)",
+      );
+    });
+    await wh.migrate();
+    assert.deepEqual(await read(), expected);
+  });
+});
+
+Deno.test("a migration edited after it was applied is refused with its name", async () => {
+  await withWarehouse(async (wh) => {
+    const text = [
+      "CREATE SCHEMA IF NOT EXISTS OPERATIONAL;",
+      "-- migration: 001_operational",
+      "SELECT 1;",
+    ].join("\n");
+    const file = await parseMigrations(text, "edited.sql");
+    await assert.rejects(
+      applyMigrations(file, (fn, o) => wh.transaction(fn, o), {
+        fileName: "edited.sql",
+        runScript: async (s, sql) => void await s.execute(sql),
+      }),
+      /edited\.sql: migration 001_operational was edited after it was applied/,
+    );
+  });
+});
+
+Deno.test("migration files must list versions in increasing order", async () => {
+  const text = "-- migration: 002_b\nSELECT 1;\n-- migration: 001_a\nSELECT 2;\n";
+  await assert.rejects(
+    parseMigrations(text, "bad.sql"),
+    /bad\.sql:3: migration 001_a is out of order/,
+  );
+});
+
+Deno.test("query results follow the documented value mapping", async () => {
+  await withWarehouse(async (wh) => {
+    const [row] = await wh.query(
+      "SELECT DATE '2025-10-30' AS d, TIMESTAMP '2025-10-30 08:01:02.5' AS ts, 42::INTEGER AS i, " +
+        "12345678901234::BIGINT AS b, 9007199254740993::BIGINT AS huge, 1.25::DECIMAL(10,2) AS dec, " +
+        "0.5::DOUBLE AS dbl, 'x' AS v, true AS t, NULL AS n, ? AS p_date, ?::DATE AS p_str_date, " +
+        "timezone('Africa/Cairo', TIMESTAMP '2025-10-30 08:00'::TIMESTAMPTZ) AS cairo",
+      [new Date("2025-01-02T03:04:05.006Z"), "2025-01-03"],
+    );
+    assert.deepEqual(row, {
+      d: "2025-10-30",
+      ts: "2025-10-30T08:01:02.500Z",
+      i: 42,
+      b: 12345678901234,
+      huge: 9007199254740993n,
+      dec: 1.25,
+      dbl: 0.5,
+      v: "x",
+      t: true,
+      n: null,
+      p_date: "2025-01-02T03:04:05.006Z",
+      p_str_date: "2025-01-03",
+      cairo: "2025-10-30T11:00:00.000Z",
+    });
+  });
+});
+
+Deno.test("timestamps defaulted by the warehouse are UTC", async () => {
+  await withWarehouse(async (wh) => {
+    const before = Date.now();
+    const [{ NOW }] = await wh.query<{ NOW: string }>("SELECT now()::TIMESTAMP AS NOW");
+    const t = Date.parse(NOW);
+    assert.ok(Math.abs(t - before) < 60_000, `${NOW} is not the current UTC time`);
+  });
+});
+
+Deno.test("a transaction that throws leaves nothing written", async () => {
+  await withWarehouse(async (wh) => {
+    await assert.rejects(
+      wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('AAAA', 'A Co')",
+        );
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY",
+    );
+    assert.equal(N, 0);
+  });
+});
+
+Deno.test("a failing statement rolls the transaction back and names the SQL", async () => {
+  await withWarehouse(async (wh) => {
+    const err = await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('AAAA', 'A Co')",
+      );
+      await s.execute("INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER) VALUES ('BBBB')");
+    }, { label: "test insert" }).catch((e) => e);
+    assert.ok(err instanceof WarehouseQueryError);
+    assert.match(
+      err.message,
+      /^test insert: .*NOT NULL constraint failed: TBL_COMPANY\.COMPANY_NAME/,
+    );
+    assert.equal(err.sql, "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER) VALUES ('BBBB')");
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY",
+    );
+    assert.equal(N, 0);
+  });
+});
+
+Deno.test("insertRows appends typed rows, into all columns or a subset", async () => {
+  await withWarehouse(async (wh) => {
+    const changed = await wh.transaction(async (s) => {
+      await s.insertRows(
+        "OPERATIONAL.TBL_STREAM_OFFSET",
+        ["CONSUMER_GROUP", "TOPIC", "PARTITION_ID", "NEXT_OFFSET", "UPDATED_AT"],
+        [["g", "t", 0, 10, "2025-01-01T00:00:00Z"], ["g", "t", 1, 2n ** 40n, new Date(0)]],
+      );
+      await s.insertRows(
+        "OPERATIONAL.TBL_STOCK_PRICE",
+        ["TICKER", "TRADE_DATE", "DATA_SOURCE", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"],
+        [["COMI", "2025-06-29", "BATCH_CSV", 80, 81.5, 79, 81, 1200]],
+      );
+      return await s.execute("UPDATE OPERATIONAL.TBL_STOCK_PRICE SET VOLUME = VOLUME + 1");
+    });
+    assert.equal(changed, 1);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT PARTITION_ID, NEXT_OFFSET, UPDATED_AT FROM OPERATIONAL.TBL_STREAM_OFFSET ORDER BY 1",
+      ),
+      [
+        { PARTITION_ID: 0, NEXT_OFFSET: 10, UPDATED_AT: "2025-01-01T00:00:00.000Z" },
+        { PARTITION_ID: 1, NEXT_OFFSET: 2 ** 40, UPDATED_AT: "1970-01-01T00:00:00.000Z" },
+      ],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, HIGH, VOLUME, CREATED_AT IS NOT NULL AS C " +
+          "FROM OPERATIONAL.TBL_STOCK_PRICE",
+      ),
+      [{ TICKER: "COMI", TRADE_DATE: "2025-06-29", HIGH: 81.5, VOLUME: 1201, C: true }],
+    );
+  });
+});
+
+Deno.test("insertRows rejects a value of the wrong type and writes nothing", async () => {
+  await withWarehouse(async (wh) => {
+    await assert.rejects(
+      wh.transaction((s) =>
+        s.insertRows("OPERATIONAL.TBL_STREAM_OFFSET", [
+          "CONSUMER_GROUP",
+          "TOPIC",
+          "PARTITION_ID",
+          "NEXT_OFFSET",
+          "UPDATED_AT",
+        ], [["g", "t", 0, 1.5, new Date(0)]])
+      ),
+      /column NEXT_OFFSET: expected an integer, got 1.5/,
+    );
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_STREAM_OFFSET",
+    );
+    assert.equal(N, 0);
+  });
+});
+
+Deno.test("concurrent transactions in one process both commit", async () => {
+  await withWarehouse(async (wh) => {
+    const one = (p: number) =>
+      wh.transaction(async (s) => {
+        const [{ N }] = await s.query<{ N: number }>(
+          "SELECT count(*) AS N FROM OPERATIONAL.TBL_STREAM_OFFSET",
+        );
+        await new Promise((r) => setTimeout(r, 20));
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET) VALUES ('g', 't', ?, ?)",
+          [p, N],
+        );
+      });
+    await Promise.all([one(0), one(1), one(2)]);
+    const rows = await wh.query<{ NEXT_OFFSET: number }>(
+      "SELECT NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET ORDER BY NEXT_OFFSET",
+    );
+    // Serialised writers: each saw the rows committed before it.
+    assert.deepEqual(rows.map((r) => r.NEXT_OFFSET), [0, 1, 2]);
+  });
+});
+
+Deno.test("two processes writing to one DuckDB file at once both succeed", async () => {
+  await withWarehouse(async (wh, path) => {
+    const a = writer([path, "A", "40"]);
+    const b = writer([path, "B", "40"]);
+    // This process writes at the same time too.
+    for (let i = 0; i < 20; i++) {
+      await wh.transaction((s) =>
+        s.execute(
+          "INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET) VALUES ('C', 'rows', ?, ?)",
+          [i, i + 1],
+        )
+      );
+    }
+    const [ra, rb] = await Promise.all([a.output(), b.output()]);
+    const dec = new TextDecoder();
+    assert.equal(ra.code, 0, dec.decode(ra.stderr));
+    assert.equal(rb.code, 0, dec.decode(rb.stderr));
+    assert.equal(dec.decode(ra.stdout), "done 40\n");
+    const rows = await wh.query<{ G: string; N: number; S: number }>(
+      "SELECT CONSUMER_GROUP AS G, count(*) AS N, sum(NEXT_OFFSET) AS S " +
+        "FROM OPERATIONAL.TBL_STREAM_OFFSET GROUP BY 1 ORDER BY 1",
+    );
+    assert.deepEqual(rows, [{ G: "A", N: 40, S: 820 }, { G: "B", N: 40, S: 820 }, {
+      G: "C",
+      N: 20,
+      S: 210,
+    }]);
+  });
+});
+
+Deno.test("a writer waits for another process's long transaction, then commits", async () => {
+  await withWarehouse(async (wh, path) => {
+    const child = writer([path, "H", "0", "1500"]);
+    const finish = await waitForLine(child, "ready");
+    const t0 = performance.now();
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET) VALUES ('W', 'after', 0, 1)",
+      )
+    );
+    const waited = performance.now() - t0;
+    await finish();
+    const status = await child.status;
+    child.stderr.cancel();
+    assert.equal(status.code, 0);
+    assert.ok(waited > 500, `the write should have waited for the lock (waited ${waited} ms)`);
+    const rows = await wh.query(
+      "SELECT CONSUMER_GROUP, TOPIC FROM OPERATIONAL.TBL_STREAM_OFFSET ORDER BY 1",
+    );
+    assert.deepEqual(rows, [
+      { CONSUMER_GROUP: "H", TOPIC: "hold" },
+      { CONSUMER_GROUP: "W", TOPIC: "after" },
+    ]);
+  });
+});
+
+Deno.test("a lock held longer than the lock timeout fails with WarehouseBusyError", async () => {
+  const { dir, path } = await tempDb();
+  const setup = await openWarehouse({ kind: "duckdb", path });
+  await setup.close();
+  const child = writer([path, "H", "0", "2000"]);
+  const finish = await waitForLine(child, "ready");
+  const wh = await DuckDBWarehouse.open(path, { lockTimeoutMs: 300, onWait: () => {} });
+  try {
+    const err = await wh.transaction(() => Promise.resolve(), { label: "impatient" }).catch((e) =>
+      e
+    );
+    assert.ok(err instanceof WarehouseBusyError, String(err));
+    assert.match(err.message, /^impatient: DuckDB file .* stayed locked by another process/);
+    const ac = new AbortController();
+    const waiting = wh.query("SELECT 1", [], { signal: ac.signal }).catch((e) => e);
+    setTimeout(() => ac.abort(new Error("stop waiting")), 100);
+    assert.match(String(await waiting), /stop waiting/);
+  } finally {
+    await finish();
+    await child.status;
+    child.stderr.cancel();
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an in-memory warehouse works as a local staging engine", async () => {
+  const wh = await DuckDBWarehouse.open(":memory:");
+  try {
+    await wh.migrate();
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INDEX VALUES ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000, NULL, NULL, DEFAULT, DEFAULT)",
+      )
+    );
+    assert.deepEqual(await wh.query("SELECT INDEX_CODE FROM OPERATIONAL.TBL_INDEX"), [{
+      INDEX_CODE: "EGX30",
+    }]);
+  } finally {
+    await wh.close();
+  }
+});
