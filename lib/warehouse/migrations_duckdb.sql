@@ -178,3 +178,22 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_STREAM_OFFSET (
   UPDATED_AT      TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP),
   PRIMARY KEY (CONSUMER_GROUP, TOPIC, PARTITION_ID)
 );
+
+-- migration: 002_alert_event
+-- Alerts fired by the rules in alerts.yaml (lib/alerts): one row per rule, subject (ticker or
+-- index code), Cairo trade date and direction, so each condition fires at most once a day.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_ALERT_EVENT (
+  RULE_ID         VARCHAR   NOT NULL,
+  SUBJECT         VARCHAR   NOT NULL,            -- ticker or index code
+  ALERT_DATE      DATE      NOT NULL,            -- Cairo trade date the condition held on
+  DIRECTION       VARCHAR   NOT NULL,            -- up | down | above | below
+  KIND            VARCHAR   NOT NULL,            -- price_move | volume_spike | ma_cross | index_move
+  OBSERVED        DOUBLE    NOT NULL,            -- change %, volume multiple or close
+  THRESHOLD       DOUBLE    NOT NULL,            -- threshold %, multiple or moving average
+  MESSAGE         VARCHAR   NOT NULL,
+  SOURCE          VARCHAR   NOT NULL,            -- pipeline | stream
+  TRIGGERED_AT    TIMESTAMP NOT NULL,            -- UTC
+  DELIVERED_AT    TIMESTAMP,                     -- UTC; NULL until every channel took it
+  DELIVERY_ERROR  VARCHAR,                       -- last failure; retried at the next evaluation
+  PRIMARY KEY (RULE_ID, SUBJECT, ALERT_DATE, DIRECTION)
+);
