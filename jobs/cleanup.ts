@@ -1,0 +1,44 @@
+/**
+ * cleanup: delete run records and logs older than the retention (EGX_RETENTION_DAYS, default 30)
+ * from the log directory (EGX_LOG_DIR, default logs). The pipeline's last step; reports
+ * "nothing to do" when nothing is that old.
+ *
+ *   deno run --allow-read=logs --allow-write=logs --allow-env=EGX_LOG_DIR,EGX_RETENTION_DAYS \
+ *     jobs/cleanup.ts [--days N] [--dry-run]
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../lib/config/config.ts";
+import { cleanup } from "../lib/runner/cleanup.ts";
+import { nothingToDo, runJob } from "../lib/runner/job.ts";
+
+const HELP = `Usage: jobs/cleanup.ts [--days N] [--dry-run]
+
+Deletes run records (logs/runs.sqlite) and log files older than N days (default
+EGX_RETENTION_DAYS, 30) under EGX_LOG_DIR (default logs). Runs still in progress are kept.
+
+  --days N     retention in days (overrides EGX_RETENTION_DAYS)
+  --dry-run    count what would be deleted, delete nothing`;
+
+if (import.meta.main) {
+  await runJob({ name: "cleanup", help: HELP }, (args) => {
+    const { values } = parseArgs({
+      args,
+      options: { days: { type: "string" }, "dry-run": { type: "boolean" } },
+    });
+    const config = loadConfig();
+    const days = values.days === undefined ? config.retentionDays : Number(values.days);
+    if (!Number.isInteger(days) || days < 1) {
+      throw new RangeError(`--days must be an integer >= 1, got ${values.days}`);
+    }
+    const r = cleanup(config.logDir, days, { dryRun: values["dry-run"] });
+    const verb = values["dry-run"] ? "would delete" : "deleted";
+    const what =
+      `${r.runsDeleted} run record(s), ${r.filesDeleted} file(s), ${r.dirsDeleted} folder(s)`;
+    if (r.runsDeleted + r.filesDeleted + r.dirsDeleted === 0) {
+      nothingToDo(`nothing older than ${days} days (before ${r.cutoff.toISOString()})`);
+    }
+    console.log(
+      `cleanup: ${verb} ${what} older than ${days} days (before ${r.cutoff.toISOString()})`,
+    );
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Failure alerts: when a run fails, a JSON summary is POSTed to the webhook
+ * (EGX_ALERT_WEBHOOK_URL) and/or mailed through SMTP (EGX_SMTP_URL to EGX_ALERT_EMAIL_TO, a comma
+ * list, from EGX_ALERT_EMAIL_FROM). Both are optional and independent; a channel that fails is
+ * reported in one line (secrets masked) and never changes the run's own outcome.
+ */
+import { type AlertConfig, redact } from "../config/config.ts";
+import type { RunResult } from "./executor.ts";
+import { sendMail } from "./smtp.ts";
+import { formatDuration } from "./duration.ts";
+
+export interface AlertSummary {
+  run_id: string;
+  target: string;
+  status: string;
+  host: string;
+  started_at: string;
+  ended_at: string;
+  duration_ms: number;
+  failed_jobs: { job: string; status: string; attempts: number; message?: string; log?: string }[];
+  jobs: { job: string; status: string; attempts: number; duration_ms: number }[];
+}
+
+export interface AlertOutcome {
+  channel: "webhook" | "email";
+  ok: boolean;
+  /** One line, secrets masked. */
+  detail: string;
+}
+
+export function alertSummary(r: RunResult, host: string): AlertSummary {
+  return {
+    run_id: r.runId,
+    target: r.target,
+    status: r.status,
+    host,
+    started_at: new Date(r.startedAt).toISOString(),
+    ended_at: new Date(r.endedAt).toISOString(),
+    duration_ms: r.durationMs,
+    failed_jobs: r.jobs.filter((j) => j.status === "failed").map((j) => ({
+      job: j.id,
+      status: j.status,
+      attempts: j.attempts,
+      message: j.message === undefined ? undefined : redact(j.message),
+      log: j.logPath,
+    })),
+    jobs: r.jobs.map((j) => ({
+      job: j.id,
+      status: j.status,
+      attempts: j.attempts,
+      duration_ms: j.durationMs,
+    })),
+  };
+}
+
+function mailText(s: AlertSummary): string {
+  const lines = [
+    `Run ${s.run_id} of ${s.target} on ${s.host} ${s.status} after ${
+      formatDuration(s.duration_ms)
+    }.`,
+    "",
+  ];
+  for (const j of s.failed_jobs) {
+    lines.push(`FAILED ${j.job} after ${j.attempts} attempt(s): ${j.message ?? ""}`);
+    if (j.log) lines.push(`  log: ${j.log}`);
+  }
+  lines.push("", "All jobs:");
+  for (const j of s.jobs) lines.push(`  ${j.job}: ${j.status}`);
+  lines.push("", "Summary (JSON):", JSON.stringify(s, null, 2));
+  return lines.join("\n");
+}
+
+function describe(e: unknown): string {
+  const err = e as Error;
+  let m = `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`;
+  if (err?.cause instanceof Error) m += ` (${err.cause.message})`;
+  return m.split("\n")[0];
+}
+
+/** Send the summary on every configured channel. Never throws; returns one outcome per channel. */
+export async function sendAlerts(
+  summary: AlertSummary,
+  cfg: AlertConfig,
+  opts: { timeoutMs?: number } = {},
+): Promise<AlertOutcome[]> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const secrets = [cfg.webhookUrl, cfg.smtpUrl].filter((s): s is string => s !== undefined);
+  const clean = (s: string) => redact(s, secrets);
+  const tasks: Promise<AlertOutcome>[] = [];
+  if (cfg.webhookUrl) {
+    const url = cfg.webhookUrl;
+    tasks.push((async (): Promise<AlertOutcome> => {
+      try {
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(summary),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await res.body?.cancel();
+        if (!res.ok) {
+          return { channel: "webhook", ok: false, detail: `webhook answered HTTP ${res.status}` };
+        }
+        return { channel: "webhook", ok: true, detail: `webhook answered HTTP ${res.status}` };
+      } catch (e) {
+        return { channel: "webhook", ok: false, detail: clean(`webhook failed: ${describe(e)}`) };
+      }
+    })());
+  }
+  if (cfg.smtpUrl || cfg.emailTo) {
+    tasks.push((async (): Promise<AlertOutcome> => {
+      if (!cfg.smtpUrl || !cfg.emailTo) {
+        return {
+          channel: "email",
+          ok: false,
+          detail: "email alert needs both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO",
+        };
+      }
+      const to = cfg.emailTo.split(",").map((s) => s.trim()).filter(Boolean);
+      try {
+        await sendMail(cfg.smtpUrl, {
+          from: cfg.emailFrom,
+          to,
+          subject: `[egx-pipeline] ${summary.target} ${summary.status} (run ${summary.run_id})`,
+          text: mailText(summary),
+        }, { signal: AbortSignal.timeout(timeoutMs) });
+        return { channel: "email", ok: true, detail: `email sent to ${to.join(", ")}` };
+      } catch (e) {
+        return { channel: "email", ok: false, detail: clean(`email failed: ${describe(e)}`) };
+      }
+    })());
+  }
+  return await Promise.all(tasks);
+}

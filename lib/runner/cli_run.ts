@@ -1,0 +1,135 @@
+/**
+ * `deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job]`: run a pipeline or a job
+ * from the manifest now.
+ *
+ *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
+ *     lib/runner/cli_run.ts <pipeline|job> [options]
+ *
+ * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest or usage,
+ * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
+ */
+import { parseArgs } from "node:util";
+import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
+import { History, historyPath } from "./history.ts";
+import { loadManifest, ManifestError } from "./manifest.ts";
+import { planRun, UsageError } from "./plan.ts";
+import { runTarget } from "./run.ts";
+import { formatPlan } from "./status.ts";
+import { newRunId } from "./executor.ts";
+
+const HELP = `Usage: deno task run <pipeline|job> [options]
+
+Runs a pipeline (or one job) from jobs.yaml now, each job as its own permission-scoped
+\`deno run\` process, independent jobs concurrently. Logs: <EGX_LOG_DIR>/runs/<run-id>/;
+history: <EGX_LOG_DIR>/runs.sqlite (see \`deno task runs\`).
+
+Options:
+  --dry-run            print the plan (order, exact commands, permissions) and run nothing
+  --only a,b           run only these jobs of the target
+  --from job           run this job and everything downstream of it in the target
+  --concurrency N      jobs at once (default: the pipeline's or settings.concurrency)
+  --manifest PATH      manifest file (default jobs.yaml)
+  -h, --help           this help
+
+Exit codes: 0 ok, 1 failed, 2 bad manifest or usage, 130/143 interrupted.`;
+
+export async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      "dry-run": { type: "boolean" },
+      only: { type: "string" },
+      from: { type: "string" },
+      concurrency: { type: "string" },
+      manifest: { type: "string", default: "jobs.yaml" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error("usage: deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job]");
+    return 2;
+  }
+  let concurrency: number | undefined;
+  if (values.concurrency !== undefined) {
+    concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      console.error(`--concurrency must be an integer >= 1, got ${values.concurrency}`);
+      return 2;
+    }
+  }
+  loadDotEnv();
+  const manifest = loadManifest(values.manifest);
+  const plan = planRun(manifest, positionals[0], {
+    only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
+    from: values.from,
+  });
+  const env = Deno.env.toObject();
+  if (values["dry-run"]) {
+    formatPlan(manifest, plan, env).forEach((l) => console.log(l));
+    return 0;
+  }
+  const config = loadConfig();
+  const history = new History(historyPath(config.logDir));
+  const stale = history.markStale();
+  if (stale.length > 0) {
+    console.log(`marked ${stale.length} run(s) of dead runners as abandoned: ${stale.join(", ")}`);
+  }
+  const controller = new AbortController();
+  let received: Deno.Signal | undefined;
+  const handler = (sig: Deno.Signal) => () => {
+    if (received) {
+      console.log(`${sig} again: still waiting for jobs to stop (kill_grace)`);
+      return;
+    }
+    received = sig;
+    console.log(`${sig}: cancelling the run, stopping running jobs`);
+    controller.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, handler(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  const runId = newRunId();
+  console.log(`run ${runId}: ${plan.kind} ${plan.target}, ${plan.jobs.length} job(s)`);
+  try {
+    const result = await runTarget(manifest, plan, {
+      history,
+      logDir: config.logDir,
+      env,
+      runId,
+      concurrency,
+      signal: controller.signal,
+      alerts: config.alerts,
+    });
+    if (result.status === "cancelled") return received === "SIGTERM" ? 143 : 130;
+    return result.status === "ok" ? 0 : 1;
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    history.close();
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (e) {
+    if (e instanceof ManifestError) {
+      console.error(e.message);
+      console.error(`${e.findings.length} problem(s) in ${e.file}: nothing was run`);
+      code = 2;
+    } else if (
+      e instanceof UsageError || (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")
+    ) {
+      console.error(`run: ${(e as Error).message}`);
+      code = 2;
+    } else {
+      console.error(redact(`run: ${(e as Error).name}: ${(e as Error).message}`));
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}

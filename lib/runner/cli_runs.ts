@@ -1,0 +1,124 @@
+/**
+ * `deno task runs [--last N] [<run-id>]`: the run history (status, durations, log paths).
+ *
+ *   deno run --allow-read --allow-write --allow-env --allow-sys=hostname lib/runner/cli_runs.ts
+ *
+ * Without an id: the last N runs (default 20), newest first. With an id (or a unique prefix):
+ * that run's jobs and every attempt with its exit status and log file.
+ */
+import { parseArgs } from "node:util";
+import { loadConfig, loadDotEnv } from "../config/config.ts";
+import { formatDuration } from "./duration.ts";
+import { History, historyPath, type RunRow } from "./history.ts";
+
+const HELP = `Usage: deno task runs [--last N] [<run-id>]
+
+Lists recorded runs (from <EGX_LOG_DIR>/runs.sqlite), newest first, or one run's jobs and
+attempts with their log files.`;
+
+const dur = (ms: number | null) => (ms === null ? "-" : formatDuration(ms));
+const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + "Z" : "-");
+
+export function formatRuns(runs: RunRow[]): string[] {
+  if (runs.length === 0) return ["no runs recorded yet"];
+  const w = Math.max(6, ...runs.map((r) => r.target.length));
+  const lines = [
+    `${"run".padEnd(20)}  ${"target".padEnd(w)}  ${"trigger".padEnd(8)}  ${"status".padEnd(9)}  ${
+      "started".padEnd(20)
+    }  ${"duration".padStart(8)}  jobs`,
+  ];
+  for (const r of runs) {
+    lines.push(
+      `${r.id.padEnd(20)}  ${r.target.padEnd(w)}  ${r.trigger.padEnd(8)}  ${r.status.padEnd(9)}  ${
+        when(r.started_at).padEnd(20)
+      }  ${dur(r.duration_ms).padStart(8)}  ${r.message ?? ""}`.trimEnd(),
+    );
+  }
+  return lines;
+}
+
+export function formatRun(h: History, id: string): string[] | undefined {
+  let detail = h.getRun(id);
+  if (!detail) {
+    const matches = h.listRuns(100_000).filter((r) => r.id.startsWith(id));
+    if (matches.length === 1) detail = h.getRun(matches[0].id);
+  }
+  if (!detail) return undefined;
+  const { run, jobs, attempts } = detail;
+  const lines = [
+    `run ${run.id}  ${run.target}  ${run.status}  (${run.trigger}, started ${
+      when(run.started_at)
+    }, ` +
+    `${dur(run.duration_ms)}, runner pid ${run.runner_pid} on ${run.runner_host})`,
+  ];
+  if (run.message) lines.push(`  ${run.message}`);
+  const w = Math.max(4, ...jobs.map((j) => j.job.length));
+  lines.push("", `  ${"job".padEnd(w)}  ${"status".padEnd(15)}  attempts  duration  message`);
+  for (const j of jobs) {
+    lines.push(
+      `  ${j.job.padEnd(w)}  ${j.status.padEnd(15)}  ${String(j.attempts).padStart(8)}  ${
+        dur(j.duration_ms).padStart(8)
+      }  ${j.message ?? ""}`.trimEnd(),
+    );
+  }
+  if (attempts.length > 0) {
+    lines.push("", "  attempts:");
+    for (const a of attempts) {
+      const exit = a.signal ? a.signal : a.exit_code === null ? "-" : `exit ${a.exit_code}`;
+      lines.push(
+        `  ${a.job}#${a.attempt}  ${a.status}  ${exit}  ${dur(a.duration_ms)}  ${a.log_path}` +
+          (a.message ? `  (${a.message})` : ""),
+      );
+    }
+  }
+  return lines;
+}
+
+export function main(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { last: { type: "string" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const last = values.last === undefined ? 20 : Number(values.last);
+  if (!Number.isInteger(last) || last < 1) {
+    console.error(`--last must be an integer >= 1, got ${values.last}`);
+    return 2;
+  }
+  loadDotEnv();
+  const path = historyPath(loadConfig().logDir);
+  try {
+    Deno.statSync(path);
+  } catch {
+    console.log(`no runs recorded yet (${path} does not exist)`);
+    return 0;
+  }
+  const h = new History(path);
+  try {
+    h.markStale();
+    if (positionals.length > 0) {
+      const lines = formatRun(h, positionals[0]);
+      if (!lines) {
+        console.error(`no run ${positionals[0]} in ${path}`);
+        return 1;
+      }
+      lines.forEach((l) => console.log(l));
+    } else formatRuns(h.listRuns(last)).forEach((l) => console.log(l));
+    return 0;
+  } finally {
+    h.close();
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(main(Deno.args));
+  } catch (e) {
+    console.error(`runs: ${(e as Error).name}: ${(e as Error).message}`);
+    Deno.exit((e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS") ? 2 : 1);
+  }
+}

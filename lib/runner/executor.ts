@@ -1,0 +1,465 @@
+/**
+ * Execute a plan: each job is its own `deno run` process with exactly its permissions, started
+ * the moment its dependencies allow and a slot is free (bounded concurrency), retried with
+ * exponential backoff, killed with its whole process group at its timeout, and recorded attempt
+ * by attempt in the run history. Every state change is reported as a RunEvent.
+ *
+ * Process details: the child is started as `/bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...`,
+ * detached (its own session and process group, so `kill(-pid)` reaches everything it started);
+ * `exec` makes the deno process keep the pid, so exit codes and signals are the job's own. Output
+ * goes straight to the attempt's log file (no copying through the runner). The environment is
+ * cleared and rebuilt from the job's declarations (see permissions.ts).
+ *
+ * Job outcomes: exit 0 -> ok; exit 78 (EXIT_NOTHING_TO_DO) -> skipped; anything else, a timeout
+ * or a signal -> retried while retries remain, then failed. Dependents: a job whose `trigger` is
+ * all_ok runs only when every dependency in the run is ok (skipped when one was skipped); a
+ * none_failed job runs when no dependency failed. A failed dependency makes the job
+ * `upstream_failed` (not run). Aborting `signal` cancels the run: running jobs get SIGTERM, then
+ * SIGKILL after `kill_grace`; jobs not started are recorded as `cancelled`.
+ */
+import { EXIT_NOTHING_TO_DO } from "./job.ts";
+import type { JobSpec, Manifest } from "./manifest.ts";
+import { attemptEnv, type JobCommand, jobCommand, type Plan, shellLine } from "./plan.ts";
+import type { AttemptStatus, History, JobStatus, RunStatus } from "./history.ts";
+import { redact } from "../config/config.ts";
+
+export type RunEvent =
+  | { type: "start"; job: string; attempt: number; at: number; logPath: string }
+  | {
+    type: "retry";
+    job: string;
+    attempt: number;
+    at: number;
+    delayMs: number;
+    reason: string;
+  }
+  | {
+    type: "end";
+    job: string;
+    status: JobStatus;
+    at: number;
+    durationMs: number;
+    attempts: number;
+    message?: string;
+    logPath?: string;
+    /** Last lines of the log (failures only). */
+    tail?: string[];
+  };
+
+export interface JobResult {
+  id: string;
+  status: JobStatus;
+  attempts: number;
+  durationMs: number;
+  message?: string;
+  logPath?: string;
+}
+
+export interface RunResult {
+  runId: string;
+  target: string;
+  status: RunStatus;
+  startedAt: number;
+  endedAt: number;
+  durationMs: number;
+  jobs: JobResult[];
+}
+
+export interface ExecuteOptions {
+  history: History;
+  /** Run logs go to `<logDir>/runs/<run-id>/<job>.<attempt>.log`. */
+  logDir: string;
+  /** The runner's environment (after `.env`); declared job variables come from here. */
+  env: Readonly<Record<string, string>>;
+  runId?: string;
+  /** "manual" or "schedule" (recorded). */
+  trigger?: string;
+  signal?: AbortSignal;
+  onEvent?: (e: RunEvent) => void;
+  /** Overrides the plan's concurrency. */
+  concurrency?: number;
+  /** Lines of a failed job's log to include in its end event (default 10). */
+  tailLines?: number;
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set([
+  "ok",
+  "skipped",
+  "failed",
+  "upstream_failed",
+  "cancelled",
+]);
+const MAX_BACKOFF_MS = 3_600_000;
+
+/** A new run id: UTC time and a random suffix, e.g. 20260423-230000-3fa9. */
+export function newRunId(at = Date.now()): string {
+  const t = new Date(at).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  const r = crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
+  return `${t}-${r}`;
+}
+
+/** The last `n` lines of a (possibly large) log file, secrets masked. */
+export function tailOf(path: string, n: number): string[] {
+  try {
+    const f = Deno.openSync(path);
+    try {
+      const size = f.statSync().size;
+      const len = Math.min(size, 16_384);
+      f.seekSync(size - len, Deno.SeekMode.Start);
+      const buf = new Uint8Array(len);
+      let read = 0;
+      while (read < len) {
+        const r = f.readSync(buf.subarray(read));
+        if (r === null) break;
+        read += r;
+      }
+      const lines = new TextDecoder().decode(buf.subarray(0, read)).split("\n");
+      if (lines.at(-1) === "") lines.pop();
+      return lines.slice(-n).map((l) => redact(l));
+    } finally {
+      f.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+interface AttemptOutcome {
+  status: AttemptStatus;
+  code: number | null;
+  signal: string | null;
+  message?: string;
+  logPath?: string;
+}
+
+function decide(job: JobSpec, deps: string[], status: Map<string, JobStatus>) {
+  const bad = deps.filter((d) =>
+    ["failed", "upstream_failed", "cancelled"].includes(status.get(d)!)
+  );
+  if (bad.length > 0) {
+    return { status: "upstream_failed" as const, message: `not run: ${bad.join(", ")} failed` };
+  }
+  const skipped = deps.filter((d) => status.get(d) === "skipped");
+  if (job.trigger === "all_ok" && skipped.length > 0) {
+    return { status: "skipped" as const, message: `skipped: ${skipped.join(", ")} skipped` };
+  }
+  return undefined;
+}
+
+/** Run a plan to completion (or cancellation) and return the per-job results. */
+export async function executePlan(
+  manifest: Manifest,
+  plan: Plan,
+  opts: ExecuteOptions,
+): Promise<RunResult> {
+  const runId = opts.runId ?? newRunId();
+  const history = opts.history;
+  const emit = opts.onEvent ?? (() => {});
+  const concurrency = opts.concurrency ?? plan.concurrency;
+  const grace = manifest.settings.killGraceMs;
+  const tailN = opts.tailLines ?? 10;
+  const runDir = `${opts.logDir.replace(/\/+$/, "")}/runs/${runId}`;
+  const startedAt = Date.now();
+  const jobs = new Map(plan.jobs.map((j) => [j.id, j]));
+
+  const status = new Map<string, JobStatus>(plan.jobs.map((j) => [j.id, "pending"]));
+  const results = new Map<string, JobResult>();
+  const firstStart = new Map<string, number>();
+  const attempts = new Map<string, number>();
+  const children = new Map<string, Deno.ChildProcess>();
+  const retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  let waiting = plan.jobs.map((j) => j.id);
+  const retryReady: string[] = [];
+  let running = 0;
+  let cancelled = false;
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+
+  // Commands are built up front: a bad `${VAR}` reference fails the job, not the runner.
+  const commands = new Map<string, JobCommand | Error>();
+  for (const j of plan.jobs) {
+    try {
+      commands.set(j.id, jobCommand(manifest, j, { source: opts.env }));
+    } catch (e) {
+      commands.set(j.id, e as Error);
+    }
+  }
+
+  history.startRun({
+    id: runId,
+    target: plan.target,
+    trigger: opts.trigger ?? "manual",
+    jobs: plan.jobs.map((j) => j.id),
+    at: startedAt,
+  });
+  Deno.mkdirSync(runDir, { recursive: true });
+
+  const end = (id: string, st: JobStatus, extra: { message?: string; logPath?: string } = {}) => {
+    const at = Date.now();
+    status.set(id, st);
+    const n = attempts.get(id) ?? 0;
+    const durationMs = firstStart.has(id) ? at - firstStart.get(id)! : 0;
+    history.endJob(runId, id, { status: st, at, attempts: n, message: extra.message });
+    results.set(id, { id, status: st, attempts: n, durationMs, ...extra });
+    const tail = st === "failed" && extra.logPath ? tailOf(extra.logPath, tailN) : undefined;
+    emit({ type: "end", job: id, status: st, at, durationMs, attempts: n, ...extra, tail });
+  };
+
+  const killGroup = (child: Deno.ChildProcess, sig: Deno.Signal) => {
+    try {
+      Deno.kill(-child.pid, sig);
+    } catch { /* already gone */ }
+  };
+
+  const runAttempt = async (job: JobSpec, attempt: number): Promise<AttemptOutcome> => {
+    const logPath = `${runDir}/${job.id}.${attempt}.log`;
+    const at = Date.now();
+    const cmd = commands.get(job.id)!;
+    if (cmd instanceof Error) {
+      Deno.writeTextFileSync(logPath, `runner: ${cmd.message}\n`);
+      history.startAttempt({ runId, job: job.id, attempt, at, logPath, command: "" });
+      history.endAttempt({
+        runId,
+        job: job.id,
+        attempt,
+        at,
+        durationMs: 0,
+        exitCode: null,
+        signal: null,
+        status: "failed",
+        message: cmd.message,
+      });
+      return { status: "failed", code: null, signal: null, message: cmd.message, logPath };
+    }
+    const [program, ...rest] = cmd.argv;
+    history.startAttempt({
+      runId,
+      job: job.id,
+      attempt,
+      at,
+      logPath,
+      command: shellLine(cmd.argv),
+    });
+    emit({ type: "start", job: job.id, attempt, at, logPath });
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command("/bin/sh", {
+        args: ["-c", 'exec "$@" >"$0" 2>&1', logPath, program, ...rest],
+        cwd: cmd.cwd,
+        clearEnv: true,
+        env: { ...cmd.env, ...attemptEnv(runId, job.id, attempt) },
+        detached: true,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    } catch (e) {
+      const message = `cannot start: ${(e as Error).message}`;
+      history.endAttempt({
+        runId,
+        job: job.id,
+        attempt,
+        status: "failed",
+        at: Date.now(),
+        durationMs: 0,
+        exitCode: null,
+        signal: null,
+        message,
+      });
+      return { status: "failed", code: null, signal: null, message, logPath };
+    }
+    children.set(job.id, child);
+    let timedOut = false;
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      killGroup(child, "SIGTERM");
+      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), grace);
+    }, job.timeoutMs);
+    const st = await child.status;
+    clearTimeout(timeout);
+    if (killTimer !== undefined) clearTimeout(killTimer);
+    children.delete(job.id);
+    const endAt = Date.now();
+    let out: AttemptOutcome;
+    if (timedOut) {
+      out = {
+        status: "timed_out",
+        code: st.code,
+        signal: st.signal,
+        message: `timed out after ${job.timeoutMs / 1000}s`,
+      };
+    } else if (cancelled && !st.success && st.code !== EXIT_NOTHING_TO_DO) {
+      out = {
+        status: "cancelled",
+        code: st.code,
+        signal: st.signal,
+        message: "cancelled (runner shutting down)",
+      };
+    } else if (st.signal) {
+      out = {
+        status: "killed",
+        code: st.code,
+        signal: st.signal,
+        message: `killed by ${st.signal}`,
+      };
+    } else if (st.code === 0) {
+      out = { status: "ok", code: 0, signal: null };
+    } else if (st.code === EXIT_NOTHING_TO_DO) {
+      const line = tailOf(logPath, 20).reverse().find((l) => l.includes("nothing to do"));
+      out = {
+        status: "nothing_to_do",
+        code: st.code,
+        signal: null,
+        message: line ?? "nothing to do",
+      };
+    } else {
+      out = { status: "failed", code: st.code, signal: null, message: `exit code ${st.code}` };
+    }
+    history.endAttempt({
+      runId,
+      job: job.id,
+      attempt,
+      at: endAt,
+      durationMs: endAt - at,
+      exitCode: out.code,
+      signal: out.signal,
+      status: out.status,
+      message: out.message,
+    });
+    out.logPath = logPath;
+    return out;
+  };
+
+  const start = (id: string) => {
+    const job = jobs.get(id)!;
+    const attempt = (attempts.get(id) ?? 0) + 1;
+    attempts.set(id, attempt);
+    running++;
+    if (!firstStart.has(id)) {
+      firstStart.set(id, Date.now());
+      history.startJob(runId, id, firstStart.get(id)!);
+    }
+    status.set(id, "running");
+    runAttempt(job, attempt).then((out) => {
+      running--;
+      const logPath = out.logPath;
+      if (out.status === "ok") end(id, "ok", { logPath });
+      else if (out.status === "nothing_to_do") {
+        end(id, "skipped", { message: out.message, logPath });
+      } else if (out.status === "cancelled" || cancelled) {
+        end(id, "cancelled", { message: out.message, logPath });
+      } else if (attempt <= job.retries) {
+        const delayMs = Math.min(job.retryBackoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+        emit({
+          type: "retry",
+          job: id,
+          attempt: attempt + 1,
+          at: Date.now(),
+          delayMs,
+          reason: out.message ?? out.status,
+        });
+        retryTimers.set(
+          id,
+          setTimeout(() => {
+            retryTimers.delete(id);
+            retryReady.push(id);
+            pump();
+          }, delayMs),
+        );
+      } else end(id, "failed", { message: out.message, logPath });
+      pump();
+    }).catch((e) => {
+      running--;
+      end(id, "failed", { message: `runner error: ${(e as Error).message}` });
+      pump();
+    });
+  };
+
+  const pump = () => {
+    if (cancelled) {
+      for (const id of waiting) end(id, "cancelled", { message: "not started: run cancelled" });
+      waiting = [];
+      for (const [id, t] of retryTimers) {
+        clearTimeout(t);
+        end(id, "cancelled", { message: "retry cancelled: run cancelled" });
+      }
+      retryTimers.clear();
+      for (const id of retryReady.splice(0)) end(id, "cancelled", { message: "retry cancelled" });
+    }
+    while (retryReady.length > 0 && running < concurrency) start(retryReady.shift()!);
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const id of [...waiting]) {
+        const deps = plan.deps.get(id)!;
+        if (!deps.every((d) => TERMINAL.has(status.get(d)!))) continue;
+        const verdict = decide(jobs.get(id)!, deps, status);
+        if (verdict) {
+          waiting = waiting.filter((w) => w !== id);
+          end(id, verdict.status, { message: verdict.message });
+          changed = true;
+        } else if (running < concurrency) {
+          waiting = waiting.filter((w) => w !== id);
+          start(id);
+        }
+      }
+    }
+    if ([...status.values()].every((s) => TERMINAL.has(s))) finish();
+  };
+
+  const onAbort = () => {
+    cancelled = true;
+    for (const child of children.values()) {
+      killGroup(child, "SIGTERM");
+      const t = setTimeout(() => killGroup(child, "SIGKILL"), grace);
+      child.status.finally(() => clearTimeout(t));
+    }
+    pump();
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    pump();
+    await done;
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+
+  const endedAt = Date.now();
+  const list = plan.jobs.map((j) => results.get(j.id)!);
+  const runStatus: RunStatus = cancelled
+    ? "cancelled"
+    : list.some((r) => r.status === "failed" || r.status === "upstream_failed")
+    ? "failed"
+    : "ok";
+  const counts = summaryCounts(list);
+  history.endRun(runId, runStatus, endedAt, counts);
+  return {
+    runId,
+    target: plan.target,
+    status: runStatus,
+    startedAt,
+    endedAt,
+    durationMs: endedAt - startedAt,
+    jobs: list,
+  };
+}
+
+/** "3 ok, 1 skipped, 1 failed" (only the statuses present, in a fixed order). */
+export function summaryCounts(jobs: readonly { status: JobStatus }[]): string {
+  const order: JobStatus[] = [
+    "ok",
+    "skipped",
+    "failed",
+    "upstream_failed",
+    "cancelled",
+    "abandoned",
+  ];
+  return order
+    .map((s) => [s, jobs.filter((j) => j.status === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(", ");
+}

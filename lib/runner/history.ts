@@ -1,0 +1,307 @@
+/**
+ * Run history in an embedded SQLite file (`node:sqlite`, no service): one row per run, one per
+ * job of the run, one per attempt (with its log path). Writes are prepared statements in WAL mode
+ * with synchronous=NORMAL, so recording costs well under a millisecond per job.
+ *
+ * A run or attempt is `running` only while its runner process lives. The runner finalises its
+ * records on every exit path it can catch (success, failure, SIGINT/SIGTERM); a runner killed
+ * outright leaves `running` rows that `markStale()` (called at every runner start) turns into
+ * `abandoned` because their pid is gone.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+export type RunStatus = "running" | "ok" | "failed" | "cancelled" | "abandoned";
+export type JobStatus =
+  | "pending"
+  | "running"
+  | "ok"
+  | "skipped"
+  | "failed"
+  | "upstream_failed"
+  | "cancelled"
+  | "abandoned";
+export type AttemptStatus =
+  | "running"
+  | "ok"
+  | "nothing_to_do"
+  | "failed"
+  | "timed_out"
+  | "killed"
+  | "cancelled"
+  | "abandoned";
+
+export interface RunRow {
+  id: string;
+  target: string;
+  trigger: string;
+  status: RunStatus;
+  started_at: string;
+  ended_at: string | null;
+  duration_ms: number | null;
+  runner_pid: number;
+  runner_host: string;
+  message: string | null;
+}
+
+export interface JobRow {
+  run_id: string;
+  job: string;
+  seq: number;
+  status: JobStatus;
+  attempts: number;
+  started_at: string | null;
+  ended_at: string | null;
+  duration_ms: number | null;
+  message: string | null;
+}
+
+export interface AttemptRow {
+  run_id: string;
+  job: string;
+  attempt: number;
+  status: AttemptStatus;
+  started_at: string;
+  ended_at: string | null;
+  duration_ms: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  log_path: string;
+  command: string;
+  message: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
+  started_at TEXT NOT NULL, ended_at TEXT, duration_ms INTEGER,
+  runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS run_jobs (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, job TEXT NOT NULL,
+  seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  started_at TEXT, ended_at TEXT, duration_ms INTEGER, message TEXT,
+  PRIMARY KEY (run_id, job));
+CREATE TABLE IF NOT EXISTS attempts (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, job TEXT NOT NULL,
+  attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+  duration_ms INTEGER, exit_code INTEGER, signal TEXT, log_path TEXT NOT NULL,
+  command TEXT NOT NULL, message TEXT,
+  PRIMARY KEY (run_id, job, attempt));
+`;
+
+function hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Is process `pid` alive on this machine? (Linux /proc; false when unknown.) */
+export function pidAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class History {
+  readonly host = hostname();
+  #db: DatabaseSync;
+  #st: Record<string, StatementSync>;
+
+  constructor(readonly path: string) {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir) Deno.mkdirSync(dir, { recursive: true });
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; " +
+        "PRAGMA busy_timeout=5000;",
+    );
+    this.#db.exec(SCHEMA);
+    const p = (sql: string) => this.#db.prepare(sql);
+    this.#st = {
+      insertRun: p(
+        `INSERT INTO runs (id, target, trigger, status, started_at, runner_pid, runner_host)
+         VALUES (?, ?, ?, 'running', ?, ?, ?)`,
+      ),
+      insertJob: p(`INSERT INTO run_jobs (run_id, job, seq, status) VALUES (?, ?, ?, 'pending')`),
+      startJob: p(
+        `UPDATE run_jobs SET status = 'running', started_at = coalesce(started_at, ?)
+         WHERE run_id = ? AND job = ?`,
+      ),
+      endJob: p(
+        `UPDATE run_jobs SET status = ?, ended_at = ?, attempts = ?, message = ?,
+         duration_ms = CASE WHEN started_at IS NULL THEN NULL
+           ELSE CAST(round((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER) END
+         WHERE run_id = ? AND job = ?`,
+      ),
+      startAttempt: p(
+        `INSERT INTO attempts (run_id, job, attempt, status, started_at, log_path, command)
+         VALUES (?, ?, ?, 'running', ?, ?, ?)`,
+      ),
+      endAttempt: p(
+        `UPDATE attempts SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, signal = ?,
+         message = ? WHERE run_id = ? AND job = ? AND attempt = ?`,
+      ),
+      endRun: p(
+        `UPDATE runs SET status = ?, ended_at = ?, message = ?,
+         duration_ms = CAST(round((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)
+         WHERE id = ?`,
+      ),
+    };
+  }
+
+  /** Mark `running` records whose runner (on this host) is gone as `abandoned`. Returns run ids. */
+  markStale(): string[] {
+    const rows = this.#db.prepare(
+      "SELECT id, runner_pid FROM runs WHERE status = 'running' AND runner_host = ?",
+    ).all(this.host) as unknown as { id: string; runner_pid: number }[];
+    const stale = rows.filter((r) => r.runner_pid !== Deno.pid && !pidAlive(r.runner_pid));
+    const now = iso(Date.now());
+    for (const r of stale) {
+      this.#tx(() => {
+        const msg = `runner pid ${r.runner_pid} died without finishing the run`;
+        this.#db.prepare(
+          `UPDATE attempts SET status = 'abandoned', ended_at = ?, message = ?
+           WHERE run_id = ? AND status = 'running'`,
+        ).run(now, msg, r.id);
+        this.#db.prepare(
+          `UPDATE run_jobs SET status = 'abandoned', ended_at = ?, message = ?
+           WHERE run_id = ? AND status IN ('running', 'pending')`,
+        ).run(now, msg, r.id);
+        this.#st.endRun.run("abandoned", now, msg, now, r.id);
+      });
+    }
+    return stale.map((r) => r.id);
+  }
+
+  startRun(run: { id: string; target: string; trigger: string; jobs: string[]; at: number }) {
+    this.#tx(() => {
+      this.#st.insertRun.run(run.id, run.target, run.trigger, iso(run.at), Deno.pid, this.host);
+      run.jobs.forEach((j, i) => this.#st.insertJob.run(run.id, j, i));
+    });
+  }
+  startJob(runId: string, job: string, at: number) {
+    this.#st.startJob.run(iso(at), runId, job);
+  }
+  endJob(
+    runId: string,
+    job: string,
+    end: { status: JobStatus; at: number; attempts: number; message?: string },
+  ) {
+    const at = iso(end.at);
+    this.#st.endJob.run(end.status, at, end.attempts, end.message ?? null, at, runId, job);
+  }
+  startAttempt(
+    a: {
+      runId: string;
+      job: string;
+      attempt: number;
+      at: number;
+      logPath: string;
+      command: string;
+    },
+  ) {
+    this.#st.startAttempt.run(a.runId, a.job, a.attempt, iso(a.at), a.logPath, a.command);
+  }
+  endAttempt(
+    a: {
+      runId: string;
+      job: string;
+      attempt: number;
+      status: AttemptStatus;
+      at: number;
+      durationMs: number;
+      exitCode: number | null;
+      signal: string | null;
+      message?: string;
+    },
+  ) {
+    this.#st.endAttempt.run(
+      a.status,
+      iso(a.at),
+      Math.round(a.durationMs),
+      a.exitCode,
+      a.signal,
+      a.message ?? null,
+      a.runId,
+      a.job,
+      a.attempt,
+    );
+  }
+  endRun(runId: string, status: RunStatus, at: number, message?: string) {
+    const t = iso(at);
+    this.#st.endRun.run(status, t, message ?? null, t, runId);
+  }
+
+  /** Append a note (e.g. an alert's outcome) to a run's message. */
+  noteRun(runId: string, note: string) {
+    this.#db.prepare(
+      "UPDATE runs SET message = CASE WHEN message IS NULL OR message = '' THEN ? " +
+        "ELSE message || '; ' || ? END WHERE id = ?",
+    ).run(note, note, runId);
+  }
+
+  /** The most recent runs, newest first. */
+  listRuns(limit = 20): RunRow[] {
+    return this.#db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?")
+      .all(limit) as unknown as RunRow[];
+  }
+  getRun(id: string): { run: RunRow; jobs: JobRow[]; attempts: AttemptRow[] } | undefined {
+    const run = this.#db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as unknown as
+      | RunRow
+      | undefined;
+    if (!run) return undefined;
+    const jobs = this.#db.prepare("SELECT * FROM run_jobs WHERE run_id = ? ORDER BY seq")
+      .all(id) as unknown as JobRow[];
+    const attempts = this.#db.prepare(
+      "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, job, attempt",
+    ).all(id) as unknown as AttemptRow[];
+    return { run, jobs, attempts };
+  }
+  /** Runs (not running) that started before `cutoff`: ids and their attempts' log paths. */
+  finishedBefore(cutoff: Date): { id: string; logs: string[] }[] {
+    const runs = this.#db.prepare(
+      "SELECT id FROM runs WHERE started_at < ? AND status <> 'running' ORDER BY started_at",
+    ).all(cutoff.toISOString()) as unknown as { id: string }[];
+    const logs = this.#db.prepare("SELECT log_path FROM attempts WHERE run_id = ?");
+    return runs.map((r) => ({
+      id: r.id,
+      logs: (logs.all(r.id) as unknown as { log_path: string }[]).map((l) => l.log_path),
+    }));
+  }
+  /** Delete runs (with their jobs and attempts). Returns the number deleted. */
+  deleteRuns(ids: readonly string[]): number {
+    let n = 0;
+    const del = this.#db.prepare("DELETE FROM runs WHERE id = ?");
+    this.#tx(() => {
+      for (const id of ids) n += Number(del.run(id).changes);
+    });
+    return n;
+  }
+
+  close() {
+    this.#db.close();
+  }
+
+  #tx(fn: () => void) {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+}
+
+/** The history file inside a log directory. */
+export function historyPath(logDir: string): string {
+  return `${logDir.replace(/\/+$/, "")}/runs.sqlite`;
+}

@@ -1,0 +1,570 @@
+/**
+ * The manifest (`jobs.yaml`): parsed once, in two stages (YAML with positions -> typed Manifest).
+ * Every finding (syntax, unknown or duplicate keys, bad values, unknown dependencies, cycles, bad
+ * cron or time zone, missing scripts, bad permission entries) is collected and reported together
+ * as `jobs.yaml:LINE:COL message`; a manifest with findings is never run.
+ *
+ * Reference (README.md "The manifest" has the prose version):
+ *
+ *   settings:            # all optional
+ *     concurrency: 2     # jobs running at once in a run
+ *     kill_grace: 10s    # SIGTERM -> SIGKILL delay at a timeout or shutdown
+ *     timezone: Africa/Cairo
+ *     overlap: skip      # skip | queue: a scheduled fire while the pipeline still runs
+ *   defaults:            # per-job defaults
+ *     retries: 0
+ *     retry_backoff: 10s # delay before retry n is retry_backoff * 2^(n-1)
+ *     timeout: 1h
+ *   pipelines:
+ *     <id>: { description, jobs: [ids], schedule: "<5-field cron>", timezone, overlap, concurrency }
+ *   jobs:
+ *     <id>:
+ *       description, script, args: [..], depends_on: [ids], trigger: all_ok | none_failed,
+ *       permissions: { net, read, write, env, ffi, sys }, env: { NAME: value },
+ *       retries, retry_backoff, timeout
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
+import { Cron } from "croner";
+import { parseDuration } from "./duration.ts";
+import {
+  envEntryProblem,
+  netEntryProblem,
+  NO_PERMISSIONS,
+  pathEntryProblem,
+  PERMISSION_KEYS,
+  type Permissions,
+  referenceProblem,
+  sysEntryProblem,
+} from "./permissions.ts";
+
+export type Trigger = "all_ok" | "none_failed";
+export type Overlap = "skip" | "queue";
+
+export interface Pos {
+  line: number;
+  col: number;
+}
+
+export interface JobSpec {
+  id: string;
+  description: string;
+  /** Relative to the manifest's folder (the project root). */
+  script: string;
+  args: string[];
+  dependsOn: string[];
+  /** all_ok: run when every dependency in the run is ok; none_failed: when none failed. */
+  trigger: Trigger;
+  permissions: Permissions;
+  /** Fixed variables set for the job (always readable by it). */
+  env: Record<string, string>;
+  retries: number;
+  retryBackoffMs: number;
+  timeoutMs: number;
+  pos: Pos;
+}
+
+export interface PipelineSpec {
+  id: string;
+  description: string;
+  jobs: string[];
+  schedule?: string;
+  timezone: string;
+  overlap: Overlap;
+  concurrency: number;
+  pos: Pos;
+}
+
+export interface Settings {
+  concurrency: number;
+  killGraceMs: number;
+  timezone: string;
+  overlap: Overlap;
+}
+
+export interface Manifest {
+  /** The manifest path as given (used in messages). */
+  file: string;
+  /** Absolute folder of the manifest: scripts and relative permission paths resolve here. */
+  root: string;
+  settings: Settings;
+  jobs: Map<string, JobSpec>;
+  pipelines: Map<string, PipelineSpec>;
+}
+
+export interface Finding extends Pos {
+  message: string;
+}
+
+/** A manifest that cannot be used; `findings` holds every problem, in file order. */
+export class ManifestError extends Error {
+  override name = "ManifestError";
+  constructor(readonly file: string, readonly findings: Finding[]) {
+    super(findings.map((f) => `${file}:${f.line}:${f.col} ${f.message}`).join("\n"));
+  }
+}
+
+const ID = /^[a-z][a-z0-9_]*$/;
+const TOP_KEYS = ["settings", "defaults", "pipelines", "jobs"];
+const SETTINGS_KEYS = ["concurrency", "kill_grace", "timezone", "overlap"];
+const DEFAULTS_KEYS = ["retries", "retry_backoff", "timeout"];
+const PIPELINE_KEYS = ["description", "jobs", "schedule", "timezone", "overlap", "concurrency"];
+const JOB_KEYS = [
+  "description",
+  "script",
+  "args",
+  "depends_on",
+  "trigger",
+  "permissions",
+  "env",
+  "retries",
+  "retry_backoff",
+  "timeout",
+];
+
+/** Is `tz` an IANA time zone this runtime knows? */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a 5-field cron pattern is invalid in `tz`, or undefined. */
+export function cronProblem(pattern: string, tz: string): string | undefined {
+  if (pattern.trim().split(/\s+/).length !== 5) {
+    return `schedule "${pattern}" must have 5 fields (minute hour day month weekday)`;
+  }
+  try {
+    new Cron(pattern, { timezone: tz, paused: true, mode: "5-part" });
+    return undefined;
+  } catch (e) {
+    return `schedule "${pattern}" is not a valid cron pattern: ${(e as Error).message}`;
+  }
+}
+
+class Walker {
+  findings: Finding[] = [];
+  constructor(private lc: LineCounter, private doc: Document) {}
+
+  pos(node: unknown): Pos {
+    const r = (node as { range?: [number, number, number] } | undefined)?.range;
+    return this.lc.linePos(r ? r[0] : 0);
+  }
+  add(node: unknown, message: string) {
+    this.findings.push({ ...this.pos(node), message });
+  }
+  resolve(node: unknown): unknown {
+    return isAlias(node) ? node.resolve(this.doc) : node;
+  }
+  /** The pairs of a map node, reporting unknown keys; undefined when the node is not a map. */
+  map(
+    node: unknown,
+    what: string,
+    known?: readonly string[],
+  ): Pair<YamlNode, YamlNode>[] | undefined {
+    const n = this.resolve(node);
+    if (n === null || n === undefined || (isScalar(n) && n.value === null)) return [];
+    if (!isMap(n)) {
+      this.add(node, `${what} must be a mapping`);
+      return undefined;
+    }
+    const pairs = (n as YAMLMap<YamlNode, YamlNode>).items.filter(isPair) as Pair<
+      YamlNode,
+      YamlNode
+    >[];
+    if (known) {
+      for (const p of pairs) {
+        const k = this.keyOf(p);
+        if (k !== undefined && !known.includes(k)) {
+          const hint = k === "run" && what.endsWith("permissions")
+            ? ": a job is never given --allow-run (starting a process escapes its sandbox)"
+            : ` (known: ${known.join(", ")})`;
+          this.add(p.key, `unknown key "${k}" in ${what}${hint}`);
+        }
+      }
+    }
+    return pairs;
+  }
+  keyOf(p: Pair<YamlNode, YamlNode>): string | undefined {
+    const k = this.resolve(p.key);
+    if (isScalar(k) && (typeof k.value === "string" || typeof k.value === "number")) {
+      return String(k.value);
+    }
+    this.add(p.key, "keys must be plain strings");
+    return undefined;
+  }
+  get(pairs: Pair<YamlNode, YamlNode>[], key: string): Pair<YamlNode, YamlNode> | undefined {
+    return pairs.find((p) => {
+      const k = this.resolve(p.key);
+      return isScalar(k) && String(k.value) === key;
+    });
+  }
+  scalar(node: unknown): unknown {
+    const n = this.resolve(node);
+    return isScalar(n) ? n.value : n === null || n === undefined ? null : Symbol.for("nonscalar");
+  }
+  string(node: unknown, what: string): string | undefined {
+    const v = this.scalar(node);
+    if (typeof v === "string" && v.trim() !== "") return v;
+    this.add(node, `${what} must be a non-empty string`);
+    return undefined;
+  }
+  int(node: unknown, what: string, min: number): number | undefined {
+    const v = this.scalar(node);
+    if (typeof v === "number" && Number.isInteger(v) && v >= min) return v;
+    this.add(node, `${what} must be an integer >= ${min}`);
+    return undefined;
+  }
+  bool(node: unknown, what: string): boolean | undefined {
+    const v = this.scalar(node);
+    if (typeof v === "boolean") return v;
+    this.add(node, `${what} must be true or false`);
+    return undefined;
+  }
+  duration(node: unknown, what: string): number | undefined {
+    const v = this.scalar(node);
+    const ms = typeof v === "string" ? parseDuration(v) : undefined;
+    if (ms !== undefined && ms > 0) return ms;
+    this.add(node, `${what} must be a duration like 500ms, 30s, 5m, 2h, 1d (got ${show(v)})`);
+    return undefined;
+  }
+  oneOf<T extends string>(node: unknown, what: string, options: readonly T[]): T | undefined {
+    const v = this.scalar(node);
+    if (typeof v === "string" && (options as readonly string[]).includes(v)) return v as T;
+    this.add(node, `${what} must be one of ${options.join(", ")} (got ${show(v)})`);
+    return undefined;
+  }
+  /** A list of scalar items as strings, each item checked by `check` (which reports). */
+  list(
+    node: unknown,
+    what: string,
+    check?: (item: string, node: unknown) => boolean,
+    opts: { numbers?: boolean } = {},
+  ): string[] | undefined {
+    const n = this.resolve(node);
+    if (isScalar(n) && n.value === null) return [];
+    if (!isSeq(n)) {
+      this.add(node, `${what} must be a list`);
+      return undefined;
+    }
+    const out: string[] = [];
+    let ok = true;
+    for (const item of n.items) {
+      const v = this.scalar(item);
+      if (typeof v === "string" || (opts.numbers && typeof v === "number")) {
+        const s = String(v);
+        if (check && !check(s, item)) ok = false;
+        else out.push(s);
+      } else {
+        this.add(item, `${what} items must be ${opts.numbers ? "strings or numbers" : "strings"}`);
+        ok = false;
+      }
+    }
+    return ok ? out : undefined;
+  }
+}
+
+function show(v: unknown): string {
+  return typeof v === "symbol" ? "a list or mapping" : JSON.stringify(v);
+}
+
+export interface ParseOptions {
+  /** Name used in messages (default "jobs.yaml"). */
+  file?: string;
+  /** Absolute project root (scripts resolve here). Default: the current directory. */
+  root?: string;
+  /** Check that every script exists (default true). */
+  checkScripts?: boolean;
+}
+
+/** Parse manifest text. Returns the manifest, or throws ManifestError with every finding. */
+export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
+  const file = opts.file ?? "jobs.yaml";
+  const root = opts.root ?? Deno.cwd();
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const w = new Walker(lc, doc);
+  for (const e of doc.errors) {
+    const at = lc.linePos(e.pos[0]);
+    const msg = e.code === "DUPLICATE_KEY"
+      ? "duplicate key (each id and key may appear once)"
+      : e.message;
+    w.findings.push({ ...at, message: `${e.code === "DUPLICATE_KEY" ? "" : "YAML: "}${msg}` });
+  }
+  // A syntax error makes the rest guesswork: report it alone. Duplicate keys are still walkable.
+  if (doc.errors.some((e) => e.code !== "DUPLICATE_KEY")) throw new ManifestError(file, sorted(w));
+
+  const top = w.map(doc.contents, "the manifest", TOP_KEYS) ?? [];
+  if (doc.contents === null || top.length === 0) w.add(doc.contents, "the manifest is empty");
+
+  // settings and defaults
+  const settings: Settings = {
+    concurrency: 2,
+    killGraceMs: 10_000,
+    timezone: "Africa/Cairo",
+    overlap: "skip",
+  };
+  const sp = w.map(w.get(top, "settings")?.value, "settings", SETTINGS_KEYS) ?? [];
+  for (const p of sp) {
+    const k = w.keyOf(p);
+    if (k === "concurrency") settings.concurrency = w.int(p.value, "concurrency", 1) ?? 2;
+    if (k === "kill_grace") settings.killGraceMs = w.duration(p.value, "kill_grace") ?? 10_000;
+    if (k === "overlap") {
+      settings.overlap = w.oneOf(p.value, "overlap", ["skip", "queue"]) ?? "skip";
+    }
+    if (k === "timezone") {
+      const tz = w.string(p.value, "timezone");
+      if (tz && !isTimeZone(tz)) w.add(p.value, `unknown time zone "${tz}"`);
+      else if (tz) settings.timezone = tz;
+    }
+  }
+  const defaults = { retries: 0, retryBackoffMs: 10_000, timeoutMs: 3_600_000 };
+  for (const p of w.map(w.get(top, "defaults")?.value, "defaults", DEFAULTS_KEYS) ?? []) {
+    const k = w.keyOf(p);
+    if (k === "retries") defaults.retries = w.int(p.value, "retries", 0) ?? 0;
+    if (k === "retry_backoff") defaults.retryBackoffMs = w.duration(p.value, "retry_backoff") ?? 0;
+    if (k === "timeout") defaults.timeoutMs = w.duration(p.value, "timeout") ?? 0;
+  }
+
+  // jobs
+  const jobs = new Map<string, JobSpec>();
+  const depNodes = new Map<string, Map<string, unknown>>();
+  const jobsPair = w.get(top, "jobs");
+  if (!jobsPair) w.add(doc.contents, 'the manifest needs a "jobs" mapping');
+  for (const jp of w.map(jobsPair?.value, "jobs") ?? []) {
+    const id = w.keyOf(jp);
+    if (id === undefined) continue;
+    if (!ID.test(id)) w.add(jp.key, `job id "${id}" must be snake_case (a-z, 0-9, _)`);
+    const what = `job ${id}`;
+    const pairs = w.map(jp.value, what, JOB_KEYS);
+    if (!pairs) continue;
+    const job: JobSpec = {
+      id,
+      description: "",
+      script: "",
+      args: [],
+      dependsOn: [],
+      trigger: "all_ok",
+      permissions: { ...NO_PERMISSIONS },
+      env: {},
+      ...defaults,
+      pos: w.pos(jp.key),
+    };
+    const deps = new Map<string, unknown>();
+    for (const p of pairs) {
+      const k = w.keyOf(p);
+      const v = p.value;
+      if (k === "description") job.description = w.string(v, `${what}: description`) ?? "";
+      if (k === "script") {
+        const s = w.string(v, `${what}: script`);
+        if (s !== undefined) {
+          job.script = s;
+          if (!/\.(ts|js|mts|mjs)$/.test(s)) {
+            w.add(v, `${what}: script "${s}" must be a .ts or .js file`);
+          } else if (opts.checkScripts !== false && !isFile(root, s)) {
+            w.add(v, `${what}: script "${s}" does not exist`);
+          }
+        }
+      }
+      if (k === "args") {
+        const check = (a: string, n: unknown) => {
+          const p = referenceProblem(a);
+          if (p) w.add(n, `${what}: args: ${p}`);
+          return p === undefined;
+        };
+        job.args = w.list(v, `${what}: args`, check, { numbers: true }) ?? [];
+      }
+      if (k === "depends_on") {
+        const n = w.resolve(v);
+        if (isSeq(n)) { for (const item of n.items) deps.set(String(w.scalar(item)), item); }
+        job.dependsOn = w.list(v, `${what}: depends_on`) ?? [];
+      }
+      if (k === "trigger") {
+        job.trigger = w.oneOf(v, `${what}: trigger`, ["all_ok", "none_failed"]) ?? "all_ok";
+      }
+      if (k === "permissions") job.permissions = permissions(w, v, what);
+      if (k === "env") {
+        for (const ep of w.map(v, `${what}: env`) ?? []) {
+          const name = w.keyOf(ep);
+          if (name === undefined) continue;
+          const bad = envEntryProblem(name);
+          if (bad || name.endsWith("*")) {
+            w.add(ep.key, `${what}: env name "${name}" is not a variable name`);
+            continue;
+          }
+          const val = w.scalar(ep.value);
+          if (typeof val === "string" || typeof val === "number" || typeof val === "boolean") {
+            job.env[name] = String(val);
+          } else w.add(ep.value, `${what}: env ${name} must be a string, number or boolean`);
+        }
+      }
+      if (k === "retries") job.retries = w.int(v, `${what}: retries`, 0) ?? 0;
+      if (k === "retry_backoff") {
+        job.retryBackoffMs = w.duration(v, `${what}: retry_backoff`) ?? defaults.retryBackoffMs;
+      }
+      if (k === "timeout") job.timeoutMs = w.duration(v, `${what}: timeout`) ?? defaults.timeoutMs;
+    }
+    if (!w.get(pairs, "script")) w.add(jp.key, `${what}: missing "script"`);
+    jobs.set(id, job);
+    depNodes.set(id, deps);
+  }
+  // dependencies: unknown ids, self, duplicates
+  for (const job of jobs.values()) {
+    const seen = new Set<string>();
+    for (const [dep, node] of depNodes.get(job.id) ?? []) {
+      if (dep === job.id) w.add(node, `job ${job.id} depends on itself`);
+      else if (!jobs.has(dep)) w.add(node, `job ${job.id} depends on unknown job "${dep}"`);
+      if (seen.has(dep)) w.add(node, `job ${job.id} lists dependency "${dep}" twice`);
+      seen.add(dep);
+    }
+  }
+  for (const cycle of findCycles(jobs)) {
+    const first = cycle[0];
+    const node = depNodes.get(first)?.get(cycle[1]);
+    w.add(node, `dependency cycle: ${[...cycle].join(" -> ")}`);
+  }
+
+  // pipelines
+  const pipelines = new Map<string, PipelineSpec>();
+  for (const pp of w.map(w.get(top, "pipelines")?.value, "pipelines") ?? []) {
+    const id = w.keyOf(pp);
+    if (id === undefined) continue;
+    const what = `pipeline ${id}`;
+    if (!ID.test(id)) w.add(pp.key, `pipeline id "${id}" must be snake_case (a-z, 0-9, _)`);
+    if (jobs.has(id)) w.add(pp.key, `pipeline id "${id}" is also a job id: ids must be unique`);
+    const pairs = w.map(pp.value, what, PIPELINE_KEYS);
+    if (!pairs) continue;
+    const pipe: PipelineSpec = {
+      id,
+      description: "",
+      jobs: [],
+      timezone: settings.timezone,
+      overlap: settings.overlap,
+      concurrency: settings.concurrency,
+      pos: w.pos(pp.key),
+    };
+    let scheduleNode: unknown;
+    for (const p of pairs) {
+      const k = w.keyOf(p);
+      const v = p.value;
+      if (k === "description") pipe.description = w.string(v, `${what}: description`) ?? "";
+      if (k === "overlap") {
+        pipe.overlap = w.oneOf(v, `${what}: overlap`, ["skip", "queue"]) ?? "skip";
+      }
+      if (k === "concurrency") pipe.concurrency = w.int(v, `${what}: concurrency`, 1) ?? 1;
+      if (k === "schedule") {
+        pipe.schedule = w.string(v, `${what}: schedule`);
+        scheduleNode = v;
+      }
+      if (k === "timezone") {
+        const tz = w.string(v, `${what}: timezone`);
+        if (tz && !isTimeZone(tz)) w.add(v, `${what}: unknown time zone "${tz}"`);
+        else if (tz) pipe.timezone = tz;
+      }
+      if (k === "jobs") {
+        const seen = new Set<string>();
+        pipe.jobs = w.list(v, `${what}: jobs`, (j, node) => {
+          if (!jobs.has(j)) w.add(node, `${what} lists unknown job "${j}"`);
+          else if (seen.has(j)) w.add(node, `${what} lists job "${j}" twice`);
+          else {
+            seen.add(j);
+            return true;
+          }
+          return false;
+        }) ?? [];
+      }
+    }
+    if (!w.get(pairs, "jobs")) w.add(pp.key, `${what}: missing "jobs"`);
+    if (pipe.schedule !== undefined) {
+      const bad = cronProblem(pipe.schedule, pipe.timezone);
+      if (bad) w.add(scheduleNode, `${what}: ${bad}`);
+    }
+    pipelines.set(id, pipe);
+  }
+
+  if (w.findings.length > 0) throw new ManifestError(file, sorted(w));
+  return { file, root, settings, jobs, pipelines };
+}
+
+function permissions(w: Walker, node: unknown, what: string): Permissions {
+  const out: Permissions = { ...NO_PERMISSIONS };
+  const label = `${what}: permissions`;
+  const pairs = w.map(node, label, PERMISSION_KEYS) ?? [];
+  const checked = (problem: (s: string) => string | undefined) => (s: string, n: unknown) => {
+    const p = problem(s);
+    if (p) w.add(n, `${label}: ${p}`);
+    return p === undefined;
+  };
+  for (const p of pairs) {
+    const k = w.keyOf(p);
+    const v = p.value;
+    if (k === "net") {
+      out.net = w.scalar(v) === true
+        ? true
+        : w.list(v, `${label}.net`, checked(netEntryProblem)) ?? [];
+    }
+    if (k === "read") out.read = w.list(v, `${label}.read`, checked(pathEntryProblem)) ?? [];
+    if (k === "write") out.write = w.list(v, `${label}.write`, checked(pathEntryProblem)) ?? [];
+    if (k === "env") out.env = w.list(v, `${label}.env`, checked(envEntryProblem)) ?? [];
+    if (k === "ffi") out.ffi = w.bool(v, `${label}.ffi`) ?? false;
+    if (k === "sys") {
+      const s = w.scalar(v);
+      out.sys = typeof s === "boolean"
+        ? s
+        : w.list(v, `${label}.sys (true, false or a list)`, checked(sysEntryProblem)) ?? false;
+    }
+  }
+  return out;
+}
+
+function isFile(root: string, rel: string): boolean {
+  try {
+    return Deno.statSync(rel.startsWith("/") ? rel : `${root}/${rel}`).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function sorted(w: Walker): Finding[] {
+  return [...w.findings].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** Every elementary dependency cycle found by DFS, each as [a, b, ..., a] in dependency order. */
+export function findCycles(jobs: Map<string, JobSpec>): string[][] {
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (id: string) => {
+    state.set(id, "open");
+    stack.push(id);
+    for (const dep of jobs.get(id)?.dependsOn ?? []) {
+      if (!jobs.has(dep) || dep === id) continue;
+      if (state.get(dep) === "open") cycles.push([...stack.slice(stack.indexOf(dep)), dep]);
+      else if (!state.has(dep)) visit(dep);
+    }
+    stack.pop();
+    state.set(id, "done");
+  };
+  for (const id of jobs.keys()) if (!state.has(id)) visit(id);
+  return cycles;
+}
+
+/** Read and parse a manifest file; its folder is the project root. */
+export function loadManifest(path = "jobs.yaml", opts: { checkScripts?: boolean } = {}): Manifest {
+  const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(abs);
+  } catch (e) {
+    throw new ManifestError(path, [{
+      line: 1,
+      col: 1,
+      message: `cannot read: ${(e as Error).message}`,
+    }]);
+  }
+  const root = abs.slice(0, abs.lastIndexOf("/")) || "/";
+  return parseManifest(text, { file: path, root, ...opts });
+}

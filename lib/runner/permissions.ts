@@ -1,0 +1,214 @@
+/**
+ * A job's permissions: validating manifest entries, expanding `${VAR}` references, and turning
+ * them into the exact `deno run` flags and child environment. A job gets these and nothing else:
+ * never `--allow-run` (starting `deno` again would escape the sandbox), never an inherited
+ * environment variable it did not declare.
+ *
+ * Entries (all optional):
+ *   net:   [host | host:port | [ipv6]:port ...], or `true` for any host (unscoped: say why)
+ *   read:  [path ...]   relative to the project root (the manifest's folder) or absolute
+ *   write: [path ...]
+ *   env:   [NAME ...]   also `PREFIX_*`; the runner passes these from its own environment
+ *   ffi:   true|false   (native code ignores every other permission: such a job is not sandboxed)
+ *   sys:   true|false or [hostname, osRelease, ...] (Deno's sys kinds)
+ *
+ * net, read and write entries may reference the runner's environment as `${NAME}` or
+ * `${NAME:-default}` (e.g. `${EGX_LOG_DIR:-logs}`), expanded when the run is planned.
+ */
+import { RUNNER_ENV } from "./job.ts";
+
+export interface Permissions {
+  net: string[] | true;
+  read: string[];
+  write: string[];
+  env: string[];
+  ffi: boolean;
+  sys: boolean | string[];
+}
+
+export const NO_PERMISSIONS: Permissions = {
+  net: [],
+  read: [],
+  write: [],
+  env: [],
+  ffi: false,
+  sys: false,
+};
+
+export const SYS_KINDS = [
+  "loadavg",
+  "hostname",
+  "systemMemoryInfo",
+  "networkInterfaces",
+  "osRelease",
+  "osUptime",
+  "uid",
+  "gid",
+  "username",
+  "cpus",
+  "homedir",
+  "statfs",
+  "getPriority",
+  "setPriority",
+  "ca",
+  "umask",
+] as const;
+
+/** Permission kinds a manifest may use; `run` is recognised only to be refused clearly. */
+export const PERMISSION_KEYS = ["net", "read", "write", "env", "ffi", "sys"] as const;
+
+/** Environment the runner always sets for a child (besides the job's declared variables). */
+export const FIXED_CHILD_ENV: Readonly<Record<string, string>> = {
+  DENO_NO_UPDATE_CHECK: "1",
+  NO_COLOR: "1",
+};
+
+/** Variables deno itself needs to find its cache; passed through when set, not readable. */
+const DENO_NEEDS = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT", "TMPDIR"];
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
+const REF = /\$\{([^}]*)\}/g;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** Why the `${...}` references in an entry (args too) are malformed, or undefined. */
+export function referenceProblem(entry: string): string | undefined {
+  return referenceProblems(entry)[0];
+}
+
+function referenceProblems(entry: string): string[] {
+  const out: string[] = [];
+  for (const m of entry.matchAll(REF)) {
+    const name = m[1].split(":-")[0];
+    if (!ENV_NAME.test(name)) out.push(`bad variable reference \${${m[1]}}`);
+  }
+  if (entry.replace(REF, "").includes("${")) out.push("unclosed ${ in entry");
+  return out;
+}
+
+/** Why a net entry is invalid, or undefined. Entries with `${...}` are checked when expanded. */
+export function netEntryProblem(entry: string): string | undefined {
+  if (entry.includes("${")) return referenceProblems(entry)[0];
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
+    return `net entry "${entry}" is a URL: give host or host:port`;
+  }
+  let host = entry;
+  let port: string | undefined;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(entry);
+  if (v6) {
+    port = v6[2];
+    host = "";
+  } else {
+    const i = entry.lastIndexOf(":");
+    if (i >= 0) {
+      host = entry.slice(0, i);
+      port = entry.slice(i + 1);
+    }
+    if (!HOSTNAME.test(host) && !IPV4.test(host)) {
+      return `net entry "${entry}" is not a host or host:port`;
+    }
+  }
+  if (port !== undefined && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+    return `net entry "${entry}" has a bad port (1-65535)`;
+  }
+  return undefined;
+}
+
+/** Why a read/write path entry is invalid, or undefined. */
+export function pathEntryProblem(entry: string): string | undefined {
+  if (entry.trim() === "") return "path entry is empty";
+  if (entry.includes(",")) return `path "${entry}" contains a comma (deno flag lists use commas)`;
+  if (entry.includes("\0")) return `path "${entry}" contains a NUL byte`;
+  return referenceProblems(entry)[0];
+}
+
+/** Why an env entry is invalid, or undefined. */
+export function envEntryProblem(entry: string): string | undefined {
+  return ENV_PATTERN.test(entry)
+    ? undefined
+    : `env entry "${entry}" is not a variable name (letters, digits, _; optional trailing *)`;
+}
+
+/** Why a sys entry is invalid, or undefined. */
+export function sysEntryProblem(entry: string): string | undefined {
+  return (SYS_KINDS as readonly string[]).includes(entry)
+    ? undefined
+    : `sys entry "${entry}" is not one of ${SYS_KINDS.join(", ")}`;
+}
+
+/** Raised when a `${NAME}` reference cannot be expanded or expands to a bad entry. */
+export class PermissionError extends Error {
+  override name = "PermissionError";
+}
+
+type Env = (name: string) => string | undefined;
+
+/** Expand `${NAME}` / `${NAME:-default}` from `env`; throws PermissionError when unset. */
+export function expandEntry(entry: string, env: Env): string {
+  return entry.replace(REF, (_, body: string) => {
+    const [name, ...rest] = body.split(":-");
+    const v = env(name);
+    if (v !== undefined && v !== "") return v;
+    if (rest.length > 0) return rest.join(":-");
+    throw new PermissionError(`"${entry}" references ${name}, which is not set and has no default`);
+  });
+}
+
+/** The permissions with every `${...}` expanded and re-validated. */
+export function expandPermissions(p: Permissions, env: Env): Permissions {
+  const paths = (list: string[]) =>
+    list.map((e) => {
+      const v = expandEntry(e, env);
+      const problem = pathEntryProblem(v);
+      if (problem) throw new PermissionError(`${e} -> ${problem}`);
+      return v;
+    });
+  const net = p.net === true ? true : p.net.map((e) => {
+    const v = expandEntry(e, env);
+    const problem = netEntryProblem(v);
+    if (problem) throw new PermissionError(`${e} -> ${problem}`);
+    return v;
+  });
+  return { ...p, net, read: paths(p.read), write: paths(p.write) };
+}
+
+/**
+ * The `deno run` permission flags for expanded permissions. `extraEnv` names (the runner's
+ * context variables and the job's fixed env) are always readable.
+ */
+export function denoFlags(p: Permissions, extraEnv: readonly string[] = []): string[] {
+  const flags = ["--no-prompt"];
+  if (p.net === true) flags.push("--allow-net");
+  else if (p.net.length > 0) flags.push(`--allow-net=${p.net.join(",")}`);
+  if (p.read.length > 0) flags.push(`--allow-read=${p.read.join(",")}`);
+  if (p.write.length > 0) flags.push(`--allow-write=${p.write.join(",")}`);
+  const env = [...new Set([...p.env, ...Object.values(RUNNER_ENV), ...extraEnv])];
+  flags.push(`--allow-env=${env.join(",")}`);
+  if (p.ffi) flags.push("--allow-ffi");
+  if (p.sys === true) flags.push("--allow-sys");
+  else if (Array.isArray(p.sys) && p.sys.length > 0) flags.push(`--allow-sys=${p.sys.join(",")}`);
+  return flags;
+}
+
+/**
+ * The child's whole environment: deno's own needs, the fixed runner variables, the declared
+ * variables that are set in `source` (a map of the runner's environment), then `fixed`.
+ */
+export function childEnv(
+  declared: readonly string[],
+  source: Readonly<Record<string, string>>,
+  fixed: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const n of DENO_NEEDS) if (source[n] !== undefined) env[n] = source[n];
+  Object.assign(env, FIXED_CHILD_ENV);
+  for (const d of declared) {
+    if (d.endsWith("*")) {
+      const prefix = d.slice(0, -1);
+      for (const [k, v] of Object.entries(source)) if (k.startsWith(prefix)) env[k] = v;
+    } else if (source[d] !== undefined) env[d] = source[d];
+  }
+  return Object.assign(env, fixed);
+}

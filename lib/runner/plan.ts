@@ -1,0 +1,147 @@
+/**
+ * From a manifest and a target (a pipeline or a single job) to a plan: the selected jobs in a
+ * dependency-respecting order, the edges between them, and each job's exact command.
+ *
+ * Selection rules:
+ *   - a pipeline selects its listed jobs; dependencies on jobs outside the selection are ignored
+ *     (e.g. `transformations` runs the model jobs without re-running the loads they follow);
+ *   - a job id selects that job alone (its dependencies are assumed done);
+ *   - `--from j` keeps j and everything downstream of it in the target;
+ *   - `--only a,b` keeps just those jobs of the target (combined with --from: both must hold).
+ * Ties in the order follow the manifest's order of jobs.
+ */
+import type { JobSpec, Manifest } from "./manifest.ts";
+import { RUNNER_ENV } from "./job.ts";
+import {
+  childEnv,
+  denoFlags,
+  expandEntry,
+  expandPermissions,
+  type Permissions,
+} from "./permissions.ts";
+
+/** A request the manifest cannot satisfy (unknown target, --only outside it, ...): exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface PlanOptions {
+  only?: string[];
+  from?: string;
+}
+
+export interface Plan {
+  target: string;
+  kind: "pipeline" | "job";
+  /** Selected jobs, dependencies first. */
+  jobs: JobSpec[];
+  /** For each selected job, its dependencies within the selection. */
+  deps: Map<string, string[]>;
+  concurrency: number;
+}
+
+export function planRun(manifest: Manifest, target: string, opts: PlanOptions = {}): Plan {
+  const pipeline = manifest.pipelines.get(target);
+  const job = manifest.jobs.get(target);
+  if (!pipeline && !job) {
+    const names = [...manifest.pipelines.keys(), ...manifest.jobs.keys()].join(", ");
+    throw new UsageError(
+      `unknown pipeline or job "${target}" in ${manifest.file} (have: ${names})`,
+    );
+  }
+  const inTarget = new Set(pipeline ? pipeline.jobs : [target]);
+  let selected = new Set(inTarget);
+  const what = pipeline ? `pipeline ${target}` : `job ${target}`;
+  if (opts.from !== undefined) {
+    if (!inTarget.has(opts.from)) throw new UsageError(`--from ${opts.from}: not part of ${what}`);
+    const down = new Set([opts.from]);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const id of inTarget) {
+        if (down.has(id)) continue;
+        if (manifest.jobs.get(id)!.dependsOn.some((d) => down.has(d))) {
+          down.add(id);
+          grew = true;
+        }
+      }
+    }
+    selected = down;
+  }
+  if (opts.only !== undefined) {
+    for (const o of opts.only) {
+      if (!inTarget.has(o)) throw new UsageError(`--only ${o}: not part of ${what}`);
+    }
+    selected = new Set([...selected].filter((id) => opts.only!.includes(id)));
+    if (selected.size === 0) throw new UsageError("--only and --from select no job together");
+  }
+  const deps = new Map<string, string[]>();
+  for (const id of selected) {
+    deps.set(id, manifest.jobs.get(id)!.dependsOn.filter((d) => selected.has(d)));
+  }
+  // Kahn's algorithm, ties broken by manifest order (the manifest has no cycles).
+  const order: JobSpec[] = [];
+  const done = new Set<string>();
+  const manifestOrder = [...manifest.jobs.keys()].filter((id) => selected.has(id));
+  while (order.length < manifestOrder.length) {
+    const next = manifestOrder.find((id) =>
+      !done.has(id) && deps.get(id)!.every((d) => done.has(d))
+    );
+    if (next === undefined) throw new Error("internal: cycle in a validated manifest");
+    done.add(next);
+    order.push(manifest.jobs.get(next)!);
+  }
+  return {
+    target,
+    kind: pipeline ? "pipeline" : "job",
+    jobs: order,
+    deps,
+    concurrency: pipeline?.concurrency ?? manifest.settings.concurrency,
+  };
+}
+
+export interface JobCommand {
+  /** Program and arguments, e.g. [deno, "run", "--no-prompt", ..., "jobs/x.ts", ...args]. */
+  argv: string[];
+  /** The child's complete environment (without the per-attempt runner variables). */
+  env: Record<string, string>;
+  permissions: Permissions;
+  cwd: string;
+}
+
+/**
+ * The exact command for a job. `source` is the runner's environment (after `.env`): declared
+ * variables and `${NAME}` references in args and permission entries are taken from it.
+ */
+export function jobCommand(
+  manifest: Manifest,
+  job: JobSpec,
+  opts: { source: Readonly<Record<string, string>>; deno?: string },
+): JobCommand {
+  const permissions = expandPermissions(job.permissions, (n) => opts.source[n]);
+  const flags = denoFlags(permissions, Object.keys(job.env));
+  const args = job.args.map((a) => expandEntry(a, (n) => opts.source[n]));
+  return {
+    argv: [opts.deno ?? Deno.execPath(), "run", ...flags, job.script, ...args],
+    env: childEnv(permissions.env, opts.source, job.env),
+    permissions,
+    cwd: manifest.root,
+  };
+}
+
+/** Per-attempt variables the runner adds to a job's environment. */
+export function attemptEnv(runId: string, job: string, attempt: number): Record<string, string> {
+  return {
+    [RUNNER_ENV.runId]: runId,
+    [RUNNER_ENV.job]: job,
+    [RUNNER_ENV.attempt]: String(attempt),
+  };
+}
+
+/** A command line for humans: arguments quoted for sh when needed. */
+export function shellLine(argv: readonly string[]): string {
+  return argv.map((
+    a,
+  ) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
+    .join(" ");
+}

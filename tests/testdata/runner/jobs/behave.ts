@@ -1,0 +1,57 @@
+/**
+ * A test job whose behaviour is chosen by flags (used by tests/runner*_test.ts only).
+ *
+ *   deno run --allow-write=<dir> tests/testdata/runner/jobs/behave.ts [--say text] [--sleep ms]
+ *     [--exit N] [--nothing reason] [--fail-first N] [--record file] [--pidfile file]
+ *     [--ignore-term]
+ */
+import { parseArgs } from "node:util";
+import { jobContext, nothingToDo, runJob } from "../../../../lib/runner/job.ts";
+
+const HELP = "behave.ts: a configurable test job (see the header comment)";
+
+if (import.meta.main) {
+  await runJob({ name: "behave", help: HELP }, async (args, signal) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        say: { type: "string", multiple: true },
+        sleep: { type: "string" },
+        exit: { type: "string" },
+        nothing: { type: "string" },
+        "fail-first": { type: "string" },
+        record: { type: "string" },
+        pidfile: { type: "string" },
+        "ignore-term": { type: "boolean" },
+      },
+    });
+    const ctx = jobContext();
+    const started = Date.now();
+    if (values.pidfile) Deno.writeTextFileSync(values.pidfile, String(Deno.pid));
+    for (const s of values.say ?? []) console.log(s);
+    if (values["ignore-term"]) {
+      Deno.addSignalListener("SIGTERM", () => console.log("ignoring SIGTERM"));
+    }
+    if (values.sleep) {
+      const ms = Number(values.sleep);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, ms);
+        if (!values["ignore-term"]) {
+          signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(signal.reason);
+          });
+        }
+      });
+    }
+    if (values.record) {
+      const line = `${ctx.job} ${ctx.attempt} ${started} ${Date.now()} ${ctx.runId}\n`;
+      Deno.writeTextFileSync(values.record, line, { append: true });
+    }
+    if (values["fail-first"] && (ctx.attempt ?? 1) <= Number(values["fail-first"])) {
+      throw new Error(`failing attempt ${ctx.attempt} on purpose`);
+    }
+    if (values.nothing) nothingToDo(values.nothing);
+    if (values.exit) return Number(values.exit);
+  });
+}
