@@ -1,0 +1,71 @@
+/**
+ * Alert delivery: one stdout line per alert, and one JSON POST per alert to a webhook
+ * (EGX_ALERT_WEBHOOK_URL). The body carries `text` (so Slack/Mattermost-style incoming webhooks
+ * show the message as is) and `alert` with the structured fields.
+ */
+import { redact } from "../config/config.ts";
+import type { AlertCandidate } from "./evaluate.ts";
+
+export interface AlertEvent extends AlertCandidate {
+  /** When the alert was first recorded (UTC ISO). */
+  triggeredAt: string;
+  /** Who recorded it: "pipeline" (alerts_evaluate job) or "stream". */
+  source: string;
+}
+
+/** The webhook answered with an error or could not be reached. */
+export class DeliveryError extends Error {
+  override name = "DeliveryError";
+}
+
+/** The stdout line for an alert. */
+export function alertLine(a: AlertEvent): string {
+  return `ALERT ${a.date} ${a.subject} [${a.ruleId}] ${a.message}`;
+}
+
+/** The JSON body POSTed to the webhook. */
+export function webhookBody(a: AlertEvent): Record<string, unknown> {
+  return {
+    text: `EGX alert: ${a.message}`,
+    alert: {
+      rule: a.ruleId,
+      kind: a.kind,
+      subject: a.subject,
+      date: a.date,
+      direction: a.direction,
+      observed: a.observed,
+      threshold: a.threshold,
+      message: a.message,
+      triggeredAt: a.triggeredAt,
+      source: a.source,
+    },
+  };
+}
+
+/** POST one alert; resolves on a 2xx answer, throws DeliveryError otherwise. */
+export async function postWebhook(
+  url: string,
+  alert: AlertEvent,
+  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<void> {
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "User-Agent": "egx-pipeline-alerts" },
+      body: JSON.stringify(webhookBody(alert)),
+      signal,
+    });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new DeliveryError(redact(`webhook unreachable: ${why}`, [url]), { cause: e });
+  }
+  const text = await res.text().catch(() => "");
+  if (!res.ok) {
+    throw new DeliveryError(
+      redact(`webhook answered ${res.status} ${res.statusText}: ${text.slice(0, 200)}`, [url]),
+    );
+  }
+}

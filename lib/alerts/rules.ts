@@ -1,0 +1,237 @@
+/**
+ * Alert rules, read from `alerts.yaml` (the file users edit). Parsed once, with positions: every
+ * problem (unknown key, wrong type, duplicate id, bad ticker...) is collected and reported as
+ * `alerts.yaml:LINE:COL message`, and no rule is used from a file with problems.
+ *
+ * Rule kinds (each fires at most once per subject, Cairo trade date and direction):
+ *   price_move    last price vs the previous trading day's close, |change| >= threshold_pct
+ *   volume_spike  the day's volume >= multiple x the average of the previous lookback_days days
+ *   ma_cross      the close crosses its simple moving average of `window` days
+ *   index_move    an index level vs its previous close, |change| >= threshold_pct
+ */
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Node, Pair, YAMLMap } from "yaml";
+
+export type MoveDirection = "up" | "down" | "both";
+export type CrossDirection = "above" | "below" | "both";
+
+interface RuleBase {
+  id: string;
+  description?: string;
+  /** Tickers (or index codes for index_move) the rule watches; "all" = every one with data. */
+  subjects: "all" | string[];
+}
+
+export type Rule =
+  & RuleBase
+  & (
+    | { kind: "price_move"; thresholdPct: number; direction: MoveDirection }
+    | { kind: "volume_spike"; multiple: number; lookbackDays: number }
+    | { kind: "ma_cross"; window: number; direction: CrossDirection }
+    | { kind: "index_move"; thresholdPct: number; direction: MoveDirection }
+  );
+
+export type RuleKind = Rule["kind"];
+
+/** The rule file had problems; `findings` holds one `file:line:col message` per problem. */
+export class AlertRulesError extends Error {
+  override name = "AlertRulesError";
+  constructor(readonly findings: string[]) {
+    super(`${findings.length} problem(s) in the alert rules:\n${findings.join("\n")}`);
+  }
+}
+
+const KIND_KEYS: Record<RuleKind, string[]> = {
+  price_move: ["threshold_pct", "direction", "tickers"],
+  volume_spike: ["multiple", "lookback_days", "tickers"],
+  ma_cross: ["window", "direction", "tickers"],
+  index_move: ["threshold_pct", "direction", "indices"],
+};
+const COMMON_KEYS = ["id", "kind", "description"];
+const SUBJECT = /^[A-Z][A-Z0-9_]{1,14}$/;
+const ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Parse rule text; throws AlertRulesError listing every problem. */
+export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const findings: string[] = [];
+  const at = (node: Node | null | undefined, msg: string) => {
+    const offset = node?.range?.[0] ?? 0;
+    const { line, col } = lc.linePos(offset);
+    findings.push(`${file}:${line}:${col} ${msg}`);
+  };
+  for (const e of doc.errors) {
+    const { line, col } = lc.linePos(e.pos[0]);
+    findings.push(`${file}:${line}:${col} ${e.message.split("\n")[0]}`);
+  }
+  if (findings.length) throw new AlertRulesError(findings);
+
+  const root = doc.contents;
+  if (!isMap(root)) {
+    at(root, "expected a mapping with a `rules:` list");
+    throw new AlertRulesError(findings);
+  }
+  for (const pair of root.items) {
+    const k = keyOf(pair);
+    if (k !== "rules") at(pair.key as Node, `unknown key ${k}; the file holds only \`rules:\``);
+  }
+  const list = root.get("rules", true);
+  if (!isSeq(list)) {
+    at(list ?? root, "`rules:` must be a list of rules");
+    throw new AlertRulesError(findings);
+  }
+  const rules: Rule[] = [];
+  const ids = new Map<string, number>();
+  for (const item of list.items) {
+    if (!isMap(item)) {
+      at(item as Node, "each rule must be a mapping (id, kind, ...)");
+      continue;
+    }
+    const id = item.get("id");
+    if (typeof id === "string") {
+      if (ids.has(id)) {
+        at(item.get("id", true) as Node, `duplicate rule id ${id} (first at line ${ids.get(id)})`);
+        continue;
+      }
+      ids.set(id, lc.linePos(item.range?.[0] ?? 0).line);
+    }
+    const rule = parseRule(item, at);
+    if (rule) rules.push(rule);
+  }
+  if (findings.length) throw new AlertRulesError(findings);
+  return rules;
+}
+
+function keyOf(pair: Pair): string {
+  return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+}
+
+type At = (node: Node | null | undefined, msg: string) => void;
+
+function parseRule(m: YAMLMap, at: At): Rule | undefined {
+  const before = { n: 0 };
+  const fail: At = (node, msg) => {
+    before.n++;
+    at(node, msg);
+  };
+  const node = (k: string) => m.get(k, true) as Node | undefined;
+  const scalar = (k: string) => {
+    const n = node(k);
+    return isScalar(n) ? n.value : n === undefined ? undefined : n;
+  };
+
+  const idRaw = scalar("id");
+  if (typeof idRaw !== "string" || !ID.test(idRaw)) {
+    fail(node("id") ?? m, "rule needs an id: lower-case letters, digits, - or _ (e.g. big-move)");
+  }
+  const id = String(idRaw);
+  const kind = scalar("kind");
+  if (typeof kind !== "string" || !(kind in KIND_KEYS)) {
+    fail(
+      node("kind") ?? m,
+      `rule ${id}: kind must be one of ${Object.keys(KIND_KEYS).join(", ")}`,
+    );
+    return undefined;
+  }
+  const k = kind as RuleKind;
+  const allowed = [...COMMON_KEYS, ...KIND_KEYS[k]];
+  for (const pair of m.items) {
+    const key = keyOf(pair);
+    if (!allowed.includes(key)) {
+      fail(
+        pair.key as Node,
+        `rule ${id}: unknown key ${key} for kind ${k}; allowed: ${allowed.join(", ")}`,
+      );
+    }
+  }
+  const description = scalar("description");
+  if (description !== undefined && typeof description !== "string") {
+    fail(node("description"), `rule ${id}: description must be text`);
+  }
+
+  const num = (
+    key: string,
+    opts: { min: number; max: number; int?: boolean; fallback?: number },
+  ) => {
+    const v = scalar(key);
+    if (v === undefined && opts.fallback !== undefined) return opts.fallback;
+    if (
+      typeof v !== "number" || !Number.isFinite(v) || v < opts.min || v > opts.max ||
+      (opts.int && !Number.isInteger(v))
+    ) {
+      fail(
+        node(key) ?? m,
+        `rule ${id}: ${key} must be ${opts.int ? "an integer" : "a number"} between ` +
+          `${opts.min} and ${opts.max}${
+            v === undefined ? " (missing)" : `, got ${JSON.stringify(v)}`
+          }`,
+      );
+      return NaN;
+    }
+    return v;
+  };
+  const choice = <T extends string>(key: string, choices: readonly T[], fallback: T): T => {
+    const v = scalar(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== "string" || !(choices as readonly string[]).includes(v)) {
+      fail(node(key), `rule ${id}: ${key} must be one of ${choices.join(", ")}`);
+      return fallback;
+    }
+    return v as T;
+  };
+  const subjectsKey = k === "index_move" ? "indices" : "tickers";
+  const subjects = ((): "all" | string[] => {
+    const n = node(subjectsKey);
+    if (n === undefined) return "all";
+    if (isScalar(n) && n.value === "all") return "all";
+    if (!isSeq(n) || n.items.length === 0) {
+      fail(n, `rule ${id}: ${subjectsKey} must be "all" or a non-empty list`);
+      return [];
+    }
+    const out: string[] = [];
+    for (const item of n.items) {
+      const v = isScalar(item) ? item.value : undefined;
+      if (typeof v !== "string" || !SUBJECT.test(v)) {
+        fail(item as Node, `rule ${id}: ${JSON.stringify(v ?? null)} is not an upper-case code`);
+      } else out.push(v);
+    }
+    return out;
+  })();
+
+  const base = { id, subjects, ...(typeof description === "string" ? { description } : {}) };
+  let rule: Rule;
+  switch (k) {
+    case "price_move":
+    case "index_move":
+      rule = {
+        ...base,
+        kind: k,
+        thresholdPct: num("threshold_pct", { min: 0.01, max: 100 }),
+        direction: choice("direction", ["up", "down", "both"] as const, "both"),
+      };
+      break;
+    case "volume_spike":
+      rule = {
+        ...base,
+        kind: k,
+        multiple: num("multiple", { min: 1, max: 1000 }),
+        lookbackDays: num("lookback_days", { min: 2, max: 260, int: true, fallback: 30 }),
+      };
+      break;
+    case "ma_cross":
+      rule = {
+        ...base,
+        kind: k,
+        window: num("window", { min: 2, max: 260, int: true }),
+        direction: choice("direction", ["above", "below", "both"] as const, "both"),
+      };
+      break;
+  }
+  return before.n === 0 ? rule : undefined;
+}
+
+/** Read and parse a rules file. */
+export async function loadRules(path: string): Promise<Rule[]> {
+  return parseRules(await Deno.readTextFile(path), path);
+}

@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { AlertRulesError, loadRules, parseRules } from "../lib/alerts/rules.ts";
+import { type DailyBar, evaluateRules } from "../lib/alerts/evaluate.ts";
+
+const bar = (date: string, close: number, volume = 1000): DailyBar => ({ date, close, volume });
+
+Deno.test("the bundled alerts.yaml parses into its four rules", async () => {
+  const rules = await loadRules("alerts.yaml");
+  assert.deepEqual(rules.map((r) => [r.id, r.kind]), [
+    ["big-move", "price_move"],
+    ["volume-spike", "volume_spike"],
+    ["sma50-cross", "ma_cross"],
+    ["index-drop", "index_move"],
+  ]);
+  assert.deepEqual(rules[0], {
+    id: "big-move",
+    description: "A stock moves 5% or more against its previous close",
+    subjects: "all",
+    kind: "price_move",
+    thresholdPct: 5,
+    direction: "both",
+  });
+  assert.deepEqual(rules[1], {
+    id: "volume-spike",
+    description: "Volume above 3x its 30-day average",
+    subjects: "all",
+    kind: "volume_spike",
+    multiple: 3,
+    lookbackDays: 30,
+  });
+});
+
+Deno.test("every problem in a rule file is reported with its line and column", async () => {
+  const text = await Deno.readTextFile("tests/testdata/alerts/bad_rules.yaml");
+  let findings: string[] = [];
+  try {
+    parseRules(text, "bad_rules.yaml");
+  } catch (e) {
+    assert.ok(e instanceof AlertRulesError);
+    findings = e.findings;
+  }
+  assert.deepEqual(findings, [
+    "bad_rules.yaml:4:5 rule move: unknown key treshold_pct for kind price_move; allowed: id, kind, description, threshold_pct, direction, tickers",
+    "bad_rules.yaml:2:5 rule move: threshold_pct must be a number between 0.01 and 100 (missing)",
+    "bad_rules.yaml:6:11 rule cross: kind must be one of price_move, volume_spike, ma_cross, index_move",
+    'bad_rules.yaml:12:21 rule vol: "comi" is not an upper-case code',
+    "bad_rules.yaml:10:15 rule vol: multiple must be a number between 1 and 1000, got 0.5",
+    "bad_rules.yaml:11:20 rule vol: lookback_days must be an integer between 2 and 260, got 7.5",
+    "bad_rules.yaml:16:16 rule idx: direction must be one of up, down, both",
+    "bad_rules.yaml:17:9 duplicate rule id move (first at line 2)",
+  ]);
+});
+
+Deno.test("malformed YAML and a missing rules list are reported, not ignored", () => {
+  assert.throws(
+    () => parseRules("rules:\n  - id: a\n   kind: x\n", "a.yaml"),
+    (e: unknown) => e instanceof AlertRulesError && e.findings[0].startsWith("a.yaml:3:"),
+  );
+  assert.throws(
+    () => parseRules("rulez: []\n", "b.yaml"),
+    (e: unknown) =>
+      e instanceof AlertRulesError &&
+      e.findings.join("|") ===
+        "b.yaml:1:1 unknown key rulez; the file holds only `rules:`|" +
+          "b.yaml:1:1 `rules:` must be a list of rules",
+  );
+});
+
+const move = parseRules(
+  "rules:\n  - {id: up5, kind: price_move, threshold_pct: 5, direction: up, tickers: [AAA, BBB]}\n",
+);
+
+Deno.test("a price move fires at the threshold and only in the rule's direction", () => {
+  const stocks = new Map([
+    ["AAA", [bar("2025-12-07", 80), bar("2025-12-08", 84)]], // exactly +5%
+    ["BBB", [bar("2025-12-07", 80), bar("2025-12-08", 83.99)]], // +4.9875%
+    ["CCC", [bar("2025-12-07", 80), bar("2025-12-08", 90)]], // not watched
+  ]);
+  const out = evaluateRules(move, { stocks, indices: new Map() });
+  assert.equal(out.length, 1);
+  assert.equal(out[0].subject, "AAA");
+  assert.equal(out[0].direction, "up");
+  assert.equal(out[0].observed, 5);
+  assert.equal(
+    out[0].message,
+    "AAA up +5.00% on 2025-12-08 (84.00 vs previous close 80.00 on 2025-12-07); rule up5: " +
+      "move beyond 5%",
+  );
+  const down = new Map([["AAA", [bar("2025-12-07", 80), bar("2025-12-08", 70)]]]);
+  assert.deepEqual(evaluateRules(move, { stocks: down, indices: new Map() }), []);
+});
+
+Deno.test("a volume spike compares with the average of the previous lookback days only", () => {
+  const rules = parseRules(
+    "rules:\n  - {id: v, kind: volume_spike, multiple: 3, lookback_days: 4}\n",
+  );
+  const series = [
+    bar("2025-12-01", 10, 100),
+    bar("2025-12-02", 10, 200),
+    bar("2025-12-03", 10, 300),
+    bar("2025-12-04", 10, 400),
+    bar("2025-12-07", 10, 750), // average of the four before = 250, 3x = 750: fires
+  ];
+  const out = evaluateRules(rules, { stocks: new Map([["AAA", series]]), indices: new Map() });
+  assert.deepEqual(out.map((a) => [a.subject, a.date, a.observed, a.threshold]), [
+    ["AAA", "2025-12-07", 3, 3],
+  ]);
+  assert.equal(
+    out[0].message,
+    "AAA volume 750 on 2025-12-07 is 3.00x its 4-day average 250; rule v: above 3x",
+  );
+  // Four days of history are needed before the day: with three, nothing fires.
+  const short = new Map([["AAA", series.slice(1)]]);
+  assert.deepEqual(evaluateRules(rules, { stocks: short, indices: new Map() }), []);
+});
+
+Deno.test("a moving-average cross fires on the day the close crosses, each way, not after", () => {
+  const rules = parseRules("rules:\n  - {id: x, kind: ma_cross, window: 3}\n");
+  const series = [
+    bar("2025-12-01", 10),
+    bar("2025-12-02", 10),
+    bar("2025-12-03", 10),
+    bar("2025-12-04", 9), // 10 >= sma 10 the day before, 9 < sma(10,10,9)=9.667: crosses below
+    bar("2025-12-07", 12), // close 12 > sma(10,9,12)=10.333: crosses above
+    bar("2025-12-08", 13), // stays above: no new cross
+  ];
+  const stocks = new Map([["AAA", series]]);
+  const dates = ["2025-12-04", "2025-12-07", "2025-12-08"];
+  const out = evaluateRules(rules, { stocks, indices: new Map() }, { dates });
+  assert.deepEqual(out.map((a) => [a.date, a.direction, a.observed, a.threshold.toFixed(4)]), [
+    ["2025-12-04", "below", 9, "9.6667"],
+    ["2025-12-07", "above", 12, "10.3333"],
+  ]);
+  assert.equal(
+    out[1].message,
+    "AAA crossed above its 3-day average on 2025-12-07 (close 12.00, average 10.33; previous " +
+      "close 9.00, average 9.67); rule x",
+  );
+});
+
+Deno.test("an index move uses index levels and ignores stocks", () => {
+  const rules = parseRules(
+    "rules:\n  - {id: d, kind: index_move, threshold_pct: 5, direction: down}\n",
+  );
+  const indices = new Map([
+    ["EGX30", [bar("2025-12-07", 40000, 0), bar("2025-12-08", 37900, 0)]], // -5.25%
+    ["EGX70_EWI", [bar("2025-12-07", 10000, 0), bar("2025-12-08", 9600, 0)]], // -4%
+  ]);
+  const stocks = new Map([["EGX30", [bar("2025-12-07", 1), bar("2025-12-08", 2)]]]);
+  const out = evaluateRules(rules, { stocks, indices });
+  assert.deepEqual(out.map((a) => [a.subject, a.direction, a.observed.toFixed(4)]), [
+    ["EGX30", "down", "-5.2500"],
+  ]);
+});
