@@ -1,0 +1,124 @@
+// Pipeline health: data freshness per dataset, stream lag, last run of each job with its
+// duration, recent runs and recent alerts. Every time shown in Cairo time.
+import { api, egx, fillTable, fmtCairo, fmtDuration, fmtInt, fmtNum, h, live } from "./app.js";
+
+function status(s) {
+  return h("span", { class: `status-${s}` }, s);
+}
+
+async function render() {
+  const [health, alerts] = await Promise.all([
+    api("/api/v1/pipeline/health"),
+    api("/api/v1/alerts", { limit: 20 }),
+  ]);
+  const d = health.data;
+  egx.data.health = d;
+  egx.data.alerts = alerts.data;
+  document.getElementById("health-asof").textContent = fmtCairo(d.asOf);
+
+  fillTable(
+    document.getElementById("freshness"),
+    [
+      { label: "Data", value: (r) => r.dataset },
+      {
+        label: "Latest",
+        value: (r) => (r.latest && r.latest.length > 10 ? fmtCairo(r.latest) : r.latest ?? "—"),
+      },
+      {
+        label: "Age",
+        class: "num",
+        value: (r) => (r.ageHours === null ? "—" : `${fmtNum(r.ageHours, 1)} h`),
+      },
+      {
+        label: "State",
+        value: (r) =>
+          h("span", { class: `badge ${r.stale ? "stale" : "fresh"}` }, r.stale ? "stale" : "fresh"),
+      },
+    ],
+    d.freshness,
+    (r) => r.dataset,
+  );
+
+  const st = d.stream;
+  fillTable(
+    document.getElementById("stream"),
+    [
+      { label: "Topic / partition", value: (r) => `${r.topic} / ${r.partition}` },
+      { label: "Written up to", class: "num", value: (r) => fmtInt(r.nextOffset) },
+      {
+        label: "Lag (messages)",
+        class: "num",
+        value: (r) => (r.lag === null ? "—" : fmtInt(r.lag)),
+      },
+      { label: "Updated", value: (r) => fmtCairo(r.updatedAt) },
+    ],
+    st.partitions,
+    (r) => `${r.topic}/${r.partition}`,
+  );
+  if (st.note) {
+    document.getElementById("stream").append(
+      h("caption", { style: "caption-side:bottom;text-align:left", class: "muted" }, st.note),
+    );
+  }
+
+  fillTable(
+    document.getElementById("jobs"),
+    [
+      { label: "Job", value: (r) => r.job },
+      { label: "Status", value: (r) => status(r.status) },
+      { label: "Started", value: (r) => fmtCairo(r.startedAt) },
+      { label: "Duration", class: "num", value: (r) => fmtDuration(r.durationMs) },
+    ],
+    d.jobs,
+    (r) => r.job,
+  );
+
+  const max = Math.max(1, ...d.jobs.map((j) => j.durationMs ?? 0));
+  document.getElementById("durations").replaceChildren(
+    ...d.jobs.map((j) =>
+      h(
+        "div",
+        { class: "row", "data-key": j.job },
+        h("span", {}, j.job),
+        h(
+          "span",
+          { class: "track" },
+          h("span", {
+            class: `bar ${j.status === "failed" ? "down" : "up"}`,
+            style: `left:0;width:${(100 * (j.durationMs ?? 0)) / max}%`,
+          }),
+        ),
+        h("span", { class: "num" }, fmtDuration(j.durationMs)),
+      )
+    ),
+  );
+
+  fillTable(
+    document.getElementById("runs"),
+    [
+      { label: "Run", value: (r) => r.id },
+      { label: "Target", value: (r) => r.target },
+      { label: "Trigger", value: (r) => r.trigger },
+      { label: "Status", value: (r) => status(r.status) },
+      { label: "Started", value: (r) => fmtCairo(r.startedAt) },
+      { label: "Duration", class: "num", value: (r) => fmtDuration(r.durationMs) },
+    ],
+    d.runs,
+    (r) => r.id,
+  );
+
+  fillTable(
+    document.getElementById("alerts"),
+    [
+      { label: "Date", value: (r) => r.date },
+      { label: "Subject", value: (r) => r.subject },
+      { label: "Rule", value: (r) => r.ruleId },
+      { label: "Message", value: (r) => r.message },
+      { label: "Recorded", value: (r) => fmtCairo(r.triggeredAt) },
+    ],
+    alerts.data,
+    (r) => `${r.ruleId}/${r.subject}/${r.date}/${r.direction}`,
+  );
+}
+
+live(render);

@@ -1,0 +1,183 @@
+// Ticker detail: candlesticks with volume and the gold indicators (moving averages on the price
+// pane, RSI on its own pane), today's intraday bars on a Cairo-time axis, latest indicators.
+import {
+  api,
+  apiAll,
+  ApiError,
+  chartTheme,
+  COLORS,
+  egx,
+  fillTable,
+  fmtCairoHm,
+  fmtInt,
+  fmtNum,
+  fmtPct,
+  h,
+  live,
+  signClass,
+} from "./app.js";
+
+const LC = globalThis.LightweightCharts;
+const pathTicker = decodeURIComponent(location.pathname.split("/")[2] ?? "").toUpperCase();
+let ticker = pathTicker || null;
+let range = "365";
+let priceChart, candles, volume, intradayChart, intraday;
+const lines = new Map();
+
+function daysBefore(date, days) {
+  return new Date(Date.parse(`${date}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
+}
+const isAverage = (k) => /^(sma|ema|wma)\d*/i.test(k);
+const isOscillator = (k) => /^rsi/i.test(k);
+
+function ensureCharts() {
+  if (priceChart) return;
+  priceChart = LC.createChart(document.getElementById("price-chart"), chartTheme);
+  candles = priceChart.addSeries(LC.CandlestickSeries, {
+    upColor: "#0e9f6e",
+    downColor: "#e02424",
+    borderVisible: false,
+    wickUpColor: "#0e9f6e",
+    wickDownColor: "#e02424",
+  });
+  candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
+  volume = priceChart.addSeries(LC.HistogramSeries, {
+    priceScaleId: "volume",
+    priceFormat: { type: "volume" },
+    color: "#9fb3c8",
+  });
+  priceChart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+  intradayChart = LC.createChart(document.getElementById("intraday-chart"), {
+    ...chartTheme,
+    localization: { timeFormatter: fmtCairoHm },
+    timeScale: { ...chartTheme.timeScale, timeVisible: true, tickMarkFormatter: fmtCairoHm },
+  });
+  intraday = intradayChart.addSeries(LC.LineSeries, { color: "#2563eb", lineWidth: 2 });
+  egx.charts = { candles, volume, intraday, indicators: {} };
+}
+
+async function fillPicker() {
+  const select = document.getElementById("ticker-select");
+  if (select.options.length > 0) return;
+  const companies = await apiAll("/api/v1/companies", { hasPrices: "true" });
+  for (const c of companies) {
+    select.append(h("option", { value: c.ticker }, `${c.ticker} · ${c.name}`));
+  }
+  if (!ticker && companies.length) ticker = companies[0].ticker;
+  select.value = ticker;
+  select.addEventListener("change", () => {
+    location.href = `/ticker/${encodeURIComponent(select.value)}`;
+  });
+}
+
+async function render() {
+  ensureCharts();
+  await fillPicker();
+  if (!ticker) return;
+  let company;
+  try {
+    company = (await api(`/api/v1/companies/${encodeURIComponent(ticker)}`)).data;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      document.getElementById("ticker-title").textContent = `${ticker}: unknown ticker`;
+      return;
+    }
+    throw e;
+  }
+  document.title = `${company.ticker} · EGX pipeline`;
+  document.getElementById("ticker-title").textContent = `${company.ticker} · ${company.name}`;
+  document.getElementById("ticker-sub").textContent = [company.sector, company.isin]
+    .filter(Boolean).join(" · ");
+  const last = company.latest;
+  document.getElementById("kpi-close").textContent = last ? fmtNum(last.close) : "—";
+  const ch = document.getElementById("kpi-change");
+  ch.textContent = last ? fmtPct(last.changePct) : "—";
+  ch.className = `value ${signClass(last?.changePct ?? 0)}`;
+  document.getElementById("kpi-volume").textContent = last ? fmtInt(last.volume) : "—";
+  document.getElementById("kpi-date").textContent = last?.date ?? "—";
+  if (!company.lastDate) return;
+
+  const from = range === "all" ? company.firstDate : daysBefore(company.lastDate, Number(range));
+  const params = { from, to: company.lastDate };
+  const [daily, indicators] = await Promise.all([
+    apiAll(`/api/v1/prices/${ticker}/daily`, params),
+    apiAll(`/api/v1/indicators/${ticker}`, params),
+  ]);
+  egx.data.daily = daily;
+  egx.data.indicators = indicators;
+  candles.setData(daily.map((r) => ({
+    time: r.date,
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+  })));
+  volume.setData(daily.map((r) => ({
+    time: r.date,
+    value: r.volume,
+    color: r.close >= r.open ? "rgba(14,159,110,0.45)" : "rgba(224,36,36,0.45)",
+  })));
+
+  const keys = indicators.length
+    ? Object.keys(indicators[0]).filter((k) => isAverage(k) || isOscillator(k))
+    : [];
+  const legend = [
+    h("span", {}, h("i", { style: "background:#0e9f6e" }), "OHLC"),
+    h("span", {}, h("i", { style: "background:#9fb3c8" }), "volume"),
+  ];
+  keys.forEach((k, i) => {
+    const color = COLORS[i % COLORS.length];
+    let s = lines.get(k);
+    if (!s) {
+      s = priceChart.addSeries(
+        LC.LineSeries,
+        {
+          color,
+          lineWidth: isOscillator(k) ? 1 : 2,
+          priceLineVisible: false,
+          lastValueVisible: false,
+        },
+        isOscillator(k) ? 1 : 0,
+      );
+      lines.set(k, s);
+    }
+    s.setData(indicators.filter((r) => r[k] !== null).map((r) => ({ time: r.date, value: r[k] })));
+    egx.charts.indicators[k] = s;
+    legend.push(h("span", {}, h("i", { style: `background:${color}` }), k));
+  });
+  if (priceChart.panes().length > 1) priceChart.panes()[1].setHeight(90);
+  priceChart.timeScale().fitContent();
+  document.getElementById("price-legend").replaceChildren(...legend);
+
+  const latestInd = indicators.slice(-10).reverse();
+  const cols = indicators.length ? Object.keys(indicators[0]).filter((k) => k !== "date") : [];
+  fillTable(
+    document.getElementById("indicator-table"),
+    [
+      { label: "Date", value: (r) => r.date },
+      ...cols.map((k) => ({ label: k, class: "num", value: (r) => fmtNum(r[k]) })),
+    ],
+    latestInd,
+    (r) => r.date,
+  );
+
+  const bars = await api(`/api/v1/prices/${ticker}/intraday`, { limit: 1000 });
+  egx.data.intraday = bars.data;
+  document.getElementById("intraday-date").textContent = bars.data.length
+    ? `${bars.data[0].date} (Cairo time)`
+    : "no intraday bars";
+  intraday.setData(bars.data.map((b) => ({ time: Date.parse(b.time) / 1000, value: b.close })));
+  intradayChart.timeScale().fitContent();
+}
+
+for (const b of document.querySelectorAll("#ranges button")) {
+  b.addEventListener("click", () => {
+    range = b.dataset.range;
+    for (const o of document.querySelectorAll("#ranges button")) {
+      o.setAttribute("aria-pressed", String(o === b));
+    }
+    render().catch((e) => egx.errors.push(String(e)));
+  });
+}
+
+live(render);

@@ -1,0 +1,73 @@
+/**
+ * What one REST endpoint is: its path, parameters (validated and documented from the same
+ * description, so the OpenAPI document cannot drift from the code), response item schema and
+ * handler. The server registers every endpoint from `api_routes.ts`; `openapi.ts` documents them.
+ */
+import type { Config } from "../config/config.ts";
+import type { Warehouse } from "../warehouse/warehouse.ts";
+import type { Query } from "./validate.ts";
+
+/** A JSON-schema fragment (the subset OpenAPI 3.1 uses here). */
+export type Schema = Record<string, unknown>;
+
+export interface Param {
+  name: string;
+  in: "path" | "query";
+  description: string;
+  schema: Schema;
+  required?: boolean;
+}
+
+export interface PageInfo {
+  limit: number;
+  offset: number;
+  /** Rows in the whole result (all pages). */
+  total: number;
+  /** Relative URL of the next page, or null on the last page. */
+  next: string | null;
+}
+
+export interface ApiBody {
+  data: unknown;
+  page?: PageInfo;
+}
+
+/** Facts other than the warehouse that endpoints read (pipeline health). */
+export interface HealthSources {
+  /** Recent runs and job durations from the runner's history, newest first. */
+  runs?(limit: number): Promise<unknown>;
+  /** Streaming consumer lag per partition. */
+  streamLag?(): Promise<unknown>;
+}
+
+export interface ApiDeps {
+  warehouse: Warehouse;
+  config: Config;
+  health: HealthSources;
+}
+
+export interface ApiRequest {
+  url: URL;
+  params: Record<string, string>;
+  query: Query;
+  deps: ApiDeps;
+}
+
+export interface Endpoint {
+  /** OpenAPI operationId and cache key prefix. */
+  id: string;
+  /** Hono path, e.g. `/api/v1/prices/:ticker/daily`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  params: Param[];
+  /** Schema of `data` in the response envelope. */
+  data: Schema;
+  paginated?: boolean;
+  /** Responses may 404 (unknown ticker, index...). */
+  notFound?: boolean;
+  /** Results depend only on warehouse contents and the request: cache by data version. */
+  cached: boolean;
+  handle(req: ApiRequest): Promise<ApiBody>;
+}

@@ -1,0 +1,178 @@
+/**
+ * The HTTP server behind `deno task serve`: the REST API under /api/v1 and the dashboard pages,
+ * one Hono app on Deno.serve. Read-only. Bound to 127.0.0.1 by default; bound to any other
+ * address it refuses to start without a bearer token (EGX_API_TOKEN), and whenever a token is
+ * configured every /api request must carry it.
+ *
+ * The server never holds the warehouse open: each query opens it for that query only (the
+ * stream consumer and model runs write the same DuckDB file). Results are cached per request
+ * and data version (see data_version.ts), so repeated reads cost a stat, not a query.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { type Config, ConfigError, redact } from "../config/config.ts";
+import { WarehouseBusyError } from "../warehouse/warehouse.ts";
+import type { ApiBody, ApiDeps, Endpoint } from "./endpoint.ts";
+import { type DataVersion, dataVersionFor } from "./data_version.ts";
+import { ResultCache } from "./result_cache.ts";
+import { BadRequestError, NotFoundError, Query } from "./validate.ts";
+import { openApiDocument } from "./openapi.ts";
+import { registerPages } from "./pages.ts";
+
+export interface AppOptions {
+  deps: ApiDeps;
+  endpoints: readonly Endpoint[];
+  version?: DataVersion;
+  /** Where errors that are not the client's fault are reported (default: console.error). */
+  logError?: (line: string) => void;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "[::1]"]);
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Refuse a configuration that would expose the API without a token. */
+export function checkExposure(api: Config["api"]): void {
+  if (!isLoopback(api.host) && !api.token) {
+    throw new ConfigError(
+      `EGX_API_HOST=${api.host} is reachable from other machines: set EGX_API_TOKEN ` +
+        `(clients then send "Authorization: Bearer <token>") or bind to 127.0.0.1`,
+    );
+  }
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function jsonError(c: Context, status: 400 | 401 | 404 | 405 | 500 | 503, message: string) {
+  return c.json({ error: { status, message } }, status);
+}
+
+/** Canonical cache key: endpoint id, path parameters and the sorted query string. */
+function cacheKey(ep: Endpoint, params: Record<string, string>, url: URL): string {
+  const q = [...url.searchParams.entries()].sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify([ep.id, params, q]);
+}
+
+/** Build the app (no socket): used by `startServer` and directly by tests via `app.fetch`. */
+export function createApp(opts: AppOptions): Hono {
+  const { deps, endpoints } = opts;
+  const version = opts.version ?? dataVersionFor(deps.config.warehouse);
+  const logError = opts.logError ?? ((l: string) => console.error(l));
+  const cache = new ResultCache<string>();
+  const token = deps.config.api.token;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const api = new URL(c.req.url).pathname.startsWith("/api/");
+    if (err instanceof BadRequestError) return jsonError(c, 400, err.message);
+    if (err instanceof NotFoundError) return jsonError(c, 404, err.message);
+    if (err instanceof WarehouseBusyError) {
+      c.header("Retry-After", "2");
+      return jsonError(c, 503, "the warehouse is busy, try again in a moment");
+    }
+    logError(redact(`serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${errText(err)}`));
+    return api ? jsonError(c, 500, "internal error (see the server log)") : c.text("error", 500);
+  });
+
+  app.use("*", async (c, next) => {
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      c.header("Allow", "GET, HEAD");
+      return jsonError(c, 405, `${c.req.method} is not allowed: this API is read-only`);
+    }
+    await next();
+  });
+
+  if (token) {
+    app.use("/api/*", async (c, next) => {
+      const h = c.req.header("Authorization") ?? "";
+      const m = /^Bearer\s+(.+)$/i.exec(h);
+      if (!m || !timingSafeEqual(m[1].trim(), token)) {
+        c.header("WWW-Authenticate", 'Bearer realm="egx-pipeline"');
+        return jsonError(c, 401, "missing or wrong bearer token (Authorization: Bearer <token>)");
+      }
+      await next();
+    });
+  }
+
+  app.get("/api/v1/openapi.json", (c) => c.json(openApiDocument(endpoints)));
+
+  for (const ep of endpoints) {
+    app.get(ep.path, async (c) => {
+      const url = new URL(c.req.url);
+      const params = c.req.param() as Record<string, string>;
+      const allowed = ep.params.filter((p) => p.in === "query").map((p) => p.name);
+      const query = new Query(url, allowed);
+      const run = async () => JSON.stringify(await ep.handle({ url, params, query, deps }));
+      let body: string;
+      if (ep.cached) {
+        const v = await version.current();
+        c.header("X-Data-Version", v);
+        body = await cache.get(cacheKey(ep, params, url), v, run, {
+          staleOnError: (e) => e instanceof WarehouseBusyError,
+        });
+      } else {
+        body = await run();
+      }
+      c.header("Cache-Control", "no-store");
+      return c.body(body, 200, { "Content-Type": "application/json; charset=utf-8" });
+    });
+  }
+
+  app.all("/api/*", (c) => {
+    return jsonError(
+      c,
+      404,
+      `no endpoint ${new URL(c.req.url).pathname}; see /api/v1/openapi.json for the list`,
+    );
+  });
+
+  registerPages(app, { docsDir: "target/docs" });
+  return app;
+}
+
+function errText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : "";
+  return `${err.name}: ${err.message}${cause}`;
+}
+
+/** Whole response bodies of the API, for tests and the benchmark. */
+export type { ApiBody };
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  /** Resolves when the server has stopped (signal aborted). */
+  finished: Promise<void>;
+}
+
+/** Listen on `config.api` (port 0 = any free port) until `signal` aborts. */
+export async function startServer(
+  app: Hono,
+  api: Config["api"],
+  opts: { signal?: AbortSignal; onListen?: (url: string) => void } = {},
+): Promise<RunningServer> {
+  checkExposure(api);
+  const ready = Promise.withResolvers<{ port: number }>();
+  const server = Deno.serve({
+    hostname: api.host,
+    port: api.port,
+    signal: opts.signal,
+    onListen: ({ port }) => ready.resolve({ port }),
+  }, app.fetch);
+  const { port } = await ready.promise;
+  const host = api.host.includes(":") && !api.host.startsWith("[") ? `[${api.host}]` : api.host;
+  const url = `http://${host}:${port}`;
+  opts.onListen?.(url);
+  return { url, port, finished: server.finished };
+}

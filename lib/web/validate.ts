@@ -1,0 +1,165 @@
+/**
+ * Query and path parameter validation for the REST API. Every parser either returns a typed
+ * value or throws a `BadRequestError` whose message names the parameter, what was received and
+ * what is expected; the server turns it into a 400.
+ */
+
+/** Client input that cannot be served; becomes HTTP 400 with the message. */
+export class BadRequestError extends Error {
+  override name = "BadRequestError";
+}
+
+/** A well-formed request for something that does not exist; becomes HTTP 404. */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}
+
+/** EGX local codes: a letter then letters/digits, 2-10 characters (COMI, FAITA, EGX30). */
+const TICKER = /^[A-Z][A-Z0-9]{1,9}$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+export const MAX_LIMIT = 1000;
+export const DEFAULT_LIMIT = 100;
+
+function show(raw: string): string {
+  return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}...` : raw);
+}
+
+/** A ticker or index code, upper-cased; 400 unless it looks like one. */
+export function parseTicker(raw: string, name = "ticker"): string {
+  const t = raw.trim().toUpperCase();
+  if (!TICKER.test(t)) {
+    throw new BadRequestError(
+      `${name} must be 2-10 letters or digits starting with a letter (e.g. COMI), got ${show(raw)}`,
+    );
+  }
+  return t;
+}
+
+/** A calendar date YYYY-MM-DD that exists (2025-02-30 is rejected). */
+export function parseDate(raw: string, name: string): string {
+  const m = DATE.exec(raw);
+  if (m) {
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const t = new Date(Date.UTC(y, mo - 1, d));
+    if (t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d) {
+      if (y < 1990 || y > 2100) {
+        throw new BadRequestError(`${name} must be between 1990-01-01 and 2100-12-31, got ${raw}`);
+      }
+      return raw;
+    }
+  }
+  throw new BadRequestError(`${name} must be a date YYYY-MM-DD, got ${show(raw)}`);
+}
+
+export interface DateRange {
+  from?: string;
+  to?: string;
+}
+
+/** `from`/`to` (either optional); 400 when `from` is after `to` or the span exceeds `maxDays`. */
+export function parseRange(
+  q: Query,
+  opts: { maxDays?: number } = {},
+): DateRange {
+  const from = q.get("from") === undefined ? undefined : parseDate(q.get("from")!, "from");
+  const to = q.get("to") === undefined ? undefined : parseDate(q.get("to")!, "to");
+  if (from && to && from > to) {
+    throw new BadRequestError(`from (${from}) must not be after to (${to})`);
+  }
+  if (from && to && opts.maxDays !== undefined) {
+    const days = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+    if (days > opts.maxDays) {
+      throw new BadRequestError(
+        `the range ${from}..${to} spans ${days} days; at most ${opts.maxDays} are allowed here`,
+      );
+    }
+  }
+  return { from, to };
+}
+
+/** An integer in [min, max]. */
+export function parseInteger(
+  raw: string | undefined,
+  name: string,
+  opts: { min: number; max: number; fallback: number },
+): number {
+  if (raw === undefined) return opts.fallback;
+  if (!/^-?\d{1,12}$/.test(raw)) {
+    throw new BadRequestError(`${name} must be an integer, got ${show(raw)}`);
+  }
+  const n = Number(raw);
+  if (n < opts.min || n > opts.max) {
+    throw new BadRequestError(`${name} must be between ${opts.min} and ${opts.max}, got ${n}`);
+  }
+  return n;
+}
+
+/** One of a fixed set of words. */
+export function parseChoice<T extends string>(
+  raw: string | undefined,
+  name: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new BadRequestError(`${name} must be one of ${choices.join(", ")}, got ${show(raw)}`);
+  }
+  return raw as T;
+}
+
+/** Free text for searches: trimmed, at most `max` characters, printable. */
+export function parseText(raw: string | undefined, name: string, max = 60): string | undefined {
+  if (raw === undefined) return undefined;
+  const t = raw.trim();
+  if (t.length > max) {
+    throw new BadRequestError(`${name} must be at most ${max} characters, got ${t.length}`);
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(t)) {
+    throw new BadRequestError(`${name} must not contain control characters`);
+  }
+  return t === "" ? undefined : t;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/** `limit` (1..MAX_LIMIT) and `offset` (>= 0). */
+export function parsePage(q: Query, defaultLimit = DEFAULT_LIMIT): Page {
+  return {
+    limit: parseInteger(q.get("limit"), "limit", {
+      min: 1,
+      max: MAX_LIMIT,
+      fallback: defaultLimit,
+    }),
+    offset: parseInteger(q.get("offset"), "offset", { min: 0, max: 10_000_000, fallback: 0 }),
+  };
+}
+
+/**
+ * A request's query string, refusing parameters the endpoint does not know and repeated ones,
+ * so that a typo (`?form=`) is a 400 instead of a silently ignored filter.
+ */
+export class Query {
+  readonly #params: URLSearchParams;
+  constructor(url: URL, allowed: readonly string[]) {
+    this.#params = url.searchParams;
+    const seen = new Set<string>();
+    for (const key of this.#params.keys()) {
+      if (!allowed.includes(key)) {
+        const hint = allowed.length ? `; allowed: ${allowed.join(", ")}` : "; none are allowed";
+        throw new BadRequestError(`unknown query parameter ${show(key)}${hint}`);
+      }
+      if (seen.has(key)) throw new BadRequestError(`query parameter ${key} is given twice`);
+      seen.add(key);
+    }
+  }
+  get(name: string): string | undefined {
+    const v = this.#params.get(name);
+    return v === null ? undefined : v;
+  }
+}
