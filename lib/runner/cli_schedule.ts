@@ -1,0 +1,146 @@
+/**
+ * `deno task schedule [--dry-run]`: the long-running scheduler. Fires every pipeline that has a
+ * `schedule` in jobs.yaml on its cron, in its time zone (default Africa/Cairo). Each fire re-reads
+ * jobs.yaml (job edits apply at the next fire; schedule edits need a restart) and runs the
+ * pipeline in-process like `deno task run` (same logs, history and alerts, trigger "schedule").
+ * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0.
+ *
+ *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
+ *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
+ */
+import { parseArgs } from "node:util";
+import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
+import { History, historyPath } from "./history.ts";
+import { loadManifest, ManifestError } from "./manifest.ts";
+import { planRun } from "./plan.ts";
+import { runTarget } from "./run.ts";
+import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
+
+const HELP = `Usage: deno task schedule [--dry-run [--count N]] [--manifest PATH]
+
+Runs until stopped (Ctrl-C / SIGTERM), firing each scheduled pipeline of jobs.yaml on its cron
+in its time zone. A fire while the previous run of that pipeline is still running is skipped
+or queued (the pipeline's \`overlap\`). Each wall-clock time fires once, also across DST changes.
+
+  --dry-run     print each scheduled pipeline's next fire times and exit
+  --count N     how many fire times --dry-run prints (default 5)
+  --manifest    manifest file (default jobs.yaml)`;
+
+function stamp(): string {
+  return new Date().toISOString().replace("T", " ").slice(0, 19) + "Z";
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      "dry-run": { type: "boolean" },
+      count: { type: "string", default: "5" },
+      manifest: { type: "string", default: "jobs.yaml" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const count = Number(values.count);
+  if (!Number.isInteger(count) || count < 1) {
+    console.error(`--count must be an integer >= 1, got ${values.count}`);
+    return 2;
+  }
+  loadDotEnv();
+  const manifest = loadManifest(values.manifest);
+  const entries: ScheduleEntry[] = [...manifest.pipelines.values()]
+    .filter((p) => p.schedule !== undefined)
+    .map((p) => ({
+      pipeline: p.id,
+      pattern: p.schedule!,
+      timezone: p.timezone,
+      overlap: p.overlap,
+    }));
+  if (entries.length === 0) {
+    console.error(`no pipeline in ${values.manifest} has a schedule: nothing to do`);
+    return 2;
+  }
+  if (values["dry-run"]) {
+    for (const e of entries) {
+      console.log(`${e.pipeline}: "${e.pattern}" in ${e.timezone}, overlap ${e.overlap}`);
+      for (const t of upcoming(e, Date.now(), count)) {
+        console.log(`  ${wallClock(t, e.timezone)} ${e.timezone}  (${new Date(t).toISOString()})`);
+      }
+    }
+    return 0;
+  }
+
+  const config = loadConfig();
+  const history = new History(historyPath(config.logDir));
+  const stale = history.markStale();
+  if (stale.length > 0) console.log(`marked ${stale.length} run(s) of dead runners as abandoned`);
+  const controller = new AbortController();
+  const handler = (sig: Deno.Signal) => () => {
+    if (controller.signal.aborted) return;
+    console.log(`${stamp()} ${sig}: stopping (running jobs get their kill_grace)`);
+    controller.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, handler(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+
+  for (const e of entries) {
+    const next = upcoming(e, Date.now(), 1)[0];
+    console.log(
+      `${stamp()} scheduling ${e.pipeline} "${e.pattern}" ${e.timezone}, next ${
+        next ? wallClock(next, e.timezone) : "never"
+      }`,
+    );
+  }
+  try {
+    await runScheduler(entries, {
+      signal: controller.signal,
+      log: (l) => console.log(`${stamp()} ${l}`),
+      fire: async (pipeline, _at, signal) => {
+        let current;
+        try {
+          current = loadManifest(values.manifest);
+        } catch (e) {
+          if (!(e instanceof ManifestError)) throw e;
+          console.error(e.message);
+          throw new Error(`${values.manifest} is invalid now (${e.findings.length} problem(s))`);
+        }
+        const plan = planRun(current, pipeline);
+        const r = await runTarget(current, plan, {
+          history,
+          logDir: config.logDir,
+          env: Deno.env.toObject(),
+          trigger: "schedule",
+          signal,
+          alerts: config.alerts,
+          print: (l) => console.log(`${stamp()} [${pipeline}] ${l}`),
+        });
+        return r;
+      },
+    });
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    history.close();
+  }
+  console.log(`${stamp()} scheduler stopped`);
+  return 0;
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (e) {
+    if (e instanceof ManifestError) {
+      console.error(e.message);
+      console.error(`${e.findings.length} problem(s) in ${e.file}: not scheduling`);
+      code = 2;
+    } else {
+      console.error(redact(`schedule: ${(e as Error).name}: ${(e as Error).message}`));
+      code = (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS") ? 2 : 1;
+    }
+  }
+  Deno.exit(code);
+}

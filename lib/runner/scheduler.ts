@@ -1,0 +1,223 @@
+/**
+ * Cron scheduling of pipelines (croner, pinned) in each pipeline's time zone, with an overlap
+ * policy and a guard of our own for daylight-saving transitions.
+ *
+ * - Fire times come from croner's `nextRun` in 5-field mode; the waiting is ours (a Clock), so
+ *   tests drive the scheduler through fake time.
+ * - DST: a wall-clock time is fired at most once per pipeline. In Cairo's autumn repeat (clocks go
+ *   from 24:00 back to 23:00 on the last Thursday of October) a time in the repeated hour would
+ *   otherwise exist twice; the second occurrence is dropped whatever croner returns. In the
+ *   spring gap (00:00 -> 01:00 on the last Friday of April) croner fires a fixed time that does
+ *   not exist at the next existing time (01:00), once; tests pin this for every schedule.
+ * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
+ *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
+ * - A failing run is logged and the schedule goes on. Aborting the signal stops new fires, passes
+ *   the abort to running runs (their jobs get kill_grace to stop) and resolves when they ended.
+ */
+import { Cron } from "croner";
+import type { Overlap } from "./manifest.ts";
+
+export interface Clock {
+  now(): number;
+  /** Resolve at `at` (ms since epoch) or as soon as `signal` aborts. Never rejects. */
+  sleepUntil(at: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The real clock; long waits are cut into <= 60 s pieces so clock changes are noticed. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleepUntil(at, signal) {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      let timer: ReturnType<typeof setTimeout>;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const step = () => {
+        const left = at - Date.now();
+        if (left <= 0) return done();
+        timer = setTimeout(step, Math.min(left, 60_000));
+      };
+      signal.addEventListener("abort", done, { once: true });
+      step();
+    });
+  },
+};
+
+/**
+ * A clock that moves only when told: `advanceTo(t)` wakes every sleeper due by `t` in time order,
+ * letting each one's continuation run before the next (for tests of schedules).
+ */
+export class ManualClock implements Clock {
+  #t: number;
+  #sleepers: { at: number; seq: number; wake: () => void }[] = [];
+  #seq = 0;
+  constructor(start: number | Date) {
+    this.#t = typeof start === "number" ? start : start.getTime();
+  }
+  now(): number {
+    return this.#t;
+  }
+  sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted || at <= this.#t) return resolve();
+      const s = {
+        at,
+        seq: this.#seq++,
+        wake: () => {
+          signal.removeEventListener("abort", s.wake);
+          this.#sleepers = this.#sleepers.filter((x) => x !== s);
+          resolve();
+        },
+      };
+      this.#sleepers.push(s);
+      signal.addEventListener("abort", s.wake, { once: true });
+    });
+  }
+  /** Let pending continuations run (several macrotask turns). */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  }
+  async advanceTo(end: number | Date): Promise<void> {
+    const target = typeof end === "number" ? end : end.getTime();
+    await this.settle();
+    while (true) {
+      const next = [...this.#sleepers].sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!next || next.at > target) break;
+      this.#t = Math.max(this.#t, next.at);
+      next.wake();
+      await this.settle();
+    }
+    this.#t = Math.max(this.#t, target);
+  }
+}
+
+export interface ScheduleEntry {
+  pipeline: string;
+  /** 5-field cron pattern. */
+  pattern: string;
+  timezone: string;
+  overlap: Overlap;
+}
+
+/** The first fire strictly after `after` (ms), or undefined if there is none. */
+export function nextFire(entry: ScheduleEntry, after: number): number | undefined {
+  const cron = new Cron(entry.pattern, { timezone: entry.timezone, paused: true, mode: "5-part" });
+  return cron.nextRun(new Date(after))?.getTime();
+}
+
+/** "YYYY-MM-DD HH:MM" wall-clock time of `at` in `timeZone`. */
+export function wallClock(at: number, timeZone: string): string {
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    }).formatToParts(new Date(at)).map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+/** The next `n` fire times after `from` (same rules as the scheduler, DST guard included). */
+export function upcoming(entry: ScheduleEntry, from: number, n: number): number[] {
+  const out: number[] = [];
+  const seen = new Set<string>();
+  let t = from;
+  while (out.length < n) {
+    const next = nextFire(entry, t);
+    if (next === undefined) break;
+    t = next;
+    const key = wallClock(next, entry.timezone);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(next);
+  }
+  return out;
+}
+
+export type FireOutcome = "started" | "skipped" | "queued" | "duplicate";
+
+export interface SchedulerOptions {
+  clock?: Clock;
+  /** Start one run of the pipeline; resolves when it has ended. Errors are logged. */
+  fire: (pipeline: string, at: number, signal: AbortSignal) => Promise<unknown>;
+  log?: (line: string) => void;
+  signal: AbortSignal;
+  /** Called on every scheduled time (tests observe the overlap policy through it). */
+  onFire?: (pipeline: string, at: number, outcome: FireOutcome) => void;
+}
+
+/** Run the schedules until `signal` aborts, then wait for running runs to end. */
+export async function runScheduler(
+  entries: readonly ScheduleEntry[],
+  opts: SchedulerOptions,
+): Promise<void> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const signal = opts.signal;
+  const running = new Map<string, Promise<void>>();
+  const queued = new Map<string, number>();
+
+  const start = (pipeline: string, at: number) => {
+    const p = (async () => {
+      try {
+        await opts.fire(pipeline, at, signal);
+      } catch (e) {
+        log(`scheduler: run of ${pipeline} failed to start or crashed: ${(e as Error).message}`);
+      }
+    })().finally(() => {
+      running.delete(pipeline);
+      const q = queued.get(pipeline);
+      if (q !== undefined) {
+        queued.delete(pipeline);
+        if (!signal.aborted) start(pipeline, q);
+      }
+    });
+    running.set(pipeline, p);
+  };
+
+  const loop = async (entry: ScheduleEntry) => {
+    const fired = new Map<string, number>();
+    let from = clock.now();
+    while (!signal.aborted) {
+      const next = nextFire(entry, from);
+      if (next === undefined) {
+        log(`scheduler: ${entry.pipeline} has no further fire times`);
+        return;
+      }
+      await clock.sleepUntil(next, signal);
+      if (signal.aborted) return;
+      from = next;
+      const key = wallClock(next, entry.timezone);
+      for (const [k, t] of fired) if (t < next - 2 * 86_400_000) fired.delete(k);
+      if (fired.has(key)) {
+        opts.onFire?.(entry.pipeline, next, "duplicate");
+        log(`scheduler: ${entry.pipeline} ${key} ${entry.timezone} already fired (DST repeat)`);
+        continue;
+      }
+      fired.set(key, next);
+      const when = `${key} ${entry.timezone}`;
+      if (!running.has(entry.pipeline)) {
+        opts.onFire?.(entry.pipeline, next, "started");
+        log(`scheduler: firing ${entry.pipeline} (${when})`);
+        start(entry.pipeline, next);
+      } else if (entry.overlap === "queue" && !queued.has(entry.pipeline)) {
+        opts.onFire?.(entry.pipeline, next, "queued");
+        queued.set(entry.pipeline, next);
+        log(`scheduler: ${entry.pipeline} (${when}) queued: the previous run is still running`);
+      } else {
+        opts.onFire?.(entry.pipeline, next, "skipped");
+        log(`scheduler: ${entry.pipeline} (${when}) skipped: the previous run is still running`);
+      }
+    }
+  };
+
+  await Promise.all(entries.map(loop));
+  while (running.size > 0) await Promise.all([...running.values()]);
+}
