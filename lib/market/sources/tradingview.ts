@@ -1,0 +1,226 @@
+/**
+ * The live source: TradingView's scanner (one request returns the current session's OHLCV for
+ * every EGX stock, which fits a 5-minute poll) on the EGX calendar, plus an optional backfill of
+ * recent history over the chart websocket (tradingview_ws.ts) before the first poll.
+ *
+ * A poll emits one daily bar ("1d", starting at the session open) per stock; later polls of the
+ * same day update it. Rows without session data (a stock that has not traded yet today) or with
+ * invalid values are reported as per-symbol failures. Requests are retried with backoff.
+ */
+import { cairoDate, cairoWallToInstant, sessionOn } from "../calendar.ts";
+import { pollTimes } from "./poll_schedule.ts";
+import {
+  type Clock,
+  type Interval,
+  type MarketSource,
+  type PollResult,
+  type Quote,
+  sleep,
+  type SymbolFailure,
+  systemClock,
+} from "./source.ts";
+import { fetchHistory, type TvInterval } from "./tradingview_ws.ts";
+
+export const TRADINGVIEW_SCANNER_URL = "https://scanner.tradingview.com/egypt/scan";
+
+const COLUMNS = ["name", "open", "high", "low", "close", "volume"] as const;
+
+export interface ScanRow {
+  /** "EGX:COMI" */
+  s: string;
+  d: unknown[];
+}
+
+export class ScannerError extends Error {
+  override name = "ScannerError";
+}
+
+export interface ScanOptions {
+  url?: string;
+  /** Limit to these tickers (default: every active EGX symbol). */
+  tickers?: readonly string[];
+  /** Attempts for a failing request (default 3), backoff doubling from `backoffMs`. */
+  attempts?: number;
+  backoffMs?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+}
+
+/** One scanner request (retried on network errors, 429 and 5xx). */
+export async function scanEgx(opts: ScanOptions = {}): Promise<ScanRow[]> {
+  const body = opts.tickers
+    ? { symbols: { tickers: opts.tickers.map((t) => `EGX:${t}`) }, columns: COLUMNS }
+    : { columns: COLUMNS, range: [0, 1000], options: { active_symbols_only: true } };
+  const attempts = opts.attempts ?? 3;
+  const doFetch = opts.fetch ?? fetch;
+  let last: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) await sleep((opts.backoffMs ?? 1000) * 2 ** (attempt - 2), opts.signal);
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    try {
+      const res = await doFetch(opts.url ?? TRADINGVIEW_SCANNER_URL, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "https://www.tradingview.com" },
+        body: JSON.stringify(body),
+        signal,
+      });
+      const text = await res.text();
+      if (res.status === 429 || res.status >= 500) {
+        last = new ScannerError(`scanner HTTP ${res.status}: ${text.slice(0, 200)}`);
+        continue;
+      }
+      if (!res.ok) throw new ScannerError(`scanner HTTP ${res.status}: ${text.slice(0, 200)}`);
+      const json = JSON.parse(text) as { data?: unknown };
+      if (!Array.isArray(json.data)) throw new ScannerError("scanner response has no data array");
+      return json.data as ScanRow[];
+    } catch (e) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (e instanceof ScannerError && !/HTTP (429|5\d\d)/.test(e.message)) throw e;
+      if (e instanceof SyntaxError) throw new ScannerError(`scanner sent bad JSON`, { cause: e });
+      last = e;
+    }
+  }
+  throw new ScannerError(`scanner failed after ${attempts} attempts`, { cause: last });
+}
+
+/** Turn scanner rows into daily quotes of the session on `date`; bad rows become failures. */
+export function scanToQuotes(
+  rows: readonly ScanRow[],
+  opts: { date: string; fetchedAt: number },
+): { quotes: Quote[]; failures: SymbolFailure[] } {
+  const session = sessionOn(opts.date);
+  const quotes: Quote[] = [];
+  const failures: SymbolFailure[] = [];
+  if (!session) return { quotes, failures };
+  const barStart = cairoWallToInstant(opts.date, session.open).toISOString();
+  for (const row of rows) {
+    const ticker = typeof row?.s === "string" ? row.s.replace(/^[A-Z]+:/, "") : "?";
+    const d = Array.isArray(row?.d) ? row.d : [];
+    const [, open, high, low, close, volume] = d;
+    if ([open, high, low, close].some((v) => v === null || v === undefined)) {
+      failures.push({ ticker, reason: "no session data yet (null prices)" });
+      continue;
+    }
+    if ([open, high, low, close, volume].some((v) => typeof v !== "number")) {
+      failures.push({ ticker, reason: `non-numeric values ${JSON.stringify(d)}` });
+      continue;
+    }
+    quotes.push({
+      ticker,
+      barStart,
+      interval: "1d",
+      open: open as number,
+      high: high as number,
+      low: low as number,
+      close: close as number,
+      volume: Math.round(volume as number),
+      source: "tradingview",
+      fetchedAt: new Date(opts.fetchedAt).toISOString(),
+    });
+  }
+  return { quotes, failures };
+}
+
+export interface TradingViewOptions {
+  scannerUrl?: string;
+  wsUrl?: string;
+  tickers?: readonly string[];
+  pollMinutes?: number;
+  clock?: Clock;
+  attempts?: number;
+  backoffMs?: number;
+  /** Before the first poll, fetch this much history per ticker over the websocket. */
+  backfill?: { tickers: readonly string[]; interval: TvInterval; bars: number; pacingMs?: number };
+  fetch?: typeof fetch;
+}
+
+const TV_TO_INTERVAL: Partial<Record<TvInterval, Interval>> = {
+  "1": "1m",
+  "5": "5m",
+  "15": "15m",
+  "30": "30m",
+  "1H": "1h",
+  "1D": "1d",
+};
+
+export class TradingViewSource implements MarketSource {
+  readonly name = "tradingview";
+  readonly #o: TradingViewOptions;
+  constructor(opts: TradingViewOptions = {}) {
+    this.#o = opts;
+  }
+
+  /** The backfill as one poll result (history bars, one failure per failed symbol). */
+  async backfill(signal?: AbortSignal): Promise<PollResult> {
+    const b = this.#o.backfill!;
+    const interval = TV_TO_INTERVAL[b.interval];
+    if (!interval) throw new RangeError(`backfill interval ${b.interval} is not carried`);
+    const clock = this.#o.clock ?? systemClock;
+    const results = await fetchHistory(b.tickers, {
+      url: this.#o.wsUrl,
+      interval: b.interval,
+      bars: b.bars,
+      pacingMs: b.pacingMs,
+      backoffMs: this.#o.backoffMs,
+      attempts: this.#o.attempts,
+      signal,
+    });
+    const now = clock.now();
+    const quotes: Quote[] = [];
+    const failures: SymbolFailure[] = [];
+    for (const r of results) {
+      if (r.error) failures.push({ ticker: r.ticker, reason: r.error });
+      for (const bar of r.bars) {
+        quotes.push({
+          ticker: r.ticker,
+          barStart: new Date(bar.time * 1000).toISOString(),
+          interval,
+          open: bar.open,
+          high: bar.high,
+          low: bar.low,
+          close: bar.close,
+          volume: Math.round(bar.volume),
+          source: "tradingview",
+          fetchedAt: new Date(Math.max(now, bar.time * 1000)).toISOString(),
+        });
+      }
+    }
+    return { at: new Date(now).toISOString(), quotes, failures };
+  }
+
+  /** One scanner poll at `at`. A failed request is a poll with a "*" failure, not an error. */
+  async pollAt(at: number, signal?: AbortSignal): Promise<PollResult> {
+    try {
+      const rows = await scanEgx({
+        url: this.#o.scannerUrl,
+        tickers: this.#o.tickers,
+        attempts: this.#o.attempts,
+        backoffMs: this.#o.backoffMs,
+        signal,
+        fetch: this.#o.fetch,
+      });
+      const now = (this.#o.clock ?? systemClock).now();
+      return {
+        at: new Date(at).toISOString(),
+        ...scanToQuotes(rows, { date: cairoDate(at), fetchedAt: now }),
+      };
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      return {
+        at: new Date(at).toISOString(),
+        quotes: [],
+        failures: [{ ticker: "*", reason: (e as Error).message }],
+      };
+    }
+  }
+
+  async *polls(signal?: AbortSignal): AsyncGenerator<PollResult> {
+    if (this.#o.backfill) yield await this.backfill(signal);
+    const clock = this.#o.clock ?? systemClock;
+    for await (const at of pollTimes(clock, { pollMinutes: this.#o.pollMinutes ?? 5, signal })) {
+      yield await this.pollAt(at, signal);
+    }
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The one module that talks to kafkajs. kafkajs is unmaintained since 2023: everything else in
+ * the project uses the small types below, so the client can be swapped (e.g. for
+ * `@confluentinc/kafka-javascript`, which offers a KafkaJS-compatible API) by editing this file.
+ *
+ * Offsets are plain numbers here (safe up to 2^53, far beyond any topic we will see).
+ */
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type LogEntry,
+  logLevel as KafkaLogLevel,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
+import process from "node:process";
+import { type Logger, silentLogger } from "./log.ts";
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Message retention; omitted = the broker's default. */
+  retentionMs?: number;
+}
+
+export interface OutMessage {
+  key: string;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+export interface InMessage {
+  offset: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+  /** The record's timestamp (producer create time), epoch ms. */
+  timestamp: number;
+}
+
+export interface InBatch {
+  topic: string;
+  partition: number;
+  /** The partition's high watermark when the batch was fetched. */
+  highWatermark: number;
+  messages: InMessage[];
+}
+
+/** What a batch handler may do besides reading messages. */
+export interface BatchControl {
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping: abandon the rest of the batch. */
+  isRunning(): boolean;
+  /** True when a rebalance or seek made this batch obsolete. */
+  isStale(): boolean;
+  /** Mark `offset` as processed (the consumer will not hand it out again in this session). */
+  resolveOffset(offset: number): void;
+  /** Commit `nextOffset` (the next offset to read) for this batch's partition to Kafka. */
+  commit(nextOffset: number): Promise<void>;
+}
+
+export interface ClientOptions {
+  clientId: string;
+  logger?: Logger;
+  /** Connection timeout per broker, ms (kafkajs default 1000). */
+  connectionTimeoutMs?: number;
+  /** Retries of a single request before the call fails. */
+  retries?: number;
+}
+
+/** A partition's position: where the group is and where the log ends. */
+export interface PartitionLag {
+  partition: number;
+  /** The group's committed next offset, or -1 when it has none. */
+  committed: number;
+  /** The log end (high watermark). */
+  end: number;
+  lag: number;
+}
+
+function kafkaLogCreator(logger: Logger) {
+  return (_level: KafkaLogLevel) => (entry: LogEntry) => {
+    const { message, ...rest } = entry.log;
+    const fields = { kafkajs: entry.namespace, ...rest };
+    if (entry.level === KafkaLogLevel.ERROR) logger.warn(`kafkajs: ${message}`, fields);
+    else if (entry.level === KafkaLogLevel.WARN) logger.warn(`kafkajs: ${message}`, fields);
+    else logger.debug(`kafkajs: ${message}`, fields);
+  };
+}
+
+function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    if (v === undefined) continue;
+    const one = Array.isArray(v) ? v[v.length - 1] : v;
+    out[k] = typeof one === "string" ? one : new TextDecoder().decode(one as Uint8Array);
+  }
+  return out;
+}
+
+/** A connection factory for one cluster. */
+export class KafkaClient {
+  readonly brokers: string[];
+  readonly #kafka: Kafka;
+  readonly #logger: Logger;
+
+  constructor(brokers: readonly string[], opts: ClientOptions) {
+    if (brokers.length === 0) throw new RangeError("KafkaClient needs at least one broker");
+    this.brokers = [...brokers];
+    this.#logger = opts.logger ?? silentLogger;
+    // kafkajs 2.2.4 schedules a timer with a negative delay on every connection, which the Node
+    // compatibility layer reports as a TimeoutNegativeWarning (tulios/kafkajs#1751, unfixed
+    // upstream). It is harmless; silence process warnings rather than print it on every start.
+    (process as unknown as { noProcessWarnings: boolean }).noProcessWarnings = true;
+    this.#kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: this.brokers,
+      connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+      retry: { retries: opts.retries ?? 5, initialRetryTime: 100, maxRetryTime: 2000 },
+      logLevel: this.#logger.level === "debug" ? KafkaLogLevel.DEBUG : KafkaLogLevel.WARN,
+      logCreator: kafkaLogCreator(this.#logger),
+    });
+  }
+
+  async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.#kafka.admin({ retry: { retries: 2, initialRetryTime: 100 } });
+    await admin.connect();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** One metadata round trip: resolves with the cluster id and broker count, or throws. */
+  probe(): Promise<{ clusterId: string; brokers: number }> {
+    return this.#withAdmin(async (admin) => {
+      const c = await admin.describeCluster();
+      return { clusterId: c.clusterId, brokers: c.brokers.length };
+    });
+  }
+
+  /** Create missing topics (existing ones are left as they are). Returns the names created. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<string[]> {
+    return this.#withAdmin(async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.name));
+      if (missing.length === 0) return [];
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          replicationFactor: 1,
+          configEntries: s.retentionMs === undefined
+            ? []
+            : [{ name: "retention.ms", value: String(s.retentionMs) }],
+        })),
+      });
+      return missing.map((s) => s.name);
+    });
+  }
+
+  /** Partition count of a topic (0 when it does not exist). */
+  partitionCount(topic: string): Promise<number> {
+    return this.#withAdmin(async (admin) => {
+      if (!(await admin.listTopics()).includes(topic)) return 0;
+      const md = await admin.fetchTopicMetadata({ topics: [topic] });
+      return md.topics[0]?.partitions.length ?? 0;
+    });
+  }
+
+  /** Per partition: the group's committed offset, the log end and the lag between them. */
+  lag(groupId: string, topic: string): Promise<PartitionLag[]> {
+    return this.#withAdmin(async (admin) => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const byPartition = new Map<number, number>();
+      for (const p of committed[0]?.partitions ?? []) {
+        byPartition.set(p.partition, Number(p.offset));
+      }
+      return ends.map((e) => {
+        const end = Number(e.high);
+        const c = byPartition.get(e.partition) ?? -1;
+        const low = Number(e.low);
+        return {
+          partition: e.partition,
+          committed: c,
+          end,
+          lag: c < 0 ? end - low : Math.max(0, end - c),
+        };
+      }).sort((a, b) => a.partition - b.partition);
+    });
+  }
+
+  /** Read every message of a topic from the beginning up to its current end (tests, tools). */
+  async readAll(
+    topic: string,
+    opts: { groupId?: string; timeoutMs?: number } = {},
+  ): Promise<(InMessage & { partition: number })[]> {
+    const ends = await this.#withAdmin((a) => a.fetchTopicOffsets(topic));
+    const remaining = new Map(
+      ends.filter((e) => Number(e.high) > Number(e.low)).map((e) => [e.partition, Number(e.high)]),
+    );
+    const out: (InMessage & { partition: number })[] = [];
+    if (remaining.size === 0) return out;
+    const consumer = this.#kafka.consumer({
+      groupId: opts.groupId ?? `read-all-${crypto.randomUUID()}`,
+      retry: { retries: 3 },
+    });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`readAll(${topic}) timed out`)),
+          opts.timeoutMs ?? 30_000,
+        );
+        consumer.run({
+          autoCommit: false,
+          eachMessage: ({ partition, message }) => {
+            out.push({ partition, ...convert(message) });
+            if (Number(message.offset) + 1 >= (remaining.get(partition) ?? 0)) {
+              remaining.delete(partition);
+              if (remaining.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            }
+            return Promise.resolve();
+          },
+        }).catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+    return out;
+  }
+
+  /** An idempotent producer (acks=all, one request in flight, retries inside kafkajs). */
+  producer(): KafkaProducer {
+    return new KafkaProducer(
+      this.#kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+      }),
+    );
+  }
+
+  /** A group consumer for one topic; see `KafkaConsumer.run`. */
+  consumer(groupId: string, opts: { maxBytesPerPartition?: number } = {}): KafkaConsumer {
+    return new KafkaConsumer(
+      this.#kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5_000 },
+      }),
+      this.#logger,
+    );
+  }
+}
+
+function convert(
+  m: { offset: string; key: Uint8Array | null; value: Uint8Array | null; timestamp: string } & {
+    headers?: Record<string, unknown>;
+  },
+): InMessage {
+  const dec = new TextDecoder();
+  return {
+    offset: Number(m.offset),
+    key: m.key === null ? null : dec.decode(m.key),
+    value: m.value === null ? null : dec.decode(m.value),
+    headers: headersOf(m.headers),
+    timestamp: Number(m.timestamp),
+  };
+}
+
+export class KafkaProducer {
+  readonly #p: Producer;
+  constructor(p: Producer) {
+    this.#p = p;
+  }
+  connect(): Promise<void> {
+    return this.#p.connect();
+  }
+  /** Send one batch to a topic and wait for every partition leader's acknowledgement. */
+  async send(topic: string, messages: readonly OutMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.#p.send({
+      topic,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+    });
+  }
+  disconnect(): Promise<void> {
+    return this.#p.disconnect();
+  }
+}
+
+export interface RunOptions {
+  topic: string;
+  /** Called after each (re)join with the partitions assigned to this member. */
+  onAssigned?: (partitions: number[]) => Promise<void> | void;
+  /** Called when the consumer crashed; `restarting` says whether kafkajs will restart it. */
+  onCrash?: (error: Error, restarting: boolean) => void;
+}
+
+export class KafkaConsumer {
+  readonly #c: Consumer;
+  readonly #logger: Logger;
+  constructor(c: Consumer, logger: Logger) {
+    this.#c = c;
+    this.#logger = logger;
+  }
+
+  connect(): Promise<void> {
+    return this.#c.connect();
+  }
+
+  /**
+   * Subscribe and start consuming with manual commits. `handler` receives each fetched batch;
+   * it resolves offsets and commits through `BatchControl`, and may throw to have the batch
+   * handed out again (kafkajs retries, then restarts the consumer).
+   */
+  async run(
+    opts: RunOptions,
+    handler: (batch: InBatch, ctl: BatchControl) => Promise<void>,
+  ): Promise<void> {
+    const c = this.#c;
+    c.on(c.events.GROUP_JOIN, (e) => {
+      const partitions = (e.payload.memberAssignment[opts.topic] ?? []).slice().sort((a, b) =>
+        a - b
+      );
+      this.#logger.info("consumer.assigned", { topic: opts.topic, partitions });
+      Promise.resolve(opts.onAssigned?.(partitions)).catch((err) =>
+        this.#logger.error("consumer.on_assigned_failed", { error: err })
+      );
+    });
+    c.on(c.events.CRASH, (e) => {
+      opts.onCrash?.(e.payload.error, e.payload.restart);
+    });
+    await c.subscribe({ topic: opts.topic, fromBeginning: true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (p: EachBatchPayload) => {
+        const batch: InBatch = {
+          topic: p.batch.topic,
+          partition: p.batch.partition,
+          highWatermark: Number(p.batch.highWatermark),
+          messages: p.batch.messages.map(convert),
+        };
+        await handler(batch, {
+          heartbeat: () => p.heartbeat(),
+          isRunning: () => p.isRunning(),
+          isStale: () => p.isStale(),
+          resolveOffset: (o) => p.resolveOffset(String(o)),
+          commit: (next) =>
+            c.commitOffsets([{
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: String(next),
+            }]),
+        });
+      },
+    });
+  }
+
+  /** Move a partition's position (after `run`, e.g. to the warehouse's stored offset). */
+  seek(topic: string, partition: number, offset: number): void {
+    this.#c.seek({ topic, partition, offset: String(offset) });
+  }
+
+  /** Stop fetching, wait for the batch in flight, leave the group and close connections. */
+  disconnect(): Promise<void> {
+    return this.#c.disconnect();
+  }
+}

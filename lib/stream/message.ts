@@ -1,0 +1,165 @@
+/**
+ * The wire format of the quotes topic: versioned JSON, validated before publishing and again on
+ * consumption (anything that fails goes to the dead-letter topic with the reason).
+ *
+ *   {"schema":"egx.quote","version":1,"ticker":"COMI","barStart":"2025-07-20T07:22:00.000Z",
+ *    "interval":"1m","open":89.55,"high":89.55,"low":89.55,"close":89.55,"volume":409,
+ *    "source":"replay","fetchedAt":"2025-07-20T07:25:00.000Z"}
+ *
+ * Kafka key = ticker (one ticker's bars stay ordered in one partition).
+ */
+import { type Interval, INTERVAL_MINUTES, type Quote } from "../market/sources/source.ts";
+import type { OutMessage } from "./kafka.ts";
+
+export const QUOTE_SCHEMA = "egx.quote";
+export const QUOTE_VERSION = 1;
+
+const FIELDS = [
+  "schema",
+  "version",
+  "ticker",
+  "barStart",
+  "interval",
+  "open",
+  "high",
+  "low",
+  "close",
+  "volume",
+  "source",
+  "fetchedAt",
+] as const;
+
+const TICKER = /^[A-Z][A-Z0-9]{0,9}$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+export type Checked = { ok: true; quote: Quote } | { ok: false; reason: string };
+
+function instant(v: unknown, field: string): { t: number; iso: string } | string {
+  if (typeof v !== "string" || !ISO_UTC.test(v)) {
+    return `${field} must be a UTC ISO instant (YYYY-MM-DDTHH:MM:SSZ), got ${JSON.stringify(v)}`;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return `${field} is not a valid instant: ${v}`;
+  const iso = new Date(t).toISOString();
+  if (iso.slice(0, 19) !== v.slice(0, 19)) return `${field} is not a valid instant: ${v}`;
+  return { t, iso };
+}
+
+/** Validate a decoded message (or a quote about to be published, with schema fields added). */
+export function checkQuote(value: unknown): Checked {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, reason: "message is not a JSON object" };
+  }
+  const v = value as Record<string, unknown>;
+  if (v.schema !== QUOTE_SCHEMA) {
+    return {
+      ok: false,
+      reason: `wrong schema ${JSON.stringify(v.schema)}, want "${QUOTE_SCHEMA}"`,
+    };
+  }
+  if (v.version !== QUOTE_VERSION) {
+    return {
+      ok: false,
+      reason: `unsupported ${QUOTE_SCHEMA} version ${JSON.stringify(v.version)}`,
+    };
+  }
+  const extra = Object.keys(v).filter((k) => !(FIELDS as readonly string[]).includes(k));
+  if (extra.length > 0) return { ok: false, reason: `unknown field(s): ${extra.join(", ")}` };
+  if (typeof v.ticker !== "string" || !TICKER.test(v.ticker)) {
+    return {
+      ok: false,
+      reason: `ticker must be an EGX code like COMI, got ${JSON.stringify(v.ticker)}`,
+    };
+  }
+  if (typeof v.interval !== "string" || !(v.interval in INTERVAL_MINUTES)) {
+    return { ok: false, reason: `unknown interval ${JSON.stringify(v.interval)}` };
+  }
+  const interval = v.interval as Interval;
+  const start = instant(v.barStart, "barStart");
+  if (typeof start === "string") return { ok: false, reason: start };
+  const fetched = instant(v.fetchedAt, "fetchedAt");
+  if (typeof fetched === "string") return { ok: false, reason: fetched };
+  if (start.t % 60_000 !== 0) return { ok: false, reason: "barStart must be a whole minute" };
+  const minutes = INTERVAL_MINUTES[interval];
+  if (minutes < 1440 && (start.t / 60_000) % minutes !== 0) {
+    return { ok: false, reason: `barStart ${start.iso} is not aligned to ${interval}` };
+  }
+  if (fetched.t < start.t) return { ok: false, reason: "fetchedAt is before barStart" };
+  for (const f of ["open", "high", "low", "close"] as const) {
+    const n = v[f];
+    if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
+      return { ok: false, reason: `${f} must be a positive number, got ${JSON.stringify(n)}` };
+    }
+  }
+  const [open, high, low, close] = [v.open, v.high, v.low, v.close] as number[];
+  if (high < low) return { ok: false, reason: `high ${high} is below low ${low}` };
+  if (open < low || open > high) return { ok: false, reason: `open ${open} outside [low, high]` };
+  if (close < low || close > high) {
+    return { ok: false, reason: `close ${close} outside [low, high]` };
+  }
+  if (typeof v.volume !== "number" || !Number.isSafeInteger(v.volume) || v.volume < 0) {
+    return {
+      ok: false,
+      reason: `volume must be a non-negative integer, got ${JSON.stringify(v.volume)}`,
+    };
+  }
+  if (typeof v.source !== "string" || v.source.length === 0 || v.source.length > 64) {
+    return { ok: false, reason: "source must be a non-empty string (at most 64 characters)" };
+  }
+  return {
+    ok: true,
+    quote: {
+      ticker: v.ticker,
+      barStart: start.iso,
+      interval,
+      open,
+      high,
+      low,
+      close,
+      volume: v.volume,
+      source: v.source,
+      fetchedAt: fetched.iso,
+    },
+  };
+}
+
+/** Decode a record value (JSON text) and validate it. */
+export function decodeQuote(raw: string | null): Checked {
+  if (raw === null) return { ok: false, reason: "empty message (null value)" };
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (e) {
+    return { ok: false, reason: `bad JSON: ${(e as Error).message}` };
+  }
+  return checkQuote(value);
+}
+
+/** Validate a quote and turn it into a Kafka record (key = ticker); invalid quotes are errors. */
+export function encodeQuote(q: Quote): OutMessage | { error: string } {
+  const body = {
+    schema: QUOTE_SCHEMA,
+    version: QUOTE_VERSION,
+    ticker: q.ticker,
+    barStart: q.barStart,
+    interval: q.interval,
+    open: q.open,
+    high: q.high,
+    low: q.low,
+    close: q.close,
+    volume: q.volume,
+    source: q.source,
+    fetchedAt: q.fetchedAt,
+  };
+  const checked = checkQuote(body);
+  if (!checked.ok) return { error: checked.reason };
+  return { key: q.ticker, value: JSON.stringify(body) };
+}
+
+/** Header names on dead-letter records. */
+export const DLQ_HEADERS = {
+  reason: "egx-dlq-reason",
+  topic: "egx-source-topic",
+  partition: "egx-source-partition",
+  offset: "egx-source-offset",
+} as const;

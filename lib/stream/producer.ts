@@ -1,0 +1,235 @@
+/**
+ * The producer: polls a market source and publishes each poll's quotes to the quotes topic
+ * (idempotent producer, key = ticker, one send per poll). Quotes are validated before
+ * publishing; invalid ones and per-symbol source failures are counted as `failed` and logged.
+ *
+ * Polling and sending are decoupled by a bounded buffer: when the broker is down the producer
+ * keeps polling, retries sending with backoff, and holds at most `maxBuffered` messages; beyond
+ * that it drops the OLDEST ones, counting and logging exactly how many (never silently).
+ */
+import type { MarketSource } from "../market/sources/source.ts";
+import { sleep } from "../market/sources/source.ts";
+import type { OutMessage } from "./kafka.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { encodeQuote } from "./message.ts";
+
+/** What the producer needs from Kafka (KafkaProducer, or anything that behaves the same). */
+export interface QuoteSender {
+  connect(): Promise<void>;
+  send(topic: string, messages: readonly OutMessage[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface ProducerCounters {
+  polls: number;
+  /** Quotes the source returned. */
+  polled: number;
+  /** Messages acknowledged by Kafka. */
+  published: number;
+  /** Symbols that failed at the source plus quotes that failed validation. */
+  failed: number;
+  /** Messages dropped because the buffer was full (or undelivered at shutdown). */
+  dropped: number;
+  /** Failed send attempts (each retried). */
+  sendErrors: number;
+  /** Messages waiting to be sent right now. */
+  buffered: number;
+}
+
+export interface ProducerStatus {
+  pid: number;
+  source: string;
+  startedAt: string;
+  updatedAt: string;
+  lastPollAt?: string;
+  lastPublishAt?: string;
+  counters: ProducerCounters;
+  finished: boolean;
+}
+
+export interface ProducerOptions {
+  topic: string;
+  /** Most messages held while Kafka is unreachable (default 50,000). */
+  maxBuffered?: number;
+  /** Most messages per send (default 5,000). */
+  maxSendBatch?: number;
+  /** Send retry backoff: first delay and cap, ms. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** At shutdown, how long to keep trying to deliver what is buffered, ms (default 10 s). */
+  drainTimeoutMs?: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Called with the status after every poll and every send (e.g. to write a status file). */
+  onStatus?: (s: ProducerStatus) => void;
+}
+
+/** Run until the source ends (then deliver everything buffered) or `signal` aborts. */
+export async function runProducer(
+  source: MarketSource,
+  sender: QuoteSender,
+  opts: ProducerOptions,
+): Promise<ProducerCounters> {
+  const log = opts.logger ?? silentLogger;
+  const maxBuffered = opts.maxBuffered ?? 50_000;
+  const maxSendBatch = opts.maxSendBatch ?? 5_000;
+  const c: ProducerCounters = {
+    polls: 0,
+    polled: 0,
+    published: 0,
+    failed: 0,
+    dropped: 0,
+    sendErrors: 0,
+    buffered: 0,
+  };
+  const status: ProducerStatus = {
+    pid: Deno.pid,
+    source: source.name,
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    counters: c,
+    finished: false,
+  };
+  const report = () => {
+    c.buffered = queue.length + inflight.length;
+    status.updatedAt = new Date().toISOString();
+    opts.onStatus?.(status);
+  };
+  let queue: OutMessage[] = [];
+  let inflight: OutMessage[] = [];
+  let wake: (() => void) | undefined;
+  let sourceDone = false;
+  let connected = false;
+
+  const enqueue = (messages: OutMessage[]) => {
+    queue.push(...messages);
+    const excess = queue.length + inflight.length - maxBuffered;
+    if (excess > 0) {
+      const gone = queue.slice(0, excess);
+      queue = queue.slice(excess);
+      c.dropped += gone.length;
+      log.error("producer.dropped", {
+        count: gone.length,
+        reason: `buffer full (${maxBuffered} messages) while Kafka is unreachable`,
+        tickers: [...new Set(gone.map((m) => m.key))],
+        totalDropped: c.dropped,
+      });
+    }
+    wake?.();
+  };
+
+  // The sender: takes up to maxSendBatch messages at a time, retries with backoff until sent.
+  const sendLoop = async (stop: AbortSignal) => {
+    let delay = opts.retryInitialMs ?? 200;
+    while (true) {
+      if (inflight.length === 0) {
+        if (queue.length === 0) {
+          if (sourceDone || stop.aborted) return;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+          continue;
+        }
+        inflight = queue.slice(0, maxSendBatch);
+        queue = queue.slice(inflight.length);
+      }
+      try {
+        if (!connected) {
+          await sender.connect();
+          connected = true;
+          log.info("producer.connected");
+        }
+        await sender.send(opts.topic, inflight);
+        c.published += inflight.length;
+        status.lastPublishAt = new Date().toISOString();
+        inflight = [];
+        delay = opts.retryInitialMs ?? 200;
+        report();
+      } catch (e) {
+        c.sendErrors++;
+        log.warn("producer.send_failed", {
+          error: e,
+          pending: inflight.length + queue.length,
+          retryInMs: delay,
+        });
+        report();
+        if (stop.aborted) return;
+        await sleep(delay, stop).catch(() => {});
+        delay = Math.min(delay * 2, opts.retryMaxMs ?? 5_000);
+      }
+    }
+  };
+
+  // Stops the sender at shutdown after the drain timeout.
+  const drainStop = new AbortController();
+  const sender$ = sendLoop(drainStop.signal);
+  try {
+    for await (const poll of source.polls(opts.signal)) {
+      c.polls++;
+      c.polled += poll.quotes.length;
+      const out: OutMessage[] = [];
+      for (const q of poll.quotes) {
+        const m = encodeQuote(q);
+        if ("error" in m) {
+          c.failed++;
+          log.warn("producer.invalid_quote", {
+            ticker: q.ticker,
+            barStart: q.barStart,
+            reason: m.error,
+          });
+        } else out.push(m);
+      }
+      for (const f of poll.failures) {
+        c.failed++;
+        log.warn("producer.symbol_failed", { ticker: f.ticker, reason: f.reason, pollAt: poll.at });
+      }
+      status.lastPollAt = poll.at;
+      if (out.length > 0) enqueue(out);
+      log.debug("producer.polled", {
+        at: poll.at,
+        quotes: poll.quotes.length,
+        failures: poll.failures.length,
+      });
+      report();
+    }
+  } catch (e) {
+    if (!opts.signal?.aborted) {
+      drainStop.abort();
+      wake?.();
+      await sender$;
+      throw e;
+    }
+  } finally {
+    sourceDone = true;
+    wake?.();
+  }
+  // Deliver what is buffered: until done when the source ended, for a bounded time once the
+  // signal aborts (now or later).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const startDrainTimer = () => {
+    timer = setTimeout(() => {
+      drainStop.abort();
+      wake?.();
+    }, opts.drainTimeoutMs ?? 10_000);
+  };
+  if (opts.signal?.aborted) startDrainTimer();
+  else opts.signal?.addEventListener("abort", startDrainTimer, { once: true });
+  await sender$;
+  clearTimeout(timer);
+  opts.signal?.removeEventListener("abort", startDrainTimer);
+  const undelivered = queue.length + inflight.length;
+  if (undelivered > 0) {
+    c.dropped += undelivered;
+    log.error("producer.dropped", {
+      count: undelivered,
+      reason: "undelivered at shutdown (Kafka unreachable)",
+      totalDropped: c.dropped,
+    });
+    queue = [];
+    inflight = [];
+  }
+  if (connected) await sender.disconnect().catch(() => {});
+  status.finished = true;
+  report();
+  log.info("producer.stopped", { ...c });
+  return c;
+}

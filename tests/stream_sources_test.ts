@@ -1,0 +1,490 @@
+/**
+ * Market sources (replay, tradingview scanner + websocket), the poll schedule and the message
+ * schema. The tradingview clients run against tests/support/tradingview_server.ts.
+ */
+import assert from "node:assert/strict";
+import { cairoParts } from "../lib/market/calendar.ts";
+import { readBars } from "../lib/market/sources/bars_csv.ts";
+import { nextPollAt, pollInstantsOn, pollTimes } from "../lib/market/sources/poll_schedule.ts";
+import { ReplaySource } from "../lib/market/sources/replay.ts";
+import type { Clock, PollResult, Quote } from "../lib/market/sources/source.ts";
+import {
+  scanEgx,
+  ScannerError,
+  scanToQuotes,
+  TradingViewSource,
+} from "../lib/market/sources/tradingview.ts";
+import { decodeFrames, encodeFrame, fetchHistory } from "../lib/market/sources/tradingview_ws.ts";
+import type { HistoryBar } from "../lib/market/sources/tradingview_ws.ts";
+import { checkQuote, decodeQuote, encodeQuote } from "../lib/stream/message.ts";
+import { startTradingViewServer } from "./support/tradingview_server.ts";
+
+const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
+
+/** A clock that advances only when slept on, recording each sleep. */
+function fakeClock(start: string): Clock & { sleeps: number[] } {
+  let t = Date.parse(start);
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => t,
+    sleep: (ms: number) => {
+      sleeps.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+  };
+}
+
+async function collect(polls: AsyncIterable<PollResult>): Promise<PollResult[]> {
+  const out: PollResult[] = [];
+  for await (const p of polls) out.push(p);
+  return out;
+}
+
+const iso = (s: string) => new Date(s).toISOString();
+
+// ---------------------------------------------------------------- replay
+
+Deno.test("replay emits every bundled bar exactly once, in the first 5-minute poll after it completed", async () => {
+  const bars = await readBars(BARS);
+  assert.equal(bars.length, 629 + 462 + 429);
+  const polls = await collect(new ReplaySource({ dir: BARS }).polls());
+  const quotes = polls.flatMap((p) => p.quotes);
+  assert.equal(quotes.length, bars.length);
+  const keys = new Set(quotes.map((q) => `${q.ticker}/${q.barStart}`));
+  assert.equal(keys.size, bars.length);
+  let prev = "";
+  for (const p of polls) {
+    for (const q of p.quotes) {
+      const end = Date.parse(q.barStart) + 60_000;
+      assert.ok(end <= Date.parse(p.at), `${q.ticker} ${q.barStart} emitted before it completed`);
+      if (prev && cairoParts(Date.parse(prev)).date === cairoParts(Date.parse(p.at)).date) {
+        assert.ok(end > Date.parse(prev), `${q.ticker} ${q.barStart} should have come earlier`);
+      }
+      assert.equal(q.fetchedAt, p.at);
+    }
+    prev = p.at;
+  }
+  // 10:00-14:30 Cairo is 54 polls a day (10:05 ... 14:30), on each of the three trade dates.
+  assert.equal(polls.length, 3 * 54);
+  // Summer time (UTC+3) on 2025-10-30, winter time (UTC+2) from 2025-10-31: both 10:05 Cairo.
+  assert.equal(polls[0].at, "2025-10-29T07:05:00.000Z");
+  assert.equal(polls[54].at, "2025-10-30T07:05:00.000Z");
+  assert.equal(polls[108].at, "2025-11-02T08:05:00.000Z");
+  assert.equal(polls[107].at, "2025-10-30T11:30:00.000Z");
+});
+
+Deno.test("replay quotes carry the file's values, UTC bar starts and the 1m interval", async () => {
+  const polls = await collect(
+    new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" }).polls(),
+  );
+  const first = polls[0].quotes[0];
+  assert.deepEqual(first, {
+    ticker: "COMI",
+    barStart: "2025-11-02T08:00:00.000Z",
+    interval: "1m",
+    open: 105.0,
+    high: 105.49,
+    low: 105.0,
+    close: 105.49,
+    volume: 1636,
+    source: "replay",
+    fetchedAt: "2025-11-02T08:05:00.000Z",
+  });
+  const last = polls.at(-1)!;
+  assert.equal(last.at, "2025-11-02T12:30:00.000Z");
+  assert.deepEqual(last.quotes.at(-1), {
+    ticker: "COMI",
+    barStart: "2025-11-02T12:29:00.000Z",
+    interval: "1m",
+    open: 104.0,
+    high: 104.0,
+    low: 104.0,
+    close: 104.0,
+    volume: 2000,
+    source: "replay",
+    fetchedAt: "2025-11-02T12:30:00.000Z",
+  });
+});
+
+Deno.test("replay start and end select Cairo trade dates", async () => {
+  const r = new ReplaySource({ dir: BARS, start: "2025-10-30", end: "2025-10-30" });
+  const days = await r.days();
+  assert.deepEqual([...days.keys()], ["2025-10-30"]);
+  const quotes = (await collect(r.polls())).flatMap((p) => p.quotes);
+  assert.ok(quotes.every((q) => q.barStart.startsWith("2025-10-30T")));
+  assert.equal(quotes.length, days.get("2025-10-30")!.length);
+  assert.equal(r.stats.outsideSession, 0);
+});
+
+Deno.test("replay at speed 300 waits one second of real time per 5-minute poll and skips closed hours", async () => {
+  const clock = fakeClock("2030-01-01T00:00:00Z");
+  const polls = await collect(new ReplaySource({ dir: BARS, speed: 300, clock }).polls());
+  assert.equal(polls.length, 162);
+  // 53 waits per day (none before a day's first poll, none across the night).
+  assert.equal(clock.sleeps.length, 3 * 53);
+  assert.ok(clock.sleeps.every((ms) => ms === 1000));
+});
+
+Deno.test("replay of a bar outside the session still emits it, in an extra poll, and counts it", async () => {
+  const r = new ReplaySource({
+    bars: [
+      {
+        ticker: "COMI",
+        t: Date.parse("2025-11-02T08:00:00Z"),
+        open: 1,
+        high: 1,
+        low: 1,
+        close: 1,
+        volume: 1,
+      },
+      // 14:45 Cairo: after the 14:30 close.
+      {
+        ticker: "COMI",
+        t: Date.parse("2025-11-02T12:45:00Z"),
+        open: 2,
+        high: 2,
+        low: 2,
+        close: 2,
+        volume: 2,
+      },
+    ],
+  });
+  const polls = await collect(r.polls());
+  assert.equal(polls.length, 55);
+  assert.equal(polls.at(-1)!.at, "2025-11-02T12:46:00.000Z");
+  assert.deepEqual(polls.at(-1)!.quotes.map((q) => q.close), [2]);
+  assert.equal(r.stats.outsideSession, 1);
+  assert.equal(r.stats.bars, 2);
+});
+
+// ---------------------------------------------------------------- poll schedule
+
+Deno.test("polls follow the EGX session: every 5 minutes from 10:05 to 14:30 Cairo", () => {
+  const polls = pollInstantsOn("2025-11-02", 5);
+  assert.equal(polls.length, 54);
+  assert.equal(new Date(polls[0]).toISOString(), "2025-11-02T08:05:00.000Z");
+  assert.equal(new Date(polls[53]).toISOString(), "2025-11-02T12:30:00.000Z");
+});
+
+Deno.test("no polls on Friday, Saturday or an announced closure; Ramadan closes at 13:30", () => {
+  assert.deepEqual(pollInstantsOn("2025-10-31", 5), []); // Friday
+  assert.deepEqual(pollInstantsOn("2025-11-01", 5), []); // Saturday
+  assert.deepEqual(pollInstantsOn("2025-04-20", 5), []); // Coptic Easter closure
+  const ramadan = pollInstantsOn("2025-03-10", 5);
+  assert.equal(new Date(ramadan.at(-1)!).toISOString(), "2025-03-10T11:30:00.000Z");
+  assert.equal(ramadan.length, 42);
+});
+
+Deno.test("after Thursday's close the next poll is Sunday 10:05 Cairo", () => {
+  const thursdayAfterClose = Date.parse("2025-11-06T12:31:00Z"); // 14:31 Cairo
+  assert.equal(
+    new Date(nextPollAt(thursdayAfterClose, 5)).toISOString(),
+    "2025-11-09T08:05:00.000Z",
+  );
+  const during = Date.parse("2025-11-09T08:07:30Z");
+  assert.equal(new Date(nextPollAt(during, 5)).toISOString(), "2025-11-09T08:10:00.000Z");
+});
+
+Deno.test("pollTimes sleeps on the clock until each poll instant", async () => {
+  const clock = fakeClock("2025-11-06T12:20:00Z"); // Thursday 14:20 Cairo
+  const controller = new AbortController();
+  const seen: string[] = [];
+  for await (const at of pollTimes(clock, { pollMinutes: 5, signal: controller.signal })) {
+    seen.push(new Date(at).toISOString());
+    if (seen.length === 4) controller.abort();
+  }
+  assert.deepEqual(seen, [
+    "2025-11-06T12:25:00.000Z",
+    "2025-11-06T12:30:00.000Z",
+    "2025-11-09T08:05:00.000Z",
+    "2025-11-09T08:10:00.000Z",
+  ]);
+  assert.equal(clock.now(), Date.parse("2025-11-09T08:10:00Z"));
+});
+
+// ---------------------------------------------------------------- message schema
+
+const good: Quote = {
+  ticker: "COMI",
+  barStart: "2025-11-02T08:00:00.000Z",
+  interval: "1m",
+  open: 105,
+  high: 105.49,
+  low: 105,
+  close: 105.49,
+  volume: 1636,
+  source: "replay",
+  fetchedAt: "2025-11-02T08:05:00.000Z",
+};
+
+Deno.test("a valid quote encodes with schema and version, keyed by ticker, and decodes back", () => {
+  const m = encodeQuote(good);
+  assert.ok(!("error" in m));
+  assert.equal(m.key, "COMI");
+  assert.deepEqual(JSON.parse(m.value), { schema: "egx.quote", version: 1, ...good });
+  assert.deepEqual(decodeQuote(m.value), { ok: true, quote: good });
+});
+
+Deno.test("invalid messages are rejected with a reason that names the problem", () => {
+  const body = { schema: "egx.quote", version: 1, ...good };
+  const cases: [unknown, RegExp][] = [
+    [{ ...body, schema: "egx.trade" }, /wrong schema "egx.trade"/],
+    [{ ...body, version: 2 }, /unsupported egx.quote version 2/],
+    [{ ...body, ticker: "comi" }, /ticker must be an EGX code/],
+    [{ ...body, interval: "2m" }, /unknown interval "2m"/],
+    [{ ...body, barStart: "2025-11-02 08:00:00" }, /barStart must be a UTC ISO instant/],
+    [{ ...body, barStart: "2025-11-02T08:00:30Z" }, /whole minute/],
+    [{ ...body, interval: "5m", barStart: "2025-11-02T08:01:00Z" }, /not aligned to 5m/],
+    [{ ...body, fetchedAt: "2025-11-02T07:00:00Z" }, /fetchedAt is before barStart/],
+    [{ ...body, low: 106 }, /high 105.49 is below low 106/],
+    [{ ...body, open: 104 }, /open 104 outside \[low, high\]/],
+    [{ ...body, close: 106, high: 105.6 }, /close 106 outside \[low, high\]/],
+    [{ ...body, close: 0 }, /close must be a positive number/],
+    [{ ...body, volume: -1 }, /volume must be a non-negative integer/],
+    [{ ...body, volume: 1.5 }, /volume must be a non-negative integer/],
+    [{ ...body, source: "" }, /source must be a non-empty string/],
+    [{ ...body, extra: 1 }, /unknown field\(s\): extra/],
+    [[1, 2], /not a JSON object/],
+  ];
+  for (const [value, reason] of cases) {
+    const r = checkQuote(value);
+    assert.equal(r.ok, false, JSON.stringify(value));
+    if (!r.ok) assert.match(r.reason, reason);
+  }
+  const bad = decodeQuote("{not json");
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.match(bad.reason, /^bad JSON/);
+  assert.deepEqual(decodeQuote(null), { ok: false, reason: "empty message (null value)" });
+  assert.deepEqual(encodeQuote({ ...good, high: 1 }), { error: "high 1 is below low 105" });
+});
+
+// ---------------------------------------------------------------- tradingview
+
+Deno.test("websocket frames: several frames per message, heartbeats, and errors on garbage", () => {
+  const msg = encodeFrame('{"m":"a","p":[]}') + encodeFrame("~h~7") + encodeFrame("é");
+  assert.deepEqual(decodeFrames(msg), ['{"m":"a","p":[]}', "~h~7", "é"]);
+  assert.equal(encodeFrame("~h~7"), "~m~4~m~~h~7");
+  assert.throws(() => decodeFrames("~m~10~m~short"), /truncated frame/);
+  assert.throws(() => decodeFrames("garbage"), /bad frame/);
+});
+
+function history(
+  ticker: string,
+  n: number,
+  from = Date.parse("2025-11-02T08:00:00Z"),
+): HistoryBar[] {
+  return Array.from({ length: n }, (_, i) => ({
+    time: from / 1000 + 60 * i,
+    open: 100 + i,
+    high: 101 + i,
+    low: 99 + i,
+    close: 100.5 + i,
+    volume: 1000 + i + ticker.length,
+  }));
+}
+
+Deno.test("tradingview history: bars across frames, heartbeats echoed, a symbol error isolated", async () => {
+  const server = startTradingViewServer({
+    history: new Map([["COMI", history("COMI", 50)], ["ETEL", history("ETEL", 7)]]),
+    framesPerSeries: 4,
+    heartbeatMs: 50,
+    heartbeatTimeoutMs: 400,
+    origin: "https://data.tradingview.com",
+  });
+  try {
+    const results = await fetchHistory(["COMI", "NOPE", "ETEL"], {
+      url: server.wsUrl,
+      interval: "1",
+      bars: 30,
+      pacingMs: 300,
+    });
+    assert.deepEqual(results.map((r) => [r.ticker, r.bars.length, r.error]), [
+      ["COMI", 30, undefined],
+      ["NOPE", 0, 'symbol_error: ["symbol_1","invalid symbol"]'],
+      ["ETEL", 7, undefined],
+    ]);
+    assert.deepEqual(results[0].bars[0], history("COMI", 50)[20]);
+    assert.deepEqual(results[0].bars[29], history("COMI", 50)[49]);
+    assert.equal(server.stats.connections, 1, "one connection reused for every symbol");
+    assert.equal(server.stats.heartbeatTimeouts, 0);
+    assert.ok(server.stats.heartbeatsEchoed >= 3, `echoed ${server.stats.heartbeatsEchoed}`);
+    assert.deepEqual(server.stats.authTokens, ["unauthorized_user_token"]);
+    assert.equal(server.stats.rejectedOrigins, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("tradingview history survives disconnects and critical errors by reconnecting with backoff", async () => {
+  const server = startTradingViewServer({
+    history: new Map([
+      ["COMI", history("COMI", 5)],
+      ["ETEL", history("ETEL", 5)],
+      ["SWDY", history("SWDY", 5)],
+      ["HRHO", history("HRHO", 5)],
+    ]),
+    dropOn: ["ETEL"],
+    criticalOn: ["SWDY"],
+    alwaysDropOn: ["HRHO"],
+  });
+  try {
+    const t0 = Date.now();
+    const results = await fetchHistory(["COMI", "ETEL", "SWDY", "HRHO"], {
+      url: server.wsUrl,
+      interval: "1",
+      bars: 5,
+      pacingMs: 10,
+      attempts: 3,
+      backoffMs: 50,
+    });
+    assert.deepEqual(results.map((r) => [r.ticker, r.bars.length]), [
+      ["COMI", 5],
+      ["ETEL", 5],
+      ["SWDY", 5],
+      ["HRHO", 0],
+    ]);
+    assert.match(results[3].error!, /after 3 attempts/);
+    assert.equal(server.stats.seriesRequests.get("ETEL"), 2);
+    assert.equal(server.stats.seriesRequests.get("SWDY"), 2);
+    assert.equal(server.stats.seriesRequests.get("HRHO"), 3);
+    // COMI, ETEL retry, SWDY retry, HRHO x2 retries => 1 + 1 + 1 + 2 new connections.
+    assert.equal(server.stats.connections, 5);
+    // Backoff: 50 ms (ETEL), 50 (SWDY), 50 + 100 (HRHO) at least.
+    assert.ok(Date.now() - t0 >= 250);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a client that never echoes heartbeats is disconnected by the server", async () => {
+  const server = startTradingViewServer({ heartbeatMs: 30, heartbeatTimeoutMs: 150 });
+  try {
+    const ws = new WebSocket(server.wsUrl);
+    const closed = new Promise<string>((r) => (ws.onclose = (e) => r(e.reason)));
+    assert.equal(await closed, "heartbeat timeout");
+    assert.equal(server.stats.heartbeatTimeouts, 1);
+  } finally {
+    await server.close();
+  }
+});
+
+const scanRows = [
+  { s: "EGX:COMI", d: ["COMI", 105, 106.5, 104.2, 106, 1234567] },
+  { s: "EGX:ETEL", d: ["ETEL", 70.1, 71, 69.8, 70.5, 889100.4] },
+  { s: "EGX:NEWC", d: ["NEWC", null, null, null, null, 0] },
+  { s: "EGX:BADV", d: ["BADV", 1, 2, 1, "x", 5] },
+];
+
+Deno.test("the scanner is retried on 503 and its rows become daily bars of the Cairo session", async () => {
+  const server = startTradingViewServer({ scan: scanRows, failScans: 2 });
+  try {
+    const rows = await scanEgx({ url: server.scannerUrl, attempts: 3, backoffMs: 10 });
+    assert.equal(server.stats.scanRequests, 3);
+    assert.deepEqual(server.stats.scanBodies[0], {
+      columns: ["name", "open", "high", "low", "close", "volume"],
+      range: [0, 1000],
+      options: { active_symbols_only: true },
+    });
+    const at = Date.parse("2025-11-02T09:00:00Z");
+    const { quotes, failures } = scanToQuotes(rows, { date: "2025-11-02", fetchedAt: at });
+    assert.deepEqual(quotes[0], {
+      ticker: "COMI",
+      barStart: "2025-11-02T08:00:00.000Z", // 10:00 Cairo (UTC+2)
+      interval: "1d",
+      open: 105,
+      high: 106.5,
+      low: 104.2,
+      close: 106,
+      volume: 1234567,
+      source: "tradingview",
+      fetchedAt: "2025-11-02T09:00:00.000Z",
+    });
+    assert.equal(quotes[1].volume, 889100);
+    assert.deepEqual(failures, [
+      { ticker: "NEWC", reason: "no session data yet (null prices)" },
+      { ticker: "BADV", reason: 'non-numeric values ["BADV",1,2,1,"x",5]' },
+    ]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("the scanner gives up after its attempts with an error that says so", async () => {
+  const server = startTradingViewServer({ scan: scanRows, failScans: 10 });
+  try {
+    await assert.rejects(
+      scanEgx({ url: server.scannerUrl, attempts: 2, backoffMs: 5, tickers: ["COMI"] }),
+      (e: Error) => e instanceof ScannerError && /after 2 attempts/.test(e.message),
+    );
+    assert.deepEqual(server.stats.scanBodies[0], {
+      symbols: { tickers: ["EGX:COMI"] },
+      columns: ["name", "open", "high", "low", "close", "volume"],
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("the tradingview source backfills over the websocket, then polls the scanner on the EGX calendar", async () => {
+  const server = startTradingViewServer({
+    scan: scanRows,
+    failScans: 0,
+    history: new Map([["COMI", history("COMI", 3)]]),
+  });
+  const clock = fakeClock("2025-11-06T12:22:00Z"); // Thursday 14:22 Cairo
+  const controller = new AbortController();
+  try {
+    const source = new TradingViewSource({
+      scannerUrl: server.scannerUrl,
+      wsUrl: server.wsUrl,
+      clock,
+      backoffMs: 5,
+      backfill: { tickers: ["COMI", "NOPE"], interval: "1", bars: 3, pacingMs: 5 },
+    });
+    const polls: PollResult[] = [];
+    for await (const p of source.polls(controller.signal)) {
+      polls.push(p);
+      if (polls.length === 4) controller.abort();
+    }
+    assert.deepEqual(polls.map((p) => p.at), [
+      iso("2025-11-06T12:22:00Z"), // backfill, at start
+      iso("2025-11-06T12:25:00Z"),
+      iso("2025-11-06T12:30:00Z"), // Thursday's close
+      iso("2025-11-09T08:05:00Z"), // Sunday 10:05 Cairo: nothing in between
+    ]);
+    assert.deepEqual(polls[0].quotes.map((q) => [q.ticker, q.interval, q.barStart, q.close]), [
+      ["COMI", "1m", "2025-11-02T08:00:00.000Z", 100.5],
+      ["COMI", "1m", "2025-11-02T08:01:00.000Z", 101.5],
+      ["COMI", "1m", "2025-11-02T08:02:00.000Z", 102.5],
+    ]);
+    assert.deepEqual(polls[0].failures.map((f) => f.ticker), ["NOPE"]);
+    assert.deepEqual(polls[3].quotes.map((q) => [q.ticker, q.barStart]), [
+      ["COMI", "2025-11-09T08:00:00.000Z"],
+      ["ETEL", "2025-11-09T08:00:00.000Z"],
+    ]);
+    assert.equal(polls[3].failures.length, 2);
+    assert.equal(server.stats.scanRequests, 3);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a failed scanner poll is reported as a failure of the whole poll, not an exception", async () => {
+  const server = startTradingViewServer({ scan: scanRows, failScans: 100 });
+  try {
+    const source = new TradingViewSource({
+      scannerUrl: server.scannerUrl,
+      attempts: 2,
+      backoffMs: 1,
+    });
+    const p = await source.pollAt(Date.parse("2025-11-02T09:00:00Z"));
+    assert.deepEqual(p.quotes, []);
+    assert.equal(p.failures.length, 1);
+    assert.equal(p.failures[0].ticker, "*");
+    assert.match(p.failures[0].reason, /scanner failed after 2 attempts/);
+  } finally {
+    await server.close();
+  }
+});
