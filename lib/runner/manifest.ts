@@ -336,7 +336,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   if (!jobsPair) w.add(doc.contents, 'the manifest needs a "jobs" mapping');
   for (const jp of w.map(jobsPair?.value, "jobs") ?? []) {
     const id = w.keyOf(jp);
-    if (id === undefined) continue;
+    if (id === undefined || jobs.has(id)) continue; // a duplicate is reported by the YAML stage
     if (!ID.test(id)) w.add(jp.key, `job id "${id}" must be snake_case (a-z, 0-9, _)`);
     const what = `job ${id}`;
     const pairs = w.map(jp.value, what, JOB_KEYS);
@@ -431,7 +431,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   const pipelines = new Map<string, PipelineSpec>();
   for (const pp of w.map(w.get(top, "pipelines")?.value, "pipelines") ?? []) {
     const id = w.keyOf(pp);
-    if (id === undefined) continue;
+    if (id === undefined || pipelines.has(id)) continue;
     const what = `pipeline ${id}`;
     if (!ID.test(id)) w.add(pp.key, `pipeline id "${id}" must be snake_case (a-z, 0-9, _)`);
     if (jobs.has(id)) w.add(pp.key, `pipeline id "${id}" is also a job id: ids must be unique`);

@@ -1,0 +1,419 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { parseManifest } from "../lib/runner/manifest.ts";
+import { planRun } from "../lib/runner/plan.ts";
+import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
+import { History } from "../lib/runner/history.ts";
+
+const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The variables deno needs to find its cache, copied (never mutating Deno.env). */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
+
+interface Recorded {
+  job: string;
+  attempt: number;
+  start: number;
+  end: number;
+}
+
+async function runYaml(
+  yaml: string,
+  target: string,
+  opts: {
+    env?: Record<string, string>;
+    abortAfterStart?: string;
+    checkScripts?: boolean;
+    tmp?: string;
+  } = {},
+) {
+  const tmp = opts.tmp ?? Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const manifest = parseManifest(yaml, { root: ROOT, checkScripts: opts.checkScripts });
+  const logDir = `${tmp}/logs`;
+  const history = new History(`${logDir}/runs.sqlite`);
+  const events: RunEvent[] = [];
+  const controller = new AbortController();
+  const result = await executePlan(manifest, planRun(manifest, target), {
+    history,
+    logDir,
+    env: { ...baseEnv(), STATE: tmp, ...opts.env },
+    signal: controller.signal,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.type === "start" && e.job === opts.abortAfterStart) {
+        // Give the child a moment to install its signal handler, then cancel.
+        setTimeout(() => controller.abort(), 300);
+      }
+    },
+  });
+  const detail = history.getRun(result.runId)!;
+  history.close();
+  const recorded = (): Recorded[] => {
+    try {
+      return Deno.readTextFileSync(`${tmp}/record.txt`).trim().split("\n").map((l) => {
+        const [job, attempt, start, end] = l.split(" ");
+        return { job, attempt: Number(attempt), start: Number(start), end: Number(end) };
+      });
+    } catch {
+      return [];
+    }
+  };
+  const status = Object.fromEntries(result.jobs.map((j) => [j.id, j.status]));
+  return { tmp, result, events, detail, recorded, status };
+}
+
+const job = (name: string, args: string, extra = "") =>
+  `  ${name}:
+    script: jobs/behave.ts
+    args: [${args}]
+    permissions: {write: ["\${STATE}"]}
+${extra}`;
+
+Deno.test("a DAG runs dependencies first and independent jobs side by side", async () => {
+  const rec = `--record, "\${STATE}/record.txt"`;
+  const r = await runYaml(
+    `pipelines:
+  main: {jobs: [a, b, c, d]}
+jobs:
+${job("a", `--say, hello from a, ${rec}`)}
+${job("b", `--sleep, 400, ${rec}`, "    depends_on: [a]\n")}
+${job("c", `--sleep, 400, ${rec}`, "    depends_on: [a]\n")}
+${job("d", rec, "    depends_on: [b, c]\n")}`,
+    "main",
+  );
+  assertEquals(r.result.status, "ok");
+  assertEquals(r.status, { a: "ok", b: "ok", c: "ok", d: "ok" });
+  const by = Object.fromEntries(r.recorded().map((x) => [x.job, x]));
+  assert(by.a.end <= by.b.start && by.a.end <= by.c.start, "a finishes before b and c start");
+  assert(by.b.start < by.c.end && by.c.start < by.b.end, "b and c overlap");
+  assert(by.d.start >= Math.max(by.b.end, by.c.end), "d starts after b and c");
+  // History: run, jobs and attempts recorded with their log files.
+  assertEquals(r.detail.run.status, "ok");
+  assertEquals(r.detail.run.message, "4 ok");
+  assertEquals(r.detail.jobs.map((j) => [j.job, j.status, j.attempts]), [
+    ["a", "ok", 1],
+    ["b", "ok", 1],
+    ["c", "ok", 1],
+    ["d", "ok", 1],
+  ]);
+  const a = r.detail.attempts.find((x) => x.job === "a")!;
+  assertEquals(a.log_path, `${r.tmp}/logs/runs/${r.result.runId}/a.1.log`);
+  assertEquals(Deno.readTextFileSync(a.log_path), "hello from a\n");
+  assertEquals(a.exit_code, 0);
+  assert(r.detail.jobs.every((j) => j.duration_ms !== null && j.duration_ms >= 0));
+});
+
+Deno.test("concurrency bounds how many jobs run at once", async () => {
+  const rec = `--sleep, 250, --record, "\${STATE}/record.txt"`;
+  const r = await runYaml(
+    `settings: {concurrency: 2}
+pipelines:
+  wide: {jobs: [j1, j2, j3, j4, j5]}
+jobs:
+${["j1", "j2", "j3", "j4", "j5"].map((n) => job(n, rec)).join("\n")}`,
+    "wide",
+  );
+  assertEquals(r.result.status, "ok");
+  const spans = r.recorded();
+  assertEquals(spans.length, 5);
+  const maxOverlap = Math.max(
+    ...spans.map((s) => spans.filter((o) => o.start <= s.start && s.start < o.end).length),
+  );
+  assertEquals(maxOverlap, 2);
+});
+
+Deno.test("'nothing to do' skips all_ok dependents while none_failed dependents still run", async () => {
+  const r = await runYaml(
+    `pipelines:
+  full: {jobs: [s3_check, batch_load, validate, models, other]}
+jobs:
+${job("s3_check", "--nothing, no new files in the landing")}
+${job("batch_load", "", "    depends_on: [s3_check]\n")}
+${job("validate", "", "    depends_on: [batch_load]\n    trigger: none_failed\n")}
+${job("models", "", "    depends_on: [validate]\n")}
+${job("other", "")}`,
+    "full",
+  );
+  assertEquals(r.result.status, "ok");
+  assertEquals(r.status, {
+    s3_check: "skipped",
+    batch_load: "skipped",
+    validate: "ok",
+    models: "ok",
+    other: "ok",
+  });
+  const msg = Object.fromEntries(r.result.jobs.map((j) => [j.id, j.message]));
+  assertEquals(msg.s3_check, "behave: nothing to do: no new files in the landing");
+  assertEquals(msg.batch_load, "skipped: s3_check skipped");
+  assertEquals(r.detail.attempts.find((a) => a.job === "s3_check")!.status, "nothing_to_do");
+  assertEquals(r.detail.attempts.find((a) => a.job === "s3_check")!.exit_code, 78);
+  assertEquals(r.detail.attempts.some((a) => a.job === "batch_load"), false);
+});
+
+Deno.test("a failing job fails the run; its dependents are not run, other jobs still are", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [bad, after_bad, lenient, independent]}
+jobs:
+${job("bad", "--say, step 1 done, --say, about to fail, --exit, 3")}
+${job("after_bad", "", "    depends_on: [bad]\n")}
+${job("lenient", "", "    depends_on: [after_bad]\n    trigger: none_failed\n")}
+${job("independent", "")}`,
+    "p",
+  );
+  assertEquals(r.result.status, "failed");
+  assertEquals(r.status, {
+    bad: "failed",
+    after_bad: "upstream_failed",
+    lenient: "upstream_failed",
+    independent: "ok",
+  });
+  const end = r.events.find((e) => e.type === "end" && e.job === "bad")!;
+  assert(end.type === "end");
+  assertEquals(end.message, "exit code 3");
+  assertEquals(end.logPath, `${r.tmp}/logs/runs/${r.result.runId}/bad.1.log`);
+  assertEquals(end.tail, ["step 1 done", "about to fail"]);
+  assertEquals(r.detail.run.status, "failed");
+  assertEquals(r.detail.run.message, "1 ok, 1 failed, 2 upstream_failed");
+  assertEquals(r.result.jobs.find((j) => j.id === "after_bad")!.message, "not run: bad failed");
+});
+
+Deno.test("a failing job is retried with exponential backoff until it succeeds", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [flaky]}
+jobs:
+${
+      job(
+        "flaky",
+        `--fail-first, 2, --record, "\${STATE}/record.txt"`,
+        "    retries: 3\n    retry_backoff: 150ms\n",
+      )
+    }`,
+    "p",
+  );
+  assertEquals(r.status, { flaky: "ok" });
+  assertEquals(
+    r.events.filter((e) => e.type === "retry").map((e) =>
+      e.type === "retry" && [e.attempt, e.delayMs]
+    ),
+    [[2, 150], [3, 300]],
+  );
+  assertEquals(r.detail.attempts.map((a) => [a.attempt, a.status, a.exit_code]), [
+    [1, "failed", 1],
+    [2, "failed", 1],
+    [3, "ok", 0],
+  ]);
+  const spans = r.recorded();
+  assert(spans[1].start - spans[0].end >= 150, "first retry waits >= 150ms");
+  assert(spans[2].start - spans[1].end >= 300, "second retry waits >= 300ms");
+  assertEquals(r.detail.jobs[0].attempts, 3);
+  const log1 = Deno.readTextFileSync(r.detail.attempts[0].log_path);
+  assert(log1.includes("behave: Error: failing attempt 1 on purpose"), log1);
+});
+
+Deno.test("a job that hangs is stopped at its timeout with SIGTERM", async () => {
+  const t0 = Date.now();
+  const r = await runYaml(
+    `settings: {kill_grace: 5s}
+pipelines:
+  p: {jobs: [hang]}
+jobs:
+${job("hang", `--sleep, 60000, --pidfile, "\${STATE}/pid"`, "    timeout: 500ms\n")}`,
+    "p",
+  );
+  assert(Date.now() - t0 < 4000, "stopped well before the grace period");
+  assertEquals(r.status, { hang: "failed" });
+  const a = r.detail.attempts[0];
+  assertEquals([a.status, a.exit_code, a.signal, a.message], [
+    "timed_out",
+    143,
+    null,
+    "timed out after 0.5s",
+  ]);
+  assertEquals(Deno.readTextFileSync(a.log_path), "behave: stopped by SIGTERM\n");
+  const pid = Number(Deno.readTextFileSync(`${r.tmp}/pid`));
+  assertEquals(processExists(pid), false);
+});
+
+Deno.test("a job that ignores SIGTERM is killed with SIGKILL after the grace period", async () => {
+  const r = await runYaml(
+    `settings: {kill_grace: 300ms}
+pipelines:
+  p: {jobs: [stubborn]}
+jobs:
+${
+      job(
+        "stubborn",
+        `--sleep, 60000, --ignore-term, --pidfile, "\${STATE}/pid"`,
+        "    timeout: 500ms\n",
+      )
+    }`,
+    "p",
+  );
+  const a = r.detail.attempts[0];
+  assertEquals([a.status, a.signal], ["timed_out", "SIGKILL"]);
+  assertEquals(Deno.readTextFileSync(a.log_path), "ignoring SIGTERM\n");
+  assert(a.duration_ms! >= 800 && a.duration_ms! < 5000, `took ${a.duration_ms}ms`);
+  assertEquals(processExists(Number(Deno.readTextFileSync(`${r.tmp}/pid`))), false);
+});
+
+function processExists(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a job killed by a signal is reported as killed, with the signal", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const pidFile = `${tmp}/pid`;
+  const killer = (async () => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const pid = Number(Deno.readTextFileSync(pidFile));
+        if (pid > 0) return Deno.kill(pid, "SIGKILL");
+      } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error("the job never wrote its pid");
+  })();
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [victim]}
+jobs:
+${job("victim", `--pidfile, "\${STATE}/pid", --sleep, 60000`)}`,
+    "p",
+    { tmp },
+  );
+  await killer;
+  assertEquals(r.status, { victim: "failed" });
+  const a = r.detail.attempts[0];
+  assertEquals([a.status, a.signal, a.message], ["killed", "SIGKILL", "killed by SIGKILL"]);
+});
+
+Deno.test("a job whose script does not exist fails with deno's message in its log", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [ghost]}
+jobs:
+  ghost: {script: jobs/no_such_job.ts}
+`,
+    "p",
+    { checkScripts: false },
+  );
+  assertEquals(r.status, { ghost: "failed" });
+  const end = r.events.find((e) => e.type === "end")!;
+  assert(end.type === "end");
+  assertEquals(end.message, "exit code 1");
+  assert(end.tail!.join("\n").includes("Module not found"), end.tail!.join("\n"));
+  assert(end.tail!.join("\n").includes("no_such_job.ts"));
+});
+
+Deno.test("a job sees only its declared variables and files, in a cleared environment", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  Deno.writeTextFileSync(`${tmp}/allowed.txt`, "hello");
+  Deno.writeTextFileSync(`${tmp}/secret.txt`, "s3cr3t");
+  // While the job holds, read its whole process environment from outside.
+  const environ = (async () => {
+    for (let i = 0; i < 400; i++) {
+      try {
+        const pid = Number(Deno.readTextFileSync(`${tmp}/pid`));
+        if (pid > 0) return Deno.readTextFileSync(`/proc/${pid}/environ`);
+      } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("the job never wrote its pid");
+  })();
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [probe]}
+jobs:
+  probe:
+    script: jobs/probe_env.ts
+    args: [--env, VISIBLE, --env, FIXED, --env, SECRET_TOKEN, --env, HOME,
+           --file, "\${STATE}/allowed.txt", --file, "\${STATE}/secret.txt",
+           --pidfile, "\${STATE}/pid", --hold, 1000]
+    env: {FIXED: fixed value}
+    permissions:
+      env: [VISIBLE]
+      read: ["\${STATE}/allowed.txt"]
+      write: ["\${STATE}/pid"]
+`,
+    "p",
+    { tmp, env: { VISIBLE: "yes", SECRET_TOKEN: "tok-123456" } },
+  );
+  assertEquals(r.status, { probe: "ok" });
+  const log = Deno.readTextFileSync(r.detail.attempts[0].log_path).trim().split("\n");
+  assertEquals(log, [
+    "VISIBLE=yes",
+    "FIXED=fixed value",
+    "SECRET_TOKEN denied (NotCapable)",
+    "HOME denied (NotCapable)",
+    `file ${tmp}/allowed.txt: 5 bytes`,
+    `file ${tmp}/secret.txt denied (NotCapable)`,
+  ]);
+  const vars = (await environ).split("\0").filter(Boolean);
+  const base = baseEnv();
+  assertEquals(
+    vars.map((kv) => kv.split("=")[0]).sort(),
+    [
+      "DENO_NO_UPDATE_CHECK",
+      "EGX_ATTEMPT",
+      "EGX_JOB",
+      "EGX_RUN_ID",
+      "FIXED",
+      "NO_COLOR",
+      "PWD", // set by /bin/sh, which execs the job
+      "VISIBLE",
+      ...Object.keys(base),
+    ].sort(),
+  );
+  assertEquals(vars.some((kv) => kv.includes("tok-123456")), false);
+  assertEquals(r.detail.attempts[0].command.includes("tok-123456"), false);
+});
+
+Deno.test("an unset ${VAR} in a permission fails that job with a clear message", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [needs_var, fine]}
+jobs:
+  needs_var:
+    script: jobs/behave.ts
+    permissions: {write: ["\${EGX_TEST_UNSET_DIR}/out"]}
+${job("fine", "")}`,
+    "p",
+  );
+  assertEquals(r.status, { needs_var: "failed", fine: "ok" });
+  assertEquals(
+    r.result.jobs[0].message,
+    '"${EGX_TEST_UNSET_DIR}/out" references EGX_TEST_UNSET_DIR, which is not set and has no default',
+  );
+});
+
+Deno.test("cancelling a run stops the running job and records the rest as cancelled", async () => {
+  const r = await runYaml(
+    `settings: {kill_grace: 2s}
+pipelines:
+  p: {jobs: [long, later]}
+jobs:
+${job("long", `--sleep, 60000, --pidfile, "\${STATE}/pid"`)}
+${job("later", "", "    depends_on: [long]\n")}`,
+    "p",
+    { abortAfterStart: "long" },
+  );
+  assertEquals(r.result.status, "cancelled");
+  assertEquals(r.status, { long: "cancelled", later: "cancelled" });
+  assertEquals(r.detail.run.status, "cancelled");
+  assertEquals(r.detail.attempts.map((a) => [a.job, a.status]), [["long", "cancelled"]]);
+  assertEquals(r.detail.jobs.filter((j) => j.status === "running").length, 0);
+  assertEquals(processExists(Number(Deno.readTextFileSync(`${r.tmp}/pid`))), false);
+});

@@ -1,0 +1,294 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { findCycles, loadManifest, ManifestError, parseManifest } from "../lib/runner/manifest.ts";
+import { planRun, UsageError } from "../lib/runner/plan.ts";
+
+const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Run `fn`, expect it to throw an instance of `cls`, and return that error. */
+function assertThrows<E extends Error>(fn: () => unknown, cls: new (...a: never[]) => E): E {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof cls) return e;
+    throw new Error(`expected ${cls.name}, got ${e}`);
+  }
+  throw new Error(`expected ${cls.name}, nothing was thrown`);
+}
+
+/** The findings of a manifest that must fail, as `jobs.yaml:L:C message` lines. */
+function findings(text: string): string[] {
+  const e = assertThrows(() => parseManifest(text, { root: ROOT }), ManifestError);
+  return e.message.split("\n");
+}
+
+Deno.test("a valid manifest parses into typed jobs and pipelines with defaults applied", () => {
+  const m = parseManifest(
+    `settings:
+  concurrency: 3
+  kill_grace: 2s
+defaults:
+  retries: 1
+  retry_backoff: 500ms
+  timeout: 5m
+pipelines:
+  nightly:
+    schedule: "0 1 * * *"
+    jobs: [load, report]
+jobs:
+  load:
+    description: Load things
+    script: jobs/behave.ts
+    args: [--sleep, 10, "--say=\${WHO:-world}"]
+    retries: 3
+    permissions:
+      net: [example.com, "127.0.0.1:8080", "[::1]:9000"]
+      read: [data, "\${EGX_LOG_DIR:-logs}"]
+      write: [data]
+      env: [AWS_*, EGX_WAREHOUSE]
+      ffi: true
+      sys: [hostname, osRelease]
+    env:
+      FIXED: 1
+  report:
+    script: jobs/behave.ts
+    depends_on: [load]
+    trigger: none_failed
+    timeout: 2h
+`,
+    { root: ROOT },
+  );
+  assertEquals(m.settings, {
+    concurrency: 3,
+    killGraceMs: 2000,
+    timezone: "Africa/Cairo",
+    overlap: "skip",
+  });
+  const load = m.jobs.get("load")!;
+  assertEquals(load.args, ["--sleep", "10", "--say=${WHO:-world}"]);
+  assertEquals(load.retries, 3);
+  assertEquals(load.retryBackoffMs, 500);
+  assertEquals(load.timeoutMs, 300_000);
+  assertEquals(load.env, { FIXED: "1" });
+  assertEquals(load.permissions, {
+    net: ["example.com", "127.0.0.1:8080", "[::1]:9000"],
+    read: ["data", "${EGX_LOG_DIR:-logs}"],
+    write: ["data"],
+    env: ["AWS_*", "EGX_WAREHOUSE"],
+    ffi: true,
+    sys: ["hostname", "osRelease"],
+  });
+  assertEquals(load.pos, { line: 13, col: 3 });
+  const report = m.jobs.get("report")!;
+  assertEquals([report.dependsOn, report.trigger, report.retries, report.timeoutMs], [
+    ["load"],
+    "none_failed",
+    1,
+    7_200_000,
+  ]);
+  assertEquals(m.pipelines.get("nightly")!.schedule, "0 1 * * *");
+  assertEquals(m.pipelines.get("nightly")!.concurrency, 3);
+});
+
+Deno.test("malformed YAML is reported with its line and column and nothing else", () => {
+  assertEquals(findings("jobs:\n  a:\n    script: [jobs/behave.ts\n"), [
+    "jobs.yaml:4:1 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+  ]);
+});
+
+Deno.test("every class of manifest error is reported at once, in file order", () => {
+  const text = `settings:
+  concurency: 2
+  timezone: Mars/Olympus
+pipelines:
+  daily:
+    schedule: "61 1 * * *"
+    jobs: [a, ghost]
+    color: blue
+  hourly:
+    schedule: "0 * * *"
+    timezone: Africa/Cairo
+    jobs: [a]
+jobs:
+  a:
+    script: jobs/behave.ts
+    depends_on: [b]
+    retry: 2
+  b:
+    script: jobs/behave.ts
+    depends_on: [a]
+    timeout: 30
+  c:
+    script: jobs/missing.ts
+    depends_on: [nowhere]
+    retry_backoff: 5 minutes
+  a:
+    script: jobs/behave.ts
+  d:
+    script: jobs/behave.ts
+    permissions:
+      net: ["https://example.com", "example.com:99999"]
+      read: ["a,b"]
+      env: [BAD-NAME]
+      sys: [kernel]
+      run: [deno]
+      ffi: maybe
+  Bad_Id:
+    description: no script here
+`;
+  assertEquals(findings(text), [
+    'jobs.yaml:2:3 unknown key "concurency" in settings (known: concurrency, kill_grace, timezone, overlap)',
+    'jobs.yaml:3:13 unknown time zone "Mars/Olympus"',
+    'jobs.yaml:6:15 pipeline daily: schedule "61 1 * * *" is not a valid cron pattern: CronPattern: Invalid value for minute: 61',
+    'jobs.yaml:7:15 pipeline daily lists unknown job "ghost"',
+    'jobs.yaml:8:5 unknown key "color" in pipeline daily (known: description, jobs, schedule, timezone, overlap, concurrency)',
+    'jobs.yaml:10:15 pipeline hourly: schedule "0 * * *" must have 5 fields (minute hour day month weekday)',
+    "jobs.yaml:16:18 dependency cycle: a -> b -> a",
+    'jobs.yaml:17:5 unknown key "retry" in job a (known: description, script, args, depends_on, trigger, permissions, env, retries, retry_backoff, timeout)',
+    "jobs.yaml:21:14 job b: timeout must be a duration like 500ms, 30s, 5m, 2h, 1d (got 30)",
+    'jobs.yaml:23:13 job c: script "jobs/missing.ts" does not exist',
+    'jobs.yaml:24:18 job c depends on unknown job "nowhere"',
+    'jobs.yaml:25:20 job c: retry_backoff must be a duration like 500ms, 30s, 5m, 2h, 1d (got "5 minutes")',
+    "jobs.yaml:26:3 duplicate key (each id and key may appear once)",
+    'jobs.yaml:31:13 job d: permissions: net entry "https://example.com" is a URL: give host or host:port',
+    'jobs.yaml:31:36 job d: permissions: net entry "example.com:99999" has a bad port (1-65535)',
+    'jobs.yaml:32:14 job d: permissions: path "a,b" contains a comma (deno flag lists use commas)',
+    'jobs.yaml:33:13 job d: permissions: env entry "BAD-NAME" is not a variable name (letters, digits, _; optional trailing *)',
+    'jobs.yaml:34:13 job d: permissions: sys entry "kernel" is not one of loadavg, hostname, systemMemoryInfo, networkInterfaces, osRelease, osUptime, uid, gid, username, cpus, homedir, statfs, getPriority, setPriority, ca, umask',
+    'jobs.yaml:35:7 unknown key "run" in job d: permissions: a job is never given --allow-run (starting a process escapes its sandbox)',
+    "jobs.yaml:36:12 job d: permissions.ffi must be true or false",
+    'jobs.yaml:37:3 job id "Bad_Id" must be snake_case (a-z, 0-9, _)',
+    'jobs.yaml:37:3 job Bad_Id: missing "script"',
+  ]);
+});
+
+Deno.test("a self-dependency, a longer cycle and an id shared by a job and a pipeline are named", () => {
+  const lines = findings(`pipelines:
+  x:
+    jobs: [x]
+jobs:
+  x:
+    script: jobs/behave.ts
+    depends_on: [x]
+  p:
+    script: jobs/behave.ts
+    depends_on: [r]
+  q:
+    script: jobs/behave.ts
+    depends_on: [p]
+  r:
+    script: jobs/behave.ts
+    depends_on: [q]
+`);
+  assertEquals(lines, [
+    'jobs.yaml:2:3 pipeline id "x" is also a job id: ids must be unique',
+    "jobs.yaml:7:18 job x depends on itself",
+    "jobs.yaml:10:18 dependency cycle: p -> r -> q -> p",
+  ]);
+});
+
+Deno.test("wrong value types are reported instead of being coerced", () => {
+  assertEquals(
+    findings(`jobs:
+  a:
+    script: jobs/behave.ts
+    args: {x: 1}
+    retries: -1
+    trigger: sometimes
+    env: {OK: yes, "1BAD": x, LIST: [1]}
+    permissions: [net]
+`),
+    [
+      "jobs.yaml:4:11 job a: args must be a list",
+      "jobs.yaml:5:14 job a: retries must be an integer >= 0",
+      'jobs.yaml:6:14 job a: trigger must be one of all_ok, none_failed (got "sometimes")',
+      'jobs.yaml:7:20 job a: env name "1BAD" is not a variable name',
+      "jobs.yaml:7:37 job a: env LIST must be a string, number or boolean",
+      "jobs.yaml:8:18 job a: permissions must be a mapping",
+    ],
+  );
+});
+
+Deno.test("an empty file and a file without jobs are errors", () => {
+  assertEquals(findings(""), [
+    "jobs.yaml:1:1 the manifest is empty",
+    'jobs.yaml:1:1 the manifest needs a "jobs" mapping',
+  ]);
+  assertEquals(findings("pipelines: {}\n"), ['jobs.yaml:1:1 the manifest needs a "jobs" mapping']);
+});
+
+Deno.test("the project's jobs.yaml is valid and schedules full_pipeline and transformations in Cairo", () => {
+  const m = loadManifest(`${REPO}/jobs.yaml`);
+  const full = m.pipelines.get("full_pipeline")!;
+  const tr = m.pipelines.get("transformations")!;
+  assertEquals([full.schedule, full.timezone], ["0 1 * * *", "Africa/Cairo"]);
+  assertEquals([tr.schedule, tr.timezone], ["0 2,14 * * *", "Africa/Cairo"]);
+  assertEquals(full.jobs.at(-1), "cleanup");
+  assertEquals(m.jobs.get("cleanup")!.script, "jobs/cleanup.ts");
+});
+
+Deno.test("cycles are found by depth-first search in dependency order", () => {
+  const m = parseManifest(
+    "jobs:\n  a: {script: jobs/behave.ts}\n  b: {script: jobs/behave.ts, depends_on: [a]}\n",
+    { root: ROOT },
+  );
+  assertEquals(findCycles(m.jobs), []);
+});
+
+const DAG = parseManifest(
+  `pipelines:
+  all:
+    jobs: [extract, load, validate, model, report]
+  models:
+    jobs: [model, report]
+jobs:
+  extract: {script: jobs/behave.ts}
+  load: {script: jobs/behave.ts, depends_on: [extract]}
+  side: {script: jobs/behave.ts}
+  validate: {script: jobs/behave.ts, depends_on: [load], trigger: none_failed}
+  model: {script: jobs/behave.ts, depends_on: [validate]}
+  report: {script: jobs/behave.ts, depends_on: [model, side]}
+`,
+  { root: ROOT },
+);
+
+Deno.test("a plan orders the pipeline's jobs by dependency and drops edges leaving the pipeline", () => {
+  const p = planRun(DAG, "all");
+  assertEquals(p.jobs.map((j) => j.id), ["extract", "load", "validate", "model", "report"]);
+  assertEquals(p.deps.get("report"), ["model"]);
+  const models = planRun(DAG, "models");
+  assertEquals(models.jobs.map((j) => j.id), ["model", "report"]);
+  assertEquals(models.deps.get("model"), []);
+});
+
+Deno.test("--from keeps a job and its downstream, --only keeps the named jobs", () => {
+  assertEquals(planRun(DAG, "all", { from: "validate" }).jobs.map((j) => j.id), [
+    "validate",
+    "model",
+    "report",
+  ]);
+  assertEquals(planRun(DAG, "all", { only: ["report", "load"] }).jobs.map((j) => j.id), [
+    "load",
+    "report",
+  ]);
+  assertEquals(
+    planRun(DAG, "all", { from: "load", only: ["extract", "model"] }).jobs.map((j) => j.id),
+    ["model"],
+  );
+  assertEquals(planRun(DAG, "side").jobs.map((j) => j.id), ["side"]);
+});
+
+Deno.test("an unknown target or a --only/--from outside the target is a usage error", () => {
+  assertEquals(
+    assertThrows(() => planRun(DAG, "nope"), UsageError).message,
+    'unknown pipeline or job "nope" in jobs.yaml (have: all, models, extract, load, side, validate, model, report)',
+  );
+  assertEquals(
+    assertThrows(() => planRun(DAG, "models", { only: ["load"] }), UsageError).message,
+    "--only load: not part of pipeline models",
+  );
+  assertEquals(
+    assertThrows(() => planRun(DAG, "models", { from: "extract" }), UsageError).message,
+    "--from extract: not part of pipeline models",
+  );
+});
