@@ -113,6 +113,34 @@ export interface KafkaConfig {
   deadLetterTopic: string;
   groupId: string;
   batchSize: number;
+  /** Partitions of the quotes topic when the stream creates it. */
+  partitions: number;
+  /** Retention of the stream's topics when created, hours. */
+  retentionHours: number;
+}
+
+/** The streaming processes (`deno task stream`, `health_check`). */
+export interface StreamConfig {
+  /** The producer's market source: `replay` (offline default) or `tradingview`. */
+  source: "replay" | "tradingview";
+  /** Minutes between two polls during the session. */
+  pollMinutes: number;
+  /** Folder of one-minute bar files the replay reads. */
+  replayDir: string;
+  /** Replay speed: simulated time / real time (`max` = no waiting). */
+  replaySpeed: number;
+  /** First and last Cairo trade dates replayed (YYYY-MM-DD), default all. */
+  replayStart?: string;
+  replayEnd?: string;
+  /** TradingView endpoints (default: the public ones). */
+  scannerUrl?: string;
+  websocketUrl?: string;
+  /** Where the producer and consumer write their status files (read by health_check). */
+  statusDir: string;
+  /** health_check: most consumer lag (records, summed over partitions) in trading hours. */
+  maxLag: number;
+  /** health_check: most minutes without a warehouse write in trading hours. */
+  maxStalenessMinutes: number;
 }
 
 export interface ApiConfig {
@@ -132,6 +160,7 @@ export interface Config {
   warehouse: WarehouseConfig;
   landing: LandingConfig;
   kafka: KafkaConfig;
+  stream: StreamConfig;
   api: ApiConfig;
   alerts: AlertConfig;
   /** Where run logs and run history live. */
@@ -209,6 +238,40 @@ function kafka(env: Env): KafkaConfig {
     deadLetterTopic: env("EGX_TOPIC_DEAD_LETTER") ?? "egx.quotes.dlq",
     groupId: env("EGX_CONSUMER_GROUP") ?? "egx-warehouse-writer",
     batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1),
+    partitions: int(env, "EGX_TOPIC_PARTITIONS", 3, 1),
+    retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1),
+  };
+}
+
+function stream(env: Env): StreamConfig {
+  const source = env("EGX_STREAM_SOURCE") ?? "replay";
+  if (source !== "replay" && source !== "tradingview") {
+    throw new ConfigError(`EGX_STREAM_SOURCE must be replay or tradingview, got ${source}`);
+  }
+  const speedRaw = env("EGX_REPLAY_SPEED") ?? "270";
+  const replaySpeed = speedRaw === "max" ? Infinity : Number(speedRaw);
+  if (!(replaySpeed > 0)) {
+    throw new ConfigError(`EGX_REPLAY_SPEED must be a number > 0 or "max", got ${speedRaw}`);
+  }
+  const date = (name: string) => {
+    const v = env(name);
+    if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+      throw new ConfigError(`${name} must be a date YYYY-MM-DD, got ${v}`);
+    }
+    return v;
+  };
+  return {
+    source,
+    pollMinutes: int(env, "EGX_POLL_MINUTES", 5, 1),
+    replayDir: env("EGX_REPLAY_DIR") ?? `${SAMPLE_DIR}/bars_1m`,
+    replaySpeed,
+    replayStart: date("EGX_REPLAY_START"),
+    replayEnd: date("EGX_REPLAY_END"),
+    scannerUrl: env("TRADINGVIEW_SCANNER_URL"),
+    websocketUrl: env("TRADINGVIEW_WS_URL"),
+    statusDir: env("EGX_STREAM_STATUS_DIR") ?? "var/stream",
+    maxLag: int(env, "EGX_STREAM_MAX_LAG", 1000, 0),
+    maxStalenessMinutes: int(env, "EGX_STREAM_MAX_STALENESS_MINUTES", 15, 1),
   };
 }
 
@@ -261,6 +324,9 @@ export function loadConfig(env: Env = envVar): Config {
     },
     get kafka() {
       return lazy("kafka", () => kafka(env));
+    },
+    get stream() {
+      return lazy("stream", () => stream(env));
     },
     get api() {
       return lazy("api", () => api(env));
