@@ -117,6 +117,8 @@ export interface KafkaConfig {
   partitions: number;
   /** Retention of the stream's topics when created, hours. */
   retentionHours: number;
+  /** Consumer group session timeout: how soon a dead consumer's partitions move, ms. */
+  sessionTimeoutMs: number;
 }
 
 /** The streaming processes (`deno task stream`, `health_check`). */
@@ -240,6 +242,7 @@ function kafka(env: Env): KafkaConfig {
     batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1),
     partitions: int(env, "EGX_TOPIC_PARTITIONS", 3, 1),
     retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1),
+    sessionTimeoutMs: int(env, "EGX_CONSUMER_SESSION_TIMEOUT_MS", 30_000, 6_000),
   };
 }
 
