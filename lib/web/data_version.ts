@@ -4,6 +4,8 @@
  * database file and its write-ahead log: every committed write changes one of them, and a stat
  * costs microseconds while opening the file costs milliseconds (and would block writers). For a
  * remote warehouse (Snowflake) the version is a time bucket: results live at most `ttlMs`.
+ * Reading does not change a DuckDB file (measured: open, SELECT, close leaves size and mtime
+ * alone); every committed write does, because the writer closes the file (checkpoint).
  */
 import type { WarehouseConfig } from "../config/config.ts";
 
@@ -22,13 +24,16 @@ async function statKey(path: string): Promise<string> {
   }
 }
 
-/** Version of a DuckDB file: its and its WAL's size and mtime. */
-export function duckdbFileVersion(
-  path: string,
+/**
+ * Version of a set of files: each one's size and mtime (a missing file counts as "-"). For
+ * DuckDB, pass the database and its `.wal`; the run history (SQLite) likewise.
+ */
+export function filesVersion(
+  paths: readonly string[],
   opts: { minIntervalMs?: number; now?: () => number } = {},
 ): DataVersion {
   return throttled(
-    async () => `${await statKey(path)}|${await statKey(`${path}.wal`)}`,
+    async () => (await Promise.all(paths.map(statKey))).join("|"),
     opts.minIntervalMs ?? 200,
     opts.now ?? Date.now,
   );
@@ -39,9 +44,17 @@ export function timeBucketVersion(ttlMs: number, now: () => number = Date.now): 
   return { current: () => Promise.resolve(`t${Math.floor(now() / ttlMs)}`) };
 }
 
-/** The version source that fits a warehouse configuration. */
-export function dataVersionFor(wh: WarehouseConfig): DataVersion {
-  return wh.kind === "duckdb" ? duckdbFileVersion(wh.path) : timeBucketVersion(30_000);
+/**
+ * The version the server caches by: the warehouse's (DuckDB file stat, or a 30 s time bucket
+ * for Snowflake) combined with the runner's history file, so pipeline-health answers change
+ * when a run is recorded.
+ */
+export function dataVersionFor(wh: WarehouseConfig, historyFile?: string): DataVersion {
+  const extra = historyFile ? [historyFile, `${historyFile}-wal`] : [];
+  if (wh.kind === "duckdb") return filesVersion([wh.path, `${wh.path}.wal`, ...extra]);
+  const bucket = timeBucketVersion(30_000);
+  const files = filesVersion(extra);
+  return { current: async () => `${await bucket.current()}|${await files.current()}` };
 }
 
 function throttled(read: () => Promise<string>, minIntervalMs: number, now: () => number) {

@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/config.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
+import type { DataVersion } from "./data_version.ts";
 import type { Query } from "./validate.ts";
 
 /** A JSON-schema fragment (the subset OpenAPI 3.1 uses here). */
@@ -32,18 +33,18 @@ export interface ApiBody {
   page?: PageInfo;
 }
 
-/** Facts other than the warehouse that endpoints read (pipeline health). */
+/** Facts from outside the warehouse that pipeline health shows. */
 export interface HealthSources {
-  /** Recent runs and job durations from the runner's history, newest first. */
-  runs?(limit: number): Promise<unknown>;
-  /** Streaming consumer lag per partition. */
-  streamLag?(): Promise<unknown>;
+  /** Messages not yet consumed per "topic/partition" (asks the Kafka broker). */
+  streamLag?(): Promise<Map<string, number>>;
 }
 
 export interface ApiDeps {
   warehouse: Warehouse;
   config: Config;
   health: HealthSources;
+  /** The cheap "has anything changed" check the cache and live pages use. */
+  version: DataVersion;
 }
 
 export interface ApiRequest {
@@ -70,4 +71,22 @@ export interface Endpoint {
   /** Results depend only on warehouse contents and the request: cache by data version. */
   cached: boolean;
   handle(req: ApiRequest): Promise<ApiBody>;
+}
+
+/** The `page` block for rows `page.offset..` of `total`, with the next page's URL. */
+export function pageInfo(
+  url: URL,
+  page: { limit: number; offset: number },
+  returned: number,
+  total: number,
+): PageInfo {
+  const end = page.offset + returned;
+  let next: string | null = null;
+  if (end < total && returned > 0) {
+    const u = new URL(url);
+    u.searchParams.set("offset", String(end));
+    u.searchParams.set("limit", String(page.limit));
+    next = `${u.pathname}${u.search}`;
+  }
+  return { limit: page.limit, offset: page.offset, total, next };
 }

@@ -13,7 +13,6 @@ import type { Context } from "hono";
 import { type Config, ConfigError, redact } from "../config/config.ts";
 import { WarehouseBusyError } from "../warehouse/warehouse.ts";
 import type { ApiBody, ApiDeps, Endpoint } from "./endpoint.ts";
-import { type DataVersion, dataVersionFor } from "./data_version.ts";
 import { ResultCache } from "./result_cache.ts";
 import { BadRequestError, NotFoundError, Query } from "./validate.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -22,7 +21,6 @@ import { registerPages } from "./pages.ts";
 export interface AppOptions {
   deps: ApiDeps;
   endpoints: readonly Endpoint[];
-  version?: DataVersion;
   /** Where errors that are not the client's fault are reported (default: console.error). */
   logError?: (line: string) => void;
 }
@@ -65,7 +63,7 @@ function cacheKey(ep: Endpoint, params: Record<string, string>, url: URL): strin
 /** Build the app (no socket): used by `startServer` and directly by tests via `app.fetch`. */
 export function createApp(opts: AppOptions): Hono {
   const { deps, endpoints } = opts;
-  const version = opts.version ?? dataVersionFor(deps.config.warehouse);
+  const version = deps.version;
   const logError = opts.logError ?? ((l: string) => console.error(l));
   const cache = new ResultCache<string>();
   const token = deps.config.api.token;

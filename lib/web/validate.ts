@@ -36,6 +36,19 @@ export function parseTicker(raw: string, name = "ticker"): string {
   return t;
 }
 
+/** An index or other upper-case code with underscores (EGX30, EGX70_EWI), upper-cased. */
+export function parseCode(raw: string, name: string): string {
+  const t = raw.trim().toUpperCase();
+  if (!/^[A-Z][A-Z0-9_]{1,19}$/.test(t)) {
+    throw new BadRequestError(
+      `${name} must be 2-20 letters, digits or _ starting with a letter (e.g. EGX30), got ${
+        show(raw)
+      }`,
+    );
+  }
+  return t;
+}
+
 /** A calendar date YYYY-MM-DD that exists (2025-02-30 is rejected). */
 export function parseDate(raw: string, name: string): string {
   const m = DATE.exec(raw);

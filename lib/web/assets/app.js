@@ -14,7 +14,8 @@ const TOKEN_KEY = "egx.apiToken";
 })();
 
 /** State the browser tests inspect: rendered chart series and the data behind them. */
-export const egx = (globalThis.egx = globalThis.egx ?? { charts: {}, data: {}, renders: 0, errors: [] });
+export const egx =
+  (globalThis.egx = globalThis.egx ?? { charts: {}, data: {}, renders: 0, errors: [] });
 
 export class ApiError extends Error {
   constructor(status, message) {

@@ -1,0 +1,190 @@
+/**
+ * The /api/v1 endpoint table: service endpoints (ping, version, pipeline health, alerts) here,
+ * market data in market_routes.ts. Each entry documents its parameters once; the server
+ * validates with them and openapi.ts publishes them.
+ */
+import { type Endpoint, pageInfo, type Schema } from "./endpoint.ts";
+import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_schema.ts";
+import { marketEndpoints } from "./market_routes.ts";
+import { pipelineHealth } from "./pipeline_health.ts";
+import { NamedSql } from "./named_sql.ts";
+import sqlText from "./api_queries.sql" with { type: "text" };
+import { BadRequestError, parsePage, parseRange } from "./validate.ts";
+import { addDays, cairoDate } from "../market/calendar.ts";
+
+const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
+
+const ALERT: Schema = obj({
+  date: DATE_SCHEMA,
+  subject: str("ticker or index code"),
+  ruleId: str("rule id in alerts.yaml"),
+  kind: str(undefined, { enum: ["price_move", "volume_spike", "ma_cross", "index_move"] }),
+  direction: str(undefined, { enum: ["up", "down", "above", "below"] }),
+  observed: num("change %, volume multiple or close"),
+  threshold: num("threshold %, multiple or moving average"),
+  message: str(),
+  source: str("pipeline or stream"),
+  triggeredAt: str("UTC instant", { format: "date-time" }),
+  deliveredAt: nullable(str("UTC instant", { format: "date-time" })),
+  deliveryError: nullable(str()),
+});
+
+const HEALTH: Schema = obj({
+  asOf: str("the instant freshness is judged at (UTC)", { format: "date-time" }),
+  freshness: list(obj({
+    dataset: str(),
+    latest: nullable(str("trade date or UTC instant")),
+    ageHours: nullable(num()),
+    stale: { type: "boolean" },
+    expectation: str(),
+  })),
+  stream: obj({
+    partitions: list(obj({
+      group: str(),
+      topic: str(),
+      partition: int(),
+      nextOffset: int(),
+      updatedAt: str(undefined, { format: "date-time" }),
+      lag: nullable(int("messages not yet in the warehouse")),
+    })),
+    note: nullable(str()),
+  }),
+  jobs: list(obj({
+    job: str(),
+    status: str(),
+    runId: str(),
+    startedAt: nullable(str()),
+    endedAt: nullable(str()),
+    durationMs: nullable(int()),
+    attempts: int(),
+    message: nullable(str()),
+  })),
+  runs: list(obj({
+    id: str(),
+    target: str(),
+    trigger: str(),
+    status: str(),
+    startedAt: str(),
+    endedAt: nullable(str()),
+    durationMs: nullable(int()),
+    message: nullable(str()),
+  })),
+});
+
+interface AlertRow {
+  [k: string]: string | number | null;
+  RULE_ID: string;
+  SUBJECT: string;
+  ALERT_DATE: string;
+  DIRECTION: string;
+  KIND: string;
+  OBSERVED: number;
+  THRESHOLD: number;
+  MESSAGE: string;
+  SOURCE: string;
+  TRIGGERED_AT: string;
+  DELIVERED_AT: string | null;
+  DELIVERY_ERROR: string | null;
+}
+
+export const serviceEndpoints: Endpoint[] = [
+  {
+    id: "ping",
+    path: "/api/v1/ping",
+    summary: "Liveness: answers without touching the warehouse",
+    tag: "meta",
+    params: [],
+    data: obj({ ok: { type: "boolean" } }),
+    cached: false,
+    handle: () => Promise.resolve({ data: { ok: true } }),
+  },
+  {
+    id: "version",
+    path: "/api/v1/version",
+    summary: "The data version (changes whenever the warehouse or run history is written)",
+    description: "Dashboards poll this and reload their data when dataVersion changes.",
+    tag: "meta",
+    params: [],
+    data: obj({
+      dataVersion: str(),
+      serverTime: str("UTC", { format: "date-time" }),
+      asOf: str("the configured 'now' (EGX_AS_OF, or the sample's end)", { format: "date-time" }),
+    }),
+    cached: false,
+    handle: async ({ deps }) => ({
+      data: {
+        dataVersion: await deps.version.current(),
+        serverTime: new Date().toISOString(),
+        asOf: deps.config.asOf.toISOString(),
+      },
+    }),
+  },
+  {
+    id: "pipelineHealth",
+    path: "/api/v1/pipeline/health",
+    summary: "Last runs, job durations, data freshness and stream position/lag",
+    tag: "pipeline",
+    params: [],
+    data: HEALTH,
+    cached: true,
+    handle: async ({ deps }) => ({
+      data: await pipelineHealth(deps.warehouse, {
+        logDir: deps.config.logDir,
+        asOf: deps.config.asOf,
+        sources: deps.health,
+      }),
+    }),
+  },
+  {
+    id: "alerts",
+    path: "/api/v1/alerts",
+    summary: "Alerts recorded by the rules in alerts.yaml, newest first",
+    tag: "alerts",
+    params: [
+      { ...PARAMS.from, description: "First alert date (default: 30 days before `to`)" },
+      { ...PARAMS.to, description: "Last alert date (default: the as-of date)" },
+      PARAMS.limit,
+      PARAMS.offset,
+    ],
+    data: list(ALERT),
+    paginated: true,
+    cached: true,
+    handle: async ({ url, query, deps }) => {
+      const r = parseRange(query, { maxDays: 3660 });
+      const to = r.to ?? cairoDate(deps.config.asOf);
+      const from = r.from ?? addDays(to, -30);
+      if (from > to) throw new BadRequestError(`from (${from}) must not be after to (${to})`);
+      const page = parsePage(query, 50);
+      const wh = deps.warehouse;
+      const [{ N }] = await wh.query<{ N: number }>(SQL.get("alerts_count"), [from, to]);
+      const rows = await wh.query<AlertRow>(SQL.get("alerts_page"), [
+        from,
+        to,
+        page.limit,
+        page.offset,
+      ]);
+      return {
+        data: rows.map((a) => ({
+          date: a.ALERT_DATE,
+          subject: a.SUBJECT,
+          ruleId: a.RULE_ID,
+          kind: a.KIND,
+          direction: a.DIRECTION,
+          observed: a.OBSERVED,
+          threshold: a.THRESHOLD,
+          message: a.MESSAGE,
+          source: a.SOURCE,
+          triggeredAt: a.TRIGGERED_AT,
+          deliveredAt: a.DELIVERED_AT,
+          deliveryError: a.DELIVERY_ERROR,
+        })),
+        page: pageInfo(url, page, rows.length, Number(N)),
+      };
+    },
+  },
+];
+
+/** Every /api/v1 endpoint. */
+export function apiEndpoints(): Endpoint[] {
+  return [...serviceEndpoints, ...marketEndpoints];
+}

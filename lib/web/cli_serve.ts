@@ -1,0 +1,78 @@
+/**
+ * `deno task serve [--host H] [--port N]`: the dashboard and REST API in one process.
+ *
+ *   deno run --allow-net --allow-read --allow-write --allow-env --allow-ffi --allow-sys \
+ *     lib/web/cli_serve.ts [--host 127.0.0.1] [--port 8080]
+ *
+ * --allow-ffi is the DuckDB binding (native code is not bound by Deno's other permissions);
+ * --allow-write covers the run-history file (SQLite WAL) and the warehouse's first migration.
+ * Configuration: EGX_API_HOST / EGX_API_PORT / EGX_API_TOKEN, EGX_WAREHOUSE, EGX_LOG_DIR.
+ */
+import { parseArgs } from "node:util";
+import { loadConfig, loadDotEnv } from "../config/config.ts";
+import { runJob } from "../runner/job.ts";
+import { historyPath } from "../runner/history.ts";
+import { openWarehouse } from "../warehouse/warehouse.ts";
+import { apiEndpoints } from "./api_routes.ts";
+import { dataVersionFor } from "./data_version.ts";
+import { checkExposure, createApp, startServer } from "./server.ts";
+
+const HELP = `Usage: deno task serve [--host H] [--port N]
+
+Serves the dashboard (market overview, ticker detail, sectors, indices, pipeline health, docs)
+and the read-only REST API under /api/v1 (OpenAPI: /api/v1/openapi.json).
+
+Options:
+  --host H     address to bind (default EGX_API_HOST or 127.0.0.1); any address other than
+               loopback requires EGX_API_TOKEN (clients send "Authorization: Bearer <token>")
+  --port N     port (default EGX_API_PORT or 8080; 0 = any free port)
+  -h, --help   this help
+
+The server reads the warehouse (EGX_WAREHOUSE, default data/egx.duckdb) only while answering
+a query, so the stream consumer and model runs can write it at the same time.`;
+
+/** Open the warehouse and serve until `signal` aborts. */
+export async function serve(args: string[], signal: AbortSignal): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { host: { type: "string" }, port: { type: "string" } },
+  });
+  loadDotEnv();
+  const config = loadConfig();
+  const api = { ...config.api };
+  if (values.host !== undefined) api.host = values.host;
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TypeError(`--port must be 0-65535, got ${values.port}`);
+    }
+    api.port = port;
+  }
+  checkExposure(api); // before opening anything: refuse an exposed server without a token
+  const warehouse = await openWarehouse(config.warehouse, { signal, lockTimeoutMs: 15_000 });
+  try {
+    const app = createApp({
+      deps: {
+        warehouse,
+        config,
+        health: {},
+        version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
+      },
+      endpoints: apiEndpoints(),
+    });
+    const server = await startServer(app, api, {
+      signal,
+      onListen: (url) => console.log(`serve: dashboard ${url}/  API ${url}/api/v1/openapi.json`),
+    });
+    await server.finished;
+  } finally {
+    await warehouse.close();
+  }
+}
+
+if (import.meta.main) {
+  await runJob({ name: "serve", help: HELP }, async (args, signal) => {
+    await serve(args, signal);
+    console.log("serve: stopped");
+  });
+}

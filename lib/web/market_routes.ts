@@ -1,0 +1,505 @@
+/**
+ * Market-data endpoints over the gold layer (DWH_GOLD models and views) and the intraday bars.
+ * The SQL (lib/web/api_queries.sql) names its output columns exactly as the JSON fields, so
+ * rows pass through unchanged; this file validates input, binds it and paginates.
+ */
+import type { ApiDeps, ApiRequest, Endpoint, Param, Schema } from "./endpoint.ts";
+import { pageInfo } from "./endpoint.ts";
+import { NamedSql } from "./named_sql.ts";
+import sqlText from "./api_queries.sql" with { type: "text" };
+import {
+  BadRequestError,
+  NotFoundError,
+  type Page,
+  parseChoice,
+  parseCode,
+  parseDate,
+  parseInteger,
+  parsePage,
+  parseRange,
+  parseText,
+  parseTicker,
+} from "./validate.ts";
+import { isTradingDay } from "../market/calendar.ts";
+import type { Row, SqlValue } from "../warehouse/warehouse.ts";
+import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_schema.ts";
+
+const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
+
+async function rows<T extends Row = Row>(
+  deps: ApiDeps,
+  name: string,
+  params: readonly SqlValue[] = [],
+): Promise<T[]> {
+  return await deps.warehouse.query<T>(SQL.get(name), params, { label: `serve: ${name}` });
+}
+
+/** Count + one page of a query pair `<name>_count` / `<name>_page` sharing `params`. */
+async function paged(
+  req: ApiRequest,
+  name: string,
+  params: readonly SqlValue[],
+  page: Page,
+) {
+  const [{ n }] = await rows<{ n: number }>(req.deps, `${name}_count`, params);
+  const data = await rows(req.deps, `${name}_page`, [...params, page.limit, page.offset]);
+  return { data, page: pageInfo(req.url, page, data.length, Number(n)) };
+}
+
+/** `q` for LIKE: escape the wildcards so user text matches literally. */
+function likeText(q: string): string {
+  return q.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** The upper-cased ticker when the company exists; 404 otherwise. */
+async function knownTicker(req: ApiRequest): Promise<string> {
+  const ticker = parseTicker(req.params.ticker);
+  const found = await rows(req.deps, "company_exists", [ticker]);
+  if (found.length === 0) {
+    throw new NotFoundError(`unknown ticker ${ticker}: see /api/v1/companies for the list`);
+  }
+  return ticker;
+}
+
+/** The requested trade date, or the latest with data; 404 when that date has no data. */
+async function marketDate(req: ApiRequest): Promise<string> {
+  const raw = req.query.get("date");
+  if (raw === undefined) {
+    const [{ date }] = await rows<{ date: string | null }>(req.deps, "latest_trade_date");
+    if (date === null) throw new NotFoundError("the warehouse holds no daily prices yet");
+    return date;
+  }
+  const date = parseDate(raw, "date");
+  const [{ n }] = await rows<{ n: number }>(req.deps, "trade_date_exists", [date]);
+  if (Number(n) === 0) {
+    const why = isTradingDay(date) ? "no data loaded for it" : "EGX did not trade that day";
+    throw new NotFoundError(`no market data on ${date} (${why})`);
+  }
+  return date;
+}
+
+const COMPANY: Schema = obj({
+  ticker: str(),
+  name: str(),
+  isin: nullable(str()),
+  sector: nullable(str()),
+  industry: nullable(str()),
+  isActive: { type: "boolean" },
+});
+
+const DAILY: Schema = obj({
+  date: DATE_SCHEMA,
+  open: num(),
+  high: num(),
+  low: num(),
+  close: num(),
+  volume: int(),
+  changePct: nullable(num("close vs the previous trading day's close, %")),
+});
+
+const INTRADAY: Schema = obj({
+  time: str("bar start, UTC", { format: "date-time" }),
+  date: DATE_SCHEMA,
+  intervalMinutes: int(),
+  open: num(),
+  high: num(),
+  low: num(),
+  close: num(),
+  volume: int(),
+  source: str("BARS_1M (files) or STREAMING_API"),
+});
+
+const INDICATORS: Schema = {
+  type: "object",
+  required: ["date", "close"],
+  properties: {
+    date: DATE_SCHEMA,
+    close: num(),
+    sma20: nullable(num("simple moving average, 20 days")),
+    sma50: nullable(num("simple moving average, 50 days")),
+    sma200: nullable(num("simple moving average, 200 days")),
+    ema12: nullable(num()),
+    ema26: nullable(num()),
+    rsi14: nullable(num("relative strength index, 14 days")),
+  },
+};
+
+const STOCK_ON_DAY: Schema = obj({
+  ticker: str(),
+  name: str(),
+  sector: nullable(str()),
+  close: num(),
+  prevClose: nullable(num()),
+  change: nullable(num()),
+  changePct: nullable(num()),
+  volume: int(),
+  value: nullable(num("traded value, EGP (close x volume)")),
+});
+
+const SECTOR: Schema = obj({
+  sector: str(),
+  companies: int(),
+  advancers: int(),
+  decliners: int(),
+  unchanged: int(),
+  avgChangePct: nullable(num()),
+  volume: int(),
+  value: nullable(num()),
+});
+
+const INDEX_LEVEL: Schema = obj({
+  index: str(),
+  date: DATE_SCHEMA,
+  level: num(),
+  changePct: nullable(num()),
+});
+
+const tickerParam = PARAMS.ticker as Param;
+const limitParam = (max: number, fallback: number): Param => ({
+  name: "limit",
+  in: "query",
+  description: `Rows, 1-${max} (default ${fallback})`,
+  schema: { type: "integer", minimum: 1, maximum: max },
+});
+
+export const marketEndpoints: Endpoint[] = [
+  {
+    id: "companies",
+    path: "/api/v1/companies",
+    summary: "Listed companies: search by ticker or name, filter by sector",
+    tag: "companies",
+    params: [
+      {
+        name: "q",
+        in: "query",
+        description: "Ticker prefix or part of the name",
+        schema: { type: "string", maxLength: 60 },
+      },
+      {
+        name: "sector",
+        in: "query",
+        description: "Exact sector (case-insensitive)",
+        schema: { type: "string", maxLength: 80 },
+      },
+      {
+        name: "hasPrices",
+        in: "query",
+        description: "true: only companies with daily prices",
+        schema: { type: "string", enum: ["true", "false"] },
+      },
+      PARAMS.limit,
+      PARAMS.offset,
+    ],
+    data: list(COMPANY),
+    paginated: true,
+    cached: true,
+    handle: (req) => {
+      const q = parseText(req.query.get("q"), "q");
+      const sector = parseText(req.query.get("sector"), "sector", 80) ?? null;
+      const hasPrices = parseChoice(
+        req.query.get("hasPrices"),
+        "hasPrices",
+        [
+          "true",
+          "false",
+        ] as const,
+        "false",
+      ) === "true";
+      const like = q === undefined ? null : likeText(q);
+      return paged(
+        req,
+        "companies",
+        [like, like, like, sector, sector, hasPrices],
+        parsePage(req.query),
+      );
+    },
+  },
+  {
+    id: "company",
+    path: "/api/v1/companies/:ticker",
+    summary: "One company, the span of its daily prices and its latest day",
+    tag: "companies",
+    params: [tickerParam],
+    data: {
+      ...COMPANY,
+      required: [...(COMPANY.required as string[]), "firstDate", "lastDate", "latest"],
+      properties: {
+        ...(COMPANY.properties as Record<string, Schema>),
+        firstDate: nullable(DATE_SCHEMA),
+        lastDate: nullable(DATE_SCHEMA),
+        latest: nullable(DAILY),
+      },
+    },
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const ticker = parseTicker(req.params.ticker);
+      const [company] = await rows(req.deps, "company", [ticker]);
+      if (!company) {
+        throw new NotFoundError(`unknown ticker ${ticker}: see /api/v1/companies for the list`);
+      }
+      const [span] = await rows<{ firstDate: string | null; lastDate: string | null }>(
+        req.deps,
+        "company_span",
+        [ticker],
+      );
+      const latest = span.lastDate
+        ? (await rows(req.deps, "daily_on", [ticker, span.lastDate]))[0] ?? null
+        : null;
+      return { data: { ...company, ...span, latest } };
+    },
+  },
+  {
+    id: "dailyPrices",
+    path: "/api/v1/prices/:ticker/daily",
+    summary: "Daily OHLCV for a ticker and date range, oldest first (paginated)",
+    tag: "prices",
+    params: [tickerParam, PARAMS.from, PARAMS.to, PARAMS.limit, PARAMS.offset],
+    data: list(DAILY),
+    paginated: true,
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const range = parseRange(req.query);
+      const ticker = await knownTicker(req);
+      const page = parsePage(req.query, 1000);
+      return paged(req, "daily", [ticker, range.from ?? null, range.to ?? null], page);
+    },
+  },
+  {
+    id: "intradayPrices",
+    path: "/api/v1/prices/:ticker/intraday",
+    summary: "Intraday bars for a ticker: one day (default the latest with bars) or a range",
+    description: "Bars from files (BARS_1M) win over streamed bars for the same day unless " +
+      "`source` says otherwise. Ranges are limited to 31 days; pages of up to 1000 bars.",
+    tag: "prices",
+    params: [
+      tickerParam,
+      { ...PARAMS.date, description: "One Cairo trade date (default: latest with bars)" },
+      PARAMS.from,
+      PARAMS.to,
+      {
+        name: "source",
+        in: "query",
+        description: "BARS_1M or STREAMING_API (default: files first, then the stream)",
+        schema: { type: "string", enum: ["BARS_1M", "STREAMING_API"] },
+      },
+      PARAMS.limit,
+      PARAMS.offset,
+    ],
+    data: list(INTRADAY),
+    paginated: true,
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const q = req.query;
+      if (q.get("date") !== undefined && (q.get("from") ?? q.get("to")) !== undefined) {
+        throw new BadRequestError("give either date or from/to, not both");
+      }
+      let range = parseRange(q, { maxDays: 31 });
+      if ((range.from === undefined) !== (range.to === undefined)) {
+        throw new BadRequestError("from and to go together for intraday bars (at most 31 days)");
+      }
+      const source = parseChoice(
+        q.get("source"),
+        "source",
+        [
+          "ANY",
+          "BARS_1M",
+          "STREAMING_API",
+        ] as const,
+        "ANY",
+      );
+      const ticker = await knownTicker(req);
+      if (q.get("date") !== undefined) {
+        const d = parseDate(q.get("date")!, "date");
+        range = { from: d, to: d };
+      } else if (range.from === undefined) {
+        const [{ date }] = await rows<{ date: string | null }>(req.deps, "intraday_latest_date", [
+          ticker,
+        ]);
+        if (date === null) {
+          return { data: [], page: pageInfo(req.url, parsePage(q, 1000), 0, 0) };
+        }
+        range = { from: date, to: date };
+      }
+      return paged(req, "intraday", [ticker, range.from!, range.to!, source], parsePage(q, 1000));
+    },
+  },
+  {
+    id: "indicators",
+    path: "/api/v1/indicators/:ticker",
+    summary: "Technical indicators from the gold daily fact (moving averages, RSI...)",
+    tag: "prices",
+    params: [tickerParam, PARAMS.from, PARAMS.to, PARAMS.limit, PARAMS.offset],
+    data: list(INDICATORS),
+    paginated: true,
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const range = parseRange(req.query);
+      const ticker = await knownTicker(req);
+      const page = parsePage(req.query, 1000);
+      return paged(req, "indicators", [ticker, range.from ?? null, range.to ?? null], page);
+    },
+  },
+  {
+    id: "marketSnapshot",
+    path: "/api/v1/market/snapshot",
+    summary: "Every stock on a trade date with breadth and totals",
+    tag: "market",
+    params: [PARAMS.date],
+    data: obj({
+      date: DATE_SCHEMA,
+      breadth: obj({ advancers: int(), decliners: int(), unchanged: int(), total: int() }),
+      totals: obj({ volume: int(), value: num() }),
+      stocks: list(STOCK_ON_DAY),
+    }),
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const date = await marketDate(req);
+      const stocks = await rows<{ changePct: number | null; volume: number; value: number | null }>(
+        req.deps,
+        "snapshot",
+        [date],
+      );
+      const breadth = { advancers: 0, decliners: 0, unchanged: 0, total: stocks.length };
+      let volume = 0;
+      let value = 0;
+      for (const s of stocks) {
+        if (s.changePct === null || s.changePct === 0) breadth.unchanged++;
+        else if (s.changePct > 0) breadth.advancers++;
+        else breadth.decliners++;
+        volume += Number(s.volume);
+        value += s.value ?? 0;
+      }
+      return { data: { date, breadth, totals: { volume, value }, stocks } };
+    },
+  },
+  {
+    id: "topMovers",
+    path: "/api/v1/market/top-movers",
+    summary: "Biggest gainers or losers on a trade date",
+    tag: "market",
+    params: [
+      PARAMS.date,
+      {
+        name: "direction",
+        in: "query",
+        description: "gainers (default) or losers",
+        schema: { type: "string", enum: ["gainers", "losers"] },
+      },
+      limitParam(50, 10),
+    ],
+    data: list({
+      ...STOCK_ON_DAY,
+      properties: { rank: int(), ...(STOCK_ON_DAY.properties as Record<string, Schema>) },
+    }),
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const direction = parseChoice(
+        req.query.get("direction"),
+        "direction",
+        [
+          "gainers",
+          "losers",
+        ] as const,
+        "gainers",
+      );
+      const limit = parseInteger(req.query.get("limit"), "limit", {
+        min: 1,
+        max: 50,
+        fallback: 10,
+      });
+      const date = await marketDate(req);
+      const name = direction === "gainers" ? "top_gainers" : "top_losers";
+      return { data: await rows(req.deps, name, [date, limit]) };
+    },
+  },
+  {
+    id: "volumeLeaders",
+    path: "/api/v1/market/volume-leaders",
+    summary: "Most traded stocks (by shares) on a trade date",
+    tag: "market",
+    params: [PARAMS.date, limitParam(50, 10)],
+    data: list({
+      ...STOCK_ON_DAY,
+      properties: { rank: int(), ...(STOCK_ON_DAY.properties as Record<string, Schema>) },
+    }),
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const limit = parseInteger(req.query.get("limit"), "limit", {
+        min: 1,
+        max: 50,
+        fallback: 10,
+      });
+      const date = await marketDate(req);
+      return { data: await rows(req.deps, "volume_leaders", [date, limit]) };
+    },
+  },
+  {
+    id: "sectorPerformance",
+    path: "/api/v1/sectors/performance",
+    summary: "Per-sector breadth, average change and volume on a trade date",
+    tag: "market",
+    params: [PARAMS.date],
+    data: list(SECTOR),
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const date = await marketDate(req);
+      return { data: await rows(req.deps, "sector_performance", [date]) };
+    },
+  },
+  {
+    id: "indices",
+    path: "/api/v1/indices",
+    summary: "The indices (EGX30, EGX70 EWI, EGX100 EWI) with their current member counts",
+    tag: "indices",
+    params: [],
+    data: list(obj({
+      code: str(),
+      name: str(),
+      weighting: str(),
+      baseValue: num(),
+      members: int(),
+    })),
+    cached: true,
+    handle: async (req) => ({ data: await rows(req.deps, "indices") }),
+  },
+  {
+    id: "indexPerformance",
+    path: "/api/v1/indices/performance",
+    summary: "Daily index levels and changes, oldest first (paginated)",
+    tag: "indices",
+    params: [
+      {
+        name: "index",
+        in: "query",
+        description: "Index code, e.g. EGX30 (default: all)",
+        schema: { type: "string" },
+      },
+      PARAMS.from,
+      PARAMS.to,
+      PARAMS.limit,
+      PARAMS.offset,
+    ],
+    data: list(INDEX_LEVEL),
+    paginated: true,
+    notFound: true,
+    cached: true,
+    handle: async (req) => {
+      const range = parseRange(req.query);
+      const raw = req.query.get("index");
+      const index = raw === undefined ? null : parseCode(raw, "index");
+      if (index !== null && (await rows(req.deps, "index_exists", [index])).length === 0) {
+        throw new NotFoundError(`unknown index ${index}: see /api/v1/indices`);
+      }
+      const page = parsePage(req.query, 1000);
+      return paged(req, "index_performance", [index, range.from ?? null, range.to ?? null], page);
+    },
+  },
+];

@@ -1,0 +1,241 @@
+/**
+ * Pipeline health for /api/v1/pipeline/health and the pipeline page: the runner's recent runs
+ * and the last run of each job (from its history file, via lib/runner/history.ts), data
+ * freshness per dataset (from the warehouse), and the stream consumer's position and lag.
+ */
+import { History, historyPath, type JobRow, type RunRow } from "../runner/history.ts";
+import { cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
+import { addDays } from "../market/calendar.ts";
+import type { Warehouse } from "../warehouse/warehouse.ts";
+import type { HealthSources } from "./endpoint.ts";
+import { NamedSql } from "./named_sql.ts";
+import sqlText from "./api_queries.sql" with { type: "text" };
+
+const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
+
+export interface RunSummary {
+  id: string;
+  target: string;
+  trigger: string;
+  status: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationMs: number | null;
+  message: string | null;
+}
+
+export interface JobSummary {
+  job: string;
+  status: string;
+  runId: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  attempts: number;
+  message: string | null;
+}
+
+export interface Freshness {
+  dataset: string;
+  /** A Cairo trade date (YYYY-MM-DD) or a UTC instant (ISO), or null when there is none. */
+  latest: string | null;
+  /** Hours between `latest` and the as-of instant (null when unknown). */
+  ageHours: number | null;
+  stale: boolean;
+  /** What "fresh" means for this dataset. */
+  expectation: string;
+}
+
+export interface StreamPartition {
+  group: string;
+  topic: string;
+  partition: number;
+  /** The next offset the consumer will write (everything before it is in the warehouse). */
+  nextOffset: number;
+  updatedAt: string;
+  /** Messages on the topic not yet in the warehouse, when the broker was asked; else null. */
+  lag: number | null;
+}
+
+export interface PipelineHealth {
+  asOf: string;
+  freshness: Freshness[];
+  stream: { partitions: StreamPartition[]; note: string | null };
+  jobs: JobSummary[];
+  runs: RunSummary[];
+}
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Runs (newest first) and the latest record of each job, from the runner's history. */
+export function runnerHistory(
+  logDir: string,
+  opts: { runs?: number } = {},
+): { runs: RunSummary[]; jobs: JobSummary[] } {
+  const path = historyPath(logDir);
+  if (!exists(path)) return { runs: [], jobs: [] };
+  const h = new History(path);
+  try {
+    const runs: RunRow[] = h.listRuns(opts.runs ?? 20);
+    const jobs = new Map<string, JobSummary>();
+    for (const r of runs) {
+      const detail = h.getRun(r.id);
+      for (const j of (detail?.jobs ?? []) as JobRow[]) {
+        if (jobs.has(j.job) || j.status === "pending") continue;
+        jobs.set(j.job, {
+          job: j.job,
+          status: j.status,
+          runId: j.run_id,
+          startedAt: j.started_at,
+          endedAt: j.ended_at,
+          durationMs: j.duration_ms,
+          attempts: j.attempts,
+          message: j.message,
+        });
+      }
+    }
+    return {
+      runs: runs.map((r) => ({
+        id: r.id,
+        target: r.target,
+        trigger: r.trigger,
+        status: r.status,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        durationMs: r.duration_ms,
+        message: r.message,
+      })),
+      jobs: [...jobs.values()].sort((a, b) => a.job.localeCompare(b.job)),
+    };
+  } finally {
+    h.close();
+  }
+}
+
+const hours = (from: string, asOf: Date) =>
+  Math.round(
+    ((asOf.getTime() - Date.parse(from.length === 10 ? `${from}T12:30:00Z` : from)) /
+      3_600_000) * 10,
+  ) / 10;
+
+interface FreshnessRow {
+  [k: string]: string | null;
+  DAILY_LATEST: string | null;
+  BARS_LATEST: string | null;
+  STREAM_LATEST: string | null;
+  LOAD_LATEST: string | null;
+}
+
+/**
+ * Freshness of each dataset against the market calendar at `asOf`: daily data is fresh when it
+ * reaches the last trading day before asOf's Cairo date; streamed bars are fresh when, during a
+ * session, the newest is at most 20 minutes old (public feeds lag 15-20 minutes).
+ */
+export async function freshness(wh: Warehouse, asOf: Date): Promise<Freshness[]> {
+  const [ops] = await wh.query<FreshnessRow>(SQL.get("freshness_operational"), [], {
+    label: "serve: freshness",
+  });
+  const relations = new Set(
+    (await wh.query<{ NAME: string }>(SQL.get("gold_relations"), [], { label: "serve: relations" }))
+      .map((r) => r.NAME.toLowerCase()),
+  );
+  const gold = relations.has("gold_fct_stock_daily_prices")
+    ? (await wh.query<{ LATEST: string | null }>(SQL.get("freshness_gold"), []))[0].LATEST
+    : null;
+  const expected = tradingDayOnOrBefore(addDays(cairoDate(asOf), -1));
+  const daily = (dataset: string, latest: string | null): Freshness => ({
+    dataset,
+    latest,
+    ageHours: latest ? hours(latest, asOf) : null,
+    stale: latest === null || latest < expected,
+    expectation: `trade date ${expected} (the last trading day before today) or later`,
+  });
+  const streamAge = ops.STREAM_LATEST ? hours(ops.STREAM_LATEST, asOf) : null;
+  return [
+    daily("daily prices (operational)", ops.DAILY_LATEST),
+    daily("daily prices (gold)", gold),
+    {
+      dataset: "intraday bars",
+      latest: ops.BARS_LATEST,
+      ageHours: ops.BARS_LATEST ? hours(ops.BARS_LATEST, asOf) : null,
+      stale: ops.BARS_LATEST === null,
+      expectation: "present",
+    },
+    {
+      dataset: "streamed quotes",
+      latest: ops.STREAM_LATEST,
+      ageHours: streamAge,
+      stale: isInSession(asOf) && (streamAge === null || streamAge > 20 / 60),
+      expectation: "during a session: at most 20 minutes old",
+    },
+    {
+      dataset: "last landing file loaded",
+      latest: ops.LOAD_LATEST,
+      ageHours: ops.LOAD_LATEST ? hours(ops.LOAD_LATEST, asOf) : null,
+      stale: ops.LOAD_LATEST === null,
+      expectation: "at least one file loaded",
+    },
+  ];
+}
+
+interface OffsetRow {
+  [k: string]: string | number | null;
+  CONSUMER_GROUP: string;
+  TOPIC: string;
+  PARTITION_ID: number;
+  NEXT_OFFSET: number;
+  UPDATED_AT: string;
+}
+
+/** The consumer's written positions, with lag when `sources.streamLag` can ask the broker. */
+export async function streamPosition(
+  wh: Warehouse,
+  sources: HealthSources,
+): Promise<PipelineHealth["stream"]> {
+  const rows = await wh.query<OffsetRow>(SQL.get("stream_offsets"), [], {
+    label: "serve: stream offsets",
+  });
+  let lag = new Map<string, number>();
+  let note: string | null = null;
+  if (sources.streamLag) {
+    try {
+      lag = await sources.streamLag();
+    } catch (e) {
+      note = `broker not reachable for lag: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  } else {
+    note = "lag needs the broker; positions are from the warehouse";
+  }
+  return {
+    partitions: rows.map((r) => ({
+      group: r.CONSUMER_GROUP,
+      topic: r.TOPIC,
+      partition: Number(r.PARTITION_ID),
+      nextOffset: Number(r.NEXT_OFFSET),
+      updatedAt: r.UPDATED_AT,
+      lag: lag.get(`${r.TOPIC}/${r.PARTITION_ID}`) ?? null,
+    })),
+    note: rows.length === 0 ? "the stream consumer has not written anything yet" : note,
+  };
+}
+
+/** Everything the pipeline page shows. */
+export async function pipelineHealth(
+  wh: Warehouse,
+  opts: { logDir: string; asOf: Date; sources: HealthSources },
+): Promise<PipelineHealth> {
+  const history = runnerHistory(opts.logDir);
+  return {
+    asOf: opts.asOf.toISOString(),
+    freshness: await freshness(wh, opts.asOf),
+    stream: await streamPosition(wh, opts.sources),
+    ...history,
+  };
+}

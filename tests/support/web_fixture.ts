@@ -1,0 +1,77 @@
+/**
+ * A real `deno task serve` server for tests: the app from lib/web on an ephemeral loopback port,
+ * over a DuckDB warehouse file and a log directory the test owns (never data/egx.duckdb).
+ *
+ *   const srv = await startTestServer({ warehouse: path, logDir: dir });
+ *   try { await srv.get("/api/v1/ping") } finally { await srv.stop(); }
+ */
+import { loadConfig } from "../../lib/config/config.ts";
+import { historyPath } from "../../lib/runner/history.ts";
+import { openWarehouse, type Warehouse } from "../../lib/warehouse/warehouse.ts";
+import { apiEndpoints } from "../../lib/web/api_routes.ts";
+import { dataVersionFor } from "../../lib/web/data_version.ts";
+import type { HealthSources } from "../../lib/web/endpoint.ts";
+import { createApp, startServer } from "../../lib/web/server.ts";
+
+export interface TestServer {
+  url: string;
+  warehouse: Warehouse;
+  /** GET a path; returns status, parsed JSON (or text) and headers. */
+  // deno-lint-ignore no-explicit-any
+  get(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Errors the server logged (500s). */
+  errors: string[];
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  warehouse: string;
+  logDir: string;
+  token?: string;
+  asOf?: string;
+  health?: HealthSources;
+  docsDir?: string;
+}
+
+export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
+  const env: Record<string, string> = {
+    EGX_WAREHOUSE: opts.warehouse,
+    EGX_LOG_DIR: opts.logDir,
+    EGX_API_HOST: "127.0.0.1",
+    EGX_API_PORT: "0",
+    ...(opts.token ? { EGX_API_TOKEN: opts.token } : {}),
+    ...(opts.asOf ? { EGX_AS_OF: opts.asOf } : {}),
+  };
+  const config = loadConfig((k) => env[k]);
+  const warehouse = await openWarehouse(config.warehouse, { lockTimeoutMs: 15_000 });
+  const errors: string[] = [];
+  const app = createApp({
+    deps: {
+      warehouse,
+      config,
+      health: opts.health ?? {},
+      version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
+    },
+    endpoints: apiEndpoints(),
+    logError: (l) => errors.push(l),
+  });
+  const ac = new AbortController();
+  const server = await startServer(app, config.api, { signal: ac.signal });
+  return {
+    url: server.url,
+    warehouse,
+    errors,
+    async get(path, init) {
+      const res = await fetch(`${server.url}${path}`, init);
+      const text = await res.text();
+      let body: unknown = text;
+      if ((res.headers.get("content-type") ?? "").includes("json")) body = JSON.parse(text);
+      return { status: res.status, body, headers: res.headers };
+    },
+    async stop() {
+      ac.abort();
+      await server.finished;
+      await warehouse.close();
+    },
+  };
+}

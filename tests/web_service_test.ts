@@ -1,0 +1,246 @@
+/**
+ * The API's service side against a real server and a fresh DuckDB warehouse: liveness, data
+ * version, OpenAPI, auth, read-only methods, unknown routes and parameters, recorded alerts and
+ * pipeline health from a real run history.
+ */
+import assert from "node:assert/strict";
+import { History, historyPath } from "../lib/runner/history.ts";
+import { recordAlerts } from "../lib/alerts/store.ts";
+import { checkExposure } from "../lib/web/server.ts";
+import { ConfigError } from "../lib/config/config.ts";
+import { startTestServer, type TestServer } from "./support/web_fixture.ts";
+
+async function withServer(
+  fn: (srv: TestServer, dir: string) => Promise<void>,
+  opts: { token?: string; asOf?: string } = {},
+) {
+  const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
+  const srv = await startTestServer({
+    warehouse: `${dir}/egx.duckdb`,
+    logDir: `${dir}/logs`,
+    ...opts,
+  });
+  try {
+    await fn(srv, dir);
+    assert.deepEqual(srv.errors, []);
+  } finally {
+    await srv.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async () => {
+  await withServer(async (srv) => {
+    const ping = await srv.get("/api/v1/ping");
+    assert.equal(ping.status, 200);
+    assert.deepEqual(ping.body, { data: { ok: true } });
+    const doc = await srv.get("/api/v1/openapi.json");
+    assert.equal(doc.status, 200);
+    assert.equal(doc.body.openapi, "3.1.0");
+    assert.deepEqual(Object.keys(doc.body.paths).sort(), [
+      "/api/v1/alerts",
+      "/api/v1/companies",
+      "/api/v1/companies/{ticker}",
+      "/api/v1/indicators/{ticker}",
+      "/api/v1/indices",
+      "/api/v1/indices/performance",
+      "/api/v1/market/snapshot",
+      "/api/v1/market/top-movers",
+      "/api/v1/market/volume-leaders",
+      "/api/v1/openapi.json",
+      "/api/v1/ping",
+      "/api/v1/pipeline/health",
+      "/api/v1/prices/{ticker}/daily",
+      "/api/v1/prices/{ticker}/intraday",
+      "/api/v1/sectors/performance",
+      "/api/v1/version",
+    ]);
+    const daily = doc.body.paths["/api/v1/prices/{ticker}/daily"].get;
+    assert.deepEqual(daily.parameters.map((p: { name: string }) => p.name), [
+      "ticker",
+      "from",
+      "to",
+      "limit",
+      "offset",
+    ]);
+    assert.ok(daily.responses["404"] && daily.responses["400"]);
+  });
+});
+
+Deno.test("the data version changes when the warehouse is written, not when it is read", async () => {
+  await withServer(async (srv) => {
+    // Let the migration's checkpoint settle, then read: the version must not move.
+    await srv.get("/api/v1/alerts");
+    await new Promise((r) => setTimeout(r, 500));
+    const v1 = (await srv.get("/api/v1/version")).body.data.dataVersion;
+    await srv.get("/api/v1/alerts?limit=1");
+    await srv.get("/api/v1/pipeline/health");
+    await new Promise((r) => setTimeout(r, 500)); // the stat is shared for 200 ms
+    const v2 = (await srv.get("/api/v1/version")).body.data.dataVersion;
+    assert.equal(v2, v1);
+    await srv.warehouse.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INDEX (INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE) " +
+          "VALUES ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000)",
+      )
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const v3 = (await srv.get("/api/v1/version")).body.data.dataVersion;
+    assert.notEqual(v3, v1);
+  });
+});
+
+Deno.test("bad requests get 400 with a message naming the problem", async () => {
+  await withServer(async (srv) => {
+    const cases: [string, number, string][] = [
+      [
+        "/api/v1/alerts?form=2025-01-01",
+        400,
+        'unknown query parameter "form"; allowed: from, to, limit, offset',
+      ],
+      ["/api/v1/alerts?from=2025-02-30", 400, 'from must be a date YYYY-MM-DD, got "2025-02-30"'],
+      [
+        "/api/v1/alerts?from=2025-12-08&to=2025-12-01",
+        400,
+        "from (2025-12-08) must not be after to (2025-12-01)",
+      ],
+      ["/api/v1/alerts?limit=0", 400, "limit must be between 1 and 1000, got 0"],
+      ["/api/v1/alerts?limit=ten", 400, 'limit must be an integer, got "ten"'],
+      ["/api/v1/alerts?offset=-1", 400, "offset must be between 0 and 10000000, got -1"],
+      ["/api/v1/alerts?limit=5&limit=6", 400, "query parameter limit is given twice"],
+      ["/api/v1/ping?x=1", 400, 'unknown query parameter "x"; none are allowed'],
+      [
+        "/api/v1/nothing",
+        404,
+        "no endpoint /api/v1/nothing; see /api/v1/openapi.json for the list",
+      ],
+    ];
+    for (const [path, status, message] of cases) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [path, status, { error: { status, message } }]);
+    }
+    const post = await srv.get("/api/v1/ping", { method: "POST" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
+  });
+});
+
+Deno.test("with a token configured every API call needs it; pages stay public", async () => {
+  await withServer(async (srv) => {
+    const none = await srv.get("/api/v1/ping");
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get("www-authenticate"), 'Bearer realm="egx-pipeline"');
+    const wrong = await srv.get("/api/v1/ping", { headers: { Authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 401);
+    const right = await srv.get("/api/v1/ping", {
+      headers: { Authorization: "Bearer s3cret-token" },
+    });
+    assert.equal(right.status, 200);
+    const page = await srv.get("/");
+    assert.equal(page.status, 200);
+  }, { token: "s3cret-token" });
+});
+
+Deno.test("binding beyond loopback without a token is refused before listening", () => {
+  assert.throws(
+    () => checkExposure({ host: "0.0.0.0", port: 8080 }),
+    (e: unknown) => e instanceof ConfigError && /set EGX_API_TOKEN/.test(e.message),
+  );
+  checkExposure({ host: "0.0.0.0", port: 8080, token: "t0k3n" });
+  checkExposure({ host: "127.0.0.1", port: 8080 });
+  checkExposure({ host: "::1", port: 8080 });
+});
+
+Deno.test("recorded alerts are listed newest first with paging", async () => {
+  await withServer(async (srv) => {
+    const base = { kind: "price_move" as const, threshold: 5, message: "m" };
+    await recordAlerts(srv.warehouse, [
+      { ...base, ruleId: "r", subject: "AAA", date: "2025-12-07", direction: "up", observed: 6 },
+      { ...base, ruleId: "r", subject: "BBB", date: "2025-12-08", direction: "down", observed: -7 },
+      { ...base, ruleId: "r", subject: "CCC", date: "2025-12-08", direction: "up", observed: 5.5 },
+    ], { source: "pipeline", now: new Date("2025-12-08T12:00:00Z") });
+    const r = await srv.get("/api/v1/alerts?limit=2");
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data.map((a: { subject: string }) => a.subject), ["BBB", "CCC"]);
+    assert.deepEqual(r.body.data[0], {
+      date: "2025-12-08",
+      subject: "BBB",
+      ruleId: "r",
+      kind: "price_move",
+      direction: "down",
+      observed: -7,
+      threshold: 5,
+      message: "m",
+      source: "pipeline",
+      triggeredAt: "2025-12-08T12:00:00.000Z",
+      deliveredAt: null,
+      deliveryError: null,
+    });
+    assert.deepEqual(r.body.page, {
+      limit: 2,
+      offset: 0,
+      total: 3,
+      next: "/api/v1/alerts?limit=2&offset=2",
+    });
+    const next = await srv.get(r.body.page.next);
+    assert.deepEqual(next.body.data.map((a: { subject: string }) => a.subject), ["AAA"]);
+    assert.equal(next.body.page.next, null);
+  }, { asOf: "2025-12-08" });
+});
+
+Deno.test("pipeline health shows runs, each job's last run and data freshness", async () => {
+  await withServer(async (srv, dir) => {
+    const h = new History(historyPath(`${dir}/logs`));
+    const t0 = Date.parse("2025-12-08T10:00:00Z");
+    h.startRun({
+      id: "run-1",
+      target: "full_pipeline",
+      trigger: "manual",
+      jobs: ["a", "b"],
+      at: t0,
+    });
+    h.startJob("run-1", "a", t0);
+    h.endJob("run-1", "a", { status: "ok", at: t0 + 1500, attempts: 1 });
+    h.startJob("run-1", "b", t0 + 1500);
+    h.endJob("run-1", "b", { status: "failed", at: t0 + 4000, attempts: 2, message: "boom" });
+    h.endRun("run-1", "failed", t0 + 4000);
+    h.close();
+    await srv.warehouse.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-04', 'BATCH_CSV', 1, 1, 1, 1, 1)",
+      )
+    );
+    await new Promise((r) => setTimeout(r, 250));
+    const r = await srv.get("/api/v1/pipeline/health");
+    assert.equal(r.status, 200);
+    const d = r.body.data;
+    assert.equal(d.asOf, "2025-12-08T12:30:00.000Z");
+    assert.deepEqual(d.runs, [{
+      id: "run-1",
+      target: "full_pipeline",
+      trigger: "manual",
+      status: "failed",
+      startedAt: "2025-12-08T10:00:00.000Z",
+      endedAt: "2025-12-08T10:00:04.000Z",
+      durationMs: 4000,
+      message: null,
+    }]);
+    assert.deepEqual(d.jobs.map((j: Record<string, unknown>) => [j.job, j.status, j.durationMs]), [
+      ["a", "ok", 1500],
+      ["b", "failed", 2500],
+    ]);
+    // 2025-12-08 is a Monday; the last trading day before it is Sunday 2025-12-07.
+    assert.deepEqual(d.freshness[0], {
+      dataset: "daily prices (operational)",
+      latest: "2025-12-04",
+      ageHours: 96,
+      stale: true,
+      expectation: "trade date 2025-12-07 (the last trading day before today) or later",
+    });
+    assert.deepEqual(d.stream, {
+      partitions: [],
+      note: "the stream consumer has not written anything yet",
+    });
+  }, { asOf: "2025-12-08T12:30:00Z" });
+});
