@@ -77,6 +77,29 @@ function describe(e: unknown): string {
   return m.split("\n")[0];
 }
 
+/**
+ * The secret forms of alert URLs as they may appear in error messages: the URL as given and
+ * normalised, its path and query (webhook tokens live there) and its password.
+ */
+export function secretParts(urls: readonly (string | undefined)[]): string[] {
+  const out = new Set<string>();
+  for (const raw of urls) {
+    if (!raw) continue;
+    out.add(raw);
+    try {
+      const u = new URL(raw);
+      out.add(u.href);
+      if (u.pathname.length > 1 || u.search) out.add(u.pathname + u.search);
+      if (u.password) {
+        out.add(u.password);
+        out.add(decodeURIComponent(u.password));
+      }
+    } catch { /* not a URL: the raw form is enough */ }
+  }
+  // Longest first, so a URL is masked whole before its parts.
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
 /** Send the summary on every configured channel. Never throws; returns one outcome per channel. */
 export async function sendAlerts(
   summary: AlertSummary,
@@ -84,7 +107,7 @@ export async function sendAlerts(
   opts: { timeoutMs?: number } = {},
 ): Promise<AlertOutcome[]> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const secrets = [cfg.webhookUrl, cfg.smtpUrl].filter((s): s is string => s !== undefined);
+  const secrets = secretParts([cfg.webhookUrl, cfg.smtpUrl]);
   const clean = (s: string) => redact(s, secrets);
   const tasks: Promise<AlertOutcome>[] = [];
   if (cfg.webhookUrl) {

@@ -121,10 +121,11 @@ if (import.meta.main) {
       console.error(e.message);
       console.error(`${e.findings.length} problem(s) in ${e.file}: nothing was run`);
       code = 2;
-    } else if (
-      e instanceof UsageError || (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")
-    ) {
-      console.error(`run: ${(e as Error).message}`);
+    } else if (e instanceof UsageError) {
+      console.error(`run: ${e.message}`);
+      code = 2;
+    } else if ((e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")) {
+      console.error(`run: ${(e as Error).message.split(". ")[0]} (see --help)`);
       code = 2;
     } else {
       console.error(redact(`run: ${(e as Error).name}: ${(e as Error).message}`));

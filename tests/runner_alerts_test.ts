@@ -1,0 +1,219 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { type AlertSummary, alertSummary, sendAlerts } from "../lib/runner/alerts.ts";
+import type { RunResult } from "../lib/runner/executor.ts";
+import { sendMail } from "../lib/runner/smtp.ts";
+import { startSmtpServer } from "./support/smtp_server.ts";
+
+const RESULT: RunResult = {
+  runId: "20260424-230000-ab12",
+  target: "full_pipeline",
+  status: "failed",
+  startedAt: Date.parse("2026-04-24T23:00:00Z"),
+  endedAt: Date.parse("2026-04-24T23:00:12.500Z"),
+  durationMs: 12_500,
+  jobs: [
+    { id: "s3_check", status: "ok", attempts: 1, durationMs: 900 },
+    {
+      id: "batch_load",
+      status: "failed",
+      attempts: 3,
+      durationMs: 9000,
+      message: "exit code 1",
+      logPath: "logs/runs/20260424-230000-ab12/batch_load.3.log",
+    },
+    {
+      id: "validate_data",
+      status: "upstream_failed",
+      attempts: 0,
+      durationMs: 0,
+      message: "not run: batch_load failed",
+    },
+  ],
+};
+
+/** A webhook receiver on an ephemeral port that records each request. */
+function startWebhook(status = 200) {
+  const received: { path: string; type: string | null; body: AlertSummary }[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    received.push({
+      path: new URL(req.url).pathname,
+      type: req.headers.get("content-type"),
+      body: await req.json(),
+    });
+    return new Response("ok", { status });
+  });
+  return { port: server.addr.port, received, close: () => server.shutdown() };
+}
+
+/** A port with nothing listening on it (bound, then released). */
+function deadPort(): number {
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test("the alert summary names the run, its failed jobs and every job's status", () => {
+  assertEquals(alertSummary(RESULT, "vm1"), {
+    run_id: "20260424-230000-ab12",
+    target: "full_pipeline",
+    status: "failed",
+    host: "vm1",
+    started_at: "2026-04-24T23:00:00.000Z",
+    ended_at: "2026-04-24T23:00:12.500Z",
+    duration_ms: 12_500,
+    failed_jobs: [{
+      job: "batch_load",
+      status: "failed",
+      attempts: 3,
+      message: "exit code 1",
+      log: "logs/runs/20260424-230000-ab12/batch_load.3.log",
+    }],
+    jobs: [
+      { job: "s3_check", status: "ok", attempts: 1, duration_ms: 900 },
+      { job: "batch_load", status: "failed", attempts: 3, duration_ms: 9000 },
+      { job: "validate_data", status: "upstream_failed", attempts: 0, duration_ms: 0 },
+    ],
+  });
+});
+
+Deno.test("a failed run's summary is POSTed as JSON to the webhook", async () => {
+  const hook = startWebhook();
+  try {
+    const summary = alertSummary(RESULT, "vm1");
+    const url = `http://127.0.0.1:${hook.port}/hooks/T0KEN-secret-123`;
+    const out = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" });
+    assertEquals(out, [{ channel: "webhook", ok: true, detail: "webhook answered HTTP 200" }]);
+    assertEquals(hook.received, [{
+      path: "/hooks/T0KEN-secret-123",
+      type: "application/json",
+      body: summary,
+    }]);
+  } finally {
+    await hook.close();
+  }
+});
+
+Deno.test("a webhook that is down or answers 500 is reported in one line without its URL", async () => {
+  const token = "T0KEN-secret-456";
+  const down = `http://127.0.0.1:${deadPort()}/hooks/${token}`;
+  const [out] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+    webhookUrl: down,
+    emailFrom: "x@y",
+  });
+  assertEquals([out.channel, out.ok], ["webhook", false]);
+  assertEquals(
+    out.detail,
+    "webhook failed: TypeError: fetch failed (error sending request for url (***): client error " +
+      "(Connect): tcp connect error: Connection refused (os error 111))",
+  );
+  assertEquals(out.detail.includes(token), false);
+  assertEquals(out.detail.includes("/hooks/"), false);
+  assertEquals(out.detail.split("\n").length, 1);
+
+  const hook = startWebhook(500);
+  try {
+    const [bad] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      webhookUrl: `http://127.0.0.1:${hook.port}/hooks/${token}`,
+      emailFrom: "x@y",
+    });
+    assertEquals(bad, { channel: "webhook", ok: false, detail: "webhook answered HTTP 500" });
+  } finally {
+    await hook.close();
+  }
+});
+
+Deno.test("a failed run is mailed through SMTP with AUTH PLAIN", async () => {
+  const smtp = await startSmtpServer({ user: "alerts@egx.test", password: "p@ss:w0rd/x" });
+  try {
+    const out = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      smtpUrl: smtp.url("alerts@egx.test", "p@ss:w0rd/x"),
+      emailTo: "ops@egx.test, lead@egx.test",
+      emailFrom: "egx-pipeline@egx.test",
+    });
+    assertEquals(out, [{
+      channel: "email",
+      ok: true,
+      detail: "email sent to ops@egx.test, lead@egx.test",
+    }]);
+    assertEquals(smtp.messages.length, 1);
+    const m = smtp.messages[0];
+    assertEquals([m.from, m.to, m.auth], ["egx-pipeline@egx.test", [
+      "ops@egx.test",
+      "lead@egx.test",
+    ], { user: "alerts@egx.test", password: "p@ss:w0rd/x" }]);
+    const cut = m.data.indexOf("\r\n\r\n");
+    const [headers, body] = [m.data.slice(0, cut), m.data.slice(cut + 4)];
+    assert(
+      headers.includes("Subject: [egx-pipeline] full_pipeline failed (run 20260424-230000-ab12)"),
+    );
+    assert(headers.includes("To: ops@egx.test, lead@egx.test"));
+    assert(body.startsWith("Run 20260424-230000-ab12 of full_pipeline on vm1 failed after 12.5s."));
+    assert(body.includes("FAILED batch_load after 3 attempt(s): exit code 1"));
+    assert(body.includes('"run_id": "20260424-230000-ab12"'));
+  } finally {
+    await smtp.close();
+  }
+});
+
+Deno.test("an SMTP login failure or a dead SMTP server is reported without the password", async () => {
+  const smtp = await startSmtpServer({ user: "u", password: "right-password" });
+  try {
+    const [out] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      smtpUrl: smtp.url("u", "wrong-password-999"),
+      emailTo: "ops@egx.test",
+      emailFrom: "a@b",
+    });
+    assertEquals(out, {
+      channel: "email",
+      ok: false,
+      detail: "email failed: SmtpError: AUTH: server answered 535 5.7.8 authentication failed",
+    });
+  } finally {
+    await smtp.close();
+  }
+  const [dead] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+    smtpUrl: `smtp://u:wrong-password-999@127.0.0.1:${deadPort()}`,
+    emailTo: "ops@egx.test",
+    emailFrom: "a@b",
+  });
+  assertEquals(dead.ok, false);
+  assert(dead.detail.startsWith("email failed: ConnectionRefused"), dead.detail);
+  assertEquals(dead.detail.includes("wrong-password-999"), false);
+});
+
+Deno.test("email alerts need both the SMTP URL and a recipient", async () => {
+  assertEquals(
+    await sendAlerts(alertSummary(RESULT, "h"), { emailTo: "ops@egx.test", emailFrom: "a@b" }),
+    [{
+      channel: "email",
+      ok: false,
+      detail: "email alert needs both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO",
+    }],
+  );
+  assertEquals(await sendAlerts(alertSummary(RESULT, "h"), { emailFrom: "a@b" }), []);
+});
+
+Deno.test("SMTP bodies are dot-stuffed and non-ASCII subjects are encoded", async () => {
+  const smtp = await startSmtpServer();
+  try {
+    await sendMail(smtp.url(), {
+      from: "a@b",
+      to: ["c@d"],
+      subject: "تنبيه EGX",
+      text: "line 1\n.starts with a dot\n.",
+    });
+    const m = smtp.messages[0];
+    assert(
+      m.data.includes(
+        `Subject: =?UTF-8?B?${
+          btoa(String.fromCharCode(...new TextEncoder().encode("تنبيه EGX")))
+        }?=`,
+      ),
+    );
+    assert(m.data.endsWith("\r\n\r\nline 1\r\n.starts with a dot\r\n."), JSON.stringify(m.data));
+    assert(smtp.transcript.includes("..starts with a dot"));
+  } finally {
+    await smtp.close();
+  }
+});

@@ -1,0 +1,320 @@
+import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { History } from "../lib/runner/history.ts";
+import { loadManifest } from "../lib/runner/manifest.ts";
+import { startSmtpServer } from "./support/smtp_server.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const DATA = `${REPO}/tests/testdata/runner`;
+
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return { ...env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+}
+
+/** A runner command (`run`, `runs`, `validate`, `schedule`) as the tasks start it. */
+function command(cli: string, args: string[], env: Record<string, string>) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `lib/runner/cli_${cli}.ts`, ...args],
+    cwd: REPO,
+    clearEnv: true,
+    env: { ...baseEnv(), ...env },
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function cli(cli: string, args: string[], env: Record<string, string> = {}) {
+  const out = await command(cli, args, env).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function tmpState() {
+  const state = Deno.makeTempDirSync({ prefix: "runner_cli_" });
+  return { state, env: { STATE: state, EGX_LOG_DIR: `${state}/logs` } };
+}
+
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+Deno.test("run prints live status and a summary, exits 0, and runs lists the run", async () => {
+  const { state, env } = tmpState();
+  const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], env);
+  assertEquals(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split("\n");
+  const runId = /^run (\d{8}-\d{6}-[0-9a-f]{4}): pipeline ok_pipe, 2 job\(s\)$/.exec(lines[0])![1];
+  match(lines[1], /^\d\d:\d\d:\d\d running  greet$/);
+  match(lines[2], /^\d\d:\d\d:\d\d ok       greet\s+\d+ms$/);
+  match(lines[3], /^\d\d:\d\d:\d\d running  after_greet$/);
+  match(lines[4], /^\d\d:\d\d:\d\d ok       after_greet\s+\d+ms$/);
+  match(lines[5], new RegExp(`^run ${runId} ok_pipe: ok in \\d+ms$`));
+  assertEquals(lines[6], "  job          status           attempts  duration");
+  match(lines[7], /^  greet        ok                      1  \d+ms$/);
+  assertEquals(lines.length, 9);
+  assertEquals(
+    Deno.readTextFileSync(`${state}/logs/runs/${runId}/greet.1.log`),
+    "hello\n",
+  );
+
+  const list = await cli("runs", ["--last", "5"], env);
+  assertEquals(list.code, 0, list.stderr);
+  const rows = list.stdout.trimEnd().split("\n");
+  assertEquals(rows.length, 2);
+  match(
+    rows[1],
+    new RegExp(`^${runId}  ok_pipe  manual    ok         \\d{4}-.*Z\\s+\\d+ms  2 ok$`),
+  );
+
+  const one = await cli("runs", [runId], env);
+  assertEquals(one.code, 0, one.stderr);
+  assert(one.stdout.includes(`greet#1  ok  exit 0`), one.stdout);
+  assert(one.stdout.includes(`${state}/logs/runs/${runId}/after_greet.1.log`), one.stdout);
+  const missing = await cli("runs", ["20000101-000000-0000"], env);
+  assertEquals([missing.code, missing.stderr.trim()], [
+    1,
+    `no run 20000101-000000-0000 in ${state}/logs/runs.sqlite`,
+  ]);
+});
+
+Deno.test("a failed run exits 1, shows the log's last lines, and alerts without leaking secrets", async () => {
+  const { state, env } = tmpState();
+  const smtp = await startSmtpServer({ user: "alerts", password: "Smtp-Pa55-secret" });
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const deadPort = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const token = "WebHook-T0ken-secret";
+  try {
+    const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "fail_pipe"], {
+      ...env,
+      EGX_ALERT_WEBHOOK_URL: `http://127.0.0.1:${deadPort}/hooks/${token}`,
+      EGX_SMTP_URL: smtp.url("alerts", "Smtp-Pa55-secret"),
+      EGX_ALERT_EMAIL_TO: "ops@egx.test",
+    });
+    assertEquals(r.code, 1, r.stderr);
+    const out = r.stdout;
+    const runId = /^run (\S+):/.exec(out)![1];
+    match(out, /\d\d:\d\d:\d\d failed   failing\s+\d+ms  exit code 4\n/);
+    assert(out.includes(`         log: ${state}/logs/runs/${runId}/failing.1.log\n`), out);
+    assert(out.includes("         | loading batch 7\n         | connection reset\n"), out);
+    assert(
+      out.includes(
+        "alert webhook: FAILED (webhook failed: TypeError: fetch failed (error sending request for url (***)",
+      ),
+      out,
+    );
+    assert(out.includes("alert email: sent (email sent to ops@egx.test)"), out);
+    assertEquals(smtp.messages.length, 1);
+    assert(smtp.messages[0].data.includes("FAILED failing after 1 attempt(s): exit code 4"));
+    // Neither secret appears in the output, the logs or the run history.
+    const texts = [
+      r.stdout,
+      r.stderr,
+      ...filesUnder(`${state}/logs`).map((f) => {
+        return new TextDecoder().decode(Deno.readFileSync(f));
+      }),
+    ];
+    for (const t of texts) {
+      assertEquals(t.includes(token), false);
+      assertEquals(t.includes("Smtp-Pa55-secret"), false);
+    }
+    const h = new History(`${state}/logs/runs.sqlite`);
+    const run = h.getRun(runId)!.run;
+    h.close();
+    assertEquals(run.status, "failed");
+    match(
+      run.message!,
+      /^1 ok, 1 failed; alert webhook failed: webhook failed: .*\*\*\*.*; alert email sent: email sent to ops@egx.test$/,
+    );
+  } finally {
+    await smtp.close();
+  }
+});
+
+Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {
+  const { state, env } = tmpState();
+  const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe", "--dry-run"], env);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout.trimEnd().split("\n"), [
+    `plan for pipeline slow_pipe: 2 job(s), concurrency 2, cwd ${DATA}`,
+    "1. sleeper timeout 1h00m, retries 0",
+    `   deno run --no-prompt --allow-write=${state} --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT jobs/behave.ts --pidfile ${state}/pid --sleep 60000`,
+    `   permissions: net=- read=- write=${state} env=- ffi=false sys=false`,
+    "   env passed: (none declared)",
+    "2. after_sleeper (after sleeper; trigger all_ok) timeout 1h00m, retries 0",
+    "   deno run --no-prompt --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT jobs/behave.ts",
+    "   permissions: net=- read=- write=- env=- ffi=false sys=false",
+    "   env passed: (none declared)",
+  ]);
+  assertEquals(filesUnder(state), []);
+});
+
+Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate agrees", async () => {
+  const { state, env } = tmpState();
+  const expected = [
+    'bad.yaml:5:15 pipeline p: schedule "every day" must have 5 fields (minute hour day month weekday)',
+    "bad.yaml:9:18 dependency cycle: a -> b -> a",
+    'bad.yaml:11:7 unknown key "run" in job a: permissions: a job is never given --allow-run (starting a process escapes its sandbox)',
+    'bad.yaml:16:13 job c: script "jobs/nope.ts" does not exist',
+    'bad.yaml:17:14 job c: timeout must be a duration like 500ms, 30s, 5m, 2h, 1d (got "forever")',
+  ];
+  const none = await cli("run", ["--manifest", "no_such.yaml", "p"], env);
+  assertEquals(none.code, 2);
+  match(none.stderr, /^no_such\.yaml:1:1 cannot read: No such file or directory/);
+  const rel = "tests/testdata/runner/bad.yaml";
+  const r = await cli("run", ["--manifest", rel, "p"], env);
+  assertEquals(r.code, 2);
+  assertEquals(r.stderr.trimEnd().split("\n"), [
+    ...expected.map((l) => l.replace("bad.yaml", rel)),
+    `5 problem(s) in ${rel}: nothing was run`,
+  ]);
+  assertEquals(r.stdout, "");
+  assertEquals(filesUnder(state), []);
+  const v = await cli("validate", ["--manifest", rel], env);
+  assertEquals(v.code, 2);
+  assertEquals(v.stderr.trimEnd().split("\n"), [
+    ...expected.map((l) => l.replace("bad.yaml", rel)),
+    `5 problem(s) in ${rel}`,
+  ]);
+  const good = await cli("validate", [], env);
+  assertEquals(good.code, 0, good.stderr);
+  match(good.stdout, /^jobs\.yaml: ok \(\d+ jobs, \d+ pipelines, 2 scheduled\)\n$/);
+  const unknown = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "nope"], env);
+  assertEquals([unknown.code, unknown.stderr], [
+    2,
+    `run: unknown pipeline or job "nope" in ${DATA}/cli.yaml (have: ok_pipe, fail_pipe, slow_pipe, greet, after_greet, failing, sleeper, after_sleeper)\n`,
+  ]);
+  const badFlag = await cli("run", ["--bogus"], env);
+  assertEquals([badFlag.code, badFlag.stderr], [2, "run: Unknown option '--bogus' (see --help)\n"]);
+});
+
+/** Start the runner on slow_pipe and resolve once the sleeper job is running. */
+async function startSlowRun(env: Record<string, string>) {
+  const child = command("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe"], env).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/running  sleeper/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`runner ended early: ${seen}`);
+    seen += value;
+  }
+  const rest = (async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return seen;
+      seen += value;
+    }
+  })();
+  const stderr = new Response(child.stderr).text();
+  // Wait until the job has written its pid (it installed its signal handler by then).
+  const pidFile = `${env.STATE}/pid`;
+  let pid = 0;
+  for (let i = 0; i < 500 && pid === 0; i++) {
+    try {
+      pid = Number(Deno.readTextFileSync(pidFile));
+    } catch {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return { child, output: rest, stderr, jobPid: pid };
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test(`${sig} to the runner stops the running job, exits ${code} and leaves nothing running`, async () => {
+    const { state, env } = tmpState();
+    const run = await startSlowRun(env);
+    assert(run.jobPid > 0 && alive(run.jobPid));
+    run.child.kill(sig);
+    const status = await run.child.status;
+    const out = await run.output;
+    await run.stderr;
+    assertEquals(status.code, code, out);
+    assert(out.includes(`${sig}: cancelling the run, stopping running jobs`), out);
+    assertEquals(alive(run.jobPid), false);
+    const h = new History(`${state}/logs/runs.sqlite`);
+    const [last] = h.listRuns(1);
+    const detail = h.getRun(last.id)!;
+    h.close();
+    assertEquals(detail.run.status, "cancelled");
+    assertEquals(detail.jobs.map((j) => [j.job, j.status]), [
+      ["sleeper", "cancelled"],
+      ["after_sleeper", "cancelled"],
+    ]);
+    assertEquals(detail.attempts.map((a) => [a.job, a.status, a.exit_code]), [
+      ["sleeper", "cancelled", 143],
+    ]);
+  });
+}
+
+Deno.test("a runner killed outright has its run marked abandoned at the next start", async () => {
+  const { state, env } = tmpState();
+  const run = await startSlowRun(env);
+  run.child.kill("SIGKILL");
+  await run.child.status;
+  await run.output;
+  await run.stderr;
+  // The detached job survives its runner; stop it the way an operator would.
+  Deno.kill(-run.jobPid, "SIGKILL");
+  const before = new History(`${state}/logs/runs.sqlite`);
+  const id = before.listRuns(1)[0].id;
+  assertEquals(before.getRun(id)!.run.status, "running");
+  before.close();
+  const list = await cli("runs", [id], env);
+  assertEquals(list.code, 0, list.stderr);
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const detail = h.getRun(id)!;
+  h.close();
+  assertEquals(detail.run.status, "abandoned");
+  assertEquals(detail.jobs.map((j) => j.status), ["abandoned", "abandoned"]);
+  assertEquals(detail.attempts.map((a) => a.status), ["abandoned"]);
+  match(detail.run.message!, /^runner pid \d+ died without finishing the run$/);
+  assert(list.stdout.startsWith(`run ${id}  slow_pipe  abandoned`), list.stdout);
+});
+
+Deno.test("every job in jobs.yaml answers --help when run alone with its header's deno run line", async () => {
+  const manifest = loadManifest(`${REPO}/jobs.yaml`);
+  assert(manifest.jobs.size >= 1);
+  for (const job of manifest.jobs.values()) {
+    const source = Deno.readTextFileSync(`${REPO}/${job.script}`);
+    const header = /^\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? "";
+    const joined = header.split("\n").map((l) => l.replace(/^\s*\*\s?/, "")).join("\n")
+      .replace(/\\\n\s*/g, "");
+    const line = joined.split("\n").find((l) => l.trim().startsWith("deno run "));
+    assert(line, `${job.script}: the header comment has no "deno run" line`);
+    const words = line.trim().split(/\s+/);
+    const at = words.indexOf(job.script);
+    assert(at > 1, `${job.script}: the header's deno run line does not run ${job.script}`);
+    const flags = words.slice(2, at);
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, job.script, "--help"],
+      cwd: REPO,
+      clearEnv: true,
+      env: baseEnv(),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assertEquals(r.code, 0, `${job.script} --help: ${dec.decode(r.stderr)}`);
+    assert(dec.decode(r.stdout).length > 0, `${job.script} --help printed nothing`);
+  }
+});
