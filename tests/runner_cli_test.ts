@@ -55,13 +55,13 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
   assertEquals(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n");
   const runId = /^run (\d{8}-\d{6}-[0-9a-f]{4}): pipeline ok_pipe, 2 job\(s\)$/.exec(lines[0])![1];
-  match(lines[1], /^\d\d:\d\d:\d\d running  greet$/);
-  match(lines[2], /^\d\d:\d\d:\d\d ok       greet\s+\d+ms$/);
-  match(lines[3], /^\d\d:\d\d:\d\d running  after_greet$/);
-  match(lines[4], /^\d\d:\d\d:\d\d ok       after_greet\s+\d+ms$/);
+  match(lines[1], /^\d\d:\d\d:\d\d running {2}greet$/);
+  match(lines[2], /^\d\d:\d\d:\d\d ok {7}greet\s+\d+ms$/);
+  match(lines[3], /^\d\d:\d\d:\d\d running {2}after_greet$/);
+  match(lines[4], /^\d\d:\d\d:\d\d ok {7}after_greet\s+\d+ms$/);
   match(lines[5], new RegExp(`^run ${runId} ok_pipe: ok in \\d+ms$`));
   assertEquals(lines[6], "  job          status           attempts  duration");
-  match(lines[7], /^  greet        ok                      1  \d+ms$/);
+  match(lines[7], /^ {2}greet {8}ok {22}1 {2}\d+ms$/);
   assertEquals(lines.length, 9);
   assertEquals(
     Deno.readTextFileSync(`${state}/logs/runs/${runId}/greet.1.log`),
@@ -105,7 +105,7 @@ Deno.test("a failed run exits 1, shows the log's last lines, and alerts without 
     assertEquals(r.code, 1, r.stderr);
     const out = r.stdout;
     const runId = /^run (\S+):/.exec(out)![1];
-    match(out, /\d\d:\d\d:\d\d failed   failing\s+\d+ms  exit code 4\n/);
+    match(out, /\d\d:\d\d:\d\d failed {3}failing\s+\d+ms {2}exit code 4\n/);
     assert(out.includes(`         log: ${state}/logs/runs/${runId}/failing.1.log\n`), out);
     assert(out.includes("         | loading batch 7\n         | connection reset\n"), out);
     assert(
@@ -204,7 +204,7 @@ async function startSlowRun(env: Record<string, string>) {
   const child = command("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe"], env).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!/running  sleeper/.test(seen)) {
+  while (!/running {2}sleeper/.test(seen)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`runner ended early: ${seen}`);
     seen += value;
