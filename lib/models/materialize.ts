@@ -1,0 +1,112 @@
+/**
+ * Materializations: the statements that turn a model's compiled SELECT into a relation.
+ *
+ * Nothing built is ever half-replaced:
+ *   table        build into `<name>__egx_tmp`, then swap it in. DuckDB: all statements run in one
+ *                transaction (DDL is transactional), so a failure leaves the old table intact.
+ *                Snowflake (DDL commits implicitly): the old table is touched only by
+ *                `ALTER TABLE ... SWAP WITH`, after the new one was fully built.
+ *   view         CREATE OR REPLACE VIEW (atomic on both).
+ *   incremental  new rows into a temporary table, then in one transaction delete the target rows
+ *                they replace (matching `replace_by`, default the unique key) and insert them.
+ */
+import type { Target } from "./compile.ts";
+
+export type RelationType = "table" | "view";
+
+export interface Relation {
+  schema: string;
+  name: string;
+}
+
+const q = (r: Relation, suffix = "") => `${r.schema}.${r.name}${suffix}`;
+
+export function tmpName(r: Relation): string {
+  return `${r.name}__egx_tmp`;
+}
+
+/** Statements building `rel` as a table from `sql`, given what exists there now. */
+export function tableStatements(
+  target: Target,
+  rel: Relation,
+  sql: string,
+  existing: RelationType | undefined,
+): string[] {
+  const tmp = q(rel, "__egx_tmp");
+  if (target === "duckdb") {
+    const out = [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TABLE ${tmp} AS\n${sql}`];
+    if (existing === "table") out.push(`DROP TABLE ${q(rel)}`);
+    if (existing === "view") out.push(`DROP VIEW ${q(rel)}`);
+    out.push(`ALTER TABLE ${tmp} RENAME TO ${rel.name}`);
+    return out;
+  }
+  const out = [`CREATE OR REPLACE TABLE ${tmp} AS\n${sql}`];
+  if (existing === "table") {
+    out.push(`ALTER TABLE ${q(rel)} SWAP WITH ${tmp}`, `DROP TABLE ${tmp}`);
+  } else {
+    if (existing === "view") out.push(`DROP VIEW ${q(rel)}`);
+    out.push(`ALTER TABLE ${tmp} RENAME TO ${q(rel)}`);
+  }
+  return out;
+}
+
+export function viewStatements(
+  _target: Target,
+  rel: Relation,
+  sql: string,
+  existing: RelationType | undefined,
+): string[] {
+  const out: string[] = [];
+  if (existing === "table") out.push(`DROP TABLE ${q(rel)}`);
+  out.push(`CREATE OR REPLACE VIEW ${q(rel)} AS\n${sql}`);
+  return out;
+}
+
+/** The temporary relation holding an incremental run's new rows. */
+export function newRowsRelation(target: Target, rel: Relation): string {
+  return target === "duckdb" ? `${rel.name}__egx_new` : q(rel, "__egx_new");
+}
+
+/** Step 1 of an incremental run: the new rows into a temporary table. */
+export function incrementalStageStatements(target: Target, rel: Relation, sql: string): string[] {
+  const tmp = newRowsRelation(target, rel);
+  return target === "duckdb"
+    ? [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TEMP TABLE ${tmp} AS\n${sql}`]
+    : [`CREATE OR REPLACE TEMPORARY TABLE ${tmp} AS\n${sql}`];
+}
+
+/** Step 2 (after the columns were checked): replace matching rows, insert the new ones. */
+export function incrementalMergeStatements(
+  target: Target,
+  rel: Relation,
+  replaceBy: readonly string[],
+  columns: readonly string[],
+): string[] {
+  const tmp = newRowsRelation(target, rel);
+  const keys = replaceBy.length === 1 ? replaceBy[0] : `(${replaceBy.join(", ")})`;
+  const cols = columns.join(", ");
+  return [
+    `DELETE FROM ${q(rel)} WHERE ${keys} IN (SELECT ${replaceBy.join(", ")} FROM ${tmp})`,
+    `INSERT INTO ${q(rel)} (${cols}) SELECT ${cols} FROM ${tmp}`,
+    `DROP TABLE ${tmp}`,
+  ];
+}
+
+/** Columns of a relation, in order (information_schema works on both warehouses). */
+export function columnsQuery(target: Target, temp: boolean): string {
+  if (target === "duckdb" && temp) {
+    return "SELECT column_name AS COLUMN_NAME FROM information_schema.columns " +
+      "WHERE table_catalog = 'temp' AND table_name = ? ORDER BY ordinal_position";
+  }
+  return "SELECT column_name AS COLUMN_NAME FROM information_schema.columns " +
+    "WHERE upper(table_schema) = upper(?) AND upper(table_name) = upper(?) " +
+    "ORDER BY ordinal_position";
+}
+
+/** Existing relations in some schemas: rows of (SCHEMA_NAME, TABLE_NAME, TABLE_TYPE). */
+export function relationsQuery(schemaCount: number): string {
+  const marks = Array.from({ length: schemaCount }, () => "upper(?)").join(", ");
+  return "SELECT table_schema AS SCHEMA_NAME, table_name AS TABLE_NAME, " +
+    "table_type AS TABLE_TYPE FROM information_schema.tables " +
+    `WHERE upper(table_schema) IN (${marks})`;
+}

@@ -1,0 +1,596 @@
+/**
+ * Loading the model project from `models/`: the project file, every model's SQL (with its
+ * optional config header), the YAML beside the models (descriptions, columns, tests) and the
+ * sources. Every problem is collected with its file, line and column and reported at once.
+ *
+ * Layout:
+ *   models/project.yml          name, folder defaults (schema, materialization, tags), vars
+ *   models/<folder>/*.sql       one model per file; the file name is the model name
+ *   models/<folder>/*.yml       `models:` docs/config/tests and `sources:`
+ *   models/tests/*.sql          singular data tests (a query returning the failing rows)
+ *
+ * A model file may start with a YAML header in a comment:
+ *   /*---
+ *   materialized: incremental
+ *   unique_key: [TICKER, TRADE_DATE]
+ *   ---*\/
+ */
+import { join, relative } from "node:path";
+import { ModelError, type Position, ProjectError } from "./errors.ts";
+import { parseTemplate, type Template } from "./template.ts";
+import { mapOf, num, plain, readYaml, reqStr, seqOf, str, strList, type Y } from "./yaml_read.ts";
+
+export type Materialization = "view" | "table" | "incremental";
+export type Severity = "error" | "warn";
+export type TestKind =
+  | "unique"
+  | "not_null"
+  | "accepted_values"
+  | "relationships"
+  | "expression"
+  | "unique_combination"
+  | "row_count"
+  | "recency";
+
+export const TEST_KINDS: readonly TestKind[] = [
+  "unique",
+  "not_null",
+  "accepted_values",
+  "relationships",
+  "expression",
+  "unique_combination",
+  "row_count",
+  "recency",
+];
+
+/** A generic test as declared in YAML (turned into SQL by data_tests.ts). */
+export interface TestSpec {
+  kind: TestKind;
+  /** The column it is declared under (column-level tests). */
+  column?: string;
+  severity: Severity;
+  name?: string;
+  description?: string;
+  /** SQL filter applied to the tested relation first. */
+  where?: string;
+  values?: (string | number | boolean)[];
+  /** relationships: `ref('x')` or `source('a', 'b')`, and the column there. */
+  to?: string;
+  field?: string;
+  expr?: string;
+  columns?: string[];
+  min?: number;
+  max?: number;
+  /** row_count/recency apply only when this relation has rows (e.g. optional inputs). */
+  whenNonempty?: string;
+  maxTradingDays?: number;
+  pos: Position;
+}
+
+export interface ColumnDoc {
+  name: string;
+  description: string;
+  tests: TestSpec[];
+  pos: Position;
+}
+
+export interface ModelNode {
+  kind: "model";
+  name: string;
+  /** Path relative to the project root, e.g. `models/staging/stg_companies.sql`. */
+  file: string;
+  /** Folders under models/, e.g. ["staging"]. */
+  path: string[];
+  schema: string;
+  /** `SCHEMA.name`, how other models reach it. */
+  relation: string;
+  materialized: Materialization;
+  uniqueKey: string[];
+  /** incremental (delete+insert): target rows matching new rows on these columns are replaced. */
+  replaceBy: string[];
+  tags: string[];
+  description: string;
+  grain: string;
+  columns: ColumnDoc[];
+  tests: TestSpec[];
+  /** The template text (header blanked out, so line numbers match the file). */
+  sql: string;
+  template: Template;
+  yamlFile?: string;
+  pos: Position;
+}
+
+export interface SourceNode {
+  kind: "source";
+  /** `operational.TBL_COMPANY` */
+  id: string;
+  source: string;
+  name: string;
+  schema: string;
+  relation: string;
+  description: string;
+  columns: ColumnDoc[];
+  tests: TestSpec[];
+  file: string;
+  pos: Position;
+}
+
+export interface SingularTest {
+  name: string;
+  file: string;
+  sql: string;
+  template: Template;
+  severity: Severity;
+  description: string;
+  pos: Position;
+}
+
+export interface FolderConfig {
+  schema?: string;
+  materialized?: Materialization;
+  tags: string[];
+}
+
+export interface Project {
+  root: string;
+  name: string;
+  models: Map<string, ModelNode>;
+  sources: Map<string, SourceNode>;
+  singularTests: SingularTest[];
+  folders: Map<string, FolderConfig>;
+  vars: Record<string, string | number | boolean>;
+  /** Schema holding the failing rows of the last test run. */
+  failuresSchema: string;
+}
+
+export const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MODEL_NAME = /^[a-z_][a-z0-9_]*$/;
+const MATERIALIZATIONS: readonly Materialization[] = ["view", "table", "incremental"];
+const CONFIG_KEYS = ["materialized", "unique_key", "replace_by", "tags"] as const;
+const HEADER = /^(\s*)\/\*---\n([\s\S]*?)\n---\*\//;
+
+interface Findings {
+  errors: ModelError[];
+  /** Run `fn`, collecting a ModelError instead of stopping. */
+  guard<T>(fn: () => T): T | undefined;
+}
+
+function findings(): Findings {
+  const errors: ModelError[] = [];
+  return {
+    errors,
+    guard(fn) {
+      try {
+        return fn();
+      } catch (e) {
+        if (e instanceof ModelError) errors.push(e);
+        else throw e;
+        return undefined;
+      }
+    },
+  };
+}
+
+function ident(value: string, what: string, pos: Position): string {
+  if (!IDENT.test(value)) throw new ModelError(pos, `${what} "${value}" is not a plain identifier`);
+  return value;
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) out.push(...await walk(p));
+    else if (e.isFile) out.push(p);
+  }
+  return out.sort();
+}
+
+interface RawConfig {
+  materialized?: Materialization;
+  uniqueKey?: string[];
+  replaceBy?: string[];
+  tags?: string[];
+}
+
+function readConfig(y: Y, what: string): RawConfig {
+  const m = mapOf(y, what, CONFIG_KEYS);
+  const out: RawConfig = {};
+  const mat = str(m.get("materialized"), "materialized");
+  if (mat !== undefined) {
+    if (!MATERIALIZATIONS.includes(mat as Materialization)) {
+      throw new ModelError(
+        m.get("materialized")!.pos,
+        `materialized must be one of ${MATERIALIZATIONS.join(", ")}, got "${mat}"`,
+      );
+    }
+    out.materialized = mat as Materialization;
+  }
+  const key = (k: string) => {
+    const v = strList(m.get(k), k);
+    v?.forEach((c) => ident(c, k, m.get(k)!.pos));
+    return v;
+  };
+  out.uniqueKey = key("unique_key");
+  out.replaceBy = key("replace_by");
+  out.tags = strList(m.get("tags"), "tags");
+  return out;
+}
+
+const TEST_COMMON = ["severity", "name", "description", "where"];
+const TEST_ARGS: Record<TestKind, string[]> = {
+  unique: ["column"],
+  not_null: ["column"],
+  accepted_values: ["column", "values"],
+  relationships: ["column", "to", "field"],
+  expression: ["expr"],
+  unique_combination: ["columns"],
+  row_count: ["min", "max", "when_nonempty"],
+  recency: ["field", "max_trading_days", "when_nonempty"],
+};
+
+/** Read one entry of a `tests:` list: `unique` or `{accepted_values: {values: [...]}}`. */
+export function readTest(y: Y, column: string | undefined): TestSpec {
+  let kind: string;
+  let args: Map<string, Y> = new Map();
+  let pos = y.pos;
+  if (typeof y.value === "string") {
+    kind = y.value;
+  } else if (y.map && y.map.size === 1) {
+    const [[k, v]] = [...y.map];
+    kind = k;
+    pos = v.keyPos;
+    if (!(TEST_KINDS as string[]).includes(kind)) {
+      throw new ModelError(pos, `unknown test "${kind}" (have: ${TEST_KINDS.join(", ")})`);
+    }
+    if (v.node.value !== null) {
+      args = mapOf(v.node, `test ${kind}`, [...TEST_ARGS[kind as TestKind], ...TEST_COMMON]);
+    }
+  } else {
+    throw new ModelError(y.pos, "a test is a name (`unique`) or a one-key mapping");
+  }
+  if (!(TEST_KINDS as string[]).includes(kind)) {
+    throw new ModelError(pos, `unknown test "${kind}" (have: ${TEST_KINDS.join(", ")})`);
+  }
+  const k = kind as TestKind;
+  const severity = str(args.get("severity"), "severity") ?? "error";
+  if (severity !== "error" && severity !== "warn") {
+    throw new ModelError(args.get("severity")!.pos, `severity must be error or warn`);
+  }
+  const spec: TestSpec = {
+    kind: k,
+    column: str(args.get("column"), "column") ?? column,
+    severity,
+    name: str(args.get("name"), "name"),
+    description: str(args.get("description"), "description"),
+    where: str(args.get("where"), "where"),
+    pos,
+  };
+  if (spec.column !== undefined) ident(spec.column, "column", pos);
+  if (spec.name !== undefined && !MODEL_NAME.test(spec.name)) {
+    throw new ModelError(pos, `test name "${spec.name}" must be lower_snake_case`);
+  }
+  const need = (key: string) => {
+    const v = args.get(key);
+    if (v === undefined) throw new ModelError(pos, `test ${k} needs "${key}"`);
+    return v;
+  };
+  switch (k) {
+    case "unique":
+    case "not_null":
+      if (spec.column === undefined) throw new ModelError(pos, `test ${k} needs a column`);
+      break;
+    case "accepted_values": {
+      if (spec.column === undefined) throw new ModelError(pos, `test ${k} needs a column`);
+      const v = plain(need("values"));
+      if (!Array.isArray(v) || v.length === 0) {
+        throw new ModelError(need("values").pos, "values must be a non-empty list");
+      }
+      spec.values = v as (string | number | boolean)[];
+      break;
+    }
+    case "relationships":
+      if (spec.column === undefined) throw new ModelError(pos, `test ${k} needs a column`);
+      spec.to = reqStr(need("to"), "to", y);
+      spec.field = ident(reqStr(need("field"), "field", y), "field", pos);
+      break;
+    case "expression":
+      spec.expr = reqStr(need("expr"), "expr", y);
+      if (spec.name === undefined) throw new ModelError(pos, `an expression test needs a name`);
+      break;
+    case "unique_combination":
+      spec.columns = strList(need("columns"), "columns")!;
+      spec.columns.forEach((c) => ident(c, "columns", pos));
+      break;
+    case "row_count":
+      spec.min = num(args.get("min"), "min");
+      spec.max = num(args.get("max"), "max");
+      if (spec.min === undefined && spec.max === undefined) {
+        throw new ModelError(pos, "row_count needs min or max");
+      }
+      spec.whenNonempty = str(args.get("when_nonempty"), "when_nonempty");
+      break;
+    case "recency":
+      spec.field = ident(reqStr(need("field"), "field", y), "field", pos);
+      spec.maxTradingDays = num(need("max_trading_days"), "max_trading_days");
+      if (!Number.isInteger(spec.maxTradingDays) || spec.maxTradingDays! < 0) {
+        throw new ModelError(pos, "max_trading_days must be a whole number >= 0");
+      }
+      spec.whenNonempty = str(args.get("when_nonempty"), "when_nonempty");
+      break;
+  }
+  return spec;
+}
+
+function readColumns(y: Y | undefined, f: Findings): ColumnDoc[] {
+  return seqOf(y, "columns").flatMap((c) =>
+    f.guard(() => {
+      const m = mapOf(c, "a column", ["name", "description", "tests"]);
+      const name = ident(reqStr(m.get("name"), "column name", c), "column name", c.pos);
+      const tests = seqOf(m.get("tests"), "tests").flatMap((t) =>
+        f.guard(() => readTest(t, name)) ?? []
+      );
+      return {
+        name,
+        description: str(m.get("description"), "description") ?? "",
+        tests,
+        pos: c.pos,
+      };
+    }) ?? []
+  );
+}
+
+interface ModelDoc {
+  description: string;
+  grain: string;
+  config: RawConfig;
+  columns: ColumnDoc[];
+  tests: TestSpec[];
+  file: string;
+  pos: Position;
+}
+
+/** Load and check the project under `root` (the repository checkout). */
+export async function loadProject(root: string): Promise<Project> {
+  const f = findings();
+  const dir = join(root, "models");
+  const rel = (p: string) => relative(root, p);
+  const projectFile = join(dir, "project.yml");
+  let projectText: string;
+  try {
+    projectText = await Deno.readTextFile(projectFile);
+  } catch (e) {
+    throw new ProjectError([
+      new ModelError({ file: rel(projectFile), line: 0, col: 0 }, `cannot read: ${e}`),
+    ]);
+  }
+  const project: Project = {
+    root,
+    name: "",
+    models: new Map(),
+    sources: new Map(),
+    singularTests: [],
+    folders: new Map(),
+    vars: {},
+    failuresSchema: "DWH_AUDIT",
+  };
+  f.guard(() => {
+    const y = readYaml(projectText, rel(projectFile));
+    const m = mapOf(y, "project.yml", ["name", "folders", "vars", "test_failures_schema"]);
+    project.name = reqStr(m.get("name"), "name", y);
+    const fs = m.get("folders");
+    for (const [folder, { node }] of fs?.map ?? []) {
+      f.guard(() => {
+        const fm = mapOf(node, `folder ${folder}`, ["schema", "materialized", "tags"]);
+        const schema = str(fm.get("schema"), "schema");
+        if (schema !== undefined) ident(schema, "schema", node.pos);
+        const cfg = readConfig(
+          { pos: node.pos, map: new Map([...node.map!].filter(([k]) => k !== "schema")) },
+          `folder ${folder}`,
+        );
+        project.folders.set(folder, {
+          schema,
+          materialized: cfg.materialized,
+          tags: cfg.tags ?? [],
+        });
+      });
+    }
+    for (const [k, { node }] of m.get("vars")?.map ?? []) {
+      const v = node.value;
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+        throw new ModelError(node.pos, `var ${k} must be a string, number or boolean`);
+      }
+      project.vars[k] = v;
+    }
+    const fsch = str(m.get("test_failures_schema"), "test_failures_schema");
+    if (fsch) project.failuresSchema = ident(fsch, "test_failures_schema", y.pos);
+  });
+
+  const files = await walk(dir);
+  const docs = new Map<string, ModelDoc>();
+  for (const file of files.filter((p) => /\.ya?ml$/.test(p) && p !== projectFile)) {
+    const text = await Deno.readTextFile(file);
+    f.guard(() => {
+      const y = readYaml(text, rel(file));
+      if (y.value === null) return;
+      const m = mapOf(y, "a models YAML file", ["models", "sources"]);
+      for (const item of seqOf(m.get("models"), "models")) {
+        f.guard(() => {
+          const mm = mapOf(item, "a model", [
+            "name",
+            "description",
+            "grain",
+            "config",
+            "columns",
+            "tests",
+          ]);
+          const name = reqStr(mm.get("name"), "model name", item);
+          if (docs.has(name)) {
+            throw new ModelError(
+              item.pos,
+              `model ${name} is documented twice (also in ${docs.get(name)!.file})`,
+            );
+          }
+          docs.set(name, {
+            description: str(mm.get("description"), "description") ?? "",
+            grain: str(mm.get("grain"), "grain") ?? "",
+            config: mm.get("config") ? readConfig(mm.get("config")!, "config") : {},
+            columns: readColumns(mm.get("columns"), f),
+            tests: seqOf(mm.get("tests"), "tests").flatMap((t) =>
+              f.guard(() => readTest(t, undefined)) ?? []
+            ),
+            file: rel(file),
+            pos: item.pos,
+          });
+        });
+      }
+      for (const src of seqOf(m.get("sources"), "sources")) {
+        f.guard(() => {
+          const sm = mapOf(src, "a source", ["name", "schema", "description", "tables"]);
+          const source = reqStr(sm.get("name"), "source name", src);
+          const schema = ident(reqStr(sm.get("schema"), "schema", src), "schema", src.pos);
+          for (const t of seqOf(sm.get("tables"), "tables")) {
+            f.guard(() => {
+              const tm = mapOf(t, "a source table", ["name", "description", "columns", "tests"]);
+              const name = ident(reqStr(tm.get("name"), "table name", t), "table name", t.pos);
+              const id = `${source}.${name}`;
+              if (project.sources.has(id)) {
+                throw new ModelError(t.pos, `source ${id} is declared twice`);
+              }
+              project.sources.set(id, {
+                kind: "source",
+                id,
+                source,
+                name,
+                schema,
+                relation: `${schema}.${name}`,
+                description: str(tm.get("description"), "description") ??
+                  str(sm.get("description"), "description") ?? "",
+                columns: readColumns(tm.get("columns"), f),
+                tests: seqOf(tm.get("tests"), "tests").flatMap((x) =>
+                  f.guard(() => readTest(x, undefined)) ?? []
+                ),
+                file: rel(file),
+                pos: t.pos,
+              });
+            });
+          }
+        });
+      }
+    });
+  }
+
+  for (const file of files.filter((p) => p.endsWith(".sql"))) {
+    const relFile = rel(file);
+    const parts = relative(dir, file).split(/[\\/]/);
+    const base = parts.pop()!.replace(/\.sql$/, "");
+    const fileText = await Deno.readTextFile(file);
+    f.guard(() => {
+      const pos0: Position = { file: relFile, line: 1, col: 1 };
+      if (!MODEL_NAME.test(base)) {
+        throw new ModelError(pos0, `file name "${base}" must be lower_snake_case (it is the name)`);
+      }
+      let header: Y | undefined;
+      let sql = fileText;
+      const hm = HEADER.exec(fileText);
+      if (hm) {
+        const headerLine = hm[1].split("\n").length + 1;
+        header = readYaml(hm[2], relFile, headerLine - 1);
+        // Blank the header but keep its newlines, so line numbers still match the file.
+        sql = hm[0].replace(/[^\n]/g, " ") + fileText.slice(hm[0].length);
+      }
+      const template = parseTemplate(sql, relFile);
+      if (parts[0] === "tests") {
+        const hmap = header
+          ? mapOf(header, "a test header", ["severity", "description"])
+          : new Map();
+        const severity = str(hmap.get("severity"), "severity") ?? "error";
+        if (severity !== "error" && severity !== "warn") {
+          throw new ModelError(hmap.get("severity")!.pos, "severity must be error or warn");
+        }
+        project.singularTests.push({
+          name: base,
+          file: relFile,
+          sql,
+          template,
+          severity,
+          description: str(hmap.get("description"), "description") ?? "",
+          pos: pos0,
+        });
+        return;
+      }
+      if (project.models.has(base)) {
+        throw new ModelError(
+          pos0,
+          `model ${base} is defined twice (also ${project.models.get(base)!.file})`,
+        );
+      }
+      const doc = docs.get(base);
+      const headerCfg = header ? readConfig(header, "the config header") : {};
+      let folderCfg: FolderConfig = { tags: [] };
+      for (let i = 1; i <= parts.length; i++) {
+        const fc = project.folders.get(parts.slice(0, i).join("/"));
+        if (fc) {
+          folderCfg = {
+            schema: fc.schema ?? folderCfg.schema,
+            materialized: fc.materialized ?? folderCfg.materialized,
+            tags: [...folderCfg.tags, ...fc.tags],
+          };
+        }
+      }
+      const schema = folderCfg.schema;
+      if (!schema) {
+        throw new ModelError(
+          pos0,
+          `no schema for folder "${parts.join("/")}": add it to models/project.yml folders`,
+        );
+      }
+      const materialized = headerCfg.materialized ?? doc?.config.materialized ??
+        folderCfg.materialized ?? "view";
+      const uniqueKey = headerCfg.uniqueKey ?? doc?.config.uniqueKey ?? [];
+      const replaceBy = headerCfg.replaceBy ?? doc?.config.replaceBy ?? uniqueKey;
+      if (materialized === "incremental" && uniqueKey.length === 0) {
+        throw new ModelError(pos0, "an incremental model needs a unique_key");
+      }
+      const tags = [
+        ...new Set([...folderCfg.tags, ...(doc?.config.tags ?? []), ...(headerCfg.tags ?? [])]),
+      ];
+      project.models.set(base, {
+        kind: "model",
+        name: base,
+        file: relFile,
+        path: parts,
+        schema,
+        relation: `${schema}.${base}`,
+        materialized,
+        uniqueKey,
+        replaceBy,
+        tags,
+        description: doc?.description ?? "",
+        grain: doc?.grain ?? "",
+        columns: doc?.columns ?? [],
+        tests: doc?.tests ?? [],
+        sql,
+        template,
+        yamlFile: doc?.file,
+        pos: pos0,
+      });
+    });
+  }
+  for (const [name, doc] of docs) {
+    if (!project.models.has(name)) {
+      f.errors.push(
+        new ModelError(doc.pos, `YAML documents model ${name}, but there is no ${name}.sql`),
+      );
+    }
+  }
+  const testNames = new Set<string>();
+  for (const t of project.singularTests) {
+    if (project.models.has(t.name)) {
+      f.errors.push(new ModelError(t.pos, `singular test ${t.name} has the name of a model`));
+    }
+    testNames.add(t.name);
+  }
+  if (f.errors.length > 0) throw new ProjectError(f.errors);
+  return project;
+}

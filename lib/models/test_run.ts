@@ -1,0 +1,274 @@
+/**
+ * `models_test`: run the data tests, store the failing rows of each failing test in
+ * `<failures schema>.<test name>` (at most FAILURE_ROWS rows, replaced every run, dropped once
+ * the test passes), record every result in `<failures schema>.TEST_RESULTS` and
+ * `target/test_results.json`. Error-severity failures fail the run; warnings are reported.
+ */
+import { join } from "node:path";
+import type { Session, Warehouse } from "../warehouse/warehouse.ts";
+import { Compiler, type Target } from "./compile.ts";
+import { buildGraph } from "./dag.ts";
+import { collectTests, type DataTest, testDependencies } from "./data_tests.ts";
+import { ModelError } from "./errors.ts";
+import type { Project } from "./project.ts";
+import { selectModels } from "./select.ts";
+
+export const FAILURE_ROWS = 1000;
+
+export type TestStatus = "pass" | "fail" | "warn" | "error";
+
+export interface TestResult {
+  name: string;
+  kind: DataTest["kind"];
+  severity: DataTest["severity"];
+  attachedTo: string;
+  column?: string;
+  description: string;
+  status: TestStatus;
+  /** Failing rows (0 when passing). */
+  failures: number;
+  durationMs: number;
+  message?: string;
+  compiledPath?: string;
+  /** Where the failing rows were stored. */
+  failuresRelation?: string;
+  file: string;
+  line: number;
+}
+
+export interface TestRunResult {
+  target: Target;
+  asOf: string;
+  startedAt: string;
+  durationMs: number;
+  results: TestResult[];
+  counts: Record<TestStatus, number>;
+  /** False when an error-severity test failed or any test could not run. */
+  ok: boolean;
+  /** Every statement executed, in order (the benchmark replays them). */
+  statements: string[];
+}
+
+export interface TestOptions {
+  asOf: Date;
+  /** Model selectors: run the tests of these models (default: every test). */
+  select?: string[];
+  /** Only the tests with these names. */
+  names?: string[];
+  signal?: AbortSignal;
+  targetDir?: string;
+  /** Store failing rows and TEST_RESULTS in the warehouse (default true). */
+  storeFailures?: boolean;
+  log?: (line: string) => void;
+}
+
+function message(e: unknown): string {
+  let err = e as { message?: string; cause?: unknown; name?: string };
+  while (err?.name === "WarehouseQueryError" && err.cause instanceof Error) {
+    err = err.cause as typeof err;
+  }
+  return String(err?.message ?? e).split("\n").filter((l) => l.trim()).slice(0, 2).join(" | ");
+}
+
+/** Pick the tests to run. */
+export function selectTests(project: Project, tests: DataTest[], opts: TestOptions): DataTest[] {
+  let out = tests;
+  if (opts.select && opts.select.length > 0) {
+    const chosen = new Set(selectModels(project, buildGraph(project), opts.select));
+    out = out.filter((t) => testDependencies(t).models.some((m) => chosen.has(m)));
+  }
+  if (opts.names && opts.names.length > 0) {
+    const unknown = opts.names.filter((n) => !tests.some((t) => t.name === n));
+    if (unknown.length > 0) throw new Error(`no such test: ${unknown.join(", ")}`);
+    out = out.filter((t) => opts.names!.includes(t.name));
+  }
+  return out;
+}
+
+export async function runTests(
+  wh: Warehouse,
+  project: Project,
+  opts: TestOptions,
+): Promise<TestRunResult> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const log = opts.log ?? (() => {});
+  const target: Target = wh.kind;
+  const compiler = new Compiler(project, { target, asOf: opts.asOf, targetDir: opts.targetDir });
+  const tests = selectTests(project, collectTests(project, opts.asOf), opts);
+  const statements: string[] = [];
+  const results: TestResult[] = [];
+  const compiled = new Map<string, { sql: string; path: string }>();
+  for (const t of tests) {
+    try {
+      const sql = compiler.render(t.template);
+      compiled.set(t.name, await compiler.compileQuery(sql, t.file, `tests/${t.name}.sql`));
+    } catch (e) {
+      if (!(e instanceof ModelError)) throw e;
+      results.push(resultOf(t, "error", 0, 0, e.message));
+    }
+  }
+  const runnable = tests.filter((t) => compiled.has(t.name));
+  // All counts in as few transactions as possible (each one opens the DuckDB file); a failing
+  // query aborts its transaction, so the rest continue in a fresh one.
+  let next = 0;
+  while (next < runnable.length) {
+    await wh.transaction(async (s) => {
+      while (next < runnable.length) {
+        opts.signal?.throwIfAborted();
+        const t = runnable[next++];
+        const c = compiled.get(t.name)!;
+        const sql = `SELECT COUNT(*) AS FAILURES FROM (\n${c.sql}\n) AS failing_rows`;
+        statements.push(sql);
+        const s0 = performance.now();
+        try {
+          const [row] = await s.query<{ FAILURES: number }>(sql);
+          const n = Number(row.FAILURES);
+          const status = n === 0 ? "pass" : t.severity === "warn" ? "warn" : "fail";
+          results.push({ ...resultOf(t, status, n, performance.now() - s0), compiledPath: c.path });
+        } catch (e) {
+          const r = resultOf(t, "error", 0, performance.now() - s0, `${t.file}: ${message(e)}`);
+          results.push({ ...r, compiledPath: c.path });
+          throw new Restart();
+        }
+      }
+    }, { signal: opts.signal, label: "models_test" }).catch((e) => {
+      if (!(e instanceof Restart)) throw e;
+    });
+  }
+  const order = new Map(tests.map((t, i) => [t.name, i]));
+  results.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+  if (opts.storeFailures ?? true) {
+    await storeResults(wh, project, results, compiled, statements, opts);
+  }
+  for (const r of results) {
+    const tag = { pass: "PASS", fail: "FAIL", warn: "WARN", error: "ERROR" }[r.status];
+    if (r.status === "pass") log(`${tag.padEnd(5)} ${r.name}`);
+    else {
+      const where = r.failuresRelation ? ` (rows in ${r.failuresRelation})` : "";
+      const what = r.status === "error" ? r.message : `${r.failures} failing row(s)${where}`;
+      log(`${tag.padEnd(5)} ${r.name}: ${what}`);
+    }
+  }
+  await compiler.saveCache();
+  const counts = { pass: 0, fail: 0, warn: 0, error: 0 };
+  for (const r of results) counts[r.status]++;
+  const run: TestRunResult = {
+    target,
+    asOf: opts.asOf.toISOString(),
+    startedAt,
+    durationMs: performance.now() - t0,
+    results,
+    counts,
+    ok: counts.fail === 0 && counts.error === 0,
+    statements,
+  };
+  await Deno.mkdir(compiler.targetDir, { recursive: true });
+  await Deno.writeTextFile(
+    join(compiler.targetDir, "test_results.json"),
+    JSON.stringify({ ...run, statements: undefined }, null, 2) + "\n",
+  );
+  return run;
+}
+
+class Restart extends Error {}
+
+function resultOf(
+  t: DataTest,
+  status: TestStatus,
+  failures: number,
+  durationMs: number,
+  msg?: string,
+): TestResult {
+  return {
+    name: t.name,
+    kind: t.kind,
+    severity: t.severity,
+    attachedTo: t.attachedTo,
+    column: t.column,
+    description: t.description,
+    status,
+    failures,
+    durationMs,
+    message: msg,
+    file: t.file,
+    line: t.pos.line,
+  };
+}
+
+const RESULT_COLUMNS = [
+  "TEST_NAME",
+  "KIND",
+  "SEVERITY",
+  "ATTACHED_TO",
+  "STATUS",
+  "FAILURES",
+  "MESSAGE",
+  "RUN_AT",
+];
+
+/** Failing rows into <schema>.<test>, stale failure tables dropped, TEST_RESULTS replaced. */
+async function storeResults(
+  wh: Warehouse,
+  project: Project,
+  results: TestResult[],
+  compiled: Map<string, { sql: string }>,
+  statements: string[],
+  opts: TestOptions,
+): Promise<void> {
+  const schema = project.failuresSchema;
+  const runAt = new Date().toISOString().replace("T", " ").slice(0, 19);
+  await wh.transaction(async (s: Session) => {
+    const exec = (sql: string, params?: (string | number | null)[]) => {
+      statements.push(sql);
+      return s.execute(sql, params);
+    };
+    await exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    const tablesSql = "SELECT table_name AS TABLE_NAME FROM information_schema.tables " +
+      "WHERE upper(table_schema) = upper(?)";
+    statements.push(tablesSql);
+    const existing = (await s.query<{ TABLE_NAME: string }>(tablesSql, [schema]))
+      .map((r) => r.TABLE_NAME.toLowerCase());
+    const failing = new Set<string>();
+    for (const r of results) {
+      if (r.status !== "fail" && r.status !== "warn") continue;
+      const rel = `${schema}.${r.name}`;
+      await exec(
+        `CREATE OR REPLACE TABLE ${rel} AS SELECT * FROM (\n${compiled.get(r.name)!.sql}\n) ` +
+          `AS failing_rows LIMIT ${FAILURE_ROWS}`,
+      );
+      r.failuresRelation = rel;
+      failing.add(r.name);
+    }
+    for (const name of existing) {
+      if (name === "test_results" || failing.has(name)) continue;
+      if (results.some((r) => r.name === name)) await exec(`DROP TABLE ${schema}.${name}`);
+    }
+    await exec(
+      `CREATE TABLE IF NOT EXISTS ${schema}.TEST_RESULTS (TEST_NAME VARCHAR, KIND VARCHAR, ` +
+        `SEVERITY VARCHAR, ATTACHED_TO VARCHAR, STATUS VARCHAR, FAILURES BIGINT, ` +
+        `MESSAGE VARCHAR, RUN_AT TIMESTAMP)`,
+    );
+    if (results.length === 0) return;
+    const names = results.map(() => "?").join(", ");
+    await exec(
+      `DELETE FROM ${schema}.TEST_RESULTS WHERE TEST_NAME IN (${names})`,
+      results.map((r) => r.name),
+    );
+    const tuple = `(${RESULT_COLUMNS.map(() => "?").join(", ")})`;
+    await exec(
+      `INSERT INTO ${schema}.TEST_RESULTS (${RESULT_COLUMNS.join(", ")}) VALUES ` +
+        results.map(() => tuple).join(", "),
+      results.flatMap((r) => [
+        r.name,
+        r.kind,
+        r.severity,
+        r.attachedTo,
+        r.status,
+        r.failures,
+        r.message ?? null,
+        runAt,
+      ]),
+    );
+  }, { signal: opts.signal, label: "models_test: store results" });
+}
