@@ -1,0 +1,116 @@
+-- Index level per index and trade date, computed from the constituents' daily prices.
+--
+-- Method: the index return of a day is the weighted average of its constituents' daily returns
+-- (close / previous close - 1) over the members effective that day that have a return.
+--   EQUAL_WEIGHTED indices (EGX70 EWI, EGX100 EWI): every member weighs the same.
+--   CAP_WEIGHTED (EGX30): the listed weight; a member whose weight is missing gets the average
+--   listed weight of that day's members (or 1 when none is listed), so the level is never NULL
+--   because a weight is missing. Weights are held constant between list updates (no daily drift).
+-- Level: BASE_VALUE (OPERATIONAL.TBL_INDEX.BASE_VALUE, else var('default_index_base') = 1000) on
+-- the first trade date with constituent prices (BASE_DATE), then chained:
+--   level_d = level_(d-1) * (1 + return_d).
+-- It is an index of the constituents we have prices for, not the exchange's published level.
+with members as (
+  select INDEX_CODE, TICKER, EFFECTIVE_FROM, EFFECTIVE_TO, WEIGHT, WEIGHTING, INDEX_NAME
+  from {{ ref('stg_index_membership') }}
+),
+index_def as (
+  select
+    upper(trim(INDEX_CODE)) as INDEX_CODE,
+    max(BASE_VALUE) as BASE_VALUE
+  from {{ source('operational', 'TBL_INDEX') }}
+  group by upper(trim(INDEX_CODE))
+),
+member_days as (
+  select
+    m.INDEX_CODE,
+    m.INDEX_NAME,
+    m.WEIGHTING,
+    p.TRADE_DATE,
+    p.TICKER,
+    m.WEIGHT,
+    p.VOLUME,
+    p.TURNOVER_ESTIMATE,
+    case when p.PREV_CLOSE > 0 then p.CLOSE / p.PREV_CLOSE - 1 end as MEMBER_RETURN
+  from {{ ref('gold_fct_stock_daily_prices') }} as p
+  join members as m
+    on m.TICKER = p.TICKER
+    and p.TRADE_DATE >= m.EFFECTIVE_FROM
+    and (m.EFFECTIVE_TO is null or p.TRADE_DATE < m.EFFECTIVE_TO)
+),
+weighted as (
+  select
+    d.*,
+    case
+      when d.WEIGHTING = 'EQUAL_WEIGHTED' then 1
+      else coalesce(d.WEIGHT, avg(d.WEIGHT) over (partition by d.INDEX_CODE, d.TRADE_DATE), 1)
+    end as EFFECTIVE_WEIGHT
+  from member_days as d
+),
+per_day as (
+  select
+    INDEX_CODE,
+    max(INDEX_NAME) as INDEX_NAME,
+    max(WEIGHTING) as WEIGHTING,
+    TRADE_DATE,
+    count(*) as CONSTITUENTS_TRADED,
+    count(MEMBER_RETURN) as CONSTITUENTS_WITH_RETURN,
+    count(WEIGHT) as CONSTITUENTS_WITH_WEIGHT,
+    sum(case when MEMBER_RETURN is not null then EFFECTIVE_WEIGHT * MEMBER_RETURN end)
+      / nullif(sum(case when MEMBER_RETURN is not null then EFFECTIVE_WEIGHT end), 0)
+      as INDEX_RETURN,
+    sum(case when MEMBER_RETURN > 0 then 1 else 0 end) as ADVANCERS,
+    sum(case when MEMBER_RETURN < 0 then 1 else 0 end) as DECLINERS,
+    sum(case when MEMBER_RETURN = 0 then 1 else 0 end) as UNCHANGED,
+    sum(VOLUME) as TOTAL_VOLUME,
+    sum(TURNOVER_ESTIMATE) as TOTAL_TURNOVER
+  from weighted
+  group by INDEX_CODE, TRADE_DATE
+),
+effective_members as (
+  select d.INDEX_CODE, d.TRADE_DATE, count(*) as CONSTITUENTS
+  from per_day as d
+  join members as m
+    on m.INDEX_CODE = d.INDEX_CODE
+    and d.TRADE_DATE >= m.EFFECTIVE_FROM
+    and (m.EFFECTIVE_TO is null or d.TRADE_DATE < m.EFFECTIVE_TO)
+  group by d.INDEX_CODE, d.TRADE_DATE
+),
+chained as (
+  select
+    d.*,
+    coalesce(i.BASE_VALUE, {{ var('default_index_base') }}) as BASE_VALUE,
+    min(d.TRADE_DATE) over (partition by d.INDEX_CODE) as BASE_DATE,
+    sum(ln(1 + coalesce(d.INDEX_RETURN, 0))) over (
+      partition by d.INDEX_CODE order by d.TRADE_DATE
+      rows between unbounded preceding and current row
+    ) as LOG_GROWTH
+  from per_day as d
+  left join index_def as i on i.INDEX_CODE = d.INDEX_CODE
+)
+select
+  c.INDEX_CODE,
+  c.INDEX_NAME,
+  c.WEIGHTING,
+  c.TRADE_DATE,
+  c.BASE_VALUE * exp(c.LOG_GROWTH) as INDEX_LEVEL,
+  coalesce(c.INDEX_RETURN, 0) * 100 as DAILY_RETURN_PCT,
+  c.BASE_VALUE,
+  c.BASE_DATE,
+  e.CONSTITUENTS,
+  c.CONSTITUENTS_TRADED,
+  c.CONSTITUENTS_WITH_RETURN,
+  c.CONSTITUENTS_WITH_WEIGHT,
+  case
+    when c.WEIGHTING = 'EQUAL_WEIGHTED' then 'EQUAL'
+    when c.CONSTITUENTS_WITH_WEIGHT = c.CONSTITUENTS_TRADED then 'LISTED_WEIGHTS'
+    when c.CONSTITUENTS_WITH_WEIGHT = 0 then 'EQUAL_FALLBACK'
+    else 'LISTED_WEIGHTS_WITH_AVERAGE_FILL'
+  end as WEIGHT_METHOD,
+  c.ADVANCERS,
+  c.DECLINERS,
+  c.UNCHANGED,
+  c.TOTAL_VOLUME,
+  c.TOTAL_TURNOVER
+from chained as c
+join effective_members as e on e.INDEX_CODE = c.INDEX_CODE and e.TRADE_DATE = c.TRADE_DATE
