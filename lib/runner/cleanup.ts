@@ -44,6 +44,17 @@ export function cleanup(
   const keep = new Set([dbPath, `${dbPath}-wal`, `${dbPath}-shm`]);
   const live = new Set<string>();
 
+  // Paths deleted (or, in a dry run, that would be): a folder whose entries are all gone is empty.
+  const gone = new Set<string>();
+  const remove = (path: string, isDir: boolean) => {
+    if (!opts.dryRun) Deno.removeSync(path);
+    gone.add(path);
+    if (isDir) result.dirsDeleted++;
+    else result.filesDeleted++;
+  };
+  const emptied = (dir: string) =>
+    [...Deno.readDirSync(dir)].every((e) => gone.has(`${dir}/${e.name}`));
+
   let history: History | undefined;
   try {
     Deno.statSync(dbPath);
@@ -56,37 +67,28 @@ export function cleanup(
       const old = history.finishedBefore(cutoff);
       for (const run of old) {
         const runDir = `${dir}/runs/${run.id}`;
-        walk(runDir, (path, info) => {
-          if (!opts.dryRun) Deno.removeSync(path);
-          if (info.isDirectory) result.dirsDeleted++;
-          else result.filesDeleted++;
-        });
+        walk(runDir, (path, info) => remove(path, info.isDirectory));
         try {
-          if (!opts.dryRun) Deno.removeSync(runDir);
-          result.dirsDeleted++;
+          Deno.statSync(runDir);
+          remove(runDir, true);
         } catch (e) {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
       }
       result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
-      // Folders of runs still recorded (and recent or running) are not swept by age below.
+      // Folders of runs still running are never swept by age below.
       for (const r of history.listRuns(1_000_000)) {
         if (r.status === "running") live.add(`${dir}/runs/${r.id}`);
       }
     }
     // Anything else old under the log directory (bottom-up, so emptied folders go too).
     walk(dir, (path, info) => {
-      if (keep.has(path) || [...live].some((l) => path === l || path.startsWith(`${l}/`))) return;
+      if (gone.has(path) || keep.has(path)) return;
+      if ([...live].some((l) => path === l || path.startsWith(`${l}/`))) return;
+      const old = (info.mtime ?? now) < cutoff;
       if (info.isDirectory) {
-        const empty = [...Deno.readDirSync(path)].length === 0;
-        if (empty && (info.mtime ?? now) < cutoff && !opts.dryRun) {
-          Deno.removeSync(path);
-          result.dirsDeleted++;
-        }
-      } else if ((info.mtime ?? now) < cutoff) {
-        if (!opts.dryRun) Deno.removeSync(path);
-        result.filesDeleted++;
-      }
+        if (old && emptied(path)) remove(path, true);
+      } else if (old) remove(path, false);
     });
   } finally {
     history?.close();

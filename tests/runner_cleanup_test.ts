@@ -1,0 +1,131 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { cleanup } from "../lib/runner/cleanup.ts";
+import { History } from "../lib/runner/history.ts";
+import { loadManifest } from "../lib/runner/manifest.ts";
+import { planRun } from "../lib/runner/plan.ts";
+import { executePlan } from "../lib/runner/executor.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const DAY = 86_400_000;
+
+/** A log folder with old and recent runs, an old run still running, and loose files. */
+function fixture(now: number) {
+  const logDir = `${Deno.makeTempDirSync({ prefix: "runner_cleanup_" })}/logs`;
+  const h = new History(`${logDir}/runs.sqlite`);
+  const old = (d: number) => new Date(now - d * DAY);
+  const addRun = (id: string, daysAgo: number, finished: boolean) => {
+    const at = now - daysAgo * DAY;
+    h.startRun({ id, target: "full_pipeline", trigger: "schedule", jobs: ["a"], at });
+    const log = `${logDir}/runs/${id}/a.1.log`;
+    Deno.mkdirSync(`${logDir}/runs/${id}`, { recursive: true });
+    Deno.writeTextFileSync(log, `log of ${id}\n`);
+    Deno.utimeSync(log, old(daysAgo), old(daysAgo));
+    h.startAttempt({ runId: id, job: "a", attempt: 1, at, logPath: log, command: "deno run a.ts" });
+    if (finished) {
+      h.endAttempt({
+        runId: id,
+        job: "a",
+        attempt: 1,
+        status: "ok",
+        at: at + 1000,
+        durationMs: 1000,
+        exitCode: 0,
+        signal: null,
+      });
+      h.endJob(id, "a", { status: "ok", at: at + 1000, attempts: 1 });
+      h.endRun(id, "ok", at + 1000, "1 ok");
+    }
+  };
+  addRun("old-run", 40, true);
+  addRun("old-but-running", 40, false);
+  addRun("recent-run", 2, true);
+  Deno.mkdirSync(`${logDir}/runs/orphan`, { recursive: true });
+  Deno.writeTextFileSync(`${logDir}/runs/orphan/x.log`, "no record\n");
+  Deno.utimeSync(`${logDir}/runs/orphan/x.log`, old(35), old(35));
+  Deno.utimeSync(`${logDir}/runs/orphan`, old(35), old(35));
+  Deno.writeTextFileSync(`${logDir}/stream.log`, "old tool log\n");
+  Deno.utimeSync(`${logDir}/stream.log`, old(31), old(31));
+  Deno.writeTextFileSync(`${logDir}/fresh.log`, "recent\n");
+  h.close();
+  return logDir;
+}
+
+function tree(dir: string, base = dir): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const p = `${dir}/${e.name}`;
+    out.push(p.slice(base.length + 1) + (e.isDirectory ? "/" : ""));
+    if (e.isDirectory) out.push(...tree(p, base));
+  }
+  return out.sort();
+}
+
+Deno.test("cleanup deletes old finished runs and old log files, keeping recent and running ones", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = fixture(now);
+  const before = tree(logDir);
+  const dry = cleanup(logDir, 30, { now: new Date(now), dryRun: true });
+  assertEquals(tree(logDir), before);
+  const r = cleanup(logDir, 30, { now: new Date(now) });
+  assertEquals(r, {
+    cutoff: new Date("2026-05-02T00:00:00Z"),
+    runsDeleted: 1,
+    filesDeleted: 3, // old-run/a.1.log, orphan/x.log, stream.log
+    dirsDeleted: 2, // runs/old-run, runs/orphan
+  });
+  assertEquals([dry.runsDeleted, dry.filesDeleted], [1, 3]);
+  assertEquals(
+    tree(logDir).filter((p) => !p.startsWith("runs.sqlite")),
+    [
+      "fresh.log",
+      "runs/",
+      "runs/old-but-running/",
+      "runs/old-but-running/a.1.log",
+      "runs/recent-run/",
+      "runs/recent-run/a.1.log",
+    ],
+  );
+  const h = new History(`${logDir}/runs.sqlite`);
+  assertEquals(h.listRuns().map((x) => x.id).sort(), ["old-but-running", "recent-run"]);
+  assertEquals(h.getRun("old-run"), undefined);
+  h.close();
+  // Nothing left to delete the second time.
+  assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
+});
+
+Deno.test("the cleanup job in jobs.yaml runs under the runner with only its declared permissions", async () => {
+  const now = Date.now();
+  const logDir = fixture(now);
+  const manifest = loadManifest(`${REPO}/jobs.yaml`);
+  const history = new History(`${logDir}/runs.sqlite`);
+  const env = { EGX_LOG_DIR: logDir, EGX_RETENTION_DAYS: "30" } as Record<string, string>;
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  try {
+    const first = await executePlan(manifest, planRun(manifest, "cleanup"), {
+      history,
+      logDir,
+      env,
+    });
+    assertEquals(first.jobs.map((j) => [j.id, j.status]), [["cleanup", "ok"]]);
+    const log = Deno.readTextFileSync(first.jobs[0].logPath!);
+    assertEquals(
+      log.replace(/\(before [^)]*\)/, "(before T)"),
+      "cleanup: deleted 1 run record(s), 3 file(s), 2 folder(s) older than 30 days (before T)\n",
+    );
+    const second = await executePlan(manifest, planRun(manifest, "cleanup"), {
+      history,
+      logDir,
+      env,
+    });
+    assertEquals(second.jobs.map((j) => [j.id, j.status]), [["cleanup", "skipped"]]);
+    assertEquals(
+      second.jobs[0].message!.replace(/\(before [^)]*\)/, "(before T)"),
+      "cleanup: nothing to do: nothing older than 30 days (before T)",
+    );
+  } finally {
+    history.close();
+  }
+});

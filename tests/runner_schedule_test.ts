@@ -1,0 +1,337 @@
+import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { loadManifest } from "../lib/runner/manifest.ts";
+import {
+  type FireOutcome,
+  ManualClock,
+  runScheduler,
+  type ScheduleEntry,
+  upcoming,
+  wallClock,
+} from "../lib/runner/scheduler.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const CAIRO = "Africa/Cairo";
+
+/** The real schedules from jobs.yaml. */
+function projectEntries(): ScheduleEntry[] {
+  const m = loadManifest(`${REPO}/jobs.yaml`);
+  return [...m.pipelines.values()].filter((p) => p.schedule).map((p) => ({
+    pipeline: p.id,
+    pattern: p.schedule!,
+    timezone: p.timezone,
+    overlap: p.overlap,
+  }));
+}
+
+interface Fired {
+  pipeline: string;
+  at: string;
+  wall: string;
+  outcome: FireOutcome;
+}
+
+/** Drive the scheduler through fake time from `start` to `end`; each run lasts `runMs`. */
+async function simulate(
+  entries: ScheduleEntry[],
+  start: string,
+  end: string,
+  opts: { runMs?: number; failFirst?: boolean } = {},
+) {
+  const clock = new ManualClock(new Date(start));
+  const controller = new AbortController();
+  const fired: Fired[] = [];
+  const runs: { pipeline: string; startedAt: string }[] = [];
+  const logs: string[] = [];
+  let calls = 0;
+  const done = runScheduler(entries, {
+    clock,
+    signal: controller.signal,
+    log: (l) => logs.push(l),
+    onFire: (pipeline, at, outcome) =>
+      fired.push({
+        pipeline,
+        at: new Date(at).toISOString(),
+        wall: wallClock(at, CAIRO),
+        outcome,
+      }),
+    fire: async (pipeline, _at, signal) => {
+      runs.push({ pipeline, startedAt: new Date(clock.now()).toISOString() });
+      if (opts.failFirst && calls++ === 0) throw new Error("warehouse unreachable");
+      if (opts.runMs) await clock.sleepUntil(clock.now() + opts.runMs, signal);
+    },
+  });
+  await clock.advanceTo(new Date(end));
+  controller.abort();
+  await done;
+  return { fired, runs, logs };
+}
+
+const started = (f: Fired[], pipeline: string) =>
+  f.filter((x) => x.pipeline === pipeline && x.outcome === "started").map((x) => x.wall);
+
+Deno.test("the project's schedules fire once per intended time across the April DST gap", async () => {
+  // Cairo springs forward at 2026-04-24 00:00 (to 01:00).
+  const { fired } = await simulate(
+    projectEntries(),
+    "2026-04-22T00:30:00+02:00",
+    "2026-04-26T23:59:00+03:00",
+  );
+  assertEquals(started(fired, "full_pipeline"), [
+    "2026-04-22 01:00",
+    "2026-04-23 01:00",
+    "2026-04-24 01:00",
+    "2026-04-25 01:00",
+    "2026-04-26 01:00",
+  ]);
+  assertEquals(
+    fired.filter((f) => f.pipeline === "full_pipeline").map((f) => f.at),
+    [
+      "2026-04-21T23:00:00.000Z",
+      "2026-04-22T23:00:00.000Z",
+      "2026-04-23T22:00:00.000Z",
+      "2026-04-24T22:00:00.000Z",
+      "2026-04-25T22:00:00.000Z",
+    ],
+  );
+  assertEquals(started(fired, "transformations"), [
+    "2026-04-22 02:00",
+    "2026-04-22 14:00",
+    "2026-04-23 02:00",
+    "2026-04-23 14:00",
+    "2026-04-24 02:00",
+    "2026-04-24 14:00",
+    "2026-04-25 02:00",
+    "2026-04-25 14:00",
+    "2026-04-26 02:00",
+    "2026-04-26 14:00",
+  ]);
+  assertEquals(fired.every((f) => f.outcome === "started"), true);
+});
+
+Deno.test("the project's schedules fire once per intended time across the October DST repeat", async () => {
+  // Cairo falls back at 2026-10-29 24:00 (to 23:00): 23:00-23:59 happens twice that night.
+  const { fired } = await simulate(
+    projectEntries(),
+    "2026-10-27T00:30:00+03:00",
+    "2026-10-31T23:59:00+02:00",
+  );
+  assertEquals(
+    fired.filter((f) => f.pipeline === "full_pipeline").map((f) => [f.wall, f.at]),
+    [
+      ["2026-10-27 01:00", "2026-10-26T22:00:00.000Z"],
+      ["2026-10-28 01:00", "2026-10-27T22:00:00.000Z"],
+      ["2026-10-29 01:00", "2026-10-28T22:00:00.000Z"],
+      ["2026-10-30 01:00", "2026-10-29T23:00:00.000Z"],
+      ["2026-10-31 01:00", "2026-10-30T23:00:00.000Z"],
+    ],
+  );
+  const days = ["27", "28", "29", "30", "31"];
+  assertEquals(
+    started(fired, "transformations"),
+    days.flatMap((d) => [`2026-10-${d} 02:00`, `2026-10-${d} 14:00`]),
+  );
+  assertEquals(fired.every((f) => f.outcome === "started"), true);
+});
+
+Deno.test("a time inside the spring gap fires once, at the first existing minute after it", async () => {
+  const entries: ScheduleEntry[] = [
+    { pipeline: "half_past_midnight", pattern: "30 0 * * *", timezone: CAIRO, overlap: "skip" },
+    { pipeline: "midnight", pattern: "0 0 * * *", timezone: CAIRO, overlap: "skip" },
+  ];
+  const { fired } = await simulate(
+    entries,
+    "2026-04-22T12:00:00+02:00",
+    "2026-04-25T12:00:00+03:00",
+  );
+  assertEquals(started(fired, "half_past_midnight"), [
+    "2026-04-23 00:30",
+    "2026-04-24 01:00",
+    "2026-04-25 00:30",
+  ]);
+  assertEquals(started(fired, "midnight"), [
+    "2026-04-23 00:00",
+    "2026-04-24 01:00",
+    "2026-04-25 00:00",
+  ]);
+});
+
+Deno.test("a time inside the autumn repeat fires once, even for an every-30-minutes schedule", async () => {
+  const entries: ScheduleEntry[] = [
+    { pipeline: "late", pattern: "30 23 * * *", timezone: CAIRO, overlap: "skip" },
+    { pipeline: "halfhourly", pattern: "*/30 * * * *", timezone: CAIRO, overlap: "skip" },
+  ];
+  const { fired, logs } = await simulate(
+    entries,
+    "2026-10-29T22:00:00+03:00",
+    "2026-10-30T00:45:00+02:00",
+  );
+  assertEquals(started(fired, "late"), ["2026-10-29 23:30"]);
+  assertEquals(fired.filter((f) => f.pipeline === "late").map((f) => f.at), [
+    "2026-10-29T20:30:00.000Z",
+  ]);
+  assertEquals(started(fired, "halfhourly"), [
+    "2026-10-29 22:30",
+    "2026-10-29 23:00",
+    "2026-10-29 23:30",
+    "2026-10-30 00:00",
+    "2026-10-30 00:30",
+  ]);
+  // croner offers 23:00 and 23:30 a second time (after the clocks go back): both are dropped.
+  assertEquals(
+    fired.filter((f) => f.outcome === "duplicate").map((f) => [f.pipeline, f.wall, f.at]),
+    [
+      ["halfhourly", "2026-10-29 23:00", "2026-10-29T21:00:00.000Z"],
+      ["halfhourly", "2026-10-29 23:30", "2026-10-29T21:30:00.000Z"],
+    ],
+  );
+  assert(
+    logs.includes("scheduler: halfhourly 2026-10-29 23:00 Africa/Cairo already fired (DST repeat)"),
+  );
+});
+
+Deno.test("upcoming fire times follow the same rules as the scheduler", () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/30 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  };
+  assertEquals(
+    upcoming(e, Date.parse("2026-10-29T19:45:00Z"), 5).map((t) => wallClock(t, CAIRO)),
+    [
+      "2026-10-29 23:00",
+      "2026-10-29 23:30",
+      "2026-10-30 00:00",
+      "2026-10-30 00:30",
+      "2026-10-30 01:00",
+    ],
+  );
+});
+
+Deno.test("overlap skip drops fires while the previous run is still running", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/10 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  };
+  const { fired, runs } = await simulate([e], "2026-05-01T09:59:00Z", "2026-05-01T10:55:00Z", {
+    runMs: 23 * 60_000,
+  });
+  assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
+    ["10:00", "started"],
+    ["10:10", "skipped"],
+    ["10:20", "skipped"],
+    ["10:30", "started"],
+    ["10:40", "skipped"],
+    ["10:50", "skipped"],
+  ]);
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "10:30"]);
+});
+
+Deno.test("overlap queue starts one waiting fire as soon as the previous run ends", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/10 * * * *",
+    timezone: CAIRO,
+    overlap: "queue",
+  };
+  const { fired, runs } = await simulate([e], "2026-05-01T09:59:00Z", "2026-05-01T10:55:00Z", {
+    runMs: 23 * 60_000,
+  });
+  assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
+    ["10:00", "started"],
+    ["10:10", "queued"],
+    ["10:20", "skipped"],
+    ["10:30", "queued"],
+    ["10:40", "skipped"],
+    ["10:50", "queued"],
+  ]);
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "10:23", "10:46"]);
+});
+
+Deno.test("a run that crashes is logged and the schedule goes on", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "0 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  };
+  const { runs, logs } = await simulate([e], "2026-05-01T09:30:00Z", "2026-05-01T12:30:00Z", {
+    failFirst: true,
+  });
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "11:00", "12:00"]);
+  assert(logs.includes("scheduler: run of p failed to start or crashed: warehouse unreachable"));
+});
+
+Deno.test("stopping the scheduler waits for the running run and fires nothing more", async () => {
+  const clock = new ManualClock(new Date("2026-05-01T09:59:00Z"));
+  const controller = new AbortController();
+  const events: string[] = [];
+  const done = runScheduler(
+    [{ pipeline: "p", pattern: "0 * * * *", timezone: CAIRO, overlap: "skip" }],
+    {
+      clock,
+      signal: controller.signal,
+      log: () => {},
+      fire: async (_p, _at, signal) => {
+        events.push("run started");
+        await new Promise<void>((r) => signal.addEventListener("abort", () => r()));
+        await new Promise((r) => setTimeout(r, 50)); // the run's jobs stopping
+        events.push("run ended");
+      },
+    },
+  ).then(() => events.push("scheduler resolved"));
+  await clock.advanceTo(new Date("2026-05-01T10:30:00Z"));
+  controller.abort();
+  await done;
+  await clock.advanceTo(new Date("2026-05-01T13:30:00Z"));
+  assertEquals(events, ["run started", "run ended", "scheduler resolved"]);
+});
+
+Deno.test("deno task schedule --dry-run prints the next fire times, and SIGTERM stops it cleanly", async () => {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  env.EGX_LOG_DIR = Deno.makeTempDirSync({ prefix: "runner_sched_" });
+  const cmd = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "lib/runner/cli_schedule.ts", ...args],
+      cwd: REPO,
+      clearEnv: true,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    });
+  const dry = await cmd(["--dry-run", "--count", "2"]).output();
+  const lines = new TextDecoder().decode(dry.stdout).trimEnd().split("\n");
+  assertEquals(dry.code, 0);
+  assertEquals(lines[0], 'full_pipeline: "0 1 * * *" in Africa/Cairo, overlap skip');
+  match(lines[1], /^ {2}\d{4}-\d\d-\d\d 01:00 Africa\/Cairo {2}\(\d{4}-.*Z\)$/);
+  assertEquals(lines[3], 'transformations: "0 2,14 * * *" in Africa/Cairo, overlap skip');
+  match(lines[4], /^ {2}\d{4}-\d\d-\d\d (02|14):00 Africa\/Cairo/);
+  assertEquals(lines.length, 6);
+
+  const child = cmd([]).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while ((out.match(/scheduling /g) ?? []).length < 2) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  child.kill("SIGTERM");
+  const status = await child.status;
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  await new Response(child.stderr).text();
+  assertEquals(status.code, 0, out);
+  match(out, /scheduling full_pipeline "0 1 \* \* \*" Africa\/Cairo, next \d{4}-\d\d-\d\d 01:00/);
+  match(out, /SIGTERM: stopping/);
+  match(out, /scheduler stopped\n$/);
+});
