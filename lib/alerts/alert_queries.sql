@@ -26,3 +26,30 @@ WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION
 UPDATE OPERATIONAL.TBL_ALERT_EVENT
 SET DELIVERY_ERROR = ?
 WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?;
+
+-- name: stock_series
+-- The last ? days of every ticker up to a date (default: all), from the live daily prices
+-- (gold overlaid with newer operational rows, e.g. the stream's bars of today).
+with {{live_daily}},
+recent as (
+  select TICKER, TRADE_DATE, CLOSE, VOLUME,
+    row_number() over (partition by TICKER order by TRADE_DATE desc) as AGE
+  from daily
+  where TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31')
+)
+select TICKER, TRADE_DATE, CLOSE, VOLUME
+from recent
+where AGE <= ?
+order by TICKER, TRADE_DATE;
+
+-- name: index_series
+with recent as (
+  select INDEX_CODE, TRADE_DATE, INDEX_LEVEL,
+    row_number() over (partition by INDEX_CODE order by TRADE_DATE desc) as AGE
+  from DWH_GOLD.gold_fct_index_performance
+  where TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31')
+)
+select INDEX_CODE, TRADE_DATE, INDEX_LEVEL
+from recent
+where AGE <= ?
+order by INDEX_CODE, TRADE_DATE;

@@ -34,3 +34,250 @@ FROM OPERATIONAL.TBL_ALERT_EVENT
 WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE)
 ORDER BY ALERT_DATE DESC, TRIGGERED_AT DESC, RULE_ID, SUBJECT, DIRECTION
 LIMIT ? OFFSET ?;
+
+-- Market data: statements that start with the live_daily CTEs read the gold daily fact
+-- overlaid with newer operational rows (lib/web/live_daily.sql).
+
+-- name: latest_trade_date
+with {{live_daily}}
+select max(TRADE_DATE) as "date" from daily;
+
+-- name: trade_date_exists
+with {{live_daily}}
+select count(*) as "n" from daily where TRADE_DATE = CAST(? AS DATE);
+
+-- name: companies_count
+select count(*) as "n"
+from DWH_GOLD.gold_dim_company as c
+where (CAST(? AS VARCHAR) is null
+    or c.TICKER like upper(?) || '%' escape '!'
+    or c.COMPANY_NAME ilike '%' || ? || '%' escape '!')
+  and (CAST(? AS VARCHAR) is null or lower(c.SECTOR) = lower(?))
+  and (not CAST(? AS BOOLEAN) or c.HAS_PRICES);
+
+-- name: companies_page
+select
+  c.TICKER as "ticker", c.COMPANY_NAME as "name", c.ISIN as "isin", c.SECTOR as "sector",
+  c.INDUSTRY as "industry", c.IS_ACTIVE as "isActive", c.INDEX_CODES as "indices"
+from DWH_GOLD.gold_dim_company as c
+where (CAST(? AS VARCHAR) is null
+    or c.TICKER like upper(?) || '%' escape '!'
+    or c.COMPANY_NAME ilike '%' || ? || '%' escape '!')
+  and (CAST(? AS VARCHAR) is null or lower(c.SECTOR) = lower(?))
+  and (not CAST(? AS BOOLEAN) or c.HAS_PRICES)
+order by c.TICKER
+limit ? offset ?;
+
+-- name: company_exists
+select 1 as "found" from DWH_GOLD.gold_dim_company where TICKER = ?;
+
+-- name: company
+select
+  c.TICKER as "ticker", c.COMPANY_NAME as "name", c.ISIN as "isin", c.SECTOR as "sector",
+  c.INDUSTRY as "industry", c.IS_ACTIVE as "isActive", c.INDEX_CODES as "indices"
+from DWH_GOLD.gold_dim_company as c
+where c.TICKER = ?;
+
+-- name: company_span
+with {{live_daily}}
+select min(TRADE_DATE) as "firstDate", max(TRADE_DATE) as "lastDate"
+from daily
+where TICKER = ?;
+
+-- name: daily_on
+with {{live_daily}}
+select
+  TRADE_DATE as "date", OPEN as "open", HIGH as "high", LOW as "low", CLOSE as "close",
+  VOLUME as "volume", DAILY_RETURN_PCT as "changePct", IS_LIVE as "live"
+from daily
+where TICKER = ? and TRADE_DATE = CAST(? AS DATE);
+
+-- name: daily_count
+with {{live_daily}}
+select count(*) as "n"
+from daily
+where TICKER = ?
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31');
+
+-- name: daily_page
+with {{live_daily}}
+select
+  TRADE_DATE as "date", OPEN as "open", HIGH as "high", LOW as "low", CLOSE as "close",
+  VOLUME as "volume", DAILY_RETURN_PCT as "changePct", IS_LIVE as "live"
+from daily
+where TICKER = ?
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31')
+order by TRADE_DATE
+limit ? offset ?;
+
+-- name: indicators_count
+select count(*) as "n"
+from DWH_GOLD.gold_fct_stock_daily_prices
+where TICKER = ?
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31');
+
+-- name: indicators_page
+select
+  TRADE_DATE as "date", CLOSE as "close", MA_7 as "ma7", MA_30 as "ma30",
+  BB_UPPER as "bbUpper", BB_MIDDLE as "bbMiddle", BB_LOWER as "bbLower",
+  EMA_12 as "ema12", EMA_26 as "ema26", MACD_LINE as "macdLine", MACD_SIGNAL as "macdSignal",
+  MACD_HISTOGRAM as "macdHistogram", RSI_14 as "rsi14", VOLUME_AVG_30 as "volumeAvg30",
+  VOLUME_RATIO as "volumeRatio", TREND_SIGNAL as "trendSignal", RSI_SIGNAL as "rsiSignal",
+  VOLUME_SIGNAL as "volumeSignal", MACD_CROSS as "macdCross"
+from DWH_GOLD.gold_fct_stock_daily_prices
+where TICKER = ?
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31')
+order by TRADE_DATE
+limit ? offset ?;
+
+-- name: intraday_latest_date
+select max(TRADE_DATE) as "date" from OPERATIONAL.TBL_INTRADAY_BAR where TICKER = ?;
+
+-- name: intraday_count
+with bars as (
+  select TRADE_DATE,
+    case DATA_SOURCE when 'BARS_1M' then 1 when 'STREAMING_API' then 2 else 9 end as SOURCE_RANK
+  from OPERATIONAL.TBL_INTRADAY_BAR
+  where TICKER = ? and TRADE_DATE between CAST(? AS DATE) and CAST(? AS DATE)
+    and (CAST(? AS VARCHAR) = 'ANY' or DATA_SOURCE = ?)
+),
+chosen as (
+  select * from bars
+  qualify dense_rank() over (partition by TRADE_DATE order by SOURCE_RANK) = 1
+)
+select count(*) as "n" from chosen;
+
+-- name: intraday_page
+with bars as (
+  select *,
+    case DATA_SOURCE when 'BARS_1M' then 1 when 'STREAMING_API' then 2 else 9 end as SOURCE_RANK
+  from OPERATIONAL.TBL_INTRADAY_BAR
+  where TICKER = ? and TRADE_DATE between CAST(? AS DATE) and CAST(? AS DATE)
+    and (CAST(? AS VARCHAR) = 'ANY' or DATA_SOURCE = ?)
+),
+chosen as (
+  select * from bars
+  qualify dense_rank() over (partition by TRADE_DATE order by SOURCE_RANK) = 1
+)
+select
+  BAR_START as "time", TRADE_DATE as "date", INTERVAL_MINUTES as "intervalMinutes",
+  OPEN as "open", HIGH as "high", LOW as "low", CLOSE as "close", VOLUME as "volume",
+  DATA_SOURCE as "source"
+from chosen
+order by BAR_START, INTERVAL_MINUTES
+limit ? offset ?;
+
+-- name: snapshot
+with {{live_daily}}
+select
+  d.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector", d.CLOSE as "close",
+  d.PREV_CLOSE as "prevClose", d.DAILY_CHANGE as "change", d.DAILY_RETURN_PCT as "changePct",
+  d.VOLUME as "volume", d.TURNOVER_ESTIMATE as "value", d.IS_LIVE as "live"
+from daily as d
+join DWH_GOLD.gold_dim_company as c on c.TICKER = d.TICKER
+where d.TRADE_DATE = CAST(? AS DATE)
+order by d.TICKER;
+
+-- name: top_gainers
+with {{live_daily}},
+ranked as (
+  select d.*, row_number() over (order by d.DAILY_RETURN_PCT desc, d.TICKER) as RANK_NO
+  from daily as d
+  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
+)
+select
+  r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
+  r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
+  r.DAILY_RETURN_PCT as "changePct", r.VOLUME as "volume", r.TURNOVER_ESTIMATE as "value",
+  r.IS_LIVE as "live"
+from ranked as r
+join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
+where r.RANK_NO <= ?
+order by r.RANK_NO;
+
+-- name: top_losers
+with {{live_daily}},
+ranked as (
+  select d.*, row_number() over (order by d.DAILY_RETURN_PCT asc, d.TICKER) as RANK_NO
+  from daily as d
+  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
+)
+select
+  r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
+  r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
+  r.DAILY_RETURN_PCT as "changePct", r.VOLUME as "volume", r.TURNOVER_ESTIMATE as "value",
+  r.IS_LIVE as "live"
+from ranked as r
+join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
+where r.RANK_NO <= ?
+order by r.RANK_NO;
+
+-- name: volume_leaders
+with {{live_daily}},
+ranked as (
+  select d.*, row_number() over (order by d.VOLUME desc, d.TICKER) as RANK_NO
+  from daily as d
+  where d.TRADE_DATE = CAST(? AS DATE)
+)
+select
+  r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
+  r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
+  r.DAILY_RETURN_PCT as "changePct", r.VOLUME as "volume", r.TURNOVER_ESTIMATE as "value",
+  r.IS_LIVE as "live"
+from ranked as r
+join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
+where r.RANK_NO <= ?
+order by r.RANK_NO;
+
+-- name: sector_performance
+with {{live_daily}}
+select
+  c.SECTOR as "sector",
+  count(*) as "companies",
+  sum(case when d.DAILY_RETURN_PCT > 0 then 1 else 0 end) as "advancers",
+  sum(case when d.DAILY_RETURN_PCT < 0 then 1 else 0 end) as "decliners",
+  sum(case when d.DAILY_RETURN_PCT = 0 then 1 else 0 end) as "unchanged",
+  avg(d.DAILY_RETURN_PCT) as "avgChangePct",
+  median(d.DAILY_RETURN_PCT) as "medianChangePct",
+  sum(d.VOLUME) as "volume",
+  sum(d.TURNOVER_ESTIMATE) as "value"
+from daily as d
+join DWH_GOLD.gold_dim_company as c on c.TICKER = d.TICKER
+where d.TRADE_DATE = CAST(? AS DATE)
+group by c.SECTOR
+order by "avgChangePct" desc nulls last, "sector";
+
+-- name: indices
+select
+  INDEX_CODE as "code", INDEX_NAME as "name", WEIGHTING as "weighting",
+  BASE_VALUE as "baseValue", BASE_DATE as "baseDate", CONSTITUENTS as "members",
+  TRADE_DATE as "lastDate", INDEX_LEVEL as "level", DAILY_RETURN_PCT as "changePct"
+from DWH_GOLD.gold_fct_index_performance
+qualify row_number() over (partition by INDEX_CODE order by TRADE_DATE desc) = 1
+order by INDEX_CODE;
+
+-- name: index_exists
+select 1 as "found" from DWH_GOLD.gold_fct_index_performance where INDEX_CODE = ? limit 1;
+
+-- name: index_performance_count
+select count(*) as "n"
+from DWH_GOLD.gold_fct_index_performance
+where (CAST(? AS VARCHAR) is null or INDEX_CODE = ?)
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31');
+
+-- name: index_performance_page
+select
+  INDEX_CODE as "index", TRADE_DATE as "date", INDEX_LEVEL as "level",
+  DAILY_RETURN_PCT as "changePct", CONSTITUENTS as "members", ADVANCERS as "advancers",
+  DECLINERS as "decliners", UNCHANGED as "unchanged", TOTAL_VOLUME as "volume"
+from DWH_GOLD.gold_fct_index_performance
+where (CAST(? AS VARCHAR) is null or INDEX_CODE = ?)
+  and TRADE_DATE >= coalesce(CAST(? AS DATE), DATE '1900-01-01')
+  and TRADE_DATE <= coalesce(CAST(? AS DATE), DATE '2999-12-31')
+order by TRADE_DATE, INDEX_CODE
+limit ? offset ?;

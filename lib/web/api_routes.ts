@@ -7,12 +7,9 @@ import { type Endpoint, pageInfo, type Schema } from "./endpoint.ts";
 import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_schema.ts";
 import { marketEndpoints } from "./market_routes.ts";
 import { pipelineHealth } from "./pipeline_health.ts";
-import { NamedSql } from "./named_sql.ts";
-import sqlText from "./api_queries.sql" with { type: "text" };
+import { API_SQL as SQL } from "./sql.ts";
 import { BadRequestError, parsePage, parseRange } from "./validate.ts";
 import { addDays, cairoDate } from "../market/calendar.ts";
-
-const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
 
 const ALERT: Schema = obj({
   date: DATE_SCHEMA,

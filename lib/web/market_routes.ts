@@ -5,8 +5,7 @@
  */
 import type { ApiDeps, ApiRequest, Endpoint, Param, Schema } from "./endpoint.ts";
 import { pageInfo } from "./endpoint.ts";
-import { NamedSql } from "./named_sql.ts";
-import sqlText from "./api_queries.sql" with { type: "text" };
+import { API_SQL as SQL } from "./sql.ts";
 import {
   BadRequestError,
   NotFoundError,
@@ -23,8 +22,6 @@ import {
 import { isTradingDay } from "../market/calendar.ts";
 import type { Row, SqlValue } from "../warehouse/warehouse.ts";
 import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_schema.ts";
-
-const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
 
 async function rows<T extends Row = Row>(
   deps: ApiDeps,
@@ -46,9 +43,9 @@ async function paged(
   return { data, page: pageInfo(req.url, page, data.length, Number(n)) };
 }
 
-/** `q` for LIKE: escape the wildcards so user text matches literally. */
+/** `q` for LIKE ... ESCAPE '!': escape the wildcards so user text matches literally. */
 function likeText(q: string): string {
-  return q.replace(/[\\%_]/g, (c) => `\\${c}`);
+  return q.replace(/[!%_]/g, (c) => `!${c}`);
 }
 
 /** The upper-cased ticker when the company exists; 404 otherwise. */
@@ -82,10 +79,17 @@ const COMPANY: Schema = obj({
   ticker: str(),
   name: str(),
   isin: nullable(str()),
-  sector: nullable(str()),
+  sector: str('GICS-style sector; "Unclassified" when unknown'),
   industry: nullable(str()),
   isActive: { type: "boolean" },
+  indices: list(str("index code the company is a current member of")),
 });
+
+/** The dimension's comma-separated INDEX_CODES as a list. */
+function withIndexList<T extends Row>(row: T): T {
+  const raw = row.indices;
+  return { ...row, indices: typeof raw === "string" && raw !== "" ? raw.split(",") : [] };
+}
 
 const DAILY: Schema = obj({
   date: DATE_SCHEMA,
@@ -95,6 +99,10 @@ const DAILY: Schema = obj({
   close: num(),
   volume: int(),
   changePct: nullable(num("close vs the previous trading day's close, %")),
+  live: {
+    type: "boolean",
+    description: "true: from the operational tables (e.g. the stream), not yet in the gold models",
+  },
 });
 
 const INTRADAY: Schema = obj({
@@ -109,20 +117,27 @@ const INTRADAY: Schema = obj({
   source: str("BARS_1M (files) or STREAMING_API"),
 });
 
-const INDICATORS: Schema = {
-  type: "object",
-  required: ["date", "close"],
-  properties: {
-    date: DATE_SCHEMA,
-    close: num(),
-    sma20: nullable(num("simple moving average, 20 days")),
-    sma50: nullable(num("simple moving average, 50 days")),
-    sma200: nullable(num("simple moving average, 200 days")),
-    ema12: nullable(num()),
-    ema26: nullable(num()),
-    rsi14: nullable(num("relative strength index, 14 days")),
-  },
-};
+const INDICATORS: Schema = obj({
+  date: DATE_SCHEMA,
+  close: num(),
+  ma7: nullable(num("simple moving average, 7 days")),
+  ma30: nullable(num("simple moving average, 30 days")),
+  bbUpper: nullable(num("Bollinger band: 20-day average + 2 standard deviations")),
+  bbMiddle: nullable(num()),
+  bbLower: nullable(num()),
+  ema12: nullable(num()),
+  ema26: nullable(num()),
+  macdLine: nullable(num()),
+  macdSignal: nullable(num()),
+  macdHistogram: nullable(num()),
+  rsi14: nullable(num("Wilder's RSI, 14 days")),
+  volumeAvg30: nullable(num()),
+  volumeRatio: nullable(num()),
+  trendSignal: str(),
+  rsiSignal: str(),
+  volumeSignal: str(),
+  macdCross: str(),
+});
 
 const STOCK_ON_DAY: Schema = obj({
   ticker: str(),
@@ -133,7 +148,8 @@ const STOCK_ON_DAY: Schema = obj({
   change: nullable(num()),
   changePct: nullable(num()),
   volume: int(),
-  value: nullable(num("traded value, EGP (close x volume)")),
+  value: nullable(num("estimated traded value, EGP (typical price x volume)")),
+  live: { type: "boolean", description: "true: not yet in the gold models (streamed today)" },
 });
 
 const SECTOR: Schema = obj({
@@ -143,6 +159,7 @@ const SECTOR: Schema = obj({
   decliners: int(),
   unchanged: int(),
   avgChangePct: nullable(num()),
+  medianChangePct: nullable(num()),
   volume: int(),
   value: nullable(num()),
 });
@@ -150,8 +167,13 @@ const SECTOR: Schema = obj({
 const INDEX_LEVEL: Schema = obj({
   index: str(),
   date: DATE_SCHEMA,
-  level: num(),
-  changePct: nullable(num()),
+  level: num("chained from the constituents' daily returns (gold_fct_index_performance)"),
+  changePct: num(),
+  members: int(),
+  advancers: int(),
+  decliners: int(),
+  unchanged: int(),
+  volume: int(),
 });
 
 const tickerParam = PARAMS.ticker as Param;
@@ -193,7 +215,7 @@ export const marketEndpoints: Endpoint[] = [
     data: list(COMPANY),
     paginated: true,
     cached: true,
-    handle: (req) => {
+    handle: async (req) => {
       const q = parseText(req.query.get("q"), "q");
       const sector = parseText(req.query.get("sector"), "sector", 80) ?? null;
       const hasPrices = parseChoice(
@@ -206,12 +228,13 @@ export const marketEndpoints: Endpoint[] = [
         "false",
       ) === "true";
       const like = q === undefined ? null : likeText(q);
-      return paged(
+      const result = await paged(
         req,
         "companies",
         [like, like, like, sector, sector, hasPrices],
         parsePage(req.query),
       );
+      return { ...result, data: result.data.map(withIndexList) };
     },
   },
   {
@@ -246,7 +269,7 @@ export const marketEndpoints: Endpoint[] = [
       const latest = span.lastDate
         ? (await rows(req.deps, "daily_on", [ticker, span.lastDate]))[0] ?? null
         : null;
-      return { data: { ...company, ...span, latest } };
+      return { data: { ...withIndexList(company), ...span, latest } };
     },
   },
   {
@@ -323,7 +346,8 @@ export const marketEndpoints: Endpoint[] = [
         }
         range = { from: date, to: date };
       }
-      return paged(req, "intraday", [ticker, range.from!, range.to!, source], parsePage(q, 1000));
+      const params = [ticker, range.from!, range.to!, source, source];
+      return paged(req, "intraday", params, parsePage(q, 1000));
     },
   },
   {
@@ -499,7 +523,8 @@ export const marketEndpoints: Endpoint[] = [
         throw new NotFoundError(`unknown index ${index}: see /api/v1/indices`);
       }
       const page = parsePage(req.query, 1000);
-      return paged(req, "index_performance", [index, range.from ?? null, range.to ?? null], page);
+      const params = [index, index, range.from ?? null, range.to ?? null];
+      return paged(req, "index_performance", params, page);
     },
   },
 ];

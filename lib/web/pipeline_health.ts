@@ -8,10 +8,7 @@ import { cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar
 import { addDays } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { HealthSources } from "./endpoint.ts";
-import { NamedSql } from "./named_sql.ts";
-import sqlText from "./api_queries.sql" with { type: "text" };
-
-const SQL = new NamedSql(sqlText, "lib/web/api_queries.sql");
+import { API_SQL as SQL } from "./sql.ts";
 
 export interface RunSummary {
   id: string;

@@ -11,7 +11,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, ConfigError, redact } from "../config/config.ts";
-import { WarehouseBusyError } from "../warehouse/warehouse.ts";
+import { WarehouseBusyError, WarehouseQueryError } from "../warehouse/warehouse.ts";
 import type { ApiBody, ApiDeps, Endpoint } from "./endpoint.ts";
 import { ResultCache } from "./result_cache.ts";
 import { BadRequestError, NotFoundError, Query } from "./validate.ts";
@@ -77,6 +77,14 @@ export function createApp(opts: AppOptions): Hono {
       c.header("Retry-After", "2");
       return jsonError(c, 503, "the warehouse is busy, try again in a moment");
     }
+    if (err instanceof WarehouseQueryError && modelsMissing(err.message)) {
+      return jsonError(
+        c,
+        503,
+        "the gold models have not been built yet: run the pipeline " +
+          "(deno task run full_pipeline) and reload",
+      );
+    }
     logError(redact(`serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${errText(err)}`));
     return api ? jsonError(c, 500, "internal error (see the server log)") : c.text("error", 500);
   });
@@ -135,6 +143,11 @@ export function createApp(opts: AppOptions): Hono {
 
   registerPages(app, { docsDir: "target/docs" });
   return app;
+}
+
+/** A query failed because a DWH_GOLD relation does not exist (models never run). */
+function modelsMissing(message: string): boolean {
+  return /does not exist/i.test(message) && /(DWH_GOLD|gold_|vw_)/i.test(message);
 }
 
 function errText(err: unknown): string {

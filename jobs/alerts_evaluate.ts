@@ -1,0 +1,83 @@
+/**
+ * alerts_evaluate: evaluate the price and volume alert rules in alerts.yaml on the newest data
+ * (runs in the pipelines after the marts models), record new alerts in
+ * OPERATIONAL.TBL_ALERT_EVENT (each fires once per rule, ticker or index, Cairo day and
+ * direction), print them, and POST them to EGX_ALERT_WEBHOOK_URL when set. With --watch it
+ * stays up next to the stream and re-evaluates whenever the warehouse changes.
+ *
+ *   deno run --allow-read --allow-write --allow-net --allow-ffi --allow-sys --allow-env \
+ *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD] [--watch]
+ *
+ * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.
+ * --allow-net is for the webhook, whose host is only known from the environment.)
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../lib/config/config.ts";
+import { nothingToDo, runJob } from "../lib/runner/job.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import { loadRules } from "../lib/alerts/rules.ts";
+import { watchAlerts } from "../lib/alerts/watch.ts";
+import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import { DeliveryError } from "../lib/alerts/deliver.ts";
+import { parseDate } from "../lib/web/validate.ts";
+
+const HELP = `Usage: jobs/alerts_evaluate.ts [--rules FILE] [--date YYYY-MM-DD] [--watch]
+
+Evaluates the alert rules (default alerts.yaml) on the warehouse (EGX_WAREHOUSE): each rule
+fires at most once per ticker or index, Cairo trade date and direction. New alerts are recorded
+in OPERATIONAL.TBL_ALERT_EVENT, printed ("ALERT ...") and POSTed as JSON to
+EGX_ALERT_WEBHOOK_URL when set; a failed delivery is retried at the next evaluation and makes
+the job fail.
+
+  --rules FILE      rule file (default alerts.yaml)
+  --date D          evaluate on trade date D (default: each ticker's newest day)
+  --watch           keep running: re-evaluate (as the stream side) whenever the warehouse
+                    changes, until stopped (SIGINT/SIGTERM)
+  --interval SEC    how often --watch checks for changes (default 5)`;
+
+if (import.meta.main) {
+  await runJob({ name: "alerts_evaluate", help: HELP }, async (args, signal) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        rules: { type: "string", default: "alerts.yaml" },
+        date: { type: "string" },
+        watch: { type: "boolean" },
+        interval: { type: "string", default: "5" },
+      },
+    });
+    const date = values.date === undefined ? undefined : parseDate(values.date, "--date");
+    const intervalMs = Number(values.interval) * 1000;
+    if (!(intervalMs >= 100)) throw new TypeError("--interval must be a number of seconds >= 0.1");
+    const rules = await loadRules(values.rules);
+    if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
+    const config = loadConfig();
+    const webhookUrl = config.alerts.webhookUrl;
+    const wh = await openWarehouse(config.warehouse, { signal });
+    try {
+      if (values.watch) {
+        await watchAlerts(wh, rules, {
+          path: config.warehouse.kind === "duckdb" ? config.warehouse.path : undefined,
+          intervalMs,
+          webhookUrl,
+          signal,
+          onError: (e) => console.error(`alerts_evaluate: ${e instanceof Error ? e.message : e}`),
+        });
+        return;
+      }
+      const r = await evaluateAlerts(wh, rules, { source: "pipeline", date, webhookUrl, signal });
+      console.log(
+        `alerts_evaluate: ${rules.length} rules, ${r.matched} conditions hold, ` +
+          `${r.fired.length} new alert(s)` +
+          (webhookUrl ? `, ${r.delivered} delivered to the webhook` : " (no webhook set)"),
+      );
+      if (r.failed.length > 0) {
+        throw new DeliveryError(
+          `${r.failed.length} alert(s) not delivered (kept for the next run): ${r.failed[0].error}`,
+        );
+      }
+    } finally {
+      await wh.close();
+    }
+  });
+}

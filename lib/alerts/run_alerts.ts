@@ -1,0 +1,83 @@
+/**
+ * One alert evaluation: load the daily series the rules need, evaluate, record what is new
+ * (once per rule, subject, day and direction), print it, and deliver everything undelivered to
+ * the webhook. Used by the pipeline job (jobs/alerts_evaluate.ts, after the marts models) and by
+ * the stream side (`--watch`, or `evaluateAlerts` called by the consumer after a batch).
+ */
+import type { Warehouse } from "../warehouse/warehouse.ts";
+import { type AlertEvent, alertLine, postWebhook } from "./deliver.ts";
+import { evaluateRules } from "./evaluate.ts";
+import type { Rule } from "./rules.ts";
+import { loadSeries } from "./series.ts";
+import { recordAlerts, recordDeliveries, undeliveredAlerts } from "./store.ts";
+
+export interface AlertRunOptions {
+  /** "pipeline" or "stream": recorded with each alert. */
+  source: string;
+  /** Evaluate on this Cairo trade date (default: each series' latest day). */
+  date?: string;
+  /** Only these tickers (the stream side passes the tickers of a batch). */
+  tickers?: readonly string[];
+  /** POST each alert here (config.alerts.webhookUrl); stdout only when absent. */
+  webhookUrl?: string;
+  /** Where alert lines go (default console.log). */
+  write?: (line: string) => void;
+  now?: () => Date;
+  signal?: AbortSignal;
+}
+
+export interface AlertRunResult {
+  /** Conditions that hold now (fired earlier or now). */
+  matched: number;
+  /** Alerts recorded by this evaluation. */
+  fired: AlertEvent[];
+  /** Alerts delivered to the webhook by this evaluation (new ones and retries). */
+  delivered: number;
+  /** Deliveries that failed (kept undelivered, retried at the next evaluation). */
+  failed: { alert: AlertEvent; error: string }[];
+}
+
+/** Evaluate `rules` on the warehouse and deliver the alerts that fire. */
+export async function evaluateAlerts(
+  wh: Warehouse,
+  rules: readonly Rule[],
+  opts: AlertRunOptions,
+): Promise<AlertRunResult> {
+  const now = opts.now ?? (() => new Date());
+  const write = opts.write ?? ((l: string) => console.log(l));
+  const series = await loadSeries(wh, rules, {
+    date: opts.date,
+    tickers: opts.tickers,
+    signal: opts.signal,
+  });
+  const candidates = evaluateRules(rules, series, opts.date ? { dates: [opts.date] } : {});
+  const fired = await recordAlerts(wh, candidates, {
+    source: opts.source,
+    now: now(),
+    signal: opts.signal,
+  });
+  for (const a of fired) write(alertLine(a));
+
+  const pending = await undeliveredAlerts(wh, { signal: opts.signal });
+  const outcomes: { alert: AlertEvent; error?: string }[] = [];
+  for (const alert of pending) {
+    if (!opts.webhookUrl) {
+      outcomes.push({ alert }); // stdout was the channel, and it has been printed
+      continue;
+    }
+    try {
+      await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
+      outcomes.push({ alert });
+    } catch (e) {
+      outcomes.push({ alert, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  await recordDeliveries(wh, outcomes, { now: now(), signal: opts.signal });
+  const failed = outcomes.filter((o) => o.error !== undefined) as AlertRunResult["failed"];
+  return {
+    matched: candidates.length,
+    fired,
+    delivered: opts.webhookUrl ? outcomes.length - failed.length : 0,
+    failed,
+  };
+}
