@@ -80,14 +80,42 @@ export interface PartitionLag {
   lag: number;
 }
 
+// kafkajs logs every retriable protocol error ("Response Metadata ... coordinator is loading")
+// at ERROR level although it retries them; a call that finally fails throws, and the caller logs
+// that. Our producer also re-sends failed batches itself, so kafkajs' warning about limited
+// retries of the idempotent producer is expected (re-sent duplicates are absorbed downstream
+// by the upsert on natural keys).
+const QUIET = [/^Response /, /^Limiting retries for the idempotent producer/];
+
 function kafkaLogCreator(logger: Logger) {
   return (_level: KafkaLogLevel) => (entry: LogEntry) => {
     const { message, ...rest } = entry.log;
     const fields = { kafkajs: entry.namespace, ...rest };
-    if (entry.level === KafkaLogLevel.ERROR) logger.warn(`kafkajs: ${message}`, fields);
-    else if (entry.level === KafkaLogLevel.WARN) logger.warn(`kafkajs: ${message}`, fields);
+    const quiet = QUIET.some((re) => re.test(message));
+    if (!quiet && entry.level <= KafkaLogLevel.WARN) logger.warn(`kafkajs: ${message}`, fields);
     else logger.debug(`kafkajs: ${message}`, fields);
   };
+}
+
+let warningFilterInstalled = false;
+
+/**
+ * kafkajs 2.2.4 schedules a timer with a negative delay on every connection, which the Node
+ * compatibility layer reports as a TimeoutNegativeWarning (tulios/kafkajs#1751, unfixed
+ * upstream; the timer just fires at once). Drop that one warning; every other passes through.
+ */
+function silenceNegativeTimeoutWarning(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const original = process.emitWarning;
+  const filtered = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+    const type = typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type ?? (warning as Error)?.name;
+    if (type === "TimeoutNegativeWarning") return;
+    return (original as (...a: unknown[]) => void).call(process, warning, ...rest);
+  };
+  (process as unknown as { emitWarning: unknown }).emitWarning = filtered;
 }
 
 function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
@@ -110,10 +138,7 @@ export class KafkaClient {
     if (brokers.length === 0) throw new RangeError("KafkaClient needs at least one broker");
     this.brokers = [...brokers];
     this.#logger = opts.logger ?? silentLogger;
-    // kafkajs 2.2.4 schedules a timer with a negative delay on every connection, which the Node
-    // compatibility layer reports as a TimeoutNegativeWarning (tulios/kafkajs#1751, unfixed
-    // upstream). It is harmless; silence process warnings rather than print it on every start.
-    (process as unknown as { noProcessWarnings: boolean }).noProcessWarnings = true;
+    silenceNegativeTimeoutWarning();
     this.#kafka = new Kafka({
       clientId: opts.clientId,
       brokers: this.brokers,
@@ -253,14 +278,18 @@ export class KafkaClient {
   }
 
   /** A group consumer for one topic; see `KafkaConsumer.run`. */
-  consumer(groupId: string, opts: { maxBytesPerPartition?: number } = {}): KafkaConsumer {
+  consumer(
+    groupId: string,
+    opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {},
+  ): KafkaConsumer {
+    const session = opts.sessionTimeoutMs ?? 30_000;
     return new KafkaConsumer(
       this.#kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
         maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
+        sessionTimeout: session,
+        heartbeatInterval: Math.max(500, Math.floor(session / 10)),
         retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5_000 },
       }),
       this.#logger,

@@ -128,6 +128,16 @@ export async function installBroker(
   return result;
 }
 
+/** A new KRaft cluster id: a random UUID in URL-safe base64 (Kafka's Uuid format). */
+function clusterId(): string {
+  while (true) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const id = btoa(String.fromCharCode(...bytes)).replace(/=+$/, "").replaceAll("+", "-")
+      .replaceAll("/", "_");
+    if (!id.startsWith("-")) return id;
+  }
+}
+
 /** A port nobody listens on right now (the kernel's choice). */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -146,12 +156,15 @@ function portIsFree(port: number): boolean {
 }
 
 function pidAlive(pid: number): boolean {
+  // Signal-probe the process (SIGCONT is harmless to a running one). The broker is the
+  // watchdog's child, never ours, so it cannot linger as our zombie. Reading /proc instead
+  // would need --allow-all in Deno 2; this needs --allow-run.
   try {
-    // /proc/<pid>/stat: a zombie (state Z) is dead for our purposes.
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return false;
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 
@@ -359,11 +372,7 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
     ...args,
   ];
   if (!(await exists(`${dir}/log/meta.properties`))) {
-    const id = (await run(
-      "java",
-      ["-cp", install.classpath, "kafka.tools.StorageTool", "random-uuid"],
-      "kafka-storage random-uuid",
-    )).trim().split("\n").pop()!.trim();
+    const id = clusterId();
     const fmt = java("kafka.tools.StorageTool", "format", "-t", id, "-c", propsFile);
     await run(fmt[0], fmt.slice(1), "kafka-storage format");
   }

@@ -1,0 +1,220 @@
+/**
+ * `deno task stream`: the real-time half of the pipeline (market source -> Kafka -> warehouse).
+ *
+ *   deno task stream [run|producer|consumer|topics] [--source replay|tradingview] [--speed N|max]
+ *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N]
+ *   deno run --allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-sys \
+ *     --allow-run lib/stream/cli.ts --help
+ *
+ * `run` (the default) starts the producer and the consumer as child processes and restarts
+ * either when it crashes; without KAFKA_BROKERS it first starts the local broker (and stops it
+ * on exit if it started it). `producer` and `consumer` run one side in this process.
+ */
+import { parseArgs } from "node:util";
+import { type Config, envVar, loadConfig, loadDotEnv } from "../config/config.ts";
+import { EXIT_USAGE, runJob } from "../runner/job.ts";
+import { openWarehouse } from "../warehouse/warehouse.ts";
+import { runConsumer } from "./consumer.ts";
+import { KafkaClient } from "./kafka.ts";
+import { jsonLogger, type Logger } from "./log.ts";
+import { runProducer } from "./producer.ts";
+import { ensureStreamTopics, marketSource, resolveBrokers } from "./setup.ts";
+import { statusWriter } from "./status.ts";
+import { supervise } from "./supervisor.ts";
+
+const HELP = `Usage: deno task stream [run|producer|consumer|topics] [options]
+
+Streams EGX quotes from a market source through Kafka into the warehouse.
+
+Commands:
+  run        producer and consumer as child processes, each restarted when it crashes (default)
+  producer   poll the market source and publish to the quotes topic (exits when a replay ends)
+  consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM)
+  topics     create the topics if missing and print them
+
+Options (each overrides the environment variable in brackets):
+  --source replay|tradingview   market source [EGX_STREAM_SOURCE, default replay]
+  --speed N|max                 replay speed, simulated/real time [EGX_REPLAY_SPEED, default 270:
+                                a 4.5-hour session in a minute]
+  --start YYYY-MM-DD            first trade date replayed [EGX_REPLAY_START]
+  --end YYYY-MM-DD              last trade date replayed [EGX_REPLAY_END]
+  --batch-size N                most records per warehouse transaction [EGX_CONSUMER_BATCH_SIZE, 100]
+  -h, --help                    this text
+
+Kafka: KAFKA_BROKERS (unset: the local broker, see deno task kafka), EGX_TOPIC_QUOTES,
+EGX_TOPIC_DEAD_LETTER, EGX_CONSUMER_GROUP. Warehouse: EGX_WAREHOUSE (default data/egx.duckdb).
+Status files for health_check: EGX_STREAM_STATUS_DIR (default var/stream).`;
+
+const FLAG_ENV: Record<string, string> = {
+  source: "EGX_STREAM_SOURCE",
+  speed: "EGX_REPLAY_SPEED",
+  start: "EGX_REPLAY_START",
+  end: "EGX_REPLAY_END",
+  "batch-size": "EGX_CONSUMER_BATCH_SIZE",
+};
+
+const CLI = new URL("./cli.ts", import.meta.url).pathname;
+
+function clientFor(config: Config, brokers: string[], logger: Logger): KafkaClient {
+  return new KafkaClient(brokers, { clientId: config.kafka.clientId, logger });
+}
+
+async function producerMain(config: Config, signal: AbortSignal): Promise<number> {
+  const log = jsonLogger("producer");
+  const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
+  const client = clientFor(config, brokers, log);
+  await ensureStreamTopics(client, config.kafka);
+  let current: Record<string, unknown> | undefined;
+  const status = statusWriter(
+    config.stream.statusDir,
+    "producer",
+    () => current as { pid: number } | undefined,
+  );
+  try {
+    const counters = await runProducer(marketSource(config.stream), client.producer(), {
+      topic: config.kafka.quotesTopic,
+      logger: log,
+      signal,
+      onStatus: (s) => {
+        current = { ...s, counters: { ...s.counters } };
+        status.write();
+      },
+    });
+    return counters.dropped > 0 && !signal.aborted ? 1 : 0;
+  } finally {
+    status.stop();
+  }
+}
+
+async function consumerMain(config: Config, signal: AbortSignal): Promise<number> {
+  const log = jsonLogger("consumer");
+  const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
+  const client = clientFor(config, brokers, log);
+  await ensureStreamTopics(client, config.kafka);
+  const warehouse = await openWarehouse(config.warehouse, { signal });
+  let current: Record<string, unknown> | undefined;
+  const status = statusWriter(
+    config.stream.statusDir,
+    "consumer",
+    () => current as { pid: number } | undefined,
+  );
+  try {
+    const k = config.kafka;
+    await runConsumer(
+      client.consumer(k.groupId, {
+        sessionTimeoutMs: k.sessionTimeoutMs,
+        maxBytesPerPartition: Math.max(1_048_576, k.batchSize * 512),
+      }),
+      client.producer(),
+      warehouse,
+      {
+        topic: k.quotesTopic,
+        deadLetterTopic: k.deadLetterTopic,
+        group: k.groupId,
+        batchSize: k.batchSize,
+        logger: log,
+        signal,
+        onStatus: (s) => {
+          current = { ...s, counters: { ...s.counters } };
+          status.write();
+        },
+      },
+    );
+    return 0;
+  } finally {
+    status.stop();
+    await warehouse.close();
+  }
+}
+
+async function runMain(config: Config, env: Record<string, string>, signal: AbortSignal) {
+  const log = jsonLogger("stream");
+  const brokers = await resolveBrokers(config.kafka, { ownerPid: Deno.pid, logger: log, signal });
+  const client = clientFor(config, brokers, log);
+  const created = await ensureStreamTopics(client, config.kafka);
+  if (created.length > 0) log.info("stream.topics_created", { topics: created });
+  const childEnv = { ...env, KAFKA_BROKERS: brokers.join(",") };
+  const base = ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+  const reports = await supervise([
+    {
+      name: "producer",
+      args: [...base, `--allow-write=${config.stream.statusDir}`, CLI, "producer"],
+      env: childEnv,
+    },
+    {
+      name: "consumer",
+      args: [...base, "--allow-write", "--allow-ffi", CLI, "consumer"],
+      env: childEnv,
+    },
+  ], { signal, logger: log });
+  log.info("stream.stopped", { children: reports });
+  return 0;
+}
+
+async function main(args: string[], signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      source: { type: "string" },
+      speed: { type: "string" },
+      start: { type: "string" },
+      end: { type: "string" },
+      "batch-size": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  const command = positionals[0] ?? "run";
+  if (positionals.length > 1 || !["run", "producer", "consumer", "topics"].includes(command)) {
+    console.error(`unknown command: ${positionals.join(" ")}\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  loadDotEnv();
+  // Flags become the environment variables they stand for (and reach the child processes).
+  const overrides: Record<string, string> = {};
+  for (const [flag, name] of Object.entries(FLAG_ENV)) {
+    const v = values[flag as keyof typeof values];
+    if (typeof v === "string") overrides[name] = v;
+  }
+  const config = loadConfig((name) => overrides[name] ?? envVar(name));
+  switch (command) {
+    case "producer":
+      return await producerMain(config, signal);
+    case "consumer":
+      return await consumerMain(config, signal);
+    case "topics": {
+      const log = jsonLogger("stream");
+      const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
+      const client = clientFor(config, brokers, log);
+      const created = await ensureStreamTopics(client, config.kafka);
+      for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
+        const n = await client.partitionCount(t);
+        console.log(`${t}: ${n} partition(s)${created.includes(t) ? " (created)" : ""}`);
+      }
+      return 0;
+    }
+    default:
+      return await runMain(config, overrides, signal);
+  }
+}
+
+/** Abort when the parent process goes away (e.g. a supervisor killed with SIGKILL). */
+function whileParentLives(signal: AbortSignal): AbortSignal {
+  const parent = Deno.ppid;
+  const controller = new AbortController();
+  const timer = setInterval(() => {
+    if (Deno.ppid !== parent) {
+      controller.abort(new Error(`parent process ${parent} exited`));
+      clearInterval(timer);
+    }
+  }, 1_000);
+  signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  return AbortSignal.any([signal, controller.signal]);
+}
+
+if (import.meta.main) {
+  await runJob(
+    { name: "stream", help: HELP },
+    (args, signal) => main(args, whileParentLives(signal)),
+  );
+}

@@ -1,0 +1,330 @@
+/**
+ * The consumer: reads the quotes topic in batches and writes at most `batchSize` records per
+ * warehouse transaction, with an exactly-once effect:
+ *
+ *  1. the rows and the partition's next offset are written in ONE warehouse transaction;
+ *  2. only after that commit is the offset committed to Kafka;
+ *  3. on every (re)assignment the consumer seeks to the warehouse's stored offsets, and skips
+ *     any record below them (Kafka's committed offset can only lag the warehouse's).
+ * A crash between 1 and 2 re-delivers records the warehouse already has: they are skipped.
+ *
+ * Invalid records (bad JSON, wrong schema, failed validation) go to the dead-letter topic with
+ * the reason in a header, are counted, and their offsets advance like any other: they never
+ * stop the consumer. A busy or unavailable warehouse pauses consumption (the batch is retried
+ * with backoff while heartbeats keep the group membership); nothing is committed until written.
+ * On shutdown the batch in flight is abandoned between two transactions, what was written is
+ * committed, and the consumer leaves the group.
+ */
+import type { BatchControl, InBatch, InMessage, KafkaConsumer, KafkaProducer } from "./kafka.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { decodeQuote, DLQ_HEADERS } from "./message.ts";
+import { type SinkRow, storedOffsets, writeQuotes } from "./sink.ts";
+import { sleep } from "../market/sources/source.ts";
+import { type Warehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
+
+export interface ConsumerCounters {
+  /** Records read from Kafka (including skipped and invalid ones). */
+  consumed: number;
+  /** Valid records written to the warehouse. */
+  written: number;
+  /** Records below the warehouse's stored offset (already written before a restart). */
+  skipped: number;
+  /** Records sent to the dead-letter topic. */
+  deadLettered: number;
+  /** Warehouse transactions committed. */
+  transactions: number;
+  /** Failed warehouse attempts (each retried). */
+  warehouseRetries: number;
+  /** Kafka offset commits that failed after the warehouse commit (harmless, logged). */
+  commitErrors: number;
+}
+
+export interface ConsumerStatus {
+  pid: number;
+  group: string;
+  topic: string;
+  startedAt: string;
+  updatedAt: string;
+  /** Kafka timestamp of the last record written. */
+  lastMessageAt?: string;
+  lastWriteAt?: string;
+  partitions: number[];
+  counters: ConsumerCounters;
+}
+
+/** Reported after each warehouse commit (for latency measurements and tests). */
+export interface CommitInfo {
+  partition: number;
+  nextOffset: number;
+  /** Kafka timestamps (producer create time) of the records written, epoch ms. */
+  timestamps: number[];
+  committedAt: number;
+}
+
+export interface ConsumerOptions {
+  topic: string;
+  deadLetterTopic: string;
+  group: string;
+  /** Most records per warehouse transaction (config.kafka.batchSize, default 100). */
+  batchSize: number;
+  logger?: Logger;
+  /** Stop: finish or abandon the transaction in flight, commit, leave the group. */
+  signal?: AbortSignal;
+  onCommit?: (info: CommitInfo) => void;
+  onStatus?: (s: ConsumerStatus) => void;
+  /** Warehouse retry backoff: first delay and cap, ms. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Attempts for a warehouse error that is not "busy" before the consumer crashes. */
+  maxQueryAttempts?: number;
+}
+
+class Abandoned extends Error {
+  override name = "Abandoned";
+}
+
+/** Run until `signal` aborts. Resolves with the counters after leaving the group. */
+export async function runConsumer(
+  consumer: KafkaConsumer,
+  dlq: KafkaProducer,
+  warehouse: Warehouse,
+  opts: ConsumerOptions,
+): Promise<ConsumerCounters> {
+  const log = opts.logger ?? silentLogger;
+  const c: ConsumerCounters = {
+    consumed: 0,
+    written: 0,
+    skipped: 0,
+    deadLettered: 0,
+    transactions: 0,
+    warehouseRetries: 0,
+    commitErrors: 0,
+  };
+  const status: ConsumerStatus = {
+    pid: Deno.pid,
+    group: opts.group,
+    topic: opts.topic,
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    partitions: [],
+    counters: c,
+  };
+  const report = () => {
+    status.updatedAt = new Date().toISOString();
+    opts.onStatus?.(status);
+  };
+  const stopping = () => opts.signal?.aborted ?? false;
+  /** Next offset per partition as stored in the warehouse (loaded on assignment). */
+  const stored = new Map<number, number>();
+  let dlqConnected = false;
+
+  const loadStored = async (partitions: number[]) => {
+    const all = await storedOffsets(warehouse, opts.group, opts.topic);
+    for (const p of partitions) {
+      const o = all.get(p);
+      if (o !== undefined) stored.set(p, o);
+      else stored.delete(p);
+    }
+    return all;
+  };
+
+  /** Retry a warehouse write until it succeeds, the consumer stops, or a real error repeats. */
+  const withRetry = async <T>(ctl: BatchControl, what: string, fn: () => Promise<T>) => {
+    let delay = opts.retryInitialMs ?? 250;
+    for (let attempt = 1;; attempt++) {
+      const beat = setInterval(() => ctl.heartbeat().catch(() => {}), 3_000);
+      try {
+        return await fn();
+      } catch (e) {
+        const busy = e instanceof WarehouseBusyError;
+        c.warehouseRetries++;
+        log.warn("consumer.warehouse_retry", { what, attempt, busy, error: e, retryInMs: delay });
+        if (!busy && attempt >= (opts.maxQueryAttempts ?? 5)) throw e;
+        if (stopping() || !ctl.isRunning()) throw new Abandoned(what);
+        await ctl.heartbeat().catch(() => {});
+        await sleep(delay, opts.signal).catch(() => {});
+        if (stopping() || !ctl.isRunning()) throw new Abandoned(what);
+        delay = Math.min(delay * 2, opts.retryMaxMs ?? 10_000);
+      } finally {
+        clearInterval(beat);
+      }
+    }
+  };
+
+  const sendDeadLetters = async (
+    batch: InBatch,
+    bad: { m: InMessage; reason: string }[],
+    ctl: BatchControl,
+  ) => {
+    let delay = 200;
+    while (true) {
+      try {
+        if (!dlqConnected) {
+          await dlq.connect();
+          dlqConnected = true;
+        }
+        await dlq.send(
+          opts.deadLetterTopic,
+          bad.map(({ m, reason }) => ({
+            key: m.key ?? "",
+            value: m.value ?? "",
+            headers: {
+              ...m.headers,
+              [DLQ_HEADERS.reason]: reason,
+              [DLQ_HEADERS.topic]: batch.topic,
+              [DLQ_HEADERS.partition]: String(batch.partition),
+              [DLQ_HEADERS.offset]: String(m.offset),
+            },
+          })),
+        );
+        return;
+      } catch (e) {
+        log.warn("consumer.dead_letter_retry", { error: e, retryInMs: delay });
+        if (stopping() || !ctl.isRunning()) throw new Abandoned("dead-letter send");
+        await sleep(delay, opts.signal).catch(() => {});
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  };
+
+  const handleChunk = async (batch: InBatch, chunk: InMessage[], ctl: BatchControl) => {
+    const rows: SinkRow[] = [];
+    const timestamps: number[] = [];
+    const bad: { m: InMessage; reason: string }[] = [];
+    for (const m of chunk) {
+      const d = decodeQuote(m.value);
+      if (d.ok) {
+        rows.push({ quote: d.quote, ref: `kafka:${batch.topic}/${batch.partition}/${m.offset}` });
+        timestamps.push(m.timestamp);
+      } else bad.push({ m, reason: d.reason });
+    }
+    if (bad.length > 0) {
+      await sendDeadLetters(batch, bad, ctl);
+      for (const { m, reason } of bad) {
+        log.warn("consumer.dead_lettered", {
+          partition: batch.partition,
+          offset: m.offset,
+          reason,
+        });
+      }
+    }
+    const last = chunk[chunk.length - 1];
+    const nextOffset = last.offset + 1;
+    await withRetry(ctl, `write ${chunk.length} records`, () =>
+      warehouse.transaction(
+        (s) =>
+          writeQuotes(s, rows, {
+            offsets: [{
+              group: opts.group,
+              topic: batch.topic,
+              partition: batch.partition,
+              nextOffset,
+            }],
+          }),
+        { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal },
+      ));
+    // Written: from here on the records are never applied again.
+    stored.set(batch.partition, nextOffset);
+    c.transactions++;
+    c.written += rows.length;
+    c.deadLettered += bad.length;
+    const committedAt = Date.now();
+    status.lastWriteAt = new Date(committedAt).toISOString();
+    if (rows.length > 0) status.lastMessageAt = new Date(last.timestamp).toISOString();
+    ctl.resolveOffset(last.offset);
+    try {
+      await ctl.commit(nextOffset);
+    } catch (e) {
+      // The warehouse holds the offset; the next owner of the partition starts from there.
+      c.commitErrors++;
+      log.warn("consumer.kafka_commit_failed", {
+        partition: batch.partition,
+        nextOffset,
+        error: e,
+      });
+    }
+    opts.onCommit?.({
+      partition: batch.partition,
+      nextOffset,
+      timestamps,
+      committedAt,
+    });
+    report();
+  };
+
+  const handler = async (batch: InBatch, ctl: BatchControl) => {
+    if (!stored.has(batch.partition)) {
+      await withRetry(ctl, "read stored offsets", () => loadStored([batch.partition]));
+    }
+    const from = stored.get(batch.partition) ?? 0;
+    c.consumed += batch.messages.length;
+    const fresh = batch.messages.filter((m) => m.offset >= from);
+    const skipped = batch.messages.length - fresh.length;
+    if (skipped > 0) {
+      c.skipped += skipped;
+      log.info("consumer.skipped_written", { partition: batch.partition, skipped, from });
+      if (fresh.length === 0) {
+        ctl.resolveOffset(batch.messages[batch.messages.length - 1].offset);
+        await ctl.commit(from).catch(() => {});
+        return;
+      }
+    }
+    try {
+      for (let i = 0; i < fresh.length; i += opts.batchSize) {
+        if (stopping() || !ctl.isRunning() || ctl.isStale()) return; // abandon the rest
+        await handleChunk(batch, fresh.slice(i, i + opts.batchSize), ctl);
+        await ctl.heartbeat().catch(() => {});
+      }
+    } catch (e) {
+      if (e instanceof Abandoned) {
+        log.info("consumer.batch_abandoned", { partition: batch.partition, reason: e.message });
+        return;
+      }
+      throw e;
+    }
+  };
+
+  await consumer.connect();
+  let crashed: Error | undefined;
+  const crashedPromise = new Promise<void>((resolve) => {
+    consumer.run({
+      topic: opts.topic,
+      onAssigned: async (partitions) => {
+        status.partitions = partitions;
+        const all = await loadStored(partitions);
+        for (const p of partitions) {
+          const o = all.get(p);
+          if (o !== undefined) consumer.seek(opts.topic, p, o);
+        }
+        log.info("consumer.resumed_from_warehouse", {
+          partitions: Object.fromEntries(partitions.map((p) => [p, all.get(p) ?? "start"])),
+        });
+        report();
+      },
+      onCrash: (error, restarting) => {
+        log.error("consumer.crashed", { error, restarting });
+        if (!restarting) {
+          crashed = error;
+          resolve();
+        }
+      },
+    }, handler).catch((e) => {
+      crashed = e;
+      resolve();
+    });
+  });
+  report();
+  log.info("consumer.started", { topic: opts.topic, group: opts.group, batchSize: opts.batchSize });
+
+  await new Promise<void>((resolve) => {
+    if (opts.signal?.aborted) return resolve();
+    opts.signal?.addEventListener("abort", () => resolve(), { once: true });
+    crashedPromise.then(() => resolve());
+  });
+  log.info("consumer.stopping", { ...c });
+  await consumer.disconnect().catch((e) => log.warn("consumer.disconnect_failed", { error: e }));
+  if (dlqConnected) await dlq.disconnect().catch(() => {});
+  report();
+  if (crashed) throw crashed;
+  return c;
+}

@@ -1,0 +1,102 @@
+/**
+ * Runs child processes and restarts each one when it crashes (non-zero exit or a signal), with
+ * capped exponential backoff that resets once a child has stayed up for a minute. A child that
+ * exits 0 is finished (a replay that ran out of bars) and is not restarted. On abort every child
+ * gets SIGTERM, then SIGKILL after the grace period.
+ */
+import { sleep } from "../market/sources/source.ts";
+import { type Logger, silentLogger } from "./log.ts";
+
+export interface ChildSpec {
+  name: string;
+  /** Arguments to `deno` (e.g. ["run", "--allow-net", "lib/stream/cli.ts", "consumer"]). */
+  args: string[];
+  env?: Record<string, string>;
+}
+
+export interface SuperviseOptions {
+  signal: AbortSignal;
+  logger?: Logger;
+  /** Backoff before a restart: first delay and cap, ms. */
+  restartInitialMs?: number;
+  restartMaxMs?: number;
+  /** A child that ran this long before crashing restarts after the first delay again. */
+  stableAfterMs?: number;
+  /** SIGTERM -> SIGKILL grace at shutdown, ms. */
+  graceMs?: number;
+  /** Called whenever a child starts (tests use it to find pids). */
+  onStart?: (name: string, pid: number) => void;
+}
+
+export interface ChildReport {
+  name: string;
+  starts: number;
+  lastCode: number | null;
+}
+
+const useSetsid = Deno.build.os === "linux";
+
+async function superviseOne(spec: ChildSpec, opts: SuperviseOptions): Promise<ChildReport> {
+  const log = opts.logger ?? silentLogger;
+  const initial = opts.restartInitialMs ?? 1_000;
+  let delay = initial;
+  const report: ChildReport = { name: spec.name, starts: 0, lastCode: null };
+  while (!opts.signal.aborted) {
+    const started = Date.now();
+    // Each child gets its own session (setsid), so a terminal's Ctrl-C reaches only the
+    // supervisor, which then stops the children once, gracefully. Children watch their parent
+    // (lib/stream/cli.ts) and stop if the supervisor dies.
+    const [cmd, args] = useSetsid
+      ? ["setsid", [Deno.execPath(), ...spec.args]]
+      : [Deno.execPath(), spec.args];
+    const child = new Deno.Command(cmd, {
+      args,
+      env: spec.env,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    report.starts++;
+    opts.onStart?.(spec.name, child.pid);
+    log.info("supervisor.started", { child: spec.name, pid: child.pid, starts: report.starts });
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      killTimer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, opts.graceMs ?? 30_000);
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const status = await child.status;
+    opts.signal.removeEventListener("abort", onAbort);
+    clearTimeout(killTimer);
+    report.lastCode = status.code;
+    if (opts.signal.aborted) {
+      log.info("supervisor.stopped", { child: spec.name, code: status.code });
+      break;
+    }
+    if (status.success) {
+      log.info("supervisor.finished", { child: spec.name });
+      break;
+    }
+    if (Date.now() - started > (opts.stableAfterMs ?? 60_000)) delay = initial;
+    log.error("supervisor.crashed", {
+      child: spec.name,
+      code: status.code,
+      signal: status.signal,
+      restartInMs: delay,
+    });
+    await sleep(delay, opts.signal).catch(() => {});
+    delay = Math.min(delay * 2, opts.restartMaxMs ?? 30_000);
+  }
+  return report;
+}
+
+/** Supervise every child until all have finished or `signal` aborted and they exited. */
+export function supervise(children: ChildSpec[], opts: SuperviseOptions): Promise<ChildReport[]> {
+  return Promise.all(children.map((c) => superviseOne(c, opts)));
+}
