@@ -37,7 +37,7 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-export type ModelStatus = "success" | "error" | "skipped";
+export type ModelRunStatus = "success" | "error" | "skipped";
 
 export interface ModelResult {
   name: string;
@@ -45,7 +45,7 @@ export interface ModelResult {
   materialized: ModelNode["materialized"];
   /** How it was built this time. */
   mode: "table" | "view" | "full-refresh" | "incremental";
-  status: ModelStatus;
+  status: ModelRunStatus;
   durationMs: number;
   /** Rows in the relation after the build (tables), or rows inserted (incremental). */
   rows?: number;
@@ -175,6 +175,7 @@ export async function runModels(
     join(compiler.targetDir, "run_results.json"),
     JSON.stringify(result, null, 2) + "\n",
   );
+  await updateModelStatus(compiler.targetDir, result);
   return result;
 }
 
@@ -292,4 +293,37 @@ async function incrementalBuild(
     if (i === 1) inserted = n;
   }
   return inserted;
+}
+
+/** The latest result of each model across runs (a run may select only some models). */
+export interface ModelStatus {
+  status: ModelRunStatus;
+  mode: ModelResult["mode"];
+  durationMs: number;
+  rows?: number;
+  message?: string;
+  at: string;
+}
+
+export const MODEL_STATUS_FILE = "model_status.json";
+
+async function updateModelStatus(targetDir: string, run: RunResult): Promise<void> {
+  const path = join(targetDir, MODEL_STATUS_FILE);
+  let all: Record<string, ModelStatus> = {};
+  try {
+    all = JSON.parse(await Deno.readTextFile(path));
+  } catch { /* first run, or unreadable: start afresh */ }
+  for (const r of run.results) {
+    all[r.name] = {
+      status: r.status,
+      mode: r.mode,
+      durationMs: Math.round(r.durationMs),
+      rows: r.rows,
+      message: r.message,
+      at: run.startedAt,
+    };
+  }
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2) + "\n");
+  await Deno.rename(tmp, path);
 }

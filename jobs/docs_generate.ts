@@ -1,0 +1,67 @@
+/**
+ * docs_generate: write the models' documentation site to target/docs/ (index, one page per
+ * model and source, tests with their last results, compiled SQL, lineage graph) and
+ * target/docs/manifest.json. With --serve, serve it on loopback afterwards (`deno task docs`).
+ *
+ *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
+ *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING jobs/docs_generate.ts
+ *
+ * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.
+ * --serve also needs --allow-net=127.0.0.1.)
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../lib/config/config.ts";
+import { generateDocs } from "../lib/models/docs.ts";
+import { serveDocs } from "../lib/models/docs_server.ts";
+import { loadProject } from "../lib/models/project.ts";
+import { runJob } from "../lib/runner/job.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+
+const HELP = `Usage: jobs/docs_generate.ts [--serve [--port N] [--no-generate]]
+
+Generates target/docs/ (open target/docs/index.html) from models/, the warehouse's column types
+(EGX_WAREHOUSE) and the last results in target/run_results.json and target/test_results.json.
+
+  --serve          serve target/docs on http://127.0.0.1:PORT/ until Ctrl-C
+  --port N         port for --serve (default 8090; 0 = any free port)
+  --no-generate    with --serve: serve the existing site without regenerating it`;
+
+if (import.meta.main) {
+  await runJob({ name: "docs_generate", help: HELP }, async (args, signal) => {
+    const { values } = parseArgs({
+      args,
+      options: {
+        serve: { type: "boolean" },
+        port: { type: "string", default: "8090" },
+        "no-generate": { type: "boolean" },
+      },
+    });
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`--port must be 0-65535, got ${values.port}`);
+    }
+    if (!values["no-generate"]) {
+      const project = await loadProject(".");
+      const config = loadConfig();
+      const wh = await openWarehouse(config.warehouse, { signal });
+      try {
+        const r = await generateDocs(wh, project, { asOf: config.asOf, signal });
+        const nodes = Object.values(r.manifest.nodes);
+        console.log(
+          `docs_generate: ${r.pages} page(s) in ${r.dir}/ (${
+            nodes.filter((n) => n.kind === "model").length
+          } models, ${nodes.filter((n) => n.kind === "source").length} sources, ${
+            Object.keys(r.manifest.tests).length
+          } tests)`,
+        );
+      } finally {
+        await wh.close();
+      }
+    }
+    if (values.serve) {
+      const server = await serveDocs("target/docs", { port, signal });
+      console.log(`docs: serving target/docs on ${server.url} (Ctrl-C to stop)`);
+      await server.finished;
+    }
+  });
+}
