@@ -244,3 +244,15 @@ Deno.test("pipeline health shows runs, each job's last run and data freshness", 
     });
   }, { asOf: "2025-12-08T12:30:00Z" });
 });
+
+Deno.test("before the models are built, market endpoints answer 503 saying what to run", async () => {
+  await withServer(async (srv) => {
+    const r = await srv.get("/api/v1/market/snapshot");
+    assert.deepEqual([r.status, r.body.error.message], [
+      503,
+      "the gold models have not been built yet: run the pipeline (deno task run full_pipeline) " +
+      "and reload",
+    ]);
+    assert.equal((await srv.get("/api/v1/companies")).status, 503);
+  });
+});

@@ -1,0 +1,476 @@
+/**
+ * API contract tests for the market endpoints, against a real server over a warehouse built by
+ * the real models from real EGX bars. Expected values are computed here from the raw inputs.
+ */
+import assert from "node:assert/strict";
+import {
+  buildMarketWarehouse,
+  type DailyInput,
+  type MarketInputs,
+  readInputs,
+  withPrevClose,
+} from "./support/market_warehouse.ts";
+import { startTestServer, type TestServer } from "./support/web_fixture.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "egx-web-api-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+let built: Promise<MarketInputs> | undefined;
+
+/** The shared warehouse (built once), or a private copy when the test writes to it. */
+async function withServer(
+  fn: (srv: TestServer, inputs: MarketInputs) => Promise<void>,
+  opts: { copy?: boolean } = {},
+) {
+  built ??= buildMarketWarehouse(`${dir}/egx.duckdb`).then(readInputs);
+  const inputs = await built;
+  let path = `${dir}/egx.duckdb`;
+  if (opts.copy) {
+    path = `${dir}/copy-${crypto.randomUUID()}.duckdb`;
+    await Deno.copyFile(`${dir}/egx.duckdb`, path);
+  }
+  const srv = await startTestServer({ warehouse: path, logDir: `${dir}/logs` });
+  try {
+    await fn(srv, inputs);
+    assert.deepEqual(srv.errors, []);
+  } finally {
+    await srv.stop();
+  }
+}
+
+const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const mean = (xs: number[]) => sum(xs) / xs.length;
+
+function latestDate(daily: readonly DailyInput[]): string {
+  return daily.reduce((m, d) => (d.date > m ? d.date : m), "");
+}
+
+/** Every ticker's row on `date` with its previous close, by ticker. */
+function dayRows(inputs: MarketInputs, date: string) {
+  const tickers = [...new Set(inputs.daily.map((d) => d.ticker))].sort();
+  return tickers.flatMap((t) => withPrevClose(inputs.daily, t).filter((r) => r.date === date));
+}
+
+async function ok(srv: TestServer, path: string) {
+  const r = await srv.get(path);
+  assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+Deno.test("companies are listed, searched, filtered by sector and paginated", async () => {
+  await withServer(async (srv, inputs) => {
+    const all = await ok(srv, "/api/v1/companies?limit=1000");
+    assert.equal(all.page.total, inputs.companies.size);
+    assert.deepEqual(
+      all.data.map((c: { ticker: string }) => c.ticker),
+      [...inputs.companies.keys()].sort(),
+    );
+    const comi = all.data.find((c: { ticker: string }) => c.ticker === "COMI");
+    assert.deepEqual(comi, {
+      ticker: "COMI",
+      name: "Commercial International Bank Egypt (CIB) S.A.E.",
+      isin: "EGS60121C018",
+      sector: "Financials",
+      industry: null,
+      isActive: true,
+      indices: ["EGX100_EWI", "EGX30"],
+    });
+
+    const fin = await ok(srv, "/api/v1/companies?sector=financials&limit=1000");
+    const expectFin = [...inputs.companies.values()].filter((c) => c.sector === "Financials")
+      .map((c) => c.ticker).sort();
+    assert.deepEqual(fin.data.map((c: { ticker: string }) => c.ticker), expectFin);
+
+    const traded = await ok(srv, "/api/v1/companies?hasPrices=true");
+    assert.deepEqual(
+      traded.data.map((c: { ticker: string }) => c.ticker),
+      [...new Set(inputs.daily.map((d) => d.ticker))].sort(),
+    );
+
+    const q = await ok(srv, "/api/v1/companies?q=telecom");
+    assert.deepEqual(q.data.map((c: { ticker: string }) => c.ticker), ["ETEL"]);
+    // Wildcards in the search text are literal, not patterns.
+    assert.equal((await ok(srv, "/api/v1/companies?q=%25")).page.total, 0);
+
+    const p1 = await ok(srv, "/api/v1/companies?limit=100");
+    assert.equal(p1.data.length, 100);
+    assert.equal(p1.page.next, "/api/v1/companies?limit=100&offset=100");
+    const p3 = await ok(srv, "/api/v1/companies?limit=100&offset=200");
+    assert.equal(p3.data.length, inputs.companies.size - 200);
+    assert.equal(p3.page.next, null);
+    assert.deepEqual(
+      [...p1.data, ...(await ok(srv, p1.page.next)).data, ...p3.data].map((c: { ticker: string }) =>
+        c.ticker
+      ),
+      all.data.map((c: { ticker: string }) => c.ticker),
+    );
+  });
+});
+
+Deno.test("one company shows the span of its prices and its latest day", async () => {
+  await withServer(async (srv, inputs) => {
+    const rows = withPrevClose(inputs.daily, "COMI");
+    const last = rows[rows.length - 1];
+    const body = await ok(srv, "/api/v1/companies/comi");
+    assert.deepEqual(body.data, {
+      ticker: "COMI",
+      name: "Commercial International Bank Egypt (CIB) S.A.E.",
+      isin: "EGS60121C018",
+      sector: "Financials",
+      industry: null,
+      isActive: true,
+      indices: ["EGX100_EWI", "EGX30"],
+      firstDate: rows[0].date,
+      lastDate: last.date,
+      latest: {
+        date: last.date,
+        open: last.open,
+        high: last.high,
+        low: last.low,
+        close: last.close,
+        volume: last.volume,
+        changePct: last.changePct,
+        live: false,
+      },
+    });
+  });
+});
+
+Deno.test("unknown tickers are 404 and malformed ones 400 on every ticker endpoint", async () => {
+  await withServer(async (srv) => {
+    for (const base of ["companies/", "prices/", "indicators/"]) {
+      const suffix = base === "prices/" ? "/daily" : "";
+      const r = await srv.get(`/api/v1/${base}ZZZZ${suffix}`);
+      assert.deepEqual([base, r.status, r.body.error.message], [
+        base,
+        404,
+        "unknown ticker ZZZZ: see /api/v1/companies for the list",
+      ]);
+      const bad = await srv.get(`/api/v1/${base}1ABC${suffix}`);
+      assert.deepEqual([base, bad.status, bad.body.error.message], [
+        base,
+        400,
+        'ticker must be 2-10 letters or digits starting with a letter (e.g. COMI), got "1ABC"',
+      ]);
+    }
+    const intraday = await srv.get("/api/v1/prices/ZZZZ/intraday");
+    assert.equal(intraday.status, 404);
+    const quote = await srv.get("/api/v1/prices/CO'MI/daily");
+    assert.equal(quote.status, 400);
+  });
+});
+
+Deno.test("daily prices for a date range match the input bars, paginated", async () => {
+  await withServer(async (srv, inputs) => {
+    const rows = withPrevClose(inputs.daily, "COMI");
+    const to = rows[rows.length - 1].date;
+    const from = `${Number(to.slice(0, 4)) - 1}${to.slice(4)}`;
+    const expected = rows.filter((r) => r.date >= from && r.date <= to).map((r) => ({
+      date: r.date,
+      open: r.open,
+      high: r.high,
+      low: r.low,
+      close: r.close,
+      volume: r.volume,
+      changePct: r.changePct,
+      live: false,
+    }));
+    const year = await ok(srv, `/api/v1/prices/COMI/daily?from=${from}&to=${to}`);
+    assert.deepEqual(year.data, expected);
+    assert.deepEqual(year.page, { limit: 1000, offset: 0, total: expected.length, next: null });
+
+    const p1 = await ok(srv, `/api/v1/prices/COMI/daily?from=${from}&to=${to}&limit=40`);
+    assert.equal(
+      p1.page.next,
+      `/api/v1/prices/COMI/daily?from=${from}&to=${to}&limit=40&offset=40`,
+    );
+    const pages = [p1];
+    while (pages[pages.length - 1].page.next) {
+      pages.push(await ok(srv, pages[pages.length - 1].page.next));
+    }
+    assert.equal(pages.length, Math.ceil(expected.length / 40));
+    assert.deepEqual(pages.flatMap((p) => p.data), expected);
+
+    const narrow = await ok(srv, "/api/v1/prices/COMI/daily?from=2025-11-02&to=2025-11-06");
+    assert.deepEqual(
+      narrow.data.map((r: { date: string }) => r.date),
+      rows.filter((r) => r.date >= "2025-11-02" && r.date <= "2025-11-06").map((r) => r.date),
+    );
+    const bad = await srv.get("/api/v1/prices/COMI/daily?from=2025-12-01&to=2025-11-01");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.message, "from (2025-12-01) must not be after to (2025-11-01)");
+  });
+});
+
+Deno.test("intraday bars default to the latest day and validate their range", async () => {
+  await withServer(async (srv, inputs) => {
+    const bars = inputs.intraday.filter((b) => b.ticker === "COMI");
+    const last = bars.reduce((m, b) => (b.date > m ? b.date : m), "");
+    const expected = bars.filter((b) => b.date === last).sort((a, b) =>
+      a.time.localeCompare(b.time)
+    )
+      .map((b) => ({
+        time: b.time,
+        date: b.date,
+        intervalMinutes: 1,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+        source: "BARS_1M",
+      }));
+    const body = await ok(srv, "/api/v1/prices/COMI/intraday");
+    assert.deepEqual(body.data, expected);
+    assert.equal(body.page.total, expected.length);
+
+    const first = bars.reduce((m, b) => (b.date < m ? b.date : m), "9999");
+    const day = await ok(srv, `/api/v1/prices/COMI/intraday?date=${first}&limit=5`);
+    assert.deepEqual(
+      day.data.map((b: { time: string }) => b.time),
+      bars.filter((b) => b.date === first).map((b) => b.time).sort().slice(0, 5),
+    );
+    const range = await ok(srv, `/api/v1/prices/COMI/intraday?from=${first}&to=${last}&limit=1`);
+    assert.equal(range.page.total, bars.length);
+
+    const cases: [string, string][] = [
+      [
+        "?from=2025-10-01&to=2025-12-08",
+        "the range 2025-10-01..2025-12-08 spans 69 days; at most 31 are allowed here",
+      ],
+      ["?date=2025-12-08&from=2025-12-01&to=2025-12-08", "give either date or from/to, not both"],
+      ["?from=2025-12-01", "from and to go together for intraday bars (at most 31 days)"],
+      ["?source=KAFKA", 'source must be one of ANY, BARS_1M, STREAMING_API, got "KAFKA"'],
+      ["?date=08-12-2025", 'date must be a date YYYY-MM-DD, got "08-12-2025"'],
+    ];
+    for (const [q, message] of cases) {
+      const r = await srv.get(`/api/v1/prices/COMI/intraday${q}`);
+      assert.deepEqual([q, r.status, r.body.error.message], [q, 400, message]);
+    }
+    const none = await ok(srv, "/api/v1/prices/ABUK/intraday");
+    assert.deepEqual(none, { data: [], page: { limit: 1000, offset: 0, total: 0, next: null } });
+  });
+});
+
+Deno.test("indicators are the gold fact's, matching averages computed from the closes", async () => {
+  await withServer(async (srv, inputs) => {
+    const closes = withPrevClose(inputs.daily, "COMI").map((r) => r.close);
+    const body = await ok(srv, "/api/v1/indicators/COMI");
+    assert.equal(body.data.length, closes.length);
+    const last = body.data[body.data.length - 1];
+    assert.ok(near(last.ma7, mean(closes.slice(-7))));
+    assert.ok(near(last.ma30, mean(closes.slice(-30))));
+    assert.ok(near(last.bbMiddle, mean(closes.slice(-20))));
+    const m = mean(closes.slice(-20));
+    const sd = Math.sqrt(mean(closes.slice(-20).map((c) => (c - m) ** 2)));
+    assert.ok(near(last.bbUpper, m + 2 * sd));
+    assert.equal(body.data[5].ma7, null); // the window is not full before the 7th bar
+    assert.ok(near(body.data[6].ma7, mean(closes.slice(0, 7))));
+    assert.ok(last.rsi14 > 0 && last.rsi14 < 100);
+    assert.equal(
+      last.rsiSignal,
+      last.rsi14 >= 70 ? "OVERBOUGHT" : last.rsi14 <= 30 ? "OVERSOLD" : "NEUTRAL",
+    );
+  });
+});
+
+Deno.test("the market snapshot has every stock of the day, breadth and totals", async () => {
+  await withServer(async (srv, inputs) => {
+    const date = latestDate(inputs.daily);
+    const rows = dayRows(inputs, date);
+    const body = await ok(srv, "/api/v1/market/snapshot");
+    assert.equal(body.data.date, date);
+    assert.deepEqual(
+      body.data.stocks.map((
+        s: Record<string, unknown>,
+      ) => [s.ticker, s.close, s.prevClose, s.volume]),
+      rows.map((r) => [r.ticker, r.close, r.prevClose, r.volume]),
+    );
+    for (const [i, s] of body.data.stocks.entries()) {
+      assert.ok(near(s.changePct, rows[i].changePct!), s.ticker);
+      assert.equal(s.name, inputs.companies.get(s.ticker)!.name);
+      assert.equal(s.sector, inputs.companies.get(s.ticker)!.sector);
+      assert.ok(near(s.value, (rows[i].high + rows[i].low + rows[i].close) / 3 * rows[i].volume));
+    }
+    assert.deepEqual(body.data.breadth, {
+      advancers: rows.filter((r) => r.changePct! > 0).length,
+      decliners: rows.filter((r) => r.changePct! < 0).length,
+      unchanged: rows.filter((r) => r.changePct === 0).length,
+      total: rows.length,
+    });
+    assert.equal(body.data.totals.volume, sum(rows.map((r) => r.volume)));
+
+    const earlier = await ok(srv, "/api/v1/market/snapshot?date=2025-11-13");
+    assert.deepEqual(
+      earlier.data.stocks.map((s: { ticker: string }) => s.ticker),
+      dayRows(inputs, "2025-11-13").map((r) => r.ticker),
+    );
+    const friday = await srv.get("/api/v1/market/snapshot?date=2025-12-05");
+    assert.deepEqual(friday.body, {
+      error: { status: 404, message: "no market data on 2025-12-05 (EGX did not trade that day)" },
+    });
+    const future = await srv.get("/api/v1/market/snapshot?date=2026-03-02");
+    assert.equal(future.body.error.message, "no market data on 2026-03-02 (no data loaded for it)");
+  });
+});
+
+Deno.test("top movers and volume leaders rank the day's stocks, as the gold views do", async () => {
+  await withServer(async (srv, inputs) => {
+    const date = latestDate(inputs.daily);
+    const rows = dayRows(inputs, date).filter((r) => r.changePct !== null);
+    const byGain = [...rows].sort((a, b) =>
+      b.changePct! - a.changePct! || a.ticker.localeCompare(b.ticker)
+    );
+    const byLoss = [...rows].sort((a, b) =>
+      a.changePct! - b.changePct! || a.ticker.localeCompare(b.ticker)
+    );
+    const byVolume = [...dayRows(inputs, date)].sort((a, b) =>
+      b.volume - a.volume || a.ticker.localeCompare(b.ticker)
+    );
+    const g = await ok(srv, "/api/v1/market/top-movers?limit=3");
+    assert.deepEqual(
+      g.data.map((r: Record<string, unknown>) => [r.rank, r.ticker]),
+      byGain.slice(0, 3).map((r, i) => [i + 1, r.ticker]),
+    );
+    const l = await ok(srv, "/api/v1/market/top-movers?direction=losers&limit=3");
+    assert.deepEqual(
+      l.data.map((r: { ticker: string }) => r.ticker),
+      byLoss.slice(0, 3).map((r) => r.ticker),
+    );
+    const v = await ok(srv, `/api/v1/market/volume-leaders?date=${date}`);
+    assert.deepEqual(
+      v.data.map((r: Record<string, unknown>) => [r.ticker, r.volume]),
+      byVolume.slice(0, 10).map((r) => [r.ticker, r.volume]),
+    );
+    // Same ranking as the gold views (which always show the latest market day).
+    const view = await srv.warehouse.query<{ TICKER: string }>(
+      "SELECT TICKER FROM DWH_GOLD.vw_top_movers WHERE GAINER_RANK <= 3 ORDER BY GAINER_RANK",
+    );
+    assert.deepEqual(g.data.map((r: { ticker: string }) => r.ticker), view.map((r) => r.TICKER));
+
+    for (
+      const [q, message] of [
+        ["direction=up", 'direction must be one of gainers, losers, got "up"'],
+        ["limit=51", "limit must be between 1 and 50, got 51"],
+        ["date=2025-13-01", 'date must be a date YYYY-MM-DD, got "2025-13-01"'],
+      ]
+    ) {
+      const r = await srv.get(`/api/v1/market/top-movers?${q}`);
+      assert.deepEqual([r.status, r.body.error.message], [400, message]);
+    }
+  });
+});
+
+Deno.test("sector performance aggregates the day's stocks per sector", async () => {
+  await withServer(async (srv, inputs) => {
+    const date = latestDate(inputs.daily);
+    const rows = dayRows(inputs, date);
+    const sectors = new Map<string, typeof rows>();
+    for (const r of rows) {
+      const s = inputs.companies.get(r.ticker)!.sector;
+      sectors.set(s, [...(sectors.get(s) ?? []), r]);
+    }
+    const body = await ok(srv, "/api/v1/sectors/performance");
+    assert.deepEqual(
+      body.data.map((s: { sector: string }) => s.sector).sort(),
+      [...sectors.keys()].sort(),
+    );
+    for (const s of body.data) {
+      const rs = sectors.get(s.sector)!;
+      assert.equal(s.companies, rs.length);
+      assert.equal(s.advancers, rs.filter((r) => r.changePct! > 0).length);
+      assert.equal(s.decliners, rs.filter((r) => r.changePct! < 0).length);
+      assert.equal(s.volume, sum(rs.map((r) => r.volume)));
+      assert.ok(near(s.avgChangePct, mean(rs.map((r) => r.changePct!))), s.sector);
+    }
+    const avgs = body.data.map((s: { avgChangePct: number }) => s.avgChangePct);
+    assert.deepEqual(avgs, [...avgs].sort((a, b) => b - a));
+  });
+});
+
+Deno.test("indices list their members and an equal-weighted day is the mean member return", async () => {
+  await withServer(async (srv, inputs) => {
+    const list = await ok(srv, "/api/v1/indices");
+    assert.deepEqual(
+      list.data.map((i: Record<string, unknown>) => [i.code, i.weighting, i.baseValue]),
+      [
+        ["EGX100_EWI", "EQUAL_WEIGHTED", 1000],
+        ["EGX30", "CAP_WEIGHTED", 1000],
+        ["EGX70_EWI", "EQUAL_WEIGHTED", 1000],
+      ],
+    );
+    const date = latestDate(inputs.daily);
+    const members = inputs.memberships.filter((m) =>
+      m.index === "EGX70_EWI" && m.from <= date && (m.to === null || date < m.to)
+    ).map((m) => m.ticker);
+    const returns = dayRows(inputs, date).filter((r) => members.includes(r.ticker))
+      .map((r) => r.changePct!);
+    const perf = await ok(srv, `/api/v1/indices/performance?index=egx70_ewi&from=${date}`);
+    assert.equal(perf.data.length, 1);
+    assert.equal(perf.data[0].date, date);
+    assert.ok(near(perf.data[0].changePct, mean(returns)));
+    // The level chains the daily returns from the base value.
+    const all = await ok(srv, "/api/v1/indices/performance?index=EGX70_EWI");
+    let level = 1000;
+    for (const r of all.data.slice(1)) level *= 1 + r.changePct / 100;
+    assert.ok(Math.abs(all.data[all.data.length - 1].level - level) < 1e-6);
+    assert.equal(all.data[0].level, 1000);
+
+    const unknown = await srv.get("/api/v1/indices/performance?index=EGX999");
+    assert.deepEqual([unknown.status, unknown.body.error.message], [
+      404,
+      "unknown index EGX999: see /api/v1/indices",
+    ]);
+    const bad = await srv.get("/api/v1/indices/performance?index=EGX-30");
+    assert.equal(bad.status, 400);
+  });
+});
+
+Deno.test("streamed rows newer than the models show up live, marked as such", async () => {
+  await withServer(async (srv, inputs) => {
+    const comi = withPrevClose(inputs.daily, "COMI");
+    const lastClose = comi[comi.length - 1].close;
+    const v1 = (await ok(srv, "/api/v1/version")).data.dataVersion;
+    // The stream's bar for the next trading day (2025-12-09), not yet in the gold models.
+    await srv.warehouse.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME, SOURCE_FILE) VALUES ('COMI', '2025-12-09', 'STREAMING_API', " +
+          "118, 126, 117.5, 125, 500000, 'egx.quotes.v1/0/42')",
+      );
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INTRADAY_BAR (TICKER, BAR_START, INTERVAL_MINUTES, " +
+          "DATA_SOURCE, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME) VALUES " +
+          "('COMI', '2025-12-09 08:00:00', 5, 'STREAMING_API', '2025-12-09', 118, 121, 117.5, " +
+          "120, 200000), ('COMI', '2025-12-09 08:05:00', 5, 'STREAMING_API', '2025-12-09', " +
+          "120, 126, 120, 125, 300000)",
+      );
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.notEqual((await ok(srv, "/api/v1/version")).data.dataVersion, v1);
+    const snap = await ok(srv, "/api/v1/market/snapshot");
+    assert.equal(snap.data.date, "2025-12-09");
+    assert.deepEqual(snap.data.stocks.map((s: Record<string, unknown>) => [s.ticker, s.live]), [
+      ["COMI", true],
+    ]);
+    const s = snap.data.stocks[0];
+    assert.equal(s.prevClose, lastClose);
+    assert.ok(near(s.changePct, (125 / lastClose - 1) * 100));
+    const movers = await ok(srv, "/api/v1/market/top-movers");
+    assert.deepEqual(movers.data.map((r: { ticker: string }) => r.ticker), ["COMI"]);
+    const company = await ok(srv, "/api/v1/companies/COMI");
+    assert.equal(company.data.lastDate, "2025-12-09");
+    assert.equal(company.data.latest.close, 125);
+    const bars = await ok(srv, "/api/v1/prices/COMI/intraday");
+    assert.deepEqual(
+      bars.data.map((b: Record<string, unknown>) => [b.time, b.close, b.intervalMinutes, b.source]),
+      [
+        ["2025-12-09T08:00:00.000Z", 120, 5, "STREAMING_API"],
+        ["2025-12-09T08:05:00.000Z", 125, 5, "STREAMING_API"],
+      ],
+    );
+    // The previous day is still served from gold.
+    const before = await ok(srv, `/api/v1/market/snapshot?date=${comi[comi.length - 1].date}`);
+    assert.ok(before.data.stocks.every((x: { live: boolean }) => x.live === false));
+  }, { copy: true });
+});
