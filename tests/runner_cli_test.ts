@@ -318,3 +318,41 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
     assert(dec.decode(r.stdout).length > 0, `${job.script} --help printed nothing`);
   }
 });
+
+Deno.test("the runner reuses the validated manifest only while its text and scripts are unchanged", async () => {
+  const { state, env } = tmpState();
+  const manifestPath = `${state}/jobs.yaml`;
+  Deno.writeTextFileSync(`${state}/hello.ts`, 'console.log(Deno.args.join(" "));\n');
+  const write = (word: string, extra = "") =>
+    Deno.writeTextFileSync(
+      manifestPath,
+      `jobs:\n  hello: {script: hello.ts, args: [${word}]${extra}}\n`,
+    );
+  const lastLog = () => {
+    const h = new History(`${state}/logs/runs.sqlite`);
+    const id = h.listRuns(1)[0].id;
+    const path = h.getRun(id)!.attempts[0].log_path;
+    h.close();
+    return Deno.readTextFileSync(path);
+  };
+  write("one");
+  assertEquals((await cli("run", ["--manifest", manifestPath, "hello"], env)).code, 0);
+  assertEquals(lastLog(), "one\n");
+  assertEquals((await cli("run", ["--manifest", manifestPath, "hello"], env)).code, 0);
+  write("two");
+  assertEquals((await cli("run", ["--manifest", manifestPath, "hello"], env)).code, 0);
+  assertEquals(lastLog(), "two\n");
+  write("two", ", retries: lots");
+  const bad = await cli("run", ["--manifest", manifestPath, "hello"], env);
+  assertEquals([bad.code, bad.stderr.split("\n")[0]], [
+    2,
+    `${manifestPath}:2:51 job hello: retries must be an integer >= 0`,
+  ]);
+  write("two");
+  Deno.removeSync(`${state}/hello.ts`);
+  const gone = await cli("run", ["--manifest", manifestPath, "hello"], env);
+  assertEquals([gone.code, gone.stderr.split("\n")[0]], [
+    2,
+    `${manifestPath}:2:19 job hello: script "hello.ts" does not exist`,
+  ]);
+});

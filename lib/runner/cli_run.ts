@@ -11,8 +11,10 @@
 import { parseArgs } from "node:util";
 import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
-import { loadManifest, ManifestError } from "./manifest.ts";
-import { planRun, UsageError } from "./plan.ts";
+import { ManifestError } from "./manifest_error.ts";
+import { loadManifestCached } from "./manifest_cache.ts";
+import { type Plan, planRun, UsageError } from "./plan.ts";
+import type { Manifest } from "./manifest.ts";
 import { runTarget } from "./run.ts";
 import { formatPlan } from "./status.ts";
 import { newRunId } from "./executor.ts";
@@ -63,18 +65,40 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   loadDotEnv();
-  const manifest = loadManifest(values.manifest);
-  const plan = planRun(manifest, positionals[0], {
-    only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
-    from: values.from,
-  });
   const env = Deno.env.toObject();
+  const plan = (m: Manifest) =>
+    planRun(m, positionals[0], {
+      only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
+      from: values.from,
+    });
   if (values["dry-run"]) {
-    formatPlan(manifest, plan, env).forEach((l) => console.log(l));
+    // Full validation, and nothing written anywhere.
+    const { loadManifest } = await import("./manifest.ts");
+    const manifest = loadManifest(values.manifest);
+    formatPlan(manifest, plan(manifest), env).forEach((l) => console.log(l));
     return 0;
   }
   const config = loadConfig();
-  const history = new History(historyPath(config.logDir));
+  const dbPath = historyPath(config.logDir);
+  let history: History | undefined;
+  let manifest: Manifest;
+  let thePlan: Plan;
+  try {
+    if (exists(dbPath)) {
+      history = new History(dbPath);
+      manifest = await loadManifestCached(values.manifest, history);
+    } else {
+      // First run: validate before creating anything, so a bad manifest leaves no trace.
+      const { loadManifest } = await import("./manifest.ts");
+      loadManifest(values.manifest);
+      history = new History(dbPath);
+      manifest = await loadManifestCached(values.manifest, history);
+    }
+    thePlan = plan(manifest);
+  } catch (e) {
+    history?.close();
+    throw e;
+  }
   const stale = history.markStale();
   if (stale.length > 0) {
     console.log(`marked ${stale.length} run(s) of dead runners as abandoned: ${stale.join(", ")}`);
@@ -93,9 +117,9 @@ export async function main(args: string[]): Promise<number> {
   const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, handler(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   const runId = newRunId();
-  console.log(`run ${runId}: ${plan.kind} ${plan.target}, ${plan.jobs.length} job(s)`);
+  console.log(`run ${runId}: ${thePlan.kind} ${thePlan.target}, ${thePlan.jobs.length} job(s)`);
   try {
-    const result = await runTarget(manifest, plan, {
+    const result = await runTarget(manifest, thePlan, {
       history,
       logDir: config.logDir,
       env,
@@ -109,6 +133,15 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     history.close();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

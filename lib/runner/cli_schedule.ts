@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
+import { loadManifestCached } from "./manifest_cache.ts";
 import { planRun } from "./plan.ts";
 import { runTarget } from "./run.ts";
 import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
@@ -101,7 +102,7 @@ export async function main(args: string[]): Promise<number> {
       fire: async (pipeline, _at, signal) => {
         let current;
         try {
-          current = loadManifest(values.manifest);
+          current = await loadManifestCached(values.manifest, history);
         } catch (e) {
           if (!(e instanceof ManifestError)) throw e;
           console.error(e.message);

@@ -87,6 +87,8 @@ CREATE TABLE IF NOT EXISTS attempts (
   duration_ms INTEGER, exit_code INTEGER, signal TEXT, log_path TEXT NOT NULL,
   command TEXT NOT NULL, message TEXT,
   PRIMARY KEY (run_id, job, attempt));
+CREATE TABLE IF NOT EXISTS manifest_cache (
+  path TEXT PRIMARY KEY, key TEXT NOT NULL, manifest TEXT NOT NULL);
 `;
 
 function hostname(): string {
@@ -237,6 +239,19 @@ export class History {
   endRun(runId: string, status: RunStatus, at: number, message?: string) {
     const t = iso(at);
     this.#st.endRun.run(status, t, message ?? null, t, runId);
+  }
+
+  /** The cached validated manifest for `path` if its key (text hash) matches. */
+  cachedManifest(path: string, key: string): string | undefined {
+    const row = this.#db.prepare("SELECT manifest FROM manifest_cache WHERE path = ? AND key = ?")
+      .get(path, key) as { manifest: string } | undefined;
+    return row?.manifest;
+  }
+  cacheManifest(path: string, key: string, manifest: string) {
+    this.#db.prepare(
+      "INSERT INTO manifest_cache (path, key, manifest) VALUES (?, ?, ?) " +
+        "ON CONFLICT (path) DO UPDATE SET key = excluded.key, manifest = excluded.manifest",
+    ).run(path, key, manifest);
   }
 
   /** Append a note (e.g. an alert's outcome) to a run's message. */

@@ -27,6 +27,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } f
 import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.ts";
+import { type Finding, ManifestError } from "./manifest_error.ts";
 import {
   envEntryProblem,
   netEntryProblem,
@@ -41,10 +42,8 @@ import {
 export type Trigger = "all_ok" | "none_failed";
 export type Overlap = "skip" | "queue";
 
-export interface Pos {
-  line: number;
-  col: number;
-}
+export type { Pos } from "./manifest_error.ts";
+import type { Pos } from "./manifest_error.ts";
 
 export interface JobSpec {
   id: string;
@@ -92,17 +91,8 @@ export interface Manifest {
   pipelines: Map<string, PipelineSpec>;
 }
 
-export interface Finding extends Pos {
-  message: string;
-}
-
-/** A manifest that cannot be used; `findings` holds every problem, in file order. */
-export class ManifestError extends Error {
-  override name = "ManifestError";
-  constructor(readonly file: string, readonly findings: Finding[]) {
-    super(findings.map((f) => `${file}:${f.line}:${f.col} ${f.message}`).join("\n"));
-  }
-}
+export type { Finding } from "./manifest_error.ts";
+export { ManifestError } from "./manifest_error.ts";
 
 const ID = /^[a-z][a-z0-9_]*$/;
 const TOP_KEYS = ["settings", "defaults", "pipelines", "jobs"];

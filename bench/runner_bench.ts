@@ -1,0 +1,190 @@
+/**
+ * Runner overhead, measured side by side with its baseline in one run (issue 2):
+ *
+ * 1. Per-job overhead: `deno task run` of a chain of N no-op jobs, for two chain lengths; the
+ *    extra wall time per added job (the slope) divided by the wall time of a bare `deno run` of
+ *    the same no-op script with the same flags. Target: at most 1.2.
+ * 2. Fan-out: 50 independent no-op jobs at concurrency 2, divided by 50 bare `deno run`s one
+ *    after another. Target: at most 0.6.
+ *
+ * Measurements are interleaved (runner, bare, runner, bare, ...) and medians are reported, so
+ * machine noise hits both sides alike. Work files go to bench/.work/runner (git-ignored).
+ *
+ *   deno run --allow-all bench/runner_bench.ts [--rounds N] [--short N] [--long N]
+ */
+import { parseArgs } from "node:util";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const WORK = `${REPO}/bench/.work/runner`;
+const NOOP = "export {};\n";
+const FLAGS = ["--no-prompt", "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT"];
+
+function env(): Record<string, string> {
+  const e: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) e[k] = v;
+  }
+  e.EGX_LOG_DIR = `${WORK}/logs`;
+  return e;
+}
+
+function manifest(): string {
+  const lines = ["settings: {concurrency: 2}", "pipelines:"];
+  const chain = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
+  lines.push(`  chain_short: {jobs: [${chain(SHORT).join(", ")}]}`);
+  lines.push(`  chain_long: {jobs: [${chain(LONG).join(", ")}]}`);
+  lines.push(`  fan50: {jobs: [${Array.from({ length: 50 }, (_, i) => `f${i}`).join(", ")}]}`);
+  lines.push("jobs:");
+  for (let i = 0; i < LONG; i++) {
+    lines.push(`  c${i}: {script: noop.ts${i > 0 ? `, depends_on: [c${i - 1}]` : ""}}`);
+  }
+  for (let i = 0; i < 50; i++) lines.push(`  f${i}: {script: noop.ts}`);
+  return lines.join("\n") + "\n";
+}
+
+async function timed(cmd: Deno.Command): Promise<number> {
+  const t0 = performance.now();
+  const st = await cmd.spawn().status;
+  const ms = performance.now() - t0;
+  if (!st.success) throw new Error(`benchmark command failed (exit ${st.code})`);
+  return ms;
+}
+
+function runner(target: string): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-net",
+      "--allow-run",
+      "--allow-sys=hostname",
+      `${REPO}/lib/runner/cli_run.ts`,
+      "--manifest",
+      `${WORK}/jobs.yaml`,
+      target,
+    ],
+    cwd: REPO,
+    clearEnv: true,
+    env: env(),
+    stdout: "null",
+    stderr: "inherit",
+  });
+}
+
+function bare(): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FLAGS, "noop.ts"],
+    cwd: WORK,
+    clearEnv: true,
+    env: env(),
+    stdout: "null",
+    stderr: "inherit",
+  });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+let SHORT = 2;
+let LONG = 22;
+
+async function bench() {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "7" },
+      short: { type: "string", default: "2" },
+      long: { type: "string", default: "22" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("Usage: deno run -A bench/runner_bench.ts [--rounds N] [--short N] [--long N]");
+    return;
+  }
+  const rounds = Number(values.rounds);
+  SHORT = Number(values.short);
+  LONG = Number(values.long);
+  try {
+    Deno.removeSync(WORK, { recursive: true });
+  } catch { /* first run */ }
+  Deno.mkdirSync(WORK, { recursive: true });
+  Deno.writeTextFileSync(`${WORK}/noop.ts`, NOOP);
+  Deno.writeTextFileSync(`${WORK}/jobs.yaml`, manifest());
+
+  // Warm-up: module caches, page cache, the history file.
+  await timed(runner("chain_short"));
+  for (let i = 0; i < 3; i++) await timed(bare());
+
+  console.log(
+    `runner benchmark: ${rounds} rounds, chains of ${SHORT} and ${LONG} no-op jobs, 50-job fan-out`,
+  );
+  console.log(`no-op script: ${JSON.stringify(NOOP.trim())}, flags: ${FLAGS.join(" ")}`);
+
+  const short: number[] = [];
+  const long: number[] = [];
+  const bareOne: number[] = [];
+  const fan: number[] = [];
+  const bareSeq50: number[] = [];
+  const barePool50: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    short.push(await timed(runner("chain_short")));
+    for (let i = 0; i < 4; i++) bareOne.push(await timed(bare()));
+    long.push(await timed(runner("chain_long")));
+    for (let i = 0; i < 4; i++) bareOne.push(await timed(bare()));
+    fan.push(await timed(runner("fan50")));
+    let t0 = performance.now();
+    for (let i = 0; i < 50; i++) await timed(bare());
+    bareSeq50.push(performance.now() - t0);
+    // Context: the same 50 bare runs two at a time, what any runner at concurrency 2 can reach.
+    t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < 50) {
+        next++;
+        await timed(bare());
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    barePool50.push(performance.now() - t0);
+  }
+
+  const bareMs = median(bareOne);
+  const slope = (median(long) - median(short)) / (LONG - SHORT);
+  const perJobRatio = slope / bareMs;
+  const fanRatio = median(fan) / median(bareSeq50);
+
+  console.log("");
+  console.log(`bare deno run of the no-op (median of ${bareOne.length}):   ${ms(bareMs)}`);
+  console.log(`runner, chain of ${SHORT} (median of ${rounds}):         ${ms(median(short))}`);
+  console.log(`runner, chain of ${LONG} (median of ${rounds}):        ${ms(median(long))}`);
+  console.log(`per added job in the chain (slope):          ${ms(slope)}`);
+  console.log(`runner, 50 independent jobs, concurrency 2:  ${ms(median(fan))}`);
+  console.log(`50 bare deno runs one after another:         ${ms(median(bareSeq50))}`);
+  console.log(`50 bare deno runs two at a time (context):   ${ms(median(barePool50))}`);
+  console.log("");
+  console.log(
+    `per-job overhead ratio (slope / bare run):   ${perJobRatio.toFixed(3)}  (target <= 1.2: ${
+      perJobRatio <= 1.2 ? "met" : "NOT met"
+    })`,
+  );
+  console.log(
+    `fan-out ratio (50 jobs conc. 2 / 50 bare):   ${fanRatio.toFixed(3)}  (target <= 0.6: ${
+      fanRatio <= 0.6 ? "met" : "NOT met"
+    })`,
+  );
+  console.log(
+    `  context: bare two-at-a-time / bare in sequence = ${
+      (median(barePool50) / median(bareSeq50)).toFixed(3)
+    } (this machine's floor for the fan-out ratio, before any runner cost)`,
+  );
+}
+
+if (import.meta.main) await bench();
