@@ -266,6 +266,7 @@ export async function runConsumer(
       if (fresh.length === 0) {
         ctl.resolveOffset(batch.messages[batch.messages.length - 1].offset);
         await ctl.commit(from).catch(() => {});
+        report();
         return;
       }
     }

@@ -220,6 +220,28 @@ export class KafkaClient {
     });
   }
 
+  /** The group's state ("Empty", "Stable", ...) and member count. */
+  group(groupId: string): Promise<{ state: string; members: number }> {
+    return this.#withAdmin(async (admin) => {
+      const { groups } = await admin.describeGroups([groupId]);
+      return { state: groups[0]?.state ?? "Dead", members: groups[0]?.members.length ?? 0 };
+    });
+  }
+
+  /** Set a (memberless) group's committed offsets (operations and tests). */
+  setGroupOffsets(groupId: string, topic: string, offsets: Map<number, number>): Promise<void> {
+    return this.#withAdmin((admin) =>
+      admin.setOffsets({
+        groupId,
+        topic,
+        partitions: [...offsets].map(([partition, offset]) => ({
+          partition,
+          offset: String(offset),
+        })),
+      })
+    );
+  }
+
   /** Read every message of a topic from the beginning up to its current end (tests, tools). */
   async readAll(
     topic: string,

@@ -51,3 +51,27 @@ export function uniqueName(prefix: string): string {
 export async function testClient(): Promise<KafkaClient> {
   return new KafkaClient(await testBrokers(), { clientId: "egx-tests" });
 }
+
+// ------------------------------------------------------------------ stream test harness
+
+/** One-minute bars for big replays: the bundled sample, else ../shared (beside the checkout). */
+export function bigBarsDir(): string {
+  for (const rel of ["../../data/sample/bars_1m", "../../../shared/data/egx/bars_1m"]) {
+    const path = new URL(rel, import.meta.url).pathname;
+    try {
+      if (Deno.statSync(`${path}/COMI.csv`).isFile) return path;
+    } catch { /* try the next */ }
+  }
+  throw new Error("no one-minute bars: neither data/sample/bars_1m nor ../shared/data/egx/bars_1m");
+}
+
+/** A fresh quotes topic (3 partitions), dead-letter topic and group name on `client`. */
+export async function freshTopics(
+  client: KafkaClient,
+  partitions = 3,
+): Promise<{ topic: string; dlq: string; group: string }> {
+  const topic = uniqueName("test.quotes");
+  const dlq = `${topic}.dlq`;
+  await client.ensureTopics([{ name: topic, partitions }, { name: dlq, partitions: 1 }]);
+  return { topic, dlq, group: uniqueName("test.group") };
+}

@@ -1,0 +1,548 @@
+/**
+ * The streaming pipeline on a real Kafka broker (tests/support/kafka.ts) and a real DuckDB file:
+ * replay -> producer -> topic -> consumer -> warehouse, value for value; dead letters; the
+ * exactly-once restart rule; the producer's bounded buffer; health_check.
+ *
+ * kafkajs leaves timers behind after disconnecting, so these tests turn the op/resource
+ * sanitizers off.
+ */
+import assert from "node:assert/strict";
+import { loadConfig } from "../lib/config/config.ts";
+import { cairoDate } from "../lib/market/calendar.ts";
+import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
+import { ReplaySource } from "../lib/market/sources/replay.ts";
+import { type ConsumerCounters, runConsumer } from "../lib/stream/consumer.ts";
+import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
+import { KafkaClient } from "../lib/stream/kafka.ts";
+import { freePort } from "../lib/stream/local_broker.ts";
+import { jsonLogger } from "../lib/stream/log.ts";
+import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
+import { runProducer } from "../lib/stream/producer.ts";
+import { writeQuotes } from "../lib/stream/sink.ts";
+import { writeStatus } from "../lib/stream/status.ts";
+import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { freshTopics, testBrokers, testClient } from "./support/kafka.ts";
+
+const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
+const kafkaTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
+async function withWarehouse(fn: (wh: Warehouse, path: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "egx_stream_" });
+  const path = `${dir}/egx.duckdb`;
+  const wh = await openWarehouse({ kind: "duckdb", path });
+  try {
+    await fn(wh, path);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+interface Names {
+  topic: string;
+  dlq: string;
+  group: string;
+}
+
+/** Run a consumer until `done(counters)` holds after a commit; fails after `timeoutMs`. */
+async function consumeUntil(
+  client: KafkaClient,
+  wh: Warehouse,
+  names: Names,
+  opts: {
+    batchSize?: number;
+    done: (c: ConsumerCounters) => boolean;
+    timeoutMs?: number;
+    onCommit?: Parameters<typeof runConsumer>[3]["onCommit"];
+  },
+): Promise<ConsumerCounters> {
+  const ac = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, opts.timeoutMs ?? 60_000);
+  const counters = await runConsumer(
+    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+    client.producer(),
+    wh,
+    {
+      topic: names.topic,
+      deadLetterTopic: names.dlq,
+      group: names.group,
+      batchSize: opts.batchSize ?? 100,
+      signal: ac.signal,
+      onCommit: opts.onCommit,
+      onStatus: (s) => {
+        if (opts.done(s.counters)) ac.abort();
+      },
+    },
+  );
+  clearTimeout(timer);
+  if (timedOut) throw new Error(`consumer timed out: ${JSON.stringify(counters)}`);
+  return counters;
+}
+
+async function publishReplay(client: KafkaClient, topic: string, replay: ReplaySource) {
+  return await runProducer(replay, client.producer(), { topic });
+}
+
+type BarRow = {
+  TICKER: string;
+  BAR_START: string;
+  INTERVAL_MINUTES: number;
+  TRADE_DATE: string;
+  OPEN: number;
+  HIGH: number;
+  LOW: number;
+  CLOSE: number;
+  VOLUME: number;
+  SOURCE_FILE: string;
+};
+
+function intradayRows(wh: Warehouse): Promise<BarRow[]> {
+  return wh.query<BarRow>(
+    `SELECT TICKER, BAR_START, INTERVAL_MINUTES, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME,
+       SOURCE_FILE
+     FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE DATA_SOURCE = 'STREAMING_API'
+     ORDER BY TICKER, BAR_START`,
+  );
+}
+
+type DailyRow = Omit<BarRow, "BAR_START" | "INTERVAL_MINUTES">;
+
+function dailyRows(wh: Warehouse): Promise<DailyRow[]> {
+  return wh.query<DailyRow>(
+    `SELECT TICKER, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE
+     FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA_SOURCE = 'STREAMING_API'
+     ORDER BY TICKER, TRADE_DATE`,
+  );
+}
+
+/** The daily bars implied by one-minute bars, by Cairo trade date. */
+function expectedDaily(bars: readonly MinuteBar[]): DailyRow[] {
+  const groups = new Map<string, MinuteBar[]>();
+  for (const b of bars) {
+    const k = `${b.ticker}|${cairoDate(b.t)}`;
+    groups.set(k, [...(groups.get(k) ?? []), b]);
+  }
+  return [...groups].map(([k, list]) => {
+    list.sort((a, b) => a.t - b.t);
+    const [ticker, date] = k.split("|");
+    return {
+      TICKER: ticker,
+      TRADE_DATE: date,
+      OPEN: list[0].open,
+      HIGH: Math.max(...list.map((b) => b.high)),
+      LOW: Math.min(...list.map((b) => b.low)),
+      CLOSE: list[list.length - 1].close,
+      VOLUME: list.reduce((n, b) => n + b.volume, 0),
+      SOURCE_FILE: "stream-aggregate:1m",
+    };
+  }).sort((a, b) =>
+    a.TICKER < b.TICKER ? -1 : a.TICKER > b.TICKER ? 1 : a.TRADE_DATE < b.TRADE_DATE ? -1 : 1
+  );
+}
+
+kafkaTest(
+  "replayed bars reach the warehouse value for value, in transactions of at most N records",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    const bars = await readBars(BARS);
+    const produced = await publishReplay(client, names.topic, new ReplaySource({ dir: BARS }));
+    assert.deepEqual(produced, {
+      polls: 162,
+      polled: 1520,
+      published: 1520,
+      failed: 0,
+      dropped: 0,
+      sendErrors: 0,
+      buffered: 0,
+    });
+    await withWarehouse(async (wh) => {
+      const commits: { partition: number; nextOffset: number; n: number }[] = [];
+      const c = await consumeUntil(client, wh, names, {
+        batchSize: 50,
+        done: (c) => c.written === 1520,
+        onCommit: (i) =>
+          commits.push({
+            partition: i.partition,
+            nextOffset: i.nextOffset,
+            n: i.timestamps.length,
+          }),
+      });
+      assert.equal(c.written, 1520);
+      assert.equal(c.deadLettered, 0);
+      assert.equal(c.skipped, 0);
+      assert.ok(commits.every((x) => x.n <= 50), "no transaction holds more than 50 records");
+      assert.equal(commits.reduce((n, x) => n + x.n, 0), 1520);
+      assert.equal(c.transactions, commits.length);
+
+      const rows = await intradayRows(wh);
+      assert.equal(rows.length, bars.length);
+      const byKey = new Map(rows.map((r) => [`${r.TICKER}|${r.BAR_START}`, r]));
+      for (const b of bars) {
+        const r = byKey.get(`${b.ticker}|${new Date(b.t).toISOString()}`);
+        assert.ok(r, `missing ${b.ticker} ${new Date(b.t).toISOString()}`);
+        assert.deepEqual(
+          [r.INTERVAL_MINUTES, r.TRADE_DATE, r.OPEN, r.HIGH, r.LOW, r.CLOSE, r.VOLUME],
+          [1, cairoDate(b.t), b.open, b.high, b.low, b.close, b.volume],
+        );
+        assert.match(r.SOURCE_FILE, new RegExp(`^kafka:${names.topic}/[0-2]/\\d+$`));
+      }
+      // Summer time until 2025-10-30, winter time from 2025-10-31: 07:00Z and 08:00Z are both
+      // 10:00 Cairo, and trade dates follow Cairo.
+      assert.equal(byKey.get("COMI|2025-10-30T07:00:00.000Z")?.TRADE_DATE, "2025-10-30");
+      assert.equal(byKey.get("COMI|2025-11-02T08:00:00.000Z")?.TRADE_DATE, "2025-11-02");
+      assert.deepEqual(await dailyRows(wh), expectedDaily(bars));
+
+      // Offsets: stored with the rows, and committed to Kafka after them.
+      const lag = await client.lag(names.group, names.topic);
+      assert.deepEqual(lag.map((l) => l.lag), [0, 0, 0]);
+      const stored = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
+        `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
+       WHERE CONSUMER_GROUP = ? AND TOPIC = ? ORDER BY PARTITION_ID`,
+        [names.group, names.topic],
+      );
+      assert.deepEqual(
+        stored.map((s) => [s.PARTITION_ID, s.NEXT_OFFSET]),
+        lag.filter((l) => l.end > 0).map((l) => [l.partition, l.end]),
+      );
+      assert.equal(lag.reduce((n, l) => n + l.end, 0), 1520);
+    });
+  },
+);
+
+kafkaTest(
+  "a consumer that finds the warehouse ahead of Kafka's committed offsets skips what is written",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    await publishReplay(
+      client,
+      names.topic,
+      new ReplaySource({ dir: BARS, start: "2025-11-02" }),
+    );
+    const total = (await client.lag(names.group, names.topic)).reduce((n, l) => n + l.end, 0);
+    assert.equal(total, 213 + 198 + 154);
+    await withWarehouse(async (wh) => {
+      await consumeUntil(client, wh, names, { done: (c) => c.written === total });
+      const before = await wh.query<{ N: number; LAST: string }>(
+        `SELECT COUNT(*) AS N, MAX(UPDATED_AT) AS LAST FROM OPERATIONAL.TBL_INTRADAY_BAR`,
+      );
+      // The crash window: the warehouse committed, Kafka did not (simulated by rewinding the group).
+      const ends = await client.lag(names.group, names.topic);
+      await client.setGroupOffsets(
+        names.group,
+        names.topic,
+        new Map(ends.map((l) => [l.partition, 0])),
+      );
+      assert.deepEqual((await client.lag(names.group, names.topic)).map((l) => l.committed), [
+        0,
+        0,
+        0,
+      ]);
+      const again = await consumeUntil(client, wh, names, { done: (c) => c.skipped === total });
+      assert.equal(again.written, 0);
+      assert.equal(again.transactions, 0);
+      assert.equal(again.skipped, total);
+      const after = await wh.query<{ N: number; LAST: string }>(
+        `SELECT COUNT(*) AS N, MAX(UPDATED_AT) AS LAST FROM OPERATIONAL.TBL_INTRADAY_BAR`,
+      );
+      assert.deepEqual(after, before, "nothing was written twice");
+    });
+  },
+);
+
+kafkaTest(
+  "poison messages land in the dead-letter topic with the reason in a header, and the consumer goes on",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const good = {
+      ticker: "COMI",
+      barStart: "2025-11-02T08:00:00.000Z",
+      interval: "1m" as const,
+      open: 105,
+      high: 105.49,
+      low: 105,
+      close: 105.49,
+      volume: 1636,
+      source: "replay",
+      fetchedAt: "2025-11-02T08:05:00.000Z",
+    };
+    const valid = (q: typeof good) => {
+      const m = encodeQuote(q);
+      if ("error" in m) throw new Error(m.error);
+      return m;
+    };
+    const body = JSON.parse(valid(good).value);
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      valid(good),
+      { key: "COMI", value: "{not json" },
+      { key: "COMI", value: JSON.stringify({ ...body, schema: "egx.trade" }) },
+      { key: "COMI", value: JSON.stringify({ ...body, low: 200 }) },
+      valid({ ...good, ticker: "ETEL", close: 105.2 }),
+      { key: "COMI", value: JSON.stringify({ ...body, version: 9 }), headers: { trace: "t-1" } },
+    ]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 6,
+      });
+      assert.equal(c.written, 2);
+      assert.equal(c.deadLettered, 4);
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows.map((r) => [r.TICKER, r.CLOSE]), [["COMI", 105.49], ["ETEL", 105.2]]);
+      const stored = await wh.query<{ NEXT_OFFSET: number }>(
+        `SELECT NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET WHERE TOPIC = ?`,
+        [names.topic],
+      );
+      assert.deepEqual(stored, [{ NEXT_OFFSET: 6 }]);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset]]), [
+      ["{not json", "1"],
+      [JSON.stringify({ ...body, schema: "egx.trade" }), "2"],
+      [JSON.stringify({ ...body, low: 200 }), "3"],
+      [JSON.stringify({ ...body, version: 9 }), "5"],
+    ]);
+    const reasons = dead.map((m) => m.headers[DLQ_HEADERS.reason]);
+    assert.match(reasons[0], /^bad JSON/);
+    assert.equal(reasons[1], 'wrong schema "egx.trade", want "egx.quote"');
+    assert.equal(reasons[2], "high 105.49 is below low 200");
+    assert.equal(reasons[3], "unsupported egx.quote version 9");
+    assert.ok(dead.every((m) => m.headers[DLQ_HEADERS.topic] === names.topic));
+    assert.equal(dead[3].headers.trace, "t-1", "original headers are kept");
+  },
+);
+
+kafkaTest(
+  "later polls update a bar and its daily bar; a daily snapshot is not overwritten by the aggregate",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const q = (over: Partial<Parameters<typeof encodeQuote>[0]>) => {
+      const m = encodeQuote({
+        ticker: "COMI",
+        barStart: "2025-11-02T08:00:00.000Z",
+        interval: "1m",
+        open: 100,
+        high: 101,
+        low: 99,
+        close: 100.5,
+        volume: 10,
+        source: "test",
+        fetchedAt: "2025-11-02T08:05:00.000Z",
+        ...over,
+      });
+      if ("error" in m) throw new Error(m.error);
+      return m;
+    };
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      q({}),
+      q({ barStart: "2025-11-02T08:01:00.000Z", open: 100.5, high: 102, close: 101.5, volume: 5 }),
+      // A later poll corrects the first bar.
+      q({ close: 100.8, volume: 12, fetchedAt: "2025-11-02T08:10:00.000Z" }),
+      // A scanner snapshot of another ticker's day, then a 1m bar of that day.
+      q({ ticker: "ETEL", interval: "1d", open: 70, high: 72, low: 69, close: 71, volume: 900 }),
+      q({ ticker: "ETEL", open: 70, high: 70, low: 70, close: 70, volume: 1 }),
+    ]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      await consumeUntil(client, wh, names, { batchSize: 1, done: (c) => c.written === 5 });
+      const intraday = await intradayRows(wh);
+      assert.deepEqual(intraday.map((r) => [r.TICKER, r.BAR_START, r.CLOSE, r.VOLUME]), [
+        ["COMI", "2025-11-02T08:00:00.000Z", 100.8, 12],
+        ["COMI", "2025-11-02T08:01:00.000Z", 101.5, 5],
+        ["ETEL", "2025-11-02T08:00:00.000Z", 70, 1],
+      ]);
+      const daily = await dailyRows(wh);
+      assert.deepEqual(
+        daily.map((r) => [r.TICKER, r.TRADE_DATE, r.OPEN, r.HIGH, r.LOW, r.CLOSE, r.VOLUME]),
+        [
+          ["COMI", "2025-11-02", 100, 102, 99, 101.5, 17],
+          ["ETEL", "2025-11-02", 70, 72, 69, 71, 900],
+        ],
+      );
+      assert.equal(daily[0].SOURCE_FILE, "stream-aggregate:1m");
+      assert.match(daily[1].SOURCE_FILE, /^kafka:/);
+    });
+  },
+);
+
+kafkaTest(
+  "with Kafka down the producer keeps polling, holds a bounded buffer and reports every dropped message",
+  async () => {
+    const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
+      clientId: "down",
+      retries: 0,
+      connectionTimeoutMs: 200,
+    });
+    const logs: Record<string, unknown>[] = [];
+    const ac = new AbortController();
+    const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
+    const done = runProducer(replay, client.producer(), {
+      topic: "nowhere",
+      maxBuffered: 100,
+      retryInitialMs: 20,
+      retryMaxMs: 50,
+      drainTimeoutMs: 200,
+      signal: ac.signal,
+      logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    ac.abort();
+    const c = await done;
+    assert.equal(c.polled, 213);
+    assert.equal(c.published, 0);
+    assert.equal(c.dropped, 213, "every message is accounted for as dropped");
+    assert.ok(c.sendErrors >= 2, `send errors ${c.sendErrors}`);
+    const dropped = logs.filter((l) => l.event === "producer.dropped");
+    const overflow = dropped.filter((l) => String(l.reason).startsWith("buffer full"));
+    const atShutdown = dropped.filter((l) =>
+      String(l.reason).startsWith("undelivered at shutdown")
+    );
+    assert.ok(overflow.length > 0);
+    assert.equal(atShutdown.length, 1);
+    assert.equal(
+      overflow.reduce((n, l) => n + Number(l.count), 0) + Number(atShutdown[0].count),
+      213,
+    );
+    assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
+  },
+);
+
+kafkaTest(
+  "health_check reports liveness, lag and freshness, and fails only during trading hours",
+  async () => {
+    const brokers = await testBrokers();
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const statusDir = await Deno.makeTempDir({ prefix: "egx_status_" });
+    await withWarehouse(async (wh, path) => {
+      const now = Date.parse("2025-11-02T09:00:00Z"); // Sunday 11:00 Cairo: trading
+      const env = (asOf: string, extra: Record<string, string> = {}) => ({
+        KAFKA_BROKERS: brokers.join(","),
+        EGX_TOPIC_QUOTES: names.topic,
+        EGX_CONSUMER_GROUP: names.group,
+        EGX_STREAM_STATUS_DIR: statusDir,
+        EGX_WAREHOUSE: path,
+        EGX_AS_OF: asOf,
+        EGX_STREAM_MAX_LAG: "2",
+        ...extra,
+      });
+      const config = (asOf: string) => {
+        const e: Record<string, string> = env(asOf);
+        return loadConfig((k) => e[k]);
+      };
+      // A healthy stream: both alive, no lag, a fresh write.
+      await wh.transaction((s) =>
+        writeQuotes(s, [{
+          quote: {
+            ticker: "COMI",
+            barStart: "2025-11-02T08:50:00.000Z",
+            interval: "1m",
+            open: 1,
+            high: 1,
+            low: 1,
+            close: 1,
+            volume: 1,
+            source: "test",
+            fetchedAt: "2025-11-02T08:55:00.000Z",
+          },
+          ref: "test",
+        }], { offsets: [], now: new Date(now - 60_000) })
+      );
+      const alive = new Date(now - 5_000).toISOString();
+      writeStatus(statusDir, "producer", { pid: 1, updatedAt: alive, counters: { published: 5 } });
+      writeStatus(statusDir, "consumer", {
+        pid: 2,
+        updatedAt: alive,
+        lastMessageAt: alive,
+        counters: { written: 5 },
+      });
+      const healthy = await checkStreamHealth(config("2025-11-02T09:00:00Z"), {
+        warehouse: wh,
+        now,
+      });
+      assert.deepEqual(healthy.problems, []);
+      assert.equal(healthy.healthy, true);
+      assert.equal(healthy.tradingHours, true);
+      assert.equal(healthy.lastWriteAt, "2025-11-02T08:59:00.000Z");
+      assert.equal(healthy.latestBarStart, "2025-11-02T08:50:00.000Z");
+      assert.equal(healthy.minutesSinceWrite, 1);
+      assert.deepEqual(healthy.lag.map((l) => [l.partition, l.lag]), [[0, 0]]);
+
+      // Unhealthy: the producer went silent and three records wait unconsumed.
+      writeStatus(statusDir, "producer", {
+        pid: 1,
+        updatedAt: new Date(now - 300_000).toISOString(),
+      });
+      const p = client.producer();
+      await p.connect();
+      await p.send(names.topic, ["a", "b", "c"].map((v) => ({ key: "COMI", value: v })));
+      await p.disconnect();
+      const sick = await checkStreamHealth(config("2025-11-02T09:00:00Z"), { warehouse: wh, now });
+      assert.equal(sick.healthy, false);
+      assert.deepEqual(sick.problems, [
+        "producer not running: producer (pid 1) silent for 300 s",
+        "consumer lag 3 records exceeds 2",
+      ]);
+      assert.match(formatHealth(sick), /UNHEALTHY:\n    - producer not running/);
+      assert.match(formatHealth(sick), /lag 3 \[p0=3 \(-1\/3\)\]/);
+
+      // The same state on a Friday only reports.
+      const friday = await checkStreamHealth(config("2025-11-07T09:00:00Z"), {
+        warehouse: wh,
+        now,
+      });
+      assert.equal(friday.tradingHours, false);
+      assert.equal(friday.healthy, true);
+      assert.equal(friday.problems.length, 2);
+    });
+    // The job: exit 1 when unhealthy in trading hours (real clock: everything is stale now).
+    const job = new URL("../jobs/health_check.ts", import.meta.url).pathname;
+    await withWarehouse(async (_wh, path) => {
+      const run = async (asOf: string) => {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--allow-read",
+            "--allow-write",
+            "--allow-net",
+            "--allow-ffi",
+            "--allow-sys",
+            "--allow-env",
+            job,
+          ],
+          env: {
+            KAFKA_BROKERS: brokers.join(","),
+            EGX_TOPIC_QUOTES: names.topic,
+            EGX_CONSUMER_GROUP: names.group,
+            EGX_STREAM_STATUS_DIR: statusDir,
+            EGX_WAREHOUSE: path,
+            EGX_AS_OF: asOf,
+          },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+      };
+      const inSession = await run("2025-11-02T09:00:00Z");
+      assert.equal(inSession.code, 1, inSession.text);
+      assert.match(inSession.text, /trading hours/);
+      assert.match(inSession.text, /no streamed rows in the warehouse yet/);
+      const closed = await run("2025-11-07T09:00:00Z");
+      assert.equal(closed.code, 0, closed.text);
+      assert.match(closed.text, /market closed/);
+    });
+    await Deno.remove(statusDir, { recursive: true });
+  },
+);
