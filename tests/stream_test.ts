@@ -495,7 +495,7 @@ kafkaTest(
         "producer not running: producer (pid 1) silent for 300 s",
         "consumer lag 3 records exceeds 2",
       ]);
-      assert.match(formatHealth(sick), /UNHEALTHY:\n    - producer not running/);
+      assert.match(formatHealth(sick), /UNHEALTHY:\n {4}- producer not running/);
       assert.match(formatHealth(sick), /lag 3 \[p0=3 \(-1\/3\)\]/);
 
       // The same state on a Friday only reports.
