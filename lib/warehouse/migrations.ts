@@ -5,7 +5,7 @@
  * migrations, each starting with a line `-- migration: NNN_name`. The preamble holds idempotent
  * bootstrap statements (the OPERATIONAL schema and the SCHEMA_MIGRATION table that records what
  * was applied) and runs on every `migrate()`. Each migration runs once, in version order, and is
- * recorded with a checksum of its text in the same transaction. A migration whose text changed
+ * recorded with a checksum of its text. A migration whose text changed
  * after it was applied is an error: schema changes are new migrations, never edits.
  *
  * After the migrations, OPERATIONAL.TBL_MARKET_CLOSURE is synchronised with the closures in
@@ -69,49 +69,88 @@ export type RunInTransaction = <T>(
   opts?: TransactionOptions,
 ) => Promise<T>;
 
+/** Record a migration (guarded, since Snowflake does not enforce the primary key). */
+const RECORD_SQL = "INSERT INTO OPERATIONAL.SCHEMA_MIGRATION (VERSION, NAME, CHECKSUM) " +
+  "SELECT ?, ?, ? WHERE NOT EXISTS " +
+  "(SELECT 1 FROM OPERATIONAL.SCHEMA_MIGRATION WHERE VERSION = ?)";
+
+function checkRecorded(m: Migration, sum: string, fileName: string): void {
+  if (sum !== m.checksum) {
+    throw new Error(
+      `${fileName}: migration ${m.name} was edited after it was applied (checksum ` +
+        `${sum.slice(0, 12)} recorded, ${m.checksum.slice(0, 12)} in the file): ` +
+        "add a new migration instead",
+    );
+  }
+}
+
+async function recorded(s: Session): Promise<Map<number, string>> {
+  const rows = await s.query<{ VERSION: number; CHECKSUM: string }>(
+    "SELECT VERSION, CHECKSUM FROM OPERATIONAL.SCHEMA_MIGRATION",
+  );
+  return new Map(rows.map((r) => [Number(r.VERSION), r.CHECKSUM]));
+}
+
+export interface ApplyOptions extends TransactionOptions {
+  /** Run a multi-statement script inside a session (dialects differ in how). */
+  runScript: (s: Session, sql: string) => Promise<void>;
+  /** Names the DDL file in errors. */
+  fileName: string;
+  /**
+   * For warehouses whose DDL commits implicitly (Snowflake): run DDL outside any explicit
+   * transaction with this. Without it, everything runs in one transaction (DuckDB: atomic).
+   */
+  autocommit?: <T>(fn: (s: Session) => Promise<T>) => Promise<T>;
+}
+
 /**
- * Apply pending migrations and sync market closures, all in one transaction (on DuckDB the
- * schema change is atomic; Snowflake commits DDL implicitly); returns the names applied.
- * `runScript` runs a multi-statement script inside a session (dialects differ in how).
+ * Apply pending migrations and sync market closures; returns the names applied. On DuckDB it
+ * is one transaction. On Snowflake each migration's DDL runs on its own (DDL commits
+ * implicitly there), then its record; a migration interrupted midway runs again from its start
+ * next time, which is why every migration is written to be re-runnable (IF NOT EXISTS).
  */
-export function applyMigrations(
+export async function applyMigrations(
   file: MigrationFile,
   tx: RunInTransaction,
-  opts: TransactionOptions & {
-    runScript: (s: Session, sql: string) => Promise<void>;
-    fileName: string;
-  },
+  opts: ApplyOptions,
 ): Promise<string[]> {
-  const { runScript, fileName, ...txOpts } = opts;
-  return tx(async (s) => {
-    if (file.preamble) await runScript(s, file.preamble);
-    const rows = await s.query<{ VERSION: number; CHECKSUM: string }>(
-      "SELECT VERSION, CHECKSUM FROM OPERATIONAL.SCHEMA_MIGRATION",
-    );
-    const recorded = new Map(rows.map((r) => [Number(r.VERSION), r.CHECKSUM]));
-    const applied: string[] = [];
-    for (const m of file.migrations) {
-      const sum = recorded.get(m.version);
-      if (sum !== undefined) {
-        if (sum !== m.checksum) {
-          throw new Error(
-            `${fileName}: migration ${m.name} was edited after it was applied (checksum ` +
-              `${sum.slice(0, 12)} recorded, ${m.checksum.slice(0, 12)} in the file): ` +
-              "add a new migration instead",
-          );
+  const { runScript, fileName, autocommit, ...txOpts } = opts;
+  const o = { ...txOpts, label: txOpts.label ?? "migrate" };
+  if (!autocommit) {
+    return tx(async (s) => {
+      if (file.preamble) await runScript(s, file.preamble);
+      const have = await recorded(s);
+      const applied: string[] = [];
+      for (const m of file.migrations) {
+        const sum = have.get(m.version);
+        if (sum !== undefined) {
+          checkRecorded(m, sum, fileName);
+          continue;
         }
-        continue;
+        await runScript(s, m.sql);
+        await s.execute(RECORD_SQL, [m.version, m.name, m.checksum, m.version]);
+        applied.push(m.name);
       }
-      await runScript(s, m.sql);
-      await s.execute(
-        "INSERT INTO OPERATIONAL.SCHEMA_MIGRATION (VERSION, NAME, CHECKSUM) VALUES (?, ?, ?)",
-        [m.version, m.name, m.checksum],
-      );
-      applied.push(m.name);
+      await syncClosures(s);
+      return applied;
+    }, o);
+  }
+  if (file.preamble) await autocommit((s) => runScript(s, file.preamble));
+  const have = await autocommit(recorded);
+  const applied: string[] = [];
+  for (const m of file.migrations) {
+    const sum = have.get(m.version);
+    if (sum !== undefined) {
+      checkRecorded(m, sum, fileName);
+      continue;
     }
-    await syncClosures(s);
-    return applied;
-  }, { ...txOpts, label: txOpts.label ?? "migrate" });
+    o.signal?.throwIfAborted();
+    await autocommit((s) => runScript(s, m.sql));
+    await tx((s) => s.execute(RECORD_SQL, [m.version, m.name, m.checksum, m.version]), o);
+    applied.push(m.name);
+  }
+  await tx((s) => syncClosures(s), o);
+  return applied;
 }
 
 /** Make OPERATIONAL.TBL_MARKET_CLOSURE equal to the calendar's closures; returns rows changed. */
@@ -142,4 +181,48 @@ export async function syncClosures(s: Session): Promise<number> {
     changed++;
   }
   return changed;
+}
+
+/**
+ * Split a script into statements at `;` outside quotes and comments (for warehouses that run
+ * one statement per request). Comment-only pieces are dropped.
+ */
+export function splitStatements(script: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let i = 0;
+  while (i < script.length) {
+    const ch = script[i];
+    if (ch === "-" && script[i + 1] === "-") {
+      const end = script.indexOf("\n", i);
+      i = end === -1 ? script.length : end;
+      continue;
+    }
+    if (ch === "/" && script[i + 1] === "*") {
+      const end = script.indexOf("*/", i + 2);
+      i = end === -1 ? script.length : end + 2;
+      cur += " ";
+      continue;
+    }
+    if (ch === "'" || ch === '"') {
+      let j = i + 1;
+      while (j < script.length) {
+        if (script[j] === ch && script[j + 1] === ch) j += 2;
+        else if (script[j] === ch) break;
+        else j++;
+      }
+      cur += script.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (ch === ";") {
+      if (cur.trim()) out.push(cur.trim());
+      cur = "";
+    } else {
+      cur += ch;
+    }
+    i++;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
 }

@@ -97,7 +97,8 @@ export async function openWarehouse(
       lingerMs: opts.lingerMs,
     });
   } else {
-    throw new Error("EGX_WAREHOUSE=snowflake: the Snowflake implementation is not there yet");
+    const { SnowflakeWarehouse } = await import("./snowflake.ts");
+    wh = await SnowflakeWarehouse.open(config, { signal: opts.signal });
   }
   if (opts.migrate ?? true) {
     try {

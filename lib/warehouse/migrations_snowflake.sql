@@ -1,0 +1,200 @@
+-- Warehouse DDL for Snowflake: the same ordered migrations as migrations_duckdb.sql (same tables,
+-- columns, order and natural keys), in Snowflake types: TIMESTAMP_NTZ (always UTC; SYSDATE() is
+-- the current UTC time), FLOAT for prices, NUMBER(38,0) for integers. Each migration starts with
+-- a line `-- migration: NNN_name`; applied migrations are recorded in OPERATIONAL.SCHEMA_MIGRATION
+-- and never edited afterwards. Snowflake accepts but does not enforce PRIMARY KEY: every write is
+-- an upsert (MERGE with a deduplicated source) by the natural key declared here.
+-- The database itself (SNOWFLAKE_DATABASE) is created by an administrator, not by migrations.
+
+-- Bootstrap (runs before every migrate, idempotent): the schema and the migration record.
+CREATE SCHEMA IF NOT EXISTS OPERATIONAL;
+CREATE TABLE IF NOT EXISTS OPERATIONAL.SCHEMA_MIGRATION (
+  VERSION             NUMBER(38,0)  NOT NULL PRIMARY KEY,
+  NAME                VARCHAR       NOT NULL,
+  CHECKSUM            VARCHAR       NOT NULL,    -- SHA-256 of the migration's text
+  APPLIED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE()
+);
+
+-- migration: 001_operational
+CREATE SCHEMA IF NOT EXISTS OPERATIONAL;
+
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_COMPANY (
+  TICKER              VARCHAR       NOT NULL PRIMARY KEY, -- local EGX code, e.g. COMI
+  COMPANY_NAME        VARCHAR       NOT NULL,
+  ISIN                VARCHAR,                   -- 12 chars, EG....; unknown for some names
+  SECTOR              VARCHAR,                   -- GICS-style sector; blank in the source = NULL
+  INDUSTRY            VARCHAR,
+  IS_ACTIVE           BOOLEAN       NOT NULL DEFAULT TRUE,
+  SOURCE_FILE         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE()
+);
+
+-- Daily OHLCV per company, trade date and source (BATCH_CSV, TRADINGVIEW_EXPORT,
+-- INVESTING_EXPORT, BARS_1M, STREAMING_API). Staging picks one source per ticker and day.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_STOCK_PRICE (
+  TICKER              VARCHAR       NOT NULL,
+  TRADE_DATE          DATE          NOT NULL,
+  DATA_SOURCE         VARCHAR       NOT NULL,
+  OPEN                FLOAT         NOT NULL,
+  HIGH                FLOAT         NOT NULL,
+  LOW                 FLOAT         NOT NULL,
+  CLOSE               FLOAT         NOT NULL,
+  VOLUME              NUMBER(38,0)  NOT NULL,
+  SOURCE_FILE         VARCHAR,                   -- landing key, or kafka topic/partition/offset
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (TICKER, TRADE_DATE, DATA_SOURCE)
+);
+
+-- Intraday bars: one-minute bars from files, poll bars from the stream.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INTRADAY_BAR (
+  TICKER              VARCHAR       NOT NULL,
+  BAR_START           TIMESTAMP_NTZ NOT NULL,    -- UTC
+  INTERVAL_MINUTES    NUMBER(38,0)  NOT NULL,
+  DATA_SOURCE         VARCHAR       NOT NULL,
+  TRADE_DATE          DATE          NOT NULL,    -- Cairo date of BAR_START
+  OPEN                FLOAT         NOT NULL,
+  HIGH                FLOAT         NOT NULL,
+  LOW                 FLOAT         NOT NULL,
+  CLOSE               FLOAT         NOT NULL,
+  VOLUME              NUMBER(38,0)  NOT NULL,
+  SOURCE_FILE         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE)
+);
+
+-- Quarterly statements (EGP unless CURRENCY says otherwise).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_FINANCIAL (
+  TICKER              VARCHAR       NOT NULL,
+  FISCAL_YEAR         NUMBER(38,0)  NOT NULL,
+  FISCAL_QUARTER      NUMBER(38,0)  NOT NULL,    -- 1..4
+  PERIOD_END          DATE          NOT NULL,
+  CURRENCY            VARCHAR       NOT NULL DEFAULT 'EGP',
+  REVENUE             FLOAT,
+  GROSS_PROFIT        FLOAT,
+  OPERATING_INCOME    FLOAT,
+  NET_INCOME          FLOAT,
+  TOTAL_ASSETS        FLOAT,
+  TOTAL_LIABILITIES   FLOAT,
+  TOTAL_EQUITY        FLOAT,
+  OPERATING_CASH_FLOW FLOAT,
+  SHARES_OUTSTANDING  NUMBER(38,0),
+  EPS                 FLOAT,
+  DATA_SOURCE         VARCHAR       NOT NULL,
+  SOURCE_FILE         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (TICKER, FISCAL_YEAR, FISCAL_QUARTER)
+);
+
+-- Screener snapshots (one per ticker and snapshot date).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MARKET_STAT (
+  TICKER              VARCHAR       NOT NULL,
+  SNAPSHOT_DATE       DATE          NOT NULL,
+  LAST_PRICE          FLOAT,
+  CHANGE_PCT          FLOAT,
+  VOLUME              NUMBER(38,0),
+  MARKET_CAP          FLOAT,
+  PE_RATIO            FLOAT,
+  PB_RATIO            FLOAT,
+  DIVIDEND_YIELD      FLOAT,
+  EPS_TTM             FLOAT,
+  HIGH_52W            FLOAT,
+  LOW_52W             FLOAT,
+  DATA_SOURCE         VARCHAR       NOT NULL,
+  SOURCE_FILE         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (TICKER, SNAPSHOT_DATE)
+);
+
+-- Indices: EGX30 (cap-weighted), EGX70_EWI and EGX100_EWI (equal-weighted).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INDEX (
+  INDEX_CODE          VARCHAR       NOT NULL PRIMARY KEY, -- EGX30, EGX70_EWI, EGX100_EWI
+  INDEX_NAME          VARCHAR       NOT NULL,
+  WEIGHTING           VARCHAR       NOT NULL,    -- CAP_WEIGHTED | EQUAL_WEIGHTED
+  BASE_VALUE          FLOAT         NOT NULL,
+  BASE_DATE           DATE,
+  DESCRIPTION         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE()
+);
+
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_INDEX_MEMBERSHIP (
+  INDEX_CODE          VARCHAR       NOT NULL,
+  TICKER              VARCHAR       NOT NULL,
+  EFFECTIVE_FROM      DATE          NOT NULL,
+  EFFECTIVE_TO        DATE,                      -- NULL = still a member
+  WEIGHT              FLOAT,                     -- fraction 0..1 when known, else NULL
+  SOURCE_FILE         VARCHAR,
+  CREATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (INDEX_CODE, TICKER, EFFECTIVE_FROM)
+);
+
+-- Announced market closures, seeded from lib/market/egx_calendar.json.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MARKET_CLOSURE (
+  CLOSURE_DATE        DATE          NOT NULL PRIMARY KEY,
+  NAME                VARCHAR       NOT NULL,
+  SOURCE              VARCHAR
+);
+
+-- One row per landing object loaded (key + ETag identify a version of a file).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_LOAD_LOG (
+  FILE_KEY            VARCHAR       NOT NULL,
+  ETAG                VARCHAR       NOT NULL,
+  SIZE_BYTES          NUMBER(38,0)  NOT NULL,
+  FORMAT              VARCHAR,
+  STATUS              VARCHAR       NOT NULL,    -- LOADED | FAILED
+  ROWS_READ           NUMBER(38,0)  NOT NULL DEFAULT 0,
+  ROWS_LOADED         NUMBER(38,0)  NOT NULL DEFAULT 0,
+  ROWS_QUARANTINED    NUMBER(38,0)  NOT NULL DEFAULT 0,
+  ERROR               VARCHAR,
+  RUN_ID              VARCHAR,
+  STARTED_AT          TIMESTAMP_NTZ NOT NULL,
+  FINISHED_AT         TIMESTAMP_NTZ,
+  PRIMARY KEY (FILE_KEY, ETAG)
+);
+
+-- Rows rejected by validation, with the reason; never silently dropped.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_QUARANTINE (
+  FILE_KEY            VARCHAR       NOT NULL,
+  ETAG                VARCHAR       NOT NULL,
+  LINE_NUMBER         NUMBER(38,0)  NOT NULL,    -- 1-based line in the file (header = 1)
+  FORMAT              VARCHAR,
+  REASON              VARCHAR       NOT NULL,
+  RECORD              VARCHAR,                   -- the raw line or JSON of the record
+  QUARANTINED_AT      TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (FILE_KEY, ETAG, LINE_NUMBER)
+);
+
+-- Streaming: last written offset per partition, written in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_STREAM_OFFSET (
+  CONSUMER_GROUP      VARCHAR       NOT NULL,
+  TOPIC               VARCHAR       NOT NULL,
+  PARTITION_ID        NUMBER(38,0)  NOT NULL,
+  NEXT_OFFSET         NUMBER(38,0)  NOT NULL,    -- the next offset to read (Kafka convention)
+  UPDATED_AT          TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (CONSUMER_GROUP, TOPIC, PARTITION_ID)
+);
+
+-- migration: 002_alert_event
+-- Alerts fired by the rules in alerts.yaml (lib/alerts): one row per rule, subject (ticker or
+-- index code), Cairo trade date and direction, so each condition fires at most once a day.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_ALERT_EVENT (
+  RULE_ID             VARCHAR       NOT NULL,
+  SUBJECT             VARCHAR       NOT NULL,    -- ticker or index code
+  ALERT_DATE          DATE          NOT NULL,    -- Cairo trade date the condition held on
+  DIRECTION           VARCHAR       NOT NULL,    -- up | down | above | below
+  KIND                VARCHAR       NOT NULL,    -- price_move | volume_spike | ma_cross | index_move
+  OBSERVED            FLOAT         NOT NULL,    -- change %, volume multiple or close
+  THRESHOLD           FLOAT         NOT NULL,    -- threshold %, multiple or moving average
+  MESSAGE             VARCHAR       NOT NULL,
+  SOURCE              VARCHAR       NOT NULL,    -- pipeline | stream
+  TRIGGERED_AT        TIMESTAMP_NTZ NOT NULL,    -- UTC
+  DELIVERED_AT        TIMESTAMP_NTZ,             -- UTC; NULL until every channel took it
+  DELIVERY_ERROR      VARCHAR,                   -- last failure; retried at the next evaluation
+  PRIMARY KEY (RULE_ID, SUBJECT, ALERT_DATE, DIRECTION)
+);

@@ -1,0 +1,44 @@
+/**
+ * A local server speaking the Snowflake REST protocol for tests: fakesnow (PyPI) behind
+ * fakesnow_json.py, which answers results in Snowflake's JSON format (what real Snowflake sends
+ * the Node driver). Started once per test process, lazily, on a free port; stops when the test
+ * process exits.
+ *
+ * What it can show: logins (password and key-pair JWT are accepted unchecked), DDL, DML row
+ * counts, binds (single and array), transactions, and SELECT results; fakesnow runs every
+ * statement through sqlglot's Snowflake dialect into DuckDB, so it is not Snowflake itself.
+ */
+import type { WarehouseConfig } from "../../lib/config/config.ts";
+import { type PythonServer, startPythonServer } from "./python_venv.ts";
+
+let shared: Promise<PythonServer> | undefined;
+
+export function snowflakeServer(): Promise<PythonServer> {
+  shared ??= startPythonServer(new URL("./fakesnow_json.py", import.meta.url).pathname);
+  return shared;
+}
+
+/** Stop the shared server (it also stops by itself when this process exits). */
+export async function stopSnowflakeServer(): Promise<void> {
+  if (!shared) return;
+  const s = await shared;
+  shared = undefined;
+  await s.stop();
+}
+
+/** A warehouse configuration for a fresh database on the test server. */
+export async function snowflakeTestConfig(
+  database = `EGX_TEST_${crypto.randomUUID().slice(0, 8).toUpperCase()}`,
+): Promise<Extract<WarehouseConfig, { kind: "snowflake" }>> {
+  const s = await snowflakeServer();
+  return {
+    kind: "snowflake",
+    account: "egxtest",
+    user: "egx_test",
+    password: "test-password",
+    database,
+    warehouse: "EGX_WH",
+    role: "EGX_ROLE",
+    accessUrl: `http://127.0.0.1:${s.port}`,
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * The Snowflake warehouse against a local server speaking the Snowflake REST protocol
+ * (fakesnow, see tests/support/snowflake_server.ts), and every statement it sent checked with a
+ * Snowflake-dialect parser (@polyglot-sql/sdk). Not real Snowflake: see the README section
+ * "Warehouse and batch ingestion" for what this does and does not prove.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { validate } from "@polyglot-sql/sdk";
+import { allClosures } from "../lib/market/calendar.ts";
+import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
+import { splitStatements } from "../lib/warehouse/migrations.ts";
+import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
+import { WarehouseBusyError, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
+import { snowflakeTestConfig } from "./support/snowflake_server.ts";
+import snowflakeDdl from "../lib/warehouse/migrations_snowflake.sql" with { type: "text" };
+
+const sent: string[] = [];
+
+async function freshWarehouse(
+  extra: Partial<Awaited<ReturnType<typeof snowflakeTestConfig>>> = {},
+): Promise<SnowflakeWarehouse> {
+  const cfg = { ...(await snowflakeTestConfig()), ...extra };
+  const wh = await SnowflakeWarehouse.open(cfg, { onStatement: (sql) => sent.push(sql) });
+  // An administrator creates the database in production; the test server starts empty.
+  await wh.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+  return wh;
+}
+
+function snowflakeErrors(sql: string): string[] {
+  const r = validate(sql, "snowflake");
+  return r.errors.filter((e) => e.severity === "error").map((e) =>
+    `${e.message} at ${e.line}:${e.column} in: ${sql.replace(/\s+/g, " ").slice(0, 120)}`
+  );
+}
+
+Deno.test("every statement of the Snowflake DDL parses as Snowflake SQL", () => {
+  const statements = splitStatements(snowflakeDdl);
+  assert.ok(statements.length >= 14, `only ${statements.length} statements found`);
+  assert.deepEqual(statements.flatMap(snowflakeErrors), []);
+});
+
+Deno.test("the Snowflake DDL migrates a new database and records each migration", async () => {
+  const wh = await freshWarehouse();
+  try {
+    const applied = await wh.migrate();
+    assert.deepEqual(applied, ["001_operational", "002_alert_event"]);
+    assert.deepEqual(await wh.migrate(), []);
+    const rows = await wh.query<{ VERSION: number; NAME: string }>(
+      "SELECT VERSION, NAME FROM OPERATIONAL.SCHEMA_MIGRATION ORDER BY VERSION",
+    );
+    assert.deepEqual(rows, [{ VERSION: 1, NAME: "001_operational" }, {
+      VERSION: 2,
+      NAME: "002_alert_event",
+    }]);
+    const closures = await wh.query<{ CLOSURE_DATE: string; NAME: string }>(
+      "SELECT CLOSURE_DATE, NAME FROM OPERATIONAL.TBL_MARKET_CLOSURE ORDER BY CLOSURE_DATE",
+    );
+    assert.deepEqual(closures, allClosures().map((c) => ({ CLOSURE_DATE: c.date, NAME: c.name })));
+  } finally {
+    await wh.close();
+  }
+});
+
+Deno.test("both warehouses' DDL define the same tables and columns in the same order", async () => {
+  const sf = await freshWarehouse();
+  const duck = await DuckDBWarehouse.open(":memory:");
+  try {
+    await sf.migrate();
+    await duck.migrate();
+    const sql = "SELECT table_name AS T, column_name AS C FROM information_schema.columns " +
+      "WHERE table_schema = 'OPERATIONAL' ORDER BY table_name, ordinal_position";
+    const norm = (rows: { T: string; C: string }[]) =>
+      rows.map((r) => `${r.T}.${r.C}`.toUpperCase());
+    const sfCols = norm(await sf.query<{ T: string; C: string }>(sql));
+    const duckCols = norm(await duck.query<{ T: string; C: string }>(sql));
+    assert.ok(duckCols.length > 100);
+    assert.deepEqual(sfCols, duckCols);
+  } finally {
+    await sf.close();
+    await duck.close();
+  }
+});
+
+Deno.test("Snowflake round trip follows the value mapping (dates, timestamps, big integers)", async () => {
+  const wh = await freshWarehouse();
+  try {
+    await wh.migrate();
+    await wh.transaction(async (s) => {
+      await s.insertRows(
+        "OPERATIONAL.TBL_STREAM_OFFSET",
+        ["CONSUMER_GROUP", "TOPIC", "PARTITION_ID", "NEXT_OFFSET", "UPDATED_AT"],
+        [
+          ["g", "t", 0, 10, new Date("2025-10-30T08:01:02.500Z")],
+          ["g", "t", 1, 2n ** 60n, "2025-01-01 00:00:00"],
+        ],
+      );
+      const changed = await s.execute(
+        "UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET TOPIC = ? WHERE PARTITION_ID = ?",
+        ["u", 1],
+      );
+      assert.equal(changed, 1);
+    });
+    const rows = await wh.query(
+      "SELECT PARTITION_ID, TOPIC, NEXT_OFFSET, UPDATED_AT, TO_DATE(UPDATED_AT) AS D, " +
+        "NEXT_OFFSET / 4 AS Q FROM OPERATIONAL.TBL_STREAM_OFFSET ORDER BY PARTITION_ID",
+    );
+    assert.deepEqual(rows, [
+      {
+        PARTITION_ID: 0,
+        TOPIC: "t",
+        NEXT_OFFSET: 10,
+        UPDATED_AT: "2025-10-30T08:01:02.500Z",
+        D: "2025-10-30",
+        Q: 2.5,
+      },
+      {
+        PARTITION_ID: 1,
+        TOPIC: "u",
+        NEXT_OFFSET: 1152921504606846976n,
+        UPDATED_AT: "2025-01-01T00:00:00.000Z",
+        D: "2025-01-01",
+        Q: 288230376151711740,
+      },
+    ]);
+  } finally {
+    await wh.close();
+  }
+});
+
+Deno.test("a failing Snowflake transaction rolls back and names the statement", async () => {
+  const wh = await freshWarehouse();
+  try {
+    await wh.migrate();
+    const err = await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INDEX (INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE) " +
+          "VALUES ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000)",
+      );
+      await s.execute("INSERT INTO OPERATIONAL.NO_SUCH_TABLE VALUES (1)");
+    }, { label: "sf test" }).catch((e) => e);
+    assert.ok(err instanceof WarehouseQueryError, String(err));
+    assert.match(err.message, /^sf test: .*NO_SUCH_TABLE/);
+    assert.deepEqual(await wh.query("SELECT count(*) AS N FROM OPERATIONAL.TBL_INDEX"), [{ N: 0 }]);
+  } finally {
+    await wh.close();
+  }
+});
+
+Deno.test("key-pair authentication reads the encrypted private key (a wrong passphrase fails)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_key_" });
+  try {
+    const { privateKey } = generateKeyPairSync("rsa", {
+      modulusLength: 2048,
+      privateKeyEncoding: {
+        type: "pkcs8",
+        format: "pem",
+        cipher: "aes-256-cbc",
+        passphrase: "key-pass-phrase",
+      },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
+    const keyPath = `${dir}/rsa_key.p8`;
+    await Deno.writeTextFile(keyPath, privateKey);
+    const wh = await freshWarehouse({
+      password: undefined,
+      privateKeyPath: keyPath,
+      privateKeyPassphrase: "key-pass-phrase",
+    });
+    try {
+      assert.deepEqual(await wh.query("SELECT 1 AS ONE"), [{ ONE: 1 }]);
+    } finally {
+      await wh.close();
+    }
+    const cfg = await snowflakeTestConfig();
+    const err = await SnowflakeWarehouse.open({
+      ...cfg,
+      password: undefined,
+      privateKeyPath: keyPath,
+      privateKeyPassphrase: "wrong-pass-phrase",
+    }).then(async (w) => {
+      await w.close();
+      return null;
+    }, (e) => e);
+    assert.ok(err !== null, "a wrong passphrase must not log in");
+    assert.doesNotMatch(String(err?.message), /wrong-pass-phrase/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an unreachable Snowflake endpoint fails with WarehouseBusyError", async () => {
+  const cfg = await snowflakeTestConfig();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const err = await SnowflakeWarehouse.open({ ...cfg, accessUrl: `http://127.0.0.1:${port}` }, {
+    loginRetries: 0,
+  }).catch((e) => e);
+  assert.ok(err instanceof WarehouseBusyError, String(err));
+  assert.match(err.message, /cannot connect to Snowflake account egxtest/);
+  assert.doesNotMatch(err.message, /test-password/);
+});
+
+Deno.test("every statement sent to Snowflake in these tests parses as Snowflake SQL", () => {
+  assert.ok(sent.length > 30, `only ${sent.length} statements were sent`);
+  assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
+});
