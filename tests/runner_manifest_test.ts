@@ -1,5 +1,16 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { findCycles, loadManifest, ManifestError, parseManifest } from "../lib/runner/manifest.ts";
+import {
+  DEFAULTS_KEYS,
+  findCycles,
+  JOB_KEYS,
+  loadManifest,
+  ManifestError,
+  parseManifest,
+  PIPELINE_KEYS,
+  SETTINGS_KEYS,
+  TOP_KEYS,
+} from "../lib/runner/manifest.ts";
+import { PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
 import { planRun, UsageError } from "../lib/runner/plan.ts";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
@@ -291,4 +302,17 @@ Deno.test("an unknown target or a --only/--from outside the target is a usage er
     assertThrows(() => planRun(DAG, "models", { from: "extract" }), UsageError).message,
     "--from extract: not part of pipeline models",
   );
+});
+
+Deno.test("jobs.schema.json allows exactly the keys and values the parser accepts", () => {
+  const schema = JSON.parse(Deno.readTextFileSync(`${REPO}/jobs.schema.json`));
+  const keys = (o: { properties: Record<string, unknown> }) => Object.keys(o.properties);
+  assertEquals(keys(schema), TOP_KEYS);
+  assertEquals(keys(schema.properties.settings), SETTINGS_KEYS);
+  assertEquals(keys(schema.properties.defaults), DEFAULTS_KEYS);
+  assertEquals(keys(schema.$defs.pipeline), PIPELINE_KEYS);
+  assertEquals(keys(schema.$defs.job), JOB_KEYS);
+  assertEquals(keys(schema.$defs.permissions), [...PERMISSION_KEYS]);
+  assertEquals(schema.$defs.permissions.properties.sys.oneOf[1].items.enum, [...SYS_KINDS]);
+  assertEquals(schema.$defs.job.properties.trigger.enum, ["all_ok", "none_failed"]);
 });

@@ -95,11 +95,18 @@ export type { Finding } from "./manifest_error.ts";
 export { ManifestError } from "./manifest_error.ts";
 
 const ID = /^[a-z][a-z0-9_]*$/;
-const TOP_KEYS = ["settings", "defaults", "pipelines", "jobs"];
-const SETTINGS_KEYS = ["concurrency", "kill_grace", "timezone", "overlap"];
-const DEFAULTS_KEYS = ["retries", "retry_backoff", "timeout"];
-const PIPELINE_KEYS = ["description", "jobs", "schedule", "timezone", "overlap", "concurrency"];
-const JOB_KEYS = [
+export const TOP_KEYS = ["settings", "defaults", "pipelines", "jobs"];
+export const SETTINGS_KEYS = ["concurrency", "kill_grace", "timezone", "overlap"];
+export const DEFAULTS_KEYS = ["retries", "retry_backoff", "timeout"];
+export const PIPELINE_KEYS = [
+  "description",
+  "jobs",
+  "schedule",
+  "timezone",
+  "overlap",
+  "concurrency",
+];
+export const JOB_KEYS = [
   "description",
   "script",
   "args",
