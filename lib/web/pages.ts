@@ -71,6 +71,7 @@ function layout(page: PageDef): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(page.title)} · EGX pipeline</title>
 <link rel="stylesheet" href="/assets/app.css">
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <script src="/assets/vendor/lightweight-charts.js"></script>
 <script type="module" src="/assets/${page.script}.js"></script>
 </head>
@@ -110,6 +111,7 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
     if (page.path === "/ticker") app.get("/ticker/:ticker", (c) => c.html(html));
   }
 
+  app.get("/favicon.ico", (c) => c.body(FAVICON, 200, { "Content-Type": CONTENT_TYPES[".svg"] }));
   app.get("/assets/app.css", (c) => c.body(appCss, 200, { "Content-Type": CONTENT_TYPES[".css"] }));
   app.get("/assets/vendor/lightweight-charts.js", async (c) => {
     charts ??= Deno.readTextFile(CHARTS_FILE);
@@ -153,3 +155,7 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
 }
 
 let charts: Promise<string> | undefined;
+
+const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">` +
+  `<rect width="16" height="16" rx="3" fill="#102a43"/>` +
+  `<path d="M2 12 6 7l3 3 5-6" stroke="#3ebd93" stroke-width="2" fill="none"/></svg>`;

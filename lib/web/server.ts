@@ -21,6 +21,8 @@ import { registerPages } from "./pages.ts";
 export interface AppOptions {
   deps: ApiDeps;
   endpoints: readonly Endpoint[];
+  /** The models' docs site served under /docs/ (default target/docs, see jobs/docs_generate.ts). */
+  docsDir?: string;
   /** Where errors that are not the client's fault are reported (default: console.error). */
   logError?: (line: string) => void;
 }
@@ -141,7 +143,7 @@ export function createApp(opts: AppOptions): Hono {
     );
   });
 
-  registerPages(app, { docsDir: "target/docs" });
+  registerPages(app, { docsDir: opts.docsDir ?? "target/docs" });
   return app;
 }
 

@@ -10,6 +10,7 @@
 import { loadConfig, SAMPLE_AS_OF } from "../../lib/config/config.ts";
 import { loadProject } from "../../lib/models/project.ts";
 import { runModels } from "../../lib/models/run.ts";
+import { generateDocs } from "../../lib/models/docs.ts";
 import { openWarehouse } from "../../lib/warehouse/warehouse.ts";
 import { FIXTURES, LOADS } from "../models_fixture.ts";
 
@@ -132,8 +133,14 @@ export async function readInputs(): Promise<MarketInputs> {
   return { daily, intraday, companies, memberships };
 }
 
-/** Load the inputs into a new DuckDB file at `path` and build every model. */
-export async function buildMarketWarehouse(path: string): Promise<void> {
+/**
+ * Load the inputs into a new DuckDB file at `path` and build every model; with `docs`, also
+ * generate the models' docs site into `<dir of path>/target/docs`.
+ */
+export async function buildMarketWarehouse(
+  path: string,
+  opts: { docs?: boolean } = {},
+): Promise<void> {
   const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
   const wh = await openWarehouse(config.warehouse);
   try {
@@ -141,14 +148,13 @@ export async function buildMarketWarehouse(path: string): Promise<void> {
       for (const [file, sql] of LOADS) await s.execute(sql, [FIXTURES + file]);
     });
     const dir = path.slice(0, path.lastIndexOf("/"));
-    const result = await runModels(wh, await loadProject("."), {
-      asOf: AS_OF,
-      targetDir: `${dir}/target`,
-    });
+    const project = await loadProject(".");
+    const result = await runModels(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
     const failed = result.results.filter((r) => r.status !== "success");
     if (failed.length > 0) {
       throw new Error(`models failed: ${failed.map((f) => `${f.name}: ${f.message}`).join("; ")}`);
     }
+    if (opts.docs) await generateDocs(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
   } finally {
     await wh.close();
   }

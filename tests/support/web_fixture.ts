@@ -53,6 +53,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
     },
     endpoints: apiEndpoints(),
+    docsDir: opts.docsDir,
     logError: (l) => errors.push(l),
   });
   const ac = new AbortController();

@@ -54,8 +54,11 @@ async function render() {
     { label: "Close", class: "num", value: (r) => fmtNum(r.close) },
     { label: "Change", class: "num", value: (r) => pctCell(r.changePct) },
   ];
-  fillTable(document.getElementById("gainers"), moverCols, gainers.data, (r) => r.ticker);
-  fillTable(document.getElementById("losers"), moverCols, losers.data, (r) => r.ticker);
+  // A "loser" must have lost: on a day with few decliners the list is shorter.
+  const up = gainers.data.filter((r) => r.changePct > 0);
+  const down = losers.data.filter((r) => r.changePct < 0);
+  fillTable(document.getElementById("gainers"), moverCols, up, (r) => r.ticker);
+  fillTable(document.getElementById("losers"), moverCols, down, (r) => r.ticker);
   fillTable(
     document.getElementById("volume-leaders"),
     [
@@ -66,8 +69,8 @@ async function render() {
     leaders.data,
     (r) => r.ticker,
   );
-  egx.data.gainers = gainers.data;
-  egx.data.losers = losers.data;
+  egx.data.gainers = up;
+  egx.data.losers = down;
   egx.data.volumeLeaders = leaders.data;
 
   fillTable(

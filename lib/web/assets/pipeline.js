@@ -113,7 +113,7 @@ async function render() {
       { label: "Date", value: (r) => r.date },
       { label: "Subject", value: (r) => r.subject },
       { label: "Rule", value: (r) => r.ruleId },
-      { label: "Message", value: (r) => r.message },
+      { label: "Message", class: "wrap", value: (r) => r.message },
       { label: "Recorded", value: (r) => fmtCairo(r.triggeredAt) },
     ],
     alerts.data,

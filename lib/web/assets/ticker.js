@@ -27,8 +27,18 @@ const lines = new Map();
 function daysBefore(date, days) {
   return new Date(Date.parse(`${date}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
 }
-const isAverage = (k) => /^(sma|ema|wma)\d*/i.test(k);
-const isOscillator = (k) => /^rsi/i.test(k);
+/** Indicator lines drawn on the price pane, and on their own pane below (RSI). */
+const PRICE_LINES = ["ma7", "ma30", "bbUpper", "bbLower"];
+const PANE_LINES = ["rsi14"];
+const TABLE_COLUMNS = [
+  "close",
+  "ma7",
+  "ma30",
+  "rsi14",
+  "macdHistogram",
+  "trendSignal",
+  "rsiSignal",
+];
 
 function ensureCharts() {
   if (priceChart) return;
@@ -118,26 +128,26 @@ async function render() {
     color: r.close >= r.open ? "rgba(14,159,110,0.45)" : "rgba(224,36,36,0.45)",
   })));
 
-  const keys = indicators.length
-    ? Object.keys(indicators[0]).filter((k) => isAverage(k) || isOscillator(k))
-    : [];
+  const keys = [...PRICE_LINES, ...PANE_LINES];
   const legend = [
     h("span", {}, h("i", { style: "background:#0e9f6e" }), "OHLC"),
     h("span", {}, h("i", { style: "background:#9fb3c8" }), "volume"),
   ];
   keys.forEach((k, i) => {
     const color = COLORS[i % COLORS.length];
+    const pane = PANE_LINES.includes(k) ? 1 : 0;
     let s = lines.get(k);
     if (!s) {
       s = priceChart.addSeries(
         LC.LineSeries,
         {
           color,
-          lineWidth: isOscillator(k) ? 1 : 2,
+          lineWidth: k.startsWith("bb") ? 1 : 2,
+          lineStyle: k.startsWith("bb") ? LC.LineStyle.Dashed : LC.LineStyle.Solid,
           priceLineVisible: false,
           lastValueVisible: false,
         },
-        isOscillator(k) ? 1 : 0,
+        pane,
       );
       lines.set(k, s);
     }
@@ -150,12 +160,15 @@ async function render() {
   document.getElementById("price-legend").replaceChildren(...legend);
 
   const latestInd = indicators.slice(-10).reverse();
-  const cols = indicators.length ? Object.keys(indicators[0]).filter((k) => k !== "date") : [];
   fillTable(
     document.getElementById("indicator-table"),
     [
       { label: "Date", value: (r) => r.date },
-      ...cols.map((k) => ({ label: k, class: "num", value: (r) => fmtNum(r[k]) })),
+      ...TABLE_COLUMNS.map((k) => ({
+        label: k,
+        class: "num",
+        value: (r) => (typeof r[k] === "string" ? r[k] : fmtNum(r[k])),
+      })),
     ],
     latestInd,
     (r) => r.date,

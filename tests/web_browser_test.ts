@@ -1,0 +1,333 @@
+/// <reference lib="dom" />
+/**
+ * The dashboard in headless Chromium (Debian `chromium`, driven by playwright-core) against a
+ * real server over a warehouse built by the real models from real EGX bars: every page loads
+ * without errors, its charts hold the right data (compared with values computed here from the
+ * raw inputs), times are shown in Cairo time, and the page updates itself when new data lands.
+ * Screenshots are saved to tests/artifacts/web/.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import { parseRules } from "../lib/alerts/rules.ts";
+import { History, historyPath } from "../lib/runner/history.ts";
+import { launchBrowser, type LaunchedBrowser } from "./support/browser.ts";
+import {
+  buildMarketWarehouse,
+  type MarketInputs,
+  readInputs,
+  withPrevClose,
+} from "./support/market_warehouse.ts";
+import { startTestServer, type TestServer } from "./support/web_fixture.ts";
+
+const ARTIFACTS = new URL("./artifacts/web/", import.meta.url).pathname;
+const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+interface Ctx {
+  srv: TestServer;
+  browser: LaunchedBrowser;
+  inputs: MarketInputs;
+  dir: string;
+}
+
+/** Open `path`, wait for the first render, fail on any page error; returns the page. */
+async function open(ctx: Ctx, path: string): Promise<Page> {
+  const page = await ctx.browser.context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
+  await page.goto(`${ctx.srv.url}${path}`);
+  await page.waitForFunction(() => document.documentElement.dataset.ready === "1", null, {
+    timeout: 30_000,
+  });
+  const errors = await page.evaluate(() => (globalThis as unknown as Egx).egx.errors);
+  assert.deepEqual([...problems, ...errors], [], `${path} had problems`);
+  return page;
+}
+
+interface Egx {
+  egx: {
+    errors: string[];
+    renders: number;
+    // deno-lint-ignore no-explicit-any
+    data: Record<string, any>;
+    // deno-lint-ignore no-explicit-any
+    charts: Record<string, any>;
+  };
+}
+
+/** The data a chart series holds (lightweight-charts' series.data()). */
+function seriesData(page: Page, path: string): Promise<Record<string, unknown>[]> {
+  return page.evaluate((p) => {
+    // deno-lint-ignore no-explicit-any
+    let s: any = (globalThis as any).egx.charts;
+    for (const k of p.split(".")) s = s[k];
+    return s.data();
+  }, path);
+}
+
+/** Number of distinct colours drawn on a chart's canvases (a blank chart has one or two). */
+function canvasColours(page: Page, selector: string): Promise<number> {
+  return page.evaluate((sel) => {
+    const colours = new Set<number>();
+    for (const c of document.querySelectorAll<HTMLCanvasElement>(`${sel} canvas`)) {
+      const ctx = c.getContext("2d");
+      if (!ctx || c.width === 0 || c.height === 0) continue;
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < d.length; i += 16) {
+        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      }
+    }
+    return colours.size;
+  }, selector);
+}
+
+async function shot(page: Page, name: string) {
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
+}
+
+function cells(page: Page, table: string): Promise<string[][]> {
+  return page.$$eval(
+    `${table} tbody tr`,
+    (rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+  );
+}
+
+Deno.test({
+  name: "the dashboard pages render the warehouse's data in headless Chromium",
+  sanitizeResources: false, // Chromium's pipes belong to playwright for the whole test
+  sanitizeOps: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "egx-web-browser-" });
+    await buildMarketWarehouse(`${dir}/egx.duckdb`, { docs: true });
+    const inputs = await readInputs();
+    // A run in the history and alerts in the warehouse, for the pipeline page.
+    const h = new History(historyPath(`${dir}/logs`));
+    const t0 = Date.parse("2025-12-08T11:00:00Z");
+    h.startRun({
+      id: "run-1",
+      target: "full_pipeline",
+      trigger: "schedule",
+      jobs: ["models_run"],
+      at: t0,
+    });
+    h.startJob("run-1", "models_run", t0);
+    h.endJob("run-1", "models_run", { status: "ok", at: t0 + 12_300, attempts: 1 });
+    h.endRun("run-1", "ok", t0 + 12_300);
+    h.close();
+    const srv = await startTestServer({
+      warehouse: `${dir}/egx.duckdb`,
+      logDir: `${dir}/logs`,
+      docsDir: `${dir}/target/docs`,
+      asOf: "2025-12-08T12:30:00Z",
+    });
+    const rules = parseRules("rules:\n  - {id: big-move, kind: price_move, threshold_pct: 5}\n");
+    const fired = await evaluateAlerts(srv.warehouse, rules, {
+      source: "pipeline",
+      date: "2025-11-13",
+      write: () => {},
+    });
+    assert.deepEqual(fired.fired.map((a) => a.subject), ["ETEL"]);
+    const browser = await launchBrowser();
+    const ctx: Ctx = { srv, browser, inputs, dir };
+    try {
+      const date = inputs.daily.reduce((m, d) => (d.date > m ? d.date : m), "");
+      const tickers = [...new Set(inputs.daily.map((d) => d.ticker))].sort();
+      const day = tickers.flatMap((tk) =>
+        withPrevClose(inputs.daily, tk).filter((r) => r.date === date)
+      );
+
+      await t.step("market overview: breadth, movers, snapshot and index lines", async () => {
+        const page = await open(ctx, "/");
+        assert.equal(await page.textContent("#market-date"), date);
+        assert.equal(
+          await page.textContent("#kpi-adv"),
+          String(day.filter((r) => r.changePct! > 0).length),
+        );
+        assert.equal(
+          await page.textContent("#kpi-dec"),
+          String(day.filter((r) => r.changePct! < 0).length),
+        );
+        const gainers = day.filter((r) => r.changePct! > 0)
+          .sort((a, b) => b.changePct! - a.changePct! || a.ticker.localeCompare(b.ticker))
+          .slice(0, 5);
+        assert.deepEqual(
+          (await cells(page, "#gainers")).map((r) => r[0]),
+          gainers.map((r) => r.ticker),
+        );
+        assert.deepEqual(
+          (await cells(page, "#snapshot")).map((r) => [r[0], r[3]]),
+          day.map((r) => [r.ticker, r.close.toFixed(2)]),
+        );
+        for (const code of ["EGX100_EWI", "EGX30", "EGX70_EWI"]) {
+          const points = await seriesData(page, `indexLevels.${code}`);
+          const api = await srv.get(`/api/v1/indices/performance?index=${code}&from=2025-09-09`);
+          assert.equal(points.length, api.body.data.length, code);
+          assert.deepEqual(points[points.length - 1], {
+            time: date,
+            value: api.body.data[api.body.data.length - 1].level,
+          });
+        }
+        assert.ok(await canvasColours(page, "#index-chart") > 10, "index chart is drawn");
+        await shot(page, "overview");
+        await page.close();
+      });
+
+      await t.step(
+        "ticker detail: candles, volume, indicators and Cairo-time intraday",
+        async () => {
+          const page = await open(ctx, "/ticker/COMI");
+          assert.equal(
+            await page.textContent("#ticker-title"),
+            "COMI · Commercial International Bank Egypt (CIB) S.A.E.",
+          );
+          const rows = withPrevClose(inputs.daily, "COMI");
+          const from = new Date(Date.parse(`${date}T00:00:00Z`) - 365 * 86_400_000).toISOString()
+            .slice(0, 10);
+          const year = rows.filter((r) => r.date >= from);
+          const candles = await seriesData(page, "candles");
+          assert.deepEqual(
+            candles,
+            year.map((r) => ({
+              time: r.date,
+              open: r.open,
+              high: r.high,
+              low: r.low,
+              close: r.close,
+            })),
+          );
+          const volume = await seriesData(page, "volume");
+          assert.deepEqual(volume.map((v) => v.value), year.map((r) => r.volume));
+          const ma7 = await seriesData(page, "indicators.ma7");
+          assert.equal(ma7.length, year.length - 6);
+          assert.ok(
+            near(ma7[ma7.length - 1].value as number, mean(rows.slice(-7).map((r) => r.close))),
+          );
+          const rsi = await seriesData(page, "indicators.rsi14");
+          assert.equal(rsi.length, year.length - 14);
+          const bars = inputs.intraday.filter((b) => b.ticker === "COMI" && b.date === date)
+            .sort((a, b) => a.time.localeCompare(b.time));
+          const intraday = await seriesData(page, "intraday");
+          assert.deepEqual(
+            intraday,
+            bars.map((b) => ({ time: Date.parse(b.time) / 1000, value: b.close })),
+          );
+          assert.equal(await page.textContent("#intraday-date"), `${date} (Cairo time)`);
+          assert.ok(await canvasColours(page, "#price-chart") > 10, "price chart is drawn");
+          assert.ok(await canvasColours(page, "#intraday-chart") > 10, "intraday chart is drawn");
+          await shot(page, "ticker");
+          // The 3M button narrows the candles to 90 days before the last date.
+          await page.click('#ranges button[data-range="90"]');
+          const since = new Date(Date.parse(`${date}T00:00:00Z`) - 90 * 86_400_000).toISOString()
+            .slice(0, 10);
+          await page.waitForFunction(
+            (n) => (globalThis as unknown as Egx).egx.data.daily.length === n,
+            rows.filter((r) => r.date >= since).length,
+          );
+          await page.close();
+        },
+      );
+
+      await t.step("sector comparison: one bar and one row per sector", async () => {
+        const page = await open(ctx, "/sectors");
+        const sectors = [...new Set(day.map((r) => inputs.companies.get(r.ticker)!.sector))].sort();
+        const bars = await page.$$eval(
+          "#sector-bars .row",
+          (rs) => rs.map((r) => r.getAttribute("data-key")),
+        );
+        assert.deepEqual([...bars].sort(), sectors);
+        const fin = day.filter((r) => inputs.companies.get(r.ticker)!.sector === "Financials");
+        const row = (await cells(page, "#sector-table")).find((r) => r[0] === "Financials")!;
+        assert.equal(row[1], String(fin.length));
+        const avg = mean(fin.map((r) => r.changePct!));
+        assert.equal(row[3], `${avg > 0 ? "+" : ""}${avg.toFixed(2)}%`);
+        await shot(page, "sectors");
+        await page.close();
+      });
+
+      await t.step("index performance: one line per index over its whole history", async () => {
+        const page = await open(ctx, "/indices");
+        for (const code of ["EGX100_EWI", "EGX30", "EGX70_EWI"]) {
+          const points = await seriesData(page, `indexLevels.${code}`);
+          const api = await srv.get(`/api/v1/indices/performance?index=${code}`);
+          assert.deepEqual(
+            points.map((p) => p.value),
+            api.body.data.map((r: { level: number }) => r.level),
+          );
+          assert.equal(points[0].value, 1000); // every index starts at its base value
+        }
+        assert.ok(await canvasColours(page, "#index-chart") > 10);
+        await shot(page, "indices");
+        await page.close();
+      });
+
+      await t.step(
+        "pipeline health: runs, durations, freshness and alerts in Cairo time",
+        async () => {
+          const page = await open(ctx, "/pipeline");
+          assert.equal(await page.textContent("#health-asof"), "08 Dec 2025, 14:30 Cairo");
+          assert.deepEqual(await cells(page, "#jobs"), [[
+            "models_run",
+            "ok",
+            "08 Dec 2025, 13:00 Cairo",
+            "12.3 s",
+          ]]);
+          const fresh = await cells(page, "#freshness");
+          assert.deepEqual(fresh[1].slice(0, 2), ["daily prices (gold)", date]);
+          const alerts = await cells(page, "#alerts");
+          assert.deepEqual(alerts.map((r) => r.slice(0, 3)), [["2025-11-13", "ETEL", "big-move"]]);
+          assert.match(alerts[0][3], /^ETEL up \+\d+\.\d\d% on 2025-11-13 /);
+          await shot(page, "pipeline");
+          await page.close();
+        },
+      );
+
+      await t.step("the docs site from the models is served under /docs/", async () => {
+        const page = await ctx.browser.context.newPage();
+        const res = await page.goto(`${srv.url}/docs/`);
+        assert.equal(res?.status(), 200);
+        assert.ok((await page.content()).includes("gold_fct_stock_daily_prices"));
+        await page.click('a[href="models/gold_fct_stock_daily_prices.html"]');
+        assert.equal(page.url(), `${srv.url}/docs/models/gold_fct_stock_daily_prices.html`);
+        assert.ok((await page.content()).includes("TRADE_DATE"));
+        await shot(page, "docs");
+        await page.close();
+      });
+
+      await t.step("an open page updates itself when the stream writes a new day", async () => {
+        const page = await open(ctx, "/?poll=250");
+        const renders = await page.evaluate(() => (globalThis as unknown as Egx).egx.renders);
+        await srv.warehouse.transaction((s) =>
+          s.execute(
+            "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, " +
+              "HIGH, LOW, CLOSE, VOLUME) VALUES ('ETEL', '2025-12-09', 'STREAMING_API', 64, 66, " +
+              "63.5, 65.5, 120000)",
+          )
+        );
+        await page.waitForFunction(
+          (n) => (globalThis as unknown as Egx).egx.renders > n,
+          renders,
+          { timeout: 15_000 },
+        );
+        assert.equal(await page.textContent("#market-date"), "2025-12-09");
+        assert.deepEqual((await cells(page, "#snapshot")).map((r) => [r[0], r[3]]), [
+          ["ETEL", "65.50"],
+        ]);
+        assert.equal(await page.textContent("#kpi-adv"), "1");
+        await shot(page, "overview_live");
+        await page.close();
+      });
+    } finally {
+      await browser.close();
+      await srv.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
