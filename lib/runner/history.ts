@@ -241,7 +241,7 @@ export class History {
     this.#st.endRun.run(status, t, message ?? null, t, runId);
   }
 
-  /** The cached validated manifest for `path` if its key (text hash) matches. */
+  /** The cached validated manifest for `path` if its key (the exact text) matches. */
   cachedManifest(path: string, key: string): string | undefined {
     const row = this.#db.prepare("SELECT manifest FROM manifest_cache WHERE path = ? AND key = ?")
       .get(path, key) as { manifest: string } | undefined;
