@@ -198,6 +198,7 @@ export async function executePlan(
     }
   }
 
+  Deno.mkdirSync(runDir, { recursive: true });
   history.startRun({
     id: runId,
     target: plan.target,
@@ -205,7 +206,6 @@ export async function executePlan(
     jobs: plan.jobs.map((j) => j.id),
     at: startedAt,
   });
-  Deno.mkdirSync(runDir, { recursive: true });
 
   const end = (id: string, st: JobStatus, extra: { message?: string; logPath?: string } = {}) => {
     const at = Date.now();
