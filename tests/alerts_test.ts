@@ -1,0 +1,293 @@
+/**
+ * Alerts end to end on a warehouse built by the real models from real EGX bars: which rules
+ * fire (expected values computed here from the raw bars), once per condition and day, webhook
+ * delivery to a real HTTP server with retry after a failure, the stream side (--watch) picking
+ * up a streamed bar, and the job's command line.
+ */
+import assert from "node:assert/strict";
+import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import { parseRules } from "../lib/alerts/rules.ts";
+import { watchAlerts } from "../lib/alerts/watch.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import {
+  buildMarketWarehouse,
+  type MarketInputs,
+  readInputs,
+  withPrevClose,
+} from "./support/market_warehouse.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "egx-alerts-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+let built: Promise<MarketInputs> | undefined;
+
+/** A private copy of the model-built warehouse for one test. */
+async function withWarehouse(
+  fn: (wh: Warehouse, path: string, inputs: MarketInputs) => Promise<void>,
+) {
+  built ??= buildMarketWarehouse(`${dir}/base.duckdb`).then(readInputs);
+  const inputs = await built;
+  const path = `${dir}/${crypto.randomUUID()}.duckdb`;
+  await Deno.copyFile(`${dir}/base.duckdb`, path);
+  const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+  const wh = await openWarehouse(config.warehouse);
+  try {
+    await fn(wh, path, inputs);
+  } finally {
+    await wh.close();
+  }
+}
+
+const RULES = parseRules(`
+rules:
+  - {id: move, kind: price_move, threshold_pct: 4}
+  - {id: vol, kind: volume_spike, multiple: 2.5, lookback_days: 20}
+  - {id: ma20, kind: ma_cross, window: 20}
+`);
+const DATE = "2025-11-13";
+
+/** What the three rules should fire on `date`, computed from the raw bars. */
+function expectedAlerts(inputs: MarketInputs, date: string): string[] {
+  const out: string[] = [];
+  const tickers = [...new Set(inputs.daily.map((d) => d.ticker))].sort();
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const per = new Map(tickers.map((t) => [t, withPrevClose(inputs.daily, t)]));
+  for (const t of tickers) {
+    const rows = per.get(t)!;
+    const i = rows.findIndex((r) => r.date === date);
+    if (i < 1) continue;
+    const chg = rows[i].changePct!;
+    if (Math.abs(chg) >= 4) out.push(`move ${t} ${chg > 0 ? "up" : "down"}`);
+  }
+  for (const t of tickers) {
+    const rows = per.get(t)!;
+    const i = rows.findIndex((r) => r.date === date);
+    if (i < 20) continue;
+    const avg = mean(rows.slice(i - 20, i).map((r) => r.volume));
+    if (rows[i].volume / avg >= 2.5) out.push(`vol ${t} up`);
+  }
+  for (const t of tickers) {
+    const rows = per.get(t)!;
+    const i = rows.findIndex((r) => r.date === date);
+    if (i < 20) continue;
+    const sma = mean(rows.slice(i - 19, i + 1).map((r) => r.close));
+    const prevSma = mean(rows.slice(i - 20, i).map((r) => r.close));
+    const prev = rows[i - 1].close;
+    const close = rows[i].close;
+    if (prev <= prevSma && close > sma) out.push(`ma20 ${t} above`);
+    if (prev >= prevSma && close < sma) out.push(`ma20 ${t} below`);
+  }
+  return out;
+}
+
+const key = (a: { ruleId: string; subject: string; direction: string }) =>
+  `${a.ruleId} ${a.subject} ${a.direction}`;
+
+Deno.test("an alert fires once per rule, ticker and day, however often it is evaluated", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    const expected = expectedAlerts(inputs, DATE);
+    assert.ok(expected.length >= 2, `the test date should have alerts, got ${expected}`);
+    const lines: string[] = [];
+    const first = await evaluateAlerts(wh, RULES, {
+      source: "pipeline",
+      date: DATE,
+      write: (l) => lines.push(l),
+      now: () => new Date("2025-11-13T13:00:00Z"),
+    });
+    assert.deepEqual(first.fired.map(key), expected);
+    assert.equal(lines.length, expected.length);
+    assert.ok(lines.every((l) => l.startsWith(`ALERT ${DATE} `)));
+    const second = await evaluateAlerts(wh, RULES, {
+      source: "pipeline",
+      date: DATE,
+      write: (l) => lines.push(l),
+    });
+    assert.equal(second.matched, expected.length);
+    assert.deepEqual(second.fired, []);
+    assert.equal(lines.length, expected.length);
+    const rows = await wh.query<{ N: number; S: string; D: string; T: string }>(
+      "SELECT count(*) AS N, min(SOURCE) AS S, min(DELIVERED_AT) AS D, min(TRIGGERED_AT) AS T " +
+        "FROM OPERATIONAL.TBL_ALERT_EVENT",
+    );
+    assert.deepEqual(rows[0], {
+      N: expected.length,
+      S: "pipeline",
+      D: "2025-11-13T13:00:00.000Z",
+      T: "2025-11-13T13:00:00.000Z",
+    });
+  });
+});
+
+Deno.test("alerts are POSTed to the webhook and a failed delivery is retried later", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    const received: Record<string, unknown>[] = [];
+    let fail = true;
+    const ac = new AbortController();
+    const ready = Promise.withResolvers<number>();
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: ({ port }) => ready.resolve(port),
+    }, async (req) => {
+      received.push({ ...(await req.json()), contentType: req.headers.get("content-type") });
+      return fail ? new Response("down for maintenance", { status: 503 }) : new Response("ok");
+    });
+    const url = `http://127.0.0.1:${await ready.promise}/hooks/egx?key=s3cr3t`;
+    try {
+      const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 4}\n");
+      const expected = expectedAlerts(inputs, DATE).filter((k) => k.startsWith("move "));
+      const r1 = await evaluateAlerts(wh, rules, {
+        source: "pipeline",
+        date: DATE,
+        webhookUrl: url,
+        write: () => {},
+      });
+      assert.equal(r1.fired.length, expected.length);
+      assert.equal(r1.delivered, 0);
+      assert.equal(r1.failed.length, expected.length);
+      assert.equal(
+        r1.failed[0].error,
+        "webhook answered 503 Service Unavailable: down for maintenance",
+      );
+      const pending = await wh.query<{ E: string | null; D: string | null }>(
+        "SELECT DELIVERY_ERROR AS E, DELIVERED_AT AS D FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      assert.ok(pending.every((p) => p.D === null && p.E?.startsWith("webhook answered 503")));
+
+      fail = false;
+      const r2 = await evaluateAlerts(wh, rules, {
+        source: "pipeline",
+        date: DATE,
+        webhookUrl: url,
+        write: () => {},
+      });
+      assert.deepEqual([r2.fired.length, r2.delivered, r2.failed.length], [0, expected.length, 0]);
+      assert.equal(received.length, 2 * expected.length);
+      const body = received[received.length - 1];
+      const alert = body.alert as Record<string, unknown>;
+      assert.equal(body.contentType, "application/json");
+      assert.equal(body.text, `EGX alert: ${alert.message}`);
+      assert.deepEqual(Object.keys(alert).sort(), [
+        "date",
+        "direction",
+        "kind",
+        "message",
+        "observed",
+        "rule",
+        "source",
+        "subject",
+        "threshold",
+        "triggeredAt",
+      ]);
+      assert.deepEqual([alert.rule, alert.date, alert.kind], ["move", DATE, "price_move"]);
+
+      const r3 = await evaluateAlerts(wh, rules, {
+        source: "pipeline",
+        date: DATE,
+        webhookUrl: url,
+        write: () => {},
+      });
+      assert.deepEqual([r3.fired.length, r3.delivered], [0, 0]);
+      assert.equal(received.length, 2 * expected.length);
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+  });
+});
+
+Deno.test("the stream side fires on a streamed bar of today, once", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    const etel = withPrevClose(inputs.daily, "ETEL");
+    const last = etel[etel.length - 1];
+    const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 5}\n");
+    const ac = new AbortController();
+    const evaluations: { fired: string[] }[] = [];
+    const errors: unknown[] = [];
+    const watching = watchAlerts(wh, rules, {
+      path,
+      intervalMs: 50,
+      signal: ac.signal,
+      onError: (e) => errors.push(e),
+      onEvaluated: (r) => evaluations.push({ fired: r.fired.map(key) }),
+    });
+    const waitFor = async (pred: () => boolean) => {
+      for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(pred(), "timed out");
+    };
+    try {
+      await waitFor(() => evaluations.length >= 1);
+      assert.deepEqual(evaluations[0].fired, []); // nothing moved 5% on the last day
+      const write = (close: number) =>
+        wh.transaction(async (s) => {
+          await s.execute(
+            "DELETE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'ETEL' AND " +
+              "TRADE_DATE = '2025-12-09'",
+          );
+          await s.execute(
+            "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, " +
+              "HIGH, LOW, CLOSE, VOLUME) VALUES ('ETEL', '2025-12-09', 'STREAMING_API', ?, ?, ?, " +
+              "?, 1000)",
+            [last.close, close, last.close, close],
+          );
+        });
+      await write(Math.round(last.close * 1.06 * 100) / 100); // the first poll: +6%
+      await waitFor(() => evaluations.some((e) => e.fired.length > 0));
+      const n = evaluations.length;
+      await write(Math.round(last.close * 1.08 * 100) / 100); // a later poll: +8%, same day
+      await waitFor(() => evaluations.length > n);
+      assert.deepEqual(evaluations.flatMap((e) => e.fired), ["move ETEL up"]);
+      const rows = await wh.query<{ SOURCE: string; ALERT_DATE: string; OBSERVED: number }>(
+        "SELECT SOURCE, ALERT_DATE, OBSERVED FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      assert.equal(rows.length, 1);
+      assert.deepEqual([rows[0].SOURCE, rows[0].ALERT_DATE], ["stream", "2025-12-09"]);
+      assert.ok(Math.abs(rows[0].OBSERVED - 6) < 0.1);
+      assert.deepEqual(errors, []);
+    } finally {
+      ac.abort();
+      await watching;
+    }
+  });
+});
+
+Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the webhook is down", async () => {
+  await withWarehouse(async (wh, path) => {
+    await wh.close();
+    const run = async (args: string[], env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "jobs/alerts_evaluate.ts", ...args],
+        env: { EGX_WAREHOUSE: path, ...env },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
+      return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+    };
+    const help = await run(["--help"], {});
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: jobs\/alerts_evaluate.ts/);
+
+    // A closed port: nothing listens there.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const down = await run(["--date", DATE], {
+      EGX_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/hook?token=hunter22`,
+    });
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, /^ALERT 2025-11-13 ETEL \[big-move\] ETEL up \+6\.38% /m);
+    const errLines = down.stderr.split("\n");
+    assert.equal(errLines.length, 1);
+    assert.match(errLines[0], /^alerts_evaluate: DeliveryError: \d+ alert\(s\) not delivered/);
+    assert.ok(!down.stderr.includes("hunter22"), "the webhook URL is a secret");
+
+    const again = await run(["--date", DATE], {});
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /conditions hold, 0 new alert\(s\) \(no webhook set\)$/);
+    const bad = await run(["--date", "2025-02-30"], {});
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);
+  });
+});
