@@ -235,7 +235,7 @@ ${job("hang", `--sleep, 60000, --pidfile, "\${STATE}/pid"`, "    timeout: 500ms\
     "timed_out",
     143,
     null,
-    "timed out after 0.5s",
+    "timed out after 500ms",
   ]);
   assertEquals(Deno.readTextFileSync(a.log_path), "behave: stopped by SIGTERM\n");
   const pid = Number(Deno.readTextFileSync(`${r.tmp}/pid`));

@@ -205,6 +205,7 @@ Deno.test("wrong value types are reported instead of being coerced", () => {
     script: jobs/behave.ts
     args: {x: 1}
     retries: -1
+    timeout: 30d
     trigger: sometimes
     env: {OK: yes, "1BAD": x, LIST: [1]}
     permissions: [net]
@@ -212,10 +213,11 @@ Deno.test("wrong value types are reported instead of being coerced", () => {
     [
       "jobs.yaml:4:11 job a: args must be a list",
       "jobs.yaml:5:14 job a: retries must be an integer >= 0",
-      'jobs.yaml:6:14 job a: trigger must be one of all_ok, none_failed (got "sometimes")',
-      'jobs.yaml:7:20 job a: env name "1BAD" is not a variable name',
-      "jobs.yaml:7:37 job a: env LIST must be a string, number or boolean",
-      "jobs.yaml:8:18 job a: permissions must be a mapping",
+      'jobs.yaml:6:14 job a: timeout must be at most 24d (got "30d")',
+      'jobs.yaml:7:14 job a: trigger must be one of all_ok, none_failed (got "sometimes")',
+      'jobs.yaml:8:20 job a: env name "1BAD" is not a variable name',
+      "jobs.yaml:8:37 job a: env LIST must be a string, number or boolean",
+      "jobs.yaml:9:18 job a: permissions must be a mapping",
     ],
   );
 });

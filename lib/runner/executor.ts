@@ -22,6 +22,7 @@
  * SIGKILL after `kill_grace`; jobs not started are recorded as `cancelled`.
  */
 import { EXIT_NOTHING_TO_DO } from "./job.ts";
+import { formatDuration } from "./duration.ts";
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { attemptEnv, type JobCommand, jobCommand, type Plan, shellLine } from "./plan.ts";
 import type { AttemptStatus, History, JobStatus, RunStatus } from "./history.ts";
@@ -302,7 +303,7 @@ export async function executePlan(
         status: "timed_out",
         code: st.code,
         signal: st.signal,
-        message: `timed out after ${job.timeoutMs / 1000}s`,
+        message: `timed out after ${formatDuration(job.timeoutMs)}`,
       };
     } else if (cancelled && !st.success && st.code !== EXIT_NOTHING_TO_DO) {
       out = {

@@ -95,6 +95,9 @@ export type { Finding } from "./manifest_error.ts";
 export { ManifestError } from "./manifest_error.ts";
 
 const ID = /^[a-z][a-z0-9_]*$/;
+/** Timers cannot wait longer (setTimeout's 32-bit limit, ~24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export const TOP_KEYS = ["settings", "defaults", "pipelines", "jobs"];
 export const SETTINGS_KEYS = ["concurrency", "kill_grace", "timezone", "overlap"];
 export const DEFAULTS_KEYS = ["retries", "retry_backoff", "timeout"];
@@ -224,6 +227,10 @@ class Walker {
   duration(node: unknown, what: string): number | undefined {
     const v = this.scalar(node);
     const ms = typeof v === "string" ? parseDuration(v) : undefined;
+    if (ms !== undefined && ms > MAX_TIMER_MS) {
+      this.add(node, `${what} must be at most 24d (got ${show(v)})`);
+      return undefined;
+    }
     if (ms !== undefined && ms > 0) return ms;
     this.add(node, `${what} must be a duration like 500ms, 30s, 5m, 2h, 1d (got ${show(v)})`);
     return undefined;
