@@ -145,6 +145,8 @@ export async function buildMarketWarehouse(
   const wh = await openWarehouse(config.warehouse);
   try {
     await wh.transaction(async (s) => {
+      // The fixture lists its own indices (a migration may have seeded the real ones).
+      await s.execute("DELETE FROM OPERATIONAL.TBL_INDEX");
       for (const [file, sql] of LOADS) await s.execute(sql, [FIXTURES + file]);
     });
     const dir = path.slice(0, path.lastIndexOf("/"));
