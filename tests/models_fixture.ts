@@ -1,7 +1,8 @@
 /**
  * Test support for the model tests: a DuckDB warehouse in a temporary directory, migrated with
  * the real DDL and filled from tests/testdata/models/ (real EGX bars and companies, plus small
- * hand-made inputs, see the README there). Not a test file itself.
+ * hand-made inputs, see the README there). TBL_INDEX comes from the migrations' seed.
+ * Not a test file itself.
  */
 import { loadConfig, SAMPLE_AS_OF } from "../lib/config/config.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
@@ -39,13 +40,6 @@ export const LOADS: [string, string][] = [
        TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE)
      SELECT ticker, bar_start::TIMESTAMP, 1, 'BARS_1M', trade_date, open, high, low, close,
        volume, 'intraday_bars.csv'
-     FROM read_csv(?, header = true)`,
-  ],
-  [
-    "indices.csv",
-    `INSERT INTO OPERATIONAL.TBL_INDEX (INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE, BASE_DATE,
-       DESCRIPTION)
-     SELECT index_code, index_name, weighting, base_value, base_date, description
      FROM read_csv(?, header = true)`,
   ],
   [
@@ -103,4 +97,46 @@ export async function fixtureWarehouse(
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** `fn` throws an instance of `cls` whose message contains `includes`. */
+export function assertThrows(
+  fn: () => unknown,
+  // deno-lint-ignore no-explicit-any
+  cls: new (...args: any[]) => Error,
+  includes: string,
+): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    if (!e.message.includes(includes)) {
+      throw new Error(
+        `expected message containing ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
+      );
+    }
+    return;
+  }
+  throw new Error(`expected ${cls.name} to be thrown`);
+}
+
+/** `fn()` rejects with an instance of `cls` whose message contains `includes`. */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  // deno-lint-ignore no-explicit-any
+  cls: new (...args: any[]) => Error,
+  includes: string,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    if (!e.message.includes(includes)) {
+      throw new Error(
+        `expected message containing ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
+      );
+    }
+    return;
+  }
+  throw new Error(`expected ${cls.name} to be thrown`);
 }

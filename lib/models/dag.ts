@@ -110,7 +110,7 @@ export function buildGraph(project: Project): Graph {
         errors.push(
           new ModelError(
             refPos.get(`${n}->${p}`)!,
-            `cycle in refs: ${cycle.reverse().join(" -> ")}`,
+            `cycle in refs (a -> b: a refs b): ${cycle.join(" -> ")}`,
           ),
         );
       } else if (s === 0) visit(p);

@@ -43,7 +43,12 @@ weighted as (
     d.*,
     case
       when d.WEIGHTING = 'EQUAL_WEIGHTED' then 1
-      else coalesce(d.WEIGHT, avg(d.WEIGHT) over (partition by d.INDEX_CODE, d.TRADE_DATE), 1)
+      else coalesce(
+        d.WEIGHT,
+        cast(avg(cast(d.WEIGHT as NUMBER(38, 18))) over (partition by d.INDEX_CODE, d.TRADE_DATE)
+          as FLOAT),
+        1
+      )
     end as EFFECTIVE_WEIGHT
   from member_days as d
 ),
@@ -56,14 +61,20 @@ per_day as (
     count(*) as CONSTITUENTS_TRADED,
     count(MEMBER_RETURN) as CONSTITUENTS_WITH_RETURN,
     count(WEIGHT) as CONSTITUENTS_WITH_WEIGHT,
-    sum(case when MEMBER_RETURN is not null then EFFECTIVE_WEIGHT * MEMBER_RETURN end)
-      / nullif(sum(case when MEMBER_RETURN is not null then EFFECTIVE_WEIGHT end), 0)
-      as INDEX_RETURN,
+    -- Sums of doubles depend on the order the warehouse adds them (the last bits differ between
+    -- two runs); summing exact decimals makes every run give the same value.
+    cast(
+      sum(case when MEMBER_RETURN is not null then
+        cast(EFFECTIVE_WEIGHT * MEMBER_RETURN as NUMBER(38, 18)) end) as FLOAT
+    ) / nullif(cast(
+      sum(case when MEMBER_RETURN is not null then
+        cast(EFFECTIVE_WEIGHT as NUMBER(38, 18)) end) as FLOAT
+    ), 0) as INDEX_RETURN,
     sum(case when MEMBER_RETURN > 0 then 1 else 0 end) as ADVANCERS,
     sum(case when MEMBER_RETURN < 0 then 1 else 0 end) as DECLINERS,
     sum(case when MEMBER_RETURN = 0 then 1 else 0 end) as UNCHANGED,
     sum(VOLUME) as TOTAL_VOLUME,
-    sum(TURNOVER_ESTIMATE) as TOTAL_TURNOVER
+    cast(sum(cast(TURNOVER_ESTIMATE as NUMBER(38, 6))) as FLOAT) as TOTAL_TURNOVER
   from weighted
   group by INDEX_CODE, TRADE_DATE
 ),

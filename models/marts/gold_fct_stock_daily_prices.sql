@@ -26,29 +26,30 @@ replace_by: [TICKER]
 -- (< 1e-32 for these r), below double precision, so the result equals the recursion.
 --
 -- Incremental: RSI and MACD depend on a ticker's whole history, so the only exact look-back is
--- the whole series. The tickers whose prices changed (new or updated rows, e.g. today's bar
--- updated by a later poll, or a back-filled day) are recomputed in full and replace their rows
--- (replace_by TICKER); other tickers are untouched. A test compares this with a full refresh.
+-- the whole series. The tickers whose silver bars changed (a new day, today's bar updated by a
+-- later poll, a back-filled or corrected old day, a removed day) are recomputed in full and
+-- replace their rows (replace_by TICKER); other tickers are untouched. A ticker removed from
+-- the silver layer altogether keeps its rows until a --full-refresh. A test compares this with
+-- a full refresh, value by value.
 with
 {% if is_incremental() %}
-source_state as (
-  select TICKER, count(*) as N_ROWS, max(SOURCE_UPDATED_AT) as LAST_UPDATE
-  from {{ ref('stg_stock_prices_unified') }}
-  group by TICKER
-),
-built_state as (
-  select TICKER, count(*) as N_ROWS, max(SOURCE_UPDATED_AT) as LAST_UPDATE
-  from {{ this }}
-  group by TICKER
-),
+-- Tickers with any silver bar that differs from the bar this table was built from (added,
+-- removed, or changed in any column the fact carries).
 affected as (
-  select s.TICKER
-  from source_state as s
-  left join built_state as b on b.TICKER = s.TICKER
-  where b.TICKER is null
-    or b.N_ROWS <> s.N_ROWS
-    or b.LAST_UPDATE <> s.LAST_UPDATE
-    or s.LAST_UPDATE > (select max(SOURCE_UPDATED_AT) - interval '1 hour' from {{ this }})
+  select distinct s.TICKER
+  from {{ ref('stg_stock_prices_unified') }} as s
+  left join {{ this }} as t on t.TICKER = s.TICKER and t.TRADE_DATE = s.TRADE_DATE
+  where t.TICKER is null
+    or t.SOURCE_UPDATED_AT <> s.SOURCE_UPDATED_AT
+    or t.DATA_SOURCE <> s.DATA_SOURCE
+    or t.OPEN <> s.OPEN or t.HIGH <> s.HIGH or t.LOW <> s.LOW or t.CLOSE <> s.CLOSE
+    or t.VOLUME <> s.VOLUME
+  union
+  select t.TICKER
+  from {{ this }} as t
+  left join {{ ref('stg_stock_prices_unified') }} as s
+    on s.TICKER = t.TICKER and s.TRADE_DATE = t.TRADE_DATE
+  where s.TICKER is null
 ),
 {% endif %}
 prices as (
@@ -72,36 +73,47 @@ base as (
   select
     p.*,
     lag(p.CLOSE) over (partition by p.TICKER order by p.TRADE_DATE) as PREV_CLOSE,
+    cast(p.CLOSE as NUMBER(38, 12)) as CLOSE_D,
     floor(p.SERIES_INDEX / 1000) as EMA_BLOCK,
     p.SERIES_INDEX - floor(p.SERIES_INDEX / 1000) * 1000 as BLOCK_OFFSET
   from prices as p
 ),
+-- Sliding sums are taken over exact decimals: a window sum of doubles depends on the order the
+-- warehouse adds the values (which differs with the rows computed together), while a decimal
+-- sum does not, so an incremental run gives bit-for-bit the values of a full refresh.
+-- The standard deviation uses the exact form sqrt(n * sum(x^2) - sum(x)^2) / n.
 moves as (
   select
     b.*,
     case when b.CLOSE > b.PREV_CLOSE then b.CLOSE - b.PREV_CLOSE else 0 end as GAIN,
     case when b.CLOSE < b.PREV_CLOSE then b.PREV_CLOSE - b.CLOSE else 0 end as LOSS,
-    avg(b.CLOSE) over (
+    cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 6 preceding and current row
-    ) as AVG_7,
-    avg(b.CLOSE) over (
+    ) as FLOAT) / 7 as AVG_7,
+    cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 11 preceding and current row
-    ) as AVG_12,
-    avg(b.CLOSE) over (
+    ) as FLOAT) / 12 as AVG_12,
+    cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 19 preceding and current row
-    ) as AVG_20,
-    stddev_pop(b.CLOSE) over (
-      partition by b.TICKER order by b.TRADE_DATE rows between 19 preceding and current row
-    ) as STD_20,
-    avg(b.CLOSE) over (
+    ) as FLOAT) / 20 as AVG_20,
+    sqrt(greatest(cast(
+      20 * sum(b.CLOSE_D * b.CLOSE_D) over (
+        partition by b.TICKER order by b.TRADE_DATE rows between 19 preceding and current row
+      )
+      - sum(b.CLOSE_D) over (
+        partition by b.TICKER order by b.TRADE_DATE rows between 19 preceding and current row
+      ) * sum(b.CLOSE_D) over (
+        partition by b.TICKER order by b.TRADE_DATE rows between 19 preceding and current row
+      ) as FLOAT), 0)) / 20 as STD_20,
+    cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 25 preceding and current row
-    ) as AVG_26,
-    avg(b.CLOSE) over (
+    ) as FLOAT) / 26 as AVG_26,
+    cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 29 preceding and current row
-    ) as AVG_30,
-    avg(b.VOLUME) over (
+    ) as FLOAT) / 30 as AVG_30,
+    cast(sum(b.VOLUME) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 29 preceding and current row
-    ) as AVG_VOLUME_30
+    ) as FLOAT) / 30 as AVG_VOLUME_30
   from base as b
 ),
 ema_terms as (
@@ -119,16 +131,16 @@ ema_terms as (
     end as T_EMA_26,
     case
       when m.SERIES_INDEX < 14 then 0
-      when m.SERIES_INDEX = 14 then avg(m.GAIN) over (
+      when m.SERIES_INDEX = 14 then cast(sum(cast(m.GAIN as NUMBER(38, 15))) over (
         partition by m.TICKER order by m.TRADE_DATE rows between 13 preceding and current row
-      )
+      ) as FLOAT) / 14
       else m.GAIN / 14
     end as T_GAIN,
     case
       when m.SERIES_INDEX < 14 then 0
-      when m.SERIES_INDEX = 14 then avg(m.LOSS) over (
+      when m.SERIES_INDEX = 14 then cast(sum(cast(m.LOSS as NUMBER(38, 15))) over (
         partition by m.TICKER order by m.TRADE_DATE rows between 13 preceding and current row
-      )
+      ) as FLOAT) / 14
       else m.LOSS / 14
     end as T_LOSS
   from moves as m
@@ -193,9 +205,9 @@ macd_terms as (
     e.EMA_12 - e.EMA_26 as MACD_LINE,
     case
       when e.SERIES_INDEX < 33 then 0
-      when e.SERIES_INDEX = 33 then avg(e.EMA_12 - e.EMA_26) over (
+      when e.SERIES_INDEX = 33 then cast(sum(cast(e.EMA_12 - e.EMA_26 as NUMBER(38, 15))) over (
         partition by e.TICKER order by e.TRADE_DATE rows between 8 preceding and current row
-      )
+      ) as FLOAT) / 9
       else (e.EMA_12 - e.EMA_26) * (2::FLOAT / 10)
     end as T_SIGNAL
   from emas as e

@@ -5,7 +5,8 @@ unique_key: [TICKER, BAR_START, INTERVAL_MINUTES]
 -- One intraday bar per ticker, start instant and interval. The file bars (BARS_1M) win over the
 -- stream's poll bars (STREAMING_API) for the same bar. BAR_START is UTC; BAR_START_CAIRO is the
 -- Africa/Cairo wall-clock time (Egypt observes DST: never a fixed offset).
--- Incremental: bars written since the last build (minus an hour, see stg_stock_prices_unified).
+-- Incremental: bars whose source rows differ from what the built bar saw, or were written within
+-- an hour before the last build's newest write (see stg_stock_prices_unified).
 with bars as (
   select
     upper(trim(TICKER)) as TICKER,
@@ -23,13 +24,20 @@ with bars as (
   from {{ source('operational', 'TBL_INTRADAY_BAR') }}
 ),
 {% if is_incremental() %}
-changed as (
-  select distinct TICKER, BAR_START, INTERVAL_MINUTES
+source_keys as (
+  select TICKER, BAR_START, INTERVAL_MINUTES, max(UPDATED_AT) as LAST_UPDATE
   from bars
-  where UPDATED_AT > (
-    select coalesce(max(SOURCE_UPDATED_AT), '1900-01-01'::TIMESTAMP_NTZ) - interval '1 hour'
-    from {{ this }}
-  )
+  group by TICKER, BAR_START, INTERVAL_MINUTES
+),
+changed as (
+  select k.TICKER, k.BAR_START, k.INTERVAL_MINUTES
+  from source_keys as k
+  left join {{ this }} as t
+    on t.TICKER = k.TICKER and t.BAR_START = k.BAR_START
+    and t.INTERVAL_MINUTES = k.INTERVAL_MINUTES
+  where t.TICKER is null
+    or t.SOURCE_UPDATED_AT <> k.LAST_UPDATE
+    or k.LAST_UPDATE > (select max(SOURCE_UPDATED_AT) - interval '1 hour' from {{ this }})
 ),
 {% endif %}
 keyed as (

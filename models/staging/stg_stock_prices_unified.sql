@@ -9,9 +9,11 @@ unique_key: [TICKER, TRADE_DATE]
 --   4 INVESTING_EXPORT    rounded volumes ("1.81M"), so below the exact sources
 --   5 STREAMING_API       the live poll: today's bar until a batch source covers the day
 -- Ties within a source cannot happen (the source table's key includes DATA_SOURCE).
--- Incremental: every (ticker, day) with a source row written since the last build (minus an
--- hour, for writers whose transaction was still open during the last build) is recomputed
--- from all of its sources, so a later poll updating today's bar replaces it.
+-- Incremental: a (ticker, day) is recomputed from all of its sources when its sources differ from
+-- what the built row saw (a new key, another number of sources, or a newer UPDATED_AT: e.g. a
+-- later poll updating today's bar), or when one of its rows was written within an hour before
+-- the last build's newest write (a writer whose transaction was still open then: Snowflake).
+-- Keys are compared, not dates, so a back-filled old day is picked up as well.
 with prices as (
   select
     upper(trim(TICKER)) as TICKER,
@@ -34,13 +36,19 @@ with prices as (
   from {{ source('operational', 'TBL_STOCK_PRICE') }}
 ),
 {% if is_incremental() %}
-changed as (
-  select distinct TICKER, TRADE_DATE
+source_keys as (
+  select TICKER, TRADE_DATE, count(*) as N_SOURCES, max(UPDATED_AT) as LAST_UPDATE
   from prices
-  where UPDATED_AT > (
-    select coalesce(max(SOURCE_UPDATED_AT), '1900-01-01'::TIMESTAMP_NTZ) - interval '1 hour'
-    from {{ this }}
-  )
+  group by TICKER, TRADE_DATE
+),
+changed as (
+  select k.TICKER, k.TRADE_DATE
+  from source_keys as k
+  left join {{ this }} as t on t.TICKER = k.TICKER and t.TRADE_DATE = k.TRADE_DATE
+  where t.TICKER is null
+    or t.SOURCE_COUNT <> k.N_SOURCES
+    or t.SOURCE_UPDATED_AT <> k.LAST_UPDATE
+    or k.LAST_UPDATE > (select max(SOURCE_UPDATED_AT) - interval '1 hour' from {{ this }})
 ),
 {% endif %}
 keyed as (

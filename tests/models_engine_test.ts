@@ -1,0 +1,368 @@
+/**
+ * The model engine on small projects of its own: template, project loading, DAG errors with file
+ * and line, selection, compilation per target, and building into DuckDB (failures, skipping,
+ * no half-replaced tables, incremental schema changes).
+ */
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  ok as assert,
+} from "node:assert/strict";
+import { join } from "node:path";
+import { Dialect, transpile } from "@polyglot-sql/sdk";
+import { loadConfig } from "../lib/config/config.ts";
+import { Compiler } from "../lib/models/compile.ts";
+import { ancestors, buildGraph, descendants } from "../lib/models/dag.ts";
+import { ModelError, ProjectError } from "../lib/models/errors.ts";
+import { tableStatements, viewStatements } from "../lib/models/materialize.ts";
+import { loadProject } from "../lib/models/project.ts";
+import { runModels } from "../lib/models/run.ts";
+import { SelectionError, selectModels } from "../lib/models/select.ts";
+import { parseTemplate, renderTemplate } from "../lib/models/template.ts";
+import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { AS_OF, assertRejects, assertThrows, REPO } from "./models_fixture.ts";
+
+const PROJECT_YML = `name: mini
+folders:
+  staging: {schema: S1, materialized: table, tags: [staging]}
+  marts: {schema: M1, materialized: table}
+vars:
+  greeting: hello
+`;
+
+async function miniProject(files: Record<string, string>): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  const all = { "models/project.yml": PROJECT_YML, ...files };
+  for (const [path, text] of Object.entries(all)) {
+    await Deno.mkdir(join(root, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(root, path), text);
+  }
+  return root;
+}
+
+async function projectErrors(files: Record<string, string>): Promise<string[]> {
+  const root = await miniProject(files);
+  try {
+    const p = await loadProject(root);
+    buildGraph(p);
+    return [];
+  } catch (e) {
+    if (e instanceof ProjectError) return e.findings.map((f) => f.message);
+    throw e;
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+async function memoryWarehouse(dir: string): Promise<Warehouse> {
+  const cfg = loadConfig((k) =>
+    ({ EGX_WAREHOUSE: `${dir}/w.duckdb` } as Record<string, string>)[k]
+  );
+  return await openWarehouse(cfg.warehouse, { migrate: false });
+}
+
+Deno.test("a template renders refs, sources, vars and this, and keeps the file's line numbers", () => {
+  const text =
+    "select *\nfrom {{ ref('a') }}\n{% if is_incremental() %}\nwhere x > (select max(x) from {{ this }})\n{% endif %}\njoin {{ source('src', 'T') }} on {{ var('v') }} = 1\n";
+  const t = parseTemplate(text, "models/x.sql");
+  assertEquals(t.calls.map((c) => c.kind), ["ref", "this", "source", "var"]);
+  assertEquals(t.calls[0].pos, { file: "models/x.sql", line: 2, col: 6 });
+  const ctx = (inc: boolean) => ({
+    isIncremental: inc,
+    ref: (n: string) => `S.${n}`,
+    source: (s: string, tb: string) => `${s.toUpperCase()}.${tb}`,
+    var: () => "'v1'",
+    this: () => "S.x",
+  });
+  const full = renderTemplate(t, ctx(false));
+  const inc = renderTemplate(t, ctx(true));
+  assertEquals(full.split("\n").length, text.split("\n").length);
+  assertEquals(inc.split("\n").length, text.split("\n").length);
+  assertEquals(full.split("\n")[5], "join SRC.T on 'v1' = 1");
+  assertEquals(inc.split("\n")[3], "where x > (select max(x) from S.x)");
+  assert(!full.includes("max(x)"));
+});
+
+Deno.test("a template with an unknown function, an unclosed tag or a stray endif names file, line and column", () => {
+  assertThrows(
+    () => parseTemplate("select 1\nfrom {{ reff('a') }}", "models/y.sql"),
+    ModelError,
+    'models/y.sql:2:6 unknown template function "reff"',
+  );
+  assertThrows(
+    () => parseTemplate("select {{ ref('a') ", "m.sql"),
+    ModelError,
+    'm.sql:1:8 "{{" is never closed',
+  );
+  assertThrows(
+    () => parseTemplate("a\n{% endif %}", "m.sql"),
+    ModelError,
+    "m.sql:2:1 {% endif %} without",
+  );
+  assertThrows(
+    () => parseTemplate("{% if is_incremental() %}", "m.sql"),
+    ModelError,
+    "m.sql:1:1 {% if %} is never closed",
+  );
+  assertThrows(() => parseTemplate("{{ ref(a) }}", "m.sql"), ModelError, "must be quoted strings");
+});
+
+Deno.test("an unknown ref is an error naming the file and line, with a suggestion", async () => {
+  const errors = await projectErrors({
+    "models/staging/stg_a.sql": "select 1 as X",
+    "models/marts/m_b.sql": "select *\nfrom {{ ref('stg_aa') }}",
+  });
+  assertEquals(errors, [
+    "models/marts/m_b.sql:2:6 ref('stg_aa'): no model named stg_aa (did you mean stg_a?)",
+  ]);
+});
+
+Deno.test("a cycle in refs is an error naming the file and line of the ref that closes it", async () => {
+  const errors = await projectErrors({
+    "models/staging/a.sql": "select * from {{ ref('b') }}",
+    "models/staging/b.sql": "select *\n  from {{ ref('c') }}",
+    "models/staging/c.sql": "select *\nfrom\n  {{ ref('a') }}",
+  });
+  assertEquals(errors.length, 1);
+  assertEquals(
+    errors[0],
+    "models/staging/c.sql:3:3 cycle in refs (a -> b: a refs b): a -> b -> c -> a",
+  );
+});
+
+Deno.test("every problem of a project is reported at once with its position", async () => {
+  const errors = await projectErrors({
+    "models/staging/a.sql": "select * from {{ source('nope', 'T') }}",
+    "models/staging/b.sql": "/*---\nmaterialized: incremental\n---*/\nselect 1 as X",
+    "models/staging/c.sql": "/*---\nmaterialised: table\n---*/\nselect 1 as X",
+    "models/staging/_docs.yml":
+      "models:\n  - name: a\n    colums: []\n  - name: ghost\n    description: no sql\n",
+  });
+  assertEquals(errors.sort(), [
+    'models/staging/_docs.yml:3:5 unknown key "colums" in a model (allowed: name, description, grain, config, columns, tests)',
+    "models/staging/_docs.yml:4:5 YAML documents model ghost, but there is no ghost.sql",
+    "models/staging/b.sql:1:1 an incremental model needs a unique_key",
+    'models/staging/c.sql:2:1 unknown key "materialised" in the config header (allowed: materialized, unique_key, replace_by, tags)',
+  ]);
+  // The unknown source is found once the project loads.
+  const e2 = await projectErrors({
+    "models/staging/a.sql": "select * from {{ source('nope', 'T') }}",
+  });
+  assertEquals(e2, [
+    "models/staging/a.sql:1:15 source('nope', 'T'): not declared in a sources YAML",
+  ]);
+});
+
+Deno.test("selection picks folders, models, ancestors, descendants, tags and unions, in run order", async () => {
+  const p = await loadProject(REPO);
+  const g = buildGraph(p);
+  const sel = (...s: string[]) => selectModels(p, g, s);
+  assertEquals(sel("staging").length, 6);
+  assert(sel("staging").every((n) => n.startsWith("stg_")));
+  assertEquals(sel("marts").length, 10);
+  assertEquals(sel("gold_dim_sector"), ["gold_dim_sector"]);
+  assertEquals(sel("+gold_dim_sector"), [
+    "stg_companies",
+    "stg_stock_prices_unified",
+    "gold_dim_sector",
+  ]);
+  assertEquals(
+    sel("gold_fct_stock_daily_prices+"),
+    [
+      "gold_fct_stock_daily_prices",
+      "gold_fct_index_performance",
+      "vw_market_snapshot",
+      "vw_price_history",
+      "vw_sector_performance",
+      "vw_top_movers",
+      "vw_volume_leaders",
+    ],
+  );
+  assertEquals(sel("tag:indices"), ["stg_index_membership", "gold_fct_index_performance"]);
+  assertEquals(sel("stg_companies,gold_dim_sector"), ["stg_companies", "gold_dim_sector"]);
+  assertEquals(sel("stg_companies gold_dim_sector"), ["stg_companies", "gold_dim_sector"]);
+  assertEquals(sel().length, 16);
+  // Run order: every model after all of its parents.
+  const order = sel();
+  for (const n of order) {
+    for (const parent of g.parents.get(n)!) assert(order.indexOf(parent) < order.indexOf(n));
+  }
+  assertEquals(ancestors(g, "gold_dim_company").size, 5);
+  assertEquals([...descendants(g, "stg_companies")].sort(), [
+    "gold_dim_company",
+    "gold_dim_sector",
+    "stg_companies",
+    "vw_market_snapshot",
+    "vw_price_history",
+    "vw_sector_performance",
+    "vw_top_movers",
+    "vw_volume_leaders",
+  ]);
+  assertThrows(() => sel("tag:nothing"), SelectionError, "no model has tag nothing");
+  assertThrows(() => sel("stagin"), SelectionError, 'selector "stagin" matches no model name');
+});
+
+Deno.test("compilation transpiles Snowflake SQL to DuckDB, writes it under target/, and reports parse errors at the file's line", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql":
+      "select IFF(1 > 0, 'y', 'n') as A, NVL(NULL, 2) as B, {{ var('greeting') }} as G",
+    "models/staging/bad.sql": "select 1 as X\nfrom {{ ref('a') }}\nwhere X = = 1",
+  });
+  try {
+    const p = await loadProject(root);
+    const c = new Compiler(p, { target: "duckdb", asOf: AS_OF });
+    const a = await c.compileModel(p.models.get("a")!, false);
+    assertEquals(a.path, join(root, "target/compiled/duckdb/models/staging/a.sql"));
+    assertEquals(
+      a.sql.replace(/\s+/g, " "),
+      "SELECT CASE WHEN 1 > 0 THEN 'y' ELSE 'n' END AS A, COALESCE(NULL, 2) AS B, 'hello' AS G",
+    );
+    assertEquals((await Deno.readTextFile(a.path)).trim(), a.sql);
+    await assertRejects(
+      () => c.compileModel(p.models.get("bad")!, false),
+      ModelError,
+      "Snowflake SQL does not parse: Unexpected token",
+    );
+    await c.compileModel(p.models.get("bad")!, false).catch((e) => {
+      assertMatch(e.message, /^models\/staging\/bad\.sql:3:\d+ /);
+    });
+    const sf = new Compiler(p, { target: "snowflake", asOf: AS_OF });
+    const s = await sf.compileModel(p.models.get("a")!, false);
+    assertEquals(s.sql, "select IFF(1 > 0, 'y', 'n') as A, NVL(NULL, 2) as B, 'hello' as G");
+    // The transpile cache: a second compiler reads it and gives the same SQL.
+    await c.saveCache();
+    const cache = JSON.parse(
+      await Deno.readTextFile(join(root, "target/.cache/transpile_duckdb.json")),
+    );
+    assertEquals(Object.keys(cache.entries).length, 1);
+    const again = await new Compiler(p, { target: "duckdb", asOf: AS_OF }).compileModel(
+      p.models.get("a")!,
+      false,
+    );
+    assertEquals(again.sql, a.sql);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("every statement generated for Snowflake parses as Snowflake SQL", async () => {
+  const p = await loadProject(REPO);
+  const c = new Compiler(p, { target: "snowflake", asOf: AS_OF, write: false });
+  for (const m of p.models.values()) {
+    for (const inc of m.materialized === "incremental" ? [false, true] : [false]) {
+      const { sql } = await c.compileModel(m, inc);
+      const rel = { schema: m.schema, name: m.name };
+      const stmts = [
+        ...tableStatements("snowflake", rel, sql, "table"),
+        ...tableStatements("snowflake", rel, sql, "view"),
+        ...tableStatements("snowflake", rel, sql, undefined),
+        ...viewStatements("snowflake", rel, sql, "table"),
+      ];
+      for (const s of stmts) {
+        const r = transpile(s, Dialect.Snowflake, Dialect.Snowflake);
+        assert(r.success, `${m.name}: ${r.error}\n${s.slice(0, 200)}`);
+      }
+    }
+  }
+});
+
+Deno.test("a failing model reports file, warehouse message and compiled SQL; downstream is skipped and the old table stays", async () => {
+  const root = await miniProject({
+    "models/staging/base.sql": "select 1 as ID, 'a' as NAME",
+    "models/marts/good.sql": "select ID, NAME from {{ ref('base') }}",
+    "models/marts/bad.sql": "select ID, NAME from {{ ref('base') }}",
+    "models/marts/after_bad.sql": "select * from {{ ref('bad') }}",
+    "models/marts/after_after.sql": "select * from {{ ref('after_bad') }}",
+  });
+  const wh = await memoryWarehouse(root);
+  try {
+    const p = await loadProject(root);
+    const first = await runModels(wh, p, { asOf: AS_OF, targetDir: join(root, "target") });
+    assert(first.ok);
+    // Break `bad`: a column that does not exist.
+    await Deno.writeTextFile(
+      join(root, "models/marts/bad.sql"),
+      "select ID, NAME, NO_SUCH_COLUMN from {{ ref('base') }}",
+    );
+    const p2 = await loadProject(root);
+    const r = await runModels(wh, p2, { asOf: AS_OF, targetDir: join(root, "target") });
+    assert(!r.ok);
+    const by = new Map(r.results.map((x) => [x.name, x]));
+    assertEquals(by.get("base")!.status, "success");
+    assertEquals(by.get("good")!.status, "success");
+    assertEquals(by.get("bad")!.status, "error");
+    assertMatch(
+      by.get("bad")!.message!,
+      /^models\/marts\/bad\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found/,
+    );
+    assertMatch(
+      by.get("bad")!.message!,
+      /\(compiled SQL: target\/compiled\/duckdb\/models\/marts\/bad\.sql\)$/,
+    );
+    assertEquals(by.get("after_bad")!.status, "skipped");
+    assertEquals(by.get("after_bad")!.message, "skipped: upstream bad failed");
+    assertEquals(by.get("after_after")!.message, "skipped: upstream bad failed");
+    // The previous `bad` table is intact (two columns), and no temporary relation was left.
+    const cols = await wh.query(
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = 'M1' AND table_name = 'bad'",
+    );
+    assertEquals(cols.length, 2);
+    const tmp = await wh.query(
+      "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%egx_tmp%'",
+    );
+    assertEquals(tmp, []);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a model can switch between view and table, and an incremental model whose columns changed asks for a full refresh", async () => {
+  const root = await miniProject({
+    "models/staging/src.sql": "select range as ID, range * 2 as V from range(5)",
+    "models/marts/flip.sql": "/*---\nmaterialized: view\n---*/\nselect * from {{ ref('src') }}",
+    "models/marts/inc.sql":
+      "/*---\nmaterialized: incremental\nunique_key: ID\n---*/\nselect ID, V from {{ ref('src') }}\n{% if is_incremental() %}where ID >= 3{% endif %}",
+  });
+  const wh = await memoryWarehouse(root);
+  const target = join(root, "target");
+  try {
+    assert((await runModels(wh, await loadProject(root), { asOf: AS_OF, targetDir: target })).ok);
+    const type = async () =>
+      (await wh.query<{ T: string }>(
+        "SELECT table_type AS T FROM information_schema.tables WHERE table_name = 'flip'",
+      ))[0].T;
+    assertEquals(await type(), "VIEW");
+    await Deno.writeTextFile(join(root, "models/marts/flip.sql"), "select * from {{ ref('src') }}");
+    const r2 = await runModels(wh, await loadProject(root), { asOf: AS_OF, targetDir: target });
+    assert(r2.ok);
+    assertEquals(await type(), "BASE TABLE");
+    assertEquals(r2.results.find((x) => x.name === "inc")!.mode, "incremental");
+    assertEquals(r2.results.find((x) => x.name === "inc")!.rows, 2);
+    await Deno.writeTextFile(
+      join(root, "models/marts/inc.sql"),
+      "/*---\nmaterialized: incremental\nunique_key: ID\n---*/\nselect ID, V, 1 as EXTRA from {{ ref('src') }}",
+    );
+    const r3 = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: target,
+      select: ["inc"],
+    });
+    assertMatch(
+      r3.results[0].message!,
+      /the model's columns changed \(ID, V, EXTRA vs ID, V in M1\.inc\): run with --full-refresh/,
+    );
+    const r4 = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: target,
+      select: ["inc"],
+      fullRefresh: true,
+    });
+    assert(r4.ok);
+    assertEquals(r4.results[0].mode, "full-refresh");
+    assertEquals(r4.results[0].rows, 5);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
