@@ -9,10 +9,14 @@ import { recordAlerts } from "../lib/alerts/store.ts";
 import { checkExposure } from "../lib/web/server.ts";
 import { ConfigError } from "../lib/config/config.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
+import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
+import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import type { HealthSources } from "../lib/web/endpoint.ts";
 
 async function withServer(
   fn: (srv: TestServer, dir: string) => Promise<void>,
-  opts: { token?: string; asOf?: string } = {},
+  opts: { token?: string; asOf?: string; health?: HealthSources } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
   const srv = await startTestServer({
@@ -80,8 +84,7 @@ Deno.test("the data version changes when the warehouse is written, not when it i
     assert.equal(v2, v1);
     await srv.warehouse.transaction((s) =>
       s.execute(
-        "INSERT INTO OPERATIONAL.TBL_INDEX (INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE) " +
-          "VALUES ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000)",
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZTEST', 'Test')",
       )
     );
     await new Promise((r) => setTimeout(r, 500));
@@ -255,4 +258,50 @@ Deno.test("before the models are built, market endpoints answer 503 saying what 
     ]);
     assert.equal((await srv.get("/api/v1/companies")).status, 503);
   });
+});
+
+Deno.test("pipeline health shows the stream's lag behind a real Kafka topic", async () => {
+  const client = await testClient();
+  const topic = uniqueName("test.web.lag");
+  await client.ensureTopics([{ name: topic, partitions: 2 }]);
+  const producer = client.producer();
+  await producer.connect();
+  try {
+    // Keys decide the partition; count what landed where from the log ends afterwards.
+    await producer.send(
+      topic,
+      Array.from({ length: 7 }, (_, i) => ({ key: `k${i}`, value: "{}" })),
+    );
+  } finally {
+    await producer.disconnect();
+  }
+  const env: Record<string, string> = { KAFKA_BROKERS: (await testBrokers()).join(",") };
+  const logEnds = kafkaLogEnds(loadConfig((k) => env[k]));
+  const ends = await logEnds(topic);
+  assert.equal([...ends.values()].reduce((a, b) => a + b, 0), 7);
+  await withServer(async (srv) => {
+    await srv.warehouse.transaction(async (s) => {
+      for (const [partition, end] of ends) {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID, " +
+            "NEXT_OFFSET, UPDATED_AT) VALUES ('g', ?, ?, ?, '2025-12-08 10:00:00')",
+          [topic, partition, Math.max(0, end - 1 - partition)],
+        );
+      }
+    });
+    await new Promise((r) => setTimeout(r, 250));
+    const r = await srv.get("/api/v1/pipeline/health");
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.data.stream, {
+      partitions: [...ends].sort(([a], [b]) => a - b).map(([partition, end]) => ({
+        group: "g",
+        topic,
+        partition,
+        nextOffset: Math.max(0, end - 1 - partition),
+        updatedAt: "2025-12-08T10:00:00.000Z",
+        lag: end - Math.max(0, end - 1 - partition),
+      })),
+      note: null,
+    });
+  }, { health: { logEnds } });
 });

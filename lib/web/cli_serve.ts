@@ -15,6 +15,7 @@ import { historyPath } from "../runner/history.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
 import { apiEndpoints } from "./api_routes.ts";
 import { dataVersionFor } from "./data_version.ts";
+import { kafkaLogEnds } from "./stream_lag.ts";
 import { checkExposure, createApp, startServer } from "./server.ts";
 
 const HELP = `Usage: deno task serve [--host H] [--port N]
@@ -55,7 +56,7 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
       deps: {
         warehouse,
         config,
-        health: {},
+        health: { logEnds: kafkaLogEnds(config) },
         version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
       },
       endpoints: apiEndpoints(),

@@ -35,8 +35,11 @@ export interface ApiBody {
 
 /** Facts from outside the warehouse that pipeline health shows. */
 export interface HealthSources {
-  /** Messages not yet consumed per "topic/partition" (asks the Kafka broker). */
-  streamLag?(): Promise<Map<string, number>>;
+  /**
+   * The log end (next offset to be written) of each partition of `topic`, from the Kafka broker.
+   * Lag = log end - the consumer's position recorded in the warehouse.
+   */
+  logEnds?(topic: string): Promise<Map<number, number>>;
 }
 
 export interface ApiDeps {

@@ -191,7 +191,11 @@ interface OffsetRow {
   UPDATED_AT: string;
 }
 
-/** The consumer's written positions, with lag when `sources.streamLag` can ask the broker. */
+/**
+ * The consumer's positions as written to the warehouse (with the rows, so exactly what the
+ * warehouse holds), and the lag behind the topic's log end when `sources.logEnds` can ask the
+ * broker.
+ */
 export async function streamPosition(
   wh: Warehouse,
   sources: HealthSources,
@@ -199,27 +203,35 @@ export async function streamPosition(
   const rows = await wh.query<OffsetRow>(SQL.get("stream_offsets"), [], {
     label: "serve: stream offsets",
   });
-  let lag = new Map<string, number>();
+  if (rows.length === 0) {
+    return { partitions: [], note: "the stream consumer has not written anything yet" };
+  }
+  const ends = new Map<string, Map<number, number>>();
   let note: string | null = null;
-  if (sources.streamLag) {
-    try {
-      lag = await sources.streamLag();
-    } catch (e) {
-      note = `broker not reachable for lag: ${e instanceof Error ? e.message : String(e)}`;
-    }
+  if (!sources.logEnds) {
+    note = "no Kafka broker configured (KAFKA_BROKERS): lag unknown";
   } else {
-    note = "lag needs the broker; positions are from the warehouse";
+    for (const topic of new Set(rows.map((r) => r.TOPIC))) {
+      try {
+        ends.set(topic, await sources.logEnds(topic));
+      } catch (e) {
+        note = `Kafka not reachable for the lag: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
   }
   return {
-    partitions: rows.map((r) => ({
-      group: r.CONSUMER_GROUP,
-      topic: r.TOPIC,
-      partition: Number(r.PARTITION_ID),
-      nextOffset: Number(r.NEXT_OFFSET),
-      updatedAt: r.UPDATED_AT,
-      lag: lag.get(`${r.TOPIC}/${r.PARTITION_ID}`) ?? null,
-    })),
-    note: rows.length === 0 ? "the stream consumer has not written anything yet" : note,
+    partitions: rows.map((r) => {
+      const end = ends.get(r.TOPIC)?.get(Number(r.PARTITION_ID));
+      return {
+        group: r.CONSUMER_GROUP,
+        topic: r.TOPIC,
+        partition: Number(r.PARTITION_ID),
+        nextOffset: Number(r.NEXT_OFFSET),
+        updatedAt: r.UPDATED_AT,
+        lag: end === undefined ? null : Math.max(0, end - Number(r.NEXT_OFFSET)),
+      };
+    }),
+    note,
   };
 }
 
