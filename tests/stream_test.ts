@@ -11,6 +11,7 @@ import { loadConfig } from "../lib/config/config.ts";
 import { cairoDate } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
+import type { MarketSource } from "../lib/market/sources/source.ts";
 import { type ConsumerCounters, runConsumer } from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
 import { KafkaClient } from "../lib/stream/kafka.ts";
@@ -388,7 +389,9 @@ kafkaTest(
     const logs: Record<string, unknown>[] = [];
     const ac = new AbortController();
     const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
-    const done = runProducer(replay, client.producer(), {
+    // The replay's bars, polled like a live feed (which cannot wait for the broker).
+    const live: MarketSource = { name: "live", live: true, polls: (s) => replay.polls(s) };
+    const done = runProducer(live, client.producer(), {
       topic: "nowhere",
       maxBuffered: 100,
       retryInitialMs: 20,
@@ -416,6 +419,37 @@ kafkaTest(
       213,
     );
     assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
+  },
+);
+
+kafkaTest(
+  "with Kafka down a replay waits for buffer room instead of dropping bars",
+  async () => {
+    const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
+      clientId: "down",
+      retries: 0,
+      connectionTimeoutMs: 200,
+    });
+    const logs: Record<string, unknown>[] = [];
+    const ac = new AbortController();
+    const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
+    const done = runProducer(replay, client.producer(), {
+      topic: "nowhere",
+      maxBuffered: 100,
+      retryInitialMs: 20,
+      retryMaxMs: 50,
+      drainTimeoutMs: 200,
+      signal: ac.signal,
+      logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    ac.abort();
+    const c = await done;
+    assert.ok(c.polled <= 100 + 5, `polled ${c.polled}: the replay stopped at a full buffer`);
+    assert.equal(c.published, 0);
+    assert.equal(c.dropped, c.polled, "only what was still buffered at shutdown is dropped");
+    const reasons = logs.filter((l) => l.event === "producer.dropped").map((l) => l.reason);
+    assert.deepEqual(reasons, ["undelivered at shutdown (Kafka unreachable)"]);
   },
 );
 

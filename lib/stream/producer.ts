@@ -5,7 +5,8 @@
  *
  * Polling and sending are decoupled by a bounded buffer: when the broker is down the producer
  * keeps polling, retries sending with backoff, and holds at most `maxBuffered` messages; beyond
- * that it drops the OLDEST ones, counting and logging exactly how many (never silently).
+ * that a live source's OLDEST messages are dropped, counted and logged (never silently), while
+ * a replay (not live) waits for room instead (backpressure: it loses nothing).
  */
 import type { MarketSource } from "../market/sources/source.ts";
 import { sleep } from "../market/sources/source.ts";
@@ -98,12 +99,15 @@ export async function runProducer(
   let queue: OutMessage[] = [];
   let inflight: OutMessage[] = [];
   let wake: (() => void) | undefined;
+  let roomFreed: (() => void) | undefined;
   let sourceDone = false;
   let connected = false;
 
   const enqueue = (messages: OutMessage[]) => {
     queue.push(...messages);
-    const excess = queue.length + inflight.length - maxBuffered;
+    // A replay never drops here: it waited for room (see below), and at shutdown whatever is
+    // left is counted once, as undelivered.
+    const excess = source.live ? queue.length + inflight.length - maxBuffered : 0;
     if (excess > 0) {
       const gone = queue.slice(0, excess);
       queue = queue.slice(excess);
@@ -142,6 +146,7 @@ export async function runProducer(
         c.published += inflight.length;
         status.lastPublishAt = new Date().toISOString();
         inflight = [];
+        roomFreed?.();
         delay = opts.retryInitialMs ?? 200;
         report();
       } catch (e) {
@@ -159,6 +164,8 @@ export async function runProducer(
     }
   };
 
+  const wakeWaiters = () => roomFreed?.();
+  opts.signal?.addEventListener("abort", wakeWaiters, { once: true });
   // Stops the sender at shutdown after the drain timeout.
   const drainStop = new AbortController();
   const sender$ = sendLoop(drainStop.signal);
@@ -183,6 +190,16 @@ export async function runProducer(
         log.warn("producer.symbol_failed", { ticker: f.ticker, reason: f.reason, pollAt: poll.at });
       }
       status.lastPollAt = poll.at;
+      if (!source.live) {
+        // Backpressure: a replay waits until the buffer has room for this poll.
+        while (
+          !opts.signal?.aborted && queue.length + inflight.length > 0 &&
+          queue.length + inflight.length + out.length > maxBuffered
+        ) {
+          await new Promise<void>((r) => (roomFreed = r));
+          roomFreed = undefined;
+        }
+      }
       if (out.length > 0) enqueue(out);
       log.debug("producer.polled", {
         at: poll.at,
@@ -216,6 +233,7 @@ export async function runProducer(
   await sender$;
   clearTimeout(timer);
   opts.signal?.removeEventListener("abort", startDrainTimer);
+  opts.signal?.removeEventListener("abort", wakeWaiters);
   const undelivered = queue.length + inflight.length;
   if (undelivered > 0) {
     c.dropped += undelivered;

@@ -34,10 +34,13 @@ export function testBrokers(): Promise<string[]> {
   return shared;
 }
 
-/** A broker of the test's own (to stop and restart); the caller stops it and removes `dir`. */
-export async function startPrivateBroker(): Promise<RunningBroker> {
-  const dir = await Deno.makeTempDir({ prefix: "egx-kafka-private-" });
-  const broker = await startBroker({ dir, ownerPid: Deno.pid });
+/**
+ * A broker of the test's own (to stop and restart): in a new temporary directory, or in `dir`
+ * to restart a stopped one on the same ports. The caller stops it and removes its directory.
+ */
+export async function startPrivateBroker(dir?: string): Promise<RunningBroker> {
+  const where = dir ?? await Deno.makeTempDir({ prefix: "egx-kafka-private-" });
+  const broker = await startBroker({ dir: where, ownerPid: Deno.pid });
   started.push(broker);
   return broker;
 }

@@ -62,6 +62,7 @@ function quoteOf(b: MinuteBar, fetchedAt: number): Quote {
 
 export class ReplaySource implements MarketSource {
   readonly name = "replay";
+  readonly live = false;
   readonly stats: ReplayStats = { polls: 0, bars: 0, outsideSession: 0 };
   readonly #opts: ReplayOptions;
 

@@ -49,6 +49,11 @@ export interface PollResult {
 
 export interface MarketSource {
   readonly name: string;
+  /**
+   * True for a live feed (a poll cannot be postponed: when the producer's buffer is full it
+   * drops the oldest messages). False for a replay, which simply waits for buffer space.
+   */
+  readonly live: boolean;
   /** Polls until the source is exhausted (a replay) or `signal` aborts (a live feed). */
   polls(signal?: AbortSignal): AsyncIterable<PollResult>;
 }

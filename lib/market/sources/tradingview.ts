@@ -147,6 +147,7 @@ const TV_TO_INTERVAL: Partial<Record<TvInterval, Interval>> = {
 
 export class TradingViewSource implements MarketSource {
   readonly name = "tradingview";
+  readonly live = true;
   readonly #o: TradingViewOptions;
   constructor(opts: TradingViewOptions = {}) {
     this.#o = opts;

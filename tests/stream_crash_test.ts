@@ -1,0 +1,395 @@
+/**
+ * Failure tests on a real broker: consumer processes killed with SIGKILL at random points of a
+ * replay of more than 50,000 messages; a consumer stopped with SIGTERM; the broker restarted in
+ * the middle of a stream. Nothing may be lost or applied twice: the warehouse ends with exactly
+ * one row per message key holding the values of the last message for that key.
+ */
+import assert from "node:assert/strict";
+import { cairoDate } from "../lib/market/calendar.ts";
+import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
+import { ReplaySource } from "../lib/market/sources/replay.ts";
+import type { Quote } from "../lib/market/sources/source.ts";
+import { runConsumer } from "../lib/stream/consumer.ts";
+import { KafkaClient } from "../lib/stream/kafka.ts";
+import { encodeQuote } from "../lib/stream/message.ts";
+import { runProducer } from "../lib/stream/producer.ts";
+import { readStatus } from "../lib/stream/status.ts";
+import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import {
+  bigBarsDir,
+  freshTopics,
+  startPrivateBroker,
+  testBrokers,
+  testClient,
+} from "./support/kafka.ts";
+
+const CLI = new URL("../lib/stream/cli.ts", import.meta.url).pathname;
+const FIXTURE = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
+const kafkaTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A small deterministic PRNG (mulberry32), seeded per run and printed for reproduction. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ChildConsumer {
+  child: Deno.ChildProcess;
+  log: Promise<void>;
+}
+
+/** `deno task stream consumer` as a child process, its stderr appended to `logFile`. */
+async function spawnConsumer(env: Record<string, string>, logFile: string): Promise<ChildConsumer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env",
+      "--allow-ffi",
+      "--allow-sys",
+      CLI,
+      "consumer",
+    ],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const file = await Deno.open(logFile, { append: true, create: true });
+  const log = child.stderr.pipeTo(file.writable).catch(() => {});
+  return { child, log };
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function tail(path: string): Promise<string> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n").slice(-15).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+const keyOf = (q: Pick<Quote, "ticker" | "barStart">) => `${q.ticker}|${q.barStart}`;
+
+type Row = {
+  TICKER: string;
+  BAR_START: string;
+  OPEN: number;
+  HIGH: number;
+  LOW: number;
+  CLOSE: number;
+  VOLUME: number;
+};
+
+/** Assert the warehouse holds exactly one row per key with the last message's values. */
+async function assertLastValues(wh: Warehouse, expected: Map<string, Quote>) {
+  const rows = await wh.query<Row>(
+    `SELECT TICKER, BAR_START, OPEN, HIGH, LOW, CLOSE, VOLUME FROM OPERATIONAL.TBL_INTRADAY_BAR
+     WHERE DATA_SOURCE = 'STREAMING_API'`,
+  );
+  const [{ N, KEYS }] = await wh.query<{ N: number; KEYS: number }>(
+    `SELECT COUNT(*) AS N, COUNT(DISTINCT (TICKER, BAR_START, INTERVAL_MINUTES)) AS KEYS
+     FROM OPERATIONAL.TBL_INTRADAY_BAR`,
+  );
+  assert.equal(N, KEYS, "one row per key");
+  assert.equal(rows.length, expected.size, "no key lost, no key invented");
+  let mismatches = 0;
+  for (const r of rows) {
+    const q = expected.get(`${r.TICKER}|${r.BAR_START}`);
+    if (
+      !q || q.open !== r.OPEN || q.high !== r.HIGH || q.low !== r.LOW || q.close !== r.CLOSE ||
+      q.volume !== r.VOLUME
+    ) {
+      if (mismatches++ < 5) console.error("mismatch", r, q);
+    }
+  }
+  assert.equal(mismatches, 0, "every row holds its key's last message");
+  // Daily bars agree with the final intraday bars.
+  const daily = await wh.query<
+    { TICKER: string; TRADE_DATE: string; CLOSE: number; VOLUME: number }
+  >(
+    `SELECT TICKER, TRADE_DATE, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE
+     WHERE DATA_SOURCE = 'STREAMING_API'`,
+  );
+  const agg = new Map<string, { t: number; close: number; volume: number }>();
+  for (const q of expected.values()) {
+    const k = `${q.ticker}|${cairoDate(Date.parse(q.barStart))}`;
+    const a = agg.get(k) ?? { t: -1, close: 0, volume: 0 };
+    a.volume += q.volume;
+    if (Date.parse(q.barStart) > a.t) [a.t, a.close] = [Date.parse(q.barStart), q.close];
+    agg.set(k, a);
+  }
+  assert.equal(daily.length, agg.size);
+  for (const d of daily) {
+    const a = agg.get(`${d.TICKER}|${d.TRADE_DATE}`);
+    assert.deepEqual([d.CLOSE, d.VOLUME], [a?.close, a?.volume], `${d.TICKER} ${d.TRADE_DATE}`);
+  }
+}
+
+async function assertOffsetsMatch(
+  wh: Warehouse,
+  client: KafkaClient,
+  names: { topic: string; group: string },
+) {
+  const lag = await client.lag(names.group, names.topic);
+  const stored = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
+    `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
+     WHERE CONSUMER_GROUP = ? AND TOPIC = ? ORDER BY PARTITION_ID`,
+    [names.group, names.topic],
+  );
+  assert.deepEqual(
+    stored.map((s) => [s.PARTITION_ID, s.NEXT_OFFSET]),
+    lag.filter((l) => l.end > 0).map((l) => [l.partition, l.end]),
+    "the warehouse stored every partition's end offset",
+  );
+  assert.deepEqual(lag.map((l) => l.lag), lag.map(() => 0), "Kafka committed everything");
+}
+
+function quoteOf(b: MinuteBar): Quote {
+  return {
+    ticker: b.ticker,
+    barStart: new Date(b.t).toISOString(),
+    interval: "1m",
+    open: b.open,
+    high: b.high,
+    low: b.low,
+    close: b.close,
+    volume: b.volume,
+    source: "replay",
+    fetchedAt: new Date(b.t + 60_000).toISOString(),
+  };
+}
+
+kafkaTest(
+  "consumers killed with SIGKILL at random points of a 50,000-message replay leave exactly one row per key with the last values",
+  async () => {
+    const seed = Number(Deno.env.get("EGX_TEST_SEED") ?? Date.now() % 1_000_000);
+    console.log(`  random seed ${seed} (EGX_TEST_SEED=${seed} repeats this run)`);
+    const random = prng(seed);
+    const client = await testClient();
+    const names = await freshTopics(client);
+    const dir = await Deno.makeTempDir({ prefix: "egx_crash_" });
+    const logFile = `${dir}/consumer.log`;
+    const env = {
+      KAFKA_BROKERS: (await testBrokers()).join(","),
+      EGX_TOPIC_QUOTES: names.topic,
+      EGX_TOPIC_DEAD_LETTER: names.dlq,
+      EGX_CONSUMER_GROUP: names.group,
+      EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      EGX_STREAM_STATUS_DIR: `${dir}/status`,
+    };
+    // The last trading days with at least 50,000 bars in all (2025-11-06 .. 2025-12-08).
+    const start = "2025-11-06";
+    const bars = (await readBars(bigBarsDir())).filter((b) => cairoDate(b.t) >= start);
+    assert.ok(bars.length >= 50_000, `${bars.length} bars`);
+    const expected = new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)]));
+    // Later corrections of every 25th bar: the last message per key must win.
+    const corrections = bars.filter((_, i) => i % 25 === 0).map((b) => ({
+      ...quoteOf(b),
+      close: b.low,
+      volume: b.volume + 1,
+      fetchedAt: new Date(b.t + 600_000).toISOString(),
+    }));
+    for (const q of corrections) expected.set(keyOf(q), q);
+
+    const producing = (async () => {
+      const c = await runProducer(
+        new ReplaySource({ bars, speed: Infinity }),
+        client.producer(),
+        { topic: names.topic },
+      );
+      const p = client.producer();
+      await p.connect();
+      for (let i = 0; i < corrections.length; i += 500) {
+        await p.send(
+          names.topic,
+          corrections.slice(i, i + 500).map((q) =>
+            encodeQuote(q) as { key: string; value: string }
+          ),
+        );
+      }
+      await p.disconnect();
+      return c;
+    })();
+
+    let killed = 0;
+    try {
+      for (let i = 0; i < 4; i++) {
+        const { child, log } = await spawnConsumer(env, logFile);
+        // Let it join and write, then kill it at a random point.
+        await waitFor("the consumer to write", async () => {
+          const s = await readStatus(env.EGX_STREAM_STATUS_DIR, "consumer").catch(() => undefined);
+          return s?.pid === child.pid && Number((s.counters as { written: number }).written) > 0;
+        }, 60_000).catch(async (e) => {
+          child.kill("SIGKILL");
+          throw new Error(`${e.message}\n${await tail(logFile)}`);
+        });
+        await sleep(100 + random() * 2_400);
+        child.kill("SIGKILL");
+        const status = await child.status;
+        await log;
+        assert.equal(status.signal, "SIGKILL");
+        killed++;
+      }
+      const produced = await producing;
+      assert.equal(produced.published, bars.length);
+      const total = bars.length + corrections.length;
+      // A last consumer drains the topic, then stops cleanly.
+      const { child, log } = await spawnConsumer(env, logFile);
+      let exited = false;
+      child.status.then(() => (exited = true));
+      try {
+        await waitFor("the topic to be drained", async () => {
+          if (exited) throw new Error(`the last consumer exited:\n${await tail(logFile)}`);
+          const lag = await client.lag(names.group, names.topic);
+          return lag.reduce((n, l) => n + l.end, 0) === total && lag.every((l) => l.lag === 0);
+        }, 240_000);
+      } finally {
+        if (!exited) child.kill("SIGTERM");
+        assert.equal((await child.status).code, 0, await tail(logFile));
+        await log;
+      }
+      const text = await Deno.readTextFile(logFile);
+      assert.ok(
+        text.includes('"event":"consumer.resumed_from_warehouse"'),
+        "restarted consumers resume from the warehouse's offsets",
+      );
+    } finally {
+      console.log(`  killed ${killed} consumer(s) with SIGKILL`);
+    }
+    assert.equal(killed, 4);
+    const wh = await openWarehouse({ kind: "duckdb", path: env.EGX_WAREHOUSE });
+    try {
+      await assertLastValues(wh, expected);
+      await assertOffsetsMatch(wh, client, names);
+    } finally {
+      await wh.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kafkaTest(
+  "a consumer stopped with SIGTERM commits what it wrote, leaves the group and exits 0",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    const dir = await Deno.makeTempDir({ prefix: "egx_term_" });
+    const logFile = `${dir}/consumer.log`;
+    const env = {
+      KAFKA_BROKERS: (await testBrokers()).join(","),
+      EGX_TOPIC_QUOTES: names.topic,
+      EGX_TOPIC_DEAD_LETTER: names.dlq,
+      EGX_CONSUMER_GROUP: names.group,
+      EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      EGX_STREAM_STATUS_DIR: `${dir}/status`,
+    };
+    await runProducer(new ReplaySource({ dir: FIXTURE }), client.producer(), {
+      topic: names.topic,
+    });
+    const { child, log } = await spawnConsumer(env, logFile);
+    await waitFor("the consumer to write", async () => {
+      const s = await readStatus(env.EGX_STREAM_STATUS_DIR, "consumer").catch(() => undefined);
+      return Number((s?.counters as { written: number } | undefined)?.written ?? 0) > 0;
+    }, 60_000);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await log;
+    assert.equal(status.code, 0, await tail(logFile));
+    assert.deepEqual(await client.group(names.group), { state: "Empty", members: 0 });
+    const wh = await openWarehouse({ kind: "duckdb", path: env.EGX_WAREHOUSE });
+    try {
+      // Whatever was written is committed to Kafka at the same offsets, nothing beyond.
+      const lag = await client.lag(names.group, names.topic);
+      const stored = new Map(
+        (await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
+          `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET WHERE TOPIC = ?`,
+          [names.topic],
+        )).map((r) => [r.PARTITION_ID, r.NEXT_OFFSET]),
+      );
+      for (const l of lag) assert.equal(l.committed, stored.get(l.partition) ?? -1);
+      const [{ N }] = await wh.query<{ N: number }>(
+        "SELECT COUNT(*) AS N FROM OPERATIONAL.TBL_INTRADAY_BAR",
+      );
+      assert.equal(N, [...stored.values()].reduce((n, o) => n + o, 0));
+      assert.match(await Deno.readTextFile(logFile), /"event":"consumer.stopping"/);
+    } finally {
+      await wh.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kafkaTest("restarting the broker in the middle of a stream loses nothing", async () => {
+  const broker = await startPrivateBroker();
+  const client = new KafkaClient(broker.brokers, { clientId: "restart-test" });
+  const names = await freshTopics(client);
+  const dir = await Deno.makeTempDir({ prefix: "egx_restart_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  const bars = await readBars(FIXTURE);
+  const stop = new AbortController();
+  try {
+    // ~160 polls, 40 ms apart: about 6.5 s of publishing, with the broker down in the middle.
+    const producing = runProducer(
+      new ReplaySource({ dir: FIXTURE, speed: 7_500 }),
+      client.producer(),
+      { topic: names.topic, retryInitialMs: 100, retryMaxMs: 500 },
+    );
+    const consuming = runConsumer(
+      client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+      client.producer(),
+      wh,
+      {
+        topic: names.topic,
+        deadLetterTopic: names.dlq,
+        group: names.group,
+        batchSize: 100,
+        signal: stop.signal,
+      },
+    );
+    await sleep(2_000);
+    await broker.stop();
+    await sleep(2_000);
+    const again = await startPrivateBroker(broker.dir);
+    assert.deepEqual(again.brokers, broker.brokers, "same address after the restart");
+    const produced = await producing;
+    assert.equal(produced.dropped, 0);
+    assert.ok(produced.sendErrors > 0, "the outage was felt by the producer");
+    assert.ok(produced.published >= bars.length);
+    await waitFor("the consumer to catch up", async () => {
+      const lag = await client.lag(names.group, names.topic).catch(() => undefined);
+      return lag !== undefined && lag.every((l) => l.lag === 0) &&
+        lag.reduce((n, l) => n + l.end, 0) >= bars.length;
+    }, 120_000);
+    stop.abort();
+    await consuming;
+    await assertLastValues(wh, new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)])));
+    await assertOffsetsMatch(wh, client, names);
+    await again.stop();
+  } finally {
+    stop.abort();
+    await wh.close();
+    await broker.kill().catch(() => {});
+    await Deno.remove(broker.dir, { recursive: true }).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
