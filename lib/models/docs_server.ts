@@ -32,40 +32,35 @@ export interface DocsServer {
   shutdown(): Promise<void>;
 }
 
-export function serveDocs(
+export async function serveDocs(
   dir: string,
   opts: { hostname?: string; port?: number; signal?: AbortSignal } = {},
 ): Promise<DocsServer> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: opts.hostname ?? "127.0.0.1",
-      port: opts.port ?? 0,
-      signal: opts.signal,
-      onListen: ({ hostname, port }) => {
-        resolve({
-          url: `http://${hostname}:${port}/`,
-          finished: server.finished,
-          shutdown: () => server.shutdown(),
-        });
-      },
-    }, async (req) => {
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        return new Response("method not allowed\n", { status: 405 });
+  let listening!: (url: string) => void;
+  const url = new Promise<string>((r) => listening = r);
+  const server = Deno.serve({
+    hostname: opts.hostname ?? "127.0.0.1",
+    port: opts.port ?? 0,
+    signal: opts.signal,
+    onListen: ({ hostname, port }) => listening(`http://${hostname}:${port}/`),
+  }, async (req) => {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("method not allowed\n", { status: 405 });
+    }
+    const file = docsFile(dir, new URL(req.url).pathname);
+    if (!file) return new Response("not found\n", { status: 404 });
+    try {
+      const body = await Deno.readFile(file);
+      const type = TYPES[extname(file)] ?? "application/octet-stream";
+      return new Response(req.method === "HEAD" ? null : body, {
+        headers: { "content-type": type, "cache-control": "no-cache" },
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.IsADirectory) {
+        return new Response("not found\n", { status: 404 });
       }
-      const file = docsFile(dir, new URL(req.url).pathname);
-      if (!file) return new Response("not found\n", { status: 404 });
-      try {
-        const body = await Deno.readFile(file);
-        const type = TYPES[extname(file)] ?? "application/octet-stream";
-        return new Response(req.method === "HEAD" ? null : body, {
-          headers: { "content-type": type, "cache-control": "no-cache" },
-        });
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.IsADirectory) {
-          return new Response("not found\n", { status: 404 });
-        }
-        throw e;
-      }
-    });
+      throw e;
+    }
   });
+  return { url: await url, finished: server.finished, shutdown: () => server.shutdown() };
 }

@@ -1,0 +1,113 @@
+/**
+ * docs_generate: the static site under target/docs with manifest.json (every source and model,
+ * columns with the warehouse's types, tests with their last results, compiled SQL for both
+ * warehouses, lineage), and the loopback server behind `deno task docs`.
+ */
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  ok as assert,
+} from "node:assert/strict";
+import { generateDocs, type Manifest } from "../lib/models/docs.ts";
+import { docsFile, serveDocs } from "../lib/models/docs_server.ts";
+import { loadProject } from "../lib/models/project.ts";
+import { runModels } from "../lib/models/run.ts";
+import { runTests } from "../lib/models/test_run.ts";
+import { AS_OF, fixtureWarehouse, REPO } from "./models_fixture.ts";
+
+Deno.test("the docs site documents every source and model with types, tests, last results, compiled SQL and lineage", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    const project = await loadProject(REPO);
+    // Staging first, then marts (two runs: the site shows each model's latest result).
+    await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir, select: ["staging"] });
+    await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir, select: ["marts"] });
+    await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+    const r = await generateDocs(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+    assertEquals(r.dir, `${fx.targetDir}/docs`);
+    const m: Manifest = JSON.parse(await Deno.readTextFile(`${r.dir}/manifest.json`));
+    const models = Object.values(m.nodes).filter((n) => n.kind === "model");
+    const sources = Object.values(m.nodes).filter((n) => n.kind === "source");
+    assertEquals(models.length, 16);
+    assertEquals(sources.length, 8);
+    for (const n of models) {
+      assert(n.description.length > 20, `${n.name} has no description`);
+      assert(n.grain, `${n.name} has no grain`);
+      assert(n.built, `${n.name} not built`);
+      assertEquals(n.lastRun?.status, "success");
+      // Every column the warehouse has is documented, with its type.
+      for (const c of n.columns) {
+        assert(c.documented, `${n.name}.${c.name} is not documented`);
+        assert(c.type, `${n.name}.${c.name} is not in the warehouse`);
+      }
+      assert(n.compiledSql!.duckdb.length > 0 && n.compiledSql!.snowflake.length > 0);
+      assert(n.tests.length > 0, `${n.name} has no tests`);
+    }
+    const fct = m.nodes["model.gold_fct_stock_daily_prices"];
+    assertEquals(fct.columns.find((c) => c.name === "RSI_14")!.type, "DOUBLE");
+    assertEquals(fct.columns.find((c) => c.name === "TRADE_DATE")!.type, "DATE");
+    assertEquals(fct.parents, ["model.stg_stock_prices_unified"]);
+    assertEquals(fct.uniqueKey, ["TICKER", "TRADE_DATE"]);
+    assertEquals(fct.lastRun!.mode, "full-refresh");
+    assertMatch(fct.compiledSql!.snowflake, /power\(11::FLOAT \/ 13/);
+    assertMatch(fct.compiledSql!.duckdb, /POWER\(CAST\(11 AS DOUBLE\) \/ 13/);
+    assertEquals(m.nodes["source.operational.TBL_COMPANY"].columns[0], {
+      name: "TICKER",
+      type: "VARCHAR",
+      description: "Local EGX code, e.g. COMI.",
+      tests: ["unique_tbl_company_ticker", "not_null_tbl_company_ticker"],
+      documented: true,
+    });
+    // Tests with their last results.
+    assertEquals(Object.keys(m.tests).length, 172);
+    assert(Object.values(m.tests).every((t) => t.lastResult?.status === "pass"));
+    assertEquals(m.lastTestRun!.counts, { pass: 172, fail: 0, warn: 0, error: 0 });
+    // Lineage: sources -> staging -> gold -> views.
+    const edges = new Set(m.lineage.edges.map(([a, b]) => `${a} > ${b}`));
+    assert(edges.has("source.operational.TBL_STOCK_PRICE > model.stg_stock_prices_unified"));
+    assert(edges.has("model.gold_fct_stock_daily_prices > model.vw_top_movers"));
+    assertEquals(m.lineage.edges.length, 28); // 9 from sources, 19 between models
+    // The pages.
+    assertEquals(r.pages, 2 + 16 + 8);
+    const index = await Deno.readTextFile(`${r.dir}/index.html`);
+    assertMatch(index, /<svg [^>]*aria-label="lineage graph"/);
+    assert(index.includes('href="models/gold_fct_stock_daily_prices.html"'));
+    const page = await Deno.readTextFile(`${r.dir}/models/gold_fct_stock_daily_prices.html`);
+    assert(page.includes("one row per TICKER and TRADE_DATE"));
+    assert(page.includes("Compiled for DuckDB"));
+    assert(page.includes("accepted_values_gold_fct_stock_daily_prices_trend_signal"));
+    const tests = await Deno.readTextFile(`${r.dir}/tests.html`);
+    assert(tests.includes("172 pass, 0 warn, 0 fail, 0 error"));
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("the docs server serves the site on loopback and nothing outside it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_docs_" });
+  const ac = new AbortController();
+  try {
+    await Deno.mkdir(`${dir}/site/models`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/site/index.html`, "<h1>index</h1>");
+    await Deno.writeTextFile(`${dir}/site/models/a.html`, "<h1>a</h1>");
+    await Deno.writeTextFile(`${dir}/secret.txt`, "secret");
+    const srv = await serveDocs(`${dir}/site`, { port: 0, signal: ac.signal });
+    assertMatch(srv.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const get = async (p: string) => {
+      const r = await fetch(new URL(p, srv.url));
+      return [r.status, await r.text(), r.headers.get("content-type")];
+    };
+    assertEquals(await get("/"), [200, "<h1>index</h1>", "text/html; charset=utf-8"]);
+    assertEquals(await get("/models/a.html"), [200, "<h1>a</h1>", "text/html; charset=utf-8"]);
+    assertEquals((await get("/nope.html"))[0], 404);
+    assertEquals((await get("/%2e%2e/secret.txt"))[0], 404);
+    assertEquals(docsFile("/site", "/../secret.txt"), "/site/secret.txt");
+    assertEquals(docsFile("/site", "/%2e%2e/secret.txt"), "/site/secret.txt"); // clamped inside
+    assertEquals(docsFile("/site", "/a%00b"), undefined);
+    ac.abort();
+    await srv.finished;
+  } finally {
+    ac.abort();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

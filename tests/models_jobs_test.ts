@@ -1,0 +1,140 @@
+/**
+ * The jobs models_run, models_test and docs_generate as the runner starts them: separate
+ * `deno run` processes with exactly the permissions in their header comment, a cleared
+ * environment, and their exit codes (0 ok, 1 failed, 2 bad usage).
+ */
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  ok as assert,
+} from "node:assert/strict";
+import { join } from "node:path";
+import { fixtureWarehouse, REPO } from "./models_fixture.ts";
+
+const ENV = ["EGX_WAREHOUSE", "EGX_AS_OF", "EGX_LANDING", "LOG_TOKENS", "LOG_STREAM"];
+
+async function job(
+  cwd: string,
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--config=${REPO}/deno.json`,
+      `--allow-read=models,target,data,${REPO}/node_modules`,
+      "--allow-write=target,data",
+      "--allow-ffi",
+      `--allow-env=${ENV.join(",")}`,
+      `${REPO}/jobs/${script}`,
+      ...args,
+    ],
+    cwd,
+    clearEnv: true,
+    env: {
+      EGX_WAREHOUSE: "data/egx.duckdb",
+      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME")! } : {}),
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A working directory like the repository's: models/ (a copy) and data/egx.duckdb (fixtures). */
+async function workdir(): Promise<string> {
+  const fx = await fixtureWarehouse();
+  await fx.wh.close();
+  const dir = await Deno.makeTempDir({ prefix: "egx_jobs_" });
+  await Deno.mkdir(join(dir, "data"));
+  await Deno.rename(join(fx.dir, "egx.duckdb"), join(dir, "data/egx.duckdb"));
+  await Deno.remove(fx.dir, { recursive: true });
+  const copy = async (from: string, to: string) => {
+    await Deno.mkdir(to, { recursive: true });
+    for await (const e of Deno.readDir(from)) {
+      if (e.isDirectory) await copy(join(from, e.name), join(to, e.name));
+      else await Deno.copyFile(join(from, e.name), join(to, e.name));
+    }
+  };
+  await copy(join(REPO, "models"), join(dir, "models"));
+  return dir;
+}
+
+Deno.test("each models job answers --help, and a bad flag is a usage error", async () => {
+  for (const script of ["models_run.ts", "models_test.ts", "docs_generate.ts"]) {
+    const r = await job(REPO, script, ["--help"]);
+    assertEquals(r.code, 0, r.stderr);
+    assertMatch(r.stdout, new RegExp(`^Usage: jobs/${script}`));
+    const bad = await job(REPO, script, ["--no-such-flag"]);
+    assertEquals(bad.code, 2, bad.stderr);
+  }
+});
+
+Deno.test("the pipeline's models jobs run with their declared permissions: staging, marts, tests, docs", async () => {
+  const dir = await workdir();
+  try {
+    const staging = await job(dir, "models_run.ts", ["--select", "staging"]);
+    assertEquals(staging.code, 0, staging.stderr);
+    assertMatch(
+      staging.stdout,
+      /models_run: 6 model\(s\): 6 ok, 0 failed, 0 skipped in [\d.]+ s \(as of 2025-12-08T12:30:00\.000Z\)/,
+    );
+    const marts = await job(dir, "models_run.ts", ["--select", "marts"]);
+    assertEquals(marts.code, 0, marts.stderr);
+    assertMatch(marts.stdout, /10 model\(s\): 10 ok/);
+    const tests = await job(dir, "models_test.ts", ["--quiet"]);
+    assertEquals(tests.code, 0, tests.stdout + tests.stderr);
+    assertMatch(tests.stdout, /models_test: 172 test\(s\): 172 pass, 0 warn, 0 fail, 0 error/);
+    const docs = await job(dir, "docs_generate.ts", []);
+    assertEquals(docs.code, 0, docs.stderr);
+    assertMatch(
+      docs.stdout,
+      /docs_generate: 26 page\(s\) in target\/docs\/ \(16 models, 8 sources, 172 tests\)/,
+    );
+    assert((await Deno.stat(join(dir, "target/docs/index.html"))).isFile);
+    assert(
+      (await Deno.stat(join(dir, "target/compiled/duckdb/models/marts/gold_dim_date.sql"))).isFile,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a failing model makes models_run exit 1 with one clear line per failure; a test that cannot run makes models_test exit 1", async () => {
+  const dir = await workdir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "models/marts/gold_dim_company.sql"),
+      "select TICKER, COMPANY_NAME\nfrom {{ ref('stg_companies') }}\nwhere NO_SUCH_COLUMN > 0",
+    );
+    const r = await job(dir, "models_run.ts", []);
+    assertEquals(r.code, 1);
+    assertMatch(r.stdout, /16 model\(s\): 10 ok, 1 failed, 5 skipped/);
+    assertMatch(
+      r.stderr,
+      /^models_run: gold_dim_company failed: models\/marts\/gold_dim_company\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/models\/marts\/gold_dim_company\.sql\)$/m,
+    );
+    // Models beside the failure still run; the views downstream of it are skipped.
+    assertMatch(r.stdout, /gold_fct_index_performance +OK/);
+    assertMatch(r.stdout, /vw_top_movers +SKIP +skipped: upstream gold_dim_company failed/);
+    // A test on the model that was never built: an error, exit 1.
+    const t = await job(dir, "models_test.ts", [
+      "--name",
+      "relationships_gold_fct_stock_daily_prices_ticker__gold_dim_company",
+      "--name",
+      "unique_stg_companies_ticker",
+    ]);
+    assertEquals(t.code, 1);
+    assertMatch(
+      t.stdout,
+      /ERROR relationships_gold_fct_stock_daily_prices_ticker__gold_dim_company: models\/marts\/_marts\.yml: Catalog Error: Table with name gold_dim_company does not exist/,
+    );
+    assertMatch(t.stdout, /1 pass, 0 warn, 0 fail, 1 error/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
