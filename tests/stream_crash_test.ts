@@ -393,3 +393,174 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+kafkaTest(
+  "a busy warehouse pauses consumption and retries; nothing is committed until written",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    const dir = await Deno.makeTempDir({ prefix: "egx_busy_" });
+    const path = `${dir}/egx.duckdb`;
+    await (await openWarehouse({ kind: "duckdb", path })).close(); // create and migrate
+    await runProducer(
+      new ReplaySource({ dir: FIXTURE, start: "2025-11-02" }),
+      client.producer(),
+      { topic: names.topic },
+    );
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        new URL("./testdata/stream/hold_warehouse.ts", import.meta.url).pathname,
+        path,
+        "4000",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /holding/);
+    // Give up on a lock after 300 ms (WarehouseBusyError), so the consumer's own retry shows.
+    const wh = await openWarehouse({ kind: "duckdb", path }, {
+      lockTimeoutMs: 300,
+      migrate: false,
+    });
+    const stop = new AbortController();
+    let written = 0;
+    try {
+      const consuming = runConsumer(
+        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+        client.producer(),
+        wh,
+        {
+          topic: names.topic,
+          deadLetterTopic: names.dlq,
+          group: names.group,
+          batchSize: 100,
+          signal: stop.signal,
+          retryInitialMs: 100,
+          retryMaxMs: 400,
+          onStatus: (s) => (written = s.counters.written),
+        },
+      );
+      await sleep(2_500);
+      assert.equal(written, 0, "nothing written while the file is held");
+      assert.deepEqual(
+        (await client.lag(names.group, names.topic)).map((l) => l.committed),
+        [-1, -1, -1],
+        "nothing committed to Kafka before the warehouse has it",
+      );
+      await reader.cancel();
+      assert.equal((await holder.status).code, 0);
+      await waitFor("the consumer to catch up", () => Promise.resolve(written === 565), 60_000);
+      stop.abort();
+      const c = await consuming;
+      assert.ok(c.warehouseRetries >= 2, `retries ${c.warehouseRetries}`);
+      assert.equal(c.written, 565);
+      const [{ N }] = await wh.query<{ N: number }>(
+        "SELECT COUNT(*) AS N FROM OPERATIONAL.TBL_INTRADAY_BAR",
+      );
+      assert.equal(N, 565);
+      assert.deepEqual((await client.lag(names.group, names.topic)).map((l) => l.lag), [0, 0, 0]);
+    } finally {
+      stop.abort();
+      await wh.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kafkaTest(
+  "deno task stream restarts a crashed consumer, lets a finished replay end, and stops cleanly",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    const dir = await Deno.makeTempDir({ prefix: "egx_supervise_" });
+    const logFile = `${dir}/stream.log`;
+    const statusDir = `${dir}/status`;
+    const stream = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net",
+        "--allow-env",
+        "--allow-ffi",
+        "--allow-sys",
+        "--allow-run",
+        CLI,
+        "run",
+        "--speed",
+        "max",
+      ],
+      env: {
+        KAFKA_BROKERS: (await testBrokers()).join(","),
+        EGX_TOPIC_QUOTES: names.topic,
+        EGX_TOPIC_DEAD_LETTER: names.dlq,
+        EGX_CONSUMER_GROUP: names.group,
+        EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
+        EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+        EGX_STREAM_STATUS_DIR: statusDir,
+        EGX_REPLAY_DIR: FIXTURE,
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const file = await Deno.open(logFile, { append: true, create: true });
+    const log = stream.stderr.pipeTo(file.writable).catch(() => {});
+    let stopped = false;
+    try {
+      const consumerStatus = () => readStatus(statusDir, "consumer").catch(() => undefined);
+      let first = 0;
+      await waitFor("the consumer to write", async () => {
+        const s = await consumerStatus();
+        first = s?.pid ?? 0;
+        return Number((s?.counters as { written: number } | undefined)?.written ?? 0) > 0;
+      }, 60_000);
+      Deno.kill(first, "SIGKILL");
+      await waitFor("a restarted consumer", async () => {
+        const s = await consumerStatus();
+        return s !== undefined && s.pid !== first;
+      }, 60_000);
+      await waitFor("all 1520 bars to be written", async () => {
+        const lag = await client.lag(names.group, names.topic);
+        return lag.reduce((n, l) => n + l.end, 0) === 1520 && lag.every((l) => l.lag === 0);
+      }, 120_000);
+      const producer = await readStatus(statusDir, "producer");
+      assert.equal(producer?.finished, true);
+      stream.kill("SIGTERM");
+      stopped = true;
+      assert.equal((await stream.status).code, 0, await tail(logFile));
+      await log;
+      const events = (await Deno.readTextFile(logFile)).split("\n").filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l)).filter((e) => e.component === "stream");
+      const starts = events.filter((e) => e.event === "supervisor.started");
+      assert.deepEqual(starts.map((e) => [e.child, e.starts]), [
+        ["producer", 1],
+        ["consumer", 1],
+        ["consumer", 2],
+      ]);
+      assert.ok(events.some((e) => e.event === "supervisor.crashed" && e.child === "consumer"));
+      assert.ok(events.some((e) => e.event === "supervisor.finished" && e.child === "producer"));
+      const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+      try {
+        const [{ N }] = await wh.query<{ N: number }>(
+          "SELECT COUNT(*) AS N FROM OPERATIONAL.TBL_INTRADAY_BAR",
+        );
+        assert.equal(N, 1520);
+      } finally {
+        await wh.close();
+      }
+    } finally {
+      if (!stopped) {
+        stream.kill("SIGTERM");
+        await stream.status;
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
