@@ -15,10 +15,8 @@ export function kafkaLogEnds(config: Config): NonNullable<HealthSources["logEnds
     if (brokers.length === 0) {
       throw new Error("KAFKA_BROKERS is not set and the local broker is not running");
     }
-    const client = new KafkaClient(brokers, {
-      clientId: `${config.kafka.clientId}-serve`,
-      retries: 1,
-    });
+    // Default retries: a fresh broker answers "not the coordinator" until its offsets topic is up.
+    const client = new KafkaClient(brokers, { clientId: `${config.kafka.clientId}-serve` });
     const lag = await client.lag(config.kafka.groupId, topic);
     return new Map(lag.map((p) => [p.partition, p.end]));
   };
