@@ -301,6 +301,37 @@ Deno.test({
         await page.close();
       });
 
+      await t.step("with a token the dashboard works once opened as #token=...", async () => {
+        const guarded = await startTestServer({
+          warehouse: `${dir}/egx.duckdb`,
+          logDir: `${dir}/logs`,
+          token: "t0ken-for-browser",
+        });
+        try {
+          const page = await ctx.browser.context.newPage();
+          await page.goto(`${guarded.url}/sectors#token=t0ken-for-browser`);
+          await page.waitForFunction(() => document.documentElement.dataset.ready === "1");
+          assert.deepEqual(
+            await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+            [],
+          );
+          assert.equal(page.url(), `${guarded.url}/sectors`); // the token left the address bar
+          assert.ok((await cells(page, "#sector-table")).length > 0);
+          // Later visits use the stored token.
+          await page.goto(`${guarded.url}/indices`);
+          await page.waitForFunction(() => document.documentElement.dataset.ready === "1");
+          assert.deepEqual(
+            await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+            [],
+          );
+          await page.close();
+          const anonymous = await guarded.get("/api/v1/indices");
+          assert.equal(anonymous.status, 401);
+        } finally {
+          await guarded.stop();
+        }
+      });
+
       await t.step("an open page updates itself when the stream writes a new day", async () => {
         const page = await open(ctx, "/?poll=250");
         const renders = await page.evaluate(() => (globalThis as unknown as Egx).egx.renders);
