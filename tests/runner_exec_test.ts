@@ -184,6 +184,28 @@ ${job("independent", "")}`,
   assertEquals(r.result.jobs.find((j) => j.id === "after_bad")!.message, "not run: bad failed");
 });
 
+Deno.test("an all_done job runs after its dependencies whatever their outcome", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [bad, skipper, after_bad, last]}
+jobs:
+${job("bad", "--exit, 1")}
+${job("skipper", "--nothing, nothing new")}
+${job("after_bad", "", "    depends_on: [bad]\n")}
+${job("last", "", "    depends_on: [after_bad, skipper]\n    trigger: all_done\n")}`,
+    "p",
+  );
+  assertEquals(r.status, {
+    bad: "failed",
+    skipper: "skipped",
+    after_bad: "upstream_failed",
+    last: "ok",
+  });
+  assertEquals(r.result.status, "failed");
+  const order = r.events.filter((e) => e.type === "end").map((e) => e.job);
+  assertEquals(order.at(-1), "last");
+});
+
 Deno.test("a failing job is retried with exponential backoff until it succeeds", async () => {
   const r = await runYaml(
     `pipelines:

@@ -9,6 +9,7 @@ import {
   PIPELINE_KEYS,
   SETTINGS_KEYS,
   TOP_KEYS,
+  TRIGGERS,
 } from "../lib/runner/manifest.ts";
 import { PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
 import { planRun, UsageError } from "../lib/runner/plan.ts";
@@ -214,7 +215,7 @@ Deno.test("wrong value types are reported instead of being coerced", () => {
       "jobs.yaml:4:11 job a: args must be a list",
       "jobs.yaml:5:14 job a: retries must be an integer >= 0",
       'jobs.yaml:6:14 job a: timeout must be at most 24d (got "30d")',
-      'jobs.yaml:7:14 job a: trigger must be one of all_ok, none_failed (got "sometimes")',
+      'jobs.yaml:7:14 job a: trigger must be one of all_ok, none_failed, all_done (got "sometimes")',
       'jobs.yaml:8:20 job a: env name "1BAD" is not a variable name',
       "jobs.yaml:8:37 job a: env LIST must be a string, number or boolean",
       "jobs.yaml:9:18 job a: permissions must be a mapping",
@@ -316,5 +317,5 @@ Deno.test("jobs.schema.json allows exactly the keys and values the parser accept
   assertEquals(keys(schema.$defs.job), JOB_KEYS);
   assertEquals(keys(schema.$defs.permissions), [...PERMISSION_KEYS]);
   assertEquals(schema.$defs.permissions.properties.sys.oneOf[1].items.enum, [...SYS_KINDS]);
-  assertEquals(schema.$defs.job.properties.trigger.enum, ["all_ok", "none_failed"]);
+  assertEquals(schema.$defs.job.properties.trigger.enum, [...TRIGGERS]);
 });

@@ -17,7 +17,8 @@
  * Job outcomes: exit 0 -> ok; exit 78 (EXIT_NOTHING_TO_DO) -> skipped; anything else, a timeout
  * or a signal -> retried while retries remain, then failed. Dependents: a job whose `trigger` is
  * all_ok runs only when every dependency in the run is ok (skipped when one was skipped); a
- * none_failed job runs when no dependency failed. A failed dependency makes the job
+ * none_failed job runs when no dependency failed; an all_done job runs once its dependencies
+ * ended, whatever their outcome (e.g. cleanup). Otherwise a failed dependency makes the job
  * `upstream_failed` (not run). Aborting `signal` cancels the run: running jobs get SIGTERM, then
  * SIGKILL after `kill_grace`; jobs not started are recorded as `cancelled`.
  */
@@ -147,6 +148,7 @@ interface AttemptOutcome {
 }
 
 function decide(job: JobSpec, deps: string[], status: Map<string, JobStatus>) {
+  if (job.trigger === "all_done") return undefined;
   const bad = deps.filter((d) =>
     ["failed", "upstream_failed", "cancelled"].includes(status.get(d)!)
   );

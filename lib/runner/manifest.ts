@@ -19,7 +19,7 @@
  *     <id>: { description, jobs: [ids], schedule: "<5-field cron>", timezone, overlap, concurrency }
  *   jobs:
  *     <id>:
- *       description, script, args: [..], depends_on: [ids], trigger: all_ok | none_failed,
+ *       description, script, args: [..], depends_on: [ids], trigger: all_ok | none_failed | all_done,
  *       permissions: { net, read, write, env, ffi, sys }, env: { NAME: value },
  *       retries, retry_backoff, timeout
  */
@@ -39,7 +39,8 @@ import {
   sysEntryProblem,
 } from "./permissions.ts";
 
-export type Trigger = "all_ok" | "none_failed";
+export type Trigger = "all_ok" | "none_failed" | "all_done";
+export const TRIGGERS: readonly Trigger[] = ["all_ok", "none_failed", "all_done"];
 export type Overlap = "skip" | "queue";
 
 export type { Pos } from "./manifest_error.ts";
@@ -52,7 +53,10 @@ export interface JobSpec {
   script: string;
   args: string[];
   dependsOn: string[];
-  /** all_ok: run when every dependency in the run is ok; none_failed: when none failed. */
+  /**
+   * all_ok: run when every dependency in the run is ok; none_failed: when none failed;
+   * all_done: when all ended, whatever their outcome.
+   */
   trigger: Trigger;
   permissions: Permissions;
   /** Fixed variables set for the job (always readable by it). */
@@ -387,7 +391,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
         job.dependsOn = w.list(v, `${what}: depends_on`) ?? [];
       }
       if (k === "trigger") {
-        job.trigger = w.oneOf(v, `${what}: trigger`, ["all_ok", "none_failed"]) ?? "all_ok";
+        job.trigger = w.oneOf(v, `${what}: trigger`, TRIGGERS) ?? "all_ok";
       }
       if (k === "permissions") job.permissions = permissions(w, v, what);
       if (k === "env") {
