@@ -94,7 +94,7 @@ USING (
   ) k ON b.TICKER = k.TICKER AND b.TRADE_DATE = k.TRADE_DATE
     AND b.INTERVAL_MINUTES = k.INTERVAL_MINUTES
   WHERE b.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
-    AND b.TRADE_DATE BETWEEN ? AND ?
+    AND b.TRADE_DATE BETWEEN ? AND ? AND b.BAR_START >= ? AND b.BAR_START < ?
   GROUP BY b.TICKER, b.TRADE_DATE
 ) s
 ON t.TICKER = s.TICKER AND t.TRADE_DATE = s.TRADE_DATE AND t.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
@@ -119,14 +119,12 @@ WHEN NOT MATCHED THEN INSERT
 VALUES (s.TICKER, s.TRADE_DATE, '${STREAM_DATA_SOURCE}', s.OPEN, s.HIGH, s.LOW, s.CLOSE, s.VOLUME,
   s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT)`;
 
-const MERGE_OFFSET = `MERGE INTO OPERATIONAL.TBL_STREAM_OFFSET t
-USING (SELECT CAST(? AS VARCHAR) AS CONSUMER_GROUP, CAST(? AS VARCHAR) AS TOPIC,
-  CAST(? AS INTEGER) AS PARTITION_ID, CAST(? AS BIGINT) AS NEXT_OFFSET,
-  CAST(? AS TIMESTAMP) AS UPDATED_AT) s
-ON t.CONSUMER_GROUP = s.CONSUMER_GROUP AND t.TOPIC = s.TOPIC AND t.PARTITION_ID = s.PARTITION_ID
-WHEN MATCHED THEN UPDATE SET NEXT_OFFSET = s.NEXT_OFFSET, UPDATED_AT = s.UPDATED_AT
-WHEN NOT MATCHED THEN INSERT (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET, UPDATED_AT)
-VALUES (s.CONSUMER_GROUP, s.TOPIC, s.PARTITION_ID, s.NEXT_OFFSET, s.UPDATED_AT)`;
+// Offsets: an UPDATE by key (the common case, cheaper than a one-row MERGE), else an INSERT.
+const UPDATE_OFFSET = `UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET NEXT_OFFSET = ?, UPDATED_AT = ?
+WHERE CONSUMER_GROUP = ? AND TOPIC = ? AND PARTITION_ID = ?`;
+
+const INSERT_OFFSET = `INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET
+  (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET, UPDATED_AT) VALUES (?, ?, ?, ?, ?)`;
 
 const SELECT_OFFSETS = `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
 WHERE CONSUMER_GROUP = ? AND TOPIC = ?`;
@@ -199,13 +197,25 @@ export async function writeQuotes(
     await s.insertRows(STAGE, STAGE_COLUMNS, values);
     if (intraday > 0) {
       await s.execute(MERGE_INTRADAY);
-      await s.execute(MERGE_DAILY_AGGREGATE, [minDate, maxDate]);
+      // The dates' UTC span, widened by a day on each side (Cairo is UTC+2/+3).
+      const from = new Date(Date.parse(`${minDate}T00:00:00Z`) - 86_400_000);
+      const to = new Date(Date.parse(`${maxDate}T00:00:00Z`) + 2 * 86_400_000);
+      await s.execute(MERGE_DAILY_AGGREGATE, [minDate, maxDate, from, to]);
     }
     if (daily > 0) await s.execute(MERGE_DAILY_SNAPSHOT);
-    await s.execute(`DROP TABLE IF EXISTS ${STAGE}`);
+    // The temporary table goes with the session; CREATE OR REPLACE resets it for the next batch.
   }
   for (const o of opts.offsets) {
-    await s.execute(MERGE_OFFSET, [o.group, o.topic, o.partition, o.nextOffset, now]);
+    const changed = await s.execute(UPDATE_OFFSET, [
+      o.nextOffset,
+      now,
+      o.group,
+      o.topic,
+      o.partition,
+    ]);
+    if (changed === 0) {
+      await s.execute(INSERT_OFFSET, [o.group, o.topic, o.partition, o.nextOffset, now]);
+    }
   }
   return { rows: unique.length, intraday, daily };
 }

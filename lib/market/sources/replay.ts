@@ -43,6 +43,8 @@ export interface ReplayStats {
   polls: number;
   bars: number;
   outsideSession: number;
+  /** Bars whose fractional volume was rounded to whole shares. */
+  roundedVolumes: number;
 }
 
 function quoteOf(b: MinuteBar, fetchedAt: number): Quote {
@@ -54,7 +56,9 @@ function quoteOf(b: MinuteBar, fetchedAt: number): Quote {
     high: b.high,
     low: b.low,
     close: b.close,
-    volume: b.volume,
+    // Split-adjusted series (EXPA's older bars) carry fractional volumes; the stream carries
+    // whole shares (VOLUME is BIGINT), so they are rounded and counted.
+    volume: Math.round(b.volume),
     source: "replay",
     fetchedAt: new Date(fetchedAt).toISOString(),
   };
@@ -63,7 +67,12 @@ function quoteOf(b: MinuteBar, fetchedAt: number): Quote {
 export class ReplaySource implements MarketSource {
   readonly name = "replay";
   readonly live = false;
-  readonly stats: ReplayStats = { polls: 0, bars: 0, outsideSession: 0 };
+  readonly stats: ReplayStats = {
+    polls: 0,
+    bars: 0,
+    outsideSession: 0,
+    roundedVolumes: 0,
+  };
   readonly #opts: ReplayOptions;
 
   constructor(opts: ReplayOptions = {}) {
@@ -115,6 +124,7 @@ export class ReplaySource implements MarketSource {
         const quotes: Quote[] = [];
         while (i < sorted.length && sorted[i].t + 60_000 <= at) {
           if (sorted[i].t < open || sorted[i].t + 60_000 > close) this.stats.outsideSession++;
+          if (!Number.isInteger(sorted[i].volume)) this.stats.roundedVolumes++;
           quotes.push(quoteOf(sorted[i], at));
           i++;
         }
