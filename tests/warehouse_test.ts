@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { allClosures } from "../lib/market/calendar.ts";
 import { applyMigrations, parseMigrations } from "../lib/warehouse/migrations.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
+import duckdbDdl from "../lib/warehouse/migrations_duckdb.sql" with { type: "text" };
 import {
   openWarehouse,
   type Warehouse,
@@ -62,7 +63,20 @@ Deno.test("opening a new DuckDB file applies every migration once and records it
     const rows = await wh.query<{ VERSION: number; NAME: string }>(
       "SELECT VERSION, NAME FROM OPERATIONAL.SCHEMA_MIGRATION ORDER BY VERSION",
     );
-    assert.deepEqual(rows.map((r) => [r.VERSION, r.NAME]), [[1, "001_operational"]]);
+    const file = await parseMigrations(duckdbDdl, "migrations_duckdb.sql");
+    assert.deepEqual(
+      rows.map((r) => [r.VERSION, r.NAME]),
+      file.migrations.map((m) => [
+        m.version,
+        m.name,
+      ]),
+    );
+    assert.deepEqual(rows.slice(0, 4).map((r) => r.NAME), [
+      "001_operational",
+      "002_alert_event",
+      "003_index_seed",
+      "004_unindexed_facts",
+    ]);
     assert.deepEqual(await wh.migrate(), []);
     const tables = await wh.query<{ T: string }>(
       "SELECT table_name AS T FROM information_schema.tables WHERE table_schema = 'OPERATIONAL' " +
@@ -70,6 +84,7 @@ Deno.test("opening a new DuckDB file applies every migration once and records it
     );
     assert.deepEqual(tables.map((t) => t.T), [
       "SCHEMA_MIGRATION",
+      "TBL_ALERT_EVENT",
       "TBL_COMPANY",
       "TBL_FINANCIAL",
       "TBL_INDEX",
@@ -384,12 +399,13 @@ Deno.test("an in-memory warehouse works as a local staging engine", async () => 
     await wh.migrate();
     await wh.transaction((s) =>
       s.execute(
-        "INSERT INTO OPERATIONAL.TBL_INDEX VALUES ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000, NULL, NULL, DEFAULT, DEFAULT)",
+        "INSERT INTO OPERATIONAL.TBL_INDEX VALUES ('TEST_IDX', 'Test', 'EQUAL_WEIGHTED', 100, NULL, NULL, DEFAULT, DEFAULT)",
       )
     );
-    assert.deepEqual(await wh.query("SELECT INDEX_CODE FROM OPERATIONAL.TBL_INDEX"), [{
-      INDEX_CODE: "EGX30",
-    }]);
+    assert.deepEqual(
+      await wh.query("SELECT INDEX_CODE FROM OPERATIONAL.TBL_INDEX ORDER BY 1"),
+      ["EGX100_EWI", "EGX30", "EGX70_EWI", "TEST_IDX"].map((c) => ({ INDEX_CODE: c })),
+    );
   } finally {
     await wh.close();
   }

@@ -198,3 +198,23 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_ALERT_EVENT (
   DELIVERY_ERROR      VARCHAR,                   -- last failure; retried at the next evaluation
   PRIMARY KEY (RULE_ID, SUBJECT, ALERT_DATE, DIRECTION)
 );
+
+-- migration: 003_index_seed
+-- The three EGX indices (reference data; membership comes from index constituent files).
+-- BASE_VALUE 1000 is a nominal base, not checked against EGX publications; BASE_DATE unknown.
+INSERT INTO OPERATIONAL.TBL_INDEX (INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE, DESCRIPTION)
+SELECT v.code, v.name, v.weighting, v.base_value, v.description
+FROM (VALUES
+  ('EGX30', 'EGX 30', 'CAP_WEIGHTED', 1000.0,
+    'The 30 most active and liquid EGX stocks, weighted by free-float market capitalisation'),
+  ('EGX70_EWI', 'EGX 70 EWI', 'EQUAL_WEIGHTED', 1000.0,
+    'The 70 stocks after the EGX30 by activity, equally weighted'),
+  ('EGX100_EWI', 'EGX 100 EWI', 'EQUAL_WEIGHTED', 1000.0,
+    'The EGX30 and EGX70 constituents together, equally weighted')
+) AS v (code, name, weighting, base_value, description)
+WHERE v.code NOT IN (SELECT INDEX_CODE FROM OPERATIONAL.TBL_INDEX);
+
+-- migration: 004_unindexed_facts
+-- Nothing to change on Snowflake: its PRIMARY KEY on TBL_STOCK_PRICE and TBL_INTRADAY_BAR was
+-- never enforced. (On DuckDB this migration drops the enforced key of those two tables; writers
+-- keep the natural keys unique with MERGE on a deduplicated source, validate_data checks it.)

@@ -1,0 +1,231 @@
+/**
+ * The landing file formats batch_load recognises, told apart by their header line (and, for
+ * per-ticker exports, the file name that carries the ticker). Each format names the SQL that
+ * normalises and validates it (lib/ingest/sql) and the SQL that upserts its good rows.
+ */
+
+export type FormatId =
+  | "companies"
+  | "index_membership"
+  | "financials"
+  | "screener"
+  | "daily_canonical"
+  | "daily_tradingview"
+  | "daily_investing"
+  | "bars_1m";
+
+export interface FormatSpec {
+  id: FormatId;
+  /** What the file is, for messages. */
+  title: string;
+  /** Header columns (lower case) that must all be present. */
+  required: readonly string[];
+  /** Header columns that may be absent (added as blank). */
+  optional: readonly string[];
+  /** How the ticker is taken from the file name, when the rows do not carry it. */
+  tickerFromName?: { pattern: RegExp; example: string };
+  /** DATA_SOURCE written with the rows. */
+  dataSource: string;
+  /** SQL file (lib/ingest/sql) that reads the files into egx_raw_read (text or typed). */
+  read: string;
+  /** SQL files (lib/ingest/sql) that build egx_checked from egx_raw. */
+  check: readonly string[];
+  /** SQL file that upserts egx_checked's good rows. */
+  upsert: string;
+  /** Load order within a batch: reference data (companies, indices) before what refers to it. */
+  order: number;
+}
+
+const OHLC = ["open", "high", "low", "close"];
+
+export const FORMATS: readonly FormatSpec[] = [
+  {
+    id: "companies",
+    title: "company list",
+    required: ["ticker", "company_name", "isin", "sector"],
+    optional: ["industry", "is_active"],
+    dataSource: "COMPANY_LIST",
+    read: "read_text.sql",
+    check: ["companies.sql"],
+    upsert: "companies_upsert.sql",
+    order: 0,
+  },
+  {
+    id: "index_membership",
+    title: "index constituent list",
+    required: ["index_code", "ticker", "effective_from"],
+    optional: ["effective_to", "weight"],
+    dataSource: "INDEX_LIST",
+    read: "read_text.sql",
+    check: ["index_membership.sql"],
+    upsert: "index_membership_upsert.sql",
+    order: 1,
+  },
+  {
+    id: "financials",
+    title: "quarterly financials",
+    required: ["ticker", "fiscal_year", "fiscal_quarter", "period_end"],
+    optional: [
+      "currency",
+      "revenue",
+      "gross_profit",
+      "operating_income",
+      "net_income",
+      "total_assets",
+      "total_liabilities",
+      "total_equity",
+      "operating_cash_flow",
+      "shares_outstanding",
+      "eps",
+    ],
+    dataSource: "FINANCIALS_CSV",
+    read: "read_text.sql",
+    check: ["financials.sql"],
+    upsert: "financials_upsert.sql",
+    order: 2,
+  },
+  {
+    id: "screener",
+    title: "screener snapshot",
+    required: ["ticker", "snapshot_date", "last_price"],
+    optional: [
+      "change_pct",
+      "volume",
+      "market_cap",
+      "pe_ratio",
+      "pb_ratio",
+      "dividend_yield",
+      "eps_ttm",
+      "high_52w",
+      "low_52w",
+    ],
+    dataSource: "SCREENER_CSV",
+    read: "read_text.sql",
+    check: ["screener.sql"],
+    upsert: "screener_upsert.sql",
+    order: 2,
+  },
+  {
+    id: "daily_canonical",
+    title: "canonical daily OHLCV CSV",
+    required: ["ticker", "trade_date", ...OHLC, "volume"],
+    optional: [],
+    dataSource: "BATCH_CSV",
+    read: "read_daily_canonical.sql",
+    check: ["daily_canonical.sql", "days.sql", "daily_check.sql"],
+    upsert: "daily_upsert.sql",
+    order: 3,
+  },
+  {
+    id: "daily_tradingview",
+    title: "TradingView chart export",
+    required: ["time", ...OHLC, "volume"],
+    optional: [],
+    tickerFromName: {
+      pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,5})(?:,|\s|\.csv$)/i,
+      example: "EGX_COMI, 1D.csv",
+    },
+    dataSource: "TRADINGVIEW_EXPORT",
+    read: "read_tradingview.sql",
+    check: ["daily_tradingview.sql", "days.sql", "daily_check.sql"],
+    upsert: "daily_upsert.sql",
+    order: 3,
+  },
+  {
+    id: "daily_investing",
+    title: "Investing.com historical data export",
+    required: ["date", "price", ...OHLC.filter((c) => c !== "close"), "vol.", "change %"],
+    optional: [],
+    tickerFromName: {
+      pattern: /^([A-Z][A-Z0-9]{1,5})(?:[\s_-]|\.csv$)/i,
+      example: "COMI Historical Data.csv",
+    },
+    dataSource: "INVESTING_EXPORT",
+    read: "read_text.sql",
+    check: ["daily_investing.sql", "days.sql", "daily_check.sql"],
+    upsert: "daily_upsert.sql",
+    order: 3,
+  },
+  {
+    id: "bars_1m",
+    title: "one-minute bars",
+    required: ["datetime", ...OHLC, "volume"],
+    optional: [],
+    tickerFromName: { pattern: /^([A-Z][A-Z0-9]{1,5})\.csv$/i, example: "bars_1m/COMI.csv" },
+    dataSource: "BARS_1M",
+    read: "read_bars_1m.sql",
+    check: ["bars_1m_norm.sql", "days.sql", "bars_1m.sql"],
+    upsert: "bars_1m_upsert.sql",
+    order: 3,
+  },
+];
+
+/** A file that is not one of the formats above, or whose name does not give its ticker. */
+export class UnknownFormatError extends Error {
+  override name = "UnknownFormatError";
+}
+
+/** Split a CSV header line (quotes allowed) into lower-case, trimmed column names. */
+export function headerColumns(line: string): string[] {
+  const text = line.replace(/^\uFEFF/, "").replace(/\r$/, "");
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      out.push(cur.trim().toLowerCase());
+      cur = "";
+    } else cur += ch;
+  }
+  out.push(cur.trim().toLowerCase());
+  return out;
+}
+
+export interface Detected {
+  spec: FormatSpec;
+  /** From the file name, for per-ticker formats. */
+  ticker: string | null;
+  /** Optional columns the file lacks (added blank before the SQL runs). */
+  missingOptional: string[];
+}
+
+function describeExpected(): string {
+  return FORMATS.map((f) => `${f.title} (${f.required.join(",")})`).join("; ");
+}
+
+/** Which format `key` (a landing key) with this header line is; throws UnknownFormatError. */
+export function detectFormat(key: string, headerLine: string): Detected {
+  const cols = headerColumns(headerLine);
+  const have = new Set(cols);
+  const matches = FORMATS.filter((f) => f.required.every((c) => have.has(c)));
+  // The most specific match wins (e.g. a screener file also has a "ticker" column).
+  matches.sort((a, b) => b.required.length - a.required.length);
+  const spec = matches[0];
+  if (!spec || cols.length === 0 || (cols.length === 1 && cols[0] === "")) {
+    throw new UnknownFormatError(
+      `${key}: unknown file format: header ${JSON.stringify(headerLine.slice(0, 200))}; ` +
+        `expected one of: ${describeExpected()}`,
+    );
+  }
+  let ticker: string | null = null;
+  if (spec.tickerFromName) {
+    const base = key.split("/").pop() ?? key;
+    const m = spec.tickerFromName.pattern.exec(base);
+    if (!m) {
+      throw new UnknownFormatError(
+        `${key}: a ${spec.title} must be named after its ticker, e.g. ` +
+          `"${spec.tickerFromName.example}"`,
+      );
+    }
+    ticker = m[1].toUpperCase();
+  }
+  return { spec, ticker, missingOptional: spec.optional.filter((c) => !have.has(c)) };
+}

@@ -1,0 +1,310 @@
+/**
+ * Loading landing files into the DuckDB warehouse. DuckDB reads and validates them in SQL
+ * (lib/ingest/sql): bad rows are quarantined with their reasons, good rows upserted, and each
+ * file's load recorded in OPERATIONAL.TBL_LOAD_LOG, in ONE transaction per group of files.
+ *
+ * Files of the same format and header are loaded together (one read_csv over all of them), which
+ * is what makes many small files (e.g. the eleven bars_1m files) fast. A file's load is atomic
+ * either way: a group commits all of its files' good rows or nothing, and when a group fails
+ * its files are loaded one by one, so one broken file neither blocks the others nor leaves
+ * anything half-loaded. A failed file is recorded as FAILED (in its own transaction).
+ */
+import calendar from "../market/egx_calendar.json" with { type: "json" };
+import { splitStatements } from "../warehouse/migrations.ts";
+import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
+import { type Detected, detectFormat, headerColumns } from "./formats.ts";
+import { SQL } from "./sql_files.ts";
+
+export interface LandingObject {
+  /** Identity of the file in the landing store (relative path, or s3://bucket/key). */
+  key: string;
+  etag: string;
+  size: number;
+}
+
+/** A landing object available as a local file. */
+export interface LocalFile extends LandingObject {
+  path: string;
+}
+
+export interface LoadOutcome {
+  key: string;
+  etag: string;
+  format: string | null;
+  status: "LOADED" | "FAILED";
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  error?: string;
+}
+
+export interface LoadOptions {
+  runId?: string;
+  signal?: AbortSignal;
+  /** Called after each group or file, e.g. for progress. */
+  onLoaded?: (outcomes: LoadOutcome[]) => void;
+  /** Most files loaded in one group (default 64). */
+  maxGroupFiles?: number;
+}
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const VARIABLE = /^[a-z_]+$/;
+
+/** Raised inside a group's transaction to roll it back and load its files one by one. */
+class SplitGroup extends Error {
+  override name = "SplitGroup";
+}
+
+function minutes(hhmm: string): number {
+  const [h, m] = hhmm.split(":").map(Number);
+  return h * 60 + m;
+}
+
+/** Read the first line of a local file (at most 64 KiB). */
+export async function readHeaderLine(path: string): Promise<string> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(65536);
+    const n = await f.read(buf) ?? 0;
+    const text = new TextDecoder().decode(buf.subarray(0, n));
+    const nl = text.indexOf("\n");
+    return (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, "");
+  } finally {
+    f.close();
+  }
+}
+
+export async function runSqlFile(s: Session, name: string): Promise<void> {
+  const text = SQL[name];
+  if (text === undefined) throw new Error(`no SQL file lib/ingest/sql/${name}`);
+  for (const stmt of splitStatements(text)) await s.execute(stmt);
+}
+
+export async function setVariables(s: Session, vars: Record<string, SqlValue>): Promise<void> {
+  for (const [name, value] of Object.entries(vars)) {
+    if (!VARIABLE.test(name)) throw new TypeError(`bad variable name ${name}`);
+    await s.execute(`SET VARIABLE ${name} = ?`, [value]);
+  }
+}
+
+/** Temporary calendar tables the checks use (from lib/market/egx_calendar.json). */
+async function fillCalendar(s: Session): Promise<void> {
+  await s.insertRows("egx_weekday", ["dow"], calendar.weekdays.map((d) => [WEEKDAYS.indexOf(d)]));
+  const regular = calendar.session;
+  await s.insertRows(
+    "egx_session",
+    ["from_date", "to_date", "open_min", "close_min", "label", "priority"],
+    [
+      [
+        "0001-01-01",
+        "9999-12-31",
+        minutes(regular.open),
+        minutes(regular.close),
+        `session ${regular.open}-${regular.close}`,
+        0,
+      ],
+      ...calendar.special_sessions.map((x) => [
+        x.from,
+        x.to,
+        minutes(x.open),
+        minutes(x.close),
+        `${x.name} session ${x.open}-${x.close}`,
+        1,
+      ]),
+    ],
+  );
+}
+
+interface Detection {
+  file: LocalFile;
+  detected: Detected;
+  header: string;
+}
+
+/**
+ * In session `s`: stage, validate and quarantine `files` (one format and header), ready for the
+ * upsert (temp table egx_checked). A group of several files some of whose lines the CSV reader
+ * rejected throws SplitGroup (their line numbers need one file at a time).
+ */
+export async function stageAndCheck(
+  s: Session,
+  files: readonly { file: LocalFile; ticker: string | null }[],
+  detected: Detected,
+  vars: { runId?: string; startedAt: Date },
+): Promise<void> {
+  await runSqlFile(s, "prelude.sql");
+  await fillCalendar(s);
+  await s.insertRows(
+    "egx_file",
+    ["ord", "path", "file_key", "etag", "size_bytes", "ticker"],
+    files.map(({ file: f, ticker }, i) => [i, f.path, f.key, f.etag, f.size, ticker]),
+  );
+  await setVariables(s, {
+    format: detected.spec.id,
+    data_source: detected.spec.dataSource,
+    run_id: vars.runId ?? null,
+    started_at: vars.startedAt,
+  });
+  await runSqlFile(s, "stage_files.sql");
+  await runSqlFile(s, detected.spec.read);
+  await runSqlFile(s, "stage_rejects.sql");
+  for (const col of detected.missingOptional) {
+    // Column names come from the format's fixed list (formats.ts), never from the file.
+    await s.execute(`ALTER TABLE egx_raw_read ADD COLUMN "${col}" VARCHAR`);
+  }
+  const [{ N: rejected }] = await s.query<{ N: number }>(
+    "SELECT count(*)::INTEGER AS N FROM egx_reject_lines",
+  );
+  if (rejected > 0 && files.length > 1) throw new SplitGroup("rejected lines");
+  await runSqlFile(
+    s,
+    rejected > 0
+      ? "number_lines_rejects.sql"
+      : files.length === 1
+      ? "number_lines_one.sql"
+      : "number_lines.sql",
+  );
+  for (const f of detected.spec.check) await runSqlFile(s, f);
+  const [{ BAD: bad }] = await s.query<{ BAD: number }>(
+    "SELECT count(reason)::INTEGER AS BAD FROM egx_checked",
+  );
+  if (bad > 0 || rejected > 0) await runSqlFile(s, "quarantine.sql");
+}
+
+async function loadGroup(
+  wh: Warehouse,
+  group: Detection[],
+  opts: LoadOptions,
+): Promise<LoadOutcome[]> {
+  const startedAt = new Date();
+  const { detected } = group[0];
+  const files = group.map((g) => g.file);
+  const label = files.length === 1
+    ? `batch_load ${files[0].key}`
+    : `batch_load ${files.length} ${detected.spec.id} files`;
+  const rows = await wh.transaction(async (s) => {
+    const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
+    await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
+    opts.signal?.throwIfAborted();
+    await runSqlFile(s, detected.spec.upsert);
+    await runSqlFile(s, "load_log.sql");
+    return await s.query<{ K: string; R: number; L: number; Q: number }>(
+      "SELECT l.FILE_KEY AS K, l.ROWS_READ AS R, l.ROWS_LOADED AS L, l.ROWS_QUARANTINED AS Q " +
+        "FROM OPERATIONAL.TBL_LOAD_LOG l JOIN egx_file f ON f.file_key = l.FILE_KEY " +
+        "AND f.etag = l.ETAG",
+    );
+  }, { signal: opts.signal, label });
+  const byKey = new Map(rows.map((r) => [r.K, r]));
+  return files.map((f) => {
+    const r = byKey.get(f.key)!;
+    return {
+      key: f.key,
+      etag: f.etag,
+      format: detected.spec.id,
+      status: "LOADED" as const,
+      rowsRead: Number(r.R),
+      rowsLoaded: Number(r.L),
+      rowsQuarantined: Number(r.Q),
+    };
+  });
+}
+
+async function recordFailure(
+  wh: Warehouse,
+  file: LandingObject,
+  format: string | null,
+  error: unknown,
+  opts: LoadOptions,
+): Promise<LoadOutcome> {
+  const message = error instanceof Error ? error.message : String(error);
+  const startedAt = new Date();
+  await wh.transaction(async (s) => {
+    await setVariables(s, {
+      file_key: file.key,
+      etag: file.etag,
+      size_bytes: file.size,
+      format,
+      error: message,
+      run_id: opts.runId ?? null,
+      started_at: startedAt,
+    });
+    await runSqlFile(s, "load_log_failed.sql");
+  }, { label: `batch_load ${file.key} (recording the failure)` });
+  return {
+    key: file.key,
+    etag: file.etag,
+    format,
+    status: "FAILED",
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsQuarantined: 0,
+    error: message,
+  };
+}
+
+/** Group key: same format, same header (columns in the same order), same optional gaps. */
+function groupKey(d: Detection): string {
+  return `${d.detected.spec.id}\u0000${headerColumns(d.header).join(",")}`;
+}
+
+/**
+ * Load `files` (local copies of landing objects) into the DuckDB warehouse `wh`, reference data
+ * first (companies, indices), then the rest. Returns one outcome per file, in load order;
+ * failures are recorded and returned, not thrown (except an abort).
+ */
+export async function loadFiles(
+  wh: Warehouse,
+  files: readonly LocalFile[],
+  opts: LoadOptions = {},
+): Promise<LoadOutcome[]> {
+  const outcomes: LoadOutcome[] = [];
+  const report = (o: LoadOutcome[]) => {
+    outcomes.push(...o);
+    opts.onLoaded?.(o);
+  };
+  const detections: Detection[] = [];
+  for (const file of files) {
+    try {
+      const header = await readHeaderLine(file.path);
+      detections.push({ file, header, detected: detectFormat(file.key, header) });
+    } catch (e) {
+      report([await recordFailure(wh, file, null, e, opts)]);
+    }
+  }
+  detections.sort((a, b) =>
+    a.detected.spec.order - b.detected.spec.order || a.file.key.localeCompare(b.file.key)
+  );
+  const groups = new Map<string, Detection[]>();
+  for (const d of detections) {
+    const k = groupKey(d);
+    const g = groups.get(k);
+    if (g && g.length < (opts.maxGroupFiles ?? 64)) g.push(d);
+    else if (g) groups.set(`${k}\u0000${groups.size}`, [d]);
+    else groups.set(k, [d]);
+  }
+  const ordered = [...groups.values()].sort((a, b) =>
+    a[0].detected.spec.order - b[0].detected.spec.order
+  );
+  for (const group of ordered) {
+    opts.signal?.throwIfAborted();
+    try {
+      report(await loadGroup(wh, group, opts));
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      if (group.length === 1) {
+        report([await recordFailure(wh, group[0].file, group[0].detected.spec.id, e, opts)]);
+        continue;
+      }
+      for (const one of group) {
+        opts.signal?.throwIfAborted();
+        try {
+          report(await loadGroup(wh, [one], opts));
+        } catch (e1) {
+          if (opts.signal?.aborted) throw e1;
+          report([await recordFailure(wh, one.file, one.detected.spec.id, e1, opts)]);
+        }
+      }
+    }
+  }
+  return outcomes;
+}

@@ -1,0 +1,14 @@
+-- TradingView chart export: time,open,high,low,close,Volume[,indicator columns...]; time is
+-- epoch seconds (or an ISO instant); the trade date is the Cairo date of the bar's start. The
+-- ticker comes from the file name (e.g. "EGX_COMI, 1D.csv"). Prices are read typed.
+CREATE OR REPLACE TEMP TABLE egx_norm AS
+SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
+  time AS d_raw,
+  CAST(timezone('Africa/Cairo', CASE
+    WHEN regexp_full_match(trim(time), '[0-9]+') THEN to_timestamp(TRY_CAST(trim(time) AS BIGINT))
+    ELSE TRY_CAST(trim(time) AS TIMESTAMPTZ)
+  END) AS DATE) AS trade_date,
+  if(open IS NULL, NULL, 'x') AS o_raw, open, if(high IS NULL, NULL, 'x') AS h_raw, high,
+  if(low IS NULL, NULL, 'x') AS l_raw, low, if(close IS NULL, NULL, 'x') AS c_raw, close,
+  if(volume IS NULL, NULL, 'x') AS v_raw, volume
+FROM egx_raw;

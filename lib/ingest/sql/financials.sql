@@ -1,0 +1,47 @@
+-- Quarterly financials: ticker,fiscal_year,fiscal_quarter,period_end,currency,revenue,
+-- gross_profit,operating_income,net_income,total_assets,total_liabilities,total_equity,
+-- operating_cash_flow,shares_outstanding,eps (amounts may be blank = unknown).
+CREATE OR REPLACE TEMP TABLE egx_checked AS
+SELECT n.*, NULLIF(concat_ws('; ',
+    CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
+    egx_num_problem('fiscal_year', n.fy_raw, n.fiscal_year),
+    egx_num_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
+    CASE WHEN n.fiscal_quarter NOT IN (1, 2, 3, 4) THEN 'fiscal_quarter not 1..4' END,
+    egx_date_problem('period_end', n.pe_raw, n.period_end),
+    CASE WHEN n.bad_amounts <> '' THEN 'unparsable ' || n.bad_amounts END,
+    CASE WHEN n.shares_outstanding < 0 THEN 'negative shares_outstanding' END,
+    CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL THEN 'unknown ticker ' || n.ticker END,
+    CASE WHEN n.fiscal_year IS NOT NULL AND n.fiscal_quarter IS NOT NULL
+      AND count(*) OVER (PARTITION BY n.ticker, n.fiscal_year, n.fiscal_quarter) > 1
+      THEN 'duplicate key (ticker, fiscal year, quarter) in the file' END
+  ), '') AS reason
+FROM (
+  SELECT egx_file_key, egx_etag, egx_line, upper(trim(ticker)) AS ticker,
+    fiscal_year AS fy_raw, TRY_CAST(trim(fiscal_year) AS INTEGER) AS fiscal_year,
+    fiscal_quarter AS fq_raw, TRY_CAST(trim(fiscal_quarter) AS INTEGER) AS fiscal_quarter,
+    period_end AS pe_raw, TRY_CAST(trim(period_end) AS DATE) AS period_end,
+    coalesce(NULLIF(upper(trim(currency)), ''), 'EGP') AS currency,
+    egx_num(revenue) AS revenue, egx_num(gross_profit) AS gross_profit,
+    egx_num(operating_income) AS operating_income, egx_num(net_income) AS net_income,
+    egx_num(total_assets) AS total_assets, egx_num(total_liabilities) AS total_liabilities,
+    egx_num(total_equity) AS total_equity, egx_num(operating_cash_flow) AS operating_cash_flow,
+    egx_num(shares_outstanding) AS shares_outstanding, egx_num(eps) AS eps,
+    concat_ws(', ',
+      CASE WHEN NOT egx_blank(revenue) AND egx_num(revenue) IS NULL THEN 'revenue' END,
+      CASE WHEN NOT egx_blank(gross_profit) AND egx_num(gross_profit) IS NULL THEN 'gross_profit' END,
+      CASE WHEN NOT egx_blank(operating_income) AND egx_num(operating_income) IS NULL
+        THEN 'operating_income' END,
+      CASE WHEN NOT egx_blank(net_income) AND egx_num(net_income) IS NULL THEN 'net_income' END,
+      CASE WHEN NOT egx_blank(total_assets) AND egx_num(total_assets) IS NULL THEN 'total_assets' END,
+      CASE WHEN NOT egx_blank(total_liabilities) AND egx_num(total_liabilities) IS NULL
+        THEN 'total_liabilities' END,
+      CASE WHEN NOT egx_blank(total_equity) AND egx_num(total_equity) IS NULL THEN 'total_equity' END,
+      CASE WHEN NOT egx_blank(operating_cash_flow) AND egx_num(operating_cash_flow) IS NULL
+        THEN 'operating_cash_flow' END,
+      CASE WHEN NOT egx_blank(shares_outstanding) AND egx_num(shares_outstanding) IS NULL
+        THEN 'shares_outstanding' END,
+      CASE WHEN NOT egx_blank(eps) AND egx_num(eps) IS NULL THEN 'eps' END
+    ) AS bad_amounts
+  FROM egx_raw
+) n
+LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker;
