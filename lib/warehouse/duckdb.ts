@@ -172,7 +172,13 @@ export class DuckDBWarehouse implements Warehouse {
       const memory = await createInstance(":memory:");
       return new DuckDBWarehouse(path, memory, opts);
     }
-    await Deno.mkdir(dirname(path), { recursive: true });
+    try {
+      await Deno.mkdir(dirname(path), { recursive: true });
+    } catch (e) {
+      // Without write permission on the folder (a job granted only the file), DuckDB's native
+      // code still opens the file; a real problem surfaces there with DuckDB's message.
+      if (!(e instanceof Deno.errors.NotCapable)) throw e;
+    }
     return new DuckDBWarehouse(path, null, opts);
   }
 

@@ -1,0 +1,57 @@
+/**
+ * batch_load: load the landing store's new or changed files into the warehouse. Each file is
+ * recognised by its header (canonical daily CSV, TradingView and Investing.com exports,
+ * one-minute bars, company list, index constituents, quarterly financials, screener snapshots),
+ * validated row by row in SQL, its bad rows quarantined with a reason and its good rows
+ * upserted, atomically per file (see lib/ingest/load.ts). Fails (exit 1) when any file failed;
+ * the others are loaded all the same.
+ *
+ *   deno run --allow-ffi --allow-read=data,var --allow-write=data,var \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,SNOWFLAKE_* \
+ *     [--allow-net=<S3 and Snowflake hosts>] jobs/batch_load.ts [--tmp-dir DIR]
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../lib/config/config.ts";
+import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { openLanding } from "../lib/ingest/landing.ts";
+import { jobContext, nothingToDo, runJob } from "../lib/runner/job.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+
+const HELP = `Usage: jobs/batch_load.ts [--tmp-dir DIR]
+
+Loads every .csv file of the landing store (EGX_LANDING: a folder, default data/sample, or
+s3://bucket/prefix) that has no successful load of its current version into the warehouse
+(EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a terminal, logged every 10 s otherwise.
+
+  --tmp-dir DIR   where S3 objects are downloaded while they load (default var/tmp)`;
+
+if (import.meta.main) {
+  await runJob({ name: "batch_load", help: HELP }, async (args, signal) => {
+    const { values } = parseArgs({ args, options: { "tmp-dir": { type: "string" } } });
+    const config = loadConfig();
+    const landing = await openLanding(config.landing);
+    const wh = await openWarehouse(config.warehouse, { signal });
+    try {
+      const pending = await pendingObjects(wh, landing, { signal });
+      if (pending.length === 0) nothingToDo(`no new or changed files in ${landing.where}`);
+      const outcomes = await runBatch(wh, landing, pending, {
+        runId: jobContext().runId,
+        signal,
+        tmpDir: values["tmp-dir"],
+      });
+      console.log(`batch_load: ${outcomes.length} file(s) from ${landing.where}`);
+      console.log(describeOutcomes(outcomes));
+      const failed = outcomes.filter((o) => o.status === "FAILED");
+      if (failed.length > 0) {
+        throw new Error(
+          `${failed.length} of ${outcomes.length} file(s) failed to load (first: ${
+            failed[0].key
+          }: ` +
+            `${failed[0].error?.split("\n")[0]})`,
+        );
+      }
+    } finally {
+      await wh.close();
+    }
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * s3_check: report the landing store's new or changed files (key + ETag/size compared with the
+ * warehouse's load log, OPERATIONAL.TBL_LOAD_LOG) and report "nothing to do" (exit 78, see
+ * lib/runner/job.ts) when there are none, so the runner skips the batch branch. batch_load
+ * recomputes the same list itself, so nothing is handed over between the two.
+ *
+ *   deno run --allow-ffi --allow-read=data --allow-write=data \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,SNOWFLAKE_* \
+ *     [--allow-net=<S3 and Snowflake hosts>] jobs/s3_check.ts
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../lib/config/config.ts";
+import { pendingObjects } from "../lib/ingest/batch.ts";
+import { openLanding } from "../lib/ingest/landing.ts";
+import { nothingToDo, runJob } from "../lib/runner/job.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+
+const HELP = `Usage: jobs/s3_check.ts
+
+Lists the landing store's .csv files (EGX_LANDING: a folder, default data/sample, or
+s3://bucket/prefix) that have no successful load of their current version (key + ETag) in the
+warehouse (EGX_WAREHOUSE). Exits 78 ("nothing to do") when there are none.`;
+
+if (import.meta.main) {
+  await runJob({ name: "s3_check", help: HELP }, async (args, signal) => {
+    parseArgs({ args, options: {} });
+    const config = loadConfig();
+    const landing = await openLanding(config.landing);
+    const wh = await openWarehouse(config.warehouse, { signal });
+    try {
+      const pending = await pendingObjects(wh, landing, { signal });
+      if (pending.length === 0) nothingToDo(`no new or changed files in ${landing.where}`);
+      console.log(`s3_check: ${pending.length} new or changed file(s) in ${landing.where}`);
+      for (const p of pending) {
+        console.log(`  ${p.change.padEnd(7)} ${p.key} (etag ${p.etag}, ${p.size} bytes)`);
+      }
+    } finally {
+      await wh.close();
+    }
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The batch branch of the pipeline: what is new in the landing store (s3_check) and loading it
+ * (batch_load). Both compute the same difference between the landing store and the warehouse's
+ * load log, so batch_load needs nothing handed over from s3_check and two runs cannot disagree
+ * about a file: a file is pending until a LOADED row exists for its key and ETag.
+ */
+import type { Warehouse } from "../warehouse/warehouse.ts";
+import type { Landing } from "./landing.ts";
+import { type LandingObject, loadFiles, type LoadOutcome, type LocalFile } from "./load.ts";
+import { Progress, type ProgressOptions } from "./progress.ts";
+
+export interface PendingObject extends LandingObject {
+  /** `new`: the key was never loaded; `changed`: it was, with another ETag. */
+  change: "new" | "changed";
+}
+
+/** Landing objects with no successful load of their current version. */
+export async function pendingObjects(
+  wh: Warehouse,
+  landing: Landing,
+  opts: { signal?: AbortSignal } = {},
+): Promise<PendingObject[]> {
+  const objects = await landing.list(opts.signal);
+  const rows = await wh.query<{ K: string; E: string }>(
+    "SELECT FILE_KEY AS K, ETAG AS E FROM OPERATIONAL.TBL_LOAD_LOG WHERE STATUS = 'LOADED'",
+    [],
+    { signal: opts.signal, label: "s3_check" },
+  );
+  const loaded = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (!loaded.has(r.K)) loaded.set(r.K, new Set());
+    loaded.get(r.K)!.add(r.E);
+  }
+  const out: PendingObject[] = [];
+  for (const o of objects) {
+    const etags = loaded.get(o.key);
+    if (!etags) out.push({ ...o, change: "new" });
+    else if (!etags.has(o.etag)) out.push({ ...o, change: "changed" });
+  }
+  return out;
+}
+
+export interface BatchOptions {
+  runId?: string;
+  signal?: AbortSignal;
+  /** Where S3 downloads go while they load (default var/tmp). */
+  tmpDir?: string;
+  progress?: ProgressOptions | false;
+}
+
+/** Load every pending object; returns one outcome per object (failures included). */
+export async function runBatch(
+  wh: Warehouse,
+  landing: Landing,
+  pending: readonly PendingObject[],
+  opts: BatchOptions = {},
+): Promise<LoadOutcome[]> {
+  const tmpDir = opts.tmpDir ?? "var/tmp";
+  const progress = opts.progress === false ? null : new Progress(
+    "batch_load",
+    pending.length,
+    pending.reduce((a, p) => a + p.size, 0),
+    opts.progress,
+  );
+  const fetched: (LocalFile & { release(): Promise<void> })[] = [];
+  try {
+    for (const p of pending) {
+      opts.signal?.throwIfAborted();
+      fetched.push(await landing.fetch(p, tmpDir, opts.signal));
+    }
+    const sizes = new Map(fetched.map((f) => [f.key, f.size]));
+    return await loadFiles(wh, fetched, {
+      runId: opts.runId,
+      signal: opts.signal,
+      onLoaded: (o) =>
+        progress?.advance(
+          o.length,
+          o.reduce((a, x) => a + (sizes.get(x.key) ?? 0), 0),
+          o.reduce((a, x) => a + x.rowsRead, 0),
+        ),
+    });
+  } finally {
+    progress?.finish();
+    for (const f of fetched) await f.release();
+  }
+}
+
+/** A readable summary of a batch, one line per file. */
+export function describeOutcomes(outcomes: readonly LoadOutcome[]): string {
+  return outcomes.map((o) =>
+    o.status === "LOADED"
+      ? `  LOADED  ${o.key} (${o.format}): ${o.rowsRead} read, ${o.rowsLoaded} loaded, ` +
+        `${o.rowsQuarantined} quarantined`
+      : `  FAILED  ${o.key}: ${o.error}`
+  ).join("\n");
+}

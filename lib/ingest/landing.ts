@@ -1,0 +1,76 @@
+/**
+ * The landing store: a local folder (the embedded default, holding the bundled sample) or an S3
+ * bucket/prefix on AWS S3 or any S3-API server (custom endpoint, path-style addressing).
+ *
+ * Objects are identified by key and ETag: an S3 object's ETag; for a local file, its size and
+ * modification time (`<size>-<mtime ms>`, cheap and changes whenever the file is rewritten).
+ * Only `.csv` objects are candidates for loading; other files (licences, notes) are ignored.
+ */
+import type { LandingConfig } from "../config/config.ts";
+import type { LandingObject, LocalFile } from "./load.ts";
+
+export interface Landing {
+  /** Where it is, for messages (never with credentials). */
+  readonly where: string;
+  /** Every .csv object, sorted by key. */
+  list(signal?: AbortSignal): Promise<LandingObject[]>;
+  /**
+   * A local file with the object's content: the file itself for a folder, a download (streamed
+   * to disk, never held in memory) under `tmpDir` for S3. `release` removes a download.
+   */
+  fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<
+    LocalFile & {
+      release(): Promise<void>;
+    }
+  >;
+}
+
+const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
+
+export class LocalLanding implements Landing {
+  constructor(readonly dir: string) {}
+
+  get where(): string {
+    return this.dir;
+  }
+
+  async list(signal?: AbortSignal): Promise<LandingObject[]> {
+    const out: LandingObject[] = [];
+    const walk = async (rel: string) => {
+      signal?.throwIfAborted();
+      const abs = rel ? `${this.dir}/${rel}` : this.dir;
+      for await (const e of Deno.readDir(abs)) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory) await walk(key);
+        else if (e.isFile && isCsv(key)) {
+          const st = await Deno.stat(`${this.dir}/${key}`);
+          out.push({ key, etag: `${st.size}-${st.mtime?.getTime() ?? 0}`, size: st.size });
+        }
+      }
+    };
+    try {
+      await walk("");
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new Error(`landing folder ${this.dir} does not exist (EGX_LANDING)`, { cause: e });
+      }
+      throw e;
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  fetch(obj: LandingObject): Promise<LocalFile & { release(): Promise<void> }> {
+    return Promise.resolve({
+      ...obj,
+      path: `${this.dir}/${obj.key}`,
+      release: () => Promise.resolve(),
+    });
+  }
+}
+
+/** The configured landing store (the S3 client is loaded only for an S3 landing). */
+export async function openLanding(config: LandingConfig): Promise<Landing> {
+  if (config.kind !== "s3") return new LocalLanding(config.dir);
+  const { S3Landing } = await import("./landing_s3.ts");
+  return new S3Landing(config);
+}
