@@ -140,3 +140,24 @@ export async function assertRejects(
   }
   throw new Error(`expected ${cls.name} to be thrown`);
 }
+
+/** The bundled sample's files (data/sample), as the landing store lists them. */
+export async function sampleFiles(
+  dir = `${REPO}/data/sample`,
+): Promise<{ key: string; etag: string; size: number; path: string }[]> {
+  const out = [];
+  for (const sub of ["", "bars_1m/"]) {
+    for await (const e of Deno.readDir(`${dir}/${sub}`)) {
+      if (!e.isFile || !e.name.endsWith(".csv")) continue;
+      const path = `${dir}/${sub}${e.name}`;
+      const st = await Deno.stat(path);
+      out.push({
+        key: sub + e.name,
+        etag: `${st.size}-${st.mtime?.getTime()}`,
+        size: st.size,
+        path,
+      });
+    }
+  }
+  return out.sort((a, b) => a.key.localeCompare(b.key));
+}

@@ -6,6 +6,7 @@
  * Transpiling is deterministic, so results are cached by a hash of the rendered SQL in
  * `target/.cache/`; with a warm cache the WASM transpiler is not even loaded (~250 ms saved).
  */
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { ModelError, type Position } from "./errors.ts";
 import type { ModelNode, Project } from "./project.ts";
@@ -44,9 +45,8 @@ export function sqlLiteral(v: string | number | boolean): string {
   return sqlString(v);
 }
 
-async function sha256(text: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 export class Compiler {
@@ -55,6 +55,8 @@ export class Compiler {
   readonly vars: Record<string, string | number | boolean>;
   #cache = new Map<string, string>();
   #used = new Set<string>();
+  /** Hash of what was last written to each compiled file (unchanged files are not rewritten). */
+  #written = new Map<string, string>();
   #cacheDirty = false;
   #cacheLoaded = false;
   #write: boolean;
@@ -124,8 +126,18 @@ export class Compiler {
 
   async #writeFile(path: string, text: string): Promise<void> {
     if (!this.#write) return;
+    const body = text.endsWith("\n") ? text : text + "\n";
+    await this.#loadCache();
+    const hash = sha256(body);
+    if (this.#written.get(path) === hash) {
+      try {
+        if ((await Deno.stat(path)).size === new TextEncoder().encode(body).length) return;
+      } catch { /* gone: write it again */ }
+    }
     await Deno.mkdir(dirname(path), { recursive: true });
-    await Deno.writeTextFile(path, text.endsWith("\n") ? text : text + "\n");
+    await Deno.writeTextFile(path, body);
+    this.#written.set(path, hash);
+    this.#cacheDirty = true;
   }
 
   /**
@@ -134,7 +146,7 @@ export class Compiler {
    */
   async transpile(snowflake: string, file: string): Promise<string> {
     await this.#loadCache();
-    const key = await sha256(`${this.target}\n${snowflake}`);
+    const key = sha256(`${this.target}\n${snowflake}`);
     this.#used.add(key);
     const hit = this.#cache.get(key);
     if (hit !== undefined) return hit;
@@ -172,7 +184,10 @@ export class Compiler {
     this.#cacheLoaded = true;
     try {
       const j = JSON.parse(await Deno.readTextFile(this.#cachePath));
-      if (j.version === CACHE_VERSION) this.#cache = new Map(Object.entries(j.entries));
+      if (j.version === CACHE_VERSION) {
+        this.#cache = new Map(Object.entries(j.entries));
+        this.#written = new Map(Object.entries(j.written ?? {}));
+      }
     } catch { /* no cache yet, or unreadable: start empty */ }
   }
 
@@ -185,8 +200,12 @@ export class Compiler {
     const keys = [...this.#used, ...[...this.#cache.keys()].filter((k) => !this.#used.has(k))]
       .slice(0, CACHE_LIMIT);
     const entries = Object.fromEntries(keys.map((k) => [k, this.#cache.get(k)!]));
+    const written = Object.fromEntries(
+      [...this.#written].filter(([p]) => !p.endsWith(".tmp")).slice(-CACHE_LIMIT),
+    );
     const tmp = `${this.#cachePath}.${crypto.randomUUID()}.tmp`;
-    await this.#writeFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries }));
+    await Deno.mkdir(dirname(tmp), { recursive: true });
+    await Deno.writeTextFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries, written }));
     await Deno.rename(tmp, this.#cachePath);
     this.#cacheDirty = false;
   }

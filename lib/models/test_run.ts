@@ -5,7 +5,7 @@
  * `target/test_results.json`. Error-severity failures fail the run; warnings are reported.
  */
 import { join } from "node:path";
-import type { Session, Warehouse } from "../warehouse/warehouse.ts";
+import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { collectTests, type DataTest, testDependencies } from "./data_tests.ts";
@@ -47,6 +47,8 @@ export interface TestRunResult {
   ok: boolean;
   /** Every statement executed, in order (the benchmark replays them). */
   statements: string[];
+  /** Bound parameters of some statements, by index in `statements`. */
+  parameters: Record<number, SqlValue[]>;
 }
 
 export interface TestOptions {
@@ -97,6 +99,7 @@ export async function runTests(
   const compiler = new Compiler(project, { target, asOf: opts.asOf, targetDir: opts.targetDir });
   const tests = selectTests(project, collectTests(project, opts.asOf), opts);
   const statements: string[] = [];
+  const parameters: Record<number, SqlValue[]> = {};
   const results: TestResult[] = [];
   const compiled = new Map<string, { sql: string; path: string }>();
   for (const t of tests) {
@@ -139,7 +142,7 @@ export async function runTests(
   const order = new Map(tests.map((t, i) => [t.name, i]));
   results.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
   if (opts.storeFailures ?? true) {
-    await storeResults(wh, project, results, compiled, statements, opts);
+    await storeResults(wh, project, results, compiled, { statements, parameters }, opts);
   }
   for (const r of results) {
     const tag = { pass: "PASS", fail: "FAIL", warn: "WARN", error: "ERROR" }[r.status];
@@ -162,11 +165,12 @@ export async function runTests(
     counts,
     ok: counts.fail === 0 && counts.error === 0,
     statements,
+    parameters,
   };
   await Deno.mkdir(compiler.targetDir, { recursive: true });
   await Deno.writeTextFile(
     join(compiler.targetDir, "test_results.json"),
-    JSON.stringify({ ...run, statements: undefined }, null, 2) + "\n",
+    JSON.stringify({ ...run, statements: undefined, parameters: undefined }, null, 2) + "\n",
   );
   return run;
 }
@@ -213,20 +217,24 @@ async function storeResults(
   project: Project,
   results: TestResult[],
   compiled: Map<string, { sql: string }>,
-  statements: string[],
+  log: { statements: string[]; parameters: Record<number, SqlValue[]> },
   opts: TestOptions,
 ): Promise<void> {
   const schema = project.failuresSchema;
   const runAt = new Date().toISOString().replace("T", " ").slice(0, 19);
   await wh.transaction(async (s: Session) => {
-    const exec = (sql: string, params?: (string | number | null)[]) => {
-      statements.push(sql);
+    const record = (sql: string, params?: SqlValue[]) => {
+      if (params) log.parameters[log.statements.length] = params;
+      log.statements.push(sql);
+    };
+    const exec = (sql: string, params?: SqlValue[]) => {
+      record(sql, params);
       return s.execute(sql, params);
     };
     await exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     const tablesSql = "SELECT table_name AS TABLE_NAME FROM information_schema.tables " +
       "WHERE upper(table_schema) = upper(?)";
-    statements.push(tablesSql);
+    record(tablesSql, [schema]);
     const existing = (await s.query<{ TABLE_NAME: string }>(tablesSql, [schema]))
       .map((r) => r.TABLE_NAME.toLowerCase());
     const failing = new Set<string>();
