@@ -301,7 +301,8 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
       .replace(/\\\n\s*/g, "");
     const line = joined.split("\n").find((l) => l.trim().startsWith("deno run "));
     assert(line, `${job.script}: the header comment has no "deno run" line`);
-    const words = line.trim().split(/\s+/);
+    // Optional parts in [brackets] (e.g. "[--allow-net=<hosts>]") are left out.
+    const words = line.replace(/\[[^\]]*\]/g, " ").trim().split(/\s+/);
     const at = words.indexOf(job.script);
     assert(at > 1, `${job.script}: the header's deno run line does not run ${job.script}`);
     const flags = words.slice(2, at);
