@@ -122,7 +122,7 @@ export const FORMATS: readonly FormatSpec[] = [
     required: ["time", ...OHLC, "volume"],
     optional: [],
     tickerFromName: {
-      pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,5})(?:,|\s|\.csv$)/i,
+      pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,5})(?:,|\s|\.csv$)/,
       example: "EGX_COMI, 1D.csv",
     },
     dataSource: "TRADINGVIEW_EXPORT",
@@ -137,7 +137,7 @@ export const FORMATS: readonly FormatSpec[] = [
     required: ["date", "price", ...OHLC.filter((c) => c !== "close"), "vol.", "change %"],
     optional: [],
     tickerFromName: {
-      pattern: /^([A-Z][A-Z0-9]{1,5})(?:[\s_-]|\.csv$)/i,
+      pattern: /^([A-Z][A-Z0-9]{1,5})(?:[\s_-]|\.csv$)/,
       example: "COMI Historical Data.csv",
     },
     dataSource: "INVESTING_EXPORT",
@@ -151,7 +151,7 @@ export const FORMATS: readonly FormatSpec[] = [
     title: "one-minute bars",
     required: ["datetime", ...OHLC, "volume"],
     optional: [],
-    tickerFromName: { pattern: /^([A-Z][A-Z0-9]{1,5})\.csv$/i, example: "bars_1m/COMI.csv" },
+    tickerFromName: { pattern: /^([A-Z][A-Z0-9]{1,5})\.csv$/, example: "bars_1m/COMI.csv" },
     dataSource: "BARS_1M",
     read: "read_bars_1m.sql",
     check: ["bars_1m_norm.sql", "days.sql", "bars_1m.sql"],

@@ -9,7 +9,13 @@ ON CONFLICT (FILE_KEY, ETAG, LINE_NUMBER) DO UPDATE SET
 
 INSERT INTO OPERATIONAL.TBL_QUARANTINE (FILE_KEY, ETAG, LINE_NUMBER, FORMAT, REASON, RECORD)
 SELECT f.file_key, f.etag, j.line, getvariable('format'),
-  'malformed CSV line: ' || j.error_message, j.csv_line
+  -- A value the typed reader could not convert reads like the text formats' reasons.
+  CASE WHEN j.error_message LIKE 'Error when converting column%'
+    THEN regexp_replace(j.error_message,
+      'Error when converting column "([^"]*)"\. Could not convert string "([^"]*)" to ''[A-Z]+''',
+      'unparsable \1 "\2"', 'g')
+    ELSE 'malformed CSV line: ' || j.error_message END,
+  j.csv_line
 FROM egx_reject_lines j JOIN egx_file f ON f.path = j.path
 ON CONFLICT (FILE_KEY, ETAG, LINE_NUMBER) DO UPDATE SET
   REASON = excluded.REASON, RECORD = excluded.RECORD, FORMAT = excluded.FORMAT;

@@ -1,0 +1,164 @@
+/**
+ * The S3 landing store against a real S3-API HTTP server (moto, tests/support/s3_server.ts),
+ * through the library and through the s3_check / batch_load / validate_data job scripts.
+ */
+import assert from "node:assert/strict";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { loadConfig } from "../lib/config/config.ts";
+import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { openLanding } from "../lib/ingest/landing.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import { s3TestClient, s3TestEnv } from "./support/s3_server.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SAMPLE = `${ROOT}data/sample`;
+const DATA = `${ROOT}tests/testdata/ingest`;
+
+async function bucketWith(files: Record<string, string>): Promise<string> {
+  const bucket = `egx-${crypto.randomUUID().slice(0, 8)}`;
+  const s3 = await s3TestClient();
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const [key, path] of Object.entries(files)) {
+    await put(bucket, key, await Deno.readFile(path));
+  }
+  return bucket;
+}
+
+async function put(bucket: string, key: string, body: Uint8Array): Promise<void> {
+  const s3 = await s3TestClient();
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+Deno.test("S3 landing: new files are listed by key and ETag, loaded, then no longer pending", async () => {
+  const bucket = await bucketWith({
+    "landing/companies.csv": `${SAMPLE}/companies.csv`,
+    "landing/bars_1m/COMI.csv": `${DATA}/bars_1m/COMI.csv`,
+    "landing/notes.txt": `${DATA}/exports/EGX_ETEL.txt`,
+    "elsewhere/ignored.csv": `${SAMPLE}/index_membership.csv`,
+  });
+  const env = await s3TestEnv(bucket, "landing/");
+  const config = loadConfig((k) => env[k]);
+  const landing = await openLanding(config.landing);
+  assert.equal(landing.where, `s3://${bucket}/landing/`);
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const pending = await pendingObjects(wh, landing);
+    assert.deepEqual(pending.map((p) => [p.key, p.change]), [
+      [`s3://${bucket}/landing/bars_1m/COMI.csv`, "new"],
+      [`s3://${bucket}/landing/companies.csv`, "new"],
+    ]);
+    // moto gives the MD5 of the content as the ETag of a single-part upload.
+    assert.match(pending[0].etag, /^[0-9a-f]{32}$/);
+    assert.equal(pending[1].size, Deno.statSync(`${SAMPLE}/companies.csv`).size);
+    const out = await runBatch(wh, landing, pending, { tmpDir: `${dir}/tmp`, progress: false });
+    assert.deepEqual(out.map((o) => [o.status, o.rowsRead, o.rowsLoaded]), [
+      ["LOADED", 223, 223],
+      ["LOADED", 13, 6],
+    ]);
+    // Downloads are removed once loaded.
+    assert.deepEqual([...Deno.readDirSync(`${dir}/tmp`)], []);
+    assert.deepEqual(await pendingObjects(wh, landing), []);
+    const [q] = await wh.query(
+      "SELECT FILE_KEY, LINE_NUMBER, REASON FROM OPERATIONAL.TBL_QUARANTINE ORDER BY 2 LIMIT 1",
+    );
+    assert.deepEqual(q, {
+      FILE_KEY: `s3://${bucket}/landing/bars_1m/COMI.csv`,
+      LINE_NUMBER: 4,
+      REASON: "outside the session (13:45 Cairo, Ramadan 1446 session 10:00-13:30)",
+    });
+    // A changed object (new content, new ETag) is pending again, as "changed".
+    const changed = new TextEncoder().encode(
+      Deno.readTextFileSync(`${DATA}/bars_1m/COMI.csv`) +
+        "2025-11-03 08:00:00,99.0,99.5,98.5,99.1,700\n",
+    );
+    await put(bucket, "landing/bars_1m/COMI.csv", changed);
+    const again = await pendingObjects(wh, landing);
+    assert.deepEqual(again.map((p) => [p.key, p.change]), [
+      [`s3://${bucket}/landing/bars_1m/COMI.csv`, "changed"],
+    ]);
+    const [o] = await runBatch(wh, landing, again, { tmpDir: `${dir}/tmp`, progress: false });
+    assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded], ["LOADED", 14, 7]);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function job(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const res = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--allow-read",
+      "--allow-write",
+      // The same variables as the jobs' permissions.env in jobs.yaml.
+      "--allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE,SNOWFLAKE_*,EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT",
+      "--allow-net=127.0.0.1",
+      "--allow-sys=uid,homedir,osRelease",
+      `${ROOT}jobs/${name}.ts`,
+    ],
+    clearEnv: true,
+    env: { ...env, PATH: Deno.env.get("PATH") ?? "" },
+    cwd: ROOT,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
+}
+
+Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch on S3", async () => {
+  const bucket = await bucketWith({
+    "companies.csv": `${SAMPLE}/companies.csv`,
+    "bars_1m/COMI.csv": `${SAMPLE}/bars_1m/COMI.csv`,
+    "bars_1m/ETEL.csv": `${SAMPLE}/bars_1m/ETEL.csv`,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_jobs_" });
+  try {
+    const env = {
+      ...(await s3TestEnv(bucket)),
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      EGX_AS_OF: "2025-12-08T12:30:00Z",
+    };
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 0, check.err);
+    assert.equal(
+      check.out.split("\n")[0],
+      `s3_check: 3 new or changed file(s) in s3://${bucket}/`,
+    );
+    assert.match(
+      check.out,
+      new RegExp(`new {5}s3://${bucket}/companies\\.csv \\(etag [0-9a-f]{32}, 13063 bytes\\)`),
+    );
+    const load = await job("batch_load", { ...env });
+    assert.equal(load.code, 0, load.err);
+    assert.match(
+      load.out,
+      /LOADED {2}s3:\/\/egx-[0-9a-f]+\/bars_1m\/COMI\.csv \(bars_1m\): 20796 read, 20796 loaded, 0 quarantined/,
+    );
+    assert.match(load.err, /batch_load: 3\/3 files, 41,561 rows, [\d,]+ rows\/s, done/);
+    const nothing = await job("s3_check", env);
+    assert.equal(nothing.code, 78, nothing.err);
+    assert.equal(
+      nothing.out,
+      `s3_check: nothing to do: no new or changed files in s3://${bucket}/\n`,
+    );
+    const valid = await job("validate_data", env);
+    assert.equal(valid.code, 0, valid.out + valid.err);
+    assert.match(valid.out, /PASS {2}recent data present: 2 prices for 2025-12-08/);
+    const late = await job("validate_data", { ...env, EGX_AS_OF: "2025-12-10T13:00:00Z" });
+    assert.equal(late.code, 1);
+    assert.match(
+      late.out,
+      /FAIL {2}recent data present: no prices for 2025-12-10, .*\(latest stored: 2025-12-08\)/,
+    );
+    assert.match(
+      late.err.trim(),
+      /^validate_data: Error: data-quality checks failed: recent data present \(at jobs\/validate_data\.ts:\d+\)$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

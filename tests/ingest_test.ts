@@ -1,0 +1,508 @@
+/**
+ * Batch ingestion into a real DuckDB file: the bundled real data, every bad-row class with its
+ * reason and line, the file formats, re-loads, atomicity, and a concurrent writer.
+ */
+import assert from "node:assert/strict";
+import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
+import { LocalLanding } from "../lib/ingest/landing.ts";
+import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { Progress } from "../lib/ingest/progress.ts";
+import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
+import {
+  openWarehouse,
+  type Session,
+  type Warehouse,
+  WarehouseQueryError,
+} from "../lib/warehouse/warehouse.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SAMPLE = `${ROOT}data/sample`;
+const DATA = `${ROOT}tests/testdata/ingest`;
+const WRITER = `${ROOT}tests/testdata/warehouse/writer.ts`;
+
+function file(path: string, key: string, etag = "v1"): LocalFile {
+  return { path, key, etag, size: Deno.statSync(path).size };
+}
+
+async function withWarehouse(fn: (wh: Warehouse, path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_ingest_" });
+  const path = `${dir}/egx.duckdb`;
+  const wh = await openWarehouse({ kind: "duckdb", path });
+  try {
+    await fn(wh, path);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function loadCompanies(wh: Warehouse): Promise<void> {
+  const [o] = await loadFiles(wh, [file(`${SAMPLE}/companies.csv`, "companies.csv")], {
+    maxGroupFiles: 64,
+  });
+  assert.equal(o.status, "LOADED", o.error);
+}
+
+async function quarantine(wh: Warehouse, key: string): Promise<[number, string][]> {
+  const rows = await wh.query<{ L: number; R: string }>(
+    "SELECT LINE_NUMBER AS L, REASON AS R FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? " +
+      "ORDER BY 1",
+    [key],
+  );
+  return rows.map((r) => [r.L, r.R]);
+}
+
+function sampleFiles(): LocalFile[] {
+  const bars = [...Deno.readDirSync(`${SAMPLE}/bars_1m`)]
+    .filter((e) => e.name.endsWith(".csv"))
+    .map((e) => e.name)
+    .sort();
+  return [
+    file(`${SAMPLE}/index_membership.csv`, "index_membership.csv"),
+    ...bars.map((b) => file(`${SAMPLE}/bars_1m/${b}`, `bars_1m/${b}`)),
+    file(`${SAMPLE}/companies.csv`, "companies.csv"),
+  ];
+}
+
+Deno.test("the bundled real sample loads completely: companies, indices, bars and daily bars", async () => {
+  await withWarehouse(async (wh) => {
+    const out = await loadFiles(wh, sampleFiles());
+    // Reference data first, whatever the order given.
+    assert.deepEqual(out.slice(0, 2).map((o) => o.format), ["companies", "index_membership"]);
+    assert.deepEqual(out.filter((o) => o.status !== "LOADED"), []);
+    assert.equal(out.reduce((a, o) => a + o.rowsQuarantined, 0), 0);
+    const count = async (sql: string) => (await wh.query<{ N: number }>(sql))[0].N;
+    assert.equal(await count("SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY"), 223);
+    assert.equal(
+      await count("SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY WHERE SECTOR IS NULL"),
+      194,
+    );
+    assert.equal(await count("SELECT count(*) AS N FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP"), 22);
+    assert.equal(await count("SELECT count(*) AS N FROM OPERATIONAL.TBL_INTRADAY_BAR"), 225_573);
+    assert.equal(
+      await count(
+        "SELECT count(*) AS N FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA_SOURCE = 'BARS_1M'",
+      ),
+      1308,
+    );
+    const [day] = await wh.query(
+      "SELECT OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE " +
+        "WHERE TICKER = 'COMI' AND TRADE_DATE = DATE '2025-12-08'",
+    );
+    assert.deepEqual(day, {
+      OPEN: 116.21,
+      HIGH: 117.85,
+      LOW: 116.21,
+      CLOSE: 117.6,
+      VOLUME: 1889311,
+      SOURCE_FILE: "bars_1m/COMI.csv",
+    });
+    // The same day recomputed from the raw file: first open, last close, extremes, total volume.
+    const lines = Deno.readTextFileSync(`${SAMPLE}/bars_1m/COMI.csv`).trim().split("\n").slice(1)
+      .map((l) => l.split(","))
+      .filter((f) => f[0].startsWith("2025-12-08"))
+      .sort((a, b) => a[0].localeCompare(b[0]));
+    assert.equal(Number(lines[0][1]), day.OPEN);
+    assert.equal(Number(lines[lines.length - 1][4]), day.CLOSE);
+    assert.equal(Math.max(...lines.map((f) => Number(f[2]))), day.HIGH);
+    assert.equal(Math.min(...lines.map((f) => Number(f[3]))), day.LOW);
+    assert.equal(lines.reduce((a, f) => a + Number(f[5]), 0), day.VOLUME);
+  });
+});
+
+Deno.test("the trade date is the Cairo date across the October 2025 DST change", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    await loadFiles(wh, [file(`${SAMPLE}/bars_1m/COMI.csv`, "bars_1m/COMI.csv")]);
+    const rows = await wh.query<{ D: string; FIRST: string; LAST: string }>(
+      "SELECT TRADE_DATE AS D, min(BAR_START) AS FIRST, max(BAR_START) AS LAST " +
+        "FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE TRADE_DATE IN ('2025-10-29', '2025-11-02') " +
+        "GROUP BY 1 ORDER BY 1",
+    );
+    // 10:00 Cairo is 07:00 UTC in summer (UTC+3) and 08:00 UTC in winter (UTC+2).
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0].D, "2025-10-29");
+    assert.ok(rows[0].FIRST >= "2025-10-29T07:00:00.000Z" && rows[0].LAST < "2025-10-29T11:30");
+    assert.equal(rows[1].D, "2025-11-02");
+    assert.ok(rows[1].FIRST >= "2025-11-02T08:00:00.000Z" && rows[1].LAST < "2025-11-02T12:30");
+  });
+});
+
+Deno.test("every bad daily row is quarantined with its line and reason; good rows load", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const key = "bad/daily_bad_rows.csv";
+    const [o] = await loadFiles(wh, [file(`${DATA}/bad/daily_bad_rows.csv`, key)]);
+    assert.deepEqual(
+      [o.status, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined],
+      ["LOADED", "daily_canonical", 15, 2, 13],
+    );
+    assert.deepEqual(await quarantine(wh, key), [
+      [3, "missing close"],
+      [4, 'unparsable open "abc"'],
+      [5, 'unparsable trade_date "2025-13-45"'],
+      [6, "non-positive price"],
+      [7, "negative volume"],
+      [8, "high < low"],
+      [9, "open/close outside [low, high]"],
+      [10, "not an EGX trading day (Friday 2025-07-04)"],
+      [11, "not an EGX trading day (Thursday 2025-07-03)"],
+      [12, "unknown ticker ZZZZ"],
+      [13, "duplicate key (ticker, trade date) in the file"],
+      [14, "duplicate key (ticker, trade date) in the file"],
+      [15, "missing ticker"],
+    ]);
+    const [rec] = await wh.query<{ RECORD: string }>(
+      "SELECT RECORD FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? AND LINE_NUMBER = 4",
+      [key],
+    );
+    assert.equal(rec.RECORD, "COMI,2025-07-01,abc,82.0,80.5,81.2,95000");
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+      ),
+      [
+        { TICKER: "ABUK", TRADE_DATE: "2025-07-01", CLOSE: 60.5, VOLUME: 7000 },
+        { TICKER: "COMI", TRADE_DATE: "2025-06-29", CLOSE: 81, VOLUME: 120000 },
+      ],
+    );
+  });
+});
+
+Deno.test("one-minute bars outside the session (Ramadan, DST) or on closed days are quarantined", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const key = "bars_1m/COMI.csv";
+    const [o] = await loadFiles(wh, [file(`${DATA}/bars_1m/COMI.csv`, key)]);
+    assert.deepEqual([o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [13, 6, 7]);
+    assert.deepEqual(await quarantine(wh, key), [
+      [4, "outside the session (13:45 Cairo, Ramadan 1446 session 10:00-13:30)"],
+      [8, "outside the session (09:59 Cairo, session 10:00-14:30)"],
+      [9, "duplicate key (ticker, bar start) in the file"],
+      [10, "outside the session (09:30 Cairo, session 10:00-14:30)"],
+      [12, "outside the session (14:30 Cairo, session 10:00-14:30)"],
+      [13, "not an EGX trading day (Friday 2025-11-07)"],
+      [14, "duplicate key (ticker, bar start) in the file"],
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE " +
+          "WHERE DATA_SOURCE = 'BARS_1M' ORDER BY 1",
+      ),
+      [
+        { TRADE_DATE: "2025-03-10", OPEN: 70, HIGH: 71, LOW: 69.8, CLOSE: 70.9, VOLUME: 1500 },
+        { TRADE_DATE: "2025-10-29", OPEN: 100, HIGH: 101, LOW: 99, CLOSE: 99.2, VOLUME: 4300 },
+        { TRADE_DATE: "2025-11-02", OPEN: 99.1, HIGH: 99.6, LOW: 99, CLOSE: 99.5, VOLUME: 900 },
+      ],
+    );
+  });
+});
+
+Deno.test("Investing.com and TradingView exports load with the ticker from the file name", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const inv = "exports/COMI Historical Data.csv";
+    const tv = "exports/EGX_ETEL, 1D.csv";
+    const out = await loadFiles(wh, [file(`${DATA}/${inv}`, inv), file(`${DATA}/${tv}`, tv)]);
+    assert.deepEqual(
+      out.map((o) => [o.key, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+      [[inv, "daily_investing", 4, 2, 2], [tv, "daily_tradingview", 3, 2, 1]],
+    );
+    assert.deepEqual(await quarantine(wh, inv), [
+      [4, 'unparsable volume "abc"'],
+      [5, "not an EGX trading day (Saturday 2025-06-28)"],
+    ]);
+    assert.deepEqual(await quarantine(wh, tv), [[4, "not an EGX trading day (Friday 2025-07-04)"]]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME " +
+          "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1, 2",
+      ),
+      [
+        {
+          TICKER: "COMI",
+          TRADE_DATE: "2025-06-30",
+          DATA_SOURCE: "INVESTING_EXPORT",
+          OPEN: 1060,
+          HIGH: 1075,
+          LOW: 1058,
+          CLOSE: 1071.75,
+          VOLUME: 426440,
+        },
+        {
+          TICKER: "COMI",
+          TRADE_DATE: "2025-07-01",
+          DATA_SOURCE: "INVESTING_EXPORT",
+          OPEN: 1070,
+          HIGH: 1085,
+          LOW: 1065.25,
+          CLOSE: 1081.5,
+          VOLUME: 1810000,
+        },
+        {
+          TICKER: "ETEL",
+          TRADE_DATE: "2025-06-29",
+          DATA_SOURCE: "TRADINGVIEW_EXPORT",
+          OPEN: 40.1,
+          HIGH: 41.2,
+          LOW: 39.9,
+          CLOSE: 40.8,
+          VOLUME: 150000,
+        },
+        {
+          TICKER: "ETEL",
+          TRADE_DATE: "2025-06-30",
+          DATA_SOURCE: "TRADINGVIEW_EXPORT",
+          OPEN: 40.8,
+          HIGH: 41.5,
+          LOW: 40.2,
+          CLOSE: 41,
+          VOLUME: 160000,
+        },
+      ],
+    );
+  });
+});
+
+Deno.test("an unknown format is rejected with the file's name and what was expected", async () => {
+  assert.throws(
+    () => detectFormat("exports/mystery.csv", "foo,bar,baz"),
+    (e: Error) =>
+      e instanceof UnknownFormatError &&
+      e.message.startsWith('exports/mystery.csv: unknown file format: header "foo,bar,baz"; ') &&
+      e.message.includes("one-minute bars (datetime,open,high,low,close,volume)"),
+  );
+  assert.throws(
+    () => detectFormat("exports/prices.csv", "time,open,high,low,close,Volume"),
+    /exports\/prices\.csv: a TradingView chart export must be named after its ticker, e\.g\. "EGX_COMI, 1D\.csv"/,
+  );
+  await withWarehouse(async (wh) => {
+    const key = "exports/mystery.csv";
+    const [o] = await loadFiles(wh, [file(`${DATA}/${key}`, key)]);
+    assert.equal(o.status, "FAILED");
+    assert.match(o.error!, /^exports\/mystery\.csv: unknown file format/);
+    const [log] = await wh.query(
+      "SELECT STATUS, ROWS_READ, ERROR FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = ?",
+      [key],
+    );
+    assert.equal(log.STATUS, "FAILED");
+    assert.equal(log.ROWS_READ, 0);
+    assert.equal(log.ERROR, o.error);
+  });
+});
+
+Deno.test("loading the same files again changes nothing", async () => {
+  await withWarehouse(async (wh) => {
+    await loadFiles(wh, sampleFiles());
+    await loadFiles(wh, [file(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")]);
+    const snapshot = async () => ({
+      prices: await wh.query(
+        "SELECT * FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY TICKER, TRADE_DATE, DATA_SOURCE",
+      ),
+      bars: await wh.query(
+        "SELECT count(*) AS N, max(UPDATED_AT) AS U, sum(VOLUME) AS V FROM OPERATIONAL.TBL_INTRADAY_BAR",
+      ),
+      companies: await wh.query("SELECT * FROM OPERATIONAL.TBL_COMPANY ORDER BY TICKER"),
+      members: await wh.query(
+        "SELECT * FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP ORDER BY INDEX_CODE, TICKER",
+      ),
+    });
+    const before = await snapshot();
+    // New versions (ETags) of the same content: everything is read again, nothing changes.
+    const again = [...sampleFiles(), file(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")].map((
+      f,
+    ) => ({ ...f, etag: "v2" }));
+    const out = await loadFiles(wh, again);
+    assert.deepEqual(out.filter((o) => o.status !== "LOADED"), []);
+    assert.deepEqual(await snapshot(), before);
+  });
+});
+
+/** The real warehouse, with a fault injected into the statement matching `failOn`. */
+function faulty(wh: Warehouse, failOn: RegExp): Warehouse {
+  return {
+    kind: wh.kind,
+    query: wh.query.bind(wh),
+    migrate: wh.migrate.bind(wh),
+    close: wh.close.bind(wh),
+    transaction: (fn, opts) =>
+      wh.transaction((s) => {
+        const inject: Session = {
+          query: s.query.bind(s),
+          insertRows: s.insertRows.bind(s),
+          execute: (sql, params) => {
+            if (failOn.test(sql)) {
+              return Promise.reject(new WarehouseQueryError("injected failure", sql));
+            }
+            return s.execute(sql, params);
+          },
+        };
+        return fn(inject);
+      }, opts),
+  };
+}
+
+Deno.test("a file that fails midway leaves nothing half-loaded, and the others still load", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    // The daily aggregate MERGE runs after the bars MERGE and the quarantine insert: fail it.
+    const broken = faulty(
+      wh,
+      /^MERGE INTO OPERATIONAL\.TBL_STOCK_PRICE t\s+USING \(\s+SELECT b\.TICKER/,
+    );
+    const bad = file(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv");
+    const out = await loadFiles(broken, [bad, file(`${SAMPLE}/index_membership.csv`, "idx.csv")]);
+    assert.deepEqual(out.map((o) => [o.key, o.status]), [
+      ["idx.csv", "LOADED"],
+      ["bars_1m/COMI.csv", "FAILED"],
+    ]);
+    assert.match(out[1].error!, /injected failure/);
+    const count = async (t: string) =>
+      (await wh.query<{ N: number }>(`SELECT count(*) AS N FROM OPERATIONAL.${t}`))[0].N;
+    assert.equal(await count("TBL_INTRADAY_BAR"), 0);
+    assert.equal(await count("TBL_STOCK_PRICE"), 0);
+    assert.equal(await count("TBL_QUARANTINE"), 0);
+    assert.equal(await count("TBL_INDEX_MEMBERSHIP"), 22);
+    assert.deepEqual(
+      await wh.query("SELECT FILE_KEY, STATUS FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY 1"),
+      [
+        { FILE_KEY: "bars_1m/COMI.csv", STATUS: "FAILED" },
+        { FILE_KEY: "companies.csv", STATUS: "LOADED" },
+        { FILE_KEY: "idx.csv", STATUS: "LOADED" },
+      ],
+    );
+  });
+});
+
+Deno.test("a failing file in a group of bar files is isolated: the other files load", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const dir = await Deno.makeTempDir({ prefix: "egx_group_" });
+    try {
+      // A line with too many fields is rejected by the reader; a group with rejected lines is
+      // loaded file by file so each keeps exact line numbers.
+      await Deno.writeTextFile(
+        `${dir}/ABUK.csv`,
+        "datetime,open,high,low,close,volume\n2025-11-02 08:00:00,10,11,9,10.5,100\n" +
+          "2025-11-02 08:01:00,10,11,9,10.5,100,7\n",
+      );
+      const out = await loadFiles(wh, [
+        file(`${dir}/ABUK.csv`, "bars_1m/ABUK.csv"),
+        file(`${SAMPLE}/bars_1m/EFIH.csv`, "bars_1m/EFIH.csv"),
+      ]);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsQuarantined]), [
+        ["bars_1m/ABUK.csv", "LOADED", 2, 1],
+        ["bars_1m/EFIH.csv", "LOADED", 20395, 0],
+      ]);
+      const [[line, reason]] = await quarantine(wh, "bars_1m/ABUK.csv");
+      assert.equal(line, 3);
+      assert.match(reason, /^malformed CSV line: /);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a batch load and another process writing at once both succeed", async () => {
+  await withWarehouse(async (wh, path) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        WRITER,
+        path,
+        "S",
+        "60",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = await loadFiles(wh, sampleFiles());
+    const res = await child.output();
+    const dec = new TextDecoder();
+    assert.equal(res.code, 0, dec.decode(res.stderr));
+    assert.equal(dec.decode(res.stdout), "done 60\n");
+    assert.deepEqual(out.filter((o) => o.status !== "LOADED"), []);
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_STREAM_OFFSET WHERE CONSUMER_GROUP = 'S'",
+    );
+    assert.equal(N, 60);
+    const [{ B }] = await wh.query<{ B: number }>(
+      "SELECT count(*) AS B FROM OPERATIONAL.TBL_INTRADAY_BAR",
+    );
+    assert.equal(B, 225_573);
+  });
+});
+
+Deno.test("pending files are new or changed versions; a loaded version is not pending", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_landing_" });
+  try {
+    await Deno.mkdir(`${dir}/bars_1m`);
+    await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+    await Deno.copyFile(`${DATA}/bars_1m/COMI.csv`, `${dir}/bars_1m/COMI.csv`);
+    await Deno.writeTextFile(`${dir}/README.txt`, "not data");
+    const landing = new LocalLanding(dir);
+    await withWarehouse(async (wh) => {
+      const first = await pendingObjects(wh, landing);
+      assert.deepEqual(first.map((p) => [p.key, p.change]), [
+        ["bars_1m/COMI.csv", "new"],
+        ["companies.csv", "new"],
+      ]);
+      const lines: string[] = [];
+      const out = await runBatch(wh, landing, first, {
+        progress: { tty: false, intervalMs: 0, write: (t) => lines.push(t) },
+      });
+      assert.deepEqual(out.map((o) => o.status), ["LOADED", "LOADED"]);
+      assert.equal(lines.length, 3);
+      assert.match(lines[2], /^batch_load: 2\/2 files, 236 rows, [\d,]+ rows\/s, done\n$/);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      await Deno.writeTextFile(
+        `${dir}/bars_1m/COMI.csv`,
+        "\n2025-11-03 08:00:00,99.0,99.5,98.5,99.1,700\n",
+        { append: true },
+      );
+      const again = await pendingObjects(wh, landing);
+      assert.deepEqual(again.map((p) => [p.key, p.change]), [["bars_1m/COMI.csv", "changed"]]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("progress shows rows/s and an ETA on a terminal, plain lines otherwise", () => {
+  let t = 0;
+  const out: string[] = [];
+  const p = new Progress("batch_load", 4, 400, {
+    tty: true,
+    write: (s) => out.push(s),
+    now: () => t,
+  });
+  t = 2000;
+  p.advance(1, 100, 50_000);
+  assert.equal(out[0], "\rbatch_load: 1/4 files, 50,000 rows, 25,000 rows/s, ETA 6 s\x1b[K");
+  t = 4000;
+  p.advance(3, 300, 150_000);
+  p.finish();
+  assert.equal(out[2], "\rbatch_load: 4/4 files, 200,000 rows, 50,000 rows/s, done\x1b[K\n");
+  const logged: string[] = [];
+  t = 0;
+  const q = new Progress("batch_load", 3, 300, {
+    tty: false,
+    intervalMs: 10_000,
+    write: (s) => logged.push(s),
+    now: () => t,
+  });
+  t = 1000;
+  q.advance(1, 100, 10);
+  t = 5000;
+  q.advance(1, 100, 10); // within 10 s of the last line: not printed
+  t = 12_000;
+  q.advance(1, 100, 10);
+  assert.deepEqual(logged, [
+    "batch_load: 1/3 files, 10 rows, 10 rows/s, ETA 2 s\n",
+    "batch_load: 3/3 files, 30 rows, 3 rows/s, done\n",
+  ]);
+});

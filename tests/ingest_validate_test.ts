@@ -1,0 +1,112 @@
+/** validate_data's quality gate on a real DuckDB file loaded with the bundled sample. */
+import assert from "node:assert/strict";
+import { loadFiles } from "../lib/ingest/load.ts";
+import { dueTradingDay, validateData } from "../lib/ingest/validate.ts";
+import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SAMPLE = `${ROOT}data/sample`;
+const AS_OF = new Date("2025-12-08T12:30:00Z");
+
+async function withSample(fn: (wh: Warehouse) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_validate_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const f = (key: string) => {
+      const path = `${SAMPLE}/${key}`;
+      return { key, path, etag: "v1", size: Deno.statSync(path).size };
+    };
+    const out = await loadFiles(wh, [
+      f("companies.csv"),
+      f("bars_1m/COMI.csv"),
+      f("bars_1m/ETEL.csv"),
+    ]);
+    assert.deepEqual(out.map((o) => o.status), ["LOADED", "LOADED", "LOADED"]);
+    await fn(wh);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("the trading day due at an instant is the last one whose session has closed", () => {
+  assert.equal(dueTradingDay(new Date("2025-12-08T12:30:00Z")), "2025-12-08"); // 14:30 Cairo
+  assert.equal(dueTradingDay(new Date("2025-12-08T10:00:00Z")), "2025-12-07"); // in session
+  assert.equal(dueTradingDay(new Date("2025-12-12T09:00:00Z")), "2025-12-11"); // Friday
+  assert.equal(dueTradingDay(new Date("2025-07-04T09:00:00Z")), "2025-07-02"); // Thu closure
+  assert.equal(dueTradingDay(new Date("2025-03-10T11:30:00Z")), "2025-03-10"); // Ramadan 13:30
+});
+
+Deno.test("the bundled sample passes every data-quality check", async () => {
+  await withSample(async (wh) => {
+    const r = await validateData(wh, { asOf: AS_OF });
+    assert.equal(r.ok, true, r.text);
+    assert.equal(
+      r.text,
+      [
+        "validate_data: 7 checks, 0 failed",
+        "  PASS  no duplicate companies: 223 companies, each once",
+        "  PASS  no duplicate daily prices: each (ticker, trade date, source) once",
+        "  PASS  no duplicate intraday bars: each (ticker, bar start, interval, source) once",
+        "  PASS  positive prices: every open, high, low and close > 0",
+        "  PASS  non-negative volume: every volume >= 0",
+        "  PASS  recent data present: 2 prices for 2025-12-08, the last trading day closed by " +
+        "2025-12-08T12:30:00.000Z",
+        "  PASS  row counts reconcile per file: 3 loaded files: read = loaded + quarantined",
+      ].join("\n"),
+    );
+  });
+});
+
+Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail the gate", async () => {
+  await withSample(async (wh) => {
+    await wh.transaction(async (s) => {
+      // What a plain INSERT (the original system's bug) or a broken writer would leave behind.
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) SELECT TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, " +
+          "VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-07'",
+      );
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET LOW = 0, VOLUME = -5 " +
+          "WHERE TICKER = 'ETEL' AND TRADE_DATE = '2025-12-04'",
+      );
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_LOAD_LOG SET ROWS_LOADED = ROWS_LOADED - 1 " +
+          "WHERE FILE_KEY = 'bars_1m/ETEL.csv'",
+      );
+    });
+    const r = await validateData(wh, { asOf: new Date("2025-12-10T13:00:00Z") });
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.checks.map((c) => [c.name, c.ok]), [
+      ["no duplicate companies", true],
+      ["no duplicate daily prices", false],
+      ["no duplicate intraday bars", true],
+      ["positive prices", false],
+      ["non-negative volume", false],
+      ["recent data present", false],
+      ["row counts reconcile per file", false],
+    ]);
+    const detail = Object.fromEntries(r.checks.map((c) => [c.name, c.detail]));
+    assert.equal(
+      detail["no duplicate daily prices"],
+      "(ticker, trade date, source) stored more than once: TICKER=COMI TRADE_DATE=2025-12-07 " +
+        "DATA_SOURCE=BARS_1M N=2",
+    );
+    assert.match(detail["positive prices"], /^prices <= 0: TICKER=ETEL TRADE_DATE=2025-12-04 /);
+    assert.equal(
+      detail["non-negative volume"],
+      "volume < 0: TICKER=ETEL TRADE_DATE=2025-12-04 DATA_SOURCE=BARS_1M VOLUME=-5",
+    );
+    assert.equal(
+      detail["recent data present"],
+      "no prices for 2025-12-10, the last trading day closed by 2025-12-10T13:00:00.000Z " +
+        "(latest stored: 2025-12-08)",
+    );
+    assert.match(
+      detail["row counts reconcile per file"],
+      /^rows read <> loaded \+ quarantined, or quarantine table disagrees: FILE_KEY=bars_1m\/ETEL\.csv ETAG=v1 ROWS_READ=20542 ROWS_LOADED=20541 ROWS_QUARANTINED=0 IN_QUARANTINE=0$/,
+    );
+    assert.match(r.text, /^validate_data: 7 checks, 5 failed\n/);
+  });
+});
