@@ -1,18 +1,20 @@
 /**
- * A market warehouse for the web and alert tests, built the way the product builds it: the
- * operational tables filled from real EGX data, then the real models (lib/models) run to build
- * DWH_SILVER and DWH_GOLD. The raw inputs are returned too, parsed independently in TypeScript,
- * so tests can compute the values they expect without asking the warehouse.
- *
- * Inputs: tests/testdata/models (real daily and one-minute bars of the 11 sample stocks, the
- * real company list, small hand-made index lists), loaded with the model tests' statements.
+ * A market warehouse for the web and alert tests, built the way the pipeline builds it: the
+ * bundled sample (data/sample: real one-minute bars of 11 EGX stocks, the real company list, the
+ * index lists) loaded by the real batch loader (lib/ingest), then the real models (lib/models)
+ * run to build DWH_SILVER and DWH_GOLD. The raw inputs are returned too, read and aggregated
+ * independently in TypeScript (daily bars by Africa/Cairo date), so tests can compute the values
+ * they expect without asking the warehouse.
  */
-import { loadConfig, SAMPLE_AS_OF } from "../../lib/config/config.ts";
+import { loadConfig, SAMPLE_AS_OF, SAMPLE_DIR } from "../../lib/config/config.ts";
+import { pendingObjects, runBatch } from "../../lib/ingest/batch.ts";
+import { openLanding } from "../../lib/ingest/landing.ts";
+import { generateDocs } from "../../lib/models/docs.ts";
 import { loadProject } from "../../lib/models/project.ts";
 import { runModels } from "../../lib/models/run.ts";
-import { generateDocs } from "../../lib/models/docs.ts";
 import { openWarehouse } from "../../lib/warehouse/warehouse.ts";
-import { FIXTURES, LOADS } from "../models_fixture.ts";
+
+const SAMPLE = new URL(`../../${SAMPLE_DIR}/`, import.meta.url).pathname;
 
 export const AS_OF = new Date(SAMPLE_AS_OF);
 
@@ -86,7 +88,7 @@ export function csvLine(line: string): string[] {
 }
 
 async function csv(file: string): Promise<Record<string, string>[]> {
-  const [head, ...lines] = (await Deno.readTextFile(FIXTURES + file)).trim().split(/\r?\n/);
+  const [head, ...lines] = (await Deno.readTextFile(SAMPLE + file)).trim().split(/\r?\n/);
   const cols = csvLine(head);
   return lines.map((l) => {
     const v = csvLine(l);
@@ -94,27 +96,56 @@ async function csv(file: string): Promise<Record<string, string>[]> {
   });
 }
 
-/** Read the inputs with plain TypeScript (no warehouse involved). */
+const cairoDay = new Intl.DateTimeFormat("en-CA", {
+  timeZone: "Africa/Cairo",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+});
+
+/** Read the sample with plain TypeScript (no warehouse involved). */
 export async function readInputs(): Promise<MarketInputs> {
-  const daily = (await csv("daily_bars.csv")).map((r) => ({
-    ticker: r.ticker,
-    date: r.trade_date,
-    open: Number(r.open),
-    high: Number(r.high),
-    low: Number(r.low),
-    close: Number(r.close),
-    volume: Number(r.volume),
+  const intraday: IntradayInput[] = [];
+  const files = [...Deno.readDirSync(`${SAMPLE}bars_1m`)].map((e) => e.name)
+    .filter((n) => n.endsWith(".csv")).sort();
+  for (const file of files) {
+    const ticker = file.slice(0, -4);
+    for (const r of await csv(`bars_1m/${file}`)) {
+      const time = new Date(`${r.datetime.replace(" ", "T")}Z`);
+      intraday.push({
+        ticker,
+        time: time.toISOString(),
+        date: cairoDay.format(time),
+        open: Number(r.open),
+        high: Number(r.high),
+        low: Number(r.low),
+        close: Number(r.close),
+        volume: Number(r.volume),
+      });
+    }
+  }
+  // Daily bars: first open, last close, extremes and total volume per ticker and Cairo date.
+  const days = new Map<string, DailyInput>();
+  for (const b of [...intraday].sort((x, y) => x.time.localeCompare(y.time))) {
+    const key = `${b.ticker} ${b.date}`;
+    const d = days.get(key);
+    if (!d) days.set(key, { ...b });
+    else {
+      d.high = Math.max(d.high, b.high);
+      d.low = Math.min(d.low, b.low);
+      d.close = b.close;
+      d.volume += b.volume;
+    }
+  }
+  const daily = [...days.values()].map(({ ticker, date, open, high, low, close, volume }) => ({
+    ticker,
+    date,
+    open,
+    high,
+    low,
+    close,
+    volume,
   })).sort((a, b) => a.ticker.localeCompare(b.ticker) || a.date.localeCompare(b.date));
-  const intraday = (await csv("intraday_bars.csv")).map((r) => ({
-    ticker: r.ticker,
-    time: new Date(`${r.bar_start.replace(" ", "T")}Z`).toISOString(),
-    date: r.trade_date,
-    open: Number(r.open),
-    high: Number(r.high),
-    low: Number(r.low),
-    close: Number(r.close),
-    volume: Number(r.volume),
-  }));
   const companies = new Map(
     (await csv("companies.csv")).map((r) => [r.ticker, {
       ticker: r.ticker,
@@ -134,8 +165,8 @@ export async function readInputs(): Promise<MarketInputs> {
 }
 
 /**
- * Load the inputs into a new DuckDB file at `path` and build every model; with `docs`, also
- * generate the models' docs site into `<dir of path>/target/docs`.
+ * Load the bundled sample into a new DuckDB file at `path` with the batch loader and build every
+ * model; with `docs`, also generate the models' docs site into `<dir of path>/target/docs`.
  */
 export async function buildMarketWarehouse(
   path: string,
@@ -144,17 +175,18 @@ export async function buildMarketWarehouse(
   const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
   const wh = await openWarehouse(config.warehouse);
   try {
-    await wh.transaction(async (s) => {
-      // The fixture lists its own indices (a migration may have seeded the real ones).
-      await s.execute("DELETE FROM OPERATIONAL.TBL_INDEX");
-      for (const [file, sql] of LOADS) await s.execute(sql, [FIXTURES + file]);
+    const landing = await openLanding(config.landing);
+    const outcomes = await runBatch(wh, landing, await pendingObjects(wh, landing), {
+      progress: false,
     });
+    const failed = outcomes.filter((o) => o.status !== "LOADED");
+    if (failed.length > 0) throw new Error(`batch load failed: ${JSON.stringify(failed)}`);
     const dir = path.slice(0, path.lastIndexOf("/"));
     const project = await loadProject(".");
     const result = await runModels(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
-    const failed = result.results.filter((r) => r.status !== "success");
-    if (failed.length > 0) {
-      throw new Error(`models failed: ${failed.map((f) => `${f.name}: ${f.message}`).join("; ")}`);
+    const bad = result.results.filter((r) => r.status !== "success");
+    if (bad.length > 0) {
+      throw new Error(`models failed: ${bad.map((f) => `${f.name}: ${f.message}`).join("; ")}`);
     }
     if (opts.docs) await generateDocs(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
   } finally {
