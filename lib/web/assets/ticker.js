@@ -35,7 +35,6 @@ const TABLE_COLUMNS = [
   "ma7",
   "ma30",
   "rsi14",
-  "macdHistogram",
   "trendSignal",
   "rsiSignal",
 ];
