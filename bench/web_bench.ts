@@ -1,7 +1,7 @@
 /**
  * `deno task bench web`: the REST API under concurrent load on loopback. The server runs as
- * `deno task serve` does (its own process, lib/web/cli_serve.ts) over a warehouse built by the
- * real models from real EGX bars; this process is the load generator: N clients (default 50),
+ * `deno task serve` does (its own process, lib/web/cli_serve.ts) over a warehouse built from the
+ * bundled sample by the real batch loader and models; this process is the load generator: N clients (default 50),
  * each sending its next request as soon as the previous answer arrives (closed loop, so the load
  * is bounded), for D seconds (default 10) per endpoint:
  *
@@ -154,14 +154,19 @@ async function main(): Promise<number> {
       const writer = (async () => {
         while (!stopWriter.signal.aborted) {
           writes++;
-          await wh.transaction((s) =>
-            s.execute(
-              "INSERT OR REPLACE INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, " +
-                "DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-09', " +
-                "'STREAMING_API', 117, 119, 116, ?, ?)",
+          await wh.transaction(async (s) => {
+            // The stream's upsert of today's bar (delete + insert by the natural key).
+            await s.execute(
+              "DELETE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI' AND " +
+                "TRADE_DATE = '2025-12-09' AND DATA_SOURCE = 'STREAMING_API'",
+            );
+            await s.execute(
+              "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, " +
+                "HIGH, LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-09', 'STREAMING_API', 117, " +
+                "119, 116, ?, ?)",
               [117 + (writes % 20) / 10, 1000 * writes],
-            )
-          );
+            );
+          });
           await new Promise((r) => setTimeout(r, 1000));
         }
       })();
