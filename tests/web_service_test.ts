@@ -16,12 +16,18 @@ import type { HealthSources } from "../lib/web/endpoint.ts";
 
 async function withServer(
   fn: (srv: TestServer, dir: string) => Promise<void>,
-  opts: { token?: string; asOf?: string; health?: HealthSources } = {},
+  opts: { token?: string; asOf?: string; health?: HealthSources; docs?: boolean } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
+  if (opts.docs) {
+    await Deno.mkdir(`${dir}/docs/models`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/docs/index.html`, "<h1>models</h1>");
+    await Deno.writeTextFile(`${dir}/docs/models/a.html`, "<h1>a</h1>");
+  }
   const srv = await startTestServer({
     warehouse: `${dir}/egx.duckdb`,
     logDir: `${dir}/logs`,
+    docsDir: `${dir}/docs`,
     ...opts,
   });
   try {
@@ -304,4 +310,26 @@ Deno.test("pipeline health shows the stream's lag behind a real Kafka topic", as
       note: null,
     });
   }, { health: { logEnds } });
+});
+
+Deno.test("the docs site is served from its folder and nothing outside it", async () => {
+  await withServer(async (srv, dir) => {
+    await Deno.writeTextFile(`${dir}/secret.txt`, "not for the web");
+    assert.deepEqual(await srv.get("/docs/").then((r) => [r.status, r.body]), [
+      200,
+      "<h1>models</h1>",
+    ]);
+    assert.equal((await srv.get("/docs/models/a.html")).body, "<h1>a</h1>");
+    assert.equal((await srv.get("/docs")).status, 200); // redirected to /docs/
+    for (const path of ["/docs/..%2fsecret.txt", "/docs/%2e%2e/secret.txt", "/docs/%E0%A4%A"]) {
+      const r = await srv.get(path);
+      assert.equal(r.status, 404, path);
+      assert.ok(!String(r.body).includes("not for the web"), path);
+    }
+  }, { docs: true });
+  await withServer(async (srv) => {
+    const r = await srv.get("/docs/");
+    assert.equal(r.status, 404);
+    assert.match(r.body, /Docs not built yet/);
+  });
 });

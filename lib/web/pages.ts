@@ -128,7 +128,12 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
 
   app.get("/docs", (c) => c.redirect("/docs/"));
   app.get("/docs/*", async (c) => {
-    const rel = decodeURIComponent(new URL(c.req.url).pathname.slice("/docs/".length));
+    let rel: string;
+    try {
+      rel = decodeURIComponent(new URL(c.req.url).pathname.slice("/docs/".length));
+    } catch {
+      return c.text("not found", 404); // malformed %-escape
+    }
     const safe = normalize(rel === "" || rel.endsWith("/") ? `${rel}index.html` : rel);
     if (safe.startsWith("..") || safe.startsWith("/") || safe.includes("\0")) {
       return c.text("not found", 404);
