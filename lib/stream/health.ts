@@ -8,7 +8,7 @@ import type { Config } from "../config/config.ts";
 import { cairoParts, isInSession } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { KafkaClient, type PartitionLag } from "./kafka.ts";
-import { DEV_BROKER_DIR, runningBroker } from "./local_broker.ts";
+import { devBrokerAddress } from "./local_broker.ts";
 import { STREAM_DATA_SOURCE } from "./sink.ts";
 import { readStatus, type StatusDoc, type StatusName } from "./status.ts";
 
@@ -92,10 +92,10 @@ export async function checkStreamHealth(
   if (!consumer.alive) problems.push(`consumer not running: ${consumer.reason}`);
 
   let brokers = opts.brokers ?? config.kafka.brokers;
-  if (brokers.length === 0) brokers = (await runningBroker(DEV_BROKER_DIR))?.brokers ?? [];
+  if (brokers.length === 0) brokers = await devBrokerAddress();
   let lag: PartitionLag[] = [];
   if (brokers.length === 0) {
-    problems.push("Kafka: KAFKA_BROKERS is not set and the local broker is not running");
+    problems.push("Kafka: KAFKA_BROKERS is not set and the local broker was never started");
   } else {
     try {
       const client = new KafkaClient(brokers, {
@@ -181,7 +181,7 @@ export function formatHealth(r: HealthReport): string {
     `${r.producer.reason ? ` (${r.producer.reason})` : ""}${counters(r.producer)}`,
     `  consumer: ${r.consumer.alive ? "alive" : "DOWN"}` +
     `${r.consumer.reason ? ` (${r.consumer.reason})` : ""}${counters(r.consumer)}`,
-    `  kafka ${r.brokers.join(",") || "(none)"}: lag ${r.totalLag}` +
+    `  kafka ${r.brokers.join(",") || "(none)"}: lag ${r.lag.length > 0 ? r.totalLag : "unknown"}` +
     (r.lag.length > 0
       ? ` [${r.lag.map((l) => `p${l.partition}=${l.lag} (${l.committed}/${l.end})`).join(", ")}]`
       : ""),

@@ -325,6 +325,21 @@ export async function runningBroker(dir: string): Promise<RunningBroker | undefi
   return handle(dir, pid, ports.port, ports.controllerPort);
 }
 
+/**
+ * The address the development broker listens on (from its server.properties), without checking
+ * that it runs: for callers that may not signal processes (jobs get no --allow-run) and will
+ * find out by connecting.
+ */
+export async function devBrokerAddress(dir = DEV_BROKER_DIR): Promise<string[]> {
+  try {
+    const ports = readPorts(await Deno.readTextFile(`${dir}/server.properties`));
+    return ports ? [`127.0.0.1:${ports.port}`] : [];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
 // The watchdog: start the broker in the background, record its pid, and stop it when the owner
 // dies (OWNER=0: no owner). Runs in its own session (setsid) so terminal signals do not reach it.
 const WATCHDOG = `
