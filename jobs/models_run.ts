@@ -26,6 +26,8 @@ target/run_results.json.
                      Default: every model.
   --full-refresh     rebuild incremental models from scratch
   --list             print the selected models in run order and exit (builds nothing)
+  --check            check the project (files, refs, cycles, tests) and compile every model
+                     and test for DuckDB; exit 2 on problems (no warehouse needed)
 
 "Now" for the models (as_of) is EGX_AS_OF, or the bundled sample's end on the sample.`;
 
@@ -37,8 +39,22 @@ if (import.meta.main) {
         select: { type: "string", short: "s", multiple: true },
         "full-refresh": { type: "boolean" },
         list: { type: "boolean" },
+        check: { type: "boolean" },
       },
     });
+    if (values.check) {
+      const { checkModels } = await import("../lib/models/validate.ts");
+      const { ProjectError } = await import("../lib/models/errors.ts");
+      try {
+        console.log(await checkModels(".", loadConfig().asOf));
+        return 0;
+      } catch (e) {
+        if (!(e instanceof ProjectError)) throw e;
+        for (const f of e.findings) console.error(f.message);
+        console.error(`${e.findings.length} problem(s) in models/`);
+        return 2;
+      }
+    }
     const project = await loadProject(".");
     if (values.list) {
       const { buildGraph } = await import("../lib/models/dag.ts");

@@ -138,3 +138,38 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("models_run --check compiles every model and test without a warehouse and lists every problem", async () => {
+  const dir = await workdir();
+  try {
+    const ok = await job(dir, "models_run.ts", ["--check"]);
+    assertEquals(ok.code, 0, ok.stderr);
+    assertEquals(ok.stdout, "models/: ok (16 models, 8 sources, 172 tests)\n");
+    await Deno.writeTextFile(
+      join(dir, "models/marts/gold_dim_sector.sql"),
+      "select SECTOR_KEY\nfrom {{ ref('stg_companie') }}\nwhere = 1",
+    );
+    await Deno.writeTextFile(
+      join(dir, "models/staging/stg_market_stats.sql"),
+      "select 1 as X\nfrom a where = 1",
+    );
+    const bad = await job(dir, "models_run.ts", ["--check"]);
+    assertEquals(bad.code, 2);
+    assertEquals(bad.stderr.split("\n").filter(Boolean), [
+      "models/marts/gold_dim_sector.sql:2:6 ref('stg_companie'): no model named stg_companie (did you mean stg_companies?)",
+      "1 problem(s) in models/",
+    ]);
+    await Deno.writeTextFile(
+      join(dir, "models/marts/gold_dim_sector.sql"),
+      "select SECTOR_KEY, count(*) as N\nfrom {{ ref('stg_companies') }}\ngroup by SECTOR_KEY",
+    );
+    const parse = await job(dir, "models_run.ts", ["--check"]);
+    assertEquals(parse.code, 2);
+    assertMatch(
+      parse.stderr,
+      /^models\/staging\/stg_market_stats\.sql:2:\d+ Snowflake SQL does not parse: /m,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,35 @@
+/**
+ * A static check of the models (for `deno task validate`): the project's files, refs, sources,
+ * cycles and tests, and every model and test compiled for DuckDB (the transpile cache in
+ * target/.cache is read, not written). Nothing touches a warehouse.
+ */
+import { Compiler } from "./compile.ts";
+import { buildGraph } from "./dag.ts";
+import { collectTests } from "./data_tests.ts";
+import { ModelError, ProjectError } from "./errors.ts";
+import { loadProject } from "./project.ts";
+
+/** Check the project under `root`; returns a summary line or throws a ProjectError. */
+export async function checkModels(root: string, asOf: Date): Promise<string> {
+  const project = await loadProject(root);
+  buildGraph(project);
+  const tests = collectTests(project, asOf);
+  const compiler = new Compiler(project, { target: "duckdb", asOf, write: false });
+  const findings: ModelError[] = [];
+  const guard = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof ModelError) findings.push(e);
+      else throw e;
+    }
+  };
+  for (const m of project.models.values()) {
+    for (const inc of m.materialized === "incremental" ? [false, true] : [false]) {
+      await guard(() => compiler.compileModel(m, inc));
+    }
+  }
+  for (const t of tests) await guard(() => compiler.transpile(compiler.render(t.template), t.file));
+  if (findings.length > 0) throw new ProjectError(findings);
+  return `models/: ok (${project.models.size} models, ${project.sources.size} sources, ${tests.length} tests)`;
+}
