@@ -14,6 +14,7 @@ import { splitStatements } from "../warehouse/migrations.ts";
 import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { type Detected, detectFormat, headerColumns } from "./formats.ts";
 import { SQL } from "./sql_files.ts";
+import { localRows, publish, stagingEngine, TARGETS, targetsOf } from "./publish_snowflake.ts";
 
 export interface LandingObject {
   /** Identity of the file in the landing store (relative path, or s3://bucket/key). */
@@ -176,6 +177,7 @@ async function loadGroup(
   group: Detection[],
   opts: LoadOptions,
 ): Promise<LoadOutcome[]> {
+  if (wh.kind === "snowflake") return await loadGroupSnowflake(wh, group, opts);
   const startedAt = new Date();
   const { detected } = group[0];
   const files = group.map((g) => g.file);
@@ -209,6 +211,55 @@ async function loadGroup(
   });
 }
 
+/**
+ * Snowflake: the same SQL stages, checks and upserts the group in a local in-memory DuckDB;
+ * its resulting rows are then published to Snowflake in one transaction (publish_snowflake.ts).
+ */
+async function loadGroupSnowflake(
+  sf: Warehouse,
+  group: Detection[],
+  opts: LoadOptions,
+): Promise<LoadOutcome[]> {
+  const startedAt = new Date();
+  const { detected } = group[0];
+  const files = group.map((g) => g.file);
+  const keys = files.map((f) => f.key);
+  const label = `batch_load ${files.length === 1 ? files[0].key : `${files.length} files`}`;
+  const local = await stagingEngine(sf);
+  try {
+    const targets = [...targetsOf(detected.spec.id), TARGETS.quarantine, TARGETS.loadLog];
+    const staged = await local.transaction(async (s) => {
+      const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
+      await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
+      await runSqlFile(s, detected.spec.upsert);
+      await runSqlFile(s, "load_log.sql");
+      const q = (sql: string, params: SqlValue[]) => s.query(sql, params);
+      const batches = [];
+      for (const t of targets) batches.push({ target: t, rows: await localRows(q, t, keys) });
+      return batches;
+    }, { label });
+    opts.signal?.throwIfAborted();
+    await publish(sf, staged, {
+      signal: opts.signal,
+      label,
+      aggregateBars: detected.spec.id === "bars_1m",
+    });
+    const log = staged.find((b) => b.target === TARGETS.loadLog)!;
+    const col = (name: string) => TARGETS.loadLog.columns.indexOf(name);
+    return log.rows.map((r) => ({
+      key: String(r[col("FILE_KEY")]),
+      etag: String(r[col("ETAG")]),
+      format: detected.spec.id,
+      status: "LOADED" as const,
+      rowsRead: Number(r[col("ROWS_READ")]),
+      rowsLoaded: Number(r[col("ROWS_LOADED")]),
+      rowsQuarantined: Number(r[col("ROWS_QUARANTINED")]),
+    }));
+  } finally {
+    await local.close();
+  }
+}
+
 async function recordFailure(
   wh: Warehouse,
   file: LandingObject,
@@ -218,6 +269,27 @@ async function recordFailure(
 ): Promise<LoadOutcome> {
   const message = error instanceof Error ? error.message : String(error);
   const startedAt = new Date();
+  if (wh.kind === "snowflake") {
+    const now = startedAt.toISOString().replace("T", " ").replace("Z", "");
+    await publish(wh, [{
+      target: TARGETS.loadLog,
+      rows: [[
+        file.key,
+        file.etag,
+        file.size,
+        format,
+        "FAILED",
+        0,
+        0,
+        0,
+        message,
+        opts.runId ?? null,
+        now,
+        now,
+      ]],
+    }], { label: `batch_load ${file.key} (recording the failure)` });
+    return failedOutcome(file, format, message);
+  }
   await wh.transaction(async (s) => {
     await setVariables(s, {
       file_key: file.key,
@@ -230,6 +302,10 @@ async function recordFailure(
     });
     await runSqlFile(s, "load_log_failed.sql");
   }, { label: `batch_load ${file.key} (recording the failure)` });
+  return failedOutcome(file, format, message);
+}
+
+function failedOutcome(file: LandingObject, format: string | null, message: string): LoadOutcome {
   return {
     key: file.key,
     etag: file.etag,

@@ -173,7 +173,10 @@ class SnowflakeSession implements Session {
             `insertRows ${table}: row ${i + k} has ${r.length} values, expected ${columns.length}`,
           );
         }
-        return r.map(toBind);
+        // Array binds take each column's type from its first row: a column of numbers whose
+        // first value is whole would be sent as FIXED and a later 91.5 rejected. Numbers go as
+        // text, which Snowflake converts to the column's type.
+        return r.map((v) => typeof v === "number" ? String(v) : toBind(v));
       });
       await run(this.conn, sql, batch, this.label);
     }
