@@ -454,6 +454,47 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a send larger than the broker accepts is split until it fits, nothing lost",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const t0 = Date.parse("2025-11-02T08:00:00Z");
+    const quotes = Array.from({ length: 6_000 }, (_, i) => ({
+      ticker: "COMI",
+      barStart: new Date(t0 + i * 60_000).toISOString(),
+      interval: "1m" as const,
+      open: 100,
+      high: 101,
+      low: 99,
+      close: 100.5,
+      volume: i,
+      source: "test",
+      fetchedAt: new Date(t0 + (i + 1) * 60_000).toISOString(),
+    }));
+    const one: MarketSource = {
+      name: "one poll",
+      live: true,
+      async *polls() {
+        yield { at: quotes[5_999].fetchedAt, quotes, failures: [] };
+      },
+    };
+    const logs: Record<string, unknown>[] = [];
+    // ~1.5 MB in one send: over the broker's 1 MB message.max.bytes.
+    const c = await runProducer(one, client.producer(), {
+      topic: names.topic,
+      maxSendBatch: 6_000,
+      logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
+    });
+    assert.equal(c.published, 6_000);
+    assert.equal(c.dropped, 0);
+    assert.equal(c.failed, 0);
+    assert.ok(logs.some((l) => l.event === "producer.batch_split"));
+    const lag = await client.lag(names.group, names.topic);
+    assert.equal(lag[0].end, 6_000);
+  },
+);
+
+kafkaTest(
   "health_check reports liveness, lag and freshness, and fails only during trading hours",
   async () => {
     const brokers = await testBrokers();

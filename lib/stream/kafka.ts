@@ -118,6 +118,26 @@ function silenceNegativeTimeoutWarning(): void {
   (process as unknown as { emitWarning: unknown }).emitWarning = filtered;
 }
 
+// A group coordinator that moved or is still loading (a fresh broker creates the offsets topic
+// on first use): kafkajs' admin does not retry these for offset fetches, so we do.
+const COORDINATOR_ERRORS = new Set([
+  "GROUP_LOAD_IN_PROGRESS",
+  "GROUP_COORDINATOR_NOT_AVAILABLE",
+  "NOT_COORDINATOR_FOR_GROUP",
+]);
+
+async function coordinatorRetry<T>(fn: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let i = 1;; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const type = (e as { type?: string }).type ?? "";
+      if (!COORDINATOR_ERRORS.has(type) || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw ?? {})) {
@@ -150,7 +170,7 @@ export class KafkaClient {
   }
 
   async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-    const admin = this.#kafka.admin({ retry: { retries: 2, initialRetryTime: 100 } });
+    const admin = this.#kafka.admin({ retry: { retries: 6, initialRetryTime: 200 } });
     await admin.connect();
     try {
       return await fn(admin);
@@ -201,7 +221,9 @@ export class KafkaClient {
   lag(groupId: string, topic: string): Promise<PartitionLag[]> {
     return this.#withAdmin(async (admin) => {
       const ends = await admin.fetchTopicOffsets(topic);
-      const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const committed = await coordinatorRetry(() =>
+        admin.fetchOffsets({ groupId, topics: [topic] })
+      );
       const byPartition = new Map<number, number>();
       for (const p of committed[0]?.partitions ?? []) {
         byPartition.set(p.partition, Number(p.offset));
@@ -223,7 +245,7 @@ export class KafkaClient {
   /** The group's state ("Empty", "Stable", ...) and member count. */
   group(groupId: string): Promise<{ state: string; members: number }> {
     return this.#withAdmin(async (admin) => {
-      const { groups } = await admin.describeGroups([groupId]);
+      const { groups } = await coordinatorRetry(() => admin.describeGroups([groupId]));
       return { state: groups[0]?.state ?? "Dead", members: groups[0]?.members.length ?? 0 };
     });
   }
@@ -231,14 +253,16 @@ export class KafkaClient {
   /** Set a (memberless) group's committed offsets (operations and tests). */
   setGroupOffsets(groupId: string, topic: string, offsets: Map<number, number>): Promise<void> {
     return this.#withAdmin((admin) =>
-      admin.setOffsets({
-        groupId,
-        topic,
-        partitions: [...offsets].map(([partition, offset]) => ({
-          partition,
-          offset: String(offset),
-        })),
-      })
+      coordinatorRetry(() =>
+        admin.setOffsets({
+          groupId,
+          topic,
+          partitions: [...offsets].map(([partition, offset]) => ({
+            partition,
+            offset: String(offset),
+          })),
+        })
+      )
     );
   }
 

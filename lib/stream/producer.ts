@@ -52,7 +52,7 @@ export interface ProducerOptions {
   topic: string;
   /** Most messages held while Kafka is unreachable (default 50,000). */
   maxBuffered?: number;
-  /** Most messages per send (default 5,000). */
+  /** Most messages per send (default 1,000: well under the broker's 1 MB request batch). */
   maxSendBatch?: number;
   /** Send retry backoff: first delay and cap, ms. */
   retryInitialMs?: number;
@@ -65,6 +65,11 @@ export interface ProducerOptions {
   onStatus?: (s: ProducerStatus) => void;
 }
 
+function tooLarge(e: unknown): boolean {
+  return (e as { type?: string })?.type === "MESSAGE_TOO_LARGE" ||
+    /larger than the max message size/.test(String((e as Error)?.message));
+}
+
 /** Run until the source ends (then deliver everything buffered) or `signal` aborts. */
 export async function runProducer(
   source: MarketSource,
@@ -73,7 +78,7 @@ export async function runProducer(
 ): Promise<ProducerCounters> {
   const log = opts.logger ?? silentLogger;
   const maxBuffered = opts.maxBuffered ?? 50_000;
-  const maxSendBatch = opts.maxSendBatch ?? 5_000;
+  const maxSendBatch = opts.maxSendBatch ?? 1_000;
   const c: ProducerCounters = {
     polls: 0,
     polled: 0,
@@ -151,6 +156,26 @@ export async function runProducer(
         report();
       } catch (e) {
         c.sendErrors++;
+        if (tooLarge(e)) {
+          // Not retriable as it is: halve the batch (the rest goes back to the queue's front);
+          // a single message too large for the broker is a failure, reported and skipped.
+          if (inflight.length > 1) {
+            const half = Math.ceil(inflight.length / 2);
+            queue = [...inflight.slice(half), ...queue];
+            inflight = inflight.slice(0, half);
+            log.warn("producer.batch_split", { error: e, now: inflight.length });
+          } else {
+            c.failed++;
+            log.error("producer.message_too_large", {
+              key: inflight[0]?.key,
+              bytes: inflight[0]?.value.length,
+              error: e,
+            });
+            inflight = [];
+            roomFreed?.();
+          }
+          continue;
+        }
         log.warn("producer.send_failed", {
           error: e,
           pending: inflight.length + queue.length,
