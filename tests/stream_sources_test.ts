@@ -488,3 +488,13 @@ Deno.test("a failed scanner poll is reported as a failure of the whole poll, not
     await server.close();
   }
 });
+
+Deno.test("compose.yaml pins the same Kafka version as the local broker", async () => {
+  const { parse } = await import("yaml");
+  const { KAFKA_VERSION } = await import("../lib/stream/local_broker.ts");
+  const compose = parse(
+    await Deno.readTextFile(new URL("../compose.yaml", import.meta.url)),
+  ) as { services: Record<string, { image: string }> };
+  assert.equal(compose.services.kafka.image, `apache/kafka:${KAFKA_VERSION}`);
+  assert.equal(KAFKA_VERSION, "3.9.1");
+});
