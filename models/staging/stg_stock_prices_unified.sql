@@ -14,6 +14,8 @@ unique_key: [TICKER, TRADE_DATE]
 -- later poll updating today's bar), or when one of its rows was written within an hour before
 -- the last build's newest write (a writer whose transaction was still open then: Snowflake).
 -- Keys are compared, not dates, so a back-filled old day is picked up as well.
+-- (The loaders never delete: a key whose source rows were all deleted keeps its row until a
+-- --full-refresh.)
 with prices as (
   select
     upper(trim(TICKER)) as TICKER,
