@@ -163,3 +163,6 @@ export async function startPythonServer(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+// `deno run -A tests/support/python_venv.ts`: install ahead of the tests (used by .ci/run).
+if (import.meta.main) console.log(await venvPython());
