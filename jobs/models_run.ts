@@ -59,7 +59,7 @@ if (import.meta.main) {
     if (values.list) {
       const { buildGraph } = await import("../lib/models/dag.ts");
       const { selectModels } = await import("../lib/models/select.ts");
-      for (const n of selectModels(project, buildGraph(project), values.select ?? [])) {
+      for (const n of selectModels(project, buildGraph(project), { select: values.select ?? [] })) {
         const m = project.models.get(n)!;
         console.log(`${n}  (${m.materialized}, ${m.relation}, ${m.file})`);
       }

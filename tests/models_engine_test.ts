@@ -156,7 +156,7 @@ Deno.test("every problem of a project is reported at once with its position", as
 Deno.test("selection picks folders, models, ancestors, descendants, tags and unions, in run order", async () => {
   const p = await loadProject(REPO);
   const g = buildGraph(p);
-  const sel = (...s: string[]) => selectModels(p, g, s);
+  const sel = (...s: string[]) => selectModels(p, g, { select: s });
   assertEquals(sel("staging").length, 6);
   assert(sel("staging").every((n) => n.startsWith("stg_")));
   assertEquals(sel("marts").length, 10);
@@ -253,10 +253,10 @@ Deno.test("every statement generated for Snowflake parses as Snowflake SQL", asy
       const { sql } = await c.compileModel(m, inc);
       const rel = { schema: m.schema, name: m.name };
       const stmts = [
-        ...tableStatements("snowflake", rel, sql, "table"),
-        ...tableStatements("snowflake", rel, sql, "view"),
-        ...tableStatements("snowflake", rel, sql, undefined),
-        ...viewStatements("snowflake", rel, sql, "table"),
+        ...tableStatements("snowflake", { rel, sql, existing: "table" }),
+        ...tableStatements("snowflake", { rel, sql, existing: "view" }),
+        ...tableStatements("snowflake", { rel, sql }),
+        ...viewStatements("snowflake", { rel, sql, existing: "table" }),
       ];
       for (const s of stmts) {
         const r = transpile(s, Dialect.Snowflake, Dialect.Snowflake);

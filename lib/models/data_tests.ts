@@ -86,7 +86,10 @@ function defaultName(spec: TestSpec, target: string): string {
 }
 
 /** The failing-rows query of a generic test (Snowflake SQL with ref()/source() calls). */
-export function genericTestSql(spec: TestSpec, relation: string, asOf: Date): string {
+export function genericTestSql(
+  spec: TestSpec,
+  { relation, asOf }: { relation: string; asOf: Date },
+): string {
   const base = spec.where ? `(SELECT * FROM ${relation} WHERE ${spec.where}) AS t` : relation;
   const c = spec.column;
   const onlyIf = spec.whenNonempty
@@ -145,9 +148,9 @@ export function collectTests(project: Project, asOf: Date): DataTest[] {
   ) => {
     try {
       const name = spec.name ?? defaultName(spec, shortName);
-      const sql = genericTestSql(spec, relationCall, asOf);
+      const sql = genericTestSql(spec, { relation: relationCall, asOf });
       // A generated query is one line per clause; parse errors point at the YAML entry.
-      const template = parseTemplate(sql, file, spec.pos.line - 1);
+      const template = parseTemplate(sql, file, { lineOffset: spec.pos.line - 1 });
       out.push({
         name,
         kind: spec.kind,

@@ -47,7 +47,10 @@ function testStatus(m: Manifest, name: string): string {
 }
 
 /** Layered lineage graph: sources on the left, each model one layer right of its parents. */
-export function lineageSvg(m: Manifest, depth: number, focus?: string): string {
+export function lineageSvg(
+  m: Manifest,
+  { depth, focus }: { depth: number; focus?: string },
+): string {
   const up = "../".repeat(depth);
   let ids = m.lineage.nodes;
   if (focus) {
@@ -191,7 +194,7 @@ function nodePage(m: Manifest, n: DocNode): string {
     1,
     `<h1>${n.kind === "source" ? "Source" : "Model"} ${esc(n.name)}</h1><p>${esc(n.description)}</p>
 <table class="meta">${meta.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("")}</table>
-<h2>Lineage</h2>${lineageSvg(m, 1, n.id)}
+<h2>Lineage</h2>${lineageSvg(m, { depth: 1, focus: n.id })}
 <h2>Columns</h2><table><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th></tr>${cols}</table>
 <h2>Tests (${n.tests.length})</h2><ul>${tests}</ul>${sql}`,
   );
@@ -258,7 +261,7 @@ function indexPage(m: Manifest): string {
 ${run} Generated ${esc(m.generatedAt)} from the ${esc(m.warehouse)} warehouse (as of ${
       esc(m.asOf)
     }).</p>
-<h2 id="lineage">Lineage</h2><div style="overflow:auto">${lineageSvg(m, 0)}</div>
+<h2 id="lineage">Lineage</h2><div style="overflow:auto">${lineageSvg(m, { depth: 0 })}</div>
 <h2>Models</h2><table>${head}${models.map(row).join("")}</table>
 <h2>Sources</h2><table>${head}${sources.map(row).join("")}</table>`,
   );

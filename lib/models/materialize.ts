@@ -25,13 +25,15 @@ export function tmpName(r: Relation): string {
   return `${r.name}__egx_tmp`;
 }
 
+/** What to build: the relation, its compiled SELECT, and what exists there now. */
+export interface Build {
+  rel: Relation;
+  sql: string;
+  existing?: RelationType;
+}
+
 /** Statements building `rel` as a table from `sql`, given what exists there now. */
-export function tableStatements(
-  target: Target,
-  rel: Relation,
-  sql: string,
-  existing: RelationType | undefined,
-): string[] {
+export function tableStatements(target: Target, { rel, sql, existing }: Build): string[] {
   const tmp = q(rel, "__egx_tmp");
   if (target === "duckdb") {
     const out = [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TABLE ${tmp} AS\n${sql}`];
@@ -50,12 +52,7 @@ export function tableStatements(
   return out;
 }
 
-export function viewStatements(
-  _target: Target,
-  rel: Relation,
-  sql: string,
-  existing: RelationType | undefined,
-): string[] {
+export function viewStatements(_target: Target, { rel, sql, existing }: Build): string[] {
   const out: string[] = [];
   if (existing === "table") out.push(`DROP TABLE ${q(rel)}`);
   out.push(`CREATE OR REPLACE VIEW ${q(rel)} AS\n${sql}`);
@@ -68,7 +65,7 @@ export function newRowsRelation(target: Target, rel: Relation): string {
 }
 
 /** Step 1 of an incremental run: the new rows into a temporary table. */
-export function incrementalStageStatements(target: Target, rel: Relation, sql: string): string[] {
+export function incrementalStageStatements(target: Target, { rel, sql }: Build): string[] {
   const tmp = newRowsRelation(target, rel);
   return target === "duckdb"
     ? [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TEMP TABLE ${tmp} AS\n${sql}`]
@@ -78,9 +75,11 @@ export function incrementalStageStatements(target: Target, rel: Relation, sql: s
 /** Step 2 (after the columns were checked): replace matching rows, insert the new ones. */
 export function incrementalMergeStatements(
   target: Target,
-  rel: Relation,
-  replaceBy: readonly string[],
-  columns: readonly string[],
+  { rel, replaceBy, columns }: {
+    rel: Relation;
+    replaceBy: readonly string[];
+    columns: readonly string[];
+  },
 ): string[] {
   const tmp = newRowsRelation(target, rel);
   const keys = replaceBy.length === 1 ? replaceBy[0] : `(${replaceBy.join(", ")})`;

@@ -495,7 +495,7 @@ export async function loadProject(root: string): Promise<Project> {
       const hm = HEADER.exec(fileText);
       if (hm) {
         const headerLine = hm[1].split("\n").length + 1;
-        header = readYaml(hm[2], relFile, headerLine - 1);
+        header = readYaml(hm[2], relFile, { lineOffset: headerLine - 1 });
         // Blank the header but keep its newlines, so line numbers still match the file.
         sql = hm[0].replace(/[^\n]/g, " ") + fileText.slice(hm[0].length);
       }

@@ -113,7 +113,7 @@ export async function runModels(
   const startedAt = new Date().toISOString();
   const log = opts.log ?? (() => {});
   const graph = buildGraph(project);
-  const selected = selectModels(project, graph, opts.select ?? []);
+  const selected = selectModels(project, graph, { select: opts.select ?? [] });
   const target: Target = wh.kind;
   const compiler = new Compiler(project, { target, asOf: opts.asOf, targetDir: opts.targetDir });
   const schemas = [...new Set(selected.map((n) => project.models.get(n)!.schema))];
@@ -211,9 +211,16 @@ async function buildModel(
         return await s.execute(sql);
       };
       if (m.materialized === "view") {
-        for (const st of viewStatements(compiler.target, rel(m), compiled.sql, now)) await exec(st);
+        const b = { rel: rel(m), sql: compiled.sql, existing: now };
+        for (const st of viewStatements(compiler.target, b)) await exec(st);
       } else if (!incremental) {
-        for (const st of tableStatements(compiler.target, rel(m), compiled.sql, now)) {
+        for (
+          const st of tableStatements(compiler.target, {
+            rel: rel(m),
+            sql: compiled.sql,
+            existing: now,
+          })
+        ) {
           await exec(st);
         }
         rows = await countRows(s, m.relation, statements);
@@ -262,7 +269,7 @@ async function incrementalBuild(
   statements: string[],
   exec: (sql: string) => Promise<number>,
 ): Promise<number> {
-  for (const st of incrementalStageStatements(target, rel(m), sql)) await exec(st);
+  for (const st of incrementalStageStatements(target, { rel: rel(m), sql })) await exec(st);
   const newRel = newRowsRelation(target, rel(m));
   const colsOf = async (temp: boolean, params: string[]) => {
     const q = columnsQuery(target, temp);
@@ -287,7 +294,11 @@ async function incrementalBuild(
     );
   }
   let inserted = 0;
-  const merge = incrementalMergeStatements(target, rel(m), m.replaceBy, newCols);
+  const merge = incrementalMergeStatements(target, {
+    rel: rel(m),
+    replaceBy: m.replaceBy,
+    columns: newCols,
+  });
   for (const [i, st] of merge.entries()) {
     const n = await exec(st);
     if (i === 1) inserted = n;

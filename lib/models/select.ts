@@ -18,9 +18,9 @@ export class SelectionError extends Error {
 export function selectModels(
   project: Project,
   graph: Graph,
-  selectors: readonly string[],
+  { select }: { select: readonly string[] },
 ): string[] {
-  const terms = selectors.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
+  const terms = select.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
   if (terms.length === 0) return [...graph.order];
   const chosen = new Set<string>();
   for (const term of terms) {

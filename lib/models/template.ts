@@ -81,7 +81,11 @@ function splitArgs(raw: string, pos: Position): string[] {
 }
 
 /** Parse a template. `lineOffset` is added to line numbers (text that starts mid-file). */
-export function parseTemplate(text: string, file: string, lineOffset = 0): Template {
+export function parseTemplate(
+  text: string,
+  file: string,
+  { lineOffset = 0 }: { lineOffset?: number } = {},
+): Template {
   const calls: Call[] = [];
   const root: Node[] = [];
   const stack: { node: Extract<Node, { kind: "if" }>; inElse: boolean; pos: Position }[] = [];

@@ -76,7 +76,7 @@ function message(e: unknown): string {
 export function selectTests(project: Project, tests: DataTest[], opts: TestOptions): DataTest[] {
   let out = tests;
   if (opts.select && opts.select.length > 0) {
-    const chosen = new Set(selectModels(project, buildGraph(project), opts.select));
+    const chosen = new Set(selectModels(project, buildGraph(project), { select: opts.select }));
     out = out.filter((t) => testDependencies(t).models.some((m) => chosen.has(m)));
   }
   if (opts.names && opts.names.length > 0) {

@@ -14,7 +14,11 @@ export interface Y {
 }
 
 /** Parse YAML text; syntax errors and duplicate keys become ModelErrors. */
-export function readYaml(text: string, file: string, lineOffset = 0): Y {
+export function readYaml(
+  text: string,
+  file: string,
+  { lineOffset = 0 }: { lineOffset?: number } = {},
+): Y {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   const at = (offset: number | undefined): Position => {
