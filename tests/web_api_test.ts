@@ -479,3 +479,57 @@ Deno.test("streamed rows newer than the models show up live, marked as such", as
     assert.ok(before.data.stocks.every((x: { live: boolean }) => x.live === false));
   }, { copy: true });
 });
+
+Deno.test("every endpoint answers bad input with 400 and a message naming the parameter", async () => {
+  await withServer(async (srv) => {
+    const long = "x".repeat(61);
+    const cases: [string, number, string][] = [
+      [`/api/v1/companies?q=${long}`, 400, "q must be at most 60 characters, got 61"],
+      ["/api/v1/companies?hasPrices=yes", 400, 'hasPrices must be one of true, false, got "yes"'],
+      ["/api/v1/companies?limit=1001", 400, "limit must be between 1 and 1000, got 1001"],
+      [
+        "/api/v1/companies/COMI?from=2025-01-01",
+        400,
+        'unknown query parameter "from"; none are allowed',
+      ],
+      [
+        "/api/v1/prices/COMI/daily?to=tomorrow",
+        400,
+        'to must be a date YYYY-MM-DD, got "tomorrow"',
+      ],
+      [
+        "/api/v1/indicators/COMI?from=2025-1-1",
+        400,
+        'from must be a date YYYY-MM-DD, got "2025-1-1"',
+      ],
+      ["/api/v1/market/snapshot?date=", 400, 'date must be a date YYYY-MM-DD, got ""'],
+      ["/api/v1/market/volume-leaders?limit=0", 400, "limit must be between 1 and 50, got 0"],
+      [
+        "/api/v1/sectors/performance?date=2025-12-32",
+        400,
+        'date must be a date YYYY-MM-DD, got "2025-12-32"',
+      ],
+      [
+        "/api/v1/sectors/performance?date=2025-12-05",
+        404,
+        "no market data on 2025-12-05 (EGX did not trade that day)",
+      ],
+      ["/api/v1/indices?index=EGX30", 400, 'unknown query parameter "index"; none are allowed'],
+      [
+        "/api/v1/indices/performance?from=2025-12-08&to=2025-01-01",
+        400,
+        "from (2025-12-08) must not be after to (2025-01-01)",
+      ],
+      [
+        "/api/v1/pipeline/health?verbose=1",
+        400,
+        'unknown query parameter "verbose"; none are allowed',
+      ],
+      ["/api/v1/version?x=1", 400, 'unknown query parameter "x"; none are allowed'],
+    ];
+    for (const [path, status, message] of cases) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [path, status, { error: { status, message } }]);
+    }
+  });
+});
