@@ -4,18 +4,11 @@ CREATE OR REPLACE TEMP TABLE egx_dup AS
 SELECT ticker, bar_start FROM egx_norm WHERE bar_start IS NOT NULL
 GROUP BY ALL HAVING count(*) > 1;
 
--- Reasons are only spelled out for rows that fail a cheap test first (most rows are good).
-CREATE OR REPLACE TEMP TABLE egx_checked AS
-SELECT n.egx_file_key, n.egx_etag, n.egx_line, n.ticker, n.bar_start, n.trade_date, n.open,
-  n.high, n.low, n.close, n.volume,
-  CASE WHEN n.ticker IS NULL OR n.bar_start IS NULL OR n.open IS NULL OR n.high IS NULL
-    OR n.low IS NULL OR n.close IS NULL OR n.volume IS NULL
-    OR n.open <= 0 OR n.low <= 0 OR n.volume < 0 OR n.high < n.low OR n.open > n.high
-    OR n.open < n.low OR n.close > n.high OR n.close < n.low OR NOT d.trading
-    OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.open_min
-    OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.close_min
-    OR c.TICKER IS NULL OR x.ticker IS NOT NULL
-  THEN NULLIF(concat_ws('; ',
+-- Only the bad rows are materialised, with their reasons: a cheap test picks them (most rows
+-- are good) and the reason spells out every problem. egx_checked (all rows, reason NULL = good)
+-- is a view over egx_norm and that small table.
+CREATE OR REPLACE TEMP TABLE egx_bad AS
+SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
     egx_date_problem('datetime', n.t_raw, n.bar_start),
     egx_num_problem('open', n.o_raw, n.open),
@@ -38,8 +31,21 @@ SELECT n.egx_file_key, n.egx_etag, n.egx_line, n.ticker, n.bar_start, n.trade_da
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL
       THEN 'unknown ticker ' || n.ticker END,
     CASE WHEN x.ticker IS NOT NULL THEN 'duplicate key (ticker, bar start) in the file' END
-  ), '') END AS reason
+  ), '') AS reason
 FROM egx_norm n
 LEFT JOIN egx_days d ON d.trade_date = n.trade_date
 LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
-LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start;
+LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start
+WHERE n.ticker IS NULL OR n.bar_start IS NULL OR n.open IS NULL OR n.high IS NULL
+    OR n.low IS NULL OR n.close IS NULL OR n.volume IS NULL
+    OR n.open <= 0 OR n.low <= 0 OR n.volume < 0 OR n.high < n.low OR n.open > n.high
+    OR n.open < n.low OR n.close > n.high OR n.close < n.low OR NOT d.trading
+    OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.open_min
+    OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.close_min
+    OR c.TICKER IS NULL OR x.ticker IS NOT NULL;
+
+CREATE OR REPLACE TEMP VIEW egx_checked AS
+SELECT n.egx_file_key, n.egx_etag, n.egx_line, n.ticker, n.bar_start, n.trade_date, n.open,
+  n.high, n.low, n.close, n.volume, b.reason
+FROM egx_norm n
+LEFT JOIN egx_bad b ON b.egx_file_key = n.egx_file_key AND b.egx_line = n.egx_line;
