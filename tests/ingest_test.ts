@@ -506,3 +506,16 @@ Deno.test("progress shows rows/s and an ETA on a terminal, plain lines otherwise
     "batch_load: 3/3 files, 30 rows, 3 rows/s, done\n",
   ]);
 });
+
+Deno.test("the ingestion jobs answer --help without any permission", async () => {
+  for (const job of ["s3_check", "batch_load", "validate_data"]) {
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: ["run", `${ROOT}jobs/${job}.ts`, "--help"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(res.stdout);
+    assert.equal(res.code, 0, new TextDecoder().decode(res.stderr));
+    assert.ok(out.startsWith(`Usage: jobs/${job}.ts`), out);
+  }
+});

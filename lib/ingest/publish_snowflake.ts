@@ -9,7 +9,7 @@
  * One-minute bars are merged, then the daily bars are aggregated in Snowflake from every stored
  * bar of the days concerned (a day may span several files).
  */
-import { DuckDBWarehouse } from "../warehouse/duckdb.ts";
+import type { DuckDBWarehouse } from "../warehouse/duckdb.ts";
 import { splitStatements } from "../warehouse/migrations.ts";
 import type { Row, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import type { FormatId } from "./formats.ts";
@@ -183,6 +183,8 @@ export async function stagingEngine(sf: Warehouse): Promise<DuckDBWarehouse> {
   const indices = await sf.query<Row>(
     "SELECT INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE FROM OPERATIONAL.TBL_INDEX",
   );
+  // Loaded on demand: importing this module must not load DuckDB's native binding (`--help`).
+  const { DuckDBWarehouse } = await import("../warehouse/duckdb.ts");
   const local = await DuckDBWarehouse.open(":memory:");
   try {
     await local.migrate();
