@@ -189,33 +189,31 @@ Deno.test("incremental models equal a full refresh after new days, a re-polled b
   const inserted: Record<string, Record<string, number>> = {};
   const diffs = await scenario(REPO, (step, rows) => inserted[step] = Object.fromEntries(rows));
   assertEquals(diffs, []);
-  // The runs were really incremental: only what changed was rebuilt. Silver keys written within
-  // the hour before the previous build's newest write are redone too (the Snowflake safety
-  // overlap), so each step also re-does the previous step's keys.
+  // The runs were really incremental: only what changed was rebuilt.
   assertEquals(inserted, {
     "three new trading days arrive from files": {
-      stg_intraday_bars: 1805, // 616 kept + 1189 new; all were written in the same hour
-      stg_stock_prices_unified: 1308, // likewise: 1275 kept + 33 new
-      gold_fct_stock_daily_prices: 1308, // every ticker got new days
+      stg_intraday_bars: 1189, // the held-back bars
+      stg_stock_prices_unified: 33, // 11 tickers x 3 days
+      gold_fct_stock_daily_prices: 1308, // every ticker got new days: all series redone
     },
     "the stream's first poll of the next day writes today's bar": {
-      stg_intraday_bars: 1190, // 1 new + the 1189 of the previous step
-      stg_stock_prices_unified: 35, // 2 new + 33
+      stg_intraday_bars: 1,
+      stg_stock_prices_unified: 2,
       gold_fct_stock_daily_prices: 217, // COMI (100 bars) and ETEL (117 bars)
     },
     "a later poll updates today's bar (same day, new close and volume)": {
       stg_intraday_bars: 1,
-      stg_stock_prices_unified: 2, // COMI's re-polled bar (+ ETEL's bar of the previous step)
+      stg_stock_prices_unified: 1,
       gold_fct_stock_daily_prices: 100, // only COMI changed
     },
     "a back-filled day from a more trusted source replaces an old bar": {
-      stg_intraday_bars: 1,
-      stg_stock_prices_unified: 2, // ETEL's old day (+ COMI's bar of the previous step)
+      stg_intraday_bars: 0,
+      stg_stock_prices_unified: 1, // ETEL's old day, now from BATCH_CSV
       gold_fct_stock_daily_prices: 117, // only ETEL changed
     },
     "nothing changed": {
-      stg_intraday_bars: 1,
-      stg_stock_prices_unified: 1,
+      stg_intraday_bars: 0,
+      stg_stock_prices_unified: 0,
       gold_fct_stock_daily_prices: 0,
     },
   });

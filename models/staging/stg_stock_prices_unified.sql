@@ -9,13 +9,13 @@ unique_key: [TICKER, TRADE_DATE]
 --   4 INVESTING_EXPORT    rounded volumes ("1.81M"), so below the exact sources
 --   5 STREAMING_API       the live poll: today's bar until a batch source covers the day
 -- Ties within a source cannot happen (the source table's key includes DATA_SOURCE).
--- Incremental: a (ticker, day) is recomputed from all of its sources when its sources differ from
--- what the built row saw (a new key, another number of sources, or a newer UPDATED_AT: e.g. a
--- later poll updating today's bar), or when one of its rows was written within an hour before
--- the last build's newest write (a writer whose transaction was still open then: Snowflake).
--- Keys are compared, not dates, so a back-filled old day is picked up as well.
--- (The loaders never delete: a key whose source rows were all deleted keeps its row until a
--- --full-refresh.)
+-- Incremental: a (ticker, day) is recomputed from all of its sources when its sources differ
+-- from what the built row saw: a new key, another number of sources, or another
+-- SOURCE_FINGERPRINT (the sum of the source rows' UPDATED_AT as epoch milliseconds, so any write
+-- to any of them shows: e.g. a later poll updating today's bar, even one committed late with an
+-- older timestamp). Keys are compared, not dates, so a back-filled old day is picked up as
+-- well, and an unchanged key is never redone. (The loaders never delete: a key whose source rows
+-- were all deleted keeps its row until a --full-refresh.)
 with prices as (
   select
     upper(trim(TICKER)) as TICKER,
@@ -27,6 +27,7 @@ with prices as (
     CLOSE,
     VOLUME,
     UPDATED_AT,
+    date_part(epoch_millisecond, UPDATED_AT) as UPDATED_MS,
     case DATA_SOURCE
       when 'BATCH_CSV' then 1
       when 'TRADINGVIEW_EXPORT' then 2
@@ -39,7 +40,7 @@ with prices as (
 ),
 {% if is_incremental() %}
 source_keys as (
-  select TICKER, TRADE_DATE, count(*) as N_SOURCES, max(UPDATED_AT) as LAST_UPDATE
+  select TICKER, TRADE_DATE, count(*) as N_SOURCES, sum(UPDATED_MS) as FINGERPRINT
   from prices
   group by TICKER, TRADE_DATE
 ),
@@ -49,8 +50,7 @@ changed as (
   left join {{ this }} as t on t.TICKER = k.TICKER and t.TRADE_DATE = k.TRADE_DATE
   where t.TICKER is null
     or t.SOURCE_COUNT <> k.N_SOURCES
-    or t.SOURCE_UPDATED_AT <> k.LAST_UPDATE
-    or k.LAST_UPDATE > (select max(SOURCE_UPDATED_AT) - interval '1 hour' from {{ this }})
+    or t.SOURCE_FINGERPRINT <> k.FINGERPRINT
 ),
 {% endif %}
 keyed as (
@@ -66,7 +66,8 @@ keyed as (
     p.UPDATED_AT,
     p.SOURCE_RANK,
     count(*) over (partition by p.TICKER, p.TRADE_DATE) as SOURCE_COUNT,
-    max(p.UPDATED_AT) over (partition by p.TICKER, p.TRADE_DATE) as SOURCE_UPDATED_AT
+    max(p.UPDATED_AT) over (partition by p.TICKER, p.TRADE_DATE) as SOURCE_UPDATED_AT,
+    sum(p.UPDATED_MS) over (partition by p.TICKER, p.TRADE_DATE) as SOURCE_FINGERPRINT
   from prices as p
   {% if is_incremental() %}
   join changed as c on c.TICKER = p.TICKER and c.TRADE_DATE = p.TRADE_DATE
@@ -83,7 +84,8 @@ select
   DATA_SOURCE,
   SOURCE_RANK,
   SOURCE_COUNT,
-  SOURCE_UPDATED_AT
+  SOURCE_UPDATED_AT,
+  SOURCE_FINGERPRINT
 from keyed
 qualify row_number() over (
   partition by TICKER, TRADE_DATE
