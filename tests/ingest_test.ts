@@ -519,3 +519,61 @@ Deno.test("the ingestion jobs answer --help without any permission", async () =>
     assert.ok(out.startsWith(`Usage: jobs/${job}.ts`), out);
   }
 });
+
+Deno.test("quarterly financials and screener snapshots load, their bad rows quarantined", async () => {
+  await withWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const fin = "exports/financials_2025q3.csv";
+    const scr = "exports/screener_2025-12-08.csv";
+    const out = await loadFiles(wh, [file(`${DATA}/${fin}`, fin), file(`${DATA}/${scr}`, scr)]);
+    assert.deepEqual(
+      out.map((o) => [o.key, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+      [[fin, "financials", 3, 1, 2], [scr, "screener", 3, 1, 2]],
+    );
+    assert.deepEqual(await quarantine(wh, fin), [
+      [3, "fiscal_quarter not 1..4"],
+      [4, "unparsable gross_profit"],
+    ]);
+    assert.deepEqual(await quarantine(wh, scr), [
+      [3, "non-positive price"],
+      [4, "high_52w < low_52w"],
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, FISCAL_YEAR, FISCAL_QUARTER, PERIOD_END, CURRENCY, REVENUE, GROSS_PROFIT, " +
+          "NET_INCOME, SHARES_OUTSTANDING, EPS, DATA_SOURCE FROM OPERATIONAL.TBL_FINANCIAL",
+      ),
+      [{
+        TICKER: "COMI",
+        FISCAL_YEAR: 2025,
+        FISCAL_QUARTER: 3,
+        PERIOD_END: "2025-09-30",
+        CURRENCY: "EGP",
+        REVENUE: 42_150_000_000,
+        GROSS_PROFIT: null,
+        NET_INCOME: 15_300_000_000,
+        SHARES_OUTSTANDING: 3_050_000_000,
+        EPS: 5.02,
+        DATA_SOURCE: "FINANCIALS_CSV",
+      }],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, SNAPSHOT_DATE, LAST_PRICE, CHANGE_PCT, VOLUME, MARKET_CAP, PE_RATIO, " +
+          "DIVIDEND_YIELD, HIGH_52W, LOW_52W FROM OPERATIONAL.TBL_MARKET_STAT",
+      ),
+      [{
+        TICKER: "COMI",
+        SNAPSHOT_DATE: "2025-12-08",
+        LAST_PRICE: 117.6,
+        CHANGE_PCT: 1.2,
+        VOLUME: 1_890_000,
+        MARKET_CAP: 360_000_000_000,
+        PE_RATIO: 7.1,
+        DIVIDEND_YIELD: 2.5,
+        HIGH_52W: 120,
+        LOW_52W: 76.2,
+      }],
+    );
+  });
+});
