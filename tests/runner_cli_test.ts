@@ -189,7 +189,10 @@ Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate 
   ]);
   const good = await cli("validate", [], env);
   assertEquals(good.code, 0, good.stderr);
-  match(good.stdout, /^jobs\.yaml: ok \(\d+ jobs, \d+ pipelines, 2 scheduled\)\n$/);
+  match(
+    good.stdout,
+    /^jobs\.yaml: ok \(\d+ jobs, \d+ pipelines, 2 scheduled\)\nmodels\/: ok \(\d+ models, \d+ sources, \d+ tests\)\n$/,
+  );
   const unknown = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "nope"], env);
   assertEquals([unknown.code, unknown.stderr], [
     2,
@@ -318,6 +321,23 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
     assertEquals(r.code, 0, `${job.script} --help: ${dec.decode(r.stderr)}`);
     assert(dec.decode(r.stdout).length > 0, `${job.script} --help printed nothing`);
   }
+});
+
+Deno.test("validate reports a model with an unknown ref at its file, line and column", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "validate_models_" });
+  const copy = new Deno.Command("cp", { args: ["-r", `${REPO}/models`, `${root}/models`] });
+  assert((await copy.output()).success);
+  const file = `${root}/models/marts/gold_dim_company.sql`;
+  const sql = Deno.readTextFileSync(file);
+  Deno.writeTextFileSync(file, sql.replace("ref('stg_index_membership')", "ref('no_such_model')"));
+  const v = await cli("validate", ["--models", root], tmpState().env);
+  assertEquals(v.code, 2);
+  const line = sql.split("\n").findIndex((l) => l.includes("ref('stg_index_membership')")) + 1;
+  assertEquals(v.stderr.trimEnd().split("\n"), [
+    `models/marts/gold_dim_company.sql:${line}:8 ref('no_such_model'): no model named no_such_model`,
+    "1 problem(s) in the models",
+  ]);
+  match(v.stdout, /^jobs\.yaml: ok /);
 });
 
 Deno.test("the runner reuses the validated manifest only while its text and scripts are unchanged", async () => {

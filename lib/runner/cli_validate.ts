@@ -1,22 +1,32 @@
 /**
- * `deno task validate [--manifest PATH]`: check the manifest (and nothing else runs).
- * Prints every problem as `jobs.yaml:LINE:COL message`, exit 2 when there is any, else 0.
+ * `deno task validate [--manifest PATH] [--models DIR]`: check the manifest and the models (and
+ * nothing runs). Prints every problem as `FILE:LINE:COL message`, exit 2 when there is any.
  *
  *   deno run --allow-read --allow-env lib/runner/cli_validate.ts [--manifest jobs.yaml]
  *
- * Other checks (e.g. the models' YAML) plug in by appending to CHECKS.
+ * Other checks plug in by appending to CHECKS.
  */
 import { parseArgs } from "node:util";
+import { loadConfig } from "../config/config.ts";
+import { ProjectError } from "../models/errors.ts";
+import { checkModels } from "../models/validate.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 
-const HELP = `Usage: deno task validate [--manifest PATH]
+const HELP = `Usage: deno task validate [--manifest PATH] [--models DIR]
 
 Checks jobs.yaml strictly (keys, ids, dependencies, cycles, cron, time zones, scripts,
-permission entries) and reports every problem as FILE:LINE:COL message. Runs nothing.
+permission entries) and the SQL models (files, refs, sources, cycles, tests, compilation for
+DuckDB), and reports every problem as FILE:LINE:COL message. Runs nothing.
 Exit codes: 0 valid, 2 problems found.`;
 
+export interface CheckOptions {
+  manifest: string;
+  /** The models project folder (holds models/); "" skips the models check. */
+  modelsRoot: string;
+}
+
 /** A check returns its summary line, or throws an error whose message lists the problems. */
-export type Check = (opts: { manifest: string }) => string | Promise<string>;
+export type Check = (opts: CheckOptions) => string | Promise<string>;
 
 export const CHECKS: Check[] = [
   ({ manifest }) => {
@@ -24,6 +34,7 @@ export const CHECKS: Check[] = [
     const scheduled = [...m.pipelines.values()].filter((p) => p.schedule).length;
     return `${manifest}: ok (${m.jobs.size} jobs, ${m.pipelines.size} pipelines, ${scheduled} scheduled)`;
   },
+  ({ modelsRoot }) => modelsRoot === "" ? "" : checkModels(modelsRoot, loadConfig().asOf),
 ];
 
 export async function main(args: string[]): Promise<number> {
@@ -31,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
     args,
     options: {
       manifest: { type: "string", default: "jobs.yaml" },
+      models: { type: "string", default: "." },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -39,14 +51,21 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   let problems = 0;
+  const opts = { manifest: values.manifest, modelsRoot: values.models };
   for (const check of CHECKS) {
     try {
-      console.log(await check({ manifest: values.manifest }));
+      const summary = await check(opts);
+      if (summary) console.log(summary);
     } catch (e) {
-      if (!(e instanceof ManifestError)) throw e;
-      console.error(e.message);
-      console.error(`${e.findings.length} problem(s) in ${e.file}`);
-      problems += e.findings.length;
+      if (e instanceof ManifestError) {
+        console.error(e.message);
+        console.error(`${e.findings.length} problem(s) in ${e.file}`);
+        problems += e.findings.length;
+      } else if (e instanceof ProjectError) {
+        for (const f of e.findings) console.error(f.message);
+        console.error(`${e.findings.length} problem(s) in the models`);
+        problems += e.findings.length;
+      } else throw e;
     }
   }
   return problems > 0 ? 2 : 0;
