@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource, PollResult } from "../lib/market/sources/source.ts";
-import { runConsumer } from "../lib/stream/consumer.ts";
+import { fetchBytesFor, runConsumer } from "../lib/stream/consumer.ts";
 import { type InMessage, KafkaClient } from "../lib/stream/kafka.ts";
 import { type RunningBroker, startBroker } from "../lib/stream/local_broker.ts";
 import { decodeQuote } from "../lib/stream/message.ts";
@@ -91,19 +91,21 @@ async function warehouseAlone(
   rowsByPartition: Map<number, { rows: SinkRow[]; offsets: number[] }>,
   batch: number,
   topic: string,
-): Promise<number> {
+): Promise<{ ms: number; transactions: number }> {
   const path = await freshDb(`alone_${batch}`);
   const wh = await openWarehouse({ kind: "duckdb", path });
   try {
     const t0 = performance.now();
     // Interleave partitions chunk by chunk, as a consumer alternating between them would.
     const cursors = [...rowsByPartition].map(([p, v]) => ({ p, ...v, i: 0 }));
+    let transactions = 0;
     while (cursors.some((c) => c.i < c.rows.length)) {
       for (const c of cursors) {
         if (c.i >= c.rows.length) continue;
         const chunk = c.rows.slice(c.i, c.i + batch);
         const next = c.offsets[Math.min(c.i + batch, c.rows.length) - 1] + 1;
         c.i += batch;
+        transactions++;
         await wh.transaction((s) =>
           writeQuotes(s, chunk, {
             offsets: [{ group: "bench", topic, partition: c.p, nextOffset: next }],
@@ -111,7 +113,7 @@ async function warehouseAlone(
         );
       }
     }
-    return performance.now() - t0;
+    return { ms: performance.now() - t0, transactions };
   } finally {
     await wh.close();
     await dropDb(path);
@@ -124,7 +126,7 @@ async function endToEnd(
   topic: string,
   total: number,
   batch: number,
-): Promise<number> {
+): Promise<{ ms: number; transactions: number }> {
   const path = await freshDb(`e2e_${batch}`);
   const wh = await openWarehouse({ kind: "duckdb", path });
   const stop = new AbortController();
@@ -133,7 +135,7 @@ async function endToEnd(
     let ms = 0;
     const t0 = performance.now();
     const c = await runConsumer(
-      client.consumer(group, { maxBytesPerPartition: Math.max(1_048_576, batch * 512) }),
+      client.consumer(group, { maxBytesPerPartition: fetchBytesFor(batch) }),
       client.producer(),
       wh,
       {
@@ -151,7 +153,7 @@ async function endToEnd(
       },
     );
     if (c.deadLettered > 0) throw new Error(`${c.deadLettered} messages were dead-lettered`);
-    return ms;
+    return { ms, transactions: c.transactions };
   } finally {
     stop.abort();
     await wh.close();
@@ -298,16 +300,22 @@ async function main(): Promise<number> {
 
     let ok = true;
     for (const batch of batches) {
-      const whMs = await warehouseAlone(byPartition, batch, topic);
-      const e2eMs = await endToEnd(client, topic, total, batch);
-      const whRate = rate(total, whMs);
-      const e2eRate = rate(total, e2eMs);
+      const alone = await warehouseAlone(byPartition, batch, topic);
+      const e2e = await endToEnd(client, topic, total, batch);
+      const whRate = rate(total, alone.ms);
+      const e2eRate = rate(total, e2e.ms);
       const slower = Math.min(kafkaRate, whRate);
       const ratio = e2eRate / slower;
       ok &&= ratio >= 0.5;
       console.log(`\nbatch ${batch} records per warehouse transaction:`);
-      console.log(`  warehouse alone (upsert, no Kafka): ${fmt(whRate).padStart(9)} msg/s`);
-      console.log(`  end to end (Kafka -> DuckDB):       ${fmt(e2eRate).padStart(9)} msg/s`);
+      console.log(
+        `  warehouse alone (upsert, no Kafka): ${fmt(whRate).padStart(9)} msg/s` +
+          `  (${fmt(alone.transactions)} transactions)`,
+      );
+      console.log(
+        `  end to end (Kafka -> DuckDB):       ${fmt(e2eRate).padStart(9)} msg/s` +
+          `  (${fmt(e2e.transactions)} transactions)`,
+      );
       console.log(
         `  end to end / slower stage (${whRate <= kafkaRate ? "warehouse" : "kafka"}): ` +
           `${ratio.toFixed(2)}x  (goal >= 0.5x: ${ratio >= 0.5 ? "met" : "NOT met"})`,

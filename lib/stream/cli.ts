@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { type Config, envVar, loadConfig, loadDotEnv } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
-import { runConsumer } from "./consumer.ts";
+import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
@@ -103,7 +103,7 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
     await runConsumer(
       client.consumer(k.groupId, {
         sessionTimeoutMs: k.sessionTimeoutMs,
-        maxBytesPerPartition: Math.max(1_048_576, k.batchSize * 512),
+        maxBytesPerPartition: fetchBytesFor(k.batchSize),
       }),
       client.producer(),
       warehouse,

@@ -67,6 +67,11 @@ export interface ConsumerOptions {
   group: string;
   /** Most records per warehouse transaction (config.kafka.batchSize, default 100). */
   batchSize: number;
+  /**
+   * Partitions worked on at once (default 3): their transactions still run one at a time on
+   * DuckDB, but one partition's fetch and decoding overlap another's write.
+   */
+  concurrency?: number;
   logger?: Logger;
   /** Stop: finish or abandon the transaction in flight, commit, leave the group. */
   signal?: AbortSignal;
@@ -77,6 +82,14 @@ export interface ConsumerOptions {
   retryMaxMs?: number;
   /** Attempts for a warehouse error that is not "busy" before the consumer crashes. */
   maxQueryAttempts?: number;
+}
+
+/**
+ * Fetch size per partition for a batch size: room for several full transactions per fetch
+ * (a record is ~330 bytes), so catch-up transactions are full rather than cut at fetch edges.
+ */
+export function fetchBytesFor(batchSize: number): number {
+  return Math.max(1_048_576, batchSize * 2_048);
 }
 
 class Abandoned extends Error {
@@ -232,17 +245,6 @@ export async function runConsumer(
     status.lastWriteAt = new Date(committedAt).toISOString();
     if (rows.length > 0) status.lastMessageAt = new Date(last.timestamp).toISOString();
     ctl.resolveOffset(last.offset);
-    try {
-      await ctl.commit(nextOffset);
-    } catch (e) {
-      // The warehouse holds the offset; the next owner of the partition starts from there.
-      c.commitErrors++;
-      log.warn("consumer.kafka_commit_failed", {
-        partition: batch.partition,
-        nextOffset,
-        error: e,
-      });
-    }
     opts.onCommit?.({
       partition: batch.partition,
       nextOffset,
@@ -252,7 +254,19 @@ export async function runConsumer(
     report();
   };
 
-  const handler = async (batch: InBatch, ctl: BatchControl) => {
+  // Batches being handled: at shutdown they finish (or abandon between two transactions) and
+  // commit what they wrote before the consumer leaves the group.
+  const active = new Set<Promise<void>>();
+  const handler = (batch: InBatch, ctl: BatchControl): Promise<void> => {
+    if (stopping()) return Promise.resolve(); // handed out after the stop: not ours any more
+    const p = handleBatch(batch, ctl);
+    active.add(p);
+    const forget = () => active.delete(p);
+    p.then(forget, forget);
+    return p;
+  };
+
+  const handleBatch = async (batch: InBatch, ctl: BatchControl) => {
     if (!stored.has(batch.partition)) {
       await withRetry(ctl, "read stored offsets", () => loadStored([batch.partition]));
     }
@@ -270,18 +284,30 @@ export async function runConsumer(
         return;
       }
     }
+    // Kafka's commit follows the warehouse's, once per fetched batch (and for the part written
+    // when the rest is abandoned): correctness rests on the offsets stored with the rows.
+    const commitWritten = async () => {
+      const next = stored.get(batch.partition);
+      if (next === undefined || next <= from) return;
+      try {
+        await ctl.commit(next);
+      } catch (e) {
+        // The warehouse holds the offset; the next owner of the partition starts from there.
+        c.commitErrors++;
+        log.warn("consumer.kafka_commit_failed", { partition: batch.partition, next, error: e });
+      }
+    };
     try {
       for (let i = 0; i < fresh.length; i += opts.batchSize) {
-        if (stopping() || !ctl.isRunning() || ctl.isStale()) return; // abandon the rest
+        if (stopping() || !ctl.isRunning() || ctl.isStale()) break; // abandon the rest
         await handleChunk(batch, fresh.slice(i, i + opts.batchSize), ctl);
         await ctl.heartbeat().catch(() => {});
       }
     } catch (e) {
-      if (e instanceof Abandoned) {
-        log.info("consumer.batch_abandoned", { partition: batch.partition, reason: e.message });
-        return;
-      }
-      throw e;
+      if (!(e instanceof Abandoned)) throw e;
+      log.info("consumer.batch_abandoned", { partition: batch.partition, reason: e.message });
+    } finally {
+      await commitWritten();
     }
   };
 
@@ -290,6 +316,7 @@ export async function runConsumer(
   const crashedPromise = new Promise<void>((resolve) => {
     consumer.run({
       topic: opts.topic,
+      concurrency: opts.concurrency ?? 3,
       onAssigned: async (partitions) => {
         status.partitions = partitions;
         const all = await loadStored(partitions);
@@ -323,6 +350,7 @@ export async function runConsumer(
     crashedPromise.then(() => resolve());
   });
   log.info("consumer.stopping", { ...c });
+  await Promise.allSettled([...active]);
   await consumer.disconnect().catch((e) => log.warn("consumer.disconnect_failed", { error: e }));
   if (dlqConnected) await dlq.disconnect().catch(() => {});
   report();

@@ -138,12 +138,14 @@ async function coordinatorRetry<T>(fn: () => Promise<T>, attempts = 20): Promise
   }
 }
 
+const utf8 = new TextDecoder();
+
 function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw ?? {})) {
     if (v === undefined) continue;
     const one = Array.isArray(v) ? v[v.length - 1] : v;
-    out[k] = typeof one === "string" ? one : new TextDecoder().decode(one as Uint8Array);
+    out[k] = typeof one === "string" ? one : utf8.decode(one as Uint8Array);
   }
   return out;
 }
@@ -348,11 +350,10 @@ function convert(
     headers?: Record<string, unknown>;
   },
 ): InMessage {
-  const dec = new TextDecoder();
   return {
     offset: Number(m.offset),
-    key: m.key === null ? null : dec.decode(m.key),
-    value: m.value === null ? null : dec.decode(m.value),
+    key: m.key === null ? null : utf8.decode(m.key),
+    value: m.value === null ? null : utf8.decode(m.value),
     headers: headersOf(m.headers),
     timestamp: Number(m.timestamp),
   };
@@ -382,6 +383,11 @@ export class KafkaProducer {
 
 export interface RunOptions {
   topic: string;
+  /**
+   * Partitions handled at once (default 1). Each partition's batches stay in order; with more
+   * than one, one partition's Kafka fetch and decoding overlap another's warehouse write.
+   */
+  concurrency?: number;
   /** Called after each (re)join with the partitions assigned to this member. */
   onAssigned?: (partitions: number[]) => Promise<void> | void;
   /** Called when the consumer crashed; `restarting` says whether kafkajs will restart it. */
@@ -426,7 +432,7 @@ export class KafkaConsumer {
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: opts.concurrency ?? 1,
       eachBatch: async (p: EachBatchPayload) => {
         const batch: InBatch = {
           topic: p.batch.topic,
