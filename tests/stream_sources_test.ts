@@ -498,3 +498,41 @@ Deno.test("compose.yaml pins the same Kafka version as the local broker", async 
   assert.equal(compose.services.kafka.image, `apache/kafka:${KAFKA_VERSION}`);
   assert.equal(KAFKA_VERSION, "3.9.1");
 });
+
+Deno.test("configuration picks the source: tradingview endpoints and backfill, or the replay", async () => {
+  const { loadConfig } = await import("../lib/config/config.ts");
+  const { marketSource } = await import("../lib/stream/setup.ts");
+  const server = startTradingViewServer({ history: new Map([["COMI", history("COMI", 4)]]) });
+  try {
+    const env: Record<string, string> = {
+      EGX_STREAM_SOURCE: "tradingview",
+      TRADINGVIEW_SCANNER_URL: server.scannerUrl,
+      TRADINGVIEW_WS_URL: server.wsUrl,
+      EGX_TV_BACKFILL_TICKERS: "COMI, NOPE",
+      EGX_TV_BACKFILL_BARS: "2",
+    };
+    const source = marketSource(loadConfig((k) => env[k]).stream);
+    assert.equal(source.name, "tradingview");
+    assert.equal(source.live, true);
+    for await (const first of source.polls()) {
+      assert.deepEqual(first.quotes.map((q) => q.close), [102.5, 103.5]);
+      assert.deepEqual(first.failures.map((f) => f.ticker), ["NOPE"]);
+      break;
+    }
+    const replay = marketSource(
+      loadConfig((k) =>
+        ({ EGX_REPLAY_DIR: BARS, EGX_REPLAY_SPEED: "max" } as Record<string, string>)[k]
+      )
+        .stream,
+    );
+    assert.equal(replay.name, "replay");
+    assert.equal(replay.live, false);
+    assert.throws(
+      () =>
+        loadConfig((k) => ({ EGX_STREAM_SOURCE: "bloomberg" } as Record<string, string>)[k]).stream,
+      /EGX_STREAM_SOURCE must be replay or tradingview, got bloomberg/,
+    );
+  } finally {
+    await server.close();
+  }
+});

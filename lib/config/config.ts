@@ -137,6 +137,9 @@ export interface StreamConfig {
   /** TradingView endpoints (default: the public ones). */
   scannerUrl?: string;
   websocketUrl?: string;
+  /** tradingview: before the first poll, fetch this many one-minute bars of these tickers. */
+  backfillTickers: string[];
+  backfillBars: number;
   /** Where the producer and consumer write their status files (read by health_check). */
   statusDir: string;
   /** health_check: most consumer lag (records, summed over partitions) in trading hours. */
@@ -272,6 +275,9 @@ function stream(env: Env): StreamConfig {
     replayEnd: date("EGX_REPLAY_END"),
     scannerUrl: env("TRADINGVIEW_SCANNER_URL"),
     websocketUrl: env("TRADINGVIEW_WS_URL"),
+    backfillTickers: (env("EGX_TV_BACKFILL_TICKERS") ?? "").split(",").map((t) => t.trim())
+      .filter(Boolean),
+    backfillBars: int(env, "EGX_TV_BACKFILL_BARS", 300, 1),
     statusDir: env("EGX_STREAM_STATUS_DIR") ?? "var/stream",
     maxLag: int(env, "EGX_STREAM_MAX_LAG", 1000, 0),
     maxStalenessMinutes: int(env, "EGX_STREAM_MAX_STALENESS_MINUTES", 15, 1),

@@ -49,6 +49,9 @@ export function marketSource(stream: StreamConfig): MarketSource {
       scannerUrl: stream.scannerUrl,
       wsUrl: stream.websocketUrl,
       pollMinutes: stream.pollMinutes,
+      backfill: stream.backfillTickers.length > 0
+        ? { tickers: stream.backfillTickers, interval: "1", bars: stream.backfillBars }
+        : undefined,
     });
   }
   return new ReplaySource({
