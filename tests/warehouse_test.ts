@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { allClosures } from "../lib/market/calendar.ts";
-import { applyMigrations, parseMigrations } from "../lib/warehouse/migrations.ts";
+import { applyMigrations, parseMigrations, splitStatements } from "../lib/warehouse/migrations.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import duckdbDdl from "../lib/warehouse/migrations_duckdb.sql" with { type: "text" };
 import {
@@ -156,6 +156,21 @@ Deno.test("migration files must list versions in increasing order", async () => 
     parseMigrations(text, "bad.sql"),
     /bad\.sql:3: migration 001_a is out of order/,
   );
+});
+
+Deno.test("scripts split into statements at semicolons outside quotes and comments", () => {
+  const script = [
+    "-- a comment; with a semicolon",
+    "CREATE TABLE a (x VARCHAR DEFAULT 'a;b'); /* block; comment */",
+    "INSERT INTO a VALUES ('it''s; fine'), (\"q;\");",
+    "  ;  ",
+    "SELECT 1",
+  ].join("\n");
+  assert.deepEqual(splitStatements(script), [
+    "CREATE TABLE a (x VARCHAR DEFAULT 'a;b')",
+    "INSERT INTO a VALUES ('it''s; fine'), (\"q;\")",
+    "SELECT 1",
+  ]);
 });
 
 Deno.test("query results follow the documented value mapping", async () => {
