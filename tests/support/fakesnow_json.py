@@ -21,6 +21,7 @@ import datetime as dt
 import decimal
 import json
 import os
+import shutil
 import socket
 from typing import Any
 
@@ -126,11 +127,15 @@ def serve_until_owner_exits(app: Starlette, host: str, port: int, port_file: str
     bound = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
 
+    orphaned = False
+
     async def watch_owner() -> None:
+        nonlocal orphaned
         while owner_pid:
             try:
                 os.kill(owner_pid, 0)
             except ProcessLookupError:
+                orphaned = True
                 server.should_exit = True
                 return
             await asyncio.sleep(1)
@@ -150,6 +155,9 @@ def serve_until_owner_exits(app: Starlette, host: str, port: int, port_file: str
         watcher.cancel()
 
     asyncio.run(serve())
+    if orphaned:
+        # Nobody is left to read the log or remove the folder the owner made for this server.
+        shutil.rmtree(os.path.dirname(os.path.abspath(port_file)), ignore_errors=True)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import time
 
@@ -39,14 +40,19 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    orphaned = False
     while not stopping:
         if args.owner_pid:
             try:
                 os.kill(args.owner_pid, 0)
             except ProcessLookupError:
+                orphaned = True
                 break
         time.sleep(0.5)
     server.stop()
+    if orphaned:
+        # Nobody is left to read the log or remove the folder the owner made for this server.
+        shutil.rmtree(os.path.dirname(os.path.abspath(args.port_file)), ignore_errors=True)
 
 
 if __name__ == "__main__":
