@@ -264,6 +264,39 @@ ${job("hang", `--sleep, 60000, --pidfile, "\${STATE}/pid"`, "    timeout: 500ms\
   assertEquals(processExists(pid), false);
 });
 
+Deno.test("at its timeout a job and the processes it started are stopped", async () => {
+  const r = await runYaml(
+    `settings: {kill_grace: 5s}
+pipelines:
+  p: {jobs: [forker]}
+jobs:
+  forker:
+    script: jobs/spawn_via_ffi.ts
+    args: ["\${STATE}/grandchild.pid"]
+    permissions: {ffi: true, write: ["\${STATE}"]}
+    timeout: 1s
+`,
+    "p",
+  );
+  assertEquals(r.status, { forker: "failed" });
+  assertEquals(r.detail.attempts[0].status, "timed_out");
+  const grandchild = Number(Deno.readTextFileSync(`${r.tmp}/grandchild.pid`));
+  assert(grandchild > 0);
+  // The grandchild was re-parented when its sh exited; only the process-group kill reaches it.
+  // Dead means gone or a zombie (state Z) waiting for its new parent to reap it.
+  const running = (pid: number) => {
+    try {
+      return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 50 && running(grandchild); i++) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assertEquals(running(grandchild), false);
+});
+
 Deno.test("a job that ignores SIGTERM is killed with SIGKILL after the grace period", async () => {
   const r = await runYaml(
     `settings: {kill_grace: 300ms}
