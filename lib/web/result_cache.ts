@@ -13,8 +13,6 @@ interface Entry<T> {
 export class ResultCache<T> {
   readonly #entries = new Map<string, Entry<T>>();
   readonly #maxEntries: number;
-  hits = 0;
-  misses = 0;
 
   constructor(opts: { maxEntries?: number } = {}) {
     this.#maxEntries = opts.maxEntries ?? 500;
@@ -33,11 +31,9 @@ export class ResultCache<T> {
   ): Promise<T> {
     const entry = this.#entries.get(key);
     if (entry && entry.version === version) {
-      this.hits++;
       this.#touch(key, entry);
       return entry.value;
     }
-    this.misses++;
     const value = compute();
     const fresh: Entry<T> = { version, value };
     this.#touch(key, fresh);
@@ -55,10 +51,6 @@ export class ResultCache<T> {
       }
       throw e;
     }
-  }
-
-  get size(): number {
-    return this.#entries.size;
   }
 
   #touch(key: string, entry: Entry<T>): void {

@@ -12,7 +12,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, ConfigError, redact } from "../config/config.ts";
 import { WarehouseBusyError, WarehouseQueryError } from "../warehouse/warehouse.ts";
-import type { ApiBody, ApiDeps, Endpoint } from "./endpoint.ts";
+import type { ApiDeps, Endpoint } from "./endpoint.ts";
 import { ResultCache } from "./result_cache.ts";
 import { BadRequestError, NotFoundError, Query } from "./validate.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -157,9 +157,6 @@ function errText(err: unknown): string {
   const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : "";
   return `${err.name}: ${err.message}${cause}`;
 }
-
-/** Whole response bodies of the API, for tests and the benchmark. */
-export type { ApiBody };
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:8080 */
