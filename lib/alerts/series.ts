@@ -4,15 +4,9 @@
  * bar), and index levels from gold_fct_index_performance. Only as many days as the rules need.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
-import { NamedSql } from "../web/named_sql.ts";
-import { LIVE_DAILY_SQL } from "../web/sql.ts";
-import sqlText from "./alert_queries.sql" with { type: "text" };
 import type { DailyBar, SeriesSet } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
-
-const SQL = new NamedSql(sqlText, "lib/alerts/alert_queries.sql", {
-  includes: [LIVE_DAILY_SQL],
-});
+import { ALERT_SQL as SQL } from "./sql.ts";
 
 /** Days of history a rule needs: its window or look-back plus the day itself. */
 export function daysNeeded(rule: Rule): number {

@@ -5,12 +5,9 @@
  * evaluate the same data without firing twice.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
-import { NamedSql } from "../web/named_sql.ts";
-import sqlText from "./alert_queries.sql" with { type: "text" };
 import type { AlertCandidate } from "./evaluate.ts";
 import type { AlertEvent } from "./deliver.ts";
-
-const SQL = new NamedSql(sqlText, "lib/alerts/alert_queries.sql");
+import { ALERT_SQL as SQL } from "./sql.ts";
 
 type Key = Pick<AlertEvent, "ruleId" | "subject" | "date" | "direction">;
 const keyParams = (a: Key) => [a.ruleId, a.subject, a.date, a.direction];
@@ -27,8 +24,7 @@ export function recordAlerts(
     const fired: AlertEvent[] = [];
     for (const c of candidates) {
       const n = await s.execute(SQL.get("insert_event"), [
-        ...keyParams(c).slice(0, 3),
-        c.direction,
+        ...keyParams(c),
         c.kind,
         c.observed,
         c.threshold,
