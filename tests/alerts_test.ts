@@ -205,9 +205,11 @@ Deno.test("the stream side fires on a streamed bar of today, once", async () => 
     const ac = new AbortController();
     const evaluations: { fired: string[] }[] = [];
     const errors: unknown[] = [];
+    const lines: string[] = [];
     const watching = watchAlerts(wh, rules, {
       path,
       intervalMs: 50,
+      write: (l) => lines.push(l),
       signal: ac.signal,
       onError: (e) => errors.push(e),
       onEvaluated: (r) => evaluations.push({ fired: r.fired.map(key) }),
@@ -238,6 +240,13 @@ Deno.test("the stream side fires on a streamed bar of today, once", async () => 
       await write(Math.round(last.close * 1.08 * 100) / 100); // a later poll: +8%, same day
       await waitFor(() => evaluations.length > n);
       assert.deepEqual(evaluations.flatMap((e) => e.fired), ["move ETEL up"]);
+      // Once nothing is written, the watch stops evaluating (its own writes settle).
+      await new Promise((r) => setTimeout(r, 1000));
+      const settled = evaluations.length;
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(evaluations.length, settled);
+      assert.equal(lines.length, 1);
+      assert.match(lines[0], /^ALERT 2025-12-09 ETEL \[move\] ETEL up \+6\.00% on 2025-12-09 /);
       const rows = await wh.query<{ SOURCE: string; ALERT_DATE: string; OBSERVED: number }>(
         "SELECT SOURCE, ALERT_DATE, OBSERVED FROM OPERATIONAL.TBL_ALERT_EVENT",
       );

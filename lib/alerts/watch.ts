@@ -13,6 +13,8 @@ export interface WatchOptions {
   path?: string;
   intervalMs: number;
   webhookUrl?: string;
+  /** Where alert lines go (default console.log). */
+  write?: (line: string) => void;
   signal: AbortSignal;
   /** An evaluation failed (the watch goes on). */
   onError: (e: unknown) => void;
@@ -45,10 +47,14 @@ export async function watchAlerts(
   while (!opts.signal.aborted) {
     const v = await version.current();
     if (v !== seen) {
+      // The version this evaluation starts from: a write during it (the stream's, or recording
+      // our own alerts) brings one more evaluation, which finds nothing new and settles.
+      seen = v;
       try {
         const r = await evaluateAlerts(wh, rules, {
           source: "stream",
           webhookUrl: opts.webhookUrl,
+          write: opts.write,
           signal: opts.signal,
         });
         opts.onEvaluated?.(r);
@@ -57,8 +63,6 @@ export async function watchAlerts(
         if (opts.signal.aborted) break;
         opts.onError(e);
       }
-      // Our own writes (recording alerts) change the file: take the version after them.
-      seen = await version.current();
     }
     await sleep(opts.intervalMs, opts.signal);
   }
