@@ -87,16 +87,28 @@ effective_members as (
     and (m.EFFECTIVE_TO is null or d.TRADE_DATE < m.EFFECTIVE_TO)
   group by d.INDEX_CODE, d.TRADE_DATE
 ),
+based as (
+  select d.*, min(d.TRADE_DATE) over (partition by d.INDEX_CODE) as BASE_DATE
+  from per_day as d
+),
+-- The level is the base value at the end of BASE_DATE, so that day's return does not count
+-- (constituents may have moved that day: their history starts before the index's).
+day_returns as (
+  select
+    b.*,
+    case when b.TRADE_DATE = b.BASE_DATE then 0 else coalesce(b.INDEX_RETURN, 0) end
+      as DAY_RETURN
+  from based as b
+),
 chained as (
   select
     d.*,
     coalesce(i.BASE_VALUE, {{ var('default_index_base') }}) as BASE_VALUE,
-    min(d.TRADE_DATE) over (partition by d.INDEX_CODE) as BASE_DATE,
-    sum(ln(1 + coalesce(d.INDEX_RETURN, 0))) over (
+    sum(ln(1 + d.DAY_RETURN)) over (
       partition by d.INDEX_CODE order by d.TRADE_DATE
       rows between unbounded preceding and current row
     ) as LOG_GROWTH
-  from per_day as d
+  from day_returns as d
   left join index_def as i on i.INDEX_CODE = d.INDEX_CODE
 )
 select
@@ -105,7 +117,7 @@ select
   c.WEIGHTING,
   c.TRADE_DATE,
   c.BASE_VALUE * exp(c.LOG_GROWTH) as INDEX_LEVEL,
-  coalesce(c.INDEX_RETURN, 0) * 100 as DAILY_RETURN_PCT,
+  c.DAY_RETURN * 100 as DAILY_RETURN_PCT,
   c.BASE_VALUE,
   c.BASE_DATE,
   e.CONSTITUENTS,
