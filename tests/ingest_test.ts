@@ -37,9 +37,7 @@ async function withWarehouse(fn: (wh: Warehouse, path: string) => Promise<void>)
 }
 
 async function loadCompanies(wh: Warehouse): Promise<void> {
-  const [o] = await loadFiles(wh, [file(`${SAMPLE}/companies.csv`, "companies.csv")], {
-    maxGroupFiles: 64,
-  });
+  const [o] = await loadFiles(wh, [file(`${SAMPLE}/companies.csv`, "companies.csv")]);
   assert.equal(o.status, "LOADED", o.error);
 }
 
@@ -318,28 +316,33 @@ Deno.test("loading the same files again changes nothing", async () => {
   });
 });
 
-/** The real warehouse, with a fault injected into the statement matching `failOn`. */
-function faulty(wh: Warehouse, failOn: RegExp): Warehouse {
+/** The real warehouse, its transactions run through `transaction`. */
+function intercepted(wh: Warehouse, transaction: Warehouse["transaction"]): Warehouse {
   return {
     kind: wh.kind,
     query: wh.query.bind(wh),
     migrate: wh.migrate.bind(wh),
     close: wh.close.bind(wh),
-    transaction: (fn, opts) =>
-      wh.transaction((s) => {
-        const inject: Session = {
-          query: s.query.bind(s),
-          insertRows: s.insertRows.bind(s),
-          execute: (sql, params) => {
-            if (failOn.test(sql)) {
-              return Promise.reject(new WarehouseQueryError("injected failure", sql));
-            }
-            return s.execute(sql, params);
-          },
-        };
-        return fn(inject);
-      }, opts),
+    transaction,
   };
+}
+
+/** The real warehouse, with a fault injected into the statement matching `failOn`. */
+function faulty(wh: Warehouse, failOn: RegExp): Warehouse {
+  return intercepted(wh, (fn, opts) =>
+    wh.transaction((s) => {
+      const inject: Session = {
+        query: s.query.bind(s),
+        insertRows: s.insertRows.bind(s),
+        execute: (sql, params) => {
+          if (failOn.test(sql)) {
+            return Promise.reject(new WarehouseQueryError("injected failure", sql));
+          }
+          return s.execute(sql, params);
+        },
+      };
+      return fn(inject);
+    }, opts));
 }
 
 Deno.test("a file that fails midway leaves nothing half-loaded, and the others still load", async () => {
@@ -401,6 +404,49 @@ Deno.test("a failing file in a group of bar files is isolated: the other files l
       await Deno.remove(dir, { recursive: true });
     }
   });
+});
+
+/** Write `files` (name -> content) under a new temporary folder; returns them as LocalFiles. */
+async function tempFiles(files: Record<string, string>): Promise<[string, LocalFile[]]> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_files_" });
+  const out: LocalFile[] = [];
+  for (const [key, text] of Object.entries(files)) {
+    const path = `${dir}/${key}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(path, text);
+    out.push(file(path, key));
+  }
+  return [dir, out];
+}
+
+const BARS_HEADER = "datetime,open,high,low,close,volume\n";
+
+Deno.test("files of one format load in groups of at most maxGroupFiles", async () => {
+  const tickers = ["ABUK", "COMI", "EFIH", "ETEL", "FWRY"];
+  const [dir, files] = await tempFiles(Object.fromEntries(
+    tickers.map((
+      t,
+    ) => [`bars_1m/${t}.csv`, `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n`]),
+  ));
+  try {
+    await withWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const labels: string[] = [];
+      const watched = intercepted(wh, (fn, opts) => {
+        labels.push(opts?.label ?? "");
+        return wh.transaction(fn, opts);
+      });
+      const out = await loadFiles(watched, files, { maxGroupFiles: 2 });
+      assert.deepEqual(out.map((o) => o.status), tickers.map(() => "LOADED"));
+      assert.deepEqual(labels, [
+        "batch_load 2 bars_1m files",
+        "batch_load 2 bars_1m files",
+        "batch_load bars_1m/FWRY.csv",
+      ]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a batch load and another process writing at once both succeed", async () => {

@@ -350,18 +350,20 @@ export async function loadFiles(
   detections.sort((a, b) =>
     a.detected.spec.order - b.detected.spec.order || a.file.key.localeCompare(b.file.key)
   );
-  const groups = new Map<string, Detection[]>();
+  // Groups come out in load order, since the detections are sorted.
+  const groups: Detection[][] = [];
+  const filling = new Map<string, Detection[]>();
   for (const d of detections) {
     const k = groupKey(d);
-    const g = groups.get(k);
-    if (g && g.length < (opts.maxGroupFiles ?? 64)) g.push(d);
-    else if (g) groups.set(`${k}\u0000${groups.size}`, [d]);
-    else groups.set(k, [d]);
+    let g = filling.get(k);
+    if (!g || g.length >= (opts.maxGroupFiles ?? 64)) {
+      g = [];
+      groups.push(g);
+      filling.set(k, g);
+    }
+    g.push(d);
   }
-  const ordered = [...groups.values()].sort((a, b) =>
-    a[0].detected.spec.order - b[0].detected.spec.order
-  );
-  for (const group of ordered) {
+  for (const group of groups) {
     opts.signal?.throwIfAborted();
     try {
       report(await loadGroup(wh, group, opts));
