@@ -419,7 +419,66 @@ async function tempFiles(files: Record<string, string>): Promise<[string, LocalF
   return [dir, out];
 }
 
+const DAILY_HEADER = "ticker,trade_date,open,high,low,close,volume\n";
 const BARS_HEADER = "datetime,open,high,low,close,volume\n";
+
+Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
+  const [dir, files] = await tempFiles({
+    "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,
+    "b.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81.5,200\nETEL,2025-06-29,40,41,39,40,5\n`,
+    "c1.csv": "ticker,company_name,isin,sector\nZZZA,Z Co,,\n",
+    "c2.csv": "ticker,company_name,isin,sector\nZZZA,Z Co renamed,,\n",
+    "day1/ABUK.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n`,
+    "day2/ABUK.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.6,300\n`,
+  });
+  try {
+    await withWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded, o.rowsQuarantined]), [
+        ["c1.csv", "LOADED", 1, 0],
+        ["c2.csv", "LOADED", 1, 0],
+        ["a.csv", "LOADED", 1, 0],
+        ["b.csv", "LOADED", 2, 0],
+        ["day1/ABUK.csv", "LOADED", 1, 0],
+        ["day2/ABUK.csv", "LOADED", 1, 0],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, DATA_SOURCE, CLOSE, VOLUME, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "ORDER BY 1",
+        ),
+        [
+          {
+            TICKER: "ABUK",
+            DATA_SOURCE: "BARS_1M",
+            CLOSE: 10.6,
+            VOLUME: 300,
+            SOURCE_FILE: "day2/ABUK.csv",
+          },
+          {
+            TICKER: "COMI",
+            DATA_SOURCE: "BATCH_CSV",
+            CLOSE: 81.5,
+            VOLUME: 200,
+            SOURCE_FILE: "b.csv",
+          },
+          { TICKER: "ETEL", DATA_SOURCE: "BATCH_CSV", CLOSE: 40, VOLUME: 5, SOURCE_FILE: "b.csv" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT CLOSE, SOURCE_FILE FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        [{ CLOSE: 10.6, SOURCE_FILE: "day2/ABUK.csv" }],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT COMPANY_NAME FROM OPERATIONAL.TBL_COMPANY WHERE TICKER = 'ZZZA'"),
+        [{ COMPANY_NAME: "Z Co renamed" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("files of one format load in groups of at most maxGroupFiles", async () => {
   const tickers = ["ABUK", "COMI", "EFIH", "ETEL", "FWRY"];

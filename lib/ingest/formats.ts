@@ -32,6 +32,8 @@ export interface FormatSpec {
   check: readonly string[];
   /** SQL file that upserts egx_checked's good rows. */
   upsert: string;
+  /** The natural key: columns of egx_checked that identify a row in its target table. */
+  key: readonly string[];
   /** Load order within a batch: reference data (companies, indices) before what refers to it. */
   order: number;
 }
@@ -48,6 +50,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_text.sql",
     check: ["companies.sql"],
     upsert: "companies_upsert.sql",
+    key: ["ticker"],
     order: 0,
   },
   {
@@ -59,6 +62,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_text.sql",
     check: ["index_membership.sql"],
     upsert: "index_membership_upsert.sql",
+    key: ["index_code", "ticker", "effective_from"],
     order: 1,
   },
   {
@@ -82,6 +86,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_text.sql",
     check: ["financials.sql"],
     upsert: "financials_upsert.sql",
+    key: ["ticker", "fiscal_year", "fiscal_quarter"],
     order: 2,
   },
   {
@@ -103,6 +108,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_text.sql",
     check: ["screener.sql"],
     upsert: "screener_upsert.sql",
+    key: ["ticker", "snapshot_date"],
     order: 2,
   },
   {
@@ -114,6 +120,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_daily_canonical.sql",
     check: ["daily_canonical.sql", "days.sql", "daily_check.sql"],
     upsert: "daily_upsert.sql",
+    key: ["ticker", "trade_date"],
     order: 3,
   },
   {
@@ -129,6 +136,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_tradingview.sql",
     check: ["daily_tradingview.sql", "days.sql", "daily_check.sql"],
     upsert: "daily_upsert.sql",
+    key: ["ticker", "trade_date"],
     order: 3,
   },
   {
@@ -144,6 +152,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_text.sql",
     check: ["daily_investing.sql", "days.sql", "daily_check.sql"],
     upsert: "daily_upsert.sql",
+    key: ["ticker", "trade_date"],
     order: 3,
   },
   {
@@ -156,6 +165,7 @@ export const FORMATS: readonly FormatSpec[] = [
     read: "read_bars_1m.sql",
     check: ["bars_1m_norm.sql", "days.sql", "bars_1m.sql"],
     upsert: "bars_1m_upsert.sql",
+    key: ["ticker", "bar_start"],
     order: 3,
   },
 ];

@@ -123,9 +123,24 @@ interface Detection {
 }
 
 /**
+ * Whether a natural key of `spec` appears in more than one file of the group: loaded together,
+ * those files would write the key twice (or quarantine it as a duplicate) instead of the later
+ * file updating what the earlier one wrote.
+ */
+async function keyInSeveralFiles(s: Session, key: readonly string[]): Promise<boolean> {
+  // Column names come from the format's fixed key (formats.ts), never from the file.
+  const rows = await s.query(
+    `SELECT 1 FROM egx_checked WHERE ${key.map((c) => `${c} IS NOT NULL`).join(" AND ")} ` +
+      `GROUP BY ${key.join(", ")} HAVING min(egx_file_key) <> max(egx_file_key) LIMIT 1`,
+  );
+  return rows.length > 0;
+}
+
+/**
  * In session `s`: stage, validate and quarantine `files` (one format and header), ready for the
- * upsert (temp table egx_checked). A group of several files some of whose lines the CSV reader
- * rejected throws SplitGroup (their line numbers need one file at a time).
+ * upsert (temp table egx_checked). A group of several files that must be loaded one at a time
+ * throws SplitGroup: some of their lines were rejected by the CSV reader (line numbers need one
+ * file at a time), or a natural key appears in more than one of them (the later file must win).
  */
 export async function stageAndCheck(
   s: Session,
@@ -166,6 +181,9 @@ export async function stageAndCheck(
       : "number_lines.sql",
   );
   for (const f of detected.spec.check) await runSqlFile(s, f);
+  if (files.length > 1 && await keyInSeveralFiles(s, detected.spec.key)) {
+    throw new SplitGroup("a key in several files");
+  }
   const [{ BAD: bad }] = await s.query<{ BAD: number }>(
     "SELECT count(reason)::INTEGER AS BAD FROM egx_checked",
   );
