@@ -5,8 +5,8 @@
  * about a file: a file is pending until a LOADED row exists for its key and ETag.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
-import type { Landing } from "./landing.ts";
-import { type LandingObject, loadFiles, type LoadOutcome, type LocalFile } from "./load.ts";
+import type { FetchedFile, Landing } from "./landing.ts";
+import { type LandingObject, loadFiles, type LoadOutcome } from "./load.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 
 export interface PendingObject extends LandingObject {
@@ -62,7 +62,7 @@ export async function runBatch(
     pending.reduce((a, p) => a + p.size, 0),
     opts.progress,
   );
-  const fetched: (LocalFile & { release(): Promise<void> })[] = [];
+  const fetched: FetchedFile[] = [];
   try {
     for (const p of pending) {
       opts.signal?.throwIfAborted();

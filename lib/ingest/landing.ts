@@ -18,14 +18,14 @@ export interface Landing {
    * A local file with the object's content: the file itself for a folder, a download (streamed
    * to disk, never held in memory) under `tmpDir` for S3. `release` removes a download.
    */
-  fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<
-    LocalFile & {
-      release(): Promise<void>;
-    }
-  >;
+  fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<FetchedFile>;
 }
 
-const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
+/** A landing object as a local file; `release` removes it when it is a download. */
+export type FetchedFile = LocalFile & { release(): Promise<void> };
+
+/** Only .csv objects are candidates for loading. */
+export const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
 
 export class LocalLanding implements Landing {
   constructor(readonly dir: string) {}
@@ -59,7 +59,7 @@ export class LocalLanding implements Landing {
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  fetch(obj: LandingObject): Promise<LocalFile & { release(): Promise<void> }> {
+  fetch(obj: LandingObject): Promise<FetchedFile> {
     return Promise.resolve({
       ...obj,
       path: `${this.dir}/${obj.key}`,

@@ -10,10 +10,8 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import type { LandingConfig } from "../config/config.ts";
-import type { Landing } from "./landing.ts";
-import type { LandingObject, LocalFile } from "./load.ts";
-
-const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
+import { type FetchedFile, isCsv, type Landing } from "./landing.ts";
+import type { LandingObject } from "./load.ts";
 
 export class S3Landing implements Landing {
   readonly #client: S3Client;
@@ -75,7 +73,7 @@ export class S3Landing implements Landing {
     obj: LandingObject,
     tmpDir: string,
     signal?: AbortSignal,
-  ): Promise<LocalFile & { release(): Promise<void> }> {
+  ): Promise<FetchedFile> {
     const key = obj.key.slice(`s3://${this.#bucket}/`.length);
     const res = await this.#client.send(
       new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
