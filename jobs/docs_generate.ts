@@ -4,7 +4,8 @@
  * target/docs/manifest.json. With --serve, serve it on loopback afterwards (`deno task docs`).
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
- *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING jobs/docs_generate.ts
+ *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
+ *     jobs/docs_generate.ts
  *
  * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.
  * --serve also needs --allow-net=127.0.0.1.)

@@ -4,7 +4,8 @@
  * and the compiled SQL path; its downstream models are skipped; exit 1.
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
- *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING jobs/models_run.ts --select staging
+ *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
+ *     jobs/models_run.ts --select staging
  *
  * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.)
  */

@@ -5,7 +5,8 @@
  * warnings.
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
- *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING jobs/models_test.ts
+ *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
+ *     jobs/models_test.ts
  *
  * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.)
  */

@@ -11,7 +11,18 @@ import {
 import { join } from "node:path";
 import { fixtureWarehouse, REPO } from "./models_fixture.ts";
 
-const ENV = ["EGX_WAREHOUSE", "EGX_AS_OF", "EGX_LANDING", "LOG_TOKENS", "LOG_STREAM"];
+/**
+ * The permission flags of the `deno run` line in a job's header comment, word for word, except
+ * that `node_modules` is the repository's (the jobs run in a temporary working directory).
+ */
+async function headerFlags(script: string): Promise<string[]> {
+  const src = await Deno.readTextFile(`${REPO}/jobs/${script}`);
+  const header = /^\/\*\*([\s\S]*?)\*\//.exec(src)![1].replace(/\\\n\s*\*\s*/g, " ");
+  const words = /deno run (.*)/.exec(header)![1].trim().split(/\s+/);
+  const flags = words.slice(0, words.indexOf(`jobs/${script}`));
+  assert(flags.length > 0 && flags.every((f) => f.startsWith("--allow-")), flags.join(" "));
+  return flags.map((f) => f.replace(/([=,])node_modules(?=,|$)/, `$1${REPO}/node_modules`));
+}
 
 async function job(
   cwd: string,
@@ -23,10 +34,7 @@ async function job(
     args: [
       "run",
       `--config=${REPO}/deno.json`,
-      `--allow-read=models,target,data,${REPO}/node_modules`,
-      "--allow-write=target,data",
-      "--allow-ffi",
-      `--allow-env=${ENV.join(",")}`,
+      ...await headerFlags(script),
       `${REPO}/jobs/${script}`,
       ...args,
     ],
