@@ -110,3 +110,23 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
     assert.match(r.text, /^validate_data: 7 checks, 5 failed\n/);
   });
 });
+
+Deno.test("a failing check shows its first five offending rows and how many more", async () => {
+  await withSample(async (wh) => {
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INTRADAY_BAR SELECT * FROM OPERATIONAL.TBL_INTRADAY_BAR " +
+          "WHERE TICKER = 'ETEL' AND TRADE_DATE = '2025-12-08' ORDER BY BAR_START LIMIT 7",
+      )
+    );
+    const r = await validateData(wh, { asOf: AS_OF });
+    const bars = r.checks.find((c) => c.name === "no duplicate intraday bars")!;
+    assert.equal(bars.ok, false);
+    assert.match(
+      bars.detail,
+      /^\(ticker, bar start, interval, source\) stored more than once: TICKER=ETEL BAR_START=2025-12-08T08:00:00\.000Z INTERVAL_MINUTES=1 DATA_SOURCE=BARS_1M N=2; /,
+    );
+    assert.equal(bars.detail.match(/TICKER=ETEL/g)?.length, 5);
+    assert.ok(bars.detail.endsWith("; and 2 more"), bars.detail);
+  });
+});

@@ -7,11 +7,11 @@
  */
 import {
   addDays,
+  cairoDate,
   cairoWallToInstant,
   sessionOn,
   tradingDayOnOrBefore,
 } from "../market/calendar.ts";
-import { cairoDate } from "../market/calendar.ts";
 import type { Row, Warehouse } from "../warehouse/warehouse.ts";
 import text from "./validate.sql" with { type: "text" };
 
@@ -42,10 +42,15 @@ function q(name: string): string {
   return sql;
 }
 
+/** Offending rows shown per check; the queries return at most LIMIT (validate.sql). */
+const SHOWN = 5;
+const LIMIT = 20;
+
 function show(rows: Row[]): string {
-  return rows.slice(0, 5).map((r) =>
+  const more = rows.length - SHOWN;
+  return rows.slice(0, SHOWN).map((r) =>
     Object.entries(r).map(([k, v]) => `${k}=${String(v)}`).join(" ")
-  ).join("; ") + (rows.length > 5 ? `; ... (${rows.length} shown at most 20)` : "");
+  ).join("; ") + (more > 0 ? `; and ${more}${rows.length >= LIMIT ? " or more" : ""} more` : "");
 }
 
 /**
