@@ -10,6 +10,7 @@ import {
   readInputs,
   withPrevClose,
 } from "./support/market_warehouse.ts";
+import { assertDocumented } from "./support/openapi_check.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egx-web-api-" });
@@ -51,9 +52,11 @@ function dayRows(inputs: MarketInputs, date: string) {
   return tickers.flatMap((t) => withPrevClose(inputs.daily, t).filter((r) => r.date === date));
 }
 
+/** GET a path that must answer 200 with a body its OpenAPI schema describes exactly. */
 async function ok(srv: TestServer, path: string) {
   const r = await srv.get(path);
   assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+  await assertDocumented(srv, path, r.body);
   return r.body;
 }
 

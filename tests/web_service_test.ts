@@ -8,6 +8,7 @@ import { History, historyPath } from "../lib/runner/history.ts";
 import { recordAlerts } from "../lib/alerts/store.ts";
 import { checkExposure } from "../lib/web/server.ts";
 import { ConfigError } from "../lib/config/config.ts";
+import { assertDocumented } from "./support/openapi_check.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
@@ -44,6 +45,7 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
     const ping = await srv.get("/api/v1/ping");
     assert.equal(ping.status, 200);
     assert.deepEqual(ping.body, { data: { ok: true } });
+    await assertDocumented(srv, "/api/v1/ping", ping.body);
     const doc = await srv.get("/api/v1/openapi.json");
     assert.equal(doc.status, 200);
     assert.equal(doc.body.openapi, "3.1.0");
@@ -82,7 +84,9 @@ Deno.test("the data version changes when the warehouse is written, not when it i
     // Let the migration's checkpoint settle, then read: the version must not move.
     await srv.get("/api/v1/alerts");
     await new Promise((r) => setTimeout(r, 500));
-    const v1 = (await srv.get("/api/v1/version")).body.data.dataVersion;
+    const version = await srv.get("/api/v1/version");
+    await assertDocumented(srv, "/api/v1/version", version.body);
+    const v1 = version.body.data.dataVersion;
     await srv.get("/api/v1/alerts?limit=1");
     await srv.get("/api/v1/pipeline/health");
     await new Promise((r) => setTimeout(r, 500)); // the stat is shared for 200 ms
@@ -170,6 +174,7 @@ Deno.test("recorded alerts are listed newest first with paging", async () => {
     ], { source: "pipeline", now: new Date("2025-12-08T12:00:00Z") });
     const r = await srv.get("/api/v1/alerts?limit=2");
     assert.equal(r.status, 200);
+    await assertDocumented(srv, "/api/v1/alerts", r.body);
     assert.deepEqual(r.body.data.map((a: { subject: string }) => a.subject), ["BBB", "CCC"]);
     assert.deepEqual(r.body.data[0], {
       date: "2025-12-08",
@@ -223,6 +228,7 @@ Deno.test("pipeline health shows runs, each job's last run and data freshness", 
     await new Promise((r) => setTimeout(r, 250));
     const r = await srv.get("/api/v1/pipeline/health");
     assert.equal(r.status, 200);
+    await assertDocumented(srv, "/api/v1/pipeline/health", r.body);
     const d = r.body.data;
     assert.equal(d.asOf, "2025-12-08T12:30:00.000Z");
     assert.deepEqual(d.runs, [{
@@ -298,6 +304,7 @@ Deno.test("pipeline health shows the stream's lag behind a real Kafka topic", as
     await new Promise((r) => setTimeout(r, 250));
     const r = await srv.get("/api/v1/pipeline/health");
     assert.equal(r.status, 200);
+    await assertDocumented(srv, "/api/v1/pipeline/health", r.body);
     assert.deepEqual(r.body.data.stream, {
       partitions: [...ends].sort(([a], [b]) => a - b).map(([partition, end]) => ({
         group: "g",
