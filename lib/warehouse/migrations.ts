@@ -84,11 +84,17 @@ function checkRecorded(m: Migration, sum: string, fileName: string): void {
   }
 }
 
-async function recorded(s: Session): Promise<Map<number, string>> {
+/** The migrations not applied yet, in order; an applied one that was edited is an error. */
+async function pending(s: Session, file: MigrationFile, fileName: string): Promise<Migration[]> {
   const rows = await s.query<{ VERSION: number; CHECKSUM: string }>(
     "SELECT VERSION, CHECKSUM FROM OPERATIONAL.SCHEMA_MIGRATION",
   );
-  return new Map(rows.map((r) => [Number(r.VERSION), r.CHECKSUM]));
+  const have = new Map(rows.map((r) => [Number(r.VERSION), r.CHECKSUM]));
+  return file.migrations.filter((m) => {
+    const sum = have.get(m.version);
+    if (sum !== undefined) checkRecorded(m, sum, fileName);
+    return sum === undefined;
+  });
 }
 
 export interface ApplyOptions extends TransactionOptions {
@@ -119,38 +125,24 @@ export async function applyMigrations(
   if (!autocommit) {
     return tx(async (s) => {
       if (file.preamble) await runScript(s, file.preamble);
-      const have = await recorded(s);
-      const applied: string[] = [];
-      for (const m of file.migrations) {
-        const sum = have.get(m.version);
-        if (sum !== undefined) {
-          checkRecorded(m, sum, fileName);
-          continue;
-        }
+      const todo = await pending(s, file, fileName);
+      for (const m of todo) {
         await runScript(s, m.sql);
         await s.execute(RECORD_SQL, [m.version, m.name, m.checksum, m.version]);
-        applied.push(m.name);
       }
       await syncClosures(s);
-      return applied;
+      return todo.map((m) => m.name);
     }, o);
   }
   if (file.preamble) await autocommit((s) => runScript(s, file.preamble));
-  const have = await autocommit(recorded);
-  const applied: string[] = [];
-  for (const m of file.migrations) {
-    const sum = have.get(m.version);
-    if (sum !== undefined) {
-      checkRecorded(m, sum, fileName);
-      continue;
-    }
+  const todo = await autocommit((s) => pending(s, file, fileName));
+  for (const m of todo) {
     o.signal?.throwIfAborted();
     await autocommit((s) => runScript(s, m.sql));
     await tx((s) => s.execute(RECORD_SQL, [m.version, m.name, m.checksum, m.version]), o);
-    applied.push(m.name);
   }
   await tx((s) => syncClosures(s), o);
-  return applied;
+  return todo.map((m) => m.name);
 }
 
 /** Make OPERATIONAL.TBL_MARKET_CLOSURE equal to the calendar's closures; returns rows changed. */
