@@ -14,6 +14,7 @@ import { appendFnFor, fromDuckDB, toParam } from "./duckdb_values.ts";
 import { closeIdle, createInstance, withFile } from "./duckdb_file.ts";
 import { applyMigrations, parseMigrations } from "./migrations.ts";
 import {
+  inTransaction,
   type Row,
   type Session,
   type SqlValue,
@@ -225,23 +226,11 @@ export class DuckDBWarehouse implements Warehouse {
   }
 
   transaction<T>(fn: (s: Session) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
-    return this.#with("write", opts, async (conn) => {
-      const label = opts.label;
-      const session = new DuckDBSession(conn, label);
-      await session.execute("BEGIN TRANSACTION");
-      let result: T;
-      try {
-        result = await fn(session);
-        opts.signal?.throwIfAborted();
-      } catch (e) {
-        try {
-          await conn.run("ROLLBACK");
-        } catch { /* already rolled back by DuckDB; the original error is what matters */ }
-        throw e;
-      }
-      await session.execute("COMMIT");
-      return result;
-    });
+    return this.#with(
+      "write",
+      opts,
+      (conn) => inTransaction(new DuckDBSession(conn, opts.label), fn, opts.signal),
+    );
   }
 
   query<T extends Row = Row>(

@@ -15,6 +15,7 @@ import { redact } from "../config/config.ts";
 import ddl from "./migrations_snowflake.sql" with { type: "text" };
 import { applyMigrations, parseMigrations, splitStatements } from "./migrations.ts";
 import {
+  inTransaction,
   type Row,
   type Session,
   type SqlValue,
@@ -255,22 +256,9 @@ export class SnowflakeWarehouse implements Warehouse {
   }
 
   transaction<T>(fn: (s: Session) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
-    return this.#serial(async () => {
+    return this.#serial(() => {
       opts.signal?.throwIfAborted();
-      const session = new SnowflakeSession(this.#conn, opts.label);
-      await session.execute("BEGIN TRANSACTION");
-      let result: T;
-      try {
-        result = await fn(session);
-        opts.signal?.throwIfAborted();
-      } catch (e) {
-        try {
-          await session.execute("ROLLBACK");
-        } catch { /* the original error is the one to report */ }
-        throw e;
-      }
-      await session.execute("COMMIT");
-      return result;
+      return inTransaction(new SnowflakeSession(this.#conn, opts.label), fn, opts.signal);
     });
   }
 

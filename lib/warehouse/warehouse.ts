@@ -54,6 +54,30 @@ export interface Warehouse {
   close(): Promise<void>;
 }
 
+/**
+ * For implementations: run `fn` on `s` between BEGIN and COMMIT; ROLLBACK and rethrow when it
+ * throws or `signal` aborts before the commit.
+ */
+export async function inTransaction<T>(
+  s: Session,
+  fn: (s: Session) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  await s.execute("BEGIN TRANSACTION");
+  let result: T;
+  try {
+    result = await fn(s);
+    signal?.throwIfAborted();
+  } catch (e) {
+    try {
+      await s.execute("ROLLBACK");
+    } catch { /* the original error is the one to report */ }
+    throw e;
+  }
+  await s.execute("COMMIT");
+  return result;
+}
+
 /** A write could not get the warehouse (lock held elsewhere, service down) before giving up. */
 export class WarehouseBusyError extends Error {
   override name = "WarehouseBusyError";
