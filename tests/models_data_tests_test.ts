@@ -178,34 +178,18 @@ Deno.test("the suite has at least the original 63 tests and covers every check t
   assert(tests.length >= 63, `${tests.length} tests`);
   const names = new Set(tests.map((t) => t.name));
   const kinds = (k: string) => tests.filter((t) => t.kind === k).map((t) => t.name);
-  // Unique and not-null keys on every table and model.
-  for (const m of project.models.values()) {
-    assert(
-      tests.some((t) =>
-        t.attachedTo === m.name && (t.kind === "unique" || t.kind === "unique_combination")
-      ),
-      `no key test on ${m.name}`,
+  // Unique and not-null keys on every table and model: a unique or unique_combination test, and
+  // a not_null test on every column of that key.
+  for (const id of [...project.models.keys(), ...project.sources.keys()]) {
+    const node = project.models.get(id) ?? project.sources.get(id)!;
+    const key = [...node.columns.flatMap((c) => c.tests), ...node.tests].flatMap((t) =>
+      t.kind === "unique" ? [t.column!] : t.kind === "unique_combination" ? t.columns! : []
     );
-    assert(
-      tests.some((t) => t.attachedTo === m.name && t.kind === "not_null"),
-      `no not_null test on ${m.name}`,
+    assert(key.length > 0, `no key test on ${id}`);
+    const notNull = new Set(
+      tests.filter((t) => t.attachedTo === id && t.kind === "not_null").map((t) => t.column),
     );
-  }
-  for (const s of project.sources.values()) {
-    if (
-      s.name === "TBL_INDEX_MEMBERSHIP" || s.name === "TBL_FINANCIAL" ||
-      s.name === "TBL_MARKET_STAT" || s.name === "TBL_INTRADAY_BAR"
-    ) {
-      // keys are composite: a unique_combination test
-      assert(tests.some((t) => t.attachedTo === s.id && t.kind === "unique_combination"), s.id);
-    } else {
-      assert(
-        tests.some((t) =>
-          t.attachedTo === s.id && (t.kind === "unique" || t.kind === "unique_combination")
-        ),
-        s.id,
-      );
-    }
+    assertEquals(key.filter((c) => !notNull.has(c)), [], `key columns of ${id} without not_null`);
   }
   // Referential integrity to companies and indices.
   assert(names.has("relationships_tbl_stock_price_ticker__tbl_company"));
