@@ -45,3 +45,17 @@ export function lineCol(text: string, offset: number): { line: number; col: numb
   }
   return { line, col: offset - last };
 }
+
+/**
+ * The warehouse's own message for a failed statement, in at most three non-empty lines joined
+ * with " | " (a WarehouseQueryError wraps the driver's error and appends the statement: the
+ * driver's message is the one that says what is wrong).
+ */
+export function warehouseMessage(e: unknown): string {
+  let err = e as { message?: string; cause?: unknown; name?: string };
+  while (err?.name === "WarehouseQueryError" && err.cause instanceof Error) {
+    err = err.cause as typeof err;
+  }
+  return String(err?.message ?? e).split("\n").filter((l) => l.trim() !== "").slice(0, 3)
+    .join(" | ");
+}

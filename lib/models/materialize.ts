@@ -21,10 +21,6 @@ export interface Relation {
 
 const q = (r: Relation, suffix = "") => `${r.schema}.${r.name}${suffix}`;
 
-export function tmpName(r: Relation): string {
-  return `${r.name}__egx_tmp`;
-}
-
 /** What to build: the relation, its compiled SELECT, and what exists there now. */
 export interface Build {
   rel: Relation;

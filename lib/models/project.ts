@@ -232,20 +232,13 @@ const TEST_ARGS: Record<TestKind, string[]> = {
 /** Read one entry of a `tests:` list: `unique` or `{accepted_values: {values: [...]}}`. */
 export function readTest(y: Y, column: string | undefined): TestSpec {
   let kind: string;
-  let args: Map<string, Y> = new Map();
+  let argsNode: Y | undefined;
   let pos = y.pos;
   if (typeof y.value === "string") {
     kind = y.value;
   } else if (y.map && y.map.size === 1) {
-    const [[k, v]] = [...y.map];
-    kind = k;
-    pos = v.keyPos;
-    if (!(TEST_KINDS as string[]).includes(kind)) {
-      throw new ModelError(pos, `unknown test "${kind}" (have: ${TEST_KINDS.join(", ")})`);
-    }
-    if (v.node.value !== null) {
-      args = mapOf(v.node, `test ${kind}`, [...TEST_ARGS[kind as TestKind], ...TEST_COMMON]);
-    }
+    const [[name, v]] = [...y.map];
+    [kind, pos, argsNode] = [name, v.keyPos, v.node];
   } else {
     throw new ModelError(y.pos, "a test is a name (`unique`) or a one-key mapping");
   }
@@ -253,6 +246,9 @@ export function readTest(y: Y, column: string | undefined): TestSpec {
     throw new ModelError(pos, `unknown test "${kind}" (have: ${TEST_KINDS.join(", ")})`);
   }
   const k = kind as TestKind;
+  const args = argsNode && argsNode.value !== null
+    ? mapOf(argsNode, `test ${k}`, [...TEST_ARGS[k], ...TEST_COMMON])
+    : new Map<string, Y>();
   const severity = str(args.get("severity"), "severity") ?? "error";
   if (severity !== "error" && severity !== "warn") {
     throw new ModelError(args.get("severity")!.pos, `severity must be error or warn`);
@@ -584,12 +580,10 @@ export async function loadProject(root: string): Promise<Project> {
       );
     }
   }
-  const testNames = new Set<string>();
   for (const t of project.singularTests) {
     if (project.models.has(t.name)) {
       f.errors.push(new ModelError(t.pos, `singular test ${t.name} has the name of a model`));
     }
-    testNames.add(t.name);
   }
   if (f.errors.length > 0) throw new ProjectError(f.errors);
   return project;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Session, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
-import { ModelError } from "./errors.ts";
+import { ModelError, warehouseMessage } from "./errors.ts";
 import {
   columnsQuery,
   incrementalMergeStatements,
@@ -68,17 +68,6 @@ export interface RunResult {
 /** Thrown by a model build; carries the text printed for the failure. */
 export class ModelBuildError extends Error {
   override name = "ModelBuildError";
-}
-
-function warehouseMessage(e: unknown): string {
-  // WarehouseQueryError wraps the driver's error and appends the statement; show the driver's.
-  let err = e as { message?: string; cause?: unknown; name?: string };
-  while (err?.name === "WarehouseQueryError" && err.cause instanceof Error) {
-    err = err.cause as typeof err;
-  }
-  return String(err?.message ?? e).split("\n").filter((l) => l.trim() !== "").slice(0, 3).join(
-    " | ",
-  );
 }
 
 function rel(m: ModelNode) {
@@ -277,13 +266,9 @@ async function incrementalBuild(
     const rows = await s.query<{ COLUMN_NAME: string }>(q, params);
     return rows.map((r) => r.COLUMN_NAME);
   };
-  const newCols = await colsOf(
-    target === "duckdb",
-    target === "duckdb" ? [newRel] : [
-      m.schema,
-      `${m.name}__egx_new`,
-    ],
-  );
+  const newCols = target === "duckdb"
+    ? await colsOf(true, [newRel])
+    : await colsOf(false, [m.schema, `${m.name}__egx_new`]);
   const oldCols = await colsOf(false, [m.schema, m.name]);
   const same = newCols.length === oldCols.length &&
     newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());

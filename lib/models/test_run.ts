@@ -9,7 +9,7 @@ import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { collectTests, type DataTest, testDependencies } from "./data_tests.ts";
-import { ModelError } from "./errors.ts";
+import { ModelError, warehouseMessage } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { selectModels } from "./select.ts";
 
@@ -62,14 +62,6 @@ export interface TestOptions {
   /** Store failing rows and TEST_RESULTS in the warehouse (default true). */
   storeFailures?: boolean;
   log?: (line: string) => void;
-}
-
-function message(e: unknown): string {
-  let err = e as { message?: string; cause?: unknown; name?: string };
-  while (err?.name === "WarehouseQueryError" && err.cause instanceof Error) {
-    err = err.cause as typeof err;
-  }
-  return String(err?.message ?? e).split("\n").filter((l) => l.trim()).slice(0, 2).join(" | ");
 }
 
 /** Pick the tests to run. */
@@ -130,7 +122,13 @@ export async function runTests(
           const status = n === 0 ? "pass" : t.severity === "warn" ? "warn" : "fail";
           results.push({ ...resultOf(t, status, n, performance.now() - s0), compiledPath: c.path });
         } catch (e) {
-          const r = resultOf(t, "error", 0, performance.now() - s0, `${t.file}: ${message(e)}`);
+          const r = resultOf(
+            t,
+            "error",
+            0,
+            performance.now() - s0,
+            `${t.file}: ${warehouseMessage(e)}`,
+          );
           results.push({ ...r, compiledPath: c.path });
           throw new Restart();
         }

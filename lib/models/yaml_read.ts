@@ -91,12 +91,6 @@ export function num(y: Y | undefined, what: string): number | undefined {
   return y.value;
 }
 
-export function bool(y: Y | undefined, what: string): boolean | undefined {
-  if (y === undefined || y.value === null) return undefined;
-  if (typeof y.value !== "boolean") throw new ModelError(y.pos, `${what} must be true or false`);
-  return y.value;
-}
-
 /** A string or a list of strings. */
 export function strList(y: Y | undefined, what: string): string[] | undefined {
   if (y === undefined || y.value === null) return undefined;
