@@ -286,6 +286,14 @@ Deno.test({
           assert.match(alerts[0][3], /^ETEL up \+\d+\.\d\d% on 2025-11-13 /);
           await shot(page, "pipeline");
           await page.close();
+          // Lag and freshness move without a warehouse write: this page renders at every poll.
+          const polled = await open(ctx, "/pipeline?poll=250");
+          await polled.waitForFunction(
+            () => (globalThis as unknown as Egx).egx.renders >= 3,
+            null,
+            { timeout: 10_000 },
+          );
+          await polled.close();
         },
       );
 

@@ -17,7 +17,13 @@ import type { HealthSources } from "../lib/web/endpoint.ts";
 
 async function withServer(
   fn: (srv: TestServer, dir: string) => Promise<void>,
-  opts: { token?: string; asOf?: string; health?: HealthSources; docs?: boolean } = {},
+  opts: {
+    token?: string;
+    asOf?: string;
+    landing?: string;
+    health?: HealthSources;
+    docs?: boolean;
+  } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
   if (opts.docs) {
@@ -101,6 +107,22 @@ Deno.test("the data version changes when the warehouse is written, not when it i
     const v3 = (await srv.get("/api/v1/version")).body.data.dataVersion;
     assert.notEqual(v3, v1);
   });
+});
+
+Deno.test("a long-running server judges 'now' by the clock when nothing pins as-of", async () => {
+  const landing = await Deno.makeTempDir({ prefix: "egx-web-landing-" });
+  try {
+    await withServer(async (srv) => {
+      const asOf = async () => Date.parse((await srv.get("/api/v1/version")).body.data.asOf);
+      const t0 = Date.now();
+      const first = await asOf();
+      assert.ok(first >= t0 && first <= Date.now(), `${first} is not the clock at ${t0}`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await asOf() > first);
+    }, { landing });
+  } finally {
+    await Deno.remove(landing);
+  }
 });
 
 Deno.test("bad requests get 400 with a message naming the problem", async () => {
@@ -316,6 +338,23 @@ Deno.test("pipeline health shows the stream's lag behind a real Kafka topic", as
       })),
       note: null,
     });
+    // A stuck consumer writes nothing: the lag still grows on the page within seconds.
+    const lagOf = (b: { data: { stream: { partitions: { lag: number }[] } } }) =>
+      b.data.stream.partitions.reduce((n, p) => n + p.lag, 0);
+    const before = lagOf(r.body);
+    const more = client.producer();
+    await more.connect();
+    try {
+      await more.send(topic, [{ key: "k0", value: "{}" }, { key: "k1", value: "{}" }]);
+    } finally {
+      await more.disconnect();
+    }
+    let after = before;
+    for (let i = 0; i < 40 && after !== before + 2; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      after = lagOf((await srv.get("/api/v1/pipeline/health")).body);
+    }
+    assert.equal(after, before + 2);
   }, { health: { logEnds } });
 });
 

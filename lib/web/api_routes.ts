@@ -105,14 +105,14 @@ export const serviceEndpoints: Endpoint[] = [
     data: obj({
       dataVersion: str(),
       serverTime: str("UTC", { format: "date-time" }),
-      asOf: str("the configured 'now' (EGX_AS_OF, or the sample's end)", { format: "date-time" }),
+      asOf: str("'now': EGX_AS_OF, the sample's end, or the clock", { format: "date-time" }),
     }),
     cached: false,
     handle: async ({ deps }) => ({
       data: {
         dataVersion: await deps.version.current(),
         serverTime: new Date().toISOString(),
-        asOf: deps.config.asOf.toISOString(),
+        asOf: deps.asOf().toISOString(),
       },
     }),
   },
@@ -124,10 +124,11 @@ export const serviceEndpoints: Endpoint[] = [
     params: [],
     data: HEALTH,
     cached: true,
+    maxAgeMs: 2_000, // lag and freshness move without a warehouse write (a stuck consumer)
     handle: async ({ deps }) => ({
       data: await pipelineHealth(deps.warehouse, {
         logDir: deps.config.logDir,
-        asOf: deps.config.asOf,
+        asOf: deps.asOf(),
         sources: deps.health,
       }),
     }),
@@ -148,7 +149,7 @@ export const serviceEndpoints: Endpoint[] = [
     cached: true,
     handle: async ({ url, query, deps }) => {
       const r = parseRange(query, { maxDays: 3660 });
-      const to = r.to ?? cairoDate(deps.config.asOf);
+      const to = r.to ?? cairoDate(deps.asOf());
       const from = r.from ?? addDays(to, -30);
       if (from > to) throw new BadRequestError(`from (${from}) must not be after to (${to})`);
       const page = parsePage(query, 50);

@@ -58,6 +58,7 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
         config,
         health: { logEnds: kafkaLogEnds(config) },
         version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
+        asOf: () => loadConfig().asOf, // a fresh config: the clock unless as-of is pinned
       },
       endpoints: apiEndpoints(),
     });

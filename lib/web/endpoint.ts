@@ -48,6 +48,11 @@ export interface ApiDeps {
   health: HealthSources;
   /** The cheap "has anything changed" check the cache and live pages use. */
   version: DataVersion;
+  /**
+   * "Now" for freshness and default dates, asked per request: the pinned as-of (EGX_AS_OF, the
+   * sample's end) or the real clock, so a server running for days does not judge at its start.
+   */
+  asOf(): Date;
 }
 
 export interface ApiRequest {
@@ -73,6 +78,8 @@ export interface Endpoint {
   notFound?: boolean;
   /** Results depend only on warehouse contents and the request: cache by data version. */
   cached: boolean;
+  /** Cached, but computed again after this many ms (answers that also follow the clock or Kafka). */
+  maxAgeMs?: number;
   handle(req: ApiRequest): Promise<ApiBody>;
 }
 

@@ -124,7 +124,8 @@ export function createApp(opts: AppOptions): Hono {
       if (ep.cached) {
         const v = await version.current();
         c.header("X-Data-Version", v);
-        body = await cache.get(cacheKey(ep, params, url), v, run, {
+        const key = ep.maxAgeMs ? `${v}|${Math.floor(Date.now() / ep.maxAgeMs)}` : v;
+        body = await cache.get(cacheKey(ep, params, url), key, run, {
           staleOnError: (e) => e instanceof WarehouseBusyError,
         });
       } else {

@@ -29,6 +29,8 @@ export interface TestServerOptions {
   logDir: string;
   token?: string;
   asOf?: string;
+  /** EGX_LANDING (default: the bundled sample, whose as-of is pinned to its end). */
+  landing?: string;
   health?: HealthSources;
   docsDir?: string;
 }
@@ -41,6 +43,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     EGX_API_PORT: "0",
     ...(opts.token ? { EGX_API_TOKEN: opts.token } : {}),
     ...(opts.asOf ? { EGX_AS_OF: opts.asOf } : {}),
+    ...(opts.landing ? { EGX_LANDING: opts.landing } : {}),
   };
   const config = loadConfig((k) => env[k]);
   const warehouse = await openWarehouse(config.warehouse, { lockTimeoutMs: 15_000 });
@@ -51,6 +54,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       config,
       health: opts.health ?? {},
       version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
+      asOf: () => loadConfig((k) => env[k]).asOf,
     },
     endpoints: apiEndpoints(),
     docsDir: opts.docsDir,

@@ -182,9 +182,10 @@ export const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#
 
 /**
  * Run `render` now and again whenever the warehouse's data version changes (the stream or a
- * model run wrote new data). Polls /api/v1/version every `?poll=` ms (default 5000).
+ * model run wrote new data), or at every poll with `everyPoll` (pages whose data also follows
+ * the clock or Kafka). Polls /api/v1/version every `?poll=` ms (default 5000).
  */
-export function live(render) {
+export function live(render, { everyPoll = false } = {}) {
   const status = document.getElementById("live");
   const poll = Number(new URLSearchParams(location.search).get("poll")) || 5000;
   let version = null;
@@ -194,7 +195,7 @@ export function live(render) {
     busy = true;
     try {
       const v = (await api("/api/v1/version")).data;
-      if (first || v.dataVersion !== version) {
+      if (first || everyPoll || v.dataVersion !== version) {
         version = v.dataVersion;
         await render();
         clearError();

@@ -121,4 +121,4 @@ async function render() {
   );
 }
 
-live(render);
+live(render, { everyPoll: true }); // lag and freshness move without a warehouse write
