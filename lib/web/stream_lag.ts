@@ -7,19 +7,11 @@ import { KafkaClient } from "../stream/kafka.ts";
 import { DEV_BROKER_DIR, runningBroker } from "../stream/local_broker.ts";
 import type { HealthSources } from "./endpoint.ts";
 
-/** Kafka answers these while a group coordinator starts or moves; asking again succeeds. */
-function transient(e: unknown): boolean {
-  const err = e as { retriable?: boolean; message?: string };
-  return err?.retriable === true || /coordinator/i.test(err?.message ?? "");
-}
-
-/** A `logEnds` source over Kafka (a short-lived admin connection per call). */
-export function kafkaLogEnds(
-  config: Config,
-  opts: { attempts?: number; backoffMs?: number } = {},
-): NonNullable<HealthSources["logEnds"]> {
-  const attempts = opts.attempts ?? 5;
-  const backoffMs = opts.backoffMs ?? 300;
+/**
+ * A `logEnds` source over Kafka (a short-lived admin connection per call; KafkaClient retries
+ * while a group coordinator loads or moves).
+ */
+export function kafkaLogEnds(config: Config): NonNullable<HealthSources["logEnds"]> {
   return async (topic) => {
     let brokers = config.kafka.brokers;
     if (brokers.length === 0) brokers = (await runningBroker(DEV_BROKER_DIR))?.brokers ?? [];
@@ -27,14 +19,7 @@ export function kafkaLogEnds(
       throw new Error("KAFKA_BROKERS is not set and the local broker is not running");
     }
     const client = new KafkaClient(brokers, { clientId: `${config.kafka.clientId}-serve` });
-    for (let attempt = 1;; attempt++) {
-      try {
-        const lag = await client.lag(config.kafka.groupId, topic);
-        return new Map(lag.map((p) => [p.partition, p.end]));
-      } catch (e) {
-        if (attempt >= attempts || !transient(e)) throw e;
-        await new Promise((r) => setTimeout(r, backoffMs * attempt));
-      }
-    }
+    const lag = await client.lag(config.kafka.groupId, topic);
+    return new Map(lag.map((p) => [p.partition, p.end]));
   };
 }
