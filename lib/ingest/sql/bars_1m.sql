@@ -10,18 +10,9 @@ GROUP BY ALL HAVING count(*) > 1;
 CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_date_problem('datetime', n.t_raw, n.bar_start),
-    egx_num_problem('open', n.o_raw, n.open),
-    egx_num_problem('high', n.h_raw, n.high),
-    egx_num_problem('low', n.l_raw, n.low),
-    egx_num_problem('close', n.c_raw, n.close),
-    egx_num_problem('volume', n.v_raw, n.volume),
-    CASE WHEN n.open <= 0 OR n.high <= 0 OR n.low <= 0 OR n.close <= 0
-      THEN 'non-positive price' END,
-    CASE WHEN n.volume < 0 THEN 'negative volume' END,
-    CASE WHEN n.high < n.low THEN 'high < low' END,
-    CASE WHEN n.high >= n.low AND (n.open < n.low OR n.open > n.high OR n.close < n.low
-      OR n.close > n.high) THEN 'open/close outside [low, high]' END,
+    egx_problem('datetime', n.t_raw, n.bar_start),
+    egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
+      n.v_raw, n.volume),
     CASE WHEN NOT d.trading
       THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')'
       WHEN NOT (hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.open_min
@@ -36,10 +27,8 @@ FROM egx_norm n
 LEFT JOIN egx_days d ON d.trade_date = n.trade_date
 LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start
-WHERE n.ticker IS NULL OR n.bar_start IS NULL OR n.open IS NULL OR n.high IS NULL
-    OR n.low IS NULL OR n.close IS NULL OR n.volume IS NULL
-    OR n.open <= 0 OR n.low <= 0 OR n.volume < 0 OR n.high < n.low OR n.open > n.high
-    OR n.open < n.low OR n.close > n.high OR n.close < n.low OR NOT d.trading
+WHERE n.ticker IS NULL OR n.bar_start IS NULL
+    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR NOT d.trading
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.open_min
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.close_min
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;

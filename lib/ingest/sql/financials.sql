@@ -4,10 +4,10 @@
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_num_problem('fiscal_year', n.fy_raw, n.fiscal_year),
-    egx_num_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
+    egx_problem('fiscal_year', n.fy_raw, n.fiscal_year),
+    egx_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
     CASE WHEN n.fiscal_quarter NOT IN (1, 2, 3, 4) THEN 'fiscal_quarter not 1..4' END,
-    egx_date_problem('period_end', n.pe_raw, n.period_end),
+    egx_problem('period_end', n.pe_raw, n.period_end),
     CASE WHEN n.bad_amounts <> '' THEN 'unparsable ' || n.bad_amounts END,
     CASE WHEN n.shares_outstanding < 0 THEN 'negative shares_outstanding' END,
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL THEN 'unknown ticker ' || n.ticker END,

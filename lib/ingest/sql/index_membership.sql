@@ -4,7 +4,7 @@ CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.index_code) THEN 'missing index code' END,
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_date_problem('effective_from', n.from_raw, n.effective_from),
+    egx_problem('effective_from', n.from_raw, n.effective_from),
     CASE WHEN NOT egx_blank(n.to_raw) AND n.effective_to IS NULL
       THEN 'unparsable effective_to "' || n.to_raw || '"' END,
     CASE WHEN NOT egx_blank(n.weight_raw) AND n.weight IS NULL

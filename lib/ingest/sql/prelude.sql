@@ -16,17 +16,33 @@ END;
 -- Blank (NULL or only spaces).
 CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x) = '';
 
--- "missing NAME" / "unparsable NAME "text"" / NULL for a numeric field.
-CREATE OR REPLACE TEMP MACRO egx_num_problem(name, raw, val) AS CASE
+-- "missing NAME" / "unparsable NAME "text"" / NULL for a field read from `raw` into `val`.
+CREATE OR REPLACE TEMP MACRO egx_problem(name, raw, val) AS CASE
   WHEN egx_blank(raw) THEN 'missing ' || name
   WHEN val IS NULL THEN 'unparsable ' || name || ' "' || raw || '"'
 END;
 
--- The same for a date field.
-CREATE OR REPLACE TEMP MACRO egx_date_problem(name, raw, val) AS CASE
-  WHEN egx_blank(raw) THEN 'missing ' || name
-  WHEN val IS NULL THEN 'unparsable ' || name || ' "' || raw || '"'
-END;
+-- The price and volume problems of a daily or one-minute bar ('; '-separated, NULL = none):
+-- missing or unparsable values, non-positive prices, negative volume, high < low, open/close
+-- outside [low, high]. egx_ohlcv_bad is the cheap test for the same problems (most rows are good):
+-- the two must agree.
+CREATE OR REPLACE TEMP MACRO egx_ohlcv_problems(o_raw, o, h_raw, h, l_raw, l, c_raw, c, v_raw, v)
+AS NULLIF(concat_ws('; ',
+  egx_problem('open', o_raw, o),
+  egx_problem('high', h_raw, h),
+  egx_problem('low', l_raw, l),
+  egx_problem('close', c_raw, c),
+  egx_problem('volume', v_raw, v),
+  CASE WHEN o <= 0 OR h <= 0 OR l <= 0 OR c <= 0 THEN 'non-positive price' END,
+  CASE WHEN v < 0 THEN 'negative volume' END,
+  CASE WHEN h < l THEN 'high < low' END,
+  CASE WHEN h >= l AND (o < l OR o > h OR c < l OR c > h) THEN 'open/close outside [low, high]' END
+), '');
+
+-- (No test of high <= 0 or close <= 0: with low > 0, high >= low and close >= low they cannot be.)
+CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
+  o IS NULL OR h IS NULL OR l IS NULL OR c IS NULL OR v IS NULL OR o <= 0 OR l <= 0 OR v < 0
+  OR h < l OR o > h OR o < l OR c > h OR c < l;
 
 -- The files of the group being loaded (same format and header), filled by load.ts.
 CREATE OR REPLACE TEMP TABLE egx_file (

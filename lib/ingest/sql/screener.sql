@@ -3,8 +3,8 @@
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_date_problem('snapshot_date', n.sd_raw, n.snapshot_date),
-    egx_num_problem('last_price', n.lp_raw, n.last_price),
+    egx_problem('snapshot_date', n.sd_raw, n.snapshot_date),
+    egx_problem('last_price', n.lp_raw, n.last_price),
     CASE WHEN n.bad_values <> '' THEN 'unparsable ' || n.bad_values END,
     CASE WHEN n.last_price <= 0 OR n.high_52w <= 0 OR n.low_52w <= 0 THEN 'non-positive price' END,
     CASE WHEN n.volume < 0 THEN 'negative volume' END,
