@@ -113,6 +113,14 @@ export function fmtDuration(ms) {
 export function signClass(x) {
   return x > 0 ? "up" : x < 0 ? "down" : "flat";
 }
+/** A change in %, coloured by its sign. */
+export function pctCell(x) {
+  return h("span", { class: signClass(x) }, fmtPct(x));
+}
+/** The date `days` calendar days before `date` (both YYYY-MM-DD). */
+export function daysBefore(date, days) {
+  return new Date(Date.parse(`${date}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
+}
 
 /** Create an element: h("td", {class: "num"}, "12.3"). */
 export function h(tag, attrs = {}, ...children) {

@@ -7,19 +7,14 @@ import {
   egx,
   fillTable,
   fmtNum,
-  fmtPct,
   h,
   live,
-  signClass,
+  pctCell,
 } from "./app.js";
 
 const LC = globalThis.LightweightCharts;
 let chart;
 const series = new Map();
-
-function pctCell(x) {
-  return h("span", { class: signClass(x) }, fmtPct(x));
-}
 
 async function render() {
   const indices = (await api("/api/v1/indices")).data;
@@ -51,9 +46,6 @@ async function render() {
     const last = s[s.length - 1];
     return { ...i, last };
   });
-  const extra = rows.length
-    ? Object.keys(rows[0]).filter((k) => /Pct$/.test(k) && k !== "changePct")
-    : [];
   fillTable(
     document.getElementById("index-table"),
     [
@@ -64,7 +56,6 @@ async function render() {
       { label: "Date", value: (r) => r.last?.date ?? "—" },
       { label: "Level", class: "num", value: (r) => fmtNum(r.last?.level) },
       { label: "Change", class: "num", value: (r) => pctCell(r.last?.changePct) },
-      ...extra.map((k) => ({ label: k, class: "num", value: (r) => pctCell(r.last?.[k]) })),
     ],
     table,
     (r) => r.code,

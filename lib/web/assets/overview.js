@@ -4,28 +4,20 @@ import {
   apiAll,
   chartTheme,
   COLORS,
+  daysBefore,
   egx,
   fillTable,
   fmtInt,
   fmtNum,
-  fmtPct,
   h,
   live,
-  signClass,
+  pctCell,
   tickerLink,
 } from "./app.js";
 
 const LC = globalThis.LightweightCharts;
 let indexChart;
 const indexSeries = new Map();
-
-function pctCell(x) {
-  return h("span", { class: signClass(x) }, fmtPct(x));
-}
-
-function daysBefore(date, days) {
-  return new Date(Date.parse(`${date}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
-}
 
 async function render() {
   const snap = (await api("/api/v1/market/snapshot")).data;

@@ -8,13 +8,10 @@ import {
   fmtPct,
   h,
   live,
+  pctCell,
   signClass,
   tickerLink,
 } from "./app.js";
-
-function pctCell(x) {
-  return h("span", { class: signClass(x) }, fmtPct(x));
-}
 
 async function render() {
   const snap = (await api("/api/v1/market/snapshot")).data;

@@ -6,6 +6,7 @@ import {
   ApiError,
   chartTheme,
   COLORS,
+  daysBefore,
   egx,
   fillTable,
   fmtCairoHm,
@@ -24,9 +25,6 @@ let range = "365";
 let priceChart, candles, volume, intradayChart, intraday;
 const lines = new Map();
 
-function daysBefore(date, days) {
-  return new Date(Date.parse(`${date}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
-}
 /** Indicator lines drawn on the price pane, and on their own pane below (RSI). */
 const PRICE_LINES = ["ma7", "ma30", "bbUpper", "bbLower"];
 const PANE_LINES = ["rsi14"];
