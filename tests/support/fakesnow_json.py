@@ -14,14 +14,11 @@ writes "PORT PID" to PATH once it accepts connections, and exits when process PI
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import datetime as dt
 import decimal
 import json
-import os
-import shutil
 import socket
 from typing import Any
 
@@ -33,6 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from pyserver import announce, owner_gone, parse_args, remove_owner_folder
 
 EPOCH = dt.datetime(1970, 1, 1)
 EPOCH_DATE = dt.date(1970, 1, 1)
@@ -131,14 +130,10 @@ def serve_until_owner_exits(app: Starlette, host: str, port: int, port_file: str
 
     async def watch_owner() -> None:
         nonlocal orphaned
-        while owner_pid:
-            try:
-                os.kill(owner_pid, 0)
-            except ProcessLookupError:
-                orphaned = True
-                server.should_exit = True
-                return
+        while not owner_gone(owner_pid):
             await asyncio.sleep(1)
+        orphaned = True
+        server.should_exit = True
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -147,26 +142,18 @@ def serve_until_owner_exits(app: Starlette, host: str, port: int, port_file: str
                 await task
                 return
             await asyncio.sleep(0.02)
-        with open(port_file + ".tmp", "w") as f:
-            f.write(f"{bound} {os.getpid()}")
-        os.replace(port_file + ".tmp", port_file)
+        announce(port_file, bound)
         watcher = asyncio.create_task(watch_owner())
         await task
         watcher.cancel()
 
     asyncio.run(serve())
     if orphaned:
-        # Nobody is left to read the log or remove the folder the owner made for this server.
-        shutil.rmtree(os.path.dirname(os.path.abspath(port_file)), ignore_errors=True)
+        remove_owner_folder(port_file)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--port-file", required=True)
-    parser.add_argument("--owner-pid", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args()
     serve_until_owner_exits(app, args.host, args.port, args.port_file, args.owner_pid)
 
 
