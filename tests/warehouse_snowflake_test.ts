@@ -6,13 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { validate } from "@polyglot-sql/sdk";
 import { allClosures } from "../lib/market/calendar.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { splitStatements } from "../lib/warehouse/migrations.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { WarehouseBusyError, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
-import { snowflakeTestConfig } from "./support/snowflake_server.ts";
+import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
 import snowflakeDdl from "../lib/warehouse/migrations_snowflake.sql" with { type: "text" };
 
 const sent: string[] = [];
@@ -29,13 +28,6 @@ async function freshWarehouse(
   // An administrator creates the database in production; the test server starts empty.
   await wh.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
   return wh;
-}
-
-function snowflakeErrors(sql: string): string[] {
-  const r = validate(sql, "snowflake");
-  return r.errors.filter((e) => e.severity === "error").map((e) =>
-    `${e.message} at ${e.line}:${e.column} in: ${sql.replace(/\s+/g, " ").slice(0, 120)}`
-  );
 }
 
 Deno.test("every statement of the Snowflake DDL parses as Snowflake SQL", () => {

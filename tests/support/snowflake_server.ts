@@ -8,6 +8,7 @@
  * counts, binds (single and array), transactions, and SELECT results; fakesnow runs every
  * statement through sqlglot's Snowflake dialect into DuckDB, so it is not Snowflake itself.
  */
+import { validate } from "@polyglot-sql/sdk";
 import type { WarehouseConfig } from "../../lib/config/config.ts";
 import { type PythonServer, startPythonServer } from "./python_venv.ts";
 
@@ -41,4 +42,11 @@ export async function snowflakeTestConfig(
     role: "EGX_ROLE",
     accessUrl: `http://127.0.0.1:${s.port}`,
   };
+}
+
+/** What a Snowflake-dialect parser finds wrong with `sql` (none = it parses as Snowflake SQL). */
+export function snowflakeErrors(sql: string): string[] {
+  return validate(sql, "snowflake").errors.filter((e) => e.severity === "error").map((e) =>
+    `${e.message} at ${e.line}:${e.column} in: ${sql.replace(/\s+/g, " ").slice(0, 120)}`
+  );
 }
