@@ -1,5 +1,6 @@
 -- Statements behind the REST API (lib/web). Read-only; values are bound as ? parameters.
--- Output columns are upper case so both warehouses report the same names.
+-- Statements whose rows TypeScript reads name their columns in upper case; statements whose rows
+-- are the JSON answer name them exactly as its fields (quoted, so both warehouses keep the case).
 
 -- name: freshness_operational
 SELECT
@@ -28,8 +29,10 @@ FROM OPERATIONAL.TBL_ALERT_EVENT
 WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE);
 
 -- name: alerts_page
-SELECT RULE_ID, SUBJECT, ALERT_DATE, DIRECTION, KIND, OBSERVED, THRESHOLD, MESSAGE, SOURCE,
-       TRIGGERED_AT, DELIVERED_AT, DELIVERY_ERROR
+SELECT ALERT_DATE AS "date", SUBJECT AS "subject", RULE_ID AS "ruleId", KIND AS "kind",
+       DIRECTION AS "direction", OBSERVED AS "observed", THRESHOLD AS "threshold",
+       MESSAGE AS "message", SOURCE AS "source", TRIGGERED_AT AS "triggeredAt",
+       DELIVERED_AT AS "deliveredAt", DELIVERY_ERROR AS "deliveryError"
 FROM OPERATIONAL.TBL_ALERT_EVENT
 WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE)
 ORDER BY ALERT_DATE DESC, TRIGGERED_AT DESC, RULE_ID, SUBJECT, DIRECTION
@@ -182,13 +185,9 @@ join DWH_GOLD.gold_dim_company as c on c.TICKER = d.TICKER
 where d.TRADE_DATE = CAST(? AS DATE)
 order by d.TICKER;
 
--- name: top_gainers
-with {{live_daily}},
-ranked as (
-  select d.*, row_number() over (order by d.DAILY_RETURN_PCT desc, d.TICKER) as RANK_NO
-  from daily as d
-  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
-)
+-- name: ranked_stocks
+-- The stocks of a `ranked` CTE (the day's rows of `daily` with RANK_NO) up to rank ?, as the
+-- movers and volume leaders return them.
 select
   r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
   r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
@@ -198,6 +197,15 @@ from ranked as r
 join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
 where r.RANK_NO <= ?
 order by r.RANK_NO;
+
+-- name: top_gainers
+with {{live_daily}},
+ranked as (
+  select d.*, row_number() over (order by d.DAILY_RETURN_PCT desc, d.TICKER) as RANK_NO
+  from daily as d
+  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
+)
+{{ranked_stocks}};
 
 -- name: top_losers
 with {{live_daily}},
@@ -206,15 +214,7 @@ ranked as (
   from daily as d
   where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
 )
-select
-  r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
-  r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
-  r.DAILY_RETURN_PCT as "changePct", r.VOLUME as "volume", r.TURNOVER_ESTIMATE as "value",
-  r.IS_LIVE as "live"
-from ranked as r
-join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
-where r.RANK_NO <= ?
-order by r.RANK_NO;
+{{ranked_stocks}};
 
 -- name: volume_leaders
 with {{live_daily}},
@@ -223,15 +223,7 @@ ranked as (
   from daily as d
   where d.TRADE_DATE = CAST(? AS DATE)
 )
-select
-  r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
-  r.CLOSE as "close", r.PREV_CLOSE as "prevClose", r.DAILY_CHANGE as "change",
-  r.DAILY_RETURN_PCT as "changePct", r.VOLUME as "volume", r.TURNOVER_ESTIMATE as "value",
-  r.IS_LIVE as "live"
-from ranked as r
-join DWH_GOLD.gold_dim_company as c on c.TICKER = r.TICKER
-where r.RANK_NO <= ?
-order by r.RANK_NO;
+{{ranked_stocks}};
 
 -- name: sector_performance
 with {{live_daily}}

@@ -68,22 +68,6 @@ const HEALTH: Schema = obj({
   })),
 });
 
-interface AlertRow {
-  [k: string]: string | number | null;
-  RULE_ID: string;
-  SUBJECT: string;
-  ALERT_DATE: string;
-  DIRECTION: string;
-  KIND: string;
-  OBSERVED: number;
-  THRESHOLD: number;
-  MESSAGE: string;
-  SOURCE: string;
-  TRIGGERED_AT: string;
-  DELIVERED_AT: string | null;
-  DELIVERY_ERROR: string | null;
-}
-
 export const serviceEndpoints: Endpoint[] = [
   {
     id: "ping",
@@ -155,29 +139,8 @@ export const serviceEndpoints: Endpoint[] = [
       const page = parsePage(query, 50);
       const wh = deps.warehouse;
       const [{ N }] = await wh.query<{ N: number }>(SQL.get("alerts_count"), [from, to]);
-      const rows = await wh.query<AlertRow>(SQL.get("alerts_page"), [
-        from,
-        to,
-        page.limit,
-        page.offset,
-      ]);
-      return {
-        data: rows.map((a) => ({
-          date: a.ALERT_DATE,
-          subject: a.SUBJECT,
-          ruleId: a.RULE_ID,
-          kind: a.KIND,
-          direction: a.DIRECTION,
-          observed: a.OBSERVED,
-          threshold: a.THRESHOLD,
-          message: a.MESSAGE,
-          source: a.SOURCE,
-          triggeredAt: a.TRIGGERED_AT,
-          deliveredAt: a.DELIVERED_AT,
-          deliveryError: a.DELIVERY_ERROR,
-        })),
-        page: pageInfo(url, page, rows.length, Number(N)),
-      };
+      const rows = await wh.query(SQL.get("alerts_page"), [from, to, page.limit, page.offset]);
+      return { data: rows, page: pageInfo(url, page, rows.length, Number(N)) };
     },
   },
 ];
