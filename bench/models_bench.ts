@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { loadConfig } from "../lib/config/config.ts";
+import { loadConfig, SAMPLE_AS_OF } from "../lib/config/config.ts";
 import { Compiler } from "../lib/models/compile.ts";
 import { collectTests, type DataTest } from "../lib/models/data_tests.ts";
 import { buildGraph } from "../lib/models/dag.ts";
@@ -30,7 +30,7 @@ const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const WORK = join(REPO, "bench/.work/models");
 const VENV = join(REPO, "bench/.work/dbt-venv");
 const SAMPLE = join(REPO, "data/sample");
-const AS_OF = new Date("2025-12-08T12:30:00Z");
+const AS_OF = new Date(SAMPLE_AS_OF);
 const DBT_PINS = ["dbt-core==1.11.16", "dbt-duckdb==1.11.1", "duckdb==1.5.6"];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

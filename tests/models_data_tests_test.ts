@@ -10,7 +10,13 @@ import { loadProject, type Project } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
 import { runTests } from "../lib/models/test_run.ts";
 import type { Session } from "../lib/warehouse/warehouse.ts";
-import { AS_OF, type FixtureWarehouse, fixtureWarehouse, REPO } from "./models_fixture.ts";
+import {
+  AS_OF,
+  buildModels,
+  type FixtureWarehouse,
+  fixtureWarehouse,
+  REPO,
+} from "./models_fixture.ts";
 
 /** SQL changing one row of `rel` (chosen by `where`) so that it breaks the rule. */
 const one = (set: string, where = "TRUE") =>
@@ -166,10 +172,7 @@ async function failingRows(s: Session, project: Project, t: DataTest): Promise<n
 
 async function builtFixture(): Promise<{ fx: FixtureWarehouse; project: Project }> {
   const fx = await fixtureWarehouse();
-  const project = await loadProject(REPO);
-  const r = await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
-  assert(r.ok, JSON.stringify(r.results.filter((x) => x.status !== "success")));
-  return { fx, project };
+  return { fx, project: (await buildModels(fx)).project };
 }
 
 Deno.test("the suite has at least the original 63 tests and covers every check the original made", async () => {

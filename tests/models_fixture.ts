@@ -4,7 +4,10 @@
  * hand-made inputs, see the README there). TBL_INDEX comes from the migrations' seed.
  * Not a test file itself.
  */
+import { join } from "node:path";
 import { loadConfig, SAMPLE_AS_OF } from "../lib/config/config.ts";
+import { loadProject, type Project } from "../lib/models/project.ts";
+import { runModels, type RunResult } from "../lib/models/run.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 
 export const FIXTURES = new URL("./testdata/models/", import.meta.url).pathname;
@@ -99,23 +102,24 @@ export async function fixtureWarehouse(
   };
 }
 
+// deno-lint-ignore no-explicit-any
+type ErrorClass = new (...args: any[]) => Error;
+
+function expectError(e: unknown, cls: ErrorClass, includes: string): void {
+  if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+  if (!e.message.includes(includes)) {
+    throw new Error(
+      `expected message containing ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
+    );
+  }
+}
+
 /** `fn` throws an instance of `cls` whose message contains `includes`. */
-export function assertThrows(
-  fn: () => unknown,
-  // deno-lint-ignore no-explicit-any
-  cls: new (...args: any[]) => Error,
-  includes: string,
-): void {
+export function assertThrows(fn: () => unknown, cls: ErrorClass, includes: string): void {
   try {
     fn();
   } catch (e) {
-    if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
-    if (!e.message.includes(includes)) {
-      throw new Error(
-        `expected message containing ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
-      );
-    }
-    return;
+    return expectError(e, cls, includes);
   }
   throw new Error(`expected ${cls.name} to be thrown`);
 }
@@ -123,22 +127,36 @@ export function assertThrows(
 /** `fn()` rejects with an instance of `cls` whose message contains `includes`. */
 export async function assertRejects(
   fn: () => Promise<unknown>,
-  // deno-lint-ignore no-explicit-any
-  cls: new (...args: any[]) => Error,
+  cls: ErrorClass,
   includes: string,
 ): Promise<void> {
   try {
     await fn();
   } catch (e) {
-    if (!(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
-    if (!e.message.includes(includes)) {
-      throw new Error(
-        `expected message containing ${JSON.stringify(includes)}, got ${JSON.stringify(e.message)}`,
-      );
-    }
-    return;
+    return expectError(e, cls, includes);
   }
   throw new Error(`expected ${cls.name} to be thrown`);
+}
+
+/** Copy a folder recursively (e.g. models/ into a temporary project to change it there). */
+export async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyDir(join(from, e.name), join(to, e.name));
+    else await Deno.copyFile(join(from, e.name), join(to, e.name));
+  }
+}
+
+/** Build the repository's models (all, or the selected) into `fx`; throws if any model fails. */
+export async function buildModels(
+  fx: FixtureWarehouse,
+  { select }: { select?: string[] } = {},
+): Promise<{ project: Project; run: RunResult }> {
+  const project = await loadProject(REPO);
+  const run = await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir, select });
+  const failed = run.results.filter((r) => r.status !== "success");
+  if (failed.length > 0) throw new Error(`models failed: ${JSON.stringify(failed)}`);
+  return { project, run };
 }
 
 /** The bundled sample's files (data/sample), as the landing store lists them. */

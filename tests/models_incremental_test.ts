@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { SqlValue } from "../lib/warehouse/warehouse.ts";
 import { loadProject } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
-import { AS_OF, type FixtureWarehouse, fixtureWarehouse, REPO } from "./models_fixture.ts";
+import { AS_OF, copyDir, type FixtureWarehouse, fixtureWarehouse, REPO } from "./models_fixture.ts";
 
 const COMPARED: [string, string][] = [
   ["DWH_SILVER.stg_stock_prices_unified", "TICKER, TRADE_DATE"],
@@ -222,14 +222,7 @@ Deno.test("incremental models equal a full refresh after new days, a re-polled b
 Deno.test("the comparison catches the original incremental filter TRADE_DATE > max(TRADE_DATE)", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_naive_" });
   try {
-    const copy = async (from: string, to: string) => {
-      await Deno.mkdir(to, { recursive: true });
-      for await (const e of Deno.readDir(from)) {
-        if (e.isDirectory) await copy(join(from, e.name), join(to, e.name));
-        else await Deno.copyFile(join(from, e.name), join(to, e.name));
-      }
-    };
-    await copy(join(REPO, "models"), join(root, "models"));
+    await copyDir(join(REPO, "models"), join(root, "models"));
     const file = join(root, "models/marts/gold_fct_stock_daily_prices.sql");
     const sql = await Deno.readTextFile(file);
     const naive = sql

@@ -5,10 +5,8 @@
  * model's 1000-bar EMA blocks twice.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { loadProject } from "../lib/models/project.ts";
-import { runModels } from "../lib/models/run.ts";
 import { addDays, isTradingDay } from "../lib/market/calendar.ts";
-import { AS_OF, FIXTURES, fixtureWarehouse, REPO } from "./models_fixture.ts";
+import { buildModels, FIXTURES, fixtureWarehouse } from "./models_fixture.ts";
 
 interface Bar {
   date: string;
@@ -158,13 +156,7 @@ function compare(
 Deno.test("indicators of a real ticker (COMI) equal independently computed RSI(14), MACD 12/26/9, Bollinger 20/2 and MA 7/30", async () => {
   const fx = await fixtureWarehouse();
   try {
-    const project = await loadProject(REPO);
-    const r = await runModels(fx.wh, project, {
-      asOf: AS_OF,
-      targetDir: fx.targetDir,
-      select: ["+gold_fct_stock_daily_prices"],
-    });
-    assert(r.ok, JSON.stringify(r.results.map((x) => x.message)));
+    await buildModels(fx, { select: ["+gold_fct_stock_daily_prices"] });
     const bars = await readBars("COMI");
     assertEquals(bars.length, 99);
     const rows = await fx.wh.query(
@@ -222,13 +214,7 @@ Deno.test("indicators stay exact over a 2,600-bar series that crosses the model'
         bars.map((b) => ["SYNT", b.date, "BATCH_CSV", b.open, b.high, b.low, b.close, b.volume]),
       );
     });
-    const project = await loadProject(REPO);
-    const r = await runModels(fx.wh, project, {
-      asOf: AS_OF,
-      targetDir: fx.targetDir,
-      select: ["+gold_fct_stock_daily_prices"],
-    });
-    assert(r.ok, JSON.stringify(r.results.map((x) => x.message)));
+    await buildModels(fx, { select: ["+gold_fct_stock_daily_prices"] });
     const rows = await fx.wh.query(
       "SELECT * FROM DWH_GOLD.gold_fct_stock_daily_prices WHERE TICKER = 'SYNT' ORDER BY TRADE_DATE",
     );

@@ -9,7 +9,7 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { join } from "node:path";
-import { fixtureWarehouse, REPO } from "./models_fixture.ts";
+import { copyDir, fixtureWarehouse, REPO } from "./models_fixture.ts";
 
 /**
  * The permission flags of the `deno run` line in a job's header comment, word for word, except
@@ -61,14 +61,7 @@ async function workdir(): Promise<string> {
   await Deno.mkdir(join(dir, "data"));
   await Deno.rename(join(fx.dir, "egx.duckdb"), join(dir, "data/egx.duckdb"));
   await Deno.remove(fx.dir, { recursive: true });
-  const copy = async (from: string, to: string) => {
-    await Deno.mkdir(to, { recursive: true });
-    for await (const e of Deno.readDir(from)) {
-      if (e.isDirectory) await copy(join(from, e.name), join(to, e.name));
-      else await Deno.copyFile(join(from, e.name), join(to, e.name));
-    }
-  };
-  await copy(join(REPO, "models"), join(dir, "models"));
+  await copyDir(join(REPO, "models"), join(dir, "models"));
   return dir;
 }
 

@@ -5,11 +5,8 @@
  * dimension, the company dimension and the index levels.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { addDays, closureOn, isTradingDay, weekdayOf } from "../lib/market/calendar.ts";
-import { cairoDate } from "../lib/market/calendar.ts";
-import { loadProject } from "../lib/models/project.ts";
-import { runModels } from "../lib/models/run.ts";
-import { AS_OF, FIXTURES, fixtureWarehouse, REPO } from "./models_fixture.ts";
+import { addDays, cairoDate, closureOn, isTradingDay, weekdayOf } from "../lib/market/calendar.ts";
+import { AS_OF, buildModels, FIXTURES, fixtureWarehouse } from "./models_fixture.ts";
 
 /** Rows of a fixture CSV (no quoted fields in the columns read here) as string records. */
 async function csv(file: string): Promise<Record<string, string>[]> {
@@ -163,11 +160,7 @@ Deno.test("the silver and gold models hold the values worked out from the fixtur
         [MOVED.close, MOVED.ticker, MOVED.date],
       )
     );
-    const run = await runModels(fx.wh, await loadProject(REPO), {
-      asOf: AS_OF,
-      targetDir: fx.targetDir,
-    });
-    assert(run.ok, JSON.stringify(run.results.filter((x) => x.status !== "success")));
+    await buildModels(fx);
     const bars = await barsByTicker();
     const members = await memberships();
     const asOfDate = cairoDate(AS_OF);
