@@ -83,9 +83,20 @@ async function ours(
     const failed = out.filter((o) => o.status !== "LOADED");
     if (failed.length > 0) throw new Error(`load failed: ${failed[0].key}: ${failed[0].error}`);
     // Loading the same files again changes nothing (and shows the re-load cost).
+    const stamp = async () =>
+      JSON.stringify(
+        await wh.query(
+          "SELECT (SELECT count(*) FROM OPERATIONAL.TBL_STOCK_PRICE) AS P, " +
+            "(SELECT max(UPDATED_AT) FROM OPERATIONAL.TBL_STOCK_PRICE) AS PU, " +
+            "(SELECT count(*) FROM OPERATIONAL.TBL_INTRADAY_BAR) AS B, " +
+            "(SELECT max(UPDATED_AT) FROM OPERATIONAL.TBL_INTRADAY_BAR) AS BU",
+        ),
+      );
+    const before = await stamp();
     const t1 = performance.now();
     await loadFiles(wh, files.map((f) => ({ ...f, etag: `${f.etag}-again` })));
     const again = (performance.now() - t1) / 1000;
+    if (await stamp() !== before) throw new Error(`${name}: the re-load changed rows`);
     return {
       secs,
       read: out.reduce((a, o) => a + o.rowsRead, 0),
