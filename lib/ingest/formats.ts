@@ -40,7 +40,7 @@ export interface FormatSpec {
 
 const OHLC = ["open", "high", "low", "close"];
 
-export const FORMATS: readonly FormatSpec[] = [
+const FORMATS: readonly FormatSpec[] = [
   {
     id: "companies",
     title: "company list",

@@ -62,7 +62,7 @@ function minutes(hhmm: string): number {
 }
 
 /** Read the first line of a local file (at most 64 KiB). */
-export async function readHeaderLine(path: string): Promise<string> {
+async function readHeaderLine(path: string): Promise<string> {
   const f = await Deno.open(path, { read: true });
   try {
     const buf = new Uint8Array(65536);
@@ -75,13 +75,13 @@ export async function readHeaderLine(path: string): Promise<string> {
   }
 }
 
-export async function runSqlFile(s: Session, name: string): Promise<void> {
+async function runSqlFile(s: Session, name: string): Promise<void> {
   const text = SQL[name];
   if (text === undefined) throw new Error(`no SQL file lib/ingest/sql/${name}`);
   for (const stmt of splitStatements(text)) await s.execute(stmt);
 }
 
-export async function setVariables(s: Session, vars: Record<string, SqlValue>): Promise<void> {
+async function setVariables(s: Session, vars: Record<string, SqlValue>): Promise<void> {
   for (const [name, value] of Object.entries(vars)) {
     if (!VARIABLE.test(name)) throw new TypeError(`bad variable name ${name}`);
     await s.execute(`SET VARIABLE ${name} = ?`, [value]);
@@ -142,7 +142,7 @@ async function keyInSeveralFiles(s: Session, key: readonly string[]): Promise<bo
  * throws SplitGroup: some of their lines were rejected by the CSV reader (line numbers need one
  * file at a time), or a natural key appears in more than one of them (the later file must win).
  */
-export async function stageAndCheck(
+async function stageAndCheck(
   s: Session,
   files: readonly { file: LocalFile; ticker: string | null }[],
   detected: Detected,

@@ -17,7 +17,7 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { WarehouseBusyError } from "./warehouse.ts";
 
-export const SHARE_WINDOW_MS = 250;
+const SHARE_WINDOW_MS = 250;
 const FIRST_DELAY_MS = 5;
 const MAX_DELAY_MS = 100;
 const REPORT_AFTER_MS = 2000;
@@ -67,7 +67,7 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
   return instance;
 }
 
-export function isLockConflict(e: unknown): boolean {
+function isLockConflict(e: unknown): boolean {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.includes("Could not set lock on file") || msg.includes("Conflicting lock is held");
 }

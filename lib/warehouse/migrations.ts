@@ -146,7 +146,7 @@ export async function applyMigrations(
 }
 
 /** Make OPERATIONAL.TBL_MARKET_CLOSURE equal to the calendar's closures; returns rows changed. */
-export async function syncClosures(s: Session): Promise<number> {
+async function syncClosures(s: Session): Promise<number> {
   const rows = await s.query<{ CLOSURE_DATE: string; NAME: string; SOURCE: string | null }>(
     "SELECT CLOSURE_DATE, NAME, SOURCE FROM OPERATIONAL.TBL_MARKET_CLOSURE",
   );

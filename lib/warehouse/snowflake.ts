@@ -51,7 +51,7 @@ function configureDriver(): void {
 }
 
 /** A bind value in the driver's terms. */
-export function toBind(v: SqlValue): Bind {
+function toBind(v: SqlValue): Bind {
   if (v instanceof Date) return v.toISOString().replace("T", " ").replace("Z", "");
   if (typeof v === "bigint") return v.toString();
   return v;
