@@ -43,6 +43,19 @@ async function paged(
   return { data, page: pageInfo(req.url, page, data.length, Number(n)) };
 }
 
+/** One page of a ticker's rows in a date range (`<name>_count` / `<name>_page`), oldest first. */
+async function tickerRange(req: ApiRequest, name: string) {
+  const range = parseRange(req.query);
+  const ticker = await knownTicker(req);
+  const params = [ticker, range.from ?? null, range.to ?? null];
+  return paged(req, name, params, parsePage(req.query, 1000));
+}
+
+/** `limit` of the top-N lists: 1-50, default 10. */
+function topLimit(req: ApiRequest): number {
+  return parseInteger(req.query.get("limit"), "limit", { min: 1, max: 50, fallback: 10 });
+}
+
 /** `q` for LIKE ... ESCAPE '!': escape the wildcards so user text matches literally. */
 function likeText(q: string): string {
   return q.replace(/[!%_]/g, (c) => `!${c}`);
@@ -176,13 +189,24 @@ const INDEX_LEVEL: Schema = obj({
   volume: int(),
 });
 
+const BOOL = ["true", "false"] as const;
+const DIRECTIONS = ["gainers", "losers"] as const;
+const SOURCES = ["ANY", "BARS_1M", "STREAMING_API"] as const;
+
+const RANKED_STOCK: Schema = {
+  ...STOCK_ON_DAY,
+  required: ["rank", ...(STOCK_ON_DAY.required as string[])],
+  properties: { rank: int(), ...(STOCK_ON_DAY.properties as Record<string, Schema>) },
+};
+
 const tickerParam = PARAMS.ticker as Param;
-const limitParam = (max: number, fallback: number): Param => ({
+const TICKER_RANGE: Param[] = [tickerParam, PARAMS.from, PARAMS.to, PARAMS.limit, PARAMS.offset];
+const TOP_LIMIT: Param = {
   name: "limit",
   in: "query",
-  description: `Rows, 1-${max} (default ${fallback})`,
-  schema: { type: "integer", minimum: 1, maximum: max },
-});
+  description: "Rows, 1-50 (default 10)",
+  schema: { type: "integer", minimum: 1, maximum: 50 },
+};
 
 export const marketEndpoints: Endpoint[] = [
   {
@@ -207,7 +231,7 @@ export const marketEndpoints: Endpoint[] = [
         name: "hasPrices",
         in: "query",
         description: "true: only companies with daily prices",
-        schema: { type: "string", enum: ["true", "false"] },
+        schema: { type: "string", enum: [...BOOL] },
       },
       PARAMS.limit,
       PARAMS.offset,
@@ -218,20 +242,12 @@ export const marketEndpoints: Endpoint[] = [
     handle: async (req) => {
       const q = parseText(req.query.get("q"), "q");
       const sector = parseText(req.query.get("sector"), "sector", 80) ?? null;
-      const hasPrices = parseChoice(
-        req.query.get("hasPrices"),
-        "hasPrices",
-        [
-          "true",
-          "false",
-        ] as const,
-        "false",
-      ) === "true";
+      const hasPrices = parseChoice(req.query.get("hasPrices"), "hasPrices", BOOL, "false");
       const like = q === undefined ? null : likeText(q);
       const result = await paged(
         req,
         "companies",
-        [like, like, like, sector, sector, hasPrices],
+        [like, like, like, sector, sector, hasPrices === "true"],
         parsePage(req.query),
       );
       return { ...result, data: result.data.map(withIndexList) };
@@ -277,17 +293,12 @@ export const marketEndpoints: Endpoint[] = [
     path: "/api/v1/prices/:ticker/daily",
     summary: "Daily OHLCV for a ticker and date range, oldest first (paginated)",
     tag: "prices",
-    params: [tickerParam, PARAMS.from, PARAMS.to, PARAMS.limit, PARAMS.offset],
+    params: TICKER_RANGE,
     data: list(DAILY),
     paginated: true,
     notFound: true,
     cached: true,
-    handle: async (req) => {
-      const range = parseRange(req.query);
-      const ticker = await knownTicker(req);
-      const page = parsePage(req.query, 1000);
-      return paged(req, "daily", [ticker, range.from ?? null, range.to ?? null], page);
-    },
+    handle: (req) => tickerRange(req, "daily"),
   },
   {
     id: "intradayPrices",
@@ -305,7 +316,7 @@ export const marketEndpoints: Endpoint[] = [
         name: "source",
         in: "query",
         description: "BARS_1M, STREAMING_API or ANY (default: files first, then the stream)",
-        schema: { type: "string", enum: ["ANY", "BARS_1M", "STREAMING_API"] },
+        schema: { type: "string", enum: [...SOURCES] },
       },
       PARAMS.limit,
       PARAMS.offset,
@@ -323,16 +334,7 @@ export const marketEndpoints: Endpoint[] = [
       if ((range.from === undefined) !== (range.to === undefined)) {
         throw new BadRequestError("from and to go together for intraday bars (at most 31 days)");
       }
-      const source = parseChoice(
-        q.get("source"),
-        "source",
-        [
-          "ANY",
-          "BARS_1M",
-          "STREAMING_API",
-        ] as const,
-        "ANY",
-      );
+      const source = parseChoice(q.get("source"), "source", SOURCES, "ANY");
       const ticker = await knownTicker(req);
       if (q.get("date") !== undefined) {
         const d = parseDate(q.get("date")!, "date");
@@ -355,17 +357,12 @@ export const marketEndpoints: Endpoint[] = [
     path: "/api/v1/indicators/:ticker",
     summary: "Technical indicators from the gold daily fact (moving averages, RSI...)",
     tag: "prices",
-    params: [tickerParam, PARAMS.from, PARAMS.to, PARAMS.limit, PARAMS.offset],
+    params: TICKER_RANGE,
     data: list(INDICATORS),
     paginated: true,
     notFound: true,
     cached: true,
-    handle: async (req) => {
-      const range = parseRange(req.query);
-      const ticker = await knownTicker(req);
-      const page = parsePage(req.query, 1000);
-      return paged(req, "indicators", [ticker, range.from ?? null, range.to ?? null], page);
-    },
+    handle: (req) => tickerRange(req, "indicators"),
   },
   {
     id: "marketSnapshot",
@@ -412,31 +409,16 @@ export const marketEndpoints: Endpoint[] = [
         name: "direction",
         in: "query",
         description: "gainers (default) or losers",
-        schema: { type: "string", enum: ["gainers", "losers"] },
+        schema: { type: "string", enum: [...DIRECTIONS] },
       },
-      limitParam(50, 10),
+      TOP_LIMIT,
     ],
-    data: list({
-      ...STOCK_ON_DAY,
-      properties: { rank: int(), ...(STOCK_ON_DAY.properties as Record<string, Schema>) },
-    }),
+    data: list(RANKED_STOCK),
     notFound: true,
     cached: true,
     handle: async (req) => {
-      const direction = parseChoice(
-        req.query.get("direction"),
-        "direction",
-        [
-          "gainers",
-          "losers",
-        ] as const,
-        "gainers",
-      );
-      const limit = parseInteger(req.query.get("limit"), "limit", {
-        min: 1,
-        max: 50,
-        fallback: 10,
-      });
+      const direction = parseChoice(req.query.get("direction"), "direction", DIRECTIONS, "gainers");
+      const limit = topLimit(req);
       const date = await marketDate(req);
       const name = direction === "gainers" ? "top_gainers" : "top_losers";
       return { data: await rows(req.deps, name, [date, limit]) };
@@ -447,19 +429,12 @@ export const marketEndpoints: Endpoint[] = [
     path: "/api/v1/market/volume-leaders",
     summary: "Most traded stocks (by shares) on a trade date",
     tag: "market",
-    params: [PARAMS.date, limitParam(50, 10)],
-    data: list({
-      ...STOCK_ON_DAY,
-      properties: { rank: int(), ...(STOCK_ON_DAY.properties as Record<string, Schema>) },
-    }),
+    params: [PARAMS.date, TOP_LIMIT],
+    data: list(RANKED_STOCK),
     notFound: true,
     cached: true,
     handle: async (req) => {
-      const limit = parseInteger(req.query.get("limit"), "limit", {
-        min: 1,
-        max: 50,
-        fallback: 10,
-      });
+      const limit = topLimit(req);
       const date = await marketDate(req);
       return { data: await rows(req.deps, "volume_leaders", [date, limit]) };
     },
