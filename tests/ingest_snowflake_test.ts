@@ -4,18 +4,15 @@
  * MERGE into the OPERATIONAL tables; every statement sent is checked with a Snowflake parser.
  */
 import assert from "node:assert/strict";
-import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
+import { loadFiles } from "../lib/ingest/load.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
+import { localFile } from "./support/temp_warehouse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
 const DATA = `${ROOT}tests/testdata/ingest`;
-
-function file(path: string, key: string, etag = "v1"): LocalFile {
-  return { path, key, etag, size: Deno.statSync(path).size };
-}
 
 Deno.test("files load into Snowflake with the same checks, quarantine and upserts as DuckDB", async () => {
   const sent: string[] = [];
@@ -25,11 +22,11 @@ Deno.test("files load into Snowflake with the same checks, quarantine and upsert
     await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
     await sf.migrate();
     const files = [
-      file(`${SAMPLE}/companies.csv`, "companies.csv"),
-      file(`${DATA}/bad/daily_bad_rows.csv`, "bad/daily_bad_rows.csv"),
-      file(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv"),
-      file(`${DATA}/exports/COMI Historical Data.csv`, "exports/COMI Historical Data.csv"),
-      file(`${DATA}/exports/mystery.csv`, "exports/mystery.csv"),
+      localFile(`${SAMPLE}/companies.csv`, "companies.csv"),
+      localFile(`${DATA}/bad/daily_bad_rows.csv`, "bad/daily_bad_rows.csv"),
+      localFile(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv"),
+      localFile(`${DATA}/exports/COMI Historical Data.csv`, "exports/COMI Historical Data.csv"),
+      localFile(`${DATA}/exports/mystery.csv`, "exports/mystery.csv"),
     ];
     const out = await loadFiles(sf, files);
     assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [

@@ -8,36 +8,16 @@ import { LocalLanding } from "../lib/ingest/landing.ts";
 import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
-import {
-  openWarehouse,
-  type Session,
-  type Warehouse,
-  WarehouseQueryError,
-} from "../lib/warehouse/warehouse.ts";
+import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
+import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
 const DATA = `${ROOT}tests/testdata/ingest`;
 const WRITER = `${ROOT}tests/testdata/warehouse/writer.ts`;
 
-function file(path: string, key: string, etag = "v1"): LocalFile {
-  return { path, key, etag, size: Deno.statSync(path).size };
-}
-
-async function withWarehouse(fn: (wh: Warehouse, path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "egx_ingest_" });
-  const path = `${dir}/egx.duckdb`;
-  const wh = await openWarehouse({ kind: "duckdb", path });
-  try {
-    await fn(wh, path);
-  } finally {
-    await wh.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function loadCompanies(wh: Warehouse): Promise<void> {
-  const [o] = await loadFiles(wh, [file(`${SAMPLE}/companies.csv`, "companies.csv")]);
+  const [o] = await loadFiles(wh, [localFile(`${SAMPLE}/companies.csv`, "companies.csv")]);
   assert.equal(o.status, "LOADED", o.error);
 }
 
@@ -56,14 +36,14 @@ function sampleFiles(): LocalFile[] {
     .map((e) => e.name)
     .sort();
   return [
-    file(`${SAMPLE}/index_membership.csv`, "index_membership.csv"),
-    ...bars.map((b) => file(`${SAMPLE}/bars_1m/${b}`, `bars_1m/${b}`)),
-    file(`${SAMPLE}/companies.csv`, "companies.csv"),
+    localFile(`${SAMPLE}/index_membership.csv`, "index_membership.csv"),
+    ...bars.map((b) => localFile(`${SAMPLE}/bars_1m/${b}`, `bars_1m/${b}`)),
+    localFile(`${SAMPLE}/companies.csv`, "companies.csv"),
   ];
 }
 
 Deno.test("the bundled real sample loads completely: companies, indices, bars and daily bars", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const out = await loadFiles(wh, sampleFiles());
     // Reference data first, whatever the order given.
     assert.deepEqual(out.slice(0, 2).map((o) => o.format), ["companies", "index_membership"]);
@@ -109,9 +89,9 @@ Deno.test("the bundled real sample loads completely: companies, indices, bars an
 });
 
 Deno.test("the trade date is the Cairo date across the October 2025 DST change", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
-    await loadFiles(wh, [file(`${SAMPLE}/bars_1m/COMI.csv`, "bars_1m/COMI.csv")]);
+    await loadFiles(wh, [localFile(`${SAMPLE}/bars_1m/COMI.csv`, "bars_1m/COMI.csv")]);
     const rows = await wh.query<{ D: string; FIRST: string; LAST: string }>(
       "SELECT TRADE_DATE AS D, min(BAR_START) AS FIRST, max(BAR_START) AS LAST " +
         "FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE TRADE_DATE IN ('2025-10-29', '2025-11-02') " +
@@ -127,10 +107,10 @@ Deno.test("the trade date is the Cairo date across the October 2025 DST change",
 });
 
 Deno.test("every bad daily row is quarantined with its line and reason; good rows load", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     const key = "bad/daily_bad_rows.csv";
-    const [o] = await loadFiles(wh, [file(`${DATA}/bad/daily_bad_rows.csv`, key)]);
+    const [o] = await loadFiles(wh, [localFile(`${DATA}/bad/daily_bad_rows.csv`, key)]);
     assert.deepEqual(
       [o.status, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined],
       ["LOADED", "daily_canonical", 15, 2, 13],
@@ -168,10 +148,10 @@ Deno.test("every bad daily row is quarantined with its line and reason; good row
 });
 
 Deno.test("one-minute bars outside the session (Ramadan, DST) or on closed days are quarantined", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     const key = "bars_1m/COMI.csv";
-    const [o] = await loadFiles(wh, [file(`${DATA}/bars_1m/COMI.csv`, key)]);
+    const [o] = await loadFiles(wh, [localFile(`${DATA}/bars_1m/COMI.csv`, key)]);
     assert.deepEqual([o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [13, 6, 7]);
     assert.deepEqual(await quarantine(wh, key), [
       [4, "outside the session (13:45 Cairo, Ramadan 1446 session 10:00-13:30)"],
@@ -197,11 +177,14 @@ Deno.test("one-minute bars outside the session (Ramadan, DST) or on closed days 
 });
 
 Deno.test("Investing.com and TradingView exports load with the ticker from the file name", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     const inv = "exports/COMI Historical Data.csv";
     const tv = "exports/EGX_ETEL, 1D.csv";
-    const out = await loadFiles(wh, [file(`${DATA}/${inv}`, inv), file(`${DATA}/${tv}`, tv)]);
+    const out = await loadFiles(wh, [
+      localFile(`${DATA}/${inv}`, inv),
+      localFile(`${DATA}/${tv}`, tv),
+    ]);
     assert.deepEqual(
       out.map((o) => [o.key, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
       [[inv, "daily_investing", 4, 2, 2], [tv, "daily_tradingview", 3, 2, 1]],
@@ -274,9 +257,9 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
     () => detectFormat("exports/prices.csv", "time,open,high,low,close,Volume"),
     /exports\/prices\.csv: a TradingView chart export must be named after its ticker, e\.g\. "EGX_COMI, 1D\.csv"/,
   );
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const key = "exports/mystery.csv";
-    const [o] = await loadFiles(wh, [file(`${DATA}/${key}`, key)]);
+    const [o] = await loadFiles(wh, [localFile(`${DATA}/${key}`, key)]);
     assert.equal(o.status, "FAILED");
     assert.match(o.error!, /^exports\/mystery\.csv: unknown file format/);
     const [log] = await wh.query(
@@ -290,9 +273,9 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
 });
 
 Deno.test("loading the same files again changes nothing", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadFiles(wh, sampleFiles());
-    await loadFiles(wh, [file(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")]);
+    await loadFiles(wh, [localFile(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")]);
     const snapshot = async () => ({
       prices: await wh.query(
         "SELECT * FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY TICKER, TRADE_DATE, DATA_SOURCE",
@@ -307,7 +290,7 @@ Deno.test("loading the same files again changes nothing", async () => {
     });
     const before = await snapshot();
     // New versions (ETags) of the same content: everything is read again, nothing changes.
-    const again = [...sampleFiles(), file(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")].map((
+    const again = [...sampleFiles(), localFile(`${DATA}/bad/daily_bad_rows.csv`, "bad.csv")].map((
       f,
     ) => ({ ...f, etag: "v2" }));
     const out = await loadFiles(wh, again);
@@ -346,15 +329,18 @@ function faulty(wh: Warehouse, failOn: RegExp): Warehouse {
 }
 
 Deno.test("a file that fails midway leaves nothing half-loaded, and the others still load", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     // The daily aggregate MERGE runs after the bars MERGE and the quarantine insert: fail it.
     const broken = faulty(
       wh,
       /^MERGE INTO OPERATIONAL\.TBL_STOCK_PRICE t\s+USING \(\s+SELECT b\.TICKER/,
     );
-    const bad = file(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv");
-    const out = await loadFiles(broken, [bad, file(`${SAMPLE}/index_membership.csv`, "idx.csv")]);
+    const bad = localFile(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv");
+    const out = await loadFiles(broken, [
+      bad,
+      localFile(`${SAMPLE}/index_membership.csv`, "idx.csv"),
+    ]);
     assert.deepEqual(out.map((o) => [o.key, o.status]), [
       ["idx.csv", "LOADED"],
       ["bars_1m/COMI.csv", "FAILED"],
@@ -378,7 +364,7 @@ Deno.test("a file that fails midway leaves nothing half-loaded, and the others s
 });
 
 Deno.test("a failing file in a group of bar files is isolated: the other files load", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     const dir = await Deno.makeTempDir({ prefix: "egx_group_" });
     try {
@@ -390,8 +376,8 @@ Deno.test("a failing file in a group of bar files is isolated: the other files l
           "2025-11-02 08:01:00,10,11,9,10.5,100,7\n",
       );
       const out = await loadFiles(wh, [
-        file(`${dir}/ABUK.csv`, "bars_1m/ABUK.csv"),
-        file(`${SAMPLE}/bars_1m/EFIH.csv`, "bars_1m/EFIH.csv"),
+        localFile(`${dir}/ABUK.csv`, "bars_1m/ABUK.csv"),
+        localFile(`${SAMPLE}/bars_1m/EFIH.csv`, "bars_1m/EFIH.csv"),
       ]);
       assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsQuarantined]), [
         ["bars_1m/ABUK.csv", "LOADED", 2, 1],
@@ -414,7 +400,7 @@ async function tempFiles(files: Record<string, string>): Promise<[string, LocalF
     const path = `${dir}/${key}`;
     await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(path, text);
-    out.push(file(path, key));
+    out.push(localFile(path, key));
   }
   return [dir, out];
 }
@@ -432,7 +418,7 @@ Deno.test("a key in two files of one group loads as if the files came one after 
     "day2/ABUK.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.6,300\n`,
   });
   try {
-    await withWarehouse(async (wh) => {
+    await withTempWarehouse(async (wh) => {
       await loadCompanies(wh);
       const out = await loadFiles(wh, files);
       assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded, o.rowsQuarantined]), [
@@ -488,7 +474,7 @@ Deno.test("files of one format load in groups of at most maxGroupFiles", async (
     ) => [`bars_1m/${t}.csv`, `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n`]),
   ));
   try {
-    await withWarehouse(async (wh) => {
+    await withTempWarehouse(async (wh) => {
       await loadCompanies(wh);
       const labels: string[] = [];
       const watched = intercepted(wh, (fn, opts) => {
@@ -509,7 +495,7 @@ Deno.test("files of one format load in groups of at most maxGroupFiles", async (
 });
 
 Deno.test("a batch load and another process writing at once both succeed", async () => {
-  await withWarehouse(async (wh, path) => {
+  await withTempWarehouse(async (wh, path) => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -550,7 +536,7 @@ Deno.test("pending files are new or changed versions; a loaded version is not pe
     await Deno.copyFile(`${DATA}/bars_1m/COMI.csv`, `${dir}/bars_1m/COMI.csv`);
     await Deno.writeTextFile(`${dir}/README.txt`, "not data");
     const landing = new LocalLanding(dir);
-    await withWarehouse(async (wh) => {
+    await withTempWarehouse(async (wh) => {
       const first = await pendingObjects(wh, landing);
       assert.deepEqual(first.map((p) => [p.key, p.change]), [
         ["bars_1m/COMI.csv", "new"],
@@ -626,11 +612,14 @@ Deno.test("the ingestion jobs answer --help without any permission", async () =>
 });
 
 Deno.test("quarterly financials and screener snapshots load, their bad rows quarantined", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     const fin = "exports/financials_2025q3.csv";
     const scr = "exports/screener_2025-12-08.csv";
-    const out = await loadFiles(wh, [file(`${DATA}/${fin}`, fin), file(`${DATA}/${scr}`, scr)]);
+    const out = await loadFiles(wh, [
+      localFile(`${DATA}/${fin}`, fin),
+      localFile(`${DATA}/${scr}`, scr),
+    ]);
     assert.deepEqual(
       out.map((o) => [o.key, o.format, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
       [[fin, "financials", 3, 1, 2], [scr, "screener", 3, 1, 2]],

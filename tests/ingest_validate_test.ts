@@ -2,31 +2,20 @@
 import assert from "node:assert/strict";
 import { loadFiles } from "../lib/ingest/load.ts";
 import { dueTradingDay, validateData } from "../lib/ingest/validate.ts";
-import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import type { Warehouse } from "../lib/warehouse/warehouse.ts";
+import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
 const AS_OF = new Date("2025-12-08T12:30:00Z");
 
-async function withSample(fn: (wh: Warehouse) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "egx_validate_" });
-  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
-  try {
-    const f = (key: string) => {
-      const path = `${SAMPLE}/${key}`;
-      return { key, path, etag: "v1", size: Deno.statSync(path).size };
-    };
-    const out = await loadFiles(wh, [
-      f("companies.csv"),
-      f("bars_1m/COMI.csv"),
-      f("bars_1m/ETEL.csv"),
-    ]);
+function withSample(fn: (wh: Warehouse) => Promise<void>): Promise<void> {
+  return withTempWarehouse(async (wh) => {
+    const keys = ["companies.csv", "bars_1m/COMI.csv", "bars_1m/ETEL.csv"];
+    const out = await loadFiles(wh, keys.map((k) => localFile(`${SAMPLE}/${k}`, k)));
     assert.deepEqual(out.map((o) => o.status), ["LOADED", "LOADED", "LOADED"]);
     await fn(wh);
-  } finally {
-    await wh.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("the trading day due at an instant is the last one whose session has closed", () => {

@@ -5,30 +5,16 @@ import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import duckdbDdl from "../lib/warehouse/migrations_duckdb.sql" with { type: "text" };
 import {
   openWarehouse,
-  type Warehouse,
   WarehouseBusyError,
   WarehouseQueryError,
 } from "../lib/warehouse/warehouse.ts";
+import { withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const WRITER = new URL("./testdata/warehouse/writer.ts", import.meta.url).pathname;
 
 async function tempDb(): Promise<{ path: string; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "egx_wh_" });
   return { dir, path: `${dir}/test.duckdb` };
-}
-
-async function withWarehouse(
-  fn: (wh: Warehouse, path: string) => Promise<void>,
-  opts: { lingerMs?: number; lockTimeoutMs?: number } = {},
-): Promise<void> {
-  const { dir, path } = await tempDb();
-  const wh = await openWarehouse({ kind: "duckdb", path }, opts);
-  try {
-    await fn(wh, path);
-  } finally {
-    await wh.close();
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 function writer(args: string[]): Deno.ChildProcess {
@@ -59,7 +45,7 @@ async function waitForLine(child: Deno.ChildProcess, line: string): Promise<() =
 }
 
 Deno.test("opening a new DuckDB file applies every migration once and records it", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const rows = await wh.query<{ VERSION: number; NAME: string }>(
       "SELECT VERSION, NAME FROM OPERATIONAL.SCHEMA_MIGRATION ORDER BY VERSION",
     );
@@ -101,7 +87,7 @@ Deno.test("opening a new DuckDB file applies every migration once and records it
 });
 
 Deno.test("market closures are seeded from the EGX calendar and re-synced when they drift", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const read = () =>
       wh.query<{ CLOSURE_DATE: string; NAME: string; SOURCE: string }>(
         "SELECT CLOSURE_DATE, NAME, SOURCE FROM OPERATIONAL.TBL_MARKET_CLOSURE ORDER BY 1",
@@ -133,7 +119,7 @@ Deno.test("market closures are seeded from the EGX calendar and re-synced when t
 });
 
 Deno.test("a migration edited after it was applied is refused with its name", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const text = [
       "CREATE SCHEMA IF NOT EXISTS OPERATIONAL;",
       "-- migration: 001_operational",
@@ -174,7 +160,7 @@ Deno.test("scripts split into statements at semicolons outside quotes and commen
 });
 
 Deno.test("query results follow the documented value mapping", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const [row] = await wh.query(
       "SELECT DATE '2025-10-30' AS d, TIMESTAMP '2025-10-30 08:01:02.5' AS ts, 42::INTEGER AS i, " +
         "12345678901234::BIGINT AS b, 9007199254740993::BIGINT AS huge, 1.25::DECIMAL(10,2) AS dec, " +
@@ -201,7 +187,7 @@ Deno.test("query results follow the documented value mapping", async () => {
 });
 
 Deno.test("timestamps defaulted by the warehouse are UTC", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const before = Date.now();
     const [{ NOW }] = await wh.query<{ NOW: string }>("SELECT now()::TIMESTAMP AS NOW");
     const t = Date.parse(NOW);
@@ -210,7 +196,7 @@ Deno.test("timestamps defaulted by the warehouse are UTC", async () => {
 });
 
 Deno.test("a transaction that throws leaves nothing written", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await assert.rejects(
       wh.transaction(async (s) => {
         await s.execute(
@@ -228,7 +214,7 @@ Deno.test("a transaction that throws leaves nothing written", async () => {
 });
 
 Deno.test("a failing statement rolls the transaction back and names the SQL", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const err = await wh.transaction(async (s) => {
       await s.execute(
         "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('AAAA', 'A Co')",
@@ -249,7 +235,7 @@ Deno.test("a failing statement rolls the transaction back and names the SQL", as
 });
 
 Deno.test("insertRows appends typed rows, into all columns or a subset", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const changed = await wh.transaction(async (s) => {
       await s.insertRows(
         "OPERATIONAL.TBL_STREAM_OFFSET",
@@ -284,7 +270,7 @@ Deno.test("insertRows appends typed rows, into all columns or a subset", async (
 });
 
 Deno.test("insertRows rejects a value of the wrong type and writes nothing", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     await assert.rejects(
       wh.transaction((s) =>
         s.insertRows("OPERATIONAL.TBL_STREAM_OFFSET", [
@@ -305,7 +291,7 @@ Deno.test("insertRows rejects a value of the wrong type and writes nothing", asy
 });
 
 Deno.test("concurrent transactions in one process both commit", async () => {
-  await withWarehouse(async (wh) => {
+  await withTempWarehouse(async (wh) => {
     const one = (p: number) =>
       wh.transaction(async (s) => {
         const [{ N }] = await s.query<{ N: number }>(
@@ -327,7 +313,7 @@ Deno.test("concurrent transactions in one process both commit", async () => {
 });
 
 Deno.test("two processes writing to one DuckDB file at once both succeed", async () => {
-  await withWarehouse(async (wh, path) => {
+  await withTempWarehouse(async (wh, path) => {
     const a = writer([path, "A", "40"]);
     const b = writer([path, "B", "40"]);
     // This process writes at the same time too.
@@ -357,7 +343,7 @@ Deno.test("two processes writing to one DuckDB file at once both succeed", async
 });
 
 Deno.test("a writer waits for another process's long transaction, then commits", async () => {
-  await withWarehouse(async (wh, path) => {
+  await withTempWarehouse(async (wh, path) => {
     const child = writer([path, "H", "0", "1500"]);
     const finish = await waitForLine(child, "ready");
     const t0 = performance.now();
