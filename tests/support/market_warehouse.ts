@@ -2,10 +2,12 @@
  * A market warehouse for the web and alert tests, built the way the pipeline builds it: the
  * bundled sample (data/sample: real one-minute bars of 11 EGX stocks, the real company list, the
  * index lists) loaded by the real batch loader (lib/ingest), then the real models (lib/models)
- * run to build DWH_SILVER and DWH_GOLD. The raw inputs are returned too, read and aggregated
- * independently in TypeScript (daily bars by Africa/Cairo date), so tests can compute the values
- * they expect without asking the warehouse.
+ * run to build DWH_SILVER and DWH_GOLD (once per process, copied for each caller). The raw inputs
+ * are returned too, read and aggregated independently in TypeScript (daily bars by Africa/Cairo
+ * date), so tests can compute the values they expect without asking the warehouse.
  */
+import { cp } from "node:fs/promises";
+import { dirname } from "node:path";
 import { loadConfig, SAMPLE_AS_OF, SAMPLE_DIR } from "../../lib/config/config.ts";
 import { pendingObjects, runBatch } from "../../lib/ingest/batch.ts";
 import { openLanding } from "../../lib/ingest/landing.ts";
@@ -28,16 +30,10 @@ export interface DailyInput {
   volume: number;
 }
 
-export interface IntradayInput {
-  ticker: string;
+/** One bar of the one-minute files; `date` is its Cairo trade date. */
+export interface IntradayInput extends DailyInput {
   /** UTC ISO instant. */
   time: string;
-  date: string;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
 }
 
 export interface CompanyInput {
@@ -165,14 +161,31 @@ export async function readInputs(): Promise<MarketInputs> {
 }
 
 /**
- * Load the bundled sample into a new DuckDB file at `path` with the batch loader and build every
- * model; with `docs`, also generate the models' docs site into `<dir of path>/target/docs`.
+ * The bundled sample loaded into a new DuckDB file at `path` by the batch loader, with every
+ * model built; with `docs`, the models' docs site too, in `<dir of path>/target/docs`. The
+ * warehouse is built once per process and copied for each caller.
  */
 export async function buildMarketWarehouse(
   path: string,
   opts: { docs?: boolean } = {},
 ): Promise<void> {
-  const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+  built ??= buildOnce();
+  const dir = await built;
+  await Deno.copyFile(`${dir}/egx.duckdb`, path);
+  if (opts.docs) {
+    await cp(`${dir}/target/docs`, `${dirname(path)}/target/docs`, { recursive: true });
+  }
+}
+
+let built: Promise<string> | undefined;
+
+/** Build the warehouse and its docs in a temporary folder (removed when the process ends). */
+async function buildOnce(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "egx-market-warehouse-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const config = loadConfig((k) =>
+    ({ EGX_WAREHOUSE: `${dir}/egx.duckdb` } as Record<string, string>)[k]
+  );
   const wh = await openWarehouse(config.warehouse);
   try {
     const landing = await openLanding(config.landing);
@@ -181,17 +194,17 @@ export async function buildMarketWarehouse(
     });
     const failed = outcomes.filter((o) => o.status !== "LOADED");
     if (failed.length > 0) throw new Error(`batch load failed: ${JSON.stringify(failed)}`);
-    const dir = path.slice(0, path.lastIndexOf("/"));
     const project = await loadProject(".");
     const result = await runModels(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
     const bad = result.results.filter((r) => r.status !== "success");
     if (bad.length > 0) {
       throw new Error(`models failed: ${bad.map((f) => `${f.name}: ${f.message}`).join("; ")}`);
     }
-    if (opts.docs) await generateDocs(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
+    await generateDocs(wh, project, { asOf: AS_OF, targetDir: `${dir}/target` });
   } finally {
     await wh.close();
   }
+  return dir;
 }
 
 /** Daily rows of one ticker with the previous close, oldest first. */
