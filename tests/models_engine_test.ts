@@ -14,7 +14,12 @@ import { loadConfig } from "../lib/config/config.ts";
 import { Compiler } from "../lib/models/compile.ts";
 import { ancestors, buildGraph, descendants } from "../lib/models/dag.ts";
 import { ModelError, ProjectError } from "../lib/models/errors.ts";
-import { tableStatements, viewStatements } from "../lib/models/materialize.ts";
+import {
+  incrementalMergeStatements,
+  incrementalStageStatements,
+  tableStatements,
+  viewStatements,
+} from "../lib/models/materialize.ts";
 import { loadProject } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
 import { SelectionError, selectModels } from "../lib/models/select.ts";
@@ -258,6 +263,16 @@ Deno.test("every statement generated for Snowflake parses as Snowflake SQL", asy
         ...tableStatements("snowflake", { rel, sql }),
         ...viewStatements("snowflake", { rel, sql, existing: "table" }),
       ];
+      if (inc) {
+        stmts.push(
+          ...incrementalStageStatements("snowflake", { rel, sql }),
+          ...incrementalMergeStatements("snowflake", {
+            rel,
+            replaceBy: m.replaceBy,
+            columns: m.columns.map((col) => col.name),
+          }),
+        );
+      }
       for (const s of stmts) {
         const r = transpile(s, Dialect.Snowflake, Dialect.Snowflake);
         assert(r.success, `${m.name}: ${r.error}\n${s.slice(0, 200)}`);
