@@ -10,6 +10,7 @@ import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
 import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
+import { copyDir } from "./models_fixture.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
@@ -494,9 +495,10 @@ Deno.test("files of one format load in groups of at most maxGroupFiles", async (
   }
 });
 
-Deno.test("a batch load and another process writing at once both succeed", async () => {
+Deno.test("a batch load, a model run and a stream writer on one DuckDB file at once all succeed", async () => {
   await withTempWarehouse(async (wh, path) => {
-    const child = new Deno.Command(Deno.execPath(), {
+    // The stream consumer's kind of writes: many small transactions from another process.
+    const writer = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--allow-ffi",
@@ -511,20 +513,43 @@ Deno.test("a batch load and another process writing at once both succeed", async
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const out = await loadFiles(wh, sampleFiles());
-    const res = await child.output();
-    const dec = new TextDecoder();
-    assert.equal(res.code, 0, dec.decode(res.stderr));
-    assert.equal(dec.decode(res.stdout), "done 60\n");
-    assert.deepEqual(out.filter((o) => o.status !== "LOADED"), []);
-    const [{ N }] = await wh.query<{ N: number }>(
-      "SELECT count(*) AS N FROM OPERATIONAL.TBL_STREAM_OFFSET WHERE CONSUMER_GROUP = 'S'",
-    );
-    assert.equal(N, 60);
-    const [{ B }] = await wh.query<{ B: number }>(
-      "SELECT count(*) AS B FROM OPERATIONAL.TBL_INTRADAY_BAR",
-    );
-    assert.equal(B, 225_573);
+    // The models_run job in a third process (in a copy of models/, so target/ stays there).
+    const work = await Deno.makeTempDir({ prefix: "egx_models_run_" });
+    await copyDir(`${ROOT}models`, `${work}/models`);
+    const models = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        `--config=${ROOT}deno.json`,
+        "-A",
+        `${ROOT}jobs/models_run.ts`,
+        "--select",
+        "staging",
+      ],
+      cwd: work,
+      env: { EGX_WAREHOUSE: path },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const out = await loadFiles(wh, sampleFiles());
+      const [w, m] = await Promise.all([writer.output(), models.output()]);
+      const dec = new TextDecoder();
+      assert.equal(w.code, 0, dec.decode(w.stderr));
+      assert.equal(dec.decode(w.stdout), "done 60\n");
+      assert.equal(m.code, 0, dec.decode(m.stdout) + dec.decode(m.stderr));
+      assert.match(dec.decode(m.stdout), /models_run: 6 model\(s\): 6 ok, 0 failed, 0 skipped/);
+      assert.deepEqual(out.filter((o) => o.status !== "LOADED"), []);
+      const [{ N }] = await wh.query<{ N: number }>(
+        "SELECT count(*) AS N FROM OPERATIONAL.TBL_STREAM_OFFSET WHERE CONSUMER_GROUP = 'S'",
+      );
+      assert.equal(N, 60);
+      const [{ B }] = await wh.query<{ B: number }>(
+        "SELECT count(*) AS B FROM OPERATIONAL.TBL_INTRADAY_BAR",
+      );
+      assert.equal(B, 225_573);
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
   });
 });
 
