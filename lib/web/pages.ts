@@ -104,15 +104,15 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /** Add the page, asset and docs routes to `app`. */
 export function registerPages(app: Hono, opts: { docsDir: string }): void {
-  const rendered = new Map(PAGES.map((p) => [p, layout(p)]));
   for (const page of PAGES) {
-    const html = rendered.get(page)!;
+    const html = layout(page);
     app.get(page.path, (c) => c.html(html));
     if (page.path === "/ticker") app.get("/ticker/:ticker", (c) => c.html(html));
   }
 
   app.get("/favicon.ico", (c) => c.body(FAVICON, 200, { "Content-Type": CONTENT_TYPES[".svg"] }));
   app.get("/assets/app.css", (c) => c.body(appCss, 200, { "Content-Type": CONTENT_TYPES[".css"] }));
+  let charts: Promise<string> | undefined; // read on first use, then kept
   app.get("/assets/vendor/lightweight-charts.js", async (c) => {
     charts ??= Deno.readTextFile(CHARTS_FILE);
     return c.body(await charts, 200, {
@@ -158,8 +158,6 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
     }
   });
 }
-
-let charts: Promise<string> | undefined;
 
 const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">` +
   `<rect width="16" height="16" rx="3" fill="#102a43"/>` +

@@ -4,8 +4,7 @@
  * freshness per dataset (from the warehouse), and the stream consumer's position and lag.
  */
 import { History, historyPath, type JobRow, type RunRow } from "../runner/history.ts";
-import { cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
-import { addDays } from "../market/calendar.ts";
+import { addDays, cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { HealthSources } from "./endpoint.ts";
 import { API_SQL as SQL } from "./sql.ts";
