@@ -93,17 +93,27 @@ Deno.test("the trade date is the Cairo date across the October 2025 DST change",
   await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
     await loadFiles(wh, [localFile(`${SAMPLE}/bars_1m/COMI.csv`, "bars_1m/COMI.csv")]);
-    const rows = await wh.query<{ D: string; FIRST: string; LAST: string }>(
-      "SELECT TRADE_DATE AS D, min(BAR_START) AS FIRST, max(BAR_START) AS LAST " +
+    const rows = await wh.query(
+      "SELECT TRADE_DATE AS D, count(*) AS N, min(BAR_START) AS FIRST, max(BAR_START) AS LAST " +
         "FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE TRADE_DATE IN ('2025-10-29', '2025-11-02') " +
         "GROUP BY 1 ORDER BY 1",
     );
-    // 10:00 Cairo is 07:00 UTC in summer (UTC+3) and 08:00 UTC in winter (UTC+2).
-    assert.equal(rows.length, 2);
-    assert.equal(rows[0].D, "2025-10-29");
-    assert.ok(rows[0].FIRST >= "2025-10-29T07:00:00.000Z" && rows[0].LAST < "2025-10-29T11:30");
-    assert.equal(rows[1].D, "2025-11-02");
-    assert.ok(rows[1].FIRST >= "2025-11-02T08:00:00.000Z" && rows[1].LAST < "2025-11-02T12:30");
+    // 10:00 Cairo is 07:00 UTC in summer (UTC+3) and 08:00 UTC in winter (UTC+2); every bar of
+    // those UTC dates in the file (206 and 213) belongs to that Cairo trade date.
+    assert.deepEqual(rows, [
+      {
+        D: "2025-10-29",
+        N: 206,
+        FIRST: "2025-10-29T07:00:00.000Z",
+        LAST: "2025-10-29T11:28:00.000Z",
+      },
+      {
+        D: "2025-11-02",
+        N: 213,
+        FIRST: "2025-11-02T08:00:00.000Z",
+        LAST: "2025-11-02T12:29:00.000Z",
+      },
+    ]);
   });
 });
 
