@@ -8,7 +8,7 @@ import { loadFiles } from "../lib/ingest/load.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
-import { localFile } from "./support/temp_warehouse.ts";
+import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
@@ -79,6 +79,24 @@ Deno.test("files load into Snowflake with the same checks, quarantine and upsert
       ["exports/COMI Historical Data.csv", "LOADED", 4, 2],
       ["exports/mystery.csv", "FAILED", 0, 0],
     ]);
+
+    // The same files loaded into DuckDB give the same rows, quarantine and load counts.
+    const tables = {
+      prices: "SELECT TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, " +
+        "SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY DATA_SOURCE, TICKER, TRADE_DATE",
+      bars: "SELECT TICKER, BAR_START, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME " +
+        "FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY TICKER, BAR_START",
+      quarantine: "SELECT FILE_KEY, LINE_NUMBER, REASON, RECORD FROM OPERATIONAL.TBL_QUARANTINE " +
+        "ORDER BY FILE_KEY, LINE_NUMBER",
+      log: "SELECT FILE_KEY, STATUS, ROWS_READ, ROWS_LOADED, ROWS_QUARANTINED, ERROR " +
+        "FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY FILE_KEY",
+    };
+    await withTempWarehouse(async (duck) => {
+      await loadFiles(duck, files);
+      for (const [name, sql] of Object.entries(tables)) {
+        assert.deepEqual(await sf.query(sql), await duck.query(sql), name);
+      }
+    });
 
     // Loading the same content again (new ETags) changes nothing, duplicates included.
     const stamp = () =>
