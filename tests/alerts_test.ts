@@ -118,6 +118,50 @@ Deno.test("an alert fires once per rule, ticker and day, however often it is eva
   });
 });
 
+Deno.test("an index rule fires on the index's daily change in the gold index levels", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    // Equal-weighted indices: the day's change is the mean return of the members that traded.
+    const change = (index: string) => {
+      const members = new Set(
+        inputs.memberships.filter((m) =>
+          m.index === index && m.from <= DATE && (m.to === null || DATE < m.to)
+        ).map((m) => m.ticker),
+      );
+      const returns = [...members].flatMap((t) =>
+        withPrevClose(inputs.daily, t).filter((r) => r.date === DATE && r.changePct !== null)
+          .map((r) => r.changePct!)
+      );
+      return returns.reduce((a, b) => a + b, 0) / returns.length;
+    };
+    const moves = ["EGX100_EWI", "EGX70_EWI"].map((code) => ({ code, pct: change(code) }));
+    assert.ok(moves.every((m) => Math.abs(m.pct) >= 0.01), JSON.stringify(moves));
+    const rules = parseRules(
+      "rules:\n  - {id: idx, kind: index_move, threshold_pct: 0.01, indices: [EGX100_EWI, EGX70_EWI]}\n",
+    );
+    const r = await evaluateAlerts(wh, rules, { source: "pipeline", date: DATE, write: () => {} });
+    assert.deepEqual(
+      r.fired.map((a) => [a.subject, a.direction]),
+      moves.map((m) => [m.code, m.pct > 0 ? "up" : "down"]),
+    );
+    for (const [i, a] of r.fired.entries()) {
+      assert.ok(Math.abs(a.observed - moves[i].pct) < 1e-6, `${a.subject}: ${a.observed}`);
+    }
+    // Between the two moves, only the bigger one fires.
+    const [small, big] = [...moves].sort((a, b) => Math.abs(a.pct) - Math.abs(b.pct));
+    const between = Number(((Math.abs(small.pct) + Math.abs(big.pct)) / 2).toFixed(3));
+    assert.ok(Math.abs(small.pct) < between && between < Math.abs(big.pct));
+    const strict = parseRules(
+      `rules:\n  - {id: idx2, kind: index_move, threshold_pct: ${between}, indices: all}\n`,
+    );
+    const r2 = await evaluateAlerts(wh, strict, {
+      source: "pipeline",
+      date: DATE,
+      write: () => {},
+    });
+    assert.deepEqual(r2.fired.map((a) => a.subject).filter((s) => s !== "EGX30"), [big.code]);
+  });
+});
+
 Deno.test("alerts are POSTed to the webhook and a failed delivery is retried later", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
     const received: Record<string, unknown>[] = [];
