@@ -3,6 +3,7 @@
  * parameters many endpoints share.
  */
 import type { Param, Schema } from "./endpoint.ts";
+import { MAX_LIMIT } from "./validate.ts";
 
 export const str = (description?: string, extra: Schema = {}): Schema => ({
   type: "string",
@@ -49,8 +50,8 @@ export const PARAMS = {
   limit: {
     name: "limit",
     in: "query",
-    description: "Rows per page, 1-1000",
-    schema: { type: "integer", minimum: 1, maximum: 1000 },
+    description: `Rows per page, 1-${MAX_LIMIT}`,
+    schema: { type: "integer", minimum: 1, maximum: MAX_LIMIT },
   },
   offset: {
     name: "offset",
