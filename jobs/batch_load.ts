@@ -43,11 +43,11 @@ if (import.meta.main) {
       console.log(describeOutcomes(outcomes));
       const failed = outcomes.filter((o) => o.status === "FAILED");
       if (failed.length > 0) {
+        const { key, error = "" } = failed[0];
+        const first = error.split("\n")[0];
         throw new Error(
-          `${failed.length} of ${outcomes.length} file(s) failed to load (first: ${
-            failed[0].key
-          }: ` +
-            `${failed[0].error?.split("\n")[0]})`,
+          `${failed.length} of ${outcomes.length} file(s) failed to load ` +
+            `(first: ${first.includes(key) ? first : `${key}: ${first}`})`,
         );
       }
     } finally {

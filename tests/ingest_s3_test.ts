@@ -3,6 +3,7 @@
  * through the library and through the s3_check / batch_load / validate_data job scripts.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { loadConfig } from "../lib/config/config.ts";
 import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
@@ -157,6 +158,44 @@ Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch 
     assert.match(
       late.err.trim(),
       /^validate_data: Error: data-quality checks failed: recent data present \(at jobs\/validate_data\.ts:\d+\)$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("batch_load loads the other files, then fails naming the file that did not load", async () => {
+  const bucket = await bucketWith({
+    "companies.csv": `${SAMPLE}/companies.csv`,
+    "exports/mystery.csv": `${DATA}/exports/mystery.csv`,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_fail_" });
+  try {
+    const env = { ...(await s3TestEnv(bucket)), EGX_WAREHOUSE: `${dir}/egx.duckdb` };
+    const load = await job("batch_load", env);
+    assert.equal(load.code, 1, load.out + load.err);
+    assert.match(
+      load.out,
+      new RegExp(`LOADED {2}s3://${bucket}/companies\\.csv \\(companies\\): 223 read, 223 loaded`),
+    );
+    assert.match(
+      load.err,
+      new RegExp(
+        `^batch_load: Error: 1 of 2 file\\(s\\) failed to load \\(first: ` +
+          `s3://${bucket}/exports/mystery\\.csv: unknown file format: header ` +
+          `"foo,bar,baz"; expected one of: .*\\) \\(at jobs/batch_load\\.ts:\\d+\\)$`,
+        "m",
+      ),
+    );
+    // The failed file stays pending (moto's ETag is the MD5 of the content); the loaded one not.
+    const mystery = await Deno.readFile(`${DATA}/exports/mystery.csv`);
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 0, check.err);
+    assert.equal(
+      check.out,
+      `s3_check: 1 new or changed file(s) in s3://${bucket}/\n` +
+        `  new     s3://${bucket}/exports/mystery.csv ` +
+        `(etag ${createHash("md5").update(mystery).digest("hex")}, ${mystery.length} bytes)\n`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
