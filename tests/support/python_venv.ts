@@ -83,7 +83,6 @@ export interface PythonServer {
   pid: number;
   /** The server's stderr (its log). */
   logFile: string;
-  stop(): Promise<void>;
 }
 
 function alive(pid: number): boolean {
@@ -136,21 +135,7 @@ export async function startPythonServer(
     const text = (await Deno.readTextFile(portFile).catch(() => "")).trim();
     if (text) {
       const [port, pid] = text.split(/\s+/).map(Number);
-      return {
-        port,
-        pid,
-        logFile,
-        async stop() {
-          try {
-            Deno.kill(pid, "SIGTERM");
-          } catch { /* already gone */ }
-          for (let i = 0; i < 100 && alive(pid); i++) {
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          if (alive(pid)) Deno.kill(pid, "SIGKILL");
-          await Deno.remove(dir, { recursive: true }).catch(() => {});
-        },
-      };
+      return { port, pid, logFile };
     }
     const launchedPid = Number(await Deno.readTextFile(`${dir}/launch.pid`).catch(() => "0"));
     if (launchedPid > 0 && !alive(launchedPid)) {

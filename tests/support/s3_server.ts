@@ -9,17 +9,9 @@ import { type PythonServer, startPythonServer } from "./python_venv.ts";
 let shared: Promise<PythonServer> | undefined;
 
 /** The running server (started on first call). */
-export function s3Server(): Promise<PythonServer> {
+function s3Server(): Promise<PythonServer> {
   shared ??= startPythonServer(new URL("./s3_server.py", import.meta.url).pathname);
   return shared;
-}
-
-/** Stop the shared server (it also stops by itself when this process exits). */
-export async function stopS3Server(): Promise<void> {
-  if (!shared) return;
-  const s = await shared;
-  shared = undefined;
-  await s.stop();
 }
 
 /** The endpoint URL of the shared server. */

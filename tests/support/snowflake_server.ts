@@ -14,17 +14,9 @@ import { type PythonServer, startPythonServer } from "./python_venv.ts";
 
 let shared: Promise<PythonServer> | undefined;
 
-export function snowflakeServer(): Promise<PythonServer> {
+function snowflakeServer(): Promise<PythonServer> {
   shared ??= startPythonServer(new URL("./fakesnow_json.py", import.meta.url).pathname);
   return shared;
-}
-
-/** Stop the shared server (it also stops by itself when this process exits). */
-export async function stopSnowflakeServer(): Promise<void> {
-  if (!shared) return;
-  const s = await shared;
-  shared = undefined;
-  await s.stop();
 }
 
 /** A warehouse configuration for a fresh database on the test server. */
