@@ -345,7 +345,7 @@ Deno.test("a file that fails midway leaves nothing half-loaded, and the others s
     // The daily aggregate MERGE runs after the bars MERGE and the quarantine insert: fail it.
     const broken = faulty(
       wh,
-      /^MERGE INTO OPERATIONAL\.TBL_STOCK_PRICE t\s+USING \(\s+SELECT b\.TICKER/,
+      /^MERGE INTO OPERATIONAL\.TBL_STOCK_PRICE t\s+USING egx_daily_src/,
     );
     const bad = localFile(`${DATA}/bars_1m/COMI.csv`, "bars_1m/COMI.csv");
     const out = await loadFiles(broken, [

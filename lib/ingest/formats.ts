@@ -30,8 +30,8 @@ export interface FormatSpec {
   read: string;
   /** SQL files (lib/ingest/sql) that build egx_checked from egx_raw. */
   check: readonly string[];
-  /** SQL file that upserts egx_checked's good rows. */
-  upsert: string;
+  /** SQL files that upsert egx_checked's good rows, in order. */
+  upsert: readonly string[];
   /** The natural key: columns of egx_checked that identify a row in its target table. */
   key: readonly string[];
   /** Load order within a batch: reference data (companies, indices) before what refers to it. */
@@ -49,7 +49,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "COMPANY_LIST",
     read: "read_text.sql",
     check: ["companies.sql"],
-    upsert: "companies_upsert.sql",
+    upsert: ["companies_upsert.sql"],
     key: ["ticker"],
     order: 0,
   },
@@ -61,7 +61,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "INDEX_LIST",
     read: "read_text.sql",
     check: ["index_membership.sql"],
-    upsert: "index_membership_upsert.sql",
+    upsert: ["index_membership_upsert.sql"],
     key: ["index_code", "ticker", "effective_from"],
     order: 1,
   },
@@ -85,7 +85,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "FINANCIALS_CSV",
     read: "read_text.sql",
     check: ["financials.sql"],
-    upsert: "financials_upsert.sql",
+    upsert: ["financials_upsert.sql"],
     key: ["ticker", "fiscal_year", "fiscal_quarter"],
     order: 2,
   },
@@ -107,7 +107,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "SCREENER_CSV",
     read: "read_text.sql",
     check: ["screener.sql"],
-    upsert: "screener_upsert.sql",
+    upsert: ["screener_upsert.sql"],
     key: ["ticker", "snapshot_date"],
     order: 2,
   },
@@ -119,7 +119,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "BATCH_CSV",
     read: "read_daily_canonical.sql",
     check: ["daily_canonical.sql", "days.sql", "daily_check.sql"],
-    upsert: "daily_upsert.sql",
+    upsert: ["daily_upsert.sql", "stock_price_merge.sql"],
     key: ["ticker", "trade_date"],
     order: 3,
   },
@@ -135,7 +135,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "TRADINGVIEW_EXPORT",
     read: "read_tradingview.sql",
     check: ["daily_tradingview.sql", "days.sql", "daily_check.sql"],
-    upsert: "daily_upsert.sql",
+    upsert: ["daily_upsert.sql", "stock_price_merge.sql"],
     key: ["ticker", "trade_date"],
     order: 3,
   },
@@ -151,7 +151,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "INVESTING_EXPORT",
     read: "read_text.sql",
     check: ["daily_investing.sql", "days.sql", "daily_check.sql"],
-    upsert: "daily_upsert.sql",
+    upsert: ["daily_upsert.sql", "stock_price_merge.sql"],
     key: ["ticker", "trade_date"],
     order: 3,
   },
@@ -164,7 +164,7 @@ const FORMATS: readonly FormatSpec[] = [
     dataSource: "BARS_1M",
     read: "read_bars_1m.sql",
     check: ["bars_1m_norm.sql", "days.sql", "bars_1m.sql"],
-    upsert: "bars_1m_upsert.sql",
+    upsert: ["bars_1m_upsert.sql", "stock_price_merge.sql"],
     key: ["ticker", "bar_start"],
     order: 3,
   },

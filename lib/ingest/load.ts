@@ -206,7 +206,7 @@ async function loadGroup(
     const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
     await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
     opts.signal?.throwIfAborted();
-    await runSqlFile(s, detected.spec.upsert);
+    for (const f of detected.spec.upsert) await runSqlFile(s, f);
     await runSqlFile(s, "load_log.sql");
     return await s.query<{ K: string; R: number; L: number; Q: number }>(
       "SELECT l.FILE_KEY AS K, l.ROWS_READ AS R, l.ROWS_LOADED AS L, l.ROWS_QUARANTINED AS Q " +
@@ -249,7 +249,7 @@ async function loadGroupSnowflake(
     const staged = await local.transaction(async (s) => {
       const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
       await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
-      await runSqlFile(s, detected.spec.upsert);
+      for (const f of detected.spec.upsert) await runSqlFile(s, f);
       await runSqlFile(s, "load_log.sql");
       const q = (sql: string, params: SqlValue[]) => s.query(sql, params);
       const batches = [];

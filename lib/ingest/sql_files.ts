@@ -29,6 +29,7 @@ import screener from "./sql/screener.sql" with { type: "text" };
 import screener_upsert from "./sql/screener_upsert.sql" with { type: "text" };
 import stage_files from "./sql/stage_files.sql" with { type: "text" };
 import stage_rejects from "./sql/stage_rejects.sql" with { type: "text" };
+import stock_price_merge from "./sql/stock_price_merge.sql" with { type: "text" };
 
 export const SQL: Readonly<Record<string, string>> = {
   "bars_1m.sql": bars_1m,
@@ -61,4 +62,5 @@ export const SQL: Readonly<Record<string, string>> = {
   "screener_upsert.sql": screener_upsert,
   "stage_files.sql": stage_files,
   "stage_rejects.sql": stage_rejects,
+  "stock_price_merge.sql": stock_price_merge,
 };

@@ -1,6 +1,7 @@
 -- Upsert the good one-minute bars by (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE), then
--- the daily bars aggregated from them (open = first bar's open, close = last bar's close,
--- high/low/volume over the day) with DATA_SOURCE 'BARS_1M'. Unchanged rows are left alone.
+-- define the daily bars aggregated from them (open = first bar's open, close = last bar's close,
+-- high/low/volume over the day) with DATA_SOURCE 'BARS_1M' for stock_price_merge.sql.
+-- Unchanged rows are left alone.
 MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
 USING (
   SELECT ticker, bar_start, 1 AS interval_minutes, v.data_source,
@@ -21,28 +22,17 @@ WHEN NOT MATCHED THEN INSERT (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE, 
   VALUES (s.ticker, s.bar_start, s.interval_minutes, s.data_source, s.trade_date, s.open, s.high,
     s.low, s.close, s.volume, s.source_file);
 
--- Days are aggregated from every stored bar of the day (not only this load's), so a day split
--- over two files still gets the right open, close and totals.
-MERGE INTO OPERATIONAL.TBL_STOCK_PRICE t
-USING (
-  SELECT b.TICKER AS ticker, b.TRADE_DATE AS trade_date, b.DATA_SOURCE AS data_source,
-    arg_min(b.OPEN, b.BAR_START) AS open, max(b.HIGH) AS high, min(b.LOW) AS low,
-    arg_max(b.CLOSE, b.BAR_START) AS close, sum(b.VOLUME)::BIGINT AS volume,
-    arg_max(b.SOURCE_FILE, b.BAR_START) AS source_file
-  FROM OPERATIONAL.TBL_INTRADAY_BAR b
-  SEMI JOIN (SELECT DISTINCT ticker, trade_date FROM egx_checked WHERE reason IS NULL) d
-    ON d.ticker = b.TICKER AND d.trade_date = b.TRADE_DATE
-  WHERE b.INTERVAL_MINUTES = 1
-    AND b.DATA_SOURCE = (SELECT getvariable('data_source'))
-  GROUP BY ALL
-) s
-ON t.TICKER = s.ticker AND t.TRADE_DATE = s.trade_date AND t.DATA_SOURCE = s.data_source
-WHEN MATCHED AND (t.OPEN IS DISTINCT FROM s.open OR t.HIGH IS DISTINCT FROM s.high
-    OR t.LOW IS DISTINCT FROM s.low OR t.CLOSE IS DISTINCT FROM s.close
-    OR t.VOLUME IS DISTINCT FROM s.volume) THEN UPDATE SET
-  OPEN = s.open, HIGH = s.high, LOW = s.low, CLOSE = s.close, VOLUME = s.volume,
-  SOURCE_FILE = s.source_file, UPDATED_AT = now()::TIMESTAMP
-WHEN NOT MATCHED THEN INSERT
-  (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE)
-  VALUES (s.ticker, s.trade_date, s.data_source, s.open, s.high, s.low, s.close, s.volume,
-    s.source_file);
+-- The daily bars, as the source of stock_price_merge.sql: aggregated from every stored bar of
+-- the days in this load (not only this load's bars), so a day split over two files still gets
+-- the right open, close and totals.
+CREATE OR REPLACE TEMP VIEW egx_daily_src AS
+SELECT b.TICKER AS ticker, b.TRADE_DATE AS trade_date, b.DATA_SOURCE AS data_source,
+  arg_min(b.OPEN, b.BAR_START) AS open, max(b.HIGH) AS high, min(b.LOW) AS low,
+  arg_max(b.CLOSE, b.BAR_START) AS close, sum(b.VOLUME)::BIGINT AS volume,
+  arg_max(b.SOURCE_FILE, b.BAR_START) AS source_file
+FROM OPERATIONAL.TBL_INTRADAY_BAR b
+SEMI JOIN (SELECT DISTINCT ticker, trade_date FROM egx_checked WHERE reason IS NULL) d
+  ON d.ticker = b.TICKER AND d.trade_date = b.TRADE_DATE
+WHERE b.INTERVAL_MINUTES = 1
+  AND b.DATA_SOURCE = (SELECT getvariable('data_source'))
+GROUP BY ALL;
