@@ -25,7 +25,7 @@ const SCALA_VERSION = "2.13";
 const SLF4J_RELOAD4J_VERSION = "1.7.36";
 
 /** var/kafka at the repository root (independent of the working directory). */
-export const BROKER_ROOT = new URL("../../var/kafka/", import.meta.url).pathname;
+const BROKER_ROOT = new URL("../../var/kafka/", import.meta.url).pathname;
 /** The development broker's directory. */
 export const DEV_BROKER_DIR = `${BROKER_ROOT}data`;
 const DEV_BROKER_PORT = 9092;
@@ -90,7 +90,7 @@ async function run(cmd: string, args: string[], what: string): Promise<string> {
  * Install the broker jars into `<root>/<version>/` unless already there (first use takes a few
  * seconds with a warm Maven cache, longer on a fresh machine). Safe to run concurrently.
  */
-export async function installBroker(
+async function installBroker(
   opts: { root?: string; logger?: Logger } = {},
 ): Promise<BrokerInstall> {
   const root = opts.root ?? BROKER_ROOT;
@@ -241,7 +241,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Wait until a broker answers a metadata request (not a fixed sleep). `alive` lets the caller
  * fail fast when the broker process has died.
  */
-export async function waitForBroker(
+async function waitForBroker(
   brokers: string[],
   opts: { timeoutMs?: number; alive?: () => boolean; signal?: AbortSignal } = {},
 ): Promise<void> {

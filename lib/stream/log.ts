@@ -63,10 +63,3 @@ export function jsonLogger(component: string, opts: LoggerOptions = {}): Logger 
 
 /** A logger that drops everything (for library calls made without one). */
 export const silentLogger: Logger = jsonLogger("silent", { level: "error", write: () => {} });
-
-/** Parse a level name (from configuration). */
-export function parseLogLevel(raw: string | undefined, fallback: LogLevel = "info"): LogLevel {
-  if (raw === undefined) return fallback;
-  if (raw in RANK) return raw as LogLevel;
-  throw new RangeError(`log level must be one of ${Object.keys(RANK).join(", ")}, got ${raw}`);
-}

@@ -11,8 +11,8 @@
 import { type Interval, INTERVAL_MINUTES, type Quote } from "../market/sources/source.ts";
 import type { OutMessage } from "./kafka.ts";
 
-export const QUOTE_SCHEMA = "egx.quote";
-export const QUOTE_VERSION = 1;
+const QUOTE_SCHEMA = "egx.quote";
+const QUOTE_VERSION = 1;
 
 const FIELDS = [
   "schema",

@@ -29,7 +29,7 @@ export async function resolveBrokers(
 }
 
 /** The quotes topic and its dead-letter topic, with explicit partitions and retention. */
-export function streamTopics(kafka: KafkaConfig): TopicSpec[] {
+function streamTopics(kafka: KafkaConfig): TopicSpec[] {
   const retentionMs = kafka.retentionHours * 3_600_000;
   return [
     { name: kafka.quotesTopic, partitions: kafka.partitions, retentionMs },

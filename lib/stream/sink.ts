@@ -143,7 +143,7 @@ function tradeDateOf(t: number): string {
 }
 
 /** Keep the last row per natural key, in first-seen key order. */
-export function dedupeByKey(rows: readonly SinkRow[]): SinkRow[] {
+function dedupeByKey(rows: readonly SinkRow[]): SinkRow[] {
   const byKey = new Map<string, SinkRow>();
   for (const r of rows) {
     const q = r.quote;

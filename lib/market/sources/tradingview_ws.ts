@@ -15,7 +15,7 @@
 import { sleep } from "./source.ts";
 
 export const TRADINGVIEW_WS_URL = "wss://data.tradingview.com/socket.io/websocket";
-export const TRADINGVIEW_ORIGIN = "https://data.tradingview.com";
+const TRADINGVIEW_ORIGIN = "https://data.tradingview.com";
 
 /** Encode one payload as a frame. */
 export function encodeFrame(payload: string): string {
@@ -39,7 +39,7 @@ export function decodeFrames(data: string): string[] {
 }
 
 /** Encode a method call `{"m": method, "p": params}` as a frame. */
-export function encodeCall(method: string, params: unknown[]): string {
+function encodeCall(method: string, params: unknown[]): string {
   return encodeFrame(JSON.stringify({ m: method, p: params }));
 }
 
