@@ -16,6 +16,7 @@
  * Uses KAFKA_BROKERS when set, else a throwaway local broker; DuckDB files go to bench/.work/.
  */
 import { parseArgs } from "node:util";
+import { BUNDLED_BARS_DIR } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource, PollResult } from "../lib/market/sources/source.ts";
 import { fetchBytesFor, runConsumer } from "../lib/stream/consumer.ts";
@@ -27,16 +28,6 @@ import { type SinkRow, writeQuotes } from "../lib/stream/sink.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 
 const WORK = new URL("./.work/", import.meta.url).pathname;
-
-function barsDir(): string {
-  for (const rel of ["../data/sample/bars_1m", "../../shared/data/egx/bars_1m"]) {
-    const path = new URL(rel, import.meta.url).pathname;
-    try {
-      if (Deno.statSync(`${path}/COMI.csv`).isFile) return path;
-    } catch { /* next */ }
-  }
-  throw new Error("no one-minute bars: neither data/sample/bars_1m nor ../shared/data/egx/bars_1m");
-}
 
 const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
 const fmt = (n: number) => n.toLocaleString("en-US");
@@ -239,7 +230,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const batches = values.batches!.split(",").map(Number);
-  const dir = barsDir();
+  const dir = BUNDLED_BARS_DIR;
   let broker: RunningBroker | undefined;
   let brokers = (Deno.env.get("KAFKA_BROKERS") ?? "").split(",").filter(Boolean);
   if (brokers.length === 0) {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { cairoDate } from "../lib/market/calendar.ts";
-import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
+import { BUNDLED_BARS_DIR, type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { Quote } from "../lib/market/sources/source.ts";
 import { runConsumer } from "../lib/stream/consumer.ts";
@@ -16,14 +16,16 @@ import { runProducer } from "../lib/stream/producer.ts";
 import { readStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
-  bigBarsDir,
+  assertOffsetsMatch,
   freshTopics,
+  spawnStream,
   startPrivateBroker,
-  testBrokers,
+  streamEnv,
+  tail,
   testClient,
+  waitFor,
 } from "./support/kafka.ts";
 
-const CLI = new URL("../lib/stream/cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
 const kafkaTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
@@ -39,51 +41,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-interface ChildConsumer {
-  child: Deno.ChildProcess;
-  log: Promise<void>;
-}
-
-/** `deno task stream consumer` as a child process, its stderr appended to `logFile`. */
-async function spawnConsumer(env: Record<string, string>, logFile: string): Promise<ChildConsumer> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
-      CLI,
-      "consumer",
-    ],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const file = await Deno.open(logFile, { append: true, create: true });
-  const log = child.stderr.pipeTo(file.writable).catch(() => {});
-  return { child, log };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-async function tail(path: string): Promise<string> {
-  try {
-    return (await Deno.readTextFile(path)).split("\n").slice(-15).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 const keyOf = (q: Pick<Quote, "ticker" | "barStart">) => `${q.ticker}|${q.barStart}`;
@@ -143,25 +100,6 @@ async function assertLastValues(wh: Warehouse, expected: Map<string, Quote>) {
   }
 }
 
-async function assertOffsetsMatch(
-  wh: Warehouse,
-  client: KafkaClient,
-  names: { topic: string; group: string },
-) {
-  const lag = await client.lag(names.group, names.topic);
-  const stored = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
-    `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
-     WHERE CONSUMER_GROUP = ? AND TOPIC = ? ORDER BY PARTITION_ID`,
-    [names.group, names.topic],
-  );
-  assert.deepEqual(
-    stored.map((s) => [s.PARTITION_ID, s.NEXT_OFFSET]),
-    lag.filter((l) => l.end > 0).map((l) => [l.partition, l.end]),
-    "the warehouse stored every partition's end offset",
-  );
-  assert.deepEqual(lag.map((l) => l.lag), lag.map(() => 0), "Kafka committed everything");
-}
-
 function quoteOf(b: MinuteBar): Quote {
   return {
     ticker: b.ticker,
@@ -187,18 +125,10 @@ kafkaTest(
     const names = await freshTopics(client);
     const dir = await Deno.makeTempDir({ prefix: "egx_crash_" });
     const logFile = `${dir}/consumer.log`;
-    const env = {
-      KAFKA_BROKERS: (await testBrokers()).join(","),
-      EGX_TOPIC_QUOTES: names.topic,
-      EGX_TOPIC_DEAD_LETTER: names.dlq,
-      EGX_CONSUMER_GROUP: names.group,
-      EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
-      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
-      EGX_STREAM_STATUS_DIR: `${dir}/status`,
-    };
+    const env = await streamEnv(names, dir);
     // The last trading days with at least 50,000 bars in all (2025-11-06 .. 2025-12-08).
     const start = "2025-11-06";
-    const bars = (await readBars(bigBarsDir())).filter((b) => cairoDate(b.t) >= start);
+    const bars = (await readBars(BUNDLED_BARS_DIR)).filter((b) => cairoDate(b.t) >= start);
     assert.ok(bars.length >= 50_000, `${bars.length} bars`);
     const expected = new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)]));
     // Later corrections of every 25th bar: the last message per key must win.
@@ -233,7 +163,7 @@ kafkaTest(
     let killed = 0;
     try {
       for (let i = 0; i < 4; i++) {
-        const { child, log } = await spawnConsumer(env, logFile);
+        const { child, output } = spawnStream(["consumer"], env, logFile);
         // Let it join and write, then kill it at a random point.
         await waitFor("the consumer to write", async () => {
           const s = await readStatus(env.EGX_STREAM_STATUS_DIR, "consumer").catch(() => undefined);
@@ -245,7 +175,7 @@ kafkaTest(
         await sleep(100 + random() * 2_400);
         child.kill("SIGKILL");
         const status = await child.status;
-        await log;
+        await output;
         assert.equal(status.signal, "SIGKILL");
         killed++;
       }
@@ -253,7 +183,7 @@ kafkaTest(
       assert.equal(produced.published, bars.length);
       const total = bars.length + corrections.length;
       // A last consumer drains the topic, then stops cleanly.
-      const { child, log } = await spawnConsumer(env, logFile);
+      const { child, output } = spawnStream(["consumer"], env, logFile);
       let exited = false;
       child.status.then(() => (exited = true));
       try {
@@ -265,7 +195,7 @@ kafkaTest(
       } finally {
         if (!exited) child.kill("SIGTERM");
         assert.equal((await child.status).code, 0, await tail(logFile));
-        await log;
+        await output;
       }
       const text = await Deno.readTextFile(logFile);
       assert.ok(
@@ -294,26 +224,18 @@ kafkaTest(
     const names = await freshTopics(client);
     const dir = await Deno.makeTempDir({ prefix: "egx_term_" });
     const logFile = `${dir}/consumer.log`;
-    const env = {
-      KAFKA_BROKERS: (await testBrokers()).join(","),
-      EGX_TOPIC_QUOTES: names.topic,
-      EGX_TOPIC_DEAD_LETTER: names.dlq,
-      EGX_CONSUMER_GROUP: names.group,
-      EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
-      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
-      EGX_STREAM_STATUS_DIR: `${dir}/status`,
-    };
+    const env = await streamEnv(names, dir);
     await runProducer(new ReplaySource({ dir: FIXTURE }), client.producer(), {
       topic: names.topic,
     });
-    const { child, log } = await spawnConsumer(env, logFile);
+    const { child, output } = spawnStream(["consumer"], env, logFile);
     await waitFor("the consumer to write", async () => {
       const s = await readStatus(env.EGX_STREAM_STATUS_DIR, "consumer").catch(() => undefined);
       return Number((s?.counters as { written: number } | undefined)?.written ?? 0) > 0;
     }, 60_000);
     child.kill("SIGTERM");
     const status = await child.status;
-    await log;
+    await output;
     assert.equal(status.code, 0, await tail(logFile));
     assert.deepEqual(await client.group(names.group), { state: "Empty", members: 0 });
     const wh = await openWarehouse({ kind: "duckdb", path: env.EGX_WAREHOUSE });
@@ -481,37 +403,11 @@ kafkaTest(
     const dir = await Deno.makeTempDir({ prefix: "egx_supervise_" });
     const logFile = `${dir}/stream.log`;
     const statusDir = `${dir}/status`;
-    const stream = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net",
-        "--allow-env",
-        "--allow-ffi",
-        "--allow-sys",
-        "--allow-run",
-        CLI,
-        "run",
-        "--speed",
-        "max",
-      ],
-      env: {
-        KAFKA_BROKERS: (await testBrokers()).join(","),
-        EGX_TOPIC_QUOTES: names.topic,
-        EGX_TOPIC_DEAD_LETTER: names.dlq,
-        EGX_CONSUMER_GROUP: names.group,
-        EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
-        EGX_WAREHOUSE: `${dir}/egx.duckdb`,
-        EGX_STREAM_STATUS_DIR: statusDir,
-        EGX_REPLAY_DIR: FIXTURE,
-      },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const file = await Deno.open(logFile, { append: true, create: true });
-    const log = stream.stderr.pipeTo(file.writable).catch(() => {});
+    const { child: stream, output } = spawnStream(
+      ["run", "--speed", "max"],
+      await streamEnv(names, dir, { EGX_REPLAY_DIR: FIXTURE }),
+      logFile,
+    );
     let stopped = false;
     try {
       const consumerStatus = () => readStatus(statusDir, "consumer").catch(() => undefined);
@@ -535,7 +431,7 @@ kafkaTest(
       stream.kill("SIGTERM");
       stopped = true;
       assert.equal((await stream.status).code, 0, await tail(logFile));
-      await log;
+      await output;
       const events = (await Deno.readTextFile(logFile)).split("\n").filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l)).filter((e) => e.component === "stream");
       const starts = events.filter((e) => e.event === "supervisor.started");

@@ -22,7 +22,7 @@ import { runProducer } from "../lib/stream/producer.ts";
 import { writeQuotes } from "../lib/stream/sink.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
-import { freshTopics, testBrokers, testClient } from "./support/kafka.ts";
+import { assertOffsetsMatch, freshTopics, testBrokers, testClient } from "./support/kafka.ts";
 
 const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
 const kafkaTest = (name: string, fn: () => Promise<void>) =>
@@ -200,17 +200,9 @@ kafkaTest(
       assert.deepEqual(await dailyRows(wh), expectedDaily(bars));
 
       // Offsets: stored with the rows, and committed to Kafka after them.
+      await assertOffsetsMatch(wh, client, names);
       const lag = await client.lag(names.group, names.topic);
       assert.deepEqual(lag.map((l) => l.lag), [0, 0, 0]);
-      const stored = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
-        `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
-       WHERE CONSUMER_GROUP = ? AND TOPIC = ? ORDER BY PARTITION_ID`,
-        [names.group, names.topic],
-      );
-      assert.deepEqual(
-        stored.map((s) => [s.PARTITION_ID, s.NEXT_OFFSET]),
-        lag.filter((l) => l.end > 0).map((l) => [l.partition, l.end]),
-      );
       assert.equal(lag.reduce((n, l) => n + l.end, 0), 1520);
     });
   },
@@ -378,31 +370,36 @@ kafkaTest(
   },
 );
 
+/** Run a producer (buffer of 100) for `ms` against a port where no broker listens. */
+async function produceWithKafkaDown(source: MarketSource, ms: number) {
+  const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
+    clientId: "down",
+    retries: 0,
+    connectionTimeoutMs: 200,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const ac = new AbortController();
+  const done = runProducer(source, client.producer(), {
+    topic: "nowhere",
+    maxBuffered: 100,
+    retryInitialMs: 20,
+    retryMaxMs: 50,
+    drainTimeoutMs: 200,
+    signal: ac.signal,
+    logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
+  });
+  await new Promise((r) => setTimeout(r, ms));
+  ac.abort();
+  return { c: await done, logs };
+}
+
 kafkaTest(
   "with Kafka down the producer keeps polling, holds a bounded buffer and reports every dropped message",
   async () => {
-    const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
-      clientId: "down",
-      retries: 0,
-      connectionTimeoutMs: 200,
-    });
-    const logs: Record<string, unknown>[] = [];
-    const ac = new AbortController();
     const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
     // The replay's bars, polled like a live feed (which cannot wait for the broker).
     const live: MarketSource = { name: "live", live: true, polls: (s) => replay.polls(s) };
-    const done = runProducer(live, client.producer(), {
-      topic: "nowhere",
-      maxBuffered: 100,
-      retryInitialMs: 20,
-      retryMaxMs: 50,
-      drainTimeoutMs: 200,
-      signal: ac.signal,
-      logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
-    });
-    await new Promise((r) => setTimeout(r, 1_500));
-    ac.abort();
-    const c = await done;
+    const { c, logs } = await produceWithKafkaDown(live, 1_500);
     assert.equal(c.polled, 213);
     assert.equal(c.published, 0);
     assert.equal(c.dropped, 213, "every message is accounted for as dropped");
@@ -425,26 +422,8 @@ kafkaTest(
 kafkaTest(
   "with Kafka down a replay waits for buffer room instead of dropping bars",
   async () => {
-    const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
-      clientId: "down",
-      retries: 0,
-      connectionTimeoutMs: 200,
-    });
-    const logs: Record<string, unknown>[] = [];
-    const ac = new AbortController();
     const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
-    const done = runProducer(replay, client.producer(), {
-      topic: "nowhere",
-      maxBuffered: 100,
-      retryInitialMs: 20,
-      retryMaxMs: 50,
-      drainTimeoutMs: 200,
-      signal: ac.signal,
-      logger: jsonLogger("producer", { write: (l) => logs.push(JSON.parse(l)) }),
-    });
-    await new Promise((r) => setTimeout(r, 1_000));
-    ac.abort();
-    const c = await done;
+    const { c, logs } = await produceWithKafkaDown(replay, 1_000);
     assert.ok(c.polled <= 100 + 5, `polled ${c.polled}: the replay stopped at a full buffer`);
     assert.equal(c.published, 0);
     assert.equal(c.dropped, c.polled, "only what was still buffered at shutdown is dropped");

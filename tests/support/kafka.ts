@@ -6,9 +6,11 @@
  *
  * Tests that stop or restart a broker start their own with `startPrivateBroker()`.
  */
+import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/config.ts";
 import { KafkaClient } from "../../lib/stream/kafka.ts";
 import { type RunningBroker, startBroker } from "../../lib/stream/local_broker.ts";
+import type { Warehouse } from "../../lib/warehouse/warehouse.ts";
 
 let shared: Promise<string[]> | undefined;
 const started: RunningBroker[] = [];
@@ -57,15 +59,24 @@ export async function testClient(): Promise<KafkaClient> {
 
 // ------------------------------------------------------------------ stream test harness
 
-/** One-minute bars for big replays: the bundled sample, else ../shared (beside the checkout). */
-export function bigBarsDir(): string {
-  for (const rel of ["../../data/sample/bars_1m", "../../../shared/data/egx/bars_1m"]) {
-    const path = new URL(rel, import.meta.url).pathname;
-    try {
-      if (Deno.statSync(`${path}/COMI.csv`).isFile) return path;
-    } catch { /* try the next */ }
-  }
-  throw new Error("no one-minute bars: neither data/sample/bars_1m nor ../shared/data/egx/bars_1m");
+/** The warehouse stored every partition's end offset, and Kafka has them committed too. */
+export async function assertOffsetsMatch(
+  wh: Warehouse,
+  client: KafkaClient,
+  names: { topic: string; group: string },
+) {
+  const lag = await client.lag(names.group, names.topic);
+  const stored = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
+    `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
+     WHERE CONSUMER_GROUP = ? AND TOPIC = ? ORDER BY PARTITION_ID`,
+    [names.group, names.topic],
+  );
+  assert.deepEqual(
+    stored.map((s) => [s.PARTITION_ID, s.NEXT_OFFSET]),
+    lag.filter((l) => l.end > 0).map((l) => [l.partition, l.end]),
+    "the warehouse stored every partition's end offset",
+  );
+  assert.deepEqual(lag.map((l) => l.lag), lag.map(() => 0), "Kafka committed everything");
 }
 
 /** A fresh quotes topic (3 partitions), dead-letter topic and group name on `client`. */
@@ -77,4 +88,95 @@ export async function freshTopics(
   const dlq = `${topic}.dlq`;
   await client.ensureTopics([{ name: topic, partitions }, { name: dlq, partitions: 1 }]);
   return { topic, dlq, group: uniqueName("test.group") };
+}
+
+/**
+ * The environment of a stream process on the test broker: `names`' topics and group, a short
+ * session timeout, the warehouse `<dir>/egx.duckdb`, status files in `<dir>/status`, and no
+ * alert rules unless `extra` names some (EGX_STREAM_ALERT_RULES).
+ */
+export async function streamEnv(
+  names: { topic: string; dlq: string; group: string },
+  dir: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    KAFKA_BROKERS: (await testBrokers()).join(","),
+    EGX_TOPIC_QUOTES: names.topic,
+    EGX_TOPIC_DEAD_LETTER: names.dlq,
+    EGX_CONSUMER_GROUP: names.group,
+    EGX_CONSUMER_SESSION_TIMEOUT_MS: "6000",
+    EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+    EGX_STREAM_STATUS_DIR: `${dir}/status`,
+    EGX_STREAM_ALERT_RULES: "off",
+    ...extra,
+  };
+}
+
+const CLI = new URL("../../lib/stream/cli.ts", import.meta.url).pathname;
+
+export interface StreamProcess {
+  child: Deno.ChildProcess;
+  /** Resolves once stdout and stderr are fully written to their files. */
+  output: Promise<void>;
+}
+
+/**
+ * `deno task stream <args>` as a child process (the task's permissions), its stderr (the JSON
+ * logs) appended to `logFile` and its stdout (alert lines) to `<logFile>.out`.
+ */
+export function spawnStream(
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+): StreamProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env",
+      "--allow-ffi",
+      "--allow-sys",
+      "--allow-run",
+      CLI,
+      ...args,
+    ],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Chunk by chunk, so tests can read the files while the process runs (piped into
+  // `file.writable`, the output reached the file only when the process ended).
+  const sink = async (stream: ReadableStream<Uint8Array>, path: string) => {
+    using file = await Deno.open(path, { append: true, create: true });
+    for await (const chunk of stream) {
+      for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
+    }
+  };
+  return {
+    child,
+    output: Promise.all([sink(child.stderr, logFile), sink(child.stdout, `${logFile}.out`)])
+      .then(() => {}),
+  };
+}
+
+/** Poll `cond` every 200 ms until it holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The last lines of a log file (for failure messages). */
+export async function tail(path: string, lines = 15): Promise<string> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
 }

@@ -14,13 +14,13 @@ export interface MinuteBar {
   volume: number;
 }
 
-/** The default location of the bundled bars. */
-export const BUNDLED_BARS_DIR = "data/sample/bars_1m";
+/** The bundled bars (data/sample/bars_1m in this checkout, whatever the working directory). */
+export const BUNDLED_BARS_DIR = new URL("../../../data/sample/bars_1m", import.meta.url).pathname;
 
 const HEADER = "datetime,open,high,low,close,volume";
 
 /** Parse one file's text. Errors name the file and line. */
-export function parseBarsCsv(ticker: string, text: string, file = `${ticker}.csv`): MinuteBar[] {
+function parseBarsCsv(ticker: string, text: string, file = `${ticker}.csv`): MinuteBar[] {
   const lines = text.split(/\r?\n/);
   if (lines[0]?.replace(/^\uFEFF/, "").trim() !== HEADER) {
     throw new SyntaxError(`${file}:1: expected header "${HEADER}"`);
@@ -49,7 +49,7 @@ export function parseBarsCsv(ticker: string, text: string, file = `${ticker}.csv
 }
 
 /** Tickers with a `<TICKER>.csv` file in `dir`, sorted. */
-export async function barTickers(dir: string): Promise<string[]> {
+async function barTickers(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     const m = /^([A-Z][A-Z0-9]*)\.csv$/.exec(e.name);
