@@ -55,30 +55,27 @@ const FLAG_ENV: Record<string, string> = {
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 
-function clientFor(config: Config, brokers: string[], logger: Logger): KafkaClient {
-  return new KafkaClient(brokers, { clientId: config.kafka.clientId, logger });
+/** The Kafka client for the configured brokers (the local broker when none), topics ensured. */
+async function connect(
+  config: Config,
+  log: Logger,
+  opts: { ownerPid?: number; signal: AbortSignal },
+): Promise<{ client: KafkaClient; created: string[] }> {
+  const brokers = await resolveBrokers(config.kafka, { ...opts, logger: log });
+  const client = new KafkaClient(brokers, { clientId: config.kafka.clientId, logger: log });
+  return { client, created: await ensureStreamTopics(client, config.kafka) };
 }
 
 async function producerMain(config: Config, signal: AbortSignal): Promise<number> {
   const log = jsonLogger("producer");
-  const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
-  const client = clientFor(config, brokers, log);
-  await ensureStreamTopics(client, config.kafka);
-  let current: Record<string, unknown> | undefined;
-  const status = statusWriter(
-    config.stream.statusDir,
-    "producer",
-    () => current as { pid: number } | undefined,
-  );
+  const { client } = await connect(config, log, { signal });
+  const status = statusWriter(config.stream.statusDir, "producer");
   try {
     const counters = await runProducer(marketSource(config.stream), client.producer(), {
       topic: config.kafka.quotesTopic,
       logger: log,
       signal,
-      onStatus: (s) => {
-        current = { ...s, counters: { ...s.counters } };
-        status.write();
-      },
+      onStatus: status.update,
     });
     return counters.dropped > 0 && !signal.aborted ? 1 : 0;
   } finally {
@@ -88,16 +85,9 @@ async function producerMain(config: Config, signal: AbortSignal): Promise<number
 
 async function consumerMain(config: Config, signal: AbortSignal): Promise<number> {
   const log = jsonLogger("consumer");
-  const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
-  const client = clientFor(config, brokers, log);
-  await ensureStreamTopics(client, config.kafka);
+  const { client } = await connect(config, log, { signal });
   const warehouse = await openWarehouse(config.warehouse, { signal });
-  let current: Record<string, unknown> | undefined;
-  const status = statusWriter(
-    config.stream.statusDir,
-    "consumer",
-    () => current as { pid: number } | undefined,
-  );
+  const status = statusWriter(config.stream.statusDir, "consumer");
   try {
     const k = config.kafka;
     await runConsumer(
@@ -114,10 +104,7 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
         batchSize: k.batchSize,
         logger: log,
         signal,
-        onStatus: (s) => {
-          current = { ...s, counters: { ...s.counters } };
-          status.write();
-        },
+        onStatus: status.update,
       },
     );
     return 0;
@@ -129,11 +116,9 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
 
 async function runMain(config: Config, env: Record<string, string>, signal: AbortSignal) {
   const log = jsonLogger("stream");
-  const brokers = await resolveBrokers(config.kafka, { ownerPid: Deno.pid, logger: log, signal });
-  const client = clientFor(config, brokers, log);
-  const created = await ensureStreamTopics(client, config.kafka);
+  const { client, created } = await connect(config, log, { ownerPid: Deno.pid, signal });
   if (created.length > 0) log.info("stream.topics_created", { topics: created });
-  const childEnv = { ...env, KAFKA_BROKERS: brokers.join(",") };
+  const childEnv = { ...env, KAFKA_BROKERS: client.brokers.join(",") };
   const base = ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
   const reports = await supervise([
     {
@@ -183,10 +168,7 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
     case "consumer":
       return await consumerMain(config, signal);
     case "topics": {
-      const log = jsonLogger("stream");
-      const brokers = await resolveBrokers(config.kafka, { logger: log, signal });
-      const client = clientFor(config, brokers, log);
-      const created = await ensureStreamTopics(client, config.kafka);
+      const { client, created } = await connect(config, jsonLogger("stream"), { signal });
       for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
         const n = await client.partitionCount(t);
         console.log(`${t}: ${n} partition(s)${created.includes(t) ? " (created)" : ""}`);

@@ -13,7 +13,7 @@ export interface StatusDoc {
   [k: string]: unknown;
 }
 
-export function statusPath(dir: string, name: StatusName): string {
+function statusPath(dir: string, name: StatusName): string {
   return `${dir.replace(/\/$/, "")}/${name}.json`;
 }
 
@@ -39,22 +39,24 @@ export async function readStatus(dir: string, name: StatusName): Promise<StatusD
 }
 
 /**
- * Keep a status file fresh: `write()` now, then every `everyMs` until `stop()` (the last call
- * writes once more). `get` returns the current document.
+ * Keep a status file fresh: `update(doc)` writes `doc` now, and every `everyMs` the latest
+ * document is written again with a new `updatedAt`, until `stop()` (which writes it once more).
  */
 export function statusWriter(
   dir: string,
   name: StatusName,
-  get: () => Omit<StatusDoc, "updatedAt"> | undefined,
   everyMs = 10_000,
-): { write(): void; stop(): void } {
+): { update(doc: { pid: number }): void; stop(): void } {
+  let current: { pid: number } | undefined;
   const write = () => {
-    const doc = get();
-    if (doc) writeStatus(dir, name, { ...doc, updatedAt: new Date().toISOString() } as StatusDoc);
+    if (current) writeStatus(dir, name, { ...current, updatedAt: new Date().toISOString() });
   };
   const timer = setInterval(write, everyMs);
   return {
-    write,
+    update(doc) {
+      current = doc;
+      write();
+    },
     stop() {
       clearInterval(timer);
       write();
