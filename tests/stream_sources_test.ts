@@ -285,7 +285,7 @@ function history(
   }));
 }
 
-Deno.test("tradingview history: bars across frames, heartbeats echoed, a symbol error isolated", async () => {
+Deno.test("tradingview history: bars across frames, heartbeats echoed, requests paced, a symbol error isolated", async () => {
   const server = startTradingViewServer({
     history: new Map([["COMI", history("COMI", 50)], ["ETEL", history("ETEL", 7)]]),
     framesPerSeries: 4,
@@ -294,12 +294,14 @@ Deno.test("tradingview history: bars across frames, heartbeats echoed, a symbol 
     origin: "https://data.tradingview.com",
   });
   try {
+    const t0 = Date.now();
     const results = await fetchHistory(["COMI", "NOPE", "ETEL"], {
       url: server.wsUrl,
       interval: "1",
       bars: 30,
       pacingMs: 300,
     });
+    assert.ok(Date.now() - t0 >= 600, "requests are paced: 300 ms between two symbols");
     assert.deepEqual(results.map((r) => [r.ticker, r.bars.length, r.error]), [
       ["COMI", 30, undefined],
       ["NOPE", 0, 'symbol_error: ["symbol_1","invalid symbol"]'],

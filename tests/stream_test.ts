@@ -22,7 +22,16 @@ import { runProducer } from "../lib/stream/producer.ts";
 import { writeQuotes } from "../lib/stream/sink.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
-import { assertOffsetsMatch, freshTopics, testBrokers, testClient } from "./support/kafka.ts";
+import {
+  assertOffsetsMatch,
+  freshTopics,
+  spawnStream,
+  streamEnv,
+  tail,
+  testBrokers,
+  testClient,
+  uniqueName,
+} from "./support/kafka.ts";
 
 const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
 const kafkaTest = (name: string, fn: () => Promise<void>) =>
@@ -145,6 +154,37 @@ function expectedDaily(bars: readonly MinuteBar[]): DailyRow[] {
     a.TICKER < b.TICKER ? -1 : a.TICKER > b.TICKER ? 1 : a.TRADE_DATE < b.TRADE_DATE ? -1 : 1
   );
 }
+
+kafkaTest(
+  "deno task stream topics creates the quotes and dead-letter topics once, with the configured partitions and retention",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "egx_topics_" });
+    const topic = uniqueName("test.quotes");
+    const env = await streamEnv({ topic, dlq: `${topic}.dlq`, group: "unused" }, dir, {
+      EGX_TOPIC_PARTITIONS: "2",
+      EGX_TOPIC_RETENTION_HOURS: "5",
+    });
+    const topics = async (log: string) => {
+      const { child, output } = spawnStream(["topics"], env, log);
+      assert.equal((await child.status).code, 0, await tail(log));
+      await output;
+      return await Deno.readTextFile(`${log}.out`);
+    };
+    try {
+      assert.equal(
+        await topics(`${dir}/first.log`),
+        `${topic}: 2 partition(s), retention 5 h (created)\n` +
+          `${topic}.dlq: 1 partition(s), retention 5 h (created)\n`,
+      );
+      assert.equal(
+        await topics(`${dir}/again.log`),
+        `${topic}: 2 partition(s), retention 5 h\n${topic}.dlq: 1 partition(s), retention 5 h\n`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 kafkaTest(
   "replayed bars reach the warehouse value for value, in transactions of at most N records",

@@ -30,7 +30,7 @@ Commands:
   run        producer and consumer as child processes, each restarted when it crashes (default)
   producer   poll the market source and publish to the quotes topic (exits when a replay ends)
   consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM)
-  topics     create the topics if missing and print them
+  topics     create the topics if missing and print their partitions and retention
 
 Options (each overrides the environment variable in brackets):
   --source replay|tradingview   market source [EGX_STREAM_SOURCE, default replay]
@@ -170,8 +170,10 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
     case "topics": {
       const { client, created } = await connect(config, jsonLogger("stream"), { signal });
       for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
-        const n = await client.partitionCount(t);
-        console.log(`${t}: ${n} partition(s)${created.includes(t) ? " (created)" : ""}`);
+        const d = await client.describeTopic(t);
+        const hours = (d?.retentionMs ?? NaN) / 3_600_000;
+        const note = created.includes(t) ? " (created)" : "";
+        console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
       }
       return 0;
     }

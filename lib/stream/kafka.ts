@@ -7,6 +7,7 @@
  */
 import {
   type Admin,
+  ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   Kafka,
@@ -210,12 +211,24 @@ export class KafkaClient {
     });
   }
 
-  /** Partition count of a topic (0 when it does not exist). */
-  partitionCount(topic: string): Promise<number> {
+  /** A topic's partition count and retention, or undefined when it does not exist. */
+  describeTopic(topic: string): Promise<{ partitions: number; retentionMs: number } | undefined> {
     return this.#withAdmin(async (admin) => {
-      if (!(await admin.listTopics()).includes(topic)) return 0;
+      if (!(await admin.listTopics()).includes(topic)) return undefined;
       const md = await admin.fetchTopicMetadata({ topics: [topic] });
-      return md.topics[0]?.partitions.length ?? 0;
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configNames: ["retention.ms"],
+        }],
+      });
+      const retention = resources[0]?.configEntries.find((e) => e.configName === "retention.ms");
+      return {
+        partitions: md.topics[0]?.partitions.length ?? 0,
+        retentionMs: Number(retention?.configValue),
+      };
     });
   }
 
