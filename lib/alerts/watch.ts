@@ -11,6 +11,8 @@ import type { Rule } from "./rules.ts";
 export interface WatchOptions {
   /** The DuckDB file to watch (undefined: re-evaluate every interval). */
   path?: string;
+  /** Watch this instead of the file (the stream consumer counts its own commits). */
+  version?: DataVersion;
   intervalMs: number;
   webhookUrl?: string;
   /** Where alert lines go (default console.log). */
@@ -40,9 +42,10 @@ export async function watchAlerts(
   rules: readonly Rule[],
   opts: WatchOptions,
 ): Promise<void> {
-  const version: DataVersion = opts.path
-    ? filesVersion([opts.path, `${opts.path}.wal`], { minIntervalMs: 0 })
-    : timeBucketVersion(opts.intervalMs);
+  const version: DataVersion = opts.version ??
+    (opts.path
+      ? filesVersion([opts.path, `${opts.path}.wal`], { minIntervalMs: 0 })
+      : timeBucketVersion(opts.intervalMs));
   let seen: string | undefined;
   while (!opts.signal.aborted) {
     const v = await version.current();

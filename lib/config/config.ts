@@ -146,6 +146,8 @@ export interface StreamConfig {
   maxLag: number;
   /** health_check: most minutes without a warehouse write in trading hours. */
   maxStalenessMinutes: number;
+  /** The alert rules the consumer evaluates after its writes; undefined: none (`off`). */
+  alertRules?: string;
 }
 
 export interface ApiConfig {
@@ -259,6 +261,7 @@ function stream(env: Env): StreamConfig {
   if (!(replaySpeed > 0)) {
     throw new ConfigError(`EGX_REPLAY_SPEED must be a number > 0 or "max", got ${speedRaw}`);
   }
+  const alertRules = env("EGX_STREAM_ALERT_RULES") ?? "alerts.yaml";
   const date = (name: string) => {
     const v = env(name);
     if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) {
@@ -281,6 +284,7 @@ function stream(env: Env): StreamConfig {
     statusDir: env("EGX_STREAM_STATUS_DIR") ?? "var/stream",
     maxLag: int(env, "EGX_STREAM_MAX_LAG", 1000, 0),
     maxStalenessMinutes: int(env, "EGX_STREAM_MAX_STALENESS_MINUTES", 15, 1),
+    alertRules: alertRules === "off" ? undefined : alertRules,
   };
 }
 

@@ -2,18 +2,20 @@
  * `deno task stream`: the real-time half of the pipeline (market source -> Kafka -> warehouse).
  *
  *   deno task stream [run|producer|consumer|topics] [--source replay|tradingview] [--speed N|max]
- *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N]
+ *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N] [--alert-rules FILE|off]
  *   deno run --allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-sys \
  *     --allow-run lib/stream/cli.ts --help
  *
  * `run` (the default) starts the producer and the consumer as child processes and restarts
  * either when it crashes; without KAFKA_BROKERS it first starts the local broker (and stops it
- * on exit if it started it). `producer` and `consumer` run one side in this process.
+ * on exit if it started it). `producer` and `consumer` run one side in this process. The
+ * consumer also evaluates the alert rules on what it wrote.
  */
 import { parseArgs } from "node:util";
 import { type Config, envVar, loadConfig, loadDotEnv } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
+import { watchStreamAlerts } from "./alerts.ts";
 import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
@@ -29,7 +31,8 @@ Streams EGX quotes from a market source through Kafka into the warehouse.
 Commands:
   run        producer and consumer as child processes, each restarted when it crashes (default)
   producer   poll the market source and publish to the quotes topic (exits when a replay ends)
-  consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM)
+  consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM), and
+             evaluate the alert rules on what it wrote
   topics     create the topics if missing and print their partitions and retention
 
 Options (each overrides the environment variable in brackets):
@@ -39,6 +42,8 @@ Options (each overrides the environment variable in brackets):
   --start YYYY-MM-DD            first trade date replayed [EGX_REPLAY_START]
   --end YYYY-MM-DD              last trade date replayed [EGX_REPLAY_END]
   --batch-size N                most records per warehouse transaction [EGX_CONSUMER_BATCH_SIZE, 100]
+  --alert-rules FILE|off        alert rules the consumer evaluates [EGX_STREAM_ALERT_RULES,
+                                default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
   -h, --help                    this text
 
 Kafka: KAFKA_BROKERS (unset: the local broker, see deno task kafka), EGX_TOPIC_QUOTES,
@@ -51,6 +56,7 @@ const FLAG_ENV: Record<string, string> = {
   start: "EGX_REPLAY_START",
   end: "EGX_REPLAY_END",
   "batch-size": "EGX_CONSUMER_BATCH_SIZE",
+  "alert-rules": "EGX_STREAM_ALERT_RULES",
 };
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
@@ -88,6 +94,12 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
   const { client } = await connect(config, log, { signal });
   const warehouse = await openWarehouse(config.warehouse, { signal });
   const status = statusWriter(config.stream.statusDir, "consumer");
+  // Alerts on what the consumer commits, in the background on the same warehouse handle.
+  const stopAlerts = new AbortController();
+  const alerts = watchStreamAlerts(warehouse, config, {
+    logger: log,
+    signal: AbortSignal.any([signal, stopAlerts.signal]),
+  });
   try {
     const k = config.kafka;
     await runConsumer(
@@ -105,11 +117,14 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
         logger: log,
         signal,
         onStatus: status.update,
+        onCommit: alerts.committed,
       },
     );
     return 0;
   } finally {
     status.stop();
+    stopAlerts.abort();
+    await alerts.done;
     await warehouse.close();
   }
 }
@@ -145,6 +160,7 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
       start: { type: "string" },
       end: { type: "string" },
       "batch-size": { type: "string" },
+      "alert-rules": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
