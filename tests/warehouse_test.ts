@@ -5,6 +5,7 @@ import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import duckdbDdl from "../lib/warehouse/migrations_duckdb.sql" with { type: "text" };
 import {
   openWarehouse,
+  type StatementProgress,
   WarehouseBusyError,
   WarehouseQueryError,
 } from "../lib/warehouse/warehouse.ts";
@@ -227,6 +228,66 @@ Deno.test("a failing statement rolls the transaction back and names the SQL", as
       /^test insert: .*NOT NULL constraint failed: TBL_COMPANY\.COMPANY_NAME/,
     );
     assert.equal(err.sql, "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER) VALUES ('BBBB')");
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY",
+    );
+    assert.equal(N, 0);
+  });
+});
+
+Deno.test("a statement's progress is polled while DuckDB runs it, in a transaction and a read", async () => {
+  await withTempWarehouse(async (wh) => {
+    // A scan with a costly expression: DuckDB runs it on its own threads and measures it, and
+    // the event loop stays free to poll it meanwhile.
+    const scan = "SELECT sum(hash(i, i::VARCHAR)) AS H FROM big";
+    const check = (samples: StatementProgress[]) => {
+      const inside = samples.filter((p) => p.percentage > 0 && p.percentage < 100);
+      assert.ok(new Set(inside.map((p) => p.percentage)).size >= 3, JSON.stringify(samples));
+      for (let i = 1; i < samples.length; i++) {
+        assert.ok(samples[i].percentage >= samples[i - 1].percentage);
+        assert.ok(samples[i].rowsProcessed >= samples[i - 1].rowsProcessed);
+      }
+      for (const p of samples) {
+        // DuckDB's estimate: the table's rows (plus the few of the aggregate's result).
+        assert.equal(Math.round(p.totalRows / 1e6), 20);
+        assert.ok(p.rowsProcessed <= p.totalRows);
+      }
+    };
+    // Committed first: DuckDB measures a scan by row groups, and a table written in the same
+    // transaction (or a temporary one) is scanned as a single unit that never moves.
+    await wh.transaction(async (s) => {
+      await s.execute("CREATE TABLE big AS SELECT range AS i FROM range(20000000)");
+    });
+    const inTransaction: StatementProgress[] = [];
+    await wh.transaction(async (s) => void await s.query(scan), {
+      onProgress: (p) => inTransaction.push(p),
+      progressIntervalMs: 10,
+    });
+    check(inTransaction);
+    const inRead: StatementProgress[] = [];
+    await wh.query(scan, [], { onProgress: (p) => inRead.push(p), progressIntervalMs: 10 });
+    check(inRead);
+  });
+});
+
+Deno.test("a progress callback that throws rolls the transaction back with its error", async () => {
+  await withTempWarehouse(async (wh) => {
+    await wh.transaction(async (s) => {
+      await s.execute("CREATE TABLE big AS SELECT range AS i FROM range(20000000)");
+    });
+    const err = await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('AAAA', 'A Co')",
+      );
+      await s.query("SELECT sum(hash(i, i::VARCHAR)) AS H FROM big");
+    }, {
+      progressIntervalMs: 5,
+      onProgress: () => {
+        throw new Error("progress display broke");
+      },
+    }).catch((e) => e);
+    assert.ok(err instanceof Error);
+    assert.equal(err.message, "progress display broke");
     const [{ N }] = await wh.query<{ N: number }>(
       "SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY",
     );

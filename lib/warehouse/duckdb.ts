@@ -62,6 +62,48 @@ async function rowsOf<T extends Row>(result: DuckDBMaterializedResult): Promise<
   return out;
 }
 
+/**
+ * Run `fn` on `conn` while polling the statement it runs for `opts.onProgress`. DuckDB executes a
+ * statement on its own threads (the binding's query is asynchronous native work), so the event
+ * loop stays free and the interval fires while the statement runs. DuckDB measures progress only
+ * with its progress bar enabled (its printing stays off). A callback that throws stops the
+ * polling, and its error is thrown once `fn` has settled (inside a transaction: rolling it back).
+ */
+async function withProgress<T>(
+  conn: DuckDBConnection,
+  opts: TransactionOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const report = opts.onProgress;
+  if (!report) return await fn();
+  await conn.run("SET enable_progress_bar = true");
+  await conn.run("SET enable_progress_bar_print = false");
+  let failure: { error: unknown } | null = null;
+  const timer = setInterval(() => {
+    const p = conn.progress;
+    // -1: no statement running, or one whose progress DuckDB cannot estimate.
+    if (p.percentage < 0) return;
+    try {
+      report({
+        percentage: p.percentage,
+        rowsProcessed: Number(p.rows_processed),
+        totalRows: Number(p.total_rows_to_process),
+      });
+    } catch (error) {
+      failure = { error };
+      clearInterval(timer);
+    }
+  }, opts.progressIntervalMs ?? 500);
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  if (failure) throw (failure as { error: unknown }).error;
+  return result;
+}
+
 class DuckDBSession implements Session {
   constructor(private readonly conn: DuckDBConnection, private readonly label?: string) {}
 
@@ -229,7 +271,12 @@ export class DuckDBWarehouse implements Warehouse {
     return this.#with(
       "write",
       opts,
-      (conn) => inTransaction(new DuckDBSession(conn, opts.label), fn, opts.signal),
+      (conn) =>
+        inTransaction(
+          new DuckDBSession(conn, opts.label),
+          (s) => withProgress(conn, opts, () => fn(s)),
+          opts.signal,
+        ),
     );
   }
 
@@ -241,7 +288,8 @@ export class DuckDBWarehouse implements Warehouse {
     return this.#with(
       "read",
       opts,
-      (conn) => new DuckDBSession(conn, opts.label).query<T>(sql, params),
+      (conn) =>
+        withProgress(conn, opts, () => new DuckDBSession(conn, opts.label).query<T>(sql, params)),
     );
   }
 

@@ -255,6 +255,7 @@ export class SnowflakeWarehouse implements Warehouse {
     return p;
   }
 
+  // opts.onProgress: Snowflake reports no statement progress here, so it is never called.
   transaction<T>(fn: (s: Session) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     return this.#serial(() => {
       opts.signal?.throwIfAborted();

@@ -29,10 +29,29 @@ export interface Session {
   insertRows(table: string, columns: readonly string[], rows: readonly SqlValue[][]): Promise<void>;
 }
 
+/** How far the statement running now has got, as the warehouse estimates it. */
+export interface StatementProgress {
+  /** Percent of the statement done, 0-100. */
+  percentage: number;
+  /** Rows (an estimate, in the warehouse's own units) the statement has processed so far. */
+  rowsProcessed: number;
+  /** Rows it expects to process in all (an estimate; may change while it runs). */
+  totalRows: number;
+}
+
 export interface TransactionOptions {
   signal?: AbortSignal;
   /** Names the work in lock-wait and error messages, e.g. "batch_load bars_1m/COMI.csv". */
   label?: string;
+  /**
+   * Called every `progressIntervalMs` while a statement of the transaction (or the read) runs,
+   * with that statement's progress; each statement starts again from 0 %. DuckDB polls its
+   * connection (statements run on DuckDB's own threads, so the poll is not blocked by them);
+   * Snowflake reports no progress: there it is never called.
+   */
+  onProgress?: (p: StatementProgress) => void;
+  /** How often `onProgress` is polled (default 500 ms). */
+  progressIntervalMs?: number;
 }
 
 export interface Warehouse {
