@@ -18,6 +18,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { parseArgs } from "node:util";
 import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { generateDailyCsv } from "../tests/support/daily_csv.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = `${ROOT}bench/.work/ingest`;
@@ -108,34 +109,10 @@ async function ours(
   }
 }
 
-/** Write an N-row canonical daily CSV: 223 real tickers, EGX trading days back from 2025-12-08. */
+/** The generated N-row canonical daily CSV (cached in bench/.work). */
 async function generate(rows: number): Promise<string> {
   const path = `${WORK}/daily_${rows}.csv`;
-  if (await Deno.stat(path).then(() => true, () => false)) return path;
-  const inst = await DuckDBInstance.create(":memory:");
-  const conn = await inst.connect();
-  try {
-    await conn.run(
-      `COPY (
-        WITH t AS (SELECT ticker, row_number() OVER (ORDER BY ticker) - 1 AS k
-                   FROM read_csv(?, all_varchar = true)),
-        d AS (SELECT d::DATE AS trade_date, row_number() OVER (ORDER BY d DESC) - 1 AS k
-              FROM range(DATE '1990-01-01', DATE '2025-12-09', INTERVAL 1 DAY) r(d)
-              WHERE dayofweek(d) BETWEEN 0 AND 4),
-        g AS (SELECT t.ticker, d.trade_date, hash(t.ticker, d.trade_date) AS h
-              FROM t, d WHERE d.k < ceil(? / (SELECT count(*) FROM t))),
-        p AS (SELECT ticker, trade_date, 10 + (h % 9000) / 100.0 AS base, h FROM g)
-        SELECT ticker, trade_date, round(base, 2) AS open, round(base * 1.03, 2) AS high,
-          round(base * 0.97, 2) AS low, round(base * (0.98 + (h % 5) / 100.0), 2) AS close,
-          (h % 2000000) AS volume
-        FROM p ORDER BY trade_date, ticker LIMIT ?
-      ) TO '${path}' (HEADER)`,
-      [`${SAMPLE}/companies.csv`, rows, rows],
-    );
-  } finally {
-    conn.closeSync();
-    inst.closeSync();
-  }
+  if (!await Deno.stat(path).then(() => true, () => false)) await generateDailyCsv(path, rows);
   return path;
 }
 

@@ -72,6 +72,8 @@ export async function runBatch(
     return await loadFiles(wh, fetched, {
       runId: opts.runId,
       signal: opts.signal,
+      onProgress: progress ? (p) => progress.group(p) : undefined,
+      progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
       onLoaded: (o) =>
         progress?.advance(
           o.length,

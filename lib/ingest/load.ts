@@ -11,7 +11,13 @@
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
 import { splitStatements } from "../warehouse/migrations.ts";
-import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
+import type {
+  Session,
+  SqlValue,
+  StatementProgress,
+  TransactionOptions,
+  Warehouse,
+} from "../warehouse/warehouse.ts";
 import { type Detected, detectFormat, headerColumns } from "./formats.ts";
 import { SQL } from "./sql_files.ts";
 import { localRows, publish, stagingEngine, TARGETS, targetsOf } from "./publish_snowflake.ts";
@@ -39,17 +45,87 @@ export interface LoadOutcome {
   error?: string;
 }
 
+/**
+ * How far the group of files being loaded has got. DuckDB measures the read of the files (its
+ * progress is by bytes); the validation and upsert that follow report no usable progress
+ * (their statements' estimates stay put), so after the read only the time tells.
+ */
+export interface GroupProgress {
+  /** Numbers the groups of one loadFiles call (a new number: a new group has started). */
+  group: number;
+  /** Files in the group and their total size in bytes. */
+  files: number;
+  bytes: number;
+  /** Fraction of the group's bytes read so far (0-1). */
+  read: number;
+  /** Rows read so far: DuckDB's estimate while reading, the exact count once read. */
+  rows: number;
+  /** The files are read; validation and upsert are running. */
+  readDone: boolean;
+}
+
 export interface LoadOptions {
   runId?: string;
   signal?: AbortSignal;
   /** Called after each group or file, e.g. for progress. */
   onLoaded?: (outcomes: LoadOutcome[]) => void;
+  /**
+   * Called while a group loads: when it starts, every `progressIntervalMs` while its files are
+   * read (DuckDB's progress, polled), and when they are read.
+   */
+  onProgress?: (p: GroupProgress) => void;
+  /** How often DuckDB's progress is polled for `onProgress` (default 500 ms). */
+  progressIntervalMs?: number;
   /** Most files loaded in one group (default 64). */
   maxGroupFiles?: number;
 }
 
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const VARIABLE = /^[a-z_]+$/;
+
+/**
+ * A group's progress for LoadOptions.onProgress: the transaction's polled statement progress
+ * counts only while the read statement runs (and never goes back within it).
+ */
+class GroupWatch {
+  #reading = false;
+  #state: GroupProgress;
+
+  constructor(
+    private readonly report: (p: GroupProgress) => void,
+    group: number,
+    files: readonly Detection[],
+    private readonly intervalMs?: number,
+  ) {
+    const bytes = files.reduce((a, d) => a + d.file.size, 0);
+    this.#state = { group, files: files.length, bytes, read: 0, rows: 0, readDone: false };
+    report({ ...this.#state });
+  }
+
+  /** For the group's transaction: its statements' progress, polled. */
+  options(): Pick<TransactionOptions, "onProgress" | "progressIntervalMs"> {
+    return { onProgress: (p) => this.#poll(p), progressIntervalMs: this.intervalMs };
+  }
+
+  #poll(p: StatementProgress): void {
+    if (!this.#reading) return;
+    const read = Math.min(Math.max(p.percentage / 100, this.#state.read), 1);
+    const rows = Math.max(p.rowsProcessed, this.#state.rows);
+    if (read === this.#state.read && rows === this.#state.rows) return;
+    this.#state = { ...this.#state, read, rows };
+    this.report({ ...this.#state });
+  }
+
+  startRead(): void {
+    this.#reading = true;
+  }
+
+  endRead(rows: number): void {
+    this.#reading = false;
+    this.#state = { ...this.#state, read: 1, rows, readDone: true };
+    this.report({ ...this.#state });
+  }
+}
 
 /** Raised inside a group's transaction to roll it back and load its files one by one. */
 class SplitGroup extends Error {
@@ -147,6 +223,7 @@ async function stageAndCheck(
   files: readonly { file: LocalFile; ticker: string | null }[],
   detected: Detected,
   vars: { runId?: string; startedAt: Date },
+  watch?: GroupWatch,
 ): Promise<void> {
   await runSqlFile(s, "prelude.sql");
   await fillCalendar(s);
@@ -162,6 +239,7 @@ async function stageAndCheck(
     started_at: vars.startedAt,
   });
   await runSqlFile(s, "stage_files.sql");
+  watch?.startRead();
   await runSqlFile(s, detected.spec.read);
   await runSqlFile(s, "stage_rejects.sql");
   for (const col of detected.missingOptional) {
@@ -171,6 +249,12 @@ async function stageAndCheck(
   const [{ N: rejected }] = await s.query<{ N: number }>(
     "SELECT count(*)::INTEGER AS N FROM egx_reject_lines",
   );
+  if (watch) {
+    const [{ N: read }] = await s.query<{ N: number }>(
+      "SELECT count(*)::BIGINT AS N FROM egx_raw_read",
+    );
+    watch.endRead(Number(read) + rejected);
+  }
   if (rejected > 0 && files.length > 1) throw new SplitGroup("rejected lines");
   await runSqlFile(
     s,
@@ -194,8 +278,9 @@ async function loadGroup(
   wh: Warehouse,
   group: Detection[],
   opts: LoadOptions,
+  watch?: GroupWatch,
 ): Promise<LoadOutcome[]> {
-  if (wh.kind === "snowflake") return await loadGroupSnowflake(wh, group, opts);
+  if (wh.kind === "snowflake") return await loadGroupSnowflake(wh, group, opts, watch);
   const startedAt = new Date();
   const { detected } = group[0];
   const files = group.map((g) => g.file);
@@ -204,7 +289,7 @@ async function loadGroup(
     : `batch_load ${files.length} ${detected.spec.id} files`;
   const rows = await wh.transaction(async (s) => {
     const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
-    await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
+    await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt }, watch);
     opts.signal?.throwIfAborted();
     for (const f of detected.spec.upsert) await runSqlFile(s, f);
     await runSqlFile(s, "load_log.sql");
@@ -213,7 +298,7 @@ async function loadGroup(
         "FROM OPERATIONAL.TBL_LOAD_LOG l JOIN egx_file f ON f.file_key = l.FILE_KEY " +
         "AND f.etag = l.ETAG",
     );
-  }, { signal: opts.signal, label });
+  }, { signal: opts.signal, label, ...watch?.options() });
   const byKey = new Map(rows.map((r) => [r.K, r]));
   return files.map((f) => {
     const r = byKey.get(f.key)!;
@@ -237,6 +322,7 @@ async function loadGroupSnowflake(
   sf: Warehouse,
   group: Detection[],
   opts: LoadOptions,
+  watch?: GroupWatch,
 ): Promise<LoadOutcome[]> {
   const startedAt = new Date();
   const { detected } = group[0];
@@ -248,14 +334,14 @@ async function loadGroupSnowflake(
     const targets = [...targetsOf(detected.spec.id), TARGETS.quarantine, TARGETS.loadLog];
     const staged = await local.transaction(async (s) => {
       const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
-      await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt });
+      await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt }, watch);
       for (const f of detected.spec.upsert) await runSqlFile(s, f);
       await runSqlFile(s, "load_log.sql");
       const q = (sql: string, params: SqlValue[]) => s.query(sql, params);
       const batches = [];
       for (const t of targets) batches.push({ target: t, rows: await localRows(q, t, keys) });
       return batches;
-    }, { label });
+    }, { label, ...watch?.options() });
     opts.signal?.throwIfAborted();
     await publish(sf, staged, {
       signal: opts.signal,
@@ -381,10 +467,15 @@ export async function loadFiles(
     }
     g.push(d);
   }
+  let groupNumber = 0;
+  const watch = (g: Detection[]) =>
+    opts.onProgress
+      ? new GroupWatch(opts.onProgress, ++groupNumber, g, opts.progressIntervalMs)
+      : undefined;
   for (const group of groups) {
     opts.signal?.throwIfAborted();
     try {
-      report(await loadGroup(wh, group, opts));
+      report(await loadGroup(wh, group, opts, watch(group)));
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       if (group.length === 1) {
@@ -394,7 +485,7 @@ export async function loadFiles(
       for (const one of group) {
         opts.signal?.throwIfAborted();
         try {
-          report(await loadGroup(wh, [one], opts));
+          report(await loadGroup(wh, [one], opts, watch([one])));
         } catch (e1) {
           if (opts.signal?.aborted) throw e1;
           report([await recordFailure(wh, one.file, one.detected.spec.id, e1, opts)]);
