@@ -10,6 +10,7 @@ import type { Warehouse } from "../warehouse/warehouse.ts";
 import { KafkaClient, type PartitionLag } from "./kafka.ts";
 import { devBrokerAddress } from "./local_broker.ts";
 import { STREAM_DATA_SOURCE } from "./sink.ts";
+import { SQL } from "./sql.ts";
 import { readStatus, type StatusDoc, type StatusName } from "./status.ts";
 
 export interface ProcessHealth {
@@ -119,13 +120,12 @@ export async function checkStreamHealth(
     const rows = await opts.warehouse.query<
       { LAST_WRITE: string | null; LATEST_BAR: string | null }
     >(
-      `SELECT MAX(UPDATED_AT) AS LAST_WRITE, MAX(BAR_START) AS LATEST_BAR
-       FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE DATA_SOURCE = ?`,
+      SQL.get("health_intraday_freshness"),
       [STREAM_DATA_SOURCE],
       { label: "health_check freshness" },
     );
     const daily = await opts.warehouse.query<{ LAST_WRITE: string | null }>(
-      `SELECT MAX(UPDATED_AT) AS LAST_WRITE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA_SOURCE = ?`,
+      SQL.get("health_daily_freshness"),
       [STREAM_DATA_SOURCE],
       { label: "health_check freshness" },
     );

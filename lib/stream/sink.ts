@@ -12,12 +12,13 @@
  *    is the exchange's own daily figure: a later aggregate does not overwrite it.
  *  - OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID) -> NEXT_OFFSET.
  *
- * The SQL is plain MERGE (DuckDB >= 1.4 and Snowflake) with bound parameters only. Within a batch
- * the last quote per key wins (the caller passes quotes in offset order).
+ * The SQL (stream_queries.sql) is plain MERGE (DuckDB >= 1.4 and Snowflake) with bound parameters
+ * only. Within a batch the last quote per key wins (the caller passes quotes in offset order).
  */
 import { cairoDate } from "../market/calendar.ts";
 import { INTERVAL_MINUTES, type Quote } from "../market/sources/source.ts";
 import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
+import { SQL } from "./sql.ts";
 
 export const STREAM_DATA_SOURCE = "STREAMING_API";
 
@@ -43,6 +44,7 @@ export interface WriteResult {
   daily: number;
 }
 
+// The temporary staging table of create_stage and the merges in stream_queries.sql.
 const STAGE = "EGX_STREAM_STAGE";
 const STAGE_COLUMNS = [
   "TICKER",
@@ -57,77 +59,6 @@ const STAGE_COLUMNS = [
   "SOURCE_FILE",
   "WRITTEN_AT",
 ] as const;
-
-const CREATE_STAGE = `CREATE OR REPLACE TEMPORARY TABLE ${STAGE} (
-  TICKER VARCHAR, BAR_START TIMESTAMP, INTERVAL_MINUTES INTEGER, TRADE_DATE DATE,
-  OPEN DOUBLE, HIGH DOUBLE, LOW DOUBLE, CLOSE DOUBLE, VOLUME BIGINT,
-  SOURCE_FILE VARCHAR, WRITTEN_AT TIMESTAMP)`;
-
-const MERGE_INTRADAY = `MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
-USING (SELECT * FROM ${STAGE} WHERE INTERVAL_MINUTES < 1440) s
-ON t.TICKER = s.TICKER AND t.BAR_START = s.BAR_START
-  AND t.INTERVAL_MINUTES = s.INTERVAL_MINUTES AND t.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
-WHEN MATCHED THEN UPDATE SET
-  TRADE_DATE = s.TRADE_DATE, OPEN = s.OPEN, HIGH = s.HIGH, LOW = s.LOW, CLOSE = s.CLOSE,
-  VOLUME = s.VOLUME, SOURCE_FILE = s.SOURCE_FILE, UPDATED_AT = s.WRITTEN_AT
-WHEN NOT MATCHED THEN INSERT
-  (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME,
-   SOURCE_FILE, CREATED_AT, UPDATED_AT)
-VALUES (s.TICKER, s.BAR_START, s.INTERVAL_MINUTES, '${STREAM_DATA_SOURCE}', s.TRADE_DATE, s.OPEN,
-  s.HIGH, s.LOW, s.CLOSE, s.VOLUME, s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT)`;
-
-// The daily bar of every (ticker, trade date) the batch touched, from all of that day's stored
-// bars of the finest interval the batch carried. Bounded by the batch's date range so the scan
-// of TBL_INTRADAY_BAR prunes by zone maps.
-const MERGE_DAILY_AGGREGATE = `MERGE INTO OPERATIONAL.TBL_STOCK_PRICE t
-USING (
-  SELECT b.TICKER, b.TRADE_DATE,
-    MIN_BY(b.OPEN, b.BAR_START) AS OPEN, MAX(b.HIGH) AS HIGH, MIN(b.LOW) AS LOW,
-    MAX_BY(b.CLOSE, b.BAR_START) AS CLOSE, CAST(SUM(b.VOLUME) AS BIGINT) AS VOLUME,
-    'stream-aggregate:' || CAST(MIN(b.INTERVAL_MINUTES) AS VARCHAR) || 'm' AS SOURCE_FILE,
-    MAX(k.WRITTEN_AT) AS WRITTEN_AT
-  FROM OPERATIONAL.TBL_INTRADAY_BAR b
-  JOIN (
-    SELECT TICKER, TRADE_DATE, MIN(INTERVAL_MINUTES) AS INTERVAL_MINUTES,
-      MAX(WRITTEN_AT) AS WRITTEN_AT
-    FROM ${STAGE} WHERE INTERVAL_MINUTES < 1440 GROUP BY TICKER, TRADE_DATE
-  ) k ON b.TICKER = k.TICKER AND b.TRADE_DATE = k.TRADE_DATE
-    AND b.INTERVAL_MINUTES = k.INTERVAL_MINUTES
-  WHERE b.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
-    AND b.TRADE_DATE BETWEEN ? AND ? AND b.BAR_START >= ? AND b.BAR_START < ?
-  GROUP BY b.TICKER, b.TRADE_DATE
-) s
-ON t.TICKER = s.TICKER AND t.TRADE_DATE = s.TRADE_DATE AND t.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
-WHEN MATCHED AND (t.SOURCE_FILE IS NULL OR t.SOURCE_FILE LIKE 'stream-aggregate:%') THEN UPDATE SET
-  OPEN = s.OPEN, HIGH = s.HIGH, LOW = s.LOW, CLOSE = s.CLOSE, VOLUME = s.VOLUME,
-  SOURCE_FILE = s.SOURCE_FILE, UPDATED_AT = s.WRITTEN_AT
-WHEN NOT MATCHED THEN INSERT
-  (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE, CREATED_AT,
-   UPDATED_AT)
-VALUES (s.TICKER, s.TRADE_DATE, '${STREAM_DATA_SOURCE}', s.OPEN, s.HIGH, s.LOW, s.CLOSE, s.VOLUME,
-  s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT)`;
-
-const MERGE_DAILY_SNAPSHOT = `MERGE INTO OPERATIONAL.TBL_STOCK_PRICE t
-USING (SELECT * FROM ${STAGE} WHERE INTERVAL_MINUTES = 1440) s
-ON t.TICKER = s.TICKER AND t.TRADE_DATE = s.TRADE_DATE AND t.DATA_SOURCE = '${STREAM_DATA_SOURCE}'
-WHEN MATCHED THEN UPDATE SET
-  OPEN = s.OPEN, HIGH = s.HIGH, LOW = s.LOW, CLOSE = s.CLOSE, VOLUME = s.VOLUME,
-  SOURCE_FILE = s.SOURCE_FILE, UPDATED_AT = s.WRITTEN_AT
-WHEN NOT MATCHED THEN INSERT
-  (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE, CREATED_AT,
-   UPDATED_AT)
-VALUES (s.TICKER, s.TRADE_DATE, '${STREAM_DATA_SOURCE}', s.OPEN, s.HIGH, s.LOW, s.CLOSE, s.VOLUME,
-  s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT)`;
-
-// Offsets: an UPDATE by key (the common case, cheaper than a one-row MERGE), else an INSERT.
-const UPDATE_OFFSET = `UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET NEXT_OFFSET = ?, UPDATED_AT = ?
-WHERE CONSUMER_GROUP = ? AND TOPIC = ? AND PARTITION_ID = ?`;
-
-const INSERT_OFFSET = `INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET
-  (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET, UPDATED_AT) VALUES (?, ?, ?, ?, ?)`;
-
-const SELECT_OFFSETS = `SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
-WHERE CONSUMER_GROUP = ? AND TOPIC = ?`;
 
 // Cairo's offset changes only on whole hours, so the trade date is cached per UTC hour.
 const dateByHour = new Map<number, string>();
@@ -193,20 +124,20 @@ export async function writeQuotes(
         now,
       ];
     });
-    await s.execute(CREATE_STAGE);
+    await s.execute(SQL.get("create_stage"));
     await s.insertRows(STAGE, STAGE_COLUMNS, values);
     if (intraday > 0) {
-      await s.execute(MERGE_INTRADAY);
+      await s.execute(SQL.get("merge_intraday"));
       // The dates' UTC span, widened by a day on each side (Cairo is UTC+2/+3).
       const from = new Date(Date.parse(`${minDate}T00:00:00Z`) - 86_400_000);
       const to = new Date(Date.parse(`${maxDate}T00:00:00Z`) + 2 * 86_400_000);
-      await s.execute(MERGE_DAILY_AGGREGATE, [minDate, maxDate, from, to]);
+      await s.execute(SQL.get("merge_daily_aggregate"), [minDate, maxDate, from, to]);
     }
-    if (daily > 0) await s.execute(MERGE_DAILY_SNAPSHOT);
+    if (daily > 0) await s.execute(SQL.get("merge_daily_snapshot"));
     // The temporary table goes with the session; CREATE OR REPLACE resets it for the next batch.
   }
   for (const o of opts.offsets) {
-    const changed = await s.execute(UPDATE_OFFSET, [
+    const changed = await s.execute(SQL.get("update_offset"), [
       o.nextOffset,
       now,
       o.group,
@@ -214,7 +145,7 @@ export async function writeQuotes(
       o.partition,
     ]);
     if (changed === 0) {
-      await s.execute(INSERT_OFFSET, [o.group, o.topic, o.partition, o.nextOffset, now]);
+      await s.execute(SQL.get("insert_offset"), [o.group, o.topic, o.partition, o.nextOffset, now]);
     }
   }
   return { rows: unique.length, intraday, daily };
@@ -228,7 +159,7 @@ export async function storedOffsets(
   opts: { signal?: AbortSignal } = {},
 ): Promise<Map<number, number>> {
   const rows = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
-    SELECT_OFFSETS,
+    SQL.get("select_offsets"),
     [group, topic],
     { signal: opts.signal, label: "stream offsets" },
   );
