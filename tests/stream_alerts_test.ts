@@ -9,11 +9,16 @@ import type { Quote } from "../lib/market/sources/source.ts";
 import { encodeQuote } from "../lib/stream/message.ts";
 import { readStatus } from "../lib/stream/status.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { freshTopics, spawnStream, streamEnv, tail, testClient, waitFor } from "./support/kafka.ts";
+import {
+  freshTopics,
+  kafkaTest,
+  spawnStream,
+  streamEnv,
+  tail,
+  testClient,
+  waitFor,
+} from "./support/kafka.ts";
 import { buildMarketWarehouse, readInputs, withPrevClose } from "./support/market_warehouse.ts";
-
-const kafkaTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
 kafkaTest(
   "the stream consumer fires an alert on a streamed bar once, prints it and posts it to the webhook",

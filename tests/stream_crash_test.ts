@@ -18,6 +18,7 @@ import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
   freshTopics,
+  kafkaTest,
   spawnStream,
   startPrivateBroker,
   streamEnv,
@@ -27,8 +28,6 @@ import {
 } from "./support/kafka.ts";
 
 const FIXTURE = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
-const kafkaTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A small deterministic PRNG (mulberry32), seeded per run and printed for reproduction. */

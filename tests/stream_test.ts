@@ -1,10 +1,7 @@
 /**
  * The streaming pipeline on a real Kafka broker (tests/support/kafka.ts) and a real DuckDB file:
  * replay -> producer -> topic -> consumer -> warehouse, value for value; dead letters; the
- * exactly-once restart rule; the producer's bounded buffer; health_check.
- *
- * kafkajs leaves timers behind after disconnecting, so these tests turn the op/resource
- * sanitizers off.
+ * exactly-once restart rule; the producer's bounded buffer; topics; health_check.
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../lib/config/config.ts";
@@ -25,6 +22,7 @@ import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
   freshTopics,
+  kafkaTest,
   spawnStream,
   streamEnv,
   tail,
@@ -34,8 +32,6 @@ import {
 } from "./support/kafka.ts";
 
 const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
-const kafkaTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 
 async function withWarehouse(fn: (wh: Warehouse, path: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "egx_stream_" });

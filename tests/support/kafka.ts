@@ -59,6 +59,10 @@ export async function testClient(): Promise<KafkaClient> {
 
 // ------------------------------------------------------------------ stream test harness
 
+/** A test on the broker: kafkajs leaves timers behind after disconnecting, so no sanitizers. */
+export const kafkaTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+
 /** The warehouse stored every partition's end offset, and Kafka has them committed too. */
 export async function assertOffsetsMatch(
   wh: Warehouse,
