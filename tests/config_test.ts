@@ -1,0 +1,141 @@
+import { deepStrictEqual as assertEquals, match, throws } from "node:assert/strict";
+import { loadConfig, parseDotEnv, redact, SAMPLE_AS_OF } from "../lib/config/config.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const envOf = (vars: Record<string, string>) => (k: string) => vars[k];
+
+Deno.test("with no variables set the embedded defaults are used", () => {
+  const c = loadConfig(envOf({}));
+  assertEquals(c.warehouse, { kind: "duckdb", path: "data/egx.duckdb" });
+  assertEquals([c.landing.kind, c.landing.dir], ["local", "data/sample"]);
+  assertEquals(c.kafka.brokers, []);
+  assertEquals(c.kafka.batchSize, 100);
+  assertEquals([c.api.host, c.api.port, c.api.token], ["127.0.0.1", 8080, undefined]);
+  assertEquals([c.logDir, c.retentionDays], ["logs", 30]);
+  // On the bundled sample "now" is the end of the sample's world.
+  assertEquals(c.asOf.toISOString(), new Date(SAMPLE_AS_OF).toISOString());
+});
+
+Deno.test("the landing, warehouse and clock follow their variables", () => {
+  const before = Date.now();
+  const c = loadConfig(envOf({
+    EGX_LANDING: "s3://egx-landing/daily/2025",
+    S3_ENDPOINT: "http://127.0.0.1:9000",
+    AWS_SECRET_ACCESS_KEY: "s3cr3t-key",
+    EGX_WAREHOUSE: "/srv/egx/prod.duckdb",
+    KAFKA_BROKERS: " b1:9092, b2:9092 ,",
+  }));
+  assertEquals(c.landing.kind, "s3");
+  assertEquals([c.landing.bucket, c.landing.prefix], ["egx-landing", "daily/2025"]);
+  assertEquals([c.landing.endpoint, c.landing.forcePathStyle], ["http://127.0.0.1:9000", true]);
+  assertEquals(c.warehouse, { kind: "duckdb", path: "/srv/egx/prod.duckdb" });
+  assertEquals(c.kafka.brokers, ["b1:9092", "b2:9092"]);
+  // Not the bundled sample: "now" is the clock.
+  const asOf = c.asOf.getTime();
+  assertEquals(asOf >= before && asOf <= Date.now(), true);
+  assertEquals(
+    loadConfig(envOf({ EGX_AS_OF: "2026-04-23" })).asOf.toISOString(),
+    "2026-04-23T23:59:59.000Z",
+  );
+});
+
+Deno.test("bad or incomplete values are errors that name the variable", () => {
+  throws(() => loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "0" })).kafka, {
+    name: "ConfigError",
+    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer >= 1, got "0"',
+  });
+  throws(() => loadConfig(envOf({ EGX_AS_OF: "yesterday" })).asOf, {
+    message: "EGX_AS_OF must be an ISO date or instant, got yesterday",
+  });
+  throws(() => loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_USER: "u" })).warehouse, {
+    message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH",
+  });
+  throws(
+    () =>
+      loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_PASSWORD: "pw-123456" })).warehouse,
+    { message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT" },
+  );
+  // A section that is never read never fails: a bad Kafka value does not stop a warehouse user.
+  assertEquals(
+    loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "many" })).warehouse.kind,
+    "duckdb",
+  );
+});
+
+Deno.test("secrets read by the configuration are masked by redact, URL passwords too", () => {
+  const c = loadConfig(envOf({
+    EGX_ALERT_WEBHOOK_URL: "https://hooks.example.com/T000/B000/XYZsecretXYZ",
+    EGX_SMTP_URL: "smtp://ops:p%40ss-word-9@mail.example.com:587",
+  }));
+  c.alerts; // reading the section registers its secrets
+  assertEquals(
+    redact("POST https://hooks.example.com/T000/B000/XYZsecretXYZ failed; login p@ss-word-9"),
+    "POST *** failed; login ***",
+  );
+});
+
+Deno.test(".env files: comments, export, quotes and inline comments; a bad line names file and line", () => {
+  const parsed = parseDotEnv(
+    [
+      "# comment",
+      "",
+      "export EGX_LOG_DIR=var/logs",
+      'EGX_API_TOKEN="a b # not a comment"',
+      "EGX_RETENTION_DAYS=14   # two weeks",
+      "EGX_LANDING='s3://b/p'",
+    ].join("\n"),
+  );
+  assertEquals([...parsed], [
+    ["EGX_LOG_DIR", "var/logs"],
+    ["EGX_API_TOKEN", "a b # not a comment"],
+    ["EGX_RETENTION_DAYS", "14"],
+    ["EGX_LANDING", "s3://b/p"],
+  ]);
+  throws(() => parseDotEnv("OK=1\nnot a pair\n", "prod.env"), {
+    name: "ConfigError",
+    message: "prod.env:2: expected KEY=value",
+  });
+});
+
+Deno.test("a process without permission for a variable gets an error that says what to grant", async () => {
+  const script = Deno.makeTempFileSync({ suffix: ".ts" });
+  Deno.writeTextFileSync(
+    script,
+    `import { loadConfig } from "${REPO}/lib/config/config.ts";
+    console.log(loadConfig().logDir); loadConfig().warehouse;`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--allow-env=EGX_LOG_DIR", script],
+    env: { EGX_LOG_DIR: "custom/logs" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assertEquals(out.code, 1);
+  assertEquals(dec.decode(out.stdout), "custom/logs\n");
+  match(
+    dec.decode(out.stderr),
+    /ConfigError: this process reads EGX_WAREHOUSE but was not granted it: add it to the job's permissions\.env in jobs\.yaml/,
+  );
+});
+
+Deno.test(".env.example documents every variable the configuration reads, and loads as written", () => {
+  const source = Deno.readTextFileSync(`${REPO}/lib/config/config.ts`);
+  const read = new Set(
+    [...source.matchAll(/\b(?:env|need|date)\(\s*(?:env,\s*)?"([A-Z][A-Z0-9_]+)"/g)].map((m) =>
+      m[1]
+    ),
+  );
+  for (const m of source.matchAll(/\b(?:int|bool)\(env, "([A-Z][A-Z0-9_]+)"/g)) read.add(m[1]);
+  const example = Deno.readTextFileSync(`${REPO}/.env.example`);
+  const uncommented = example.split("\n").map((l) => l.replace(/^# ([A-Z][A-Z0-9_]*=)/, "$1"))
+    .join("\n");
+  const vars = parseDotEnv(uncommented, ".env.example");
+  const missing = [...read].filter((v) => !vars.has(v));
+  assertEquals(missing, []);
+  // Every documented value is accepted (the later of two alternatives wins, as in a real .env).
+  const c = loadConfig((k) => vars.get(k));
+  assertEquals([c.warehouse.kind, c.landing.kind], ["snowflake", "s3"]);
+  assertEquals([c.kafka.partitions, c.stream.replaySpeed, c.api.port], [3, 270, 8080]);
+  assertEquals(c.asOf.toISOString(), "2025-12-08T23:59:59.000Z");
+});
