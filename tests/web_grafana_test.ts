@@ -37,7 +37,10 @@ Deno.test("compose.yaml provisions Grafana with the API data source and the dash
   const compose = parse(await Deno.readTextFile("compose.yaml"));
   const g = compose.services.grafana;
   assert.match(g.image, /^grafana\/grafana:\d+\.\d+\.\d+$/);
-  assert.match(g.environment.GF_INSTALL_PLUGINS, /^yesoreyeram-infinity-datasource \d+\.\d+\.\d+$/);
+  assert.match(
+    g.environment.GF_PLUGINS_PREINSTALL,
+    /^yesoreyeram-infinity-datasource@\d+\.\d+\.\d+$/,
+  );
   const mounts = new Map(
     (g.volumes as string[]).map((v) => {
       const [host, container] = v.split(":");
