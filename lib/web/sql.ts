@@ -3,7 +3,7 @@
  * the "live daily prices" fragment (lib/web/live_daily.sql: the gold daily fact overlaid with
  * operational rows of days the models have not built yet), shared by the API and the alerts.
  */
-import { NamedSql } from "./named_sql.ts";
+import { NamedSql } from "../warehouse/named_sql.ts";
 import liveText from "./live_daily.sql" with { type: "text" };
 import apiText from "./api_queries.sql" with { type: "text" };
 
