@@ -5,6 +5,7 @@ import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import duckdbDdl from "../lib/warehouse/migrations_duckdb.sql" with { type: "text" };
 import {
   openWarehouse,
+  type Session,
   type StatementProgress,
   WarehouseBusyError,
   WarehouseQueryError,
@@ -211,6 +212,50 @@ Deno.test("a transaction that throws leaves nothing written", async () => {
       "SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY",
     );
     assert.equal(N, 0);
+  });
+});
+
+Deno.test("prepare stages temporary tables before BEGIN on the transaction's connection", async () => {
+  await withTempWarehouse(async (wh) => {
+    const txids = async (s: Session) =>
+      [
+        (await s.query<{ T: number }>("SELECT txid_current() AS T"))[0].T,
+        (await s.query<{ T: number }>("SELECT txid_current() AS T"))[0].T,
+      ] as const;
+    let staged: readonly [number, number] = [0, 0];
+    let inside: readonly [number, number] = [0, 0];
+    const prepare = async (s: Session) => {
+      staged = await txids(s);
+      await s.execute("CREATE TEMP TABLE stage AS SELECT 'AAAA' AS t, 'A Co' AS n");
+    };
+    const load = (fail: boolean) =>
+      wh.transaction(async (s) => {
+        inside = await txids(s);
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) SELECT t, n FROM stage",
+        );
+        if (fail) throw new Error("boom");
+      }, { prepare });
+    const count = async () =>
+      (await wh.query<{ N: number }>("SELECT count(*) AS N FROM OPERATIONAL.TBL_COMPANY"))[0].N;
+
+    await assert.rejects(load(true), /boom/);
+    assert.equal(await count(), 0);
+    // Each staging statement commits on its own; the transaction's statements share one.
+    assert.notEqual(staged[0], staged[1]);
+    assert.equal(inside[0], inside[1]);
+
+    let ran = false;
+    await assert.rejects(
+      wh.transaction(() => Promise.resolve(void (ran = true)), {
+        prepare: () => Promise.reject(new Error("staging failed")),
+      }),
+      /staging failed/,
+    );
+    assert.equal(ran, false);
+
+    await load(false);
+    assert.equal(await count(), 1);
   });
 });
 

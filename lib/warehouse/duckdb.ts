@@ -275,7 +275,10 @@ export class DuckDBWarehouse implements Warehouse {
         inTransaction(
           new DuckDBSession(conn, opts.label),
           (s) => withProgress(conn, opts, () => fn(s)),
-          opts.signal,
+          {
+            signal: opts.signal,
+            prepare: opts.prepare && ((s) => withProgress(conn, opts, () => opts.prepare!(s))),
+          },
         ),
     );
   }

@@ -259,7 +259,10 @@ export class SnowflakeWarehouse implements Warehouse {
   transaction<T>(fn: (s: Session) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     return this.#serial(() => {
       opts.signal?.throwIfAborted();
-      return inTransaction(new SnowflakeSession(this.#conn, opts.label), fn, opts.signal);
+      return inTransaction(new SnowflakeSession(this.#conn, opts.label), fn, {
+        signal: opts.signal,
+        prepare: opts.prepare,
+      });
     });
   }
 
