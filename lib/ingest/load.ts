@@ -270,7 +270,12 @@ async function stageAndCheck(
       : "number_lines.sql",
   );
   for (const f of detected.spec.check) await runSqlFile(s, f);
-  if (files.length > 1 && await keyInSeveralFiles(s, detected.spec.key)) {
+  // Per-ticker files (the ticker from the file name, in every row and in the key) of different
+  // tickers cannot share a key: no need to look.
+  const separate = detected.spec.tickerFromName !== undefined &&
+    detected.spec.key.includes("ticker") &&
+    new Set(files.map((f) => f.ticker)).size === files.length;
+  if (files.length > 1 && !separate && await keyInSeveralFiles(s, detected.spec.key)) {
     throw new SplitGroup("a key in several files");
   }
   const [{ BAD: bad }] = await s.query<{ BAD: number }>(

@@ -10,9 +10,9 @@ GROUP BY ALL HAVING count(*) > 1;
 CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_problem('datetime', n.t_raw, n.bar_start),
-    egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
-      n.v_raw, n.volume),
+    egx_problem('datetime', n.bar_start, n.bar_start),
+    egx_ohlcv_problems(n.open, n.open, n.high, n.high, n.low, n.low, n.close, n.close,
+      n.volume, n.volume),
     CASE WHEN NOT d.trading
       THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')'
       WHEN NOT (hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.open_min

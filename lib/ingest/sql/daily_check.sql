@@ -2,9 +2,16 @@
 -- (NULL = good). Checks: missing or unparsable fields, non-positive prices, negative volume,
 -- high < low, open/close outside [low, high], not an EGX trading day, unknown ticker, and the
 -- same (ticker, trade date) twice in the file.
+-- Duplicates: grouping every row by its text key is slow (1M rows: ~0.2 s), so candidates come
+-- from one 64-bit hash of the key per row, and only the rows of a candidate hash (usually none)
+-- are grouped by the key itself: exact whatever the hashes collide on.
+CREATE OR REPLACE TEMP TABLE egx_dup_hash AS
+SELECT hash(egx_file_key, ticker, trade_date) AS h FROM egx_norm GROUP BY ALL HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP TABLE egx_dup AS
 SELECT egx_file_key, ticker, trade_date FROM egx_norm
-WHERE trade_date IS NOT NULL AND NOT egx_blank(ticker)
+WHERE hash(egx_file_key, ticker, trade_date) IN (SELECT h FROM egx_dup_hash)
+  AND trade_date IS NOT NULL AND NOT egx_blank(ticker)
 GROUP BY ALL HAVING count(*) > 1;
 
 -- Only the bad rows are materialised, with their reasons: a cheap test picks them (most rows

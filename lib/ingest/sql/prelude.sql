@@ -13,13 +13,14 @@ CREATE OR REPLACE TEMP MACRO egx_volume(x) AS CASE
   ELSE egx_num(x)
 END;
 
--- Blank (NULL or only spaces).
-CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x) = '';
+-- Blank (NULL or only spaces; a typed value is blank only when NULL).
+CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x::VARCHAR) = '';
 
--- "missing NAME" / "unparsable NAME "text"" / NULL for a field read from `raw` into `val`.
+-- "missing NAME" / "unparsable NAME "text"" / NULL for a field read from `raw` into `val`. A
+-- field read typed (the reader rejects what it cannot parse) passes its value as `raw` too.
 CREATE OR REPLACE TEMP MACRO egx_problem(name, raw, val) AS CASE
   WHEN egx_blank(raw) THEN 'missing ' || name
-  WHEN val IS NULL THEN 'unparsable ' || name || ' "' || raw || '"'
+  WHEN val IS NULL THEN 'unparsable ' || name || ' "' || raw::VARCHAR || '"'
 END;
 
 -- The price and volume problems of a daily or one-minute bar ('; '-separated, NULL = none):
