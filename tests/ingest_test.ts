@@ -146,6 +146,22 @@ Deno.test("every bad daily row is quarantined with its line and reason; good row
       [key],
     );
     assert.equal(rec.RECORD, "COMI,2025-07-01,abc,82.0,80.5,81.2,95000");
+    // A row read but failing a check keeps the record as read (no helper columns of the checks).
+    const [read] = await wh.query<{ RECORD: string }>(
+      "SELECT RECORD FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? AND LINE_NUMBER = 12",
+      [key],
+    );
+    const record = JSON.parse(read.RECORD);
+    assert.deepEqual(Object.keys(record).filter((k) => k.startsWith("egx_")), [
+      "egx_file_key",
+      "egx_etag",
+      "egx_ticker",
+      "egx_line",
+    ]);
+    assert.deepEqual(
+      [record.ticker, record.trade_date, record.open, record.close, record.egx_line],
+      ["ZZZZ", "2025-06-29", 10, 10.5, 12],
+    );
     assert.deepEqual(
       await wh.query(
         "SELECT TICKER, TRADE_DATE, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
