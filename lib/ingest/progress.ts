@@ -12,10 +12,11 @@
 import type { GroupProgress } from "./load.ts";
 
 /**
- * The share of a group's load time spent reading its files, measured (bench/ingest_bench.ts on a
- * fresh warehouse): 0.16 for a 1,000,000-row canonical daily CSV, 0.18 for the bundled bars_1m.
+ * The share of a group's load time spent reading its files, measured (a fresh warehouse, the
+ * files of bench/ingest_bench.ts): 0.37-0.40 for a 1,000,000-row canonical daily CSV, 0.25-0.27
+ * for the bundled bars_1m.
  */
-const READ_SHARE = 1 / 6;
+const READ_SHARE = 1 / 3;
 /** A group that takes longer than its read predicts stays at this share until it finishes. */
 const MAX_GROUP_SHARE = 0.95;
 
