@@ -269,15 +269,19 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   });
 }
 
-Deno.test("a runner killed outright has its run marked abandoned at the next start", async () => {
+Deno.test("a runner killed outright: its job stops by itself, the run is marked abandoned at the next start", async () => {
   const { state, env } = tmpState();
   const run = await startSlowRun(env);
   run.child.kill("SIGKILL");
   await run.child.status;
   await run.output;
   await run.stderr;
-  // The detached job survives its runner; stop it the way an operator would.
-  Deno.kill(-run.jobPid, "SIGKILL");
+  // The job (sleeping 60 s) notices within about a second that its runner is gone.
+  const t0 = Date.now();
+  while (alive(run.jobPid) && Date.now() - t0 < 5000) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assertEquals(alive(run.jobPid), false);
   const before = new History(`${state}/logs/runs.sqlite`);
   const id = before.listRuns(1)[0].id;
   assertEquals(before.getRun(id)!.run.status, "running");
@@ -376,4 +380,45 @@ Deno.test("the runner reuses the validated manifest only while its text and scri
     2,
     `${manifestPath}:2:19 job hello: script "hello.ts" does not exist`,
   ]);
+});
+
+Deno.test("a job takes a signal arriving with the first as the same request; a later one stops it at once", async () => {
+  const { state } = tmpState();
+  const job = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-write=${state}`,
+      `${DATA}/jobs/behave.ts`,
+      "--ignore-term",
+      "--sleep",
+      "20000",
+      "--pidfile",
+      `${state}/pid`,
+    ],
+    clearEnv: true,
+    env: baseEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = job.output();
+  for (let i = 0; i < 500; i++) {
+    try {
+      if (Deno.readTextFileSync(`${state}/pid`)) break;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const first = Date.now();
+  job.kill("SIGINT"); // a terminal's Ctrl-C ...
+  await sleep(100);
+  job.kill("SIGTERM"); // ... and the runner's SIGTERM right after it: one request
+  await sleep(400);
+  assert(alive(job.pid), "the job stopped on the coalesced second signal");
+  await sleep(Math.max(0, 1100 - (Date.now() - first)));
+  job.kill("SIGTERM"); // a second request: stop now
+  const res = await out;
+  assertEquals(res.code, 143);
+  assert(Date.now() - first < 5000); // not the 20 s sleep
+  // The job's own listener saw the coalesced SIGTERM; the later one exited before it ran.
+  assertEquals(new TextDecoder().decode(res.stdout), "ignoring SIGTERM\n");
 });

@@ -8,11 +8,11 @@
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest or usage,
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
-import { loadManifestCached } from "./manifest_cache.ts";
+import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
 import { type Plan, planRun, UsageError } from "./plan.ts";
 import type { Manifest } from "./manifest.ts";
 import { runTarget } from "./run.ts";
@@ -35,7 +35,12 @@ Options:
 
 Exit codes: 0 ok, 1 failed, 2 bad manifest or usage, 130/143 interrupted.`;
 
-export async function main(args: string[]): Promise<number> {
+/**
+ * `exiting`: the process ends right after, so the history is left open: closing the last
+ * connection checkpoints the WAL with two fsyncs (~3 ms at the end of every run, measured), and
+ * an unclosed WAL loses nothing (every commit is in it; the next open reads it).
+ */
+export async function main(args: string[], opts: { exiting?: boolean } = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -73,7 +78,7 @@ export async function main(args: string[]): Promise<number> {
     });
   if (values["dry-run"]) {
     // Full validation, and nothing written anywhere.
-    const { loadManifest } = await import("./manifest.ts");
+    const { loadManifest } = await importManifestModule();
     const manifest = loadManifest(values.manifest);
     formatPlan(manifest, plan(manifest), env).forEach((l) => console.log(l));
     return 0;
@@ -89,7 +94,7 @@ export async function main(args: string[]): Promise<number> {
       manifest = await loadManifestCached(values.manifest, history);
     } else {
       // First run: validate before creating anything, so a bad manifest leaves no trace.
-      const { loadManifest } = await import("./manifest.ts");
+      const { loadManifest } = await importManifestModule();
       loadManifest(values.manifest);
       history = new History(dbPath);
       manifest = await loadManifestCached(values.manifest, history);
@@ -132,7 +137,7 @@ export async function main(args: string[]): Promise<number> {
     return result.status === "ok" ? 0 : 1;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-    history.close();
+    if (!opts.exiting) history.close();
   }
 }
 
@@ -148,7 +153,7 @@ function exists(path: string): boolean {
 if (import.meta.main) {
   let code: number;
   try {
-    code = await main(Deno.args);
+    code = await main(Deno.args, { exiting: true });
   } catch (e) {
     if (e instanceof ManifestError) {
       console.error(e.message);

@@ -6,7 +6,7 @@
  * Without an id: the last N runs (default 20), newest first. With an id (or a unique prefix):
  * that run's jobs and every attempt with its exit status and log file.
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { loadConfig, loadDotEnv } from "../config/config.ts";
 import { formatDuration } from "./duration.ts";
 import { History, historyPath, type RunRow } from "./history.ts";

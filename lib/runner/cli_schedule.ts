@@ -8,7 +8,7 @@
  *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
  *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";

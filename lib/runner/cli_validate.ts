@@ -6,7 +6,7 @@
  *
  * Other checks plug in by appending to CHECKS.
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { loadConfig } from "../config/config.ts";
 import { ProjectError } from "../models/errors.ts";
 import { checkModels } from "../models/validate.ts";

@@ -1,18 +1,13 @@
 /**
  * Execute a plan: each job is its own `deno run` process with exactly its permissions, started
  * the moment its dependencies allow and a slot is free (bounded concurrency), retried with
- * exponential backoff, killed with its whole process group at its timeout, and recorded attempt
+ * exponential backoff, killed (with everything it started) at its timeout, and recorded attempt
  * by attempt in the run history. Every state change is reported as a RunEvent.
  *
- * Process details: the child is started as
- * `setsid /bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...`: setsid gives it its own session and
- * process group (so `kill(-pid)` reaches everything it started) and, like sh, execs in place, so
- * the deno process keeps the pid and its exit code or signal is the job's own. Output goes
- * straight to the attempt's log file (no copying through the runner). The environment is
- * cleared and rebuilt from the job's declarations (see permissions.ts).
- * (Deno.Command's `detached: true` would do the setsid too, but it makes Deno fork the whole
- * runner instead of posix_spawn: ~6 ms of CPU per job once the runner's heap is ~100 MB, measured.
- * It is the fallback when no setsid binary exists.)
+ * Process details (see launch.ts): the environment is cleared and rebuilt from the job's
+ * declarations (see permissions.ts); stdout and stderr go straight to the attempt's log file; a
+ * job with `ffi` gets its own process group, so that stopping it reaches whatever its native code
+ * started; any other job is its own whole process tree.
  *
  * Job outcomes: exit 0 -> ok; exit 78 (EXIT_NOTHING_TO_DO) -> skipped; anything else, a timeout
  * or a signal -> retried while retries remain, then failed. Dependents: a job whose `trigger` is
@@ -28,6 +23,7 @@ import type { JobSpec, Manifest } from "./manifest.ts";
 import { attemptEnv, type JobCommand, jobCommand, type Plan, shellLine } from "./plan.ts";
 import type { AttemptStatus, History, JobStatus, RunStatus } from "./history.ts";
 import { redact } from "../config/config.ts";
+import { launch, type Launched } from "./launch.ts";
 
 export type RunEvent =
   | { type: "start"; job: string; attempt: number; at: number; logPath: string }
@@ -97,15 +93,6 @@ const TERMINAL: ReadonlySet<JobStatus> = new Set([
 ]);
 const MAX_BACKOFF_MS = 3_600_000;
 
-/** util-linux setsid (Debian: /usr/bin/setsid), found once. */
-const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find((p) => {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-});
-
 /** A new run id: UTC time and a random suffix, e.g. 20260423-230000-3fa9. */
 export function newRunId(at = Date.now()): string {
   const t = new Date(at).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -145,6 +132,8 @@ interface AttemptOutcome {
   signal: string | null;
   message?: string;
   logPath?: string;
+  /** Writes the attempt's end to the history (deferred until the freed slot is refilled). */
+  record?: () => void;
 }
 
 function decide(job: JobSpec, deps: string[], status: Map<string, JobStatus>) {
@@ -182,7 +171,7 @@ export async function executePlan(
   const results = new Map<string, JobResult>();
   const firstStart = new Map<string, number>();
   const attempts = new Map<string, number>();
-  const children = new Map<string, Deno.ChildProcess>();
+  const children = new Map<string, Launched>();
   const retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   let waiting = plan.jobs.map((j) => j.id);
   const retryReady: string[] = [];
@@ -210,89 +199,98 @@ export async function executePlan(
     at: startedAt,
   });
 
+  // Bookkeeping (history rows, events) registered with `later` inside `hold` runs when the
+  // outermost `hold` returns: a freed slot gets its next job spawned first, and the records of
+  // what just ended and started follow, in that order, in the same synchronous turn (no record
+  // can be lost in between). On a loaded machine the runner's own work is what delays the next
+  // start, so it comes after.
+  const deferred: (() => void)[] = [];
+  let holding = 0;
+  const later = (fn: () => void) => (holding > 0 ? deferred.push(fn) : fn());
+  const hold = (fn: () => void) => {
+    holding++;
+    try {
+      fn();
+    } finally {
+      if (--holding === 0) {
+        for (let f = deferred.shift(); f; f = deferred.shift()) f();
+      }
+    }
+  };
+
   const end = (id: string, st: JobStatus, extra: { message?: string; logPath?: string } = {}) => {
     const at = Date.now();
     status.set(id, st);
     const n = attempts.get(id) ?? 0;
     const durationMs = firstStart.has(id) ? at - firstStart.get(id)! : 0;
-    history.endJob(runId, id, { status: st, at, attempts: n, message: extra.message });
     results.set(id, { id, status: st, attempts: n, durationMs, ...extra });
-    const tail = st === "failed" && extra.logPath ? tailOf(extra.logPath, tailN) : undefined;
-    emit({ type: "end", job: id, status: st, at, durationMs, attempts: n, ...extra, tail });
+    later(() => {
+      history.endJob(runId, id, { status: st, at, attempts: n, message: extra.message });
+      const tail = st === "failed" && extra.logPath ? tailOf(extra.logPath, tailN) : undefined;
+      emit({ type: "end", job: id, status: st, at, durationMs, attempts: n, ...extra, tail });
+    });
   };
 
-  const killGroup = (child: Deno.ChildProcess, sig: Deno.Signal) => {
-    try {
-      Deno.kill(-child.pid, sig);
-    } catch { /* already gone */ }
-  };
-
-  const runAttempt = async (job: JobSpec, attempt: number): Promise<AttemptOutcome> => {
+  const runAttempt = async (
+    job: JobSpec,
+    attempt: number,
+    firstAttemptAt?: number,
+  ): Promise<AttemptOutcome> => {
     const logPath = `${runDir}/${job.id}.${attempt}.log`;
     const at = Date.now();
     const cmd = commands.get(job.id)!;
-    if (cmd instanceof Error) {
-      Deno.writeTextFileSync(logPath, `runner: ${cmd.message}\n`);
-      history.startAttempt({ runId, job: job.id, attempt, at, logPath, command: "" });
-      history.endAttempt({
-        runId,
-        job: job.id,
-        attempt,
-        at,
-        durationMs: 0,
-        exitCode: null,
-        signal: null,
-        status: "failed",
-        message: cmd.message,
-      });
-      return { status: "failed", code: null, signal: null, message: cmd.message, logPath };
-    }
-    const [program, ...rest] = cmd.argv;
-    history.startAttempt({
-      runId,
-      job: job.id,
-      attempt,
-      at,
-      logPath,
-      command: shellLine(cmd.argv),
-    });
-    emit({ type: "start", job: job.id, attempt, at, logPath });
-    let child: Deno.ChildProcess;
-    try {
-      const sh = ["/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', logPath, program, ...rest];
-      const argv = SETSID ? [SETSID, ...sh] : sh;
-      child = new Deno.Command(argv[0], {
-        args: argv.slice(1),
-        cwd: cmd.cwd,
-        clearEnv: true,
-        env: { ...cmd.env, ...attemptEnv(runId, job.id, attempt) },
-        detached: SETSID === undefined,
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-    } catch (e) {
-      const message = `cannot start: ${(e as Error).message}`;
-      history.endAttempt({
-        runId,
-        job: job.id,
-        attempt,
-        status: "failed",
-        at: Date.now(),
-        durationMs: 0,
-        exitCode: null,
-        signal: null,
-        message,
+    const recordStart = (command: string) => {
+      if (firstAttemptAt !== undefined) history.startJob(runId, job.id, firstAttemptAt);
+      history.startAttempt({ runId, job: job.id, attempt, at, logPath, command });
+    };
+    const failedToStart = (message: string): AttemptOutcome => {
+      later(() => {
+        recordStart(cmd instanceof Error ? "" : shellLine(cmd.argv));
+        history.endAttempt({
+          runId,
+          job: job.id,
+          attempt,
+          at,
+          durationMs: 0,
+          exitCode: null,
+          signal: null,
+          status: "failed",
+          message,
+        });
       });
       return { status: "failed", code: null, signal: null, message, logPath };
+    };
+    if (cmd instanceof Error) {
+      Deno.writeTextFileSync(logPath, `runner: ${cmd.message}\n`);
+      return failedToStart(cmd.message);
     }
+    let child: Launched;
+    try {
+      child = launch({
+        argv: cmd.argv,
+        cwd: cmd.cwd,
+        env: { ...cmd.env, ...attemptEnv(runId, job.id, attempt) },
+        logPath,
+        ownGroup: cmd.permissions.ffi,
+      });
+    } catch (e) {
+      return failedToStart(`cannot start: ${(e as Error).message}`);
+    }
+    later(() => {
+      recordStart(shellLine(cmd.argv));
+      emit({ type: "start", job: job.id, attempt, at, logPath });
+    });
     children.set(job.id, child);
     let timedOut = false;
     let killTimer: ReturnType<typeof setTimeout> | undefined;
+    // Armed after a microtask, once the caller has started every other job that is ready: the
+    // process's first setTimeout costs ~5 ms (Deno initialises its timers then, measured), which
+    // then overlaps the first jobs' starts instead of delaying the second one.
+    await Promise.resolve();
     const timeout = setTimeout(() => {
       timedOut = true;
-      killGroup(child, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), grace);
+      child.kill("SIGTERM");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), grace);
     }, job.timeoutMs);
     const st = await child.status;
     clearTimeout(timeout);
@@ -334,17 +332,19 @@ export async function executePlan(
     } else {
       out = { status: "failed", code: st.code, signal: null, message: `exit code ${st.code}` };
     }
-    history.endAttempt({
-      runId,
-      job: job.id,
-      attempt,
-      at: endAt,
-      durationMs: endAt - at,
-      exitCode: out.code,
-      signal: out.signal,
-      status: out.status,
-      message: out.message,
-    });
+    const final = out;
+    out.record = () =>
+      history.endAttempt({
+        runId,
+        job: job.id,
+        attempt,
+        at: endAt,
+        durationMs: endAt - at,
+        exitCode: final.code,
+        signal: final.signal,
+        status: final.status,
+        message: final.message,
+      });
     out.logPath = logPath;
     return out;
   };
@@ -354,44 +354,52 @@ export async function executePlan(
     const attempt = (attempts.get(id) ?? 0) + 1;
     attempts.set(id, attempt);
     running++;
+    let firstAttemptAt: number | undefined;
     if (!firstStart.has(id)) {
-      firstStart.set(id, Date.now());
-      history.startJob(runId, id, firstStart.get(id)!);
+      firstAttemptAt = Date.now();
+      firstStart.set(id, firstAttemptAt);
     }
     status.set(id, "running");
-    runAttempt(job, attempt).then((out) => {
-      running--;
-      const logPath = out.logPath;
-      if (out.status === "ok") end(id, "ok", { logPath });
-      else if (out.status === "nothing_to_do") {
-        end(id, "skipped", { message: out.message, logPath });
-      } else if (out.status === "cancelled" || cancelled) {
-        end(id, "cancelled", { message: out.message, logPath });
-      } else if (attempt <= job.retries) {
-        const delayMs = Math.min(job.retryBackoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-        emit({
-          type: "retry",
-          job: id,
-          attempt: attempt + 1,
-          at: Date.now(),
-          delayMs,
-          reason: out.message ?? out.status,
-        });
-        retryTimers.set(
-          id,
-          setTimeout(() => {
-            retryTimers.delete(id);
-            retryReady.push(id);
-            pump();
-          }, delayMs),
-        );
-      } else end(id, "failed", { message: out.message, logPath });
-      pump();
-    }).catch((e) => {
-      running--;
-      end(id, "failed", { message: `runner error: ${(e as Error).message}` });
-      pump();
-    });
+    runAttempt(job, attempt, firstAttemptAt).then((out) =>
+      hold(() => {
+        running--;
+        if (out.record) later(out.record);
+        const logPath = out.logPath;
+        if (out.status === "ok") end(id, "ok", { logPath });
+        else if (out.status === "nothing_to_do") {
+          end(id, "skipped", { message: out.message, logPath });
+        } else if (out.status === "cancelled" || cancelled) {
+          end(id, "cancelled", { message: out.message, logPath });
+        } else if (attempt <= job.retries) {
+          const delayMs = Math.min(job.retryBackoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+          later(() =>
+            emit({
+              type: "retry",
+              job: id,
+              attempt: attempt + 1,
+              at: Date.now(),
+              delayMs,
+              reason: out.message ?? out.status,
+            })
+          );
+          retryTimers.set(
+            id,
+            setTimeout(() => {
+              retryTimers.delete(id);
+              retryReady.push(id);
+              hold(pump);
+            }, delayMs),
+          );
+        } else end(id, "failed", { message: out.message, logPath });
+        pump();
+      })
+    ).catch((e) =>
+      hold(() => {
+        running--;
+        end(id, "failed", { message: `runner error: ${(e as Error).message}` });
+        pump();
+      })
+    );
   };
 
   const pump = () => {
@@ -429,17 +437,17 @@ export async function executePlan(
   const onAbort = () => {
     cancelled = true;
     for (const child of children.values()) {
-      killGroup(child, "SIGTERM");
-      const t = setTimeout(() => killGroup(child, "SIGKILL"), grace);
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), grace);
       child.status.finally(() => clearTimeout(t));
     }
-    pump();
+    hold(pump);
   };
   if (opts.signal?.aborted) onAbort();
   else opts.signal?.addEventListener("abort", onAbort, { once: true });
 
   try {
-    pump();
+    hold(pump);
     await done;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);

@@ -4,8 +4,9 @@
  * A job script is thin. It parses its own arguments (`node:util` parseArgs, `--help`), then hands
  * its work to `runJob`, which
  *   - calls `main(args, signal)`; `signal` aborts on SIGTERM or SIGINT (the runner sends SIGTERM
- *     at a timeout or when it shuts down, then SIGKILL after a grace period), so pass it on to
- *     every long-running call;
+ *     at a timeout or when it shuts down, then SIGKILL after a grace period), and when the runner
+ *     that started the job is gone (checked every second), so pass it on to every long-running
+ *     call; a second signal more than a second after the first exits at once;
  *   - exits 0 when `main` resolves (or with the number `main` returns);
  *   - exits EXIT_NOTHING_TO_DO (78) when `main` calls `nothingToDo(reason)`: the runner records
  *     the job as `skipped` and skips the dependents that need its output (see jobs.yaml `trigger`);
@@ -48,6 +49,11 @@ export const RUNNER_ENV = {
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: "EGX_ATTEMPT",
 } as const;
+
+/** Signals this close to the first one are part of the same stop request. */
+const SIGNAL_COALESCE_MS = 1000;
+/** How often a job started by the runner checks that the runner is still its parent. */
+const RUNNER_WATCH_MS = 1000;
 
 /** Thrown by `nothingToDo`; `runJob` turns it into exit code EXIT_NOTHING_TO_DO. */
 export class NothingToDo extends Error {
@@ -135,14 +141,35 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
     Deno.exit(EXIT_OK);
   }
   const controller = new AbortController();
-  let received: Deno.Signal | undefined;
+  let received: string | undefined;
+  let receivedAt = 0;
   const onSignal = (sig: Deno.Signal) => () => {
-    if (received) Deno.exit(sig === "SIGINT" ? 130 : 143); // second signal: stop now
+    if (received) {
+      // A signal arriving with the first is the same request (a terminal's Ctrl-C reaches the
+      // runner and the job at once, and the runner then sends SIGTERM); a later one means
+      // "stop now".
+      if (Date.now() - receivedAt >= SIGNAL_COALESCE_MS) Deno.exit(sig === "SIGINT" ? 130 : 143);
+      return;
+    }
     received = sig;
+    receivedAt = Date.now();
     controller.abort(new DOMException(`${meta.name} received ${sig}`, "AbortError"));
   };
   const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  // Started by the runner: stop like on SIGTERM if the runner dies (it was killed outright, so
+  // it cannot stop its jobs itself); the job is then re-parented and its parent pid changes.
+  let watch: ReturnType<typeof setInterval> | undefined;
+  if (jobContext().runId !== undefined) {
+    const parent = Deno.ppid;
+    watch = setInterval(() => {
+      if (Deno.ppid === parent || received) return;
+      received = "the runner's exit";
+      receivedAt = Date.now();
+      controller.abort(new DOMException(`${meta.name}: its runner is gone`, "AbortError"));
+    }, RUNNER_WATCH_MS);
+    Deno.unrefTimer(watch);
+  }
 
   let code: number;
   try {
@@ -162,5 +189,6 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
     }
   }
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  clearInterval(watch);
   Deno.exit(code);
 }

