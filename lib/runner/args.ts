@@ -1,7 +1,9 @@
 /**
  * Command-line options for the runner's CLIs: the subset of `node:util` parseArgs they use
  * (string and boolean options, short aliases, defaults, positionals, `--name=value`, `--`),
- * without its import, which costs ~6 ms of every `deno task run` start (measured).
+ * without its import: that initialises Deno's Node compatibility layer, ~6 ms at the very start
+ * of every `deno task run` before any job can start (measured; the runner's first timer pays
+ * it later, while the first jobs start).
  * Errors carry the same `code` values as node's (ERR_PARSE_ARGS_*), so callers handle both alike.
  */
 export interface OptionSpec {
