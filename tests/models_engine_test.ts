@@ -63,7 +63,7 @@ async function memoryWarehouse(dir: string): Promise<Warehouse> {
   const cfg = loadConfig((k) =>
     ({ EGX_WAREHOUSE: `${dir}/w.duckdb` } as Record<string, string>)[k]
   );
-  return await openWarehouse(cfg.warehouse, { migrate: false });
+  return await openWarehouse(cfg.warehouse);
 }
 
 Deno.test("a template renders refs, sources, vars and this, and keeps the file's line numbers", () => {
@@ -332,12 +332,14 @@ Deno.test("a failing model reports file, warehouse message and compiled SQL; dow
   }
 });
 
-Deno.test("a model can switch between view and table, and an incremental model whose columns changed asks for a full refresh", async () => {
+Deno.test("a model can switch between view and table, and an incremental model whose definition or columns changed is rebuilt in full", async () => {
   const root = await miniProject({
     "models/staging/src.sql": "select range as ID, range * 2 as V from range(5)",
     "models/marts/flip.sql": "/*---\nmaterialized: view\n---*/\nselect * from {{ ref('src') }}",
     "models/marts/inc.sql":
       "/*---\nmaterialized: incremental\nunique_key: ID\n---*/\nselect ID, V from {{ ref('src') }}\n{% if is_incremental() %}where ID >= 3{% endif %}",
+    "models/marts/star.sql":
+      "/*---\nmaterialized: incremental\nunique_key: ID\n---*/\nselect * from {{ ref('src') }}\n{% if is_incremental() %}where ID >= 3{% endif %}",
   });
   const wh = await memoryWarehouse(root);
   const target = join(root, "target");
@@ -363,9 +365,14 @@ Deno.test("a model can switch between view and table, and an incremental model w
       targetDir: target,
       select: ["inc"],
     });
-    assertMatch(
-      r3.results[0].message!,
-      /the model's columns changed \(ID, V, EXTRA vs ID, V in M1\.inc\): run with --full-refresh/,
+    assert(r3.ok, r3.results[0].message);
+    assertEquals(
+      [r3.results[0].mode, r3.results[0].reason, r3.results[0].rows],
+      ["full-refresh", "definition changed since the last build", 5],
+    );
+    assertEquals(
+      await wh.query("SELECT * FROM M1.inc ORDER BY ID"),
+      [0, 1, 2, 3, 4].map((i) => ({ ID: i, V: 2 * i, EXTRA: 1 })),
     );
     const r4 = await runModels(wh, await loadProject(root), {
       asOf: AS_OF,
@@ -374,8 +381,28 @@ Deno.test("a model can switch between view and table, and an incremental model w
       fullRefresh: true,
     });
     assert(r4.ok);
-    assertEquals(r4.results[0].mode, "full-refresh");
+    assertEquals([r4.results[0].mode, r4.results[0].reason], ["full-refresh", "--full-refresh"]);
     assertEquals(r4.results[0].rows, 5);
+    // star's definition is unchanged, but `select *` now has another column: rebuilt in full.
+    await Deno.writeTextFile(
+      join(root, "models/staging/src.sql"),
+      "select range as ID, range * 2 as V, range * 3 as W from range(5)",
+    );
+    const r5 = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: target,
+      select: ["src", "star"],
+    });
+    assert(r5.ok);
+    const star = r5.results.find((x) => x.name === "star")!;
+    assertEquals(
+      [star.mode, star.reason, star.rows],
+      ["full-refresh", "columns changed: ID, V, W (was ID, V)", 5],
+    );
+    assertEquals(
+      await wh.query("SELECT * FROM M1.star ORDER BY ID"),
+      [0, 1, 2, 3, 4].map((i) => ({ ID: i, V: 2 * i, W: 3 * i })),
+    );
   } finally {
     await wh.close();
     await Deno.remove(root, { recursive: true });

@@ -81,6 +81,7 @@ Deno.test("opening a new DuckDB file applies every migration once and records it
       "TBL_LOAD_LOG",
       "TBL_MARKET_CLOSURE",
       "TBL_MARKET_STAT",
+      "TBL_MODEL_BUILD",
       "TBL_QUARANTINE",
       "TBL_STOCK_PRICE",
       "TBL_STREAM_OFFSET",

@@ -45,6 +45,9 @@ export function sqlLiteral(v: string | number | boolean): string {
   return sqlString(v);
 }
 
+/** Variables whose value changes with every run ("now"), unlike the project's `vars`. */
+export const RUN_VARS: readonly string[] = ["as_of_date", "as_of_ts"];
+
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
@@ -73,8 +76,15 @@ export class Compiler {
     };
   }
 
-  /** Render a template to Snowflake SQL. `self` is the relation `{{ this }}` stands for. */
-  render(t: Template, opts: { self?: string; isIncremental?: boolean } = {}): string {
+  /**
+   * Render a template to Snowflake SQL. `self` is the relation `{{ this }}` stands for.
+   * `runVarsAsNames`: the per-run variables (`as_of_date`, `as_of_ts`) render as their call
+   * `var('as_of_date')` instead of today's value (a model's definition, see build_record.ts).
+   */
+  render(
+    t: Template,
+    opts: { self?: string; isIncremental?: boolean; runVarsAsNames?: boolean } = {},
+  ): string {
     const p = this.project;
     return renderTemplate(t, {
       isIncremental: opts.isIncremental ?? false,
@@ -90,6 +100,7 @@ export class Compiler {
       },
       var: (name, pos) => {
         if (!(name in this.vars)) throw new ModelError(pos, `var('${name}') is not defined`);
+        if (opts.runVarsAsNames && RUN_VARS.includes(name)) return `var('${name}')`;
         return sqlLiteral(this.vars[name]);
       },
       this: (pos) => {

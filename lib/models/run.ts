@@ -4,9 +4,19 @@
  * A model that fails is reported with its file, the warehouse's message and the compiled SQL
  * path; everything downstream of it is skipped (never built on stale inputs), and what was
  * already built stays as it was (see materialize.ts).
+ *
+ * An incremental model is merged into its table only when the table was built from the model's
+ * current definition; otherwise (definition changed, or no record: built by an older version)
+ * it is rebuilt in full, reported as mode "full-refresh" with the reason (see build_record.ts).
  */
 import { join } from "node:path";
 import type { Session, Warehouse } from "../warehouse/warehouse.ts";
+import {
+  definitionFingerprint,
+  readBuildRecords,
+  relationKey,
+  writeBuildRecord,
+} from "./build_record.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { ModelError, warehouseMessage } from "./errors.ts";
@@ -45,13 +55,18 @@ export interface ModelResult {
   materialized: ModelNode["materialized"];
   /** How it was built this time. */
   mode: "table" | "view" | "full-refresh" | "incremental";
+  /** Why an incremental model was built in full (e.g. "definition changed since the last build"). */
+  reason?: string;
   status: ModelRunStatus;
   durationMs: number;
   /** Rows in the relation after the build (tables), or rows inserted (incremental). */
   rows?: number;
   message?: string;
   compiledPath?: string;
-  /** Every statement executed for this model, in order (the benchmark replays them). */
+  /**
+   * Every statement executed for this model, in order (the benchmark replays them); the build
+   * record written after them (build_record.ts, bound parameters) is not listed.
+   */
   statements: string[];
 }
 
@@ -113,6 +128,11 @@ export async function runModels(
     }, { signal: opts.signal, label: "models_run: schemas" });
   }
   const existing = await existingRelations(wh, schemas, opts.signal);
+  const needRecords = selected.some((n) => {
+    const m = project.models.get(n)!;
+    return m.materialized === "incremental" && existing.get(relationKey(m)) === "table";
+  });
+  const records = needRecords ? await readBuildRecords(wh, opts.signal) : new Map<string, string>();
   const results: ModelResult[] = [];
   const failed = new Map<string, string>(); // model -> the failed model that stopped it
   const width = Math.max(0, ...selected.map((n) => n.length));
@@ -140,14 +160,15 @@ export async function runModels(
       log(`${head}  SKIP   ${message}`);
       continue;
     }
-    const r = await buildModel(wh, compiler, m, existing, opts);
+    const r = await buildModel(wh, compiler, m, { existing, records }, opts);
     results.push(r);
     if (r.status === "error") {
       failed.set(name, name);
       log(`${head}  ERROR  ${r.message}`);
     } else {
       const rows = r.rows === undefined ? "" : ` ${r.rows} rows`;
-      log(`${head}  OK     ${r.mode}${rows} in ${r.durationMs.toFixed(0)} ms`);
+      const why = r.reason === undefined ? "" : ` (${r.reason})`;
+      log(`${head}  OK     ${r.mode}${why}${rows} in ${r.durationMs.toFixed(0)} ms`);
     }
   }
   await compiler.saveCache();
@@ -168,57 +189,106 @@ export async function runModels(
   return result;
 }
 
+/**
+ * How an incremental model is built: merged into its table, or in full and why. Merging needs a
+ * table built from the same definition (`recorded` is the fingerprint recorded with it).
+ */
+export function incrementalPlan(
+  { fullRefresh, existing, recorded, fingerprint }: {
+    fullRefresh: boolean;
+    existing?: RelationType;
+    recorded?: string;
+    fingerprint: string;
+  },
+): { incremental: true } | { incremental: false; reason: string } {
+  if (fullRefresh) return { incremental: false, reason: "--full-refresh" };
+  if (existing === undefined) return { incremental: false, reason: "first build" };
+  if (existing === "view") return { incremental: false, reason: "replaces a view" };
+  if (recorded === undefined) {
+    return { incremental: false, reason: "no recorded definition (built by an older version)" };
+  }
+  if (recorded !== fingerprint) {
+    return { incremental: false, reason: "definition changed since the last build" };
+  }
+  return { incremental: true };
+}
+
 async function buildModel(
   wh: Warehouse,
   compiler: Compiler,
   m: ModelNode,
-  existing: Map<string, RelationType>,
+  { existing, records }: { existing: Map<string, RelationType>; records: Map<string, string> },
   opts: RunOptions,
 ): Promise<ModelResult> {
   const t0 = performance.now();
-  const key = m.relation.toUpperCase();
+  const key = relationKey(m);
   const now = existing.get(key);
-  const incremental = m.materialized === "incremental" && !opts.fullRefresh && now === "table";
-  const mode: ModelResult["mode"] = m.materialized === "view"
-    ? "view"
-    : m.materialized === "table"
-    ? "table"
-    : incremental
-    ? "incremental"
-    : "full-refresh";
-  const base = { name: m.name, file: m.file, materialized: m.materialized, mode };
+  let base: Pick<ModelResult, "name" | "file" | "materialized" | "mode" | "reason"> = {
+    name: m.name,
+    file: m.file,
+    materialized: m.materialized,
+    mode: m.materialized === "incremental" ? "full-refresh" : m.materialized,
+  };
   const statements: string[] = [];
   let compiledPath: string | undefined;
   try {
-    const compiled = await compiler.compileModel(m, incremental);
-    compiledPath = compiled.path;
+    const fingerprint = definitionFingerprint(compiler, m);
+    let incremental = false;
+    if (m.materialized === "incremental") {
+      const plan = incrementalPlan({
+        fullRefresh: opts.fullRefresh ?? false,
+        existing: now,
+        recorded: records.get(key),
+        fingerprint,
+      });
+      incremental = plan.incremental;
+      base = plan.incremental
+        ? { ...base, mode: "incremental" }
+        : { ...base, mode: "full-refresh", reason: plan.reason };
+    }
     let rows: number | undefined;
-    await wh.transaction(async (s) => {
-      statements.length = 0;
-      const exec = async (sql: string) => {
-        statements.push(sql);
-        return await s.execute(sql);
-      };
-      if (m.materialized === "view") {
-        const b = { rel: rel(m), sql: compiled.sql, existing: now };
-        for (const st of viewStatements(compiler.target, b)) await exec(st);
-      } else if (!incremental) {
-        for (
-          const st of tableStatements(compiler.target, {
-            rel: rel(m),
-            sql: compiled.sql,
-            existing: now,
-          })
-        ) {
-          await exec(st);
-        }
-        rows = await countRows(s, m.relation, statements);
-      } else {
-        rows = await incrementalBuild(s, compiler.target, m, compiled.sql, statements, exec);
+    for (;;) {
+      const compiled = await compiler.compileModel(m, incremental);
+      compiledPath = compiled.path;
+      const mode = base.mode;
+      try {
+        await wh.transaction(async (s) => {
+          statements.length = 0;
+          const exec = async (sql: string) => {
+            statements.push(sql);
+            return await s.execute(sql);
+          };
+          if (m.materialized === "view") {
+            const b = { rel: rel(m), sql: compiled.sql, existing: now };
+            for (const st of viewStatements(compiler.target, b)) await exec(st);
+          } else if (!incremental) {
+            for (
+              const st of tableStatements(compiler.target, {
+                rel: rel(m),
+                sql: compiled.sql,
+                existing: now,
+              })
+            ) {
+              await exec(st);
+            }
+            rows = await countRows(s, m.relation, statements);
+          } else {
+            rows = await incrementalBuild(s, compiler.target, m, compiled.sql, statements, exec);
+          }
+          await writeBuildRecord(s, m, { mode, fingerprint });
+        }, { signal: opts.signal, label: `models_run ${m.name}` });
+        break;
+      } catch (e) {
+        // Same definition, other columns: an upstream model's columns changed under a
+        // `select *`. Rebuild in full, like a changed definition.
+        if (!(e instanceof ColumnsChangedError) || !incremental) throw e;
+        incremental = false;
+        base = { ...base, mode: "full-refresh", reason: e.reason };
       }
-    }, { signal: opts.signal, label: `models_run ${m.name}` });
+    }
     await compiler.writeRun(m.file, statements);
     existing.set(key, m.materialized === "view" ? "view" : "table");
+    records.set(key, fingerprint);
     return {
       ...base,
       status: "success",
@@ -236,6 +306,14 @@ async function buildModel(
       ? `${where} (compiled SQL: ${relativeTo(compiler.project.root, compiledPath)})`
       : where;
     return { ...base, status: "error", durationMs: performance.now() - t0, message, statements };
+  }
+}
+
+/** An incremental run's new rows have other columns than the table (nothing was written). */
+class ColumnsChangedError extends Error {
+  override name = "ColumnsChangedError";
+  constructor(readonly reason: string) {
+    super(reason);
   }
 }
 
@@ -273,9 +351,8 @@ async function incrementalBuild(
   const same = newCols.length === oldCols.length &&
     newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());
   if (!same) {
-    throw new ModelBuildError(
-      `${m.file}: the model's columns changed (${newCols.join(", ")} vs ${oldCols.join(", ")} ` +
-        `in ${m.relation}): run with --full-refresh`,
+    throw new ColumnsChangedError(
+      `columns changed: ${newCols.join(", ")} (was ${oldCols.join(", ")})`,
     );
   }
   let inserted = 0;
@@ -295,6 +372,7 @@ async function incrementalBuild(
 export interface ModelStatus {
   status: ModelRunStatus;
   mode: ModelResult["mode"];
+  reason?: string;
   durationMs: number;
   rows?: number;
   message?: string;
@@ -313,6 +391,7 @@ async function updateModelStatus(targetDir: string, run: RunResult): Promise<voi
     all[r.name] = {
       status: r.status,
       mode: r.mode,
+      reason: r.reason,
       durationMs: Math.round(r.durationMs),
       rows: r.rows,
       message: r.message,

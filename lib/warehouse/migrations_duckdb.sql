@@ -255,3 +255,17 @@ CREATE TABLE OPERATIONAL.TBL_INTRADAY_BAR_004 (
 INSERT INTO OPERATIONAL.TBL_INTRADAY_BAR_004 SELECT * FROM OPERATIONAL.TBL_INTRADAY_BAR;
 DROP TABLE OPERATIONAL.TBL_INTRADAY_BAR;
 ALTER TABLE OPERATIONAL.TBL_INTRADAY_BAR_004 RENAME TO TBL_INTRADAY_BAR;
+
+-- migration: 005_model_build
+-- The definition each model relation was last built from (lib/models/build_record.ts): a SHA-256
+-- of its rendered SQL (full and incremental branches) and config, written in the transaction of
+-- the build. An incremental model whose definition differs, or whose table has no row here (built
+-- before this table existed), is rebuilt in full instead of merged into.
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
+  RELATION_NAME  VARCHAR   NOT NULL PRIMARY KEY,  -- SCHEMA.NAME in upper case
+  MODEL_NAME     VARCHAR   NOT NULL,
+  MATERIALIZED   VARCHAR   NOT NULL,              -- table | view | incremental
+  BUILD_MODE     VARCHAR   NOT NULL,              -- table | view | full-refresh | incremental
+  FINGERPRINT    VARCHAR   NOT NULL,              -- SHA-256 of the definition, hex
+  BUILT_AT       TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
+);

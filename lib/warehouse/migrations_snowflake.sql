@@ -218,3 +218,18 @@ WHERE v.code NOT IN (SELECT INDEX_CODE FROM OPERATIONAL.TBL_INDEX);
 -- Nothing to change on Snowflake: its PRIMARY KEY on TBL_STOCK_PRICE and TBL_INTRADAY_BAR was
 -- never enforced. (On DuckDB this migration drops the enforced key of those two tables; writers
 -- keep the natural keys unique with MERGE on a deduplicated source, validate_data checks it.)
+
+-- migration: 005_model_build
+-- The definition each model relation was last built from (lib/models/build_record.ts), see
+-- migrations_duckdb.sql. Written after the build's statements in the build's transaction (table
+-- DDL commits implicitly here: a failure in between leaves the old record, so the next run
+-- rebuilds again rather than merging into a table of another definition).
+CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
+  RELATION_NAME       VARCHAR       NOT NULL,    -- SCHEMA.NAME in upper case
+  MODEL_NAME          VARCHAR       NOT NULL,
+  MATERIALIZED        VARCHAR       NOT NULL,    -- table | view | incremental
+  BUILD_MODE          VARCHAR       NOT NULL,    -- table | view | full-refresh | incremental
+  FINGERPRINT         VARCHAR       NOT NULL,    -- SHA-256 of the definition, hex
+  BUILT_AT            TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+  PRIMARY KEY (RELATION_NAME)
+);
