@@ -472,3 +472,42 @@ ${job("later", "", "    depends_on: [long]\n")}`,
   assertEquals(r.detail.jobs.filter((j) => j.status === "running").length, 0);
   assertEquals(processExists(Number(Deno.readTextFileSync(`${r.tmp}/pid`))), false);
 });
+
+Deno.test("history.batch records its rows in one transaction: an error inside leaves none of them", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const h = new History(`${tmp}/runs.sqlite`);
+  try {
+    h.startRun({ id: "r1", target: "p", trigger: "manual", jobs: ["a", "b"], at: 0 });
+    const start = (job: string) => {
+      h.startJob("r1", job, 1000);
+      h.startAttempt({
+        runId: "r1",
+        job,
+        attempt: 1,
+        at: 1000,
+        logPath: `${job}.log`,
+        command: "x",
+      });
+    };
+    let thrown: unknown;
+    try {
+      h.batch(() => {
+        start("a");
+        h.batch(() => start("b")); // nested: part of the same transaction
+        throw new Error("runner failed mid-batch");
+      });
+    } catch (e) {
+      thrown = e;
+    }
+    assertEquals((thrown as Error).message, "runner failed mid-batch");
+    let detail = h.getRun("r1")!;
+    assertEquals(detail.jobs.map((j) => [j.job, j.status]), [["a", "pending"], ["b", "pending"]]);
+    assertEquals(detail.attempts.length, 0);
+    h.batch(() => start("a"));
+    detail = h.getRun("r1")!;
+    assertEquals(detail.jobs.map((j) => [j.job, j.status]), [["a", "running"], ["b", "pending"]]);
+    assertEquals(detail.attempts.map((a) => [a.job, a.status]), [["a", "running"]]);
+  } finally {
+    h.close();
+  }
+});

@@ -212,8 +212,10 @@ export async function executePlan(
     try {
       fn();
     } finally {
-      if (--holding === 0) {
-        for (let f = deferred.shift(); f; f = deferred.shift()) f();
+      if (--holding === 0 && deferred.length > 0) {
+        history.batch(() => {
+          for (let f = deferred.shift(); f; f = deferred.shift()) f();
+        });
       }
     }
   };
