@@ -185,6 +185,13 @@ async function bench() {
       (median(barePool50) / median(bareSeq50)).toFixed(3)
     } (this machine's floor for the fan-out ratio, before any runner cost)`,
   );
+  const room = 0.6 * median(bareSeq50) - median(barePool50);
+  console.log(
+    `  the runner's own cost in the fan-out: ${ms(median(fan) - median(barePool50))} over the ` +
+      `two-at-a-time runs (its start, the history, logs, timers, status); the target leaves ${
+        ms(room)
+      }`,
+  );
 }
 
 if (import.meta.main) await bench();
