@@ -128,3 +128,28 @@ Deno.test("a program that cannot be found fails with exit 127 and the shell's me
   assertEquals((await job.status).code, 127);
   assertMatch(Deno.readTextFileSync(`${dir}/x.log`), /no-such-program: not found/);
 });
+
+Deno.test("an ffi job signalled the moment it is launched still gets the signal", async () => {
+  // setsid creates the job's group only once it runs: a group signal sent before that reaches
+  // nobody, and a cancel or Ctrl-C right after a start would wait for kill_grace's SIGKILL.
+  const dir = tmp();
+  for (let i = 0; i < 5; i++) {
+    const job = launch({
+      argv: ["/bin/sh", "-c", "sleep 30"],
+      cwd: dir,
+      env: ENV,
+      logPath: `${dir}/now.log`,
+      ownGroup: true,
+    });
+    job.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 2000)));
+    const first = await Promise.race([job.status, late]);
+    clearTimeout(timer);
+    if (first === "late") {
+      job.kill("SIGKILL");
+      await job.status;
+    }
+    assertEquals(first === "late" ? "still running" : first.signal, "SIGTERM");
+  }
+});

@@ -72,7 +72,14 @@ export function launch(spec: LaunchSpec): Launched {
       if (exited && !spec.ownGroup) return;
       try {
         Deno.kill(target, signal);
-      } catch { /* already gone */ }
+      } catch {
+        // No such group yet: setsid has not run (the job was signalled right after its launch),
+        // so the process is still alone in the runner's group and its pid reaches it.
+        if (exited || target === child.pid) return;
+        try {
+          Deno.kill(child.pid, signal);
+        } catch { /* already gone */ }
+      }
     },
   };
 }
