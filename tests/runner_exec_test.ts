@@ -511,3 +511,53 @@ Deno.test("history.batch records its rows in one transaction: an error inside le
     h.close();
   }
 });
+
+Deno.test("an observer that throws disturbs neither the run nor its history; the run then reports it", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const manifest = parseManifest(
+    `settings: {concurrency: 1}
+pipelines:
+  p: {jobs: [a, b, c]}
+jobs:
+${job("a", `--sleep, 100, --record, "\${STATE}/record.txt"`)}
+${job("b", `--sleep, 300, --record, "\${STATE}/record.txt"`)}
+${job("c", `--sleep, 100, --record, "\${STATE}/record.txt"`)}`,
+    { root: ROOT },
+  );
+  const history = new History(`${tmp}/logs/runs.sqlite`);
+  const events: string[] = [];
+  let thrown = false;
+  let error: unknown;
+  try {
+    await executePlan(manifest, planRun(manifest, "p"), {
+      history,
+      logDir: `${tmp}/logs`,
+      env: { ...baseEnv(), STATE: tmp },
+      onEvent: (e) => {
+        events.push(`${e.type} ${e.job}`);
+        if (e.type === "end" && !thrown) {
+          thrown = true;
+          throw new Error("observer broke");
+        }
+      },
+    });
+  } catch (e) {
+    error = e;
+  }
+  const detail = history.getRun(history.listRuns(1)[0].id)!;
+  history.close();
+  assertEquals((error as Error)?.message, "observer broke");
+  assertEquals(events, ["start a", "end a", "start b", "end b", "start c", "end c"]);
+  assertEquals(detail.run.status, "ok");
+  assertEquals(detail.jobs.map((j) => [j.job, j.status]), [["a", "ok"], ["b", "ok"], ["c", "ok"]]);
+  assertEquals(detail.attempts.map((a) => [a.job, a.status]), [
+    ["a", "ok"],
+    ["b", "ok"],
+    ["c", "ok"],
+  ]);
+  // concurrency 1: each job started after the previous one ended
+  const spans = Deno.readTextFileSync(`${tmp}/record.txt`).trim().split("\n").map((l) =>
+    l.split(" ").slice(2, 4).map(Number)
+  );
+  assert(spans[0][1] <= spans[1][0] && spans[1][1] <= spans[2][0], JSON.stringify(spans));
+});

@@ -77,6 +77,7 @@ export interface ExecuteOptions {
   /** "manual" or "schedule" (recorded). */
   trigger?: string;
   signal?: AbortSignal;
+  /** Called for every event; if it throws, the run goes on and executePlan then rejects. */
   onEvent?: (e: RunEvent) => void;
   /** Overrides the plan's concurrency. */
   concurrency?: number;
@@ -159,7 +160,17 @@ export async function executePlan(
 ): Promise<RunResult> {
   const runId = opts.runId ?? newRunId();
   const history = opts.history;
-  const emit = opts.onEvent ?? (() => {});
+  // An observer's error must not reach the bookkeeping: thrown inside a `hold`, it would roll
+  // back the rows of its batch and end the job a second time (its slot freed twice). The run
+  // goes on, and executePlan rejects with the first such error once the run is recorded.
+  let observerError: { error: unknown } | undefined;
+  const emit = (e: RunEvent) => {
+    try {
+      opts.onEvent?.(e);
+    } catch (error) {
+      observerError ??= { error };
+    }
+  };
   const concurrency = opts.concurrency ?? plan.concurrency;
   const grace = manifest.settings.killGraceMs;
   const tailN = opts.tailLines ?? 10;
@@ -464,6 +475,7 @@ export async function executePlan(
     : "ok";
   const counts = summaryCounts(list);
   history.endRun(runId, runStatus, endedAt, counts);
+  if (observerError) throw observerError.error;
   return {
     runId,
     target: plan.target,
