@@ -51,3 +51,27 @@ Deno.test("bad options are errors with node's codes, naming the option", () => {
   ]);
   throws(() => parse(["--toString"]), /Unknown option '--toString'/);
 });
+
+Deno.test("a single-dash word is a group of short options, as in node: never a positional", () => {
+  const code = (args: string[]) => {
+    try {
+      return parse(args);
+    } catch (e) {
+      return [(e as { code: string }).code, (e as Error).message];
+    }
+  };
+  assertEquals(code(["full", "-dry-run"]), [
+    "ERR_PARSE_ARGS_UNKNOWN_OPTION",
+    "Unknown option '-d'",
+  ]);
+  assertEquals(code(["-hh", "p"]), {
+    values: { help: true, manifest: "jobs.yaml" },
+    positionals: ["p"],
+  });
+  assertEquals(code(["-", "p"]), { values: { manifest: "jobs.yaml" }, positionals: ["-", "p"] });
+  const last = {
+    last: { type: "string", short: "n" },
+    all: { type: "boolean", short: "a" },
+  } as const;
+  assertEquals(parseArgs({ args: ["-an5"], options: last }).values, { all: true, last: "5" });
+});

@@ -35,12 +35,28 @@ export function parseArgs<O extends Record<string, OptionSpec>>(
   const byShort = new Map(
     Object.entries(cfg.options).filter(([, o]) => o.short).map(([k, o]) => [o.short!, k]),
   );
-  const args = cfg.args;
+  const args = [...cfg.args];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--") {
       positionals.push(...args.slice(i + 1));
       break;
+    }
+    if (a.length > 2 && a[0] === "-" && a[1] !== "-") {
+      // A group of short options, as node reads it: "-ab" is "-a -b", and a string option
+      // takes the rest of the word as its value ("-fVALUE"); never a positional.
+      const expanded: string[] = [];
+      for (let j = 1; j < a.length; j++) {
+        const long = byShort.get(a[j]);
+        if (long && cfg.options[long].type === "string" && j < a.length - 1) {
+          expanded.push(`--${long}=${a.slice(j + 1)}`);
+          break;
+        }
+        expanded.push(`-${a[j]}`);
+      }
+      args.splice(i, 1, ...expanded);
+      i--;
+      continue;
     }
     let name: string | undefined;
     let inline: string | undefined;
