@@ -318,7 +318,8 @@ export class History {
       fn();
       this.#db.exec("COMMIT");
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      // SQLite may have rolled back by itself (e.g. SQLITE_FULL): keep the original error.
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw e;
     }
   }
