@@ -561,3 +561,54 @@ ${job("c", `--sleep, 100, --record, "\${STATE}/record.txt"`)}`,
   );
   assert(spans[0][1] <= spans[1][0] && spans[1][1] <= spans[2][0], JSON.stringify(spans));
 });
+
+Deno.test("a history that cannot be written ends the run with its error and stops the running jobs", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  class FailingHistory extends History {
+    override endJob(...args: Parameters<History["endJob"]>) {
+      if (args[1] === "quick") throw new Error("database or disk is full");
+      super.endJob(...args);
+    }
+  }
+  const manifest = parseManifest(
+    `settings: {concurrency: 2}
+pipelines:
+  p: {jobs: [quick, slow, later]}
+jobs:
+  quick: {script: jobs/behave.ts, args: [--sleep, "1000"]}
+  slow:
+    script: jobs/behave.ts
+    args: [--pidfile, "\${STATE}/slow.pid", --sleep, "20000"]
+    permissions: {write: ["\${STATE}"]}
+  later: {script: jobs/behave.ts, depends_on: [quick]}
+`,
+    { root: ROOT },
+  );
+  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
+  const t0 = Date.now();
+  let error: unknown;
+  try {
+    await executePlan(manifest, planRun(manifest, "p"), {
+      history,
+      logDir: `${tmp}/logs`,
+      env: { ...baseEnv(), STATE: tmp },
+    });
+  } catch (e) {
+    error = e;
+  }
+  assertEquals((error as Error).message, "database or disk is full");
+  assert(Date.now() - t0 < 10_000, "the run waited for the slow job");
+  const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      gone = stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    } catch {
+      gone = true;
+    }
+    if (!gone) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert(gone, "the slow job is still running");
+  history.close();
+});

@@ -189,7 +189,16 @@ export async function executePlan(
   let running = 0;
   let cancelled = false;
   let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
+  let fail!: (e: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    // The runner's own bookkeeping failed (e.g. the history cannot be written): stop the jobs
+    // and end the run with that error rather than go on unrecorded.
+    fail = (e) => {
+      for (const child of children.values()) child.kill("SIGTERM");
+      reject(e);
+    };
+  });
 
   // Commands are built up front: a bad `${VAR}` reference fails the job, not the runner.
   const commands = new Map<string, JobCommand | Error>();
@@ -405,14 +414,12 @@ export async function executePlan(
           );
         } else end(id, "failed", { message: out.message, logPath });
         pump();
-      })
-    ).catch((e) =>
+      }), (e) =>
       hold(() => {
         running--;
         end(id, "failed", { message: `runner error: ${(e as Error).message}` });
         pump();
-      })
-    );
+      })).catch(fail);
   };
 
   const pump = () => {
