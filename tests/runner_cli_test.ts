@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
+import { waitForEnd } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA = `${REPO}/tests/testdata/runner`;
@@ -277,11 +278,7 @@ Deno.test("a runner killed outright: its job stops by itself, the run is marked 
   await run.output;
   await run.stderr;
   // The job (sleeping 60 s) notices within about a second that its runner is gone.
-  const t0 = Date.now();
-  while (alive(run.jobPid) && Date.now() - t0 < 5000) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assertEquals(alive(run.jobPid), false);
+  assertEquals(await waitForEnd(run.jobPid, 5000), true);
   const before = new History(`${state}/logs/runs.sqlite`);
   const id = before.listRuns(1)[0].id;
   assertEquals(before.getRun(id)!.run.status, "running");

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { parseManifest } from "../lib/runner/manifest.ts";
+import { waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
 import { History } from "../lib/runner/history.ts";
@@ -599,16 +600,6 @@ jobs:
   assertEquals((error as Error).message, "database or disk is full");
   assert(Date.now() - t0 < 10_000, "the run waited for the slow job");
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
-  let gone = false;
-  for (let i = 0; i < 100 && !gone; i++) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      gone = stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-    } catch {
-      gone = true;
-    }
-    if (!gone) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert(gone, "the slow job is still running");
+  assert(await waitForEnd(pid), "the slow job is still running");
   history.close();
 });

@@ -4,6 +4,7 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { launch } from "../lib/runner/launch.ts";
+import { waitForEnd } from "./support/processes.ts";
 
 function tmp(): string {
   return Deno.makeTempDirSync({ prefix: "egx-launch-" });
@@ -72,17 +73,7 @@ Deno.test("kill reaches an ffi job's whole group; a plain job's kill reaches the
   assert(bg > 0);
   job.kill("SIGTERM");
   assertEquals((await job.status).signal, "SIGTERM");
-  let gone = false;
-  for (let i = 0; i < 100 && !gone; i++) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${bg}/stat`);
-      gone = stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z"); // exited, not yet reaped
-    } catch {
-      gone = true;
-    }
-    if (!gone) await new Promise((r) => setTimeout(r, 10));
-  }
-  assert(gone, "the background process of the group is still running");
+  assert(await waitForEnd(bg), "the background process of the group is still running");
 
   const plain = launch({
     argv: ["/bin/sh", "-c", "sleep 30"],

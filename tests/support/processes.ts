@@ -1,0 +1,21 @@
+/** Process checks for tests, from /proc (Linux). */
+
+/** Has process `pid` ended (gone, or exited and waiting to be reaped)? */
+export function processEnded(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z"); // the name may hold spaces
+  } catch {
+    return true;
+  }
+}
+
+/** Wait up to `ms` for process `pid` to end; true when it did. */
+export async function waitForEnd(pid: number, ms = 5000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!processEnded(pid)) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
