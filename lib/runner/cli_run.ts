@@ -35,12 +35,7 @@ Options:
 
 Exit codes: 0 ok, 1 failed, 2 bad manifest or usage, 130/143 interrupted.`;
 
-/**
- * `exiting`: the process ends right after, so the history is left open: closing the last
- * connection checkpoints the WAL with two fsyncs (~3 ms at the end of every run, measured), and
- * an unclosed WAL loses nothing (every commit is in it; the next open reads it).
- */
-export async function main(args: string[], opts: { exiting?: boolean } = {}): Promise<number> {
+export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -137,7 +132,9 @@ export async function main(args: string[], opts: { exiting?: boolean } = {}): Pr
     return result.status === "ok" ? 0 : 1;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-    if (!opts.exiting) history.close();
+    // Closing checkpoints the WAL (~2.5 ms here). Skipping it saves nothing: the next start then
+    // reads the grown WAL back (0.7 ms -> 2.5 ms over five 50-job runs, measured).
+    history.close();
   }
 }
 
@@ -153,7 +150,7 @@ function exists(path: string): boolean {
 if (import.meta.main) {
   let code: number;
   try {
-    code = await main(Deno.args, { exiting: true });
+    code = await main(Deno.args);
   } catch (e) {
     if (e instanceof ManifestError) {
       console.error(e.message);
