@@ -144,3 +144,24 @@ Deno.test("an ffi job signalled the moment it is launched still gets the signal"
     assertEquals(first === "late" ? "still running" : first.signal, "SIGTERM");
   }
 });
+
+Deno.test("a relative log path is the runner's, not the job's directory's", async () => {
+  const dir = tmp();
+  const jobDir = `${dir}/job`;
+  Deno.mkdirSync(jobDir);
+  const before = Deno.cwd();
+  Deno.chdir(dir);
+  try {
+    const job = launch({
+      argv: ["/bin/sh", "-c", "pwd"],
+      cwd: jobDir,
+      env: ENV,
+      logPath: "logs.txt",
+      ownGroup: false,
+    });
+    assertEquals((await job.status).code, 0);
+  } finally {
+    Deno.chdir(before);
+  }
+  assertEquals(Deno.readTextFileSync(`${dir}/logs.txt`), `${jobDir}\n`);
+});

@@ -31,6 +31,7 @@ export interface LaunchSpec {
   cwd: string;
   /** The complete environment (nothing is inherited). */
   env: Record<string, string>;
+  /** Where stdout and stderr go; a relative path is taken from the runner's directory. */
   logPath: string;
   /** Give the process its own session and signal its whole process group (ffi jobs). */
   ownGroup: boolean;
@@ -45,7 +46,9 @@ export interface Launched {
 
 /** Start the job's process. Throws when it cannot be started at all (no /bin/sh, bad cwd). */
 export function launch(spec: LaunchSpec): Launched {
-  const sh = ["/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', spec.logPath, ...spec.argv];
+  // The shell opens the log from the job's cwd: a relative path must not be read from there.
+  const log = spec.logPath.startsWith("/") ? spec.logPath : `${Deno.cwd()}/${spec.logPath}`;
+  const sh = ["/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', log, ...spec.argv];
   const argv = spec.ownGroup && SETSID ? [SETSID, ...sh] : sh;
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
