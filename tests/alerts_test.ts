@@ -9,7 +9,9 @@ import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
 import { parseRules } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { loadConfig } from "../lib/config/config.ts";
+import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { checkAlertClaims } from "./support/alert_claims.ts";
 import {
   buildMarketWarehouse,
   type MarketInputs,
@@ -239,6 +241,108 @@ Deno.test("alerts are POSTed to the webhook and a failed delivery is retried lat
       await server.finished;
     }
   });
+});
+
+Deno.test("two evaluators at once deliver each alert once (the pipeline job and the stream side)", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    const received: string[] = [];
+    const ac = new AbortController();
+    const ready = Promise.withResolvers<number>();
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: ({ port }) => ready.resolve(port),
+    }, async (req) => {
+      const { alert } = await req.json();
+      received.push(
+        key({ ruleId: alert.rule, subject: alert.subject, direction: alert.direction }),
+      );
+      // A slow receiver: both evaluations are in their delivery at the same time.
+      await new Promise((r) => setTimeout(r, 100));
+      return new Response("ok");
+    });
+    const url = `http://127.0.0.1:${await ready.promise}/hook`;
+    const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+    const other = await openWarehouse(config.warehouse);
+    try {
+      const expected = expectedAlerts(inputs, DATE);
+      const [a, b] = await Promise.all(
+        [[wh, "pipeline"], [other, "stream"]].map(([w, source]) =>
+          evaluateAlerts(w as Warehouse, RULES, {
+            source: source as string,
+            date: DATE,
+            webhookUrl: url,
+            write: () => {},
+          })
+        ),
+      );
+      assert.deepEqual(received.toSorted(), expected.toSorted());
+      assert.equal(a.delivered + b.delivered, expected.length);
+      assert.deepEqual([...a.failed, ...b.failed], []);
+      const rows = await wh.query<{ N: number; D: number; C: number }>(
+        "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
+    } finally {
+      await other.close();
+      ac.abort();
+      await server.finished;
+    }
+  });
+});
+
+Deno.test("an evaluation stopped mid-delivery releases its claims at once", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    const ac = new AbortController();
+    const stop = new AbortController();
+    const ready = Promise.withResolvers<number>();
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: ({ port }) => ready.resolve(port),
+    }, async (req) => {
+      await req.body?.cancel();
+      stop.abort(); // the evaluation is stopped while its first alert is being sent
+      await new Promise((r) => setTimeout(r, 200));
+      return new Response("ok");
+    });
+    try {
+      const r = await evaluateAlerts(wh, RULES, {
+        source: "pipeline",
+        date: DATE,
+        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
+        write: () => {},
+        signal: stop.signal,
+      });
+      const expected = expectedAlerts(inputs, DATE);
+      assert.deepEqual([r.fired.length, r.delivered, r.failed.length], [
+        expected.length,
+        0,
+        expected.length,
+      ]);
+      const rows = await wh.query<{ N: number; C: number; E: number }>(
+        "SELECT count(*) AS N, count(CLAIMED_BY) AS C, count(DELIVERY_ERROR) AS E " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT WHERE DELIVERED_AT IS NULL",
+      );
+      assert.deepEqual(rows[0], { N: expected.length, C: 0, E: expected.length });
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+  });
+});
+
+Deno.test("a delivery claim holds for its lease, then passes on; delivering clears it", async () => {
+  const wh = await DuckDBWarehouse.open(`${dir}/${crypto.randomUUID()}.duckdb`);
+  try {
+    await wh.migrate();
+    await checkAlertClaims(wh);
+  } finally {
+    await wh.close();
+  }
 });
 
 Deno.test("the stream side fires on a streamed bar of today, once", async () => {

@@ -12,6 +12,7 @@ import { splitStatements } from "../lib/warehouse/migrations.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { WarehouseBusyError, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
+import { checkAlertClaims } from "./support/alert_claims.ts";
 import snowflakeDdl from "../lib/warehouse/migrations_snowflake.sql" with { type: "text" };
 
 const sent: string[] = [];
@@ -144,6 +145,16 @@ Deno.test("a failing Snowflake transaction rolls back and names the statement", 
       await wh.query("SELECT count(*) AS N FROM OPERATIONAL.TBL_INDEX WHERE INDEX_NAME = 'EGX 30'"),
       [{ N: 1 }],
     );
+  } finally {
+    await wh.close();
+  }
+});
+
+Deno.test("alert delivery claims hold, expire and clear on Snowflake", async () => {
+  const wh = await freshWarehouse();
+  try {
+    await wh.migrate();
+    await checkAlertClaims(wh);
   } finally {
     await wh.close();
   }

@@ -10,22 +10,31 @@ WHERE NOT EXISTS (
   WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?
 );
 
--- name: undelivered
+-- name: claim_undelivered
+-- Params: token, now, expired (now minus the lease). Unclaimed or expired claims only.
+UPDATE OPERATIONAL.TBL_ALERT_EVENT
+SET CLAIMED_BY = ?, CLAIMED_AT = ?
+WHERE DELIVERED_AT IS NULL AND (CLAIMED_AT IS NULL OR CLAIMED_AT < ?);
+
+-- name: claimed
 SELECT RULE_ID, SUBJECT, ALERT_DATE, DIRECTION, KIND, OBSERVED,
        THRESHOLD, MESSAGE, SOURCE, TRIGGERED_AT
 FROM OPERATIONAL.TBL_ALERT_EVENT
-WHERE DELIVERED_AT IS NULL
+WHERE CLAIMED_BY = ? AND DELIVERED_AT IS NULL
 ORDER BY TRIGGERED_AT, RULE_ID, SUBJECT, ALERT_DATE, DIRECTION;
 
 -- name: mark_delivered
+-- Delivered is delivered, whoever holds the claim by now.
 UPDATE OPERATIONAL.TBL_ALERT_EVENT
-SET DELIVERED_AT = ?, DELIVERY_ERROR = NULL
+SET DELIVERED_AT = ?, DELIVERY_ERROR = NULL, CLAIMED_BY = NULL, CLAIMED_AT = NULL
 WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?;
 
 -- name: mark_failed
+-- Releases only this evaluation's claim: the next evaluation retries.
 UPDATE OPERATIONAL.TBL_ALERT_EVENT
-SET DELIVERY_ERROR = ?
-WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?;
+SET DELIVERY_ERROR = ?, CLAIMED_BY = NULL, CLAIMED_AT = NULL
+WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?
+  AND CLAIMED_BY = ?;
 
 -- name: stock_series
 -- The last ? days of every ticker up to a date (default: all), from the live daily prices

@@ -9,7 +9,10 @@ import { type AlertEvent, alertLine, postWebhook } from "./deliver.ts";
 import { evaluateRules } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
 import { loadSeries } from "./series.ts";
-import { recordAlerts, recordDeliveries, undeliveredAlerts } from "./store.ts";
+import { claimUndelivered, recordAlerts, recordDeliveries } from "./store.ts";
+
+/** How long a stopped evaluation may still wait to record its deliveries and release claims. */
+const RELEASE_TIMEOUT_MS = 5_000;
 
 export interface AlertRunOptions {
   /** "pipeline" or "stream": recorded with each alert. */
@@ -58,7 +61,9 @@ export async function evaluateAlerts(
   });
   for (const a of fired) write(alertLine(a));
 
-  const pending = await undeliveredAlerts(wh, { signal: opts.signal });
+  // Claimed, so that an evaluation running at the same time does not send them too.
+  const token = `${opts.source}:${crypto.randomUUID()}`;
+  const pending = await claimUndelivered(wh, { token, now: now(), signal: opts.signal });
   const outcomes: { alert: AlertEvent; error?: string }[] = [];
   for (const alert of pending) {
     if (!opts.webhookUrl) {
@@ -72,7 +77,14 @@ export async function evaluateAlerts(
       outcomes.push({ alert, error: e instanceof Error ? e.message : String(e) });
     }
   }
-  await recordDeliveries(wh, outcomes, { now: now(), signal: opts.signal });
+  // Recorded even when the evaluation is being stopped (with a bounded wait of its own then, as
+  // the caller's signal has aborted): the alerts not sent go back to the next evaluation at once
+  // instead of after the claim's lease.
+  await recordDeliveries(wh, outcomes, {
+    token,
+    now: now(),
+    signal: opts.signal?.aborted ? AbortSignal.timeout(RELEASE_TIMEOUT_MS) : opts.signal,
+  });
   const failed = outcomes.filter((o) => o.error !== undefined) as AlertRunResult["failed"];
   return {
     matched: candidates.length,

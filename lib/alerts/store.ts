@@ -3,6 +3,12 @@
  * once-per-day guard: a candidate is inserted only when no row has its key (rule, subject,
  * Cairo date, direction), inside one transaction, so the pipeline job and the stream side can
  * evaluate the same data without firing twice.
+ *
+ * Delivery is claimed the same way: an evaluation marks the undelivered alerts with its own token
+ * in one write transaction (writers are serialised: DuckDB's file lock, Snowflake's table lock)
+ * and sends only those, so two evaluations at once never send the same alert twice. A claim
+ * older than the lease (its evaluator died mid-delivery) may be taken over, so an alert is lost
+ * to nobody; delivering clears the claim, a failure releases it for the next evaluation.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { AlertCandidate } from "./evaluate.ts";
@@ -53,34 +59,48 @@ interface EventRow {
   TRIGGERED_AT: string;
 }
 
-/** Alerts recorded but not delivered yet (new ones and earlier delivery failures). */
-export async function undeliveredAlerts(
+/**
+ * Longest a claim holds (default of `claimUndelivered`): an evaluation sends each alert with a
+ * 10 s timeout, so one still alive after this long has died or hung.
+ */
+export const CLAIM_LEASE_MS = 15 * 60_000;
+
+/**
+ * Claim for `token` the alerts not delivered yet (new ones, earlier failures, expired claims)
+ * and return them: this evaluation alone delivers them.
+ */
+export function claimUndelivered(
   wh: Warehouse,
-  opts: { signal?: AbortSignal } = {},
+  opts: { token: string; now?: Date; leaseMs?: number; signal?: AbortSignal },
 ): Promise<AlertEvent[]> {
-  const rows = await wh.query<EventRow>(SQL.get("undelivered"), [], {
-    signal: opts.signal,
-    label: "alerts: undelivered",
-  });
-  return rows.map((r) => ({
-    ruleId: r.RULE_ID,
-    subject: r.SUBJECT,
-    date: r.ALERT_DATE,
-    direction: r.DIRECTION as AlertEvent["direction"],
-    kind: r.KIND as AlertEvent["kind"],
-    observed: r.OBSERVED,
-    threshold: r.THRESHOLD,
-    message: r.MESSAGE,
-    source: r.SOURCE,
-    triggeredAt: r.TRIGGERED_AT,
-  }));
+  const now = opts.now ?? new Date();
+  const expired = new Date(now.getTime() - (opts.leaseMs ?? CLAIM_LEASE_MS));
+  return wh.transaction(async (s) => {
+    await s.execute(SQL.get("claim_undelivered"), [opts.token, now, expired]);
+    const rows = await s.query<EventRow>(SQL.get("claimed"), [opts.token]);
+    return rows.map((r) => ({
+      ruleId: r.RULE_ID,
+      subject: r.SUBJECT,
+      date: r.ALERT_DATE,
+      direction: r.DIRECTION as AlertEvent["direction"],
+      kind: r.KIND as AlertEvent["kind"],
+      observed: r.OBSERVED,
+      threshold: r.THRESHOLD,
+      message: r.MESSAGE,
+      source: r.SOURCE,
+      triggeredAt: r.TRIGGERED_AT,
+    }));
+  }, { signal: opts.signal, label: "alerts: claim" });
 }
 
-/** Record delivery outcomes: `error` undefined = delivered at `now`. */
+/**
+ * Record delivery outcomes (`error` undefined = delivered at `now`) and release `token`'s
+ * claims: a failed alert goes to the next evaluation.
+ */
 export function recordDeliveries(
   wh: Warehouse,
   outcomes: readonly { alert: Key; error?: string }[],
-  opts: { now?: Date; signal?: AbortSignal } = {},
+  opts: { token: string; now?: Date; signal?: AbortSignal },
 ): Promise<void> {
   if (outcomes.length === 0) return Promise.resolve();
   const now = opts.now ?? new Date();
@@ -89,7 +109,7 @@ export function recordDeliveries(
       if (o.error === undefined) {
         await s.execute(SQL.get("mark_delivered"), [now, ...keyParams(o.alert)]);
       } else {
-        await s.execute(SQL.get("mark_failed"), [o.error, ...keyParams(o.alert)]);
+        await s.execute(SQL.get("mark_failed"), [o.error, ...keyParams(o.alert), opts.token]);
       }
     }
   }, { signal: opts.signal, label: "alerts: deliveries" });

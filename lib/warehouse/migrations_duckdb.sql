@@ -269,3 +269,11 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
   FINGERPRINT    VARCHAR   NOT NULL,              -- SHA-256 of the definition, hex
   BUILT_AT       TIMESTAMP NOT NULL DEFAULT (now()::TIMESTAMP)
 );
+
+-- migration: 006_alert_claim
+-- Delivery claims (lib/alerts/store.ts): an evaluation claims the undelivered alerts before it
+-- sends them, so two evaluations at once (the pipeline job and the stream side) never deliver
+-- the same alert twice. A claim older than the lease (an evaluator that died mid-delivery) may be
+-- taken over; delivering or failing clears it.
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_BY VARCHAR;   -- the evaluation's token
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_AT TIMESTAMP; -- UTC

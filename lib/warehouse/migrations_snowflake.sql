@@ -233,3 +233,9 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
   BUILT_AT            TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
   PRIMARY KEY (RELATION_NAME)
 );
+
+-- migration: 006_alert_claim
+-- Delivery claims (lib/alerts/store.ts), see migrations_duckdb.sql: two evaluations at once never
+-- deliver the same alert twice.
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_BY VARCHAR;
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_AT TIMESTAMP_NTZ;
