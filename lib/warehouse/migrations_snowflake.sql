@@ -236,6 +236,7 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
 
 -- migration: 006_alert_claim
 -- Delivery claims (lib/alerts/store.ts), see migrations_duckdb.sql: two evaluations at once never
--- deliver the same alert twice.
-ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_BY VARCHAR;
-ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_AT TIMESTAMP_NTZ;
+-- deliver the same alert twice. IF NOT EXISTS: each statement commits on its own here, so an
+-- interrupted migrate runs this again.
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN IF NOT EXISTS CLAIMED_BY VARCHAR;
+ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN IF NOT EXISTS CLAIMED_AT TIMESTAMP_NTZ;
