@@ -335,6 +335,56 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
   });
 });
 
+Deno.test("an evaluation stops sending before its claim's lease could run out mid-POST", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    const expected = expectedAlerts(inputs, DATE).toSorted(); // the order alerts are claimed in
+    assert.equal(expected.length, 2);
+    let clock = Date.parse("2025-11-13T13:00:00Z");
+    const received: string[] = [];
+    const ac = new AbortController();
+    const ready = Promise.withResolvers<number>();
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: ({ port }) => ready.resolve(port),
+    }, async (req) => {
+      const { alert } = await req.json();
+      received.push(
+        key({ ruleId: alert.rule, subject: alert.subject, direction: alert.direction }),
+      );
+      clock += 14 * 60_000 + 55_000; // as after many slow deliveries
+      return new Response("ok");
+    });
+    try {
+      const r = await evaluateAlerts(wh, RULES, {
+        source: "pipeline",
+        date: DATE,
+        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
+        write: () => {},
+        now: () => new Date(clock),
+      });
+      // The first sent at 13:00. At 13:14:55 a POST taking its full 10 s could end after the
+      // 15-minute lease, when another evaluation may send the same alert: the rest is released.
+      assert.deepEqual(received, expected.slice(0, 1));
+      assert.equal(r.delivered, 1);
+      const error = "not sent: the delivery claim's lease would end first (sent next evaluation)";
+      assert.deepEqual(
+        r.failed.map((f) => [key(f.alert), f.error]),
+        expected.slice(1).map((k) => [k, error]),
+      );
+      const rows = await wh.query<{ D: number; C: number; E: number }>(
+        "SELECT count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C, count(DELIVERY_ERROR) AS E " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      assert.deepEqual(rows[0], { D: 1, C: 0, E: 1 });
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+  });
+});
+
 Deno.test("a delivery claim holds for its lease, then passes on; delivering clears it", async () => {
   const wh = await DuckDBWarehouse.open(`${dir}/${crypto.randomUUID()}.duckdb`);
   try {

@@ -13,6 +13,9 @@ export interface AlertEvent extends AlertCandidate {
   source: string;
 }
 
+/** How long one POST may take (default of `postWebhook`). */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+
 /** The webhook answered with an error or could not be reached. */
 export class DeliveryError extends Error {
   override name = "DeliveryError";
@@ -48,7 +51,7 @@ export async function postWebhook(
   alert: AlertEvent,
   opts: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<void> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? WEBHOOK_TIMEOUT_MS);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   let res: Response;
   try {

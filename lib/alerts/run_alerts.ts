@@ -5,11 +5,11 @@
  * the stream side (`--watch`, or `evaluateAlerts` called by the consumer after a batch).
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
-import { type AlertEvent, alertLine, postWebhook } from "./deliver.ts";
+import { type AlertEvent, alertLine, postWebhook, WEBHOOK_TIMEOUT_MS } from "./deliver.ts";
 import { evaluateRules } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
 import { loadSeries } from "./series.ts";
-import { claimUndelivered, recordAlerts, recordDeliveries } from "./store.ts";
+import { CLAIM_LEASE_MS, claimUndelivered, recordAlerts, recordDeliveries } from "./store.ts";
 
 /** How long a stopped evaluation may still wait to record its deliveries and release claims. */
 const RELEASE_TIMEOUT_MS = 5_000;
@@ -63,11 +63,20 @@ export async function evaluateAlerts(
 
   // Claimed, so that an evaluation running at the same time does not send them too.
   const token = `${opts.source}:${crypto.randomUUID()}`;
-  const pending = await claimUndelivered(wh, { token, now: now(), signal: opts.signal });
+  const claimedAt = now();
+  const pending = await claimUndelivered(wh, { token, now: claimedAt, signal: opts.signal });
+  // A POST starting later could still run when the lease ends and another evaluation may take
+  // the claim over and send the same alert.
+  const sendBy = claimedAt.getTime() + CLAIM_LEASE_MS - WEBHOOK_TIMEOUT_MS;
   const outcomes: { alert: AlertEvent; error?: string }[] = [];
   for (const alert of pending) {
     if (!opts.webhookUrl) {
       outcomes.push({ alert }); // stdout was the channel, and it has been printed
+      continue;
+    }
+    if (now().getTime() > sendBy) {
+      const error = "not sent: the delivery claim's lease would end first (sent next evaluation)";
+      outcomes.push({ alert, error });
       continue;
     }
     try {

@@ -60,8 +60,8 @@ interface EventRow {
 }
 
 /**
- * Longest a claim holds (default of `claimUndelivered`): an evaluation sends each alert with a
- * 10 s timeout, so one still alive after this long has died or hung.
+ * Longest a claim holds (default of `claimUndelivered`). An evaluation starts no POST (10 s
+ * timeout each) that could end after it: the alerts left go to the next evaluation.
  */
 export const CLAIM_LEASE_MS = 15 * 60_000;
 
