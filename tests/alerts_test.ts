@@ -335,6 +335,61 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
   });
 });
 
+Deno.test("an evaluation stopped while it waits to record its deliveries still records them", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    const expected = expectedAlerts(inputs, DATE);
+    const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+    const other = await openWarehouse(config.warehouse);
+    const release = Promise.withResolvers<void>();
+    let blocker: Promise<void> | undefined;
+    const allSent = Promise.withResolvers<void>();
+    let received = 0;
+    const ac = new AbortController();
+    const stop = new AbortController();
+    const ready = Promise.withResolvers<number>();
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: ({ port }) => ready.resolve(port),
+    }, async (req) => {
+      await req.body?.cancel();
+      // Another writer holds the warehouse while this evaluation delivers.
+      blocker ??= other.transaction(() => release.promise);
+      if (++received === expected.length) allSent.resolve();
+      return new Response("ok");
+    });
+    try {
+      const run = evaluateAlerts(wh, RULES, {
+        source: "stream",
+        date: DATE,
+        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
+        write: () => {},
+        signal: stop.signal,
+      });
+      await allSent.promise;
+      await new Promise((r) => setTimeout(r, 100)); // recording waits for the other writer
+      stop.abort();
+      await new Promise((r) => setTimeout(r, 100));
+      release.resolve();
+      const r = await run;
+      assert.deepEqual([r.delivered, r.failed.length], [expected.length, 0]);
+      const rows = await wh.query<{ N: number; D: number; C: number }>(
+        "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      // Sent and recorded: not sent again once the claims' lease ends.
+      assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
+    } finally {
+      release.resolve();
+      await blocker;
+      await other.close();
+      ac.abort();
+      await server.finished;
+    }
+  });
+});
+
 Deno.test("an evaluation stops sending before its claim's lease could run out mid-POST", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
     const expected = expectedAlerts(inputs, DATE).toSorted(); // the order alerts are claimed in

@@ -86,14 +86,20 @@ export async function evaluateAlerts(
       outcomes.push({ alert, error: e instanceof Error ? e.message : String(e) });
     }
   }
-  // Recorded even when the evaluation is being stopped (with a bounded wait of its own then, as
-  // the caller's signal has aborted): the alerts not sent go back to the next evaluation at once
-  // instead of after the claim's lease.
-  await recordDeliveries(wh, outcomes, {
-    token,
-    now: now(),
-    signal: opts.signal?.aborted ? AbortSignal.timeout(RELEASE_TIMEOUT_MS) : opts.signal,
-  });
+  // Recorded even when the evaluation is stopped, before or meanwhile (then within
+  // RELEASE_TIMEOUT_MS): the alerts sent are not sent again after the claim's lease, and those
+  // not sent go back to the next evaluation at once.
+  const recording = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stopped = () => timer = setTimeout(() => recording.abort(), RELEASE_TIMEOUT_MS);
+  if (opts.signal?.aborted) stopped();
+  else opts.signal?.addEventListener("abort", stopped, { once: true });
+  try {
+    await recordDeliveries(wh, outcomes, { token, now: now(), signal: recording.signal });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", stopped);
+  }
   const failed = outcomes.filter((o) => o.error !== undefined) as AlertRunResult["failed"];
   return {
     matched: candidates.length,
