@@ -270,10 +270,16 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
   const stop = new AbortController();
   try {
     // ~160 polls, 40 ms apart: about 6.5 s of publishing, with the broker down in the middle.
+    let sendErrors = 0;
     const producing = runProducer(
       new ReplaySource({ dir: FIXTURE, speed: 7_500 }),
       client.producer(),
-      { topic: names.topic, retryInitialMs: 100, retryMaxMs: 500 },
+      {
+        topic: names.topic,
+        retryInitialMs: 100,
+        retryMaxMs: 500,
+        onStatus: (s) => sendErrors = s.counters.sendErrors,
+      },
     );
     const consuming = runConsumer(
       client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
@@ -289,7 +295,8 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
     );
     await sleep(2_000);
     await broker.stop();
-    await sleep(2_000);
+    // Down until a send has failed (kafkajs retries inside a send for a few seconds first).
+    await waitFor("the producer to feel the outage", () => Promise.resolve(sendErrors > 0), 60_000);
     const again = await startPrivateBroker(broker.dir);
     assert.deepEqual(again.brokers, broker.brokers, "same address after the restart");
     const produced = await producing;
