@@ -85,6 +85,33 @@ function expectedAlerts(inputs: MarketInputs, date: string): string[] {
 const key = (a: { ruleId: string; subject: string; direction: string }) =>
   `${a.ruleId} ${a.subject} ${a.direction}`;
 
+/** The key of a POSTed alert. */
+async function keyOfPost(req: Request): Promise<string> {
+  const { alert } = await req.json();
+  return key({ ruleId: alert.rule, subject: alert.subject, direction: alert.direction });
+}
+
+/** A webhook receiver on a free local port while `fn` runs; `fn` gets its base URL. */
+async function withWebhook(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (base: string) => Promise<void>,
+): Promise<void> {
+  const ac = new AbortController();
+  const ready = Promise.withResolvers<number>();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: ({ port }) => ready.resolve(port),
+  }, handler);
+  try {
+    await fn(`http://127.0.0.1:${await ready.promise}`);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
 Deno.test("an alert fires once per rule, ticker and day, however often it is evaluated", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
     const expected = expectedAlerts(inputs, DATE);
@@ -168,19 +195,12 @@ Deno.test("alerts are POSTed to the webhook and a failed delivery is retried lat
   await withWarehouse(async (wh, _path, inputs) => {
     const received: Record<string, unknown>[] = [];
     let fail = true;
-    const ac = new AbortController();
-    const ready = Promise.withResolvers<number>();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: ({ port }) => ready.resolve(port),
-    }, async (req) => {
+    const handler = async (req: Request) => {
       received.push({ ...(await req.json()), contentType: req.headers.get("content-type") });
       return fail ? new Response("down for maintenance", { status: 503 }) : new Response("ok");
-    });
-    const url = `http://127.0.0.1:${await ready.promise}/hooks/egx?key=s3cr3t`;
-    try {
+    };
+    await withWebhook(handler, async (base) => {
+      const url = `${base}/hooks/egx?key=s3cr3t`;
       const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 4}\n");
       const expected = expectedAlerts(inputs, DATE).filter((k) => k.startsWith("move "));
       const r1 = await evaluateAlerts(wh, rules, {
@@ -236,84 +256,64 @@ Deno.test("alerts are POSTed to the webhook and a failed delivery is retried lat
       });
       assert.deepEqual([r3.fired.length, r3.delivered], [0, 0]);
       assert.equal(received.length, 2 * expected.length);
-    } finally {
-      ac.abort();
-      await server.finished;
-    }
+    });
   });
 });
 
 Deno.test("two evaluators at once deliver each alert once (the pipeline job and the stream side)", async () => {
   await withWarehouse(async (wh, path, inputs) => {
     const received: string[] = [];
-    const ac = new AbortController();
-    const ready = Promise.withResolvers<number>();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: ({ port }) => ready.resolve(port),
-    }, async (req) => {
-      const { alert } = await req.json();
-      received.push(
-        key({ ruleId: alert.rule, subject: alert.subject, direction: alert.direction }),
-      );
+    const handler = async (req: Request) => {
+      received.push(await keyOfPost(req));
       // A slow receiver: both evaluations are in their delivery at the same time.
       await new Promise((r) => setTimeout(r, 100));
       return new Response("ok");
+    };
+    await withWebhook(handler, async (base) => {
+      const url = `${base}/hook`;
+      const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+      const other = await openWarehouse(config.warehouse);
+      try {
+        const expected = expectedAlerts(inputs, DATE);
+        const [a, b] = await Promise.all(
+          [[wh, "pipeline"], [other, "stream"]].map(([w, source]) =>
+            evaluateAlerts(w as Warehouse, RULES, {
+              source: source as string,
+              date: DATE,
+              webhookUrl: url,
+              write: () => {},
+            })
+          ),
+        );
+        assert.deepEqual(received.toSorted(), expected.toSorted());
+        assert.equal(a.delivered + b.delivered, expected.length);
+        assert.deepEqual([...a.failed, ...b.failed], []);
+        const rows = await wh.query<{ N: number; D: number; C: number }>(
+          "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+            "FROM OPERATIONAL.TBL_ALERT_EVENT",
+        );
+        assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
+      } finally {
+        await other.close();
+      }
     });
-    const url = `http://127.0.0.1:${await ready.promise}/hook`;
-    const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
-    const other = await openWarehouse(config.warehouse);
-    try {
-      const expected = expectedAlerts(inputs, DATE);
-      const [a, b] = await Promise.all(
-        [[wh, "pipeline"], [other, "stream"]].map(([w, source]) =>
-          evaluateAlerts(w as Warehouse, RULES, {
-            source: source as string,
-            date: DATE,
-            webhookUrl: url,
-            write: () => {},
-          })
-        ),
-      );
-      assert.deepEqual(received.toSorted(), expected.toSorted());
-      assert.equal(a.delivered + b.delivered, expected.length);
-      assert.deepEqual([...a.failed, ...b.failed], []);
-      const rows = await wh.query<{ N: number; D: number; C: number }>(
-        "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
-          "FROM OPERATIONAL.TBL_ALERT_EVENT",
-      );
-      assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
-    } finally {
-      await other.close();
-      ac.abort();
-      await server.finished;
-    }
   });
 });
 
 Deno.test("an evaluation stopped mid-delivery releases its claims at once", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
-    const ac = new AbortController();
     const stop = new AbortController();
-    const ready = Promise.withResolvers<number>();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: ({ port }) => ready.resolve(port),
-    }, async (req) => {
+    const handler = async (req: Request) => {
       await req.body?.cancel();
       stop.abort(); // the evaluation is stopped while its first alert is being sent
       await new Promise((r) => setTimeout(r, 200));
       return new Response("ok");
-    });
-    try {
+    };
+    await withWebhook(handler, async (base) => {
       const r = await evaluateAlerts(wh, RULES, {
         source: "pipeline",
         date: DATE,
-        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
+        webhookUrl: `${base}/hook`,
         write: () => {},
         signal: stop.signal,
       });
@@ -328,10 +328,7 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
           "FROM OPERATIONAL.TBL_ALERT_EVENT WHERE DELIVERED_AT IS NULL",
       );
       assert.deepEqual(rows[0], { N: expected.length, C: 0, E: expected.length });
-    } finally {
-      ac.abort();
-      await server.finished;
-    }
+    });
   });
 });
 
@@ -344,49 +341,42 @@ Deno.test("an evaluation stopped while it waits to record its deliveries still r
     let blocker: Promise<void> | undefined;
     const allSent = Promise.withResolvers<void>();
     let received = 0;
-    const ac = new AbortController();
     const stop = new AbortController();
-    const ready = Promise.withResolvers<number>();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: ({ port }) => ready.resolve(port),
-    }, async (req) => {
+    const handler = async (req: Request) => {
       await req.body?.cancel();
       // Another writer holds the warehouse while this evaluation delivers.
       blocker ??= other.transaction(() => release.promise);
       if (++received === expected.length) allSent.resolve();
       return new Response("ok");
+    };
+    await withWebhook(handler, async (base) => {
+      try {
+        const run = evaluateAlerts(wh, RULES, {
+          source: "stream",
+          date: DATE,
+          webhookUrl: `${base}/hook`,
+          write: () => {},
+          signal: stop.signal,
+        });
+        await allSent.promise;
+        await new Promise((r) => setTimeout(r, 100)); // recording waits for the other writer
+        stop.abort();
+        await new Promise((r) => setTimeout(r, 100));
+        release.resolve();
+        const r = await run;
+        assert.deepEqual([r.delivered, r.failed.length], [expected.length, 0]);
+        const rows = await wh.query<{ N: number; D: number; C: number }>(
+          "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+            "FROM OPERATIONAL.TBL_ALERT_EVENT",
+        );
+        // Sent and recorded: not sent again once the claims' lease ends.
+        assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
+      } finally {
+        release.resolve();
+        await blocker;
+        await other.close();
+      }
     });
-    try {
-      const run = evaluateAlerts(wh, RULES, {
-        source: "stream",
-        date: DATE,
-        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
-        write: () => {},
-        signal: stop.signal,
-      });
-      await allSent.promise;
-      await new Promise((r) => setTimeout(r, 100)); // recording waits for the other writer
-      stop.abort();
-      await new Promise((r) => setTimeout(r, 100));
-      release.resolve();
-      const r = await run;
-      assert.deepEqual([r.delivered, r.failed.length], [expected.length, 0]);
-      const rows = await wh.query<{ N: number; D: number; C: number }>(
-        "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
-          "FROM OPERATIONAL.TBL_ALERT_EVENT",
-      );
-      // Sent and recorded: not sent again once the claims' lease ends.
-      assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
-    } finally {
-      release.resolve();
-      await blocker;
-      await other.close();
-      ac.abort();
-      await server.finished;
-    }
   });
 });
 
@@ -396,26 +386,16 @@ Deno.test("an evaluation stops sending before its claim's lease could run out mi
     assert.equal(expected.length, 2);
     let clock = Date.parse("2025-11-13T13:00:00Z");
     const received: string[] = [];
-    const ac = new AbortController();
-    const ready = Promise.withResolvers<number>();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      signal: ac.signal,
-      onListen: ({ port }) => ready.resolve(port),
-    }, async (req) => {
-      const { alert } = await req.json();
-      received.push(
-        key({ ruleId: alert.rule, subject: alert.subject, direction: alert.direction }),
-      );
+    const handler = async (req: Request) => {
+      received.push(await keyOfPost(req));
       clock += 14 * 60_000 + 55_000; // as after many slow deliveries
       return new Response("ok");
-    });
-    try {
+    };
+    await withWebhook(handler, async (base) => {
       const r = await evaluateAlerts(wh, RULES, {
         source: "pipeline",
         date: DATE,
-        webhookUrl: `http://127.0.0.1:${await ready.promise}/hook`,
+        webhookUrl: `${base}/hook`,
         write: () => {},
         now: () => new Date(clock),
       });
@@ -433,10 +413,7 @@ Deno.test("an evaluation stops sending before its claim's lease could run out mi
           "FROM OPERATIONAL.TBL_ALERT_EVENT",
       );
       assert.deepEqual(rows[0], { D: 1, C: 0, E: 1 });
-    } finally {
-      ac.abort();
-      await server.finished;
-    }
+    });
   });
 });
 
