@@ -134,6 +134,17 @@ Deno.test("an alert fires once per rule, ticker and day, however often it is eva
     assert.equal(second.matched, expected.length);
     assert.deepEqual(second.fired, []);
     assert.equal(lines.length, expected.length);
+    // An evaluation with nothing new and nothing to deliver writes nothing.
+    let writes = 0;
+    const counting = new Proxy(wh, {
+      get: (t, k) => {
+        if (k === "transaction") writes++;
+        const v = Reflect.get(t, k);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    const third = await evaluateAlerts(counting, RULES, { source: "stream", date: DATE });
+    assert.deepEqual([third.fired.length, third.delivered, writes], [0, 0, 0]);
     const rows = await wh.query<{ N: number; S: string; D: string; T: string }>(
       "SELECT count(*) AS N, min(SOURCE) AS S, min(DELIVERED_AT) AS D, min(TRIGGERED_AT) AS T " +
         "FROM OPERATIONAL.TBL_ALERT_EVENT",

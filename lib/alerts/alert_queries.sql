@@ -10,6 +10,18 @@ WHERE NOT EXISTS (
   WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?
 );
 
+-- name: recorded_keys
+-- Params: first and last date of the candidates.
+SELECT RULE_ID, SUBJECT, ALERT_DATE, DIRECTION
+FROM OPERATIONAL.TBL_ALERT_EVENT
+WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE);
+
+-- name: claimable
+-- Params: expired (now minus the lease). What claim_undelivered would take.
+SELECT count(*) AS N
+FROM OPERATIONAL.TBL_ALERT_EVENT
+WHERE DELIVERED_AT IS NULL AND (CLAIMED_AT IS NULL OR CLAIMED_AT < ?);
+
 -- name: claim_undelivered
 -- Params: token, now, expired (now minus the lease). Unclaimed or expired claims only.
 UPDATE OPERATIONAL.TBL_ALERT_EVENT

@@ -17,18 +17,41 @@ import { ALERT_SQL as SQL } from "./sql.ts";
 
 type Key = Pick<AlertEvent, "ruleId" | "subject" | "date" | "direction">;
 const keyParams = (a: Key) => [a.ruleId, a.subject, a.date, a.direction];
+const keyOf = (a: Key) => keyParams(a).join("\0");
 
-/** Insert the candidates not recorded yet; returns those inserted (the alerts that fire now). */
-export function recordAlerts(
+interface KeyRow {
+  [k: string]: string;
+  RULE_ID: string;
+  SUBJECT: string;
+  ALERT_DATE: string;
+  DIRECTION: string;
+}
+
+/**
+ * Insert the candidates not recorded yet; returns those inserted (the alerts that fire now).
+ * Those already recorded are found with a read first, so an evaluation that finds nothing new
+ * writes nothing; the insert itself still skips a key recorded meanwhile.
+ */
+export async function recordAlerts(
   wh: Warehouse,
   candidates: readonly AlertCandidate[],
   opts: { source: string; now?: Date; signal?: AbortSignal },
 ): Promise<AlertEvent[]> {
-  if (candidates.length === 0) return Promise.resolve([]);
+  if (candidates.length === 0) return [];
+  const dates = candidates.map((c) => c.date).sort();
+  const recorded = await wh.query<KeyRow>(SQL.get("recorded_keys"), [dates[0], dates.at(-1)!], {
+    signal: opts.signal,
+    label: "alerts: recorded",
+  });
+  const seen = new Set(
+    recorded.map((r) => [r.RULE_ID, r.SUBJECT, r.ALERT_DATE, r.DIRECTION].join("\0")),
+  );
+  const fresh = candidates.filter((c) => !seen.has(keyOf(c)));
+  if (fresh.length === 0) return [];
   const now = opts.now ?? new Date();
-  return wh.transaction(async (s) => {
+  return await wh.transaction(async (s) => {
     const fired: AlertEvent[] = [];
-    for (const c of candidates) {
+    for (const c of fresh) {
       const n = await s.execute(SQL.get("insert_event"), [
         ...keyParams(c),
         c.kind,
@@ -67,15 +90,21 @@ export const CLAIM_LEASE_MS = 15 * 60_000;
 
 /**
  * Claim for `token` the alerts not delivered yet (new ones, earlier failures, expired claims)
- * and return them: this evaluation alone delivers them.
+ * and return them: this evaluation alone delivers them. With nothing to claim (the usual case
+ * for the stream side, which evaluates after every commit) it only reads.
  */
-export function claimUndelivered(
+export async function claimUndelivered(
   wh: Warehouse,
   opts: { token: string; now?: Date; leaseMs?: number; signal?: AbortSignal },
 ): Promise<AlertEvent[]> {
   const now = opts.now ?? new Date();
   const expired = new Date(now.getTime() - (opts.leaseMs ?? CLAIM_LEASE_MS));
-  return wh.transaction(async (s) => {
+  const [{ N }] = await wh.query<{ N: number }>(SQL.get("claimable"), [expired], {
+    signal: opts.signal,
+    label: "alerts: claimable",
+  });
+  if (N === 0) return [];
+  return await wh.transaction(async (s) => {
     await s.execute(SQL.get("claim_undelivered"), [opts.token, now, expired]);
     const rows = await s.query<EventRow>(SQL.get("claimed"), [opts.token]);
     return rows.map((r) => ({
