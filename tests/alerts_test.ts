@@ -343,21 +343,56 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
   });
 });
 
-Deno.test("an evaluation stopped while it waits to record its deliveries still records them", async () => {
+Deno.test("each delivery is recorded before the next alert is sent", async () => {
   await withWarehouse(async (wh, path, inputs) => {
     const expected = expectedAlerts(inputs, DATE);
+    assert.equal(expected.length, 2);
+    const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+    const other = await openWarehouse(config.warehouse);
+    // What another process sees at each POST: a runner killed after the first POST leaves the
+    // first alert recorded as delivered, not sent again once the claim's lease ends.
+    const seen: { D: number; C: number }[] = [];
+    const handler = async (req: Request) => {
+      await req.body?.cancel();
+      const [row] = await other.query<{ D: number; C: number }>(
+        "SELECT count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      seen.push(row);
+      return new Response("ok");
+    };
+    try {
+      await withWebhook(handler, async (base) => {
+        const r = await evaluateAlerts(wh, RULES, {
+          source: "pipeline",
+          date: DATE,
+          webhookUrl: `${base}/hook`,
+          write: () => {},
+        });
+        assert.deepEqual([r.delivered, r.failed.length], [2, 0]);
+      });
+      assert.deepEqual(seen, [{ D: 0, C: 2 }, { D: 1, C: 1 }]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+Deno.test("an evaluation stopped while it records a delivery still records it, and releases the rest", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    const expected = expectedAlerts(inputs, DATE).toSorted(); // the order alerts are claimed in
+    assert.equal(expected.length, 2);
     const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
     const other = await openWarehouse(config.warehouse);
     const release = Promise.withResolvers<void>();
     let blocker: Promise<void> | undefined;
-    const allSent = Promise.withResolvers<void>();
-    let received = 0;
+    const firstSent = Promise.withResolvers<void>();
+    const received: string[] = [];
     const stop = new AbortController();
     const handler = async (req: Request) => {
-      await req.body?.cancel();
-      // Another writer holds the warehouse while this evaluation delivers.
+      received.push(await keyOfPost(req));
+      // Another writer holds the warehouse while this evaluation records the delivery.
       blocker ??= other.transaction(() => release.promise);
-      if (++received === expected.length) allSent.resolve();
+      firstSent.resolve();
       return new Response("ok");
     };
     await withWebhook(handler, async (base) => {
@@ -369,19 +404,25 @@ Deno.test("an evaluation stopped while it waits to record its deliveries still r
           write: () => {},
           signal: stop.signal,
         });
-        await allSent.promise;
+        await firstSent.promise;
         await new Promise((r) => setTimeout(r, 100)); // recording waits for the other writer
         stop.abort();
         await new Promise((r) => setTimeout(r, 100));
         release.resolve();
         const r = await run;
-        assert.deepEqual([r.delivered, r.failed.length], [expected.length, 0]);
-        const rows = await wh.query<{ N: number; D: number; C: number }>(
-          "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+        assert.deepEqual(received, expected.slice(0, 1));
+        assert.equal(r.delivered, 1);
+        const error = "not sent: the evaluation was stopped (sent next evaluation)";
+        assert.deepEqual(
+          r.failed.map((f) => [key(f.alert), f.error]),
+          expected.slice(1).map((k) => [k, error]),
+        );
+        const rows = await wh.query<{ D: number; C: number; E: number }>(
+          "SELECT count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C, count(DELIVERY_ERROR) AS E " +
             "FROM OPERATIONAL.TBL_ALERT_EVENT",
         );
-        // Sent and recorded: not sent again once the claims' lease ends.
-        assert.deepEqual(rows[0], { N: expected.length, D: expected.length, C: 0 });
+        // The one sent is recorded (not sent again); the other goes to the next evaluation.
+        assert.deepEqual(rows[0], { D: 1, C: 0, E: 1 });
       } finally {
         release.resolve();
         await blocker;

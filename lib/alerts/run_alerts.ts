@@ -69,23 +69,6 @@ export async function evaluateAlerts(
   // the claim over and send the same alert.
   const sendBy = claimedAt.getTime() + CLAIM_LEASE_MS - WEBHOOK_TIMEOUT_MS;
   const outcomes: { alert: AlertEvent; error?: string }[] = [];
-  for (const alert of pending) {
-    if (!opts.webhookUrl) {
-      outcomes.push({ alert }); // stdout was the channel, and it has been printed
-      continue;
-    }
-    if (now().getTime() > sendBy) {
-      const error = "not sent: the delivery claim's lease would end first (sent next evaluation)";
-      outcomes.push({ alert, error });
-      continue;
-    }
-    try {
-      await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
-      outcomes.push({ alert });
-    } catch (e) {
-      outcomes.push({ alert, error: e instanceof Error ? e.message : String(e) });
-    }
-  }
   // Recorded even when the evaluation is stopped, before or meanwhile (then within
   // RELEASE_TIMEOUT_MS): the alerts sent are not sent again after the claim's lease, and those
   // not sent go back to the next evaluation at once.
@@ -94,8 +77,33 @@ export async function evaluateAlerts(
   const stopped = () => timer = setTimeout(() => recording.abort(), RELEASE_TIMEOUT_MS);
   if (opts.signal?.aborted) stopped();
   else opts.signal?.addEventListener("abort", stopped, { once: true });
+  const record = (batch: typeof outcomes) => {
+    outcomes.push(...batch);
+    return recordDeliveries(wh, batch, { token, now: now(), signal: recording.signal });
+  };
   try {
-    await recordDeliveries(wh, outcomes, { token, now: now(), signal: recording.signal });
+    if (!opts.webhookUrl) {
+      // stdout was the channel, and it has been printed
+      await record(pending.map((alert) => ({ alert })));
+    } else {
+      let next = 0;
+      for (; next < pending.length; next++) {
+        if (opts.signal?.aborted || now().getTime() > sendBy) break;
+        const alert = pending[next];
+        let error: string | undefined;
+        try {
+          await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
+        } catch (e) {
+          error = e instanceof Error ? e.message : String(e);
+        }
+        // Recorded before the next POST: an evaluation killed later sends none of these again.
+        await record([{ alert, error }]);
+      }
+      const error = opts.signal?.aborted
+        ? "not sent: the evaluation was stopped (sent next evaluation)"
+        : "not sent: the delivery claim's lease would end first (sent next evaluation)";
+      await record(pending.slice(next).map((alert) => ({ alert, error })));
+    }
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", stopped);
