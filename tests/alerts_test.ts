@@ -581,5 +581,24 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     const bad = await run(["--date", "2025-02-30"], {});
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);
+
+    // Every problem of a bad rules file is printed, not only the first line of the error.
+    const rules = `${dir}/${crypto.randomUUID()}.yaml`;
+    Deno.writeTextFileSync(
+      rules,
+      "rules:\n  - id: a\n    kind: price_move\n    threshold_pct: -1\n    direction: up\n" +
+        "    tickers: all\n  - id: b\n    kind: nope\n",
+    );
+    const wrong = await run(["--rules", rules], {});
+    assert.equal(wrong.code, 1);
+    const [first, ...problems] = wrong.stderr.split("\n");
+    assert.match(
+      first,
+      /^alerts_evaluate: AlertRulesError: 2 problem\(s\) in the alert rules: \(at lib\/alerts\/rules\.ts:\d+\)$/,
+    );
+    assert.deepEqual(problems, [
+      `${rules}:4:20 rule a: threshold_pct must be a number between 0.01 and 100, got -1`,
+      `${rules}:8:11 rule b: kind must be one of price_move, volume_spike, ma_cross, index_move`,
+    ]);
   });
 });

@@ -116,10 +116,18 @@ function origin(err: Error): string | undefined {
   return undefined;
 }
 
-/** The one-line message for an uncaught error (message, first cause, origin), secrets masked. */
+/** Lines of an error's message printed after its first. */
+const MAX_MESSAGE_LINES = 40;
+
+/**
+ * The message for an uncaught error, secrets masked: one line (the message's first line, the
+ * first cause, the origin), then the message's further lines as they are (e.g. every problem of
+ * an invalid file, `file:LINE:COL message` each).
+ */
 export function errorLine(name: string, err: unknown): string {
   if (!(err instanceof Error)) return redact(`${name}: error: ${String(err)}`);
-  let msg = `${name}: ${err.name}: ${err.message.split("\n")[0]}`;
+  const [first, ...more] = err.message.split("\n");
+  let msg = `${name}: ${err.name}: ${first}`;
   if (err.cause !== undefined) {
     const c = err.cause instanceof Error
       ? `${err.cause.name}: ${err.cause.message.split("\n")[0]}`
@@ -128,6 +136,9 @@ export function errorLine(name: string, err: unknown): string {
   }
   const at = origin(err);
   if (at) msg += ` (at ${at})`;
+  const rest = more.filter((l) => l.trim() !== "");
+  for (const line of rest.slice(0, MAX_MESSAGE_LINES)) msg += `\n${line}`;
+  if (rest.length > MAX_MESSAGE_LINES) msg += `\n(${rest.length - MAX_MESSAGE_LINES} more lines)`;
   return redact(msg);
 }
 
