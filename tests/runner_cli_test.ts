@@ -167,7 +167,7 @@ Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate 
     'bad.yaml:5:15 pipeline p: schedule "every day" must have 5 fields (minute hour day month weekday)',
     "bad.yaml:9:18 dependency cycle: a -> b -> a",
     'bad.yaml:11:7 unknown key "run" in job a: permissions: a job is never given --allow-run (starting a process escapes its sandbox)',
-    'bad.yaml:16:13 job c: script "jobs/nope.ts" does not exist',
+    `bad.yaml:16:13 job c: script "jobs/nope.ts" does not exist (looked for ${REPO}/tests/testdata/runner/jobs/nope.ts)`,
     'bad.yaml:17:14 job c: timeout must be a duration like 500ms, 30s, 5m, 2h, 1d (got "forever")',
   ];
   const none = await cli("run", ["--manifest", "no_such.yaml", "p"], env);
@@ -375,7 +375,7 @@ Deno.test("the runner reuses the validated manifest only while its text and scri
   const gone = await cli("run", ["--manifest", manifestPath, "hello"], env);
   assertEquals([gone.code, gone.stderr.split("\n")[0]], [
     2,
-    `${manifestPath}:2:19 job hello: script "hello.ts" does not exist`,
+    `${manifestPath}:2:19 job hello: script "hello.ts" does not exist (looked for ${state}/hello.ts)`,
   ]);
 });
 

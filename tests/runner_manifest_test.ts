@@ -158,7 +158,7 @@ jobs:
     "jobs.yaml:16:18 dependency cycle: a -> b -> a",
     'jobs.yaml:17:5 unknown key "retry" in job a (known: description, script, args, depends_on, trigger, permissions, env, retries, retry_backoff, timeout)',
     "jobs.yaml:21:14 job b: timeout must be a duration like 500ms, 30s, 5m, 2h, 1d (got 30)",
-    'jobs.yaml:23:13 job c: script "jobs/missing.ts" does not exist',
+    `jobs.yaml:23:13 job c: script "jobs/missing.ts" does not exist (looked for ${ROOT}/jobs/missing.ts)`,
     'jobs.yaml:24:18 job c depends on unknown job "nowhere"',
     'jobs.yaml:25:20 job c: retry_backoff must be a duration like 500ms, 30s, 5m, 2h, 1d (got "5 minutes")',
     "jobs.yaml:26:3 duplicate key (each id and key may appear once)",

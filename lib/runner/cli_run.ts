@@ -30,7 +30,7 @@ Options:
   --only a,b           run only these jobs of the target
   --from job           run this job and everything downstream of it in the target
   --concurrency N      jobs at once (default: the pipeline's or settings.concurrency)
-  --manifest PATH      manifest file (default jobs.yaml)
+  --manifest PATH      manifest file (default jobs.yaml); its scripts are relative to its folder
   -h, --help           this help
 
 Exit codes: 0 ok, 1 failed, 2 bad manifest or usage, 130/143 interrupted.`;
@@ -53,7 +53,10 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    console.error("usage: deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job]");
+    console.error(
+      "usage: deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job] " +
+        "[--concurrency N] [--manifest PATH] (see --help)",
+    );
     return 2;
   }
   let concurrency: number | undefined;

@@ -373,7 +373,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
           if (!/\.(ts|js|mts|mjs)$/.test(s)) {
             w.add(v, `${what}: script "${s}" must be a .ts or .js file`);
           } else if (opts.checkScripts !== false && !isFile(root, s)) {
-            w.add(v, `${what}: script "${s}" does not exist`);
+            // Paths are relative to the manifest's folder: say where it was looked for.
+            const at = s.startsWith("/") ? "" : ` (looked for ${root}/${s})`;
+            w.add(v, `${what}: script "${s}" does not exist${at}`);
           }
         }
       }
