@@ -55,6 +55,8 @@ function deadPort(): number {
 
 Deno.test("the alert summary names the run, its failed jobs and every job's status", () => {
   assertEquals(alertSummary(RESULT, "vm1"), {
+    text: "egx-pipeline: run 20260424-230000-ab12 of full_pipeline on vm1 failed after 12.5s; " +
+      "failed: batch_load (exit code 1)",
     run_id: "20260424-230000-ab12",
     target: "full_pipeline",
     status: "failed",

@@ -1,6 +1,6 @@
 /**
- * Failure alerts: when a run fails, a JSON summary is POSTed to the webhook
- * (EGX_ALERT_WEBHOOK_URL) and/or mailed through SMTP (EGX_SMTP_URL to EGX_ALERT_EMAIL_TO, a comma
+ * Failure alerts: when a run fails, a JSON summary (with a one-line `text`) is POSTed to the
+ * webhook (EGX_ALERT_WEBHOOK_URL) and/or mailed through SMTP (EGX_SMTP_URL to EGX_ALERT_EMAIL_TO, a comma
  * list, from EGX_ALERT_EMAIL_FROM). Both are optional and independent; a channel that fails is
  * reported in one line (secrets masked) and never changes the run's own outcome.
  */
@@ -10,6 +10,8 @@ import { sendMail } from "./smtp.ts";
 import { formatDuration } from "./duration.ts";
 
 export interface AlertSummary {
+  /** One line for chat webhooks (Slack, Mattermost and the like show `text` as the message). */
+  text: string;
   run_id: string;
   target: string;
   status: string;
@@ -29,7 +31,17 @@ export interface AlertOutcome {
 }
 
 export function alertSummary(r: RunResult, host: string): AlertSummary {
+  const failed = r.jobs.filter((j) => j.status === "failed");
+  const text =
+    `egx-pipeline: run ${r.runId} of ${r.target} on ${host} ${r.status} after ${
+      formatDuration(r.durationMs)
+    }` + (failed.length === 0
+      ? ""
+      : `; failed: ${
+        failed.map((j) => j.message === undefined ? j.id : `${j.id} (${j.message})`).join(", ")
+      }`);
   return {
+    text: redact(text),
     run_id: r.runId,
     target: r.target,
     status: r.status,
@@ -37,7 +49,7 @@ export function alertSummary(r: RunResult, host: string): AlertSummary {
     started_at: new Date(r.startedAt).toISOString(),
     ended_at: new Date(r.endedAt).toISOString(),
     duration_ms: r.durationMs,
-    failed_jobs: r.jobs.filter((j) => j.status === "failed").map((j) => ({
+    failed_jobs: failed.map((j) => ({
       job: j.id,
       status: j.status,
       attempts: j.attempts,
