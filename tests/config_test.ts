@@ -48,12 +48,24 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
     message: "EGX_AS_OF must be an ISO date or instant, got yesterday",
   });
   throws(() => loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_USER: "u" })).warehouse, {
-    message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH",
+    message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_PASSWORD or " +
+      "SNOWFLAKE_PRIVATE_KEY_PATH",
+  });
+  // Every missing variable is named at once, not one per attempt.
+  throws(() => loadConfig(envOf({ EGX_WAREHOUSE: "snowflake" })).warehouse, {
+    message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, and " +
+      "SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH",
   });
   throws(
     () =>
+      loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_ACCOUNT: "a", SNOWFLAKE_USER: "u" }))
+        .warehouse,
+    { message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH" },
+  );
+  throws(
+    () =>
       loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_PASSWORD: "pw-123456" })).warehouse,
-    { message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT" },
+    { message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_USER" },
   );
   // A section that is never read never fails: a bad Kafka value does not stop a warehouse user.
   assertEquals(

@@ -187,22 +187,26 @@ function warehouse(env: Env): WarehouseConfig {
   if (raw.toLowerCase() !== "snowflake") {
     return { kind: "duckdb", path: raw.replace(/^duckdb:/, "") };
   }
-  const need = (n: string) => {
-    const v = env(n);
-    if (!v) throw new ConfigError(`EGX_WAREHOUSE=snowflake needs ${n}`);
-    return v;
-  };
+  const account = env("SNOWFLAKE_ACCOUNT");
+  const user = env("SNOWFLAKE_USER");
   const password = secret(env("SNOWFLAKE_PASSWORD"));
   const privateKeyPath = env("SNOWFLAKE_PRIVATE_KEY_PATH");
-  if (!password && !privateKeyPath) {
-    throw new ConfigError(
-      "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH",
-    );
+  // Every missing variable in one message, not one per attempt.
+  const missing = [
+    ...(account ? [] : ["SNOWFLAKE_ACCOUNT"]),
+    ...(user ? [] : ["SNOWFLAKE_USER"]),
+    ...(password || privateKeyPath ? [] : ["SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH"]),
+  ];
+  if (!account || !user || missing.length > 0) {
+    const list = missing.length < 3
+      ? missing.join(" and ")
+      : `${missing.slice(0, -1).join(", ")}, and ${missing.at(-1)}`;
+    throw new ConfigError(`EGX_WAREHOUSE=snowflake needs ${list}`);
   }
   return {
     kind: "snowflake",
-    account: need("SNOWFLAKE_ACCOUNT"),
-    user: need("SNOWFLAKE_USER"),
+    account,
+    user,
     password,
     privateKeyPath,
     privateKeyPassphrase: secret(env("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")),
