@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
 import { LocalLanding } from "../lib/ingest/landing.ts";
-import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
 import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
@@ -289,6 +289,12 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
     const [o] = await loadFiles(wh, [localFile(`${DATA}/${key}`, key)]);
     assert.equal(o.status, "FAILED");
     assert.match(o.error!, /^exports\/mystery\.csv: unknown file format/);
+    // The batch summary names the file once, not "mystery.csv: mystery.csv: ...".
+    assert.equal(describeOutcomes([o]), `  FAILED  ${o.error}`);
+    assert.equal(
+      describeOutcomes([{ ...o, error: "disk full" }]),
+      "  FAILED  exports/mystery.csv: disk full",
+    );
     const [log] = await wh.query(
       "SELECT STATUS, ROWS_READ, ERROR FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = ?",
       [key],
@@ -413,6 +419,69 @@ Deno.test("a failing file in a group of bar files is isolated: the other files l
       const [[line, reason]] = await quarantine(wh, "bars_1m/ABUK.csv");
       assert.equal(line, 3);
       assert.match(reason, /^malformed CSV line: /);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a line with an unterminated or stray quote is quarantined as a malformed CSV line", async () => {
+  await withTempWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const dir = await Deno.makeTempDir({ prefix: "egx_quote_" });
+    try {
+      // One broken quote makes DuckDB's sniffer read the file without quoting, so its own
+      // message for the line is a conversion error ("76 to DOUBLE) that says nothing useful.
+      await Deno.writeTextFile(
+        `${dir}/daily.csv`,
+        "ticker,trade_date,open,high,low,close,volume\n" +
+          "COMI,2025-12-09,80,82,79,81,100\n" +
+          'SWDY,2025-12-10,"76,77,75,76,100\n' +
+          "ETEL,2025-12-10,40,41,39,40.5,5\n" +
+          'SWDY,2025-12-11,7"6,77,75,76,100\n' +
+          "ETEL,2025-12-11,abc,41,39,40,5\n",
+      );
+      const [o] = await loadFiles(wh, [localFile(`${dir}/daily.csv`, "daily.csv")]);
+      assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
+        "LOADED",
+        5,
+        2,
+        3,
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT LINE_NUMBER, REASON, RECORD FROM OPERATIONAL.TBL_QUARANTINE " +
+            "WHERE FILE_KEY = 'daily.csv' ORDER BY 1",
+        ),
+        [
+          {
+            LINE_NUMBER: 3,
+            REASON: "malformed CSV line: unterminated quote",
+            RECORD: 'SWDY,2025-12-10,"76,77,75,76,100',
+          },
+          {
+            LINE_NUMBER: 5,
+            REASON: "malformed CSV line: stray quote",
+            RECORD: 'SWDY,2025-12-11,7"6,77,75,76,100',
+          },
+          {
+            LINE_NUMBER: 6,
+            REASON: 'unparsable open "abc"',
+            RECORD: "ETEL,2025-12-11,abc,41,39,40,5",
+          },
+        ],
+      );
+      // The other lines load as they would without the broken ones.
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE::VARCHAR AS D, OPEN, CLOSE, VOLUME " +
+            "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+        ),
+        [
+          { TICKER: "COMI", D: "2025-12-09", OPEN: 80, CLOSE: 81, VOLUME: 100 },
+          { TICKER: "ETEL", D: "2025-12-10", OPEN: 40, CLOSE: 40.5, VOLUME: 5 },
+        ],
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

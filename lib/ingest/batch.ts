@@ -87,12 +87,15 @@ export async function runBatch(
   }
 }
 
-/** A readable summary of a batch, one line per file. */
+/**
+ * A readable summary of a batch, one line per file. A failure's message that already starts with
+ * the file's key (e.g. an unknown format) does not get it twice.
+ */
 export function describeOutcomes(outcomes: readonly LoadOutcome[]): string {
   return outcomes.map((o) =>
     o.status === "LOADED"
       ? `  LOADED  ${o.key} (${o.format}): ${o.rowsRead} read, ${o.rowsLoaded} loaded, ` +
         `${o.rowsQuarantined} quarantined`
-      : `  FAILED  ${o.key}: ${o.error}`
+      : `  FAILED  ${o.error?.startsWith(`${o.key}: `) ? o.error : `${o.key}: ${o.error}`}`
   ).join("\n");
 }

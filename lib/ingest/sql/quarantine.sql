@@ -11,10 +11,13 @@ ON CONFLICT (FILE_KEY, ETAG, LINE_NUMBER) DO UPDATE SET
 
 INSERT INTO OPERATIONAL.TBL_QUARANTINE (FILE_KEY, ETAG, LINE_NUMBER, FORMAT, REASON, RECORD)
 SELECT f.file_key, f.etag, j.line, getvariable('format'),
-  -- A value the typed reader could not convert reads like the text formats' reasons.
-  CASE WHEN j.error_message LIKE 'Error when converting column%'
+  -- A line with a broken quote is malformed whatever the reader made of it; a value the typed
+  -- reader could not convert reads like the text formats' reasons.
+  CASE WHEN egx_quote_problem(j.csv_line) IS NOT NULL
+    THEN 'malformed CSV line: ' || egx_quote_problem(j.csv_line)
+    WHEN j.error_message LIKE 'Error when converting column%'
     THEN regexp_replace(j.error_message,
-      'Error when converting column "([^"]*)"\. Could not convert string "([^"]*)" to ''[A-Z]+''',
+      'Error when converting column "([^"]*)"\. Could not convert string "(.*?)" to ''[A-Z]+''',
       'unparsable \1 "\2"', 'g')
     ELSE 'malformed CSV line: ' || j.error_message END,
   j.csv_line
