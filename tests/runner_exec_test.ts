@@ -241,6 +241,26 @@ ${
   assert(log1.includes("behave: Error: failing attempt 1 on purpose"), log1);
 });
 
+Deno.test("a job that exits 2 (bad usage or configuration) fails at once, without retries", async () => {
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [misconfigured, flaky]}
+jobs:
+${job("misconfigured", "--exit, 2", "    retries: 3\n    retry_backoff: 10ms\n")}
+${job("flaky", "--exit, 3", "    retries: 1\n    retry_backoff: 10ms\n")}`,
+    "p",
+  );
+  assertEquals(r.status, { misconfigured: "failed", flaky: "failed" });
+  assertEquals(
+    r.detail.attempts.map((a) => [a.job, a.attempt, a.exit_code, a.message]).toSorted(),
+    [
+      ["flaky", 1, 3, "exit code 3"],
+      ["flaky", 2, 3, "exit code 3"],
+      ["misconfigured", 1, 2, "exit code 2 (bad usage or configuration: not retried)"],
+    ],
+  );
+});
+
 Deno.test("a job that hangs is stopped at its timeout with SIGTERM", async () => {
   const t0 = Date.now();
   const r = await runYaml(

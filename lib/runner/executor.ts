@@ -9,15 +9,16 @@
  * job with `ffi` gets its own process group, so that stopping it reaches whatever its native code
  * started; any other job is its own whole process tree.
  *
- * Job outcomes: exit 0 -> ok; exit 78 (EXIT_NOTHING_TO_DO) -> skipped; anything else, a timeout
- * or a signal -> retried while retries remain, then failed. Dependents: a job whose `trigger` is
+ * Job outcomes: exit 0 -> ok; exit 78 (EXIT_NOTHING_TO_DO) -> skipped; exit 2 (EXIT_USAGE: bad
+ * usage or configuration) -> failed at once; anything else, a timeout or a signal -> retried while
+ * retries remain, then failed. Dependents: a job whose `trigger` is
  * all_ok runs only when every dependency in the run is ok (skipped when one was skipped); a
  * none_failed job runs when no dependency failed; an all_done job runs once its dependencies
  * ended, whatever their outcome (e.g. cleanup). Otherwise a failed dependency makes the job
  * `upstream_failed` (not run). Aborting `signal` cancels the run: running jobs get SIGTERM, then
  * SIGKILL after `kill_grace`; jobs not started are recorded as `cancelled`.
  */
-import { EXIT_NOTHING_TO_DO } from "./job.ts";
+import { EXIT_NOTHING_TO_DO, EXIT_USAGE } from "./job.ts";
 import { formatDuration } from "./duration.ts";
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { attemptEnv, type JobCommand, jobCommand, type Plan, shellLine } from "./plan.ts";
@@ -133,6 +134,8 @@ interface AttemptOutcome {
   signal: string | null;
   message?: string;
   logPath?: string;
+  /** Retrying cannot help (bad usage or configuration). */
+  final?: boolean;
   /** Writes the attempt's end to the history (deferred until the freed slot is refilled). */
   record?: () => void;
 }
@@ -353,6 +356,9 @@ export async function executePlan(
         signal: null,
         message: line ?? "nothing to do",
       };
+    } else if (st.code === EXIT_USAGE) {
+      const message = `exit code ${st.code} (bad usage or configuration: not retried)`;
+      out = { status: "failed", code: st.code, signal: null, message, final: true };
     } else {
       out = { status: "failed", code: st.code, signal: null, message: `exit code ${st.code}` };
     }
@@ -394,7 +400,7 @@ export async function executePlan(
           end(id, "skipped", { message: out.message, logPath });
         } else if (out.status === "cancelled" || cancelled) {
           end(id, "cancelled", { message: out.message, logPath });
-        } else if (attempt <= job.retries) {
+        } else if (attempt <= job.retries && !out.final) {
           const delayMs = Math.min(job.retryBackoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
           later(() =>
             emit({

@@ -29,13 +29,17 @@
  *     });
  *   }
  */
-import { redact } from "../config/config.ts";
+import { ConfigError, redact } from "../config/config.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
 /** The job failed (any uncaught error). */
 export const EXIT_FAILED = 1;
-/** Bad usage (unknown flag, bad argument). `runJob` maps a parseArgs TypeError to this. */
+/**
+ * Bad usage or configuration (unknown flag, bad argument, an invalid setting): `runJob` maps a
+ * parseArgs TypeError and a ConfigError to this. Trying again cannot help: the runner does not
+ * retry it.
+ */
 export const EXIT_USAGE = 2;
 /** "Nothing to do" (sysexits EX_CONFIG is 78; chosen because no tool exits with it by accident). */
 export const EXIT_NOTHING_TO_DO = 78;
@@ -132,7 +136,9 @@ export function errorLine(name: string, err: unknown): string {
     const c = err.cause instanceof Error
       ? `${err.cause.name}: ${err.cause.message.split("\n")[0]}`
       : String(err.cause);
-    msg += ` (cause: ${c})`;
+    // A message that already quotes its cause (as most wrapping errors here do) says it once.
+    const said = err.cause instanceof Error && first.includes(err.cause.message.split("\n")[0]);
+    if (!said) msg += ` (cause: ${c})`;
   }
   const at = origin(err);
   if (at) msg += ` (at ${at})`;
@@ -195,7 +201,8 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
       code = received === "SIGINT" ? 130 : 143;
     } else {
       console.error(errorLine(meta.name, err));
-      const usage = String((err as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
+      const usage = err instanceof ConfigError ||
+        String((err as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
       code = usage ? EXIT_USAGE : EXIT_FAILED;
     }
   }

@@ -15,6 +15,7 @@
  * stream consumer catching up, one batch after another) skip most open/close costs (~25 ms each).
  */
 import { DuckDBInstance } from "@duckdb/node-api";
+import { ConfigError } from "../config/config.ts";
 import { WarehouseBusyError } from "./warehouse.ts";
 
 const SHARE_WINDOW_MS = 250;
@@ -102,6 +103,14 @@ function settle(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * DuckDB creates a missing file, so "No such file or directory" means a missing folder on the
+ * path (read from the message: a job's read permission may not cover the folder to look).
+ */
+function missingFolder(e: unknown): boolean {
+  return /No such file or directory/.test((e as Error)?.message ?? "");
+}
+
 async function openWithRetry(path: string, opts: HoldOptions): Promise<DuckDBInstance> {
   const start = performance.now();
   let delay = FIRST_DELAY_MS;
@@ -112,7 +121,11 @@ async function openWithRetry(path: string, opts: HoldOptions): Promise<DuckDBIns
       return await createInstance(path);
     } catch (e) {
       if (!isLockConflict(e)) {
-        throw new Error(`cannot open DuckDB file ${path}: ${(e as Error).message}`, { cause: e });
+        const message = `cannot open DuckDB file ${path}: ${(e as Error).message}`;
+        // A folder that does not exist is a setting to fix (EGX_WAREHOUSE), not worth retrying.
+        throw missingFolder(e) ? new ConfigError(message, { cause: e }) : new Error(message, {
+          cause: e,
+        });
       }
       const waited = performance.now() - start;
       const what = opts.label ? `${opts.label}: ` : "";
