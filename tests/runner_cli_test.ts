@@ -197,18 +197,18 @@ Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate 
   const unknown = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "nope"], env);
   assertEquals([unknown.code, unknown.stderr], [
     2,
-    `run: unknown pipeline or job "nope" in ${DATA}/cli.yaml (have: ok_pipe, fail_pipe, slow_pipe, greet, after_greet, failing, sleeper, after_sleeper)\n`,
+    `run: unknown pipeline or job "nope" in ${DATA}/cli.yaml (have: ok_pipe, fail_pipe, slow_pipe, stubborn_pipe, greet, after_greet, failing, sleeper, after_sleeper, stubborn)\n`,
   ]);
   const badFlag = await cli("run", ["--bogus"], env);
   assertEquals([badFlag.code, badFlag.stderr], [2, "run: Unknown option '--bogus' (see --help)\n"]);
 });
 
 /** Start the runner on slow_pipe and resolve once the sleeper job is running. */
-async function startSlowRun(env: Record<string, string>) {
-  const child = command("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe"], env).spawn();
+async function startSlowRun(env: Record<string, string>, pipeline = "slow_pipe", job = "sleeper") {
+  const child = command("run", ["--manifest", `${DATA}/cli.yaml`, pipeline], env).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!/running {2}sleeper/.test(seen)) {
+  while (!new RegExp(`running {2}${job}`).test(seen)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`runner ended early: ${seen}`);
     seen += value;
@@ -269,6 +269,27 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
     ]);
   });
 }
+
+Deno.test("a signal arriving with the first is one request to the runner; a later one is answered", async () => {
+  const { env } = tmpState();
+  const run = await startSlowRun(env, "stubborn_pipe", "stubborn"); // ignores SIGTERM
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const first = Date.now();
+  run.child.kill("SIGINT");
+  await sleep(20);
+  run.child.kill("SIGINT"); // as `deno task` passes a terminal's Ctrl-C on: the same press
+  await sleep(Math.max(0, 1200 - (Date.now() - first)));
+  run.child.kill("SIGINT"); // a second press, while the job has its kill_grace (2 s)
+  const status = await run.child.status;
+  const out = await run.output;
+  await run.stderr;
+  assertEquals(status.code, 130, out);
+  assertEquals(out.split("\n").filter((l) => l.startsWith("SIGINT")), [
+    "SIGINT: cancelling the run, stopping running jobs",
+    "SIGINT again: still waiting for jobs to stop (kill_grace)",
+  ]);
+  assertEquals(alive(run.jobPid), false);
+});
 
 Deno.test("a runner killed outright: its job stops by itself, the run is marked abandoned at the next start", async () => {
   const { state, env } = tmpState();

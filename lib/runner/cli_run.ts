@@ -108,12 +108,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const controller = new AbortController();
   let received: Deno.Signal | undefined;
+  let receivedAt = 0;
   const handler = (sig: Deno.Signal) => () => {
     if (received) {
-      console.log(`${sig} again: still waiting for jobs to stop (kill_grace)`);
+      // `deno task` passes a terminal's Ctrl-C on, so one press can arrive twice at once.
+      if (Date.now() - receivedAt >= 1000) {
+        console.log(`${sig} again: still waiting for jobs to stop (kill_grace)`);
+      }
       return;
     }
     received = sig;
+    receivedAt = Date.now();
     console.log(`${sig}: cancelling the run, stopping running jobs`);
     controller.abort();
   };
