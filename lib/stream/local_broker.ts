@@ -310,10 +310,26 @@ function handle(
   };
 }
 
-/** The broker already running in `dir`, if its process is alive and answers. */
+/** True when something accepts connections on 127.0.0.1:`port` (needs only --allow-net). */
+async function listening(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.ConnectionRefused) return false;
+    throw e;
+  }
+}
+
+/**
+ * The broker already running in `dir`: its pid file names a live process, or, in a process that
+ * may not signal others (no --allow-run, e.g. `deno task serve`; Deno 2 also refuses /proc
+ * without --allow-all), something accepts connections on the broker's client port. The handle's
+ * stop() and kill() still need --allow-run.
+ */
 export async function runningBroker(dir: string): Promise<RunningBroker | undefined> {
   const pid = await readPid(dir);
-  if (pid === undefined || !pidAlive(pid)) return undefined;
+  if (pid === undefined) return undefined;
   let props: string;
   try {
     props = await Deno.readTextFile(`${dir}/server.properties`);
@@ -322,6 +338,8 @@ export async function runningBroker(dir: string): Promise<RunningBroker | undefi
   }
   const ports = readPorts(props);
   if (!ports) return undefined;
+  const maySignal = (await Deno.permissions.query({ name: "run" })).state === "granted";
+  if (!(maySignal ? pidAlive(pid) : await listening(ports.port))) return undefined;
   return handle(dir, pid, ports.port, ports.controllerPort);
 }
 

@@ -9,12 +9,17 @@ import type { HealthSources } from "./endpoint.ts";
 
 /**
  * A `logEnds` source over Kafka (a short-lived admin connection per call; KafkaClient retries
- * while a group coordinator loads or moves).
+ * while a group coordinator loads or moves). Finding the local broker needs no --allow-run (see
+ * runningBroker). `brokerDir`: the local broker's directory (default var/kafka/data).
  */
-export function kafkaLogEnds(config: Config): NonNullable<HealthSources["logEnds"]> {
+export function kafkaLogEnds(
+  config: Config,
+  opts: { brokerDir?: string } = {},
+): NonNullable<HealthSources["logEnds"]> {
+  const dir = opts.brokerDir ?? DEV_BROKER_DIR;
   return async (topic) => {
     let brokers = config.kafka.brokers;
-    if (brokers.length === 0) brokers = (await runningBroker(DEV_BROKER_DIR))?.brokers ?? [];
+    if (brokers.length === 0) brokers = (await runningBroker(dir))?.brokers ?? [];
     if (brokers.length === 0) {
       throw new Error("KAFKA_BROKERS is not set and the local broker is not running");
     }
