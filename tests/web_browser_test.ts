@@ -281,6 +281,9 @@ Deno.test({
           ]]);
           const fresh = await cells(page, "#freshness");
           assert.deepEqual(fresh[1].slice(0, 2), ["daily prices (gold)", date]);
+          // Loaded minutes ago by the clock, though as-of is the sample's end: never negative.
+          assert.deepEqual([fresh[4][0], fresh[4][3]], ["last landing file loaded", "fresh"]);
+          assert.match(fresh[4][2], /^0\.\d h$/);
           const alerts = await cells(page, "#alerts");
           assert.deepEqual(alerts.map((r) => r.slice(0, 3)), [["2025-11-13", "ETEL", "big-move"]]);
           assert.match(alerts[0][3], /^ETEL up \+\d+\.\d\d% on 2025-11-13 /);

@@ -27,11 +27,14 @@ const ALERT: Schema = obj({
 });
 
 const HEALTH: Schema = obj({
-  asOf: str("the instant freshness is judged at (UTC)", { format: "date-time" }),
+  asOf: str("the instant market data's freshness is judged at (UTC)", { format: "date-time" }),
   freshness: list(obj({
     dataset: str(),
     latest: nullable(str("trade date or UTC instant")),
-    ageHours: nullable(num()),
+    ageHours: nullable(num(
+      "hours since `latest`: to asOf for market data, to the server's clock for the last load; " +
+        "never negative",
+    )),
     stale: { type: "boolean" },
     expectation: str(),
   })),

@@ -35,7 +35,10 @@ export interface Freshness {
   dataset: string;
   /** A Cairo trade date (YYYY-MM-DD) or a UTC instant (ISO), or null when there is none. */
   latest: string | null;
-  /** Hours between `latest` and the as-of instant (null when unknown). */
+  /**
+   * Hours from `latest` to the as-of instant for market data, to the real clock for the last
+   * load (a wall-clock event); never negative (null when unknown).
+   */
   ageHours: number | null;
   stale: boolean;
   /** What "fresh" means for this dataset. */
@@ -115,11 +118,19 @@ export function runnerHistory(
   }
 }
 
-const hours = (from: string, asOf: Date) =>
-  Math.round(
-    ((asOf.getTime() - Date.parse(from.length === 10 ? `${from}T12:30:00Z` : from)) /
-      3_600_000) * 10,
-  ) / 10;
+/**
+ * Hours from `from` (a trade date, taken at 12:30 UTC, the close, or an instant) to `to`, to
+ * 0.1 h. Data newer than `to` (market data past a pinned as-of, a clock behind another
+ * machine's) is 0 h old, not a negative age.
+ */
+const hours = (from: string, to: Date) =>
+  Math.max(
+    0,
+    Math.round(
+      ((to.getTime() - Date.parse(from.length === 10 ? `${from}T12:30:00Z` : from)) / 3_600_000) *
+        10,
+    ) / 10,
+  );
 
 interface FreshnessRow {
   [k: string]: string | null;
@@ -132,9 +143,16 @@ interface FreshnessRow {
 /**
  * Freshness of each dataset against the market calendar at `asOf`: daily data is fresh when it
  * reaches the last trading day before asOf's Cairo date; streamed bars are fresh when, during a
- * session, the newest is at most 20 minutes old (public feeds lag 15-20 minutes).
+ * session, the newest is at most 20 minutes old (public feeds lag 15-20 minutes). The last load
+ * happened on the wall clock, so it is aged against `opts.now` (default: the real clock), not
+ * against an as-of pinned to the sample's end.
  */
-export async function freshness(wh: Warehouse, asOf: Date): Promise<Freshness[]> {
+export async function freshness(
+  wh: Warehouse,
+  asOf: Date,
+  opts: { now?: Date } = {},
+): Promise<Freshness[]> {
+  const now = opts.now ?? new Date();
   const [ops] = await wh.query<FreshnessRow>(SQL.get("freshness_operational"), [], {
     label: "serve: freshness",
   });
@@ -174,7 +192,7 @@ export async function freshness(wh: Warehouse, asOf: Date): Promise<Freshness[]>
     {
       dataset: "last landing file loaded",
       latest: ops.LOAD_LATEST,
-      ageHours: ops.LOAD_LATEST ? hours(ops.LOAD_LATEST, asOf) : null,
+      ageHours: ops.LOAD_LATEST ? hours(ops.LOAD_LATEST, now) : null,
       stale: ops.LOAD_LATEST === null,
       expectation: "at least one file loaded",
     },
@@ -234,15 +252,15 @@ export async function streamPosition(
   };
 }
 
-/** Everything the pipeline page shows. */
+/** Everything the pipeline page shows (`now`: the real clock unless given). */
 export async function pipelineHealth(
   wh: Warehouse,
-  opts: { logDir: string; asOf: Date; sources: HealthSources },
+  opts: { logDir: string; asOf: Date; now?: Date; sources: HealthSources },
 ): Promise<PipelineHealth> {
   const history = runnerHistory(opts.logDir);
   return {
     asOf: opts.asOf.toISOString(),
-    freshness: await freshness(wh, opts.asOf),
+    freshness: await freshness(wh, opts.asOf, { now: opts.now }),
     stream: await streamPosition(wh, opts.sources),
     ...history,
   };
