@@ -14,6 +14,10 @@ import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
 import { loadConfig } from "../lib/config/config.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
+import { freshness } from "../lib/web/pipeline_health.ts";
+import { withTempWarehouse } from "./support/temp_warehouse.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 async function withServer(
   fn: (srv: TestServer, dir: string) => Promise<void>,
@@ -179,7 +183,13 @@ Deno.test("with a token configured every API call needs it; pages stay public", 
 Deno.test("binding beyond loopback without a token is refused before listening", () => {
   assert.throws(
     () => checkExposure({ host: "0.0.0.0", port: 8080 }),
-    (e: unknown) => e instanceof ConfigError && /set EGX_API_TOKEN/.test(e.message),
+    (e: unknown) =>
+      e instanceof ConfigError && /^EGX_API_HOST=0\.0\.0\.0 .*set EGX_API_TOKEN/.test(e.message),
+  );
+  assert.throws(
+    () => checkExposure({ host: "0.0.0.0", port: 8080 }, { hostFrom: "--host" }),
+    (e: unknown) =>
+      e instanceof ConfigError && /^--host 0\.0\.0\.0 .*set EGX_API_TOKEN/.test(e.message),
   );
   checkExposure({ host: "0.0.0.0", port: 8080, token: "t0k3n" });
   checkExposure({ host: "127.0.0.1", port: 8080 });
@@ -280,6 +290,143 @@ Deno.test("pipeline health shows runs, each job's last run and data freshness", 
       note: "the stream consumer has not written anything yet",
     });
   }, { asOf: "2025-12-08T12:30:00Z" });
+});
+
+/** A landing file recorded as loaded when `finishedAt` says. */
+function loadedFile(key: string, finishedAt: string) {
+  return [
+    "INSERT INTO OPERATIONAL.TBL_LOAD_LOG (FILE_KEY, ETAG, SIZE_BYTES, STATUS, STARTED_AT, " +
+    "FINISHED_AT) VALUES (?, 'v1', 1, 'LOADED', CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))",
+    [key, finishedAt, finishedAt],
+  ] as const;
+}
+
+Deno.test("the last load is aged by the real clock while market data is aged by the pinned as-of", async () => {
+  await withServer(async (srv) => {
+    // Loaded two hours ago by the wall clock; the sample's as-of is 2025-12-08T12:30Z.
+    const loaded = new Date(Math.floor(Date.now() / 1000) * 1000 - 2 * 3_600_000).toISOString();
+    await srv.warehouse.transaction(async (s) => {
+      await s.execute(...loadedFile("a.csv", loaded));
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-04', 'BATCH_CSV', 1, 1, 1, 1, 1)",
+      );
+    });
+    await new Promise((r) => setTimeout(r, 250));
+    const r = await srv.get("/api/v1/pipeline/health");
+    assert.equal(r.status, 200);
+    await assertDocumented(srv, "/api/v1/pipeline/health", r.body);
+    assert.equal(r.body.data.asOf, "2025-12-08T12:30:00.000Z");
+    // The close of 2025-12-04 (12:30 UTC) is 96 h before the as-of.
+    assert.deepEqual(r.body.data.freshness[0].ageHours, 96);
+    assert.deepEqual(r.body.data.freshness[4], {
+      dataset: "last landing file loaded",
+      latest: loaded,
+      ageHours: 2,
+      stale: false,
+      expectation: "at least one file loaded",
+    });
+  });
+});
+
+Deno.test("no dataset is ever shown with a negative age", async () => {
+  await withTempWarehouse(async (wh) => {
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-09', 'BATCH_CSV', 1, 1, 1, 1, 1)",
+      );
+      await s.execute(...loadedFile("a.csv", "2026-01-01T00:30:00Z"));
+    });
+    const asOf = new Date("2025-12-08T12:30:00Z");
+    const ages = async (now: Date) =>
+      (await freshness(wh, asOf, { now })).map((f) => [f.dataset, f.latest, f.ageHours]);
+    // A trade date after the pinned as-of, and a load after a clock that is behind: 0 h old.
+    assert.deepEqual(await ages(new Date("2026-01-01T00:00:00Z")), [
+      ["daily prices (operational)", "2025-12-09", 0],
+      ["daily prices (gold)", null, null],
+      ["intraday bars", null, null],
+      ["streamed quotes", null, null],
+      ["last landing file loaded", "2026-01-01T00:30:00.000Z", 0],
+    ]);
+    // The load's age follows `now` alone: 2026-01-02T12:00Z is 35.5 h after it.
+    assert.deepEqual((await ages(new Date("2026-01-02T12:00:00Z")))[4], [
+      "last landing file loaded",
+      "2026-01-01T00:30:00.000Z",
+      35.5,
+    ]);
+  });
+});
+
+/** `deno task serve <args>` with the task's permissions, in the repository, without a .env. */
+async function serveCli(args: string[], env: Record<string, string>) {
+  const tasks = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`)).tasks;
+  const [deno, ...cmd] = String(tasks.serve).split(/\s+/);
+  assert.equal(deno, "deno");
+  const base: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) base[k] = v;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...cmd, ...args],
+      cwd: REPO,
+      clearEnv: true,
+      // EGX_API_TOKEN set (empty = none) so a developer's .env cannot supply one.
+      env: {
+        ...base,
+        EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+        EGX_LOG_DIR: `${dir}/logs`,
+        EGX_API_TOKEN: "",
+        ...env,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("serve on a busy port names the address it cannot listen on", async () => {
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (busy.addr as Deno.NetAddr).port;
+  const r = await serveCli(["--port", String(port)], {});
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, "");
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^serve: AddrInUse: cannot listen on 127\\.0\\.0\\.1:${port}: address already in use ` +
+        "\\(at lib/web/server\\.ts:\\d+\\)\\n$",
+    ),
+  );
+});
+
+Deno.test("an exposed host without a token is refused naming --host or EGX_API_HOST as given", async () => {
+  const refused = (given: string) =>
+    `serve: ConfigError: ${given} is reachable from other machines: set EGX_API_TOKEN (clients ` +
+    `then send "Authorization: Bearer <token>") or bind to 127.0.0.1`;
+  const strip = (s: string) => s.replace(/ \(at lib\/web\/server\.ts:\d+\)\n$/, "");
+  const flag = await serveCli(["--host", "0.0.0.0", "--port", "0"], {});
+  assert.deepEqual([flag.code, flag.stdout, strip(flag.stderr)], [
+    2,
+    "",
+    refused("--host 0.0.0.0"),
+  ]);
+  const env = await serveCli(["--port", "0"], { EGX_API_HOST: "0.0.0.0" });
+  assert.deepEqual([env.code, env.stdout, strip(env.stderr)], [
+    2,
+    "",
+    refused("EGX_API_HOST=0.0.0.0"),
+  ]);
+  // The flag wins over the variable, and the message names what was used.
+  const both = await serveCli(["--host", "0.0.0.0", "--port", "0"], { EGX_API_HOST: "127.0.0.1" });
+  assert.deepEqual([both.code, strip(both.stderr)], [2, refused("--host 0.0.0.0")]);
 });
 
 Deno.test("before the models are built, market endpoints answer 503 saying what to run", async () => {

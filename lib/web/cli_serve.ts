@@ -49,7 +49,8 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
     }
     api.port = port;
   }
-  checkExposure(api); // before opening anything: refuse an exposed server without a token
+  // Before opening anything: refuse an exposed server without a token.
+  checkExposure(api, { hostFrom: values.host !== undefined ? "--host" : undefined });
   const warehouse = await openWarehouse(config.warehouse, { signal, lockTimeoutMs: 15_000 });
   try {
     const app = createApp({

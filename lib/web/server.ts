@@ -34,11 +34,15 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** Refuse a configuration that would expose the API without a token. */
-export function checkExposure(api: Config["api"]): void {
+/**
+ * Refuse a configuration that would expose the API without a token. `hostFrom`: where the host
+ * came from, as the message names it ("--host" for the command-line flag; default EGX_API_HOST).
+ */
+export function checkExposure(api: Config["api"], opts: { hostFrom?: "--host" } = {}): void {
   if (!isLoopback(api.host) && !api.token) {
+    const given = opts.hostFrom === "--host" ? `--host ${api.host}` : `EGX_API_HOST=${api.host}`;
     throw new ConfigError(
-      `EGX_API_HOST=${api.host} is reachable from other machines: set EGX_API_TOKEN ` +
+      `${given} is reachable from other machines: set EGX_API_TOKEN ` +
         `(clients then send "Authorization: Bearer <token>") or bind to 127.0.0.1`,
     );
   }
@@ -174,16 +178,43 @@ export async function startServer(
   opts: { signal?: AbortSignal; onListen?: (url: string) => void } = {},
 ): Promise<RunningServer> {
   checkExposure(api);
-  const ready = Promise.withResolvers<{ port: number }>();
-  const server = Deno.serve({
-    hostname: api.host,
-    port: api.port,
-    signal: opts.signal,
-    onListen: ({ port }) => ready.resolve({ port }),
-  }, app.fetch);
-  const { port } = await ready.promise;
   const host = api.host.includes(":") && !api.host.startsWith("[") ? `[${api.host}]` : api.host;
+  const ready = Promise.withResolvers<{ port: number }>();
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: api.host,
+      port: api.port,
+      signal: opts.signal,
+      onListen: ({ port }) => ready.resolve({ port }),
+    }, app.fetch);
+  } catch (e) {
+    throw listenError(e, `${host}:${api.port}`);
+  }
+  const { port } = await ready.promise;
   const url = `http://${host}:${port}`;
   opts.onListen?.(url);
   return { url, port, finished: server.finished };
+}
+
+/** A failure to listen, naming the address (Deno's own message names neither host nor port). */
+function listenError(e: unknown, where: string): unknown {
+  if (e instanceof Deno.errors.AddrInUse) {
+    return new Deno.errors.AddrInUse(`cannot listen on ${where}: address already in use`);
+  }
+  if (e instanceof Deno.errors.AddrNotAvailable) {
+    return new Deno.errors.AddrNotAvailable(
+      `cannot listen on ${where}: not an address of this machine`,
+    );
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return new Deno.errors.PermissionDenied(
+      `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`,
+    );
+  }
+  if (e instanceof Error && !(e instanceof Deno.errors.NotCapable)) {
+    // No cause: its message is in ours, and the error line would print it twice.
+    return new Error(`cannot listen on ${where}: ${e.message}`);
+  }
+  return e;
 }
