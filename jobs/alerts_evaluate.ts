@@ -56,6 +56,10 @@ if (import.meta.main) {
     const wh = await openWarehouse(config.warehouse, { signal });
     try {
       if (values.watch) {
+        console.log(
+          `alerts_evaluate: watching the warehouse every ${values.interval} s with ${rules.length} ` +
+            `rules${webhookUrl ? "" : " (no webhook set)"}; Ctrl-C stops`,
+        );
         await watchAlerts(wh, rules, {
           path: config.warehouse.kind === "duckdb" ? config.warehouse.path : undefined,
           intervalMs,
@@ -63,6 +67,7 @@ if (import.meta.main) {
           signal,
           onError: (e) => console.error(`alerts_evaluate: ${e instanceof Error ? e.message : e}`),
         });
+        console.log("alerts_evaluate: stopped watching");
         return;
       }
       const r = await evaluateAlerts(wh, rules, { source: "pipeline", date, webhookUrl, signal });

@@ -582,6 +582,29 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);
 
+    // --watch says that it watches, and that it stopped on Ctrl-C.
+    const watcher = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "jobs/alerts_evaluate.ts", "--watch", "--interval", "0.2"],
+      env: { EGX_WAREHOUSE: path },
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = watcher.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("Ctrl-C stops\n")) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      seen += value;
+    }
+    watcher.kill("SIGINT");
+    for (let r = await lines.read(); !r.done; r = await lines.read()) seen += r.value;
+    assert.equal((await watcher.status).code, 0);
+    assert.deepEqual(seen.trim().split("\n").filter((l) => !l.startsWith("ALERT")), [
+      "alerts_evaluate: watching the warehouse every 0.2 s with 4 rules (no webhook set); " +
+      "Ctrl-C stops",
+      "alerts_evaluate: stopped watching",
+    ]);
+
     // Every problem of a bad rules file is printed, not only the first line of the error.
     const rules = `${dir}/${crypto.randomUUID()}.yaml`;
     Deno.writeTextFileSync(
