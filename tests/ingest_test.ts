@@ -425,28 +425,28 @@ Deno.test("a failing file in a group of bar files is isolated: the other files l
   });
 });
 
-Deno.test("a line with an unterminated or stray quote is quarantined as a malformed CSV line", async () => {
+Deno.test("in a daily file, a line with a broken quote is quarantined alone and quoted fields parse", async () => {
   await withTempWarehouse(async (wh) => {
     await loadCompanies(wh);
-    const dir = await Deno.makeTempDir({ prefix: "egx_quote_" });
+    // One broken quote used to make DuckDB's sniffer read the whole file without quoting (then
+    // "40" was an unparsable open), or, quoting forced, run on into the following lines.
+    const [dir, files] = await tempFiles({
+      "daily.csv": DAILY_HEADER +
+        "COMI,2025-12-09,80,82,79,81,100\n" +
+        'SWDY,2025-12-10,"76,77,75,76,100\n' +
+        '"ETEL",2025-12-10,"40",41,39,40.5,5\n' +
+        'SWDY,2025-12-11,7"6,77,75,76,100\r\n' +
+        'ETEL,2025-12-11,"4,1",41,39,40,5\n' +
+        '"HR""HO",2025-12-11,10,11,9,10,7\n' +
+        "ETEL,2025-12-14,41,42,40,41,6\n",
+    });
     try {
-      // One broken quote makes DuckDB's sniffer read the file without quoting, so its own
-      // message for the line is a conversion error ("76 to DOUBLE) that says nothing useful.
-      await Deno.writeTextFile(
-        `${dir}/daily.csv`,
-        "ticker,trade_date,open,high,low,close,volume\n" +
-          "COMI,2025-12-09,80,82,79,81,100\n" +
-          'SWDY,2025-12-10,"76,77,75,76,100\n' +
-          "ETEL,2025-12-10,40,41,39,40.5,5\n" +
-          'SWDY,2025-12-11,7"6,77,75,76,100\n' +
-          "ETEL,2025-12-11,abc,41,39,40,5\n",
-      );
-      const [o] = await loadFiles(wh, [localFile(`${dir}/daily.csv`, "daily.csv")]);
+      const [o] = await loadFiles(wh, files);
       assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
         "LOADED",
-        5,
-        2,
+        7,
         3,
+        4,
       ]);
       assert.deepEqual(
         await wh.query(
@@ -464,22 +464,106 @@ Deno.test("a line with an unterminated or stray quote is quarantined as a malfor
             REASON: "malformed CSV line: stray quote",
             RECORD: 'SWDY,2025-12-11,7"6,77,75,76,100',
           },
+          // The quoted value is one field: the reader read 4,1 (and could not make it a number).
           {
             LINE_NUMBER: 6,
-            REASON: 'unparsable open "abc"',
-            RECORD: "ETEL,2025-12-11,abc,41,39,40,5",
+            REASON: 'unparsable open "4,1"',
+            RECORD: 'ETEL,2025-12-11,"4,1",41,39,40,5',
+          },
+          {
+            LINE_NUMBER: 7,
+            REASON: 'unknown ticker HR"HO',
+            // The record as read (to_json of DuckDB's typed row: doubles print as 10.0).
+            RECORD: '{"ticker":"HR\\"HO","trade_date":"2025-12-11","open":10.0,"high":11.0,' +
+              '"low":9.0,"close":10.0,"volume":7.0,"egx_file_key":"daily.csv",' +
+              `"egx_etag":"${files[0].etag}","egx_ticker":null,"egx_line":7}`,
           },
         ],
       );
-      // The other lines load as they would without the broken ones.
+      // The other lines load as they would without the broken ones, quoted values included.
       assert.deepEqual(
         await wh.query(
-          "SELECT TICKER, TRADE_DATE::VARCHAR AS D, OPEN, CLOSE, VOLUME " +
-            "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+          "SELECT TICKER, TRADE_DATE::VARCHAR AS D, OPEN, HIGH, LOW, CLOSE, VOLUME " +
+            "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1, 2",
         ),
         [
-          { TICKER: "COMI", D: "2025-12-09", OPEN: 80, CLOSE: 81, VOLUME: 100 },
-          { TICKER: "ETEL", D: "2025-12-10", OPEN: 40, CLOSE: 40.5, VOLUME: 5 },
+          { TICKER: "COMI", D: "2025-12-09", OPEN: 80, HIGH: 82, LOW: 79, CLOSE: 81, VOLUME: 100 },
+          { TICKER: "ETEL", D: "2025-12-10", OPEN: 40, HIGH: 41, LOW: 39, CLOSE: 40.5, VOLUME: 5 },
+          { TICKER: "ETEL", D: "2025-12-14", OPEN: 41, HIGH: 42, LOW: 40, CLOSE: 41, VOLUME: 6 },
+        ],
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("in a company list, a line with a broken quote is quarantined alone and quoted fields parse", async () => {
+  await withTempWarehouse(async (wh) => {
+    const [dir, files] = await tempFiles({
+      "companies.csv": "ticker,company_name,isin,sector\n" +
+        "AAAA,A Co,EGS00000A011,Banks\n" +
+        'BADQ,"Bad Co,EGS00000B011,Banks\n' +
+        'ZZZZ,"Z, Co",EGS00000C011,"Real Estate, Land"\n' +
+        'STRY,St"ray Co,EGS00000D011,Banks\r\n' +
+        'QQQQ,"Q ""The"" Co",EGS00000E011,Banks\n' +
+        'XISN,"X, Co",XX,Banks\n',
+    });
+    try {
+      const [o] = await loadFiles(wh, files);
+      assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
+        "LOADED",
+        6,
+        3,
+        3,
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT LINE_NUMBER, REASON, RECORD FROM OPERATIONAL.TBL_QUARANTINE " +
+            "WHERE FILE_KEY = 'companies.csv' ORDER BY 1",
+        ),
+        [
+          {
+            LINE_NUMBER: 3,
+            REASON: "malformed CSV line: unterminated quote",
+            RECORD: 'BADQ,"Bad Co,EGS00000B011,Banks',
+          },
+          {
+            LINE_NUMBER: 5,
+            REASON: "malformed CSV line: stray quote",
+            RECORD: 'STRY,St"ray Co,EGS00000D011,Banks',
+          },
+          {
+            LINE_NUMBER: 7,
+            REASON: 'unparsable ISIN "XX"',
+            RECORD: JSON.stringify({
+              ticker: "XISN",
+              company_name: "X, Co",
+              isin: "XX",
+              sector: "Banks",
+              industry: null,
+              is_active: null,
+              egx_file_key: "companies.csv",
+              egx_etag: files[0].etag,
+              egx_ticker: null,
+              egx_line: 7,
+            }),
+          },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, COMPANY_NAME, ISIN, SECTOR FROM OPERATIONAL.TBL_COMPANY ORDER BY 1",
+        ),
+        [
+          { TICKER: "AAAA", COMPANY_NAME: "A Co", ISIN: "EGS00000A011", SECTOR: "Banks" },
+          { TICKER: "QQQQ", COMPANY_NAME: 'Q "The" Co', ISIN: "EGS00000E011", SECTOR: "Banks" },
+          {
+            TICKER: "ZZZZ",
+            COMPANY_NAME: "Z, Co",
+            ISIN: "EGS00000C011",
+            SECTOR: "Real Estate, Land",
+          },
         ],
       );
     } finally {

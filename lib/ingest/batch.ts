@@ -72,6 +72,7 @@ export async function runBatch(
     return await loadFiles(wh, fetched, {
       runId: opts.runId,
       signal: opts.signal,
+      tmpDir,
       onProgress: progress ? (p) => progress.group(p) : undefined,
       progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
       onLoaded: (o) =>

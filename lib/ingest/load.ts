@@ -22,6 +22,7 @@ import type {
   Warehouse,
 } from "../warehouse/warehouse.ts";
 import { type Detected, detectFormat, headerColumns } from "./formats.ts";
+import { type BrokenLine, brokenLines, writeWithout } from "./quotes.ts";
 import { SQL } from "./sql_files.ts";
 import { localRows, publish, stagingEngine, TARGETS, targetsOf } from "./publish_snowflake.ts";
 
@@ -81,6 +82,11 @@ export interface LoadOptions {
   progressIntervalMs?: number;
   /** Most files loaded in one group (default 64). */
   maxGroupFiles?: number;
+  /**
+   * Where a copy of a file without its lines of broken quoting is written while it loads
+   * (default: the system's temporary folder).
+   */
+  tmpDir?: string;
 }
 
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -201,6 +207,51 @@ interface Detection {
   header: string;
 }
 
+/** A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` lines. */
+interface Entry {
+  file: LocalFile;
+  ticker: string | null;
+  broken: BrokenLine[];
+}
+
+/**
+ * The group's files screened for lines with broken quoting (quotes.ts): a file that has some is
+ * read from a copy without them (in `tmpDir`), and they are quarantined as rejected lines.
+ * Returns the entries and a function that removes the copies.
+ */
+async function screenGroup(
+  group: readonly Detection[],
+  tmpDir: string | undefined,
+): Promise<{ entries: Entry[]; release: () => Promise<void> }> {
+  const copies: string[] = [];
+  const release = async () => {
+    for (const c of copies) await Deno.remove(c).catch(() => {});
+  };
+  try {
+    const entries: Entry[] = [];
+    for (const g of group) {
+      const broken = await brokenLines(g.file.path);
+      let file = g.file;
+      if (broken.length > 0) {
+        if (tmpDir !== undefined) await Deno.mkdir(tmpDir, { recursive: true });
+        const copy = await Deno.makeTempFile({
+          dir: tmpDir,
+          prefix: "egx_quotes_",
+          suffix: ".csv",
+        });
+        copies.push(copy);
+        await writeWithout(g.file.path, broken, copy);
+        file = { ...g.file, path: copy };
+      }
+      entries.push({ file, ticker: g.detected.ticker, broken });
+    }
+    return { entries, release };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}
+
 /**
  * Whether a natural key of `spec` appears in more than one file of the group: loaded together,
  * those files would write the key twice (or quarantine it as a duplicate) instead of the later
@@ -225,7 +276,7 @@ async function keyInSeveralFiles(s: Session, key: readonly string[]): Promise<bo
  */
 async function stageAndCheck(
   s: Session,
-  files: readonly { file: LocalFile; ticker: string | null }[],
+  files: readonly Entry[],
   detected: Detected,
   vars: { runId?: string; startedAt: Date },
   watch?: GroupWatch,
@@ -236,6 +287,11 @@ async function stageAndCheck(
     "egx_file",
     ["ord", "path", "file_key", "etag", "size_bytes", "ticker"],
     files.map(({ file: f, ticker }, i) => [i, f.path, f.key, f.etag, f.size, ticker]),
+  );
+  await s.insertRows(
+    "egx_quote_rejects",
+    ["path", "line", "csv_line", "problem"],
+    files.flatMap(({ file: f, broken }) => broken.map((b) => [f.path, b.line, b.text, b.problem])),
   );
   await setVariables(s, {
     format: detected.spec.id,
@@ -304,19 +360,24 @@ async function loadGroup(
   const label = files.length === 1
     ? `batch_load ${files[0].key}`
     : `batch_load ${files.length} ${detected.spec.id} files`;
-  const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
+  const { entries, release } = await screenGroup(group, opts.tmpDir);
   let quarantine = false;
   const prepare = async (s: Session) => {
     quarantine = await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt }, watch);
   };
-  const rows = await wh.transaction(async (s) => {
-    await quarantineAndUpsert(s, detected, quarantine);
-    return await s.query<{ K: string; R: number; L: number; Q: number }>(
-      "SELECT l.FILE_KEY AS K, l.ROWS_READ AS R, l.ROWS_LOADED AS L, l.ROWS_QUARANTINED AS Q " +
-        "FROM OPERATIONAL.TBL_LOAD_LOG l JOIN egx_file f ON f.file_key = l.FILE_KEY " +
-        "AND f.etag = l.ETAG",
-    );
-  }, { signal: opts.signal, label, prepare, ...watch?.options() });
+  let rows;
+  try {
+    rows = await wh.transaction(async (s) => {
+      await quarantineAndUpsert(s, detected, quarantine);
+      return await s.query<{ K: string; R: number; L: number; Q: number }>(
+        "SELECT l.FILE_KEY AS K, l.ROWS_READ AS R, l.ROWS_LOADED AS L, l.ROWS_QUARANTINED AS Q " +
+          "FROM OPERATIONAL.TBL_LOAD_LOG l JOIN egx_file f ON f.file_key = l.FILE_KEY " +
+          "AND f.etag = l.ETAG",
+      );
+    }, { signal: opts.signal, label, prepare, ...watch?.options() });
+  } finally {
+    await release();
+  }
   const byKey = new Map(rows.map((r) => [r.K, r]));
   return files.map((f) => {
     const r = byKey.get(f.key)!;
@@ -347,10 +408,13 @@ async function loadGroupSnowflake(
   const files = group.map((g) => g.file);
   const keys = files.map((f) => f.key);
   const label = `batch_load ${files.length === 1 ? files[0].key : `${files.length} files`}`;
-  const local = await stagingEngine(sf);
+  const { entries, release } = await screenGroup(group, opts.tmpDir);
+  const local = await stagingEngine(sf).catch(async (e) => {
+    await release();
+    throw e;
+  });
   try {
     const targets = [...targetsOf(detected.spec.id), TARGETS.quarantine, TARGETS.loadLog];
-    const entries = group.map((g) => ({ file: g.file, ticker: g.detected.ticker }));
     let quarantine = false;
     const prepare = async (s: Session) => {
       quarantine = await stageAndCheck(
@@ -387,6 +451,7 @@ async function loadGroupSnowflake(
     }));
   } finally {
     await local.close();
+    await release();
   }
 }
 

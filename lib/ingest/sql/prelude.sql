@@ -45,21 +45,16 @@ CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
   o IS NULL OR h IS NULL OR l IS NULL OR c IS NULL OR v IS NULL OR o <= 0 OR l <= 0 OR v < 0
   OR h < l OR o > h OR o < l OR c > h OR c < l;
 
--- What is wrong with the quoting of a CSV line the reader rejected (NULL: nothing): a field
--- opened by a quote that the line never closes, or a quote elsewhere than around a whole field
--- (e.g. 7"6, or "76"x). The reader's own message for such a line (it may have chosen to read the
--- file without quoting, then fail to convert "76) would not say what is wrong.
-CREATE OR REPLACE TEMP MACRO egx_quote_problem(line) AS CASE
-  WHEN NOT contains(line, '"') THEN NULL
-  WHEN regexp_full_match(line,
-    '(?:"(?:[^"]|"")*"|[^",]*)(?:,(?:"(?:[^"]|"")*"|[^",]*))*\r?') THEN NULL
-  WHEN regexp_matches(line, '(?:^|,)"(?:[^"]|"")*\r?$') THEN 'unterminated quote'
-  ELSE 'stray quote'
-END;
-
 -- The files of the group being loaded (same format and header), filled by load.ts.
 CREATE OR REPLACE TEMP TABLE egx_file (
   ord INTEGER, path VARCHAR, file_key VARCHAR, etag VARCHAR, size_bytes BIGINT, ticker VARCHAR
+);
+
+-- Lines with broken quoting (an unterminated or stray quote), found by load.ts before the read
+-- (lib/ingest/quotes.ts): the reader gets a copy of the file without them (its path is in
+-- egx_file), so its rejects' line numbers are renumbered in stage_rejects.sql.
+CREATE OR REPLACE TEMP TABLE egx_quote_rejects (
+  path VARCHAR, line BIGINT, csv_line VARCHAR, problem VARCHAR
 );
 
 -- Trading calendar (filled from lib/market/egx_calendar.json by load.ts).

@@ -11,11 +11,9 @@ ON CONFLICT (FILE_KEY, ETAG, LINE_NUMBER) DO UPDATE SET
 
 INSERT INTO OPERATIONAL.TBL_QUARANTINE (FILE_KEY, ETAG, LINE_NUMBER, FORMAT, REASON, RECORD)
 SELECT f.file_key, f.etag, j.line, getvariable('format'),
-  -- A line with a broken quote is malformed whatever the reader made of it; a value the typed
-  -- reader could not convert reads like the text formats' reasons.
-  CASE WHEN egx_quote_problem(j.csv_line) IS NOT NULL
-    THEN 'malformed CSV line: ' || egx_quote_problem(j.csv_line)
-    WHEN j.error_message LIKE 'Error when converting column%'
+  -- A value the typed reader could not convert reads like the text formats' reasons; a line with
+  -- broken quoting (never read) or that the reader could not split is a malformed line.
+  CASE WHEN NOT j.quote_broken AND j.error_message LIKE 'Error when converting column%'
     THEN regexp_replace(j.error_message,
       'Error when converting column "([^"]*)"\. Could not convert string "(.*?)" to ''[A-Z]+''',
       'unparsable \1 "\2"', 'g')

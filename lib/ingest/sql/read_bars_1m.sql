@@ -1,6 +1,7 @@
 -- Read one-minute bar files with typed columns (see read_daily_canonical.sql).
 CREATE OR REPLACE TEMP TABLE egx_raw_read AS
-SELECT * FROM read_csv(getvariable('src_files'), header = true, filename = 'egx_filename',
+SELECT * FROM read_csv(getvariable('src_files'), header = true, delim = ',', quote = '"',
+  filename = 'egx_filename',
   types = {'datetime': 'TIMESTAMP', 'open': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE',
     'close': 'DOUBLE', 'volume': 'DOUBLE'},
   store_rejects = true, rejects_table = 'egx_rejects', rejects_scan = 'egx_rejects_scan');

@@ -1,6 +1,20 @@
--- Lines the CSV reader rejected, one row per line (a line can fail on several columns).
+-- Lines the CSV reader rejected, one row per line (a line can fail on several columns), and the
+-- lines with broken quoting the reader never saw (egx_quote_rejects). The reader's line numbers
+-- are those of the file without the broken lines: the line it calls L is the file's line L plus
+-- the number of broken lines before it (the i-th broken line, 0-based, at line r, precedes the
+-- reader's line L when r - i <= L).
 CREATE OR REPLACE TEMP TABLE egx_reject_lines AS
-SELECT s.file_path AS path, e.line, any_value(e.csv_line) AS csv_line,
-  string_agg(DISTINCT e.error_message, '; ') AS error_message
-FROM egx_rejects e JOIN egx_rejects_scan s USING (scan_id, file_id)
-GROUP BY ALL;
+WITH gone AS (
+  SELECT path, line - (row_number() OVER (PARTITION BY path ORDER BY line) - 1) AS at
+  FROM egx_quote_rejects
+), seen AS (
+  SELECT s.file_path AS path, e.line, any_value(e.csv_line) AS csv_line,
+    string_agg(DISTINCT e.error_message, '; ') AS error_message
+  FROM egx_rejects e JOIN egx_rejects_scan s USING (scan_id, file_id)
+  GROUP BY ALL
+)
+SELECT r.path, r.line + (SELECT count(*) FROM gone g WHERE g.path = r.path AND g.at <= r.line)
+    AS line, r.csv_line, r.error_message, false AS quote_broken
+FROM seen r
+UNION ALL
+SELECT path, line, csv_line, problem, true FROM egx_quote_rejects;

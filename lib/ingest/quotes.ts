@@ -1,0 +1,121 @@
+/**
+ * Lines with broken CSV quoting, found before DuckDB reads a file. DuckDB's reader cannot keep
+ * such a line to itself: a quote that a line never closes runs on into the next lines (a quoted
+ * field may span lines), and a file with one broken quote makes its sniffer read the whole file
+ * without quoting. So the lines are screened first (a line is a record: quoted fields spanning
+ * lines are not supported), the reader gets only well-formed ones, with the delimiter "," and
+ * the quote '"' given (RFC 4180), and a broken line is quarantined alone. The escape is left to
+ * the sniffer: it finds the doubled quote ("") where there is one, and setting it makes DuckDB's
+ * reader about twice as slow (the bundled one-minute bars: 95 ms -> 230 ms).
+ */
+
+/** A data line whose quoting is broken. */
+export interface BrokenLine {
+  /** 1-based line number in the file (the header is line 1). */
+  line: number;
+  /** The line as it is in the file, without its line break. */
+  text: string;
+  problem: "unterminated quote" | "stray quote";
+}
+
+const QUOTE = 0x22;
+const NL = 0x0a;
+const CHUNK = 1 << 20;
+
+/**
+ * What is wrong with the quoting of one line (null: nothing). A quoted field is a quote, then
+ * anything with doubled quotes for literal ones, then a closing quote followed by the comma or
+ * the end of the line; a quote anywhere else is stray.
+ */
+export function quoteProblem(line: string): BrokenLine["problem"] | null {
+  const n = line.length;
+  let i = 0;
+  for (;;) {
+    if (line.charCodeAt(i) === QUOTE) {
+      i++;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q === -1) return "unterminated quote";
+        if (line.charCodeAt(q + 1) === QUOTE) {
+          i = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      if (i === n) return null;
+      if (line[i] !== ",") return "stray quote";
+      i++;
+    } else {
+      const comma = line.indexOf(",", i);
+      const end = comma === -1 ? n : comma;
+      const q = line.indexOf('"', i);
+      if (q !== -1 && q < end) return "stray quote";
+      if (comma === -1) return null;
+      i = comma + 1;
+    }
+  }
+}
+
+/**
+ * The data lines (after the header) of the file at `path` whose quoting is broken. A file
+ * without any quote (most large files) is only scanned for one, chunk by chunk.
+ */
+export async function brokenLines(path: string): Promise<BrokenLine[]> {
+  const f = await Deno.open(path, { read: true });
+  let quoted = false;
+  try {
+    const buf = new Uint8Array(CHUNK);
+    for (;;) {
+      const n = await f.read(buf);
+      if (n === null) break;
+      if (buf.subarray(0, n).indexOf(QUOTE) !== -1) {
+        quoted = true;
+        break;
+      }
+    }
+  } finally {
+    f.close();
+  }
+  if (!quoted) return [];
+  const text = await Deno.readTextFile(path);
+  const out: BrokenLine[] = [];
+  let start = text.indexOf("\n") + 1;
+  for (let line = 2; start > 0 && start < text.length; line++) {
+    const nl = text.indexOf("\n", start);
+    const end = nl === -1 ? text.length : nl;
+    let raw = text.slice(start, end);
+    if (raw.endsWith("\r")) raw = raw.slice(0, -1);
+    if (raw.includes('"')) {
+      const problem = quoteProblem(raw);
+      if (problem) out.push({ line, text: raw, problem });
+    }
+    start = nl + 1;
+  }
+  return out;
+}
+
+/** Write the file at `path` without the lines `broken` (sorted by line) to `dest`. */
+export async function writeWithout(
+  path: string,
+  broken: readonly BrokenLine[],
+  dest: string,
+): Promise<void> {
+  const bytes = await Deno.readFile(path);
+  const skip = new Set(broken.map((b) => b.line));
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  for (let line = 1; start < bytes.length; line++) {
+    const nl = bytes.indexOf(NL, start);
+    const end = nl === -1 ? bytes.length : nl + 1;
+    if (!skip.has(line)) parts.push(bytes.subarray(start, end));
+    start = end;
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  await Deno.writeFile(dest, out);
+}
