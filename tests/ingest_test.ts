@@ -507,14 +507,15 @@ Deno.test("in a company list, a line with a broken quote is quarantined alone an
         'ZZZZ,"Z, Co",EGS00000C011,"Real Estate, Land"\n' +
         'STRY,St"ray Co,EGS00000D011,Banks\r\n' +
         'QQQQ,"Q ""The"" Co",EGS00000E011,Banks\n' +
-        'XISN,"X, Co",XX,Banks\n',
+        'XISN,"X, Co",XX,Banks\n' +
+        'PADD, "P, Co" ,EGS00000F011,Banks\n', // spaces around a quoted field are allowed
     });
     try {
       const [o] = await loadFiles(wh, files);
       assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
         "LOADED",
-        6,
-        3,
+        7,
+        4,
         3,
       ]);
       assert.deepEqual(
@@ -557,6 +558,7 @@ Deno.test("in a company list, a line with a broken quote is quarantined alone an
         ),
         [
           { TICKER: "AAAA", COMPANY_NAME: "A Co", ISIN: "EGS00000A011", SECTOR: "Banks" },
+          { TICKER: "PADD", COMPANY_NAME: "P, Co", ISIN: "EGS00000F011", SECTOR: "Banks" },
           { TICKER: "QQQQ", COMPANY_NAME: 'Q "The" Co', ISIN: "EGS00000E011", SECTOR: "Banks" },
           {
             TICKER: "ZZZZ",
