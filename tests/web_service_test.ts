@@ -251,12 +251,7 @@ Deno.test("pipeline health shows runs, each job's last run and data freshness", 
     h.endJob("run-1", "b", { status: "failed", at: t0 + 4000, attempts: 2, message: "boom" });
     h.endRun("run-1", "failed", t0 + 4000);
     h.close();
-    await srv.warehouse.transaction((s) =>
-      s.execute(
-        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
-          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-04', 'BATCH_CSV', 1, 1, 1, 1, 1)",
-      )
-    );
+    await srv.warehouse.transaction((s) => s.execute(...comiBar("2025-12-04")));
     await new Promise((r) => setTimeout(r, 250));
     const r = await srv.get("/api/v1/pipeline/health");
     assert.equal(r.status, 200);
@@ -292,6 +287,15 @@ Deno.test("pipeline health shows runs, each job's last run and data freshness", 
   }, { asOf: "2025-12-08T12:30:00Z" });
 });
 
+/** A daily COMI bar of `date` (prices 1) loaded from a batch file. */
+function comiBar(date: string) {
+  return [
+    "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, " +
+    "CLOSE, VOLUME) VALUES ('COMI', CAST(? AS DATE), 'BATCH_CSV', 1, 1, 1, 1, 1)",
+    [date],
+  ] as const;
+}
+
 /** A landing file recorded as loaded when `finishedAt` says. */
 function loadedFile(key: string, finishedAt: string) {
   return [
@@ -307,10 +311,7 @@ Deno.test("the last load is aged by the real clock while market data is aged by 
     const loaded = new Date(Math.floor(Date.now() / 1000) * 1000 - 2 * 3_600_000).toISOString();
     await srv.warehouse.transaction(async (s) => {
       await s.execute(...loadedFile("a.csv", loaded));
-      await s.execute(
-        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
-          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-04', 'BATCH_CSV', 1, 1, 1, 1, 1)",
-      );
+      await s.execute(...comiBar("2025-12-04"));
     });
     await new Promise((r) => setTimeout(r, 250));
     const r = await srv.get("/api/v1/pipeline/health");
@@ -332,10 +333,7 @@ Deno.test("the last load is aged by the real clock while market data is aged by 
 Deno.test("no dataset is ever shown with a negative age", async () => {
   await withTempWarehouse(async (wh) => {
     await wh.transaction(async (s) => {
-      await s.execute(
-        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
-          "LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-09', 'BATCH_CSV', 1, 1, 1, 1, 1)",
-      );
+      await s.execute(...comiBar("2025-12-09"));
       await s.execute(...loadedFile("a.csv", "2026-01-01T00:30:00Z"));
     });
     const asOf = new Date("2025-12-08T12:30:00Z");
