@@ -5,7 +5,11 @@
  * up a streamed bar, and the job's command line.
  */
 import assert from "node:assert/strict";
-import { type AlertRunResult, evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import {
+  type AlertRunOptions,
+  type AlertRunResult,
+  evaluateAlerts,
+} from "../lib/alerts/run_alerts.ts";
 import { parseRules } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { loadConfig } from "../lib/config/config.ts";
@@ -311,6 +315,17 @@ Deno.test("two evaluators at once deliver each alert once (the pipeline job and 
   });
 });
 
+/** Evaluate RULES on DATE, delivering to the webhook at `base` (source "pipeline", quiet). */
+function deliver(wh: Warehouse, base: string, opts: Partial<AlertRunOptions> = {}) {
+  return evaluateAlerts(wh, RULES, {
+    source: "pipeline",
+    date: DATE,
+    webhookUrl: `${base}/hook`,
+    write: () => {},
+    ...opts,
+  });
+}
+
 Deno.test("an evaluation stopped mid-delivery releases its claims at once", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
     const stop = new AbortController();
@@ -321,13 +336,7 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
       return new Response("ok");
     };
     await withWebhook(handler, async (base) => {
-      const r = await evaluateAlerts(wh, RULES, {
-        source: "pipeline",
-        date: DATE,
-        webhookUrl: `${base}/hook`,
-        write: () => {},
-        signal: stop.signal,
-      });
+      const r = await deliver(wh, base, { signal: stop.signal });
       const expected = expectedAlerts(inputs, DATE);
       assert.deepEqual([r.fired.length, r.delivered, r.failed.length], [
         expected.length,
@@ -383,12 +392,7 @@ Deno.test("each delivery is recorded before the next alert is sent", async () =>
     };
     try {
       await withWebhook(handler, async (base) => {
-        const r = await evaluateAlerts(wh, RULES, {
-          source: "pipeline",
-          date: DATE,
-          webhookUrl: `${base}/hook`,
-          write: () => {},
-        });
+        const r = await deliver(wh, base);
         assert.deepEqual([r.delivered, r.failed.length], [2, 0]);
       });
       assert.deepEqual(seen, [{ D: 0, C: 2 }, { D: 1, C: 1 }]);
@@ -418,13 +422,7 @@ Deno.test("an evaluation stopped while it records a delivery still records it, a
     };
     await withWebhook(handler, async (base) => {
       try {
-        const run = evaluateAlerts(wh, RULES, {
-          source: "stream",
-          date: DATE,
-          webhookUrl: `${base}/hook`,
-          write: () => {},
-          signal: stop.signal,
-        });
+        const run = deliver(wh, base, { source: "stream", signal: stop.signal });
         await firstSent.promise;
         await new Promise((r) => setTimeout(r, 100)); // recording waits for the other writer
         stop.abort();
@@ -455,13 +453,7 @@ Deno.test("an evaluation stops sending before its claim's lease could run out mi
       return new Response("ok");
     };
     await withWebhook(handler, async (base) => {
-      const r = await evaluateAlerts(wh, RULES, {
-        source: "pipeline",
-        date: DATE,
-        webhookUrl: `${base}/hook`,
-        write: () => {},
-        now: () => new Date(clock),
-      });
+      const r = await deliver(wh, base, { now: () => new Date(clock) });
       // The first sent at 13:00. At 13:14:55 a POST taking its full 10 s could end after the
       // 15-minute lease, when another evaluation may send the same alert: the rest is released.
       const error = "not sent: the delivery claim's lease would end first (sent next evaluation)";
