@@ -1,5 +1,11 @@
 import { deepStrictEqual as assertEquals, match, throws } from "node:assert/strict";
-import { loadConfig, parseDotEnv, redact, SAMPLE_AS_OF } from "../lib/config/config.ts";
+import {
+  loadConfig,
+  parseDotEnv,
+  redact,
+  registerSecrets,
+  SAMPLE_AS_OF,
+} from "../lib/config/config.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const envOf = (vars: Record<string, string>) => (k: string) => vars[k];
@@ -83,6 +89,81 @@ Deno.test("secrets read by the configuration are masked by redact, URL passwords
   assertEquals(
     redact("POST https://hooks.example.com/T000/B000/XYZsecretXYZ failed; login p@ss-word-9"),
     "POST *** failed; login ***",
+  );
+});
+
+Deno.test("a webhook URL is masked as fetch quotes it: without its user, normalised", async () => {
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const url = `HTTP://hook:Hook-pw-1@127.0.0.1:${port}/hooks/Hook-T0k-2?key=Hook-K3y-3`;
+  loadConfig(envOf({ EGX_ALERT_WEBHOOK_URL: url })).alerts;
+  const err = await fetch(url, { method: "POST" }).then(() => undefined, (e) => e as Error);
+  // Deno's fetch says "fetch failed"; its cause quotes the URL it normalised, user dropped.
+  const said = `${err}: ${err?.cause}`;
+  match(said, /Hook-T0k-2/);
+  const masked = redact(said);
+  assertEquals(/Hook-(pw-1|T0k-2|K3y-3)/.test(masked), false, masked);
+  match(
+    masked,
+    new RegExp(`error sending request for url \\(http://127\\.0\\.0\\.1:${port}\\*\\*\\*\\)`),
+  );
+});
+
+Deno.test("URL variables: a password in them is a secret; a malformed one is named, not echoed", () => {
+  const c = loadConfig(envOf({
+    EGX_LANDING: "s3://egx-landing/daily/",
+    S3_ENDPOINT: "http://minio:S3-Pa55-word@127.0.0.1:9000",
+    AWS_SESSION_TOKEN: "Sess-T0ken-secret",
+  }));
+  assertEquals(c.landing.endpoint, "http://minio:S3-Pa55-word@127.0.0.1:9000");
+  assertEquals(c.landing.sessionToken, "Sess-T0ken-secret");
+  assertEquals(
+    redact("connect http://minio:S3-Pa55-word@127.0.0.1:9000 with Sess-T0ken-secret"),
+    "connect http://minio:***@127.0.0.1:9000 with ***",
+  );
+  throws(
+    () =>
+      loadConfig(envOf({ EGX_LANDING: "s3://b/", S3_ENDPOINT: "http://k:Typo-Pa55@minio:90OO" }))
+        .landing,
+    {
+      name: "ConfigError",
+      message:
+        'S3_ENDPOINT must be an http(s) URL such as http://127.0.0.1:9000, got "http://***@minio:90OO"',
+    },
+  );
+  throws(
+    () => loadConfig(envOf({ EGX_LANDING: "data/sample", S3_ENDPOINT: "minio:9000" })).landing,
+    {
+      message: 'S3_ENDPOINT must be an http(s) URL such as http://127.0.0.1:9000, got "minio:9000"',
+    },
+  );
+  throws(
+    () =>
+      loadConfig(envOf({
+        EGX_WAREHOUSE: "snowflake",
+        SNOWFLAKE_ACCOUNT: "a",
+        SNOWFLAKE_USER: "u",
+        SNOWFLAKE_PASSWORD: "pw-123456",
+        SNOWFLAKE_ACCESS_URL: "xy12345.snowflakecomputing.com",
+      })).warehouse,
+    {
+      message: "SNOWFLAKE_ACCESS_URL must be an http(s) URL such as " +
+        'https://xy12345.eu-central-1.snowflakecomputing.com, got "xy12345.snowflakecomputing.com"',
+    },
+  );
+});
+
+Deno.test("registerSecrets masks every secret of the environment before any section is read", () => {
+  registerSecrets(envOf({
+    SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: "Key-Pass-phrase-7",
+    TRADINGVIEW_WS_URL: "wss://tv:Tv-Pa55-8@data.example.com/socket",
+    EGX_API_TOKEN: "Api-T0ken-9",
+    SNOWFLAKE_USER: "not-a-secret",
+  }));
+  assertEquals(
+    redact("Key-Pass-phrase-7 wss://tv:Tv-Pa55-8@data.example.com/socket Api-T0ken-9 not-a-secret"),
+    "*** wss://tv:***@data.example.com/socket *** not-a-secret",
   );
 });
 

@@ -35,13 +35,91 @@ export function redact(text: string, extra: readonly string[] = []): string {
 function secret(value: string | undefined): string | undefined {
   if (value) {
     secretValues.add(value);
-    // A URL's password part is a secret on its own too (it appears unencoded in some messages).
     try {
+      // A secret URL also appears normalised, and fetch errors quote it without its user and
+      // password: its path and query (where webhook tokens live) are masked on their own.
       const u = new URL(value);
-      if (u.password) secretValues.add(decodeURIComponent(u.password));
+      secretValues.add(u.href);
+      if (u.pathname.length > 1 || u.search) secretValues.add(u.pathname + u.search);
     } catch { /* not a URL */ }
+    urlPassword(value);
   }
   return value;
+}
+
+/** The password of a URL that is not secret as a whole (`http://key:password@host`). */
+function urlPassword(value: string | undefined): string | undefined {
+  if (!value) return value;
+  try {
+    const u = new URL(value);
+    if (u.password) {
+      secretValues.add(u.password);
+      secretValues.add(decodeURIComponent(u.password));
+    }
+  } catch {
+    // Not a URL, but it may still say `//user:password@`.
+    const m = /\/\/[^/@\s]*:([^/@\s]+)@/.exec(value);
+    if (m) secretValues.add(m[1]);
+  }
+  return value;
+}
+
+/** `value` with a URL's `user:password@` part masked, for messages about a malformed URL. */
+function withoutUserInfo(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, "$1***@");
+}
+
+/** An optional http(s) URL variable, checked when read; its password is a secret. */
+function httpUrl(env: Env, name: string, example: string): string | undefined {
+  const raw = urlPassword(env(name));
+  if (raw === undefined) return undefined;
+  let ok = false;
+  try {
+    ok = /^https?:$/.test(new URL(raw).protocol);
+  } catch { /* not a URL */ }
+  if (!ok) {
+    throw new ConfigError(
+      `${name} must be an http(s) URL such as ${example}, got ${
+        JSON.stringify(redact(withoutUserInfo(raw)))
+      }`,
+    );
+  }
+  return raw;
+}
+
+/** Variables whose whole value is a secret, and URL variables whose password is one. */
+const SECRET_VARIABLES = [
+  "SNOWFLAKE_PASSWORD",
+  "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "EGX_API_TOKEN",
+  "EGX_ALERT_WEBHOOK_URL",
+  "EGX_SMTP_URL",
+];
+const URL_VARIABLES = [
+  "S3_ENDPOINT",
+  "SNOWFLAKE_ACCESS_URL",
+  "TRADINGVIEW_SCANNER_URL",
+  "TRADINGVIEW_WS_URL",
+];
+
+/**
+ * Register every secret of the environment with `redact` at once, before any section is read:
+ * for processes that print text they did not make (the runner shows jobs' errors and stores them
+ * in its history, the server shows that history). Variables this process may not read are
+ * skipped; nothing is parsed, so this never throws.
+ */
+export function registerSecrets(env: Env = readableEnv): void {
+  for (const name of SECRET_VARIABLES) secret(env(name));
+  for (const name of URL_VARIABLES) urlPassword(env(name));
+}
+
+function readableEnv(name: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  return Deno.env.get(name) || undefined;
 }
 
 /** Read one variable, turning a missing permission into a ConfigError that says what to grant. */
@@ -103,6 +181,8 @@ export interface LandingConfig {
   forcePathStyle: boolean;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** With temporary credentials (AWS STS): AWS_SESSION_TOKEN. */
+  sessionToken?: string;
 }
 
 export interface KafkaConfig {
@@ -213,14 +293,18 @@ function warehouse(env: Env): WarehouseConfig {
     warehouse: env("SNOWFLAKE_WAREHOUSE"),
     role: env("SNOWFLAKE_ROLE"),
     database: env("SNOWFLAKE_DATABASE") ?? "EGX_OPERATIONAL_DB",
-    accessUrl: env("SNOWFLAKE_ACCESS_URL"),
+    accessUrl: httpUrl(
+      env,
+      "SNOWFLAKE_ACCESS_URL",
+      "https://xy12345.eu-central-1.snowflakecomputing.com",
+    ),
   };
 }
 
 function landing(env: Env): LandingConfig {
   const raw = env("EGX_LANDING") ?? SAMPLE_DIR;
   const common = {
-    endpoint: env("S3_ENDPOINT"),
+    endpoint: httpUrl(env, "S3_ENDPOINT", "http://127.0.0.1:9000"),
     region: env("AWS_REGION") ?? "us-east-1",
     forcePathStyle: bool(env, "S3_FORCE_PATH_STYLE", env("S3_ENDPOINT") !== undefined),
   };
@@ -237,6 +321,7 @@ function landing(env: Env): LandingConfig {
     ...common,
     accessKeyId: env("AWS_ACCESS_KEY_ID"),
     secretAccessKey: secret(env("AWS_SECRET_ACCESS_KEY")),
+    sessionToken: secret(env("AWS_SESSION_TOKEN")),
   };
 }
 
@@ -280,8 +365,8 @@ function stream(env: Env): StreamConfig {
     replaySpeed,
     replayStart: date("EGX_REPLAY_START"),
     replayEnd: date("EGX_REPLAY_END"),
-    scannerUrl: env("TRADINGVIEW_SCANNER_URL"),
-    websocketUrl: env("TRADINGVIEW_WS_URL"),
+    scannerUrl: urlPassword(env("TRADINGVIEW_SCANNER_URL")),
+    websocketUrl: urlPassword(env("TRADINGVIEW_WS_URL")),
     backfillTickers: (env("EGX_TV_BACKFILL_TICKERS") ?? "").split(",").map((t) => t.trim())
       .filter(Boolean),
     backfillBars: int(env, "EGX_TV_BACKFILL_BARS", 300, 1),

@@ -33,6 +33,7 @@ export class S3Landing implements Landing {
           credentials: {
             accessKeyId: config.accessKeyId,
             secretAccessKey: config.secretAccessKey,
+            sessionToken: config.sessionToken,
           },
         }
         : {}),
