@@ -143,6 +143,60 @@ Deno.test("a failed run exits 1, shows the log's last lines, and alerts without 
   }
 });
 
+Deno.test("secrets reaching the runner through a job stay out of its output, logs and history", async () => {
+  const { state, env } = tmpState();
+  const hook = "https://hooks.example.test/services/T0/B0/Hook-T0ken-secret";
+  const secrets = {
+    ...env,
+    EGX_ALERT_WEBHOOK_URL: hook,
+    EGX_ALERT_WEBHOOK_NET: hook, // the URL where its host was meant
+    SNOWFLAKE_USER: "sf_user",
+    SNOWFLAKE_PASSWORD: "Sf-Pa55-secret",
+  };
+  const leaked = (t: string) => t.includes("Hook-T0ken-secret") || t.includes("Sf-Pa55-secret");
+  const dry = await cli("run", ["--manifest", `${DATA}/secrets.yaml`, "leak_pipe", "--dry-run"], {
+    ...secrets,
+  });
+  assertEquals(dry.code, 0, dry.stderr);
+  assertEquals(leaked(dry.stdout + dry.stderr), false, dry.stdout);
+  const urlProblem =
+    '${EGX_ALERT_WEBHOOK_NET:-127.0.0.1} -> net entry "https://hooks.example.test/..." ' +
+    "is a URL: give host or host:port (hooks.example.test)";
+  assert(dry.stdout.includes(`   cannot build command: ${urlProblem}\n`), dry.stdout);
+  assert(dry.stdout.includes("jobs/behave.ts --say 'login as sf_user:*** refused' --exit 3\n"));
+
+  // No alert channel reachable here: EGX_ALERT_WEBHOOK_URL only has to be known as a secret.
+  const r = await cli("run", ["--manifest", `${DATA}/secrets.yaml`, "leak_pipe"], secrets);
+  assertEquals(r.code, 1, r.stderr);
+  const runId = /^run (\S+):/.exec(r.stdout)![1];
+  assertEquals(leaked(r.stdout + r.stderr), false, r.stdout);
+  // Still useful: what is wrong and where, and the job's last lines with the secret masked.
+  assert(
+    new RegExp(`failed {3}hooked +\\d+ms {2}\\$\\{EGX_ALERT_WEBHOOK_NET`).test(r.stdout) &&
+      r.stdout.includes(`ms  ${urlProblem}\n`),
+    r.stdout,
+  );
+  assert(r.stdout.includes("         | login as sf_user:*** refused\n"), r.stdout);
+  assertEquals(
+    Deno.readTextFileSync(`${state}/logs/runs/${runId}/hooked.1.log`),
+    `runner: ${urlProblem}\n`,
+  );
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const detail = h.getRun(runId)!;
+  h.close();
+  // A bad permission entry fails the job at once: a retry would fail the same way.
+  assertEquals(detail.jobs.map((j) => [j.job, j.status, j.attempts, j.message]), [
+    ["hooked", "failed", 1, urlProblem],
+    ["leaky", "failed", 1, "exit code 3"],
+  ]);
+  assertEquals(leaked(JSON.stringify(detail)), false, JSON.stringify(detail));
+  assert(
+    detail.attempts[1].command.endsWith(
+      "jobs/behave.ts --say 'login as sf_user:*** refused' --exit 3",
+    ),
+  );
+});
+
 Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {
   const { state, env } = tmpState();
   const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe", "--dry-run"], env);

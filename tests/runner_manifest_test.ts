@@ -162,7 +162,7 @@ jobs:
     'jobs.yaml:24:18 job c depends on unknown job "nowhere"',
     'jobs.yaml:25:20 job c: retry_backoff must be a duration like 500ms, 30s, 5m, 2h, 1d (got "5 minutes")',
     "jobs.yaml:26:3 duplicate key (each id and key may appear once)",
-    'jobs.yaml:31:13 job d: permissions: net entry "https://example.com" is a URL: give host or host:port',
+    'jobs.yaml:31:13 job d: permissions: net entry "https://example.com" is a URL: give host or host:port (example.com)',
     'jobs.yaml:31:36 job d: permissions: net entry "example.com:99999" has a bad port (1-65535)',
     'jobs.yaml:32:14 job d: permissions: path "a,b" contains a comma (deno flag lists use commas)',
     'jobs.yaml:33:13 job d: permissions: env entry "BAD-NAME" is not a variable name (letters, digits, _; optional trailing *)',

@@ -9,7 +9,7 @@
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
 import { parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
+import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
@@ -68,6 +68,9 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   loadDotEnv();
+  // Jobs' errors reach this process's output and history: mask every secret, not only those
+  // this process reads itself.
+  registerSecrets();
   const env = Deno.env.toObject();
   const plan = (m: Manifest) =>
     planRun(m, positionals[0], {

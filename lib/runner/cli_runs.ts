@@ -7,7 +7,7 @@
  * that run's jobs and every attempt with its exit status and log file.
  */
 import { parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv } from "../config/config.ts";
+import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { formatDuration } from "./duration.ts";
 import { History, historyPath, type RunRow } from "./history.ts";
 
@@ -90,6 +90,7 @@ export function main(args: string[]): number {
     return 2;
   }
   loadDotEnv();
+  registerSecrets(); // masked again on display: rows written before a secret was set or known
   const path = historyPath(loadConfig().logDir);
   try {
     Deno.statSync(path);
@@ -106,8 +107,8 @@ export function main(args: string[]): number {
         console.error(`no run ${positionals[0]} in ${path}`);
         return 1;
       }
-      lines.forEach((l) => console.log(l));
-    } else formatRuns(h.listRuns(last)).forEach((l) => console.log(l));
+      lines.forEach((l) => console.log(redact(l)));
+    } else formatRuns(h.listRuns(last)).forEach((l) => console.log(redact(l)));
     return 0;
   } finally {
     h.close();

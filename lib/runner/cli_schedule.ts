@@ -9,7 +9,7 @@
  *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
  */
 import { parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv, redact } from "../config/config.ts";
+import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { loadManifestCached } from "./manifest_cache.ts";
@@ -51,6 +51,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   loadDotEnv();
+  registerSecrets(); // jobs' errors reach this process's output and history
   const manifest = loadManifest(values.manifest);
   const entries: ScheduleEntry[] = [...manifest.pipelines.values()]
     .filter((p) => p.schedule !== undefined)

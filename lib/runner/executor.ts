@@ -286,8 +286,10 @@ export async function executePlan(
       return { status: "failed", code: null, signal: null, message, logPath };
     };
     if (cmd instanceof Error) {
-      Deno.writeTextFileSync(logPath, `runner: ${cmd.message}\n`);
-      return failedToStart(cmd.message);
+      const message = redact(cmd.message);
+      Deno.writeTextFileSync(logPath, `runner: ${message}\n`);
+      // A bad permission entry or an unset variable: a retry would fail the same way.
+      return { ...failedToStart(message), final: true };
     }
     let child: Launched;
     try {

@@ -11,6 +11,7 @@
  * `abandoned` because their pid is gone.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { redact } from "../config/config.ts";
 
 export type RunStatus = "running" | "ok" | "failed" | "cancelled" | "abandoned";
 export type JobStatus =
@@ -199,7 +200,8 @@ export class History {
     end: { status: JobStatus; at: number; attempts: number; message?: string },
   ) {
     const at = iso(end.at);
-    this.#st.endJob.run(end.status, at, end.attempts, end.message ?? null, at, runId, job);
+    const message = end.message === undefined ? null : redact(end.message);
+    this.#st.endJob.run(end.status, at, end.attempts, message, at, runId, job);
   }
   startAttempt(
     a: {
@@ -211,7 +213,8 @@ export class History {
       command: string;
     },
   ) {
-    this.#st.startAttempt.run(a.runId, a.job, a.attempt, iso(a.at), a.logPath, a.command);
+    // The command holds the expanded args and permissions: a secret could be among them.
+    this.#st.startAttempt.run(a.runId, a.job, a.attempt, iso(a.at), a.logPath, redact(a.command));
   }
   endAttempt(
     a: {
@@ -232,7 +235,7 @@ export class History {
       Math.round(a.durationMs),
       a.exitCode,
       a.signal,
-      a.message ?? null,
+      a.message === undefined ? null : redact(a.message),
       a.runId,
       a.job,
       a.attempt,
@@ -240,7 +243,7 @@ export class History {
   }
   endRun(runId: string, status: RunStatus, at: number, message?: string) {
     const t = iso(at);
-    this.#st.endRun.run(status, t, message ?? null, t, runId);
+    this.#st.endRun.run(status, t, message === undefined ? null : redact(message), t, runId);
   }
 
   /** The cached validated manifest for `path` if its key (the exact text) matches. */
@@ -261,7 +264,7 @@ export class History {
     this.#db.prepare(
       "UPDATE runs SET message = CASE WHEN message IS NULL OR message = '' THEN ? " +
         "ELSE message || '; ' || ? END WHERE id = ?",
-    ).run(note, note, runId);
+    ).run(redact(note), redact(note), runId);
   }
 
   /** The most recent runs, newest first. */

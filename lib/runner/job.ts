@@ -29,7 +29,7 @@
  *     });
  *   }
  */
-import { ConfigError, redact } from "../config/config.ts";
+import { ConfigError, redact, registerSecrets } from "../config/config.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
@@ -157,6 +157,8 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
     console.log(meta.help);
     Deno.exit(EXIT_OK);
   }
+  // Every secret this job may read is masked in what it reports, read by the job or not yet.
+  registerSecrets();
   const controller = new AbortController();
   let received: string | undefined;
   let receivedAt = 0;

@@ -92,7 +92,11 @@ function referenceProblems(entry: string): string[] {
 export function netEntryProblem(entry: string): string | undefined {
   if (entry.includes("${")) return referenceProblems(entry)[0];
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
-    return `net entry "${entry}" is a URL: give host or host:port`;
+    // Only its scheme and host: a URL's user, password, path and query can be secrets (e.g. a
+    // webhook URL given where its host was meant).
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#]*@)?([^/?#]*)(.*)$/i.exec(entry)!;
+    const shown = m[1] + m[2] + (m[3] ? "/..." : "");
+    return `net entry "${shown}" is a URL: give host or host:port (${m[2]})`;
   }
   let host = entry;
   let port: string | undefined;

@@ -91,5 +91,6 @@ export function formatPlan(
       lines.push(`   cannot build command: ${(e as Error).message}`);
     }
   });
-  return lines;
+  // Commands carry expanded args and permissions, and so may a secret.
+  return lines.map((l) => redact(l));
 }

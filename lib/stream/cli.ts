@@ -12,7 +12,7 @@
  * consumer also evaluates the alert rules on what it wrote.
  */
 import { parseArgs } from "node:util";
-import { type Config, envVar, loadConfig, loadDotEnv } from "../config/config.ts";
+import { type Config, envVar, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
 import { watchStreamAlerts } from "./alerts.ts";
@@ -177,6 +177,7 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
     const v = values[flag as keyof typeof values];
     if (typeof v === "string") overrides[name] = v;
   }
+  registerSecrets(); // its logs may quote any of them (a library's error, a child's output)
   const config = loadConfig((name) => overrides[name] ?? envVar(name));
   switch (command) {
     case "producer":

@@ -9,7 +9,7 @@
  * Configuration: EGX_API_HOST / EGX_API_PORT / EGX_API_TOKEN, EGX_WAREHOUSE, EGX_LOG_DIR.
  */
 import { parseArgs } from "node:util";
-import { loadConfig, loadDotEnv } from "../config/config.ts";
+import { loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { runJob } from "../runner/job.ts";
 import { historyPath } from "../runner/history.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
@@ -39,6 +39,7 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
     options: { host: { type: "string" }, port: { type: "string" } },
   });
   loadDotEnv();
+  registerSecrets(); // errors it logs may quote any of them
   const config = loadConfig();
   const api = { ...config.api };
   if (values.host !== undefined) api.host = values.host;
