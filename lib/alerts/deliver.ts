@@ -45,6 +45,18 @@ export function webhookBody(a: AlertEvent): Record<string, unknown> {
   };
 }
 
+/** The URL as given and as fetch quotes it (normalised; its path and query alone). */
+function urlForms(url: string): string[] {
+  try {
+    const u = new URL(url);
+    const forms = [url, u.href];
+    if (u.pathname.length > 1 || u.search) forms.push(u.pathname + u.search);
+    return forms;
+  } catch {
+    return [url];
+  }
+}
+
 /** POST one alert; resolves on a 2xx answer, throws DeliveryError otherwise. */
 export async function postWebhook(
   url: string,
@@ -62,13 +74,19 @@ export async function postWebhook(
       signal,
     });
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new DeliveryError(redact(`webhook unreachable: ${why}`, [url]), { cause: e });
+    // Deno's fetch says only "fetch failed"; its cause says why (refused, DNS, TLS), quoting the
+    // URL normalised and without its user: every form of the URL is masked.
+    let why = e instanceof Error ? e.message : String(e);
+    if (e instanceof Error && e.cause instanceof Error) why += `: ${e.cause.message}`;
+    throw new DeliveryError(redact(`webhook unreachable: ${why}`, urlForms(url)), { cause: e });
   }
   const text = await res.text().catch(() => "");
   if (!res.ok) {
     throw new DeliveryError(
-      redact(`webhook answered ${res.status} ${res.statusText}: ${text.slice(0, 200)}`, [url]),
+      redact(
+        `webhook answered ${res.status} ${res.statusText}: ${text.slice(0, 200)}`,
+        urlForms(url),
+      ),
     );
   }
 }
