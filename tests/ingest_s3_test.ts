@@ -234,3 +234,32 @@ Deno.test("temporary credentials: AWS_SESSION_TOKEN is sent with the configured 
     await server.shutdown();
   }
 });
+
+Deno.test("S3 failures say what was asked of which server: a missing bucket, a closed port", async () => {
+  const env = await s3TestEnv(`egx-missing-${crypto.randomUUID().slice(0, 8)}`, "daily/");
+  const missing = await openLanding(loadConfig((k) => env[k]).landing);
+  const endpoint = new URL(env.S3_ENDPOINT).host;
+  await assert.rejects(missing.list(), (e: Error) => {
+    assert.equal(
+      e.message,
+      `cannot list ${missing.where} on ${endpoint}: NoSuchBucket: The specified bucket does not exist`,
+    );
+    return true;
+  });
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const closed = await openLanding(
+    loadConfig((k) => ({ ...env, S3_ENDPOINT: `http://127.0.0.1:${port}` })[k]).landing,
+  );
+  await assert.rejects(closed.list(), (e: Error) => {
+    assert.match(
+      e.message,
+      new RegExp(
+        `^cannot list s3://egx-missing-\\w+/daily/ on 127\\.0\\.0\\.1:${port}: .*refused`,
+        "i",
+      ),
+    );
+    return true;
+  });
+});

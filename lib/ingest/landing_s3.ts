@@ -17,10 +17,13 @@ export class S3Landing implements Landing {
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
+  /** Where requests go, for messages: the endpoint's host, or AWS and the region. */
+  readonly #server: string;
 
   constructor(config: LandingConfig, client?: S3Client) {
     this.#bucket = config.bucket;
     this.#prefix = config.prefix;
+    this.#server = config.endpoint ? new URL(config.endpoint).host : `AWS S3 (${config.region})`;
     this.#client = client ?? new S3Client({
       region: config.region,
       endpoint: config.endpoint,
@@ -44,6 +47,18 @@ export class S3Landing implements Landing {
     return `s3://${this.#bucket}/${this.#prefix}`;
   }
 
+  /**
+   * The SDK's errors name neither bucket nor server ("connect ECONNREFUSED 127.0.0.1:1",
+   * "The specified bucket does not exist"): say what was asked of which server.
+   */
+  #failed(what: string, e: unknown, signal?: AbortSignal): unknown {
+    if (signal?.aborted || !(e instanceof Error)) return e;
+    const reason = e.name === "Error" || e.message.startsWith(e.name)
+      ? e.message
+      : `${e.name}: ${e.message}`;
+    return new Error(`cannot ${what} on ${this.#server}: ${reason}`, { cause: e });
+  }
+
   /** Keys are `s3://bucket/key`, so loads from different stores never collide. */
   async list(signal?: AbortSignal): Promise<LandingObject[]> {
     const out: LandingObject[] = [];
@@ -56,7 +71,9 @@ export class S3Landing implements Landing {
           ContinuationToken: token,
         }),
         { abortSignal: signal },
-      );
+      ).catch((e) => {
+        throw this.#failed(`list ${this.where}`, e, signal);
+      });
       for (const o of page.Contents ?? []) {
         if (!o.Key || !isCsv(o.Key)) continue;
         out.push({
@@ -79,7 +96,9 @@ export class S3Landing implements Landing {
     const res = await this.#client.send(
       new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
       { abortSignal: signal },
-    );
+    ).catch((e) => {
+      throw this.#failed(`fetch ${obj.key}`, e, signal);
+    });
     if (!res.Body) throw new Error(`${obj.key}: empty response body`);
     await Deno.mkdir(tmpDir, { recursive: true });
     const name = key.split("/").pop() ?? "object.csv";
