@@ -224,8 +224,33 @@ Deno.test("an unreachable Snowflake endpoint fails with WarehouseBusyError", asy
     loginRetries: 0,
   }).catch((e) => e);
   assert.ok(err instanceof WarehouseBusyError, String(err));
-  assert.match(err.message, /cannot connect to Snowflake account egxtest/);
+  assert.match(
+    err.message,
+    new RegExp(`^cannot connect to Snowflake account egxtest at 127\\.0\\.0\\.1:${port}: .+`),
+  );
   assert.doesNotMatch(err.message, /test-password/);
+});
+
+Deno.test("a server that does not answer as Snowflake is named, since the driver says nothing", async () => {
+  const cfg = await snowflakeTestConfig();
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    () => new Response("<html>a proxy's page</html>", { headers: { "content-type": "text/html" } }),
+  );
+  try {
+    const at = `127.0.0.1:${server.addr.port}`;
+    const err = await SnowflakeWarehouse.open({ ...cfg, accessUrl: `http://${at}` }, {
+      loginRetries: 0,
+    }).catch((e) => e);
+    assert.ok(err instanceof WarehouseBusyError, String(err));
+    assert.equal(
+      err.message,
+      `cannot connect to Snowflake account egxtest at ${at}: OperationFailedError, with no ` +
+        `details from the driver (is ${at} a Snowflake endpoint?)`,
+    );
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("every statement sent to Snowflake in these tests parses as Snowflake SQL", () => {

@@ -231,12 +231,20 @@ export class SnowflakeWarehouse implements Warehouse {
       // compatibility rejects; the CRL agent is a proper class (advisory: fail open).
       certRevocationCheckMode: "ADVISORY",
     });
+    const where = config.accessUrl
+      ? new URL(config.accessUrl).host
+      : `${config.account}.snowflakecomputing.com`;
     await new Promise<void>((resolve, reject) => {
       conn.connect((err) => {
         if (err) {
+          // A server that is not Snowflake gets an OperationFailedError with no message at all.
+          const reason = err.message ||
+            `${err.name}, with no details from the driver (is ${where} a Snowflake endpoint?)`;
           reject(
             new WarehouseBusyError(
-              redact(`cannot connect to Snowflake account ${config.account}: ${err.message}`),
+              redact(
+                `cannot connect to Snowflake account ${config.account} at ${where}: ${reason}`,
+              ),
               { cause: err },
             ),
           );
