@@ -232,3 +232,37 @@ Deno.test(".env.example documents every variable the configuration reads, and lo
   assertEquals([c.kafka.partitions, c.stream.replaySpeed, c.api.port], [3, 270, 8080]);
   assertEquals(c.asOf.toISOString(), "2025-12-08T23:59:59.000Z");
 });
+
+Deno.test("a malformed broker list or alert webhook is named at once, the webhook not shown", () => {
+  assertEquals(
+    loadConfig(envOf({ KAFKA_BROKERS: "127.0.0.1:9092, kafka-2.internal:19092" })).kafka.brokers,
+    ["127.0.0.1:9092", "kafka-2.internal:19092"],
+  );
+  for (
+    const [entry, shown] of [["kafka:9092x", "kafka:9092x"], ["kafka", "kafka"], ["k:0", "k:0"]]
+  ) {
+    throws(() => loadConfig(envOf({ KAFKA_BROKERS: `127.0.0.1:9092,${entry}` })).kafka, {
+      name: "ConfigError",
+      message: "KAFKA_BROKERS must be host:port entries separated by commas, such as " +
+        `127.0.0.1:9092,kafka2:9092; "${shown}" is not one`,
+    });
+  }
+  throws(() => loadConfig(envOf({ KAFKA_BROKERS: "user:Br0ker-pw@kafka:9092" })).kafka, {
+    message: /; "\*\*\*@kafka:9092" is not one$/,
+  });
+  const hook = "hooks.example.com/services/T000/Hook-Secret-77";
+  throws(() => loadConfig(envOf({ EGX_ALERT_WEBHOOK_URL: hook })).alerts, (e: Error) => {
+    assertEquals(e.name, "ConfigError");
+    assertEquals(
+      e.message,
+      "EGX_ALERT_WEBHOOK_URL must be an http(s) URL such as https://hooks.slack.com/services/...; " +
+        "its value is not one (not shown: secret)",
+    );
+    return true;
+  });
+  // Even so it is a secret from then on.
+  assertEquals(redact(`posting to ${hook}`), "posting to ***");
+  // A short path holds no token and is not masked on its own ("/hook" is in many paths).
+  loadConfig(envOf({ EGX_ALERT_WEBHOOK_URL: "http://127.0.0.1:9/hook" })).alerts;
+  assertEquals(redact("lib/hooks/x.ts via http://127.0.0.1:9/hook"), "lib/hooks/x.ts via ***");
+});

@@ -197,6 +197,22 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
   );
 });
 
+Deno.test("a bad setting exits 2 before anything runs, a secret one without showing it", async () => {
+  const { state, env } = tmpState();
+  const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], {
+    ...env,
+    EGX_ALERT_WEBHOOK_URL: "hooks.example.com/services/Bad-Hook-Secret",
+  });
+  assertEquals(r.code, 2);
+  assertEquals(
+    r.stderr,
+    "run: EGX_ALERT_WEBHOOK_URL must be an http(s) URL such as " +
+      "https://hooks.slack.com/services/...; its value is not one (not shown: secret)\n",
+  );
+  assertEquals(r.stdout, "");
+  assertEquals(filesUnder(state), []);
+});
+
 Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {
   const { state, env } = tmpState();
   const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe", "--dry-run"], env);

@@ -32,15 +32,21 @@ export function redact(text: string, extra: readonly string[] = []): string {
   return out;
 }
 
+/** A URL's path and query shorter than this are not masked on their own ("/hook", "/alerts"). */
+const MIN_SECRET_PATH = 12;
+
 function secret(value: string | undefined): string | undefined {
   if (value) {
     secretValues.add(value);
     try {
       // A secret URL also appears normalised, and fetch errors quote it without its user and
-      // password: its path and query (where webhook tokens live) are masked on their own.
+      // password: its path and query (where webhook tokens live) are masked on their own, unless
+      // too short to hold a token (masking "/hook" would mask every path that contains it).
       const u = new URL(value);
       secretValues.add(u.href);
-      if (u.pathname.length > 1 || u.search) secretValues.add(u.pathname + u.search);
+      if ((u.pathname + u.search).length >= MIN_SECRET_PATH) {
+        secretValues.add(u.pathname + u.search);
+      }
     } catch { /* not a URL */ }
     urlPassword(value);
   }
@@ -69,22 +75,32 @@ function withoutUserInfo(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, "$1***@");
 }
 
+function isHttpUrl(value: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
 /** An optional http(s) URL variable, checked when read; its password is a secret. */
 function httpUrl(env: Env, name: string, example: string): string | undefined {
   const raw = urlPassword(env(name));
-  if (raw === undefined) return undefined;
-  let ok = false;
-  try {
-    ok = /^https?:$/.test(new URL(raw).protocol);
-  } catch { /* not a URL */ }
-  if (!ok) {
-    throw new ConfigError(
-      `${name} must be an http(s) URL such as ${example}, got ${
-        JSON.stringify(redact(withoutUserInfo(raw)))
-      }`,
-    );
-  }
-  return raw;
+  if (raw === undefined || isHttpUrl(raw)) return raw;
+  throw new ConfigError(
+    `${name} must be an http(s) URL such as ${example}, got ${
+      JSON.stringify(redact(withoutUserInfo(raw)))
+    }`,
+  );
+}
+
+/** An optional http(s) URL variable that is a secret as a whole: a bad one is named, not shown. */
+function secretHttpUrl(env: Env, name: string, example: string): string | undefined {
+  const raw = secret(env(name));
+  if (raw === undefined || isHttpUrl(raw)) return raw;
+  throw new ConfigError(
+    `${name} must be an http(s) URL such as ${example}; its value is not one (not shown: secret)`,
+  );
 }
 
 /** Variables whose whole value is a secret, and URL variables whose password is one. */
@@ -325,8 +341,23 @@ function landing(env: Env): LandingConfig {
   };
 }
 
-function kafka(env: Env): KafkaConfig {
+/** KAFKA_BROKERS: `host:port` entries separated by commas (kafkajs's own error names neither). */
+function brokerList(env: Env): string[] {
   const brokers = (env("KAFKA_BROKERS") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const b of brokers) {
+    const port = /^[^\s:/@]+:(\d{1,5})$/.exec(b)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+      throw new ConfigError(
+        "KAFKA_BROKERS must be host:port entries separated by commas, such as " +
+          `127.0.0.1:9092,kafka2:9092; ${JSON.stringify(redact(withoutUserInfo(b)))} is not one`,
+      );
+    }
+  }
+  return brokers;
+}
+
+function kafka(env: Env): KafkaConfig {
+  const brokers = brokerList(env);
   return {
     brokers,
     clientId: env("KAFKA_CLIENT_ID") ?? "egx-pipeline",
@@ -387,7 +418,7 @@ function api(env: Env): ApiConfig {
 
 function alerts(env: Env): AlertConfig {
   return {
-    webhookUrl: secret(env("EGX_ALERT_WEBHOOK_URL")),
+    webhookUrl: secretHttpUrl(env, "EGX_ALERT_WEBHOOK_URL", "https://hooks.slack.com/services/..."),
     smtpUrl: secret(env("EGX_SMTP_URL")),
     emailTo: env("EGX_ALERT_EMAIL_TO"),
     emailFrom: env("EGX_ALERT_EMAIL_FROM") ?? "egx-pipeline@localhost",

@@ -5,11 +5,11 @@
  *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
  *     lib/runner/cli_run.ts <pipeline|job> [options]
  *
- * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest or usage,
+ * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
 import { parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
@@ -33,7 +33,7 @@ Options:
   --manifest PATH      manifest file (default jobs.yaml); its scripts are relative to its folder
   -h, --help           this help
 
-Exit codes: 0 ok, 1 failed, 2 bad manifest or usage, 130/143 interrupted.`;
+Exit codes: 0 ok, 1 failed, 2 bad manifest, usage or configuration, 130/143 interrupted.`;
 
 export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -85,6 +85,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
+  const alerts = config.alerts; // a bad alert setting stops the run before it starts
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
   let manifest: Manifest;
@@ -137,7 +138,7 @@ export async function main(args: string[]): Promise<number> {
       runId,
       concurrency,
       signal: controller.signal,
-      alerts: config.alerts,
+      alerts,
     });
     if (result.status === "cancelled") return received === "SIGTERM" ? 143 : 130;
     return result.status === "ok" ? 0 : 1;
@@ -169,6 +170,9 @@ if (import.meta.main) {
       code = 2;
     } else if (e instanceof UsageError) {
       console.error(`run: ${e.message}`);
+      code = 2;
+    } else if (e instanceof ConfigError) {
+      console.error(redact(`run: ${e.message}`));
       code = 2;
     } else if ((e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")) {
       console.error(`run: ${(e as Error).message.split(". ")[0]} (see --help)`);

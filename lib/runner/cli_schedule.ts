@@ -9,7 +9,7 @@
  *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
  */
 import { parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { loadManifestCached } from "./manifest_cache.ts";
@@ -76,6 +76,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const config = loadConfig();
+  const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
   const history = new History(historyPath(config.logDir));
   const stale = history.markStale();
   if (stale.length > 0) console.log(`marked ${stale.length} run(s) of dead runners as abandoned`);
@@ -116,7 +117,7 @@ export async function main(args: string[]): Promise<number> {
           env: Deno.env.toObject(),
           trigger: "schedule",
           signal,
-          alerts: config.alerts,
+          alerts,
           print: (l) => console.log(`${stamp()} [${pipeline}] ${l}`),
         });
         return r;
@@ -141,7 +142,9 @@ if (import.meta.main) {
       code = 2;
     } else {
       console.error(redact(`schedule: ${(e as Error).name}: ${(e as Error).message}`));
-      code = (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS") ? 2 : 1;
+      const usage = e instanceof ConfigError ||
+        (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS");
+      code = usage ? 2 : 1;
     }
   }
   Deno.exit(code);
