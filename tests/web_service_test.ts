@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import { History, historyPath } from "../lib/runner/history.ts";
 import { recordAlerts } from "../lib/alerts/store.ts";
 import { checkExposure } from "../lib/web/server.ts";
-import { ConfigError } from "../lib/config/config.ts";
+import { ConfigError, registerSecrets } from "../lib/config/config.ts";
 import { assertDocumented } from "./support/openapi_check.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
 import { loadConfig } from "../lib/config/config.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
-import { freshness } from "../lib/web/pipeline_health.ts";
+import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -523,4 +523,22 @@ Deno.test("the docs site is served from its folder and nothing outside it", asyn
     assert.equal(r.status, 404);
     assert.match(r.body, /Docs not built yet/);
   });
+});
+
+Deno.test("run history written before a secret was known is masked on pipeline health", () => {
+  const logDir = Deno.makeTempDirSync({ prefix: "egx_health_mask_" });
+  try {
+    const h = new History(historyPath(logDir));
+    h.startRun({ id: "r1", target: "full_pipeline", trigger: "manual", jobs: ["a"], at: 0 });
+    h.endJob("r1", "a", { status: "failed", at: 1000, attempts: 1, message: "pw Old-Row-Pw-41" });
+    h.endRun("r1", "failed", 1000, "login with Old-Row-Pw-41 refused");
+    h.close();
+    assert.equal(runnerHistory(logDir).runs[0].message, "login with Old-Row-Pw-41 refused");
+    registerSecrets((k) => (k === "SNOWFLAKE_PASSWORD" ? "Old-Row-Pw-41" : undefined));
+    const shown = runnerHistory(logDir);
+    assert.equal(shown.runs[0].message, "login with *** refused");
+    assert.equal(shown.jobs[0].message, "pw ***");
+  } finally {
+    Deno.removeSync(logDir, { recursive: true });
+  }
 });

@@ -3,6 +3,7 @@
  * and the last run of each job (from its history file, via lib/runner/history.ts), data
  * freshness per dataset (from the warehouse), and the stream consumer's position and lag.
  */
+import { redact } from "../config/config.ts";
 import { History, historyPath, type JobRow, type RunRow } from "../runner/history.ts";
 import { addDays, cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
@@ -74,6 +75,9 @@ function exists(path: string): boolean {
 }
 
 /** Runs (newest first) and the latest record of each job, from the runner's history. */
+/** Rows written before a secret was set or known are masked on the way out too. */
+const masked = (m: string | null) => m === null ? null : redact(m);
+
 export function runnerHistory(
   logDir: string,
   opts: { runs?: number } = {},
@@ -96,7 +100,7 @@ export function runnerHistory(
           endedAt: j.ended_at,
           durationMs: j.duration_ms,
           attempts: j.attempts,
-          message: j.message,
+          message: masked(j.message),
         });
       }
     }
@@ -109,7 +113,7 @@ export function runnerHistory(
         startedAt: r.started_at,
         endedAt: r.ended_at,
         durationMs: r.duration_ms,
-        message: r.message,
+        message: masked(r.message),
       })),
       jobs: [...jobs.values()].sort((a, b) => a.job.localeCompare(b.job)),
     };
