@@ -3,7 +3,7 @@
  * (EGX_ALERT_WEBHOOK_URL). The body carries `text` (so Slack/Mattermost-style incoming webhooks
  * show the message as is) and `alert` with the structured fields.
  */
-import { redact } from "../config/config.ts";
+import { redact, secretForms } from "../config/config.ts";
 import type { AlertCandidate } from "./evaluate.ts";
 
 export interface AlertEvent extends AlertCandidate {
@@ -45,18 +45,6 @@ export function webhookBody(a: AlertEvent): Record<string, unknown> {
   };
 }
 
-/** The URL as given and as fetch quotes it (normalised; its path and query alone). */
-function urlForms(url: string): string[] {
-  try {
-    const u = new URL(url);
-    const forms = [url, u.href];
-    if (u.pathname.length > 1 || u.search) forms.push(u.pathname + u.search);
-    return forms;
-  } catch {
-    return [url];
-  }
-}
-
 /** POST one alert; resolves on a 2xx answer, throws DeliveryError otherwise. */
 export async function postWebhook(
   url: string,
@@ -78,14 +66,14 @@ export async function postWebhook(
     // URL normalised and without its user: every form of the URL is masked.
     let why = e instanceof Error ? e.message : String(e);
     if (e instanceof Error && e.cause instanceof Error) why += `: ${e.cause.message}`;
-    throw new DeliveryError(redact(`webhook unreachable: ${why}`, urlForms(url)), { cause: e });
+    throw new DeliveryError(redact(`webhook unreachable: ${why}`, secretForms(url)), { cause: e });
   }
   const text = await res.text().catch(() => "");
   if (!res.ok) {
     throw new DeliveryError(
       redact(
         `webhook answered ${res.status} ${res.statusText}: ${text.slice(0, 200)}`,
-        urlForms(url),
+        secretForms(url),
       ),
     );
   }

@@ -35,19 +35,26 @@ export function redact(text: string, extra: readonly string[] = []): string {
 /** A URL's path and query shorter than this are not masked on their own ("/hook", "/alerts"). */
 const MIN_SECRET_PATH = 12;
 
+/**
+ * The forms a secret value appears in. A secret URL also appears normalised, and fetch errors
+ * quote it without its user and password: its path and query (where webhook tokens live) are
+ * masked on their own, unless too short to hold a token (masking "/hook" would mask every path
+ * that contains it).
+ */
+export function secretForms(value: string): string[] {
+  try {
+    const u = new URL(value);
+    const forms = [value, u.href];
+    if ((u.pathname + u.search).length >= MIN_SECRET_PATH) forms.push(u.pathname + u.search);
+    return forms;
+  } catch {
+    return [value];
+  }
+}
+
 function secret(value: string | undefined): string | undefined {
   if (value) {
-    secretValues.add(value);
-    try {
-      // A secret URL also appears normalised, and fetch errors quote it without its user and
-      // password: its path and query (where webhook tokens live) are masked on their own, unless
-      // too short to hold a token (masking "/hook" would mask every path that contains it).
-      const u = new URL(value);
-      secretValues.add(u.href);
-      if ((u.pathname + u.search).length >= MIN_SECRET_PATH) {
-        secretValues.add(u.pathname + u.search);
-      }
-    } catch { /* not a URL */ }
+    for (const f of secretForms(value)) secretValues.add(f);
     urlPassword(value);
   }
   return value;
