@@ -764,6 +764,107 @@ Deno.test("pending files are new or changed versions; a loaded version is not pe
   }
 });
 
+/** A landing folder with the company list and `bars` as bars_1m/COMI.csv. */
+async function comiLanding(bars: string): Promise<[string, LocalLanding]> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_landing_" });
+  await Deno.mkdir(`${dir}/bars_1m`);
+  await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+  await Deno.writeTextFile(`${dir}/bars_1m/COMI.csv`, bars);
+  return [dir, new LocalLanding(dir)];
+}
+
+const COMI_BARS = `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n`;
+const COMI_BARS_B = `${COMI_BARS}2025-11-02 08:01:00,10.5,11,10,10.8,50\n` +
+  "2025-11-02 08:02:00,10.8,10,11,10.9,70\n";
+
+Deno.test("a landing file rewritten after listing is recorded as the version that was read", async () => {
+  const [dir, landing] = await comiLanding(COMI_BARS);
+  try {
+    await withTempWarehouse(async (wh) => {
+      const pending = await pendingObjects(wh, landing);
+      const listed = pending.find((p) => p.key === "bars_1m/COMI.csv")!.etag;
+      // Rewritten (another size, a later mtime) between s3_check's listing and the load.
+      await Deno.writeTextFile(`${dir}/bars_1m/COMI.csv`, COMI_BARS_B);
+      await Deno.utime(`${dir}/bars_1m/COMI.csv`, 1_800_000_000, 1_800_000_000);
+      const read = (await landing.list()).find((o) => o.key === "bars_1m/COMI.csv")!;
+      assert.notEqual(read.etag, listed);
+      const out = await runBatch(wh, landing, pending, { progress: false });
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.etag, o.rowsRead, o.rowsQuarantined]),
+        [["companies.csv", "LOADED", pending[1].etag, 223, 0], [
+          "bars_1m/COMI.csv",
+          "LOADED",
+          read.etag,
+          3,
+          1,
+        ]],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT ETAG, SIZE_BYTES, STATUS, ROWS_READ, ROWS_LOADED, ROWS_QUARANTINED " +
+            "FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = 'bars_1m/COMI.csv'",
+        ),
+        [{
+          ETAG: read.etag,
+          SIZE_BYTES: read.size,
+          STATUS: "LOADED",
+          ROWS_READ: 3,
+          ROWS_LOADED: 2,
+          ROWS_QUARANTINED: 1,
+        }],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT ETAG, LINE_NUMBER FROM OPERATIONAL.TBL_QUARANTINE"),
+        [{ ETAG: read.etag, LINE_NUMBER: 4 }],
+      );
+      // The version read is the one recorded: nothing is pending, nothing loads twice.
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a landing file that changes while it is read is not loaded and is recorded as failed", async () => {
+  const [dir, landing] = await comiLanding(COMI_BARS);
+  try {
+    await withTempWarehouse(async (wh) => {
+      const listed = await pendingObjects(wh, landing);
+      await runBatch(wh, landing, listed.filter((p) => p.key === "companies.csv"), {
+        progress: false,
+      });
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => p.key), ["bars_1m/COMI.csv"]);
+      // The file is rewritten after DuckDB read it, before the load commits.
+      const path = `${dir}/bars_1m/COMI.csv`;
+      const changing = intercepted(wh, (fn, opts) =>
+        wh.transaction(async (s) => {
+          await Deno.writeTextFile(path, COMI_BARS_B);
+          await Deno.utime(path, 1_800_000_000, 1_800_000_000);
+          return await fn(s);
+        }, opts));
+      const [o] = await runBatch(changing, landing, pending, { progress: false });
+      assert.equal(o.status, "FAILED");
+      assert.match(
+        o.error!,
+        /^bars_1m\/COMI\.csv: changed while it was being loaded \(version \S+, now \S+\): not loaded; the next load reads it again$/,
+      );
+      const count = async (t: string) =>
+        (await wh.query<{ N: number }>(`SELECT count(*) AS N FROM OPERATIONAL.${t}`))[0].N;
+      assert.equal(await count("TBL_INTRADAY_BAR"), 0);
+      assert.equal(await count("TBL_QUARANTINE"), 0);
+      // Its new version is pending and loads completely.
+      const again = await pendingObjects(wh, landing);
+      assert.deepEqual(again.map((p) => [p.key, p.change]), [["bars_1m/COMI.csv", "new"]]);
+      const [loaded] = await runBatch(wh, landing, again, { progress: false });
+      assert.deepEqual([loaded.status, loaded.rowsRead, loaded.rowsQuarantined], ["LOADED", 3, 1]);
+      assert.equal(await count("TBL_INTRADAY_BAR"), 2);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("progress shows rows/s and an ETA on a terminal, plain lines otherwise", () => {
   let t = 0;
   const out: string[] = [];

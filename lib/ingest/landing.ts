@@ -27,6 +27,12 @@ export type FetchedFile = LocalFile & { release(): Promise<void> };
 /** Only .csv objects are candidates for loading. */
 export const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
 
+/** A local file's version: its ETag (`<size>-<mtime ms>`) and size. */
+async function fileVersion(path: string): Promise<{ etag: string; size: number }> {
+  const st = await Deno.stat(path);
+  return { etag: `${st.size}-${st.mtime?.getTime() ?? 0}`, size: st.size };
+}
+
 export class LocalLanding implements Landing {
   constructor(readonly dir: string) {}
 
@@ -43,8 +49,7 @@ export class LocalLanding implements Landing {
         const key = rel ? `${rel}/${e.name}` : e.name;
         if (e.isDirectory) await walk(key);
         else if (e.isFile && isCsv(key)) {
-          const st = await Deno.stat(`${this.dir}/${key}`);
-          out.push({ key, etag: `${st.size}-${st.mtime?.getTime() ?? 0}`, size: st.size });
+          out.push({ key, ...await fileVersion(`${this.dir}/${key}`) });
         }
       }
     };
@@ -60,9 +65,12 @@ export class LocalLanding implements Landing {
   }
 
   fetch(obj: LandingObject): Promise<FetchedFile> {
+    const path = `${this.dir}/${obj.key}`;
     return Promise.resolve({
       ...obj,
-      path: `${this.dir}/${obj.key}`,
+      path,
+      // The file itself is read: it can be rewritten after the listing, or while it is read.
+      current: () => fileVersion(path),
       release: () => Promise.resolve(),
     });
   }

@@ -109,7 +109,9 @@ export class S3Landing implements Landing {
     const etag = (res.ETag ?? obj.etag).replaceAll('"', "");
     return {
       ...obj,
+      // The version downloaded: the object may have been replaced since it was listed.
       etag,
+      size: res.ContentLength ?? obj.size,
       path,
       release: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     };

@@ -36,6 +36,12 @@ export interface LandingObject {
 /** A landing object available as a local file. */
 export interface LocalFile extends LandingObject {
   path: string;
+  /**
+   * The file's version now, for a file that can change after it was listed (a landing folder's
+   * file is read in place): the load records the version it read, not the one listed, and fails
+   * a file whose version changes while it is read.
+   */
+  current?: () => Promise<{ etag: string; size: number }>;
 }
 
 export interface LoadOutcome {
@@ -133,6 +139,38 @@ class GroupWatch {
     this.#reading = false;
     this.#state = { ...this.#state, read: 1, rows, readDone: true };
     this.report({ ...this.#state });
+  }
+}
+
+/** The group's files at their current versions (see LocalFile.current), before they are read. */
+async function currentVersions(group: readonly Detection[]): Promise<Detection[]> {
+  const out: Detection[] = [];
+  for (const d of group) {
+    out.push(d.file.current ? { ...d, file: { ...d.file, ...await d.file.current() } } : d);
+  }
+  return out;
+}
+
+/**
+ * After the files were read, before anything is written: a file whose version is no longer the
+ * one read fails the load (DuckDB may have read part of the old and part of the new content).
+ */
+async function assertUnchanged(files: readonly LocalFile[]): Promise<void> {
+  for (const f of files) {
+    if (!f.current) continue;
+    const now = await f.current().then(
+      (v) => v.etag,
+      (e) => {
+        if (e instanceof Deno.errors.NotFound) return "deleted";
+        throw e;
+      },
+    );
+    if (now !== f.etag) {
+      throw new Error(
+        `${f.key}: changed while it was being loaded (version ${f.etag}, now ${now}): ` +
+          "not loaded; the next load reads it again",
+      );
+    }
   }
 }
 
@@ -349,10 +387,11 @@ async function quarantineAndUpsert(s: Session, detected: Detected, quarantine: b
 
 async function loadGroup(
   wh: Warehouse,
-  group: Detection[],
+  listed: Detection[],
   opts: LoadOptions,
   watch?: GroupWatch,
 ): Promise<LoadOutcome[]> {
+  const group = await currentVersions(listed);
   if (wh.kind === "snowflake") return await loadGroupSnowflake(wh, group, opts, watch);
   const startedAt = new Date();
   const { detected } = group[0];
@@ -368,6 +407,7 @@ async function loadGroup(
   let rows;
   try {
     rows = await wh.transaction(async (s) => {
+      await assertUnchanged(files);
       await quarantineAndUpsert(s, detected, quarantine);
       return await s.query<{ K: string; R: number; L: number; Q: number }>(
         "SELECT l.FILE_KEY AS K, l.ROWS_READ AS R, l.ROWS_LOADED AS L, l.ROWS_QUARANTINED AS Q " +
@@ -426,6 +466,7 @@ async function loadGroupSnowflake(
       );
     };
     const staged = await local.transaction(async (s) => {
+      await assertUnchanged(files);
       await quarantineAndUpsert(s, detected, quarantine);
       const q = (sql: string, params: SqlValue[]) => s.query(sql, params);
       const batches = [];
