@@ -585,6 +585,34 @@ async function tempFiles(files: Record<string, string>): Promise<[string, LocalF
 const DAILY_HEADER = "ticker,trade_date,open,high,low,close,volume\n";
 const BARS_HEADER = "datetime,open,high,low,close,volume\n";
 
+Deno.test("a line cut short is quarantined with the number of fields it has, a cut last line too", async () => {
+  const [dir, files] = await tempFiles({
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n` +
+      "2025-11-02 08:01:00,10\n2025-11-02 08:02:00,10,11,9,10.5,100\n2025-11-02 08:03:00,10,11,9",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const { counts, quarantine } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 4, 2, 2]);
+      assert.deepEqual(quarantine, [
+        {
+          LINE_NUMBER: 3,
+          REASON: "malformed CSV line: Expected Number of Columns: 6 Found: 2",
+          RECORD: "2025-11-02 08:01:00,10",
+        },
+        {
+          LINE_NUMBER: 5,
+          REASON: "malformed CSV line: Expected Number of Columns: 6 Found: 4",
+          RECORD: "2025-11-02 08:03:00,10,11,9",
+        },
+      ]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
   const [dir, files] = await tempFiles({
     "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,

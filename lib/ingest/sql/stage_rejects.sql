@@ -7,10 +7,16 @@ CREATE OR REPLACE TEMP TABLE egx_reject_lines AS
 WITH gone AS (
   SELECT path, line - (row_number() OVER (PARTITION BY path ORDER BY line) - 1) AS at
   FROM egx_quote_rejects
+), errors AS (
+  -- A line short of fields is reported once per missing column, each saying a different
+  -- "Found: N" (2, 3, 4, 5 for a line of 2 fields): the first missing column's is the true count.
+  SELECT * FROM egx_rejects
+  QUALIFY error_type <> 'MISSING COLUMNS' OR row_number() OVER (
+    PARTITION BY scan_id, file_id, line, error_type ORDER BY column_idx) = 1
 ), seen AS (
   SELECT s.file_path AS path, e.line, any_value(e.csv_line) AS csv_line,
     string_agg(DISTINCT e.error_message, '; ') AS error_message
-  FROM egx_rejects e JOIN egx_rejects_scan s USING (scan_id, file_id)
+  FROM errors e JOIN egx_rejects_scan s USING (scan_id, file_id)
   GROUP BY ALL
 )
 SELECT r.path, r.line + (SELECT count(*) FROM gone g WHERE g.path = r.path AND g.at <= r.line)
