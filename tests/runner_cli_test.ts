@@ -381,6 +381,8 @@ Deno.test("a runner killed outright: its job stops by itself, the run is marked 
   h.close();
   assertEquals(detail.run.status, "abandoned");
   assertEquals(detail.jobs.map((j) => j.status), ["abandoned", "abandoned"]);
+  // The job that was running had made its first attempt (`runs` shows its attempts count).
+  assertEquals(detail.jobs.map((j) => j.attempts), [1, 0]);
   assertEquals(detail.attempts.map((a) => a.status), ["abandoned"]);
   match(detail.run.message!, /^runner pid \d+ died without finishing the run$/);
   assert(list.stdout.startsWith(`run ${id}  slow_pipe  abandoned`), list.stdout);

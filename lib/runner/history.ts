@@ -176,7 +176,9 @@ export class History {
            WHERE run_id = ? AND status = 'running'`,
         ).run(now, msg, r.id);
         this.#db.prepare(
-          `UPDATE run_jobs SET status = 'abandoned', ended_at = ?, message = ?
+          `UPDATE run_jobs SET status = 'abandoned', ended_at = ?, message = ?,
+           attempts = (SELECT count(*) FROM attempts a
+             WHERE a.run_id = run_jobs.run_id AND a.job = run_jobs.job)
            WHERE run_id = ? AND status IN ('running', 'pending')`,
         ).run(now, msg, r.id);
         this.#st.endRun.run("abandoned", now, msg, now, r.id);
