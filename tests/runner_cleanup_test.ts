@@ -93,6 +93,43 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
 });
 
+/** Make `file` impossible to delete (root ignores file modes; `chattr +i` stops it too). */
+function pin(file: string, on: boolean) {
+  if (Deno.uid() !== 0) {
+    Deno.chmodSync(file.slice(0, file.lastIndexOf("/")), on ? 0o555 : 0o755);
+    return;
+  }
+  const r = new Deno.Command("chattr", { args: [on ? "+i" : "-i", file] }).outputSync();
+  if (!r.success) throw new Error(`chattr: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+Deno.test("a cleanup stopped half-way leaves old files, never a record pointing at a deleted log", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = fixture(now);
+  const log = `${logDir}/runs/old-run/a.1.log`;
+  // As a real old run's folder: untouched since its run.
+  Deno.utimeSync(`${logDir}/runs/old-run`, new Date(now - 40 * DAY), new Date(now - 40 * DAY));
+  pin(log, true);
+  try {
+    let failed = false;
+    try {
+      cleanup(logDir, 30, { now: new Date(now) });
+    } catch {
+      failed = true;
+    }
+    assertEquals(failed, true);
+    // The record went first; its log is still there, for the next cleanup to sweep by age.
+    const h = new History(`${logDir}/runs.sqlite`);
+    assertEquals(h.getRun("old-run"), undefined);
+    h.close();
+    assertEquals(Deno.readTextFileSync(log), "log of old-run\n");
+  } finally {
+    pin(log, false);
+  }
+  const r = cleanup(logDir, 30, { now: new Date(now) });
+  assertEquals([r.runsDeleted, tree(logDir).some((p) => p.startsWith("runs/old-run"))], [0, false]);
+});
+
 Deno.test("the cleanup job in jobs.yaml runs under the runner with only its declared permissions", async () => {
   const now = Date.now();
   const logDir = fixture(now);

@@ -65,6 +65,9 @@ export function cleanup(
   try {
     if (history) {
       const old = history.finishedBefore(cutoff);
+      // Records first: a cleanup stopped half-way leaves old files (swept by age next time),
+      // never a record pointing at a deleted log.
+      result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
       for (const run of old) {
         const runDir = `${dir}/runs/${run.id}`;
         walk(runDir, (path, info) => remove(path, info.isDirectory));
@@ -75,7 +78,6 @@ export function cleanup(
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
       }
-      result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
       // Folders of runs still running are never swept by age below.
       for (const r of history.listRuns(1_000_000)) {
         if (r.status === "running") live.add(`${dir}/runs/${r.id}`);
