@@ -384,7 +384,13 @@ Deno.test("a runner killed outright: its job stops by itself, the run is marked 
   // The job that was running had made its first attempt (`runs` shows its attempts count).
   assertEquals(detail.jobs.map((j) => j.attempts), [1, 0]);
   assertEquals(detail.attempts.map((a) => a.status), ["abandoned"]);
-  match(detail.run.message!, /^runner pid \d+ died without finishing the run$/);
+  match(
+    detail.run.message!,
+    /^runner pid \d+ died without finishing the run \(noticed \S+Z; its last record is from \S+Z\)$/,
+  );
+  // It ends at its last record (the attempt's start), not when its death was noticed.
+  assertEquals(detail.run.ended_at, detail.attempts[0].started_at);
+  assertEquals(detail.attempts[0].ended_at, detail.attempts[0].started_at);
   assert(list.stdout.startsWith(`run ${id}  slow_pipe  abandoned`), list.stdout);
 });
 

@@ -168,20 +168,31 @@ export class History {
     ).all(this.host) as unknown as { id: string; runner_pid: number }[];
     const stale = rows.filter((r) => r.runner_pid !== Deno.pid && !pidAlive(r.runner_pid));
     const now = iso(Date.now());
+    // When the runner died is unknown: the run ends at its last record (so its duration is a
+    // lower bound, not the time until someone noticed), and the message says when it was noticed.
+    const lastRecord = this.#db.prepare(
+      `SELECT max(t) AS t FROM (
+         SELECT started_at AS t FROM runs WHERE id = ?1
+         UNION ALL SELECT started_at FROM attempts WHERE run_id = ?1
+         UNION ALL SELECT ended_at FROM attempts WHERE run_id = ?1
+         UNION ALL SELECT ended_at FROM run_jobs WHERE run_id = ?1)`,
+    );
     for (const r of stale) {
       this.#tx(() => {
-        const msg = `runner pid ${r.runner_pid} died without finishing the run`;
+        const last = (lastRecord.get(r.id) as { t: string }).t;
+        const msg = `runner pid ${r.runner_pid} died without finishing the run ` +
+          `(noticed ${now}; its last record is from ${last})`;
         this.#db.prepare(
           `UPDATE attempts SET status = 'abandoned', ended_at = ?, message = ?
            WHERE run_id = ? AND status = 'running'`,
-        ).run(now, msg, r.id);
+        ).run(last, msg, r.id);
         this.#db.prepare(
           `UPDATE run_jobs SET status = 'abandoned', ended_at = ?, message = ?,
            attempts = (SELECT count(*) FROM attempts a
              WHERE a.run_id = run_jobs.run_id AND a.job = run_jobs.job)
            WHERE run_id = ? AND status IN ('running', 'pending')`,
-        ).run(now, msg, r.id);
-        this.#st.endRun.run("abandoned", now, msg, now, r.id);
+        ).run(last, msg, r.id);
+        this.#st.endRun.run("abandoned", last, msg, last, r.id);
       });
     }
     return stale.map((r) => r.id);
