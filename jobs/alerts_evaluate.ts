@@ -18,6 +18,7 @@ import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { loadRules } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import { CLAIM_LEASE_MS } from "../lib/alerts/store.ts";
 import { DeliveryError } from "../lib/alerts/deliver.ts";
 import { parseDate } from "../lib/web/validate.ts";
 
@@ -74,7 +75,11 @@ if (import.meta.main) {
       console.log(
         `alerts_evaluate: ${rules.length} rules, ${r.matched} conditions hold, ` +
           `${r.fired.length} new alert(s)` +
-          (webhookUrl ? `, ${r.delivered} delivered to the webhook` : " (no webhook set)"),
+          (webhookUrl ? `, ${r.delivered} delivered to the webhook` : " (no webhook set)") +
+          (r.heldElsewhere > 0
+            ? `; ${r.heldElsewhere} undelivered alert(s) held by another evaluation (sent by ` +
+              `it, or by the first evaluation after its ${CLAIM_LEASE_MS / 60_000}-minute lease)`
+            : ""),
       );
       if (r.failed.length > 0) {
         throw new DeliveryError(

@@ -11,6 +11,7 @@ import {
   evaluateAlerts,
 } from "../lib/alerts/run_alerts.ts";
 import { parseRules } from "../lib/alerts/rules.ts";
+import { claimUndelivered } from "../lib/alerts/store.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { loadConfig } from "../lib/config/config.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
@@ -343,6 +344,14 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
         0,
         expected.length,
       ]);
+      // The one cut off mid-POST may have arrived; the others were never sent.
+      assert.deepEqual(r.failed.map((f) => f.error), [
+        "not confirmed: the evaluation was stopped during its POST (it may have arrived; " +
+        "sent again next evaluation)",
+        ...expected.slice(1).map(() =>
+          "not sent: the evaluation was stopped (sent next evaluation)"
+        ),
+      ]);
       const rows = await wh.query<{ N: number; C: number; E: number }>(
         "SELECT count(*) AS N, count(CLAIMED_BY) AS C, count(DELIVERY_ERROR) AS E " +
           "FROM OPERATIONAL.TBL_ALERT_EVENT WHERE DELIVERED_AT IS NULL",
@@ -574,6 +583,32 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
           `\\(http://127\\.0\\.0\\.1:${port}\\*\\*\\*\\): .*Connection refused`,
       ),
     );
+
+    // Alerts another evaluation holds (one running now, or one killed within its lease) are
+    // named, not silently left out of "0 delivered".
+    const other = await DuckDBWarehouse.open(path);
+    try {
+      const c = await claimUndelivered(other, { token: "other", now: new Date() });
+      assert.equal(c.alerts.length, 2);
+    } finally {
+      await other.close();
+    }
+    const held = await run(["--date", DATE], {
+      EGX_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
+    });
+    assert.equal(held.code, 0, held.stderr);
+    assert.match(
+      held.stdout,
+      /, 0 new alert\(s\), 0 delivered to the webhook; 2 undelivered alert\(s\) held by another evaluation \(sent by it, or by the first evaluation after its 15-minute lease\)$/,
+    );
+    const release = await DuckDBWarehouse.open(path);
+    try {
+      await release.transaction((t) =>
+        t.execute("UPDATE OPERATIONAL.TBL_ALERT_EVENT SET CLAIMED_BY = NULL, CLAIMED_AT = NULL")
+      );
+    } finally {
+      await release.close();
+    }
 
     const again = await run(["--date", DATE], {});
     assert.equal(again.code, 0);

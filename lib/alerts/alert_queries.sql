@@ -17,10 +17,12 @@ FROM OPERATIONAL.TBL_ALERT_EVENT
 WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE);
 
 -- name: claimable
--- Params: expired (now minus the lease). What claim_undelivered would take.
-SELECT count(*) AS N
+-- Params: expired, expired (now minus the lease). N: what claim_undelivered would take; HELD:
+-- what other evaluations hold under a live claim.
+SELECT coalesce(sum(CASE WHEN CLAIMED_AT IS NULL OR CLAIMED_AT < ? THEN 1 ELSE 0 END), 0) AS N,
+       coalesce(sum(CASE WHEN CLAIMED_AT >= ? THEN 1 ELSE 0 END), 0) AS HELD
 FROM OPERATIONAL.TBL_ALERT_EVENT
-WHERE DELIVERED_AT IS NULL AND (CLAIMED_AT IS NULL OR CLAIMED_AT < ?);
+WHERE DELIVERED_AT IS NULL;
 
 -- name: claim_undelivered
 -- Params: token, now, expired (now minus the lease). Unclaimed or expired claims only.

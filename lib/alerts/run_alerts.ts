@@ -38,6 +38,11 @@ export interface AlertRunResult {
   delivered: number;
   /** Deliveries that failed (kept undelivered, retried at the next evaluation). */
   failed: { alert: AlertEvent; error: string }[];
+  /**
+   * Undelivered alerts another evaluation holds under a live claim (one running now, or one
+   * killed less than the lease ago): sent by it, or by the first evaluation after the lease.
+   */
+  heldElsewhere: number;
 }
 
 /** Evaluate `rules` on the warehouse and deliver the alerts that fire. */
@@ -64,7 +69,11 @@ export async function evaluateAlerts(
   // Claimed, so that an evaluation running at the same time does not send them too.
   const token = `${opts.source}:${crypto.randomUUID()}`;
   const claimedAt = now();
-  const pending = await claimUndelivered(wh, { token, now: claimedAt, signal: opts.signal });
+  const { alerts: pending, heldElsewhere } = await claimUndelivered(wh, {
+    token,
+    now: claimedAt,
+    signal: opts.signal,
+  });
   // A POST starting later could still run when the lease ends and another evaluation may take
   // the claim over and send the same alert.
   const sendBy = claimedAt.getTime() + CLAIM_LEASE_MS - WEBHOOK_TIMEOUT_MS;
@@ -94,7 +103,12 @@ export async function evaluateAlerts(
         try {
           await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
         } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
+          error = opts.signal?.aborted
+            ? "not confirmed: the evaluation was stopped during its POST (it may have arrived; " +
+              "sent again next evaluation)"
+            : e instanceof Error
+            ? e.message
+            : String(e);
         }
         // Recorded before the next POST: an evaluation killed later sends none of these again.
         await record([{ alert, error }]);
@@ -114,5 +128,6 @@ export async function evaluateAlerts(
     fired,
     delivered: opts.webhookUrl ? outcomes.length - failed.length : 0,
     failed,
+    heldElsewhere,
   };
 }

@@ -90,21 +90,25 @@ export const CLAIM_LEASE_MS = 15 * 60_000;
 
 /**
  * Claim for `token` the alerts not delivered yet (new ones, earlier failures, expired claims)
- * and return them: this evaluation alone delivers them. With nothing to claim (the usual case
- * for the stream side, which evaluates after every commit) it only reads.
+ * and return them: this evaluation alone delivers them. `heldElsewhere` counts those another
+ * evaluation holds under a live claim (it sends them, or the first evaluation after its lease).
+ * With nothing to claim (the usual case for the stream side, which evaluates after every
+ * commit) it only reads.
  */
 export async function claimUndelivered(
   wh: Warehouse,
   opts: { token: string; now?: Date; leaseMs?: number; signal?: AbortSignal },
-): Promise<AlertEvent[]> {
+): Promise<{ alerts: AlertEvent[]; heldElsewhere: number }> {
   const now = opts.now ?? new Date();
   const expired = new Date(now.getTime() - (opts.leaseMs ?? CLAIM_LEASE_MS));
-  const [{ N }] = await wh.query<{ N: number }>(SQL.get("claimable"), [expired], {
-    signal: opts.signal,
-    label: "alerts: claimable",
-  });
-  if (N === 0) return [];
-  return await wh.transaction(async (s) => {
+  const [{ N, HELD }] = await wh.query<{ N: number; HELD: number }>(
+    SQL.get("claimable"),
+    [expired, expired],
+    { signal: opts.signal, label: "alerts: claimable" },
+  );
+  const heldElsewhere = Number(HELD);
+  if (Number(N) === 0) return { alerts: [], heldElsewhere };
+  const alerts = await wh.transaction(async (s) => {
     await s.execute(SQL.get("claim_undelivered"), [opts.token, now, expired]);
     const rows = await s.query<EventRow>(SQL.get("claimed"), [opts.token]);
     return rows.map((r) => ({
@@ -120,6 +124,7 @@ export async function claimUndelivered(
       triggeredAt: r.TRIGGERED_AT,
     }));
   }, { signal: opts.signal, label: "alerts: claim" });
+  return { alerts, heldElsewhere };
 }
 
 /**

@@ -29,15 +29,20 @@ export async function checkAlertClaims(wh: Warehouse): Promise<void> {
   assert.equal(fired.length, 2);
   const subjects = (xs: { subject: string }[]) => xs.map((x) => x.subject);
 
+  const claim = async (token: string, now: Date) => {
+    const c = await claimUndelivered(wh, { token, now });
+    return { subjects: subjects(c.alerts), held: c.heldElsewhere, alerts: c.alerts };
+  };
   // An evaluator claims both, then dies without reporting.
-  assert.deepEqual(subjects(await claimUndelivered(wh, { token: "dead", now: t0 })), [
-    "COMI",
-    "ETEL",
-  ]);
-  // Within the lease (15 minutes) nobody else gets them; after it, the next evaluator does.
-  assert.deepEqual(await claimUndelivered(wh, { token: "b", now: at(14) }), []);
-  const taken = await claimUndelivered(wh, { token: "c", now: at(16) });
-  assert.deepEqual(subjects(taken), ["COMI", "ETEL"]);
+  const dead = await claim("dead", t0);
+  assert.deepEqual([dead.subjects, dead.held], [["COMI", "ETEL"], 0]);
+  // Within the lease (15 minutes) nobody else gets them (and is told they are held); after it,
+  // the next evaluator does.
+  const b = await claim("b", at(14));
+  assert.deepEqual([b.subjects, b.held], [[], 2]);
+  const c = await claim("c", at(16));
+  assert.deepEqual([c.subjects, c.held], [["COMI", "ETEL"], 0]);
+  const taken = c.alerts;
   assert.equal(taken[0].message, "COMI up +6.38%");
 
   // COMI delivered, ETEL failed: both claims cleared, ETEL keeps its error for a retry.
@@ -58,5 +63,6 @@ export async function checkAlertClaims(wh: Warehouse): Promise<void> {
     { SUBJECT: "ETEL", DELIVERED_AT: null, DELIVERY_ERROR: "webhook answered 503", C: "-" },
   ]);
   // The failed one goes to the next evaluation at once; the delivered one never again.
-  assert.deepEqual(subjects(await claimUndelivered(wh, { token: "d", now: at(19) })), ["ETEL"]);
+  const d = await claim("d", at(19));
+  assert.deepEqual([d.subjects, d.held], [["ETEL"], 0]);
 }
