@@ -3,7 +3,8 @@ import { parseManifest } from "../lib/runner/manifest.ts";
 import { waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
-import { History } from "../lib/runner/history.ts";
+import { History, runnerAlive } from "../lib/runner/history.ts";
+import { DatabaseSync } from "node:sqlite";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -622,4 +623,37 @@ jobs:
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
   assert(await waitForEnd(pid), "the slow job is still running");
   history.close();
+});
+
+Deno.test("a run's runner is alive only while its pid belongs to a process that predates the run", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
+  try {
+    const now = Date.now();
+    const at = (ms: number) => new Date(ms).toISOString();
+    // The process started just now: it can be the runner of a run starting after it...
+    assertEquals(runnerAlive(child.pid, at(now + 5_000)), true);
+    // ...but not of a run that started an hour ago (its pid was given to another process).
+    assertEquals(runnerAlive(child.pid, at(now - 3_600_000)), false);
+    // A run from before this boot lost its runner, whoever holds the pid now.
+    assertEquals(runnerAlive(Deno.pid, "2020-01-01T00:00:00.000Z"), false);
+    // The next runner start marks such a run abandoned, and leaves a live one alone.
+    const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+    const h = new History(`${tmp}/runs.sqlite`);
+    h.startRun({ id: "reused", target: "p", trigger: "manual", jobs: ["a"], at: now - 3_600_000 });
+    h.startRun({ id: "live", target: "p", trigger: "manual", jobs: ["a"], at: now + 5_000 });
+    h.close();
+    const db = new DatabaseSync(`${tmp}/runs.sqlite`);
+    db.prepare("UPDATE runs SET runner_pid = ?").run(child.pid);
+    db.close();
+    const h2 = new History(`${tmp}/runs.sqlite`);
+    assertEquals(h2.markStale(), ["reused"]);
+    assertEquals(h2.getRun("live")!.run.status, "running");
+    h2.close();
+    Deno.removeSync(tmp, { recursive: true });
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  // A dead pid is no runner.
+  assertEquals(runnerAlive(child.pid, new Date().toISOString()), false);
 });

@@ -8,7 +8,8 @@
  * A run or attempt is `running` only while its runner process lives. The runner finalises its
  * records on every exit path it can catch (success, failure, SIGINT/SIGTERM); a runner killed
  * outright leaves `running` rows that `markStale()` (called at every runner start) turns into
- * `abandoned` because their pid is gone.
+ * `abandoned` because their runner is gone: its pid is dead, or belongs to a process started
+ * after the run (a reboot or a pid wrap-around gave it away), or the run is from before this boot.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { redact } from "../config/config.ts";
@@ -112,6 +113,45 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** When this machine booted and when process `pid` started (ms since the epoch), from /proc. */
+function bootTime(): number | undefined {
+  try {
+    const btime = /^btime (\d+)$/m.exec(Deno.readTextFileSync("/proc/stat"))?.[1];
+    return btime === undefined ? undefined : Number(btime) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+function processStart(pid: number, boot: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Field 22 (starttime, in clock ticks since boot; /proc's USER_HZ is 100 on Linux), counted
+    // after the command name, which may itself contain spaces and parentheses.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isFinite(ticks) ? boot + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process started this long after its run did is not its runner (clocks step a little). */
+const START_SLACK_MS = 60_000;
+
+/**
+ * Is the runner that recorded a run starting at `startedAt` still alive? Its pid alone may lie:
+ * after a reboot (or a pid wrap-around) another process can hold it. A run started before this
+ * boot, or whose pid belongs to a process started after the run, has lost its runner.
+ */
+export function runnerAlive(pid: number, startedAt: string): boolean {
+  if (!pidAlive(pid)) return false;
+  const boot = bootTime();
+  if (boot === undefined) return true;
+  const runStart = Date.parse(startedAt);
+  if (runStart < boot) return false;
+  const start = processStart(pid, boot);
+  return start === undefined || start <= runStart + START_SLACK_MS;
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class History {
@@ -164,9 +204,11 @@ export class History {
   /** Mark `running` records whose runner (on this host) is gone as `abandoned`. Returns run ids. */
   markStale(): string[] {
     const rows = this.#db.prepare(
-      "SELECT id, runner_pid FROM runs WHERE status = 'running' AND runner_host = ?",
-    ).all(this.host) as unknown as { id: string; runner_pid: number }[];
-    const stale = rows.filter((r) => r.runner_pid !== Deno.pid && !pidAlive(r.runner_pid));
+      "SELECT id, runner_pid, started_at FROM runs WHERE status = 'running' AND runner_host = ?",
+    ).all(this.host) as unknown as { id: string; runner_pid: number; started_at: string }[];
+    const stale = rows.filter((r) =>
+      r.runner_pid !== Deno.pid && !runnerAlive(r.runner_pid, r.started_at)
+    );
     const now = iso(Date.now());
     // When the runner died is unknown: the run ends at its last record (so its duration is a
     // lower bound, not the time until someone noticed), and the message says when it was noticed.
