@@ -132,6 +132,18 @@ Deno.test("URL variables: a password in them is a secret; a malformed one is nam
         'S3_ENDPOINT must be an http(s) URL such as http://127.0.0.1:9000, got "http://***@minio:90OO"',
     },
   );
+  // An unencoded password may hold "/" (AWS secret keys do): still masked, not echoed.
+  throws(
+    () =>
+      loadConfig(envOf({
+        EGX_LANDING: "s3://b/",
+        S3_ENDPOINT: "http://minio:wJalr/K7MDENG-Sl4sh@127.0.0.1:9000",
+      })).landing,
+    {
+      message:
+        'S3_ENDPOINT must be an http(s) URL such as http://127.0.0.1:9000, got "http://***@127.0.0.1:9000"',
+    },
+  );
   throws(
     () => loadConfig(envOf({ EGX_LANDING: "data/sample", S3_ENDPOINT: "minio:9000" })).landing,
     {
@@ -247,9 +259,11 @@ Deno.test("a malformed broker list or alert webhook is named at once, the webhoo
         `127.0.0.1:9092,kafka2:9092; "${shown}" is not one`,
     });
   }
-  throws(() => loadConfig(envOf({ KAFKA_BROKERS: "user:Br0ker-pw@kafka:9092" })).kafka, {
-    message: /; "\*\*\*@kafka:9092" is not one$/,
-  });
+  for (const entry of ["user:Br0ker-pw@kafka:9092", "user:Br0k/er-pw@kafka:9092"]) {
+    throws(() => loadConfig(envOf({ KAFKA_BROKERS: entry })).kafka, {
+      message: /; "\*\*\*@kafka:9092" is not one$/,
+    });
+  }
   const hook = "hooks.example.com/services/T000/Hook-Secret-77";
   throws(() => loadConfig(envOf({ EGX_ALERT_WEBHOOK_URL: hook })).alerts, (e: Error) => {
     assertEquals(e.name, "ConfigError");

@@ -77,9 +77,12 @@ function urlPassword(value: string | undefined): string | undefined {
   return value;
 }
 
-/** `value` with a URL's `user:password@` part masked, for messages about a malformed URL. */
+/**
+ * `value` with a URL's `user:password@` part masked, for messages about a malformed URL: up to
+ * the last `@` before any query, since an unencoded password may hold `/` (AWS secret keys do).
+ */
 function withoutUserInfo(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, "$1***@");
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^?#]*@/i, "$1***@");
 }
 
 function isHttpUrl(value: string): boolean {
