@@ -110,6 +110,22 @@ Deno.test("a webhook URL is masked as fetch quotes it: without its user, normali
   );
 });
 
+Deno.test("a webhook URL with a user and a short token is masked as fetch quotes it", async () => {
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const url = `http://bot:Hook-pw-4@127.0.0.1:${port}/?t=Tok5n`;
+  loadConfig(envOf({ EGX_ALERT_WEBHOOK_URL: url })).alerts;
+  const err = await fetch(url, { method: "POST" }).then(() => undefined, (e) => e as Error);
+  const said = `${err}: ${err?.cause}`;
+  match(said, /Tok5n/);
+  const masked = redact(said);
+  assertEquals(/Hook-pw-4|Tok5n/.test(masked), false, masked);
+  match(masked, /error sending request for url \(\*\*\*\)/);
+  // Other URLs of its host are left alone.
+  assertEquals(redact(`http://127.0.0.1:${port}/health`), `http://127.0.0.1:${port}/health`);
+});
+
 Deno.test("URL variables: a password in them is a secret; a malformed one is named, not echoed", () => {
   const c = loadConfig(envOf({
     EGX_LANDING: "s3://egx-landing/daily/",

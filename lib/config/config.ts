@@ -39,13 +39,21 @@ const MIN_SECRET_PATH = 12;
  * The forms a secret value appears in. A secret URL also appears normalised, and fetch errors
  * quote it without its user and password: its path and query (where webhook tokens live) are
  * masked on their own, unless too short to hold a token (masking "/hook" would mask every path
- * that contains it).
+ * that contains it); a URL with a user and such a short path or query is then masked as a whole
+ * without its user.
  */
 export function secretForms(value: string): string[] {
   try {
     const u = new URL(value);
     const forms = [value, u.href];
-    if ((u.pathname + u.search).length >= MIN_SECRET_PATH) forms.push(u.pathname + u.search);
+    const pathAndQuery = u.pathname + u.search;
+    // A long path alone, so that a quote of the URL keeps its host (where it failed).
+    if (pathAndQuery.length >= MIN_SECRET_PATH) forms.push(pathAndQuery);
+    else if ((u.username || u.password) && pathAndQuery !== "/") {
+      const bare = new URL(u.href);
+      bare.username = bare.password = "";
+      forms.push(bare.href);
+    }
     return forms;
   } catch {
     return [value];
