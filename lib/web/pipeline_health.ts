@@ -74,10 +74,10 @@ function exists(path: string): boolean {
   }
 }
 
-/** Runs (newest first) and the latest record of each job, from the runner's history. */
 /** Rows written before a secret was set or known are masked on the way out too. */
 const masked = (m: string | null) => m === null ? null : redact(m);
 
+/** Runs (newest first) and the latest record of each job, from the runner's history. */
 export function runnerHistory(
   logDir: string,
   opts: { runs?: number } = {},
