@@ -7,7 +7,7 @@
  * the others are loaded all the same.
  *
  *   deno run --allow-ffi --allow-read=data,var --allow-write=data,var \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,SNOWFLAKE_* \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,SNOWFLAKE_* \
  *     [--allow-net=<S3 and Snowflake hosts>] jobs/batch_load.ts [--tmp-dir DIR]
  */
 import { parseArgs } from "node:util";

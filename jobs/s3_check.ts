@@ -5,7 +5,7 @@
  * recomputes the same list itself, so nothing is handed over between the two.
  *
  *   deno run --allow-ffi --allow-read=data --allow-write=data \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,SNOWFLAKE_* \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,SNOWFLAKE_* \
  *     [--allow-net=<S3 and Snowflake hosts>] jobs/s3_check.ts
  */
 import { parseArgs } from "node:util";
