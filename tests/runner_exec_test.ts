@@ -3,7 +3,7 @@ import { parseManifest } from "../lib/runner/manifest.ts";
 import { waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
-import { History, runnerAlive } from "../lib/runner/history.ts";
+import { History, processIdentity, runnerAlive } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
@@ -625,27 +625,39 @@ jobs:
   history.close();
 });
 
-Deno.test("a run's runner is alive only while its pid belongs to a process that predates the run", async () => {
+Deno.test("a run's runner is alive only while its pid is still the process that recorded the run", async () => {
   const child = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
   try {
-    const now = Date.now();
-    const at = (ms: number) => new Date(ms).toISOString();
-    // The process started just now: it can be the runner of a run starting after it...
-    assertEquals(runnerAlive(child.pid, at(now + 5_000)), true);
-    // ...but not of a run that started an hour ago (its pid was given to another process).
-    assertEquals(runnerAlive(child.pid, at(now - 3_600_000)), false);
-    // A run from before this boot lost its runner, whoever holds the pid now.
-    assertEquals(runnerAlive(Deno.pid, "2020-01-01T00:00:00.000Z"), false);
-    // The next runner start marks such a run abandoned, and leaves a live one alone.
+    const me = processIdentity(Deno.pid)!;
+    const it = processIdentity(child.pid)!;
+    const boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    assert(me.startsWith(`${boot}:`) && it.startsWith(`${boot}:`), `${me} ${it}`);
+    assertEquals(runnerAlive(child.pid, it), true);
+    // The same pid held by another process (this boot, or after a reboot): not its runner.
+    assertEquals(runnerAlive(child.pid, me), false);
+    assertEquals(runnerAlive(child.pid, `another-boot:${it.split(":")[1]}`), false);
+    // Runs recorded before identities were: the live pid is all there is to go by.
+    assertEquals(runnerAlive(child.pid, null), true);
+    // The next runner start marks a run whose pid went to another process abandoned, and
+    // leaves a live one alone; a history file from before the identity column gets it.
     const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
-    const h = new History(`${tmp}/runs.sqlite`);
-    h.startRun({ id: "reused", target: "p", trigger: "manual", jobs: ["a"], at: now - 3_600_000 });
-    h.startRun({ id: "live", target: "p", trigger: "manual", jobs: ["a"], at: now + 5_000 });
+    const path = `${tmp}/runs.sqlite`;
+    const old = new DatabaseSync(path);
+    old.exec(
+      "CREATE TABLE runs (id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger TEXT NOT NULL, " +
+        "status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, duration_ms INTEGER, " +
+        "runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT)",
+    );
+    old.close();
+    const h = new History(path);
+    h.startRun({ id: "reused", target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
+    h.startRun({ id: "live", target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
     h.close();
-    const db = new DatabaseSync(`${tmp}/runs.sqlite`);
+    const db = new DatabaseSync(path);
     db.prepare("UPDATE runs SET runner_pid = ?").run(child.pid);
+    db.prepare("UPDATE runs SET runner_start = ? WHERE id = 'live'").run(it);
     db.close();
-    const h2 = new History(`${tmp}/runs.sqlite`);
+    const h2 = new History(path);
     assertEquals(h2.markStale(), ["reused"]);
     assertEquals(h2.getRun("live")!.run.status, "running");
     h2.close();
@@ -655,5 +667,5 @@ Deno.test("a run's runner is alive only while its pid belongs to a process that 
     await child.status;
   }
   // A dead pid is no runner.
-  assertEquals(runnerAlive(child.pid, new Date().toISOString()), false);
+  assertEquals(runnerAlive(child.pid, null), false);
 });

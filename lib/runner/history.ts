@@ -8,8 +8,8 @@
  * A run or attempt is `running` only while its runner process lives. The runner finalises its
  * records on every exit path it can catch (success, failure, SIGINT/SIGTERM); a runner killed
  * outright leaves `running` rows that `markStale()` (called at every runner start) turns into
- * `abandoned` because their runner is gone: its pid is dead, or belongs to a process started
- * after the run (a reboot or a pid wrap-around gave it away), or the run is from before this boot.
+ * `abandoned` because their runner is gone: its pid is dead, or now belongs to another process
+ * (a reboot or a pid wrap-around gave it away; each run records its runner's exact identity).
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { redact } from "../config/config.ts";
@@ -78,7 +78,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
   started_at TEXT NOT NULL, ended_at TEXT, duration_ms INTEGER,
-  runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT);
+  runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT, runner_start TEXT);
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 CREATE TABLE IF NOT EXISTS run_jobs (
   run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, job TEXT NOT NULL,
@@ -113,43 +113,32 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** When this machine booted and when process `pid` started (ms since the epoch), from /proc. */
-function bootTime(): number | undefined {
+/**
+ * Which process `pid` is, exactly: this boot's id and the process's start time in clock ticks
+ * since boot (Linux /proc; undefined when unknown). A pid can be given to another process (after
+ * a reboot, or a pid wrap-around); this pair cannot, and no clock step changes it.
+ */
+export function processIdentity(pid: number): string | undefined {
   try {
-    const btime = /^btime (\d+)$/m.exec(Deno.readTextFileSync("/proc/stat"))?.[1];
-    return btime === undefined ? undefined : Number(btime) * 1000;
-  } catch {
-    return undefined;
-  }
-}
-function processStart(pid: number, boot: number): number | undefined {
-  try {
+    const boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Field 22 (starttime, in clock ticks since boot; /proc's USER_HZ is 100 on Linux), counted
-    // after the command name, which may itself contain spaces and parentheses.
-    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-    return Number.isFinite(ticks) ? boot + ticks * 10 : undefined;
+    // Field 22 (starttime), counted after the command name, which may hold spaces and ")".
+    const ticks = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    return /^\d+$/.test(ticks ?? "") ? `${boot}:${ticks}` : undefined;
   } catch {
     return undefined;
   }
 }
-
-/** A process started this long after its run did is not its runner (clocks step a little). */
-const START_SLACK_MS = 60_000;
 
 /**
- * Is the runner that recorded a run starting at `startedAt` still alive? Its pid alone may lie:
- * after a reboot (or a pid wrap-around) another process can hold it. A run started before this
- * boot, or whose pid belongs to a process started after the run, has lost its runner.
+ * Is the runner of a run still alive? Its pid must be alive and, when the run recorded the
+ * runner's identity (runs before it was recorded did not), still be that same process.
  */
-export function runnerAlive(pid: number, startedAt: string): boolean {
+export function runnerAlive(pid: number, identity: string | null | undefined): boolean {
   if (!pidAlive(pid)) return false;
-  const boot = bootTime();
-  if (boot === undefined) return true;
-  const runStart = Date.parse(startedAt);
-  if (runStart < boot) return false;
-  const start = processStart(pid, boot);
-  return start === undefined || start <= runStart + START_SLACK_MS;
+  if (!identity) return true;
+  const now = processIdentity(pid);
+  return now === undefined || now === identity;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -158,6 +147,12 @@ export class History {
   readonly host = hostname();
   #db: DatabaseSync;
   #st: Record<string, StatementSync>;
+  /** This process's identity (processIdentity; "" when unknown), recorded with its runs. */
+  #self: string | undefined;
+  #identity(): string | null {
+    this.#self ??= processIdentity(Deno.pid) ?? "";
+    return this.#self || null;
+  }
 
   constructor(readonly path: string) {
     const dir = path.slice(0, path.lastIndexOf("/"));
@@ -168,11 +163,12 @@ export class History {
         "PRAGMA busy_timeout=5000;",
     );
     this.#db.exec(SCHEMA);
+    this.#migrate();
     const p = (sql: string) => this.#db.prepare(sql);
     this.#st = {
       insertRun: p(
-        `INSERT INTO runs (id, target, trigger, status, started_at, runner_pid, runner_host)
-         VALUES (?, ?, ?, 'running', ?, ?, ?)`,
+        `INSERT INTO runs (id, target, trigger, status, started_at, runner_pid, runner_host,
+           runner_start) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
       ),
       insertJob: p(`INSERT INTO run_jobs (run_id, job, seq, status) VALUES (?, ?, ?, 'pending')`),
       startJob: p(
@@ -204,10 +200,14 @@ export class History {
   /** Mark `running` records whose runner (on this host) is gone as `abandoned`. Returns run ids. */
   markStale(): string[] {
     const rows = this.#db.prepare(
-      "SELECT id, runner_pid, started_at FROM runs WHERE status = 'running' AND runner_host = ?",
-    ).all(this.host) as unknown as { id: string; runner_pid: number; started_at: string }[];
+      "SELECT id, runner_pid, runner_start FROM runs WHERE status = 'running' AND runner_host = ?",
+    ).all(this.host) as unknown as {
+      id: string;
+      runner_pid: number;
+      runner_start: string | null;
+    }[];
     const stale = rows.filter((r) =>
-      r.runner_pid !== Deno.pid && !runnerAlive(r.runner_pid, r.started_at)
+      r.runner_pid !== Deno.pid && !runnerAlive(r.runner_pid, r.runner_start)
     );
     const now = iso(Date.now());
     // When the runner died is unknown: the run ends at its last record (so its duration is a
@@ -242,7 +242,15 @@ export class History {
 
   startRun(run: { id: string; target: string; trigger: string; jobs: string[]; at: number }) {
     this.#tx(() => {
-      this.#st.insertRun.run(run.id, run.target, run.trigger, iso(run.at), Deno.pid, this.host);
+      this.#st.insertRun.run(
+        run.id,
+        run.target,
+        run.trigger,
+        iso(run.at),
+        Deno.pid,
+        this.host,
+        this.#identity(),
+      );
       run.jobs.forEach((j, i) => this.#st.insertJob.run(run.id, j, i));
     });
   }
@@ -368,6 +376,25 @@ export class History {
   batch(fn: () => void) {
     if (this.#db.isTransaction) return fn();
     this.#tx(fn);
+  }
+
+  /** History files made before `runs.runner_start` existed get the column (schema version 1). */
+  #migrate() {
+    const version = () =>
+      (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+    if (version() >= 1) return;
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const cols = this.#db.prepare("PRAGMA table_info(runs)").all() as { name: string }[];
+      if (!cols.some((c) => c.name === "runner_start")) {
+        this.#db.exec("ALTER TABLE runs ADD COLUMN runner_start TEXT");
+      }
+      this.#db.exec("PRAGMA user_version = 1");
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
   }
 
   #tx(fn: () => void) {
