@@ -91,25 +91,25 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   h.close();
   // Nothing left to delete the second time.
   assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
+  Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
-/** Make `file` impossible to delete (root ignores file modes; `chattr +i` stops it too). */
-function pin(file: string, on: boolean) {
-  if (Deno.uid() !== 0) {
-    Deno.chmodSync(file.slice(0, file.lastIndexOf("/")), on ? 0o555 : 0o755);
-    return;
-  }
-  const r = new Deno.Command("chattr", { args: [on ? "+i" : "-i", file] }).outputSync();
-  if (!r.success) throw new Error(`chattr: ${new TextDecoder().decode(r.stderr)}`);
+/** A folder under `dir` nested deeper than a path can name (PATH_MAX): cleanup cannot walk it. */
+function tooDeep(dir: string): string {
+  const seg = "d".repeat(200);
+  // Each step is a short relative path; only the whole is too long (another process: chdir).
+  const code = `Deno.chdir(${JSON.stringify(dir)}); for (let i = 0; i < 25; i++) ` +
+    `{ Deno.mkdirSync("${seg}"); Deno.chdir("${seg}"); }`;
+  const made = new Deno.Command(Deno.execPath(), { args: ["eval", code] }).outputSync();
+  if (!made.success) throw new Error(new TextDecoder().decode(made.stderr));
+  return `${dir}/${seg}`;
 }
 
 Deno.test("a cleanup stopped half-way leaves old files, never a record pointing at a deleted log", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
   const logDir = fixture(now);
-  const log = `${logDir}/runs/old-run/a.1.log`;
-  // As a real old run's folder: untouched since its run.
-  Deno.utimeSync(`${logDir}/runs/old-run`, new Date(now - 40 * DAY), new Date(now - 40 * DAY));
-  pin(log, true);
+  const runDir = `${logDir}/runs/old-run`;
+  const deep = tooDeep(runDir);
   try {
     let failed = false;
     try {
@@ -118,16 +118,19 @@ Deno.test("a cleanup stopped half-way leaves old files, never a record pointing 
       failed = true;
     }
     assertEquals(failed, true);
-    // The record went first; its log is still there, for the next cleanup to sweep by age.
+    // The record went first; its folder is still there, for the next cleanup to sweep by age.
     const h = new History(`${logDir}/runs.sqlite`);
     assertEquals(h.getRun("old-run"), undefined);
     h.close();
-    assertEquals(Deno.readTextFileSync(log), "log of old-run\n");
+    assertEquals(Deno.statSync(runDir).isDirectory, true);
   } finally {
-    pin(log, false);
+    new Deno.Command("rm", { args: ["-rf", deep] }).outputSync();
   }
+  // What is left is swept by age (the folder as a real old run's: untouched since its run).
+  Deno.utimeSync(runDir, new Date(now - 40 * DAY), new Date(now - 40 * DAY));
   const r = cleanup(logDir, 30, { now: new Date(now) });
   assertEquals([r.runsDeleted, tree(logDir).some((p) => p.startsWith("runs/old-run"))], [0, false]);
+  Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
 Deno.test("the cleanup job in jobs.yaml runs under the runner with only its declared permissions", async () => {
