@@ -4,6 +4,7 @@ import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan } from "../lib/runner/executor.ts";
+import { lockScheduler, SchedulerRunningError } from "../lib/runner/scheduler_lock.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DAY = 86_400_000;
@@ -92,6 +93,31 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   // Nothing left to delete the second time.
   assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
   Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+});
+
+Deno.test("cleanup keeps the lock of a scheduler running for longer than the retention", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = fixture(now);
+  const lock = lockScheduler(logDir);
+  try {
+    const lockPath = `${logDir}/scheduler.lock`;
+    Deno.utimeSync(lockPath, new Date(now - 60 * DAY), new Date(now - 60 * DAY));
+    const r = cleanup(logDir, 30, { now: new Date(now) });
+    assertEquals(r.filesDeleted, 3); // old-run/a.1.log, orphan/x.log, stream.log
+    assertEquals(Deno.readTextFileSync(lockPath), `${Deno.pid}\n`);
+    // So a second scheduler is still refused.
+    let refused: unknown;
+    try {
+      lockScheduler(logDir).close();
+    } catch (e) {
+      refused = e;
+    }
+    assertEquals(refused instanceof SchedulerRunningError, true);
+    assertEquals((refused as SchedulerRunningError).pid, Deno.pid);
+  } finally {
+    lock.close();
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+  }
 });
 
 /** A folder under `dir` nested deeper than a path can name (PATH_MAX): cleanup cannot walk it. */

@@ -335,3 +335,74 @@ Deno.test("deno task schedule --dry-run prints the next fire times, and SIGTERM 
   match(out, /SIGTERM: stopping/);
   match(out, /scheduler stopped\n$/);
 });
+
+Deno.test("a second scheduler on the same log directory refuses to start and names the first one's pid", async () => {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  const logDir = Deno.makeTempDirSync({ prefix: "runner_sched_lock_" });
+  env.EGX_LOG_DIR = logDir;
+  const children: Deno.ChildProcess[] = [];
+  const cmd = () =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "lib/runner/cli_schedule.ts"],
+      cwd: REPO,
+      clearEnv: true,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    });
+  /** Start a scheduler and wait until it has scheduled both pipelines. */
+  const startFirst = async () => {
+    const child = cmd().spawn();
+    children.push(child);
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while ((out.match(/scheduling /g) ?? []).length < 2) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    const stop = async () => {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      while (!(await reader.read()).done);
+      await new Response(child.stderr).text();
+      return status.code;
+    };
+    return { child, out, stop };
+  };
+  try {
+    const first = await startFirst();
+    assertEquals((first.out.match(/scheduling /g) ?? []).length, 2, first.out);
+    const child2 = cmd().spawn();
+    children.push(child2);
+    const timer = setTimeout(() => child2.kill("SIGKILL"), 20_000); // a second one that started
+    const second = await child2.output();
+    clearTimeout(timer);
+    const err = new TextDecoder().decode(second.stderr);
+    assertEquals(second.code, 2, err);
+    assertEquals(new TextDecoder().decode(second.stdout), "");
+    assertEquals(
+      err,
+      `schedule: another scheduler is running on this log directory (pid ${first.child.pid}, lock ` +
+        `${logDir}/scheduler.lock): not starting a second one (it would run every pipeline twice)\n`,
+    );
+    assertEquals(await first.stop(), 0);
+    // The lock goes with its holder: the next scheduler starts.
+    const third = await startFirst();
+    assertEquals((third.out.match(/scheduling /g) ?? []).length, 2, third.out);
+    assertEquals(Deno.readTextFileSync(`${logDir}/scheduler.lock`), `${third.child.pid}\n`);
+    assertEquals(await third.stop(), 0);
+  } finally {
+    for (const c of children) {
+      try {
+        c.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await c.status;
+    }
+    Deno.removeSync(logDir, { recursive: true });
+  }
+});

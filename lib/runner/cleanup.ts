@@ -3,9 +3,10 @@
  * step). Runs still `running` are never touched. Besides each old run's folder
  * (`<logDir>/runs/<run-id>/`), any other file under the log directory whose modification time is
  * older than the cutoff goes too (logs of runs whose records are gone, other tools' logs); the
- * history database itself is kept.
+ * history database and the scheduler's lock file are kept.
  */
 import { History, historyPath } from "./history.ts";
+import { schedulerLockPath } from "./scheduler_lock.ts";
 
 export interface CleanupResult {
   cutoff: Date;
@@ -41,7 +42,9 @@ export function cleanup(
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
   const result: CleanupResult = { cutoff, runsDeleted: 0, filesDeleted: 0, dirsDeleted: 0 };
   const dbPath = historyPath(dir);
-  const keep = new Set([dbPath, `${dbPath}-wal`, `${dbPath}-shm`]);
+  // The running scheduler's lock file is as old as the scheduler: deleting it would let a second
+  // scheduler start next to it.
+  const keep = new Set([dbPath, `${dbPath}-wal`, `${dbPath}-shm`, schedulerLockPath(dir)]);
   const live = new Set<string>();
 
   // Paths deleted (or, in a dry run, that would be): a folder whose entries are all gone is empty.

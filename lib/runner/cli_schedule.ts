@@ -3,7 +3,8 @@
  * `schedule` in jobs.yaml on its cron, in its time zone (default Africa/Cairo). Each fire re-reads
  * jobs.yaml (job edits apply at the next fire; schedule edits need a restart) and runs the
  * pipeline in-process like `deno task run` (same logs, history and alerts, trigger "schedule").
- * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0.
+ * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0. One scheduler
+ * per log directory: a second one refuses to start (exit 2) naming the first one's pid.
  *
  *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
  *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
@@ -16,6 +17,7 @@ import { loadManifestCached } from "./manifest_cache.ts";
 import { planRun } from "./plan.ts";
 import { runTarget } from "./run.ts";
 import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
+import { lockScheduler, SchedulerRunningError } from "./scheduler_lock.ts";
 
 const HELP = `Usage: deno task schedule [--dry-run [--count N]] [--manifest PATH]
 
@@ -77,7 +79,14 @@ export async function main(args: string[]): Promise<number> {
 
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
-  const history = new History(historyPath(config.logDir));
+  const lock = lockScheduler(config.logDir); // one scheduler per log directory
+  let history: History;
+  try {
+    history = new History(historyPath(config.logDir));
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
   const stale = history.markStale();
   if (stale.length > 0) console.log(`marked ${stale.length} run(s) of dead runners as abandoned`);
   const controller = new AbortController();
@@ -126,6 +135,7 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     history.close();
+    lock.close();
   }
   console.log(`${stamp()} scheduler stopped`);
   return 0;
@@ -139,6 +149,9 @@ if (import.meta.main) {
     if (e instanceof ManifestError) {
       console.error(e.message);
       console.error(`${e.findings.length} problem(s) in ${e.file}: not scheduling`);
+      code = 2;
+    } else if (e instanceof SchedulerRunningError) {
+      console.error(`schedule: ${e.message}`);
       code = 2;
     } else {
       console.error(redact(`schedule: ${(e as Error).name}: ${(e as Error).message}`));
