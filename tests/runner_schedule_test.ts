@@ -1,5 +1,8 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { formatDuration } from "../lib/runner/duration.ts";
+import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
+import { runScheduled } from "../lib/runner/scheduled_run.ts";
 import {
   type FireOutcome,
   ManualClock,
@@ -404,5 +407,72 @@ Deno.test("a second scheduler on the same log directory refuses to start and nam
       await c.status;
     }
     Deno.removeSync(logDir, { recursive: true });
+  }
+});
+
+Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a failed run, recorded and alerted", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_invalid_" });
+  const posts: Record<string, unknown>[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    posts.push(await req.json());
+    return new Response("ok");
+  });
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(
+      manifest,
+      'pipelines:\n  p:\n    schedule: "0 1 * * *"\n    jobs: [j]\n    bogus: 1\n' +
+        "jobs:\n  j:\n    script: missing.ts\n",
+    );
+    const lines: string[] = [];
+    const opts = {
+      history,
+      logDir: `${dir}/logs`,
+      env: {},
+      signal: new AbortController().signal,
+      alerts: { webhookUrl: `http://127.0.0.1:${server.addr.port}/hook`, emailFrom: "egx@test" },
+      print: (l: string) => lines.push(l),
+    };
+    const r = await runScheduled(manifest, "p", opts);
+    const why = `not started: ${manifest} is invalid now (2 problem(s), first: ${manifest}:5:5 ` +
+      'unknown key "bogus" in pipeline p (known: description, jobs, schedule, timezone, overlap, ' +
+      "concurrency))";
+    assertEquals([r.status, r.jobs, r.alerts.map((a) => a.ok)], ["failed", [], [true]]);
+    assertEquals(lines, [
+      `${manifest}:5:5 unknown key "bogus" in pipeline p (known: description, jobs, schedule, ` +
+      "timezone, overlap, concurrency)",
+      `${manifest}:8:13 job j: script "missing.ts" does not exist (looked for ${dir}/missing.ts)`,
+      `run ${r.runId} p: failed, ${why}`,
+      "alert webhook: sent (webhook answered HTTP 200)",
+    ]);
+    const { run } = history.getRun(r.runId)!;
+    assertEquals([run.target, run.trigger, run.status], ["p", "schedule", "failed"]);
+    assertEquals(run.message, `${why}; alert webhook sent: webhook answered HTTP 200`);
+    assertEquals(posts.length, 1);
+    assertEquals([posts[0].run_id, posts[0].target, posts[0].status], [r.runId, "p", "failed"]);
+    assertEquals(
+      posts[0].text,
+      `egx-pipeline: run ${r.runId} of p on ${history.host} failed after ${
+        formatDuration(r.durationMs)
+      }; ${why}`,
+    );
+
+    // A valid edit that removed the pipeline.
+    Deno.writeTextFileSync(`${dir}/j.ts`, "");
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  q:\n    jobs: [j]\njobs:\n  j:\n    script: j.ts\n",
+    );
+    const r2 = await runScheduled(manifest, "p", { ...opts, alerts: undefined });
+    assertEquals([r2.status, r2.alerts], ["failed", []]);
+    assertEquals(
+      history.getRun(r2.runId)!.run.message,
+      `not started: unknown pipeline or job "p" in ${manifest} (have: q, j)`,
+    );
+  } finally {
+    history.close();
+    await server.shutdown();
+    Deno.removeSync(dir, { recursive: true });
   }
 });

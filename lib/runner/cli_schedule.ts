@@ -2,7 +2,8 @@
  * `deno task schedule [--dry-run]`: the long-running scheduler. Fires every pipeline that has a
  * `schedule` in jobs.yaml on its cron, in its time zone (default Africa/Cairo). Each fire re-reads
  * jobs.yaml (job edits apply at the next fire; schedule edits need a restart) and runs the
- * pipeline in-process like `deno task run` (same logs, history and alerts, trigger "schedule").
+ * pipeline in-process like `deno task run` (same logs, history and alerts, trigger "schedule");
+ * a fire that finds jobs.yaml invalid, or without the pipeline, is a failed run (recorded, alerted).
  * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0. One scheduler
  * per log directory: a second one refuses to start (exit 2) naming the first one's pid.
  *
@@ -13,9 +14,7 @@ import { parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
-import { loadManifestCached } from "./manifest_cache.ts";
-import { planRun } from "./plan.ts";
-import { runTarget } from "./run.ts";
+import { runScheduled } from "./scheduled_run.ts";
 import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
 import { lockScheduler, SchedulerRunningError } from "./scheduler_lock.ts";
 
@@ -110,27 +109,15 @@ export async function main(args: string[]): Promise<number> {
     await runScheduler(entries, {
       signal: controller.signal,
       log: (l) => console.log(`${stamp()} ${l}`),
-      fire: async (pipeline, _at, signal) => {
-        let current;
-        try {
-          current = await loadManifestCached(values.manifest, history);
-        } catch (e) {
-          if (!(e instanceof ManifestError)) throw e;
-          console.error(e.message);
-          throw new Error(`${values.manifest} is invalid now (${e.findings.length} problem(s))`);
-        }
-        const plan = planRun(current, pipeline);
-        const r = await runTarget(current, plan, {
+      fire: (pipeline, _at, signal) =>
+        runScheduled(values.manifest, pipeline, {
           history,
           logDir: config.logDir,
           env: Deno.env.toObject(),
-          trigger: "schedule",
           signal,
           alerts,
           print: (l) => console.log(`${stamp()} [${pipeline}] ${l}`),
-        });
-        return r;
-      },
+        }),
     });
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);

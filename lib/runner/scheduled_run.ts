@@ -1,0 +1,97 @@
+/**
+ * One scheduled fire of a pipeline: re-read jobs.yaml (job edits apply at the next fire), plan and
+ * run the pipeline like `deno task run` (trigger "schedule"). A fire that cannot start, because
+ * jobs.yaml became invalid or no longer has the pipeline, is not a silent gap: it is recorded as a
+ * failed run (no jobs, the reason as its message) and alerted like any failed run.
+ */
+import { type AlertConfig, redact } from "../config/config.ts";
+import { alertSummary, sendAlerts } from "./alerts.ts";
+import { newRunId } from "./executor.ts";
+import type { History } from "./history.ts";
+import { loadManifestCached } from "./manifest_cache.ts";
+import { ManifestError } from "./manifest_error.ts";
+import { planRun, UsageError } from "./plan.ts";
+import { runTarget, type TargetResult } from "./run.ts";
+
+export interface ScheduledRunOptions {
+  history: History;
+  logDir: string;
+  /** The scheduler's environment (after `.env`). */
+  env: Record<string, string>;
+  alerts?: AlertConfig;
+  signal: AbortSignal;
+  /** Status lines and problems (default console.log). */
+  print?: (line: string) => void;
+}
+
+/** Run `pipeline` from the manifest at `manifestPath` as it is now; see the module comment. */
+export async function runScheduled(
+  manifestPath: string,
+  pipeline: string,
+  opts: ScheduledRunOptions,
+): Promise<TargetResult> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const startedAt = Date.now();
+  let why: string;
+  try {
+    const manifest = await loadManifestCached(manifestPath, opts.history);
+    const plan = planRun(manifest, pipeline);
+    return await runTarget(manifest, plan, {
+      history: opts.history,
+      logDir: opts.logDir,
+      env: opts.env,
+      trigger: "schedule",
+      signal: opts.signal,
+      alerts: opts.alerts,
+      print,
+    });
+  } catch (e) {
+    if (e instanceof ManifestError) {
+      for (const line of e.message.split("\n")) print(line);
+      why = `${manifestPath} is invalid now (${e.findings.length} problem(s), first: ` +
+        `${e.message.split("\n")[0]})`;
+    } else if (e instanceof UsageError) why = (e as Error).message;
+    else throw e;
+  }
+  return recordNotStarted(pipeline, startedAt, `not started: ${why}`, opts);
+}
+
+async function recordNotStarted(
+  pipeline: string,
+  startedAt: number,
+  message: string,
+  opts: ScheduledRunOptions,
+): Promise<TargetResult> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const runId = newRunId(startedAt);
+  const endedAt = Date.now();
+  opts.history.startRun({
+    id: runId,
+    target: pipeline,
+    trigger: "schedule",
+    jobs: [],
+    at: startedAt,
+  });
+  opts.history.endRun(runId, "failed", endedAt, message);
+  print(`run ${runId} ${pipeline}: failed, ${message}`);
+  const result = {
+    runId,
+    target: pipeline,
+    status: "failed" as const,
+    startedAt,
+    endedAt,
+    durationMs: endedAt - startedAt,
+    jobs: [],
+  };
+  const summary = alertSummary(result, opts.history.host);
+  summary.text += `; ${redact(message)}`;
+  const alerts = opts.alerts ? await sendAlerts(summary, opts.alerts) : [];
+  for (const a of alerts) print(`alert ${a.channel}: ${a.ok ? "sent" : "FAILED"} (${a.detail})`);
+  if (alerts.length > 0) {
+    opts.history.noteRun(
+      runId,
+      alerts.map((a) => `alert ${a.channel} ${a.ok ? "sent" : "failed"}: ${a.detail}`).join("; "),
+    );
+  }
+  return { ...result, alerts };
+}
