@@ -239,9 +239,12 @@ Deno.test("overlap queue starts one waiting fire as soon as the previous run end
     timezone: CAIRO,
     overlap: "queue",
   };
-  const { fired, runs } = await simulate([e], "2026-05-01T09:59:00Z", "2026-05-01T10:55:00Z", {
-    runMs: 23 * 60_000,
-  });
+  const { fired, runs, logs } = await simulate(
+    [e],
+    "2026-05-01T09:59:00Z",
+    "2026-05-01T10:55:00Z",
+    { runMs: 23 * 60_000 },
+  );
   assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
     ["10:00", "started"],
     ["10:10", "queued"],
@@ -251,6 +254,15 @@ Deno.test("overlap queue starts one waiting fire as soon as the previous run end
     ["10:50", "queued"],
   ]);
   assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "10:23", "10:46"]);
+  // A queued fire says when it starts (or that the stop dropped it).
+  assertEquals(logs.filter((l) => l.includes("queued")), [
+    "scheduler: p (2026-05-01 13:10 Africa/Cairo) queued: the previous run is still running",
+    "scheduler: firing p (2026-05-01 13:10 Africa/Cairo, queued)",
+    "scheduler: p (2026-05-01 13:30 Africa/Cairo) queued: the previous run is still running",
+    "scheduler: firing p (2026-05-01 13:30 Africa/Cairo, queued)",
+    "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued: the previous run is still running",
+    "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued fire dropped: stopping",
+  ]);
 });
 
 Deno.test("a run that crashes is logged and the schedule goes on", async () => {

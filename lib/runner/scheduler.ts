@@ -163,6 +163,11 @@ export async function runScheduler(
   const signal = opts.signal;
   const running = new Map<string, Promise<void>>();
   const queued = new Map<string, number>();
+  const zones = new Map(entries.map((e) => [e.pipeline, e.timezone]));
+  const when = (pipeline: string, at: number) => {
+    const tz = zones.get(pipeline) ?? "UTC";
+    return `${wallClock(at, tz)} ${tz}`;
+  };
 
   const start = (pipeline: string, at: number) => {
     const p = (async () => {
@@ -176,7 +181,10 @@ export async function runScheduler(
       const q = queued.get(pipeline);
       if (q !== undefined) {
         queued.delete(pipeline);
-        if (!signal.aborted) start(pipeline, q);
+        if (!signal.aborted) {
+          log(`scheduler: firing ${pipeline} (${when(pipeline, q)}, queued)`);
+          start(pipeline, q);
+        } else log(`scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: stopping`);
       }
     });
     running.set(pipeline, p);
@@ -202,18 +210,18 @@ export async function runScheduler(
         continue;
       }
       fired.set(key, next);
-      const when = `${key} ${entry.timezone}`;
+      const at = when(entry.pipeline, next);
       if (!running.has(entry.pipeline)) {
         opts.onFire?.(entry.pipeline, next, "started");
-        log(`scheduler: firing ${entry.pipeline} (${when})`);
+        log(`scheduler: firing ${entry.pipeline} (${at})`);
         start(entry.pipeline, next);
       } else if (entry.overlap === "queue" && !queued.has(entry.pipeline)) {
         opts.onFire?.(entry.pipeline, next, "queued");
         queued.set(entry.pipeline, next);
-        log(`scheduler: ${entry.pipeline} (${when}) queued: the previous run is still running`);
+        log(`scheduler: ${entry.pipeline} (${at}) queued: the previous run is still running`);
       } else {
         opts.onFire?.(entry.pipeline, next, "skipped");
-        log(`scheduler: ${entry.pipeline} (${when}) skipped: the previous run is still running`);
+        log(`scheduler: ${entry.pipeline} (${at}) skipped: the previous run is still running`);
       }
     }
   };
