@@ -304,23 +304,47 @@ Deno.test("stopping the scheduler waits for the running run and fires nothing mo
   assertEquals(events, ["run started", "run ended", "scheduler resolved"]);
 });
 
-Deno.test("deno task schedule --dry-run prints the next fire times, and SIGTERM stops it cleanly", async () => {
+/** `deno task schedule [args]` as a process, with the given log directory. */
+function scheduleCommand(logDir: string, args: string[] = []): Deno.Command {
   const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   for (const k of ["HOME", "PATH", "DENO_DIR"]) {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }
-  env.EGX_LOG_DIR = Deno.makeTempDirSync({ prefix: "runner_sched_" });
-  const cmd = (args: string[]) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "lib/runner/cli_schedule.ts", ...args],
-      cwd: REPO,
-      clearEnv: true,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const dry = await cmd(["--dry-run", "--count", "2"]).output();
+  env.EGX_LOG_DIR = logDir;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "lib/runner/cli_schedule.ts", ...args],
+    cwd: REPO,
+    clearEnv: true,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** A started scheduler, once it has scheduled both of jobs.yaml's pipelines; `stop` SIGTERMs it. */
+async function startScheduler(logDir: string) {
+  const child = scheduleCommand(logDir).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while ((out.match(/scheduling /g) ?? []).length < 2) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  const stop = async () => {
+    child.kill("SIGTERM");
+    const status = await child.status;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += r.value;
+    await new Response(child.stderr).text();
+    return { code: status.code, out };
+  };
+  return { child, out, stop };
+}
+
+Deno.test("deno task schedule --dry-run prints the next fire times, and SIGTERM stops it cleanly", async () => {
+  const logDir = Deno.makeTempDirSync({ prefix: "runner_sched_" });
+  const dry = await scheduleCommand(logDir, ["--dry-run", "--count", "2"]).output();
   const lines = new TextDecoder().decode(dry.stdout).trimEnd().split("\n");
   assertEquals(dry.code, 0);
   assertEquals(lines[0], 'full_pipeline: "0 1 * * *" in Africa/Cairo, overlap skip');
@@ -329,70 +353,26 @@ Deno.test("deno task schedule --dry-run prints the next fire times, and SIGTERM 
   match(lines[4], /^ {2}\d{4}-\d\d-\d\d (02|14):00 Africa\/Cairo/);
   assertEquals(lines.length, 6);
 
-  const child = cmd([]).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while ((out.match(/scheduling /g) ?? []).length < 2) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-  }
-  child.kill("SIGTERM");
-  const status = await child.status;
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-  }
-  await new Response(child.stderr).text();
-  assertEquals(status.code, 0, out);
+  const { code, out } = await (await startScheduler(logDir)).stop();
+  assertEquals(code, 0, out);
   match(out, /scheduling full_pipeline "0 1 \* \* \*" Africa\/Cairo, next \d{4}-\d\d-\d\d 01:00/);
   match(out, /SIGTERM: stopping/);
   match(out, /scheduler stopped\n$/);
+  Deno.removeSync(logDir, { recursive: true });
 });
 
 Deno.test("a second scheduler on the same log directory refuses to start and names the first one's pid", async () => {
-  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
   const logDir = Deno.makeTempDirSync({ prefix: "runner_sched_lock_" });
-  env.EGX_LOG_DIR = logDir;
   const children: Deno.ChildProcess[] = [];
-  const cmd = () =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "lib/runner/cli_schedule.ts"],
-      cwd: REPO,
-      clearEnv: true,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    });
-  /** Start a scheduler and wait until it has scheduled both pipelines. */
-  const startFirst = async () => {
-    const child = cmd().spawn();
-    children.push(child);
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while ((out.match(/scheduling /g) ?? []).length < 2) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += value;
-    }
-    const stop = async () => {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      while (!(await reader.read()).done);
-      await new Response(child.stderr).text();
-      return status.code;
-    };
-    return { child, out, stop };
+  const start = async () => {
+    const s = await startScheduler(logDir);
+    children.push(s.child);
+    return s;
   };
   try {
-    const first = await startFirst();
+    const first = await start();
     assertEquals((first.out.match(/scheduling /g) ?? []).length, 2, first.out);
-    const child2 = cmd().spawn();
+    const child2 = scheduleCommand(logDir).spawn();
     children.push(child2);
     const timer = setTimeout(() => child2.kill("SIGKILL"), 20_000); // a second one that started
     const second = await child2.output();
@@ -405,12 +385,12 @@ Deno.test("a second scheduler on the same log directory refuses to start and nam
       `schedule: another scheduler is running on this log directory (pid ${first.child.pid}, lock ` +
         `${logDir}/scheduler.lock): not starting a second one (it would run every pipeline twice)\n`,
     );
-    assertEquals(await first.stop(), 0);
+    assertEquals((await first.stop()).code, 0);
     // The lock goes with its holder: the next scheduler starts.
-    const third = await startFirst();
+    const third = await start();
     assertEquals((third.out.match(/scheduling /g) ?? []).length, 2, third.out);
     assertEquals(Deno.readTextFileSync(`${logDir}/scheduler.lock`), `${third.child.pid}\n`);
-    assertEquals(await third.stop(), 0);
+    assertEquals((await third.stop()).code, 0);
   } finally {
     for (const c of children) {
       try {
