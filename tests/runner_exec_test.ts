@@ -33,10 +33,12 @@ async function runYaml(
     abortAfterStart?: string;
     checkScripts?: boolean;
     tmp?: string;
+    root?: string;
   } = {},
 ) {
   const tmp = opts.tmp ?? Deno.makeTempDirSync({ prefix: "runner_exec_" });
-  const manifest = parseManifest(yaml, { root: ROOT, checkScripts: opts.checkScripts });
+  const root = opts.root ?? ROOT;
+  const manifest = parseManifest(yaml, { root, checkScripts: opts.checkScripts });
   const logDir = `${tmp}/logs`;
   const history = new History(`${logDir}/runs.sqlite`);
   const events: RunEvent[] = [];
@@ -449,13 +451,33 @@ jobs:
       "EGX_RUN_ID",
       "FIXED",
       "NO_COLOR",
-      "PWD", // set by /bin/sh, which execs the job
       "VISIBLE",
       ...Object.keys(base),
     ].sort(),
   );
   assertEquals(vars.some((kv) => kv.includes("tok-123456")), false);
   assertEquals(r.detail.attempts[0].command.includes("tok-123456"), false);
+});
+
+Deno.test("a job that cannot be started fails with the reason, in its history and its log", async () => {
+  // Its folder (the job's cwd) is gone: the manifest was moved away after it was read.
+  const r = await runYaml(
+    `pipelines:
+  p: {jobs: [a]}
+jobs:
+  a: {script: a.ts, retries: 1, retry_backoff: 10ms}
+`,
+    "p",
+    { root: "/nonexistent-egx-root", checkScripts: false },
+  );
+  assertEquals(r.status, { a: "failed" });
+  const message = "cannot start: its folder /nonexistent-egx-root does not exist";
+  assertEquals(r.detail.attempts.map((a) => [a.attempt, a.status, a.message]), [
+    [1, "failed", message],
+    [2, "failed", message],
+  ]);
+  const log = Deno.readTextFileSync(r.detail.attempts[0].log_path);
+  assertEquals(log, `runner: ${r.detail.attempts[0].message}\n`);
 });
 
 Deno.test("an unset ${VAR} in a permission fails that job with a clear message", async () => {

@@ -301,7 +301,15 @@ export async function executePlan(
         ownGroup: cmd.permissions.ffi,
       });
     } catch (e) {
-      return failedToStart(`cannot start: ${(e as Error).message}`);
+      // Deno names the program when the cwd is missing: say which one is.
+      const reason = e instanceof Deno.errors.NotFound && !isDirectory(cmd.cwd)
+        ? `its folder ${cmd.cwd} does not exist`
+        : (e as Error).message;
+      const message = redact(`cannot start: ${reason}`);
+      try {
+        Deno.writeTextFileSync(logPath, `runner: ${message}\n`);
+      } catch { /* the log itself could not be opened: the message says so */ }
+      return failedToStart(message);
     }
     later(() => {
       recordStart(shellLine(cmd.argv));
@@ -502,6 +510,14 @@ export async function executePlan(
     durationMs: endedAt - startedAt,
     jobs: list,
   };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /** "3 ok, 1 skipped, 1 failed" (only the statuses present, in a fixed order). */

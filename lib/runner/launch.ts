@@ -1,9 +1,16 @@
 /**
  * Starting one attempt of a job: its process, its log file, and how to stop it.
  *
- * The child is `/bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...`: the shell opens the log and
- * execs deno in place, so the pid, exit code and signal are the job's own, and stdout and stderr
- * reach the file in exactly the order written, without passing through the runner.
+ * The runner opens the attempt's log and hands that file to the child as both its stdout and its
+ * stderr, so the pid, exit code and signal are the job's own, and the two streams reach the file
+ * in exactly the order written, without passing through the runner. `Deno.Command` takes an OS
+ * file descriptor (a number) for a stdio option: the path Deno's own `node:child_process` uses,
+ * outside its public types. A `Deno.FsFile` does not show its descriptor, so it is found in
+ * `/proc/self/fd` by the file's device and inode. Without `/proc` (not Linux), or if a Deno ever
+ * refuses the number, the child is `/bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...` instead:
+ * the shell opens the log and execs deno in place (the same result, one exec more per job).
+ * Deno duplicates the descriptor without close-on-exec, so the job also holds two spare
+ * descriptors of its own log; the runner holds none once the job has started.
  *
  * Process tree: a job without `ffi` cannot start a process (the runner never grants
  * `--allow-run`), so its deno process is its whole tree and signals go to that pid. A job with
@@ -11,9 +18,9 @@
  * group, also exec'd in place) and signals go to the whole group, reaching whatever it started.
  * Without a setsid binary, Deno's `detached: true` does the same by forking the runner.
  *
- * Cost, measured on our 2-core machines: each exec'd wrapper costs ~0.5 ms of a ~20 ms
- * `deno run` start. Reading the output through pipes instead of the sh redirect cost the runner
- * as much CPU (~0.5 ms a job), and would give up the exact interleaving of the two streams.
+ * Cost, measured on our 2-core machines (200 spawns in a row): the `sh` exec costs ~0.6 ms a
+ * job, opening the log and finding its descriptor ~0.2 ms. Reading the output through pipes
+ * instead cost the runner as much CPU and would give up the exact interleaving of the streams.
  */
 
 /** util-linux setsid (Debian: /usr/bin/setsid), found once. */
@@ -35,6 +42,8 @@ export interface LaunchSpec {
   logPath: string;
   /** Give the process its own session and signal its whole process group (ffi jobs). */
   ownGroup: boolean;
+  /** How the log reaches the child (see the header); default: a descriptor where this works. */
+  via?: "descriptor" | "shell";
 }
 
 export interface Launched {
@@ -44,22 +53,10 @@ export interface Launched {
   kill(signal: Deno.Signal): void;
 }
 
-/** Start the job's process. Throws when it cannot be started at all (no /bin/sh, bad cwd). */
+/** Start the job's process. Throws when it cannot be started (no such program, bad cwd, log). */
 export function launch(spec: LaunchSpec): Launched {
-  // The shell opens the log from the job's cwd: a relative path must not be read from there.
-  const log = spec.logPath.startsWith("/") ? spec.logPath : `${Deno.cwd()}/${spec.logPath}`;
-  const sh = ["/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', log, ...spec.argv];
-  const argv = spec.ownGroup && SETSID ? [SETSID, ...sh] : sh;
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: spec.cwd,
-    clearEnv: true,
-    env: spec.env,
-    detached: spec.ownGroup && SETSID === undefined,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const via = spec.via ?? (viaDescriptor ? "descriptor" : "shell");
+  const child = via === "descriptor" ? spawnWithLog(spec) : spawnViaShell(spec);
   const target = spec.ownGroup ? -child.pid : child.pid;
   let exited = false;
   const status = child.status.then((s) => {
@@ -85,4 +82,79 @@ export function launch(spec: LaunchSpec): Launched {
       }
     },
   };
+}
+
+/** Whether logs are handed to children as descriptors (false after a refusal, or without /proc). */
+let viaDescriptor = Deno.build.os === "linux";
+/** The descriptor the last log had: the lowest free number, usually the same every time. */
+let lastFd = -1;
+
+function command(argv: readonly string[], spec: LaunchSpec, out: "null" | number): Deno.Command {
+  const stdio = out as "null"; // a number is an OS descriptor (see the header)
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: spec.cwd,
+    clearEnv: true,
+    env: spec.env,
+    detached: spec.ownGroup && SETSID === undefined,
+    stdin: "null",
+    stdout: stdio,
+    stderr: stdio,
+  });
+}
+
+function withSetsid(spec: LaunchSpec, argv: readonly string[]): readonly string[] {
+  return spec.ownGroup && SETSID ? [SETSID, ...argv] : argv;
+}
+
+function spawnWithLog(spec: LaunchSpec): Deno.ChildProcess {
+  const log = Deno.openSync(spec.logPath, { write: true, create: true, truncate: true });
+  try {
+    const fd = descriptorOf(log);
+    if (fd === undefined) {
+      viaDescriptor = false;
+    } else {
+      try {
+        return command(withSetsid(spec, spec.argv), spec, fd).spawn();
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e; // e.g. NotFound: the program, or the cwd
+        viaDescriptor = false; // this Deno does not take a descriptor
+      }
+    }
+  } finally {
+    log.close(); // the child has its own copy
+  }
+  return spawnViaShell(spec);
+}
+
+function spawnViaShell(spec: LaunchSpec): Deno.ChildProcess {
+  // The shell opens the log from the job's cwd: a relative path must not be read from there.
+  const log = spec.logPath.startsWith("/") ? spec.logPath : `${Deno.cwd()}/${spec.logPath}`;
+  const sh = ["/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', log, ...spec.argv];
+  return command(withSetsid(spec, sh), spec, "null").spawn();
+}
+
+/** The descriptor of an open file in this process, found by its identity in /proc/self/fd. */
+function descriptorOf(file: Deno.FsFile): number | undefined {
+  const { dev, ino } = file.statSync();
+  const is = (fd: number) => {
+    try {
+      const st = Deno.statSync(`/proc/self/fd/${fd}`);
+      return st.ino === ino && st.dev === dev;
+    } catch {
+      return false; // closed meanwhile, or not a path
+    }
+  };
+  if (lastFd >= 0 && is(lastFd)) return lastFd;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync("/proc/self/fd")];
+  } catch {
+    return undefined;
+  }
+  for (const e of entries) {
+    const fd = Number(e.name);
+    if (fd > 2 && is(fd)) return (lastFd = fd);
+  }
+  return undefined;
 }
