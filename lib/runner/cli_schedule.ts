@@ -17,6 +17,7 @@ import { loadManifest, ManifestError } from "./manifest.ts";
 import { runScheduled } from "./scheduled_run.ts";
 import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
 import { lockScheduler, SchedulerRunningError } from "./scheduler_lock.ts";
+import { onStopSignals } from "./stop_signals.ts";
 
 const HELP = `Usage: deno task schedule [--dry-run [--count N]] [--manifest PATH]
 
@@ -89,13 +90,14 @@ export async function main(args: string[]): Promise<number> {
   const stale = history.markStale();
   if (stale.length > 0) console.log(`marked ${stale.length} run(s) of dead runners as abandoned`);
   const controller = new AbortController();
-  const handler = (sig: Deno.Signal) => () => {
-    if (controller.signal.aborted) return;
-    console.log(`${stamp()} ${sig}: stopping (running jobs get their kill_grace)`);
-    controller.abort();
-  };
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, handler(s)] as const);
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  const signals = onStopSignals({
+    first: (sig) => {
+      console.log(`${stamp()} ${sig}: stopping (running jobs get their kill_grace)`);
+      controller.abort();
+    },
+    again: (sig) =>
+      console.log(`${stamp()} ${sig} again: still waiting for running jobs to stop (kill_grace)`),
+  });
 
   for (const e of entries) {
     const next = upcoming(e, Date.now(), 1)[0];
@@ -120,7 +122,7 @@ export async function main(args: string[]): Promise<number> {
         }),
     });
   } finally {
-    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    signals.remove();
     history.close();
     lock.close();
   }
