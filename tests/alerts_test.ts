@@ -361,6 +361,36 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
   });
 });
 
+Deno.test("a webhook that answered an error before the stop keeps its answer as the reason", async () => {
+  await withWarehouse(async (wh, _path, inputs) => {
+    const stop = new AbortController();
+    const handler = async (req: Request) => {
+      await req.body?.cancel();
+      // The status is out; the evaluation is stopped while the body is still being read.
+      const body = new ReadableStream({
+        async start(c) {
+          c.enqueue(new TextEncoder().encode("down"));
+          await new Promise((r) => setTimeout(r, 50));
+          stop.abort();
+          await new Promise((r) => setTimeout(r, 100));
+          c.close();
+        },
+      });
+      return new Response(body, { status: 500 });
+    };
+    await withWebhook(handler, async (base) => {
+      const r = await deliver(wh, base, { signal: stop.signal });
+      const expected = expectedAlerts(inputs, DATE);
+      assert.equal(r.failed.length, expected.length);
+      assert.match(r.failed[0].error, /^webhook answered 500 Internal Server Error: /);
+      assert.deepEqual(
+        r.failed.slice(1).map((f) => f.error),
+        expected.slice(1).map(() => "not sent: the evaluation was stopped (sent next evaluation)"),
+      );
+    });
+  });
+});
+
 /**
  * Of two claimed alerts (keys in claim order), the first was POSTed and recorded as delivered;
  * the second was not sent, is released (no claim) and carries `error`.

@@ -103,7 +103,11 @@ export async function evaluateAlerts(
         try {
           await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
         } catch (e) {
-          error = opts.signal?.aborted
+          // Cut off by the stop itself (fetch rejects with the signal's reason), not an answer
+          // or a failure that came first.
+          const cutOff = opts.signal?.aborted && e instanceof Error &&
+            e.cause === opts.signal.reason;
+          error = cutOff
             ? "not confirmed: the evaluation was stopped during its POST (it may have arrived; " +
               "sent again next evaluation)"
             : e instanceof Error
