@@ -207,3 +207,29 @@ Deno.test("the runner keeps no descriptor of a started job's log, and the job wr
   assertEquals(count(), before);
   for (let i = 0; i < 20; i++) assertEquals(Deno.readTextFileSync(`${dir}/${i}.log`), `job ${i}\n`);
 });
+
+Deno.test("a job Deno refuses to start (a NUL byte in an argument) fails alone: the next job's log is still a descriptor", async () => {
+  const dir = tmp();
+  const spec = (name: string, argv: string[]) => ({
+    argv,
+    cwd: dir,
+    env: ENV,
+    logPath: `${dir}/${name}.log`,
+    ownGroup: false,
+  });
+  assert.throws(
+    () => launch(spec("nul", ["/bin/echo", "a\0b"])),
+    (e: Error) => e instanceof TypeError && /nul byte/.test(e.message),
+  );
+  // How many of the job's descriptors are its log: 1 and 2, plus Deno's two spare copies when
+  // the runner handed the log over itself (the shell opens it only as 1 and 2).
+  const count =
+    'n=0; for f in /proc/$$/fd/*; do [ "$(readlink $f)" = "$0" ] && n=$((n+1)); done; ' +
+    "echo $n";
+  for (const [via, expected] of [[undefined, "4"], ["shell", "2"]] as const) {
+    const logPath = `${dir}/count-${via}.log`;
+    const job = launch({ ...spec("", ["/bin/sh", "-c", count, logPath]), logPath, via });
+    assertEquals((await job.status).code, 0);
+    assertEquals(Deno.readTextFileSync(logPath).trim(), expected, `via ${via}`);
+  }
+});

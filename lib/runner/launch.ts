@@ -118,7 +118,10 @@ function spawnWithLog(spec: LaunchSpec): Deno.ChildProcess {
         return command(withSetsid(spec, spec.argv), spec, fd).spawn();
       } catch (e) {
         if (!(e instanceof TypeError)) throw e; // e.g. NotFound: the program, or the cwd
+        // Refused: the descriptor, or something the shell refuses alike (then it throws here).
+        const child = spawnViaShell(spec);
         viaDescriptor = false; // this Deno does not take a descriptor
+        return child;
       }
     }
   } finally {
