@@ -7,6 +7,7 @@ import {
   type FireOutcome,
   ManualClock,
   runScheduler,
+  scheduleEntries,
   type ScheduleEntry,
   upcoming,
   wallClock,
@@ -17,13 +18,7 @@ const CAIRO = "Africa/Cairo";
 
 /** The real schedules from jobs.yaml. */
 function projectEntries(): ScheduleEntry[] {
-  const m = loadManifest(`${REPO}/jobs.yaml`);
-  return [...m.pipelines.values()].filter((p) => p.schedule).map((p) => ({
-    pipeline: p.id,
-    pattern: p.schedule!,
-    timezone: p.timezone,
-    overlap: p.overlap,
-  }));
+  return scheduleEntries(loadManifest(`${REPO}/jobs.yaml`));
 }
 
 interface Fired {
@@ -465,6 +460,50 @@ Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a fail
   } finally {
     history.close();
     await server.shutdown();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fire that finds its pipeline's schedule changed says the scheduler keeps the one it read", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_changed_" });
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(`${dir}/j.ts`, "");
+    Deno.writeTextFileSync(
+      manifest,
+      'pipelines:\n  p:\n    schedule: "0 3 * * *"\n    timezone: UTC\n    jobs: [j]\n' +
+        "jobs:\n  j:\n    script: j.ts\n",
+    );
+    const env: Record<string, string> = {};
+    for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+      const v = Deno.env.get(k);
+      if (v !== undefined) env[k] = v;
+    }
+    const fire = async (entry: ScheduleEntry) => {
+      const lines: string[] = [];
+      const r = await runScheduled(manifest, "p", {
+        history,
+        logDir: `${dir}/logs`,
+        env,
+        signal: new AbortController().signal,
+        entry,
+        print: (l: string) => lines.push(l),
+      });
+      return { status: r.status, notes: lines.filter((l) => l.startsWith("note: ")) };
+    };
+    const read = { pipeline: "p", pattern: "0 1 * * *", timezone: "Africa/Cairo", overlap: "skip" };
+    assertEquals(await fire(read as ScheduleEntry), {
+      status: "ok",
+      notes: [
+        `note: ${manifest} now gives p "0 3 * * *" in UTC, overlap skip; this scheduler keeps ` +
+        '"0 1 * * *" in Africa/Cairo, overlap skip until it is restarted',
+      ],
+    });
+    const same = { ...read, pattern: "0 3 * * *", timezone: "UTC" };
+    assertEquals(await fire(same as ScheduleEntry), { status: "ok", notes: [] });
+  } finally {
+    history.close();
     Deno.removeSync(dir, { recursive: true });
   }
 });

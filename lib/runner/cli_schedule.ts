@@ -15,7 +15,13 @@ import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "..
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { runScheduled } from "./scheduled_run.ts";
-import { runScheduler, type ScheduleEntry, upcoming, wallClock } from "./scheduler.ts";
+import {
+  describeSchedule,
+  runScheduler,
+  scheduleEntries,
+  upcoming,
+  wallClock,
+} from "./scheduler.ts";
 import { lockScheduler, SchedulerRunningError } from "./scheduler_lock.ts";
 import { onStopSignals } from "./stop_signals.ts";
 
@@ -55,21 +61,14 @@ export async function main(args: string[]): Promise<number> {
   loadDotEnv();
   registerSecrets(); // jobs' errors reach this process's output and history
   const manifest = loadManifest(values.manifest);
-  const entries: ScheduleEntry[] = [...manifest.pipelines.values()]
-    .filter((p) => p.schedule !== undefined)
-    .map((p) => ({
-      pipeline: p.id,
-      pattern: p.schedule!,
-      timezone: p.timezone,
-      overlap: p.overlap,
-    }));
+  const entries = scheduleEntries(manifest);
   if (entries.length === 0) {
     console.error(`no pipeline in ${values.manifest} has a schedule: nothing to do`);
     return 2;
   }
   if (values["dry-run"]) {
     for (const e of entries) {
-      console.log(`${e.pipeline}: "${e.pattern}" in ${e.timezone}, overlap ${e.overlap}`);
+      console.log(`${e.pipeline}: ${describeSchedule(e)}`);
       for (const t of upcoming(e, Date.now(), count)) {
         console.log(`  ${wallClock(t, e.timezone)} ${e.timezone}  (${new Date(t).toISOString()})`);
       }
@@ -118,6 +117,7 @@ export async function main(args: string[]): Promise<number> {
           env: Deno.env.toObject(),
           signal,
           alerts,
+          entry: entries.find((e) => e.pipeline === pipeline),
           print: (l) => console.log(`${stamp()} [${pipeline}] ${l}`),
         }),
     });

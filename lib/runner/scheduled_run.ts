@@ -2,7 +2,8 @@
  * One scheduled fire of a pipeline: re-read jobs.yaml (job edits apply at the next fire), plan and
  * run the pipeline like `deno task run` (trigger "schedule"). A fire that cannot start, because
  * jobs.yaml became invalid or no longer has the pipeline, is not a silent gap: it is recorded as a
- * failed run (no jobs, the reason as its message) and alerted like any failed run.
+ * failed run (no jobs, the reason as its message) and alerted like any failed run. Schedules are
+ * read once, when the scheduler starts: a fire that finds its pipeline's schedule changed says so.
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import { alertSummary, sendAlerts } from "./alerts.ts";
@@ -12,6 +13,7 @@ import { loadManifestCached } from "./manifest_cache.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { planRun, UsageError } from "./plan.ts";
 import { runTarget, type TargetResult } from "./run.ts";
+import { describeSchedule, scheduleEntries, type ScheduleEntry } from "./scheduler.ts";
 
 export interface ScheduledRunOptions {
   history: History;
@@ -20,6 +22,8 @@ export interface ScheduledRunOptions {
   env: Record<string, string>;
   alerts?: AlertConfig;
   signal: AbortSignal;
+  /** The schedule this fire came from, as the scheduler read it at its start. */
+  entry?: ScheduleEntry;
   /** Status lines and problems (default console.log). */
   print?: (line: string) => void;
 }
@@ -35,6 +39,16 @@ export async function runScheduled(
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath, opts.history);
+    if (opts.entry) {
+      const now = describeSchedule(scheduleEntries(manifest).find((e) => e.pipeline === pipeline));
+      const kept = describeSchedule(opts.entry);
+      if (now !== kept) {
+        print(
+          `note: ${manifestPath} now gives ${pipeline} ${now}; this scheduler keeps ${kept} ` +
+            "until it is restarted",
+        );
+      }
+    }
     const plan = planRun(manifest, pipeline);
     return await runTarget(manifest, plan, {
       history: opts.history,

@@ -15,7 +15,7 @@
  *   the abort to running runs (their jobs get kill_grace to stop) and resolves when they ended.
  */
 import { Cron } from "croner";
-import type { Overlap } from "./manifest.ts";
+import type { Manifest, Overlap } from "./manifest.ts";
 
 export interface Clock {
   now(): number;
@@ -100,6 +100,25 @@ export interface ScheduleEntry {
   pattern: string;
   timezone: string;
   overlap: Overlap;
+}
+
+/** The scheduled pipelines of a manifest, in its order. */
+export function scheduleEntries(manifest: Manifest): ScheduleEntry[] {
+  return [...manifest.pipelines.values()]
+    .filter((p) => p.schedule !== undefined)
+    .map((p) => ({
+      pipeline: p.id,
+      pattern: p.schedule!,
+      timezone: p.timezone,
+      overlap: p.overlap,
+    }));
+}
+
+/** `"0 1 * * *" in Africa/Cairo, overlap skip`, or `no schedule`. */
+export function describeSchedule(entry: ScheduleEntry | undefined): string {
+  return entry
+    ? `"${entry.pattern}" in ${entry.timezone}, overlap ${entry.overlap}`
+    : "no schedule";
 }
 
 /** The first fire strictly after `after` (ms), or undefined if there is none. */
