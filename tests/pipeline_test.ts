@@ -8,6 +8,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { cairoDate } from "../lib/market/calendar.ts";
 import { History } from "../lib/runner/history.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import { denoCacheEnv } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -20,11 +21,7 @@ function runTask(): string[] {
 }
 
 async function run(target: string, env: Record<string, string>) {
-  const base: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) base[k] = v;
-  }
+  const base = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...runTask(), target],
     cwd: REPO,

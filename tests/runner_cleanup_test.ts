@@ -5,6 +5,7 @@ import { loadManifest } from "../lib/runner/manifest.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan } from "../lib/runner/executor.ts";
 import { lockScheduler, SchedulerRunningError } from "../lib/runner/scheduler_lock.ts";
+import { denoCacheEnv } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DAY = 86_400_000;
@@ -164,11 +165,7 @@ Deno.test("the cleanup job in jobs.yaml runs under the runner with only its decl
   const logDir = fixture(now);
   const manifest = loadManifest(`${REPO}/jobs.yaml`);
   const history = new History(`${logDir}/runs.sqlite`);
-  const env = { EGX_LOG_DIR: logDir, EGX_RETENTION_DAYS: "30" } as Record<string, string>;
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
+  const env = { EGX_LOG_DIR: logDir, EGX_RETENTION_DAYS: "30", ...denoCacheEnv() };
   try {
     const first = await executePlan(manifest, planRun(manifest, "cleanup"), {
       history,

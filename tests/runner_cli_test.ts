@@ -2,18 +2,13 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
-import { waitForEnd } from "./support/processes.ts";
+import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA = `${REPO}/tests/testdata/runner`;
 
 function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return { ...env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  return { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
 }
 
 /** A runner command (`run`, `runs`, `validate`, `schedule`) as the tasks start it. */

@@ -1,22 +1,12 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { parseManifest } from "../lib/runner/manifest.ts";
-import { waitForEnd } from "./support/processes.ts";
+import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
 import { History, processIdentity, runnerAlive } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
-
-/** The variables deno needs to find its cache, copied (never mutating Deno.env). */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
-}
 
 interface Recorded {
   job: string;
@@ -46,7 +36,7 @@ async function runYaml(
   const result = await executePlan(manifest, planRun(manifest, target), {
     history,
     logDir,
-    env: { ...baseEnv(), STATE: tmp, ...opts.env },
+    env: { ...denoCacheEnv(), STATE: tmp, ...opts.env },
     signal: controller.signal,
     onEvent: (e) => {
       events.push(e);
@@ -441,7 +431,7 @@ jobs:
     `file ${tmp}/secret.txt denied (NotCapable)`,
   ]);
   const vars = (await environ).split("\0").filter(Boolean);
-  const base = baseEnv();
+  const base = denoCacheEnv();
   assertEquals(
     vars.map((kv) => kv.split("=")[0]).sort(),
     [
@@ -576,7 +566,7 @@ ${job("c", `--sleep, 100, --record, "\${STATE}/record.txt"`)}`,
     await executePlan(manifest, planRun(manifest, "p"), {
       history,
       logDir: `${tmp}/logs`,
-      env: { ...baseEnv(), STATE: tmp },
+      env: { ...denoCacheEnv(), STATE: tmp },
       onEvent: (e) => {
         events.push(`${e.type} ${e.job}`);
         if (e.type === "end" && !thrown) {
@@ -635,7 +625,7 @@ jobs:
     await executePlan(manifest, planRun(manifest, "p"), {
       history,
       logDir: `${tmp}/logs`,
-      env: { ...baseEnv(), STATE: tmp },
+      env: { ...denoCacheEnv(), STATE: tmp },
     });
   } catch (e) {
     error = e;

@@ -12,6 +12,7 @@ import {
   upcoming,
   wallClock,
 } from "../lib/runner/scheduler.ts";
+import { denoCacheEnv } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const CAIRO = "Africa/Cairo";
@@ -301,12 +302,7 @@ Deno.test("stopping the scheduler waits for the running run and fires nothing mo
 
 /** `deno task schedule [args]` as a process, with the given log directory. */
 function scheduleCommand(logDir: string, args: string[] = []): Deno.Command {
-  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  env.EGX_LOG_DIR = logDir;
+  const env = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", EGX_LOG_DIR: logDir };
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "lib/runner/cli_schedule.ts", ...args],
     cwd: REPO,
@@ -475,11 +471,7 @@ Deno.test("a fire that finds its pipeline's schedule changed says the scheduler 
       'pipelines:\n  p:\n    schedule: "0 3 * * *"\n    timezone: UTC\n    jobs: [j]\n' +
         "jobs:\n  j:\n    script: j.ts\n",
     );
-    const env: Record<string, string> = {};
-    for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-      const v = Deno.env.get(k);
-      if (v !== undefined) env[k] = v;
-    }
+    const env = denoCacheEnv();
     const fire = async (entry: ScheduleEntry) => {
       const lines: string[] = [];
       const r = await runScheduled(manifest, "p", {

@@ -10,6 +10,7 @@ import { KafkaClient } from "../lib/stream/kafka.ts";
 import { runningBroker } from "../lib/stream/local_broker.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { kafkaTest, startPrivateBroker, uniqueName } from "./support/kafka.ts";
+import { denoCacheEnv } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -26,11 +27,7 @@ function servePermissions(): string[] {
 
 /** The pipeline-health `stream` section as a serve-permissioned process sees it. */
 async function probeStream(warehouse: string, logDir: string, brokerDir: string) {
-  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
+  const env = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",

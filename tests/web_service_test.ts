@@ -16,6 +16,7 @@ import { loadConfig } from "../lib/config/config.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
+import { denoCacheEnv } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -361,11 +362,7 @@ async function serveCli(args: string[], env: Record<string, string>) {
   const tasks = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`)).tasks;
   const [deno, ...cmd] = String(tasks.serve).split(/\s+/);
   assert.equal(deno, "deno");
-  const base: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) base[k] = v;
-  }
+  const base = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
   try {
     const out = await new Deno.Command(Deno.execPath(), {

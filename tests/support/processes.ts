@@ -19,3 +19,13 @@ export async function waitForEnd(pid: number, ms = 5000): Promise<boolean> {
   }
   return true;
 }
+
+/** What a child `deno` needs to find its cache and tools: HOME, PATH and DENO_DIR, copied. */
+export function denoCacheEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ["HOME", "PATH", "DENO_DIR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
