@@ -10,6 +10,7 @@ import {
 } from "node:assert/strict";
 import { join } from "node:path";
 import { copyDir, fixtureWarehouse, REPO } from "./models_fixture.ts";
+import { denoCacheEnv, denoOutput, type ProcessOutput } from "./support/processes.ts";
 
 /**
  * The permission flags of the `deno run` line in a job's header comment, word for word, except
@@ -29,28 +30,18 @@ async function job(
   script: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--config=${REPO}/deno.json`,
-      ...await headerFlags(script),
-      `${REPO}/jobs/${script}`,
-      ...args,
-    ],
+): Promise<ProcessOutput> {
+  const flags = await headerFlags(script);
+  return denoOutput([
+    "run",
+    `--config=${REPO}/deno.json`,
+    ...flags,
+    `${REPO}/jobs/${script}`,
+    ...args,
+  ], {
     cwd,
-    clearEnv: true,
-    env: {
-      EGX_WAREHOUSE: "data/egx.duckdb",
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME")! } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    env: { EGX_WAREHOUSE: "data/egx.duckdb", ...denoCacheEnv(), ...env },
+  });
 }
 
 /** A working directory like the repository's: models/ (a copy) and data/egx.duckdb (fixtures). */

@@ -8,7 +8,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { cairoDate } from "../lib/market/calendar.ts";
 import { History } from "../lib/runner/history.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { denoCacheEnv } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -21,17 +21,10 @@ function runTask(): string[] {
 }
 
 async function run(target: string, env: Record<string, string>) {
-  const base = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...runTask(), target],
+  return await denoOutput([...runTask(), target], {
     cwd: REPO,
-    clearEnv: true,
-    env: { ...base, ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    env: { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+  });
 }
 
 function lastRunJobs(logDir: string): Record<string, string> {

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
-import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput, waitForEnd } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA = `${REPO}/tests/testdata/runner`;
@@ -23,10 +23,11 @@ function command(cli: string, args: string[], env: Record<string, string>) {
   });
 }
 
-async function cli(cli: string, args: string[], env: Record<string, string> = {}) {
-  const out = await command(cli, args, env).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(cli: string, args: string[], env: Record<string, string> = {}) {
+  return denoOutput(["run", "-A", `lib/runner/cli_${cli}.ts`, ...args], {
+    cwd: REPO,
+    env: { ...baseEnv(), ...env },
+  });
 }
 
 function tmpState() {
@@ -291,10 +292,10 @@ async function startSlowRun(env: Record<string, string>, pipeline = "slow_pipe",
   let pid = 0;
   for (let i = 0; i < 500 && pid === 0; i++) {
     try {
-      pid = Number(Deno.readTextFileSync(pidFile));
-    } catch {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+      const text = Deno.readTextFileSync(pidFile);
+      if (text.endsWith("\n")) pid = Number(text); // whole (created empty, then written)
+    } catch { /* not yet */ }
+    if (pid === 0) await new Promise((r) => setTimeout(r, 10));
   }
   return { child, output: rest, stderr, jobPid: pid };
 }
@@ -312,7 +313,7 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   Deno.test(`${sig} to the runner stops the running job, exits ${code} and leaves nothing running`, async () => {
     const { state, env } = tmpState();
     const run = await startSlowRun(env);
-    assert(run.jobPid > 0 && alive(run.jobPid));
+    assert(run.jobPid > 0 && alive(run.jobPid), `the job's pid file said ${run.jobPid}`);
     run.child.kill(sig);
     const status = await run.child.status;
     const out = await run.output;

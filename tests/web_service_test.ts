@@ -16,7 +16,7 @@ import { loadConfig } from "../lib/config/config.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
-import { denoCacheEnv } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -362,26 +362,21 @@ async function serveCli(args: string[], env: Record<string, string>) {
   const tasks = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`)).tasks;
   const [deno, ...cmd] = String(tasks.serve).split(/\s+/);
   assert.equal(deno, "deno");
-  const base = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [...cmd, ...args],
+    return await denoOutput([...cmd, ...args], {
       cwd: REPO,
-      clearEnv: true,
       // EGX_API_TOKEN set (empty = none) so a developer's .env cannot supply one.
       env: {
-        ...base,
+        ...denoCacheEnv(),
+        DENO_NO_UPDATE_CHECK: "1",
+        NO_COLOR: "1",
         EGX_WAREHOUSE: `${dir}/egx.duckdb`,
         EGX_LOG_DIR: `${dir}/logs`,
         EGX_API_TOKEN: "",
         ...env,
       },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -29,3 +29,27 @@ export function denoCacheEnv(): Record<string, string> {
   }
   return env;
 }
+
+/** Decoded output of a finished process. */
+export interface ProcessOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `deno <args>` in `cwd` with exactly `env` (nothing inherited); waits and decodes its output. */
+export async function denoOutput(
+  args: string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Promise<ProcessOutput> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: opts.cwd,
+    clearEnv: true,
+    env: opts.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -27,7 +27,8 @@ if (import.meta.main) {
     });
     const ctx = jobContext();
     const started = Date.now();
-    if (values.pidfile) Deno.writeTextFileSync(values.pidfile, String(Deno.pid));
+    // Ends with a newline, so that a test polling the file can tell it is whole.
+    if (values.pidfile) Deno.writeTextFileSync(values.pidfile, `${Deno.pid}\n`);
     for (const s of values.say ?? []) console.log(s);
     if (values["ignore-term"]) {
       Deno.addSignalListener("SIGTERM", () => console.log("ignoring SIGTERM"));
