@@ -1,5 +1,6 @@
 /**
- * Runner overhead, measured side by side with its baseline in one run (issue 2):
+ * Runner overhead, measured side by side with its baseline in one run (issue 2). The runner is
+ * started with the `run` task's line from deno.json (without `deno task` itself):
  *
  * 1. Per-job overhead: `deno task run` of a chain of N no-op jobs, for two chain lengths; the
  *    extra wall time per added job (the slope) divided by the wall time of a bare `deno run` of
@@ -51,21 +52,13 @@ async function timed(cmd: Deno.Command): Promise<number> {
   return ms;
 }
 
+/** `deno task run` exactly: the task's line from deno.json, after `deno run`. */
+const RUN_TASK: string[] = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks.run
+  .split(" ").slice(2);
+
 function runner(target: string): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-net",
-      "--allow-run",
-      "--allow-sys=hostname",
-      `${REPO}/lib/runner/cli_run.ts`,
-      "--manifest",
-      `${WORK}/jobs.yaml`,
-      target,
-    ],
+    args: ["run", ...RUN_TASK, "--manifest", `${WORK}/jobs.yaml`, target],
     cwd: REPO,
     clearEnv: true,
     env: env(),

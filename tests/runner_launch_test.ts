@@ -233,3 +233,48 @@ Deno.test("a job Deno refuses to start (a NUL byte in an argument) fails alone: 
     assertEquals(Deno.readTextFileSync(logPath).trim(), expected, `via ${via}`);
   }
 });
+
+Deno.test("with the permissions of `deno task run` and `deno task schedule` the log is handed over as a descriptor; without --allow-all, through the shell", async () => {
+  // The in-process tests above run with --allow-all, and Deno reads /proc/self/fd only then: an
+  // earlier runner, started with a list of permissions, went through the shell outside the tests.
+  const dir = tmp();
+  const logPath = `${dir}/job.log`;
+  const probe = `${dir}/probe.ts`;
+  const launchTs = new URL("../lib/runner/launch.ts", import.meta.url).href;
+  Deno.writeTextFileSync(
+    probe,
+    `import { launch } from ${JSON.stringify(launchTs)};
+const count = 'n=0; for f in /proc/$$/fd/*; do [ "$(readlink $f)" = "$0" ] && n=$((n+1)); done; echo $n';
+const log = ${JSON.stringify(logPath)};
+const job = launch({ argv: ["/bin/sh", "-c", count, log], cwd: "/", env: {}, logPath: log, ownGroup: false });
+console.log(job.via, (await job.status).code);
+`,
+  );
+  const tasks = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  ).tasks as Record<string, string>;
+  const listed =
+    "--allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname";
+  const allow = (line: string) => line.split(" ").filter((a) => a.startsWith("--allow-"));
+  const cases: [string, string[]][] = [
+    ["run", allow(tasks.run)],
+    ["schedule", allow(tasks.schedule)],
+    ["a list of permissions", allow(listed)],
+  ];
+  for (const [name, flags] of cases) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", ...flags, probe],
+      env: { DENO_NO_UPDATE_CHECK: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    const shell = name === "a list of permissions";
+    const expected = shell ? "shell 0\n" : "descriptor 0\n";
+    assertEquals(
+      [new TextDecoder().decode(out.stdout), out.code],
+      [expected, 0],
+      `${name}: ${stderr}`,
+    );
+    // 1 and 2, plus Deno's two spare copies when the runner handed the log over itself.
+    assertEquals(Deno.readTextFileSync(logPath), shell ? "2\n" : "4\n", name);
+  }
+});

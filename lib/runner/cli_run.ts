@@ -2,8 +2,11 @@
  * `deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job]`: run a pipeline or a job
  * from the manifest now.
  *
- *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
- *     lib/runner/cli_run.ts <pipeline|job> [options]
+ *   deno run --allow-all lib/runner/cli_run.ts <pipeline|job> [options]
+ *
+ * --allow-all, because the runner starts `deno run` with any permissions (an unscoped --allow-run,
+ * which Deno documents as effectively --allow-all) and hands each job its log as a descriptor
+ * found in /proc/self/fd, which Deno opens only under --allow-all (see launch.ts).
  *
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).

@@ -7,8 +7,9 @@
  * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0. One scheduler
  * per log directory: a second one refuses to start (exit 2) naming the first one's pid.
  *
- *   deno run --allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname \
- *     lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
+ *   deno run --allow-all lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
+ *
+ * --allow-all for the reasons cli_run.ts gives.
  */
 import { parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";

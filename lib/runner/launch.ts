@@ -6,11 +6,14 @@
  * in exactly the order written, without passing through the runner. `Deno.Command` takes an OS
  * file descriptor (a number) for a stdio option: the path Deno's own `node:child_process` uses,
  * outside its public types. A `Deno.FsFile` does not show its descriptor, so it is found in
- * `/proc/self/fd` by the file's device and inode. Without `/proc` (not Linux), or if a Deno ever
- * refuses the number, the child is `/bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...` instead:
- * the shell opens the log and execs deno in place (the same result, one exec more per job).
- * Deno duplicates the descriptor without close-on-exec, so the job also holds two spare
- * descriptors of its own log; the runner holds none once the job has started.
+ * `/proc/self/fd` by the file's device and inode. Deno lets a process read `/proc/self/fd` only
+ * under --allow-all, which is why the runner's tasks grant it (their unscoped --allow-run was
+ * already as much, in Deno's own words). `node:fs` would give the number directly, but loading it
+ * costs the runner ~20 ms at its start. Without `/proc` or --allow-all, or if a Deno ever refuses
+ * the number, the child is `/bin/sh -c 'exec "$@" >LOG 2>&1' LOG deno run ...` instead: the shell
+ * opens the log and execs deno in place (the same result, one exec more per job). Deno
+ * duplicates the descriptor without close-on-exec, so the job also holds two spare descriptors of
+ * its own log; the runner holds none once the job has started.
  *
  * Process tree: a job without `ffi` cannot start a process (the runner never grants
  * `--allow-run`), so its deno process is its whole tree and signals go to that pid. A job with
@@ -48,6 +51,8 @@ export interface LaunchSpec {
 
 export interface Launched {
   pid: number;
+  /** How the log reached the child. */
+  via: "descriptor" | "shell";
   status: Promise<Deno.CommandStatus>;
   /** Signal the job (its process group for an ffi job). Never throws. */
   kill(signal: Deno.Signal): void;
@@ -55,8 +60,10 @@ export interface Launched {
 
 /** Start the job's process. Throws when it cannot be started (no such program, bad cwd, log). */
 export function launch(spec: LaunchSpec): Launched {
-  const via = spec.via ?? (viaDescriptor ? "descriptor" : "shell");
-  const child = via === "descriptor" ? spawnWithLog(spec) : spawnViaShell(spec);
+  let via = spec.via ?? (viaDescriptor ? "descriptor" : "shell");
+  let child: Deno.ChildProcess;
+  if (via === "descriptor") [child, via] = spawnWithLog(spec);
+  else child = spawnViaShell(spec);
   const target = spec.ownGroup ? -child.pid : child.pid;
   let exited = false;
   const status = child.status.then((s) => {
@@ -65,6 +72,7 @@ export function launch(spec: LaunchSpec): Launched {
   });
   return {
     pid: child.pid,
+    via,
     status,
     kill(signal) {
       // Once reaped, the pid may belong to another process: a plain job is not signalled any
@@ -84,7 +92,7 @@ export function launch(spec: LaunchSpec): Launched {
   };
 }
 
-/** Whether logs are handed to children as descriptors (false after a refusal, or without /proc). */
+/** Whether logs go to children as descriptors (false after a refusal, or without /proc access). */
 let viaDescriptor = Deno.build.os === "linux";
 /** The descriptor the last log had: the lowest free number, usually the same every time. */
 let lastFd = -1;
@@ -107,7 +115,7 @@ function withSetsid(spec: LaunchSpec, argv: readonly string[]): readonly string[
   return spec.ownGroup && SETSID ? [SETSID, ...argv] : argv;
 }
 
-function spawnWithLog(spec: LaunchSpec): Deno.ChildProcess {
+function spawnWithLog(spec: LaunchSpec): [Deno.ChildProcess, "descriptor" | "shell"] {
   const log = Deno.openSync(spec.logPath, { write: true, create: true, truncate: true });
   try {
     const fd = descriptorOf(log);
@@ -115,19 +123,19 @@ function spawnWithLog(spec: LaunchSpec): Deno.ChildProcess {
       viaDescriptor = false;
     } else {
       try {
-        return command(withSetsid(spec, spec.argv), spec, fd).spawn();
+        return [command(withSetsid(spec, spec.argv), spec, fd).spawn(), "descriptor"];
       } catch (e) {
         if (!(e instanceof TypeError)) throw e; // e.g. NotFound: the program, or the cwd
         // Refused: the descriptor, or something the shell refuses alike (then it throws here).
         const child = spawnViaShell(spec);
         viaDescriptor = false; // this Deno does not take a descriptor
-        return child;
+        return [child, "shell"];
       }
     }
   } finally {
     log.close(); // the child has its own copy
   }
-  return spawnViaShell(spec);
+  return [spawnViaShell(spec), "shell"];
 }
 
 function spawnViaShell(spec: LaunchSpec): Deno.ChildProcess {
