@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { History } from "../lib/runner/history.ts";
+import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 import { denoCacheEnv, denoOutput, waitForEnd } from "./support/processes.ts";
@@ -11,10 +12,26 @@ function baseEnv(): Record<string, string> {
   return { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
 }
 
-/** A runner command (`run`, `runs`, `validate`, `schedule`) as the tasks start it. */
+const TASKS = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks as Record<
+  string,
+  string
+>;
+
+/** `deno run` arguments of a runner CLI as its task in deno.json starts it (its permissions). */
+function taskArgs(cli: string): string[] {
+  const words = TASKS[cli].split(" ");
+  assertEquals(words.slice(0, 2).concat(words.at(-1)!), [
+    "deno",
+    "run",
+    `lib/runner/cli_${cli}.ts`,
+  ]);
+  return words.slice(2);
+}
+
+/** A runner command (`run`, `runs`, `validate`, `schedule`) as its task starts it. */
 function command(cli: string, args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `lib/runner/cli_${cli}.ts`, ...args],
+    args: ["run", ...taskArgs(cli), ...args],
     cwd: REPO,
     clearEnv: true,
     env: { ...baseEnv(), ...env },
@@ -24,7 +41,7 @@ function command(cli: string, args: string[], env: Record<string, string>) {
 }
 
 function cli(cli: string, args: string[], env: Record<string, string> = {}) {
-  return denoOutput(["run", "-A", `lib/runner/cli_${cli}.ts`, ...args], {
+  return denoOutput(["run", ...taskArgs(cli), ...args], {
     cwd: REPO,
     env: { ...baseEnv(), ...env },
   });
@@ -357,9 +374,16 @@ Deno.test("a signal arriving with the first is one request to the runner; a late
   assertEquals(alive(run.jobPid), false);
 });
 
-Deno.test("a runner killed outright: its job stops by itself, the run is marked abandoned at the next start", async () => {
+Deno.test("`deno task runs` leaves a live run running; a runner killed outright: its job stops by itself, and `runs` marks the run abandoned", async () => {
   const { state, env } = tmpState();
   const run = await startSlowRun(env);
+  const live = await cli("runs", [], env);
+  assertEquals(live.code, 0, live.stderr);
+  assertEquals(live.stdout.split("\n")[1].split(/ +/).slice(1, 4), [
+    "slow_pipe",
+    "manual",
+    "running",
+  ]);
   run.child.kill("SIGKILL");
   await run.child.status;
   await run.output;
@@ -513,4 +537,34 @@ Deno.test("a job takes a signal arriving with the first as the same request; a l
   assert(Date.now() - first < 5000); // not the 20 s sleep
   // The job's own listener saw the coalesced SIGTERM; the later one exited before it ran.
   assertEquals(new TextDecoder().decode(res.stdout), "ignoring SIGTERM\n");
+});
+
+Deno.test("a run without a lock file whose runner cannot be checked stays running in `runs`; the runner marks it", async () => {
+  // `deno task runs` cannot read /proc (Deno allows that only with --allow-all): with no run
+  // lock to go by, it cannot tell a dead runner from a live one, so it leaves the run alone.
+  const { state, env } = tmpState();
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const h = new History(`${state}/logs/runs.sqlite`);
+  h.startRun({ id: "20260101-000000-dead", target: "p", trigger: "manual", jobs: ["a"], at: 0 });
+  h.close();
+  const db = new DatabaseSync(`${state}/logs/runs.sqlite`);
+  db.prepare("UPDATE runs SET runner_pid = ?, runner_start = NULL").run(gone.pid);
+  db.close();
+  const list = await cli("runs", [], env);
+  assertEquals(list.code, 0, list.stderr);
+  assertEquals(list.stdout.split("\n")[1].split(/ +/).slice(0, 4), [
+    "20260101-000000-dead",
+    "p",
+    "manual",
+    "running",
+  ]);
+  const run = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], env);
+  assertEquals(run.code, 0, run.stderr);
+  assert(
+    run.stdout.startsWith(
+      "marked 1 run(s) of dead runners as abandoned: 20260101-000000-dead\n",
+    ),
+    run.stdout,
+  );
 });

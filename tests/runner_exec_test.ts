@@ -1,9 +1,19 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  throws as assertThrows,
+} from "node:assert/strict";
 import { parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
-import { History, processIdentity, runnerAlive } from "../lib/runner/history.ts";
+import {
+  History,
+  lockRun,
+  processIdentity,
+  runLockPath,
+  runnerAlive,
+} from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
@@ -680,4 +690,42 @@ Deno.test("a run's runner is alive only while its pid is still the process that 
   }
   // A dead pid is no runner.
   assertEquals(runnerAlive(child.pid, null), false);
+});
+
+Deno.test("a run's lock decides before its pid: held means alive, free means its runner is gone", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const sleeper = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" })
+    .spawn();
+  const ended = new Deno.Command("true").spawn();
+  await ended.status;
+  try {
+    const h = new History(`${tmp}/runs.sqlite`);
+    for (const id of ["held", "free", "no_lock_dead", "no_lock_alive"]) {
+      h.startRun({ id, target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
+    }
+    h.close();
+    const db = new DatabaseSync(`${tmp}/runs.sqlite`);
+    // A dead pid whose lock is held (by this process, as a runner would), a live pid whose lock
+    // is free (the pid went to another process), and two runs from before the lock existed.
+    const pids = { held: ended.pid, free: sleeper.pid, no_lock_dead: ended.pid };
+    for (const [id, pid] of Object.entries({ ...pids, no_lock_alive: sleeper.pid })) {
+      db.prepare("UPDATE runs SET runner_pid = ?, runner_start = NULL WHERE id = ?").run(pid, id);
+    }
+    db.close();
+    for (const id of ["held", "free"]) Deno.mkdirSync(`${tmp}/runs/${id}`, { recursive: true });
+    const held = lockRun(tmp, "held");
+    Deno.writeTextFileSync(runLockPath(tmp, "free"), "");
+    assertThrows(() => lockRun(tmp, "held"), /run held is locked by another runner/);
+    const h2 = new History(`${tmp}/runs.sqlite`);
+    assertEquals(h2.markStale().sort(), ["free", "no_lock_dead"]);
+    assertEquals(h2.getRun("held")!.run.status, "running");
+    assertEquals(h2.getRun("no_lock_alive")!.run.status, "running");
+    held.close();
+    assertEquals(h2.markStale(), ["held"]);
+    h2.close();
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+    Deno.removeSync(tmp, { recursive: true });
+  }
 });

@@ -22,7 +22,13 @@ import { EXIT_NOTHING_TO_DO, EXIT_USAGE } from "./job.ts";
 import { formatDuration } from "./duration.ts";
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { attemptEnv, type JobCommand, jobCommand, type Plan, shellLine } from "./plan.ts";
-import type { AttemptStatus, History, JobStatus, RunStatus } from "./history.ts";
+import {
+  type AttemptStatus,
+  type History,
+  type JobStatus,
+  lockRun,
+  type RunStatus,
+} from "./history.ts";
 import { redact } from "../config/config.ts";
 import { launch, type Launched } from "./launch.ts";
 
@@ -214,13 +220,20 @@ export async function executePlan(
   }
 
   Deno.mkdirSync(runDir, { recursive: true });
-  history.startRun({
-    id: runId,
-    target: plan.target,
-    trigger: opts.trigger ?? "manual",
-    jobs: plan.jobs.map((j) => j.id),
-    at: startedAt,
-  });
+  // Held until the run's end is recorded: while it is held, no one marks the run abandoned.
+  const runLock = lockRun(opts.logDir, runId);
+  try {
+    history.startRun({
+      id: runId,
+      target: plan.target,
+      trigger: opts.trigger ?? "manual",
+      jobs: plan.jobs.map((j) => j.id),
+      at: startedAt,
+    });
+  } catch (e) {
+    runLock.close();
+    throw e;
+  }
 
   // Bookkeeping (history rows, events) registered with `later` inside `hold` runs when the
   // outermost `hold` returns: a freed slot gets its next job spawned first, and the records of
@@ -487,6 +500,9 @@ export async function executePlan(
   try {
     hold(pump);
     await done;
+  } catch (e) {
+    runLock.close(); // the run stays `running`, and the next look marks it abandoned
+    throw e;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
   }
@@ -499,7 +515,11 @@ export async function executePlan(
     ? "failed"
     : "ok";
   const counts = summaryCounts(list);
-  history.endRun(runId, runStatus, endedAt, counts);
+  try {
+    history.endRun(runId, runStatus, endedAt, counts);
+  } finally {
+    runLock.close();
+  }
   if (observerError) throw observerError.error;
   return {
     runId,

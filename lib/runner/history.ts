@@ -7,9 +7,14 @@
  *
  * A run or attempt is `running` only while its runner process lives. The runner finalises its
  * records on every exit path it can catch (success, failure, SIGINT/SIGTERM); a runner killed
- * outright leaves `running` rows that `markStale()` (called at every runner start) turns into
- * `abandoned` because their runner is gone: its pid is dead, or now belongs to another process
- * (a reboot or a pid wrap-around gave it away; each run records its runner's exact identity).
+ * outright leaves `running` rows that `markStale()` (at every runner start, and in `deno task
+ * runs`) turns into `abandoned` because their runner is gone. While a run is running, its runner
+ * holds an exclusive lock (flock) on `<logDir>/runs/<run-id>/.runner.lock`, which the kernel
+ * releases however the runner ends: a lock that can be taken means a dead runner. That needs only
+ * read and write access to the log directory. Without the lock file (runs recorded before it, or
+ * a history kept apart from its logs) the runner's pid decides: dead, or now another process (a
+ * reboot or a pid wrap-around gave it away; each run records its runner's exact identity). Deno
+ * reads /proc only under --allow-all; when neither can be checked, the run is left `running`.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { redact } from "../config/config.ts";
@@ -103,13 +108,57 @@ function hostname(): string {
   }
 }
 
-/** Is process `pid` alive on this machine? (Linux /proc; false when unknown.) */
-export function pidAlive(pid: number): boolean {
+/**
+ * Is process `pid` alive on this machine? Linux /proc; undefined when that cannot be read (no
+ * /proc, or Deno without --allow-all, which it requires for /proc).
+ */
+export function pidAlive(pid: number): boolean | undefined {
   try {
     Deno.statSync(`/proc/${pid}`);
     return true;
-  } catch {
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return undefined;
+  }
+  try {
+    Deno.statSync("/proc/self");
     return false;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file a runner holds locked while its run `runId` is running. */
+export function runLockPath(logDir: string, runId: string): string {
+  return `${logDir.replace(/\/+$/, "")}/runs/${runId}/.runner.lock`;
+}
+
+/**
+ * Take the run lock of a starting run (its folder must exist); closing the file releases it.
+ * Throws if another process holds it.
+ */
+export function lockRun(logDir: string, runId: string): Deno.FsFile {
+  const file = Deno.openSync(runLockPath(logDir, runId), { write: true, create: true });
+  if (!file.tryLockSync(true)) {
+    file.close();
+    throw new Error(`run ${runId} is locked by another runner`);
+  }
+  return file;
+}
+
+/** Does a live process hold the run lock at `path`? Undefined without the file (or flock). */
+export function runLockHeld(path: string): boolean | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    return !file.tryLockSync(true);
+  } catch {
+    return undefined;
+  } finally {
+    file.close(); // releases the lock if it was taken here
   }
 }
 
@@ -134,8 +183,12 @@ export function processIdentity(pid: number): string | undefined {
  * Is the runner of a run still alive? Its pid must be alive and, when the run recorded the
  * runner's identity (runs before it was recorded did not), still be that same process.
  */
-export function runnerAlive(pid: number, identity: string | null | undefined): boolean {
-  if (!pidAlive(pid)) return false;
+export function runnerAlive(
+  pid: number,
+  identity: string | null | undefined,
+): boolean | undefined {
+  const alive = pidAlive(pid);
+  if (!alive) return alive;
   if (!identity) return true;
   const now = processIdentity(pid);
   return now === undefined || now === identity;
@@ -206,8 +259,12 @@ export class History {
       runner_pid: number;
       runner_start: string | null;
     }[];
+    const slash = this.path.lastIndexOf("/");
+    const logDir = slash < 0 ? "." : this.path.slice(0, slash) || "/";
     const stale = rows.filter((r) =>
-      r.runner_pid !== Deno.pid && !runnerAlive(r.runner_pid, r.runner_start)
+      r.runner_pid !== Deno.pid &&
+      (runLockHeld(runLockPath(logDir, r.id)) ?? runnerAlive(r.runner_pid, r.runner_start)) ===
+        false
     );
     const now = iso(Date.now());
     // When the runner died is unknown: the run ends at its last record (so its duration is a
