@@ -118,6 +118,17 @@ export async function streamEnv(
 }
 
 const CLI = new URL("../../lib/stream/cli.ts", import.meta.url).pathname;
+/** The permission flags of `deno task stream`, from deno.json. */
+const STREAM_FLAGS: string[] = (() => {
+  const line: string = JSON.parse(
+    Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
+  ).tasks.stream;
+  const words = line.split(" ");
+  if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== "lib/stream/cli.ts") {
+    throw new Error(`unexpected stream task: ${line}`);
+  }
+  return words.slice(2, -1);
+})();
 
 export interface StreamProcess {
   child: Deno.ChildProcess;
@@ -135,18 +146,7 @@ export function spawnStream(
   logFile: string,
 ): StreamProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
-      "--allow-run",
-      CLI,
-      ...args,
-    ],
+    args: ["run", ...STREAM_FLAGS, CLI, ...args],
     env,
     stdin: "null",
     stdout: "piped",
