@@ -10,6 +10,8 @@ import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { s3TestClient, s3TestEnv } from "./support/s3_server.ts";
+import { loadManifest } from "../lib/runner/manifest.ts";
+import { jobCommand } from "../lib/runner/plan.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
@@ -86,25 +88,19 @@ Deno.test("S3 landing: new files are listed by key and ETag, loaded, then no lon
   }
 });
 
+/** The job as the runner starts it: its exact command and environment from jobs.yaml. */
 async function job(
   name: string,
   env: Record<string, string>,
 ): Promise<{ code: number; out: string; err: string }> {
-  const res = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-write",
-      // The same variables as the jobs' permissions.env in jobs.yaml.
-      "--allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE,SNOWFLAKE_*,EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT",
-      "--allow-net=127.0.0.1",
-      "--allow-sys=uid,homedir,osRelease",
-      `${ROOT}jobs/${name}.ts`,
-    ],
+  const manifest = loadManifest(`${ROOT}jobs.yaml`);
+  const source = { ...env, PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "" };
+  const cmd = jobCommand(manifest, manifest.jobs.get(name)!, { source });
+  const res = await new Deno.Command(cmd.argv[0], {
+    args: cmd.argv.slice(1),
     clearEnv: true,
-    env: { ...env, PATH: Deno.env.get("PATH") ?? "" },
-    cwd: ROOT,
+    env: cmd.env,
+    cwd: cmd.cwd,
   }).output();
   const dec = new TextDecoder();
   return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
