@@ -12,7 +12,7 @@ import {
   TRIGGERS,
 } from "../lib/runner/manifest.ts";
 import { PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
-import { planRun, UsageError } from "../lib/runner/plan.ts";
+import { jobCommand, planRun, UsageError } from "../lib/runner/plan.ts";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -239,6 +239,32 @@ Deno.test("the project's jobs.yaml is valid and schedules full_pipeline and tran
   assertEquals([tr.schedule, tr.timezone], ["0 2,14 * * *", "Africa/Cairo"]);
   assertEquals(full.jobs.at(-1), "cleanup");
   assertEquals(m.jobs.get("cleanup")!.script, "jobs/cleanup.ts");
+});
+
+Deno.test("s3_check's flags from jobs.yaml: defaults, a landing that is an S3 URL (no path to allow), no entry twice", () => {
+  const m = loadManifest(`${REPO}/jobs.yaml`);
+  const flags = (source: Record<string, string>) => {
+    const argv = jobCommand(m, m.jobs.get("s3_check")!, { source, deno: "deno" }).argv;
+    return argv.filter((a) => /^--allow-(net|read|write)=/.test(a));
+  };
+  assertEquals(flags({}), [
+    "--allow-net=127.0.0.1",
+    "--allow-read=data,var,data/egx.duckdb,data/sample",
+    "--allow-write=data,var,data/egx.duckdb",
+  ]);
+  assertEquals(
+    flags({
+      EGX_LANDING: "s3://egx-landing/daily/",
+      EGX_WAREHOUSE: "/srv/egx/egx.duckdb",
+      EGX_S3_NET: "s3.eu-west-1.amazonaws.com",
+      SNOWFLAKE_PRIVATE_KEY_PATH: "/etc/egx/key.p8",
+    }),
+    [
+      "--allow-net=s3.eu-west-1.amazonaws.com,127.0.0.1",
+      "--allow-read=data,var,/srv/egx/egx.duckdb,/etc/egx/key.p8",
+      "--allow-write=data,var,/srv/egx/egx.duckdb",
+    ],
+  );
 });
 
 Deno.test("cycles are found by depth-first search in dependency order", () => {

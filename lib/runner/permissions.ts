@@ -162,21 +162,24 @@ export function expandEntry(entry: string, env: Env): string {
 
 /** The permissions with every `${...}` expanded and re-validated. */
 export function expandPermissions(p: Permissions, env: Env): Permissions {
-  const paths = (list: string[]) =>
-    list.map((e) => {
+  const expand = (list: string[], problemOf: (v: string) => string | undefined) => {
+    const out = new Set<string>(); // the same entry twice (e.g. two defaults) is one
+    for (const e of list) {
       const v = expandEntry(e, env);
-      const problem = pathEntryProblem(v);
+      const problem = problemOf(v);
       if (problem) throw new PermissionError(`${e} -> ${problem}`);
-      return v;
-    });
-  const net = p.net === true ? true : p.net.map((e) => {
-    const v = expandEntry(e, env);
-    const problem = netEntryProblem(v);
-    if (problem) throw new PermissionError(`${e} -> ${problem}`);
-    return v;
-  });
+      out.add(v);
+    }
+    return [...out];
+  };
+  // A path entry set from a variable that holds a URL (EGX_LANDING=s3://bucket/prefix/) names
+  // no file: there is nothing to allow.
+  const paths = (list: string[]) => expand(list, pathEntryProblem).filter((v) => !URL_LIKE.test(v));
+  const net = p.net === true ? true : expand(p.net, netEntryProblem);
   return { ...p, net, read: paths(p.read), write: paths(p.write) };
 }
+
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
  * The `deno run` permission flags for expanded permissions. `extraEnv` names (the runner's
