@@ -23,6 +23,7 @@ import {
   readInputs,
   withPrevClose,
 } from "./support/market_warehouse.ts";
+import { projectJob } from "./support/processes.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egx-alerts-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
@@ -578,13 +579,18 @@ Deno.test("the stream side fires on a streamed bar of today, once", async () => 
 Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the webhook is down", async () => {
   await withWarehouse(async (wh, path) => {
     await wh.close();
-    const run = async (args: string[], env: Record<string, string>) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-all", "jobs/alerts_evaluate.ts", ...args],
-        env: { EGX_WAREHOUSE: path, ...env },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+    // As the runner starts it (jobs.yaml's permissions), or by hand (the header's line, which
+    // reads any file: a --rules file of one's own).
+    const run = async (args: string[], env: Record<string, string>, byHand = false) => {
+      const job = byHand
+        ? new Deno.Command(Deno.execPath(), {
+          args: ["run", "--allow-all", "jobs/alerts_evaluate.ts", ...args],
+          env: { EGX_WAREHOUSE: path, ...env },
+          stdout: "piped",
+          stderr: "piped",
+        })
+        : await projectJob("alerts_evaluate", { EGX_WAREHOUSE: path, ...env }, args);
+      const out = await job.output();
       const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
       return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
     };
@@ -648,12 +654,12 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);
 
     // --watch says that it watches, and that it stopped on Ctrl-C.
-    const watcher = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "jobs/alerts_evaluate.ts", "--watch", "--interval", "0.2"],
-      env: { EGX_WAREHOUSE: path },
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    const watcher = (await projectJob(
+      "alerts_evaluate",
+      { EGX_WAREHOUSE: path },
+      ["--watch", "--interval", "0.2"],
+      { stdout: "piped", stderr: "inherit" },
+    )).spawn();
     const lines = watcher.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
     while (!seen.includes("Ctrl-C stops\n")) {
@@ -677,7 +683,7 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       "rules:\n  - id: a\n    kind: price_move\n    threshold_pct: -1\n    direction: up\n" +
         "    tickers: all\n  - id: b\n    kind: nope\n",
     );
-    const wrong = await run(["--rules", rules], {});
+    const wrong = await run(["--rules", rules], {}, true);
     assert.equal(wrong.code, 1);
     const [first, ...problems] = wrong.stderr.split("\n");
     assert.match(

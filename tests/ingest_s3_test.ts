@@ -10,8 +10,7 @@ import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { s3TestClient, s3TestEnv } from "./support/s3_server.ts";
-import { loadManifest } from "../lib/runner/manifest.ts";
-import { jobCommand } from "../lib/runner/plan.ts";
+import { projectJob } from "./support/processes.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
@@ -93,15 +92,7 @@ async function job(
   name: string,
   env: Record<string, string>,
 ): Promise<{ code: number; out: string; err: string }> {
-  const manifest = loadManifest(`${ROOT}jobs.yaml`);
-  const source = { ...env, PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "" };
-  const cmd = jobCommand(manifest, manifest.jobs.get(name)!, { source });
-  const res = await new Deno.Command(cmd.argv[0], {
-    args: cmd.argv.slice(1),
-    clearEnv: true,
-    env: cmd.env,
-    cwd: cmd.cwd,
-  }).output();
+  const res = await (await projectJob(name, env)).output();
   const dec = new TextDecoder();
   return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
 }

@@ -53,3 +53,29 @@ export async function denoOutput(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/**
+ * A job of the project's jobs.yaml as the runner starts it: its exact `deno run` flags, cleared
+ * environment (only the declared variables of `env`, plus what deno needs) and folder, with
+ * `extraArgs` after the manifest's arguments.
+ */
+export async function projectJob(
+  name: string,
+  env: Record<string, string>,
+  extraArgs: string[] = [],
+  io: Pick<Deno.CommandOptions, "stdout" | "stderr"> = { stdout: "piped", stderr: "piped" },
+): Promise<Deno.Command> {
+  const { loadManifest } = await import("../../lib/runner/manifest.ts");
+  const { jobCommand } = await import("../../lib/runner/plan.ts");
+  const manifest = loadManifest(new URL("../../jobs.yaml", import.meta.url).pathname);
+  const job = manifest.jobs.get(name);
+  if (!job) throw new Error(`no job ${name} in jobs.yaml`);
+  const cmd = jobCommand(manifest, job, { source: { ...denoCacheEnv(), ...env } });
+  return new Deno.Command(cmd.argv[0], {
+    args: [...cmd.argv.slice(1), ...extraArgs],
+    cwd: cmd.cwd,
+    clearEnv: true,
+    env: cmd.env,
+    ...io,
+  });
+}
