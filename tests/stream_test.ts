@@ -30,6 +30,7 @@ import {
   testClient,
   uniqueName,
 } from "./support/kafka.ts";
+import { projectJob } from "./support/processes.ts";
 
 const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
 
@@ -597,32 +598,19 @@ kafkaTest(
       assert.equal(friday.healthy, true);
       assert.equal(friday.problems.length, 2);
     });
-    // The job: exit 1 when unhealthy in trading hours (real clock: everything is stale now).
-    const job = new URL("../jobs/health_check.ts", import.meta.url).pathname;
+    // The job, as the runner starts it: exit 1 when unhealthy in trading hours (real clock:
+    // everything is stale now).
     await withWarehouse(async (_wh, path) => {
       const run = async (asOf: string) => {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--allow-read",
-            "--allow-write",
-            "--allow-net",
-            "--allow-ffi",
-            "--allow-sys",
-            "--allow-env",
-            job,
-          ],
-          env: {
-            KAFKA_BROKERS: brokers.join(","),
-            EGX_TOPIC_QUOTES: names.topic,
-            EGX_CONSUMER_GROUP: names.group,
-            EGX_STREAM_STATUS_DIR: statusDir,
-            EGX_WAREHOUSE: path,
-            EGX_AS_OF: asOf,
-          },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
+        const job = await projectJob("health_check", {
+          KAFKA_BROKERS: brokers.join(","),
+          EGX_TOPIC_QUOTES: names.topic,
+          EGX_CONSUMER_GROUP: names.group,
+          EGX_STREAM_STATUS_DIR: statusDir,
+          EGX_WAREHOUSE: path,
+          EGX_AS_OF: asOf,
+        });
+        const out = await job.output();
         return { code: out.code, text: new TextDecoder().decode(out.stdout) };
       };
       const inSession = await run("2025-11-02T09:00:00Z");
