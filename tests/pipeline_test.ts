@@ -8,16 +8,13 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { cairoDate } from "../lib/market/calendar.ts";
 import { History } from "../lib/runner/history.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { denoCacheEnv, denoOutput } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** The `run` task's command line from deno.json, with `deno` resolved to this Deno. */
 function runTask(): string[] {
-  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks;
-  const [deno, ...args] = (tasks.run as string).split(/\s+/);
-  assertEquals(deno, "deno");
-  return args;
+  return ["run", ...taskFlags("run", "lib/runner/cli_run.ts"), "lib/runner/cli_run.ts"];
 }
 
 async function run(target: string, env: Record<string, string>) {

@@ -3,7 +3,7 @@ import { History } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
-import { denoCacheEnv, denoOutput, waitForEnd } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput, taskFlags, waitForEnd } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA = `${REPO}/tests/testdata/runner`;
@@ -12,20 +12,10 @@ function baseEnv(): Record<string, string> {
   return { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
 }
 
-const TASKS = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks as Record<
-  string,
-  string
->;
-
 /** `deno run` arguments of a runner CLI as its task in deno.json starts it (its permissions). */
 function taskArgs(cli: string): string[] {
-  const words = TASKS[cli].split(" ");
-  assertEquals(words.slice(0, 2).concat(words.at(-1)!), [
-    "deno",
-    "run",
-    `lib/runner/cli_${cli}.ts`,
-  ]);
-  return words.slice(2);
+  const script = `lib/runner/cli_${cli}.ts`;
+  return [...taskFlags(cli, script), script];
 }
 
 /** A runner command (`run`, `runs`, `validate`, `schedule`) as its task starts it. */

@@ -1,6 +1,6 @@
 import assert, { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { launch } from "../lib/runner/launch.ts";
-import { waitForEnd } from "./support/processes.ts";
+import { taskFlags, waitForEnd } from "./support/processes.ts";
 
 function tmp(): string {
   return Deno.makeTempDirSync({ prefix: "egx-launch-" });
@@ -250,16 +250,12 @@ const job = launch({ argv: ["/bin/sh", "-c", count, log], cwd: "/", env: {}, log
 console.log(job.via, (await job.status).code);
 `,
   );
-  const tasks = JSON.parse(
-    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
-  ).tasks as Record<string, string>;
   const listed =
     "--allow-read --allow-write --allow-env --allow-net --allow-run --allow-sys=hostname";
-  const allow = (line: string) => line.split(" ").filter((a) => a.startsWith("--allow-"));
   const cases: [string, string[]][] = [
-    ["run", allow(tasks.run)],
-    ["schedule", allow(tasks.schedule)],
-    ["a list of permissions", allow(listed)],
+    ["run", taskFlags("run", "lib/runner/cli_run.ts")],
+    ["schedule", taskFlags("schedule", "lib/runner/cli_schedule.ts")],
+    ["a list of permissions", listed.split(" ")],
   ];
   for (const [name, flags] of cases) {
     const out = await new Deno.Command(Deno.execPath(), {

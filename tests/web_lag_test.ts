@@ -10,17 +10,13 @@ import { KafkaClient } from "../lib/stream/kafka.ts";
 import { runningBroker } from "../lib/stream/local_broker.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { kafkaTest, startPrivateBroker, uniqueName } from "./support/kafka.ts";
-import { denoCacheEnv } from "./support/processes.ts";
+import { denoCacheEnv, taskFlags } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** The `serve` task's command line, read from deno.json (so the test follows the task). */
 function servePermissions(): string[] {
-  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks;
-  const words = String(tasks.serve).split(/\s+/);
-  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
-  assert.equal(words.at(-1), "lib/web/cli_serve.ts");
-  const perms = words.slice(2, -1);
+  const perms = taskFlags("serve", "lib/web/cli_serve.ts");
   assert.ok(!perms.some((p) => p.startsWith("--allow-run") || p === "-A"), perms.join(" "));
   return perms;
 }

@@ -16,7 +16,7 @@ import { loadConfig } from "../lib/config/config.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
-import { denoCacheEnv, denoOutput } from "./support/processes.ts";
+import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -359,9 +359,8 @@ Deno.test("no dataset is ever shown with a negative age", async () => {
 
 /** `deno task serve <args>` with the task's permissions, in the repository, without a .env. */
 async function serveCli(args: string[], env: Record<string, string>) {
-  const tasks = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`)).tasks;
-  const [deno, ...cmd] = String(tasks.serve).split(/\s+/);
-  assert.equal(deno, "deno");
+  const script = "lib/web/cli_serve.ts";
+  const cmd = ["run", ...taskFlags("serve", script), script];
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
   try {
     return await denoOutput([...cmd, ...args], {

@@ -11,6 +11,7 @@ import { loadConfig } from "../../lib/config/config.ts";
 import { KafkaClient } from "../../lib/stream/kafka.ts";
 import { type RunningBroker, startBroker } from "../../lib/stream/local_broker.ts";
 import type { Warehouse } from "../../lib/warehouse/warehouse.ts";
+import { taskFlags } from "./processes.ts";
 
 let shared: Promise<string[]> | undefined;
 const started: RunningBroker[] = [];
@@ -119,16 +120,7 @@ export async function streamEnv(
 
 const CLI = new URL("../../lib/stream/cli.ts", import.meta.url).pathname;
 /** The permission flags of `deno task stream`, from deno.json. */
-const STREAM_FLAGS: string[] = (() => {
-  const line: string = JSON.parse(
-    Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
-  ).tasks.stream;
-  const words = line.split(" ");
-  if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== "lib/stream/cli.ts") {
-    throw new Error(`unexpected stream task: ${line}`);
-  }
-  return words.slice(2, -1);
-})();
+const STREAM_FLAGS = taskFlags("stream", "lib/stream/cli.ts");
 
 export interface StreamProcess {
   child: Deno.ChildProcess;

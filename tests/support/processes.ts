@@ -79,3 +79,18 @@ export async function projectJob(
     ...io,
   });
 }
+
+/**
+ * The permission flags of a deno.json task of the form `deno run <flags> <script>`, checked
+ * against that script, so a test starts the program exactly as the task does.
+ */
+export function taskFlags(task: string, script: string): string[] {
+  const tasks = JSON.parse(
+    Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
+  ).tasks as Record<string, string>;
+  const words = (tasks[task] ?? "").split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== script) {
+    throw new Error(`task ${task} is not "deno run <flags> ${script}": ${tasks[task]}`);
+  }
+  return words.slice(2, -1);
+}
