@@ -3,7 +3,7 @@
  * one after another, each in its own process so one benchmark's warm caches and leftovers do not
  * colour the next. Each benchmark prints its own figures and the ratios its issue asks for.
  *
- *   deno run --allow-read=bench --allow-run=deno bench/all.ts [name...]
+ *   deno run --allow-read=bench --allow-run bench/all.ts [name...]
  */
 import { parseArgs } from "node:util";
 
