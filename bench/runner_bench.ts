@@ -178,6 +178,14 @@ async function bench() {
       (median(barePool50) / median(bareSeq50)).toFixed(3)
     } (this machine's floor for the fan-out ratio, before any runner cost)`,
   );
+  // Paired within each round (the fan-out, then the same round's two-at-a-time runs): steadier
+  // than the difference of the two medians when the machine's speed drifts between rounds.
+  const paired = fan.map((f, r) => f - barePool50[r]);
+  console.log(
+    `  paired per round, the runner's cost over the two-at-a-time runs: median ${
+      ms(median(paired))
+    } (rounds from ${ms(Math.min(...paired))} to ${ms(Math.max(...paired))})`,
+  );
   const room = 0.6 * median(bareSeq50) - median(barePool50);
   console.log(
     `  the runner's own cost in the fan-out: ${ms(median(fan) - median(barePool50))} over the ` +
