@@ -12,6 +12,7 @@
  */
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { RUNNER_ENV } from "./job.ts";
+import { redact } from "../config/config.ts";
 import {
   childEnv,
   denoFlags,
@@ -138,10 +139,14 @@ export function attemptEnv(runId: string, job: string, attempt: number): Record<
   };
 }
 
-/** A command line for humans: arguments quoted for sh when needed. */
+/**
+ * A command line for humans: every secret masked, then arguments quoted for sh when needed. Masked
+ * argument by argument, before quoting: quoting a secret that holds a `'` splits it, and a mask of
+ * the whole line would then miss it.
+ */
 export function shellLine(argv: readonly string[]): string {
-  return argv.map((
-    a,
-  ) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
-    .join(" ");
+  return argv.map((arg) => {
+    const a = redact(arg);
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+  }).join(" ");
 }
