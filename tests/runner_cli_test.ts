@@ -398,7 +398,7 @@ Deno.test("`deno task runs` leaves a live run running; a runner killed outright:
   assertEquals(detail.attempts.map((a) => a.status), ["abandoned"]);
   match(
     detail.run.message!,
-    /^runner pid \d+ died without finishing the run \(noticed \S+Z; its last record is from \S+Z\)$/,
+    /^runner pid \d+ ended without finishing the run \(noticed \S+Z; its last record is from \S+Z\)$/,
   );
   // It ends at its last record (the attempt's start), not when its death was noticed.
   assertEquals(detail.run.ended_at, detail.attempts[0].started_at);

@@ -700,26 +700,46 @@ Deno.test("a run's lock decides before its pid: held means alive, free means its
   await ended.status;
   try {
     const h = new History(`${tmp}/runs.sqlite`);
-    for (const id of ["held", "free", "no_lock_dead", "no_lock_alive"]) {
+    const ids = [
+      "held",
+      "free",
+      "no_lock_dead",
+      "no_lock_alive",
+      "own_pid_free",
+      "own_pid_no_lock",
+    ];
+    for (const id of ids) {
       h.startRun({ id, target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
     }
     h.close();
     const db = new DatabaseSync(`${tmp}/runs.sqlite`);
     // A dead pid whose lock is held (by this process, as a runner would), a live pid whose lock
-    // is free (the pid went to another process), and two runs from before the lock existed.
-    const pids = { held: ended.pid, free: sleeper.pid, no_lock_dead: ended.pid };
+    // is free (the pid went to another process), and two runs from before the lock existed. And
+    // this process's own pid: with a free lock, a runner of another pid namespace that had it
+    // (gone); without a lock, this process's own run (left alone).
+    const pids = {
+      held: ended.pid,
+      free: sleeper.pid,
+      no_lock_dead: ended.pid,
+      own_pid_free: Deno.pid,
+      own_pid_no_lock: Deno.pid,
+    };
     for (const [id, pid] of Object.entries({ ...pids, no_lock_alive: sleeper.pid })) {
       db.prepare("UPDATE runs SET runner_pid = ?, runner_start = NULL WHERE id = ?").run(pid, id);
     }
     db.close();
-    for (const id of ["held", "free"]) Deno.mkdirSync(`${tmp}/runs/${id}`, { recursive: true });
+    for (const id of ["held", "free", "own_pid_free"]) {
+      Deno.mkdirSync(`${tmp}/runs/${id}`, { recursive: true });
+    }
     const held = lockRun(tmp, "held");
     Deno.writeTextFileSync(runLockPath(tmp, "free"), "");
+    Deno.writeTextFileSync(runLockPath(tmp, "own_pid_free"), "");
     assertThrows(() => lockRun(tmp, "held"), /run held is locked by another runner/);
     const h2 = new History(`${tmp}/runs.sqlite`);
-    assertEquals(h2.markStale().sort(), ["free", "no_lock_dead"]);
-    assertEquals(h2.getRun("held")!.run.status, "running");
-    assertEquals(h2.getRun("no_lock_alive")!.run.status, "running");
+    assertEquals(h2.markStale().sort(), ["free", "no_lock_dead", "own_pid_free"]);
+    for (const id of ["held", "no_lock_alive", "own_pid_no_lock"]) {
+      assertEquals(h2.getRun(id)!.run.status, "running", id);
+    }
     held.close();
     assertEquals(h2.markStale(), ["held"]);
     h2.close();

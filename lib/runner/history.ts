@@ -261,11 +261,14 @@ export class History {
     }[];
     const slash = this.path.lastIndexOf("/");
     const logDir = slash < 0 ? "." : this.path.slice(0, slash) || "/";
-    const stale = rows.filter((r) =>
-      r.runner_pid !== Deno.pid &&
-      (runLockHeld(runLockPath(logDir, r.id)) ?? runnerAlive(r.runner_pid, r.runner_start)) ===
-        false
-    );
+    // The run's lock decides when it has one (a lock taken by this process counts as held, so
+    // its own runs stay); the pid only without one: a runner with this process's pid is this one
+    // (unless in another pid namespace, where the lock is what tells them apart).
+    const stale = rows.filter((r) => {
+      const held = runLockHeld(runLockPath(logDir, r.id));
+      if (held !== undefined) return !held;
+      return r.runner_pid !== Deno.pid && runnerAlive(r.runner_pid, r.runner_start) === false;
+    });
     const now = iso(Date.now());
     // When the runner died is unknown: the run ends at its last record (so its duration is a
     // lower bound, not the time until someone noticed), and the message says when it was noticed.
@@ -279,7 +282,7 @@ export class History {
     for (const r of stale) {
       this.#tx(() => {
         const last = (lastRecord.get(r.id) as { t: string }).t;
-        const msg = `runner pid ${r.runner_pid} died without finishing the run ` +
+        const msg = `runner pid ${r.runner_pid} ended without finishing the run ` +
           `(noticed ${now}; its last record is from ${last})`;
         this.#db.prepare(
           `UPDATE attempts SET status = 'abandoned', ended_at = ?, message = ?
