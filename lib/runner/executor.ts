@@ -330,7 +330,6 @@ export async function executePlan(
     });
     children.set(job.id, child);
     let timedOut = false;
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
     // The job's deadline is an AbortSignal.timeout, not a setTimeout: a process's first
     // setTimeout costs ~6 ms here (Deno loads its Node-compatible timers then), an
     // AbortSignal.timeout ~0.3 ms, and a run without timeouts or retries needs no other timer.
@@ -338,13 +337,13 @@ export async function executePlan(
     const deadline = AbortSignal.timeout(job.timeoutMs);
     const onDeadline = () => {
       timedOut = true;
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => child.kill("SIGKILL"), grace);
+      child.stop(grace);
     };
     deadline.addEventListener("abort", onDeadline, { once: true });
     const st = await child.status;
     deadline.removeEventListener("abort", onDeadline);
-    if (killTimer !== undefined) clearTimeout(killTimer);
+    // Stopped (timeout or cancel): an ffi job has ended when all it started has.
+    await child.stopping;
     children.delete(job.id);
     const endAt = Date.now();
     let out: AttemptOutcome;
@@ -487,11 +486,7 @@ export async function executePlan(
 
   const onAbort = () => {
     cancelled = true;
-    for (const child of children.values()) {
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), grace);
-      child.status.finally(() => clearTimeout(t));
-    }
+    for (const child of children.values()) child.stop(grace);
     hold(pump);
   };
   if (opts.signal?.aborted) onAbort();

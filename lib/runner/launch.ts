@@ -56,6 +56,14 @@ export interface Launched {
   status: Promise<Deno.CommandStatus>;
   /** Signal the job (its process group for an ffi job). Never throws. */
   kill(signal: Deno.Signal): void;
+  /**
+   * Stop the job: SIGTERM now, SIGKILL after `graceMs` to whatever is left of it. Resolves once
+   * the job has ended and, for an ffi job, its whole process group too (its first process can end
+   * and leave behind what its native code started). A second call returns the first's promise.
+   */
+  stop(graceMs: number): Promise<void>;
+  /** The promise of `stop`, once it was called. */
+  readonly stopping: Promise<void> | undefined;
 }
 
 /** Start the job's process. Throws when it cannot be started (no such program, bad cwd, log). */
@@ -70,26 +78,96 @@ export function launch(spec: LaunchSpec): Launched {
     exited = true;
     return s;
   });
+  const kill = (signal: Deno.Signal) => {
+    // Once reaped, the pid may belong to another process: a plain job is not signalled any
+    // more. An ffi job's group can outlive its leader and keeps its id while it has members.
+    if (exited && !spec.ownGroup) return;
+    try {
+      Deno.kill(target, signal);
+    } catch {
+      // No such group yet: setsid has not run (the job was signalled right after its launch),
+      // so the process is still alone in the runner's group and its pid reaches it.
+      if (exited || target === child.pid) return;
+      try {
+        Deno.kill(child.pid, signal);
+      } catch { /* already gone */ }
+    }
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = async (graceMs: number) => {
+    const killAt = Date.now() + graceMs;
+    kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<void>((res) => timer = setTimeout(res, graceMs));
+    try {
+      await Promise.race([status, graceOver]);
+      if (!exited) {
+        kill("SIGKILL");
+        await status;
+      }
+      if (spec.ownGroup) await drainGroup(child.pid, killAt, kill);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     pid: child.pid,
     via,
     status,
-    kill(signal) {
-      // Once reaped, the pid may belong to another process: a plain job is not signalled any
-      // more. An ffi job's group can outlive its leader and keeps its id while it has members.
-      if (exited && !spec.ownGroup) return;
-      try {
-        Deno.kill(target, signal);
-      } catch {
-        // No such group yet: setsid has not run (the job was signalled right after its launch),
-        // so the process is still alone in the runner's group and its pid reaches it.
-        if (exited || target === child.pid) return;
-        try {
-          Deno.kill(child.pid, signal);
-        } catch { /* already gone */ }
-      }
+    kill,
+    stop: (graceMs) => stopping ??= stop(graceMs),
+    get stopping() {
+      return stopping;
     },
   };
+}
+
+/** After SIGKILL, how long a group member may take to go (e.g. in uninterruptible I/O). */
+const KILLED_WAIT_MS = 5000;
+
+/**
+ * Wait until no process of group `pgid` is left (its leader has ended), sending the group
+ * SIGKILL at `killAt`. Without /proc to tell, one SIGKILL at `killAt` is all it can do.
+ */
+async function drainGroup(pgid: number, killAt: number, kill: (s: Deno.Signal) => void) {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  let killed = false;
+  for (;;) {
+    const alive = groupAlive(pgid);
+    const now = Date.now();
+    if (alive === false || (killed && now >= killAt + KILLED_WAIT_MS)) return;
+    if (alive === undefined) {
+      if (now < killAt) await sleep(killAt - now);
+      kill("SIGKILL");
+      return;
+    }
+    if (!killed && now >= killAt) {
+      kill("SIGKILL");
+      killed = true;
+    }
+    await sleep(killed ? 20 : Math.min(100, killAt - now));
+  }
+}
+
+/** Whether a live (not zombie) process is in group `pgid`; undefined if /proc cannot tell. */
+function groupAlive(pgid: number): boolean | undefined {
+  try {
+    for (const e of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      let stat: string;
+      try {
+        stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      } catch {
+        continue; // ended meanwhile
+      }
+      // After the name (which may hold spaces and ")"): state, ppid, pgrp, ...
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) === pgid && state !== "Z") return true;
+    }
+    return false;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether logs go to children as descriptors (false after a refusal, or without /proc access). */

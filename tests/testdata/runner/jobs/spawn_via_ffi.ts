@@ -1,15 +1,20 @@
 /**
  * Test job: starts a grandchild the only way a job can (native code: `--allow-ffi` bypasses
  * every other permission, and a job never gets `--allow-run`), writes the grandchild's pid,
- * then hangs until the runner stops it.
+ * then hangs until the runner stops it. With `--ignore-term` the grandchild ignores SIGTERM, so
+ * it outlives the job's own process until SIGKILL.
  *
- *   deno run --allow-ffi --allow-write tests/testdata/runner/jobs/spawn_via_ffi.ts <pidfile>
+ *   deno run --allow-ffi --allow-write tests/testdata/runner/jobs/spawn_via_ffi.ts <pidfile> \
+ *     [--ignore-term]
  */
 if (import.meta.main) {
   const pidfile = Deno.args[0];
   const libc = Deno.dlopen("libc.so.6", { system: { parameters: ["buffer"], result: "i32" } });
   // sh puts `sleep` in the background and exits: sleep stays in the job's process group.
-  const cmd = `sleep 300 & echo $! > '${pidfile}'\0`;
+  const sleep = Deno.args.includes("--ignore-term")
+    ? `sh -c 'trap "" TERM; exec sleep 300'`
+    : "sleep 300";
+  const cmd = `${sleep} & echo $! > '${pidfile}'\0`;
   libc.symbols.system(new TextEncoder().encode(cmd));
   setInterval(() => {}, 1000);
 }
