@@ -219,3 +219,87 @@ Deno.test("SMTP bodies are dot-stuffed and non-ASCII subjects are encoded", asyn
     await smtp.close();
   }
 });
+
+/**
+ * A TCP port whose accept queue is full (backlog 0, filled by the server itself): the kernel
+ * drops further SYNs, so a connect to it waits until the OS gives up, minutes later.
+ */
+async function blackhole(): Promise<{ port: number; close(): Promise<void> }> {
+  const script = `
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+port = s.getsockname()[1]
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    fill.append(c)
+time.sleep(0.3)
+print(port, flush=True)
+time.sleep(600)
+`;
+  const py = new Deno.Command("python3", { args: ["-c", script], stdout: "piped" }).spawn();
+  const reader = py.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  await reader.cancel();
+  return {
+    port: Number(text.trim()),
+    close: async () => {
+      py.kill("SIGKILL");
+      await py.status;
+    },
+  };
+}
+
+// The abandoned connect stays with the OS until it gives up: not a leak of ours.
+Deno.test({
+  name: "alerts to a host that never answers the connect end at their timeout, or at once on stop",
+  sanitizeOps: false,
+  async fn() {
+    const hole = await blackhole();
+    try {
+      const cfg = {
+        webhookUrl: `http://127.0.0.1:${hole.port}/hook`,
+        smtpUrl: `smtp://alerts:Blackhole-Pa55@127.0.0.1:${hole.port}`,
+        emailTo: "ops@example.com",
+        emailFrom: "egx@example.com",
+      };
+      const summary = alertSummary(RESULT, "vm1");
+      const outcome = (out: { channel: string; ok: boolean; detail: string }[]) =>
+        out.map((o) => [o.channel, o.ok, o.detail]);
+      let t0 = performance.now();
+      const timedOut = await sendAlerts(summary, cfg, { timeoutMs: 300 });
+      assert(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`);
+      assertEquals(outcome(timedOut), [
+        [
+          "webhook",
+          false,
+          "webhook failed: TimeoutError: The operation was aborted due to timeout",
+        ],
+        [
+          "email",
+          false,
+          "email failed: SmtpError: timed out (The operation was aborted due to timeout)",
+        ],
+      ]);
+      // The runner's stop (SIGINT/SIGTERM while alerts go out) ends them without the timeout.
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 200);
+      t0 = performance.now();
+      const stopped = await sendAlerts(summary, cfg, { timeoutMs: 60_000, signal: stop.signal });
+      assert(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`);
+      assertEquals(outcome(stopped), [
+        ["webhook", false, "webhook failed: stopped (the runner was told to stop)"],
+        ["email", false, "email failed: stopped (the runner was told to stop)"],
+      ]);
+    } finally {
+      await hole.close();
+    }
+  },
+});

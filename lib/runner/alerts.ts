@@ -116,11 +116,18 @@ export function secretParts(urls: readonly (string | undefined)[]): string[] {
 export async function sendAlerts(
   summary: AlertSummary,
   cfg: AlertConfig,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<AlertOutcome[]> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  // Each channel gets `timeoutMs`, and stops at once when the runner is told to stop.
+  const limit = () =>
+    opts.signal
+      ? AbortSignal.any([AbortSignal.timeout(timeoutMs), opts.signal])
+      : AbortSignal.timeout(timeoutMs);
   const secrets = secretParts([cfg.webhookUrl, cfg.smtpUrl]);
   const clean = (s: string) => redact(s, secrets);
+  const why = (e: unknown) =>
+    opts.signal?.aborted ? "stopped (the runner was told to stop)" : describe(e);
   const tasks: Promise<AlertOutcome>[] = [];
   if (cfg.webhookUrl) {
     const url = cfg.webhookUrl;
@@ -130,7 +137,7 @@ export async function sendAlerts(
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(summary),
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: limit(),
         });
         await res.body?.cancel();
         if (!res.ok) {
@@ -138,7 +145,7 @@ export async function sendAlerts(
         }
         return { channel: "webhook", ok: true, detail: `webhook answered HTTP ${res.status}` };
       } catch (e) {
-        return { channel: "webhook", ok: false, detail: clean(`webhook failed: ${describe(e)}`) };
+        return { channel: "webhook", ok: false, detail: clean(`webhook failed: ${why(e)}`) };
       }
     })());
   }
@@ -158,10 +165,10 @@ export async function sendAlerts(
           to,
           subject: `[egx-pipeline] ${summary.target} ${summary.status} (run ${summary.run_id})`,
           text: mailText(summary),
-        }, { signal: AbortSignal.timeout(timeoutMs) });
+        }, { signal: limit() });
         return { channel: "email", ok: true, detail: `email sent to ${to.join(", ")}` };
       } catch (e) {
-        return { channel: "email", ok: false, detail: clean(`email failed: ${describe(e)}`) };
+        return { channel: "email", ok: false, detail: clean(`email failed: ${why(e)}`) };
       }
     })());
   }

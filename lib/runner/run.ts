@@ -34,7 +34,9 @@ export async function runTarget(
   formatSummary(result).forEach((l) => print(l));
   let alerts: AlertOutcome[] = [];
   if (result.status === "failed" && opts.alerts) {
-    alerts = await sendAlerts(alertSummary(result, opts.history.host), opts.alerts);
+    alerts = await sendAlerts(alertSummary(result, opts.history.host), opts.alerts, {
+      signal: opts.signal,
+    });
     for (const a of alerts) print(`alert ${a.channel}: ${a.ok ? "sent" : "FAILED"} (${a.detail})`);
     if (alerts.length > 0) {
       opts.history.noteRun(

@@ -95,9 +95,10 @@ export async function sendMail(
   const password = decodeURIComponent(u.password);
   const me = opts.hostname ?? "localhost";
 
-  let conn: Deno.Conn = tls
-    ? await Deno.connectTls({ hostname: host, port })
-    : await Deno.connect({ hostname: host, port });
+  let conn: Deno.Conn = await within(
+    tls ? Deno.connectTls({ hostname: host, port }) : Deno.connect({ hostname: host, port }),
+    opts.signal,
+  );
   const onAbort = () => conn.close();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -143,7 +144,7 @@ export async function sendMail(
     await send("QUIT");
     await lines.reply().catch(() => undefined);
   } catch (e) {
-    if (opts.signal?.aborted) throw new SmtpError("timed out", { cause: opts.signal.reason });
+    if (opts.signal?.aborted) throw aborted(opts.signal);
     throw e;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
@@ -151,4 +152,38 @@ export async function sendMail(
       conn.close();
     } catch { /* closed */ }
   }
+}
+
+/** "timed out" for a timeout signal, "stopped" for any other abort (the runner's stop). */
+function aborted(signal: AbortSignal): SmtpError {
+  const timeout = signal.reason instanceof DOMException && signal.reason.name === "TimeoutError";
+  return new SmtpError(timeout ? "timed out" : "stopped", { cause: signal.reason });
+}
+
+/**
+ * The connection, or an SmtpError once `signal` aborts: a connect to a host that drops the SYN
+ * waits minutes for the OS, and Deno's connect takes no signal. A connection made after that is
+ * closed.
+ */
+function within(connecting: Promise<Deno.Conn>, signal?: AbortSignal): Promise<Deno.Conn> {
+  if (!signal) return connecting;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(aborted(signal));
+      connecting.then((c) => c.close(), () => {});
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    connecting.then(
+      (c) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) c.close();
+        else resolve(c);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
