@@ -7,7 +7,7 @@
  *     jobs/cleanup.ts [--days N] [--dry-run]
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config/config.ts";
+import { loadConfig, parseInteger } from "../lib/config/config.ts";
 import { cleanup } from "../lib/runner/cleanup.ts";
 import { nothingToDo, runJob } from "../lib/runner/job.ts";
 
@@ -26,10 +26,9 @@ if (import.meta.main) {
       options: { days: { type: "string" }, "dry-run": { type: "boolean" } },
     });
     const config = loadConfig();
-    const days = values.days === undefined ? config.retentionDays : Number(values.days);
-    if (!Number.isInteger(days) || days < 1) {
-      throw new RangeError(`--days must be an integer >= 1, got ${values.days}`);
-    }
+    const days = values.days === undefined
+      ? config.retentionDays
+      : parseInteger("--days", values.days, 1);
     const r = cleanup(config.logDir, days, { dryRun: values["dry-run"] });
     const verb = values["dry-run"] ? "would delete" : "deleted";
     const what =

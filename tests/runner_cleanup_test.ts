@@ -5,7 +5,7 @@ import { loadManifest } from "../lib/runner/manifest.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { executePlan } from "../lib/runner/executor.ts";
 import { lockScheduler, SchedulerRunningError } from "../lib/runner/scheduler_lock.ts";
-import { denoCacheEnv } from "./support/processes.ts";
+import { denoCacheEnv, projectJob } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DAY = 86_400_000;
@@ -190,5 +190,34 @@ Deno.test("the cleanup job in jobs.yaml runs under the runner with only its decl
     );
   } finally {
     history.close();
+  }
+});
+
+/** The cleanup job as the runner starts it, on `logDir`: its exit code and stderr. */
+async function cleanupJob(logDir: string, env: Record<string, string>, args: string[] = []) {
+  const cmd = await projectJob("cleanup", { EGX_LOG_DIR: logDir, ...env }, args);
+  const out = await cmd.output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("a bad --days is a usage error (exit 2, not retried), worded like EGX_RETENTION_DAYS's", async () => {
+  const logDir = fixture(Date.now());
+  try {
+    const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "0" });
+    assertEquals(
+      [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+      [2, 'cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer >= 1, got "0"'],
+    );
+    for (const bad of ["0", "-1", "abc", "1.5", ""]) {
+      const r = await cleanupJob(logDir, {}, [`--days=${bad}`]);
+      assertEquals(
+        [r.code, r.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+        [2, `cleanup: ConfigError: --days must be an integer >= 1, got ${JSON.stringify(bad)}`],
+      );
+    }
+    // Nothing was deleted.
+    assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
+  } finally {
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });

@@ -169,14 +169,21 @@ export function envVar(name: string): string | undefined {
   return v === undefined || v === "" ? undefined : v;
 }
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env(name);
-  if (raw === undefined) return fallback;
+/**
+ * `raw` as an integer >= `min`, or a ConfigError naming the setting: `name` is the variable, or
+ * the flag of a job that overrides one (`--days`), so both are refused alike (exit 2).
+ */
+export function parseInteger(name: string, raw: string, min = 0): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) {
     throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env(name);
+  return raw === undefined ? fallback : parseInteger(name, raw, min);
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
