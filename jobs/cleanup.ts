@@ -7,7 +7,7 @@
  *     jobs/cleanup.ts [--days N] [--dry-run]
  */
 import { parseArgs } from "node:util";
-import { loadConfig, parseInteger } from "../lib/config/config.ts";
+import { loadConfig, MAX_RETENTION_DAYS, parseInteger } from "../lib/config/config.ts";
 import { cleanup } from "../lib/runner/cleanup.ts";
 import { nothingToDo, runJob } from "../lib/runner/job.ts";
 
@@ -16,7 +16,7 @@ const HELP = `Usage: jobs/cleanup.ts [--days N] [--dry-run]
 Deletes run records (logs/runs.sqlite) and log files older than N days (default
 EGX_RETENTION_DAYS, 30) under EGX_LOG_DIR (default logs). Runs still in progress are kept.
 
-  --days N     retention in days (overrides EGX_RETENTION_DAYS)
+  --days N     retention in days, 1 to ${MAX_RETENTION_DAYS} (overrides EGX_RETENTION_DAYS)
   --dry-run    count what would be deleted, delete nothing`;
 
 if (import.meta.main) {
@@ -28,7 +28,7 @@ if (import.meta.main) {
     const config = loadConfig();
     const days = values.days === undefined
       ? config.retentionDays
-      : parseInteger("--days", values.days, 1);
+      : parseInteger("--days", values.days, 1, MAX_RETENTION_DAYS);
     const r = cleanup(config.logDir, days, { dryRun: values["dry-run"] });
     const verb = values["dry-run"] ? "would delete" : "deleted";
     const what =

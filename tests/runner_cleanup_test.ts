@@ -206,17 +206,64 @@ Deno.test("a bad --days is a usage error (exit 2, not retried), worded like EGX_
     const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "0" });
     assertEquals(
       [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
-      [2, 'cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer >= 1, got "0"'],
+      [
+        2,
+        'cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "0"',
+      ],
     );
     for (const bad of ["0", "-1", "abc", "1.5", ""]) {
       const r = await cleanupJob(logDir, {}, [`--days=${bad}`]);
       assertEquals(
         [r.code, r.stderr.replace(/ \(at [^)]*\)\n$/, "")],
-        [2, `cleanup: ConfigError: --days must be an integer >= 1, got ${JSON.stringify(bad)}`],
+        [
+          2,
+          `cleanup: ConfigError: --days must be an integer between 1 and 36500, got ${
+            JSON.stringify(bad)
+          }`,
+        ],
       );
     }
     // Nothing was deleted.
     assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
+  } finally {
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+  }
+});
+
+Deno.test("a retention above 36500 days (100 years) is refused with exit 2, naming the setting", async () => {
+  const logDir = fixture(Date.now());
+  try {
+    // Such a cutoff is before the earliest date there is: it crashed (RangeError, exit 1).
+    for (const days of ["200000000", "36501"]) {
+      const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: days });
+      const flag = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "30" }, ["--days", days]);
+      assertEquals(
+        [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+        [
+          2,
+          `cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "${days}"`,
+        ],
+      );
+      assertEquals(
+        [flag.code, flag.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+        [2, `cleanup: ConfigError: --days must be an integer between 1 and 36500, got "${days}"`],
+      );
+    }
+    // 100 years is allowed: the fixture's runs are younger (exit 78, nothing to do).
+    assertEquals((await cleanupJob(logDir, { EGX_RETENTION_DAYS: "36500" })).code, 78);
+    assertEquals((await cleanupJob(logDir, {}, ["--days=36500"])).code, 78);
+    assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
+    // Called directly, cleanup says what is wrong instead of "Invalid time value".
+    let err: unknown;
+    try {
+      cleanup(logDir, 200_000_000);
+    } catch (e) {
+      err = e;
+    }
+    assertEquals(
+      [err instanceof RangeError, (err as Error).message],
+      [true, "retention must be an integer between 1 and 36500 days, got 200000000"],
+    );
   } finally {
     Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }

@@ -170,21 +170,28 @@ export function envVar(name: string): string | undefined {
 }
 
 /**
- * `raw` as an integer >= `min`, or a ConfigError naming the setting: `name` is the variable, or
- * the flag of a job that overrides one (`--days`), so both are refused alike (exit 2).
+ * `raw` as an integer from `min` to `max`, or a ConfigError naming the setting: `name` is the
+ * variable, or the flag of a job that overrides one (`--days`), so both are refused alike (exit 2).
  */
-export function parseInteger(name: string, raw: string, min = 0): number {
+export function parseInteger(name: string, raw: string, min = 0, max = Infinity): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new ConfigError(`${name} must be an integer ${range}, got ${JSON.stringify(raw)}`);
   }
   return n;
 }
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
+function int(env: Env, name: string, fallback: number, min = 0, max = Infinity): number {
   const raw = env(name);
-  return raw === undefined ? fallback : parseInteger(name, raw, min);
+  return raw === undefined ? fallback : parseInteger(name, raw, min, max);
 }
+
+/**
+ * The longest retention, in days (100 years). Far more would put the cleanup's cutoff before the
+ * earliest date a Date can hold (100,000,000 days before 1970) and crash it.
+ */
+export const MAX_RETENTION_DAYS = 36_500;
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env(name);
@@ -496,7 +503,7 @@ export function loadConfig(env: Env = envVar): Config {
       return lazy("logDir", () => env("EGX_LOG_DIR") ?? "logs");
     },
     get retentionDays() {
-      return lazy("retentionDays", () => int(env, "EGX_RETENTION_DAYS", 30, 1));
+      return lazy("retentionDays", () => int(env, "EGX_RETENTION_DAYS", 30, 1, MAX_RETENTION_DAYS));
     },
     get asOf() {
       return lazy("asOf", () => asOf(env));

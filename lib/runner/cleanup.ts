@@ -5,6 +5,7 @@
  * older than the cutoff goes too (logs of runs whose records are gone, other tools' logs); the
  * history database and the scheduler's lock file are kept.
  */
+import { MAX_RETENTION_DAYS } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { schedulerLockPath } from "./scheduler_lock.ts";
 
@@ -37,6 +38,12 @@ export function cleanup(
   retentionDays: number,
   opts: { now?: Date; dryRun?: boolean } = {},
 ): CleanupResult {
+  // Far longer would crash later with an unhelpful "Invalid time value" (see MAX_RETENTION_DAYS).
+  if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > MAX_RETENTION_DAYS) {
+    throw new RangeError(
+      `retention must be an integer between 1 and ${MAX_RETENTION_DAYS} days, got ${retentionDays}`,
+    );
+  }
   const dir = logDir.replace(/\/+$/, "");
   const now = opts.now ?? new Date();
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
