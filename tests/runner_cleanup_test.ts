@@ -268,3 +268,32 @@ Deno.test("a retention above 36500 days (100 years) is refused with exit 2, nami
     Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
+
+Deno.test("cleanup keeps the crontab's flock files at the top of the log folder, held or not", async () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = fixture(now);
+  const full = `${logDir}/.full.lock`;
+  const tr = `${logDir}/.tr.lock`;
+  // A long run started by cron, as the README's crontab starts it (flock -F: the lock's holder is
+  // the child itself, so killing it releases the lock).
+  const holder = new Deno.Command("flock", { args: ["-n", "-F", full, "sleep", "60"] }).spawn();
+  const busy = () => new Deno.Command("flock", { args: ["-n", full, "true"] }).outputSync().code;
+  try {
+    while (busy() !== 1) await new Promise((r) => setTimeout(r, 10));
+    Deno.writeTextFileSync(tr, "");
+    // flock never changes a lock file's mtime: it stays that of the first cron start.
+    for (const p of [full, tr]) {
+      Deno.utimeSync(p, new Date(now - 60 * DAY), new Date(now - 60 * DAY));
+    }
+    const ino = Deno.statSync(full).ino;
+    const r = cleanup(logDir, 30, { now: new Date(now) });
+    assertEquals(r.filesDeleted, 3); // old-run/a.1.log, orphan/x.log, stream.log
+    assertEquals([Deno.statSync(full).ino, Deno.statSync(tr).isFile], [ino, true]);
+    // So the next cron start still finds the run going and starts nothing (flock -n: exit 1).
+    assertEquals(busy(), 1);
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+  }
+});

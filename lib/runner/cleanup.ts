@@ -3,7 +3,8 @@
  * step). Runs still `running` are never touched. Besides each old run's folder
  * (`<logDir>/runs/<run-id>/`), any other file under the log directory whose modification time is
  * older than the cutoff goes too (logs of runs whose records are gone, other tools' logs); the
- * history database and the scheduler's lock file are kept.
+ * history database and the lock files at the top of the log directory (`*.lock`: the scheduler's,
+ * and those of the README's crontab, `flock -n logs/.full.lock ...`) are kept.
  */
 import { MAX_RETENTION_DAYS } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
@@ -52,6 +53,9 @@ export function cleanup(
   // The running scheduler's lock file is as old as the scheduler: deleting it would let a second
   // scheduler start next to it.
   const keep = new Set([dbPath, `${dbPath}-wal`, `${dbPath}-shm`, schedulerLockPath(dir)]);
+  // Likewise the crontab's `flock -n logs/.full.lock` files: flock never changes their mtime, so
+  // they look old while held, and once deleted the next cron start locks a new file: overlap.
+  const topLock = (path: string) => path.lastIndexOf("/") === dir.length && path.endsWith(".lock");
   const live = new Set<string>();
 
   // Paths deleted (or, in a dry run, that would be): a folder whose entries are all gone is empty.
@@ -95,7 +99,7 @@ export function cleanup(
     }
     // Anything else old under the log directory (bottom-up, so emptied folders go too).
     walk(dir, (path, info) => {
-      if (gone.has(path) || keep.has(path)) return;
+      if (gone.has(path) || keep.has(path) || (!info.isDirectory && topLock(path))) return;
       if ([...live].some((l) => path === l || path.startsWith(`${l}/`))) return;
       const old = (info.mtime ?? now) < cutoff;
       if (info.isDirectory) {
