@@ -6,7 +6,7 @@ import {
 import { parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
-import { executePlan, type RunEvent } from "../lib/runner/executor.ts";
+import { executePlan, type RunEvent, tailOf } from "../lib/runner/executor.ts";
 import {
   History,
   lockRun,
@@ -774,4 +774,21 @@ Deno.test("a run's lock decides before its pid: held means alive, free means its
     await sleeper.status;
     Deno.removeSync(tmp, { recursive: true });
   }
+});
+
+Deno.test("a failed job's last lines are shown printable: control characters escaped, long lines cut", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const log = `${tmp}/job.1.log`;
+  Deno.writeTextFileSync(
+    log,
+    "first\n\x1b]0;title\x07\x1b[31mred\x1b[0m\r\ncol1\tcol2\r\nbell\x07 del\x7f\n" +
+      "y".repeat(1000) + "\n",
+  );
+  assertEquals(tailOf(log, 4), [
+    "\\x1b]0;title\\x07\\x1b[31mred\\x1b[0m",
+    "col1  col2",
+    "bell\\x07 del\\x7f",
+    `${"y".repeat(300)}... (700 more characters)`,
+  ]);
+  Deno.removeSync(tmp, { recursive: true });
 });

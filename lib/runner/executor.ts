@@ -108,7 +108,27 @@ export function newRunId(at = Date.now()): string {
   return `${t}-${r}`;
 }
 
-/** The last `n` lines of a (possibly large) log file, secrets masked. */
+/** A log line in the status output is cut to this many characters. */
+const MAX_TAIL_LINE = 300;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * A log line fit for the terminal and the history: control characters (escape sequences, CR,
+ * BEL, ...) shown as `\xNN` rather than acted on, tabs as spaces, and cut to MAX_TAIL_LINE.
+ */
+export function printable(line: string): string {
+  let out = line.replace(/\r$/, "").replaceAll("\t", "  ").replace(
+    CONTROL,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+  if (out.length > MAX_TAIL_LINE) {
+    out = `${out.slice(0, MAX_TAIL_LINE)}... (${out.length - MAX_TAIL_LINE} more characters)`;
+  }
+  return out;
+}
+
+/** The last `n` lines of a (possibly large) log file, secrets masked, made printable. */
 export function tailOf(path: string, n: number): string[] {
   try {
     const f = Deno.openSync(path);
@@ -125,7 +145,7 @@ export function tailOf(path: string, n: number): string[] {
       }
       const lines = new TextDecoder().decode(buf.subarray(0, read)).split("\n");
       if (lines.at(-1) === "") lines.pop();
-      return lines.slice(-n).map((l) => redact(l));
+      return lines.slice(-n).map((l) => printable(redact(l)));
     } finally {
       f.close();
     }
