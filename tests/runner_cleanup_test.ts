@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { cleanup } from "../lib/runner/cleanup.ts";
 import { History } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
@@ -275,11 +275,15 @@ Deno.test("cleanup keeps the crontab's flock files at the top of the log folder,
   const full = `${logDir}/.full.lock`;
   const tr = `${logDir}/.tr.lock`;
   // A long run started by cron, as the README's crontab starts it (flock -F: the lock's holder is
-  // the child itself, so killing it releases the lock).
-  const holder = new Deno.Command("flock", { args: ["-n", "-F", full, "sleep", "60"] }).spawn();
+  // the child itself, so killing it releases the lock). Without -n: a probe below that takes the
+  // lock first only delays it.
+  const holder = new Deno.Command("flock", { args: ["-F", full, "sleep", "60"] }).spawn();
   const busy = () => new Deno.Command("flock", { args: ["-n", full, "true"] }).outputSync().code;
   try {
-    while (busy() !== 1) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; busy() !== 1; i++) {
+      assert(i < 500, "the flock holder never took the lock");
+      await new Promise((r) => setTimeout(r, 10));
+    }
     Deno.writeTextFileSync(tr, "");
     // flock never changes a lock file's mtime: it stays that of the first cron start.
     for (const p of [full, tr]) {
