@@ -174,6 +174,37 @@ jobs:
   ]);
 });
 
+Deno.test("a schedule that can never fire is reported with the other findings", () => {
+  // February 30 and April 31 do not exist; February 29 does (in leap years), and with a weekday
+  // cron matches either (day of month OR weekday), so both of those fire.
+  assertEquals(
+    findings(`pipelines:
+  feb30:
+    schedule: "0 0 30 2 *"
+    jobs: [a]
+  apr31:
+    schedule: "15 6 31 4 *"
+    timezone: UTC
+    jobs: [a]
+  leap:
+    schedule: "0 0 29 2 *"
+    jobs: [a]
+  feb31_or_monday:
+    schedule: "0 0 31 2 1"
+    jobs: [a]
+jobs:
+  a:
+    script: jobs/behave.ts
+    retries: lots
+`),
+    [
+      'jobs.yaml:3:15 pipeline feb30: schedule "0 0 30 2 *" never fires (no date matches it)',
+      'jobs.yaml:6:15 pipeline apr31: schedule "15 6 31 4 *" never fires (no date matches it)',
+      "jobs.yaml:18:14 job a: retries must be an integer >= 0",
+    ],
+  );
+});
+
 Deno.test("a self-dependency, a longer cycle and an id shared by a job and a pipeline are named", () => {
   const lines = findings(`pipelines:
   x:

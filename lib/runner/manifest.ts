@@ -1,8 +1,9 @@
 /**
  * The manifest (`jobs.yaml`): parsed once, in two stages (YAML with positions -> typed Manifest).
  * Every finding (syntax, unknown or duplicate keys, bad values, unknown dependencies, cycles, bad
- * cron or time zone, missing scripts, bad permission entries) is collected and reported together
- * as `jobs.yaml:LINE:COL message`; a manifest with findings is never run.
+ * cron or one that never fires, bad time zone, missing scripts, bad permission entries) is
+ * collected and reported together as `jobs.yaml:LINE:COL message`; a manifest with findings is
+ * never run.
  *
  * Reference (README.md "The manifest" has the prose version):
  *
@@ -141,12 +142,16 @@ export function cronProblem(pattern: string, tz: string): string | undefined {
   if (pattern.trim().split(/\s+/).length !== 5) {
     return `schedule "${pattern}" must have 5 fields (minute hour day month weekday)`;
   }
+  let cron: Cron;
   try {
-    new Cron(pattern, { timezone: tz, paused: true, mode: "5-part" });
-    return undefined;
+    cron = new Cron(pattern, { timezone: tz, paused: true, mode: "5-part" });
   } catch (e) {
     return `schedule "${pattern}" is not a valid cron pattern: ${(e as Error).message}`;
   }
+  // A date that does not exist (e.g. "0 0 30 2 *", February 30): the scheduler would find no
+  // fire time and exit at once with success, which looks fine to a supervisor.
+  if (cron.nextRun() === null) return `schedule "${pattern}" never fires (no date matches it)`;
+  return undefined;
 }
 
 class Walker {
