@@ -5,6 +5,7 @@ import {
   JOB_KEYS,
   loadManifest,
   ManifestError,
+  MAX_ID_LENGTH,
   parseManifest,
   PIPELINE_KEYS,
   SETTINGS_KEYS,
@@ -205,6 +206,27 @@ jobs:
   );
 });
 
+Deno.test("job and pipeline ids longer than 64 characters are findings (a job's id names its log files)", () => {
+  const long = (n: number) => "j" + "x".repeat(n - 1);
+  assertEquals(
+    findings(`pipelines:
+  ${long(65)}:
+    jobs: [${long(64)}]
+jobs:
+  ${long(64)}:
+    script: jobs/behave.ts
+  ${long(251)}:
+    script: jobs/behave.ts
+    retries: lots
+`),
+    [
+      `jobs.yaml:2:3 pipeline id "${long(20)}..." is too long: 65 characters (at most 64)`,
+      `jobs.yaml:7:3 job id "${long(20)}..." is too long: 251 characters (at most 64)`,
+      "jobs.yaml:9:14 job j" + "x".repeat(250) + ": retries must be an integer >= 0",
+    ],
+  );
+});
+
 Deno.test("a self-dependency, a longer cycle and an id shared by a job and a pipeline are named", () => {
   const lines = findings(`pipelines:
   x:
@@ -375,4 +397,5 @@ Deno.test("jobs.schema.json allows exactly the keys and values the parser accept
   assertEquals(keys(schema.$defs.permissions), [...PERMISSION_KEYS]);
   assertEquals(schema.$defs.permissions.properties.sys.oneOf[1].items.enum, [...SYS_KINDS]);
   assertEquals(schema.$defs.job.properties.trigger.enum, [...TRIGGERS]);
+  assertEquals(schema.$defs.id.maxLength, MAX_ID_LENGTH);
 });

@@ -100,6 +100,21 @@ export type { Finding } from "./manifest_error.ts";
 export { ManifestError } from "./manifest_error.ts";
 
 const ID = /^[a-z][a-z0-9_]*$/;
+/**
+ * Ids name files: each attempt logs to `<logDir>/runs/<run-id>/<job>.<attempt>.log`, and a file
+ * name longer than 255 bytes fails every attempt ("File name too long"). 64 leaves ample room.
+ */
+export const MAX_ID_LENGTH = 64;
+
+/** Why `id` is not a valid job or pipeline id ("job"/"pipeline" in `kind`), or undefined. */
+function idProblem(kind: string, id: string): string | undefined {
+  if (!ID.test(id)) return `${kind} id "${id}" must be snake_case (a-z, 0-9, _)`;
+  if (id.length > MAX_ID_LENGTH) {
+    return `${kind} id "${id.slice(0, 20)}..." is too long: ${id.length} characters ` +
+      `(at most ${MAX_ID_LENGTH})`;
+  }
+  return undefined;
+}
 /** Timers cannot wait longer (setTimeout's 32-bit limit, ~24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -350,7 +365,8 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   for (const jp of w.map(jobsPair?.value, "jobs") ?? []) {
     const id = w.keyOf(jp);
     if (id === undefined || jobs.has(id)) continue; // a duplicate is reported by the YAML stage
-    if (!ID.test(id)) w.add(jp.key, `job id "${id}" must be snake_case (a-z, 0-9, _)`);
+    const badId = idProblem("job", id);
+    if (badId) w.add(jp.key, badId);
     const what = `job ${id}`;
     const pairs = w.map(jp.value, what, JOB_KEYS);
     if (!pairs) continue;
@@ -448,7 +464,8 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
     const id = w.keyOf(pp);
     if (id === undefined || pipelines.has(id)) continue;
     const what = `pipeline ${id}`;
-    if (!ID.test(id)) w.add(pp.key, `pipeline id "${id}" must be snake_case (a-z, 0-9, _)`);
+    const badId = idProblem("pipeline", id);
+    if (badId) w.add(pp.key, badId);
     if (jobs.has(id)) w.add(pp.key, `pipeline id "${id}" is also a job id: ids must be unique`);
     const pairs = w.map(pp.value, what, PIPELINE_KEYS);
     if (!pairs) continue;
