@@ -451,8 +451,22 @@ Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a fail
     assertEquals([r2.status, r2.alerts], ["failed", []]);
     assertEquals(
       history.getRun(r2.runId)!.run.message,
-      `not started: unknown pipeline or job "p" in ${manifest} (have: q, j)`,
+      `not started: ${manifest} has no pipeline "p" now (pipelines: q)`,
     );
+
+    // ... and one that also added a job with the pipeline's id: a fire runs only a pipeline.
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  q:\n    jobs: [j]\njobs:\n  j:\n    script: j.ts\n  p:\n    script: j.ts\n",
+    );
+    const r3 = await runScheduled(manifest, "p", { ...opts, alerts: undefined });
+    assertEquals([r3.status, r3.jobs], ["failed", []]);
+    const third = history.getRun(r3.runId)!;
+    assertEquals([third.run.message, third.jobs, third.attempts], [
+      `not started: ${manifest} has no pipeline "p" now (pipelines: q)`,
+      [],
+      [],
+    ]);
   } finally {
     history.close();
     await server.shutdown();

@@ -49,6 +49,14 @@ export async function runScheduled(
         );
       }
     }
+    // planRun also takes a job id: a pipeline removed from jobs.yaml and a job added under its id
+    // must not make the fire run that job.
+    if (!manifest.pipelines.has(pipeline)) {
+      const have = [...manifest.pipelines.keys()].join(", ") || "none";
+      throw new UsageError(
+        `${manifestPath} has no pipeline "${pipeline}" now (pipelines: ${have})`,
+      );
+    }
     const plan = planRun(manifest, pipeline);
     return await runTarget(manifest, plan, {
       history: opts.history,
