@@ -513,3 +513,79 @@ Deno.test("a fire that finds its pipeline's schedule changed says the scheduler 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a fire that cannot start for another reason is a failed run too; when even that cannot be recorded, it says so", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_nostart_" });
+  const posts: Record<string, unknown>[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    posts.push(await req.json());
+    return new Response("ok");
+  });
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(`${dir}/j.ts`, "");
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  p:\n    jobs: [j]\njobs:\n  j:\n    script: j.ts\n",
+    );
+    Deno.writeTextFileSync(`${dir}/logs/runs`, ""); // a file where the runs' log folders go
+    const lines: string[] = [];
+    const opts = {
+      history,
+      logDir: `${dir}/logs`,
+      env: {},
+      signal: new AbortController().signal,
+      alerts: { webhookUrl: `http://127.0.0.1:${server.addr.port}/hook`, emailFrom: "egx@test" },
+      print: (l: string) => lines.push(l),
+    };
+    const r = await runScheduled(manifest, "p", opts);
+    const why = `not started: NotADirectory: Not a directory (os error 20): mkdir ` +
+      `'${dir}/logs/runs/${r.runId}'`;
+    assertEquals([r.status, r.jobs, r.alerts.map((a) => a.ok)], ["failed", [], [true]]);
+    assertEquals(lines, [
+      `run ${r.runId} p: failed, ${why}`,
+      "alert webhook: sent (webhook answered HTTP 200)",
+    ]);
+    const { run, jobs } = history.getRun(r.runId)!;
+    assertEquals([run.target, run.trigger, run.status, jobs], ["p", "schedule", "failed", []]);
+    assertEquals(run.message, `${why}; alert webhook sent: webhook answered HTTP 200`);
+    assertEquals(posts.map((p) => [p.run_id, p.status]), [[r.runId, "failed"]]);
+    assertEquals(history.listRuns().length, 1);
+
+    // A run that started and then failed (here its status printer) is not recorded a second time.
+    const crashed = await runScheduled(manifest, "p", {
+      ...opts,
+      logDir: `${dir}/logs2`,
+      alerts: undefined,
+      env: denoCacheEnv(),
+      print: () => {
+        throw new Error("printer on fire");
+      },
+    }).then(() => "resolved", (e: Error) => e.message);
+    assertEquals(crashed, "printer on fire");
+    assertEquals(history.listRuns().map((x) => [x.target, x.status]), [["p", "ok"], [
+      "p",
+      "failed",
+    ]]);
+
+    // The history itself cannot be written: the fire rejects with both reasons (the scheduler
+    // logs that and goes on, see "a run that crashes is logged").
+    history.close();
+    const failed = await runScheduled(manifest, "p", { ...opts, alerts: undefined }).then(
+      () => "resolved",
+      (e: Error) => e.message,
+    );
+    assertEquals(
+      failed,
+      "p not started (Error: database is not open), and recording that in the history failed " +
+        "too: Error: database is not open",
+    );
+  } finally {
+    try {
+      history.close();
+    } catch { /* closed above */ }
+    await server.shutdown();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -1,9 +1,11 @@
 /**
  * One scheduled fire of a pipeline: re-read jobs.yaml (job edits apply at the next fire), plan and
  * run the pipeline like `deno task run` (trigger "schedule"). A fire that cannot start, because
- * jobs.yaml became invalid or no longer has the pipeline, is not a silent gap: it is recorded as a
- * failed run (no jobs, the reason as its message) and alerted like any failed run. Schedules are
- * read once, when the scheduler starts: a fire that finds its pipeline's schedule changed says so.
+ * jobs.yaml became invalid or no longer has the pipeline, or for any other reason (e.g. its log
+ * folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
+ * as its message) and alerted like any failed run. When not even that can be recorded, the error
+ * says so (the scheduler logs it and goes on). Schedules are read once, when the scheduler
+ * starts: a fire that finds its pipeline's schedule changed says so.
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import { alertSummary, sendAlerts } from "./alerts.ts";
@@ -36,6 +38,8 @@ export async function runScheduled(
 ): Promise<TargetResult> {
   const print = opts.print ?? ((l: string) => console.log(l));
   const startedAt = Date.now();
+  // Chosen here so that a failure can tell whether the run got as far as being recorded.
+  const runId = newRunId(startedAt);
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath, opts.history);
@@ -63,6 +67,7 @@ export async function runScheduled(
       logDir: opts.logDir,
       env: opts.env,
       trigger: "schedule",
+      runId,
       signal: opts.signal,
       alerts: opts.alerts,
       print,
@@ -73,19 +78,41 @@ export async function runScheduled(
       why = `${manifestPath} is invalid now (${e.findings.length} problem(s), first: ` +
         `${e.message.split("\n")[0]})`;
     } else if (e instanceof UsageError) why = (e as Error).message;
-    else throw e;
+    else if (isRecorded(opts.history, runId)) throw e; // it started: its records tell the rest
+    else {
+      // Anything else that kept the run from starting (e.g. its log folder cannot be made) is
+      // as much a gap in the schedule as an invalid manifest: recorded and alerted the same way.
+      why = `${(e as Error).name}: ${(e as Error).message}`;
+    }
   }
-  return recordNotStarted(pipeline, startedAt, `not started: ${why}`, opts);
+  try {
+    return await recordNotStarted(pipeline, runId, startedAt, `not started: ${why}`, opts);
+  } catch (e) {
+    // Not even the history can be written: the scheduler logs this and goes on.
+    throw new Error(
+      `${pipeline} not started (${why}), and recording that in the history failed too: ` +
+        `${(e as Error).name}: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Does the history hold run `runId` (false also when it cannot be read)? */
+function isRecorded(history: History, runId: string): boolean {
+  try {
+    return history.getRun(runId) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 async function recordNotStarted(
   pipeline: string,
+  runId: string,
   startedAt: number,
   message: string,
   opts: ScheduledRunOptions,
 ): Promise<TargetResult> {
   const print = opts.print ?? ((l: string) => console.log(l));
-  const runId = newRunId(startedAt);
   const endedAt = Date.now();
   opts.history.startRun({
     id: runId,
