@@ -34,7 +34,7 @@ async function simulate(
   entries: ScheduleEntry[],
   start: string,
   end: string,
-  opts: { runMs?: number; failFirst?: boolean } = {},
+  opts: { runMs?: number; failFirst?: boolean; jump?: { at: string; to: string } } = {},
 ) {
   const clock = new ManualClock(new Date(start));
   const controller = new AbortController();
@@ -59,6 +59,10 @@ async function simulate(
       if (opts.runMs) await clock.sleepUntil(clock.now() + opts.runMs, signal);
     },
   });
+  if (opts.jump) {
+    await clock.advanceTo(new Date(opts.jump.at));
+    await clock.jumpTo(new Date(opts.jump.to));
+  }
   await clock.advanceTo(new Date(end));
   controller.abort();
   await done;
@@ -258,6 +262,40 @@ Deno.test("overlap queue starts one waiting fire as soon as the previous run end
     "scheduler: firing p (2026-05-01 13:30 Africa/Cairo, queued)",
     "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued: the previous run is still running",
     "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued fire dropped: stopping",
+  ]);
+});
+
+Deno.test("after a forward clock jump the overdue fire runs once and the missed ones are counted, not replayed", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/10 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  };
+  // The machine sleeps from 10:05 to 11:03 (UTC): 10:10 is overdue, 10:20 to 11:00 were missed.
+  const { fired, runs, logs } = await simulate(
+    [e],
+    "2026-05-01T09:59:00Z",
+    "2026-05-01T11:25:00Z",
+    {
+      runMs: 2 * 60_000,
+      jump: { at: "2026-05-01T10:05:00Z", to: "2026-05-01T11:03:00Z" },
+    },
+  );
+  assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
+    ["10:00", "started"],
+    ["10:10", "started"],
+    ["11:10", "started"],
+    ["11:20", "started"],
+  ]);
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "11:03", "11:10", "11:20"]);
+  assertEquals(logs, [
+    "scheduler: firing p (2026-05-01 13:00 Africa/Cairo)",
+    "scheduler: p missed 5 fire time(s) since 2026-05-01 13:20 Africa/Cairo (the clock jumped " +
+    "forward, or the machine was suspended, until 2026-05-01 14:03 Africa/Cairo): not replayed",
+    "scheduler: firing p (2026-05-01 13:10 Africa/Cairo)",
+    "scheduler: firing p (2026-05-01 14:10 Africa/Cairo)",
+    "scheduler: firing p (2026-05-01 14:20 Africa/Cairo)",
   ]);
 });
 

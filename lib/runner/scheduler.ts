@@ -11,6 +11,9 @@
  *   not exist at the next existing time (01:00), once; tests pin this for every schedule.
  * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
  *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
+ * - Clock jumps: after a forward jump (VM resume, NTP step) the overdue fire runs once and the
+ *   next one is computed from now; the fire times jumped over are counted in one line, not
+ *   replayed.
  * - A failing run is logged and the schedule goes on. Aborting the signal stops new fires, passes
  *   the abort to running runs (their jobs get kill_grace to stop) and resolves when they ended.
  */
@@ -92,6 +95,13 @@ export class ManualClock implements Clock {
     }
     this.#t = Math.max(this.#t, target);
   }
+  /** Set the time to `end` at once (a VM resume, an NTP step), then wake the sleepers due. */
+  async jumpTo(end: number | Date): Promise<void> {
+    const target = typeof end === "number" ? end : end.getTime();
+    await this.settle();
+    this.#t = Math.max(this.#t, target);
+    await this.advanceTo(target);
+  }
 }
 
 export interface ScheduleEntry {
@@ -125,6 +135,29 @@ export function describeSchedule(entry: ScheduleEntry | undefined): string {
 export function nextFire(entry: ScheduleEntry, after: number): number | undefined {
   const cron = new Cron(entry.pattern, { timezone: entry.timezone, paused: true, mode: "5-part" });
   return cron.nextRun(new Date(after))?.getTime();
+}
+
+/**
+ * The fire times strictly after `after` up to `until` (each wall-clock time once), at most `max`:
+ * what a scheduler asleep over that span (a suspended VM, a clock step) did not fire.
+ */
+export function firesBetween(
+  entry: ScheduleEntry,
+  after: number,
+  until: number,
+  max = 10_000,
+): number[] {
+  const cron = new Cron(entry.pattern, { timezone: entry.timezone, paused: true, mode: "5-part" });
+  const out: number[] = [];
+  const seen = new Set<string>();
+  for (let t = cron.nextRun(new Date(after)); t && t.getTime() <= until; t = cron.nextRun(t)) {
+    const key = wallClock(t.getTime(), entry.timezone);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(t.getTime());
+    if (out.length >= max) break;
+  }
+  return out;
 }
 
 /** "YYYY-MM-DD HH:MM" wall-clock time of `at` in `timeZone`. */
@@ -220,8 +253,23 @@ export async function runScheduler(
       }
       await clock.sleepUntil(next, signal);
       if (signal.aborted) return;
-      from = next;
+      // After a forward clock jump (VM resume, NTP step) `next` is long past: it fires, late, once,
+      // and the next fire is computed from now; the fire times in between are counted, not
+      // replayed in a burst (each would find the previous still running and be skipped anyway).
+      const now = clock.now();
+      from = Math.max(next, now);
       const key = wallClock(next, entry.timezone);
+      const missed = firesBetween(entry, next, now).filter((t) =>
+        wallClock(t, entry.timezone) !== key
+      );
+      if (missed.length > 0) {
+        const n = missed.length >= 10_000 ? "10000 or more" : String(missed.length);
+        log(
+          `scheduler: ${entry.pipeline} missed ${n} fire time(s) since ` +
+            `${when(entry.pipeline, missed[0])} (the clock jumped forward, or the machine was ` +
+            `suspended, until ${when(entry.pipeline, now)}): not replayed`,
+        );
+      }
       for (const [k, t] of fired) if (t < next - 2 * 86_400_000) fired.delete(k);
       if (fired.has(key)) {
         opts.onFire?.(entry.pipeline, next, "duplicate");
