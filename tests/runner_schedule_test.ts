@@ -1,8 +1,8 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { formatDuration } from "../lib/runner/duration.ts";
-import { History } from "../lib/runner/history.ts";
+import { History, lockRun, runLockPath } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
-import { runScheduled } from "../lib/runner/scheduled_run.ts";
+import { runningElsewhere, runScheduled } from "../lib/runner/scheduled_run.ts";
 import {
   type FireOutcome,
   ManualClock,
@@ -34,7 +34,13 @@ async function simulate(
   entries: ScheduleEntry[],
   start: string,
   end: string,
-  opts: { runMs?: number; failFirst?: boolean; jump?: { at: string; to: string } } = {},
+  opts: {
+    runMs?: number;
+    failFirst?: boolean;
+    jump?: { at: string; to: string };
+    /** The id of a run by another process at time `now` (ms), if any. */
+    elsewhere?: (now: number) => string | undefined;
+  } = {},
 ) {
   const clock = new ManualClock(new Date(start));
   const controller = new AbortController();
@@ -46,6 +52,7 @@ async function simulate(
     clock,
     signal: controller.signal,
     log: (l) => logs.push(l),
+    runningElsewhere: opts.elsewhere && (() => opts.elsewhere!(clock.now())),
     onFire: (pipeline, at, outcome) =>
       fired.push({
         pipeline,
@@ -263,6 +270,133 @@ Deno.test("overlap queue starts one waiting fire as soon as the previous run end
     "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued: the previous run is still running",
     "scheduler: p (2026-05-01 13:50 Africa/Cairo) queued fire dropped: stopping",
   ]);
+});
+
+/** Another process (a manual `deno task run` of p) runs p from 10:05 to 10:25 UTC. */
+const manualRun = (now: number) =>
+  now >= Date.parse("2026-05-01T10:05:00Z") && now < Date.parse("2026-05-01T10:25:00Z")
+    ? "20260501-100500-abcd"
+    : undefined;
+
+Deno.test("a fire while another process runs the pipeline is skipped and names that run", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/10 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  };
+  const { fired, runs, logs } = await simulate(
+    [e],
+    "2026-05-01T09:59:00Z",
+    "2026-05-01T10:35:00Z",
+    {
+      runMs: 2 * 60_000,
+      elsewhere: manualRun,
+    },
+  );
+  assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
+    ["10:00", "started"],
+    ["10:10", "skipped"],
+    ["10:20", "skipped"],
+    ["10:30", "started"],
+  ]);
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "10:30"]);
+  assertEquals(logs, [
+    "scheduler: firing p (2026-05-01 13:00 Africa/Cairo)",
+    "scheduler: p (2026-05-01 13:10 Africa/Cairo) skipped: run 20260501-100500-abcd of the " +
+    "pipeline is still running in another process",
+    "scheduler: p (2026-05-01 13:20 Africa/Cairo) skipped: run 20260501-100500-abcd of the " +
+    "pipeline is still running in another process",
+    "scheduler: firing p (2026-05-01 13:30 Africa/Cairo)",
+  ]);
+});
+
+Deno.test("overlap queue does not wait for another process's run: the fire, or the queued one, is skipped", async () => {
+  const e: ScheduleEntry = {
+    pipeline: "p",
+    pattern: "*/10 * * * *",
+    timezone: CAIRO,
+    overlap: "queue",
+  };
+  // p's own 10:00 run lasts until 10:12: the 10:10 fire is queued, and at 10:12 the manual run
+  // is still running, so the queued fire is dropped instead of started beside it.
+  const { fired, runs, logs } = await simulate(
+    [e],
+    "2026-05-01T09:59:00Z",
+    "2026-05-01T10:35:00Z",
+    {
+      runMs: 12 * 60_000,
+      elsewhere: manualRun,
+    },
+  );
+  assertEquals(fired.map((f) => [f.at.slice(11, 16), f.outcome]), [
+    ["10:00", "started"],
+    ["10:10", "queued"],
+    ["10:20", "skipped"],
+    ["10:30", "started"],
+  ]);
+  assertEquals(runs.map((r) => r.startedAt.slice(11, 16)), ["10:00", "10:30"]);
+  const busy = "run 20260501-100500-abcd of the pipeline is still running in another process " +
+    "(a queued fire waits only for this scheduler's own runs)";
+  assertEquals(logs, [
+    "scheduler: firing p (2026-05-01 13:00 Africa/Cairo)",
+    "scheduler: p (2026-05-01 13:10 Africa/Cairo) queued: the previous run is still running",
+    `scheduler: p (2026-05-01 13:10 Africa/Cairo) queued fire dropped: ${busy}`,
+    `scheduler: p (2026-05-01 13:20 Africa/Cairo) skipped: ${busy}`,
+    "scheduler: firing p (2026-05-01 13:30 Africa/Cairo)",
+  ]);
+});
+
+Deno.test("runs elsewhere come from the history: a running run whose runner holds its lock counts; dead runners' runs are marked abandoned at each look", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_elsewhere_" });
+  const logDir = `${dir}/logs`;
+  const history = new History(`${logDir}/runs.sqlite`);
+  let runner: Deno.ChildProcess | undefined;
+  try {
+    // Runs as `deno task run` records them: the row, the run's folder and its lock file.
+    const record = (id: string, target: string) => {
+      history.startRun({ id, target, trigger: "manual", jobs: [], at: Date.now() });
+      Deno.mkdirSync(`${logDir}/runs/${id}`, { recursive: true });
+      lockRun(logDir, id).close();
+    };
+    record("20260501-100500-aaaa", "p");
+    record("20260501-100600-bbbb", "q"); // its runner was killed: nothing holds its lock
+    // p's runner: another process holding p's lock while it runs.
+    runner = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.openSync(${JSON.stringify(runLockPath(logDir, "20260501-100500-aaaa"))}, ` +
+        `{ write: true }).lockSync(true); console.log("locked"); setInterval(() => {}, 1000);`,
+      ],
+      env: { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+    }).spawn();
+    const reader = runner.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assertEquals((await reader.read()).value, "locked\n");
+    const lines: string[] = [];
+    const print = (l: string) => lines.push(l);
+    assertEquals(runningElsewhere(history, "p", print), "20260501-100500-aaaa");
+    assertEquals(lines, ["marked 1 run(s) of dead runners as abandoned: 20260501-100600-bbbb"]);
+    assertEquals(runningElsewhere(history, "q", print), undefined);
+    assertEquals(history.getRun("20260501-100600-bbbb")!.run.status, "abandoned");
+
+    runner.kill("SIGKILL"); // p's runner dies without recording the run's end
+    await runner.status;
+    reader.releaseLock();
+    await runner.stdout.cancel();
+    assertEquals(runningElsewhere(history, "p", print), undefined);
+    assertEquals(history.getRun("20260501-100500-aaaa")!.run.status, "abandoned");
+    assertEquals(lines.slice(1), [
+      "marked 1 run(s) of dead runners as abandoned: 20260501-100500-aaaa",
+    ]);
+  } finally {
+    try {
+      runner?.kill("SIGKILL");
+      await runner?.status;
+    } catch { /* already ended */ }
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("after a forward clock jump the overdue fire runs once and the missed ones are counted, not replayed", async () => {

@@ -15,7 +15,7 @@ import { parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
-import { runScheduled } from "./scheduled_run.ts";
+import { runningElsewhere, runScheduled } from "./scheduled_run.ts";
 import {
   describeSchedule,
   runScheduler,
@@ -30,7 +30,8 @@ const HELP = `Usage: deno task schedule [--dry-run [--count N]] [--manifest PATH
 
 Runs until stopped (Ctrl-C / SIGTERM), firing each scheduled pipeline of jobs.yaml on its cron
 in its time zone. A fire while the previous run of that pipeline is still running is skipped
-or queued (the pipeline's \`overlap\`). Each wall-clock time fires once, also across DST changes.
+or queued (the pipeline's \`overlap\`); while another process (e.g. deno task run) runs it, the
+fire is skipped. Each wall-clock time fires once, also across DST changes.
 
   --dry-run     print each scheduled pipeline's next fire times and exit
   --count N     how many fire times --dry-run prints (default 5)
@@ -111,6 +112,9 @@ export async function main(args: string[]): Promise<number> {
     await runScheduler(entries, {
       signal: controller.signal,
       log: (l) => console.log(`${stamp()} ${l}`),
+      // Each fire also marks runs of dead runners abandoned (a scheduler lives for months).
+      runningElsewhere: (pipeline) =>
+        runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`)),
       fire: (pipeline, _at, signal) =>
         runScheduled(values.manifest, pipeline, {
           history,

@@ -390,6 +390,18 @@ export class History {
     ).run(redact(note), redact(note), runId);
   }
 
+  /**
+   * Runs of `target` recorded as `running` by a runner on this host, oldest first. After
+   * markStale() their runners are alive (or cannot be checked). Other hosts' runs are left out:
+   * whether their runners live cannot be told from here.
+   */
+  runningRuns(target: string): RunRow[] {
+    return this.#db.prepare(
+      "SELECT * FROM runs WHERE status = 'running' AND target = ? AND runner_host = ? " +
+        "ORDER BY started_at, id",
+    ).all(target, this.host) as unknown as RunRow[];
+  }
+
   /** The most recent runs, newest first. */
   listRuns(limit = 20): RunRow[] {
     return this.#db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?")

@@ -30,6 +30,24 @@ export interface ScheduledRunOptions {
   print?: (line: string) => void;
 }
 
+/**
+ * The id of a run of `pipeline` that is still running outside this scheduler (e.g. a manual
+ * `deno task run` of it), or undefined. Runs whose runner is gone are marked abandoned first (so
+ * they do not count, and a long-lived scheduler does not keep them `running`): the run's lock
+ * decides, see History.markStale. Only for a pipeline the scheduler has no run of its own of.
+ */
+export function runningElsewhere(
+  history: History,
+  pipeline: string,
+  print: (line: string) => void = (l) => console.log(l),
+): string | undefined {
+  const stale = history.markStale();
+  if (stale.length > 0) {
+    print(`marked ${stale.length} run(s) of dead runners as abandoned: ${stale.join(", ")}`);
+  }
+  return history.runningRuns(pipeline)[0]?.id;
+}
+
 /** Run `pipeline` from the manifest at `manifestPath` as it is now; see the module comment. */
 export async function runScheduled(
   manifestPath: string,

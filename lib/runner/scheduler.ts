@@ -11,6 +11,10 @@
  *   not exist at the next existing time (01:00), once; tests pin this for every schedule.
  * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
  *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
+ *   A run of the pipeline by another process (a manual `deno task run`, seen in the history
+ *   through `runningElsewhere`) counts too; a fire that finds one is skipped under either policy,
+ *   since this scheduler is not told when another process's run ends (waiting would mean polling
+ *   the history), and a queued fire that finds one when it would start is dropped the same way.
  * - Clock jumps: after a forward jump (VM resume, NTP step) the overdue fire runs once and the
  *   next one is computed from now; the fire times jumped over are counted in one line, not
  *   replayed.
@@ -201,6 +205,11 @@ export interface SchedulerOptions {
   fire: (pipeline: string, at: number, signal: AbortSignal) => Promise<unknown>;
   log?: (line: string) => void;
   signal: AbortSignal;
+  /**
+   * The id of a run of `pipeline` that another process is running, or undefined; asked at each
+   * fire when this scheduler has no run of the pipeline itself (and before a queued fire starts).
+   */
+  runningElsewhere?: (pipeline: string) => string | undefined;
   /** Called on every scheduled time (tests observe the overlap policy through it). */
   onFire?: (pipeline: string, at: number, outcome: FireOutcome) => void;
 }
@@ -221,6 +230,19 @@ export async function runScheduler(
     return `${wallClock(at, tz)} ${tz}`;
   };
 
+  const elsewhere = (pipeline: string): string | undefined => {
+    try {
+      return opts.runningElsewhere?.(pipeline);
+    } catch (e) {
+      // The fire then meets the same problem and reports it; the schedule must go on.
+      log(`scheduler: cannot look for other runs of ${pipeline}: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
+  const busyElsewhere = (id: string, overlap: Overlap) =>
+    `run ${id} of the pipeline is still running in another process` +
+    (overlap === "queue" ? " (a queued fire waits only for this scheduler's own runs)" : "");
+
   const start = (pipeline: string, at: number) => {
     const p = (async () => {
       try {
@@ -233,10 +255,18 @@ export async function runScheduler(
       const q = queued.get(pipeline);
       if (q !== undefined) {
         queued.delete(pipeline);
-        if (!signal.aborted) {
+        const other = signal.aborted ? undefined : elsewhere(pipeline);
+        if (signal.aborted) {
+          log(`scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: stopping`);
+        } else if (other !== undefined) {
+          log(
+            `scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: ` +
+              busyElsewhere(other, "queue"),
+          );
+        } else {
           log(`scheduler: firing ${pipeline} (${when(pipeline, q)}, queued)`);
           start(pipeline, q);
-        } else log(`scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: stopping`);
+        }
       }
     });
     running.set(pipeline, p);
@@ -278,10 +308,15 @@ export async function runScheduler(
       }
       fired.set(key, next);
       const at = when(entry.pipeline, next);
-      if (!running.has(entry.pipeline)) {
+      const own = running.has(entry.pipeline);
+      const other = own ? undefined : elsewhere(entry.pipeline);
+      if (!own && other === undefined) {
         opts.onFire?.(entry.pipeline, next, "started");
         log(`scheduler: firing ${entry.pipeline} (${at})`);
         start(entry.pipeline, next);
+      } else if (other !== undefined) {
+        opts.onFire?.(entry.pipeline, next, "skipped");
+        log(`scheduler: ${entry.pipeline} (${at}) skipped: ${busyElsewhere(other, entry.overlap)}`);
       } else if (entry.overlap === "queue" && !queued.has(entry.pipeline)) {
         opts.onFire?.(entry.pipeline, next, "queued");
         queued.set(entry.pipeline, next);
