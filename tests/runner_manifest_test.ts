@@ -1,4 +1,6 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { History } from "../lib/runner/history.ts";
+import { loadManifestCached } from "../lib/runner/manifest_cache.ts";
 import {
   DEFAULTS_KEYS,
   findCycles,
@@ -398,4 +400,31 @@ Deno.test("jobs.schema.json allows exactly the keys and values the parser accept
   assertEquals(schema.$defs.permissions.properties.sys.oneOf[1].items.enum, [...SYS_KINDS]);
   assertEquals(schema.$defs.job.properties.trigger.enum, [...TRIGGERS]);
   assertEquals(schema.$defs.id.maxLength, MAX_ID_LENGTH);
+});
+
+Deno.test("a manifest cached as valid under older rules is validated again", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
+  try {
+    Deno.writeTextFileSync(`${tmp}/noop.ts`, "export {};\n");
+    const id = "j".repeat(65); // too long since ids are limited to 64 characters
+    const text = `jobs:\n  ${id}: {script: noop.ts}\n`;
+    const path = `${tmp}/jobs.yaml`;
+    Deno.writeTextFileSync(path, text);
+    const history = new History(`${tmp}/runs.sqlite`);
+    try {
+      // As a runner before the rule would have cached it (its key had no rules version).
+      const stored = { settings: {}, jobs: [{ id, script: "noop.ts" }], pipelines: [] };
+      history.cacheManifest(path, `${path}\0${Deno.version.deno}\0${text}`, JSON.stringify(stored));
+      const err = await loadManifestCached(path, history).then(() => undefined, (e) => e);
+      assert(err instanceof ManifestError, String(err));
+      assertEquals(
+        err.findings.map((f) => f.message),
+        [`job id "${id.slice(0, 20)}..." is too long: 65 characters (at most 64)`],
+      );
+    } finally {
+      history.close();
+    }
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
 });

@@ -8,6 +8,12 @@ import type { History } from "./history.ts";
 import type { JobSpec, Manifest, PipelineSpec } from "./manifest.ts";
 import { ManifestError } from "./manifest_error.ts";
 
+/**
+ * The version of the validation rules, part of the cache key: a manifest cached under older rules
+ * is validated again. Bump it with every change to what manifest.ts (or permissions.ts) accepts.
+ */
+export const MANIFEST_RULES = 2;
+
 interface Stored {
   settings: Manifest["settings"];
   jobs: JobSpec[];
@@ -51,7 +57,7 @@ export async function loadManifestCached(path: string, history: History): Promis
     }]);
   }
   // The key is the text itself (compared exactly, no hashing) plus what shapes the result.
-  const key = `${path}\0${Deno.version.deno}\0${text}`;
+  const key = `${path}\0${Deno.version.deno}\0rules ${MANIFEST_RULES}\0${text}`;
   const hit = history.cachedManifest(abs, key);
   if (hit !== undefined) {
     const s = JSON.parse(hit) as Stored;
