@@ -90,6 +90,32 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
     1,
     `no run 20000101-000000-0000 in ${state}/logs/runs.sqlite`,
   ]);
+  // A prefix shows the one run it names; one that several runs share says so.
+  const byPrefix = await cli("runs", [runId.slice(0, -1)], env);
+  assertEquals([byPrefix.code, byPrefix.stdout.split("\n")[0].split("  ")[0]], [0, `run ${runId}`]);
+  const again = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], env);
+  const second = /^run (\S+):/.exec(again.stdout)![1];
+  const shared = await cli("runs", ["2"], env);
+  assertEquals([shared.code, shared.stdout, shared.stderr], [
+    1,
+    "",
+    `2 runs start with 2 (give more of the id): ${second}, ${runId}\n`,
+  ]);
+});
+
+Deno.test("runs <id> with no history at all is 'no run' (exit 1), the list is empty (exit 0)", async () => {
+  const { state, env } = tmpState();
+  const list = await cli("runs", [], env);
+  assertEquals([list.code, list.stdout], [
+    0,
+    `no runs recorded yet (${state}/logs/runs.sqlite does not exist)\n`,
+  ]);
+  const one = await cli("runs", ["20260101-000000-abcd"], env);
+  assertEquals([one.code, one.stdout, one.stderr], [
+    1,
+    "",
+    `no run 20260101-000000-abcd: no runs recorded yet (${state}/logs/runs.sqlite does not exist)\n`,
+  ]);
 });
 
 Deno.test("a failed run exits 1, shows the log's last lines, and alerts without leaking secrets", async () => {

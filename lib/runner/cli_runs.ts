@@ -37,12 +37,14 @@ export function formatRuns(runs: RunRow[]): string[] {
   return lines;
 }
 
+/** Run ids starting with `prefix` (a whole id matches itself), most recent first. */
+export function runsMatching(h: History, prefix: string): string[] {
+  if (h.getRun(prefix)) return [prefix];
+  return h.listRuns(100_000).filter((r) => r.id.startsWith(prefix)).map((r) => r.id);
+}
+
 export function formatRun(h: History, id: string): string[] | undefined {
-  let detail = h.getRun(id);
-  if (!detail) {
-    const matches = h.listRuns(100_000).filter((r) => r.id.startsWith(id));
-    if (matches.length === 1) detail = h.getRun(matches[0].id);
-  }
+  const detail = h.getRun(id);
   if (!detail) return undefined;
   const { run, jobs, attempts } = detail;
   const lines = [
@@ -92,22 +94,34 @@ export function main(args: string[]): number {
   loadDotEnv();
   registerSecrets(); // masked again on display: rows written before a secret was set or known
   const path = historyPath(loadConfig().logDir);
+  const wanted = positionals[0];
   try {
     Deno.statSync(path);
   } catch {
-    console.log(`no runs recorded yet (${path} does not exist)`);
-    return 0;
+    // Nothing recorded: a list is empty, a run asked for by id is not there.
+    if (wanted === undefined) {
+      console.log(`no runs recorded yet (${path} does not exist)`);
+      return 0;
+    }
+    console.error(`no run ${wanted}: no runs recorded yet (${path} does not exist)`);
+    return 1;
   }
   const h = new History(path);
   try {
     h.markStale();
-    if (positionals.length > 0) {
-      const lines = formatRun(h, positionals[0]);
-      if (!lines) {
-        console.error(`no run ${positionals[0]} in ${path}`);
+    if (wanted !== undefined) {
+      const ids = runsMatching(h, wanted);
+      if (ids.length !== 1) {
+        console.error(
+          ids.length === 0
+            ? `no run ${wanted} in ${path}`
+            : `${ids.length} runs start with ${wanted} (give more of the id): ${
+              ids.slice(0, 5).join(", ")
+            }${ids.length > 5 ? ", ..." : ""}`,
+        );
         return 1;
       }
-      lines.forEach((l) => console.log(redact(l)));
+      formatRun(h, ids[0])!.forEach((l) => console.log(redact(l)));
     } else formatRuns(h.listRuns(last)).forEach((l) => console.log(redact(l)));
     return 0;
   } finally {
