@@ -260,6 +260,19 @@ Deno.test("--dry-run prints the plan with exact commands and permissions and run
     "   env passed: (none declared)",
   ]);
   assertEquals(filesUnder(state), []);
+  // --concurrency overrides the pipeline's, in the plan as in the run.
+  const one = await cli("run", [
+    "--manifest",
+    `${DATA}/cli.yaml`,
+    "slow_pipe",
+    "--dry-run",
+    "--concurrency",
+    "1",
+  ], env);
+  assertEquals(
+    one.stdout.split("\n")[0],
+    `plan for pipeline slow_pipe: 2 job(s), concurrency 1, cwd ${DATA}`,
+  );
 });
 
 Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate agrees", async () => {

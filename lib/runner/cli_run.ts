@@ -85,7 +85,9 @@ export async function main(args: string[]): Promise<number> {
     // Full validation, and nothing written anywhere.
     const { loadManifest } = await importManifestModule();
     const manifest = loadManifest(values.manifest);
-    formatPlan(manifest, plan(manifest), env).forEach((l) => console.log(l));
+    const p = plan(manifest);
+    formatPlan(manifest, { ...p, concurrency: concurrency ?? p.concurrency }, env)
+      .forEach((l) => console.log(l));
     return 0;
   }
   const config = loadConfig();
