@@ -6,7 +6,7 @@ import {
 import { parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
-import { executePlan, type RunEvent, tailOf } from "../lib/runner/executor.ts";
+import { executePlan, retryDelay, type RunEvent, tailOf } from "../lib/runner/executor.ts";
 import {
   History,
   lockRun,
@@ -791,4 +791,12 @@ Deno.test("a failed job's last lines are shown printable: control characters esc
     `${"y".repeat(300)}... (700 more characters)`,
   ]);
   Deno.removeSync(tmp, { recursive: true });
+});
+
+Deno.test("retries wait retry_backoff, doubled each time up to an hour; a longer one as given", () => {
+  const s = 1000, h = 3_600_000;
+  assertEquals([1, 2, 3, 4].map((n) => retryDelay(10 * s, n)), [10 * s, 20 * s, 40 * s, 80 * s]);
+  assertEquals(retryDelay(10 * s, 20), h);
+  assertEquals([1, 2, 3].map((n) => retryDelay(2 * h, n)), [2 * h, 2 * h, 2 * h]);
+  assertEquals([1, 2].map((n) => retryDelay(h, n)), [h, h]);
 });

@@ -101,6 +101,14 @@ const TERMINAL: ReadonlySet<JobStatus> = new Set([
 ]);
 const MAX_BACKOFF_MS = 3_600_000;
 
+/**
+ * The wait before the retry that follows attempt `attempt`: `backoffMs`, doubled for each further
+ * retry, up to an hour; a `retry_backoff` longer than an hour is waited as given, never doubled.
+ */
+export function retryDelay(backoffMs: number, attempt: number): number {
+  return Math.min(backoffMs * 2 ** (attempt - 1), Math.max(MAX_BACKOFF_MS, backoffMs));
+}
+
 /** A new run id: UTC time and a random suffix, e.g. 20260423-230000-3fa9. */
 export function newRunId(at = Date.now()): string {
   const t = new Date(at).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -443,7 +451,7 @@ export async function executePlan(
         } else if (out.status === "cancelled" || cancelled) {
           end(id, "cancelled", { message: out.message, logPath });
         } else if (attempt <= job.retries && !out.final) {
-          const delayMs = Math.min(job.retryBackoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+          const delayMs = retryDelay(job.retryBackoffMs, attempt);
           later(() =>
             emit({
               type: "retry",

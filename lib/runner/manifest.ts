@@ -15,7 +15,7 @@
  *     overlap: skip      # skip | queue: a scheduled fire while the pipeline still runs
  *   defaults:            # per-job defaults
  *     retries: 0
- *     retry_backoff: 10s # delay before retry n is retry_backoff * 2^(n-1)
+ *     retry_backoff: 10s # delay before retry n is retry_backoff * 2^(n-1), at most 1h (or itself)
  *     timeout: 1h
  *   pipelines:
  *     <id>: { description, jobs: [ids], schedule: "<5-field cron>", timezone, overlap, concurrency }
