@@ -800,3 +800,16 @@ Deno.test("retries wait retry_backoff, doubled each time up to an hour; a longer
   assertEquals([1, 2, 3].map((n) => retryDelay(2 * h, n)), [2 * h, 2 * h, 2 * h]);
   assertEquals([1, 2].map((n) => retryDelay(h, n)), [h, h]);
 });
+
+Deno.test("a history that cannot be opened is named in the error, with the reason", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  Deno.mkdirSync(`${tmp}/runs.sqlite`); // where the file should be
+  assertThrows(
+    () => new History(`${tmp}/runs.sqlite`),
+    (e: Error) =>
+      e.message ===
+        `cannot open the run history ${tmp}/runs.sqlite: unable to open database file: ` +
+          `${tmp}/runs.sqlite (Is a directory (os error 21): open '${tmp}/runs.sqlite')`,
+  );
+  Deno.removeSync(tmp, { recursive: true });
+});

@@ -209,14 +209,30 @@ export class History {
 
   constructor(readonly path: string) {
     const dir = path.slice(0, path.lastIndexOf("/"));
-    if (dir) Deno.mkdirSync(dir, { recursive: true });
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; " +
-        "PRAGMA busy_timeout=5000;",
-    );
-    this.#db.exec(SCHEMA);
-    this.#migrate();
+    if (dir) Deno.mkdirSync(dir, { recursive: true }); // its error names the folder
+    try {
+      this.#db = new DatabaseSync(path);
+      // A write waits up to 30 s for another writer (a cleanup deleting many old runs) rather
+      // than failing the run it records.
+      this.#db.exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; " +
+          "PRAGMA busy_timeout=30000;",
+      );
+      this.#db.exec(SCHEMA);
+      this.#migrate();
+    } catch (e) {
+      // SQLite's own message ("unable to open database file") names neither the file nor why.
+      const why = (e as Error).message;
+      const access = (() => {
+        try {
+          Deno.openSync(path, { read: true, write: true }).close();
+          return "";
+        } catch (err) {
+          return ` (${(err as Error).message})`;
+        }
+      })();
+      throw new Error(`cannot open the run history ${path}: ${why}${access}`, { cause: e });
+    }
     const p = (sql: string) => this.#db.prepare(sql);
     this.#st = {
       insertRun: p(
