@@ -386,6 +386,11 @@ Deno.test("an unknown target or a --only/--from outside the target is a usage er
     assertThrows(() => planRun(DAG, "models", { from: "extract" }), UsageError).message,
     "--from extract: not part of pipeline models",
   );
+  // `--only ,` (the CLI drops empty names): nothing named, which is not "nothing in common".
+  assertEquals(
+    assertThrows(() => planRun(DAG, "models", { only: [] }), UsageError).message,
+    "--only names no job (give --only a,b)",
+  );
 });
 
 Deno.test("jobs.schema.json allows exactly the keys and values the parser accepts", () => {

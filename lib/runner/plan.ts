@@ -70,6 +70,7 @@ export function planRun(manifest: Manifest, target: string, opts: PlanOptions = 
     selected = down;
   }
   if (opts.only !== undefined) {
+    if (opts.only.length === 0) throw new UsageError("--only names no job (give --only a,b)");
     for (const o of opts.only) {
       if (!inTarget.has(o)) throw new UsageError(`--only ${o}: not part of ${what}`);
     }
