@@ -382,8 +382,7 @@ Deno.test("runs elsewhere come from the history: a running run whose runner hold
 
     runner.kill("SIGKILL"); // p's runner dies without recording the run's end
     await runner.status;
-    reader.releaseLock();
-    await runner.stdout.cancel();
+    await reader.cancel(); // through the pipe, its source: the child's stdout
     assertEquals(runningElsewhere(history, "p", print), undefined);
     assertEquals(history.getRun("20260501-100500-aaaa")!.run.status, "abandoned");
     assertEquals(lines.slice(1), [

@@ -152,7 +152,7 @@ async function recordNotStarted(
   };
   const summary = alertSummary(result, opts.history.host);
   summary.text += `; ${redact(message)}`;
-  const alerts = opts.alerts ? await sendAlerts(summary, opts.alerts) : [];
+  const alerts = opts.alerts ? await sendAlerts(summary, opts.alerts, { signal: opts.signal }) : [];
   for (const a of alerts) print(`alert ${a.channel}: ${a.ok ? "sent" : "FAILED"} (${a.detail})`);
   if (alerts.length > 0) {
     opts.history.noteRun(
