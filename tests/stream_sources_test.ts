@@ -3,7 +3,8 @@
  * schema. The tradingview clients run against tests/support/tradingview_server.ts.
  */
 import assert from "node:assert/strict";
-import { cairoParts } from "../lib/market/calendar.ts";
+import { cairoParts, calendarGap, CLOSURES_KNOWN_THROUGH } from "../lib/market/calendar.ts";
+import { formatHealth, type HealthReport } from "../lib/stream/health.ts";
 import { readBars } from "../lib/market/sources/bars_csv.ts";
 import { nextPollAt, pollInstantsOn, pollTimes } from "../lib/market/sources/poll_schedule.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
@@ -537,4 +538,29 @@ Deno.test("configuration picks the source: tradingview endpoints and backfill, o
   } finally {
     await server.close();
   }
+});
+
+Deno.test("a date past the calendar's known closures is flagged: polling and health say so", () => {
+  assert.equal(CLOSURES_KNOWN_THROUGH, "2025-12-31");
+  assert.equal(calendarGap("2025-10-09"), undefined);
+  assert.equal(calendarGap("2025-12-31"), undefined);
+  const note = "EGX closures are known only through 2025-12-31 (lib/market/egx_calendar.json): " +
+    "a holiday on 2026-01-07 would count as a trading day; add the year's announced closures";
+  assert.equal(calendarGap("2026-01-07"), note);
+  // Coptic Christmas 2026 is not in the data yet: polled as a trading day, and the check says why.
+  assert.equal(pollInstantsOn("2026-01-07", 5).length, 54);
+  const report: HealthReport = {
+    checkedAt: "2026-01-07T10:00:00.000Z",
+    asOf: "2026-01-07T10:00:00.000Z",
+    tradingHours: true,
+    brokers: [],
+    producer: { alive: true },
+    consumer: { alive: true },
+    lag: [],
+    totalLag: 0,
+    problems: [],
+    calendarNote: note,
+    healthy: true,
+  };
+  assert.equal(formatHealth(report).split("\n").at(-1), `  calendar: ${note}`);
 });

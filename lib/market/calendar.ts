@@ -114,6 +114,20 @@ export function allClosures(): Closure[] {
   return [...closures.values()].sort((a, b) => a.date.localeCompare(b.date));
 }
 
+/** The last date whose closures `egx_calendar.json` lists (EGX announces them year by year). */
+export const CLOSURES_KNOWN_THROUGH: string = calendar.closures_known_through;
+
+/**
+ * Why `date`'s calendar is a guess, or undefined: after CLOSURES_KNOWN_THROUGH a holiday is not
+ * known, so it counts as a trading day (polled, and checked for fresh data) until it is added.
+ */
+export function calendarGap(date: string): string | undefined {
+  if (date <= CLOSURES_KNOWN_THROUGH) return undefined;
+  return `EGX closures are known only through ${CLOSURES_KNOWN_THROUGH} ` +
+    `(lib/market/egx_calendar.json): a holiday on ${date} would count as a trading day; ` +
+    "add the year's announced closures";
+}
+
 /** True when EGX trades on this Cairo date (Sunday-Thursday and not an announced closure). */
 export function isTradingDay(date: string): boolean {
   return tradingWeekdays.has(weekdayOf(date)) && !closures.has(date);

@@ -5,7 +5,7 @@
  * `config.asOf`, Africa/Cairo): outside them the report is informational.
  */
 import type { Config } from "../config/config.ts";
-import { cairoParts, isInSession } from "../market/calendar.ts";
+import { cairoDate, cairoParts, calendarGap, isInSession } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { KafkaClient, type PartitionLag } from "./kafka.ts";
 import { devBrokerAddress } from "./local_broker.ts";
@@ -39,6 +39,8 @@ export interface HealthReport {
   /** Minutes since lastWriteAt (real time). */
   minutesSinceWrite?: number;
   problems: string[];
+  /** Set when the calendar does not know this date's closures (see calendarGap). */
+  calendarNote?: string;
   /** False only when there are problems during trading hours. */
   healthy: boolean;
 }
@@ -162,6 +164,7 @@ export async function checkStreamHealth(
     latestBarStart,
     minutesSinceWrite,
     problems,
+    calendarNote: calendarGap(cairoDate(asOf)),
     healthy: !tradingHours || problems.length === 0,
   };
 }
@@ -196,5 +199,6 @@ export function formatHealth(r: HealthReport): string {
       ...r.problems.map((p) => `    - ${p}`),
     );
   } else lines.push("  healthy");
+  if (r.calendarNote) lines.push(`  calendar: ${r.calendarNote}`);
   return lines.join("\n");
 }

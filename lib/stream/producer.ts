@@ -13,6 +13,7 @@ import { sleep } from "../market/sources/source.ts";
 import type { OutMessage } from "./kafka.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { encodeQuote } from "./message.ts";
+import { cairoDate, calendarGap } from "../market/calendar.ts";
 
 /** What the producer needs from Kafka (KafkaProducer, or anything that behaves the same). */
 export interface QuoteSender {
@@ -194,6 +195,7 @@ export async function runProducer(
   // Stops the sender at shutdown after the drain timeout.
   const drainStop = new AbortController();
   const sender$ = sendLoop(drainStop.signal);
+  let calendarWarned: string | undefined;
   try {
     for await (const poll of source.polls(opts.signal)) {
       c.polls++;
@@ -215,6 +217,12 @@ export async function runProducer(
         log.warn("producer.symbol_failed", { ticker: f.ticker, reason: f.reason, pollAt: poll.at });
       }
       status.lastPollAt = poll.at;
+      // A live poll on a date whose holidays the calendar does not know: said once a day.
+      const gap = source.live ? calendarGap(cairoDate(Date.parse(poll.at))) : undefined;
+      if (gap !== undefined && gap !== calendarWarned) {
+        log.warn("producer.calendar_unknown", { reason: gap });
+        calendarWarned = gap;
+      }
       if (!source.live) {
         // Backpressure: a replay waits until the buffer has room for this poll.
         while (
