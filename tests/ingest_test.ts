@@ -613,6 +613,103 @@ Deno.test("a line cut short is quarantined with the number of fields it has, a c
   }
 });
 
+Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the rest of the file loads", async () => {
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "COMI,2025-07-01,inf,82,80,81,100\n" +
+      "COMI,2025-06-30,80,nan,80,81,100\nCOMI,2025-06-29,80,82,80,NaN,100\n" +
+      "ABUK,2025-06-30,60,61,-inf,60.5,100\nCOMI,2025-07-02,80,82,80,81,1e30\n" +
+      "ABUK,2025-07-02,60,61,59,60.5,nan\nABUK,2025-07-01,60,61,59,60.5,7000\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n` +
+      "2025-11-02 08:01:00,nan,11,9,10.5,100\n2025-11-02 08:02:00,10,inf,9,10.5,100\n" +
+      "2025-11-02 08:03:00,10,11,9,10.5,1e19\n2025-11-02 08:04:00,10,11,9,10.5,inf\n",
+    "screener.csv": "ticker,snapshot_date,last_price,change_pct,volume,market_cap,pe_ratio," +
+      "pb_ratio,dividend_yield,eps_ttm,high_52w,low_52w\nCOMI,2025-12-08,117.6,,1e30,,,,,,,\n" +
+      "ETEL,2025-12-08,nan,,100,,,,,,,\nSWDY,2025-12-08,80.1,,nan,,,,,,,\n" +
+      "ABUK,2025-12-08,60,,1.89M,,,,,,,\n",
+    "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,shares_outstanding,eps\n" +
+      "COMI,2025,3,2025-09-30,1e19,5\nETEL,2025,3,2025-09-30,nan,1\nABUK,2025,3,2025-09-30,12,inf\n" +
+      "SWDY,2025,3,2025-09-30,1262000000,3.25\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined])
+          .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        [
+          ["bars_1m/COMI.csv", "LOADED", 5, 1, 4],
+          ["daily.csv", "LOADED", 7, 1, 6],
+          ["financials.csv", "LOADED", 4, 1, 3],
+          ["screener.csv", "LOADED", 4, 1, 3],
+        ],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [2, "price not a finite number"],
+        [3, "price not a finite number"],
+        [4, "price not a finite number"],
+        [5, "price not a finite number"],
+        [6, "volume too large (2^63 or more)"],
+        [7, "volume not a finite number"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
+        [3, "price not a finite number"],
+        [4, "price not a finite number"],
+        [5, "volume too large (2^63 or more)"],
+        [6, "volume not a finite number"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "screener.csv"), [
+        [2, "volume too large (2^63 or more)"],
+        [3, 'unparsable last_price "nan"'],
+        [4, "unparsable volume"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "financials.csv"), [
+        [2, "shares_outstanding too large (2^63 or more)"],
+        [3, "unparsable shares_outstanding"],
+        [4, "unparsable eps"],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, DATA_SOURCE, OPEN, CLOSE, VOLUME " +
+            "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
+        ),
+        [
+          {
+            TICKER: "ABUK",
+            TRADE_DATE: "2025-07-01",
+            DATA_SOURCE: "BATCH_CSV",
+            OPEN: 60,
+            CLOSE: 60.5,
+            VOLUME: 7000,
+          },
+          {
+            TICKER: "COMI",
+            TRADE_DATE: "2025-11-02",
+            DATA_SOURCE: "BARS_1M",
+            OPEN: 10,
+            CLOSE: 10.5,
+            VOLUME: 100,
+          },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT TICKER, BAR_START, VOLUME FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        [{ TICKER: "COMI", BAR_START: "2025-11-02T08:00:00.000Z", VOLUME: 100 }],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT TICKER, VOLUME FROM OPERATIONAL.TBL_MARKET_STAT"),
+        [{ TICKER: "ABUK", VOLUME: 1_890_000 }],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT TICKER, SHARES_OUTSTANDING, EPS FROM OPERATIONAL.TBL_FINANCIAL"),
+        [{ TICKER: "SWDY", SHARES_OUTSTANDING: 1_262_000_000, EPS: 3.25 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
   const [dir, files] = await tempFiles({
     "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,

@@ -37,7 +37,7 @@ Deno.test("the bundled sample passes every data-quality check", async () => {
         "  PASS  no duplicate companies: 223 companies, each once",
         "  PASS  no duplicate daily prices: each (ticker, trade date, source) once",
         "  PASS  no duplicate intraday bars: each (ticker, bar start, interval, source) once",
-        "  PASS  positive prices: every open, high, low and close > 0",
+        "  PASS  positive prices: every open, high, low and close > 0 and finite",
         "  PASS  non-negative volume: every volume >= 0",
         "  PASS  recent data present: 2 prices for 2025-12-08, the last trading day closed by " +
         "2025-12-08T12:30:00.000Z",
@@ -82,7 +82,10 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
       "(ticker, trade date, source) stored more than once: TICKER=COMI TRADE_DATE=2025-12-07 " +
         "DATA_SOURCE=BARS_1M N=2",
     );
-    assert.match(detail["positive prices"], /^prices <= 0: TICKER=ETEL TRADE_DATE=2025-12-04 /);
+    assert.match(
+      detail["positive prices"],
+      /^prices <= 0 or not finite: TICKER=ETEL TRADE_DATE=2025-12-04 /,
+    );
     assert.equal(
       detail["non-negative volume"],
       "volume < 0: TICKER=ETEL TRADE_DATE=2025-12-04 DATA_SOURCE=BARS_1M VOLUME=-5",
@@ -97,6 +100,33 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
       /^rows read <> loaded \+ quarantined, or quarantine table disagrees: FILE_KEY=bars_1m\/ETEL\.csv ETAG=v1 ROWS_READ=20542 ROWS_LOADED=20541 ROWS_QUARANTINED=0 IN_QUARANTINE=0$/,
     );
     assert.match(r.text, /^validate_data: 7 checks, 5 failed\n/);
+  });
+});
+
+Deno.test("NaN and infinite prices in the warehouse fail the positive-prices check", async () => {
+  await withSample(async (wh) => {
+    // What a writer that does not check (or an older load) could leave: DOUBLE holds them, and
+    // NaN compares greater than every number, so `<= 0` alone passed them.
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET HIGH = 'nan'::DOUBLE " +
+          "WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-04'",
+      );
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET CLOSE = 'inf'::DOUBLE " +
+          "WHERE TICKER = 'ETEL' AND TRADE_DATE = '2025-12-04'",
+      );
+    });
+    const r = await validateData(wh, { asOf: AS_OF });
+    const prices = r.checks.find((c) => c.name === "positive prices")!;
+    assert.equal(prices.ok, false);
+    assert.equal(
+      prices.detail,
+      "prices <= 0 or not finite: TICKER=COMI TRADE_DATE=2025-12-04 DATA_SOURCE=BARS_1M " +
+        "OPEN=115.03 HIGH=NaN LOW=115.03 CLOSE=116.8; TICKER=ETEL TRADE_DATE=2025-12-04 " +
+        "DATA_SOURCE=BARS_1M OPEN=62.46 HIGH=62.57 LOW=60.51 CLOSE=Infinity",
+    );
+    assert.equal(r.checks.filter((c) => !c.ok).length, 1, r.text);
   });
 });
 

@@ -21,8 +21,12 @@ GROUP BY TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE HAVING count(*) > 1
 ORDER BY TICKER, BAR_START LIMIT 20;
 
 -- query: non_positive_prices
+-- Also NaN and +/-infinity (DOUBLE columns hold them): -inf is <= 0, and NaN sorts above +inf on
+-- both DuckDB and Snowflake, so `>= +inf` catches both (no plain comparison with a number would).
 SELECT TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE FROM OPERATIONAL.TBL_STOCK_PRICE
 WHERE OPEN <= 0 OR HIGH <= 0 OR LOW <= 0 OR CLOSE <= 0
+  OR OPEN >= CAST('inf' AS DOUBLE) OR HIGH >= CAST('inf' AS DOUBLE)
+  OR LOW >= CAST('inf' AS DOUBLE) OR CLOSE >= CAST('inf' AS DOUBLE)
 ORDER BY TICKER, TRADE_DATE LIMIT 20;
 
 -- query: negative_volume

@@ -104,8 +104,8 @@ export async function validateData(
   await rowsCheck(
     "positive prices",
     "non_positive_prices",
-    "prices <= 0",
-    "every open, high, low and close > 0",
+    "prices <= 0 or not finite",
+    "every open, high, low and close > 0 and finite",
   );
   await rowsCheck("non-negative volume", "negative_volume", "volume < 0", "every volume >= 0");
 

@@ -2,16 +2,31 @@
 -- Values reach the SQL through variables set by lib/ingest/load.ts (SET VARIABLE name = ?):
 --   format, data_source, run_id, started_at; the files themselves are rows of egx_file.
 
--- A number from text: trims, drops thousands separators; NULL when unparsable or blank.
-CREATE OR REPLACE TEMP MACRO egx_num(x) AS TRY_CAST(replace(trim(x), ',', '') AS DOUBLE);
+-- A number from text: trims, drops thousands separators; NULL when unparsable or blank. DOUBLE
+-- parses "nan" and "inf" too, which no price, amount or volume can be (and NaN compares greater
+-- than every number in DuckDB, so no range check would catch it): they are unparsable as well.
+CREATE OR REPLACE TEMP MACRO egx_num(x) AS
+  CASE WHEN isfinite(TRY_CAST(replace(trim(x), ',', '') AS DOUBLE))
+    THEN TRY_CAST(replace(trim(x), ',', '') AS DOUBLE) END;
 
--- Volumes like 1.81M / 426.44K / 2B / 1,234 (Investing.com); NULL when unparsable.
-CREATE OR REPLACE TEMP MACRO egx_volume(x) AS CASE
+-- A value read typed as DOUBLE (the CSV reader accepts "nan", "inf", "-inf"), NULL when it is not
+-- a finite number, for the comparisons below: NaN compares greater than every number and +inf is
+-- above any bound, so they would pass them (a non-finite value has its own problem instead).
+CREATE OR REPLACE TEMP MACRO egx_finite(x) AS CASE WHEN isfinite(x) THEN x END;
+
+-- A volume (or share count) stored as BIGINT after round(): it must be below 2^63, or the cast
+-- fails the whole file. (Negative ones are a problem of their own.)
+CREATE OR REPLACE TEMP MACRO egx_too_big(v) AS isfinite(v) AND v >= 9223372036854775808.0;
+
+-- Volumes like 1.81M / 426.44K / 2B / 1,234 (Investing.com); NULL when unparsable (or when the
+-- multiplier takes it past the largest DOUBLE).
+CREATE OR REPLACE TEMP MACRO egx_volume_any(x) AS CASE
   WHEN upper(trim(x)) LIKE '%K' THEN egx_num(left(trim(x), length(trim(x)) - 1)) * 1e3
   WHEN upper(trim(x)) LIKE '%M' THEN egx_num(left(trim(x), length(trim(x)) - 1)) * 1e6
   WHEN upper(trim(x)) LIKE '%B' THEN egx_num(left(trim(x), length(trim(x)) - 1)) * 1e9
   ELSE egx_num(x)
 END;
+CREATE OR REPLACE TEMP MACRO egx_volume(x) AS egx_finite(egx_volume_any(x));
 
 -- Blank (NULL or only spaces; a typed value is blank only when NULL).
 CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x::VARCHAR) = '';
@@ -24,9 +39,9 @@ CREATE OR REPLACE TEMP MACRO egx_problem(name, raw, val) AS CASE
 END;
 
 -- The price and volume problems of a daily or one-minute bar ('; '-separated, NULL = none):
--- missing or unparsable values, non-positive prices, negative volume, high < low, open/close
--- outside [low, high]. egx_ohlcv_bad is the cheap test for the same problems (most rows are good):
--- the two must agree.
+-- missing or unparsable values, prices or volume not finite numbers (nan, inf), a volume too large
+-- for BIGINT, non-positive prices, negative volume, high < low, open/close outside [low, high].
+-- egx_ohlcv_bad is the cheap test for the same problems (most rows are good): the two must agree.
 CREATE OR REPLACE TEMP MACRO egx_ohlcv_problems(o_raw, o, h_raw, h, l_raw, l, c_raw, c, v_raw, v)
 AS NULLIF(concat_ws('; ',
   egx_problem('open', o_raw, o),
@@ -34,16 +49,25 @@ AS NULLIF(concat_ws('; ',
   egx_problem('low', l_raw, l),
   egx_problem('close', c_raw, c),
   egx_problem('volume', v_raw, v),
-  CASE WHEN o <= 0 OR h <= 0 OR l <= 0 OR c <= 0 THEN 'non-positive price' END,
-  CASE WHEN v < 0 THEN 'negative volume' END,
-  CASE WHEN h < l THEN 'high < low' END,
-  CASE WHEN h >= l AND (o < l OR o > h OR c < l OR c > h) THEN 'open/close outside [low, high]' END
+  CASE WHEN NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c)
+    THEN 'price not a finite number' END,
+  CASE WHEN NOT isfinite(v) THEN 'volume not a finite number' END,
+  CASE WHEN egx_too_big(v) THEN 'volume too large (2^63 or more)' END,
+  CASE WHEN egx_finite(o) <= 0 OR egx_finite(h) <= 0 OR egx_finite(l) <= 0 OR egx_finite(c) <= 0
+    THEN 'non-positive price' END,
+  CASE WHEN egx_finite(v) < 0 THEN 'negative volume' END,
+  CASE WHEN egx_finite(h) < egx_finite(l) THEN 'high < low' END,
+  CASE WHEN egx_finite(h) >= egx_finite(l) AND (egx_finite(o) < l OR egx_finite(o) > h
+      OR egx_finite(c) < l OR egx_finite(c) > h)
+    THEN 'open/close outside [low, high]' END
 ), '');
 
 -- (No test of high <= 0 or close <= 0: with low > 0, high >= low and close >= low they cannot be.)
 CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
   o IS NULL OR h IS NULL OR l IS NULL OR c IS NULL OR v IS NULL OR o <= 0 OR l <= 0 OR v < 0
-  OR h < l OR o > h OR o < l OR c > h OR c < l;
+  OR h < l OR o > h OR o < l OR c > h OR c < l
+  OR NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c) OR NOT isfinite(v)
+  OR v >= 9223372036854775808.0;
 
 -- The files of the group being loaded (same format and header), filled by load.ts.
 CREATE OR REPLACE TEMP TABLE egx_file (
