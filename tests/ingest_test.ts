@@ -710,6 +710,59 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
   }
 });
 
+Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loaded unchecked", async () => {
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "COMI,10000-01-07,80,82,80,81,100\n" +
+      "COMI,0000-01-07,80,82,80,81,100\nCOMI,2025-07-02,80,82,80,81,100\n",
+    // Epoch milliseconds where TradingView gives seconds: the year 57468.
+    "exports/EGX_ETEL, 1D.csv": "time,open,high,low,close,Volume\n" +
+      "1751356800000,10,11,9,10.5,100\n1751356800,10,11,9,10.5,100\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}10000-01-07 08:00:00,10,11,9,10.5,100\n` +
+      "2025-11-02 08:01:00,10,11,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined])
+          .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        [
+          ["bars_1m/COMI.csv", "LOADED", 2, 1, 1],
+          ["daily.csv", "LOADED", 3, 1, 2],
+          ["exports/EGX_ETEL, 1D.csv", "LOADED", 2, 1, 1],
+        ],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [2, "trade date out of range 0001-01-01..9999-12-31 (10000-01-07)"],
+        [3, "trade date out of range 0001-01-01..9999-12-31 (0001-01-07 (BC))"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "exports/EGX_ETEL, 1D.csv"), [
+        [2, "trade date out of range 0001-01-01..9999-12-31 (57468-04-15)"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
+        [2, "trade date out of range 0001-01-01..9999-12-31 (datetime 10000-01-07 08:00:00)"],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
+        ),
+        [
+          { TICKER: "COMI", TRADE_DATE: "2025-07-02", DATA_SOURCE: "BATCH_CSV" },
+          { TICKER: "COMI", TRADE_DATE: "2025-11-02", DATA_SOURCE: "BARS_1M" },
+          { TICKER: "ETEL", TRADE_DATE: "2025-07-01", DATA_SOURCE: "TRADINGVIEW_EXPORT" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT BAR_START FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        [{ BAR_START: "2025-11-02T08:01:00.000Z" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
   const [dir, files] = await tempFiles({
     "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,
