@@ -763,6 +763,41 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
   }
 });
 
+Deno.test("a one-minute bar's UTC offset is applied; naive and Z times are UTC", async () => {
+  const [dir, files] = await tempFiles({
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-12-08 10:00:00+02:00,10,11,9,10.5,100\n` +
+      "2025-12-08 08:01:00Z,10,11,9,10.5,100\n2025-12-08 08:02:00,10,11,9,10.5,100\n" +
+      "2025-12-08T11:03:00+03:00,10,11,9,10.5,100\n2025-12-08 08:04:00 xyz,10,11,9,10.5,100\n" +
+      ",10,11,9,10.5,100\n2025-12-08 16:30:00+02:00,10,11,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const { counts, quarantine } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 7, 4, 3]);
+      assert.deepEqual(quarantine.map((q) => [q.LINE_NUMBER, q.REASON]), [
+        [6, 'unparsable datetime "2025-12-08 08:04:00 xyz"'],
+        [7, "missing datetime"],
+        // 14:30 UTC is 16:30 Cairo (the offset dropped, it was 18:30): after the 14:30 close.
+        [8, "outside the session (16:30 Cairo, session 10:00-14:30)"],
+      ]);
+      assert.deepEqual(
+        (await wh.query<{ B: string }>(
+          "SELECT BAR_START AS B FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY 1",
+        )).map((r) => r.B),
+        [
+          "2025-12-08T08:00:00.000Z",
+          "2025-12-08T08:01:00.000Z",
+          "2025-12-08T08:02:00.000Z",
+          "2025-12-08T08:03:00.000Z",
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
   const [dir, files] = await tempFiles({
     "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,

@@ -3,8 +3,9 @@ INSERT INTO OPERATIONAL.TBL_QUARANTINE (FILE_KEY, ETAG, LINE_NUMBER, FORMAT, REA
 SELECT k.egx_file_key, k.egx_etag, k.egx_line, getvariable('format'), k.reason,
   to_json(r)::VARCHAR
 FROM (SELECT * FROM egx_checked WHERE reason IS NOT NULL) k
--- The record as read (a column the read adds for the checks, egx_ticker_norm, left out).
-JOIN (SELECT COLUMNS(c -> c <> 'egx_ticker_norm') FROM egx_raw) r
+-- The record as read (the columns a read adds for the checks, egx_ticker_norm and
+-- egx_bar_start, left out).
+JOIN (SELECT COLUMNS(c -> c NOT IN ('egx_ticker_norm', 'egx_bar_start')) FROM egx_raw) r
   ON r.egx_file_key = k.egx_file_key AND r.egx_line = k.egx_line
 ON CONFLICT (FILE_KEY, ETAG, LINE_NUMBER) DO UPDATE SET
   REASON = excluded.REASON, RECORD = excluded.RECORD, FORMAT = excluded.FORMAT;
