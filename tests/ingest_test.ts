@@ -8,6 +8,7 @@ import { LocalLanding } from "../lib/ingest/landing.ts";
 import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
+import { screenLines } from "../lib/ingest/quotes.ts";
 import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 import { copyDir } from "./models_fixture.ts";
@@ -793,6 +794,73 @@ Deno.test("a one-minute bar's UTC offset is applied; naive and Z times are UTC",
         ],
       );
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("blank lines do not shift the line numbers of the quarantine", async () => {
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "\nCOMI,2025-07-01,80,82,80,81,100\n\r\n" +
+      "COMI,2025-06-30,80,82,80,81,-1\nCOMI,2025-06-29,80,82,80\n\n" +
+      'COMI,2025-07-02,"8"0,82,80,81,100\nCOMI,2025-07-02,79,82,80,81,100\n\n',
+    // In a group of bar files: the one with a blank line is loaded on its own.
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n\n` +
+      "2025-11-02 08:01:00,10,11,9,10.5,-5\n",
+    "bars_1m/ETEL.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n` +
+      "2025-11-02 08:01:00,10,11,9,10.5,-5\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined])
+          .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        [
+          ["bars_1m/COMI.csv", "LOADED", 2, 1, 1],
+          ["bars_1m/ETEL.csv", "LOADED", 2, 1, 1],
+          ["daily.csv", "LOADED", 5, 1, 4],
+        ],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [5, "negative volume"],
+        [6, "malformed CSV line: Expected Number of Columns: 7 Found: 5"],
+        [8, "malformed CSV line: stray quote"],
+        [9, "open/close outside [low, high]"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [[4, "negative volume"]]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/ETEL.csv"), [[3, "negative volume"]]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, OPEN FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "WHERE DATA_SOURCE = 'BATCH_CSV'",
+        ),
+        [{ TICKER: "COMI", TRADE_DATE: "2025-07-01", OPEN: 80 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("blank lines are found in a file without quotes, across the 1 MiB read chunks too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_blank_" });
+  try {
+    const line = "2025-11-02 08:00:00,10,11,9,10.5,100\n"; // 37 bytes
+    const head = BARS_HEADER + line.repeat(Math.floor((1 << 20) / line.length));
+    // The "\n\r\n" of the blank line split by the chunk boundary at 1 MiB.
+    const cut = head.slice(0, (1 << 20) - 1) + "\n\r\n" + line;
+    for (
+      const [name, text, blank] of [
+        ["none.csv", head, []],
+        ["cut.csv", cut, [cut.slice(0, (1 << 20) - 1).split("\n").length + 1]],
+        ["end.csv", head + "\n", [head.split("\n").length]],
+      ] as const
+    ) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+      assert.deepEqual(await screenLines(`${dir}/${name}`), { broken: [], blank }, name);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -22,7 +22,7 @@ import type {
   Warehouse,
 } from "../warehouse/warehouse.ts";
 import { type Detected, detectFormat, headerColumns } from "./formats.ts";
-import { type BrokenLine, brokenLines, writeWithout } from "./quotes.ts";
+import { type BrokenLine, screenLines, writeWithout } from "./quotes.ts";
 import { SQL } from "./sql_files.ts";
 import { localRows, publish, stagingEngine, TARGETS, targetsOf } from "./publish_snowflake.ts";
 
@@ -245,11 +245,13 @@ interface Detection {
   header: string;
 }
 
-/** A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` lines. */
+/** A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` and `blank` lines. */
 interface Entry {
   file: LocalFile;
   ticker: string | null;
   broken: BrokenLine[];
+  /** Empty lines (1-based numbers), left out of the copy so that line numbers stay exact. */
+  blank: number[];
 }
 
 /**
@@ -268,9 +270,9 @@ async function screenGroup(
   try {
     const entries: Entry[] = [];
     for (const g of group) {
-      const broken = await brokenLines(g.file.path);
+      const { broken, blank } = await screenLines(g.file.path);
       let file = g.file;
-      if (broken.length > 0) {
+      if (broken.length > 0 || blank.length > 0) {
         if (tmpDir !== undefined) await Deno.mkdir(tmpDir, { recursive: true });
         const copy = await Deno.makeTempFile({
           dir: tmpDir,
@@ -278,10 +280,10 @@ async function screenGroup(
           suffix: ".csv",
         });
         copies.push(copy);
-        await writeWithout(g.file.path, broken, copy);
+        await writeWithout(g.file.path, [...broken.map((b) => b.line), ...blank], copy);
         file = { ...g.file, path: copy };
       }
-      entries.push({ file, ticker: g.detected.ticker, broken });
+      entries.push({ file, ticker: g.detected.ticker, broken, blank });
     }
     return { entries, release };
   } catch (e) {
@@ -331,6 +333,11 @@ async function stageAndCheck(
     ["path", "line", "csv_line", "problem"],
     files.flatMap(({ file: f, broken }) => broken.map((b) => [f.path, b.line, b.text, b.problem])),
   );
+  await s.insertRows(
+    "egx_blank_lines",
+    ["path", "line"],
+    files.flatMap(({ file: f, blank }) => blank.map((line) => [f.path, line])),
+  );
   await setVariables(s, {
     format: detected.spec.id,
     data_source: detected.spec.dataSource,
@@ -354,10 +361,12 @@ async function stageAndCheck(
     );
     watch.endRead(Number(read) + rejected);
   }
-  if (rejected > 0 && files.length > 1) throw new SplitGroup("rejected lines");
+  // Blank lines left out of a copy need the same renumbering as rejected ones.
+  const skipped = rejected > 0 || files.some((f) => f.blank.length > 0);
+  if (skipped && files.length > 1) throw new SplitGroup("rejected or blank lines");
   await runSqlFile(
     s,
-    rejected > 0
+    skipped
       ? "number_lines_rejects.sql"
       : files.length === 1
       ? "number_lines_one.sql"

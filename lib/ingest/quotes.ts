@@ -65,51 +65,65 @@ export function quoteProblem(line: string): BrokenLine["problem"] | null {
 }
 
 /**
- * The data lines (after the header) of the file at `path` whose quoting is broken. A file
- * without any quote (most large files) is only scanned for one, chunk by chunk.
+ * The data lines (after the header) of the file at `path` that the reader must not see: those
+ * whose quoting is broken (quarantined), and blank ones (DuckDB's reader skips an empty line
+ * without counting it, which would shift the line number of every row after it; a copy without
+ * them keeps the numbering exact, see stage_rejects.sql). A file without any quote or empty line
+ * (most large files) is only scanned for one, chunk by chunk.
  */
-export async function brokenLines(path: string): Promise<BrokenLine[]> {
+export async function screenLines(
+  path: string,
+): Promise<{ broken: BrokenLine[]; blank: number[] }> {
   const f = await Deno.open(path, { read: true });
-  let quoted = false;
+  let suspect = false;
   try {
     const buf = new Uint8Array(CHUNK);
+    // Latin-1 maps each byte to one character: "\n\n" and "\n\r\n" are found as text; the
+    // last two bytes of a chunk are carried over so an empty line across chunks is found too.
+    const latin1 = new TextDecoder("latin1");
+    let carry = "";
     for (;;) {
       const n = await f.read(buf);
       if (n === null) break;
-      if (buf.subarray(0, n).indexOf(QUOTE) !== -1) {
-        quoted = true;
+      const chunk = buf.subarray(0, n);
+      const text = carry + latin1.decode(chunk);
+      if (chunk.indexOf(QUOTE) !== -1 || text.includes("\n\n") || text.includes("\n\r\n")) {
+        suspect = true;
         break;
       }
+      carry = text.slice(-2);
     }
   } finally {
     f.close();
   }
-  if (!quoted) return [];
+  if (!suspect) return { broken: [], blank: [] };
   const text = await Deno.readTextFile(path);
-  const out: BrokenLine[] = [];
+  const broken: BrokenLine[] = [];
+  const blank: number[] = [];
   let start = text.indexOf("\n") + 1;
   for (let line = 2; start > 0 && start < text.length; line++) {
     const nl = text.indexOf("\n", start);
     const end = nl === -1 ? text.length : nl;
     let raw = text.slice(start, end);
     if (raw.endsWith("\r")) raw = raw.slice(0, -1);
-    if (raw.includes('"')) {
+    if (raw === "") blank.push(line);
+    else if (raw.includes('"')) {
       const problem = quoteProblem(raw);
-      if (problem) out.push({ line, text: raw, problem });
+      if (problem) broken.push({ line, text: raw, problem });
     }
     start = nl + 1;
   }
-  return out;
+  return { broken, blank };
 }
 
-/** Write the file at `path` without the lines `broken` (sorted by line) to `dest`. */
+/** Write the file at `path` without the lines numbered `lines` (1-based) to `dest`. */
 export async function writeWithout(
   path: string,
-  broken: readonly BrokenLine[],
+  lines: readonly number[],
   dest: string,
 ): Promise<void> {
   const bytes = await Deno.readFile(path);
-  const skip = new Set(broken.map((b) => b.line));
+  const skip = new Set(lines);
   const parts: Uint8Array[] = [];
   let start = 0;
   for (let line = 1; start < bytes.length; line++) {

@@ -81,6 +81,10 @@ CREATE OR REPLACE TEMP TABLE egx_quote_rejects (
   path VARCHAR, line BIGINT, csv_line VARCHAR, problem VARCHAR
 );
 
+-- Empty lines, also left out of the reader's copy (DuckDB's reader skips them without counting
+-- them, which would shift every line number after them): not quarantined, only renumbered around.
+CREATE OR REPLACE TEMP TABLE egx_blank_lines (path VARCHAR, line BIGINT);
+
 -- Trading calendar (filled from lib/market/egx_calendar.json by load.ts).
 CREATE OR REPLACE TEMP TABLE egx_weekday (dow INTEGER);
 CREATE OR REPLACE TEMP TABLE egx_session (

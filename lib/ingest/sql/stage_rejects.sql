@@ -1,12 +1,12 @@
 -- Lines the CSV reader rejected, one row per line (a line can fail on several columns), and the
 -- lines with broken quoting the reader never saw (egx_quote_rejects). The reader's line numbers
--- are those of the file without the broken lines: the line it calls L is the file's line L plus
--- the number of broken lines before it (the i-th broken line, 0-based, at line r, precedes the
+-- are those of the file without the broken lines and the blank ones (egx_blank_lines): the line
+-- it calls L is the file's line L plus the number of such lines before it (the i-th broken line, 0-based, at line r, precedes the
 -- reader's line L when r - i <= L).
 CREATE OR REPLACE TEMP TABLE egx_reject_lines AS
 WITH gone AS (
   SELECT path, line - (row_number() OVER (PARTITION BY path ORDER BY line) - 1) AS at
-  FROM egx_quote_rejects
+  FROM (SELECT path, line FROM egx_quote_rejects UNION ALL SELECT path, line FROM egx_blank_lines)
 ), errors AS (
   -- A line short of fields is reported once per missing column, each saying a different
   -- "Found: N" (2, 3, 4, 5 for a line of 2 fields): the first missing column's is the true count.
