@@ -866,6 +866,53 @@ Deno.test("blank lines are found in a file without quotes, across the 1 MiB read
   }
 });
 
+Deno.test("one space before a quote and spaces after it parse; two spaces or a tab quarantine the line", async () => {
+  const [dir, files] = await tempFiles({
+    "companies_spaces.csv": "ticker,company_name,isin,sector\n" +
+      'ZZA, "A, Co",,\nZZB,  "B, Co",,\nZZC,\t"C, Co",,\nZZD,"D, Co"   ,,\n' +
+      'ZZE,  "E ""x"" Co",,\nZZF, "F ""x"" Co" ,,\nZZG,"G, Co"\t,,\nZZH,Plain,,\n',
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      const { counts, quarantine } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 8, 4, 4]);
+      assert.deepEqual(quarantine, [
+        {
+          LINE_NUMBER: 3,
+          REASON: "malformed CSV line: quote after more than one space or a tab",
+          RECORD: 'ZZB,  "B, Co",,',
+        },
+        {
+          LINE_NUMBER: 4,
+          REASON: "malformed CSV line: quote after more than one space or a tab",
+          RECORD: 'ZZC,\t"C, Co",,',
+        },
+        {
+          LINE_NUMBER: 6,
+          REASON: "malformed CSV line: quote after more than one space or a tab",
+          RECORD: 'ZZE,  "E ""x"" Co",,',
+        },
+        {
+          LINE_NUMBER: 8,
+          REASON: "malformed CSV line: tab after a closing quote",
+          RECORD: 'ZZG,"G, Co"\t,,',
+        },
+      ]);
+      assert.deepEqual(
+        await wh.query("SELECT TICKER, COMPANY_NAME FROM OPERATIONAL.TBL_COMPANY ORDER BY 1"),
+        [
+          { TICKER: "ZZA", COMPANY_NAME: "A, Co" },
+          { TICKER: "ZZD", COMPANY_NAME: "D, Co" },
+          { TICKER: "ZZF", COMPANY_NAME: 'F "x" Co' },
+          { TICKER: "ZZH", COMPANY_NAME: "Plain" },
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a key in two files of one group loads as if the files came one after the other", async () => {
   const [dir, files] = await tempFiles({
     "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,

@@ -16,7 +16,11 @@ export interface BrokenLine {
   line: number;
   /** The line as it is in the file, without its line break. */
   text: string;
-  problem: "unterminated quote" | "stray quote";
+  problem:
+    | "unterminated quote"
+    | "stray quote"
+    | "quote after more than one space or a tab"
+    | "tab after a closing quote";
 }
 
 const QUOTE = 0x22;
@@ -26,8 +30,10 @@ const CHUNK = 1 << 20;
 /**
  * What is wrong with the quoting of one line (null: nothing). A quoted field is a quote, then
  * anything with doubled quotes for literal ones, then a closing quote followed by the comma or
- * the end of the line (spaces or tabs may stand around it, as DuckDB's reader allows); a quote
- * anywhere else is stray.
+ * the end of the line; a quote anywhere else is stray. Around the quotes, only what DuckDB's
+ * reader allows: at most one space before the opening quote (after two spaces or a tab it reads
+ * the quote as a literal character, so `  "B, Co"` is split at its comma) and spaces after the
+ * closing one (a tab there makes its sniffer fail on the whole file).
  */
 export function quoteProblem(line: string): BrokenLine["problem"] | null {
   const n = line.length;
@@ -39,6 +45,9 @@ export function quoteProblem(line: string): BrokenLine["problem"] | null {
   for (;;) {
     const start = blank(i);
     if (line.charCodeAt(start) === QUOTE) {
+      if (start - i > 1 || (start - i === 1 && line[i] !== " ")) {
+        return "quote after more than one space or a tab";
+      }
       i = start + 1;
       for (;;) {
         const q = line.indexOf('"', i);
@@ -48,6 +57,7 @@ export function quoteProblem(line: string): BrokenLine["problem"] | null {
           continue;
         }
         i = blank(q + 1);
+        if (line.slice(q + 1, i).includes("\t")) return "tab after a closing quote";
         break;
       }
       if (i === n) return null;
