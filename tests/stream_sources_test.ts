@@ -239,6 +239,13 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
     [{ ...body, barStart: "2025-11-02T08:00:30Z" }, /whole minute/],
     [{ ...body, interval: "5m", barStart: "2025-11-02T08:01:00Z" }, /not aligned to 5m/],
     [{ ...body, fetchedAt: "2025-11-02T07:00:00Z" }, /fetchedAt is before barStart/],
+    // Years whose Cairo date is not a 4-digit year broke the warehouse write (see message.ts).
+    [{ ...body, barStart: "0202-12-10T08:02:00.000Z" }, /barStart year 0202 is outside 1900-2999/],
+    [
+      { ...body, barStart: "9999-12-31T22:00:00Z", fetchedAt: "9999-12-31T22:05:00Z" },
+      /barStart year 9999 is outside 1900-2999/,
+    ],
+    [{ ...body, fetchedAt: "3000-01-01T00:00:00Z" }, /fetchedAt year 3000 is outside/],
     [{ ...body, low: 106 }, /high 105.49 is below low 106/],
     [{ ...body, open: 104 }, /open 104 outside \[low, high\]/],
     [{ ...body, close: 106, high: 105.6 }, /close 106 outside \[low, high\]/],
@@ -259,6 +266,10 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   if (!bad.ok) assert.match(bad.reason, /^bad JSON/);
   assert.deepEqual(decodeQuote(null), { ok: false, reason: "empty message (null value)" });
   assert.deepEqual(encodeQuote({ ...good, high: 1 }), { error: "high 1 is below low 105" });
+  // The range's edges are valid.
+  for (const barStart of ["1900-01-01T00:00:00.000Z", "2999-12-31T23:59:00.000Z"]) {
+    assert.equal(checkQuote({ ...body, barStart, fetchedAt: barStart }).ok, true, barStart);
+  }
 });
 
 // ---------------------------------------------------------------- tradingview

@@ -352,6 +352,72 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a quote dated before year 1900 or after 2999 is dead-lettered and the records around it are written",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const quote = (ticker: string, close: number) => {
+      const m = encodeQuote({
+        ticker,
+        barStart: "2025-11-02T08:00:00.000Z",
+        interval: "1m",
+        open: 105,
+        high: 106,
+        low: 105,
+        close,
+        volume: 10,
+        source: "replay",
+        fetchedAt: "2025-11-02T08:05:00.000Z",
+      });
+      if ("error" in m) throw new Error(m.error);
+      return m;
+    };
+    const body = JSON.parse(quote("COMI", 105.5).value);
+    // Raw records: the producer's own validation would refuse them.
+    const year202 = JSON.stringify({ ...body, barStart: "0202-12-10T08:02:00.000Z" });
+    const year9999 = JSON.stringify({
+      ...body,
+      barStart: "9999-12-31T22:00:00.000Z",
+      fetchedAt: "9999-12-31T22:05:00.000Z",
+    });
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      quote("COMI", 105.5),
+      { key: "COMI", value: year202 },
+      quote("ETEL", 105.2),
+      { key: "COMI", value: year9999 },
+      quote("HRHO", 105.9),
+    ]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 5,
+        timeoutMs: 30_000,
+      });
+      assert.equal(c.written, 3);
+      assert.equal(c.deadLettered, 2);
+      assert.equal(c.warehouseRetries, 0, "no write failed");
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows.map((r) => [r.TICKER, r.TRADE_DATE, r.CLOSE]), [
+        ["COMI", "2025-11-02", 105.5],
+        ["ETEL", "2025-11-02", 105.2],
+        ["HRHO", "2025-11-02", 105.9],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(
+      dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
+      [
+        [year202, "1", "barStart year 0202 is outside 1900-2999: 0202-12-10T08:02:00.000Z"],
+        [year9999, "3", "barStart year 9999 is outside 1900-2999: 9999-12-31T22:00:00.000Z"],
+      ],
+    );
+  },
+);
+
+kafkaTest(
   "later polls update a bar and its daily bar; a daily snapshot is not overwritten by the aggregate",
   async () => {
     const client = await testClient();

@@ -223,7 +223,8 @@ export async function runConsumer(
     }
     const last = chunk[chunk.length - 1];
     const nextOffset = last.offset + 1;
-    await withRetry(ctl, `write ${chunk.length} records`, () =>
+    const records = `${batch.topic}/${batch.partition} offsets ${chunk[0].offset}-${last.offset}`;
+    await withRetry(ctl, `write ${chunk.length} records (${records})`, () =>
       warehouse.transaction(
         (s) =>
           writeQuotes(s, rows, {
@@ -235,7 +236,14 @@ export async function runConsumer(
             }],
           }),
         { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal },
-      ));
+      )).catch((e) => {
+        if (e instanceof Abandoned) throw e;
+        // The crash would otherwise name only the fetched batch's first offset: name the records
+        // of the failed transaction (the offending one is among them). The error itself is kept,
+        // as kafkajs decides by its type whether to restart the consumer.
+        if (e instanceof Error) e.message = `writing records ${records} failed: ${e.message}`;
+        throw e;
+      });
     // Written: from here on the records are never applied again.
     stored.set(batch.partition, nextOffset);
     c.transactions++;

@@ -31,12 +31,27 @@ const FIELDS = [
 
 const TICKER = /^[A-Z][A-Z0-9]{0,9}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+/**
+ * Years an instant may have. The regex alone admits 0000-9999, but the Cairo trade date derived
+ * downstream (lib/market/calendar.ts) has an unpadded year ("0202-12-10T08:02Z" -> "202-12-10",
+ * and 9999-12-31T22:00Z is already year 10000 in Cairo), which the warehouse rejects as a DATE:
+ * such a record passed validation, failed every write and blocked its partition for good.
+ * 1900-2999 keeps every Cairo date a 4-digit year with a wide margin on both sides, and still
+ * admits any real bar (the exchange's history starts in the 1900s) and any plausible future one.
+ * Out-of-range instants are invalid like any other: the record is dead-lettered with the reason.
+ */
+const MIN_YEAR = 1900;
+const MAX_YEAR = 2999;
 
 export type Checked = { ok: true; quote: Quote } | { ok: false; reason: string };
 
 function instant(v: unknown, field: string): { t: number; iso: string } | string {
   if (typeof v !== "string" || !ISO_UTC.test(v)) {
     return `${field} must be a UTC ISO instant (YYYY-MM-DDTHH:MM:SSZ), got ${JSON.stringify(v)}`;
+  }
+  const year = Number(v.slice(0, 4));
+  if (year < MIN_YEAR || year > MAX_YEAR) {
+    return `${field} year ${v.slice(0, 4)} is outside ${MIN_YEAR}-${MAX_YEAR}: ${v}`;
   }
   const t = Date.parse(v);
   if (Number.isNaN(t)) return `${field} is not a valid instant: ${v}`;
