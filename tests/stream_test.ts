@@ -9,7 +9,7 @@ import { cairoDate } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource } from "../lib/market/sources/source.ts";
-import { type ConsumerCounters, runConsumer } from "../lib/stream/consumer.ts";
+import { type ConsumerCounters, DLQ_TRUNCATE, runConsumer } from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
 import { KafkaClient } from "../lib/stream/kafka.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
@@ -414,6 +414,83 @@ kafkaTest(
         [year9999, "3", "barStart year 9999 is outside 1900-2999: 9999-12-31T22:00:00.000Z"],
       ],
     );
+  },
+);
+
+kafkaTest(
+  "dead letters too large for the topic are sent in halves, a record too large alone as a truncated copy",
+  async () => {
+    const client = await testClient();
+    const topic = uniqueName("test.quotes");
+    const names = { topic, dlq: `${topic}.dlq`, group: uniqueName("test.group") };
+    // The dead-letter topic takes record batches of at most 16 KB: 40 bad records of 3 KB cannot
+    // go in one send, and one of 40 KB not even alone.
+    await client.ensureTopics([
+      { name: names.topic, partitions: 1 },
+      { name: names.dlq, partitions: 1, maxMessageBytes: 16_384 },
+    ]);
+    const quote = (ticker: string) => {
+      const m = encodeQuote({
+        ticker,
+        barStart: "2025-11-02T08:00:00.000Z",
+        interval: "1m",
+        open: 105,
+        high: 106,
+        low: 105,
+        close: 105.5,
+        volume: 10,
+        source: "replay",
+        fetchedAt: "2025-11-02T08:05:00.000Z",
+      });
+      if ("error" in m) throw new Error(m.error);
+      return m;
+    };
+    const junk = (i: number) => ({ key: "COMI", value: `not json ${i} ${"x".repeat(3_000)}` });
+    const huge = `{${"y".repeat(40_000)}`;
+    const sent = [
+      quote("COMI"),
+      ...Array.from({ length: 20 }, (_, i) => junk(i)),
+      { key: "COMI", value: huge, headers: { trace: "t-1" } },
+      ...Array.from({ length: 20 }, (_, i) => junk(20 + i)),
+      quote("ETEL"),
+    ];
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, sent);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        batchSize: 2000,
+        done: (c) => c.written + c.deadLettered === sent.length,
+        timeoutMs: 30_000,
+      });
+      assert.equal(c.written, 2);
+      assert.equal(c.deadLettered, 41);
+      assert.deepEqual((await intradayRows(wh)).map((r) => r.TICKER), ["COMI", "ETEL"]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(
+      dead.map((m) => m.headers[DLQ_HEADERS.offset]),
+      Array.from({ length: 41 }, (_, i) => String(i + 1)),
+      "every bad record once, in offset order",
+    );
+    const big = dead[20];
+    assert.equal(big.value, huge.slice(0, DLQ_TRUNCATE));
+    assert.equal(big.headers[DLQ_HEADERS.truncated], String(huge.length));
+    assert.match(big.headers[DLQ_HEADERS.reason], /^bad JSON/);
+    assert.equal(big.headers[DLQ_HEADERS.topic], names.topic);
+    assert.equal(
+      big.headers.trace,
+      undefined,
+      "the truncated copy leaves the original headers out",
+    );
+    const rest = dead.filter((m) => m !== big);
+    assert.deepEqual(
+      rest.map((m) => m.value),
+      sent.slice(1, -1).filter((m) => m.value !== huge).map((m) => m.value),
+    );
+    assert.ok(rest.every((m) => m.headers[DLQ_HEADERS.truncated] === undefined));
   },
 );
 

@@ -15,7 +15,15 @@
  * On shutdown the batch in flight is abandoned between two transactions, what was written is
  * committed, and the consumer leaves the group.
  */
-import type { BatchControl, InBatch, InMessage, KafkaConsumer, KafkaProducer } from "./kafka.ts";
+import {
+  type BatchControl,
+  type InBatch,
+  type InMessage,
+  isTooLarge,
+  type KafkaConsumer,
+  type KafkaProducer,
+  type OutMessage,
+} from "./kafka.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { decodeQuote, DLQ_HEADERS } from "./message.ts";
 import { type SinkRow, storedOffsets, writeQuotes } from "./sink.ts";
@@ -92,6 +100,9 @@ export function fetchBytesFor(batchSize: number): number {
   return Math.max(1_048_576, batchSize * 2_048);
 }
 
+/** Characters of a value kept in the truncated dead-letter copy of a record too large to send. */
+export const DLQ_TRUNCATE = 1_024;
+
 class Abandoned extends Error {
   override name = "Abandoned";
 }
@@ -164,40 +175,91 @@ export async function runConsumer(
     }
   };
 
+  /**
+   * Send a chunk's invalid records to the dead-letter topic; resolves with how many could not be
+   * sent at all. A send the broker refuses as too large is halved, down to single records
+   * (retrying it as it is would stall the partition for good); a single record still too large
+   * is replaced by a truncated copy: its value's first DLQ_TRUNCATE characters, the reason and
+   * source headers, and `egx-dlq-truncated` = the original value's size in bytes (its original
+   * headers are left out). If even that copy is refused as too large, the record is logged as
+   * `consumer.dead_letter_dropped` and skipped. Other errors are retried as they are.
+   */
   const sendDeadLetters = async (
     batch: InBatch,
     bad: { m: InMessage; reason: string }[],
     ctl: BatchControl,
-  ) => {
+  ): Promise<number> => {
+    const sourceHeaders = (m: InMessage, reason: string) => ({
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.topic]: batch.topic,
+      [DLQ_HEADERS.partition]: String(batch.partition),
+      [DLQ_HEADERS.offset]: String(m.offset),
+    });
+    let pending = bad.map(({ m, reason }) => ({
+      m,
+      reason,
+      truncated: false,
+      record: {
+        key: m.key ?? "",
+        value: m.value ?? "",
+        headers: { ...m.headers, ...sourceHeaders(m, reason) },
+      } as OutMessage,
+    }));
+    let size = pending.length;
+    let dropped = 0;
     let delay = 200;
-    while (true) {
+    while (pending.length > 0) {
+      const part = pending.slice(0, size);
       try {
         if (!dlqConnected) {
           await dlq.connect();
           dlqConnected = true;
         }
-        await dlq.send(
-          opts.deadLetterTopic,
-          bad.map(({ m, reason }) => ({
-            key: m.key ?? "",
-            value: m.value ?? "",
-            headers: {
-              ...m.headers,
-              [DLQ_HEADERS.reason]: reason,
-              [DLQ_HEADERS.topic]: batch.topic,
-              [DLQ_HEADERS.partition]: String(batch.partition),
-              [DLQ_HEADERS.offset]: String(m.offset),
-            },
-          })),
-        );
-        return;
+        await dlq.send(opts.deadLetterTopic, part.map((p) => p.record));
+        pending = pending.slice(part.length);
+        delay = 200;
       } catch (e) {
+        if (isTooLarge(e)) {
+          const first = part[0];
+          if (part.length > 1) {
+            size = Math.ceil(part.length / 2);
+            log.warn("consumer.dead_letter_split", { error: e, now: size });
+          } else if (!first.truncated) {
+            const value = first.record.value;
+            const bytes = String(new TextEncoder().encode(value).length);
+            first.truncated = true;
+            first.record = {
+              key: first.record.key.slice(0, 256),
+              value: value.slice(0, DLQ_TRUNCATE),
+              headers: {
+                ...sourceHeaders(first.m, first.reason.slice(0, DLQ_TRUNCATE)),
+                [DLQ_HEADERS.truncated]: bytes,
+              },
+            };
+            log.warn("consumer.dead_letter_truncated", {
+              partition: batch.partition,
+              offset: first.m.offset,
+              bytes,
+              error: e,
+            });
+          } else {
+            dropped++;
+            pending = pending.slice(1);
+            log.error("consumer.dead_letter_dropped", {
+              partition: batch.partition,
+              offset: first.m.offset,
+              error: e,
+            });
+          }
+          continue;
+        }
         log.warn("consumer.dead_letter_retry", { error: e, retryInMs: delay });
         if (stopping() || !ctl.isRunning()) throw new Abandoned("dead-letter send");
         await sleep(delay, opts.signal).catch(() => {});
         delay = Math.min(delay * 2, 5_000);
       }
     }
+    return dropped;
   };
 
   const handleChunk = async (batch: InBatch, chunk: InMessage[], ctl: BatchControl) => {
@@ -211,8 +273,9 @@ export async function runConsumer(
         timestamps.push(m.timestamp);
       } else bad.push({ m, reason: d.reason });
     }
+    let undelivered = 0;
     if (bad.length > 0) {
-      await sendDeadLetters(batch, bad, ctl);
+      undelivered = await sendDeadLetters(batch, bad, ctl);
       for (const { m, reason } of bad) {
         log.warn("consumer.dead_lettered", {
           partition: batch.partition,
@@ -248,7 +311,7 @@ export async function runConsumer(
     stored.set(batch.partition, nextOffset);
     c.transactions++;
     c.written += rows.length;
-    c.deadLettered += bad.length;
+    c.deadLettered += bad.length - undelivered;
     const committedAt = Date.now();
     status.lastWriteAt = new Date(committedAt).toISOString();
     if (rows.length > 0) status.lastMessageAt = new Date(last.timestamp).toISOString();

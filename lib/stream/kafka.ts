@@ -24,6 +24,14 @@ export interface TopicSpec {
   partitions: number;
   /** Message retention; omitted = the broker's default. */
   retentionMs?: number;
+  /** The topic's max.message.bytes (largest record batch); omitted = the broker's default. */
+  maxMessageBytes?: number;
+}
+
+/** Whether a send failed because a record batch is larger than the broker or topic accepts. */
+export function isTooLarge(e: unknown): boolean {
+  return (e as { type?: string })?.type === "MESSAGE_TOO_LARGE" ||
+    /larger than the max message size/.test(String((e as Error)?.message));
 }
 
 export interface OutMessage {
@@ -202,9 +210,14 @@ export class KafkaClient {
           topic: s.name,
           numPartitions: s.partitions,
           replicationFactor: 1,
-          configEntries: s.retentionMs === undefined
-            ? []
-            : [{ name: "retention.ms", value: String(s.retentionMs) }],
+          configEntries: [
+            ...(s.retentionMs === undefined
+              ? []
+              : [{ name: "retention.ms", value: String(s.retentionMs) }]),
+            ...(s.maxMessageBytes === undefined
+              ? []
+              : [{ name: "max.message.bytes", value: String(s.maxMessageBytes) }]),
+          ],
         })),
       });
       return missing.map((s) => s.name);

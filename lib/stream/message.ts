@@ -177,4 +177,6 @@ export const DLQ_HEADERS = {
   topic: "egx-source-topic",
   partition: "egx-source-partition",
   offset: "egx-source-offset",
+  /** On a truncated copy of a record too large for the dead-letter topic: its size in bytes. */
+  truncated: "egx-dlq-truncated",
 } as const;

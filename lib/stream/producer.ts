@@ -10,7 +10,7 @@
  */
 import type { MarketSource } from "../market/sources/source.ts";
 import { sleep } from "../market/sources/source.ts";
-import type { OutMessage } from "./kafka.ts";
+import { isTooLarge, type OutMessage } from "./kafka.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { encodeQuote } from "./message.ts";
 import { cairoDate, calendarGap } from "../market/calendar.ts";
@@ -64,11 +64,6 @@ export interface ProducerOptions {
   signal?: AbortSignal;
   /** Called with the status after every poll and every send (e.g. to write a status file). */
   onStatus?: (s: ProducerStatus) => void;
-}
-
-function tooLarge(e: unknown): boolean {
-  return (e as { type?: string })?.type === "MESSAGE_TOO_LARGE" ||
-    /larger than the max message size/.test(String((e as Error)?.message));
 }
 
 /** Run until the source ends (then deliver everything buffered) or `signal` aborts. */
@@ -157,7 +152,7 @@ export async function runProducer(
         report();
       } catch (e) {
         c.sendErrors++;
-        if (tooLarge(e)) {
+        if (isTooLarge(e)) {
           // Not retriable as it is: halve the batch (the rest goes back to the queue's front);
           // a single message too large for the broker is a failure, reported and skipped.
           if (inflight.length > 1) {
