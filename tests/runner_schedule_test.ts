@@ -564,13 +564,19 @@ Deno.test("a second scheduler on the same log directory refuses to start and nam
   }
 });
 
-Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a failed run, recorded and alerted", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_invalid_" });
+/** A webhook on an ephemeral port that keeps every JSON body POSTed to it. */
+function webhookReceiver() {
   const posts: Record<string, unknown>[] = [];
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     posts.push(await req.json());
     return new Response("ok");
   });
+  return { posts, server };
+}
+
+Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a failed run, recorded and alerted", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_invalid_" });
+  const { posts, server } = webhookReceiver();
   const history = new History(`${dir}/logs/runs.sqlite`);
   try {
     const manifest = `${dir}/jobs.yaml`;
@@ -687,11 +693,7 @@ Deno.test("a fire that finds its pipeline's schedule changed says the scheduler 
 
 Deno.test("a fire that cannot start for another reason is a failed run too; when even that cannot be recorded, it says so", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "runner_sched_nostart_" });
-  const posts: Record<string, unknown>[] = [];
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
-    posts.push(await req.json());
-    return new Response("ok");
-  });
+  const { posts, server } = webhookReceiver();
   const history = new History(`${dir}/logs/runs.sqlite`);
   try {
     const manifest = `${dir}/jobs.yaml`;

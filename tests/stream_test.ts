@@ -351,27 +351,31 @@ kafkaTest(
   },
 );
 
+/** A valid COMI quote's message (2025-11-02 08:00Z bar), with `over` changed. */
+function validQuote(over: Partial<Parameters<typeof encodeQuote>[0]>) {
+  const m = encodeQuote({
+    ticker: "COMI",
+    barStart: "2025-11-02T08:00:00.000Z",
+    interval: "1m",
+    open: 105,
+    high: 106,
+    low: 105,
+    close: 105.5,
+    volume: 10,
+    source: "replay",
+    fetchedAt: "2025-11-02T08:05:00.000Z",
+    ...over,
+  });
+  if ("error" in m) throw new Error(m.error);
+  return m;
+}
+
 kafkaTest(
   "a quote dated before year 1900 or after 2999 is dead-lettered and the records around it are written",
   async () => {
     const client = await testClient();
     const names = await freshTopics(client, 1);
-    const quote = (ticker: string, close: number) => {
-      const m = encodeQuote({
-        ticker,
-        barStart: "2025-11-02T08:00:00.000Z",
-        interval: "1m",
-        open: 105,
-        high: 106,
-        low: 105,
-        close,
-        volume: 10,
-        source: "replay",
-        fetchedAt: "2025-11-02T08:05:00.000Z",
-      });
-      if ("error" in m) throw new Error(m.error);
-      return m;
-    };
+    const quote = (ticker: string, close: number) => validQuote({ ticker, close });
     const body = JSON.parse(quote("COMI", 105.5).value);
     // Raw records: the producer's own validation would refuse them.
     const year202 = JSON.stringify({ ...body, barStart: "0202-12-10T08:02:00.000Z" });
@@ -429,22 +433,7 @@ kafkaTest(
       { name: names.topic, partitions: 1 },
       { name: names.dlq, partitions: 1, maxMessageBytes: 16_384 },
     ]);
-    const quote = (ticker: string) => {
-      const m = encodeQuote({
-        ticker,
-        barStart: "2025-11-02T08:00:00.000Z",
-        interval: "1m",
-        open: 105,
-        high: 106,
-        low: 105,
-        close: 105.5,
-        volume: 10,
-        source: "replay",
-        fetchedAt: "2025-11-02T08:05:00.000Z",
-      });
-      if ("error" in m) throw new Error(m.error);
-      return m;
-    };
+    const quote = (ticker: string) => validQuote({ ticker });
     const junk = (i: number) => ({ key: "COMI", value: `not json ${i} ${"x".repeat(3_000)}` });
     const huge = `{${"y".repeat(40_000)}`;
     const sent = [
