@@ -244,6 +244,29 @@ Deno.test("a bad setting exits 2 before anything runs, a secret one without show
   assertEquals(filesUnder(state), []);
 });
 
+Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run and schedule", async () => {
+  const { state } = tmpState();
+  Deno.writeTextFileSync(`${state}/file`, "kept\n");
+  const run = ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"];
+  const cases: [string, string[], string, string][] = [
+    ["run", run, `${state}/file`, "it is a file"],
+    ["schedule", [], `${state}/file`, "it is a file"], // the repository's jobs.yaml
+    ["run", run, `${state}/file/logs`, "Not a directory (os error 20): mkdir"],
+  ];
+  for (const [name, args, dir, why] of cases) {
+    const r = await cli(name, args, { EGX_LOG_DIR: dir });
+    assertEquals(r.code, 2, r.stderr);
+    assertEquals(r.stdout, "");
+    const prefix = name === "run" ? "run: " : "schedule: ConfigError: ";
+    assert(
+      r.stderr.startsWith(`${prefix}the log folder ${dir} (EGX_LOG_DIR) cannot be used: ${why}`),
+      r.stderr,
+    );
+  }
+  assertEquals(filesUnder(state), [`${state}/file`]);
+  assertEquals(Deno.readTextFileSync(`${state}/file`), "kept\n");
+});
+
 Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {
   const { state, env } = tmpState();
   const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "slow_pipe", "--dry-run"], env);

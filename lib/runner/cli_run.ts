@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
-import { History, historyPath } from "./history.ts";
+import { History, historyPath, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
 import { type Plan, planRun, UsageError } from "./plan.ts";
@@ -92,6 +92,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the run before it starts
+  useLogDir(config.logDir);
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
   let manifest: Manifest;

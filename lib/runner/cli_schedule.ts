@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
-import { History, historyPath } from "./history.ts";
+import { History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { runningElsewhere, runScheduled } from "./scheduled_run.ts";
 import {
@@ -80,6 +80,7 @@ export async function main(args: string[]): Promise<number> {
 
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
+  useLogDir(config.logDir);
   const lock = lockScheduler(config.logDir); // one scheduler per log directory
   let history: History;
   try {

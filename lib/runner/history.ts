@@ -17,7 +17,7 @@
  * reads /proc only under --allow-all; when neither can be checked, the run is left `running`.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { redact } from "../config/config.ts";
+import { ConfigError, redact } from "../config/config.ts";
 
 export type RunStatus = "running" | "ok" | "failed" | "cancelled" | "abandoned";
 export type JobStatus =
@@ -499,6 +499,19 @@ export class History {
 }
 
 /** The history file inside a log directory. */
+/**
+ * Makes the log folder (EGX_LOG_DIR) if needed. A path that cannot be a folder (a file, a folder
+ * that cannot be made) is a configuration error: nothing runs, exit 2.
+ */
+export function useLogDir(logDir: string): void {
+  try {
+    Deno.mkdirSync(logDir, { recursive: true });
+  } catch (e) {
+    const why = e instanceof Deno.errors.AlreadyExists ? "it is a file" : (e as Error).message;
+    throw new ConfigError(`the log folder ${logDir} (EGX_LOG_DIR) cannot be used: ${why}`);
+  }
+}
+
 export function historyPath(logDir: string): string {
   return `${logDir.replace(/\/+$/, "")}/runs.sqlite`;
 }
