@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../lib/config/config.ts";
-import { cairoDate } from "../lib/market/calendar.ts";
+import { cairoDate, calendarGap } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource } from "../lib/market/sources/source.ts";
@@ -587,6 +587,28 @@ kafkaTest(
     assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
   },
 );
+
+Deno.test("a live producer past the calendar's known closures warns once per Cairo date; a replay never", async () => {
+  const polls = (at: string[]): MarketSource["polls"] =>
+    async function* () {
+      for (const a of at) yield { at: a, quotes: [], failures: [] };
+    };
+  const at = [
+    "2025-12-31T09:00:00.000Z", // known: no warning
+    "2026-01-04T08:00:00.000Z",
+    "2026-01-04T12:00:00.000Z", // the same Cairo date: said already
+    "2026-01-04T22:30:00.000Z", // 00:30 on 2026-01-05 in Cairo
+    "2026-01-05T08:00:00.000Z",
+  ];
+  const warned = async (live: boolean) => {
+    const { c, logs } = await produceWithKafkaDown({ name: "t", live, polls: polls(at) }, 50);
+    assert.equal(c.polls, 5);
+    return logs.filter((l) => l.event === "producer.calendar_unknown").map((l) => l.reason);
+  };
+  assert.deepEqual(await warned(true), [calendarGap("2026-01-04"), calendarGap("2026-01-05")]);
+  assert.match(String(calendarGap("2026-01-05")), /a holiday on 2026-01-05 would count/);
+  assert.deepEqual(await warned(false), []);
+});
 
 kafkaTest(
   "with Kafka down a replay waits for buffer room instead of dropping bars",
