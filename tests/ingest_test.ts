@@ -622,7 +622,8 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
       "ABUK,2025-07-02,60,61,59,60.5,nan\nABUK,2025-07-01,60,61,59,60.5,7000\n",
     "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n` +
       "2025-11-02 08:01:00,nan,11,9,10.5,100\n2025-11-02 08:02:00,10,inf,9,10.5,100\n" +
-      "2025-11-02 08:03:00,10,11,9,10.5,1e19\n2025-11-02 08:04:00,10,11,9,10.5,inf\n",
+      "2025-11-02 08:03:00,10,11,9,10.5,1e15\n2025-11-02 08:04:00,10,11,9,10.5,inf\n" +
+      "2025-11-02 08:05:00,10,11,9,10.5,999999999999999\n",
     "screener.csv": "ticker,snapshot_date,last_price,change_pct,volume,market_cap,pe_ratio," +
       "pb_ratio,dividend_yield,eps_ttm,high_52w,low_52w\nCOMI,2025-12-08,117.6,,1e30,,,,,,,\n" +
       "ETEL,2025-12-08,nan,,100,,,,,,,\nSWDY,2025-12-08,80.1,,nan,,,,,,,\n" +
@@ -639,7 +640,7 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
         out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined])
           .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
         [
-          ["bars_1m/COMI.csv", "LOADED", 5, 1, 4],
+          ["bars_1m/COMI.csv", "LOADED", 6, 2, 4],
           ["daily.csv", "LOADED", 7, 1, 6],
           ["financials.csv", "LOADED", 4, 1, 3],
           ["screener.csv", "LOADED", 4, 1, 3],
@@ -650,22 +651,22 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
         [3, "price not a finite number"],
         [4, "price not a finite number"],
         [5, "price not a finite number"],
-        [6, "volume too large (2^63 or more)"],
+        [6, "volume too large (10^15 or more)"],
         [7, "volume not a finite number"],
       ]);
       assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
         [3, "price not a finite number"],
         [4, "price not a finite number"],
-        [5, "volume too large (2^63 or more)"],
+        [5, "volume too large (10^15 or more)"],
         [6, "volume not a finite number"],
       ]);
       assert.deepEqual(await quarantine(wh, "screener.csv"), [
-        [2, "volume too large (2^63 or more)"],
+        [2, "volume too large (10^15 or more)"],
         [3, 'unparsable last_price "nan"'],
         [4, "unparsable volume"],
       ]);
       assert.deepEqual(await quarantine(wh, "financials.csv"), [
-        [2, "shares_outstanding too large (2^63 or more)"],
+        [2, "shares_outstanding too large (10^15 or more)"],
         [3, "unparsable shares_outstanding"],
         [4, "unparsable eps"],
       ]);
@@ -689,13 +690,18 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
             DATA_SOURCE: "BARS_1M",
             OPEN: 10,
             CLOSE: 10.5,
-            VOLUME: 100,
+            VOLUME: 1_000_000_000_000_099, // the largest bar's volume (10^15 - 1) plus 100
           },
         ],
       );
       assert.deepEqual(
-        await wh.query("SELECT TICKER, BAR_START, VOLUME FROM OPERATIONAL.TBL_INTRADAY_BAR"),
-        [{ TICKER: "COMI", BAR_START: "2025-11-02T08:00:00.000Z", VOLUME: 100 }],
+        await wh.query(
+          "SELECT TICKER, BAR_START, VOLUME FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY BAR_START",
+        ),
+        [
+          { TICKER: "COMI", BAR_START: "2025-11-02T08:00:00.000Z", VOLUME: 100 },
+          { TICKER: "COMI", BAR_START: "2025-11-02T08:05:00.000Z", VOLUME: 999_999_999_999_999 },
+        ],
       );
       assert.deepEqual(
         await wh.query("SELECT TICKER, VOLUME FROM OPERATIONAL.TBL_MARKET_STAT"),

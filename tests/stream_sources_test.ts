@@ -252,6 +252,7 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
     [{ ...body, close: 0 }, /close must be a positive number/],
     [{ ...body, volume: -1 }, /volume must be a non-negative integer/],
     [{ ...body, volume: 1.5 }, /volume must be a non-negative integer/],
+    [{ ...body, volume: 1e15 }, /volume 1000000000000000 is 10\^15 or more/],
     [{ ...body, source: "" }, /source must be a non-empty string/],
     [{ ...body, extra: 1 }, /unknown field\(s\): extra/],
     [[1, 2], /not a JSON object/],
@@ -266,6 +267,7 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   if (!bad.ok) assert.match(bad.reason, /^bad JSON/);
   assert.deepEqual(decodeQuote(null), { ok: false, reason: "empty message (null value)" });
   assert.deepEqual(encodeQuote({ ...good, high: 1 }), { error: "high 1 is below low 105" });
+  assert.equal(checkQuote({ ...body, volume: 1e15 - 1 }).ok, true);
   // The range's edges are valid.
   for (const barStart of ["1900-01-01T00:00:00.000Z", "2999-12-31T23:59:00.000Z"]) {
     assert.equal(checkQuote({ ...body, barStart, fetchedAt: barStart }).ok, true, barStart);

@@ -118,6 +118,8 @@ export function checkQuote(value: unknown): Checked {
       reason: `volume must be a non-negative integer, got ${JSON.stringify(v.volume)}`,
     };
   }
+  // A day's volume is summed into a BIGINT from up to 1,440 one-minute bars (as in batch loads).
+  if (v.volume >= 1e15) return { ok: false, reason: `volume ${v.volume} is 10^15 or more` };
   if (typeof v.source !== "string" || v.source.length === 0 || v.source.length > 64) {
     return { ok: false, reason: "source must be a non-empty string (at most 64 characters)" };
   }

@@ -11,7 +11,7 @@ SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN n.bad_amounts <> '' THEN 'unparsable ' || n.bad_amounts END,
     CASE WHEN n.shares_outstanding < 0 THEN 'negative shares_outstanding' END,
     CASE WHEN egx_too_big(n.shares_outstanding)
-      THEN 'shares_outstanding too large (2^63 or more)' END,
+      THEN 'shares_outstanding too large (10^15 or more)' END,
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL THEN 'unknown ticker ' || n.ticker END,
     CASE WHEN n.fiscal_year IS NOT NULL AND n.fiscal_quarter IS NOT NULL
       AND count(*) OVER (PARTITION BY n.ticker, n.fiscal_year, n.fiscal_quarter) > 1

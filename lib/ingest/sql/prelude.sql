@@ -14,9 +14,11 @@ CREATE OR REPLACE TEMP MACRO egx_num(x) AS
 -- above any bound, so they would pass them (a non-finite value has its own problem instead).
 CREATE OR REPLACE TEMP MACRO egx_finite(x) AS CASE WHEN isfinite(x) THEN x END;
 
--- A volume (or share count) stored as BIGINT after round(): it must be below 2^63, or the cast
--- fails the whole file. (Negative ones are a problem of their own.)
-CREATE OR REPLACE TEMP MACRO egx_too_big(v) AS isfinite(v) AND v >= 9223372036854775808.0;
+-- A volume (or share count) is stored as BIGINT after round(), and a day's volume is summed into
+-- a BIGINT from up to 1,440 one-minute bars: below 10^15 (no EGX volume comes near: the whole
+-- exchange trades ~10^9 shares a day) the sum stays below 2^63, where a cast or sum would fail
+-- the whole file. (Negative ones are a problem of their own.)
+CREATE OR REPLACE TEMP MACRO egx_too_big(v) AS isfinite(v) AND v >= 1e15;
 
 -- Volumes like 1.81M / 426.44K / 2B / 1,234 (Investing.com); NULL when unparsable (or when the
 -- multiplier takes it past the largest DOUBLE).
@@ -39,8 +41,8 @@ CREATE OR REPLACE TEMP MACRO egx_problem(name, raw, val) AS CASE
 END;
 
 -- The price and volume problems of a daily or one-minute bar ('; '-separated, NULL = none):
--- missing or unparsable values, prices or volume not finite numbers (nan, inf), a volume too large
--- for BIGINT, non-positive prices, negative volume, high < low, open/close outside [low, high].
+-- missing or unparsable values, prices or volume not finite numbers (nan, inf), a volume of 10^15
+-- or more, non-positive prices, negative volume, high < low, open/close outside [low, high].
 -- egx_ohlcv_bad is the cheap test for the same problems (most rows are good): the two must agree.
 CREATE OR REPLACE TEMP MACRO egx_ohlcv_problems(o_raw, o, h_raw, h, l_raw, l, c_raw, c, v_raw, v)
 AS NULLIF(concat_ws('; ',
@@ -52,7 +54,7 @@ AS NULLIF(concat_ws('; ',
   CASE WHEN NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c)
     THEN 'price not a finite number' END,
   CASE WHEN NOT isfinite(v) THEN 'volume not a finite number' END,
-  CASE WHEN egx_too_big(v) THEN 'volume too large (2^63 or more)' END,
+  CASE WHEN egx_too_big(v) THEN 'volume too large (10^15 or more)' END,
   CASE WHEN egx_finite(o) <= 0 OR egx_finite(h) <= 0 OR egx_finite(l) <= 0 OR egx_finite(c) <= 0
     THEN 'non-positive price' END,
   CASE WHEN egx_finite(v) < 0 THEN 'negative volume' END,
@@ -67,7 +69,7 @@ CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
   o IS NULL OR h IS NULL OR l IS NULL OR c IS NULL OR v IS NULL OR o <= 0 OR l <= 0 OR v < 0
   OR h < l OR o > h OR o < l OR c > h OR c < l
   OR NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c) OR NOT isfinite(v)
-  OR v >= 9223372036854775808.0;
+  OR v >= 1e15;
 
 -- The files of the group being loaded (same format and header), filled by load.ts.
 CREATE OR REPLACE TEMP TABLE egx_file (

@@ -8,7 +8,7 @@ SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN n.bad_values <> '' THEN 'unparsable ' || n.bad_values END,
     CASE WHEN n.last_price <= 0 OR n.high_52w <= 0 OR n.low_52w <= 0 THEN 'non-positive price' END,
     CASE WHEN n.volume < 0 THEN 'negative volume' END,
-    CASE WHEN egx_too_big(n.volume) THEN 'volume too large (2^63 or more)' END,
+    CASE WHEN egx_too_big(n.volume) THEN 'volume too large (10^15 or more)' END,
     CASE WHEN n.high_52w < n.low_52w THEN 'high_52w < low_52w' END,
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL THEN 'unknown ticker ' || n.ticker END,
     CASE WHEN n.snapshot_date IS NOT NULL
