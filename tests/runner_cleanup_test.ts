@@ -301,3 +301,21 @@ Deno.test("cleanup keeps the crontab's flock files at the top of the log folder,
     Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
+
+Deno.test("deleteRuns deletes every named run across its 500-run transactions, and no other", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_cleanup_" });
+  const h = new History(`${dir}/runs.sqlite`);
+  try {
+    const ids = Array.from({ length: 1_002 }, (_, i) => `r${String(i).padStart(4, "0")}`);
+    for (const [i, id] of ids.entries()) {
+      h.startRun({ id, target: "p", trigger: "manual", jobs: ["a"], at: i });
+      h.endRun(id, "ok", i + 1, "1 ok");
+    }
+    // 1,001 to delete (two full transactions and one of a single run), one unknown id.
+    assertEquals(h.deleteRuns([...ids.slice(1), "unknown"]), 1_001);
+    assertEquals(h.listRuns(5).map((r) => r.id), ["r0000"]);
+  } finally {
+    h.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

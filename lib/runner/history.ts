@@ -446,13 +446,19 @@ export class History {
       logs: (logs.all(r.id) as unknown as { log_path: string }[]).map((l) => l.log_path),
     }));
   }
-  /** Delete runs (with their jobs and attempts). Returns the number deleted. */
+  /**
+   * Delete runs (with their jobs and attempts), 500 per transaction, so that a large cleanup
+   * never holds the write lock long enough to make a running runner's write wait. Returns the
+   * number deleted.
+   */
   deleteRuns(ids: readonly string[]): number {
     let n = 0;
     const del = this.#db.prepare("DELETE FROM runs WHERE id = ?");
-    this.#tx(() => {
-      for (const id of ids) n += Number(del.run(id).changes);
-    });
+    for (let i = 0; i < ids.length; i += 500) {
+      this.#tx(() => {
+        for (const id of ids.slice(i, i + 500)) n += Number(del.run(id).changes);
+      });
+    }
     return n;
   }
 
