@@ -39,9 +39,14 @@ Deno.test("the landing, warehouse and clock follow their variables", () => {
   // Not the bundled sample: "now" is the clock.
   const asOf = c.asOf.getTime();
   assertEquals(asOf >= before && asOf <= Date.now(), true);
+  // A date alone: the end of that day in Cairo, +02:00 in winter, +03:00 under DST.
   assertEquals(
     loadConfig(envOf({ EGX_AS_OF: "2026-04-23" })).asOf.toISOString(),
-    "2026-04-23T23:59:59.000Z",
+    "2026-04-23T21:59:59.000Z",
+  );
+  assertEquals(
+    loadConfig(envOf({ EGX_AS_OF: "2026-07-01" })).asOf.toISOString(),
+    "2026-07-01T20:59:59.000Z",
   );
 });
 
@@ -258,7 +263,7 @@ Deno.test(".env.example documents every variable the configuration reads, and lo
   const c = loadConfig((k) => vars.get(k));
   assertEquals([c.warehouse.kind, c.landing.kind], ["snowflake", "s3"]);
   assertEquals([c.kafka.partitions, c.stream.replaySpeed, c.api.port], [3, 270, 8080]);
-  assertEquals(c.asOf.toISOString(), "2025-12-08T23:59:59.000Z");
+  assertEquals(c.asOf.toISOString(), "2025-12-08T21:59:59.000Z"); // 23:59:59 in Cairo
 });
 
 Deno.test("a malformed broker list or alert webhook is named at once, the webhook not shown", () => {

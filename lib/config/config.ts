@@ -9,6 +9,7 @@
  * Secrets (passwords, tokens, webhook URLs, private-key passphrases) are registered with
  * `redact()` as soon as they are read, so any text passed through `redact` has them masked.
  */
+import { cairoWallToInstant } from "../market/calendar.ts";
 
 /** Raised when configuration is missing, malformed, or not granted to this process. */
 export class ConfigError extends Error {
@@ -460,7 +461,11 @@ function alerts(env: Env): AlertConfig {
 function asOf(env: Env): Date {
   const raw = env("EGX_AS_OF");
   if (raw !== undefined) {
-    const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(raw) ? `${raw}T23:59:59Z` : raw);
+    // A date alone is the end of that day in Cairo (23:59:59 local, DST included), not in UTC:
+    // 23:59:59Z is already the next day there.
+    const d = /^\d{4}-\d{2}-\d{2}$/.test(raw)
+      ? new Date(cairoWallToInstant(raw, "23:59").getTime() + 59_000)
+      : new Date(raw);
     if (Number.isNaN(d.getTime())) {
       throw new ConfigError(`EGX_AS_OF must be an ISO date or instant, got ${raw}`);
     }
