@@ -5,11 +5,16 @@
  * direction), print them, and POST them to EGX_ALERT_WEBHOOK_URL when set. With --watch it
  * stays up next to the stream and re-evaluates whenever the warehouse changes.
  *
- *   deno run --allow-read --allow-write --allow-net --allow-ffi --allow-sys --allow-env \
+ *   deno run --allow-ffi --allow-net=127.0.0.1 \
+ *     --allow-read=alerts.yaml,data,data/egx.duckdb,data/egx.duckdb.wal \
+ *     --allow-write=data,data/egx.duckdb \
+ *     --allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,EGX_SMTP_URL,EGX_ALERT_EMAIL_TO,EGX_ALERT_EMAIL_FROM,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
  *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD] [--watch]
  *
- * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.
- * --allow-net is for the webhook, whose host is only known from the environment.)
+ * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;
+ * it lets native code bypass the other permissions. --allow-net is for the webhook and SMTP
+ * server and for Snowflake: EGX_ALERT_WEBHOOK_NET and EGX_SNOWFLAKE_NET in jobs.yaml, give your
+ * hosts; a --rules file elsewhere needs its own --allow-read.)
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";

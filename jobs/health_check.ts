@@ -4,10 +4,14 @@
  * unhealthy during EGX trading hours (at EGX_AS_OF / now, Africa/Cairo). Outside trading hours
  * it only reports. The first job of both pipelines, as in the original DAG.
  *
- *   deno run --allow-read --allow-write=data --allow-net --allow-ffi --allow-sys --allow-env \
+ *   deno run --allow-ffi --allow-net=127.0.0.1 \
+ *     --allow-read=data,var/kafka,var/stream,data/egx.duckdb --allow-write=data,data/egx.duckdb \
+ *     --allow-env=KAFKA_*,EGX_TOPIC_*,EGX_CONSUMER_*,EGX_STREAM_*,EGX_REPLAY_*,EGX_POLL_MINUTES,TRADINGVIEW_*,EGX_TV_*,EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,NODE_ENV,KAFKAJS_* \
  *     jobs/health_check.ts [--json]
  *
- * (--allow-ffi is for the DuckDB binding; it lets native code bypass the other permissions.)
+ * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;
+ * it lets native code bypass the other permissions. --allow-net is for the Kafka brokers and
+ * Snowflake: EGX_KAFKA_NET and EGX_SNOWFLAKE_NET in jobs.yaml, give your hosts.)
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";

@@ -4,9 +4,14 @@
  * lib/runner/job.ts) when there are none, so the runner skips the batch branch. batch_load
  * recomputes the same list itself, so nothing is handed over between the two.
  *
- *   deno run --allow-ffi --allow-read=data --allow-write=data \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,S3_ENDPOINT,S3_FORCE_PATH_STYLE,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,SNOWFLAKE_* \
- *     [--allow-net=<S3 and Snowflake hosts>] jobs/s3_check.ts
+ *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,var,data/egx.duckdb,data/sample \
+ *     --allow-write=data,var,data/egx.duckdb --allow-sys=uid,homedir,osRelease \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,SNOWFLAKE_*,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE \
+ *     jobs/s3_check.ts
+ *
+ * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for S3 and Snowflake,
+ * EGX_S3_NET and EGX_SNOWFLAKE_NET there, and --allow-read/--allow-write follow EGX_WAREHOUSE and
+ * EGX_LANDING; the AWS SDK reads the AWS_*, home and sys entries as it loads.)
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";

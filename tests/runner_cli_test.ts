@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { History } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
+import { jobCommand } from "../lib/runner/plan.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 import { denoCacheEnv, denoOutput, taskFlags, waitForEnd } from "./support/processes.ts";
 
@@ -468,6 +469,20 @@ Deno.test("`deno task runs` leaves a live run running; a runner killed outright:
   assert(list.stdout.startsWith(`run ${id}  slow_pipe  abandoned`), list.stdout);
 });
 
+/** `--allow-x=a,b` flags as {x: [a, b] sorted} (true for a bare flag), without the runner's own. */
+function permissionSets(flags: string[]): Record<string, string[] | true> {
+  const out: Record<string, string[] | true> = {};
+  for (const f of flags) {
+    if (f === "--no-prompt") continue;
+    const [name, list] = f.replace(/^'|'$/g, "").split("=", 2);
+    const values = list?.split(",").filter((v) =>
+      !["EGX_RUN_ID", "EGX_JOB", "EGX_ATTEMPT"].includes(v)
+    );
+    out[name] = values === undefined ? true : values.sort();
+  }
+  return out;
+}
+
 Deno.test("every job in jobs.yaml answers --help when run alone with its header's deno run line", async () => {
   const manifest = loadManifest(`${REPO}/jobs.yaml`);
   assert(manifest.jobs.size >= 1);
@@ -483,6 +498,14 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
     const at = words.indexOf(job.script);
     assert(at > 1, `${job.script}: the header's deno run line does not run ${job.script}`);
     const flags = words.slice(2, at);
+    // The header's permissions are the job's own: those the runner gives it with jobs.yaml's
+    // defaults (less the runner's per-attempt variables), no more and no fewer.
+    const runnerFlags = jobCommand(manifest, job, { source: {} }).argv;
+    assertEquals(
+      permissionSets(flags),
+      permissionSets(runnerFlags.slice(2, runnerFlags.indexOf(job.script))),
+      `${job.script}: the header's deno run line grants other permissions than jobs.yaml`,
+    );
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...flags, job.script, "--help"],
       cwd: REPO,
