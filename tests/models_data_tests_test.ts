@@ -348,6 +348,37 @@ Deno.test("failing rows are stored for inspection, warnings do not fail the run,
   }
 });
 
+Deno.test("a BARS_1M daily bar whose open or close is not the first or last one-minute bar's is reported", async () => {
+  const { fx, project } = await builtFixture();
+  try {
+    // COMI's day opens at its high, ETEL's closes at its low: volume, high and low still agree.
+    await fx.wh.transaction(async (s) => {
+      await s.execute(
+        `UPDATE ${UNIFIED} SET OPEN = HIGH WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-08'`,
+      );
+      await s.execute(
+        `UPDATE ${UNIFIED} SET CLOSE = LOW WHERE TICKER = 'ETEL' AND TRADE_DATE = '2025-12-08'`,
+      );
+    });
+    const name = "assert_daily_bars_match_one_minute_bars";
+    const r = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      names: [name],
+    });
+    assertEquals(r.results.map((x) => [x.name, x.status, x.failures]), [[name, "warn", 2]]);
+    const stored = await fx.wh.query(
+      `SELECT TICKER, OPEN, MINUTE_OPEN, CLOSE, MINUTE_CLOSE FROM DWH_AUDIT.${name} ORDER BY 1`,
+    );
+    assertEquals(stored, [
+      { TICKER: "COMI", OPEN: 117.85, MINUTE_OPEN: 116.21, CLOSE: 117.6, MINUTE_CLOSE: 117.6 },
+      { TICKER: "ETEL", OPEN: 62.8, MINUTE_OPEN: 62.8, CLOSE: 62.11, MINUTE_CLOSE: 64 },
+    ]);
+  } finally {
+    await fx.close();
+  }
+});
+
 Deno.test("a test whose relation is missing is an error, and the other tests still run", async () => {
   const fx = await fixtureWarehouse();
   try {
