@@ -87,6 +87,11 @@ const SINGULAR_MUTATIONS: Record<string, string[]> = {
     `UPDATE ${UNIFIED} SET VOLUME = VOLUME + 1
      WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-08'`,
   ],
+  assert_index_membership_periods_do_not_overlap: [
+    `INSERT INTO DWH_SILVER.stg_index_membership
+     SELECT * REPLACE (EFFECTIVE_FROM + 30 AS EFFECTIVE_FROM) FROM DWH_SILVER.stg_index_membership
+     WHERE rowid = ${first("DWH_SILVER.stg_index_membership", "EFFECTIVE_TO IS NULL")}`,
+  ],
   assert_snapshot_is_latest_bar: [
     "CREATE TABLE main.snapshot_copy AS SELECT * FROM DWH_GOLD.vw_market_snapshot",
     `CREATE OR REPLACE VIEW DWH_GOLD.vw_market_snapshot AS

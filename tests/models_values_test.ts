@@ -6,6 +6,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { addDays, cairoDate, closureOn, isTradingDay, weekdayOf } from "../lib/market/calendar.ts";
+import { runTests } from "../lib/models/test_run.ts";
 import { AS_OF, buildModels, FIXTURES, fixtureWarehouse } from "./models_fixture.ts";
 
 /** Rows of a fixture CSV (no quoted fields in the columns read here) as string records. */
@@ -57,8 +58,11 @@ interface Member {
   weight: number | null;
 }
 
-/** The listed memberships plus EGX100 EWI = EGX30 + EGX70 EWI (the fixture lists no EGX100). */
-async function memberships(): Promise<Member[]> {
+/**
+ * The listed memberships (and `extra` ones) plus EGX100 EWI = EGX30 + EGX70 EWI (the fixture
+ * lists no EGX100).
+ */
+async function memberships(extra: Member[] = []): Promise<Member[]> {
   const listed: Member[] = (await csv("index_membership.csv")).map((r) => ({
     index: r.index_code,
     ticker: r.ticker,
@@ -66,6 +70,7 @@ async function memberships(): Promise<Member[]> {
     to: r.effective_to || null,
     weight: r.weight === "" ? null : Number(r.weight),
   }));
+  listed.push(...extra);
   assert(!listed.some((m) => m.index === "EGX100_EWI"));
   const derived = new Map<string, Member>();
   for (const m of listed) {
@@ -73,6 +78,16 @@ async function memberships(): Promise<Member[]> {
     if (!derived.has(key)) derived.set(key, { ...m, index: "EGX100_EWI", weight: null });
   }
   return [...listed, ...derived.values()];
+}
+
+/** Overlapping periods of a stock in an index cut short: each ends where the next one starts. */
+function withoutOverlaps(members: Member[]): Member[] {
+  return members.map((m) => {
+    const next = members
+      .filter((o) => o.index === m.index && o.ticker === m.ticker && o.from > m.from)
+      .map((o) => o.from).sort()[0];
+    return next !== undefined && (m.to === null || m.to > next) ? { ...m, to: next } : m;
+  });
 }
 
 const effective = (m: Member, d: string) => m.from <= d && (m.to === null || d < m.to);
@@ -441,6 +456,88 @@ Deno.test("the silver and gold models hold the values worked out from the fixtur
           "LISTED_WEIGHTS_WITH_AVERAGE_FILL",
         ]);
       },
+    );
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("a stock whose membership periods in an index overlap counts once a day, with the weight of the period that started last", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    // A newer EGX30 list gives COMI another weight from 2025-10-01 but leaves its first period
+    // open; EGX100 EWI, derived from EGX30, gets the two overlapping periods too.
+    const overlap: Member = {
+      index: "EGX30",
+      ticker: "COMI",
+      from: "2025-10-01",
+      to: null,
+      weight: 0.3,
+    };
+    await fx.wh.transaction(async (s) => {
+      await s.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET CLOSE = ? WHERE TICKER = ? AND TRADE_DATE = ?",
+        [MOVED.close, MOVED.ticker, MOVED.date],
+      );
+      await s.execute(
+        `INSERT INTO OPERATIONAL.TBL_INDEX_MEMBERSHIP (INDEX_CODE, TICKER, EFFECTIVE_FROM, WEIGHT,
+         SOURCE_FILE) VALUES (?, ?, ?, ?, 'overlap.csv')`,
+        [overlap.index, overlap.ticker, overlap.from, overlap.weight],
+      );
+    });
+    const { project } = await buildModels(fx);
+    const rows = await fx.wh.query(
+      `SELECT INDEX_CODE, TRADE_DATE, INDEX_LEVEL, DAILY_RETURN_PCT, BASE_VALUE, BASE_DATE,
+       CONSTITUENTS, CONSTITUENTS_TRADED, CONSTITUENTS_WITH_RETURN, WEIGHT_METHOD
+       FROM DWH_GOLD.gold_fct_index_performance ORDER BY INDEX_CODE, TRADE_DATE`,
+    );
+    const want = indexLevels(await barsByTicker(), withoutOverlaps(await memberships([overlap])));
+    assertEquals(rows.length, want.length);
+    for (const [i, w] of want.entries()) {
+      const r = rows[i];
+      const what = `${w.INDEX_CODE} ${w.TRADE_DATE}`;
+      near(r.INDEX_LEVEL, w.INDEX_LEVEL, `${what} INDEX_LEVEL`);
+      near(r.DAILY_RETURN_PCT, w.DAILY_RETURN_PCT, `${what} DAILY_RETURN_PCT`);
+      assertEquals(
+        { ...r, INDEX_LEVEL: 0, DAILY_RETURN_PCT: 0 },
+        { ...w, INDEX_LEVEL: 0, DAILY_RETURN_PCT: 0 },
+        what,
+      );
+    }
+    const last = rows.filter((r) => r.TRADE_DATE === "2025-12-08");
+    assertEquals(last.map((r) => [r.INDEX_CODE, r.CONSTITUENTS]), [
+      ["EGX100_EWI", 13],
+      ["EGX30", 9],
+      ["EGX70_EWI", 4],
+    ]);
+    // The staging test reports both overlaps (a warning: the levels above stay well defined).
+    const name = "assert_index_membership_periods_do_not_overlap";
+    const t = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      names: [name],
+    });
+    assertEquals(t.results.map((x) => [x.status, x.failures]), [["warn", 2]]);
+    assert(t.ok);
+    assertEquals(
+      await fx.wh.query(
+        `SELECT INDEX_CODE, TICKER, EFFECTIVE_FROM, OVERLAPPING_FROM FROM DWH_AUDIT.${name}
+         ORDER BY 1`,
+      ),
+      [
+        {
+          INDEX_CODE: "EGX100_EWI",
+          TICKER: "COMI",
+          EFFECTIVE_FROM: "2025-01-01",
+          OVERLAPPING_FROM: "2025-10-01",
+        },
+        {
+          INDEX_CODE: "EGX30",
+          TICKER: "COMI",
+          EFFECTIVE_FROM: "2025-01-01",
+          OVERLAPPING_FROM: "2025-10-01",
+        },
+      ],
     );
   } finally {
     await fx.close();

@@ -9,6 +9,9 @@
 -- Level: BASE_VALUE (OPERATIONAL.TBL_INDEX.BASE_VALUE, else var('default_index_base') = 1000) on
 -- the first trade date with constituent prices (BASE_DATE), then chained:
 --   level_d = level_(d-1) * (1 + return_d).
+-- A stock counts once per index and day, also when its membership periods overlap (the period
+-- with the latest EFFECTIVE_FROM wins; the staging test
+-- assert_index_membership_periods_do_not_overlap reports such lists).
 -- It is an index of the constituents we have prices for, not the exchange's published level.
 with members as (
   select INDEX_CODE, TICKER, EFFECTIVE_FROM, EFFECTIVE_TO, WEIGHT, WEIGHTING, INDEX_NAME
@@ -37,6 +40,11 @@ member_days as (
     on m.TICKER = p.TICKER
     and p.TRADE_DATE >= m.EFFECTIVE_FROM
     and (m.EFFECTIVE_TO is null or p.TRADE_DATE < m.EFFECTIVE_TO)
+  -- Overlapping periods of one stock in one index (a newer list that did not close the older
+  -- row) count it once: the period that started last wins (its weight is used).
+  qualify row_number() over (
+    partition by m.INDEX_CODE, p.TICKER, p.TRADE_DATE order by m.EFFECTIVE_FROM desc
+  ) = 1
 ),
 weighted as (
   select
@@ -79,7 +87,7 @@ per_day as (
   group by INDEX_CODE, TRADE_DATE
 ),
 effective_members as (
-  select d.INDEX_CODE, d.TRADE_DATE, count(*) as CONSTITUENTS
+  select d.INDEX_CODE, d.TRADE_DATE, count(distinct m.TICKER) as CONSTITUENTS
   from per_day as d
   join members as m
     on m.INDEX_CODE = d.INDEX_CODE
