@@ -404,6 +404,11 @@ Deno.test("a test whose relation is missing is an error, and the other tests sti
     assertEquals(by.stg_prices_positive.status, "pass");
     assertEquals(by.unique_gold_dim_sector_sector_key.status, "error");
     assert(by.unique_gold_dim_sector_sector_key.message!.includes("gold_dim_sector"));
+    // The message names the YAML file and the line declaring the test.
+    assertEquals(
+      by.unique_gold_dim_sector_sector_key.message!.split(": ")[0],
+      "models/marts/_marts.yml:131:17",
+    );
     assert(!r.ok);
   } finally {
     await fx.close();

@@ -312,7 +312,7 @@ Deno.test("a failing model reports file, warehouse message and compiled SQL; dow
     );
     assertMatch(
       by.get("bad")!.message!,
-      /\(compiled SQL: target\/compiled\/duckdb\/models\/marts\/bad\.sql\)$/,
+      /\(compiled SQL: target\/compiled\/duckdb\/models\/marts\/bad\.sql:\d+\)$/,
     );
     assertEquals(by.get("after_bad")!.status, "skipped");
     assertEquals(by.get("after_bad")!.message, "skipped: upstream bad failed");
@@ -326,6 +326,42 @@ Deno.test("a failing model reports file, warehouse message and compiled SQL; dow
       "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%egx_tmp%'",
     );
     assertEquals(tmp, []);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a model's warehouse error names the line of its source file and of its compiled SQL, not of the statement that wraps it", async () => {
+  const body = "-- the columns\nselect\n  ID,\n  NAME,\n  NO_SUCH_COLUMN\nfrom {{ ref('base') }}\n";
+  const root = await miniProject({
+    "models/staging/base.sql": "select 1 as ID, 'a' as NAME",
+    "models/marts/as_view.sql": `/*---\nmaterialized: view\n---*/\n${body}`,
+    "models/marts/as_table.sql": body,
+    // The transpiler lays this one out again: no source line reads like the compiled one.
+    "models/marts/one_line.sql": "select ID, NAME, NO_SUCH_COLUMN from {{ ref('base') }}",
+  });
+  const wh = await memoryWarehouse(root);
+  try {
+    const r = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: join(root, "target"),
+    });
+    const by = new Map(r.results.map((x) => [x.name, x.message ?? ""]));
+    const compiled = async (name: string, line: number) =>
+      (await Deno.readTextFile(join(root, `target/compiled/duckdb/models/marts/${name}.sql`)))
+        .split("\n")[line - 1].trim();
+    assertMatch(by.get("as_view")!, /^models\/marts\/as_view\.sql:8: Binder Error: /);
+    assertMatch(
+      by.get("as_view")!,
+      /\(compiled SQL: target\/compiled\/duckdb\/models\/marts\/as_view\.sql:4\)$/,
+    );
+    assertEquals(await compiled("as_view", 4), "NO_SUCH_COLUMN");
+    assertMatch(by.get("as_table")!, /^models\/marts\/as_table\.sql:5: Binder Error: /);
+    assertMatch(by.get("as_table")!, /as_table\.sql:4\)$/);
+    assertMatch(by.get("one_line")!, /^models\/marts\/one_line\.sql: Binder Error: /);
+    assertMatch(by.get("one_line")!, /one_line\.sql:4\)$/);
+    assertEquals(await compiled("one_line", 4), "NO_SUCH_COLUMN");
   } finally {
     await wh.close();
     await Deno.remove(root, { recursive: true });

@@ -108,7 +108,7 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
     assertMatch(r.stdout, /16 model\(s\): 10 ok, 1 failed, 5 skipped/);
     assertMatch(
       r.stderr,
-      /^models_run: gold_dim_company failed: models\/marts\/gold_dim_company\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/models\/marts\/gold_dim_company\.sql\)$/m,
+      /^models_run: gold_dim_company failed: models\/marts\/gold_dim_company\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/models\/marts\/gold_dim_company\.sql:\d+\)$/m,
     );
     // Models beside the failure still run; the views downstream of it are skipped.
     assertMatch(r.stdout, /gold_fct_index_performance +OK/);
@@ -123,7 +123,7 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
     assertEquals(t.code, 1);
     assertMatch(
       t.stdout,
-      /ERROR relationships_gold_fct_stock_daily_prices_ticker__gold_dim_company: models\/marts\/_marts\.yml: Catalog Error: Table with name gold_dim_company does not exist/,
+      /ERROR relationships_gold_fct_stock_daily_prices_ticker__gold_dim_company: models\/marts\/_marts\.yml:163:13: Catalog Error: Table with name gold_dim_company does not exist/,
     );
     assertMatch(t.stdout, /1 pass, 0 warn, 0 fail, 1 error/);
   } finally {

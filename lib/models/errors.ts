@@ -59,3 +59,27 @@ export function warehouseMessage(e: unknown): string {
   return String(err?.message ?? e).split("\n").filter((l) => l.trim() !== "").slice(0, 3)
     .join(" | ");
 }
+
+/**
+ * The lines a warehouse error points at, from the statement's line number in its message
+ * (DuckDB `LINE 15:`; Snowflake `error line 15 at position 4`, not tested here). The warehouse
+ * counts the lines of the statement it ran, which wraps the compiled SELECT (`CREATE TABLE x AS`):
+ * `compiled` is the line in the compiled SQL. `source` is the line of the model's file that
+ * reads the same as that compiled line, when exactly one does (the transpiler lays out again
+ * what it rewrites, so a line is found only where it was left as written).
+ */
+export function errorLines(
+  e: unknown,
+  { statement, compiled, source }: { statement: string; compiled: string; source: string },
+): { compiled?: number; source?: number } {
+  const m = /\bLINE (\d+):|\berror line (\d+) at position/i.exec(warehouseMessage(e));
+  const at = statement.indexOf(compiled);
+  if (!m || at < 0) return {};
+  const line = Number(m[1] ?? m[2]) - lineCol(statement, at).line + 1;
+  const lines = compiled.split("\n");
+  if (line < 1 || line > lines.length) return {};
+  const norm = (l: string) => l.trim().replace(/\s+/g, " ").toLowerCase();
+  const text = norm(lines[line - 1]);
+  const same = source.split("\n").flatMap((l, i) => text !== "" && norm(l) === text ? [i + 1] : []);
+  return { compiled: line, source: same.length === 1 ? same[0] : undefined };
+}

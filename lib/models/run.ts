@@ -19,7 +19,7 @@ import {
 } from "./build_record.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
-import { ModelError, warehouseMessage } from "./errors.ts";
+import { errorLines, ModelError, warehouseMessage } from "./errors.ts";
 import {
   columnsQuery,
   incrementalMergeStatements,
@@ -231,6 +231,7 @@ async function buildModel(
   };
   const statements: string[] = [];
   let compiledPath: string | undefined;
+  let compiledSql: string | undefined;
   try {
     const fingerprint = definitionFingerprint(compiler, m);
     let incremental = false;
@@ -250,6 +251,7 @@ async function buildModel(
     for (;;) {
       const compiled = await compiler.compileModel(m, incremental);
       compiledPath = compiled.path;
+      compiledSql = compiled.sql;
       const mode = base.mode;
       try {
         await wh.transaction(async (s) => {
@@ -299,12 +301,17 @@ async function buildModel(
     };
   } catch (e) {
     if (opts.signal?.aborted) throw e;
+    const failed = statements.at(-1);
+    const lines = compiledSql !== undefined && failed !== undefined
+      ? errorLines(e, { statement: failed, compiled: compiledSql, source: m.sql })
+      : {};
     const where = e instanceof ModelError || e instanceof ModelBuildError
       ? e.message
-      : `${m.file}: ${warehouseMessage(e)}`;
-    const message = compiledPath
-      ? `${where} (compiled SQL: ${relativeTo(compiler.project.root, compiledPath)})`
-      : where;
+      : `${m.file}${lines.source ? `:${lines.source}` : ""}: ${warehouseMessage(e)}`;
+    const compiledAt = compiledPath &&
+      relativeTo(compiler.project.root, compiledPath) +
+        (lines.compiled ? `:${lines.compiled}` : "");
+    const message = compiledAt ? `${where} (compiled SQL: ${compiledAt})` : where;
     return { ...base, status: "error", durationMs: performance.now() - t0, message, statements };
   }
 }

@@ -9,7 +9,7 @@ import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { collectTests, type DataTest, testDependencies } from "./data_tests.ts";
-import { ModelError, warehouseMessage } from "./errors.ts";
+import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { selectModels } from "./select.ts";
 
@@ -127,7 +127,7 @@ export async function runTests(
             "error",
             0,
             performance.now() - s0,
-            `${t.file}: ${warehouseMessage(e)}`,
+            `${formatPos(t.pos)}: ${warehouseMessage(e)}`,
           );
           results.push({ ...r, compiledPath: c.path });
           throw new Restart();
