@@ -21,7 +21,8 @@ import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 const HELP = `Usage: jobs/docs_generate.ts [--serve [--port N] [--no-generate]]
 
 Generates target/docs/ (open target/docs/index.html) from models/, the warehouse's column types
-(EGX_WAREHOUSE) and the last results in target/run_results.json and target/test_results.json.
+(EGX_WAREHOUSE) and the last results in target/run_results.json, target/test_results.json and
+target/test_status.json.
 
   --serve          serve target/docs on http://127.0.0.1:PORT/ until Ctrl-C
   --port N         port for --serve (default 8090; 0 = any free port)

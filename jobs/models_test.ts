@@ -1,8 +1,9 @@
 /**
  * models_test: run the data tests declared beside the models (the dbt test of the original
- * pipeline). Stores failing rows in DWH_AUDIT.<test> and every result in DWH_AUDIT.TEST_RESULTS
- * and target/test_results.json; fails (exit 1) when an error-severity test fails, reports
- * warnings.
+ * pipeline). Stores failing rows in DWH_AUDIT.<test> and every result in DWH_AUDIT.TEST_RESULTS,
+ * target/test_results.json (this run) and target/test_status.json (the latest of every test); a
+ * run without --select/--name forgets removed tests. Fails (exit 1) when an error-severity test
+ * fails, reports warnings.
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
  *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \

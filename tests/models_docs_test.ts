@@ -83,6 +83,74 @@ Deno.test("the docs site documents every source and model with types, tests, las
   }
 });
 
+Deno.test("tests keep their latest result across partial runs, and a full run forgets tests the project no longer has", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    const project = await loadProject(REPO);
+    await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+    // The one-minute check warns: its failing rows are stored.
+    await fx.wh.transaction((s) =>
+      s.execute(
+        `UPDATE DWH_SILVER.stg_intraday_bars SET VOLUME = VOLUME + 1
+         WHERE TICKER = 'COMI' AND BAR_START = '2025-12-08 08:00:00'`,
+      )
+    );
+    const full = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+    assertEquals(full.counts, { pass: 186, fail: 0, warn: 1, error: 0 });
+    const one = "unique_gold_dim_company_ticker";
+    const partial = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      names: [one],
+    });
+    const docs = async (p = project): Promise<Manifest> =>
+      JSON.parse(
+        await Deno.readTextFile(
+          `${
+            (await generateDocs(fx.wh, p, { asOf: AS_OF, targetDir: fx.targetDir })).dir
+          }/manifest.json`,
+        ),
+      );
+    // Every test shows its latest result, from whichever run it came.
+    const m = await docs();
+    const at = (name: string) => m.tests[name].lastResult?.at;
+    assertEquals(Object.keys(m.tests).length, 187);
+    assertEquals(at(one), partial.startedAt);
+    assertEquals(
+      Object.keys(m.tests).filter((n) => n !== one && at(n) !== full.startedAt),
+      [],
+    );
+    const moved = "assert_daily_bars_match_one_minute_bars";
+    assertEquals(m.tests[moved].lastResult?.status, "warn");
+    assertEquals(m.lastTestRun!.counts, { pass: 1, fail: 0, warn: 0, error: 0 });
+    const stored = async () =>
+      (await fx.wh.query<{ TEST_NAME: string }>("SELECT TEST_NAME FROM DWH_AUDIT.TEST_RESULTS"))
+        .map((r) => r.TEST_NAME);
+    assertEquals((await stored()).length, 187);
+    // The warning test is renamed (removed here): a selected run keeps its results, a full run
+    // forgets them, with its failing rows.
+    const renamed = {
+      ...project,
+      singularTests: project.singularTests.filter((t) => t.name !== moved),
+    };
+    await runTests(fx.wh, renamed, { asOf: AS_OF, targetDir: fx.targetDir, names: [one] });
+    assert((await stored()).includes(moved));
+    await runTests(fx.wh, renamed, { asOf: AS_OF, targetDir: fx.targetDir });
+    const left = await stored();
+    assertEquals([left.length, left.includes(moved)], [186, false]);
+    const tables = await fx.wh.query(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'DWH_AUDIT'",
+    );
+    assertEquals(tables.map((t) => t.table_name), ["TEST_RESULTS"]);
+    const status = JSON.parse(await Deno.readTextFile(`${fx.targetDir}/test_status.json`));
+    assertEquals([Object.keys(status).length, moved in status], [186, false]);
+    const after = await docs(renamed);
+    assertEquals([Object.keys(after.tests).length, moved in after.tests], [186, false]);
+  } finally {
+    await fx.close();
+  }
+});
+
 Deno.test("the docs server serves the site on loopback and nothing outside it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "egx_docs_" });
   const ac = new AbortController();

@@ -2,7 +2,7 @@
  * `docs_generate`: the documentation of the models as a static site under `target/docs/` plus
  * `target/docs/manifest.json`. Every source and model with its description, grain, columns and
  * their types (read from the warehouse), tests with their last results
- * (`target/test_results.json`), compiled SQL for both warehouses, and the lineage graph.
+ * (`target/test_status.json`), compiled SQL for both warehouses, and the lineage graph.
  */
 import { join } from "node:path";
 import type { Warehouse } from "../warehouse/warehouse.ts";
@@ -12,7 +12,7 @@ import { collectTests, testDependencies } from "./data_tests.ts";
 import { renderSite } from "./docs_html.ts";
 import type { ColumnDoc, Project } from "./project.ts";
 import { MODEL_STATUS_FILE, type ModelStatus, type RunResult } from "./run.ts";
-import type { TestRunResult } from "./test_run.ts";
+import { TEST_STATUS_FILE, type TestRunResult, type TestStatusEntry } from "./test_run.ts";
 
 export interface DocColumn {
   name: string;
@@ -109,6 +109,9 @@ export async function buildManifest(
     join(targetDir, MODEL_STATUS_FILE),
   ) ?? {};
   const testResults = await readJson<TestRunResult>(join(targetDir, "test_results.json"));
+  const testStatus = await readJson<Record<string, TestStatusEntry>>(
+    join(targetDir, TEST_STATUS_FILE),
+  ) ?? {};
 
   const schemas = [
     ...new Set([
@@ -230,7 +233,6 @@ export async function buildManifest(
       lastRun: r,
     };
   }
-  const lastTest = new Map((testResults?.results ?? []).map((r) => [r.name, r]));
   const docTests: Record<string, DocTest> = {};
   for (const t of tests) {
     const compiledSql = {} as Record<Target, string>;
@@ -241,7 +243,7 @@ export async function buildManifest(
           .sql;
     }
     const deps = testDependencies(t);
-    const r = lastTest.get(t.name);
+    const r = testStatus[t.name];
     docTests[t.name] = {
       name: t.name,
       kind: t.kind,
@@ -257,8 +259,8 @@ export async function buildManifest(
       line: t.pos.line,
       dependsOn: [...deps.sources.map(sourceId), ...deps.models.map(modelId)],
       compiledSql,
-      lastResult: r && testResults
-        ? { status: r.status, failures: r.failures, message: r.message, at: testResults.startedAt }
+      lastResult: r
+        ? { status: r.status, failures: r.failures, message: r.message, at: r.at }
         : undefined,
     };
   }

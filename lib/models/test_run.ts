@@ -1,8 +1,11 @@
 /**
  * `models_test`: run the data tests, store the failing rows of each failing test in
  * `<failures schema>.<test name>` (at most FAILURE_ROWS rows, replaced every run, dropped once
- * the test passes), record every result in `<failures schema>.TEST_RESULTS` and
- * `target/test_results.json`. Error-severity failures fail the run; warnings are reported.
+ * the test passes), record every result in `<failures schema>.TEST_RESULTS` (the latest per
+ * test), the run in `target/test_results.json` and the latest result of every test in
+ * `target/test_status.json`. A full run (no selection) also forgets the results and failing
+ * rows of tests the project no longer has. Error-severity failures fail the run; warnings are
+ * reported.
  */
 import { join } from "node:path";
 import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
@@ -139,8 +142,13 @@ export async function runTests(
   }
   const order = new Map(tests.map((t, i) => [t.name, i]));
   results.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+  // A full run holds a result for every test of the project: anything else recorded is stale.
+  const full = !opts.select?.length && !opts.names?.length;
   if (opts.storeFailures ?? true) {
-    await storeResults(wh, project, results, compiled, { statements, parameters }, opts);
+    await storeResults(wh, project, results, compiled, { statements, parameters }, {
+      ...opts,
+      full,
+    });
   }
   for (const r of results) {
     const tag = { pass: "PASS", fail: "FAIL", warn: "WARN", error: "ERROR" }[r.status];
@@ -170,7 +178,35 @@ export async function runTests(
     join(compiler.targetDir, "test_results.json"),
     JSON.stringify({ ...run, statements: undefined, parameters: undefined }, null, 2) + "\n",
   );
+  await updateTestStatus(compiler.targetDir, run, full);
   return run;
+}
+
+/** The latest result of a test, whichever run it came from (target/test_status.json). */
+export interface TestStatusEntry {
+  status: TestStatus;
+  failures: number;
+  message?: string;
+  at: string;
+}
+
+export const TEST_STATUS_FILE = "test_status.json";
+
+/** Merge a run's results into test_status.json; a full run replaces it (removed tests go). */
+async function updateTestStatus(targetDir: string, run: TestRunResult, full: boolean) {
+  const path = join(targetDir, TEST_STATUS_FILE);
+  let all: Record<string, TestStatusEntry> = {};
+  if (!full) {
+    try {
+      all = JSON.parse(await Deno.readTextFile(path));
+    } catch { /* first run, or unreadable: start afresh */ }
+  }
+  for (const r of run.results) {
+    all[r.name] = { status: r.status, failures: r.failures, message: r.message, at: run.startedAt };
+  }
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2) + "\n");
+  await Deno.rename(tmp, path);
 }
 
 class Restart extends Error {}
@@ -216,7 +252,7 @@ async function storeResults(
   results: TestResult[],
   compiled: Map<string, { sql: string }>,
   log: { statements: string[]; parameters: Record<number, SqlValue[]> },
-  opts: TestOptions,
+  opts: TestOptions & { full: boolean },
 ): Promise<void> {
   const schema = project.failuresSchema;
   const runAt = new Date().toISOString().replace("T", " ").slice(0, 19);
@@ -248,19 +284,24 @@ async function storeResults(
     }
     for (const name of existing) {
       if (name === "test_results" || failing.has(name)) continue;
-      if (results.some((r) => r.name === name)) await exec(`DROP TABLE ${schema}.${name}`);
+      if (opts.full || results.some((r) => r.name === name)) {
+        await exec(`DROP TABLE ${schema}.${name}`);
+      }
     }
     await exec(
       `CREATE TABLE IF NOT EXISTS ${schema}.TEST_RESULTS (TEST_NAME VARCHAR, KIND VARCHAR, ` +
         `SEVERITY VARCHAR, ATTACHED_TO VARCHAR, STATUS VARCHAR, FAILURES BIGINT, ` +
         `MESSAGE VARCHAR, RUN_AT TIMESTAMP)`,
     );
+    if (opts.full) await exec(`DELETE FROM ${schema}.TEST_RESULTS`);
     if (results.length === 0) return;
-    const names = results.map(() => "?").join(", ");
-    await exec(
-      `DELETE FROM ${schema}.TEST_RESULTS WHERE TEST_NAME IN (${names})`,
-      results.map((r) => r.name),
-    );
+    if (!opts.full) {
+      const names = results.map(() => "?").join(", ");
+      await exec(
+        `DELETE FROM ${schema}.TEST_RESULTS WHERE TEST_NAME IN (${names})`,
+        results.map((r) => r.name),
+      );
+    }
     const tuple = `(${RESULT_COLUMNS.map(() => "?").join(", ")})`;
     await exec(
       `INSERT INTO ${schema}.TEST_RESULTS (${RESULT_COLUMNS.join(", ")}) VALUES ` +
