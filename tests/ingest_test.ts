@@ -805,6 +805,34 @@ Deno.test("a one-minute bar's UTC offset is applied; naive and Z times are UTC",
   }
 });
 
+Deno.test("fractional one-minute volumes are whole shares per bar; the day's volume is the sum of the stored bars", async () => {
+  // As EXPA's split-adjusted bars: 0.4 + 0.4 + 0.4 + 2.5 = 3.7 raw shares, stored 0 + 0 + 0 + 3.
+  const [dir, files] = await tempFiles({
+    "bars_1m/EXPA.csv": `${BARS_HEADER}2025-12-08 08:00:00,10,11,9,10.5,0.4\n` +
+      "2025-12-08 08:01:00,10,11,9,10.5,0.4\n2025-12-08 08:02:00,10,11,9,10.5,0.4\n" +
+      "2025-12-08 08:03:00,10,11,9,10.5,2.5\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const { counts } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 4, 4, 0]);
+      const bars = await wh.query<{ V: number }>(
+        "SELECT VOLUME AS V FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY BAR_START",
+      );
+      assert.deepEqual(bars.map((b) => b.V), [0, 0, 0, 3]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT DATA_SOURCE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'EXPA'",
+        ),
+        [{ DATA_SOURCE: "BARS_1M", VOLUME: 3 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("blank lines do not shift the line numbers of the quarantine", async () => {
   const [dir, files] = await tempFiles({
     "daily.csv": DAILY_HEADER + "\nCOMI,2025-07-01,80,82,80,81,100\n\r\n" +

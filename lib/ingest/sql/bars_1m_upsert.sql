@@ -1,7 +1,8 @@
 -- Upsert the good one-minute bars by (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE), then
 -- define the daily bars aggregated from them (open = first bar's open, close = last bar's close,
 -- high/low/volume over the day) with DATA_SOURCE 'BARS_1M' for stock_price_merge.sql.
--- Unchanged rows are left alone.
+-- Unchanged rows are left alone. Volumes are stored as whole shares, rounded per bar (EXPA's
+-- split-adjusted bars are fractional); a day's volume is the sum of its stored bars (README).
 MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
 USING (
   SELECT ticker, bar_start, 1 AS interval_minutes, v.data_source,
