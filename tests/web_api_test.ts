@@ -369,6 +369,37 @@ Deno.test("top movers and volume leaders rank the day's stocks, as the gold view
   });
 });
 
+Deno.test("gainers are only the stocks that rose and losers only those that fell", async () => {
+  await withServer(async (srv, inputs) => {
+    // A day with 5 stocks up, 4 down and 2 unchanged: a list of 50 holds every one that moved.
+    const date = "2025-12-04";
+    const rows = dayRows(inputs, date).filter((r) => r.changePct !== null);
+    const up = rows.filter((r) => r.changePct! > 0).sort((a, b) =>
+      b.changePct! - a.changePct! || a.ticker.localeCompare(b.ticker)
+    ).map((r) => r.ticker);
+    const down = rows.filter((r) => r.changePct! < 0).sort((a, b) =>
+      a.changePct! - b.changePct! || a.ticker.localeCompare(b.ticker)
+    ).map((r) => r.ticker);
+    assert.deepEqual([rows.length, up.length, down.length], [11, 5, 4]);
+    const gainers = await ok(srv, `/api/v1/market/top-movers?date=${date}&limit=50`);
+    assert.deepEqual(
+      gainers.data.map((r: Record<string, unknown>) => [r.rank, r.ticker]),
+      up.map((t, i) => [i + 1, t]),
+    );
+    const losers = await ok(
+      srv,
+      `/api/v1/market/top-movers?date=${date}&direction=losers&limit=50`,
+    );
+    assert.deepEqual(
+      losers.data.map((r: Record<string, unknown>) => [r.rank, r.ticker]),
+      down.map((t, i) => [i + 1, t]),
+    );
+    // The default 10 rows: still only the 5 that rose.
+    const top10 = await ok(srv, `/api/v1/market/top-movers?date=${date}`);
+    assert.deepEqual(top10.data.map((r: { ticker: string }) => r.ticker), up);
+  });
+});
+
 Deno.test("sector performance aggregates the day's stocks per sector", async () => {
   await withServer(async (srv, inputs) => {
     const date = latestDate(inputs.daily);

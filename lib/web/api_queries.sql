@@ -199,11 +199,13 @@ where r.RANK_NO <= ?
 order by r.RANK_NO;
 
 -- name: top_gainers
+-- Only stocks that rose (a flat or falling stock is no gainer, however few rose); top_losers
+-- likewise only those that fell.
 with {{live_daily}},
 ranked as (
   select d.*, row_number() over (order by d.DAILY_RETURN_PCT desc, d.TICKER) as RANK_NO
   from daily as d
-  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
+  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT > 0
 )
 {{ranked_stocks}};
 
@@ -212,7 +214,7 @@ with {{live_daily}},
 ranked as (
   select d.*, row_number() over (order by d.DAILY_RETURN_PCT asc, d.TICKER) as RANK_NO
   from daily as d
-  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT is not null
+  where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT < 0
 )
 {{ranked_stocks}};
 

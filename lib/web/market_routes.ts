@@ -402,6 +402,8 @@ export const marketEndpoints: Endpoint[] = [
     id: "topMovers",
     path: "/api/v1/market/top-movers",
     summary: "Biggest gainers or losers on a trade date",
+    description: "Gainers are only stocks that rose, losers only stocks that fell: on a day " +
+      "with fewer movers than `limit` the list is shorter (unchanged stocks are in neither).",
     tag: "market",
     params: [
       PARAMS.date,
