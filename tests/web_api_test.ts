@@ -400,6 +400,24 @@ Deno.test("gainers are only the stocks that rose and losers only those that fell
   });
 });
 
+Deno.test("breadth counts a stock without a previous close in none of its three groups", async () => {
+  await withServer(async (srv, inputs) => {
+    // 2025-08-03: 11 stocks, 3 up, 4 down, 2 unchanged and 2 on their first day (no change).
+    const date = "2025-08-03";
+    const rows = dayRows(inputs, date);
+    assert.deepEqual(
+      rows.filter((r) => r.changePct === null).map((r) => r.ticker),
+      ["ABUK", "FWRY"],
+    );
+    const body = await ok(srv, `/api/v1/market/snapshot?date=${date}`);
+    assert.deepEqual(
+      body.data.stocks.map((s: Record<string, unknown>) => [s.ticker, s.changePct === null]),
+      rows.map((r) => [r.ticker, r.changePct === null]),
+    );
+    assert.deepEqual(body.data.breadth, { advancers: 3, decliners: 4, unchanged: 2, total: 11 });
+  });
+});
+
 Deno.test("sector performance aggregates the day's stocks per sector", async () => {
   await withServer(async (srv, inputs) => {
     const date = latestDate(inputs.daily);

@@ -372,7 +372,14 @@ export const marketEndpoints: Endpoint[] = [
     params: [PARAMS.date],
     data: obj({
       date: DATE_SCHEMA,
-      breadth: obj({ advancers: int(), decliners: int(), unchanged: int(), total: int() }),
+      breadth: obj({
+        advancers: int(),
+        decliners: int(),
+        unchanged: int(
+          "change exactly 0; a stock without a previous close is in none of the three",
+        ),
+        total: int("every stock of the day, those without a previous close too"),
+      }),
       totals: obj({ volume: int(), value: num() }),
       stocks: list(STOCK_ON_DAY),
     }),
@@ -389,9 +396,11 @@ export const marketEndpoints: Endpoint[] = [
       let volume = 0;
       let value = 0;
       for (const s of stocks) {
-        if (s.changePct === null || s.changePct === 0) breadth.unchanged++;
-        else if (s.changePct > 0) breadth.advancers++;
-        else breadth.decliners++;
+        if (s.changePct !== null) { // null: no previous close (a first day), so no change
+          if (s.changePct > 0) breadth.advancers++;
+          else if (s.changePct < 0) breadth.decliners++;
+          else breadth.unchanged++;
+        }
         volume += Number(s.volume);
         value += s.value ?? 0;
       }
