@@ -260,6 +260,63 @@ Deno.test("intraday bars default to the latest day and validate their range", as
   });
 });
 
+Deno.test("intraday bars of one source default to that source's latest day", async () => {
+  await withServer(async (srv, inputs) => {
+    const lastFileDay = (ticker: string) =>
+      inputs.intraday.filter((b) => b.ticker === ticker).reduce(
+        (m, b) => (b.date > m ? b.date : m),
+        "",
+      );
+    const fileBars = (ticker: string, date: string) =>
+      inputs.intraday.filter((b) => b.ticker === ticker && b.date === date)
+        .sort((a, b) => a.time.localeCompare(b.time))
+        .map((b) => [b.time, b.close, 1, "BARS_1M"]);
+    assert.deepEqual([lastFileDay("COMI"), lastFileDay("ETEL")], ["2025-12-08", "2025-12-08"]);
+    // The stream is a day ahead of the files for COMI, a day behind them for ETEL.
+    await srv.warehouse.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_INTRADAY_BAR (TICKER, BAR_START, INTERVAL_MINUTES, " +
+          "DATA_SOURCE, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME) VALUES " +
+          "('COMI', '2025-12-09 08:00:00', 5, 'STREAMING_API', '2025-12-09', 118, 121, 117.5, " +
+          "120, 200000), ('ETEL', '2025-12-07 08:00:00', 5, 'STREAMING_API', '2025-12-07', " +
+          "50, 51, 49.5, 50.5, 1000), ('ETEL', '2025-12-07 08:05:00', 5, 'STREAMING_API', " +
+          "'2025-12-07', 50.5, 52, 50.5, 51.75, 2000)",
+      )
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const bars = async (path: string) =>
+      (await ok(srv, path)).data.map((b: Record<string, unknown>) => [
+        b.time,
+        b.close,
+        b.intervalMinutes,
+        b.source,
+      ]);
+    const comiStream = [["2025-12-09T08:00:00.000Z", 120, 5, "STREAMING_API"]];
+    const etelStream = [
+      ["2025-12-07T08:00:00.000Z", 50.5, 5, "STREAMING_API"],
+      ["2025-12-07T08:05:00.000Z", 51.75, 5, "STREAMING_API"],
+    ];
+    assert.deepEqual(await bars("/api/v1/prices/COMI/intraday"), comiStream);
+    assert.deepEqual(await bars("/api/v1/prices/COMI/intraday?source=STREAMING_API"), comiStream);
+    assert.deepEqual(
+      await bars("/api/v1/prices/COMI/intraday?source=BARS_1M"),
+      fileBars("COMI", "2025-12-08"),
+    );
+    assert.deepEqual(
+      await bars("/api/v1/prices/ETEL/intraday"),
+      fileBars("ETEL", "2025-12-08"),
+    );
+    assert.deepEqual(
+      await bars("/api/v1/prices/ETEL/intraday?source=BARS_1M"),
+      fileBars("ETEL", "2025-12-08"),
+    );
+    assert.deepEqual(await bars("/api/v1/prices/ETEL/intraday?source=STREAMING_API"), etelStream);
+    // A ticker with bars from neither source answers an empty page, not a 404.
+    const none = await ok(srv, "/api/v1/prices/AALR/intraday?source=STREAMING_API");
+    assert.deepEqual(none, { data: [], page: { limit: 1000, offset: 0, total: 0, next: null } });
+  }, { copy: true });
+});
+
 Deno.test("indicators are the gold fact's, matching averages computed from the closes", async () => {
   await withServer(async (srv, inputs) => {
     const closes = withPrevClose(inputs.daily, "COMI").map((r) => r.close);

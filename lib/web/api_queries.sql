@@ -138,7 +138,11 @@ order by TRADE_DATE
 limit ? offset ?;
 
 -- name: intraday_latest_date
-select max(TRADE_DATE) as "date" from OPERATIONAL.TBL_INTRADAY_BAR where TICKER = ?;
+-- The latest day with bars of the requested source (ANY: of either), so that a source behind the
+-- other (the files a day behind the stream, or the stream behind the files) still has its day.
+select max(TRADE_DATE) as "date"
+from OPERATIONAL.TBL_INTRADAY_BAR
+where TICKER = ? and (CAST(? AS VARCHAR) = 'ANY' or DATA_SOURCE = ?);
 
 -- name: intraday_count
 with bars as (

@@ -309,7 +309,10 @@ export const marketEndpoints: Endpoint[] = [
     tag: "prices",
     params: [
       tickerParam,
-      { ...PARAMS.date, description: "One Cairo trade date (default: latest with bars)" },
+      {
+        ...PARAMS.date,
+        description: "One Cairo trade date (default: the latest with bars of `source`)",
+      },
       PARAMS.from,
       PARAMS.to,
       {
@@ -342,6 +345,8 @@ export const marketEndpoints: Endpoint[] = [
       } else if (range.from === undefined) {
         const [{ date }] = await rows<{ date: string | null }>(req.deps, "intraday_latest_date", [
           ticker,
+          source,
+          source,
         ]);
         if (date === null) {
           return { data: [], page: pageInfo(req.url, parsePage(q, 1000), 0, 0) };
