@@ -163,6 +163,48 @@ Deno.test("unknown tickers are 404 and malformed ones 400 on every ticker endpoi
   });
 });
 
+Deno.test("tickers and index codes must be ASCII, even where upper-casing would make them so", async () => {
+  await withServer(async (srv) => {
+    // "comı" (dotless i), "ſwdy" (long s) and "ﬀ" upper-case to COMI, SWDY and FF; an em space
+    // is trimmed like a blank. None of them is an ASCII ticker.
+    const cases: [string, string][] = [
+      [
+        "/api/v1/companies/com%C4%B1",
+        'ticker must be ASCII letters and digits (e.g. COMI), got "comı" (U+0131 is not ASCII)',
+      ],
+      [
+        "/api/v1/prices/%C5%BFwdy/daily",
+        'ticker must be ASCII letters and digits (e.g. COMI), got "ſwdy" (U+017F is not ASCII)',
+      ],
+      [
+        "/api/v1/prices/com%C4%B1/intraday",
+        'ticker must be ASCII letters and digits (e.g. COMI), got "comı" (U+0131 is not ASCII)',
+      ],
+      [
+        "/api/v1/indicators/%EF%AC%80",
+        'ticker must be ASCII letters and digits (e.g. COMI), got "ﬀ" (U+FB00 is not ASCII)',
+      ],
+      [
+        "/api/v1/companies/%E2%80%83COMI",
+        'ticker must be ASCII letters and digits (e.g. COMI), got "\u2003COMI" (U+2003 is not ' +
+        "ASCII)",
+      ],
+      [
+        "/api/v1/indices/performance?index=egx70_ew%C4%B1",
+        'index must be ASCII letters, digits or _ (e.g. EGX30), got "egx70_ewı" (U+0131 is not ' +
+        "ASCII)",
+      ],
+    ];
+    for (const [path, message] of cases) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [path, 400, { error: { status: 400, message } }]);
+    }
+    // ASCII in any case is still accepted.
+    assert.equal((await ok(srv, "/api/v1/companies/comi")).data.ticker, "COMI");
+    assert.equal((await ok(srv, "/api/v1/indices/performance?index=egx30")).data[0].index, "EGX30");
+  });
+});
+
 Deno.test("daily prices for a date range match the input bars, paginated", async () => {
   await withServer(async (srv, inputs) => {
     const rows = withPrevClose(inputs.daily, "COMI");

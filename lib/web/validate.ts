@@ -25,8 +25,24 @@ function show(raw: string): string {
   return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}...` : raw);
 }
 
+/**
+ * 400 when `raw` has a character beyond ASCII, before it is trimmed or upper-cased: JavaScript
+ * upper-cases some letters to ASCII ones ("ı" to I, "ſ" to S, "ﬀ" to FF) and trims Unicode spaces,
+ * so the pattern checks after them would let such input through as another ticker.
+ */
+function requireAscii(raw: string, name: string, expected: string): void {
+  const m = /\P{ASCII}/u.exec(raw);
+  if (m) {
+    const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw new BadRequestError(
+      `${name} must be ${expected}, got ${show(raw)} (U+${code} is not ASCII)`,
+    );
+  }
+}
+
 /** A ticker or index code, upper-cased; 400 unless it looks like one. */
 export function parseTicker(raw: string, name = "ticker"): string {
+  requireAscii(raw, name, "ASCII letters and digits (e.g. COMI)");
   const t = raw.trim().toUpperCase();
   if (!TICKER.test(t)) {
     throw new BadRequestError(
@@ -38,6 +54,7 @@ export function parseTicker(raw: string, name = "ticker"): string {
 
 /** An index or other upper-case code with underscores (EGX30, EGX70_EWI), upper-cased. */
 export function parseCode(raw: string, name: string): string {
+  requireAscii(raw, name, "ASCII letters, digits or _ (e.g. EGX30)");
   const t = raw.trim().toUpperCase();
   if (!/^[A-Z][A-Z0-9_]{1,19}$/.test(t)) {
     throw new BadRequestError(
