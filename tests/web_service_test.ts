@@ -516,6 +516,18 @@ Deno.test("the docs site is served from its folder and nothing outside it", asyn
   });
 });
 
+Deno.test("asset names are looked up as own keys: inherited names are 404", async () => {
+  await withServer(async (srv) => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+      const r = await srv.get(`/assets/${name}`);
+      assert.deepEqual([name, r.status, r.body], [name, 404, "not found"]);
+    }
+    const app = await srv.get("/assets/app.js");
+    assert.equal(app.status, 200);
+    assert.equal(app.headers.get("content-type"), "text/javascript; charset=utf-8");
+  });
+});
+
 Deno.test("run history written before a secret was known is masked on pipeline health", () => {
   const logDir = Deno.makeTempDirSync({ prefix: "egx_health_mask_" });
   try {

@@ -121,9 +121,10 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
     });
   });
   app.get("/assets/:name", (c) => {
-    const js = SCRIPTS[c.req.param("name")];
-    if (js === undefined) return c.text("not found", 404);
-    return c.body(js, 200, { "Content-Type": CONTENT_TYPES[".js"] });
+    const name = c.req.param("name");
+    // Own keys only: "constructor", "toString", "__proto__" are inherited, not scripts.
+    if (!Object.hasOwn(SCRIPTS, name)) return c.text("not found", 404);
+    return c.body(SCRIPTS[name], 200, { "Content-Type": CONTENT_TYPES[".js"] });
   });
 
   app.get("/docs", (c) => c.redirect("/docs/"));
