@@ -505,7 +505,7 @@ Deno.test("the docs site is served from its folder and nothing outside it", asyn
     assert.equal((await srv.get("/docs")).status, 200); // redirected to /docs/
     for (const path of ["/docs/..%2fsecret.txt", "/docs/%2e%2e/secret.txt", "/docs/%E0%A4%A"]) {
       const r = await srv.get(path);
-      assert.equal(r.status, 404, path);
+      assert.equal(r.status, path.endsWith("%A") ? 400 : 404, path); // malformed escape: 400
       assert.ok(!String(r.body).includes("not for the web"), path);
     }
   }, { docs: true });
@@ -525,6 +525,30 @@ Deno.test("asset names are looked up as own keys: inherited names are 404", asyn
     const app = await srv.get("/assets/app.js");
     assert.equal(app.status, 200);
     assert.equal(app.headers.get("content-type"), "text/javascript; charset=utf-8");
+  });
+});
+
+Deno.test("a path with a malformed percent-encoding is a 400, on pages and the API alike", async () => {
+  await withServer(async (srv) => {
+    for (const path of ["/api/v1/prices/%/daily", "/api/v1/companies/%E0%A4%A"]) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [path, 400, {
+        error: {
+          status: 400,
+          message: `malformed percent-encoding in the path ${JSON.stringify(path)}`,
+        },
+      }]);
+    }
+    for (const path of ["/ticker/%E0%A4%A", "/ticker/%", "/assets/%zz.js"]) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [
+        path,
+        400,
+        `malformed percent-encoding in the path ${JSON.stringify(path)}`,
+      ]);
+    }
+    // Well-formed escapes still reach their route.
+    assert.equal((await srv.get("/ticker/CO%4DI")).status, 200);
   });
 });
 

@@ -103,6 +103,19 @@ export function createApp(opts: AppOptions): Hono {
     await next();
   });
 
+  // A malformed %-escape is the client's mistake on every route: Hono would hand the raw text
+  // to the handler (a ticker "%E0%A4%A"), and the ticker page's script could not decode it.
+  app.use("*", async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    try {
+      decodeURIComponent(path);
+    } catch {
+      const message = `malformed percent-encoding in the path ${JSON.stringify(path)}`;
+      return path.startsWith("/api/") ? jsonError(c, 400, message) : c.text(message, 400);
+    }
+    await next();
+  });
+
   if (token) {
     app.use("/api/*", async (c, next) => {
       const h = c.req.header("Authorization") ?? "";
