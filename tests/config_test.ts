@@ -85,6 +85,35 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
   );
 });
 
+Deno.test("integer settings are decimal digits only: no hex, exponent, blanks or fraction", () => {
+  for (
+    const raw of ["0x50", "1e3", " 80", "80 ", "80.0", "", "+80", "65536", "-1", "0b1", "Infinity"]
+  ) {
+    throws(() => loadConfig(envOf({ EGX_API_PORT: raw })).api, {
+      name: "ConfigError",
+      message: `EGX_API_PORT must be an integer between 0 and 65535, got ${JSON.stringify(raw)}`,
+    }, raw);
+  }
+  for (const [raw, port] of [["0", 0], ["80", 80], ["08080", 8080], ["65535", 65535]] as const) {
+    assertEquals(loadConfig(envOf({ EGX_API_PORT: raw })).api.port, port);
+  }
+  // The same rule for every integer setting, with or without an upper bound.
+  throws(() => loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "1e2" })).kafka, {
+    name: "ConfigError",
+    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer >= 1, got "1e2"',
+  });
+  throws(() => loadConfig(envOf({ EGX_RETENTION_DAYS: "0x10" })).retentionDays, {
+    name: "ConfigError",
+    message: 'EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "0x10"',
+  });
+  // Beyond 2^53 a number is no longer exact: refused rather than rounded.
+  throws(() => loadConfig(envOf({ EGX_STREAM_MAX_LAG: "9007199254740993" })).stream, {
+    name: "ConfigError",
+    message: 'EGX_STREAM_MAX_LAG must be an integer >= 0, got "9007199254740993"',
+  });
+  assertEquals(loadConfig(envOf({ EGX_STREAM_MAX_LAG: "250" })).stream.maxLag, 250);
+});
+
 Deno.test("secrets read by the configuration are masked by redact, URL passwords too", () => {
   const c = loadConfig(envOf({
     EGX_ALERT_WEBHOOK_URL: "https://hooks.example.com/T000/B000/XYZsecretXYZ",

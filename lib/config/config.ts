@@ -173,10 +173,12 @@ export function envVar(name: string): string | undefined {
 /**
  * `raw` as an integer from `min` to `max`, or a ConfigError naming the setting: `name` is the
  * variable, or the flag of a job that overrides one (`--days`), so both are refused alike (exit 2).
+ * Decimal digits only (an optional leading "-"): `Number` alone would also take "0x50", "1e3",
+ * " 80", "80.0" and "" (as 0). Integers beyond 2^53 are refused, not rounded.
  */
 export function parseInteger(name: string, raw: string, min = 0, max = Infinity): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
     throw new ConfigError(`${name} must be an integer ${range}, got ${JSON.stringify(raw)}`);
   }
@@ -444,7 +446,7 @@ function stream(env: Env): StreamConfig {
 function api(env: Env): ApiConfig {
   return {
     host: env("EGX_API_HOST") ?? "127.0.0.1",
-    port: int(env, "EGX_API_PORT", 8080, 0),
+    port: int(env, "EGX_API_PORT", 8080, 0, 65535),
     token: secret(env("EGX_API_TOKEN")),
   };
 }
