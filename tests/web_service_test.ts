@@ -396,6 +396,32 @@ Deno.test("serve on a busy port names the address it cannot listen on", async ()
   );
 });
 
+Deno.test("a port that is not a decimal 0-65535 is a configuration error naming flag or variable", async () => {
+  const strip = (s: string) => s.replace(/ \(at lib\/[\w/]+\.ts:\d+\)\n$/, "");
+  for (const raw of ["0x50", "1e3", " 80", "80.0", "", "65536", "-1"]) {
+    const flag = await serveCli([`--port=${raw}`], {});
+    assert.deepEqual([raw, flag.code, flag.stdout, strip(flag.stderr)], [
+      raw,
+      2,
+      "",
+      `serve: ConfigError: --port must be an integer between 0 and 65535, got ${
+        JSON.stringify(raw)
+      }`,
+    ]);
+  }
+  for (const raw of ["0x1F90", "70000"]) {
+    const env = await serveCli([], { EGX_API_PORT: raw });
+    assert.deepEqual([raw, env.code, env.stdout, strip(env.stderr)], [
+      raw,
+      2,
+      "",
+      `serve: ConfigError: EGX_API_PORT must be an integer between 0 and 65535, got ${
+        JSON.stringify(raw)
+      }`,
+    ]);
+  }
+});
+
 Deno.test("an exposed host without a token is refused naming --host or EGX_API_HOST as given", async () => {
   const refused = (given: string) =>
     `serve: ConfigError: ${given} is reachable from other machines: set EGX_API_TOKEN (clients ` +

@@ -9,7 +9,7 @@
  * Configuration: EGX_API_HOST / EGX_API_PORT / EGX_API_TOKEN, EGX_WAREHOUSE, EGX_LOG_DIR.
  */
 import { parseArgs } from "node:util";
-import { loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
+import { loadConfig, loadDotEnv, parseInteger, registerSecrets } from "../config/config.ts";
 import { runJob } from "../runner/job.ts";
 import { historyPath } from "../runner/history.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
@@ -43,13 +43,7 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
   const config = loadConfig();
   const api = { ...config.api };
   if (values.host !== undefined) api.host = values.host;
-  if (values.port !== undefined) {
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TypeError(`--port must be 0-65535, got ${values.port}`);
-    }
-    api.port = port;
-  }
+  if (values.port !== undefined) api.port = parseInteger("--port", values.port, 0, 65535);
   // Before opening anything: refuse an exposed server without a token.
   checkExposure(api, { hostFrom: values.host !== undefined ? "--host" : undefined });
   const warehouse = await openWarehouse(config.warehouse, { signal, lockTimeoutMs: 15_000 });
