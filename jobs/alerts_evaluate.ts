@@ -33,7 +33,7 @@ Evaluates the alert rules (default alerts.yaml) on the warehouse (EGX_WAREHOUSE)
 fires at most once per ticker or index, Cairo trade date and direction. New alerts are recorded
 in OPERATIONAL.TBL_ALERT_EVENT, printed ("ALERT ...") and POSTed as JSON to
 EGX_ALERT_WEBHOOK_URL when set; a failed delivery is retried at the next evaluation and makes
-the job fail.
+the job fail. Without a webhook, the alerts printed are recorded as delivered, and no others.
 
   --rules FILE      rule file (default alerts.yaml)
   --date D          evaluate on trade date D (default: each ticker's newest day)
@@ -81,6 +81,10 @@ if (import.meta.main) {
         `alerts_evaluate: ${rules.length} rules, ${r.matched} conditions hold, ` +
           `${r.fired.length} new alert(s)` +
           (webhookUrl ? `, ${r.delivered} delivered to the webhook` : " (no webhook set)") +
+          (r.undelivered > 0
+            ? `; ${r.undelivered} alert(s) recorded earlier are still undelivered (not printed ` +
+              `again: kept for EGX_ALERT_WEBHOOK_URL)`
+            : "") +
           (r.heldElsewhere > 0
             ? `; ${r.heldElsewhere} undelivered alert(s) held by another evaluation (sent by ` +
               `it, or by the first evaluation after its ${CLAIM_LEASE_MS / 60_000}-minute lease)`

@@ -11,7 +11,7 @@ import {
   evaluateAlerts,
 } from "../lib/alerts/run_alerts.ts";
 import { parseRules } from "../lib/alerts/rules.ts";
-import { claimUndelivered } from "../lib/alerts/store.ts";
+import { claimUndelivered, recordAlerts, recordDeliveries } from "../lib/alerts/store.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { loadConfig } from "../lib/config/config.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
@@ -161,6 +161,99 @@ Deno.test("an alert fires once per rule, ticker and day, however often it is eva
       D: "2025-11-13T13:00:00.000Z",
       T: "2025-11-13T13:00:00.000Z",
     });
+  });
+});
+
+Deno.test("without a webhook, only the alerts printed by the evaluation are marked delivered", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    const t0 = new Date("2025-11-12T13:00:00Z");
+    // Recorded earlier and not delivered: one whose POST failed (released, with its error), one
+    // never sent (its evaluator died before claiming it), one another evaluation holds now.
+    const earlier = (subject: string) => ({
+      ruleId: "old",
+      kind: "price_move" as const,
+      subject,
+      date: "2025-11-12",
+      direction: "up" as const,
+      observed: 9,
+      threshold: 4,
+      message: `${subject} up +9.00%`,
+    });
+    await recordAlerts(wh, [earlier("AAA"), earlier("BBB"), earlier("CCC")], {
+      source: "pipeline",
+      now: t0,
+    });
+    const failed = await claimUndelivered(wh, { token: "failed", now: t0 });
+    await recordDeliveries(wh, [
+      { alert: failed.alerts[0], error: "webhook answered 503" },
+      { alert: failed.alerts[1], error: "webhook answered 503" },
+      { alert: failed.alerts[2], error: "webhook answered 503" },
+    ], { token: "failed", now: t0 });
+    const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+    const other = await openWarehouse(config.warehouse);
+    try {
+      await other.transaction((t) =>
+        t.execute(
+          "UPDATE OPERATIONAL.TBL_ALERT_EVENT SET DELIVERY_ERROR = NULL WHERE SUBJECT = 'BBB'",
+        )
+      );
+      await other.transaction((t) =>
+        t.execute(
+          "UPDATE OPERATIONAL.TBL_ALERT_EVENT SET CLAIMED_BY = 'live', CLAIMED_AT = ? " +
+            "WHERE SUBJECT = 'CCC'",
+          [new Date("2025-11-13T12:59:00Z")],
+        )
+      );
+    } finally {
+      await other.close();
+    }
+
+    const lines: string[] = [];
+    const at = new Date("2025-11-13T13:00:00Z");
+    const r = await evaluateAlerts(wh, RULES, {
+      source: "pipeline",
+      date: DATE,
+      write: (l) => lines.push(l),
+      now: () => at,
+    });
+    const expected = expectedAlerts(inputs, DATE);
+    assert.deepEqual(r.fired.map(key), expected);
+    assert.deepEqual(
+      lines,
+      r.fired.map((a) => `ALERT ${DATE} ${a.subject} [${a.ruleId}] ${a.message}`),
+    );
+    assert.deepEqual([r.delivered, r.failed, r.heldElsewhere, r.undelivered], [0, [], 0, 3]);
+    const rows = await wh.query<
+      { K: string; DELIVERED_AT: string | null; DELIVERY_ERROR: string | null; C: string }
+    >(
+      "SELECT RULE_ID || ' ' || SUBJECT || ' ' || DIRECTION AS K, DELIVERED_AT, DELIVERY_ERROR, " +
+        "coalesce(CLAIMED_BY, '-') AS C FROM OPERATIONAL.TBL_ALERT_EVENT ORDER BY ALERT_DATE, K",
+    );
+    assert.deepEqual(rows, [
+      { K: "old AAA up", DELIVERED_AT: null, DELIVERY_ERROR: "webhook answered 503", C: "-" },
+      { K: "old BBB up", DELIVERED_AT: null, DELIVERY_ERROR: null, C: "-" },
+      { K: "old CCC up", DELIVERED_AT: null, DELIVERY_ERROR: "webhook answered 503", C: "live" },
+      ...expected.toSorted().map((k) => ({
+        K: k,
+        DELIVERED_AT: at.toISOString(),
+        DELIVERY_ERROR: null,
+        C: "-",
+      })),
+    ]);
+
+    // The next evaluation prints nothing again and leaves the earlier ones as they are.
+    const again = await evaluateAlerts(wh, RULES, {
+      source: "pipeline",
+      date: DATE,
+      write: (l) => lines.push(l),
+      now: () => at,
+    });
+    assert.deepEqual([again.fired.length, again.delivered, again.undelivered], [0, 0, 3]);
+    assert.equal(lines.length, expected.length);
+    const [{ D }] = await wh.query<{ D: number }>(
+      "SELECT count(DELIVERED_AT) AS D FROM OPERATIONAL.TBL_ALERT_EVENT",
+    );
+    assert.equal(D, expected.length);
   });
 });
 
@@ -646,9 +739,14 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       await release.close();
     }
 
+    // Without a webhook, the two the webhook did not take are neither printed nor marked
+    // delivered: they wait for a webhook.
     const again = await run(["--date", DATE], {});
     assert.equal(again.code, 0);
-    assert.match(again.stdout, /conditions hold, 0 new alert\(s\) \(no webhook set\)$/);
+    assert.deepEqual(again.stdout.split("\n"), [
+      "alerts_evaluate: 4 rules, 2 conditions hold, 0 new alert(s) (no webhook set); 2 alert(s) " +
+      "recorded earlier are still undelivered (not printed again: kept for EGX_ALERT_WEBHOOK_URL)",
+    ]);
     const bad = await run(["--date", "2025-02-30"], {});
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);

@@ -24,6 +24,10 @@ SELECT coalesce(sum(CASE WHEN CLAIMED_AT IS NULL OR CLAIMED_AT < ? THEN 1 ELSE 0
 FROM OPERATIONAL.TBL_ALERT_EVENT
 WHERE DELIVERED_AT IS NULL;
 
+-- name: undelivered
+-- What stays undelivered (an evaluation without a webhook sends none of these).
+SELECT count(*) AS N FROM OPERATIONAL.TBL_ALERT_EVENT WHERE DELIVERED_AT IS NULL;
+
 -- name: claim_undelivered
 -- Params: token, now, expired (now minus the lease). Unclaimed or expired claims only.
 UPDATE OPERATIONAL.TBL_ALERT_EVENT

@@ -1,15 +1,23 @@
 /**
  * One alert evaluation: load the daily series the rules need, evaluate, record what is new
  * (once per rule, subject, day and direction), print it, and deliver everything undelivered to
- * the webhook. Used by the pipeline job (jobs/alerts_evaluate.ts, after the marts models) and by
- * the stream side (`--watch`, or `evaluateAlerts` called by the consumer after a batch).
+ * the webhook. Without a webhook stdout is the only channel: the alerts this evaluation printed
+ * (its new ones) are recorded as delivered, and no others. Used by the pipeline job
+ * (jobs/alerts_evaluate.ts, after the marts models) and by the stream side (`--watch`, or
+ * `evaluateAlerts` called by the consumer after a batch).
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { type AlertEvent, alertLine, postWebhook, WEBHOOK_TIMEOUT_MS } from "./deliver.ts";
 import { evaluateRules } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
 import { loadSeries } from "./series.ts";
-import { CLAIM_LEASE_MS, claimUndelivered, recordAlerts, recordDeliveries } from "./store.ts";
+import {
+  CLAIM_LEASE_MS,
+  claimUndelivered,
+  countUndelivered,
+  recordAlerts,
+  recordDeliveries,
+} from "./store.ts";
 
 /** How long a stopped evaluation may still wait to record its deliveries and release claims. */
 const RELEASE_TIMEOUT_MS = 5_000;
@@ -43,6 +51,11 @@ export interface AlertRunResult {
    * killed less than the lease ago): sent by it, or by the first evaluation after the lease.
    */
   heldElsewhere: number;
+  /**
+   * Without a webhook: the alerts left undelivered, all recorded earlier (e.g. a webhook's
+   * failures) and not printed by this evaluation; they wait for a webhook. 0 with a webhook.
+   */
+  undelivered: number;
 }
 
 /** Evaluate `rules` on the warehouse and deliver the alerts that fire. */
@@ -65,6 +78,7 @@ export async function evaluateAlerts(
     signal: opts.signal,
   });
   for (const a of fired) write(alertLine(a));
+  if (!opts.webhookUrl) return await printedOnly(wh, candidates.length, fired, opts);
 
   // Claimed, so that an evaluation running at the same time does not send them too.
   const token = `${opts.source}:${crypto.randomUUID()}`;
@@ -81,57 +95,92 @@ export async function evaluateAlerts(
   // Recorded even when the evaluation is stopped, before or meanwhile (then within
   // RELEASE_TIMEOUT_MS): the alerts sent are not sent again after the claim's lease, and those
   // not sent go back to the next evaluation at once.
-  const recording = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stopped = () => timer = setTimeout(() => recording.abort(), RELEASE_TIMEOUT_MS);
-  if (opts.signal?.aborted) stopped();
-  else opts.signal?.addEventListener("abort", stopped, { once: true });
+  const recording = recordingSignal(opts.signal);
   const record = (batch: typeof outcomes) => {
     outcomes.push(...batch);
     return recordDeliveries(wh, batch, { token, now: now(), signal: recording.signal });
   };
   try {
-    if (!opts.webhookUrl) {
-      // stdout was the channel, and it has been printed
-      await record(pending.map((alert) => ({ alert })));
-    } else {
-      let next = 0;
-      for (; next < pending.length; next++) {
-        if (opts.signal?.aborted || now().getTime() > sendBy) break;
-        const alert = pending[next];
-        let error: string | undefined;
-        try {
-          await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
-        } catch (e) {
-          // Cut off by the stop itself (fetch rejects with the signal's reason), not an answer
-          // or a failure that came first.
-          const cutOff = opts.signal?.aborted && e instanceof Error &&
-            e.cause === opts.signal.reason;
-          error = cutOff
-            ? "not confirmed: the evaluation was stopped during its POST (it may have arrived; " +
-              "sent again next evaluation)"
-            : e instanceof Error
-            ? e.message
-            : String(e);
-        }
-        // Recorded before the next POST: an evaluation killed later sends none of these again.
-        await record([{ alert, error }]);
+    let next = 0;
+    for (; next < pending.length; next++) {
+      if (opts.signal?.aborted || now().getTime() > sendBy) break;
+      const alert = pending[next];
+      let error: string | undefined;
+      try {
+        await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
+      } catch (e) {
+        // Cut off by the stop itself (fetch rejects with the signal's reason), not an answer
+        // or a failure that came first.
+        const cutOff = opts.signal?.aborted && e instanceof Error &&
+          e.cause === opts.signal.reason;
+        error = cutOff
+          ? "not confirmed: the evaluation was stopped during its POST (it may have arrived; " +
+            "sent again next evaluation)"
+          : e instanceof Error
+          ? e.message
+          : String(e);
       }
-      const error = opts.signal?.aborted
-        ? "not sent: the evaluation was stopped (sent next evaluation)"
-        : "not sent: the delivery claim's lease would end first (sent next evaluation)";
-      await record(pending.slice(next).map((alert) => ({ alert, error })));
+      // Recorded before the next POST: an evaluation killed later sends none of these again.
+      await record([{ alert, error }]);
     }
+    const error = opts.signal?.aborted
+      ? "not sent: the evaluation was stopped (sent next evaluation)"
+      : "not sent: the delivery claim's lease would end first (sent next evaluation)";
+    await record(pending.slice(next).map((alert) => ({ alert, error })));
   } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener("abort", stopped);
+    recording.dispose();
   }
   const failed = outcomes.filter((o) => o.error !== undefined) as AlertRunResult["failed"];
   return {
     matched: candidates.length,
     fired,
-    delivered: opts.webhookUrl ? outcomes.length - failed.length : 0,
+    delivered: outcomes.length - failed.length,
     failed,
     heldElsewhere,
+    undelivered: 0,
+  };
+}
+
+/**
+ * No webhook: stdout was the channel, and exactly `fired` has been printed. Those are recorded
+ * as delivered (also when the evaluation is being stopped, within RELEASE_TIMEOUT_MS); nothing
+ * is claimed, and the alerts recorded earlier and still undelivered are left for a webhook.
+ */
+async function printedOnly(
+  wh: Warehouse,
+  matched: number,
+  fired: AlertEvent[],
+  opts: AlertRunOptions,
+): Promise<AlertRunResult> {
+  const recording = recordingSignal(opts.signal);
+  try {
+    await recordDeliveries(wh, fired.map((alert) => ({ alert })), {
+      token: `${opts.source}:stdout`,
+      now: (opts.now ?? (() => new Date()))(),
+      signal: recording.signal,
+    });
+  } finally {
+    recording.dispose();
+  }
+  const undelivered = await countUndelivered(wh, { signal: opts.signal });
+  return { matched, fired, delivered: 0, failed: [], heldElsewhere: 0, undelivered };
+}
+
+/**
+ * A signal for recording deliveries: it aborts RELEASE_TIMEOUT_MS after `signal` (the
+ * evaluation's stop) does, so what was sent or printed is still recorded when stopped.
+ */
+function recordingSignal(signal: AbortSignal | undefined) {
+  const recording = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stopped = () => timer = setTimeout(() => recording.abort(), RELEASE_TIMEOUT_MS);
+  if (signal?.aborted) stopped();
+  else signal?.addEventListener("abort", stopped, { once: true });
+  return {
+    signal: recording.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", stopped);
+    },
   };
 }

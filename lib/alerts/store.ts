@@ -127,6 +127,18 @@ export async function claimUndelivered(
   return { alerts, heldElsewhere };
 }
 
+/** How many recorded alerts are not delivered (claimed or not). */
+export async function countUndelivered(
+  wh: Warehouse,
+  opts: { signal?: AbortSignal } = {},
+): Promise<number> {
+  const [{ N }] = await wh.query<{ N: number }>(SQL.get("undelivered"), [], {
+    signal: opts.signal,
+    label: "alerts: undelivered",
+  });
+  return Number(N);
+}
+
 /**
  * Record delivery outcomes (`error` undefined = delivered at `now`) and release `token`'s
  * claims: a failed alert goes to the next evaluation.
