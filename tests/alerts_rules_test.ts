@@ -51,6 +51,68 @@ Deno.test("every problem in a rule file is reported with its line and column", a
   ]);
 });
 
+/** The findings of a rule text that must not parse. */
+function findingsOf(text: string, file = "r.yaml"): string[] {
+  try {
+    parseRules(text, file);
+  } catch (e) {
+    assert.ok(e instanceof AlertRulesError, String(e));
+    return e.findings;
+  }
+  assert.fail("the rules parsed");
+}
+
+Deno.test("a duplicate rule id is reported with every other problem of that rule", () => {
+  const text = [
+    "rules:",
+    "  - id: move",
+    "    kind: price_move",
+    "    threshold_pct: 5",
+    "  - id: move",
+    "    kind: price_move",
+    "    threshold_pct: 500",
+    "    colour: red",
+    "  - id: vol",
+    "    kind: volume_spike",
+    "    multiple: 0",
+    "",
+  ].join("\n");
+  assert.deepEqual(findingsOf(text), [
+    "r.yaml:5:9 duplicate rule id move (first at line 2)",
+    "r.yaml:8:5 rule move: unknown key colour for kind price_move; allowed: id, kind, " +
+    "description, threshold_pct, direction, tickers",
+    "r.yaml:7:20 rule move: threshold_pct must be a number between 0.01 and 100, got 500",
+    "r.yaml:11:15 rule vol: multiple must be a number between 1 and 1000, got 0",
+  ]);
+});
+
+Deno.test("a rule without a usable id is named by its position in the list", () => {
+  const text = [
+    "rules:",
+    "  - {id: ok, kind: price_move, threshold_pct: 5}",
+    "  - kind: price_move",
+    "    threshold_pct: -1",
+    "  - {id: 7, kind: ma_cross, window: 1}",
+    "  - {id: Big Move, kind: nope}",
+    "  - {kind: index_move, threshold_pct: 5, indices: [egx30]}",
+    "  - [not, a, rule]",
+    "  - {id: '', kind: price_move, threshold_pct: 5}",
+    "",
+  ].join("\n");
+  assert.deepEqual(findingsOf(text), [
+    "r.yaml:3:5 rule #2: needs an id: lower-case letters, digits, - or _ (e.g. big-move)",
+    "r.yaml:4:20 rule #2: threshold_pct must be a number between 0.01 and 100, got -1",
+    "r.yaml:5:10 rule #3: id must be lower-case letters, digits, - or _ (e.g. big-move), got 7",
+    "r.yaml:5:37 rule #3: window must be an integer between 2 and 260, got 1",
+    'r.yaml:6:10 rule #4: id must be lower-case letters, digits, - or _ (e.g. big-move), got "Big Move"',
+    "r.yaml:6:26 rule #4: kind must be one of price_move, volume_spike, ma_cross, index_move",
+    "r.yaml:7:5 rule #5: needs an id: lower-case letters, digits, - or _ (e.g. big-move)",
+    'r.yaml:7:52 rule #5: "egx30" is not an upper-case code',
+    "r.yaml:8:5 rule #6: each rule must be a mapping (id, kind, ...)",
+    'r.yaml:9:10 rule #7: id must be lower-case letters, digits, - or _ (e.g. big-move), got ""',
+  ]);
+});
+
 Deno.test("malformed YAML and a missing rules list are reported, not ignored", () => {
   assert.throws(
     () => parseRules("rules:\n  - id: a\n   kind: x\n", "a.yaml"),

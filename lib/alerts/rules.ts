@@ -1,7 +1,9 @@
 /**
  * Alert rules, read from `alerts.yaml` (the file users edit). Parsed once, with positions: every
  * problem (unknown key, wrong type, duplicate id, bad ticker...) is collected and reported as
- * `alerts.yaml:LINE:COL message`, and no rule is used from a file with problems.
+ * `alerts.yaml:LINE:COL message`, and no rule is used from a file with problems. A message names
+ * its rule by id, or by position in the list ("rule #3") when the rule has no usable id; a
+ * duplicate id is reported along with the rule's other problems.
  *
  * Rule kinds (each fires at most once per subject, Cairo trade date and direction):
  *   price_move    last price vs the previous trading day's close, |change| >= threshold_pct
@@ -83,20 +85,19 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
   }
   const rules: Rule[] = [];
   const ids = new Map<string, number>();
-  for (const item of list.items) {
+  for (const [i, item] of list.items.entries()) {
     if (!isMap(item)) {
-      at(item as Node, "each rule must be a mapping (id, kind, ...)");
+      at(item as Node, `rule #${i + 1}: each rule must be a mapping (id, kind, ...)`);
       continue;
     }
+    // A duplicate is reported, and the rule is still checked: every problem at once.
     const id = item.get("id");
     if (typeof id === "string") {
       if (ids.has(id)) {
         at(item.get("id", true) as Node, `duplicate rule id ${id} (first at line ${ids.get(id)})`);
-        continue;
-      }
-      ids.set(id, lc.linePos(item.range?.[0] ?? 0).line);
+      } else ids.set(id, lc.linePos(item.range?.[0] ?? 0).line);
     }
-    const rule = parseRule(item, at);
+    const rule = parseRule(item, at, i + 1);
     if (rule) rules.push(rule);
   }
   if (findings.length) throw new AlertRulesError(findings);
@@ -109,7 +110,8 @@ function keyOf(pair: Pair): string {
 
 type At = (node: Node | null | undefined, msg: string) => void;
 
-function parseRule(m: YAMLMap, at: At): Rule | undefined {
+/** The rule at `position` (1-based) of the list; undefined when it has problems (reported). */
+function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
   const before = { n: 0 };
   const fail: At = (node, msg) => {
     before.n++;
@@ -121,16 +123,25 @@ function parseRule(m: YAMLMap, at: At): Rule | undefined {
     return isScalar(n) ? n.value : n === undefined ? undefined : n;
   };
 
+  // Messages name the rule by its id, or by its position when it has no usable id.
   const idRaw = scalar("id");
-  if (typeof idRaw !== "string" || !ID.test(idRaw)) {
-    fail(node("id") ?? m, "rule needs an id: lower-case letters, digits, - or _ (e.g. big-move)");
+  const validId = typeof idRaw === "string" && ID.test(idRaw);
+  const id = validId ? idRaw : "";
+  const name = validId ? `rule ${id}` : `rule #${position}`;
+  if (!validId) {
+    const how = "lower-case letters, digits, - or _ (e.g. big-move)";
+    fail(
+      node("id") ?? m,
+      idRaw === undefined || idRaw === null
+        ? `${name}: needs an id: ${how}`
+        : `${name}: id must be ${how}, got ${JSON.stringify(idRaw)}`,
+    );
   }
-  const id = String(idRaw);
   const kind = scalar("kind");
   if (typeof kind !== "string" || !(kind in KIND_KEYS)) {
     fail(
       node("kind") ?? m,
-      `rule ${id}: kind must be one of ${Object.keys(KIND_KEYS).join(", ")}`,
+      `${name}: kind must be one of ${Object.keys(KIND_KEYS).join(", ")}`,
     );
     return undefined;
   }
@@ -141,13 +152,13 @@ function parseRule(m: YAMLMap, at: At): Rule | undefined {
     if (!allowed.includes(key)) {
       fail(
         pair.key as Node,
-        `rule ${id}: unknown key ${key} for kind ${k}; allowed: ${allowed.join(", ")}`,
+        `${name}: unknown key ${key} for kind ${k}; allowed: ${allowed.join(", ")}`,
       );
     }
   }
   const description = scalar("description");
   if (description !== undefined && typeof description !== "string") {
-    fail(node("description"), `rule ${id}: description must be text`);
+    fail(node("description"), `${name}: description must be text`);
   }
 
   const num = (
@@ -162,7 +173,7 @@ function parseRule(m: YAMLMap, at: At): Rule | undefined {
     ) {
       fail(
         node(key) ?? m,
-        `rule ${id}: ${key} must be ${opts.int ? "an integer" : "a number"} between ` +
+        `${name}: ${key} must be ${opts.int ? "an integer" : "a number"} between ` +
           `${opts.min} and ${opts.max}${
             v === undefined ? " (missing)" : `, got ${JSON.stringify(v)}`
           }`,
@@ -175,7 +186,7 @@ function parseRule(m: YAMLMap, at: At): Rule | undefined {
     const v = scalar(key);
     if (v === undefined) return fallback;
     if (typeof v !== "string" || !(choices as readonly string[]).includes(v)) {
-      fail(node(key), `rule ${id}: ${key} must be one of ${choices.join(", ")}`);
+      fail(node(key), `${name}: ${key} must be one of ${choices.join(", ")}`);
       return fallback;
     }
     return v as T;
@@ -186,14 +197,14 @@ function parseRule(m: YAMLMap, at: At): Rule | undefined {
     if (n === undefined) return "all";
     if (isScalar(n) && n.value === "all") return "all";
     if (!isSeq(n) || n.items.length === 0) {
-      fail(n, `rule ${id}: ${subjectsKey} must be "all" or a non-empty list`);
+      fail(n, `${name}: ${subjectsKey} must be "all" or a non-empty list`);
       return [];
     }
     const out: string[] = [];
     for (const item of n.items) {
       const v = isScalar(item) ? item.value : undefined;
       if (typeof v !== "string" || !SUBJECT.test(v)) {
-        fail(item as Node, `rule ${id}: ${JSON.stringify(v ?? null)} is not an upper-case code`);
+        fail(item as Node, `${name}: ${JSON.stringify(v ?? null)} is not an upper-case code`);
       } else out.push(v);
     }
     return out;
