@@ -17,10 +17,10 @@
  * hosts; a --rules file elsewhere needs its own --allow-read.)
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config/config.ts";
+import { ConfigError, loadConfig } from "../lib/config/config.ts";
 import { nothingToDo, runJob } from "../lib/runner/job.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { loadRules } from "../lib/alerts/rules.ts";
+import { AlertRulesError, loadRules, type Rule } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
 import { CLAIM_LEASE_MS } from "../lib/alerts/store.ts";
@@ -34,12 +34,24 @@ fires at most once per ticker or index, Cairo trade date and direction. New aler
 in OPERATIONAL.TBL_ALERT_EVENT, printed ("ALERT ...") and POSTed as JSON to
 EGX_ALERT_WEBHOOK_URL when set; a failed delivery is retried at the next evaluation and makes
 the job fail. Without a webhook, the alerts printed are recorded as delivered, and no others.
+A bad rules file exits 2.
 
   --rules FILE      rule file (default alerts.yaml)
   --date D          evaluate on trade date D (default: each ticker's newest day)
   --watch           keep running: re-evaluate (as the stream side) whenever the warehouse
                     changes, until stopped (SIGINT/SIGTERM)
   --interval SEC    how often --watch checks for changes (default 5)`;
+
+/** The rules of `path`; a file that cannot be read is a configuration error (exit 2). */
+async function readRules(path: string): Promise<Rule[]> {
+  try {
+    return await loadRules(path);
+  } catch (e) {
+    if (e instanceof AlertRulesError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ConfigError(`--rules ${path}: cannot read the rules file: ${why}`, { cause: e });
+  }
+}
 
 if (import.meta.main) {
   await runJob({ name: "alerts_evaluate", help: HELP }, async (args, signal) => {
@@ -55,7 +67,7 @@ if (import.meta.main) {
     const date = values.date === undefined ? undefined : parseDate(values.date, "--date");
     const intervalMs = Number(values.interval) * 1000;
     if (!(intervalMs >= 100)) throw new TypeError("--interval must be a number of seconds >= 0.1");
-    const rules = await loadRules(values.rules);
+    const rules = await readRules(values.rules);
     if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
     const config = loadConfig();
     const webhookUrl = config.alerts.webhookUrl;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AlertRulesError, loadRules, parseRules } from "../lib/alerts/rules.ts";
 import { type DailyBar, evaluateRules } from "../lib/alerts/evaluate.ts";
+import { ConfigError } from "../lib/config/config.ts";
 
 const bar = (date: string, close: number, volume = 1000): DailyBar => ({ date, close, volume });
 
@@ -126,6 +127,30 @@ Deno.test("malformed YAML and a missing rules list are reported, not ignored", (
         "b.yaml:1:1 unknown key rulez; the file holds only `rules:`|" +
           "b.yaml:1:1 `rules:` must be a list of rules",
   );
+});
+
+Deno.test("a bad rule file is a configuration error whose message names the file", () => {
+  const cases: [string, string[]][] = [
+    ['{"rules": [{"id": "a", "kind": "price_move"', [
+      "3 problem(s) in the alert rules file r.json:",
+      "r.json:1:44 Flow map in block collection must be sufficiently indented and end with a }",
+      "r.json:1:44 Flow sequence in block collection must be sufficiently indented and end with a ]",
+      "r.json:1:44 Flow map must end with a }",
+    ]],
+    ["rules:\n  - {id: a, kind: price_move, threshold_pct: x}\n", [
+      "1 problem(s) in the alert rules file r.json:",
+      'r.json:2:46 rule a: threshold_pct must be a number between 0.01 and 100, got "x"',
+    ]],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseRules(text, "r.json"), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.ok(e instanceof AlertRulesError);
+      assert.equal(e.name, "AlertRulesError");
+      assert.deepEqual(e.message.split("\n"), message);
+      return true;
+    });
+  }
 });
 
 const move = parseRules(

@@ -782,15 +782,25 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
         "    tickers: all\n  - id: b\n    kind: nope\n",
     );
     const wrong = await run(["--rules", rules], {}, true);
-    assert.equal(wrong.code, 1);
+    assert.equal(wrong.code, 2); // a configuration error: not retried
     const [first, ...problems] = wrong.stderr.split("\n");
-    assert.match(
-      first,
-      /^alerts_evaluate: AlertRulesError: 2 problem\(s\) in the alert rules: \(at lib\/alerts\/rules\.ts:\d+\)$/,
+    assert.equal(
+      first.replace(/:\d+\)$/, ":N)"),
+      `alerts_evaluate: AlertRulesError: 2 problem(s) in the alert rules file ${rules}: ` +
+        "(at lib/alerts/rules.ts:N)",
     );
     assert.deepEqual(problems, [
       `${rules}:4:20 rule a: threshold_pct must be a number between 0.01 and 100, got -1`,
       `${rules}:8:11 rule b: kind must be one of price_move, volume_spike, ma_cross, index_move`,
     ]);
+
+    // A rules file that is not there.
+    const missing = await run(["--rules", `${dir}/none.yaml`], {}, true);
+    assert.equal(missing.code, 2);
+    assert.equal(
+      missing.stderr.replace(/ \(at [^)]*\)$/, ""),
+      `alerts_evaluate: ConfigError: --rules ${dir}/none.yaml: cannot read the rules file: ` +
+        `No such file or directory (os error 2): readfile '${dir}/none.yaml'`,
+    );
   });
 });

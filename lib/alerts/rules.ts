@@ -13,6 +13,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Node, Pair, YAMLMap } from "yaml";
+import { ConfigError } from "../config/config.ts";
 
 export type MoveDirection = "up" | "down" | "both";
 export type CrossDirection = "above" | "below" | "both";
@@ -35,11 +36,14 @@ export type Rule =
 
 export type RuleKind = Rule["kind"];
 
-/** The rule file had problems; `findings` holds one `file:line:col message` per problem. */
-export class AlertRulesError extends Error {
+/**
+ * The rule file had problems; `findings` holds one `file:line:col message` per problem. A
+ * configuration error: the job exits 2 (see lib/runner/job.ts) and the runner does not retry.
+ */
+export class AlertRulesError extends ConfigError {
   override name = "AlertRulesError";
-  constructor(readonly findings: string[]) {
-    super(`${findings.length} problem(s) in the alert rules:\n${findings.join("\n")}`);
+  constructor(readonly findings: string[], file: string) {
+    super(`${findings.length} problem(s) in the alert rules file ${file}:\n${findings.join("\n")}`);
   }
 }
 
@@ -58,21 +62,23 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const findings: string[] = [];
+  const where = (node: Node | null | undefined) => {
+    const { line, col } = lc.linePos(node?.range?.[0] ?? 0);
+    return `${file}:${line}:${col}`;
+  };
   const at = (node: Node | null | undefined, msg: string) => {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = lc.linePos(offset);
-    findings.push(`${file}:${line}:${col} ${msg}`);
+    findings.push(`${where(node)} ${msg}`);
   };
   for (const e of doc.errors) {
     const { line, col } = lc.linePos(e.pos[0]);
     findings.push(`${file}:${line}:${col} ${e.message.split("\n")[0]}`);
   }
-  if (findings.length) throw new AlertRulesError(findings);
+  if (findings.length) throw new AlertRulesError(findings, file);
 
   const root = doc.contents;
   if (!isMap(root)) {
     at(root, "expected a mapping with a `rules:` list");
-    throw new AlertRulesError(findings);
+    throw new AlertRulesError(findings, file);
   }
   for (const pair of root.items) {
     const k = keyOf(pair);
@@ -81,7 +87,7 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
   const list = root.get("rules", true);
   if (!isSeq(list)) {
     at(list ?? root, "`rules:` must be a list of rules");
-    throw new AlertRulesError(findings);
+    throw new AlertRulesError(findings, file);
   }
   const rules: Rule[] = [];
   const ids = new Map<string, number>();
@@ -100,7 +106,7 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
     const rule = parseRule(item, at, i + 1);
     if (rule) rules.push(rule);
   }
-  if (findings.length) throw new AlertRulesError(findings);
+  if (findings.length) throw new AlertRulesError(findings, file);
   return rules;
 }
 
