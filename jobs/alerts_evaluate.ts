@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../lib/config/config.ts";
 import { nothingToDo, runJob } from "../lib/runner/job.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { AlertRulesError, loadRules, type Rule } from "../lib/alerts/rules.ts";
+import { AlertRulesError, checkRuleSubjects, loadRules, type Rule } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
 import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
 import { CLAIM_LEASE_MS } from "../lib/alerts/store.ts";
@@ -34,7 +34,7 @@ fires at most once per ticker or index, Cairo trade date and direction. New aler
 in OPERATIONAL.TBL_ALERT_EVENT, printed ("ALERT ...") and POSTed as JSON to
 EGX_ALERT_WEBHOOK_URL when set; a failed delivery is retried at the next evaluation and makes
 the job fail. Without a webhook, the alerts printed are recorded as delivered, and no others.
-A bad rules file exits 2.
+A bad rules file (mistakes, or a ticker or index the warehouse does not list) exits 2.
 
   --rules FILE      rule file (default alerts.yaml)
   --date D          evaluate on trade date D (default: each ticker's newest day)
@@ -73,6 +73,7 @@ if (import.meta.main) {
     const webhookUrl = config.alerts.webhookUrl;
     const wh = await openWarehouse(config.warehouse, { signal });
     try {
+      await checkRuleSubjects(wh, rules, { signal });
       if (values.watch) {
         console.log(
           `alerts_evaluate: watching the warehouse every ${values.interval} s with ${rules.length} ` +

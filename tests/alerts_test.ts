@@ -10,10 +10,10 @@ import {
   type AlertRunResult,
   evaluateAlerts,
 } from "../lib/alerts/run_alerts.ts";
-import { parseRules } from "../lib/alerts/rules.ts";
+import { AlertRulesError, checkRuleSubjects, parseRules } from "../lib/alerts/rules.ts";
 import { claimUndelivered, recordAlerts, recordDeliveries } from "../lib/alerts/store.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
-import { loadConfig } from "../lib/config/config.ts";
+import { ConfigError, loadConfig } from "../lib/config/config.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import { checkAlertClaims } from "./support/alert_claims.ts";
@@ -255,6 +255,60 @@ Deno.test("without a webhook, only the alerts printed by the evaluation are mark
     );
     assert.equal(D, expected.length);
   });
+});
+
+const SUBJECT_RULES = [
+  "rules:",
+  "  - {id: watch, kind: price_move, threshold_pct: 5, tickers: [COMI, NOPE, ETEL, ZZZZ]}",
+  "  - id: idx",
+  "    kind: index_move",
+  "    threshold_pct: 2",
+  "    indices: [EGX30, EGX20]",
+  "  - {id: every, kind: ma_cross, window: 20}",
+  "",
+].join("\n");
+
+Deno.test("a rule naming a ticker or index the warehouse does not list is a configuration error", async () => {
+  await withWarehouse(async (wh) => {
+    const rules = parseRules(SUBJECT_RULES, "mine.yaml");
+    await assert.rejects(checkRuleSubjects(wh, rules), (e: unknown) => {
+      assert.ok(e instanceof AlertRulesError && e instanceof ConfigError, String(e));
+      assert.deepEqual(e.message.split("\n"), [
+        "3 problem(s) in the alert rules file mine.yaml:",
+        "mine.yaml:2:69 rule watch: unknown ticker NOPE (not in the warehouse's company list, " +
+        "OPERATIONAL.TBL_COMPANY)",
+        "mine.yaml:2:81 rule watch: unknown ticker ZZZZ (not in the warehouse's company list, " +
+        "OPERATIONAL.TBL_COMPANY)",
+        "mine.yaml:6:22 rule idx: unknown index EGX20 (the warehouse's indices: EGX100_EWI, " +
+        "EGX30, EGX70_EWI)",
+      ]);
+      return true;
+    });
+    // Codes it lists pass, and so do rules on "all".
+    await checkRuleSubjects(
+      wh,
+      parseRules(SUBJECT_RULES.replace(", NOPE", "").replace(", ZZZZ", "").replace(", EGX20", "")),
+    );
+  });
+  // A warehouse with no company list yet (nothing loaded) says so.
+  const empty = await DuckDBWarehouse.open(`${dir}/${crypto.randomUUID()}.duckdb`);
+  try {
+    await empty.migrate();
+    const rules = parseRules(
+      "rules:\n  - {id: w, kind: price_move, threshold_pct: 5, tickers: [COMI]}\n",
+      "mine.yaml",
+    );
+    await assert.rejects(checkRuleSubjects(empty, rules), (e: unknown) => {
+      assert.ok(e instanceof AlertRulesError);
+      assert.deepEqual(e.findings, [
+        "mine.yaml:2:59 rule w: unknown ticker COMI (the warehouse lists no companies yet: " +
+        "load the company list first)",
+      ]);
+      return true;
+    });
+  } finally {
+    await empty.close();
+  }
 });
 
 Deno.test("an index rule fires on the index's daily change in the gold index levels", async () => {
@@ -793,6 +847,33 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       `${rules}:4:20 rule a: threshold_pct must be a number between 0.01 and 100, got -1`,
       `${rules}:8:11 rule b: kind must be one of price_move, volume_spike, ma_cross, index_move`,
     ]);
+
+    // Codes the warehouse does not list: a configuration error too, before any evaluation.
+    Deno.writeTextFileSync(rules, SUBJECT_RULES);
+    const unknown = await run(["--rules", rules], {}, true);
+    assert.equal(unknown.code, 2);
+    assert.deepEqual(unknown.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
+      `alerts_evaluate: AlertRulesError: 3 problem(s) in the alert rules file ${rules}: ` +
+      "(at lib/alerts/rules.ts:N)",
+      `${rules}:2:69 rule watch: unknown ticker NOPE (not in the warehouse's company list, ` +
+      "OPERATIONAL.TBL_COMPANY)",
+      `${rules}:2:81 rule watch: unknown ticker ZZZZ (not in the warehouse's company list, ` +
+      "OPERATIONAL.TBL_COMPANY)",
+      `${rules}:6:22 rule idx: unknown index EGX20 (the warehouse's indices: EGX100_EWI, ` +
+      "EGX30, EGX70_EWI)",
+    ]);
+    assert.equal(unknown.stdout, "");
+    const [{ N }] = await (async () => {
+      const w = await DuckDBWarehouse.open(path);
+      try {
+        return await w.query<{ N: number }>(
+          "SELECT count(*) AS N FROM OPERATIONAL.TBL_ALERT_EVENT WHERE RULE_ID = 'every'",
+        );
+      } finally {
+        await w.close();
+      }
+    })();
+    assert.equal(N, 0);
 
     // A rules file that is not there.
     const missing = await run(["--rules", `${dir}/none.yaml`], {}, true);

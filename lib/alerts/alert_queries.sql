@@ -54,6 +54,13 @@ SET DELIVERY_ERROR = ?, CLAIMED_BY = NULL, CLAIMED_AT = NULL
 WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?
   AND CLAIMED_BY = ?;
 
+-- name: company_tickers
+-- The tickers a rule may name (the company list the batch loader checks tickers against).
+SELECT TICKER AS CODE FROM OPERATIONAL.TBL_COMPANY;
+
+-- name: index_codes
+SELECT INDEX_CODE AS CODE FROM OPERATIONAL.TBL_INDEX;
+
 -- name: stock_series
 -- The last ? days of every ticker up to a date (default: all), from the live daily prices
 -- (gold overlaid with newer operational rows, e.g. the stream's bars of today).

@@ -14,6 +14,8 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Node, Pair, YAMLMap } from "yaml";
 import { ConfigError } from "../config/config.ts";
+import type { Warehouse } from "../warehouse/warehouse.ts";
+import { ALERT_SQL as SQL } from "./sql.ts";
 
 export type MoveDirection = "up" | "down" | "both";
 export type CrossDirection = "above" | "below" | "both";
@@ -46,6 +48,13 @@ export class AlertRulesError extends ConfigError {
     super(`${findings.length} problem(s) in the alert rules file ${file}:\n${findings.join("\n")}`);
   }
 }
+
+/** Where a parsed rule came from: its file and the position of each subject it names. */
+interface RuleOrigin {
+  file: string;
+  subjects: Map<string, string>;
+}
+const origins = new WeakMap<Rule, RuleOrigin>();
 
 const KIND_KEYS: Record<RuleKind, string[]> = {
   price_move: ["threshold_pct", "direction", "tickers"],
@@ -104,7 +113,16 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
       } else ids.set(id, lc.linePos(item.range?.[0] ?? 0).line);
     }
     const rule = parseRule(item, at, i + 1);
-    if (rule) rules.push(rule);
+    if (!rule) continue;
+    const subjects = new Map<string, string>();
+    const listed = item.get(rule.kind === "index_move" ? "indices" : "tickers", true);
+    for (const n of isSeq(listed) ? listed.items : []) {
+      if (isScalar(n) && typeof n.value === "string" && !subjects.has(n.value)) {
+        subjects.set(n.value, where(n));
+      }
+    }
+    origins.set(rule, { file, subjects });
+    rules.push(rule);
   }
   if (findings.length) throw new AlertRulesError(findings, file);
   return rules;
@@ -251,4 +269,51 @@ function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
 /** Read and parse a rules file. */
 export async function loadRules(path: string): Promise<Rule[]> {
   return parseRules(await Deno.readTextFile(path), path);
+}
+
+/**
+ * Check that every ticker and index the rules name is in the warehouse's lists
+ * (OPERATIONAL.TBL_COMPANY, OPERATIONAL.TBL_INDEX: what the batch loader checks tickers
+ * against); throws AlertRulesError naming each rule and unknown code, with its position.
+ */
+export async function checkRuleSubjects(
+  wh: Warehouse,
+  rules: readonly Rule[],
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const named = (index: boolean) =>
+    rules.some((r) => (r.kind === "index_move") === index && r.subjects !== "all");
+  const codes = async (name: string, index: boolean) =>
+    named(index)
+      ? new Set(
+        (await wh.query<{ CODE: string }>(SQL.get(name), [], {
+          signal: opts.signal,
+          label: `alerts: ${name}`,
+        })).map((r) => r.CODE),
+      )
+      : new Set<string>();
+  const tickers = await codes("company_tickers", false);
+  const indices = await codes("index_codes", true);
+  const findings: string[] = [];
+  let file = "alerts.yaml";
+  for (const rule of rules) {
+    if (rule.subjects === "all") continue;
+    const origin = origins.get(rule);
+    if (origin) file = origin.file;
+    const index = rule.kind === "index_move";
+    const known = index ? indices : tickers;
+    for (const code of new Set(rule.subjects)) {
+      if (known.has(code)) continue;
+      const why = index
+        ? `the warehouse's indices: ${[...known].sort().join(", ") || "none"}`
+        : known.size === 0
+        ? "the warehouse lists no companies yet: load the company list first"
+        : "not in the warehouse's company list, OPERATIONAL.TBL_COMPANY";
+      const at = origin?.subjects.get(code) ?? origin?.file ?? file;
+      findings.push(
+        `${at} rule ${rule.id}: unknown ${index ? "index" : "ticker"} ${code} (${why})`,
+      );
+    }
+  }
+  if (findings.length) throw new AlertRulesError(findings, file);
 }
