@@ -9,7 +9,7 @@
  *     --allow-read=alerts.yaml,data,data/egx.duckdb,data/egx.duckdb.wal \
  *     --allow-write=data,data/egx.duckdb \
  *     --allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,EGX_SMTP_URL,EGX_ALERT_EMAIL_TO,EGX_ALERT_EMAIL_FROM,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
- *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD] [--watch]
+ *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD | --watch [--interval SEC]]
  *
  * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;
  * it lets native code bypass the other permissions. --allow-net is for the webhook and SMTP
@@ -27,7 +27,8 @@ import { CLAIM_LEASE_MS } from "../lib/alerts/store.ts";
 import { DeliveryError } from "../lib/alerts/deliver.ts";
 import { parseDate } from "../lib/web/validate.ts";
 
-const HELP = `Usage: jobs/alerts_evaluate.ts [--rules FILE] [--date YYYY-MM-DD] [--watch]
+const HELP =
+  `Usage: jobs/alerts_evaluate.ts [--rules FILE] [--date YYYY-MM-DD | --watch [--interval SEC]]
 
 Evaluates the alert rules (default alerts.yaml) on the warehouse (EGX_WAREHOUSE): each rule
 fires at most once per ticker or index, Cairo trade date and direction. New alerts are recorded
@@ -40,7 +41,47 @@ A bad rules file (mistakes, or a ticker or index the warehouse does not list) ex
   --date D          evaluate on trade date D (default: each ticker's newest day)
   --watch           keep running: re-evaluate (as the stream side) whenever the warehouse
                     changes, until stopped (SIGINT/SIGTERM)
-  --interval SEC    how often --watch checks for changes (default 5)`;
+  --interval SEC    how often --watch checks for changes (default 5, 0.1 to 86400)
+
+A bad flag or value exits 2.`;
+
+/** Longest --interval, in seconds (a day). */
+const MAX_INTERVAL_S = 86_400;
+
+/**
+ * The flags' values, checked: a bad one is a usage error (ConfigError: exit 2, not retried),
+ * named with its value.
+ */
+function checkFlags(values: { rules: string; date?: string; watch?: boolean; interval?: string }) {
+  const usage = (message: string) => new ConfigError(message);
+  if (values.rules === "") throw usage('--rules must name a file, got ""');
+  let date: string | undefined;
+  if (values.date !== undefined) {
+    try {
+      date = parseDate(values.date, "--date");
+    } catch (e) {
+      throw usage(e instanceof Error ? e.message : String(e));
+    }
+    if (values.watch) {
+      throw usage(
+        `--date ${date} cannot be used with --watch (it evaluates each ticker's newest day)`,
+      );
+    }
+  }
+  if (values.interval !== undefined && !values.watch) {
+    throw usage(`--interval ${values.interval} applies only with --watch`);
+  }
+  const raw = values.interval ?? "5";
+  const seconds = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(raw) ? Number(raw) : NaN;
+  if (!(seconds >= 0.1 && seconds <= MAX_INTERVAL_S)) {
+    throw usage(
+      `--interval must be a number of seconds from 0.1 to ${MAX_INTERVAL_S}, got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return { date, intervalMs: seconds * 1000 };
+}
 
 /** The rules of `path`; a file that cannot be read is a configuration error (exit 2). */
 async function readRules(path: string): Promise<Rule[]> {
@@ -61,12 +102,10 @@ if (import.meta.main) {
         rules: { type: "string", default: "alerts.yaml" },
         date: { type: "string" },
         watch: { type: "boolean" },
-        interval: { type: "string", default: "5" },
+        interval: { type: "string" },
       },
     });
-    const date = values.date === undefined ? undefined : parseDate(values.date, "--date");
-    const intervalMs = Number(values.interval) * 1000;
-    if (!(intervalMs >= 100)) throw new TypeError("--interval must be a number of seconds >= 0.1");
+    const { date, intervalMs } = checkFlags(values);
     const rules = await readRules(values.rules);
     if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
     const config = loadConfig();
@@ -76,8 +115,8 @@ if (import.meta.main) {
       await checkRuleSubjects(wh, rules, { signal });
       if (values.watch) {
         console.log(
-          `alerts_evaluate: watching the warehouse every ${values.interval} s with ${rules.length} ` +
-            `rules${webhookUrl ? "" : " (no webhook set)"}; Ctrl-C stops`,
+          `alerts_evaluate: watching the warehouse every ${intervalMs / 1000} s with ` +
+            `${rules.length} rules${webhookUrl ? "" : " (no webhook set)"}; Ctrl-C stops`,
         );
         await watchAlerts(wh, rules, {
           path: config.warehouse.kind === "duckdb" ? config.warehouse.path : undefined,

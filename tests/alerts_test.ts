@@ -801,9 +801,59 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       "alerts_evaluate: 4 rules, 2 conditions hold, 0 new alert(s) (no webhook set); 2 alert(s) " +
       "recorded earlier are still undelivered (not printed again: kept for EGX_ALERT_WEBHOOK_URL)",
     ]);
-    const bad = await run(["--date", "2025-02-30"], {});
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /--date must be a date YYYY-MM-DD, got "2025-02-30"/);
+    // A bad flag or value is a usage error (exit 2, not retried), named with its value, before
+    // the rules or the warehouse are read.
+    const usage: [string[], string][] = [
+      [["--date", "2025-02-30"], 'ConfigError: --date must be a date YYYY-MM-DD, got "2025-02-30"'],
+      [["--date", ""], 'ConfigError: --date must be a date YYYY-MM-DD, got ""'],
+      [
+        ["--date", "1989-12-31"],
+        "ConfigError: --date must be between 1990-01-01 and 2100-12-31, got 1989-12-31",
+      ],
+      [["--date"], "TypeError: Option '--date <value>' argument missing"],
+      [
+        ["--watch", "--interval", "abc"],
+        'ConfigError: --interval must be a number of seconds from 0.1 to 86400, got "abc"',
+      ],
+      [
+        ["--watch", "--interval", "0"],
+        'ConfigError: --interval must be a number of seconds from 0.1 to 86400, got "0"',
+      ],
+      [
+        ["--watch", "--interval=-1"],
+        'ConfigError: --interval must be a number of seconds from 0.1 to 86400, got "-1"',
+      ],
+      [
+        ["--watch", "--interval", "Infinity"],
+        'ConfigError: --interval must be a number of seconds from 0.1 to 86400, got "Infinity"',
+      ],
+      [
+        ["--watch", "--interval", "86401"],
+        'ConfigError: --interval must be a number of seconds from 0.1 to 86400, got "86401"',
+      ],
+      [
+        ["--watch", "--date", DATE],
+        "ConfigError: --date 2025-11-13 cannot be used with --watch (it evaluates each ticker's newest day)",
+      ],
+      [["--interval", "2"], "ConfigError: --interval 2 applies only with --watch"],
+      [["--watch=yes"], "TypeError: Option '--watch' does not take an argument"],
+      [
+        ["--rules", ""],
+        'ConfigError: --rules must name a file, got ""',
+      ],
+      [
+        ["extra"],
+        "TypeError: Unexpected argument 'extra'. This command does not take positional arguments",
+      ],
+    ];
+    for (const [args, message] of usage) {
+      const r = await run(args, {});
+      assert.deepEqual(
+        [r.code, r.stderr.replace(/ \(at [^)]*\)$/, ""), r.stdout],
+        [2, `alerts_evaluate: ${message}`, ""],
+        args.join(" "),
+      );
+    }
 
     // --watch says that it watches, and that it stopped on Ctrl-C.
     const watcher = (await projectJob(
