@@ -11,7 +11,7 @@
  * --serve also needs --allow-net=127.0.0.1.)
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config/config.ts";
+import { loadConfig, parseInteger } from "../lib/config/config.ts";
 import { generateDocs } from "../lib/models/docs.ts";
 import { serveDocs } from "../lib/models/docs_server.ts";
 import { loadProject } from "../lib/models/project.ts";
@@ -38,10 +38,7 @@ if (import.meta.main) {
         "no-generate": { type: "boolean" },
       },
     });
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new RangeError(`--port must be 0-65535, got ${values.port}`);
-    }
+    const port = parseInteger("--port", values.port, 0, 65535);
     if (!values["no-generate"]) {
       const project = await loadProject(".");
       const config = loadConfig();

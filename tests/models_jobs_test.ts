@@ -64,6 +64,15 @@ Deno.test("each models job answers --help, and a bad flag is a usage error", asy
     const bad = await job(REPO, script, ["--no-such-flag"]);
     assertEquals(bad.code, 2, bad.stderr);
   }
+  // docs_generate's --port is decimal 0-65535 (Number() took "0x50" as port 80), checked first.
+  for (const port of ["0x50", "65536", "80.0"]) {
+    const r = await job(REPO, "docs_generate.ts", ["--serve", "--port", port]);
+    assertEquals(r.code, 2, r.stderr);
+    assertEquals(
+      r.stderr.replace(/ \(at lib\/config\/config\.ts:\d+\)\n$/, "\n"),
+      `docs_generate: ConfigError: --port must be an integer between 0 and 65535, got "${port}"\n`,
+    );
+  }
 });
 
 Deno.test("the pipeline's models jobs run with their declared permissions: staging, marts, tests, docs", async () => {

@@ -245,6 +245,27 @@ Deno.test("a bad setting exits 2 before anything runs, a secret one without show
   assertEquals(filesUnder(state), []);
 });
 
+Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, before anything runs", async () => {
+  const { state, env } = tmpState();
+  const run = ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"];
+  const cases: [string, string[], string, string][] = [
+    ["run", run, "--concurrency", "0x2"],
+    ["run", run, "--concurrency", "0"],
+    ["run", run, "--concurrency", " 2"],
+    ["runs", [], "--last", "1e1"],
+    ["runs", [], "--last", "5.0"],
+    ["schedule", ["--dry-run"], "--count", ""],
+    ["schedule", ["--dry-run"], "--count", "2.5"],
+  ];
+  for (const [name, args, flag, value] of cases) {
+    const r = await cli(name, [...args, flag, value], env);
+    assertEquals(r.code, 2, `${name} ${flag} ${value}: ${r.stderr}`);
+    assertEquals(r.stderr, `${flag} must be an integer >= 1, got ${JSON.stringify(value)}\n`);
+    assertEquals(r.stdout, "");
+  }
+  assertEquals(filesUnder(state), []);
+});
+
 Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run and schedule", async () => {
   const { state } = tmpState();
   Deno.writeTextFileSync(`${state}/file`, "kept\n");

@@ -102,3 +102,14 @@ export function parseArgs<O extends Record<string, OptionSpec>>(
   }
   return { values: values as Values<O>, positionals };
 }
+
+/**
+ * A flag's value as a whole number >= 1 (decimal digits only: "0x2", "1e1", " 2" and "2.0" are
+ * refused, as by config's parseInteger), or undefined after printing why (the caller exits 2).
+ */
+export function flagInteger(flag: string, raw: string): number | undefined {
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isSafeInteger(n) && n >= 1) return n;
+  console.error(`${flag} must be an integer >= 1, got ${JSON.stringify(raw)}`);
+  return undefined;
+}

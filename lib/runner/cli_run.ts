@@ -11,7 +11,7 @@
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
-import { parseArgs } from "./args.ts";
+import { flagInteger, parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
@@ -65,11 +65,9 @@ export async function main(args: string[]): Promise<number> {
   }
   let concurrency: number | undefined;
   if (values.concurrency !== undefined) {
-    concurrency = Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      console.error(`--concurrency must be an integer >= 1, got ${values.concurrency}`);
-      return 2;
-    }
+    const n = flagInteger("--concurrency", values.concurrency);
+    if (n === undefined) return 2;
+    concurrency = n;
   }
   loadDotEnv();
   // Jobs' errors reach this process's output and history: mask every secret, not only those

@@ -6,7 +6,7 @@
  * Without an id: the last N runs (default 20), newest first. With an id (or a unique prefix):
  * that run's jobs and every attempt with its exit status and log file.
  */
-import { parseArgs } from "./args.ts";
+import { flagInteger, parseArgs } from "./args.ts";
 import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { formatDuration } from "./duration.ts";
 import { History, historyPath, type RunRow } from "./history.ts";
@@ -86,11 +86,8 @@ export function main(args: string[]): number {
     console.log(HELP);
     return 0;
   }
-  const last = values.last === undefined ? 20 : Number(values.last);
-  if (!Number.isInteger(last) || last < 1) {
-    console.error(`--last must be an integer >= 1, got ${values.last}`);
-    return 2;
-  }
+  const last = values.last === undefined ? 20 : flagInteger("--last", values.last);
+  if (last === undefined) return 2;
   loadDotEnv();
   registerSecrets(); // masked again on display: rows written before a secret was set or known
   const path = historyPath(loadConfig().logDir);

@@ -11,7 +11,7 @@
  *
  * --allow-all for the reasons cli_run.ts gives.
  */
-import { parseArgs } from "./args.ts";
+import { flagInteger, parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
@@ -55,11 +55,8 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const count = Number(values.count);
-  if (!Number.isInteger(count) || count < 1) {
-    console.error(`--count must be an integer >= 1, got ${values.count}`);
-    return 2;
-  }
+  const count = flagInteger("--count", values.count);
+  if (count === undefined) return 2;
   loadDotEnv();
   registerSecrets(); // jobs' errors reach this process's output and history
   const manifest = loadManifest(values.manifest);
