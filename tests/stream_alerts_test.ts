@@ -61,7 +61,8 @@ kafkaTest(
       const later = bar(1, 8);
       await Deno.writeTextFile(
         `${dir}/rules.yaml`,
-        "rules:\n  - {id: move, kind: price_move, threshold_pct: 5}\n",
+        "rules:\n  - {id: move, kind: price_move, threshold_pct: 5}\n" +
+          "  - {id: typo, kind: price_move, threshold_pct: 1, tickers: [ETLE]}\n",
       );
 
       const client = await testClient();
@@ -118,6 +119,13 @@ kafkaTest(
         await stop(b, `${dir}/b.log`);
       }
 
+      // The rule naming a ticker the warehouse does not list is reported at each start.
+      const unknown = (await Deno.readTextFile(`${dir}/a.log`)).split("\n").filter((l) =>
+        l.includes('"event":"alerts.unknown_subjects"')
+      );
+      assert.equal(unknown.length, 1, unknown.join("\n"));
+      assert.match(unknown[0], /rules\.yaml:3:\d+ rule typo: unknown ticker ETLE/);
+      assert.match(unknown[0], /"level":"warn"/);
       const lines = (await Deno.readTextFile(`${dir}/a.log.out`)).trim().split("\n");
       const observed = (first.close / prev.close - 1) * 100;
       assert.equal(lines.length, 1, lines.join("\n"));

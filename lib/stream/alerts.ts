@@ -5,9 +5,11 @@
  * Alerts are recorded with source "stream", printed on stdout and POSTed to the webhook; each
  * fires once per rule, ticker, day and direction however many polls update the day's bar. A
  * failed evaluation is logged and tried again after the next commit: it never stops the consumer.
+ * A rule naming a ticker or index the warehouse does not list is logged once at start (it can
+ * never fire; the alerts_evaluate job refuses such a file) and the other rules go on.
  */
 import type { Config } from "../config/config.ts";
-import { loadRules, type Rule } from "../alerts/rules.ts";
+import { checkRuleSubjects, loadRules, type Rule } from "../alerts/rules.ts";
 import { watchAlerts } from "../alerts/watch.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { Logger } from "./log.ts";
@@ -59,6 +61,9 @@ export function watchStreamAlerts(
   const watch = async () => {
     const rules = await streamAlertRules(config.stream.alertRules, log);
     if (!rules) return;
+    await checkRuleSubjects(wh, rules, { signal: opts.signal }).catch((e) =>
+      log.warn("alerts.unknown_subjects", { error: e })
+    );
     log.info("alerts.watching", { file: config.stream.alertRules, rules: rules.length });
     await watchAlerts(wh, rules, {
       version: { current: () => Promise.resolve(String(commits)) },
