@@ -239,6 +239,11 @@ export interface LandingConfig {
 export interface KafkaConfig {
   /** Broker list; empty means "use the project's local broker" (see `deno task kafka`). */
   brokers: string[];
+  /**
+   * The local broker's folder (KAFKA_LOCAL_DIR), used when `brokers` is empty; undefined: the
+   * repository's var/kafka/data.
+   */
+  localDir?: string;
   clientId: string;
   quotesTopic: string;
   deadLetterTopic: string;
@@ -395,6 +400,7 @@ function kafka(env: Env): KafkaConfig {
   const brokers = brokerList(env);
   return {
     brokers,
+    localDir: env("KAFKA_LOCAL_DIR"),
     clientId: env("KAFKA_CLIENT_ID") ?? "egx-pipeline",
     quotesTopic: env("EGX_TOPIC_QUOTES") ?? "egx.quotes.v1",
     deadLetterTopic: env("EGX_TOPIC_DEAD_LETTER") ?? "egx.quotes.dlq",

@@ -95,7 +95,7 @@ export async function checkStreamHealth(
   if (!consumer.alive) problems.push(`consumer not running: ${consumer.reason}`);
 
   let brokers = opts.brokers ?? config.kafka.brokers;
-  if (brokers.length === 0) brokers = await devBrokerAddress();
+  if (brokers.length === 0) brokers = await devBrokerAddress(config.kafka.localDir);
   let lag: PartitionLag[] = [];
   if (brokers.length === 0) {
     problems.push("Kafka: KAFKA_BROKERS is not set and the local broker was never started");

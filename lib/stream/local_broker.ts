@@ -8,7 +8,8 @@
  *
  * Layout (git-ignored, under var/kafka/ at the repository root):
  *   <version>/libs/*.jar, <version>/log4j.properties   installed once by `mvn` (atomic rename)
- *   data/                                              the development broker (`deno task kafka`)
+ *   data/                                              the development broker (`deno task kafka`;
+ *                                                      KAFKA_LOCAL_DIR names another folder)
  * A broker's directory holds server.properties, log/ (Kafka's data), broker.log and broker.pid.
  *
  * The broker runs detached (its own session) under a small shell watchdog: given an owner pid,
@@ -16,6 +17,7 @@
  * The same version is pinned in compose.yaml (`apache/kafka:<KAFKA_VERSION>`).
  */
 import { parseArgs } from "node:util";
+import { envVar, loadDotEnv } from "../config/config.ts";
 import { KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger, silentLogger } from "./log.ts";
 
@@ -456,21 +458,25 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
 }
 
 /**
- * The development broker (var/kafka/data): reuse it if running, else start it. With `ownerPid`
- * a broker started here stops when that process dies; `started` says whether we started it.
+ * The development broker (`dir`, default var/kafka/data; KAFKA_LOCAL_DIR): reuse it if running,
+ * else start it. With `ownerPid` a broker started here stops when that process dies; `started`
+ * says whether we started it (then the caller stops it, see withKafka in setup.ts). A new
+ * var/kafka/data listens on 9092 when that port is free; another folder on free ports. Either
+ * keeps its ports.
  */
 export async function ensureDevBroker(
-  opts: { ownerPid?: number; logger?: Logger; signal?: AbortSignal } = {},
+  opts: { dir?: string; ownerPid?: number; logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<{ broker: RunningBroker; started: boolean }> {
-  const current = await runningBroker(DEV_BROKER_DIR);
+  const dir = opts.dir ?? DEV_BROKER_DIR;
+  const current = await runningBroker(dir);
   if (current) {
     await waitForBroker(current.brokers, { timeoutMs: 60_000, signal: opts.signal });
     return { broker: current, started: false };
   }
-  const hasProps = await exists(`${DEV_BROKER_DIR}/server.properties`);
+  const fresh = dir === DEV_BROKER_DIR && !(await exists(`${dir}/server.properties`));
   const broker = await startBroker({
-    dir: DEV_BROKER_DIR,
-    port: hasProps ? undefined : (portIsFree(DEV_BROKER_PORT) ? DEV_BROKER_PORT : undefined),
+    dir,
+    port: fresh && portIsFree(DEV_BROKER_PORT) ? DEV_BROKER_PORT : undefined,
     ownerPid: opts.ownerPid,
     logger: opts.logger,
     signal: opts.signal,
@@ -489,7 +495,9 @@ Used by the streaming commands whenever KAFKA_BROKERS is not set.
   status    print its address and pid, exit 1 if it is not running
   run       start it in the foreground; Ctrl-C stops it
 
-Data: var/kafka/data (delete the folder to start from an empty broker).`;
+Data: var/kafka/data (delete the folder to start from an empty broker), or KAFKA_LOCAL_DIR (also
+read from .env; this task may write only under var/kafka: run lib/stream/local_broker.ts with
+--allow-write=<folder>,var/kafka for a folder elsewhere).`;
 
 async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -503,6 +511,8 @@ async function main(args: string[]): Promise<number> {
   }
   const command = positionals[0] ?? "start";
   const logger = jsonLogger("kafka");
+  loadDotEnv();
+  const dir = envVar("KAFKA_LOCAL_DIR") ?? DEV_BROKER_DIR;
   switch (command) {
     case "install": {
       const i = await installBroker({ logger });
@@ -510,7 +520,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case "start": {
-      const { broker, started } = await ensureDevBroker({ logger });
+      const { broker, started } = await ensureDevBroker({ dir, logger });
       console.log(
         `${started ? "started" : "already running"}: KAFKA_BROKERS=${broker.brokers.join(",")} ` +
           `(pid ${broker.pid}, log ${broker.logFile})`,
@@ -518,7 +528,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case "stop": {
-      const b = await runningBroker(DEV_BROKER_DIR);
+      const b = await runningBroker(dir);
       if (!b) {
         console.log("not running");
         return 0;
@@ -528,7 +538,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case "status": {
-      const b = await runningBroker(DEV_BROKER_DIR);
+      const b = await runningBroker(dir);
       if (!b) {
         console.log("not running");
         return 1;
@@ -538,7 +548,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case "run": {
-      const { broker } = await ensureDevBroker({ ownerPid: Deno.pid, logger });
+      const { broker } = await ensureDevBroker({ dir, ownerPid: Deno.pid, logger });
       console.log(`running: KAFKA_BROKERS=${broker.brokers.join(",")}; Ctrl-C stops it`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

@@ -12,15 +12,16 @@ import { ensureDevBroker } from "./local_broker.ts";
 import type { Logger } from "./log.ts";
 
 /**
- * The bootstrap brokers: `KAFKA_BROKERS`, or the local development broker (started when not
- * running; with `ownerPid` it stops when that process exits).
+ * The bootstrap brokers: `KAFKA_BROKERS`, or the local development broker (KAFKA_LOCAL_DIR,
+ * default var/kafka/data; started when not running; with `ownerPid` it stops when that process
+ * exits).
  */
 export async function resolveBrokers(
   kafka: KafkaConfig,
   opts: { ownerPid?: number; logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<string[]> {
   if (kafka.brokers.length > 0) return kafka.brokers;
-  const { broker, started } = await ensureDevBroker(opts);
+  const { broker, started } = await ensureDevBroker({ ...opts, dir: kafka.localDir });
   opts.logger?.info(started ? "broker.local_started" : "broker.local_reused", {
     brokers: broker.brokers,
     hint: "KAFKA_BROKERS is not set: using the local broker (deno task kafka)",

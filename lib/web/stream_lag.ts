@@ -10,14 +10,15 @@ import type { HealthSources } from "./endpoint.ts";
 /**
  * A `logEnds` source over Kafka (a short-lived admin connection per call; KafkaClient retries
  * while a group coordinator loads or moves). Finding the local broker needs no --allow-run (see
- * runningBroker). `brokerDir`: the local broker's directory (default var/kafka/data).
+ * runningBroker). `brokerDir`: the local broker's directory (default KAFKA_LOCAL_DIR, else
+ * var/kafka/data).
  */
 export function kafkaLogEnds(
   config: Config,
   opts: { brokerDir?: string } = {},
 ): NonNullable<HealthSources["logEnds"]> {
-  const dir = opts.brokerDir ?? DEV_BROKER_DIR;
   return async (topic) => {
+    const dir = opts.brokerDir ?? config.kafka.localDir ?? DEV_BROKER_DIR;
     let brokers = config.kafka.brokers;
     if (brokers.length === 0) brokers = (await runningBroker(dir))?.brokers ?? [];
     if (brokers.length === 0) {
