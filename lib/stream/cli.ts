@@ -7,9 +7,12 @@
  *     --allow-run lib/stream/cli.ts --help
  *
  * `run` (the default) starts the producer and the consumer as child processes and restarts
- * either when it crashes; without KAFKA_BROKERS it first starts the local broker (and stops it
- * on exit if it started it). `producer` and `consumer` run one side in this process. The
- * consumer also evaluates the alert rules on what it wrote.
+ * either when it crashes. `producer` and `consumer` run one side in this process. The consumer
+ * also evaluates the alert rules on what it wrote. Every command reads and checks all the
+ * settings it (and, for `run`, its children) will use first, so a bad one exits 2 before
+ * anything starts; then, without KAFKA_BROKERS, it uses the local broker, starting it if it is
+ * not running, and stops a broker it started when it ends (normally, with an error, or on
+ * SIGINT/SIGTERM): see withKafka in setup.ts.
  */
 import { parseArgs } from "node:util";
 import { type Config, envVar, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
@@ -20,7 +23,7 @@ import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
-import { ensureStreamTopics, marketSource, resolveBrokers } from "./setup.ts";
+import { ensureStreamTopics, marketSource, withKafka } from "./setup.ts";
 import { statusWriter } from "./status.ts";
 import { supervise } from "./supervisor.ts";
 
@@ -46,8 +49,10 @@ Options (each overrides the environment variable in brackets):
                                 default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
   -h, --help                    this text
 
-Kafka: KAFKA_BROKERS (unset: the local broker, see deno task kafka), EGX_TOPIC_QUOTES,
-EGX_TOPIC_DEAD_LETTER, EGX_CONSUMER_GROUP. Warehouse: EGX_WAREHOUSE (default data/egx.duckdb).
+Kafka: KAFKA_BROKERS (unset: the local broker in KAFKA_LOCAL_DIR, default var/kafka/data, started
+when not running and then stopped again when the command ends; one already running, e.g. from
+deno task kafka start, is left running), EGX_TOPIC_QUOTES, EGX_TOPIC_DEAD_LETTER,
+EGX_CONSUMER_GROUP. Warehouse: EGX_WAREHOUSE (default data/egx.duckdb).
 Status files for health_check: EGX_STREAM_STATUS_DIR (default var/stream).`;
 
 const FLAG_ENV: Record<string, string> = {
@@ -61,23 +66,42 @@ const FLAG_ENV: Record<string, string> = {
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 
-/** The Kafka client for the configured brokers (the local broker when none), topics ensured. */
+/** A Kafka client for `brokers`, the stream's topics ensured. */
 async function connect(
   config: Config,
   log: Logger,
-  opts: { ownerPid?: number; signal: AbortSignal },
+  brokers: string[],
 ): Promise<{ client: KafkaClient; created: string[] }> {
-  const brokers = await resolveBrokers(config.kafka, { ...opts, logger: log });
   const client = new KafkaClient(brokers, { clientId: config.kafka.clientId, logger: log });
   return { client, created: await ensureStreamTopics(client, config.kafka) };
 }
 
-async function producerMain(config: Config, signal: AbortSignal): Promise<number> {
+/**
+ * Read every setting `command` uses (`run`: also its children's), so that a bad one is a
+ * ConfigError (exit 2) before a broker or a child process starts.
+ */
+function checkSettings(config: Config, command: string): void {
+  void config.kafka;
+  if (command === "topics") return;
+  const stream = config.stream;
+  if (command !== "consumer") marketSource(stream); // the producer's source: nothing opened yet
+  if (command !== "producer") {
+    void config.warehouse;
+    if (stream.alertRules !== undefined) void config.alerts; // the webhook
+  }
+}
+
+async function producerMain(
+  config: Config,
+  brokers: string[],
+  signal: AbortSignal,
+): Promise<number> {
   const log = jsonLogger("producer");
-  const { client } = await connect(config, log, { signal });
+  const source = marketSource(config.stream);
+  const { client } = await connect(config, log, brokers);
   const status = statusWriter(config.stream.statusDir, "producer");
   try {
-    const counters = await runProducer(marketSource(config.stream), client.producer(), {
+    const counters = await runProducer(source, client.producer(), {
       topic: config.kafka.quotesTopic,
       logger: log,
       signal,
@@ -89,9 +113,13 @@ async function producerMain(config: Config, signal: AbortSignal): Promise<number
   }
 }
 
-async function consumerMain(config: Config, signal: AbortSignal): Promise<number> {
+async function consumerMain(
+  config: Config,
+  brokers: string[],
+  signal: AbortSignal,
+): Promise<number> {
   const log = jsonLogger("consumer");
-  const { client } = await connect(config, log, { signal });
+  const { client } = await connect(config, log, brokers);
   const warehouse = await openWarehouse(config.warehouse, { signal });
   const status = statusWriter(config.stream.statusDir, "consumer");
   // Alerts on what the consumer commits, in the background on the same warehouse handle.
@@ -129,9 +157,14 @@ async function consumerMain(config: Config, signal: AbortSignal): Promise<number
   }
 }
 
-async function runMain(config: Config, env: Record<string, string>, signal: AbortSignal) {
+async function runMain(
+  config: Config,
+  brokers: string[],
+  env: Record<string, string>,
+  signal: AbortSignal,
+): Promise<number> {
   const log = jsonLogger("stream");
-  const { client, created } = await connect(config, log, { ownerPid: Deno.pid, signal });
+  const { client, created } = await connect(config, log, brokers);
   if (created.length > 0) log.info("stream.topics_created", { topics: created });
   const childEnv = { ...env, KAFKA_BROKERS: client.brokers.join(",") };
   const base = ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
@@ -179,24 +212,31 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
   }
   registerSecrets(); // its logs may quote any of them (a library's error, a child's output)
   const config = loadConfig((name) => overrides[name] ?? envVar(name));
-  switch (command) {
-    case "producer":
-      return await producerMain(config, signal);
-    case "consumer":
-      return await consumerMain(config, signal);
-    case "topics": {
-      const { client, created } = await connect(config, jsonLogger("stream"), { signal });
-      for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
-        const d = await client.describeTopic(t);
-        const hours = (d?.retentionMs ?? NaN) / 3_600_000;
-        const note = created.includes(t) ? " (created)" : "";
-        console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
-      }
-      return 0;
+  checkSettings(config, command);
+  const component = command === "producer" || command === "consumer" ? command : "stream";
+  return await withKafka(config.kafka, { logger: jsonLogger(component), signal }, (brokers) => {
+    switch (command) {
+      case "producer":
+        return producerMain(config, brokers, signal);
+      case "consumer":
+        return consumerMain(config, brokers, signal);
+      case "topics":
+        return topicsMain(config, brokers);
+      default:
+        return runMain(config, brokers, overrides, signal);
     }
-    default:
-      return await runMain(config, overrides, signal);
+  });
+}
+
+async function topicsMain(config: Config, brokers: string[]): Promise<number> {
+  const { client, created } = await connect(config, jsonLogger("stream"), brokers);
+  for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
+    const d = await client.describeTopic(t);
+    const hours = (d?.retentionMs ?? NaN) / 3_600_000;
+    const note = created.includes(t) ? " (created)" : "";
+    console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
   }
+  return 0;
 }
 
 /** Abort when the parent process goes away (e.g. a supervisor killed with SIGKILL). */

@@ -412,6 +412,8 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
     await run(fmt[0], fmt.slice(1), "kafka-storage format");
   }
 
+  // Stopped while installing or formatting: start nothing.
+  opts.signal?.throwIfAborted();
   await Deno.remove(`${dir}/broker.pid`).catch(() => {});
   const cmd = java("kafka.Kafka", propsFile);
   const spawned = await new Deno.Command("setsid", {

@@ -12,21 +12,47 @@ import { ensureDevBroker } from "./local_broker.ts";
 import type { Logger } from "./log.ts";
 
 /**
- * The bootstrap brokers: `KAFKA_BROKERS`, or the local development broker (KAFKA_LOCAL_DIR,
- * default var/kafka/data; started when not running; with `ownerPid` it stops when that process
- * exits).
+ * Run `fn` with the bootstrap brokers: `KAFKA_BROKERS`, or the local development broker
+ * (KAFKA_LOCAL_DIR, default var/kafka/data), started when not running. A local broker started
+ * here is stopped again (controlled shutdown, waited for) once `fn` has ended: normally, with an
+ * error, or after SIGINT/SIGTERM aborted `signal`, which every caller passes on to `fn`'s work.
+ * Should this process die before that (SIGKILL, a second Ctrl-C), the broker's watchdog stops it
+ * (this process is its owner). A broker that was already running (`deno task kafka`, another
+ * stream command) is used and left running.
  */
-export async function resolveBrokers(
+export async function withKafka<T>(
   kafka: KafkaConfig,
-  opts: { ownerPid?: number; logger?: Logger; signal?: AbortSignal } = {},
-): Promise<string[]> {
-  if (kafka.brokers.length > 0) return kafka.brokers;
-  const { broker, started } = await ensureDevBroker({ ...opts, dir: kafka.localDir });
-  opts.logger?.info(started ? "broker.local_started" : "broker.local_reused", {
+  opts: { logger: Logger; signal: AbortSignal },
+  fn: (brokers: string[]) => Promise<T>,
+): Promise<T> {
+  if (kafka.brokers.length > 0) return await fn(kafka.brokers);
+  const log = opts.logger;
+  const { broker, started } = await ensureDevBroker({
+    dir: kafka.localDir,
+    ownerPid: Deno.pid,
+    logger: log,
+    signal: opts.signal,
+  });
+  log.info(started ? "broker.local_started" : "broker.local_reused", {
     brokers: broker.brokers,
     hint: "KAFKA_BROKERS is not set: using the local broker (deno task kafka)",
   });
-  return broker.brokers;
+  const stop = async () => {
+    if (!started) return;
+    log.info("broker.local_stopping", { pid: broker.pid, dir: broker.dir });
+    await broker.stop();
+    log.info("broker.local_stopped", { pid: broker.pid });
+  };
+  let result: T;
+  try {
+    result = await fn(broker.brokers);
+  } catch (e) {
+    // fn's error is the one to report; a failed stop is logged beside it.
+    await stop().catch((s) => log.error("broker.local_stop_failed", { pid: broker.pid, error: s }));
+    throw e;
+  }
+  await stop();
+  return result;
 }
 
 /** The quotes topic and its dead-letter topic, with explicit partitions and retention. */
