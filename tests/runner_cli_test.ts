@@ -43,12 +43,12 @@ function tmpState() {
   return { state, env: { STATE: state, EGX_LOG_DIR: `${state}/logs` } };
 }
 
-/** Every file under `dir`, recursively. */
+/** Every file under `dir`, recursively, and every folder (as `path/`). */
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of Deno.readDirSync(dir)) {
     const p = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...filesUnder(p));
+    if (e.isDirectory) out.push(`${p}/`, ...filesUnder(p));
     else out.push(p);
   }
   return out;
@@ -152,7 +152,7 @@ Deno.test("a failed run exits 1, shows the log's last lines, and alerts without 
     const texts = [
       r.stdout,
       r.stderr,
-      ...filesUnder(`${state}/logs`).map((f) => {
+      ...filesUnder(`${state}/logs`).filter((f) => !f.endsWith("/")).map((f) => {
         return new TextDecoder().decode(Deno.readFileSync(f));
       }),
     ];
@@ -340,6 +340,11 @@ Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate 
     `5 problem(s) in ${rel}: nothing was run`,
   ]);
   assertEquals(r.stdout, "");
+  assertEquals(filesUnder(state), []);
+  // An unknown target in a good manifest leaves no trace either (not even the log folder).
+  const target = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "no_such_pipeline"], env);
+  assertEquals(target.code, 2, target.stderr);
+  match(target.stderr, /^run: .*no_such_pipeline/);
   assertEquals(filesUnder(state), []);
   const v = await cli("validate", ["--manifest", rel], env);
   assertEquals(v.code, 2);

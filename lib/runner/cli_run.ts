@@ -90,7 +90,6 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the run before it starts
-  useLogDir(config.logDir);
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
   let manifest: Manifest;
@@ -100,9 +99,11 @@ export async function main(args: string[]): Promise<number> {
       history = new History(dbPath);
       manifest = await loadManifestCached(values.manifest, history);
     } else {
-      // First run: validate before creating anything, so a bad manifest leaves no trace.
+      // First run: validate and plan before creating anything, so a bad manifest or target
+      // leaves no trace (not even the log folder).
       const { loadManifest } = await importManifestModule();
-      loadManifest(values.manifest);
+      plan(loadManifest(values.manifest));
+      useLogDir(config.logDir);
       history = new History(dbPath);
       manifest = await loadManifestCached(values.manifest, history);
     }
