@@ -58,6 +58,17 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
   throws(() => loadConfig(envOf({ EGX_AS_OF: "yesterday" })).asOf, {
     message: "EGX_AS_OF must be an ISO date or instant, got yesterday",
   });
+  // Dates that do not exist are refused, not rolled over into another day.
+  for (const raw of ["2025-02-30", "2025-13-45", "0000-00-00", "2025-02-29T10:00:00Z"]) {
+    throws(() => loadConfig(envOf({ EGX_AS_OF: raw })).asOf, {
+      name: "ConfigError",
+      message: `EGX_AS_OF must be an ISO date or instant, got ${raw}`,
+    });
+  }
+  assertEquals(
+    loadConfig(envOf({ EGX_AS_OF: "2024-02-29T10:00:00+02:00" })).asOf.toISOString(),
+    "2024-02-29T08:00:00.000Z",
+  );
   throws(() => loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_USER: "u" })).warehouse, {
     message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_PASSWORD or " +
       "SNOWFLAKE_PRIVATE_KEY_PATH",

@@ -471,7 +471,15 @@ function asOf(env: Env): Date {
   if (raw !== undefined) {
     // A date alone is the end of that day in Cairo (23:59:59 local, DST included), not in UTC:
     // 23:59:59Z is already the next day there.
-    const d = /^\d{4}-\d{2}-\d{2}$/.test(raw)
+    // A date that does not exist (2025-02-30, 2025-13-45, alone or in an instant) is refused:
+    // Date would roll it over into another day.
+    const written = /^\d{4}-\d{2}-\d{2}/.exec(raw)?.[0];
+    const day = new Date(`${written}T00:00:00Z`);
+    const real = written !== undefined && !Number.isNaN(day.getTime()) &&
+      day.toISOString().startsWith(written);
+    const d = !real
+      ? new Date(NaN)
+      : raw === written
       ? new Date(cairoWallToInstant(raw, "23:59").getTime() + 59_000)
       : new Date(raw);
     if (Number.isNaN(d.getTime())) {
