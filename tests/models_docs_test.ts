@@ -135,13 +135,22 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
     };
     await runTests(fx.wh, renamed, { asOf: AS_OF, targetDir: fx.targetDir, names: [one] });
     assert((await stored()).includes(moved));
+    // Someone else's table and view in the failures schema: a full run leaves them alone.
+    await fx.wh.transaction(async (s) => {
+      await s.execute("CREATE TABLE DWH_AUDIT.ANALYST_NOTES AS SELECT 1 AS N");
+      await s.execute("CREATE VIEW DWH_AUDIT.ANALYST_VIEW AS SELECT 2 AS N");
+    });
     await runTests(fx.wh, renamed, { asOf: AS_OF, targetDir: fx.targetDir });
     const left = await stored();
     assertEquals([left.length, left.includes(moved)], [186, false]);
     const tables = await fx.wh.query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'DWH_AUDIT'",
     );
-    assertEquals(tables.map((t) => t.table_name), ["TEST_RESULTS"]);
+    assertEquals(tables.map((t) => t.table_name).sort(), [
+      "ANALYST_NOTES",
+      "ANALYST_VIEW",
+      "TEST_RESULTS",
+    ]);
     const status = JSON.parse(await Deno.readTextFile(`${fx.targetDir}/test_status.json`));
     assertEquals([Object.keys(status).length, moved in status], [186, false]);
     const after = await docs(renamed);

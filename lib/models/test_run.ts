@@ -267,10 +267,20 @@ async function storeResults(
     };
     await exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     const tablesSql = "SELECT table_name AS TABLE_NAME FROM information_schema.tables " +
-      "WHERE upper(table_schema) = upper(?)";
+      "WHERE upper(table_schema) = upper(?) AND table_type = 'BASE TABLE'";
     record(tablesSql, [schema]);
     const existing = (await s.query<{ TABLE_NAME: string }>(tablesSql, [schema]))
       .map((r) => r.TABLE_NAME.toLowerCase());
+    // The failing-rows tables this project wrote: of tests run now, or recorded by earlier runs.
+    // Anything else in the schema (it can be shared: test_failures_schema) is not ours to drop.
+    const ours = new Set(results.map((r) => r.name.toLowerCase()));
+    if (opts.full && existing.includes("test_results")) {
+      const recordedSql = `SELECT DISTINCT TEST_NAME FROM ${schema}.TEST_RESULTS`;
+      record(recordedSql);
+      for (const r of await s.query<{ TEST_NAME: string }>(recordedSql)) {
+        ours.add(r.TEST_NAME.toLowerCase());
+      }
+    }
     const failing = new Set<string>();
     for (const r of results) {
       if (r.status !== "fail" && r.status !== "warn") continue;
@@ -283,10 +293,8 @@ async function storeResults(
       failing.add(r.name);
     }
     for (const name of existing) {
-      if (name === "test_results" || failing.has(name)) continue;
-      if (opts.full || results.some((r) => r.name === name)) {
-        await exec(`DROP TABLE ${schema}.${name}`);
-      }
+      if (name === "test_results" || failing.has(name) || !ours.has(name)) continue;
+      await exec(`DROP TABLE ${schema}.${name}`);
     }
     await exec(
       `CREATE TABLE IF NOT EXISTS ${schema}.TEST_RESULTS (TEST_NAME VARCHAR, KIND VARCHAR, ` +
