@@ -9,7 +9,7 @@
  * never fire; the alerts_evaluate job refuses such a file) and the other rules go on.
  */
 import type { Config } from "../config/config.ts";
-import { checkRuleSubjects, loadRules, type Rule } from "../alerts/rules.ts";
+import { AlertRulesError, checkRuleSubjects, loadRules, type Rule } from "../alerts/rules.ts";
 import { watchAlerts } from "../alerts/watch.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { Logger } from "./log.ts";
@@ -62,7 +62,9 @@ export function watchStreamAlerts(
     const rules = await streamAlertRules(config.stream.alertRules, log);
     if (!rules) return;
     await checkRuleSubjects(wh, rules, { signal: opts.signal }).catch((e) =>
-      log.warn("alerts.unknown_subjects", { error: e })
+      e instanceof AlertRulesError
+        ? log.warn("alerts.unknown_subjects", { error: e })
+        : log.warn("alerts.subjects_unchecked", { error: e }) // e.g. a busy warehouse
     );
     log.info("alerts.watching", { file: config.stream.alertRules, rules: rules.length });
     await watchAlerts(wh, rules, {
