@@ -257,6 +257,39 @@ Deno.test("without a webhook, only the alerts printed by the evaluation are mark
   });
 });
 
+Deno.test("an alert printed without a webhook while a webhook evaluation holds it is left to that POST", async () => {
+  await withWarehouse(async (wh) => {
+    const t0 = new Date("2025-11-13T13:00:00Z");
+    const alert = {
+      ruleId: "move",
+      kind: "price_move" as const,
+      subject: "COMI",
+      date: "2025-11-13",
+      direction: "up" as const,
+      observed: 6,
+      threshold: 5,
+      message: "COMI up +6.00%",
+    };
+    const state = async () =>
+      (await wh.query<{ D: string | null; E: string | null; C: string | null }>(
+        "SELECT DELIVERED_AT AS D, DELIVERY_ERROR AS E, CLAIMED_BY AS C " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT",
+      ))[0];
+    await recordAlerts(wh, [alert], { source: "stream", now: t0 });
+    // A webhook evaluation claims it; the printing one then records what it printed.
+    const held = await claimUndelivered(wh, { token: "hook", now: t0 });
+    assert.equal(held.alerts.length, 1);
+    await recordDeliveries(wh, [{ alert }], { token: "pipeline:stdout", now: t0, printed: true });
+    assert.deepEqual(await state(), { D: null, E: null, C: "hook" });
+    // Its POST fails: released with the reason, for the next webhook evaluation.
+    await recordDeliveries(wh, [{ alert, error: "webhook answered 503" }], { token: "hook" });
+    assert.deepEqual(await state(), { D: null, E: "webhook answered 503", C: null });
+    // Unclaimed, a printed alert is delivered.
+    await recordDeliveries(wh, [{ alert }], { token: "pipeline:stdout", now: t0, printed: true });
+    assert.deepEqual(await state(), { D: t0.toISOString(), E: null, C: null });
+  });
+});
+
 const SUBJECT_RULES = [
   "rules:",
   "  - {id: watch, kind: price_move, threshold_pct: 5, tickers: [COMI, NOPE, ETEL, ZZZZ]}",

@@ -47,6 +47,14 @@ UPDATE OPERATIONAL.TBL_ALERT_EVENT
 SET DELIVERED_AT = ?, DELIVERY_ERROR = NULL, CLAIMED_BY = NULL, CLAIMED_AT = NULL
 WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?;
 
+-- name: mark_printed
+-- Printed on stdout by an evaluation without a webhook: delivered, unless a webhook evaluation
+-- claimed it in between (its POST then decides; a failed POST is retried, not lost).
+UPDATE OPERATIONAL.TBL_ALERT_EVENT
+SET DELIVERED_AT = ?, DELIVERY_ERROR = NULL
+WHERE RULE_ID = ? AND SUBJECT = ? AND ALERT_DATE = CAST(? AS DATE) AND DIRECTION = ?
+  AND DELIVERED_AT IS NULL AND CLAIMED_BY IS NULL;
+
 -- name: mark_failed
 -- Releases only this evaluation's claim: the next evaluation retries.
 UPDATE OPERATIONAL.TBL_ALERT_EVENT

@@ -158,6 +158,7 @@ async function printedOnly(
       token: `${opts.source}:stdout`,
       now: (opts.now ?? (() => new Date()))(),
       signal: recording.signal,
+      printed: true, // one a webhook evaluation claimed in between is left to its POST
     });
   } finally {
     recording.dispose();

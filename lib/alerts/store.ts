@@ -141,19 +141,21 @@ export async function countUndelivered(
 
 /**
  * Record delivery outcomes (`error` undefined = delivered at `now`) and release `token`'s
- * claims: a failed alert goes to the next evaluation.
+ * claims: a failed alert goes to the next evaluation. `printed`: delivered on stdout by an
+ * evaluation that claimed nothing, recorded only for alerts no webhook evaluation holds.
  */
 export function recordDeliveries(
   wh: Warehouse,
   outcomes: readonly { alert: Key; error?: string }[],
-  opts: { token: string; now?: Date; signal?: AbortSignal },
+  opts: { token: string; now?: Date; signal?: AbortSignal; printed?: boolean },
 ): Promise<void> {
   if (outcomes.length === 0) return Promise.resolve();
   const now = opts.now ?? new Date();
+  const delivered = SQL.get(opts.printed ? "mark_printed" : "mark_delivered");
   return wh.transaction(async (s) => {
     for (const o of outcomes) {
       if (o.error === undefined) {
-        await s.execute(SQL.get("mark_delivered"), [now, ...keyParams(o.alert)]);
+        await s.execute(delivered, [now, ...keyParams(o.alert)]);
       } else {
         await s.execute(SQL.get("mark_failed"), [o.error, ...keyParams(o.alert), opts.token]);
       }
