@@ -449,11 +449,24 @@ Deno.test("top movers and volume leaders rank the day's stocks, as the gold view
       v.data.map((r: Record<string, unknown>) => [r.ticker, r.volume]),
       byVolume.slice(0, 10).map((r) => [r.ticker, r.volume]),
     );
-    // Same ranking as the gold views (which always show the latest market day).
-    const view = await srv.warehouse.query<{ TICKER: string }>(
-      "SELECT TICKER FROM DWH_GOLD.vw_top_movers WHERE GAINER_RANK <= 3 ORDER BY GAINER_RANK",
-    );
-    assert.deepEqual(g.data.map((r: { ticker: string }) => r.ticker), view.map((r) => r.TICKER));
+    // Same lists as the gold view (which always shows the latest market day): only risers are
+    // gainers and only fallers losers, in both.
+    for (const [direction, rank] of [["gainers", "GAINER_RANK"], ["losers", "LOSER_RANK"]]) {
+      const all = await ok(srv, `/api/v1/market/top-movers?direction=${direction}&limit=50`);
+      const view = await srv.warehouse.query<{ TICKER: string }>(
+        `SELECT TICKER FROM DWH_GOLD.vw_top_movers WHERE ${rank} IS NOT NULL ORDER BY ${rank}`,
+      );
+      assert.deepEqual(
+        all.data.map((r: { ticker: string }) => r.ticker),
+        view.map((r) => r.TICKER),
+      );
+      const moved = direction === "gainers" ? byGain : byLoss;
+      const sign = direction === "gainers" ? 1 : -1;
+      assert.deepEqual(
+        view.map((r) => r.TICKER),
+        moved.filter((r) => Math.sign(r.changePct!) === sign).map((r) => r.ticker),
+      );
+    }
 
     for (
       const [q, message] of [

@@ -2,7 +2,8 @@
 materialized: view
 ---*/
 -- Gainers and losers of the latest market day: every company that traded that day and has a
--- return, ranked both ways (GAINER_RANK 1 = best return, LOSER_RANK 1 = worst; ties by ticker).
+-- return; the risers ranked by GAINER_RANK (1 = best return), the fallers by LOSER_RANK (1 =
+-- worst), ties by ticker; NULL for the others (a flat stock is neither a gainer nor a loser).
 -- Take the top N with `where GAINER_RANK <= N` or `where LOSER_RANK <= N`.
 with market as (
   select max(TRADE_DATE) as MARKET_DATE from {{ ref('gold_fct_stock_daily_prices') }}
@@ -22,8 +23,12 @@ select
     when p.DAILY_RETURN_PCT < 0 then 'DOWN'
     else 'FLAT'
   end as DIRECTION,
-  row_number() over (order by p.DAILY_RETURN_PCT desc, p.TICKER) as GAINER_RANK,
-  row_number() over (order by p.DAILY_RETURN_PCT asc, p.TICKER) as LOSER_RANK
+  case when p.DAILY_RETURN_PCT > 0 then
+    row_number() over (partition by sign(p.DAILY_RETURN_PCT) order by p.DAILY_RETURN_PCT desc, p.TICKER)
+  end as GAINER_RANK,
+  case when p.DAILY_RETURN_PCT < 0 then
+    row_number() over (partition by sign(p.DAILY_RETURN_PCT) order by p.DAILY_RETURN_PCT asc, p.TICKER)
+  end as LOSER_RANK
 from {{ ref('gold_fct_stock_daily_prices') }} as p
 join market as m on p.TRADE_DATE = m.MARKET_DATE
 join {{ ref('gold_dim_company') }} as c on c.TICKER = p.TICKER
