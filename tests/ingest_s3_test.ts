@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "../lib/config/config.ts";
 import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
+import { S3Landing } from "../lib/ingest/landing_s3.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
-import { s3TestClient, s3TestEnv } from "./support/s3_server.ts";
+import { s3Endpoint, s3TestClient, s3TestEnv } from "./support/s3_server.ts";
 import { projectJob } from "./support/processes.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -184,6 +185,194 @@ Deno.test("batch_load loads the other files, then fails naming the file that did
         `  new     s3://${bucket}/exports/mystery.csv ` +
         `(etag ${createHash("md5").update(mystery).digest("hex")}, ${mystery.length} bytes)\n`,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A canonical daily file of one COMI row on `day`. */
+const dailyComi = (day: string) =>
+  new TextEncoder().encode(
+    `ticker,trade_date,open,high,low,close,volume\nCOMI,${day},10,11,9,10.5,1000\n`,
+  );
+
+Deno.test("an object that cannot be downloaded fails alone and stays pending; the others load", async () => {
+  const bucket = await bucketWith({ "landing/companies.csv": `${SAMPLE}/companies.csv` });
+  const s3 = await s3TestClient();
+  // moto refuses GetObject on a GLACIER object (InvalidObjectState) but lists it as usual.
+  const archived = dailyComi("2025-12-07");
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: "landing/2025/archived.csv",
+      Body: archived,
+      StorageClass: "GLACIER",
+    }),
+  );
+  await put(bucket, "landing/2025/new.csv", dailyComi("2025-12-08"));
+  const env = await s3TestEnv(bucket, "landing/");
+  const landing = await openLanding(loadConfig((k) => env[k]).landing);
+  const endpoint = new URL(env.S3_ENDPOINT).host;
+  const key = `s3://${bucket}/landing/2025/archived.csv`;
+  const etag = createHash("md5").update(archived).digest("hex");
+  const error = `cannot fetch ${key} on ${endpoint}: InvalidObjectState: ` +
+    "The operation is not valid for the object's storage class";
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_glacier_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const pending = await pendingObjects(wh, landing);
+    assert.deepEqual(pending.map((p) => p.key), [
+      key,
+      `s3://${bucket}/landing/2025/new.csv`,
+      `s3://${bucket}/landing/companies.csv`,
+    ]);
+    const out = await runBatch(wh, landing, pending, {
+      runId: "run-1",
+      tmpDir: `${dir}/tmp`,
+      progress: false,
+    });
+    assert.deepEqual(out, [
+      {
+        key,
+        etag,
+        format: null,
+        status: "FAILED",
+        rowsRead: 0,
+        rowsLoaded: 0,
+        rowsQuarantined: 0,
+        error,
+      },
+      {
+        key: `s3://${bucket}/landing/companies.csv`,
+        etag: pending[2].etag,
+        format: "companies",
+        status: "LOADED",
+        rowsRead: 223,
+        rowsLoaded: 223,
+        rowsQuarantined: 0,
+      },
+      {
+        key: `s3://${bucket}/landing/2025/new.csv`,
+        etag: pending[1].etag,
+        format: "daily_canonical",
+        status: "LOADED",
+        rowsRead: 1,
+        rowsLoaded: 1,
+        rowsQuarantined: 0,
+      },
+    ]);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/tmp`)], []);
+    const log = () =>
+      wh.query(
+        "SELECT FILE_KEY, ETAG, SIZE_BYTES, FORMAT, STATUS, ERROR, RUN_ID " +
+          "FROM OPERATIONAL.TBL_LOAD_LOG WHERE STATUS = 'FAILED'",
+      );
+    assert.deepEqual(await log(), [{
+      FILE_KEY: key,
+      ETAG: etag,
+      SIZE_BYTES: archived.length,
+      FORMAT: null,
+      STATUS: "FAILED",
+      ERROR: error,
+      RUN_ID: "run-1",
+    }]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, CLOSE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 2",
+      ),
+      [{ TICKER: "COMI", TRADE_DATE: "2025-12-08", CLOSE: 10.5 }],
+    );
+    // Still pending: the next run tries it again (and records the failure again, once).
+    const again = await pendingObjects(wh, landing);
+    assert.deepEqual(again.map((p) => [p.key, p.change]), [[key, "new"]]);
+    const [o] = await runBatch(wh, landing, again, {
+      runId: "run-2",
+      tmpDir: `${dir}/tmp`,
+      progress: false,
+    });
+    assert.deepEqual([o.status, o.error], ["FAILED", error]);
+    assert.deepEqual((await log()).map((r) => r.RUN_ID), ["run-2"]);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("batch_load fails naming an object it could not download, after loading the others", async () => {
+  const bucket = await bucketWith({ "companies.csv": `${SAMPLE}/companies.csv` });
+  const s3 = await s3TestClient();
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: "archived.csv",
+      Body: dailyComi("2025-12-07"),
+      StorageClass: "GLACIER",
+    }),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_glacier_job_" });
+  try {
+    const env = { ...(await s3TestEnv(bucket)), EGX_WAREHOUSE: `${dir}/egx.duckdb` };
+    const endpoint = new URL(await s3Endpoint()).host;
+    const error = `cannot fetch s3://${bucket}/archived.csv on ${endpoint}: InvalidObjectState: ` +
+      "The operation is not valid for the object's storage class";
+    const load = await job("batch_load", env);
+    assert.equal(load.code, 1, load.out + load.err);
+    assert.equal(
+      load.out,
+      `batch_load: 2 file(s) from s3://${bucket}/\n` +
+        `  FAILED  s3://${bucket}/archived.csv: ${error}\n` +
+        `  LOADED  s3://${bucket}/companies.csv (companies): 223 read, 223 loaded, ` +
+        "0 quarantined\n",
+    );
+    assert.match(
+      load.err,
+      new RegExp(
+        `^batch_load: Error: 1 of 2 file\\(s\\) failed to load \\(first: ` +
+          `${error.replace(/[.()']/g, "\\$&")}\\) \\(at jobs/batch_load\\.ts:\\d+\\)$`,
+        "m",
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a download cut short leaves nothing in the temporary folder", async () => {
+  // A client whose object body fails after its first chunk, as a dropped connection would.
+  const client = {
+    send: () =>
+      Promise.resolve({
+        ETag: '"abc"',
+        Body: {
+          transformToWebStream: () =>
+            new ReadableStream<Uint8Array>({
+              start(c) {
+                c.enqueue(new TextEncoder().encode("ticker,trade_date\n"));
+              },
+              pull() {
+                throw new Error("socket hang up");
+              },
+            }),
+        },
+      }),
+  } as unknown as S3Client;
+  const landing = new S3Landing(
+    loadConfig((k) => ({ EGX_LANDING: "s3://b/landing/", AWS_REGION: "us-east-1" })[k]).landing,
+    client,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_cut_" });
+  try {
+    await assert.rejects(
+      landing.fetch({ key: "s3://b/landing/a.csv", etag: "abc", size: 100 }, dir),
+      (e: Error) => {
+        assert.equal(
+          e.message,
+          "cannot fetch s3://b/landing/a.csv on AWS S3 (us-east-1): socket hang up",
+        );
+        return true;
+      },
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

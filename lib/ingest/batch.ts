@@ -6,7 +6,7 @@
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { FetchedFile, Landing } from "./landing.ts";
-import { type LandingObject, loadFiles, type LoadOutcome } from "./load.ts";
+import { type LandingObject, loadFiles, type LoadOutcome, recordFailure } from "./load.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 
 export interface PendingObject extends LandingObject {
@@ -48,7 +48,11 @@ export interface BatchOptions {
   progress?: ProgressOptions | false;
 }
 
-/** Load every pending object; returns one outcome per object (failures included). */
+/**
+ * Load every pending object; returns one outcome per object (failures included). An object that
+ * cannot be downloaded is recorded FAILED in the load log (its outcome comes first) and the others
+ * are loaded all the same.
+ */
 export async function runBatch(
   wh: Warehouse,
   landing: Landing,
@@ -63,25 +67,38 @@ export async function runBatch(
     opts.progress,
   );
   const fetched: FetchedFile[] = [];
+  const unfetched: LoadOutcome[] = [];
   try {
     for (const p of pending) {
       opts.signal?.throwIfAborted();
-      fetched.push(await landing.fetch(p, tmpDir, opts.signal));
+      try {
+        fetched.push(await landing.fetch(p, tmpDir, opts.signal));
+      } catch (e) {
+        if (opts.signal?.aborted) throw e;
+        // An object that cannot be read (archived to Glacier, access denied...) fails alone and
+        // stays pending; the others load as usual.
+        const message = e instanceof Error ? e.message : String(e);
+        const reason = message.includes(p.key) ? message : `${p.key}: cannot fetch: ${message}`;
+        unfetched.push(await recordFailure(wh, p, null, reason, { runId: opts.runId }));
+        progress?.advance(1, p.size, 0);
+      }
     }
     const sizes = new Map(fetched.map((f) => [f.key, f.size]));
-    return await loadFiles(wh, fetched, {
-      runId: opts.runId,
-      signal: opts.signal,
-      tmpDir,
-      onProgress: progress ? (p) => progress.group(p) : undefined,
-      progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
-      onLoaded: (o) =>
-        progress?.advance(
-          o.length,
-          o.reduce((a, x) => a + (sizes.get(x.key) ?? 0), 0),
-          o.reduce((a, x) => a + x.rowsRead, 0),
-        ),
-    });
+    return unfetched.concat(
+      await loadFiles(wh, fetched, {
+        runId: opts.runId,
+        signal: opts.signal,
+        tmpDir,
+        onProgress: progress ? (p) => progress.group(p) : undefined,
+        progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
+        onLoaded: (o) =>
+          progress?.advance(
+            o.length,
+            o.reduce((a, x) => a + (sizes.get(x.key) ?? 0), 0),
+            o.reduce((a, x) => a + x.rowsRead, 0),
+          ),
+      }),
+    );
   } finally {
     progress?.finish();
     for (const f of fetched) await f.release();

@@ -104,8 +104,14 @@ export class S3Landing implements Landing {
     const name = key.split("/").pop() ?? "object.csv";
     const dir = await Deno.makeTempDir({ dir: tmpDir, prefix: "s3_" });
     const path = `${dir}/${name}`;
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
-    await res.Body.transformToWebStream().pipeTo(file.writable, { signal });
+    try {
+      const file = await Deno.open(path, { write: true, create: true, truncate: true });
+      await res.Body.transformToWebStream().pipeTo(file.writable, { signal });
+    } catch (e) {
+      // A download cut short leaves nothing behind (the batch goes on with the other objects).
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw this.#failed(`fetch ${obj.key}`, e, signal);
+    }
     const etag = (res.ETag ?? obj.etag).replaceAll('"', "");
     return {
       ...obj,

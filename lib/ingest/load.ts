@@ -505,12 +505,16 @@ async function loadGroupSnowflake(
   }
 }
 
-async function recordFailure(
+/**
+ * Record `file` as FAILED in OPERATIONAL.TBL_LOAD_LOG (with the error's message) and return its
+ * outcome: for a file that could not be loaded, or not even fetched (batch.ts).
+ */
+export async function recordFailure(
   wh: Warehouse,
   file: LandingObject,
   format: string | null,
   error: unknown,
-  opts: LoadOptions,
+  opts: Pick<LoadOptions, "runId">,
 ): Promise<LoadOutcome> {
   const message = error instanceof Error ? error.message : String(error);
   const startedAt = new Date();
