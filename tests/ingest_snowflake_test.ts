@@ -4,7 +4,7 @@
  * MERGE into the OPERATIONAL tables; every statement sent is checked with a Snowflake parser.
  */
 import assert from "node:assert/strict";
-import { loadFiles } from "../lib/ingest/load.ts";
+import { loadFiles, type LoadOutcome } from "../lib/ingest/load.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
@@ -117,5 +117,85 @@ Deno.test("files load into Snowflake with the same checks, quarantine and upsert
     assert.ok(sent.some((s) => s.startsWith("MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR")));
   } finally {
     await sf.close();
+  }
+});
+
+Deno.test("a new company list gives Snowflake the same company rows as DuckDB: blanked and reactivated values too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_companies_" });
+  const header = "ticker,company_name,isin,sector,industry,is_active\n";
+  await Deno.writeTextFile(
+    `${dir}/v1.csv`,
+    header +
+      "ACME,Acme Co,EGS00000A011,Financials,Banks,false\n" +
+      "BETA,Beta Co,EGS00000B019,Materials,Chemicals,true\n" +
+      "GAMA,Gama Co,EGS00000C017,Energy,Oil,true\n",
+  );
+  // ACME: ISIN, sector and industry cleared, active again (the staging copy's defaults);
+  // BETA: another sector; GAMA unchanged.
+  await Deno.writeTextFile(
+    `${dir}/v2.csv`,
+    header +
+      "ACME,Acme Co,,,,true\n" +
+      "BETA,Beta Co,EGS00000B019,Industrials,Chemicals,true\n" +
+      "GAMA,Gama Co,EGS00000C017,Energy,Oil,true\n",
+  );
+  const v1 = localFile(`${dir}/v1.csv`, "companies.csv", "v1");
+  const v2 = localFile(`${dir}/v2.csv`, "companies.csv", "v2");
+  const sql = "SELECT TICKER, COMPANY_NAME, ISIN, SECTOR, INDUSTRY, IS_ACTIVE, SOURCE_FILE " +
+    "FROM OPERATIONAL.TBL_COMPANY WHERE TICKER IN ('ACME', 'BETA', 'GAMA') ORDER BY TICKER";
+  const row = (
+    t: string,
+    isin: string | null,
+    sector: string | null,
+    industry: string | null,
+    active: boolean,
+  ) => ({
+    TICKER: t,
+    COMPANY_NAME: `${t[0]}${t.slice(1).toLowerCase()} Co`,
+    ISIN: isin,
+    SECTOR: sector,
+    INDUSTRY: industry,
+    IS_ACTIVE: active,
+    SOURCE_FILE: "companies.csv",
+  });
+  const first = [
+    row("ACME", "EGS00000A011", "Financials", "Banks", false),
+    row("BETA", "EGS00000B019", "Materials", "Chemicals", true),
+    row("GAMA", "EGS00000C017", "Energy", "Oil", true),
+  ];
+  const second = [
+    row("ACME", null, null, null, true),
+    row("BETA", "EGS00000B019", "Industrials", "Chemicals", true),
+    row("GAMA", "EGS00000C017", "Energy", "Oil", true),
+  ];
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg);
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    const loaded = (o: LoadOutcome[]) => o.map((x) => [x.status, x.rowsRead, x.rowsLoaded]);
+    assert.deepEqual(loaded(await loadFiles(sf, [v1])), [["LOADED", 3, 3]]);
+    assert.deepEqual(await sf.query(sql), first);
+    assert.deepEqual(loaded(await loadFiles(sf, [v2])), [["LOADED", 3, 3]]);
+    assert.deepEqual(await sf.query(sql), second);
+    // GAMA was not touched by the second version.
+    const stamps = await sf.query<{ TICKER: string; SAME: boolean }>(
+      "SELECT TICKER, CREATED_AT = UPDATED_AT AS SAME FROM OPERATIONAL.TBL_COMPANY " +
+        "WHERE TICKER IN ('ACME', 'BETA', 'GAMA') ORDER BY TICKER",
+    );
+    assert.deepEqual(stamps.map((r) => [r.TICKER, r.SAME]), [
+      ["ACME", false],
+      ["BETA", false],
+      ["GAMA", true],
+    ]);
+    await withTempWarehouse(async (duck) => {
+      await loadFiles(duck, [v1]);
+      assert.deepEqual(await duck.query(sql), first);
+      await loadFiles(duck, [v2]);
+      assert.deepEqual(await duck.query(sql), second);
+    });
+  } finally {
+    await sf.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

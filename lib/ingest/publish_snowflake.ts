@@ -175,10 +175,17 @@ function forSnowflake(v: SqlValue): SqlValue {
   return v;
 }
 
-/** A new in-memory DuckDB with Snowflake's reference rows (companies, indices) for the checks. */
+/**
+ * A new in-memory DuckDB with Snowflake's reference rows (companies, indices) for the checks.
+ * Companies come with every column that is published (TARGETS.company): a company list is upserted
+ * against them exactly as DuckDB would upsert it against its own TBL_COMPANY, and a row it changes
+ * (any column, not only the name) gets this file as SOURCE_FILE, so localRows publishes it.
+ */
 export async function stagingEngine(sf: Warehouse): Promise<DuckDBWarehouse> {
-  const companies = await sf.query<{ TICKER: string; COMPANY_NAME: string }>(
-    "SELECT TICKER, COMPANY_NAME FROM OPERATIONAL.TBL_COMPANY",
+  const companyColumns = TARGETS.company.columns;
+  // Column names come from TARGETS above, never from a file.
+  const companies = await sf.query<Row>(
+    `SELECT ${companyColumns.join(", ")} FROM OPERATIONAL.TBL_COMPANY`,
   );
   const indices = await sf.query<Row>(
     "SELECT INDEX_CODE, INDEX_NAME, WEIGHTING, BASE_VALUE FROM OPERATIONAL.TBL_INDEX",
@@ -197,8 +204,8 @@ export async function stagingEngine(sf: Warehouse): Promise<DuckDBWarehouse> {
       );
       await s.insertRows(
         "OPERATIONAL.TBL_COMPANY",
-        ["TICKER", "COMPANY_NAME"],
-        companies.map((r) => [r.TICKER, r.COMPANY_NAME]),
+        companyColumns,
+        companies.map((r) => companyColumns.map((c) => r[c])),
       );
     });
     return local;
