@@ -107,6 +107,11 @@ export class S3Landing implements Landing {
     try {
       const file = await Deno.open(path, { write: true, create: true, truncate: true });
       await res.Body.transformToWebStream().pipeTo(file.writable, { signal });
+      // A connection closed early can end the body without an error: never load part of a file.
+      const got = (await Deno.stat(path)).size;
+      if (res.ContentLength !== undefined && got !== res.ContentLength) {
+        throw new Error(`download cut short: ${got} of ${res.ContentLength} bytes`);
+      }
     } catch (e) {
       // A download cut short leaves nothing behind (the batch goes on with the other objects).
       await Deno.remove(dir, { recursive: true }).catch(() => {});
