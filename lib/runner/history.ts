@@ -295,8 +295,14 @@ export class History {
          UNION ALL SELECT ended_at FROM attempts WHERE run_id = ?1
          UNION ALL SELECT ended_at FROM run_jobs WHERE run_id = ?1)`,
     );
+    const marked: string[] = [];
+    const statusOf = this.#db.prepare("SELECT status FROM runs WHERE id = ?");
     for (const r of stale) {
       this.#tx(() => {
+        // Its runner may have ended it since it was read (and then released its lock): an ended
+        // run is never overwritten (this transaction holds the write lock, so the check holds).
+        if ((statusOf.get(r.id) as { status: string } | undefined)?.status !== "running") return;
+        marked.push(r.id);
         const last = (lastRecord.get(r.id) as { t: string }).t;
         const msg = `runner pid ${r.runner_pid} ended without finishing the run ` +
           `(noticed ${now}; its last record is from ${last})`;
@@ -313,7 +319,7 @@ export class History {
         this.#st.endRun.run("abandoned", last, msg, last, r.id);
       });
     }
-    return stale.map((r) => r.id);
+    return marked;
   }
 
   startRun(run: { id: string; target: string; trigger: string; jobs: string[]; at: number }) {
