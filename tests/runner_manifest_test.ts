@@ -246,11 +246,15 @@ jobs:
   r:
     script: jobs/behave.ts
     depends_on: [q]
+  s:
+    script: jobs/behave.ts
+    depends_on: [p, q, p]
 `);
   assertEquals(lines, [
     'jobs.yaml:2:3 pipeline id "x" is also a job id: ids must be unique',
     "jobs.yaml:7:18 job x depends on itself",
     "jobs.yaml:10:18 dependency cycle: p -> r -> q -> p",
+    'jobs.yaml:19:24 job s lists dependency "p" twice',
   ]);
 });
 

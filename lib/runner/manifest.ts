@@ -360,7 +360,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
 
   // jobs
   const jobs = new Map<string, JobSpec>();
-  const depNodes = new Map<string, Map<string, unknown>>();
+  const depNodes = new Map<string, [string, unknown][]>();
   const jobsPair = w.get(top, "jobs");
   if (!jobsPair) w.add(doc.contents, 'the manifest needs a "jobs" mapping');
   for (const jp of w.map(jobsPair?.value, "jobs") ?? []) {
@@ -383,7 +383,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       ...defaults,
       pos: w.pos(jp.key),
     };
-    const deps = new Map<string, unknown>();
+    const deps: [string, unknown][] = []; // in order, repeats kept (a repeat is a finding)
     for (const p of pairs) {
       const k = w.keyOf(p);
       const v = p.value;
@@ -411,7 +411,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       }
       if (k === "depends_on") {
         const n = w.resolve(v);
-        if (isSeq(n)) { for (const item of n.items) deps.set(String(w.scalar(item)), item); }
+        if (isSeq(n)) { for (const item of n.items) deps.push([String(w.scalar(item)), item]); }
         job.dependsOn = w.list(v, `${what}: depends_on`) ?? [];
       }
       if (k === "trigger") {
@@ -455,7 +455,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   }
   for (const cycle of findCycles(jobs)) {
     const first = cycle[0];
-    const node = depNodes.get(first)?.get(cycle[1]);
+    const node = depNodes.get(first)?.find(([dep]) => dep === cycle[1])?.[1];
     w.add(node, `dependency cycle: ${[...cycle].join(" -> ")}`);
   }
 
