@@ -109,6 +109,12 @@ Deno.test("malformed YAML is reported with its line and column and nothing else"
   assertEquals(findings("jobs:\n  a:\n    script: [jobs/behave.ts\n"), [
     "jobs.yaml:4:1 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
   ]);
+  // A quote left open is named where it opens, not at the end of the file where the parser stops.
+  const open = (q: string) =>
+    findings(`jobs:\n  a:\n    script: ${q}jobs/behave.ts\n  b:\n    script: jobs/behave.ts\n`)
+      .map((l) => l.split(" YAML: ")[0]);
+  assertEquals(open('"'), ["jobs.yaml:3:13"]);
+  assertEquals(open("'"), ["jobs.yaml:3:13"]);
 });
 
 Deno.test("every class of manifest error is reported at once, in file order", () => {

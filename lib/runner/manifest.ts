@@ -25,7 +25,7 @@
  *       permissions: { net, read, write, env, ffi, sys }, env: { NAME: value },
  *       retries, retry_backoff, timeout
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Parser } from "yaml";
 import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.ts";
@@ -300,6 +300,27 @@ function show(v: unknown): string {
   return typeof v === "symbol" ? "a list or mapping" : JSON.stringify(v);
 }
 
+/**
+ * Where a quoted scalar that runs to `pos` without its closing quote opens: the YAML parser
+ * reports such an error at the end of the text, past the line with the mistake. `pos` when none.
+ */
+function unclosedQuoteStart(text: string, pos: number): number {
+  let start = pos;
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== "object") return;
+    const t = node as { type?: string; offset?: number; source?: string };
+    if (
+      (t.type === "double-quoted-scalar" || t.type === "single-quoted-scalar") &&
+      t.offset !== undefined && t.source !== undefined && t.offset + t.source.length >= pos
+    ) {
+      start = Math.min(start, t.offset);
+    }
+    for (const v of Object.values(node)) walk(v);
+  };
+  for (const token of new Parser().parse(text)) walk(token);
+  return start;
+}
+
 export interface ParseOptions {
   /** Name used in messages (default "jobs.yaml"). */
   file?: string;
@@ -317,7 +338,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const w = new Walker(lc, doc);
   for (const e of doc.errors) {
-    const at = lc.linePos(e.pos[0]);
+    const at = lc.linePos(
+      e.code === "MISSING_CHAR" ? unclosedQuoteStart(text, e.pos[0]) : e.pos[0],
+    );
     const msg = e.code === "DUPLICATE_KEY"
       ? "duplicate key (each id and key may appear once)"
       : e.message;
