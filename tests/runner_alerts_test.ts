@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { type AlertSummary, alertSummary, sendAlerts } from "../lib/runner/alerts.ts";
 import type { RunResult } from "../lib/runner/executor.ts";
-import { sendMail } from "../lib/runner/smtp.ts";
+import { mayAuthenticate, sendMail } from "../lib/runner/smtp.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 
 const RESULT: RunResult = {
@@ -182,6 +182,43 @@ Deno.test("an SMTP login failure or a dead SMTP server is reported without the p
   assertEquals(dead.ok, false);
   assert(dead.detail.startsWith("email failed: ConnectionRefused"), dead.detail);
   assertEquals(dead.detail.includes("wrong-password-999"), false);
+});
+
+Deno.test("the SMTP password goes in plain text only to this machine; elsewhere only over TLS", async () => {
+  assertEquals(
+    [
+      mayAuthenticate("127.0.0.1", false),
+      mayAuthenticate("localhost", false),
+      mayAuthenticate("[::1]", false),
+      mayAuthenticate("192.0.2.2", false),
+      mayAuthenticate("smtp.example.com", false),
+      mayAuthenticate("smtp.example.com", true),
+    ],
+    [true, true, true, false, false, true],
+  );
+  // A real server without STARTTLS on this machine's other address: no AUTH is sent.
+  const other = Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  );
+  if (!other) return; // a machine with loopback only: the rule above is what can be shown
+  const smtp = await startSmtpServer({ user: "u", password: "Sup3r-S3cret", host: other.address });
+  try {
+    const [out] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      smtpUrl: smtp.url("u", "Sup3r-S3cret"),
+      emailTo: "ops@egx.test",
+      emailFrom: "a@b",
+    });
+    assertEquals(out, {
+      channel: "email",
+      ok: false,
+      detail: `email failed: SmtpError: ${other.address} offered no STARTTLS: the password is ` +
+        "not sent unencrypted to another host (use smtps://, or a server that offers STARTTLS)",
+    });
+    assertEquals(smtp.transcript.filter((l) => /^AUTH/i.test(l)), []);
+    assertEquals(smtp.messages.length, 0);
+  } finally {
+    await smtp.close();
+  }
 });
 
 Deno.test("email alerts need both the SMTP URL and a recipient", async () => {

@@ -74,6 +74,16 @@ function message(mail: Mail, hostname: string): string {
 }
 
 /** Send one mail through the server in `url`. Rejects with SmtpError (or a network error). */
+/**
+ * Whether credentials may go to `host`: over TLS, or in plain text to this machine only (a
+ * relay on localhost). Elsewhere anyone on the path could strip STARTTLS from the server's
+ * answer and read the password.
+ */
+export function mayAuthenticate(host: string, secure: boolean): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return secure || h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
 export async function sendMail(
   url: string,
   mail: Mail,
@@ -119,6 +129,7 @@ export async function sendMail(
     await expect("greeting", [220]);
     await send(`EHLO ${me}`);
     let ehlo = await expect("EHLO", [250]);
+    let secure = tls;
     if (!tls && /^STARTTLS\b/im.test(ehlo.text)) {
       await send("STARTTLS");
       await expect("STARTTLS", [220]);
@@ -126,6 +137,13 @@ export async function sendMail(
       lines = new Lines(conn);
       await send(`EHLO ${me}`);
       ehlo = await expect("EHLO", [250]);
+      secure = true;
+    }
+    if (user && !mayAuthenticate(host, secure)) {
+      throw new SmtpError(
+        `${host} offered no STARTTLS: the password is not sent unencrypted to another host ` +
+          "(use smtps://, or a server that offers STARTTLS)",
+      );
     }
     if (user) {
       await send(`AUTH PLAIN ${b64(`\0${user}\0${password}`)}`);

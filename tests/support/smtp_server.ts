@@ -24,8 +24,9 @@ export interface SmtpServer {
 }
 
 export async function startSmtpServer(
-  opts: { user?: string; password?: string } = {},
+  opts: { user?: string; password?: string; host?: string } = {},
 ): Promise<SmtpServer> {
+  const host = opts.host ?? "127.0.0.1"; // where it listens and what its url() names
   const messages: ReceivedMail[] = [];
   const transcript: string[] = [];
   const sockets = new Set<Socket>();
@@ -116,16 +117,14 @@ export async function startSmtpServer(
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as { port: number }).port;
   return {
     port,
     url: (user, password) =>
       user
-        ? `smtp://${encodeURIComponent(user)}:${
-          encodeURIComponent(password ?? "")
-        }@127.0.0.1:${port}`
-        : `smtp://127.0.0.1:${port}`,
+        ? `smtp://${encodeURIComponent(user)}:${encodeURIComponent(password ?? "")}@${host}:${port}`
+        : `smtp://${host}:${port}`,
     messages,
     transcript,
     close: () =>
