@@ -306,6 +306,50 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
   });
 });
 
+Deno.test("only a daily TradingView export loads: a weekly, monthly or intraday one fails, naming its interval", async () => {
+  const header = "time,open,high,low,close,Volume";
+  for (const [key, ticker] of [["EGX_SWDY, 1D.csv", "SWDY"], ["EGX_SWDY, D.csv", "SWDY"]]) {
+    assert.equal(detectFormat(key, header).ticker, ticker);
+  }
+  for (const [key, interval] of [["EGX_SWDY, 1M.csv", "1M"], ["x/EGX_SWDY, 60.csv", "60"]]) {
+    assert.throws(
+      () => detectFormat(key, header),
+      (e: Error) =>
+        e instanceof UnknownFormatError &&
+        e.message === `${key}: a TradingView chart export of interval ${interval} is not daily ` +
+            'bars: only a daily export (interval 1D or D, e.g. "EGX_COMI, 1D.csv") can be loaded',
+    );
+  }
+  const [dir, files] = await tempFiles({
+    // Two weekly bars (2025-12-01 and 2025-12-08, both Mondays): loaded, they became daily rows.
+    "EGX_SWDY, 1W.csv": `${header}\n1764547200,10,11,9,10.5,5000\n1765152000,10,12,9,11,7000\n`,
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const [o] = await loadFiles(wh, files);
+      assert.equal(o.status, "FAILED");
+      assert.equal(
+        o.error,
+        "EGX_SWDY, 1W.csv: a TradingView chart export of interval 1W is not daily bars: only a " +
+          'daily export (interval 1D or D, e.g. "EGX_COMI, 1D.csv") can be loaded',
+      );
+      assert.deepEqual(
+        await wh.query("SELECT count(*)::INTEGER AS N FROM OPERATIONAL.TBL_STOCK_PRICE"),
+        [{ N: 0 }],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT STATUS, ERROR FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = 'EGX_SWDY, 1W.csv'",
+        ),
+        [{ STATUS: "FAILED", ERROR: o.error }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("loading the same files again changes nothing", async () => {
   await withTempWarehouse(async (wh) => {
     await loadFiles(wh, sampleFiles());

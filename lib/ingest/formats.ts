@@ -24,6 +24,11 @@ export interface FormatSpec {
   optional: readonly string[];
   /** How the ticker is taken from the file name, when the rows do not carry it. */
   tickerFromName?: { pattern: RegExp; example: string };
+  /**
+   * For a chart export whose file name states its bar interval (`EGX_COMI, 1W.csv`): the
+   * pattern capturing the interval and the intervals that are daily bars; any other is refused.
+   */
+  intervalFromName?: { pattern: RegExp; daily: readonly string[] };
   /** DATA_SOURCE written with the rows. */
   dataSource: string;
   /** SQL file (lib/ingest/sql) that reads the files into egx_raw_read (text or typed). */
@@ -132,6 +137,13 @@ const FORMATS: readonly FormatSpec[] = [
       pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,5})(?:,|\s|\.csv$)/,
       example: "EGX_COMI, 1D.csv",
     },
+    // TradingView names an export "<EXCHANGE>_<SYMBOL>, <interval>.csv": 1D or D is daily; 1W,
+    // 1M, 60 (minutes), 1S ... are not, and would otherwise be stored as daily prices.
+    intervalFromName: {
+      pattern:
+        /^(?:[A-Z]+_)?[A-Z][A-Z0-9]{1,5}(?:\s*,\s*|\s+)(\d+[A-Za-z]?|[A-Za-z])(?=[\s,._()-]|$)/,
+      daily: ["1D", "D"],
+    },
     dataSource: "TRADINGVIEW_EXPORT",
     read: "read_tradingview.sql",
     check: ["daily_tradingview.sql", "days.sql", "daily_check.sql"],
@@ -236,6 +248,14 @@ export function detectFormat(key: string, headerLine: string): Detected {
       );
     }
     ticker = m[1].toUpperCase();
+    const interval = spec.intervalFromName?.pattern.exec(base)?.[1].toUpperCase();
+    if (interval !== undefined && !spec.intervalFromName!.daily.includes(interval)) {
+      throw new UnknownFormatError(
+        `${key}: a ${spec.title} of interval ${interval} is not daily bars: only a daily ` +
+          `export (interval ${spec.intervalFromName!.daily.join(" or ")}, e.g. ` +
+          `"${spec.tickerFromName.example}") can be loaded`,
+      );
+    }
   }
   return { spec, ticker, missingOptional: spec.optional.filter((c) => !have.has(c)) };
 }
