@@ -43,6 +43,7 @@ if (import.meta.main) {
         runId: jobContext().runId,
         signal,
         tmpDir: values["tmp-dir"],
+        asOf: config.asOf,
       });
       console.log(`batch_load: ${outcomes.length} file(s) from ${landing.where}`);
       console.log(describeOutcomes(outcomes));

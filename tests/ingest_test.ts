@@ -814,6 +814,54 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
   }
 });
 
+Deno.test("a trade date after the as-of date (in Cairo) or before 1990-01-01 is quarantined", async () => {
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "COMI,2052-12-08,80,82,80,81,100\n" +
+      "COMI,1900-01-01,80,82,80,81,100\nCOMI,1989-12-31,80,82,80,81,100\n" +
+      "COMI,1990-01-01,80,82,80,81,100\nCOMI,2025-12-09,80,82,80,81,100\n" +
+      "COMI,2025-12-10,80,82,80,81,100\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-12-09 08:00:00,10,11,9,10.5,100\n` +
+      "2025-12-10 08:00:00,10,11,9,10.5,100\n1989-12-31 08:00:00,10,11,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      // 22:30 UTC on 2025-12-08 is already 00:30 on 2025-12-09 in Cairo: the 9th is not future.
+      const out = await loadFiles(wh, files, { asOf: new Date("2025-12-08T22:30:00Z") });
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [["bars_1m/COMI.csv", "LOADED", 3, 1, 2], ["daily.csv", "LOADED", 6, 2, 4]],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [2, "trade date 2052-12-08 is after the as-of date 2025-12-09"],
+        [3, "trade date 1900-01-01 is before the earliest accepted date 1990-01-01"],
+        [4, "trade date 1989-12-31 is before the earliest accepted date 1990-01-01"],
+        [7, "trade date 2025-12-10 is after the as-of date 2025-12-09"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
+        [3, "trade date 2025-12-10 is after the as-of date 2025-12-09"],
+        [4, "trade date 1989-12-31 is before the earliest accepted date 1990-01-01"],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
+        ),
+        [
+          { TICKER: "COMI", TRADE_DATE: "1990-01-01", DATA_SOURCE: "BATCH_CSV" },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-09", DATA_SOURCE: "BARS_1M" },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-09", DATA_SOURCE: "BATCH_CSV" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT BAR_START FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        [{ BAR_START: "2025-12-09T08:00:00.000Z" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a one-minute bar's UTC offset is applied; naive and Z times are UTC", async () => {
   const [dir, files] = await tempFiles({
     "bars_1m/COMI.csv": `${BARS_HEADER}2025-12-08 10:00:00+02:00,10,11,9,10.5,100\n` +

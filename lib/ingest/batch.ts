@@ -46,6 +46,8 @@ export interface BatchOptions {
   /** Where S3 downloads go while they load (default var/tmp). */
   tmpDir?: string;
   progress?: ProgressOptions | false;
+  /** "Now" for the checks (LoadOptions.asOf; default: the real clock). */
+  asOf?: Date;
 }
 
 /**
@@ -89,6 +91,7 @@ export async function runBatch(
         runId: opts.runId,
         signal: opts.signal,
         tmpDir,
+        asOf: opts.asOf,
         onProgress: progress ? (p) => progress.group(p) : undefined,
         progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
         onLoaded: (o) =>

@@ -13,6 +13,7 @@
  * anything half-loaded. A failed file is recorded as FAILED (in its own transaction).
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
+import { cairoDate } from "../market/calendar.ts";
 import { splitStatements } from "../warehouse/migrations.ts";
 import type {
   Session,
@@ -93,7 +94,20 @@ export interface LoadOptions {
    * (default: the system's temporary folder).
    */
   tmpDir?: string;
+  /**
+   * "Now" for the checks: a price or bar whose Cairo trade date is after this instant's Cairo
+   * date is quarantined (default: the real clock; batch_load gives the configured EGX_AS_OF).
+   */
+  asOf?: Date;
 }
+
+/**
+ * The earliest trade date accepted: a price before it is quarantined as a typo or a misread date
+ * (1900-01-01, a two-digit year). EGX has traded since 1883, but no source of its daily prices
+ * (EGX, TradingView, Investing.com) goes back before the 1990s: the 1992 Capital Market Law
+ * revived a market that had been dormant for decades, and the bundled data starts in 2024.
+ */
+export const EARLIEST_TRADE_DATE = "1990-01-01";
 
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const VARIABLE = /^[a-z_]+$/;
@@ -318,7 +332,7 @@ async function stageAndCheck(
   s: Session,
   files: readonly Entry[],
   detected: Detected,
-  vars: { runId?: string; startedAt: Date },
+  vars: { runId?: string; startedAt: Date; asOf?: Date },
   watch?: GroupWatch,
 ): Promise<boolean> {
   await runSqlFile(s, "prelude.sql");
@@ -343,6 +357,8 @@ async function stageAndCheck(
     data_source: detected.spec.dataSource,
     run_id: vars.runId ?? null,
     started_at: vars.startedAt,
+    as_of_date: cairoDate(vars.asOf ?? new Date()),
+    min_trade_date: EARLIEST_TRADE_DATE,
   });
   await runSqlFile(s, "stage_files.sql");
   watch?.startRead();
@@ -411,7 +427,13 @@ async function loadGroup(
   const { entries, release } = await screenGroup(group, opts.tmpDir);
   let quarantine = false;
   const prepare = async (s: Session) => {
-    quarantine = await stageAndCheck(s, entries, detected, { runId: opts.runId, startedAt }, watch);
+    quarantine = await stageAndCheck(
+      s,
+      entries,
+      detected,
+      { runId: opts.runId, startedAt, asOf: opts.asOf },
+      watch,
+    );
   };
   let rows;
   try {
@@ -470,7 +492,7 @@ async function loadGroupSnowflake(
         s,
         entries,
         detected,
-        { runId: opts.runId, startedAt },
+        { runId: opts.runId, startedAt, asOf: opts.asOf },
         watch,
       );
     };

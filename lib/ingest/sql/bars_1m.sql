@@ -1,5 +1,6 @@
 -- Validate normalised one-minute bars (egx_norm, egx_days): every problem of a row is listed
--- in `reason` (NULL = good), including bars outside the day's session.
+-- in `reason` (NULL = good), including bars outside the day's session and days before the
+-- earliest accepted date (min_trade_date) or after the as-of date (as_of_date).
 CREATE OR REPLACE TEMP TABLE egx_dup AS
 SELECT ticker, bar_start FROM egx_norm WHERE bar_start IS NOT NULL
 GROUP BY ALL HAVING count(*) > 1;
@@ -17,6 +18,12 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     -- trading day (NOT d.trading and the session test alone would be NULL, i.e. pass).
     CASE WHEN n.bar_start IS NOT NULL AND d.trade_date IS NULL
       THEN 'trade date out of range 0001-01-01..9999-12-31 (datetime ' || n.bar_start::VARCHAR || ')'
+      WHEN d.before_min
+      THEN 'trade date ' || n.trade_date::VARCHAR || ' is before the earliest accepted date '
+        || getvariable('min_trade_date')
+      WHEN d.after_as_of
+      THEN 'trade date ' || n.trade_date::VARCHAR || ' is after the as-of date '
+        || getvariable('as_of_date')
       WHEN NOT d.trading
       THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')'
       WHEN NOT (hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.open_min
@@ -33,6 +40,7 @@ LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start
 WHERE n.ticker IS NULL OR n.bar_start IS NULL
     OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR NOT coalesce(d.trading, false)
+    OR d.before_min OR d.after_as_of
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.open_min
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.close_min
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;

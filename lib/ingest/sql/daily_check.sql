@@ -1,7 +1,8 @@
 -- Validate normalised daily rows (egx_norm): every problem of a row is listed in `reason`
 -- (NULL = good). Checks: missing or unparsable fields, non-positive prices, negative volume,
--- high < low, open/close outside [low, high], not an EGX trading day (or a date out of range),
--- unknown ticker, and the same (ticker, trade date) twice in the file.
+-- high < low, open/close outside [low, high], a date out of range, before the earliest accepted
+-- (min_trade_date) or after the as-of date (as_of_date), not an EGX trading day, unknown ticker,
+-- and the same (ticker, trade date) twice in the file.
 -- Duplicates: grouping every row by its text key is slow (1M rows: ~0.2 s), so candidates come
 -- from one 64-bit hash of the key per row, and only the rows of a candidate hash (usually none)
 -- are grouped by the key itself: exact whatever the hashes collide on.
@@ -27,6 +28,12 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     -- epoch milliseconds taken for seconds): not a trading day. (NOT d.trading alone is NULL.)
     CASE WHEN n.trade_date IS NOT NULL AND d.trade_date IS NULL
       THEN 'trade date out of range 0001-01-01..9999-12-31 (' || n.trade_date::VARCHAR || ')'
+      WHEN d.before_min
+      THEN 'trade date ' || n.trade_date::VARCHAR || ' is before the earliest accepted date '
+        || getvariable('min_trade_date')
+      WHEN d.after_as_of
+      THEN 'trade date ' || n.trade_date::VARCHAR || ' is after the as-of date '
+        || getvariable('as_of_date')
       WHEN NOT d.trading
       THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')' END,
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL
@@ -40,6 +47,7 @@ LEFT JOIN egx_dup x ON x.egx_file_key = n.egx_file_key AND x.ticker = n.ticker
   AND x.trade_date = n.trade_date
 WHERE n.ticker IS NULL OR n.ticker = '' OR n.trade_date IS NULL
     OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR NOT coalesce(d.trading, false)
+    OR d.before_min OR d.after_as_of
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;
 
 CREATE OR REPLACE TEMP VIEW egx_checked AS

@@ -1,7 +1,11 @@
 -- The trade dates present in egx_norm, with whether EGX traded that day and its session (a
--- special session such as Ramadan wins): computed once per date, not once per row.
+-- special session such as Ramadan wins), and whether the date is before the earliest one accepted
+-- (variable min_trade_date) or after the as-of date (as_of_date, the Cairo date of the load's
+-- "now"): computed once per date, not once per row.
 CREATE OR REPLACE TEMP TABLE egx_days AS
 SELECT d.trade_date,
+  d.trade_date < getvariable('min_trade_date')::DATE AS before_min,
+  d.trade_date > getvariable('as_of_date')::DATE AS after_as_of,
   dayofweek(d.trade_date) IN (SELECT dow FROM egx_weekday)
     AND d.trade_date NOT IN (SELECT CLOSURE_DATE FROM OPERATIONAL.TBL_MARKET_CLOSURE) AS trading,
   arg_max(s.open_min, s.priority) AS open_min, arg_max(s.close_min, s.priority) AS close_min,

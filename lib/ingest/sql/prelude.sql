@@ -1,6 +1,8 @@
 -- Per-load helpers (DuckDB, temporary: they live for the load's connection only).
 -- Values reach the SQL through variables set by lib/ingest/load.ts (SET VARIABLE name = ?):
---   format, data_source, run_id, started_at; the files themselves are rows of egx_file.
+--   format, data_source, run_id, started_at, as_of_date and min_trade_date (YYYY-MM-DD text:
+--   trade dates after the one or before the other are quarantined); the files themselves are rows
+--   of egx_file.
 
 -- A number from text: trims, drops thousands separators; NULL when unparsable or blank. DOUBLE
 -- parses "nan" and "inf" too, which no price, amount or volume can be (and NaN compares greater
