@@ -273,6 +273,80 @@ Deno.test("Investing.com and TradingView exports load with the ticker from the f
   });
 });
 
+Deno.test("an Investing.com export with day/month dates fails whole; month/day files still load", async () => {
+  const head = '"Date","Price","Open","High","Low","Vol.","Change %"\n';
+  const row = (d: string, close: number) =>
+    `"${d}","${close}.00","${close}.00","${close + 1}.00","${close - 1}.00","2.00M","0.1%"\n`;
+  const [dir, files] = await tempFiles({
+    // A regional site's export: read as MM/DD, 11/12 and 08/12 would load as Nov 12 and Aug 12.
+    "uk/COMI Historical Data.csv": head + row("14/12/2025", 210) + row("11/12/2025", 205) +
+      row("08/12/2025", 200),
+    "mixed/COMI Historical Data.csv": head + row("12/11/2025", 100) + row("14/12/2025", 101) +
+      row("12/14/2025", 102),
+    "us/COMI Historical Data.csv": head + row("12/14/2025", 110) + row("12/11/2025", 105),
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error]),
+        [
+          [
+            "mixed/COMI Historical Data.csv",
+            "FAILED",
+            0,
+            0,
+            0,
+            'mixed/COMI Historical Data.csv: its dates are not in one order ("14/12/2025" on ' +
+            'line 3 is only day/month/year, "12/14/2025" on line 4 only month/day/year): the ' +
+            "file is not loaded",
+          ],
+          [
+            "uk/COMI Historical Data.csv",
+            "FAILED",
+            0,
+            0,
+            0,
+            'uk/COMI Historical Data.csv: its dates are day/month/year ("14/12/2025" on line 2 ' +
+            "is no month/day/year date): an Investing.com export is read as MM/DD/YYYY, which " +
+            "would put its other dates on other days; the file is not loaded (export it with " +
+            "MM/DD/YYYY dates)",
+          ],
+          ["us/COMI Historical Data.csv", "LOADED", 2, 2, 0, undefined],
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, DATA_SOURCE, CLOSE FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "ORDER BY ALL",
+        ),
+        [
+          { TICKER: "COMI", TRADE_DATE: "2025-12-11", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 105 },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-14", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 110 },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT count(*)::INTEGER AS N FROM OPERATIONAL.TBL_QUARANTINE"),
+        [{ N: 0 }],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, STATUS FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY <> " +
+            "'companies.csv' ORDER BY 1",
+        ),
+        [
+          { FILE_KEY: "mixed/COMI Historical Data.csv", STATUS: "FAILED" },
+          { FILE_KEY: "uk/COMI Historical Data.csv", STATUS: "FAILED" },
+          { FILE_KEY: "us/COMI Historical Data.csv", STATUS: "LOADED" },
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("an unknown format is rejected with the file's name and what was expected", async () => {
   assert.throws(
     () => detectFormat("exports/mystery.csv", "foo,bar,baz"),

@@ -389,6 +389,12 @@ async function stageAndCheck(
       : "number_lines.sql",
   );
   for (const f of detected.spec.check) await runSqlFile(s, f);
+  // A problem of a whole file (see prelude.sql) fails it: in a group, its files are then loaded
+  // one by one, and only the file with the problem fails.
+  const problems = await s.query<{ K: string; P: string }>(
+    "SELECT file_key AS K, problem AS P FROM egx_file_problem ORDER BY 1, 2",
+  );
+  if (problems.length > 0) throw new Error(problems.map((p) => `${p.K}: ${p.P}`).join("\n"));
   // Per-ticker files (the ticker from the file name, in every row and in the key) of different
   // tickers cannot share a key: no need to look.
   const separate = detected.spec.tickerFromName !== undefined &&

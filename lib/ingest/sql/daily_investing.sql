@@ -2,6 +2,33 @@
 -- quoted, MM/DD/YYYY dates, thousands separators, volumes like 1.81M / 426.44K, newest first,
 -- often with a byte-order mark. Price is the close. The ticker comes from the file name
 -- (e.g. "COMI Historical Data.csv").
+-- The date order is decided per file: the US site exports MM/DD/YYYY, regional sites DD/MM/YYYY
+-- under the same header. A file with a date that is only a day/month date (its first field above
+-- 12) is rejected whole: read as MM/DD, its dates with both fields up to 12 would load as other
+-- days (over the stored prices of those days). With no such date the file is MM/DD/YYYY.
+INSERT INTO egx_file_problem
+SELECT egx_file_key,
+  CASE WHEN count(*) FILTER (WHERE md_only) = 0
+    THEN 'its dates are day/month/year ("' || arg_min(d, egx_line) FILTER (WHERE dm_only)
+      || '" on line ' || min(egx_line) FILTER (WHERE dm_only) || ' is no month/day/year date): '
+      || 'an Investing.com export is read as MM/DD/YYYY, which would put its other dates on '
+      || 'other days; the file is not loaded (export it with MM/DD/YYYY dates)'
+    ELSE 'its dates are not in one order ("' || arg_min(d, egx_line) FILTER (WHERE dm_only)
+      || '" on line ' || min(egx_line) FILTER (WHERE dm_only) || ' is only day/month/year, "'
+      || arg_min(d, egx_line) FILTER (WHERE md_only) || '" on line '
+      || min(egx_line) FILTER (WHERE md_only) || ' only month/day/year): the file is not loaded'
+  END
+FROM (
+  SELECT egx_file_key, egx_line, trim("Date") AS d,
+    try_strptime(trim("Date"), '%d/%m/%Y') IS NOT NULL
+      AND try_strptime(trim("Date"), '%m/%d/%Y') IS NULL AS dm_only,
+    try_strptime(trim("Date"), '%m/%d/%Y') IS NOT NULL
+      AND try_strptime(trim("Date"), '%d/%m/%Y') IS NULL AS md_only
+  FROM egx_raw
+)
+GROUP BY egx_file_key
+HAVING count(*) FILTER (WHERE dm_only) > 0;
+
 CREATE OR REPLACE TEMP TABLE egx_norm AS
 SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
   "Date" AS d_raw, try_strptime(trim("Date"), '%m/%d/%Y')::DATE AS trade_date,

@@ -89,6 +89,11 @@ CREATE OR REPLACE TEMP TABLE egx_quote_rejects (
 -- them, which would shift every line number after them): not quarantined, only renumbered around.
 CREATE OR REPLACE TEMP TABLE egx_blank_lines (path VARCHAR, line BIGINT);
 
+-- Problems that reject a whole file (nothing of it is loaded), found by a format's checks (e.g.
+-- an Investing.com export with day/month dates, daily_investing.sql): load.ts fails the file
+-- with each problem.
+CREATE OR REPLACE TEMP TABLE egx_file_problem (file_key VARCHAR, problem VARCHAR);
+
 -- Trading calendar (filled from lib/market/egx_calendar.json by load.ts).
 CREATE OR REPLACE TEMP TABLE egx_weekday (dow INTEGER);
 CREATE OR REPLACE TEMP TABLE egx_session (
