@@ -1059,7 +1059,111 @@ Deno.test("blank lines are found in a file without quotes, across the 1 MiB read
       ] as const
     ) {
       await Deno.writeTextFile(`${dir}/${name}`, text);
-      assert.deepEqual(await screenLines(`${dir}/${name}`), { broken: [], blank }, name);
+      assert.deepEqual(
+        await screenLines(`${dir}/${name}`),
+        { broken: [], blank, mixedBreaks: false },
+        name,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lines ending both CRLF and LF load; a line with a lone CR is quarantined with its number", async () => {
+  const [dir, files] = await tempFiles({
+    // CRLF header and rows, then LF rows: DuckDB's sniffer failed the whole file.
+    "mixed.csv": DAILY_HEADER.replace("\n", "\r\n") + "COMI,2025-12-07,10,11,9,10.5,1000\r\n" +
+      "COMI,2025-12-08,10,11,9,10.5,1000\n" +
+      // A lone CR inside a line (the reader took it for a line break).
+      "COMI,2025-12-09,10,11\r9,10.5,1000\n" +
+      "COMI,2025-12-10,10,11,9,10.5,1000\r\n\r\n" +
+      "COMI,2025-12-11,10,12,9,11,1000\n",
+    // Lines that all end with LF but for a lone CR: the rest is read from the file itself.
+    "lone.csv": DAILY_HEADER + "SWDY,2025-12-07,10,11,9,10.5,1000\n" +
+      "SWDY,2025-12-08,10,11,9,10.5,1000\r,\n" + "SWDY,2025-12-09,10,11,9,10.5,1000\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [["lone.csv", "LOADED", 3, 2, 1], ["mixed.csv", "LOADED", 5, 4, 1]],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, LINE_NUMBER, REASON, RECORD FROM OPERATIONAL.TBL_QUARANTINE " +
+            "ORDER BY ALL",
+        ),
+        [
+          {
+            FILE_KEY: "lone.csv",
+            LINE_NUMBER: 3,
+            REASON: "malformed CSV line: carriage return (CR) inside the line",
+            RECORD: "SWDY,2025-12-08,10,11,9,10.5,1000\r,",
+          },
+          {
+            FILE_KEY: "mixed.csv",
+            LINE_NUMBER: 4,
+            REASON: "malformed CSV line: carriage return (CR) inside the line",
+            RECORD: "COMI,2025-12-09,10,11\r9,10.5,1000",
+          },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, CLOSE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
+        ),
+        [
+          { TICKER: "COMI", TRADE_DATE: "2025-12-07", CLOSE: 10.5 },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-08", CLOSE: 10.5 },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-10", CLOSE: 10.5 },
+          { TICKER: "COMI", TRADE_DATE: "2025-12-11", CLOSE: 11 },
+          { TICKER: "SWDY", TRADE_DATE: "2025-12-07", CLOSE: 10.5 },
+          { TICKER: "SWDY", TRADE_DATE: "2025-12-09", CLOSE: 10.5 },
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("line breaks are screened across the 1 MiB read chunks: CRLF split there, a lone CR, LF then CRLF", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_breaks_" });
+  try {
+    const line = "2025-11-02 08:00:00,10,11,9,10.5,100\r\n"; // 38 bytes
+    const n = Math.floor((1 << 20) / line.length);
+    // The CRLF of the line that ends at 1 MiB split by the chunk boundary.
+    const head = BARS_HEADER.replace("\n", "\r\n") + line.repeat(n);
+    const split = head.slice(0, (1 << 20) - 1);
+    const crlf = split + "\r\n" + line;
+    const lone = split + "\r" + line; // the CR ends the chunk, the next one starts without LF
+    const lines = split.split("\n").length; // the line the boundary falls in
+    const mixed = BARS_HEADER + line.replaceAll("\r", "").repeat(n + 1000) + line; // CRLF after 1 MiB
+    for (
+      const [name, text, broken, mixedBreaks] of [
+        ["crlf.csv", crlf, [], false],
+        [
+          "lone.csv",
+          lone,
+          [{
+            line: lines,
+            text: split.slice(split.lastIndexOf("\n") + 1) + "\r" + line.slice(0, -2),
+            problem: "carriage return (CR) inside the line",
+          }],
+          false,
+        ],
+        ["mixed.csv", mixed, [], true],
+      ] as const
+    ) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+      assert.deepEqual(
+        await screenLines(`${dir}/${name}`),
+        { broken, blank: [], mixedBreaks },
+        name,
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

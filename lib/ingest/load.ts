@@ -259,7 +259,10 @@ interface Detection {
   header: string;
 }
 
-/** A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` and `blank` lines. */
+/**
+ * A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` and `blank`
+ * lines (and with LF line breaks only, for a file whose lines end both with LF and CRLF).
+ */
 interface Entry {
   file: LocalFile;
   ticker: string | null;
@@ -284,9 +287,9 @@ async function screenGroup(
   try {
     const entries: Entry[] = [];
     for (const g of group) {
-      const { broken, blank } = await screenLines(g.file.path);
+      const { broken, blank, mixedBreaks } = await screenLines(g.file.path);
       let file = g.file;
-      if (broken.length > 0 || blank.length > 0) {
+      if (broken.length > 0 || blank.length > 0 || mixedBreaks) {
         if (tmpDir !== undefined) await Deno.mkdir(tmpDir, { recursive: true });
         const copy = await Deno.makeTempFile({
           dir: tmpDir,
@@ -294,7 +297,12 @@ async function screenGroup(
           suffix: ".csv",
         });
         copies.push(copy);
-        await writeWithout(g.file.path, [...broken.map((b) => b.line), ...blank], copy);
+        await writeWithout(
+          g.file.path,
+          [...broken.map((b) => b.line), ...blank],
+          copy,
+          mixedBreaks,
+        );
         file = { ...g.file, path: copy };
       }
       entries.push({ file, ticker: g.detected.ticker, broken, blank });

@@ -8,6 +8,11 @@
  * only the doubled quote ("") is a literal quote (a backslash before a quote makes it stray). The
  * escape is not given to DuckDB: its sniffer finds "" where there is one, and setting it makes
  * the reader about twice as slow (the bundled one-minute bars: 95 ms -> 230 ms).
+ *
+ * Line breaks: a line ends at LF; a CR just before it is part of the break (CRLF). DuckDB's
+ * sniffer fails on a whole file whose lines end both ways or that has a CR anywhere else (it
+ * takes a lone CR for a line break), so a line with a CR inside it is quarantined alone too, and
+ * a file whose lines end both ways is read from a copy with LF breaks only.
  */
 
 /** A data line whose quoting is broken. */
@@ -20,11 +25,13 @@ export interface BrokenLine {
     | "unterminated quote"
     | "stray quote"
     | "quote after more than one space or a tab"
-    | "tab after a closing quote";
+    | "tab after a closing quote"
+    | "carriage return (CR) inside the line";
 }
 
 const QUOTE = 0x22;
 const NL = 0x0a;
+const CR = 0x0d;
 const CHUNK = 1 << 20;
 
 /**
@@ -75,15 +82,53 @@ export function quoteProblem(line: string): BrokenLine["problem"] | null {
 }
 
 /**
+ * The line breaks of a chunk of a file (Latin-1 text), after those of the chunks before it
+ * (`state`): whether a line ends with a bare LF, one with CRLF, and whether a CR is anywhere else.
+ * A CR that ends a chunk is decided by the next one (`state.cr`).
+ */
+interface Breaks {
+  lf: boolean;
+  crlf: boolean;
+  loneCr: boolean;
+  /** The chunk so far ended with a CR. */
+  cr: boolean;
+}
+
+function scanBreaks(text: string, state: Breaks): void {
+  if (text.length === 0) return;
+  // An LF first in the chunk ends a CRLF when the chunk before ended with CR.
+  const joined = state.cr && text[0] === "\n";
+  if (state.cr) {
+    if (joined) state.crlf = true;
+    else state.loneCr = true;
+  }
+  state.cr = false;
+  if (text.indexOf("\r") === -1) {
+    if (text.indexOf("\n", joined ? 1 : 0) !== -1) state.lf = true;
+    return;
+  }
+  for (let i = text.indexOf("\n", joined ? 1 : 0); i !== -1; i = text.indexOf("\n", i + 1)) {
+    if (i > 0 && text[i - 1] === "\r") state.crlf = true;
+    else state.lf = true;
+  }
+  for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
+    if (i === text.length - 1) state.cr = true;
+    else if (text[i + 1] !== "\n") state.loneCr = true;
+  }
+}
+
+/**
  * The data lines (after the header) of the file at `path` that the reader must not see: those
- * whose quoting is broken (quarantined), and blank ones (DuckDB's reader skips an empty line
- * without counting it, which would shift the line number of every row after it; a copy without
- * them keeps the numbering exact, see stage_rejects.sql). A file without any quote or empty line
- * (most large files) is only scanned for one, chunk by chunk.
+ * whose quoting is broken or that have a CR inside them (quarantined), and blank ones (DuckDB's
+ * reader skips an empty line without counting it, which would shift the line number of every row
+ * after it; a copy without them keeps the numbering exact, see stage_rejects.sql); and whether
+ * its lines end both with LF and CRLF (`mixedBreaks`: the reader gets a copy with LF only). A
+ * file without any quote, empty line or stray CR (most large files) is only scanned for one,
+ * chunk by chunk.
  */
 export async function screenLines(
   path: string,
-): Promise<{ broken: BrokenLine[]; blank: number[] }> {
+): Promise<{ broken: BrokenLine[]; blank: number[]; mixedBreaks: boolean }> {
   const f = await Deno.open(path, { read: true });
   let suspect = false;
   try {
@@ -92,12 +137,20 @@ export async function screenLines(
     // last two bytes of a chunk are carried over so an empty line across chunks is found too.
     const latin1 = new TextDecoder("latin1");
     let carry = "";
+    const breaks: Breaks = { lf: false, crlf: false, loneCr: false, cr: false };
     for (;;) {
       const n = await f.read(buf);
       if (n === null) break;
       const chunk = buf.subarray(0, n);
-      const text = carry + latin1.decode(chunk);
+      const decoded = latin1.decode(chunk);
+      const text = carry + decoded;
       if (chunk.indexOf(QUOTE) !== -1 || text.includes("\n\n") || text.includes("\n\r\n")) {
+        suspect = true;
+        break;
+      }
+      // A line break of an empty line was found above: each break is seen once here.
+      scanBreaks(decoded, breaks);
+      if (breaks.loneCr || (breaks.lf && breaks.crlf)) {
         suspect = true;
         break;
       }
@@ -106,40 +159,58 @@ export async function screenLines(
   } finally {
     f.close();
   }
-  if (!suspect) return { broken: [], blank: [] };
+  if (!suspect) return { broken: [], blank: [], mixedBreaks: false };
   const text = await Deno.readTextFile(path);
   const broken: BrokenLine[] = [];
   const blank: number[] = [];
-  let start = text.indexOf("\n") + 1;
+  const header = text.indexOf("\n");
+  // Line breaks of the lines the reader gets (the header's too): a bare LF, or CRLF.
+  let lf = header > 0 && text[header - 1] !== "\r";
+  let crlf = header > 0 && text[header - 1] === "\r";
+  let start = header + 1;
   for (let line = 2; start > 0 && start < text.length; line++) {
     const nl = text.indexOf("\n", start);
     const end = nl === -1 ? text.length : nl;
     let raw = text.slice(start, end);
-    if (raw.endsWith("\r")) raw = raw.slice(0, -1);
+    const cr = raw.endsWith("\r");
+    if (cr) raw = raw.slice(0, -1);
     if (raw === "") blank.push(line);
-    else if (raw.includes('"')) {
-      const problem = quoteProblem(raw);
+    else if (raw.includes("\r")) {
+      broken.push({ line, text: raw, problem: "carriage return (CR) inside the line" });
+    } else {
+      const problem = raw.includes('"') ? quoteProblem(raw) : null;
       if (problem) broken.push({ line, text: raw, problem });
+      else if (nl !== -1 && cr) crlf = true;
+      else if (nl !== -1) lf = true;
     }
     start = nl + 1;
   }
-  return { broken, blank };
+  return { broken, blank, mixedBreaks: lf && crlf };
 }
 
-/** Write the file at `path` without the lines numbered `lines` (1-based) to `dest`. */
+/**
+ * Write the file at `path` without the lines numbered `lines` (1-based) to `dest`; with `lfOnly`,
+ * a CRLF line break is written as LF.
+ */
 export async function writeWithout(
   path: string,
   lines: readonly number[],
   dest: string,
+  lfOnly = false,
 ): Promise<void> {
   const bytes = await Deno.readFile(path);
   const skip = new Set(lines);
   const parts: Uint8Array[] = [];
+  const lf = new Uint8Array([NL]);
   let start = 0;
   for (let line = 1; start < bytes.length; line++) {
     const nl = bytes.indexOf(NL, start);
     const end = nl === -1 ? bytes.length : nl + 1;
-    if (!skip.has(line)) parts.push(bytes.subarray(start, end));
+    if (skip.has(line)) {
+      // left out
+    } else if (lfOnly && nl > start && bytes[nl - 1] === CR) {
+      parts.push(bytes.subarray(start, nl - 1), lf);
+    } else parts.push(bytes.subarray(start, end));
     start = end;
   }
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
