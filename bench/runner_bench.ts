@@ -18,7 +18,12 @@ import { parseArgs } from "node:util";
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const WORK = `${REPO}/bench/.work/runner`;
 const NOOP = "export {};\n";
-const FLAGS = ["--no-prompt", "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT"];
+const FLAGS = [
+  "--no-prompt",
+  "--cached-only",
+  "--frozen",
+  "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT",
+];
 
 function env(): Record<string, string> {
   const e: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };

@@ -446,6 +446,7 @@ jobs:
     script: jobs/probe_env.ts
     args: [--env, VISIBLE, --env, FIXED, --env, SECRET_TOKEN, --env, HOME,
            --file, "\${STATE}/allowed.txt", --file, "\${STATE}/secret.txt",
+           --import, "https://esm.sh/leak?secret=tok", --import, "npm:is-odd@3.0.1",
            --pidfile, "\${STATE}/pid", --hold, 1000]
     env: {FIXED: fixed value}
     permissions:
@@ -465,6 +466,10 @@ jobs:
     "HOME denied (NotCapable)",
     `file ${tmp}/allowed.txt: 5 bytes`,
     `file ${tmp}/secret.txt denied (NotCapable)`,
+    // Deno loads remote modules and npm packages without --allow-net: the runner's
+    // --cached-only keeps a job from reaching the network through an import.
+    'import https://esm.sh/leak?secret=tok: Specifier not found in cache: "https://esm.sh/leak?secret=tok", --cached-only is specified.',
+    'import npm:is-odd@3.0.1: Failed loading https://registry.npmjs.org/is-odd for package "is-odd"',
   ]);
   const vars = (await environ).split("\0").filter(Boolean);
   const base = denoCacheEnv();

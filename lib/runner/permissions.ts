@@ -183,10 +183,13 @@ const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
  * The `deno run` permission flags for expanded permissions. `extraEnv` names (the runner's
- * context variables and the job's fixed env) are always readable.
+ * context variables and the job's fixed env) are always readable. `--cached-only`: Deno loads
+ * remote modules (esm.sh, jsr.io, deno.land...) and npm packages without --allow-net, so a job
+ * could reach the network through an import; with it, a job runs only what is already cached
+ * (`deno task` installs the project's pinned packages before the runner starts).
  */
 export function denoFlags(p: Permissions, extraEnv: readonly string[] = []): string[] {
-  const flags = ["--no-prompt"];
+  const flags = ["--no-prompt", "--cached-only", "--frozen"];
   if (p.net === true) flags.push("--allow-net");
   else if (p.net.length > 0) flags.push(`--allow-net=${p.net.join(",")}`);
   if (p.read.length > 0) flags.push(`--allow-read=${p.read.join(",")}`);

@@ -1,6 +1,8 @@
 /**
  * A test job that reports what it can see: the variables and files named on the command line.
- * Prints `NAME=value`, `NAME denied` or `NAME unset`; `file PATH: N bytes` or `file PATH denied`.
+ * Prints `NAME=value`, `NAME denied` or `NAME unset`; `file PATH: N bytes` or `file PATH denied`;
+ * for `--import SPECIFIER` (a remote module or npm package) `import SPECIFIER: loaded` or the
+ * first line of its error.
  * With `--pidfile F --hold MS` it writes its pid and stays alive MS ms, so a test can inspect
  * its whole process environment from outside (/proc/PID/environ).
  *
@@ -19,6 +21,7 @@ if (import.meta.main) {
         options: {
           env: { type: "string", multiple: true },
           file: { type: "string", multiple: true },
+          import: { type: "string", multiple: true },
           pidfile: { type: "string" },
           hold: { type: "string" },
         },
@@ -36,6 +39,14 @@ if (import.meta.main) {
           console.log(`file ${path}: ${Deno.readFileSync(path).length} bytes`);
         } catch (e) {
           console.log(`file ${path} denied (${(e as Error).name})`);
+        }
+      }
+      for (const specifier of values.import ?? []) {
+        try {
+          await import(specifier);
+          console.log(`import ${specifier}: loaded`);
+        } catch (e) {
+          console.log(`import ${specifier}: ${(e as Error).message.split("\n")[0]}`);
         }
       }
       if (values.pidfile) Deno.writeTextFileSync(values.pidfile, String(Deno.pid));
