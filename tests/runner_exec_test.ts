@@ -446,7 +446,7 @@ jobs:
     script: jobs/probe_env.ts
     args: [--env, VISIBLE, --env, FIXED, --env, SECRET_TOKEN, --env, HOME,
            --file, "\${STATE}/allowed.txt", --file, "\${STATE}/secret.txt",
-           --import, "https://esm.sh/leak?secret=tok", --import, "npm:is-odd@3.0.1",
+           --import, "https://esm.sh/leak?secret=tok", --import, "npm:egx-no-such-package@1.0.0",
            --pidfile, "\${STATE}/pid", --hold, 1000]
     env: {FIXED: fixed value}
     permissions:
@@ -469,7 +469,7 @@ jobs:
     // Deno loads remote modules and npm packages without --allow-net: the runner's
     // --cached-only keeps a job from reaching the network through an import.
     'import https://esm.sh/leak?secret=tok: Specifier not found in cache: "https://esm.sh/leak?secret=tok", --cached-only is specified.',
-    'import npm:is-odd@3.0.1: Failed loading https://registry.npmjs.org/is-odd for package "is-odd"',
+    'import npm:egx-no-such-package@1.0.0: Failed loading https://registry.npmjs.org/egx-no-such-package for package "egx-no-such-package"',
   ]);
   const vars = (await environ).split("\0").filter(Boolean);
   const base = denoCacheEnv();
