@@ -32,7 +32,13 @@ Deno.test("the landing, warehouse and clock follow their variables", () => {
     KAFKA_BROKERS: " b1:9092, b2:9092 ,",
   }));
   assertEquals(c.landing.kind, "s3");
-  assertEquals([c.landing.bucket, c.landing.prefix], ["egx-landing", "daily/2025"]);
+  assertEquals([c.landing.bucket, c.landing.prefix], ["egx-landing", "daily/2025/"]);
+  // A prefix is a folder: with or without its trailing slash, and none for the whole bucket.
+  for (
+    const [raw, prefix] of [["s3://b/daily/2025/", "daily/2025/"], ["s3://b", ""], ["s3://b/", ""]]
+  ) {
+    assertEquals(loadConfig(envOf({ EGX_LANDING: raw })).landing.prefix, prefix);
+  }
   assertEquals([c.landing.endpoint, c.landing.forcePathStyle], ["http://127.0.0.1:9000", true]);
   assertEquals(c.warehouse, { kind: "duckdb", path: "/srv/egx/prod.duckdb" });
   assertEquals(c.kafka.brokers, ["b1:9092", "b2:9092"]);

@@ -88,6 +88,46 @@ Deno.test("S3 landing: new files are listed by key and ETag, loaded, then no lon
   }
 });
 
+Deno.test("S3 landing: a prefix without a trailing slash is a folder, not the start of a key", async () => {
+  const bucket = await bucketWith({
+    "landing/companies.csv": `${SAMPLE}/companies.csv`,
+    "landing2/bars_1m/COMI.csv": `${DATA}/bars_1m/COMI.csv`,
+    "landing_old/index_membership.csv": `${SAMPLE}/index_membership.csv`,
+    "landing.csv": `${SAMPLE}/index_membership.csv`,
+  });
+  const env = await s3TestEnv(bucket, "landing");
+  assert.equal(env.EGX_LANDING, `s3://${bucket}/landing`);
+  const config = loadConfig((k) => env[k]);
+  assert.equal(config.landing.prefix, "landing/");
+  const landing = await openLanding(config.landing);
+  assert.equal(landing.where, `s3://${bucket}/landing/`);
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_prefix_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const pending = await pendingObjects(wh, landing);
+    assert.deepEqual(pending.map((p) => [p.key, p.change]), [
+      [`s3://${bucket}/landing/companies.csv`, "new"],
+    ]);
+    const out = await runBatch(wh, landing, pending, { tmpDir: `${dir}/tmp`, progress: false });
+    assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+      [`s3://${bucket}/landing/companies.csv`, "LOADED", 223, 223],
+    ]);
+    assert.deepEqual(
+      await wh.query("SELECT FILE_KEY, STATUS FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY 1"),
+      [{ FILE_KEY: `s3://${bucket}/landing/companies.csv`, STATUS: "LOADED" }],
+    );
+    // An S3Landing given a LandingConfig directly applies the same rule.
+    const direct = new S3Landing({ ...config.landing, prefix: "landing" }, await s3TestClient());
+    assert.equal(direct.where, `s3://${bucket}/landing/`);
+    assert.deepEqual((await direct.list()).map((o) => o.key), [
+      `s3://${bucket}/landing/companies.csv`,
+    ]);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** The job as the runner starts it: its exact command and environment from jobs.yaml. */
 async function job(
   name: string,

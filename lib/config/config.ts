@@ -357,6 +357,14 @@ function warehouse(env: Env): WarehouseConfig {
   };
 }
 
+/**
+ * An S3 landing prefix is a folder: `landing` means `landing/`, so the store lists the keys under
+ * it and not those of a sibling sharing its first letters (`landing2/...`, `landing_old/...`).
+ */
+export function folderPrefix(prefix: string): string {
+  return prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+}
+
 function landing(env: Env): LandingConfig {
   const raw = env("EGX_LANDING") ?? SAMPLE_DIR;
   const common = {
@@ -373,7 +381,7 @@ function landing(env: Env): LandingConfig {
     kind: "s3",
     dir: "",
     bucket: m[1],
-    prefix: m[2],
+    prefix: folderPrefix(m[2]),
     ...common,
     accessKeyId: env("AWS_ACCESS_KEY_ID"),
     secretAccessKey: secret(env("AWS_SECRET_ACCESS_KEY")),

@@ -9,7 +9,7 @@ import {
   type ListObjectsV2CommandOutput,
   S3Client,
 } from "@aws-sdk/client-s3";
-import type { LandingConfig } from "../config/config.ts";
+import { folderPrefix, type LandingConfig } from "../config/config.ts";
 import { type FetchedFile, isCsv, type Landing } from "./landing.ts";
 import type { LandingObject } from "./load.ts";
 
@@ -22,7 +22,8 @@ export class S3Landing implements Landing {
 
   constructor(config: LandingConfig, client?: S3Client) {
     this.#bucket = config.bucket;
-    this.#prefix = config.prefix;
+    // A LandingConfig built by hand gets the folder rule of EGX_LANDING too (config.ts).
+    this.#prefix = folderPrefix(config.prefix);
     this.#server = config.endpoint ? new URL(config.endpoint).host : `AWS S3 (${config.region})`;
     this.#client = client ?? new S3Client({
       region: config.region,
