@@ -424,6 +424,62 @@ Deno.test("only a daily TradingView export loads: a weekly, monthly or intraday 
   }
 });
 
+Deno.test("a header naming a column twice fails its file, naming the column; the other files load", async () => {
+  assert.throws(
+    () => detectFormat("x/daily.csv", "ticker,trade_date,open,high,low,Close,volume,close"),
+    (e: Error) =>
+      e instanceof UnknownFormatError &&
+      e.message === 'x/daily.csv: the header names column "close" 2 times (columns 6, 8): a ' +
+          "canonical daily OHLCV CSV must name each of its columns once",
+  );
+  // A repeated column the format does not read (a chart export's indicators) is no problem.
+  assert.equal(
+    detectFormat("EGX_SWDY, 1D.csv", "time,open,high,low,close,Volume,Plot,Plot").spec.id,
+    "daily_tradingview",
+  );
+  const [dir, files] = await tempFiles({
+    "dupcol.csv": "ticker,trade_date,open,high,low,close,volume,close\n" +
+      "SWDY,2025-12-08,10,11,9,10.5,1000,99\n",
+    "good.csv": `${DAILY_HEADER}SWDY,2025-12-08,10,11,9,10.5,1000\n`,
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.error]), [
+        [
+          "dupcol.csv",
+          "FAILED",
+          0,
+          0,
+          'dupcol.csv: the header names column "close" 2 times (columns 6, 8): a canonical ' +
+          "daily OHLCV CSV must name each of its columns once",
+        ],
+        ["good.csv", "LOADED", 1, 1, undefined],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, STATUS, ERROR FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY FILE_KEY",
+        ),
+        [
+          { FILE_KEY: "companies.csv", STATUS: "LOADED", ERROR: null },
+          { FILE_KEY: "dupcol.csv", STATUS: "FAILED", ERROR: out[0].error },
+          { FILE_KEY: "good.csv", STATUS: "LOADED", ERROR: null },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE::VARCHAR AS D, CLOSE, SOURCE_FILE " +
+            "FROM OPERATIONAL.TBL_STOCK_PRICE",
+        ),
+        [{ TICKER: "SWDY", D: "2025-12-08", CLOSE: 10.5, SOURCE_FILE: "good.csv" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("loading the same files again changes nothing", async () => {
   await withTempWarehouse(async (wh) => {
     await loadFiles(wh, sampleFiles());

@@ -237,6 +237,19 @@ export function detectFormat(key: string, headerLine: string): Detected {
         `expected one of: ${describeExpected()}`,
     );
   }
+  // DuckDB's reader renames a repeated column (close, close_1) and the checks read the first:
+  // which of the two holds the values cannot be told, so the file fails. A repeated column the
+  // format does not read (a chart export's indicator columns) is left alone.
+  const used = new Set([...spec.required, ...spec.optional]);
+  for (const col of used) {
+    const at = cols.flatMap((c, i) => c === col ? [i + 1] : []);
+    if (at.length > 1) {
+      throw new UnknownFormatError(
+        `${key}: the header names column "${col}" ${at.length} times (columns ` +
+          `${at.join(", ")}): a ${spec.title} must name each of its columns once`,
+      );
+    }
+  }
   let ticker: string | null = null;
   if (spec.tickerFromName) {
     const base = key.split("/").pop() ?? key;
