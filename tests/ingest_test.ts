@@ -788,6 +788,150 @@ Deno.test("a line cut short is quarantined with the number of fields it has, a c
   }
 });
 
+Deno.test("a line with more fields than the header is quarantined, empty extra fields too", async () => {
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER +
+      "COMI,2025-12-08,10,11,9,10.5,1000,\n" + // 8 fields: the reader would drop the empty one
+      "SWDY,2025-12-08,20,21,19,20.5,2000\n" +
+      "ETEL,2025-12-08,30,31,29,30.5,\n" + // 7 fields, the volume blank
+      "ABUK,2025-12-08,40,41,39,40.5,4000,,\n" +
+      "COMI,2025-12-07,10,11,9,10.5,1000,x\n" +
+      'HRHO,2025-12-08,50,51,49,50.5,5000,""\n' +
+      "COMI,2025-12-04,10,11,9,10.5,1000,", // the last line, without a line break
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const { counts, quarantine } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 7, 1, 6]);
+      assert.deepEqual(quarantine, [
+        {
+          LINE_NUMBER: 2,
+          REASON: "malformed CSV line: Expected Number of Columns: 7 Found: 8",
+          RECORD: "COMI,2025-12-08,10,11,9,10.5,1000,",
+        },
+        {
+          LINE_NUMBER: 4,
+          REASON: "missing volume",
+          RECORD: '{"ticker":"ETEL","trade_date":"2025-12-08","open":30.0,"high":31.0,' +
+            '"low":29.0,"close":30.5,"volume":null,"egx_file_key":"daily.csv","egx_etag":"v1",' +
+            '"egx_ticker":null,"egx_line":4}',
+        },
+        {
+          LINE_NUMBER: 5,
+          REASON: "malformed CSV line: Expected Number of Columns: 7 Found: 9",
+          RECORD: "ABUK,2025-12-08,40,41,39,40.5,4000,,",
+        },
+        {
+          LINE_NUMBER: 6,
+          REASON: "malformed CSV line: Expected Number of Columns: 7 Found: 8",
+          RECORD: "COMI,2025-12-07,10,11,9,10.5,1000,x",
+        },
+        {
+          LINE_NUMBER: 7,
+          REASON: "malformed CSV line: Expected Number of Columns: 7 Found: 8",
+          RECORD: 'HRHO,2025-12-08,50,51,49,50.5,5000,""',
+        },
+        {
+          LINE_NUMBER: 8,
+          REASON: "malformed CSV line: Expected Number of Columns: 7 Found: 8",
+          RECORD: "COMI,2025-12-04,10,11,9,10.5,1000,",
+        },
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE::VARCHAR AS D, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE",
+        ),
+        [{ TICKER: "SWDY", D: "2025-12-08", CLOSE: 20.5, VOLUME: 2000 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every format: an empty extra field quarantines its line; a header ending with a comma has one more field", async () => {
+  // (The company list is loaded from data/sample first; this one adds to it.)
+  const [dir, files] = await tempFiles({
+    "companies.csv": "ticker,company_name,isin,sector\n" +
+      "AAAA,A Co,EGS000000001,Banks\nBBBB,B Co,EGS000000002,Banks,\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100,\r\n` +
+      "2025-11-02 08:01:00,10,11,9,10.5,100\r\n",
+    "index_membership.csv": "index_code,ticker,effective_from,effective_to,weight,\n" +
+      "EGX30,COMI,2025-01-01,,,\nEGX30,SWDY,2025-01-01,,,,\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [
+          ["companies.csv", "LOADED", 2, 1, 1],
+          ["index_membership.csv", "LOADED", 2, 1, 1],
+          ["bars_1m/COMI.csv", "LOADED", 2, 1, 1],
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, LINE_NUMBER, REASON, RECORD FROM OPERATIONAL.TBL_QUARANTINE " +
+            "ORDER BY 1, 2",
+        ),
+        [
+          {
+            FILE_KEY: "bars_1m/COMI.csv",
+            LINE_NUMBER: 2,
+            REASON: "malformed CSV line: Expected Number of Columns: 6 Found: 7",
+            RECORD: "2025-11-02 08:00:00,10,11,9,10.5,100,",
+          },
+          {
+            FILE_KEY: "companies.csv",
+            LINE_NUMBER: 3,
+            REASON: "malformed CSV line: Expected Number of Columns: 4 Found: 5",
+            RECORD: "BBBB,B Co,EGS000000002,Banks,",
+          },
+          {
+            FILE_KEY: "index_membership.csv",
+            LINE_NUMBER: 3,
+            REASON: "malformed CSV line: Expected Number of Columns: 6 Found: 7",
+            RECORD: "EGX30,SWDY,2025-01-01,,,,",
+          },
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an empty extra field is found in a file without quotes, across the 1 MiB read chunks too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_extra_" });
+  try {
+    const line = "2025-11-02 08:00:00,10,11,9,10.5,100\n"; // 37 bytes
+    const head = BARS_HEADER + line.repeat(Math.floor((1 << 20) / line.length));
+    // The ",\n" of a line with an empty 7th field split by the chunk boundary at 1 MiB.
+    const cut = head.slice(0, (1 << 20) - 1) + ",\n" + line;
+    const lastLine = cut.slice(0, (1 << 20) - 1).split("\n").length;
+    const problem = "Expected Number of Columns: 6 Found: 7";
+    for (
+      const [name, text, broken] of [
+        ["none.csv", head, []],
+        ["blank_volume.csv", head + "2025-11-02 08:01:00,10,11,9,10.5,\n", []],
+        ["cut.csv", cut, [{ line: lastLine, text: cut.split("\n")[lastLine - 1], problem }]],
+      ] as const
+    ) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+      assert.deepEqual(
+        await screenLines(`${dir}/${name}`),
+        { broken, blank: [], mixedBreaks: false },
+        name,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the rest of the file loads", async () => {
   const [dir, files] = await tempFiles({
     "daily.csv": DAILY_HEADER + "COMI,2025-07-01,inf,82,80,81,100\n" +

@@ -13,9 +13,15 @@
  * sniffer fails on a whole file whose lines end both ways or that has a CR anywhere else (it
  * takes a lone CR for a line break), so a line with a CR inside it is quarantined alone too, and
  * a file whose lines end both ways is read from a copy with LF breaks only.
+ *
+ * Extra fields: the reader rejects a line with more fields than the header (Expected Number of
+ * Columns: 7 Found: 8), but drops empty fields at the end of a line without a word
+ * (`COMI,2025-12-08,10,11,9,10.5,1000,` reads as a good row of 7). In every format, a line with
+ * more fields than the header is quarantined alone, with the reader's own wording; a header
+ * ending with a comma has a field more (blank), and so may its lines.
  */
 
-/** A data line whose quoting is broken. */
+/** A data line whose quoting is broken, or that has more fields than the header. */
 export interface BrokenLine {
   /** 1-based line number in the file (the header is line 1). */
   line: number;
@@ -26,13 +32,18 @@ export interface BrokenLine {
     | "stray quote"
     | "quote after more than one space or a tab"
     | "tab after a closing quote"
-    | "carriage return (CR) inside the line";
+    | "carriage return (CR) inside the line"
+    | `Expected Number of Columns: ${number} Found: ${number}`;
 }
+
+import { headerColumns } from "./formats.ts";
 
 const QUOTE = 0x22;
 const NL = 0x0a;
 const CR = 0x0d;
 const CHUNK = 1 << 20;
+// (A regular expression: text.includes(",\n") is several times slower, the comma being common.)
+const COMMA_EOL = /,\r?\n/;
 
 /**
  * What is wrong with the quoting of one line (null: nothing). A quoted field is a quote, then
@@ -81,6 +92,42 @@ export function quoteProblem(line: string): BrokenLine["problem"] | null {
   }
 }
 
+/** The number of fields of a line whose quoting is good (quoteProblem: null). */
+export function fieldCount(line: string): number {
+  let n = 1;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch === QUOTE) quoted = !quoted;
+    else if (ch === 0x2c && !quoted) n++;
+  }
+  return n;
+}
+
+/**
+ * Whether a line of `text` (no quote in it) that ends with a comma has more than `fields` fields:
+ * DuckDB's reader drops empty fields at the end of a line (`...,1000,` and `...,1000,,` read as
+ * `...,1000`), where a line with one more non-empty field is rejected (Expected Number of
+ * Columns: 7 Found: 8).
+ */
+function extraTrailingFields(text: string, fields: number): boolean {
+  for (let at = text.indexOf(",\n"); at !== -1; at = text.indexOf(",\n", at + 2)) {
+    if (commasBefore(text, at + 1) + 1 > fields) return true;
+  }
+  for (let at = text.indexOf(",\r\n"); at !== -1; at = text.indexOf(",\r\n", at + 3)) {
+    if (commasBefore(text, at + 1) + 1 > fields) return true;
+  }
+  return false;
+}
+
+/** The commas of the line of `text` that ends at `end` (exclusive), from its start. */
+function commasBefore(text: string, end: number): number {
+  let n = 0;
+  const start = text.lastIndexOf("\n", end - 1) + 1;
+  for (let i = text.indexOf(",", start); i !== -1 && i < end; i = text.indexOf(",", i + 1)) n++;
+  return n;
+}
+
 /**
  * The line breaks of a chunk of a file (Latin-1 text), after those of the chunks before it
  * (`state`): whether a line ends with a bare LF, one with CRLF, and whether a CR is anywhere else.
@@ -119,12 +166,13 @@ function scanBreaks(text: string, state: Breaks): void {
 
 /**
  * The data lines (after the header) of the file at `path` that the reader must not see: those
- * whose quoting is broken or that have a CR inside them (quarantined), and blank ones (DuckDB's
+ * whose quoting is broken, that have a CR inside them or more fields than the header
+ * (quarantined), and blank ones (DuckDB's
  * reader skips an empty line without counting it, which would shift the line number of every row
  * after it; a copy without them keeps the numbering exact, see stage_rejects.sql); and whether
  * its lines end both with LF and CRLF (`mixedBreaks`: the reader gets a copy with LF only). A
- * file without any quote, empty line or stray CR (most large files) is only scanned for one,
- * chunk by chunk.
+ * file without any quote, empty line, stray CR or line with too many fields ending with a comma
+ * (most large files) is only scanned for one, chunk by chunk.
  */
 export async function screenLines(
   path: string,
@@ -138,6 +186,9 @@ export async function screenLines(
     const latin1 = new TextDecoder("latin1");
     let carry = "";
     const breaks: Breaks = { lf: false, crlf: false, loneCr: false, cr: false };
+    // The text after the last LF read (a line not yet complete), and the header's field count.
+    let partial = "";
+    let fields = -1;
     for (;;) {
       const n = await f.read(buf);
       if (n === null) break;
@@ -155,6 +206,24 @@ export async function screenLines(
         break;
       }
       carry = text.slice(-2);
+      const last = decoded.lastIndexOf("\n");
+      if (fields === -1 && last !== -1) {
+        fields = headerColumns(partial + decoded.slice(0, decoded.indexOf("\n"))).length;
+      }
+      // Only a line ending with a comma can have empty fields the reader would drop; every
+      // ",\n" of partial + decoded ends a complete line.
+      if (
+        COMMA_EOL.test(text) &&
+        extraTrailingFields(partial + decoded, fields)
+      ) {
+        suspect = true;
+        break;
+      }
+      partial = last === -1 ? partial + decoded : decoded.slice(last + 1);
+    }
+    // The last line, without a line break.
+    if (!suspect && fields !== -1 && /,\r?$/.test(partial)) {
+      suspect = extraTrailingFields(`${partial}\n`, fields);
     }
   } finally {
     f.close();
@@ -164,6 +233,7 @@ export async function screenLines(
   const broken: BrokenLine[] = [];
   const blank: number[] = [];
   const header = text.indexOf("\n");
+  const fields = headerColumns(header === -1 ? text : text.slice(0, header)).length;
   // Line breaks of the lines the reader gets (the header's too): a bare LF, or CRLF.
   let lf = header > 0 && text[header - 1] !== "\r";
   let crlf = header > 0 && text[header - 1] === "\r";
@@ -179,8 +249,16 @@ export async function screenLines(
       broken.push({ line, text: raw, problem: "carriage return (CR) inside the line" });
     } else {
       const problem = raw.includes('"') ? quoteProblem(raw) : null;
+      // More fields than the header, as DuckDB's reader words it (it would drop empty ones).
+      const found = problem ? 0 : fieldCount(raw);
       if (problem) broken.push({ line, text: raw, problem });
-      else if (nl !== -1 && cr) crlf = true;
+      else if (found > fields) {
+        broken.push({
+          line,
+          text: raw,
+          problem: `Expected Number of Columns: ${fields} Found: ${found}`,
+        });
+      } else if (nl !== -1 && cr) crlf = true;
       else if (nl !== -1) lf = true;
     }
     start = nl + 1;
