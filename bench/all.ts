@@ -3,20 +3,33 @@
  * one after another, each in its own process so one benchmark's warm caches and leftovers do not
  * colour the next. Each benchmark prints its own figures and the ratios its issue asks for.
  *
- *   deno run --allow-read=bench --allow-run bench/all.ts [name...]
+ *   deno run --allow-read=bench --allow-run bench/all.ts [name...] [-- options for each]
  */
 import { parseArgs } from "node:util";
 
-const HELP = `Usage: deno task bench [name...]
+const HELP = `Usage: deno task bench [name...] [-- option...]
 
-Runs bench/<name>_bench.ts for each name (default: all of them), printing each one's figures.`;
+Runs bench/<name>_bench.ts for each name (default: all of them), printing each one's figures.
+Options after -- go to each benchmark, e.g. deno task bench runner -- --rounds 9.`;
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    options: { help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-  });
+  const split = Deno.args.indexOf("--");
+  const passed = split < 0 ? [] : Deno.args.slice(split + 1);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: split < 0 ? Deno.args : Deno.args.slice(0, split),
+      options: { help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    console.error(
+      `${(e as Error).message.split(".")[0]}: a benchmark's options go after --, ` +
+        "e.g. deno task bench runner -- --rounds 9",
+    );
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -38,7 +51,7 @@ async function main(): Promise<number> {
     console.log(`\n=== bench ${name} ===`);
     const file = new URL(`${name}_bench.ts`, dir).pathname;
     const status = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", file],
+      args: ["run", "--allow-all", file, ...passed],
       stdout: "inherit",
       stderr: "inherit",
     }).spawn().status;
