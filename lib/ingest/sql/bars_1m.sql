@@ -15,17 +15,10 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     egx_ohlcv_problems(n.open, n.open, n.high, n.high, n.low, n.low, n.close, n.close,
       n.volume, n.volume),
     -- A day egx_days does not hold is outside the calendar's 0001-01-01..9999-12-31: not a
-    -- trading day (NOT d.trading and the session test alone would be NULL, i.e. pass).
+    -- trading day (d.problem and the session test alone would be NULL, i.e. pass).
     CASE WHEN n.bar_start IS NOT NULL AND d.trade_date IS NULL
       THEN 'trade date out of range 0001-01-01..9999-12-31 (datetime ' || n.bar_start::VARCHAR || ')'
-      WHEN d.before_min
-      THEN 'trade date ' || n.trade_date::VARCHAR || ' is before the earliest accepted date '
-        || getvariable('min_trade_date')
-      WHEN d.after_as_of
-      THEN 'trade date ' || n.trade_date::VARCHAR || ' is after the as-of date '
-        || getvariable('as_of_date')
-      WHEN NOT d.trading
-      THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')'
+      WHEN d.problem IS NOT NULL THEN d.problem
       WHEN NOT (hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.open_min
         AND hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.close_min)
       THEN 'outside the session (' || strftime(n.cairo_ts, '%H:%M') || ' Cairo, ' || d.label || ')'
@@ -39,8 +32,8 @@ LEFT JOIN egx_days d ON d.trade_date = n.trade_date
 LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start
 WHERE n.ticker IS NULL OR n.bar_start IS NULL
-    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR NOT coalesce(d.trading, false)
-    OR d.before_min OR d.after_as_of
+    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR d.trade_date IS NULL
+    OR d.problem IS NOT NULL
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) < d.open_min
     OR hour(n.cairo_ts) * 60 + minute(n.cairo_ts) >= d.close_min
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;

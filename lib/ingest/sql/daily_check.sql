@@ -25,17 +25,10 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
       n.v_raw, n.volume),
     -- A date egx_days does not hold is outside the calendar's 0001-01-01..9999-12-31 (a typo, or
-    -- epoch milliseconds taken for seconds): not a trading day. (NOT d.trading alone is NULL.)
+    -- epoch milliseconds taken for seconds): not a trading day. (d.problem alone is NULL.)
     CASE WHEN n.trade_date IS NOT NULL AND d.trade_date IS NULL
       THEN 'trade date out of range 0001-01-01..9999-12-31 (' || n.trade_date::VARCHAR || ')'
-      WHEN d.before_min
-      THEN 'trade date ' || n.trade_date::VARCHAR || ' is before the earliest accepted date '
-        || getvariable('min_trade_date')
-      WHEN d.after_as_of
-      THEN 'trade date ' || n.trade_date::VARCHAR || ' is after the as-of date '
-        || getvariable('as_of_date')
-      WHEN NOT d.trading
-      THEN 'not an EGX trading day (' || strftime(n.trade_date, '%A %Y-%m-%d') || ')' END,
+      WHEN d.problem IS NOT NULL THEN d.problem END,
     CASE WHEN NOT egx_blank(n.ticker) AND c.TICKER IS NULL
       THEN 'unknown ticker ' || n.ticker END,
     CASE WHEN x.ticker IS NOT NULL THEN 'duplicate key (ticker, trade date) in the file' END
@@ -46,8 +39,8 @@ LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.egx_file_key = n.egx_file_key AND x.ticker = n.ticker
   AND x.trade_date = n.trade_date
 WHERE n.ticker IS NULL OR n.ticker = '' OR n.trade_date IS NULL
-    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR NOT coalesce(d.trading, false)
-    OR d.before_min OR d.after_as_of
+    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR d.trade_date IS NULL
+    OR d.problem IS NOT NULL
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;
 
 CREATE OR REPLACE TEMP VIEW egx_checked AS
