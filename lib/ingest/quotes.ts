@@ -21,6 +21,8 @@
  * ending with a comma has a field more (blank), and so may its lines.
  */
 
+import { headerColumns } from "./formats.ts";
+
 /** A data line whose quoting is broken, or that has more fields than the header. */
 export interface BrokenLine {
   /** 1-based line number in the file (the header is line 1). */
@@ -35,8 +37,6 @@ export interface BrokenLine {
     | "carriage return (CR) inside the line"
     | `Expected Number of Columns: ${number} Found: ${number}`;
 }
-
-import { headerColumns } from "./formats.ts";
 
 const QUOTE = 0x22;
 const NL = 0x0a;
