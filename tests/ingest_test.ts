@@ -382,7 +382,15 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
 
 Deno.test("only a daily TradingView export loads: a weekly, monthly or intraday one fails, naming its interval", async () => {
   const header = "time,open,high,low,close,Volume";
-  for (const [key, ticker] of [["EGX_SWDY, 1D.csv", "SWDY"], ["EGX_SWDY, D.csv", "SWDY"]]) {
+  // A number after a space is not an interval: only TradingView's ", <interval>" is.
+  for (
+    const [key, ticker] of [
+      ["EGX_SWDY, 1D.csv", "SWDY"],
+      ["EGX_SWDY, D.csv", "SWDY"],
+      ["COMI 2024.csv", "COMI"],
+      ["EGX_COMI 2025.csv", "COMI"],
+    ]
+  ) {
     assert.equal(detectFormat(key, header).ticker, ticker);
   }
   for (const [key, interval] of [["EGX_SWDY, 1M.csv", "1M"], ["x/EGX_SWDY, 60.csv", "60"]]) {

@@ -138,10 +138,10 @@ const FORMATS: readonly FormatSpec[] = [
       example: "EGX_COMI, 1D.csv",
     },
     // TradingView names an export "<EXCHANGE>_<SYMBOL>, <interval>.csv": 1D or D is daily; 1W,
-    // 1M, 60 (minutes), 1S ... are not, and would otherwise be stored as daily prices.
+    // 1M, 60 (minutes), 1S ... are not, and would otherwise be stored as daily prices. Only what
+    // follows the comma is an interval: a renamed "COMI 2024.csv" names a year, not 2024 minutes.
     intervalFromName: {
-      pattern:
-        /^(?:[A-Z]+_)?[A-Z][A-Z0-9]{1,5}(?:\s*,\s*|\s+)(\d+[A-Za-z]?|[A-Za-z])(?=[\s,._()-]|$)/,
+      pattern: /^(?:[A-Z]+_)?[A-Z][A-Z0-9]{1,5}\s*,\s*(\d+[A-Za-z]?|[A-Za-z])(?=[\s,._()-]|$)/,
       daily: ["1D", "D"],
     },
     dataSource: "TRADINGVIEW_EXPORT",
