@@ -284,6 +284,13 @@ Deno.test("an Investing.com export with day/month dates fails whole; month/day f
     "mixed/COMI Historical Data.csv": head + row("12/11/2025", 100) + row("14/12/2025", 101) +
       row("12/14/2025", 102),
     "us/COMI Historical Data.csv": head + row("12/14/2025", 110) + row("12/11/2025", 105),
+    // Every date reads both ways: the spacing of the rows tells. 11, 10, 9 November as day/month
+    // (read as month/day: 11 November, 11 October, 11 September) ...
+    "a-dm/COMI Historical Data.csv": head + row("11/11/2025", 90) + row("10/11/2025", 91) +
+      row("09/11/2025", 92),
+    // ... and as month/day (read as day/month: 11 November, 11 October, 11 September).
+    "a-md/COMI Historical Data.csv": head + row("11/11/2025", 80) + row("11/10/2025", 81) +
+      row("11/09/2025", 82),
   });
   try {
     await withTempWarehouse(async (wh) => {
@@ -292,6 +299,18 @@ Deno.test("an Investing.com export with day/month dates fails whole; month/day f
       assert.deepEqual(
         out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error]),
         [
+          [
+            "a-dm/COMI Historical Data.csv",
+            "FAILED",
+            0,
+            0,
+            0,
+            "a-dm/COMI Historical Data.csv: its dates are day/month/year: read so, its rows are 2 " +
+            'days apart in all, read as month/day/year 61 (first date "11/11/2025" on line 2); ' +
+            "an Investing.com export is read as MM/DD/YYYY, which would put its dates on other " +
+            "days; the file is not loaded (export it with MM/DD/YYYY dates)",
+          ],
+          ["a-md/COMI Historical Data.csv", "LOADED", 3, 3, 0, undefined],
           [
             "mixed/COMI Historical Data.csv",
             "FAILED",
@@ -322,6 +341,9 @@ Deno.test("an Investing.com export with day/month dates fails whole; month/day f
             "ORDER BY ALL",
         ),
         [
+          { TICKER: "COMI", TRADE_DATE: "2025-11-09", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 82 },
+          { TICKER: "COMI", TRADE_DATE: "2025-11-10", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 81 },
+          { TICKER: "COMI", TRADE_DATE: "2025-11-11", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 80 },
           { TICKER: "COMI", TRADE_DATE: "2025-12-11", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 105 },
           { TICKER: "COMI", TRADE_DATE: "2025-12-14", DATA_SOURCE: "INVESTING_EXPORT", CLOSE: 110 },
         ],
@@ -336,6 +358,8 @@ Deno.test("an Investing.com export with day/month dates fails whole; month/day f
             "'companies.csv' ORDER BY 1",
         ),
         [
+          { FILE_KEY: "a-dm/COMI Historical Data.csv", STATUS: "FAILED" },
+          { FILE_KEY: "a-md/COMI Historical Data.csv", STATUS: "LOADED" },
           { FILE_KEY: "mixed/COMI Historical Data.csv", STATUS: "FAILED" },
           { FILE_KEY: "uk/COMI Historical Data.csv", STATUS: "FAILED" },
           { FILE_KEY: "us/COMI Historical Data.csv", STATUS: "LOADED" },

@@ -29,6 +29,36 @@ FROM (
 GROUP BY egx_file_key
 HAVING count(*) FILTER (WHERE dm_only) > 0;
 
+-- A file whose every date reads both ways (days 1-12 only, e.g. 1-12 November) is told by the
+-- spacing of its rows, consecutive trading days: read in its true order they are days apart,
+-- read in the other months apart. Day/month spacing closer than month/day: rejected whole too.
+INSERT INTO egx_file_problem
+SELECT egx_file_key,
+  'its dates are day/month/year: read so, its rows are ' || dm_gap || ' days apart in all, read as '
+    || 'month/day/year ' || md_gap || ' (first date "' || first_d || '" on line ' || first_line
+    || '); an Investing.com export is read as MM/DD/YYYY, which would put its dates on other '
+    || 'days; the file is not loaded (export it with MM/DD/YYYY dates)'
+FROM (
+  SELECT egx_file_key, sum(abs(date_diff('day', md_prev, md))) AS md_gap,
+    sum(abs(date_diff('day', dm_prev, dm))) AS dm_gap, bool_and(both_ways) AS all_both,
+    arg_min(d, egx_line) AS first_d, min(egx_line) AS first_line
+  FROM (
+    SELECT egx_file_key, egx_line, trim("Date") AS d,
+      try_strptime(trim("Date"), '%m/%d/%Y')::DATE AS md,
+      try_strptime(trim("Date"), '%d/%m/%Y')::DATE AS dm,
+      lag(try_strptime(trim("Date"), '%m/%d/%Y')::DATE)
+        OVER (PARTITION BY egx_file_key ORDER BY egx_line) AS md_prev,
+      lag(try_strptime(trim("Date"), '%d/%m/%Y')::DATE)
+        OVER (PARTITION BY egx_file_key ORDER BY egx_line) AS dm_prev,
+      try_strptime(trim("Date"), '%m/%d/%Y') IS NOT NULL
+        AND try_strptime(trim("Date"), '%d/%m/%Y') IS NOT NULL AS both_ways
+    FROM egx_raw
+  )
+  GROUP BY egx_file_key
+)
+WHERE all_both AND dm_gap < md_gap
+  AND egx_file_key NOT IN (SELECT egx_file_key FROM egx_file_problem);
+
 CREATE OR REPLACE TEMP TABLE egx_norm AS
 SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
   "Date" AS d_raw, try_strptime(trim("Date"), '%m/%d/%Y')::DATE AS trade_date,
