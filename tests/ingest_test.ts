@@ -1067,6 +1067,14 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
   }
 });
 
+/** The daily rows stored: ticker, trade date and source, in order. */
+const storedDays = (wh: Warehouse) =>
+  wh.query("SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL");
+
+/** The one-minute bars stored: their start instants. */
+const storedBarStarts = (wh: Warehouse) =>
+  wh.query("SELECT BAR_START FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY BAR_START");
+
 Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loaded unchecked", async () => {
   const [dir, files] = await tempFiles({
     "daily.csv": DAILY_HEADER + "COMI,10000-01-07,80,82,80,81,100\n" +
@@ -1101,9 +1109,7 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
         [2, "trade date out of range 0001-01-01..9999-12-31 (datetime 10000-01-07 08:00:00)"],
       ]);
       assert.deepEqual(
-        await wh.query(
-          "SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
-        ),
+        await storedDays(wh),
         [
           { TICKER: "COMI", TRADE_DATE: "2025-07-02", DATA_SOURCE: "BATCH_CSV" },
           { TICKER: "COMI", TRADE_DATE: "2025-11-02", DATA_SOURCE: "BARS_1M" },
@@ -1111,7 +1117,7 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
         ],
       );
       assert.deepEqual(
-        await wh.query("SELECT BAR_START FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        await storedBarStarts(wh),
         [{ BAR_START: "2025-11-02T08:01:00.000Z" }],
       );
     });
@@ -1149,9 +1155,7 @@ Deno.test("a trade date after the as-of date (in Cairo) or before 1990-01-01 is 
         [4, "trade date 1989-12-31 is before the earliest accepted date 1990-01-01"],
       ]);
       assert.deepEqual(
-        await wh.query(
-          "SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
-        ),
+        await storedDays(wh),
         [
           { TICKER: "COMI", TRADE_DATE: "1990-01-01", DATA_SOURCE: "BATCH_CSV" },
           { TICKER: "COMI", TRADE_DATE: "2025-12-09", DATA_SOURCE: "BARS_1M" },
@@ -1159,7 +1163,7 @@ Deno.test("a trade date after the as-of date (in Cairo) or before 1990-01-01 is 
         ],
       );
       assert.deepEqual(
-        await wh.query("SELECT BAR_START FROM OPERATIONAL.TBL_INTRADAY_BAR"),
+        await storedBarStarts(wh),
         [{ BAR_START: "2025-12-09T08:00:00.000Z" }],
       );
     });
