@@ -1099,7 +1099,8 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
         ],
       );
       assert.deepEqual(await quarantine(wh, "daily.csv"), [
-        [2, "trade date out of range 0001-01-01..9999-12-31 (10000-01-07)"],
+        // A canonical file's dates are read as %Y-%m-%d: a five-digit year does not parse.
+        [2, 'unparsable trade_date "10000-01-07"'],
         [3, "trade date out of range 0001-01-01..9999-12-31 (0001-01-07 (BC))"],
       ]);
       assert.deepEqual(await quarantine(wh, "exports/EGX_ETEL, 1D.csv"), [
@@ -1120,6 +1121,37 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
         await storedBarStarts(wh),
         [{ BAR_START: "2025-11-02T08:01:00.000Z" }],
       );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a canonical daily file's dates are ISO: one date in another format is quarantined alone", async () => {
+  // DuckDB's reader guesses a date format from the file when none is given: one "12/01/2025"
+  // among ISO dates made it read the file as day/month/year, so that row loaded as 2025-01-12
+  // and every ISO date was quarantined as unparsable.
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "COMI,2025-12-07,80,82,80,81,100\n" +
+      "COMI,12/01/2025,80,82,80,81,100\nCOMI,2025-12-8,80,82,80,81,100\n" +
+      "COMI,2025-12-04T00:00:00,80,82,80,81,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files, { asOf: new Date("2025-12-09T12:00:00Z") });
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [["daily.csv", "LOADED", 4, 2, 2]],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [3, 'unparsable trade_date "12/01/2025"'],
+        [5, 'unparsable trade_date "2025-12-04T00:00:00"'],
+      ]);
+      assert.deepEqual(await storedDays(wh), [
+        { TICKER: "COMI", TRADE_DATE: "2025-12-07", DATA_SOURCE: "BATCH_CSV" },
+        { TICKER: "COMI", TRADE_DATE: "2025-12-08", DATA_SOURCE: "BATCH_CSV" },
+      ]);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

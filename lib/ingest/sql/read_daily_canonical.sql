@@ -5,7 +5,7 @@
 -- functions on a million rows cost ~30 ms a scan); the quarantined record leaves it out.
 CREATE OR REPLACE TEMP TABLE egx_raw_read AS
 SELECT *, upper(trim(ticker)) AS egx_ticker_norm FROM read_csv(getvariable('src_files'), header = true, delim = ',', quote = '"',
-  filename = 'egx_filename',
+  filename = 'egx_filename', dateformat = '%Y-%m-%d',
   types = {'ticker': 'VARCHAR', 'trade_date': 'DATE', 'open': 'DOUBLE', 'high': 'DOUBLE',
     'low': 'DOUBLE', 'close': 'DOUBLE', 'volume': 'DOUBLE'},
   store_rejects = true, rejects_table = 'egx_rejects', rejects_scan = 'egx_rejects_scan');
