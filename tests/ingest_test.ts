@@ -1067,6 +1067,48 @@ Deno.test("NaN or infinite prices and NaN or huge volumes are quarantined; the r
   }
 });
 
+Deno.test("a price of 10^5 or more is quarantined: the daily fact could not be built over it", async () => {
+  // 1e300 (or a price above ~5 * 10^5 for 20 days) loaded, and every later models_run failed at
+  // gold_fct_stock_daily_prices (its exact-decimal sums overflow), skipping all the gold layer.
+  const [dir, files] = await tempFiles({
+    "daily.csv": DAILY_HEADER + "COMI,2025-07-01,1e300,1e300,1e300,1e300,100\n" +
+      "COMI,2025-06-30,80,100000,80,81,100\nCOMI,2025-06-29,100000,100000,100000,100000,100\n" +
+      "COMI,2025-07-02,99999.99,99999.99,99999.99,99999.99,100\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n` +
+      "2025-11-02 08:01:00,10,1e7,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [["bars_1m/COMI.csv", "LOADED", 2, 1, 1], ["daily.csv", "LOADED", 4, 1, 3]],
+      );
+      assert.deepEqual(await quarantine(wh, "daily.csv"), [
+        [2, "price too large (10^5 or more)"],
+        [3, "price too large (10^5 or more)"],
+        [4, "price too large (10^5 or more)"],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
+        [3, "price too large (10^5 or more)"],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, TRADE_DATE, DATA_SOURCE, HIGH FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "ORDER BY ALL",
+        ),
+        [
+          { TICKER: "COMI", TRADE_DATE: "2025-07-02", DATA_SOURCE: "BATCH_CSV", HIGH: 99999.99 },
+          { TICKER: "COMI", TRADE_DATE: "2025-11-02", DATA_SOURCE: "BARS_1M", HIGH: 11 },
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** The daily rows stored: ticker, trade date and source, in order. */
 const storedDays = (wh: Warehouse) =>
   wh.query("SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL");

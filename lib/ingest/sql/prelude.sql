@@ -22,6 +22,12 @@ CREATE OR REPLACE TEMP MACRO egx_finite(x) AS CASE WHEN isfinite(x) THEN x END;
 -- the whole file. (Negative ones are a problem of their own.)
 CREATE OR REPLACE TEMP MACRO egx_too_big(v) AS isfinite(v) AND v >= 1e15;
 
+-- A price of 10^5 EGP or more is a typo or a wrong unit (no EGX share trades near it: the bundled
+-- data's highest is 513). The daily fact sums squared closes in exact decimals (Bollinger bands,
+-- DECIMAL(38, 24) in DuckDB), which overflow from about 5 * 10^5 and cast a price to
+-- DECIMAL(38, 12), which fails from 10^26: one such row failed the gold layer on every run.
+CREATE OR REPLACE TEMP MACRO egx_price_too_big(p) AS isfinite(p) AND p >= 1e5;
+
 -- Volumes like 1.81M / 426.44K / 2B / 1,234 (Investing.com); NULL when unparsable (or when the
 -- multiplier takes it past the largest DOUBLE).
 CREATE OR REPLACE TEMP MACRO egx_volume_any(x) AS CASE
@@ -44,7 +50,8 @@ END;
 
 -- The price and volume problems of a daily or one-minute bar ('; '-separated, NULL = none):
 -- missing or unparsable values, prices or volume not finite numbers (nan, inf), a volume of 10^15
--- or more, non-positive prices, negative volume, high < low, open/close outside [low, high].
+-- or more, a price of 10^5 or more, non-positive prices, negative volume, high < low, open/close
+-- outside [low, high].
 -- egx_ohlcv_bad is the cheap test for the same problems (most rows are good): the two must agree.
 CREATE OR REPLACE TEMP MACRO egx_ohlcv_problems(o_raw, o, h_raw, h, l_raw, l, c_raw, c, v_raw, v)
 AS NULLIF(concat_ws('; ',
@@ -57,6 +64,9 @@ AS NULLIF(concat_ws('; ',
     THEN 'price not a finite number' END,
   CASE WHEN NOT isfinite(v) THEN 'volume not a finite number' END,
   CASE WHEN egx_too_big(v) THEN 'volume too large (10^15 or more)' END,
+  CASE WHEN egx_price_too_big(o) OR egx_price_too_big(h) OR egx_price_too_big(l)
+      OR egx_price_too_big(c)
+    THEN 'price too large (10^5 or more)' END,
   CASE WHEN egx_finite(o) <= 0 OR egx_finite(h) <= 0 OR egx_finite(l) <= 0 OR egx_finite(c) <= 0
     THEN 'non-positive price' END,
   CASE WHEN egx_finite(v) < 0 THEN 'negative volume' END,
@@ -66,12 +76,13 @@ AS NULLIF(concat_ws('; ',
     THEN 'open/close outside [low, high]' END
 ), '');
 
--- (No test of high <= 0 or close <= 0: with low > 0, high >= low and close >= low they cannot be.)
+-- (No test of high <= 0 or close <= 0: with low > 0, high >= low and close >= low they cannot be;
+-- nor of open, low or close >= 10^5: with them in [low, high], high is then too.)
 CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
   o IS NULL OR h IS NULL OR l IS NULL OR c IS NULL OR v IS NULL OR o <= 0 OR l <= 0 OR v < 0
   OR h < l OR o > h OR o < l OR c > h OR c < l
   OR NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c) OR NOT isfinite(v)
-  OR v >= 1e15;
+  OR v >= 1e15 OR h >= 1e5;
 
 -- The files of the group being loaded (same format and header), filled by load.ts.
 CREATE OR REPLACE TEMP TABLE egx_file (
