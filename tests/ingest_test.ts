@@ -1109,6 +1109,51 @@ Deno.test("a price of 10^5 or more is quarantined: the daily fact could not be b
   }
 });
 
+Deno.test("an extra column the format does not read never quarantines a row, past the reader's sample too", async () => {
+  // DuckDB's reader guesses the type of a column it is not told from the first 20,480 rows: an
+  // extra numeric column (adj_close) was read as a number, and a later "n/a" in it quarantined
+  // a good row as 'unparsable adj_close "n/a"'.
+  const days: string[] = [];
+  for (let ms = Date.UTC(1990, 0, 1); days.length < 7000; ms += 86_400_000) {
+    const d = new Date(ms);
+    if (d.getUTCDay() <= 4) days.push(d.toISOString().slice(0, 10)); // Sunday-Thursday
+  }
+  const lines = ["COMI", "ETEL", "SWDY"].flatMap((t) =>
+    days.map((d) => `${t},${d},80,82,80,81,100,81`)
+  );
+  lines[lines.length - 1] = lines[lines.length - 1].replace(/,81$/, ",n/a");
+  const [dir, files] = await tempFiles({
+    "daily.csv": "ticker,trade_date,open,high,low,close,volume,adj_close\n" + lines.join("\n") +
+      "\n",
+    // The real one-minute bars of TMGH (21,087), each with a VWAP column, the last one "n/a".
+    "bars_1m/TMGH.csv": Deno.readTextFileSync(`${SAMPLE}/bars_1m/TMGH.csv`).trimEnd().split("\n")
+      .map((l, i, all) => l + (i === 0 ? ",vwap" : i === all.length - 1 ? ",n/a" : ",74.1"))
+      .join("\n") + "\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files, { asOf: new Date("2025-12-09T12:00:00Z") });
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [
+          ["bars_1m/TMGH.csv", "LOADED", 21_087, 21_087, 0],
+          ["daily.csv", "LOADED", 21_000, 21_000, 0],
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT DATA_SOURCE, count(*)::INTEGER AS N FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "GROUP BY ALL ORDER BY ALL",
+        ),
+        [{ DATA_SOURCE: "BARS_1M", N: 95 }, { DATA_SOURCE: "BATCH_CSV", N: 21_000 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** The daily rows stored: ticker, trade date and source, in order. */
 const storedDays = (wh: Warehouse) =>
   wh.query("SELECT TICKER, TRADE_DATE, DATA_SOURCE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL");
