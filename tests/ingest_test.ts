@@ -1630,6 +1630,49 @@ Deno.test("a key in two files of one group loads as if the files came one after 
   }
 });
 
+Deno.test("files of one format but two headers load in key order: the later file wins", async () => {
+  // b.csv has an extra column, so a.csv and c.csv shared a group that loaded before b.csv: the
+  // stored close was b.csv's 81.5, not the later c.csv's 82. Company lists likewise.
+  const [dir, files] = await tempFiles({
+    "a.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,81,100\n`,
+    "b.csv":
+      "ticker,trade_date,open,high,low,close,volume,note\nCOMI,2025-06-29,80,82,79,81.5,200,x\n",
+    "c.csv": `${DAILY_HEADER}COMI,2025-06-29,80,82,79,82,300\nETEL,2025-06-29,40,41,39,40,5\n`,
+    "c1.csv": "ticker,company_name,isin,sector\nZZZA,Z Co,,\n",
+    "c2.csv": "ticker,company_name,isin,sector,industry\nZZZA,Z Co renamed,,,\n",
+    "c3.csv": "ticker,company_name,isin,sector\nZZZA,Z Co renamed again,,\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded, o.rowsQuarantined]), [
+        ["c1.csv", "LOADED", 1, 0],
+        ["c2.csv", "LOADED", 1, 0],
+        ["c3.csv", "LOADED", 1, 0],
+        ["a.csv", "LOADED", 1, 0],
+        ["b.csv", "LOADED", 1, 0],
+        ["c.csv", "LOADED", 2, 0],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, CLOSE, VOLUME, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+        ),
+        [
+          { TICKER: "COMI", CLOSE: 82, VOLUME: 300, SOURCE_FILE: "c.csv" },
+          { TICKER: "ETEL", CLOSE: 40, VOLUME: 5, SOURCE_FILE: "c.csv" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT COMPANY_NAME FROM OPERATIONAL.TBL_COMPANY WHERE TICKER = 'ZZZA'"),
+        [{ COMPANY_NAME: "Z Co renamed again" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("files of one format load in groups of at most maxGroupFiles", async () => {
   const tickers = ["ABUK", "COMI", "EFIH", "ETEL", "FWRY"];
   const [dir, files] = await tempFiles(Object.fromEntries(

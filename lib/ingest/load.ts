@@ -635,11 +635,17 @@ export async function loadFiles(
   detections.sort((a, b) =>
     a.detected.spec.order - b.detected.spec.order || a.file.key.localeCompare(b.file.key)
   );
-  // Groups come out in load order, since the detections are sorted.
+  // Groups come out in load order, since the detections are sorted. Files of one format load in
+  // key order, so the later of two files with a key in common wins: a file with another header
+  // closes the group filling with that format's other header (a later file of it starts a new
+  // group, after this one), else that later file would load before this one and lose to it.
   const groups: Detection[][] = [];
   const filling = new Map<string, Detection[]>();
   for (const d of detections) {
     const k = groupKey(d);
+    for (const [open, g] of filling) {
+      if (open !== k && g[0].detected.spec.id === d.detected.spec.id) filling.delete(open);
+    }
     let g = filling.get(k);
     if (!g || g.length >= (opts.maxGroupFiles ?? 64)) {
       g = [];
