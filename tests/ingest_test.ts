@@ -1326,6 +1326,37 @@ Deno.test("a one-minute bar's UTC offset is applied; naive and Z times are UTC",
   }
 });
 
+Deno.test("a naive bar time after one with a zone name is UTC, not in that zone", async () => {
+  // DuckDB 1.5's cast to TIMESTAMPTZ kept the zone of a value naming one (Africa/Cairo, EET) for
+  // the naive values after it: 08:02 UTC was read as 08:02 Cairo (06:02 UTC) and quarantined
+  // as outside the session, or stored two hours off.
+  const [dir, files] = await tempFiles({
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-03 10:00:00 Africa/Cairo,10,11,9,10.5,100\n` +
+      "2025-11-03 08:01:00,10,11,9,10.5,100\n2025-11-03 10:02:00 EET,10,11,9,10.5,100\n" +
+      "2025-11-03 08:03:00,10,11,9,10.5,100\n2025-11-03 08:04:00Z,10,11,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const { counts, quarantine } = await loadWithQuarantine(wh, files);
+      assert.deepEqual(counts, ["LOADED", 5, 5, 0]);
+      assert.deepEqual(quarantine, []);
+      assert.deepEqual(
+        (await storedBarStarts(wh)).map((r) => r.BAR_START),
+        [
+          "2025-11-03T08:00:00.000Z",
+          "2025-11-03T08:01:00.000Z",
+          "2025-11-03T08:02:00.000Z",
+          "2025-11-03T08:03:00.000Z",
+          "2025-11-03T08:04:00.000Z",
+        ],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("fractional one-minute volumes are whole shares per bar; the day's volume is the sum of the stored bars", async () => {
   // As EXPA's split-adjusted bars: 0.4 + 0.4 + 0.4 + 2.5 = 3.7 raw shares, stored 0 + 0 + 0 + 3.
   const [dir, files] = await tempFiles({

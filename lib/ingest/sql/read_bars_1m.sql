@@ -5,9 +5,15 @@
 -- egx_bar_start: through TIMESTAMPTZ, so an offset (+02:00, Z, a zone name) is applied, and a
 -- naive value is UTC (the instance's TimeZone is UTC, lib/warehouse/duckdb_file.ts); NULL when
 -- unparsable (bars_1m.sql says so). The quarantined record leaves it out.
+-- A value naming its zone (2025-11-03 10:00:00 Africa/Cairo, EET) is cast apart from the others:
+-- in one cast, DuckDB 1.5 kept that zone for the naive values after it (08:01 UTC read as 08:01
+-- Cairo). The two branches are written differently (ltrim(rtrim()) vs trim()) so that no
+-- optimizer folds them back into one cast.
 -- Extra columns (indicators, VWAP) stay text: see read_daily_canonical.sql.
 CREATE OR REPLACE TEMP TABLE egx_raw_read AS
-SELECT *, TRY_CAST(trim(datetime) AS TIMESTAMPTZ)::TIMESTAMP AS egx_bar_start
+SELECT *, CASE WHEN regexp_matches(datetime, '[A-Za-z]{2}')
+    THEN TRY_CAST(ltrim(rtrim(datetime)) AS TIMESTAMPTZ)
+    ELSE TRY_CAST(trim(datetime) AS TIMESTAMPTZ) END::TIMESTAMP AS egx_bar_start
 FROM read_csv(getvariable('src_files'), header = true, delim = ',', quote = '"',
   filename = 'egx_filename', auto_type_candidates = ['VARCHAR'],
   types = {'datetime': 'VARCHAR', 'open': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE',
