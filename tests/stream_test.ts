@@ -422,6 +422,50 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a quote whose interval is an object's inherited property name is dead-lettered, not retried forever",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const quote = (ticker: string, close: number) => validQuote({ ticker, close });
+    const body = JSON.parse(quote("COMI", 105.5).value);
+    const toString = JSON.stringify({ ...body, interval: "toString" });
+    const proto = JSON.stringify({ ...body, interval: "__proto__" });
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      quote("COMI", 105.5),
+      { key: "COMI", value: toString },
+      quote("ETEL", 105.2),
+      { key: "COMI", value: proto },
+    ]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 4,
+        timeoutMs: 30_000,
+      });
+      assert.equal(c.written, 2);
+      assert.equal(c.deadLettered, 2);
+      assert.equal(c.warehouseRetries, 0, "no write failed");
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows.map((r) => [r.TICKER, r.INTERVAL_MINUTES, r.CLOSE]), [
+        ["COMI", 1, 105.5],
+        ["ETEL", 1, 105.2],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(
+      dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
+      [
+        [toString, "1", 'unknown interval "toString"'],
+        [proto, "3", 'unknown interval "__proto__"'],
+      ],
+    );
+  },
+);
+
+kafkaTest(
   "dead letters too large for the topic are sent in halves, a record too large alone as a truncated copy",
   async () => {
     const client = await testClient();

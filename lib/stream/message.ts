@@ -86,7 +86,9 @@ export function checkQuote(value: unknown): Checked {
       reason: `ticker must be an EGX code like COMI, got ${JSON.stringify(v.ticker)}`,
     };
   }
-  if (typeof v.interval !== "string" || !(v.interval in INTERVAL_MINUTES)) {
+  // Own keys only: `in` also finds the prototype's ("toString", "__proto__"...), which passed
+  // here and failed every warehouse write (no interval length), blocking the partition for good.
+  if (typeof v.interval !== "string" || !Object.hasOwn(INTERVAL_MINUTES, v.interval)) {
     return { ok: false, reason: `unknown interval ${JSON.stringify(v.interval)}` };
   }
   const interval = v.interval as Interval;
