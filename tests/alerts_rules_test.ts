@@ -114,6 +114,24 @@ Deno.test("a rule without a usable id is named by its position in the list", () 
   ]);
 });
 
+Deno.test("a kind named like an object's inherited property is an unknown kind, reported with the rest", () => {
+  const text = [
+    "rules:",
+    "  - {id: a, kind: toString}",
+    "  - {id: b, kind: constructor, threshold_pct: 5}",
+    "  - {id: c, kind: __proto__}",
+    "  - {id: d, kind: price_move, threshold_pct: 0}",
+    "",
+  ].join("\n");
+  const kinds = "kind must be one of price_move, volume_spike, ma_cross, index_move";
+  assert.deepEqual(findingsOf(text), [
+    `r.yaml:2:19 rule a: ${kinds}`,
+    `r.yaml:3:19 rule b: ${kinds}`,
+    `r.yaml:4:19 rule c: ${kinds}`,
+    "r.yaml:5:46 rule d: threshold_pct must be a number between 0.01 and 100, got 0",
+  ]);
+});
+
 Deno.test("malformed YAML and a missing rules list are reported, not ignored", () => {
   assert.throws(
     () => parseRules("rules:\n  - id: a\n   kind: x\n", "a.yaml"),

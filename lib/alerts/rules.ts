@@ -162,7 +162,8 @@ function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
     );
   }
   const kind = scalar("kind");
-  if (typeof kind !== "string" || !(kind in KIND_KEYS)) {
+  // Own keys only: `in` also finds the prototype's ("toString", "constructor"...).
+  if (typeof kind !== "string" || !Object.hasOwn(KIND_KEYS, kind)) {
     fail(
       node("kind") ?? m,
       `${name}: kind must be one of ${Object.keys(KIND_KEYS).join(", ")}`,
