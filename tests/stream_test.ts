@@ -287,6 +287,44 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a warehouse offset past the partition's end (the topic was recreated) reads the new topic from its start",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    await withWarehouse(async (wh) => {
+      // The warehouse consumed 40 records of an earlier topic of this name (e.g. before the local
+      // broker's data folder was removed): its stored offset is beyond the new topic's end.
+      await wh.transaction((s) =>
+        writeQuotes(s, [], {
+          offsets: [{ group: names.group, topic: names.topic, partition: 0, nextOffset: 40 }],
+        })
+      );
+      const producer = client.producer();
+      await producer.connect();
+      await producer.send(names.topic, [
+        validQuote({ ticker: "COMI", close: 105.5 }),
+        validQuote({ ticker: "ETEL", close: 105.2 }),
+        validQuote({ ticker: "HRHO", close: 105.9 }),
+      ]);
+      await producer.disconnect();
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.skipped === 3,
+        timeoutMs: 30_000,
+      });
+      assert.equal(c.skipped, 0, "nothing of the new topic is taken as written");
+      assert.equal(c.written, 3);
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows.map((r) => [r.TICKER, r.CLOSE]), [
+        ["COMI", 105.5],
+        ["ETEL", 105.2],
+        ["HRHO", 105.9],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
+kafkaTest(
   "poison messages land in the dead-letter topic with the reason in a header, and the consumer goes on",
   async () => {
     const client = await testClient();

@@ -341,7 +341,23 @@ export async function runConsumer(
     if (!stored.has(batch.partition)) {
       await withRetry(ctl, "read stored offsets", () => loadStored([batch.partition]));
     }
-    const from = stored.get(batch.partition) ?? 0;
+    let from = stored.get(batch.partition) ?? 0;
+    if (from > batch.highWatermark) {
+      // Every offset the warehouse stored was below the partition's high watermark when it was
+      // read, and that never goes down: an offset past it belongs to an earlier topic of this
+      // name (deleted and created again, or the broker's data folder replaced). Skipping up to it
+      // would drop the new topic's records as "written"; its records are upserted by natural key,
+      // so reading it from its start duplicates nothing.
+      log.warn("consumer.offset_beyond_topic", {
+        partition: batch.partition,
+        stored: from,
+        highWatermark: batch.highWatermark,
+        reason: "the topic was recreated since the warehouse stored its offset: reading it " +
+          "from the start",
+      });
+      from = 0;
+      stored.set(batch.partition, 0);
+    }
     c.consumed += batch.messages.length;
     const fresh = batch.messages.filter((m) => m.offset >= from);
     const skipped = batch.messages.length - fresh.length;
