@@ -491,6 +491,57 @@ Deno.test("the tradingview source backfills over the websocket, then polls the s
   }
 });
 
+Deno.test("a backfill cut inside a session leaves that day out: its bars would make a wrong daily bar", async () => {
+  const minutes = (start: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      time: Date.parse(start) / 1000 + 60 * i,
+      open: 100,
+      high: 101,
+      low: 99,
+      close: 100.5,
+      volume: 10 + i,
+    }));
+  // 2025-11-02 and -03: sessions 10:00-14:30 Cairo = 08:00-12:30Z.
+  const server = startTradingViewServer({
+    history: new Map([
+      // Cut: the 6 newest bars start at 14:27 Cairo on the 2nd (three bars of that session).
+      ["COMI", [...minutes("2025-11-02T12:25:00Z", 5), ...minutes("2025-11-03T08:00:00Z", 3)]],
+      // Shorter than asked: the whole history (a listing day) is kept.
+      ["ETEL", minutes("2025-11-02T12:26:00Z", 4)],
+      // Cut exactly at a session's open: that session is whole.
+      ["HRHO", [...minutes("2025-11-02T12:29:00Z", 1), ...minutes("2025-11-03T08:00:00Z", 6)]],
+    ]),
+  });
+  try {
+    const source = new TradingViewSource({
+      wsUrl: server.wsUrl,
+      clock: fakeClock("2025-11-03T08:10:00Z"),
+      backfill: { tickers: ["COMI", "ETEL", "HRHO"], interval: "1", bars: 6, pacingMs: 5 },
+    });
+    const poll = await source.backfill();
+    assert.deepEqual(poll.failures, []);
+    const starts = (ticker: string) =>
+      poll.quotes.filter((q) => q.ticker === ticker).map((q) => q.barStart);
+    assert.deepEqual(starts("COMI"), [
+      "2025-11-03T08:00:00.000Z",
+      "2025-11-03T08:01:00.000Z",
+      "2025-11-03T08:02:00.000Z",
+    ]);
+    assert.deepEqual(starts("ETEL"), [
+      "2025-11-02T12:26:00.000Z",
+      "2025-11-02T12:27:00.000Z",
+      "2025-11-02T12:28:00.000Z",
+      "2025-11-02T12:29:00.000Z",
+    ]);
+    assert.deepEqual(
+      starts("HRHO"),
+      [0, 1, 2, 3, 4, 5].map((i) => iso(`2025-11-03T08:0${i}:00Z`)),
+    );
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("a failed scanner poll is reported as a failure of the whole poll, not an exception", async () => {
   const server = startTradingViewServer({ scan: scanRows, failScans: 100 });
   try {
@@ -522,7 +573,9 @@ Deno.test("compose.yaml pins the same Kafka version as the local broker", async 
 Deno.test("configuration picks the source: tradingview endpoints and backfill, or the replay", async () => {
   const { loadConfig } = await import("../lib/config/config.ts");
   const { marketSource } = await import("../lib/stream/setup.ts");
-  const server = startTradingViewServer({ history: new Map([["COMI", history("COMI", 4)]]) });
+  // The 2 newest of 4 bars start at the session's open (10:00 Cairo): a whole session is kept.
+  const bars = history("COMI", 4, Date.parse("2025-11-02T07:58:00Z"));
+  const server = startTradingViewServer({ history: new Map([["COMI", bars]]) });
   try {
     const env: Record<string, string> = {
       EGX_STREAM_SOURCE: "tradingview",

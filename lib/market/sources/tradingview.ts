@@ -19,7 +19,7 @@ import {
   type SymbolFailure,
   systemClock,
 } from "./source.ts";
-import { fetchHistory, type TvInterval } from "./tradingview_ws.ts";
+import { fetchHistory, type HistoryBar, type TvInterval } from "./tradingview_ws.ts";
 
 export const TRADINGVIEW_SCANNER_URL = "https://scanner.tradingview.com/egypt/scan";
 
@@ -145,6 +145,26 @@ const TV_TO_INTERVAL: Partial<Record<TvInterval, Interval>> = {
   "1D": "1d",
 };
 
+/**
+ * The history without its first Cairo trade date when that date is cut: the server had more
+ * bars than `requested` (the history is `requested` long) and the first one starts after the
+ * session's open. The consumer recomputes each touched day's daily bar from its intraday bars, so
+ * the cut day's part of a session (e.g. its last 30 minutes) would be stored as that day's open,
+ * high, low and volume. Daily bars, and a history shorter than asked (a first listing day), are
+ * kept whole.
+ */
+export function wholeSessions(
+  bars: readonly HistoryBar[],
+  opts: { interval: Interval; requested: number },
+): readonly HistoryBar[] {
+  if (opts.interval === "1d" || bars.length === 0 || bars.length < opts.requested) return bars;
+  const first = bars[0].time * 1000;
+  const date = cairoDate(first);
+  const session = sessionOn(date);
+  if (session && first <= cairoWallToInstant(date, session.open).getTime()) return bars;
+  return bars.filter((bar) => cairoDate(bar.time * 1000) !== date);
+}
+
 export class TradingViewSource implements MarketSource {
   readonly name = "tradingview";
   readonly live = true;
@@ -173,7 +193,7 @@ export class TradingViewSource implements MarketSource {
     const failures: SymbolFailure[] = [];
     for (const r of results) {
       if (r.error) failures.push({ ticker: r.ticker, reason: r.error });
-      for (const bar of r.bars) {
+      for (const bar of wholeSessions(r.bars, { interval, requested: b.bars })) {
         quotes.push({
           ticker: r.ticker,
           barStart: new Date(bar.time * 1000).toISOString(),
