@@ -644,6 +644,67 @@ Deno.test("streamed rows newer than the models show up live, marked as such", as
   }, { copy: true });
 });
 
+Deno.test("a day the models built before the session closed is served from its newer operational row", async () => {
+  await withServer(async (srv, inputs) => {
+    // The 14:00 Cairo build saw the day up to then; a later poll (or the close's batch file)
+    // changed the day's best operational row: that row is served, live, until the next build.
+    const comi = withPrevClose(inputs.daily, "COMI");
+    const last = comi[comi.length - 1];
+    const [src] = await srv.warehouse.query<{ DATA_SOURCE: string }>(
+      "SELECT DATA_SOURCE FROM DWH_GOLD.gold_fct_stock_daily_prices " +
+        "WHERE TICKER = 'COMI' AND TRADE_DATE = ?",
+      [last.date],
+    );
+    // A stream row of lower precedence changes nothing: gold is still what the models build.
+    await srv.warehouse.transaction((tx) =>
+      tx.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME, SOURCE_FILE) VALUES ('COMI', ?, 'STREAMING_API', 1, 2, 1, 2, 5, " +
+          "'egx.quotes.v1/0/43')",
+        [last.date],
+      )
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const unchanged = await ok(srv, `/api/v1/market/snapshot?date=${last.date}`);
+    assert.ok(unchanged.data.stocks.every((x: { live: boolean }) => x.live === false));
+    // The row the models used gets a later close and a new high.
+    const close = last.close + 3;
+    const high = Math.max(last.high, close);
+    await srv.warehouse.transaction((tx) =>
+      tx.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET CLOSE = ?, HIGH = ?, VOLUME = VOLUME + 1000, " +
+          "UPDATED_AT = now()::TIMESTAMP WHERE TICKER = 'COMI' AND TRADE_DATE = ? AND DATA_SOURCE = ?",
+        [close, high, last.date, src.DATA_SOURCE],
+      )
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const snap = await ok(srv, `/api/v1/market/snapshot?date=${last.date}`);
+    const live = snap.data.stocks.filter((x: { live: boolean }) => x.live);
+    assert.deepEqual(live.map((x: { ticker: string }) => x.ticker), ["COMI"]);
+    assert.equal(snap.data.stocks.length, dayRows(inputs, last.date).length);
+    assert.deepEqual(
+      [live[0].close, live[0].volume, live[0].prevClose],
+      [close, last.volume + 1000, last.prevClose],
+    );
+    assert.ok(near(live[0].changePct, (close / last.prevClose! - 1) * 100));
+    // Served once, not beside the gold row.
+    const days = await ok(srv, `/api/v1/prices/COMI/daily?from=${comi[comi.length - 2].date}`);
+    assert.deepEqual(
+      days.data.map((d: Record<string, unknown>) => [d.date, d.high, d.close, d.live]),
+      [
+        [
+          comi[comi.length - 2].date,
+          comi[comi.length - 2].high,
+          comi[comi.length - 2].close,
+          false,
+        ],
+        [last.date, high, close, true],
+      ],
+    );
+    assert.equal((await ok(srv, "/api/v1/companies/COMI")).data.latest.close, close);
+  }, { copy: true });
+});
+
 Deno.test("every endpoint answers bad input with 400 and a message naming the parameter", async () => {
   await withServer(async (srv) => {
     const long = "x".repeat(61);

@@ -114,7 +114,8 @@ const DAILY: Schema = obj({
   changePct: nullable(num("close vs the previous trading day's close, %")),
   live: {
     type: "boolean",
-    description: "true: from the operational tables (e.g. the stream), not yet in the gold models",
+    description:
+      "true: from the operational tables (e.g. the stream): not yet in the gold models, or changed since they were built",
   },
 });
 
@@ -162,7 +163,10 @@ const STOCK_ON_DAY: Schema = obj({
   changePct: nullable(num()),
   volume: int(),
   value: nullable(num("estimated traded value, EGP (typical price x volume)")),
-  live: { type: "boolean", description: "true: not yet in the gold models (streamed today)" },
+  live: {
+    type: "boolean",
+    description: "true: not yet in the gold models, or changed since (streamed today)",
+  },
 });
 
 const SECTOR: Schema = obj({

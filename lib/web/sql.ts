@@ -1,7 +1,8 @@
 /**
  * The web layer's SQL files, parsed once: the API's statements (lib/web/api_queries.sql) and
  * the "live daily prices" fragment (lib/web/live_daily.sql: the gold daily fact overlaid with
- * operational rows of days the models have not built yet), shared by the API and the alerts.
+ * operational rows of days the models have not built yet, or whose best row changed since the
+ * build), shared by the API and the alerts.
  */
 import { NamedSql } from "../warehouse/named_sql.ts";
 import liveText from "./live_daily.sql" with { type: "text" };
