@@ -420,6 +420,15 @@ Deno.test("a port that is not a decimal 0-65535 is a configuration error naming 
       }`,
     ]);
   }
+  // --port replaces the variable: a bad EGX_API_PORT is not read then (here the busy port
+  // shows the flag's port was the one used).
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (busy.addr as Deno.NetAddr).port;
+  const flagWins = await serveCli(["--port", String(port)], { EGX_API_PORT: "70000" });
+  assert.deepEqual([flagWins.code, strip(flagWins.stderr)], [
+    1,
+    `serve: AddrInUse: cannot listen on 127.0.0.1:${port}: address already in use`,
+  ]);
 });
 
 Deno.test("an exposed host without a token is refused naming --host or EGX_API_HOST as given", async () => {

@@ -9,7 +9,7 @@
  * Configuration: EGX_API_HOST / EGX_API_PORT / EGX_API_TOKEN, EGX_WAREHOUSE, EGX_LOG_DIR.
  */
 import { parseArgs } from "node:util";
-import { loadConfig, loadDotEnv, parseInteger, registerSecrets } from "../config/config.ts";
+import { envVar, loadConfig, loadDotEnv, parseInteger, registerSecrets } from "../config/config.ts";
 import { runJob } from "../runner/job.ts";
 import { historyPath } from "../runner/history.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
@@ -40,10 +40,15 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
   });
   loadDotEnv();
   registerSecrets(); // errors it logs may quote any of them
-  const config = loadConfig();
+  // --port replaces EGX_API_PORT (a bad value there is then not an error).
+  const port = values.port === undefined
+    ? undefined
+    : String(parseInteger("--port", values.port, 0, 65535));
+  const config = loadConfig((name) =>
+    name === "EGX_API_PORT" && port !== undefined ? port : envVar(name)
+  );
   const api = { ...config.api };
   if (values.host !== undefined) api.host = values.host;
-  if (values.port !== undefined) api.port = parseInteger("--port", values.port, 0, 65535);
   // Before opening anything: refuse an exposed server without a token.
   checkExposure(api, { hostFrom: values.host !== undefined ? "--host" : undefined });
   const warehouse = await openWarehouse(config.warehouse, { signal, lockTimeoutMs: 15_000 });
