@@ -254,6 +254,8 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
     [{ ...body, open: 104 }, /open 104 outside \[low, high\]/],
     [{ ...body, close: 106, high: 105.6 }, /close 106 outside \[low, high\]/],
     [{ ...body, close: 0 }, /close must be a positive number/],
+    [{ ...body, high: 1e5 }, /high 100000 is 10\^5 or more/],
+    [{ ...body, open: 1e308, high: 1e308 }, /open 1e\+308 is 10\^5 or more/],
     [{ ...body, volume: -1 }, /volume must be a non-negative integer/],
     [{ ...body, volume: 1.5 }, /volume must be a non-negative integer/],
     [{ ...body, volume: 1e15 }, /volume 1000000000000000 is 10\^15 or more/],
@@ -272,6 +274,7 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   assert.deepEqual(decodeQuote(null), { ok: false, reason: "empty message (null value)" });
   assert.deepEqual(encodeQuote({ ...good, high: 1 }), { error: "high 1 is below low 105" });
   assert.equal(checkQuote({ ...body, volume: 1e15 - 1 }).ok, true);
+  assert.equal(checkQuote({ ...body, high: 99_999.99 }).ok, true);
   // The range's edges are valid.
   for (const barStart of ["1900-01-01T00:00:00.000Z", "2999-12-31T23:59:00.000Z"]) {
     assert.equal(checkQuote({ ...body, barStart, fetchedAt: barStart }).ok, true, barStart);

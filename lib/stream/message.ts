@@ -107,6 +107,9 @@ export function checkQuote(value: unknown): Checked {
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
       return { ok: false, reason: `${f} must be a positive number, got ${JSON.stringify(n)}` };
     }
+    // As in batch loads (lib/ingest/sql/prelude.sql): no EGX share trades near 10^5 EGP, and
+    // such a price overflows the daily fact's exact-decimal sums, failing the gold layer.
+    if (n >= 1e5) return { ok: false, reason: `${f} ${n} is 10^5 or more` };
   }
   const [open, high, low, close] = [v.open, v.high, v.low, v.close] as number[];
   if (high < low) return { ok: false, reason: `high ${high} is below low ${low}` };
