@@ -275,6 +275,20 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   assert.deepEqual(encodeQuote({ ...good, high: 1 }), { error: "high 1 is below low 105" });
   assert.equal(checkQuote({ ...body, volume: 1e15 - 1 }).ok, true);
   assert.equal(checkQuote({ ...body, high: 99_999.99 }).ok, true);
+  // A reason quotes the record: it is cut, not logged or sent a megabyte long.
+  const ticker = "X".repeat(1_000_000);
+  const full = `ticker must be an EGX code like COMI, got ${JSON.stringify(ticker)}`;
+  assert.deepEqual(checkQuote({ ...body, ticker }), {
+    ok: false,
+    reason: `${full.slice(0, 300)}... (${full.length} characters)`,
+  });
+  const keys = Array.from({ length: 100_000 }, (_, i) => `k${i}`);
+  const extra = checkQuote({ ...body, ...Object.fromEntries(keys.map((k) => [k, 1])) });
+  const fields = `unknown field(s): ${keys.join(", ")}`;
+  assert.deepEqual(extra, {
+    ok: false,
+    reason: `${fields.slice(0, 300)}... (${fields.length} characters)`,
+  });
   // The range's edges are valid.
   for (const barStart of ["1900-01-01T00:00:00.000Z", "2999-12-31T23:59:00.000Z"]) {
     assert.equal(checkQuote({ ...body, barStart, fetchedAt: barStart }).ok, true, barStart);

@@ -60,8 +60,20 @@ function instant(v: unknown, field: string): { t: number; iso: string } | string
   return { t, iso };
 }
 
+/** The longest reason: it quotes the record (a 1 MB ticker), and goes to logs and a header. */
+export const MAX_REASON = 300;
+
 /** Validate a decoded message (or a quote about to be published, with schema fields added). */
 export function checkQuote(value: unknown): Checked {
+  const r = check(value);
+  if (r.ok || r.reason.length <= MAX_REASON) return r;
+  return {
+    ok: false,
+    reason: `${r.reason.slice(0, MAX_REASON)}... (${r.reason.length} characters)`,
+  };
+}
+
+function check(value: unknown): Checked {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, reason: "message is not a JSON object" };
   }
