@@ -833,6 +833,24 @@ kafkaTest(
       assert.equal(friday.tradingHours, false);
       assert.equal(friday.healthy, true);
       assert.equal(friday.problems.length, 2);
+
+      // The next session's first minutes: the previous session's last write is not stale until
+      // the session has been open as long as the limit (its first poll is at 10:05).
+      const morning = async (iso: string) => {
+        const t = Date.parse(iso);
+        const alive = new Date(t - 5_000).toISOString();
+        writeStatus(statusDir, "producer", { pid: 1, updatedAt: alive });
+        writeStatus(statusDir, "consumer", { pid: 2, updatedAt: alive, lastMessageAt: alive });
+        const e: Record<string, string> = env(iso, { EGX_STREAM_MAX_LAG: "10" });
+        return await checkStreamHealth(loadConfig((k) => e[k]), { warehouse: wh, now: t });
+      };
+      const early = await morning("2025-11-03T08:15:00Z"); // Monday 10:15 Cairo
+      assert.deepEqual([early.problems, early.healthy, early.minutesSinceWrite], [[], true, 1396]);
+      const late = await morning("2025-11-03T08:16:00Z");
+      assert.deepEqual([late.problems, late.healthy], [
+        ["data is stale: last streamed write 1397 min ago (limit 15)"],
+        false,
+      ]);
     });
     // The job, as the runner starts it: exit 1 when unhealthy in trading hours (real clock:
     // everything is stale now).

@@ -5,7 +5,14 @@
  * `config.asOf`, Africa/Cairo): outside them the report is informational.
  */
 import type { Config } from "../config/config.ts";
-import { cairoDate, cairoParts, calendarGap, isInSession } from "../market/calendar.ts";
+import {
+  cairoDate,
+  cairoParts,
+  cairoWallToInstant,
+  calendarGap,
+  isInSession,
+  sessionOn,
+} from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { KafkaClient, type PartitionLag } from "./kafka.ts";
 import { devBrokerAddress } from "./local_broker.ts";
@@ -140,8 +147,16 @@ export async function checkStreamHealth(
   const minutesSinceWrite = lastWriteAt === undefined
     ? undefined
     : Math.floor((now - Date.parse(lastWriteAt)) / 60_000);
+  // A session's first minutes: the last write is the previous session's until the first polls
+  // land (10:05 on), which is not stale before the session has been open as long as the limit.
+  const session = sessionOn(cairoDate(asOf));
+  const openFor = session
+    ? (asOf.getTime() - cairoWallToInstant(cairoDate(asOf), session.open).getTime()) / 60_000
+    : Infinity;
   if (lastWriteAt === undefined) problems.push("no streamed rows in the warehouse yet");
-  else if (minutesSinceWrite! > stream.maxStalenessMinutes) {
+  else if (
+    minutesSinceWrite! > stream.maxStalenessMinutes && openFor > stream.maxStalenessMinutes
+  ) {
     problems.push(
       `data is stale: last streamed write ${minutesSinceWrite} min ago ` +
         `(limit ${stream.maxStalenessMinutes})`,
