@@ -90,6 +90,27 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
   });
 });
 
+Deno.test("the alerts' default window follows the as-of date, not the answer cached before", async () => {
+  await withServer(async (srv) => {
+    await srv.warehouse.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_ALERT_EVENT (RULE_ID, SUBJECT, ALERT_DATE, DIRECTION, KIND, " +
+          "OBSERVED, THRESHOLD, MESSAGE, SOURCE, TRIGGERED_AT) VALUES ('r', 'COMI', " +
+          "'2025-11-02', 'up', 'price_move', 6, 5, 'COMI up 6%', 'pipeline', '2025-11-02 12:00:00')",
+      )
+    );
+    const dates = async () =>
+      (await srv.get("/api/v1/alerts")).body.data.map((a: { date: string }) => a.date);
+    assert.deepEqual(await dates(), ["2025-11-02"]);
+    // 30 days later the alert is still in the window; a day after that it is not, with no write
+    // in between (the data version is the same).
+    srv.setAsOf("2025-12-02T10:00:00Z");
+    assert.deepEqual(await dates(), ["2025-11-02"]);
+    srv.setAsOf("2025-12-03T10:00:00Z");
+    assert.deepEqual(await dates(), []);
+  }, { asOf: "2025-11-03T10:00:00Z" });
+});
+
 Deno.test("the data version changes when the warehouse is written, not when it is read", async () => {
   await withServer(async (srv) => {
     // Let the migration's checkpoint settle, then read: the version must not move.

@@ -134,6 +134,7 @@ export const serviceEndpoints: Endpoint[] = [
     data: list(ALERT),
     paginated: true,
     cached: true,
+    varies: (deps) => cairoDate(deps.asOf()), // the default window ends on the as-of date
     handle: async ({ url, query, deps }) => {
       const r = parseRange(query, { maxDays: 3660 });
       const to = r.to ?? cairoDate(deps.asOf());

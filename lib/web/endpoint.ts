@@ -80,6 +80,8 @@ export interface Endpoint {
   cached: boolean;
   /** Cached, but computed again after this many ms (answers that also follow the clock or Kafka). */
   maxAgeMs?: number;
+  /** Cached, but computed again when this changes (e.g. a default taken from the as-of date). */
+  varies?(deps: ApiDeps): string;
   handle(req: ApiRequest): Promise<ApiBody>;
 }
 

@@ -141,7 +141,8 @@ export function createApp(opts: AppOptions): Hono {
       if (ep.cached) {
         const v = await version.current();
         c.header("X-Data-Version", v);
-        const key = ep.maxAgeMs ? `${v}|${Math.floor(Date.now() / ep.maxAgeMs)}` : v;
+        let key = ep.maxAgeMs ? `${v}|${Math.floor(Date.now() / ep.maxAgeMs)}` : v;
+        if (ep.varies) key += `|${ep.varies(deps)}`;
         body = await cache.get(cacheKey(ep, params, url), key, run, {
           staleOnError: (e) => e instanceof WarehouseBusyError,
         });

@@ -21,6 +21,8 @@ export interface TestServer {
   get(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }>;
   /** Errors the server logged (500s). */
   errors: string[];
+  /** Move the server's as-of instant (EGX_AS_OF), as the clock moves. */
+  setAsOf(iso: string): void;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     url: server.url,
     warehouse,
     errors,
+    setAsOf: (iso) => env.EGX_AS_OF = iso,
     async get(path, init) {
       const res = await fetch(`${server.url}${path}`, init);
       const text = await res.text();
