@@ -1838,6 +1838,29 @@ const COMI_BARS = `${BARS_HEADER}2025-11-02 08:00:00,10,11,9,10.5,100\n`;
 const COMI_BARS_B = `${COMI_BARS}2025-11-02 08:01:00,10.5,11,10,10.8,50\n` +
   "2025-11-02 08:02:00,10.8,10,11,10.9,70\n";
 
+Deno.test("a local landing folder follows symbolic links to files and folders, once each", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx-landing-links-" });
+  try {
+    await Deno.mkdir(`${dir}/elsewhere/bars`, { recursive: true });
+    await Deno.mkdir(`${dir}/landing`);
+    await Deno.writeTextFile(`${dir}/elsewhere/companies.csv`, "ticker\n");
+    await Deno.writeTextFile(`${dir}/elsewhere/bars/COMI.csv`, "x\n");
+    await Deno.symlink(`${dir}/elsewhere/companies.csv`, `${dir}/landing/companies.csv`);
+    await Deno.symlink(`${dir}/elsewhere/bars`, `${dir}/landing/bars_1m`);
+    await Deno.symlink(`${dir}/landing`, `${dir}/landing/loop`); // walked once
+    await Deno.symlink(`${dir}/gone.csv`, `${dir}/landing/gone.csv`); // dangling: nothing
+    const listed = await new LocalLanding(`${dir}/landing`).list();
+    const st = await Deno.stat(`${dir}/elsewhere/companies.csv`);
+    assert.deepEqual(listed.map((o) => [o.key, o.size]), [
+      ["bars_1m/COMI.csv", 2],
+      ["companies.csv", 7],
+    ]);
+    assert.equal(listed[1].etag, `7-${st.mtime!.getTime()}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a landing file rewritten after listing is recorded as the version that was read", async () => {
   const [dir, landing] = await comiLanding(COMI_BARS);
   try {

@@ -42,13 +42,28 @@ export class LocalLanding implements Landing {
 
   async list(signal?: AbortSignal): Promise<LandingObject[]> {
     const out: LandingObject[] = [];
+    // Symbolic links are followed (a landing folder of links to files kept elsewhere); a folder
+    // reached again through a link is not walked twice, and a dangling link lands nothing.
+    const walked = new Set<string>();
     const walk = async (rel: string) => {
       signal?.throwIfAborted();
       const abs = rel ? `${this.dir}/${rel}` : this.dir;
+      const real = await Deno.realPath(abs);
+      if (walked.has(real)) return;
+      walked.add(real);
       for await (const e of Deno.readDir(abs)) {
         const key = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isDirectory) await walk(key);
-        else if (e.isFile && isCsv(key)) {
+        let { isDirectory, isFile } = e;
+        if (e.isSymlink) {
+          try {
+            ({ isDirectory, isFile } = await Deno.stat(`${this.dir}/${key}`));
+          } catch (err) {
+            if (err instanceof Deno.errors.NotFound) continue; // dangling
+            throw err;
+          }
+        }
+        if (isDirectory) await walk(key);
+        else if (isFile && isCsv(key)) {
           out.push({ key, ...await fileVersion(`${this.dir}/${key}`) });
         }
       }
