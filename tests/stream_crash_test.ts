@@ -438,6 +438,9 @@ kafkaTest(
       stopped = true;
       assert.equal((await stream.status).code, 0, await tail(logFile));
       await output;
+      // A consumer stopped cleanly says so, so health_check reports it down at once (not alive
+      // for the 60 s its last heartbeat stays fresh).
+      assert.equal((await readStatus(statusDir, "consumer"))?.finished, true);
       const events = (await Deno.readTextFile(logFile)).split("\n").filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l)).filter((e) => e.component === "stream");
       const starts = events.filter((e) => e.event === "supervisor.started");

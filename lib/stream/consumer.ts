@@ -58,6 +58,8 @@ export interface ConsumerStatus {
   lastWriteAt?: string;
   partitions: number[];
   counters: ConsumerCounters;
+  /** Set when it stopped cleanly (SIGINT/SIGTERM): health_check then reports it down at once. */
+  finished: boolean;
 }
 
 /** Reported after each warehouse commit (for latency measurements and tests). */
@@ -132,6 +134,7 @@ export async function runConsumer(
     updatedAt: new Date().toISOString(),
     partitions: [],
     counters: c,
+    finished: false,
   };
   const report = () => {
     status.updatedAt = new Date().toISOString();
@@ -440,6 +443,7 @@ export async function runConsumer(
   await Promise.allSettled([...active]);
   await consumer.disconnect().catch((e) => log.warn("consumer.disconnect_failed", { error: e }));
   if (dlqConnected) await dlq.disconnect().catch(() => {});
+  status.finished = !crashed;
   report();
   if (crashed) throw crashed;
   return c;
