@@ -305,3 +305,30 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
     }
   });
 });
+
+kafkaTest(
+  "deno task kafka start/run with KAFKA_LOCAL_DIR outside var/kafka exits 2 and says how",
+  async () => {
+    killLeftovers();
+    // The task may write only under var/kafka; BROKER_DIR is a temporary folder elsewhere.
+    for (const command of ["start", "run"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, command],
+        cwd: REPO,
+        env: { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, stderr);
+      assert.equal(
+        stderr.trim(),
+        `kafka: KAFKA_LOCAL_DIR=${BROKER_DIR} is outside var/kafka, the only folder deno task kafka ` +
+          `may write; for a broker there run: deno run --allow-read ` +
+          `--allow-write=${BROKER_DIR},var/kafka --allow-net=127.0.0.1 --allow-env --allow-run ` +
+          `lib/stream/local_broker.ts ${command}`,
+      );
+      assert.deepEqual(brokerProcesses(), [], `${command} started a broker`);
+    }
+  },
+);

@@ -515,6 +515,20 @@ async function main(args: string[]): Promise<number> {
   const logger = jsonLogger("kafka");
   loadDotEnv();
   const dir = envVar("KAFKA_LOCAL_DIR") ?? DEV_BROKER_DIR;
+  if (
+    (command === "start" || command === "run") &&
+    Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted"
+  ) {
+    // `deno task kafka` may write only under var/kafka: say so, and how, rather than Deno's
+    // bare "Requires write access".
+    console.error(
+      `kafka: KAFKA_LOCAL_DIR=${dir} is outside var/kafka, the only folder deno task kafka ` +
+        `may write; for a broker there run: deno run --allow-read ` +
+        `--allow-write=${dir},var/kafka --allow-net=127.0.0.1 --allow-env --allow-run ` +
+        `lib/stream/local_broker.ts ${command}`,
+    );
+    return 2;
+  }
   switch (command) {
     case "install": {
       const i = await installBroker({ logger });
