@@ -332,3 +332,25 @@ kafkaTest(
     }
   },
 );
+
+kafkaTest("deno task kafka with an unknown option or command exits 2 with its usage", async () => {
+  for (
+    const [args, first] of [
+      [["--bogus"], "kafka: Unknown option '--bogus'"],
+      [["bogus"], "unknown command bogus"],
+    ]
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, ...args],
+      cwd: REPO,
+      env: { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    const lines = stderr.split("\n");
+    assert.equal(lines[0], first);
+    assert.equal(lines[2], "Usage: deno task kafka [install|start|stop|status|run]");
+  }
+});

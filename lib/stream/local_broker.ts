@@ -502,11 +502,19 @@ read from .env; this task may write only under var/kafka: run lib/stream/local_b
 --allow-write=<folder>,var/kafka for a folder elsewhere).`;
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    // Bad usage exits 2, as an unknown command does (and every other CLI here).
+    console.error(`kafka: ${(e as Error).message.split(". To specify")[0]}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);
     return 0;
