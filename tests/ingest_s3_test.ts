@@ -176,7 +176,10 @@ Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch 
     );
     const valid = await job("validate_data", env);
     assert.equal(valid.code, 0, valid.out + valid.err);
-    assert.match(valid.out, /PASS {2}recent data present: 2 prices for 2025-12-08/);
+    assert.match(
+      valid.out,
+      /PASS {2}recent data present: 2 ticker\(s\) with prices for 2025-12-08/,
+    );
     const late = await job("validate_data", { ...env, EGX_AS_OF: "2025-12-10T13:00:00Z" });
     assert.equal(late.code, 1);
     assert.match(

@@ -39,10 +39,31 @@ Deno.test("the bundled sample passes every data-quality check", async () => {
         "  PASS  no duplicate intraday bars: each (ticker, bar start, interval, source) once",
         "  PASS  positive prices: every open, high, low and close > 0 and finite",
         "  PASS  non-negative volume: every volume >= 0",
-        "  PASS  recent data present: 2 prices for 2025-12-08, the last trading day closed by " +
+        "  PASS  recent data present: 2 ticker(s) with prices for 2025-12-08, the last trading " +
+        "day closed by " +
         "2025-12-08T12:30:00.000Z",
         "  PASS  row counts reconcile per file: 3 loaded files: read = loaded + quarantined",
       ].join("\n"),
+    );
+  });
+});
+
+Deno.test("recent data counts tickers: a day's bar from a second source is not a second price", async () => {
+  await withSample(async (wh) => {
+    // The stream's daily bar (STREAMING_API) beside the files' (BARS_1M) for the same day.
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) SELECT TICKER, TRADE_DATE, 'STREAMING_API', OPEN, HIGH, LOW, " +
+          "CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TRADE_DATE = '2025-12-08'",
+      );
+    });
+    const r = await validateData(wh, { asOf: AS_OF });
+    assert.equal(r.ok, true, r.text);
+    assert.equal(
+      r.checks.find((c) => c.name === "recent data present")?.detail,
+      "2 ticker(s) with prices for 2025-12-08, the last trading day closed by " +
+        "2025-12-08T12:30:00.000Z",
     );
   });
 });

@@ -116,7 +116,8 @@ export async function validateData(
     name: "recent data present",
     ok: Number(onDay) > 0,
     detail: Number(onDay) > 0
-      ? `${onDay} prices for ${due}, the last trading day closed by ${opts.asOf.toISOString()}`
+      ? `${onDay} ticker(s) with prices for ${due}, the last trading day closed by ` +
+        opts.asOf.toISOString()
       : `no prices for ${due}, the last trading day closed by ${opts.asOf.toISOString()} ` +
         `(latest stored: ${latest ?? "none"})`,
   });
