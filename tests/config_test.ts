@@ -95,6 +95,24 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
       loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_PASSWORD: "pw-123456" })).warehouse,
     { message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_USER" },
   );
+  // Replay dates: real dates only, and the first not after the last.
+  for (const raw of ["2025-02-30", "2025-13-01", "0000-00-00", "2025-1-5"]) {
+    throws(() => loadConfig(envOf({ EGX_REPLAY_START: raw })).stream, {
+      name: "ConfigError",
+      message: `EGX_REPLAY_START must be a date YYYY-MM-DD, got ${raw}`,
+    });
+  }
+  throws(() => loadConfig(envOf({ EGX_REPLAY_END: "2025-02-29" })).stream, {
+    message: "EGX_REPLAY_END must be a date YYYY-MM-DD, got 2025-02-29",
+  });
+  throws(
+    () =>
+      loadConfig(envOf({ EGX_REPLAY_START: "2025-12-09", EGX_REPLAY_END: "2025-12-01" })).stream,
+    { message: "EGX_REPLAY_START (2025-12-09) must not be after EGX_REPLAY_END (2025-12-01)" },
+  );
+  const replay = loadConfig(envOf({ EGX_REPLAY_START: "2024-02-29", EGX_REPLAY_END: "2024-02-29" }))
+    .stream;
+  assertEquals([replay.replayStart, replay.replayEnd], ["2024-02-29", "2024-02-29"]);
   // A section that is never read never fails: a bad Kafka value does not stop a warehouse user.
   assertEquals(
     loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "many" })).warehouse.kind,

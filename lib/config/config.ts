@@ -433,18 +433,30 @@ function stream(env: Env): StreamConfig {
   const alertRules = env("EGX_STREAM_ALERT_RULES") ?? "alerts.yaml";
   const date = (name: string) => {
     const v = env(name);
-    if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    // A date that does not exist (2025-02-30) is refused too, not compared as text.
+    if (
+      v !== undefined &&
+      (!/^\d{4}-\d{2}-\d{2}$/.test(v) ||
+        new Date(`${v}T00:00:00Z`).toJSON()?.slice(0, 10) !== v)
+    ) {
       throw new ConfigError(`${name} must be a date YYYY-MM-DD, got ${v}`);
     }
     return v;
   };
+  const replayStart = date("EGX_REPLAY_START");
+  const replayEnd = date("EGX_REPLAY_END");
+  if (replayStart !== undefined && replayEnd !== undefined && replayStart > replayEnd) {
+    throw new ConfigError(
+      `EGX_REPLAY_START (${replayStart}) must not be after EGX_REPLAY_END (${replayEnd})`,
+    );
+  }
   return {
     source,
     pollMinutes: int(env, "EGX_POLL_MINUTES", 5, 1),
     replayDir: env("EGX_REPLAY_DIR") ?? `${SAMPLE_DIR}/bars_1m`,
     replaySpeed,
-    replayStart: date("EGX_REPLAY_START"),
-    replayEnd: date("EGX_REPLAY_END"),
+    replayStart,
+    replayEnd,
     scannerUrl: urlPassword(env("TRADINGVIEW_SCANNER_URL")),
     websocketUrl: urlPassword(env("TRADINGVIEW_WS_URL")),
     backfillTickers: (env("EGX_TV_BACKFILL_TICKERS") ?? "").split(",").map((t) => t.trim())
