@@ -288,6 +288,21 @@ Deno.test("wrong value types are reported instead of being coerced", () => {
   );
 });
 
+Deno.test("a key that is not a string and a dependency that is not a string are each reported once", () => {
+  assertEquals(
+    findings(`settings: {true: 1}
+jobs:
+  a: {script: jobs/behave.ts, depends_on: [~, [b], 3]}
+`),
+    [
+      "jobs.yaml:1:12 keys must be plain strings",
+      "jobs.yaml:3:44 job a: depends_on items must be strings",
+      "jobs.yaml:3:47 job a: depends_on items must be strings",
+      "jobs.yaml:3:52 job a: depends_on items must be strings",
+    ],
+  );
+});
+
 Deno.test("an empty file and a file without jobs are errors", () => {
   assertEquals(findings(""), [
     "jobs.yaml:1:1 the manifest is empty",

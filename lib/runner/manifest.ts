@@ -172,6 +172,8 @@ export function cronProblem(pattern: string, tz: string): string | undefined {
 
 class Walker {
   findings: Finding[] = [];
+  /** Key nodes already reported as not plain strings (a key is looked at more than once). */
+  #badKeys = new Set<unknown>();
   constructor(private lc: LineCounter, private doc: Document) {}
 
   pos(node: unknown): Pos {
@@ -218,7 +220,10 @@ class Walker {
     if (isScalar(k) && (typeof k.value === "string" || typeof k.value === "number")) {
       return String(k.value);
     }
-    this.add(p.key, "keys must be plain strings");
+    if (!this.#badKeys.has(p.key)) {
+      this.#badKeys.add(p.key);
+      this.add(p.key, "keys must be plain strings");
+    }
     return undefined;
   }
   get(pairs: Pair<YamlNode, YamlNode>[], key: string): Pair<YamlNode, YamlNode> | undefined {
@@ -434,7 +439,13 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       }
       if (k === "depends_on") {
         const n = w.resolve(v);
-        if (isSeq(n)) { for (const item of n.items) deps.push([String(w.scalar(item)), item]); }
+        // Only string items name a dependency; any other item is reported by the list check.
+        if (isSeq(n)) {
+          for (const item of n.items) {
+            const dep = w.scalar(item);
+            if (typeof dep === "string") deps.push([dep, item]);
+          }
+        }
         job.dependsOn = w.list(v, `${what}: depends_on`) ?? [];
       }
       if (k === "trigger") {
