@@ -490,6 +490,29 @@ jobs:
   assertEquals(r.detail.attempts[0].command.includes("tok-123456"), false);
 });
 
+Deno.test("a script named like a deno flag is run as a script, never read as a flag", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const probe = 'console.log((await Deno.permissions.query({ name: "run" })).state, Deno.args);\n';
+  Deno.writeTextFileSync(`${tmp}/--allow-run=x.ts`, probe);
+  Deno.writeTextFileSync(`${tmp}/-A.ts`, probe);
+  Deno.writeTextFileSync(`${tmp}/other.ts`, 'console.log("other ran");\n');
+  const r = await runYaml(
+    `jobs:
+  flag: {script: "--allow-run=x.ts", args: [other.ts]}
+  short: {script: "-A.ts", args: [hi]}
+pipelines:
+  p: {jobs: [flag, short]}
+`,
+    "p",
+    { tmp, root: tmp },
+  );
+  assertEquals(r.status, { flag: "ok", short: "ok" });
+  const log = (job: string) =>
+    Deno.readTextFileSync(r.detail.attempts.find((a) => a.job === job)!.log_path);
+  assertEquals(log("flag"), 'prompt [ "other.ts" ]\n');
+  assertEquals(log("short"), 'prompt [ "hi" ]\n');
+});
+
 Deno.test("a job that cannot be started fails with the reason, in its history and its log", async () => {
   // Its folder (the job's cwd) is gone: the manifest was moved away after it was read.
   const r = await runYaml(

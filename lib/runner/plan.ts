@@ -123,8 +123,11 @@ export function jobCommand(
   const permissions = expandPermissions(job.permissions, (n) => opts.source[n]);
   const flags = denoFlags(permissions, Object.keys(job.env));
   const args = job.args.map((a) => expandEntry(a, (n) => opts.source[n]));
+  // A script named like a flag ("--allow-run=x.ts", "-A.ts") would be read by deno as one: it
+  // could grant the job more than its permissions, and a job argument became the script.
+  const script = job.script.startsWith("-") ? `./${job.script}` : job.script;
   return {
-    argv: [opts.deno ?? Deno.execPath(), "run", ...flags, job.script, ...args],
+    argv: [opts.deno ?? Deno.execPath(), "run", ...flags, script, ...args],
     env: childEnv(permissions.env, opts.source, job.env),
     permissions,
     cwd: manifest.root,
