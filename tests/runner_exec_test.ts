@@ -841,3 +841,37 @@ Deno.test("a history that cannot be opened is named in the error, with the reaso
   );
   Deno.removeSync(tmp, { recursive: true });
 });
+
+Deno.test("a history opened while another process holds a new file's lock waits for it instead of failing", async () => {
+  // Runners started together on a new log folder: one creates the file and holds its lock while
+  // the others switch it to WAL and create the schema.
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const path = `${tmp}/runs.sqlite`;
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { DatabaseSync } from "node:sqlite";
+const db = new DatabaseSync(${JSON.stringify(path)});
+db.exec("BEGIN EXCLUSIVE; CREATE TABLE held (x);");
+console.log("locked");
+await new Promise((r) => setTimeout(r, 700));
+db.exec("COMMIT");
+db.close();`,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = holder.stdout.getReader();
+  const first = await reader.read();
+  assertEquals(new TextDecoder().decode(first.value).trim(), "locked");
+  const t0 = Date.now();
+  const h = new History(path);
+  const waited = Date.now() - t0;
+  h.startRun({ id: "r1", target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
+  assertEquals(h.listRuns().map((r) => [r.id, r.status]), [["r1", "running"]]);
+  h.close();
+  reader.releaseLock();
+  await holder.stdout.cancel();
+  assertEquals((await holder.status).code, 0);
+  assert(waited > 100, `opened after ${waited} ms, while the file was locked`);
+  Deno.removeSync(tmp, { recursive: true });
+});

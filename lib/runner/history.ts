@@ -213,10 +213,12 @@ export class History {
     try {
       this.#db = new DatabaseSync(path);
       // A write waits up to 30 s for another writer (a cleanup deleting many old runs) rather
-      // than failing the run it records.
+      // than failing the run it records. Set first: switching a new file to WAL and creating the
+      // schema take locks too, and runners started together on a new log folder (two crontab
+      // entries at the same minute) otherwise failed at once with "database is locked".
       this.#db.exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; " +
-          "PRAGMA busy_timeout=30000;",
+        "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " +
+          "PRAGMA foreign_keys=ON;",
       );
       this.#db.exec(SCHEMA);
       this.#migrate();
