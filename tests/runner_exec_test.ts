@@ -513,6 +513,28 @@ pipelines:
   assertEquals(log("short"), 'prompt [ "hi" ]\n');
 });
 
+Deno.test("numbers and booleans in args and env reach the job as written, not as parsed", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  Deno.writeTextFileSync(
+    `${tmp}/show.ts`,
+    'console.log(JSON.stringify([Deno.args, Deno.env.get("CODE"), Deno.env.get("ON")]));\n',
+  );
+  const r = await runYaml(
+    `jobs:
+  show:
+    script: show.ts
+    args: [1.10, 0x10, 1e3, 007, &big 12345678901234567890, *big, "2.50"]
+    env: {CODE: 0123, ON: True}
+`,
+    "show",
+    { tmp, root: tmp },
+  );
+  assertEquals(r.status, { show: "ok" });
+  const out = '[["1.10","0x10","1e3","007","12345678901234567890","12345678901234567890","2.50"],' +
+    '"0123","True"]\n';
+  assertEquals(Deno.readTextFileSync(r.detail.attempts[0].log_path), out);
+});
+
 Deno.test("a job that cannot be started fails with the reason, in its history and its log", async () => {
   // Its folder (the job's cwd) is gone: the manifest was moved away after it was read.
   const r = await runYaml(

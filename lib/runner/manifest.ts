@@ -236,6 +236,15 @@ class Walker {
     const n = this.resolve(node);
     return isScalar(n) ? n.value : n === null || n === undefined ? null : Symbol.for("nonscalar");
   }
+  /**
+   * A number or boolean scalar as written: the job gets `1.10`, `0123` and `12345678901234567890`
+   * from args and env, not `1.1`, `123` and `12345678901234567000` (the parsed value's String).
+   */
+  literal(node: unknown): string {
+    const n = this.resolve(node);
+    if (isScalar(n) && typeof n.source === "string" && n.source !== "") return n.source;
+    return String(this.scalar(node));
+  }
   string(node: unknown, what: string): string | undefined {
     const v = this.scalar(node);
     if (typeof v === "string" && v.trim() !== "") return v;
@@ -289,7 +298,7 @@ class Walker {
     for (const item of n.items) {
       const v = this.scalar(item);
       if (typeof v === "string" || (opts.numbers && typeof v === "number")) {
-        const s = String(v);
+        const s = typeof v === "string" ? v : this.literal(item);
         if (check && !check(s, item)) ok = false;
         else out.push(s);
       } else {
@@ -462,8 +471,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
             continue;
           }
           const val = w.scalar(ep.value);
-          if (typeof val === "string" || typeof val === "number" || typeof val === "boolean") {
-            job.env[name] = String(val);
+          if (typeof val === "string") job.env[name] = val;
+          else if (typeof val === "number" || typeof val === "boolean") {
+            job.env[name] = w.literal(ep.value);
           } else w.add(ep.value, `${what}: env ${name} must be a string, number or boolean`);
         }
       }
