@@ -245,6 +245,52 @@ Deno.test("a bad setting exits 2 before anything runs, a secret one without show
   assertEquals(filesUnder(state), []);
 });
 
+Deno.test("email alert settings that cannot work exit 2 before anything runs or is scheduled", async () => {
+  const cases: [Record<string, string>, string][] = [
+    [
+      {
+        EGX_SMTP_URL: "https://ops:Smtp-Pa55-secret@mail.example.com",
+        EGX_ALERT_EMAIL_TO: "a@b.c",
+      },
+      "EGX_SMTP_URL must look like smtp://[user:password@]host[:port] or smtps://...; " +
+      "its value is not one (not shown: secret)",
+    ],
+    [
+      { EGX_ALERT_EMAIL_TO: "ops@egx.test" },
+      "email alerts need both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO (only EGX_ALERT_EMAIL_TO is set)",
+    ],
+    [
+      { EGX_SMTP_URL: "smtp://127.0.0.1:2525" },
+      "email alerts need both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO (only EGX_SMTP_URL is set)",
+    ],
+    [
+      { EGX_SMTP_URL: "smtp://127.0.0.1:2525", EGX_ALERT_EMAIL_TO: "ops@egx.test; cto" },
+      'EGX_ALERT_EMAIL_TO must be a comma list of addresses (name@host), got "ops@egx.test; cto"',
+    ],
+  ];
+  // A manifest with a schedule, outside the log folder (nothing may be written there).
+  const dir = Deno.makeTempDirSync({ prefix: "runner_cli_" });
+  Deno.writeTextFileSync(`${dir}/noop.ts`, "");
+  const scheduled = `${dir}/jobs.yaml`;
+  Deno.writeTextFileSync(
+    scheduled,
+    'jobs:\n  noop: {script: noop.ts}\npipelines:\n  p: {jobs: [noop], schedule: "0 1 * * *"}\n',
+  );
+  for (const [settings, message] of cases) {
+    const { state, env } = tmpState();
+    const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], {
+      ...env,
+      ...settings,
+    });
+    assertEquals([r.code, r.stderr, r.stdout], [2, `run: ${message}\n`, ""]);
+    const s = await cli("schedule", ["--manifest", scheduled], { ...env, ...settings });
+    assertEquals([s.code, s.stderr, s.stdout], [2, `schedule: ConfigError: ${message}\n`, ""]);
+    assertEquals(filesUnder(state), []);
+    Deno.removeSync(state, { recursive: true });
+  }
+  Deno.removeSync(dir, { recursive: true });
+});
+
 Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, before anything runs", async () => {
   const { state, env } = tmpState();
   const run = ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"];

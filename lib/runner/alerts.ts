@@ -112,6 +112,44 @@ export function secretParts(urls: readonly (string | undefined)[]): string[] {
   return [...out].sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Why the alert settings cannot work, or undefined: found when the runner or the scheduler
+ * starts, not at the first failure (when the alert is needed, and a scheduler may have run for
+ * months). The SMTP URL is a secret: never shown.
+ */
+export function alertSettingsProblem(cfg: AlertConfig): string | undefined {
+  if (cfg.smtpUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(cfg.smtpUrl);
+    } catch { /* reported below */ }
+    if (!u || (u.protocol !== "smtp:" && u.protocol !== "smtps:") || u.hostname === "") {
+      return "EGX_SMTP_URL must look like smtp://[user:password@]host[:port] or " +
+        "smtps://...; its value is not one (not shown: secret)";
+    }
+  }
+  if ((cfg.smtpUrl === undefined) !== (cfg.emailTo === undefined)) {
+    return `email alerts need both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO (only ${
+      cfg.smtpUrl === undefined ? "EGX_ALERT_EMAIL_TO" : "EGX_SMTP_URL"
+    } is set)`;
+  }
+  const address = /^[^\s<>,@]+@[^\s<>,@]+$/;
+  if (cfg.emailTo !== undefined) {
+    const to = cfg.emailTo.split(",").map((s) => s.trim()).filter(Boolean);
+    const bad = to.find((a) => !address.test(a));
+    if (to.length === 0 || bad !== undefined) {
+      return `EGX_ALERT_EMAIL_TO must be a comma list of addresses (name@host), got ` +
+        JSON.stringify(cfg.emailTo);
+    }
+    if (!address.test(cfg.emailFrom)) {
+      return `EGX_ALERT_EMAIL_FROM must be an address (name@host), got ${
+        JSON.stringify(cfg.emailFrom)
+      }`;
+    }
+  }
+  return undefined;
+}
+
 /** Send the summary on every configured channel. Never throws; returns one outcome per channel. */
 export async function sendAlerts(
   summary: AlertSummary,

@@ -12,6 +12,7 @@
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
 import { flagInteger, parseArgs } from "./args.ts";
+import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
@@ -90,6 +91,8 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the run before it starts
+  const alertProblem = alertSettingsProblem(alerts);
+  if (alertProblem) throw new ConfigError(alertProblem);
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
   let manifest: Manifest;

@@ -12,6 +12,7 @@
  * --allow-all for the reasons cli_run.ts gives.
  */
 import { flagInteger, parseArgs } from "./args.ts";
+import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
@@ -77,6 +78,8 @@ export async function main(args: string[]): Promise<number> {
 
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
+  const alertProblem = alertSettingsProblem(alerts);
+  if (alertProblem) throw new ConfigError(alertProblem);
   useLogDir(config.logDir);
   const lock = lockScheduler(config.logDir); // one scheduler per log directory
   let history: History;
