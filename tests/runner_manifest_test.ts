@@ -303,6 +303,18 @@ jobs:
   );
 });
 
+Deno.test("a NUL byte in an argument or a fixed variable is a finding, not a job that cannot start", () => {
+  assertEquals(
+    findings(`jobs:
+  a: {script: jobs/behave.ts, args: [ok, "a\\0b"], env: {X: "c\\0d", Y: fine}}
+`),
+    [
+      'jobs.yaml:2:42 job a: args: "a\\u0000b" contains a NUL byte',
+      "jobs.yaml:2:60 job a: env X contains a NUL byte",
+    ],
+  );
+});
+
 Deno.test("an empty file and a file without jobs are errors", () => {
   assertEquals(findings(""), [
     "jobs.yaml:1:1 the manifest is empty",

@@ -440,7 +440,10 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       }
       if (k === "args") {
         const check = (a: string, n: unknown) => {
-          const p = referenceProblem(a);
+          // A NUL byte cannot be passed to a process: every attempt would fail to start.
+          const p = a.includes("\0")
+            ? `${JSON.stringify(a)} contains a NUL byte`
+            : referenceProblem(a);
           if (p) w.add(n, `${what}: args: ${p}`);
           return p === undefined;
         };
@@ -471,7 +474,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
             continue;
           }
           const val = w.scalar(ep.value);
-          if (typeof val === "string") job.env[name] = val;
+          if (typeof val === "string" && val.includes("\0")) {
+            w.add(ep.value, `${what}: env ${name} contains a NUL byte`);
+          } else if (typeof val === "string") job.env[name] = val;
           else if (typeof val === "number" || typeof val === "boolean") {
             job.env[name] = w.literal(ep.value);
           } else w.add(ep.value, `${what}: env ${name} must be a string, number or boolean`);
