@@ -125,6 +125,31 @@ Deno.test("a webhook that is down or answers 500 is reported in one line without
   }
 });
 
+Deno.test("a webhook that redirects is reported as failed, the redirect not followed", async () => {
+  const requests: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    requests.push(`${req.method} ${new URL(req.url).pathname}`);
+    return req.method === "POST"
+      ? new Response(null, { status: 302, headers: { location: "/landing" } })
+      : new Response("ok");
+  });
+  try {
+    const out = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      webhookUrl: `http://127.0.0.1:${server.addr.port}/hook`,
+      emailFrom: "egx@localhost",
+    });
+    assertEquals(out, [{
+      channel: "webhook",
+      ok: false,
+      detail: "webhook answered HTTP 302 (a redirect, not followed: " +
+        "set EGX_ALERT_WEBHOOK_URL to the final URL)",
+    }]);
+    assertEquals(requests, ["POST /hook"]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("a failed run is mailed through SMTP with AUTH PLAIN", async () => {
   const smtp = await startSmtpServer({ user: "alerts@egx.test", password: "p@ss:w0rd/x" });
   try {

@@ -176,8 +176,19 @@ export async function sendAlerts(
           headers: { "content-type": "application/json" },
           body: JSON.stringify(summary),
           signal: limit(),
+          // A followed 301/302/303 turns the POST into a GET without the summary, and its 200
+          // looked like a delivered alert; a redirect may also lead to another host.
+          redirect: "manual",
         });
         await res.body?.cancel();
+        if (res.status >= 300 && res.status < 400) {
+          return {
+            channel: "webhook",
+            ok: false,
+            detail: `webhook answered HTTP ${res.status} (a redirect, not followed: ` +
+              "set EGX_ALERT_WEBHOOK_URL to the final URL)",
+          };
+        }
         if (!res.ok) {
           return { channel: "webhook", ok: false, detail: `webhook answered HTTP ${res.status}` };
         }
