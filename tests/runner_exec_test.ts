@@ -338,6 +338,32 @@ jobs:
   });
 }
 
+Deno.test("an ffi job that ends leaving a process behind ends with it stopped (SIGKILL after kill_grace)", async () => {
+  const r = await runYaml(
+    `settings: {kill_grace: 300ms}
+pipelines:
+  p: {jobs: [leaver, after]}
+jobs:
+  leaver:
+    script: jobs/spawn_via_ffi.ts
+    args: ["\${STATE}/grandchild.pid", --ignore-term, --exit]
+    permissions: {ffi: true, write: ["\${STATE}"]}
+  after:
+    script: jobs/behave.ts
+    depends_on: [leaver]
+`,
+    "p",
+  );
+  assertEquals(r.status, { leaver: "ok", after: "ok" });
+  assertEquals(r.detail.attempts.map((a) => [a.job, a.status, a.exit_code]), [
+    ["leaver", "ok", 0],
+    ["after", "ok", 0],
+  ]);
+  const grandchild = Number(Deno.readTextFileSync(`${r.tmp}/grandchild.pid`));
+  assert(grandchild > 0);
+  assertEquals(processRunning(grandchild), false);
+});
+
 Deno.test("a job that ignores SIGTERM is killed with SIGKILL after the grace period", async () => {
   const r = await runYaml(
     `settings: {kill_grace: 300ms}

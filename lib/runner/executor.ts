@@ -370,7 +370,11 @@ export async function executePlan(
     deadline.addEventListener("abort", onDeadline, { once: true });
     const st = await child.status;
     deadline.removeEventListener("abort", onDeadline);
-    // Stopped (timeout or cancel): an ffi job has ended when all it started has.
+    // An ffi job's first process can end and leave behind what its native code started (still in
+    // the job's process group): those are stopped with it (SIGTERM, SIGKILL after kill_grace),
+    // never left running after the job is recorded as ended.
+    if (cmd.permissions.ffi && child.stopping === undefined) void child.stop(grace);
+    // Stopped (timeout, cancel, or the above): an ffi job has ended when all it started has.
     await child.stopping;
     children.delete(job.id);
     const endAt = Date.now();

@@ -1,11 +1,12 @@
 /**
  * Test job: starts a grandchild the only way a job can (native code: `--allow-ffi` bypasses
  * every other permission, and a job never gets `--allow-run`), writes the grandchild's pid,
- * then hangs until the runner stops it. With `--ignore-term` the grandchild ignores SIGTERM, so
- * it outlives the job's own process until SIGKILL.
+ * then hangs until the runner stops it (with `--exit`: exits 0 at once, leaving the grandchild
+ * behind). With `--ignore-term` the grandchild ignores SIGTERM, so it outlives the job's own
+ * process until SIGKILL.
  *
  *   deno run --allow-ffi --allow-write tests/testdata/runner/jobs/spawn_via_ffi.ts <pidfile> \
- *     [--ignore-term]
+ *     [--ignore-term] [--exit]
  */
 if (import.meta.main) {
   const pidfile = Deno.args[0];
@@ -16,5 +17,6 @@ if (import.meta.main) {
     : "sleep 300";
   const cmd = `${sleep} & echo $! > '${pidfile}'\0`;
   libc.symbols.system(new TextEncoder().encode(cmd));
+  if (Deno.args.includes("--exit")) Deno.exit(0);
   setInterval(() => {}, 1000);
 }
