@@ -16,6 +16,7 @@ import { watchAlerts } from "../lib/alerts/watch.ts";
 import { ConfigError, loadConfig } from "../lib/config/config.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { DeliveryError, postWebhook } from "../lib/alerts/deliver.ts";
 import { checkAlertClaims } from "./support/alert_claims.ts";
 import {
   buildMarketWarehouse,
@@ -540,6 +541,37 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
       assert.deepEqual(rows[0], { N: expected.length, C: 0, E: expected.length });
     });
   });
+});
+
+Deno.test("a webhook that answers a redirect is not followed: the alert is not delivered", async () => {
+  const seen: string[] = [];
+  await withWebhook(async (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname}`);
+    await req.body?.cancel();
+    if (new URL(req.url).pathname === "/final") return new Response("ok");
+    return new Response(null, { status: 302, headers: { location: "/final" } });
+  }, async (base) => {
+    const alert = {
+      ruleId: "r",
+      kind: "price_move" as const,
+      subject: "COMI",
+      date: "2025-11-02",
+      direction: "up" as const,
+      observed: 6,
+      threshold: 5,
+      message: "COMI up 6%",
+      triggeredAt: "2025-11-02T12:00:00.000Z",
+      source: "pipeline",
+    };
+    await assert.rejects(
+      () => postWebhook(`${base}/hook`, alert),
+      new DeliveryError(
+        "webhook answered 302 Found (a redirect, not followed: set EGX_ALERT_WEBHOOK_URL to " +
+          "the final URL)",
+      ),
+    );
+  });
+  assert.deepEqual(seen, ["POST /hook"]);
 });
 
 Deno.test("a webhook that answered an error before the stop keeps its answer as the reason", async () => {

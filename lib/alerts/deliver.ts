@@ -60,6 +60,9 @@ export async function postWebhook(
       headers: { "Content-Type": "application/json", "User-Agent": "egx-pipeline-alerts" },
       body: JSON.stringify(webhookBody(alert)),
       signal,
+      // A followed 301/302/303 turns the POST into a GET without the alert, and its 200 would
+      // count as delivered; a redirect may also lead to another host.
+      redirect: "manual",
     });
   } catch (e) {
     // Deno's fetch says only "fetch failed"; its cause says why (refused, DNS, TLS), quoting the
@@ -69,6 +72,12 @@ export async function postWebhook(
     throw new DeliveryError(redact(`webhook unreachable: ${why}`, secretForms(url)), { cause: e });
   }
   const text = await res.text().catch(() => "");
+  if (res.status >= 300 && res.status < 400) {
+    throw new DeliveryError(
+      `webhook answered ${res.status} ${res.statusText} (a redirect, not followed: set ` +
+        "EGX_ALERT_WEBHOOK_URL to the final URL)",
+    );
+  }
   if (!res.ok) {
     throw new DeliveryError(
       redact(
