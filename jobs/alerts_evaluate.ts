@@ -106,13 +106,28 @@ if (import.meta.main) {
       },
     });
     const { date, intervalMs } = checkFlags(values);
-    const rules = await readRules(values.rules);
+    // A file with mistakes: its good rules' tickers and indices are still checked, so that
+    // every problem is reported at once.
+    let bad: AlertRulesError | undefined;
+    const rules = await readRules(values.rules).catch((e) => {
+      if (!(e instanceof AlertRulesError) || e.rules.length === 0) throw e;
+      bad = e;
+      return e.rules;
+    });
     if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
     const config = loadConfig();
     const webhookUrl = config.alerts.webhookUrl;
-    const wh = await openWarehouse(config.warehouse, { signal });
+    const wh = await openWarehouse(config.warehouse, { signal }).catch((e) => {
+      throw bad ?? e;
+    });
     try {
-      await checkRuleSubjects(wh, rules, { signal });
+      try {
+        await checkRuleSubjects(wh, rules, { signal });
+      } catch (e) {
+        if (bad && e instanceof AlertRulesError) throw bad.with(e.findings);
+        throw bad ?? e;
+      }
+      if (bad) throw bad;
       if (values.watch) {
         console.log(
           `alerts_evaluate: watching the warehouse every ${intervalMs / 1000} s with ` +

@@ -978,6 +978,22 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       "EGX30, EGX70_EWI)",
     ]);
     assert.equal(unknown.stdout, "");
+    // With other mistakes in the file, unknown codes of its good rules come in the same report,
+    // every problem in the order of its position.
+    Deno.writeTextFileSync(rules, SUBJECT_RULES.replace("window: 20", "window: 1"));
+    const both = await run(["--rules", rules], {}, true);
+    assert.equal(both.code, 2);
+    assert.deepEqual(both.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
+      `alerts_evaluate: AlertRulesError: 4 problem(s) in the alert rules file ${rules}: ` +
+      "(at lib/alerts/rules.ts:N)",
+      `${rules}:2:69 rule watch: unknown ticker NOPE (not in the warehouse's company list, ` +
+      "OPERATIONAL.TBL_COMPANY)",
+      `${rules}:2:81 rule watch: unknown ticker ZZZZ (not in the warehouse's company list, ` +
+      "OPERATIONAL.TBL_COMPANY)",
+      `${rules}:6:22 rule idx: unknown index EGX20 (the warehouse's indices: EGX100_EWI, ` +
+      "EGX30, EGX70_EWI)",
+      `${rules}:7:41 rule every: window must be an integer between 2 and 260, got 1`,
+    ]);
     const [{ N }] = await (async () => {
       const w = await DuckDBWarehouse.open(path);
       try {

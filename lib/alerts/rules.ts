@@ -44,8 +44,23 @@ export type RuleKind = Rule["kind"];
  */
 export class AlertRulesError extends ConfigError {
   override name = "AlertRulesError";
-  constructor(readonly findings: string[], file: string) {
+  /**
+   * `rules`: the file's rules that parsed despite the findings (their tickers and indices can
+   * still be checked, so that every problem is reported at once).
+   */
+  constructor(readonly findings: string[], readonly file: string, readonly rules: Rule[] = []) {
     super(`${findings.length} problem(s) in the alert rules file ${file}:\n${findings.join("\n")}`);
+  }
+
+  /** This error with `more` findings, all in the order of their position in the file. */
+  with(more: readonly string[]): AlertRulesError {
+    const pos = (f: string) => {
+      const m = f.match(/:(\d+):(\d+) /);
+      return m ? Number(m[1]) * 1e6 + Number(m[2]) : Infinity;
+    };
+    const all = [...this.findings, ...more].map((f, i) => ({ f, i }))
+      .sort((a, b) => pos(a.f) - pos(b.f) || a.i - b.i).map((x) => x.f);
+    return new AlertRulesError(all, this.file, this.rules);
   }
 }
 
@@ -124,7 +139,7 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
     origins.set(rule, { file, subjects });
     rules.push(rule);
   }
-  if (findings.length) throw new AlertRulesError(findings, file);
+  if (findings.length) throw new AlertRulesError(findings, file, rules);
   return rules;
 }
 
