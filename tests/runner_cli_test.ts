@@ -312,7 +312,7 @@ Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, be
   assertEquals(filesUnder(state), []);
 });
 
-Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run and schedule", async () => {
+Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run, schedule and runs", async () => {
   const { state } = tmpState();
   Deno.writeTextFileSync(`${state}/file`, "kept\n");
   const run = ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"];
@@ -320,12 +320,14 @@ Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run and
     ["run", run, `${state}/file`, "it is a file"],
     ["schedule", [], `${state}/file`, "it is a file"], // the repository's jobs.yaml
     ["run", run, `${state}/file/logs`, "Not a directory (os error 20): mkdir"],
+    ["runs", [], `${state}/file`, "it is a file"],
+    ["runs", ["20260101-000000-abcd"], `${state}/file/logs`, "Not a directory (os error 20): stat"],
   ];
   for (const [name, args, dir, why] of cases) {
     const r = await cli(name, args, { EGX_LOG_DIR: dir });
     assertEquals(r.code, 2, r.stderr);
     assertEquals(r.stdout, "");
-    const prefix = name === "run" ? "run: " : "schedule: ConfigError: ";
+    const prefix = name === "run" ? "run: " : `${name}: ConfigError: `;
     assert(
       r.stderr.startsWith(`${prefix}the log folder ${dir} (EGX_LOG_DIR) cannot be used: ${why}`),
       r.stderr,

@@ -7,7 +7,7 @@
  * that run's jobs and every attempt with its exit status and log file.
  */
 import { flagInteger, parseArgs } from "./args.ts";
-import { loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { formatDuration } from "./duration.ts";
 import { History, historyPath, type RunRow } from "./history.ts";
 
@@ -90,8 +90,20 @@ export function main(args: string[]): number {
   if (last === undefined) return 2;
   loadDotEnv();
   registerSecrets(); // masked again on display: rows written before a secret was set or known
-  const path = historyPath(loadConfig().logDir);
+  const logDir = loadConfig().logDir;
+  const path = historyPath(logDir);
   const wanted = positionals[0];
+  // A log folder that cannot be one (a file, or under a file) is the mistake `run` refuses too,
+  // not an empty history.
+  try {
+    if (!Deno.statSync(logDir).isDirectory) throw new Error("it is a file");
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(
+        `the log folder ${logDir} (EGX_LOG_DIR) cannot be used: ${(e as Error).message}`,
+      );
+    }
+  }
   try {
     Deno.statSync(path);
   } catch {
@@ -131,6 +143,8 @@ if (import.meta.main) {
     Deno.exit(main(Deno.args));
   } catch (e) {
     console.error(`runs: ${(e as Error).name}: ${(e as Error).message}`);
-    Deno.exit((e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS") ? 2 : 1);
+    const usage = e instanceof ConfigError ||
+      (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS");
+    Deno.exit(usage ? 2 : 1);
   }
 }
