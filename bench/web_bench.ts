@@ -110,8 +110,13 @@ async function main(): Promise<number> {
     options: {
       clients: { type: "string", default: "50" },
       seconds: { type: "string", default: "10" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log("Usage: deno run --allow-all bench/web_bench.ts [--clients 50] [--seconds 10]");
+    return 0;
+  }
   const clients = Number(values.clients);
   const seconds = Number(values.seconds);
   const dir = await Deno.makeTempDir({ prefix: "egx-web-bench-" });
