@@ -112,15 +112,15 @@ Deno.test({
     const h = new History(historyPath(`${dir}/logs`));
     const t0 = Date.parse("2025-12-08T11:00:00Z");
     h.startRun({
-      id: "run-1",
+      id: "20251208-130000-a1b2",
       target: "full_pipeline",
       trigger: "schedule",
       jobs: ["models_run"],
       at: t0,
     });
-    h.startJob("run-1", "models_run", t0);
-    h.endJob("run-1", "models_run", { status: "ok", at: t0 + 12_300, attempts: 1 });
-    h.endRun("run-1", "ok", t0 + 12_300);
+    h.startJob("20251208-130000-a1b2", "models_run", t0);
+    h.endJob("20251208-130000-a1b2", "models_run", { status: "ok", at: t0 + 12_300, attempts: 1 });
+    h.endRun("20251208-130000-a1b2", "ok", t0 + 12_300);
     h.close();
     const srv = await startTestServer({
       warehouse: `${dir}/egx.duckdb`,
@@ -287,6 +287,12 @@ Deno.test({
           const alerts = await cells(page, "#alerts");
           assert.deepEqual(alerts.map((r) => r.slice(0, 3)), [["2025-11-13", "ETEL", "big-move"]]);
           assert.match(alerts[0][3], /^ETEL up \+\d+\.\d\d% on 2025-11-13 /);
+          // At 1366 px every table shows all its columns (a run id is 20 characters).
+          const overflow = await page.$$eval(
+            ".table-wrap",
+            (els) => els.map((e) => [e.querySelector("table")!.id, e.scrollWidth - e.clientWidth]),
+          );
+          assert.deepEqual(overflow, [["jobs", 0], ["runs", 0], ["alerts", 0]]);
           await shot(page, "pipeline");
           await page.close();
           // Lag and freshness move without a warehouse write: this page renders at every poll.
