@@ -283,6 +283,8 @@ Deno.test({
           assert.deepEqual(fresh[1].slice(0, 2), ["daily prices (gold)", date]);
           // Loaded minutes ago by the clock, though as-of is the sample's end: never negative.
           assert.deepEqual([fresh[4][0], fresh[4][3]], ["last landing file loaded", "fresh"]);
+          // No streamed quote, and the session closed at 14:30: nothing due, and not "fresh".
+          assert.deepEqual(fresh[3], ["streamed quotes", "—", "—", "no data"]);
           assert.match(fresh[4][2], /^0\.\d h$/);
           const alerts = await cells(page, "#alerts");
           assert.deepEqual(alerts.map((r) => r.slice(0, 3)), [["2025-11-13", "ETEL", "big-move"]]);

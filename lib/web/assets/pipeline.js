@@ -31,8 +31,11 @@ async function render() {
       },
       {
         label: "State",
-        value: (r) =>
-          h("span", { class: `badge ${r.stale ? "stale" : "fresh"}` }, r.stale ? "stale" : "fresh"),
+        value: (r) => {
+          // Nothing yet, and none expected now (streamed quotes outside a session): not "fresh".
+          const state = r.stale ? "stale" : r.latest === null ? "no data" : "fresh";
+          return h("span", { class: `badge ${state === "no data" ? "none" : state}` }, state);
+        },
       },
     ],
     d.freshness,
