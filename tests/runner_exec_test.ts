@@ -6,7 +6,13 @@ import {
 import { parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { planRun } from "../lib/runner/plan.ts";
-import { executePlan, retryDelay, type RunEvent, tailOf } from "../lib/runner/executor.ts";
+import {
+  executePlan,
+  newRunId,
+  retryDelay,
+  type RunEvent,
+  tailOf,
+} from "../lib/runner/executor.ts";
 import {
   History,
   lockRun,
@@ -747,6 +753,18 @@ jobs:
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
   assert(await waitForEnd(pid), "the slow job is still running");
   history.close();
+});
+
+Deno.test("run ids are never repeated: not within a process, nor one the history holds", () => {
+  // 5,000 ids in one second: drawn from 65,536, some would repeat (about 190 expected).
+  const at = Date.parse("2026-01-01T00:00:00Z");
+  const ids = Array.from({ length: 5000 }, () => newRunId(at));
+  assertEquals(new Set(ids).size, 5000);
+  assert(ids.every((id) => /^20260101-000000-[0-9a-f]{4}$/.test(id)));
+  const refused: string[] = [];
+  const id = newRunId(at, (c) => refused.push(c) <= 3);
+  assertEquals(refused.length, 4);
+  assertEquals(id, refused[3]);
 });
 
 Deno.test("a run's runner is alive only while its pid is still the process that recorded the run", async () => {

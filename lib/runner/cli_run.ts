@@ -127,7 +127,7 @@ export async function main(args: string[]): Promise<number> {
     },
     again: (sig) => console.log(`${sig} again: still waiting for jobs to stop (kill_grace)`),
   });
-  const runId = newRunId();
+  const runId = newRunId(Date.now(), (id) => history.hasRun(id));
   console.log(`run ${runId}: ${thePlan.kind} ${thePlan.target}, ${thePlan.jobs.length} job(s)`);
   try {
     const result = await runTarget(manifest, thePlan, {

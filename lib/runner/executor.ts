@@ -110,11 +110,19 @@ export function retryDelay(backoffMs: number, attempt: number): number {
 }
 
 /** A new run id: UTC time and a random suffix, e.g. 20260423-230000-3fa9. */
-export function newRunId(at = Date.now()): string {
+export function newRunId(at = Date.now(), taken: (id: string) => boolean = () => false): string {
   const t = new Date(at).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  const r = crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
-  return `${t}-${r}`;
+  // Never one this process gave out (a scheduler firing two pipelines in one second) nor one
+  // `taken` knows (the history): a repeated id would lose the second run.
+  for (;;) {
+    const r = crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
+    const id = `${t}-${r}`;
+    if (issuedRunIds.has(id) || taken(id)) continue;
+    issuedRunIds.add(id);
+    return id;
+  }
 }
+const issuedRunIds = new Set<string>();
 
 /** A log line in the status output is cut to this many characters. */
 const MAX_TAIL_LINE = 300;

@@ -431,6 +431,9 @@ export class History {
     return this.#db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?")
       .all(limit) as unknown as RunRow[];
   }
+  hasRun(id: string): boolean {
+    return this.#db.prepare("SELECT 1 FROM runs WHERE id = ?").get(id) !== undefined;
+  }
   getRun(id: string): { run: RunRow; jobs: JobRow[]; attempts: AttemptRow[] } | undefined {
     const run = this.#db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as unknown as
       | RunRow

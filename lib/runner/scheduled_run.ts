@@ -57,7 +57,7 @@ export async function runScheduled(
   const print = opts.print ?? ((l: string) => console.log(l));
   const startedAt = Date.now();
   // Chosen here so that a failure can tell whether the run got as far as being recorded.
-  const runId = newRunId(startedAt);
+  const runId = newRunId(startedAt, (id) => opts.history.hasRun(id));
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath, opts.history);
