@@ -170,7 +170,9 @@ Deno.test("a failed run is mailed through SMTP with AUTH PLAIN", async () => {
       "lead@egx.test",
     ], { user: "alerts@egx.test", password: "p@ss:w0rd/x" }]);
     const cut = m.data.indexOf("\r\n\r\n");
-    const [headers, body] = [m.data.slice(0, cut), m.data.slice(cut + 4)];
+    const headers = m.data.slice(0, cut);
+    assert(headers.includes("Content-Transfer-Encoding: quoted-printable"));
+    const body = fromQuotedPrintable(m.data.slice(cut + 4));
     assert(
       headers.includes("Subject: [egx-pipeline] full_pipeline failed (run 20260424-230000-ab12)"),
     );
@@ -178,6 +180,55 @@ Deno.test("a failed run is mailed through SMTP with AUTH PLAIN", async () => {
     assert(body.startsWith("Run 20260424-230000-ab12 of full_pipeline on vm1 failed after 12.5s."));
     assert(body.includes("FAILED batch_load after 3 attempt(s): exit code 1"));
     assert(body.includes('"run_id": "20260424-230000-ab12"'));
+  } finally {
+    await smtp.close();
+  }
+});
+
+/** The text of a quoted-printable body (soft line breaks joined, =XX decoded, LF line ends). */
+function fromQuotedPrintable(s: string): string {
+  const t = s.replace(/=\r\n/g, "");
+  const bytes: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === "=") {
+      bytes.push(parseInt(t.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(t.charCodeAt(i));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes)).replaceAll("\r\n", "\n");
+}
+
+Deno.test("a mail whose summary has lines of any length keeps every SMTP line under 77 characters", async () => {
+  const smtp = await startSmtpServer({});
+  try {
+    // 40 failed jobs: the summary's one-line `text` alone is over 2,000 characters.
+    const jobs = Array.from({ length: 40 }, (_, i) => ({
+      id: `job_${i}`,
+      status: "failed" as const,
+      attempts: 1,
+      durationMs: 10,
+      message: `exit code 1 — ${"x".repeat(20)} = done `,
+    }));
+    const summary = alertSummary({ ...RESULT, jobs }, "vm1");
+    assert(summary.text.length > 2000);
+    const [out] = await sendAlerts(summary, {
+      smtpUrl: smtp.url(),
+      emailTo: "ops@egx.test",
+      emailFrom: "a@egx.test",
+    });
+    assertEquals(out.ok, true, out.detail);
+    const data = smtp.messages[0].data;
+    const body = data.slice(data.indexOf("\r\n\r\n") + 4);
+    const lines = body.split("\r\n");
+    assertEquals(lines.filter((l) => l.length > 76), []);
+    assertEquals(lines.filter((l) => /[ \t]$/.test(l)), []); // no trailing blanks
+    const text = fromQuotedPrintable(body);
+    assert(text.includes(`  "text": ${JSON.stringify(summary.text)},\n`));
+    assert(
+      text.includes(
+        "FAILED job_39 after 1 attempt(s): exit code 1 — xxxxxxxxxxxxxxxxxxxx = done \n",
+      ),
+    );
   } finally {
     await smtp.close();
   }

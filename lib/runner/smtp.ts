@@ -52,10 +52,38 @@ function b64(s: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 }
 
+/**
+ * Quoted-printable (RFC 2045): every line at most 76 characters, whatever the text's own lines
+ * (SMTP refuses lines over 998 octets, and a summary's one-line `text` grows with its failures).
+ */
+export function quotedPrintable(text: string): string {
+  const enc = new TextEncoder();
+  return text.split(/\r?\n/).map((line) => {
+    const bytes = enc.encode(line);
+    const out: string[] = [];
+    let cur = "";
+    bytes.forEach((b, i) => {
+      // Printable ASCII but "=", and space or tab except at the end of the line, stay as they are.
+      const plain = (b >= 33 && b <= 126 && b !== 61) ||
+        ((b === 32 || b === 9) && i < bytes.length - 1);
+      const t = plain
+        ? String.fromCharCode(b)
+        : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
+      if (cur.length + t.length > 75) {
+        out.push(`${cur}=`); // a soft line break
+        cur = "";
+      }
+      cur += t;
+    });
+    out.push(cur);
+    return out.join("\r\n");
+  }).join("\r\n");
+}
+
 function message(mail: Mail, hostname: string): string {
   const date = new Date().toUTCString().replace("GMT", "+0000");
   const id = `${crypto.randomUUID()}@${hostname}`;
-  const body = mail.text.replace(/\r?\n/g, "\r\n").replace(/^\./gm, "..");
+  const body = quotedPrintable(mail.text).replace(/^\./gm, "..");
   const subject = /^[\x20-\x7e]*$/.test(mail.subject)
     ? mail.subject
     : `=?UTF-8?B?${b64(mail.subject)}?=`;
@@ -67,7 +95,7 @@ function message(mail: Mail, hostname: string): string {
     `Message-ID: <${id}>`,
     "MIME-Version: 1.0",
     "Content-Type: text/plain; charset=utf-8",
-    "Content-Transfer-Encoding: 8bit",
+    "Content-Transfer-Encoding: quoted-printable",
     "",
     body,
   ].join("\r\n");
