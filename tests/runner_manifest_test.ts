@@ -14,7 +14,7 @@ import {
   TOP_KEYS,
   TRIGGERS,
 } from "../lib/runner/manifest.ts";
-import { PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
+import { childEnv, PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
 import { jobCommand, planRun, UsageError } from "../lib/runner/plan.ts";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
@@ -301,6 +301,35 @@ jobs:
       "jobs.yaml:3:52 job a: depends_on items must be strings",
     ],
   );
+});
+
+Deno.test("variables that load native code (LD_PRELOAD...) are refused for a job without ffi", () => {
+  assertEquals(
+    findings(`jobs:
+  a: {script: jobs/behave.ts, env: {LD_PRELOAD: /tmp/x.so}, permissions: {env: [LD_LIBRARY_PATH, DYLD_*, LANG]}}
+  b: {script: jobs/behave.ts, env: {LD_PRELOAD: /tmp/x.so}, permissions: {ffi: true, env: [LD_*]}}
+`),
+    [
+      "jobs.yaml:2:37 job a: env LD_PRELOAD makes the loader load native code into the job (as " +
+      "ffi does): only for a job with ffi: true",
+      "jobs.yaml:2:81 job a: permissions.env: LD_LIBRARY_PATH makes the loader load native code " +
+      "into the job (as ffi does): only for a job with ffi: true",
+      "jobs.yaml:2:98 job a: permissions.env: DYLD_* makes the loader load native code into the " +
+      "job (as ffi does): only for a job with ffi: true",
+    ],
+  );
+});
+
+Deno.test("a pattern never passes a job without ffi what the loader reads (LD_*, DYLD_*)", () => {
+  const source = { PATH: "/bin", LANG: "C", LD_PRELOAD: "/tmp/x.so", LD_LIBRARY_PATH: "/tmp" };
+  const pick = (env: Record<string, string>) =>
+    Object.keys(env).filter((k) => k !== "PATH" && k in source);
+  assertEquals(pick(childEnv(["L*"], source)), ["LANG"]);
+  assertEquals(pick(childEnv(["L*"], source, {}, { ffi: true })), [
+    "LANG",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+  ]);
 });
 
 Deno.test("a NUL byte in an argument or a fixed variable is a finding, not a job that cannot start", () => {

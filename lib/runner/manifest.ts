@@ -421,6 +421,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       pos: w.pos(jp.key),
     };
     const deps: [string, unknown][] = []; // in order, repeats kept (a repeat is a finding)
+    const nativeEnv: [string, unknown][] = []; // fixed variables the loader reads (LD_PRELOAD)
     for (const p of pairs) {
       const k = w.keyOf(p);
       const v = p.value;
@@ -473,6 +474,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
             w.add(ep.key, `${what}: env name "${name}" is not a variable name`);
             continue;
           }
+          if (loadsNativeCode(name)) nativeEnv.push([name, ep.key]);
           const val = w.scalar(ep.value);
           if (typeof val === "string" && val.includes("\0")) {
             w.add(ep.value, `${what}: env ${name} contains a NUL byte`);
@@ -487,6 +489,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
         job.retryBackoffMs = w.duration(v, `${what}: retry_backoff`) ?? defaults.retryBackoffMs;
       }
       if (k === "timeout") job.timeoutMs = w.duration(v, `${what}: timeout`) ?? defaults.timeoutMs;
+    }
+    if (!job.permissions.ffi) {
+      for (const [name, n] of nativeEnv) w.add(n, `${what}: env ${nativeCodeProblem(name)}`);
     }
     if (!w.get(pairs, "script")) w.add(jp.key, `${what}: missing "script"`);
     jobs.set(id, job);
@@ -575,9 +580,11 @@ function permissions(w: Walker, node: unknown, what: string): Permissions {
   const out: Permissions = { ...NO_PERMISSIONS };
   const label = `${what}: permissions`;
   const pairs = w.map(node, label, PERMISSION_KEYS) ?? [];
+  const envNodes: [string, unknown][] = [];
   const checked = (problem: (s: string) => string | undefined) => (s: string, n: unknown) => {
     const p = problem(s);
     if (p) w.add(n, `${label}: ${p}`);
+    else if (problem === envEntryProblem) envNodes.push([s, n]);
     return p === undefined;
   };
   for (const p of pairs) {
@@ -599,7 +606,22 @@ function permissions(w: Walker, node: unknown, what: string): Permissions {
         : w.list(v, `${label}.sys (true, false or a list)`, checked(sysEntryProblem)) ?? false;
     }
   }
+  if (!out.ffi) {
+    for (const [name, n] of envNodes) {
+      if (loadsNativeCode(name)) w.add(n, `${label}.env: ${nativeCodeProblem(name)}`);
+    }
+  }
   return out;
+}
+
+/** `LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`...: the loader reads them, and loads native code. */
+export function loadsNativeCode(name: string): boolean {
+  return /^(LD_|DYLD_)/.test(name);
+}
+
+function nativeCodeProblem(name: string): string {
+  return `${name} makes the loader load native code into the job (as ffi does): only for a ` +
+    "job with ffi: true";
 }
 
 function isFile(root: string, rel: string): boolean {

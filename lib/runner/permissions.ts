@@ -210,15 +210,19 @@ export function childEnv(
   declared: readonly string[],
   source: Readonly<Record<string, string>>,
   fixed: Readonly<Record<string, string>> = {},
+  opts: { ffi?: boolean } = {},
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const n of DENO_NEEDS) if (source[n] !== undefined) env[n] = source[n];
   Object.assign(env, FIXED_CHILD_ENV);
+  // A job without ffi never gets what makes the loader load native code (LD_PRELOAD...), also
+  // not through a pattern such as L* (the manifest refuses such names given in full).
+  const ok = (k: string) => opts.ffi || !/^(LD_|DYLD_)/.test(k);
   for (const d of declared) {
     if (d.endsWith("*")) {
       const prefix = d.slice(0, -1);
-      for (const [k, v] of Object.entries(source)) if (k.startsWith(prefix)) env[k] = v;
-    } else if (source[d] !== undefined) env[d] = source[d];
+      for (const [k, v] of Object.entries(source)) if (k.startsWith(prefix) && ok(k)) env[k] = v;
+    } else if (source[d] !== undefined && ok(d)) env[d] = source[d];
   }
   return Object.assign(env, fixed);
 }

@@ -128,7 +128,7 @@ export function jobCommand(
   const script = job.script.startsWith("-") ? `./${job.script}` : job.script;
   return {
     argv: [opts.deno ?? Deno.execPath(), "run", ...flags, script, ...args],
-    env: childEnv(permissions.env, opts.source, job.env),
+    env: childEnv(permissions.env, opts.source, job.env, { ffi: permissions.ffi }),
     permissions,
     cwd: manifest.root,
   };
