@@ -38,8 +38,14 @@ async function simulate(
     runMs?: number;
     failFirst?: boolean;
     jump?: { at: string; to: string };
-    /** The id of a run by another process at time `now` (ms), if any. */
-    elsewhere?: (now: number) => string | undefined;
+    /** A run by another process at time `now` (ms) of `pipeline` or its `jobs`, if any. */
+    elsewhere?: (
+      now: number,
+      pipeline: string,
+      jobs: readonly string[],
+    ) => { id: string; target: string } | undefined;
+    /** How long each pipeline's runs last (default runMs). */
+    runMsOf?: Record<string, number>;
   } = {},
 ) {
   const clock = new ManualClock(new Date(start));
@@ -52,7 +58,8 @@ async function simulate(
     clock,
     signal: controller.signal,
     log: (l) => logs.push(l),
-    runningElsewhere: opts.elsewhere && (() => opts.elsewhere!(clock.now())),
+    runningElsewhere: opts.elsewhere &&
+      ((pipeline, jobs) => opts.elsewhere!(clock.now(), pipeline, jobs)),
     onFire: (pipeline, at, outcome) =>
       fired.push({
         pipeline,
@@ -63,7 +70,8 @@ async function simulate(
     fire: async (pipeline, _at, signal) => {
       runs.push({ pipeline, startedAt: new Date(clock.now()).toISOString() });
       if (opts.failFirst && calls++ === 0) throw new Error("warehouse unreachable");
-      if (opts.runMs) await clock.sleepUntil(clock.now() + opts.runMs, signal);
+      const ms = opts.runMsOf?.[pipeline] ?? opts.runMs;
+      if (ms) await clock.sleepUntil(clock.now() + ms, signal);
     },
   });
   if (opts.jump) {
@@ -275,7 +283,7 @@ Deno.test("overlap queue starts one waiting fire as soon as the previous run end
 /** Another process (a manual `deno task run` of p) runs p from 10:05 to 10:25 UTC. */
 const manualRun = (now: number) =>
   now >= Date.parse("2026-05-01T10:05:00Z") && now < Date.parse("2026-05-01T10:25:00Z")
-    ? "20260501-100500-abcd"
+    ? { id: "20260501-100500-abcd", target: "p" }
     : undefined;
 
 Deno.test("a fire while another process runs the pipeline is skipped and names that run", async () => {
@@ -347,6 +355,71 @@ Deno.test("overlap queue does not wait for another process's run: the fire, or t
   ]);
 });
 
+Deno.test("pipelines sharing a job never run side by side: the later fire is skipped or queued", async () => {
+  // full_pipeline and transformations both run the models (as in jobs.yaml).
+  const full: ScheduleEntry = {
+    pipeline: "full",
+    pattern: "0 1 * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+    jobs: ["load", "models_run", "models_test"],
+  };
+  const tr: ScheduleEntry = {
+    pipeline: "tr",
+    pattern: "0 2,3 * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+    jobs: ["models_run", "models_test"],
+  };
+  const other: ScheduleEntry = { ...tr, pipeline: "other", jobs: ["cleanup"] };
+  // full runs 01:00-02:30: tr's 02:00 fire is skipped, its 03:00 one runs; other never waits.
+  const skip = await simulate(
+    [full, tr, other],
+    "2026-05-01T00:59:00+03:00",
+    "2026-05-01T03:59:00+03:00",
+    { runMsOf: { full: 90 * 60_000 }, runMs: 10 * 60_000 },
+  );
+  assertEquals(skip.fired.map((f) => [f.pipeline, f.wall.slice(11), f.outcome]), [
+    ["full", "01:00", "started"],
+    ["tr", "02:00", "skipped"],
+    ["other", "02:00", "started"],
+    ["tr", "03:00", "started"],
+    ["other", "03:00", "started"],
+  ]);
+  assert(skip.logs.includes(
+    "scheduler: tr (2026-05-01 02:00 Africa/Cairo) skipped: full is running, which shares jobs " +
+      "with it (models_run, models_test)",
+  ));
+  // With overlap queue, tr's 02:00 fire starts when full ends at 02:30.
+  const queue = await simulate(
+    [full, { ...tr, overlap: "queue" }],
+    "2026-05-01T00:59:00+03:00",
+    "2026-05-01T02:59:00+03:00",
+    { runMsOf: { full: 90 * 60_000 }, runMs: 10 * 60_000 },
+  );
+  assertEquals(queue.runs.map((r) => [r.pipeline, r.startedAt]), [
+    ["full", "2026-04-30T22:00:00.000Z"],
+    ["tr", "2026-04-30T23:30:00.000Z"],
+  ]);
+  assert(queue.logs.includes("scheduler: firing tr (2026-05-01 02:00 Africa/Cairo, queued)"));
+  // A manual run of a shared job in another process is in the way too, and is named.
+  const manual = await simulate(
+    [tr],
+    "2026-05-01T01:59:00+03:00",
+    "2026-05-01T02:01:00+03:00",
+    {
+      elsewhere: (_now, _pipeline, jobs) =>
+        jobs.includes("models_run")
+          ? { id: "20260501-225500-beef", target: "models_run" }
+          : undefined,
+    },
+  );
+  assertEquals(manual.logs, [
+    "scheduler: tr (2026-05-01 02:00 Africa/Cairo) skipped: run 20260501-225500-beef of " +
+    "models_run, which shares jobs with it, is still running in another process",
+  ]);
+});
+
 Deno.test("runs elsewhere come from the history: a running run whose runner holds its lock counts; dead runners' runs are marked abandoned at each look", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "runner_sched_elsewhere_" });
   const logDir = `${dir}/logs`;
@@ -354,12 +427,12 @@ Deno.test("runs elsewhere come from the history: a running run whose runner hold
   let runner: Deno.ChildProcess | undefined;
   try {
     // Runs as `deno task run` records them: the row, the run's folder and its lock file.
-    const record = (id: string, target: string) => {
-      history.startRun({ id, target, trigger: "manual", jobs: [], at: Date.now() });
+    const record = (id: string, target: string, jobs: string[] = []) => {
+      history.startRun({ id, target, trigger: "manual", jobs, at: Date.now() });
       Deno.mkdirSync(`${logDir}/runs/${id}`, { recursive: true });
       lockRun(logDir, id).close();
     };
-    record("20260501-100500-aaaa", "p");
+    record("20260501-100500-aaaa", "p", ["j"]);
     record("20260501-100600-bbbb", "q"); // its runner was killed: nothing holds its lock
     // p's runner: another process holding p's lock while it runs.
     runner = new Deno.Command(Deno.execPath(), {
@@ -375,7 +448,16 @@ Deno.test("runs elsewhere come from the history: a running run whose runner hold
     assertEquals((await reader.read()).value, "locked\n");
     const lines: string[] = [];
     const print = (l: string) => lines.push(l);
-    assertEquals(runningElsewhere(history, "p", print), "20260501-100500-aaaa");
+    assertEquals(runningElsewhere(history, "p", print), {
+      id: "20260501-100500-aaaa",
+      target: "p",
+    });
+    // A pipeline that shares a job with p (its run holds job "j") meets the same run.
+    assertEquals(runningElsewhere(history, "other", print, ["x", "j"]), {
+      id: "20260501-100500-aaaa",
+      target: "p",
+    });
+    assertEquals(runningElsewhere(history, "other", print, ["x"]), undefined);
     assertEquals(lines, ["marked 1 run(s) of dead runners as abandoned: 20260501-100600-bbbb"]);
     assertEquals(runningElsewhere(history, "q", print), undefined);
     assertEquals(history.getRun("20260501-100600-bbbb")!.run.status, "abandoned");

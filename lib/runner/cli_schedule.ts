@@ -114,8 +114,8 @@ export async function main(args: string[]): Promise<number> {
       signal: controller.signal,
       log: (l) => console.log(`${stamp()} ${l}`),
       // Each fire also marks runs of dead runners abandoned (a scheduler lives for months).
-      runningElsewhere: (pipeline) =>
-        runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`)),
+      runningElsewhere: (pipeline, jobs) =>
+        runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`), jobs),
       fire: (pipeline, _at, signal) =>
         runScheduled(values.manifest, pipeline, {
           history,

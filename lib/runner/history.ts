@@ -419,11 +419,14 @@ export class History {
    * markStale() their runners are alive (or cannot be checked). Other hosts' runs are left out:
    * whether their runners live cannot be told from here.
    */
-  runningRuns(target: string): RunRow[] {
+  /** Running runs on this host of `target`, or of any of `jobs` (a run of a job, or of a
+   * pipeline holding one), oldest first. */
+  runningRuns(target: string, jobs: readonly string[] = []): RunRow[] {
     return this.#db.prepare(
-      "SELECT * FROM runs WHERE status = 'running' AND target = ? AND runner_host = ? " +
+      "SELECT * FROM runs WHERE status = 'running' AND runner_host = ? AND (target = ? OR id IN " +
+        "(SELECT run_id FROM run_jobs WHERE job IN (SELECT value FROM json_each(?)))) " +
         "ORDER BY started_at, id",
-    ).all(target, this.host) as unknown as RunRow[];
+    ).all(this.host, target, JSON.stringify(jobs)) as unknown as RunRow[];
   }
 
   /** The most recent runs, newest first. */

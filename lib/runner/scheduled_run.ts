@@ -31,21 +31,24 @@ export interface ScheduledRunOptions {
 }
 
 /**
- * The id of a run of `pipeline` that is still running outside this scheduler (e.g. a manual
- * `deno task run` of it), or undefined. Runs whose runner is gone are marked abandoned first (so
- * they do not count, and a long-lived scheduler does not keep them `running`): the run's lock
- * decides, see History.markStale. Only for a pipeline the scheduler has no run of its own of.
+ * A run of `pipeline`, or of any of its `jobs`, that is still running outside this scheduler
+ * (e.g. a manual `deno task run` of it, or of one of its jobs), or undefined. Runs whose runner is
+ * gone are marked abandoned first (so they do not count, and a long-lived scheduler does not keep
+ * them `running`): the run's lock decides, see History.markStale. Only asked when the scheduler
+ * itself runs nothing in the pipeline's way.
  */
 export function runningElsewhere(
   history: History,
   pipeline: string,
   print: (line: string) => void = (l) => console.log(l),
-): string | undefined {
+  jobs: readonly string[] = [],
+): { id: string; target: string } | undefined {
   const stale = history.markStale();
   if (stale.length > 0) {
     print(`marked ${stale.length} run(s) of dead runners as abandoned: ${stale.join(", ")}`);
   }
-  return history.runningRuns(pipeline)[0]?.id;
+  const run = history.runningRuns(pipeline, jobs)[0];
+  return run && { id: run.id, target: run.target };
 }
 
 /** Run `pipeline` from the manifest at `manifestPath` as it is now; see the module comment. */
@@ -57,7 +60,14 @@ export async function runScheduled(
   const print = opts.print ?? ((l: string) => console.log(l));
   const startedAt = Date.now();
   // Chosen here so that a failure can tell whether the run got as far as being recorded.
-  const runId = newRunId(startedAt, (id) => opts.history.hasRun(id));
+  // A history that cannot be read is met (and reported) by the fire itself.
+  const runId = newRunId(startedAt, (id) => {
+    try {
+      return opts.history.hasRun(id);
+    } catch {
+      return false;
+    }
+  });
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath, opts.history);

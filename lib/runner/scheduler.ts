@@ -11,10 +11,13 @@
  *   not exist at the next existing time (01:00), once; tests pin this for every schedule.
  * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
  *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
- *   A run of the pipeline by another process (a manual `deno task run`, seen in the history
- *   through `runningElsewhere`) counts too; a fire that finds one is skipped under either policy,
- *   since this scheduler is not told when another process's run ends (waiting would mean polling
- *   the history), and a queued fire that finds one when it would start is dropped the same way.
+ *   A run of another pipeline that shares a job with it counts the same (full_pipeline and
+ *   transformations both run the models: two model builds must not run side by side), and so
+ *   does a run by another process (a manual `deno task run` of the pipeline or of a job it
+ *   shares, seen in the history through `runningElsewhere`); a fire that finds one of those is
+ *   skipped under either policy, since this scheduler is not told when another process's run
+ *   ends (waiting would mean polling the history), and a queued fire that finds one when it
+ *   would start is dropped the same way.
  * - Clock jumps: after a forward jump (VM resume, NTP step) the overdue fire runs once and the
  *   next one is computed from now; the fire times jumped over are counted in one line, not
  *   replayed.
@@ -114,6 +117,8 @@ export interface ScheduleEntry {
   pattern: string;
   timezone: string;
   overlap: Overlap;
+  /** The pipeline's jobs: a run of a pipeline sharing one of them is an overlap too. */
+  jobs?: readonly string[];
 }
 
 /** The scheduled pipelines of a manifest, in its order. */
@@ -125,6 +130,7 @@ export function scheduleEntries(manifest: Manifest): ScheduleEntry[] {
       pattern: p.schedule!,
       timezone: p.timezone,
       overlap: p.overlap,
+      jobs: p.jobs,
     }));
 }
 
@@ -206,10 +212,14 @@ export interface SchedulerOptions {
   log?: (line: string) => void;
   signal: AbortSignal;
   /**
-   * The id of a run of `pipeline` that another process is running, or undefined; asked at each
-   * fire when this scheduler has no run of the pipeline itself (and before a queued fire starts).
+   * A run that another process is running of `pipeline` or of any of its `jobs`, or undefined;
+   * asked at each fire when this scheduler itself runs nothing in the way (and before a queued
+   * fire starts).
    */
-  runningElsewhere?: (pipeline: string) => string | undefined;
+  runningElsewhere?: (
+    pipeline: string,
+    jobs: readonly string[],
+  ) => { id: string; target: string } | undefined;
   /** Called on every scheduled time (tests observe the overlap policy through it). */
   onFire?: (pipeline: string, at: number, outcome: FireOutcome) => void;
 }
@@ -225,22 +235,43 @@ export async function runScheduler(
   const running = new Map<string, Promise<void>>();
   const queued = new Map<string, number>();
   const zones = new Map(entries.map((e) => [e.pipeline, e.timezone]));
+  const jobsOf = new Map(entries.map((e) => [e.pipeline, e.jobs ?? []]));
+  /** The jobs `pipeline` shares with `other` (both this scheduler's pipelines). */
+  const shared = (pipeline: string, other: string) => {
+    const theirs = new Set(jobsOf.get(other));
+    return (jobsOf.get(pipeline) ?? []).filter((j) => theirs.has(j));
+  };
+  /** This scheduler's running pipeline in the way of `pipeline`: itself, or one sharing a job. */
+  const inTheWay = (pipeline: string): string | undefined =>
+    running.has(pipeline)
+      ? pipeline
+      : [...running.keys()].find((other) => shared(pipeline, other).length > 0);
+  const busyHere = (pipeline: string, other: string) =>
+    other === pipeline
+      ? "the previous run is still running"
+      : `${other} is running, which shares jobs with it (${shared(pipeline, other).join(", ")})`;
   const when = (pipeline: string, at: number) => {
     const tz = zones.get(pipeline) ?? "UTC";
     return `${wallClock(at, tz)} ${tz}`;
   };
 
-  const elsewhere = (pipeline: string): string | undefined => {
+  const elsewhere = (pipeline: string): { id: string; target: string } | undefined => {
     try {
-      return opts.runningElsewhere?.(pipeline);
+      return opts.runningElsewhere?.(pipeline, jobsOf.get(pipeline) ?? []);
     } catch (e) {
       // The fire then meets the same problem and reports it; the schedule must go on.
       log(`scheduler: cannot look for other runs of ${pipeline}: ${(e as Error).message}`);
       return undefined;
     }
   };
-  const busyElsewhere = (id: string, overlap: Overlap) =>
-    `run ${id} of the pipeline is still running in another process` +
+  const busyElsewhere = (
+    pipeline: string,
+    run: { id: string; target: string },
+    overlap: Overlap,
+  ) =>
+    `run ${run.id} of ${
+      run.target === pipeline ? "the pipeline" : `${run.target}, which shares jobs with it,`
+    } is still running in another process` +
     (overlap === "queue" ? " (a queued fire waits only for this scheduler's own runs)" : "");
 
   const start = (pipeline: string, at: number) => {
@@ -252,20 +283,21 @@ export async function runScheduler(
       }
     })().finally(() => {
       running.delete(pipeline);
-      const q = queued.get(pipeline);
-      if (q !== undefined) {
-        queued.delete(pipeline);
-        const other = signal.aborted ? undefined : elsewhere(pipeline);
+      // Queued fires (this pipeline's, or one sharing a job with it) nothing is in the way of now.
+      for (const [waiting, q] of [...queued]) {
+        if (inTheWay(waiting) !== undefined) continue;
+        queued.delete(waiting);
+        const other = signal.aborted ? undefined : elsewhere(waiting);
         if (signal.aborted) {
-          log(`scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: stopping`);
+          log(`scheduler: ${waiting} (${when(waiting, q)}) queued fire dropped: stopping`);
         } else if (other !== undefined) {
           log(
-            `scheduler: ${pipeline} (${when(pipeline, q)}) queued fire dropped: ` +
-              busyElsewhere(other, "queue"),
+            `scheduler: ${waiting} (${when(waiting, q)}) queued fire dropped: ` +
+              busyElsewhere(waiting, other, "queue"),
           );
         } else {
-          log(`scheduler: firing ${pipeline} (${when(pipeline, q)}, queued)`);
-          start(pipeline, q);
+          log(`scheduler: firing ${waiting} (${when(waiting, q)}, queued)`);
+          start(waiting, q);
         }
       }
     });
@@ -308,22 +340,25 @@ export async function runScheduler(
       }
       fired.set(key, next);
       const at = when(entry.pipeline, next);
-      const own = running.has(entry.pipeline);
-      const other = own ? undefined : elsewhere(entry.pipeline);
-      if (!own && other === undefined) {
+      const own = inTheWay(entry.pipeline);
+      const other = own === undefined ? elsewhere(entry.pipeline) : undefined;
+      if (own === undefined && other === undefined) {
         opts.onFire?.(entry.pipeline, next, "started");
         log(`scheduler: firing ${entry.pipeline} (${at})`);
         start(entry.pipeline, next);
       } else if (other !== undefined) {
         opts.onFire?.(entry.pipeline, next, "skipped");
-        log(`scheduler: ${entry.pipeline} (${at}) skipped: ${busyElsewhere(other, entry.overlap)}`);
+        log(
+          `scheduler: ${entry.pipeline} (${at}) skipped: ` +
+            busyElsewhere(entry.pipeline, other, entry.overlap),
+        );
       } else if (entry.overlap === "queue" && !queued.has(entry.pipeline)) {
         opts.onFire?.(entry.pipeline, next, "queued");
         queued.set(entry.pipeline, next);
-        log(`scheduler: ${entry.pipeline} (${at}) queued: the previous run is still running`);
+        log(`scheduler: ${entry.pipeline} (${at}) queued: ${busyHere(entry.pipeline, own!)}`);
       } else {
         opts.onFire?.(entry.pipeline, next, "skipped");
-        log(`scheduler: ${entry.pipeline} (${at}) skipped: the previous run is still running`);
+        log(`scheduler: ${entry.pipeline} (${at}) skipped: ${busyHere(entry.pipeline, own!)}`);
       }
     }
   };
