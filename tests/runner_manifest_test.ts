@@ -303,6 +303,18 @@ jobs:
   );
 });
 
+Deno.test("a pipeline without jobs is a finding", () => {
+  assertEquals(
+    findings(`jobs:
+  a: {script: jobs/behave.ts}
+pipelines:
+  p: {jobs: []}
+  q: {jobs: [a]}
+`),
+    ["jobs.yaml:4:13 pipeline p: jobs is empty (a pipeline runs at least one job)"],
+  );
+});
+
 Deno.test("variables that load native code (LD_PRELOAD...) are refused for a job without ffi", () => {
   assertEquals(
     findings(`jobs:

@@ -564,7 +564,11 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
         }) ?? [];
       }
     }
-    if (!w.get(pairs, "jobs")) w.add(pp.key, `${what}: missing "jobs"`);
+    const jobsPair = w.get(pairs, "jobs");
+    if (!jobsPair) w.add(pp.key, `${what}: missing "jobs"`);
+    else if (isSeq(jobsPair.value) && jobsPair.value.items.length === 0) {
+      w.add(jobsPair.value, `${what}: jobs is empty (a pipeline runs at least one job)`);
+    }
     if (pipe.schedule !== undefined) {
       const bad = cronProblem(pipe.schedule, pipe.timezone);
       if (bad) w.add(scheduleNode, `${what}: ${bad}`);
