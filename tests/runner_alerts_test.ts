@@ -3,6 +3,7 @@ import { type AlertSummary, alertSummary, sendAlerts } from "../lib/runner/alert
 import type { RunResult } from "../lib/runner/executor.ts";
 import { mayAuthenticate, sendMail } from "../lib/runner/smtp.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
+import { redact, registerSecrets } from "../lib/config/config.ts";
 
 const RESULT: RunResult = {
   runId: "20260424-230000-ab12",
@@ -258,6 +259,36 @@ Deno.test("an SMTP login failure or a dead SMTP server is reported without the p
   assertEquals(dead.ok, false);
   assert(dead.detail.startsWith("email failed: ConnectionRefused"), dead.detail);
   assertEquals(dead.detail.includes("wrong-password-999"), false);
+});
+
+Deno.test("an SMTP server that quotes the refused AUTH line does not reveal the base64 credentials", async () => {
+  const smtp = await startSmtpServer({ user: "u", password: "right-password", quoteAuth: true });
+  try {
+    const url = smtp.url("alerts", "Wr0ng-Pa55");
+    // As the runner and the scheduler do at start (the history and the output are masked alike).
+    registerSecrets((name) => name === "EGX_SMTP_URL" ? url : undefined);
+    const [out] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      smtpUrl: url,
+      emailTo: "ops@egx.test",
+      emailFrom: "a@b",
+    });
+    // What went over the wire: base64 of "\0alerts\0Wr0ng-Pa55".
+    const plain = btoa("\0alerts\0Wr0ng-Pa55");
+    assertEquals(smtp.transcript.includes(`AUTH PLAIN ${plain}`), true);
+    assertEquals(out, {
+      channel: "email",
+      ok: false,
+      detail: "email failed: SmtpError: AUTH: server answered 535 5.7.8 authentication failed: " +
+        "AUTH PLAIN ***",
+    });
+    // AUTH LOGIN's form (the password alone) and unpadded quotes are masked too.
+    assertEquals(
+      redact(`${btoa("Wr0ng-Pa55")} ${plain.replace(/=+$/, "")}!`),
+      "*** ***!",
+    );
+  } finally {
+    await smtp.close();
+  }
 });
 
 Deno.test("the SMTP password goes in plain text only to this machine; elsewhere only over TLS", async () => {

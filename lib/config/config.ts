@@ -55,10 +55,38 @@ export function secretForms(value: string): string[] {
       bare.username = bare.password = "";
       forms.push(bare.href);
     }
+    if (/^smtps?:$/.test(u.protocol) && u.password) forms.push(...smtpAuthForms(u));
     return forms;
   } catch {
     return [value];
   }
+}
+
+/** UTF-8 bytes of `s` in base64, as SMTP AUTH sends them. */
+function base64(s: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(s)));
+}
+
+/**
+ * The credentials of an SMTP URL as they go over the wire: AUTH PLAIN's base64 of
+ * `\0user\0password` (lib/runner/smtp.ts), and AUTH LOGIN's base64 of the password alone, each
+ * with and without its `=` padding. A server that refuses the login may quote the line it got
+ * (`535 5.7.8 rejected: AUTH PLAIN AHVzZXIA...`), and that reply ends up in the alert's outcome,
+ * on the runner's output and in the run history: base64 is not a mask.
+ */
+function smtpAuthForms(u: URL): string[] {
+  let user: string, password: string;
+  try {
+    user = decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const b of [base64(`\0${user}\0${password}`), base64(password)]) {
+    out.push(b, b.replace(/=+$/, ""));
+  }
+  return out;
 }
 
 function secret(value: string | undefined): string | undefined {

@@ -24,7 +24,13 @@ export interface SmtpServer {
 }
 
 export async function startSmtpServer(
-  opts: { user?: string; password?: string; host?: string } = {},
+  opts: {
+    user?: string;
+    password?: string;
+    host?: string;
+    /** Quote the refused AUTH line in the 535 reply, as some servers do. */
+    quoteAuth?: boolean;
+  } = {},
 ): Promise<SmtpServer> {
   const host = opts.host ?? "127.0.0.1"; // where it listens and what its url() names
   const messages: ReceivedMail[] = [];
@@ -81,7 +87,7 @@ export async function startSmtpServer(
             if (parts.length === 3 && parts[1] === opts.user && parts[2] === opts.password) {
               auth = { user: parts[1], password: parts[2] };
               say("235 2.7.0 authenticated");
-            } else say("535 5.7.8 authentication failed");
+            } else say(`535 5.7.8 authentication failed${opts.quoteAuth ? `: ${line}` : ""}`);
             break;
           }
           case "MAIL":
