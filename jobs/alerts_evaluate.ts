@@ -8,13 +8,14 @@
  *   deno run --allow-ffi --allow-net=127.0.0.1 \
  *     --allow-read=alerts.yaml,data,data/egx.duckdb,data/egx.duckdb.wal \
  *     --allow-write=data,data/egx.duckdb \
- *     --allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,EGX_SMTP_URL,EGX_ALERT_EMAIL_TO,EGX_ALERT_EMAIL_FROM,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
+ *     --allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM \
  *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD | --watch [--interval SEC]]
  *
  * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;
- * it lets native code bypass the other permissions. --allow-net is for the webhook and SMTP
- * server and for Snowflake: EGX_ALERT_WEBHOOK_NET and EGX_SNOWFLAKE_NET in jobs.yaml, give your
- * hosts; a --rules file elsewhere needs its own --allow-read.)
+ * it lets native code bypass the other permissions. --allow-net is for the webhook and for
+ * Snowflake: EGX_ALERT_WEBHOOK_NET and EGX_SNOWFLAKE_NET in jobs.yaml, give your hosts; a --rules
+ * file elsewhere needs its own --allow-read. It reads no SMTP setting: email alerts are the
+ * runner's, and the job is not given EGX_SMTP_URL and its password.)
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../lib/config/config.ts";
@@ -116,7 +117,7 @@ if (import.meta.main) {
     });
     if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
     const config = loadConfig();
-    const webhookUrl = config.alerts.webhookUrl;
+    const webhookUrl = config.alertWebhookUrl;
     const wh = await openWarehouse(config.warehouse, { signal }).catch((e) => {
       throw bad ?? e;
     });

@@ -4,14 +4,14 @@
  * "now" (EGX_AS_OF; the bundled sample's own end by default), and per-file row counts that
  * reconcile (read = loaded + quarantined). Prints a readable report; exit 1 when a check fails.
  *
- *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,var,data/egx.duckdb,data/sample \
- *     --allow-write=data,var,data/egx.duckdb --allow-sys=uid,homedir,osRelease \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,SNOWFLAKE_*,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE \
+ *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,data/egx.duckdb \
+ *     --allow-write=data,data/egx.duckdb \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,SNOWFLAKE_* \
  *     jobs/validate_data.ts
  *
- * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for S3 and Snowflake,
- * EGX_S3_NET and EGX_SNOWFLAKE_NET there, and --allow-read/--allow-write follow EGX_WAREHOUSE and
- * EGX_LANDING; the AWS SDK reads the AWS_*, home and sys entries as it loads.)
+ * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for Snowflake,
+ * EGX_SNOWFLAKE_NET there, and --allow-read/--allow-write follow EGX_WAREHOUSE. It reads the
+ * warehouse only, never the landing store: no AWS credentials, S3 host or var/.)
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";

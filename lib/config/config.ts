@@ -333,7 +333,13 @@ export interface Config {
   kafka: KafkaConfig;
   stream: StreamConfig;
   api: ApiConfig;
+  /** Every alert channel (the runner's failure alerts: webhook and email). */
   alerts: AlertConfig;
+  /**
+   * The webhook alone (EGX_ALERT_WEBHOOK_URL), for processes that deliver price alerts: they
+   * need no grant of the SMTP URL and its password, which only the runner uses.
+   */
+  alertWebhookUrl: string | undefined;
   /** Where run logs and run history live. */
   logDir: string;
   /** Logs and run records older than this many days are removed by `cleanup`. */
@@ -505,9 +511,13 @@ function api(env: Env): ApiConfig {
   };
 }
 
-function alerts(env: Env): AlertConfig {
+function alertWebhookUrl(env: Env): string | undefined {
+  return secretHttpUrl(env, "EGX_ALERT_WEBHOOK_URL", "https://hooks.slack.com/services/...");
+}
+
+function alerts(env: Env, webhookUrl: string | undefined): AlertConfig {
   return {
-    webhookUrl: secretHttpUrl(env, "EGX_ALERT_WEBHOOK_URL", "https://hooks.slack.com/services/..."),
+    webhookUrl,
     smtpUrl: secret(env("EGX_SMTP_URL")),
     emailTo: env("EGX_ALERT_EMAIL_TO"),
     emailFrom: env("EGX_ALERT_EMAIL_FROM") ?? "egx-pipeline@localhost",
@@ -566,7 +576,10 @@ export function loadConfig(env: Env = envVar): Config {
       return lazy("api", () => api(env));
     },
     get alerts() {
-      return lazy("alerts", () => alerts(env));
+      return lazy("alerts", () => alerts(env, this.alertWebhookUrl));
+    },
+    get alertWebhookUrl() {
+      return lazy("alertWebhookUrl", () => alertWebhookUrl(env));
     },
     get logDir() {
       return lazy("logDir", () => env("EGX_LOG_DIR") ?? "logs");
