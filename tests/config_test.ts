@@ -6,6 +6,7 @@ import {
   registerSecrets,
   SAMPLE_AS_OF,
 } from "../lib/config/config.ts";
+import { jsonLogger } from "../lib/stream/log.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const envOf = (vars: Record<string, string>) => (k: string) => vars[k];
@@ -262,6 +263,25 @@ Deno.test("registerSecrets masks every secret of the environment before any sect
     redact("Key-Pass-phrase-7 wss://tv:Tv-Pa55-8@data.example.com/socket Api-T0ken-9 not-a-secret"),
     "*** wss://tv:***@data.example.com/socket *** not-a-secret",
   );
+});
+
+Deno.test("a secret with a quote or backslash is masked in JSON-lines logs too", () => {
+  // Snowflake passwords and passphrases may hold any character; JSON writes " as \" and \ as \\.
+  registerSecrets(envOf({
+    SNOWFLAKE_PASSWORD: 'Sf"Pa55\\word-10',
+    EGX_SMTP_URL: "smtp://ops:Mail%22Pa55%5C-11@mail.example.com:587",
+  }));
+  const lines: string[] = [];
+  const log = jsonLogger("consumer", { write: (l) => lines.push(l) });
+  log.warn("sink.retry", {
+    error: new Error('login failed for password Sf"Pa55\\word-10'),
+    note: 'smtp password Mail"Pa55\\-11',
+  });
+  const rec = JSON.parse(lines[0]);
+  assertEquals([rec.error.message, rec.note], [
+    "login failed for password ***",
+    "smtp password ***",
+  ]);
 });
 
 Deno.test(".env files: comments, export, quotes and inline comments; a bad line names file and line", () => {

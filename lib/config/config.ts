@@ -24,6 +24,16 @@ type Env = (name: string) => string | undefined;
 
 const secretValues = new Set<string>();
 
+/**
+ * Register a secret and, when JSON would write it differently (a `"`, `\` or control character
+ * in it), its JSON-escaped form too: JSON-lines logs (lib/stream/log.ts) mask the encoded line.
+ */
+function addSecret(value: string): void {
+  secretValues.add(value);
+  const escaped = JSON.stringify(value).slice(1, -1);
+  if (escaped !== value) secretValues.add(escaped);
+}
+
 /** Mask every secret value read so far (and any passed in `extra`) in `text`. */
 export function redact(text: string, extra: readonly string[] = []): string {
   let out = text;
@@ -91,7 +101,7 @@ function smtpAuthForms(u: URL): string[] {
 
 function secret(value: string | undefined): string | undefined {
   if (value) {
-    for (const f of secretForms(value)) secretValues.add(f);
+    for (const f of secretForms(value)) addSecret(f);
     urlPassword(value);
   }
   return value;
@@ -103,13 +113,13 @@ function urlPassword(value: string | undefined): string | undefined {
   try {
     const u = new URL(value);
     if (u.password) {
-      secretValues.add(u.password);
-      secretValues.add(decodeURIComponent(u.password));
+      addSecret(u.password);
+      addSecret(decodeURIComponent(u.password));
     }
   } catch {
     // Not a URL, but it may still say `//user:password@`.
     const m = /\/\/[^/@\s]*:([^/@\s]+)@/.exec(value);
-    if (m) secretValues.add(m[1]);
+    if (m) addSecret(m[1]);
   }
   return value;
 }
