@@ -495,3 +495,40 @@ Deno.test("S3 failures say what was asked of which server: a missing bucket, a c
     return true;
   });
 });
+
+Deno.test("s3_check masks the session token an S3 server quotes percent-encoded, as in a URL", async () => {
+  const token = "FwoGZXIvYXdzE+/Sess10n+T0ken==";
+  // A proxy in front of S3 that refuses the request and quotes it, token and all.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const got = req.headers.get("x-amz-security-token") ?? "";
+    const quoted = `/egx-landing/?X-Amz-Security-Token=${encodeURIComponent(got)}`;
+    return new Response(
+      `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidToken</Code>` +
+        `<Message>refused ${quoted}</Message><RequestId>1</RequestId></Error>`,
+      { status: 400, headers: { "content-type": "application/xml" } },
+    );
+  });
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_token_" });
+  try {
+    const res = await job("s3_check", {
+      EGX_LANDING: "s3://egx-landing/daily/",
+      S3_ENDPOINT: `http://127.0.0.1:${server.addr.port}`,
+      AWS_ACCESS_KEY_ID: "AKIAEXAMPLE",
+      AWS_SECRET_ACCESS_KEY: "Secret/Key+10",
+      AWS_SESSION_TOKEN: token,
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+    });
+    assert.equal(res.code, 1);
+    assert.match(
+      res.err,
+      new RegExp(
+        `^s3_check: Error: cannot list s3://egx-landing/daily/ on 127\\.0\\.0\\.1:${server.addr.port}: ` +
+          `InvalidToken: refused /egx-landing/\\?X-Amz-Security-Token=\\*\\*\\* ` +
+          `\\(at lib/ingest/landing_s3\\.ts:\\d+\\)\\n$`,
+      ),
+    );
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

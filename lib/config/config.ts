@@ -25,13 +25,19 @@ type Env = (name: string) => string | undefined;
 const secretValues = new Set<string>();
 
 /**
- * Register a secret and, when JSON would write it differently (a `"`, `\` or control character
- * in it), its JSON-escaped form too: JSON-lines logs (lib/stream/log.ts) mask the encoded line.
+ * Register a secret and the encoded forms it may be quoted in when they differ from it: JSON's
+ * (a `"`, `\` or control character in it; JSON-lines logs, lib/stream/log.ts, mask the encoded
+ * line) and a URL's percent-encoding (an STS session token goes in a request URL or header as
+ * `X-Amz-Security-Token=FwoG...%2B...%3D`, a key with `/` or `+` as `%2F`/`%2B`).
  */
 function addSecret(value: string): void {
   secretValues.add(value);
   const escaped = JSON.stringify(value).slice(1, -1);
   if (escaped !== value) secretValues.add(escaped);
+  try {
+    const encoded = encodeURIComponent(value);
+    if (encoded !== value) secretValues.add(encoded);
+  } catch { /* a lone surrogate: no URL could hold it */ }
 }
 
 /** Mask every secret value read so far (and any passed in `extra`) in `text`. */
