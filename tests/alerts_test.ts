@@ -574,6 +574,35 @@ Deno.test("a webhook that answers a redirect is not followed: the alert is not d
   assert.deepEqual(seen, ["POST /hook"]);
 });
 
+Deno.test("a webhook's error page quoting its URL is masked before it is cut, not after", async () => {
+  const path = "/services/T0/B0/hook-token-0123456789";
+  // An error page whose 200-character cut falls inside the quoted path, two characters short.
+  const page = `${"x".repeat(200 - path.length + 2)}${path} not found`;
+  await withWebhook(async (req) => {
+    await req.body?.cancel();
+    return new Response(page, { status: 404 });
+  }, async (base) => {
+    const alert = {
+      ruleId: "r",
+      kind: "price_move" as const,
+      subject: "COMI",
+      date: "2025-11-02",
+      direction: "up" as const,
+      observed: 6,
+      threshold: 5,
+      message: "COMI up 6%",
+      triggeredAt: "2025-11-02T12:00:00.000Z",
+      source: "pipeline",
+    };
+    await assert.rejects(
+      () => postWebhook(`${base}${path}`, alert),
+      new DeliveryError(
+        `webhook answered 404 Not Found: ${"x".repeat(200 - path.length + 2)}*** not found`,
+      ),
+    );
+  });
+});
+
 Deno.test("a webhook that answered an error before the stop keeps its answer as the reason", async () => {
   await withWarehouse(async (wh, _path, inputs) => {
     const stop = new AbortController();

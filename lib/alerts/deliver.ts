@@ -79,11 +79,9 @@ export async function postWebhook(
     );
   }
   if (!res.ok) {
-    throw new DeliveryError(
-      redact(
-        `webhook answered ${res.status} ${res.statusText}: ${text.slice(0, 200)}`,
-        secretForms(url),
-      ),
-    );
+    // Masked before it is cut: a cut through the URL (a 404 page quoting the path) would leave
+    // most of its token unmasked.
+    const body = redact(text, secretForms(url)).slice(0, 200);
+    throw new DeliveryError(`webhook answered ${res.status} ${res.statusText}: ${body}`);
   }
 }
