@@ -1,10 +1,10 @@
 /**
  * Incremental models equal a full refresh, row by row and value by value: two warehouses get the
  * same operational changes (new days, today's bar from the stream updated by a later poll, a
- * back-filled day from a more trusted source); one is built incrementally, the other with
- * --full-refresh, and every incremental model and what depends on it is compared after each
- * step. A deliberately naive model (`TRADE_DATE > max(TRADE_DATE)`, the original filter) is
- * caught by the same comparison.
+ * back-filled day from a more trusted source, a new ticker, a second source for an old day); one
+ * is built incrementally, the other with --full-refresh, and every incremental model and what
+ * depends on it is compared after each step. A deliberately naive model
+ * (`TRADE_DATE > max(TRADE_DATE)`, the original filter) is caught by the same comparison.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
@@ -20,6 +20,8 @@ const COMPARED: [string, string][] = [
   ["DWH_GOLD.gold_fct_index_performance", "INDEX_CODE, TRADE_DATE"],
   ["DWH_GOLD.vw_market_snapshot", "TICKER"],
   ["DWH_GOLD.vw_top_movers", "TICKER"],
+  ["DWH_GOLD.vw_volume_leaders", "TICKER"],
+  ["DWH_GOLD.vw_sector_performance", "SECTOR_KEY, TRADE_DATE"],
 ];
 
 type Step = { name: string; statements: [string, SqlValue[]][] };
@@ -109,6 +111,26 @@ const STEPS: Step[] = [
       [],
     ]],
   },
+  {
+    name: "a listed company starts trading (a new ticker)",
+    statements: [[
+      `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, UPDATED_AT)
+       SELECT 'EGAL', TRADE_DATE, 'BATCH_CSV', OPEN / 2, HIGH / 2, LOW / 2, CLOSE / 2, VOLUME * 3, TIMESTAMP '2025-12-09 13:00:00'
+       FROM OPERATIONAL.TBL_STOCK_PRICE
+       WHERE TICKER = 'SWDY' AND DATA_SOURCE = 'BARS_1M' AND TRADE_DATE >= '2025-11-01'`,
+      [],
+    ]],
+  },
+  {
+    name: "an old day of one ticker gets a second, less trusted source",
+    statements: [[
+      `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, UPDATED_AT)
+       SELECT TICKER, TRADE_DATE, 'INVESTING_EXPORT', OPEN, HIGH, LOW, CLOSE, VOLUME, TIMESTAMP '2025-12-09 15:00:00'
+       FROM OPERATIONAL.TBL_STOCK_PRICE
+       WHERE TICKER = 'HRHO' AND DATA_SOURCE = 'BARS_1M' AND TRADE_DATE = '2025-10-05'`,
+      [],
+    ]],
+  },
   { name: "nothing changed", statements: [] },
 ];
 
@@ -185,7 +207,7 @@ async function scenario(root: string, onStep?: (step: string, rows: Map<string, 
   return found;
 }
 
-Deno.test("incremental models equal a full refresh after new days, a re-polled bar of today and a back-filled day", async () => {
+Deno.test("incremental models equal a full refresh after new days, a re-polled bar of today, a back-filled day, a new ticker and a second source", async () => {
   const inserted: Record<string, Record<string, number>> = {};
   const diffs = await scenario(REPO, (step, rows) => inserted[step] = Object.fromEntries(rows));
   assertEquals(diffs, []);
@@ -210,6 +232,16 @@ Deno.test("incremental models equal a full refresh after new days, a re-polled b
       stg_intraday_bars: 0,
       stg_stock_prices_unified: 1, // ETEL's old day, now from BATCH_CSV
       gold_fct_stock_daily_prices: 117, // only ETEL changed
+    },
+    "a listed company starts trading (a new ticker)": {
+      stg_intraday_bars: 0,
+      stg_stock_prices_unified: 27,
+      gold_fct_stock_daily_prices: 27, // only EGAL's new series
+    },
+    "an old day of one ticker gets a second, less trusted source": {
+      stg_intraday_bars: 0,
+      stg_stock_prices_unified: 1, // same bar, one more source
+      gold_fct_stock_daily_prices: 104, // HRHO alone: its EMAs must equal a full refresh's
     },
     "nothing changed": {
       stg_intraday_bars: 0,

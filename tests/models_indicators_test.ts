@@ -2,7 +2,7 @@
  * The technical indicators of gold_fct_stock_daily_prices, checked against values computed here
  * independently (plain recursions, as TradingView's ta.* functions define them) for a real
  * ticker (COMI, from the real one-minute bars) and for a long synthetic series that crosses the
- * model's 1000-bar EMA blocks twice.
+ * model's 100-bar EMA blocks 25 times.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { addDays, isTradingDay } from "../lib/market/calendar.ts";

@@ -20,10 +20,13 @@ replace_by: [TICKER]
 -- SQL has no recursive "previous EMA" function, so each EMA is written in closed form:
 --   EMA_t = sum over j <= t of r^(t-j) * term_j, r = 1 - alpha,
 --   term_j = the seed at the seed bar, alpha * x_j after it, 0 before.
--- To keep r^(-j) inside double range, bars are cut into blocks of 1000 per ticker: within a
--- block the sum is a running window sum scaled by r^(offset); the previous block's final value
--- carries over with weight r^(offset + 1). The blocks before that weigh at most r^1000
--- (< 1e-32 for these r), below double precision, so the result equals the recursion.
+-- To keep r^(-j) small, bars are cut into blocks of 100 per ticker: within a block the sum is a
+-- running window sum scaled by r^(offset); the earlier blocks carry over as the EMA at the end of
+-- the previous block (itself the blocks' end sums weighted r^(100 * blocks back)) with weight
+-- r^(offset + 1). Every sum runs over exact decimals (terms of at most r^-99 times the price fit
+-- NUMBER(38, 20)): a window sum of doubles depends on the order the warehouse adds the values,
+-- which changes with the other tickers computed in the same statement, so an incremental run
+-- (a few tickers) would differ in the last bits from a full refresh (all of them).
 --
 -- Incremental: RSI and MACD depend on a ticker's whole history, so the only exact look-back is
 -- the whole series. The tickers whose silver bars changed (a new day, today's bar updated by a
@@ -74,8 +77,8 @@ base as (
     p.*,
     lag(p.CLOSE) over (partition by p.TICKER order by p.TRADE_DATE) as PREV_CLOSE,
     cast(p.CLOSE as NUMBER(38, 12)) as CLOSE_D,
-    floor(p.SERIES_INDEX / 1000) as EMA_BLOCK,
-    p.SERIES_INDEX - floor(p.SERIES_INDEX / 1000) * 1000 as BLOCK_OFFSET
+    floor(p.SERIES_INDEX / 100) as EMA_BLOCK,
+    p.SERIES_INDEX - floor(p.SERIES_INDEX / 100) * 100 as BLOCK_OFFSET
   from prices as p
 ),
 -- Sliding sums are taken over exact decimals: a window sum of doubles depends on the order the
@@ -148,38 +151,54 @@ ema_terms as (
 ema_local as (
   select
     t.*,
-    power(11::FLOAT / 13, t.BLOCK_OFFSET) * sum(t.T_EMA_12 * power(11::FLOAT / 13, -t.BLOCK_OFFSET))
-      over (
-        partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
-        rows between unbounded preceding and current row
-      ) as L_EMA_12,
-    power(25::FLOAT / 27, t.BLOCK_OFFSET) * sum(t.T_EMA_26 * power(25::FLOAT / 27, -t.BLOCK_OFFSET))
-      over (
-        partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
-        rows between unbounded preceding and current row
-      ) as L_EMA_26,
-    power(13::FLOAT / 14, t.BLOCK_OFFSET) * sum(t.T_GAIN * power(13::FLOAT / 14, -t.BLOCK_OFFSET))
-      over (
-        partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
-        rows between unbounded preceding and current row
-      ) as L_GAIN,
-    power(13::FLOAT / 14, t.BLOCK_OFFSET) * sum(t.T_LOSS * power(13::FLOAT / 14, -t.BLOCK_OFFSET))
-      over (
-        partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
-        rows between unbounded preceding and current row
-      ) as L_LOSS
+    power(11::FLOAT / 13, t.BLOCK_OFFSET) * cast(sum(
+      cast(t.T_EMA_12 * power(11::FLOAT / 13, -t.BLOCK_OFFSET) as NUMBER(38, 20))
+    ) over (
+      partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
+      rows between unbounded preceding and current row
+    ) as FLOAT) as L_EMA_12,
+    power(25::FLOAT / 27, t.BLOCK_OFFSET) * cast(sum(
+      cast(t.T_EMA_26 * power(25::FLOAT / 27, -t.BLOCK_OFFSET) as NUMBER(38, 20))
+    ) over (
+      partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
+      rows between unbounded preceding and current row
+    ) as FLOAT) as L_EMA_26,
+    power(13::FLOAT / 14, t.BLOCK_OFFSET) * cast(sum(
+      cast(t.T_GAIN * power(13::FLOAT / 14, -t.BLOCK_OFFSET) as NUMBER(38, 20))
+    ) over (
+      partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
+      rows between unbounded preceding and current row
+    ) as FLOAT) as L_GAIN,
+    power(13::FLOAT / 14, t.BLOCK_OFFSET) * cast(sum(
+      cast(t.T_LOSS * power(13::FLOAT / 14, -t.BLOCK_OFFSET) as NUMBER(38, 20))
+    ) over (
+      partition by t.TICKER, t.EMA_BLOCK order by t.SERIES_INDEX
+      rows between unbounded preceding and current row
+    ) as FLOAT) as L_LOSS
   from ema_terms as t
 ),
 ema_block_end as (
-  select
-    TICKER,
-    EMA_BLOCK + 1 as NEXT_BLOCK,
-    L_EMA_12 as END_EMA_12,
-    L_EMA_26 as END_EMA_26,
-    L_GAIN as END_GAIN,
-    L_LOSS as END_LOSS
+  select TICKER, EMA_BLOCK, L_EMA_12, L_EMA_26, L_GAIN, L_LOSS
   from ema_local
-  where BLOCK_OFFSET = 999
+  where BLOCK_OFFSET = 99
+),
+-- The EMAs at the end of each complete block: sum over the blocks up to it of their local end
+-- value weighted r^(100 * blocks back); the next block carries them over.
+ema_carry as (
+  select
+    e.TICKER,
+    e.EMA_BLOCK + 1 as NEXT_BLOCK,
+    cast(sum(cast(power(11::FLOAT / 13, 100 * (e.EMA_BLOCK - p.EMA_BLOCK)) * p.L_EMA_12
+      as NUMBER(38, 20))) as FLOAT) as END_EMA_12,
+    cast(sum(cast(power(25::FLOAT / 27, 100 * (e.EMA_BLOCK - p.EMA_BLOCK)) * p.L_EMA_26
+      as NUMBER(38, 20))) as FLOAT) as END_EMA_26,
+    cast(sum(cast(power(13::FLOAT / 14, 100 * (e.EMA_BLOCK - p.EMA_BLOCK)) * p.L_GAIN
+      as NUMBER(38, 20))) as FLOAT) as END_GAIN,
+    cast(sum(cast(power(13::FLOAT / 14, 100 * (e.EMA_BLOCK - p.EMA_BLOCK)) * p.L_LOSS
+      as NUMBER(38, 20))) as FLOAT) as END_LOSS
+  from ema_block_end as e
+  join ema_block_end as p on p.TICKER = e.TICKER and p.EMA_BLOCK <= e.EMA_BLOCK
+  group by e.TICKER, e.EMA_BLOCK
 ),
 emas as (
   select
@@ -197,7 +216,7 @@ emas as (
       l.L_LOSS + power(13::FLOAT / 14, l.BLOCK_OFFSET + 1) * coalesce(e.END_LOSS, 0)
     end as AVG_LOSS_14
   from ema_local as l
-  left join ema_block_end as e on e.TICKER = l.TICKER and e.NEXT_BLOCK = l.EMA_BLOCK
+  left join ema_carry as e on e.TICKER = l.TICKER and e.NEXT_BLOCK = l.EMA_BLOCK
 ),
 macd_terms as (
   select
@@ -215,17 +234,28 @@ macd_terms as (
 signal_local as (
   select
     m.*,
-    power(8::FLOAT / 10, m.BLOCK_OFFSET) * sum(m.T_SIGNAL * power(8::FLOAT / 10, -m.BLOCK_OFFSET))
-      over (
-        partition by m.TICKER, m.EMA_BLOCK order by m.SERIES_INDEX
-        rows between unbounded preceding and current row
-      ) as L_SIGNAL
+    power(8::FLOAT / 10, m.BLOCK_OFFSET) * cast(sum(
+      cast(m.T_SIGNAL * power(8::FLOAT / 10, -m.BLOCK_OFFSET) as NUMBER(38, 20))
+    ) over (
+      partition by m.TICKER, m.EMA_BLOCK order by m.SERIES_INDEX
+      rows between unbounded preceding and current row
+    ) as FLOAT) as L_SIGNAL
   from macd_terms as m
 ),
 signal_block_end as (
-  select TICKER, EMA_BLOCK + 1 as NEXT_BLOCK, L_SIGNAL as END_SIGNAL
+  select TICKER, EMA_BLOCK, L_SIGNAL
   from signal_local
-  where BLOCK_OFFSET = 999
+  where BLOCK_OFFSET = 99
+),
+signal_carry as (
+  select
+    e.TICKER,
+    e.EMA_BLOCK + 1 as NEXT_BLOCK,
+    cast(sum(cast(power(8::FLOAT / 10, 100 * (e.EMA_BLOCK - p.EMA_BLOCK)) * p.L_SIGNAL
+      as NUMBER(38, 20))) as FLOAT) as END_SIGNAL
+  from signal_block_end as e
+  join signal_block_end as p on p.TICKER = e.TICKER and p.EMA_BLOCK <= e.EMA_BLOCK
+  group by e.TICKER, e.EMA_BLOCK
 ),
 metrics as (
   select
@@ -259,7 +289,7 @@ metrics as (
       s.L_SIGNAL + power(8::FLOAT / 10, s.BLOCK_OFFSET + 1) * coalesce(b.END_SIGNAL, 0)
     end as MACD_SIGNAL
   from signal_local as s
-  left join signal_block_end as b on b.TICKER = s.TICKER and b.NEXT_BLOCK = s.EMA_BLOCK
+  left join signal_carry as b on b.TICKER = s.TICKER and b.NEXT_BLOCK = s.EMA_BLOCK
 ),
 with_history as (
   select
