@@ -78,6 +78,12 @@ const SINGULAR_MUTATIONS: Record<string, string[]> = {
     `UPDATE ${UNIFIED} SET CLOSE = CLOSE + 1 WHERE rowid = ${first(UNIFIED)}`,
   ],
   assert_fct_complete: [`DELETE FROM ${FCT} WHERE rowid = ${first(FCT)}`],
+  // What the original filter TRADE_DATE > max(TRADE_DATE) wrote for a new day: the row computed
+  // alone, without the bars before it (all other tests pass on that).
+  assert_fct_series_follows_silver: [
+    `UPDATE ${FCT} SET PREV_CLOSE = NULL, SERIES_INDEX = 0
+     WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-08'`,
+  ],
   assert_index_levels_chain: [
     `UPDATE DWH_GOLD.gold_fct_index_performance SET INDEX_LEVEL = INDEX_LEVEL * 1.01
      WHERE rowid = ${first("DWH_GOLD.gold_fct_index_performance")}`,
