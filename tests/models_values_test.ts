@@ -543,3 +543,64 @@ Deno.test("a stock whose membership periods in an index overlap counts once a da
     await fx.close();
   }
 });
+
+Deno.test("sector spellings that differ only in case or punctuation are one sector, under its most common name", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    // Real Estate in the fixture list: TMGH, EMFD (both with prices), PHDC and MASR; two of them
+    // spelled otherwise, and HELI (no sector there) added as "Real Estate".
+    await fx.wh.transaction(async (s) => {
+      await s.execute("UPDATE OPERATIONAL.TBL_COMPANY SET SECTOR = ? WHERE TICKER = ?", [
+        "real estate",
+        "EMFD",
+      ]);
+      await s.execute("UPDATE OPERATIONAL.TBL_COMPANY SET SECTOR = ? WHERE TICKER = ?", [
+        "Real-Estate ",
+        "PHDC",
+      ]);
+      await s.execute("UPDATE OPERATIONAL.TBL_COMPANY SET SECTOR = ? WHERE TICKER = ?", [
+        "Real Estate",
+        "HELI",
+      ]);
+    });
+    const { project } = await buildModels(fx);
+    assertEquals(
+      await fx.wh.query(
+        `SELECT SECTOR_KEY, SECTOR_NAME, COMPANY_COUNT, TRADED_COMPANY_COUNT
+         FROM DWH_GOLD.gold_dim_sector WHERE SECTOR_KEY = 'REAL_ESTATE'`,
+      ),
+      [{
+        SECTOR_KEY: "REAL_ESTATE",
+        SECTOR_NAME: "Real Estate",
+        COMPANY_COUNT: 5,
+        TRADED_COMPANY_COUNT: 2,
+      }],
+    );
+    assertEquals(
+      await fx.wh.query(
+        `SELECT TICKER, SECTOR, HAS_SECTOR FROM DWH_GOLD.gold_dim_company
+         WHERE SECTOR_KEY = 'REAL_ESTATE' ORDER BY TICKER`,
+      ),
+      ["EMFD", "HELI", "MASR", "PHDC", "TMGH"].map((t) => ({
+        TICKER: t,
+        SECTOR: "Real Estate",
+        HAS_SECTOR: true,
+      })),
+    );
+    assertEquals(
+      await fx.wh.query(
+        `SELECT SECTOR, COMPANIES_TRADED FROM DWH_GOLD.vw_sector_performance
+         WHERE SECTOR_KEY = 'REAL_ESTATE' AND TRADE_DATE = '2025-12-08'`,
+      ),
+      [{ SECTOR: "Real Estate", COMPANIES_TRADED: 2 }],
+    );
+    const t = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      select: ["gold_dim_sector", "vw_sector_performance"],
+    });
+    assertEquals(t.results.filter((r) => r.status !== "pass").map((r) => r.name), []);
+  } finally {
+    await fx.close();
+  }
+});

@@ -1,4 +1,8 @@
 -- One row per listed company, names trimmed, blank sectors made explicit ("Unclassified").
+-- SECTOR_KEY is the sector's upper-case name with every run of other characters made "_", so
+-- spellings that differ only in case or punctuation ("Real Estate", "real estate", "Real-Estate")
+-- are one sector; SECTOR is then that key's most common spelling (ties: the first in sort order),
+-- so a sector has one name everywhere (gold_dim_sector is one row per key).
 with ranked as (
   select
     upper(trim(TICKER)) as TICKER,
@@ -14,17 +18,34 @@ with ranked as (
       order by UPDATED_AT desc, CREATED_AT desc, COMPANY_NAME
     ) as ROW_RANK
   from {{ source('operational', 'TBL_COMPANY') }}
+),
+latest as (
+  select
+    r.*,
+    coalesce(r.SECTOR_RAW, 'Unclassified') as SECTOR_SPELLING,
+    upper(regexp_replace(coalesce(r.SECTOR_RAW, 'Unclassified'), '[^A-Za-z0-9]+', '_'))
+      as SECTOR_KEY
+  from ranked as r
+  where r.ROW_RANK = 1
+),
+sector_names as (
+  select SECTOR_KEY, SECTOR_SPELLING as SECTOR
+  from latest
+  group by SECTOR_KEY, SECTOR_SPELLING
+  qualify row_number() over (
+    partition by SECTOR_KEY order by count(*) desc, SECTOR_SPELLING
+  ) = 1
 )
 select
-  TICKER,
-  COMPANY_NAME,
-  ISIN,
-  coalesce(SECTOR_RAW, 'Unclassified') as SECTOR,
-  upper(regexp_replace(coalesce(SECTOR_RAW, 'Unclassified'), '[^A-Za-z0-9]+', '_')) as SECTOR_KEY,
-  SECTOR_RAW is not null as HAS_SECTOR,
-  INDUSTRY,
-  IS_ACTIVE,
-  CREATED_AT,
-  UPDATED_AT
-from ranked
-where ROW_RANK = 1
+  l.TICKER,
+  l.COMPANY_NAME,
+  l.ISIN,
+  n.SECTOR,
+  l.SECTOR_KEY,
+  l.SECTOR_RAW is not null as HAS_SECTOR,
+  l.INDUSTRY,
+  l.IS_ACTIVE,
+  l.CREATED_AT,
+  l.UPDATED_AT
+from latest as l
+join sector_names as n on n.SECTOR_KEY = l.SECTOR_KEY
