@@ -39,9 +39,19 @@ Deno.test("the docs site documents every source and model with types, tests, las
       for (const c of n.columns) {
         assert(c.documented, `${n.name}.${c.name} is not documented`);
         assert(c.type, `${n.name}.${c.name} is not in the warehouse`);
+        assert(c.description, `${n.name}.${c.name} has no description`);
       }
       assert(n.compiledSql!.duckdb.length > 0 && n.compiledSql!.snowflake.length > 0);
       assert(n.tests.length > 0, `${n.name} has no tests`);
+    }
+    // The sources too: every column of the operational tables, described.
+    for (const n of sources) {
+      assert(n.description, `${n.name} has no description`);
+      assertEquals(
+        n.columns.filter((c) => !c.documented || !c.type || !c.description).map((c) => c.name),
+        [],
+        `${n.name}: columns not documented, not in the warehouse or without a description`,
+      );
     }
     const fct = m.nodes["model.gold_fct_stock_daily_prices"];
     assertEquals(fct.columns.find((c) => c.name === "RSI_14")!.type, "DOUBLE");
