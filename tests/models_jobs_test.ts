@@ -170,6 +170,24 @@ Deno.test("models_run --check compiles every model and test without a warehouse 
       parse.stderr,
       /^models\/staging\/stg_market_stats\.sql:2:\d+ Snowflake SQL does not parse: /m,
     );
+    // A YAML test's query is generated: its parse error points at the YAML entry declaring it.
+    await Deno.copyFile(
+      join(REPO, "models/staging/stg_market_stats.sql"),
+      join(dir, "models/staging/stg_market_stats.sql"),
+    );
+    const yml = join(dir, "models/marts/_marts.yml");
+    const lines = (await Deno.readTextFile(yml)).split("\n");
+    const at = lines.indexOf("          name: gold_prices_volume_non_negative"); // 0-based
+    assertEquals(lines[at + 1], '          expr: "VOLUME >= 0"');
+    lines[at + 1] = '          expr: "VOLUME >= 0)"';
+    await Deno.writeTextFile(yml, lines.join("\n"));
+    const yaml = await job(dir, "models_run.ts", ["--check"]);
+    assertEquals(yaml.code, 2);
+    assertEquals(yaml.stderr.split("\n").filter(Boolean), [
+      `models/marts/_marts.yml:${at}:9 test gold_prices_volume_non_negative: Snowflake SQL does ` +
+      "not parse: Invalid expression / Unexpected token",
+      "1 problem(s) in models/",
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

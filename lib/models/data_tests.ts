@@ -7,8 +7,8 @@
  * `max_trading_days` trading days before the latest trading day whose session has closed by
  * config.asOf (weekends and announced closures are skipped, see lib/market/calendar.ts).
  */
-import { ModelError, type Position, ProjectError } from "./errors.ts";
-import { sqlLiteral, sqlString } from "./compile.ts";
+import { formatPos, ModelError, type Position, ProjectError } from "./errors.ts";
+import { type CompiledSql, type Compiler, sqlLiteral, sqlString } from "./compile.ts";
 import type { Project, Severity, TestKind, TestSpec } from "./project.ts";
 import { parseCall, parseTemplate, type Template } from "./template.ts";
 import { addDays, cairoParts, isTradingDay, sessionOn } from "../market/calendar.ts";
@@ -247,6 +247,22 @@ function describe(s: TestSpec): string {
         (s.whenNonempty ? ` (when ${s.whenNonempty} has rows)` : "");
     case "recency":
       return `newest ${s.field} at most ${s.maxTradingDays} trading day(s) behind the last closed session`;
+  }
+}
+
+/**
+ * Render and compile a test's failing-rows query (written as `tests/<name>.sql` under the
+ * compiled folder). A singular test's parse error points at its file's line; a YAML test's query
+ * is generated, so a parse error there (in `expr` or `where`, say) points at the YAML entry that
+ * declares the test, not at a line of the generated text.
+ */
+export async function compileTest(compiler: Compiler, t: DataTest): Promise<CompiledSql> {
+  try {
+    return await compiler.compileQuery(compiler.render(t.template), t.file, `tests/${t.name}.sql`);
+  } catch (e) {
+    if (!(e instanceof ModelError) || t.kind === "singular") throw e;
+    const message = e.message.slice(formatPos(e.pos).length + 1);
+    throw new ModelError(t.pos, `test ${t.name}: ${message}`, { cause: e });
   }
 }
 

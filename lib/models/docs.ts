@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
-import { collectTests, testDependencies } from "./data_tests.ts";
+import { collectTests, compileTest, testDependencies } from "./data_tests.ts";
 import { renderSite } from "./docs_html.ts";
 import type { ColumnDoc, Project } from "./project.ts";
 import { MODEL_STATUS_FILE, type ModelStatus, type RunResult } from "./run.ts";
@@ -238,9 +238,7 @@ export async function buildManifest(
     const compiledSql = {} as Record<Target, string>;
     for (const target of ["duckdb", "snowflake"] as const) {
       const c = compilers[target];
-      compiledSql[target] =
-        (await c.compileQuery(c.render(t.template), t.file, `tests/${t.name}.sql`))
-          .sql;
+      compiledSql[target] = (await compileTest(c, t)).sql;
     }
     const deps = testDependencies(t);
     const r = testStatus[t.name];

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
-import { collectTests, type DataTest, testDependencies } from "./data_tests.ts";
+import { collectTests, compileTest, type DataTest, testDependencies } from "./data_tests.ts";
 import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
 import type { Project } from "./project.ts";
 import { selectModels } from "./select.ts";
@@ -99,8 +99,7 @@ export async function runTests(
   const compiled = new Map<string, { sql: string; path: string }>();
   for (const t of tests) {
     try {
-      const sql = compiler.render(t.template);
-      compiled.set(t.name, await compiler.compileQuery(sql, t.file, `tests/${t.name}.sql`));
+      compiled.set(t.name, await compileTest(compiler, t));
     } catch (e) {
       if (!(e instanceof ModelError)) throw e;
       results.push(resultOf(t, "error", 0, 0, e.message));

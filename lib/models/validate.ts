@@ -5,7 +5,7 @@
  */
 import { Compiler } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
-import { collectTests } from "./data_tests.ts";
+import { collectTests, compileTest } from "./data_tests.ts";
 import { ModelError, ProjectError } from "./errors.ts";
 import { loadProject } from "./project.ts";
 
@@ -29,7 +29,7 @@ export async function checkModels(root: string, asOf: Date): Promise<string> {
       await guard(() => compiler.compileModel(m, inc));
     }
   }
-  for (const t of tests) await guard(() => compiler.transpile(compiler.render(t.template), t.file));
+  for (const t of tests) await guard(() => compileTest(compiler, t));
   if (findings.length > 0) throw new ProjectError(findings);
   return `models/: ok (${project.models.size} models, ${project.sources.size} sources, ${tests.length} tests)`;
 }
