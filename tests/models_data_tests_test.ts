@@ -74,6 +74,13 @@ const SINGULAR_MUTATIONS: Record<string, string[]> = {
     `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME)
      VALUES ('COMI', '2025-12-09', 'BATCH_CSV', 1, 1, 1, 1, 1)`,
   ],
+  assert_unified_prices_have_source_rows: [
+    `DELETE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI' AND TRADE_DATE = '2025-12-08'`,
+  ],
+  assert_intraday_bars_have_source_rows: [
+    `DELETE FROM OPERATIONAL.TBL_INTRADAY_BAR
+     WHERE rowid = ${first("OPERATIONAL.TBL_INTRADAY_BAR")}`,
+  ],
   assert_unified_prices_follow_precedence: [
     `UPDATE ${UNIFIED} SET CLOSE = CLOSE + 1 WHERE rowid = ${first(UNIFIED)}`,
   ],
