@@ -32,6 +32,7 @@ const EXPRESSION_MUTATIONS: Record<string, string> = {
   stg_prices_positive: one("CLOSE = -1"),
   stg_prices_ohlc_consistent: one("CLOSE = HIGH + 1"),
   stg_prices_within_daily_limit: one("HIGH = LOW * 2"),
+  stg_prices_not_after_as_of: one("TRADE_DATE = '2025-12-09'"),
   stg_intraday_ohlc_consistent: one("OPEN = HIGH + 1"),
   stg_intraday_trade_date_is_cairo_date: one("TRADE_DATE = TRADE_DATE + 1"),
   stg_financials_gross_margin_at_most_one: one("GROSS_MARGIN = 1.2"),
