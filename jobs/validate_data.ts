@@ -5,8 +5,8 @@
  * reconcile (read = loaded + quarantined). Prints a readable report; exit 1 when a check fails.
  *
  *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,data/egx.duckdb \
- *     --allow-write=data,data/egx.duckdb \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,SNOWFLAKE_* \
+ *     --allow-write=data,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
+ *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,SNOWFLAKE_*,TMPDIR,TMP,TEMP \
  *     jobs/validate_data.ts
  *
  * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for Snowflake,

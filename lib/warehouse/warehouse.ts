@@ -154,6 +154,7 @@ export async function openWarehouse(
       lingerMs: opts.lingerMs,
     });
   } else {
+    await import("./job_env.ts"); // before the driver loads: it reads process.env freely
     const { SnowflakeWarehouse } = await import("./snowflake.ts");
     wh = await SnowflakeWarehouse.open(config, { signal: opts.signal });
   }
