@@ -3,6 +3,7 @@ import {
   loadConfig,
   parseDotEnv,
   redact,
+  redactBytes,
   registerSecrets,
   SAMPLE_AS_OF,
 } from "../lib/config/config.ts";
@@ -263,6 +264,18 @@ Deno.test("registerSecrets masks every secret of the environment before any sect
     redact("Key-Pass-phrase-7 wss://tv:Tv-Pa55-8@data.example.com/socket Api-T0ken-9 not-a-secret"),
     "*** wss://tv:***@data.example.com/socket *** not-a-secret",
   );
+});
+
+Deno.test("a log file's bytes are masked as bytes: what is not UTF-8 stays exactly as it was", () => {
+  registerSecrets(envOf({ SNOWFLAKE_PASSWORD: "Sf-Pässwort-12" }));
+  const enc = new TextEncoder();
+  const bin = [0xff, 0xfe, 0x00, 0x80, 0xc3]; // not UTF-8
+  const bytes = new Uint8Array([...bin, ...enc.encode(" pw=Sf-Pässwort-12 é\n"), ...bin]);
+  assertEquals(
+    redactBytes(bytes),
+    new Uint8Array([...bin, ...enc.encode(" pw=*** é\n"), ...bin]),
+  );
+  assertEquals(redactBytes(new Uint8Array([...bin, ...enc.encode("nothing secret")])), undefined);
 });
 
 Deno.test("a secret with a quote or backslash is masked in JSON-lines logs too", () => {

@@ -209,6 +209,11 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
     r.stdout,
   );
   assert(r.stdout.includes("         | login as sf_user:*** refused\n"), r.stdout);
+  // The job's own log file too (it wrote the secret there itself).
+  assertEquals(
+    Deno.readTextFileSync(`${state}/logs/runs/${runId}/leaky.1.log`),
+    "login as sf_user:*** refused\n",
+  );
   assertEquals(
     Deno.readTextFileSync(`${state}/logs/runs/${runId}/hooked.1.log`),
     `runner: ${urlProblem}\n`,

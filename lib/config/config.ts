@@ -49,6 +49,26 @@ export function redact(text: string, extra: readonly string[] = []): string {
   return out;
 }
 
+/**
+ * `bytes` (a job's log file) with every secret masked, or undefined when none is in it. Bytes are
+ * compared as bytes, never decoded, so output that is not UTF-8 is left exactly as it was.
+ */
+export function redactBytes(bytes: Uint8Array): Uint8Array | undefined {
+  const secrets = [...secretValues].filter((s) => s.length >= 4);
+  if (secrets.length === 0) return undefined;
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  const enc = new TextEncoder();
+  let out = text;
+  for (const s of secrets) {
+    const b = String.fromCharCode(...enc.encode(s));
+    if (out.includes(b)) out = out.split(b).join("***");
+  }
+  return out === text ? undefined : Uint8Array.from(out, (c) => c.charCodeAt(0));
+}
+
 /** A URL's path and query shorter than this are not masked on their own ("/hook", "/alerts"). */
 const MIN_SECRET_PATH = 12;
 

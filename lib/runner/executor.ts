@@ -29,7 +29,7 @@ import {
   lockRun,
   type RunStatus,
 } from "./history.ts";
-import { redact } from "../config/config.ts";
+import { redact, redactBytes } from "../config/config.ts";
 import { launch, type Launched } from "./launch.ts";
 
 export type RunEvent =
@@ -123,6 +123,18 @@ export function newRunId(at = Date.now(), taken: (id: string) => boolean = () =>
   }
 }
 const issuedRunIds = new Set<string>();
+
+/**
+ * A job writes its log itself (the runner hands it the file), so a secret it prints (a password
+ * in an error, its environment) is in the file: once the attempt ended, the file is rewritten
+ * with every secret the runner knows masked. Nothing to do, and no cost, when there are none.
+ */
+function maskLog(path: string): void {
+  try {
+    const masked = redactBytes(Deno.readFileSync(path));
+    if (masked) Deno.writeFileSync(path, masked);
+  } catch { /* no log (the job could not start): nothing to mask */ }
+}
 
 /** A log line in the status output is cut to this many characters. */
 const MAX_TAIL_LINE = 300;
@@ -385,6 +397,7 @@ export async function executePlan(
     // Stopped (timeout, cancel, or the above): an ffi job has ended when all it started has.
     await child.stopping;
     children.delete(job.id);
+    maskLog(logPath);
     const endAt = Date.now();
     let out: AttemptOutcome;
     if (timedOut) {
