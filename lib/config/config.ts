@@ -49,6 +49,12 @@ export function redact(text: string, extra: readonly string[] = []): string {
   return out;
 }
 
+/** Whether any secret is known (one that redact would mask). */
+export function hasSecrets(): boolean {
+  for (const s of secretValues) if (s.length >= 4) return true;
+  return false;
+}
+
 /**
  * `bytes` (a job's log file) with every secret masked, or undefined when none is in it. Bytes are
  * compared as bytes, never decoded, so output that is not UTF-8 is left exactly as it was.

@@ -29,7 +29,7 @@ import {
   lockRun,
   type RunStatus,
 } from "./history.ts";
-import { redact, redactBytes } from "../config/config.ts";
+import { hasSecrets, redact, redactBytes } from "../config/config.ts";
 import { launch, type Launched } from "./launch.ts";
 
 export type RunEvent =
@@ -130,6 +130,7 @@ const issuedRunIds = new Set<string>();
  * with every secret the runner knows masked. Nothing to do, and no cost, when there are none.
  */
 function maskLog(path: string): void {
+  if (!hasSecrets()) return;
   try {
     const masked = redactBytes(Deno.readFileSync(path));
     if (masked) Deno.writeFileSync(path, masked);
