@@ -447,3 +447,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a malformed SMTP reply is masked before it is cut: no part of a secret is left", async () => {
+  registerSecrets((k) =>
+    ({ SNOWFLAKE_PASSWORD: "Sf-Greeting-Secret-77" } as Record<string, string>)[k]
+  );
+  // A greeting without a code, the secret across the 80th character.
+  const greeting = `${"g".repeat(70)}Sf-Greeting-Secret-77 and more`;
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await l.accept();
+    await conn.write(new TextEncoder().encode(`${greeting}\r\n`));
+    await new Promise((r) => setTimeout(r, 200));
+    conn.close();
+  })();
+  try {
+    const [out] = await sendAlerts(alertSummary(RESULT, "vm1"), {
+      smtpUrl: `smtp://127.0.0.1:${(l.addr as Deno.NetAddr).port}`,
+      emailTo: "ops@egx.test",
+      emailFrom: "a@egx.test",
+    });
+    assertEquals(out, {
+      channel: "email",
+      ok: false,
+      detail: `email failed: SmtpError: malformed reply: ${"g".repeat(70)}*** and mo`, // cut at 80
+    });
+  } finally {
+    await served;
+    l.close();
+  }
+});

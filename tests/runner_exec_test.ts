@@ -5,6 +5,7 @@ import {
 } from "node:assert/strict";
 import { parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
+import { registerSecrets } from "../lib/config/config.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import {
   executePlan,
@@ -884,6 +885,22 @@ Deno.test("a failed job's last lines are shown printable: control characters esc
     "bell\\x07 del\\x7f",
     `${"y".repeat(300)}... (700 more characters)`,
   ]);
+  Deno.removeSync(tmp, { recursive: true });
+});
+
+Deno.test("the last lines of a long log never start inside a line, where a secret could be cut", () => {
+  registerSecrets((k) =>
+    ({ SNOWFLAKE_PASSWORD: "Sf-Tail-Secret-42" } as Record<string, string>)[k]
+  );
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const log = `${tmp}/job.1.log`;
+  // The last 16 KB start inside the secret: "ail-Secret-42" alone would not be masked.
+  const rest = "z\n".repeat(8181);
+  const window = `ail-Secret-42 refused\n${rest}`;
+  assertEquals(window.length, 16_384);
+  Deno.writeTextFileSync(log, `login Sf-T${window}`);
+  const lines = tailOf(log, 10_000);
+  assertEquals([lines.length, lines.every((l) => l === "z")], [8181, true]);
   Deno.removeSync(tmp, { recursive: true });
 });
 

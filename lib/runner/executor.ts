@@ -174,6 +174,8 @@ export function tailOf(path: string, n: number): string[] {
       }
       const lines = new TextDecoder().decode(buf.subarray(0, read)).split("\n");
       if (lines.at(-1) === "") lines.pop();
+      // Read from inside the file: the first line is cut, maybe through a secret (then unmasked).
+      if (len < size) lines.shift();
       return lines.slice(-n).map((l) => printable(redact(l)));
     } finally {
       f.close();

@@ -8,6 +8,7 @@
  *
  * Errors never contain the password (the URL is never put into messages).
  */
+import { redact } from "../config/config.ts";
 
 export interface Mail {
   from: string;
@@ -43,7 +44,10 @@ class Lines {
     }
     const last = lines.at(-1)!;
     const code = Number(last.slice(0, 3));
-    if (!Number.isInteger(code)) throw new SmtpError(`malformed reply: ${last.slice(0, 80)}`);
+    // Masked before it is cut: a cut through a secret would leave the rest of it readable.
+    if (!Number.isInteger(code)) {
+      throw new SmtpError(`malformed reply: ${redact(last).slice(0, 80)}`);
+    }
     return { code, text: lines.map((l) => l.slice(4)).join("\n") };
   }
 }
