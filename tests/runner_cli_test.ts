@@ -261,6 +261,11 @@ Deno.test("email alert settings that cannot work exit 2 before anything runs or 
       "its value is not one (not shown: secret)",
     ],
     [
+      { EGX_SMTP_URL: "smtp://ops:Pa55%zz-secret@127.0.0.1:2525", EGX_ALERT_EMAIL_TO: "a@b.c" },
+      "EGX_SMTP_URL has a user or password with a broken %-escape (write % as %25); " +
+      "not shown: secret",
+    ],
+    [
       { EGX_ALERT_EMAIL_TO: "ops@egx.test" },
       "email alerts need both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO (only EGX_ALERT_EMAIL_TO is set)",
     ],

@@ -127,6 +127,13 @@ export function alertSettingsProblem(cfg: AlertConfig): string | undefined {
       return "EGX_SMTP_URL must look like smtp://[user:password@]host[:port] or " +
         "smtps://...; its value is not one (not shown: secret)";
     }
+    try {
+      decodeURIComponent(u.username);
+      decodeURIComponent(u.password);
+    } catch {
+      return "EGX_SMTP_URL has a user or password with a broken %-escape (write % as %25); " +
+        "not shown: secret";
+    }
   }
   if ((cfg.smtpUrl === undefined) !== (cfg.emailTo === undefined)) {
     return `email alerts need both EGX_SMTP_URL and EGX_ALERT_EMAIL_TO (only ${
