@@ -543,6 +543,20 @@ Deno.test("an evaluation stopped mid-delivery releases its claims at once", asyn
   });
 });
 
+/** One recorded alert, for the webhook's own tests. */
+const ALERT = {
+  ruleId: "r",
+  kind: "price_move" as const,
+  subject: "COMI",
+  date: "2025-11-02",
+  direction: "up" as const,
+  observed: 6,
+  threshold: 5,
+  message: "COMI up 6%",
+  triggeredAt: "2025-11-02T12:00:00.000Z",
+  source: "pipeline",
+};
+
 Deno.test("a webhook that answers a redirect is not followed: the alert is not delivered", async () => {
   const seen: string[] = [];
   await withWebhook(async (req) => {
@@ -551,20 +565,8 @@ Deno.test("a webhook that answers a redirect is not followed: the alert is not d
     if (new URL(req.url).pathname === "/final") return new Response("ok");
     return new Response(null, { status: 302, headers: { location: "/final" } });
   }, async (base) => {
-    const alert = {
-      ruleId: "r",
-      kind: "price_move" as const,
-      subject: "COMI",
-      date: "2025-11-02",
-      direction: "up" as const,
-      observed: 6,
-      threshold: 5,
-      message: "COMI up 6%",
-      triggeredAt: "2025-11-02T12:00:00.000Z",
-      source: "pipeline",
-    };
     await assert.rejects(
-      () => postWebhook(`${base}/hook`, alert),
+      () => postWebhook(`${base}/hook`, ALERT),
       new DeliveryError(
         "webhook answered 302 Found (a redirect, not followed: set EGX_ALERT_WEBHOOK_URL to " +
           "the final URL)",
@@ -582,20 +584,8 @@ Deno.test("a webhook's error page quoting its URL is masked before it is cut, no
     await req.body?.cancel();
     return new Response(page, { status: 404 });
   }, async (base) => {
-    const alert = {
-      ruleId: "r",
-      kind: "price_move" as const,
-      subject: "COMI",
-      date: "2025-11-02",
-      direction: "up" as const,
-      observed: 6,
-      threshold: 5,
-      message: "COMI up 6%",
-      triggeredAt: "2025-11-02T12:00:00.000Z",
-      source: "pipeline",
-    };
     await assert.rejects(
-      () => postWebhook(`${base}${path}`, alert),
+      () => postWebhook(`${base}${path}`, ALERT),
       new DeliveryError(
         `webhook answered 404 Not Found: ${"x".repeat(200 - path.length + 2)}*** not found`,
       ),
