@@ -106,3 +106,31 @@ Deno.test("the warehouse jobs run on Snowflake with exactly their jobs.yaml gran
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("npm code in a job sees its granted variables, and the others as unset (not an error)", async () => {
+  const probe = `import process from "node:process";
+import "${REPO}/lib/warehouse/job_env.ts";
+const out = [process.env.A, "B" in process.env, process.env.B, "CI" in process.env,
+  Object.keys(process.env).length];
+delete process.env.A;
+process.env.W = "w";
+out.push(process.env.A, process.env.W, Object.keys(process.env));
+console.log(JSON.stringify(out));`;
+  const dir = await Deno.makeTempDir({ prefix: "egx-job-env-" });
+  try {
+    await Deno.writeTextFile(`${dir}/probe.ts`, probe);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", `--allow-read=${REPO}`, "--allow-env=A,B", `${dir}/probe.ts`],
+      clearEnv: true,
+      env: { ...denoCacheEnv(), A: "a", CI: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals([out.code, dec.decode(out.stderr)], [0, ""]);
+    assertEquals(JSON.parse(dec.decode(out.stdout)), ["a", false, null, false, 0, null, "w", [
+      "W",
+    ]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -129,11 +129,14 @@ const issuedRunIds = new Set<string>();
  * in an error, its environment) is in the file: once the attempt ended, the file is rewritten
  * with every secret the runner knows masked. Nothing to do, and no cost, when there are none.
  */
-function maskLog(path: string): void {
+async function maskLog(path: string): Promise<void> {
   if (!hasSecrets()) return;
   try {
-    const masked = redactBytes(Deno.readFileSync(path));
-    if (masked) Deno.writeFileSync(path, masked);
+    const masked = redactBytes(await Deno.readFile(path));
+    if (!masked) return;
+    // Replaced whole: a runner stopped halfway leaves the log as it was, never cut short.
+    await Deno.writeFile(`${path}.masking`, masked);
+    await Deno.rename(`${path}.masking`, path);
   } catch { /* no log (the job could not start): nothing to mask */ }
 }
 
@@ -163,7 +166,8 @@ export function tailOf(path: string, n: number): string[] {
     const f = Deno.openSync(path);
     try {
       const size = f.statSync().size;
-      const len = Math.min(size, 16_384);
+      // One byte before the last 16 KB too: it tells whether their first line is whole.
+      const len = Math.min(size, 16_385);
       f.seekSync(size - len, Deno.SeekMode.Start);
       const buf = new Uint8Array(len);
       let read = 0;
@@ -174,7 +178,8 @@ export function tailOf(path: string, n: number): string[] {
       }
       const lines = new TextDecoder().decode(buf.subarray(0, read)).split("\n");
       if (lines.at(-1) === "") lines.pop();
-      // Read from inside the file: the first line is cut, maybe through a secret (then unmasked).
+      // Read from inside the file: the first line (up to the first newline) is either the byte
+      // before the window or a line cut at its start, maybe through a secret (then unmasked).
       if (len < size) lines.shift();
       return lines.slice(-n).map((l) => printable(redact(l)));
     } finally {
@@ -395,12 +400,15 @@ export async function executePlan(
     deadline.removeEventListener("abort", onDeadline);
     // An ffi job's first process can end and leave behind what its native code started (still in
     // the job's process group): those are stopped with it (SIGTERM, SIGKILL after kill_grace),
-    // never left running after the job is recorded as ended.
-    if (cmd.permissions.ffi && child.stopping === undefined) void child.stop(grace);
+    // never left running after the job is recorded as ended. (Only when /proc shows some: a job
+    // that ended alone costs one look, and without /proc nothing waits for kill_grace.)
+    if (cmd.permissions.ffi && child.stopping === undefined && child.groupLeft()) {
+      void child.stop(grace);
+    }
     // Stopped (timeout, cancel, or the above): an ffi job has ended when all it started has.
     await child.stopping;
     children.delete(job.id);
-    maskLog(logPath);
+    await maskLog(logPath);
     const endAt = Date.now();
     let out: AttemptOutcome;
     if (timedOut) {

@@ -423,9 +423,9 @@ export class History {
    * pipeline holding one), oldest first. */
   runningRuns(target: string, jobs: readonly string[] = []): RunRow[] {
     return this.#db.prepare(
-      "SELECT * FROM runs WHERE status = 'running' AND runner_host = ? AND (target = ? OR id IN " +
-        "(SELECT run_id FROM run_jobs WHERE job IN (SELECT value FROM json_each(?)))) " +
-        "ORDER BY started_at, id",
+      "SELECT * FROM runs WHERE status = 'running' AND runner_host = ? AND (target = ? OR EXISTS " +
+        "(SELECT 1 FROM run_jobs AS j WHERE j.run_id = runs.id AND j.job IN " +
+        "(SELECT value FROM json_each(?)))) ORDER BY started_at, id",
     ).all(this.host, target, JSON.stringify(jobs)) as unknown as RunRow[];
   }
 

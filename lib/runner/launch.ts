@@ -64,6 +64,11 @@ export interface Launched {
   stop(graceMs: number): Promise<void>;
   /** The promise of `stop`, once it was called. */
   readonly stopping: Promise<void> | undefined;
+  /**
+   * Whether anything of an ffi job's process group is still running (its first process ended);
+   * false when nothing is, or when /proc cannot tell (then it is not waited for).
+   */
+  groupLeft(): boolean;
 }
 
 /** Start the job's process. Throws when it cannot be started (no such program, bad cwd, log). */
@@ -119,6 +124,7 @@ export function launch(spec: LaunchSpec): Launched {
     get stopping() {
       return stopping;
     },
+    groupLeft: () => spec.ownGroup && groupAlive(child.pid) === true,
   };
 }
 

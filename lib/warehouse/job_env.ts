@@ -22,8 +22,9 @@ function granted(name: string): boolean {
 if (Deno.permissions.querySync({ name: "env" }).state !== "granted") {
   const real = process.env;
   const written = new Map<string, string>();
+  const deleted = new Set<string>();
   const read = (k: string | symbol): string | undefined =>
-    typeof k !== "string"
+    typeof k !== "string" || deleted.has(k)
       ? undefined
       : written.has(k)
       ? written.get(k)
@@ -34,11 +35,17 @@ if (Deno.permissions.querySync({ name: "env" }).state !== "granted") {
     get: (_t, k) => read(k),
     has: (_t, k) => read(k) !== undefined,
     set: (_t, k, v) => {
-      if (typeof k === "string") written.set(k, String(v));
+      if (typeof k === "string") {
+        written.set(k, String(v));
+        deleted.delete(k);
+      }
       return true;
     },
     deleteProperty: (_t, k) => {
-      if (typeof k === "string") written.delete(k);
+      if (typeof k === "string") {
+        written.delete(k);
+        deleted.add(k);
+      }
       return true;
     },
     ownKeys: () => [...written.keys()],
