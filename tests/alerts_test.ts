@@ -983,18 +983,21 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     ]);
 
     // Codes the warehouse does not list: a configuration error too, before any evaluation.
-    Deno.writeTextFileSync(rules, SUBJECT_RULES);
-    const unknown = await run(["--rules", rules], {}, true);
-    assert.equal(unknown.code, 2);
-    assert.deepEqual(unknown.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
-      `alerts_evaluate: AlertRulesError: 3 problem(s) in the alert rules file ${rules}: ` +
-      "(at lib/alerts/rules.ts:N)",
+    const unknownCodes = [
       `${rules}:2:69 rule watch: unknown ticker NOPE (not in the warehouse's company list, ` +
       "OPERATIONAL.TBL_COMPANY)",
       `${rules}:2:81 rule watch: unknown ticker ZZZZ (not in the warehouse's company list, ` +
       "OPERATIONAL.TBL_COMPANY)",
       `${rules}:6:22 rule idx: unknown index EGX20 (the warehouse's indices: EGX100_EWI, ` +
       "EGX30, EGX70_EWI)",
+    ];
+    Deno.writeTextFileSync(rules, SUBJECT_RULES);
+    const unknown = await run(["--rules", rules], {}, true);
+    assert.equal(unknown.code, 2);
+    assert.deepEqual(unknown.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
+      `alerts_evaluate: AlertRulesError: 3 problem(s) in the alert rules file ${rules}: ` +
+      "(at lib/alerts/rules.ts:N)",
+      ...unknownCodes,
     ]);
     assert.equal(unknown.stdout, "");
     // With other mistakes in the file, unknown codes of its good rules come in the same report,
@@ -1005,12 +1008,7 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     assert.deepEqual(both.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
       `alerts_evaluate: AlertRulesError: 4 problem(s) in the alert rules file ${rules}: ` +
       "(at lib/alerts/rules.ts:N)",
-      `${rules}:2:69 rule watch: unknown ticker NOPE (not in the warehouse's company list, ` +
-      "OPERATIONAL.TBL_COMPANY)",
-      `${rules}:2:81 rule watch: unknown ticker ZZZZ (not in the warehouse's company list, ` +
-      "OPERATIONAL.TBL_COMPANY)",
-      `${rules}:6:22 rule idx: unknown index EGX20 (the warehouse's indices: EGX100_EWI, ` +
-      "EGX30, EGX70_EWI)",
+      ...unknownCodes,
       `${rules}:7:41 rule every: window must be an integer between 2 and 260, got 1`,
     ]);
     const [{ N }] = await (async () => {
