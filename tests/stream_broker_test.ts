@@ -126,6 +126,17 @@ async function withRun(fn: (dir: string, spawn: typeof spawnStream) => Promise<v
 }
 
 /** Where the broker of the folder listens (its server.properties). */
+/** `deno task kafka <args>` as the task starts it (its exact flags), output captured. */
+function kafkaTask(args: string[], env: Record<string, string>): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, ...args],
+    cwd: REPO,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
 async function brokerPort(): Promise<number> {
   const props = await Deno.readTextFile(`${BROKER_DIR}/server.properties`);
   return Number(/^listeners=PLAINTEXT:\/\/[^:]+:(\d+),/m.exec(props)![1]);
@@ -227,13 +238,7 @@ kafkaTest("a broker that was already running is used and left running", async ()
   try {
     await withRun(async (dir, spawn) => {
       // deno task kafka finds the same broker through KAFKA_LOCAL_DIR, and it answers.
-      const status = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, "status"],
-        cwd: REPO,
-        env: env(dir),
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const status = kafkaTask(["status"], env(dir));
       for (
         const [name, args, extra, code] of [
           ["topics", ["topics"], {}, 0],
@@ -312,13 +317,7 @@ kafkaTest(
     killLeftovers();
     // The task may write only under var/kafka; BROKER_DIR is a temporary folder elsewhere.
     for (const command of ["start", "run"]) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, command],
-        cwd: REPO,
-        env: { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const out = await kafkaTask([command], { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR });
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 2, stderr);
       assert.equal(
@@ -340,13 +339,7 @@ kafkaTest("deno task kafka with an unknown option or command exits 2 with its us
       [["bogus"], "unknown command bogus"],
     ]
   ) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...taskFlags("kafka", KAFKA_CLI), KAFKA_CLI, ...args],
-      cwd: REPO,
-      env: { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const out = await kafkaTask([...args], { KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: BROKER_DIR });
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 2, stderr);
     const lines = stderr.split("\n");
