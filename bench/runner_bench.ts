@@ -8,6 +8,10 @@
  * 2. Fan-out: 50 independent no-op jobs at concurrency 2, divided by 50 bare `deno run`s one
  *    after another. Target: at most 0.6.
  *
+ * For context it also times, in the same rounds, the 50 bare runs two at a time from this process
+ * (no process start at all) and from a fresh `deno run` of a minimal spawner script (no manifest,
+ * history or logs): what any runner process at concurrency 2 could reach on this machine.
+ *
  * Measurements are interleaved (runner, bare, runner, bare, ...) and medians are reported, so
  * machine noise hits both sides alike. Work files go to bench/.work/runner (git-ignored).
  *
@@ -34,6 +38,20 @@ function env(): Record<string, string> {
   e.EGX_LOG_DIR = `${WORK}/logs`;
   return e;
 }
+
+/** A minimal runner: spawns the bare run 50 times, two at a time, and does nothing else. */
+const SPAWNER = `const args = ${JSON.stringify(["run", ...FLAGS, "noop.ts"])};
+let next = 0;
+const worker = async () => {
+  while (next < 50) {
+    next++;
+    const cmd = new Deno.Command(Deno.execPath(), { args, clearEnv: true, env: Deno.env.toObject(),
+      stdin: "null", stdout: "null", stderr: "inherit" });
+    if (!(await cmd.spawn().status).success) Deno.exit(1);
+  }
+};
+await Promise.all([worker(), worker()]);
+`;
 
 function manifest(): string {
   const lines = ["settings: {concurrency: 2}", "pipelines:"];
@@ -65,6 +83,17 @@ function runner(target: string): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...RUN_TASK, "--manifest", `${WORK}/jobs.yaml`, target],
     cwd: REPO,
+    clearEnv: true,
+    env: env(),
+    stdout: "null",
+    stderr: "inherit",
+  });
+}
+
+function spawner(): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "spawner.ts"],
+    cwd: WORK,
     clearEnv: true,
     env: env(),
     stdout: "null",
@@ -116,10 +145,12 @@ async function bench() {
   Deno.mkdirSync(WORK, { recursive: true });
   Deno.writeTextFileSync(`${WORK}/noop.ts`, NOOP);
   Deno.writeTextFileSync(`${WORK}/jobs.yaml`, manifest());
+  Deno.writeTextFileSync(`${WORK}/spawner.ts`, SPAWNER);
 
   // Warm-up: module caches, page cache, the history file.
   await timed(runner("chain_short"));
   for (let i = 0; i < 3; i++) await timed(bare());
+  await timed(spawner());
 
   console.log(
     `runner benchmark: ${rounds} rounds, chains of ${SHORT} and ${LONG} no-op jobs, 50-job fan-out`,
@@ -132,6 +163,7 @@ async function bench() {
   const fan: number[] = [];
   const bareSeq50: number[] = [];
   const barePool50: number[] = [];
+  const spawner50: number[] = [];
   for (let r = 0; r < rounds; r++) {
     short.push(await timed(runner("chain_short")));
     for (let i = 0; i < 4; i++) bareOne.push(await timed(bare()));
@@ -152,6 +184,7 @@ async function bench() {
     };
     await Promise.all([worker(), worker()]);
     barePool50.push(performance.now() - t0);
+    spawner50.push(await timed(spawner()));
   }
 
   const bareMs = median(bareOne);
@@ -167,6 +200,7 @@ async function bench() {
   console.log(`runner, 50 independent jobs, concurrency 2:  ${ms(median(fan))}`);
   console.log(`50 bare deno runs one after another:         ${ms(median(bareSeq50))}`);
   console.log(`50 bare deno runs two at a time (context):   ${ms(median(barePool50))}`);
+  console.log(`the same from a minimal spawner process:     ${ms(median(spawner50))}`);
   console.log("");
   console.log(
     `per-job overhead ratio (slope / bare run):   ${perJobRatio.toFixed(3)}  (target <= 1.2: ${
@@ -182,6 +216,11 @@ async function bench() {
     `  context: bare two-at-a-time / bare in sequence = ${
       (median(barePool50) / median(bareSeq50)).toFixed(3)
     } (this machine's floor for the fan-out ratio, before any runner cost)`,
+  );
+  console.log(
+    `  context: a minimal spawner process (a deno run that only starts the 50 runs two at a time) = ${
+      (median(spawner50) / median(bareSeq50)).toFixed(3)
+    } (the floor for any runner process: its own start included)`,
   );
   // Paired within each round (the fan-out, then the same round's two-at-a-time runs): steadier
   // than the difference of the two medians when the machine's speed drifts between rounds.
