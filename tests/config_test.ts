@@ -1,9 +1,17 @@
-import { deepStrictEqual as assertEquals, match, throws } from "node:assert/strict";
+import {
+  deepStrictEqual as assertEquals,
+  match,
+  ok as assert,
+  rejects,
+  throws,
+} from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   loadConfig,
   parseDotEnv,
   redact,
   redactBytes,
+  redactFile,
   registerSecrets,
   SAMPLE_AS_OF,
 } from "../lib/config/config.ts";
@@ -276,6 +284,108 @@ Deno.test("a log file's bytes are masked as bytes: what is not UTF-8 stays exact
     new Uint8Array([...bin, ...enc.encode(" pw=*** é\n"), ...bin]),
   );
   assertEquals(redactBytes(new Uint8Array([...bin, ...enc.encode("nothing secret")])), undefined);
+});
+
+Deno.test("a log file is masked streamed, piece by piece, exactly as whole: every form cut at every offset", async () => {
+  const password = 'Pä"ss\\wörd/+€-13'; // JSON escapes " and \; a URL encodes ä " \ / + €
+  const hook = "https://hooks.example.test/services/T1/B1/Hoök-Tokën-15";
+  registerSecrets(envOf({
+    SNOWFLAKE_PASSWORD: password,
+    EGX_ALERT_WEBHOOK_URL: hook,
+    EGX_SMTP_URL: "smtp://op:M%C3%A4il-Pa55-14@mail.example.com:587",
+  }));
+  const enc = new TextEncoder();
+  const b64 = (s: string) => btoa(String.fromCharCode(...enc.encode(s)));
+  const forms = [
+    password,
+    'Pä\\"ss\\\\wörd/+€-13', // in JSON
+    "P%C3%A4%22ss%5Cw%C3%B6rd%2F%2B%E2%82%AC-13", // in a URL
+    hook,
+    "https://hooks.example.test/services/T1/B1/Ho%C3%B6k-Tok%C3%ABn-15", // normalised
+    "/services/T1/B1/Ho%C3%B6k-Tok%C3%ABn-15", // its path alone
+    "Mäil-Pa55-14",
+    "M%C3%A4il-Pa55-14",
+    b64("\0op\0Mäil-Pa55-14"), // AUTH PLAIN, "=" padded
+    b64("\0op\0Mäil-Pa55-14").replace(/=+$/, ""),
+    b64("Mäil-Pa55-14"), // AUTH LOGIN, "==" padded
+    b64("Mäil-Pa55-14").replace(/=+$/, ""),
+  ];
+  assertEquals(b64("\0op\0Mäil-Pa55-14").endsWith("="), true);
+  assertEquals(b64("Mäil-Pa55-14").endsWith("=="), true);
+  // `n` bytes of UTF-8 text with characters of 2, 3 and 4 bytes, so that pieces cut them too.
+  const filler = (n: number) => {
+    let out = "";
+    for (let i = 0; n > 0; i++) {
+      const c = ["é", "€", "😀", "."][i % 4];
+      const len = enc.encode(c).length;
+      if (len <= n) [out, n] = [out + c, n - len];
+    }
+    return out;
+  };
+  // Each form once across every offset of a 64-byte boundary, twice in a row once, with filler
+  // between them; `masked` is what the log must become.
+  const CHUNK = 64;
+  let log = "", masked = "", size = 0;
+  const add = (text: string, as = text) => {
+    log += text;
+    masked += as;
+    size += enc.encode(text).length;
+  };
+  // Many pieces without a secret first: they pass through before there is anything to write.
+  add(filler(100 * CHUNK + 5));
+  for (const f of forms) {
+    const len = enc.encode(f).length;
+    for (let before = 1; before < len; before++) {
+      // Up to the boundary less `before` bytes, sometimes a whole piece or two of filler more.
+      add(filler(CHUNK - ((size + before) % CHUNK) + (before % 3) * CHUNK));
+      assertEquals((size + before) % CHUNK, 0);
+      add(f, "***");
+    }
+    add(" ");
+    add(f + f, "******");
+    add("\n");
+  }
+  const tmp = Deno.makeTempDirSync({ prefix: "config_redact_" });
+  const path = `${tmp}/job.1.log`;
+  const bytes = enc.encode(log);
+  Deno.writeFileSync(path, bytes);
+  assert(bytes.length > 100 * CHUNK, `${bytes.length} bytes`);
+  const whole = redactBytes(bytes)!;
+  assertEquals(new TextDecoder().decode(whole) === masked, true);
+  // And in pieces shorter than any form, and in one piece.
+  for (const chunk of [CHUNK, 13, 1 << 20]) {
+    assertEquals(await redactFile(path, `${path}.masking`, chunk), true);
+    const streamed = Deno.readFileSync(`${path}.masking`);
+    assertEquals([chunk, streamed.length, Buffer.compare(streamed, whole)], [
+      chunk,
+      whole.length,
+      0,
+    ]);
+  }
+  assertEquals(Deno.readFileSync(path), bytes); // only dest is written
+
+  // Without a secret (each form cut in two) the log is only read: no dest, and the log as it was
+  // (same inode, size, mtime and bytes).
+  const clean = `${tmp}/clean.1.log`;
+  const cleanBytes = enc.encode(
+    forms.map((f) => {
+      const half = Math.floor(f.length / 2);
+      return `${filler(61)}${f.slice(0, half)}|${f.slice(half)}${filler(40)}`;
+    }).join("\n"),
+  );
+  Deno.writeFileSync(clean, cleanBytes);
+  assertEquals(redactBytes(cleanBytes), undefined);
+  const before = Deno.statSync(clean);
+  assertEquals(await redactFile(clean, `${clean}.masking`, CHUNK), false);
+  const after = Deno.statSync(clean);
+  assertEquals([after.ino, after.mtime, after.size], [before.ino, before.mtime, before.size]);
+  assertEquals(Deno.readFileSync(clean), cleanBytes);
+  throws(() => Deno.statSync(`${clean}.masking`), Deno.errors.NotFound);
+  await rejects(
+    redactFile(`${tmp}/missing.log`, `${tmp}/missing.log.masking`),
+    Deno.errors.NotFound,
+  );
+  Deno.removeSync(tmp, { recursive: true });
 });
 
 Deno.test("a secret with a quote or backslash is masked in JSON-lines logs too", () => {

@@ -9,6 +9,7 @@
  * Secrets (passwords, tokens, webhook URLs, private-key passphrases) are registered with
  * `redact()` as soon as they are read, so any text passed through `redact` has them masked.
  */
+import { Buffer } from "node:buffer";
 import { cairoWallToInstant } from "../market/calendar.ts";
 
 /** Raised when configuration is missing, malformed, or not granted to this process. */
@@ -56,23 +57,133 @@ export function hasSecrets(): boolean {
 }
 
 /**
+ * The forms `redact` masks, in the order they are masked, as their UTF-8 bytes (one character per
+ * byte), for masking bytes as bytes.
+ */
+function byteForms(): string[] {
+  const enc = new TextEncoder();
+  return [...secretValues].filter((s) => s.length >= 4).map((s) => latin1(enc.encode(s)));
+}
+
+/** `bytes` as a string of one character per byte (U+0000..U+00FF), whatever they encode. */
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
+/**
  * `bytes` (a job's log file) with every secret masked, or undefined when none is in it. Bytes are
- * compared as bytes, never decoded, so output that is not UTF-8 is left exactly as it was.
+ * compared as bytes, never decoded, so output that is not UTF-8 is left exactly as it was. Each
+ * form is masked in the text the previous ones left (a split and join each), in order.
  */
 export function redactBytes(bytes: Uint8Array): Uint8Array | undefined {
-  const secrets = [...secretValues].filter((s) => s.length >= 4);
-  if (secrets.length === 0) return undefined;
+  const forms = byteForms();
+  if (forms.length === 0) return undefined;
   let text = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
-  const enc = new TextEncoder();
   let out = text;
-  for (const s of secrets) {
-    const b = String.fromCharCode(...enc.encode(s));
+  for (const b of forms) {
     if (out.includes(b)) out = out.split(b).join("***");
   }
   return out === text ? undefined : Uint8Array.from(out, (c) => c.charCodeAt(0));
+}
+
+/**
+ * One form's split and join over a text given piece by piece (`push`), passing on as soon as it
+ * can what the whole-text split and join would give. A match is looked for only where the last
+ * ended, as split does; the text's last `form.length - 1` characters past the last match are held
+ * back (they may be the start of one) until the next piece or the end.
+ */
+class FormMask {
+  #held = "";
+  found = false;
+  constructor(readonly form: string) {}
+
+  push(piece: string, end: boolean): string {
+    const text = this.#held + piece;
+    let out = "";
+    let from = 0;
+    for (let at = text.indexOf(this.form); at !== -1; at = text.indexOf(this.form, from)) {
+      out += `${text.slice(from, at)}***`;
+      from = at + this.form.length;
+      this.found = true;
+    }
+    const keep = end ? text.length : Math.max(from, text.length - this.form.length + 1);
+    this.#held = text.slice(keep);
+    return out + text.slice(from, keep);
+  }
+}
+
+/** The piece of the log read at a time by `redactFile`. */
+const REDACT_CHUNK = 1 << 20;
+
+/**
+ * `redactBytes` for a file of any size, in bounded memory: `path` is read `chunkSize` bytes at a
+ * time and the pieces go through each form's FormMask in turn (each holds back less than its
+ * form's length), so the result is `redactBytes`'s for the whole file, byte for byte, wherever a
+ * piece ends: inside a secret, one of its encoded forms or a UTF-8 character (bytes are never
+ * decoded). One hold-back ahead of all forms would not do: as in `redactBytes`, each form is
+ * masked in what the forms before it left (a form may overlap another, or hold "***").
+ *
+ * True when something was masked: the result is then in `dest` (created or truncated), written
+ * from the first piece with a mask on, the file's start copied there then. False when nothing
+ * was: `dest` untouched and the file only read (not even opened when no secret is known). On an
+ * error `dest` is removed.
+ */
+export async function redactFile(
+  path: string,
+  dest: string,
+  chunkSize = REDACT_CHUNK,
+): Promise<boolean> {
+  const masks = byteForms().map((f) => new FormMask(f));
+  if (masks.length === 0) return false;
+  const src = await Deno.open(path);
+  let out: Deno.FsFile | undefined;
+  try {
+    // While nothing is masked what passes through is the file's start, as is: only counted.
+    let passed = 0;
+    const buf = new Uint8Array(chunkSize);
+    for (;;) {
+      const n = await src.read(buf);
+      const end = n === null;
+      let piece = end ? "" : latin1(buf.subarray(0, n));
+      for (const m of masks) piece = m.push(piece, end);
+      if (!out && masks.some((m) => m.found)) {
+        out = await Deno.open(dest, { write: true, create: true, truncate: true });
+        await copyStart(path, out, passed, chunkSize);
+      }
+      if (out) await writeAll(out, Buffer.from(piece, "latin1"));
+      else passed += piece.length;
+      if (end) return out !== undefined;
+    }
+  } catch (e) {
+    if (out) {
+      out.close();
+      out = undefined;
+      await Deno.remove(dest).catch(() => {});
+    }
+    throw e;
+  } finally {
+    src.close();
+    out?.close();
+  }
+}
+
+/** Copy the first `n` bytes of the file at `path` to `out`, `chunkSize` bytes at a time. */
+async function copyStart(path: string, out: Deno.FsFile, n: number, chunkSize: number) {
+  using src = await Deno.open(path);
+  const buf = new Uint8Array(Math.min(chunkSize, n));
+  for (let left = n; left > 0;) {
+    const r = await src.read(buf.subarray(0, Math.min(left, buf.length)));
+    if (r === null) throw new Error(`${path} is shorter than the ${n} bytes already read from it`);
+    await writeAll(out, buf.subarray(0, r));
+    left -= r;
+  }
+}
+
+async function writeAll(out: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let i = 0; i < bytes.length;) i += await out.write(bytes.subarray(i));
 }
 
 /** A URL's path and query shorter than this are not masked on their own ("/hook", "/alerts"). */
