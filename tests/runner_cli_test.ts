@@ -195,7 +195,8 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
     '${EGX_ALERT_WEBHOOK_NET:-127.0.0.1} -> net entry "https://hooks.example.test/..." ' +
     "is a URL: give host or host:port (hooks.example.test)";
   assert(dry.stdout.includes(`   cannot build command: ${urlProblem}\n`), dry.stdout);
-  assert(dry.stdout.includes("jobs/behave.ts --say 'login as sf_user:*** refused' --exit 3\n"));
+  const leakyCommand = "jobs/behave.ts --pad 1048552 --say 'login as sf_user:*** refused' --exit 3";
+  assert(dry.stdout.includes(`${leakyCommand}\n`), dry.stdout);
 
   // No alert channel reachable here: EGX_ALERT_WEBHOOK_URL only has to be known as a secret.
   const r = await cli("run", ["--manifest", `${DATA}/secrets.yaml`, "leak_pipe"], secrets);
@@ -209,11 +210,14 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
     r.stdout,
   );
   assert(r.stdout.includes("         | login as sf_user:*** refused\n"), r.stdout);
-  // The job's own log file too (it wrote the secret there itself).
-  assertEquals(
-    Deno.readTextFileSync(`${state}/logs/runs/${runId}/leaky.1.log`),
-    "login as sf_user:*** refused\n",
-  );
+  // The job's own log file too (it wrote the secret there itself), a MiB long: masked where the
+  // runner's first MiB cut it ("Sf-Pa55" | "'secret"), the lines before it as they were.
+  const leakyLog = Deno.readTextFileSync(`${state}/logs/runs/${runId}/leaky.1.log`);
+  assertEquals(leakyLog.slice(1048552), "login as sf_user:*** refused\n");
+  assertEquals([leakyLog.length, /^(\.{99}\n){10485}\.{51}\n$/.test(leakyLog.slice(0, 1048552))], [
+    1048552 + 29,
+    true,
+  ]);
   assertEquals(
     Deno.readTextFileSync(`${state}/logs/runs/${runId}/hooked.1.log`),
     `runner: ${urlProblem}\n`,
@@ -228,9 +232,7 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
   ]);
   assertEquals(leaked(JSON.stringify(detail)), false, JSON.stringify(detail));
   assert(
-    detail.attempts[1].command.endsWith(
-      "jobs/behave.ts --say 'login as sf_user:*** refused' --exit 3",
-    ),
+    detail.attempts[1].command.endsWith(leakyCommand),
   );
 });
 

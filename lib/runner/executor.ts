@@ -29,7 +29,7 @@ import {
   lockRun,
   type RunStatus,
 } from "./history.ts";
-import { hasSecrets, redact, redactBytes } from "../config/config.ts";
+import { hasSecrets, redact, redactFile } from "../config/config.ts";
 import { launch, type Launched } from "./launch.ts";
 
 export type RunEvent =
@@ -126,18 +126,21 @@ const issuedRunIds = new Set<string>();
 
 /**
  * A job writes its log itself (the runner hands it the file), so a secret it prints (a password
- * in an error, its environment) is in the file: once the attempt ended, the file is rewritten
- * with every secret the runner knows masked. Nothing to do, and no cost, when there are none.
+ * in an error, its environment) is in the file: once the attempt ended, the file is masked with
+ * every secret the runner knows, streamed a MiB at a time (a job may print gigabytes) into
+ * `<log>.masking`, which then replaces it: a runner stopped halfway leaves the log as it was,
+ * never cut short. A log without a secret is only read; nothing to do, and no read, when the
+ * runner knows no secret.
  */
 async function maskLog(path: string): Promise<void> {
   if (!hasSecrets()) return;
+  const masking = `${path}.masking`;
   try {
-    const masked = redactBytes(await Deno.readFile(path));
-    if (!masked) return;
-    // Replaced whole: a runner stopped halfway leaves the log as it was, never cut short.
-    await Deno.writeFile(`${path}.masking`, masked);
-    await Deno.rename(`${path}.masking`, path);
-  } catch { /* no log (the job could not start): nothing to mask */ }
+    if (await redactFile(path, masking)) await Deno.rename(masking, path);
+  } catch {
+    // No log (the job could not start): nothing to mask. Nor a half-written copy left behind.
+    await Deno.remove(masking).catch(() => {});
+  }
 }
 
 /** A log line in the status output is cut to this many characters. */

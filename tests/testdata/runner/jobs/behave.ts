@@ -1,9 +1,11 @@
 /**
  * A test job whose behaviour is chosen by flags (used by tests/runner*_test.ts only).
  *
- *   deno run --allow-write=<dir> tests/testdata/runner/jobs/behave.ts [--say text] [--sleep ms]
- *     [--exit N] [--nothing reason] [--fail-first N] [--record file] [--pidfile file]
- *     [--ignore-term]
+ *   deno run --allow-write=<dir> tests/testdata/runner/jobs/behave.ts [--pad bytes] [--say text]
+ *     [--sleep ms] [--exit N] [--nothing reason] [--fail-first N] [--record file]
+ *     [--pidfile file] [--ignore-term]
+ *
+ * `--pad n` prints n bytes of lines of dots first (a long log), before what `--say` prints.
  */
 import { parseArgs } from "node:util";
 import { jobContext, nothingToDo, runJob } from "../../../../lib/runner/job.ts";
@@ -15,6 +17,7 @@ if (import.meta.main) {
     const { values } = parseArgs({
       args,
       options: {
+        pad: { type: "string" },
         say: { type: "string", multiple: true },
         sleep: { type: "string" },
         exit: { type: "string" },
@@ -29,6 +32,14 @@ if (import.meta.main) {
     const started = Date.now();
     // Ends with a newline, so that a test polling the file can tell it is whole.
     if (values.pidfile) Deno.writeTextFileSync(values.pidfile, `${Deno.pid}\n`);
+    if (values.pad) {
+      const n = Number(values.pad);
+      const last = n % 100 ? `${".".repeat(n % 100 - 1)}\n` : "";
+      const bytes = new TextEncoder().encode(
+        `${".".repeat(99)}\n`.repeat(Math.floor(n / 100)) + last,
+      );
+      for (let i = 0; i < bytes.length;) i += Deno.stdout.writeSync(bytes.subarray(i));
+    }
     for (const s of values.say ?? []) console.log(s);
     if (values["ignore-term"]) {
       Deno.addSignalListener("SIGTERM", () => console.log("ignoring SIGTERM"));
