@@ -22,6 +22,7 @@ import {
   runnerAlive,
 } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
+import { closeSync, constants, openSync } from "node:fs";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -867,6 +868,73 @@ Deno.test("a run's lock decides before its pid: held means alive, free means its
   } finally {
     sleeper.kill("SIGKILL");
     await sleeper.status;
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
+
+Deno.test("markStale never overwrites a run its runner ended between markStale's read and its update", async () => {
+  // The race fixed in 2db32f1, made deterministic without a hook: another connection (the run's
+  // runner) ends the run in a write transaction it holds open, committed only once markStale has
+  // read the run as running. It knows when: the run's lock file is a FIFO, which markStale opens
+  // (to try the lock) after its read, and opening a FIFO waits for its other end. markStale's own
+  // write transaction then waits for that commit. First the same steps rolled back (a runner gone
+  // without ending its run): the run is marked abandoned, so the FIFO reads as a free lock, and
+  // in the second only the status read again inside markStale's transaction keeps the run 'ok'.
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const path = `${tmp}/runs.sqlite`;
+  const runner = new Worker(
+    URL.createObjectURL(
+      new Blob([`
+        import { DatabaseSync } from "node:sqlite";
+        self.onmessage = async ({ data: { path, id, lock, end } }) => {
+          const db = new DatabaseSync(path);
+          db.exec("PRAGMA busy_timeout=30000; BEGIN IMMEDIATE");
+          db.prepare("UPDATE runs SET status = 'ok', ended_at = ? WHERE id = ?")
+            .run(new Date().toISOString(), id);
+          self.postMessage("ending");
+          const f = await Deno.open(lock, { write: true }); // once markStale opened it
+          db.exec(end ? "COMMIT" : "ROLLBACK");
+          db.close();
+          f.close();
+          self.postMessage("done");
+        };
+      `], { type: "text/javascript" }),
+    ),
+    { type: "module" },
+  );
+  const next = () =>
+    new Promise<string>((resolve) =>
+      runner.addEventListener("message", (e) => resolve(e.data), { once: true })
+    );
+  const h = new History(path);
+  try {
+    for (const [id, end] of [["gone", false], ["ending", true]] as const) {
+      h.startRun({ id, target: "p", trigger: "manual", jobs: ["a"], at: Date.now() });
+      Deno.mkdirSync(`${tmp}/runs/${id}`, { recursive: true });
+      const lock = runLockPath(tmp, id);
+      assertEquals((await new Deno.Command("mkfifo", { args: [lock] }).output()).code, 0);
+      const ending = next();
+      runner.postMessage({ path, id, lock, end });
+      assertEquals(await ending, "ending");
+      const done = next();
+      const marked = h.markStale();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("markStale did not open the run's lock"), 10_000);
+      });
+      const outcome = await Promise.race([done, late]);
+      clearTimeout(timer);
+      if (outcome !== "done") {
+        // Let the runner's open return (a non-blocking open of the other end), so it ends.
+        closeSync(openSync(lock, constants.O_RDONLY | constants.O_NONBLOCK));
+        await done;
+      }
+      assertEquals([id, outcome, marked], [id, "done", end ? [] : [id]]);
+      assertEquals(h.getRun(id)!.run.status, end ? "ok" : "abandoned");
+    }
+  } finally {
+    h.close();
+    runner.terminate();
     Deno.removeSync(tmp, { recursive: true });
   }
 });
