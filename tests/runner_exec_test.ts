@@ -1032,3 +1032,45 @@ Deno.test("the last lines of a long log never start inside a line, where a secre
   assertEquals(tailOf(log, 10_000)[0], "first");
   Deno.removeSync(tmp, { recursive: true });
 });
+
+Deno.test("a log that cannot be masked is said on the runner's stderr, the log left as written", async () => {
+  registerSecrets((k) =>
+    ({ SNOWFLAKE_PASSWORD: "Sf-Tail-Secret-42" } as Record<string, string>)[k]
+  );
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const logDir = `${tmp}/logs`;
+  const runId = "20260101-000000-beef";
+  const log = `${logDir}/runs/${runId}/leak.1.log`;
+  // Where the masked copy goes, a folder that cannot be replaced nor removed.
+  Deno.mkdirSync(`${log}.masking/kept`, { recursive: true });
+  const manifest = parseManifest(
+    `jobs:\n${job("leak", "--say, 'login Sf-Tail-Secret-42 refused'")}`,
+    {
+      root: ROOT,
+    },
+  );
+  const history = new History(`${logDir}/runs.sqlite`);
+  const said: string[] = [];
+  const error = console.error;
+  console.error = (...a: unknown[]) => said.push(a.join(" "));
+  try {
+    const result = await executePlan(manifest, planRun(manifest, "leak"), {
+      history,
+      logDir,
+      env: { ...denoCacheEnv(), STATE: tmp },
+      runId,
+    });
+    assertEquals(result.status, "ok");
+  } finally {
+    console.error = error;
+    history.close();
+  }
+  assertEquals(said.length, 1, said.join("\n"));
+  assert(
+    said[0].startsWith(`runner: could not mask the secrets in ${log}: Is a directory`),
+    said[0],
+  );
+  assertEquals(Deno.readTextFileSync(log), "login Sf-Tail-Secret-42 refused\n");
+  assertEquals([...Deno.readDirSync(`${log}.masking`)].map((e) => e.name), ["kept"]);
+  Deno.removeSync(tmp, { recursive: true });
+});

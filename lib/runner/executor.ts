@@ -137,9 +137,15 @@ async function maskLog(path: string): Promise<void> {
   const masking = `${path}.masking`;
   try {
     if (await redactFile(path, masking)) await Deno.rename(masking, path);
-  } catch {
-    // No log (the job could not start): nothing to mask. Nor a half-written copy left behind.
+  } catch (e) {
+    // Nor a half-written copy left behind.
     await Deno.remove(masking).catch(() => {});
+    // No log (the job could not start): nothing to mask. Anything else (a full disk) is said.
+    if (!(e instanceof Deno.errors.NotFound)) {
+      console.error(
+        redact(`runner: could not mask the secrets in ${path}: ${(e as Error).message}`),
+      );
+    }
   }
 }
 
