@@ -140,6 +140,29 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
   }
 });
 
+Deno.test("a selector or test name that names nothing is a usage error: exit 2, which the runner does not retry", async () => {
+  const dir = await workdir();
+  try {
+    const cases: [string, string[], string][] = [
+      [
+        "models_run.ts",
+        ["--select", "stagin"],
+        'models_run: SelectionError: selector "stagin" matches',
+      ],
+      ["models_run.ts", ["--list", "-s", "tag:nothing"], "models_run: SelectionError: selector"],
+      ["models_test.ts", ["--select", "stagin"], 'models_test: SelectionError: selector "stagin"'],
+      ["models_test.ts", ["--name", "no_such_test"], "models_test: SelectionError: no such test"],
+    ];
+    for (const [script, args, start] of cases) {
+      const r = await job(dir, script, args);
+      assertEquals(r.code, 2, `${script} ${args.join(" ")}: ${r.stderr}`);
+      assert(r.stderr.startsWith(start), r.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("models_run --check compiles every model and test without a warehouse and lists every problem", async () => {
   const dir = await workdir();
   try {

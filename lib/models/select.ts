@@ -7,10 +7,15 @@
  *   tag:prices               every model with that tag
  * Several selectors (space or comma separated) are a union. No selector means every model.
  */
+import { ConfigError } from "../config/config.ts";
 import { ancestors, descendants, type Graph } from "./dag.ts";
 import type { Project } from "./project.ts";
 
-export class SelectionError extends Error {
+/**
+ * A selector (or test name) that names nothing: a bad argument, so a ConfigError (the job exits
+ * 2, which the runner does not retry: another attempt cannot make the name exist).
+ */
+export class SelectionError extends ConfigError {
   override name = "SelectionError";
 }
 

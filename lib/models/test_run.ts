@@ -14,7 +14,7 @@ import { buildGraph } from "./dag.ts";
 import { collectTests, compileTest, type DataTest, testDependencies } from "./data_tests.ts";
 import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
 import type { Project } from "./project.ts";
-import { selectModels } from "./select.ts";
+import { SelectionError, selectModels } from "./select.ts";
 
 export const FAILURE_ROWS = 1000;
 
@@ -76,7 +76,7 @@ export function selectTests(project: Project, tests: DataTest[], opts: TestOptio
   }
   if (opts.names && opts.names.length > 0) {
     const unknown = opts.names.filter((n) => !tests.some((t) => t.name === n));
-    if (unknown.length > 0) throw new Error(`no such test: ${unknown.join(", ")}`);
+    if (unknown.length > 0) throw new SelectionError(`no such test: ${unknown.join(", ")}`);
     out = out.filter((t) => opts.names!.includes(t.name));
   }
   return out;
