@@ -8,7 +8,7 @@
  *   deno run --allow-ffi --allow-net=127.0.0.1 \
  *     --allow-read=alerts.yaml,data,data/egx.duckdb,data/egx.duckdb.wal \
  *     --allow-write=data,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
- *     --allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP \
+ *     '--allow-env=EGX_WAREHOUSE,EGX_ALERT_WEBHOOK_URL,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP' \
  *     jobs/alerts_evaluate.ts [--rules alerts.yaml] [--date YYYY-MM-DD | --watch [--interval SEC]]
  *
  * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;

@@ -8,7 +8,7 @@
  *
  *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,var,data/egx.duckdb,data/sample \
  *     --allow-write=data,var,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,SNOWFLAKE_*,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE,TMPDIR,TMP,TEMP \
+ *     '--allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,S3_ENDPOINT,S3_FORCE_PATH_STYLE,SNOWFLAKE_*,AWS_*,_X_AMZN_TRACE_ID,HOME,USERPROFILE,HOMEPATH,HOMEDRIVE,TMPDIR,TMP,TEMP' \
  *     jobs/batch_load.ts [--tmp-dir DIR]
  *
  * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for S3 and Snowflake,

@@ -7,7 +7,7 @@
  *   deno run --allow-ffi --allow-net=127.0.0.1 \
  *     --allow-read=data,var/kafka,var/stream,data/egx.duckdb --allow-write=data,data/egx.duckdb \
  *     --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
- *     --allow-env=KAFKA_*,EGX_TOPIC_*,EGX_CONSUMER_*,EGX_STREAM_*,EGX_REPLAY_*,EGX_POLL_MINUTES,TRADINGVIEW_*,EGX_TV_*,EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,NODE_ENV,KAFKAJS_*,TMPDIR,TMP,TEMP \
+ *     '--allow-env=KAFKA_*,EGX_TOPIC_*,EGX_CONSUMER_*,EGX_STREAM_*,EGX_REPLAY_*,EGX_POLL_MINUTES,TRADINGVIEW_*,EGX_TV_*,EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,NODE_ENV,KAFKAJS_*,TMPDIR,TMP,TEMP' \
  *     jobs/health_check.ts [--json]
  *
  * (The permissions jobs.yaml gives it, with its defaults. --allow-ffi is for the DuckDB binding;

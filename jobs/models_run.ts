@@ -4,7 +4,7 @@
  * and the compiled SQL path; its downstream models are skipped; exit 1.
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
- *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP \
+ *     '--allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP' \
  *     --allow-net=127.0.0.1 --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
  *     jobs/models_run.ts --select staging
  *

@@ -6,7 +6,7 @@
  * fails, reports warnings.
  *
  *   deno run --allow-read=models,target,data,node_modules --allow-write=target,data --allow-ffi \
- *     --allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP \
+ *     '--allow-env=EGX_WAREHOUSE,EGX_AS_OF,EGX_LANDING,SNOWFLAKE_*,LOG_TOKENS,LOG_STREAM,TMPDIR,TMP,TEMP' \
  *     --allow-net=127.0.0.1 --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
  *     jobs/models_test.ts
  *

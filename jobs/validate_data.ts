@@ -6,7 +6,7 @@
  *
  *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,data/egx.duckdb \
  *     --allow-write=data,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
- *     --allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,SNOWFLAKE_*,TMPDIR,TMP,TEMP \
+ *     '--allow-env=EGX_WAREHOUSE,EGX_LANDING,EGX_AS_OF,SNOWFLAKE_*,TMPDIR,TMP,TEMP' \
  *     jobs/validate_data.ts
  *
  * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for Snowflake,

@@ -19,7 +19,8 @@ import { denoCacheEnv, denoOutput, type ProcessOutput } from "./support/processe
 async function headerFlags(script: string): Promise<string[]> {
   const src = await Deno.readTextFile(`${REPO}/jobs/${script}`);
   const header = /^\/\*\*([\s\S]*?)\*\//.exec(src)![1].replace(/\\\n\s*\*\s*/g, " ");
-  const words = /deno run (.*)/.exec(header)![1].trim().split(/\s+/);
+  const words = /deno run (.*)/.exec(header)![1].trim().split(/\s+/)
+    .map((w) => w.replace(/^'([^']*)'$/, "$1")); // a shell's quotes (around a `*`)
   const flags = words.slice(0, words.indexOf(`jobs/${script}`));
   assert(flags.length > 0 && flags.every((f) => f.startsWith("--allow-")), flags.join(" "));
   return flags.map((f) => f.replace(/([=,])node_modules(?=,|$)/, `$1${REPO}/node_modules`));

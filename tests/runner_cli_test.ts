@@ -580,7 +580,13 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
     const line = joined.split("\n").find((l) => l.trim().startsWith("deno run "));
     assert(line, `${job.script}: the header comment has no "deno run" line`);
     // Optional parts in [brackets] (e.g. "[--allow-net=<hosts>]") are left out.
-    const words = line.replace(/\[[^\]]*\]/g, " ").trim().split(/\s+/);
+    const shellWords = line.replace(/\[[^\]]*\]/g, " ").trim().split(/\s+/);
+    // Pasted into a shell: a word with an unquoted `*` (SNOWFLAKE_*) is a file pattern, which
+    // zsh refuses when no file matches it ("no matches found"), so such words are quoted.
+    for (const w of shellWords) {
+      assert(!w.includes("*") || /^'[^']*'$/.test(w), `${job.script}: unquoted pattern ${w}`);
+    }
+    const words = shellWords.map((w) => w.replace(/^'([^']*)'$/, "$1"));
     const at = words.indexOf(job.script);
     assert(at > 1, `${job.script}: the header's deno run line does not run ${job.script}`);
     const flags = words.slice(2, at);
