@@ -4,7 +4,7 @@
  * (`<logDir>/runs/<run-id>/`), any other file under the log directory whose modification time is
  * older than the cutoff goes too (logs of runs whose records are gone, other tools' logs); the
  * history database and the lock files at the top of the log directory (`*.lock`: the scheduler's,
- * and those of the README's crontab, `flock -n logs/.full.lock ...`) are kept.
+ * and those of the README's crontab, `flock -n logs/.pipelines.lock ...`) are kept.
  */
 import { MAX_RETENTION_DAYS } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
