@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 const HELP = `Usage: deno task bench [name...] [-- option...]
 
 Runs bench/<name>_bench.ts for each name (default: all of them), printing each one's figures.
-Options after -- go to each benchmark, e.g. deno task bench runner -- --rounds 9.`;
+Options after -- go to each benchmark, e.g. deno task bench runner -- --rounds 9; a benchmark's
+own options: deno task bench <name> -- --help.`;
 
 async function main(): Promise<number> {
   const split = Deno.args.indexOf("--");
