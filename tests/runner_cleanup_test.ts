@@ -272,8 +272,8 @@ Deno.test("a retention above 36500 days (100 years) is refused with exit 2, nami
 Deno.test("cleanup keeps the crontab's flock files at the top of the log folder, held or not", async () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
   const logDir = fixture(now);
-  const full = `${logDir}/.full.lock`;
-  const tr = `${logDir}/.tr.lock`;
+  const full = `${logDir}/.pipelines.lock`;
+  const tr = `${logDir}/.tr.lock`; // not held: e.g. one an earlier crontab used
   // A long run started by cron, as the README's crontab starts it (flock -F: the lock's holder is
   // the child itself, so killing it releases the lock). Without -n: a probe below that takes the
   // lock first only delays it.
