@@ -84,8 +84,19 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
 
   const one = await cli("runs", [runId], env);
   assertEquals(one.code, 0, one.stderr);
-  assert(one.stdout.includes(`greet#1  ok  exit 0`), one.stdout);
-  assert(one.stdout.includes(`${state}/logs/runs/${runId}/after_greet.1.log`), one.stdout);
+  // The attempts in columns: names, statuses and exits padded, durations right-aligned.
+  const attemptLines = one.stdout.split("\n").filter((l) => l.includes("#1  "));
+  const dir = `${state}/logs/runs/${runId}`;
+  assertEquals(attemptLines.length, 2, one.stdout);
+  const durCol = attemptLines.map((l) => /^ {2}\S+ +ok {2}exit 0 {2}( *\d+ms) {2}/.exec(l)?.[1]);
+  assertEquals(durCol[0]?.length, durCol[1]?.length, one.stdout);
+  assertEquals(
+    attemptLines.map((l, i) => l.replace(durCol[i]!, "D")),
+    [
+      `  greet#1        ok  exit 0  D  ${dir}/greet.1.log`,
+      `  after_greet#1  ok  exit 0  D  ${dir}/after_greet.1.log`,
+    ],
+  );
   const missing = await cli("runs", ["20000101-000000-0000"], env);
   assertEquals([missing.code, missing.stderr.trim()], [
     1,

@@ -65,11 +65,20 @@ export function formatRun(h: History, id: string): string[] | undefined {
   }
   if (attempts.length > 0) {
     lines.push("", "  attempts:");
-    for (const a of attempts) {
-      const exit = a.signal ? a.signal : a.exit_code === null ? "-" : `exit ${a.exit_code}`;
+    const rows = attempts.map((a) => [
+      `${a.job}#${a.attempt}`,
+      a.status,
+      a.signal ? a.signal : a.exit_code === null ? "-" : `exit ${a.exit_code}`,
+      dur(a.duration_ms),
+      a.log_path + (a.message ? `  (${a.message})` : ""),
+    ]);
+    const width = (i: number) => Math.max(...rows.map((r) => r[i].length));
+    const [wName, wStatus, wExit, wDur] = [0, 1, 2, 3].map(width);
+    for (const [name, status, exit, duration, rest] of rows) {
       lines.push(
-        `  ${a.job}#${a.attempt}  ${a.status}  ${exit}  ${dur(a.duration_ms)}  ${a.log_path}` +
-          (a.message ? `  (${a.message})` : ""),
+        `  ${name.padEnd(wName)}  ${status.padEnd(wStatus)}  ${exit.padEnd(wExit)}  ${
+          duration.padStart(wDur)
+        }  ${rest}`,
       );
     }
   }
