@@ -136,6 +136,15 @@ Deno.test("Snowflake round trip follows the value mapping (dates, timestamps, bi
         Q: 288230376151711740,
       },
     ]);
+    // A NULL number is null (the driver's default gives it as the text "NULL": NaN, or a
+    // failed result for an integer column).
+    assert.deepEqual(
+      await wh.query(
+        "SELECT CAST(NULL AS NUMBER(38,0)) AS I, CAST(NULL AS NUMBER(10,2)) AS D, " +
+          "CAST(NULL AS FLOAT) AS F",
+      ),
+      [{ I: null, D: null, F: null }],
+    );
   } finally {
     await wh.close();
   }

@@ -230,6 +230,10 @@ export class SnowflakeWarehouse implements Warehouse {
       // The default OCSP agent calls node:https's Agent without `new`, which Deno's Node
       // compatibility rejects; the CRL agent is a proper class (advisory: fail open).
       certRevocationCheckMode: "ADVISORY",
+      // Numbers are fetched as text (fetchAsString, for exact big integers): by default the
+      // driver then gives a NULL number as the text "NULL", read as NaN (or failing the whole
+      // result, for an integer), so a NULL must stay null.
+      representNullAsStringNull: false,
     });
     const where = config.accessUrl
       ? new URL(config.accessUrl).host
