@@ -199,3 +199,48 @@ Deno.test("a new company list gives Snowflake the same company rows as DuckDB: b
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test('an Investing.com day with no volume ("-") loads into Snowflake as into DuckDB, NULL volume', async () => {
+  const key = "exports/ETEL Historical Data.csv";
+  const files = [
+    localFile(`${SAMPLE}/companies.csv`, "companies.csv"),
+    localFile(`${DATA}/${key}`, key),
+  ];
+  const sql = {
+    prices: "SELECT TRADE_DATE, CLOSE, VOLUME, UPDATED_AT FROM OPERATIONAL.TBL_STOCK_PRICE " +
+      "WHERE TICKER = 'ETEL' ORDER BY TRADE_DATE",
+    quarantine: "SELECT LINE_NUMBER, REASON FROM OPERATIONAL.TBL_QUARANTINE " +
+      "WHERE FILE_KEY = ? ORDER BY LINE_NUMBER",
+  };
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg);
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    const out = await loadFiles(sf, files);
+    assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+      ["companies.csv", "LOADED", 223, 223],
+      [key, "LOADED", 7, 3],
+    ]);
+    const prices = await sf.query(sql.prices);
+    assert.deepEqual(prices.map((r) => [r.TRADE_DATE, r.CLOSE, r.VOLUME]), [
+      ["2025-11-26", 40, null],
+      ["2025-12-03", 40.8, 1_250_000],
+      ["2025-12-04", 41.2, null],
+    ]);
+    await withTempWarehouse(async (duck) => {
+      await loadFiles(duck, files);
+      const strip = (rows: Record<string, unknown>[]) => rows.map(({ UPDATED_AT: _, ...r }) => r);
+      assert.deepEqual(strip(prices), strip(await duck.query(sql.prices)));
+      assert.deepEqual(
+        await sf.query(sql.quarantine, [key]),
+        await duck.query(sql.quarantine, [key]),
+      );
+    });
+    // Loaded again: MERGE compares the NULL volumes as equal, so nothing is updated.
+    await loadFiles(sf, [{ ...files[1], etag: "v2" }]);
+    assert.deepEqual(await sf.query(sql.prices), prices);
+  } finally {
+    await sf.close();
+  }
+});

@@ -9,6 +9,7 @@ import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.
 import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
 import { screenLines } from "../lib/ingest/quotes.ts";
+import { validateData } from "../lib/ingest/validate.ts";
 import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 import { copyDir } from "./models_fixture.ts";
@@ -270,6 +271,53 @@ Deno.test("Investing.com and TradingView exports load with the ticker from the f
         },
       ],
     );
+  });
+});
+
+Deno.test('an Investing.com day with volume "-" loads its prices with no volume; a bad volume is quarantined', async () => {
+  await withTempWarehouse(async (wh) => {
+    await loadCompanies(wh);
+    const inv = "exports/ETEL Historical Data.csv";
+    const file = localFile(`${DATA}/${inv}`, inv);
+    const [o] = await loadFiles(wh, [file]);
+    assert.deepEqual(
+      [o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error],
+      ["LOADED", 7, 3, 4, undefined],
+    );
+    // "-" is the export's "no volume for that day", not a malformed volume: only values that
+    // are there and wrong are quarantined (a day with "-" and bad prices, for its prices only).
+    assert.deepEqual(await quarantine(wh, inv), [
+      [4, 'unparsable volume "12x"'],
+      [5, "negative volume"],
+      [6, "high < low"],
+      [7, "missing volume"],
+    ]);
+    const prices = () =>
+      wh.query(
+        "SELECT TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, UPDATED_AT " +
+          "FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'ETEL' " +
+          "AND DATA_SOURCE = 'INVESTING_EXPORT' ORDER BY 1",
+      );
+    const loaded = await prices();
+    assert.deepEqual(loaded.map(({ UPDATED_AT: _, ...r }) => r), [
+      { TRADE_DATE: "2025-11-26", OPEN: 39.8, HIGH: 40.1, LOW: 39.7, CLOSE: 40, VOLUME: null },
+      {
+        TRADE_DATE: "2025-12-03",
+        OPEN: 40.5,
+        HIGH: 41,
+        LOW: 40.4,
+        CLOSE: 40.8,
+        VOLUME: 1_250_000,
+      },
+      { TRADE_DATE: "2025-12-04", OPEN: 40.8, HIGH: 41.5, LOW: 40.6, CLOSE: 41.2, VOLUME: null },
+    ]);
+    // Loaded again (another version of the same content): a NULL volume is no change either.
+    const [again] = await loadFiles(wh, [{ ...file, etag: "v2" }]);
+    assert.deepEqual([again.status, again.rowsLoaded], ["LOADED", 3]);
+    assert.deepEqual(await prices(), loaded);
+    // validate_data's checks pass: an unknown volume is not a negative one.
+    const report = await validateData(wh, { asOf: new Date("2025-12-04T13:00:00Z") });
+    assert.deepEqual(report.checks.filter((c) => !c.ok), [], report.text);
   });
 });
 

@@ -81,13 +81,17 @@ Deno.test("both warehouses' DDL define the same tables and columns in the same o
   try {
     await sf.migrate();
     await duck.migrate();
-    const sql = "SELECT table_name AS T, column_name AS C FROM information_schema.columns " +
+    const sql = "SELECT table_name AS T, column_name AS C, is_nullable AS N " +
+      "FROM information_schema.columns " +
       "WHERE table_schema = 'OPERATIONAL' ORDER BY table_name, ordinal_position";
-    const norm = (rows: { T: string; C: string }[]) =>
-      rows.map((r) => `${r.T}.${r.C}`.toUpperCase());
-    const sfCols = norm(await sf.query<{ T: string; C: string }>(sql));
-    const duckCols = norm(await duck.query<{ T: string; C: string }>(sql));
+    type Col = { T: string; C: string; N: string };
+    // Nullability too: a column NOT NULL on one warehouse only fails loads there alone.
+    const norm = (rows: Col[]) => rows.map((r) => `${r.T}.${r.C} ${r.N}`.toUpperCase());
+    const sfCols = norm(await sf.query<Col>(sql));
+    const duckCols = norm(await duck.query<Col>(sql));
     assert.ok(duckCols.length > 100);
+    assert.ok(duckCols.includes("TBL_STOCK_PRICE.VOLUME YES"));
+    assert.ok(duckCols.includes("TBL_STOCK_PRICE.CLOSE NO"));
     assert.deepEqual(sfCols, duckCols);
   } finally {
     await sf.close();

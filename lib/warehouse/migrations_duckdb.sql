@@ -277,3 +277,11 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
 -- taken over; delivering or failing clears it.
 ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_BY VARCHAR;   -- the evaluation's token
 ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_AT TIMESTAMP; -- UTC
+
+-- migration: 007_unknown_volume
+-- A daily bar's VOLUME may be unknown (NULL): an Investing.com export writes "-" for a day it has
+-- prices but no volume for, and that day's prices are loaded with no volume
+-- (lib/ingest/sql/daily_investing.sql) rather than quarantined. Every other source always has
+-- one; the models and the API treat NULL as "not known", never as 0 (README, "Landing store and
+-- file formats").
+ALTER TABLE OPERATIONAL.TBL_STOCK_PRICE ALTER COLUMN VOLUME DROP NOT NULL;

@@ -240,3 +240,9 @@ CREATE TABLE IF NOT EXISTS OPERATIONAL.TBL_MODEL_BUILD (
 -- interrupted migrate runs this again.
 ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN IF NOT EXISTS CLAIMED_BY VARCHAR;
 ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN IF NOT EXISTS CLAIMED_AT TIMESTAMP_NTZ;
+
+-- migration: 007_unknown_volume
+-- A daily bar's VOLUME may be unknown (NULL), see migrations_duckdb.sql: an Investing.com
+-- export's "-" volume. (Dropping NOT NULL from a column without it is no error: an interrupted
+-- migrate runs this again.)
+ALTER TABLE OPERATIONAL.TBL_STOCK_PRICE ALTER COLUMN VOLUME DROP NOT NULL;

@@ -2,7 +2,8 @@
 -- (NULL = good). Checks: missing or unparsable fields, non-positive prices, negative volume,
 -- high < low, open/close outside [low, high], a date out of range, before the earliest accepted
 -- (min_trade_date) or after the as-of date (as_of_date), not an EGX trading day, unknown ticker,
--- and the same (ticker, trade date) twice in the file.
+-- and the same (ticker, trade date) twice in the file. A row whose volume the file says it does
+-- not have (v_none: an Investing.com export's "-") has no volume checks and keeps volume NULL.
 -- Duplicates: grouping every row by its text key is slow (1M rows: ~0.2 s), so candidates come
 -- from one 64-bit hash of the key per row, and only the rows of a candidate hash (usually none)
 -- are grouped by the key itself: exact whatever the hashes collide on.
@@ -22,8 +23,9 @@ CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
     egx_problem('trade date', n.d_raw, n.trade_date),
+    -- (A volume that is not known is checked as 0, which has no problem: the prices still are.)
     egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
-      n.v_raw, n.volume),
+      if(n.v_none, '0', n.v_raw), if(n.v_none, 0, n.volume)),
     -- A date egx_days does not hold is outside the calendar's 0001-01-01..9999-12-31 (a typo, or
     -- epoch milliseconds taken for seconds): not a trading day. (d.problem alone is NULL.)
     CASE WHEN n.trade_date IS NOT NULL AND d.trade_date IS NULL
@@ -39,7 +41,8 @@ LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.egx_file_key = n.egx_file_key AND x.ticker = n.ticker
   AND x.trade_date = n.trade_date
 WHERE n.ticker IS NULL OR n.ticker = '' OR n.trade_date IS NULL
-    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR d.trade_date IS NULL
+    OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, if(n.v_none, 0, n.volume))
+    OR d.trade_date IS NULL
     OR d.problem IS NOT NULL
     OR c.TICKER IS NULL OR x.ticker IS NOT NULL;
 

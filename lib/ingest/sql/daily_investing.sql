@@ -1,7 +1,7 @@
 -- Investing.com historical data export: "Date","Price","Open","High","Low","Vol.","Change %",
--- quoted, MM/DD/YYYY dates, thousands separators, volumes like 1.81M / 426.44K, newest first,
--- often with a byte-order mark. Price is the close. The ticker comes from the file name
--- (e.g. "COMI Historical Data.csv").
+-- quoted, MM/DD/YYYY dates, thousands separators, volumes like 1.81M / 426.44K ("-" for one it
+-- does not have), newest first, often with a byte-order mark. Price is the close. The ticker
+-- comes from the file name (e.g. "COMI Historical Data.csv").
 -- The date order is decided per file: the US site exports MM/DD/YYYY, regional sites DD/MM/YYYY
 -- under the same header. A file with a date that is only a day/month date (its first field above
 -- 12) is rejected whole: read as MM/DD, its dates with both fields up to 12 would load as other
@@ -59,10 +59,13 @@ FROM (
 WHERE all_both AND dm_gap < md_gap
   AND egx_file_key NOT IN (SELECT egx_file_key FROM egx_file_problem);
 
+-- A volume of "-" is how the export says it has no volume for the day: the day's prices are
+-- loaded with no volume (NULL, v_none; daily_check.sql) rather than quarantined. Any other volume
+-- must parse ("12x" and "-5K" are still quarantined).
 CREATE OR REPLACE TEMP TABLE egx_norm AS
 SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
   "Date" AS d_raw, try_strptime(trim("Date"), '%m/%d/%Y')::DATE AS trade_date,
   "Open" AS o_raw, egx_num("Open") AS open, "High" AS h_raw, egx_num("High") AS high,
   "Low" AS l_raw, egx_num("Low") AS low, "Price" AS c_raw, egx_num("Price") AS close,
-  "Vol." AS v_raw, egx_volume("Vol.") AS volume
+  "Vol." AS v_raw, egx_volume("Vol.") AS volume, coalesce(trim("Vol.") = '-', false) AS v_none
 FROM egx_raw;

@@ -10,5 +10,5 @@ SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
   END) AS DATE) AS trade_date,
   if(open IS NULL, NULL, 'x') AS o_raw, open, if(high IS NULL, NULL, 'x') AS h_raw, high,
   if(low IS NULL, NULL, 'x') AS l_raw, low, if(close IS NULL, NULL, 'x') AS c_raw, close,
-  if(volume IS NULL, NULL, 'x') AS v_raw, volume
+  if(volume IS NULL, NULL, 'x') AS v_raw, volume, false AS v_none
 FROM egx_raw;
