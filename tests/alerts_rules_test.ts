@@ -219,6 +219,35 @@ Deno.test("a volume spike compares with the average of the previous lookback day
   assert.deepEqual(evaluateRules(rules, { stocks: short, indices: new Map() }), []);
 });
 
+Deno.test("a volume spike leaves out days whose volume is not known, and a day without one never fires", () => {
+  const rules = parseRules(
+    "rules:\n  - {id: v, kind: volume_spike, multiple: 3, lookback_days: 4}\n",
+  );
+  const unknown = (date: string): DailyBar => ({ date, close: 10, volume: null });
+  const series = [
+    bar("2025-12-01", 10, 100),
+    unknown("2025-12-02"), // an Investing.com "-": not 0, not counted
+    bar("2025-12-03", 10, 300),
+    bar("2025-12-04", 10, 200),
+    bar("2025-12-07", 10, 600), // average of the three known = 200, 3x = 600: fires
+  ];
+  const out = evaluateRules(rules, { stocks: new Map([["AAA", series]]), indices: new Map() });
+  assert.deepEqual(out.map((a) => [a.subject, a.date, a.observed]), [["AAA", "2025-12-07", 3]]);
+  assert.equal(
+    out[0].message,
+    "AAA volume 600 on 2025-12-07 is 3.00x its 4-day average 200 (of the 3 days with a " +
+      "volume); rule v: above 3x",
+  );
+  // The day itself without a volume, or no known volume before it: nothing fires.
+  const none = (s: DailyBar[]) =>
+    evaluateRules(rules, { stocks: new Map([["AAA", s]]), indices: new Map() });
+  assert.deepEqual(none([...series.slice(0, 4), unknown("2025-12-07")]), []);
+  assert.deepEqual(
+    none([...["01", "02", "03", "04"].map((d) => unknown(`2025-12-${d}`)), series[4]]),
+    [],
+  );
+});
+
 Deno.test("a moving-average cross fires on the day the close crosses, each way, not after", () => {
   const rules = parseRules("rules:\n  - {id: x, kind: ma_cross, window: 3}\n");
   const series = [

@@ -1,9 +1,9 @@
 /**
  * Incremental models equal a full refresh, row by row and value by value: two warehouses get the
  * same operational changes (new days, today's bar from the stream updated by a later poll, a
- * back-filled day from a more trusted source, a new ticker, a second source for an old day); one
- * is built incrementally, the other with --full-refresh, and every incremental model and what
- * depends on it is compared after each step. A deliberately naive model
+ * back-filled day from a more trusted source, a new ticker, a second source for an old day, a day
+ * with no volume); one is built incrementally, the other with --full-refresh, and every
+ * incremental model and what depends on it is compared after each step. A deliberately naive model
  * (`TRADE_DATE > max(TRADE_DATE)`, the original filter) is caught by the same comparison.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
@@ -132,6 +132,14 @@ const STEPS: Step[] = [
       [],
     ]],
   },
+  {
+    name: 'an Investing.com export with no volume ("-") for today outranks the streamed bar',
+    statements: [[
+      `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, UPDATED_AT)
+       VALUES ('ETEL', '2025-12-09', 'INVESTING_EXPORT', 59.0, 59.6, 58.8, 59.4, NULL, '2025-12-09 16:00:00')`,
+      [],
+    ]],
+  },
   { name: "nothing changed", statements: [] },
 ];
 
@@ -248,6 +256,11 @@ Deno.test("incremental models equal a full refresh after new days, a re-polled b
       stg_intraday_bars: 0,
       stg_stock_prices_unified: 1, // same bar, one more source
       gold_fct_stock_daily_prices: 104, // HRHO alone: its EMAs must equal a full refresh's
+    },
+    'an Investing.com export with no volume ("-") for today outranks the streamed bar': {
+      stg_intraday_bars: 0,
+      stg_stock_prices_unified: 1, // ETEL today: INVESTING_EXPORT, VOLUME NULL
+      gold_fct_stock_daily_prices: 117, // ETEL alone
     },
     "nothing changed": {
       stg_intraday_bars: 0,

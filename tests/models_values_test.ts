@@ -604,3 +604,103 @@ Deno.test("sector spellings that differ only in case or punctuation are one sect
     await fx.close();
   }
 });
+
+Deno.test('a day whose volume is not known (an Investing.com "-") keeps its prices; the volume figures leave it out', async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    // Two of COMI's days come from an Investing.com export without a volume (no BARS_1M bar).
+    const unknown = ["2025-11-20", "2025-12-08"];
+    await fx.wh.transaction(async (s) => {
+      for (const d of unknown) {
+        await s.execute(
+          `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE
+             (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE)
+           SELECT TICKER, TRADE_DATE, 'INVESTING_EXPORT', OPEN, HIGH, LOW, CLOSE, NULL,
+             'COMI Historical Data.csv'
+           FROM OPERATIONAL.TBL_STOCK_PRICE
+           WHERE TICKER = 'COMI' AND TRADE_DATE = ? AND DATA_SOURCE = 'BARS_1M'`,
+          [d],
+        );
+        await s.execute(
+          "DELETE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI' AND TRADE_DATE = ? " +
+            "AND DATA_SOURCE = 'BARS_1M'",
+          [d],
+        );
+      }
+    });
+    const { project } = await buildModels(fx);
+    // Worked out from the fixture: COMI's volumes by day, oldest first, null on those two days.
+    const comi = (await csv("daily_bars.csv")).filter((r) => r.ticker === "COMI")
+      .sort((a, b) => a.trade_date.localeCompare(b.trade_date))
+      .map((r) => ({
+        date: r.trade_date,
+        close: Number(r.close),
+        volume: unknown.includes(r.trade_date) ? null : Number(r.volume),
+      }));
+    const avg30 = (i: number) => {
+      const known = comi.slice(i - 29, i + 1).flatMap((b) => b.volume === null ? [] : [b.volume]);
+      return known.reduce((a, v) => a + v, 0) / known.length;
+    };
+    const at = (d: string) => comi.findIndex((b) => b.date === d);
+    const got = await fx.wh.query(
+      `SELECT TRADE_DATE, DATA_SOURCE, CLOSE, VOLUME, TURNOVER_ESTIMATE, VOLUME_AVG_30,
+         VOLUME_RATIO, VOLUME_SIGNAL
+       FROM DWH_GOLD.gold_fct_stock_daily_prices
+       WHERE TICKER = 'COMI' AND TRADE_DATE IN ('2025-11-20', '2025-11-23', '2025-12-08')
+       ORDER BY TRADE_DATE`,
+    );
+    const nov23 = comi[at("2025-11-23")];
+    assertEquals(got, [
+      {
+        TRADE_DATE: "2025-11-20",
+        DATA_SOURCE: "INVESTING_EXPORT",
+        CLOSE: 106.02,
+        VOLUME: null,
+        TURNOVER_ESTIMATE: null,
+        VOLUME_AVG_30: avg30(at("2025-11-20")), // of the 29 known volumes
+        VOLUME_RATIO: null,
+        VOLUME_SIGNAL: "INSUFFICIENT_DATA",
+      },
+      {
+        TRADE_DATE: "2025-11-23",
+        DATA_SOURCE: "BARS_1M",
+        CLOSE: 106.55,
+        VOLUME: 1_387_926,
+        TURNOVER_ESTIMATE: (107.75 + 106.03 + 106.55) / 3 * 1_387_926,
+        VOLUME_AVG_30: avg30(at("2025-11-23")),
+        VOLUME_RATIO: nov23.volume! / avg30(at("2025-11-23")),
+        VOLUME_SIGNAL: "NORMAL",
+      },
+      {
+        TRADE_DATE: "2025-12-08",
+        DATA_SOURCE: "INVESTING_EXPORT",
+        CLOSE: 117.6,
+        VOLUME: null,
+        TURNOVER_ESTIMATE: null,
+        VOLUME_AVG_30: avg30(at("2025-12-08")), // 28 known volumes
+        VOLUME_RATIO: null,
+        VOLUME_SIGNAL: "INSUFFICIENT_DATA",
+      },
+    ]);
+    // The windows really had unknown volumes in them, and 30 bars.
+    assertEquals([at("2025-11-20") >= 29, comi.slice(at("2025-12-08") - 29).length], [true, 30]);
+    assert(
+      avg30(at("2025-12-08")) !== comi.slice(-30).reduce((a, b) => a + (b.volume ?? 0), 0) / 30,
+    );
+    // The latest day's volume leaders: COMI's unknown volume ranks after every known one.
+    const leaders = await fx.wh.query<
+      { TICKER: string; VOLUME_RANK: number; TURNOVER_RANK: number }
+    >(
+      "SELECT TICKER, VOLUME_RANK, TURNOVER_RANK FROM DWH_GOLD.vw_volume_leaders " +
+        "WHERE TICKER = 'COMI'",
+    );
+    const traded = (await csv("daily_bars.csv")).filter((r) => r.trade_date === "2025-12-08");
+    assertEquals(traded.length, 11);
+    assertEquals(leaders, [{ TICKER: "COMI", VOLUME_RANK: 11, TURNOVER_RANK: 11 }]);
+    // Every data test passes (the volume checks accept a NULL volume, not a negative one).
+    const t = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+    assertEquals(t.results.filter((r) => r.status !== "pass").map((r) => [r.name, r.status]), []);
+  } finally {
+    await fx.close();
+  }
+});

@@ -705,6 +705,56 @@ Deno.test("a day the models built before the session closed is served from its n
   }, { copy: true });
 });
 
+Deno.test("a day whose volume is not known is served with volume null, ranked last and left out of the totals", async () => {
+  await withServer(async (srv, inputs) => {
+    // The next trading day from Investing.com exports: COMI's with "-" for its volume.
+    await srv.warehouse.transaction((tx) =>
+      tx.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME, SOURCE_FILE) VALUES " +
+          "('COMI', '2025-12-09', 'INVESTING_EXPORT', 118, 120, 117, 119, NULL, 'c.csv'), " +
+          "('ETEL', '2025-12-09', 'INVESTING_EXPORT', 59, 60, 58, 59.5, 1000, 'e.csv')",
+      )
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const snap = await ok(srv, "/api/v1/market/snapshot?date=2025-12-09");
+    assert.deepEqual(
+      snap.data.stocks.map((s: Record<string, unknown>) => [s.ticker, s.volume, s.value, s.live]),
+      [["COMI", null, null, true], ["ETEL", 1000, (60 + 58 + 59.5) / 3 * 1000, true]],
+    );
+    assert.deepEqual(snap.data.totals, { volume: 1000, value: (60 + 58 + 59.5) / 3 * 1000 });
+    const leaders = await ok(srv, "/api/v1/market/volume-leaders?date=2025-12-09");
+    assert.deepEqual(
+      leaders.data.map((r: Record<string, unknown>) => [r.rank, r.ticker, r.volume]),
+      [[1, "ETEL", 1000], [2, "COMI", null]],
+    );
+    const days = await ok(srv, "/api/v1/prices/COMI/daily?from=2025-12-09");
+    assert.deepEqual(
+      days.data.map((d: Record<string, unknown>) => [d.date, d.close, d.volume, d.live]),
+      [["2025-12-09", 119, null, true]],
+    );
+    // A built day whose operational row loses its volume (a corrected export) differs from gold
+    // (NULL vs a number is a difference): it is served live, with no volume.
+    const comi = withPrevClose(inputs.daily, "COMI");
+    const last = comi[comi.length - 1];
+    await srv.warehouse.transaction((tx) =>
+      tx.execute(
+        "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET VOLUME = NULL, UPDATED_AT = now()::TIMESTAMP " +
+          "WHERE TICKER = 'COMI' AND TRADE_DATE = ?",
+        [last.date],
+      )
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await ok(srv, `/api/v1/market/snapshot?date=${last.date}`);
+    const comiThen = before.data.stocks.find((x: { ticker: string }) => x.ticker === "COMI");
+    assert.deepEqual([comiThen.close, comiThen.volume, comiThen.live], [last.close, null, true]);
+    assert.equal(
+      before.data.totals.volume,
+      sum(dayRows(inputs, last.date).filter((r) => r.ticker !== "COMI").map((r) => r.volume)),
+    );
+  }, { copy: true });
+});
+
 Deno.test("every endpoint answers bad input with 400 and a message naming the parameter", async () => {
   await withServer(async (srv) => {
     const long = "x".repeat(61);

@@ -374,6 +374,33 @@ Deno.test({
         await shot(page, "overview_live");
         await page.close();
       });
+
+      await t.step('a day without a volume (Investing.com "-") is a gap and a dash', async () => {
+        await srv.warehouse.transaction((s) =>
+          s.execute(
+            "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, " +
+              "HIGH, LOW, CLOSE, VOLUME) VALUES ('COMI', '2025-12-09', 'INVESTING_EXPORT', 118, " +
+              "120, 117, 119, NULL)",
+          )
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        const page = await open(ctx, "/ticker/COMI");
+        // The day has its candle and no volume bar (a whitespace point, which data() leaves out).
+        const candles = await seriesData(page, "candles");
+        const volume = await seriesData(page, "volume");
+        assert.equal(candles.at(-1)!.time, "2025-12-09");
+        assert.deepEqual(volume.map((v) => v.time), candles.slice(0, -1).map((c) => c.time));
+        assert.equal(volume.at(-1)!.value, withPrevClose(inputs.daily, "COMI").at(-1)!.volume);
+        assert.equal(await page.textContent("#kpi-volume"), "—");
+        await page.close();
+        const overview = await open(ctx, "/");
+        assert.deepEqual((await cells(overview, "#volume-leaders")).map((r) => r.slice(0, 2)), [
+          ["ETEL", "120,000"],
+          ["COMI", "—"],
+        ]);
+        assert.equal(await overview.textContent("#kpi-volume"), "120,000");
+        await overview.close();
+      });
     } finally {
       await browser.close();
       await srv.stop();

@@ -9,7 +9,8 @@ export interface DailyBar {
   /** Cairo trade date YYYY-MM-DD. */
   date: string;
   close: number;
-  volume: number;
+  /** Shares traded; null when not known (an Investing.com export's "-"). */
+  volume: number | null;
 }
 
 export type AlertDirection = "up" | "down" | "above" | "below";
@@ -103,8 +104,14 @@ export function evaluateAt(
       };
     }
     case "volume_spike": {
-      if (i < rule.lookbackDays) return undefined;
-      const avg = mean(bars.slice(i - rule.lookbackDays, i).map((b) => b.volume));
+      // A day whose volume is not known is no spike; the average is of the known volumes of
+      // the look-back (none known: no average, no alert).
+      if (i < rule.lookbackDays || bar.volume === null) return undefined;
+      const known = bars.slice(i - rule.lookbackDays, i).flatMap((b) =>
+        b.volume === null ? [] : [b.volume]
+      );
+      if (known.length === 0) return undefined;
+      const avg = mean(known);
       if (!(avg > 0)) return undefined;
       const multiple = clean(bar.volume / avg);
       if (multiple < rule.multiple) return undefined;
@@ -114,8 +121,9 @@ export function evaluateAt(
         observed: multiple,
         threshold: rule.multiple,
         message: `${subject} volume ${int(bar.volume)} on ${bar.date} is ${multiple.toFixed(2)}x ` +
-          `its ${rule.lookbackDays}-day average ${int(avg)}; rule ${rule.id}: above ` +
-          `${rule.multiple}x`,
+          `its ${rule.lookbackDays}-day average ${int(avg)}` +
+          (known.length < rule.lookbackDays ? ` (of the ${known.length} days with a volume)` : "") +
+          `; rule ${rule.id}: above ${rule.multiple}x`,
       };
     }
     case "ma_cross": {

@@ -8,6 +8,8 @@
  * Rule kinds (each fires at most once per subject, Cairo trade date and direction):
  *   price_move    last price vs the previous trading day's close, |change| >= threshold_pct
  *   volume_spike  the day's volume >= multiple x the average of the previous lookback_days days
+ *                 (of their known volumes: an Investing.com day may have none; a day without
+ *                 one is never a spike)
  *   ma_cross      the close crosses its simple moving average of `window` days
  *   index_move    an index level vs its previous close, |change| >= threshold_pct
  */

@@ -43,7 +43,7 @@ export async function loadSeries(
   if (stockRules.length > 0) {
     const days = Math.max(...stockRules.map(daysNeeded));
     const rows = await wh.query<
-      { TICKER: string; TRADE_DATE: string; CLOSE: number; VOLUME: number }
+      { TICKER: string; TRADE_DATE: string; CLOSE: number; VOLUME: number | null }
     >(
       SQL.get("stock_series"),
       [opts.date ?? null, days],
@@ -53,7 +53,11 @@ export async function loadSeries(
     stocks = group(
       rows.filter((r) => !only || only.has(r.TICKER)).map((r) => ({
         key: r.TICKER,
-        bar: { date: r.TRADE_DATE, close: r.CLOSE, volume: Number(r.VOLUME) },
+        bar: {
+          date: r.TRADE_DATE,
+          close: r.CLOSE,
+          volume: r.VOLUME === null ? null : Number(r.VOLUME),
+        },
       })),
     );
   }

@@ -225,7 +225,8 @@ ranked as (
 -- name: volume_leaders
 with {{live_daily}},
 ranked as (
-  select d.*, row_number() over (order by d.VOLUME desc, d.TICKER) as RANK_NO
+  -- An unknown volume (NULL) last: Snowflake sorts NULL first in a descending order.
+  select d.*, row_number() over (order by d.VOLUME desc nulls last, d.TICKER) as RANK_NO
   from daily as d
   where d.TRADE_DATE = CAST(? AS DATE)
 )

@@ -46,7 +46,7 @@ fresh as (
     or b.TRADE_DATE > g.LAST_DATE
     or b.DATA_SOURCE <> g.DATA_SOURCE
     or b.OPEN <> g.OPEN or b.HIGH <> g.HIGH or b.LOW <> g.LOW or b.CLOSE <> g.LAST_CLOSE
-    or b.VOLUME <> g.VOLUME
+    or b.VOLUME is distinct from g.VOLUME -- NULL: an Investing.com "-" (not known)
 ),
 fresh_prev as (
   select

@@ -104,13 +104,17 @@ function withIndexList<T extends Row>(row: T): T {
   return { ...row, indices: typeof raw === "string" && raw !== "" ? raw.split(",") : [] };
 }
 
+const VOLUME = nullable(int('shares traded; null when not known (an Investing.com export\'s "-")'));
+/** A sum of volumes: of the known ones (null only when none is known). */
+const VOLUME_SUM = nullable(int("shares traded, summed over the known volumes"));
+
 const DAILY: Schema = obj({
   date: DATE_SCHEMA,
   open: num(),
   high: num(),
   low: num(),
   close: num(),
-  volume: int(),
+  volume: VOLUME,
   changePct: nullable(num("close vs the previous trading day's close, %")),
   live: {
     type: "boolean",
@@ -161,7 +165,7 @@ const STOCK_ON_DAY: Schema = obj({
   prevClose: nullable(num()),
   change: nullable(num()),
   changePct: nullable(num()),
-  volume: int(),
+  volume: VOLUME,
   value: nullable(num("estimated traded value, EGP (typical price x volume)")),
   live: {
     type: "boolean",
@@ -177,7 +181,7 @@ const SECTOR: Schema = obj({
   unchanged: int(),
   avgChangePct: nullable(num()),
   medianChangePct: nullable(num()),
-  volume: int(),
+  volume: VOLUME_SUM,
   value: nullable(num()),
 });
 
@@ -190,7 +194,7 @@ const INDEX_LEVEL: Schema = obj({
   advancers: int(),
   decliners: int(),
   unchanged: int(),
-  volume: int(),
+  volume: VOLUME_SUM,
 });
 
 const BOOL = ["true", "false"] as const;
@@ -389,14 +393,16 @@ export const marketEndpoints: Endpoint[] = [
         ),
         total: int("every stock of the day, those without a previous close too"),
       }),
-      totals: obj({ volume: int(), value: num() }),
+      totals: obj({ volume: int("shares traded, the known volumes"), value: num() }),
       stocks: list(STOCK_ON_DAY),
     }),
     notFound: true,
     cached: true,
     handle: async (req) => {
       const date = await marketDate(req);
-      const stocks = await rows<{ changePct: number | null; volume: number; value: number | null }>(
+      const stocks = await rows<
+        { changePct: number | null; volume: number | null; value: number | null }
+      >(
         req.deps,
         "snapshot",
         [date],
@@ -410,7 +416,7 @@ export const marketEndpoints: Endpoint[] = [
           else if (s.changePct < 0) breadth.decliners++;
           else breadth.unchanged++;
         }
-        volume += Number(s.volume);
+        volume += Number(s.volume ?? 0); // null: not known (not counted)
         value += s.value ?? 0;
       }
       return { data: { date, breadth, totals: { volume, value }, stocks } };

@@ -7,7 +7,8 @@ replace_by: [TICKER]
 --
 -- Indicator definitions (the usual ones, e.g. TradingView's ta.* functions):
 --   MA_7, MA_30, VOLUME_AVG_30  simple averages over the last 7/30 bars, NULL until the window
---                               is full
+--                               is full; VOLUME_AVG_30 averages the bars' known volumes (an
+--                               Investing.com day may have none: VOLUME NULL), NULL if none is
 --   BB_*                        Bollinger bands: 20-bar simple average +/- 2 population
 --                               standard deviations
 --   EMA_12, EMA_26              exponential averages, alpha = 2/(n+1), seeded with the simple
@@ -46,7 +47,7 @@ affected as (
     or t.SOURCE_UPDATED_AT <> s.SOURCE_UPDATED_AT
     or t.DATA_SOURCE <> s.DATA_SOURCE
     or t.OPEN <> s.OPEN or t.HIGH <> s.HIGH or t.LOW <> s.LOW or t.CLOSE <> s.CLOSE
-    or t.VOLUME <> s.VOLUME
+    or t.VOLUME is distinct from s.VOLUME
   union
   select t.TICKER
   from {{ this }} as t
@@ -114,9 +115,12 @@ moves as (
     cast(sum(b.CLOSE_D) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 29 preceding and current row
     ) as FLOAT) / 30 as AVG_30,
+    -- The known volumes only: an unknown one (NULL) is neither 0 nor counted.
     cast(sum(b.VOLUME) over (
       partition by b.TICKER order by b.TRADE_DATE rows between 29 preceding and current row
-    ) as FLOAT) / 30 as AVG_VOLUME_30
+    ) as FLOAT) / nullif(count(b.VOLUME) over (
+      partition by b.TICKER order by b.TRADE_DATE rows between 29 preceding and current row
+    ), 0) as AVG_VOLUME_30
   from base as b
 ),
 ema_terms as (
@@ -335,7 +339,7 @@ select
     else 'NEUTRAL'
   end as TREND_SIGNAL,
   case
-    when VOLUME_AVG_30 is null or VOLUME_AVG_30 = 0 then 'INSUFFICIENT_DATA'
+    when VOLUME is null or VOLUME_AVG_30 is null or VOLUME_AVG_30 = 0 then 'INSUFFICIENT_DATA'
     when VOLUME >= 1.5 * VOLUME_AVG_30 then 'HIGH'
     when VOLUME <= 0.5 * VOLUME_AVG_30 then 'LOW'
     else 'NORMAL'

@@ -25,4 +25,4 @@ left join {{ source('operational', 'TBL_STOCK_PRICE') }} as s
 where u.SOURCE_RANK <> b.BEST_RANK
   or s.TICKER is null
   or s.CLOSE <> u.CLOSE
-  or s.VOLUME <> u.VOLUME
+  or s.VOLUME is distinct from u.VOLUME

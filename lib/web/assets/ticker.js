@@ -119,11 +119,14 @@ async function render() {
     low: r.low,
     close: r.close,
   })));
-  volume.setData(daily.map((r) => ({
-    time: r.date,
-    value: r.volume,
-    color: r.close >= r.open ? "rgba(14,159,110,0.45)" : "rgba(224,36,36,0.45)",
-  })));
+  // A day whose volume is not known (null: an Investing.com "-") is a gap, not a 0 bar.
+  volume.setData(daily.map((r) =>
+    r.volume === null ? { time: r.date } : {
+      time: r.date,
+      value: r.volume,
+      color: r.close >= r.open ? "rgba(14,159,110,0.45)" : "rgba(224,36,36,0.45)",
+    }
+  ));
 
   const keys = [...PRICE_LINES, ...PANE_LINES];
   const legend = [
