@@ -1903,7 +1903,11 @@ Deno.test("a local landing folder follows symbolic links to files and folders, o
       ["bars_1m/COMI.csv", 2],
       ["companies.csv", 7],
     ]);
-    assert.equal(listed[1].etag, `7-${st.mtime!.getTime()}`);
+    // The version of the file the link names: size, mtime, ctime (whole seconds) and inode.
+    assert.equal(
+      listed[1].etag,
+      `7-${st.mtime!.getTime()}-${Math.floor(st.ctime!.getTime() / 1000)}-${st.ino}`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -1991,6 +1995,142 @@ Deno.test("a landing file that changes while it is read is not loaded and is rec
       const [loaded] = await runBatch(wh, landing, again, { progress: false });
       assert.deepEqual([loaded.status, loaded.rowsRead, loaded.rowsQuarantined], ["LOADED", 3, 1]);
       assert.equal(await count("TBL_INTRADAY_BAR"), 2);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Wait until the clock is past the second of `path`'s last change: Deno reports a file's change
+ * time (ctime) in whole seconds, so a change within that second would not show. (20 ms more: the
+ * kernel stamps files from a clock that may lag the one Date.now() reads by a tick.)
+ */
+async function pastChangeSecond(path: string): Promise<void> {
+  const st = await Deno.stat(path);
+  const wait = (Math.floor(st.ctime!.getTime() / 1000) + 1) * 1000 + 20 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
+/** A landing folder with the sample's companies and a one-row daily file closing at `close`. */
+async function dailyLanding(close: string): Promise<[string, LocalLanding]> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_landing_same_" });
+  await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+  await Deno.writeTextFile(`${dir}/daily.csv`, comiDay(close));
+  return [dir, new LocalLanding(dir)];
+}
+
+/** COMI's 2025-12-08 as a canonical daily file; closes of one length give files of one size. */
+const comiDay = (close: string) =>
+  `${DAILY_HEADER}COMI,2025-12-08,116.21,117.85,116.21,${close},1889311\n`;
+
+async function comiCloses(wh: Warehouse): Promise<number[]> {
+  const rows = await wh.query<{ C: number }>(
+    "SELECT CLOSE AS C FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI'",
+  );
+  return rows.map((r) => r.C);
+}
+
+Deno.test("a landing file rewritten with the same size and modification time loads again; an untouched one does not", async () => {
+  const [dir, landing] = await dailyLanding("117.60");
+  const path = `${dir}/daily.csv`;
+  try {
+    await withTempWarehouse(async (wh) => {
+      const first = await runBatch(wh, landing, await pendingObjects(wh, landing), {
+        progress: false,
+      });
+      assert.deepEqual(first.map((o) => [o.key, o.status, o.rowsLoaded]), [
+        ["companies.csv", "LOADED", 223],
+        ["daily.csv", "LOADED", 1],
+      ]);
+      assert.deepEqual(await comiCloses(wh), [117.6]);
+      // Untouched: nothing is pending, however often it is checked.
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+
+      // Rewritten in place with the same size, its modification time set back (`cp -p` onto
+      // it, `touch -d`): only its change time tells, so a second after its last change.
+      const before = await Deno.stat(path);
+      await pastChangeSecond(path);
+      await Deno.writeTextFile(path, comiDay("117.70"));
+      await Deno.utime(path, before.atime!, before.mtime!);
+      const after = await Deno.stat(path);
+      assert.deepEqual(
+        [after.size, after.mtime!.getTime(), after.ino],
+        [before.size, before.mtime!.getTime(), before.ino],
+      );
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [["daily.csv", "changed"]]);
+      const again = await runBatch(wh, landing, pending, { progress: false });
+      assert.deepEqual(again.map((o) => [o.key, o.status, o.rowsLoaded]), [
+        ["daily.csv", "LOADED", 1],
+      ]);
+      assert.deepEqual(await comiCloses(wh), [117.7]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+
+      // Replaced at once by another file of the same size and modification time (`rsync -t`
+      // writes aside and renames over): another inode, even within the same second.
+      await Deno.writeTextFile(`${path}.tmp`, comiDay("117.80"));
+      await Deno.utime(`${path}.tmp`, before.atime!, before.mtime!);
+      await Deno.rename(`${path}.tmp`, path);
+      const replaced = await pendingObjects(wh, landing);
+      assert.deepEqual(replaced.map((p) => [p.key, p.change]), [["daily.csv", "changed"]]);
+      await runBatch(wh, landing, replaced, { progress: false });
+      assert.deepEqual(await comiCloses(wh), [117.8]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      // Each version read is in the load log; the untouched file was loaded once.
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, count(*)::INTEGER AS N FROM OPERATIONAL.TBL_LOAD_LOG " +
+            "WHERE STATUS = 'LOADED' GROUP BY 1 ORDER BY 1",
+        ),
+        [{ FILE_KEY: "companies.csv", N: 1 }, { FILE_KEY: "daily.csv", N: 3 }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a file recorded as <size>-<mtime> by an earlier release is not loaded again unless it changed after that load", async () => {
+  const [dir, landing] = await dailyLanding("117.60");
+  const path = `${dir}/daily.csv`;
+  try {
+    // Loaded (a second after both files were written) by a release whose version of a local
+    // file was `<size>-<mtime ms>`.
+    await pastChangeSecond(path);
+    const legacy = async (key: string): Promise<LocalFile> => {
+      const st = await Deno.stat(`${dir}/${key}`);
+      return {
+        key,
+        path: `${dir}/${key}`,
+        etag: `${st.size}-${st.mtime!.getTime()}`,
+        size: st.size,
+      };
+    };
+    await withTempWarehouse(async (wh) => {
+      const old = await loadFiles(wh, [await legacy("companies.csv"), await legacy("daily.csv")]);
+      assert.deepEqual(old.map((o) => o.status), ["LOADED", "LOADED"]);
+      // After the upgrade: neither changed since that load, so neither loads again (every file
+      // of the folder would, once, if the old versions were no longer understood).
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      // Rewritten with the same size and modification time after that load: loaded, and
+      // recorded under its full version from then on.
+      const before = await Deno.stat(path);
+      await Deno.writeTextFile(path, comiDay("117.70"));
+      await Deno.utime(path, before.atime!, before.mtime!);
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [["daily.csv", "changed"]]);
+      await runBatch(wh, landing, pending, { progress: false });
+      assert.deepEqual(await comiCloses(wh), [117.7]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      assert.deepEqual(
+        (await wh.query<{ E: string }>(
+          "SELECT ETAG AS E FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = 'daily.csv' " +
+            "ORDER BY STARTED_AT",
+        )).map((r) => r.E.split("-").length),
+        [2, 4],
+      );
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { loadConfig, SAMPLE_AS_OF } from "../lib/config/config.ts";
+import { localFileVersion } from "../lib/ingest/landing.ts";
 import { loadProject, type Project } from "../lib/models/project.ts";
 import { runModels, type RunResult } from "../lib/models/run.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
@@ -168,13 +169,7 @@ export async function sampleFiles(
     for await (const e of Deno.readDir(`${dir}/${sub}`)) {
       if (!e.isFile || !e.name.endsWith(".csv")) continue;
       const path = `${dir}/${sub}${e.name}`;
-      const st = await Deno.stat(path);
-      out.push({
-        key: sub + e.name,
-        etag: `${st.size}-${st.mtime?.getTime()}`,
-        size: st.size,
-        path,
-      });
+      out.push({ key: sub + e.name, ...await localFileVersion(path), path });
     }
   }
   return out.sort((a, b) => a.key.localeCompare(b.key));

@@ -14,28 +14,41 @@ export interface PendingObject extends LandingObject {
   change: "new" | "changed";
 }
 
-/** Landing objects with no successful load of their current version. */
+/**
+ * Landing objects with no successful load of their current version. A version recorded by an
+ * earlier release in another spelling (Landing.olderVersion: a local file's `<size>-<mtime>`)
+ * counts as loaded when that load started after the object's last change.
+ */
 export async function pendingObjects(
   wh: Warehouse,
   landing: Landing,
   opts: { signal?: AbortSignal } = {},
 ): Promise<PendingObject[]> {
   const objects = await landing.list(opts.signal);
-  const rows = await wh.query<{ K: string; E: string }>(
-    "SELECT FILE_KEY AS K, ETAG AS E FROM OPERATIONAL.TBL_LOAD_LOG WHERE STATUS = 'LOADED'",
+  const rows = await wh.query<{ K: string; E: string; S: string }>(
+    "SELECT FILE_KEY AS K, ETAG AS E, STARTED_AT AS S FROM OPERATIONAL.TBL_LOAD_LOG " +
+      "WHERE STATUS = 'LOADED'",
     [],
     { signal: opts.signal, label: "s3_check" },
   );
-  const loaded = new Map<string, Set<string>>();
+  // Per key, per ETag: when its (latest) load started, epoch ms.
+  const loaded = new Map<string, Map<string, number>>();
   for (const r of rows) {
-    if (!loaded.has(r.K)) loaded.set(r.K, new Set());
-    loaded.get(r.K)!.add(r.E);
+    if (!loaded.has(r.K)) loaded.set(r.K, new Map());
+    const etags = loaded.get(r.K)!;
+    etags.set(r.E, Math.max(etags.get(r.E) ?? -Infinity, Date.parse(r.S)));
   }
   const out: PendingObject[] = [];
   for (const o of objects) {
     const etags = loaded.get(o.key);
     if (!etags) out.push({ ...o, change: "new" });
-    else if (!etags.has(o.etag)) out.push({ ...o, change: "changed" });
+    else if (!etags.has(o.etag)) {
+      const older = landing.olderVersion?.(o);
+      const loadedAt = older ? etags.get(older.etag) : undefined;
+      if (loadedAt === undefined || !(loadedAt >= older!.unchangedSince)) {
+        out.push({ ...o, change: "changed" });
+      }
+    }
   }
   return out;
 }

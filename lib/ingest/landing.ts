@@ -2,8 +2,10 @@
  * The landing store: a local folder (the embedded default, holding the bundled sample) or an S3
  * bucket/prefix on AWS S3 or any S3-API server (custom endpoint, path-style addressing).
  *
- * Objects are identified by key and ETag: an S3 object's ETag; for a local file, its size and
- * modification time (`<size>-<mtime ms>`, cheap and changes whenever the file is rewritten).
+ * Objects are identified by key and ETag: an S3 object's ETag (it changes with the content); for a
+ * local file, its version (localFileVersion): size, modification time, change time and inode, cheap
+ * to read and changed by every rewrite, also one that keeps the size and sets the old modification
+ * time back (`cp -p`, `rsync -t`, `touch -d`).
  * Only `.csv` objects are candidates for loading; other files (licences, notes) are ignored.
  */
 import type { LandingConfig } from "../config/config.ts";
@@ -19,6 +21,12 @@ export interface Landing {
    * to disk, never held in memory) under `tmpDir` for S3. `release` removes a download.
    */
   fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<FetchedFile>;
+  /**
+   * The version `obj` was recorded as by an earlier release, if the store's versions were spelled
+   * otherwise then, and the instant (epoch ms) from which the object is known to be unchanged: a
+   * load of that older version that started at or after it read the object's current content.
+   */
+  olderVersion?(obj: LandingObject): { etag: string; unchangedSince: number } | undefined;
 }
 
 /** A landing object as a local file; `release` removes it when it is a download. */
@@ -27,10 +35,42 @@ export type FetchedFile = LocalFile & { release(): Promise<void> };
 /** Only .csv objects are candidates for loading. */
 export const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
 
-/** A local file's version: its ETag (`<size>-<mtime ms>`) and size. */
-async function fileVersion(path: string): Promise<{ etag: string; size: number }> {
+/**
+ * A local file's version (its ETag) and size: `<size>-<mtime ms>-<ctime s>-<inode>`.
+ * - Size and modification time: what changes on an ordinary rewrite.
+ * - Change time (ctime): set by the system on every write or change of the file's metadata (never
+ *   by a user), so a rewrite that keeps the size and sets the modification time back (`cp -p`,
+ *   `rsync -t`, `touch -d`) still shows. Whole seconds: all Deno reports on Linux (its ctime has
+ *   no milliseconds), and kept so should it ever report more, lest every file look changed once.
+ *   A chmod, a hard link made or removed, or a rename of the file itself also moves it: the file
+ *   is then loaded once more, which changes no row, except keys a later file loaded over (README,
+ *   "A folder file's version").
+ * - Inode: a file replaced by another (`rsync -t` and editors write a new file and rename it over
+ *   the old) is another inode even within the same second.
+ * Reading a file changes none of them, so an untouched file keeps its version.
+ * Left out: a rewrite in place (same inode) with the same size and modification time, made in the
+ * same clock second as the file's previous change (ctime), is not seen.
+ */
+export async function localFileVersion(path: string): Promise<{ etag: string; size: number }> {
   const st = await Deno.stat(path);
-  return { etag: `${st.size}-${st.mtime?.getTime() ?? 0}`, size: st.size };
+  const ctime = Math.floor((st.ctime?.getTime() ?? 0) / 1000);
+  return { etag: `${st.size}-${st.mtime?.getTime() ?? 0}-${ctime}-${st.ino ?? 0}`, size: st.size };
+}
+
+const LOCAL_VERSION = /^(\d+-\d+)-(\d+)-\d+$/;
+
+/**
+ * A local file's version as releases before the change time and inode were part of it recorded it
+ * (`<size>-<mtime ms>`), and when the file last changed (the end of its ctime second). A load of
+ * that older version that started after then read the current content, so the file need not be
+ * loaded again (every loaded file would be, once, after an upgrade); one changed since (its ctime
+ * later than that load) is loaded, and recorded under its full version from then on.
+ */
+export function olderLocalVersion(
+  etag: string,
+): { etag: string; unchangedSince: number } | undefined {
+  const m = LOCAL_VERSION.exec(etag);
+  return m ? { etag: m[1], unchangedSince: (Number(m[2]) + 1) * 1000 } : undefined;
 }
 
 export class LocalLanding implements Landing {
@@ -64,7 +104,7 @@ export class LocalLanding implements Landing {
         }
         if (isDirectory) await walk(key);
         else if (isFile && isCsv(key)) {
-          out.push({ key, ...await fileVersion(`${this.dir}/${key}`) });
+          out.push({ key, ...await localFileVersion(`${this.dir}/${key}`) });
         }
       }
     };
@@ -85,9 +125,13 @@ export class LocalLanding implements Landing {
       ...obj,
       path,
       // The file itself is read: it can be rewritten after the listing, or while it is read.
-      current: () => fileVersion(path),
+      current: () => localFileVersion(path),
       release: () => Promise.resolve(),
     });
+  }
+
+  olderVersion(obj: LandingObject): { etag: string; unchangedSince: number } | undefined {
+    return olderLocalVersion(obj.etag);
   }
 }
 
