@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { History } from "../lib/runner/history.ts";
-import { loadManifestCached } from "../lib/runner/manifest_cache.ts";
+import { loadManifestCached, MANIFEST_RULES } from "../lib/runner/manifest_cache.ts";
 import {
   DEFAULTS_KEYS,
   findCycles,
@@ -507,6 +507,59 @@ Deno.test("a manifest cached as valid under older rules is validated again", asy
     } finally {
       history.close();
     }
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
+
+Deno.test("bytes that are not UTF-8 are findings (one per line, at the first), not U+FFFD in a job", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
+  try {
+    Deno.writeTextFileSync(`${tmp}/noop.ts`, "export {};\n");
+    // Latin-1 "café" twice on one line, 0xff after a well-formed é, a UTF-16 surrogate (ED A0 80)
+    // and a sequence cut short by the end of its line.
+    const head = "jobs:\n  a:\n    script: noop.ts\n";
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode(`${head}    description: "caf`),
+      0xe9,
+      0x20,
+      0xe9,
+      ...new TextEncoder().encode(`"\n    args: ["\u00e9`),
+      0xff,
+      ...new TextEncoder().encode(`", "`),
+      0xed,
+      0xa0,
+      0x80,
+      ...new TextEncoder().encode(`"]\n    env: {X: "`),
+      0xe2,
+      0x82,
+      ...new TextEncoder().encode(`"}\n`),
+    ]);
+    const path = `${tmp}/jobs.yaml`;
+    Deno.writeFileSync(path, bytes);
+    const expected = [
+      "4:22 not UTF-8 (byte 0xe9): save the file as UTF-8",
+      "5:14 not UTF-8 (byte 0xff): save the file as UTF-8",
+      "6:15 not UTF-8 (byte 0xe2): save the file as UTF-8",
+    ];
+    const shown = (e: ManifestError) => e.findings.map((f) => `${f.line}:${f.col} ${f.message}`);
+    assertEquals(shown(assertThrows(() => loadManifest(path), ManifestError)), expected);
+    const history = new History(`${tmp}/runs.sqlite`);
+    try {
+      // Also when a runner that read the file leniently cached it as valid (U+FFFD in its text).
+      const lenient = new TextDecoder().decode(bytes);
+      const stored = { settings: {}, jobs: [{ id: "a", script: "noop.ts" }], pipelines: [] };
+      const key = `${path}\0${Deno.version.deno}\0rules ${MANIFEST_RULES}\0${lenient}`;
+      history.cacheManifest(path, key, JSON.stringify(stored));
+      const err = await loadManifestCached(path, history).then(() => undefined, (e) => e);
+      assert(err instanceof ManifestError, String(err));
+      assertEquals(shown(err), expected);
+    } finally {
+      history.close();
+    }
+    // A byte order mark is UTF-8, and still accepted.
+    Deno.writeTextFileSync(path, `\ufeff${head}`);
+    assertEquals([...loadManifest(path).jobs.keys()], ["a"]);
   } finally {
     Deno.removeSync(tmp, { recursive: true });
   }

@@ -1,10 +1,10 @@
 /**
  * The manifest (`jobs.yaml`): parsed once, in two stages (YAML with positions -> typed Manifest).
- * Every finding (syntax, unknown or duplicate keys, bad values, unknown dependencies, cycles, bad
- * cron or one that never fires, bad time zone, missing scripts, bad permission entries) is
- * collected and reported together as `jobs.yaml:LINE:COL message`; a manifest with findings is
- * never run. A change to what is accepted bumps MANIFEST_RULES in manifest_cache.ts, so that the
- * manifests runs cached as valid are validated again.
+ * Every finding (bytes that are not UTF-8, syntax, unknown or duplicate keys, bad values, unknown
+ * dependencies, cycles, bad cron or one that never fires, bad time zone, missing scripts, bad
+ * permission entries) is collected and reported together as `jobs.yaml:LINE:COL message`; a
+ * manifest with findings is never run. A change to what is accepted bumps MANIFEST_RULES in
+ * manifest_cache.ts, so that the manifests runs cached as valid are validated again.
  *
  * Reference (README.md "The manifest" has the prose version):
  *
@@ -29,7 +29,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Pa
 import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.ts";
-import { type Finding, ManifestError } from "./manifest_error.ts";
+import { type Finding, ManifestError, readManifestText } from "./manifest_error.ts";
 import {
   envEntryProblem,
   netEntryProblem,
@@ -663,16 +663,7 @@ export function findCycles(jobs: Map<string, JobSpec>): string[][] {
 /** Read and parse a manifest file; its folder is the project root. */
 export function loadManifest(path = "jobs.yaml", opts: { checkScripts?: boolean } = {}): Manifest {
   const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(abs);
-  } catch (e) {
-    throw new ManifestError(path, [{
-      line: 1,
-      col: 1,
-      message: `cannot read: ${(e as Error).message}`,
-    }]);
-  }
+  const text = readManifestText(abs, path);
   const root = abs.slice(0, abs.lastIndexOf("/")) || "/";
   return parseManifest(text, { file: path, root, ...opts });
 }

@@ -6,7 +6,7 @@
  */
 import type { History } from "./history.ts";
 import type { JobSpec, Manifest, PipelineSpec } from "./manifest.ts";
-import { ManifestError } from "./manifest_error.ts";
+import { readManifestText } from "./manifest_error.ts";
 
 /**
  * The version of the validation rules, part of the cache key: a manifest cached under older rules
@@ -46,16 +46,7 @@ export function importManifestModule(): Promise<typeof import("./manifest.ts")> 
 export async function loadManifestCached(path: string, history: History): Promise<Manifest> {
   const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
   const root = abs.slice(0, abs.lastIndexOf("/")) || "/";
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(abs);
-  } catch (e) {
-    throw new ManifestError(path, [{
-      line: 1,
-      col: 1,
-      message: `cannot read: ${(e as Error).message}`,
-    }]);
-  }
+  const text = readManifestText(abs, path);
   // The key is the text itself (compared exactly, no hashing) plus what shapes the result.
   const key = `${path}\0${Deno.version.deno}\0rules ${MANIFEST_RULES}\0${text}`;
   const hit = history.cachedManifest(abs, key);
