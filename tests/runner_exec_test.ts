@@ -757,6 +757,64 @@ jobs:
   history.close();
 });
 
+Deno.test("after the history fails, nothing more of the run starts: no waiting job, no retry", async () => {
+  // A scheduler lives on after such a run: anything started now would run unrecorded, beside the
+  // pipeline's next fire, after its run lock was released.
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  class FailingHistory extends History {
+    override endJob(...args: Parameters<History["endJob"]>) {
+      if (args[1] === "quick") throw new Error("database or disk is full");
+      super.endJob(...args);
+    }
+  }
+  // At 1 s quick's end cannot be recorded: slow is stopped (which would let after_slow start),
+  // and flaky waits for its retry (due 2 s after its first attempt failed).
+  const manifest = parseManifest(
+    `settings: {concurrency: 3, kill_grace: 5s}
+pipelines:
+  p: {jobs: [quick, slow, flaky, after_slow]}
+jobs:
+${job("quick", '--sleep, "1000"')}
+${job("slow", '--pidfile, "${STATE}/slow.pid", --sleep, "20000"')}
+${
+      job(
+        "flaky",
+        '--record, "${STATE}/record.txt", --fail-first, "1"',
+        "    retries: 1\n    retry_backoff: 2s\n",
+      )
+    }
+${
+      job(
+        "after_slow",
+        '--record, "${STATE}/record.txt"',
+        "    depends_on: [slow]\n    trigger: all_done\n",
+      )
+    }
+`,
+    { root: ROOT },
+  );
+  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
+  let error: unknown;
+  try {
+    await executePlan(manifest, planRun(manifest, "p"), {
+      history,
+      logDir: `${tmp}/logs`,
+      env: { ...denoCacheEnv(), STATE: tmp },
+    });
+  } catch (e) {
+    error = e;
+  }
+  assertEquals((error as Error).message, "database or disk is full");
+  // The running job was stopped before the run ended with the error.
+  const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
+  assert(await waitForEnd(pid, 0), "the slow job is still running");
+  await new Promise((r) => setTimeout(r, 2500)); // past flaky's retry
+  const started = Deno.readTextFileSync(`${tmp}/record.txt`).trim().split("\n")
+    .map((l) => l.split(" ").slice(0, 2).join(" "));
+  assertEquals(started, ["flaky 1"]);
+  history.close();
+});
+
 Deno.test("run ids are never repeated: not within a process, nor one the history holds", () => {
   // 5,000 ids in one second: drawn from 65,536, some would repeat (about 190 expected).
   const at = Date.parse("2026-01-01T00:00:00Z");

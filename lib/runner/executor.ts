@@ -262,14 +262,21 @@ export async function executePlan(
   const retryReady: string[] = [];
   let running = 0;
   let cancelled = false;
+  /** The runner's own bookkeeping failed: nothing more starts, the running jobs are stopping. */
+  let broken: { stopped: Promise<unknown> } | undefined;
   let finish!: () => void;
   let fail!: (e: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
     finish = resolve;
     // The runner's own bookkeeping failed (e.g. the history cannot be written): stop the jobs
-    // and end the run with that error rather than go on unrecorded.
+    // and end the run with that error rather than go on unrecorded. Nothing starts after it, no
+    // waiting job nor a retry: a scheduler lives on, and would otherwise run them unrecorded,
+    // beside the pipeline's next fire.
     fail = (e) => {
-      for (const child of children.values()) child.kill("SIGTERM");
+      if (broken) return;
+      for (const t of retryTimers.values()) clearTimeout(t);
+      retryTimers.clear();
+      broken = { stopped: Promise.all([...children.values()].map((c) => c.stop(grace))) };
       reject(e);
     };
   });
@@ -526,6 +533,7 @@ export async function executePlan(
   };
 
   const pump = () => {
+    if (broken) return;
     if (cancelled) {
       for (const id of waiting) end(id, "cancelled", { message: "not started: run cancelled" });
       waiting = [];
@@ -569,6 +577,8 @@ export async function executePlan(
     hold(pump);
     await done;
   } catch (e) {
+    // The jobs get kill_grace to stop, and the run's lock is held until they have.
+    await broken?.stopped;
     runLock.close(); // the run stays `running`, and the next look marks it abandoned
     throw e;
   } finally {
