@@ -315,6 +315,46 @@ pipelines:
   );
 });
 
+Deno.test("an alias to an anchor not defined before it is a finding, not an empty value", () => {
+  // The parser resolves such an alias to nothing and says nothing: `permissions: *perms` ran
+  // the job with no permissions, `env: *envs` with no variables, both accepted as valid.
+  const text = `jobs:
+  a:
+    script: jobs/behave.ts
+    permissions: *perms
+    env: *envs
+  b:
+    script: jobs/behave.ts
+    permissions: *later
+    args: &args [--say, hi]
+  c:
+    script: jobs/behave.ts
+    args: *args
+    permissions: &later {read: [data]}
+`;
+  assertEquals(findings(text), [
+    "jobs.yaml:4:18 alias *perms names no anchor &perms defined before it",
+    "jobs.yaml:5:10 alias *envs names no anchor &envs defined before it",
+    "jobs.yaml:8:18 alias *later names no anchor &later defined before it",
+  ]);
+  // Defined before their aliases, the same anchors are fine.
+  const m = parseManifest(
+    `jobs:
+  c:
+    script: jobs/behave.ts
+    args: &args [--say, hi]
+    permissions: &later {read: [data]}
+  b:
+    script: jobs/behave.ts
+    permissions: *later
+    args: *args
+`,
+    { root: ROOT },
+  );
+  assertEquals(m.jobs.get("b")!.args, ["--say", "hi"]);
+  assertEquals(m.jobs.get("b")!.permissions.read, ["data"]);
+});
+
 Deno.test("variables that load native code (LD_PRELOAD...) are refused for a job without ffi", () => {
   assertEquals(
     findings(`jobs:

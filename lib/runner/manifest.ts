@@ -1,9 +1,9 @@
 /**
  * The manifest (`jobs.yaml`): parsed once, in two stages (YAML with positions -> typed Manifest).
- * Every finding (bytes that are not UTF-8, syntax, unknown or duplicate keys, bad values, unknown
- * dependencies, cycles, bad cron or one that never fires, bad time zone, missing scripts, bad
- * permission entries) is collected and reported together as `jobs.yaml:LINE:COL message`; a
- * manifest with findings is never run. A change to what is accepted bumps MANIFEST_RULES in
+ * Every finding (bytes that are not UTF-8, syntax, aliases to no anchor, unknown or duplicate
+ * keys, bad values, unknown dependencies, cycles, bad cron or one that never fires, bad time zone,
+ * missing scripts, bad permission entries) is collected and reported together as
+ * `jobs.yaml:LINE:COL message`; a manifest with findings is never run. A change to what is accepted bumps MANIFEST_RULES in
  * manifest_cache.ts, so that the manifests runs cached as valid are validated again.
  *
  * Reference (README.md "The manifest" has the prose version):
@@ -25,7 +25,17 @@
  *       permissions: { net, read, write, env, ffi, sys }, env: { NAME: value },
  *       retries, retry_backoff, timeout
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Parser } from "yaml";
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  Parser,
+  visit,
+} from "yaml";
 import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.ts";
@@ -360,8 +370,24 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       : e.message;
     w.findings.push({ ...at, message: `${e.code === "DUPLICATE_KEY" ? "" : "YAML: "}${msg}` });
   }
-  // A syntax error makes the rest guesswork: report it alone. Duplicate keys are still walkable.
-  if (doc.errors.some((e) => e.code !== "DUPLICATE_KEY")) throw new ManifestError(file, sorted(w));
+  // An alias whose anchor is not defined before it (a typo, or the anchor further down) resolves
+  // to nothing, and the parser says nothing: `permissions: *typo` would be no permissions at all.
+  const anchors = new Set<string>();
+  let dangling = false;
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        if (anchors.has(node.source)) return;
+        dangling = true;
+        w.add(node, `alias *${node.source} names no anchor &${node.source} defined before it`);
+      } else if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  // A syntax error makes the rest guesswork: report it alone. So does an alias to nothing (its
+  // value would be reported as missing). Duplicate keys are still walkable.
+  if (dangling || doc.errors.some((e) => e.code !== "DUPLICATE_KEY")) {
+    throw new ManifestError(file, sorted(w));
+  }
 
   const top = w.map(doc.contents, "the manifest", TOP_KEYS) ?? [];
   if (doc.contents === null || top.length === 0) w.add(doc.contents, "the manifest is empty");

@@ -12,7 +12,7 @@ import { readManifestText } from "./manifest_error.ts";
  * The version of the validation rules, part of the cache key: a manifest cached under older rules
  * is validated again. Bump it with every change to what manifest.ts (or permissions.ts) accepts.
  */
-export const MANIFEST_RULES = 7;
+export const MANIFEST_RULES = 8;
 
 interface Stored {
   settings: Manifest["settings"];
