@@ -117,6 +117,17 @@ Deno.test("malformed YAML is reported with its line and column and nothing else"
   assertEquals(open("'"), ["jobs.yaml:3:13"]);
 });
 
+Deno.test("a second YAML document is named where it starts, in words about the manifest", () => {
+  // Not the parser's "please use YAML.parseAllDocuments()", which names its API.
+  const second = "YAML: a second document starts here (after --- or ...): the manifest is one " +
+    "YAML document";
+  const one = "jobs:\n  a: {script: jobs/behave.ts}\n";
+  assertEquals(findings(`${one}---\npipelines: {}\n`), [`jobs.yaml:3:1 ${second}`]);
+  assertEquals(findings(`${one}...\npipelines: {}\n`), [`jobs.yaml:4:1 ${second}`]);
+  // One document with its markers is one document.
+  assertEquals([...parseManifest(`---\n${one}...\n`, { root: ROOT }).jobs.keys()], ["a"]);
+});
+
 Deno.test("every class of manifest error is reported at once, in file order", () => {
   const text = `settings:
   concurency: 2

@@ -367,6 +367,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
     );
     const msg = e.code === "DUPLICATE_KEY"
       ? "duplicate key (each id and key may appear once)"
+      // The parser's own words name its API (YAML.parseAllDocuments()).
+      : e.code === "MULTIPLE_DOCS"
+      ? "a second document starts here (after --- or ...): the manifest is one YAML document"
       : e.message;
     w.findings.push({ ...at, message: `${e.code === "DUPLICATE_KEY" ? "" : "YAML: "}${msg}` });
   }
