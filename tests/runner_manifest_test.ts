@@ -415,6 +415,16 @@ Deno.test("an empty file and a file without jobs are errors", () => {
   assertEquals(findings("pipelines: {}\n"), ['jobs.yaml:1:1 the manifest needs a "jobs" mapping']);
 });
 
+Deno.test("a manifest that is a list or a scalar is said to be no mapping, not also empty", () => {
+  for (const text of ["- jobs\n- pipelines\n", "jobs\n", "42\n"]) {
+    assertEquals(findings(text), ["jobs.yaml:1:1 the manifest must be a mapping"]);
+  }
+  assertEquals(findings("{}\n"), [
+    "jobs.yaml:1:1 the manifest is empty",
+    'jobs.yaml:1:1 the manifest needs a "jobs" mapping',
+  ]);
+});
+
 Deno.test("the project's jobs.yaml is valid and schedules full_pipeline and transformations in Cairo", () => {
   const m = loadManifest(`${REPO}/jobs.yaml`);
   const full = m.pipelines.get("full_pipeline")!;

@@ -392,8 +392,10 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
     throw new ManifestError(file, sorted(w));
   }
 
-  const top = w.map(doc.contents, "the manifest", TOP_KEYS) ?? [];
-  if (doc.contents === null || top.length === 0) w.add(doc.contents, "the manifest is empty");
+  const topPairs = w.map(doc.contents, "the manifest", TOP_KEYS);
+  // A list or a scalar is not a mapping, which says it all: it is not empty, nor missing "jobs".
+  const top = topPairs ?? [];
+  if (topPairs?.length === 0) w.add(doc.contents, "the manifest is empty");
 
   // settings and defaults
   const settings: Settings = {
@@ -428,7 +430,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   const jobs = new Map<string, JobSpec>();
   const depNodes = new Map<string, [string, unknown][]>();
   const jobsPair = w.get(top, "jobs");
-  if (!jobsPair) w.add(doc.contents, 'the manifest needs a "jobs" mapping');
+  if (!jobsPair && topPairs) w.add(doc.contents, 'the manifest needs a "jobs" mapping');
   for (const jp of w.map(jobsPair?.value, "jobs") ?? []) {
     const id = w.keyOf(jp);
     if (id === undefined || jobs.has(id)) continue; // a duplicate is reported by the YAML stage
