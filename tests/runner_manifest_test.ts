@@ -171,7 +171,7 @@ jobs:
   assertEquals(findings(text), [
     'jobs.yaml:2:3 unknown key "concurency" in settings (known: concurrency, kill_grace, timezone, overlap)',
     'jobs.yaml:3:13 unknown time zone "Mars/Olympus"',
-    'jobs.yaml:6:15 pipeline daily: schedule "61 1 * * *" is not a valid cron pattern: CronPattern: Invalid value for minute: 61',
+    'jobs.yaml:6:15 pipeline daily: schedule "61 1 * * *": minute 61 is out of range (0-59)',
     'jobs.yaml:7:15 pipeline daily lists unknown job "ghost"',
     'jobs.yaml:8:5 unknown key "color" in pipeline daily (known: description, jobs, schedule, timezone, overlap, concurrency)',
     'jobs.yaml:10:15 pipeline hourly: schedule "0 * * *" must have 5 fields (minute hour day month weekday)',
@@ -223,6 +223,42 @@ jobs:
       "jobs.yaml:18:14 job a: retries must be an integer >= 0",
     ],
   );
+});
+
+Deno.test("a cron number out of its field's range is named as written, with the range", () => {
+  // croner's own message counts days and months from 0: "0 0 32 * *" was "Invalid value for
+  // day: 31", "0 0 * 0 *" was "month: -1".
+  const problem = (pattern: string) =>
+    findings(
+      `pipelines:\n  p: {schedule: "${pattern}", jobs: [a]}\njobs:\n  a: {script: jobs/behave.ts}\n`,
+    )
+      .map((l) => l.replace(/^jobs\.yaml:2:\d+ pipeline p: /, ""));
+  assertEquals(problem("0 0 32 * *"), [
+    'schedule "0 0 32 * *": day of month 32 is out of range (1-31)',
+  ]);
+  assertEquals(problem("0 0 0 * *"), [
+    'schedule "0 0 0 * *": day of month 0 is out of range (1-31)',
+  ]);
+  assertEquals(problem("0 0 * 1-13 *"), [
+    'schedule "0 0 * 1-13 *": month 13 is out of range (1-12)',
+  ]);
+  assertEquals(problem("0 0 * 0 *"), ['schedule "0 0 * 0 *": month 0 is out of range (1-12)']);
+  assertEquals(problem("0 0 32W * *"), [
+    'schedule "0 0 32W * *": day of month 32 is out of range (1-31)',
+  ]);
+  assertEquals(problem("60 0 * * *"), ['schedule "60 0 * * *": minute 60 is out of range (0-59)']);
+  assertEquals(problem("0 0 * * 8#2"), ['schedule "0 0 * * 8#2": weekday 8 is out of range (0-7)']);
+  // In range, with names, steps, L, W and #: valid.
+  const ok = parseManifest(
+    `pipelines:
+  p: {schedule: "*/15 0-23/2 1,15W,L JAN-DEC 0-7/2", jobs: [a]}
+  q: {schedule: "59 23 31 12 5#3", jobs: [a]}
+jobs:
+  a: {script: jobs/behave.ts}
+`,
+    { root: ROOT },
+  );
+  assertEquals(ok.pipelines.size, 2);
 });
 
 Deno.test("job and pipeline ids longer than 64 characters are findings (a job's id names its log files)", () => {

@@ -163,10 +163,31 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+const CRON_FIELDS: readonly [string, number, number][] = [
+  ["minute", 0, 59],
+  ["hour", 0, 23],
+  ["day of month", 1, 31],
+  ["month", 1, 12],
+  ["weekday", 0, 7],
+];
+
 /** Why a 5-field cron pattern is invalid in `tz`, or undefined. */
 export function cronProblem(pattern: string, tz: string): string | undefined {
   if (pattern.trim().split(/\s+/).length !== 5) {
     return `schedule "${pattern}" must have 5 fields (minute hour day month weekday)`;
+  }
+  // croner names a day or month out of range by its own zero-based index ("0 0 32 * *": "Invalid
+  // value for day: 31", "0 0 * 0 *": "month: -1"): such numbers are named here as written.
+  const fields = pattern.trim().split(/\s+/);
+  for (const [i, [name, lo, hi]] of CRON_FIELDS.entries()) {
+    for (const item of fields[i].split(",")) {
+      for (const bound of item.split("/")[0].split("-")) {
+        const n = bound.replace(/^(\d+)(W|L|#.*)$/i, "$1");
+        if (/^\d+$/.test(n) && (Number(n) < lo || Number(n) > hi)) {
+          return `schedule "${pattern}": ${name} ${n} is out of range (${lo}-${hi})`;
+        }
+      }
+    }
   }
   let cron: Cron;
   try {
