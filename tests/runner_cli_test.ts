@@ -314,6 +314,21 @@ Deno.test("email alert settings that cannot work exit 2 before anything runs or 
   Deno.removeSync(dir, { recursive: true });
 });
 
+Deno.test("runs with two run ids or an empty one is a usage error (exit 2), not another listing", async () => {
+  const { env } = tmpState();
+  const first = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"], env);
+  const runId = /^run (\S+):/.exec(first.stdout)![1];
+  // The second id was ignored (the first run shown), an empty one matched every run.
+  for (const args of [[runId, "20000101-000000-0000"], [""], ["--last", "3", runId, runId]]) {
+    const r = await cli("runs", args, env);
+    assertEquals([r.code, r.stdout, r.stderr], [
+      2,
+      "",
+      "usage: deno task runs [--last N] [<run-id>] (see --help)\n",
+    ], JSON.stringify(args));
+  }
+});
+
 Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, before anything runs", async () => {
   const { state, env } = tmpState();
   const run = ["--manifest", `${DATA}/cli.yaml`, "ok_pipe"];

@@ -95,6 +95,12 @@ export function main(args: string[]): number {
     console.log(HELP);
     return 0;
   }
+  // One run at most, named: a second id (or an empty one) was ignored, showing another run or
+  // every run's id instead of saying so.
+  if (positionals.length > 1 || positionals[0] === "") {
+    console.error("usage: deno task runs [--last N] [<run-id>] (see --help)");
+    return 2;
+  }
   const last = values.last === undefined ? 20 : flagInteger("--last", values.last);
   if (last === undefined) return 2;
   loadDotEnv();
