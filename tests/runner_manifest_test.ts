@@ -617,6 +617,36 @@ Deno.test("jobs.schema.json allows exactly the keys and values the parser accept
   assertEquals(schema.$defs.id.maxLength, MAX_ID_LENGTH);
 });
 
+Deno.test("a zero duration is said to be too short, and jobs.schema.json refuses it too", () => {
+  // "0s" is a duration: "must be a duration like 500ms, 30s..." did not say what was wrong.
+  assertEquals(
+    findings(`defaults: {retry_backoff: 0ms}
+settings: {kill_grace: 00s}
+jobs:
+  a: {script: jobs/behave.ts, timeout: 0m, retry_backoff: 0}
+`),
+    [
+      'jobs.yaml:1:27 retry_backoff must be longer than 0 (got "0ms")',
+      'jobs.yaml:2:24 kill_grace must be longer than 0 (got "00s")',
+      'jobs.yaml:4:40 job a: timeout must be longer than 0 (got "0m")',
+      "jobs.yaml:4:59 job a: retry_backoff must be a duration like 500ms, 30s, 5m, 2h, 1d (got 0)",
+    ],
+  );
+  const schema = JSON.parse(Deno.readTextFileSync(`${REPO}/jobs.schema.json`));
+  const pattern = new RegExp(schema.$defs.duration.pattern);
+  for (const v of ["0s", "00m", "0ms", "1ms", "30s", "010s", "5m", "2h", "24d", "5 m", "1y", "s"]) {
+    const parsed = (() => {
+      try {
+        parseManifest(`jobs:\n  a: {script: jobs/behave.ts, timeout: "${v}"}\n`, { root: ROOT });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    assertEquals(pattern.test(v), parsed, v);
+  }
+});
+
 Deno.test("a manifest cached as valid under older rules is validated again", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
   try {

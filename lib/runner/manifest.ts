@@ -308,7 +308,8 @@ class Walker {
       return undefined;
     }
     if (ms !== undefined && ms > 0) return ms;
-    this.add(node, `${what} must be a duration like 500ms, 30s, 5m, 2h, 1d (got ${show(v)})`);
+    if (ms === 0) this.add(node, `${what} must be longer than 0 (got ${show(v)})`);
+    else this.add(node, `${what} must be a duration like 500ms, 30s, 5m, 2h, 1d (got ${show(v)})`);
     return undefined;
   }
   oneOf<T extends string>(node: unknown, what: string, options: readonly T[]): T | undefined {
