@@ -773,6 +773,58 @@ Deno.test("a fire that finds its pipeline's schedule changed says the scheduler 
   }
 });
 
+Deno.test("output that cannot be written costs a failed run neither its records nor its alert", async () => {
+  // E.g. stdout redirected to a file on a full disk: the first line that cannot be printed made
+  // the run skip its summary and its failure alert, when the alert was the one word to get out.
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_noprint_" });
+  const { posts, server } = webhookReceiver();
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(`${dir}/fail.ts`, "Deno.exit(3);\n");
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  p:\n    jobs: [j]\njobs:\n  j:\n    script: fail.ts\n",
+    );
+    let printed = 0;
+    const opts = {
+      history,
+      logDir: `${dir}/logs`,
+      env: denoCacheEnv(),
+      signal: new AbortController().signal,
+      alerts: { webhookUrl: `http://127.0.0.1:${server.addr.port}/hook`, emailFrom: "egx@test" },
+      print: () => {
+        if (++printed > 1) throw new Error("No space left on device (os error 28)");
+      },
+    };
+    const outcome = (p: Promise<unknown>) => p.then(() => "resolved", (e: Error) => e.message);
+    assertEquals(
+      await outcome(runScheduled(manifest, "p", opts)),
+      "No space left on device (os error 28)",
+    );
+    // ... and a fire that cannot start (the manifest became invalid).
+    Deno.writeTextFileSync(manifest, "pipelines:\n  p:\n    jobs: [j]\njobs: {j: {}}\n");
+    printed = 0;
+    assertEquals(
+      await outcome(runScheduled(manifest, "p", opts)),
+      "No space left on device (os error 28)",
+    );
+    const runs = history.listRuns().reverse();
+    assertEquals(
+      runs.map((r) => [r.status, r.message?.replace(/^not started: .*; alert/, "… alert")]),
+      [
+        ["failed", "1 failed; alert webhook sent: webhook answered HTTP 200"],
+        ["failed", "… alert webhook sent: webhook answered HTTP 200"],
+      ],
+    );
+    assertEquals(posts.map((p) => [p.run_id, p.status]), runs.map((r) => [r.id, "failed"]));
+  } finally {
+    history.close();
+    await server.shutdown();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("a fire that cannot start for another reason is a failed run too; when even that cannot be recorded, it says so", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "runner_sched_nostart_" });
   const { posts, server } = webhookReceiver();

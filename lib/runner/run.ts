@@ -25,7 +25,8 @@ export async function runTarget(
   plan: Plan,
   opts: RunTargetOptions,
 ): Promise<TargetResult> {
-  const print = opts.print ?? ((l: string) => console.log(l));
+  const output = guardedPrint(opts.print);
+  const print = output.print;
   const width = Math.max(8, ...plan.jobs.map((j) => j.id.length)) + 2;
   const result = await executePlan(manifest, plan, {
     ...opts,
@@ -45,5 +46,27 @@ export async function runTarget(
       );
     }
   }
+  output.rethrow();
   return { ...result, alerts };
+}
+
+/**
+ * Output that cannot be written (a full disk under a redirected stdout) must not cost the run its
+ * records or its failure alert, when that alert is the one word to get out: `print` (default
+ * console.log) keeps the first error, and `rethrow` throws it once the run is recorded and alerted.
+ */
+export function guardedPrint(out: (line: string) => void = (l) => console.log(l)) {
+  let failed: { error: unknown } | undefined;
+  return {
+    print: (line: string) => {
+      try {
+        out(line);
+      } catch (error) {
+        failed ??= { error };
+      }
+    },
+    rethrow: () => {
+      if (failed) throw failed.error;
+    },
+  };
 }

@@ -14,7 +14,7 @@ import type { History } from "./history.ts";
 import { loadManifestCached } from "./manifest_cache.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { planRun, UsageError } from "./plan.ts";
-import { runTarget, type TargetResult } from "./run.ts";
+import { guardedPrint, runTarget, type TargetResult } from "./run.ts";
 import { describeSchedule, scheduleEntries, type ScheduleEntry } from "./scheduler.ts";
 
 export interface ScheduledRunOptions {
@@ -57,7 +57,8 @@ export async function runScheduled(
   pipeline: string,
   opts: ScheduledRunOptions,
 ): Promise<TargetResult> {
-  const print = opts.print ?? ((l: string) => console.log(l));
+  const output = guardedPrint(opts.print);
+  const print = output.print;
   const startedAt = Date.now();
   // Chosen here so that a failure can tell whether the run got as far as being recorded.
   // A history that cannot be read is met (and reported) by the fire itself.
@@ -90,7 +91,7 @@ export async function runScheduled(
       );
     }
     const plan = planRun(manifest, pipeline);
-    return await runTarget(manifest, plan, {
+    const result = await runTarget(manifest, plan, {
       history: opts.history,
       logDir: opts.logDir,
       env: opts.env,
@@ -100,6 +101,8 @@ export async function runScheduled(
       alerts: opts.alerts,
       print,
     });
+    output.rethrow(); // a recorded run: thrown on below
+    return result;
   } catch (e) {
     if (e instanceof ManifestError) {
       for (const line of e.message.split("\n")) print(line);
@@ -113,8 +116,12 @@ export async function runScheduled(
       why = `${(e as Error).name}: ${(e as Error).message}`;
     }
   }
+  let result: TargetResult;
   try {
-    return await recordNotStarted(pipeline, runId, startedAt, `not started: ${why}`, opts);
+    result = await recordNotStarted(pipeline, runId, startedAt, `not started: ${why}`, {
+      ...opts,
+      print,
+    });
   } catch (e) {
     // Not even the history can be written: the scheduler logs this and goes on.
     throw new Error(
@@ -122,6 +129,8 @@ export async function runScheduled(
         `${(e as Error).name}: ${(e as Error).message}`,
     );
   }
+  output.rethrow();
+  return result;
 }
 
 /** Does the history hold run `runId` (false also when it cannot be read)? */
