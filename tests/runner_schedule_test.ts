@@ -528,6 +528,33 @@ Deno.test("a run that crashes is logged and the schedule goes on", async () => {
   assert(logs.includes("scheduler: run of p failed to start or crashed: warehouse unreachable"));
 });
 
+Deno.test("a log line that cannot be written does not stop the schedule", async () => {
+  // E.g. the scheduler's stdout on a full disk: the first "firing" line ended every schedule.
+  const clock = new ManualClock(new Date("2026-05-01T09:30:00Z"));
+  const controller = new AbortController();
+  const runs: string[] = [];
+  const done = runScheduler([{
+    pipeline: "p",
+    pattern: "0 * * * *",
+    timezone: CAIRO,
+    overlap: "skip",
+  }], {
+    clock,
+    signal: controller.signal,
+    log: () => {
+      throw new Error("No space left on device (os error 28)");
+    },
+    fire: (_pipeline, at) => {
+      runs.push(new Date(at).toISOString().slice(11, 16));
+      return Promise.reject(new Error("and the run crashed too"));
+    },
+  });
+  await clock.advanceTo(new Date("2026-05-01T12:30:00Z"));
+  controller.abort();
+  await done;
+  assertEquals(runs, ["10:00", "11:00", "12:00"]);
+});
+
 Deno.test("stopping the scheduler waits for the running run and fires nothing more", async () => {
   const clock = new ManualClock(new Date("2026-05-01T09:59:00Z"));
   const controller = new AbortController();

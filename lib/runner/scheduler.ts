@@ -230,7 +230,14 @@ export async function runScheduler(
   opts: SchedulerOptions,
 ): Promise<void> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? ((l: string) => console.log(l));
+  const out = opts.log ?? ((l: string) => console.log(l));
+  // A line that cannot be written (stdout on a full disk) must not end the schedule: thrown in a
+  // pipeline's loop, it stopped every schedule and left the running runs behind.
+  const log = (line: string) => {
+    try {
+      out(line);
+    } catch { /* the runs are still recorded in the history */ }
+  };
   const signal = opts.signal;
   const running = new Map<string, Promise<void>>();
   const queued = new Map<string, number>();
