@@ -3,8 +3,9 @@
  * Every finding (bytes that are not UTF-8, syntax, aliases to no anchor, unknown or duplicate
  * keys, bad values, unknown dependencies, cycles, bad cron or one that never fires, bad time zone,
  * missing scripts, bad permission entries) is collected and reported together as
- * `jobs.yaml:LINE:COL message`; a manifest with findings is never run. A change to what is accepted bumps MANIFEST_RULES in
- * manifest_cache.ts, so that the manifests runs cached as valid are validated again.
+ * `jobs.yaml:LINE:COL message`; a manifest with findings is never run. A change to what is
+ * accepted bumps MANIFEST_RULES in manifest_cache.ts, so that the manifests runs cached as valid
+ * are validated again.
  *
  * Reference (README.md "The manifest" has the prose version):
  *
