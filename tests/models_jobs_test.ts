@@ -202,8 +202,8 @@ Deno.test("models_run --check compiles every model and test without a warehouse 
     const yml = join(dir, "models/marts/_marts.yml");
     const lines = (await Deno.readTextFile(yml)).split("\n");
     const at = lines.indexOf("          name: gold_prices_volume_non_negative"); // 0-based
-    assertEquals(lines[at + 1], '          expr: "VOLUME >= 0"');
-    lines[at + 1] = '          expr: "VOLUME >= 0)"';
+    assertEquals(lines[at + 1], '          expr: "VOLUME IS NULL OR VOLUME >= 0"');
+    lines[at + 1] = '          expr: "VOLUME IS NULL OR VOLUME >= 0)"';
     await Deno.writeTextFile(yml, lines.join("\n"));
     const yaml = await job(dir, "models_run.ts", ["--check"]);
     assertEquals(yaml.code, 2);
