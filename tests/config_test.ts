@@ -473,6 +473,35 @@ Deno.test(".env.example documents every variable the configuration reads, and lo
   assertEquals(c.asOf.toISOString(), "2025-12-08T21:59:59.000Z"); // 23:59:59 in Cairo
 });
 
+Deno.test("a Kafka topic name the broker would refuse, or one topic for both, is named at once", () => {
+  for (
+    const [name, raw] of [
+      ["EGX_TOPIC_QUOTES", "egx quotes"],
+      ["EGX_TOPIC_QUOTES", "egx/quotes"],
+      ["EGX_TOPIC_DEAD_LETTER", ".."],
+      ["EGX_TOPIC_DEAD_LETTER", "q".repeat(250)],
+    ]
+  ) {
+    throws(() => loadConfig(envOf({ [name]: raw })).kafka, {
+      name: "ConfigError",
+      message: `${name} must be a Kafka topic name (letters, digits, '.', '_', '-', at most 249 ` +
+        `characters), got ${JSON.stringify(raw)}`,
+    });
+  }
+  // Invalid records would go back into the topic they came from, to be read and sent again.
+  throws(
+    () => loadConfig(envOf({ EGX_TOPIC_QUOTES: "q.v1", EGX_TOPIC_DEAD_LETTER: "q.v1" })).kafka,
+    {
+      name: "ConfigError",
+      message: "EGX_TOPIC_DEAD_LETTER must differ from EGX_TOPIC_QUOTES, both are q.v1",
+    },
+  );
+  const k =
+    loadConfig(envOf({ EGX_TOPIC_QUOTES: "Q_1-a.b", EGX_TOPIC_DEAD_LETTER: "q".repeat(249) }))
+      .kafka;
+  assertEquals([k.quotesTopic, k.deadLetterTopic.length], ["Q_1-a.b", 249]);
+});
+
 Deno.test("a malformed broker list or alert webhook is named at once, the webhook not shown", () => {
   assertEquals(
     loadConfig(envOf({ KAFKA_BROKERS: "127.0.0.1:9092, kafka-2.internal:19092" })).kafka.brokers,

@@ -284,6 +284,12 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
     };
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["topics"], { EGX_TOPIC_PARTITIONS: "0" }, /EGX_TOPIC_PARTITIONS must be an integer/],
+      [["topics"], { EGX_TOPIC_QUOTES: "egx/quotes" }, /EGX_TOPIC_QUOTES must be a Kafka topic/],
+      [
+        ["run"],
+        { EGX_TOPIC_QUOTES: "q.v1", EGX_TOPIC_DEAD_LETTER: "q.v1" },
+        /EGX_TOPIC_DEAD_LETTER must differ from EGX_TOPIC_QUOTES, both are q\.v1/,
+      ],
       [["producer"], { EGX_REPLAY_SPEED: "fast" }, /EGX_REPLAY_SPEED must be a number/],
       [["consumer"], noSnowflake, /EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT/],
       // run checks its children's settings too (they used to fail, and restart, one by one).

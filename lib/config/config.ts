@@ -591,14 +591,39 @@ function brokerList(env: Env): string[] {
   return brokers;
 }
 
+/**
+ * A topic name Kafka accepts (letters, digits, `.`, `_`, `-`; at most 249 characters; not `.` or
+ * `..`): the broker's own refusal reached the user as kafkajs's "Topic creation errors", naming
+ * neither the topic nor the variable.
+ */
+function topicName(env: Env, name: string, fallback: string): string {
+  const v = env(name) ?? fallback;
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(v) || v === "." || v === "..") {
+    throw new ConfigError(
+      `${name} must be a Kafka topic name (letters, digits, '.', '_', '-', at most 249 ` +
+        `characters), got ${JSON.stringify(v.length > 300 ? `${v.slice(0, 300)}...` : v)}`,
+    );
+  }
+  return v;
+}
+
 function kafka(env: Env): KafkaConfig {
   const brokers = brokerList(env);
+  const quotesTopic = topicName(env, "EGX_TOPIC_QUOTES", "egx.quotes.v1");
+  const deadLetterTopic = topicName(env, "EGX_TOPIC_DEAD_LETTER", "egx.quotes.dlq");
+  if (quotesTopic === deadLetterTopic) {
+    // Invalid records would be dead-lettered into the topic they are read from, read again and
+    // dead-lettered again, for ever.
+    throw new ConfigError(
+      `EGX_TOPIC_DEAD_LETTER must differ from EGX_TOPIC_QUOTES, both are ${quotesTopic}`,
+    );
+  }
   return {
     brokers,
     localDir: env("KAFKA_LOCAL_DIR"),
     clientId: env("KAFKA_CLIENT_ID") ?? "egx-pipeline",
-    quotesTopic: env("EGX_TOPIC_QUOTES") ?? "egx.quotes.v1",
-    deadLetterTopic: env("EGX_TOPIC_DEAD_LETTER") ?? "egx.quotes.dlq",
+    quotesTopic,
+    deadLetterTopic,
     groupId: env("EGX_CONSUMER_GROUP") ?? "egx-warehouse-writer",
     batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1),
     partitions: int(env, "EGX_TOPIC_PARTITIONS", 3, 1),
