@@ -69,8 +69,14 @@ Deno.test("the landing, warehouse and clock follow their variables", () => {
 Deno.test("bad or incomplete values are errors that name the variable", () => {
   throws(() => loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "0" })).kafka, {
     name: "ConfigError",
-    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer >= 1, got "0"',
+    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "0"',
   });
+  // The consumer's fetch size per partition (2,048 bytes a record) must fit the fetch request.
+  throws(() => loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "100001" })).kafka, {
+    name: "ConfigError",
+    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "100001"',
+  });
+  assertEquals(loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "100000" })).kafka.batchSize, 100_000);
   throws(() => loadConfig(envOf({ EGX_AS_OF: "yesterday" })).asOf, {
     message: "EGX_AS_OF must be an ISO date or instant, got yesterday",
   });
@@ -145,7 +151,7 @@ Deno.test("integer settings are decimal digits only: no hex, exponent, blanks or
   // The same rule for every integer setting, with or without an upper bound.
   throws(() => loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "1e2" })).kafka, {
     name: "ConfigError",
-    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer >= 1, got "1e2"',
+    message: 'EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "1e2"',
   });
   throws(() => loadConfig(envOf({ EGX_RETENTION_DAYS: "0x10" })).retentionDays, {
     name: "ConfigError",

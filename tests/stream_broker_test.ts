@@ -285,6 +285,13 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["topics"], { EGX_TOPIC_PARTITIONS: "0" }, /EGX_TOPIC_PARTITIONS must be an integer/],
       [["topics"], { EGX_TOPIC_QUOTES: "egx/quotes" }, /EGX_TOPIC_QUOTES must be a Kafka topic/],
+      // Its fetch size (2,048 bytes a record) overflowed the fetch request's 32-bit field: every
+      // fetch crashed the consumer, and run restarted it to crash again.
+      [
+        ["consumer", "--batch-size", "1048576"],
+        {},
+        /EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "1048576"/,
+      ],
       [
         ["run"],
         { EGX_TOPIC_QUOTES: "q.v1", EGX_TOPIC_DEAD_LETTER: "q.v1" },

@@ -607,6 +607,13 @@ function topicName(env: Env, name: string, fallback: string): string {
   return v;
 }
 
+/**
+ * The largest EGX_CONSUMER_BATCH_SIZE: the consumer fetches fetchBytesFor(batchSize) bytes per
+ * partition (2,048 a record), a 32-bit field of the fetch request; from 1,048,576 on it overflowed
+ * and every fetch crashed the consumer (restarted by `run` to crash again).
+ */
+const MAX_BATCH_SIZE = 100_000;
+
 function kafka(env: Env): KafkaConfig {
   const brokers = brokerList(env);
   const quotesTopic = topicName(env, "EGX_TOPIC_QUOTES", "egx.quotes.v1");
@@ -625,7 +632,7 @@ function kafka(env: Env): KafkaConfig {
     quotesTopic,
     deadLetterTopic,
     groupId: env("EGX_CONSUMER_GROUP") ?? "egx-warehouse-writer",
-    batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1),
+    batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1, MAX_BATCH_SIZE),
     partitions: int(env, "EGX_TOPIC_PARTITIONS", 3, 1),
     retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1),
     sessionTimeoutMs: int(env, "EGX_CONSUMER_SESSION_TIMEOUT_MS", 30_000, 6_000),

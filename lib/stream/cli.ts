@@ -44,7 +44,8 @@ Options (each overrides the environment variable in brackets):
                                 a 4.5-hour session in a minute]
   --start YYYY-MM-DD            first trade date replayed [EGX_REPLAY_START]
   --end YYYY-MM-DD              last trade date replayed [EGX_REPLAY_END]
-  --batch-size N                most records per warehouse transaction [EGX_CONSUMER_BATCH_SIZE, 100]
+  --batch-size N                most records per warehouse transaction [EGX_CONSUMER_BATCH_SIZE, 100,
+                                at most 100000]
   --alert-rules FILE|off        alert rules the consumer evaluates [EGX_STREAM_ALERT_RULES,
                                 default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
   -h, --help                    this text
