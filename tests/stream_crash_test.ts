@@ -24,6 +24,7 @@ import {
   streamEnv,
   tail,
   testClient,
+  uniqueName,
   waitFor,
 } from "./support/kafka.ts";
 
@@ -321,6 +322,65 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+kafkaTest(
+  "Kafka down when deno task stream starts: it waits for the broker, then streams everything",
+  async () => {
+    // A broker's address, then nothing listening there until the stream has felt the outage.
+    const broker = await startPrivateBroker();
+    await broker.stop();
+    const dir = await Deno.makeTempDir({ prefix: "egx_late_broker_" });
+    const logFile = `${dir}/stream.log`;
+    const topic = uniqueName("test.quotes");
+    const names = { topic, dlq: `${topic}.dlq`, group: uniqueName("test.group") };
+    const env: Record<string, string> = {
+      ...(await streamEnv(names, dir)),
+      KAFKA_BROKERS: broker.brokers.join(","),
+      EGX_REPLAY_DIR: FIXTURE,
+      EGX_REPLAY_SPEED: "max",
+    };
+    const bars = await readBars(FIXTURE);
+    const { child, output } = spawnStream(["run"], env, logFile);
+    let again: Awaited<ReturnType<typeof startPrivateBroker>> | undefined;
+    try {
+      // It used to exit 1 within seconds (KafkaJSNumberOfRetriesExceeded), its children unstarted.
+      let exited: Deno.CommandStatus | undefined;
+      child.status.then((s) => exited = s);
+      await waitFor("the stream to report Kafka unavailable twice", async () => {
+        if (exited) assert.fail(`it exited ${exited.code}: ${await tail(logFile, 3)}`);
+        const text = await Deno.readTextFile(logFile).catch(() => "");
+        return (text.match(/"event":"stream.kafka_unavailable"/g) ?? []).length >= 2;
+      }, 60_000);
+      again = await startPrivateBroker(broker.dir);
+      assert.deepEqual(again.brokers, broker.brokers, "same address after the restart");
+      await waitFor("the consumer to write every bar", async () => {
+        const s = await readStatus(env.EGX_STREAM_STATUS_DIR, "consumer").catch(() => undefined);
+        return Number((s?.counters as { written: number } | undefined)?.written ?? 0) >=
+          bars.length;
+      }, 120_000);
+      child.kill("SIGTERM");
+      await child.status;
+      await output;
+      const wh = await openWarehouse({ kind: "duckdb", path: env.EGX_WAREHOUSE });
+      try {
+        await assertLastValues(wh, new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)])));
+        const client = new KafkaClient(again.brokers, { clientId: "late-broker-test" });
+        await assertOffsetsMatch(wh, client, names);
+      } finally {
+        await wh.close();
+      }
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await output;
+      await again?.stop().catch(() => {});
+      await broker.kill().catch(() => {});
+      await Deno.remove(broker.dir, { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 kafkaTest(
   "a busy warehouse pauses consumption and retries; nothing is committed until written",

@@ -17,10 +17,11 @@
 import { parseArgs } from "node:util";
 import { type Config, envVar, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
+import { sleep } from "../market/sources/source.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
 import { watchStreamAlerts } from "./alerts.ts";
 import { fetchBytesFor, runConsumer } from "./consumer.ts";
-import { KafkaClient } from "./kafka.ts";
+import { isUnreachable, KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
 import { ensureStreamTopics, marketSource, withKafka } from "./setup.ts";
@@ -67,14 +68,34 @@ const FLAG_ENV: Record<string, string> = {
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 
-/** A Kafka client for `brokers`, the stream's topics ensured. */
+/** Longest wait between two attempts to reach Kafka at start, ms. */
+const CONNECT_RETRY_MAX_MS = 30_000;
+
+/**
+ * A Kafka client for `brokers`, the stream's topics ensured. With `signal` (the long-running
+ * commands), brokers that cannot be reached are waited for, with backoff, until the signal
+ * aborts, each attempt logged as stream.kafka_unavailable: the producer, the consumer and `run`
+ * exited 1 within seconds when Kafka was down at their start (the producer waits out an outage
+ * once running, and a live source must be polling when the broker comes back).
+ */
 async function connect(
   config: Config,
   log: Logger,
   brokers: string[],
+  signal?: AbortSignal,
 ): Promise<{ client: KafkaClient; created: string[] }> {
   const client = new KafkaClient(brokers, { clientId: config.kafka.clientId, logger: log });
-  return { client, created: await ensureStreamTopics(client, config.kafka) };
+  for (let attempt = 1, delay = 1_000;; attempt++) {
+    try {
+      return { client, created: await ensureStreamTopics(client, config.kafka) };
+    } catch (e) {
+      if (signal === undefined || signal.aborted || !isUnreachable(e)) throw e;
+      log.warn("stream.kafka_unavailable", { brokers, attempt, error: e, retryInMs: delay });
+      await sleep(delay, signal).catch(() => {});
+      if (signal.aborted) throw e;
+      delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS);
+    }
+  }
 }
 
 /**
@@ -99,7 +120,7 @@ async function producerMain(
 ): Promise<number> {
   const log = jsonLogger("producer");
   const source = marketSource(config.stream);
-  const { client } = await connect(config, log, brokers);
+  const { client } = await connect(config, log, brokers, signal);
   const status = statusWriter(config.stream.statusDir, "producer");
   try {
     const counters = await runProducer(source, client.producer(), {
@@ -120,7 +141,7 @@ async function consumerMain(
   signal: AbortSignal,
 ): Promise<number> {
   const log = jsonLogger("consumer");
-  const { client } = await connect(config, log, brokers);
+  const { client } = await connect(config, log, brokers, signal);
   const warehouse = await openWarehouse(config.warehouse, { signal });
   const status = statusWriter(config.stream.statusDir, "consumer");
   // Alerts on what the consumer commits, in the background on the same warehouse handle.
@@ -165,7 +186,7 @@ async function runMain(
   signal: AbortSignal,
 ): Promise<number> {
   const log = jsonLogger("stream");
-  const { client, created } = await connect(config, log, brokers);
+  const { client, created } = await connect(config, log, brokers, signal);
   if (created.length > 0) log.info("stream.topics_created", { topics: created });
   const childEnv = { ...env, KAFKA_BROKERS: client.brokers.join(",") };
   const base = ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-sys"];

@@ -34,6 +34,22 @@ export function isTooLarge(e: unknown): boolean {
     /larger than the max message size/.test(String((e as Error)?.message));
 }
 
+/**
+ * Whether an error means no broker could be reached (refused, timed out, not found), possibly
+ * after kafkajs's own retries: something to wait out, unlike a refused request.
+ */
+export function isUnreachable(e: unknown): boolean {
+  for (let c = e as { name?: string; cause?: unknown } | undefined, i = 0; c && i < 5; i++) {
+    if (
+      ["KafkaJSConnectionError", "KafkaJSBrokerNotFound", "KafkaJSRequestTimeoutError"]
+        .includes(String(c.name))
+    ) return true;
+    if (/^Connection (error|timeout)/.test(String((c as Error).message))) return true;
+    c = c.cause as typeof c;
+  }
+  return false;
+}
+
 export interface OutMessage {
   key: string;
   value: string;
