@@ -293,6 +293,24 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   for (const barStart of ["1900-01-01T00:00:00.000Z", "2999-12-31T23:59:00.000Z"]) {
     assert.equal(checkQuote({ ...body, barStart, fetchedAt: barStart }).ok, true, barStart);
   }
+  // Against a clock, a quote fetched more than an hour ahead of it is from no real source.
+  const now = Date.parse("2025-11-02T09:00:00Z");
+  assert.equal(checkQuote({ ...body, fetchedAt: "2025-11-02T10:00:00Z" }, now).ok, true);
+  assert.deepEqual(checkQuote({ ...body, fetchedAt: "2025-11-02T10:00:00.001Z" }, now), {
+    ok: false,
+    reason: "fetchedAt 2025-11-02T10:00:00.001Z is in the future (more than an hour after " +
+      "2025-11-02T09:00:00.000Z)",
+  });
+  const future = {
+    ...good,
+    barStart: "2999-12-31T08:00:00.000Z",
+    fetchedAt: "2999-12-31T08:05:00.000Z",
+  };
+  assert.equal(decodeQuote(JSON.stringify({ ...body, ...future }), now).ok, false);
+  assert.deepEqual(encodeQuote(future, now), {
+    error: "fetchedAt 2999-12-31T08:05:00.000Z is in the future (more than an hour after " +
+      "2025-11-02T09:00:00.000Z)",
+  });
 });
 
 // ---------------------------------------------------------------- tradingview

@@ -460,6 +460,65 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a quote fetched in the future (by the consumer's clock) is dead-lettered, not written as the latest price",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const quote = (ticker: string, close: number) => validQuote({ ticker, close });
+    const body = JSON.parse(quote("COMI", 105.5).value);
+    // Raw records: the producer's own validation would refuse them.
+    const ahead = new Date(Date.now() + 2 * 3_600_000);
+    ahead.setUTCSeconds(0, 0);
+    const soon = JSON.stringify({
+      ...body,
+      barStart: ahead.toISOString(),
+      fetchedAt: ahead.toISOString(),
+    });
+    const far = JSON.stringify({
+      ...body,
+      barStart: "2999-12-30T08:00:00.000Z",
+      fetchedAt: "2999-12-30T08:05:00.000Z",
+    });
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      quote("COMI", 105.5),
+      { key: "COMI", value: soon },
+      quote("ETEL", 105.2),
+      { key: "COMI", value: far },
+    ]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 4,
+        timeoutMs: 30_000,
+      });
+      assert.deepEqual([c.written, c.deadLettered], [2, 2]);
+      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.TRADE_DATE]), [
+        ["COMI", "2025-11-02"],
+        ["ETEL", "2025-11-02"],
+      ]);
+      assert.deepEqual((await dailyRows(wh)).map((r) => [r.TICKER, r.TRADE_DATE]), [
+        ["COMI", "2025-11-02"],
+        ["ETEL", "2025-11-02"],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset]]), [
+      [soon, "1"],
+      [far, "3"],
+    ]);
+    const reasons = dead.map((m) => m.headers[DLQ_HEADERS.reason]);
+    assert.match(
+      reasons[0],
+      new RegExp(`^fetchedAt ${ahead.toISOString()} is in the future \\(more than an hour after `),
+    );
+    assert.match(reasons[1], /^fetchedAt 2999-12-30T08:05:00.000Z is in the future /);
+  },
+);
+
+kafkaTest(
   "a quote whose interval is an object's inherited property name is dead-lettered, not retried forever",
   async () => {
     const client = await testClient();

@@ -269,8 +269,9 @@ export async function runConsumer(
     const rows: SinkRow[] = [];
     const timestamps: number[] = [];
     const bad: { m: InMessage; reason: string }[] = [];
+    const now = Date.now();
     for (const m of chunk) {
-      const d = decodeQuote(m.value);
+      const d = decodeQuote(m.value, now);
       if (d.ok) {
         rows.push({ quote: d.quote, ref: `kafka:${batch.topic}/${batch.partition}/${m.offset}` });
         timestamps.push(m.timestamp);

@@ -60,12 +60,23 @@ function instant(v: unknown, field: string): { t: number; iso: string } | string
   return { t, iso };
 }
 
+/**
+ * How far fetchedAt (and so barStart) may be ahead of the validating process's clock: clock skew
+ * between the producer's and the consumer's machines, with a wide margin. A quote fetched later
+ * than that is from no real source; written, its daily bar (a date in the future, up to 2999)
+ * became every model's latest price and stayed, as no later write replaces it.
+ */
+export const MAX_AHEAD_MS = 3_600_000;
+
 /** The longest reason: it quotes the record (a 1 MB ticker), and goes to logs and a header. */
 export const MAX_REASON = 300;
 
-/** Validate a decoded message (or a quote about to be published, with schema fields added). */
-export function checkQuote(value: unknown): Checked {
-  const r = check(value);
+/**
+ * Validate a decoded message (or a quote about to be published, with schema fields added).
+ * With `now` (epoch ms), a fetchedAt more than MAX_AHEAD_MS after it is invalid too.
+ */
+export function checkQuote(value: unknown, now?: number): Checked {
+  const r = check(value, now);
   if (r.ok || r.reason.length <= MAX_REASON) return r;
   return {
     ok: false,
@@ -73,7 +84,7 @@ export function checkQuote(value: unknown): Checked {
   };
 }
 
-function check(value: unknown): Checked {
+function check(value: unknown, now: number | undefined): Checked {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, reason: "message is not a JSON object" };
   }
@@ -114,6 +125,13 @@ function check(value: unknown): Checked {
     return { ok: false, reason: `barStart ${start.iso} is not aligned to ${interval}` };
   }
   if (fetched.t < start.t) return { ok: false, reason: "fetchedAt is before barStart" };
+  if (now !== undefined && fetched.t > now + MAX_AHEAD_MS) {
+    return {
+      ok: false,
+      reason: `fetchedAt ${fetched.iso} is in the future (more than an hour after ` +
+        `${new Date(now).toISOString()})`,
+    };
+  }
   for (const f of ["open", "high", "low", "close"] as const) {
     const n = v[f];
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
@@ -157,8 +175,8 @@ function check(value: unknown): Checked {
   };
 }
 
-/** Decode a record value (JSON text) and validate it. */
-export function decodeQuote(raw: string | null): Checked {
+/** Decode a record value (JSON text) and validate it (`now`: see checkQuote). */
+export function decodeQuote(raw: string | null, now?: number): Checked {
   if (raw === null) return { ok: false, reason: "empty message (null value)" };
   let value: unknown;
   try {
@@ -166,11 +184,14 @@ export function decodeQuote(raw: string | null): Checked {
   } catch (e) {
     return { ok: false, reason: `bad JSON: ${(e as Error).message}` };
   }
-  return checkQuote(value);
+  return checkQuote(value, now);
 }
 
-/** Validate a quote and turn it into a Kafka record (key = ticker); invalid quotes are errors. */
-export function encodeQuote(q: Quote): OutMessage | { error: string } {
+/**
+ * Validate a quote and turn it into a Kafka record (key = ticker); invalid quotes are errors
+ * (`now`: see checkQuote).
+ */
+export function encodeQuote(q: Quote, now?: number): OutMessage | { error: string } {
   const body = {
     schema: QUOTE_SCHEMA,
     version: QUOTE_VERSION,
@@ -185,7 +206,7 @@ export function encodeQuote(q: Quote): OutMessage | { error: string } {
     source: q.source,
     fetchedAt: q.fetchedAt,
   };
-  const checked = checkQuote(body);
+  const checked = checkQuote(body, now);
   if (!checked.ok) return { error: checked.reason };
   return { key: q.ticker, value: JSON.stringify(body) };
 }

@@ -196,8 +196,9 @@ export async function runProducer(
       c.polls++;
       c.polled += poll.quotes.length;
       const out: OutMessage[] = [];
+      const now = Date.now();
       for (const q of poll.quotes) {
-        const m = encodeQuote(q);
+        const m = encodeQuote(q, now);
         if ("error" in m) {
           c.failed++;
           log.warn("producer.invalid_quote", {
