@@ -77,6 +77,16 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
     message: 'EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "100001"',
   });
   assertEquals(loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "100000" })).kafka.batchSize, 100_000);
+  // The topics' retention.ms must fit the broker's 64-bit value: 100 years at most.
+  throws(() => loadConfig(envOf({ EGX_TOPIC_RETENTION_HOURS: "10000000000000" })).kafka, {
+    name: "ConfigError",
+    message: "EGX_TOPIC_RETENTION_HOURS must be an integer between 1 and 876000, got " +
+      '"10000000000000"',
+  });
+  assertEquals(
+    loadConfig(envOf({ EGX_TOPIC_RETENTION_HOURS: "876000" })).kafka.retentionHours,
+    876_000,
+  );
   throws(() => loadConfig(envOf({ EGX_AS_OF: "yesterday" })).asOf, {
     message: "EGX_AS_OF must be an ISO date or instant, got yesterday",
   });

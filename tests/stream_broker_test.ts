@@ -285,6 +285,11 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["topics"], { EGX_TOPIC_PARTITIONS: "0" }, /EGX_TOPIC_PARTITIONS must be an integer/],
       [["topics"], { EGX_TOPIC_QUOTES: "egx/quotes" }, /EGX_TOPIC_QUOTES must be a Kafka topic/],
+      [
+        ["topics"],
+        { EGX_TOPIC_RETENTION_HOURS: "10000000000000" },
+        /EGX_TOPIC_RETENTION_HOURS must be an integer between 1 and 876000/,
+      ],
       // Its fetch size (2,048 bytes a record) overflowed the fetch request's 32-bit field: every
       // fetch crashed the consumer, and run restarted it to crash again.
       [

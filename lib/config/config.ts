@@ -634,7 +634,10 @@ function kafka(env: Env): KafkaConfig {
     groupId: env("EGX_CONSUMER_GROUP") ?? "egx-warehouse-writer",
     batchSize: int(env, "EGX_CONSUMER_BATCH_SIZE", 100, 1, MAX_BATCH_SIZE),
     partitions: int(env, "EGX_TOPIC_PARTITIONS", 3, 1),
-    retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1),
+    // 100 years (as EGX_RETENTION_DAYS): from ~2.6e12 hours the topics' retention.ms overflowed
+    // the broker's 64-bit value and topic creation failed as kafkajs's bare "Topic creation
+    // errors", naming neither the topic nor the variable.
+    retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1, MAX_RETENTION_DAYS * 24),
     sessionTimeoutMs: int(env, "EGX_CONSUMER_SESSION_TIMEOUT_MS", 30_000, 6_000),
   };
 }
