@@ -77,6 +77,12 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
     message: 'EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "100001"',
   });
   assertEquals(loadConfig(envOf({ EGX_CONSUMER_BATCH_SIZE: "100000" })).kafka.batchSize, 100_000);
+  // Brokers refuse a group session timeout outside 6 s - 30 min by default.
+  throws(() => loadConfig(envOf({ EGX_CONSUMER_SESSION_TIMEOUT_MS: "1800001" })).kafka, {
+    name: "ConfigError",
+    message: "EGX_CONSUMER_SESSION_TIMEOUT_MS must be an integer between 6000 and 1800000, got " +
+      '"1800001"',
+  });
   // The topics' retention.ms must fit the broker's 64-bit value: 100 years at most.
   throws(() => loadConfig(envOf({ EGX_TOPIC_RETENTION_HOURS: "10000000000000" })).kafka, {
     name: "ConfigError",

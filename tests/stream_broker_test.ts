@@ -285,6 +285,12 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["topics"], { EGX_TOPIC_PARTITIONS: "0" }, /EGX_TOPIC_PARTITIONS must be an integer/],
       [["topics"], { EGX_TOPIC_QUOTES: "egx/quotes" }, /EGX_TOPIC_QUOTES must be a Kafka topic/],
+      // Past the broker's group.max.session.timeout.ms every join crashed the consumer.
+      [
+        ["consumer"],
+        { EGX_CONSUMER_SESSION_TIMEOUT_MS: "1800001" },
+        /EGX_CONSUMER_SESSION_TIMEOUT_MS must be an integer between 6000 and 1800000/,
+      ],
       [
         ["topics"],
         { EGX_TOPIC_RETENTION_HOURS: "10000000000000" },

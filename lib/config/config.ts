@@ -638,7 +638,9 @@ function kafka(env: Env): KafkaConfig {
     // the broker's 64-bit value and topic creation failed as kafkajs's bare "Topic creation
     // errors", naming neither the topic nor the variable.
     retentionHours: int(env, "EGX_TOPIC_RETENTION_HOURS", 168, 1, MAX_RETENTION_DAYS * 24),
-    sessionTimeoutMs: int(env, "EGX_CONSUMER_SESSION_TIMEOUT_MS", 30_000, 6_000),
+    // The range brokers allow by default (group.min/max.session.timeout.ms): past 30 minutes
+    // every join crashed the consumer with a protocol error naming no variable of ours.
+    sessionTimeoutMs: int(env, "EGX_CONSUMER_SESSION_TIMEOUT_MS", 30_000, 6_000, 1_800_000),
   };
 }
 
