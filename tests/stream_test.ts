@@ -287,6 +287,40 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a warehouse without the group's offsets (a new or replaced file) gets everything Kafka keeps, not just what follows Kafka's commits",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client);
+    await publishReplay(
+      client,
+      names.topic,
+      new ReplaySource({ dir: BARS, start: "2025-11-02" }),
+    );
+    const total = (await client.lag(names.group, names.topic)).reduce((n, l) => n + l.end, 0);
+    assert.equal(total, 213 + 198 + 154);
+    let expected: Awaited<ReturnType<typeof intradayRows>> = [];
+    await withWarehouse(async (wh) => {
+      await consumeUntil(client, wh, names, { done: (c) => c.written === total });
+      expected = await intradayRows(wh);
+      assert.equal(expected.length, total);
+    });
+    // Kafka has the group's offsets committed at every partition's end; this warehouse has none.
+    assert.deepEqual((await client.lag(names.group, names.topic)).map((l) => l.lag), [0, 0, 0]);
+    await withWarehouse(async (wh) => {
+      // It used to resume at Kafka's committed offsets and wait there with nothing written.
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written === total,
+        timeoutMs: 30_000,
+      });
+      assert.equal(c.skipped, 0);
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows, expected, "the same rows, from the same records");
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
+kafkaTest(
   "a warehouse offset past the partition's end (the topic was recreated) reads the new topic from its start",
   async () => {
     const client = await testClient();

@@ -5,7 +5,8 @@
  *  1. the rows and the partition's next offset are written in ONE warehouse transaction;
  *  2. only after that commit is the offset committed to Kafka;
  *  3. on every (re)assignment the consumer seeks to the warehouse's stored offsets, and skips
- *     any record below them (Kafka's committed offset can only lag the warehouse's).
+ *     any record below them (Kafka's committed offset can only lag the warehouse's); a partition
+ *     the warehouse has no offset for is read from its start, whatever Kafka committed.
  * A crash between 1 and 2 re-delivers records the warehouse already has: they are skipped.
  *
  * Invalid records (bad JSON, wrong schema, failed validation) go to the dead-letter topic with
@@ -143,6 +144,25 @@ export async function runConsumer(
   const stopping = () => opts.signal?.aborted ?? false;
   /** Next offset per partition as stored in the warehouse (loaded on assignment). */
   const stored = new Map<number, number>();
+  /** Partitions sent back to their start because the warehouse had no offset for them. */
+  const rewound = new Set<number>();
+  /**
+   * A partition the warehouse holds no offset of this group for (a new or replaced warehouse
+   * file) is read from its start, not from Kafka's committed offset: what lies before that would
+   * never reach this warehouse (upserts by natural key duplicate nothing). A start that retention
+   * removed is reset to the earliest record kept. Records handed out before the seek are stale
+   * and left unwritten.
+   */
+  const rewind = (partition: number) => {
+    if (rewound.has(partition)) return;
+    rewound.add(partition);
+    log.info("consumer.no_warehouse_offset", {
+      partition,
+      reason: "the warehouse holds no offset of this group for the partition: reading it from " +
+        "its start",
+    });
+    consumer.seek(opts.topic, partition, 0);
+  };
   let dlqConnected = false;
 
   const loadStored = async (partitions: number[]) => {
@@ -345,6 +365,11 @@ export async function runConsumer(
     if (!stored.has(batch.partition)) {
       await withRetry(ctl, "read stored offsets", () => loadStored([batch.partition]));
     }
+    if (!stored.has(batch.partition) && !rewound.has(batch.partition)) {
+      // Handed out before onAssigned sent the partition back to its start (below): not written.
+      rewind(batch.partition);
+      return;
+    }
     let from = stored.get(batch.partition) ?? 0;
     if (from > batch.highWatermark) {
       // Every offset the warehouse stored was below the partition's high watermark when it was
@@ -414,6 +439,7 @@ export async function runConsumer(
         for (const p of partitions) {
           const o = all.get(p);
           if (o !== undefined) consumer.seek(opts.topic, p, o);
+          else rewind(p);
         }
         log.info("consumer.resumed_from_warehouse", {
           partitions: Object.fromEntries(partitions.map((p) => [p, all.get(p) ?? "start"])),
