@@ -268,6 +268,23 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
     assert.equal(r.ok, false, JSON.stringify(value));
     if (!r.ok) assert.match(r.reason, reason);
   }
+  // A number past a double's range parses as Infinity: the reason says so, not "null".
+  const huge = (field: string, value: string) =>
+    decodeQuote(
+      JSON.stringify({ ...body, [field]: 0 }).replace(`"${field}":0`, `"${field}":${value}`),
+    );
+  assert.deepEqual(huge("open", "1e999"), {
+    ok: false,
+    reason: "open must be a positive number, got Infinity",
+  });
+  assert.deepEqual(huge("low", "-1e999"), {
+    ok: false,
+    reason: "low must be a positive number, got -Infinity",
+  });
+  assert.deepEqual(huge("volume", "1e999"), {
+    ok: false,
+    reason: "volume must be a non-negative integer, got Infinity",
+  });
   const bad = decodeQuote("{not json");
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.match(bad.reason, /^bad JSON/);

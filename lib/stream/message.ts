@@ -68,6 +68,14 @@ function instant(v: unknown, field: string): { t: number; iso: string } | string
  */
 export const MAX_AHEAD_MS = 3_600_000;
 
+/**
+ * A value as quoted in a reason. JSON.stringify shows a number too large for a double (1e999 in
+ * the record, parsed as Infinity) as `null`, which the record does not say.
+ */
+function shown(v: unknown): string {
+  return typeof v === "number" ? String(v) : JSON.stringify(v);
+}
+
 /** The longest reason: it quotes the record (a 1 MB ticker), and goes to logs and a header. */
 export const MAX_REASON = 300;
 
@@ -135,7 +143,7 @@ function check(value: unknown, now: number | undefined): Checked {
   for (const f of ["open", "high", "low", "close"] as const) {
     const n = v[f];
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
-      return { ok: false, reason: `${f} must be a positive number, got ${JSON.stringify(n)}` };
+      return { ok: false, reason: `${f} must be a positive number, got ${shown(n)}` };
     }
     // As in batch loads (lib/ingest/sql/prelude.sql): no EGX share trades near 10^5 EGP, and
     // such a price overflows the daily fact's exact-decimal sums, failing the gold layer.
@@ -150,7 +158,7 @@ function check(value: unknown, now: number | undefined): Checked {
   if (typeof v.volume !== "number" || !Number.isSafeInteger(v.volume) || v.volume < 0) {
     return {
       ok: false,
-      reason: `volume must be a non-negative integer, got ${JSON.stringify(v.volume)}`,
+      reason: `volume must be a non-negative integer, got ${shown(v.volume)}`,
     };
   }
   // A day's volume is summed into a BIGINT from up to 1,440 one-minute bars (as in batch loads).
