@@ -186,6 +186,23 @@ Deno.test("bad requests get 400 with a message naming the problem", async () => 
   });
 });
 
+Deno.test("HEAD answers with the headers of GET, its Content-Length too, and no body", async () => {
+  await withServer(async (srv) => {
+    for (const path of ["/api/v1/ping", "/api/v1/nothing", "/assets/app.js", "/"]) {
+      const get = await srv.get(path);
+      const head = await fetch(`${srv.url}${path}`, { method: "HEAD" });
+      const length = new TextEncoder().encode(
+        typeof get.body === "string" ? get.body : JSON.stringify(get.body),
+      ).length;
+      assert.deepEqual(
+        [path, head.status, head.headers.get("content-length"), await head.text()],
+        [path, get.status, String(length), ""],
+      );
+      assert.equal(head.headers.get("content-type"), get.headers.get("content-type"));
+    }
+  });
+});
+
 Deno.test("with a token configured every API call needs it; pages stay public", async () => {
   await withServer(async (srv) => {
     const none = await srv.get("/api/v1/ping");

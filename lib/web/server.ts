@@ -195,13 +195,15 @@ export async function startServer(
   const host = api.host.includes(":") && !api.host.startsWith("[") ? `[${api.host}]` : api.host;
   const ready = Promise.withResolvers<{ port: number }>();
   let server: Deno.HttpServer;
+  // HEAD is answered as GET and Deno drops the body: Hono would answer HEAD with a null body,
+  // which Deno sends as "Content-Length: 0" instead of the GET answer's length.
   try {
     server = Deno.serve({
       hostname: api.host,
       port: api.port,
       signal: opts.signal,
       onListen: ({ port }) => ready.resolve({ port }),
-    }, app.fetch);
+    }, (req) => app.fetch(req.method === "HEAD" ? new Request(req, { method: "GET" }) : req));
   } catch (e) {
     throw listenError(e, `${host}:${api.port}`);
   }
