@@ -235,6 +235,30 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the ticker page takes the API's answer for the path: comi is COMI, comı is refused",
+        async () => {
+          const lower = await open(ctx, "/ticker/comi");
+          assert.equal(
+            await lower.textContent("#ticker-title"),
+            "COMI · Commercial International Bank Egypt (CIB) S.A.E.",
+          );
+          assert.equal(await lower.inputValue("#ticker-select"), "COMI");
+          await lower.close();
+          // JavaScript upper-cases the dotless ı to I: the page must not turn comı into COMI.
+          const page = await ctx.browser.context.newPage();
+          await page.goto(`${srv.url}/ticker/com%C4%B1`);
+          await page.waitForFunction(() => document.documentElement.dataset.ready === "1");
+          assert.deepEqual(
+            await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+            ['ticker must be ASCII letters and digits (e.g. COMI), got "comı" (U+0131 is not ASCII)'],
+          );
+          assert.equal(await page.textContent("#ticker-title"), "Ticker");
+          assert.deepEqual(await seriesData(page, "candles"), []);
+          await page.close();
+        },
+      );
+
       await t.step("sector comparison: one bar and one row per sector", async () => {
         const page = await open(ctx, "/sectors");
         const sectors = [...new Set(day.map((r) => inputs.companies.get(r.ticker)!.sector))].sort();

@@ -19,7 +19,9 @@ import {
 } from "./app.js";
 
 const LC = globalThis.LightweightCharts;
-const pathTicker = decodeURIComponent(location.pathname.split("/")[2] ?? "").toUpperCase();
+// As typed: the API validates and upper-cases it. Upper-casing here would turn "comı" into COMI
+// (JavaScript maps the dotless ı to I), showing a ticker the API refuses as not ASCII.
+const pathTicker = decodeURIComponent(location.pathname.split("/")[2] ?? "");
 let ticker = pathTicker || null;
 let range = "365";
 let priceChart, candles, volume, intradayChart, intraday;
@@ -86,11 +88,14 @@ async function render() {
     company = (await api(`/api/v1/companies/${encodeURIComponent(ticker)}`)).data;
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
-      document.getElementById("ticker-title").textContent = `${ticker}: unknown ticker`;
+      document.getElementById("ticker-title").textContent =
+        `${ticker.toUpperCase()}: unknown ticker`;
       return;
     }
     throw e;
   }
+  ticker = company.ticker; // the API's spelling: /ticker/comi is COMI
+  document.getElementById("ticker-select").value = ticker;
   document.title = `${company.ticker} · EGX pipeline`;
   document.getElementById("ticker-title").textContent = `${company.ticker} · ${company.name}`;
   document.getElementById("ticker-sub").textContent = [company.sector, company.isin]
