@@ -165,6 +165,17 @@ Deno.test("bad requests get 400 with a message naming the problem", async () => 
         400,
         "from (2025-12-08) must not be after to (2025-12-01)",
       ],
+      [
+        "/api/v1/alerts?from=1990-01-01&to=2025-12-08",
+        400,
+        "the range 1990-01-01..2025-12-08 spans 13126 days; at most 3660 are allowed here",
+      ],
+      [
+        // `to` defaults to the as-of date (the sample's end): the same range, the same answer.
+        "/api/v1/alerts?from=1990-01-01",
+        400,
+        "the range 1990-01-01..2025-12-08 spans 13126 days; at most 3660 are allowed here",
+      ],
       ["/api/v1/alerts?limit=0", 400, "limit must be between 1 and 1000, got 0"],
       ["/api/v1/alerts?limit=ten", 400, 'limit must be an integer, got "ten"'],
       ["/api/v1/alerts?offset=-1", 400, "offset must be between 0 and 10000000, got -1"],

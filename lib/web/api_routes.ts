@@ -8,8 +8,11 @@ import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_s
 import { marketEndpoints } from "./market_routes.ts";
 import { pipelineHealth } from "./pipeline_health.ts";
 import { API_SQL as SQL } from "./sql.ts";
-import { BadRequestError, parsePage, parseRange } from "./validate.ts";
+import { BadRequestError, checkSpan, parsePage, parseRange } from "./validate.ts";
 import { addDays, cairoDate } from "../market/calendar.ts";
+
+/** The longest window of alert dates one request may ask for. */
+const MAX_ALERT_DAYS = 3660;
 
 const ALERT: Schema = obj({
   date: DATE_SCHEMA,
@@ -136,10 +139,12 @@ export const serviceEndpoints: Endpoint[] = [
     cached: true,
     varies: (deps) => cairoDate(deps.asOf()), // the default window ends on the as-of date
     handle: async ({ url, query, deps }) => {
-      const r = parseRange(query, { maxDays: 3660 });
+      const r = parseRange(query);
       const to = r.to ?? cairoDate(deps.asOf());
       const from = r.from ?? addDays(to, -30);
       if (from > to) throw new BadRequestError(`from (${from}) must not be after to (${to})`);
+      // After the defaults: from=1990-01-01 alone spans as many days as with to given.
+      checkSpan(from, to, MAX_ALERT_DAYS);
       const page = parsePage(query, 50);
       const wh = deps.warehouse;
       const [{ N }] = await wh.query<{ N: number }>(SQL.get("alerts_count"), [from, to]);

@@ -97,15 +97,18 @@ export function parseRange(
   if (from && to && from > to) {
     throw new BadRequestError(`from (${from}) must not be after to (${to})`);
   }
-  if (from && to && opts.maxDays !== undefined) {
-    const days = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
-    if (days > opts.maxDays) {
-      throw new BadRequestError(
-        `the range ${from}..${to} spans ${days} days; at most ${opts.maxDays} are allowed here`,
-      );
-    }
-  }
+  if (from && to && opts.maxDays !== undefined) checkSpan(from, to, opts.maxDays);
   return { from, to };
+}
+
+/** 400 when `from..to` (both inclusive) spans more than `maxDays` days. */
+export function checkSpan(from: string, to: string, maxDays: number): void {
+  const days = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+  if (days > maxDays) {
+    throw new BadRequestError(
+      `the range ${from}..${to} spans ${days} days; at most ${maxDays} are allowed here`,
+    );
+  }
 }
 
 /** An integer in [min, max]. */
