@@ -158,6 +158,24 @@ Deno.test("unknown tickers are 404 and malformed ones 400 on every ticker endpoi
     }
     const intraday = await srv.get("/api/v1/prices/ZZZZ/intraday");
     assert.equal(intraday.status, 404);
+    // A bad parameter is a 400 whether or not the ticker (or index) exists.
+    const cases: [string, string][] = [
+      ["/api/v1/prices/ZZZZ/daily?limit=0", "limit must be between 1 and 1000, got 0"],
+      ["/api/v1/indicators/ZZZZ?offset=-1", "offset must be between 0 and 10000000, got -1"],
+      [
+        "/api/v1/prices/ZZZZ/intraday?date=2025-02-30",
+        'date must be a date YYYY-MM-DD, got "2025-02-30"',
+      ],
+      ["/api/v1/prices/ZZZZ/intraday?limit=abc", 'limit must be an integer, got "abc"'],
+      [
+        "/api/v1/indices/performance?index=EGX99&limit=0",
+        "limit must be between 1 and 1000, got 0",
+      ],
+    ];
+    for (const [path, message] of cases) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body.error.message], [path, 400, message]);
+    }
     const quote = await srv.get("/api/v1/prices/CO'MI/daily");
     assert.equal(quote.status, 400);
   });

@@ -46,9 +46,10 @@ async function paged(
 /** One page of a ticker's rows in a date range (`<name>_count` / `<name>_page`), oldest first. */
 async function tickerRange(req: ApiRequest, name: string) {
   const range = parseRange(req.query);
+  const page = parsePage(req.query, 1000); // every 400 before the lookup that may 404
   const ticker = await knownTicker(req);
   const params = [ticker, range.from ?? null, range.to ?? null];
-  return paged(req, name, params, parsePage(req.query, 1000));
+  return paged(req, name, params, page);
 }
 
 /** `limit` of the top-N lists: 1-50, default 10. */
@@ -346,10 +347,11 @@ export const marketEndpoints: Endpoint[] = [
         throw new BadRequestError("from and to go together for intraday bars (at most 31 days)");
       }
       const source = parseChoice(q.get("source"), "source", SOURCES, "ANY");
+      const day = q.get("date") === undefined ? undefined : parseDate(q.get("date")!, "date");
+      const page = parsePage(q, 1000); // every 400 before the lookup that may 404
       const ticker = await knownTicker(req);
-      if (q.get("date") !== undefined) {
-        const d = parseDate(q.get("date")!, "date");
-        range = { from: d, to: d };
+      if (day !== undefined) {
+        range = { from: day, to: day };
       } else if (range.from === undefined) {
         const [{ date }] = await rows<{ date: string | null }>(req.deps, "intraday_latest_date", [
           ticker,
@@ -357,12 +359,12 @@ export const marketEndpoints: Endpoint[] = [
           source,
         ]);
         if (date === null) {
-          return { data: [], page: pageInfo(req.url, parsePage(q, 1000), 0, 0) };
+          return { data: [], page: pageInfo(req.url, page, 0, 0) };
         }
         range = { from: date, to: date };
       }
       const params = [ticker, range.from!, range.to!, source, source];
-      return paged(req, "intraday", params, parsePage(q, 1000));
+      return paged(req, "intraday", params, page);
     },
   },
   {
@@ -524,10 +526,10 @@ export const marketEndpoints: Endpoint[] = [
       const range = parseRange(req.query);
       const raw = req.query.get("index");
       const index = raw === undefined ? null : parseCode(raw, "index");
+      const page = parsePage(req.query, 1000); // every 400 before the lookup that may 404
       if (index !== null && (await rows(req.deps, "index_exists", [index])).length === 0) {
         throw new NotFoundError(`unknown index ${index}: see /api/v1/indices`);
       }
-      const page = parsePage(req.query, 1000);
       const params = [index, index, range.from ?? null, range.to ?? null];
       return paged(req, "index_performance", params, page);
     },
