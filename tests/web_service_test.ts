@@ -87,6 +87,14 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
       "offset",
     ]);
     assert.ok(daily.responses["404"] && daily.responses["400"]);
+    // The bounds the server enforces, so a client validating against the document is not
+    // surprised by a 400 for a value the document allows.
+    const schema = (name: string) =>
+      daily.parameters.find((p: { name: string }) => p.name === name).schema;
+    assert.deepEqual(schema("limit"), { type: "integer", minimum: 1, maximum: 1000 });
+    assert.deepEqual(schema("offset"), { type: "integer", minimum: 0, maximum: 10_000_000 });
+    const over = await srv.get("/api/v1/alerts?offset=10000001");
+    assert.equal(over.body.error.message, "offset must be between 0 and 10000000, got 10000001");
   });
 });
 

@@ -3,7 +3,7 @@
  * parameters many endpoints share.
  */
 import type { Param, Schema } from "./endpoint.ts";
-import { MAX_LIMIT } from "./validate.ts";
+import { MAX_LIMIT, MAX_OFFSET } from "./validate.ts";
 
 export const str = (description?: string, extra: Schema = {}): Schema => ({
   type: "string",
@@ -57,7 +57,7 @@ export const PARAMS = {
     name: "offset",
     in: "query",
     description: "Rows to skip (use page.next)",
-    schema: { type: "integer", minimum: 0 },
+    schema: { type: "integer", minimum: 0, maximum: MAX_OFFSET },
   },
   ticker: {
     name: "ticker",

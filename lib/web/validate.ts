@@ -20,6 +20,7 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 100;
+export const MAX_OFFSET = 10_000_000;
 
 function show(raw: string): string {
   return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}...` : raw);
@@ -169,7 +170,7 @@ export function parsePage(q: Query, defaultLimit = DEFAULT_LIMIT): Page {
       max: MAX_LIMIT,
       fallback: defaultLimit,
     }),
-    offset: parseInteger(q.get("offset"), "offset", { min: 0, max: 10_000_000, fallback: 0 }),
+    offset: parseInteger(q.get("offset"), "offset", { min: 0, max: MAX_OFFSET, fallback: 0 }),
   };
 }
 
