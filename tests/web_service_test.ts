@@ -189,6 +189,7 @@ Deno.test("bad requests get 400 with a message naming the problem", async () => 
       ["/api/v1/alerts?offset=-1", 400, "offset must be between 0 and 10000000, got -1"],
       ["/api/v1/alerts?limit=5&limit=6", 400, "query parameter limit is given twice"],
       ["/api/v1/ping?x=1", 400, 'unknown query parameter "x"; none are allowed'],
+      ["/api/v1/openapi.json?x=1", 400, 'unknown query parameter "x"; none are allowed'],
       [
         "/api/v1/nothing",
         404,
