@@ -375,6 +375,34 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "a token with a % pasted as is into #token=... still opens the dashboard",
+        async () => {
+          const guarded = await startTestServer({
+            warehouse: `${dir}/egx.duckdb`,
+            logDir: `${dir}/logs`,
+            token: "t0k%zz-raw",
+          });
+          try {
+            const page = await ctx.browser.context.newPage();
+            const problems: string[] = [];
+            page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+            await page.goto(`${guarded.url}/sectors#token=t0k%zz-raw`);
+            await page.waitForFunction(() => document.documentElement.dataset.ready === "1");
+            assert.deepEqual(problems, []);
+            assert.deepEqual(
+              await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+              [],
+            );
+            assert.equal(page.url(), `${guarded.url}/sectors`);
+            assert.ok((await cells(page, "#sector-table")).length > 0);
+            await page.close();
+          } finally {
+            await guarded.stop();
+          }
+        },
+      );
+
       await t.step("an open page updates itself when the stream writes a new day", async () => {
         const page = await open(ctx, "/?poll=250");
         const renders = await page.evaluate(() => (globalThis as unknown as Egx).egx.renders);

@@ -8,7 +8,14 @@ const TOKEN_KEY = "egx.apiToken";
 (() => {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (m) {
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    let token = m[1];
+    try {
+      token = decodeURIComponent(token);
+    } catch {
+      // Not %-encoded (a token with a "%" pasted as is): keep it as typed, rather than stop
+      // every page script here.
+    }
+    localStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
 })();
