@@ -251,6 +251,17 @@ Deno.test("binding beyond loopback without a token is refused before listening",
       e instanceof ConfigError && /^--host 0\.0\.0\.0 .*set EGX_API_TOKEN/.test(e.message),
   );
   checkExposure({ host: "0.0.0.0", port: 8080, token: "t0k3n" });
+  checkExposure({ host: "0.0.0.0", port: 8080, token: "t0k%zz~+/=" });
+  for (const token of [" padded ", "two words", "tökén", "tab\t"]) {
+    assert.throws(
+      () => checkExposure({ host: "127.0.0.1", port: 8080, token }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === "EGX_API_TOKEN must be printable ASCII without spaces: clients send it " +
+            'in a header ("Authorization: Bearer <token>"), which could not carry this one',
+      JSON.stringify(token),
+    );
+  }
   checkExposure({ host: "127.0.0.1", port: 8080 });
   checkExposure({ host: "::1", port: 8080 });
 });

@@ -35,10 +35,19 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
- * Refuse a configuration that would expose the API without a token. `hostFrom`: where the host
- * came from, as the message names it ("--host" for the command-line flag; default EGX_API_HOST).
+ * Refuse a configuration that would expose the API without a token, or with a token no client
+ * could send. `hostFrom`: where the host came from, as the message names it ("--host" for the
+ * command-line flag; default EGX_API_HOST).
  */
 export function checkExposure(api: Config["api"], opts: { hostFrom?: "--host" } = {}): void {
+  // The header is compared after trimming, and a browser's fetch refuses a header beyond
+  // Latin-1 (curl's UTF-8 bytes arrive as other characters): such a token locks everyone out.
+  if (api.token && !/^[\x21-\x7e]+$/.test(api.token)) {
+    throw new ConfigError(
+      "EGX_API_TOKEN must be printable ASCII without spaces: clients send it in a header " +
+        '("Authorization: Bearer <token>"), which could not carry this one',
+    );
+  }
   if (!isLoopback(api.host) && !api.token) {
     const given = opts.hostFrom === "--host" ? `--host ${api.host}` : `EGX_API_HOST=${api.host}`;
     throw new ConfigError(
