@@ -442,11 +442,33 @@ function validQuote(over: Partial<Parameters<typeof encodeQuote>[0]>) {
   return m;
 }
 
+/**
+ * Publish `records` to fresh topics, consume every one of them into a fresh warehouse (written
+ * or dead-lettered), check the warehouse's offsets against Kafka's, and return what the consumer
+ * counted, the intraday and daily rows, and the dead letters.
+ */
+async function consumeAll(records: { key: string; value: string }[]) {
+  const client = await testClient();
+  const names = await freshTopics(client, 1);
+  const producer = client.producer();
+  await producer.connect();
+  await producer.send(names.topic, records);
+  await producer.disconnect();
+  let result!: { c: ConsumerCounters; intraday: BarRow[]; daily: DailyRow[] };
+  await withWarehouse(async (wh) => {
+    const c = await consumeUntil(client, wh, names, {
+      done: (c) => c.written + c.deadLettered === records.length,
+      timeoutMs: 30_000,
+    });
+    result = { c, intraday: await intradayRows(wh), daily: await dailyRows(wh) };
+    await assertOffsetsMatch(wh, client, names);
+  });
+  return { ...result, dead: await client.readAll(names.dlq) };
+}
+
 kafkaTest(
   "a quote dated before year 1900 or after 2999 is dead-lettered and the records around it are written",
   async () => {
-    const client = await testClient();
-    const names = await freshTopics(client, 1);
     const quote = (ticker: string, close: number) => validQuote({ ticker, close });
     const body = JSON.parse(quote("COMI", 105.5).value);
     // Raw records: the producer's own validation would refuse them.
@@ -456,33 +478,21 @@ kafkaTest(
       barStart: "9999-12-31T22:00:00.000Z",
       fetchedAt: "9999-12-31T22:05:00.000Z",
     });
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [
+    const { c, intraday, dead } = await consumeAll([
       quote("COMI", 105.5),
       { key: "COMI", value: year202 },
       quote("ETEL", 105.2),
       { key: "COMI", value: year9999 },
       quote("HRHO", 105.9),
     ]);
-    await producer.disconnect();
-    await withWarehouse(async (wh) => {
-      const c = await consumeUntil(client, wh, names, {
-        done: (c) => c.written + c.deadLettered === 5,
-        timeoutMs: 30_000,
-      });
-      assert.equal(c.written, 3);
-      assert.equal(c.deadLettered, 2);
-      assert.equal(c.warehouseRetries, 0, "no write failed");
-      const rows = await intradayRows(wh);
-      assert.deepEqual(rows.map((r) => [r.TICKER, r.TRADE_DATE, r.CLOSE]), [
-        ["COMI", "2025-11-02", 105.5],
-        ["ETEL", "2025-11-02", 105.2],
-        ["HRHO", "2025-11-02", 105.9],
-      ]);
-      await assertOffsetsMatch(wh, client, names);
-    });
-    const dead = await client.readAll(names.dlq);
+    assert.equal(c.written, 3);
+    assert.equal(c.deadLettered, 2);
+    assert.equal(c.warehouseRetries, 0, "no write failed");
+    assert.deepEqual(intraday.map((r) => [r.TICKER, r.TRADE_DATE, r.CLOSE]), [
+      ["COMI", "2025-11-02", 105.5],
+      ["ETEL", "2025-11-02", 105.2],
+      ["HRHO", "2025-11-02", 105.9],
+    ]);
     assert.deepEqual(
       dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
       [
@@ -496,8 +506,6 @@ kafkaTest(
 kafkaTest(
   "a quote fetched in the future (by the consumer's clock) is dead-lettered, not written as the latest price",
   async () => {
-    const client = await testClient();
-    const names = await freshTopics(client, 1);
     const quote = (ticker: string, close: number) => validQuote({ ticker, close });
     const body = JSON.parse(quote("COMI", 105.5).value);
     // Raw records: the producer's own validation would refuse them.
@@ -513,32 +521,21 @@ kafkaTest(
       barStart: "2999-12-30T08:00:00.000Z",
       fetchedAt: "2999-12-30T08:05:00.000Z",
     });
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [
+    const { c, intraday, daily, dead } = await consumeAll([
       quote("COMI", 105.5),
       { key: "COMI", value: soon },
       quote("ETEL", 105.2),
       { key: "COMI", value: far },
     ]);
-    await producer.disconnect();
-    await withWarehouse(async (wh) => {
-      const c = await consumeUntil(client, wh, names, {
-        done: (c) => c.written + c.deadLettered === 4,
-        timeoutMs: 30_000,
-      });
-      assert.deepEqual([c.written, c.deadLettered], [2, 2]);
-      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.TRADE_DATE]), [
-        ["COMI", "2025-11-02"],
-        ["ETEL", "2025-11-02"],
-      ]);
-      assert.deepEqual((await dailyRows(wh)).map((r) => [r.TICKER, r.TRADE_DATE]), [
-        ["COMI", "2025-11-02"],
-        ["ETEL", "2025-11-02"],
-      ]);
-      await assertOffsetsMatch(wh, client, names);
-    });
-    const dead = await client.readAll(names.dlq);
+    assert.deepEqual([c.written, c.deadLettered], [2, 2]);
+    assert.deepEqual(intraday.map((r) => [r.TICKER, r.TRADE_DATE]), [
+      ["COMI", "2025-11-02"],
+      ["ETEL", "2025-11-02"],
+    ]);
+    assert.deepEqual(daily.map((r) => [r.TICKER, r.TRADE_DATE]), [
+      ["COMI", "2025-11-02"],
+      ["ETEL", "2025-11-02"],
+    ]);
     assert.deepEqual(dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset]]), [
       [soon, "1"],
       [far, "3"],
@@ -555,37 +552,23 @@ kafkaTest(
 kafkaTest(
   "a quote whose interval is an object's inherited property name is dead-lettered, not retried forever",
   async () => {
-    const client = await testClient();
-    const names = await freshTopics(client, 1);
     const quote = (ticker: string, close: number) => validQuote({ ticker, close });
     const body = JSON.parse(quote("COMI", 105.5).value);
     const toString = JSON.stringify({ ...body, interval: "toString" });
     const proto = JSON.stringify({ ...body, interval: "__proto__" });
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [
+    const { c, intraday, dead } = await consumeAll([
       quote("COMI", 105.5),
       { key: "COMI", value: toString },
       quote("ETEL", 105.2),
       { key: "COMI", value: proto },
     ]);
-    await producer.disconnect();
-    await withWarehouse(async (wh) => {
-      const c = await consumeUntil(client, wh, names, {
-        done: (c) => c.written + c.deadLettered === 4,
-        timeoutMs: 30_000,
-      });
-      assert.equal(c.written, 2);
-      assert.equal(c.deadLettered, 2);
-      assert.equal(c.warehouseRetries, 0, "no write failed");
-      const rows = await intradayRows(wh);
-      assert.deepEqual(rows.map((r) => [r.TICKER, r.INTERVAL_MINUTES, r.CLOSE]), [
-        ["COMI", 1, 105.5],
-        ["ETEL", 1, 105.2],
-      ]);
-      await assertOffsetsMatch(wh, client, names);
-    });
-    const dead = await client.readAll(names.dlq);
+    assert.equal(c.written, 2);
+    assert.equal(c.deadLettered, 2);
+    assert.equal(c.warehouseRetries, 0, "no write failed");
+    assert.deepEqual(intraday.map((r) => [r.TICKER, r.INTERVAL_MINUTES, r.CLOSE]), [
+      ["COMI", 1, 105.5],
+      ["ETEL", 1, 105.2],
+    ]);
     assert.deepEqual(
       dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
       [
