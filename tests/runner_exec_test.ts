@@ -716,14 +716,16 @@ ${job("c", `--sleep, 100, --record, "\${STATE}/record.txt"`)}`,
   assert(spans[0][1] <= spans[1][0] && spans[1][1] <= spans[2][0], JSON.stringify(spans));
 });
 
+/** A history whose write of job `quick`'s end fails, as on a full disk. */
+class FailingHistory extends History {
+  override endJob(...args: Parameters<History["endJob"]>) {
+    if (args[1] === "quick") throw new Error("database or disk is full");
+    super.endJob(...args);
+  }
+}
+
 Deno.test("a history that cannot be written ends the run with its error and stops the running jobs", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
-  class FailingHistory extends History {
-    override endJob(...args: Parameters<History["endJob"]>) {
-      if (args[1] === "quick") throw new Error("database or disk is full");
-      super.endJob(...args);
-    }
-  }
   const manifest = parseManifest(
     `settings: {concurrency: 2}
 pipelines:
@@ -761,12 +763,6 @@ Deno.test("after the history fails, nothing more of the run starts: no waiting j
   // A scheduler lives on after such a run: anything started now would run unrecorded, beside the
   // pipeline's next fire, after its run lock was released.
   const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
-  class FailingHistory extends History {
-    override endJob(...args: Parameters<History["endJob"]>) {
-      if (args[1] === "quick") throw new Error("database or disk is full");
-      super.endJob(...args);
-    }
-  }
   // At 1 s quick's end cannot be recorded: slow is stopped (which would let after_slow start),
   // and flaky waits for its retry (due 2 s after its first attempt failed).
   const manifest = parseManifest(

@@ -108,6 +108,16 @@ type BarRow = {
   SOURCE_FILE: string;
 };
 
+/** Fresh topics holding the bundled bars of 2025-11-02 (565 records), and their count. */
+async function publishedDay() {
+  const client = await testClient();
+  const names = await freshTopics(client);
+  await publishReplay(client, names.topic, new ReplaySource({ dir: BARS, start: "2025-11-02" }));
+  const total = (await client.lag(names.group, names.topic)).reduce((n, l) => n + l.end, 0);
+  assert.equal(total, 213 + 198 + 154);
+  return { client, names, total };
+}
+
 function intradayRows(wh: Warehouse): Promise<BarRow[]> {
   return wh.query<BarRow>(
     `SELECT TICKER, BAR_START, INTERVAL_MINUTES, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME,
@@ -248,15 +258,7 @@ kafkaTest(
 kafkaTest(
   "a consumer that finds the warehouse ahead of Kafka's committed offsets skips what is written",
   async () => {
-    const client = await testClient();
-    const names = await freshTopics(client);
-    await publishReplay(
-      client,
-      names.topic,
-      new ReplaySource({ dir: BARS, start: "2025-11-02" }),
-    );
-    const total = (await client.lag(names.group, names.topic)).reduce((n, l) => n + l.end, 0);
-    assert.equal(total, 213 + 198 + 154);
+    const { client, names, total } = await publishedDay();
     await withWarehouse(async (wh) => {
       await consumeUntil(client, wh, names, { done: (c) => c.written === total });
       const before = await wh.query<{ N: number; LAST: string }>(
@@ -289,15 +291,7 @@ kafkaTest(
 kafkaTest(
   "a warehouse without the group's offsets (a new or replaced file) gets everything Kafka keeps, not just what follows Kafka's commits",
   async () => {
-    const client = await testClient();
-    const names = await freshTopics(client);
-    await publishReplay(
-      client,
-      names.topic,
-      new ReplaySource({ dir: BARS, start: "2025-11-02" }),
-    );
-    const total = (await client.lag(names.group, names.topic)).reduce((n, l) => n + l.end, 0);
-    assert.equal(total, 213 + 198 + 154);
+    const { client, names, total } = await publishedDay();
     let expected: Awaited<ReturnType<typeof intradayRows>> = [];
     await withWarehouse(async (wh) => {
       await consumeUntil(client, wh, names, { done: (c) => c.written === total });
