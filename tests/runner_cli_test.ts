@@ -115,6 +115,36 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
   ]);
 });
 
+Deno.test("the runner starts without Node compatibility: its static imports reach node:sqlite only", async () => {
+  // A node: module such as node:buffer or node:util (or any npm package) imported at the top of
+  // a module the runner loads starts Deno's Node compatibility layer, ~6 ms of every run's start
+  // before its first job. Loaded where needed (import()), they cost only the processes using them.
+  const out = await denoOutput(["info", "--json", "lib/runner/cli_run.ts"], {
+    cwd: REPO,
+    env: baseEnv(),
+  });
+  assertEquals(out.code, 0, out.stderr);
+  type Dep = { specifier: string; code?: { specifier: string }; isDynamic?: boolean };
+  const graph = JSON.parse(out.stdout) as {
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const deps = new Map(graph.modules.map((m) => [m.specifier, m.dependencies ?? []]));
+  const seen = new Set<string>();
+  const outside = new Set<string>();
+  const visit = (spec: string) => {
+    if (seen.has(spec)) return;
+    seen.add(spec);
+    for (const d of deps.get(spec) ?? []) {
+      if (!d.code || d.isDynamic) continue; // type-only and dynamic imports load nothing at start
+      if (/^(node|npm):/.test(d.code.specifier)) outside.add(d.code.specifier);
+      else visit(d.code.specifier);
+    }
+  };
+  visit(`file://${REPO}/lib/runner/cli_run.ts`);
+  assertEquals([...outside], ["node:sqlite"]);
+  assert(seen.has(`file://${REPO}/lib/config/config.ts`), "the walk reached the runner's modules");
+});
+
 Deno.test("runs <id> with no history at all is 'no run' (exit 1), the list is empty (exit 0)", async () => {
   const { state, env } = tmpState();
   const list = await cli("runs", [], env);

@@ -9,7 +9,6 @@
  * Secrets (passwords, tokens, webhook URLs, private-key passphrases) are registered with
  * `redact()` as soon as they are read, so any text passed through `redact` has them masked.
  */
-import { Buffer } from "node:buffer";
 import { cairoWallToInstant } from "../market/calendar.ts";
 
 /** Raised when configuration is missing, malformed, or not granted to this process. */
@@ -67,7 +66,11 @@ function byteForms(): string[] {
 
 /** `bytes` as a string of one character per byte (U+0000..U+00FF), whatever they encode. */
 function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return text;
 }
 
 /**
@@ -78,10 +81,7 @@ function latin1(bytes: Uint8Array): string {
 export function redactBytes(bytes: Uint8Array): Uint8Array | undefined {
   const forms = byteForms();
   if (forms.length === 0) return undefined;
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
+  const text = latin1(bytes);
   let out = text;
   for (const b of forms) {
     if (out.includes(b)) out = out.split(b).join("***");
@@ -138,6 +138,9 @@ export async function redactFile(
 ): Promise<boolean> {
   const masks = byteForms().map((f) => new FormMask(f));
   if (masks.length === 0) return false;
+  // Loaded here, not at the top: node:buffer starts Deno's Node compatibility layer (~6 ms), a
+  // cost every process importing this module would pay at its start (the runner's, each job's).
+  const { Buffer } = await import("node:buffer");
   const src = await Deno.open(path);
   let out: Deno.FsFile | undefined;
   try {
@@ -147,7 +150,7 @@ export async function redactFile(
     for (;;) {
       const n = await src.read(buf);
       const end = n === null;
-      let piece = end ? "" : latin1(buf.subarray(0, n));
+      let piece = end ? "" : Buffer.from(buf.buffer, 0, n).toString("latin1");
       for (const m of masks) piece = m.push(piece, end);
       if (!out && masks.some((m) => m.found)) {
         out = await Deno.open(dest, { write: true, create: true, truncate: true });
