@@ -14,7 +14,9 @@ import { nothingToDo, runJob } from "../lib/runner/job.ts";
 const HELP = `Usage: jobs/cleanup.ts [--days N] [--dry-run]
 
 Deletes run records (logs/runs.sqlite) and log files older than N days (default
-EGX_RETENTION_DAYS, 30) under EGX_LOG_DIR (default logs). Runs still in progress are kept.
+EGX_RETENTION_DAYS, 30) under EGX_LOG_DIR (default logs): run folders (runs/), and
+elsewhere files named *.log or *.log.* only. Runs still in progress are kept; a
+folder without runs.sqlite is left alone.
 
   --days N     retention in days, 1 to ${MAX_RETENTION_DAYS} (overrides EGX_RETENTION_DAYS)
   --dry-run    count what would be deleted, delete nothing`;
@@ -30,6 +32,12 @@ if (import.meta.main) {
       ? config.retentionDays
       : parseInteger("--days", values.days, 1, MAX_RETENTION_DAYS);
     const r = cleanup(config.logDir, days, { dryRun: values["dry-run"] });
+    if (r.noHistory) {
+      nothingToDo(
+        `${config.logDir} holds no run history (runs.sqlite): not a log folder of the ` +
+          "runner, nothing deleted there",
+      );
+    }
     const verb = values["dry-run"] ? "would delete" : "deleted";
     const what =
       `${r.runsDeleted} run record(s), ${r.filesDeleted} file(s), ${r.dirsDeleted} folder(s)`;

@@ -65,6 +65,17 @@ function tree(dir: string, base = dir): string[] {
 Deno.test("cleanup deletes old finished runs and old log files, keeping recent and running ones", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
   const logDir = fixture(now);
+  const old = (d: number) => new Date(now - d * DAY);
+  // Old, but no logs: a log folder shared with something else keeps them.
+  Deno.writeTextFileSync(`${logDir}/notes.txt`, "not a log\n");
+  Deno.utimeSync(`${logDir}/notes.txt`, old(60), old(60));
+  Deno.mkdirSync(`${logDir}/empty`);
+  Deno.utimeSync(`${logDir}/empty`, old(60), old(60));
+  // A rotated log in a folder of its own: both go.
+  Deno.mkdirSync(`${logDir}/tool`);
+  Deno.writeTextFileSync(`${logDir}/tool/app.log.1`, "rotated\n");
+  Deno.utimeSync(`${logDir}/tool/app.log.1`, old(45), old(45));
+  Deno.utimeSync(`${logDir}/tool`, old(45), old(45));
   const before = tree(logDir);
   const dry = cleanup(logDir, 30, { now: new Date(now), dryRun: true });
   assertEquals(tree(logDir), before);
@@ -72,14 +83,16 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   assertEquals(r, {
     cutoff: new Date("2026-05-02T00:00:00Z"),
     runsDeleted: 1,
-    filesDeleted: 3, // old-run/a.1.log, orphan/x.log, stream.log
-    dirsDeleted: 2, // runs/old-run, runs/orphan
+    filesDeleted: 4, // old-run/a.1.log, orphan/x.log, stream.log, tool/app.log.1
+    dirsDeleted: 3, // runs/old-run, runs/orphan, tool
   });
-  assertEquals([dry.runsDeleted, dry.filesDeleted], [1, 3]);
+  assertEquals([dry.runsDeleted, dry.filesDeleted, dry.dirsDeleted], [1, 4, 3]);
   assertEquals(
     tree(logDir).filter((p) => !p.startsWith("runs.sqlite")),
     [
+      "empty/",
       "fresh.log",
+      "notes.txt",
       "runs/",
       "runs/old-but-running/",
       "runs/old-but-running/a.1.log",
@@ -94,6 +107,27 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   // Nothing left to delete the second time.
   assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
   Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+});
+
+Deno.test("cleanup deletes nothing in a folder without the run history (EGX_LOG_DIR pointed astray)", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const dir = Deno.makeTempDirSync({ prefix: "runner_cleanup_astray_" });
+  for (const f of ["syslog.log", "runs/x/a.1.log", "data.csv"]) {
+    Deno.mkdirSync(`${dir}/${f}`.slice(0, `${dir}/${f}`.lastIndexOf("/")), { recursive: true });
+    Deno.writeTextFileSync(`${dir}/${f}`, "old\n");
+    Deno.utimeSync(`${dir}/${f}`, new Date(now - 90 * DAY), new Date(now - 90 * DAY));
+  }
+  const before = tree(dir);
+  assertEquals(cleanup(dir, 30, { now: new Date(now) }), {
+    cutoff: new Date("2026-05-02T00:00:00Z"),
+    runsDeleted: 0,
+    filesDeleted: 0,
+    dirsDeleted: 0,
+    noHistory: true,
+  });
+  assertEquals(tree(dir), before);
+  assertEquals(before, ["data.csv", "runs/", "runs/x/", "runs/x/a.1.log", "syslog.log"]);
+  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("cleanup keeps the lock of a scheduler running for longer than the retention", () => {

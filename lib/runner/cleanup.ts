@@ -1,10 +1,13 @@
 /**
  * Retention: delete run records and log files older than N days (the original pipeline's last
  * step). Runs still `running` are never touched. Besides each old run's folder
- * (`<logDir>/runs/<run-id>/`), any other file under the log directory whose modification time is
- * older than the cutoff goes too (logs of runs whose records are gone, other tools' logs); the
- * history database and the lock files at the top of the log directory (`*.lock`: the scheduler's,
- * and those of the README's crontab, `flock -n logs/.pipelines.lock ...`) are kept.
+ * (`<logDir>/runs/<run-id>/`), what is older than the cutoff (modification time) goes too: any
+ * file under `runs/` (logs of runs whose records are gone) and, anywhere in the log directory,
+ * log files by name (`*.log`, and rotated ones: `*.log.1`, `*.log.gz`, ...: other tools' logs,
+ * the crontab's cron.log). Nothing else is touched: the history database, the lock files
+ * (`*.lock`: the scheduler's, and those of the README's crontab, `flock -n logs/.pipelines.lock`),
+ * nor files that are no logs, which a log directory pointed at a shared folder may hold. A folder
+ * without the run history (`runs.sqlite`) is no runner's log directory: nothing there is deleted.
  */
 import { MAX_RETENTION_DAYS } from "../config/config.ts";
 import { History, historyPath } from "./history.ts";
@@ -15,7 +18,12 @@ export interface CleanupResult {
   runsDeleted: number;
   filesDeleted: number;
   dirsDeleted: number;
+  /** The folder holds no run history: it is no runner's log directory, nothing was deleted. */
+  noHistory?: true;
 }
+
+/** A log file by its name: `x.log`, or rotated (`x.log.1`, `x.log.gz`, `x.log.2026-11-01`). */
+const LOG_FILE = /\.log(\.[^/]+)?$/;
 
 function walk(dir: string, visit: (path: string, info: Deno.FileInfo) => void) {
   let entries: Deno.DirEntry[];
@@ -68,46 +76,50 @@ export function cleanup(
   };
   const emptied = (dir: string) =>
     [...Deno.readDirSync(dir)].every((e) => gone.has(`${dir}/${e.name}`));
+  const anyGoneUnder = (dir: string) => [...gone].some((g) => g.startsWith(`${dir}/`));
 
-  let history: History | undefined;
   try {
     Deno.statSync(dbPath);
-    history = new History(dbPath);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (e instanceof Deno.errors.NotFound) return { ...result, noHistory: true };
+    throw e;
   }
+  const history = new History(dbPath);
   try {
-    if (history) {
-      const old = history.finishedBefore(cutoff);
-      // Records first: a cleanup stopped half-way leaves old files (swept by age next time),
-      // never a record pointing at a deleted log.
-      result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
-      for (const run of old) {
-        const runDir = `${dir}/runs/${run.id}`;
-        walk(runDir, (path, info) => remove(path, info.isDirectory));
-        try {
-          Deno.statSync(runDir);
-          remove(runDir, true);
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        }
-      }
-      // Folders of runs still running are never swept by age below.
-      for (const r of history.listRuns(1_000_000)) {
-        if (r.status === "running") live.add(`${dir}/runs/${r.id}`);
+    const old = history.finishedBefore(cutoff);
+    // Records first: a cleanup stopped half-way leaves old files (swept by age next time),
+    // never a record pointing at a deleted log.
+    result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
+    for (const run of old) {
+      const runDir = `${dir}/runs/${run.id}`;
+      walk(runDir, (path, info) => remove(path, info.isDirectory));
+      try {
+        Deno.statSync(runDir);
+        remove(runDir, true);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
       }
     }
-    // Anything else old under the log directory (bottom-up, so emptied folders go too).
+    // Folders of runs still running are never swept by age below.
+    for (const r of history.listRuns(1_000_000)) {
+      if (r.status === "running") live.add(`${dir}/runs/${r.id}`);
+    }
+    // Other old logs under the log directory (bottom-up, so emptied folders go too): anything in
+    // runs/, log files by name elsewhere.
+    const runsDir = `${dir}/runs`;
     walk(dir, (path, info) => {
       if (gone.has(path) || keep.has(path) || (!info.isDirectory && topLock(path))) return;
       if ([...live].some((l) => path === l || path.startsWith(`${l}/`))) return;
+      const inRuns = path.startsWith(`${runsDir}/`);
       const old = (info.mtime ?? now) < cutoff;
       if (info.isDirectory) {
-        if (old && emptied(path)) remove(path, true);
-      } else if (old) remove(path, false);
+        if (old && emptied(path) && (inRuns || anyGoneUnder(path))) remove(path, true);
+      } else if (old && (inRuns || LOG_FILE.test(path.slice(path.lastIndexOf("/") + 1)))) {
+        remove(path, false);
+      }
     });
   } finally {
-    history?.close();
+    history.close();
   }
   return result;
 }
