@@ -234,6 +234,31 @@ async function cleanupJob(logDir: string, env: Record<string, string>, args: str
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
+Deno.test("the cleanup job in a folder without the run history deletes nothing and says why", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_cleanup_job_astray_" });
+  Deno.writeTextFileSync(`${dir}/app.log`, "old\n");
+  Deno.utimeSync(
+    `${dir}/app.log`,
+    new Date(Date.now() - 90 * DAY),
+    new Date(Date.now() - 90 * DAY),
+  );
+  try {
+    const cmd = await projectJob("cleanup", { EGX_LOG_DIR: dir }, []);
+    const out = await cmd.output();
+    assertEquals(
+      [out.code, new TextDecoder().decode(out.stdout)],
+      [
+        78, // nothing to do
+        `cleanup: nothing to do: ${dir} holds no run history (runs.sqlite): not a log folder ` +
+        "of the runner, nothing deleted there\n",
+      ],
+    );
+    assertEquals(tree(dir), ["app.log"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("a bad --days is a usage error (exit 2, not retried), worded like EGX_RETENTION_DAYS's", async () => {
   const logDir = fixture(Date.now());
   try {
