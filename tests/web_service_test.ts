@@ -13,7 +13,7 @@ import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
 import { loadConfig } from "../lib/config/config.ts";
-import type { HealthSources } from "../lib/web/endpoint.ts";
+import type { Endpoint, HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
 import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
@@ -28,6 +28,7 @@ async function withServer(
     landing?: string;
     health?: HealthSources;
     docs?: boolean;
+    extraEndpoints?: Endpoint[];
   } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
@@ -654,6 +655,70 @@ Deno.test("a path with a malformed percent-encoding is a 400, on pages and the A
     // Well-formed escapes still reach their route.
     assert.equal((await srv.get("/ticker/CO%4DI")).status, 200);
   });
+});
+
+Deno.test("errors are never cached: each says Cache-Control: no-store, while answers keep theirs", async () => {
+  const failing = (id: string, thrown: unknown): Endpoint => ({
+    id,
+    path: `/api/v1/test/${id}`,
+    summary: "fails",
+    tag: "test",
+    params: [],
+    data: {},
+    cached: false,
+    handle: () => Promise.reject(thrown),
+  });
+  const cacheControl = async (srv: TestServer, path: string, init: RequestInit = {}) => {
+    const r = await fetch(`${srv.url}${path}`, init); // not srv.get: a HEAD has no JSON to parse
+    await r.body?.cancel();
+    return [init.method ?? "GET", path, r.status, r.headers.get("cache-control")];
+  };
+  await withServer(async (srv) => {
+    const cases: [string, string, number, string | null][] = [
+      ["GET", "/api/v1/ping", 200, "no-store"],
+      ["GET", "/api/v1/alerts?limit=0", 400, "no-store"],
+      ["GET", "/api/v1/companies/%E0%A4%A", 400, "no-store"],
+      ["GET", "/api/v1/nothing", 404, "no-store"],
+      ["HEAD", "/api/v1/nothing", 404, "no-store"],
+      ["POST", "/api/v1/ping", 405, "no-store"],
+      ["GET", "/api/v1/test/error", 500, "no-store"],
+      ["GET", "/api/v1/test/thrown", 500, "no-store"],
+      ["GET", "/api/v1/market/snapshot", 503, "no-store"], // the models are not built
+      ["HEAD", "/api/v1/market/snapshot", 503, "no-store"],
+      ["GET", "/", 200, null],
+      ["GET", "/ticker/%", 400, "no-store"],
+      ["GET", "/nothing", 404, "no-store"],
+      ["HEAD", "/nothing", 404, "no-store"],
+      ["GET", "/assets/nothing.js", 404, "no-store"],
+      ["GET", "/docs/", 404, "no-store"], // not built yet
+      ["POST", "/", 405, "no-store"],
+      ["GET", "/assets/app.js", 200, null],
+      ["GET", "/assets/app.css", 200, null],
+      ["GET", "/favicon.ico", 200, null],
+      ["GET", "/assets/vendor/lightweight-charts.js", 200, "public, max-age=86400"],
+      ["HEAD", "/assets/vendor/lightweight-charts.js", 200, "public, max-age=86400"],
+    ];
+    for (const [method, path, status, header] of cases) {
+      assert.deepEqual(await cacheControl(srv, path, { method }), [method, path, status, header]);
+    }
+    // A thrown value that is not an Error is reported like any other, not left to Deno.
+    assert.deepEqual(srv.errors.splice(0), [
+      "serve: GET /api/v1/test/error: Error: boom",
+      "serve: GET /api/v1/test/thrown: Error: non-Error thrown: boom",
+    ]);
+  }, { extraEndpoints: [failing("error", new Error("boom")), failing("thrown", "boom")] });
+  await withServer(async (srv) => {
+    assert.deepEqual(await cacheControl(srv, "/api/v1/ping"), [
+      "GET",
+      "/api/v1/ping",
+      401,
+      "no-store",
+    ]);
+    assert.deepEqual(
+      await cacheControl(srv, "/api/v1/ping", { method: "HEAD" }),
+      ["HEAD", "/api/v1/ping", 401, "no-store"],
+    );
+  }, { token: "s3cret-token" });
 });
 
 Deno.test("run history written before a secret was known is masked on pipeline health", () => {

@@ -85,6 +85,9 @@ export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
 
   app.onError((err, c) => {
+    // Hono also calls this outside the middleware below (a handler that returned no response),
+    // so its answers are marked uncacheable here too.
+    c.header("Cache-Control", "no-store");
     const api = new URL(c.req.url).pathname.startsWith("/api/");
     if (err instanceof BadRequestError) return jsonError(c, 400, err.message);
     if (err instanceof NotFoundError) return jsonError(c, 404, err.message);
@@ -102,6 +105,20 @@ export function createApp(opts: AppOptions): Hono {
     }
     logError(redact(`serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${errText(err)}`));
     return api ? jsonError(c, 500, "internal error (see the server log)") : c.text("error", 500);
+  });
+
+  // No error may be cached, by a proxy or the browser: a 503 while the warehouse is rebuilt or
+  // a 404 for a ticker not loaded yet would outlive its cause. Every error of every route
+  // (pages, assets and Hono's own not-found too) passes here.
+  app.use("*", async (c, next) => {
+    try {
+      await next();
+    } catch (e) {
+      // Hono hands only Errors to onError: anything else thrown would reach Deno's bare 500,
+      // neither logged here nor marked uncacheable.
+      throw e instanceof Error ? e : new Error(`non-Error thrown: ${String(e)}`);
+    }
+    if (c.res.status >= 400) c.header("Cache-Control", "no-store");
   });
 
   app.use("*", async (c, next) => {

@@ -10,7 +10,7 @@ import { historyPath } from "../../lib/runner/history.ts";
 import { openWarehouse, type Warehouse } from "../../lib/warehouse/warehouse.ts";
 import { apiEndpoints } from "../../lib/web/api_routes.ts";
 import { dataVersionFor } from "../../lib/web/data_version.ts";
-import type { HealthSources } from "../../lib/web/endpoint.ts";
+import type { Endpoint, HealthSources } from "../../lib/web/endpoint.ts";
 import { createApp, startServer } from "../../lib/web/server.ts";
 
 export interface TestServer {
@@ -35,6 +35,8 @@ export interface TestServerOptions {
   landing?: string;
   health?: HealthSources;
   docsDir?: string;
+  /** Endpoints served besides the real ones (to test how the server handles their failures). */
+  extraEndpoints?: Endpoint[];
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
@@ -58,7 +60,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
       asOf: () => loadConfig((k) => env[k]).asOf,
     },
-    endpoints: apiEndpoints(),
+    endpoints: [...apiEndpoints(), ...opts.extraEndpoints ?? []],
     docsDir: opts.docsDir,
     logError: (l) => errors.push(l),
   });
