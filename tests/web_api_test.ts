@@ -819,6 +819,22 @@ Deno.test("every endpoint answers bad input with 400 and a message naming the pa
         'unknown query parameter "verbose"; none are allowed',
       ],
       ["/api/v1/version?x=1", 400, 'unknown query parameter "x"; none are allowed'],
+      // A malformed %-escape was read as U+FFFD (or a literal "%") and searched for.
+      [
+        "/api/v1/companies?q=%E0%A4%A",
+        400,
+        'malformed percent-encoding in query parameter "q": "%E0%A4%A"',
+      ],
+      [
+        "/api/v1/prices/COMI/daily?limit=%ZZ",
+        400,
+        'malformed percent-encoding in query parameter "limit": "%ZZ"',
+      ],
+      [
+        "/api/v1/market/top-movers?%ZZ=1",
+        400,
+        'malformed percent-encoding in the query string "?%ZZ=1"',
+      ],
     ];
     for (const [path, status, message] of cases) {
       const r = await srv.get(path);

@@ -88,6 +88,12 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
       "offset",
     ]);
     assert.ok(daily.responses["404"] && daily.responses["400"]);
+    // The document itself refuses any parameter, and with a token configured needs it too.
+    assert.deepEqual(Object.keys(doc.body.paths["/api/v1/openapi.json"].get.responses), [
+      "200",
+      "400",
+      "401",
+    ]);
     // The bounds the server enforces, so a client validating against the document is not
     // surprised by a 400 for a value the document allows.
     const schema = (name: string) =>
@@ -657,6 +663,44 @@ Deno.test("a path with a malformed percent-encoding is a 400, on pages and the A
   });
 });
 
+Deno.test("a query string that is not percent-encoded UTF-8 is a 400 naming the parameter, on pages and the API alike", async () => {
+  await withServer(async (srv) => {
+    const cases: [string, string][] = [
+      ["/api/v1/alerts?from=%E0%A4%A", 'in query parameter "from": "%E0%A4%A"'],
+      ["/api/v1/alerts?limit=%ZZ", 'in query parameter "limit": "%ZZ"'],
+      ["/api/v1/alerts?limit=5&offset=1%", 'in query parameter "offset": "1%"'],
+      // Checked before the parameter is known to the endpoint, as the path is before routing.
+      ["/api/v1/ping?lim+it=%C3", 'in query parameter "lim it": "%C3"'],
+      ["/api/v1/openapi.json?%ZZ=1", 'in the query string "?%ZZ=1"'],
+      ["/api/v1/nothing?q=%", 'in query parameter "q": "%"'],
+    ];
+    for (const [path, where] of cases) {
+      const r = await srv.get(path);
+      const message = `malformed percent-encoding ${where}`;
+      assert.deepEqual([path, r.status, r.body], [path, 400, { error: { status: 400, message } }]);
+    }
+    // Pages answer as they do for a malformed path: 400 and the message as text.
+    for (
+      const [path, where] of [
+        ["/?poll=%E0%A4%A", 'in query parameter "poll": "%E0%A4%A"'],
+        ["/ticker/COMI?%", 'in the query string "?%"'],
+        ["/assets/app.js?v=%G1", 'in query parameter "v": "%G1"'],
+      ]
+    ) {
+      const r = await srv.get(path);
+      assert.deepEqual([path, r.status, r.body], [
+        path,
+        400,
+        `malformed percent-encoding ${where}`,
+      ]);
+    }
+    // Well-formed escapes, "+" for a space and empty pairs are still served.
+    const alerts = await srv.get("/api/v1/alerts?from=2025%2D11%2D01&&limit=1%30");
+    assert.deepEqual([alerts.status, alerts.body.page.limit], [200, 10]);
+    assert.equal((await srv.get("/?poll=1%30&x=a+b")).status, 200);
+  });
+});
+
 Deno.test("errors are never cached: each says Cache-Control: no-store, while answers keep theirs", async () => {
   const failing = (id: string, thrown: unknown): Endpoint => ({
     id,
@@ -677,6 +721,7 @@ Deno.test("errors are never cached: each says Cache-Control: no-store, while ans
     const cases: [string, string, number, string | null][] = [
       ["GET", "/api/v1/ping", 200, "no-store"],
       ["GET", "/api/v1/alerts?limit=0", 400, "no-store"],
+      ["GET", "/api/v1/alerts?limit=%ZZ", 400, "no-store"],
       ["GET", "/api/v1/companies/%E0%A4%A", 400, "no-store"],
       ["GET", "/api/v1/nothing", 404, "no-store"],
       ["HEAD", "/api/v1/nothing", 404, "no-store"],
@@ -687,6 +732,7 @@ Deno.test("errors are never cached: each says Cache-Control: no-store, while ans
       ["HEAD", "/api/v1/market/snapshot", 503, "no-store"],
       ["GET", "/", 200, null],
       ["GET", "/ticker/%", 400, "no-store"],
+      ["GET", "/?poll=%", 400, "no-store"],
       ["GET", "/nothing", 404, "no-store"],
       ["HEAD", "/nothing", 404, "no-store"],
       ["GET", "/assets/nothing.js", 404, "no-store"],

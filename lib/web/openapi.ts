@@ -46,7 +46,11 @@ export function openApiDocument(endpoints: readonly Endpoint[]): Record<string, 
         operationId: "openapi",
         summary: "This document",
         tags: ["meta"],
-        responses: { "200": { description: "OpenAPI 3.1 document" } },
+        responses: {
+          "200": { description: "OpenAPI 3.1 document" },
+          "400": errorResponse("A query parameter (none are allowed) or a malformed %-escape"),
+          "401": errorResponse("Missing or wrong bearer token (only when a token is configured)"),
+        },
       },
     },
   };
@@ -61,7 +65,10 @@ export function openApiDocument(endpoints: readonly Endpoint[]): Record<string, 
     };
     const responses: Record<string, unknown> = {
       "200": { description: "OK", content: { "application/json": { schema: envelope } } },
-      "400": errorResponse("Invalid input; the message names the parameter"),
+      "400": errorResponse(
+        "Invalid input (a bad or unknown parameter, a malformed %-escape); the message names " +
+          "the parameter",
+      ),
       "401": errorResponse("Missing or wrong bearer token (only when a token is configured)"),
       "503": errorResponse("The warehouse is busy; retry after the Retry-After seconds"),
     };

@@ -14,7 +14,7 @@ import { type Config, ConfigError, redact } from "../config/config.ts";
 import { WarehouseBusyError, WarehouseQueryError } from "../warehouse/warehouse.ts";
 import type { ApiDeps, Endpoint } from "./endpoint.ts";
 import { ResultCache } from "./result_cache.ts";
-import { BadRequestError, NotFoundError, Query } from "./validate.ts";
+import { BadRequestError, malformedEscape, NotFoundError, Query } from "./validate.ts";
 import { openApiDocument } from "./openapi.ts";
 import { registerPages } from "./pages.ts";
 
@@ -131,13 +131,13 @@ export function createApp(opts: AppOptions): Hono {
 
   // A malformed %-escape is the client's mistake on every route: Hono would hand the raw text
   // to the handler (a ticker "%E0%A4%A"), and the ticker page's script could not decode it.
+  // In the query string URLSearchParams would read it as U+FFFD or a literal "%" and search
+  // for that.
   app.use("*", async (c, next) => {
-    const path = new URL(c.req.url).pathname;
-    try {
-      decodeURIComponent(path);
-    } catch {
-      const message = `malformed percent-encoding in the path ${JSON.stringify(path)}`;
-      return path.startsWith("/api/") ? jsonError(c, 400, message) : c.text(message, 400);
+    const url = new URL(c.req.url);
+    const message = malformedEscape(url);
+    if (message !== undefined) {
+      return url.pathname.startsWith("/api/") ? jsonError(c, 400, message) : c.text(message, 400);
     }
     await next();
   });

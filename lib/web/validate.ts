@@ -174,6 +174,41 @@ export function parsePage(q: Query, defaultLimit = DEFAULT_LIMIT): Page {
   };
 }
 
+/** Whether `raw` decodes as percent-encoded UTF-8 ("%E0%A4%A", "%ZZ" and a bare "%" do not). */
+function wellEncoded(raw: string): boolean {
+  try {
+    decodeURIComponent(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The 400 message for a URL whose path or query string is not percent-encoded UTF-8, naming the
+ * path, the query parameter or (for a malformed name) the query string; undefined when it is.
+ * URLSearchParams decodes leniently (a stray "%" is kept, bytes that are not UTF-8 become
+ * U+FFFD), so without this check such a value would be searched for as something else.
+ */
+export function malformedEscape(url: URL): string | undefined {
+  if (!wellEncoded(url.pathname)) {
+    return `malformed percent-encoding in the path ${JSON.stringify(url.pathname)}`;
+  }
+  for (const pair of url.search.slice(1).split("&")) {
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? "" : pair.slice(eq + 1);
+    if (!wellEncoded(name)) {
+      return `malformed percent-encoding in the query string ${JSON.stringify(url.search)}`;
+    }
+    if (!wellEncoded(value)) {
+      const decoded = decodeURIComponent(name.replaceAll("+", " "));
+      return `malformed percent-encoding in query parameter ${show(decoded)}: ${show(value)}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * A request's query string, refusing parameters the endpoint does not know and repeated ones,
  * so that a typo (`?form=`) is a 400 instead of a silently ignored filter.
