@@ -793,3 +793,134 @@ Deno.test("a run without a lock file whose runner cannot be checked stays runnin
     run.stdout,
   );
 });
+
+const OVERLAP = `${DATA}/overlap.yaml`;
+
+/** The refusal `run` prints when run `id` of gated_pipe (runner `pid`) runs `jobs` of its own. */
+const refusal = (id: string, pid: number, jobs: string) =>
+  `run: run ${id} of gated_pipe is still running (runner pid ${pid}) and runs jobs of this one ` +
+  `(${jobs}): nothing was started; wait for it to end, or pass --allow-overlap\n`;
+
+/**
+ * `run gated_pipe`, resolved once it is either running its first job (which then waits for
+ * ${STATE}/go) or has ended (refused): a run that should have been refused fails a test rather
+ * than hang it.
+ */
+async function startGated(env: Record<string, string>) {
+  const child = command("run", ["--manifest", OVERLAP, "gated_pipe"], env).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  const started = /running {2}gated/;
+  while (!started.test(stdout)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += value;
+  }
+  const rest = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+  })();
+  const stderr = new Response(child.stderr).text();
+  return {
+    pid: child.pid,
+    started: started.test(stdout),
+    end: async () => {
+      const { code } = await child.status;
+      await rest;
+      return { code, stdout, stderr: await stderr };
+    },
+  };
+}
+
+/** Run ids in the history, oldest first, with their targets and statuses. */
+function runsIn(state: string): string[][] {
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const runs = h.listRuns(20).reverse().map((r) => [r.id, r.target, r.status]);
+  h.close();
+  return runs;
+}
+
+Deno.test("a manual run beside a live run of the same pipeline, or of one of its jobs, starts nothing and exits 3", async () => {
+  const { state, env } = tmpState();
+  const first = await startGated(env);
+  assertEquals(first.started, true);
+  const [[id]] = runsIn(state);
+  const pid = first.pid;
+  const again = await startGated(env);
+  assertEquals(again.started, false);
+  const refused = await again.end();
+  assertEquals([refused.code, refused.stdout, refused.stderr], [
+    3,
+    "",
+    refusal(id, pid, "gated, after_gated"),
+  ]);
+  // A job of the pipeline that has not started yet in it counts as well.
+  const job = await cli("run", ["--manifest", OVERLAP, "after_gated"], env);
+  assertEquals([job.code, job.stdout, job.stderr], [3, "", refusal(id, pid, "after_gated")]);
+  // Neither left a trace: no run recorded, no log folder.
+  assertEquals(runsIn(state), [[id, "gated_pipe", "running"]]);
+  assertEquals([...Deno.readDirSync(`${state}/logs/runs`)].map((e) => e.name), [id]);
+  Deno.writeTextFileSync(`${state}/go`, "");
+  const end = await first.end();
+  assertEquals(end.code, 0, end.stdout + end.stderr);
+  assertEquals(runsIn(state), [[id, "gated_pipe", "ok"]]);
+});
+
+Deno.test("--allow-overlap runs beside a live run of the same jobs; a job it does not run needs no flag", async () => {
+  const { state, env } = tmpState();
+  const first = await startGated(env);
+  assertEquals(first.started, true);
+  const [[id]] = runsIn(state);
+  const forced = await cli("run", ["--manifest", OVERLAP, "after_gated", "--allow-overlap"], env);
+  assertEquals([forced.code, forced.stderr], [0, ""]);
+  match(forced.stdout, /^run \S+: job after_gated, 1 job\(s\)\n/);
+  const apart = await cli("run", ["--manifest", OVERLAP, "apart"], env);
+  assertEquals([apart.code, apart.stderr], [0, ""]);
+  Deno.writeTextFileSync(`${state}/go`, "");
+  const end = await first.end();
+  assertEquals(end.code, 0, end.stdout + end.stderr);
+  assertEquals(runsIn(state).map(([i, target, st]) => [i === id, target, st]), [
+    [true, "gated_pipe", "ok"],
+    [false, "after_gated", "ok"],
+    [false, "apart", "ok"],
+  ]);
+});
+
+Deno.test("a running run whose runner is gone does not block a manual run: it is marked abandoned", async () => {
+  const { state, env } = tmpState();
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const id = "20260101-000000-dead";
+  h.startRun({
+    id,
+    target: "gated_pipe",
+    trigger: "manual",
+    jobs: ["gated", "after_gated"],
+    at: 0,
+  });
+  h.close();
+  // Its lock file is there and free: the runner that held it is gone (the pid recorded, this
+  // test's, is alive, but the lock decides).
+  Deno.mkdirSync(`${state}/logs/runs/${id}`, { recursive: true });
+  Deno.writeTextFileSync(`${state}/logs/runs/${id}/.runner.lock`, "");
+  const run = await cli("run", ["--manifest", OVERLAP, "after_gated"], env);
+  assertEquals([run.code, run.stderr], [0, ""]);
+  assert(
+    run.stdout.startsWith(`marked 1 run(s) of dead runners as abandoned: ${id}\nrun `),
+    run.stdout,
+  );
+  const runId = run.stdout.split("\n")[1].split(":")[0].slice("run ".length);
+  assertEquals(runsIn(state), [[id, "gated_pipe", "abandoned"], [runId, "after_gated", "ok"]]);
+});
+
+Deno.test("of two runs of the same pipeline started at once, exactly one is refused", async () => {
+  const { state, env } = tmpState();
+  const results = await Promise.all([startGated(env), startGated(env)]);
+  Deno.writeTextFileSync(`${state}/go`, "");
+  const ends = await Promise.all(results.map((r) => r.end()));
+  const runs = runsIn(state);
+  assertEquals(runs.map(([, target, st]) => [target, st]), [["gated_pipe", "ok"]]);
+  const ran = results.find((r) => r.started);
+  assertEquals(
+    results.map((r, i) => [r.started, ends[i].code, ends[i].stderr]).sort(),
+    [[false, 3, refusal(runs[0][0], ran?.pid ?? 0, "gated, after_gated")], [true, 0, ""]],
+  );
+});

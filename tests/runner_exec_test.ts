@@ -20,6 +20,7 @@ import {
   processIdentity,
   runLockPath,
   runnerAlive,
+  RunOverlapError,
 } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 import { closeSync, constants, openSync } from "node:fs";
@@ -922,6 +923,61 @@ Deno.test("a run's lock decides before its pid: held means alive, free means its
   } finally {
     sleeper.kill("SIGKILL");
     await sleeper.status;
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
+
+Deno.test("startRun with refuseOverlap refuses beside a live run of the same target or a shared job, recording nothing", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const h = new History(`${tmp}/runs.sqlite`);
+  const start = (id: string, target: string, jobs: string[], refuseOverlap?: boolean) =>
+    h.startRun({ id, target, trigger: "manual", jobs, at: Date.now(), refuseOverlap });
+  const refusal = (id: string, target: string, jobs: string[]) => {
+    try {
+      start(id, target, jobs, true);
+    } catch (e) {
+      if (!(e instanceof RunOverlapError)) throw e;
+      return [e.run.id, e.shared, e.message];
+    }
+    return "started";
+  };
+  try {
+    // Its runner gone (its lock free), not yet marked abandoned: it does not count.
+    start("gone", "p", ["a", "b"]);
+    Deno.mkdirSync(`${tmp}/runs/gone`, { recursive: true });
+    Deno.writeTextFileSync(runLockPath(tmp, "gone"), "");
+    assertEquals(refusal("r1", "p", ["a"]), "started");
+    h.endRun("r1", "ok", Date.now());
+    // A live run (its lock held, as by its runner) of the pipeline p with eight jobs.
+    const jobs = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    start("live", "p", jobs);
+    Deno.mkdirSync(`${tmp}/runs/live`, { recursive: true });
+    const lock = lockRun(tmp, "live");
+    const pid = Deno.pid;
+    assertEquals(refusal("r2", "q", ["x", "c", "a"]), [
+      "live",
+      ["c", "a"],
+      `run live of p is still running (runner pid ${pid}) and runs jobs of this one (c, a)`,
+    ]);
+    assertEquals(refusal("r3", "p", [...jobs].reverse()), [
+      "live",
+      [...jobs].reverse(),
+      `run live of p is still running (runner pid ${pid}) and runs jobs of this one ` +
+      "(h, g, f, e, d and 3 more)",
+    ]);
+    assertEquals(refusal("r4", "p", ["z"]), [
+      "live",
+      [],
+      `run live of p is still running (runner pid ${pid}) and has the same target`,
+    ]);
+    assertEquals(["r2", "r3", "r4"].map((id) => h.hasRun(id)), [false, false, false]);
+    // Sharing nothing, or not asked to refuse: started.
+    assertEquals(refusal("r5", "q", ["x"]), "started");
+    start("r6", "p", ["a"]);
+    assertEquals(["r5", "r6"].map((id) => h.getRun(id)!.run.status), ["running", "running"]);
+    lock.close();
+  } finally {
+    h.close();
     Deno.removeSync(tmp, { recursive: true });
   }
 });

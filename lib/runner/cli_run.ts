@@ -9,12 +9,14 @@
  * found in /proc/self/fd, which Deno opens only under --allow-all (see launch.ts).
  *
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
+ * 3 not started: a run of the same target, or sharing one of its jobs, is still running on this
+ * host (two runs of the same jobs against one warehouse at once; --allow-overlap runs anyway),
  * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
  */
 import { flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
-import { History, historyPath, useLogDir } from "./history.ts";
+import { History, historyPath, RunOverlapError, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
 import { type Plan, planRun, UsageError } from "./plan.ts";
@@ -36,9 +38,12 @@ Options:
   --from job           run this job and everything downstream of it in the target
   --concurrency N      jobs at once (default: the pipeline's or settings.concurrency)
   --manifest PATH      manifest file (default jobs.yaml); its scripts are relative to its folder
+  --allow-overlap      run even while a run of the same target, or of one of its jobs, is still
+                       running on this host (by default nothing starts then: exit 3)
   -h, --help           this help
 
-Exit codes: 0 ok, 1 failed, 2 bad manifest, usage or configuration, 130/143 interrupted.`;
+Exit codes: 0 ok, 1 failed, 2 bad manifest, usage or configuration, 3 not started (a run of the
+same target or of one of its jobs is still running), 130/143 interrupted.`;
 
 export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -49,6 +54,7 @@ export async function main(args: string[]): Promise<number> {
       from: { type: "string" },
       concurrency: { type: "string" },
       manifest: { type: "string", default: "jobs.yaml" },
+      "allow-overlap": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -60,7 +66,7 @@ export async function main(args: string[]): Promise<number> {
   if (positionals.length !== 1) {
     console.error(
       "usage: deno task run <pipeline|job> [--dry-run] [--only a,b] [--from job] " +
-        "[--concurrency N] [--manifest PATH] (see --help)",
+        "[--concurrency N] [--manifest PATH] [--allow-overlap] (see --help)",
     );
     return 2;
   }
@@ -128,7 +134,6 @@ export async function main(args: string[]): Promise<number> {
     again: (sig) => console.log(`${sig} again: still waiting for jobs to stop (kill_grace)`),
   });
   const runId = newRunId(Date.now(), (id) => history.hasRun(id));
-  console.log(`run ${runId}: ${thePlan.kind} ${thePlan.target}, ${thePlan.jobs.length} job(s)`);
   try {
     const result = await runTarget(manifest, thePlan, {
       history,
@@ -138,6 +143,13 @@ export async function main(args: string[]): Promise<number> {
       concurrency,
       signal: controller.signal,
       alerts,
+      // Two runs of the same jobs at once would write the same warehouse tables side by side.
+      refuseOverlap: !values["allow-overlap"],
+      // Said once it is recorded, not before: a refused run never started.
+      onStart: () =>
+        console.log(
+          `run ${runId}: ${thePlan.kind} ${thePlan.target}, ${thePlan.jobs.length} job(s)`,
+        ),
     });
     if (result.status === "cancelled") return signals.received === "SIGTERM" ? 143 : 130;
     return result.status === "ok" ? 0 : 1;
@@ -167,6 +179,11 @@ if (import.meta.main) {
       console.error(e.message);
       console.error(`${e.findings.length} problem(s) in ${e.file}: nothing was run`);
       code = 2;
+    } else if (e instanceof RunOverlapError) {
+      console.error(
+        `run: ${e.message}: nothing was started; wait for it to end, or pass --allow-overlap`,
+      );
+      code = 3;
     } else if (e instanceof UsageError) {
       console.error(`run: ${e.message}`);
       code = 2;

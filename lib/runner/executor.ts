@@ -27,6 +27,8 @@ import {
   type History,
   type JobStatus,
   lockRun,
+  runLockPath,
+  RunOverlapError,
   type RunStatus,
 } from "./history.ts";
 import { hasSecrets, redact, redactFile } from "../config/config.ts";
@@ -90,6 +92,13 @@ export interface ExecuteOptions {
   concurrency?: number;
   /** Lines of a failed job's log to include in its end event (default 10). */
   tailLines?: number;
+  /**
+   * Refuse to start (RunOverlapError, nothing recorded, no log folder left) while a live run of
+   * the same target, or of any of the plan's jobs, is running on this host (History.startRun).
+   */
+  refuseOverlap?: boolean;
+  /** Called once the run is recorded, before its first job starts (an error as for onEvent). */
+  onStart?: () => void;
 }
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set([
@@ -308,10 +317,23 @@ export async function executePlan(
       trigger: opts.trigger ?? "manual",
       jobs: plan.jobs.map((j) => j.id),
       at: startedAt,
+      refuseOverlap: opts.refuseOverlap,
     });
   } catch (e) {
     runLock.close();
+    if (e instanceof RunOverlapError) {
+      // Refused: it leaves no trace, not even its log folder (made only to hold the lock).
+      try {
+        Deno.removeSync(runLockPath(opts.logDir, runId));
+        Deno.removeSync(runDir);
+      } catch { /* an empty folder left behind harms nothing */ }
+    }
     throw e;
+  }
+  try {
+    opts.onStart?.();
+  } catch (error) {
+    observerError ??= { error };
   }
 
   // Bookkeeping (history rows, events) registered with `later` inside `hold` runs when the

@@ -196,6 +196,26 @@ export function runnerAlive(
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** At most this many shared jobs are named in a RunOverlapError's message. */
+const MAX_NAMED_JOBS = 5;
+
+/**
+ * A run refused by `startRun` (with `refuseOverlap`) because `run`, still running with its runner
+ * alive, has the same target or runs some of its jobs (`shared`, in the refused run's order).
+ * Nothing of the refused run was recorded.
+ */
+export class RunOverlapError extends Error {
+  override name = "RunOverlapError";
+  constructor(readonly run: RunRow, readonly shared: readonly string[]) {
+    const named = shared.slice(0, MAX_NAMED_JOBS).join(", ") +
+      (shared.length > MAX_NAMED_JOBS ? ` and ${shared.length - MAX_NAMED_JOBS} more` : "");
+    super(
+      `run ${run.id} of ${run.target} is still running (runner pid ${run.runner_pid}) and ` +
+        (shared.length > 0 ? `runs jobs of this one (${named})` : "has the same target"),
+    );
+  }
+}
+
 export class History {
   readonly host = hostname();
   #db: DatabaseSync;
@@ -277,16 +297,7 @@ export class History {
       runner_pid: number;
       runner_start: string | null;
     }[];
-    const slash = this.path.lastIndexOf("/");
-    const logDir = slash < 0 ? "." : this.path.slice(0, slash) || "/";
-    // The run's lock decides when it has one (a lock taken by this process counts as held, so
-    // its own runs stay); the pid only without one: a runner with this process's pid is this one
-    // (unless in another pid namespace, where the lock is what tells them apart).
-    const stale = rows.filter((r) => {
-      const held = runLockHeld(runLockPath(logDir, r.id));
-      if (held !== undefined) return !held;
-      return r.runner_pid !== Deno.pid && runnerAlive(r.runner_pid, r.runner_start) === false;
-    });
+    const stale = rows.filter((r) => this.#runnerGone(r));
     const now = iso(Date.now());
     // When the runner died is unknown: the run ends at its last record (so its duration is a
     // lower bound, not the time until someone noticed), and the message says when it was noticed.
@@ -324,8 +335,49 @@ export class History {
     return marked;
   }
 
-  startRun(run: { id: string; target: string; trigger: string; jobs: string[]; at: number }) {
+  /**
+   * Is the runner of a `running` run (on this host) known to be gone? The run's lock decides when
+   * it has one (a lock taken by this process counts as held, so its own runs stay); the pid only
+   * without one: a runner with this process's pid is this one (unless in another pid namespace,
+   * where the lock is what tells them apart).
+   */
+  #runnerGone(r: { id: string; runner_pid: number; runner_start?: string | null }): boolean {
+    const slash = this.path.lastIndexOf("/");
+    const logDir = slash < 0 ? "." : this.path.slice(0, slash) || "/";
+    const held = runLockHeld(runLockPath(logDir, r.id));
+    if (held !== undefined) return !held;
+    return r.runner_pid !== Deno.pid && runnerAlive(r.runner_pid, r.runner_start) === false;
+  }
+
+  /**
+   * Record a run's start. With `refuseOverlap`, a run of the same target, or sharing one of its
+   * jobs, still running on this host throws a RunOverlapError and nothing is recorded. Checked
+   * inside the write transaction that inserts the run: of two runs starting at once, the later
+   * one sees the earlier. A run whose runner is gone (its lock free) does not count, even when no
+   * markStale has marked it yet.
+   */
+  startRun(
+    run: {
+      id: string;
+      target: string;
+      trigger: string;
+      jobs: string[];
+      at: number;
+      refuseOverlap?: boolean;
+    },
+  ) {
     this.#tx(() => {
+      if (run.refuseOverlap) {
+        const other = this.runningRuns(run.target, run.jobs).find((r) => !this.#runnerGone(r));
+        if (other) {
+          const theirs = new Set(
+            (this.#db.prepare("SELECT job FROM run_jobs WHERE run_id = ?").all(other.id) as {
+              job: string;
+            }[]).map((j) => j.job),
+          );
+          throw new RunOverlapError(other, run.jobs.filter((j) => theirs.has(j)));
+        }
+      }
       this.#st.insertRun.run(
         run.id,
         run.target,
@@ -415,12 +467,11 @@ export class History {
   }
 
   /**
-   * Runs of `target` recorded as `running` by a runner on this host, oldest first. After
-   * markStale() their runners are alive (or cannot be checked). Other hosts' runs are left out:
-   * whether their runners live cannot be told from here.
+   * Runs recorded as `running` by a runner on this host, of `target` or of any of `jobs` (a run of
+   * a job, or of a pipeline holding one), oldest first. After markStale() their runners are alive
+   * (or cannot be checked). Other hosts' runs are left out: whether their runners live cannot be
+   * told from here.
    */
-  /** Running runs on this host of `target`, or of any of `jobs` (a run of a job, or of a
-   * pipeline holding one), oldest first. */
   runningRuns(target: string, jobs: readonly string[] = []): RunRow[] {
     return this.#db.prepare(
       "SELECT * FROM runs WHERE status = 'running' AND runner_host = ? AND (target = ? OR EXISTS " +

@@ -3,9 +3,11 @@
  *
  *   deno run --allow-write=<dir> tests/testdata/runner/jobs/behave.ts [--pad bytes] [--say text]
  *     [--sleep ms] [--exit N] [--nothing reason] [--fail-first N] [--record file]
- *     [--pidfile file] [--ignore-term]
+ *     [--pidfile file] [--ignore-term] [--wait-for file]
  *
  * `--pad n` prints n bytes of lines of dots first (a long log), before what `--say` prints.
+ * `--wait-for file` waits until the file exists (a test lets the job end by creating it; reading
+ * it needs --allow-read too).
  */
 import { parseArgs } from "node:util";
 import { jobContext, nothingToDo, runJob } from "../../../../lib/runner/job.ts";
@@ -26,6 +28,7 @@ if (import.meta.main) {
         record: { type: "string" },
         pidfile: { type: "string" },
         "ignore-term": { type: "boolean" },
+        "wait-for": { type: "string" },
       },
     });
     const ctx = jobContext();
@@ -56,6 +59,11 @@ if (import.meta.main) {
         }
       });
     }
+    const gate = values["wait-for"];
+    while (gate !== undefined && !exists(gate)) {
+      signal.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     if (values.record) {
       const line = `${ctx.job} ${ctx.attempt} ${started} ${Date.now()} ${ctx.runId}\n`;
       Deno.writeTextFileSync(values.record, line, { append: true });
@@ -66,4 +74,13 @@ if (import.meta.main) {
     if (values.nothing) nothingToDo(values.nothing);
     if (values.exit) return Number(values.exit);
   });
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
