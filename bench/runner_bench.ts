@@ -212,6 +212,13 @@ async function bench() {
       fanRatio <= 0.6 ? "met" : "NOT met"
     })`,
   );
+  // The same ratio round by round (each round's fan-out over that round's 50 bare runs): how far
+  // the machine's noise spreads it.
+  const perRound = fan.map((f, r) => f / bareSeq50[r]).sort((a, b) => a - b);
+  const under = perRound.filter((x) => x <= 0.6).length;
+  console.log(
+    `  per round: ${perRound.map((x) => x.toFixed(3)).join(" ")} (${under} of ${rounds} <= 0.6)`,
+  );
   console.log(
     `  context: bare two-at-a-time / bare in sequence = ${
       (median(barePool50) / median(bareSeq50)).toFixed(3)
