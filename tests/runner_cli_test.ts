@@ -3,6 +3,7 @@ import { History } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { jobCommand } from "../lib/runner/plan.ts";
+import { formatEvent } from "../lib/runner/status.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 import { denoCacheEnv, denoOutput, taskFlags, waitForEnd } from "./support/processes.ts";
 
@@ -60,10 +61,10 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
   assertEquals(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n");
   const runId = /^run (\d{8}-\d{6}-[0-9a-f]{4}): pipeline ok_pipe, 2 job\(s\)$/.exec(lines[0])![1];
-  match(lines[1], /^\d\d:\d\d:\d\d running {2}greet$/);
-  match(lines[2], /^\d\d:\d\d:\d\d ok {7}greet\s+\d+ms$/);
-  match(lines[3], /^\d\d:\d\d:\d\d running {2}after_greet$/);
-  match(lines[4], /^\d\d:\d\d:\d\d ok {7}after_greet\s+\d+ms$/);
+  match(lines[1], /^\d\d:\d\d:\d\d running {9}greet$/);
+  match(lines[2], /^\d\d:\d\d:\d\d ok {14}greet\s+\d+ms$/);
+  match(lines[3], /^\d\d:\d\d:\d\d running {9}after_greet$/);
+  match(lines[4], /^\d\d:\d\d:\d\d ok {14}after_greet\s+\d+ms$/);
   match(lines[5], new RegExp(`^run ${runId} ok_pipe: ok in \\d+ms$`));
   assertEquals(lines[6], "  job          status           attempts  duration");
   match(lines[7], /^ {2}greet {8}ok {22}1 {2}\d+ms$/);
@@ -145,6 +146,35 @@ Deno.test("the runner starts without Node compatibility: its static imports reac
   assert(seen.has(`file://${REPO}/lib/config/config.ts`), "the walk reached the runner's modules");
 });
 
+Deno.test("every live status line puts the job name in the same column, upstream_failed too", () => {
+  const at = Date.parse("2026-04-24T22:00:00Z");
+  const lines = [
+    formatEvent({ type: "start", job: "a", attempt: 1, at, logPath: "a.1.log" }, 4),
+    formatEvent(
+      { type: "retry", job: "a", attempt: 2, at, delayMs: 2000, reason: "exit code 1" },
+      4,
+    ),
+    formatEvent({ type: "end", job: "a", status: "ok", at, durationMs: 5, attempts: 2 }, 4),
+    formatEvent({
+      type: "end",
+      job: "b",
+      status: "upstream_failed",
+      at,
+      durationMs: 0,
+      attempts: 0,
+      message: "not run: a failed",
+    }, 4),
+    formatEvent({ type: "end", job: "c", status: "cancelled", at, durationMs: 0, attempts: 0 }, 4),
+  ].map((l) => l[0].slice(9)); // after the clock
+  assertEquals(lines, [
+    "running         a",
+    "retry 1         a   in 2.0s (exit code 1)",
+    "ok              a    5ms",
+    "upstream_failed b     not run: a failed",
+    "cancelled       c",
+  ]);
+});
+
 Deno.test("runs <id> with no history at all is 'no run' (exit 1), the list is empty (exit 0)", async () => {
   const { state, env } = tmpState();
   const list = await cli("runs", [], env);
@@ -177,7 +207,7 @@ Deno.test("a failed run exits 1, shows the log's last lines, and alerts without 
     assertEquals(r.code, 1, r.stderr);
     const out = r.stdout;
     const runId = /^run (\S+):/.exec(out)![1];
-    match(out, /\d\d:\d\d:\d\d failed {3}failing\s+\d+ms {2}exit code 4\n/);
+    match(out, /\d\d:\d\d:\d\d failed {10}failing\s+\d+ms {2}exit code 4\n/);
     assert(out.includes(`         log: ${state}/logs/runs/${runId}/failing.1.log\n`), out);
     assert(out.includes("         | loading batch 7\n         | connection reset\n"), out);
     assert(
@@ -246,7 +276,7 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
   assertEquals(leaked(r.stdout + r.stderr), false, r.stdout);
   // Still useful: what is wrong and where, and the job's last lines with the secret masked.
   assert(
-    new RegExp(`failed {3}hooked +\\d+ms {2}\\$\\{EGX_ALERT_WEBHOOK_NET`).test(r.stdout) &&
+    new RegExp(`failed {10}hooked +\\d+ms {2}\\$\\{EGX_ALERT_WEBHOOK_NET`).test(r.stdout) &&
       r.stdout.includes(`ms  ${urlProblem}\n`),
     r.stdout,
   );
@@ -488,7 +518,7 @@ async function startSlowRun(env: Record<string, string>, pipeline = "slow_pipe",
   const child = command("run", ["--manifest", `${DATA}/cli.yaml`, pipeline], env).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!new RegExp(`running {2}${job}`).test(seen)) {
+  while (!new RegExp(`running {9}${job}`).test(seen)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`runner ended early: ${seen}`);
     seen += value;
@@ -810,7 +840,7 @@ async function startGated(env: Record<string, string>) {
   const child = command("run", ["--manifest", OVERLAP, "gated_pipe"], env).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let stdout = "";
-  const started = /running {2}gated/;
+  const started = /running {9}gated/;
   while (!started.test(stdout)) {
     const { value, done } = await reader.read();
     if (done) break;

@@ -12,25 +12,29 @@ function clock(at: number): string {
   return new Date(at).toTimeString().slice(0, 8);
 }
 
-/** Lines for one event, e.g. `01:00:03 ok       s3_check  1.2s`. */
+/** The status column's width: the longest status a line can show (`upstream_failed`). */
+const STATUS_WIDTH = 15;
+
+/** Lines for one event, e.g. `01:00:03 ok              s3_check  1.2s`. */
 export function formatEvent(e: RunEvent, width = 16): string[] {
   const name = e.job.padEnd(width);
+  const status = (s: string) => s.padEnd(STATUS_WIDTH);
   switch (e.type) {
     case "start":
       return [
-        `${clock(e.at)} running  ${name}${e.attempt > 1 ? ` attempt ${e.attempt}` : ""}`.trimEnd(),
+        `${clock(e.at)} ${status("running")} ${name}${e.attempt > 1 ? ` attempt ${e.attempt}` : ""}`
+          .trimEnd(),
       ];
     case "retry":
       return [
-        `${clock(e.at)} retry ${e.attempt - 1}  ${name}in ${formatDuration(e.delayMs)} (${
-          redact(e.reason)
-        })`,
+        `${clock(e.at)} ${status(`retry ${e.attempt - 1}`)} ${name}in ${
+          formatDuration(e.delayMs)
+        } (${redact(e.reason)})`,
       ];
     case "end": {
-      const st = e.status.padEnd(8);
       const took = e.attempts > 0 ? ` ${formatDuration(e.durationMs)}` : "";
       const msg = e.message ? `  ${redact(e.message)}` : "";
-      const lines = [`${clock(e.at)} ${st} ${name}${took}${msg}`.trimEnd()];
+      const lines = [`${clock(e.at)} ${status(e.status)} ${name}${took}${msg}`.trimEnd()];
       if (e.status === "failed" && e.logPath) {
         lines.push(`         log: ${e.logPath}`);
         for (const l of e.tail ?? []) lines.push(`         | ${l}`);
