@@ -557,6 +557,44 @@ const ALERT = {
   source: "pipeline",
 };
 
+Deno.test("a webhook that never answers is reported as such, with its timeout", async () => {
+  const gone = Promise.withResolvers<void>();
+  await withWebhook(async (req) => {
+    await req.body?.cancel();
+    await gone.promise; // no answer until the test ends
+    return new Response("late");
+  }, async (base) => {
+    await assert.rejects(
+      () => postWebhook(`${base}/hook/tok3n`, ALERT, { timeoutMs: 50 }),
+      new DeliveryError("webhook unreachable: no answer within 0.05 s"),
+    );
+    gone.resolve();
+  });
+});
+
+Deno.test("a webhook's endless error page is read only as far as the message needs", async () => {
+  let cancelled = false;
+  await withWebhook(async (req) => {
+    await req.body?.cancel();
+    const chunk = new TextEncoder().encode("x".repeat(16 * 1024));
+    const body = new ReadableStream({
+      pull: (c) => c.enqueue(chunk), // never ends
+      cancel: () => {
+        cancelled = true;
+      },
+    });
+    return new Response(body, { status: 500 });
+  }, async (base) => {
+    // Before, the whole body was read: an endless (or 2 GB) page until the timeout, which
+    // lost the message too.
+    await assert.rejects(
+      () => postWebhook(`${base}/hook`, ALERT, { timeoutMs: 60_000 }),
+      new DeliveryError(`webhook answered 500 Internal Server Error: ${"x".repeat(200)}`),
+    );
+  });
+  assert.equal(cancelled, true);
+});
+
 Deno.test("a webhook that answers a redirect is not followed: the alert is not delivered", async () => {
   const seen: string[] = [];
   await withWebhook(async (req) => {

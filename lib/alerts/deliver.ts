@@ -16,6 +16,12 @@ export interface AlertEvent extends AlertCandidate {
 /** How long one POST may take (default of `postWebhook`). */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 
+/**
+ * Most bytes of an error answer read for its message (of which 200 characters are shown); the
+ * rest is not read. The whole body was read before: a webhook answering 2 GB held 2 GB.
+ */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
 /** The webhook answered with an error or could not be reached. */
 export class DeliveryError extends Error {
   override name = "DeliveryError";
@@ -51,7 +57,8 @@ export async function postWebhook(
   alert: AlertEvent,
   opts: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<void> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? WEBHOOK_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   let res: Response;
   try {
@@ -69,9 +76,14 @@ export async function postWebhook(
     // URL normalised and without its user: every form of the URL is masked.
     let why = e instanceof Error ? e.message : String(e);
     if (e instanceof Error && e.cause instanceof Error) why += `: ${e.cause.message}`;
+    // The timeout's own words ("The operation was aborted due to timeout") do not say how long.
+    if (timeout.aborted && !opts.signal?.aborted) why = `no answer within ${timeoutMs / 1000} s`;
     throw new DeliveryError(redact(`webhook unreachable: ${why}`, secretForms(url)), { cause: e });
   }
-  const text = await res.text().catch(() => "");
+  if (res.ok || (res.status >= 300 && res.status < 400)) {
+    // Only the status counts: a 2xx's body is not read (nor waited for).
+    await res.body?.cancel().catch(() => {});
+  }
   if (res.status >= 300 && res.status < 400) {
     throw new DeliveryError(
       `webhook answered ${res.status} ${res.statusText} (a redirect, not followed: set ` +
@@ -81,7 +93,31 @@ export async function postWebhook(
   if (!res.ok) {
     // Masked before it is cut: a cut through the URL (a 404 page quoting the path) would leave
     // most of its token unmasked.
+    const text = await readStart(res, MAX_ERROR_BODY_BYTES);
     const body = redact(text, secretForms(url)).slice(0, 200);
     throw new DeliveryError(`webhook answered ${res.status} ${res.statusText}: ${body}`);
+  }
+}
+
+/** The first `max` bytes of `res`'s body as text ("" when it fails); the rest is not read. */
+async function readStart(res: Response, max: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let read = 0;
+  try {
+    while (read < max) {
+      const { done, value } = await reader.read();
+      if (done) return text + decoder.decode();
+      const part = value.subarray(0, max - read);
+      read += part.length;
+      text += decoder.decode(part, { stream: true });
+    }
+    return text;
+  } catch {
+    return text;
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
