@@ -122,9 +122,20 @@ export async function evaluateAlerts(
       }
       // Recorded before the next POST: an evaluation killed later sends none of these again.
       await record([{ alert, error }]);
+      // The webhook failed (down, refusing, rate-limiting, or silent until the timeout): the
+      // rest wait for the next evaluation. Trying each in turn took up to the timeout per
+      // alert (a hanging webhook held 100 alerts for the whole lease) and hammered a 429.
+      if (error !== undefined) {
+        next++;
+        break;
+      }
     }
+    const failedBefore = outcomes.some((o) => o.error !== undefined);
     const error = opts.signal?.aborted
       ? "not sent: the evaluation was stopped (sent next evaluation)"
+      : failedBefore
+      ? "not sent: the webhook failed on an earlier alert of this evaluation (sent next " +
+        "evaluation)"
       : "not sent: the delivery claim's lease would end first (sent next evaluation)";
     await record(pending.slice(next).map((alert) => ({ alert, error })));
   } finally {
