@@ -132,6 +132,23 @@ Deno.test("a kind named like an object's inherited property is an unknown kind, 
   ]);
 });
 
+Deno.test("a NaN or infinite number is named as such, not as null", () => {
+  const text = [
+    "rules:",
+    "  - {id: a, kind: price_move, threshold_pct: .nan}",
+    "  - {id: b, kind: volume_spike, multiple: .inf}",
+    "  - {id: c, kind: index_move, threshold_pct: -.inf}",
+    "  - {id: d, kind: price_move, threshold_pct: 1e999}",
+    "",
+  ].join("\n");
+  assert.deepEqual(findingsOf(text), [
+    "r.yaml:2:46 rule a: threshold_pct must be a number between 0.01 and 100, got NaN",
+    "r.yaml:3:43 rule b: multiple must be a number between 1 and 1000, got Infinity",
+    "r.yaml:4:46 rule c: threshold_pct must be a number between 0.01 and 100, got -Infinity",
+    "r.yaml:5:46 rule d: threshold_pct must be a number between 0.01 and 100, got Infinity",
+  ]);
+});
+
 Deno.test("malformed YAML and a missing rules list are reported, not ignored", () => {
   assert.throws(
     () => parseRules("rules:\n  - id: a\n   kind: x\n", "a.yaml"),

@@ -145,6 +145,14 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
   return rules;
 }
 
+/**
+ * A value as the file gave it: JSON's form, but a YAML .nan, .inf or 1e999 as NaN or Infinity
+ * (JSON.stringify gives null, which the file does not say).
+ */
+function shown(v: unknown): string {
+  return typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
+}
+
 function keyOf(pair: Pair): string {
   return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
 }
@@ -216,9 +224,7 @@ function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
       fail(
         node(key) ?? m,
         `${name}: ${key} must be ${opts.int ? "an integer" : "a number"} between ` +
-          `${opts.min} and ${opts.max}${
-            v === undefined ? " (missing)" : `, got ${JSON.stringify(v)}`
-          }`,
+          `${opts.min} and ${opts.max}${v === undefined ? " (missing)" : `, got ${shown(v)}`}`,
       );
       return NaN;
     }
