@@ -302,6 +302,28 @@ const SUBJECT_RULES = [
   "",
 ].join("\n");
 
+Deno.test("a warehouse the models never built is named as such, nothing recorded", async () => {
+  const path = `${dir}/${crypto.randomUUID()}.duckdb`;
+  const config = loadConfig((k) => ({ EGX_WAREHOUSE: path } as Record<string, string>)[k]);
+  const wh = await openWarehouse(config.warehouse);
+  try {
+    await assert.rejects(
+      () => evaluateAlerts(wh, RULES, { source: "pipeline", write: () => {} }),
+      (e: unknown) =>
+        e instanceof Error && !(e instanceof ConfigError) &&
+        e.message ===
+          "the warehouse has no daily prices to evaluate: its gold models are not built " +
+            "(DWH_GOLD missing); run the pipeline first (deno task run full_pipeline)",
+    );
+    const [{ N }] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM OPERATIONAL.TBL_ALERT_EVENT",
+    );
+    assert.equal(Number(N), 0);
+  } finally {
+    await wh.close();
+  }
+});
+
 Deno.test("a rule naming a ticker or index the warehouse does not list is a configuration error", async () => {
   await withWarehouse(async (wh) => {
     const rules = parseRules(SUBJECT_RULES, "mine.yaml");

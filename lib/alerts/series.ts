@@ -3,7 +3,7 @@
  * daily prices (the gold fact, overlaid with newer operational rows such as today's streamed
  * bar), and index levels from gold_fct_index_performance. Only as many days as the rules need.
  */
-import type { Warehouse } from "../warehouse/warehouse.ts";
+import { type Warehouse, WarehouseQueryError } from "../warehouse/warehouse.ts";
 import type { DailyBar, SeriesSet } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
 import { ALERT_SQL as SQL } from "./sql.ts";
@@ -39,6 +39,32 @@ export async function loadSeries(
   const stockRules = rules.filter((r) => r.kind !== "index_move");
   const indexRules = rules.filter((r) => r.kind === "index_move");
   const q = { signal: opts.signal, label: "alerts: series" };
+  try {
+    return await querySeries(wh, stockRules, indexRules, opts, q);
+  } catch (e) {
+    // A warehouse the models never built (a new file, or EGX_WAREHOUSE pointing astray): say
+    // so, not the database's "Catalog Error ... does not exist" and the query's text.
+    if (
+      e instanceof WarehouseQueryError && /does not exist/i.test(e.message) &&
+      /DWH_GOLD/i.test(e.message)
+    ) {
+      throw new Error(
+        "the warehouse has no daily prices to evaluate: its gold models are not built " +
+          "(DWH_GOLD missing); run the pipeline first (deno task run full_pipeline)",
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+async function querySeries(
+  wh: Warehouse,
+  stockRules: readonly Rule[],
+  indexRules: readonly Rule[],
+  opts: { date?: string; tickers?: readonly string[] },
+  q: { signal?: AbortSignal; label: string },
+): Promise<SeriesSet> {
   let stocks = new Map<string, DailyBar[]>();
   if (stockRules.length > 0) {
     const days = Math.max(...stockRules.map(daysNeeded));
