@@ -614,6 +614,48 @@ Deno.test("a webhook answering 429 gets one POST per evaluation, not one per ale
   });
 });
 
+Deno.test("the watch backs off a failing webhook: one POST, then none until its retry time", async () => {
+  await withWarehouse(async (wh) => {
+    const received: string[] = [];
+    await withWebhook(async (req) => {
+      received.push(await keyOfPost(req));
+      return new Response("slow down", { status: 429, headers: { "Retry-After": "120" } });
+    }, async (base) => {
+      // Moves of 0.5% on the newest day (the one the watch evaluates): several tickers.
+      const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 0.5}\n");
+      const ac = new AbortController();
+      const results: AlertRunResult[] = [];
+      const errors: string[] = [];
+      // Every check sees a change (as recording the failure makes one in the file).
+      let n = 0;
+      await watchAlerts(wh, rules, {
+        version: { current: () => Promise.resolve(String(n++)) },
+        intervalMs: 1,
+        retryMs: 3_600_000,
+        webhookUrl: `${base}/hook`,
+        write: () => {},
+        signal: ac.signal,
+        onError: (e) => errors.push(e instanceof Error ? e.message : String(e)),
+        onEvaluated: (r) => {
+          results.push(r);
+          if (results.length === 4) ac.abort();
+        },
+      });
+      const fired = results[0].fired.length;
+      assert.ok(fired >= 2, `the newest day should have several moves, got ${fired}`);
+      assert.deepEqual(received, [results[0].fired.map(key).sort()[0]]);
+      assert.deepEqual(
+        results.slice(1).map((r) => [r.fired.length, r.delivered, r.failed.length, r.undelivered]),
+        [[0, 0, 0, fired], [0, 0, 0, fired], [0, 0, 0, fired]],
+      );
+      assert.deepEqual(errors, [
+        "delivery failed: webhook answered 429 Too Many Requests: slow down " +
+        `(${fired - 1} more alert(s) not delivered); POSTing again in 3600 s`,
+      ]);
+    });
+  });
+});
+
 Deno.test("a webhook that never answers is reported as such, with its timeout", async () => {
   const gone = Promise.withResolvers<void>();
   await withWebhook(async (req) => {

@@ -33,6 +33,11 @@ export interface AlertRunOptions {
   webhookUrl?: string;
   /** Where alert lines go (default console.log). */
   write?: (line: string) => void;
+  /**
+   * With a webhook: record and print the new alerts but POST nothing now (the watch backing off
+   * a failing webhook); they stay undelivered, counted in `undelivered`.
+   */
+  holdDeliveries?: boolean;
   now?: () => Date;
   signal?: AbortSignal;
 }
@@ -53,7 +58,8 @@ export interface AlertRunResult {
   heldElsewhere: number;
   /**
    * Without a webhook: the alerts left undelivered, all recorded earlier (e.g. a webhook's
-   * failures) and not printed by this evaluation; they wait for a webhook. 0 with a webhook.
+   * failures) and not printed by this evaluation; they wait for a webhook. With a webhook, 0,
+   * unless `holdDeliveries`: then every undelivered alert.
    */
   undelivered: number;
 }
@@ -79,6 +85,17 @@ export async function evaluateAlerts(
   });
   for (const a of fired) write(alertLine(a));
   if (!opts.webhookUrl) return await printedOnly(wh, candidates.length, fired, opts);
+  if (opts.holdDeliveries) {
+    const undelivered = await countUndelivered(wh, { signal: opts.signal });
+    return {
+      matched: candidates.length,
+      fired,
+      delivered: 0,
+      failed: [],
+      heldElsewhere: 0,
+      undelivered,
+    };
+  }
 
   // Claimed, so that an evaluation running at the same time does not send them too.
   const token = `${opts.source}:${crypto.randomUUID()}`;

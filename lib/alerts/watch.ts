@@ -8,12 +8,21 @@ import { type DataVersion, filesVersion, timeBucketVersion } from "../web/data_v
 import { type AlertRunResult, evaluateAlerts } from "./run_alerts.ts";
 import type { Rule } from "./rules.ts";
 
+/**
+ * After a failed delivery, how long the watch POSTs nothing (default of `retryMs`). Recording
+ * the failure changes the warehouse, which brought the next evaluation and its POST one
+ * interval (5 s) later, forever: a webhook answering 429 or 500 was hit every few seconds.
+ */
+export const WATCH_RETRY_MS = 60_000;
+
 export interface WatchOptions {
   /** The DuckDB file to watch (undefined: re-evaluate every interval). */
   path?: string;
   /** Watch this instead of the file (the stream consumer counts its own commits). */
   version?: DataVersion;
   intervalMs: number;
+  /** After a failed delivery, POST nothing for this long (default WATCH_RETRY_MS). */
+  retryMs?: number;
   webhookUrl?: string;
   /** Where alert lines go (default console.log). */
   write?: (line: string) => void;
@@ -47,21 +56,40 @@ export async function watchAlerts(
       ? filesVersion([opts.path, `${opts.path}.wal`], { minIntervalMs: 0 })
       : timeBucketVersion(opts.intervalMs));
   let seen: string | undefined;
+  // While set, a delivery failed: new alerts are recorded and printed, and POSTed from then on
+  // (evaluating then even without a change, so that they are not left waiting for one).
+  let retryAt: number | undefined;
   while (!opts.signal.aborted) {
     const v = await version.current();
-    if (v !== seen) {
+    const due = retryAt !== undefined && Date.now() >= retryAt;
+    if (v !== seen || due) {
       // The version this evaluation starts from: a write during it (the stream's, or recording
       // our own alerts) brings one more evaluation, which finds nothing new and settles.
       seen = v;
+      const holding = retryAt !== undefined && !due;
       try {
         const r = await evaluateAlerts(wh, rules, {
           source: "stream",
           webhookUrl: opts.webhookUrl,
+          holdDeliveries: holding,
           write: opts.write,
           signal: opts.signal,
         });
+        if (!holding) {
+          retryAt = r.failed.length > 0 ? Date.now() + (opts.retryMs ?? WATCH_RETRY_MS) : undefined;
+        }
         opts.onEvaluated?.(r);
-        for (const f of r.failed) opts.onError(new Error(`delivery failed: ${f.error}`));
+        // One line per evaluation: the reason, not one line per alert it left.
+        if (r.failed.length > 0) {
+          const more = r.failed.length - 1;
+          opts.onError(
+            new Error(
+              `delivery failed: ${r.failed[0].error}` +
+                (more > 0 ? ` (${more} more alert(s) not delivered)` : "") +
+                `; POSTing again in ${(opts.retryMs ?? WATCH_RETRY_MS) / 1000} s`,
+            ),
+          );
+        }
       } catch (e) {
         if (opts.signal.aborted) break;
         opts.onError(e);
