@@ -41,12 +41,13 @@ Deno.test("every problem in a rule file is reported with its line and column", a
     findings = e.findings;
   }
   assert.deepEqual(findings, [
-    "bad_rules.yaml:4:5 rule move: unknown key treshold_pct for kind price_move; allowed: id, kind, description, threshold_pct, direction, tickers",
+    // In file order (a rule's unknown keys were listed before its earlier values).
     "bad_rules.yaml:2:5 rule move: threshold_pct must be a number between 0.01 and 100 (missing)",
+    "bad_rules.yaml:4:5 rule move: unknown key treshold_pct for kind price_move; allowed: id, kind, description, threshold_pct, direction, tickers",
     "bad_rules.yaml:6:11 rule cross: kind must be one of price_move, volume_spike, ma_cross, index_move",
-    'bad_rules.yaml:12:21 rule vol: "comi" is not an upper-case code',
     "bad_rules.yaml:10:15 rule vol: multiple must be a number between 1 and 1000, got 0.5",
     "bad_rules.yaml:11:20 rule vol: lookback_days must be an integer between 2 and 260, got 7.5",
+    'bad_rules.yaml:12:21 rule vol: "comi" is not an upper-case code',
     "bad_rules.yaml:16:16 rule idx: direction must be one of up, down, both",
     "bad_rules.yaml:17:9 duplicate rule id move (first at line 2)",
   ]);
@@ -80,9 +81,9 @@ Deno.test("a duplicate rule id is reported with every other problem of that rule
   ].join("\n");
   assert.deepEqual(findingsOf(text), [
     "r.yaml:5:9 duplicate rule id move (first at line 2)",
+    "r.yaml:7:20 rule move: threshold_pct must be a number between 0.01 and 100, got 500",
     "r.yaml:8:5 rule move: unknown key colour for kind price_move; allowed: id, kind, " +
     "description, threshold_pct, direction, tickers",
-    "r.yaml:7:20 rule move: threshold_pct must be a number between 0.01 and 100, got 500",
     "r.yaml:11:15 rule vol: multiple must be a number between 1 and 1000, got 0",
   ]);
 });

@@ -141,7 +141,8 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
     origins.set(rule, { file, subjects });
     rules.push(rule);
   }
-  if (findings.length) throw new AlertRulesError(findings, file, rules);
+  // In file order: a rule's unknown keys are found before its values are checked.
+  if (findings.length) throw new AlertRulesError(findings, file, rules).with([]);
   return rules;
 }
 
