@@ -146,7 +146,13 @@ if (import.meta.main) {
       }
       const r = await evaluateAlerts(wh, rules, { source: "pipeline", date, webhookUrl, signal });
       console.log(
-        `alerts_evaluate: ${rules.length} rules, ${r.matched} conditions hold, ` +
+        `alerts_evaluate: ${rules.length} rules, ${r.matched} conditions hold` +
+          // A --date without bars (a weekend, a holiday, a typo'd year) fires nothing: say why.
+          (r.barsOnDate === 0
+            ? ` (no ticker or index the rules watch has a bar on ${date}: a weekend, a ` +
+              "holiday or a day beyond the data)"
+            : "") +
+          ", " +
           `${r.fired.length} new alert(s)` +
           (webhookUrl ? `, ${r.delivered} delivered to the webhook` : " (no webhook set)") +
           (r.undelivered > 0

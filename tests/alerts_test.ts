@@ -1022,6 +1022,16 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       "alerts_evaluate: 4 rules, 2 conditions hold, 0 new alert(s) (no webhook set); 2 alert(s) " +
       "recorded earlier are still undelivered (not printed again: kept for EGX_ALERT_WEBHOOK_URL)",
     ]);
+    // A day without bars (a Friday: no trading) fires nothing, and says why.
+    const friday = await run(["--date", "2025-11-14"], {});
+    assert.equal(friday.code, 0);
+    assert.equal(
+      friday.stdout.split("\n")[0],
+      "alerts_evaluate: 4 rules, 0 conditions hold (no ticker or index the rules watch has a " +
+        "bar on 2025-11-14: a weekend, a holiday or a day beyond the data), 0 new alert(s) " +
+        "(no webhook set); 2 alert(s) recorded earlier are still undelivered (not printed " +
+        "again: kept for EGX_ALERT_WEBHOOK_URL)",
+    );
     // A bad flag or value is a usage error (exit 2, not retried), named with its value, before
     // the rules or the warehouse are read.
     const usage: [string[], string][] = [

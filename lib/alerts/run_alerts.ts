@@ -62,6 +62,11 @@ export interface AlertRunResult {
    * unless `holdDeliveries`: then every undelivered alert.
    */
   undelivered: number;
+  /**
+   * With `date`: how many of the series the rules watch (tickers, indices) have a bar on it; 0
+   * for a weekend, a holiday or a day beyond the data, where nothing can fire.
+   */
+  barsOnDate?: number;
 }
 
 /** Evaluate `rules` on the warehouse and deliver the alerts that fire. */
@@ -78,13 +83,19 @@ export async function evaluateAlerts(
     signal: opts.signal,
   });
   const candidates = evaluateRules(rules, series, opts.date ? { dates: [opts.date] } : {});
+  const barsOnDate = opts.date === undefined
+    ? undefined
+    : [...series.stocks.values(), ...series.indices.values()]
+      .filter((bars) => bars.at(-1)?.date === opts.date).length;
   const fired = await recordAlerts(wh, candidates, {
     source: opts.source,
     now: now(),
     signal: opts.signal,
   });
   for (const a of fired) write(alertLine(a));
-  if (!opts.webhookUrl) return await printedOnly(wh, candidates.length, fired, opts);
+  if (!opts.webhookUrl) {
+    return { ...await printedOnly(wh, candidates.length, fired, opts), barsOnDate };
+  }
   if (opts.holdDeliveries) {
     const undelivered = await countUndelivered(wh, { signal: opts.signal });
     return {
@@ -94,6 +105,7 @@ export async function evaluateAlerts(
       failed: [],
       heldElsewhere: 0,
       undelivered,
+      barsOnDate,
     };
   }
 
@@ -166,6 +178,7 @@ export async function evaluateAlerts(
     failed,
     heldElsewhere,
     undelivered: 0,
+    barsOnDate,
   };
 }
 
