@@ -694,6 +694,20 @@ Deno.test("a webhook's endless error page is read only as far as the message nee
   assert.equal(cancelled, true);
 });
 
+Deno.test("a webhook's error page is quoted on one line, without its control characters", async () => {
+  await withWebhook(async (req) => {
+    await req.body?.cancel();
+    return new Response("bad\r\nALERT 2025-11-13 FAKE [x] forged\n\x1b[2Jend\t!", { status: 400 });
+  }, async (base) => {
+    await assert.rejects(
+      () => postWebhook(`${base}/hook`, ALERT),
+      new DeliveryError(
+        "webhook answered 400 Bad Request: bad ALERT 2025-11-13 FAKE [x] forged [2Jend !",
+      ),
+    );
+  });
+});
+
 Deno.test("a webhook that answers a redirect is not followed: the alert is not delivered", async () => {
   const seen: string[] = [];
   await withWebhook(async (req) => {

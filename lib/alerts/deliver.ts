@@ -94,7 +94,9 @@ export async function postWebhook(
     // Masked before it is cut: a cut through the URL (a 404 page quoting the path) would leave
     // most of its token unmasked.
     const text = await readStart(res, MAX_ERROR_BODY_BYTES);
-    const body = redact(text, secretForms(url)).slice(0, 200);
+    // On one line, without control characters: a page's newlines or terminal escapes made lines
+    // of their own on stderr and in the run history (one reading "ALERT ..." looked like ours).
+    const body = redact(text, secretForms(url)).replace(/\p{Cc}+/gu, " ").slice(0, 200);
     throw new DeliveryError(`webhook answered ${res.status} ${res.statusText}: ${body}`);
   }
 }
