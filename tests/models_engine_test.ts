@@ -205,6 +205,16 @@ Deno.test("selection picks folders, models, ancestors, descendants, tags and uni
   ]);
   assertThrows(() => sel("tag:nothing"), SelectionError, "no model has tag nothing");
   assertThrows(() => sel("stagin"), SelectionError, 'selector "stagin" matches no model name');
+  // A --select that is empty or only separators (an unset shell variable) selected every model.
+  for (const empty of ["", " ", ",", " , "]) {
+    assertThrows(
+      () => sel(empty),
+      SelectionError,
+      `--select ${JSON.stringify(empty)} names no model (leave --select out to select every model)`,
+    );
+  }
+  assertThrows(() => sel("tag:"), SelectionError, 'selector "tag:": tag: needs a tag name');
+  assertThrows(() => sel("+tag:+"), SelectionError, 'selector "+tag:+": tag: needs a tag name');
 });
 
 Deno.test("compilation transpiles Snowflake SQL to DuckDB, writes it under target/, and reports parse errors at the file's line", async () => {

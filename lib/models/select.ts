@@ -26,7 +26,18 @@ export function selectModels(
   { select }: { select: readonly string[] },
 ): string[] {
   const terms = select.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
-  if (terms.length === 0) return [...graph.order];
+  if (terms.length === 0) {
+    // `--select ""` (an empty shell variable) must not widen to every model: only no --select
+    // at all means "everything".
+    if (select.length > 0) {
+      throw new SelectionError(
+        `--select ${
+          JSON.stringify(select.join(" "))
+        } names no model (leave --select out to select every model)`,
+      );
+    }
+    return [...graph.order];
+  }
   const chosen = new Set<string>();
   for (const term of terms) {
     const up = term.startsWith("+");
@@ -35,6 +46,7 @@ export function selectModels(
     let base: string[];
     if (core.startsWith("tag:")) {
       const tag = core.slice(4);
+      if (tag === "") throw new SelectionError(`selector "${term}": tag: needs a tag name`);
       base = [...project.models.values()].filter((m) => m.tags.includes(tag)).map((m) => m.name);
       if (base.length === 0) {
         throw new SelectionError(`selector "${term}": no model has tag ${tag}`);
