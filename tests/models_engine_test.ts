@@ -158,6 +158,60 @@ Deno.test("every problem of a project is reported at once with its position", as
   ]);
 });
 
+Deno.test("a model or YAML file that is not UTF-8 is a finding at the bad byte, not text with U+FFFD built into the warehouse", async () => {
+  const root = await miniProject({
+    "models/staging/ok.sql": "select 1 as X",
+    "models/staging/_docs.yml": "models:\n  - name: ok\n",
+  });
+  try {
+    // Latin-1 "café" on line 2 of a model, and in a description on line 3 of its YAML.
+    await Deno.writeFile(
+      join(root, "models/staging/latin1.sql"),
+      new Uint8Array([...new TextEncoder().encode("select 1 as X,\n  'caf"), 0xe9, 0x27, 0x0a]),
+    );
+    await Deno.writeFile(
+      join(root, "models/staging/_docs.yml"),
+      new Uint8Array([
+        ...new TextEncoder().encode("models:\n  - name: ok\n    description: \u00e9t\u00e9 caf"),
+        0xe9,
+        0x0a,
+      ]),
+    );
+    const e = await loadProject(root).catch((e) => e);
+    assert(e instanceof ProjectError, String(e));
+    assertEquals(e.findings.map((f) => f.message), [
+      "models/staging/_docs.yml:3:25 is not UTF-8 (byte 0xE9 at offset 47); save the file as UTF-8",
+      "models/staging/latin1.sql:2:7 is not UTF-8 (byte 0xE9 at offset 21); save the file as UTF-8",
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a source name that is not an identifier is refused (it names the docs page's file)", async () => {
+  const errors = await projectErrors({
+    "models/staging/a.sql": "select 1 as X",
+    "models/sources.yml":
+      "sources:\n  - name: ../../data/pwn\n    schema: OPERATIONAL\n    tables:\n      - name: T\n",
+  });
+  assertEquals(errors, [
+    'models/sources.yml:2:5 source name "../../data/pwn" is not a plain identifier',
+  ]);
+});
+
+Deno.test("a folder without models/project.yml says where to run the job", async () => {
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  try {
+    await assertRejects(
+      () => loadProject(root),
+      ProjectError,
+      "models/project.yml not found: run the job from the folder that holds models/ (the repository root)",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("selection picks folders, models, ancestors, descendants, tags and unions, in run order", async () => {
   const p = await loadProject(REPO);
   const g = buildGraph(p);

@@ -16,7 +16,7 @@
  *   ---*\/
  */
 import { join, relative } from "node:path";
-import { ModelError, type Position, ProjectError } from "./errors.ts";
+import { lineCol, ModelError, type Position, ProjectError } from "./errors.ts";
 import { parseTemplate, type Template } from "./template.ts";
 import { mapOf, num, plain, readYaml, reqStr, seqOf, str, strList, type Y } from "./yaml_read.ts";
 
@@ -174,6 +174,47 @@ function findings(): Findings {
 function ident(value: string, what: string, pos: Position): string {
   if (!IDENT.test(value)) throw new ModelError(pos, `${what} "${value}" is not a plain identifier`);
   return value;
+}
+
+/**
+ * A project file's text, or undefined with a finding at the first byte that is not UTF-8
+ * (Deno.readTextFile turns such bytes into U+FFFD silently, and that was built into the warehouse
+ * or the docs as if it had been written so).
+ */
+async function readUtf8(path: string, file: string, f: Findings): Promise<string | undefined> {
+  const bytes = await Deno.readFile(path);
+  const valid = (n: number) => {
+    try {
+      // stream: a sequence cut by the end of the prefix is not an error yet
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, n), {
+        stream: true,
+      });
+    } catch {
+      return undefined;
+    }
+  };
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // The longest prefix that decodes (valid(n) holds for every n up to it): the bad bytes follow.
+    let [lo, hi] = [0, bytes.length];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (valid(mid) !== undefined) lo = mid;
+      else hi = mid - 1;
+    }
+    const before = valid(lo)!;
+    const { line, col } = lineCol(before + "?", before.length);
+    const at = new TextEncoder().encode(before).length;
+    f.errors.push(
+      new ModelError(
+        { file, line, col },
+        `is not UTF-8 (byte 0x${bytes[at].toString(16).toUpperCase()} at offset ${at}); ` +
+          "save the file as UTF-8",
+      ),
+    );
+    return undefined;
+  }
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -352,12 +393,17 @@ export async function loadProject(root: string): Promise<Project> {
   const dir = join(root, "models");
   const rel = (p: string) => relative(root, p);
   const projectFile = join(dir, "project.yml");
-  let projectText: string;
+  let projectText: string | undefined;
   try {
-    projectText = await Deno.readTextFile(projectFile);
+    projectText = await readUtf8(projectFile, rel(projectFile), f);
   } catch (e) {
     throw new ProjectError([
-      new ModelError({ file: rel(projectFile), line: 0, col: 0 }, `cannot read: ${e}`),
+      new ModelError(
+        { file: rel(projectFile), line: 0, col: 0 },
+        e instanceof Deno.errors.NotFound
+          ? "not found: run the job from the folder that holds models/ (the repository root)"
+          : `cannot read: ${e}`,
+      ),
     ]);
   }
   const project: Project = {
@@ -370,42 +416,45 @@ export async function loadProject(root: string): Promise<Project> {
     vars: {},
     failuresSchema: "DWH_AUDIT",
   };
-  f.guard(() => {
-    const y = readYaml(projectText, rel(projectFile));
-    const m = mapOf(y, "project.yml", ["name", "folders", "vars", "test_failures_schema"]);
-    project.name = reqStr(m.get("name"), "name", y);
-    const fs = m.get("folders");
-    for (const [folder, { node }] of fs?.map ?? []) {
-      f.guard(() => {
-        const fm = mapOf(node, `folder ${folder}`, ["schema", "materialized", "tags"]);
-        const schema = str(fm.get("schema"), "schema");
-        if (schema !== undefined) ident(schema, "schema", node.pos);
-        const cfg = readConfig(
-          { pos: node.pos, map: new Map([...node.map!].filter(([k]) => k !== "schema")) },
-          `folder ${folder}`,
-        );
-        project.folders.set(folder, {
-          schema,
-          materialized: cfg.materialized,
-          tags: cfg.tags ?? [],
+  if (projectText !== undefined) {
+    f.guard(() => {
+      const y = readYaml(projectText, rel(projectFile));
+      const m = mapOf(y, "project.yml", ["name", "folders", "vars", "test_failures_schema"]);
+      project.name = reqStr(m.get("name"), "name", y);
+      const fs = m.get("folders");
+      for (const [folder, { node }] of fs?.map ?? []) {
+        f.guard(() => {
+          const fm = mapOf(node, `folder ${folder}`, ["schema", "materialized", "tags"]);
+          const schema = str(fm.get("schema"), "schema");
+          if (schema !== undefined) ident(schema, "schema", node.pos);
+          const cfg = readConfig(
+            { pos: node.pos, map: new Map([...node.map!].filter(([k]) => k !== "schema")) },
+            `folder ${folder}`,
+          );
+          project.folders.set(folder, {
+            schema,
+            materialized: cfg.materialized,
+            tags: cfg.tags ?? [],
+          });
         });
-      });
-    }
-    for (const [k, { node }] of m.get("vars")?.map ?? []) {
-      const v = node.value;
-      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
-        throw new ModelError(node.pos, `var ${k} must be a string, number or boolean`);
       }
-      project.vars[k] = v;
-    }
-    const fsch = str(m.get("test_failures_schema"), "test_failures_schema");
-    if (fsch) project.failuresSchema = ident(fsch, "test_failures_schema", y.pos);
-  });
+      for (const [k, { node }] of m.get("vars")?.map ?? []) {
+        const v = node.value;
+        if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+          throw new ModelError(node.pos, `var ${k} must be a string, number or boolean`);
+        }
+        project.vars[k] = v;
+      }
+      const fsch = str(m.get("test_failures_schema"), "test_failures_schema");
+      if (fsch) project.failuresSchema = ident(fsch, "test_failures_schema", y.pos);
+    });
+  }
 
   const files = await walk(dir);
   const docs = new Map<string, ModelDoc>();
   for (const file of files.filter((p) => /\.ya?ml$/.test(p) && p !== projectFile)) {
-    const text = await Deno.readTextFile(file);
+    const text = await readUtf8(file, rel(file), f);
+    if (text === undefined) continue;
     f.guard(() => {
       const y = readYaml(text, rel(file));
       if (y.value === null) return;
@@ -443,7 +492,9 @@ export async function loadProject(root: string): Promise<Project> {
       for (const src of seqOf(m.get("sources"), "sources")) {
         f.guard(() => {
           const sm = mapOf(src, "a source", ["name", "schema", "description", "tables"]);
-          const source = reqStr(sm.get("name"), "source name", src);
+          // An identifier like the schema: the name becomes a docs page's file name
+          // (sources/<name>.<table>.html), and "../../data/x" wrote outside target/docs/.
+          const source = ident(reqStr(sm.get("name"), "source name", src), "source name", src.pos);
           const schema = ident(reqStr(sm.get("schema"), "schema", src), "schema", src.pos);
           for (const t of seqOf(sm.get("tables"), "tables")) {
             f.guard(() => {
@@ -480,7 +531,8 @@ export async function loadProject(root: string): Promise<Project> {
     const relFile = rel(file);
     const parts = relative(dir, file).split(/[\\/]/);
     const base = parts.pop()!.replace(/\.sql$/, "");
-    const fileText = await Deno.readTextFile(file);
+    const fileText = await readUtf8(file, relFile, f);
+    if (fileText === undefined) continue;
     f.guard(() => {
       const pos0: Position = { file: relFile, line: 1, col: 1 };
       if (!MODEL_NAME.test(base)) {
