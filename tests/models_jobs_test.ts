@@ -164,6 +164,53 @@ Deno.test("a selector or test name that names nothing is a usage error: exit 2, 
   }
 });
 
+Deno.test("a broken model project is a configuration error: each job exits 2 with every finding and builds nothing", async () => {
+  const dir = await workdir();
+  try {
+    const before = await job(dir, "models_run.ts", ["--select", "stg_companies"]);
+    assertEquals(before.code, 0, before.stderr);
+    // A duplicate key in a models YAML and a ref to a model that does not exist.
+    const yml = join(dir, "models/staging/_staging.yml");
+    const text = await Deno.readTextFile(yml);
+    await Deno.writeTextFile(
+      yml,
+      text.replace(
+        "    grain: one row per TICKER\n",
+        "    grain: one row per TICKER\n    grain: again\n",
+      ),
+    );
+    await Deno.writeTextFile(
+      join(dir, "models/staging/stg_orphan.sql"),
+      "select * from {{ ref('no_such_model') }}",
+    );
+    for (const script of ["models_run.ts", "models_test.ts", "docs_generate.ts"]) {
+      const r = await job(dir, script, []);
+      assertEquals(r.code, 2, `${script}: ${r.stdout}${r.stderr}`);
+      assertEquals(r.stdout, "");
+      assert(
+        r.stderr.startsWith(
+          `${
+            script.replace(".ts", "")
+          }: ProjectError: models/staging/_staging.yml:9:5 Map keys must be unique`,
+        ),
+        r.stderr,
+      );
+    }
+    // The YAML fixed, the unknown ref is the finding (the DAG is checked once files load).
+    await Deno.writeTextFile(yml, text);
+    const r = await job(dir, "models_run.ts", []);
+    assertEquals(r.code, 2, r.stderr);
+    assert(
+      r.stderr.startsWith(
+        "models_run: ProjectError: models/staging/stg_orphan.sql:1:15 ref('no_such_model'): no model named no_such_model",
+      ),
+      r.stderr,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("models_run --check compiles every model and test without a warehouse and lists every problem", async () => {
   const dir = await workdir();
   try {

@@ -3,6 +3,8 @@
  * column) so every finding prints as `models/x.sql:12:5 message`.
  */
 
+import { ConfigError } from "../config/config.ts";
+
 /** Where in the project a finding is. `line`/`col` are 1-based; 0 means "the whole file". */
 export interface Position {
   file: string;
@@ -18,8 +20,12 @@ export class ModelError extends Error {
   }
 }
 
-/** Several findings at once: the project is reported as a whole, then nothing runs. */
-export class ProjectError extends Error {
+/**
+ * Several findings at once: the project is reported as a whole, then nothing runs. A ConfigError,
+ * so the jobs exit 2 (bad configuration, like `--check` on the same project; the runner does not
+ * retry it) and not 1, which means a build or test that ran and failed.
+ */
+export class ProjectError extends ConfigError {
   override name = "ProjectError";
   constructor(readonly findings: ModelError[]) {
     super(
