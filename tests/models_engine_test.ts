@@ -13,7 +13,7 @@ import { Dialect, transpile } from "@polyglot-sql/sdk";
 import { loadConfig } from "../lib/config/config.ts";
 import { Compiler } from "../lib/models/compile.ts";
 import { ancestors, buildGraph, descendants } from "../lib/models/dag.ts";
-import { ModelError, ProjectError } from "../lib/models/errors.ts";
+import { MAX_MESSAGE, ModelError, ProjectError } from "../lib/models/errors.ts";
 import {
   incrementalMergeStatements,
   incrementalStageStatements,
@@ -426,6 +426,33 @@ Deno.test("a model's warehouse error names the line of its source file and of it
     assertMatch(by.get("one_line")!, /^models\/marts\/one_line\.sql: Binder Error: /);
     assertMatch(by.get("one_line")!, /one_line\.sql:4\)$/);
     assertEquals(await compiled("one_line", 4), "NO_SUCH_COLUMN");
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a warehouse error quoting a huge identifier is cut to MAX_MESSAGE characters, and still names the model's line", async () => {
+  const long = "NO_SUCH_" + "X".repeat(20_000);
+  const root = await miniProject({
+    "models/staging/base.sql": "select 1 as ID",
+    "models/marts/wide.sql": `select\n  ID,\n  ${long}\nfrom {{ ref('base') }}\n`,
+  });
+  const wh = await memoryWarehouse(root);
+  try {
+    const r = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: join(root, "target"),
+    });
+    const msg = r.results.find((x) => x.name === "wide")!.message!;
+    const prefix = "models/marts/wide.sql:3: ";
+    assert(msg.startsWith(`${prefix}Binder Error: Referenced column "${long.slice(0, 100)}`), msg);
+    const cut = /^(.*)\.\.\. \((\d+) more characters\) \(compiled SQL: (.*)\)$/s.exec(msg);
+    assert(cut, msg.slice(-300));
+    assertEquals(cut[1].length, prefix.length + MAX_MESSAGE);
+    assertEquals(cut[2], "19170"); // the rest of the identifier and DuckDB's "LINE 3:" excerpt
+    assertEquals(cut[3], "target/compiled/duckdb/models/marts/wide.sql:3");
+    assertEquals(MAX_MESSAGE, 1000);
   } finally {
     await wh.close();
     await Deno.remove(root, { recursive: true });

@@ -58,6 +58,18 @@ export function lineCol(text: string, offset: number): { line: number; col: numb
  * driver's message is the one that says what is wrong).
  */
 export function warehouseMessage(e: unknown): string {
+  // A statement's error can quote it at length (a 20,000-character identifier came back twice,
+  // on every line of the log and in run_results.json): the start says what is wrong.
+  const all = fullMessage(e);
+  return all.length <= MAX_MESSAGE
+    ? all
+    : `${all.slice(0, MAX_MESSAGE)}... (${all.length - MAX_MESSAGE} more characters)`;
+}
+
+/** The longest warehouseMessage, in characters. */
+export const MAX_MESSAGE = 1000;
+
+function fullMessage(e: unknown): string {
   let err = e as { message?: string; cause?: unknown; name?: string };
   while (err?.name === "WarehouseQueryError" && err.cause instanceof Error) {
     err = err.cause as typeof err;
@@ -78,7 +90,7 @@ export function errorLines(
   e: unknown,
   { statement, compiled, source }: { statement: string; compiled: string; source: string },
 ): { compiled?: number; source?: number } {
-  const m = /\bLINE (\d+):|\berror line (\d+) at position/i.exec(warehouseMessage(e));
+  const m = /\bLINE (\d+):|\berror line (\d+) at position/i.exec(fullMessage(e));
   const at = statement.indexOf(compiled);
   if (!m || at < 0) return {};
   const line = Number(m[1] ?? m[2]) - lineCol(statement, at).line + 1;
