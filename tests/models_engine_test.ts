@@ -199,6 +199,18 @@ Deno.test("a source name that is not an identifier is refused (it names the docs
   ]);
 });
 
+Deno.test("folders or vars in project.yml that are not a mapping are a finding there, not skipped", async () => {
+  const errors = await projectErrors({
+    "models/project.yml": "name: mini\nfolders: [staging]\nvars: greeting\n",
+  });
+  assertEquals(errors, ["models/project.yml:2:10 folders must be a mapping (name: value)"]);
+  const e2 = await projectErrors({
+    "models/project.yml": "name: mini\nfolders:\n  staging: {schema: S1}\nvars:\n  - greeting\n",
+    "models/staging/a.sql": "select 1 as X",
+  });
+  assertEquals(e2, ["models/project.yml:5:3 vars must be a mapping (name: value)"]);
+});
+
 Deno.test("a folder without models/project.yml says where to run the job", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   try {

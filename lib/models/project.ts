@@ -421,8 +421,14 @@ export async function loadProject(root: string): Promise<Project> {
       const y = readYaml(projectText, rel(projectFile));
       const m = mapOf(y, "project.yml", ["name", "folders", "vars", "test_failures_schema"]);
       project.name = reqStr(m.get("name"), "name", y);
-      const fs = m.get("folders");
-      for (const [folder, { node }] of fs?.map ?? []) {
+      // A list or a scalar here was skipped silently, and every model then had "no schema".
+      const entries = (key: string) => {
+        const y = m.get(key);
+        if (y === undefined || y.value === null) return [];
+        if (!y.map) throw new ModelError(y.pos, `${key} must be a mapping (name: value)`);
+        return [...y.map];
+      };
+      for (const [folder, { node }] of entries("folders")) {
         f.guard(() => {
           const fm = mapOf(node, `folder ${folder}`, ["schema", "materialized", "tags"]);
           const schema = str(fm.get("schema"), "schema");
@@ -438,7 +444,7 @@ export async function loadProject(root: string): Promise<Project> {
           });
         });
       }
-      for (const [k, { node }] of m.get("vars")?.map ?? []) {
+      for (const [k, { node }] of entries("vars")) {
         const v = node.value;
         if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
           throw new ModelError(node.pos, `var ${k} must be a string, number or boolean`);
