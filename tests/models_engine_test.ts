@@ -211,6 +211,31 @@ Deno.test("folders or vars in project.yml that are not a mapping are a finding t
   assertEquals(e2, ["models/project.yml:5:3 vars must be a mapping (name: value)"]);
 });
 
+Deno.test("a model named like a reserved SQL word, or a header that is never closed, is a finding; a header with Windows line ends is read", async () => {
+  const errors = await projectErrors({
+    "models/staging/select.sql": "select 1 as X",
+    "models/staging/left.sql": "select 1 as X",
+    "models/staging/open.sql": "\n  /*---\nmaterialized: view\nselect 1 as X\n",
+    // A banner comment is not a header.
+    "models/staging/banner.sql": "/*------------\n a banner\n------------*/\nselect 1 as X",
+  });
+  assertEquals(errors.sort(), [
+    'models/staging/left.sql:1:1 file name "left" is a reserved SQL word (it is the name, written unquoted): rename it',
+    "models/staging/open.sql:2:3 the /*--- header is never closed: end it with a line ---*/",
+    'models/staging/select.sql:1:1 file name "select" is a reserved SQL word (it is the name, written unquoted): rename it',
+  ]);
+  const root = await miniProject({
+    "models/staging/crlf.sql":
+      "/*---\r\nmaterialized: view\r\ntags: [win]\r\n---*/\r\nselect 1 as X\r\n",
+  });
+  try {
+    const m = (await loadProject(root)).models.get("crlf")!;
+    assertEquals([m.materialized, m.tags], ["view", ["staging", "win"]]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a folder without models/project.yml says where to run the job", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   try {

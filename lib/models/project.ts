@@ -147,7 +147,37 @@ export const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MODEL_NAME = /^[a-z_][a-z0-9_]*$/;
 const MATERIALIZATIONS: readonly Materialization[] = ["view", "table", "incremental"];
 const CONFIG_KEYS = ["materialized", "unique_key", "replace_by", "tags"] as const;
-const HEADER = /^(\s*)\/\*---\n([\s\S]*?)\n---\*\//;
+// \r?: a file saved with Windows line ends kept its header as a plain comment, its config unread.
+const HEADER = /^(\s*)\/\*---\r?\n([\s\S]*?)\r?\n---\*\//;
+/** A file that starts like a header: without its `---*\/` the whole file was one comment. */
+const HEADER_START = /^(\s*)\/\*---\r?\n/;
+
+/**
+ * Words a model cannot be named, as its name is written unquoted (`DWH_SILVER.select`): DuckDB's
+ * reserved and type/function keywords (duckdb_keywords(), DuckDB 1.5) and Snowflake's reserved
+ * keywords. A model named `select` passed --check (the transpiler quotes refs) and then failed at
+ * `ALTER TABLE ... RENAME TO select` on every run.
+ */
+const SQL_KEYWORDS = new Set(
+  (
+    // DuckDB reserved
+    "all analyse analyze and any array as asc asymmetric both case cast check collate column " +
+    "constraint create default deferrable desc describe distinct do else end except false fetch " +
+    "for foreign from group having in initially intersect into lambda lateral leading limit not " +
+    "null offset on only or order pivot pivot_longer pivot_wider placing primary qualify " +
+    "references returning select show some summarize symmetric table then to trailing true union " +
+    "unique unpivot using variadic when where window with " +
+    // DuckDB type_function
+    "anti asof at authorization binary by collation columns concurrently cross freeze full " +
+    "generated glob ilike inner is isnull join left like map natural notnull outer overlaps " +
+    "positional right semi similar struct tablesample try_cast unpack verbose " +
+    // Snowflake reserved (beyond the above)
+    "account alter between connect connection current current_date current_time " +
+    "current_timestamp current_user database delete drop exists following grant gscluster " +
+    "increment insert issue localtime localtimestamp minus of organization regexp revoke rlike " +
+    "row rows sample schema set start trigger update values view whenever"
+  ).split(" "),
+);
 
 interface Findings {
   errors: ModelError[];
@@ -544,9 +574,23 @@ export async function loadProject(root: string): Promise<Project> {
       if (!MODEL_NAME.test(base)) {
         throw new ModelError(pos0, `file name "${base}" must be lower_snake_case (it is the name)`);
       }
+      if (SQL_KEYWORDS.has(base)) {
+        throw new ModelError(
+          pos0,
+          `file name "${base}" is a reserved SQL word (it is the name, written unquoted): rename it`,
+        );
+      }
       let header: Y | undefined;
       let sql = fileText;
       const hm = HEADER.exec(fileText);
+      const start = HEADER_START.exec(fileText);
+      if (!hm && start) {
+        const before = start[1].split("\n");
+        throw new ModelError(
+          { file: relFile, line: before.length, col: before.at(-1)!.length + 1 },
+          "the /*--- header is never closed: end it with a line ---*/",
+        );
+      }
       if (hm) {
         const headerLine = hm[1].split("\n").length + 1;
         header = readYaml(hm[2], relFile, { lineOffset: headerLine - 1 });
