@@ -7,6 +7,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Compiler } from "../lib/models/compile.ts";
 import { collectTests, type DataTest, recencyThreshold } from "../lib/models/data_tests.ts";
 import { loadProject, type Project } from "../lib/models/project.ts";
+import { checkModels } from "../lib/models/validate.ts";
+import { ProjectError } from "../lib/models/errors.ts";
 import { runModels } from "../lib/models/run.ts";
 import { runTests } from "../lib/models/test_run.ts";
 import type { Session } from "../lib/warehouse/warehouse.ts";
@@ -465,5 +467,53 @@ Deno.test("models and tests are correct when financials and screener snapshots a
     assertEquals(c, { N: 223, WITH_CAP: 0 });
   } finally {
     await fx.close();
+  }
+});
+
+Deno.test("a generic test's bad ref names its own YAML line, and accepted values that are not scalars are a finding, not a TypeError", async () => {
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  const check = async (yml: string) => {
+    await Deno.writeTextFile(`${root}/models/staging/_t.yml`, yml);
+    try {
+      return await checkModels(root, AS_OF);
+    } catch (e) {
+      if (!(e instanceof ProjectError)) throw e;
+      return e.findings.map((f) => f.message);
+    }
+  };
+  try {
+    await Deno.mkdir(`${root}/models/staging`, { recursive: true });
+    await Deno.writeTextFile(
+      `${root}/models/project.yml`,
+      "name: mini\nfolders:\n  staging: {schema: S1, materialized: table}\n",
+    );
+    await Deno.writeTextFile(`${root}/models/staging/a.sql`, "select 1 as N");
+    const head = "models:\n  - name: a\n    columns:\n      - name: N\n        tests:\n";
+    assertEquals(
+      await check(
+        head +
+          "          - relationships: {to: \"ref('nope')\", field: N}\n" +
+          "          - not_null\n          - unique\n",
+      ),
+      ["models/staging/_t.yml:6:13 test relationships_a_n__nope: ref('nope'): no such model"],
+    );
+    assertEquals(await check(head + "          - accepted_values: {values: [1, [2]]}\n"), [
+      "models/staging/_t.yml:6:43 values must be strings, finite numbers or booleans, got [2]",
+    ]);
+    assertEquals(
+      await check(head + "          - accepted_values:\n              values: [x, null]\n"),
+      [
+        "models/staging/_t.yml:7:27 values must be strings, finite numbers or booleans, got null",
+      ],
+    );
+    assertEquals(await check(head + "          - accepted_values: {values: [.inf]}\n"), [
+      "models/staging/_t.yml:6:40 values must be strings, finite numbers or booleans, got Infinity",
+    ]);
+    assertEquals(
+      await check(head + "          - accepted_values: {values: [1, 'x', true]}\n"),
+      "models/: ok (1 models, 0 sources, 1 tests)",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -151,6 +151,9 @@ export function collectTests(project: Project, asOf: Date): DataTest[] {
       const sql = genericTestSql(spec, { relation: relationCall, asOf });
       // A generated query is one line per clause; parse errors point at the YAML entry.
       const template = parseTemplate(sql, file, { lineOffset: spec.pos.line - 1 });
+      // A ref() or source() here was written on the YAML entry (`to:`), not on the line of the
+      // generated query it lands on: "ref('nope'): no such model" named the next test's line.
+      for (const c of template.calls) c.pos = spec.pos;
       out.push({
         name,
         kind: spec.kind,

@@ -353,6 +353,21 @@ export function readTest(y: Y, column: string | undefined): TestSpec {
       if (!Array.isArray(v) || v.length === 0) {
         throw new ModelError(need("values").pos, "values must be a non-empty list");
       }
+      // A list, mapping or null among them crashed --check and the test run (a TypeError with no
+      // file or line) when turned into a SQL literal.
+      need("values").seq!.forEach((item, i) => {
+        const x = v[i];
+        const ok = typeof x === "string" || typeof x === "boolean" ||
+          (typeof x === "number" && Number.isFinite(x));
+        if (!ok) {
+          throw new ModelError(
+            item.pos,
+            `values must be strings, finite numbers or booleans, got ${
+              typeof x === "number" ? x : JSON.stringify(x)
+            }`,
+          );
+        }
+      });
       spec.values = v as (string | number | boolean)[];
       break;
     }
