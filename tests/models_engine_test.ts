@@ -211,15 +211,21 @@ Deno.test("folders or vars in project.yml that are not a mapping are a finding t
   assertEquals(e2, ["models/project.yml:5:3 vars must be a mapping (name: value)"]);
 });
 
-Deno.test("a model named like a reserved SQL word, or a header that is never closed, is a finding; a header with Windows line ends is read", async () => {
+Deno.test("a model named like a reserved SQL word or an engine working table, or a header that is never closed, is a finding; a header with Windows line ends is read", async () => {
   const errors = await projectErrors({
     "models/staging/select.sql": "select 1 as X",
     "models/staging/left.sql": "select 1 as X",
     "models/staging/open.sql": "\n  /*---\nmaterialized: view\nselect 1 as X\n",
+    // Named like the working table of a model (building `a` dropped it) or its new rows.
+    "models/staging/a.sql": "select 1 as X",
+    "models/staging/a__egx_tmp.sql": "select 1 as X",
+    "models/staging/a__egx_new.sql": "select 1 as X",
     // A banner comment is not a header.
     "models/staging/banner.sql": "/*------------\n a banner\n------------*/\nselect 1 as X",
   });
   assertEquals(errors.sort(), [
+    'models/staging/a__egx_new.sql:1:1 file name "a__egx_new" ends like the engine\'s working tables (__egx_tmp, __egx_new): rename it',
+    'models/staging/a__egx_tmp.sql:1:1 file name "a__egx_tmp" ends like the engine\'s working tables (__egx_tmp, __egx_new): rename it',
     'models/staging/left.sql:1:1 file name "left" is a reserved SQL word (it is the name, written unquoted): rename it',
     "models/staging/open.sql:2:3 the /*--- header is never closed: end it with a line ---*/",
     'models/staging/select.sql:1:1 file name "select" is a reserved SQL word (it is the name, written unquoted): rename it',

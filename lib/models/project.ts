@@ -589,6 +589,16 @@ export async function loadProject(root: string): Promise<Project> {
       if (!MODEL_NAME.test(base)) {
         throw new ModelError(pos0, `file name "${base}" must be lower_snake_case (it is the name)`);
       }
+      // The engine's own working tables are `<model>__egx_tmp` (a table being built) and
+      // `<model>__egx_new` (an incremental run's rows): building stg_a dropped a model named
+      // stg_a__egx_tmp.
+      if (/__egx_(tmp|new)$/.test(base)) {
+        throw new ModelError(
+          pos0,
+          `file name "${base}" ends like the engine's working tables (__egx_tmp, __egx_new): ` +
+            "rename it",
+        );
+      }
       if (SQL_KEYWORDS.has(base)) {
         throw new ModelError(
           pos0,
