@@ -242,6 +242,24 @@ Deno.test("a model named like a reserved SQL word or an engine working table, or
   }
 });
 
+Deno.test("a model in a schema holding sources, the loaders' tables or the test failures is a finding (its build would replace them)", async () => {
+  const errors = await projectErrors({
+    "models/project.yml": "name: mini\nfolders:\n  ops: {schema: operational}\n" +
+      "  raw: {schema: RAW_IN}\n  audit: {schema: DWH_AUDIT}\n  staging: {schema: S1}\n",
+    "models/sources.yml":
+      "sources:\n  - name: raw\n    schema: RAW_IN\n    tables:\n      - name: T\n",
+    "models/ops/tbl_company.sql": "select 1 as N",
+    "models/raw/t.sql": "select 1 as N",
+    "models/audit/test_results.sql": "select 1 as N",
+    "models/staging/fine.sql": "select * from {{ source('raw', 'T') }}",
+  });
+  assertEquals(errors.sort(), [
+    `models/audit/test_results.sql:1:1 model test_results would be built in schema DWH_AUDIT, which holds test_failures_schema: give folder "audit" its own schema in models/project.yml`,
+    `models/ops/tbl_company.sql:1:1 model tbl_company would be built in schema operational, which holds the loaders' tables: give folder "ops" its own schema in models/project.yml`,
+    `models/raw/t.sql:1:1 model t would be built in schema RAW_IN, which holds source raw: give folder "raw" its own schema in models/project.yml`,
+  ]);
+});
+
 Deno.test("a folder without models/project.yml says where to run the job", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   try {

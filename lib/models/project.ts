@@ -707,6 +707,26 @@ export async function loadProject(root: string): Promise<Project> {
       );
     }
   }
+  // A model is built by dropping and replacing its relation: in a schema holding sources (the
+  // loaders' OPERATIONAL tables) or the test failures it replaced that data (a model
+  // tbl_company in a folder with schema OPERATIONAL dropped the company list).
+  const kept = new Map<string, string>([["OPERATIONAL", "the loaders' tables"]]);
+  for (const src of project.sources.values()) {
+    kept.set(src.schema.toUpperCase(), `source ${src.source}`);
+  }
+  kept.set(project.failuresSchema.toUpperCase(), "test_failures_schema");
+  for (const m of project.models.values()) {
+    const holds = kept.get(m.schema.toUpperCase());
+    if (holds !== undefined) {
+      f.errors.push(
+        new ModelError(
+          m.pos,
+          `model ${m.name} would be built in schema ${m.schema}, which holds ${holds}: ` +
+            `give folder "${m.path.join("/")}" its own schema in models/project.yml`,
+        ),
+      );
+    }
+  }
   for (const t of project.singularTests) {
     if (project.models.has(t.name)) {
       f.errors.push(new ModelError(t.pos, `singular test ${t.name} has the name of a model`));
