@@ -470,7 +470,7 @@ Deno.test("models and tests are correct when financials and screener snapshots a
   }
 });
 
-Deno.test("a generic test's bad ref names its own YAML line, and accepted values that are not scalars are a finding, not a TypeError", async () => {
+Deno.test("a generic test's bad ref names its own YAML line; accepted values that are not scalars and a test named test_results are findings", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   const check = async (yml: string) => {
     await Deno.writeTextFile(`${root}/models/staging/_t.yml`, yml);
@@ -509,6 +509,13 @@ Deno.test("a generic test's bad ref names its own YAML line, and accepted values
     assertEquals(await check(head + "          - accepted_values: {values: [.inf]}\n"), [
       "models/staging/_t.yml:6:40 values must be strings, finite numbers or booleans, got Infinity",
     ]);
+    // A test named like the results table (its failing rows would replace it).
+    assertEquals(
+      await check(head + "          - not_null: {name: test_results}\n"),
+      [
+        "models/staging/_t.yml:6:13 test name test_results is the results table's name: give it another",
+      ],
+    );
     assertEquals(
       await check(head + "          - accepted_values: {values: [1, 'x', true]}\n"),
       "models/: ok (1 models, 0 sources, 1 tests)",

@@ -211,6 +211,16 @@ export function collectTests(project: Project, asOf: Date): DataTest[] {
       );
     }
     seen.set(t.name, t);
+    // Failing rows go to <failures schema>.<test name>: a failing test named test_results
+    // replaced the TEST_RESULTS table, and the run could then never record its results.
+    if (t.name === "test_results") {
+      errors.push(
+        new ModelError(
+          t.pos,
+          "test name test_results is the results table's name: give it another",
+        ),
+      );
+    }
   }
   for (const t of out) {
     for (const c of t.template.calls) {
