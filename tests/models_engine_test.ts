@@ -260,6 +260,18 @@ Deno.test("a model in a schema holding sources, the loaders' tables or the test 
   ]);
 });
 
+Deno.test("a YAML syntax error (tab, duplicate key) names its line once, right also in a model's header", async () => {
+  const errors = await projectErrors({
+    "models/staging/a.sql": "/*---\nmaterialized: view\n\ttags: [x]\n---*/\nselect 1 as X",
+    "models/staging/b.sql": "select 1 as X",
+    "models/staging/_docs.yml": "models:\n  - name: b\n    grain: one\n    grain: two\n",
+  });
+  assertEquals(errors.sort(), [
+    "models/staging/_docs.yml:4:5 Map keys must be unique",
+    "models/staging/a.sql:3:1 Tabs are not allowed as indentation",
+  ]);
+});
+
 Deno.test("a folder without models/project.yml says where to run the job", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   try {

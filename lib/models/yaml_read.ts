@@ -25,7 +25,12 @@ export function readYaml(
     const p = lc.linePos(offset ?? 0);
     return { file, line: p.line + lineOffset, col: p.col };
   };
-  for (const e of doc.errors) throw new ModelError(at(e.pos[0]), e.message.split("\n")[0]);
+  for (const e of doc.errors) {
+    // The library ends its first line with "at line 3, column 1:" (counted in the YAML text
+    // alone, so wrong for a model's header): our position already says where.
+    const message = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ModelError(at(e.pos[0]), message);
+  }
   const convert = (n: Node | null | undefined, fallback: Position): Y => {
     if (n === null || n === undefined) return { pos: fallback, value: null };
     const pos = at(n.range?.[0]);
