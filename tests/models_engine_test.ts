@@ -272,6 +272,27 @@ Deno.test("a YAML syntax error (tab, duplicate key) names its line once, right a
   ]);
 });
 
+Deno.test("a model or YAML file the engine would skip (upper-case extension, symbolic link) is a finding, not left unbuilt without a word", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql": "select 1 as X",
+    "models/staging/b.SQL": "select 2 as X",
+    "models/staging/_docs.YAML": "models:\n  - name: a\n",
+    "models/staging/notes.md": "not a model, not a finding",
+  });
+  try {
+    await Deno.symlink(join(root, "models/staging/a.sql"), join(root, "models/staging/c.sql"));
+    const e = await loadProject(root).catch((e) => e);
+    assert(e instanceof ProjectError, String(e));
+    assertEquals(e.findings.map((f) => f.message), [
+      "models/staging/c.sql is a symbolic link, which the engine does not follow: copy the file here",
+      "models/staging/_docs.YAML is not read (the extension .YAML is upper case): rename it to .yaml",
+      "models/staging/b.SQL is not read (the extension .SQL is upper case): rename it to .sql",
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a folder without models/project.yml says where to run the job", async () => {
   const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
   try {

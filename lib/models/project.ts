@@ -247,12 +247,14 @@ async function readUtf8(path: string, file: string, f: Findings): Promise<string
   }
 }
 
-async function walk(dir: string): Promise<string[]> {
+/** Files under `dir`, sorted; symbolic links are listed in `links` (they are not followed). */
+async function walk(dir: string, links: string[] = []): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...await walk(p));
+    if (e.isDirectory) out.push(...await walk(p, links));
     else if (e.isFile) out.push(p);
+    else if (e.isSymlink) links.push(p);
   }
   return out.sort();
 }
@@ -501,7 +503,28 @@ export async function loadProject(root: string): Promise<Project> {
     });
   }
 
-  const files = await walk(dir);
+  const links: string[] = [];
+  const files = await walk(dir, links);
+  // Skipped without a word, a model saved as X.SQL or linked in was simply not built.
+  for (const p of links.sort()) {
+    f.errors.push(
+      new ModelError(
+        { file: rel(p), line: 0, col: 0 },
+        "is a symbolic link, which the engine does not follow: copy the file here",
+      ),
+    );
+  }
+  for (const p of files) {
+    const ext = /\.(sql|ya?ml)$/i.exec(p)?.[0];
+    if (ext !== undefined && ext !== ext.toLowerCase()) {
+      f.errors.push(
+        new ModelError(
+          { file: rel(p), line: 0, col: 0 },
+          `is not read (the extension ${ext} is upper case): rename it to ${ext.toLowerCase()}`,
+        ),
+      );
+    }
+  }
   const docs = new Map<string, ModelDoc>();
   for (const file of files.filter((p) => /\.ya?ml$/.test(p) && p !== projectFile)) {
     const text = await readUtf8(file, rel(file), f);
