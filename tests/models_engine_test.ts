@@ -553,6 +553,53 @@ Deno.test("a warehouse error quoting a huge identifier is cut to MAX_MESSAGE cha
   }
 });
 
+Deno.test("a run stopped after its first model leaves that model built and recorded in model_status.json, and the next one untouched", async () => {
+  const root = await miniProject({
+    "models/staging/first.sql": "select 1 as ID",
+    "models/marts/second.sql": "select ID + 1 as ID from {{ ref('first') }}",
+  });
+  const wh = await memoryWarehouse(root);
+  const target = join(root, "target");
+  try {
+    const project = await loadProject(root);
+    const stop = new AbortController();
+    const lines: string[] = [];
+    await assertRejects(
+      () =>
+        runModels(wh, project, {
+          asOf: AS_OF,
+          targetDir: target,
+          signal: stop.signal,
+          log: (l) => {
+            lines.push(l);
+            stop.abort(new DOMException("models_run received SIGTERM", "AbortError"));
+          },
+        }),
+      DOMException,
+      "models_run received SIGTERM",
+    );
+    assertEquals(lines.length, 1);
+    assertMatch(lines[0], /^1\/2 first +OK +table 1 rows in \d+ ms$/);
+    assertEquals(await wh.query("SELECT ID FROM S1.first"), [{ ID: 1 }]);
+    assertEquals(
+      await wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'M1'"),
+      [],
+    );
+    const status = JSON.parse(await Deno.readTextFile(join(target, "model_status.json")));
+    assertEquals(Object.keys(status), ["first"]);
+    assertEquals([status.first.status, status.first.rows], ["success", 1]);
+    // No run result: the run did not finish.
+    await assertRejects(
+      () => Deno.stat(join(target, "run_results.json")),
+      Deno.errors.NotFound,
+      "",
+    );
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a model can switch between view and table, and an incremental model whose definition or columns changed is rebuilt in full", async () => {
   const root = await miniProject({
     "models/staging/src.sql": "select range as ID, range * 2 as V from range(5)",

@@ -136,39 +136,59 @@ export async function runModels(
   const results: ModelResult[] = [];
   const failed = new Map<string, string>(); // model -> the failed model that stopped it
   const width = Math.max(0, ...selected.map((n) => n.length));
-  for (const [i, name] of selected.entries()) {
-    opts.signal?.throwIfAborted();
-    const m = project.models.get(name)!;
-    const head = `${String(i + 1).padStart(String(selected.length).length)}/${selected.length} ${
-      name.padEnd(width)
-    }`;
-    const blockedBy = [...graph.parents.get(name)!].find((p) => failed.has(p));
-    if (blockedBy !== undefined) {
-      const root = failed.get(blockedBy)!;
-      failed.set(name, root);
-      const message = `skipped: upstream ${root} failed`;
-      results.push({
-        name,
-        file: m.file,
-        materialized: m.materialized,
-        mode: m.materialized === "view" ? "view" : "table",
-        status: "skipped",
-        durationMs: 0,
-        message,
-        statements: [],
+  try {
+    await buildSelected();
+  } catch (e) {
+    // Stopped (SIGTERM): the models built before the stop are committed, so their status is
+    // recorded (the docs showed the previous run's for them); the run itself has no result.
+    if (opts.signal?.aborted && results.length > 0) {
+      await Deno.mkdir(compiler.targetDir, { recursive: true });
+      await updateModelStatus(compiler.targetDir, {
+        target,
+        startedAt,
+        durationMs: performance.now() - t0,
+        results,
+        setupStatements,
+        ok: false,
       });
-      log(`${head}  SKIP   ${message}`);
-      continue;
     }
-    const r = await buildModel(wh, compiler, m, { existing, records }, opts);
-    results.push(r);
-    if (r.status === "error") {
-      failed.set(name, name);
-      log(`${head}  ERROR  ${r.message}`);
-    } else {
-      const rows = r.rows === undefined ? "" : ` ${r.rows} rows`;
-      const why = r.reason === undefined ? "" : ` (${r.reason})`;
-      log(`${head}  OK     ${r.mode}${why}${rows} in ${r.durationMs.toFixed(0)} ms`);
+    throw e;
+  }
+  async function buildSelected(): Promise<void> {
+    for (const [i, name] of selected.entries()) {
+      opts.signal?.throwIfAborted();
+      const m = project.models.get(name)!;
+      const head = `${String(i + 1).padStart(String(selected.length).length)}/${selected.length} ${
+        name.padEnd(width)
+      }`;
+      const blockedBy = [...graph.parents.get(name)!].find((p) => failed.has(p));
+      if (blockedBy !== undefined) {
+        const root = failed.get(blockedBy)!;
+        failed.set(name, root);
+        const message = `skipped: upstream ${root} failed`;
+        results.push({
+          name,
+          file: m.file,
+          materialized: m.materialized,
+          mode: m.materialized === "view" ? "view" : "table",
+          status: "skipped",
+          durationMs: 0,
+          message,
+          statements: [],
+        });
+        log(`${head}  SKIP   ${message}`);
+        continue;
+      }
+      const r = await buildModel(wh, compiler, m, { existing, records }, opts);
+      results.push(r);
+      if (r.status === "error") {
+        failed.set(name, name);
+        log(`${head}  ERROR  ${r.message}`);
+      } else {
+        const rows = r.rows === undefined ? "" : ` ${r.rows} rows`;
+        const why = r.reason === undefined ? "" : ` (${r.reason})`;
+        log(`${head}  OK     ${r.mode}${why}${rows} in ${r.durationMs.toFixed(0)} ms`);
+      }
     }
   }
   await compiler.saveCache();
