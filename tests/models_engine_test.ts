@@ -600,6 +600,29 @@ Deno.test("a run stopped after its first model leaves that model built and recor
   }
 });
 
+Deno.test("run_results.json is replaced by a new file, never rewritten in place (a stopped write left half a JSON file)", async () => {
+  const root = await miniProject({ "models/staging/one.sql": "select 1 as ID" });
+  const wh = await memoryWarehouse(root);
+  const target = join(root, "target");
+  try {
+    const project = await loadProject(root);
+    const first = await runModels(wh, project, { asOf: AS_OF, targetDir: target });
+    // A second name for the same file: rewritten in place, it would change too.
+    await Deno.link(join(target, "run_results.json"), join(target, "kept.json"));
+    const second = await runModels(wh, project, { asOf: AS_OF, targetDir: target });
+    const read = async (f: string) => JSON.parse(await Deno.readTextFile(join(target, f)));
+    assertEquals((await read("kept.json")).startedAt, first.startedAt);
+    assertEquals((await read("run_results.json")).startedAt, second.startedAt);
+    assert(first.startedAt !== second.startedAt);
+    const names = [];
+    for await (const e of Deno.readDir(target)) names.push(e.name);
+    assertEquals(names.filter((n) => n.endsWith(".tmp")), []);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a model can switch between view and table, and an incremental model whose definition or columns changed is rebuilt in full", async () => {
   const root = await miniProject({
     "models/staging/src.sql": "select range as ID, range * 2 as V from range(5)",

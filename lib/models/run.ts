@@ -201,10 +201,7 @@ export async function runModels(
     ok: results.every((r) => r.status === "success"),
   };
   await Deno.mkdir(compiler.targetDir, { recursive: true });
-  await Deno.writeTextFile(
-    join(compiler.targetDir, "run_results.json"),
-    JSON.stringify(result, null, 2) + "\n",
-  );
+  await writeJson(join(compiler.targetDir, "run_results.json"), result);
   await updateModelStatus(compiler.targetDir, result);
   return result;
 }
@@ -425,7 +422,16 @@ async function updateModelStatus(targetDir: string, run: RunResult): Promise<voi
       at: run.startedAt,
     };
   }
+  await writeJson(path, all);
+}
+
+/**
+ * Write a result file under target/ as a new file renamed over the old one: written in place, a
+ * run stopped mid-write left half a JSON file, and docs_generate then failed on it ("cannot read
+ * target/run_results.json") until the next complete run.
+ */
+export async function writeJson(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
   await Deno.rename(tmp, path);
 }

@@ -14,6 +14,7 @@ import { buildGraph } from "./dag.ts";
 import { collectTests, compileTest, type DataTest, testDependencies } from "./data_tests.ts";
 import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
 import type { Project } from "./project.ts";
+import { writeJson } from "./run.ts";
 import { SelectionError, selectModels } from "./select.ts";
 
 export const FAILURE_ROWS = 1000;
@@ -173,10 +174,11 @@ export async function runTests(
     parameters,
   };
   await Deno.mkdir(compiler.targetDir, { recursive: true });
-  await Deno.writeTextFile(
-    join(compiler.targetDir, "test_results.json"),
-    JSON.stringify({ ...run, statements: undefined, parameters: undefined }, null, 2) + "\n",
-  );
+  await writeJson(join(compiler.targetDir, "test_results.json"), {
+    ...run,
+    statements: undefined,
+    parameters: undefined,
+  });
   await updateTestStatus(compiler.targetDir, run, full);
   return run;
 }
@@ -203,9 +205,7 @@ async function updateTestStatus(targetDir: string, run: TestRunResult, full: boo
   for (const r of run.results) {
     all[r.name] = { status: r.status, failures: r.failures, message: r.message, at: run.startedAt };
   }
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2) + "\n");
-  await Deno.rename(tmp, path);
+  await writeJson(path, all);
 }
 
 class Restart extends Error {}
