@@ -623,6 +623,44 @@ Deno.test("run_results.json is replaced by a new file, never rewritten in place 
   }
 });
 
+Deno.test("an incremental model whose unique_key is not one of its columns fails on its first build, not on every later run, and the old table stays", async () => {
+  const inc = (key: string) =>
+    `/*---\nmaterialized: incremental\nunique_key: ${key}\n---*/\nselect range as ID, 7 as V from range(3)`;
+  const root = await miniProject({ "models/staging/inc.sql": inc("NOPE") });
+  const wh = await memoryWarehouse(root);
+  const run = async () =>
+    (await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: join(root, "target"),
+    })).results[0];
+  const tables = () =>
+    wh.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'S1'");
+  try {
+    const first = await run();
+    assertEquals(first.status, "error");
+    assertEquals(
+      first.message,
+      "models/staging/inc.sql:1:1 unique_key/replace_by NOPE: not a column of inc (it has ID, V) " +
+        "(compiled SQL: target/compiled/duckdb/models/staging/inc.sql)",
+    );
+    assertEquals(await tables(), []);
+    await Deno.writeTextFile(join(root, "models/staging/inc.sql"), inc("ID"));
+    assertEquals((await run()).status, "success");
+    // The key renamed to a column the model does not have: the incremental run says so.
+    await Deno.writeTextFile(join(root, "models/staging/inc.sql"), inc("[ID, NOPE]"));
+    const later = await run();
+    assertEquals(later.status, "error");
+    assertMatch(
+      later.message!,
+      /^models\/staging\/inc\.sql:1:1 unique_key\/replace_by NOPE: not a column of inc \(it has ID, V\)/,
+    );
+    assertEquals(await wh.query("SELECT count(*)::INT AS N FROM S1.inc"), [{ N: 3 }]);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a model can switch between view and table, and an incremental model whose definition or columns changed is rebuilt in full", async () => {
   const root = await miniProject({
     "models/staging/src.sql": "select range as ID, range * 2 as V from range(5)",

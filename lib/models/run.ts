@@ -291,6 +291,12 @@ async function buildModel(
               await exec(st);
             }
             rows = await countRows(s, m.relation, statements);
+            if (m.materialized === "incremental") {
+              const q = columnsQuery(compiler.target, false);
+              statements.push(q);
+              const cols = await s.query<{ COLUMN_NAME: string }>(q, [m.schema, m.name]);
+              checkKeyColumns(m, cols.map((r) => r.COLUMN_NAME));
+            }
           } else {
             rows = await incrementalBuild(s, compiler.target, m, compiled.sql, statements, exec);
           }
@@ -330,6 +336,24 @@ async function buildModel(
         (lines.compiled ? `:${lines.compiled}` : "");
     const message = compiledAt ? `${where} (compiled SQL: ${compiledAt})` : where;
     return { ...base, status: "error", durationMs: performance.now() - t0, message, statements };
+  }
+}
+
+/**
+ * An incremental model's unique_key and replace_by must be among its columns: otherwise its first
+ * (full) build succeeded and every later run failed in the DELETE with a binder error. Thrown
+ * inside the build's transaction, so nothing is written.
+ */
+function checkKeyColumns(m: ModelNode, columns: string[]): void {
+  const have = new Set(columns.map((c) => c.toUpperCase()));
+  const missing = [...new Set([...m.uniqueKey, ...m.replaceBy])]
+    .filter((k) => !have.has(k.toUpperCase()));
+  if (missing.length > 0) {
+    throw new ModelError(
+      m.pos,
+      `unique_key/replace_by ${missing.join(", ")}: not a column of ${m.name} ` +
+        `(it has ${columns.join(", ")})`,
+    );
   }
 }
 
@@ -374,6 +398,7 @@ async function incrementalBuild(
   const oldCols = await colsOf(false, [m.schema, m.name]);
   const same = newCols.length === oldCols.length &&
     newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());
+  checkKeyColumns(m, newCols);
   if (!same) {
     throw new ColumnsChangedError(
       `columns changed: ${newCols.join(", ")} (was ${oldCols.join(", ")})`,
