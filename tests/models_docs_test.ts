@@ -8,6 +8,7 @@ import {
   match as assertMatch,
   ok as assert,
 } from "node:assert/strict";
+import { join } from "node:path";
 import { generateDocs, type Manifest } from "../lib/models/docs.ts";
 import { docsFile, serveDocs } from "../lib/models/docs_server.ts";
 import { loadProject } from "../lib/models/project.ts";
@@ -196,5 +197,35 @@ Deno.test("the docs server serves the site on loopback and nothing outside it", 
   } finally {
     ac.abort();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a docs page that cannot be written (a source name too long for a file name) fails the run and leaves neither a half-written site nor its temporary folder", async () => {
+  const fx = await fixtureWarehouse({ load: false });
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  try {
+    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
+    await Deno.writeTextFile(
+      join(root, "models/project.yml"),
+      "name: mini\nfolders:\n  staging: {schema: S1}\n",
+    );
+    await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as X");
+    const long = "T".repeat(300);
+    const sources = (table: string) =>
+      `sources:\n  - name: raw\n    schema: RAW\n    tables:\n      - name: ${table}\n`;
+    await Deno.writeTextFile(join(root, "models/sources.yml"), sources("T"));
+    const opts = { asOf: AS_OF, targetDir: fx.targetDir };
+    await generateDocs(fx.wh, await loadProject(root), opts);
+    const before = await Deno.readTextFile(join(fx.targetDir, "docs/index.html"));
+    await Deno.writeTextFile(join(root, "models/sources.yml"), sources(long));
+    const e = await generateDocs(fx.wh, await loadProject(root), opts).catch((e) => e);
+    assert(e instanceof Error && /name too long/i.test(e.message), String(e));
+    const left = [];
+    for await (const d of Deno.readDir(fx.targetDir)) left.push(d.name);
+    assertEquals(left.filter((n) => n.startsWith("docs")), ["docs"]);
+    assertEquals(await Deno.readTextFile(join(fx.targetDir, "docs/index.html")), before);
+  } finally {
+    await fx.close();
+    await Deno.remove(root, { recursive: true });
   }
 });

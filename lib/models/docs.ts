@@ -296,11 +296,18 @@ export async function generateDocs(
   const tmp = `${dir}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   await Deno.mkdir(tmp, { recursive: true });
   const pages = renderSite(manifest);
-  for (const [path, html] of pages) {
-    await Deno.mkdir(join(tmp, path, ".."), { recursive: true });
-    await Deno.writeTextFile(join(tmp, path), html);
+  try {
+    for (const [path, html] of pages) {
+      await Deno.mkdir(join(tmp, path, ".."), { recursive: true });
+      await Deno.writeTextFile(join(tmp, path), html);
+    }
+    await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  } catch (e) {
+    // A page that cannot be written (a name too long for the file system, a full disk) left the
+    // half-written site beside the old one, one more folder per attempt.
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
   }
-  await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   // Replace the old site in one step (a server reading it never sees half a site).
   await Deno.remove(dir, { recursive: true }).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
