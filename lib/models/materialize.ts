@@ -87,6 +87,16 @@ export function incrementalMergeStatements(
   ];
 }
 
+/**
+ * columnsQuery with its parameters (schema and name, or a temporary table's name) written in as
+ * literals: a statement complete in itself, as the statements a model records are (they are
+ * shown and replayed without parameters).
+ */
+export function columnsQueryOf(target: Target, temp: boolean, params: readonly string[]): string {
+  let i = 0;
+  return columnsQuery(target, temp).replace(/\?/g, () => `'${params[i++].replaceAll("'", "''")}'`);
+}
+
 /** Columns of a relation, in order (information_schema works on both warehouses). */
 export function columnsQuery(target: Target, temp: boolean): string {
   if (target === "duckdb" && temp) {

@@ -21,7 +21,7 @@ import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { errorLines, ModelError, warehouseMessage } from "./errors.ts";
 import {
-  columnsQuery,
+  columnsQueryOf,
   incrementalMergeStatements,
   incrementalStageStatements,
   newRowsRelation,
@@ -292,9 +292,9 @@ async function buildModel(
             }
             rows = await countRows(s, m.relation, statements);
             if (m.materialized === "incremental") {
-              const q = columnsQuery(compiler.target, false);
+              const q = columnsQueryOf(compiler.target, false, [m.schema, m.name]);
               statements.push(q);
-              const cols = await s.query<{ COLUMN_NAME: string }>(q, [m.schema, m.name]);
+              const cols = await s.query<{ COLUMN_NAME: string }>(q);
               checkKeyColumns(m, cols.map((r) => r.COLUMN_NAME));
             }
           } else {
@@ -387,9 +387,9 @@ async function incrementalBuild(
   for (const st of incrementalStageStatements(target, { rel: rel(m), sql })) await exec(st);
   const newRel = newRowsRelation(target, rel(m));
   const colsOf = async (temp: boolean, params: string[]) => {
-    const q = columnsQuery(target, temp);
+    const q = columnsQueryOf(target, temp, params);
     statements.push(q);
-    const rows = await s.query<{ COLUMN_NAME: string }>(q, params);
+    const rows = await s.query<{ COLUMN_NAME: string }>(q);
     return rows.map((r) => r.COLUMN_NAME);
   };
   const newCols = target === "duckdb"
