@@ -3,7 +3,7 @@ import {
   ok as assert,
   throws as assertThrows,
 } from "node:assert/strict";
-import { parseManifest } from "../lib/runner/manifest.ts";
+import { type Manifest, parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { registerSecrets } from "../lib/config/config.ts";
 import { planRun } from "../lib/runner/plan.ts";
@@ -725,6 +725,25 @@ class FailingHistory extends History {
   }
 }
 
+/**
+ * Pipeline `p` of `manifest` on a FailingHistory in `tmp`: the error the run ends with, and the
+ * history (left open: the test closes it once it has watched what happens after).
+ */
+async function runOnFailingHistory(manifest: Manifest, tmp: string) {
+  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
+  let error: unknown;
+  try {
+    await executePlan(manifest, planRun(manifest, "p"), {
+      history,
+      logDir: `${tmp}/logs`,
+      env: { ...denoCacheEnv(), STATE: tmp },
+    });
+  } catch (e) {
+    error = e;
+  }
+  return { error, history };
+}
+
 Deno.test("a history that cannot be written ends the run with its error and stops the running jobs", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
   const manifest = parseManifest(
@@ -741,18 +760,8 @@ jobs:
 `,
     { root: ROOT },
   );
-  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
   const t0 = Date.now();
-  let error: unknown;
-  try {
-    await executePlan(manifest, planRun(manifest, "p"), {
-      history,
-      logDir: `${tmp}/logs`,
-      env: { ...denoCacheEnv(), STATE: tmp },
-    });
-  } catch (e) {
-    error = e;
-  }
+  const { error, history } = await runOnFailingHistory(manifest, tmp);
   assertEquals((error as Error).message, "database or disk is full");
   assert(Date.now() - t0 < 10_000, "the run waited for the slow job");
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
@@ -790,17 +799,7 @@ ${
 `,
     { root: ROOT },
   );
-  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
-  let error: unknown;
-  try {
-    await executePlan(manifest, planRun(manifest, "p"), {
-      history,
-      logDir: `${tmp}/logs`,
-      env: { ...denoCacheEnv(), STATE: tmp },
-    });
-  } catch (e) {
-    error = e;
-  }
+  const { error, history } = await runOnFailingHistory(manifest, tmp);
   assertEquals((error as Error).message, "database or disk is full");
   // The running job was stopped before the run ended with the error.
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
