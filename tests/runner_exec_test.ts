@@ -8,6 +8,7 @@ import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { registerSecrets } from "../lib/config/config.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import {
+  type ExecuteOptions,
   executePlan,
   newRunId,
   retryDelay,
@@ -667,6 +668,28 @@ Deno.test("history.batch records its rows in one transaction: an error inside le
   }
 });
 
+/**
+ * Pipeline `p` of `manifest` with its logs and STATE in `tmp`, recorded in `history` (left open:
+ * the test reads or closes it): the error the run ends with, undefined when none.
+ */
+async function runCatching(
+  manifest: Manifest,
+  tmp: string,
+  history: History,
+  onEvent?: ExecuteOptions["onEvent"],
+): Promise<unknown> {
+  try {
+    await executePlan(manifest, planRun(manifest, "p"), {
+      history,
+      logDir: `${tmp}/logs`,
+      env: { ...denoCacheEnv(), STATE: tmp },
+      onEvent,
+    });
+  } catch (e) {
+    return e;
+  }
+}
+
 Deno.test("an observer that throws disturbs neither the run nor its history; the run then reports it", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
   const manifest = parseManifest(
@@ -682,23 +705,13 @@ ${job("c", `--sleep, 100, --record, "\${STATE}/record.txt"`)}`,
   const history = new History(`${tmp}/logs/runs.sqlite`);
   const events: string[] = [];
   let thrown = false;
-  let error: unknown;
-  try {
-    await executePlan(manifest, planRun(manifest, "p"), {
-      history,
-      logDir: `${tmp}/logs`,
-      env: { ...denoCacheEnv(), STATE: tmp },
-      onEvent: (e) => {
-        events.push(`${e.type} ${e.job}`);
-        if (e.type === "end" && !thrown) {
-          thrown = true;
-          throw new Error("observer broke");
-        }
-      },
-    });
-  } catch (e) {
-    error = e;
-  }
+  const error = await runCatching(manifest, tmp, history, (e) => {
+    events.push(`${e.type} ${e.job}`);
+    if (e.type === "end" && !thrown) {
+      thrown = true;
+      throw new Error("observer broke");
+    }
+  });
   const detail = history.getRun(history.listRuns(1)[0].id)!;
   history.close();
   assertEquals((error as Error)?.message, "observer broke");
@@ -725,25 +738,6 @@ class FailingHistory extends History {
   }
 }
 
-/**
- * Pipeline `p` of `manifest` on a FailingHistory in `tmp`: the error the run ends with, and the
- * history (left open: the test closes it once it has watched what happens after).
- */
-async function runOnFailingHistory(manifest: Manifest, tmp: string) {
-  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
-  let error: unknown;
-  try {
-    await executePlan(manifest, planRun(manifest, "p"), {
-      history,
-      logDir: `${tmp}/logs`,
-      env: { ...denoCacheEnv(), STATE: tmp },
-    });
-  } catch (e) {
-    error = e;
-  }
-  return { error, history };
-}
-
 Deno.test("a history that cannot be written ends the run with its error and stops the running jobs", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
   const manifest = parseManifest(
@@ -761,7 +755,8 @@ jobs:
     { root: ROOT },
   );
   const t0 = Date.now();
-  const { error, history } = await runOnFailingHistory(manifest, tmp);
+  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
+  const error = await runCatching(manifest, tmp, history);
   assertEquals((error as Error).message, "database or disk is full");
   assert(Date.now() - t0 < 10_000, "the run waited for the slow job");
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
@@ -799,7 +794,8 @@ ${
 `,
     { root: ROOT },
   );
-  const { error, history } = await runOnFailingHistory(manifest, tmp);
+  const history = new FailingHistory(`${tmp}/logs/runs.sqlite`);
+  const error = await runCatching(manifest, tmp, history);
   assertEquals((error as Error).message, "database or disk is full");
   // The running job was stopped before the run ended with the error.
   const pid = Number(Deno.readTextFileSync(`${tmp}/slow.pid`));
