@@ -8,6 +8,7 @@ import {
 import { Buffer } from "node:buffer";
 import {
   loadConfig,
+  maskConsole,
   parseDotEnv,
   redact,
   redactBytes,
@@ -293,6 +294,59 @@ Deno.test("registerSecrets masks every secret of the environment before any sect
   assertEquals(
     redact("Key-Pass-phrase-7 wss://tv:Tv-Pa55-8@data.example.com/socket Api-T0ken-9 not-a-secret"),
     "*** wss://tv:***@data.example.com/socket *** not-a-secret",
+  );
+});
+
+Deno.test("maskConsole masks secrets in what the console prints: strings, errors, objects", () => {
+  const printed: unknown[][] = [];
+  const target = {} as Record<string, unknown>;
+  for (const m of ["log", "info", "warn", "error", "debug", "table", "group"]) {
+    target[m] = (...args: unknown[]) => printed.push([m, ...args]);
+  }
+  target.assert = (condition: boolean, ...args: unknown[]) =>
+    printed.push(["assert", condition, ...args]);
+  const c = target as unknown as Console;
+  maskConsole(c);
+  const plain = { rows: 3 };
+  c.log("no secret %s", "here", 7, plain, null);
+  registerSecrets(envOf({ AWS_SECRET_ACCESS_KEY: "Aws-Console-Key-21" }));
+  c.error("login with %s refused", "Aws-Console-Key-21");
+  c.warn(new Error("bad key Aws-Console-Key-21", { cause: "x" }));
+  c.info({ key: "Aws-Console-Key-21", n: 1 }, plain, 42);
+  c.assert(false, "key", "Aws-Console-Key-21");
+  const [first, ...masked] = printed;
+  // Unchanged while no secret was known, and an argument without one is passed on as it is.
+  assertEquals(first, ["log", "no secret %s", "here", 7, plain, null]);
+  assert(first[4] === plain);
+  assertEquals(masked[0], ["error", "login with %s refused", "***"]);
+  assertEquals(masked[1][0], "warn");
+  match(masked[1][1] as string, /^Error: bad key \*\*\*\n {4}at /);
+  assertEquals(masked[2], ["info", '{ key: "***", n: 1 }', plain, 42]);
+  assert(masked[2][2] === plain);
+  assertEquals(masked[3], ["assert", false, "key", "***"]);
+  assertEquals(printed.length, 5);
+});
+
+Deno.test("a job masks the secrets it may read in what it prints, without the runner", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-env=EGX_API_TOKEN",
+      `${REPO}/tests/testdata/runner/jobs/behave.ts`,
+      "--say",
+      "calling with token Job-Api-Token-22",
+      "--say",
+      "done",
+    ],
+    clearEnv: true,
+    env: { EGX_API_TOKEN: "Job-Api-Token-22", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assertEquals(
+    [out.code, dec.decode(out.stdout), dec.decode(out.stderr)],
+    [0, "calling with token ***\ndone\n", ""],
   );
 });
 

@@ -55,6 +55,48 @@ export function hasSecrets(): boolean {
   return false;
 }
 
+/** Console methods that print their arguments (`assert` prints those after its condition). */
+const PRINTING = [
+  "log",
+  "info",
+  "warn",
+  "error",
+  "debug",
+  "trace",
+  "dir",
+  "dirxml",
+  "table",
+  "group",
+  "groupCollapsed",
+] as const;
+
+/**
+ * Mask secrets in what `target` (default: the global console) prints, as it prints it: a string
+ * argument through `redact`, any other argument whose inspected form holds a secret as that form
+ * masked (an Error with a password in its message or cause, an object holding a token). For jobs:
+ * the runner hands a job its log file, so what the job prints is in the file at once, and the
+ * runner masks the file again only when the attempt has ended. Output that does not go through
+ * the console (native libraries writing to their descriptors) is masked then. Arguments are
+ * passed on unchanged while no secret is known, and when they hold none.
+ */
+export function maskConsole(target: Console = console): void {
+  const mask = (a: unknown): unknown => {
+    if (typeof a === "string") return redact(a);
+    if (a === null || a === undefined || typeof a === "number" || typeof a === "boolean") return a;
+    const shown = typeof a === "object" || typeof a === "function" ? Deno.inspect(a) : String(a);
+    const masked = redact(shown);
+    return masked === shown ? a : masked;
+  };
+  const masking = (args: unknown[]) => (hasSecrets() ? args.map(mask) : args);
+  for (const name of PRINTING) {
+    const original = target[name] as (...args: unknown[]) => void;
+    target[name] = (...args: unknown[]) => original.apply(target, masking(args));
+  }
+  const assert = target.assert;
+  target.assert = (condition?: boolean, ...args: unknown[]) =>
+    assert.call(target, condition, ...masking(args));
+}
+
 /**
  * The forms `redact` masks, in the order they are masked, as their UTF-8 bytes (one character per
  * byte), for masking bytes as bytes.

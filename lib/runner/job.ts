@@ -3,6 +3,8 @@
  *
  * A job script is thin. It parses its own arguments (`node:util` parseArgs, `--help`), then hands
  * its work to `runJob`, which
+ *   - masks every secret the job may read (its declared variables) in all it prints through the
+ *     console, as it prints it (its log is the file it writes; see maskConsole);
  *   - calls `main(args, signal)`; `signal` aborts on SIGTERM or SIGINT (the runner sends SIGTERM
  *     at a timeout or when it shuts down, then SIGKILL after a grace period), and when the runner
  *     that started the job is gone (checked every second), so pass it on to every long-running
@@ -29,7 +31,7 @@
  *     });
  *   }
  */
-import { ConfigError, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, maskConsole, redact, registerSecrets } from "../config/config.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
@@ -157,8 +159,10 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
     console.log(meta.help);
     Deno.exit(EXIT_OK);
   }
-  // Every secret this job may read is masked in what it reports, read by the job or not yet.
+  // Every secret this job may read is masked in what it reports, read by the job or not yet,
+  // and in all it prints through the console: its log is the file it writes, read while it runs.
   registerSecrets();
+  maskConsole();
   const controller = new AbortController();
   let received: string | undefined;
   let receivedAt = 0;
