@@ -17,6 +17,7 @@ import { ConfigError, loadConfig } from "../lib/config/config.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import { DeliveryError, postWebhook } from "../lib/alerts/deliver.ts";
+import { parseRetryAfter } from "../lib/alerts/retry_after.ts";
 import { checkAlertClaims } from "./support/alert_claims.ts";
 import {
   buildMarketWarehouse,
@@ -650,10 +651,123 @@ Deno.test("the watch backs off a failing webhook: one POST, then none until its 
       );
       assert.deepEqual(errors, [
         "delivery failed: webhook answered 429 Too Many Requests: slow down " +
-        `(${fired - 1} more alert(s) not delivered); POSTing again in 3600 s`,
+        `(${fired - 1} more alert(s) not delivered); POSTing again in 3600 s (its Retry-After ` +
+        "asks 120 s; 3600 s at least)",
       ]);
     });
   });
+});
+
+Deno.test("the watch waits as long as a 429 or 503 asks, within bounds, and then sends every waiting alert once", async () => {
+  await withWarehouse(async (wh) => {
+    // The clock the watch and its evaluations read: moved only by the test.
+    let t = Date.parse("2026-11-27T12:00:00Z");
+    const now = () => new Date(t);
+    // The webhook's answers, one per POST, then 200 for every POST.
+    const answers: [number, string | undefined][] = [
+      [429, "120"], // honoured
+      [503, "5"], // shorter than the floor (retryMs): the floor
+      [429, "86400"], // a day: one hour at most
+      [503, "date+90"], // an HTTP date 90 s ahead of the clock
+      [429, "soon"], // not understood: the floor
+      [500, "600"], // not a 429 or 503: the header is not read
+    ];
+    const waitsS = [120, 60, 3600, 90, 60, 60];
+    const received: string[] = [];
+    await withWebhook(async (req) => {
+      received.push(await keyOfPost(req));
+      const answer = answers.shift();
+      if (!answer) return new Response("ok");
+      const [status, header] = answer;
+      const value = header === "date+90" ? new Date(t + 90_000).toUTCString() : header;
+      return new Response("busy", {
+        status,
+        headers: value === undefined ? {} : { "Retry-After": value },
+      });
+    }, async (base) => {
+      const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 0.5}\n");
+      const ac = new AbortController();
+      const errors: string[] = [];
+      // Per evaluation: POSTs received so far, delivered, failed, undelivered (held).
+      const seen: number[][] = [];
+      let failures = 0;
+      let n = 0;
+      let results = 0;
+      await watchAlerts(wh, rules, {
+        version: { current: () => Promise.resolve(String(n++)) },
+        intervalMs: 1,
+        retryMs: 60_000,
+        webhookUrl: `${base}/hook`,
+        write: () => {},
+        signal: ac.signal,
+        now,
+        onError: (e) => errors.push(e instanceof Error ? e.message : String(e)),
+        onEvaluated: (r) => {
+          seen.push([received.length, r.delivered, r.failed.length, r.undelivered]);
+          if (r.failed.length > 0) {
+            // One second short of the wait: the next evaluation still holds its POSTs.
+            t += waitsS[failures++] * 1000 - 1000;
+          } else if (r.delivered === 0) {
+            t += 1000; // now it is due
+          }
+          if (r.delivered > 0 || ++results > 30) ac.abort();
+        },
+      });
+      const all = [...new Set(received)].sort();
+      const fired = all.length;
+      assert.ok(fired >= 2, `the newest day should have several moves, got ${fired}`);
+      // Each failed answer: one POST, then an evaluation a second before the wait ends that
+      // POSTs nothing (all held), then one at its end that POSTs again; the last sends them all.
+      assert.deepEqual(seen, [
+        ...[1, 2, 3, 4, 5, 6].flatMap((posts) => [[posts, 0, fired, 0], [posts, 0, 0, fired]]),
+        [6 + fired, fired, 0, 0],
+      ]);
+      // Every alert POSTed once after the waits: the first of them once per failed answer.
+      assert.deepEqual(received, [...Array(6).fill(all[0]), ...all]);
+      const first = `delivery failed: webhook answered`;
+      const rest = `(${fired - 1} more alert(s) not delivered); POSTing again in`;
+      assert.deepEqual(errors, [
+        `${first} 429 Too Many Requests: busy ${rest} 120 s, as its Retry-After asks`,
+        `${first} 503 Service Unavailable: busy ${rest} 60 s (its Retry-After asks 5 s; 60 s ` +
+        "at least)",
+        `${first} 429 Too Many Requests: busy ${rest} 3600 s (its Retry-After asks 86400 s; ` +
+        "3600 s at most)",
+        `${first} 503 Service Unavailable: busy ${rest} 90 s, as its Retry-After asks`,
+        `${first} 429 Too Many Requests: busy ${rest} 60 s (its Retry-After "soon" is neither ` +
+        "seconds nor a date)",
+        `${first} 500 Internal Server Error: busy ${rest} 60 s`,
+      ]);
+      const rows = await wh.query<{ N: number; D: number; C: number }>(
+        "SELECT count(*) AS N, count(DELIVERED_AT) AS D, count(CLAIMED_BY) AS C " +
+          "FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      assert.deepEqual(rows[0], { N: fired, D: fired, C: 0 });
+    });
+  });
+});
+
+Deno.test("a Retry-After is seconds or an HTTP date in any of its three forms; anything else is not understood", () => {
+  const at = Date.parse("2026-11-27T12:00:00.250Z");
+  const cases: [string, number | undefined][] = [
+    ["0", 0],
+    [" 120 ", 120_000],
+    ["Fri, 27 Nov 2026 12:01:30 GMT", 90_000], // 89.75 s: whole seconds, rounded up
+    ["Friday, 27-Nov-26 12:01:30 GMT", 90_000],
+    ["Fri Nov 27 12:01:30 2026", 90_000],
+    ["Fri Nov  7 12:00:00 2026", 0], // in the past: no wait
+    ["Tue, 31 Feb 2026 12:00:00 GMT", undefined], // no such day
+    ["Fri, 27 Nov 2026 25:00:00 GMT", undefined],
+    ["2026-11-27T12:01:30Z", undefined],
+    ["1.5", undefined],
+    ["-1", undefined],
+    ["soon", undefined],
+    ["", undefined],
+  ];
+  assert.deepEqual(
+    cases.map(([raw]) => [raw, parseRetryAfter(raw, at).ms]),
+    cases,
+  );
+  assert.deepEqual(parseRetryAfter(" soon ", at), { raw: "soon" });
 });
 
 Deno.test("a webhook that never answers is reported as such, with its timeout", async () => {

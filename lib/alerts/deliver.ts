@@ -5,6 +5,7 @@
  */
 import { redact, secretForms } from "../config/config.ts";
 import type { AlertCandidate } from "./evaluate.ts";
+import { type RetryAfter, retryAfterOf } from "./retry_after.ts";
 
 export interface AlertEvent extends AlertCandidate {
   /** When the alert was first recorded (UTC ISO). */
@@ -25,6 +26,12 @@ export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** The webhook answered with an error or could not be reached. */
 export class DeliveryError extends Error {
   override name = "DeliveryError";
+  /** A 429 or 503 answer's `Retry-After` (how long the webhook asks to be left alone). */
+  retryAfter?: RetryAfter;
+  constructor(message: string, opts: ErrorOptions & { retryAfter?: RetryAfter } = {}) {
+    super(message, opts);
+    if (opts.retryAfter) this.retryAfter = opts.retryAfter;
+  }
 }
 
 /** The stdout line for an alert. */
@@ -51,11 +58,14 @@ export function webhookBody(a: AlertEvent): Record<string, unknown> {
   };
 }
 
-/** POST one alert; resolves on a 2xx answer, throws DeliveryError otherwise. */
+/**
+ * POST one alert; resolves on a 2xx answer, throws DeliveryError otherwise (with the
+ * `Retry-After` of a 429 or 503, an HTTP date read at `now`).
+ */
 export async function postWebhook(
   url: string,
   alert: AlertEvent,
-  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  opts: { signal?: AbortSignal; timeoutMs?: number; now?: () => Date } = {},
 ): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -97,7 +107,10 @@ export async function postWebhook(
     // On one line, without control characters: a page's newlines or terminal escapes made lines
     // of their own on stderr and in the run history (one reading "ALERT ..." looked like ours).
     const body = redact(text, secretForms(url)).replace(/\p{Cc}+/gu, " ").slice(0, 200);
-    throw new DeliveryError(`webhook answered ${res.status} ${res.statusText}: ${body}`);
+    const retryAfter = retryAfterOf(res, (opts.now?.() ?? new Date()).getTime());
+    throw new DeliveryError(`webhook answered ${res.status} ${res.statusText}: ${body}`, {
+      retryAfter,
+    });
   }
 }
 

@@ -7,7 +7,14 @@
  * `evaluateAlerts` called by the consumer after a batch).
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
-import { type AlertEvent, alertLine, postWebhook, WEBHOOK_TIMEOUT_MS } from "./deliver.ts";
+import {
+  type AlertEvent,
+  alertLine,
+  DeliveryError,
+  postWebhook,
+  WEBHOOK_TIMEOUT_MS,
+} from "./deliver.ts";
+import type { RetryAfter } from "./retry_after.ts";
 import { evaluateRules } from "./evaluate.ts";
 import type { Rule } from "./rules.ts";
 import { loadSeries } from "./series.ts";
@@ -49,8 +56,11 @@ export interface AlertRunResult {
   fired: AlertEvent[];
   /** Alerts delivered to the webhook by this evaluation (new ones and retries). */
   delivered: number;
-  /** Deliveries that failed (kept undelivered, retried at the next evaluation). */
-  failed: { alert: AlertEvent; error: string }[];
+  /**
+   * Deliveries that failed (kept undelivered, retried at the next evaluation); `retryAfter`: the
+   * webhook's 429 or 503 answer asked to be left alone for a while.
+   */
+  failed: { alert: AlertEvent; error: string; retryAfter?: RetryAfter }[];
   /**
    * Undelivered alerts another evaluation holds under a live claim (one running now, or one
    * killed less than the lease ago): sent by it, or by the first evaluation after the lease.
@@ -120,7 +130,7 @@ export async function evaluateAlerts(
   // A POST starting later could still run when the lease ends and another evaluation may take
   // the claim over and send the same alert.
   const sendBy = claimedAt.getTime() + CLAIM_LEASE_MS - WEBHOOK_TIMEOUT_MS;
-  const outcomes: { alert: AlertEvent; error?: string }[] = [];
+  const outcomes: { alert: AlertEvent; error?: string; retryAfter?: RetryAfter }[] = [];
   // Recorded even when the evaluation is stopped, before or meanwhile (then within
   // RELEASE_TIMEOUT_MS): the alerts sent are not sent again after the claim's lease, and those
   // not sent go back to the next evaluation at once.
@@ -135,9 +145,11 @@ export async function evaluateAlerts(
       if (opts.signal?.aborted || now().getTime() > sendBy) break;
       const alert = pending[next];
       let error: string | undefined;
+      let retryAfter: RetryAfter | undefined;
       try {
-        await postWebhook(opts.webhookUrl, alert, { signal: opts.signal });
+        await postWebhook(opts.webhookUrl, alert, { signal: opts.signal, now });
       } catch (e) {
+        if (e instanceof DeliveryError) retryAfter = e.retryAfter;
         // Cut off by the stop itself (fetch rejects with the signal's reason), not an answer
         // or a failure that came first.
         const cutOff = opts.signal?.aborted && e instanceof Error &&
@@ -150,7 +162,7 @@ export async function evaluateAlerts(
           : String(e);
       }
       // Recorded before the next POST: an evaluation killed later sends none of these again.
-      await record([{ alert, error }]);
+      await record([retryAfter ? { alert, error, retryAfter } : { alert, error }]);
       // The webhook failed (down, refusing, rate-limiting, or silent until the timeout): the
       // rest wait for the next evaluation. Trying each in turn took up to the timeout per
       // alert (a hanging webhook held 100 alerts for the whole lease) and hammered a 429.

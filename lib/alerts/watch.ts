@@ -15,13 +15,22 @@ import type { Rule } from "./rules.ts";
  */
 export const WATCH_RETRY_MS = 60_000;
 
+/**
+ * The longest wait a webhook's `Retry-After` (429 or 503) gets: a webhook asking for a day (or a
+ * mistyped date years ahead) would hold every alert that long.
+ */
+export const WATCH_RETRY_AFTER_MAX_MS = 3_600_000;
+
 export interface WatchOptions {
   /** The DuckDB file to watch (undefined: re-evaluate every interval). */
   path?: string;
   /** Watch this instead of the file (the stream consumer counts its own commits). */
   version?: DataVersion;
   intervalMs: number;
-  /** After a failed delivery, POST nothing for this long (default WATCH_RETRY_MS). */
+  /**
+   * After a failed delivery, POST nothing for this long (default WATCH_RETRY_MS), or as long as
+   * a 429 or 503 answer's `Retry-After` asks, if longer (at most WATCH_RETRY_AFTER_MAX_MS).
+   */
   retryMs?: number;
   webhookUrl?: string;
   /** Where alert lines go (default console.log). */
@@ -31,6 +40,42 @@ export interface WatchOptions {
   onError: (e: unknown) => void;
   /** After each evaluation (tests). */
   onEvaluated?: (r: AlertRunResult) => void;
+  /** The clock (tests; default the real one): back-off times and the evaluations' own. */
+  now?: () => Date;
+}
+
+/**
+ * How long to POST nothing after the failures `failed` of one evaluation, and what the log line
+ * says about it: `floorMs`, or a 429 or 503 answer's `Retry-After` when longer, up to
+ * WATCH_RETRY_AFTER_MAX_MS; a value that is neither seconds nor a date counts for nothing.
+ */
+export function backOff(
+  failed: AlertRunResult["failed"],
+  floorMs: number,
+): { ms: number; why: string } {
+  const retryAfter = failed.find((f) => f.retryAfter !== undefined)?.retryAfter;
+  if (retryAfter === undefined) return { ms: floorMs, why: "" };
+  const asked = retryAfter.ms;
+  if (asked === undefined) {
+    return {
+      ms: floorMs,
+      // Quoted (escaped) and cut: the webhook's words, not ours.
+      why: ` (its Retry-After ${
+        JSON.stringify(retryAfter.raw.slice(0, 80))
+      } is neither seconds nor a date)`,
+    };
+  }
+  const max = Math.max(floorMs, WATCH_RETRY_AFTER_MAX_MS);
+  const ms = Math.min(Math.max(asked, floorMs), max);
+  const s = (n: number) => `${n / 1000} s`;
+  return {
+    ms,
+    why: ms === asked
+      ? ", as its Retry-After asks"
+      : asked > ms
+      ? ` (its Retry-After asks ${s(asked)}; ${s(max)} at most)`
+      : ` (its Retry-After asks ${s(asked)}; ${s(floorMs)} at least)`,
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -55,13 +100,15 @@ export async function watchAlerts(
     (opts.path
       ? filesVersion([opts.path, `${opts.path}.wal`], { minIntervalMs: 0 })
       : timeBucketVersion(opts.intervalMs));
+  const now = opts.now ?? (() => new Date());
+  const floorMs = opts.retryMs ?? WATCH_RETRY_MS;
   let seen: string | undefined;
   // While set, a delivery failed: new alerts are recorded and printed, and POSTed from then on
   // (evaluating then even without a change, so that they are not left waiting for one).
   let retryAt: number | undefined;
   while (!opts.signal.aborted) {
     const v = await version.current();
-    const due = retryAt !== undefined && Date.now() >= retryAt;
+    const due = retryAt !== undefined && now().getTime() >= retryAt;
     if (v !== seen || due) {
       // The version this evaluation starts from: a write during it (the stream's, or recording
       // our own alerts) brings one more evaluation, which finds nothing new and settles.
@@ -74,19 +121,21 @@ export async function watchAlerts(
           holdDeliveries: holding,
           write: opts.write,
           signal: opts.signal,
+          now: opts.now,
         });
-        if (!holding) {
-          retryAt = r.failed.length > 0 ? Date.now() + (opts.retryMs ?? WATCH_RETRY_MS) : undefined;
-        }
+        // The failed alerts stay recorded as undelivered: held (recorded and printed, never
+        // POSTed) until `retryAt`, then all sent by the first evaluation after it.
+        const wait = backOff(r.failed, floorMs);
+        if (!holding) retryAt = r.failed.length > 0 ? now().getTime() + wait.ms : undefined;
         opts.onEvaluated?.(r);
-        // One line per evaluation: the reason, not one line per alert it left.
+        // One line per evaluation: the reason and the wait, not one line per alert it left.
         if (r.failed.length > 0) {
           const more = r.failed.length - 1;
           opts.onError(
             new Error(
               `delivery failed: ${r.failed[0].error}` +
                 (more > 0 ? ` (${more} more alert(s) not delivered)` : "") +
-                `; POSTing again in ${(opts.retryMs ?? WATCH_RETRY_MS) / 1000} s`,
+                `; POSTing again in ${wait.ms / 1000} s${wait.why}`,
             ),
           );
         }
