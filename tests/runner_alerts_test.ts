@@ -126,6 +126,118 @@ Deno.test("a webhook that is down or answers 500 is reported in one line without
   }
 });
 
+/** A webhook receiver answering `answers` in turn (status, Retry-After), then 200. */
+async function withAnsweringWebhook(
+  answers: [number, string][],
+  fn: (url: string, received: AlertSummary[]) => Promise<void>,
+) {
+  const received: AlertSummary[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    received.push(await req.json());
+    const answer = answers.shift();
+    if (!answer) return new Response("ok");
+    return new Response("busy", { status: answer[0], headers: { "Retry-After": answer[1] } });
+  });
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}/hook`, received);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("a webhook asking to retry within 5 s gets the summary once more after that wait", async () => {
+  const summary = alertSummary(RESULT, "vm1");
+  const waits: number[] = [];
+  const sleep = (ms: number) => {
+    waits.push(ms);
+    return Promise.resolve();
+  };
+  // Seconds: delivered on the retry.
+  await withAnsweringWebhook([[429, "2"]], async (url, received) => {
+    const out = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" }, { sleep });
+    assertEquals(out, [{
+      channel: "webhook",
+      ok: true,
+      detail: "webhook answered HTTP 200 (after HTTP 429 with Retry-After 2 s: retried once)",
+    }]);
+    assertEquals(received, [summary, summary]);
+  });
+  assertEquals(waits, [2000]);
+  // An HTTP date 3 s ahead of the clock; the retry fails too: no third POST.
+  const now = Date.parse("2026-11-27T12:00:00Z");
+  await withAnsweringWebhook(
+    [[503, "Fri, 27 Nov 2026 12:00:03 GMT"], [503, "1"]],
+    async (url, received) => {
+      const out = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" }, {
+        sleep,
+        now: () => now,
+      });
+      assertEquals(out, [{
+        channel: "webhook",
+        ok: false,
+        detail: "webhook answered HTTP 503 (after HTTP 503 with Retry-After 3 s: retried once)",
+      }]);
+      assertEquals(received.length, 2);
+    },
+  );
+  assertEquals(waits, [2000, 3000]);
+  // A real (zero) wait, without the injected sleep.
+  await withAnsweringWebhook([[429, "0"]], async (url, received) => {
+    const [out] = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" });
+    assertEquals(
+      out.detail,
+      "webhook answered HTTP 200 (after HTTP 429 with Retry-After 0 s: retried once)",
+    );
+    assertEquals(received.length, 2);
+  });
+});
+
+Deno.test("a webhook asking for a longer wait, a wait it cannot say, or answering 500 is not retried", async () => {
+  const summary = alertSummary(RESULT, "vm1");
+  const sleep = () => Promise.reject(new Error("no wait expected"));
+  const cases: [number, string, string][] = [
+    [429, "6", "webhook answered HTTP 429 (its Retry-After asks 6 s: more than 5 s, not retried)"],
+    [
+      503,
+      "later",
+      'webhook answered HTTP 503 (its Retry-After "later" is neither seconds nor a date: not ' +
+      "retried)",
+    ],
+    [500, "1", "webhook answered HTTP 500"],
+  ];
+  for (const [status, header, detail] of cases) {
+    await withAnsweringWebhook([[status, header]], async (url, received) => {
+      const out = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" }, { sleep });
+      assertEquals(out, [{ channel: "webhook", ok: false, detail }]);
+      assertEquals(received.length, 1);
+    });
+  }
+});
+
+Deno.test("a runner told to stop while waiting for a webhook's Retry-After does not POST again", async () => {
+  const ac = new AbortController();
+  await withAnsweringWebhook([[429, "5"]], async (url, received) => {
+    const sleeping = sendAlerts(
+      alertSummary(RESULT, "vm1"),
+      { webhookUrl: url, emailFrom: "x@y" },
+      {
+        signal: ac.signal,
+        sleep: (_ms, signal) => {
+          ac.abort(); // the stop comes during the wait
+          assert(signal?.aborted);
+          return Promise.resolve();
+        },
+      },
+    );
+    assertEquals(await sleeping, [{
+      channel: "webhook",
+      ok: false,
+      detail: "webhook failed: stopped (the runner was told to stop)",
+    }]);
+    assertEquals(received.length, 1);
+  });
+});
+
 Deno.test("a webhook that redirects is reported as failed, the redirect not followed", async () => {
   const requests: string[] = [];
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {

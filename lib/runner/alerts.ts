@@ -8,6 +8,27 @@ import { type AlertConfig, redact } from "../config/config.ts";
 import type { RunResult } from "./executor.ts";
 import { sendMail } from "./smtp.ts";
 import { formatDuration } from "./duration.ts";
+import { retryAfterOf } from "../alerts/retry_after.ts";
+
+/**
+ * The longest `Retry-After` (of a 429 or 503) the failure webhook waits for, once, before it
+ * POSTs the summary again. The summary is sent once per failed run, so a webhook rate-limiting
+ * for a moment lost it; a longer wait would hold up the runner's (or scheduler's) end of the run.
+ */
+export const WEBHOOK_RETRY_AFTER_MAX_MS = 5_000;
+
+/** Wait `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
 
 export interface AlertSummary {
   /** One line for chat webhooks (Slack, Mattermost and the like show `text` as the message). */
@@ -157,11 +178,21 @@ export function alertSettingsProblem(cfg: AlertConfig): string | undefined {
   return undefined;
 }
 
-/** Send the summary on every configured channel. Never throws; returns one outcome per channel. */
+/**
+ * Send the summary on every configured channel. Never throws; returns one outcome per channel.
+ * A webhook answering 429 or 503 with a `Retry-After` of at most WEBHOOK_RETRY_AFTER_MAX_MS gets
+ * the summary once more after that wait (`sleep` and `now`, the clock for an HTTP date, are for
+ * tests).
+ */
 export async function sendAlerts(
   summary: AlertSummary,
   cfg: AlertConfig,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: {
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+    now?: () => number;
+  } = {},
 ): Promise<AlertOutcome[]> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   // Each channel gets `timeoutMs`, and stops at once when the runner is told to stop.
@@ -177,7 +208,7 @@ export async function sendAlerts(
   if (cfg.webhookUrl) {
     const url = cfg.webhookUrl;
     tasks.push((async (): Promise<AlertOutcome> => {
-      try {
+      const post = async () => {
         const res = await fetch(url, {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -188,6 +219,27 @@ export async function sendAlerts(
           redirect: "manual",
         });
         await res.body?.cancel();
+        return res;
+      };
+      try {
+        let res = await post();
+        // What the answer's Retry-After made of it, said after the status.
+        let note = "";
+        const retryAfter = retryAfterOf(res, (opts.now ?? Date.now)());
+        if (retryAfter?.ms !== undefined && retryAfter.ms <= WEBHOOK_RETRY_AFTER_MAX_MS) {
+          await (opts.sleep ?? sleep)(retryAfter.ms, opts.signal);
+          opts.signal?.throwIfAborted();
+          note = ` (after HTTP ${res.status} with Retry-After ${retryAfter.ms / 1000} s: ` +
+            "retried once)";
+          res = await post();
+        } else if (retryAfter?.ms !== undefined) {
+          note = ` (its Retry-After asks ${retryAfter.ms / 1000} s: more than ` +
+            `${WEBHOOK_RETRY_AFTER_MAX_MS / 1000} s, not retried)`;
+        } else if (retryAfter) {
+          note = ` (its Retry-After ${
+            JSON.stringify(retryAfter.raw.slice(0, 80))
+          } is neither seconds nor a date: not retried)`;
+        }
         if (res.status >= 300 && res.status < 400) {
           return {
             channel: "webhook",
@@ -196,10 +248,8 @@ export async function sendAlerts(
               "set EGX_ALERT_WEBHOOK_URL to the final URL)",
           };
         }
-        if (!res.ok) {
-          return { channel: "webhook", ok: false, detail: `webhook answered HTTP ${res.status}` };
-        }
-        return { channel: "webhook", ok: true, detail: `webhook answered HTTP ${res.status}` };
+        const detail = `webhook answered HTTP ${res.status}${note}`;
+        return { channel: "webhook", ok: res.ok, detail };
       } catch (e) {
         return { channel: "webhook", ok: false, detail: clean(`webhook failed: ${why(e)}`) };
       }
