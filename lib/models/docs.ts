@@ -293,9 +293,9 @@ export async function generateDocs(
 ): Promise<{ dir: string; manifest: Manifest; pages: number }> {
   const manifest = await buildManifest(wh, project, opts);
   const dir = join(opts.targetDir ?? join(project.root, "target"), "docs");
+  const pages = renderSite(manifest);
   const tmp = `${dir}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   await Deno.mkdir(tmp, { recursive: true });
-  const pages = renderSite(manifest);
   try {
     for (const [path, html] of pages) {
       await Deno.mkdir(join(tmp, path, ".."), { recursive: true });
@@ -303,8 +303,9 @@ export async function generateDocs(
     }
     await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   } catch (e) {
-    // A page that cannot be written (a name too long for the file system, a full disk) left the
-    // half-written site beside the old one, one more folder per attempt.
+    // A page that cannot be written (a full disk, a folder without write permission) left the
+    // half-written site beside the old one, one more folder per attempt. (Page names are kept
+    // short enough for any file system: see pageFileName.)
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
   }

@@ -2,6 +2,7 @@
  * The docs site's HTML: plain static pages (no script needed), relative links so the site works
  * from any URL prefix (the dashboard serves it under its own path), and an SVG lineage graph.
  */
+import { createHash } from "node:crypto";
 import type { DocNode, DocTest, Manifest } from "./docs.ts";
 
 export function esc(s: unknown): string {
@@ -32,9 +33,42 @@ function page(title: string, depth: number, body: string): string {
 <a href="${up}manifest.json">manifest.json</a></header><main>${body}</main></body></html>\n`;
 }
 
+/**
+ * Most bytes of a page's file name. File systems allow 255 (a name longer fails the write: a
+ * source table name of 250 characters stopped docs_generate); this leaves room for the suffixes
+ * of tools that copy the site (`.tmp`, `~`, `.orig`).
+ */
+export const MAX_PAGE_NAME_BYTES = 200;
+
+/** Hex digits of the SHA-256 of the node id that set a cut page name apart. */
+const PAGE_HASH_DIGITS = 12;
+
+/**
+ * A node's page file name: `<name>.html` (`<source>.<table>.html` for a source table), or, when
+ * that is longer than MAX_PAGE_NAME_BYTES, the name cut to fit followed by `-` and the first
+ * PAGE_HASH_DIGITS hex digits of the SHA-256 of the node's id, so that two long names that share
+ * their beginning still get two pages. (Names are identifiers: ASCII, no `-`, no `/`.)
+ */
+export function pageFileName(id: string): string {
+  const name = id.split(".").slice(1).join(".");
+  const whole = `${name}.html`;
+  const bytes = new TextEncoder();
+  if (bytes.encode(whole).length <= MAX_PAGE_NAME_BYTES) return whole;
+  const hash = createHash("sha256").update(id).digest("hex").slice(0, PAGE_HASH_DIGITS);
+  const room = MAX_PAGE_NAME_BYTES - `-${hash}.html`.length;
+  // Cut on a whole character (a name of other characters would not be cut inside one).
+  let cut = "";
+  for (const ch of name) {
+    if (bytes.encode(cut + ch).length > room) break;
+    cut += ch;
+  }
+  return `${cut}-${hash}.html`;
+}
+
+/** A node's page, relative to the site's root: the href every link to it uses. */
 export function nodeHref(id: string): string {
-  const [kind, ...rest] = id.split(".");
-  return `${kind === "model" ? "models" : "sources"}/${rest.join(".")}.html`;
+  const kind = id.split(".")[0];
+  return `${kind === "model" ? "models" : "sources"}/${pageFileName(id)}`;
 }
 
 function badge(status: string | undefined): string {
@@ -272,6 +306,14 @@ export function renderSite(m: Manifest): Map<string, string> {
   const out = new Map<string, string>();
   out.set("index.html", indexPage(m));
   out.set("tests.html", testsPage(m));
-  for (const n of Object.values(m.nodes)) out.set(nodeHref(n.id), nodePage(m, n));
+  const pageOf = new Map<string, string>();
+  for (const n of Object.values(m.nodes)) {
+    const href = nodeHref(n.id);
+    // A page written over another's would lose it, and its links would lead to the wrong node.
+    const other = pageOf.get(href);
+    if (other !== undefined) throw new Error(`docs: ${other} and ${n.id} would share ${href}`);
+    pageOf.set(href, n.id);
+    out.set(href, nodePage(m, n));
+  }
   return out;
 }
