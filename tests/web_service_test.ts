@@ -60,6 +60,8 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
     await assertDocumented(srv, "/api/v1/ping", ping.body);
     const doc = await srv.get("/api/v1/openapi.json");
     assert.equal(doc.status, 200);
+    // It changes only with the code: kept, but asked again each time (no-cache, not no-store).
+    assert.equal(doc.headers.get("cache-control"), "no-cache");
     assert.equal(doc.body.openapi, "3.1.0");
     assert.deepEqual(Object.keys(doc.body.paths).sort(), [
       "/api/v1/alerts",
@@ -720,6 +722,9 @@ Deno.test("errors are never cached: each says Cache-Control: no-store, while ans
   await withServer(async (srv) => {
     const cases: [string, string, number, string | null][] = [
       ["GET", "/api/v1/ping", 200, "no-store"],
+      ["GET", "/api/v1/openapi.json", 200, "no-cache"],
+      ["HEAD", "/api/v1/openapi.json", 200, "no-cache"],
+      ["GET", "/api/v1/openapi.json?x=1", 400, "no-store"],
       ["GET", "/api/v1/alerts?limit=0", 400, "no-store"],
       ["GET", "/api/v1/alerts?limit=%ZZ", 400, "no-store"],
       ["GET", "/api/v1/companies/%E0%A4%A", 400, "no-store"],
@@ -760,6 +765,16 @@ Deno.test("errors are never cached: each says Cache-Control: no-store, while ans
       401,
       "no-store",
     ]);
+    assert.deepEqual(
+      await cacheControl(srv, "/api/v1/openapi.json"),
+      ["GET", "/api/v1/openapi.json", 401, "no-store"],
+    );
+    assert.deepEqual(
+      await cacheControl(srv, "/api/v1/openapi.json", {
+        headers: { Authorization: "Bearer s3cret-token" },
+      }),
+      ["GET", "/api/v1/openapi.json", 200, "no-cache"],
+    );
     assert.deepEqual(
       await cacheControl(srv, "/api/v1/ping", { method: "HEAD" }),
       ["HEAD", "/api/v1/ping", 401, "no-store"],

@@ -156,6 +156,9 @@ export function createApp(opts: AppOptions): Hono {
 
   app.get("/api/v1/openapi.json", (c) => {
     new Query(new URL(c.req.url), []); // 400 for any parameter, as on every endpoint
+    // It changes only with the code, but then at once: a client may keep it and asks again
+    // each time (without a header a browser or proxy may reuse it for a while after an upgrade).
+    c.header("Cache-Control", "no-cache");
     return c.json(openApiDocument(endpoints));
   });
 
