@@ -268,3 +268,39 @@ Deno.test("source and model names too long for a file name get short page names,
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a docs page that cannot be written (its path too long for the system) fails the run and leaves neither a half-written site nor its temporary folder", async () => {
+  const fx = await fixtureWarehouse({ load: false });
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  try {
+    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
+    await Deno.writeTextFile(
+      join(root, "models/project.yml"),
+      "name: mini\nfolders:\n  staging: {schema: S1}\n",
+    );
+    await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as X");
+    const sources = (table: string) =>
+      `sources:\n  - name: raw\n    schema: RAW\n    tables:\n      - name: ${table}\n`;
+    await Deno.writeTextFile(join(root, "models/sources.yml"), sources("T"));
+    // A target folder of 3900 bytes: room for the site's folders and short pages, not for a
+    // page of 200 bytes: that page's path is longer than the system's 4096 bytes.
+    let targetDir = fx.targetDir;
+    while (targetDir.length < 3900) {
+      targetDir = join(targetDir, "d".repeat(Math.min(200, 3900 - targetDir.length - 1)));
+    }
+    await Deno.mkdir(targetDir, { recursive: true });
+    const opts = { asOf: AS_OF, targetDir };
+    await generateDocs(fx.wh, await loadProject(root), opts);
+    const before = await Deno.readTextFile(join(targetDir, "docs/index.html"));
+    await Deno.writeTextFile(join(root, "models/sources.yml"), sources("T".repeat(300)));
+    const e = await generateDocs(fx.wh, await loadProject(root), opts).catch((e) => e);
+    assert(e instanceof Error && /name too long/i.test(e.message), String(e));
+    const left = [];
+    for await (const d of Deno.readDir(targetDir)) left.push(d.name);
+    assertEquals(left.filter((n) => n.startsWith("docs")), ["docs"]);
+    assertEquals(await Deno.readTextFile(join(targetDir, "docs/index.html")), before);
+  } finally {
+    await fx.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
