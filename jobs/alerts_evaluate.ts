@@ -118,7 +118,7 @@ if (import.meta.main) {
     if (rules.length === 0) nothingToDo(`${values.rules} has no rules`);
     const config = loadConfig();
     const webhookUrl = config.alertWebhookUrl;
-    const wh = await openWarehouse(config.warehouse, { signal }).catch((e) => {
+    const wh = await openWarehouse(config.warehouse, { signal, mustExist: true }).catch((e) => {
       throw bad ?? e;
     });
     try {

@@ -43,7 +43,7 @@ if (import.meta.main) {
     if (!values["no-generate"]) {
       const project = await loadProject(".");
       const config = loadConfig();
-      const wh = await openWarehouse(config.warehouse, { signal });
+      const wh = await openWarehouse(config.warehouse, { signal, mustExist: true });
       try {
         const r = await generateDocs(wh, project, { asOf: config.asOf, signal });
         const nodes = Object.values(r.manifest.nodes);

@@ -18,7 +18,11 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";
 import { runJob } from "../lib/runner/job.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
-import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import {
+  openWarehouse,
+  type Warehouse,
+  WarehouseMissingError,
+} from "../lib/warehouse/warehouse.ts";
 
 const HELP = `Usage: jobs/health_check.ts [--json]
 
@@ -30,11 +34,30 @@ Limits: EGX_STREAM_MAX_LAG (records, default 1000), EGX_STREAM_MAX_STALENESS_MIN
 
   --json   print the report as JSON instead of text`;
 
+/**
+ * A warehouse that fails every use with `error`: a missing DuckDB file is one of the problems
+ * the report lists (the check still reports the stream), not a reason to create an empty one.
+ * (The first job of the pipelines: on a fresh clone it may run before s3_check creates the file.)
+ */
+function absentWarehouse(error: WarehouseMissingError): Warehouse {
+  return {
+    kind: "duckdb",
+    transaction: () => Promise.reject(error),
+    query: () => Promise.reject(error),
+    migrate: () => Promise.reject(error),
+    close: () => Promise.resolve(),
+  };
+}
+
 if (import.meta.main) {
   await runJob({ name: "health_check", help: HELP }, async (args, signal) => {
     const { values } = parseArgs({ args, options: { json: { type: "boolean" } } });
     const config = loadConfig();
-    const warehouse = await openWarehouse(config.warehouse, { signal });
+    const warehouse = await openWarehouse(config.warehouse, { signal, mustExist: true })
+      .catch((e) => {
+        if (e instanceof WarehouseMissingError) return absentWarehouse(e);
+        throw e;
+      });
     try {
       const report = await checkStreamHealth(config, { warehouse });
       console.log(values.json ? JSON.stringify(report, null, 2) : formatHealth(report));

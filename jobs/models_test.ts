@@ -41,7 +41,7 @@ if (import.meta.main) {
     });
     const project = await loadProject(".");
     const config = loadConfig();
-    const wh = await openWarehouse(config.warehouse, { signal });
+    const wh = await openWarehouse(config.warehouse, { signal, mustExist: true });
     try {
       const r = await runTests(wh, project, {
         asOf: config.asOf,

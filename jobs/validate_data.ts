@@ -29,7 +29,7 @@ if (import.meta.main) {
   await runJob({ name: "validate_data", help: HELP }, async (args, signal) => {
     parseArgs({ args, options: {} });
     const config = loadConfig();
-    const wh = await openWarehouse(config.warehouse, { signal });
+    const wh = await openWarehouse(config.warehouse, { signal, mustExist: true });
     try {
       const report = await validateData(wh, { asOf: config.asOf, signal });
       console.log(report.text);

@@ -8,10 +8,9 @@ import {
   DuckDBInstance,
   type DuckDBMaterializedResult,
 } from "@duckdb/node-api";
-import { dirname } from "node:path";
 import ddl from "./migrations_duckdb.sql" with { type: "text" };
 import { appendFnFor, fromDuckDB, toParam } from "./duckdb_values.ts";
-import { closeIdle, createInstance, withFile } from "./duckdb_file.ts";
+import { checkFileExists, closeIdle, createInstance, withFile } from "./duckdb_file.ts";
 import { applyMigrations, parseMigrations } from "./migrations.ts";
 import {
   inTransaction,
@@ -33,6 +32,11 @@ export interface DuckDBOptions {
    * bounded by the share window, so other processes wait at most ~1/4 s for it).
    */
   lingerMs?: number;
+  /**
+   * Refuse a missing file (WarehouseMissingError) at open and at every later open of it, and
+   * never create one: for readers (see OpenOptions.mustExist). Default false.
+   */
+  mustExist?: boolean;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
@@ -197,6 +201,7 @@ export class DuckDBWarehouse implements Warehouse {
   readonly #lockTimeoutMs: number;
   readonly #onWait: (m: string) => void;
   readonly #lingerMs: number;
+  readonly #mustExist: boolean;
   readonly #inflight = new Set<Promise<unknown>>();
   #closed = false;
   #memoryWriters: Promise<void> = Promise.resolve();
@@ -207,21 +212,20 @@ export class DuckDBWarehouse implements Warehouse {
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 300_000;
     this.#onWait = opts.onWait ?? ((m) => console.error(m));
     this.#lingerMs = opts.lingerMs ?? 25;
+    this.#mustExist = opts.mustExist ?? false;
   }
 
-  /** Open (and create when missing) the file `path`, or an in-memory database for ":memory:". */
+  /**
+   * Open the file `path` (created at its first use when missing, unless `mustExist`; its folder
+   * is never created: a missing one is a ConfigError then), or an in-memory database for
+   * ":memory:".
+   */
   static async open(path: string, opts: DuckDBOptions = {}): Promise<DuckDBWarehouse> {
     if (path === ":memory:") {
       const memory = await createInstance(":memory:");
       return new DuckDBWarehouse(path, memory, opts);
     }
-    try {
-      await Deno.mkdir(dirname(path), { recursive: true });
-    } catch (e) {
-      // Without write permission on the folder (a job granted only the file), DuckDB's native
-      // code still opens the file; a real problem surfaces there with DuckDB's message.
-      if (!(e instanceof Deno.errors.NotCapable)) throw e;
-    }
+    if (opts.mustExist) await checkFileExists(path);
     return new DuckDBWarehouse(path, null, opts);
   }
 
@@ -264,6 +268,7 @@ export class DuckDBWarehouse implements Warehouse {
       lockTimeoutMs: this.#lockTimeoutMs,
       onWait: this.#onWait,
       lingerMs: this.#lingerMs,
+      mustExist: this.#mustExist,
     }, inConnection));
   }
 

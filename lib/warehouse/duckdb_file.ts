@@ -15,8 +15,9 @@
  * stream consumer catching up, one batch after another) skip most open/close costs (~25 ms each).
  */
 import { DuckDBInstance } from "@duckdb/node-api";
+import { dirname } from "node:path";
 import { ConfigError } from "../config/config.ts";
-import { WarehouseBusyError } from "./warehouse.ts";
+import { WarehouseBusyError, WarehouseMissingError } from "./warehouse.ts";
 
 const SHARE_WINDOW_MS = 250;
 const FIRST_DELAY_MS = 5;
@@ -32,6 +33,8 @@ export interface HoldOptions {
   onWait?: (message: string) => void;
   /** Keep the file open this long after the last user, within the share window (default 0). */
   lingerMs?: number;
+  /** A missing file is a WarehouseMissingError before DuckDB would create it (readers). */
+  mustExist?: boolean;
 }
 
 interface Holder {
@@ -51,6 +54,10 @@ const opening = new Map<string, Promise<unknown>>();
 /**
  * A new instance with timestamps in UTC whatever the host's zone (the TimeZone setting needs
  * the built-in ICU extension, which loads with the instance, so it is set once opened).
+ *
+ * DuckDB opens an existing data file (`.csv`, `.tsv`, `.json`, `.parquet`, ...) given as the
+ * database as an in-memory database with a view of the file: everything written would be lost
+ * when it closes. A file path that opened in memory is refused as not a DuckDB database.
  */
 export async function createInstance(path: string): Promise<DuckDBInstance> {
   const instance = await DuckDBInstance.create(path);
@@ -58,6 +65,14 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
     const conn = await instance.connect();
     try {
       await conn.run("SET GLOBAL TimeZone = 'UTC'");
+      if (path !== ":memory:") {
+        const main = await conn.runAndReadAll(
+          "SELECT path FROM duckdb_databases() WHERE database_name = current_database()",
+        );
+        if (main.getRows()[0]?.[0] == null) {
+          throw notDatabase(path, "DuckDB would only read it as a data file, in memory");
+        }
+      }
     } finally {
       conn.closeSync();
     }
@@ -68,9 +83,25 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
   return instance;
 }
 
+/** The file at `path` is not a DuckDB database: a setting to fix, the file left as it is. */
+function notDatabase(path: string, why?: string): ConfigError {
+  return new ConfigError(
+    `DuckDB warehouse file ${path} is not a DuckDB database${why ? ` (${why})` : ""} ` +
+      "(EGX_WAREHOUSE names it): point EGX_WAREHOUSE at the warehouse file; this one was left " +
+      "as it is",
+  );
+}
+
 function isLockConflict(e: unknown): boolean {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.includes("Could not set lock on file") || msg.includes("Conflicting lock is held");
+}
+
+/** " (PID 123: /usr/bin/deno)": the holder of the lock, as DuckDB's lock error names it. */
+function lockHolder(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const m = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(msg);
+  return m ? ` (PID ${m[2]}: ${m[1]})` : "";
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -103,12 +134,90 @@ function settle(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Does `path` exist? `undefined` when this process may not look (no read permission). */
+async function exists(path: string): Promise<boolean | undefined> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    // NotCapable: not ours to look at; anything else (a path through a file, a folder we may
+    // not search): DuckDB's open says what it is.
+    return e instanceof Deno.errors.NotCapable ? undefined : true;
+  }
+}
+
 /**
- * DuckDB creates a missing file, so "No such file or directory" means a missing folder on the
- * path (read from the message: a job's read permission may not cover the folder to look).
+ * Refuse a missing database file (WarehouseMissingError) without creating anything. A process
+ * not allowed to look at the file (e.g. `deno task docs`, which may read only data/, given a
+ * warehouse elsewhere) asks DuckDB instead: a read-only open creates no file and no `.wal`.
  */
-function missingFolder(e: unknown): boolean {
-  return /No such file or directory/.test((e as Error)?.message ?? "");
+export async function checkFileExists(path: string): Promise<void> {
+  const there = await exists(path);
+  if (there === false) throw new WarehouseMissingError(path);
+  if (there === true || holders.has(path) || opening.has(path)) return;
+  try {
+    (await DuckDBInstance.create(path, { access_mode: "READ_ONLY" })).closeSync();
+  } catch (e) {
+    if (/database does not exist/.test((e as Error)?.message ?? "")) {
+      throw new WarehouseMissingError(path);
+    }
+    // Anything else (not a database, a lock held by a writer): the real open reports or waits.
+  }
+}
+
+/**
+ * Why DuckDB could not open `path`, as a ConfigError naming the file when it is a setting to fix
+ * (EGX_WAREHOUSE: a file that is not a database, no access, a missing folder) and not worth
+ * retrying; undefined for anything else. The file is left as it was: DuckDB writes nothing to a
+ * file it cannot open. (A folder's existence is read from DuckDB's message, as a job's read
+ * permission may not cover the folder to look.)
+ */
+async function openProblem(path: string, e: unknown): Promise<ConfigError | undefined> {
+  const msg = (e as Error)?.message ?? String(e);
+  const file = `DuckDB warehouse file ${path}`;
+  const hint = "(EGX_WAREHOUSE names it)";
+  if (/exists, but it is not a valid DuckDB database file/.test(msg)) return notDatabase(path);
+  if (/Could not read enough bytes from file/.test(msg)) {
+    return notDatabase(path, "or a truncated one: it ends before the data its header describes");
+  }
+  if (/Is a directory/.test(msg)) {
+    return new ConfigError(`${file} is a folder, not a DuckDB database ${hint}`);
+  }
+  if (/No such file or directory/.test(msg)) {
+    return new ConfigError(
+      `cannot create ${file}: its folder ${dirname(path)} does not exist (EGX_WAREHOUSE names ` +
+        "the file): create the folder, or fix EGX_WAREHOUSE",
+    );
+  }
+  if (/Read-only file system/.test(msg)) {
+    return new ConfigError(`${file} cannot be written: read-only file system ${hint}`);
+  }
+  if (/Permission denied/.test(msg)) {
+    const there = await exists(path);
+    if (there === false) {
+      return new ConfigError(
+        `cannot create ${file}: permission denied in its folder ${dirname(path)} ${hint}`,
+      );
+    }
+    let readable: boolean | undefined;
+    try {
+      (await Deno.open(path, { read: true })).close();
+      readable = true;
+    } catch (e) {
+      if (e instanceof Deno.errors.PermissionDenied) readable = false;
+    }
+    const what = readable === true
+      ? "cannot be written"
+      : readable === false
+      ? "cannot be read"
+      : "cannot be opened for reading and writing";
+    return new ConfigError(
+      `${file} ${what}: permission denied ${hint}; every command that uses the warehouse ` +
+        "needs to read and write it",
+    );
+  }
+  return undefined;
 }
 
 async function openWithRetry(path: string, opts: HoldOptions): Promise<DuckDBInstance> {
@@ -117,28 +226,31 @@ async function openWithRetry(path: string, opts: HoldOptions): Promise<DuckDBIns
   let reported = false;
   for (;;) {
     opts.signal?.throwIfAborted();
+    // Checked at every open: a reader creates no file, even one deleted while it runs.
+    if (opts.mustExist && await exists(path) === false) throw new WarehouseMissingError(path);
     try {
       return await createInstance(path);
     } catch (e) {
+      if (e instanceof ConfigError) throw e;
       if (!isLockConflict(e)) {
-        const message = `cannot open DuckDB file ${path}: ${(e as Error).message}`;
-        // A folder that does not exist is a setting to fix (EGX_WAREHOUSE), not worth retrying.
-        throw missingFolder(e) ? new ConfigError(message, { cause: e }) : new Error(message, {
-          cause: e,
-        });
+        // A setting to fix (EGX_WAREHOUSE), not worth retrying; anything else as DuckDB said it.
+        throw await openProblem(path, e) ??
+          new Error(`cannot open DuckDB file ${path}: ${(e as Error).message}`, { cause: e });
       }
       const waited = performance.now() - start;
       const what = opts.label ? `${opts.label}: ` : "";
       if (waited >= opts.lockTimeoutMs) {
         throw new WarehouseBusyError(
-          `${what}DuckDB file ${path} stayed locked by another process for ` +
+          `${what}DuckDB file ${path} stayed locked by another process${lockHolder(e)} for ` +
             `${Math.round(waited / 1000)} s (lock timeout ${opts.lockTimeoutMs / 1000} s)`,
           { cause: e },
         );
       }
       if (!reported && waited >= REPORT_AFTER_MS) {
         reported = true;
-        opts.onWait?.(`${what}waiting for DuckDB file ${path}, locked by another process`);
+        opts.onWait?.(
+          `${what}waiting for DuckDB file ${path}, locked by another process${lockHolder(e)}`,
+        );
       }
       await sleep(delay * (0.5 + Math.random()), opts.signal);
       delay = Math.min(delay * 2, MAX_DELAY_MS);

@@ -11,7 +11,7 @@
  * Parameters are positional (`?` in DuckDB SQL; the Snowflake implementation binds `?` too).
  * Identifiers are never built from untrusted input.
  */
-import type { WarehouseConfig } from "../config/config.ts";
+import { ConfigError, type WarehouseConfig } from "../config/config.ts";
 
 export type SqlValue = string | number | bigint | boolean | null | Date;
 export type Row = Record<string, SqlValue>;
@@ -116,6 +116,20 @@ export class WarehouseBusyError extends Error {
   override name = "WarehouseBusyError";
 }
 
+/**
+ * A reader was pointed at a DuckDB file that does not exist (a mistyped EGX_WAREHOUSE, or a
+ * pipeline never run): nothing was created. A configuration error (exit 2, not retried).
+ */
+export class WarehouseMissingError extends ConfigError {
+  override name = "WarehouseMissingError";
+  constructor(readonly path: string) {
+    super(
+      `DuckDB warehouse file ${path} does not exist (EGX_WAREHOUSE, default data/egx.duckdb): ` +
+        `run "deno task run full_pipeline" first to create it, or fix EGX_WAREHOUSE`,
+    );
+  }
+}
+
 /** A statement failed; `sql` is the statement (never with secret values). */
 export class WarehouseQueryError extends Error {
   override name = "WarehouseQueryError";
@@ -135,6 +149,14 @@ export interface OpenOptions {
    * (default 25 ms, 0 = close immediately). Other processes wait at most ~1/4 s for it.
    */
   lingerMs?: number;
+  /**
+   * DuckDB: the file must exist already (for commands that only read the warehouse: the server,
+   * health and data checks, docs, alerts). A missing file is a WarehouseMissingError, here and
+   * at every later open of the file, and nothing is created (no file, no `.wal`): DuckDB would
+   * otherwise create an empty database wherever a mistyped EGX_WAREHOUSE points. Default false:
+   * writers (batch_load, models_run, the stream consumer) create the file on first use.
+   */
+  mustExist?: boolean;
 }
 
 /**
@@ -152,6 +174,7 @@ export async function openWarehouse(
     wh = await DuckDBWarehouse.open(config.path, {
       lockTimeoutMs: opts.lockTimeoutMs,
       lingerMs: opts.lingerMs,
+      mustExist: opts.mustExist,
     });
   } else {
     await import("./job_env.ts"); // before the driver loads: it reads process.env freely

@@ -51,7 +51,11 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
   if (values.host !== undefined) api.host = values.host;
   // Before opening anything: refuse an exposed server without a token.
   checkExposure(api, { hostFrom: values.host !== undefined ? "--host" : undefined });
-  const warehouse = await openWarehouse(config.warehouse, { signal, lockTimeoutMs: 15_000 });
+  const warehouse = await openWarehouse(config.warehouse, {
+    signal,
+    lockTimeoutMs: 15_000,
+    mustExist: true, // a mistyped EGX_WAREHOUSE must not serve a new, empty warehouse
+  });
   try {
     const app = createApp({
       deps: {
