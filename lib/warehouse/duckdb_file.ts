@@ -70,7 +70,7 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
           "SELECT path FROM duckdb_databases() WHERE database_name = current_database()",
         );
         if (main.getRows()[0]?.[0] == null) {
-          throw notDatabase(path, "DuckDB would only read it as a data file, in memory");
+          throw notDatabase(path, " (DuckDB would only read it as a data file, in memory)");
         }
       }
     } finally {
@@ -84,11 +84,10 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
 }
 
 /** The file at `path` is not a DuckDB database: a setting to fix, the file left as it is. */
-function notDatabase(path: string, why?: string): ConfigError {
+function notDatabase(path: string, detail = ""): ConfigError {
   return new ConfigError(
-    `DuckDB warehouse file ${path} is not a DuckDB database${why ? ` (${why})` : ""} ` +
-      "(EGX_WAREHOUSE names it): point EGX_WAREHOUSE at the warehouse file; this one was left " +
-      "as it is",
+    `DuckDB warehouse file ${path} (EGX_WAREHOUSE) is not a DuckDB database${detail}: point ` +
+      "EGX_WAREHOUSE at the warehouse file; this one was left as it is",
   );
 }
 
@@ -175,29 +174,28 @@ export async function checkFileExists(path: string): Promise<void> {
  */
 async function openProblem(path: string, e: unknown): Promise<ConfigError | undefined> {
   const msg = (e as Error)?.message ?? String(e);
-  const file = `DuckDB warehouse file ${path}`;
-  const hint = "(EGX_WAREHOUSE names it)";
+  const file = `DuckDB warehouse file ${path} (EGX_WAREHOUSE)`;
   if (/exists, but it is not a valid DuckDB database file/.test(msg)) return notDatabase(path);
   if (/Could not read enough bytes from file/.test(msg)) {
-    return notDatabase(path, "or a truncated one: it ends before the data its header describes");
+    return notDatabase(path, ", or a truncated one (it ends before the data its header describes)");
   }
   if (/Is a directory/.test(msg)) {
-    return new ConfigError(`${file} is a folder, not a DuckDB database ${hint}`);
+    return new ConfigError(`${file} is a folder, not a DuckDB database`);
   }
   if (/No such file or directory/.test(msg)) {
     return new ConfigError(
-      `cannot create ${file}: its folder ${dirname(path)} does not exist (EGX_WAREHOUSE names ` +
-        "the file): create the folder, or fix EGX_WAREHOUSE",
+      `cannot create ${file}: its folder ${dirname(path)} does not exist: create the folder, ` +
+        "or fix EGX_WAREHOUSE",
     );
   }
   if (/Read-only file system/.test(msg)) {
-    return new ConfigError(`${file} cannot be written: read-only file system ${hint}`);
+    return new ConfigError(`${file} cannot be written: read-only file system`);
   }
   if (/Permission denied/.test(msg)) {
     const there = await exists(path);
     if (there === false) {
       return new ConfigError(
-        `cannot create ${file}: permission denied in its folder ${dirname(path)} ${hint}`,
+        `cannot create ${file}: permission denied in its folder ${dirname(path)}`,
       );
     }
     let readable: boolean | undefined;
@@ -213,8 +211,8 @@ async function openProblem(path: string, e: unknown): Promise<ConfigError | unde
       ? "cannot be read"
       : "cannot be opened for reading and writing";
     return new ConfigError(
-      `${file} ${what}: permission denied ${hint}; every command that uses the warehouse ` +
-        "needs to read and write it",
+      `${file} ${what}: permission denied; every command that uses the warehouse needs to ` +
+        "read and write it",
     );
   }
   return undefined;

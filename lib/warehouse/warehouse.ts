@@ -124,7 +124,7 @@ export class WarehouseMissingError extends ConfigError {
   override name = "WarehouseMissingError";
   constructor(readonly path: string) {
     super(
-      `DuckDB warehouse file ${path} does not exist (EGX_WAREHOUSE, default data/egx.duckdb): ` +
+      `DuckDB warehouse file ${path} (EGX_WAREHOUSE, default data/egx.duckdb) does not exist: ` +
         `run "deno task run full_pipeline" first to create it, or fix EGX_WAREHOUSE`,
     );
   }
