@@ -186,11 +186,15 @@ kafkaTest("a stream command that fails after starting the broker stops it too", 
   killLeftovers();
   await withRun(async (dir, spawn) => {
     const log = `${dir}/consumer.log`;
-    // The warehouse "file" is a folder: the consumer fails once connected to Kafka.
+    // The warehouse "file" is a folder: the consumer fails once connected to Kafka (a setting
+    // to fix: exit 2).
     const { child, output } = spawn(["consumer"], env(dir, { EGX_WAREHOUSE: dir }), log);
-    assert.equal((await child.status).code, 1, await tail(log));
+    assert.equal((await child.status).code, 2, await tail(log));
     await output;
-    assert.match(await tail(log), /stream: Error: cannot open DuckDB file/);
+    assert.match(
+      await tail(log),
+      /stream: ConfigError: DuckDB warehouse file \S+ \(EGX_WAREHOUSE\) is a folder, not a DuckDB database/,
+    );
     await assertStartedAndStopped(log);
   });
 });
@@ -242,7 +246,7 @@ kafkaTest("a broker that was already running is used and left running", async ()
       for (
         const [name, args, extra, code] of [
           ["topics", ["topics"], {}, 0],
-          ["failing consumer", ["consumer"], { EGX_WAREHOUSE: dir }, 1],
+          ["failing consumer", ["consumer"], { EGX_WAREHOUSE: dir }, 2],
         ] as const
       ) {
         const log = `${dir}/${name}.log`;

@@ -17,6 +17,7 @@ import type { Endpoint, HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
 import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -435,12 +436,17 @@ Deno.test("no dataset is ever shown with a negative age", async () => {
   });
 });
 
-/** `deno task serve <args>` with the task's permissions, in the repository, without a .env. */
+/**
+ * `deno task serve <args>` with the task's permissions, in the repository, without a .env, on a
+ * new warehouse of its own (`env` may name another EGX_WAREHOUSE).
+ */
 async function serveCli(args: string[], env: Record<string, string>) {
   const script = "lib/web/cli_serve.ts";
   const cmd = ["run", ...taskFlags("serve", script), script];
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
   try {
+    // serve only reads the warehouse: it refuses a file that does not exist.
+    await (await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` })).close();
     return await denoOutput([...cmd, ...args], {
       cwd: REPO,
       // EGX_API_TOKEN set (empty = none) so a developer's .env cannot supply one.
@@ -458,6 +464,24 @@ async function serveCli(args: string[], env: Record<string, string>) {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test("serve refuses a warehouse file that does not exist, exit 2, and creates none", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx-serve-missing-" });
+  try {
+    const path = `${dir}/egx.duckbd`; // a typo of egx.duckdb
+    const r = await serveCli(["--port", "0"], { EGX_WAREHOUSE: path });
+    assert.deepEqual([r.code, r.stdout, r.stderr.replace(/ \(at [^)]*\)\n$/, "")], [
+      2,
+      "",
+      `serve: WarehouseMissingError: DuckDB warehouse file ${path} (EGX_WAREHOUSE, default ` +
+      'data/egx.duckdb) does not exist: run "deno task run full_pipeline" first to create it, ' +
+      "or fix EGX_WAREHOUSE",
+    ]);
+    assert.deepEqual([...Deno.readDirSync(dir)], []); // no file, no .wal
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("serve on a busy port names the address it cannot listen on", async () => {
   using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
