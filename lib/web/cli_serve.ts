@@ -30,7 +30,8 @@ Options:
   -h, --help   this help
 
 The server reads the warehouse (EGX_WAREHOUSE, default data/egx.duckdb) only while answering
-a query, so the stream consumer and model runs can write it at the same time.`;
+a query, so the stream consumer and model runs can write it at the same time. A DuckDB file that
+does not exist is refused (exit 2; run deno task run full_pipeline first): none is created.`;
 
 /** Open the warehouse and serve until `signal` aborts. */
 export async function serve(args: string[], signal: AbortSignal): Promise<void> {
