@@ -6,7 +6,9 @@
  * retried by the runner) with one line naming the file, and nothing is created or changed.
  */
 import assert from "node:assert/strict";
-import { projectJob } from "./support/processes.ts";
+import { denoCacheEnv, projectJob, taskFlags } from "./support/processes.ts";
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 async function run(job: string, env: Record<string, string>, args: string[] = []) {
   const out = await (await projectJob(job, env, args)).output();
@@ -113,5 +115,37 @@ Deno.test("a writer pointed into a folder that does not exist says so, exit 2, a
       ],
     );
     assert.deepEqual(entries(dir), []);
+  });
+});
+
+Deno.test("deno task stream run refuses a warehouse that cannot be one before it starts a broker or a child", async () => {
+  await withDir(async (dir) => {
+    // A folder as the warehouse: the consumer child would fail on it and be restarted forever.
+    await Deno.mkdir(`${dir}/kafka`);
+    const script = "lib/stream/cli.ts";
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...taskFlags("stream", script), script, "run"],
+      cwd: REPO,
+      clearEnv: true,
+      env: {
+        ...denoCacheEnv(),
+        NO_COLOR: "1",
+        KAFKA_BROKERS: "", // the local broker, in dir/kafka, if it got that far
+        KAFKA_LOCAL_DIR: `${dir}/kafka`,
+        EGX_WAREHOUSE: dir,
+        EGX_STREAM_STATUS_DIR: `${dir}/status`,
+        EGX_STREAM_ALERT_RULES: "off",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.deepEqual([out.code, errorLine(stderr)], [
+      2,
+      `stream: ConfigError: DuckDB warehouse file ${dir} (EGX_WAREHOUSE) is a folder, not a ` +
+      "DuckDB database",
+    ]);
+    assert.deepEqual(entries(dir), ["kafka"]);
+    assert.deepEqual(entries(`${dir}/kafka`), []); // no broker started
   });
 });

@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { type Config, envVar, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { sleep } from "../market/sources/source.ts";
-import { openWarehouse } from "../warehouse/warehouse.ts";
+import { openWarehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
 import { watchStreamAlerts } from "./alerts.ts";
 import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { isUnreachable, KafkaClient } from "./kafka.ts";
@@ -110,6 +110,28 @@ function checkSettings(config: Config, command: string): void {
   if (command !== "producer") {
     void config.warehouse;
     if (stream.alertRules !== undefined) void config.alerts; // the webhook
+  }
+}
+
+/**
+ * `run`: open the DuckDB file once before anything starts (creating it when missing, as the
+ * consumer would). A file that cannot be the warehouse (not a database, no permission, a missing
+ * folder) is then exit 2 here, instead of a consumer child failing on it and being restarted
+ * forever. A lock held by another writer is not waited for: the consumer waits for it.
+ */
+async function checkWarehouseFile(config: Config): Promise<void> {
+  if (config.warehouse.kind !== "duckdb") return;
+  const wh = await openWarehouse(config.warehouse, {
+    migrate: false,
+    lockTimeoutMs: 1_000,
+    lingerMs: 0,
+  });
+  try {
+    await wh.query("SELECT 1", [], { label: "stream run" });
+  } catch (e) {
+    if (!(e instanceof WarehouseBusyError)) throw e;
+  } finally {
+    await wh.close();
   }
 }
 
@@ -235,6 +257,7 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
   registerSecrets(); // its logs may quote any of them (a library's error, a child's output)
   const config = loadConfig((name) => overrides[name] ?? envVar(name));
   checkSettings(config, command);
+  if (command === "run") await checkWarehouseFile(config);
   const component = command === "producer" || command === "consumer" ? command : "stream";
   return await withKafka(config.kafka, { logger: jsonLogger(component), signal }, (brokers) => {
     switch (command) {
