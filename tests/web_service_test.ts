@@ -483,6 +483,36 @@ Deno.test("serve refuses a warehouse file that does not exist, exit 2, and creat
   }
 });
 
+Deno.test("a warehouse file removed while serve runs is not recreated: the API answers 503 saying what to run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx-web-removed-" });
+  const path = `${dir}/egx.duckdb`;
+  await (await openWarehouse({ kind: "duckdb", path })).close();
+  // lingerMs 0: each query opens the file anew (as one a moment after the last always does).
+  const srv = await startTestServer({
+    warehouse: path,
+    logDir: `${dir}/logs`,
+    mustExist: true,
+    lingerMs: 0,
+  });
+  try {
+    // Before: the file is there, the models are not.
+    const before = await srv.get("/api/v1/companies");
+    assert.match(before.body.error.message, /^the gold models have not been built yet/);
+    await Deno.remove(path);
+    const r = await srv.get("/api/v1/companies");
+    assert.deepEqual([r.status, r.body.error.message, r.headers.get("cache-control")], [
+      503,
+      "the warehouse file does not exist: run the pipeline (deno task run full_pipeline) and reload",
+      "no-store",
+    ]);
+    assert.deepEqual(srv.errors, []);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), []); // no file, no .wal
+  } finally {
+    await srv.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("serve on a busy port names the address it cannot listen on", async () => {
   using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (busy.addr as Deno.NetAddr).port;

@@ -11,7 +11,11 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Config, ConfigError, redact } from "../config/config.ts";
-import { WarehouseBusyError, WarehouseQueryError } from "../warehouse/warehouse.ts";
+import {
+  WarehouseBusyError,
+  WarehouseMissingError,
+  WarehouseQueryError,
+} from "../warehouse/warehouse.ts";
 import type { ApiDeps, Endpoint } from "./endpoint.ts";
 import { ResultCache } from "./result_cache.ts";
 import { BadRequestError, malformedEscape, NotFoundError, Query } from "./validate.ts";
@@ -94,6 +98,15 @@ export function createApp(opts: AppOptions): Hono {
     if (err instanceof WarehouseBusyError) {
       c.header("Retry-After", "2");
       return jsonError(c, 503, "the warehouse is busy, try again in a moment");
+    }
+    if (err instanceof WarehouseMissingError) {
+      // Removed while the server runs (e.g. to rebuild it): not recreated empty, see duckdb_file.
+      return jsonError(
+        c,
+        503,
+        "the warehouse file does not exist: run the pipeline (deno task run full_pipeline) " +
+          "and reload",
+      );
     }
     if (err instanceof WarehouseQueryError && modelsMissing(err.message)) {
       return jsonError(

@@ -37,6 +37,10 @@ export interface TestServerOptions {
   docsDir?: string;
   /** Endpoints served besides the real ones (to test how the server handles their failures). */
   extraEndpoints?: Endpoint[];
+  /** Open the warehouse as `deno task serve` does: a missing file is refused, never created. */
+  mustExist?: boolean;
+  /** How long the DuckDB file stays open after a query (default 25 ms; 0: closed at once). */
+  lingerMs?: number;
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
@@ -50,7 +54,11 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     ...(opts.landing ? { EGX_LANDING: opts.landing } : {}),
   };
   const config = loadConfig((k) => env[k]);
-  const warehouse = await openWarehouse(config.warehouse, { lockTimeoutMs: 15_000 });
+  const warehouse = await openWarehouse(config.warehouse, {
+    lockTimeoutMs: 15_000,
+    mustExist: opts.mustExist,
+    lingerMs: opts.lingerMs,
+  });
   const errors: string[] = [];
   const app = createApp({
     deps: {
