@@ -14,6 +14,8 @@ import { KafkaClient } from "../lib/stream/kafka.ts";
 import { encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
 import { readStatus } from "../lib/stream/status.ts";
+import type { Logger } from "../lib/stream/log.ts";
+import { supervise } from "../lib/stream/supervisor.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
@@ -529,3 +531,49 @@ kafkaTest(
     }
   },
 );
+
+Deno.test("the supervisor restarts a crashed child, but one exiting 2 (configuration) stops them all", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_supervise_usage_" });
+  try {
+    // "flaky" crashes (exit 1) once, then exits 2 as a configuration error would; "steady" runs
+    // until it is stopped.
+    Deno.writeTextFileSync(
+      `${dir}/flaky.ts`,
+      `const f = ${JSON.stringify(`${dir}/crashed`)};
+      try { Deno.statSync(f); Deno.exit(2); } catch { Deno.writeTextFileSync(f, "1"); Deno.exit(1); }`,
+    );
+    Deno.writeTextFileSync(`${dir}/steady.ts`, "setInterval(() => {}, 1000);\n");
+    const events: { event: string; child?: string; code?: number }[] = [];
+    const logger = {
+      info: (event: string, f: Record<string, unknown> = {}) => events.push({ event, ...f }),
+      warn: (event: string, f: Record<string, unknown> = {}) => events.push({ event, ...f }),
+      error: (event: string, f: Record<string, unknown> = {}) => events.push({ event, ...f }),
+    };
+    const run = ["run", `--allow-read=${dir}`, `--allow-write=${dir}`];
+    // Without giving up, the flaky child would be restarted until this stops everything.
+    const deadline = AbortSignal.timeout(30_000);
+    const reports = await supervise([
+      { name: "flaky", args: [...run, `${dir}/flaky.ts`] },
+      { name: "steady", args: [...run, `${dir}/steady.ts`] },
+    ], {
+      signal: deadline,
+      logger: logger as unknown as Logger,
+      restartInitialMs: 10,
+      graceMs: 5_000,
+    });
+    assert.deepEqual(reports, [
+      { name: "flaky", starts: 2, lastCode: 2, gaveUp: true },
+      { name: "steady", starts: 1, lastCode: 143 },
+    ]);
+    assert.deepEqual(
+      events.filter((e) => e.event !== "supervisor.started").map((e) => [e.event, e.child, e.code]),
+      [
+        ["supervisor.crashed", "flaky", 1],
+        ["supervisor.gave_up", "flaky", 2],
+        ["supervisor.stopped", "steady", 143],
+      ],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

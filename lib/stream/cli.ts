@@ -225,7 +225,7 @@ async function runMain(
     },
   ], { signal, logger: log });
   log.info("stream.stopped", { children: reports });
-  return 0;
+  return reports.some((r) => r.gaveUp) ? EXIT_USAGE : 0;
 }
 
 async function main(args: string[], signal: AbortSignal): Promise<number> {

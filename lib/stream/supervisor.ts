@@ -1,10 +1,14 @@
 /**
  * Runs child processes and restarts each one when it crashes (non-zero exit or a signal), with
  * capped exponential backoff that resets once a child has stayed up for a minute. A child that
- * exits 0 is finished (a replay that ran out of bars) and is not restarted. On abort every child
- * gets SIGTERM, then SIGKILL after the grace period.
+ * exits 0 is finished (a replay that ran out of bars) and is not restarted. A child that exits
+ * EXIT_USAGE (2: bad usage or configuration, e.g. a warehouse file that became a folder) would
+ * fail the same way again: it is not restarted, and the others are stopped (the supervisor's
+ * caller then exits 2 too). On abort every child gets SIGTERM, then SIGKILL after the grace
+ * period.
  */
 import { sleep } from "../market/sources/source.ts";
+import { EXIT_USAGE } from "../runner/job.ts";
 import { type Logger, silentLogger } from "./log.ts";
 
 export interface ChildSpec {
@@ -32,11 +36,17 @@ export interface ChildReport {
   name: string;
   starts: number;
   lastCode: number | null;
+  /** It exited EXIT_USAGE and was not restarted (the others were stopped). */
+  gaveUp?: boolean;
 }
 
 const useSetsid = Deno.build.os === "linux";
 
-async function superviseOne(spec: ChildSpec, opts: SuperviseOptions): Promise<ChildReport> {
+async function superviseOne(
+  spec: ChildSpec,
+  opts: SuperviseOptions,
+  giveUp: () => void,
+): Promise<ChildReport> {
   const log = opts.logger ?? silentLogger;
   const initial = opts.restartInitialMs ?? 1_000;
   let delay = initial;
@@ -83,6 +93,17 @@ async function superviseOne(spec: ChildSpec, opts: SuperviseOptions): Promise<Ch
       log.info("supervisor.finished", { child: spec.name });
       break;
     }
+    if (status.code === EXIT_USAGE) {
+      report.gaveUp = true;
+      log.error("supervisor.gave_up", {
+        child: spec.name,
+        code: status.code,
+        reason: "bad usage or configuration (its error is above): a restart would fail the " +
+          "same way; stopping the other children",
+      });
+      giveUp();
+      break;
+    }
     if (Date.now() - started > (opts.stableAfterMs ?? 60_000)) delay = initial;
     log.error("supervisor.crashed", {
       child: spec.name,
@@ -96,7 +117,13 @@ async function superviseOne(spec: ChildSpec, opts: SuperviseOptions): Promise<Ch
   return report;
 }
 
-/** Supervise every child until all have finished or `signal` aborted and they exited. */
+/**
+ * Supervise every child until all have finished, or `signal` aborted or a child gave up (exit
+ * EXIT_USAGE), and they exited.
+ */
 export function supervise(children: ChildSpec[], opts: SuperviseOptions): Promise<ChildReport[]> {
-  return Promise.all(children.map((c) => superviseOne(c, opts)));
+  const gaveUp = new AbortController();
+  const signal = AbortSignal.any([opts.signal, gaveUp.signal]);
+  const give = () => gaveUp.abort();
+  return Promise.all(children.map((c) => superviseOne(c, { ...opts, signal }, give)));
 }
