@@ -9,9 +9,15 @@ import { cairoDate, calendarGap } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource } from "../lib/market/sources/source.ts";
-import { type ConsumerCounters, DLQ_TRUNCATE, runConsumer } from "../lib/stream/consumer.ts";
+import { unknownTickerReason } from "../lib/stream/companies.ts";
+import {
+  type ConsumerCounters,
+  type ConsumerStatus,
+  DLQ_TRUNCATE,
+  runConsumer,
+} from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
-import { KafkaClient } from "../lib/stream/kafka.ts";
+import { KafkaClient, type OutMessage } from "../lib/stream/kafka.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
@@ -29,6 +35,7 @@ import {
   testBrokers,
   testClient,
   uniqueName,
+  waitFor,
 } from "./support/kafka.ts";
 import { projectJob } from "./support/processes.ts";
 
@@ -414,6 +421,236 @@ kafkaTest(
     assert.equal(reasons[3], "unsupported egx.quote version 9");
     assert.ok(dead.every((m) => m.headers[DLQ_HEADERS.topic] === names.topic));
     assert.equal(dead[3].headers.trace, "t-1", "original headers are kept");
+  },
+);
+
+/** List `tickers` in OPERATIONAL.TBL_COMPANY, as a batch load of the company file does. */
+async function listCompanies(wh: Warehouse, tickers: string[]) {
+  await wh.transaction(async (s) => {
+    for (const t of tickers) {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES (?, ?)",
+        [t, `${t} company`],
+      );
+    }
+  });
+}
+
+/**
+ * A consumer running in the background on a fake clock (`tick(ms)` advances it; the company
+ * list's refresh interval is measured on it), its JSON log lines kept; `until(cond)` waits for a
+ * status whose counters satisfy `cond`.
+ */
+function backgroundConsumer(
+  client: KafkaClient,
+  wh: Warehouse,
+  names: Names,
+  companyRefreshMs: number,
+) {
+  const ac = new AbortController();
+  let status: ConsumerStatus | undefined;
+  let clock = Date.parse("2025-11-02T08:10:00Z");
+  const lines: string[] = [];
+  const done = runConsumer(
+    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+    client.producer(),
+    wh,
+    {
+      topic: names.topic,
+      deadLetterTopic: names.dlq,
+      group: names.group,
+      batchSize: 100,
+      signal: ac.signal,
+      companyRefreshMs,
+      clock: () => clock,
+      logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+      onStatus: (s) => status = structuredClone(s),
+    },
+  );
+  return {
+    status: () => status,
+    events: (event: string) => lines.filter((l) => JSON.parse(l).event === event),
+    tick: (ms: number) => clock += ms,
+    until: (what: string, cond: (c: ConsumerCounters) => boolean) =>
+      waitFor(what, () => Promise.resolve(status !== undefined && cond(status.counters)), 30_000),
+    stop: async () => {
+      ac.abort();
+      return await done;
+    },
+  };
+}
+
+async function publish(client: KafkaClient, topic: string, records: OutMessage[]) {
+  const producer = client.producer();
+  await producer.connect();
+  await producer.send(topic, records);
+  await producer.disconnect();
+}
+
+const KEYED = "(the quotes topic is keyed by ticker)";
+
+kafkaTest(
+  "records of unlisted tickers and records keyed otherwise than by their ticker are dead-lettered with the reason; a company listed later is accepted after the list's refresh",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const at = (minute: number) => ({
+      barStart: `2025-11-02T08:0${minute}:00.000Z`,
+      fetchedAt: "2025-11-02T08:10:00.000Z",
+    });
+    const unknownXyz = validQuote({ ticker: "XYZ", close: 105.1, ...at(0) });
+    const etelKeyedComi = { ...validQuote({ ticker: "ETEL", close: 105.2 }), key: "COMI" };
+    // kafkajs sends a null key as none at all (the partitioner then picks the partition).
+    const comiKeyless = {
+      ...validQuote({ ticker: "COMI", close: 105.3, ...at(1) }),
+      key: null as unknown as string,
+    };
+    const xyzListedTooSoon = validQuote({ ticker: "XYZ", close: 105.4, ...at(1) });
+    const xyzAfterRefresh = validQuote({ ticker: "XYZ", close: 105.6, ...at(2) });
+    await withWarehouse(async (wh) => {
+      await listCompanies(wh, ["COMI", "ETEL"]);
+      const consumer = backgroundConsumer(client, wh, names, 60_000);
+      let c: ConsumerCounters;
+      try {
+        await publish(client, names.topic, [
+          validQuote({ ticker: "COMI", close: 105.5 }),
+          unknownXyz,
+          etelKeyedComi,
+          comiKeyless,
+          validQuote({ ticker: "ETEL", close: 105.7 }),
+        ]);
+        await consumer.until("the first 5 records", (c) => c.written + c.deadLettered === 5);
+        assert.equal(consumer.status()?.companies, 2);
+        // XYZ is listed now, but the list was read less than a minute ago (on the fake clock):
+        // its next record is still dead-lettered.
+        await listCompanies(wh, ["XYZ"]);
+        await publish(client, names.topic, [xyzListedTooSoon]);
+        await consumer.until("the 6th record", (c) => c.written + c.deadLettered === 6);
+        // A minute on, XYZ's next record reads the list again, and is written.
+        consumer.tick(60_000);
+        await publish(client, names.topic, [xyzAfterRefresh]);
+        await consumer.until("the 7th record", (c) => c.written + c.deadLettered === 7);
+        assert.equal(consumer.status()?.companies, 3);
+        assert.deepEqual(consumer.status()?.lastDeadLetter?.reason, unknownTickerReason("XYZ"));
+        assert.deepEqual(consumer.status()?.lastDeadLetter?.offset, 5);
+      } finally {
+        c = await consumer.stop();
+      }
+      assert.deepEqual(
+        // (Kafka may hand a fetched batch out again: such records are counted as skipped.)
+        [c.consumed - c.skipped, c.written, c.deadLettered, c.unknownTicker, c.keyMismatch],
+        [7, 3, 4, 2, 2],
+      );
+      assert.deepEqual(consumer.events("consumer.no_companies"), []);
+      const rows = await intradayRows(wh);
+      assert.deepEqual(rows.map((r) => [r.TICKER, r.BAR_START, r.CLOSE]), [
+        ["COMI", "2025-11-02T08:00:00.000Z", 105.5],
+        ["ETEL", "2025-11-02T08:00:00.000Z", 105.7],
+        ["XYZ", "2025-11-02T08:02:00.000Z", 105.6],
+      ]);
+      assert.deepEqual((await dailyRows(wh)).map((r) => [r.TICKER, r.CLOSE]), [
+        ["COMI", 105.5],
+        ["ETEL", 105.7],
+        ["XYZ", 105.6],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(
+      dead.map((m) => [
+        m.key,
+        m.value,
+        m.headers[DLQ_HEADERS.offset],
+        m.headers[DLQ_HEADERS.reason],
+        m.headers[DLQ_HEADERS.topic],
+      ]),
+      [
+        [
+          "XYZ",
+          unknownXyz.value,
+          "1",
+          'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)',
+          names.topic,
+        ],
+        [
+          "COMI",
+          etelKeyedComi.value,
+          "2",
+          `key "COMI" differs from ticker "ETEL" ${KEYED}`,
+          names.topic,
+        ],
+        [
+          "",
+          comiKeyless.value,
+          "3",
+          `record has no key, want its ticker "COMI" ${KEYED}`,
+          names.topic,
+        ],
+        [
+          "XYZ",
+          xyzListedTooSoon.value,
+          "5",
+          'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)',
+          names.topic,
+        ],
+      ],
+    );
+  },
+);
+
+kafkaTest(
+  "an empty company table (before the first batch load) accepts every ticker, warned once, and is checked once it lists companies",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const late = validQuote({
+      ticker: "XYZ",
+      close: 105.4,
+      barStart: "2025-11-02T08:01:00.000Z",
+    });
+    await withWarehouse(async (wh) => {
+      const consumer = backgroundConsumer(client, wh, names, 30_000);
+      let c: ConsumerCounters;
+      try {
+        await publish(client, names.topic, [
+          validQuote({ ticker: "XYZ", close: 105.1 }),
+          validQuote({ ticker: "COMI", close: 105.5 }),
+        ]);
+        await consumer.until("the first 2 records", (c) => c.written === 2);
+        consumer.tick(30_000);
+        await publish(client, names.topic, [validQuote({ ticker: "ETEL", close: 105.2 })]);
+        await consumer.until("the 3rd record", (c) => c.written === 3);
+        assert.equal(consumer.status()?.companies, 0);
+        // The batch pipeline lists companies: from the next read on, tickers are checked.
+        await listCompanies(wh, ["COMI", "ETEL"]);
+        consumer.tick(30_000);
+        await publish(client, names.topic, [late]);
+        await consumer.until("the 4th record", (c) => c.written + c.deadLettered === 4);
+        assert.equal(consumer.status()?.companies, 2);
+      } finally {
+        c = await consumer.stop();
+      }
+      assert.deepEqual([c.written, c.deadLettered, c.unknownTicker, c.keyMismatch], [3, 1, 1, 0]);
+      const warned = consumer.events("consumer.no_companies").map((l) => JSON.parse(l));
+      assert.equal(warned.length, 1, "warned once, though the empty table was read twice");
+      assert.equal(warned[0].level, "warn");
+      assert.match(warned[0].reason, /^OPERATIONAL\.TBL_COMPANY is empty/);
+      assert.deepEqual(
+        consumer.events("consumer.companies_loaded").map((l) => JSON.parse(l).companies),
+        [2],
+      );
+      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.CLOSE]), [
+        ["COMI", 105.5],
+        ["ETEL", 105.2],
+        ["XYZ", 105.1],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(
+      dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
+      [[late.value, "3", 'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)']],
+    );
   },
 );
 

@@ -9,9 +9,10 @@
  *     the warehouse has no offset for is read from its start, whatever Kafka committed.
  * A crash between 1 and 2 re-delivers records the warehouse already has: they are skipped.
  *
- * Invalid records (bad JSON, wrong schema, failed validation) go to the dead-letter topic with
- * the reason in a header, are counted, and their offsets advance like any other: they never
- * stop the consumer. A busy or unavailable warehouse pauses consumption (the batch is retried
+ * Invalid records (bad JSON, wrong schema, failed validation), records keyed otherwise than by
+ * their ticker (or not at all) and records of a ticker that is not a listed company
+ * (OPERATIONAL.TBL_COMPANY, see companies.ts) go to the dead-letter topic with the reason in a
+ * header, are counted, and their offsets advance like any other: they never stop the consumer. A busy or unavailable warehouse pauses consumption (the batch is retried
  * with backoff while heartbeats keep the group membership); nothing is committed until written.
  * On shutdown the batch in flight is abandoned between two transactions, what was written is
  * committed, and the consumer leaves the group.
@@ -26,8 +27,10 @@ import {
   type OutMessage,
 } from "./kafka.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import { decodeQuote, DLQ_HEADERS } from "./message.ts";
+import { CompanyList, unknownTickerReason } from "./companies.ts";
+import { decodeQuote, DLQ_HEADERS, keyProblem } from "./message.ts";
 import { type SinkRow, storedOffsets, writeQuotes } from "./sink.ts";
+import { SQL } from "./sql.ts";
 import { sleep } from "../market/sources/source.ts";
 import { type Warehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
 
@@ -38,8 +41,12 @@ export interface ConsumerCounters {
   written: number;
   /** Records below the warehouse's stored offset (already written before a restart). */
   skipped: number;
-  /** Records sent to the dead-letter topic. */
+  /** Records sent to the dead-letter topic (all reasons, the two below included). */
   deadLettered: number;
+  /** Of those: valid quotes of a ticker that is not in OPERATIONAL.TBL_COMPANY. */
+  unknownTicker: number;
+  /** Of those: valid quotes whose Kafka key is not their ticker (or that have no key). */
+  keyMismatch: number;
   /** Warehouse transactions committed. */
   transactions: number;
   /** Failed warehouse attempts (each retried). */
@@ -59,6 +66,10 @@ export interface ConsumerStatus {
   lastWriteAt?: string;
   partitions: number[];
   counters: ConsumerCounters;
+  /** The last record sent to the dead-letter topic: why, and where it came from. */
+  lastDeadLetter?: { reason: string; partition: number; offset: number; at: string };
+  /** Companies in the list tickers are checked against (0: empty table, nothing checked). */
+  companies?: number;
   /** Set when it stopped cleanly (SIGINT/SIGTERM): health_check then reports it down at once. */
   finished: boolean;
 }
@@ -93,7 +104,17 @@ export interface ConsumerOptions {
   retryMaxMs?: number;
   /** Attempts for a warehouse error that is not "busy" before the consumer crashes. */
   maxQueryAttempts?: number;
+  /**
+   * Least time between two reads of the company list (OPERATIONAL.TBL_COMPANY), which a record of
+   * an unlisted ticker triggers, ms (default COMPANY_REFRESH_MS).
+   */
+  companyRefreshMs?: number;
+  /** The clock companyRefreshMs is measured on, epoch ms (default Date.now; tests fake it). */
+  clock?: () => number;
 }
+
+/** Default least time between two reads of the company list, ms. */
+export const COMPANY_REFRESH_MS = 30_000;
 
 /**
  * Fetch size per partition for a batch size: room for several full transactions per fetch
@@ -123,6 +144,8 @@ export async function runConsumer(
     written: 0,
     skipped: 0,
     deadLettered: 0,
+    unknownTicker: 0,
+    keyMismatch: 0,
     transactions: 0,
     warehouseRetries: 0,
     commitErrors: 0,
@@ -164,6 +187,14 @@ export async function runConsumer(
     consumer.seek(opts.topic, partition, 0);
   };
   let dlqConnected = false;
+  const companies = new CompanyList(
+    async () =>
+      (await warehouse.query<{ TICKER: string }>(SQL.get("company_tickers"), [], {
+        signal: opts.signal,
+        label: "stream company list",
+      })).map((r) => r.TICKER),
+    { refreshMs: opts.companyRefreshMs ?? COMPANY_REFRESH_MS, clock: opts.clock, logger: log },
+  );
 
   const loadStored = async (partitions: number[]) => {
     const all = await storedOffsets(warehouse, opts.group, opts.topic);
@@ -288,14 +319,27 @@ export async function runConsumer(
   const handleChunk = async (batch: InBatch, chunk: InMessage[], ctl: BatchControl) => {
     const rows: SinkRow[] = [];
     const timestamps: number[] = [];
-    const bad: { m: InMessage; reason: string }[] = [];
+    const bad: { m: InMessage; reason: string; kind?: "unknownTicker" | "keyMismatch" }[] = [];
     const now = Date.now();
-    for (const m of chunk) {
-      const d = decodeQuote(m.value, now);
-      if (d.ok) {
+    const decoded = chunk.map((m) => ({ m, d: decodeQuote(m.value, now) }));
+    const tickers = decoded.flatMap(({ d }) => d.ok ? [d.quote.ticker] : []);
+    if (companies.wants(tickers)) {
+      await withRetry(ctl, "read the company list", () => companies.refresh());
+      status.companies = companies.size;
+    }
+    for (const { m, d } of decoded) {
+      if (!d.ok) {
+        bad.push({ m, reason: d.reason });
+        continue;
+      }
+      const keyReason = keyProblem(m.key, d.quote.ticker);
+      if (keyReason !== undefined) bad.push({ m, reason: keyReason, kind: "keyMismatch" });
+      else if (!companies.accepts(d.quote.ticker)) {
+        bad.push({ m, reason: unknownTickerReason(d.quote.ticker), kind: "unknownTicker" });
+      } else {
         rows.push({ quote: d.quote, ref: `kafka:${batch.topic}/${batch.partition}/${m.offset}` });
         timestamps.push(m.timestamp);
-      } else bad.push({ m, reason: d.reason });
+      }
     }
     let undelivered = 0;
     if (bad.length > 0) {
@@ -336,6 +380,16 @@ export async function runConsumer(
     c.transactions++;
     c.written += rows.length;
     c.deadLettered += bad.length - undelivered;
+    for (const { kind } of bad) if (kind !== undefined) c[kind]++;
+    const lastBad = bad.at(-1);
+    if (lastBad !== undefined) {
+      status.lastDeadLetter = {
+        reason: lastBad.reason,
+        partition: batch.partition,
+        offset: lastBad.m.offset,
+        at: new Date().toISOString(),
+      };
+    }
     const committedAt = Date.now();
     status.lastWriteAt = new Date(committedAt).toISOString();
     if (rows.length > 0) status.lastMessageAt = new Date(last.timestamp).toISOString();

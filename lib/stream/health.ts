@@ -184,6 +184,17 @@ export async function checkStreamHealth(
   };
 }
 
+/** The consumer's last dead letter, as a line under it (none when it has sent none). */
+function lastDeadLetter(h: ProcessHealth): string[] {
+  const d = h.status?.lastDeadLetter as
+    | { reason?: unknown; partition?: unknown; offset?: unknown; at?: unknown }
+    | undefined;
+  if (typeof d?.reason !== "string") return [];
+  return [
+    `    last dead letter: ${d.reason} (partition ${d.partition}, offset ${d.offset}, at ${d.at})`,
+  ];
+}
+
 /** The report as a few readable lines. */
 export function formatHealth(r: HealthReport): string {
   const cairo = cairoParts(Date.parse(r.asOf));
@@ -199,6 +210,7 @@ export function formatHealth(r: HealthReport): string {
     `${r.producer.reason ? ` (${r.producer.reason})` : ""}${counters(r.producer)}`,
     `  consumer: ${r.consumer.alive ? "alive" : "DOWN"}` +
     `${r.consumer.reason ? ` (${r.consumer.reason})` : ""}${counters(r.consumer)}`,
+    ...lastDeadLetter(r.consumer),
     `  kafka ${r.brokers.join(",") || "(none)"}: lag ${r.lag.length > 0 ? r.totalLag : "unknown"}` +
     (r.lag.length > 0
       ? ` [${r.lag.map((l) => `p${l.partition}=${l.lag} (${l.committed}/${l.end})`).join(", ")}]`

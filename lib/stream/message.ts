@@ -219,6 +219,25 @@ export function encodeQuote(q: Quote, now?: number): OutMessage | { error: strin
   return { key: q.ticker, value: JSON.stringify(body) };
 }
 
+/**
+ * Why a record's Kafka key does not fit its (valid) quote, or undefined when it does. The
+ * producer keys every record by its ticker, which keeps a ticker's bars in one partition and so
+ * in order; a record keyed otherwise (or not at all: its partition is then the client's choice)
+ * may overtake or be overtaken by the ticker's other bars, and a later bar could be overwritten
+ * by an earlier one. It is dead-lettered, naming both. An empty key counts as no key.
+ */
+export function keyProblem(key: string | null, ticker: string): string | undefined {
+  if (key === null || key === "") {
+    return `record has no key, want its ticker "${ticker}" (the quotes topic is keyed by ticker)`;
+  }
+  if (key === ticker) return undefined;
+  const shownKey = key.length > 40
+    ? `${JSON.stringify(key.slice(0, 40))}... (${key.length} characters)`
+    : JSON.stringify(key);
+  return `key ${shownKey} differs from ticker "${ticker}" ` +
+    "(the quotes topic is keyed by ticker)";
+}
+
 /** Header names on dead-letter records. */
 export const DLQ_HEADERS = {
   reason: "egx-dlq-reason",

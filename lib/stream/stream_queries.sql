@@ -87,3 +87,8 @@ FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE DATA_SOURCE = ?;
 
 -- name: health_daily_freshness
 SELECT MAX(UPDATED_AT) AS LAST_WRITE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA_SOURCE = ?;
+
+-- name: company_tickers
+-- The consumer's company list (lib/stream/companies.ts): a record of any other ticker is
+-- dead-lettered, as a batch load quarantines its row.
+SELECT TICKER FROM OPERATIONAL.TBL_COMPANY;
