@@ -12,8 +12,9 @@
  * Invalid records (bad JSON, wrong schema, failed validation), records keyed otherwise than by
  * their ticker (or not at all) and records of a ticker that is not a listed company
  * (OPERATIONAL.TBL_COMPANY, see companies.ts) go to the dead-letter topic with the reason in a
- * header, are counted, and their offsets advance like any other: they never stop the consumer. A busy or unavailable warehouse pauses consumption (the batch is retried
- * with backoff while heartbeats keep the group membership); nothing is committed until written.
+ * header, are counted, and their offsets advance like any other: they never stop the consumer.
+ * A busy or unavailable warehouse pauses consumption (the batch is retried with backoff while
+ * heartbeats keep the group membership); nothing is committed until written.
  * On shutdown the batch in flight is abandoned between two transactions, what was written is
  * committed, and the consumer leaves the group.
  */
