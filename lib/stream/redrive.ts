@@ -14,7 +14,9 @@
  *  - `replaced`: an earlier dead letter of the same bar (ticker, bar start, interval; for a daily
  *    quote its Cairo trade date): only the last one is sent;
  *  - `superseded`: a quote whose bar the warehouse wrote after it was dead-lettered: a later
- *    poll's value (or this redrive's, run before), which the older value must not overwrite.
+ *    poll's value (or this redrive's, run before), which the older value must not overwrite. For
+ *    a daily quote (a scanner's snapshot) only a later snapshot counts: a daily bar aggregated
+ *    from intraday bars never replaces a snapshot.
  * So running it twice sends nothing twice once the consumer has written the first run's records.
  */
 import { cairoDate } from "../market/calendar.ts";

@@ -100,5 +100,8 @@ SELECT TICKER, BAR_START, INTERVAL_MINUTES, UPDATED_AT FROM OPERATIONAL.TBL_INTR
 WHERE DATA_SOURCE = 'STREAMING_API' AND BAR_START BETWEEN ? AND ?;
 
 -- name: redrive_daily_written
+-- Daily snapshots only: a daily bar aggregated from intraday bars does not replace a snapshot
+-- (merge_daily_aggregate), so it does not make a dead-lettered snapshot obsolete either.
 SELECT TICKER, TRADE_DATE, UPDATED_AT FROM OPERATIONAL.TBL_STOCK_PRICE
-WHERE DATA_SOURCE = 'STREAMING_API' AND TRADE_DATE BETWEEN ? AND ?;
+WHERE DATA_SOURCE = 'STREAMING_API' AND TRADE_DATE BETWEEN ? AND ?
+  AND SOURCE_FILE NOT LIKE 'stream-aggregate:%';
