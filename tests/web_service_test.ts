@@ -528,6 +528,56 @@ Deno.test("serve on a busy port names the address it cannot listen on", async ()
   );
 });
 
+Deno.test("a HEAD request leaves deno task serve's stderr empty (no Deno warning)", async () => {
+  // Answering HEAD by a GET copied with `new Request(req, ...)` read the served request's signal,
+  // and Deno printed its "request.signal aborts on successful responses (legacy behavior)"
+  // warning on stderr at the first HEAD (e.g. `curl -I`).
+  const script = "lib/web/cli_serve.ts";
+  const dir = await Deno.makeTempDir({ prefix: "egx-serve-head-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags("serve", script), script, "--port", "0"],
+    cwd: REPO,
+    clearEnv: true,
+    env: {
+      ...denoCacheEnv(),
+      DENO_NO_UPDATE_CHECK: "1",
+      NO_COLOR: "1",
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      EGX_LOG_DIR: `${dir}/logs`,
+      EGX_API_TOKEN: "",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  try {
+    while (!/\n/.test(stdout)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += value;
+    }
+    const base = stdout.match(/dashboard (http:\/\/127\.0\.0\.1:\d+)\//)?.[1];
+    assert.ok(base, `no address in ${JSON.stringify(stdout)}`);
+    for (const path of ["/", "/api/v1/ping"]) {
+      const r: Response = await fetch(`${base}${path}`, { method: "HEAD" });
+      await r.body?.cancel();
+      assert.equal(r.status, 200, path);
+    }
+  } finally {
+    child.kill("SIGTERM");
+  }
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += value;
+  }
+  const { code } = await child.status;
+  await Deno.remove(dir, { recursive: true });
+  assert.deepEqual([code, await stderr, stdout.split("\n").at(-2)], [0, "", "serve: stopped"]);
+});
+
 Deno.test("a port that is not a decimal 0-65535 is a configuration error naming flag or variable", async () => {
   const strip = (s: string) => s.replace(/ \(at lib\/[\w/]+\.ts:\d+\)\n$/, "");
   for (const raw of ["0x50", "1e3", " 80", "80.0", "", "65536", "-1"]) {

@@ -241,14 +241,19 @@ export async function startServer(
   const ready = Promise.withResolvers<{ port: number }>();
   let server: Deno.HttpServer;
   // HEAD is answered as GET and Deno drops the body: Hono would answer HEAD with a null body,
-  // which Deno sends as "Content-Length: 0" instead of the GET answer's length.
+  // which Deno sends as "Content-Length: 0" instead of the GET answer's length. The GET is made
+  // from the URL and headers: `new Request(req, ...)` copies `req.signal`, and Deno's first read
+  // of a served request's signal prints a warning (its "legacy behavior") on the server's stderr.
   try {
     server = Deno.serve({
       hostname: api.host,
       port: api.port,
       signal: opts.signal,
       onListen: ({ port }) => ready.resolve({ port }),
-    }, (req) => app.fetch(req.method === "HEAD" ? new Request(req, { method: "GET" }) : req));
+    }, (req) =>
+      app.fetch(
+        req.method === "HEAD" ? new Request(req.url, { method: "GET", headers: req.headers }) : req,
+      ));
   } catch (e) {
     throw listenError(e, `${host}:${api.port}`);
   }
