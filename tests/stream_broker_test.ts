@@ -328,7 +328,19 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
       [
         ["consumer", "--batch-size", "1048576"],
         {},
-        /EGX_CONSUMER_BATCH_SIZE must be an integer between 1 and 100000, got "1048576"/,
+        /--batch-size must be an integer between 1 and 100000, got "1048576"/,
+      ],
+      // A bad flag is named as the flag, not as the variable it stands for.
+      [["producer", "--speed", "fast"], {}, /--speed must be a number > 0 or "max", got fast/],
+      [
+        ["run", "--start", "2025-12-08", "--end", "2025-12-01"],
+        {},
+        /--start \(2025-12-08\) must not be after --end \(2025-12-01\)/,
+      ],
+      [
+        ["run", "--start", "2025-12-08"],
+        { EGX_REPLAY_END: "2025-12-01" },
+        /--start \(2025-12-08\) must not be after EGX_REPLAY_END \(2025-12-01\)/,
       ],
       [
         ["run"],

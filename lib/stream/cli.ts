@@ -17,7 +17,14 @@
  * SIGINT/SIGTERM): see withKafka in setup.ts.
  */
 import { parseArgs } from "node:util";
-import { type Config, envVar, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
+import {
+  type Config,
+  ConfigError,
+  envVar,
+  loadConfig,
+  loadDotEnv,
+  registerSecrets,
+} from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { sleep } from "../market/sources/source.ts";
 import { openWarehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
@@ -74,6 +81,17 @@ const FLAG_ENV: Record<string, string> = {
   "batch-size": "EGX_CONSUMER_BATCH_SIZE",
   "alert-rules": "EGX_STREAM_ALERT_RULES",
 };
+
+/**
+ * A bad value given as a flag is named as the flag (`--speed must be ...`), as the user typed it,
+ * not as the variable it stands for; a bad variable keeps its name.
+ */
+function namingFlags(err: ConfigError, overrides: Record<string, string>): ConfigError {
+  for (const [flag, name] of Object.entries(FLAG_ENV)) {
+    if (name in overrides) err.message = err.message.replaceAll(name, `--${flag}`);
+  }
+  return err;
+}
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 
@@ -277,8 +295,13 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
     if (typeof v === "string") overrides[name] = v;
   }
   registerSecrets(); // its logs may quote any of them (a library's error, a child's output)
-  const config = loadConfig((name) => overrides[name] ?? envVar(name));
-  checkSettings(config, command);
+  let config: Config;
+  try {
+    config = loadConfig((name) => overrides[name] ?? envVar(name));
+    checkSettings(config, command);
+  } catch (e) {
+    throw e instanceof ConfigError ? namingFlags(e, overrides) : e;
+  }
   if (command === "run") await checkWarehouseFile(config);
   const component = command === "producer" || command === "consumer" ? command : "stream";
   return await withKafka(config.kafka, { logger: jsonLogger(component), signal }, (brokers) => {
