@@ -730,6 +730,11 @@ Deno.test("the docs site is served from its folder and nothing outside it", asyn
     const r = await srv.get("/docs/");
     assert.equal(r.status, 404);
     assert.match(r.body, /Docs not built yet/);
+    // Commands that build it (a bare `deno task run` is a usage error).
+    assert.match(
+      r.body,
+      /by the docs_generate job; run the pipeline \(<code>deno task run full_pipeline<\/code>\) or <code>deno task docs<\/code> and reload/,
+    );
   });
 });
 

@@ -150,8 +150,9 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
         return c.html(
           `<!doctype html><title>Docs</title><link rel="stylesheet" href="/assets/app.css">` +
             `<main><h1>Docs not built yet</h1><p>The models documentation site is generated ` +
-            `into <code>${esc(opts.docsDir)}/</code> by the models job; run the pipeline ` +
-            `(<code>deno task run</code>) and reload.</p><p><a href="/">Back</a></p></main>`,
+            `into <code>${esc(opts.docsDir)}/</code> by the docs_generate job; run the pipeline ` +
+            `(<code>deno task run full_pipeline</code>) or <code>deno task docs</code> and ` +
+            `reload.</p><p><a href="/">Back</a></p></main>`,
           404,
         );
       }
