@@ -397,6 +397,42 @@ kafkaTest(
   },
 );
 
+kafkaTest("without java or mvn on PATH, starting the broker says what to install", async () => {
+  // Deno's own error named neither the broker nor what to install: "Failed to spawn 'java':
+  // entity not found". mvn is needed only while var/kafka holds no jars yet, java always.
+  const dir = await Deno.makeTempDir({ prefix: "egx-kafka-nojava-" });
+  const emptyPath = await Deno.makeTempDir({ prefix: "egx-empty-path-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        `--allow-write=${dir},var/kafka`,
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-run",
+        KAFKA_CLI,
+        "start",
+      ],
+      cwd: REPO,
+      env: { PATH: emptyPath, KAFKA_BROKERS: "", KAFKA_LOCAL_DIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(
+      stderr,
+      /^kafka: (kafka-storage format: java|mvn dependency:copy-dependencies .*: mvn) was not found: the local Kafka broker needs Java 17 \(java\) and Maven \(mvn\) on PATH \(Debian: apt-get install openjdk-17-jre-headless maven\), or set KAFKA_BROKERS to a running broker$/m,
+    );
+    assert.deepEqual(brokerProcesses(dir), []);
+  } finally {
+    killLeftovers(dir);
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(emptyPath, { recursive: true });
+  }
+});
+
 kafkaTest("deno task kafka with an unknown option or command exits 2 with its usage", async () => {
   for (
     const [args, first] of [

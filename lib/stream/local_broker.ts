@@ -79,8 +79,20 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** What a machine without `java` or `mvn` needs, said instead of Deno's bare "entity not found". */
+export const PREREQUISITES =
+  "the local Kafka broker needs Java 17 (java) and Maven (mvn) on PATH " +
+  "(Debian: apt-get install openjdk-17-jre-headless maven), or set KAFKA_BROKERS to a running " +
+  "broker";
+
 async function run(cmd: string, args: string[], what: string): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new Error(`${what}: ${cmd} was not found: ${PREREQUISITES}`);
+  }
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   if (!out.success) {
     throw new Error(`${what} failed (exit ${out.code}): ${text.trim().split("\n").slice(-15)}`);
