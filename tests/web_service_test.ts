@@ -534,6 +534,7 @@ Deno.test("a HEAD request leaves deno task serve's stderr empty (no Deno warning
   // warning on stderr at the first HEAD (e.g. `curl -I`).
   const script = "lib/web/cli_serve.ts";
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-head-" });
+  await (await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` })).close();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...taskFlags("serve", script), script, "--port", "0"],
     cwd: REPO,
