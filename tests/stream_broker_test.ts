@@ -275,29 +275,6 @@ kafkaTest("a broker that was already running is used and left running", async ()
   );
 });
 
-kafkaTest(
-  "redrive's options on another command exit 2 with the usage, before anything starts",
-  async () => {
-    killLeftovers();
-    await withRun(async (dir, spawn) => {
-      const unused = `${dir}/never-created`;
-      for (const args of [["consumer", "--reason", "unknown ticker"], ["run", "--dry-run"]]) {
-        const log = `${dir}/${args[0]}.log`;
-        const { child, output } = spawn(args, { ...env(dir), KAFKA_LOCAL_DIR: unused }, log);
-        assert.equal((await child.status).code, 2, await tail(log));
-        await output;
-        const lines = (await Deno.readTextFile(log)).split("\n");
-        assert.equal(lines[0], "--reason and --dry-run are options of redrive only");
-        assert.equal(
-          lines[2],
-          "Usage: deno task stream [run|producer|consumer|topics|redrive] [options]",
-        );
-      }
-      assert.equal(await exists(unused), false, "a broker folder was created");
-    });
-  },
-);
-
 kafkaTest("a bad setting exits 2 before any broker or child process starts", async () => {
   killLeftovers();
   await withRun(async (dir, spawn) => {
@@ -352,8 +329,6 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
       // run checks its children's settings too (they used to fail, and restart, one by one).
       [["run"], noSnowflake, /EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT/],
       [["run"], { EGX_STREAM_SOURCE: "bloomberg" }, /EGX_STREAM_SOURCE must be replay/],
-      // redrive reads the warehouse (what it wrote since a dead letter).
-      [["redrive"], noSnowflake, /EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT/],
     ];
     try {
       await Promise.all(cases.map(async ([args, extra, message], i) => {

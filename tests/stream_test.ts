@@ -22,7 +22,6 @@ import { freePort } from "../lib/stream/local_broker.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
-import { formatRedrive, redriveDeadLetters, REDRIVEN_FROM } from "../lib/stream/redrive.ts";
 import { writeQuotes } from "../lib/stream/sink.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
@@ -651,129 +650,6 @@ kafkaTest(
       dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
       [[late.value, "3", 'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)']],
     );
-  },
-);
-
-kafkaTest(
-  "deno task stream redrive sends dead letters that pass now back, the last per bar and none the warehouse wrote since, and a second run sends nothing",
-  async () => {
-    const client = await testClient();
-    const names = await freshTopics(client, 1);
-    const at = (minute: number) => ({
-      barStart: `2025-11-02T08:0${minute}:00.000Z`,
-      fetchedAt: "2025-11-02T08:10:00.000Z",
-    });
-    const xyz = (minute: number, close: number) =>
-      validQuote({ ticker: "XYZ", close, ...at(minute) });
-    const etelKeyedComi = {
-      ...validQuote({ ticker: "ETEL", close: 105.4, ...at(2) }),
-      key: "COMI",
-    };
-    // A scanner's daily snapshot of XYZ: the day's intraday bars written later do not replace it.
-    const xyzDaily = validQuote({
-      ticker: "XYZ",
-      interval: "1d",
-      open: 105,
-      high: 106,
-      low: 104,
-      close: 105.8,
-      volume: 5000,
-      ...at(0),
-    });
-    const unknown = 'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)';
-    const keyed = `key "COMI" differs from ticker "ETEL" ${KEYED}`;
-    await withWarehouse(async (wh, path) => {
-      await listCompanies(wh, ["COMI", "ETEL"]);
-      const consumer = backgroundConsumer(client, wh, names, 60_000);
-      const opts = { deadLetterTopic: names.dlq, quotesTopic: names.topic };
-      try {
-        await publish(client, names.topic, [
-          xyz(0, 105.1),
-          xyz(0, 105.2), // a later poll of the same bar
-          xyz(1, 105.3),
-          etelKeyedComi,
-          { key: "COMI", value: "{not json" },
-          xyzDaily,
-        ]);
-        await consumer.until("6 dead letters", (c) => c.deadLettered === 6);
-        // XYZ is listed; its next record is written, a newer value of a dead-lettered bar.
-        await listCompanies(wh, ["XYZ"]);
-        consumer.tick(60_000);
-        await publish(client, names.topic, [xyz(1, 105.9)]);
-        await consumer.until("XYZ written", (c) => c.written === 1);
-
-        const dry = { ...opts, reason: "unknown ticker", dryRun: true };
-        const planned = await redriveDeadLetters(client, wh, dry);
-        assert.deepEqual(planned, {
-          read: 6,
-          otherReason: 2,
-          truncated: 0,
-          invalid: 0,
-          replaced: 1,
-          superseded: 1,
-          sent: 2,
-          reasons: { [unknown]: 2 },
-        });
-        assert.equal(
-          formatRedrive(planned, dry),
-          `${names.dlq}: 6 dead letter(s) read; would send 2 to ${names.topic}\n` +
-            `  2 x ${unknown}\n` +
-            '  left out: 2 another reason than "unknown ticker"\n' +
-            "  left out: 1 replaced by a later dead letter of the same bar\n" +
-            "  left out: 1 superseded: the warehouse wrote the bar after the dead letter",
-        );
-        const ends = await client.lag(names.group, names.topic);
-        assert.equal(ends[0].end, 7, "a dry run sends nothing");
-
-        assert.deepEqual(await redriveDeadLetters(client, wh, opts), {
-          read: 6,
-          otherReason: 0,
-          truncated: 0,
-          invalid: 1,
-          replaced: 1,
-          superseded: 1,
-          sent: 3,
-          reasons: { [unknown]: 2, [keyed]: 1 },
-        });
-        await consumer.until("the redriven records", (c) => c.written === 4);
-      } finally {
-        const c = await consumer.stop();
-        assert.deepEqual([c.written, c.deadLettered, c.unknownTicker, c.keyMismatch], [4, 6, 4, 1]);
-      }
-      const quotes = await client.readAll(names.topic);
-      assert.deepEqual(
-        quotes.slice(7).map((m) => [m.key, m.value, m.headers[REDRIVEN_FROM]]),
-        [
-          ["XYZ", xyz(0, 105.2).value, `${names.dlq}/0/1`],
-          ["ETEL", etelKeyedComi.value, `${names.dlq}/0/3`],
-          ["XYZ", xyzDaily.value, `${names.dlq}/0/5`],
-        ],
-      );
-      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.BAR_START, r.CLOSE]), [
-        ["ETEL", "2025-11-02T08:02:00.000Z", 105.4],
-        ["XYZ", "2025-11-02T08:00:00.000Z", 105.2],
-        ["XYZ", "2025-11-02T08:01:00.000Z", 105.9],
-      ]);
-      assert.deepEqual((await dailyRows(wh)).map((r) => [r.TICKER, r.CLOSE, r.SOURCE_FILE]), [
-        ["ETEL", 105.4, "stream-aggregate:1m"],
-        ["XYZ", 105.8, `kafka:${names.topic}/0/9`],
-      ]);
-      await assertOffsetsMatch(wh, client, names);
-
-      // Again, as a user runs it: everything is written since.
-      const dir = path.slice(0, path.lastIndexOf("/"));
-      const log = `${dir}/redrive.log`;
-      const { child, output } = spawnStream(["redrive"], await streamEnv(names, dir), log);
-      assert.equal((await child.status).code, 0, await tail(log));
-      await output;
-      assert.equal(
-        await Deno.readTextFile(`${log}.out`),
-        `${names.dlq}: 6 dead letter(s) read; sent 0 to ${names.topic}\n` +
-          "  left out: 1 still invalid\n" +
-          "  left out: 1 replaced by a later dead letter of the same bar\n" +
-          "  left out: 4 superseded: the warehouse wrote the bar after the dead letter\n",
-      );
-    });
   },
 );
 

@@ -3,14 +3,12 @@
  *
  *   deno task stream [run|producer|consumer|topics] [--source replay|tradingview] [--speed N|max]
  *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N] [--alert-rules FILE|off]
- *   deno task stream redrive [--reason TEXT] [--dry-run]
  *   deno run --allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-sys \
  *     --allow-run lib/stream/cli.ts --help
  *
  * `run` (the default) starts the producer and the consumer as child processes and restarts
  * either when it crashes. `producer` and `consumer` run one side in this process. The consumer
- * also evaluates the alert rules on what it wrote. `redrive` sends dead letters that pass now
- * back to the quotes topic (redrive.ts). Every command reads and checks all the
+ * also evaluates the alert rules on what it wrote. Every command reads and checks all the
  * settings it (and, for `run`, its children) will use first, so a bad one exits 2 before
  * anything starts; then, without KAFKA_BROKERS, it uses the local broker, starting it if it is
  * not running, and stops a broker it started when it ends (normally, with an error, or on
@@ -33,12 +31,11 @@ import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { isUnreachable, KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
-import { formatRedrive, redriveDeadLetters } from "./redrive.ts";
 import { ensureStreamTopics, marketSource, withKafka } from "./setup.ts";
 import { statusWriter } from "./status.ts";
 import { supervise } from "./supervisor.ts";
 
-const HELP = `Usage: deno task stream [run|producer|consumer|topics|redrive] [options]
+const HELP = `Usage: deno task stream [run|producer|consumer|topics] [options]
 
 Streams EGX quotes from a market source through Kafka into the warehouse.
 
@@ -48,9 +45,6 @@ Commands:
   consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM), and
              evaluate the alert rules on what it wrote
   topics     create the topics if missing and print their partitions and retention
-  redrive    send the dead letters that pass validation now (e.g. of a company listed since)
-             back to the quotes topic, keyed by ticker, the last one per bar, none the
-             warehouse wrote since; the consumer checks them again
 
 Options (each overrides the environment variable in brackets):
   --source replay|tradingview   market source [EGX_STREAM_SOURCE, default replay]
@@ -62,9 +56,6 @@ Options (each overrides the environment variable in brackets):
                                 at most 100000]
   --alert-rules FILE|off        alert rules the consumer evaluates [EGX_STREAM_ALERT_RULES,
                                 default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
-  --reason TEXT                 redrive: only dead letters whose reason contains TEXT, e.g.
-                                "unknown ticker"
-  --dry-run                     redrive: say what would be sent, send nothing
   -h, --help                    this text
 
 Kafka: KAFKA_BROKERS (unset: the local broker in KAFKA_LOCAL_DIR, default var/kafka/data, started
@@ -132,10 +123,6 @@ async function connect(
 function checkSettings(config: Config, command: string): void {
   void config.kafka;
   if (command === "topics") return;
-  if (command === "redrive") {
-    void config.warehouse;
-    return;
-  }
   const stream = config.stream;
   if (command !== "consumer") marketSource(stream); // the producer's source: nothing opened yet
   if (command !== "producer") {
@@ -269,22 +256,13 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
       end: { type: "string" },
       "batch-size": { type: "string" },
       "alert-rules": { type: "string" },
-      reason: { type: "string" },
-      "dry-run": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
   });
   const command = positionals[0] ?? "run";
-  if (
-    positionals.length > 1 ||
-    !["run", "producer", "consumer", "topics", "redrive"].includes(command)
-  ) {
+  if (positionals.length > 1 || !["run", "producer", "consumer", "topics"].includes(command)) {
     console.error(`unknown command: ${positionals.join(" ")}\n\n${HELP}`);
-    return EXIT_USAGE;
-  }
-  if (command !== "redrive" && (values.reason !== undefined || values["dry-run"])) {
-    console.error(`--reason and --dry-run are options of redrive only\n\n${HELP}`);
     return EXIT_USAGE;
   }
   loadDotEnv();
@@ -312,8 +290,6 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
         return consumerMain(config, brokers, signal);
       case "topics":
         return topicsMain(config, brokers);
-      case "redrive":
-        return redriveMain(config, brokers, { reason: values.reason, dryRun: values["dry-run"] });
       default:
         return runMain(config, brokers, overrides, signal);
     }
@@ -329,26 +305,6 @@ async function topicsMain(config: Config, brokers: string[]): Promise<number> {
     console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
   }
   return 0;
-}
-
-async function redriveMain(
-  config: Config,
-  brokers: string[],
-  flags: { reason?: string; dryRun?: boolean },
-): Promise<number> {
-  const { client } = await connect(config, jsonLogger("stream"), brokers);
-  const warehouse = await openWarehouse(config.warehouse);
-  try {
-    const opts = {
-      deadLetterTopic: config.kafka.deadLetterTopic,
-      quotesTopic: config.kafka.quotesTopic,
-      ...flags,
-    };
-    console.log(formatRedrive(await redriveDeadLetters(client, warehouse, opts), opts));
-    return 0;
-  } finally {
-    await warehouse.close();
-  }
 }
 
 /** Abort when the parent process goes away (e.g. a supervisor killed with SIGKILL). */

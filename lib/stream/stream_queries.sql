@@ -92,16 +92,3 @@ SELECT MAX(UPDATED_AT) AS LAST_WRITE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA
 -- The consumer's company list (lib/stream/companies.ts): a record of any other ticker is
 -- dead-lettered, as a batch load quarantines its row.
 SELECT TICKER FROM OPERATIONAL.TBL_COMPANY;
-
--- name: redrive_intraday_written
--- When each streamed intraday bar of a time span was last written (`deno task stream redrive`:
--- a dead letter older than its bar's last write is not sent again).
-SELECT TICKER, BAR_START, INTERVAL_MINUTES, UPDATED_AT FROM OPERATIONAL.TBL_INTRADAY_BAR
-WHERE DATA_SOURCE = 'STREAMING_API' AND BAR_START BETWEEN ? AND ?;
-
--- name: redrive_daily_written
--- Daily snapshots only: a daily bar aggregated from intraday bars does not replace a snapshot
--- (merge_daily_aggregate), so it does not make a dead-lettered snapshot obsolete either.
-SELECT TICKER, TRADE_DATE, UPDATED_AT FROM OPERATIONAL.TBL_STOCK_PRICE
-WHERE DATA_SOURCE = 'STREAMING_API' AND TRADE_DATE BETWEEN ? AND ?
-  AND SOURCE_FILE NOT LIKE 'stream-aggregate:%';
