@@ -872,6 +872,35 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a dead letter the topic refuses even as a truncated copy is dropped, and counted under no reason",
+  async () => {
+    const client = await testClient();
+    const topic = uniqueName("test.quotes");
+    const names = { topic, dlq: `${topic}.dlq`, group: uniqueName("test.group") };
+    // Record batches of at most 256 bytes: a quote (~330 bytes) with its headers never fits.
+    await client.ensureTopics([
+      { name: names.topic, partitions: 1 },
+      { name: names.dlq, partitions: 1, maxMessageBytes: 256 },
+    ]);
+    const keyless = { ...validQuote({ ticker: "ETEL" }), key: "" };
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [keyless, validQuote({ ticker: "COMI" })]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written === 1,
+        timeoutMs: 30_000,
+      });
+      assert.deepEqual([c.written, c.deadLettered, c.keyMismatch, c.unknownTicker], [1, 0, 0, 0]);
+      assert.deepEqual((await intradayRows(wh)).map((r) => r.TICKER), ["COMI"]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+    assert.deepEqual(await client.readAll(names.dlq), []);
+  },
+);
+
+kafkaTest(
   "later polls update a bar and its daily bar; a daily snapshot is not overwritten by the aggregate",
   async () => {
     const client = await testClient();

@@ -231,8 +231,8 @@ export async function runConsumer(
   };
 
   /**
-   * Send a chunk's invalid records to the dead-letter topic; resolves with how many could not be
-   * sent at all. A send the broker refuses as too large is halved, down to single records
+   * Send a chunk's invalid records to the dead-letter topic; resolves with those that could not
+   * be sent at all. A send the broker refuses as too large is halved, down to single records
    * (retrying it as it is would stall the partition for good); a single record still too large
    * is replaced by a truncated copy: its value's first DLQ_TRUNCATE characters, the reason and
    * source headers, and `egx-dlq-truncated` = the original value's size in bytes (its original
@@ -243,7 +243,7 @@ export async function runConsumer(
     batch: InBatch,
     bad: { m: InMessage; reason: string }[],
     ctl: BatchControl,
-  ): Promise<number> => {
+  ): Promise<Set<InMessage>> => {
     const sourceHeaders = (m: InMessage, reason: string) => ({
       [DLQ_HEADERS.reason]: reason,
       [DLQ_HEADERS.topic]: batch.topic,
@@ -261,7 +261,7 @@ export async function runConsumer(
       } as OutMessage,
     }));
     let size = pending.length;
-    let dropped = 0;
+    const dropped = new Set<InMessage>();
     let delay = 200;
     while (pending.length > 0) {
       const part = pending.slice(0, size);
@@ -298,7 +298,7 @@ export async function runConsumer(
               error: e,
             });
           } else {
-            dropped++;
+            dropped.add(first.m);
             pending = pending.slice(1);
             log.error("consumer.dead_letter_dropped", {
               partition: batch.partition,
@@ -342,10 +342,12 @@ export async function runConsumer(
         timestamps.push(m.timestamp);
       }
     }
-    let undelivered = 0;
+    // Those sent: a record dropped (not even a truncated copy could be sent) was logged as such.
+    let sent = bad;
     if (bad.length > 0) {
-      undelivered = await sendDeadLetters(batch, bad, ctl);
-      for (const { m, reason } of bad) {
+      const dropped = await sendDeadLetters(batch, bad, ctl);
+      sent = bad.filter(({ m }) => !dropped.has(m));
+      for (const { m, reason } of sent) {
         log.warn("consumer.dead_lettered", {
           partition: batch.partition,
           offset: m.offset,
@@ -380,9 +382,9 @@ export async function runConsumer(
     stored.set(batch.partition, nextOffset);
     c.transactions++;
     c.written += rows.length;
-    c.deadLettered += bad.length - undelivered;
-    for (const { kind } of bad) if (kind !== undefined) c[kind]++;
-    const lastBad = bad.at(-1);
+    c.deadLettered += sent.length;
+    for (const { kind } of sent) if (kind !== undefined) c[kind]++;
+    const lastBad = sent.at(-1);
     if (lastBad !== undefined) {
       status.lastDeadLetter = {
         reason: lastBad.reason,
