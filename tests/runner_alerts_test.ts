@@ -212,6 +212,20 @@ Deno.test("a webhook asking for a longer wait, a wait it cannot say, or answerin
       assertEquals(received.length, 1);
     });
   }
+  // The channel's time limit covers the retry and its wait: 4 s asked with 3 s of 3 s left.
+  await withAnsweringWebhook([[429, "4"]], async (url, received) => {
+    const out = await sendAlerts(summary, { webhookUrl: url, emailFrom: "x@y" }, {
+      sleep,
+      timeoutMs: 3_000,
+    });
+    assertEquals(out, [{
+      channel: "webhook",
+      ok: false,
+      detail: "webhook answered HTTP 429 (its Retry-After asks 4 s: more than is left of the " +
+        "alert's 3 s, not retried)",
+    }]);
+    assertEquals(received.length, 1);
+  });
 });
 
 Deno.test("a runner told to stop while waiting for a webhook's Retry-After does not POST again", async () => {

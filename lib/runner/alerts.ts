@@ -195,7 +195,8 @@ export async function sendAlerts(
   } = {},
 ): Promise<AlertOutcome[]> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  // Each channel gets `timeoutMs`, and stops at once when the runner is told to stop.
+  // Each channel gets `timeoutMs` in all (a webhook's retry and its wait included), and stops at
+  // once when the runner is told to stop.
   const limit = () =>
     opts.signal
       ? AbortSignal.any([AbortSignal.timeout(timeoutMs), opts.signal])
@@ -208,12 +209,15 @@ export async function sendAlerts(
   if (cfg.webhookUrl) {
     const url = cfg.webhookUrl;
     tasks.push((async (): Promise<AlertOutcome> => {
+      // One limit for the channel, a retry and its wait included.
+      const signal = limit();
+      const deadline = Date.now() + timeoutMs;
       const post = async () => {
         const res = await fetch(url, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(summary),
-          signal: limit(),
+          signal,
           // A followed 301/302/303 turns the POST into a GET without the summary, and its 200
           // looked like a delivered alert; a redirect may also lead to another host.
           redirect: "manual",
@@ -226,9 +230,16 @@ export async function sendAlerts(
         // What the answer's Retry-After made of it, said after the status.
         let note = "";
         const retryAfter = retryAfterOf(res, (opts.now ?? Date.now)());
-        if (retryAfter?.ms !== undefined && retryAfter.ms <= WEBHOOK_RETRY_AFTER_MAX_MS) {
-          await (opts.sleep ?? sleep)(retryAfter.ms, opts.signal);
-          opts.signal?.throwIfAborted();
+        const left = deadline - Date.now();
+        if (
+          retryAfter?.ms !== undefined && retryAfter.ms <= WEBHOOK_RETRY_AFTER_MAX_MS &&
+          retryAfter.ms >= left
+        ) {
+          note = ` (its Retry-After asks ${retryAfter.ms / 1000} s: more than is left of the ` +
+            `alert's ${timeoutMs / 1000} s, not retried)`;
+        } else if (retryAfter?.ms !== undefined && retryAfter.ms <= WEBHOOK_RETRY_AFTER_MAX_MS) {
+          await (opts.sleep ?? sleep)(retryAfter.ms, signal);
+          signal.throwIfAborted();
           note = ` (after HTTP ${res.status} with Retry-After ${retryAfter.ms / 1000} s: ` +
             "retried once)";
           res = await post();
@@ -248,7 +259,8 @@ export async function sendAlerts(
               "set EGX_ALERT_WEBHOOK_URL to the final URL)",
           };
         }
-        const detail = `webhook answered HTTP ${res.status}${note}`;
+        // The note may quote the answer's Retry-After: masked as the rest of what it sent.
+        const detail = clean(`webhook answered HTTP ${res.status}${note}`);
         return { channel: "webhook", ok: res.ok, detail };
       } catch (e) {
         return { channel: "webhook", ok: false, detail: clean(`webhook failed: ${why(e)}`) };
