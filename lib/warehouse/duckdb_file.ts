@@ -57,7 +57,9 @@ const opening = new Map<string, Promise<unknown>>();
  *
  * DuckDB opens an existing data file (`.csv`, `.tsv`, `.json`, `.parquet`, ...) given as the
  * database as an in-memory database with a view of the file: everything written would be lost
- * when it closes. A file path that opened in memory is refused as not a DuckDB database.
+ * when it closes. A file path that opened in memory is refused as not a DuckDB database (checked
+ * at a path's first open in this process: ~0.5 ms, and the stream consumer and the server open
+ * their file again and again).
  */
 export async function createInstance(path: string): Promise<DuckDBInstance> {
   const instance = await DuckDBInstance.create(path);
@@ -65,13 +67,14 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
     const conn = await instance.connect();
     try {
       await conn.run("SET GLOBAL TimeZone = 'UTC'");
-      if (path !== ":memory:") {
+      if (path !== ":memory:" && !databaseFiles.has(path)) {
         const main = await conn.runAndReadAll(
           "SELECT path FROM duckdb_databases() WHERE database_name = current_database()",
         );
         if (main.getRows()[0]?.[0] == null) {
           throw notDatabase(path, " (DuckDB would only read it as a data file, in memory)");
         }
+        databaseFiles.add(path);
       }
     } finally {
       conn.closeSync();
@@ -82,6 +85,9 @@ export async function createInstance(path: string): Promise<DuckDBInstance> {
   }
   return instance;
 }
+
+/** Paths this process has opened as DuckDB database files (not as data files in memory). */
+const databaseFiles = new Set<string>();
 
 /** The file at `path` is not a DuckDB database: a setting to fix, the file left as it is. */
 function notDatabase(path: string, detail = ""): ConfigError {
