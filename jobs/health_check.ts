@@ -39,7 +39,12 @@ Limits: EGX_STREAM_MAX_LAG (records, default 1000), EGX_STREAM_MAX_STALENESS_MIN
  * the report lists (the check still reports the stream), not a reason to create an empty one.
  * (The first job of the pipelines: on a fresh clone it may run before s3_check creates the file.)
  */
-function absentWarehouse(error: WarehouseMissingError): Warehouse {
+function absentWarehouse(missing: WarehouseMissingError): Warehouse {
+  // Said for the pipeline this job runs in, not "run the pipeline first".
+  const error = new Error(
+    `DuckDB warehouse file ${missing.path} does not exist yet (s3_check and batch_load create ` +
+      "it on the pipeline's first run; or EGX_WAREHOUSE names the wrong file)",
+  );
   return {
     kind: "duckdb",
     transaction: () => Promise.reject(error),

@@ -71,7 +71,9 @@ Deno.test("health_check reports a missing warehouse as one of its problems and c
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(
       r.stdout.includes(
-        `warehouse unreachable: ${MISSING(path).replace(/^WarehouseMissingError: /, "")}\n`,
+        `warehouse unreachable: DuckDB warehouse file ${path} does not exist yet (s3_check and ` +
+          "batch_load create it on the pipeline's first run; or EGX_WAREHOUSE names the wrong " +
+          "file)\n",
       ),
       r.stdout,
     );
