@@ -300,7 +300,7 @@ Deno.test("registerSecrets masks every secret of the environment before any sect
 Deno.test("maskConsole masks secrets in what the console prints: strings, errors, objects", () => {
   const printed: unknown[][] = [];
   const target = {} as Record<string, unknown>;
-  for (const m of ["log", "info", "warn", "error", "debug", "table", "group"]) {
+  for (const m of ["log", "info", "warn", "error", "debug", "table", "group", "dir"]) {
     target[m] = (...args: unknown[]) => printed.push([m, ...args]);
   }
   target.assert = (condition: boolean, ...args: unknown[]) =>
@@ -314,6 +314,10 @@ Deno.test("maskConsole masks secrets in what the console prints: strings, errors
   c.warn(new Error("bad key Aws-Console-Key-21", { cause: "x" }));
   c.info({ key: "Aws-Console-Key-21", n: 1 }, plain, 42);
   c.assert(false, "key", "Aws-Console-Key-21");
+  // dir prints with its options: a secret deeper than console.log's default depth of 4.
+  const deep = { a: { b: { c: { d: { e: { key: "Aws-Console-Key-21" } } } } } };
+  c.dir(deep);
+  c.dir(deep, { depth: Infinity });
   const [first, ...masked] = printed;
   // Unchanged while no secret was known, and an argument without one is passed on as it is.
   assertEquals(first, ["log", "no secret %s", "here", 7, plain, null]);
@@ -324,7 +328,13 @@ Deno.test("maskConsole masks secrets in what the console prints: strings, errors
   assertEquals(masked[2], ["info", '{ key: "***", n: 1 }', plain, 42]);
   assert(masked[2][2] === plain);
   assertEquals(masked[3], ["assert", false, "key", "***"]);
-  assertEquals(printed.length, 5);
+  assert(masked[4][1] === deep); // shown as [Object] at depth 4: passed on as it is
+  assertEquals(masked[5], [
+    "dir",
+    '{\n  a: {\n    b: {\n      c: { d: { e: { key: "***" } } }\n    }\n  }\n}',
+    { depth: Infinity },
+  ]);
+  assertEquals(printed.length, 7);
 });
 
 Deno.test("a job masks the secrets it may read in what it prints, without the runner", async () => {

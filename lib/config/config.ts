@@ -55,7 +55,10 @@ export function hasSecrets(): boolean {
   return false;
 }
 
-/** Console methods that print their arguments (`assert` prints those after its condition). */
+/**
+ * Console methods that print their arguments as `console.log` does (`assert` prints those after
+ * its condition; `dir` and `dirxml`, which take inspect options, are wrapped apart).
+ */
 const PRINTING = [
   "log",
   "info",
@@ -63,8 +66,6 @@ const PRINTING = [
   "error",
   "debug",
   "trace",
-  "dir",
-  "dirxml",
   "table",
   "group",
   "groupCollapsed",
@@ -80,17 +81,30 @@ const PRINTING = [
  * passed on unchanged while no secret is known, and when they hold none.
  */
 export function maskConsole(target: Console = console): void {
-  const mask = (a: unknown): unknown => {
+  const mask = (a: unknown, options?: Deno.InspectOptions): unknown => {
     if (typeof a === "string") return redact(a);
     if (a === null || a === undefined || typeof a === "number" || typeof a === "boolean") return a;
-    const shown = typeof a === "object" || typeof a === "function" ? Deno.inspect(a) : String(a);
+    const shown = typeof a === "object" || typeof a === "function"
+      ? Deno.inspect(a, options)
+      : String(a);
     const masked = redact(shown);
     return masked === shown ? a : masked;
   };
-  const masking = (args: unknown[]) => (hasSecrets() ? args.map(mask) : args);
+  const masking = (args: unknown[]) => (hasSecrets() ? args.map((a) => mask(a)) : args);
   for (const name of PRINTING) {
     const original = target[name] as (...args: unknown[]) => void;
     target[name] = (...args: unknown[]) => original.apply(target, masking(args));
+  }
+  // `dir` prints its object with the options it is given (depth, hidden properties): checked so.
+  for (const name of ["dir", "dirxml"] as const) {
+    const original = target[name] as (...args: unknown[]) => void;
+    target[name] = (item?: unknown, options?: Deno.InspectOptions, ...rest: unknown[]) =>
+      original.call(
+        target,
+        hasSecrets() ? mask(item, options) : item,
+        options,
+        ...masking(rest),
+      );
   }
   const assert = target.assert;
   target.assert = (condition?: boolean, ...args: unknown[]) =>
