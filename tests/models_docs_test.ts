@@ -200,15 +200,21 @@ Deno.test("the docs server serves the site on loopback and nothing outside it", 
   }
 });
 
+/** A new project folder with models/staging (schema S1) and its project.yml, no model yet. */
+async function miniProject(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  await Deno.mkdir(join(root, "models/staging"), { recursive: true });
+  await Deno.writeTextFile(
+    join(root, "models/project.yml"),
+    "name: mini\nfolders:\n  staging: {schema: S1}\n",
+  );
+  return root;
+}
+
 Deno.test("source and model names too long for a file name get short page names, every link leading to its page", async () => {
   const fx = await fixtureWarehouse({ load: false });
-  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  const root = await miniProject();
   try {
-    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
-    await Deno.writeTextFile(
-      join(root, "models/project.yml"),
-      "name: mini\nfolders:\n  staging: {schema: S1}\n",
-    );
     // Two long table names that differ only at their end, and a model name near the file
     // system's limit (its .sql file is 255 bytes) that reads the first.
     const long = "T".repeat(300);
@@ -271,13 +277,8 @@ Deno.test("source and model names too long for a file name get short page names,
 
 Deno.test("a docs page that cannot be written (its path too long for the system) fails the run and leaves neither a half-written site nor its temporary folder", async () => {
   const fx = await fixtureWarehouse({ load: false });
-  const root = await Deno.makeTempDir({ prefix: "egx_mini_" });
+  const root = await miniProject();
   try {
-    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
-    await Deno.writeTextFile(
-      join(root, "models/project.yml"),
-      "name: mini\nfolders:\n  staging: {schema: S1}\n",
-    );
     await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as X");
     const sources = (table: string) =>
       `sources:\n  - name: raw\n    schema: RAW\n    tables:\n      - name: ${table}\n`;

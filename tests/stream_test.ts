@@ -813,14 +813,9 @@ kafkaTest(
   "dead letters too large for the topic are sent in halves, a record too large alone as a truncated copy",
   async () => {
     const client = await testClient();
-    const topic = uniqueName("test.quotes");
-    const names = { topic, dlq: `${topic}.dlq`, group: uniqueName("test.group") };
     // The dead-letter topic takes record batches of at most 16 KB: 40 bad records of 3 KB cannot
     // go in one send, and one of 40 KB not even alone.
-    await client.ensureTopics([
-      { name: names.topic, partitions: 1 },
-      { name: names.dlq, partitions: 1, maxMessageBytes: 16_384 },
-    ]);
+    const names = await freshTopics(client, 1, 16_384);
     const quote = (ticker: string) => validQuote({ ticker });
     const junk = (i: number) => ({ key: "COMI", value: `not json ${i} ${"x".repeat(3_000)}` });
     const huge = `{${"y".repeat(40_000)}`;
@@ -875,13 +870,8 @@ kafkaTest(
   "a dead letter the topic refuses even as a truncated copy is dropped, and counted under no reason",
   async () => {
     const client = await testClient();
-    const topic = uniqueName("test.quotes");
-    const names = { topic, dlq: `${topic}.dlq`, group: uniqueName("test.group") };
     // Record batches of at most 256 bytes: a quote (~330 bytes) with its headers never fits.
-    await client.ensureTopics([
-      { name: names.topic, partitions: 1 },
-      { name: names.dlq, partitions: 1, maxMessageBytes: 256 },
-    ]);
+    const names = await freshTopics(client, 1, 256);
     const keyless = { ...validQuote({ ticker: "ETEL" }), key: "" };
     const producer = client.producer();
     await producer.connect();

@@ -436,29 +436,36 @@ Deno.test("no dataset is ever shown with a negative age", async () => {
   });
 });
 
+const SERVE_SCRIPT = "lib/web/cli_serve.ts";
+
+/**
+ * The environment of `deno task serve` in a test: a new, empty warehouse of its own in `dir`
+ * (serve refuses a file that does not exist), its logs there, no API token (set empty, so a
+ * developer's .env cannot supply one).
+ */
+async function serveEnv(dir: string): Promise<Record<string, string>> {
+  await (await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` })).close();
+  return {
+    ...denoCacheEnv(),
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+    EGX_LOG_DIR: `${dir}/logs`,
+    EGX_API_TOKEN: "",
+  };
+}
+
 /**
  * `deno task serve <args>` with the task's permissions, in the repository, without a .env, on a
  * new warehouse of its own (`env` may name another EGX_WAREHOUSE).
  */
 async function serveCli(args: string[], env: Record<string, string>) {
-  const script = "lib/web/cli_serve.ts";
-  const cmd = ["run", ...taskFlags("serve", script), script];
+  const cmd = ["run", ...taskFlags("serve", SERVE_SCRIPT), SERVE_SCRIPT];
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-cli-" });
   try {
-    // serve only reads the warehouse: it refuses a file that does not exist.
-    await (await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` })).close();
     return await denoOutput([...cmd, ...args], {
       cwd: REPO,
-      // EGX_API_TOKEN set (empty = none) so a developer's .env cannot supply one.
-      env: {
-        ...denoCacheEnv(),
-        DENO_NO_UPDATE_CHECK: "1",
-        NO_COLOR: "1",
-        EGX_WAREHOUSE: `${dir}/egx.duckdb`,
-        EGX_LOG_DIR: `${dir}/logs`,
-        EGX_API_TOKEN: "",
-        ...env,
-      },
+      env: { ...(await serveEnv(dir)), ...env },
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -532,21 +539,12 @@ Deno.test("a HEAD request leaves deno task serve's stderr empty (no Deno warning
   // Answering HEAD by a GET copied with `new Request(req, ...)` read the served request's signal,
   // and Deno printed its "request.signal aborts on successful responses (legacy behavior)"
   // warning on stderr at the first HEAD (e.g. `curl -I`).
-  const script = "lib/web/cli_serve.ts";
   const dir = await Deno.makeTempDir({ prefix: "egx-serve-head-" });
-  await (await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` })).close();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags("serve", script), script, "--port", "0"],
+    args: ["run", ...taskFlags("serve", SERVE_SCRIPT), SERVE_SCRIPT, "--port", "0"],
     cwd: REPO,
     clearEnv: true,
-    env: {
-      ...denoCacheEnv(),
-      DENO_NO_UPDATE_CHECK: "1",
-      NO_COLOR: "1",
-      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
-      EGX_LOG_DIR: `${dir}/logs`,
-      EGX_API_TOKEN: "",
-    },
+    env: await serveEnv(dir),
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -88,10 +88,14 @@ export async function assertOffsetsMatch(
 export async function freshTopics(
   client: KafkaClient,
   partitions = 3,
+  dlqMaxMessageBytes?: number,
 ): Promise<{ topic: string; dlq: string; group: string }> {
   const topic = uniqueName("test.quotes");
   const dlq = `${topic}.dlq`;
-  await client.ensureTopics([{ name: topic, partitions }, { name: dlq, partitions: 1 }]);
+  await client.ensureTopics([
+    { name: topic, partitions },
+    { name: dlq, partitions: 1, maxMessageBytes: dlqMaxMessageBytes },
+  ]);
   return { topic, dlq, group: uniqueName("test.group") };
 }
 
