@@ -4,6 +4,7 @@
  * exactly-once restart rule; the producer's bounded buffer; topics; health_check.
  */
 import assert from "node:assert/strict";
+import kafkajs from "kafkajs";
 import { loadConfig } from "../lib/config/config.ts";
 import { cairoDate, calendarGap } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
@@ -17,7 +18,7 @@ import {
   runConsumer,
 } from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
-import { KafkaClient, type OutMessage } from "../lib/stream/kafka.ts";
+import { isTransientKafkaError, KafkaClient, type OutMessage } from "../lib/stream/kafka.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
@@ -994,6 +995,31 @@ kafkaTest(
     assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
   },
 );
+
+Deno.test("a consumer restarted for a transient Kafka error is told from one that failed", () => {
+  // Spread into its exports at run time: not named exports of the CommonJS module.
+  const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSProtocolError } = kafkajs;
+  // What a brand-new broker answers the first group join with (kafkajs restarts the consumer).
+  // (kafkajs builds it from its protocol error table: the message with its type, code and flag.)
+  const loading = new KafkaJSProtocolError(
+    Object.assign(new Error("The coordinator is loading and hence can't process requests"), {
+      type: "COORDINATOR_LOAD_IN_PROGRESS",
+      code: 14,
+      retriable: true,
+    }),
+  );
+  assert.deepEqual(
+    [
+      loading,
+      new KafkaJSConnectionError("Connection error: connect ECONNREFUSED 127.0.0.1:9092"),
+      new KafkaJSNonRetriableError("The group member needs to have a valid member id"),
+      new Error("writing records egx.quotes/0 offsets 0-99 failed: disk full"),
+      "not an error",
+      undefined,
+    ].map(isTransientKafkaError),
+    [true, true, false, false, false, false],
+  );
+});
 
 Deno.test("a live producer past the calendar's known closures warns once per Cairo date; a replay never", async () => {
   const polls = (at: string[]): MarketSource["polls"] =>

@@ -23,6 +23,7 @@ import {
   type InBatch,
   type InMessage,
   isTooLarge,
+  isTransientKafkaError,
   type KafkaConsumer,
   type KafkaProducer,
   type OutMessage,
@@ -504,7 +505,11 @@ export async function runConsumer(
         report();
       },
       onCrash: (error, restarting) => {
-        log.error("consumer.crashed", { error, restarting });
+        // A new broker's first join often meets its group coordinator still loading: kafkajs
+        // restarts the consumer and it goes on, which is no error to alarm anyone with.
+        if (restarting && isTransientKafkaError(error)) {
+          log.warn("consumer.restarting", { error });
+        } else log.error("consumer.crashed", { error, restarting });
         if (!restarting) {
           crashed = error;
           resolve();

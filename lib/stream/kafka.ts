@@ -50,6 +50,16 @@ export function isUnreachable(e: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether kafkajs marks an error as transient (a group coordinator still loading on a new broker,
+ * a leader moving, a lost connection): a consumer it restarts for one goes on by itself. Not an
+ * error of our own (a failed warehouse write), which kafkajs also restarts the consumer for.
+ */
+export function isTransientKafkaError(e: unknown): boolean {
+  const k = e as { name?: unknown; retriable?: unknown } | undefined;
+  return typeof k?.name === "string" && k.name.startsWith("KafkaJS") && k.retriable === true;
+}
+
 export interface OutMessage {
   key: string;
   value: string;
