@@ -6,9 +6,7 @@
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import type { RunResult } from "./executor.ts";
-import { sendMail } from "./smtp.ts";
 import { formatDuration } from "./duration.ts";
-import { retryAfterOf } from "../alerts/retry_after.ts";
 
 /**
  * The longest `Retry-After` (of a 429 or 503) the failure webhook waits for, once, before it
@@ -229,7 +227,11 @@ export async function sendAlerts(
         let res = await post();
         // What the answer's Retry-After made of it, said after the status.
         let note = "";
-        const retryAfter = retryAfterOf(res, (opts.now ?? Date.now)());
+        // Loaded only for such an answer, as the SMTP client only for an email: every run
+        // loads this module at its start, few ever send an alert.
+        const retryAfter = res.status === 429 || res.status === 503
+          ? (await import("../alerts/retry_after.ts")).retryAfterOf(res, (opts.now ?? Date.now)())
+          : undefined;
         const left = deadline - Date.now();
         if (
           retryAfter?.ms !== undefined && retryAfter.ms <= WEBHOOK_RETRY_AFTER_MAX_MS &&
@@ -278,6 +280,7 @@ export async function sendAlerts(
       }
       const to = cfg.emailTo.split(",").map((s) => s.trim()).filter(Boolean);
       try {
+        const { sendMail } = await import("./smtp.ts");
         await sendMail(cfg.smtpUrl, {
           from: cfg.emailFrom,
           to,
