@@ -335,14 +335,11 @@ kafkaTest(
           offsets: [{ group: names.group, topic: names.topic, partition: 0, nextOffset: 40 }],
         })
       );
-      const producer = client.producer();
-      await producer.connect();
-      await producer.send(names.topic, [
+      await publish(client, names.topic, [
         validQuote({ ticker: "COMI", close: 105.5 }),
         validQuote({ ticker: "ETEL", close: 105.2 }),
         validQuote({ ticker: "HRHO", close: 105.9 }),
       ]);
-      await producer.disconnect();
       const c = await consumeUntil(client, wh, names, {
         done: (c) => c.written + c.skipped === 3,
         timeoutMs: 30_000,
@@ -383,9 +380,7 @@ kafkaTest(
       return m;
     };
     const body = JSON.parse(valid(good).value);
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [
+    await publish(client, names.topic, [
       valid(good),
       { key: "COMI", value: "{not json" },
       { key: "COMI", value: JSON.stringify({ ...body, schema: "egx.trade" }) },
@@ -393,7 +388,6 @@ kafkaTest(
       valid({ ...good, ticker: "ETEL", close: 105.2 }),
       { key: "COMI", value: JSON.stringify({ ...body, version: 9 }), headers: { trace: "t-1" } },
     ]);
-    await producer.disconnect();
     await withWarehouse(async (wh) => {
       const c = await consumeUntil(client, wh, names, {
         done: (c) => c.written + c.deadLettered === 6,
@@ -681,10 +675,7 @@ function validQuote(over: Partial<Parameters<typeof encodeQuote>[0]>) {
 async function consumeAll(records: { key: string; value: string }[]) {
   const client = await testClient();
   const names = await freshTopics(client, 1);
-  const producer = client.producer();
-  await producer.connect();
-  await producer.send(names.topic, records);
-  await producer.disconnect();
+  await publish(client, names.topic, records);
   let result!: { c: ConsumerCounters; intraday: BarRow[]; daily: DailyRow[] };
   await withWarehouse(async (wh) => {
     const c = await consumeUntil(client, wh, names, {
@@ -827,10 +818,7 @@ kafkaTest(
       ...Array.from({ length: 20 }, (_, i) => junk(20 + i)),
       quote("ETEL"),
     ];
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, sent);
-    await producer.disconnect();
+    await publish(client, names.topic, sent);
     await withWarehouse(async (wh) => {
       const c = await consumeUntil(client, wh, names, {
         batchSize: 2000,
@@ -874,10 +862,7 @@ kafkaTest(
     // Record batches of at most 256 bytes: a quote (~330 bytes) with its headers never fits.
     const names = await freshTopics(client, 1, 256);
     const keyless = { ...validQuote({ ticker: "ETEL" }), key: "" };
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [keyless, validQuote({ ticker: "COMI" })]);
-    await producer.disconnect();
+    await publish(client, names.topic, [keyless, validQuote({ ticker: "COMI" })]);
     await withWarehouse(async (wh) => {
       const c = await consumeUntil(client, wh, names, {
         done: (c) => c.written === 1,
@@ -913,9 +898,7 @@ kafkaTest(
       if ("error" in m) throw new Error(m.error);
       return m;
     };
-    const producer = client.producer();
-    await producer.connect();
-    await producer.send(names.topic, [
+    await publish(client, names.topic, [
       q({}),
       q({ barStart: "2025-11-02T08:01:00.000Z", open: 100.5, high: 102, close: 101.5, volume: 5 }),
       // A later poll corrects the first bar.
@@ -924,7 +907,6 @@ kafkaTest(
       q({ ticker: "ETEL", interval: "1d", open: 70, high: 72, low: 69, close: 71, volume: 900 }),
       q({ ticker: "ETEL", open: 70, high: 70, low: 70, close: 70, volume: 1 }),
     ]);
-    await producer.disconnect();
     await withWarehouse(async (wh) => {
       await consumeUntil(client, wh, names, { batchSize: 1, done: (c) => c.written === 5 });
       const intraday = await intradayRows(wh);
