@@ -2,9 +2,10 @@
  * Runs child processes and restarts each one when it crashes (non-zero exit or a signal), with
  * capped exponential backoff that resets once a child has stayed up for a minute. A child that
  * exits 0 is finished (a replay that ran out of bars) and is not restarted. A child that exits
- * EXIT_USAGE (2: bad usage or configuration, e.g. a warehouse file that became a folder) would
- * fail the same way again: it is not restarted, and the others are stopped (the supervisor's
- * caller then exits 2 too). On abort every child gets SIGTERM, then SIGKILL after the grace
+ * EXIT_USAGE (2: bad usage or configuration, e.g. a warehouse file that became a folder) twice in
+ * a row would fail the same way again: it is not restarted a second time, and the others are
+ * stopped (the supervisor's caller then exits 2 too). Once is restarted like a crash: a child
+ * killed in the middle of a write can leave a moment its successor misreads as a bad setting. On abort every child gets SIGTERM, then SIGKILL after the grace
  * period.
  */
 import { sleep } from "../market/sources/source.ts";
@@ -36,7 +37,7 @@ export interface ChildReport {
   name: string;
   starts: number;
   lastCode: number | null;
-  /** It exited EXIT_USAGE and was not restarted (the others were stopped). */
+  /** It exited EXIT_USAGE twice in a row and was not restarted (the others were stopped). */
   gaveUp?: boolean;
 }
 
@@ -50,6 +51,7 @@ async function superviseOne(
   const log = opts.logger ?? silentLogger;
   const initial = opts.restartInitialMs ?? 1_000;
   let delay = initial;
+  let usageExits = 0;
   const report: ChildReport = { name: spec.name, starts: 0, lastCode: null };
   while (!opts.signal.aborted) {
     const started = Date.now();
@@ -93,13 +95,14 @@ async function superviseOne(
       log.info("supervisor.finished", { child: spec.name });
       break;
     }
-    if (status.code === EXIT_USAGE) {
+    usageExits = status.code === EXIT_USAGE ? usageExits + 1 : 0;
+    if (usageExits >= 2) {
       report.gaveUp = true;
       log.error("supervisor.gave_up", {
         child: spec.name,
         code: status.code,
-        reason: "bad usage or configuration (its error is above): a restart would fail the " +
-          "same way; stopping the other children",
+        reason: "bad usage or configuration twice in a row (its error is above): a restart " +
+          "would fail the same way; stopping the other children",
       });
       giveUp();
       break;
