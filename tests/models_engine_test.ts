@@ -122,6 +122,27 @@ Deno.test("an unknown ref is an error naming the file and line, with a suggestio
   ]);
 });
 
+Deno.test("two source tables whose names differ only in case are refused (one table, one docs page)", async () => {
+  const errors = await projectErrors({
+    "models/staging/prices.sql": "select 1 as X",
+    "models/staging/_sources.yml":
+      "sources:\n  - name: raw\n    schema: RAW\n    tables:\n      - name: quotes\n      - name: Quotes\n",
+  });
+  assertEquals(errors.sort(), [
+    "models/staging/_sources.yml:6:9 source raw.Quotes differs from source raw.quotes only in case: SQL names ignore case, so both would be one table; declare it once",
+  ]);
+  // Source names too: RAW.quotes is raw.quotes.
+  assertEquals(
+    await projectErrors({
+      "models/staging/_sources.yml":
+        "sources:\n  - name: raw\n    schema: RAW\n    tables: [{name: quotes}]\n  - name: RAW\n    schema: RAW\n    tables: [{name: quotes}]\n",
+    }),
+    [
+      "models/staging/_sources.yml:7:14 source RAW.quotes differs from source raw.quotes only in case: SQL names ignore case, so both would be one table; declare it once",
+    ],
+  );
+});
+
 Deno.test("a cycle in refs is an error naming the file and line of the ref that closes it", async () => {
   const errors = await projectErrors({
     "models/staging/a.sql": "select * from {{ ref('b') }}",

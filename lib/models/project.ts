@@ -578,6 +578,14 @@ export async function loadProject(root: string): Promise<Project> {
               if (project.sources.has(id)) {
                 throw new ModelError(t.pos, `source ${id} is declared twice`);
               }
+              const twin = caseTwin(project.sources.keys(), id);
+              if (twin !== undefined) {
+                throw new ModelError(
+                  t.pos,
+                  `source ${id} differs from source ${twin} only in case: SQL names ignore ` +
+                    "case, so both would be one table; declare it once",
+                );
+              }
               project.sources.set(id, {
                 kind: "source",
                 id,
@@ -757,4 +765,15 @@ export async function loadProject(root: string): Promise<Project> {
   }
   if (f.errors.length > 0) throw new ProjectError(f.errors);
   return project;
+}
+
+/**
+ * A name among `names` that differs from `name` only in case. SQL identifiers ignore case
+ * (DuckDB always, Snowflake unquoted), so two such source tables are one table, and their docs
+ * pages would be one file on a case-insensitive file system. (Model names are lower_snake_case.)
+ */
+function caseTwin(names: Iterable<string>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const n of names) if (n !== name && n.toLowerCase() === lower) return n;
+  return undefined;
 }
