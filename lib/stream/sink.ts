@@ -73,17 +73,78 @@ function tradeDateOf(t: number): string {
   return d;
 }
 
+/**
+ * A quote's natural key as text: ticker, bar start and interval for an intraday bar; ticker and
+ * Cairo trade date for a daily one.
+ */
+export function barKey(q: Quote): string {
+  return q.interval === "1d"
+    ? `${q.ticker}|${tradeDateOf(Date.parse(q.barStart))}|1d`
+    : `${q.ticker}|${q.barStart}|${q.interval}`;
+}
+
 /** Keep the last row per natural key, in first-seen key order. */
 function dedupeByKey(rows: readonly SinkRow[]): SinkRow[] {
   const byKey = new Map<string, SinkRow>();
-  for (const r of rows) {
-    const q = r.quote;
-    const key = q.interval === "1d"
-      ? `${q.ticker}|${tradeDateOf(Date.parse(q.barStart))}|1d`
-      : `${q.ticker}|${q.barStart}|${q.interval}`;
-    byKey.set(key, r);
-  }
+  for (const r of rows) byKey.set(barKey(r.quote), r);
   return [...byKey.values()];
+}
+
+/** What stageQuotes put in the staging table. */
+export interface Staged {
+  intraday: number;
+  daily: number;
+  /** The intraday rows' first and last Cairo trade dates (when intraday > 0). */
+  minDate: string;
+  maxDate: string;
+}
+
+/**
+ * (Re)create the session's staging table EGX_STREAM_STAGE and fill it with `rows` (one per
+ * natural key: the caller dedupes), `now` as their write time.
+ */
+export async function stageQuotes(
+  s: Session,
+  rows: readonly SinkRow[],
+  now: Date,
+): Promise<Staged> {
+  const staged: Staged = { intraday: 0, daily: 0, minDate: "9999-12-31", maxDate: "0000-01-01" };
+  const values: SqlValue[][] = rows.map(({ quote: q, ref }) => {
+    const minutes = INTERVAL_MINUTES[q.interval];
+    const date = tradeDateOf(Date.parse(q.barStart));
+    if (minutes < 1440) {
+      staged.intraday++;
+      if (date < staged.minDate) staged.minDate = date;
+      if (date > staged.maxDate) staged.maxDate = date;
+    } else staged.daily++;
+    return [
+      q.ticker,
+      q.barStart,
+      minutes,
+      date,
+      q.open,
+      q.high,
+      q.low,
+      q.close,
+      q.volume,
+      ref,
+      now,
+    ];
+  });
+  await s.execute(SQL.get("create_stage"));
+  await s.insertRows(STAGE, STAGE_COLUMNS, values);
+  return staged;
+}
+
+/**
+ * Recompute the daily bar of every (ticker, trade date) of the staged intraday rows from the
+ * stored intraday bars (merge_daily_aggregate: a daily snapshot is left as it is).
+ */
+export async function mergeDailyAggregate(s: Session, staged: Staged): Promise<void> {
+  // The dates' UTC span, widened by a day on each side (Cairo is UTC+2/+3).
+  const from = new Date(Date.parse(`${staged.minDate}T00:00:00Z`) - 86_400_000);
+  const to = new Date(Date.parse(`${staged.maxDate}T00:00:00Z`) + 2 * 86_400_000);
+  await s.execute(SQL.get("merge_daily_aggregate"), [staged.minDate, staged.maxDate, from, to]);
 }
 
 /**
@@ -97,43 +158,14 @@ export async function writeQuotes(
 ): Promise<WriteResult> {
   const now = opts.now ?? new Date();
   const unique = dedupeByKey(rows);
-  let intraday = 0;
-  let daily = 0;
-  let minDate = "9999-12-31";
-  let maxDate = "0000-01-01";
+  let staged: Staged | undefined;
   if (unique.length > 0) {
-    const values: SqlValue[][] = unique.map(({ quote: q, ref }) => {
-      const minutes = INTERVAL_MINUTES[q.interval];
-      const date = tradeDateOf(Date.parse(q.barStart));
-      if (minutes < 1440) {
-        intraday++;
-        if (date < minDate) minDate = date;
-        if (date > maxDate) maxDate = date;
-      } else daily++;
-      return [
-        q.ticker,
-        q.barStart,
-        minutes,
-        date,
-        q.open,
-        q.high,
-        q.low,
-        q.close,
-        q.volume,
-        ref,
-        now,
-      ];
-    });
-    await s.execute(SQL.get("create_stage"));
-    await s.insertRows(STAGE, STAGE_COLUMNS, values);
-    if (intraday > 0) {
+    staged = await stageQuotes(s, unique, now);
+    if (staged.intraday > 0) {
       await s.execute(SQL.get("merge_intraday"));
-      // The dates' UTC span, widened by a day on each side (Cairo is UTC+2/+3).
-      const from = new Date(Date.parse(`${minDate}T00:00:00Z`) - 86_400_000);
-      const to = new Date(Date.parse(`${maxDate}T00:00:00Z`) + 2 * 86_400_000);
-      await s.execute(SQL.get("merge_daily_aggregate"), [minDate, maxDate, from, to]);
+      await mergeDailyAggregate(s, staged);
     }
-    if (daily > 0) await s.execute(SQL.get("merge_daily_snapshot"));
+    if (staged.daily > 0) await s.execute(SQL.get("merge_daily_snapshot"));
     // The temporary table goes with the session; CREATE OR REPLACE resets it for the next batch.
   }
   for (const o of opts.offsets) {
@@ -148,7 +180,7 @@ export async function writeQuotes(
       await s.execute(SQL.get("insert_offset"), [o.group, o.topic, o.partition, o.nextOffset, now]);
     }
   }
-  return { rows: unique.length, intraday, daily };
+  return { rows: unique.length, intraday: staged?.intraday ?? 0, daily: staged?.daily ?? 0 };
 }
 
 /** The next offset to read per partition, as last stored with the rows. */
