@@ -320,7 +320,10 @@ export class KafkaClient {
     );
   }
 
-  /** Read every message of a topic from the beginning up to its current end (tests, tools). */
+  /**
+   * Read every message of a topic from the beginning up to its end as at the call (tests, tools),
+   * in a new group unless `groupId` names one; nothing is committed.
+   */
   async readAll(
     topic: string,
     opts: { groupId?: string; timeoutMs?: number } = {},
@@ -346,8 +349,11 @@ export class KafkaClient {
         consumer.run({
           autoCommit: false,
           eachMessage: ({ partition, message }) => {
+            // Records past the end taken at the start (appended since) are left out.
+            const end = remaining.get(partition);
+            if (end === undefined || Number(message.offset) >= end) return Promise.resolve();
             out.push({ partition, ...convert(message) });
-            if (Number(message.offset) + 1 >= (remaining.get(partition) ?? 0)) {
+            if (Number(message.offset) + 1 >= end) {
               remaining.delete(partition);
               if (remaining.size === 0) {
                 clearTimeout(timer);
