@@ -275,6 +275,44 @@ kafkaTest("a broker that was already running is used and left running", async ()
   );
 });
 
+kafkaTest(
+  "redrive refuses a missing DuckDB file and --dry-run on another command, exit 2, before anything starts",
+  async () => {
+    killLeftovers();
+    await withRun(async (dir, spawn) => {
+      const unused = `${dir}/never-created`;
+      const e = { ...env(dir), KAFKA_LOCAL_DIR: unused };
+      const missing = spawn(["redrive"], e, `${dir}/redrive.log`);
+      assert.equal((await missing.child.status).code, 2, await tail(`${dir}/redrive.log`));
+      await missing.output;
+      // Refused before a broker starts, and nothing created (no file, no .wal).
+      assert.equal(
+        (await Deno.readTextFile(`${dir}/redrive.log`)).replace(/ \(at [^)]*\)\n$/, ""),
+        `stream: WarehouseMissingError: DuckDB warehouse file ${dir}/egx.duckdb (EGX_WAREHOUSE, ` +
+          'default data/egx.duckdb) does not exist: run "deno task run full_pipeline" first to ' +
+          "create it, or fix EGX_WAREHOUSE",
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)].map((f) => f.name).sort(), [
+        "redrive.log",
+        "redrive.log.out",
+      ]);
+      for (const command of ["run", "consumer"]) {
+        const log = `${dir}/${command}.log`;
+        const { child, output } = spawn([command, "--dry-run"], e, log);
+        assert.equal((await child.status).code, 2, await tail(log));
+        await output;
+        const lines = (await Deno.readTextFile(log)).split("\n");
+        assert.equal(lines[0], "--dry-run is an option of redrive only");
+        assert.equal(
+          lines[2],
+          "Usage: deno task stream [run|producer|consumer|topics|redrive] [options]",
+        );
+      }
+      assert.equal(await exists(unused), false, "a broker folder was created");
+    });
+  },
+);
+
 kafkaTest("a bad setting exits 2 before any broker or child process starts", async () => {
   killLeftovers();
   await withRun(async (dir, spawn) => {
@@ -329,6 +367,7 @@ kafkaTest("a bad setting exits 2 before any broker or child process starts", asy
       // run checks its children's settings too (they used to fail, and restart, one by one).
       [["run"], noSnowflake, /EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT/],
       [["run"], { EGX_STREAM_SOURCE: "bloomberg" }, /EGX_STREAM_SOURCE must be replay/],
+      [["redrive"], noSnowflake, /EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT/],
     ];
     try {
       await Promise.all(cases.map(async ([args, extra, message], i) => {

@@ -23,6 +23,7 @@ import { freePort } from "../lib/stream/local_broker.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
+import { formatRedrive, type RedriveCounts, redriveDeadLetters } from "../lib/stream/redrive.ts";
 import { writeQuotes } from "../lib/stream/sink.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
@@ -645,6 +646,266 @@ kafkaTest(
       dead.map((m) => [m.value, m.headers[DLQ_HEADERS.offset], m.headers[DLQ_HEADERS.reason]]),
       [[late.value, "3", 'unknown ticker "XYZ" (not in OPERATIONAL.TBL_COMPANY)']],
     );
+  },
+);
+
+/** Row counts and last writes of the streamed tables: unchanged when nothing was written. */
+function writes(wh: Warehouse) {
+  return wh.query(
+    `SELECT (SELECT COUNT(*) FROM OPERATIONAL.TBL_INTRADAY_BAR) AS INTRADAY,
+       (SELECT MAX(UPDATED_AT) FROM OPERATIONAL.TBL_INTRADAY_BAR) AS INTRADAY_WRITTEN,
+       (SELECT COUNT(*) FROM OPERATIONAL.TBL_STOCK_PRICE) AS DAILY,
+       (SELECT MAX(UPDATED_AT) FROM OPERATIONAL.TBL_STOCK_PRICE) AS DAILY_WRITTEN`,
+  );
+}
+
+/** Redrive's counts, every one 0 but those in `some`. */
+function counted(some: Partial<RedriveCounts>): RedriveCounts {
+  return {
+    read: 0,
+    intraday: 0,
+    daily: 0,
+    existing: 0,
+    unlisted: 0,
+    keyedWrongly: 0,
+    invalid: 0,
+    truncated: 0,
+    otherTopic: 0,
+    superseded: 0,
+    ...some,
+  };
+}
+
+kafkaTest(
+  "redrive inserts the dead letters of a ticker listed since, the latest per bar, keeps a bar the consumer wrote, recomputes the daily bar, and inserts nothing on a second run; --dry-run writes nothing",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const xyz = (barStart: string, over: Partial<Parameters<typeof encodeQuote>[0]>) =>
+      validQuote({ ticker: "XYZ", barStart, fetchedAt: "2025-11-02T08:10:00.000Z", ...over });
+    const [m0, m1, m2] = ["08:00", "08:01", "08:02"].map((t) => `2025-11-02T${t}:00.000Z`);
+    const nov3 = "2025-11-03T08:00:00.000Z";
+    // Offsets 0-4, dead-lettered: XYZ is not a listed company yet.
+    const unlisted = [
+      xyz(m0, { close: 105.1, volume: 10 }),
+      xyz(m0, { open: 105.05, close: 105.2, volume: 11 }), // a later poll of the same bar
+      xyz(m1, { close: 105.3, volume: 12 }),
+      xyz(m2, { open: 105.2, high: 105.8, low: 104.5, close: 105.4, volume: 13 }),
+      // The scanner's daily snapshot of 2025-11-03.
+      xyz("2025-11-03T07:00:00.000Z", {
+        interval: "1d",
+        open: 105.5,
+        high: 107,
+        low: 104,
+        close: 106.5,
+        volume: 5000,
+        fetchedAt: "2025-11-03T12:30:00.000Z",
+      }),
+    ];
+    // Offsets 5-6, written once XYZ is listed: a newer value of the 08:01 bar, and a bar of
+    // 2025-11-03 (whose aggregated daily bar the snapshot replaces, as the sink would).
+    const listed = [
+      xyz(m1, { high: 106.5, close: 105.9, volume: 15 }),
+      xyz(nov3, {
+        open: 106,
+        high: 106.2,
+        low: 105.9,
+        close: 106.1,
+        volume: 20,
+        fetchedAt: "2025-11-03T08:05:00.000Z",
+      }),
+    ];
+    const opts = { deadLetterTopic: names.dlq, quotesTopic: names.topic };
+    const redriven = (offset: number) => `redrive:kafka:${names.topic}/0/${offset}`;
+    const consumed = (offset: number) => `kafka:${names.topic}/0/${offset}`;
+    await withWarehouse(async (wh, path) => {
+      await listCompanies(wh, ["COMI", "ETEL"]);
+      const consumer = backgroundConsumer(client, wh, names, 60_000);
+      try {
+        await publish(client, names.topic, unlisted);
+        await consumer.until("5 dead letters", (c) => c.deadLettered === 5);
+        await listCompanies(wh, ["XYZ"]);
+        consumer.tick(60_000);
+        await publish(client, names.topic, listed);
+        await consumer.until("XYZ written", (c) => c.written === 2);
+
+        const before = await writes(wh);
+        const planned = counted({ read: 5, intraday: 2, daily: 1, existing: 1, superseded: 1 });
+        assert.deepEqual(await redriveDeadLetters(client, wh, { ...opts, dryRun: true }), planned);
+        assert.deepEqual(await writes(wh), before, "a dry run writes nothing");
+        assert.deepEqual(
+          formatRedrive(planned, { dryRun: true }),
+          "redrive (dry run, nothing written): 5 dead letter(s) read; would insert 2 intraday, " +
+            "1 daily; left out: 1 already in the warehouse, 0 still unlisted, 0 keyed wrongly, " +
+            "0 invalid, 0 truncated, 0 from another topic, 1 superseded by a later dead letter " +
+            "of the same bar",
+        );
+
+        assert.deepEqual(await redriveDeadLetters(client, wh, opts), planned);
+        assert.deepEqual(
+          (await intradayRows(wh)).map((
+            r,
+          ) => [r.BAR_START, r.OPEN, r.CLOSE, r.VOLUME, r.SOURCE_FILE]),
+          [
+            [m0, 105.05, 105.2, 11, redriven(1)], // the later of the two dead letters
+            [m1, 105, 105.9, 15, consumed(5)], // written by the consumer, newer: kept
+            [m2, 105.2, 105.4, 13, redriven(3)],
+            [nov3, 106, 106.1, 20, consumed(6)],
+          ],
+        );
+        assert.deepEqual(await dailyRows(wh), [
+          {
+            TICKER: "XYZ",
+            TRADE_DATE: "2025-11-02",
+            OPEN: 105.05, // recomputed from the three bars
+            HIGH: 106.5,
+            LOW: 104.5,
+            CLOSE: 105.4,
+            VOLUME: 11 + 15 + 13,
+            SOURCE_FILE: "stream-aggregate:1m",
+          },
+          {
+            TICKER: "XYZ",
+            TRADE_DATE: "2025-11-03",
+            OPEN: 105.5,
+            HIGH: 107,
+            LOW: 104,
+            CLOSE: 106.5,
+            VOLUME: 5000,
+            SOURCE_FILE: redriven(4),
+          },
+        ]);
+
+        // Again, as a user runs it: every bar is in the warehouse now.
+        const written = await writes(wh);
+        const dir = path.slice(0, path.lastIndexOf("/"));
+        const log = `${dir}/redrive.log`;
+        const { child, output } = spawnStream(["redrive"], await streamEnv(names, dir), log);
+        assert.equal((await child.status).code, 0, await tail(log));
+        await output;
+        assert.equal(
+          await Deno.readTextFile(`${log}.out`),
+          "redrive: 5 dead letter(s) read; inserted 0 intraday, 0 daily; left out: 4 already " +
+            "in the warehouse, 0 still unlisted, 0 keyed wrongly, 0 invalid, 0 truncated, 0 " +
+            "from another topic, 1 superseded by a later dead letter of the same bar\n",
+        );
+        assert.deepEqual(await writes(wh), written, "the second run wrote nothing");
+
+        // A later record of a redriven bar is consumed as usual: it replaces the row.
+        await publish(client, names.topic, [xyz(m0, { close: 105.7, volume: 14 })]);
+        await consumer.until("the later 08:00 bar", (c) => c.written === 3);
+      } finally {
+        const c = await consumer.stop();
+        assert.deepEqual([c.written, c.deadLettered, c.unknownTicker], [3, 5, 5]);
+      }
+      assert.deepEqual(
+        (await intradayRows(wh)).slice(0, 1).map((r) => [r.CLOSE, r.VOLUME, r.SOURCE_FILE]),
+        [[105.7, 14, consumed(7)]],
+      );
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
+kafkaTest(
+  "redrive leaves out, and counts, still-unlisted tickers, wrongly keyed, invalid and truncated dead letters and those of another topic",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const qqq = validQuote({ ticker: "QQQ" });
+    const from = (topic: string, offset: number, reason: string) => ({
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.topic]: topic,
+      [DLQ_HEADERS.partition]: "0",
+      [DLQ_HEADERS.offset]: String(offset),
+    });
+    await withWarehouse(async (wh) => {
+      await listCompanies(wh, ["COMI", "ETEL"]);
+      await publish(client, names.topic, [
+        validQuote({ ticker: "XYZ" }), // never listed
+        { ...validQuote({ ticker: "ETEL" }), key: "COMI" },
+        { ...validQuote({ ticker: "COMI" }), key: null as unknown as string },
+        { key: "COMI", value: "{not json" },
+      ]);
+      await consumeUntil(client, wh, names, { done: (c) => c.deadLettered === 4 });
+      // Dead letters the consumer makes rarely, as it would make them. QQQ is listed, so none of
+      // them is left out as unlisted.
+      await publish(client, names.dlq, [
+        {
+          key: "QQQ",
+          value: qqq.value,
+          headers: {
+            ...from(names.topic, 4, unknownTickerReason("QQQ")),
+            "egx-dlq-truncated": "9000",
+          },
+        },
+        { ...qqq, headers: from("other.quotes", 5, unknownTickerReason("QQQ")) },
+        // Valid by now, but dead-lettered for another reason than its ticker.
+        {
+          ...qqq,
+          headers: from(names.topic, 6, "fetchedAt 2025-11-02T08:05:00.000Z is in the future"),
+        },
+      ]);
+      await listCompanies(wh, ["QQQ"]);
+      const opts = { deadLetterTopic: names.dlq, quotesTopic: names.topic };
+      assert.deepEqual(
+        await redriveDeadLetters(client, wh, opts),
+        counted({ read: 7, unlisted: 1, keyedWrongly: 2, invalid: 2, truncated: 1, otherTopic: 1 }),
+      );
+      assert.deepEqual(await intradayRows(wh), []);
+      assert.deepEqual(await dailyRows(wh), []);
+    });
+  },
+);
+
+kafkaTest(
+  "redrive on a DuckDB file another process keeps locked says to stop deno task stream",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    await withWarehouse(async (_wh, path) => {
+      const holder = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-ffi",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          new URL("./testdata/stream/hold_warehouse.ts", import.meta.url).pathname,
+          path,
+          "60000",
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        assert.match((await reader.read()).value ?? "", /holding/);
+        const wh = await openWarehouse({ kind: "duckdb", path }, {
+          lockTimeoutMs: 300,
+          migrate: false,
+        });
+        try {
+          await assert.rejects(
+            redriveDeadLetters(client, wh, {
+              deadLetterTopic: names.dlq,
+              quotesTopic: names.topic,
+            }),
+            new RegExp(
+              "stream redrive: DuckDB file .* stayed locked by another process .*\\. DuckDB lets " +
+                "one process write its file at a time: stop 'deno task stream' \\(and any " +
+                "pipeline run\\) and run redrive again \\(on Snowflake both run side by side\\)$",
+            ),
+          );
+        } finally {
+          await wh.close();
+        }
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+        await reader.cancel();
+      }
+    });
   },
 );
 

@@ -3,12 +3,14 @@
  *
  *   deno task stream [run|producer|consumer|topics] [--source replay|tradingview] [--speed N|max]
  *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N] [--alert-rules FILE|off]
+ *   deno task stream redrive [--dry-run]
  *   deno run --allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-sys \
  *     --allow-run lib/stream/cli.ts --help
  *
  * `run` (the default) starts the producer and the consumer as child processes and restarts
  * either when it crashes. `producer` and `consumer` run one side in this process. The consumer
- * also evaluates the alert rules on what it wrote. Every command reads and checks all the
+ * also evaluates the alert rules on what it wrote. `redrive` writes dead letters of tickers listed
+ * since into the warehouse, insert-only (redrive.ts). Every command reads and checks all the
  * settings it (and, for `run`, its children) will use first, so a bad one exits 2 before
  * anything starts; then, without KAFKA_BROKERS, it uses the local broker, starting it if it is
  * not running, and stops a broker it started when it ends (normally, with an error, or on
@@ -25,17 +27,18 @@ import {
 } from "../config/config.ts";
 import { EXIT_USAGE, runJob } from "../runner/job.ts";
 import { sleep } from "../market/sources/source.ts";
-import { openWarehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
+import { openWarehouse, type Warehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
 import { watchStreamAlerts } from "./alerts.ts";
 import { fetchBytesFor, runConsumer } from "./consumer.ts";
 import { isUnreachable, KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
+import { formatRedrive, lockedError, redriveDeadLetters } from "./redrive.ts";
 import { ensureStreamTopics, marketSource, withKafka } from "./setup.ts";
 import { statusWriter } from "./status.ts";
 import { supervise } from "./supervisor.ts";
 
-const HELP = `Usage: deno task stream [run|producer|consumer|topics] [options]
+const HELP = `Usage: deno task stream [run|producer|consumer|topics|redrive] [options]
 
 Streams EGX quotes from a market source through Kafka into the warehouse.
 
@@ -45,6 +48,9 @@ Commands:
   consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM), and
              evaluate the alert rules on what it wrote
   topics     create the topics if missing and print their partitions and retention
+  redrive    write the dead letters of tickers listed since (unknown ticker when consumed, keyed
+             by their ticker, valid now) into the warehouse, only bars it has no row for, the
+             latest dead letter per bar; prints what it wrote and what it left out, by kind
 
 Options (each overrides the environment variable in brackets):
   --source replay|tradingview   market source [EGX_STREAM_SOURCE, default replay]
@@ -56,6 +62,7 @@ Options (each overrides the environment variable in brackets):
                                 at most 100000]
   --alert-rules FILE|off        alert rules the consumer evaluates [EGX_STREAM_ALERT_RULES,
                                 default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
+  --dry-run                     redrive: count the same, write nothing
   -h, --help                    this text
 
 Kafka: KAFKA_BROKERS (unset: the local broker in KAFKA_LOCAL_DIR, default var/kafka/data, started
@@ -123,6 +130,10 @@ async function connect(
 function checkSettings(config: Config, command: string): void {
   void config.kafka;
   if (command === "topics") return;
+  if (command === "redrive") {
+    void config.warehouse;
+    return;
+  }
   const stream = config.stream;
   if (command !== "consumer") marketSource(stream); // the producer's source: nothing opened yet
   if (command !== "producer") {
@@ -256,13 +267,19 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
       end: { type: "string" },
       "batch-size": { type: "string" },
       "alert-rules": { type: "string" },
+      "dry-run": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
   });
   const command = positionals[0] ?? "run";
-  if (positionals.length > 1 || !["run", "producer", "consumer", "topics"].includes(command)) {
+  const commands = ["run", "producer", "consumer", "topics", "redrive"];
+  if (positionals.length > 1 || !commands.includes(command)) {
     console.error(`unknown command: ${positionals.join(" ")}\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  if (values["dry-run"] && command !== "redrive") {
+    console.error(`--dry-run is an option of redrive only\n\n${HELP}`);
     return EXIT_USAGE;
   }
   loadDotEnv();
@@ -281,6 +298,28 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
     throw e instanceof ConfigError ? namingFlags(e, overrides) : e;
   }
   if (command === "run") await checkWarehouseFile(config);
+  if (command === "redrive") {
+    // A missing DuckDB file is refused (exit 2) before a broker starts: nothing is created.
+    const warehouse = await openWarehouse(config.warehouse, {
+      signal,
+      mustExist: true,
+      lockTimeoutMs: REDRIVE_LOCK_TIMEOUT_MS,
+    }).catch((e) => {
+      throw e instanceof WarehouseBusyError && config.warehouse.kind === "duckdb"
+        ? lockedError(e)
+        : e;
+    });
+    try {
+      return await withKafka(
+        config.kafka,
+        { logger: jsonLogger("stream"), signal },
+        (brokers) =>
+          redriveMain(config, brokers, warehouse, { dryRun: values["dry-run"] ?? false, signal }),
+      );
+    } finally {
+      await warehouse.close();
+    }
+  }
   const component = command === "producer" || command === "consumer" ? command : "stream";
   return await withKafka(config.kafka, { logger: jsonLogger(component), signal }, (brokers) => {
     switch (command) {
@@ -304,6 +343,25 @@ async function topicsMain(config: Config, brokers: string[]): Promise<number> {
     const note = created.includes(t) ? " (created)" : "";
     console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
   }
+  return 0;
+}
+
+/** How long redrive waits for a DuckDB file another process writes, ms. */
+const REDRIVE_LOCK_TIMEOUT_MS = 30_000;
+
+async function redriveMain(
+  config: Config,
+  brokers: string[],
+  warehouse: Warehouse,
+  opts: { dryRun: boolean; signal: AbortSignal },
+): Promise<number> {
+  const { client } = await connect(config, jsonLogger("stream"), brokers);
+  const counts = await redriveDeadLetters(client, warehouse, {
+    deadLetterTopic: config.kafka.deadLetterTopic,
+    quotesTopic: config.kafka.quotesTopic,
+    ...opts,
+  });
+  console.log(formatRedrive(counts, opts));
   return 0;
 }
 

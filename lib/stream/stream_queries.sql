@@ -1,5 +1,5 @@
--- The stream sink's statements (lib/stream/sink.ts) and health_check's freshness queries
--- (lib/stream/health.ts). Plain MERGE/UPDATE (DuckDB >= 1.4 and Snowflake); values are bound as
+-- The stream sink's statements (lib/stream/sink.ts), health_check's freshness queries
+-- (lib/stream/health.ts) and redrive's (lib/stream/redrive.ts). Plain MERGE/UPDATE (DuckDB >= 1.4 and Snowflake); values are bound as
 -- ? parameters. EGX_STREAM_STAGE is the sink's temporary staging table, STREAMING_API the
 -- DATA_SOURCE of every streamed row (STREAM_DATA_SOURCE in sink.ts).
 
@@ -92,3 +92,47 @@ SELECT MAX(UPDATED_AT) AS LAST_WRITE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA
 -- The consumer's company list (lib/stream/companies.ts): a record of any other ticker is
 -- dead-lettered, as a batch load quarantines its row.
 SELECT TICKER FROM OPERATIONAL.TBL_COMPANY;
+
+-- name: redrive_existing_intraday
+-- `deno task stream redrive` (lib/stream/redrive.ts): the staged dead letters whose intraday bar
+-- the warehouse has already (kept as it is: redrive only inserts).
+SELECT s.SOURCE_FILE FROM EGX_STREAM_STAGE s
+JOIN OPERATIONAL.TBL_INTRADAY_BAR t ON t.TICKER = s.TICKER AND t.BAR_START = s.BAR_START
+  AND t.INTERVAL_MINUTES = s.INTERVAL_MINUTES AND t.DATA_SOURCE = 'STREAMING_API'
+WHERE s.INTERVAL_MINUTES < 1440;
+
+-- name: redrive_existing_snapshot
+-- The staged daily snapshots whose (ticker, trade date) has a snapshot already; a daily bar
+-- aggregated from intraday bars is no snapshot (merge_daily_aggregate's rule): it is replaced.
+SELECT s.SOURCE_FILE FROM EGX_STREAM_STAGE s
+JOIN OPERATIONAL.TBL_STOCK_PRICE t ON t.TICKER = s.TICKER AND t.TRADE_DATE = s.TRADE_DATE
+  AND t.DATA_SOURCE = 'STREAMING_API'
+WHERE s.INTERVAL_MINUTES = 1440
+  AND t.SOURCE_FILE IS NOT NULL AND t.SOURCE_FILE NOT LIKE 'stream-aggregate:%';
+
+-- name: redrive_insert_intraday
+-- Insert-only: a bar the warehouse has (written since the staging read) is left as it is.
+MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
+USING (SELECT * FROM EGX_STREAM_STAGE WHERE INTERVAL_MINUTES < 1440) s
+ON t.TICKER = s.TICKER AND t.BAR_START = s.BAR_START
+  AND t.INTERVAL_MINUTES = s.INTERVAL_MINUTES AND t.DATA_SOURCE = 'STREAMING_API'
+WHEN NOT MATCHED THEN INSERT
+  (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME,
+   SOURCE_FILE, CREATED_AT, UPDATED_AT)
+VALUES (s.TICKER, s.BAR_START, s.INTERVAL_MINUTES, 'STREAMING_API', s.TRADE_DATE, s.OPEN,
+  s.HIGH, s.LOW, s.CLOSE, s.VOLUME, s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT);
+
+-- name: redrive_merge_snapshot
+-- A daily snapshot is inserted, or replaces a daily bar aggregated from intraday bars (as
+-- merge_daily_snapshot does); an existing snapshot is left as it is.
+MERGE INTO OPERATIONAL.TBL_STOCK_PRICE t
+USING (SELECT * FROM EGX_STREAM_STAGE WHERE INTERVAL_MINUTES = 1440) s
+ON t.TICKER = s.TICKER AND t.TRADE_DATE = s.TRADE_DATE AND t.DATA_SOURCE = 'STREAMING_API'
+WHEN MATCHED AND (t.SOURCE_FILE IS NULL OR t.SOURCE_FILE LIKE 'stream-aggregate:%') THEN UPDATE SET
+  OPEN = s.OPEN, HIGH = s.HIGH, LOW = s.LOW, CLOSE = s.CLOSE, VOLUME = s.VOLUME,
+  SOURCE_FILE = s.SOURCE_FILE, UPDATED_AT = s.WRITTEN_AT
+WHEN NOT MATCHED THEN INSERT
+  (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE, CREATED_AT,
+   UPDATED_AT)
+VALUES (s.TICKER, s.TRADE_DATE, 'STREAMING_API', s.OPEN, s.HIGH, s.LOW, s.CLOSE, s.VOLUME,
+  s.SOURCE_FILE, s.WRITTEN_AT, s.WRITTEN_AT);
