@@ -1,7 +1,8 @@
 -- The stream sink's statements (lib/stream/sink.ts), health_check's freshness queries
--- (lib/stream/health.ts) and redrive's (lib/stream/redrive.ts). Plain MERGE/UPDATE (DuckDB >= 1.4 and Snowflake); values are bound as
--- ? parameters. EGX_STREAM_STAGE is the sink's temporary staging table, STREAMING_API the
--- DATA_SOURCE of every streamed row (STREAM_DATA_SOURCE in sink.ts).
+-- (lib/stream/health.ts) and redrive's (lib/stream/redrive.ts). Plain MERGE/UPDATE (DuckDB >= 1.4
+-- and Snowflake); values are bound as ? parameters. EGX_STREAM_STAGE is the sink's temporary
+-- staging table, STREAMING_API the DATA_SOURCE of every streamed row (STREAM_DATA_SOURCE in
+-- sink.ts).
 
 -- name: create_stage
 CREATE OR REPLACE TEMPORARY TABLE EGX_STREAM_STAGE (
