@@ -52,6 +52,33 @@ const HEALTH: Schema = obj({
     })),
     note: nullable(str()),
   }),
+  deadLetters: obj({
+    topic: str("the dead-letter topic (EGX_TOPIC_DEAD_LETTER)"),
+    count: nullable(int("records in the topic now, all partitions (log end - log start)")),
+    note: nullable(str("why count is null (Kafka not configured or not reachable)")),
+    consumer: nullable(obj({
+      startedAt: str("when the consumer started: its counters count from there", {
+        format: "date-time",
+      }),
+      updatedAt: str("its status file's last write (every 10 s while it runs)", {
+        format: "date-time",
+      }),
+      ageSeconds: int("seconds from updatedAt to the server's clock (never negative)"),
+      counters: obj({
+        deadLettered: int("all dead letters (the sum of the three below)"),
+        invalid: int("records that are not a valid quote"),
+        unknownTicker: int("valid quotes of a ticker not in OPERATIONAL.TBL_COMPANY"),
+        keyMismatch: int("valid quotes whose Kafka key is not their ticker, or without a key"),
+      }),
+      last: nullable(obj({
+        at: str("when it was sent", { format: "date-time" }),
+        reason: str("the egx-dlq-reason header"),
+        partition: int("its partition in the quotes topic"),
+        offset: int("its offset there"),
+      })),
+    })),
+    consumerNote: nullable(str("why consumer is null (no readable status file)")),
+  }),
   jobs: list(obj({
     job: str(),
     status: str(),
@@ -109,7 +136,7 @@ export const serviceEndpoints: Endpoint[] = [
   {
     id: "pipelineHealth",
     path: "/api/v1/pipeline/health",
-    summary: "Last runs, job durations, data freshness and stream position/lag",
+    summary: "Last runs, job durations, data freshness, stream position/lag and dead letters",
     tag: "pipeline",
     params: [],
     data: HEALTH,
@@ -119,7 +146,12 @@ export const serviceEndpoints: Endpoint[] = [
       data: await pipelineHealth(deps.warehouse, {
         logDir: deps.config.logDir,
         asOf: deps.asOf(),
+        now: deps.now?.(),
         sources: deps.health,
+        deadLetters: {
+          topic: deps.config.kafka.deadLetterTopic,
+          statusDir: deps.config.stream.statusDir,
+        },
       }),
     }),
   },

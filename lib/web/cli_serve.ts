@@ -15,7 +15,7 @@ import { historyPath } from "../runner/history.ts";
 import { openWarehouse } from "../warehouse/warehouse.ts";
 import { apiEndpoints } from "./api_routes.ts";
 import { dataVersionFor } from "./data_version.ts";
-import { kafkaLogEnds } from "./stream_lag.ts";
+import { kafkaLogEnds, kafkaRecordCounts } from "./stream_lag.ts";
 import { checkExposure, createApp, startServer } from "./server.ts";
 
 const HELP = `Usage: deno task serve [--host H] [--port N]
@@ -62,7 +62,7 @@ export async function serve(args: string[], signal: AbortSignal): Promise<void> 
       deps: {
         warehouse,
         config,
-        health: { logEnds: kafkaLogEnds(config) },
+        health: { logEnds: kafkaLogEnds(config), recordCounts: kafkaRecordCounts(config) },
         version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
         asOf: () => loadConfig().asOf, // a fresh config: the clock unless as-of is pinned
       },

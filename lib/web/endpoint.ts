@@ -40,6 +40,11 @@ export interface HealthSources {
    * Lag = log end - the consumer's position recorded in the warehouse.
    */
   logEnds?(topic: string): Promise<Map<number, number>>;
+  /**
+   * The records each partition of `topic` holds now (log end - log start), from the Kafka
+   * broker: the dead letters still in the dead-letter topic.
+   */
+  recordCounts?(topic: string): Promise<Map<number, number>>;
 }
 
 export interface ApiDeps {
@@ -53,6 +58,8 @@ export interface ApiDeps {
    * sample's end) or the real clock, so a server running for days does not judge at its start.
    */
   asOf(): Date;
+  /** The real clock (status files and loads are aged by it); tests may fix it. */
+  now?(): Date;
 }
 
 export interface ApiRequest {

@@ -1,11 +1,14 @@
 /**
  * Pipeline health for /api/v1/pipeline/health and the pipeline page: the runner's recent runs
  * and the last run of each job (from its history file, via lib/runner/history.ts), data
- * freshness per dataset (from the warehouse), and the stream consumer's position and lag.
+ * freshness per dataset (from the warehouse), the stream consumer's position and lag, and its
+ * dead letters (the dead-letter topic's records from Kafka, the consumer's counters from its
+ * status file).
  */
 import { redact } from "../config/config.ts";
 import { History, historyPath, type JobRow, type RunRow } from "../runner/history.ts";
 import { addDays, cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
+import { readStatus, type StatusDoc } from "../stream/status.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { HealthSources } from "./endpoint.ts";
 import { API_SQL as SQL } from "./sql.ts";
@@ -57,10 +60,36 @@ export interface StreamPartition {
   lag: number | null;
 }
 
+/** The stream consumer's dead letters as its status file tells them. */
+export interface DeadLetterCounts {
+  /** When the consumer started: its counters count from there. */
+  startedAt: string;
+  /** When it last rewrote its status file (every 10 s while it runs). */
+  updatedAt: string;
+  /** Seconds from updatedAt to the server's clock (never negative). */
+  ageSeconds: number;
+  /** Dead letters by reason; `deadLettered` is all of them (the three others' sum). */
+  counters: { deadLettered: number; invalid: number; unknownTicker: number; keyMismatch: number };
+  /** The last record it dead-lettered: when, why, and its partition and offset in the quotes topic. */
+  last: { at: string; reason: string; partition: number; offset: number } | null;
+}
+
+export interface DeadLetters {
+  topic: string;
+  /** Records in the dead-letter topic now (all partitions), or null when Kafka could not be asked. */
+  count: number | null;
+  /** Why `count` is null. */
+  note: string | null;
+  consumer: DeadLetterCounts | null;
+  /** Why `consumer` is null. */
+  consumerNote: string | null;
+}
+
 export interface PipelineHealth {
   asOf: string;
   freshness: Freshness[];
   stream: { partitions: StreamPartition[]; note: string | null };
+  deadLetters: DeadLetters;
   jobs: JobSummary[];
   runs: RunSummary[];
 }
@@ -256,16 +285,102 @@ export async function streamPosition(
   };
 }
 
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The dead-letter part of the consumer's status document, or why there is none. */
+function consumerDeadLetters(doc: StatusDoc, now: Date): DeadLetterCounts | string {
+  const c = doc.counters as Record<string, unknown> | undefined;
+  const { deadLettered, unknownTicker, keyMismatch } = c ?? {};
+  if (
+    !isCount(deadLettered) || !isCount(unknownTicker) || !isCount(keyMismatch) ||
+    typeof doc.startedAt !== "string" || Number.isNaN(Date.parse(doc.updatedAt))
+  ) return "has no dead-letter counters";
+  const last = doc.lastDeadLetter as Record<string, unknown> | undefined;
+  return {
+    startedAt: doc.startedAt,
+    updatedAt: doc.updatedAt,
+    ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(doc.updatedAt)) / 1000)),
+    counters: {
+      deadLettered,
+      invalid: Math.max(0, deadLettered - unknownTicker - keyMismatch),
+      unknownTicker,
+      keyMismatch,
+    },
+    last: typeof last?.reason === "string" && typeof last.at === "string" &&
+        isCount(last.partition) && isCount(last.offset)
+      ? { at: last.at, reason: redact(last.reason), partition: last.partition, offset: last.offset }
+      : null,
+  };
+}
+
+/**
+ * The dead letters: the records `topic` holds now (from Kafka, when `sources.recordCounts` can
+ * ask it) and the consumer's counters and last dead letter (from its status file in
+ * `statusDir`, when this process can read it), each with the reason when unknown.
+ */
+export async function deadLetters(
+  sources: HealthSources,
+  opts: { topic: string; statusDir: string; now: Date },
+): Promise<DeadLetters> {
+  const out: DeadLetters = {
+    topic: opts.topic,
+    count: null,
+    note: null,
+    consumer: null,
+    consumerNote: null,
+  };
+  const why = (e: unknown) => e instanceof Error ? e.message : String(e);
+  if (!sources.recordCounts) {
+    out.note = "no Kafka broker configured (KAFKA_BROKERS): dead letters in the topic unknown";
+  } else {
+    try {
+      out.count = [...(await sources.recordCounts(opts.topic)).values()].reduce((a, b) => a + b, 0);
+    } catch (e) {
+      out.note = `the dead-letter topic could not be read: ${why(e)}`;
+    }
+  }
+  const file = `consumer.json in ${opts.statusDir} (EGX_STREAM_STATUS_DIR)`;
+  try {
+    const doc = await readStatus(opts.statusDir, "consumer");
+    if (doc === undefined) {
+      out.consumerNote = `no status file ${file}: the consumer has not run where this server ` +
+        "can see it";
+    } else {
+      const found = consumerDeadLetters(doc, opts.now);
+      if (typeof found === "string") out.consumerNote = `the status file ${file} ${found}`;
+      else out.consumer = found;
+    }
+  } catch (e) {
+    out.consumerNote = `the status file ${file} could not be read: ${why(e)}`;
+  }
+  return out;
+}
+
 /** Everything the pipeline page shows (`now`: the real clock unless given). */
 export async function pipelineHealth(
   wh: Warehouse,
-  opts: { logDir: string; asOf: Date; now?: Date; sources: HealthSources },
+  opts: {
+    logDir: string;
+    asOf: Date;
+    now?: Date;
+    sources: HealthSources;
+    /** The dead-letter topic and the stream's status folder. */
+    deadLetters: { topic: string; statusDir: string };
+  },
 ): Promise<PipelineHealth> {
+  const now = opts.now ?? new Date();
   const history = runnerHistory(opts.logDir);
+  const fresh = await freshness(wh, opts.asOf, { now });
+  // Two Kafka calls: at the same time, so an unreachable broker is waited for once.
+  const [stream, dead] = await Promise.all([
+    streamPosition(wh, opts.sources),
+    deadLetters(opts.sources, { ...opts.deadLetters, now }),
+  ]);
   return {
     asOf: opts.asOf.toISOString(),
-    freshness: await freshness(wh, opts.asOf, { now: opts.now }),
-    stream: await streamPosition(wh, opts.sources),
+    freshness: fresh,
+    stream,
+    deadLetters: dead,
     ...history,
   };
 }

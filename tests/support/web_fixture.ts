@@ -41,6 +41,15 @@ export interface TestServerOptions {
   mustExist?: boolean;
   /** How long the DuckDB file stays open after a query (default 25 ms; 0: closed at once). */
   lingerMs?: number;
+  /**
+   * The stream's status folder (EGX_STREAM_STATUS_DIR; default `<logDir>/stream`, so a stream
+   * run in this checkout never shows up in a test).
+   */
+  statusDir?: string;
+  /** The dead-letter topic (EGX_TOPIC_DEAD_LETTER). */
+  deadLetterTopic?: string;
+  /** The server's real clock (default: the real one). */
+  now?: string;
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
@@ -52,6 +61,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     ...(opts.token ? { EGX_API_TOKEN: opts.token } : {}),
     ...(opts.asOf ? { EGX_AS_OF: opts.asOf } : {}),
     ...(opts.landing ? { EGX_LANDING: opts.landing } : {}),
+    EGX_STREAM_STATUS_DIR: opts.statusDir ?? `${opts.logDir}/stream`,
+    ...(opts.deadLetterTopic ? { EGX_TOPIC_DEAD_LETTER: opts.deadLetterTopic } : {}),
   };
   const config = loadConfig((k) => env[k]);
   const warehouse = await openWarehouse(config.warehouse, {
@@ -67,6 +78,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       health: opts.health ?? {},
       version: dataVersionFor(config.warehouse, historyPath(config.logDir)),
       asOf: () => loadConfig((k) => env[k]).asOf,
+      now: opts.now === undefined ? undefined : () => new Date(opts.now!),
     },
     endpoints: [...apiEndpoints(), ...opts.extraEndpoints ?? []],
     docsDir: opts.docsDir,
