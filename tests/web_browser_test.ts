@@ -19,6 +19,11 @@ import {
   withPrevClose,
 } from "./support/market_warehouse.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
+import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
+import { loadConfig } from "../lib/config/config.ts";
+import { writeStatus } from "../lib/stream/status.ts";
+import type { HealthSources } from "../lib/web/endpoint.ts";
+import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
 
 const ARTIFACTS = new URL("./artifacts/web/", import.meta.url).pathname;
 const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
@@ -456,6 +461,137 @@ Deno.test({
     } finally {
       await browser.close();
       await srv.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the pipeline page shows the stream's dead letters, a reason only ever as text",
+  sanitizeResources: false, // Chromium's pipes and kafkajs's timers outlive single calls
+  sanitizeOps: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "egx-web-dlq-browser-" });
+    const client = await testClient();
+    const dlq = uniqueName("test.web.dlq");
+    const empty = uniqueName("test.web.dlq");
+    await client.ensureTopics([{ name: dlq, partitions: 2 }, { name: empty, partitions: 1 }]);
+    const producer = client.producer();
+    await producer.connect();
+    try {
+      await producer.send(
+        dlq,
+        ["k1", "k2", "k3"].map((key) => ({ key, value: "{}", headers: { "egx-dlq-reason": "x" } })),
+      );
+    } finally {
+      await producer.disconnect();
+    }
+    const env: Record<string, string> = { KAFKA_BROKERS: (await testBrokers()).join(",") };
+    const recordCounts = kafkaRecordCounts(loadConfig((k) => env[k]));
+    // A reason is data from Kafka: a ticker can hold anything a producer put there.
+    const reason = 'unknown ticker "<img src=x onerror=globalThis.xss=1>" (not in ' +
+      "OPERATIONAL.TBL_COMPANY)";
+    const status = (counters: Record<string, number>, last?: Record<string, unknown>) => ({
+      pid: 4242,
+      startedAt: "2025-12-08T07:00:00.000Z",
+      updatedAt: "2025-12-08T12:30:00.000Z",
+      counters: { consumed: 900, written: 890, skipped: 0, ...counters },
+      ...(last ? { lastDeadLetter: last } : {}),
+      finished: false,
+    });
+    writeStatus(
+      `${dir}/status`,
+      "consumer",
+      status({ deadLettered: 3, unknownTicker: 1, keyMismatch: 0 }, {
+        reason,
+        partition: 1,
+        offset: 41,
+        at: "2025-12-08T12:29:30.000Z",
+      }),
+    );
+    writeStatus(
+      `${dir}/status-zero`,
+      "consumer",
+      status({ deadLettered: 0, unknownTicker: 0, keyMismatch: 0 }),
+    );
+    const servers: TestServer[] = [];
+    const serve = async (o: { statusDir: string; dlq: string; health: HealthSources }) => {
+      const srv = await startTestServer({
+        warehouse: `${dir}/egx.duckdb`,
+        logDir: `${dir}/logs`,
+        asOf: "2025-12-08T12:30:00Z",
+        now: "2025-12-08T12:31:40Z",
+        statusDir: o.statusDir,
+        deadLetterTopic: o.dlq,
+        health: o.health,
+      });
+      servers.push(srv);
+      return srv;
+    };
+    const browser = await launchBrowser();
+    const text = (page: Page, sel: string) => page.textContent(sel);
+    const notes = (page: Page) =>
+      page.$$eval("#dlq-notes div", (els) => els.map((e) => e.textContent));
+    try {
+      await t.step("the count, the counts by reason and the last reason, as text", async () => {
+        const srv = await serve({ statusDir: `${dir}/status`, dlq, health: { recordCounts } });
+        const page = await open({ srv, browser } as Ctx, "/pipeline");
+        assert.equal(await text(page, "#dlq-topic"), dlq);
+        assert.equal(await text(page, "#dlq-count"), "3");
+        assert.deepEqual(
+          [
+            await text(page, "#dlq-invalid"),
+            await text(page, "#dlq-unknown-ticker"),
+            await text(page, "#dlq-key-mismatch"),
+          ],
+          ["2", "1", "0"],
+        );
+        assert.equal(await text(page, "#dlq-last-reason"), reason);
+        assert.equal(
+          await text(page, "#dlq-last"),
+          `Last: ${reason} (08 Dec 2025, 14:29 Cairo; partition 1, offset 41)`,
+        );
+        // Shown as text: no element was made of it and its handler never ran.
+        assert.equal((await page.$$("#dead-letters img")).length, 0);
+        assert.equal(await page.evaluate(() => (globalThis as { xss?: number }).xss), undefined);
+        assert.deepEqual(await notes(page), [
+          "By reason: counted by the consumer since 08 Dec 2025, 09:00 Cairo (its status file " +
+          "is 1 min 40 s old).",
+        ]);
+        await shot(page, "pipeline_dead_letters");
+        await page.close();
+      });
+
+      await t.step("none when there are none", async () => {
+        const srv = await serve({
+          statusDir: `${dir}/status-zero`,
+          dlq: empty,
+          health: { recordCounts },
+        });
+        const page = await open({ srv, browser } as Ctx, "/pipeline");
+        assert.equal(await text(page, "#dlq-count"), "none");
+        assert.equal(await text(page, "#dlq-invalid"), "0");
+        assert.equal(await text(page, "#dlq-last"), "None since the consumer started.");
+        await page.close();
+      });
+
+      await t.step("unknown, and why, without a broker or a status file", async () => {
+        const srv = await serve({ statusDir: `${dir}/no-status`, dlq, health: {} });
+        const page = await open({ srv, browser } as Ctx, "/pipeline");
+        assert.equal(await text(page, "#dlq-count"), "unknown");
+        assert.equal(await text(page, "#dlq-invalid"), "—");
+        assert.equal(await text(page, "#dlq-last"), "");
+        assert.deepEqual(await notes(page), [
+          "In the topic: unknown, no Kafka broker configured (KAFKA_BROKERS): dead letters in " +
+          "the topic unknown.",
+          `By reason: unknown, no status file consumer.json in ${dir}/no-status ` +
+          "(EGX_STREAM_STATUS_DIR): the consumer has not run where this server can see it.",
+        ]);
+        await page.close();
+      });
+    } finally {
+      await browser.close();
+      for (const srv of servers) await srv.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },

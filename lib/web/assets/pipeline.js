@@ -1,9 +1,50 @@
-// Pipeline health: data freshness per dataset, stream lag, last run of each job with its
-// duration, recent runs and recent alerts. Every time shown in Cairo time.
+// Pipeline health: data freshness per dataset, stream lag, the stream's dead letters, last run
+// of each job with its duration, recent runs and recent alerts. Every time shown in Cairo time.
 import { api, egx, fillTable, fmtCairo, fmtDuration, fmtInt, fmtNum, h, live } from "./app.js";
 
 function status(s) {
   return h("span", { class: `status-${s}` }, s);
+}
+
+/** "45 s", "1 min 40 s": the age of the consumer's status file. */
+function fmtAge(seconds) {
+  return seconds < 60 ? `${seconds} s` : fmtDuration(seconds * 1000);
+}
+
+/**
+ * The dead-letter panel: the records in the topic, the consumer's by reason and its last one.
+ * Reasons come from Kafka records: only ever set as text (h() makes text nodes), never as HTML.
+ */
+function renderDeadLetters(d) {
+  const text = (id, value) => (document.getElementById(id).textContent = value);
+  text("dlq-topic", d.topic);
+  text("dlq-count", d.count === null ? "unknown" : d.count === 0 ? "none" : fmtInt(d.count));
+  const c = d.consumer?.counters;
+  text("dlq-invalid", c ? fmtInt(c.invalid) : "—");
+  text("dlq-unknown-ticker", c ? fmtInt(c.unknownTicker) : "—");
+  text("dlq-key-mismatch", c ? fmtInt(c.keyMismatch) : "—");
+  const last = d.consumer?.last;
+  document.getElementById("dlq-last").replaceChildren(
+    ...(last
+      ? [
+        "Last: ",
+        h("strong", { id: "dlq-last-reason" }, last.reason),
+        ` (${fmtCairo(last.at)}; partition ${last.partition}, offset ${last.offset})`,
+      ]
+      : d.consumer
+      ? ["None since the consumer started."]
+      : []),
+  );
+  const notes = [];
+  if (d.note) notes.push(`In the topic: unknown, ${d.note}.`);
+  if (d.consumer) {
+    notes.push(
+      `By reason: counted by the consumer since ${fmtCairo(d.consumer.startedAt)} ` +
+        `(its status file is ${fmtAge(d.consumer.ageSeconds)} old).`,
+    );
+  }
+  if (d.consumerNote) notes.push(`By reason: unknown, ${d.consumerNote}.`);
+  document.getElementById("dlq-notes").replaceChildren(...notes.map((n) => h("div", {}, n)));
 }
 
 async function render() {
@@ -63,6 +104,8 @@ async function render() {
       h("caption", { style: "caption-side:bottom;text-align:left", class: "muted" }, st.note),
     );
   }
+
+  renderDeadLetters(d.deadLetters);
 
   fillTable(
     document.getElementById("jobs"),
