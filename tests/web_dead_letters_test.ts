@@ -1,17 +1,27 @@
 /**
  * The stream's dead letters on pipeline health: the records the dead-letter topic holds on a real
  * broker (produced to it here, some deleted from its log start), the consumer's counters and last
- * dead letter from a status file written here, and what the answer says when the broker cannot
- * be asked or there is no status file.
+ * dead letter from a status file written here (and one written by a real consumer), and what
+ * the answer says when the broker cannot be asked or there is no status file.
  */
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { loadConfig } from "../lib/config/config.ts";
-import { DLQ_HEADERS } from "../lib/stream/message.ts";
-import { writeStatus } from "../lib/stream/status.ts";
+import { runConsumer } from "../lib/stream/consumer.ts";
+import { freePort } from "../lib/stream/local_broker.ts";
+import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
+import { readStatus, statusWriter, writeStatus } from "../lib/stream/status.ts";
+import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
-import { kafkaTest, testBrokers, testClient, uniqueName } from "./support/kafka.ts";
+import {
+  freshTopics,
+  kafkaTest,
+  testBrokers,
+  testClient,
+  uniqueName,
+  waitFor,
+} from "./support/kafka.ts";
 import { assertDocumented } from "./support/openapi_check.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 
@@ -50,18 +60,22 @@ const CONSUMER = {
   last: { at: "2025-12-08T12:29:30.000Z", reason: REASON, partition: 2, offset: 41 },
 };
 
+/**
+ * A server on a warehouse of its own, its clock at 12:31:40 unless `now` says otherwise, whose
+ * status folder holds CONSUMER_STATUS when `status` is set (or is `statusDir`).
+ */
 async function withServer(
-  opts: { dlq: string; health: HealthSources; status?: boolean },
+  opts: { dlq: string; health: HealthSources; status?: boolean; statusDir?: string; now?: string },
   fn: (srv: TestServer, statusDir: string) => Promise<void>,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-dlq-" });
-  const statusDir = `${dir}/status`;
+  const statusDir = opts.statusDir ?? `${dir}/status`;
   if (opts.status) writeStatus(statusDir, "consumer", CONSUMER_STATUS);
   const srv = await startTestServer({
     warehouse: `${dir}/egx.duckdb`,
     logDir: `${dir}/logs`,
     asOf: "2025-12-08T12:30:00Z",
-    now: "2025-12-08T12:31:40Z",
+    now: opts.now ?? "2025-12-08T12:31:40Z",
     statusDir,
     deadLetterTopic: opts.dlq,
     health: opts.health,
@@ -151,9 +165,7 @@ kafkaTest(
 );
 
 kafkaTest("a broker that cannot be asked leaves the count null and says why", async () => {
-  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (free.addr as Deno.NetAddr).port;
-  free.close(); // nothing listens there now
+  const port = freePort(); // nothing listens there
   const env: Record<string, string> = { KAFKA_BROKERS: `127.0.0.1:${port}` };
   const dlq = uniqueName("test.web.dlq");
   const health = { recordCounts: kafkaRecordCounts(loadConfig((k) => env[k])) };
@@ -221,4 +233,102 @@ Deno.test("without a Kafka source the count is unknown, said in so many words", 
       consumerNote: null,
     });
   });
+});
+
+/** A valid quote of `ticker` keyed `key`, as the producer encodes it. */
+function quote(ticker: string, key = ticker) {
+  const m = encodeQuote({
+    ticker,
+    barStart: "2025-11-02T08:00:00.000Z",
+    interval: "1m",
+    open: 105,
+    high: 106,
+    low: 105,
+    close: 105.5,
+    volume: 10,
+    source: "replay",
+    fetchedAt: "2025-11-02T08:05:00.000Z",
+  });
+  if ("error" in m) throw new Error(m.error);
+  return { ...m, key };
+}
+
+kafkaTest("what a real consumer dead-letters shows up in pipeline health, by reason", async () => {
+  const client = await testClient();
+  const names = await freshTopics(client, 1);
+  const dir = await Deno.makeTempDir({ prefix: "egx-web-dlq-consumer-" });
+  const statusDir = `${dir}/status`;
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/stream.duckdb` });
+  try {
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('COMI', 'CIB')",
+      )
+    );
+    const producer = client.producer();
+    await producer.connect();
+    try {
+      await producer.send(names.topic, [
+        quote("COMI"), // written
+        { key: "COMI", value: "not json" }, // invalid
+        quote("XYZ"), // unknown ticker
+        quote("COMI", "ETEL"), // key mismatch, the last dead letter (offset 3)
+      ]);
+    } finally {
+      await producer.disconnect();
+    }
+    // The consumer's status, written as `deno task stream consumer` writes it.
+    const ac = new AbortController();
+    const status = statusWriter(statusDir, "consumer");
+    const consumer = runConsumer(
+      client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+      client.producer(),
+      wh,
+      {
+        topic: names.topic,
+        deadLetterTopic: names.dlq,
+        group: names.group,
+        batchSize: 100,
+        signal: ac.signal,
+        onStatus: status.update,
+      },
+    );
+    try {
+      await waitFor("the consumer to take all 4 records", async () => {
+        const c = (await readStatus(statusDir, "consumer"))?.counters as { consumed: number };
+        return c?.consumed === 4;
+      }, 60_000);
+    } finally {
+      ac.abort();
+      await consumer;
+      status.stop();
+    }
+    const doc = (await readStatus(statusDir, "consumer"))!;
+    const last = doc.lastDeadLetter as { at: string };
+    // The server's clock at the status file's last write: its age is 0.
+    const health = await brokerCounts();
+    await withServer({ dlq: names.dlq, health, statusDir, now: doc.updatedAt }, async (srv) => {
+      assert.deepEqual(await deadLettersOf(srv), {
+        topic: names.dlq,
+        count: 3,
+        note: null,
+        consumer: {
+          startedAt: doc.startedAt,
+          updatedAt: doc.updatedAt,
+          ageSeconds: 0,
+          counters: { deadLettered: 3, invalid: 1, unknownTicker: 1, keyMismatch: 1 },
+          last: {
+            at: last.at,
+            reason: 'key "ETEL" differs from ticker "COMI" (the quotes topic is keyed by ticker)',
+            partition: 0,
+            offset: 3,
+          },
+        },
+        consumerNote: null,
+      });
+    });
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
