@@ -1,8 +1,8 @@
 /**
- * The stream's lag on pipeline health with the project's local broker (no KAFKA_BROKERS), in a
- * process with exactly the permissions of `deno task serve` (no --allow-run): a real broker
- * started in a directory of its own, a DuckDB warehouse in a temp dir, and the API server in a
- * child process (tests/support/web_serve_probe.ts).
+ * The stream's lag and dead-letter count on pipeline health with the project's local broker (no
+ * KAFKA_BROKERS), in a process with exactly the permissions of `deno task serve` (no
+ * --allow-run): a real broker started in a directory of its own, a DuckDB warehouse in a temp
+ * dir, and the API server in a child process (tests/support/web_serve_probe.ts).
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../lib/config/config.ts";
@@ -21,7 +21,7 @@ function servePermissions(): string[] {
   return perms;
 }
 
-/** The pipeline-health `stream` section as a serve-permissioned process sees it. */
+/** The pipeline-health `stream` and `deadLetters` parts as a serve-permissioned process sees them. */
 async function probeStream(warehouse: string, logDir: string, brokerDir: string) {
   const env = { ...denoCacheEnv(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const out = await new Deno.Command(Deno.execPath(), {
@@ -45,14 +45,16 @@ async function probeStream(warehouse: string, logDir: string, brokerDir: string)
 }
 
 kafkaTest(
-  "without --allow-run, pipeline health finds the running local broker and reports the lag",
+  "without --allow-run, pipeline health finds the running local broker and reports the lag and the dead letters",
   async () => {
     const broker = await startPrivateBroker();
     const dir = await Deno.makeTempDir({ prefix: "egx-web-lag-" });
     try {
       const topic = uniqueName("test.web.locallag");
       const client = new KafkaClient(broker.brokers, { clientId: "egx-tests" });
-      await client.ensureTopics([{ name: topic, partitions: 1 }]);
+      // The broker is this test's own: the dead-letter topic has its default name.
+      const dlq = "egx.quotes.dlq";
+      await client.ensureTopics([{ name: topic, partitions: 1 }, { name: dlq, partitions: 1 }]);
       const producer = client.producer();
       await producer.connect();
       try {
@@ -60,6 +62,7 @@ kafkaTest(
           topic,
           Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: "{}" })),
         );
+        await producer.send(dlq, [{ key: "k", value: "{}" }, { key: "k", value: "[]" }]);
       } finally {
         await producer.disconnect();
       }
@@ -81,19 +84,30 @@ kafkaTest(
       const row = { group: "g", topic, partition: 0, nextOffset: 2 };
       const updatedAt = "2025-12-08T10:00:00.000Z";
 
+      const noStatus = `no status file consumer.json in ${dir}/logs/stream ` +
+        "(EGX_STREAM_STATUS_DIR): the consumer has not run where this server can see it";
       assert.deepEqual(await probeStream(warehouse, `${dir}/logs`, broker.dir), {
-        partitions: [{ ...row, updatedAt, lag: 3 }],
-        note: null,
+        stream: { partitions: [{ ...row, updatedAt, lag: 3 }], note: null },
+        deadLetters: { topic: dlq, count: 2, note: null, consumer: null, consumerNote: noStatus },
       });
 
       // Stopped after a crash (its pid file left behind): not running, said in so many words.
       await broker.stop();
       await Deno.writeTextFile(`${broker.dir}/broker.pid`, `${broker.pid}\n`);
       assert.equal(await runningBroker(broker.dir), undefined);
+      const notRunning = "KAFKA_BROKERS is not set and the local broker is not running";
       assert.deepEqual(await probeStream(warehouse, `${dir}/logs`, broker.dir), {
-        partitions: [{ ...row, updatedAt, lag: null }],
-        note: "Kafka not reachable for the lag: KAFKA_BROKERS is not set and the local broker " +
-          "is not running",
+        stream: {
+          partitions: [{ ...row, updatedAt, lag: null }],
+          note: `Kafka not reachable for the lag: ${notRunning}`,
+        },
+        deadLetters: {
+          topic: dlq,
+          count: null,
+          note: `the dead-letter topic could not be read: ${notRunning}`,
+          consumer: null,
+          consumerNote: noStatus,
+        },
       });
     } finally {
       await broker.stop();
