@@ -21,6 +21,7 @@ import {
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { loadConfig } from "../lib/config/config.ts";
+import { freePort } from "../lib/stream/local_broker.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
@@ -575,16 +576,22 @@ Deno.test({
         await page.close();
       });
 
-      await t.step("unknown, and why, without a broker or a status file", async () => {
-        const srv = await serve({ statusDir: `${dir}/no-status`, dlq, health: {} });
+      await t.step("unknown, and why, with the broker down and no status file", async () => {
+        const port = freePort(); // nothing listens there
+        const down: Record<string, string> = { KAFKA_BROKERS: `127.0.0.1:${port}` };
+        const srv = await serve({
+          statusDir: `${dir}/no-status`,
+          dlq,
+          health: { recordCounts: kafkaRecordCounts(loadConfig((k) => down[k])) },
+        });
         const page = await open({ srv, browser } as Ctx, "/pipeline");
         assert.equal(await text(page, "#dlq-count"), "unknown");
         assert.equal(await text(page, "#dlq-invalid"), "—");
         assert.equal(await text(page, "#dlq-last"), "");
         assert.deepEqual(await notes(page), [
-          "In the topic: unknown, no Kafka broker configured (KAFKA_BROKERS): dead letters in " +
-          "the topic unknown.",
-          `By reason: unknown, no status file consumer.json in ${dir}/no-status ` +
+          "Count unknown — the dead-letter topic could not be read: Connection error: connect " +
+          `ECONNREFUSED 127.0.0.1:${port}.`,
+          `By reason unknown — no status file consumer.json in ${dir}/no-status ` +
           "(EGX_STREAM_STATUS_DIR): the consumer has not run where this server can see it.",
         ]);
         await page.close();

@@ -331,7 +331,7 @@ export async function deadLetters(
   };
   const why = (e: unknown) => e instanceof Error ? e.message : String(e);
   if (!sources.recordCounts) {
-    out.note = "no Kafka broker configured (KAFKA_BROKERS): dead letters in the topic unknown";
+    out.note = "no Kafka broker configured (KAFKA_BROKERS)";
   } else {
     try {
       out.count = [...(await sources.recordCounts(opts.topic)).values()].reduce((a, b) => a + b, 0);

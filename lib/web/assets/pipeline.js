@@ -36,14 +36,14 @@ function renderDeadLetters(d) {
       : []),
   );
   const notes = [];
-  if (d.note) notes.push(`In the topic: unknown, ${d.note}.`);
+  if (d.note) notes.push(`Count unknown — ${d.note}.`);
   if (d.consumer) {
     notes.push(
       `By reason: counted by the consumer since ${fmtCairo(d.consumer.startedAt)} ` +
         `(its status file is ${fmtAge(d.consumer.ageSeconds)} old).`,
     );
   }
-  if (d.consumerNote) notes.push(`By reason: unknown, ${d.consumerNote}.`);
+  if (d.consumerNote) notes.push(`By reason unknown — ${d.consumerNote}.`);
   document.getElementById("dlq-notes").replaceChildren(...notes.map((n) => h("div", {}, n)));
 }
 
