@@ -296,6 +296,14 @@ export class KafkaClient {
     });
   }
 
+  /** Per partition: the records the topic holds now (log end minus log start). */
+  records(topic: string): Promise<Map<number, number>> {
+    return this.#withAdmin(async (admin) => {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, Number(o.high) - Number(o.low)]));
+    });
+  }
+
   /** The group's state ("Empty", "Stable", ...) and member count. */
   group(groupId: string): Promise<{ state: string; members: number }> {
     return this.#withAdmin(async (admin) => {

@@ -54,13 +54,9 @@ export function kafkaRecordCounts(
 ): NonNullable<HealthSources["recordCounts"]> {
   return async (topic) => {
     const client = await serveClient(config, opts.brokerDir);
-    // KafkaClient.lag counts a partition the group has no offset for from the partition's log
-    // start; a group of a fresh name has none, so its lag is the records held (end - start).
-    const group = `${config.kafka.clientId}-serve-count-${crypto.randomUUID()}`;
-    const parts = await client.lag(group, topic).catch((e) => {
+    return await client.records(topic).catch((e) => {
       if (!isUnknownTopic(e)) throw e;
       throw new Error(`topic ${topic} does not exist on the broker`, { cause: e });
     });
-    return new Map(parts.map((p) => [p.partition, p.lag]));
   };
 }
