@@ -436,6 +436,24 @@ Deno.test("no dataset is ever shown with a negative age", async () => {
   });
 });
 
+Deno.test("a trade date is aged from its session's close in Cairo, summer time and Ramadan included", async () => {
+  await withTempWarehouse(async (wh) => {
+    const age = async (date: string, asOf: string) => {
+      await wh.transaction(async (s) => {
+        await s.execute("DELETE FROM OPERATIONAL.TBL_STOCK_PRICE");
+        await s.execute(...comiBar(date));
+      });
+      return (await freshness(wh, new Date(asOf), { now: new Date(asOf) }))[0].ageHours;
+    };
+    // Summer (UTC+3): 2025-07-21's 14:30 close is 11:30 UTC, 24 h before the next close.
+    assert.equal(await age("2025-07-21", "2025-07-22T11:30:00Z"), 24);
+    // Winter (UTC+2): 2025-12-04's close is 12:30 UTC.
+    assert.equal(await age("2025-12-04", "2025-12-08T12:30:00Z"), 96);
+    // Ramadan 2025 (13:30 close, UTC+2): 2025-03-10 closed at 11:30 UTC.
+    assert.equal(await age("2025-03-10", "2025-03-10T12:30:00Z"), 1);
+  });
+});
+
 const SERVE_SCRIPT = "lib/web/cli_serve.ts";
 
 /**
@@ -888,6 +906,48 @@ Deno.test("errors are never cached: each says Cache-Control: no-store, while ans
       ["HEAD", "/api/v1/ping", 401, "no-store"],
     );
   }, { token: "s3cret-token" });
+});
+
+Deno.test("pipeline health shows each job's latest record however many runs of other jobs came since", () => {
+  const logDir = Deno.makeTempDirSync({ prefix: "egx_health_jobs_" });
+  try {
+    const h = new History(historyPath(logDir));
+    h.startRun({ id: "p1", target: "full_pipeline", trigger: "manual", jobs: ["a", "b"], at: 0 });
+    h.startJob("p1", "a", 1000);
+    h.endJob("p1", "a", { status: "ok", at: 3000, attempts: 1 });
+    h.endJob("p1", "b", { status: "failed", at: 4000, attempts: 2, message: "exit code 1" });
+    h.endRun("p1", "failed", 4000);
+    // A later run where b is never decided (pending) keeps p1's record of b.
+    h.startRun({
+      id: "p2",
+      target: "full_pipeline",
+      trigger: "manual",
+      jobs: ["a", "b"],
+      at: 5000,
+    });
+    h.startJob("p2", "a", 5000);
+    h.endJob("p2", "a", { status: "skipped", at: 6000, attempts: 1, message: "nothing to do" });
+    for (let i = 0; i < 25; i++) {
+      const id = `c${String(i).padStart(2, "0")}`;
+      h.startRun({ id, target: "cleanup", trigger: "manual", jobs: ["cleanup"], at: 10_000 + i });
+      h.startJob(id, "cleanup", 10_000 + i);
+      h.endJob(id, "cleanup", { status: "ok", at: 10_500 + i, attempts: 1 });
+      h.endRun(id, "ok", 10_500 + i);
+    }
+    h.close();
+    const shown = runnerHistory(logDir);
+    assert.equal(shown.runs.length, 20);
+    assert.deepEqual(
+      shown.jobs.map((j) => [j.job, j.status, j.runId, j.attempts, j.message]),
+      [
+        ["a", "skipped", "p2", 1, "nothing to do"],
+        ["b", "failed", "p1", 2, "exit code 1"],
+        ["cleanup", "ok", "c24", 1, null],
+      ],
+    );
+  } finally {
+    Deno.removeSync(logDir, { recursive: true });
+  }
 });
 
 Deno.test("run history written before a secret was known is masked on pipeline health", () => {

@@ -485,6 +485,19 @@ export class History {
     return this.#db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?")
       .all(limit) as unknown as RunRow[];
   }
+  /**
+   * Each job's latest record that is not pending (from the newest run that ran or decided it),
+   * however many runs of other targets came since.
+   */
+  latestJobs(): JobRow[] {
+    return this.#db.prepare(
+      `SELECT run_id, job, seq, status, attempts, started_at, ended_at, duration_ms, message
+       FROM (SELECT j.*, ROW_NUMBER() OVER (
+               PARTITION BY j.job ORDER BY r.started_at DESC, r.id DESC) AS n
+             FROM run_jobs j JOIN runs r ON r.id = j.run_id WHERE j.status <> 'pending')
+       WHERE n = 1 ORDER BY job`,
+    ).all() as unknown as JobRow[];
+  }
   hasRun(id: string): boolean {
     return this.#db.prepare("SELECT 1 FROM runs WHERE id = ?").get(id) !== undefined;
   }

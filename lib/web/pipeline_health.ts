@@ -7,7 +7,14 @@
  */
 import { redact } from "../config/config.ts";
 import { History, historyPath, type JobRow, type RunRow } from "../runner/history.ts";
-import { addDays, cairoDate, isInSession, tradingDayOnOrBefore } from "../market/calendar.ts";
+import {
+  addDays,
+  cairoDate,
+  cairoWallToInstant,
+  isInSession,
+  sessionOn,
+  tradingDayOnOrBefore,
+} from "../market/calendar.ts";
 import { readStatus, type StatusDoc } from "../stream/status.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { HealthSources } from "./endpoint.ts";
@@ -116,23 +123,18 @@ export function runnerHistory(
   const h = new History(path);
   try {
     const runs: RunRow[] = h.listRuns(opts.runs ?? 20);
-    const jobs = new Map<string, JobSummary>();
-    for (const r of runs) {
-      const detail = h.getRun(r.id);
-      for (const j of (detail?.jobs ?? []) as JobRow[]) {
-        if (jobs.has(j.job) || j.status === "pending") continue;
-        jobs.set(j.job, {
-          job: j.job,
-          status: j.status,
-          runId: j.run_id,
-          startedAt: j.started_at,
-          endedAt: j.ended_at,
-          durationMs: j.duration_ms,
-          attempts: j.attempts,
-          message: masked(j.message),
-        });
-      }
-    }
+    // From the whole history, not only the runs listed: twenty runs of `cleanup` must not hide
+    // the pipeline's jobs.
+    const jobs = h.latestJobs().map((j: JobRow): JobSummary => ({
+      job: j.job,
+      status: j.status,
+      runId: j.run_id,
+      startedAt: j.started_at,
+      endedAt: j.ended_at,
+      durationMs: j.duration_ms,
+      attempts: j.attempts,
+      message: masked(j.message),
+    }));
     return {
       runs: runs.map((r) => ({
         id: r.id,
@@ -144,7 +146,7 @@ export function runnerHistory(
         durationMs: r.duration_ms,
         message: masked(r.message),
       })),
-      jobs: [...jobs.values()].sort((a, b) => a.job.localeCompare(b.job)),
+      jobs: jobs.sort((a, b) => a.job.localeCompare(b.job)),
     };
   } finally {
     h.close();
@@ -152,18 +154,20 @@ export function runnerHistory(
 }
 
 /**
- * Hours from `from` (a trade date, taken at 12:30 UTC, the close, or an instant) to `to`, to
- * 0.1 h. Data newer than `to` (market data past a pinned as-of, a clock behind another
- * machine's) is 0 h old, not a negative age.
+ * Hours from `from` (a trade date, taken at its session's close in Cairo: 14:30, 13:30 in
+ * Ramadan, at UTC+2 or +3 by the season; or an instant) to `to`, to 0.1 h. Data newer than `to`
+ * (market data past a pinned as-of, a clock behind another machine's) is 0 h old, not a negative
+ * age.
  */
-const hours = (from: string, to: Date) =>
-  Math.max(
-    0,
-    Math.round(
-      ((to.getTime() - Date.parse(from.length === 10 ? `${from}T12:30:00Z` : from)) / 3_600_000) *
-        10,
-    ) / 10,
-  );
+const hours = (from: string, to: Date) => {
+  const at = from.length === 10
+    ? cairoWallToInstant(from, sessionOn(from)?.close ?? REGULAR_CLOSE).getTime()
+    : Date.parse(from);
+  return Math.max(0, Math.round(((to.getTime() - at) / 3_600_000) * 10) / 10);
+};
+
+/** The regular session's close, for a date the calendar has no session on. */
+const REGULAR_CLOSE = "14:30";
 
 interface FreshnessRow {
   [k: string]: string | null;
