@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
-import { LocalLanding } from "../lib/ingest/landing.ts";
+import { compareKeys, LocalLanding } from "../lib/ingest/landing.ts";
 import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { Progress } from "../lib/ingest/progress.ts";
 import { detectFormat, UnknownFormatError } from "../lib/ingest/formats.ts";
@@ -1750,6 +1750,62 @@ Deno.test("files of one format but two headers load in key order: the later file
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("landing files load in code point order: prices_fix.csv after prices.csv, and wins", async () => {
+  // In a locale's collation (localeCompare) `_` sorts before `.`: prices_fix.csv loaded first
+  // and the original's close was stored.
+  const dir = await Deno.makeTempDir({ prefix: "egx_landing_order_" });
+  try {
+    await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+    await Deno.writeTextFile(
+      `${dir}/prices.csv`,
+      `${DAILY_HEADER}COMI,2025-12-08,10,11,9,10.5,100\n`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/prices_fix.csv`,
+      `${DAILY_HEADER}COMI,2025-12-08,10,11,9,10.7,100\n`,
+    );
+    const landing = new LocalLanding(dir);
+    await withTempWarehouse(async (wh) => {
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => p.key), [
+        "companies.csv",
+        "prices.csv",
+        "prices_fix.csv",
+      ]);
+      const out = await runBatch(wh, landing, pending, { progress: false });
+      assert.deepEqual(out.map((o) => [o.key, o.status]), [
+        ["companies.csv", "LOADED"],
+        ["prices.csv", "LOADED"],
+        ["prices_fix.csv", "LOADED"],
+      ]);
+      assert.deepEqual(
+        await wh.query("SELECT CLOSE, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE"),
+        [{ CLOSE: 10.7, SOURCE_FILE: "prices_fix.csv" }],
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("keys compare by code point, as S3 lists them: U+FF5E before U+1F600", () => {
+  const keys = ["b.csv", "a\u{1F600}.csv", "a\uFF5E.csv", "a_.csv", "a.csv", "a", "B.csv"];
+  // UTF-16 units would put U+FF5E after U+1F600 (0xD83D 0xDE00).
+  assert.deepEqual(keys.sort(compareKeys), [
+    "B.csv",
+    "a",
+    "a.csv",
+    "a_.csv",
+    "a\uFF5E.csv",
+    "a\u{1F600}.csv",
+    "b.csv",
+  ]);
+  // The same order as the keys' UTF-8 bytes (S3's order).
+  const utf8 = (k: string) =>
+    [...new TextEncoder().encode(k)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  assert.deepEqual(keys.map(utf8), keys.map(utf8).sort());
 });
 
 Deno.test("files of one format load in groups of at most maxGroupFiles", async () => {

@@ -14,7 +14,7 @@ import type { LandingObject, LocalFile } from "./load.ts";
 export interface Landing {
   /** Where it is, for messages (never with credentials). */
   readonly where: string;
-  /** Every .csv object, sorted by key. */
+  /** Every .csv object, sorted by key (compareKeys). */
   list(signal?: AbortSignal): Promise<LandingObject[]>;
   /**
    * A local file with the object's content: the file itself for a folder, a download (streamed
@@ -34,6 +34,24 @@ export type FetchedFile = LocalFile & { release(): Promise<void> };
 
 /** Only .csv objects are candidates for loading. */
 export const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
+
+/**
+ * Key order: by Unicode code point, as S3 lists keys (UTF-8 bytes) and `ls` lists a folder in the
+ * C locale, so `prices.csv` comes before `prices_fix.csv` (a locale's collation, localeCompare,
+ * puts `_` before `.`). JavaScript's `<` compares UTF-16 units, which puts U+E000-U+FFFF after
+ * the code points beyond U+FFFF (surrogate pairs, 0xD800-0xDFFF): `lift` moves those pairs above.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) return lift(x) - lift(y);
+  }
+  return a.length - b.length;
+}
+
+const lift = (unit: number) =>
+  unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit;
 
 /**
  * A local file's version (its ETag) and size: `<size>-<mtime ms>-<ctime s>-<inode>`.
@@ -116,7 +134,7 @@ export class LocalLanding implements Landing {
       }
       throw e;
     }
-    return out.sort((a, b) => a.key.localeCompare(b.key));
+    return out.sort((a, b) => compareKeys(a.key, b.key));
   }
 
   fetch(obj: LandingObject): Promise<FetchedFile> {

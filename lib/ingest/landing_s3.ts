@@ -10,7 +10,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { folderPrefix, type LandingConfig } from "../config/config.ts";
-import { type FetchedFile, isCsv, type Landing } from "./landing.ts";
+import { compareKeys, type FetchedFile, isCsv, type Landing } from "./landing.ts";
 import type { LandingObject } from "./load.ts";
 
 export class S3Landing implements Landing {
@@ -85,7 +85,7 @@ export class S3Landing implements Landing {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return out.sort((a, b) => a.key.localeCompare(b.key));
+    return out.sort((a, b) => compareKeys(a.key, b.key));
   }
 
   async fetch(

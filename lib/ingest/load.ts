@@ -23,6 +23,7 @@ import type {
   Warehouse,
 } from "../warehouse/warehouse.ts";
 import { type Detected, detectFormat, headerColumns } from "./formats.ts";
+import { compareKeys } from "./landing.ts";
 import { type BrokenLine, screenLines, writeWithout } from "./quotes.ts";
 import { SQL } from "./sql_files.ts";
 import { localRows, publish, stagingEngine, TARGETS, targetsOf } from "./publish_snowflake.ts";
@@ -633,12 +634,13 @@ export async function loadFiles(
     }
   }
   detections.sort((a, b) =>
-    a.detected.spec.order - b.detected.spec.order || a.file.key.localeCompare(b.file.key)
+    a.detected.spec.order - b.detected.spec.order || compareKeys(a.file.key, b.file.key)
   );
   // Groups come out in load order, since the detections are sorted. Files of one format load in
-  // key order, so the later of two files with a key in common wins: a file with another header
-  // closes the group filling with that format's other header (a later file of it starts a new
-  // group, after this one), else that later file would load before this one and lose to it.
+  // key order (by code point: prices.csv before prices_fix.csv), so the later of two files with a
+  // key in common wins: a file with another header closes the group filling with that format's
+  // other header (a later file of it starts a new group, after this one), else that later file
+  // would load before this one and lose to it.
   const groups: Detection[][] = [];
   const filling = new Map<string, Detection[]>();
   for (const d of detections) {
