@@ -1808,6 +1808,111 @@ Deno.test("keys compare by code point, as S3 lists them: U+FF5E before U+1F600",
   assert.deepEqual(keys.map(utf8), keys.map(utf8).sort());
 });
 
+Deno.test("a file whose name holds glob characters loads itself, not the files its name matches", async () => {
+  // DuckDB read `prices_[1].csv` as a pattern matching prices_1.csv: SWDY was never stored, yet
+  // the file was recorded LOADED; in one group with daily_1.csv, `daily_[12].csv` read
+  // daily_1.csv again and both copies of its row were quarantined as duplicates.
+  const dir = await Deno.makeTempDir({ prefix: "egx_landing_glob_" });
+  const land = `${dir}/land`;
+  try {
+    await Deno.mkdir(land);
+    await Deno.copyFile(`${SAMPLE}/companies.csv`, `${land}/companies.csv`);
+    await Deno.writeTextFile(
+      `${land}/prices_1.csv`,
+      `${DAILY_HEADER}COMI,2025-12-08,10,11,9,10.5,100\n`,
+    );
+    const landing = new LocalLanding(land);
+    const opts = { progress: false as const, tmpDir: `${dir}/tmp` };
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), opts);
+      await Deno.writeTextFile(
+        `${land}/prices_[1].csv`,
+        `${DAILY_HEADER}SWDY,2025-12-08,20,21,19,20.5,200\n`,
+      );
+      const out = await runBatch(wh, landing, await pendingObjects(wh, landing), opts);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+        ["prices_[1].csv", "LOADED", 1, 1],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, CLOSE, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+        ),
+        [
+          { TICKER: "COMI", CLOSE: 10.5, SOURCE_FILE: "prices_1.csv" },
+          { TICKER: "SWDY", CLOSE: 20.5, SOURCE_FILE: "prices_[1].csv" },
+        ],
+      );
+      // The load log names the file and counts its own row.
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FILE_KEY, STATUS, ROWS_READ AS R, ROWS_LOADED AS L, ROWS_QUARANTINED AS Q " +
+            "FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY <> 'companies.csv' ORDER BY 1",
+        ),
+        [
+          { FILE_KEY: "prices_1.csv", STATUS: "LOADED", R: 1, L: 1, Q: 0 },
+          { FILE_KEY: "prices_[1].csv", STATUS: "LOADED", R: 1, L: 1, Q: 0 },
+        ],
+      );
+
+      // Two files in one group; a bad row of the glob-named one is quarantined under its name.
+      await Deno.writeTextFile(
+        `${land}/daily_1.csv`,
+        `${DAILY_HEADER}COMI,2025-12-09,10,11,9,10.6,100\n`,
+      );
+      await Deno.writeTextFile(
+        `${land}/daily_[12].csv`,
+        `${DAILY_HEADER}SWDY,2025-12-09,20,21,19,20.6,200\nSWDY,2025-12-10,20,19,21,20.6,200\n`,
+      );
+      const group = await runBatch(wh, landing, await pendingObjects(wh, landing), opts);
+      assert.deepEqual(group.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+        ["daily_1.csv", "LOADED", 1, 1],
+        ["daily_[12].csv", "LOADED", 2, 1],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TICKER, CLOSE, SOURCE_FILE FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "WHERE TRADE_DATE = '2025-12-09' ORDER BY 1",
+        ),
+        [
+          { TICKER: "COMI", CLOSE: 10.6, SOURCE_FILE: "daily_1.csv" },
+          { TICKER: "SWDY", CLOSE: 20.6, SOURCE_FILE: "daily_[12].csv" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query("SELECT FILE_KEY, LINE_NUMBER, REASON FROM OPERATIONAL.TBL_QUARANTINE"),
+        [
+          { FILE_KEY: "daily_[12].csv", LINE_NUMBER: 3, REASON: "high < low" },
+        ],
+      );
+      // The copies DuckDB read are gone.
+      assert.deepEqual([...Deno.readDirSync(`${dir}/tmp`)], []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a glob-named file fails, naming the folder, when its copy's folder holds glob characters too", async () => {
+  const [dir, files] = await tempFiles({
+    "a[1].csv": `${DAILY_HEADER}COMI,2025-12-08,10,11,9,10.5,100\n`,
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const [o] = await loadFiles(wh, files, { tmpDir: `${dir}/tmp[2]` });
+      assert.equal(o.status, "FAILED");
+      assert.equal(
+        o.error!.replace(/egx_name_\w+\.csv/, "egx_name_X.csv"),
+        `a[1].csv: DuckDB would read its copy ${dir}/tmp[2]/egx_name_X.csv as a pattern: ` +
+          "the temporary folder's path must not hold * ? [ ] { }",
+      );
+      assert.deepEqual([...Deno.readDirSync(`${dir}/tmp[2]`)], []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("files of one format load in groups of at most maxGroupFiles", async () => {
   const tickers = ["ABUK", "COMI", "EFIH", "ETEL", "FWRY"];
   const [dir, files] = await tempFiles(Object.fromEntries(

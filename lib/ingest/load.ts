@@ -262,7 +262,8 @@ interface Detection {
 
 /**
  * A file of a group as DuckDB reads it: `file.path` may be a copy without `broken` and `blank`
- * lines (and with LF line breaks only, for a file whose lines end both with LF and CRLF).
+ * lines (and with LF line breaks only, for a file whose lines end both with LF and CRLF), or a
+ * copy of a file whose path DuckDB would read as a pattern (GLOB).
  */
 interface Entry {
   file: LocalFile;
@@ -273,9 +274,18 @@ interface Entry {
 }
 
 /**
+ * Characters that make DuckDB's read_csv take a path for a pattern: DuckDB 1.5 expands `*`, `**`,
+ * `?` and `[...]` (`prices_[1].csv` read `prices_1.csv`, and `prices_[1].csv` was lost); `]`, `{`
+ * and `}` too, lest a later version read `{a,b}` as other globbers do.
+ */
+const GLOB = /[*?[\]{}]/;
+
+/**
  * The group's files screened for lines with broken quoting (quotes.ts): a file that has some is
- * read from a copy without them (in `tmpDir`), and they are quarantined as rejected lines.
- * Returns the entries and a function that removes the copies.
+ * read from a copy without them (in `tmpDir`), and they are quarantined as rejected lines. A file
+ * whose path DuckDB would read as a pattern (GLOB) is read from a plain copy. The quarantine and
+ * the load log name the file by its key either way. Returns the entries and a function that
+ * removes the copies.
  */
 async function screenGroup(
   group: readonly Detection[],
@@ -290,20 +300,29 @@ async function screenGroup(
     for (const g of group) {
       const { broken, blank, mixedBreaks } = await screenLines(g.file.path);
       let file = g.file;
-      if (broken.length > 0 || blank.length > 0 || mixedBreaks) {
+      const screened = broken.length > 0 || blank.length > 0 || mixedBreaks;
+      if (screened || GLOB.test(g.file.path)) {
         if (tmpDir !== undefined) await Deno.mkdir(tmpDir, { recursive: true });
         const copy = await Deno.makeTempFile({
           dir: tmpDir,
-          prefix: "egx_quotes_",
+          prefix: screened ? "egx_quotes_" : "egx_name_",
           suffix: ".csv",
         });
         copies.push(copy);
-        await writeWithout(
-          g.file.path,
-          [...broken.map((b) => b.line), ...blank],
-          copy,
-          mixedBreaks,
-        );
+        if (GLOB.test(copy)) {
+          throw new Error(
+            `${g.file.key}: DuckDB would read its copy ${copy} as a pattern: ` +
+              "the temporary folder's path must not hold * ? [ ] { }",
+          );
+        }
+        if (screened) {
+          await writeWithout(
+            g.file.path,
+            [...broken.map((b) => b.line), ...blank],
+            copy,
+            mixedBreaks,
+          );
+        } else await Deno.copyFile(g.file.path, copy);
         file = { ...g.file, path: copy };
       }
       entries.push({ file, ticker: g.detected.ticker, broken, blank });
