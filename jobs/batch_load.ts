@@ -25,8 +25,9 @@ import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 const HELP = `Usage: jobs/batch_load.ts [--tmp-dir DIR]
 
 Loads every .csv file of the landing store (EGX_LANDING: a folder, default data/sample, or
-s3://bucket/prefix) that has no successful load of its current version into the warehouse
-(EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a terminal, logged every 10 s otherwise.
+s3://bucket/prefix) whose current version is not the one of its most recent successful load
+into the warehouse (EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a terminal, logged every
+10 s otherwise.
 
   --tmp-dir DIR   where S3 objects are downloaded while they load (default var/tmp)`;
 

@@ -23,8 +23,9 @@ import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 const HELP = `Usage: jobs/s3_check.ts
 
 Lists the landing store's .csv files (EGX_LANDING: a folder, default data/sample, or
-s3://bucket/prefix) that have no successful load of their current version (key + ETag) in the
-warehouse (EGX_WAREHOUSE). Exits 78 ("nothing to do") when there are none.`;
+s3://bucket/prefix) whose current version (key + ETag) is not the one of their most recent
+successful load in the warehouse (EGX_WAREHOUSE): new files, changed ones, and ones put back to an
+earlier version. Exits 78 ("nothing to do") when there are none.`;
 
 if (import.meta.main) {
   await runJob({ name: "s3_check", help: HELP }, async (args, signal) => {

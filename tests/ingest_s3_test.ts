@@ -88,6 +88,55 @@ Deno.test("S3 landing: new files are listed by key and ETag, loaded, then no lon
   }
 });
 
+Deno.test("S3 landing: an object put back to a version loaded before a later one loads again", async () => {
+  // The same content has the same ETag: the restored object's ETag had a LOADED row, so it was
+  // taken for loaded ("nothing to do") and the later version's close stayed.
+  const bucket = await bucketWith({ "land/companies.csv": `${SAMPLE}/companies.csv` });
+  const day = (close: string) =>
+    new TextEncoder().encode(
+      `ticker,trade_date,open,high,low,close,volume\nCOMI,2025-12-08,10,13,9,${close},100\n`,
+    );
+  const key = `s3://${bucket}/land/daily.csv`;
+  const env = await s3TestEnv(bucket, "land/");
+  const landing = await openLanding(loadConfig((k) => env[k]).landing);
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_restore_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const load = async () => {
+      const pending = await pendingObjects(wh, landing);
+      await runBatch(wh, landing, pending, { tmpDir: `${dir}/tmp`, progress: false });
+      const [{ C }] = await wh.query<{ C: number }>(
+        "SELECT CLOSE AS C FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI'",
+      );
+      return [pending.map((p) => [p.key, p.change]), C];
+    };
+    await put(bucket, "land/daily.csv", day("10.5"));
+    assert.deepEqual(await load(), [
+      [[`s3://${bucket}/land/companies.csv`, "new"], [key, "new"]],
+      10.5,
+    ]);
+    await put(bucket, "land/daily.csv", day("12.5"));
+    assert.deepEqual(await load(), [[[key, "changed"]], 12.5]);
+    await put(bucket, "land/daily.csv", day("10.5"));
+    assert.deepEqual(await load(), [[[key, "changed"]], 10.5]);
+    assert.deepEqual(await pendingObjects(wh, landing), []);
+    // One row per key and ETag: the first version's, loaded twice, is the most recent.
+    assert.deepEqual(
+      await wh.query(
+        "SELECT ETAG, STATUS FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = ? ORDER BY STARTED_AT",
+        [key],
+      ),
+      [
+        { ETAG: createHash("md5").update(day("12.5")).digest("hex"), STATUS: "LOADED" },
+        { ETAG: createHash("md5").update(day("10.5")).digest("hex"), STATUS: "LOADED" },
+      ],
+    );
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("S3 landing: a prefix without a trailing slash is a folder, not the start of a key", async () => {
   const bucket = await bucketWith({
     "landing/companies.csv": `${SAMPLE}/companies.csv`,

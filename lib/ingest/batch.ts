@@ -2,7 +2,7 @@
  * The batch branch of the pipeline: what is new in the landing store (s3_check) and loading it
  * (batch_load). Both compute the same difference between the landing store and the warehouse's
  * load log, so batch_load needs nothing handed over from s3_check and two runs cannot disagree
- * about a file: a file is pending until a LOADED row exists for its key and ETag.
+ * about a file: a file is pending until the most recent LOADED row of its key is for its ETag.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import type { FetchedFile, Landing } from "./landing.ts";
@@ -10,14 +10,17 @@ import { type LandingObject, loadFiles, type LoadOutcome, recordFailure } from "
 import { Progress, type ProgressOptions } from "./progress.ts";
 
 export interface PendingObject extends LandingObject {
-  /** `new`: the key was never loaded; `changed`: it was, with another ETag. */
+  /** `new`: the key was never loaded; `changed`: its most recent load was of another ETag. */
   change: "new" | "changed";
 }
 
 /**
- * Landing objects with no successful load of their current version. A version recorded by an
- * earlier release in another spelling (Landing.olderVersion: a local file's `<size>-<mtime>`)
- * counts as loaded when that load started after the object's last change.
+ * Landing objects whose current version is not the one their key's most recent successful load
+ * read: what the warehouse holds of a key comes from that load. An older load of the same version
+ * does not count: an object put back to content loaded before (the same content has the same S3
+ * ETag) loads again over the later version's rows. A version recorded by an earlier release in
+ * another spelling (Landing.olderVersion: a local file's `<size>-<mtime>`) counts as that load's
+ * when the load started after the object's last change.
  */
 export async function pendingObjects(
   wh: Warehouse,
@@ -31,21 +34,20 @@ export async function pendingObjects(
     [],
     { signal: opts.signal, label: "s3_check" },
   );
-  // Per key, per ETag: when its (latest) load started, epoch ms.
-  const loaded = new Map<string, Map<string, number>>();
+  // Per key: the ETag of its most recent load and when that load started, epoch ms.
+  const latest = new Map<string, { etag: string; at: number }>();
   for (const r of rows) {
-    if (!loaded.has(r.K)) loaded.set(r.K, new Map());
-    const etags = loaded.get(r.K)!;
-    etags.set(r.E, Math.max(etags.get(r.E) ?? -Infinity, Date.parse(r.S)));
+    const at = Date.parse(r.S);
+    const seen = latest.get(r.K);
+    if (!seen || at > seen.at) latest.set(r.K, { etag: r.E, at });
   }
   const out: PendingObject[] = [];
   for (const o of objects) {
-    const etags = loaded.get(o.key);
-    if (!etags) out.push({ ...o, change: "new" });
-    else if (!etags.has(o.etag)) {
+    const last = latest.get(o.key);
+    if (!last) out.push({ ...o, change: "new" });
+    else if (last.etag !== o.etag) {
       const older = landing.olderVersion?.(o);
-      const loadedAt = older ? etags.get(older.etag) : undefined;
-      if (loadedAt === undefined || !(loadedAt >= older!.unchangedSince)) {
+      if (older?.etag !== last.etag || !(last.at >= older.unchangedSince)) {
         out.push({ ...o, change: "changed" });
       }
     }
