@@ -4,12 +4,21 @@
 --   trade dates after the one or before the other are quarantined); the files themselves are rows
 --   of egx_file.
 
--- A number from text: trims, drops thousands separators; NULL when unparsable or blank. DOUBLE
--- parses "nan" and "inf" too, which no price, amount or volume can be (and NaN compares greater
--- than every number in DuckDB, so no range check would catch it): they are unparsable as well.
+-- A number's text without its thousands separators: only from a well-formed grouped number
+-- (1,234 or -1,234,567.89); any other comma makes it NULL, i.e. unparsable: a decimal comma
+-- ("10,5") or a stray one ("1,0,3"), dropped, read as another number (105, 103).
+CREATE OR REPLACE TEMP MACRO egx_ungroup(t) AS CASE
+  WHEN NOT contains(t, ',') THEN t
+  WHEN regexp_full_match(t, '[+-]?[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?') THEN replace(t, ',', '')
+END;
+
+-- A number from text: trims, drops thousands separators (egx_ungroup); NULL when unparsable or
+-- blank. DOUBLE parses "nan" and "inf" too, which no price, amount or volume can be (and NaN
+-- compares greater than every number in DuckDB, so no range check would catch it): they are
+-- unparsable as well.
 CREATE OR REPLACE TEMP MACRO egx_num(x) AS
-  CASE WHEN isfinite(TRY_CAST(replace(trim(x), ',', '') AS DOUBLE))
-    THEN TRY_CAST(replace(trim(x), ',', '') AS DOUBLE) END;
+  CASE WHEN isfinite(TRY_CAST(egx_ungroup(trim(x)) AS DOUBLE))
+    THEN TRY_CAST(egx_ungroup(trim(x)) AS DOUBLE) END;
 
 -- A value read typed as DOUBLE (the CSV reader accepts "nan", "inf", "-inf"), NULL when it is not
 -- a finite number, for the comparisons below: NaN compares greater than every number and +inf is

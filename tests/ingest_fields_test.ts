@@ -1,0 +1,128 @@
+/**
+ * Batch ingestion into a real DuckDB file: how a file's fields and columns are read. Numbers with
+ * commas, whole-number fields, optional columns a file leaves out, header variants.
+ */
+import assert from "node:assert/strict";
+import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
+import type { Warehouse } from "../lib/warehouse/warehouse.ts";
+import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
+
+const COMPANIES = "ticker,company_name,isin,sector\n" +
+  "COMI,Commercial International Bank,EGS60121C018,Financials\n" +
+  "SWDY,Elsewedy Electric,EGS3G0Z1C014,Industrials\n";
+
+/**
+ * Load each step's files (name -> content) in turn, a new folder per step, into a new warehouse
+ * that lists COMI and SWDY, then run `check` on it. Returns every file's outcome, in load order.
+ */
+async function loadSteps(
+  steps: Record<string, string>[],
+  check: (wh: Warehouse) => Promise<void>,
+): Promise<string[][]> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_fields_" });
+  const outcomes: string[][] = [];
+  try {
+    await withTempWarehouse(async (wh) => {
+      await Deno.writeTextFile(`${dir}/companies.csv`, COMPANIES);
+      await loadFiles(wh, [localFile(`${dir}/companies.csv`, "companies.csv")]);
+      for (const [i, files] of steps.entries()) {
+        const batch: LocalFile[] = [];
+        for (const [key, text] of Object.entries(files)) {
+          await Deno.mkdir(`${dir}/${i}`, { recursive: true });
+          await Deno.writeTextFile(`${dir}/${i}/${key}`, text);
+          batch.push(localFile(`${dir}/${i}/${key}`, key));
+        }
+        const out = await loadFiles(wh, batch, { asOf: new Date("2025-12-10T12:00:00Z") });
+        outcomes.push(
+          ...out.map((o) =>
+            [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error ?? ""].map(
+              String,
+            )
+          ),
+        );
+      }
+      await check(wh);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return outcomes;
+}
+
+/** The quarantine: file, line and reason, in order. */
+const quarantined = (wh: Warehouse) =>
+  wh.query(
+    "SELECT FILE_KEY AS F, LINE_NUMBER AS L, REASON AS R FROM OPERATIONAL.TBL_QUARANTINE " +
+      "ORDER BY 1, 2",
+  );
+
+Deno.test("a comma is a thousands separator only in a well-formed grouped number; any other makes the value unparsable", async () => {
+  const investing = '"Date","Price","Open","High","Low","Vol.","Change %"\n' +
+    '"12/08/2025","10,5","10,2","11,0","9,8","1.2M","1,2%"\n' +
+    '"12/07/2025","1,0,3","100","110","90","1.2M","1%"\n' +
+    '"12/04/2025","1,003.5","1,000","1,010","990","1,234.5K","1%"\n' +
+    '"12/03/2025","100","100","100","100",",5K","1%"\n';
+  const outcomes = await loadSteps([{
+    "COMI Historical Data.csv": investing,
+    "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,revenue,eps\n" +
+      'COMI,2024,4,2024-12-31,"1,0",1\n' +
+      'SWDY,2024,4,2024-12-31,"-12,345,678.25","1,5"\n' +
+      'COMI,2024,3,2024-09-30,"1,000",2\n',
+    "screener.csv": "ticker,snapshot_date,last_price,change_pct,pe_ratio\n" +
+      'COMI,2025-12-08,117.6,"1,2%",7\n' +
+      'SWDY,2025-12-08,"1,080.5",1.5%,"12,34"\n' +
+      'COMI,2025-12-09,"1,080",-0.5%,"1,234"\n',
+    "index_membership.csv": "index_code,ticker,effective_from,effective_to,weight\n" +
+      'EGX30,COMI,2025-01-01,,"0,05"\n' +
+      "EGX30,SWDY,2025-01-01,,0.05\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      {
+        F: "COMI Historical Data.csv",
+        L: 2,
+        R: 'unparsable open "10,2"; unparsable high "11,0"; unparsable low "9,8"; ' +
+          'unparsable close "10,5"',
+      },
+      { F: "COMI Historical Data.csv", L: 3, R: 'unparsable close "1,0,3"' },
+      { F: "COMI Historical Data.csv", L: 5, R: 'unparsable volume ",5K"' },
+      { F: "financials.csv", L: 2, R: "unparsable revenue" },
+      { F: "financials.csv", L: 3, R: "unparsable eps" },
+      { F: "index_membership.csv", L: 2, R: 'unparsable weight "0,05"' },
+      { F: "screener.csv", L: 2, R: "unparsable change_pct" },
+      { F: "screener.csv", L: 3, R: "unparsable pe_ratio" },
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE",
+      ),
+      [{
+        TRADE_DATE: "2025-12-04",
+        OPEN: 1000,
+        HIGH: 1010,
+        LOW: 990,
+        CLOSE: 1003.5,
+        VOLUME: 1_234_500,
+      }],
+    );
+    assert.deepEqual(
+      await wh.query("SELECT TICKER, FISCAL_QUARTER, REVENUE FROM OPERATIONAL.TBL_FINANCIAL"),
+      [{ TICKER: "COMI", FISCAL_QUARTER: 3, REVENUE: 1000 }],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, LAST_PRICE, CHANGE_PCT, PE_RATIO FROM OPERATIONAL.TBL_MARKET_STAT",
+      ),
+      [{ TICKER: "COMI", LAST_PRICE: 1080, CHANGE_PCT: -0.5, PE_RATIO: 1234 }],
+    );
+    assert.deepEqual(
+      await wh.query("SELECT TICKER, WEIGHT FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP"),
+      [{ TICKER: "SWDY", WEIGHT: 0.05 }],
+    );
+  });
+  assert.deepEqual(outcomes.map((o) => o.slice(0, 5)), [
+    ["index_membership.csv", "LOADED", "2", "1", "1"],
+    ["financials.csv", "LOADED", "3", "1", "2"],
+    ["screener.csv", "LOADED", "3", "1", "2"],
+    ["COMI Historical Data.csv", "LOADED", "4", "1", "3"],
+  ]);
+});
