@@ -126,3 +126,38 @@ Deno.test("a comma is a thousands separator only in a well-formed grouped number
     ["COMI Historical Data.csv", "LOADED", "4", "1", "3"],
   ]);
 });
+
+Deno.test("a fiscal year or quarter is digits only and a share count whole: a decimal is quarantined, not rounded", async () => {
+  const outcomes = await loadSteps([{
+    "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,shares_outstanding\n" +
+      "COMI,2024.6,2.5,2025-06-30,100\n" +
+      "COMI,2024,1e0,2024-03-31,100\n" +
+      "COMI,0x7E8,+2,2024-06-30,100\n" +
+      "SWDY,2024,3,2024-09-30,2.5\n" +
+      'COMI, 2024 ,04,2024-12-31,"3,050,000,000.0"\n',
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      {
+        F: "financials.csv",
+        L: 2,
+        R: 'unparsable fiscal_year "2024.6"; unparsable fiscal_quarter "2.5"',
+      },
+      { F: "financials.csv", L: 3, R: 'unparsable fiscal_quarter "1e0"' },
+      {
+        F: "financials.csv",
+        L: 4,
+        R: 'unparsable fiscal_year "0x7E8"; unparsable fiscal_quarter "+2"',
+      },
+      { F: "financials.csv", L: 5, R: "unparsable shares_outstanding" },
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, FISCAL_YEAR, FISCAL_QUARTER, SHARES_OUTSTANDING FROM OPERATIONAL.TBL_FINANCIAL",
+      ),
+      [{ TICKER: "COMI", FISCAL_YEAR: 2024, FISCAL_QUARTER: 4, SHARES_OUTSTANDING: 3_050_000_000 }],
+    );
+  });
+  assert.deepEqual(outcomes.map((o) => o.slice(0, 5)), [
+    ["financials.csv", "LOADED", "5", "1", "4"],
+  ]);
+});

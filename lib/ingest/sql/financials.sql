@@ -1,6 +1,7 @@
 -- Quarterly financials: ticker,fiscal_year,fiscal_quarter,period_end,currency,revenue,
 -- gross_profit,operating_income,net_income,total_assets,total_liabilities,total_equity,
--- operating_cash_flow,shares_outstanding,eps (amounts may be blank = unknown).
+-- operating_cash_flow,shares_outstanding,eps (amounts may be blank = unknown). Fiscal year and
+-- quarter are digits only (egx_int); shares_outstanding a whole number.
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
@@ -19,8 +20,8 @@ SELECT n.*, NULLIF(concat_ws('; ',
   ), '') AS reason
 FROM (
   SELECT egx_file_key, egx_etag, egx_line, upper(trim(ticker)) AS ticker,
-    fiscal_year AS fy_raw, TRY_CAST(trim(fiscal_year) AS INTEGER) AS fiscal_year,
-    fiscal_quarter AS fq_raw, TRY_CAST(trim(fiscal_quarter) AS INTEGER) AS fiscal_quarter,
+    fiscal_year AS fy_raw, egx_int(fiscal_year) AS fiscal_year,
+    fiscal_quarter AS fq_raw, egx_int(fiscal_quarter) AS fiscal_quarter,
     period_end AS pe_raw, TRY_CAST(trim(period_end) AS DATE) AS period_end,
     coalesce(NULLIF(upper(trim(currency)), ''), 'EGP') AS currency,
     egx_num(revenue) AS revenue, egx_num(gross_profit) AS gross_profit,
@@ -40,7 +41,9 @@ FROM (
       CASE WHEN NOT egx_blank(total_equity) AND egx_num(total_equity) IS NULL THEN 'total_equity' END,
       CASE WHEN NOT egx_blank(operating_cash_flow) AND egx_num(operating_cash_flow) IS NULL
         THEN 'operating_cash_flow' END,
-      CASE WHEN NOT egx_blank(shares_outstanding) AND egx_num(shares_outstanding) IS NULL
+      -- A share count is stored whole: a fraction is not rounded away (2.5 shares).
+      CASE WHEN NOT egx_blank(shares_outstanding) AND (egx_num(shares_outstanding) IS NULL
+          OR egx_num(shares_outstanding) <> round(egx_num(shares_outstanding)))
         THEN 'shares_outstanding' END,
       CASE WHEN NOT egx_blank(eps) AND egx_num(eps) IS NULL THEN 'eps' END
     ) AS bad_amounts

@@ -20,6 +20,11 @@ CREATE OR REPLACE TEMP MACRO egx_num(x) AS
   CASE WHEN isfinite(TRY_CAST(egx_ungroup(trim(x)) AS DOUBLE))
     THEN TRY_CAST(egx_ungroup(trim(x)) AS DOUBLE) END;
 
+-- A whole number from text (a fiscal year or quarter): digits only, else NULL (unparsable). A
+-- cast alone takes "2024.6" for 2025, "2.5" for 3, "1e3" for 1000 and "0x10" for 16.
+CREATE OR REPLACE TEMP MACRO egx_int(x) AS
+  CASE WHEN regexp_full_match(trim(x), '[0-9]+') THEN TRY_CAST(trim(x) AS INTEGER) END;
+
 -- A value read typed as DOUBLE (the CSV reader accepts "nan", "inf", "-inf"), NULL when it is not
 -- a finite number, for the comparisons below: NaN compares greater than every number and +inf is
 -- above any bound, so they would pass them (a non-finite value has its own problem instead).
