@@ -13,7 +13,7 @@ const COMPANIES = "ticker,company_name,isin,sector\n" +
 
 /**
  * Load each step's files (name -> content) in turn, a new folder per step, into a new warehouse
- * that lists COMI and SWDY, then run `check` on it. Returns every file's outcome, in load order.
+ * that lists COMI and SWDY, then run `check` on it. Returns every file's outcome, by step and key.
  */
 async function loadSteps(
   steps: Record<string, string>[],
@@ -28,13 +28,15 @@ async function loadSteps(
       for (const [i, files] of steps.entries()) {
         const batch: LocalFile[] = [];
         for (const [key, text] of Object.entries(files)) {
-          await Deno.mkdir(`${dir}/${i}`, { recursive: true });
-          await Deno.writeTextFile(`${dir}/${i}/${key}`, text);
-          batch.push(localFile(`${dir}/${i}/${key}`, key));
+          const path = `${dir}/${i}/${key}`;
+          await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+          await Deno.writeTextFile(path, text);
+          batch.push(localFile(path, key));
         }
         const out = await loadFiles(wh, batch, { asOf: new Date("2025-12-10T12:00:00Z") });
+        // (In key order: the order files load in is not what these tests are about.)
         outcomes.push(
-          ...out.map((o) =>
+          ...out.sort((a, b) => a.key < b.key ? -1 : 1).map((o) =>
             [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error ?? ""].map(
               String,
             )
@@ -120,10 +122,10 @@ Deno.test("a comma is a thousands separator only in a well-formed grouped number
     );
   });
   assert.deepEqual(outcomes.map((o) => o.slice(0, 5)), [
-    ["index_membership.csv", "LOADED", "2", "1", "1"],
-    ["financials.csv", "LOADED", "3", "1", "2"],
-    ["screener.csv", "LOADED", "3", "1", "2"],
     ["COMI Historical Data.csv", "LOADED", "4", "1", "3"],
+    ["financials.csv", "LOADED", "3", "1", "2"],
+    ["index_membership.csv", "LOADED", "2", "1", "1"],
+    ["screener.csv", "LOADED", "3", "1", "2"],
   ]);
 });
 
@@ -159,5 +161,89 @@ Deno.test("a fiscal year or quarter is digits only and a share count whole: a de
   });
   assert.deepEqual(outcomes.map((o) => o.slice(0, 5)), [
     ["financials.csv", "LOADED", "5", "1", "4"],
+  ]);
+});
+
+Deno.test("a header whose column names end in a tab loads: names are trimmed as the format is detected", async () => {
+  const outcomes = await loadSteps([{
+    "daily.csv": "ticker,trade_date,open,high,low,close,volume\t\n" +
+      "COMI,2025-12-08,10,11,9,10.5,100\n",
+    "more_companies.csv": "ticker\t,company_name,isin,sector\t\nETEL,Telecom Egypt,EGS48031C016,\n",
+    "bars_1m/SWDY.csv":
+      " datetime\t,open,high,low,close,volume\t\n2025-12-08 08:00:00,10,11,9,10.5,7\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), []);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, DATA_SOURCE, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1",
+      ),
+      [
+        { TICKER: "COMI", DATA_SOURCE: "BATCH_CSV", CLOSE: 10.5, VOLUME: 100 },
+        { TICKER: "SWDY", DATA_SOURCE: "BARS_1M", CLOSE: 10.5, VOLUME: 7 },
+      ],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, COMPANY_NAME, SECTOR FROM OPERATIONAL.TBL_COMPANY WHERE TICKER = 'ETEL'",
+      ),
+      [{ TICKER: "ETEL", COMPANY_NAME: "Telecom Egypt", SECTOR: null }],
+    );
+  });
+  assert.deepEqual(outcomes, [
+    ["bars_1m/SWDY.csv", "LOADED", "1", "1", "0", ""],
+    ["daily.csv", "LOADED", "1", "1", "0", ""],
+    ["more_companies.csv", "LOADED", "1", "1", "0", ""],
+  ]);
+});
+
+Deno.test("extra columns are ignored whatever their names: rowid, egx_*, repeated or blank ones", async () => {
+  const extra = "rowid,egx_line,EGX_File_Key,egx_bar_start,Plot,plot,";
+  const outcomes = await loadSteps([{
+    "daily.csv": `ticker,trade_date,open,high,low,close,volume,${extra}\n` +
+      "COMI,2025-12-08,10,11,9,10.5,100,x,x,x,x,x,x,x\n" +
+      "SWDY,2025-12-08,10,11,12,10.5,100,a,b,c,d,e,f,g\n",
+    "EGX_COMI, 1D.csv": `time,open,high,low,close,Volume,${extra}\n` +
+      "1765173600,10,11,9,10.4,200,x,x,x,x,x,x,x\n",
+    "bars_1m/SWDY.csv": `datetime,open,high,low,close,volume,${extra}\n` +
+      "2025-12-08 08:00:00,10,11,9,10.5,7,x,x,x,x,x,x,x\n",
+    "index_membership.csv": `index_code,ticker,effective_from,${extra}\n` +
+      "EGX30,COMI,2025-01-01,x,x,x,x,x,x,x\n",
+  }], async (wh) => {
+    assert.deepEqual(
+      await wh.query(
+        "SELECT FILE_KEY AS F, LINE_NUMBER AS L, REASON AS R, RECORD FROM " +
+          "OPERATIONAL.TBL_QUARANTINE",
+      ),
+      [{
+        F: "daily.csv",
+        L: 3,
+        R: "high < low",
+        RECORD: '{"ticker":"SWDY","trade_date":"2025-12-08","open":10.0,"high":11.0,' +
+          '"low":12.0,"close":10.5,"volume":100.0,"egx_extra_8":"a","egx_extra_9":"b",' +
+          '"egx_extra_10":"c","egx_extra_11":"d","Plot":"e","egx_extra_13":"f",' +
+          '"egx_extra_14":"g","egx_file_key":"daily.csv","egx_etag":"v1","egx_ticker":null,' +
+          '"egx_line":3}',
+      }],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, DATA_SOURCE, CLOSE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY ALL",
+      ),
+      [
+        { TICKER: "COMI", DATA_SOURCE: "BATCH_CSV", CLOSE: 10.5, VOLUME: 100 },
+        { TICKER: "COMI", DATA_SOURCE: "TRADINGVIEW_EXPORT", CLOSE: 10.4, VOLUME: 200 },
+        { TICKER: "SWDY", DATA_SOURCE: "BARS_1M", CLOSE: 10.5, VOLUME: 7 },
+      ],
+    );
+    assert.deepEqual(
+      await wh.query("SELECT INDEX_CODE, TICKER FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP"),
+      [{ INDEX_CODE: "EGX30", TICKER: "COMI" }],
+    );
+  });
+  assert.deepEqual(outcomes, [
+    ["EGX_COMI, 1D.csv", "LOADED", "1", "1", "0", ""],
+    ["bars_1m/SWDY.csv", "LOADED", "1", "1", "0", ""],
+    ["daily.csv", "LOADED", "2", "1", "1", ""],
+    ["index_membership.csv", "LOADED", "1", "1", "0", ""],
   ]);
 });

@@ -189,6 +189,11 @@ export class UnknownFormatError extends Error {
 
 /** Split a CSV header line (quotes allowed) into lower-case, trimmed column names. */
 export function headerColumns(line: string): string[] {
+  return headerFields(line).map((c) => c.trim().toLowerCase());
+}
+
+/** Split a CSV header line (quotes allowed) into its fields as written. */
+function headerFields(line: string): string[] {
   const text = line.replace(/^\uFEFF/, "").replace(/\r$/, "");
   const out: string[] = [];
   let cur = "";
@@ -203,12 +208,32 @@ export function headerColumns(line: string): string[] {
       else cur += ch;
     } else if (ch === '"') quoted = true;
     else if (ch === ",") {
-      out.push(cur.trim().toLowerCase());
+      out.push(cur);
       cur = "";
     } else cur += ch;
   }
-  out.push(cur.trim().toLowerCase());
+  out.push(cur);
   return out;
+}
+
+/**
+ * The names the CSV reader gives a file's columns (read_csv's `names`), in order. A column the
+ * format reads: its name trimmed, as detected (the reader's own names keep a tab, "volume\t",
+ * which the SQL would not find). Any other column keeps its name unless that could stand for a
+ * name the SQL uses (DuckDB's rowid, the egx_* columns a load adds) or is blank or repeated
+ * (names compare without case): then it is egx_extra_<position>. Extra columns are ignored.
+ */
+function readerNames(line: string, spec: FormatSpec): string[] {
+  const used = new Set([...spec.required, ...spec.optional]);
+  const seen = new Set<string>();
+  return headerFields(line).map((field, i) => {
+    const name = field.trim();
+    const lower = name.toLowerCase();
+    const own = used.has(lower) || (name !== "" && lower !== "rowid" &&
+      !lower.startsWith("egx_") && !seen.has(lower));
+    seen.add(lower);
+    return own ? name : `egx_extra_${i + 1}`;
+  });
 }
 
 export interface Detected {
@@ -217,6 +242,8 @@ export interface Detected {
   ticker: string | null;
   /** Optional columns the file lacks (added blank before the SQL runs). */
   missingOptional: string[];
+  /** The names the CSV reader gives the file's columns, in order (see readerNames). */
+  readerNames: string[];
 }
 
 function describeExpected(): string {
@@ -270,5 +297,10 @@ export function detectFormat(key: string, headerLine: string): Detected {
       );
     }
   }
-  return { spec, ticker, missingOptional: spec.optional.filter((c) => !have.has(c)) };
+  return {
+    spec,
+    ticker,
+    missingOptional: spec.optional.filter((c) => !have.has(c)),
+    readerNames: readerNames(headerLine, spec),
+  };
 }

@@ -388,6 +388,11 @@ async function stageAndCheck(
     as_of_date: cairoDate(vars.asOf ?? new Date()),
     min_trade_date: EARLIEST_TRADE_DATE,
   });
+  await s.insertRows(
+    "egx_column",
+    ["pos", "name"],
+    detected.readerNames.map((name, i) => [i, name]),
+  );
   await runSqlFile(s, "stage_files.sql");
   watch?.startRead();
   await runSqlFile(s, detected.spec.read);

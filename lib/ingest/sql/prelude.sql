@@ -103,6 +103,10 @@ CREATE OR REPLACE TEMP TABLE egx_file (
   ord INTEGER, path VARCHAR, file_key VARCHAR, etag VARCHAR, size_bytes BIGINT, ticker VARCHAR
 );
 
+-- The names the reader gives the group's columns (lib/ingest/formats.ts, readerNames), filled by
+-- load.ts: the format's columns by their names, extra ones never by a name the SQL uses (rowid).
+CREATE OR REPLACE TEMP TABLE egx_column (pos INTEGER, name VARCHAR);
+
 -- Lines with broken quoting (an unterminated or stray quote), found by load.ts before the read
 -- (lib/ingest/quotes.ts): the reader gets a copy of the file without them (its path is in
 -- egx_file), so its rejects' line numbers are renumbered in stage_rejects.sql.

@@ -15,7 +15,8 @@ SELECT *, CASE WHEN regexp_matches(datetime, '[A-Za-z]{2}')
     THEN TRY_CAST(ltrim(rtrim(datetime)) AS TIMESTAMPTZ)
     ELSE TRY_CAST(trim(datetime) AS TIMESTAMPTZ) END::TIMESTAMP AS egx_bar_start
 FROM read_csv(getvariable('src_files'), header = true, delim = ',', quote = '"',
-  filename = 'egx_filename', auto_type_candidates = ['VARCHAR'],
+  names = getvariable('src_names'), filename = 'egx_filename',
+  auto_type_candidates = ['VARCHAR'],
   types = {'datetime': 'VARCHAR', 'open': 'DOUBLE', 'high': 'DOUBLE', 'low': 'DOUBLE',
     'close': 'DOUBLE', 'volume': 'DOUBLE'},
   store_rejects = true, rejects_table = 'egx_rejects', rejects_scan = 'egx_rejects_scan');

@@ -8,7 +8,8 @@
 -- text (typed from the first rows, a later value that did not fit quarantined a good row).
 CREATE OR REPLACE TEMP TABLE egx_raw_read AS
 SELECT *, upper(trim(ticker)) AS egx_ticker_norm FROM read_csv(getvariable('src_files'), header = true, delim = ',', quote = '"',
-  filename = 'egx_filename', dateformat = '%Y-%m-%d', auto_type_candidates = ['VARCHAR'],
+  names = getvariable('src_names'), filename = 'egx_filename', dateformat = '%Y-%m-%d',
+  auto_type_candidates = ['VARCHAR'],
   types = {'ticker': 'VARCHAR', 'trade_date': 'DATE', 'open': 'DOUBLE', 'high': 'DOUBLE',
     'low': 'DOUBLE', 'close': 'DOUBLE', 'volume': 'DOUBLE'},
   store_rejects = true, rejects_table = 'egx_rejects', rejects_scan = 'egx_rejects_scan');

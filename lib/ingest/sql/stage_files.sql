@@ -1,2 +1,4 @@
--- The group's files (egx_file: same format and header), in order, for read_csv.
+-- The group's files (egx_file: same format and header), in order, and the names of their columns
+-- (egx_column), for read_csv.
 SET VARIABLE src_files = (SELECT list(path ORDER BY ord) FROM egx_file);
+SET VARIABLE src_names = (SELECT list(name ORDER BY pos) FROM egx_column);
