@@ -13,11 +13,12 @@ const COMPANIES = "ticker,company_name,isin,sector\n" +
 
 /**
  * Load each step's files (name -> content) in turn, a new folder per step, into a new warehouse
- * that lists COMI and SWDY, then run `check` on it. Returns every file's outcome, by step and key.
+ * that lists COMI and SWDY, running `check` on it after each step (numbered from 0). Returns every
+ * file's outcome, by step and key.
  */
 async function loadSteps(
   steps: Record<string, string>[],
-  check: (wh: Warehouse) => Promise<void>,
+  check: (wh: Warehouse, step: number) => Promise<void>,
 ): Promise<string[][]> {
   const dir = await Deno.makeTempDir({ prefix: "egx_fields_" });
   const outcomes: string[][] = [];
@@ -42,8 +43,8 @@ async function loadSteps(
             )
           ),
         );
+        await check(wh, i);
       }
-      await check(wh);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -245,5 +246,123 @@ Deno.test("extra columns are ignored whatever their names: rowid, egx_*, repeate
     ["bars_1m/SWDY.csv", "LOADED", "1", "1", "0", ""],
     ["daily.csv", "LOADED", "2", "1", "1", ""],
     ["index_membership.csv", "LOADED", "1", "1", "0", ""],
+  ]);
+});
+
+Deno.test("a file without an optional column leaves what is stored in it; its default is for a new row only", async () => {
+  const company = (wh: Warehouse) =>
+    wh.query(
+      "SELECT TICKER, INDUSTRY, IS_ACTIVE, SOURCE_FILE FROM OPERATIONAL.TBL_COMPANY " +
+        "WHERE TICKER IN ('OLDX', 'NEWX') ORDER BY 1",
+    );
+  const financial = (wh: Warehouse) =>
+    wh.query(
+      "SELECT FISCAL_YEAR AS Y, FISCAL_QUARTER AS Q, CURRENCY, REVENUE, NET_INCOME, SOURCE_FILE " +
+        "FROM OPERATIONAL.TBL_FINANCIAL ORDER BY 1, 2",
+    );
+  const stat = (wh: Warehouse) =>
+    wh.query(
+      "SELECT LAST_PRICE, PE_RATIO, VOLUME, SOURCE_FILE FROM OPERATIONAL.TBL_MARKET_STAT",
+    );
+  const member = (wh: Warehouse) =>
+    wh.query(
+      "SELECT TICKER, EFFECTIVE_TO, WEIGHT, SOURCE_FILE FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP " +
+        "ORDER BY 1",
+    );
+  const outcomes = await loadSteps([{
+    "list_a.csv": "ticker,company_name,isin,sector,industry,is_active\n" +
+      "OLDX,Old Cement,EGS00000X012,Industrials,Cement,false\n",
+    "fin_a.csv": "ticker,fiscal_year,fiscal_quarter,period_end,currency,revenue,net_income\n" +
+      "COMI,2024,4,2024-12-31,USD,500,120\n",
+    "scr_a.csv":
+      "ticker,snapshot_date,last_price,pe_ratio,volume\nCOMI,2025-12-08,117.6,7.1,1000\n",
+    "idx_a.csv": "index_code,ticker,effective_from,effective_to,weight\n" +
+      "EGX30,COMI,2025-01-01,2025-06-30,0.1\n",
+  }, {
+    // Only the required columns (and revenue): nothing else stored changes.
+    "list_b.csv": "ticker,company_name,isin,sector\n" +
+      "OLDX,Old Cement,EGS00000X012,Industrials\nNEWX,New Co,EGS00000Y011,Banks\n",
+    "fin_b.csv": "ticker,fiscal_year,fiscal_quarter,period_end,revenue\n" +
+      "COMI,2024,4,2024-12-31,600\nCOMI,2025,1,2025-03-31,700\n",
+    "scr_b.csv": "ticker,snapshot_date,last_price\nCOMI,2025-12-08,118\n",
+    "idx_b.csv": "index_code,ticker,effective_from\nEGX30,COMI,2025-01-01\nEGX30,SWDY,2025-01-01\n",
+  }, {
+    // The columns present, blank: they update (a blank is_active or currency is the default).
+    "list_c.csv": "ticker,company_name,isin,sector,industry,is_active\n" +
+      "OLDX,Old Cement,EGS00000X012,Industrials,,\n",
+    "fin_c.csv": "ticker,fiscal_year,fiscal_quarter,period_end,currency,net_income\n" +
+      "COMI,2024,4,2024-12-31,,\n",
+    "scr_c.csv": "ticker,snapshot_date,last_price,pe_ratio\nCOMI,2025-12-08,118,\n",
+    "idx_c.csv": "index_code,ticker,effective_from,effective_to\nEGX30,COMI,2025-01-01,\n",
+  }], async (wh, step) => {
+    if (step === 1) {
+      assert.deepEqual(await company(wh), [
+        { TICKER: "NEWX", INDUSTRY: null, IS_ACTIVE: true, SOURCE_FILE: "list_b.csv" },
+        { TICKER: "OLDX", INDUSTRY: "Cement", IS_ACTIVE: false, SOURCE_FILE: "list_a.csv" },
+      ]);
+      assert.deepEqual(await financial(wh), [
+        { Y: 2024, Q: 4, CURRENCY: "USD", REVENUE: 600, NET_INCOME: 120, SOURCE_FILE: "fin_b.csv" },
+        {
+          Y: 2025,
+          Q: 1,
+          CURRENCY: "EGP",
+          REVENUE: 700,
+          NET_INCOME: null,
+          SOURCE_FILE: "fin_b.csv",
+        },
+      ]);
+      assert.deepEqual(await stat(wh), [
+        { LAST_PRICE: 118, PE_RATIO: 7.1, VOLUME: 1000, SOURCE_FILE: "scr_b.csv" },
+      ]);
+      assert.deepEqual(await member(wh), [
+        { TICKER: "COMI", EFFECTIVE_TO: "2025-06-30", WEIGHT: 0.1, SOURCE_FILE: "idx_a.csv" },
+        { TICKER: "SWDY", EFFECTIVE_TO: null, WEIGHT: null, SOURCE_FILE: "idx_b.csv" },
+      ]);
+    }
+    if (step === 2) {
+      assert.deepEqual(await company(wh), [
+        { TICKER: "NEWX", INDUSTRY: null, IS_ACTIVE: true, SOURCE_FILE: "list_b.csv" },
+        { TICKER: "OLDX", INDUSTRY: null, IS_ACTIVE: true, SOURCE_FILE: "list_c.csv" },
+      ]);
+      assert.deepEqual(await financial(wh), [
+        {
+          Y: 2024,
+          Q: 4,
+          CURRENCY: "EGP",
+          REVENUE: 600,
+          NET_INCOME: null,
+          SOURCE_FILE: "fin_c.csv",
+        },
+        {
+          Y: 2025,
+          Q: 1,
+          CURRENCY: "EGP",
+          REVENUE: 700,
+          NET_INCOME: null,
+          SOURCE_FILE: "fin_b.csv",
+        },
+      ]);
+      assert.deepEqual(await stat(wh), [
+        { LAST_PRICE: 118, PE_RATIO: null, VOLUME: 1000, SOURCE_FILE: "scr_c.csv" },
+      ]);
+      assert.deepEqual(await member(wh), [
+        { TICKER: "COMI", EFFECTIVE_TO: null, WEIGHT: 0.1, SOURCE_FILE: "idx_c.csv" },
+        { TICKER: "SWDY", EFFECTIVE_TO: null, WEIGHT: null, SOURCE_FILE: "idx_b.csv" },
+      ]);
+    }
+  });
+  assert.deepEqual(outcomes.map((o) => o.slice(0, 5)), [
+    ["fin_a.csv", "LOADED", "1", "1", "0"],
+    ["idx_a.csv", "LOADED", "1", "1", "0"],
+    ["list_a.csv", "LOADED", "1", "1", "0"],
+    ["scr_a.csv", "LOADED", "1", "1", "0"],
+    ["fin_b.csv", "LOADED", "2", "2", "0"],
+    ["idx_b.csv", "LOADED", "2", "2", "0"],
+    ["list_b.csv", "LOADED", "2", "2", "0"],
+    ["scr_b.csv", "LOADED", "1", "1", "0"],
+    ["fin_c.csv", "LOADED", "1", "1", "0"],
+    ["idx_c.csv", "LOADED", "1", "1", "0"],
+    ["list_c.csv", "LOADED", "1", "1", "0"],
+    ["scr_c.csv", "LOADED", "1", "1", "0"],
   ]);
 });

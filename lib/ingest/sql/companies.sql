@@ -1,5 +1,6 @@
 -- Company list: ticker,company_name,isin,sector[,industry][,is_active]. Blank values are NULL;
--- is_active defaults to true.
+-- a blank is_active is true, as is a missing one for a new company (a file without the column
+-- leaves a stored company's as it is: companies_upsert.sql).
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,

@@ -1,3 +1,6 @@
+-- Upsert the good quarters by (TICKER, FISCAL_YEAR, FISCAL_QUARTER). A column the file does not
+-- have (currency, any amount) is left as stored (egx_given): a file without net_income does not
+-- clear it, nor one without currency set it to EGP. A new quarter gets the defaults.
 INSERT INTO OPERATIONAL.TBL_FINANCIAL (TICKER, FISCAL_YEAR, FISCAL_QUARTER, PERIOD_END, CURRENCY,
   REVENUE, GROSS_PROFIT, OPERATING_INCOME, NET_INCOME, TOTAL_ASSETS, TOTAL_LIABILITIES,
   TOTAL_EQUITY, OPERATING_CASH_FLOW, SHARES_OUTSTANDING, EPS, DATA_SOURCE, SOURCE_FILE)
@@ -7,17 +10,34 @@ SELECT ticker, fiscal_year, fiscal_quarter, period_end, currency, revenue, gross
   egx_file_key
 FROM egx_checked WHERE reason IS NULL
 ON CONFLICT (TICKER, FISCAL_YEAR, FISCAL_QUARTER) DO UPDATE SET
-  PERIOD_END = excluded.PERIOD_END, CURRENCY = excluded.CURRENCY, REVENUE = excluded.REVENUE,
-  GROSS_PROFIT = excluded.GROSS_PROFIT, OPERATING_INCOME = excluded.OPERATING_INCOME,
-  NET_INCOME = excluded.NET_INCOME, TOTAL_ASSETS = excluded.TOTAL_ASSETS,
-  TOTAL_LIABILITIES = excluded.TOTAL_LIABILITIES, TOTAL_EQUITY = excluded.TOTAL_EQUITY,
-  OPERATING_CASH_FLOW = excluded.OPERATING_CASH_FLOW,
-  SHARES_OUTSTANDING = excluded.SHARES_OUTSTANDING, EPS = excluded.EPS,
+  PERIOD_END = excluded.PERIOD_END,
+  CURRENCY = egx_given('currency', excluded.CURRENCY, CURRENCY),
+  REVENUE = egx_given('revenue', excluded.REVENUE, REVENUE),
+  GROSS_PROFIT = egx_given('gross_profit', excluded.GROSS_PROFIT, GROSS_PROFIT),
+  OPERATING_INCOME = egx_given('operating_income', excluded.OPERATING_INCOME, OPERATING_INCOME),
+  NET_INCOME = egx_given('net_income', excluded.NET_INCOME, NET_INCOME),
+  TOTAL_ASSETS = egx_given('total_assets', excluded.TOTAL_ASSETS, TOTAL_ASSETS),
+  TOTAL_LIABILITIES = egx_given('total_liabilities', excluded.TOTAL_LIABILITIES,
+    TOTAL_LIABILITIES),
+  TOTAL_EQUITY = egx_given('total_equity', excluded.TOTAL_EQUITY, TOTAL_EQUITY),
+  OPERATING_CASH_FLOW = egx_given('operating_cash_flow', excluded.OPERATING_CASH_FLOW,
+    OPERATING_CASH_FLOW),
+  SHARES_OUTSTANDING = egx_given('shares_outstanding', excluded.SHARES_OUTSTANDING,
+    SHARES_OUTSTANDING),
+  EPS = egx_given('eps', excluded.EPS, EPS),
   DATA_SOURCE = excluded.DATA_SOURCE, SOURCE_FILE = excluded.SOURCE_FILE,
   UPDATED_AT = now()::TIMESTAMP
 WHERE (PERIOD_END, CURRENCY, REVENUE, GROSS_PROFIT, OPERATING_INCOME, NET_INCOME, TOTAL_ASSETS,
     TOTAL_LIABILITIES, TOTAL_EQUITY, OPERATING_CASH_FLOW, SHARES_OUTSTANDING, EPS)
-  IS DISTINCT FROM (excluded.PERIOD_END, excluded.CURRENCY, excluded.REVENUE,
-    excluded.GROSS_PROFIT, excluded.OPERATING_INCOME, excluded.NET_INCOME, excluded.TOTAL_ASSETS,
-    excluded.TOTAL_LIABILITIES, excluded.TOTAL_EQUITY, excluded.OPERATING_CASH_FLOW,
-    excluded.SHARES_OUTSTANDING, excluded.EPS);
+  IS DISTINCT FROM (excluded.PERIOD_END,
+    egx_given('currency', excluded.CURRENCY, CURRENCY),
+    egx_given('revenue', excluded.REVENUE, REVENUE),
+    egx_given('gross_profit', excluded.GROSS_PROFIT, GROSS_PROFIT),
+    egx_given('operating_income', excluded.OPERATING_INCOME, OPERATING_INCOME),
+    egx_given('net_income', excluded.NET_INCOME, NET_INCOME),
+    egx_given('total_assets', excluded.TOTAL_ASSETS, TOTAL_ASSETS),
+    egx_given('total_liabilities', excluded.TOTAL_LIABILITIES, TOTAL_LIABILITIES),
+    egx_given('total_equity', excluded.TOTAL_EQUITY, TOTAL_EQUITY),
+    egx_given('operating_cash_flow', excluded.OPERATING_CASH_FLOW, OPERATING_CASH_FLOW),
+    egx_given('shares_outstanding', excluded.SHARES_OUTSTANDING, SHARES_OUTSTANDING),
+    egx_given('eps', excluded.EPS, EPS));

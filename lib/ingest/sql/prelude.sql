@@ -52,6 +52,13 @@ CREATE OR REPLACE TEMP MACRO egx_volume_any(x) AS CASE
 END;
 CREATE OR REPLACE TEMP MACRO egx_volume(x) AS egx_finite(egx_volume_any(x));
 
+-- Whether the files being loaded have column `name` (one of the format's, lower case), and for an
+-- upsert's update, `file` if they have it, else `stored`: a file without an optional column
+-- leaves what is stored in it as it is (its default, such as is_active true, is for a new row).
+CREATE OR REPLACE TEMP MACRO egx_has(name) AS list_contains(getvariable('src_columns'), name);
+CREATE OR REPLACE TEMP MACRO egx_given(name, file, stored) AS
+  CASE WHEN egx_has(name) THEN file ELSE stored END;
+
 -- Blank (NULL or only spaces; a typed value is blank only when NULL).
 CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x::VARCHAR) = '';
 
