@@ -200,6 +200,45 @@ Deno.test("a new company list gives Snowflake the same company rows as DuckDB: b
   }
 });
 
+Deno.test("a company list without industry or is_active leaves Snowflake's stored ones, as DuckDB's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_companies_" });
+  await Deno.writeTextFile(
+    `${dir}/all.csv`,
+    "ticker,company_name,isin,sector,industry,is_active\n" +
+      "OLDX,Old Cement,EGS00000X012,Industrials,Cement,false\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/new.csv`,
+    "ticker,company_name,isin,sector\nOLDX,Old Cement,EGS00000X012,Industrials\n" +
+      "NEWX,New Co,EGS00000Y011,Banks\n",
+  );
+  const files = [
+    localFile(`${dir}/all.csv`, "companies.csv"),
+    localFile(`${dir}/new.csv`, "z_new_listings.csv"),
+  ];
+  const sql = "SELECT TICKER, INDUSTRY, IS_ACTIVE, SOURCE_FILE FROM OPERATIONAL.TBL_COMPANY " +
+    "WHERE TICKER IN ('OLDX', 'NEWX') ORDER BY TICKER";
+  const expected = [
+    { TICKER: "NEWX", INDUSTRY: null, IS_ACTIVE: true, SOURCE_FILE: "z_new_listings.csv" },
+    { TICKER: "OLDX", INDUSTRY: "Cement", IS_ACTIVE: false, SOURCE_FILE: "companies.csv" },
+  ];
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg);
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    for (const f of files) assert.equal((await loadFiles(sf, [f]))[0].status, "LOADED");
+    assert.deepEqual(await sf.query(sql), expected);
+    await withTempWarehouse(async (duck) => {
+      for (const f of files) await loadFiles(duck, [f]);
+      assert.deepEqual(await duck.query(sql), expected);
+    });
+  } finally {
+    await sf.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test('an Investing.com day with no volume ("-") loads into Snowflake as into DuckDB, NULL volume', async () => {
   const key = "exports/ETEL Historical Data.csv";
   const files = [
