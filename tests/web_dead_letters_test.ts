@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { loadConfig } from "../lib/config/config.ts";
 import { runConsumer } from "../lib/stream/consumer.ts";
+import { jsonLogger } from "../lib/stream/log.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
 import { readStatus, statusWriter, writeStatus } from "../lib/stream/status.ts";
@@ -280,6 +281,8 @@ kafkaTest("what a real consumer dead-letters shows up in pipeline health, by rea
     // The consumer's status, written as `deno task stream consumer` writes it.
     const ac = new AbortController();
     const status = statusWriter(statusDir, "consumer");
+    // Its log, shown if it does not get there (a CI run once timed out here with no clue why).
+    const lines: string[] = [];
     const consumer = runConsumer(
       client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
       client.producer(),
@@ -291,13 +294,16 @@ kafkaTest("what a real consumer dead-letters shows up in pipeline health, by rea
         batchSize: 100,
         signal: ac.signal,
         onStatus: status.update,
+        logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
       },
     );
     try {
       await waitFor("the consumer to take all 4 records", async () => {
         const c = (await readStatus(statusDir, "consumer"))?.counters as { consumed: number };
         return c?.consumed === 4;
-      }, 60_000);
+      }, 90_000).catch((e) => {
+        throw new Error(`${e.message}; the consumer's log:\n${lines.join("\n")}`);
+      });
     } finally {
       ac.abort();
       await consumer;
