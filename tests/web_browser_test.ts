@@ -25,6 +25,7 @@ import { freePort } from "../lib/stream/local_broker.ts";
 import { writeStatus } from "../lib/stream/status.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
+import { holdWarehouse } from "./support/busy_warehouse.ts";
 
 const ARTIFACTS = new URL("./artifacts/web/", import.meta.url).pathname;
 const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
@@ -37,9 +38,17 @@ interface Ctx {
   dir: string;
 }
 
-/** Open `path`, wait for the first render, fail on any page error; returns the page. */
-async function open(ctx: Ctx, path: string): Promise<Page> {
+/**
+ * Open `path`, wait for the first render, fail on any page error; returns the page. `before`
+ * prepares the page before it loads (e.g. installs a fake clock).
+ */
+async function open(
+  ctx: Ctx,
+  path: string,
+  opts: { before?: (page: Page) => Promise<void> } = {},
+): Promise<Page> {
   const page = await ctx.browser.context.newPage();
+  await opts.before?.(page);
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
@@ -61,6 +70,8 @@ interface Egx {
   egx: {
     errors: string[];
     renders: number;
+    /** The data version the page last rendered in full. */
+    dataVersion: string | null;
     // deno-lint-ignore no-explicit-any
     data: Record<string, any>;
     // deno-lint-ignore no-explicit-any
@@ -405,6 +416,73 @@ Deno.test({
             await page.close();
           } finally {
             await guarded.stop();
+          }
+        },
+      );
+
+      await t.step(
+        "a page that rendered while the warehouse was busy renders again once it is free",
+        async () => {
+          // A copy of the warehouse, so the write below stays out of the other steps.
+          const path = `${dir}/busy.duckdb`;
+          await Deno.copyFile(`${dir}/egx.duckdb`, path);
+          const busy = await startTestServer({
+            warehouse: path,
+            logDir: `${dir}/logs`,
+            asOf: "2025-12-08T12:30:00Z",
+            lockTimeoutMs: 300,
+          });
+          const comi = day.find((r) => r.ticker === "COMI")!;
+          const comiClose = async (page: Page) =>
+            (await cells(page, "#snapshot")).find((r) => r[0] === "COMI")![3];
+          const renders = (page: Page) =>
+            page.evaluate(() => (globalThis as unknown as Egx).egx.renders);
+          const version = async () => (await busy.get("/api/v1/version")).body.data.dataVersion;
+          try {
+            // The page's clock stands still once the page is up: it polls when the test says.
+            // (The fake clock is the browser context's: resumed below for the steps after this.)
+            const page = await open({ ...ctx, srv: busy }, "/?poll=1000", {
+              before: (p) => p.clock.install(),
+            });
+            await page.clock.pauseAt(Date.now() + 60_000);
+            assert.equal(await comiClose(page), comi.close.toFixed(2));
+            const shown = await page.evaluate(() => (globalThis as unknown as Egx).egx.dataVersion);
+            // Another process writes COMI's close and then holds the file, as a long load does.
+            const holder = await holdWarehouse(path, {
+              before: "UPDATE OPERATIONAL.TBL_STOCK_PRICE SET CLOSE = 150 " +
+                "WHERE TICKER = 'COMI' AND TRADE_DATE = DATE '2025-12-08'",
+            });
+            let written: string;
+            try {
+              while ((written = await version()) === shown) {
+                await new Promise((r) => setTimeout(r, 50));
+              }
+              const n = await renders(page);
+              await page.clock.runFor(1000); // a poll: the new version, answered stale
+              await page.waitForFunction((k) => (globalThis as unknown as Egx).egx.renders > k, n);
+              assert.equal(await comiClose(page), comi.close.toFixed(2));
+              assert.match(
+                (await page.textContent("#live"))!,
+                /warehouse busy: showing earlier data$/,
+              );
+            } finally {
+              await holder.release();
+            }
+            // Holding the file wrote nothing: the version is still the one the busy poll saw.
+            assert.equal(await version(), written);
+            const n = await renders(page);
+            await page.clock.runFor(1000); // the next poll renders again, the data now current
+            await page.waitForFunction((k) => (globalThis as unknown as Egx).egx.renders > k, n);
+            assert.equal(await comiClose(page), "150.00");
+            assert.doesNotMatch((await page.textContent("#live"))!, /busy/);
+            assert.deepEqual(
+              await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+              [],
+            );
+            await page.close();
+          } finally {
+            await ctx.browser.context.clock.resume();
+            await busy.stop();
           }
         },
       );

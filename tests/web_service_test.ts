@@ -16,6 +16,7 @@ import { loadConfig } from "../lib/config/config.ts";
 import type { Endpoint, HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
+import { holdWarehouse } from "./support/busy_warehouse.ts";
 import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 
@@ -30,6 +31,7 @@ async function withServer(
     health?: HealthSources;
     docs?: boolean;
     extraEndpoints?: Endpoint[];
+    lockTimeoutMs?: number;
   } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
@@ -151,6 +153,61 @@ Deno.test("the data version changes when the warehouse is written, not when it i
     const v3 = (await srv.get("/api/v1/version")).body.data.dataVersion;
     assert.notEqual(v3, v1);
   });
+});
+
+Deno.test("a busy warehouse is answered with the earlier answer under its own version, marked stale", async () => {
+  await withServer(async (srv, dir) => {
+    const base = { kind: "price_move" as const, threshold: 5, message: "m", ruleId: "r" };
+    const now = new Date("2025-12-08T12:00:00Z");
+    const record = (subject: string) =>
+      recordAlerts(srv.warehouse, [
+        { ...base, subject, date: "2025-12-08", direction: "up", observed: 6 },
+      ], { source: "pipeline", now });
+    const subjects = (r: { body: { data: { subject: string }[] } }) =>
+      r.body.data.map((a) => a.subject);
+    /** The data version, once it differs from `other` (a write shows after the 200 ms stat). */
+    const versionOtherThan = async (other?: string) => {
+      for (;;) {
+        const v = (await srv.get("/api/v1/version")).body.data.dataVersion;
+        if (v !== other) return v;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await record("AAA");
+    const v1 = await versionOtherThan();
+    const first = await srv.get("/api/v1/alerts");
+    assert.deepEqual(subjects(first), ["AAA"]);
+    assert.equal(first.headers.get("x-data-version"), v1);
+    assert.equal(first.headers.get("x-data-stale"), null);
+
+    await record("BBB");
+    const v2 = await versionOtherThan(v1);
+    const holder = await holdWarehouse(`${dir}/egx.duckdb`);
+    try {
+      assert.equal(await versionOtherThan(), v2, "holding the file does not change the version");
+      // Two clients at once share one computation; both get the earlier answer, labelled with
+      // the version it was computed at (v1, not the current v2) and marked stale.
+      const both = await Promise.all([srv.get("/api/v1/alerts"), srv.get("/api/v1/alerts")]);
+      const third = await srv.get("/api/v1/alerts");
+      for (const r of [...both, third]) {
+        assert.equal(r.status, 200);
+        assert.deepEqual(subjects(r), ["AAA"]);
+        assert.equal(r.headers.get("x-data-version"), v1);
+        assert.equal(r.headers.get("x-data-stale"), "true");
+      }
+      // With no earlier answer to give, a busy warehouse is a 503.
+      const other = await srv.get("/api/v1/alerts?limit=1");
+      assert.equal(other.status, 503);
+      assert.equal(other.headers.get("retry-after"), "2");
+      assert.equal(other.headers.get("x-data-version"), null);
+    } finally {
+      await holder.release();
+    }
+    const after = await srv.get("/api/v1/alerts");
+    assert.deepEqual(subjects(after), ["AAA", "BBB"]);
+    assert.equal(after.headers.get("x-data-version"), v2);
+    assert.equal(after.headers.get("x-data-stale"), null);
+  }, { asOf: "2025-12-08T12:00:00Z", lockTimeoutMs: 300 });
 });
 
 Deno.test("a long-running server judges 'now' by the clock when nothing pins as-of", async () => {

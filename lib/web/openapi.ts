@@ -27,6 +27,19 @@ const PAGE: Schema = {
   },
 };
 
+/** Headers of an answer cached by data version (every data endpoint). */
+const DATA_HEADERS = {
+  "X-Data-Version": {
+    description: "The data version (as /api/v1/version gives it) this answer was computed at",
+    schema: { type: "string" },
+  },
+  "X-Data-Stale": {
+    description: 'Present ("true") when the warehouse was busy and this is the last answer ' +
+      "computed before, at the older X-Data-Version: ask again to get the current data",
+    schema: { type: "string", enum: ["true"] },
+  },
+};
+
 function errorResponse(description: string) {
   return {
     description,
@@ -63,14 +76,21 @@ export function openApiDocument(endpoints: readonly Endpoint[]): Record<string, 
         ...(ep.paginated ? { page: { $ref: "#/components/schemas/Page" } } : {}),
       },
     };
+    const ok: Record<string, unknown> = {
+      description: "OK",
+      content: { "application/json": { schema: envelope } },
+    };
+    if (ep.cached) ok.headers = DATA_HEADERS;
     const responses: Record<string, unknown> = {
-      "200": { description: "OK", content: { "application/json": { schema: envelope } } },
+      "200": ok,
       "400": errorResponse(
         "Invalid input (a bad or unknown parameter, a malformed %-escape); the message names " +
           "the parameter",
       ),
       "401": errorResponse("Missing or wrong bearer token (only when a token is configured)"),
-      "503": errorResponse("The warehouse is busy; retry after the Retry-After seconds"),
+      "503": errorResponse(
+        "The warehouse is busy and no earlier answer is kept; retry after the Retry-After seconds",
+      ),
     };
     if (ep.notFound) responses["404"] = errorResponse("Unknown ticker, index or date");
     paths[openApiPath(ep.path)] = {

@@ -8,6 +8,15 @@
 interface Entry<T> {
   version: string;
   value: Promise<T>;
+  /** While `value` is computed: the entry it replaces (the fallback of `staleOnError`). */
+  previous?: Entry<T>;
+  failed?: boolean;
+}
+
+/** What `get` answers: the value, and whether it is an older version's (`staleOnError`). */
+export interface Cached<T> {
+  value: T;
+  stale: boolean;
 }
 
 export class ResultCache<T> {
@@ -21,36 +30,50 @@ export class ResultCache<T> {
   /**
    * The cached value of `key` at `version`, computing it once when absent. A failed computation
    * is not cached (the next request tries again). When `staleOnError` is true and the
-   * computation fails, the last value of an older version is returned if there is one.
+   * computation fails, the last value of an older version is returned, marked stale, if there
+   * is one: to every request that waited for the computation, not only the one that started it.
    */
   async get(
     key: string,
     version: string,
     compute: () => Promise<T>,
     opts: { staleOnError?: (e: unknown) => boolean } = {},
-  ): Promise<T> {
-    const entry = this.#entries.get(key);
+  ): Promise<Cached<T>> {
+    let entry = this.#entries.get(key);
     if (entry && entry.version === version) {
       this.#touch(key, entry);
-      return entry.value;
+    } else {
+      entry = this.#start(key, version, compute, entry);
     }
-    const value = compute();
-    const fresh: Entry<T> = { version, value };
-    this.#touch(key, fresh);
     try {
-      return await value;
+      return { value: await entry.value, stale: false };
     } catch (e) {
-      if (this.#entries.get(key) === fresh) {
-        if (entry) this.#entries.set(key, entry);
-        else this.#entries.delete(key);
-      }
-      if (entry && opts.staleOnError?.(e)) {
-        try {
-          return await entry.value;
-        } catch { /* the older value failed too: report the new error */ }
+      if (opts.staleOnError?.(e)) {
+        for (let older = entry.previous; older; older = older.previous) {
+          try {
+            return { value: await older.value, stale: true };
+          } catch { /* that one failed too: try the one before */ }
+        }
       }
       throw e;
     }
+  }
+
+  #start(key: string, version: string, compute: () => Promise<T>, previous?: Entry<T>) {
+    const fresh: Entry<T> = { version, value: compute(), previous };
+    this.#touch(key, fresh);
+    fresh.value.then(
+      () => fresh.previous = undefined, // nothing older is needed once this one holds
+      () => {
+        fresh.failed = true;
+        if (this.#entries.get(key) !== fresh) return;
+        let keep = fresh.previous;
+        while (keep?.failed) keep = keep.previous;
+        if (keep) this.#entries.set(key, keep);
+        else this.#entries.delete(key);
+      },
+    );
+    return fresh;
   }
 
   #touch(key: string, entry: Entry<T>): void {

@@ -6,7 +6,9 @@
  *
  * The server never holds the warehouse open: each query opens it for that query only (the
  * stream consumer and model runs write the same DuckDB file). Results are cached per request
- * and data version (see data_version.ts), so repeated reads cost a stat, not a query.
+ * and data version (see data_version.ts), so repeated reads cost a stat, not a query. When the
+ * file stays locked by another process, the last answer is served under its own (older) version
+ * with X-Data-Stale: true (see result_cache.ts).
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -84,7 +86,7 @@ export function createApp(opts: AppOptions): Hono {
   const { deps, endpoints } = opts;
   const version = deps.version;
   const logError = opts.logError ?? ((l: string) => console.error(l));
-  const cache = new ResultCache<string>();
+  const cache = new ResultCache<{ body: string; dataVersion: string }>();
   const token = deps.config.api.token;
   const app = new Hono();
 
@@ -185,12 +187,20 @@ export function createApp(opts: AppOptions): Hono {
       let body: string;
       if (ep.cached) {
         const v = await version.current();
-        c.header("X-Data-Version", v);
         let key = ep.maxAgeMs ? `${v}|${Math.floor(Date.now() / ep.maxAgeMs)}` : v;
         if (ep.varies) key += `|${ep.varies(deps)}`;
-        body = await cache.get(cacheKey(ep, params, url), key, run, {
-          staleOnError: (e) => e instanceof WarehouseBusyError,
-        });
+        // A busy warehouse (a long write in another process) is answered with the last answer
+        // computed, under the data version it was computed at and marked stale: a client that
+        // takes X-Data-Version as "what this shows" asks again rather than keep it as current.
+        const answer = await cache.get(
+          cacheKey(ep, params, url),
+          key,
+          async () => ({ body: await run(), dataVersion: v }),
+          { staleOnError: (e) => e instanceof WarehouseBusyError },
+        );
+        body = answer.value.body;
+        c.header("X-Data-Version", answer.value.dataVersion);
+        if (answer.stale) c.header("X-Data-Stale", "true");
       } else {
         body = await run();
       }

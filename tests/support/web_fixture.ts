@@ -50,6 +50,8 @@ export interface TestServerOptions {
   deadLetterTopic?: string;
   /** The server's real clock (default: the real one). */
   now?: string;
+  /** How long a query waits for a file another process holds (default 15 s, as serve). */
+  lockTimeoutMs?: number;
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
@@ -66,7 +68,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   };
   const config = loadConfig((k) => env[k]);
   const warehouse = await openWarehouse(config.warehouse, {
-    lockTimeoutMs: 15_000,
+    lockTimeoutMs: opts.lockTimeoutMs ?? 15_000,
     mustExist: opts.mustExist,
     lingerMs: opts.lingerMs,
   });

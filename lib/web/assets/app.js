@@ -31,6 +31,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Answers marked X-Data-Stale (the warehouse was busy: an earlier answer), counted for live(). */
+let staleAnswers = 0;
+
 /** GET an API path (e.g. "/api/v1/market/snapshot"); resolves to the parsed body. */
 export async function api(path, params = {}) {
   const url = new URL(path, location.origin);
@@ -42,6 +45,7 @@ export async function api(path, params = {}) {
   if (token) headers.Authorization = `Bearer ${token}`;
   const res = await fetch(url, { headers });
   const body = await res.json().catch(() => ({}));
+  if (res.headers.get("X-Data-Stale") === "true") staleAnswers++;
   if (!res.ok) throw new ApiError(res.status, body?.error?.message ?? `HTTP ${res.status}`);
   return body;
 }
@@ -198,7 +202,9 @@ export const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#
 /**
  * Run `render` now and again whenever the warehouse's data version changes (the stream or a
  * model run wrote new data), or at every poll with `everyPoll` (pages whose data also follows
- * the clock or Kafka). Polls /api/v1/version every `?poll=` ms (default 5000).
+ * the clock or Kafka). Polls /api/v1/version every `?poll=` ms (default 5000). A version counts
+ * as shown only once `render` has succeeded with no stale answer (a busy warehouse answers with
+ * its earlier data): until then every poll renders again.
  */
 export function live(render, { everyPoll = false } = {}) {
   const status = document.getElementById("live");
@@ -210,9 +216,12 @@ export function live(render, { everyPoll = false } = {}) {
     busy = true;
     try {
       const v = (await api("/api/v1/version")).data;
+      let stale = false;
       if (first || everyPoll || v.dataVersion !== version) {
-        version = v.dataVersion;
+        const staleBefore = staleAnswers;
         await render();
+        stale = staleAnswers !== staleBefore;
+        if (!stale) version = v.dataVersion;
         clearError();
         egx.renders++;
         egx.dataVersion = version;
@@ -221,7 +230,8 @@ export function live(render, { everyPoll = false } = {}) {
       }
       if (status) {
         status.className = "live ok";
-        status.textContent = `Live · checked ${fmtCairoTime(v.serverTime)} Cairo`;
+        status.textContent = `Live · checked ${fmtCairoTime(v.serverTime)} Cairo` +
+          (stale ? " · warehouse busy: showing earlier data" : "");
         status.title = `data version ${v.dataVersion}`;
       }
     } catch (e) {
