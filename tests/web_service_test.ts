@@ -122,13 +122,36 @@ Deno.test("the alerts' default window follows the as-of date, not the answer cac
     const dates = async () =>
       (await srv.get("/api/v1/alerts")).body.data.map((a: { date: string }) => a.date);
     assert.deepEqual(await dates(), ["2025-11-02"]);
-    // 30 days later the alert is still in the window; a day after that it is not, with no write
-    // in between (the data version is the same).
-    srv.setAsOf("2025-12-02T10:00:00Z");
+    // On the 30th day counting the alert's the alert is still in the window; a day after that it
+    // is not, with no write in between (the data version is the same).
+    srv.setAsOf("2025-12-01T10:00:00Z");
     assert.deepEqual(await dates(), ["2025-11-02"]);
-    srv.setAsOf("2025-12-03T10:00:00Z");
+    srv.setAsOf("2025-12-02T10:00:00Z");
     assert.deepEqual(await dates(), []);
   }, { asOf: "2025-11-03T10:00:00Z" });
+});
+
+Deno.test("the alerts' default window is the 30 days ending on the as-of date", async () => {
+  await withServer(async (srv) => {
+    const base = { kind: "price_move" as const, threshold: 5, message: "m", ruleId: "r" };
+    await recordAlerts(
+      srv.warehouse,
+      ["2025-11-08", "2025-11-09", "2025-12-08", "2025-12-09"].map((date) => ({
+        ...base,
+        subject: "COMI",
+        date,
+        direction: "up" as const,
+        observed: 6,
+      })),
+      { source: "pipeline", now: new Date("2025-12-09T12:00:00Z") },
+    );
+    const dates = async (query = "") =>
+      (await srv.get(`/api/v1/alerts${query}`)).body.data.map((a: { date: string }) => a.date);
+    // 2025-11-09 is the 30th day counting 2025-12-08; 2025-11-08 the 31st.
+    assert.deepEqual(await dates(), ["2025-12-08", "2025-11-09"]);
+    assert.deepEqual(await dates("?to=2025-12-09"), ["2025-12-09", "2025-12-08"]);
+    assert.deepEqual(await dates("?from=2025-11-08"), ["2025-12-08", "2025-11-09", "2025-11-08"]);
+  }, { asOf: "2025-12-08T12:00:00Z" });
 });
 
 Deno.test("the data version changes when the warehouse is written, not when it is read", async () => {

@@ -161,7 +161,11 @@ export const serviceEndpoints: Endpoint[] = [
     summary: "Alerts recorded by the rules in alerts.yaml, newest first",
     tag: "alerts",
     params: [
-      { ...PARAMS.from, description: "First alert date (default: 30 days before `to`)" },
+      {
+        ...PARAMS.from,
+        description: "First alert date (default: 29 days before `to`, a window of 30 days " +
+          "counting `to`)",
+      },
       { ...PARAMS.to, description: "Last alert date (default: the as-of date)" },
       PARAMS.limit,
       PARAMS.offset,
@@ -173,7 +177,7 @@ export const serviceEndpoints: Endpoint[] = [
     handle: async ({ url, query, deps }) => {
       const r = parseRange(query);
       const to = r.to ?? cairoDate(deps.asOf());
-      const from = r.from ?? addDays(to, -30);
+      const from = r.from ?? addDays(to, -29); // 30 days, `to` the 30th
       if (from > to) throw new BadRequestError(`from (${from}) must not be after to (${to})`);
       // After the defaults: from=1990-01-01 alone spans as many days as with to given.
       checkSpan(from, to, MAX_ALERT_DAYS);
