@@ -662,6 +662,53 @@ Deno.test("streamed rows newer than the models show up live, marked as such", as
   }, { copy: true });
 });
 
+Deno.test("prices of a company the models have not built yet are in no market-wide answer", async () => {
+  await withServer(async (srv, inputs) => {
+    // A batch_load whose models have not run: NEWCO has prices but no row in gold_dim_company,
+    // rising 100% on the latest day with the most shares traded, and alone on the day after.
+    await srv.warehouse.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) VALUES " +
+          "('NEWCO', '2025-12-07', 'BATCH_CSV', 10, 10, 10, 10, 900000000), " +
+          "('NEWCO', '2025-12-08', 'BATCH_CSV', 20, 20, 20, 20, 900000000), " +
+          "('NEWCO', '2025-12-09', 'BATCH_CSV', 30, 30, 30, 30, 900000000)",
+      )
+    );
+    const date = latestDate(inputs.daily);
+    assert.equal(date, "2025-12-08");
+    const day = dayRows(inputs, date);
+    const ranks = (body: { data: Record<string, unknown>[] }) =>
+      body.data.map((r) => [r.rank, r.ticker]);
+    const ranked = (rows: typeof day) => rows.slice(0, 3).map((r, i) => [i + 1, r.ticker]);
+    const gainers = day.filter((r) => r.changePct! > 0)
+      .sort((a, b) => b.changePct! - a.changePct! || a.ticker.localeCompare(b.ticker));
+    const leaders = [...day].sort((a, b) =>
+      b.volume - a.volume || a.ticker.localeCompare(b.ticker)
+    );
+    assert.deepEqual(ranks(await ok(srv, "/api/v1/market/top-movers?limit=3")), ranked(gainers));
+    assert.deepEqual(
+      ranks(await ok(srv, "/api/v1/market/volume-leaders?limit=3")),
+      ranked(leaders),
+    );
+    // The default date is the latest with a listed stock, not NEWCO's day alone.
+    const snap = await ok(srv, "/api/v1/market/snapshot");
+    assert.equal(snap.data.date, date);
+    assert.deepEqual(
+      snap.data.stocks.map((s: { ticker: string }) => s.ticker),
+      day.map((r) => r.ticker),
+    );
+    assert.equal(snap.data.breadth.total, day.length);
+    const sectors = await ok(srv, "/api/v1/sectors/performance");
+    assert.equal(sum(sectors.data.map((s: { companies: number }) => s.companies)), day.length);
+    const alone = await srv.get("/api/v1/market/snapshot?date=2025-12-09");
+    assert.deepEqual(
+      [alone.status, alone.body.error.message],
+      [404, "no market data on 2025-12-09 (no data loaded for it)"],
+    );
+  }, { copy: true });
+});
+
 Deno.test("a day the models built before the session closed is served from its newer operational row", async () => {
   await withServer(async (srv, inputs) => {
     // The 14:00 Cairo build saw the day up to then; a later poll (or the close's batch file)

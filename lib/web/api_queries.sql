@@ -41,13 +41,26 @@ LIMIT ? OFFSET ?;
 -- Market data: statements that start with the live_daily CTEs read the gold daily fact
 -- overlaid with newer operational rows (lib/web/live_daily.sql).
 
+-- name: listed_daily
+-- The market-wide answers (trade dates, snapshot, movers, volume leaders, sectors) count one set
+-- of stocks: `listed`, the rows of `daily` whose ticker is in gold_dim_company (the names and
+-- sectors they show). Prices loaded before the models have built their company (a batch_load
+-- whose models have not run yet) wait for that build: they would otherwise take a rank from a
+-- stock that is shown, or make a date of their own with no stock on it.
+{{live_daily}},
+listed as (
+  select d.*
+  from daily as d
+  where exists (select 1 from DWH_GOLD.gold_dim_company as c where c.TICKER = d.TICKER)
+)
+
 -- name: latest_trade_date
-with {{live_daily}}
-select max(TRADE_DATE) as "date" from daily;
+with {{listed_daily}}
+select max(TRADE_DATE) as "date" from listed;
 
 -- name: trade_date_exists
-with {{live_daily}}
-select count(*) as "n" from daily where TRADE_DATE = CAST(? AS DATE);
+with {{listed_daily}}
+select count(*) as "n" from listed where TRADE_DATE = CAST(? AS DATE);
 
 -- name: companies_count
 select count(*) as "n"
@@ -179,18 +192,18 @@ order by BAR_START, INTERVAL_MINUTES
 limit ? offset ?;
 
 -- name: snapshot
-with {{live_daily}}
+with {{listed_daily}}
 select
   d.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector", d.CLOSE as "close",
   d.PREV_CLOSE as "prevClose", d.DAILY_CHANGE as "change", d.DAILY_RETURN_PCT as "changePct",
   d.VOLUME as "volume", d.TURNOVER_ESTIMATE as "value", d.IS_LIVE as "live"
-from daily as d
+from listed as d
 join DWH_GOLD.gold_dim_company as c on c.TICKER = d.TICKER
 where d.TRADE_DATE = CAST(? AS DATE)
 order by d.TICKER;
 
 -- name: ranked_stocks
--- The stocks of a `ranked` CTE (the day's rows of `daily` with RANK_NO) up to rank ?, as the
+-- The stocks of a `ranked` CTE (the day's rows of `listed` with RANK_NO) up to rank ?, as the
 -- movers and volume leaders return them.
 select
   r.RANK_NO as "rank", r.TICKER as "ticker", c.COMPANY_NAME as "name", c.SECTOR as "sector",
@@ -205,35 +218,35 @@ order by r.RANK_NO;
 -- name: top_gainers
 -- Only stocks that rose (a flat or falling stock is no gainer, however few rose); top_losers
 -- likewise only those that fell.
-with {{live_daily}},
+with {{listed_daily}},
 ranked as (
   select d.*, row_number() over (order by d.DAILY_RETURN_PCT desc, d.TICKER) as RANK_NO
-  from daily as d
+  from listed as d
   where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT > 0
 )
 {{ranked_stocks}};
 
 -- name: top_losers
-with {{live_daily}},
+with {{listed_daily}},
 ranked as (
   select d.*, row_number() over (order by d.DAILY_RETURN_PCT asc, d.TICKER) as RANK_NO
-  from daily as d
+  from listed as d
   where d.TRADE_DATE = CAST(? AS DATE) and d.DAILY_RETURN_PCT < 0
 )
 {{ranked_stocks}};
 
 -- name: volume_leaders
-with {{live_daily}},
+with {{listed_daily}},
 ranked as (
   -- An unknown volume (NULL) last: Snowflake sorts NULL first in a descending order.
   select d.*, row_number() over (order by d.VOLUME desc nulls last, d.TICKER) as RANK_NO
-  from daily as d
+  from listed as d
   where d.TRADE_DATE = CAST(? AS DATE)
 )
 {{ranked_stocks}};
 
 -- name: sector_performance
-with {{live_daily}}
+with {{listed_daily}}
 select
   c.SECTOR as "sector",
   count(*) as "companies",
@@ -244,7 +257,7 @@ select
   median(d.DAILY_RETURN_PCT) as "medianChangePct",
   sum(d.VOLUME) as "volume",
   sum(d.TURNOVER_ESTIMATE) as "value"
-from daily as d
+from listed as d
 join DWH_GOLD.gold_dim_company as c on c.TICKER = d.TICKER
 where d.TRADE_DATE = CAST(? AS DATE)
 group by c.SECTOR
