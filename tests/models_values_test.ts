@@ -384,7 +384,9 @@ Deno.test("the silver and gold models hold the values worked out from the fixtur
            LAST_TRADE_DATE, TRADING_DAYS, HAS_PRICES, LATEST_CLOSE, STATS_SNAPSHOT_DATE, MARKET_CAP
          FROM DWH_GOLD.gold_dim_company ORDER BY TICKER`,
         );
-        const tickers = (await csv("companies.csv")).map((r) => r.ticker).sort();
+        // The list's ACTF.CA is ACTF (stg_companies drops the Cairo suffix).
+        const tickers = (await csv("companies.csv")).map((r) => r.ticker.replace(/\.CA$/, ""))
+          .sort();
         const want = tickers.map((ticker) => {
           const b = bars.get(ticker) ?? [];
           const codes = members.filter((m) => m.ticker === ticker && effective(m, asOfDate))
@@ -539,6 +541,40 @@ Deno.test("a stock whose membership periods in an index overlap counts once a da
         },
       ],
     );
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("a company listed with the Cairo suffix .CA is its EGX code, one row whichever spelling came last", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    // The fixture list has ACTF.CA ("Act Financial"); a later write spells it ACTF, and another
+    // company comes in lower case with spaces around.
+    await fx.wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, UPDATED_AT) VALUES " +
+          "('ACTF', 'Act Financial Holding', TIMESTAMP '2099-01-01 00:00:00'), " +
+          "(' newx.ca ', 'New X', TIMESTAMP '2099-01-01 00:00:00')",
+      );
+    });
+    const { project } = await buildModels(fx);
+    assertEquals(
+      await fx.wh.query(
+        `SELECT TICKER, COMPANY_NAME FROM DWH_GOLD.gold_dim_company
+         WHERE TICKER LIKE 'ACTF%' OR TICKER LIKE 'NEWX%' ORDER BY TICKER`,
+      ),
+      [
+        { TICKER: "ACTF", COMPANY_NAME: "Act Financial Holding" },
+        { TICKER: "NEWX", COMPANY_NAME: "New X" },
+      ],
+    );
+    const t = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      select: ["stg_companies"],
+    });
+    assertEquals(t.results.filter((r) => r.status !== "pass").map((r) => r.name), []);
   } finally {
     await fx.close();
   }

@@ -139,6 +139,39 @@ Deno.test("one company shows the span of its prices and its latest day", async (
   });
 });
 
+Deno.test("every ticker the company list gives can be fetched: ACTF.CA in the list is ACTF", async () => {
+  await withServer(async (srv) => {
+    const actf = {
+      ticker: "ACTF",
+      name: "Act Financial",
+      isin: null,
+      sector: "Unclassified",
+      industry: null,
+      isActive: true,
+      indices: [],
+    };
+    assert.deepEqual((await ok(srv, "/api/v1/companies?q=ACTF")).data, [actf]);
+    assert.deepEqual((await ok(srv, "/api/v1/companies/ACTF")).data, {
+      ...actf,
+      firstDate: null,
+      lastDate: null,
+      latest: null,
+    });
+    const suffixed = await srv.get("/api/v1/companies/ACTF.CA");
+    assert.deepEqual([suffixed.status, suffixed.body.error.message], [
+      400,
+      'ticker must be 2-10 letters or digits starting with a letter (e.g. COMI), got "ACTF.CA"',
+    ]);
+    const all = await ok(srv, "/api/v1/companies?limit=1000");
+    const statuses = new Map<number, number>();
+    for (const { ticker } of all.data as { ticker: string }[]) {
+      const r = await srv.get(`/api/v1/companies/${encodeURIComponent(ticker)}`);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    }
+    assert.deepEqual([...statuses], [[200, all.data.length]]);
+  });
+});
+
 Deno.test("unknown tickers are 404 and malformed ones 400 on every ticker endpoint", async () => {
   await withServer(async (srv) => {
     for (const base of ["companies/", "prices/", "indicators/"]) {

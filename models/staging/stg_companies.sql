@@ -3,9 +3,12 @@
 -- spellings that differ only in case or punctuation ("Real Estate", "real estate", "Real-Estate")
 -- are one sector; SECTOR is then that key's most common spelling (ties: the first in sort order),
 -- so a sector has one name everywhere (gold_dim_sector is one row per key).
+-- TICKER is the local EGX code: a trailing ".CA" (Yahoo's and Investing.com's suffix for the Cairo
+-- exchange, e.g. "ACTF.CA" in a downloaded list) is dropped, so the company is the one its prices,
+-- index memberships and the API name (ACTF); were both spellings listed, the latest write wins.
 with ranked as (
   select
-    upper(trim(TICKER)) as TICKER,
+    regexp_replace(upper(trim(TICKER)), '[.]CA$', '') as TICKER,
     trim(COMPANY_NAME) as COMPANY_NAME,
     nullif(upper(trim(ISIN)), '') as ISIN,
     nullif(trim(SECTOR), '') as SECTOR_RAW,
@@ -14,7 +17,7 @@ with ranked as (
     CREATED_AT,
     UPDATED_AT,
     row_number() over (
-      partition by upper(trim(TICKER))
+      partition by regexp_replace(upper(trim(TICKER)), '[.]CA$', '')
       order by UPDATED_AT desc, CREATED_AT desc, COMPANY_NAME
     ) as ROW_RANK
   from {{ source('operational', 'TBL_COMPANY') }}

@@ -142,14 +142,15 @@ export async function readInputs(): Promise<MarketInputs> {
     close,
     volume,
   })).sort((a, b) => a.ticker.localeCompare(b.ticker) || a.date.localeCompare(b.date));
-  const companies = new Map(
-    (await csv("companies.csv")).map((r) => [r.ticker, {
-      ticker: r.ticker,
+  const companies = new Map((await csv("companies.csv")).map((r) => {
+    const ticker = r.ticker.replace(/\.CA$/, ""); // the staging model's rule: ACTF.CA is ACTF
+    return [ticker, {
+      ticker,
       name: r.company_name.trim(),
       isin: r.isin === "" ? null : r.isin,
       sector: r.sector.trim() === "" ? "Unclassified" : r.sector.trim(),
-    }]),
-  );
+    }];
+  }));
   const memberships = (await csv("index_membership.csv")).map((r) => ({
     index: r.index_code,
     ticker: r.ticker,
