@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { loadFiles, type LoadOutcome } from "../lib/ingest/load.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
+import type { Warehouse } from "../lib/warehouse/warehouse.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
 import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
 
@@ -281,5 +282,123 @@ Deno.test('an Investing.com day with no volume ("-") loads into Snowflake as int
     assert.deepEqual(await sf.query(sql.prices), prices);
   } finally {
     await sf.close();
+  }
+});
+
+Deno.test("financials, screener and index lists without an optional column leave Snowflake's stored values, as DuckDB's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_optional_" });
+  // Each step's files (key -> content), loaded in turn after a company list of COMI and SWDY.
+  const steps: Record<string, string>[] = [{
+    "fin_a.csv": "ticker,fiscal_year,fiscal_quarter,period_end,currency,revenue,net_income\n" +
+      "COMI,2024,4,2024-12-31,USD,500,120\n",
+    "scr_a.csv":
+      "ticker,snapshot_date,last_price,pe_ratio,volume\nCOMI,2025-12-08,117.6,7.1,1000\n",
+    "idx_a.csv": "index_code,ticker,effective_from,effective_to,weight\n" +
+      "EGX30,COMI,2025-01-01,2025-06-30,0.1\n",
+  }, {
+    // Without currency, net_income, pe_ratio, volume, effective_to, weight: all kept.
+    "fin_b.csv": "ticker,fiscal_year,fiscal_quarter,period_end,revenue\n" +
+      "COMI,2024,4,2024-12-31,600\nCOMI,2025,1,2025-03-31,700\n",
+    "scr_b.csv": "ticker,snapshot_date,last_price\nCOMI,2025-12-08,118\n",
+    "idx_b.csv": "index_code,ticker,effective_from\nEGX30,COMI,2025-01-01\nEGX30,SWDY,2025-01-01\n",
+  }, {
+    // The columns present, blank: they update (a blank currency is the default, EGP).
+    "fin_c.csv": "ticker,fiscal_year,fiscal_quarter,period_end,currency,net_income\n" +
+      "COMI,2024,4,2024-12-31,,\n",
+    "scr_c.csv": "ticker,snapshot_date,last_price,pe_ratio\nCOMI,2025-12-08,118,\n",
+    "idx_c.csv": "index_code,ticker,effective_from,effective_to\nEGX30,COMI,2025-01-01,\n",
+  }];
+  const sql = {
+    financial: "SELECT FISCAL_YEAR AS Y, FISCAL_QUARTER AS Q, CURRENCY, REVENUE, NET_INCOME, " +
+      "SOURCE_FILE FROM OPERATIONAL.TBL_FINANCIAL ORDER BY 1, 2",
+    stat: "SELECT LAST_PRICE, PE_RATIO, VOLUME, SOURCE_FILE FROM OPERATIONAL.TBL_MARKET_STAT",
+    member: "SELECT TICKER, EFFECTIVE_TO, WEIGHT, SOURCE_FILE " +
+      "FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP ORDER BY 1",
+  };
+  const fin = (
+    y: number,
+    q: number,
+    currency: string,
+    revenue: number | null,
+    netIncome: number | null,
+    file: string,
+  ) => ({
+    Y: y,
+    Q: q,
+    CURRENCY: currency,
+    REVENUE: revenue,
+    NET_INCOME: netIncome,
+    SOURCE_FILE: file,
+  });
+  const expected = [{
+    financial: [fin(2024, 4, "USD", 500, 120, "fin_a.csv")],
+    stat: [{ LAST_PRICE: 117.6, PE_RATIO: 7.1, VOLUME: 1000, SOURCE_FILE: "scr_a.csv" }],
+    member: [{ TICKER: "COMI", EFFECTIVE_TO: "2025-06-30", WEIGHT: 0.1, SOURCE_FILE: "idx_a.csv" }],
+  }, {
+    financial: [
+      fin(2024, 4, "USD", 600, 120, "fin_b.csv"),
+      fin(2025, 1, "EGP", 700, null, "fin_b.csv"),
+    ],
+    stat: [{ LAST_PRICE: 118, PE_RATIO: 7.1, VOLUME: 1000, SOURCE_FILE: "scr_b.csv" }],
+    member: [
+      // Nothing the file has differs: COMI's row is left alone.
+      { TICKER: "COMI", EFFECTIVE_TO: "2025-06-30", WEIGHT: 0.1, SOURCE_FILE: "idx_a.csv" },
+      { TICKER: "SWDY", EFFECTIVE_TO: null, WEIGHT: null, SOURCE_FILE: "idx_b.csv" },
+    ],
+  }, {
+    financial: [
+      fin(2024, 4, "EGP", 600, null, "fin_c.csv"),
+      fin(2025, 1, "EGP", 700, null, "fin_b.csv"),
+    ],
+    stat: [{ LAST_PRICE: 118, PE_RATIO: null, VOLUME: 1000, SOURCE_FILE: "scr_c.csv" }],
+    member: [
+      { TICKER: "COMI", EFFECTIVE_TO: null, WEIGHT: 0.1, SOURCE_FILE: "idx_c.csv" },
+      { TICKER: "SWDY", EFFECTIVE_TO: null, WEIGHT: null, SOURCE_FILE: "idx_b.csv" },
+    ],
+  }];
+  /** Load the company list, then each step, checking the tables after each. */
+  const loadSteps = async (wh: Warehouse) => {
+    const companies = `${dir}/companies.csv`;
+    await Deno.writeTextFile(
+      companies,
+      "ticker,company_name,isin,sector\n" +
+        "COMI,Commercial International Bank,EGS60121C018,Financials\n" +
+        "SWDY,Elsewedy Electric,EGS3G0Z1C014,Industrials\n",
+    );
+    await loadFiles(wh, [localFile(companies, "companies.csv")]);
+    for (const [i, files] of steps.entries()) {
+      const batch = [];
+      for (const [key, text] of Object.entries(files)) {
+        await Deno.writeTextFile(`${dir}/${i}_${key}`, text);
+        batch.push(localFile(`${dir}/${i}_${key}`, key));
+      }
+      const out = await loadFiles(wh, batch);
+      // Every row of every file loads (one per line after the header).
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsLoaded]).sort(),
+        Object.entries(files).map(([k, text]) => [k, "LOADED", text.trim().split("\n").length - 1])
+          .sort(),
+      );
+      for (const [name, q] of Object.entries(sql)) {
+        assert.deepEqual(
+          await wh.query(q),
+          expected[i][name as keyof typeof sql],
+          `${wh.kind} ${name} after step ${i}`,
+        );
+      }
+    }
+  };
+  const sent: string[] = [];
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg, { onStatement: (s) => sent.push(s) });
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    await loadSteps(sf);
+    await withTempWarehouse(loadSteps);
+    assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
+  } finally {
+    await sf.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -548,6 +548,7 @@ async function loadGroupSnowflake(
       signal: opts.signal,
       label,
       aggregateBars: detected.spec.id === "bars_1m",
+      columns: { optional: detected.spec.optional, missing: detected.missingOptional },
     });
     const log = staged.find((b) => b.target === TARGETS.loadLog)!;
     const col = (name: string) => TARGETS.loadLog.columns.indexOf(name);

@@ -164,6 +164,28 @@ function statement(sql: string): string {
   return splitStatements(sql)[0];
 }
 
+/** A format's optional columns (formats.ts, lower case) and those the files being loaded lack. */
+export interface OptionalColumns {
+  optional: readonly string[];
+  missing: readonly string[];
+}
+
+/**
+ * `t`'s MERGE with each `{{name}}` (an optional column of the format) replaced by TRUE when the
+ * files have that column and FALSE when they lack it, so that the update keeps what is stored in
+ * a column they lack (as DuckDB's upserts, egx_given). Only TRUE or FALSE goes into the SQL, never
+ * text from a file; a name that is not one of the format's optional columns is a programming
+ * error, as is a merge with names and no columns.
+ */
+function mergeStatement(t: Target, columns: OptionalColumns | undefined): string {
+  return statement(t.merge).replace(/\{\{([a-z0-9_]+)\}\}/g, (_, name: string) => {
+    if (!columns?.optional.includes(name)) {
+      throw new Error(`${t.table} merge: {{${name}}} is not an optional column of the files`);
+    }
+    return columns.missing.includes(name) ? "FALSE" : "TRUE";
+  });
+}
+
 const ISO_UTC = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}\.\d{3})Z$/;
 
 /** TIMESTAMP_NTZ values go to Snowflake as naive UTC text ("YYYY-MM-DD HH:MM:SS.mmm"). */
@@ -234,13 +256,19 @@ export async function localRows(
 }
 
 /**
- * Send `batches` (rows per target) to Snowflake in one transaction; `afterMerge` runs extra
- * statements (the daily aggregation of bars) inside it.
+ * Send `batches` (rows per target) to Snowflake in one transaction; `aggregateBars` runs the daily
+ * aggregation of bars inside it. `columns`: the optional columns of the files the rows come from,
+ * for the merges that update only the columns the files have (financials, screener, index list).
  */
 export async function publish(
   sf: Warehouse,
   batches: readonly { target: Target; rows: SqlValue[][] }[],
-  opts: { signal?: AbortSignal; label?: string; aggregateBars?: boolean } = {},
+  opts: {
+    signal?: AbortSignal;
+    label?: string;
+    aggregateBars?: boolean;
+    columns?: OptionalColumns;
+  } = {},
 ): Promise<void> {
   for (const { target: t } of batches) {
     // DDL commits implicitly on Snowflake: the session's staging tables come first.
@@ -250,7 +278,7 @@ export async function publish(
     for (const { target: t, rows } of batches) {
       if (rows.length === 0) continue;
       await s.insertRows(t.stage, t.columns, rows);
-      await s.execute(statement(t.merge));
+      await s.execute(mergeStatement(t, opts.columns));
     }
     if (opts.aggregateBars) await s.execute(statement(dailyFromBarsMerge));
   }, { signal: opts.signal, label: opts.label });
