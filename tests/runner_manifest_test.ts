@@ -1,6 +1,9 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { History } from "../lib/runner/history.ts";
-import { loadManifestCached, MANIFEST_RULES } from "../lib/runner/manifest_cache.ts";
+import {
+  loadManifestCached,
+  MANIFEST_RULES,
+  manifestCachePath,
+} from "../lib/runner/manifest_cache.ts";
 import {
   DEFAULTS_KEYS,
   findCycles,
@@ -644,6 +647,65 @@ jobs:
   }
 });
 
+Deno.test("no job may be granted write access to the runner's own folder (its manifest cache)", () => {
+  const bad = (entry: string) =>
+    `write path "${entry}" holds the runner's own folder ${ROOT}/.egx-runner (its cache of the ` +
+    "validated manifest): a job that can write there could raise any job's permissions; grant " +
+    "the folders the job writes instead";
+  assertEquals(
+    findings(
+      "jobs:\n  a:\n    script: jobs/behave.ts\n    permissions:\n" +
+        '      write: [".", .egx-runner, "/", sub/.., data, "${LOGS:-logs}"]\n',
+    ),
+    [".", ".egx-runner", "/", "sub/.."].map((e, i) =>
+      `jobs.yaml:5:${[15, 20, 33, 38][i]} job a: permissions: ${bad(e)}`
+    ),
+  );
+  // A ${VAR} entry is checked once expanded, when the job's command is built.
+  const m = parseManifest(
+    'jobs:\n  a: {script: jobs/behave.ts, permissions: {write: ["${LOGS:-logs}"]}}\n',
+    { root: ROOT },
+  );
+  const cmd = (LOGS?: string) =>
+    jobCommand(m, m.jobs.get("a")!, { source: LOGS ? { LOGS } : {}, deno: "deno" });
+  assert(cmd().argv.includes("--allow-write=logs"));
+  assert(cmd("/var/log/egx").argv.includes("--allow-write=/var/log/egx"));
+  const err = assertThrows(() => cmd(ROOT), Error);
+  assertEquals(err.message, bad(ROOT));
+});
+
+Deno.test("the validated manifest is cached in the runner's folder beside it, not in the log folder", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
+  try {
+    Deno.writeTextFileSync(`${tmp}/noop.ts`, "export {};\n");
+    const path = `${tmp}/jobs.yaml`;
+    Deno.writeTextFileSync(path, "jobs:\n  a: {script: noop.ts, permissions: {write: [logs]}}\n");
+    const m = await loadManifestCached(path);
+    assertEquals(m.jobs.get("a")!.permissions.write, ["logs"]);
+    const file = `${tmp}/.egx-runner/jobs.yaml.json`;
+    assertEquals(manifestCachePath(path, tmp), file);
+    const doc = JSON.parse(Deno.readTextFileSync(file));
+    assertEquals(doc.manifest.jobs[0].permissions.write, ["logs"]);
+    // Answered from the cache while the text is the same: what the file says is what runs.
+    doc.manifest.jobs[0].description = "from the cache";
+    Deno.writeTextFileSync(file, JSON.stringify(doc));
+    assertEquals((await loadManifestCached(path)).jobs.get("a")!.description, "from the cache");
+    // A cache that is not JSON is validated again and rewritten.
+    Deno.writeTextFileSync(file, "{");
+    assertEquals((await loadManifestCached(path)).jobs.get("a")!.description, "");
+    assertEquals(JSON.parse(Deno.readTextFileSync(file)).key, doc.key);
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
+
+/** Cache `stored` for the manifest at `path` (absolute) under `key`, as a runner would. */
+function cacheAs(path: string, key: string, stored: unknown) {
+  const file = manifestCachePath(path, path.slice(0, path.lastIndexOf("/")));
+  Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true });
+  Deno.writeTextFileSync(file, JSON.stringify({ key, manifest: stored }));
+}
+
 Deno.test("a manifest cached as valid under older rules is validated again", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
   try {
@@ -652,20 +714,15 @@ Deno.test("a manifest cached as valid under older rules is validated again", asy
     const text = `jobs:\n  ${id}: {script: noop.ts}\n`;
     const path = `${tmp}/jobs.yaml`;
     Deno.writeTextFileSync(path, text);
-    const history = new History(`${tmp}/runs.sqlite`);
-    try {
-      // As a runner before the rule would have cached it (its key had no rules version).
-      const stored = { settings: {}, jobs: [{ id, script: "noop.ts" }], pipelines: [] };
-      history.cacheManifest(path, `${path}\0${Deno.version.deno}\0${text}`, JSON.stringify(stored));
-      const err = await loadManifestCached(path, history).then(() => undefined, (e) => e);
-      assert(err instanceof ManifestError, String(err));
-      assertEquals(
-        err.findings.map((f) => f.message),
-        [`job id "${id.slice(0, 20)}..." is too long: 65 characters (at most 64)`],
-      );
-    } finally {
-      history.close();
-    }
+    // As a runner before the rule would have cached it (its key had no rules version).
+    const stored = { settings: {}, jobs: [{ id, script: "noop.ts" }], pipelines: [] };
+    cacheAs(path, `${path}\0${Deno.version.deno}\0${text}`, stored);
+    const err = await loadManifestCached(path).then(() => undefined, (e) => e);
+    assert(err instanceof ManifestError, String(err));
+    assertEquals(
+      err.findings.map((f) => f.message),
+      [`job id "${id.slice(0, 20)}..." is too long: 65 characters (at most 64)`],
+    );
   } finally {
     Deno.removeSync(tmp, { recursive: true });
   }
@@ -703,19 +760,13 @@ Deno.test("bytes that are not UTF-8 are findings (one per line, at the first), n
     ];
     const shown = (e: ManifestError) => e.findings.map((f) => `${f.line}:${f.col} ${f.message}`);
     assertEquals(shown(assertThrows(() => loadManifest(path), ManifestError)), expected);
-    const history = new History(`${tmp}/runs.sqlite`);
-    try {
-      // Also when a runner that read the file leniently cached it as valid (U+FFFD in its text).
-      const lenient = new TextDecoder().decode(bytes);
-      const stored = { settings: {}, jobs: [{ id: "a", script: "noop.ts" }], pipelines: [] };
-      const key = `${path}\0${Deno.version.deno}\0rules ${MANIFEST_RULES}\0${lenient}`;
-      history.cacheManifest(path, key, JSON.stringify(stored));
-      const err = await loadManifestCached(path, history).then(() => undefined, (e) => e);
-      assert(err instanceof ManifestError, String(err));
-      assertEquals(shown(err), expected);
-    } finally {
-      history.close();
-    }
+    // Also when a runner that read the file leniently cached it as valid (U+FFFD in its text).
+    const lenient = new TextDecoder().decode(bytes);
+    const stored = { settings: {}, jobs: [{ id: "a", script: "noop.ts" }], pipelines: [] };
+    cacheAs(path, `${path}\0${Deno.version.deno}\0rules ${MANIFEST_RULES}\0${lenient}`, stored);
+    const err = await loadManifestCached(path).then(() => undefined, (e) => e);
+    assert(err instanceof ManifestError, String(err));
+    assertEquals(shown(err), expected);
     // A byte order mark is UTF-8, and still accepted.
     Deno.writeTextFileSync(path, `\ufeff${head}`);
     assertEquals([...loadManifest(path).jobs.keys()], ["a"]);

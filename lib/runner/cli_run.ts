@@ -104,19 +104,12 @@ export async function main(args: string[]): Promise<number> {
   let manifest: Manifest;
   let thePlan: Plan;
   try {
-    if (exists(dbPath)) {
-      history = new History(dbPath);
-      manifest = await loadManifestCached(values.manifest, history);
-    } else {
-      // First run: validate and plan before creating anything, so a bad manifest or target
-      // leaves no trace (not even the log folder).
-      const { loadManifest } = await importManifestModule();
-      plan(loadManifest(values.manifest));
-      useLogDir(config.logDir);
-      history = new History(dbPath);
-      manifest = await loadManifestCached(values.manifest, history);
-    }
+    // Validated and planned before the history is opened: a bad manifest or target leaves no
+    // trace in the log folder (on a first run, not even the folder).
+    manifest = await loadManifestCached(values.manifest);
     thePlan = plan(manifest);
+    if (!exists(dbPath)) useLogDir(config.logDir);
+    history = new History(dbPath);
   } catch (e) {
     history?.close();
     throw e;

@@ -96,8 +96,6 @@ CREATE TABLE IF NOT EXISTS attempts (
   duration_ms INTEGER, exit_code INTEGER, signal TEXT, log_path TEXT NOT NULL,
   command TEXT NOT NULL, message TEXT,
   PRIMARY KEY (run_id, job, attempt));
-CREATE TABLE IF NOT EXISTS manifest_cache (
-  path TEXT PRIMARY KEY, key TEXT NOT NULL, manifest TEXT NOT NULL);
 `;
 
 function hostname(): string {
@@ -445,19 +443,6 @@ export class History {
     this.#st.endRun.run(status, t, message === undefined ? null : redact(message), t, runId);
   }
 
-  /** The cached validated manifest for `path` if its key (the exact text) matches. */
-  cachedManifest(path: string, key: string): string | undefined {
-    const row = this.#db.prepare("SELECT manifest FROM manifest_cache WHERE path = ? AND key = ?")
-      .get(path, key) as { manifest: string } | undefined;
-    return row?.manifest;
-  }
-  cacheManifest(path: string, key: string, manifest: string) {
-    this.#db.prepare(
-      "INSERT INTO manifest_cache (path, key, manifest) VALUES (?, ?, ?) " +
-        "ON CONFLICT (path) DO UPDATE SET key = excluded.key, manifest = excluded.manifest",
-    ).run(path, key, manifest);
-  }
-
   /** Append a note (e.g. an alert's outcome) to a run's message. */
   noteRun(runId: string, note: string) {
     this.#db.prepare(
@@ -550,18 +535,23 @@ export class History {
     this.#tx(fn);
   }
 
-  /** History files made before `runs.runner_start` existed get the column (schema version 1). */
+  /**
+   * History files made before `runs.runner_start` existed get the column (schema version 1); the
+   * manifest cache once kept here (in the log folder, which jobs may write) is dropped (version 2:
+   * it lives in the runner's own folder, see manifest_cache.ts).
+   */
   #migrate() {
     const version = () =>
       (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
-    if (version() >= 1) return;
+    if (version() >= 2) return;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const cols = this.#db.prepare("PRAGMA table_info(runs)").all() as { name: string }[];
       if (!cols.some((c) => c.name === "runner_start")) {
         this.#db.exec("ALTER TABLE runs ADD COLUMN runner_start TEXT");
       }
-      this.#db.exec("PRAGMA user_version = 1");
+      this.#db.exec("DROP TABLE IF EXISTS manifest_cache");
+      this.#db.exec("PRAGMA user_version = 2");
       this.#db.exec("COMMIT");
     } catch (e) {
       this.#db.exec("ROLLBACK");

@@ -50,6 +50,7 @@ import {
   type Permissions,
   referenceProblem,
   sysEntryProblem,
+  writeEntryProblem,
 } from "./permissions.ts";
 
 export type Trigger = "all_ok" | "none_failed" | "all_done";
@@ -539,7 +540,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
       if (k === "trigger") {
         job.trigger = w.oneOf(v, `${what}: trigger`, TRIGGERS) ?? "all_ok";
       }
-      if (k === "permissions") job.permissions = permissions(w, v, what);
+      if (k === "permissions") job.permissions = permissions(w, v, what, root);
       if (k === "env") {
         for (const ep of w.map(v, `${what}: env`) ?? []) {
           const name = w.keyOf(ep);
@@ -655,7 +656,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   return { file, root, settings, jobs, pipelines };
 }
 
-function permissions(w: Walker, node: unknown, what: string): Permissions {
+function permissions(w: Walker, node: unknown, what: string, root: string): Permissions {
   const out: Permissions = { ...NO_PERMISSIONS };
   const label = `${what}: permissions`;
   const pairs = w.map(node, label, PERMISSION_KEYS) ?? [];
@@ -675,7 +676,12 @@ function permissions(w: Walker, node: unknown, what: string): Permissions {
         : w.list(v, `${label}.net`, checked(netEntryProblem)) ?? [];
     }
     if (k === "read") out.read = w.list(v, `${label}.read`, checked(pathEntryProblem)) ?? [];
-    if (k === "write") out.write = w.list(v, `${label}.write`, checked(pathEntryProblem)) ?? [];
+    if (k === "write") {
+      // One with a ${VAR} is checked once expanded, when the job starts (plan.ts).
+      const writable = (e: string) =>
+        pathEntryProblem(e) ?? (e.includes("${") ? undefined : writeEntryProblem(e, root));
+      out.write = w.list(v, `${label}.write`, checked(writable)) ?? [];
+    }
     if (k === "env") out.env = w.list(v, `${label}.env`, checked(envEntryProblem)) ?? [];
     if (k === "ffi") out.ffi = w.bool(v, `${label}.ffi`) ?? false;
     if (k === "sys") {

@@ -128,6 +128,45 @@ export function pathEntryProblem(entry: string): string | undefined {
   return referenceProblems(entry)[0];
 }
 
+/**
+ * The runner's own folder in the project root (the manifest's folder): its cache of the validated
+ * manifest, which decides every job's permissions (manifest_cache.ts). No job may write there.
+ */
+export const RUNNER_STATE_DIR = ".egx-runner";
+
+/**
+ * Why a job may not be granted write access to `entry` (expanded; relative to `root`, the job's
+ * folder): it is the runner's folder or one holding it, so the job could rewrite the permissions
+ * of every job. Paths are compared as resolved (`..`, symbolic links of what exists).
+ */
+export function writeEntryProblem(entry: string, root: string): string | undefined {
+  const state = resolved(`${root}/${RUNNER_STATE_DIR}`);
+  const target = resolved(entry.startsWith("/") ? entry : `${root}/${entry}`);
+  if (state !== target && !state.startsWith(target === "/" ? "/" : `${target}/`)) return undefined;
+  return `write path "${entry}" holds the runner's own folder ${root}/${RUNNER_STATE_DIR} ` +
+    "(its cache of the validated manifest): a job that can write there could raise any job's " +
+    "permissions; grant the folders the job writes instead";
+}
+
+/** An absolute path without `.`, `..` or `//`, its longest existing part through realPath. */
+function resolved(path: string): string {
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
+  for (let i = parts.length; i >= 0; i--) {
+    try {
+      const real = Deno.realPathSync(`/${parts.slice(0, i).join("/")}`);
+      return [real === "/" ? "" : real, ...parts.slice(i)].join("/") || "/";
+    } catch {
+      // not there (yet): its parent is resolved instead
+    }
+  }
+  return `/${parts.join("/")}`;
+}
+
 /** Why an env entry is invalid, or undefined. */
 export function envEntryProblem(entry: string): string | undefined {
   return ENV_PATTERN.test(entry)

@@ -18,7 +18,9 @@ import {
   denoFlags,
   expandEntry,
   expandPermissions,
+  PermissionError,
   type Permissions,
+  writeEntryProblem,
 } from "./permissions.ts";
 
 /** A request the manifest cannot satisfy (unknown target, --only outside it, ...): exit 2. */
@@ -121,6 +123,10 @@ export function jobCommand(
   opts: { source: Readonly<Record<string, string>>; deno?: string },
 ): JobCommand {
   const permissions = expandPermissions(job.permissions, (n) => opts.source[n]);
+  for (const w of permissions.write) {
+    const problem = writeEntryProblem(w, manifest.root);
+    if (problem) throw new PermissionError(problem);
+  }
   const flags = denoFlags(permissions, Object.keys(job.env));
   const args = job.args.map((a) => expandEntry(a, (n) => opts.source[n]));
   // A script named like a flag ("--allow-run=x.ts", "-A.ts") would be read by deno as one: it

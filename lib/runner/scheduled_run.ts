@@ -71,7 +71,7 @@ export async function runScheduled(
   });
   let why: string;
   try {
-    const manifest = await loadManifestCached(manifestPath, opts.history);
+    const manifest = await loadManifestCached(manifestPath);
     if (opts.entry) {
       const now = describeSchedule(scheduleEntries(manifest).find((e) => e.pipeline === pipeline));
       const kept = describeSchedule(opts.entry);
