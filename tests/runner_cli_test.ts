@@ -266,7 +266,9 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
     '${EGX_ALERT_WEBHOOK_NET:-127.0.0.1} -> net entry "https://hooks.example.test/..." ' +
     "is a URL: give host or host:port (hooks.example.test)";
   assert(dry.stdout.includes(`   cannot build command: ${urlProblem}\n`), dry.stdout);
-  const leakyCommand = "jobs/behave.ts --pad 1048552 --say 'login as sf_user:*** refused' --exit 3";
+  const leakyCommand =
+    "jobs/behave.ts --pad 1048552 --say-env 'login as {SNOWFLAKE_USER}:{SNOWFLAKE_PASSWORD} " +
+    "refused' --exit 3";
   assert(dry.stdout.includes(`${leakyCommand}\n`), dry.stdout);
 
   // No alert channel reachable here: EGX_ALERT_WEBHOOK_URL only has to be known as a secret.

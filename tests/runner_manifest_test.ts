@@ -18,7 +18,8 @@ import {
   TRIGGERS,
 } from "../lib/runner/manifest.ts";
 import { childEnv, PERMISSION_KEYS, SYS_KINDS } from "../lib/runner/permissions.ts";
-import { jobCommand, planRun, UsageError } from "../lib/runner/plan.ts";
+import { jobCommand, planRun, shellLine, UsageError } from "../lib/runner/plan.ts";
+import { registerSecrets } from "../lib/config/config.ts";
 
 const ROOT = new URL("./testdata/runner/", import.meta.url).pathname.replace(/\/$/, "");
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -697,6 +698,40 @@ Deno.test("the validated manifest is cached in the runner's folder beside it, no
   } finally {
     Deno.removeSync(tmp, { recursive: true });
   }
+});
+
+Deno.test("a secret variable is refused in an argument or a permission entry (a command line is public)", () => {
+  const secret = (name: string) =>
+    `\${${name}} is a secret: it would be on the job's command line, which every local user can ` +
+    "read; declare it in permissions.env and let the job read it";
+  assertEquals(
+    findings(
+      "jobs:\n  a:\n    script: jobs/behave.ts\n" +
+        '    args: ["--smtp=${EGX_SMTP_URL}", "--who=${USER:-me}"]\n' +
+        '    permissions: {net: ["${SNOWFLAKE_ACCESS_URL}"], read: ["${AWS_SECRET_ACCESS_KEY:-x}"]}\n',
+    ),
+    [
+      `jobs.yaml:4:12 job a: args: ${secret("EGX_SMTP_URL")}`,
+      `jobs.yaml:5:25 job a: permissions: ${secret("SNOWFLAKE_ACCESS_URL")}`,
+      `jobs.yaml:5:60 job a: permissions: ${secret("AWS_SECRET_ACCESS_KEY")}`,
+    ],
+  );
+  // A manifest validated before the rule (a cache of older rules) still never expands one.
+  const m = parseManifest('jobs:\n  a: {script: jobs/behave.ts, args: ["--who=${USER:-me}"]}\n', {
+    root: ROOT,
+  });
+  m.jobs.get("a")!.args.push("--pw=${SNOWFLAKE_PASSWORD:-unset}");
+  const source = { USER: "egx", SNOWFLAKE_PASSWORD: "Sf-Pa55-secret" };
+  const argv = jobCommand(m, m.jobs.get("a")!, { source, deno: "deno" }).argv;
+  assertEquals(argv.slice(-2), ["--who=egx", "--pw=unset"]);
+});
+
+Deno.test("a command line shown to people masks a secret before quoting it for sh", () => {
+  registerSecrets((k) => (k === "SNOWFLAKE_PASSWORD" ? "Sf-Pa55'secret" : undefined));
+  assertEquals(
+    shellLine(["deno", "run", "x.ts", "--say", "login as sf_user:Sf-Pa55'secret refused"]),
+    "deno run x.ts --say 'login as sf_user:*** refused'",
+  );
 });
 
 /** Cache `stored` for the manifest at `path` (absolute) under `key`, as a runner would. */

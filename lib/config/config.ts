@@ -379,6 +379,11 @@ const URL_VARIABLES = [
   "TRADINGVIEW_WS_URL",
 ];
 
+/** Whether variable `name` holds a secret (its whole value, or a URL's password). */
+export function isSecretVariable(name: string): boolean {
+  return SECRET_VARIABLES.includes(name) || URL_VARIABLES.includes(name);
+}
+
 /**
  * Register every secret of the environment with `redact` at once, before any section is read:
  * for processes that print text they did not make (the runner shows jobs' errors and stores them

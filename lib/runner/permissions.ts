@@ -15,6 +15,7 @@
  * net, read and write entries may reference the runner's environment as `${NAME}` or
  * `${NAME:-default}` (e.g. `${EGX_LOG_DIR:-logs}`), expanded when the run is planned.
  */
+import { isSecretVariable } from "../config/config.ts";
 import { RUNNER_ENV } from "./job.ts";
 
 export interface Permissions {
@@ -83,6 +84,13 @@ function referenceProblems(entry: string): string[] {
   for (const m of entry.matchAll(REF)) {
     const name = m[1].split(":-")[0];
     if (!ENV_NAME.test(name)) out.push(`bad variable reference \${${m[1]}}`);
+    else if (isSecretVariable(name)) {
+      // A command line is readable by every local user (ps, /proc/<pid>/cmdline).
+      out.push(
+        `\${${name}} is a secret: it would be on the job's command line, which every local user ` +
+          "can read; declare it in permissions.env and let the job read it",
+      );
+    }
   }
   if (entry.replace(REF, "").includes("${")) out.push("unclosed ${ in entry");
   return out;

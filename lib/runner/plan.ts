@@ -12,7 +12,7 @@
  */
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { RUNNER_ENV } from "./job.ts";
-import { redact } from "../config/config.ts";
+import { isSecretVariable, redact } from "../config/config.ts";
 import {
   childEnv,
   denoFlags,
@@ -128,7 +128,10 @@ export function jobCommand(
     if (problem) throw new PermissionError(problem);
   }
   const flags = denoFlags(permissions, Object.keys(job.env));
-  const args = job.args.map((a) => expandEntry(a, (n) => opts.source[n]));
+  // Never a secret: the manifest refuses one in an argument (a cache of older rules aside).
+  const args = job.args.map((a) =>
+    expandEntry(a, (n) => isSecretVariable(n) ? undefined : opts.source[n])
+  );
   // A script named like a flag ("--allow-run=x.ts", "-A.ts") would be read by deno as one: it
   // could grant the job more than its permissions, and a job argument became the script.
   const script = job.script.startsWith("-") ? `./${job.script}` : job.script;

@@ -2,10 +2,13 @@
  * A test job whose behaviour is chosen by flags (used by tests/runner*_test.ts only).
  *
  *   deno run --allow-write=<dir> tests/testdata/runner/jobs/behave.ts [--pad bytes] [--say text]
+ *     [--say-env text]
  *     [--sleep ms] [--exit N] [--nothing reason] [--fail-first N] [--record file]
  *     [--pidfile file] [--ignore-term] [--wait-for file]
  *
  * `--pad n` prints n bytes of lines of dots first (a long log), before what `--say` prints.
+ * `--say-env text` writes text with each `{NAME}` replaced by that variable's value straight to
+ * stdout, past the console's masking (as a native library would).
  * `--wait-for file` waits until the file exists (a test lets the job end by creating it; reading
  * it needs --allow-read too).
  */
@@ -21,6 +24,7 @@ if (import.meta.main) {
       options: {
         pad: { type: "string" },
         say: { type: "string", multiple: true },
+        "say-env": { type: "string" },
         sleep: { type: "string" },
         exit: { type: "string" },
         nothing: { type: "string" },
@@ -44,6 +48,11 @@ if (import.meta.main) {
       for (let i = 0; i < bytes.length;) i += Deno.stdout.writeSync(bytes.subarray(i));
     }
     for (const s of values.say ?? []) console.log(s);
+    if (values["say-env"]) {
+      const text = values["say-env"].replace(/\{(\w+)\}/g, (_, n) => Deno.env.get(n) ?? "");
+      const bytes = new TextEncoder().encode(`${text}\n`);
+      for (let i = 0; i < bytes.length;) i += Deno.stdout.writeSync(bytes.subarray(i));
+    }
     if (values["ignore-term"]) {
       Deno.addSignalListener("SIGTERM", () => console.log("ignoring SIGTERM"));
     }
