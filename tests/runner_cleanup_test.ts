@@ -109,6 +109,29 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
+Deno.test("an old run's folder replaced by a link: the link goes, never what it points to", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = fixture(now);
+  const outside = Deno.makeTempDirSync({ prefix: "runner_cleanup_outside_" });
+  try {
+    Deno.writeTextFileSync(`${outside}/important.txt`, "keep me\n");
+    Deno.removeSync(`${logDir}/runs/old-run`, { recursive: true });
+    Deno.symlinkSync(outside, `${logDir}/runs/old-run`);
+    const r = cleanup(logDir, 30, { now: new Date(now) });
+    assertEquals([r.runsDeleted, r.filesDeleted, r.dirsDeleted], [1, 3, 1]); // the link, x.log, stream.log; orphan/
+    assertEquals(Deno.readTextFileSync(`${outside}/important.txt`), "keep me\n");
+    assertEquals(tree(`${logDir}/runs`), [
+      "old-but-running/",
+      "old-but-running/a.1.log",
+      "recent-run/",
+      "recent-run/a.1.log",
+    ]);
+  } finally {
+    Deno.removeSync(outside, { recursive: true });
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+  }
+});
+
 Deno.test("cleanup deletes nothing in a folder without the run history (EGX_LOG_DIR pointed astray)", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
   const dir = Deno.makeTempDirSync({ prefix: "runner_cleanup_astray_" });

@@ -92,13 +92,16 @@ export function cleanup(
     result.runsDeleted = opts.dryRun ? old.length : history.deleteRuns(old.map((r) => r.id));
     for (const run of old) {
       const runDir = `${dir}/runs/${run.id}`;
-      walk(runDir, (path, info) => remove(path, info.isDirectory));
+      let info: Deno.FileInfo;
       try {
-        Deno.statSync(runDir);
-        remove(runDir, true);
+        info = Deno.lstatSync(runDir);
       } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw e;
       }
+      // A link in its place (or a file) goes itself: what it points to is not the run's.
+      if (info.isDirectory) walk(runDir, (path, i) => remove(path, i.isDirectory));
+      remove(runDir, info.isDirectory);
     }
     // Folders of runs still running are never swept by age below.
     for (const r of history.listRuns(1_000_000)) {
