@@ -436,6 +436,18 @@ Deno.test("aliases and duplicate keys in one pass: thousands of jobs sharing an 
       "jobs.yaml:7:3 duplicate key (each id and key may appear once)",
     ],
   );
+  // A key repeated through an alias (`*k :`) is a duplicate too: the parser let it through, and
+  // the first job won while the last permission did.
+  assertEquals(
+    findings(`jobs:
+  &k a: {script: jobs/behave.ts, permissions: {&r read: [x], *r : [y]}}
+  *k : {script: jobs/behave.ts, permissions: {ffi: true}}
+`),
+    [
+      "jobs.yaml:2:62 duplicate key (each id and key may appear once)",
+      "jobs.yaml:3:3 duplicate key (each id and key may appear once)",
+    ],
+  );
 });
 
 Deno.test("variables that load native code (LD_PRELOAD...) are refused for a job without ffi", () => {

@@ -407,6 +407,7 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   // before it (a typo, or the anchor further down) resolves to nothing, and the parser says
   // nothing: `permissions: *typo` would be no permissions at all.
   const anchors = new Map<string, unknown>();
+  const maps: YAMLMap[] = [];
   let dangling = false;
   visit(doc, {
     Node(_key, node) {
@@ -420,19 +421,21 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
         return;
       }
       if (node.anchor) anchors.set(node.anchor, node);
-      // Keys equal as the parser's uniqueKeys compares them: scalars of the same value.
-      if (isMap(node)) {
-        const seen = new Set<unknown>();
-        for (const p of node.items) {
-          if (!isScalar(p.key)) continue;
-          if (seen.has(p.key.value)) {
-            w.add(p.key, "duplicate key (each id and key may appear once)");
-          }
-          seen.add(p.key.value);
-        }
-      }
+      if (isMap(node)) maps.push(node);
     },
   });
+  // Keys equal as the parser's uniqueKeys compares them: scalars of the same value, an alias
+  // key (`*k :`) by the scalar it names (the parser lets those through, and which one wins then
+  // differs: the first job, the last permission). Checked once every anchor is known.
+  for (const map of maps) {
+    const seen = new Set<unknown>();
+    for (const p of map.items) {
+      const key = isAlias(p.key) ? w.aliases.get(p.key) : p.key;
+      if (!isScalar(key)) continue;
+      if (seen.has(key.value)) w.add(p.key, "duplicate key (each id and key may appear once)");
+      seen.add(key.value);
+    }
+  }
   // A syntax error makes the rest guesswork: report it alone. So does an alias to nothing (its
   // value would be reported as missing). Duplicate keys are still walkable.
   if (dangling || doc.errors.length > 0) throw new ManifestError(file, sorted(w));
