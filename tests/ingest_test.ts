@@ -719,7 +719,7 @@ Deno.test("in a daily file, a line with a broken quote is quarantined alone and 
           },
           {
             LINE_NUMBER: 7,
-            REASON: 'unknown ticker HR"HO',
+            REASON: 'invalid ticker "HR"HO"',
             // The record as read (to_json of DuckDB's typed row: doubles print as 10.0).
             RECORD: '{"ticker":"HR\\"HO","trade_date":"2025-12-11","open":10.0,"high":11.0,' +
               '"low":9.0,"close":10.0,"volume":7.0,"egx_file_key":"daily.csv",' +

@@ -33,8 +33,9 @@ Deno.test("the bundled sample passes every data-quality check", async () => {
     assert.equal(
       r.text,
       [
-        "validate_data: 7 checks, 0 failed",
+        "validate_data: 8 checks, 0 failed",
         "  PASS  no duplicate companies: 223 companies, each once",
+        "  PASS  tickers follow the rule: 227 stored tickers (once per table), each an EGX code",
         "  PASS  no duplicate daily prices: each (ticker, trade date, source) once",
         "  PASS  no duplicate intraday bars: each (ticker, bar start, interval, source) once",
         "  PASS  positive prices: every open, high, low and close > 0 and finite",
@@ -90,6 +91,7 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
     assert.equal(r.ok, false);
     assert.deepEqual(r.checks.map((c) => [c.name, c.ok]), [
       ["no duplicate companies", true],
+      ["tickers follow the rule", true],
       ["no duplicate daily prices", false],
       ["no duplicate intraday bars", true],
       ["positive prices", false],
@@ -120,7 +122,7 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
       detail["row counts reconcile per file"],
       /^rows read <> loaded \+ quarantined, or quarantine table disagrees: FILE_KEY=bars_1m\/ETEL\.csv ETAG=v1 ROWS_READ=20542 ROWS_LOADED=20541 ROWS_QUARANTINED=0 IN_QUARANTINE=0$/,
     );
-    assert.match(r.text, /^validate_data: 7 checks, 5 failed\n/);
+    assert.match(r.text, /^validate_data: 8 checks, 5 failed\n/);
   });
 });
 

@@ -71,7 +71,7 @@ Deno.test("validate_data and alerts_evaluate run with their narrowed grants", as
 
     const valid = await run("validate_data", [], { EGX_WAREHOUSE: path });
     assertEquals([valid.code, valid.stderr], [0, ""]);
-    assertEquals(valid.stdout.split("\n")[0], "validate_data: 7 checks, 0 failed");
+    assertEquals(valid.stdout.split("\n")[0], "validate_data: 8 checks, 0 failed");
 
     const hookUrl = `http://127.0.0.1:${hook.addr.port}/services/T0/B0/hook-token-7`;
     const alerts = await run("alerts_evaluate", ["--date", "2025-11-13"], {

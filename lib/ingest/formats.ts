@@ -4,6 +4,8 @@
  * normalises and validates it (lib/ingest/sql) and the SQL that upserts its good rows.
  */
 
+import { tickerCode } from "../market/ticker.ts";
+
 export type FormatId =
   | "companies"
   | "index_membership"
@@ -22,7 +24,11 @@ export interface FormatSpec {
   required: readonly string[];
   /** Header columns that may be absent (added as blank). */
   optional: readonly string[];
-  /** How the ticker is taken from the file name, when the rows do not carry it. */
+  /**
+   * How the ticker is taken from the file name, when the rows do not carry it: a code by the rule
+   * of lib/market/ticker.ts (2-10 letters or digits starting with a letter; Yahoo's and
+   * Investing.com's ".CA" after it is dropped), in upper case as EGX and the sites write it.
+   */
   tickerFromName?: { pattern: RegExp; example: string };
   /**
    * For a chart export whose file name states its bar interval (`EGX_COMI, 1W.csv`): the
@@ -134,14 +140,14 @@ const FORMATS: readonly FormatSpec[] = [
     required: ["time", ...OHLC, "volume"],
     optional: [],
     tickerFromName: {
-      pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,5})(?:,|\s|\.csv$)/,
+      pattern: /^(?:[A-Z]+_)?([A-Z][A-Z0-9]{1,9})(?:,|\s|\.csv$)/,
       example: "EGX_COMI, 1D.csv",
     },
     // TradingView names an export "<EXCHANGE>_<SYMBOL>, <interval>.csv": 1D or D is daily; 1W,
     // 1M, 60 (minutes), 1S ... are not, and would otherwise be stored as daily prices. Only what
     // follows the comma is an interval: a renamed "COMI 2024.csv" names a year, not 2024 minutes.
     intervalFromName: {
-      pattern: /^(?:[A-Z]+_)?[A-Z][A-Z0-9]{1,5}\s*,\s*(\d+[A-Za-z]?|[A-Za-z])(?=[\s,._()-]|$)/,
+      pattern: /^(?:[A-Z]+_)?[A-Z][A-Z0-9]{1,9}\s*,\s*(\d+[A-Za-z]?|[A-Za-z])(?=[\s,._()-]|$)/,
       daily: ["1D", "D"],
     },
     dataSource: "TRADINGVIEW_EXPORT",
@@ -157,7 +163,7 @@ const FORMATS: readonly FormatSpec[] = [
     required: ["date", "price", ...OHLC.filter((c) => c !== "close"), "vol.", "change %"],
     optional: [],
     tickerFromName: {
-      pattern: /^([A-Z][A-Z0-9]{1,5})(?:[\s_-]|\.csv$)/,
+      pattern: /^([A-Z][A-Z0-9]{1,9}(?:\.CA)?)(?:[\s_-]|\.csv$)/,
       example: "COMI Historical Data.csv",
     },
     dataSource: "INVESTING_EXPORT",
@@ -172,7 +178,10 @@ const FORMATS: readonly FormatSpec[] = [
     title: "one-minute bars",
     required: ["datetime", ...OHLC, "volume"],
     optional: [],
-    tickerFromName: { pattern: /^([A-Z][A-Z0-9]{1,5})\.csv$/, example: "bars_1m/COMI.csv" },
+    tickerFromName: {
+      pattern: /^([A-Z][A-Z0-9]{1,9}(?:\.CA)?)\.csv$/,
+      example: "bars_1m/COMI.csv",
+    },
     dataSource: "BARS_1M",
     read: "read_bars_1m.sql",
     check: ["bars_1m_norm.sql", "days.sql", "bars_1m.sql"],
@@ -287,7 +296,8 @@ export function detectFormat(key: string, headerLine: string): Detected {
           `"${spec.tickerFromName.example}"`,
       );
     }
-    ticker = m[1].toUpperCase();
+    // The code by the one ticker rule (ACTF.CA is ACTF): the pattern admits only what passes it.
+    ticker = tickerCode(m[1])!;
     const interval = spec.intervalFromName?.pattern.exec(base)?.[1].toUpperCase();
     if (interval !== undefined && !spec.intervalFromName!.daily.includes(interval)) {
       throw new UnknownFormatError(

@@ -1,9 +1,11 @@
 /**
  * validate_data: the pipeline's data-quality gate (the original's checks: no duplicate
  * companies, positive prices, non-negative volume, recent data present on trading days) plus
- * no duplicate natural keys (neither warehouse enforces them on the fact tables) and row-count
- * reconciliation per loaded file (read = loaded + quarantined, and the quarantine table holds
- * exactly the rows the load log says). Queries: validate.sql (runs on DuckDB and Snowflake).
+ * stored tickers that are not an EGX code by the one ticker rule (lib/market/ticker.ts; e.g.
+ * ACTF.CA, stored by a company list loaded before batch loads applied the rule), no duplicate
+ * natural keys (neither warehouse enforces them on the fact tables) and row-count reconciliation
+ * per loaded file (read = loaded + quarantined, and the quarantine table holds exactly the rows
+ * the load log says). Queries: validate.sql (runs on DuckDB and Snowflake).
  */
 import {
   addDays,
@@ -12,6 +14,7 @@ import {
   sessionOn,
   tradingDayOnOrBefore,
 } from "../market/calendar.ts";
+import { tickerCode } from "../market/ticker.ts";
 import type { Row, Warehouse } from "../warehouse/warehouse.ts";
 import text from "./validate.sql" with { type: "text" };
 
@@ -89,6 +92,16 @@ export async function validateData(
     "tickers listed more than once",
     `${companies} companies, each once`,
   );
+  const stored = await run("stored_tickers");
+  const badTickers = stored.filter((r) => tickerCode(String(r.TICKER)) !== r.TICKER);
+  checks.push({
+    name: "tickers follow the rule",
+    ok: badTickers.length === 0,
+    detail: badTickers.length === 0
+      ? `${stored.length} stored tickers (once per table), each an EGX code`
+      : "tickers that are not an EGX code (2-10 letters or digits starting with a letter): " +
+        show(badTickers.slice(0, LIMIT)),
+  });
   await rowsCheck(
     "no duplicate daily prices",
     "duplicate_prices",

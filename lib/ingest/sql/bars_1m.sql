@@ -29,7 +29,7 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
   ), '') AS reason
 FROM egx_norm n
 LEFT JOIN egx_days d ON d.trade_date = n.trade_date
-LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
+LEFT JOIN egx_company c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.ticker = n.ticker AND x.bar_start = n.bar_start
 WHERE n.ticker IS NULL OR n.bar_start IS NULL
     OR egx_ohlcv_bad(n.open, n.high, n.low, n.close, n.volume) OR d.trade_date IS NULL

@@ -1,7 +1,8 @@
 -- Validate normalised daily rows (egx_norm): every problem of a row is listed in `reason`
 -- (NULL = good). Checks: missing or unparsable fields, non-positive prices, negative volume,
 -- high < low, open/close outside [low, high], a date out of range, before the earliest accepted
--- (min_trade_date) or after the as-of date (as_of_date), not an EGX trading day, unknown ticker,
+-- (min_trade_date) or after the as-of date (as_of_date), not an EGX trading day, a ticker that
+-- breaks the rule (t_raw as written, ticker its code: NULL then, egx_ticker), unknown ticker,
 -- and the same (ticker, trade date) twice in the file. A row whose volume the file says it does
 -- not have (v_none: an Investing.com export's "-") has no volume checks and keeps volume NULL.
 -- Duplicates: grouping every row by its text key is slow (1M rows: ~0.2 s), so candidates come
@@ -21,7 +22,8 @@ GROUP BY ALL HAVING count(*) > 1;
 -- is a view over egx_norm and that small table.
 CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
-    CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
+    CASE WHEN egx_blank(n.t_raw) THEN 'missing ticker' END,
+    egx_ticker_problem(n.t_raw, n.ticker),
     egx_problem('trade date', n.d_raw, n.trade_date),
     -- (A volume that is not known is checked as 0, which has no problem: the prices still are.)
     egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
@@ -37,7 +39,7 @@ SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
   ), '') AS reason
 FROM egx_norm n
 LEFT JOIN egx_days d ON d.trade_date = n.trade_date
-LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker
+LEFT JOIN egx_company c ON c.TICKER = n.ticker
 LEFT JOIN egx_dup x ON x.egx_file_key = n.egx_file_key AND x.ticker = n.ticker
   AND x.trade_date = n.trade_date
 WHERE n.ticker IS NULL OR n.ticker = '' OR n.trade_date IS NULL

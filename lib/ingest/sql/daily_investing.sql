@@ -63,7 +63,7 @@ WHERE all_both AND dm_gap < md_gap
 -- loaded with no volume (NULL, v_none; daily_check.sql) rather than quarantined. Any other volume
 -- must parse ("12x" and "-5K" are still quarantined).
 CREATE OR REPLACE TEMP TABLE egx_norm AS
-SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
+SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS t_raw, egx_ticker AS ticker,
   "Date" AS d_raw, try_strptime(trim("Date"), '%m/%d/%Y')::DATE AS trade_date,
   "Open" AS o_raw, egx_num("Open") AS open, "High" AS h_raw, egx_num("High") AS high,
   "Low" AS l_raw, egx_num("Low") AS low, "Price" AS c_raw, egx_num("Price") AS close,

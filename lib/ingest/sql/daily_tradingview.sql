@@ -2,7 +2,7 @@
 -- epoch seconds (or an ISO instant); the trade date is the Cairo date of the bar's start. The
 -- ticker comes from the file name (e.g. "EGX_COMI, 1D.csv"). Prices are read typed.
 CREATE OR REPLACE TEMP TABLE egx_norm AS
-SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS ticker,
+SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS t_raw, egx_ticker AS ticker,
   time AS d_raw,
   CAST(timezone('Africa/Cairo', CASE
     WHEN regexp_full_match(trim(time), '[0-9]+') THEN to_timestamp(TRY_CAST(trim(time) AS BIGINT))

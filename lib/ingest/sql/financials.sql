@@ -4,7 +4,8 @@
 -- quarter are digits only (egx_int); shares_outstanding a whole number.
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
-    CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
+    CASE WHEN egx_blank(n.ticker_raw) THEN 'missing ticker' END,
+    egx_ticker_problem(n.ticker_raw, n.ticker),
     egx_problem('fiscal_year', n.fy_raw, n.fiscal_year),
     egx_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
     CASE WHEN n.fiscal_quarter NOT IN (1, 2, 3, 4) THEN 'fiscal_quarter not 1..4' END,
@@ -19,7 +20,7 @@ SELECT n.*, NULLIF(concat_ws('; ',
       THEN 'duplicate key (ticker, fiscal year, quarter) in the file' END
   ), '') AS reason
 FROM (
-  SELECT egx_file_key, egx_etag, egx_line, upper(trim(ticker)) AS ticker,
+  SELECT egx_file_key, egx_etag, egx_line, ticker AS ticker_raw, egx_ticker(ticker) AS ticker,
     fiscal_year AS fy_raw, egx_int(fiscal_year) AS fiscal_year,
     fiscal_quarter AS fq_raw, egx_int(fiscal_quarter) AS fiscal_quarter,
     period_end AS pe_raw, TRY_CAST(trim(period_end) AS DATE) AS period_end,
@@ -49,4 +50,4 @@ FROM (
     ) AS bad_amounts
   FROM egx_raw
 ) n
-LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker;
+LEFT JOIN egx_company c ON c.TICKER = n.ticker;

@@ -62,6 +62,26 @@ CREATE OR REPLACE TEMP MACRO egx_given(name, file, stored) AS
 -- Blank (NULL or only spaces; a typed value is blank only when NULL).
 CREATE OR REPLACE TEMP MACRO egx_blank(x) AS x IS NULL OR trim(x::VARCHAR) = '';
 
+-- A ticker's EGX code, by the one rule of lib/market/ticker.ts (tests/ticker_test.ts checks the
+-- two agree): 2-10 ASCII letters or digits starting with a letter, with spaces, tabs or line
+-- breaks around it trimmed, upper-cased and a trailing ".CA" (Yahoo's and Investing.com's Cairo
+-- suffix) dropped: " actf.ca " is ACTF. NULL when it breaks the rule. The rule is tested before
+-- upper-casing: DuckDB upper-cases some non-ASCII letters to ASCII ones ("ſ" to S).
+CREATE OR REPLACE TEMP MACRO egx_ticker(x) AS CASE
+  WHEN regexp_full_match(trim(x, E' \t\r\n'), '[A-Za-z][A-Za-z0-9]{1,9}([.][Cc][Aa])?')
+    THEN regexp_replace(upper(trim(x, E' \t\r\n')), '[.]CA$', '')
+END;
+
+-- 'invalid ticker "RAW"' when `raw`, not blank, breaks the rule (its egx_ticker, `code`, is NULL).
+CREATE OR REPLACE TEMP MACRO egx_ticker_problem(raw, code) AS
+  CASE WHEN NOT egx_blank(raw) AND code IS NULL THEN 'invalid ticker "' || raw || '"' END;
+
+-- The companies a ticker must be one of: TBL_COMPANY's tickers by their EGX code (a company list
+-- loaded before the rule stored ACTF.CA, which is ACTF, as stg_companies reads it).
+CREATE OR REPLACE TEMP VIEW egx_company AS
+SELECT DISTINCT egx_ticker(TICKER) AS TICKER FROM OPERATIONAL.TBL_COMPANY
+WHERE egx_ticker(TICKER) IS NOT NULL;
+
 -- "missing NAME" / "unparsable NAME "text"" / NULL for a field read from `raw` into `val`. A
 -- field read typed (the reader rejects what it cannot parse) passes its value as `raw` too.
 CREATE OR REPLACE TEMP MACRO egx_problem(name, raw, val) AS CASE

@@ -2,7 +2,8 @@
 -- pb_ratio,dividend_yield,eps_ttm,high_52w,low_52w (ratios may be blank = unknown).
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
-    CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
+    CASE WHEN egx_blank(n.ticker_raw) THEN 'missing ticker' END,
+    egx_ticker_problem(n.ticker_raw, n.ticker),
     egx_problem('snapshot_date', n.sd_raw, n.snapshot_date),
     egx_problem('last_price', n.lp_raw, n.last_price),
     CASE WHEN n.bad_values <> '' THEN 'unparsable ' || n.bad_values END,
@@ -16,7 +17,7 @@ SELECT n.*, NULLIF(concat_ws('; ',
       THEN 'duplicate key (ticker, snapshot date) in the file' END
   ), '') AS reason
 FROM (
-  SELECT egx_file_key, egx_etag, egx_line, upper(trim(ticker)) AS ticker,
+  SELECT egx_file_key, egx_etag, egx_line, ticker AS ticker_raw, egx_ticker(ticker) AS ticker,
     snapshot_date AS sd_raw, TRY_CAST(trim(snapshot_date) AS DATE) AS snapshot_date,
     last_price AS lp_raw, egx_num(last_price) AS last_price,
     egx_num(replace(change_pct, '%', '')) AS change_pct, egx_volume(volume) AS volume,
@@ -38,4 +39,4 @@ FROM (
     ) AS bad_values
   FROM egx_raw
 ) n
-LEFT JOIN OPERATIONAL.TBL_COMPANY c ON c.TICKER = n.ticker;
+LEFT JOIN egx_company c ON c.TICKER = n.ticker;
