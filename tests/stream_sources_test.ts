@@ -18,7 +18,9 @@ import {
 import { decodeFrames, encodeFrame, fetchHistory } from "../lib/market/sources/tradingview_ws.ts";
 import type { HistoryBar } from "../lib/market/sources/tradingview_ws.ts";
 import { checkQuote, decodeQuote, encodeQuote } from "../lib/stream/message.ts";
+import { invalidTickerReason, TICKER_RULE } from "../lib/market/ticker.ts";
 import { startTradingViewServer } from "./support/tradingview_server.ts";
+import { TICKER_CASES } from "./support/ticker_cases.ts";
 
 const BARS = new URL("./testdata/stream/bars_1m", import.meta.url).pathname;
 
@@ -228,12 +230,31 @@ Deno.test("a valid quote encodes with schema and version, keyed by ticker, and d
   assert.deepEqual(decodeQuote(m.value), { ok: true, quote: good });
 });
 
+Deno.test("a quote's ticker follows the one ticker rule: the same tickers as batch loads and the API, as their code", () => {
+  const body = { schema: "egx.quote", version: 1, ...good };
+  assert.deepEqual(
+    TICKER_CASES.map(([raw]) => {
+      const r = checkQuote({ ...body, ticker: raw });
+      return [raw, r.ok ? r.quote.ticker : r.reason];
+    }),
+    TICKER_CASES.map(([raw, code]) => [raw, code ?? invalidTickerReason(raw)]),
+  );
+  // A producer publishes the code, and keys the record by it.
+  const m = encodeQuote({ ...good, ticker: " actf.ca" });
+  assert.ok(!("error" in m));
+  assert.deepEqual([m.key, JSON.parse(m.value).ticker], ["ACTF", "ACTF"]);
+  assert.deepEqual(encodeQuote({ ...good, ticker: "A-B" }), {
+    error: invalidTickerReason("A-B"),
+  });
+});
+
 Deno.test("invalid messages are rejected with a reason that names the problem", () => {
   const body = { schema: "egx.quote", version: 1, ...good };
   const cases: [unknown, RegExp][] = [
     [{ ...body, schema: "egx.trade" }, /wrong schema "egx.trade"/],
     [{ ...body, version: 2 }, /unsupported egx.quote version 2/],
-    [{ ...body, ticker: "comi" }, /ticker must be an EGX code/],
+    [{ ...body, ticker: "CO-MI" }, /^invalid ticker "CO-MI": not an EGX code/],
+    [{ ...body, ticker: 7 }, /^invalid ticker 7: not an EGX code/],
     [{ ...body, interval: "2m" }, /unknown interval "2m"/],
     // Names an object has through its prototype are no interval either.
     [{ ...body, interval: "toString" }, /unknown interval "toString"/],
@@ -293,11 +314,9 @@ Deno.test("invalid messages are rejected with a reason that names the problem", 
   assert.equal(checkQuote({ ...body, volume: 1e15 - 1 }).ok, true);
   assert.equal(checkQuote({ ...body, high: 99_999.99 }).ok, true);
   // A reason quotes the record: it is cut, not logged or sent a megabyte long.
-  const ticker = "X".repeat(1_000_000);
-  const full = `ticker must be an EGX code like COMI, got ${JSON.stringify(ticker)}`;
-  assert.deepEqual(checkQuote({ ...body, ticker }), {
+  assert.deepEqual(checkQuote({ ...body, ticker: "X".repeat(1_000_000) }), {
     ok: false,
-    reason: `${full.slice(0, 300)}... (${full.length} characters)`,
+    reason: `invalid ticker "${"X".repeat(59)}...: not ${TICKER_RULE}`,
   });
   const keys = Array.from({ length: 100_000 }, (_, i) => `k${i}`);
   const extra = checkQuote({ ...body, ...Object.fromEntries(keys.map((k) => [k, 1])) });

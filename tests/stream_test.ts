@@ -10,6 +10,7 @@ import { cairoDate, calendarGap } from "../lib/market/calendar.ts";
 import { type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { MarketSource } from "../lib/market/sources/source.ts";
+import { invalidTickerReason } from "../lib/market/ticker.ts";
 import { unknownTickerReason } from "../lib/stream/companies.ts";
 import {
   type ConsumerCounters,
@@ -590,6 +591,44 @@ kafkaTest(
         ],
       ],
     );
+  },
+);
+
+kafkaTest(
+  "a record's ticker is its EGX code by the one ticker rule: actf.ca is written as ACTF (listed as ACTF.CA before the rule), A-B is dead-lettered naming it",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const body = JSON.parse(validQuote({ ticker: "COMI" }).value);
+    const raw = (ticker: string, key: string, close: number) => ({
+      key,
+      value: JSON.stringify({ ...body, ticker, close, high: 106 }),
+    });
+    const records = [
+      raw("actf.ca", "ACTF", 105.1),
+      raw("A-B", "A-B", 105.2),
+      raw(" comi ", "COMI", 105.3),
+      // The topic is keyed by the code: a key spelled otherwise could put the ticker's bars in
+      // another partition, out of order.
+      raw("COMI.CA", "COMI.CA", 105.4),
+    ];
+    await publish(client, names.topic, records);
+    await withWarehouse(async (wh) => {
+      await listCompanies(wh, ["ACTF.CA", "COMI"]);
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 4,
+      });
+      assert.deepEqual([c.written, c.deadLettered, c.keyMismatch], [2, 2, 1]);
+      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.CLOSE]), [
+        ["ACTF", 105.1],
+        ["COMI", 105.3],
+      ]);
+    });
+    const dead = await client.readAll(names.dlq);
+    assert.deepEqual(dead.map((m) => [m.value, m.headers[DLQ_HEADERS.reason]]), [
+      [records[1].value, invalidTickerReason("A-B")],
+      [records[3].value, `key "COMI.CA" differs from ticker "COMI" ${KEYED}`],
+    ]);
   },
 );
 

@@ -31,6 +31,7 @@ import {
 import { type Logger, silentLogger } from "./log.ts";
 import { CompanyList, unknownTickerReason } from "./companies.ts";
 import { decodeQuote, DLQ_HEADERS, keyProblem } from "./message.ts";
+import { tickerCode } from "../market/ticker.ts";
 import { type SinkRow, storedOffsets, writeQuotes } from "./sink.ts";
 import { SQL } from "./sql.ts";
 import { sleep } from "../market/sources/source.ts";
@@ -194,7 +195,7 @@ export async function runConsumer(
       (await warehouse.query<{ TICKER: string }>(SQL.get("company_tickers"), [], {
         signal: opts.signal,
         label: "stream company list",
-      })).map((r) => r.TICKER),
+      })).flatMap((r) => tickerCode(r.TICKER) ?? []),
     { refreshMs: opts.companyRefreshMs ?? COMPANY_REFRESH_MS, clock: opts.clock, logger: log },
   );
 

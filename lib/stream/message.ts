@@ -6,9 +6,11 @@
  *    "interval":"1m","open":89.55,"high":89.55,"low":89.55,"close":89.55,"volume":409,
  *    "source":"replay","fetchedAt":"2025-07-20T07:25:00.000Z"}
  *
- * Kafka key = ticker (one ticker's bars stay ordered in one partition).
+ * The ticker follows the one ticker rule (lib/market/ticker.ts): a quote is of its EGX code
+ * ("actf.ca" is ACTF), which is the Kafka key (one ticker's bars stay ordered in one partition).
  */
 import { type Interval, INTERVAL_MINUTES, type Quote } from "../market/sources/source.ts";
+import { invalidTickerReason, tickerCode } from "../market/ticker.ts";
 import type { OutMessage } from "./kafka.ts";
 
 const QUOTE_SCHEMA = "egx.quote";
@@ -29,7 +31,6 @@ const FIELDS = [
   "fetchedAt",
 ] as const;
 
-const TICKER = /^[A-Z][A-Z0-9]{0,9}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 /**
  * Years an instant may have. The regex alone admits 0000-9999, but the Cairo trade date derived
@@ -111,12 +112,10 @@ function check(value: unknown, now: number | undefined): Checked {
   }
   const extra = Object.keys(v).filter((k) => !(FIELDS as readonly string[]).includes(k));
   if (extra.length > 0) return { ok: false, reason: `unknown field(s): ${extra.join(", ")}` };
-  if (typeof v.ticker !== "string" || !TICKER.test(v.ticker)) {
-    return {
-      ok: false,
-      reason: `ticker must be an EGX code like COMI, got ${JSON.stringify(v.ticker)}`,
-    };
-  }
+  // The one ticker rule of batch loads and the API (lib/market/ticker.ts): the quote is of the
+  // code, "actf.ca" is ACTF.
+  const ticker = typeof v.ticker === "string" ? tickerCode(v.ticker) : undefined;
+  if (ticker === undefined) return { ok: false, reason: invalidTickerReason(v.ticker) };
   // Own keys only: `in` also finds the prototype's ("toString", "__proto__"...), which passed
   // here and failed every warehouse write (no interval length), blocking the partition for good.
   if (typeof v.interval !== "string" || !Object.hasOwn(INTERVAL_MINUTES, v.interval)) {
@@ -169,7 +168,7 @@ function check(value: unknown, now: number | undefined): Checked {
   return {
     ok: true,
     quote: {
-      ticker: v.ticker,
+      ticker,
       barStart: start.iso,
       interval,
       open,
@@ -197,7 +196,8 @@ export function decodeQuote(raw: string | null, now?: number): Checked {
 
 /**
  * Validate a quote and turn it into a Kafka record (key = ticker); invalid quotes are errors
- * (`now`: see checkQuote).
+ * (`now`: see checkQuote). The record carries the ticker's EGX code (ACTF for ACTF.CA), as does
+ * its key: the consumer checks the key against the code.
  */
 export function encodeQuote(q: Quote, now?: number): OutMessage | { error: string } {
   const body = {
@@ -216,7 +216,8 @@ export function encodeQuote(q: Quote, now?: number): OutMessage | { error: strin
   };
   const checked = checkQuote(body, now);
   if (!checked.ok) return { error: checked.reason };
-  return { key: q.ticker, value: JSON.stringify(body) };
+  const ticker = checked.quote.ticker;
+  return { key: ticker, value: JSON.stringify({ ...body, ticker }) };
 }
 
 /**

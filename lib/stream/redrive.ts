@@ -40,6 +40,7 @@ import { type Warehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
 import { unknownTickerReason } from "./companies.ts";
 import type { InMessage, KafkaClient } from "./kafka.ts";
 import { decodeQuote, DLQ_HEADERS, keyProblem } from "./message.ts";
+import { tickerCode } from "../market/ticker.ts";
 import { barKey, mergeDailyAggregate, type SinkRow, stageQuotes } from "./sink.ts";
 import { SQL } from "./sql.ts";
 
@@ -157,7 +158,8 @@ export async function redriveDeadLetters(
   };
   await warehouse.transaction(async (s) => {
     const tickers = await s.query<{ TICKER: string }>(SQL.get("company_tickers"));
-    const candidates = sortOut(dead, opts, new Set(tickers.map((r) => r.TICKER)), counts);
+    const known = new Set(tickers.flatMap((r) => tickerCode(r.TICKER) ?? []));
+    const candidates = sortOut(dead, opts, known, counts);
     if (candidates.length === 0) return;
     const now = new Date();
     await stageQuotes(s, candidates.map((c) => c.row), now);

@@ -91,7 +91,9 @@ SELECT MAX(UPDATED_AT) AS LAST_WRITE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE DATA
 
 -- name: company_tickers
 -- The consumer's company list (lib/stream/companies.ts): a record of any other ticker is
--- dead-lettered, as a batch load quarantines its row.
+-- dead-lettered, as a batch load quarantines its row. The consumer and redrive take each ticker
+-- as its EGX code (lib/market/ticker.ts: ACTF.CA, stored by a list loaded before the rule, is
+-- ACTF), as batch loads do (egx_company in lib/ingest/sql/prelude.sql).
 SELECT TICKER FROM OPERATIONAL.TBL_COMPANY;
 
 -- name: redrive_existing_intraday
