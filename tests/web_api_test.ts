@@ -10,7 +10,9 @@ import {
   readInputs,
   withPrevClose,
 } from "./support/market_warehouse.ts";
+import { TICKER_RULE } from "../lib/market/ticker.ts";
 import { assertDocumented } from "./support/openapi_check.ts";
+import { TICKER_CASES } from "./support/ticker_cases.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "egx-web-api-" });
@@ -157,11 +159,8 @@ Deno.test("every ticker the company list gives can be fetched: ACTF.CA in the li
       lastDate: null,
       latest: null,
     });
-    const suffixed = await srv.get("/api/v1/companies/ACTF.CA");
-    assert.deepEqual([suffixed.status, suffixed.body.error.message], [
-      400,
-      'ticker must be 2-10 letters or digits starting with a letter (e.g. COMI), got "ACTF.CA"',
-    ]);
+    // Yahoo's spelling is the same company, by the one ticker rule (lib/market/ticker.ts).
+    assert.deepEqual((await ok(srv, "/api/v1/companies/actf.ca")).data.ticker, "ACTF");
     const all = await ok(srv, "/api/v1/companies?limit=1000");
     const statuses = new Map<number, number>();
     for (const { ticker } of all.data as { ticker: string }[]) {
@@ -169,6 +168,44 @@ Deno.test("every ticker the company list gives can be fetched: ACTF.CA in the li
       statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
     }
     assert.deepEqual([...statuses], [[200, all.data.length]]);
+  });
+});
+
+Deno.test("the API takes the tickers batch loads and the stream take, as their code, and refuses the others", async () => {
+  await withServer(async (srv) => {
+    const listed = new Set(
+      ((await ok(srv, "/api/v1/companies?limit=1000")).data as { ticker: string }[])
+        .map((c) => c.ticker),
+    );
+    const got = [];
+    // (An empty ticker is no path segment: /api/v1/companies/ is the list.)
+    for (const [raw] of TICKER_CASES.filter(([raw]) => raw !== "")) {
+      const r = await srv.get(`/api/v1/companies/${encodeURIComponent(raw)}`);
+      got.push([raw, r.status, r.status === 200 ? r.body.data.ticker : r.body.error.message]);
+    }
+    // A character beyond ASCII is named first (see the test of ASCII below).
+    const refused = (raw: string) => {
+      const c = /\P{ASCII}/u.exec(raw)?.[0];
+      return c === undefined
+        ? `ticker must be ${TICKER_RULE}, got ${JSON.stringify(raw)}`
+        : `ticker must be ASCII letters and digits (e.g. COMI), got ${JSON.stringify(raw)} ` +
+          `(U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} is not ASCII)`;
+    };
+    assert.deepEqual(
+      got,
+      TICKER_CASES.filter(([raw]) => raw !== "").map(([raw, code]) =>
+        code === undefined
+          ? [raw, 400, refused(raw)]
+          : listed.has(code)
+          ? [raw, 200, code]
+          : [raw, 404, `unknown ticker ${code}: see /api/v1/companies for the list`]
+      ),
+    );
+    // Some of the codes are listed, some not: both answers are exercised.
+    assert.deepEqual(
+      [...new Set(got.map((g) => g[1]))].sort(),
+      [200, 400, 404],
+    );
   });
 });
 
@@ -186,7 +223,7 @@ Deno.test("unknown tickers are 404 and malformed ones 400 on every ticker endpoi
       assert.deepEqual([base, bad.status, bad.body.error.message], [
         base,
         400,
-        'ticker must be 2-10 letters or digits starting with a letter (e.g. COMI), got "1ABC"',
+        `ticker must be ${TICKER_RULE}, got "1ABC"`,
       ]);
     }
     const intraday = await srv.get("/api/v1/prices/ZZZZ/intraday");

@@ -62,7 +62,8 @@ export const PARAMS = {
   ticker: {
     name: "ticker",
     in: "path",
-    description: "EGX ticker, e.g. COMI (case-insensitive)",
-    schema: { type: "string", pattern: "^[A-Za-z][A-Za-z0-9]{1,9}$" },
+    description: "EGX ticker, e.g. COMI (case-insensitive; a trailing .CA, Yahoo's and " +
+      "Investing.com's Cairo suffix, is dropped: ACTF.CA is ACTF)",
+    schema: { type: "string", pattern: "^[A-Za-z][A-Za-z0-9]{1,9}([.][Cc][Aa])?$" },
   },
 } satisfies Record<string, Param>;

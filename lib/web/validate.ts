@@ -4,6 +4,8 @@
  * what is expected; the server turns it into a 400.
  */
 
+import { TICKER_RULE, tickerCode } from "../market/ticker.ts";
+
 /** Client input that cannot be served; becomes HTTP 400 with the message. */
 export class BadRequestError extends Error {
   override name = "BadRequestError";
@@ -14,8 +16,6 @@ export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
 
-/** EGX local codes: a letter then letters/digits, 2-10 characters (COMI, FAITA, EGX30). */
-const TICKER = /^[A-Z][A-Z0-9]{1,9}$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 export const MAX_LIMIT = 1000;
@@ -41,16 +41,17 @@ function requireAscii(raw: string, name: string, expected: string): void {
   }
 }
 
-/** A ticker or index code, upper-cased; 400 unless it looks like one. */
+/**
+ * A ticker's EGX code by the one ticker rule of batch loads and the stream (lib/market/ticker.ts):
+ * "comi" is COMI, "ACTF.CA" is ACTF; 400 unless it follows the rule.
+ */
 export function parseTicker(raw: string, name = "ticker"): string {
   requireAscii(raw, name, "ASCII letters and digits (e.g. COMI)");
-  const t = raw.trim().toUpperCase();
-  if (!TICKER.test(t)) {
-    throw new BadRequestError(
-      `${name} must be 2-10 letters or digits starting with a letter (e.g. COMI), got ${show(raw)}`,
-    );
+  const code = tickerCode(raw);
+  if (code === undefined) {
+    throw new BadRequestError(`${name} must be ${TICKER_RULE}, got ${show(raw)}`);
   }
-  return t;
+  return code;
 }
 
 /** An index or other upper-case code with underscores (EGX30, EGX70_EWI), upper-cased. */
