@@ -6,6 +6,8 @@
 -- TICKER is the local EGX code: a trailing ".CA" (Yahoo's and Investing.com's suffix for the Cairo
 -- exchange, e.g. "ACTF.CA" in a downloaded list) is dropped, so the company is the one its prices,
 -- index memberships and the API name (ACTF); were both spellings listed, the latest write wins.
+-- Batch loads store the code already (the ticker rule, lib/market/ticker.ts); this is for a
+-- TBL_COMPANY written before them, which may hold ACTF.CA (validate_data names such a row).
 with ranked as (
   select
     regexp_replace(upper(trim(TICKER)), '[.]CA$', '') as TICKER,

@@ -143,7 +143,7 @@ export async function readInputs(): Promise<MarketInputs> {
     volume,
   })).sort((a, b) => a.ticker.localeCompare(b.ticker) || a.date.localeCompare(b.date));
   const companies = new Map((await csv("companies.csv")).map((r) => {
-    const ticker = r.ticker.replace(/\.CA$/, ""); // the staging model's rule: ACTF.CA is ACTF
+    const ticker = r.ticker.replace(/\.CA$/, ""); // the ticker rule: ACTF.CA is ACTF
     return [ticker, {
       ticker,
       name: r.company_name.trim(),
