@@ -1,8 +1,9 @@
 /**
  * validate_data: the data-quality gate after loading: no duplicate companies or natural keys,
- * positive prices, non-negative volume, recent data present for the last trading day closed by
- * "now" (EGX_AS_OF; the bundled sample's own end by default), and per-file row counts that
- * reconcile (read = loaded + quarantined). Prints a readable report; exit 1 when a check fails.
+ * every stored ticker an EGX code (the ticker rule, lib/market/ticker.ts), positive prices,
+ * non-negative volume, recent data present for the last trading day closed by "now" (EGX_AS_OF;
+ * the bundled sample's own end by default), and per-file row counts that reconcile (read = loaded
+ * + quarantined). Prints a readable report; exit 1 when a check fails.
  *
  *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,data/egx.duckdb \
  *     --allow-write=data,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
