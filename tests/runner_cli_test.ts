@@ -444,11 +444,11 @@ Deno.test("--dry-run prints the plan with exact commands and permissions and run
   assertEquals(r.stdout.trimEnd().split("\n"), [
     `plan for pipeline slow_pipe: 2 job(s), concurrency 2, cwd ${DATA}`,
     "1. sleeper timeout 1h00m, retries 0",
-    `   deno run --no-prompt --cached-only --frozen --allow-write=${state} --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT jobs/behave.ts --pidfile ${state}/pid --sleep 60000`,
+    `   deno run --no-prompt --cached-only --frozen --allow-write=${state} --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT,EGX_DEADLINE,EGX_KILL_GRACE_MS jobs/behave.ts --pidfile ${state}/pid --sleep 60000`,
     `   permissions: net=- read=- write=${state} env=- ffi=false sys=false`,
     "   env passed: (none declared)",
     "2. after_sleeper (after sleeper; trigger all_ok) timeout 1h00m, retries 0",
-    "   deno run --no-prompt --cached-only --frozen --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT jobs/behave.ts",
+    "   deno run --no-prompt --cached-only --frozen --allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT,EGX_DEADLINE,EGX_KILL_GRACE_MS jobs/behave.ts",
     "   permissions: net=- read=- write=- env=- ffi=false sys=false",
     "   env passed: (none declared)",
   ]);
@@ -650,7 +650,7 @@ function permissionSets(flags: string[]): Record<string, string[] | true> {
     if (["--no-prompt", "--cached-only", "--frozen"].includes(f)) continue;
     const [name, list] = f.replace(/^'|'$/g, "").split("=", 2);
     const values = list?.split(",").filter((v) =>
-      !["EGX_RUN_ID", "EGX_JOB", "EGX_ATTEMPT"].includes(v)
+      !["EGX_RUN_ID", "EGX_JOB", "EGX_ATTEMPT", "EGX_DEADLINE", "EGX_KILL_GRACE_MS"].includes(v)
     );
     out[name] = values === undefined ? true : values.sort();
   }

@@ -481,6 +481,7 @@ jobs:
   probe:
     script: jobs/probe_env.ts
     args: [--env, VISIBLE, --env, FIXED, --env, SECRET_TOKEN, --env, HOME,
+           --env, EGX_DEADLINE, --env, EGX_KILL_GRACE_MS,
            --file, "\${STATE}/allowed.txt", --file, "\${STATE}/secret.txt",
            --import, "https://esm.sh/leak?secret=tok", --import, "npm:egx-no-such-package@1.0.0",
            --pidfile, "\${STATE}/pid", --hold, 1000]
@@ -500,6 +501,9 @@ jobs:
     "FIXED=fixed value",
     "SECRET_TOKEN denied (NotCapable)",
     "HOME denied (NotCapable)",
+    // The attempt's start plus the default timeout (1h), and the default kill_grace (10s).
+    `EGX_DEADLINE=${Date.parse(r.detail.attempts[0].started_at) + 3_600_000}`,
+    "EGX_KILL_GRACE_MS=10000",
     `file ${tmp}/allowed.txt: 5 bytes`,
     `file ${tmp}/secret.txt denied (NotCapable)`,
     // Deno loads remote modules and npm packages without --allow-net: the runner's
@@ -514,7 +518,9 @@ jobs:
     [
       "DENO_NO_UPDATE_CHECK",
       "EGX_ATTEMPT",
+      "EGX_DEADLINE",
       "EGX_JOB",
+      "EGX_KILL_GRACE_MS",
       "EGX_RUN_ID",
       "FIXED",
       "NO_COLOR",

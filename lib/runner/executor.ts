@@ -410,7 +410,13 @@ export async function executePlan(
       child = launch({
         argv: cmd.argv,
         cwd: cmd.cwd,
-        env: { ...cmd.env, ...attemptEnv(runId, job.id, attempt) },
+        env: {
+          ...cmd.env,
+          ...attemptEnv(runId, job.id, attempt, {
+            deadline: at + job.timeoutMs,
+            killGraceMs: grace,
+          }),
+        },
         logPath,
         ownGroup: cmd.permissions.ffi,
       });

@@ -54,6 +54,10 @@ export const RUNNER_ENV = {
   job: "EGX_JOB",
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: "EGX_ATTEMPT",
+  /** When the attempt's timeout ends, in milliseconds since the epoch. */
+  deadline: "EGX_DEADLINE",
+  /** The manifest's kill_grace in milliseconds: how long a stopped job has before SIGKILL. */
+  killGrace: "EGX_KILL_GRACE_MS",
 } as const;
 
 /** Signals this close to the first one are part of the same stop request. */
@@ -88,6 +92,9 @@ export interface JobContext {
   runId?: string;
   job?: string;
   attempt?: number;
+  /** When the attempt's timeout ends (epoch milliseconds). */
+  deadline?: number;
+  killGraceMs?: number;
 }
 
 /** The runner's context for this process, or empty fields when run by hand. Needs no flags. */
@@ -97,10 +104,16 @@ export function jobContext(): JobContext {
       ? Deno.env.get(name)
       : undefined;
   const attempt = get(RUNNER_ENV.attempt);
+  const time = (name: string) => {
+    const n = Number(get(name) || NaN); // unset or empty: none
+    return Number.isFinite(n) ? n : undefined;
+  };
   return {
     runId: get(RUNNER_ENV.runId),
     job: get(RUNNER_ENV.job),
     attempt: attempt === undefined ? undefined : Number(attempt),
+    deadline: time(RUNNER_ENV.deadline),
+    killGraceMs: time(RUNNER_ENV.killGrace),
   };
 }
 

@@ -143,12 +143,23 @@ export function jobCommand(
   };
 }
 
-/** Per-attempt variables the runner adds to a job's environment. */
-export function attemptEnv(runId: string, job: string, attempt: number): Record<string, string> {
+/**
+ * Per-attempt variables the runner adds to a job's environment; `deadline` is when the attempt's
+ * timeout ends (epoch milliseconds): with `killGraceMs`, the job stops itself if the runner cannot
+ * (see runJob).
+ */
+export function attemptEnv(
+  runId: string,
+  job: string,
+  attempt: number,
+  opts: { deadline: number; killGraceMs: number },
+): Record<string, string> {
   return {
     [RUNNER_ENV.runId]: runId,
     [RUNNER_ENV.job]: job,
     [RUNNER_ENV.attempt]: String(attempt),
+    [RUNNER_ENV.deadline]: String(opts.deadline),
+    [RUNNER_ENV.killGrace]: String(opts.killGraceMs),
   };
 }
 
