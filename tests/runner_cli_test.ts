@@ -643,6 +643,28 @@ Deno.test("`deno task runs` leaves a live run running; a runner killed outright:
   assert(list.stdout.startsWith(`run ${id}  slow_pipe  abandoned`), list.stdout);
 });
 
+Deno.test("a runner killed outright: its job that ignores the stop exits by itself once kill_grace has passed, saying why", async () => {
+  const { state, env } = tmpState();
+  const run = await startSlowRun(env, "stubborn_pipe", "stubborn"); // ignores SIGTERM, sleeps 60 s
+  try {
+    run.child.kill("SIGKILL");
+    await run.child.status;
+    await run.output;
+    await run.stderr;
+    // It notices within a second that its runner is gone, and exits kill_grace (2 s) later.
+    assertEquals(await waitForEnd(run.jobPid, 8000), true);
+  } finally {
+    if (alive(run.jobPid)) Deno.kill(run.jobPid, "SIGKILL");
+  }
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const [attempt] = h.getRun(h.listRuns(1)[0].id)!.attempts;
+  h.close();
+  assertEquals(
+    Deno.readTextFileSync(attempt.log_path),
+    "behave: stopping itself: its runner is gone and kill_grace (2000 ms) has passed\n",
+  );
+});
+
 /** `--allow-x=a,b` flags as {x: [a, b] sorted} (true for a bare flag), without the runner's own. */
 function permissionSets(flags: string[]): Record<string, string[] | true> {
   const out: Record<string, string[] | true> = {};

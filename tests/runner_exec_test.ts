@@ -7,6 +7,7 @@ import { type Manifest, parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
 import { registerSecrets } from "../lib/config/config.ts";
 import { planRun } from "../lib/runner/plan.ts";
+import { RUNNER_ENV } from "../lib/runner/job.ts";
 import {
   type ExecuteOptions,
   executePlan,
@@ -394,6 +395,62 @@ ${
   assertEquals(Deno.readTextFileSync(a.log_path), "ignoring SIGTERM\n");
   assert(a.duration_ms! >= 800 && a.duration_ms! < 5000, `took ${a.duration_ms}ms`);
   assertEquals(processExists(Number(Deno.readTextFileSync(`${r.tmp}/pid`))), false);
+});
+
+/**
+ * behave.ts run directly (not by the runner), ignoring SIGTERM while it sleeps `sleepMs`, with
+ * `env` as its only variables, allowed to read the runner's. Killed if still running after 15 s.
+ */
+async function runBehaveByHand(env: Record<string, string>, sleepMs: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-env=${Object.values(RUNNER_ENV).join(",")}`,
+      `${ROOT}/jobs/behave.ts`,
+      "--ignore-term",
+      "--sleep",
+      String(sleepMs),
+    ],
+    clearEnv: true,
+    env: { ...denoCacheEnv(), NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return [out.code, out.signal, dec.decode(out.stdout), dec.decode(out.stderr)];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a job past its timeout and kill_grace stops itself, saying why, though its runner lives", async () => {
+  // As if the runner were stuck and never sent its SIGKILL: the job's parent (this test) lives.
+  const out = await runBehaveByHand({
+    EGX_RUN_ID: "20260101-000000-0000",
+    EGX_JOB: "stubborn",
+    EGX_ATTEMPT: "1",
+    EGX_DEADLINE: String(Date.now() + 500),
+    EGX_KILL_GRACE_MS: "300",
+  }, 60_000);
+  assertEquals(out, [
+    137,
+    null,
+    "",
+    "behave: stopping itself: its timeout and kill_grace (300 ms) have passed\n",
+  ]);
+});
+
+Deno.test("a job run by hand, without the runner's deadline and kill_grace, never stops itself", async () => {
+  // Its sleep outlasts the job's first checks (a second apart): it ends as it would alone, with
+  // no runner variable, or with only a run id (then it watches its parent, alive here).
+  assertEquals(await runBehaveByHand({}, 2500), [0, null, "", ""]);
+  assertEquals(
+    await runBehaveByHand({ EGX_RUN_ID: "20260101-000000-0000" }, 2500),
+    [0, null, "", ""],
+  );
 });
 
 /** Alive: neither gone nor a zombie (state Z) waiting for its parent to reap it. */

@@ -9,6 +9,10 @@
  *     at a timeout or when it shuts down, then SIGKILL after a grace period), and when the runner
  *     that started the job is gone (checked every second), so pass it on to every long-running
  *     call; a second signal more than a second after the first exits at once;
+ *   - started by the runner, stands in for the runner's SIGKILL where the runner cannot send it:
+ *     it exits EXIT_KILLED, after one line saying why, once kill_grace has passed since it saw
+ *     that its runner is gone, or once its timeout and kill_grace (and a second more, the runner's
+ *     own kill coming first) have passed, so that no job outlives its timeout;
  *   - exits 0 when `main` resolves (or with the number `main` returns);
  *   - exits EXIT_NOTHING_TO_DO (78) when `main` calls `nothingToDo(reason)`: the runner records
  *     the job as `skipped` and skips the dependents that need its output (see jobs.yaml `trigger`);
@@ -45,6 +49,11 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** "Nothing to do" (sysexits EX_CONFIG is 78; chosen because no tool exits with it by accident). */
 export const EXIT_NOTHING_TO_DO = 78;
+/**
+ * The job stopped itself where the runner would have killed it (its runner gone, or its timeout
+ * and kill_grace over): 128 + 9, what a shell reports for a process ended by SIGKILL.
+ */
+export const EXIT_KILLED = 137;
 
 /** Environment variables the runner always sets for a job (and always lets it read). */
 export const RUNNER_ENV = {
@@ -64,6 +73,11 @@ export const RUNNER_ENV = {
 const SIGNAL_COALESCE_MS = 1000;
 /** How often a job started by the runner checks that the runner is still its parent. */
 const RUNNER_WATCH_MS = 1000;
+/**
+ * How long after its timeout and kill_grace a job stops itself under a live runner: the runner's
+ * own SIGKILL (due then) comes first, and the job only ends what a stuck runner left running.
+ */
+const SELF_KILL_SLACK_MS = 1000;
 
 /** Thrown by `nothingToDo`; `runJob` turns it into exit code EXIT_NOTHING_TO_DO. */
 export class NothingToDo extends Error {
@@ -195,14 +209,36 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   // Started by the runner: stop like on SIGTERM if the runner dies (it was killed outright, so
   // it cannot stop its jobs itself); the job is then re-parented and its parent pid changes.
+  // With no runner left to send SIGKILL, the job exits itself once kill_grace has passed; and at
+  // its timeout's end plus kill_grace, whatever became of the runner. Times are measured on the
+  // monotonic clock from here (a wall clock set forward must not end a job early).
   let watch: ReturnType<typeof setInterval> | undefined;
-  if (jobContext().runId !== undefined) {
+  const ctx = jobContext();
+  if (ctx.runId !== undefined) {
     const parent = Deno.ppid;
+    const grace = ctx.killGraceMs;
+    const lastAt = ctx.deadline === undefined || grace === undefined
+      ? Infinity
+      : performance.now() + (ctx.deadline - Date.now()) + grace + SELF_KILL_SLACK_MS;
+    let goneAt: number | undefined;
+    const exitKilled = (why: string) => {
+      console.error(`${meta.name}: stopping itself: ${why}`);
+      Deno.exit(EXIT_KILLED);
+    };
     watch = setInterval(() => {
-      if (Deno.ppid === parent || received) return;
-      received = "the runner's exit";
-      receivedAt = Date.now();
-      controller.abort(new DOMException(`${meta.name}: its runner is gone`, "AbortError"));
+      const now = performance.now();
+      if (goneAt === undefined && Deno.ppid !== parent) {
+        goneAt = now;
+        if (!received) {
+          received = "the runner's exit";
+          receivedAt = Date.now();
+          controller.abort(new DOMException(`${meta.name}: its runner is gone`, "AbortError"));
+        }
+      }
+      if (goneAt !== undefined && grace !== undefined && now - goneAt >= grace) {
+        exitKilled(`its runner is gone and kill_grace (${grace} ms) has passed`);
+      }
+      if (now >= lastAt) exitKilled(`its timeout and kill_grace (${grace} ms) have passed`);
     }, RUNNER_WATCH_MS);
     Deno.unrefTimer(watch);
   }
