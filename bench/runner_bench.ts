@@ -34,7 +34,7 @@ const FLAGS = [
   "--no-prompt",
   "--cached-only",
   "--frozen",
-  "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT",
+  "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT,EGX_DEADLINE,EGX_KILL_GRACE_MS",
 ];
 
 function env(): Record<string, string> {
