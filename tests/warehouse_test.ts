@@ -323,6 +323,32 @@ Deno.test("market closures are seeded from the EGX calendar and re-synced when t
   });
 });
 
+Deno.test("migration 008 turns a company kept with its Cairo suffix into its code, once", async () => {
+  await withTempWarehouse(async (wh) => {
+    await wh.transaction(async (s) => {
+      for (
+        const [t, name] of [["ACTF.CA", "Act Financial"], ["COMI", "CIB"], ["COMI.CA", "CIB old"]]
+      ) {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, SECTOR) VALUES (?, ?, 'Fin')",
+          [t, name],
+        );
+      }
+      // As a warehouse made before the migration: it runs again at the next open.
+      await s.execute("DELETE FROM OPERATIONAL.SCHEMA_MIGRATION WHERE NAME = '008_ticker_codes'");
+    });
+    assert.deepEqual(await wh.migrate(), ["008_ticker_codes"]);
+    const rows = await wh.query<{ TICKER: string; COMPANY_NAME: string; SECTOR: string }>(
+      "SELECT TICKER, COMPANY_NAME, SECTOR FROM OPERATIONAL.TBL_COMPANY ORDER BY 1",
+    );
+    assert.deepEqual(rows.map((r) => [r.TICKER, r.COMPANY_NAME, r.SECTOR]), [
+      ["ACTF", "Act Financial", "Fin"],
+      ["COMI", "CIB", "Fin"],
+    ]);
+    assert.deepEqual(await wh.migrate(), []);
+  });
+});
+
 Deno.test("a migration edited after it was applied is refused with its name", async () => {
   await withTempWarehouse(async (wh) => {
     const text = [

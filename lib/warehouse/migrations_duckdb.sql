@@ -285,3 +285,21 @@ ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN CLAIMED_AT TIMESTAMP; -- UTC
 -- one; the models and the API treat NULL as "not known", never as 0 (README, "Landing store and
 -- file formats").
 ALTER TABLE OPERATIONAL.TBL_STOCK_PRICE ALTER COLUMN VOLUME DROP NOT NULL;
+
+-- migration: 008_ticker_codes
+-- Tickers are stored as EGX codes (lib/market/ticker.ts): a company list loaded before that rule
+-- kept Yahoo's and Investing.com's Cairo suffix (ACTF.CA in the bundled list), which
+-- validate_data now flags. Such a company takes its code, unless a row of the code exists (that
+-- row is the company: the suffixed one goes). Price and other rows are not touched: the loaders
+-- accepted only listed tickers, and nothing listed ACTF (its prices were quarantined).
+INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, ISIN, SECTOR, INDUSTRY, IS_ACTIVE,
+  SOURCE_FILE, CREATED_AT, UPDATED_AT)
+SELECT upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')), c.COMPANY_NAME, c.ISIN,
+  c.SECTOR, c.INDUSTRY, c.IS_ACTIVE, c.SOURCE_FILE, c.CREATED_AT, c.UPDATED_AT
+FROM OPERATIONAL.TBL_COMPANY c
+WHERE upper(trim(c.TICKER)) LIKE '%.CA'
+  AND NOT EXISTS (SELECT 1 FROM OPERATIONAL.TBL_COMPANY d
+    WHERE d.TICKER = upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')))
+QUALIFY row_number() OVER (
+  PARTITION BY upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')) ORDER BY c.TICKER) = 1;
+DELETE FROM OPERATIONAL.TBL_COMPANY WHERE upper(trim(TICKER)) LIKE '%.CA';

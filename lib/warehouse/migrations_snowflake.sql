@@ -246,3 +246,19 @@ ALTER TABLE OPERATIONAL.TBL_ALERT_EVENT ADD COLUMN IF NOT EXISTS CLAIMED_AT TIME
 -- export's "-" volume. (Dropping NOT NULL from a column without it is no error: an interrupted
 -- migrate runs this again.)
 ALTER TABLE OPERATIONAL.TBL_STOCK_PRICE ALTER COLUMN VOLUME DROP NOT NULL;
+
+-- migration: 008_ticker_codes
+-- Tickers are stored as EGX codes, see migrations_duckdb.sql: a company kept with its Cairo
+-- suffix (ACTF.CA) takes its code unless a row of the code exists. Each statement commits on its
+-- own here: an interrupted migrate runs both again (the insert skips codes already there).
+INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, ISIN, SECTOR, INDUSTRY, IS_ACTIVE,
+  SOURCE_FILE, CREATED_AT, UPDATED_AT)
+SELECT upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')), c.COMPANY_NAME, c.ISIN,
+  c.SECTOR, c.INDUSTRY, c.IS_ACTIVE, c.SOURCE_FILE, c.CREATED_AT, c.UPDATED_AT
+FROM OPERATIONAL.TBL_COMPANY c
+WHERE upper(trim(c.TICKER)) LIKE '%.CA'
+  AND NOT EXISTS (SELECT 1 FROM OPERATIONAL.TBL_COMPANY d
+    WHERE d.TICKER = upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')))
+QUALIFY row_number() OVER (
+  PARTITION BY upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')) ORDER BY c.TICKER) = 1;
+DELETE FROM OPERATIONAL.TBL_COMPANY WHERE upper(trim(TICKER)) LIKE '%.CA';
