@@ -207,6 +207,123 @@ Deno.test("a time inside the autumn repeat fires once, even for an every-30-minu
   );
 });
 
+Deno.test("schedules with several times a day fire each time the spring gap skips once, at 01:00", async () => {
+  // 2026-04-24 00:00 -> 01:00 in Cairo. croner alone lost 00:00 of "0 0,12" and all of "0,30 0"
+  // that day; "0 0" was right.
+  const entry = (pipeline: string, pattern: string): ScheduleEntry => ({
+    pipeline,
+    pattern,
+    timezone: CAIRO,
+    overlap: "skip",
+  });
+  const entries = [
+    entry("midnight", "0 0 * * *"),
+    entry("twice", "0 0,12 * * *"),
+    entry("half_hours", "0,30 0 * * *"),
+  ];
+  const { fired, logs } = await simulate(entries, "2026-04-23T12:00:00Z", "2026-04-25T00:00:00Z");
+  const fires = (pipeline: string) =>
+    fired.filter((f) => f.pipeline === pipeline).map((f) => [f.wall, f.at, f.outcome]);
+  const gapFire = ["2026-04-24 01:00", "2026-04-23T22:00:00.000Z", "started"];
+  assertEquals(fires("midnight"), [
+    gapFire,
+    ["2026-04-25 00:00", "2026-04-24T21:00:00.000Z", "started"],
+  ]);
+  assertEquals(fires("twice"), [
+    gapFire,
+    ["2026-04-24 12:00", "2026-04-24T09:00:00.000Z", "started"],
+    ["2026-04-25 00:00", "2026-04-24T21:00:00.000Z", "started"],
+  ]);
+  assertEquals(fires("half_hours"), [
+    gapFire,
+    ["2026-04-25 00:00", "2026-04-24T21:00:00.000Z", "started"],
+    ["2026-04-25 00:30", "2026-04-24T21:30:00.000Z", "started"],
+  ]);
+  // The two skipped times of half_hours are one fire, and the log says so.
+  assertEquals(logs.filter((l) => l.includes("do not exist") || l.includes("does not exist")), [
+    "scheduler: midnight: 2026-04-24 00:00 does not exist in Africa/Cairo (clocks go forward): " +
+    "one fire for it, at 2026-04-24 01:00 Africa/Cairo",
+    "scheduler: twice: 2026-04-24 00:00 does not exist in Africa/Cairo (clocks go forward): " +
+    "one fire for it, at 2026-04-24 01:00 Africa/Cairo",
+    "scheduler: half_hours: 2 times, 2026-04-24 00:00 to 00:30, do not exist in Africa/Cairo " +
+    "(clocks go forward): one fire for them, at 2026-04-24 01:00 Africa/Cairo",
+  ]);
+  assertEquals(
+    upcoming(entries[2], Date.parse("2026-04-23T12:00:00Z"), 3).map((t) => wallClock(t, CAIRO)),
+    ["2026-04-24 01:00", "2026-04-25 00:00", "2026-04-25 00:30"],
+  );
+});
+
+Deno.test("a time of the gap that the schedule also has after it is one fire, and later times still fire", async () => {
+  const entries: ScheduleEntry[] = [
+    { pipeline: "halfhourly", pattern: "*/30 * * * *", timezone: CAIRO, overlap: "skip" },
+    { pipeline: "early", pattern: "30 0-2 * * *", timezone: CAIRO, overlap: "skip" },
+  ];
+  const { fired } = await simulate(
+    entries,
+    "2026-04-23T23:15:00+02:00",
+    "2026-04-24T02:45:00+03:00",
+  );
+  assertEquals(started(fired, "halfhourly"), [
+    "2026-04-23 23:30",
+    "2026-04-24 01:00",
+    "2026-04-24 01:30",
+    "2026-04-24 02:00",
+    "2026-04-24 02:30",
+  ]);
+  assertEquals(started(fired, "early"), [
+    "2026-04-24 01:00",
+    "2026-04-24 01:30",
+    "2026-04-24 02:30",
+  ]);
+  assertEquals(fired.every((f) => f.outcome === "started"), true);
+});
+
+Deno.test("schedules with several times a day fire each time once across the autumn repeat", async () => {
+  // 2026-10-29 24:00 -> 23:00 in Cairo: 23:00-23:59 that night happens twice.
+  const entry = (pipeline: string, pattern: string): ScheduleEntry => ({
+    pipeline,
+    pattern,
+    timezone: CAIRO,
+    overlap: "skip",
+  });
+  const { fired } = await simulate(
+    [
+      entry("late", "0,30 23 * * *"),
+      entry("twice", "0 0,12 * * *"),
+      entry("half_hours", "0,30 0 * * *"),
+    ],
+    "2026-10-28T12:00:00Z",
+    "2026-10-30T21:59:00Z",
+  );
+  assertEquals(fired.filter((f) => f.pipeline === "late").map((f) => [f.wall, f.at, f.outcome]), [
+    ["2026-10-28 23:00", "2026-10-28T20:00:00.000Z", "started"],
+    ["2026-10-28 23:30", "2026-10-28T20:30:00.000Z", "started"],
+    ["2026-10-29 23:00", "2026-10-29T20:00:00.000Z", "started"],
+    ["2026-10-29 23:30", "2026-10-29T20:30:00.000Z", "started"],
+    ["2026-10-29 23:00", "2026-10-29T21:00:00.000Z", "duplicate"],
+    ["2026-10-29 23:30", "2026-10-29T21:30:00.000Z", "duplicate"],
+    ["2026-10-30 23:00", "2026-10-30T21:00:00.000Z", "started"],
+    ["2026-10-30 23:30", "2026-10-30T21:30:00.000Z", "started"],
+  ]);
+  assertEquals(started(fired, "twice"), [
+    "2026-10-29 00:00",
+    "2026-10-29 12:00",
+    "2026-10-30 00:00",
+    "2026-10-30 12:00",
+  ]);
+  assertEquals(started(fired, "half_hours"), [
+    "2026-10-29 00:00",
+    "2026-10-29 00:30",
+    "2026-10-30 00:00",
+    "2026-10-30 00:30",
+  ]);
+  assertEquals(
+    fired.filter((f) => f.pipeline !== "late").every((f) => f.outcome === "started"),
+    true,
+  );
+});
+
 Deno.test("upcoming fire times follow the same rules as the scheduler", () => {
   const e: ScheduleEntry = {
     pipeline: "p",

@@ -7,8 +7,9 @@
  * - DST: a wall-clock time is fired at most once per pipeline. In Cairo's autumn repeat (clocks go
  *   from 24:00 back to 23:00 on the last Thursday of October) a time in the repeated hour would
  *   otherwise exist twice; the second occurrence is dropped whatever croner returns. In the
- *   spring gap (00:00 -> 01:00 on the last Friday of April) croner fires a fixed time that does
- *   not exist at the next existing time (01:00), once; tests pin this for every schedule.
+ *   spring gap (00:00 -> 01:00 on the last Friday of April) the schedule's times that do not
+ *   exist fire at the first existing minute (01:00), once for all of them (croner does this only
+ *   for one time a day: `0 0,12 * * *` lost its 00:00); the log names the times that fire there.
  * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
  *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
  *   A run of another pipeline that shares a job with it counts the same (full_pipeline and
@@ -141,10 +142,94 @@ export function describeSchedule(entry: ScheduleEntry | undefined): string {
     : "no schedule";
 }
 
-/** The first fire strictly after `after` (ms), or undefined if there is none. */
+/**
+ * The first fire strictly after `after` (ms), or undefined if there is none. A schedule time that
+ * a spring-forward gap skips fires at the gap's end, the first existing minute (croner does that
+ * only for patterns with one time a day: `0 0,12 * * *` lost its 00:00, `0,30 0 * * *` its day).
+ */
 export function nextFire(entry: ScheduleEntry, after: number): number | undefined {
   const cron = new Cron(entry.pattern, { timezone: entry.timezone, paused: true, mode: "5-part" });
-  return cron.nextRun(new Date(after))?.getTime();
+  const next = cron.nextRun(new Date(after))?.getTime();
+  if (next === undefined) return undefined;
+  for (let from = after;;) {
+    const gap = gapIn(entry.timezone, from, next);
+    if (gap === undefined) return next;
+    if (localMatches(entry.pattern, gap.skipped, 1).length > 0) return gap.at;
+    from = gap.at;
+  }
+}
+
+/**
+ * The schedule's local times (`YYYY-MM-DD HH:MM`) that did not exist because a spring-forward gap
+ * ended at `at`: all of them fire once, at `at`. Empty when `at` ends no gap, or none matches.
+ */
+export function skippedAt(entry: ScheduleEntry, at: number): string[] {
+  const before = utcOffset(at - 1, entry.timezone);
+  const after = utcOffset(at, entry.timezone);
+  if (after <= before) return [];
+  return localMatches(entry.pattern, [at + before, at + after]).map((t) =>
+    new Date(t).toISOString().slice(0, 16).replace("T", " ")
+  );
+}
+
+const DAY_MS = 86_400_000;
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** How far `timeZone`'s clocks are ahead of UTC at `at` (ms). */
+function utcOffset(at: number, timeZone: string): number {
+  let f = offsetFormats.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+      hourCycle: "h23",
+    });
+    offsetFormats.set(timeZone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(new Date(at)).map((x) => [x.type, Number(x.value)]));
+  const local = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return local - Math.floor(at / 1000) * 1000;
+}
+
+/**
+ * The first spring-forward gap of `timeZone` ending in (after, until]: `at`, its end (the first
+ * existing instant after it), and `skipped`, the local times it skipped as [from, to) in ms of a
+ * UTC clock showing local time. Transitions are assumed at least a day apart.
+ */
+function gapIn(
+  timeZone: string,
+  after: number,
+  until: number,
+): { at: number; skipped: [number, number] } | undefined {
+  for (let lo = after; lo < until; lo += DAY_MS) {
+    const before = utcOffset(lo, timeZone);
+    let hi = Math.min(lo + DAY_MS, until);
+    if (utcOffset(hi, timeZone) <= before) continue;
+    let a = lo;
+    while (hi - a > 1) {
+      const mid = Math.floor((a + hi) / 2);
+      if (utcOffset(mid, timeZone) > before) hi = mid;
+      else a = mid;
+    }
+    return { at: hi, skipped: [hi + before, hi + utcOffset(hi, timeZone)] };
+  }
+  return undefined;
+}
+
+/** The times in [from, to) (ms of a UTC clock showing local time) `pattern` matches, at most `max`. */
+function localMatches(pattern: string, [from, to]: [number, number], max = Infinity): number[] {
+  const cron = new Cron(pattern, { timezone: "UTC", paused: true, mode: "5-part" });
+  const out: number[] = [];
+  for (let t = cron.nextRun(new Date(from - 1)); t && t.getTime() < to; t = cron.nextRun(t)) {
+    out.push(t.getTime());
+    if (out.length >= max) break;
+  }
+  return out;
 }
 
 /**
@@ -157,14 +242,13 @@ export function firesBetween(
   until: number,
   max = 10_000,
 ): number[] {
-  const cron = new Cron(entry.pattern, { timezone: entry.timezone, paused: true, mode: "5-part" });
   const out: number[] = [];
   const seen = new Set<string>();
-  for (let t = cron.nextRun(new Date(after)); t && t.getTime() <= until; t = cron.nextRun(t)) {
-    const key = wallClock(t.getTime(), entry.timezone);
+  for (let t = nextFire(entry, after); t !== undefined && t <= until; t = nextFire(entry, t)) {
+    const key = wallClock(t, entry.timezone);
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(t.getTime());
+    out.push(t);
     if (out.length >= max) break;
   }
   return out;
@@ -347,6 +431,16 @@ export async function runScheduler(
       }
       fired.set(key, next);
       const at = when(entry.pipeline, next);
+      const skipped = skippedAt(entry, next);
+      if (skipped.length > 0) {
+        const times = skipped.length === 1
+          ? `${skipped[0]} does not exist`
+          : `${skipped.length} times, ${skipped[0]} to ${skipped.at(-1)!.slice(11)}, do not exist`;
+        log(
+          `scheduler: ${entry.pipeline}: ${times} in ${entry.timezone} (clocks go forward): ` +
+            `one fire for ${skipped.length === 1 ? "it" : "them"}, at ${at}`,
+        );
+      }
       const own = inTheWay(entry.pipeline);
       const other = own === undefined ? elsewhere(entry.pipeline) : undefined;
       if (own === undefined && other === undefined) {
