@@ -537,6 +537,170 @@ Deno.test("pipelines sharing a job never run side by side: the later fire is ski
   ]);
 });
 
+/**
+ * The scheduler with fires that do what runScheduled does with the history: read every pipeline's
+ * jobs (as `jobsAt` gives them at that moment, i.e. jobs.yaml then), then start the run in a real
+ * History with refuseOverlap. Each run lasts `runMsOf[pipeline]`. `manual` is a run the scheduler
+ * does not see (runningElsewhere is not asked), as one started by hand just after it looked.
+ */
+async function simulateWithHistory(
+  entries: ScheduleEntry[],
+  start: string,
+  end: string,
+  opts: {
+    jobsAt: (now: number) => Record<string, string[]>;
+    runMsOf: Record<string, number>;
+    manual?: { id: string; target: string; jobs: string[] };
+  },
+) {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_refused_" });
+  const history = new History(`${dir}/runs.sqlite`);
+  const clock = new ManualClock(new Date(start));
+  const controller = new AbortController();
+  const fired: [string, string, FireOutcome][] = [];
+  const logs: string[] = [];
+  const runs: [string, string, string[]][] = [];
+  try {
+    if (opts.manual) history.startRun({ ...opts.manual, trigger: "manual", at: clock.now() });
+    const done = runScheduler(entries, {
+      clock,
+      signal: controller.signal,
+      log: (l) => logs.push(l),
+      onFire: (pipeline, at, outcome) =>
+        fired.push([pipeline, new Date(at).toISOString().slice(11, 16), outcome]),
+      fire: async (pipeline, _at, signal, jobsRead) => {
+        const manifest = opts.jobsAt(clock.now());
+        jobsRead(new Map(Object.entries(manifest)));
+        const id = `${pipeline}-${new Date(clock.now()).toISOString().slice(11, 19)}`;
+        const jobs = manifest[pipeline];
+        history.startRun({
+          id,
+          target: pipeline,
+          trigger: "schedule",
+          jobs,
+          at: clock.now(),
+          refuseOverlap: true,
+        });
+        runs.push([pipeline, id.slice(-8), jobs]);
+        await clock.sleepUntil(clock.now() + opts.runMsOf[pipeline], signal);
+        history.endRun(id, "ok", clock.now());
+      },
+    });
+    await clock.advanceTo(new Date(end));
+    controller.abort();
+    await done;
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+  return { fired, logs, runs };
+}
+
+Deno.test("a fire the history refuses, as jobs.yaml now gives it a job of a running run, takes the overlap policy; later fires see the new jobs", async () => {
+  // pb (job y) runs 10:00-10:02:30; at 10:00:30 jobs.yaml gives pa job y too. Its 10:01 fire was
+  // decided on the jobs read at 10:00 (x only): the history refuses the run, so it is skipped (or
+  // queued), never a second run of y. The 10:01 read tells the scheduler, which skips 10:02 itself.
+  const pa: ScheduleEntry = {
+    pipeline: "pa",
+    pattern: "* * * * *",
+    timezone: "UTC",
+    overlap: "skip",
+    jobs: ["x"],
+  };
+  const pb: ScheduleEntry = {
+    pipeline: "pb",
+    pattern: "*/5 * * * *",
+    timezone: "UTC",
+    overlap: "skip",
+    jobs: ["y"],
+  };
+  const opts = {
+    jobsAt: (now: number) => ({
+      pa: now < Date.parse("2026-05-01T10:00:30Z") ? ["x"] : ["x", "y"],
+      pb: ["y"],
+    }),
+    runMsOf: { pa: 20_000, pb: 150_000 },
+  };
+  const refusal = `run pb-10:00:00 of pb is still running (runner pid ${Deno.pid}) and runs ` +
+    "jobs of this one (y)";
+  const skip = await simulateWithHistory(
+    [pa, pb],
+    "2026-05-01T09:59:30Z",
+    "2026-05-01T10:04:30Z",
+    opts,
+  );
+  assertEquals(skip.fired.filter((f) => f[0] === "pa"), [
+    ["pa", "10:00", "started"],
+    ["pa", "10:01", "started"],
+    ["pa", "10:01", "skipped"],
+    ["pa", "10:02", "skipped"],
+    ["pa", "10:03", "started"],
+    ["pa", "10:04", "started"],
+  ]);
+  assertEquals(skip.runs, [
+    ["pa", "10:00:00", ["x"]],
+    ["pb", "10:00:00", ["y"]],
+    ["pa", "10:03:00", ["x", "y"]],
+    ["pa", "10:04:00", ["x", "y"]],
+  ]);
+  assertEquals(skip.logs.filter((l) => l.includes("skipped")), [
+    `scheduler: pa (2026-05-01 10:01 UTC) skipped: ${refusal}`,
+    "scheduler: pa (2026-05-01 10:02 UTC) skipped: pb is running, which shares jobs with it (y)",
+  ]);
+
+  // overlap queue: the refused fire waits for pb's run and starts when it ends (10:02:30).
+  const queue = await simulateWithHistory(
+    [{ ...pa, overlap: "queue" }, pb],
+    "2026-05-01T09:59:30Z",
+    "2026-05-01T10:04:30Z",
+    opts,
+  );
+  assertEquals(queue.fired.filter((f) => f[0] === "pa"), [
+    ["pa", "10:00", "started"],
+    ["pa", "10:01", "started"],
+    ["pa", "10:01", "queued"],
+    ["pa", "10:02", "skipped"],
+    ["pa", "10:03", "started"],
+    ["pa", "10:04", "started"],
+  ]);
+  assertEquals(queue.runs, [
+    ["pa", "10:00:00", ["x"]],
+    ["pb", "10:00:00", ["y"]],
+    ["pa", "10:02:30", ["x", "y"]],
+    ["pa", "10:03:00", ["x", "y"]],
+    ["pa", "10:04:00", ["x", "y"]],
+  ]);
+  assertEquals(queue.logs.filter((l) => l.startsWith("scheduler: pa (2026-05-01 10:0")), [
+    `scheduler: pa (2026-05-01 10:01 UTC) queued: ${refusal}`,
+    "scheduler: pa (2026-05-01 10:02 UTC) skipped: pb is running, which shares jobs with it (y)",
+  ]);
+  assert(queue.logs.includes("scheduler: firing pa (2026-05-01 10:01 UTC, queued)"));
+
+  // Behind a run the scheduler does not see (here a manual run of y), a queued fire is skipped:
+  // no run of the scheduler's will say when that one ends; the next fire looks again.
+  const manual = await simulateWithHistory(
+    [{ ...pa, overlap: "queue" }],
+    "2026-05-01T10:00:30Z",
+    "2026-05-01T10:02:30Z",
+    { ...opts, manual: { id: "20260501-100000-man1", target: "y", jobs: ["y"] } },
+  );
+  assertEquals(manual.fired, [
+    ["pa", "10:01", "started"],
+    ["pa", "10:01", "skipped"],
+    ["pa", "10:02", "started"],
+    ["pa", "10:02", "skipped"],
+  ]);
+  assertEquals(manual.runs, []);
+  assertEquals(manual.logs.filter((l) => l.includes("skipped")), [
+    "scheduler: pa (2026-05-01 10:01 UTC) skipped: run 20260501-100000-man1 of y is still " +
+    `running (runner pid ${Deno.pid}) and runs jobs of this one (y) (a queued fire waits only ` +
+    "for this scheduler's own runs)",
+    "scheduler: pa (2026-05-01 10:02 UTC) skipped: run 20260501-100000-man1 of y is still " +
+    `running (runner pid ${Deno.pid}) and runs jobs of this one (y) (a queued fire waits only ` +
+    "for this scheduler's own runs)",
+  ]);
+});
+
 Deno.test("runs elsewhere come from the history: a running run whose runner holds its lock counts; dead runners' runs are marked abandoned at each look", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "runner_sched_elsewhere_" });
   const logDir = `${dir}/logs`;
@@ -911,6 +1075,53 @@ Deno.test("a fire that finds its pipeline's schedule changed says the scheduler 
     });
     const same = { ...read, pattern: "0 3 * * *", timezone: "UTC" };
     assertEquals(await fire(same as ScheduleEntry), { status: "ok", notes: [] });
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fire beside a live run sharing its jobs starts nothing, records nothing and rejects with the RunOverlapError; it tells the jobs it read", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_overlap_" });
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(`${dir}/j.ts`, "");
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  pa:\n    jobs: [x, y]\n  pb:\n    jobs: [y]\n" +
+        "jobs:\n  x:\n    script: j.ts\n  y:\n    script: j.ts\n",
+    );
+    // pb's run, live in this process (a scheduled run beside which pa fires).
+    history.startRun({
+      id: "20260501-100000-bbbb",
+      target: "pb",
+      trigger: "schedule",
+      jobs: ["y"],
+      at: Date.now(),
+    });
+    const lines: string[] = [];
+    let read: [string, readonly string[]][] = [];
+    const outcome = await runScheduled(manifest, "pa", {
+      history,
+      logDir: `${dir}/logs`,
+      env: {},
+      signal: new AbortController().signal,
+      print: (l) => lines.push(l),
+      jobsRead: (jobs) => read = [...jobs],
+    }).then(() => "resolved", (e: Error) => `${e.name}: ${e.message}`);
+    assertEquals(
+      outcome,
+      `RunOverlapError: run 20260501-100000-bbbb of pb is still running (runner pid ${Deno.pid}) ` +
+        "and runs jobs of this one (y)",
+    );
+    assertEquals(read, [["pa", ["x", "y"]], ["pb", ["y"]]]);
+    assertEquals(lines, []);
+    assertEquals(history.listRuns().map((r) => [r.id, r.status]), [[
+      "20260501-100000-bbbb",
+      "running",
+    ]]);
+    assertEquals([...Deno.readDirSync(`${dir}/logs/runs`)], []);
   } finally {
     history.close();
     Deno.removeSync(dir, { recursive: true });

@@ -1,9 +1,11 @@
 /**
  * `deno task schedule [--dry-run]`: the long-running scheduler. Fires every pipeline that has a
  * `schedule` in jobs.yaml on its cron, in its time zone (default Africa/Cairo). Each fire re-reads
- * jobs.yaml (job edits apply at the next fire; schedule edits need a restart) and runs the
- * pipeline in-process like `deno task run` (same logs, history and alerts, trigger "schedule");
- * a fire that finds jobs.yaml invalid, or without the pipeline, is a failed run (recorded, alerted).
+ * jobs.yaml (job edits apply at the next fire, to overlaps too; schedule edits need a restart) and
+ * runs the pipeline in-process like `deno task run` (same logs, history and alerts, trigger
+ * "schedule", refused beside a live run sharing its jobs: then skipped or queued as its overlap
+ * says); a fire that finds jobs.yaml invalid, or without the pipeline, is a failed run (recorded,
+ * alerted).
  * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0. One scheduler
  * per log directory: a second one refuses to start (exit 2) naming the first one's pid.
  *
@@ -116,8 +118,9 @@ export async function main(args: string[]): Promise<number> {
       // Each fire also marks runs of dead runners abandoned (a scheduler lives for months).
       runningElsewhere: (pipeline, jobs) =>
         runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`), jobs),
-      fire: (pipeline, _at, signal) =>
+      fire: (pipeline, _at, signal, jobsRead) =>
         runScheduled(values.manifest, pipeline, {
+          jobsRead,
           history,
           logDir: config.logDir,
           env: Deno.env.toObject(),

@@ -5,12 +5,14 @@
  * folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
  * as its message) and alerted like any failed run. When not even that can be recorded, the error
  * says so (the scheduler logs it and goes on). Schedules are read once, when the scheduler
- * starts: a fire that finds its pipeline's schedule changed says so.
+ * starts: a fire that finds its pipeline's schedule changed says so. A fire refuses to start
+ * beside a live run sharing its jobs (the history's check, as `deno task run` does): it rejects
+ * with that RunOverlapError, records nothing, and the scheduler's overlap policy takes it.
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import { alertSummary, sendAlerts } from "./alerts.ts";
 import { newRunId } from "./executor.ts";
-import type { History } from "./history.ts";
+import { type History, RunOverlapError } from "./history.ts";
 import { loadManifestCached } from "./manifest_cache.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { planRun, UsageError } from "./plan.ts";
@@ -28,6 +30,8 @@ export interface ScheduledRunOptions {
   entry?: ScheduleEntry;
   /** Status lines and problems (default console.log). */
   print?: (line: string) => void;
+  /** Told every pipeline's jobs as this fire read them (the scheduler decides overlaps on them). */
+  jobsRead?: (jobs: ReadonlyMap<string, readonly string[]>) => void;
 }
 
 /**
@@ -72,6 +76,7 @@ export async function runScheduled(
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath);
+    opts.jobsRead?.(new Map([...manifest.pipelines.values()].map((p) => [p.id, p.jobs])));
     if (opts.entry) {
       const now = describeSchedule(scheduleEntries(manifest).find((e) => e.pipeline === pipeline));
       const kept = describeSchedule(opts.entry);
@@ -97,6 +102,8 @@ export async function runScheduled(
       env: opts.env,
       trigger: "schedule",
       runId,
+      // Two runs of the same jobs at once would write the same warehouse tables side by side.
+      refuseOverlap: true,
       signal: opts.signal,
       alerts: opts.alerts,
       print,
@@ -104,6 +111,7 @@ export async function runScheduled(
     output.rethrow(); // a recorded run: thrown on below
     return result;
   } catch (e) {
+    if (e instanceof RunOverlapError) throw e; // nothing started or recorded: not a failure
     if (e instanceof ManifestError) {
       for (const line of e.message.split("\n")) print(line);
       why = `${manifestPath} is invalid now (${e.findings.length} problem(s), first: ` +

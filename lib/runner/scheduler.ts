@@ -18,7 +18,11 @@
  *   shares, seen in the history through `runningElsewhere`); a fire that finds one of those is
  *   skipped under either policy, since this scheduler is not told when another process's run
  *   ends (waiting would mean polling the history), and a queued fire that finds one when it
- *   would start is dropped the same way.
+ *   would start is dropped the same way. The jobs are those the last fire read from jobs.yaml
+ *   (a running run's, those it read at its start). A fire that the history still refuses (a run
+ *   sharing its jobs that this scheduler did not see in time: jobs.yaml edited, a manual run
+ *   started that moment) takes the same policy: skipped, or queued until this scheduler's run in
+ *   its way ends (behind another process's run it is skipped: the next fire looks again).
  * - Clock jumps: after a forward jump (VM resume, NTP step) the overdue fire runs once and the
  *   next one is computed from now; the fire times jumped over are counted in one line, not
  *   replayed.
@@ -26,6 +30,7 @@
  *   the abort to running runs (their jobs get kill_grace to stop) and resolves when they ended.
  */
 import { Cron } from "croner";
+import { RunOverlapError } from "./history.ts";
 import type { Manifest, Overlap } from "./manifest.ts";
 
 export interface Clock {
@@ -221,7 +226,7 @@ function gapIn(
   return undefined;
 }
 
-/** The times in [from, to) (ms of a UTC clock showing local time) `pattern` matches, at most `max`. */
+/** The times in [from, to) (ms of a UTC clock showing local time) `pattern` matches, <= `max`. */
 function localMatches(pattern: string, [from, to]: [number, number], max = Infinity): number[] {
   const cron = new Cron(pattern, { timezone: "UTC", paused: true, mode: "5-part" });
   const out: number[] = [];
@@ -291,8 +296,17 @@ export type FireOutcome = "started" | "skipped" | "queued" | "duplicate";
 
 export interface SchedulerOptions {
   clock?: Clock;
-  /** Start one run of the pipeline; resolves when it has ended. Errors are logged. */
-  fire: (pipeline: string, at: number, signal: AbortSignal) => Promise<unknown>;
+  /**
+   * Start one run of the pipeline; resolves when it has ended. Errors are logged, but for a
+   * RunOverlapError (the history refused the run): the pipeline's overlap policy takes it.
+   * `jobsRead` tells the scheduler every pipeline's jobs as the fire read them from jobs.yaml.
+   */
+  fire: (
+    pipeline: string,
+    at: number,
+    signal: AbortSignal,
+    jobsRead: (jobs: ReadonlyMap<string, readonly string[]>) => void,
+  ) => Promise<unknown>;
   log?: (line: string) => void;
   signal: AbortSignal;
   /**
@@ -304,7 +318,10 @@ export interface SchedulerOptions {
     pipeline: string,
     jobs: readonly string[],
   ) => { id: string; target: string } | undefined;
-  /** Called on every scheduled time (tests observe the overlap policy through it). */
+  /**
+   * Called on every scheduled time (tests observe the overlap policy through it); a started fire
+   * that the history then refuses is told again, skipped or queued.
+   */
   onFire?: (pipeline: string, at: number, outcome: FireOutcome) => void;
 }
 
@@ -326,10 +343,14 @@ export async function runScheduler(
   const running = new Map<string, Promise<void>>();
   const queued = new Map<string, number>();
   const zones = new Map(entries.map((e) => [e.pipeline, e.timezone]));
+  const overlapOf = new Map(entries.map((e) => [e.pipeline, e.overlap]));
+  /** Each pipeline's jobs as jobs.yaml last gave them (read by every fire). */
   const jobsOf = new Map(entries.map((e) => [e.pipeline, e.jobs ?? []]));
-  /** The jobs `pipeline` shares with `other` (both this scheduler's pipelines). */
+  /** The jobs of each running run, as its fire read them. */
+  const runJobs = new Map<string, readonly string[]>();
+  /** The jobs `pipeline` shares with `other`, running (both this scheduler's pipelines). */
   const shared = (pipeline: string, other: string) => {
-    const theirs = new Set(jobsOf.get(other));
+    const theirs = new Set(runJobs.get(other) ?? jobsOf.get(other));
     return (jobsOf.get(pipeline) ?? []).filter((j) => theirs.has(j));
   };
   /** This scheduler's running pipeline in the way of `pipeline`: itself, or one sharing a job. */
@@ -365,15 +386,42 @@ export async function runScheduler(
     } is still running in another process` +
     (overlap === "queue" ? " (a queued fire waits only for this scheduler's own runs)" : "");
 
+  const jobsRead = (pipeline: string) => (jobs: ReadonlyMap<string, readonly string[]>) => {
+    for (const p of jobsOf.keys()) jobsOf.set(p, jobs.get(p) ?? []);
+    runJobs.set(pipeline, jobsOf.get(pipeline)!);
+  };
+  /**
+   * A fire the history refused: the overlap policy decides, as when the scheduler saw the run in
+   * its way. Queued only behind a run of this scheduler's, whose end starts it; behind another
+   * process's run it is skipped (see busyElsewhere), and the next fire looks again.
+   */
+  const refused = (pipeline: string, at: number, e: RunOverlapError) => {
+    const queue = overlapOf.get(pipeline) === "queue";
+    const behind = [...running.keys()].some((o) =>
+      o !== pipeline && shared(pipeline, o).length > 0
+    );
+    const outcome = queue && behind && !queued.has(pipeline) && !signal.aborted
+      ? "queued"
+      : "skipped";
+    if (outcome === "queued") queued.set(pipeline, at);
+    opts.onFire?.(pipeline, at, outcome);
+    log(
+      `scheduler: ${pipeline} (${when(pipeline, at)}) ${outcome}: ${e.message}` +
+        (queue && !behind ? " (a queued fire waits only for this scheduler's own runs)" : ""),
+    );
+  };
+
   const start = (pipeline: string, at: number) => {
     const p = (async () => {
       try {
-        await opts.fire(pipeline, at, signal);
+        await opts.fire(pipeline, at, signal, jobsRead(pipeline));
       } catch (e) {
+        if (e instanceof RunOverlapError) return refused(pipeline, at, e);
         log(`scheduler: run of ${pipeline} failed to start or crashed: ${(e as Error).message}`);
       }
     })().finally(() => {
       running.delete(pipeline);
+      runJobs.delete(pipeline);
       // Queued fires (this pipeline's, or one sharing a job with it) nothing is in the way of now.
       for (const [waiting, q] of [...queued]) {
         if (inTheWay(waiting) !== undefined) continue;
