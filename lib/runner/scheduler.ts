@@ -262,7 +262,17 @@ export function firesBetween(
 /** "YYYY-MM-DD HH:MM" wall-clock time of `at` in `timeZone`. */
 export function wallClock(at: number, timeZone: string): string {
   const p = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", {
+    wallFormat(timeZone).formatToParts(new Date(at)).map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+/** One formatter per time zone: making one per call took most of 4 s for 10,000 missed fires. */
+const wallFormats = new Map<string, Intl.DateTimeFormat>();
+function wallFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = wallFormats.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat("en-CA", {
       timeZone,
       year: "numeric",
       month: "2-digit",
@@ -270,9 +280,10 @@ export function wallClock(at: number, timeZone: string): string {
       hour: "2-digit",
       minute: "2-digit",
       hourCycle: "h23",
-    }).formatToParts(new Date(at)).map((x) => [x.type, x.value]),
-  );
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+    });
+    wallFormats.set(timeZone, f);
+  }
+  return f;
 }
 
 /** The next `n` fire times after `from` (same rules as the scheduler, DST guard included). */
