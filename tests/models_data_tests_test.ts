@@ -524,3 +524,76 @@ Deno.test("a generic test's bad ref names its own YAML line; accepted values tha
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("every generic test kind with a where clause compiles and runs on DuckDB, on the rows the clause keeps", async () => {
+  const root = await Deno.makeTempDir({ prefix: "egx_where_" });
+  const fx = await fixtureWarehouse({ load: false });
+  try {
+    await Deno.mkdir(`${root}/models/staging`, { recursive: true });
+    await Deno.writeTextFile(
+      `${root}/models/project.yml`,
+      "name: mini\nfolders:\n  staging: {schema: S1, materialized: table}\n",
+    );
+    // One good row (KEEP) and two rows that break every test below.
+    await Deno.writeTextFile(
+      `${root}/models/staging/a.sql`,
+      "select 2 as N, 'x' as S, 1 as P, '2025-12-08'::DATE as D, true as KEEP\n" +
+        "union all select 1, 'z', 9, '2020-01-01'::DATE, false\n" +
+        "union all select 1, NULL, 9, '2020-01-01'::DATE, false",
+    );
+    await Deno.writeTextFile(
+      `${root}/models/staging/b.sql`,
+      "select 1 as P union all select 2",
+    );
+    const failures = async (where: string) => {
+      const w = JSON.stringify(where);
+      await Deno.writeTextFile(
+        `${root}/models/staging/_t.yml`,
+        "models:\n  - name: b\n    columns:\n      - name: P\n        tests: [unique]\n" +
+          "  - name: a\n    columns:\n" +
+          `      - name: N\n        tests: [{unique: {where: ${w}}}]\n` +
+          `      - name: S\n        tests:\n          - not_null: {where: ${w}}\n` +
+          `          - accepted_values: {values: [x, y], where: ${w}}\n` +
+          `      - name: P\n        tests:\n` +
+          `          - relationships: {to: "ref('b')", field: P, where: ${w}}\n` +
+          "    tests:\n" +
+          `      - expression: {name: a_p_small, expr: "P < 5", where: ${w}}\n` +
+          `      - unique_combination: {columns: [P], where: ${w}}\n` +
+          `      - row_count: {max: 1, where: ${w}}\n` +
+          `      - recency: {field: D, max_trading_days: 1, where: ${w}}\n`,
+      );
+      const project = await loadProject(root);
+      const built = await runModels(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+      assert(built.ok);
+      const run = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
+      return Object.fromEntries(
+        run.results.map((r) => [r.name, `${r.status} ${r.failures}${r.message ?? ""}`]),
+      );
+    };
+    assertEquals(await failures("KEEP"), {
+      unique_b_p: "pass 0",
+      unique_a_n: "pass 0",
+      not_null_a_s: "pass 0",
+      accepted_values_a_s: "pass 0",
+      relationships_a_p__b: "pass 0",
+      a_p_small: "pass 0",
+      unique_combination_a_p: "pass 0",
+      row_count_a: "pass 0",
+      recency_a_d: "pass 0",
+    });
+    assertEquals(await failures("NOT KEEP"), {
+      unique_b_p: "pass 0",
+      unique_a_n: "fail 1",
+      not_null_a_s: "fail 1",
+      accepted_values_a_s: "fail 1",
+      relationships_a_p__b: "fail 1",
+      a_p_small: "fail 2",
+      unique_combination_a_p: "fail 1",
+      row_count_a: "fail 1",
+      recency_a_d: "fail 1",
+    });
+  } finally {
+    await fx.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -90,7 +90,12 @@ export function genericTestSql(
   spec: TestSpec,
   { relation, asOf }: { relation: string; asOf: Date },
 ): string {
-  const base = spec.where ? `(SELECT * FROM ${relation} WHERE ${spec.where}) AS t` : relation;
+  // The tested rows under an alias (a `where:` makes them a subquery, which needs one).
+  const rows = (alias: string) =>
+    spec.where
+      ? `(SELECT * FROM ${relation} WHERE ${spec.where}) AS ${alias}`
+      : `${relation} AS ${alias}`;
+  const base = spec.where ? rows("t") : relation;
   const c = spec.column;
   const onlyIf = spec.whenNonempty
     ? `\n  AND EXISTS (SELECT 1 FROM ${relationCall(spec.whenNonempty, spec.pos)})`
@@ -107,7 +112,7 @@ export function genericTestSql(
         `GROUP BY ${c}`;
     case "relationships":
       return `SELECT child.${c} AS CHILD_VALUE, COUNT(*) AS N_RECORDS\n` +
-        `FROM ${base} AS child\nLEFT JOIN ${relationCall(spec.to!, spec.pos)} AS parent\n` +
+        `FROM ${rows("child")}\nLEFT JOIN ${relationCall(spec.to!, spec.pos)} AS parent\n` +
         `  ON child.${c} = parent.${spec.field}\n` +
         `WHERE child.${c} IS NOT NULL AND parent.${spec.field} IS NULL\nGROUP BY child.${c}`;
     case "expression":
