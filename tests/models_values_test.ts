@@ -740,3 +740,67 @@ Deno.test('a day whose volume is not known (an Investing.com "-") keeps its pric
     await fx.close();
   }
 });
+
+Deno.test("TTM sums and year-on-year growth are NULL when their quarters are not all in one currency", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    // COMI reports 2024 in EGP, then 2025 Q1 in USD.
+    await fx.wh.transaction((s) =>
+      s.execute(
+        `INSERT INTO OPERATIONAL.TBL_FINANCIAL (TICKER, FISCAL_YEAR, FISCAL_QUARTER, PERIOD_END,
+           CURRENCY, REVENUE, NET_INCOME, SHARES_OUTSTANDING, DATA_SOURCE)
+         VALUES ('COMI', 2024, 1, '2024-03-31', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 2, '2024-06-30', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 3, '2024-09-30', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 4, '2024-12-31', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2025, 1, '2025-03-31', 'USD', 100, 20, 100, 'TEST')`,
+      )
+    );
+    await buildModels(fx, { select: ["stg_financials"] });
+    assertEquals(
+      await fx.wh.query(
+        `SELECT FISCAL_YEAR AS Y, FISCAL_QUARTER AS Q, CURRENCY, REVENUE_TTM, NET_INCOME_TTM,
+           EPS_TTM, REVENUE_GROWTH_YOY, NET_INCOME_GROWTH_YOY
+         FROM DWH_SILVER.stg_financials WHERE TICKER = 'COMI' AND FISCAL_QUARTER IN (1, 4)
+         ORDER BY Y, Q`,
+      ),
+      [
+        {
+          Y: 2024,
+          Q: 1,
+          CURRENCY: "EGP",
+          REVENUE_TTM: null,
+          NET_INCOME_TTM: null,
+          EPS_TTM: null,
+          REVENUE_GROWTH_YOY: null,
+          NET_INCOME_GROWTH_YOY: null,
+        },
+        // Four EGP quarters: the sums.
+        {
+          Y: 2024,
+          Q: 4,
+          CURRENCY: "EGP",
+          REVENUE_TTM: 20000,
+          NET_INCOME_TTM: 4000,
+          EPS_TTM: 40,
+          REVENUE_GROWTH_YOY: null,
+          NET_INCOME_GROWTH_YOY: null,
+        },
+        // Three EGP quarters and a USD one (was 15100, 3020, 30.2), and USD against EGP a year
+        // earlier (was -0.98 and -0.98).
+        {
+          Y: 2025,
+          Q: 1,
+          CURRENCY: "USD",
+          REVENUE_TTM: null,
+          NET_INCOME_TTM: null,
+          EPS_TTM: null,
+          REVENUE_GROWTH_YOY: null,
+          NET_INCOME_GROWTH_YOY: null,
+        },
+      ],
+    );
+  } finally {
+    await fx.close();
+  }
+});

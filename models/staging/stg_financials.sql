@@ -2,8 +2,8 @@
 -- Conventions: ratios are fractions (0.25 = 25 %), computed from the quarter's own figures
 -- (not annualised). A margin is NULL when revenue is not positive; an equity-based ratio is NULL
 -- when equity is not positive (a negative-equity ROE is not meaningful). Trailing-twelve-month
--- sums need the four consecutive quarters ending at the row, else NULL; year-on-year growth needs
--- the same quarter of the previous fiscal year.
+-- sums need the four consecutive quarters ending at the row, all in one currency, else NULL;
+-- year-on-year growth needs the same quarter of the previous fiscal year, in the same currency.
 with latest as (
   select
     upper(trim(TICKER)) as TICKER,
@@ -49,12 +49,22 @@ windowed as (
     sum(NET_INCOME) over (
       partition by TICKER order by QUARTER_INDEX rows between 3 preceding and current row
     ) as TTM_INCOME_SUM,
+    -- Figures in two currencies do not add up (a USD quarter after EGP ones): no TTM sum then.
+    -- (min = max rather than count(distinct): Snowflake takes no DISTINCT in a framed window.)
+    min(CURRENCY) over (
+      partition by TICKER order by QUARTER_INDEX rows between 3 preceding and current row
+    ) as TTM_MIN_CURRENCY,
+    max(CURRENCY) over (
+      partition by TICKER order by QUARTER_INDEX rows between 3 preceding and current row
+    ) as TTM_MAX_CURRENCY,
     lag(QUARTER_INDEX) over (partition by TICKER, FISCAL_QUARTER order by FISCAL_YEAR)
       as PRIOR_YEAR_QUARTER_INDEX,
     lag(REVENUE) over (partition by TICKER, FISCAL_QUARTER order by FISCAL_YEAR)
       as PRIOR_YEAR_REVENUE,
     lag(NET_INCOME) over (partition by TICKER, FISCAL_QUARTER order by FISCAL_YEAR)
-      as PRIOR_YEAR_NET_INCOME
+      as PRIOR_YEAR_NET_INCOME,
+    lag(CURRENCY) over (partition by TICKER, FISCAL_QUARTER order by FISCAL_YEAR)
+      as PRIOR_YEAR_CURRENCY
   from latest as l
 )
 select
@@ -85,22 +95,28 @@ select
   case when NET_INCOME is not null then OPERATING_CASH_FLOW / nullif(NET_INCOME, 0) end
     as CASH_CONVERSION,
   case
-    when TTM_REVENUE_QUARTERS = 4 and QUARTER_INDEX - TTM_FIRST_QUARTER = 3 then TTM_REVENUE_SUM
+    when TTM_REVENUE_QUARTERS = 4 and QUARTER_INDEX - TTM_FIRST_QUARTER = 3
+      and TTM_MIN_CURRENCY = TTM_MAX_CURRENCY
+      then TTM_REVENUE_SUM
   end as REVENUE_TTM,
   case
-    when TTM_INCOME_QUARTERS = 4 and QUARTER_INDEX - TTM_FIRST_QUARTER = 3 then TTM_INCOME_SUM
+    when TTM_INCOME_QUARTERS = 4 and QUARTER_INDEX - TTM_FIRST_QUARTER = 3
+      and TTM_MIN_CURRENCY = TTM_MAX_CURRENCY
+      then TTM_INCOME_SUM
   end as NET_INCOME_TTM,
   case
     when TTM_INCOME_QUARTERS = 4 and QUARTER_INDEX - TTM_FIRST_QUARTER = 3
-      and SHARES_OUTSTANDING > 0
+      and TTM_MIN_CURRENCY = TTM_MAX_CURRENCY and SHARES_OUTSTANDING > 0
       then TTM_INCOME_SUM / SHARES_OUTSTANDING
   end as EPS_TTM,
   case
     when QUARTER_INDEX - PRIOR_YEAR_QUARTER_INDEX = 4 and PRIOR_YEAR_REVENUE > 0
+      and CURRENCY = PRIOR_YEAR_CURRENCY
       then REVENUE / PRIOR_YEAR_REVENUE - 1
   end as REVENUE_GROWTH_YOY,
   case
     when QUARTER_INDEX - PRIOR_YEAR_QUARTER_INDEX = 4 and PRIOR_YEAR_NET_INCOME > 0
+      and CURRENCY = PRIOR_YEAR_CURRENCY
       then NET_INCOME / PRIOR_YEAR_NET_INCOME - 1
   end as NET_INCOME_GROWTH_YOY,
   DATA_SOURCE,
