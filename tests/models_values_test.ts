@@ -804,3 +804,53 @@ Deno.test("TTM sums and year-on-year growth are NULL when their quarters are not
     await fx.close();
   }
 });
+
+Deno.test("the market views' day is the newest day of a company in gold_dim_company: a later bar of a ticker the dimension lacks leaves them as they were", async () => {
+  const fx = await fixtureWarehouse();
+  try {
+    const views = async () => ({
+      snapshot: await fx.wh.query(
+        "SELECT * FROM DWH_GOLD.vw_market_snapshot ORDER BY TICKER",
+      ),
+      movers: await fx.wh.query("SELECT * FROM DWH_GOLD.vw_top_movers ORDER BY TICKER"),
+      leaders: await fx.wh.query("SELECT * FROM DWH_GOLD.vw_volume_leaders ORDER BY TICKER"),
+    });
+    await buildModels(fx);
+    const before = await views();
+    // NEWX has a bar on Tuesday 2025-12-09 (the fixture's last day is Monday the 8th) but no
+    // company row (prices loaded before its company was).
+    await fx.wh.transaction((s) =>
+      s.execute(
+        `INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH,
+           LOW, CLOSE, VOLUME)
+         VALUES ('NEWX', '2025-12-08', 'BATCH_CSV', 10, 10, 10, 10, 100),
+           ('NEWX', '2025-12-09', 'BATCH_CSV', 11, 11, 11, 11, 100)`,
+      )
+    );
+    await buildModels(fx);
+    const [fact] = await fx.wh.query(
+      "SELECT max(TRADE_DATE)::VARCHAR AS D FROM DWH_GOLD.gold_fct_stock_daily_prices",
+    );
+    assertEquals(fact, { D: "2025-12-09" });
+    const after = await views();
+    assertEquals(after, before);
+    assertEquals(
+      await fx.wh.query(
+        `SELECT MARKET_DATE::VARCHAR AS D, count(*) AS N, count_if(IS_CURRENT) AS CURRENT
+         FROM DWH_GOLD.vw_market_snapshot GROUP BY ALL`,
+      ),
+      [{ D: "2025-12-08", N: 11, CURRENT: 11 }],
+    );
+    for (const view of ["vw_top_movers", "vw_volume_leaders"]) {
+      assertEquals(
+        await fx.wh.query(
+          `SELECT TRADE_DATE::VARCHAR AS D, count(*) AS N FROM DWH_GOLD.${view} GROUP BY ALL`,
+        ),
+        [{ D: "2025-12-08", N: 11 }],
+        view,
+      );
+    }
+  } finally {
+    await fx.close();
+  }
+});

@@ -2,10 +2,14 @@
 materialized: view
 ---*/
 -- The latest bar of every company that has prices, with its indicators and signals.
--- MARKET_DATE is the newest trade date in the data; IS_CURRENT says whether the company's
--- latest bar is from that day (a company that did not trade keeps its older bar).
+-- MARKET_DATE is the newest trade date of the companies shown; IS_CURRENT says whether the
+-- company's latest bar is from that day (a company that did not trade keeps its older bar).
+-- The market day counts the companies the view shows (gold_dim_company): a ticker the
+-- dimension lacks (prices loaded before its company was built) would make a day with no row.
 with market as (
-  select max(TRADE_DATE) as MARKET_DATE from {{ ref('gold_fct_stock_daily_prices') }}
+  select max(p.TRADE_DATE) as MARKET_DATE
+  from {{ ref('gold_fct_stock_daily_prices') }} as p
+  join {{ ref('gold_dim_company') }} as c on c.TICKER = p.TICKER
 ),
 latest as (
   select *

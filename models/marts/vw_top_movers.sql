@@ -5,8 +5,12 @@ materialized: view
 -- return; the risers ranked by GAINER_RANK (1 = best return), the fallers by LOSER_RANK (1 =
 -- worst), ties by ticker; NULL for the others (a flat stock is neither a gainer nor a loser).
 -- Take the top N with `where GAINER_RANK <= N` or `where LOSER_RANK <= N`.
+-- The market day counts the companies the view shows (gold_dim_company): a ticker the
+-- dimension lacks (prices loaded before its company was built) would make a day with no row.
 with market as (
-  select max(TRADE_DATE) as MARKET_DATE from {{ ref('gold_fct_stock_daily_prices') }}
+  select max(p.TRADE_DATE) as MARKET_DATE
+  from {{ ref('gold_fct_stock_daily_prices') }} as p
+  join {{ ref('gold_dim_company') }} as c on c.TICKER = p.TICKER
 )
 select
   p.TRADE_DATE,

@@ -5,8 +5,12 @@ materialized: view
 -- traded (VOLUME_RANK) and by estimated value traded (TURNOVER_RANK), ties by ticker. A company
 -- whose volume is not known (NULL, an Investing.com "-") ranks after every known one (Snowflake
 -- sorts NULL first in a descending order unless told).
+-- The market day counts the companies the view shows (gold_dim_company): a ticker the
+-- dimension lacks (prices loaded before its company was built) would make a day with no row.
 with market as (
-  select max(TRADE_DATE) as MARKET_DATE from {{ ref('gold_fct_stock_daily_prices') }}
+  select max(p.TRADE_DATE) as MARKET_DATE
+  from {{ ref('gold_fct_stock_daily_prices') }} as p
+  join {{ ref('gold_dim_company') }} as c on c.TICKER = p.TICKER
 )
 select
   p.TRADE_DATE,
