@@ -33,7 +33,7 @@ const EXPRESSION_MUTATIONS: Record<string, string> = {
   stg_prices_volume_non_negative: one("VOLUME = -5"),
   stg_prices_positive: one("CLOSE = -1"),
   stg_prices_ohlc_consistent: one("CLOSE = HIGH + 1"),
-  stg_prices_within_daily_limit: one("HIGH = LOW * 2"),
+  stg_prices_range_plausible: one("HIGH = LOW * 2"),
   stg_prices_not_after_as_of: one("TRADE_DATE = '2025-12-09'"),
   stg_intraday_ohlc_consistent: one("OPEN = HIGH + 1"),
   stg_intraday_trade_date_is_cairo_date: one("TRADE_DATE = TRADE_DATE + 1"),
@@ -55,6 +55,10 @@ const EXPRESSION_MUTATIONS: Record<string, string> = {
     "DAILY_RETURN_PCT = DAILY_RETURN_PCT + 0.5",
     "PREV_CLOSE IS NOT NULL",
   ),
+  gold_prices_within_daily_limit: one(
+    "CLOSE = PREV_CLOSE * 1.3",
+    "PREV_CLOSE IS NOT NULL",
+  ),
   gold_moving_averages_positive: one("MA_7 = -1", "MA_7 IS NOT NULL"),
   gold_index_level_positive: one("INDEX_LEVEL = 0"),
   gold_index_constituents_consistent: one("ADVANCERS = ADVANCERS + 1"),
@@ -63,6 +67,12 @@ const EXPRESSION_MUTATIONS: Record<string, string> = {
   vw_top_movers_gainer_rank_only_for_risers: one("DIRECTION = 'DOWN'", "DIRECTION = 'UP'"),
   vw_top_movers_loser_rank_only_for_fallers: one("DIRECTION = 'UP'", "DIRECTION = 'DOWN'"),
 };
+
+/**
+ * Warnings the fixtures raise by design, with their failing rows: the bundled sample's bars
+ * (EXPA's unadjusted seam, -27.23 % on 2025-09-15 and +40.31 % on 2025-09-18).
+ */
+const FIXTURE_WARNINGS: Record<string, number> = { gold_prices_within_daily_limit: 2 };
 
 const first = (rel: string, where = "TRUE") => `(SELECT min(rowid) FROM ${rel} WHERE ${where})`;
 const FCT = "DWH_GOLD.gold_fct_stock_daily_prices";
@@ -261,9 +271,9 @@ Deno.test("every data test passes on the fixtures and each one can fail: a mutat
     const run = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
     assertEquals(
       run.results.filter((r) => r.status !== "pass").map((r) =>
-        `${r.name}: ${r.status} ${r.message ?? ""}`
+        `${r.name}: ${r.status} ${r.message ?? r.failures}`
       ),
-      [],
+      Object.entries(FIXTURE_WARNINGS).map(([name, n]) => `${name}: warn ${n}`),
     );
     const tests = collectTests(project, AS_OF);
     for (const name of Object.keys(EXPRESSION_MUTATIONS)) {
@@ -275,6 +285,7 @@ Deno.test("every data test passes on the fixtures and each one can fail: a mutat
     let proven = 0;
     for (const [i, t] of tests.entries()) {
       let failures = -1;
+      const known = FIXTURE_WARNINGS[t.name] ?? 0;
       await fx.wh.transaction(async (s) => {
         if (t.kind === "singular") {
           const m = SINGULAR_MUTATIONS[t.name];
@@ -293,7 +304,7 @@ Deno.test("every data test passes on the fixtures and each one can fail: a mutat
             : project.sources.get(t.attachedTo)!.relation;
           await s.execute(`CREATE TABLE main.${copy} AS SELECT * FROM ${owner}`);
           const p = remapped(project, t, copy);
-          assertEquals(await failingRows(s, p, t), 0, `${t.name} fails before the mutation`);
+          assertEquals(await failingRows(s, p, t), known, `${t.name} before the mutation`);
           for (const sql of await mutation(s, t, copy)) await s.execute(sql);
           failures = await failingRows(s, p, t);
         }
@@ -301,7 +312,7 @@ Deno.test("every data test passes on the fixtures and each one can fail: a mutat
       }).catch((e) => {
         if (!(e instanceof Rollback)) throw new Error(`${t.name}: ${e.message}`, { cause: e });
       });
-      assert(failures > 0, `${t.name} (${t.kind}) did not fail after its mutation`);
+      assert(failures > known, `${t.name} (${t.kind}) did not fail after its mutation`);
       proven++;
     }
     assertEquals(proven, tests.length);
@@ -324,14 +335,14 @@ Deno.test("failing rows are stored for inspection, warnings do not fail the run,
     });
     const names = [
       "stg_prices_volume_non_negative",
-      "stg_prices_within_daily_limit",
+      "stg_prices_range_plausible",
       "stg_prices_positive",
     ];
     const r = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir, names });
     assertEquals(r.results.map((x) => [x.name, x.status, x.failures]).sort(), [
       ["stg_prices_positive", "pass", 0],
+      ["stg_prices_range_plausible", "warn", 1],
       ["stg_prices_volume_non_negative", "fail", 1],
-      ["stg_prices_within_daily_limit", "warn", 1],
     ]);
     assert(!r.ok);
     const stored = await fx.wh.query(
@@ -343,8 +354,8 @@ Deno.test("failing rows are stored for inspection, warnings do not fail the run,
     );
     assertEquals(results, [
       { TEST_NAME: "stg_prices_positive", STATUS: "pass", FAILURES: 0 },
+      { TEST_NAME: "stg_prices_range_plausible", STATUS: "warn", FAILURES: 1 },
       { TEST_NAME: "stg_prices_volume_non_negative", STATUS: "fail", FAILURES: 1 },
-      { TEST_NAME: "stg_prices_within_daily_limit", STATUS: "warn", FAILURES: 1 },
     ]);
     const json = JSON.parse(await Deno.readTextFile(`${fx.targetDir}/test_results.json`));
     assertEquals(json.counts, { pass: 1, fail: 1, warn: 1, error: 0 });
@@ -370,7 +381,7 @@ Deno.test("failing rows are stored for inspection, warnings do not fail the run,
     const left = await fx.wh.query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'DWH_AUDIT' ORDER BY 1",
     );
-    assertEquals(left.map((x) => x.table_name), ["TEST_RESULTS", "stg_prices_within_daily_limit"]);
+    assertEquals(left.map((x) => x.table_name), ["TEST_RESULTS", "stg_prices_range_plausible"]);
   } finally {
     await fx.close();
   }
@@ -460,7 +471,10 @@ Deno.test("models and tests are correct when financials and screener snapshots a
     assertEquals(r.results.find((x) => x.name === "stg_financials")!.rows, 0);
     assertEquals(r.results.find((x) => x.name === "stg_market_stats")!.rows, 0);
     const t = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
-    assertEquals(t.results.filter((x) => x.status !== "pass").map((x) => x.name), []);
+    assertEquals(
+      t.results.filter((x) => x.status !== "pass").map((x) => x.name),
+      Object.keys(FIXTURE_WARNINGS),
+    );
     const [c] = await fx.wh.query(
       "SELECT count(*) AS N, count(MARKET_CAP) AS WITH_CAP FROM DWH_GOLD.gold_dim_company",
     );

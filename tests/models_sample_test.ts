@@ -1,7 +1,7 @@
 /**
  * The models on the bundled sample, loaded by the real batch loader (lib/ingest): every model
- * builds, every data test passes (as of the sample's end, 2025-12-08), and the gold layer holds
- * what the sample holds.
+ * builds, every data test passes but the one warning on EXPA's documented seam (as of the sample's
+ * end, 2025-12-08), and the gold layer holds what the sample holds.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { loadFiles } from "../lib/ingest/load.ts";
@@ -10,7 +10,7 @@ import { runModels } from "../lib/models/run.ts";
 import { runTests } from "../lib/models/test_run.ts";
 import { AS_OF, fixtureWarehouse, REPO, sampleFiles } from "./models_fixture.ts";
 
-Deno.test("on the bundled sample every model builds and every data test passes", async () => {
+Deno.test("on the bundled sample every model builds and every data test passes, but a warning on EXPA's two seam days", async () => {
   const fx = await fixtureWarehouse({ load: false });
   try {
     const loaded = await loadFiles(fx.wh, await sampleFiles());
@@ -30,8 +30,20 @@ Deno.test("on the bundled sample every model builds and every data test passes",
       tests.results.filter((t) => t.status !== "pass").map((t) =>
         `${t.name}: ${t.status} ${t.message ?? t.failures}`
       ),
-      [],
+      ["gold_prices_within_daily_limit: warn 2"],
     );
+    // The one warning: EXPA's unadjusted seam (README, "quirks included"), beyond EGX's +/-20 %.
+    assertEquals(
+      await fx.wh.query(
+        `SELECT TICKER, TRADE_DATE, round(DAILY_RETURN_PCT, 2) AS PCT
+         FROM DWH_AUDIT.gold_prices_within_daily_limit ORDER BY TRADE_DATE`,
+      ),
+      [
+        { TICKER: "EXPA", TRADE_DATE: "2025-09-15", PCT: -27.23 },
+        { TICKER: "EXPA", TRADE_DATE: "2025-09-18", PCT: 40.31 },
+      ],
+    );
+    assert(tests.ok);
     assert(tests.results.length >= 63);
     // The three indices from the sample's lists (no weights: EGX30 falls back to equal weights).
     const idx = await fx.wh.query(

@@ -733,9 +733,12 @@ Deno.test('a day whose volume is not known (an Investing.com "-") keeps its pric
     const traded = (await csv("daily_bars.csv")).filter((r) => r.trade_date === "2025-12-08");
     assertEquals(traded.length, 11);
     assertEquals(leaders, [{ TICKER: "COMI", VOLUME_RANK: 11, TURNOVER_RANK: 11 }]);
-    // Every data test passes (the volume checks accept a NULL volume, not a negative one).
+    // Every data test passes (the volume checks accept a NULL volume, not a negative one), but
+    // the warning on the fixtures' EXPA seam (two days beyond EGX's daily limit).
     const t = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
-    assertEquals(t.results.filter((r) => r.status !== "pass").map((r) => [r.name, r.status]), []);
+    assertEquals(t.results.filter((r) => r.status !== "pass").map((r) => [r.name, r.status]), [
+      ["gold_prices_within_daily_limit", "warn"],
+    ]);
   } finally {
     await fx.close();
   }

@@ -82,12 +82,18 @@ Deno.test("deno task run full_pipeline loads the sample, builds and tests the mo
       new Map(daily.map((r) => [r.TICKER, r.N])),
       new Map([...expectedDailyBars()].sort(([a], [b]) => a.localeCompare(b))),
     );
-    const [tests] = await wh.query<{ FAILED: number; N: number }>(
-      `SELECT count(*) FILTER (WHERE STATUS NOT IN ('pass', 'PASS')) AS FAILED, count(*) AS N
-       FROM DWH_AUDIT.TEST_RESULTS`,
+    const [tests] = await wh.query<{ N: number }>(
+      "SELECT count(*) AS N FROM DWH_AUDIT.TEST_RESULTS",
     );
-    assertEquals(tests.FAILED, 0);
     assert(tests.N >= 63, `only ${tests.N} data tests ran`);
+    // All pass but one warning: the sample's EXPA seam, two days beyond EGX's daily limit.
+    assertEquals(
+      await wh.query(
+        `SELECT TEST_NAME, STATUS, FAILURES FROM DWH_AUDIT.TEST_RESULTS
+         WHERE STATUS NOT IN ('pass', 'PASS')`,
+      ),
+      [{ TEST_NAME: "gold_prices_within_daily_limit", STATUS: "warn", FAILURES: 2 }],
+    );
   } finally {
     await wh.close();
   }
