@@ -70,7 +70,7 @@ Deno.test("the docs site documents every source and model with types, tests, las
       documented: true,
     });
     // Tests with their last results.
-    assertEquals(Object.keys(m.tests).length, 192);
+    assertEquals(Object.keys(m.tests).length, 191);
     // All pass but the warning on the fixtures' EXPA seam (bars beyond EGX's daily limit).
     assertEquals(
       Object.values(m.tests).filter((t) => t.lastResult?.status !== "pass").map((t) =>
@@ -78,7 +78,7 @@ Deno.test("the docs site documents every source and model with types, tests, las
       ),
       ["gold_prices_within_daily_limit: warn"],
     );
-    assertEquals(m.lastTestRun!.counts, { pass: 191, fail: 0, warn: 1, error: 0 });
+    assertEquals(m.lastTestRun!.counts, { pass: 190, fail: 0, warn: 1, error: 0 });
     // Lineage: sources -> staging -> gold -> views.
     const edges = new Set(m.lineage.edges.map(([a, b]) => `${a} > ${b}`));
     assert(edges.has("source.operational.TBL_STOCK_PRICE > model.stg_stock_prices_unified"));
@@ -94,7 +94,7 @@ Deno.test("the docs site documents every source and model with types, tests, las
     assert(page.includes("Compiled for DuckDB"));
     assert(page.includes("accepted_values_gold_fct_stock_daily_prices_trend_signal"));
     const tests = await Deno.readTextFile(`${r.dir}/tests.html`);
-    assert(tests.includes("191 pass, 1 warn, 0 fail, 0 error"));
+    assert(tests.includes("190 pass, 1 warn, 0 fail, 0 error"));
   } finally {
     await fx.close();
   }
@@ -113,7 +113,7 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
       )
     );
     const full = await runTests(fx.wh, project, { asOf: AS_OF, targetDir: fx.targetDir });
-    assertEquals(full.counts, { pass: 190, fail: 0, warn: 2, error: 0 });
+    assertEquals(full.counts, { pass: 189, fail: 0, warn: 2, error: 0 });
     const one = "unique_gold_dim_company_ticker";
     const partial = await runTests(fx.wh, project, {
       asOf: AS_OF,
@@ -131,7 +131,7 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
     // Every test shows its latest result, from whichever run it came.
     const m = await docs();
     const at = (name: string) => m.tests[name].lastResult?.at;
-    assertEquals(Object.keys(m.tests).length, 192);
+    assertEquals(Object.keys(m.tests).length, 191);
     assertEquals(at(one), partial.startedAt);
     assertEquals(
       Object.keys(m.tests).filter((n) => n !== one && at(n) !== full.startedAt),
@@ -143,7 +143,7 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
     const stored = async () =>
       (await fx.wh.query<{ TEST_NAME: string }>("SELECT TEST_NAME FROM DWH_AUDIT.TEST_RESULTS"))
         .map((r) => r.TEST_NAME);
-    assertEquals((await stored()).length, 192);
+    assertEquals((await stored()).length, 191);
     // The warning test is renamed (removed here): a selected run keeps its results, a full run
     // forgets them, with its failing rows.
     const renamed = {
@@ -159,7 +159,7 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
     });
     await runTests(fx.wh, renamed, { asOf: AS_OF, targetDir: fx.targetDir });
     const left = await stored();
-    assertEquals([left.length, left.includes(moved)], [191, false]);
+    assertEquals([left.length, left.includes(moved)], [190, false]);
     const tables = await fx.wh.query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'DWH_AUDIT'",
     );
@@ -170,9 +170,9 @@ Deno.test("tests keep their latest result across partial runs, and a full run fo
       "gold_prices_within_daily_limit",
     ]);
     const status = JSON.parse(await Deno.readTextFile(`${fx.targetDir}/test_status.json`));
-    assertEquals([Object.keys(status).length, moved in status], [191, false]);
+    assertEquals([Object.keys(status).length, moved in status], [190, false]);
     const after = await docs(renamed);
-    assertEquals([Object.keys(after.tests).length, moved in after.tests], [191, false]);
+    assertEquals([Object.keys(after.tests).length, moved in after.tests], [190, false]);
   } finally {
     await fx.close();
   }
