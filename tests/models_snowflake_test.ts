@@ -6,7 +6,8 @@
  * statement sent is checked with polyglot's Snowflake parser.
  *
  * fakesnow is not Snowflake: it lacks `ALTER TABLE ... SWAP WITH` and temporary tables outside
- * its temp schema, so only first builds (create + rename) are exercised here.
+ * its temp schema, so only first builds (create + rename) are exercised here. stg_financials is
+ * checked on the quarters of two currencies, with exact values.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { Dialect, transpile } from "@polyglot-sql/sdk";
@@ -119,6 +120,46 @@ Deno.test("the models' Snowflake SQL builds through the Snowflake driver and giv
   } finally {
     await sf.close();
     await duck.close();
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("stg_financials' Snowflake SQL leaves a TTM sum and a growth over two currencies NULL, as on DuckDB", async () => {
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg, { loginRetries: 0 });
+  const target = await Deno.makeTempDir({ prefix: "egx_sf_fin_" });
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    await sf.transaction((s) =>
+      s.execute(
+        `INSERT INTO OPERATIONAL.TBL_FINANCIAL (TICKER, FISCAL_YEAR, FISCAL_QUARTER, PERIOD_END,
+           CURRENCY, REVENUE, NET_INCOME, SHARES_OUTSTANDING, DATA_SOURCE)
+         VALUES ('COMI', 2024, 1, '2024-03-31', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 2, '2024-06-30', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 3, '2024-09-30', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2024, 4, '2024-12-31', 'EGP', 5000, 1000, 100, 'TEST'),
+           ('COMI', 2025, 1, '2025-03-31', 'USD', 100, 20, 100, 'TEST')`,
+      )
+    );
+    const project = await loadProject(REPO);
+    const r = await runModels(sf, project, {
+      asOf: AS_OF,
+      targetDir: target,
+      select: ["stg_financials"],
+    });
+    assert(r.ok, JSON.stringify(r.results.filter((x) => x.status !== "success")));
+    const rows = await sf.query(
+      `SELECT FISCAL_YEAR AS Y, FISCAL_QUARTER AS Q, REVENUE_TTM, EPS_TTM, REVENUE_GROWTH_YOY
+       FROM DWH_SILVER.STG_FINANCIALS WHERE FISCAL_QUARTER IN (1, 4) ORDER BY Y, Q`,
+    );
+    assertEquals(rows.map((x) => [x.Y, x.Q, x.REVENUE_TTM, x.EPS_TTM, x.REVENUE_GROWTH_YOY]), [
+      [2024, 1, null, null, null],
+      [2024, 4, 20000, 40, null],
+      [2025, 1, null, null, null],
+    ]);
+  } finally {
+    await sf.close();
     await Deno.remove(target, { recursive: true });
   }
 });
