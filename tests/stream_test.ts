@@ -26,7 +26,7 @@ import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
 import { formatRedrive, type RedriveCounts, redriveDeadLetters } from "../lib/stream/redrive.ts";
 import { writeQuotes } from "../lib/stream/sink.ts";
-import { writeStatus } from "../lib/stream/status.ts";
+import { readStatus, statusWriter, writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
@@ -1275,6 +1275,62 @@ kafkaTest(
       213,
     );
     assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
+  },
+);
+
+kafkaTest(
+  "a producer writes its status file at start, so health_check finds it alive before its first poll",
+  async () => {
+    const statusDir = await Deno.makeTempDir({ prefix: "egx_status_" });
+    const ac = new AbortController();
+    // A live feed outside the session: no poll until it is stopped.
+    const idle: MarketSource = {
+      name: "idle",
+      live: true,
+      polls: async function* (signal) {
+        await new Promise((r) => signal?.addEventListener("abort", r, { once: true }));
+        yield* [];
+      },
+    };
+    const status = statusWriter(statusDir, "producer");
+    const client = new KafkaClient([`127.0.0.1:${freePort()}`], { clientId: "idle" });
+    const done = runProducer(idle, client.producer(), {
+      topic: "nowhere",
+      signal: ac.signal,
+      onStatus: status.update,
+    });
+    try {
+      const doc = await readStatus(statusDir, "producer");
+      assert.equal(doc?.finished, false);
+      assert.equal(doc?.lastPollAt, undefined);
+      assert.deepEqual(doc?.counters, {
+        polls: 0,
+        polled: 0,
+        published: 0,
+        failed: 0,
+        dropped: 0,
+        sendErrors: 0,
+        buffered: 0,
+      });
+      await withWarehouse(async (wh, path) => {
+        const e: Record<string, string> = {
+          EGX_STREAM_STATUS_DIR: statusDir,
+          EGX_WAREHOUSE: path,
+          EGX_AS_OF: "2025-11-07T09:00:00Z",
+        };
+        const report = await checkStreamHealth(loadConfig((k) => e[k]), {
+          warehouse: wh,
+          brokers: await testBrokers(),
+        });
+        assert.equal(report.producer.alive, true, report.producer.reason);
+        assert.match(formatHealth(report), /producer: alive polls=0 /);
+      });
+    } finally {
+      ac.abort();
+      await done;
+      status.stop();
+      await Deno.remove(statusDir, { recursive: true });
+    }
   },
 );
 

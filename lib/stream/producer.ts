@@ -62,7 +62,10 @@ export interface ProducerOptions {
   drainTimeoutMs?: number;
   logger?: Logger;
   signal?: AbortSignal;
-  /** Called with the status after every poll and every send (e.g. to write a status file). */
+  /**
+   * Called with the status at start, after every poll and every send (e.g. to write a status
+   * file).
+   */
   onStatus?: (s: ProducerStatus) => void;
 }
 
@@ -190,6 +193,10 @@ export async function runProducer(
   // Stops the sender at shutdown after the drain timeout.
   const drainStop = new AbortController();
   const sender$ = sendLoop(drainStop.signal);
+  // Reported at once, not only after the first poll: a live source outside the session polls
+  // nothing for hours (days over a weekend), and without a status file health_check took the
+  // running producer for one that never ran. The status writer's heartbeat starts from here.
+  report();
   let calendarWarned: string | undefined;
   try {
     for await (const poll of source.polls(opts.signal)) {
