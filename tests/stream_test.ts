@@ -421,6 +421,54 @@ kafkaTest(
   },
 );
 
+kafkaTest(
+  "a record that is not valid UTF-8 is dead-lettered byte for byte, its key and headers too, with the reason",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const text = (t: string) => new TextEncoder().encode(t);
+    const badValue = new Uint8Array([0x7b, 0xff, 0xfe, 0x00, 0x80, 0x7d]);
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send(names.topic, [
+      { key: text("COMI"), value: badValue, headers: { trace: new Uint8Array([0xc3, 0x28]) } },
+      { key: new Uint8Array([0x43, 0xff]), value: text(validQuote({ ticker: "ETEL" }).value) },
+      { key: text("HRHO"), value: text('{"bad": "caf\u00e9"') },
+    ]);
+    await producer.send(names.topic, [validQuote({ ticker: "COMI", close: 105.7 })]);
+    await producer.disconnect();
+    await withWarehouse(async (wh) => {
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written + c.deadLettered === 4,
+        timeoutMs: 30_000,
+      });
+      assert.deepEqual([c.written, c.deadLettered, c.keyMismatch], [1, 3, 0]);
+      assert.deepEqual((await intradayRows(wh)).map((r) => [r.TICKER, r.CLOSE]), [
+        ["COMI", 105.7],
+      ]);
+    });
+    const dead = await client.readAll(names.dlq);
+    const bytes = (b: Uint8Array | null) => b === null ? null : [...b];
+    assert.deepEqual(dead.map((m) => [bytes(m.raw.key), bytes(m.raw.value)]), [
+      [[0x43, 0x4f, 0x4d, 0x49], [0x7b, 0xff, 0xfe, 0x00, 0x80, 0x7d]],
+      [[0x43, 0xff], [...text(validQuote({ ticker: "ETEL" }).value)]],
+      [[...text("HRHO")], [...text('{"bad": "caf\u00e9"')]],
+    ]);
+    assert.deepEqual(dead.map((m) => m.headers[DLQ_HEADERS.reason].replace(/:.*/, "")), [
+      "value is not valid UTF-8",
+      "key is not valid UTF-8",
+      "bad JSON",
+    ]);
+    assert.deepEqual(dead.map((m) => m.notUtf8), [
+      "value is not valid UTF-8",
+      "key is not valid UTF-8",
+      undefined,
+    ]);
+    assert.deepEqual(bytes(dead[0].raw.headers.trace as Uint8Array), [0xc3, 0x28]);
+    assert.deepEqual(dead.map((m) => m.headers[DLQ_HEADERS.offset]), ["0", "1", "2"]);
+  },
+);
+
 /** List `tickers` in OPERATIONAL.TBL_COMPANY, as a batch load of the company file does. */
 async function listCompanies(wh: Warehouse, tickers: string[]) {
   await wh.transaction(async (s) => {
@@ -576,7 +624,7 @@ kafkaTest(
           names.topic,
         ],
         [
-          "",
+          null, // a copy of the record: no key, as it had none
           comiKeyless.value,
           "3",
           `record has no key, want its ticker "COMI" ${KEYED}`,

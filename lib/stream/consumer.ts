@@ -26,7 +26,7 @@ import {
   isTransientKafkaError,
   type KafkaConsumer,
   type KafkaProducer,
-  type OutMessage,
+  type RawOutMessage,
 } from "./kafka.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { CompanyList, unknownTickerReason } from "./companies.ts";
@@ -127,7 +127,7 @@ export function fetchBytesFor(batchSize: number): number {
   return Math.max(1_048_576, batchSize * 2_048);
 }
 
-/** Characters of a value kept in the truncated dead-letter copy of a record too large to send. */
+/** Bytes of a value kept in the truncated dead-letter copy of a record too large to send. */
 export const DLQ_TRUNCATE = 1_024;
 
 class Abandoned extends Error {
@@ -233,12 +233,13 @@ export async function runConsumer(
   };
 
   /**
-   * Send a chunk's invalid records to the dead-letter topic; resolves with those that could not
-   * be sent at all. A send the broker refuses as too large is halved, down to single records
-   * (retrying it as it is would stall the partition for good); a single record still too large
-   * is replaced by a truncated copy: its value's first DLQ_TRUNCATE characters, the reason and
-   * source headers, and `egx-dlq-truncated` = the original value's size in bytes (its original
-   * headers are left out). If even that copy is refused as too large, the record is logged as
+   * Send a chunk's invalid records to the dead-letter topic, each a byte-for-byte copy of the
+   * record as read (key, value and headers) plus the reason and source headers; resolves with
+   * those that could not be sent at all. A send the broker refuses as too large is halved, down
+   * to single records (retrying it as it is would stall the partition for good); a single record
+   * still too large is replaced by a truncated copy: its value's first DLQ_TRUNCATE bytes (its
+   * key's first 256), the reason and source headers, and `egx-dlq-truncated` = the original
+   * value's size in bytes (its original headers are left out). If even that copy is refused as too large, the record is logged as
    * `consumer.dead_letter_dropped` and skipped. Other errors are retried as they are.
    */
   const sendDeadLetters = async (
@@ -257,10 +258,10 @@ export async function runConsumer(
       reason,
       truncated: false,
       record: {
-        key: m.key ?? "",
-        value: m.value ?? "",
-        headers: { ...m.headers, ...sourceHeaders(m, reason) },
-      } as OutMessage,
+        key: m.raw.key,
+        value: m.raw.value,
+        headers: { ...m.raw.headers, ...sourceHeaders(m, reason) },
+      } as RawOutMessage,
     }));
     let size = pending.length;
     const dropped = new Set<InMessage>();
@@ -282,12 +283,12 @@ export async function runConsumer(
             size = Math.ceil(part.length / 2);
             log.warn("consumer.dead_letter_split", { error: e, now: size });
           } else if (!first.truncated) {
-            const value = first.record.value;
-            const bytes = String(new TextEncoder().encode(value).length);
+            const { key, value } = first.m.raw;
+            const bytes = String(value?.length ?? 0);
             first.truncated = true;
             first.record = {
-              key: first.record.key.slice(0, 256),
-              value: value.slice(0, DLQ_TRUNCATE),
+              key: key?.subarray(0, 256) ?? null,
+              value: value?.subarray(0, DLQ_TRUNCATE) ?? null,
               headers: {
                 ...sourceHeaders(first.m, first.reason.slice(0, DLQ_TRUNCATE)),
                 [DLQ_HEADERS.truncated]: bytes,
@@ -324,7 +325,12 @@ export async function runConsumer(
     const timestamps: number[] = [];
     const bad: { m: InMessage; reason: string; kind?: "unknownTicker" | "keyMismatch" }[] = [];
     const now = Date.now();
-    const decoded = chunk.map((m) => ({ m, d: decodeQuote(m.value, now) }));
+    const decoded = chunk.map((m) => ({
+      m,
+      d: m.notUtf8 === undefined
+        ? decodeQuote(m.value, now)
+        : { ok: false as const, reason: m.notUtf8 },
+    }));
     const tickers = decoded.flatMap(({ d }) => d.ok ? [d.quote.ticker] : []);
     if (companies.wants(tickers)) {
       await withRetry(ctl, "read the company list", () => companies.refresh());

@@ -16,6 +16,7 @@ import {
   Partitioners,
   type Producer,
 } from "kafkajs";
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { type Logger, silentLogger } from "./log.ts";
 
@@ -66,13 +67,33 @@ export interface OutMessage {
   headers?: Record<string, string>;
 }
 
+/** A record's key, value and headers as the bytes read (a header may repeat). */
+export interface RawRecord {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, Uint8Array | Uint8Array[]>;
+}
+
+/** A record sent as bytes (a dead letter: the copy of a record as read), headers added as text. */
+export interface RawOutMessage {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers?: Record<string, string | Uint8Array | Uint8Array[]>;
+}
+
 export interface InMessage {
   offset: number;
+  /** The key and value as UTF-8 text; null when absent or when not valid UTF-8 (see notUtf8). */
   key: string | null;
   value: string | null;
+  /** Header values as text (the last of a repeated header; invalid UTF-8 replaced by U+FFFD). */
   headers: Record<string, string>;
   /** The record's timestamp (producer create time), epoch ms. */
   timestamp: number;
+  /** The bytes read, for a byte-for-byte copy. */
+  raw: RawRecord;
+  /** Why the key or value is not text: "key is not valid UTF-8" or "value is not valid UTF-8". */
+  notUtf8?: string;
 }
 
 export interface InBatch {
@@ -174,15 +195,30 @@ async function coordinatorRetry<T>(fn: () => Promise<T>, attempts = 20): Promise
 }
 
 const utf8 = new TextDecoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
+function headersOf(raw: RawRecord["headers"]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw ?? {})) {
-    if (v === undefined) continue;
-    const one = Array.isArray(v) ? v[v.length - 1] : v;
-    out[k] = typeof one === "string" ? one : utf8.decode(one as Uint8Array);
+  for (const [k, v] of Object.entries(raw)) {
+    out[k] = utf8.decode(Array.isArray(v) ? v[v.length - 1] : v);
   }
   return out;
+}
+
+/** Header values as bytes (kafkajs hands out Buffers; a string is encoded). */
+function rawHeaders(raw: Record<string, unknown> | undefined): RawRecord["headers"] {
+  const bytes = (v: unknown) => typeof v === "string" ? new TextEncoder().encode(v) : v;
+  const out: RawRecord["headers"] = {};
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    if (v === undefined) continue;
+    out[k] = (Array.isArray(v) ? v.map(bytes) : bytes(v)) as Uint8Array | Uint8Array[];
+  }
+  return out;
+}
+
+/** Bytes as kafkajs sends them: a Buffer (any other Uint8Array it would send as text). */
+function buffer(v: string | Uint8Array): string | Buffer {
+  return typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
 /** A connection factory for one cluster. */
@@ -416,12 +452,27 @@ function convert(
     headers?: Record<string, unknown>;
   },
 ): InMessage {
+  const raw: RawRecord = { key: m.key, value: m.value, headers: rawHeaders(m.headers) };
+  let notUtf8: string | undefined;
+  const text = (bytes: Uint8Array | null, what: string) => {
+    if (bytes === null) return null;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      notUtf8 ??= `${what} is not valid UTF-8`;
+      return null;
+    }
+  };
+  const key = text(m.key, "key");
+  const value = text(m.value, "value");
   return {
     offset: Number(m.offset),
-    key: m.key === null ? null : utf8.decode(m.key),
-    value: m.value === null ? null : utf8.decode(m.value),
-    headers: headersOf(m.headers),
+    key,
+    value,
+    headers: headersOf(raw.headers),
     timestamp: Number(m.timestamp),
+    raw,
+    ...(notUtf8 === undefined ? {} : { notUtf8 }),
   };
 }
 
@@ -434,12 +485,20 @@ export class KafkaProducer {
     return this.#p.connect();
   }
   /** Send one batch to a topic and wait for every partition leader's acknowledgement. */
-  async send(topic: string, messages: readonly OutMessage[]): Promise<void> {
+  async send(topic: string, messages: readonly (OutMessage | RawOutMessage)[]): Promise<void> {
     if (messages.length === 0) return;
     await this.#p.send({
       topic,
       acks: -1,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+      messages: messages.map((m) => ({
+        key: m.key === null ? null : buffer(m.key),
+        value: m.value === null ? null : buffer(m.value),
+        headers: m.headers && Object.fromEntries(
+          Object.entries(m.headers).map((
+            [k, v],
+          ) => [k, Array.isArray(v) ? v.map(buffer) : buffer(v)]),
+        ),
+      })),
     });
   }
   disconnect(): Promise<void> {
