@@ -25,7 +25,7 @@ import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
 import { formatRedrive, type RedriveCounts, redriveDeadLetters } from "../lib/stream/redrive.ts";
-import { writeQuotes } from "../lib/stream/sink.ts";
+import { OffsetMovedError, storedOffsets, writeQuotes } from "../lib/stream/sink.ts";
 import { readStatus, statusWriter, writeStatus } from "../lib/stream/status.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
@@ -72,6 +72,7 @@ async function consumeUntil(
     done: (c: ConsumerCounters) => boolean;
     timeoutMs?: number;
     onCommit?: Parameters<typeof runConsumer>[3]["onCommit"];
+    logger?: Parameters<typeof runConsumer>[3]["logger"];
   },
 ): Promise<ConsumerCounters> {
   const ac = new AbortController();
@@ -91,6 +92,7 @@ async function consumeUntil(
       batchSize: opts.batchSize ?? 100,
       signal: ac.signal,
       onCommit: opts.onCommit,
+      logger: opts.logger,
       onStatus: (s) => {
         if (opts.done(s.counters)) ac.abort();
       },
@@ -354,6 +356,72 @@ kafkaTest(
         ["ETEL", 105.2],
         ["HRHO", 105.9],
       ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
+/** Delete `topic` and create it again with `partitions` (Kafka deletes asynchronously). */
+async function recreateTopic(topic: string, partitions: number) {
+  const admin = new kafkajs.Kafka({ brokers: await testBrokers(), logLevel: 0 }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+    await waitFor(
+      `${topic} deleted`,
+      async () => !(await admin.listTopics()).includes(topic),
+      30_000,
+    );
+    await waitFor(
+      `${topic} created again`,
+      () =>
+        admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+          .then(() => true, () => false),
+      30_000,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+kafkaTest(
+  "a topic deleted and created again with more records than before is read from its start: every record is written",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const bars = (ticker: string, n: number, close: number) =>
+      Array.from({ length: n }, (_, i) =>
+        validQuote({
+          ticker,
+          barStart: `2025-11-02T08:${String(i).padStart(2, "0")}:00.000Z`,
+          fetchedAt: "2025-11-02T08:30:00.000Z",
+          close: close + i / 100,
+        }));
+    await withWarehouse(async (wh) => {
+      // Before: 8 records, COMI's 5 bars and ETEL's 3; the warehouse stores offset 8.
+      await publish(client, names.topic, [...bars("COMI", 5, 105), ...bars("ETEL", 3, 105)]);
+      await consumeUntil(client, wh, names, { done: (c) => c.written === 8, timeoutMs: 30_000 });
+      await recreateTopic(names.topic, 1);
+      // After: 16 records, none of them written yet: offset 8 is inside the new topic.
+      const after = [...bars("HRHO", 9, 105.05), ...bars("SWDY", 7, 105.05)];
+      await publish(client, names.topic, after);
+      const lines: string[] = [];
+      const c = await consumeUntil(client, wh, names, {
+        done: (c) => c.written === 16,
+        timeoutMs: 30_000,
+        logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+      });
+      assert.deepEqual([c.written, c.skipped, c.deadLettered], [16, 0, 0]);
+      const recreated = lines.map((l) => JSON.parse(l)).filter((l) =>
+        l.event === "consumer.topic_recreated"
+      );
+      assert.deepEqual(recreated.map((l) => [l.partition, l.stored]), [[0, 8]]);
+      const rows = await intradayRows(wh);
+      assert.deepEqual(
+        rows.filter((r) => ["HRHO", "SWDY"].includes(r.TICKER)).map((r) => [r.TICKER, r.CLOSE]),
+        after.map((m) => JSON.parse(m.value)).map((q) => [q.ticker, q.close]),
+      );
+      assert.equal(rows.length, 8 + 16);
       await assertOffsetsMatch(wh, client, names);
     });
   },
@@ -1381,6 +1449,51 @@ kafkaTest(
     }
   },
 );
+
+Deno.test("the consumer's offset update applies only from the offset it read: a consumer that lost its partition writes nothing", async () => {
+  await withWarehouse(async (wh) => {
+    const quote = (close: number) => ({
+      quote: {
+        ticker: "COMI",
+        barStart: "2025-11-02T08:00:00.000Z",
+        interval: "1m" as const,
+        open: 105,
+        high: 106,
+        low: 105,
+        close,
+        volume: 10,
+        source: "test",
+        fetchedAt: "2025-11-02T08:05:00.000Z",
+      },
+      ref: `close ${close}`,
+    });
+    const at = { group: "g", topic: "t", partition: 0 };
+    const write = (close: number, nextOffset: number, expected?: number | null) =>
+      wh.transaction((s) =>
+        writeQuotes(s, [quote(close)], {
+          offsets: [{ ...at, nextOffset, last: { timestamp: nextOffset, key: "COMI" }, expected }],
+        })
+      );
+    const state = async () => ({
+      offsets: Object.fromEntries(await storedOffsets(wh, "g", "t")),
+      close: (await intradayRows(wh)).map((r) => r.CLOSE),
+    });
+    await write(105.1, 10, null);
+    // The new owner wrote up to 20; the old one's transaction, taken over at 10, comes after it.
+    await write(105.3, 20, 10);
+    await assert.rejects(write(105.2, 15, 10), OffsetMovedError);
+    // A second first write (both found no row) is refused as well.
+    await assert.rejects(write(105.2, 15, null), OffsetMovedError);
+    assert.deepEqual(await state(), {
+      offsets: { 0: { nextOffset: 20, last: { timestamp: 20, key: "COMI" } } },
+      close: [105.3],
+    });
+    // Without an expected offset (a benchmark, a test) the update is unconditional, as before;
+    // without a record it stores no mark (the consumer then keeps the rule of a past-the-end offset).
+    await wh.transaction((s) => writeQuotes(s, [], { offsets: [{ ...at, nextOffset: 7 }] }));
+    assert.deepEqual((await state()).offsets, { 0: { nextOffset: 7 } });
+  });
+});
 
 Deno.test("a consumer restarted for a transient Kafka error is told from one that failed", () => {
   // Spread into its exports at run time: not named exports of the CommonJS module.

@@ -8,6 +8,11 @@
  *     any record below them (Kafka's committed offset can only lag the warehouse's); a partition
  *     the warehouse has no offset for is read from its start, whatever Kafka committed.
  * A crash between 1 and 2 re-delivers records the warehouse already has: they are skipped.
+ * With each offset the warehouse keeps the Kafka timestamp and key of the record before it; on
+ * assignment that record is read again, and another one there (or none) means the topic was
+ * deleted and created since: the partition is read from its start (upserts duplicate nothing).
+ * The offset is updated only from the value this consumer read or wrote last, so a consumer that
+ * lost its partition while its transaction waited cannot move it back under the new owner.
  *
  * Invalid records (bad JSON, wrong schema, failed validation), records keyed otherwise than by
  * their ticker (or not at all) and records of a ticker that is not a listed company
@@ -22,6 +27,7 @@ import {
   type BatchControl,
   type InBatch,
   type InMessage,
+  isRebalance,
   isTooLarge,
   isTransientKafkaError,
   type KafkaConsumer,
@@ -32,7 +38,14 @@ import { type Logger, silentLogger } from "./log.ts";
 import { CompanyList, unknownTickerReason } from "./companies.ts";
 import { decodeQuote, DLQ_HEADERS, keyProblem } from "./message.ts";
 import { tickerCode } from "../market/ticker.ts";
-import { type SinkRow, storedOffsets, writeQuotes } from "./sink.ts";
+import {
+  OffsetMovedError,
+  type RecordMark,
+  type SinkRow,
+  type StoredOffset,
+  storedOffsets,
+  writeQuotes,
+} from "./sink.ts";
 import { SQL } from "./sql.ts";
 import { sleep } from "../market/sources/source.ts";
 import { type Warehouse, WarehouseBusyError } from "../warehouse/warehouse.ts";
@@ -134,6 +147,22 @@ class Abandoned extends Error {
   override name = "Abandoned";
 }
 
+/** Where a partition stands (loaded from the warehouse on assignment, then as written). */
+interface Position {
+  /** The warehouse's row: NEXT_OFFSET as read or written last (null: no row), and its mark. */
+  stored: StoredOffset | null;
+  /** The next record to write: the stored offset, or 0 once the partition is read again. */
+  from: number;
+  /** Whether the stored mark was found at its offset (or need not be looked for). */
+  checked: boolean;
+  /** Whether the consumer was sent back to the marked record to check it. */
+  sought: boolean;
+}
+
+function sameRecord(m: InMessage, mark: RecordMark): boolean {
+  return m.timestamp === mark.timestamp && m.key === mark.key;
+}
+
 /** Run until `signal` aborts. Resolves with the counters after leaving the group. */
 export async function runConsumer(
   consumer: KafkaConsumer,
@@ -168,8 +197,9 @@ export async function runConsumer(
     opts.onStatus?.(status);
   };
   const stopping = () => opts.signal?.aborted ?? false;
-  /** Next offset per partition as stored in the warehouse (loaded on assignment). */
-  const stored = new Map<number, number>();
+  const positions = new Map<number, Position>();
+  /** The partitions assigned now (none while the group rebalances). */
+  const assigned = new Set<number>();
   /** Partitions sent back to their start because the warehouse had no offset for them. */
   const rewound = new Set<number>();
   /**
@@ -202,29 +232,46 @@ export async function runConsumer(
   const loadStored = async (partitions: number[]) => {
     const all = await storedOffsets(warehouse, opts.group, opts.topic);
     for (const p of partitions) {
-      const o = all.get(p);
-      if (o !== undefined) stored.set(p, o);
-      else stored.delete(p);
+      const o = all.get(p) ?? null;
+      positions.set(p, {
+        stored: o,
+        from: o?.nextOffset ?? 0,
+        checked: o?.last === undefined,
+        sought: false,
+      });
     }
     return all;
   };
 
-  /** Retry a warehouse write until it succeeds, the consumer stops, or a real error repeats. */
-  const withRetry = async <T>(ctl: BatchControl, what: string, fn: () => Promise<T>) => {
+  /**
+   * Retry a warehouse write until it succeeds, the consumer stops, the partition is taken from
+   * it (a rebalance: the next owner writes it), or a real error repeats. A stored offset another
+   * consumer moved is no error to retry.
+   */
+  const withRetry = async <T>(
+    ctl: BatchControl,
+    partition: number,
+    what: string,
+    fn: () => Promise<T>,
+  ) => {
     let delay = opts.retryInitialMs ?? 250;
+    let rebalancing = false;
+    const heartbeat = () => ctl.heartbeat().catch((e) => rebalancing ||= isRebalance(e));
+    const lost = () => stopping() || !ctl.isRunning() || rebalancing || !assigned.has(partition);
     for (let attempt = 1;; attempt++) {
-      const beat = setInterval(() => ctl.heartbeat().catch(() => {}), 3_000);
+      const beat = setInterval(heartbeat, 3_000);
       try {
         return await fn();
       } catch (e) {
+        if (e instanceof OffsetMovedError) throw e;
         const busy = e instanceof WarehouseBusyError;
         c.warehouseRetries++;
         log.warn("consumer.warehouse_retry", { what, attempt, busy, error: e, retryInMs: delay });
         if (!busy && attempt >= (opts.maxQueryAttempts ?? 5)) throw e;
-        if (stopping() || !ctl.isRunning()) throw new Abandoned(what);
-        await ctl.heartbeat().catch(() => {});
+        if (lost()) throw new Abandoned(what);
+        await heartbeat();
         await sleep(delay, opts.signal).catch(() => {});
-        if (stopping() || !ctl.isRunning()) throw new Abandoned(what);
+        if (lost()) throw new Abandoned(what);
         delay = Math.min(delay * 2, opts.retryMaxMs ?? 10_000);
       } finally {
         clearInterval(beat);
@@ -333,7 +380,7 @@ export async function runConsumer(
     }));
     const tickers = decoded.flatMap(({ d }) => d.ok ? [d.quote.ticker] : []);
     if (companies.wants(tickers)) {
-      await withRetry(ctl, "read the company list", () => companies.refresh());
+      await withRetry(ctl, batch.partition, "read the company list", () => companies.refresh());
       status.companies = companies.size;
     }
     for (const { m, d } of decoded) {
@@ -365,29 +412,52 @@ export async function runConsumer(
     }
     const last = chunk[chunk.length - 1];
     const nextOffset = last.offset + 1;
+    const mark: RecordMark = { timestamp: last.timestamp, key: last.key };
     const records = `${batch.topic}/${batch.partition} offsets ${chunk[0].offset}-${last.offset}`;
-    await withRetry(ctl, `write ${chunk.length} records (${records})`, () =>
-      warehouse.transaction(
-        (s) =>
-          writeQuotes(s, rows, {
-            offsets: [{
-              group: opts.group,
-              topic: batch.topic,
-              partition: batch.partition,
-              nextOffset,
-            }],
-          }),
-        { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal },
-      )).catch((e) => {
-        if (e instanceof Abandoned) throw e;
-        // The crash would otherwise name only the fetched batch's first offset: name the records
-        // of the failed transaction (the offending one is among them). The error itself is kept,
-        // as kafkajs decides by its type whether to restart the consumer.
-        if (e instanceof Error) e.message = `writing records ${records} failed: ${e.message}`;
-        throw e;
-      });
+    const pos = positions.get(batch.partition)!;
+    const expected = pos.stored?.nextOffset ?? null;
+    await withRetry(
+      ctl,
+      batch.partition,
+      `write ${chunk.length} records (${records})`,
+      () =>
+        warehouse.transaction(
+          (s) =>
+            writeQuotes(s, rows, {
+              offsets: [{
+                group: opts.group,
+                topic: batch.topic,
+                partition: batch.partition,
+                nextOffset,
+                last: mark,
+                expected,
+              }],
+            }),
+          { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal },
+        ),
+    ).catch((e) => {
+      if (e instanceof Abandoned) throw e;
+      if (e instanceof OffsetMovedError) {
+        // Rolled back: the partition is another consumer's now (or was), and what it stored is
+        // read again before this consumer writes the partition next.
+        positions.delete(batch.partition);
+        log.warn("consumer.offset_moved", { partition: batch.partition, expected, error: e });
+        throw new Abandoned(e.message);
+      }
+      // The crash would otherwise name only the fetched batch's first offset: name the records
+      // of the failed transaction (the offending one is among them). The error itself is kept,
+      // as kafkajs decides by its type whether to restart the consumer.
+      if (e instanceof Error) e.message = `writing records ${records} failed: ${e.message}`;
+      throw e;
+    });
     // Written: from here on the records are never applied again.
-    stored.set(batch.partition, nextOffset);
+    // (On a new object: a reassignment may have read the row again while this one was written.)
+    positions.set(batch.partition, {
+      stored: { nextOffset, last: mark },
+      from: nextOffset,
+      checked: true,
+      sought: false,
+    });
     c.transactions++;
     c.written += rows.length;
     c.deadLettered += sent.length;
@@ -412,6 +482,7 @@ export async function runConsumer(
       committedAt,
     });
     report();
+    return nextOffset;
   };
 
   // Batches being handled: at shutdown they finish (or abandon between two transactions) and
@@ -426,38 +497,75 @@ export async function runConsumer(
     return p;
   };
 
+  /**
+   * Whether the topic is the one the warehouse stored the partition's offset for: the record
+   * before that offset must be the one stored with it. Resolves "same", "recreated" (another
+   * record there, or none: retention cannot have removed it unless everything after it was read
+   * from its start anyway), "unknown" (the batch ends before it: records skipped as written) or
+   * "wait" (the consumer is sent back to that record, or about to be: nothing is written).
+   */
+  const checkMark = (batch: InBatch, pos: Position, ctl: BatchControl) => {
+    const { nextOffset, last } = pos.stored!;
+    const at = batch.messages.find((m) => m.offset === nextOffset - 1);
+    if (at !== undefined) return sameRecord(at, last!) ? "same" : "recreated";
+    if (batch.messages[batch.messages.length - 1].offset < nextOffset - 1) return "unknown";
+    if (ctl.isStale()) return "wait";
+    if (pos.sought) return "recreated";
+    pos.sought = true;
+    consumer.seek(opts.topic, batch.partition, nextOffset - 1);
+    return "wait";
+  };
+
   const handleBatch = async (batch: InBatch, ctl: BatchControl) => {
-    if (!stored.has(batch.partition)) {
-      await withRetry(ctl, "read stored offsets", () => loadStored([batch.partition]));
+    const partition = batch.partition;
+    if (!positions.has(partition)) {
+      await withRetry(ctl, partition, "read stored offsets", () => loadStored([partition]));
     }
-    if (!stored.has(batch.partition) && !rewound.has(batch.partition)) {
+    const pos = positions.get(partition)!;
+    if (pos.stored === null && !rewound.has(partition)) {
       // Handed out before onAssigned sent the partition back to its start (below): not written.
-      rewind(batch.partition);
+      rewind(partition);
       return;
     }
-    let from = stored.get(batch.partition) ?? 0;
-    if (from > batch.highWatermark) {
+    if (pos.from > batch.highWatermark) {
       // Every offset the warehouse stored was below the partition's high watermark when it was
       // read, and that never goes down: an offset past it belongs to an earlier topic of this
       // name (deleted and created again, or the broker's data folder replaced). Skipping up to it
       // would drop the new topic's records as "written"; its records are upserted by natural key,
       // so reading it from its start duplicates nothing.
       log.warn("consumer.offset_beyond_topic", {
-        partition: batch.partition,
-        stored: from,
+        partition,
+        stored: pos.from,
         highWatermark: batch.highWatermark,
         reason: "the topic was recreated since the warehouse stored its offset: reading it " +
           "from the start",
       });
-      from = 0;
-      stored.set(batch.partition, 0);
+      Object.assign(pos, { from: 0, checked: true });
     }
+    if (!pos.checked) {
+      const found = checkMark(batch, pos, ctl);
+      if (found === "wait") return;
+      if (found === "same") pos.checked = true;
+      if (found === "recreated") {
+        // A topic as long as the earlier one or longer: its end does not tell (see above).
+        log.warn("consumer.topic_recreated", {
+          partition,
+          stored: pos.from,
+          reason: `the record before offset ${pos.from} is not the one written last: the topic ` +
+            "was recreated since the warehouse stored its offset, reading it from the start",
+        });
+        Object.assign(pos, { from: 0, checked: true });
+        consumer.seek(opts.topic, partition, 0);
+        return;
+      }
+    }
+    const from = pos.from;
     c.consumed += batch.messages.length;
     const fresh = batch.messages.filter((m) => m.offset >= from);
     const skipped = batch.messages.length - fresh.length;
     if (skipped > 0) {
       c.skipped += skipped;
-      log.info("consumer.skipped_written", { partition: batch.partition, skipped, from });
+      log.info("consumer.skipped_written", { partition, skipped, from });
       if (fresh.length === 0) {
         ctl.resolveOffset(batch.messages[batch.messages.length - 1].offset);
         await ctl.commit(from).catch(() => {});
@@ -467,26 +575,26 @@ export async function runConsumer(
     }
     // Kafka's commit follows the warehouse's, once per fetched batch (and for the part written
     // when the rest is abandoned): correctness rests on the offsets stored with the rows.
+    let written: number | undefined;
     const commitWritten = async () => {
-      const next = stored.get(batch.partition);
-      if (next === undefined || next <= from) return;
+      if (written === undefined) return;
       try {
-        await ctl.commit(next);
+        await ctl.commit(written);
       } catch (e) {
         // The warehouse holds the offset; the next owner of the partition starts from there.
         c.commitErrors++;
-        log.warn("consumer.kafka_commit_failed", { partition: batch.partition, next, error: e });
+        log.warn("consumer.kafka_commit_failed", { partition, next: written, error: e });
       }
     };
     try {
       for (let i = 0; i < fresh.length; i += opts.batchSize) {
         if (stopping() || !ctl.isRunning() || ctl.isStale()) break; // abandon the rest
-        await handleChunk(batch, fresh.slice(i, i + opts.batchSize), ctl);
+        written = await handleChunk(batch, fresh.slice(i, i + opts.batchSize), ctl);
         await ctl.heartbeat().catch(() => {});
       }
     } catch (e) {
       if (!(e instanceof Abandoned)) throw e;
-      log.info("consumer.batch_abandoned", { partition: batch.partition, reason: e.message });
+      log.info("consumer.batch_abandoned", { partition, reason: e.message });
     } finally {
       await commitWritten();
     }
@@ -500,14 +608,19 @@ export async function runConsumer(
       concurrency: opts.concurrency ?? 3,
       onAssigned: async (partitions) => {
         status.partitions = partitions;
+        assigned.clear();
+        for (const p of partitions) assigned.add(p);
         const all = await loadStored(partitions);
         for (const p of partitions) {
           const o = all.get(p);
-          if (o !== undefined) consumer.seek(opts.topic, p, o);
+          // A stored mark is checked with the partition's first batch (checkMark).
+          if (o !== undefined) consumer.seek(opts.topic, p, o.nextOffset);
           else rewind(p);
         }
         log.info("consumer.resumed_from_warehouse", {
-          partitions: Object.fromEntries(partitions.map((p) => [p, all.get(p) ?? "start"])),
+          partitions: Object.fromEntries(
+            partitions.map((p) => [p, all.get(p)?.nextOffset ?? "start"]),
+          ),
         });
         report();
       },

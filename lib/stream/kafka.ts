@@ -61,6 +61,15 @@ export function isTransientKafkaError(e: unknown): boolean {
   return typeof k?.name === "string" && k.name.startsWith("KafkaJS") && k.retriable === true;
 }
 
+/**
+ * Whether a (heartbeat) error says the group is rebalancing or this member left it: its
+ * partitions may be another member's by now.
+ */
+export function isRebalance(e: unknown): boolean {
+  return ["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID"]
+    .includes(String((e as { type?: string })?.type));
+}
+
 export interface OutMessage {
   key: string;
   value: string;

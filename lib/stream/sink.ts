@@ -10,7 +10,8 @@
  *      key (TICKER, TRADE_DATE, DATA_SOURCE = 'STREAMING_API'), SOURCE_FILE 'stream-aggregate:<n>m';
  *  - daily quotes (a scanner snapshot of the session) -> TBL_STOCK_PRICE directly. A snapshot
  *    is the exchange's own daily figure: a later aggregate does not overwrite it.
- *  - OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID) -> NEXT_OFFSET.
+ *  - OPERATIONAL.TBL_STREAM_OFFSET (CONSUMER_GROUP, TOPIC, PARTITION_ID) -> NEXT_OFFSET, and the
+ *    Kafka timestamp and key of the record before it (LAST_TIMESTAMP, LAST_KEY).
  *
  * The SQL (stream_queries.sql) is plain MERGE (DuckDB >= 1.4 and Snowflake) with bound parameters
  * only. Within a batch the last quote per key wins (the caller passes quotes in offset order).
@@ -29,12 +30,38 @@ export interface SinkRow {
   ref: string;
 }
 
+/** What tells a record from another at the same offset of a recreated topic. */
+export interface RecordMark {
+  /** Kafka timestamp, epoch ms. */
+  timestamp: number;
+  /** The key as text (null: none, or not valid UTF-8). */
+  key: string | null;
+}
+
 export interface OffsetMark {
   group: string;
   topic: string;
   partition: number;
   /** The next offset to read (last written + 1). */
   nextOffset: number;
+  /** The record at nextOffset - 1 (omitted: not known). */
+  last?: RecordMark;
+  /**
+   * Compare and set: the NEXT_OFFSET the partition's row must hold (null: the partition must have
+   * no row), else the write fails with OffsetMovedError. Omitted: set whatever is stored.
+   */
+  expected?: number | null;
+}
+
+/** A conditional offset update found another offset stored (see OffsetMark.expected). */
+export class OffsetMovedError extends Error {
+  override name = "OffsetMovedError";
+}
+
+/** A partition's stored offset and the record before it (when stored with it). */
+export interface StoredOffset {
+  nextOffset: number;
+  last?: RecordMark;
 }
 
 export interface WriteResult {
@@ -169,31 +196,60 @@ export async function writeQuotes(
     // The temporary table goes with the session; CREATE OR REPLACE resets it for the next batch.
   }
   for (const o of opts.offsets) {
-    const changed = await s.execute(SQL.get("update_offset"), [
-      o.nextOffset,
-      now,
-      o.group,
-      o.topic,
-      o.partition,
-    ]);
+    const key = [o.group, o.topic, o.partition];
+    const set = [o.nextOffset, o.last?.timestamp ?? null, o.last?.key ?? null, now];
+    let changed = 0;
+    if (o.expected === undefined) {
+      changed = await s.execute(SQL.get("update_offset"), [...set, ...key]);
+    } else if (o.expected !== null) {
+      changed = await s.execute(SQL.get("update_offset_from"), [...set, ...key, o.expected]);
+    }
+    if (changed === 0 && o.expected !== undefined && o.expected !== null) {
+      throw new OffsetMovedError(
+        `${o.topic}/${o.partition}: the stored offset of group ${o.group} is no longer ` +
+          `${o.expected} (another consumer wrote the partition)`,
+      );
+    }
     if (changed === 0) {
-      await s.execute(SQL.get("insert_offset"), [o.group, o.topic, o.partition, o.nextOffset, now]);
+      changed = await s.execute(SQL.get("insert_offset"), [
+        ...key,
+        ...set.slice(0, 3),
+        now,
+        ...key,
+      ]);
+      if (changed === 0 && o.expected === null) {
+        throw new OffsetMovedError(
+          `${o.topic}/${o.partition}: group ${o.group} has a stored offset now (another ` +
+            "consumer wrote the partition)",
+        );
+      }
     }
   }
   return { rows: unique.length, intraday: staged?.intraday ?? 0, daily: staged?.daily ?? 0 };
 }
 
-/** The next offset to read per partition, as last stored with the rows. */
+/** The next offset to read per partition, as last stored with the rows, and the record before. */
 export async function storedOffsets(
   wh: Warehouse,
   group: string,
   topic: string,
   opts: { signal?: AbortSignal } = {},
-): Promise<Map<number, number>> {
-  const rows = await wh.query<{ PARTITION_ID: number; NEXT_OFFSET: number }>(
-    SQL.get("select_offsets"),
-    [group, topic],
-    { signal: opts.signal, label: "stream offsets" },
-  );
-  return new Map(rows.map((r) => [Number(r.PARTITION_ID), Number(r.NEXT_OFFSET)]));
+): Promise<Map<number, StoredOffset>> {
+  const rows = await wh.query<
+    {
+      PARTITION_ID: number;
+      NEXT_OFFSET: number;
+      LAST_TIMESTAMP: number | null;
+      LAST_KEY: string | null;
+    }
+  >(SQL.get("select_offsets"), [group, topic], { signal: opts.signal, label: "stream offsets" });
+  return new Map(rows.map((r) => [
+    Number(r.PARTITION_ID),
+    {
+      nextOffset: Number(r.NEXT_OFFSET),
+      ...(r.LAST_TIMESTAMP === null
+        ? {}
+        : { last: { timestamp: Number(r.LAST_TIMESTAMP), key: r.LAST_KEY } }),
+    },
+  ]));
 }

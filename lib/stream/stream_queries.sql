@@ -71,15 +71,29 @@ VALUES (s.TICKER, s.TRADE_DATE, 'STREAMING_API', s.OPEN, s.HIGH, s.LOW, s.CLOSE,
 
 -- name: update_offset
 -- Offsets: an UPDATE by key (the common case, cheaper than a one-row MERGE), else an INSERT.
-UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET NEXT_OFFSET = ?, UPDATED_AT = ?
+-- LAST_TIMESTAMP and LAST_KEY: the record at NEXT_OFFSET - 1 (NULL when not known).
+UPDATE OPERATIONAL.TBL_STREAM_OFFSET
+SET NEXT_OFFSET = ?, LAST_TIMESTAMP = ?, LAST_KEY = ?, UPDATED_AT = ?
 WHERE CONSUMER_GROUP = ? AND TOPIC = ? AND PARTITION_ID = ?;
 
+-- name: update_offset_from
+-- The consumer's update: only from the NEXT_OFFSET it read or wrote last (compare and set). No
+-- row changed means another consumer wrote the partition since (it was taken over while this
+-- transaction waited): the caller rolls back rather than move the offset under the new owner.
+UPDATE OPERATIONAL.TBL_STREAM_OFFSET
+SET NEXT_OFFSET = ?, LAST_TIMESTAMP = ?, LAST_KEY = ?, UPDATED_AT = ?
+WHERE CONSUMER_GROUP = ? AND TOPIC = ? AND PARTITION_ID = ? AND NEXT_OFFSET = ?;
+
 -- name: insert_offset
+-- Only when the partition has no row (no row inserted: another consumer inserted it first).
 INSERT INTO OPERATIONAL.TBL_STREAM_OFFSET
-  (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET, UPDATED_AT) VALUES (?, ?, ?, ?, ?);
+  (CONSUMER_GROUP, TOPIC, PARTITION_ID, NEXT_OFFSET, LAST_TIMESTAMP, LAST_KEY, UPDATED_AT)
+SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
+  SELECT 1 FROM OPERATIONAL.TBL_STREAM_OFFSET
+  WHERE CONSUMER_GROUP = ? AND TOPIC = ? AND PARTITION_ID = ?);
 
 -- name: select_offsets
-SELECT PARTITION_ID, NEXT_OFFSET FROM OPERATIONAL.TBL_STREAM_OFFSET
+SELECT PARTITION_ID, NEXT_OFFSET, LAST_TIMESTAMP, LAST_KEY FROM OPERATIONAL.TBL_STREAM_OFFSET
 WHERE CONSUMER_GROUP = ? AND TOPIC = ?;
 
 -- name: health_intraday_freshness

@@ -303,3 +303,12 @@ WHERE upper(trim(c.TICKER)) LIKE '%.CA'
 QUALIFY row_number() OVER (
   PARTITION BY upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')) ORDER BY c.TICKER) = 1;
 DELETE FROM OPERATIONAL.TBL_COMPANY WHERE upper(trim(TICKER)) LIKE '%.CA';
+
+-- migration: 009_stream_offset_mark
+-- The record each stored stream offset follows (lib/stream/sink.ts): its Kafka timestamp and key.
+-- On assignment the consumer compares them with the record at NEXT_OFFSET - 1; another record
+-- there (or none) means the topic was deleted and created again since, and the partition is read
+-- from its start. NULL in a row written before: that row keeps the old rule (only an offset past
+-- the partition's end tells a recreated topic).
+ALTER TABLE OPERATIONAL.TBL_STREAM_OFFSET ADD COLUMN LAST_TIMESTAMP BIGINT;  -- epoch ms
+ALTER TABLE OPERATIONAL.TBL_STREAM_OFFSET ADD COLUMN LAST_KEY VARCHAR;      -- NULL: no key

@@ -262,3 +262,10 @@ WHERE upper(trim(c.TICKER)) LIKE '%.CA'
 QUALIFY row_number() OVER (
   PARTITION BY upper(regexp_replace(trim(c.TICKER), '[.][Cc][Aa]$', '')) ORDER BY c.TICKER) = 1;
 DELETE FROM OPERATIONAL.TBL_COMPANY WHERE upper(trim(TICKER)) LIKE '%.CA';
+
+-- migration: 009_stream_offset_mark
+-- The record each stored stream offset follows (its Kafka timestamp and key), see
+-- migrations_duckdb.sql. IF NOT EXISTS: each statement commits on its own here, so an
+-- interrupted migrate runs this again.
+ALTER TABLE OPERATIONAL.TBL_STREAM_OFFSET ADD COLUMN IF NOT EXISTS LAST_TIMESTAMP NUMBER(38,0);
+ALTER TABLE OPERATIONAL.TBL_STREAM_OFFSET ADD COLUMN IF NOT EXISTS LAST_KEY VARCHAR;
