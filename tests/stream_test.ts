@@ -1495,6 +1495,87 @@ Deno.test("the consumer's offset update applies only from the offset it read: a 
   });
 });
 
+kafkaTest(
+  "a consumer whose write waited while another wrote the partition rolls it back and keeps the newer values",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const bar = (close: number) =>
+      validQuote({ ticker: "COMI", close, fetchedAt: "2025-11-02T08:10:00.000Z" });
+    await publish(client, names.topic, [bar(105.1), bar(105.2)]);
+    const [, second] = await client.readAll(names.topic);
+    await withWarehouse(async (wh) => {
+      // The consumer's first transaction waits (as for a busy DuckDB file) until released.
+      let entered!: () => void;
+      const waiting = new Promise<void>((r) => entered = r);
+      let release!: () => void;
+      const released = new Promise<void>((r) => release = r);
+      let gated = true;
+      const slow: Warehouse = {
+        kind: wh.kind,
+        transaction: async (fn, opts) => {
+          if (gated) {
+            gated = false;
+            entered();
+            await released;
+          }
+          return await wh.transaction(fn, opts);
+        },
+        query: (sql, params, opts) => wh.query(sql, params, opts),
+        migrate: (opts) => wh.migrate(opts),
+        close: () => wh.close(),
+      };
+      const ac = new AbortController();
+      const lines: string[] = [];
+      let status: ConsumerStatus | undefined;
+      const done = runConsumer(
+        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+        client.producer(),
+        slow,
+        {
+          topic: names.topic,
+          deadLetterTopic: names.dlq,
+          group: names.group,
+          batchSize: 100,
+          signal: ac.signal,
+          logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+          onStatus: (s) => status = structuredClone(s),
+        },
+      );
+      await waiting;
+      // Meanwhile the partition's next owner wrote both records, and a newer value of the bar.
+      await wh.transaction((s) =>
+        writeQuotes(s, [{ quote: { ...JSON.parse(bar(105.9).value) }, ref: "new owner" }], {
+          offsets: [{
+            group: names.group,
+            topic: names.topic,
+            partition: 0,
+            nextOffset: 2,
+            last: { timestamp: second.timestamp, key: "COMI" },
+          }],
+        })
+      );
+      release();
+      await waitFor(
+        "the records skipped",
+        () => Promise.resolve(status?.counters.skipped === 2),
+        30_000,
+      );
+      ac.abort();
+      const c = await done;
+      assert.deepEqual([c.written, c.transactions, c.skipped], [0, 0, 2]);
+      const moved = lines.map((l) => JSON.parse(l)).filter((l) =>
+        l.event === "consumer.offset_moved"
+      );
+      assert.deepEqual(moved.map((l) => [l.partition, l.expected]), [[0, null]]);
+      assert.deepEqual((await intradayRows(wh)).map((r) => [r.CLOSE, r.SOURCE_FILE]), [
+        [105.9, "new owner"],
+      ]);
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
 Deno.test("a consumer restarted for a transient Kafka error is told from one that failed", () => {
   // Spread into its exports at run time: not named exports of the CommonJS module.
   const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSProtocolError } = kafkajs;
