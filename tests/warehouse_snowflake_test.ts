@@ -13,6 +13,7 @@ import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import { WarehouseBusyError, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
 import { checkAlertClaims } from "./support/alert_claims.ts";
+import { OffsetMovedError, storedOffsets, writeQuotes } from "../lib/stream/sink.ts";
 import snowflakeDdl from "../lib/warehouse/migrations_snowflake.sql" with { type: "text" };
 
 const sent: string[] = [];
@@ -225,6 +226,33 @@ Deno.test("key-pair authentication reads the encrypted private key (a wrong pass
     assert.doesNotMatch(String(err?.message), /wrong-pass-phrase/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the stream's offset statements run on Snowflake: marks stored, a stale or second first write refused", async () => {
+  const wh = await freshWarehouse();
+  try {
+    await wh.migrate();
+    const at = { group: "g", topic: "t", partition: 0 };
+    const write = (nextOffset: number, expected?: number | null) =>
+      wh.transaction((s) =>
+        writeQuotes(s, [], {
+          offsets: [{ ...at, nextOffset, last: { timestamp: nextOffset, key: "COMI" }, expected }],
+        })
+      );
+    await write(10, null);
+    await write(20, 10);
+    await assert.rejects(write(15, 10), OffsetMovedError);
+    await assert.rejects(write(15, null), OffsetMovedError);
+    assert.deepEqual(Object.fromEntries(await storedOffsets(wh, "g", "t")), {
+      0: { nextOffset: 20, last: { timestamp: 20, key: "COMI" } },
+    });
+    await wh.transaction((s) =>
+      writeQuotes(s, [], { offsets: [{ ...at, partition: 1, nextOffset: 7 }] })
+    );
+    assert.deepEqual((await storedOffsets(wh, "g", "t")).get(1), { nextOffset: 7 });
+  } finally {
+    await wh.close();
   }
 });
 
