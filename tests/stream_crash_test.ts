@@ -14,7 +14,7 @@ import { KafkaClient } from "../lib/stream/kafka.ts";
 import { encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
 import { readStatus } from "../lib/stream/status.ts";
-import type { Logger } from "../lib/stream/log.ts";
+import { jsonLogger, type Logger } from "../lib/stream/log.ts";
 import { supervise } from "../lib/stream/supervisor.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
@@ -324,6 +324,88 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+kafkaTest(
+  "a broker whose data folder was removed, restarted and fed more records than before: every record is written",
+  async () => {
+    const broker = await startPrivateBroker();
+    const client = new KafkaClient(broker.brokers, { clientId: "recreate-test" });
+    const names = await freshTopics(client);
+    const dir = await Deno.makeTempDir({ prefix: "egx_recreate_" });
+    const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+    const lines: string[] = [];
+    const logger = jsonLogger("consumer", { write: (l) => lines.push(l) });
+    const consume = async (c: KafkaClient, total: number) => {
+      const stop = new AbortController();
+      const done = runConsumer(
+        c.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+        c.producer(),
+        wh,
+        {
+          topic: names.topic,
+          deadLetterTopic: names.dlq,
+          group: names.group,
+          batchSize: 100,
+          signal: stop.signal,
+          logger,
+          onStatus: (s) => s.counters.written === total && stop.abort(),
+        },
+      );
+      const timer = setTimeout(() => stop.abort(), 60_000);
+      const counters = await done;
+      clearTimeout(timer);
+      assert.equal(counters.written, total);
+    };
+    const publish = async (c: KafkaClient, bars: MinuteBar[]) => {
+      const p = c.producer();
+      await p.connect();
+      await p.send(
+        names.topic,
+        bars.map((b) => encodeQuote(quoteOf(b)) as { key: string; value: string }),
+      );
+      await p.disconnect();
+    };
+    const bars = (await readBars(FIXTURE)).slice(0, 1_200);
+    let again: Awaited<ReturnType<typeof startPrivateBroker>> | undefined;
+    try {
+      await publish(client, bars.slice(0, 300));
+      await consume(client, 300);
+      const stored = new Map(
+        (await client.lag(names.group, names.topic)).map((l) => [l.partition, l.end]),
+      );
+      await broker.stop();
+      await Deno.remove(`${broker.dir}/log`, { recursive: true });
+      again = await startPrivateBroker(broker.dir);
+      await client.ensureTopics([{ name: names.topic, partitions: 3 }, {
+        name: names.dlq,
+        partitions: 1,
+      }]);
+      await publish(client, bars.slice(300));
+      const ends = await client.lag(names.group, names.topic);
+      assert.ok(
+        ends.every((l) => stored.get(l.partition) === 0 || l.end > stored.get(l.partition)!),
+        `every partition written before is longer than before: ${JSON.stringify([...stored])} -> ` +
+          JSON.stringify(ends.map((l) => l.end)),
+      );
+      await consume(client, 900);
+      const recreated = lines.map((l) => JSON.parse(l)).filter((l) =>
+        l.event === "consumer.topic_recreated"
+      );
+      assert.deepEqual(
+        recreated.map((l) => [l.partition, l.stored]).sort(),
+        [...stored].filter(([, end]) => end > 0).sort(),
+      );
+      await assertLastValues(wh, new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)])));
+      await assertOffsetsMatch(wh, client, names);
+    } finally {
+      await wh.close();
+      await again?.stop().catch(() => {});
+      await broker.kill().catch(() => {});
+      await Deno.remove(broker.dir, { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 kafkaTest(
   "Kafka down when deno task stream starts: it waits for the broker, then streams everything",
