@@ -1489,7 +1489,8 @@ Deno.test("the consumer's offset update applies only from the offset it read: a 
       close: [105.3],
     });
     // Without an expected offset (a benchmark, a test) the update is unconditional, as before;
-    // without a record it stores no mark (the consumer then keeps the rule of a past-the-end offset).
+    // without a record it stores no mark (the consumer then keeps the rule of a past-the-end
+    // offset).
     await wh.transaction((s) => writeQuotes(s, [], { offsets: [{ ...at, nextOffset: 7 }] }));
     assert.deepEqual((await state()).offsets, { 0: { nextOffset: 7 } });
   });

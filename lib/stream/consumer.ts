@@ -286,8 +286,8 @@ export async function runConsumer(
    * to single records (retrying it as it is would stall the partition for good); a single record
    * still too large is replaced by a truncated copy: its value's first DLQ_TRUNCATE bytes (its
    * key's first 256), the reason and source headers, and `egx-dlq-truncated` = the original
-   * value's size in bytes (its original headers are left out). If even that copy is refused as too large, the record is logged as
-   * `consumer.dead_letter_dropped` and skipped. Other errors are retried as they are.
+   * value's size in bytes (its original headers are left out). If even that copy is refused as
+   * too large, the record is logged as `consumer.dead_letter_dropped` and skipped. Other errors are retried as they are.
    */
   const sendDeadLetters = async (
     batch: InBatch,
