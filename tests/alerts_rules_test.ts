@@ -47,10 +47,17 @@ Deno.test("every problem in a rule file is reported with its line and column", a
     "bad_rules.yaml:6:11 rule cross: kind must be one of price_move, volume_spike, ma_cross, index_move",
     "bad_rules.yaml:10:15 rule vol: multiple must be a number between 1 and 1000, got 0.5",
     "bad_rules.yaml:11:20 rule vol: lookback_days must be an integer between 2 and 260, got 7.5",
-    'bad_rules.yaml:12:21 rule vol: "comi" is not an upper-case code',
+    'bad_rules.yaml:12:21 rule vol: invalid ticker "C-OMI": not an EGX code, 2-10 letters or digits starting with a letter (e.g. COMI; a trailing .CA is dropped)',
     "bad_rules.yaml:16:16 rule idx: direction must be one of up, down, both",
     "bad_rules.yaml:17:9 duplicate rule id move (first at line 2)",
   ]);
+});
+
+Deno.test("a rule's tickers follow the one ticker rule (comi and ACTF.CA are COMI and ACTF)", () => {
+  const rules = parseRules(
+    "rules:\n  - {id: m, kind: price_move, threshold_pct: 5, tickers: [comi, ' ACTF.CA', ETEL]}\n",
+  );
+  assert.deepEqual(rules[0].subjects, ["COMI", "ACTF", "ETEL"]);
 });
 
 /** The findings of a rule text that must not parse. */

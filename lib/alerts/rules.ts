@@ -16,6 +16,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Node, Pair, YAMLMap } from "yaml";
 import { ConfigError } from "../config/config.ts";
+import { invalidTickerReason, tickerCode } from "../market/ticker.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { ALERT_SQL as SQL } from "./sql.ts";
 
@@ -252,9 +253,20 @@ function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
     const out: string[] = [];
     for (const item of n.items) {
       const v = isScalar(item) ? item.value : undefined;
-      if (typeof v !== "string" || !SUBJECT.test(v)) {
+      // A ticker by the one ticker rule, as everywhere (comi and ACTF.CA are COMI and ACTF).
+      const code = typeof v !== "string"
+        ? undefined
+        : subjectsKey === "tickers"
+        ? tickerCode(v)
+        : SUBJECT.test(v)
+        ? v
+        : undefined;
+      if (code !== undefined) out.push(code);
+      else if (subjectsKey === "tickers") {
+        fail(item as Node, `${name}: ${invalidTickerReason(v ?? null)}`);
+      } else {
         fail(item as Node, `${name}: ${JSON.stringify(v ?? null)} is not an upper-case code`);
-      } else out.push(v);
+      }
     }
     return out;
   })();
