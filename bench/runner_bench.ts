@@ -24,18 +24,15 @@
  *   deno run --allow-all bench/runner_bench.ts [--rounds N] [--short N] [--long N]
  */
 import { parseArgs } from "node:util";
+import { denoFlags, NO_PERMISSIONS } from "../lib/runner/permissions.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const WORK = `${REPO}/bench/.work/runner`;
 /** The runner's EGX_LOG_DIR: a fresh temporary folder (see the header). */
 let LOGS = "";
 const NOOP = "export {};\n";
-const FLAGS = [
-  "--no-prompt",
-  "--cached-only",
-  "--frozen",
-  "--allow-env=EGX_RUN_ID,EGX_JOB,EGX_ATTEMPT,EGX_DEADLINE,EGX_KILL_GRACE_MS",
-];
+/** The flags the runner gives a job without permissions, from the runner's own code. */
+const FLAGS = denoFlags(NO_PERMISSIONS);
 
 function env(): Record<string, string> {
   const e: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
