@@ -32,6 +32,7 @@ import {
   assertOffsetsMatch,
   freshTopics,
   kafkaTest,
+  recreatedPartitions,
   spawnStream,
   streamEnv,
   tail,
@@ -412,10 +413,7 @@ kafkaTest(
         logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
       });
       assert.deepEqual([c.written, c.skipped, c.deadLettered], [16, 0, 0]);
-      const recreated = lines.map((l) => JSON.parse(l)).filter((l) =>
-        l.event === "consumer.topic_recreated"
-      );
-      assert.deepEqual(recreated.map((l) => [l.partition, l.stored]), [[0, 8]]);
+      assert.deepEqual(recreatedPartitions(lines), [[0, 8]]);
       const rows = await intradayRows(wh);
       assert.deepEqual(
         rows.filter((r) => ["HRHO", "SWDY"].includes(r.TICKER)).map((r) => [r.TICKER, r.CLOSE]),

@@ -180,3 +180,37 @@ export async function tail(path: string, lines = 15): Promise<string> {
     return "(no log)";
   }
 }
+
+/**
+ * The [partition, stored offset] pairs a consumer's JSON log lines report as a recreated topic,
+ * each once, sorted. A rebalance before the first write reads the stored offset again and finds
+ * the same, so a partition may be reported once per assignment that included it: more reports
+ * than assignments fail here.
+ */
+export function recreatedPartitions(lines: readonly string[]): [number, number][] {
+  const events = lines.map((l) => JSON.parse(l));
+  const assignments = new Map<number, number>();
+  for (const e of events) {
+    if (e.event !== "consumer.resumed_from_warehouse") continue;
+    for (const p of Object.keys(e.partitions)) {
+      assignments.set(Number(p), (assignments.get(Number(p)) ?? 0) + 1);
+    }
+  }
+  const reports = new Map<number, number[]>();
+  for (const e of events) {
+    if (e.event !== "consumer.topic_recreated") continue;
+    reports.set(e.partition, [...reports.get(e.partition) ?? [], e.stored]);
+  }
+  for (const [p, stored] of reports) {
+    assert.ok(
+      stored.length <= (assignments.get(p) ?? 0),
+      `partition ${p} reported recreated ${stored.length} times in ` +
+        `${assignments.get(p) ?? 0} assignments`,
+    );
+  }
+  return [
+    ...new Set(
+      [...reports].flatMap(([p, stored]) => stored.map((s) => JSON.stringify([p, s]))),
+    ),
+  ].map((s) => JSON.parse(s)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+}
