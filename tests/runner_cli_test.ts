@@ -590,8 +590,10 @@ Deno.test("a signal arriving with the first is one request to the runner; a late
   run.child.kill("SIGINT");
   await sleep(20);
   run.child.kill("SIGINT"); // as `deno task` passes a terminal's Ctrl-C on: the same press
-  await sleep(Math.max(0, 1200 - (Date.now() - first)));
-  run.child.kill("SIGINT"); // a second press, while the job has its kill_grace (2 s)
+  // A second press, while the job has its kill_grace (3 s): 1.8 s after the first, so that the
+  // runner's one second of coalescing has passed even when it saw the first press late.
+  await sleep(Math.max(0, 1800 - (Date.now() - first)));
+  run.child.kill("SIGINT");
   const status = await run.child.status;
   const out = await run.output;
   await run.stderr;
@@ -651,8 +653,8 @@ Deno.test("a runner killed outright: its job that ignores the stop exits by itse
     await run.child.status;
     await run.output;
     await run.stderr;
-    // It notices within a second that its runner is gone, and exits kill_grace (2 s) later.
-    assertEquals(await waitForEnd(run.jobPid, 8000), true);
+    // It notices within a second that its runner is gone, and exits kill_grace (3 s) later.
+    assertEquals(await waitForEnd(run.jobPid, 10_000), true);
   } finally {
     if (alive(run.jobPid)) Deno.kill(run.jobPid, "SIGKILL");
   }
@@ -661,7 +663,7 @@ Deno.test("a runner killed outright: its job that ignores the stop exits by itse
   h.close();
   assertEquals(
     Deno.readTextFileSync(attempt.log_path),
-    "behave: stopping itself: its runner is gone and kill_grace (2000 ms) has passed\n",
+    "behave: stopping itself: its runner is gone and kill_grace (3000 ms) has passed\n",
   );
 });
 
@@ -809,11 +811,13 @@ Deno.test("a job takes a signal arriving with the first as the same request; a l
   job.kill("SIGTERM"); // ... and the runner's SIGTERM right after it: one request
   await sleep(400);
   assert(alive(job.pid), "the job stopped on the coalesced second signal");
-  await sleep(Math.max(0, 1100 - (Date.now() - first)));
-  job.kill("SIGTERM"); // a second request: stop now
+  // A second request: stop now (2 s after the first, so that the job's one second of coalescing
+  // has passed even when it saw the first signal late).
+  await sleep(Math.max(0, 2000 - (Date.now() - first)));
+  job.kill("SIGTERM");
   const res = await out;
   assertEquals(res.code, 143);
-  assert(Date.now() - first < 5000); // not the 20 s sleep
+  assert(Date.now() - first < 8000); // not the 20 s sleep
   // The job's own listener saw the coalesced SIGTERM; the later one exited before it ran.
   assertEquals(new TextDecoder().decode(res.stdout), "ignoring SIGTERM\n");
 });

@@ -41,7 +41,12 @@ async function runYaml(
   target: string,
   opts: {
     env?: Record<string, string>;
-    abortAfterStart?: string;
+    /**
+     * Cancel the run once this job has started and written this file (relative to the run's
+     * STATE folder: the job's pidfile, written after its signal handler is installed), plus
+     * 300 ms.
+     */
+    abortAfterStart?: { job: string; file: string };
     checkScripts?: boolean;
     tmp?: string;
     root?: string;
@@ -61,9 +66,20 @@ async function runYaml(
     signal: controller.signal,
     onEvent: (e) => {
       events.push(e);
-      if (e.type === "start" && e.job === opts.abortAfterStart) {
-        // Give the child a moment to install its signal handler, then cancel.
-        setTimeout(() => controller.abort(), 300);
+      const abort = opts.abortAfterStart;
+      if (e.type === "start" && e.job === abort?.job) {
+        // A loaded machine can take well over 300 ms to start a job: wait for its file.
+        const deadline = Date.now() + 15_000;
+        const poll = () => {
+          try {
+            Deno.statSync(`${tmp}/${abort.file}`);
+            setTimeout(() => controller.abort(), 300);
+          } catch {
+            if (Date.now() < deadline) setTimeout(poll, 20);
+            else controller.abort();
+          }
+        };
+        poll();
       }
     },
   });
@@ -97,8 +113,8 @@ Deno.test("a DAG runs dependencies first and independent jobs side by side", asy
   main: {jobs: [a, b, c, d]}
 jobs:
 ${job("a", `--say, hello from a, ${rec}`)}
-${job("b", `--sleep, 400, ${rec}`, "    depends_on: [a]\n")}
-${job("c", `--sleep, 400, ${rec}`, "    depends_on: [a]\n")}
+${job("b", `--sleep, 1500, ${rec}`, "    depends_on: [a]\n")}
+${job("c", `--sleep, 1500, ${rec}`, "    depends_on: [a]\n")}
 ${job("d", rec, "    depends_on: [b, c]\n")}`,
     "main",
   );
@@ -282,17 +298,18 @@ Deno.test("a job that hangs is stopped at its timeout with SIGTERM", async () =>
 pipelines:
   p: {jobs: [hang]}
 jobs:
-${job("hang", `--sleep, 60000, --pidfile, "\${STATE}/pid"`, "    timeout: 500ms\n")}`,
+${job("hang", `--sleep, 60000, --pidfile, "\${STATE}/pid"`, "    timeout: 2s\n")}`,
     "p",
   );
-  assert(Date.now() - t0 < 4000, "stopped well before the grace period");
+  // (2 s: a job started on a loaded machine has its handler installed by then.)
+  assert(Date.now() - t0 < 6500, "stopped well before the grace period");
   assertEquals(r.status, { hang: "failed" });
   const a = r.detail.attempts[0];
   assertEquals([a.status, a.exit_code, a.signal, a.message], [
     "timed_out",
     143,
     null,
-    "timed out after 500ms",
+    "timed out after 2.0s",
   ]);
   assertEquals(Deno.readTextFileSync(a.log_path), "behave: stopped by SIGTERM\n");
   const pid = Number(Deno.readTextFileSync(`${r.tmp}/pid`));
@@ -336,7 +353,9 @@ jobs:
     timeout: ${how === "timeout" ? "1s" : "1h"}
 `,
       "p",
-      { abortAfterStart: how === "cancel" ? "forker" : undefined },
+      {
+        abortAfterStart: how === "cancel" ? { job: "forker", file: "grandchild.pid" } : undefined,
+      },
     );
     assertEquals(r.status, { forker: how === "timeout" ? "failed" : "cancelled" });
     assertEquals(r.detail.attempts[0].status, how === "timeout" ? "timed_out" : "cancelled");
@@ -385,7 +404,7 @@ ${
       job(
         "stubborn",
         `--sleep, 60000, --ignore-term, --pidfile, "\${STATE}/pid"`,
-        "    timeout: 500ms\n",
+        "    timeout: 2s\n",
       )
     }`,
     "p",
@@ -393,7 +412,7 @@ ${
   const a = r.detail.attempts[0];
   assertEquals([a.status, a.signal], ["timed_out", "SIGKILL"]);
   assertEquals(Deno.readTextFileSync(a.log_path), "ignoring SIGTERM\n");
-  assert(a.duration_ms! >= 800 && a.duration_ms! < 5000, `took ${a.duration_ms}ms`);
+  assert(a.duration_ms! >= 2300 && a.duration_ms! < 8000, `took ${a.duration_ms}ms`);
   assertEquals(processExists(Number(Deno.readTextFileSync(`${r.tmp}/pid`))), false);
 });
 
@@ -682,7 +701,7 @@ jobs:
 ${job("long", `--sleep, 60000, --pidfile, "\${STATE}/pid"`)}
 ${job("later", "", "    depends_on: [long]\n")}`,
     "p",
-    { abortAfterStart: "long" },
+    { abortAfterStart: { job: "long", file: "pid" } },
   );
   assertEquals(r.result.status, "cancelled");
   assertEquals(r.status, { long: "cancelled", later: "cancelled" });
@@ -1157,7 +1176,7 @@ Deno.test("a history opened while another process holds a new file's lock waits 
 const db = new DatabaseSync(${JSON.stringify(path)});
 db.exec("BEGIN EXCLUSIVE; CREATE TABLE held (x);");
 console.log("locked");
-await new Promise((r) => setTimeout(r, 700));
+await new Promise((r) => setTimeout(r, 2000));
 db.exec("COMMIT");
 db.close();`,
     ],

@@ -486,8 +486,10 @@ kafkaTest(
         "--allow-env",
         new URL("./testdata/stream/hold_warehouse.ts", import.meta.url).pathname,
         path,
-        "4000",
+        "60000",
+        "stdin", // until this test closes its stdin
       ],
+      stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
@@ -500,6 +502,7 @@ kafkaTest(
     });
     const stop = new AbortController();
     let written = 0;
+    let retries = 0;
     try {
       const consuming = runConsumer(
         client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
@@ -513,16 +516,21 @@ kafkaTest(
           signal: stop.signal,
           retryInitialMs: 100,
           retryMaxMs: 400,
-          onStatus: (s) => (written = s.counters.written),
+          onStatus: (s) => {
+            written = s.counters.written;
+            retries = s.counters.warehouseRetries;
+          },
         },
       );
-      await sleep(2_500);
+      // Held until the consumer has met the busy warehouse twice (its Kafka join can take seconds).
+      await waitFor("two warehouse retries", () => Promise.resolve(retries >= 2), 60_000);
       assert.equal(written, 0, "nothing written while the file is held");
       assert.deepEqual(
         (await client.lag(names.group, names.topic)).map((l) => l.committed),
         [-1, -1, -1],
         "nothing committed to Kafka before the warehouse has it",
       );
+      await holder.stdin.close();
       await reader.cancel();
       assert.equal((await holder.status).code, 0);
       await waitFor("the consumer to catch up", () => Promise.resolve(written === 565), 60_000);

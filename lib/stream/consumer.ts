@@ -267,6 +267,7 @@ export async function runConsumer(
         const busy = e instanceof WarehouseBusyError;
         c.warehouseRetries++;
         log.warn("consumer.warehouse_retry", { what, attempt, busy, error: e, retryInMs: delay });
+        report(); // the status shows a consumer waiting for its warehouse
         if (!busy && attempt >= (opts.maxQueryAttempts ?? 5)) throw e;
         if (lost()) throw new Abandoned(what);
         await heartbeat();
