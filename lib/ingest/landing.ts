@@ -17,8 +17,16 @@ export interface Landing {
   /** Every .csv object, sorted by key (compareKeys). */
   list(signal?: AbortSignal): Promise<LandingObject[]>;
   /**
-   * A local file with the object's content: the file itself for a folder, a download (streamed
-   * to disk, never held in memory) under `tmpDir` for S3. `release` removes a download.
+   * The object's first line (its header; at most HEADER_BYTES are read, never the whole object)
+   * and the version and size it is of: what decides its format, its place in the load order and
+   * its group before anything is downloaded (batch.ts).
+   */
+  readHeader(obj: LandingObject, signal?: AbortSignal): Promise<ObjectHeader>;
+  /**
+   * A local file with the object's content: the file itself for a folder (read in place, at its
+   * version then: LocalFile.current), a download (streamed to disk, never held in memory) under
+   * `tmpDir` for S3, of version `obj.etag` only: an object replaced since its header was read
+   * fails to fetch (ObjectChangedError). `release` removes a download.
    */
   fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<FetchedFile>;
   /**
@@ -31,6 +39,31 @@ export interface Landing {
 
 /** A landing object as a local file; `release` removes it when it is a download. */
 export type FetchedFile = LocalFile & { release(): Promise<void> };
+
+/** An object's first line, and the version (etag) and size it was read from. */
+export interface ObjectHeader {
+  header: string;
+  etag: string;
+  size: number;
+}
+
+/** The most of an object read for its header (as loadFiles reads a local file's). */
+export const HEADER_BYTES = 65536;
+
+/** The first line of `bytes` (the start of a file), without its line break. */
+export function firstLine(bytes: Uint8Array): string {
+  const text = new TextDecoder().decode(bytes.subarray(0, HEADER_BYTES));
+  const nl = text.indexOf("\n");
+  return (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, "");
+}
+
+/**
+ * The object changed after its header was read: it is not loaded (its format and group were
+ * decided on the other version) and stays pending, so the next load reads it again.
+ */
+export class ObjectChangedError extends Error {
+  override name = "ObjectChangedError";
+}
 
 /** Only .csv objects are candidates for loading. */
 export const isCsv = (key: string) => key.toLowerCase().endsWith(".csv");
@@ -135,6 +168,18 @@ export class LocalLanding implements Landing {
       throw e;
     }
     return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  async readHeader(obj: LandingObject): Promise<ObjectHeader> {
+    const path = `${this.dir}/${obj.key}`;
+    const f = await Deno.open(path, { read: true });
+    try {
+      const buf = new Uint8Array(HEADER_BYTES);
+      const n = await f.read(buf) ?? 0;
+      return { header: firstLine(buf.subarray(0, n)), ...await localFileVersion(path) };
+    } finally {
+      f.close();
+    }
   }
 
   fetch(obj: LandingObject): Promise<FetchedFile> {

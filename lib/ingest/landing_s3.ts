@@ -10,7 +10,16 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { folderPrefix, type LandingConfig } from "../config/config.ts";
-import { compareKeys, type FetchedFile, isCsv, type Landing } from "./landing.ts";
+import {
+  compareKeys,
+  type FetchedFile,
+  firstLine,
+  HEADER_BYTES,
+  isCsv,
+  type Landing,
+  ObjectChangedError,
+  type ObjectHeader,
+} from "./landing.ts";
 import type { LandingObject } from "./load.ts";
 
 export class S3Landing implements Landing {
@@ -88,16 +97,77 @@ export class S3Landing implements Landing {
     return out.sort((a, b) => compareKeys(a.key, b.key));
   }
 
+  /**
+   * A ranged GET of the object's first HEADER_BYTES, read into memory (a server that ignores the
+   * range is read no further either). An empty object has no byte 0: S3 answers InvalidRange
+   * (416), and it is asked for whole.
+   */
+  async readHeader(obj: LandingObject, signal?: AbortSignal): Promise<ObjectHeader> {
+    const get = (range?: string) =>
+      this.#client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(obj), Range: range }),
+        { abortSignal: signal },
+      );
+    try {
+      const res = await get(`bytes=0-${HEADER_BYTES - 1}`).catch((e) => {
+        if (e instanceof Error && e.name === "InvalidRange") return get();
+        throw e;
+      });
+      const bytes = new Uint8Array(HEADER_BYTES);
+      let n = 0;
+      if (res.Body) {
+        const reader = res.Body.transformToWebStream().getReader();
+        try {
+          while (n < HEADER_BYTES) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            const part = value.subarray(0, HEADER_BYTES - n);
+            bytes.set(part, n);
+            n += part.length;
+          }
+        } finally {
+          await reader.cancel().catch(() => {});
+        }
+      }
+      // `bytes 0-65535/1234567`: the object's size; without a range, the whole length.
+      const total = /\/(\d+)$/.exec(res.ContentRange ?? "")?.[1];
+      return {
+        header: firstLine(bytes.subarray(0, n)),
+        etag: (res.ETag ?? obj.etag).replaceAll('"', ""),
+        size: total !== undefined ? Number(total) : res.ContentLength ?? obj.size,
+      };
+    } catch (e) {
+      throw this.#failed(`fetch ${obj.key}`, e, signal);
+    }
+  }
+
+  #keyOf(obj: LandingObject): string {
+    return obj.key.slice(`s3://${this.#bucket}/`.length);
+  }
+
   async fetch(
     obj: LandingObject,
     tmpDir: string,
     signal?: AbortSignal,
   ): Promise<FetchedFile> {
-    const key = obj.key.slice(`s3://${this.#bucket}/`.length);
+    const key = this.#keyOf(obj);
+    // Only the version listed (or whose header was read): its format and group were decided on
+    // it, and the load records it.
     const res = await this.#client.send(
-      new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+      new GetObjectCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        IfMatch: obj.etag ? `"${obj.etag}"` : undefined,
+      }),
       { abortSignal: signal },
     ).catch((e) => {
+      if (!signal?.aborted && e instanceof Error && e.name === "PreconditionFailed") {
+        throw new ObjectChangedError(
+          `${obj.key}: changed since it was listed and its header read (version ${obj.etag}): ` +
+            "not loaded; the next load reads it again",
+          { cause: e },
+        );
+      }
       throw this.#failed(`fetch ${obj.key}`, e, signal);
     });
     if (!res.Body) throw new Error(`${obj.key}: empty response body`);
@@ -121,7 +191,7 @@ export class S3Landing implements Landing {
     const etag = (res.ETag ?? obj.etag).replaceAll('"', "");
     return {
       ...obj,
-      // The version downloaded: the object may have been replaced since it was listed.
+      // The version downloaded (the one asked for, If-Match).
       etag,
       size: res.ContentLength ?? obj.size,
       path,

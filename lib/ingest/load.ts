@@ -254,8 +254,9 @@ async function fillCalendar(s: Session): Promise<void> {
   );
 }
 
-interface Detection {
-  file: LocalFile;
+/** A file with its first line and the format detected from it (formats.ts). */
+export interface Detection<F extends LandingObject = LocalFile> {
+  file: F;
   detected: Detected;
   header: string;
 }
@@ -630,8 +631,44 @@ function failedOutcome(file: LandingObject, format: string | null, message: stri
 }
 
 /** Group key: same format, same header (columns in the same order), same optional gaps. */
-function groupKey(d: Detection): string {
+function groupKey(d: Detection<LandingObject>): string {
   return `${d.detected.spec.id}\u0000${headerColumns(d.header).join(",")}`;
+}
+
+/**
+ * The files' load order and groups: reference data first (companies, indices), then by format
+ * and key; files of one format and header that load together (one transaction), at most
+ * `maxGroupFiles` of them. loadFiles loads its files so; batch.ts fetches an S3 backlog one group
+ * at a time in this order.
+ */
+export function loadGroups<F extends LandingObject>(
+  detections: readonly Detection<F>[],
+  maxGroupFiles = 64,
+): Detection<F>[][] {
+  const sorted = [...detections].sort((a, b) =>
+    a.detected.spec.order - b.detected.spec.order || compareKeys(a.file.key, b.file.key)
+  );
+  // Groups come out in load order, since the detections are sorted. Files of one format load in
+  // key order (by code point: prices.csv before prices_fix.csv), so the later of two files with a
+  // key in common wins: a file with another header closes the group filling with that format's
+  // other header (a later file of it starts a new group, after this one), else that later file
+  // would load before this one and lose to it.
+  const groups: Detection<F>[][] = [];
+  const filling = new Map<string, Detection<F>[]>();
+  for (const d of sorted) {
+    const k = groupKey(d);
+    for (const [open, g] of filling) {
+      if (open !== k && g[0].detected.spec.id === d.detected.spec.id) filling.delete(open);
+    }
+    let g = filling.get(k);
+    if (!g || g.length >= maxGroupFiles) {
+      g = [];
+      groups.push(g);
+      filling.set(k, g);
+    }
+    g.push(d);
+  }
+  return groups;
 }
 
 /**
@@ -658,29 +695,7 @@ export async function loadFiles(
       report([await recordFailure(wh, file, null, e, opts)]);
     }
   }
-  detections.sort((a, b) =>
-    a.detected.spec.order - b.detected.spec.order || compareKeys(a.file.key, b.file.key)
-  );
-  // Groups come out in load order, since the detections are sorted. Files of one format load in
-  // key order (by code point: prices.csv before prices_fix.csv), so the later of two files with a
-  // key in common wins: a file with another header closes the group filling with that format's
-  // other header (a later file of it starts a new group, after this one), else that later file
-  // would load before this one and lose to it.
-  const groups: Detection[][] = [];
-  const filling = new Map<string, Detection[]>();
-  for (const d of detections) {
-    const k = groupKey(d);
-    for (const [open, g] of filling) {
-      if (open !== k && g[0].detected.spec.id === d.detected.spec.id) filling.delete(open);
-    }
-    let g = filling.get(k);
-    if (!g || g.length >= (opts.maxGroupFiles ?? 64)) {
-      g = [];
-      groups.push(g);
-      filling.set(k, g);
-    }
-    g.push(d);
-  }
+  const groups = loadGroups(detections, opts.maxGroupFiles);
   let groupNumber = 0;
   const watch = (g: Detection[]) =>
     opts.onProgress
