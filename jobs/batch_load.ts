@@ -14,11 +14,18 @@
  * (The permissions jobs.yaml gives it, with its defaults: --allow-net is for S3 and Snowflake,
  * EGX_S3_NET and EGX_SNOWFLAKE_NET there, and --allow-read/--allow-write follow EGX_WAREHOUSE and
  * EGX_LANDING; the AWS SDK reads the AWS_*, home and sys entries as it loads.)
+ *
+ * Temporary files: S3 downloads, a group of files at a time, and screened copies go into a folder
+ * of this run's own under --tmp-dir (`var/tmp/batch_load-<pid>-<random>`), locked while the run
+ * lives and removed when it ends. A run killed with SIGKILL cannot remove it: every run first
+ * removes the folders whose lock no live process holds, and never a running load's
+ * (lib/ingest/run_folder.ts).
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";
 import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
+import { removeDeadRuns } from "../lib/ingest/run_folder.ts";
 import { jobContext, nothingToDo, runJob } from "../lib/runner/job.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 
@@ -29,11 +36,18 @@ s3://bucket/prefix) whose current version is not the one of its most recent succ
 into the warehouse (EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a terminal, logged every
 10 s otherwise.
 
-  --tmp-dir DIR   where S3 objects are downloaded while they load (default var/tmp)`;
+  --tmp-dir DIR   where S3 objects are downloaded while they load, one group at a time, in a
+                  folder of the run's own (default var/tmp; folders of runs that died are
+                  removed at start)`;
 
 if (import.meta.main) {
   await runJob({ name: "batch_load", help: HELP }, async (args, signal) => {
     const { values } = parseArgs({ args, options: { "tmp-dir": { type: "string" } } });
+    const tmpDir = values["tmp-dir"] ?? "var/tmp";
+    // First, whatever a killed run left (also when there is nothing to load).
+    for (const path of await removeDeadRuns(tmpDir)) {
+      console.log(`batch_load: removed ${path}, left by a run that is no longer running`);
+    }
     const config = loadConfig();
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });
@@ -43,7 +57,7 @@ if (import.meta.main) {
       const outcomes = await runBatch(wh, landing, pending, {
         runId: jobContext().runId,
         signal,
-        tmpDir: values["tmp-dir"],
+        tmpDir,
         asOf: config.asOf,
       });
       console.log(`batch_load: ${outcomes.length} file(s) from ${landing.where}`);

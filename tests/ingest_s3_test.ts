@@ -7,8 +7,9 @@ import { createHash } from "node:crypto";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "../lib/config/config.ts";
 import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
-import { openLanding } from "../lib/ingest/landing.ts";
+import { type FetchedFile, type Landing, openLanding } from "../lib/ingest/landing.ts";
 import { S3Landing } from "../lib/ingest/landing_s3.ts";
+import type { LandingObject } from "../lib/ingest/load.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { s3Endpoint, s3TestClient, s3TestEnv } from "./support/s3_server.ts";
 import { projectJob } from "./support/processes.ts";
@@ -580,4 +581,215 @@ Deno.test("s3_check masks the session token an S3 server quotes percent-encoded,
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * The real S3 landing, watched: every download (what is on disk under `tmp` when it arrives) and
+ * every release in a trace; `before` runs just before the named object's download is asked for.
+ */
+class WatchedLanding implements Landing {
+  readonly trace: string[] = [];
+  constructor(
+    private readonly inner: Landing,
+    private readonly tmp: string,
+    private readonly before: Record<string, () => Promise<unknown>> = {},
+  ) {}
+  get where() {
+    return this.inner.where;
+  }
+  list(signal?: AbortSignal) {
+    return this.inner.list(signal);
+  }
+  readHeader(obj: LandingObject, signal?: AbortSignal) {
+    return this.inner.readHeader(obj, signal);
+  }
+  async fetch(obj: LandingObject, tmpDir: string, signal?: AbortSignal): Promise<FetchedFile> {
+    const name = basename(obj.key);
+    await this.before[obj.key]?.();
+    let f: FetchedFile;
+    try {
+      f = await this.inner.fetch(obj, tmpDir, signal);
+    } catch (e) {
+      this.trace.push(`fetch ${name} failed: on disk [${this.#onDisk()}]`);
+      throw e;
+    }
+    this.trace.push(`fetch ${name}: on disk [${this.#onDisk()}]`);
+    return {
+      ...f,
+      release: async () => {
+        await f.release();
+        this.trace.push(`release ${name}: on disk [${this.#onDisk()}]`);
+      },
+    };
+  }
+  /** The names of the files under the temporary folder, at any depth. */
+  #onDisk(): string {
+    const names: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of Deno.readDirSync(dir)) {
+        if (e.isDirectory) walk(`${dir}/${e.name}`);
+        else names.push(e.name);
+      }
+    };
+    walk(this.tmp);
+    return names.sort().join(", ");
+  }
+}
+
+const basename = (key: string) => key.slice(key.lastIndexOf("/") + 1);
+
+Deno.test("a backlog is downloaded one group at a time, in load order; a download failing mid-way fails alone", async () => {
+  const bucket = await bucketWith({
+    "landing/companies.csv": `${SAMPLE}/companies.csv`,
+    "landing/index_membership.csv": `${SAMPLE}/index_membership.csv`,
+    "landing/financials_2025q3.csv": `${DATA}/exports/financials_2025q3.csv`,
+    "landing/bars_1m/COMI.csv": `${DATA}/bars_1m/COMI.csv`,
+    "landing/exports/EGX_ETEL, 1D.csv": `${DATA}/exports/EGX_ETEL, 1D.csv`,
+  });
+  // Three canonical daily files of one header: one group, downloaded and loaded together.
+  await put(bucket, "landing/daily/a.csv", dailyComi("2025-12-03"));
+  await put(bucket, "landing/daily/b.csv", dailyComi("2025-12-04"));
+  await put(bucket, "landing/daily/c.csv", dailyComi("2025-12-08"));
+  const s3 = await s3TestClient();
+  const env = await s3TestEnv(bucket, "landing/");
+  const endpoint = new URL(env.S3_ENDPOINT).host;
+  const key = (k: string) => `s3://${bucket}/landing/${k}`;
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_backlog_" });
+  const tmp = `${dir}/tmp`;
+  // After their headers were read, while the batch loads: the index list is archived (the same
+  // content, so the same ETag, but GetObject is refused), a.csv replaced by other content.
+  const indexList = await Deno.readFile(`${SAMPLE}/index_membership.csv`);
+  const replaced = dailyComi("2025-12-02");
+  const landing = new WatchedLanding(await openLanding(loadConfig((k) => env[k]).landing), tmp, {
+    [key("index_membership.csv")]: () =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: "landing/index_membership.csv",
+          Body: indexList,
+          StorageClass: "GLACIER",
+        }),
+      ),
+    [key("daily/a.csv")]: () => put(bucket, "landing/daily/a.csv", replaced),
+  });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    const pending = await pendingObjects(wh, landing);
+    const etag = (k: string) => pending.find((p) => p.key === key(k))!.etag;
+    const out = await runBatch(wh, landing, pending, {
+      runId: "run-1",
+      tmpDir: tmp,
+      progress: false,
+    });
+    assert.deepEqual(landing.trace, [
+      "fetch companies.csv: on disk [companies.csv]",
+      "release companies.csv: on disk []",
+      "fetch index_membership.csv failed: on disk []",
+      "fetch financials_2025q3.csv: on disk [financials_2025q3.csv]",
+      "release financials_2025q3.csv: on disk []",
+      "fetch COMI.csv: on disk [COMI.csv]",
+      "release COMI.csv: on disk []",
+      "fetch a.csv failed: on disk []",
+      "fetch b.csv: on disk [b.csv]",
+      "fetch c.csv: on disk [b.csv, c.csv]",
+      "release b.csv: on disk [c.csv]",
+      "release c.csv: on disk []",
+      "fetch EGX_ETEL, 1D.csv: on disk [EGX_ETEL, 1D.csv]",
+      "release EGX_ETEL, 1D.csv: on disk []",
+    ]);
+    const indexError = `cannot fetch ${key("index_membership.csv")} on ${endpoint}: ` +
+      "InvalidObjectState: The operation is not valid for the object's storage class";
+    const changedError = `${key("daily/a.csv")}: changed since it was listed and its header ` +
+      `read (version ${etag("daily/a.csv")}): not loaded; the next load reads it again`;
+    assert.deepEqual(
+      out.map((o) => [basename(o.key), o.status, o.format, o.rowsRead, o.rowsLoaded, o.error]),
+      [
+        ["companies.csv", "LOADED", "companies", 223, 223, undefined],
+        ["index_membership.csv", "FAILED", "index_membership", 0, 0, indexError],
+        ["financials_2025q3.csv", "LOADED", "financials", 3, 1, undefined],
+        ["COMI.csv", "LOADED", "bars_1m", 13, 6, undefined],
+        ["a.csv", "FAILED", "daily_canonical", 0, 0, changedError],
+        ["b.csv", "LOADED", "daily_canonical", 1, 1, undefined],
+        ["c.csv", "LOADED", "daily_canonical", 1, 1, undefined],
+        ["EGX_ETEL, 1D.csv", "LOADED", "daily_tradingview", 3, 2, undefined],
+      ],
+    );
+    // Nothing is left: not a download, not the run's folder.
+    assert.deepEqual([...Deno.readDirSync(tmp)], []);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT FILE_KEY, ETAG, FORMAT, ERROR, RUN_ID FROM OPERATIONAL.TBL_LOAD_LOG " +
+          "WHERE STATUS = 'FAILED' ORDER BY 1",
+      ),
+      [
+        {
+          FILE_KEY: key("daily/a.csv"),
+          ETAG: etag("daily/a.csv"),
+          FORMAT: "daily_canonical",
+          ERROR: changedError,
+          RUN_ID: "run-1",
+        },
+        {
+          FILE_KEY: key("index_membership.csv"),
+          ETAG: etag("index_membership.csv"),
+          FORMAT: "index_membership",
+          ERROR: indexError,
+          RUN_ID: "run-1",
+        },
+      ],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, CLOSE FROM OPERATIONAL.TBL_STOCK_PRICE " +
+          "WHERE DATA_SOURCE = 'BATCH_CSV' ORDER BY 2",
+      ),
+      [
+        { TICKER: "COMI", TRADE_DATE: "2025-12-04", CLOSE: 10.5 },
+        { TICKER: "COMI", TRADE_DATE: "2025-12-08", CLOSE: 10.5 },
+      ],
+    );
+    // Both stay pending; the replaced file's new version loads next time.
+    const again = await pendingObjects(wh, landing);
+    assert.deepEqual(again.map((p) => [basename(p.key), p.change]), [
+      ["a.csv", "new"],
+      ["index_membership.csv", "new"],
+    ]);
+    assert.equal(again[0].etag, createHash("md5").update(replaced).digest("hex"));
+    const next = await runBatch(wh, landing, again, {
+      runId: "run-2",
+      tmpDir: tmp,
+      progress: false,
+    });
+    assert.deepEqual(next.map((o) => [basename(o.key), o.status, o.rowsLoaded]), [
+      ["index_membership.csv", "FAILED", 0],
+      ["a.csv", "LOADED", 1],
+    ]);
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an object's header is read from its first 64 KiB; an empty object has an empty one", async () => {
+  const rows = Array.from({ length: 8000 }, (_, i) => `COMI,2025-12-08,10,11,9,10.5,${i}\n`);
+  const big = new TextEncoder().encode(
+    "ticker,trade_date,open,high,low,close,volume\r\n" + rows.join(""),
+  );
+  assert.ok(big.length > 4 * 65536);
+  const bucket = await bucketWith({});
+  await put(bucket, "big.csv", big);
+  await put(bucket, "empty.csv", new Uint8Array());
+  const env = await s3TestEnv(bucket);
+  const landing = await openLanding(loadConfig((k) => env[k]).landing);
+  const [bigObj, emptyObj] = await landing.list();
+  assert.deepEqual(await landing.readHeader(bigObj), {
+    header: "ticker,trade_date,open,high,low,close,volume",
+    etag: createHash("md5").update(big).digest("hex"),
+    size: big.length,
+  });
+  assert.deepEqual(await landing.readHeader(emptyObj), {
+    header: "",
+    etag: createHash("md5").update(new Uint8Array()).digest("hex"),
+    size: 0,
+  });
 });

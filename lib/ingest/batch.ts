@@ -5,9 +5,18 @@
  * about a file: a file is pending until the most recent LOADED row of its key is for its ETag.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
+import { detectFormat } from "./formats.ts";
 import type { FetchedFile, Landing } from "./landing.ts";
-import { type LandingObject, loadFiles, type LoadOutcome, recordFailure } from "./load.ts";
+import {
+  type Detection,
+  type LandingObject,
+  loadFiles,
+  loadGroups,
+  type LoadOutcome,
+  recordFailure,
+} from "./load.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import { openRunFolder } from "./run_folder.ts";
 
 export interface PendingObject extends LandingObject {
   /** `new`: the key was never loaded; `changed`: its most recent load was of another ETag. */
@@ -58,17 +67,33 @@ export async function pendingObjects(
 export interface BatchOptions {
   runId?: string;
   signal?: AbortSignal;
-  /** Where S3 downloads go while they load (default var/tmp). */
+  /**
+   * Where S3 downloads and screened copies go while they load (default var/tmp): a folder of this
+   * run's own in it (run_folder.ts), removed at the end; folders dead runs left are removed first.
+   */
   tmpDir?: string;
   progress?: ProgressOptions | false;
   /** "Now" for the checks (LoadOptions.asOf; default: the real clock). */
   asOf?: Date;
+  /** Most files loaded (and so downloaded) together (LoadOptions.maxGroupFiles, default 64). */
+  maxGroupFiles?: number;
 }
 
+/** Headers read at once (each at most HEADER_BYTES, in memory). */
+const HEADER_READS = 8;
+
 /**
- * Load every pending object; returns one outcome per object (failures included). An object that
- * cannot be downloaded is recorded FAILED in the load log (its outcome comes first) and the others
- * are loaded all the same.
+ * Load every pending object; returns one outcome per object (failures included), in load order.
+ *
+ * Downloads are bounded: every object's header is read first (its first line, a ranged GET on
+ * S3: nothing on disk), which decides its format and so the load order and groups (loadGroups,
+ * as loadFiles would decide them); then group after group, its objects are downloaded, loaded and
+ * removed before the next group's are fetched. At most one group's downloads (one file, or up to
+ * maxGroupFiles of one format and header that load in one transaction) are on disk at a time.
+ *
+ * An object that cannot be read (its header: its outcome comes before the loads; or its download,
+ * when its group loads: archived, access denied, cut short, replaced since its header was read)
+ * is recorded FAILED in the load log and the others are loaded all the same.
  */
 export async function runBatch(
   wh: Warehouse,
@@ -76,51 +101,113 @@ export async function runBatch(
   pending: readonly PendingObject[],
   opts: BatchOptions = {},
 ): Promise<LoadOutcome[]> {
-  const tmpDir = opts.tmpDir ?? "var/tmp";
   const progress = opts.progress === false ? null : new Progress(
     "batch_load",
     pending.length,
     pending.reduce((a, p) => a + p.size, 0),
     opts.progress,
   );
-  const fetched: FetchedFile[] = [];
-  const unfetched: LoadOutcome[] = [];
+  const run = await openRunFolder(opts.tmpDir ?? "var/tmp");
+  const outcomes: LoadOutcome[] = [];
+  // An object that cannot be read (archived to Glacier, access denied...) fails alone and stays
+  // pending; the others load as usual.
+  const unreadable = async (p: LandingObject, format: string | null, e: unknown) => {
+    if (opts.signal?.aborted) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    const reason = message.includes(p.key) ? message : `${p.key}: cannot fetch: ${message}`;
+    outcomes.push(await recordFailure(wh, p, format, reason, { runId: opts.runId }));
+    progress?.advance(1, p.size, 0);
+  };
   try {
-    for (const p of pending) {
-      opts.signal?.throwIfAborted();
+    const headers = await mapBounded(
+      pending,
+      HEADER_READS,
+      (p) =>
+        landing.readHeader(p, opts.signal).then(
+          (h) => ({ ok: true as const, h }),
+          (e) => ({ ok: false as const, e }),
+        ),
+    );
+    const detections: Detection<LandingObject>[] = [];
+    for (const [i, p] of pending.entries()) {
+      const read = headers[i];
+      if (!read.ok) {
+        await unreadable(p, null, read.e);
+        continue;
+      }
+      // The version whose header was read is the one fetched and recorded.
+      const obj = { key: p.key, etag: read.h.etag, size: read.h.size };
       try {
-        fetched.push(await landing.fetch(p, tmpDir, opts.signal));
+        detections.push({
+          file: obj,
+          header: read.h.header,
+          detected: detectFormat(p.key, read.h.header),
+        });
       } catch (e) {
-        if (opts.signal?.aborted) throw e;
-        // An object that cannot be read (archived to Glacier, access denied...) fails alone and
-        // stays pending; the others load as usual.
-        const message = e instanceof Error ? e.message : String(e);
-        const reason = message.includes(p.key) ? message : `${p.key}: cannot fetch: ${message}`;
-        unfetched.push(await recordFailure(wh, p, null, reason, { runId: opts.runId }));
-        progress?.advance(1, p.size, 0);
+        // As loadFiles records a file of no known format.
+        outcomes.push(await recordFailure(wh, obj, null, e, { runId: opts.runId }));
+        progress?.advance(1, obj.size, 0);
       }
     }
-    const sizes = new Map(fetched.map((f) => [f.key, f.size]));
-    return unfetched.concat(
-      await loadFiles(wh, fetched, {
-        runId: opts.runId,
-        signal: opts.signal,
-        tmpDir,
-        asOf: opts.asOf,
-        onProgress: progress ? (p) => progress.group(p) : undefined,
-        progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
-        onLoaded: (o) =>
-          progress?.advance(
-            o.length,
-            o.reduce((a, x) => a + (sizes.get(x.key) ?? 0), 0),
-            o.reduce((a, x) => a + x.rowsRead, 0),
-          ),
-      }),
-    );
+    for (const group of loadGroups(detections, opts.maxGroupFiles)) {
+      opts.signal?.throwIfAborted();
+      const fetched: FetchedFile[] = [];
+      try {
+        for (const { file, detected } of group) {
+          opts.signal?.throwIfAborted();
+          try {
+            fetched.push(await landing.fetch(file, run.path, opts.signal));
+          } catch (e) {
+            await unreadable(file, detected.spec.id, e);
+          }
+        }
+        if (fetched.length === 0) continue;
+        const sizes = new Map(fetched.map((f) => [f.key, f.size]));
+        // The group's files have one format and header: loadFiles loads them as one group.
+        outcomes.push(
+          ...await loadFiles(wh, fetched, {
+            runId: opts.runId,
+            signal: opts.signal,
+            tmpDir: run.path,
+            asOf: opts.asOf,
+            maxGroupFiles: opts.maxGroupFiles,
+            onProgress: progress ? (p) => progress.group(p) : undefined,
+            progressIntervalMs: opts.progress ? opts.progress.pollMs : undefined,
+            onLoaded: (o) =>
+              progress?.advance(
+                o.length,
+                o.reduce((a, x) => a + (sizes.get(x.key) ?? 0), 0),
+                o.reduce((a, x) => a + x.rowsRead, 0),
+              ),
+          }),
+        );
+      } finally {
+        for (const f of fetched) await f.release();
+      }
+    }
+    return outcomes;
   } finally {
     progress?.finish();
-    for (const f of fetched) await f.release();
+    await run.close();
   }
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in the items' order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /**
