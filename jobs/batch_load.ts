@@ -43,12 +43,12 @@ into the warehouse (EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a termina
 if (import.meta.main) {
   await runJob({ name: "batch_load", help: HELP }, async (args, signal) => {
     const { values } = parseArgs({ args, options: { "tmp-dir": { type: "string" } } });
+    const config = loadConfig();
     const tmpDir = values["tmp-dir"] ?? "var/tmp";
     // First, whatever a killed run left (also when there is nothing to load).
     for (const path of await removeDeadRuns(tmpDir)) {
       console.log(`batch_load: removed ${path}, left by a run that is no longer running`);
     }
-    const config = loadConfig();
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });
     try {

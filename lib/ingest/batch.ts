@@ -3,6 +3,10 @@
  * (batch_load). Both compute the same difference between the landing store and the warehouse's
  * load log, so batch_load needs nothing handed over from s3_check and two runs cannot disagree
  * about a file: a file is pending until the most recent LOADED row of its key is for its ETag.
+ *
+ * batch_load fetches an S3 backlog one group at a time (runBatch): only the files that load
+ * together are on disk at once, in a folder of the run's own (run_folder.ts) that the next run
+ * removes should this one be killed.
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { detectFormat } from "./formats.ts";
