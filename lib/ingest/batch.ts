@@ -105,13 +105,13 @@ export async function runBatch(
   pending: readonly PendingObject[],
   opts: BatchOptions = {},
 ): Promise<LoadOutcome[]> {
+  const run = await openRunFolder(opts.tmpDir ?? "var/tmp");
   const progress = opts.progress === false ? null : new Progress(
     "batch_load",
     pending.length,
     pending.reduce((a, p) => a + p.size, 0),
     opts.progress,
   );
-  const run = await openRunFolder(opts.tmpDir ?? "var/tmp");
   const outcomes: LoadOutcome[] = [];
   // An object that cannot be read (archived to Glacier, access denied...) fails alone and stays
   // pending; the others load as usual.
