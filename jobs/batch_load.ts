@@ -3,8 +3,11 @@
  * recognised by its header (canonical daily CSV, TradingView and Investing.com exports,
  * one-minute bars, company list, index constituents, quarterly financials, screener snapshots),
  * validated row by row in SQL, its bad rows quarantined with a reason and its good rows
- * upserted, atomically per file (see lib/ingest/load.ts). Fails (exit 1) when any file failed;
- * the others are loaded all the same.
+ * upserted, atomically per file (see lib/ingest/load.ts). A file loaded before whose quarantined
+ * rows name tickers listed since (a later company list) is loaded again, its quarantined lines only
+ * (lib/ingest/reload.ts), also in the run that loads that company list. Fails (exit 1) when any
+ * file failed; the others are loaded all the same. A file to reload that is gone from the landing
+ * store is named in the output, not failed.
  *
  *   deno run --allow-ffi --allow-net=127.0.0.1 --allow-read=data,var,data/egx.duckdb,data/sample \
  *     --allow-write=data,var,data/egx.duckdb --allow-sys=uid,homedir,osRelease,cpus,networkInterfaces,hostname \
@@ -23,9 +26,15 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";
-import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { type BatchOptions, describeOutcomes, pendingWork, runBatch } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
 import { removeDeadRuns } from "../lib/ingest/run_folder.ts";
+import {
+  describeListed,
+  describeUnreloadable,
+  type ListedSince,
+  versionId,
+} from "../lib/ingest/reload.ts";
 import { jobContext, nothingToDo, runJob } from "../lib/runner/job.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 
@@ -33,8 +42,9 @@ const HELP = `Usage: jobs/batch_load.ts [--tmp-dir DIR]
 
 Loads every .csv file of the landing store (EGX_LANDING: a folder, default data/sample, or
 s3://bucket/prefix) whose current version is not the one of its most recent successful load
-into the warehouse (EGX_WAREHOUSE). Progress (rows/s, ETA) is shown on a terminal, logged every
-10 s otherwise.
+into the warehouse (EGX_WAREHOUSE), and loads again the quarantined rows of loaded files whose
+ticker is listed now (by a later company list). Progress (rows/s, ETA) is shown on a terminal,
+logged every 10 s otherwise.
 
   --tmp-dir DIR   where S3 objects are downloaded while they load, one group at a time, in a
                   folder of the run's own (default var/tmp; folders of runs that died are
@@ -52,14 +62,40 @@ if (import.meta.main) {
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });
     try {
-      const pending = await pendingObjects(wh, landing, { signal });
+      const { pending, unreloadable } = await pendingWork(wh, landing, { signal });
+      const told = new Set<string>();
+      const gone = (list: readonly ListedSince[]) => {
+        for (const u of list) {
+          if (told.has(versionId(u.key, u.etag))) continue;
+          told.add(versionId(u.key, u.etag));
+          console.log(`batch_load: ${describeUnreloadable(u, landing.where)}`);
+        }
+      };
+      gone(unreloadable);
       if (pending.length === 0) nothingToDo(`no new or changed files in ${landing.where}`);
-      const outcomes = await runBatch(wh, landing, pending, {
+      const opts: BatchOptions = {
         runId: jobContext().runId,
         signal,
         tmpDir,
         asOf: config.asOf,
-      });
+      };
+      const reloading = (list: typeof pending) => {
+        for (const p of list) {
+          if (p.listed) console.log(`batch_load: reloading ${p.key}: ${describeListed(p.listed)}`);
+        }
+      };
+      reloading(pending);
+      let outcomes = await runBatch(wh, landing, pending, opts);
+      // A company list loaded just now may list tickers that earlier loads quarantined: those
+      // files are loaded again in this run (a file loaded or failed above waits for the next).
+      if (outcomes.some((o) => o.format === "companies" && o.status === "LOADED")) {
+        const done = new Set(outcomes.map((o) => o.key));
+        const later = await pendingWork(wh, landing, { signal });
+        gone(later.unreloadable);
+        const again = later.pending.filter((p) => p.change === "reload" && !done.has(p.key));
+        reloading(again);
+        if (again.length > 0) outcomes = outcomes.concat(await runBatch(wh, landing, again, opts));
+      }
       console.log(`batch_load: ${outcomes.length} file(s) from ${landing.where}`);
       console.log(describeOutcomes(outcomes));
       const failed = outcomes.filter((o) => o.status === "FAILED");

@@ -2,7 +2,8 @@
  * The batch branch of the pipeline: what is new in the landing store (s3_check) and loading it
  * (batch_load). Both compute the same difference between the landing store and the warehouse's
  * load log, so batch_load needs nothing handed over from s3_check and two runs cannot disagree
- * about a file: a file is pending until the most recent LOADED row of its key is for its ETag.
+ * about a file: a file is pending until the most recent LOADED row of its key is for its ETag,
+ * or while that load's quarantine names tickers listed since (a reload, reload.ts).
  *
  * batch_load fetches an S3 backlog one group at a time (runBatch): only the files that load
  * together are on disk at once, in a folder of the run's own (run_folder.ts) that the next run
@@ -20,11 +21,26 @@ import {
   recordFailure,
 } from "./load.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
+import { type ListedSince, listedSince, versionId } from "./reload.ts";
 import { openRunFolder } from "./run_folder.ts";
 
 export interface PendingObject extends LandingObject {
-  /** `new`: the key was never loaded; `changed`: its most recent load was of another ETag. */
-  change: "new" | "changed";
+  /**
+   * `new`: the key was never loaded; `changed`: its most recent load was of another ETag;
+   * `reload`: its most recent load (of this version, `reloadOf`) quarantined rows of tickers
+   * listed since (`listed`).
+   */
+  change: "new" | "changed" | "reload";
+  listed?: ListedSince;
+}
+
+/**
+ * What is pending (pendingObjects), and the file versions whose quarantine names tickers listed
+ * since but that can no longer be loaded again: their key is not in the landing store any more.
+ */
+export interface PendingWork {
+  pending: PendingObject[];
+  unreloadable: ListedSince[];
 }
 
 /**
@@ -40,6 +56,18 @@ export async function pendingObjects(
   landing: Landing,
   opts: { signal?: AbortSignal } = {},
 ): Promise<PendingObject[]> {
+  return (await pendingWork(wh, landing, opts)).pending;
+}
+
+/**
+ * pendingObjects, and the versions that should be loaded again for tickers listed since but
+ * whose file is gone from the landing store (PendingWork.unreloadable).
+ */
+export async function pendingWork(
+  wh: Warehouse,
+  landing: Landing,
+  opts: { signal?: AbortSignal } = {},
+): Promise<PendingWork> {
   const objects = await landing.list(opts.signal);
   const rows = await wh.query<{ K: string; E: string; S: string }>(
     "SELECT FILE_KEY AS K, ETAG AS E, STARTED_AT AS S FROM OPERATIONAL.TBL_LOAD_LOG " +
@@ -54,6 +82,7 @@ export async function pendingObjects(
     const seen = latest.get(r.K);
     if (!seen || at > seen.at) latest.set(r.K, { etag: r.E, at });
   }
+  const listed = await listedSince(wh, opts);
   const out: PendingObject[] = [];
   for (const o of objects) {
     const last = latest.get(o.key);
@@ -62,10 +91,19 @@ export async function pendingObjects(
       const older = landing.olderVersion?.(o);
       if (older?.etag !== last.etag || !(last.at >= older.unchangedSince)) {
         out.push({ ...o, change: "changed" });
+        continue;
       }
     }
+    // Loaded as it is now (under this version, or its older spelling): load it again if that
+    // load quarantined rows of tickers listed since.
+    const relisted = last && listed.get(versionId(o.key, last.etag));
+    if (relisted) out.push({ ...o, change: "reload", reloadOf: last.etag, listed: relisted });
   }
-  return out;
+  const landed = new Set(objects.map((o) => o.key));
+  const unreloadable = [...listed.values()].filter((l) =>
+    !landed.has(l.key) && latest.get(l.key)?.etag === l.etag
+  );
+  return { pending: out, unreloadable };
 }
 
 export interface BatchOptions {

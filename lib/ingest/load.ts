@@ -33,6 +33,14 @@ export interface LandingObject {
   key: string;
   etag: string;
   size: number;
+  /**
+   * Set for a reload (batch.ts: a version loaded before whose quarantine names tickers listed
+   * since): the ETag its earlier load was recorded under. The load upserts only the lines that
+   * load quarantined and replaces the version's quarantine with what it finds; when it fails, the
+   * failure is not recorded in the load log (the earlier load's LOADED row, what the warehouse
+   * holds of the file, stays as it is) and the reload is tried again by the next run.
+   */
+  reloadOf?: string;
 }
 
 /** A landing object available as a local file. */
@@ -157,11 +165,20 @@ class GroupWatch {
   }
 }
 
-/** The group's files at their current versions (see LocalFile.current), before they are read. */
+/**
+ * The group's files at their current versions (see LocalFile.current), before they are read. A
+ * reload of a file that changed since it was listed is an ordinary load of its new version.
+ */
 async function currentVersions(group: readonly Detection[]): Promise<Detection[]> {
   const out: Detection[] = [];
   for (const d of group) {
-    out.push(d.file.current ? { ...d, file: { ...d.file, ...await d.file.current() } } : d);
+    if (!d.file.current) {
+      out.push(d);
+      continue;
+    }
+    const now = await d.file.current();
+    const reloadOf = now.etag === d.file.etag ? d.file.reloadOf : undefined;
+    out.push({ ...d, file: { ...d.file, ...now, reloadOf } });
   }
   return out;
 }
@@ -361,16 +378,31 @@ async function stageAndCheck(
   s: Session,
   files: readonly Entry[],
   detected: Detected,
-  vars: { runId?: string; startedAt: Date; asOf?: Date },
+  vars: { runId?: string; startedAt: Date; asOf?: Date; reloadLines?: SqlValue[][] },
   watch?: GroupWatch,
 ): Promise<boolean> {
   await runSqlFile(s, "prelude.sql");
   await fillCalendar(s);
   await s.insertRows(
     "egx_file",
-    ["ord", "path", "file_key", "etag", "size_bytes", "ticker"],
-    files.map(({ file: f, ticker }, i) => [i, f.path, f.key, f.etag, f.size, ticker]),
+    ["ord", "path", "file_key", "etag", "size_bytes", "ticker", "reloads"],
+    files.map(({ file: f, ticker }, i) => [
+      i,
+      f.path,
+      f.key,
+      f.etag,
+      f.size,
+      ticker,
+      f.reloadOf ?? null,
+    ]),
   );
+  const reloading = files.some((f) => f.file.reloadOf !== undefined);
+  if (reloading) {
+    // The lines a reload upserts (egx_upserts): given (Snowflake's quarantine), or read here.
+    if (vars.reloadLines) {
+      await s.insertRows("egx_reload_line", ["file_key", "line"], vars.reloadLines);
+    } else await runSqlFile(s, "reload_lines.sql");
+  }
   await s.insertRows(
     "egx_quote_rejects",
     ["path", "line", "csv_line", "problem"],
@@ -388,6 +420,7 @@ async function stageAndCheck(
     started_at: vars.startedAt,
     as_of_date: cairoDate(vars.asOf ?? new Date()),
     min_trade_date: EARLIEST_TRADE_DATE,
+    reloading,
   });
   await s.insertRows(
     "egx_column",
@@ -443,8 +476,16 @@ async function stageAndCheck(
   return bad > 0 || rejected > 0;
 }
 
-/** In the group's transaction, after stageAndCheck: quarantine, upsert, record the files. */
+/**
+ * In the group's transaction, after stageAndCheck: quarantine (replacing what an earlier load of
+ * the same version quarantined), upsert, record the files.
+ */
 async function quarantineAndUpsert(s: Session, detected: Detected, quarantine: boolean) {
+  const [{ N: stored }] = await s.query<{ N: number }>(
+    "SELECT count(*)::INTEGER AS N FROM OPERATIONAL.TBL_QUARANTINE q " +
+      "JOIN egx_file f ON f.file_key = q.FILE_KEY AND f.etag = q.ETAG",
+  );
+  if (stored > 0) await runSqlFile(s, "quarantine_stale.sql");
   if (quarantine) await runSqlFile(s, "quarantine.sql");
   for (const f of detected.spec.upsert) await runSqlFile(s, f);
   await runSqlFile(s, "load_log.sql");
@@ -519,6 +560,7 @@ async function loadGroupSnowflake(
   const files = group.map((g) => g.file);
   const keys = files.map((f) => f.key);
   const label = `batch_load ${files.length === 1 ? files[0].key : `${files.length} files`}`;
+  const reloadLines = await snowflakeReloadLines(sf, files);
   const { entries, release } = await screenGroup(group, opts.tmpDir);
   const local = await stagingEngine(sf).catch(async (e) => {
     await release();
@@ -532,7 +574,7 @@ async function loadGroupSnowflake(
         s,
         entries,
         detected,
-        { runId: opts.runId, startedAt, asOf: opts.asOf },
+        { runId: opts.runId, startedAt, asOf: opts.asOf, reloadLines },
         watch,
       );
     };
@@ -568,6 +610,23 @@ async function loadGroupSnowflake(
   }
 }
 
+/** The lines of the group's reloads that their earlier loads quarantined, from Snowflake. */
+async function snowflakeReloadLines(
+  sf: Warehouse,
+  files: readonly LocalFile[],
+): Promise<SqlValue[][]> {
+  const out: SqlValue[][] = [];
+  for (const f of files) {
+    if (f.reloadOf === undefined) continue;
+    const rows = await sf.query<{ L: number }>(
+      "SELECT LINE_NUMBER AS L FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? AND ETAG = ?",
+      [f.key, f.reloadOf],
+    );
+    for (const r of rows) out.push([f.key, r.L]);
+  }
+  return out;
+}
+
 /**
  * Record `file` as FAILED in OPERATIONAL.TBL_LOAD_LOG (with the error's message) and return its
  * outcome: for a file that could not be loaded, or not even fetched (batch.ts).
@@ -580,6 +639,16 @@ export async function recordFailure(
   opts: Pick<LoadOptions, "runId">,
 ): Promise<LoadOutcome> {
   const message = error instanceof Error ? error.message : String(error);
+  if (file.reloadOf !== undefined && file.reloadOf === file.etag) {
+    // A reload's failure leaves the load log alone: its LOADED row is the record of what the
+    // warehouse holds of this version (the reload wrote nothing), and the reload stays pending.
+    return failedOutcome(
+      file,
+      format,
+      `${message} (a reload for tickers listed since: the earlier load of this version stays ` +
+        "as it was, and the next run tries again)",
+    );
+  }
   const startedAt = new Date();
   if (wh.kind === "snowflake") {
     const now = startedAt.toISOString().replace("T", " ").replace("Z", "");

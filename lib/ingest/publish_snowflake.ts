@@ -7,7 +7,8 @@
  *
  * Snowflake commits DDL implicitly, so the temporary tables are created before the transaction.
  * One-minute bars are merged, then the daily bars are aggregated in Snowflake from every stored
- * bar of the days concerned (a day may span several files).
+ * bar of the days concerned (a day may span several files). A file version loaded again (a reload
+ * for tickers listed since) keeps only the quarantine rows this load found.
  */
 import type { DuckDBWarehouse } from "../warehouse/duckdb.ts";
 import { splitStatements } from "../warehouse/migrations.ts";
@@ -23,6 +24,7 @@ import intradayBarMerge from "./sql_snowflake/intraday_bar_merge.sql" with { typ
 import loadLogMerge from "./sql_snowflake/load_log_merge.sql" with { type: "text" };
 import marketStatMerge from "./sql_snowflake/market_stat_merge.sql" with { type: "text" };
 import quarantineMerge from "./sql_snowflake/quarantine_merge.sql" with { type: "text" };
+import quarantineStale from "./sql_snowflake/quarantine_stale.sql" with { type: "text" };
 import stockPriceMerge from "./sql_snowflake/stock_price_merge.sql" with { type: "text" };
 
 interface Target {
@@ -257,7 +259,8 @@ export async function localRows(
 
 /**
  * Send `batches` (rows per target) to Snowflake in one transaction; `aggregateBars` runs the daily
- * aggregation of bars inside it. `columns`: the optional columns of the files the rows come from,
+ * aggregation of bars inside it. With both the quarantine and the load log, a loaded version's
+ * quarantine rows that are not staged are deleted (quarantine_stale.sql). `columns`: the optional columns of the files the rows come from,
  * for the merges that update only the columns the files have (financials, screener, index list).
  */
 export async function publish(
@@ -279,6 +282,10 @@ export async function publish(
       if (rows.length === 0) continue;
       await s.insertRows(t.stage, t.columns, rows);
       await s.execute(mergeStatement(t, opts.columns));
+    }
+    const targets = batches.map((b) => b.target);
+    if (targets.includes(TARGETS.quarantine) && targets.includes(TARGETS.loadLog)) {
+      await s.execute(statement(quarantineStale));
     }
     if (opts.aggregateBars) await s.execute(statement(dailyFromBarsMerge));
   }, { signal: opts.signal, label: opts.label });

@@ -21,10 +21,12 @@ import number_lines_one from "./sql/number_lines_one.sql" with { type: "text" };
 import number_lines_rejects from "./sql/number_lines_rejects.sql" with { type: "text" };
 import prelude from "./sql/prelude.sql" with { type: "text" };
 import quarantine from "./sql/quarantine.sql" with { type: "text" };
+import quarantine_stale from "./sql/quarantine_stale.sql" with { type: "text" };
 import read_bars_1m from "./sql/read_bars_1m.sql" with { type: "text" };
 import read_daily_canonical from "./sql/read_daily_canonical.sql" with { type: "text" };
 import read_text from "./sql/read_text.sql" with { type: "text" };
 import read_tradingview from "./sql/read_tradingview.sql" with { type: "text" };
+import reload_lines from "./sql/reload_lines.sql" with { type: "text" };
 import screener from "./sql/screener.sql" with { type: "text" };
 import screener_upsert from "./sql/screener_upsert.sql" with { type: "text" };
 import stage_files from "./sql/stage_files.sql" with { type: "text" };
@@ -54,10 +56,12 @@ export const SQL: Readonly<Record<string, string>> = {
   "number_lines_rejects.sql": number_lines_rejects,
   "prelude.sql": prelude,
   "quarantine.sql": quarantine,
+  "quarantine_stale.sql": quarantine_stale,
   "read_bars_1m.sql": read_bars_1m,
   "read_daily_canonical.sql": read_daily_canonical,
   "read_text.sql": read_text,
   "read_tradingview.sql": read_tradingview,
+  "reload_lines.sql": reload_lines,
   "screener.sql": screener,
   "screener_upsert.sql": screener_upsert,
   "stage_files.sql": stage_files,

@@ -9,7 +9,7 @@ USING (
     trade_date, open, high, low, close, round(volume)::BIGINT AS volume,
     egx_file_key AS source_file
   FROM egx_checked, (SELECT getvariable('data_source') AS data_source) v
-  WHERE reason IS NULL
+  WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
 ) s
 ON t.TICKER = s.ticker AND t.BAR_START = s.bar_start
   AND t.INTERVAL_MINUTES = s.interval_minutes AND t.DATA_SOURCE = s.data_source
@@ -32,7 +32,8 @@ SELECT b.TICKER AS ticker, b.TRADE_DATE AS trade_date, b.DATA_SOURCE AS data_sou
   arg_max(b.CLOSE, b.BAR_START) AS close, sum(b.VOLUME)::BIGINT AS volume,
   arg_max(b.SOURCE_FILE, b.BAR_START) AS source_file
 FROM OPERATIONAL.TBL_INTRADAY_BAR b
-SEMI JOIN (SELECT DISTINCT ticker, trade_date FROM egx_checked WHERE reason IS NULL) d
+SEMI JOIN (SELECT DISTINCT ticker, trade_date FROM egx_checked
+  WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)) d
   ON d.ticker = b.TICKER AND d.trade_date = b.TRADE_DATE
 WHERE b.INTERVAL_MINUTES = 1
   AND b.DATA_SOURCE = (SELECT getvariable('data_source'))

@@ -4,7 +4,7 @@
 INSERT INTO OPERATIONAL.TBL_COMPANY
   (TICKER, COMPANY_NAME, ISIN, SECTOR, INDUSTRY, IS_ACTIVE, SOURCE_FILE)
 SELECT ticker, company_name, isin, sector, industry, is_active, egx_file_key
-FROM egx_checked WHERE reason IS NULL
+FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
 ON CONFLICT (TICKER) DO UPDATE SET
   COMPANY_NAME = excluded.COMPANY_NAME, ISIN = excluded.ISIN, SECTOR = excluded.SECTOR,
   INDUSTRY = egx_given('industry', excluded.INDUSTRY, INDUSTRY),

@@ -8,7 +8,7 @@ SELECT ticker, fiscal_year, fiscal_quarter, period_end, currency, revenue, gross
   operating_income, net_income, total_assets, total_liabilities, total_equity,
   operating_cash_flow, round(shares_outstanding)::BIGINT, eps, getvariable('data_source'),
   egx_file_key
-FROM egx_checked WHERE reason IS NULL
+FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
 ON CONFLICT (TICKER, FISCAL_YEAR, FISCAL_QUARTER) DO UPDATE SET
   PERIOD_END = excluded.PERIOD_END,
   CURRENCY = egx_given('currency', excluded.CURRENCY, CURRENCY),

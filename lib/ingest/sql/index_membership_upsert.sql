@@ -4,7 +4,7 @@
 INSERT INTO OPERATIONAL.TBL_INDEX_MEMBERSHIP
   (INDEX_CODE, TICKER, EFFECTIVE_FROM, EFFECTIVE_TO, WEIGHT, SOURCE_FILE)
 SELECT index_code, ticker, effective_from, effective_to, weight, egx_file_key
-FROM egx_checked WHERE reason IS NULL
+FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
 ON CONFLICT (INDEX_CODE, TICKER, EFFECTIVE_FROM) DO UPDATE SET
   EFFECTIVE_TO = egx_given('effective_to', excluded.EFFECTIVE_TO, EFFECTIVE_TO),
   WEIGHT = egx_given('weight', excluded.WEIGHT, WEIGHT),

@@ -125,10 +125,25 @@ CREATE OR REPLACE TEMP MACRO egx_ohlcv_bad(o, h, l, c, v) AS
   OR NOT isfinite(o) OR NOT isfinite(h) OR NOT isfinite(l) OR NOT isfinite(c) OR NOT isfinite(v)
   OR v >= 1e15 OR h >= 1e5;
 
--- The files of the group being loaded (same format and header), filled by load.ts.
+-- The files of the group being loaded (same format and header), filled by load.ts. `reloads`:
+-- for a reload (a version loaded before, loaded again for tickers listed since, batch.ts), the
+-- ETag that earlier load was recorded under; NULL for any other load.
 CREATE OR REPLACE TEMP TABLE egx_file (
-  ord INTEGER, path VARCHAR, file_key VARCHAR, etag VARCHAR, size_bytes BIGINT, ticker VARCHAR
+  ord INTEGER, path VARCHAR, file_key VARCHAR, etag VARCHAR, size_bytes BIGINT, ticker VARCHAR,
+  reloads VARCHAR
 );
+
+-- A reload's lines that its earlier load quarantined (reload_lines.sql, or filled by load.ts from
+-- Snowflake): the only ones it upserts (egx_upserts).
+CREATE OR REPLACE TEMP TABLE egx_reload_line (file_key VARCHAR, line BIGINT);
+
+-- Whether a load upserts the good row at line `ln` of file `fk`: every good row, except that a
+-- reload (variable `reloading`: some file of the group is one) upserts only the lines its earlier
+-- load quarantined. The lines that load stored are left as they are: a file loaded after it may
+-- have updated their keys since, and loading the old values again would undo that.
+CREATE OR REPLACE TEMP MACRO egx_upserts(fk, ln) AS NOT getvariable('reloading')
+  OR NOT EXISTS (SELECT 1 FROM egx_file f WHERE f.file_key = fk AND f.reloads IS NOT NULL)
+  OR EXISTS (SELECT 1 FROM egx_reload_line r WHERE r.file_key = fk AND r.line = ln);
 
 -- The names the reader gives the group's columns (lib/ingest/formats.ts, readerNames), filled by
 -- load.ts: the format's columns by their names, extra ones never by a name the SQL uses (rowid).

@@ -6,7 +6,7 @@ INSERT INTO OPERATIONAL.TBL_MARKET_STAT (TICKER, SNAPSHOT_DATE, LAST_PRICE, CHAN
 SELECT ticker, snapshot_date, last_price, change_pct, round(volume)::BIGINT, market_cap,
   pe_ratio, pb_ratio, dividend_yield, eps_ttm, high_52w, low_52w, getvariable('data_source'),
   egx_file_key
-FROM egx_checked WHERE reason IS NULL
+FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
 ON CONFLICT (TICKER, SNAPSHOT_DATE) DO UPDATE SET
   LAST_PRICE = excluded.LAST_PRICE,
   CHANGE_PCT = egx_given('change_pct', excluded.CHANGE_PCT, CHANGE_PCT),

@@ -1,0 +1,322 @@
+/**
+ * Reloads for tickers listed since (lib/ingest/reload.ts), on a real DuckDB file and a landing
+ * folder, through the library and the s3_check / batch_load job scripts: rows quarantined as
+ * `unknown ticker X` load once X is listed, and nothing else of their file moves.
+ */
+import assert from "node:assert/strict";
+import { pendingObjects, pendingWork, runBatch } from "../lib/ingest/batch.ts";
+import { LocalLanding } from "../lib/ingest/landing.ts";
+import { listedSince } from "../lib/ingest/reload.ts";
+import { validateData } from "../lib/ingest/validate.ts";
+import { openWarehouse, type Session, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import { projectJob } from "./support/processes.ts";
+import { withTempWarehouse } from "./support/temp_warehouse.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SAMPLE = `${ROOT}data/sample`;
+
+/**
+ * Line 2 is COMI's, updated by prices_fix.csv (loaded after it); ZZZZ (lines 3-5) and NEWCO (7)
+ * are not listed; line 5 also has high < low, line 6 (COMI) no close.
+ */
+const PRICES = "ticker,trade_date,open,high,low,close,volume\n" +
+  "COMI,2025-12-07,10,11,9,10.5,1000\n" +
+  "ZZZZ,2025-12-07,20,21,19,20.5,2000\n" +
+  "ZZZZ,2025-12-08,20.5,22,20,21.5,3000\n" +
+  "ZZZZ,2025-12-04,20,19,21,20,100\n" +
+  "COMI,2025-12-08,10,11,9,,1000\n" +
+  "NEWCO,2025-12-08,5,6,4,5.5,500\n";
+const FIX = "ticker,trade_date,open,high,low,close,volume\nCOMI,2025-12-07,10,11,9,10.8,1200\n";
+const ZZZZ_LISTED = "ticker,company_name,isin,sector\nZZZZ,Zed Industries,,\n";
+
+async function landingDir(files: Record<string, string>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "egx_reload_" });
+  await Deno.mkdir(`${dir}/landing`);
+  await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/landing/companies.csv`);
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.writeTextFile(`${dir}/landing/${name}`, text);
+  }
+  return dir;
+}
+
+async function job(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const res = await (await projectJob(name, env)).output();
+  const dec = new TextDecoder();
+  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
+}
+
+/** Run `fn` on the job's warehouse file, closed again after (the jobs open it themselves). */
+async function inWarehouse<T>(path: string, fn: (wh: Warehouse) => Promise<T>): Promise<T> {
+  const wh = await openWarehouse({ kind: "duckdb", path });
+  try {
+    return await fn(wh);
+  } finally {
+    await wh.close();
+  }
+}
+
+const pricesOf = (wh: Warehouse) =>
+  wh.query(
+    "SELECT TICKER, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE " +
+      "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY TICKER, TRADE_DATE",
+  );
+
+async function quarantineOf(wh: Warehouse, key: string): Promise<[number, string][]> {
+  const rows = await wh.query<{ L: number; R: string }>(
+    "SELECT LINE_NUMBER AS L, REASON AS R FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? " +
+      "ORDER BY 1",
+    [key],
+  );
+  return rows.map((r) => [r.L, r.R]);
+}
+
+const logOf = (wh: Warehouse) =>
+  wh.query(
+    "SELECT FILE_KEY, STATUS, ROWS_READ, ROWS_LOADED, ROWS_QUARANTINED, STARTED_AT " +
+      "FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY FILE_KEY, ETAG",
+  );
+
+const price = (
+  t: string,
+  d: string,
+  o: number,
+  h: number,
+  l: number,
+  c: number,
+  v: number,
+  f: string,
+) => ({ TICKER: t, TRADE_DATE: d, OPEN: o, HIGH: h, LOW: l, CLOSE: c, VOLUME: v, SOURCE_FILE: f });
+
+Deno.test("rows of a ticker listed later load in the run that lists it, and only they", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
+  const db = `${dir}/egx.duckdb`;
+  const env = {
+    EGX_WAREHOUSE: db,
+    EGX_LANDING: `${dir}/landing`,
+    EGX_AS_OF: "2025-12-08T13:00:00Z",
+  };
+  try {
+    const first = await job("batch_load", env);
+    assert.equal(first.code, 0, first.out + first.err);
+    assert.match(
+      first.out,
+      /LOADED {2}prices\.csv \(daily_canonical\): 6 read, 1 loaded, 5 quarantined/,
+    );
+    const quarantined: [number, string][] = [
+      [3, "unknown ticker ZZZZ"],
+      [4, "unknown ticker ZZZZ"],
+      [5, "high < low; unknown ticker ZZZZ"],
+      [6, "missing close"],
+      [7, "unknown ticker NEWCO"],
+    ];
+    const comi = [
+      price("COMI", "2025-12-07", 10, 11, 9, 10.8, 1200, "prices_fix.csv"),
+    ];
+    await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await quarantineOf(wh, "prices.csv"), quarantined);
+      assert.deepEqual(await pricesOf(wh), comi);
+    });
+    // Nothing is listed since: nothing to do.
+    const idle = await job("s3_check", env);
+    assert.equal(idle.code, 78, idle.out + idle.err);
+
+    // A company list lists ZZZZ: the run that loads it also loads ZZZZ's rows of prices.csv,
+    // and not its COMI row again (prices_fix.csv's values stay).
+    await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 0, check.out + check.err);
+    assert.match(check.out, /^s3_check: 1 new or changed file\(s\) in .*\n {2}new {5}zzzz\.csv /);
+    const second = await job("batch_load", env);
+    assert.equal(second.code, 0, second.out + second.err);
+    assert.match(
+      second.out,
+      /^batch_load: reloading prices\.csv: 3 quarantined row\(s\) of tickers listed since: ZZZZ$/m,
+    );
+    assert.match(second.out, /LOADED {2}zzzz\.csv \(companies\): 1 read, 1 loaded, 0 quarantined/);
+    assert.match(
+      second.out,
+      /LOADED {2}prices\.csv \(daily_canonical\): 6 read, 3 loaded, 3 quarantined/,
+    );
+    const zzzz = [
+      price("ZZZZ", "2025-12-07", 20, 21, 19, 20.5, 2000, "prices.csv"),
+      price("ZZZZ", "2025-12-08", 20.5, 22, 20, 21.5, 3000, "prices.csv"),
+    ];
+    const loadLog = await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await pricesOf(wh), [...comi, ...zzzz]);
+      // The quarantine is what the reload found: the other reasons stay, ZZZZ's are gone.
+      assert.deepEqual(await quarantineOf(wh, "prices.csv"), [
+        [5, "high < low"],
+        [6, "missing close"],
+        [7, "unknown ticker NEWCO"],
+      ]);
+      const report = await validateData(wh, { asOf: new Date("2025-12-08T13:00:00Z") });
+      assert.ok(
+        report.checks.some((c) => c.ok && c.name === "row counts reconcile per file"),
+        report.text,
+      );
+      return await logOf(wh);
+    });
+    assert.deepEqual(
+      loadLog.map((r) => [r.FILE_KEY, r.STATUS, r.ROWS_READ, r.ROWS_LOADED, r.ROWS_QUARANTINED]),
+      [
+        ["companies.csv", "LOADED", 223, 223, 0],
+        ["prices.csv", "LOADED", 6, 3, 3],
+        ["prices_fix.csv", "LOADED", 1, 1, 0],
+        ["zzzz.csv", "LOADED", 1, 1, 0],
+      ],
+    );
+
+    // A second run does nothing more.
+    const again = await job("s3_check", env);
+    assert.equal(again.code, 78, again.out + again.err);
+    const noop = await job("batch_load", env);
+    assert.equal(noop.code, 78, noop.out + noop.err);
+    await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await logOf(wh), loadLog);
+      assert.deepEqual(await pricesOf(wh), [...comi, ...zzzz]);
+    });
+
+    // NEWCO listed by other means (not a company list of the landing): s3_check reports the
+    // reload as work, and batch_load does it.
+    await inWarehouse(db, (wh) =>
+      wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('NEWCO', 'New Co')",
+        );
+      }));
+    const work = await job("s3_check", env);
+    assert.equal(work.code, 0, work.out + work.err);
+    const size = Deno.statSync(`${dir}/landing/prices.csv`).size;
+    assert.match(
+      work.out,
+      new RegExp(
+        `^s3_check: 1 file\\(s\\) to load in ${dir}/landing: 0 new or changed, 1 to reload\\n` +
+          ` {2}reload {2}prices\\.csv \\(etag \\S+, ${size} bytes\\): ` +
+          "1 quarantined row\\(s\\) of tickers listed since: NEWCO\\n$",
+      ),
+    );
+    const third = await job("batch_load", env);
+    assert.equal(third.code, 0, third.out + third.err);
+    assert.match(
+      third.out,
+      /LOADED {2}prices\.csv \(daily_canonical\): 6 read, 4 loaded, 2 quarantined/,
+    );
+    await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await pricesOf(wh), [
+        ...comi,
+        price("NEWCO", "2025-12-08", 5, 6, 4, 5.5, 500, "prices.csv"),
+        ...zzzz,
+      ]);
+      assert.deepEqual(await quarantineOf(wh, "prices.csv"), [
+        [5, "high < low"],
+        [6, "missing close"],
+      ]);
+    });
+    assert.equal((await job("s3_check", env)).code, 78);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a file to reload that left the landing folder is named, and fails nothing", async () => {
+  const dir = await landingDir({
+    "prices.csv": PRICES,
+    "kept.csv": PRICES.replace("NEWCO", "COMI"),
+  });
+  const env = {
+    EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+    EGX_LANDING: `${dir}/landing`,
+    EGX_AS_OF: "2025-12-08T13:00:00Z",
+  };
+  try {
+    assert.equal((await job("batch_load", env)).code, 0);
+    await Deno.remove(`${dir}/landing/prices.csv`);
+    await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
+    const load = await job("batch_load", env);
+    assert.equal(load.code, 0, load.out + load.err);
+    const gone = `cannot reload prices.csv: 3 quarantined row(s) of tickers listed since: ZZZZ, ` +
+      `but it is no longer in ${dir}/landing (put it back to load them)`;
+    assert.ok(load.out.includes(`batch_load: ${gone}\n`), load.out);
+    assert.match(load.out, /LOADED {2}kept\.csv \(daily_canonical\): 6 read, /);
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 78, check.out + check.err);
+    assert.equal(
+      check.out,
+      `s3_check: ${gone}\ns3_check: nothing to do: no new or changed files in ${dir}/landing\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reload that fails leaves the version's load, rows and quarantine as they were", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES });
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      assert.deepEqual(await listedSince(wh), new Map());
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
+        );
+      });
+      const { pending, unreloadable } = await pendingWork(wh, landing);
+      assert.deepEqual(unreloadable, []);
+      assert.deepEqual(pending.map((p) => [p.key, p.change, p.reloadOf === p.etag, p.listed]), [
+        [
+          "prices.csv",
+          "reload",
+          true,
+          { key: "prices.csv", etag: pending[0].etag, tickers: ["ZZZZ"], rows: 3 },
+        ],
+      ]);
+      const snapshot = async () => ({
+        prices: await pricesOf(wh),
+        quarantine: await quarantineOf(wh, "prices.csv"),
+        log: await logOf(wh),
+      });
+      const before = await snapshot();
+      const failing: Warehouse = {
+        kind: wh.kind,
+        query: wh.query.bind(wh),
+        migrate: wh.migrate.bind(wh),
+        close: wh.close.bind(wh),
+        transaction: (fn, opts) =>
+          wh.transaction((s) => {
+            const inject: Session = {
+              query: s.query.bind(s),
+              insertRows: s.insertRows.bind(s),
+              execute: (sql, params) =>
+                sql.includes("MERGE INTO OPERATIONAL.TBL_STOCK_PRICE")
+                  ? Promise.reject(new Error("injected failure"))
+                  : s.execute(sql, params),
+            };
+            return fn(inject);
+          }, opts),
+      };
+      const [o] = await runBatch(failing, landing, pending, { progress: false, asOf });
+      assert.equal(o.status, "FAILED");
+      assert.match(
+        o.error!,
+        /injected failure.* \(a reload for tickers listed since: the earlier load of this version stays as it was, and the next run tries again\)$/s,
+      );
+      assert.deepEqual(await snapshot(), before);
+      // Still pending; the next run loads it.
+      const again = await pendingObjects(wh, landing);
+      assert.deepEqual(again.map((p) => [p.key, p.change]), [["prices.csv", "reload"]]);
+      const [loaded] = await runBatch(wh, landing, again, { progress: false, asOf });
+      assert.deepEqual(
+        [loaded.status, loaded.rowsRead, loaded.rowsLoaded, loaded.rowsQuarantined],
+        ["LOADED", 6, 3, 3],
+      );
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
