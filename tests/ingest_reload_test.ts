@@ -16,18 +16,14 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
 
 /**
- * Line 2 is COMI's, updated by prices_fix.csv (loaded after it); ZZZZ (lines 3-5) and NEWCO (7)
- * are not listed; line 5 also has high < low, line 6 (COMI) no close.
+ * tests/testdata/ingest/reload: prices.csv's line 2 is COMI's, updated by prices_fix.csv (loaded
+ * after it); ZZZZ (lines 3-5) and NEWCO (7) are not listed; line 5 also has high < low, line 6
+ * (COMI) no close. zzzz.csv is a company list of ZZZZ.
  */
-const PRICES = "ticker,trade_date,open,high,low,close,volume\n" +
-  "COMI,2025-12-07,10,11,9,10.5,1000\n" +
-  "ZZZZ,2025-12-07,20,21,19,20.5,2000\n" +
-  "ZZZZ,2025-12-08,20.5,22,20,21.5,3000\n" +
-  "ZZZZ,2025-12-04,20,19,21,20,100\n" +
-  "COMI,2025-12-08,10,11,9,,1000\n" +
-  "NEWCO,2025-12-08,5,6,4,5.5,500\n";
-const FIX = "ticker,trade_date,open,high,low,close,volume\nCOMI,2025-12-07,10,11,9,10.8,1200\n";
-const ZZZZ_LISTED = "ticker,company_name,isin,sector\nZZZZ,Zed Industries,,\n";
+const RELOAD = `${ROOT}tests/testdata/ingest/reload`;
+const PRICES = Deno.readTextFileSync(`${RELOAD}/prices.csv`);
+const FIX = Deno.readTextFileSync(`${RELOAD}/prices_fix.csv`);
+const ZZZZ_LISTED = Deno.readTextFileSync(`${RELOAD}/zzzz.csv`);
 
 async function landingDir(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "egx_reload_" });

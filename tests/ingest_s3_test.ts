@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { loadConfig } from "../lib/config/config.ts";
 import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { type FetchedFile, type Landing, openLanding } from "../lib/ingest/landing.ts";
@@ -792,4 +797,61 @@ Deno.test("an object's header is read from its first 64 KiB; an empty object has
     etag: createHash("md5").update(new Uint8Array()).digest("hex"),
     size: 0,
   });
+});
+
+Deno.test("on S3, a file to reload loads again and one deleted since is named without failing", async () => {
+  // Both files quarantine ZZZZ's rows (lines 3-5, tests/testdata/ingest/reload).
+  const bucket = await bucketWith({
+    "companies.csv": `${SAMPLE}/companies.csv`,
+    "a.csv": `${DATA}/reload/prices.csv`,
+    "b.csv": `${DATA}/reload/prices.csv`,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_reload_" });
+  try {
+    const env = {
+      ...(await s3TestEnv(bucket)),
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      EGX_AS_OF: "2025-12-08T13:00:00Z",
+    };
+    const first = await job("batch_load", env);
+    assert.equal(first.code, 0, first.out + first.err);
+    const s3 = await s3TestClient();
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "b.csv" }));
+    await put(bucket, "zzzz.csv", await Deno.readFile(`${DATA}/reload/zzzz.csv`));
+    const load = await job("batch_load", env);
+    assert.equal(load.code, 0, load.out + load.err);
+    const listed = "3 quarantined row(s) of tickers listed since: ZZZZ";
+    const gone = `cannot reload s3://${bucket}/b.csv: ${listed}, but it is no longer in ` +
+      `s3://${bucket}/ (put it back to load them)`;
+    assert.ok(load.out.includes(`batch_load: reloading s3://${bucket}/a.csv: ${listed}\n`));
+    assert.ok(load.out.includes(`batch_load: ${gone}\n`), load.out);
+    assert.match(
+      load.out,
+      new RegExp(`LOADED {2}s3://${bucket}/a\\.csv \\(daily_canonical\\): 6 read, 3 loaded, 3 `),
+    );
+    const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+    try {
+      assert.deepEqual(
+        await wh.query(
+          "SELECT TRADE_DATE AS D, CLOSE AS C, SOURCE_FILE AS F FROM OPERATIONAL.TBL_STOCK_PRICE " +
+            "WHERE TICKER = 'ZZZZ' ORDER BY 1",
+        ),
+        [
+          { D: "2025-12-07", C: 20.5, F: `s3://${bucket}/a.csv` },
+          { D: "2025-12-08", C: 21.5, F: `s3://${bucket}/a.csv` },
+        ],
+      );
+    } finally {
+      await wh.close();
+    }
+    // Nothing to do: the deleted file is named, no more.
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 78, check.out + check.err);
+    assert.equal(
+      check.out,
+      `s3_check: ${gone}\ns3_check: nothing to do: no new or changed files in s3://${bucket}/\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -4,6 +4,8 @@
  * MERGE into the OPERATIONAL tables; every statement sent is checked with a Snowflake parser.
  */
 import assert from "node:assert/strict";
+import { pendingObjects, runBatch } from "../lib/ingest/batch.ts";
+import { LocalLanding } from "../lib/ingest/landing.ts";
 import { loadFiles, type LoadOutcome } from "../lib/ingest/load.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
@@ -397,6 +399,83 @@ Deno.test("financials, screener and index lists without an optional column leave
     await loadSteps(sf);
     await withTempWarehouse(loadSteps);
     assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
+  } finally {
+    await sf.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a file whose quarantined rows name a ticker listed since reloads into Snowflake as into DuckDB", async () => {
+  const sent: string[] = [];
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg, { onStatement: (sql) => sent.push(sql) });
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_reload_" });
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    // prices.csv: ZZZZ's rows (lines 3-5) are quarantined as an unknown ticker, line 5 also as
+    // high < low; its COMI row (line 2) is updated by prices_fix.csv, loaded after it.
+    await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+    for (const f of ["prices.csv", "prices_fix.csv"]) {
+      await Deno.copyFile(`${DATA}/reload/${f}`, `${dir}/${f}`);
+    }
+    const landing = new LocalLanding(dir);
+    const asOf = new Date("2025-12-08T13:00:00Z");
+    const listZzzz = (wh: Warehouse) =>
+      wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
+        );
+      });
+    const run = async (wh: Warehouse) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      await listZzzz(wh);
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change, p.listed?.tickers, p.listed?.rows]), [
+        ["prices.csv", "reload", ["ZZZZ"], 3],
+      ]);
+      const out = await runBatch(wh, landing, pending, { progress: false, asOf });
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+        ["prices.csv", "LOADED", 6, 3],
+      ]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    };
+    await run(sf);
+    const tables = {
+      prices: "SELECT TICKER, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE " +
+        "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY TICKER, TRADE_DATE",
+      quarantine: "SELECT FILE_KEY, LINE_NUMBER, REASON FROM OPERATIONAL.TBL_QUARANTINE " +
+        "ORDER BY FILE_KEY, LINE_NUMBER",
+      log: "SELECT FILE_KEY, STATUS, ROWS_READ, ROWS_LOADED, ROWS_QUARANTINED " +
+        "FROM OPERATIONAL.TBL_LOAD_LOG ORDER BY FILE_KEY",
+    };
+    assert.deepEqual(
+      (await sf.query(tables.prices)).map((r) => [r.TICKER, r.TRADE_DATE, r.CLOSE, r.VOLUME]),
+      [
+        ["COMI", "2025-12-07", 10.8, 1200],
+        ["ZZZZ", "2025-12-07", 20.5, 2000],
+        ["ZZZZ", "2025-12-08", 21.5, 3000],
+      ],
+    );
+    assert.deepEqual(
+      (await sf.query(tables.quarantine)).map((r) => [r.LINE_NUMBER, r.REASON]),
+      [[5, "high < low"], [6, "missing close"], [7, "unknown ticker NEWCO"]],
+    );
+    await withTempWarehouse(async (duck) => {
+      await run(duck);
+      for (const [name, sql] of Object.entries(tables)) {
+        assert.deepEqual(await sf.query(sql), await duck.query(sql), name);
+      }
+    });
+    const report = await validateData(sf, { asOf });
+    assert.ok(
+      report.checks.some((c) => c.ok && c.name === "row counts reconcile per file"),
+      report.text,
+    );
+    // Every statement we sent parses as Snowflake SQL, the reload's query and delete included.
+    assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
+    assert.ok(sent.some((s) => s.startsWith("DELETE FROM OPERATIONAL.TBL_QUARANTINE")));
   } finally {
     await sf.close();
     await Deno.remove(dir, { recursive: true });
