@@ -316,3 +316,63 @@ Deno.test("a reload that fails leaves the version's load, rows and quarantine as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a reload loads with new files of its format in one group, and index lists reload too", async () => {
+  const dir = await landingDir({
+    "prices.csv": PRICES,
+    "prices_fix.csv": FIX,
+    "index.csv": "index_code,ticker,effective_from\nEGX30,COMI,2025-01-01\nEGX30,ZZZZ,2025-06-01\n",
+  });
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      assert.deepEqual(await quarantineOf(wh, "index.csv"), [[3, "unknown ticker ZZZZ"]]);
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
+        );
+      });
+      await Deno.writeTextFile(
+        `${dir}/landing/other.csv`,
+        "ticker,trade_date,open,high,low,close,volume\nABUK,2025-12-07,60,61,59,60.5,700\n",
+      );
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [
+        ["index.csv", "reload"],
+        ["other.csv", "new"],
+        ["prices.csv", "reload"],
+      ]);
+      const out = await runBatch(wh, landing, pending, { progress: false, asOf });
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        [
+          ["index.csv", "LOADED", 2, 2, 0],
+          ["other.csv", "LOADED", 1, 1, 0],
+          ["prices.csv", "LOADED", 6, 3, 3],
+        ],
+      );
+      assert.deepEqual(await pricesOf(wh), [
+        price("ABUK", "2025-12-07", 60, 61, 59, 60.5, 700, "other.csv"),
+        price("COMI", "2025-12-07", 10, 11, 9, 10.8, 1200, "prices_fix.csv"),
+        price("ZZZZ", "2025-12-07", 20, 21, 19, 20.5, 2000, "prices.csv"),
+        price("ZZZZ", "2025-12-08", 20.5, 22, 20, 21.5, 3000, "prices.csv"),
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT INDEX_CODE AS I, TICKER AS T, EFFECTIVE_FROM AS F, SOURCE_FILE AS S " +
+            "FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP ORDER BY 2",
+        ),
+        [
+          { I: "EGX30", T: "COMI", F: "2025-01-01", S: "index.csv" },
+          { I: "EGX30", T: "ZZZZ", F: "2025-06-01", S: "index.csv" },
+        ],
+      );
+      assert.deepEqual(await quarantineOf(wh, "index.csv"), []);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,6 +11,11 @@
  * either way: a group commits all of its files' good rows or nothing, and when a group fails
  * its files are loaded one by one, so one broken file neither blocks the others nor leaves
  * anything half-loaded. A failed file is recorded as FAILED (in its own transaction).
+ *
+ * A reload (LandingObject.reloadOf: a version loaded before, again for tickers listed since,
+ * reload.ts) is checked whole but upserts only the lines its earlier load quarantined (egx_upserts
+ * in prelude.sql); any load of a version loaded before replaces that version's quarantine
+ * (quarantine_stale.sql).
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
 import { cairoDate } from "../market/calendar.ts";

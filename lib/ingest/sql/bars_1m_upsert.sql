@@ -3,6 +3,7 @@
 -- high/low/volume over the day) with DATA_SOURCE 'BARS_1M' for stock_price_merge.sql.
 -- Unchanged rows are left alone. Volumes are stored as whole shares, rounded per bar (EXPA's
 -- split-adjusted bars are fractional); a day's volume is the sum of its stored bars (README).
+-- A reload upserts only the bars its earlier load quarantined (egx_upserts, prelude.sql).
 MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
 USING (
   SELECT ticker, bar_start, 1 AS interval_minutes, v.data_source,
