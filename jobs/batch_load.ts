@@ -55,9 +55,15 @@ if (import.meta.main) {
     const { values } = parseArgs({ args, options: { "tmp-dir": { type: "string" } } });
     const config = loadConfig();
     const tmpDir = values["tmp-dir"] ?? "var/tmp";
-    // First, whatever a killed run left (also when there is nothing to load).
-    for (const path of await removeDeadRuns(tmpDir)) {
-      console.log(`batch_load: removed ${path}, left by a run that is no longer running`);
+    // First, whatever a killed run left (also when there is nothing to load). Housekeeping: what
+    // it cannot remove is named and left, never a reason to fail the load.
+    const warn = (m: string) => console.warn(`batch_load: ${m}`);
+    try {
+      for (const path of await removeDeadRuns(tmpDir, warn)) {
+        console.log(`batch_load: removed ${path}, left by a run that is no longer running`);
+      }
+    } catch (e) {
+      warn(`cannot look for leftovers of killed runs in ${tmpDir}: ${(e as Error).message}`);
     }
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });

@@ -93,6 +93,27 @@ Deno.test("removeDeadRuns on a folder that does not exist finds nothing and crea
   }
 });
 
+Deno.test("a run folder that cannot be made names the temporary folder", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "egx_runs_bad_" });
+  try {
+    await Deno.writeTextFile(`${tmp}/file`, "");
+    await assert.rejects(
+      () => openRunFolder(`${tmp}/file/tmp`),
+      (e: Error) => {
+        assert.match(
+          e.message,
+          new RegExp(
+            `^cannot make a run folder in ${tmp}/file/tmp \\(the temporary folder, --tmp-dir\\): `,
+          ),
+        );
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("batch_load removes a killed run's folder at start, also with nothing to load, and keeps a live run's", async () => {
   const bucket = `egx-${crypto.randomUUID().slice(0, 8)}`;
   await (await s3TestClient()).send(new CreateBucketCommand({ Bucket: bucket }));

@@ -177,8 +177,10 @@ export async function runBatch(
         await unreadable(p, null, read.e);
         continue;
       }
-      // The version whose header was read is the one fetched and recorded.
-      const obj = { key: p.key, etag: read.h.etag, size: read.h.size };
+      // The version whose header was read is the one fetched and recorded (a reload stays one
+      // only while that is the version it reloads: load.ts, currentVersions).
+      const obj: LandingObject = { key: p.key, etag: read.h.etag, size: read.h.size };
+      if (p.reloadOf !== undefined && p.reloadOf === read.h.etag) obj.reloadOf = p.reloadOf;
       try {
         detections.push({
           file: obj,

@@ -52,9 +52,11 @@ export const HEADER_BYTES = 65536;
 
 /** The first line of `bytes` (the start of a file), without its line break. */
 export function firstLine(bytes: Uint8Array): string {
-  const text = new TextDecoder().decode(bytes.subarray(0, HEADER_BYTES));
-  const nl = text.indexOf("\n");
-  return (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, "");
+  // Decoded up to the line break only: a slice of the decoded 64 KiB would keep all of it alive
+  // for as long as the header is held (a backlog's headers are held for the whole run).
+  const head = bytes.subarray(0, HEADER_BYTES);
+  const nl = head.indexOf(0x0a);
+  return new TextDecoder().decode(nl === -1 ? head : head.subarray(0, nl)).replace(/\r$/, "");
 }
 
 /**

@@ -44,8 +44,17 @@ async function holdingFolderLock<T>(tmpDir: string, fn: () => Promise<T>): Promi
   }
 }
 
-/** Under the folder's lock: remove every run folder whose lock no process holds. */
-async function sweep(tmpDir: string): Promise<string[]> {
+/** Told why a run folder was left (e.g. another user's: it cannot be opened, let alone removed). */
+export type SweepWarning = (message: string) => void;
+
+const warnToStderr: SweepWarning = (m) => console.warn(m);
+
+/**
+ * Under the folder's lock: remove every run folder whose lock no process holds. A folder that
+ * cannot be opened, locked or removed (another user's run, a read-only mount) is left and named
+ * through `warn`: leftovers never stop a run.
+ */
+async function sweep(tmpDir: string, warn: SweepWarning): Promise<string[]> {
   const removed: string[] = [];
   for await (const e of Deno.readDir(tmpDir)) {
     if (!e.isDirectory || !e.name.startsWith(PREFIX)) continue;
@@ -54,15 +63,19 @@ async function sweep(tmpDir: string): Promise<string[]> {
     try {
       run = await Deno.open(path, { read: true });
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) continue; // its run just removed it
-      throw err;
+      if (!(err instanceof Deno.errors.NotFound)) { // NotFound: its run just removed it
+        warn(`left ${path}: cannot check whether its run is alive: ${(err as Error).message}`);
+      }
+      continue;
     }
     try {
       if (!await run.tryLock(true)) continue; // its run is alive
-      await Deno.remove(path, { recursive: true }).catch((err) => {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      });
+      await Deno.remove(path, { recursive: true });
       removed.push(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        warn(`left ${path} of a run no longer running: ${(err as Error).message}`);
+      }
     } finally {
       run.close();
     }
@@ -74,23 +87,41 @@ async function sweep(tmpDir: string): Promise<string[]> {
  * Remove the folders dead runs left in `tmpDir`; returns their paths. A missing `tmpDir` has
  * none (and is not created).
  */
-export async function removeDeadRuns(tmpDir: string): Promise<string[]> {
+export async function removeDeadRuns(
+  tmpDir: string,
+  warn: SweepWarning = warnToStderr,
+): Promise<string[]> {
   try {
     await Deno.stat(tmpDir);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
   }
-  return await holdingFolderLock(tmpDir, () => sweep(tmpDir));
+  return await holdingFolderLock(tmpDir, () => sweep(tmpDir, warn));
 }
 
 /**
  * This run's folder under `tmpDir` (created if missing), locked until `close`; the folders of dead
  * runs are removed first.
  */
-export async function openRunFolder(tmpDir: string): Promise<RunFolder> {
-  return await holdingFolderLock(tmpDir, async () => {
-    const removed = await sweep(tmpDir);
+export async function openRunFolder(
+  tmpDir: string,
+  warn: SweepWarning = warnToStderr,
+): Promise<RunFolder> {
+  try {
+    return await makeRunFolder(tmpDir, warn);
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new Error(
+      `cannot make a run folder in ${tmpDir} (the temporary folder, --tmp-dir): ${message}`,
+      { cause: e },
+    );
+  }
+}
+
+function makeRunFolder(tmpDir: string, warn: SweepWarning): Promise<RunFolder> {
+  return holdingFolderLock(tmpDir, async () => {
+    const removed = await sweep(tmpDir, warn);
     const path = await Deno.makeTempDir({ dir: tmpDir, prefix: `${PREFIX}${Deno.pid}-` });
     const lock = await Deno.open(path, { read: true });
     try {
@@ -103,11 +134,15 @@ export async function openRunFolder(tmpDir: string): Promise<RunFolder> {
     return {
       path,
       removed,
+      // Never throws (it runs in a finally: the run's own outcome or error comes first); a
+      // folder it cannot remove is unlocked, and the next run's sweep removes it.
       close: async () => {
         try {
-          await Deno.remove(path, { recursive: true }).catch((err) => {
-            if (!(err instanceof Deno.errors.NotFound)) throw err;
-          });
+          await Deno.remove(path, { recursive: true });
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) {
+            warn(`left ${path}: ${(err as Error).message} (the next run removes it)`);
+          }
         } finally {
           lock.close();
         }
