@@ -3,7 +3,8 @@
  * reason and line, the file formats, re-loads, atomicity, and a concurrent writer.
  */
 import assert from "node:assert/strict";
-import { loadFiles, type LocalFile } from "../lib/ingest/load.ts";
+import { loadFiles, type LocalFile, recordFailure } from "../lib/ingest/load.ts";
+import { registerSecrets } from "../lib/config/config.ts";
 import { compareKeys, LocalLanding } from "../lib/ingest/landing.ts";
 import { describeOutcomes, pendingObjects, runBatch } from "../lib/ingest/batch.ts";
 import { Progress } from "../lib/ingest/progress.ts";
@@ -2433,6 +2434,26 @@ Deno.test("quarterly financials and screener snapshots load, their bad rows quar
         HIGH_52W: 120,
         LOW_52W: 76.2,
       }],
+    );
+  });
+});
+
+Deno.test("a failure's message keeps no secret: the load log gets it masked", async () => {
+  registerSecrets((k) => (k === "SNOWFLAKE_PASSWORD" ? "Ld-Secret-4471" : undefined));
+  await withTempWarehouse(async (wh) => {
+    const out = await recordFailure(
+      wh,
+      { key: "prices.csv", etag: "e1", size: 10 },
+      "daily_prices",
+      new Error("prices.csv: cannot fetch: signature Ld-Secret-4471 refused"),
+      { runId: "r1" },
+    );
+    assert.equal(out.error, "prices.csv: cannot fetch: signature *** refused");
+    assert.deepEqual(
+      await wh.query(
+        "SELECT STATUS, ERROR FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = 'prices.csv'",
+      ),
+      [{ STATUS: "FAILED", ERROR: "prices.csv: cannot fetch: signature *** refused" }],
     );
   });
 });

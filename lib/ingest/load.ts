@@ -18,6 +18,7 @@
  * (quarantine_stale.sql).
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
+import { redact } from "../config/config.ts";
 import { cairoDate } from "../market/calendar.ts";
 import { splitStatements } from "../warehouse/migrations.ts";
 import type {
@@ -643,7 +644,8 @@ export async function recordFailure(
   error: unknown,
   opts: Pick<LoadOptions, "runId">,
 ): Promise<LoadOutcome> {
-  const message = error instanceof Error ? error.message : String(error);
+  // Stored in the load log and printed: a secret in a driver's message must not reach either.
+  const message = redact(error instanceof Error ? error.message : String(error));
   if (file.reloadOf !== undefined && file.reloadOf === file.etag) {
     // A reload's failure leaves the load log alone: its LOADED row is the record of what the
     // warehouse holds of this version (the reload wrote nothing), and the reload stays pending.
