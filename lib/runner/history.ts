@@ -229,17 +229,7 @@ export class History {
     const dir = path.slice(0, path.lastIndexOf("/"));
     if (dir) Deno.mkdirSync(dir, { recursive: true }); // its error names the folder
     try {
-      this.#db = new DatabaseSync(path);
-      // A write waits up to 30 s for another writer (a cleanup deleting many old runs) rather
-      // than failing the run it records. Set first: switching a new file to WAL and creating the
-      // schema take locks too, and runners started together on a new log folder (two crontab
-      // entries at the same minute) otherwise failed at once with "database is locked".
-      this.#db.exec(
-        "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " +
-          "PRAGMA foreign_keys=ON;",
-      );
-      this.#db.exec(SCHEMA);
-      this.#migrate();
+      this.#db = openHistoryDb(path);
     } catch (e) {
       // SQLite's own message ("unable to open database file") names neither the file nor why.
       const why = (e as Error).message;
@@ -540,24 +530,6 @@ export class History {
    * manifest cache once kept here (in the log folder, which jobs may write) is dropped (version 2:
    * it lives in the runner's own folder, see manifest_cache.ts).
    */
-  #migrate() {
-    const version = () =>
-      (this.#db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
-    if (version() >= 2) return;
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const cols = this.#db.prepare("PRAGMA table_info(runs)").all() as { name: string }[];
-      if (!cols.some((c) => c.name === "runner_start")) {
-        this.#db.exec("ALTER TABLE runs ADD COLUMN runner_start TEXT");
-      }
-      this.#db.exec("DROP TABLE IF EXISTS manifest_cache");
-      this.#db.exec("PRAGMA user_version = 2");
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
-    }
-  }
 
   #tx(fn: () => void) {
     this.#db.exec("BEGIN IMMEDIATE");
@@ -588,4 +560,62 @@ export function useLogDir(logDir: string): void {
 
 export function historyPath(logDir: string): string {
   return `${logDir.replace(/\/+$/, "")}/runs.sqlite`;
+}
+
+/** How long opening the history keeps trying while another process holds it locked. */
+const OPEN_BUSY_MS = 30_000;
+
+/**
+ * The history's database, in WAL mode with its schema, migrated. A write waits up to 30 s for
+ * another writer (a cleanup deleting many old runs) rather than failing the run it records; the
+ * busy timeout is set first, as switching a new file to WAL and creating the schema take locks
+ * too. Runners started together on a new log folder (two crontab entries at the same minute)
+ * still met "database is locked" at this point once in a few thousand starts on a loaded CI
+ * machine (a path on which SQLite answers busy without waiting; not reproduced here in 120 tries):
+ * the whole opening is tried again, every 50 ms, for as long as a write would wait.
+ */
+function openHistoryDb(path: string): DatabaseSync {
+  const deadline = Date.now() + OPEN_BUSY_MS;
+  for (;;) {
+    const db = new DatabaseSync(path);
+    try {
+      db.exec(
+        "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " +
+          "PRAGMA foreign_keys=ON;",
+      );
+      db.exec(SCHEMA);
+      migrate(db);
+      return db;
+    } catch (e) {
+      db.close();
+      if (!isBusy(e) || Date.now() >= deadline) throw e;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // a synchronous 50 ms
+  }
+}
+
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6), with any extended code. */
+function isBusy(e: unknown): boolean {
+  const code = (e as { errcode?: number }).errcode;
+  if (typeof code === "number") return (code & 0xff) === 5 || (code & 0xff) === 6;
+  return /database is locked|database table is locked/.test(String((e as Error)?.message));
+}
+
+function migrate(db: DatabaseSync): void {
+  const version = () =>
+    (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+  if (version() >= 2) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const cols = db.prepare("PRAGMA table_info(runs)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "runner_start")) {
+      db.exec("ALTER TABLE runs ADD COLUMN runner_start TEXT");
+    }
+    db.exec("DROP TABLE IF EXISTS manifest_cache");
+    db.exec("PRAGMA user_version = 2");
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
 }
