@@ -1,7 +1,8 @@
 /**
  * s3_check: report the landing store's new or changed files (key + ETag/size compared with the
  * warehouse's load log, OPERATIONAL.TBL_LOAD_LOG), and the loaded ones whose quarantined rows name
- * tickers listed since (to reload, lib/ingest/reload.ts), and report "nothing to do" (exit 78, see
+ * tickers listed since that load started (TBL_COMPANY.CREATED_AT later than the load log's
+ * STARTED_AT: to reload, lib/ingest/reload.ts), and report "nothing to do" (exit 78, see
  * lib/runner/job.ts) when there are none, so the runner skips the batch branch. batch_load
  * recomputes the same list itself, so nothing is handed over between the two. A file to reload
  * that is gone from the landing store is named (its rows stay out) but is no work.
@@ -29,7 +30,7 @@ Lists the landing store's .csv files (EGX_LANDING: a folder, default data/sample
 s3://bucket/prefix) whose current version (key + ETag) is not the one of their most recent
 successful load in the warehouse (EGX_WAREHOUSE): new files, changed ones, and ones put back to an
 earlier version; and files to reload: loaded as they are, but with rows quarantined for a ticker
-that is listed now. Exits 78 ("nothing to do") when there are none.`;
+listed since that load started. Exits 78 ("nothing to do") when there are none.`;
 
 if (import.meta.main) {
   await runJob({ name: "s3_check", help: HELP }, async (args, signal) => {

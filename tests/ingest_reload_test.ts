@@ -376,3 +376,63 @@ Deno.test("a reload loads with new files of its format in one group, and index l
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** prices.csv's ZZZZ 2025-12-08 row as a reload stores it; COMI's row as prices_fix.csv left it. */
+const zzzzReloaded = price("ZZZZ", "2025-12-08", 20.5, 22, 20, 21.5, 3000, "prices.csv");
+const comiFixed = price("COMI", "2025-12-07", 10, 11, 9, 10.8, 1200, "prices_fix.csv");
+
+Deno.test("a raw value quoting 'unknown ticker' of a listed company reloads nothing: one reload when ZZZZ is listed, then nothing to do", async () => {
+  // The reviewer's crafted line: COMI is listed (companies.csv), its open quotes the text.
+  const crafted = "ticker,trade_date,open,high,low,close,volume\n" +
+    'COMI,2025-12-07,"n/a; unknown ticker COMI; see note",11,9,10.5,1000\n' +
+    "ZZZZ,2025-12-08,20.5,22,20,21.5,3000\n";
+  const dir = await landingDir({ "crafted.csv": crafted });
+  const db = `${dir}/egx.duckdb`;
+  const env = {
+    EGX_WAREHOUSE: db,
+    EGX_LANDING: `${dir}/landing`,
+    EGX_AS_OF: "2025-12-08T13:00:00Z",
+  };
+  try {
+    const first = await job("batch_load", env);
+    assert.equal(first.code, 0, first.out + first.err);
+    await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await quarantineOf(wh, "crafted.csv"), [
+        [2, 'unparsable open "n/a; unknown ticker COMI; see note"'],
+        [3, "unknown ticker ZZZZ"],
+      ]);
+    });
+    const idle = await job("s3_check", env);
+    assert.equal(idle.code, 78, idle.out + idle.err);
+    assert.equal((await job("batch_load", env)).code, 78);
+
+    await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
+    const second = await job("batch_load", env);
+    assert.equal(second.code, 0, second.out + second.err);
+    assert.match(
+      second.out,
+      /^batch_load: reloading crafted\.csv: 1 quarantined row\(s\) of tickers listed since: ZZZZ$/m,
+    );
+    assert.match(second.out, /LOADED {2}crafted\.csv \(daily_canonical\): 2 read, 1 loaded, 1/);
+    const after = await inWarehouse(db, async (wh) => {
+      assert.deepEqual(await quarantineOf(wh, "crafted.csv"), [
+        [2, 'unparsable open "n/a; unknown ticker COMI; see note"'],
+      ]);
+      assert.deepEqual(
+        await pricesOf(wh),
+        [{ ...zzzzReloaded, SOURCE_FILE: "crafted.csv" }],
+      );
+      return await logOf(wh);
+    });
+    // Nothing more to do: s3_check says so, batch_load does not reload again.
+    const check = await job("s3_check", env);
+    assert.equal(check.code, 78, check.out + check.err);
+    assert.match(check.out, /nothing to do/);
+    const noop = await job("batch_load", env);
+    assert.equal(noop.code, 78, noop.out + noop.err);
+    assert.doesNotMatch(noop.out, /reloading/);
+    await inWarehouse(db, async (wh) => assert.deepEqual(await logOf(wh), after));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
