@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pendingObjects, pendingWork, runBatch } from "../lib/ingest/batch.ts";
-import { LocalLanding } from "../lib/ingest/landing.ts";
+import { LocalLanding, olderLocalVersion } from "../lib/ingest/landing.ts";
 import { listedSince } from "../lib/ingest/reload.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { openWarehouse, type Session, type Warehouse } from "../lib/warehouse/warehouse.ts";
@@ -432,6 +432,113 @@ Deno.test("a raw value quoting 'unknown ticker' of a listed company reloads noth
     assert.equal(noop.code, 78, noop.out + noop.err);
     assert.doesNotMatch(noop.out, /reloading/);
     await inWarehouse(db, async (wh) => assert.deepEqual(await logOf(wh), after));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a version recorded under the older local ETag spelling reloads its quarantined lines only, and its quarantine moves to the current spelling", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      // As the reviewer did: prices.csv's load and quarantine as an earlier release recorded
+      // them (`<size>-<mtime>`), by a load that started after the file last changed.
+      const [full] = (await landing.list()).filter((o) => o.key === "prices.csv");
+      const older = olderLocalVersion(full.etag)!;
+      const startedAt = new Date(older.unchangedSince);
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "UPDATE OPERATIONAL.TBL_LOAD_LOG SET ETAG = ?, STARTED_AT = ? WHERE FILE_KEY = 'prices.csv'",
+          [older.etag, startedAt],
+        );
+        await s.execute(
+          "UPDATE OPERATIONAL.TBL_QUARANTINE SET ETAG = ? WHERE FILE_KEY = 'prices.csv'",
+          [older.etag],
+        );
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, CREATED_AT) VALUES (?, ?, ?)",
+          ["ZZZZ", "Zed", new Date(startedAt.getTime() + 1000)],
+        );
+      });
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change, p.etag, p.reloadOf]), [
+        ["prices.csv", "reload", full.etag, older.etag],
+      ]);
+      const before = await pricesOf(wh);
+      // A failed reload is no FAILED row, under either spelling.
+      const failing: Warehouse = {
+        kind: wh.kind,
+        query: wh.query.bind(wh),
+        migrate: wh.migrate.bind(wh),
+        close: wh.close.bind(wh),
+        transaction: (fn, opts) =>
+          wh.transaction((s) =>
+            fn({
+              query: s.query.bind(s),
+              insertRows: s.insertRows.bind(s),
+              execute: (sql, params) =>
+                sql.includes("MERGE INTO OPERATIONAL.TBL_STOCK_PRICE")
+                  ? Promise.reject(new Error("injected failure"))
+                  : s.execute(sql, params),
+            }), opts),
+      };
+      const [failed] = await runBatch(failing, landing, pending, { progress: false, asOf });
+      assert.equal(failed.status, "FAILED");
+      assert.match(failed.error!, /\(a reload for tickers listed since: /);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT ETAG AS E, STATUS AS S FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = 'prices.csv'",
+        ),
+        [{ E: older.etag, S: "LOADED" }],
+      );
+      const [o] = await runBatch(wh, landing, await pendingObjects(wh, landing), {
+        progress: false,
+        asOf,
+      });
+      assert.deepEqual([o.key, o.etag, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
+        "prices.csv",
+        full.etag,
+        "LOADED",
+        6,
+        3,
+        3,
+      ]);
+      // Only the quarantined lines: COMI stays prices_fix.csv's.
+      assert.deepEqual(before, [comiFixed]);
+      assert.deepEqual(await pricesOf(wh), [
+        comiFixed,
+        price("ZZZZ", "2025-12-07", 20, 21, 19, 20.5, 2000, "prices.csv"),
+        zzzzReloaded,
+      ]);
+      // The version is recorded once, under its current spelling, with the quarantine found.
+      assert.deepEqual(
+        await wh.query(
+          "SELECT ETAG AS E, LINE_NUMBER AS L, REASON AS R FROM OPERATIONAL.TBL_QUARANTINE " +
+            "WHERE FILE_KEY = 'prices.csv' ORDER BY 2",
+        ),
+        [
+          { E: full.etag, L: 5, R: "high < low" },
+          { E: full.etag, L: 6, R: "missing close" },
+          { E: full.etag, L: 7, R: "unknown ticker NEWCO" },
+        ],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT ETAG AS E, STATUS AS S, ROWS_QUARANTINED AS Q FROM OPERATIONAL.TBL_LOAD_LOG " +
+            "WHERE FILE_KEY = 'prices.csv'",
+        ),
+        [{ E: full.etag, S: "LOADED", Q: 3 }],
+      );
+      const report = await validateData(wh, { asOf });
+      assert.ok(
+        report.checks.some((c) => c.ok && c.name === "row counts reconcile per file"),
+        report.text,
+      );
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -27,8 +27,9 @@ import { openRunFolder } from "./run_folder.ts";
 export interface PendingObject extends LandingObject {
   /**
    * `new`: the key was never loaded; `changed`: its most recent load was of another ETag;
-   * `reload`: its most recent load (of this version, `reloadOf`) quarantined rows of tickers
-   * listed since (`listed`).
+   * `reload`: its most recent load (of this version, recorded as `reloadOf`: this ETag or its
+   * older spelling) quarantined rows of tickers listed since that load started (`listed`,
+   * reload.ts).
    */
   change: "new" | "changed" | "reload";
   listed?: ListedSince;
@@ -177,10 +178,11 @@ export async function runBatch(
         await unreadable(p, null, read.e);
         continue;
       }
-      // The version whose header was read is the one fetched and recorded (a reload stays one
-      // only while that is the version it reloads: load.ts, currentVersions).
+      // The version whose header was read is the one fetched and recorded. A reload stays one
+      // while that is the version listed (p.etag; its earlier load may be recorded under an older
+      // spelling, p.reloadOf: pendingWork) and until it is read (load.ts, currentVersions).
       const obj: LandingObject = { key: p.key, etag: read.h.etag, size: read.h.size };
-      if (p.reloadOf !== undefined && p.reloadOf === read.h.etag) obj.reloadOf = p.reloadOf;
+      if (p.reloadOf !== undefined && p.etag === read.h.etag) obj.reloadOf = p.reloadOf;
       try {
         detections.push({
           file: obj,

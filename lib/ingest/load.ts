@@ -15,7 +15,7 @@
  * A reload (LandingObject.reloadOf: a version loaded before, again for tickers listed since,
  * reload.ts) is checked whole but upserts only the lines its earlier load quarantined (egx_upserts
  * in prelude.sql); any load of a version loaded before replaces that version's quarantine
- * (quarantine_stale.sql).
+ * (quarantine_stale.sql), under an older spelling of its ETag too.
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
 import { redact } from "../config/config.ts";
@@ -40,11 +40,14 @@ export interface LandingObject {
   etag: string;
   size: number;
   /**
-   * Set for a reload (batch.ts: a version loaded before whose quarantine names tickers listed
-   * since): the ETag its earlier load was recorded under. The load upserts only the lines that
-   * load quarantined and replaces the version's quarantine with what it finds; when it fails, the
-   * failure is not recorded in the load log (the earlier load's LOADED row, what the warehouse
-   * holds of the file, stays as it is) and the reload is tried again by the next run.
+   * The reload marker, set only for a reload (batch.ts: a version loaded before whose quarantine
+   * names tickers listed since) and only while the object is at that version (`etag`, read from
+   * its header and again before it is read: batch.ts runBatch, currentVersions): the ETag its
+   * earlier load was recorded under, `etag` itself or an older spelling of it (a local file's
+   * `<size>-<mtime>`, landing.ts olderLocalVersion). The load upserts only the lines that load
+   * quarantined and replaces the version's quarantine (under either spelling) with what it finds;
+   * when it fails, the failure is not recorded in the load log (the earlier load's LOADED row,
+   * what the warehouse holds of the file, stays) and the reload is tried again by the next run.
    */
   reloadOf?: string;
 }
@@ -489,7 +492,7 @@ async function stageAndCheck(
 async function quarantineAndUpsert(s: Session, detected: Detected, quarantine: boolean) {
   const [{ N: stored }] = await s.query<{ N: number }>(
     "SELECT count(*)::INTEGER AS N FROM OPERATIONAL.TBL_QUARANTINE q " +
-      "JOIN egx_file f ON f.file_key = q.FILE_KEY AND f.etag = q.ETAG",
+      "JOIN egx_file f ON f.file_key = q.FILE_KEY AND (f.etag = q.ETAG OR f.reloads = q.ETAG)",
   );
   if (stored > 0) await runSqlFile(s, "quarantine_stale.sql");
   if (quarantine) await runSqlFile(s, "quarantine.sql");
@@ -598,6 +601,9 @@ async function loadGroupSnowflake(
       label,
       aggregateBars: detected.spec.id === "bars_1m",
       columns: { optional: detected.spec.optional, missing: detected.missingOptional },
+      respelled: files.flatMap((f) =>
+        f.reloadOf !== undefined && f.reloadOf !== f.etag ? [[f.key, f.reloadOf] as const] : []
+      ),
     });
     const log = staged.find((b) => b.target === TARGETS.loadLog)!;
     const col = (name: string) => TARGETS.loadLog.columns.indexOf(name);
@@ -646,7 +652,7 @@ export async function recordFailure(
 ): Promise<LoadOutcome> {
   // Stored in the load log and printed: a secret in a driver's message must not reach either.
   const message = redact(error instanceof Error ? error.message : String(error));
-  if (file.reloadOf !== undefined && file.reloadOf === file.etag) {
+  if (file.reloadOf !== undefined) {
     // A reload's failure leaves the load log alone: its LOADED row is the record of what the
     // warehouse holds of this version (the reload wrote nothing), and the reload stays pending.
     return failedOutcome(

@@ -260,8 +260,11 @@ export async function localRows(
 /**
  * Send `batches` (rows per target) to Snowflake in one transaction; `aggregateBars` runs the daily
  * aggregation of bars inside it. With both the quarantine and the load log, a loaded version's
- * quarantine rows that are not staged are deleted (quarantine_stale.sql). `columns`: the optional columns of the files the rows come from,
- * for the merges that update only the columns the files have (financials, screener, index list).
+ * quarantine rows that are not staged are deleted (quarantine_stale.sql). `columns`: the optional
+ * columns of the files the rows come from, for the merges that update only the columns the files
+ * have (financials, screener, index list). `respelled`: versions (key, ETag) a reload records
+ * under another spelling of their ETag: their quarantine and LOADED row under the older spelling
+ * are deleted (DuckDB: quarantine_stale.sql).
  */
 export async function publish(
   sf: Warehouse,
@@ -271,6 +274,7 @@ export async function publish(
     label?: string;
     aggregateBars?: boolean;
     columns?: OptionalColumns;
+    respelled?: readonly (readonly [string, string])[];
   } = {},
 ): Promise<void> {
   for (const { target: t } of batches) {
@@ -282,6 +286,16 @@ export async function publish(
       if (rows.length === 0) continue;
       await s.insertRows(t.stage, t.columns, rows);
       await s.execute(mergeStatement(t, opts.columns));
+    }
+    for (const [key, etag] of opts.respelled ?? []) {
+      await s.execute(
+        "DELETE FROM OPERATIONAL.TBL_QUARANTINE WHERE FILE_KEY = ? AND ETAG = ?",
+        [key, etag],
+      );
+      await s.execute(
+        "DELETE FROM OPERATIONAL.TBL_LOAD_LOG WHERE FILE_KEY = ? AND ETAG = ? AND STATUS = 'LOADED'",
+        [key, etag],
+      );
     }
     const targets = batches.map((b) => b.target);
     if (targets.includes(TARGETS.quarantine) && targets.includes(TARGETS.loadLog)) {
