@@ -4,8 +4,10 @@
  * one-minute bars, company list, index constituents, quarterly financials, screener snapshots),
  * validated row by row in SQL, its bad rows quarantined with a reason and its good rows
  * upserted, atomically per file (see lib/ingest/load.ts). A file loaded before whose quarantined
- * rows name tickers listed since (a later company list) is loaded again, its quarantined lines only
- * (lib/ingest/reload.ts), also in the run that loads that company list. Fails (exit 1) when any
+ * rows name tickers listed since that load started (a later company list) is loaded again, its
+ * quarantined lines only and insert-only: a line whose key is stored (by a later file, in this run
+ * or before) is left out, never written over it (lib/ingest/reload.ts); also in the run that
+ * loads that company list. Fails (exit 1) when any
  * file failed; the others are loaded all the same. A file to reload that is gone from the landing
  * store is named in the output, not failed.
  *

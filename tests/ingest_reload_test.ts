@@ -543,3 +543,201 @@ Deno.test("a version recorded under the older local ETag spelling reloads its qu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** zlater.csv: a newer value of ZZZZ's 2025-12-07 row than prices.csv's (close 99, not 20.5). */
+const LATER = Deno.readTextFileSync(`${RELOAD}/zlater.csv`);
+const zzzzLater = price("ZZZZ", "2025-12-07", 98, 100, 97, 99, 5000, "zlater.csv");
+
+Deno.test("a reload is insert-only: a newer file's row loaded in the same run stays", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
+  const db = `${dir}/egx.duckdb`;
+  const env = {
+    EGX_WAREHOUSE: db,
+    EGX_LANDING: `${dir}/landing`,
+    EGX_AS_OF: "2025-12-08T13:00:00Z",
+  };
+  try {
+    assert.equal((await job("batch_load", env)).code, 0);
+    // The reviewer's repro: the company list of ZZZZ lands with a newer file of ZZZZ's row.
+    await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
+    await Deno.writeTextFile(`${dir}/landing/zlater.csv`, LATER);
+    const second = await job("batch_load", env);
+    assert.equal(second.code, 0, second.out + second.err);
+    assert.match(second.out, /LOADED {2}zlater\.csv \(daily_canonical\): 1 read, 1 loaded, 0/);
+    assert.match(
+      second.out,
+      /LOADED {2}prices\.csv \(daily_canonical\): 6 read, 3 loaded, 3 quarantined/,
+    );
+    await inWarehouse(db, async (wh) => {
+      // The reload inserted ZZZZ's 2025-12-08 row only: 2025-12-07 is zlater.csv's.
+      assert.deepEqual(await pricesOf(wh), [comiFixed, zzzzLater, zzzzReloaded]);
+      assert.deepEqual(await quarantineOf(wh, "prices.csv"), [
+        [5, "high < low"],
+        [6, "missing close"],
+        [7, "unknown ticker NEWCO"],
+      ]);
+    });
+    assert.equal((await job("s3_check", env)).code, 78);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reload is insert-only: a newer file's row loaded in a run between stays", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
+      await Deno.writeTextFile(`${dir}/landing/zlater.csv`, LATER);
+      // A run between loads the company list and the newer file, but not the reload (as when
+      // the reload failed in it).
+      const between = (await pendingObjects(wh, landing)).filter((p) => p.change !== "reload");
+      assert.deepEqual(between.map((p) => [p.key, p.change]), [
+        ["zlater.csv", "new"],
+        ["zzzz.csv", "new"],
+      ]);
+      const mid = await runBatch(wh, landing, between, { progress: false, asOf });
+      assert.deepEqual(mid.map((o) => [o.key, o.status, o.rowsLoaded]), [
+        ["zzzz.csv", "LOADED", 1],
+        ["zlater.csv", "LOADED", 1],
+      ]);
+      assert.deepEqual(await pricesOf(wh), [comiFixed, zzzzLater]);
+      // The next run reloads prices.csv: its ZZZZ 2025-12-07 line finds zlater.csv's row and is
+      // not stored; 2025-12-08 is new.
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [["prices.csv", "reload"]]);
+      const [o] = await runBatch(wh, landing, pending, { progress: false, asOf });
+      assert.deepEqual([o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined], [
+        "LOADED",
+        6,
+        3,
+        3,
+      ]);
+      assert.deepEqual(await pricesOf(wh), [comiFixed, zzzzLater, zzzzReloaded]);
+      assert.deepEqual(await quarantineOf(wh, "prices.csv"), [
+        [5, "high < low"],
+        [6, "missing close"],
+        [7, "unknown ticker NEWCO"],
+      ]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reload is insert-only for every format: financials, screener, index lists and one-minute bars keep newer rows", async () => {
+  const dir = await landingDir({
+    "fin.csv": "ticker,fiscal_year,fiscal_quarter,period_end,eps\n" +
+      "ZZZZ,2025,1,2025-03-31,1.5\nZZZZ,2025,2,2025-06-30,2.5\n",
+    "scr.csv": "ticker,snapshot_date,last_price\nZZZZ,2025-12-07,20\nZZZZ,2025-12-08,21\n",
+    "idx.csv": "index_code,ticker,effective_from,weight\n" +
+      "EGX30,ZZZZ,2025-01-01,0.1\nEGX30,ZZZZ,2025-06-01,0.2\n",
+  });
+  await Deno.mkdir(`${dir}/landing/bars_1m`);
+  await Deno.writeTextFile(
+    `${dir}/landing/bars_1m/ZZZZ.csv`,
+    "datetime,open,high,low,close,volume\n" +
+      "2025-12-07 10:00:00,20,21,19,20.5,100\n2025-12-07 10:01:00,20.5,21,20,20.8,200\n",
+  );
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
+        );
+      });
+      // Newer files of the first key of each, loaded before the reloads.
+      await Deno.writeTextFile(
+        `${dir}/landing/fin2.csv`,
+        "ticker,fiscal_year,fiscal_quarter,period_end,eps\nZZZZ,2025,1,2025-03-31,9.5\n",
+      );
+      await Deno.writeTextFile(
+        `${dir}/landing/scr2.csv`,
+        "ticker,snapshot_date,last_price\nZZZZ,2025-12-07,99\n",
+      );
+      await Deno.writeTextFile(
+        `${dir}/landing/idx2.csv`,
+        "index_code,ticker,effective_from,weight\nEGX30,ZZZZ,2025-01-01,0.9\n",
+      );
+      await Deno.mkdir(`${dir}/landing/later`);
+      await Deno.writeTextFile(
+        `${dir}/landing/later/ZZZZ.csv`,
+        "datetime,open,high,low,close,volume\n2025-12-07 10:00:00,98,100,97,99,1000\n",
+      );
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [
+        ["bars_1m/ZZZZ.csv", "reload"],
+        ["fin.csv", "reload"],
+        ["fin2.csv", "new"],
+        ["idx.csv", "reload"],
+        ["idx2.csv", "new"],
+        ["later/ZZZZ.csv", "new"],
+        ["scr.csv", "reload"],
+        ["scr2.csv", "new"],
+      ]);
+      const between = await runBatch(wh, landing, pending.filter((p) => p.change === "new"), {
+        progress: false,
+        asOf,
+      });
+      assert.deepEqual(between.map((o) => o.status), ["LOADED", "LOADED", "LOADED", "LOADED"]);
+      const reloads = await pendingObjects(wh, landing);
+      assert.equal(reloads.length, 4);
+      const out = await runBatch(wh, landing, reloads, { progress: false, asOf });
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded, o.rowsQuarantined]), [
+        ["idx.csv", "LOADED", 2, 0],
+        ["fin.csv", "LOADED", 2, 0],
+        ["scr.csv", "LOADED", 2, 0],
+        ["bars_1m/ZZZZ.csv", "LOADED", 2, 0],
+      ]);
+      assert.deepEqual(
+        await wh.query(
+          "SELECT FISCAL_QUARTER AS Q, EPS AS E, SOURCE_FILE AS S FROM OPERATIONAL.TBL_FINANCIAL " +
+            "WHERE TICKER = 'ZZZZ' ORDER BY 1",
+        ),
+        [{ Q: 1, E: 9.5, S: "fin2.csv" }, { Q: 2, E: 2.5, S: "fin.csv" }],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT SNAPSHOT_DATE AS D, LAST_PRICE AS P, SOURCE_FILE AS S " +
+            "FROM OPERATIONAL.TBL_MARKET_STAT WHERE TICKER = 'ZZZZ' ORDER BY 1",
+        ),
+        [{ D: "2025-12-07", P: 99, S: "scr2.csv" }, { D: "2025-12-08", P: 21, S: "scr.csv" }],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT EFFECTIVE_FROM AS F, WEIGHT AS W, SOURCE_FILE AS S " +
+            "FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP WHERE TICKER = 'ZZZZ' ORDER BY 1",
+        ),
+        [{ F: "2025-01-01", W: 0.9, S: "idx2.csv" }, { F: "2025-06-01", W: 0.2, S: "idx.csv" }],
+      );
+      assert.deepEqual(
+        await wh.query(
+          "SELECT strftime(BAR_START, '%H:%M') AS B, CLOSE AS C, SOURCE_FILE AS S " +
+            "FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE TICKER = 'ZZZZ' ORDER BY 1",
+        ),
+        [
+          { B: "10:00", C: 99, S: "later/ZZZZ.csv" },
+          { B: "10:01", C: 20.8, S: "bars_1m/ZZZZ.csv" },
+        ],
+      );
+      // The day is aggregated from the stored bars: the newer bar's open, the reloaded close.
+      assert.deepEqual(
+        await wh.query(
+          "SELECT OPEN AS O, HIGH AS H, LOW AS L, CLOSE AS C, VOLUME AS V, SOURCE_FILE AS S " +
+            "FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'ZZZZ' AND DATA_SOURCE = 'BARS_1M'",
+        ),
+        [{ O: 98, H: 100, L: 20, C: 20.8, V: 1200, S: "bars_1m/ZZZZ.csv" }],
+      );
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

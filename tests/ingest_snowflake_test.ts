@@ -481,3 +481,85 @@ Deno.test("a file whose quarantined rows name a ticker listed since reloads into
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a reload into Snowflake is insert-only: a newer file's row loaded before it stays, as in DuckDB", async () => {
+  const sent: string[] = [];
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg, { onStatement: (sql) => sent.push(sql) });
+  const dir = await Deno.makeTempDir({ prefix: "egx_sf_reload_later_" });
+  try {
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    await Deno.copyFile(`${SAMPLE}/companies.csv`, `${dir}/companies.csv`);
+    for (const f of ["prices.csv", "prices_fix.csv"]) {
+      await Deno.copyFile(`${DATA}/reload/${f}`, `${dir}/${f}`);
+    }
+    const landing = new LocalLanding(dir);
+    const asOf = new Date("2025-12-08T13:00:00Z");
+    const run = async (wh: Warehouse) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      // ZZZZ is listed and zlater.csv (a newer value of ZZZZ's 2025-12-07 row, close 99) loads
+      // before prices.csv is reloaded.
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
+        );
+      });
+      await Deno.copyFile(`${DATA}/reload/zlater.csv`, `${dir}/zlater.csv`);
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change]), [
+        ["prices.csv", "reload"],
+        ["zlater.csv", "new"],
+      ]);
+      const later = await runBatch(wh, landing, pending.filter((p) => p.change === "new"), {
+        progress: false,
+        asOf,
+      });
+      assert.deepEqual(later.map((o) => [o.key, o.status]), [["zlater.csv", "LOADED"]]);
+      const out = await runBatch(wh, landing, await pendingObjects(wh, landing), {
+        progress: false,
+        asOf,
+      });
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded]), [
+        ["prices.csv", "LOADED", 6, 3],
+      ]);
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+      await Deno.remove(`${dir}/zlater.csv`);
+    };
+    await run(sf);
+    const tables = {
+      prices: "SELECT TICKER, TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME, SOURCE_FILE " +
+        "FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY TICKER, TRADE_DATE",
+      quarantine: "SELECT FILE_KEY, LINE_NUMBER, REASON FROM OPERATIONAL.TBL_QUARANTINE " +
+        "ORDER BY FILE_KEY, LINE_NUMBER",
+    };
+    assert.deepEqual(
+      (await sf.query(tables.prices)).map((r) => [r.TICKER, r.TRADE_DATE, r.CLOSE, r.SOURCE_FILE]),
+      [
+        ["COMI", "2025-12-07", 10.8, "prices_fix.csv"],
+        ["ZZZZ", "2025-12-07", 99, "zlater.csv"],
+        ["ZZZZ", "2025-12-08", 21.5, "prices.csv"],
+      ],
+    );
+    assert.deepEqual(
+      (await sf.query(tables.quarantine)).map((r) => [r.FILE_KEY, r.LINE_NUMBER, r.REASON]),
+      [
+        ["prices.csv", 5, "high < low"],
+        ["prices.csv", 6, "missing close"],
+        ["prices.csv", 7, "unknown ticker NEWCO"],
+      ],
+    );
+    await withTempWarehouse(async (duck) => {
+      await run(duck);
+      for (const [name, sql] of Object.entries(tables)) {
+        assert.deepEqual(await sf.query(sql), await duck.query(sql), name);
+      }
+    });
+    // Every statement sent parses as Snowflake SQL, the reload's staging delete included.
+    assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
+    assert.ok(sent.some((s) => s.startsWith("DELETE FROM EGX_STG_STOCK_PRICE")));
+  } finally {
+    await sf.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -13,9 +13,12 @@
  * anything half-loaded. A failed file is recorded as FAILED (in its own transaction).
  *
  * A reload (LandingObject.reloadOf: a version loaded before, again for tickers listed since,
- * reload.ts) is checked whole but upserts only the lines its earlier load quarantined (egx_upserts
- * in prelude.sql); any load of a version loaded before replaces that version's quarantine
- * (quarantine_stale.sql), under an older spelling of its ETag too.
+ * reload.ts) is checked whole but writes only the lines its earlier load quarantined (egx_upserts
+ * in prelude.sql), INSERT-ONLY: a line whose key the target table holds is left out, the stored
+ * row (newer: lib/stream/redrive.ts gives the same rule and why) is never updated (egx_reload_file
+ * in prelude.sql; on Snowflake publish_snowflake.ts drops such staged rows before the merges). Any
+ * load of a version loaded before replaces that version's quarantine (quarantine_stale.sql), under
+ * an older spelling of its ETag too.
  */
 import calendar from "../market/egx_calendar.json" with { type: "json" };
 import { redact } from "../config/config.ts";
@@ -44,10 +47,11 @@ export interface LandingObject {
    * names tickers listed since) and only while the object is at that version (`etag`, read from
    * its header and again before it is read: batch.ts runBatch, currentVersions): the ETag its
    * earlier load was recorded under, `etag` itself or an older spelling of it (a local file's
-   * `<size>-<mtime>`, landing.ts olderLocalVersion). The load upserts only the lines that load
-   * quarantined and replaces the version's quarantine (under either spelling) with what it finds;
-   * when it fails, the failure is not recorded in the load log (the earlier load's LOADED row,
-   * what the warehouse holds of the file, stays) and the reload is tried again by the next run.
+   * `<size>-<mtime>`, landing.ts olderLocalVersion). The load inserts only the lines that load
+   * quarantined whose keys are not stored (insert-only: egx_reload_file, prelude.sql) and
+   * replaces the version's quarantine (under either spelling) with what it finds; when it fails,
+   * the failure is not recorded in the load log (the earlier load's LOADED row, what the warehouse
+   * holds of the file, stays) and the reload is tried again by the next run.
    */
   reloadOf?: string;
 }
@@ -601,6 +605,7 @@ async function loadGroupSnowflake(
       label,
       aggregateBars: detected.spec.id === "bars_1m",
       columns: { optional: detected.spec.optional, missing: detected.missingOptional },
+      reloads: files.filter((f) => f.reloadOf !== undefined).map((f) => f.key),
       respelled: files.flatMap((f) =>
         f.reloadOf !== undefined && f.reloadOf !== f.etag ? [[f.key, f.reloadOf] as const] : []
       ),

@@ -8,7 +8,8 @@
  * Snowflake commits DDL implicitly, so the temporary tables are created before the transaction.
  * One-minute bars are merged, then the daily bars are aggregated in Snowflake from every stored
  * bar of the days concerned (a day may span several files). A file version loaded again (a reload
- * for tickers listed since) keeps only the quarantine rows this load found.
+ * for tickers listed since) keeps only the quarantine rows this load found, and a reload's rows are
+ * insert-only (publish, `reloads`).
  */
 import type { DuckDBWarehouse } from "../warehouse/duckdb.ts";
 import { splitStatements } from "../warehouse/migrations.ts";
@@ -34,6 +35,8 @@ interface Target {
   merge: string;
   /** Which local rows belong to the group: by SOURCE_FILE or by FILE_KEY. */
   fileColumn: "SOURCE_FILE" | "FILE_KEY";
+  /** The natural key the merge matches on (a reload's rows are inserted only when it is new). */
+  key: readonly string[];
 }
 
 const target = (
@@ -41,8 +44,9 @@ const target = (
   stage: string,
   columns: string[],
   merge: string,
+  key: string[],
   fileColumn: "SOURCE_FILE" | "FILE_KEY" = "SOURCE_FILE",
-): Target => ({ table, stage, columns, merge, fileColumn });
+): Target => ({ table, stage, columns, merge, fileColumn, key });
 
 const PRICE = ["OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"];
 
@@ -52,6 +56,7 @@ export const TARGETS = {
     "EGX_STG_STOCK_PRICE",
     ["TICKER", "TRADE_DATE", "DATA_SOURCE", ...PRICE, "SOURCE_FILE"],
     stockPriceMerge,
+    ["TICKER", "TRADE_DATE", "DATA_SOURCE"],
   ),
   intradayBar: target(
     "TBL_INTRADAY_BAR",
@@ -66,59 +71,75 @@ export const TARGETS = {
       "SOURCE_FILE",
     ],
     intradayBarMerge,
+    ["TICKER", "BAR_START", "INTERVAL_MINUTES", "DATA_SOURCE"],
   ),
   company: target(
     "TBL_COMPANY",
     "EGX_STG_COMPANY",
     ["TICKER", "COMPANY_NAME", "ISIN", "SECTOR", "INDUSTRY", "IS_ACTIVE", "SOURCE_FILE"],
     companyMerge,
+    ["TICKER"],
   ),
   indexMembership: target(
     "TBL_INDEX_MEMBERSHIP",
     "EGX_STG_INDEX_MEMBERSHIP",
     ["INDEX_CODE", "TICKER", "EFFECTIVE_FROM", "EFFECTIVE_TO", "WEIGHT", "SOURCE_FILE"],
     indexMembershipMerge,
+    ["INDEX_CODE", "TICKER", "EFFECTIVE_FROM"],
   ),
-  financial: target("TBL_FINANCIAL", "EGX_STG_FINANCIAL", [
-    "TICKER",
-    "FISCAL_YEAR",
-    "FISCAL_QUARTER",
-    "PERIOD_END",
-    "CURRENCY",
-    "REVENUE",
-    "GROSS_PROFIT",
-    "OPERATING_INCOME",
-    "NET_INCOME",
-    "TOTAL_ASSETS",
-    "TOTAL_LIABILITIES",
-    "TOTAL_EQUITY",
-    "OPERATING_CASH_FLOW",
-    "SHARES_OUTSTANDING",
-    "EPS",
-    "DATA_SOURCE",
-    "SOURCE_FILE",
-  ], financialMerge),
-  marketStat: target("TBL_MARKET_STAT", "EGX_STG_MARKET_STAT", [
-    "TICKER",
-    "SNAPSHOT_DATE",
-    "LAST_PRICE",
-    "CHANGE_PCT",
-    "VOLUME",
-    "MARKET_CAP",
-    "PE_RATIO",
-    "PB_RATIO",
-    "DIVIDEND_YIELD",
-    "EPS_TTM",
-    "HIGH_52W",
-    "LOW_52W",
-    "DATA_SOURCE",
-    "SOURCE_FILE",
-  ], marketStatMerge),
+  financial: target(
+    "TBL_FINANCIAL",
+    "EGX_STG_FINANCIAL",
+    [
+      "TICKER",
+      "FISCAL_YEAR",
+      "FISCAL_QUARTER",
+      "PERIOD_END",
+      "CURRENCY",
+      "REVENUE",
+      "GROSS_PROFIT",
+      "OPERATING_INCOME",
+      "NET_INCOME",
+      "TOTAL_ASSETS",
+      "TOTAL_LIABILITIES",
+      "TOTAL_EQUITY",
+      "OPERATING_CASH_FLOW",
+      "SHARES_OUTSTANDING",
+      "EPS",
+      "DATA_SOURCE",
+      "SOURCE_FILE",
+    ],
+    financialMerge,
+    ["TICKER", "FISCAL_YEAR", "FISCAL_QUARTER"],
+  ),
+  marketStat: target(
+    "TBL_MARKET_STAT",
+    "EGX_STG_MARKET_STAT",
+    [
+      "TICKER",
+      "SNAPSHOT_DATE",
+      "LAST_PRICE",
+      "CHANGE_PCT",
+      "VOLUME",
+      "MARKET_CAP",
+      "PE_RATIO",
+      "PB_RATIO",
+      "DIVIDEND_YIELD",
+      "EPS_TTM",
+      "HIGH_52W",
+      "LOW_52W",
+      "DATA_SOURCE",
+      "SOURCE_FILE",
+    ],
+    marketStatMerge,
+    ["TICKER", "SNAPSHOT_DATE"],
+  ),
   quarantine: target(
     "TBL_QUARANTINE",
     "EGX_STG_QUARANTINE",
     ["FILE_KEY", "ETAG", "LINE_NUMBER", "FORMAT", "REASON", "RECORD"],
     quarantineMerge,
+    ["FILE_KEY", "ETAG", "LINE_NUMBER"],
     "FILE_KEY",
   ),
   loadLog: target(
@@ -139,6 +160,7 @@ export const TARGETS = {
       "FINISHED_AT",
     ],
     loadLogMerge,
+    ["FILE_KEY", "ETAG"],
     "FILE_KEY",
   ),
 } as const;
@@ -262,9 +284,14 @@ export async function localRows(
  * aggregation of bars inside it. With both the quarantine and the load log, a loaded version's
  * quarantine rows that are not staged are deleted (quarantine_stale.sql). `columns`: the optional
  * columns of the files the rows come from, for the merges that update only the columns the files
- * have (financials, screener, index list). `respelled`: versions (key, ETag) a reload records
- * under another spelling of their ETag: their quarantine and LOADED row under the older spelling
- * are deleted (DuckDB: quarantine_stale.sql).
+ * have (financials, screener, index list).
+ *
+ * `reloads`: the keys of the files that are reloads (load.ts, LandingObject.reloadOf). Their rows
+ * are INSERT-ONLY: a staged row of theirs whose key the target table holds is dropped from the
+ * staging table before the merge, so the merge never updates a stored row with it (as DuckDB's
+ * egx_reload_file, prelude.sql; lib/stream/redrive.ts explains why: a stored row is newer).
+ * `respelled`: versions (key, ETag) a reload records under another spelling of their ETag: their
+ * quarantine and LOADED row under the older spelling are deleted (DuckDB: quarantine_stale.sql).
  */
 export async function publish(
   sf: Warehouse,
@@ -274,9 +301,11 @@ export async function publish(
     label?: string;
     aggregateBars?: boolean;
     columns?: OptionalColumns;
+    reloads?: readonly string[];
     respelled?: readonly (readonly [string, string])[];
   } = {},
 ): Promise<void> {
+  const reloads = opts.reloads ?? [];
   for (const { target: t } of batches) {
     // DDL commits implicitly on Snowflake: the session's staging tables come first.
     await sf.query(`CREATE OR REPLACE TEMPORARY TABLE ${t.stage} LIKE OPERATIONAL.${t.table}`);
@@ -285,6 +314,15 @@ export async function publish(
     for (const { target: t, rows } of batches) {
       if (rows.length === 0) continue;
       await s.insertRows(t.stage, t.columns, rows);
+      if (reloads.length > 0 && t.fileColumn === "SOURCE_FILE") {
+        // Table and column names come from TARGETS above; the file keys are bound.
+        await s.execute(
+          `DELETE FROM ${t.stage} s WHERE s.SOURCE_FILE IN (${reloads.map(() => "?").join(", ")})` +
+            ` AND EXISTS (SELECT 1 FROM OPERATIONAL.${t.table} t WHERE ` +
+            t.key.map((k) => `t.${k} = s.${k}`).join(" AND ") + ")",
+          reloads,
+        );
+      }
       await s.execute(mergeStatement(t, opts.columns));
     }
     for (const [key, etag] of opts.respelled ?? []) {

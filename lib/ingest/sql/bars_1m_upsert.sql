@@ -3,14 +3,19 @@
 -- high/low/volume over the day) with DATA_SOURCE 'BARS_1M' for stock_price_merge.sql.
 -- Unchanged rows are left alone. Volumes are stored as whole shares, rounded per bar (EXPA's
 -- split-adjusted bars are fractional); a day's volume is the sum of its stored bars (README).
--- A reload upserts only the bars its earlier load quarantined (egx_upserts, prelude.sql).
+-- A reload inserts only the bars its earlier load quarantined (egx_upserts, prelude.sql) that are
+-- not stored (egx_reload_file: a stored bar is never updated by a reload); the days of its lines
+-- are aggregated again from the stored bars, as the stream's redrive does.
 MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
 USING (
-  SELECT ticker, bar_start, 1 AS interval_minutes, v.data_source,
-    trade_date, open, high, low, close, round(volume)::BIGINT AS volume,
-    egx_file_key AS source_file
-  FROM egx_checked, (SELECT getvariable('data_source') AS data_source) v
-  WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
+  SELECT c.ticker, c.bar_start, 1 AS interval_minutes, v.data_source,
+    c.trade_date, c.open, c.high, c.low, c.close, round(c.volume)::BIGINT AS volume,
+    c.egx_file_key AS source_file
+  FROM egx_checked c, (SELECT getvariable('data_source') AS data_source) v
+  WHERE c.reason IS NULL AND egx_upserts(c.egx_file_key, c.egx_line)
+    AND NOT (egx_reload_file(c.egx_file_key) AND EXISTS (SELECT 1
+      FROM OPERATIONAL.TBL_INTRADAY_BAR b WHERE b.TICKER = c.ticker AND b.BAR_START = c.bar_start
+        AND b.INTERVAL_MINUTES = 1 AND b.DATA_SOURCE = v.data_source))
 ) s
 ON t.TICKER = s.ticker AND t.BAR_START = s.bar_start
   AND t.INTERVAL_MINUTES = s.interval_minutes AND t.DATA_SOURCE = s.data_source

@@ -4,7 +4,9 @@
 INSERT INTO OPERATIONAL.TBL_COMPANY
   (TICKER, COMPANY_NAME, ISIN, SECTOR, INDUSTRY, IS_ACTIVE, SOURCE_FILE)
 SELECT ticker, company_name, isin, sector, industry, is_active, egx_file_key
-FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
+FROM egx_checked c WHERE c.reason IS NULL AND egx_upserts(c.egx_file_key, c.egx_line)
+  -- A reload's line only when no row of its key is stored: insert-only (egx_reload_file).
+  AND NOT (egx_reload_file(c.egx_file_key) AND EXISTS (SELECT 1 FROM OPERATIONAL.TBL_COMPANY t WHERE t.TICKER = c.ticker))
 ON CONFLICT (TICKER) DO UPDATE SET
   COMPANY_NAME = excluded.COMPANY_NAME, ISIN = excluded.ISIN, SECTOR = excluded.SECTOR,
   INDUSTRY = egx_given('industry', excluded.INDUSTRY, INDUSTRY),

@@ -8,7 +8,10 @@ SELECT ticker, fiscal_year, fiscal_quarter, period_end, currency, revenue, gross
   operating_income, net_income, total_assets, total_liabilities, total_equity,
   operating_cash_flow, round(shares_outstanding)::BIGINT, eps, getvariable('data_source'),
   egx_file_key
-FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
+FROM egx_checked c WHERE c.reason IS NULL AND egx_upserts(c.egx_file_key, c.egx_line)
+  -- A reload's line only when no row of its key is stored: insert-only (egx_reload_file).
+  AND NOT (egx_reload_file(c.egx_file_key) AND EXISTS (SELECT 1 FROM OPERATIONAL.TBL_FINANCIAL t
+    WHERE t.TICKER = c.ticker AND t.FISCAL_YEAR = c.fiscal_year AND t.FISCAL_QUARTER = c.fiscal_quarter))
 ON CONFLICT (TICKER, FISCAL_YEAR, FISCAL_QUARTER) DO UPDATE SET
   PERIOD_END = excluded.PERIOD_END,
   CURRENCY = egx_given('currency', excluded.CURRENCY, CURRENCY),

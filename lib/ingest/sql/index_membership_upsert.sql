@@ -4,7 +4,10 @@
 INSERT INTO OPERATIONAL.TBL_INDEX_MEMBERSHIP
   (INDEX_CODE, TICKER, EFFECTIVE_FROM, EFFECTIVE_TO, WEIGHT, SOURCE_FILE)
 SELECT index_code, ticker, effective_from, effective_to, weight, egx_file_key
-FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
+FROM egx_checked c WHERE c.reason IS NULL AND egx_upserts(c.egx_file_key, c.egx_line)
+  -- A reload's line only when no row of its key is stored: insert-only (egx_reload_file).
+  AND NOT (egx_reload_file(c.egx_file_key) AND EXISTS (SELECT 1 FROM OPERATIONAL.TBL_INDEX_MEMBERSHIP t
+    WHERE t.INDEX_CODE = c.index_code AND t.TICKER = c.ticker AND t.EFFECTIVE_FROM = c.effective_from))
 ON CONFLICT (INDEX_CODE, TICKER, EFFECTIVE_FROM) DO UPDATE SET
   EFFECTIVE_TO = egx_given('effective_to', excluded.EFFECTIVE_TO, EFFECTIVE_TO),
   WEIGHT = egx_given('weight', excluded.WEIGHT, WEIGHT),

@@ -145,6 +145,16 @@ CREATE OR REPLACE TEMP MACRO egx_upserts(fk, ln) AS NOT getvariable('reloading')
   OR NOT EXISTS (SELECT 1 FROM egx_file f WHERE f.file_key = fk AND f.reloads IS NOT NULL)
   OR EXISTS (SELECT 1 FROM egx_reload_line r WHERE r.file_key = fk AND r.line = ln);
 
+-- Whether the rows of file `fk` are a reload's, which are INSERT-ONLY: each upsert stores such a
+-- row only when the target table has no row of its key (`AND NOT (egx_reload_file(...) AND
+-- EXISTS (a stored row of the key))`), and never updates a stored row. A stored row of the key
+-- was written after the reloaded version was loaded (that load quarantined the line, so wrote
+-- none), by a later file or any other writer, and is newer than the reloaded line; loading the
+-- old line over it would undo that. The stream's dead-letter redrive follows the same rule for
+-- the same reason (lib/stream/redrive.ts, "Why it cannot write an older value...").
+CREATE OR REPLACE TEMP MACRO egx_reload_file(fk) AS getvariable('reloading')
+  AND EXISTS (SELECT 1 FROM egx_file f WHERE f.file_key = fk AND f.reloads IS NOT NULL);
+
 -- The names the reader gives the group's columns (lib/ingest/formats.ts, readerNames), filled by
 -- load.ts: the format's columns by their names, extra ones never by a name the SQL uses (rowid).
 CREATE OR REPLACE TEMP TABLE egx_column (pos INTEGER, name VARCHAR);

@@ -6,7 +6,10 @@ INSERT INTO OPERATIONAL.TBL_MARKET_STAT (TICKER, SNAPSHOT_DATE, LAST_PRICE, CHAN
 SELECT ticker, snapshot_date, last_price, change_pct, round(volume)::BIGINT, market_cap,
   pe_ratio, pb_ratio, dividend_yield, eps_ttm, high_52w, low_52w, getvariable('data_source'),
   egx_file_key
-FROM egx_checked WHERE reason IS NULL AND egx_upserts(egx_file_key, egx_line)
+FROM egx_checked c WHERE c.reason IS NULL AND egx_upserts(c.egx_file_key, c.egx_line)
+  -- A reload's line only when no row of its key is stored: insert-only (egx_reload_file).
+  AND NOT (egx_reload_file(c.egx_file_key) AND EXISTS (SELECT 1 FROM OPERATIONAL.TBL_MARKET_STAT t
+    WHERE t.TICKER = c.ticker AND t.SNAPSHOT_DATE = c.snapshot_date))
 ON CONFLICT (TICKER, SNAPSHOT_DATE) DO UPDATE SET
   LAST_PRICE = excluded.LAST_PRICE,
   CHANGE_PCT = egx_given('change_pct', excluded.CHANGE_PCT, CHANGE_PCT),
