@@ -148,10 +148,11 @@ CREATE OR REPLACE TEMP MACRO egx_upserts(fk, ln) AS NOT getvariable('reloading')
 -- Whether the rows of file `fk` are a reload's, which are INSERT-ONLY: each upsert stores such a
 -- row only when the target table has no row of its key (`AND NOT (egx_reload_file(...) AND
 -- EXISTS (a stored row of the key))`), and never updates a stored row. A stored row of the key
--- was written after the reloaded version was loaded (that load quarantined the line, so wrote
--- none), by a later file or any other writer, and is newer than the reloaded line; loading the
--- old line over it would undo that. The stream's dead-letter redrive follows the same rule for
--- the same reason (lib/stream/redrive.ts, "Why it cannot write an older value...").
+-- is another writer's (the reloaded version's load quarantined the line, so wrote none): usually
+-- a later file's or the stream's, newer than the reloaded line, which must not undo it; possibly
+-- an earlier file's this one would have replaced at its first load. A reload cannot tell them
+-- apart and keeps what is stored. The stream's dead-letter redrive follows the same rule
+-- (lib/stream/redrive.ts, "Why it cannot write an older value...").
 CREATE OR REPLACE TEMP MACRO egx_reload_file(fk) AS getvariable('reloading')
   AND EXISTS (SELECT 1 FROM egx_file f WHERE f.file_key = fk AND f.reloads IS NOT NULL);
 
