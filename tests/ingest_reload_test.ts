@@ -741,3 +741,46 @@ Deno.test("a reload is insert-only for every format: financials, screener, index
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a company stored with the Cairo suffix before migration 008 reloads the files loaded before it; after 008 an old row does not", async () => {
+  const dir = await landingDir({ "prices.csv": PRICES });
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      assert.deepEqual((await quarantineOf(wh, "prices.csv")).map(([l]) => l), [3, 4, 5, 6, 7]);
+      // As an older release left it: ZZZZ.CA created a day before the load, which took ZZZZ as
+      // unknown (it compared tickers as written); 008 then stored it under its code, ZZZZ.
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, CREATED_AT) " +
+            "SELECT 'ZZZZ', 'Zed', MIN(STARTED_AT) - INTERVAL 1 DAY FROM OPERATIONAL.TBL_LOAD_LOG",
+        );
+      });
+      // 008 applied when this warehouse was made, before the load: ZZZZ was known to it.
+      assert.deepEqual(await listedSince(wh), new Map());
+      // 008 applied after the load (an upgraded warehouse): the load could not know ZZZZ.
+      await wh.transaction(async (s) => {
+        await s.execute(
+          "UPDATE OPERATIONAL.SCHEMA_MIGRATION SET APPLIED_AT = " +
+            "(SELECT MAX(STARTED_AT) + INTERVAL 1 SECOND FROM OPERATIONAL.TBL_LOAD_LOG) " +
+            "WHERE VERSION = 8",
+        );
+      });
+      const pending = await pendingObjects(wh, landing);
+      assert.deepEqual(pending.map((p) => [p.key, p.change, p.listed?.tickers, p.listed?.rows]), [
+        ["prices.csv", "reload", ["ZZZZ"], 3],
+      ]);
+      await runBatch(wh, landing, pending, { progress: false, asOf });
+      assert.deepEqual(
+        (await pricesOf(wh)).filter((r) => r.TICKER === "ZZZZ").map((r) => r.TRADE_DATE),
+        ["2025-12-07", "2025-12-08"],
+      );
+      // Reloaded after 008: not again.
+      assert.deepEqual(await pendingObjects(wh, landing), []);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

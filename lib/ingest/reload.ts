@@ -36,6 +36,16 @@ const LATEST = "SELECT FILE_KEY, ETAG, STARTED_AT FROM OPERATIONAL.TBL_LOAD_LOG 
   "QUALIFY ROW_NUMBER() OVER (PARTITION BY FILE_KEY ORDER BY STARTED_AT DESC, ETAG DESC) = 1";
 
 /**
+ * When warehouse migration 008 (ticker codes: `ACTF.CA` stored as `ACTF`) was applied. A load
+ * before it compared tickers as written, so a company stored with the Cairo suffix was unknown to
+ * it under its code, and 008 listed it under that code without a new row (its CREATED_AT kept):
+ * a version loaded before 008 counts every ticker it names that is listed now (NULL: not applied,
+ * no load is before it).
+ */
+const TICKER_CODES_APPLIED =
+  "SELECT MIN(APPLIED_AT) AS A FROM OPERATIONAL.SCHEMA_MIGRATION WHERE VERSION = 8";
+
+/**
  * The unknown tickers of the quarantined rows of each key's latest loaded version that started
  * before the newest company row was created (no other can name a ticker listed since: this bounds
  * the scan to the few versions loaded before the last listing), with the number of rows naming
@@ -49,7 +59,8 @@ const UNKNOWN = "SELECT q.FILE_KEY AS K, q.ETAG AS E, " +
   "COUNT(*) AS N, MAX(l.STARTED_AT) AS S " +
   `FROM OPERATIONAL.TBL_QUARANTINE q JOIN (${LATEST}) l ` +
   "ON l.FILE_KEY = q.FILE_KEY AND l.ETAG = q.ETAG " +
-  "WHERE l.STARTED_AT < (SELECT MAX(CREATED_AT) FROM OPERATIONAL.TBL_COMPANY) " +
+  "WHERE (l.STARTED_AT < (SELECT MAX(CREATED_AT) FROM OPERATIONAL.TBL_COMPANY) " +
+  `OR l.STARTED_AT < (${TICKER_CODES_APPLIED})) ` +
   "AND (q.REASON LIKE 'unknown ticker %' OR q.REASON LIKE '%; unknown ticker %') " +
   "GROUP BY 1, 2, 3";
 
@@ -71,6 +82,11 @@ export async function listedSince(
   );
   const out = new Map<string, ListedSince>();
   if (unknown.length === 0) return out;
+  const [codes] = await wh.query<{ A: string | null }>(TICKER_CODES_APPLIED, [], {
+    signal: opts.signal,
+    label: "s3_check (migrations)",
+  });
+  const codesSince = codes?.A == null ? -Infinity : instant(codes.A);
   const companies = await wh.query<{ T: string; C: string }>(
     "SELECT TICKER AS T, CREATED_AT AS C FROM OPERATIONAL.TBL_COMPANY",
     [],
@@ -86,7 +102,8 @@ export async function listedSince(
   }
   for (const u of unknown) {
     const since = listed.get(u.T);
-    if (since === undefined || !(since > instant(u.S))) continue;
+    const loadedAt = instant(u.S);
+    if (since === undefined || !(since > loadedAt || loadedAt < codesSince)) continue;
     const id = versionId(u.K, u.E);
     const seen = out.get(id) ?? { key: u.K, etag: u.E, tickers: [], rows: 0 };
     if (!seen.tickers.includes(u.T)) seen.tickers.push(u.T);
