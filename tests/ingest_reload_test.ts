@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { pendingObjects, pendingWork, runBatch } from "../lib/ingest/batch.ts";
 import { LocalLanding, olderLocalVersion } from "../lib/ingest/landing.ts";
 import { listedSince } from "../lib/ingest/reload.ts";
+import { withoutReloadClauses } from "../lib/ingest/load.ts";
+import { SQL } from "../lib/ingest/sql_files.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { openWarehouse, type Session, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import { projectJob } from "./support/processes.ts";
@@ -782,5 +784,23 @@ Deno.test("a company stored with the Cairo suffix before migration 008 reloads t
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a group without a reload runs the upserts without the reloads' insert-only conditions, and only those", () => {
+  assert.equal(
+    withoutReloadClauses(
+      "WHERE a AND NOT (egx_reload_file(c.k) AND EXISTS (SELECT 1 FROM t WHERE (x) = y)) ORDER BY 1",
+    ),
+    "WHERE a  ORDER BY 1",
+  );
+  const upserts = Object.entries(SQL).filter(([name]) => name.endsWith("_upsert.sql"));
+  assert.equal(upserts.length, 6);
+  for (const [name, text] of upserts) {
+    const stripped = withoutReloadClauses(text);
+    const exists = (t: string) => (t.match(/\bEXISTS\b/g) ?? []).length;
+    assert.ok(!stripped.includes("egx_reload_file("), name);
+    assert.equal(exists(text) - exists(stripped), 1, `${name}: one condition removed`);
+    assert.equal(text.length - stripped.length > 80, true, name);
   }
 });
