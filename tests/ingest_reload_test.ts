@@ -11,7 +11,7 @@ import { withoutReloadClauses } from "../lib/ingest/load.ts";
 import { SQL } from "../lib/ingest/sql_files.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { openWarehouse, type Session, type Warehouse } from "../lib/warehouse/warehouse.ts";
-import { projectJob } from "./support/processes.ts";
+import { runProjectJob } from "./support/processes.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -37,14 +37,8 @@ async function landingDir(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function job(
-  name: string,
-  env: Record<string, string>,
-): Promise<{ code: number; out: string; err: string }> {
-  const res = await (await projectJob(name, env)).output();
-  const dec = new TextDecoder();
-  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
-}
+/** The job as the runner starts it: its exact command and environment from jobs.yaml. */
+const job = runProjectJob;
 
 /** Run `fn` on the job's warehouse file, closed again after (the jobs open it themselves). */
 async function inWarehouse<T>(path: string, fn: (wh: Warehouse) => Promise<T>): Promise<T> {

@@ -17,7 +17,7 @@ import { S3Landing } from "../lib/ingest/landing_s3.ts";
 import type { LandingObject } from "../lib/ingest/load.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { s3Endpoint, s3TestClient, s3TestEnv } from "./support/s3_server.ts";
-import { projectJob } from "./support/processes.ts";
+import { runProjectJob } from "./support/processes.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
@@ -184,14 +184,7 @@ Deno.test("S3 landing: a prefix without a trailing slash is a folder, not the st
 });
 
 /** The job as the runner starts it: its exact command and environment from jobs.yaml. */
-async function job(
-  name: string,
-  env: Record<string, string>,
-): Promise<{ code: number; out: string; err: string }> {
-  const res = await (await projectJob(name, env)).output();
-  const dec = new TextDecoder();
-  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
-}
+const job = runProjectJob;
 
 Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch on S3", async () => {
   const bucket = await bucketWith({

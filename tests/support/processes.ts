@@ -54,6 +54,16 @@ export async function denoOutput(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** Run a job of jobs.yaml as the runner starts it (projectJob); its exit code and output. */
+export async function runProjectJob(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
+  const res = await (await projectJob(name, env)).output();
+  const dec = new TextDecoder();
+  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
+}
+
 /**
  * A job of the project's jobs.yaml as the runner starts it: its exact `deno run` flags, cleared
  * environment (only the declared variables of `env`, plus what deno needs) and folder, with
