@@ -27,7 +27,13 @@ import { runProducer } from "../lib/stream/producer.ts";
 import { formatRedrive, type RedriveCounts, redriveDeadLetters } from "../lib/stream/redrive.ts";
 import { OffsetMovedError, storedOffsets, writeQuotes } from "../lib/stream/sink.ts";
 import { readStatus, statusWriter, writeStatus } from "../lib/stream/status.ts";
-import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
+import {
+  openWarehouse,
+  type Row,
+  type SqlValue,
+  type TransactionOptions,
+  type Warehouse,
+} from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
   freshTopics,
@@ -473,6 +479,92 @@ kafkaTest(
         after.map((m) => JSON.parse(m.value)).map((q) => [q.ticker, q.close]),
       );
       assert.equal(rows.length, 8 + 16);
+      await assertOffsetsMatch(wh, client, names);
+    });
+  },
+);
+
+kafkaTest(
+  "the assignment's read of the stored offsets ending after the partition's first batch went on does not send the partition back",
+  async () => {
+    const client = await testClient();
+    const names = await freshTopics(client, 1);
+    const bars = (ticker: string, n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        validQuote({
+          ticker,
+          barStart: `2025-11-02T08:${String(i).padStart(2, "0")}:00.000Z`,
+          fetchedAt: "2025-11-02T08:30:00.000Z",
+          close: 105 + i / 100,
+        }));
+    await withWarehouse(async (wh) => {
+      await publish(client, names.topic, bars("COMI", 8));
+      await consumeUntil(client, wh, names, { done: (c) => c.written === 8, timeoutMs: 30_000 });
+      await recreateTopic(names.topic, 1);
+      await publish(client, names.topic, [...bars("HRHO", 9), ...bars("SWDY", 7)]);
+      // The first read of the stored offsets (the assignment's) answers 3 s late, with what it
+      // read before: offset 8 of the old topic. Meanwhile the first batch reads its own, finds the
+      // topic recreated and writes the 16 records.
+      let late = true;
+      let answered = false;
+      const slow: Warehouse = {
+        kind: wh.kind,
+        transaction: (fn, opts) => wh.transaction(fn, opts),
+        query: async <T extends Row = Row>(
+          sql: string,
+          params?: readonly SqlValue[],
+          opts?: TransactionOptions,
+        ) => {
+          const rows = await wh.query<T>(sql, params, opts);
+          if (late && sql.includes("TBL_STREAM_OFFSET")) {
+            late = false;
+            await new Promise((r) => setTimeout(r, 3_000));
+            answered = true;
+          }
+          return rows;
+        },
+        migrate: (opts) => wh.migrate(opts),
+        close: () => wh.close(),
+      };
+      const ac = new AbortController();
+      const lines: string[] = [];
+      let counters: ConsumerCounters | undefined;
+      const done = runConsumer(
+        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+        client.producer(),
+        slow,
+        {
+          topic: names.topic,
+          deadLetterTopic: names.dlq,
+          group: names.group,
+          batchSize: 100,
+          signal: ac.signal,
+          logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+          onStatus: (s) => counters = s.counters,
+        },
+      );
+      try {
+        await waitFor(
+          "16 records written and the late answer given",
+          () => Promise.resolve(counters?.written === 16 && answered),
+          30_000,
+        );
+        // One record more ends the consumer's wait for news (a fetch waits up to 5 s), so that a
+        // partition sent back to offset 8 would be read, and found recreated, again.
+        await publish(client, names.topic, bars("ETEL", 1));
+        await waitFor(
+          "17 records written",
+          () => Promise.resolve(counters?.written === 17),
+          30_000,
+        );
+        await new Promise((r) => setTimeout(r, 1_000));
+      } finally {
+        ac.abort();
+      }
+      const c = await done;
+      assert.deepEqual(recreatedPartitions(lines), [[0, 8]]);
+      assert.deepEqual([c.written, c.skipped, c.deadLettered], [17, 0, 0]);
+      assert.equal((await intradayRows(wh)).length, 8 + 17);
       await assertOffsetsMatch(wh, client, names);
     });
   },

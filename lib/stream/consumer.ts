@@ -157,6 +157,8 @@ interface Position {
   checked: boolean;
   /** Whether the consumer was sent back to the marked record to check it. */
   sought: boolean;
+  /** When it was read or written (loadStored's count): a slower, earlier read never replaces it. */
+  seq: number;
 }
 
 function sameRecord(m: InMessage, mark: RecordMark): boolean {
@@ -229,18 +231,30 @@ export async function runConsumer(
     { refreshMs: opts.companyRefreshMs ?? COMPANY_REFRESH_MS, clock: opts.clock, logger: log },
   );
 
+  let reads = 0;
+  /**
+   * Read the partitions' stored offsets into their positions; returns them all and the partitions
+   * it set. A partition whose position was read or written since this read began keeps it: the
+   * assignment's read can end after the partition's first batch read its own and went on (a topic
+   * found recreated, records written), and must not send it back.
+   */
   const loadStored = async (partitions: number[]) => {
+    const seq = ++reads;
     const all = await storedOffsets(warehouse, opts.group, opts.topic);
+    const set = new Set<number>();
     for (const p of partitions) {
+      if ((positions.get(p)?.seq ?? 0) > seq) continue;
       const o = all.get(p) ?? null;
       positions.set(p, {
         stored: o,
         from: o?.nextOffset ?? 0,
         checked: o?.last === undefined,
         sought: false,
+        seq,
       });
+      set.add(p);
     }
-    return all;
+    return { all, set };
   };
 
   /**
@@ -458,6 +472,7 @@ export async function runConsumer(
       from: nextOffset,
       checked: true,
       sought: false,
+      seq: ++reads,
     });
     c.transactions++;
     c.written += rows.length;
@@ -611,8 +626,9 @@ export async function runConsumer(
         status.partitions = partitions;
         assigned.clear();
         for (const p of partitions) assigned.add(p);
-        const all = await loadStored(partitions);
+        const { all, set } = await loadStored(partitions);
         for (const p of partitions) {
+          if (!set.has(p)) continue; // its first batch read it meanwhile (handleBatch)
           const o = all.get(p);
           // A stored mark is checked with the partition's first batch (checkMark).
           if (o !== undefined) consumer.seek(opts.topic, p, o.nextOffset);
