@@ -37,6 +37,29 @@ async function landingDir(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
+/**
+ * `files` (and the sample company list) in a fresh landing folder, loaded once into a fresh
+ * warehouse as of 2025-12-08 (`asOf`), then `fn`; the folder is removed after.
+ */
+async function afterFirstLoad(
+  files: Record<string, string>,
+  fn: (
+    ctx: { wh: Warehouse; landing: LocalLanding; dir: string; asOf: Date },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await landingDir(files);
+  const landing = new LocalLanding(`${dir}/landing`);
+  const asOf = new Date("2025-12-08T13:00:00Z");
+  try {
+    await withTempWarehouse(async (wh) => {
+      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+      await fn({ wh, landing, dir, asOf });
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** The job as the runner starts it: its exact command and environment from jobs.yaml. */
 const job = runProjectJob;
 
@@ -245,72 +268,64 @@ Deno.test("a file to reload that left the landing folder is named, and fails not
 });
 
 Deno.test("a reload that fails leaves the version's load, rows and quarantine as they were", async () => {
-  const dir = await landingDir({ "prices.csv": PRICES });
-  const landing = new LocalLanding(`${dir}/landing`);
-  const asOf = new Date("2025-12-08T13:00:00Z");
-  try {
-    await withTempWarehouse(async (wh) => {
-      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
-      assert.deepEqual(await listedSince(wh), new Map());
-      await wh.transaction(async (s) => {
-        await s.execute(
-          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
-        );
-      });
-      const { pending, unreloadable } = await pendingWork(wh, landing);
-      assert.deepEqual(unreloadable, []);
-      assert.deepEqual(pending.map((p) => [p.key, p.change, p.reloadOf === p.etag, p.listed]), [
-        [
-          "prices.csv",
-          "reload",
-          true,
-          { key: "prices.csv", etag: pending[0].etag, tickers: ["ZZZZ"], rows: 3 },
-        ],
-      ]);
-      const snapshot = async () => ({
-        prices: await pricesOf(wh),
-        quarantine: await quarantineOf(wh, "prices.csv"),
-        log: await logOf(wh),
-      });
-      const before = await snapshot();
-      const failing: Warehouse = {
-        kind: wh.kind,
-        query: wh.query.bind(wh),
-        migrate: wh.migrate.bind(wh),
-        close: wh.close.bind(wh),
-        transaction: (fn, opts) =>
-          wh.transaction((s) => {
-            const inject: Session = {
-              query: s.query.bind(s),
-              insertRows: s.insertRows.bind(s),
-              execute: (sql, params) =>
-                sql.includes("MERGE INTO OPERATIONAL.TBL_STOCK_PRICE")
-                  ? Promise.reject(new Error("injected failure"))
-                  : s.execute(sql, params),
-            };
-            return fn(inject);
-          }, opts),
-      };
-      const [o] = await runBatch(failing, landing, pending, { progress: false, asOf });
-      assert.equal(o.status, "FAILED");
-      assert.match(
-        o.error!,
-        /injected failure.* \(a reload for tickers listed since: the earlier load of this version stays as it was, and the next run tries again\)$/s,
+  await afterFirstLoad({ "prices.csv": PRICES }, async ({ wh, landing, asOf }) => {
+    assert.deepEqual(await listedSince(wh), new Map());
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) VALUES ('ZZZZ', 'Zed')",
       );
-      assert.deepEqual(await snapshot(), before);
-      // Still pending; the next run loads it.
-      const again = await pendingObjects(wh, landing);
-      assert.deepEqual(again.map((p) => [p.key, p.change]), [["prices.csv", "reload"]]);
-      const [loaded] = await runBatch(wh, landing, again, { progress: false, asOf });
-      assert.deepEqual(
-        [loaded.status, loaded.rowsRead, loaded.rowsLoaded, loaded.rowsQuarantined],
-        ["LOADED", 6, 3, 3],
-      );
-      assert.deepEqual(await pendingObjects(wh, landing), []);
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    const { pending, unreloadable } = await pendingWork(wh, landing);
+    assert.deepEqual(unreloadable, []);
+    assert.deepEqual(pending.map((p) => [p.key, p.change, p.reloadOf === p.etag, p.listed]), [
+      [
+        "prices.csv",
+        "reload",
+        true,
+        { key: "prices.csv", etag: pending[0].etag, tickers: ["ZZZZ"], rows: 3 },
+      ],
+    ]);
+    const snapshot = async () => ({
+      prices: await pricesOf(wh),
+      quarantine: await quarantineOf(wh, "prices.csv"),
+      log: await logOf(wh),
+    });
+    const before = await snapshot();
+    const failing: Warehouse = {
+      kind: wh.kind,
+      query: wh.query.bind(wh),
+      migrate: wh.migrate.bind(wh),
+      close: wh.close.bind(wh),
+      transaction: (fn, opts) =>
+        wh.transaction((s) => {
+          const inject: Session = {
+            query: s.query.bind(s),
+            insertRows: s.insertRows.bind(s),
+            execute: (sql, params) =>
+              sql.includes("MERGE INTO OPERATIONAL.TBL_STOCK_PRICE")
+                ? Promise.reject(new Error("injected failure"))
+                : s.execute(sql, params),
+          };
+          return fn(inject);
+        }, opts),
+    };
+    const [o] = await runBatch(failing, landing, pending, { progress: false, asOf });
+    assert.equal(o.status, "FAILED");
+    assert.match(
+      o.error!,
+      /injected failure.* \(a reload for tickers listed since: the earlier load of this version stays as it was, and the next run tries again\)$/s,
+    );
+    assert.deepEqual(await snapshot(), before);
+    // Still pending; the next run loads it.
+    const again = await pendingObjects(wh, landing);
+    assert.deepEqual(again.map((p) => [p.key, p.change]), [["prices.csv", "reload"]]);
+    const [loaded] = await runBatch(wh, landing, again, { progress: false, asOf });
+    assert.deepEqual(
+      [loaded.status, loaded.rowsRead, loaded.rowsLoaded, loaded.rowsQuarantined],
+      ["LOADED", 6, 3, 3],
+    );
+    assert.deepEqual(await pendingObjects(wh, landing), []);
+  });
 });
 
 Deno.test("a reload loads with new files of its format in one group, and index lists reload too", async () => {
@@ -434,12 +449,9 @@ Deno.test("a raw value quoting 'unknown ticker' of a listed company reloads noth
 });
 
 Deno.test("a version recorded under the older local ETag spelling reloads its quarantined lines only, and its quarantine moves to the current spelling", async () => {
-  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
-  const landing = new LocalLanding(`${dir}/landing`);
-  const asOf = new Date("2025-12-08T13:00:00Z");
-  try {
-    await withTempWarehouse(async (wh) => {
-      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+  await afterFirstLoad(
+    { "prices.csv": PRICES, "prices_fix.csv": FIX },
+    async ({ wh, landing, asOf }) => {
       // As the reviewer did: prices.csv's load and quarantine as an earlier release recorded
       // them (`<size>-<mtime>`), by a load that started after the file last changed.
       const [full] = (await landing.list()).filter((o) => o.key === "prices.csv");
@@ -534,10 +546,8 @@ Deno.test("a version recorded under the older local ETag spelling reloads its qu
         report.text,
       );
       assert.deepEqual(await pendingObjects(wh, landing), []);
-    });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    },
+  );
 });
 
 /** zlater.csv: a newer value of ZZZZ's 2025-12-07 row than prices.csv's (close 99, not 20.5). */
@@ -580,12 +590,9 @@ Deno.test("a reload is insert-only: a newer file's row loaded in the same run st
 });
 
 Deno.test("a reload is insert-only: a newer file's row loaded in a run between stays", async () => {
-  const dir = await landingDir({ "prices.csv": PRICES, "prices_fix.csv": FIX });
-  const landing = new LocalLanding(`${dir}/landing`);
-  const asOf = new Date("2025-12-08T13:00:00Z");
-  try {
-    await withTempWarehouse(async (wh) => {
-      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
+  await afterFirstLoad(
+    { "prices.csv": PRICES, "prices_fix.csv": FIX },
+    async ({ wh, landing, dir, asOf }) => {
       await Deno.writeTextFile(`${dir}/landing/zzzz.csv`, ZZZZ_LISTED);
       await Deno.writeTextFile(`${dir}/landing/zlater.csv`, LATER);
       // A run between loads the company list and the newer file, but not the reload (as when
@@ -619,10 +626,8 @@ Deno.test("a reload is insert-only: a newer file's row loaded in a run between s
         [7, "unknown ticker NEWCO"],
       ]);
       assert.deepEqual(await pendingObjects(wh, landing), []);
-    });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    },
+  );
 });
 
 Deno.test("a reload is insert-only for every format: financials, screener, index lists and one-minute bars keep newer rows", async () => {
@@ -739,46 +744,38 @@ Deno.test("a reload is insert-only for every format: financials, screener, index
 });
 
 Deno.test("a company stored with the Cairo suffix before migration 008 reloads the files loaded before it; after 008 an old row does not", async () => {
-  const dir = await landingDir({ "prices.csv": PRICES });
-  const landing = new LocalLanding(`${dir}/landing`);
-  const asOf = new Date("2025-12-08T13:00:00Z");
-  try {
-    await withTempWarehouse(async (wh) => {
-      await runBatch(wh, landing, await pendingObjects(wh, landing), { progress: false, asOf });
-      assert.deepEqual((await quarantineOf(wh, "prices.csv")).map(([l]) => l), [3, 4, 5, 6, 7]);
-      // As an older release left it: ZZZZ.CA created a day before the load, which took ZZZZ as
-      // unknown (it compared tickers as written); 008 then stored it under its code, ZZZZ.
-      await wh.transaction(async (s) => {
-        await s.execute(
-          "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, CREATED_AT) " +
-            "SELECT 'ZZZZ', 'Zed', MIN(STARTED_AT) - INTERVAL 1 DAY FROM OPERATIONAL.TBL_LOAD_LOG",
-        );
-      });
-      // 008 applied when this warehouse was made, before the load: ZZZZ was known to it.
-      assert.deepEqual(await listedSince(wh), new Map());
-      // 008 applied after the load (an upgraded warehouse): the load could not know ZZZZ.
-      await wh.transaction(async (s) => {
-        await s.execute(
-          "UPDATE OPERATIONAL.SCHEMA_MIGRATION SET APPLIED_AT = " +
-            "(SELECT MAX(STARTED_AT) + INTERVAL 1 SECOND FROM OPERATIONAL.TBL_LOAD_LOG) " +
-            "WHERE VERSION = 8",
-        );
-      });
-      const pending = await pendingObjects(wh, landing);
-      assert.deepEqual(pending.map((p) => [p.key, p.change, p.listed?.tickers, p.listed?.rows]), [
-        ["prices.csv", "reload", ["ZZZZ"], 3],
-      ]);
-      await runBatch(wh, landing, pending, { progress: false, asOf });
-      assert.deepEqual(
-        (await pricesOf(wh)).filter((r) => r.TICKER === "ZZZZ").map((r) => r.TRADE_DATE),
-        ["2025-12-07", "2025-12-08"],
+  await afterFirstLoad({ "prices.csv": PRICES }, async ({ wh, landing, asOf }) => {
+    assert.deepEqual((await quarantineOf(wh, "prices.csv")).map(([l]) => l), [3, 4, 5, 6, 7]);
+    // As an older release left it: ZZZZ.CA created a day before the load, which took ZZZZ as
+    // unknown (it compared tickers as written); 008 then stored it under its code, ZZZZ.
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME, CREATED_AT) " +
+          "SELECT 'ZZZZ', 'Zed', MIN(STARTED_AT) - INTERVAL 1 DAY FROM OPERATIONAL.TBL_LOAD_LOG",
       );
-      // Reloaded after 008: not again.
-      assert.deepEqual(await pendingObjects(wh, landing), []);
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    // 008 applied when this warehouse was made, before the load: ZZZZ was known to it.
+    assert.deepEqual(await listedSince(wh), new Map());
+    // 008 applied after the load (an upgraded warehouse): the load could not know ZZZZ.
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "UPDATE OPERATIONAL.SCHEMA_MIGRATION SET APPLIED_AT = " +
+          "(SELECT MAX(STARTED_AT) + INTERVAL 1 SECOND FROM OPERATIONAL.TBL_LOAD_LOG) " +
+          "WHERE VERSION = 8",
+      );
+    });
+    const pending = await pendingObjects(wh, landing);
+    assert.deepEqual(pending.map((p) => [p.key, p.change, p.listed?.tickers, p.listed?.rows]), [
+      ["prices.csv", "reload", ["ZZZZ"], 3],
+    ]);
+    await runBatch(wh, landing, pending, { progress: false, asOf });
+    assert.deepEqual(
+      (await pricesOf(wh)).filter((r) => r.TICKER === "ZZZZ").map((r) => r.TRADE_DATE),
+      ["2025-12-07", "2025-12-08"],
+    );
+    // Reloaded after 008: not again.
+    assert.deepEqual(await pendingObjects(wh, landing), []);
+  });
 });
 
 Deno.test("a group without a reload runs the upserts without the reloads' insert-only conditions, and only those", () => {

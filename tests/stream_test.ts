@@ -123,6 +123,35 @@ async function consumeUntil(
 }
 
 /**
+ * A consumer of `names` writing to `wh` (batches of 100) until `ac` is aborted, its JSON log lines
+ * in `lines`; `done` resolves with its counters once it stopped.
+ */
+function startConsumer(
+  client: KafkaClient,
+  wh: Warehouse,
+  names: Names,
+  onStatus: (s: ConsumerStatus) => void,
+) {
+  const ac = new AbortController();
+  const lines: string[] = [];
+  const done = runConsumer(
+    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+    client.producer(),
+    wh,
+    {
+      topic: names.topic,
+      deadLetterTopic: names.dlq,
+      group: names.group,
+      batchSize: 100,
+      signal: ac.signal,
+      logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+      onStatus,
+    },
+  );
+  return { ac, lines, done };
+}
+
+/**
  * Nothing was skipped as written but the one record before each stored offset that every
  * reassignment after the first re-reads to check it (see consumeUntil).
  */
@@ -526,23 +555,8 @@ kafkaTest(
         migrate: (opts) => wh.migrate(opts),
         close: () => wh.close(),
       };
-      const ac = new AbortController();
-      const lines: string[] = [];
       let counters: ConsumerCounters | undefined;
-      const done = runConsumer(
-        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-        client.producer(),
-        slow,
-        {
-          topic: names.topic,
-          deadLetterTopic: names.dlq,
-          group: names.group,
-          batchSize: 100,
-          signal: ac.signal,
-          logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
-          onStatus: (s) => counters = s.counters,
-        },
-      );
+      const { ac, lines, done } = startConsumer(client, slow, names, (s) => counters = s.counters);
       try {
         await waitFor(
           "16 records written and the late answer given",
@@ -1669,22 +1683,12 @@ kafkaTest(
         migrate: (opts) => wh.migrate(opts),
         close: () => wh.close(),
       };
-      const ac = new AbortController();
-      const lines: string[] = [];
       let status: ConsumerStatus | undefined;
-      const done = runConsumer(
-        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-        client.producer(),
+      const { ac, lines, done } = startConsumer(
+        client,
         slow,
-        {
-          topic: names.topic,
-          deadLetterTopic: names.dlq,
-          group: names.group,
-          batchSize: 100,
-          signal: ac.signal,
-          logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
-          onStatus: (s) => status = structuredClone(s),
-        },
+        names,
+        (s) => status = structuredClone(s),
       );
       await waiting;
       // Meanwhile the partition's next owner wrote both records, and a newer value of the bar.
