@@ -17,6 +17,8 @@ import {
   type ConsumerStatus,
   DLQ_TRUNCATE,
   runConsumer,
+  textPrefix,
+  utf8Prefix,
 } from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
 import { isTransientKafkaError, KafkaClient, type OutMessage } from "../lib/stream/kafka.ts";
@@ -1374,6 +1376,29 @@ kafkaTest(
   },
 );
 
+Deno.test("a truncated dead letter ends on a whole character", () => {
+  const enc = new TextEncoder();
+  const dec = (b: Uint8Array) => new TextDecoder("utf-8", { fatal: true }).decode(b);
+  // "a" then "€" (3 bytes) and "😀" (4 bytes): every cut inside one backs off to its start.
+  const b = enc.encode("a€😀z");
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => dec(utf8Prefix(b, n))), [
+    "a",
+    "a",
+    "a",
+    "a€",
+    "a€",
+    "a€",
+    "a€",
+    "a€😀",
+    "a€😀z",
+  ]);
+  // Not UTF-8 (continuation bytes only): cut within three bytes of the limit, never emptied.
+  assert.equal(utf8Prefix(new Uint8Array(10).fill(0x80), 6).length, 3);
+  assert.equal(textPrefix("ab😀", 3), "ab");
+  assert.equal(textPrefix("ab😀", 4), "ab😀");
+  assert.equal(textPrefix("abc", 2), "ab");
+});
+
 kafkaTest(
   "dead letters too large for the topic are sent in halves, a record too large alone as a truncated copy",
   async () => {
@@ -1383,7 +1408,8 @@ kafkaTest(
     const names = await freshTopics(client, 1, 16_384);
     const quote = (ticker: string) => validQuote({ ticker });
     const junk = (i: number) => ({ key: "COMI", value: `not json ${i} ${"x".repeat(3_000)}` });
-    const huge = `{${"y".repeat(40_000)}`;
+    // Two-byte characters from byte 1 on: byte DLQ_TRUNCATE is the second of a pair.
+    const huge = `{${"é".repeat(20_000)}`;
     const sent = [
       quote("COMI"),
       ...Array.from({ length: 20 }, (_, i) => junk(i)),
@@ -1410,8 +1436,12 @@ kafkaTest(
       "every bad record once, in offset order",
     );
     const big = dead[20];
-    assert.equal(big.value, huge.slice(0, DLQ_TRUNCATE));
-    assert.equal(big.headers[DLQ_HEADERS.truncated], String(huge.length));
+    assert.equal(
+      big.value,
+      `{${"é".repeat((DLQ_TRUNCATE - 2) / 2)}`,
+      "cut back to a whole character",
+    );
+    assert.equal(big.headers[DLQ_HEADERS.truncated], "40001"); // bytes
     assert.match(big.headers[DLQ_HEADERS.reason], /^bad JSON/);
     assert.equal(big.headers[DLQ_HEADERS.topic], names.topic);
     assert.equal(

@@ -143,6 +143,23 @@ export function fetchBytesFor(batchSize: number): number {
 /** Bytes of a value kept in the truncated dead-letter copy of a record too large to send. */
 export const DLQ_TRUNCATE = 1_024;
 
+/** The first `max` bytes of UTF-8 `bytes` or fewer, never ending inside a character. */
+export function utf8Prefix(bytes: Uint8Array, max: number): Uint8Array {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  // A continuation byte (10xxxxxx) at the cut belongs to the character before it; a character
+  // has at most three (more are not UTF-8: then the cut stays within three bytes of max).
+  while (end > max - 3 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/** The first `max` UTF-16 units of `s` or fewer, never half of a surrogate pair. */
+export function textPrefix(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
 class Abandoned extends Error {
   override name = "Abandoned";
 }
@@ -300,7 +317,7 @@ export async function runConsumer(
    * those that could not be sent at all. A send the broker refuses as too large is halved, down
    * to single records (retrying it as it is would stall the partition for good); a single record
    * still too large is replaced by a truncated copy: its value's first DLQ_TRUNCATE bytes (its
-   * key's first 256), the reason and source headers, and `egx-dlq-truncated` = the original
+   * key's first 256; either cut back to a whole UTF-8 character), the reason and source headers, and `egx-dlq-truncated` = the original
    * value's size in bytes (its original headers are left out). If even that copy is refused as
    * too large, the record is logged as `consumer.dead_letter_dropped` and skipped. Other errors are retried as they are.
    */
@@ -349,10 +366,10 @@ export async function runConsumer(
             const bytes = String(value?.length ?? 0);
             first.truncated = true;
             first.record = {
-              key: key?.subarray(0, 256) ?? null,
-              value: value?.subarray(0, DLQ_TRUNCATE) ?? null,
+              key: key ? utf8Prefix(key, 256) : null,
+              value: value ? utf8Prefix(value, DLQ_TRUNCATE) : null,
               headers: {
-                ...sourceHeaders(first.m, first.reason.slice(0, DLQ_TRUNCATE)),
+                ...sourceHeaders(first.m, textPrefix(first.reason, DLQ_TRUNCATE)),
                 [DLQ_HEADERS.truncated]: bytes,
               },
             };
