@@ -658,6 +658,77 @@ Deno.test("the watch backs off a failing webhook: one POST, then none until its 
   });
 });
 
+Deno.test("a failed evaluation is tried again after the retry time, without a change, and sends what it recorded", async () => {
+  await withWarehouse(async (real) => {
+    // The warehouse fails the evaluation's second query once: after the alerts are recorded
+    // (the claim for delivery), or wherever the second query falls: the retry must send them.
+    let queries = 0;
+    const wh = new Proxy(real, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (prop === "query") {
+          return (...args: unknown[]) =>
+            ++queries === 2
+              ? Promise.reject(new Error("warehouse busy"))
+              : (v as (...a: unknown[]) => unknown).apply(target, args);
+        }
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as Warehouse;
+    const received: string[] = [];
+    await withWebhook(async (req) => {
+      received.push(await keyOfPost(req));
+      return new Response("ok");
+    }, async (base) => {
+      const rules = parseRules("rules:\n  - {id: move, kind: price_move, threshold_pct: 0.5}\n");
+      const ac = new AbortController();
+      let t = Date.parse("2026-11-27T12:00:00Z");
+      let ticks = 0;
+      let failedAt: number | undefined;
+      let evaluatedAt: number | undefined;
+      const errors: string[] = [];
+      const results: AlertRunResult[] = [];
+      await watchAlerts(wh, rules, {
+        // The data never changes; the clock moves past the retry time 5 ticks after the error.
+        version: {
+          current: () => {
+            ticks++;
+            if (failedAt !== undefined && ticks === failedAt + 5) t += 60_000;
+            if (ticks > 50) ac.abort(); // never evaluated again: the assertions below say so
+            return Promise.resolve("v1");
+          },
+        },
+        intervalMs: 1,
+        retryMs: 60_000,
+        webhookUrl: `${base}/hook`,
+        write: () => {},
+        signal: ac.signal,
+        now: () => new Date(t),
+        onError: (e) => {
+          errors.push(e instanceof Error ? e.message : String(e));
+          failedAt = ticks;
+        },
+        onEvaluated: (r) => {
+          results.push(r);
+          evaluatedAt = ticks;
+          ac.abort();
+        },
+      });
+      assert.deepEqual(errors, ["warehouse busy"]);
+      assert.equal(failedAt, 1);
+      assert.equal(evaluatedAt, 6, "evaluated again once the retry time came, not before");
+      const rows = await real.query<{ N: number; D: number }>(
+        "SELECT count(*) AS N, count(DELIVERED_AT) AS D FROM OPERATIONAL.TBL_ALERT_EVENT",
+      );
+      const n = Number(rows[0].N);
+      assert.ok(n >= 2, `the newest day should have several moves, got ${n}`);
+      assert.deepEqual(rows[0], { N: n, D: n });
+      assert.equal(results[0].delivered, n);
+      assert.equal(new Set(received).size, n);
+    });
+  });
+});
+
 Deno.test("the watch waits as long as a 429 or 503 asks, within bounds, and then sends every waiting alert once", async () => {
   await withWarehouse(async (wh) => {
     // The clock the watch and its evaluations read: moved only by the test.

@@ -30,13 +30,14 @@ export interface WatchOptions {
   /**
    * After a failed delivery, POST nothing for this long (default WATCH_RETRY_MS), or as long as
    * a 429 or 503 answer's `Retry-After` asks, if longer (at most WATCH_RETRY_AFTER_MAX_MS).
+   * After a failed evaluation, evaluate again this long after it, also without a change.
    */
   retryMs?: number;
   webhookUrl?: string;
   /** Where alert lines go (default console.log). */
   write?: (line: string) => void;
   signal: AbortSignal;
-  /** An evaluation failed (the watch goes on). */
+  /** An evaluation failed (the watch goes on, and evaluates again after retryMs). */
   onError: (e: unknown) => void;
   /** After each evaluation (tests). */
   onEvaluated?: (r: AlertRunResult) => void;
@@ -106,13 +107,19 @@ export async function watchAlerts(
   // While set, a delivery failed: new alerts are recorded and printed, and POSTed from then on
   // (evaluating then even without a change, so that they are not left waiting for one).
   let retryAt: number | undefined;
+  // While set, an evaluation failed (a busy warehouse, a model being rebuilt): the data it was
+  // to read is evaluated again then, even without a change, not left waiting for the next one
+  // (alerts it recorded before failing would wait unsent for hours after the close).
+  let evaluateAt: number | undefined;
   while (!opts.signal.aborted) {
     const v = await version.current();
-    const due = retryAt !== undefined && now().getTime() >= retryAt;
-    if (v !== seen || due) {
+    const t = now().getTime();
+    const due = retryAt !== undefined && t >= retryAt;
+    if (v !== seen || due || (evaluateAt !== undefined && t >= evaluateAt)) {
       // The version this evaluation starts from: a write during it (the stream's, or recording
       // our own alerts) brings one more evaluation, which finds nothing new and settles.
       seen = v;
+      evaluateAt = undefined;
       const holding = retryAt !== undefined && !due;
       try {
         const r = await evaluateAlerts(wh, rules, {
@@ -141,6 +148,7 @@ export async function watchAlerts(
         }
       } catch (e) {
         if (opts.signal.aborted) break;
+        evaluateAt = now().getTime() + floorMs;
         opts.onError(e);
       }
     }
