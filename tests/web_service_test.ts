@@ -19,6 +19,8 @@ import { withTempWarehouse } from "./support/temp_warehouse.ts";
 import { holdWarehouse } from "./support/busy_warehouse.ts";
 import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import { loadFiles } from "../lib/ingest/load.ts";
+import { localFile } from "./support/temp_warehouse.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -79,6 +81,7 @@ Deno.test("ping answers ok and the OpenAPI document lists every endpoint", async
       "/api/v1/openapi.json",
       "/api/v1/ping",
       "/api/v1/pipeline/health",
+      "/api/v1/pipeline/quarantine",
       "/api/v1/prices/{ticker}/daily",
       "/api/v1/prices/{ticker}/intraday",
       "/api/v1/sectors/performance",
@@ -152,6 +155,65 @@ Deno.test("the alerts' default window is the 30 days ending on the as-of date", 
     assert.deepEqual(await dates("?to=2025-12-09"), ["2025-12-09", "2025-12-08"]);
     assert.deepEqual(await dates("?from=2025-11-08"), ["2025-12-08", "2025-11-09", "2025-11-08"]);
   }, { asOf: "2025-12-08T12:00:00Z" });
+});
+
+Deno.test("quarantined rows are listed newest load first, one file's by its key or name, with their reasons", async () => {
+  await withServer(async (srv, dir) => {
+    const load = async (key: string, text: string) => {
+      const path = `${dir}/${key.replaceAll("/", "_")}`;
+      await Deno.writeTextFile(path, text);
+      return await loadFiles(srv.warehouse, [localFile(path, key, `etag-${key.length}`)], {
+        asOf: new Date("2025-12-10T12:00:00Z"),
+      });
+    };
+    const header = "ticker,trade_date,open,high,low,close,volume\n";
+    await load("lists/companies.csv", "ticker,company_name,isin,sector\nCOMI,CIB,,Financials\n");
+    const first = await load(
+      "daily/2025/prices.csv",
+      header + "COMI,2025-07-01,80,82,79,81,500\nZZZZ,2025-07-01,1,1,1,1,1\n" +
+        "COMI,2025-07-02,80,82,79,x,500\n",
+    );
+    assert.deepEqual(first.map((o) => [o.rowsLoaded, o.rowsQuarantined]), [[1, 2]]);
+    await new Promise((r) => setTimeout(r, 20)); // a later QUARANTINED_AT
+    await load("daily/2026/prices.csv", header + "COMI,2025-11-03,80,82,79,81,-5\n");
+    const rows = async (query: string) => {
+      const r = await srv.get(`/api/v1/pipeline/quarantine${query}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await assertDocumented(srv, `/api/v1/pipeline/quarantine${query}`, r.body);
+      return r.body.data.map((q: Record<string, unknown>) => [q.fileKey, q.line, q.reason]);
+    };
+    const older = [
+      ["daily/2025/prices.csv", 3, "unknown ticker ZZZZ"],
+      ["daily/2025/prices.csv", 4, 'unparsable close "x"'],
+    ];
+    const newer = [["daily/2026/prices.csv", 2, "negative volume"]];
+    assert.deepEqual(await rows(""), [...newer, ...older]);
+    // The whole key, or the name (the part after the last /): both files are prices.csv.
+    assert.deepEqual(await rows("?file=daily/2025/prices.csv"), older);
+    assert.deepEqual(await rows("?file=prices.csv"), [...newer, ...older]);
+    assert.deepEqual(await rows("?file=2025/prices.csv"), older);
+    assert.deepEqual(await rows("?file=ices.csv"), []);
+    const one = await srv.get("/api/v1/pipeline/quarantine?file=prices.csv&limit=1&offset=1");
+    assert.deepEqual(one.body.data.map((q: { line: number }) => q.line), [3]);
+    assert.equal(one.body.page.total, 3);
+    assert.deepEqual(
+      Object.keys(one.body.data[0]),
+      ["fileKey", "etag", "line", "format", "reason", "record", "quarantinedAt"],
+    );
+    const record = JSON.parse(one.body.data[0].record);
+    assert.deepEqual([record.ticker, record.trade_date, record.egx_line], [
+      "ZZZZ",
+      "2025-07-01",
+      3,
+    ]);
+    const bad = await srv.get("/api/v1/pipeline/quarantine?file=a%0Ab");
+    assert.equal(bad.status, 400);
+    assert.equal(
+      bad.body.error.message,
+      "file must be a file's key (s3://bucket/path or a path in the landing folder) or its " +
+        'name, 1-1024 characters without control characters, got "a\\nb"',
+    );
+  });
 });
 
 Deno.test("the data version changes when the warehouse is written, not when it is read", async () => {

@@ -38,6 +38,22 @@ WHERE ALERT_DATE >= CAST(? AS DATE) AND ALERT_DATE <= CAST(? AS DATE)
 ORDER BY ALERT_DATE DESC, TRIGGERED_AT DESC, RULE_ID, SUBJECT, DIRECTION
 LIMIT ? OFFSET ?;
 
+-- name: quarantine_count
+SELECT count(*) AS N
+FROM OPERATIONAL.TBL_QUARANTINE
+WHERE CAST(? AS VARCHAR) IS NULL OR FILE_KEY = ?
+   OR right(FILE_KEY, length(?) + 1) = '/' || ?;
+
+-- name: quarantine_page
+-- Newest load first, a file's rows in line order. `file` is a file's whole key or its name.
+SELECT FILE_KEY AS "fileKey", ETAG AS "etag", LINE_NUMBER AS "line", FORMAT AS "format",
+       REASON AS "reason", RECORD AS "record", QUARANTINED_AT AS "quarantinedAt"
+FROM OPERATIONAL.TBL_QUARANTINE
+WHERE CAST(? AS VARCHAR) IS NULL OR FILE_KEY = ?
+   OR right(FILE_KEY, length(?) + 1) = '/' || ?
+ORDER BY QUARANTINED_AT DESC, FILE_KEY, ETAG, LINE_NUMBER
+LIMIT ? OFFSET ?;
+
 -- Market data: statements that start with the live_daily CTEs read the gold daily fact
 -- overlaid with newer operational rows (lib/web/live_daily.sql).
 

@@ -8,7 +8,7 @@ import { DATE_SCHEMA, int, list, nullable, num, obj, PARAMS, str } from "./api_s
 import { marketEndpoints } from "./market_routes.ts";
 import { pipelineHealth } from "./pipeline_health.ts";
 import { API_SQL as SQL } from "./sql.ts";
-import { BadRequestError, checkSpan, parsePage, parseRange } from "./validate.ts";
+import { BadRequestError, checkSpan, parseFileKey, parsePage, parseRange } from "./validate.ts";
 import { addDays, cairoDate } from "../market/calendar.ts";
 
 /** The longest window of alert dates one request may ask for. */
@@ -101,6 +101,16 @@ const HEALTH: Schema = obj({
   })),
 });
 
+const QUARANTINED: Schema = obj({
+  fileKey: str("the file's key in the landing (s3://bucket/path, or its path in the folder)"),
+  etag: str("the version of the file whose load quarantined the row"),
+  line: int("1-based line in the file (the header is line 1)"),
+  format: nullable(str("the format the file was read as")),
+  reason: str("why the row was not loaded"),
+  record: nullable(str("the row as read: JSON of its columns, or the raw line if unreadable")),
+  quarantinedAt: str("UTC instant", { format: "date-time" }),
+});
+
 export const serviceEndpoints: Endpoint[] = [
   {
     id: "ping",
@@ -185,6 +195,39 @@ export const serviceEndpoints: Endpoint[] = [
       const wh = deps.warehouse;
       const [{ N }] = await wh.query<{ N: number }>(SQL.get("alerts_count"), [from, to]);
       const rows = await wh.query(SQL.get("alerts_page"), [from, to, page.limit, page.offset]);
+      return { data: rows, page: pageInfo(url, page, rows.length, Number(N)) };
+    },
+  },
+  {
+    id: "quarantine",
+    path: "/api/v1/pipeline/quarantine",
+    summary: "Rows batch loads did not load, with the reason: newest load first",
+    description:
+      "Every quarantined row of every loaded file version (OPERATIONAL.TBL_QUARANTINE)," +
+      " a file's rows in line order; `file` keeps one file's.",
+    tag: "pipeline",
+    params: [
+      {
+        name: "file",
+        in: "query",
+        description: "Only this file: its whole key (as the load log names it) or its name " +
+          "(the part after the last /)",
+        schema: { type: "string", minLength: 1, maxLength: 1024 },
+      },
+      PARAMS.limit,
+      PARAMS.offset,
+    ],
+    data: list(QUARANTINED),
+    paginated: true,
+    cached: true,
+    handle: async ({ url, query, deps }) => {
+      const raw = query.get("file");
+      const file = raw === undefined ? null : parseFileKey(raw, "file");
+      const page = parsePage(query, 100);
+      const args = [file, file, file, file];
+      const wh = deps.warehouse;
+      const [{ N }] = await wh.query<{ N: number }>(SQL.get("quarantine_count"), args);
+      const rows = await wh.query(SQL.get("quarantine_page"), [...args, page.limit, page.offset]);
       return { data: rows, page: pageInfo(url, page, rows.length, Number(N)) };
     },
   },

@@ -68,6 +68,19 @@ export function parseCode(raw: string, name: string): string {
   return t;
 }
 
+/** A landing file's key or name as the load log records it: 1-1024 characters, none a control. */
+export function parseFileKey(raw: string, name: string): string {
+  // deno-lint-ignore no-control-regex
+  const control = /[\x00-\x1f\x7f]/.exec(raw);
+  if (raw.length === 0 || raw.length > 1024 || control) {
+    throw new BadRequestError(
+      `${name} must be a file's key (s3://bucket/path or a path in the landing folder) or its ` +
+        `name, 1-1024 characters without control characters, got ${show(raw)}`,
+    );
+  }
+  return raw;
+}
+
 /** A calendar date YYYY-MM-DD that exists (2025-02-30 is rejected). */
 export function parseDate(raw: string, name: string): string {
   const m = DATE.exec(raw);
