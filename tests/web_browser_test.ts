@@ -26,6 +26,8 @@ import { writeStatus } from "../lib/stream/status.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
 import { holdWarehouse } from "./support/busy_warehouse.ts";
+import { loadFiles } from "../lib/ingest/load.ts";
+import { localFile } from "./support/temp_warehouse.ts";
 
 const ARTIFACTS = new URL("./artifacts/web/", import.meta.url).pathname;
 const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
@@ -152,6 +154,16 @@ Deno.test({
       write: () => {},
     });
     assert.deepEqual(fired.fired.map((a) => a.subject), ["ETEL"]);
+    // A landing file whose rows are all quarantined (nothing of the market data changes).
+    await Deno.writeTextFile(
+      `${dir}/bad.csv`,
+      "ticker,trade_date,open,high,low,close,volume\nZZZZ,2025-12-08,1,1,1,1,1\n" +
+        "COMI,2025-12-08,1,1,1,<b>x</b>,1\n",
+    );
+    const [bad] = await loadFiles(srv.warehouse, [localFile(`${dir}/bad.csv`, "daily/bad.csv")], {
+      asOf: new Date("2025-12-08T12:30:00Z"),
+    });
+    assert.deepEqual([bad.rowsLoaded, bad.rowsQuarantined], [0, 2]);
     const browser = await launchBrowser();
     const ctx: Ctx = { srv, browser, inputs, dir };
     try {
@@ -330,12 +342,21 @@ Deno.test({
           const alerts = await cells(page, "#alerts");
           assert.deepEqual(alerts.map((r) => r.slice(0, 3)), [["2025-11-13", "ETEL", "big-move"]]);
           assert.match(alerts[0][3], /^ETEL up \+\d+\.\d\d% on 2025-11-13 /);
+          // The file's name (its key on hover), line and reason, as text: <b> is not markup.
+          const quarantined = await cells(page, "#quarantine");
+          assert.deepEqual(quarantined.map((r) => r.slice(0, 3)), [
+            ["bad.csv", "2", "unknown ticker ZZZZ"],
+            ["bad.csv", "3", 'unparsable close "<b>x</b>"'],
+          ]);
+          assert.ok(quarantined.every((r) => /^\d\d \w{3} \d{4}, \d\d:\d\d Cairo$/.test(r[3])));
+          assert.equal(await page.getAttribute("#quarantine tbody span", "title"), "daily/bad.csv");
+          assert.equal(await page.$("#quarantine b"), null);
           // At 1366 px every table shows all its columns (a run id is 20 characters).
           const overflow = await page.$$eval(
             ".table-wrap",
             (els) => els.map((e) => [e.querySelector("table")!.id, e.scrollWidth - e.clientWidth]),
           );
-          assert.deepEqual(overflow, [["jobs", 0], ["runs", 0], ["alerts", 0]]);
+          assert.deepEqual(overflow, [["jobs", 0], ["runs", 0], ["alerts", 0], ["quarantine", 0]]);
           await shot(page, "pipeline");
           await page.close();
           // Lag and freshness move without a warehouse write: this page renders at every poll.

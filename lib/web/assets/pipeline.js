@@ -1,5 +1,6 @@
 // Pipeline health: data freshness per dataset, stream lag, the stream's dead letters, last run
-// of each job with its duration, recent runs and recent alerts. Every time shown in Cairo time.
+// of each job with its duration, recent runs, recent alerts and the rows batch loads quarantined.
+// Every time shown in Cairo time.
 import { api, egx, fillTable, fmtCairo, fmtDuration, fmtInt, fmtNum, h, live } from "./app.js";
 
 function status(s) {
@@ -48,9 +49,10 @@ function renderDeadLetters(d) {
 }
 
 async function render() {
-  const [health, alerts] = await Promise.all([
+  const [health, alerts, quarantine] = await Promise.all([
     api("/api/v1/pipeline/health"),
     api("/api/v1/alerts", { limit: 20 }),
+    api("/api/v1/pipeline/quarantine", { limit: 20 }),
   ]);
   const d = health.data;
   egx.data.health = d;
@@ -164,6 +166,23 @@ async function render() {
     ],
     alerts.data,
     (r) => `${r.ruleId}/${r.subject}/${r.date}/${r.direction}`,
+  );
+
+  // A file's name, its whole key on hover; reasons quote file contents: text only (h()).
+  fillTable(
+    document.getElementById("quarantine"),
+    [
+      {
+        label: "File",
+        value: (r) =>
+          h("span", { title: r.fileKey }, r.fileKey.slice(r.fileKey.lastIndexOf("/") + 1)),
+      },
+      { label: "Line", class: "num", value: (r) => fmtInt(r.line) },
+      { label: "Reason", class: "wrap", value: (r) => r.reason },
+      { label: "Quarantined", value: (r) => fmtCairo(r.quarantinedAt) },
+    ],
+    quarantine.data,
+    (r) => `${r.fileKey}/${r.etag}/${r.line}`,
   );
 }
 
