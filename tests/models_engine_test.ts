@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Dialect, transpile } from "@polyglot-sql/sdk";
 import { loadConfig } from "../lib/config/config.ts";
 import { Compiler } from "../lib/models/compile.ts";
+import { collectTests, compileTest } from "../lib/models/data_tests.ts";
 import { ancestors, buildGraph, descendants } from "../lib/models/dag.ts";
 import { MAX_MESSAGE, ModelError, ProjectError } from "../lib/models/errors.ts";
 import {
@@ -424,6 +425,39 @@ Deno.test("compilation transpiles Snowflake SQL to DuckDB, writes it under targe
       false,
     );
     assertEquals(again.sql, a.sql);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a model or singular test ending in `;` compiles without it for both targets (it is wrapped in CREATE TABLE AS or a COUNT)", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql": "select 1 as X, ';' as S -- one row\n;\n",
+    "models/tests/no_big_x.sql":
+      "-- X is small\nselect * from {{ ref('a') }} where X > 1; ; -- done\n/* end */\n",
+  });
+  try {
+    const p = await loadProject(root);
+    const [t] = collectTests(p, AS_OF);
+    const sf = new Compiler(p, { target: "snowflake", asOf: AS_OF });
+    assertEquals(
+      (await sf.compileModel(p.models.get("a")!, false)).sql,
+      "select 1 as X, ';' as S -- one row",
+    );
+    const test = (await compileTest(sf, t)).sql;
+    assertEquals(test, "-- X is small\nselect * from S1.a where X > 1");
+    // As test_run.ts wraps it: this was "Expected RParen, got Semicolon" with the `;` kept.
+    const count = `SELECT COUNT(*) AS FAILURES FROM (\n${test}\n) AS failing_rows`;
+    assertEquals(transpile(count, Dialect.Snowflake, Dialect.Snowflake).error, null);
+    const duck = new Compiler(p, { target: "duckdb", asOf: AS_OF });
+    assertEquals(
+      (await duck.compileModel(p.models.get("a")!, false)).sql,
+      "SELECT\n  1 AS X,\n  ';' AS S /* one row */",
+    );
+    assertEquals(
+      (await compileTest(duck, t)).sql,
+      "/* X is small */ SELECT\n  *\nFROM S1.a\nWHERE\n  X > 1",
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

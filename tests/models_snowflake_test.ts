@@ -13,8 +13,10 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Dialect, transpile } from "@polyglot-sql/sdk";
 import { loadProject } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
+import { runTests } from "../lib/models/test_run.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
 import type { Row, SqlValue, Warehouse } from "../lib/warehouse/warehouse.ts";
+import { join } from "node:path";
 import { AS_OF, FIXTURES, fixtureWarehouse, REPO } from "./models_fixture.ts";
 import { snowflakeTestConfig } from "./support/snowflake_server.ts";
 
@@ -161,5 +163,40 @@ Deno.test("stg_financials' Snowflake SQL leaves a TTM sum and a growth over two 
   } finally {
     await sf.close();
     await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("a model and a singular test ending in `;` build and run on Snowflake (the `;` is not wrapped into CREATE TABLE AS or the COUNT)", async () => {
+  const cfg = await snowflakeTestConfig();
+  const sf = await SnowflakeWarehouse.open(cfg, { loginRetries: 0 });
+  const root = await Deno.makeTempDir({ prefix: "egx_sf_semi_" });
+  const files: Record<string, string> = {
+    "models/project.yml": "name: semi\nfolders:\n  staging: {schema: S1, materialized: table}\n",
+    "models/staging/a.sql": "select 1 as X -- one row\n;\n",
+    "models/tests/no_big_x.sql": "select * from {{ ref('a') }} where X > 1; -- done\n",
+  };
+  try {
+    for (const [path, text] of Object.entries(files)) {
+      await Deno.mkdir(join(root, path, ".."), { recursive: true });
+      await Deno.writeTextFile(join(root, path), text);
+    }
+    await sf.query(`CREATE DATABASE IF NOT EXISTS ${cfg.database}`);
+    await sf.migrate();
+    const project = await loadProject(root);
+    const targetDir = join(root, "target");
+    const r = await runModels(sf, project, { asOf: AS_OF, targetDir });
+    assertEquals(r.results.map((x) => [x.name, x.status, x.rows, x.message]), [[
+      "a",
+      "success",
+      1,
+      undefined,
+    ]]);
+    const t = await runTests(sf, project, { asOf: AS_OF, targetDir, storeFailures: false });
+    assertEquals(t.results.map((x) => [x.name, x.status, x.message]), [
+      ["no_big_x", "pass", undefined],
+    ]);
+  } finally {
+    await sf.close();
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -27,7 +27,7 @@ export interface CompileOptions {
 
 type Polyglot = typeof import("@polyglot-sql/sdk");
 let polyglot: Promise<Polyglot> | undefined;
-const CACHE_VERSION = "polyglot-sql@0.12.1/1";
+const CACHE_VERSION = "polyglot-sql@0.12.1/2";
 const CACHE_LIMIT = 2000;
 
 /** A SQL string literal (single quotes doubled). */
@@ -47,6 +47,41 @@ export function sqlLiteral(v: string | number | boolean): string {
 
 /** Variables whose value changes with every run ("now"), unlike the project's `vars`. */
 export const RUN_VARS: readonly string[] = ["as_of_date", "as_of_ts"];
+
+/**
+ * One statement's text without the `;` that closes it and what follows (more `;`, whitespace,
+ * comments): `select 1; -- end` -> `select 1`. Quoted text and comments are skipped over, so a
+ * `;` inside them is kept. Anything else is only trimmed.
+ */
+export function withoutClosingSemicolons(sql: string): string {
+  let cut = -1; // the first `;` after the last token that is not a `;`
+  let i = 0;
+  const skipTo = (end: string, from: number) => {
+    const j = sql.indexOf(end, from);
+    return j < 0 ? sql.length : j + end.length;
+  };
+  while (i < sql.length) {
+    const ch = sql[i];
+    const two = sql.slice(i, i + 2);
+    if (/\s/.test(ch)) i++;
+    else if (two === "--" || two === "//") i = skipTo("\n", i + 2);
+    else if (two === "/*") i = skipTo("*/", i + 2);
+    else if (ch === ";") {
+      if (cut < 0) cut = i;
+      i++;
+    } else {
+      cut = -1;
+      if (two === "$$") i = skipTo("$$", i + 2);
+      else if (ch === "'" || ch === '"') {
+        // '' and "" double the quote; Snowflake also takes \' in a string.
+        i++;
+        while (i < sql.length && sql[i] !== ch) i += sql[i] === "\\" && ch === "'" ? 2 : 1;
+        i++;
+      } else i++;
+    }
+  }
+  return (cut < 0 ? sql : sql.slice(0, cut)).trim();
+}
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
@@ -180,7 +215,8 @@ export class Compiler {
       );
     }
     // Snowflake: keep the text as written (comments and layout); it parsed, which is the check.
-    const out = this.target === "snowflake" ? snowflake.trim() : r.sql[0];
+    // Either way without a closing `;`: the text is wrapped (CREATE TABLE AS, a test's COUNT).
+    const out = withoutClosingSemicolons(this.target === "snowflake" ? snowflake : r.sql[0]);
     this.#cache.set(key, out);
     this.#cacheDirty = true;
     return out;
