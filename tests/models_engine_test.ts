@@ -264,6 +264,41 @@ Deno.test("a model named like a reserved SQL word or an engine working table, or
   }
 });
 
+Deno.test("a config header after leading comments is read; one after SQL is a finding at its line, not a comment silently ignored", async () => {
+  const root = await miniProject({
+    "models/staging/snap.sql":
+      "-- daily snapshot of K\n/*---\nmaterialized: incremental\nunique_key: [K]\n---*/\nselect 1 as K",
+    "models/staging/blocks.sql":
+      "\n/* about\n   blocks */ // more\n  /*---\nmaterialized: view\ntags: [b]\n---*/\nselect 1 as K",
+  });
+  try {
+    const p = await loadProject(root);
+    const snap = p.models.get("snap")!;
+    assertEquals([snap.materialized, snap.uniqueKey], ["incremental", ["K"]]);
+    const blocks = p.models.get("blocks")!;
+    assertEquals([blocks.materialized, blocks.tags], ["view", ["staging", "b"]]);
+    // The header is blanked, its lines kept: the comment and the SQL stay where they were.
+    assertEquals(
+      snap.sql,
+      "-- daily snapshot of K\n     \n                         \n               \n     \nselect 1 as K",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+  const errors = await projectErrors({
+    "models/staging/late.sql": "select 1 as K\n  /*---\nmaterialized: view\n---*/\n",
+    "models/staging/second.sql":
+      "-- two headers\n/*---\nmaterialized: view\n---*/\nselect 1 as K\n/*---\ntags: [x]\n---*/\n",
+    "models/staging/bad_key.sql":
+      "-- one line\n/*---\nmaterialized: sometimes\n---*/\nselect 1 as K",
+  });
+  assertEquals(errors.sort(), [
+    'models/staging/bad_key.sql:3:15 materialized must be one of view, table, incremental, got "sometimes"',
+    "models/staging/late.sql:2:3 a /*--- config header must come first in the file (only comments may precede it); here it is a comment and its config is not read",
+    "models/staging/second.sql:6:1 a /*--- config header must come first in the file (only comments may precede it); here it is a comment and its config is not read",
+  ]);
+});
+
 Deno.test("a model in a schema holding sources, the loaders' tables or the test failures is a finding (its build would replace them)", async () => {
   const errors = await projectErrors({
     "models/project.yml": "name: mini\nfolders:\n  ops: {schema: operational}\n" +

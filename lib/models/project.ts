@@ -9,7 +9,8 @@
  *   models/<folder>/*.yml       `models:` docs/config/tests and `sources:`
  *   models/tests/*.sql          singular data tests (a query returning the failing rows)
  *
- * A model file may start with a YAML header in a comment:
+ * A model file may start with a YAML header in a comment (only comments may come before it; a
+ * header further down is a finding):
  *   /*---
  *   materialized: incremental
  *   unique_key: [TICKER, TRADE_DATE]
@@ -151,6 +152,23 @@ const CONFIG_KEYS = ["materialized", "unique_key", "replace_by", "tags"] as cons
 const HEADER = /^(\s*)\/\*---\r?\n([\s\S]*?)\r?\n---\*\//;
 /** A file that starts like a header: without its `---*\/` the whole file was one comment. */
 const HEADER_START = /^(\s*)\/\*---\r?\n/;
+/** A line opening a header further down, where it is only a comment (its config unread). */
+const LATE_HEADER = /^[ \t]*\/\*---\r?$/m;
+
+/**
+ * Length of the comments and whitespace a file starts with (`-- ...`, `// ...`, `/* ... *\/`),
+ * up to a header's `/*---`: a header after a comment line is still the file's header.
+ */
+function leadingComments(text: string): number {
+  let i = 0;
+  for (;;) {
+    const rest = text.slice(i);
+    const m = /^\s*(--|\/\/)[^\n]*(\n|$)/.exec(rest) ??
+      (HEADER_START.test(rest) ? null : /^\s*\/\*[\s\S]*?\*\//.exec(rest));
+    if (!m || m[0].length === 0) return i;
+    i += m[0].length;
+  }
+}
 
 /**
  * Words a model cannot be named, as its name is written unquoted (`DWH_SILVER.select`): DuckDB's
@@ -638,20 +656,35 @@ export async function loadProject(root: string): Promise<Project> {
       }
       let header: Y | undefined;
       let sql = fileText;
-      const hm = HEADER.exec(fileText);
-      const start = HEADER_START.exec(fileText);
+      // Only comments may come before the header (a description line, say).
+      const lead = leadingComments(fileText);
+      const rest = fileText.slice(lead);
+      const hm = HEADER.exec(rest);
+      const start = HEADER_START.exec(rest);
       if (!hm && start) {
-        const before = start[1].split("\n");
+        const before = fileText.slice(0, lead + start[1].length).split("\n");
         throw new ModelError(
           { file: relFile, line: before.length, col: before.at(-1)!.length + 1 },
           "the /*--- header is never closed: end it with a line ---*/",
         );
       }
+      let body = lead; // where the SQL after the header starts
       if (hm) {
-        const headerLine = hm[1].split("\n").length + 1;
+        const headerLine = fileText.slice(0, lead + hm[1].length).split("\n").length + 1;
         header = readYaml(hm[2], relFile, { lineOffset: headerLine - 1 });
         // Blank the header but keep its newlines, so line numbers still match the file.
-        sql = hm[0].replace(/[^\n]/g, " ") + fileText.slice(hm[0].length);
+        sql = fileText.slice(0, lead) + hm[0].replace(/[^\n]/g, " ") + rest.slice(hm[0].length);
+        body = lead + hm[0].length;
+      }
+      // A header after SQL is only a comment: its config was silently not applied.
+      const late = LATE_HEADER.exec(fileText.slice(body));
+      if (late) {
+        const at = body + late.index + late[0].indexOf("/");
+        throw new ModelError(
+          { file: relFile, ...lineCol(fileText, at) },
+          "a /*--- config header must come first in the file (only comments may precede it); " +
+            "here it is a comment and its config is not read",
+        );
       }
       const template = parseTemplate(sql, relFile);
       if (parts[0] === "tests") {
