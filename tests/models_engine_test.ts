@@ -113,6 +113,31 @@ Deno.test("a template with an unknown function, an unclosed tag or a stray endif
   assertThrows(() => parseTemplate("{{ ref(a) }}", "m.sql"), ModelError, "must be quoted strings");
 });
 
+Deno.test("a parse error after a multi-line comment or tag is reported at the file's line (their newlines are kept)", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql":
+      "{# line 1\nline 2\nline 3 #}\nselect 1 as X,\n  2 as Y\nfrom\nwhere )\n",
+    "models/staging/b.sql":
+      "select X\nfrom {{\n  ref('a')\n}}\n{% if\n  is_incremental() %}where X > 0{% endif\n%}\nwhere )\n",
+  });
+  try {
+    const p = await loadProject(root);
+    const c = new Compiler(p, { target: "snowflake", asOf: AS_OF, write: false });
+    const errors: string[] = [];
+    for (const name of ["a", "b"]) {
+      await c.compileModel(p.models.get(name)!, false).catch((e) => errors.push(e.message));
+    }
+    assertEquals(errors, [
+      "models/staging/a.sql:7:6 Snowflake SQL does not parse: Expected table name or subquery, got Where",
+      "models/staging/b.sql:8:8 Snowflake SQL does not parse: Unexpected token: RParen",
+    ]);
+    const b = c.render(p.models.get("b")!.template, { self: "S1.b", isIncremental: true });
+    assertEquals(b, "select X\nfrom S1.a\n\n\n\nwhere X > 0\n\nwhere )\n");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("an unknown ref is an error naming the file and line, with a suggestion", async () => {
   const errors = await projectErrors({
     "models/staging/stg_a.sql": "select 1 as X",

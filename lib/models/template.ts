@@ -110,11 +110,21 @@ export function parseTemplate(
     if (end < 0) throw new ModelError(pos, `"${m[0]}" is never closed with "${closer}"`);
     const body = text.slice(m.index + 2, end);
     at = end + 2;
-    if (m[0] === "{#") continue;
+    // The newlines a comment or tag spanned are kept (after what it renders to), so rendered
+    // line numbers still match the file.
+    const spanned = body.split("\n").length - 1;
+    const keepLines = () => {
+      if (spanned > 0) current().push({ kind: "text", text: "\n".repeat(spanned) });
+    };
+    if (m[0] === "{#") {
+      keepLines();
+      continue;
+    }
     if (m[0] === "{{") {
       const call = parseCall(body, pos);
       calls.push(call);
       current().push({ kind: "expr", call });
+      keepLines();
       continue;
     }
     const stmt = body.trim().replace(/\s+/g, " ");
@@ -140,6 +150,7 @@ export function parseTemplate(
         `unsupported statement {% ${stmt} %} (have: if is_incremental(), else, endif)`,
       );
     }
+    keepLines();
   }
   if (at < text.length) current().push({ kind: "text", text: text.slice(at) });
   const unclosed = stack.pop();
