@@ -347,6 +347,24 @@ Deno.test("a rule naming a ticker or index the warehouse does not list is a conf
       parseRules(SUBJECT_RULES.replace(", NOPE", "").replace(", ZZZZ", "").replace(", EGX20", "")),
     );
   });
+  // A ticker written in lower case or with .CA keeps its position (it was looked up by its code).
+  await withWarehouse(async (wh) => {
+    const rules = parseRules(
+      "rules:\n  - id: r1\n    kind: price_move\n    threshold_pct: 5\n" +
+        "    tickers: [COMX, comy, ZZZZ.CA]\n",
+      "my_alerts.yaml",
+    );
+    await assert.rejects(checkRuleSubjects(wh, rules), (e: unknown) => {
+      assert.ok(e instanceof AlertRulesError);
+      const why = "(not in the warehouse's company list, OPERATIONAL.TBL_COMPANY)";
+      assert.deepEqual(e.findings, [
+        `my_alerts.yaml:5:15 rule r1: unknown ticker COMX ${why}`,
+        `my_alerts.yaml:5:21 rule r1: unknown ticker COMY ${why}`,
+        `my_alerts.yaml:5:27 rule r1: unknown ticker ZZZZ ${why}`,
+      ]);
+      return true;
+    });
+  });
   // A warehouse with no company list yet (nothing loaded) says so.
   const empty = await DuckDBWarehouse.open(`${dir}/${crypto.randomUUID()}.duckdb`);
   try {

@@ -132,12 +132,15 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
     }
     const rule = parseRule(item, at, i + 1);
     if (!rule) continue;
+    // Keyed by the code the rule holds (comi and COMI.CA are COMI), as checkRuleSubjects looks
+    // them up; an index code is kept as written.
     const subjects = new Map<string, string>();
-    const listed = item.get(rule.kind === "index_move" ? "indices" : "tickers", true);
+    const index = rule.kind === "index_move";
+    const listed = item.get(index ? "indices" : "tickers", true);
     for (const n of isSeq(listed) ? listed.items : []) {
-      if (isScalar(n) && typeof n.value === "string" && !subjects.has(n.value)) {
-        subjects.set(n.value, where(n));
-      }
+      if (!isScalar(n) || typeof n.value !== "string") continue;
+      const code = index ? n.value : tickerCode(n.value);
+      if (code !== undefined && !subjects.has(code)) subjects.set(code, where(n));
     }
     origins.set(rule, { file, subjects });
     rules.push(rule);
