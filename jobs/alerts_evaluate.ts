@@ -35,7 +35,8 @@ Evaluates the alert rules (default alerts.yaml) on the warehouse (EGX_WAREHOUSE)
 fires at most once per ticker or index, Cairo trade date and direction. New alerts are recorded
 in OPERATIONAL.TBL_ALERT_EVENT, printed ("ALERT ...") and POSTed as JSON to
 EGX_ALERT_WEBHOOK_URL when set; a failed delivery is retried at the next evaluation and makes
-the job fail. Without a webhook, the alerts printed are recorded as delivered, and no others.
+the job fail (exit 2 when the job may not connect to the webhook's host: under the runner, set
+EGX_ALERT_WEBHOOK_NET to its host:port). Without a webhook, the alerts printed are recorded as delivered, and no others.
 A bad rules file (mistakes, or a ticker or index the warehouse does not list) exits 2.
 
   --rules FILE      rule file (default alerts.yaml)
@@ -164,6 +165,14 @@ if (import.meta.main) {
               `it, or by the first evaluation after its ${CLAIM_LEASE_MS / 60_000}-minute lease)`
             : ""),
       );
+      // No permission to reach the webhook: a configuration error (exit 2), which the runner
+      // does not retry; trying again in 30 s could not succeed. The alerts stay undelivered.
+      const refused = r.failed.find((f) => f.notPermitted);
+      if (refused) {
+        throw new ConfigError(
+          `${r.failed.length} alert(s) not delivered (kept for the next run): ${refused.error}`,
+        );
+      }
       if (r.failed.length > 0) {
         throw new DeliveryError(
           `${r.failed.length} alert(s) not delivered (kept for the next run): ${r.failed[0].error}`,

@@ -1205,6 +1205,30 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       ),
     );
 
+    // A host the job may not connect to (jobs.yaml's net permission, EGX_ALERT_WEBHOOK_NET,
+    // defaults to 127.0.0.1): a configuration error, exit 2 (not retried), saying what to set,
+    // not Deno's "--allow-net flag"; the alerts stay undelivered.
+    const denied = await run(["--date", DATE], {
+      EGX_ALERT_WEBHOOK_URL: "http://localhost:9999/hook",
+    });
+    assert.equal(denied.code, 2, denied.stderr);
+    assert.equal(
+      denied.stderr.replace(/ \(at [^)]*\)$/, ""),
+      "alerts_evaluate: ConfigError: 2 alert(s) not delivered (kept for the next run): webhook " +
+        "not permitted: this job may not connect to localhost:9999; set " +
+        "EGX_ALERT_WEBHOOK_NET=localhost:9999 (the job's net permission in jobs.yaml; run by " +
+        "hand, --allow-net=localhost:9999)",
+    );
+    const kept = await DuckDBWarehouse.open(path);
+    try {
+      const [{ N }] = await kept.query<{ N: number }>(
+        "SELECT count(*) AS N FROM OPERATIONAL.TBL_ALERT_EVENT WHERE DELIVERED_AT IS NULL",
+      );
+      assert.equal(Number(N), 2);
+    } finally {
+      await kept.close();
+    }
+
     // Alerts another evaluation holds (one running now, or one killed within its lease) are
     // named, not silently left out of "0 delivered".
     const other = await DuckDBWarehouse.open(path);

@@ -34,6 +34,23 @@ export class DeliveryError extends Error {
   }
 }
 
+/**
+ * The job may not connect to the webhook's host (Deno's net permission: under the runner,
+ * EGX_ALERT_WEBHOOK_NET in jobs.yaml). A configuration error, not an outage: trying again with
+ * the same permissions cannot succeed. `host` is the host:port the permission must name.
+ */
+export class WebhookNotPermittedError extends DeliveryError {
+  override name = "WebhookNotPermittedError";
+  constructor(readonly host: string, opts: ErrorOptions = {}) {
+    super(
+      `webhook not permitted: this job may not connect to ${host}; set ` +
+        `EGX_ALERT_WEBHOOK_NET=${host} (the job's net permission in jobs.yaml; run by hand, ` +
+        `--allow-net=${host})`,
+      opts,
+    );
+  }
+}
+
 /** The stdout line for an alert. */
 export function alertLine(a: AlertEvent): string {
   return `ALERT ${a.date} ${a.subject} [${a.ruleId}] ${a.message}`;
@@ -82,6 +99,13 @@ export async function postWebhook(
       redirect: "manual",
     });
   } catch (e) {
+    // No net permission for the host: Deno's own words ("run again with the --allow-net flag")
+    // do not fit a job the runner starts, and waiting cannot help.
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      const quoted = e.message.match(/net access to "([^"]+)"/)?.[1];
+      const host = quoted ?? hostPort(url);
+      throw new WebhookNotPermittedError(redact(host, secretForms(url)), { cause: e });
+    }
     // Deno's fetch says only "fetch failed"; its cause says why (refused, DNS, TLS), quoting the
     // URL normalised and without its user: every form of the URL is masked.
     let why = e instanceof Error ? e.message : String(e);
@@ -134,5 +158,16 @@ async function readStart(res: Response, max: number): Promise<string> {
     return text;
   } finally {
     await reader.cancel().catch(() => {});
+  }
+}
+
+/** The host:port of `url` (the port its scheme implies when it names none). */
+function hostPort(url: string): string {
+  try {
+    const u = new URL(url);
+    const port = u.port || (u.protocol === "https:" ? "443" : "80");
+    return `${u.hostname}:${port}`;
+  } catch {
+    return "the webhook's host";
   }
 }

@@ -13,6 +13,7 @@ import {
   DeliveryError,
   postWebhook,
   WEBHOOK_TIMEOUT_MS,
+  WebhookNotPermittedError,
 } from "./deliver.ts";
 import type { RetryAfter } from "./retry_after.ts";
 import { evaluateRules } from "./evaluate.ts";
@@ -58,9 +59,10 @@ export interface AlertRunResult {
   delivered: number;
   /**
    * Deliveries that failed (kept undelivered, retried at the next evaluation); `retryAfter`: the
-   * webhook's 429 or 503 answer asked to be left alone for a while.
+   * webhook's 429 or 503 answer asked to be left alone for a while; `notPermitted`: the job may
+   * not connect to the webhook's host (a configuration error: no later try can succeed).
    */
-  failed: { alert: AlertEvent; error: string; retryAfter?: RetryAfter }[];
+  failed: { alert: AlertEvent; error: string; retryAfter?: RetryAfter; notPermitted?: true }[];
   /**
    * Undelivered alerts another evaluation holds under a live claim (one running now, or one
    * killed less than the lease ago): sent by it, or by the first evaluation after the lease.
@@ -130,7 +132,12 @@ export async function evaluateAlerts(
   // A POST starting later could still run when the lease ends and another evaluation may take
   // the claim over and send the same alert.
   const sendBy = claimedAt.getTime() + CLAIM_LEASE_MS - WEBHOOK_TIMEOUT_MS;
-  const outcomes: { alert: AlertEvent; error?: string; retryAfter?: RetryAfter }[] = [];
+  const outcomes: {
+    alert: AlertEvent;
+    error?: string;
+    retryAfter?: RetryAfter;
+    notPermitted?: true;
+  }[] = [];
   // Recorded even when the evaluation is stopped, before or meanwhile (then within
   // RELEASE_TIMEOUT_MS): the alerts sent are not sent again after the claim's lease, and those
   // not sent go back to the next evaluation at once.
@@ -146,10 +153,12 @@ export async function evaluateAlerts(
       const alert = pending[next];
       let error: string | undefined;
       let retryAfter: RetryAfter | undefined;
+      let notPermitted = false;
       try {
         await postWebhook(opts.webhookUrl, alert, { signal: opts.signal, now });
       } catch (e) {
         if (e instanceof DeliveryError) retryAfter = e.retryAfter;
+        notPermitted = e instanceof WebhookNotPermittedError;
         // Cut off by the stop itself (fetch rejects with the signal's reason), not an answer
         // or a failure that came first.
         const cutOff = opts.signal?.aborted && e instanceof Error &&
@@ -162,7 +171,12 @@ export async function evaluateAlerts(
           : String(e);
       }
       // Recorded before the next POST: an evaluation killed later sends none of these again.
-      await record([retryAfter ? { alert, error, retryAfter } : { alert, error }]);
+      await record([{
+        alert,
+        error,
+        ...(retryAfter ? { retryAfter } : {}),
+        ...(notPermitted ? { notPermitted: true as const } : {}),
+      }]);
       // The webhook failed (down, refusing, rate-limiting, or silent until the timeout): the
       // rest wait for the next evaluation. Trying each in turn took up to the timeout per
       // alert (a hanging webhook held 100 alerts for the whole lease) and hammered a 429.
