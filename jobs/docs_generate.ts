@@ -16,8 +16,8 @@ import { loadConfig, parseInteger } from "../lib/config/config.ts";
 import { generateDocs } from "../lib/models/docs.ts";
 import { serveDocs } from "../lib/models/docs_server.ts";
 import { loadProject } from "../lib/models/project.ts";
-import { runJob } from "../lib/runner/job.ts";
-import { openWarehouse } from "../lib/warehouse/warehouse.ts";
+import { jobContext, nothingToDo, runJob } from "../lib/runner/job.ts";
+import { openWarehouse, WarehouseMissingError } from "../lib/warehouse/warehouse.ts";
 
 const HELP = `Usage: jobs/docs_generate.ts [--serve [--port N] [--no-generate]]
 
@@ -27,7 +27,10 @@ target/test_status.json.
 
   --serve          serve target/docs on http://127.0.0.1:PORT/ until Ctrl-C
   --port N         port for --serve (default 8090; 0 = any free port)
-  --no-generate    with --serve: serve the existing site without regenerating it`;
+  --no-generate    with --serve: serve the existing site without regenerating it
+
+Without a warehouse file (a pipeline not run yet) there is nothing to document: it says so and
+exits 78 ("nothing to do").`;
 
 if (import.meta.main) {
   await runJob({ name: "docs_generate", help: HELP }, async (args, signal) => {
@@ -43,7 +46,19 @@ if (import.meta.main) {
     if (!values["no-generate"]) {
       const project = await loadProject(".");
       const config = loadConfig();
-      const wh = await openWarehouse(config.warehouse, { signal, mustExist: true });
+      const wh = await openWarehouse(config.warehouse, { signal, mustExist: true }).catch((e) => {
+        if (!(e instanceof WarehouseMissingError)) throw e;
+        // Nothing to document yet. In a pipeline whose first job failed before creating the file
+        // (all_done runs this job anyway) that failure is the one to read: telling the user to
+        // run the pipeline they just ran would mislead. By hand, say how the file comes about.
+        nothingToDo(
+          `no warehouse yet to document: DuckDB warehouse file ${e.path} (EGX_WAREHOUSE, ` +
+            "default data/egx.duckdb) does not exist" +
+            (jobContext().runId === undefined
+              ? '; run "deno task run full_pipeline" to create it, or fix EGX_WAREHOUSE'
+              : ""),
+        );
+      });
       try {
         const r = await generateDocs(wh, project, { asOf: config.asOf, signal });
         const nodes = Object.values(r.manifest.nodes);

@@ -1,7 +1,8 @@
 /**
  * The warehouse file as the jobs see it, started as the runner starts them (jobs.yaml's
  * permissions, a cleared environment): a job that only reads the warehouse refuses a missing
- * DuckDB file (a mistyped EGX_WAREHOUSE) instead of creating an empty one; a file that is not a
+ * DuckDB file (a mistyped EGX_WAREHOUSE) instead of creating an empty one (docs_generate has
+ * nothing to document: exit 78); a file that is not a
  * DuckDB database is a configuration error; a writer names a missing folder. Each is exit 2 (not
  * retried by the runner) with one line naming the file, and nothing is created or changed.
  */
@@ -10,8 +11,13 @@ import { denoCacheEnv, projectJob, taskFlags } from "./support/processes.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
-async function run(job: string, env: Record<string, string>, args: string[] = []) {
-  const out = await (await projectJob(job, env, args)).output();
+async function run(
+  job: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  attempt: Record<string, string> = {},
+) {
+  const out = await (await projectJob(job, env, args, undefined, attempt)).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -43,7 +49,7 @@ const MISSING = (path: string) =>
 Deno.test("the jobs that only read the warehouse refuse a missing DuckDB file: exit 2, one line naming it, no file created", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/egx.duckbd`; // a typo of egx.duckdb
-    for (const job of ["validate_data", "models_test", "docs_generate", "alerts_evaluate"]) {
+    for (const job of ["validate_data", "models_test", "alerts_evaluate"]) {
       const r = await run(job, { EGX_WAREHOUSE: path });
       assert.deepEqual(
         [r.code, errorLine(r.stderr), r.stdout],
@@ -52,6 +58,33 @@ Deno.test("the jobs that only read the warehouse refuse a missing DuckDB file: e
       );
       assert.deepEqual(entries(dir), [], `${job} created a file`); // no file, no .wal
     }
+  });
+});
+
+Deno.test("docs_generate without a warehouse has nothing to document: exit 78, one line, no file created", async () => {
+  await withDir(async (dir) => {
+    // The warehouse's folder missing too, as on a fresh clone whose first pipeline run failed in
+    // s3_check: docs_generate (trigger all_done) adds no second failure and does not tell the
+    // user to run the pipeline they just ran; by hand (deno task docs) it says how to make one.
+    const path = `${dir}/data/egx.duckdb`;
+    const said = `docs_generate: nothing to do: no warehouse yet to document: DuckDB warehouse ` +
+      `file ${path} (EGX_WAREHOUSE, default data/egx.duckdb) does not exist`;
+    const runner = await run("docs_generate", { EGX_WAREHOUSE: path }, [], {
+      EGX_RUN_ID: "20261127-230000-ab12",
+      EGX_JOB: "docs_generate",
+      EGX_ATTEMPT: "1",
+    });
+    assert.deepEqual([runner.code, runner.stdout, runner.stderr], [78, `${said}\n`, ""]);
+    const byHand = await run("docs_generate", { EGX_WAREHOUSE: path });
+    assert.deepEqual(
+      [byHand.code, byHand.stdout, byHand.stderr],
+      [
+        78,
+        `${said}; run "deno task run full_pipeline" to create it, or fix EGX_WAREHOUSE\n`,
+        "",
+      ],
+    );
+    assert.deepEqual(entries(dir), []);
   });
 });
 

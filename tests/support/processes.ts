@@ -74,6 +74,8 @@ export async function projectJob(
   env: Record<string, string>,
   extraArgs: string[] = [],
   io: Pick<Deno.CommandOptions, "stdout" | "stderr"> = { stdout: "piped", stderr: "piped" },
+  /** Variables the runner adds per attempt (EGX_RUN_ID...): the job then sees a runner's run. */
+  attempt: Record<string, string> = {},
 ): Promise<Deno.Command> {
   const { loadManifest } = await import("../../lib/runner/manifest.ts");
   const { jobCommand } = await import("../../lib/runner/plan.ts");
@@ -85,7 +87,7 @@ export async function projectJob(
     args: [...cmd.argv.slice(1), ...extraArgs],
     cwd: cmd.cwd,
     clearEnv: true,
-    env: cmd.env,
+    env: { ...cmd.env, ...attempt },
     ...io,
   });
 }
