@@ -232,7 +232,7 @@ Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch 
     assert.equal(late.code, 1);
     assert.match(
       late.out,
-      /FAIL {2}recent data present: no prices for 2025-12-10, .*\(latest stored: 2025-12-08\)/,
+      /FAIL {2}recent data present: no prices for 2025-12-10, .*\(latest stored: 2025-12-08; set EGX_AS_OF=2025-12-08 to judge data as of an earlier day, e\.g\. a copy of the sample\)$/m,
     );
     assert.match(
       late.err.trim(),

@@ -116,7 +116,8 @@ Deno.test("duplicates, bad prices, stale data and unreconciled counts each fail 
     assert.equal(
       detail["recent data present"],
       "no prices for 2025-12-10, the last trading day closed by 2025-12-10T13:00:00.000Z " +
-        "(latest stored: 2025-12-08)",
+        "(latest stored: 2025-12-08; set EGX_AS_OF=2025-12-08 to judge data as of an earlier " +
+        "day, e.g. a copy of the sample)",
     );
     assert.match(
       detail["row counts reconcile per file"],

@@ -132,7 +132,12 @@ export async function validateData(
       ? `${onDay} ticker(s) with prices for ${due}, the last trading day closed by ` +
         opts.asOf.toISOString()
       : `no prices for ${due}, the last trading day closed by ${opts.asOf.toISOString()} ` +
-        `(latest stored: ${latest ?? "none"})`,
+        // Older data (a copy of the sample, a bucket of last year's files) is judged by today
+        // unless EGX_AS_OF says otherwise: say how, with the day that would pass.
+        (latest
+          ? `(latest stored: ${latest}; set EGX_AS_OF=${latest} to judge data as of an ` +
+            "earlier day, e.g. a copy of the sample)"
+          : "(latest stored: none)"),
   });
 
   const [{ N: files }] = await run("loaded_file_count");
