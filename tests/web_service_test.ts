@@ -34,6 +34,7 @@ async function withServer(
     docs?: boolean;
     extraEndpoints?: Endpoint[];
     lockTimeoutMs?: number;
+    env?: Record<string, string>;
   } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "egx-web-" });
@@ -576,6 +577,53 @@ Deno.test("no dataset is ever shown with a negative age", async () => {
       35.5,
     ]);
   });
+});
+
+/** A streamed bar 17 minutes before 13:00 Cairo on Monday 2025-12-08 (in the session). */
+const STREAMED_17_MIN = [
+  "INSERT INTO OPERATIONAL.TBL_INTRADAY_BAR (TICKER, BAR_START, INTERVAL_MINUTES, DATA_SOURCE, " +
+  "TRADE_DATE, OPEN, HIGH, LOW, CLOSE, VOLUME) VALUES ('COMI', " +
+  "CAST('2025-12-08 10:43:00' AS TIMESTAMP), 1, 'STREAMING_API', DATE '2025-12-08', 1, 1, 1, 1, 1)",
+  [],
+] as const;
+
+Deno.test("streamed quotes are stale in a session by EGX_STREAM_MAX_STALENESS_MINUTES, as in health_check", async () => {
+  await withTempWarehouse(async (wh) => {
+    await wh.transaction((s) => s.execute(...STREAMED_17_MIN));
+    const asOf = new Date("2025-12-08T11:00:00Z");
+    const quotes = async (opts: { maxStalenessMinutes?: number }) => {
+      const f = (await freshness(wh, asOf, { now: asOf, ...opts }))[3];
+      return [f.dataset, f.stale, f.expectation];
+    };
+    // The configuration's default, 15 minutes (it was a fixed 20 here).
+    assert.deepEqual(await quotes({}), [
+      "streamed quotes",
+      true,
+      "during a session: at most 15 minutes old",
+    ]);
+    assert.deepEqual(await quotes({ maxStalenessMinutes: 20 }), [
+      "streamed quotes",
+      false,
+      "during a session: at most 20 minutes old",
+    ]);
+  });
+  // The API judges by the configured limit (the server's as-of: 11:00 UTC, in the session).
+  for (const [limit, stale] of [["15", true], ["20", false]] as const) {
+    await withServer(async (srv) => {
+      await srv.warehouse.transaction((s) => s.execute(...STREAMED_17_MIN));
+      await new Promise((r) => setTimeout(r, 250));
+      const r = await srv.get("/api/v1/pipeline/health");
+      assert.equal(r.status, 200);
+      const f = r.body.data.freshness[3];
+      assert.deepEqual(
+        [f.dataset, f.stale, f.expectation],
+        ["streamed quotes", stale, `during a session: at most ${limit} minutes old`],
+      );
+    }, {
+      asOf: "2025-12-08T11:00:00Z",
+      env: { EGX_STREAM_MAX_STALENESS_MINUTES: limit },
+    });
+  }
 });
 
 Deno.test("a trade date is aged from its session's close in Cairo, summer time and Ramadan included", async () => {

@@ -157,6 +157,7 @@ export const serviceEndpoints: Endpoint[] = [
         logDir: deps.config.logDir,
         asOf: deps.asOf(),
         now: deps.now?.(),
+        maxStalenessMinutes: deps.config.stream.maxStalenessMinutes,
         sources: deps.health,
         deadLetters: {
           topic: deps.config.kafka.deadLetterTopic,

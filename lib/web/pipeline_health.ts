@@ -166,6 +166,9 @@ const hours = (from: string, to: Date) => {
   return Math.max(0, Math.round(((to.getTime() - at) / 3_600_000) * 10) / 10);
 };
 
+/** EGX_STREAM_MAX_STALENESS_MINUTES's default (lib/config/config.ts), when none is given. */
+const DEFAULT_STREAM_STALENESS_MINUTES = 15;
+
 /** The regular session's close, for a date the calendar has no session on. */
 const REGULAR_CLOSE = "14:30";
 
@@ -180,16 +183,18 @@ interface FreshnessRow {
 /**
  * Freshness of each dataset against the market calendar at `asOf`: daily data is fresh when it
  * reaches the last trading day before asOf's Cairo date; streamed bars are fresh when, during a
- * session, the newest is at most 20 minutes old (public feeds lag 15-20 minutes). The last load
+ * session, the newest is at most `maxStalenessMinutes` old (EGX_STREAM_MAX_STALENESS_MINUTES,
+ * default 15, the limit health_check applies too, so the two agree). The last load
  * happened on the wall clock, so it is aged against `opts.now` (default: the real clock), not
  * against an as-of pinned to the sample's end.
  */
 export async function freshness(
   wh: Warehouse,
   asOf: Date,
-  opts: { now?: Date } = {},
+  opts: { now?: Date; maxStalenessMinutes?: number } = {},
 ): Promise<Freshness[]> {
   const now = opts.now ?? new Date();
+  const limit = opts.maxStalenessMinutes ?? DEFAULT_STREAM_STALENESS_MINUTES;
   const [ops] = await wh.query<FreshnessRow>(SQL.get("freshness_operational"), [], {
     label: "serve: freshness",
   });
@@ -209,6 +214,8 @@ export async function freshness(
     expectation: `trade date ${expected} (the last trading day before today) or later`,
   });
   const streamAge = ops.STREAM_LATEST ? hours(ops.STREAM_LATEST, asOf) : null;
+  // Judged on the exact age: ageHours is rounded to 6 minutes.
+  const streamMs = ops.STREAM_LATEST ? asOf.getTime() - Date.parse(ops.STREAM_LATEST) : null;
   return [
     daily("daily prices (operational)", ops.DAILY_LATEST),
     daily("daily prices (gold)", gold),
@@ -223,8 +230,8 @@ export async function freshness(
       dataset: "streamed quotes",
       latest: ops.STREAM_LATEST,
       ageHours: streamAge,
-      stale: isInSession(asOf) && (streamAge === null || streamAge > 20 / 60),
-      expectation: "during a session: at most 20 minutes old",
+      stale: isInSession(asOf) && (streamMs === null || streamMs > limit * 60_000),
+      expectation: `during a session: at most ${limit} minutes old`,
     },
     {
       dataset: "last landing file loaded",
@@ -367,6 +374,8 @@ export async function pipelineHealth(
     logDir: string;
     asOf: Date;
     now?: Date;
+    /** Streamed quotes' staleness limit in a session (config.stream.maxStalenessMinutes). */
+    maxStalenessMinutes?: number;
     sources: HealthSources;
     /** The dead-letter topic and the stream's status folder. */
     deadLetters: { topic: string; statusDir: string };
@@ -374,7 +383,10 @@ export async function pipelineHealth(
 ): Promise<PipelineHealth> {
   const now = opts.now ?? new Date();
   const history = runnerHistory(opts.logDir);
-  const fresh = await freshness(wh, opts.asOf, { now });
+  const fresh = await freshness(wh, opts.asOf, {
+    now,
+    maxStalenessMinutes: opts.maxStalenessMinutes,
+  });
   // Two Kafka calls: at the same time, so an unreachable broker is waited for once.
   const [stream, dead] = await Promise.all([
     streamPosition(wh, opts.sources),

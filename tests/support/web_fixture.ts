@@ -52,6 +52,8 @@ export interface TestServerOptions {
   now?: string;
   /** How long a query waits for a file another process holds (default 15 s, as serve). */
   lockTimeoutMs?: number;
+  /** More configuration variables (e.g. EGX_STREAM_MAX_STALENESS_MINUTES). */
+  env?: Record<string, string>;
 }
 
 export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
@@ -65,6 +67,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     ...(opts.landing ? { EGX_LANDING: opts.landing } : {}),
     EGX_STREAM_STATUS_DIR: opts.statusDir ?? `${opts.logDir}/stream`,
     ...(opts.deadLetterTopic ? { EGX_TOPIC_DEAD_LETTER: opts.deadLetterTopic } : {}),
+    ...opts.env,
   };
   const config = loadConfig((k) => env[k]);
   const warehouse = await openWarehouse(config.warehouse, {
