@@ -9,7 +9,8 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { join } from "node:path";
-import { generateDocs, type Manifest } from "../lib/models/docs.ts";
+import { type DocNode, generateDocs, type Manifest } from "../lib/models/docs.ts";
+import { lineageSvg } from "../lib/models/docs_html.ts";
 import { docsFile, serveDocs } from "../lib/models/docs_server.ts";
 import { loadProject } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
@@ -311,4 +312,45 @@ Deno.test("a docs page that cannot be written (its path too long for the system)
     await fx.close();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("a source's lineage graph starts with the source in the left column and has a finite height", () => {
+  const node = (id: string, parents: string[], children: string[]): DocNode => ({
+    id,
+    kind: id.startsWith("source.") ? "source" : "model",
+    name: id.split(".").at(-1)!,
+    relation: `S.${id.split(".").at(-1)}`,
+    file: "",
+    description: "",
+    built: true,
+    columns: [],
+    parents,
+    children,
+    tests: [],
+  });
+  const m: Manifest = {
+    project: "mini",
+    generatedAt: "",
+    asOf: "",
+    warehouse: "duckdb",
+    nodes: {
+      "source.s.T": node("source.s.T", [], ["model.a"]),
+      "model.a": node("model.a", ["source.s.T"], ["model.b"]),
+      "model.b": node("model.b", ["model.a"], []),
+    },
+    tests: {},
+    lineage: {
+      nodes: ["source.s.T", "model.a", "model.b"],
+      edges: [["source.s.T", "model.a"], ["model.a", "model.b"]],
+    },
+  };
+  const svg = (focus: string) => lineageSvg(m, { depth: 1, focus });
+  const size = (s: string) => /^<svg [^>]*width="([^"]*)" height="([^"]*)"/.exec(s)!.slice(1);
+  const xs = (s: string) => [...s.matchAll(/<rect x="(\d+)"/g)].map((x) => Number(x[1]));
+  // Two columns (source, its child) of one box each: 20 + 2 * (230 + 90) - 90 wide, 20 + 36 high.
+  assertEquals(size(svg("source.s.T")), ["570", "56"]);
+  assertEquals(xs(svg("source.s.T")), [10, 330]);
+  // A model with parents and children keeps its three columns.
+  assertEquals(size(svg("model.a")), ["890", "56"]);
+  assertEquals(xs(svg("model.a")), [10, 330, 650]);
 });

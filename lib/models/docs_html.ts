@@ -99,13 +99,16 @@ export function lineageSvg(
     layer.set(id, l);
     return l;
   };
-  const layers: string[][] = [];
+  const slots: string[][] = [];
   for (const id of ids) {
     const l = focus
       ? (id === focus ? 1 : m.nodes[focus].parents.includes(id) ? 0 : 2)
       : layerOf(id);
-    (layers[l] ??= []).push(id);
+    (slots[l] ??= []).push(id);
   }
+  // A focus without parents (every source) leaves slot 0 a hole: dropped, so the graph has no
+  // empty left column, and the height is a number (Math.max over a hole was NaN: height="NaN").
+  const layers = slots.filter((l) => l !== undefined);
   const W = 230, H = 26, GX = 90, GY = 10;
   const pos = new Map<string, { x: number; y: number }>();
   layers.forEach((ls, i) => {
