@@ -16,6 +16,8 @@ import { collectTests, compileTest } from "../lib/models/data_tests.ts";
 import { ancestors, buildGraph, descendants } from "../lib/models/dag.ts";
 import { MAX_MESSAGE, ModelError, ProjectError } from "../lib/models/errors.ts";
 import {
+  columnsQueryOf,
+  columnType,
   incrementalMergeStatements,
   incrementalStageStatements,
   tableStatements,
@@ -851,4 +853,60 @@ Deno.test("a model can switch between view and table, and an incremental model w
     await wh.close();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("an incremental model whose upstream column changed type under the same definition is rebuilt in full, not cast to the old type", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql": "select 1 as K, 10 as V",
+    "models/marts/b.sql":
+      "/*---\nmaterialized: incremental\nunique_key: K\n---*/\nselect * from {{ ref('a') }}",
+  });
+  const wh = await memoryWarehouse(root);
+  const run = async () => {
+    const r = await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: join(root, "target"),
+    });
+    assert(r.ok, JSON.stringify(r.results.map((x) => x.message)));
+    const b = r.results.find((x) => x.name === "b")!;
+    return [b.mode, b.reason];
+  };
+  try {
+    await run();
+    // Identical types compare equal: the next run merges.
+    assertEquals(await run(), ["incremental", undefined]);
+    await Deno.writeTextFile(
+      join(root, "models/staging/a.sql"),
+      "select 1 as K, 10.75::DOUBLE as V",
+    );
+    assertEquals(await run(), ["full-refresh", "column types changed: V DOUBLE (was INTEGER)"]);
+    assertEquals(await wh.query("SELECT * FROM M1.b"), [{ K: 1, V: 10.75 }]);
+    assertEquals(await run(), ["incremental", undefined]);
+    assertEquals(await wh.query("SELECT * FROM M1.b"), [{ K: 1, V: 10.75 }]);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("column types are spelled one way: case and spaces of DuckDB's, precision and scale of Snowflake's NUMBER", () => {
+  const row = (
+    DATA_TYPE: string,
+    NUMERIC_PRECISION: number | null,
+    NUMERIC_SCALE: number | null,
+  ) => ({
+    COLUMN_NAME: "V",
+    DATA_TYPE,
+    NUMERIC_PRECISION,
+    NUMERIC_SCALE,
+  });
+  assertEquals(columnType("duckdb", row("decimal(18, 3)", 18, 3)), "DECIMAL(18,3)");
+  assertEquals(columnType("duckdb", row("INTEGER", 32, 0)), "INTEGER");
+  assertEquals(columnType("snowflake", row("NUMBER", 38, 2)), "NUMBER(38,2)");
+  assertEquals(columnType("snowflake", row("NUMBER", 38, 0)), "NUMBER(38,0)");
+  assertEquals(columnType("snowflake", row("FLOAT", null, null)), "FLOAT");
+  assertEquals(columnType("snowflake", row("TEXT", null, null)), "TEXT");
+  const q = columnsQueryOf("snowflake", false, ["M1", "b"]);
+  const t = transpile(q, Dialect.Snowflake, Dialect.Snowflake);
+  assert(t.success, `${t.error}: ${q}`);
 });

@@ -97,15 +97,41 @@ export function columnsQueryOf(target: Target, temp: boolean, params: readonly s
   return columnsQuery(target, temp).replace(/\?/g, () => `'${params[i++].replaceAll("'", "''")}'`);
 }
 
-/** Columns of a relation, in order (information_schema works on both warehouses). */
+/**
+ * Columns of a relation, in order, with their types (information_schema works on both
+ * warehouses; see columnType).
+ */
 export function columnsQuery(target: Target, temp: boolean): string {
+  const cols = "SELECT column_name AS COLUMN_NAME, data_type AS DATA_TYPE, " +
+    "numeric_precision AS NUMERIC_PRECISION, numeric_scale AS NUMERIC_SCALE " +
+    "FROM information_schema.columns ";
   if (target === "duckdb" && temp) {
-    return "SELECT column_name AS COLUMN_NAME FROM information_schema.columns " +
-      "WHERE table_catalog = 'temp' AND table_name = ? ORDER BY ordinal_position";
+    return cols + "WHERE table_catalog = 'temp' AND table_name = ? ORDER BY ordinal_position";
   }
-  return "SELECT column_name AS COLUMN_NAME FROM information_schema.columns " +
-    "WHERE upper(table_schema) = upper(?) AND upper(table_name) = upper(?) " +
+  return cols + "WHERE upper(table_schema) = upper(?) AND upper(table_name) = upper(?) " +
     "ORDER BY ordinal_position";
+}
+
+/** A row of columnsQuery. */
+export type ColumnRow = {
+  COLUMN_NAME: string;
+  DATA_TYPE: string;
+  NUMERIC_PRECISION?: number | null;
+  NUMERIC_SCALE?: number | null;
+};
+
+/**
+ * A column's type spelled one way, so that identical types compare equal: upper case, no
+ * spaces (DuckDB spells `DECIMAL(18,3)` in data_type). Snowflake's data_type is `NUMBER` whatever
+ * the scale: its precision and scale are added, or NUMBER(38,0) and NUMBER(38,2) compared equal
+ * and an insert rounded the new values to the old scale.
+ */
+export function columnType(target: Target, r: ColumnRow): string {
+  const t = String(r.DATA_TYPE).toUpperCase().replace(/\s+/g, "");
+  if (target === "snowflake" && t === "NUMBER" && r.NUMERIC_SCALE != null) {
+    return `NUMBER(${Number(r.NUMERIC_PRECISION)},${Number(r.NUMERIC_SCALE)})`;
+  }
+  return t;
 }
 
 /** Existing relations in some schemas: rows of (SCHEMA_NAME, TABLE_NAME, TABLE_TYPE). */

@@ -21,7 +21,9 @@ import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { errorLines, ModelError, warehouseMessage } from "./errors.ts";
 import {
+  type ColumnRow,
   columnsQueryOf,
+  columnType,
   incrementalMergeStatements,
   incrementalStageStatements,
   newRowsRelation,
@@ -304,8 +306,8 @@ async function buildModel(
         }, { signal: opts.signal, label: `models_run ${m.name}` });
         break;
       } catch (e) {
-        // Same definition, other columns: an upstream model's columns changed under a
-        // `select *`. Rebuild in full, like a changed definition.
+        // Same definition, other columns (names or types): an upstream model's columns changed
+        // under a `select *`. Rebuild in full, like a changed definition.
         if (!(e instanceof ColumnsChangedError) || !incremental) throw e;
         incremental = false;
         base = { ...base, mode: "full-refresh", reason: e.reason };
@@ -389,13 +391,15 @@ async function incrementalBuild(
   const colsOf = async (temp: boolean, params: string[]) => {
     const q = columnsQueryOf(target, temp, params);
     statements.push(q);
-    const rows = await s.query<{ COLUMN_NAME: string }>(q);
-    return rows.map((r) => r.COLUMN_NAME);
+    const rows = await s.query<ColumnRow>(q);
+    return rows.map((r) => ({ name: r.COLUMN_NAME, type: columnType(target, r) }));
   };
-  const newCols = target === "duckdb"
+  const newTyped = target === "duckdb"
     ? await colsOf(true, [newRel])
     : await colsOf(false, [m.schema, `${m.name}__egx_new`]);
-  const oldCols = await colsOf(false, [m.schema, m.name]);
+  const oldTyped = await colsOf(false, [m.schema, m.name]);
+  const newCols = newTyped.map((c) => c.name);
+  const oldCols = oldTyped.map((c) => c.name);
   const same = newCols.length === oldCols.length &&
     newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());
   checkKeyColumns(m, newCols);
@@ -403,6 +407,15 @@ async function incrementalBuild(
     throw new ColumnsChangedError(
       `columns changed: ${newCols.join(", ")} (was ${oldCols.join(", ")})`,
     );
+  }
+  // Same names, other types (an upstream column became DOUBLE under a `select *`): the INSERT
+  // would cast the new values to the old type (10.75 into an INTEGER column is 11) without a
+  // word. Rebuilt in full like a change of names.
+  const retyped = newTyped.flatMap((c, i) =>
+    c.type === oldTyped[i].type ? [] : [`${c.name} ${c.type} (was ${oldTyped[i].type})`]
+  );
+  if (retyped.length > 0) {
+    throw new ColumnsChangedError(`column types changed: ${retyped.join(", ")}`);
   }
   let inserted = 0;
   const merge = incrementalMergeStatements(target, {
