@@ -20,6 +20,7 @@ import {
   columnType,
   incrementalMergeStatements,
   incrementalStageStatements,
+  nullKeysQuery,
   tableStatements,
   viewStatements,
 } from "../lib/models/materialize.ts";
@@ -541,6 +542,7 @@ Deno.test("every statement generated for Snowflake parses as Snowflake SQL", asy
       if (inc) {
         stmts.push(
           ...incrementalStageStatements("snowflake", { rel, sql }),
+          nullKeysQuery("snowflake", rel, [...new Set([...m.uniqueKey, ...m.replaceBy])]),
           ...incrementalMergeStatements("snowflake", {
             rel,
             replaceBy: m.replaceBy,
@@ -883,6 +885,48 @@ Deno.test("an incremental model whose upstream column changed type under the sam
     assertEquals(await wh.query("SELECT * FROM M1.b"), [{ K: 1, V: 10.75 }]);
     assertEquals(await run(), ["incremental", undefined]);
     assertEquals(await wh.query("SELECT * FROM M1.b"), [{ K: 1, V: 10.75 }]);
+  } finally {
+    await wh.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("an incremental run whose new rows hold NULL in a key column fails naming the model and the columns, and the table stays as it was", async () => {
+  const root = await miniProject({
+    "models/staging/a.sql": "select 1 as K, 1 as D, 10 as V",
+    "models/marts/b.sql":
+      "/*---\nmaterialized: incremental\nunique_key: [K, D]\n---*/\nselect * from {{ ref('a') }}",
+  });
+  const wh = await memoryWarehouse(root);
+  const run = async () =>
+    (await runModels(wh, await loadProject(root), {
+      asOf: AS_OF,
+      targetDir: join(root, "target"),
+    })).results.find((x) => x.name === "b")!;
+  const rows = () => wh.query("SELECT K, D, V FROM M1.b ORDER BY V");
+  try {
+    assertEquals((await run()).status, "success");
+    await Deno.writeTextFile(
+      join(root, "models/staging/a.sql"),
+      "select 1 as K, 1 as D, 11 as V union all select NULL, 1, 12 " +
+        "union all select NULL, NULL, 13",
+    );
+    // Twice: before, each run inserted the NULL-key rows again (IN never matches NULL).
+    for (let i = 0; i < 2; i++) {
+      const b = await run();
+      assertEquals([b.mode, b.status, b.message], [
+        "incremental",
+        "error",
+        "models/marts/b.sql:1:1 unique_key/replace_by NULL in new rows of b: K (2 rows), " +
+        "D (1 row); a NULL key matches no row, so they would be inserted again on every run " +
+        "(compiled SQL: target/compiled/duckdb/models/marts/b.incremental.sql)",
+      ]);
+      assertEquals(await rows(), [{ K: 1, D: 1, V: 10 }]);
+    }
+    await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as K, 1 as D, 11 as V");
+    const fixed = await run();
+    assertEquals([fixed.mode, fixed.status, fixed.rows], ["incremental", "success", 1]);
+    assertEquals(await rows(), [{ K: 1, D: 1, V: 11 }]);
   } finally {
     await wh.close();
     await Deno.remove(root, { recursive: true });

@@ -9,6 +9,7 @@
  *   view         CREATE OR REPLACE VIEW (atomic on both).
  *   incremental  new rows into a temporary table, then in one transaction delete the target rows
  *                they replace (matching `replace_by`, default the unique key) and insert them.
+ *                New rows with a NULL key are refused (see nullKeysQuery).
  */
 import type { Target } from "./compile.ts";
 
@@ -68,7 +69,17 @@ export function incrementalStageStatements(target: Target, { rel, sql }: Build):
     : [`CREATE OR REPLACE TEMPORARY TABLE ${tmp} AS\n${sql}`];
 }
 
-/** Step 2 (after the columns were checked): replace matching rows, insert the new ones. */
+/**
+ * Between steps 1 and 2: how many new rows hold NULL in each key column (N0, N1, ... in the
+ * order of `keys`). The DELETE matches keys with IN, and NULL matches nothing: a row with a NULL
+ * key would be inserted again on every run. Such rows are refused before anything is written.
+ */
+export function nullKeysQuery(target: Target, rel: Relation, keys: readonly string[]): string {
+  const counts = keys.map((k, i) => `COUNT(*) - COUNT(${k}) AS N${i}`).join(", ");
+  return `SELECT ${counts} FROM ${newRowsRelation(target, rel)}`;
+}
+
+/** Step 2 (after the columns and keys were checked): replace matching rows, insert the new ones. */
 export function incrementalMergeStatements(
   target: Target,
   { rel, replaceBy, columns }: {

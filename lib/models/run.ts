@@ -27,6 +27,7 @@ import {
   incrementalMergeStatements,
   incrementalStageStatements,
   newRowsRelation,
+  nullKeysQuery,
   relationsQuery,
   type RelationType,
   tableStatements,
@@ -359,6 +360,35 @@ function checkKeyColumns(m: ModelNode, columns: string[]): void {
   }
 }
 
+/**
+ * An incremental run's new rows must not hold NULL in a unique_key/replace_by column: NULL
+ * matches no row in the DELETE, so such a row was inserted again on every run (a duplicate per
+ * run). A NULL key is a data bug: the build fails naming the column, before the DELETE, so the
+ * table stays as it was.
+ */
+async function checkNullKeys(
+  s: Session,
+  target: Target,
+  m: ModelNode,
+  statements: string[],
+): Promise<void> {
+  const keys = [...new Set([...m.uniqueKey, ...m.replaceBy])];
+  const sql = nullKeysQuery(target, rel(m), keys);
+  statements.push(sql);
+  const [row] = await s.query(sql);
+  const found = keys.flatMap((k, i) => {
+    const n = Number(row[`N${i}`]);
+    return n > 0 ? [`${k} (${n} ${n === 1 ? "row" : "rows"})`] : [];
+  });
+  if (found.length > 0) {
+    throw new ModelError(
+      m.pos,
+      `unique_key/replace_by NULL in new rows of ${m.name}: ${found.join(", ")}; ` +
+        "a NULL key matches no row, so they would be inserted again on every run",
+    );
+  }
+}
+
 /** An incremental run's new rows have other columns than the table (nothing was written). */
 class ColumnsChangedError extends Error {
   override name = "ColumnsChangedError";
@@ -417,6 +447,7 @@ async function incrementalBuild(
   if (retyped.length > 0) {
     throw new ColumnsChangedError(`column types changed: ${retyped.join(", ")}`);
   }
+  await checkNullKeys(s, target, m, statements);
   let inserted = 0;
   const merge = incrementalMergeStatements(target, {
     rel: rel(m),
