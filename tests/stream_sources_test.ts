@@ -632,6 +632,72 @@ Deno.test("a failed scanner poll is reported as a failure of the whole poll, not
   }
 });
 
+Deno.test("a scanner that keeps failing says why: the last error ends the poll's failure reason", async () => {
+  const at = Date.parse("2026-11-26T09:00:00Z");
+  let calls = 0;
+  const failing = new TradingViewSource({
+    fetch: () => {
+      calls++;
+      return Promise.resolve(new Response("upstream maintenance", { status: 503 }));
+    },
+    backoffMs: 1,
+  });
+  const p = await failing.pollAt(at);
+  assert.equal(calls, 3);
+  assert.deepEqual(p, {
+    at: "2026-11-26T09:00:00.000Z",
+    quotes: [],
+    failures: [{
+      ticker: "*",
+      reason: "scanner failed after 3 attempts: scanner HTTP 503: upstream maintenance",
+    }],
+  });
+  // A network error names its kind and words, the URL's query (a token) masked.
+  const down = new TradingViewSource({
+    scannerUrl: "https://scanner.example/egypt/scan?token=s3cr3t-tok",
+    fetch: (input) =>
+      Promise.reject(
+        new TypeError(`error sending request for url (${input}): connection refused`),
+      ),
+    attempts: 2,
+    backoffMs: 1,
+  });
+  assert.deepEqual((await down.pollAt(at)).failures, [{
+    ticker: "*",
+    reason: "scanner failed after 2 attempts: TypeError: error sending request for url " +
+      "(https://scanner.example/egypt/scan?***): connection refused",
+  }]);
+  // A malformed URL, with the real fetch: the query is masked there too.
+  const bad = new TradingViewSource({ scannerUrl: "not a url?token=s3cr3t-tok", backoffMs: 1 });
+  assert.deepEqual((await bad.pollAt(at)).failures, [{
+    ticker: "*",
+    reason: "scanner failed after 3 attempts: TypeError: Invalid URL: 'not a url?***'",
+  }]);
+});
+
+Deno.test("a scanner body that is not JSON is quoted in the error, cut to its first 160 characters", async () => {
+  const html = "<html><body>" + "Service temporarily unavailable. ".repeat(10) + "</body></html>";
+  const source = new TradingViewSource({
+    fetch: () => Promise.resolve(new Response(html, { status: 200 })),
+    backoffMs: 1,
+  });
+  const p = await source.pollAt(Date.parse("2026-11-26T09:00:00Z"));
+  assert.deepEqual(p.failures, [{
+    ticker: "*",
+    reason: `scanner sent bad JSON: ${JSON.stringify(html.slice(0, 160))}... (356 characters)`,
+  }]);
+  assert.equal(html.length, 356);
+  await assert.rejects(
+    scanEgx({ fetch: () => Promise.resolve(new Response('{"data": [1,')) }),
+    (e: Error) => {
+      assert.ok(e instanceof ScannerError);
+      assert.equal(e.message, 'scanner sent bad JSON: "{\\"data\\": [1,"');
+      assert.ok(e.cause instanceof SyntaxError);
+      return true;
+    },
+  );
+});
+
 Deno.test("compose.yaml pins the same Kafka version as the local broker", async () => {
   const { parse } = await import("yaml");
   const { KAFKA_VERSION } = await import("../lib/stream/local_broker.ts");

@@ -5,8 +5,11 @@
  *
  * A poll emits one daily bar ("1d", starting at the session open) per stock; later polls of the
  * same day update it. Rows without session data (a stock that has not traded yet today) or with
- * invalid values are reported as per-symbol failures. Requests are retried with backoff.
+ * invalid values are reported as per-symbol failures. Requests are retried with backoff; a poll
+ * whose requests all failed is one "*" failure whose reason ends with the last error (a body it
+ * quotes is cut, and the URL's query and password are masked, as are registered secrets).
  */
+import { redact } from "../../config/config.ts";
 import { cairoDate, cairoWallToInstant, sessionOn } from "../calendar.ts";
 import { pollTimes } from "./poll_schedule.ts";
 import {
@@ -47,6 +50,39 @@ export interface ScanOptions {
   fetch?: typeof fetch;
 }
 
+/** How much of a body an error quotes. */
+const BODY_QUOTED = 160;
+
+/**
+ * `text` with the request URL's secrets masked: its query (it may hold a token) and the password
+ * of its `user:password@` part, as written and as a parsed URL spells them (Deno's network errors
+ * quote the parsed URL), then every registered secret (`redact`).
+ */
+function masked(text: string, url: string): string {
+  const forms: string[] = [];
+  const q = url.indexOf("?");
+  if (q >= 0 && q < url.length - 1) forms.push(url.slice(q));
+  try {
+    const u = new URL(url);
+    if (u.search.length > 1) forms.push(u.search);
+    if (u.password) forms.push(u.password, decodeURIComponent(u.password));
+  } catch { /* not a URL: its query, if any, is masked above */ }
+  let out = text;
+  for (const f of forms.sort((a, b) => b.length - a.length)) {
+    if (f.length > 1) out = out.split(f).join(f.startsWith("?") ? "?***" : "***");
+  }
+  return redact(out);
+}
+
+/** The first BODY_QUOTED characters of a body, secrets masked first, JSON-quoted. */
+function quotedBody(text: string, url: string): string {
+  const all = masked(text, url);
+  const cut = all.slice(0, BODY_QUOTED);
+  return cut.length < all.length
+    ? `${JSON.stringify(cut)}... (${text.length} characters)`
+    : JSON.stringify(cut);
+}
+
 /** One scanner request (retried on network errors, 429 and 5xx). */
 export async function scanEgx(opts: ScanOptions = {}): Promise<ScanRow[]> {
   const body = opts.tickers
@@ -54,35 +90,49 @@ export async function scanEgx(opts: ScanOptions = {}): Promise<ScanRow[]> {
     : { columns: COLUMNS, range: [0, 1000], options: { active_symbols_only: true } };
   const attempts = opts.attempts ?? 3;
   const doFetch = opts.fetch ?? fetch;
+  const url = opts.url ?? TRADINGVIEW_SCANNER_URL;
+  const httpError = (status: number, text: string) =>
+    new ScannerError(`scanner HTTP ${status}: ${masked(text, url).slice(0, 200)}`);
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep((opts.backoffMs ?? 1000) * 2 ** (attempt - 2), opts.signal);
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let text: string | undefined;
     try {
-      const res = await doFetch(opts.url ?? TRADINGVIEW_SCANNER_URL, {
+      const res = await doFetch(url, {
         method: "POST",
         headers: { "content-type": "application/json", origin: "https://www.tradingview.com" },
         body: JSON.stringify(body),
         signal,
       });
-      const text = await res.text();
+      text = await res.text();
       if (res.status === 429 || res.status >= 500) {
-        last = new ScannerError(`scanner HTTP ${res.status}: ${text.slice(0, 200)}`);
+        last = httpError(res.status, text);
         continue;
       }
-      if (!res.ok) throw new ScannerError(`scanner HTTP ${res.status}: ${text.slice(0, 200)}`);
+      if (!res.ok) throw httpError(res.status, text);
       const json = JSON.parse(text) as { data?: unknown };
-      if (!Array.isArray(json.data)) throw new ScannerError("scanner response has no data array");
+      if (!Array.isArray(json?.data)) {
+        throw new ScannerError(`scanner response has no data array: ${quotedBody(text, url)}`);
+      }
       return json.data as ScanRow[];
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      if (e instanceof ScannerError && !/HTTP (429|5\d\d)/.test(e.message)) throw e;
-      if (e instanceof SyntaxError) throw new ScannerError(`scanner sent bad JSON`, { cause: e });
+      if (e instanceof ScannerError && !/^scanner HTTP (429|5\d\d):/.test(e.message)) throw e;
+      if (e instanceof SyntaxError && text !== undefined) {
+        throw new ScannerError(`scanner sent bad JSON: ${quotedBody(text, url)}`, { cause: e });
+      }
       last = e;
     }
   }
-  throw new ScannerError(`scanner failed after ${attempts} attempts`, { cause: last });
+  // The last error's own words: the producer logs only this message (producer.symbol_failed).
+  const why = last instanceof ScannerError
+    ? last.message
+    : last instanceof Error
+    ? masked(`${last.name}: ${last.message}`, url)
+    : masked(String(last), url);
+  throw new ScannerError(`scanner failed after ${attempts} attempts: ${why}`, { cause: last });
 }
 
 /** Turn scanner rows into daily quotes of the session on `date`; bad rows become failures. */
