@@ -748,6 +748,69 @@ Deno.test("configuration picks the source: tradingview endpoints and backfill, o
   }
 });
 
+Deno.test("a replay folder that is missing, not a folder or without bar files is a configuration error", async () => {
+  const { ConfigError, loadConfig } = await import("../lib/config/config.ts");
+  const { marketSource } = await import("../lib/stream/setup.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/empty`);
+    await Deno.mkdir(`${tmp}/other`);
+    await Deno.writeTextFile(`${tmp}/other/readme.txt`, "no bars here");
+    await Deno.writeTextFile(`${tmp}/other/comi.csv`, "datetime,open,high,low,close,volume\n");
+    await Deno.writeTextFile(`${tmp}/a-file`, "");
+    const sourceFor = (dir: string) =>
+      marketSource(
+        loadConfig((k) => ({ EGX_REPLAY_DIR: dir } as Record<string, string>)[k]).stream,
+      );
+    const cases: [string, string][] = [
+      [
+        `${tmp}/missing`,
+        `EGX_REPLAY_DIR "${tmp}/missing" does not exist: it must be a folder of one-minute bar files`,
+      ],
+      [
+        `${tmp}/a-file`,
+        `EGX_REPLAY_DIR "${tmp}/a-file" is not a folder: it must be a folder of one-minute bar files`,
+      ],
+      ...[`${tmp}/empty`, `${tmp}/other`].map((dir): [string, string] => [
+        dir,
+        `EGX_REPLAY_DIR "${dir}" holds no bar files: it must hold <TICKER>.csv files ` +
+        "(datetime,open,high,low,close,volume), as data/sample/bars_1m does",
+      ]),
+    ];
+    for (const [dir, message] of cases) {
+      assert.throws(() => sourceFor(dir), (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.message, message);
+        return true;
+      });
+    }
+    assert.equal(sourceFor(BARS).name, "replay");
+    // The producer exits 2 (configuration) before it starts anything: the supervisor gives up on
+    // exit 2 instead of restarting a producer that fails at its first poll forever.
+    const { taskFlags } = await import("./support/processes.ts");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...taskFlags("stream", "lib/stream/cli.ts"),
+        new URL("../lib/stream/cli.ts", import.meta.url).pathname,
+        "producer",
+      ],
+      env: { EGX_REPLAY_DIR: `${tmp}/missing`, KAFKA_BROKERS: "127.0.0.1:1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2);
+    assert.equal(
+      new TextDecoder().decode(out.stderr).trim().replace(/:\d+\)$/, ":N)"),
+      `stream: ConfigError: EGX_REPLAY_DIR "${tmp}/missing" does not exist: ` +
+        "it must be a folder of one-minute bar files (at lib/stream/setup.ts:N)",
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("a date past the calendar's known closures is flagged: polling and health say so", () => {
   assert.equal(CLOSURES_KNOWN_THROUGH, "2025-12-31");
   assert.equal(calendarGap("2025-10-09"), undefined);

@@ -3,7 +3,8 @@
  * cluster, or the project's local broker when KAFKA_BROKERS is unset), the topic definitions,
  * and building the market source from configuration.
  */
-import type { KafkaConfig, StreamConfig } from "../config/config.ts";
+import { ConfigError, type KafkaConfig, type StreamConfig } from "../config/config.ts";
+import { hasBarFiles } from "../market/sources/bars_csv.ts";
 import { ReplaySource } from "../market/sources/replay.ts";
 import type { MarketSource } from "../market/sources/source.ts";
 import { TradingViewSource } from "../market/sources/tradingview.ts";
@@ -69,7 +70,33 @@ export function ensureStreamTopics(client: KafkaClient, kafka: KafkaConfig): Pro
   return client.ensureTopics(streamTopics(kafka));
 }
 
-/** The configured market source. */
+/**
+ * The replay's folder must exist and hold at least one bar file (`<TICKER>.csv`): read only at
+ * the first poll, a missing or empty one made the producer exit 1 there, which the supervisor
+ * restarts forever; checked here, it is a ConfigError (exit 2) before anything starts.
+ */
+export function checkReplayDir(dir: string): void {
+  const named = `EGX_REPLAY_DIR ${JSON.stringify(dir)}`;
+  let found: boolean;
+  try {
+    found = hasBarFiles(dir);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : e instanceof Deno.errors.NotADirectory
+      ? "is not a folder"
+      : `cannot be read (${(e as Error).message})`;
+    throw new ConfigError(`${named} ${why}: it must be a folder of one-minute bar files`);
+  }
+  if (!found) {
+    throw new ConfigError(
+      `${named} holds no bar files: it must hold <TICKER>.csv files ` +
+        `(datetime,open,high,low,close,volume), as data/sample/bars_1m does`,
+    );
+  }
+}
+
+/** The configured market source (a replay's folder checked: checkReplayDir). */
 export function marketSource(stream: StreamConfig): MarketSource {
   if (stream.source === "tradingview") {
     return new TradingViewSource({
@@ -81,6 +108,7 @@ export function marketSource(stream: StreamConfig): MarketSource {
         : undefined,
     });
   }
+  checkReplayDir(stream.replayDir);
   return new ReplaySource({
     dir: stream.replayDir,
     speed: stream.replaySpeed,

@@ -48,14 +48,23 @@ function parseBarsCsv(ticker: string, text: string, file = `${ticker}.csv`): Min
   return out;
 }
 
+/** A bar file's name: `<TICKER>.csv`. */
+const BAR_FILE = /^([A-Z][A-Z0-9]*)\.csv$/;
+
 /** Tickers with a `<TICKER>.csv` file in `dir`, sorted. */
 async function barTickers(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
-    const m = /^([A-Z][A-Z0-9]*)\.csv$/.exec(e.name);
+    const m = BAR_FILE.exec(e.name);
     if (e.isFile && m) out.push(m[1]);
   }
   return out.sort();
+}
+
+/** Whether `dir` holds at least one bar file (Deno.readDirSync's errors pass through). */
+export function hasBarFiles(dir: string): boolean {
+  for (const e of Deno.readDirSync(dir)) if (e.isFile && BAR_FILE.test(e.name)) return true;
+  return false;
 }
 
 /** Read the bars of `tickers` (default: all files) from `dir`, ordered by time then ticker. */
