@@ -4,7 +4,7 @@
  * last dead letter in health_check's output. tests/stream_test.ts runs them on a real broker.
  */
 import assert from "node:assert/strict";
-import { CompanyList, unknownTickerReason } from "../lib/stream/companies.ts";
+import { CompanyList, MAX_AGE_REFRESHES, unknownTickerReason } from "../lib/stream/companies.ts";
 import { formatHealth, type HealthReport } from "../lib/stream/health.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { keyProblem } from "../lib/stream/message.ts";
@@ -45,6 +45,42 @@ Deno.test("the company list is read first, then again for an unlisted ticker at 
   assert.equal(l.reads(), 2, "callers at once share one read");
   assert.equal(l.companies.accepts("XYZ"), true);
   assert.deepEqual(l.events(), ["consumer.companies_loaded", "consumer.companies_loaded"]);
+});
+
+Deno.test("a company removed from the table is refused once the list is 20 intervals old, whatever tickers come", async () => {
+  assert.equal(MAX_AGE_REFRESHES, 20);
+  const l = list([["COMI", "ETEL"], ["COMI"]]);
+  await l.companies.refresh();
+  assert.equal(l.companies.accepts("ETEL"), true);
+  l.tick(20 * 30_000 - 1);
+  assert.equal(l.companies.wants(["ETEL", "COMI"]), false, "every ticker listed, list not too old");
+  l.tick(1);
+  assert.equal(l.companies.wants(["ETEL", "COMI"]), true, "10 minutes old: read again");
+  assert.equal(l.companies.wants([]), true);
+  await l.companies.refresh();
+  assert.deepEqual([l.reads(), l.companies.size], [2, 1]);
+  assert.deepEqual([l.companies.accepts("ETEL"), l.companies.accepts("COMI")], [false, true]);
+  assert.equal(l.companies.wants(["COMI"]), false, "just read");
+  // The reviewer's repro: a day later the list is read again, not kept until a restart.
+  const d = list([["COMI", "ETEL"], ["COMI"]]);
+  await d.companies.refresh();
+  d.tick(86_400_000);
+  assert.equal(d.companies.wants(["ETEL", "COMI"]), true);
+  await d.companies.refresh();
+  assert.equal(d.companies.accepts("ETEL"), false);
+  // maxAgeMs overrides the default.
+  let now = 0;
+  const custom = new CompanyList(() => Promise.resolve(["COMI"]), {
+    refreshMs: 1_000,
+    maxAgeMs: 5_000,
+    clock: () => now,
+    logger: jsonLogger("consumer", { write: () => {} }),
+  });
+  await custom.refresh();
+  now = 4_999;
+  assert.equal(custom.wants(["COMI"]), false);
+  now = 5_000;
+  assert.equal(custom.wants(["COMI"]), true);
 });
 
 Deno.test("an empty company table accepts every ticker, is warned about once while it stays empty, and again if it empties", async () => {

@@ -6,7 +6,11 @@
  * The list is read from the warehouse with the first records, and read again when a record names
  * a ticker the list does not hold, at most once per `refreshMs` (a company the batch pipeline
  * lists while the consumer runs is accepted from the next read on, without a restart; records of
- * it seen before are dead-lettered and can be replayed, see README "Streaming").
+ * it seen before are dead-lettered and can be replayed, see README "Streaming"). A list older
+ * than `maxAgeMs` (default MAX_AGE_REFRESHES x `refreshMs`: 10 minutes at the consumer's 30 s) is
+ * read again with the next records whatever tickers they name, so a company removed from the
+ * table is refused from then on, without a restart (before, a list holding every ticker seen was
+ * never read again).
  *
  * An empty table (a fresh warehouse before its first batch load, as in the README's quick start)
  * checks nothing: every ticker is accepted, logged once as `consumer.no_companies`, and the table
@@ -17,6 +21,11 @@ import type { Logger } from "./log.ts";
 export interface CompanyListOptions {
   /** Least time between two reads of the table, ms. */
   refreshMs: number;
+  /**
+   * Age at which the list is read again with the next records even when it holds all their
+   * tickers (removals are seen only then), ms; default MAX_AGE_REFRESHES x `refreshMs`.
+   */
+  maxAgeMs?: number;
   /** The clock the refresh interval is measured on, epoch ms (default Date.now). */
   clock?: () => number;
   logger: Logger;
@@ -26,6 +35,9 @@ export interface CompanyListOptions {
 export function unknownTickerReason(ticker: string): string {
   return `unknown ticker ${JSON.stringify(ticker)} (not in OPERATIONAL.TBL_COMPANY)`;
 }
+
+/** The default `maxAgeMs` in units of `refreshMs`. */
+export const MAX_AGE_REFRESHES = 20;
 
 export class CompanyList {
   #tickers = new Set<string>();
@@ -47,12 +59,15 @@ export class CompanyList {
   }
 
   /**
-   * Whether `tickers` call for a read of the table now: never read yet, or one of them is not
-   * listed (any, while the table is empty), and the last read is `refreshMs` old.
+   * Whether `tickers` call for a read of the table now: never read yet; the last read is
+   * `maxAgeMs` old (whatever `tickers` are: a company removed from the table); or one of them is
+   * not listed (any, while the table is empty) and the last read is `refreshMs` old.
    */
   wants(tickers: Iterable<string>): boolean {
     if (this.#loadedAt === -Infinity) return true;
-    if (this.#clock() - this.#loadedAt < this.#opts.refreshMs) return false;
+    const age = this.#clock() - this.#loadedAt;
+    if (age >= (this.#opts.maxAgeMs ?? MAX_AGE_REFRESHES * this.#opts.refreshMs)) return true;
+    if (age < this.#opts.refreshMs) return false;
     for (const t of tickers) if (!this.#tickers.has(t)) return true;
     return false;
   }

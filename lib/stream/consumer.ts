@@ -122,7 +122,8 @@ export interface ConsumerOptions {
   maxQueryAttempts?: number;
   /**
    * Least time between two reads of the company list (OPERATIONAL.TBL_COMPANY), which a record of
-   * an unlisted ticker triggers, ms (default COMPANY_REFRESH_MS).
+   * an unlisted ticker triggers, ms (default COMPANY_REFRESH_MS); any record triggers one once the
+   * list is MAX_AGE_REFRESHES intervals old (companies.ts), so removed companies are refused.
    */
   companyRefreshMs?: number;
   /** The clock companyRefreshMs is measured on, epoch ms (default Date.now; tests fake it). */
