@@ -6,7 +6,9 @@
  * Polling and sending are decoupled by a bounded buffer: when the broker is down the producer
  * keeps polling, retries sending with backoff, and holds at most `maxBuffered` messages; beyond
  * that a live source's OLDEST messages are dropped, counted and logged (never silently), while
- * a replay (not live) waits for room instead (backpressure: it loses nothing).
+ * a replay (not live) waits for room instead (backpressure: it loses nothing). However the
+ * producer ends (the source ends or throws, or the signal aborts), what is still undelivered is
+ * counted and logged as dropped and the sender is disconnected; a source's error is then rethrown.
  */
 import type { MarketSource } from "../market/sources/source.ts";
 import { sleep } from "../market/sources/source.ts";
@@ -198,6 +200,9 @@ export async function runProducer(
   // running producer for one that never ran. The status writer's heartbeat starts from here.
   report();
   let calendarWarned: string | undefined;
+  // The source's error (not one of an abort): rethrown once the tail below has run, so what was
+  // left undelivered is counted and logged and the sender disconnected on every exit.
+  let failed: { error: unknown } | undefined;
   try {
     for await (const poll of source.polls(opts.signal)) {
       c.polls++;
@@ -245,14 +250,13 @@ export async function runProducer(
       report();
     }
   } catch (e) {
-    if (!opts.signal?.aborted) {
-      drainStop.abort();
-      wake?.();
-      await sender$;
-      throw e;
-    }
+    // After an abort the source's error is the abort's: stop as on the signal, draining.
+    if (!opts.signal?.aborted) failed = { error: e };
   } finally {
     sourceDone = true;
+    // A failed source does not wait for the buffer's delivery: the sender stops at its next
+    // failed send (it sends on while sends succeed, until the buffer is empty).
+    if (failed) drainStop.abort();
     wake?.();
   }
   // Deliver what is buffered: until done when the source ended, for a bounded time once the
@@ -282,8 +286,9 @@ export async function runProducer(
     inflight = [];
   }
   if (connected) await sender.disconnect().catch(() => {});
-  status.finished = true;
+  status.finished = !failed;
   report();
+  if (failed) throw failed.error;
   log.info("producer.stopped", { ...c });
   return c;
 }
