@@ -18,6 +18,7 @@ import { MAX_MESSAGE, ModelError, ProjectError } from "../lib/models/errors.ts";
 import {
   columnsQueryOf,
   columnType,
+  incrementalDropStatement,
   incrementalMergeStatements,
   incrementalStageStatements,
   nullKeysQuery,
@@ -548,6 +549,7 @@ Deno.test("every statement generated for Snowflake parses as Snowflake SQL", asy
             replaceBy: m.replaceBy,
             columns: m.columns.map((col) => col.name),
           }),
+          incrementalDropStatement("snowflake", rel),
         );
       }
       for (const s of stmts) {

@@ -11,12 +11,20 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { Dialect, transpile } from "@polyglot-sql/sdk";
+import { join } from "node:path";
+import { definitionFingerprint } from "../lib/models/build_record.ts";
+import { Compiler } from "../lib/models/compile.ts";
 import { loadProject } from "../lib/models/project.ts";
-import { runModels } from "../lib/models/run.ts";
+import { runModels, type RunResult } from "../lib/models/run.ts";
 import { runTests } from "../lib/models/test_run.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
-import type { Row, SqlValue, Warehouse } from "../lib/warehouse/warehouse.ts";
-import { join } from "node:path";
+import {
+  inTransaction,
+  type Row,
+  type Session,
+  type SqlValue,
+  type Warehouse,
+} from "../lib/warehouse/warehouse.ts";
 import { AS_OF, FIXTURES, fixtureWarehouse, REPO } from "./models_fixture.ts";
 import { snowflakeTestConfig } from "./support/snowflake_server.ts";
 
@@ -198,5 +206,287 @@ Deno.test("a model and a singular test ending in `;` build and run on Snowflake 
   } finally {
     await sf.close();
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The statements sent per target, in order, with the transaction's BEGIN and COMMIT: fakesnow
+// (DuckDB underneath) keeps DDL inside a transaction, while Snowflake commits the open
+// transaction at every DDL statement and runs the statements after it in autocommit. So these
+// runs go to a recording warehouse (no server) that answers the engine's catalog queries, and
+// the tests check which statements fall between BEGIN and COMMIT and that checks come before
+// the real relation is touched.
+
+const MINI_YML = "name: mini\nfolders:\n  staging: {schema: S1, materialized: table}\n";
+
+/** A warehouse of `kind` that records every statement and answers the engine's reads. */
+function recordingWarehouse(
+  kind: "duckdb" | "snowflake",
+  { relations, columns, fingerprints = {}, fail, nullKeys = 0, types = {} }: {
+    relations: Record<string, "BASE TABLE" | "VIEW">;
+    /** Columns by relation name (upper case). */
+    columns: Record<string, string[]>;
+    fingerprints?: Record<string, string>;
+    /** NULLs in each key column of an incremental run's new rows. */
+    nullKeys?: number;
+    /** Column types by relation name (upper case), in the order of `columns`; default INTEGER. */
+    types?: Record<string, string[]>;
+    /** A statement for which this returns true fails (a SQL error). */
+    fail?: (sql: string) => boolean;
+  },
+): Warehouse & { sent: string[] } {
+  const sent: string[] = [];
+  const run = (sql: string): Row[] => {
+    sent.push(sql);
+    if (fail?.(sql)) throw new Error(`SQL compilation error in: ${sql.split("\n")[0]}`);
+    if (sql.includes("information_schema.tables")) {
+      return Object.entries(relations).map(([name, type]) => ({
+        SCHEMA_NAME: "S1",
+        TABLE_NAME: name,
+        TABLE_TYPE: type,
+      }));
+    }
+    if (sql.includes("information_schema.columns")) {
+      const name = /table_name\)? = (?:upper\()?'([^']+)'/.exec(sql)![1].toUpperCase();
+      return (columns[name] ?? []).map((c, i) => ({
+        COLUMN_NAME: c,
+        DATA_TYPE: types[name]?.[i] ?? "INTEGER",
+      }));
+    }
+    if (sql.startsWith("SELECT COUNT(*) - COUNT(")) {
+      const n = sql.split(" FROM ")[0].match(/ AS N\d+/g)!.length;
+      return [Object.fromEntries(Array.from({ length: n }, (_, i) => [`N${i}`, nullKeys]))];
+    }
+    if (sql.startsWith("SELECT RELATION_NAME, FINGERPRINT")) {
+      return Object.entries(fingerprints).map(([k, f]) => ({ RELATION_NAME: k, FINGERPRINT: f }));
+    }
+    if (sql.startsWith("SELECT COUNT(*)")) return [{ N: 3 }];
+    return [];
+  };
+  const session: Session = {
+    query: <T extends Row = Row>(sql: string) => Promise.resolve().then(() => run(sql) as T[]),
+    execute: (sql: string) => Promise.resolve().then(() => (run(sql), 1)),
+    insertRows: () => Promise.reject(new Error("not used")),
+  };
+  return {
+    kind,
+    sent,
+    transaction: (fn, opts = {}) => inTransaction(session, fn, opts),
+    query: <T extends Row = Row>(sql: string) => session.query<T>(sql),
+    migrate: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A statement shortened to what tells it apart: its first line, the catalog reads named. */
+function short(sql: string): string {
+  if (sql.includes("information_schema.columns")) {
+    return `columns of ${/table_name\)? = (?:upper\()?'([^']+)'/.exec(sql)![1]}`;
+  }
+  if (sql.includes("information_schema.tables")) return "list relations";
+  if (sql.includes("TBL_MODEL_BUILD")) return `build record: ${sql.split(" ")[0]}`;
+  return sql.split("\n")[0].replace(/ AS$/, "");
+}
+
+/** The statements sent between BEGIN and COMMIT that are DDL (Snowflake commits on them). */
+function ddlInTransaction(sent: string[]): string[] {
+  const out: string[] = [];
+  let open = false;
+  for (const sql of sent) {
+    if (sql === "BEGIN TRANSACTION") open = true;
+    else if (sql === "COMMIT" || sql === "ROLLBACK") open = false;
+    else if (open && /^\s*(CREATE|DROP|ALTER|TRUNCATE)\b/i.test(sql)) out.push(short(sql));
+  }
+  return out;
+}
+
+async function miniRun(
+  kind: "duckdb" | "snowflake",
+  models: Record<string, string>,
+  wh: (fp: (name: string) => string) => Warehouse & { sent: string[] },
+): Promise<{ sent: string[]; results: RunResult["results"] }> {
+  const root = await Deno.makeTempDir({ prefix: "egx_sf_seq_" });
+  try {
+    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
+    await Deno.writeTextFile(join(root, "models/project.yml"), MINI_YML);
+    for (const [name, sql] of Object.entries(models)) {
+      await Deno.writeTextFile(join(root, `models/staging/${name}.sql`), sql);
+    }
+    const project = await loadProject(root);
+    const compiler = new Compiler(project, { target: kind, asOf: AS_OF, write: false });
+    const w = wh((name) => definitionFingerprint(compiler, project.models.get(name)!));
+    const r = await runModels(w, project, { asOf: AS_OF, targetDir: join(root, "target") });
+    return { sent: w.sent.map(short), results: r.results };
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+const INC = (key = "ID") =>
+  `/*---\nmaterialized: incremental\nunique_key: ${key}\n---*/\nselect 1 as ID, 7 as V`;
+
+Deno.test("Snowflake incremental merge: the temporary table and the column checks before BEGIN, DELETE and INSERT with the build record in one transaction, the DROP after COMMIT", async () => {
+  const setup = ["CREATE SCHEMA IF NOT EXISTS S1", "BEGIN TRANSACTION", "COMMIT"];
+  const reads = [
+    "list relations",
+    "SELECT RELATION_NAME, FINGERPRINT FROM OPERATIONAL.TBL_MODEL_BUILD",
+  ]
+    .map(short);
+  const sf = await miniRun("snowflake", { inc: INC() }, (fp) =>
+    recordingWarehouse("snowflake", {
+      relations: { INC: "BASE TABLE" },
+      columns: { INC: ["ID", "V"], INC__EGX_NEW: ["ID", "V"] },
+      fingerprints: { "S1.INC": fp("inc") },
+    }));
+  assertEquals(sf.results.map((r) => [r.status, r.mode]), [["success", "incremental"]]);
+  assertEquals(sf.sent, [
+    ...setup,
+    ...reads,
+    "CREATE OR REPLACE TEMPORARY TABLE S1.inc__egx_new",
+    "columns of inc__egx_new",
+    "columns of inc",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_new",
+    "BEGIN TRANSACTION",
+    "DELETE FROM S1.inc WHERE ID IN (SELECT ID FROM S1.inc__egx_new)",
+    "INSERT INTO S1.inc (ID, V) SELECT ID, V FROM S1.inc__egx_new",
+    "build record: DELETE",
+    "build record: INSERT",
+    "COMMIT",
+    "DROP TABLE S1.inc__egx_new",
+  ]);
+  // DuckDB (DDL transactional): unchanged, everything in the one transaction.
+  const duck = await miniRun("duckdb", { inc: INC() }, (fp) =>
+    recordingWarehouse("duckdb", {
+      relations: { inc: "BASE TABLE" },
+      columns: { INC: ["ID", "V"], INC__EGX_NEW: ["ID", "V"] },
+      fingerprints: { "S1.INC": fp("inc") },
+    }));
+  assertEquals(duck.results.map((r) => [r.status, r.mode]), [["success", "incremental"]]);
+  assertEquals(duck.sent, [
+    "BEGIN TRANSACTION",
+    "CREATE SCHEMA IF NOT EXISTS S1",
+    "COMMIT",
+    ...reads,
+    "BEGIN TRANSACTION",
+    "DROP TABLE IF EXISTS inc__egx_new",
+    "CREATE TEMP TABLE inc__egx_new",
+    "columns of inc__egx_new",
+    "columns of inc",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM inc__egx_new",
+    "DELETE FROM S1.inc WHERE ID IN (SELECT ID FROM inc__egx_new)",
+    "INSERT INTO S1.inc (ID, V) SELECT ID, V FROM inc__egx_new",
+    "DROP TABLE inc__egx_new",
+    "build record: DELETE",
+    "build record: INSERT",
+    "COMMIT",
+  ]);
+});
+
+Deno.test("Snowflake incremental run: the NULL-key count and the column types are checked on the new rows before BEGIN (a NULL key sends nothing after the count, a type change rebuilds in full)", async () => {
+  const wh =
+    (extra: { nullKeys?: number; types?: Record<string, string[]> }) =>
+    (fp: (n: string) => string) =>
+      recordingWarehouse("snowflake", {
+        relations: { INC: "BASE TABLE" },
+        columns: { INC: ["ID", "V"], INC__EGX_NEW: ["ID", "V"], INC__EGX_TMP: ["ID", "V"] },
+        fingerprints: { "S1.INC": fp("inc") },
+        ...extra,
+      });
+  const nulls = await miniRun("snowflake", { inc: INC() }, wh({ nullKeys: 2 }));
+  assertEquals(nulls.results.map((r) => r.status), ["error"]);
+  assert(
+    nulls.results[0].message!.includes(
+      "unique_key/replace_by NULL in new rows of inc: ID (2 rows)",
+    ),
+    nulls.results[0].message,
+  );
+  assertEquals(nulls.sent.slice(5), [
+    "CREATE OR REPLACE TEMPORARY TABLE S1.inc__egx_new",
+    "columns of inc__egx_new",
+    "columns of inc",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_new",
+  ]);
+  const retyped = await miniRun(
+    "snowflake",
+    { inc: INC() },
+    wh({ types: { INC__EGX_NEW: ["INTEGER", "DOUBLE"] } }),
+  );
+  assertEquals(retyped.results.map((r) => [r.status, r.mode, r.reason]), [
+    ["success", "full-refresh", "column types changed: V DOUBLE (was INTEGER)"],
+  ]);
+  assertEquals(retyped.sent.slice(5), [
+    "CREATE OR REPLACE TEMPORARY TABLE S1.inc__egx_new",
+    "columns of inc__egx_new",
+    "columns of inc",
+    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
+    "columns of inc__egx_tmp",
+    "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
+    "DROP TABLE S1.inc__egx_tmp",
+    "BEGIN TRANSACTION",
+    "SELECT COUNT(*) AS N FROM S1.inc",
+    "build record: DELETE",
+    "build record: INSERT",
+    "COMMIT",
+  ]);
+});
+
+Deno.test("Snowflake table rebuild: the key check runs on __egx_tmp before the swap (a failed check leaves the old table), only DML in the transaction", async () => {
+  const wh = (fp: (n: string) => string) =>
+    recordingWarehouse("snowflake", {
+      relations: { INC: "BASE TABLE" },
+      columns: { INC: ["ID", "V"], INC__EGX_TMP: ["ID", "V"] },
+      fingerprints: { "S1.INC": fp("inc") + "-older" }, // definition changed: full rebuild
+    });
+  const ok = await miniRun("snowflake", { inc: INC() }, wh);
+  assertEquals(ok.results.map((r) => [r.status, r.mode]), [["success", "full-refresh"]]);
+  assertEquals(ok.sent.slice(5), [
+    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
+    "columns of inc__egx_tmp",
+    "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
+    "DROP TABLE S1.inc__egx_tmp",
+    "BEGIN TRANSACTION",
+    "SELECT COUNT(*) AS N FROM S1.inc",
+    "build record: DELETE",
+    "build record: INSERT",
+    "COMMIT",
+  ]);
+  const bad = await miniRun("snowflake", { inc: INC("NOPE") }, wh);
+  assertEquals(bad.results.map((r) => r.status), ["error"]);
+  assert(bad.results[0].message!.includes("unique_key/replace_by NOPE: not a column of inc"));
+  // Nothing touched S1.inc, and no transaction was started.
+  assertEquals(bad.sent.slice(5), [
+    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
+    "columns of inc__egx_tmp",
+  ]);
+});
+
+Deno.test("Snowflake: no DDL statement is ever sent between BEGIN and COMMIT by a models run (first builds, rebuilds, merges, switches)", async () => {
+  const models = {
+    inc: INC(),
+    tbl: "select 1 as ID",
+    vw: "/*---\nmaterialized: view\n---*/\nselect 1 as ID",
+    was_view: "select 2 as ID",
+  };
+  for (
+    const relations of [
+      {},
+      { INC: "BASE TABLE", TBL: "BASE TABLE", VW: "BASE TABLE", WAS_VIEW: "VIEW" },
+      { INC: "BASE TABLE", TBL: "BASE TABLE", VW: "VIEW", WAS_VIEW: "BASE TABLE" },
+    ] as Record<string, "BASE TABLE" | "VIEW">[]
+  ) {
+    for (const merge of [false, true]) {
+      const r = await miniRun("snowflake", models, (fp) =>
+        recordingWarehouse("snowflake", {
+          relations,
+          columns: {
+            INC: ["ID", "V"],
+            INC__EGX_NEW: ["ID", "V"],
+            INC__EGX_TMP: ["ID", "V"],
+          },
+          fingerprints: merge ? { "S1.INC": fp("inc") } : {},
+        }));
+      assert(r.results.every((x) => x.status === "success"), JSON.stringify(r.results));
+      assertEquals(ddlInTransaction(r.sent), [], JSON.stringify(r.sent));
+    }
   }
 });

@@ -1,15 +1,26 @@
 /**
  * Materializations: the statements that turn a model's compiled SELECT into a relation.
  *
- * Nothing built is ever half-replaced:
- *   table        build into `<name>__egx_tmp`, then swap it in. DuckDB: all statements run in one
- *                transaction (DDL is transactional), so a failure leaves the old table intact.
- *                Snowflake (DDL commits implicitly): the old table is touched only by
- *                `ALTER TABLE ... SWAP WITH`, after the new one was fully built.
- *   view         CREATE OR REPLACE VIEW (atomic on both).
- *   incremental  new rows into a temporary table, then in one transaction delete the target rows
- *                they replace (matching `replace_by`, default the unique key) and insert them.
- *                New rows with a NULL key are refused (see nullKeysQuery).
+ * DuckDB: DDL is transactional, so a model's statements all run in one transaction (run.ts) and a
+ * failure anywhere (a SQL error, a failed key check) leaves everything as it was.
+ *
+ * Snowflake: a DDL statement (CREATE, DROP, ALTER, also CREATE TEMPORARY TABLE) commits any open
+ * transaction and then commits itself, so run.ts sends the DDL and the checks before BEGIN
+ * (TransactionOptions.prepare), each statement committing on its own, and keeps only DML between
+ * BEGIN and COMMIT (the merge's DELETE and INSERT, the build record). What that gives:
+ *   table        built into `<name>__egx_tmp` and checked there (an incremental model's key columns)
+ *                before the old table is touched, then `ALTER TABLE ... SWAP WITH` (or, replacing a
+ *                view or nothing, DROP VIEW + RENAME). A failure before the swap leaves the old
+ *                table (and possibly a `__egx_tmp` table, replaced by the next build). Not atomic:
+ *                after a failed DROP of `__egx_tmp` the new table is in place but the build record is
+ *                not, so the next run rebuilds it in full.
+ *   view         CREATE OR REPLACE VIEW (atomic). Replacing a table: DROP TABLE, then the view.
+ *                Not atomic: a failing view (an error in its SQL) leaves neither.
+ *   incremental  the new rows into a temporary table and checked (before BEGIN: their columns'
+ *                names and types, and no NULL in a key column, see nullKeysQuery); then
+ *                DELETE of the target rows they replace (matching `replace_by`, default the unique
+ *                key) and INSERT in one transaction with the build record (atomic); the temporary
+ *                table is dropped after COMMIT.
  */
 import type { Target } from "./compile.ts";
 
@@ -30,23 +41,41 @@ export interface Build {
 }
 
 /** Statements building `rel` as a table from `sql`, given what exists there now. */
-export function tableStatements(target: Target, { rel, sql, existing }: Build): string[] {
-  const tmp = q(rel, "__egx_tmp");
+export function tableStatements(target: Target, b: Build): string[] {
+  const { build, replace } = tableSteps(target, b);
+  return [...build, ...replace];
+}
+
+/** The table a table build is built into before it replaces `rel`. */
+export function tmpTableRelation(rel: Relation): Relation {
+  return { schema: rel.schema, name: `${rel.name}__egx_tmp` };
+}
+
+/**
+ * A table build in two steps: `build` makes the new table `<name>__egx_tmp` (and touches nothing
+ * else), `replace` puts it in the place of what exists there now. Snowflake checks the new table
+ * in between (DDL commits there: nothing after `replace` can undo it).
+ */
+export function tableSteps(
+  target: Target,
+  { rel, sql, existing }: Build,
+): { build: string[]; replace: string[] } {
+  const tmp = q(tmpTableRelation(rel));
   if (target === "duckdb") {
-    const out = [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TABLE ${tmp} AS\n${sql}`];
-    if (existing === "table") out.push(`DROP TABLE ${q(rel)}`);
-    if (existing === "view") out.push(`DROP VIEW ${q(rel)}`);
-    out.push(`ALTER TABLE ${tmp} RENAME TO ${rel.name}`);
-    return out;
+    const replace: string[] = [];
+    if (existing === "table") replace.push(`DROP TABLE ${q(rel)}`);
+    if (existing === "view") replace.push(`DROP VIEW ${q(rel)}`);
+    replace.push(`ALTER TABLE ${tmp} RENAME TO ${rel.name}`);
+    return { build: [`DROP TABLE IF EXISTS ${tmp}`, `CREATE TABLE ${tmp} AS\n${sql}`], replace };
   }
-  const out = [`CREATE OR REPLACE TABLE ${tmp} AS\n${sql}`];
+  const build = [`CREATE OR REPLACE TABLE ${tmp} AS\n${sql}`];
   if (existing === "table") {
-    out.push(`ALTER TABLE ${q(rel)} SWAP WITH ${tmp}`, `DROP TABLE ${tmp}`);
-  } else {
-    if (existing === "view") out.push(`DROP VIEW ${q(rel)}`);
-    out.push(`ALTER TABLE ${tmp} RENAME TO ${q(rel)}`);
+    return { build, replace: [`ALTER TABLE ${q(rel)} SWAP WITH ${tmp}`, `DROP TABLE ${tmp}`] };
   }
-  return out;
+  const replace: string[] = [];
+  if (existing === "view") replace.push(`DROP VIEW ${q(rel)}`);
+  replace.push(`ALTER TABLE ${tmp} RENAME TO ${q(rel)}`);
+  return { build, replace };
 }
 
 export function viewStatements(_target: Target, { rel, sql, existing }: Build): string[] {
@@ -79,7 +108,10 @@ export function nullKeysQuery(target: Target, rel: Relation, keys: readonly stri
   return `SELECT ${counts} FROM ${newRowsRelation(target, rel)}`;
 }
 
-/** Step 2 (after the columns and keys were checked): replace matching rows, insert the new ones. */
+/**
+ * Step 2 (after the columns and keys were checked): replace matching rows, insert the new ones.
+ * DML only (on Snowflake these two are the transaction); step 3 drops the temporary table.
+ */
 export function incrementalMergeStatements(
   target: Target,
   { rel, replaceBy, columns }: {
@@ -94,8 +126,14 @@ export function incrementalMergeStatements(
   return [
     `DELETE FROM ${q(rel)} WHERE ${keys} IN (SELECT ${replaceBy.join(", ")} FROM ${tmp})`,
     `INSERT INTO ${q(rel)} (${cols}) SELECT ${cols} FROM ${tmp}`,
-    `DROP TABLE ${tmp}`,
   ];
+}
+
+/**
+ * Step 3: drop the temporary table (DuckDB: in the transaction; Snowflake: DDL, after COMMIT).
+ */
+export function incrementalDropStatement(target: Target, rel: Relation): string {
+  return `DROP TABLE ${newRowsRelation(target, rel)}`;
 }
 
 /**

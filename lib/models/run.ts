@@ -1,5 +1,7 @@
 /**
- * `models_run`: build the selected models in DAG order, one transaction per model.
+ * `models_run`: build the selected models in DAG order, one transaction per model (on Snowflake
+ * the transaction holds only the DML; the DDL runs before BEGIN or after COMMIT, committing on its
+ * own: see materialize.ts for what that leaves atomic).
  *
  * A model that fails is reported with its file, the warehouse's message and the compiled SQL
  * path; everything downstream of it is skipped (never built on stale inputs), and what was
@@ -24,13 +26,15 @@ import {
   type ColumnRow,
   columnsQueryOf,
   columnType,
+  incrementalDropStatement,
   incrementalMergeStatements,
   incrementalStageStatements,
   newRowsRelation,
   nullKeysQuery,
   relationsQuery,
   type RelationType,
-  tableStatements,
+  tableSteps,
+  tmpTableRelation,
   viewStatements,
 } from "./materialize.ts";
 import type { ModelNode, Project } from "./project.ts";
@@ -126,9 +130,18 @@ export async function runModels(
   const schemas = [...new Set(selected.map((n) => project.models.get(n)!.schema))];
   const setupStatements = schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${s}`);
   if (setupStatements.length > 0) {
-    await wh.transaction(async (s) => {
+    const setup = async (s: Session) => {
       for (const st of setupStatements) await s.execute(st);
-    }, { signal: opts.signal, label: "models_run: schemas" });
+    };
+    // Snowflake: DDL commits on its own, so not between BEGIN and COMMIT (see materialize.ts).
+    await wh.transaction(
+      target === "snowflake" ? async () => {} : setup,
+      {
+        signal: opts.signal,
+        label: "models_run: schemas",
+        ...(target === "snowflake" ? { prepare: setup } : {}),
+      },
+    );
   }
   const existing = await existingRelations(wh, schemas, opts.signal);
   const needRecords = selected.some((n) => {
@@ -274,37 +287,39 @@ async function buildModel(
       compiledSql = compiled.sql;
       const mode = base.mode;
       try {
-        await wh.transaction(async (s) => {
+        const snowflake = compiler.target === "snowflake";
+        const exec = (s: Session) => async (sql: string) => {
+          statements.push(sql);
+          return await s.execute(sql);
+        };
+        const phases = buildPhases(compiler.target, m, {
+          sql: compiled.sql,
+          existing: now,
+          incremental,
+          statements,
+          setRows: (n) => rows = n,
+        });
+        // DuckDB: everything in one transaction (DDL is transactional). Snowflake: the DDL and
+        // the checks before BEGIN (each DDL statement commits there), only DML inside, and the
+        // temporary table dropped after COMMIT (see materialize.ts).
+        const stage = async (s: Session) => {
           statements.length = 0;
-          const exec = async (sql: string) => {
-            statements.push(sql);
-            return await s.execute(sql);
-          };
-          if (m.materialized === "view") {
-            const b = { rel: rel(m), sql: compiled.sql, existing: now };
-            for (const st of viewStatements(compiler.target, b)) await exec(st);
-          } else if (!incremental) {
-            for (
-              const st of tableStatements(compiler.target, {
-                rel: rel(m),
-                sql: compiled.sql,
-                existing: now,
-              })
-            ) {
-              await exec(st);
-            }
-            rows = await countRows(s, m.relation, statements);
-            if (m.materialized === "incremental") {
-              const q = columnsQueryOf(compiler.target, false, [m.schema, m.name]);
-              statements.push(q);
-              const cols = await s.query<{ COLUMN_NAME: string }>(q);
-              checkKeyColumns(m, cols.map((r) => r.COLUMN_NAME));
-            }
-          } else {
-            rows = await incrementalBuild(s, compiler.target, m, compiled.sql, statements, exec);
-          }
+          await phases.stage(s, exec(s));
+        };
+        await wh.transaction(async (s) => {
+          if (!snowflake) await stage(s);
+          await phases.apply(s, exec(s));
           await writeBuildRecord(s, m, { mode, fingerprint });
-        }, { signal: opts.signal, label: `models_run ${m.name}` });
+        }, {
+          signal: opts.signal,
+          label: `models_run ${m.name}`,
+          ...(snowflake ? { prepare: stage } : {}),
+        });
+        for (const st of phases.after) {
+          statements.push(st);
+          // Committed already: a temporary table left by a failed DROP goes with the session.
+          await wh.query(st, [], { label: `models_run ${m.name}` }).catch(() => {});
+        }
         break;
       } catch (e) {
         // Same definition, other columns (names or types): an upstream model's columns changed
@@ -345,7 +360,8 @@ async function buildModel(
 /**
  * An incremental model's unique_key and replace_by must be among its columns: otherwise its first
  * (full) build succeeded and every later run failed in the DELETE with a binder error. Thrown
- * inside the build's transaction, so nothing is written.
+ * before anything is written: DuckDB, inside the build's transaction (rolled back); Snowflake, on
+ * the new table `__egx_tmp` or the new rows, before the swap or the merge.
  */
 function checkKeyColumns(m: ModelNode, columns: string[]): void {
   const have = new Set(columns.map((c) => c.toUpperCase()));
@@ -408,57 +424,122 @@ async function countRows(s: Session, relation: string, statements: string[]): Pr
   return Number(row.N);
 }
 
-async function incrementalBuild(
-  s: Session,
+interface Phases {
+  /** DDL and checks (Snowflake: before BEGIN, each statement committing on its own). */
+  stage: (s: Session, exec: (sql: string) => Promise<number>) => Promise<void>;
+  /** DML, in the transaction with the build record. */
+  apply: (s: Session, exec: (sql: string) => Promise<number>) => Promise<void>;
+  /** DDL after COMMIT (Snowflake only). */
+  after: string[];
+}
+
+/**
+ * The statements building `m`, in the phases of its build. DuckDB runs `stage` and `apply` in one
+ * transaction, in the order it always ran them; on Snowflake every DDL statement is in `stage`
+ * (or `after`) and whatever is checked is checked before the real relation is touched.
+ */
+function buildPhases(
   target: Target,
   m: ModelNode,
-  sql: string,
-  statements: string[],
-  exec: (sql: string) => Promise<number>,
-): Promise<number> {
-  for (const st of incrementalStageStatements(target, { rel: rel(m), sql })) await exec(st);
-  const newRel = newRowsRelation(target, rel(m));
-  const colsOf = async (temp: boolean, params: string[]) => {
+  { sql, existing, incremental, statements, setRows }: {
+    sql: string;
+    existing?: RelationType;
+    incremental: boolean;
+    statements: string[];
+    setRows: (n: number) => void;
+  },
+): Phases {
+  const snowflake = target === "snowflake";
+  const b = { rel: rel(m), sql, existing };
+  const none = async () => {};
+  const colsOf = async (s: Session, temp: boolean, params: string[]) => {
     const q = columnsQueryOf(target, temp, params);
     statements.push(q);
     const rows = await s.query<ColumnRow>(q);
     return rows.map((r) => ({ name: r.COLUMN_NAME, type: columnType(target, r) }));
   };
-  const newTyped = target === "duckdb"
-    ? await colsOf(true, [newRel])
-    : await colsOf(false, [m.schema, `${m.name}__egx_new`]);
-  const oldTyped = await colsOf(false, [m.schema, m.name]);
-  const newCols = newTyped.map((c) => c.name);
-  const oldCols = oldTyped.map((c) => c.name);
-  const same = newCols.length === oldCols.length &&
-    newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());
-  checkKeyColumns(m, newCols);
-  if (!same) {
-    throw new ColumnsChangedError(
-      `columns changed: ${newCols.join(", ")} (was ${oldCols.join(", ")})`,
-    );
+  const names = (cols: { name: string }[]) => cols.map((c) => c.name);
+  if (m.materialized === "view") {
+    return {
+      stage: async (_s, exec) => {
+        for (const st of viewStatements(target, b)) await exec(st);
+      },
+      apply: none,
+      after: [],
+    };
   }
-  // Same names, other types (an upstream column became DOUBLE under a `select *`): the INSERT
-  // would cast the new values to the old type (10.75 into an INTEGER column is 11) without a
-  // word. Rebuilt in full like a change of names.
-  const retyped = newTyped.flatMap((c, i) =>
-    c.type === oldTyped[i].type ? [] : [`${c.name} ${c.type} (was ${oldTyped[i].type})`]
-  );
-  if (retyped.length > 0) {
-    throw new ColumnsChangedError(`column types changed: ${retyped.join(", ")}`);
+  if (!incremental) {
+    const { build, replace } = tableSteps(target, b);
+    if (!snowflake) {
+      return {
+        stage: async (s, exec) => {
+          for (const st of [...build, ...replace]) await exec(st);
+          setRows(await countRows(s, m.relation, statements));
+          if (m.materialized === "incremental") {
+            checkKeyColumns(m, names(await colsOf(s, false, [m.schema, m.name])));
+          }
+        },
+        apply: none,
+        after: [],
+      };
+    }
+    return {
+      stage: async (s, exec) => {
+        for (const st of build) await exec(st);
+        if (m.materialized === "incremental") {
+          const tmp = tmpTableRelation(rel(m));
+          checkKeyColumns(m, names(await colsOf(s, false, [tmp.schema, tmp.name])));
+        }
+        for (const st of replace) await exec(st);
+      },
+      apply: async (s) => setRows(await countRows(s, m.relation, statements)),
+      after: [],
+    };
   }
-  await checkNullKeys(s, target, m, statements);
-  let inserted = 0;
-  const merge = incrementalMergeStatements(target, {
-    rel: rel(m),
-    replaceBy: m.replaceBy,
-    columns: newCols,
-  });
-  for (const [i, st] of merge.entries()) {
-    const n = await exec(st);
-    if (i === 1) inserted = n;
-  }
-  return inserted;
+  let merge: string[] = [];
+  const drop = incrementalDropStatement(target, rel(m));
+  return {
+    stage: async (s, exec) => {
+      for (const st of incrementalStageStatements(target, b)) await exec(st);
+      const newRel = newRowsRelation(target, rel(m));
+      const newTyped = snowflake
+        ? await colsOf(s, false, [m.schema, `${m.name}__egx_new`])
+        : await colsOf(s, true, [newRel]);
+      const oldTyped = await colsOf(s, false, [m.schema, m.name]);
+      const newCols = names(newTyped);
+      const oldCols = names(oldTyped);
+      const same = newCols.length === oldCols.length &&
+        newCols.every((c, i) => c.toUpperCase() === oldCols[i].toUpperCase());
+      checkKeyColumns(m, newCols);
+      if (!same) {
+        throw new ColumnsChangedError(
+          `columns changed: ${newCols.join(", ")} (was ${oldCols.join(", ")})`,
+        );
+      }
+      // Same names, other types (an upstream column became DOUBLE under a `select *`): the INSERT
+      // would cast the new values to the old type (10.75 into an INTEGER column is 11) without a
+      // word. Rebuilt in full like a change of names.
+      const retyped = newTyped.flatMap((c, i) =>
+        c.type === oldTyped[i].type ? [] : [`${c.name} ${c.type} (was ${oldTyped[i].type})`]
+      );
+      if (retyped.length > 0) {
+        throw new ColumnsChangedError(`column types changed: ${retyped.join(", ")}`);
+      }
+      // Snowflake: on the new rows, before BEGIN; DuckDB: last before the DELETE, as before.
+      await checkNullKeys(s, target, m, statements);
+      merge = incrementalMergeStatements(target, {
+        rel: rel(m),
+        replaceBy: m.replaceBy,
+        columns: newCols,
+      });
+    },
+    apply: async (_s, exec) => {
+      await exec(merge[0]);
+      setRows(await exec(merge[1]));
+      if (!snowflake) await exec(drop);
+    },
+    after: snowflake ? [drop] : [],
+  };
 }
 
 /** The latest result of each model across runs (a run may select only some models). */
