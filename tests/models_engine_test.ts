@@ -271,12 +271,14 @@ Deno.test("a model named like a reserved SQL word or an engine working table, or
     "models/staging/a.sql": "select 1 as X",
     "models/staging/a__egx_tmp.sql": "select 1 as X",
     "models/staging/a__egx_new.sql": "select 1 as X",
+    "models/staging/a__egx_view.sql": "select 1 as X",
     // A banner comment is not a header.
     "models/staging/banner.sql": "/*------------\n a banner\n------------*/\nselect 1 as X",
   });
   assertEquals(errors.sort(), [
-    'models/staging/a__egx_new.sql:1:1 file name "a__egx_new" ends like the engine\'s working tables (__egx_tmp, __egx_new): rename it',
-    'models/staging/a__egx_tmp.sql:1:1 file name "a__egx_tmp" ends like the engine\'s working tables (__egx_tmp, __egx_new): rename it',
+    'models/staging/a__egx_new.sql:1:1 file name "a__egx_new" ends like the engine\'s working tables (__egx_tmp, __egx_new, __egx_view): rename it',
+    'models/staging/a__egx_tmp.sql:1:1 file name "a__egx_tmp" ends like the engine\'s working tables (__egx_tmp, __egx_new, __egx_view): rename it',
+    'models/staging/a__egx_view.sql:1:1 file name "a__egx_view" ends like the engine\'s working tables (__egx_tmp, __egx_new, __egx_view): rename it',
     'models/staging/left.sql:1:1 file name "left" is a reserved SQL word (it is the name, written unquoted): rename it',
     "models/staging/open.sql:2:3 the /*--- header is never closed: end it with a line ---*/",
     'models/staging/select.sql:1:1 file name "select" is a reserved SQL word (it is the name, written unquoted): rename it',

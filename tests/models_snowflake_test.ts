@@ -460,6 +460,26 @@ Deno.test("Snowflake table rebuild: the key check runs on __egx_tmp before the s
   ]);
 });
 
+Deno.test("Snowflake table -> view: the view is created (its SQL checked) before the table is dropped; a SQL error leaves the table", async () => {
+  const VIEW = "/*---\nmaterialized: view\n---*/\nselect 1 as ID";
+  const wh = (fail?: (sql: string) => boolean) => () =>
+    recordingWarehouse("snowflake", { relations: { VW: "BASE TABLE" }, columns: {}, fail });
+  const ok = await miniRun("snowflake", { vw: VIEW }, wh());
+  assertEquals(ok.results.map((r) => [r.status, r.mode]), [["success", "view"]]);
+  assertEquals(ok.sent.slice(4), [
+    "CREATE OR REPLACE VIEW S1.vw__egx_view",
+    "DROP TABLE S1.vw",
+    "ALTER VIEW S1.vw__egx_view RENAME TO S1.vw",
+    "BEGIN TRANSACTION",
+    "build record: DELETE",
+    "build record: INSERT",
+    "COMMIT",
+  ]);
+  const bad = await miniRun("snowflake", { vw: VIEW }, wh((sql) => sql.includes("VIEW")));
+  assertEquals(bad.results.map((r) => r.status), ["error"]);
+  assertEquals(bad.sent.slice(4), ["CREATE OR REPLACE VIEW S1.vw__egx_view"]);
+});
+
 Deno.test("Snowflake: no DDL statement is ever sent between BEGIN and COMMIT by a models run (first builds, rebuilds, merges, switches)", async () => {
   const models = {
     inc: INC(),

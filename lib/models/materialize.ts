@@ -14,8 +14,10 @@
  *                table (and possibly a `__egx_tmp` table, replaced by the next build). Not atomic:
  *                after a failed DROP of `__egx_tmp` the new table is in place but the build record is
  *                not, so the next run rebuilds it in full.
- *   view         CREATE OR REPLACE VIEW (atomic). Replacing a table: DROP TABLE, then the view.
- *                Not atomic: a failing view (an error in its SQL) leaves neither.
+ *   view         CREATE OR REPLACE VIEW (atomic). Replacing a table: the view is created first as
+ *                `<name>__egx_view` (so a SQL error fails before the table is dropped), then DROP
+ *                TABLE and ALTER VIEW ... RENAME. Not atomic: between the DROP and the RENAME the
+ *                relation does not exist, and a failed RENAME leaves only `<name>__egx_view`.
  *   incremental  the new rows into a temporary table and checked (before BEGIN: their columns'
  *                names and types, and no NULL in a key column, see nullKeysQuery); then
  *                DELETE of the target rows they replace (matching `replace_by`, default the unique
@@ -78,7 +80,20 @@ export function tableSteps(
   return { build, replace };
 }
 
-export function viewStatements(_target: Target, { rel, sql, existing }: Build): string[] {
+/**
+ * Statements building `rel` as a view. Snowflake, replacing a table: the view is created under
+ * another name first, so an error in its SQL fails before the table is dropped (DROP TABLE commits
+ * there), then renamed into place. DuckDB drops and creates in one transaction.
+ */
+export function viewStatements(target: Target, { rel, sql, existing }: Build): string[] {
+  if (target === "snowflake" && existing === "table") {
+    const tmp = q(rel, "__egx_view");
+    return [
+      `CREATE OR REPLACE VIEW ${tmp} AS\n${sql}`,
+      `DROP TABLE ${q(rel)}`,
+      `ALTER VIEW ${tmp} RENAME TO ${q(rel)}`,
+    ];
+  }
   const out: string[] = [];
   if (existing === "table") out.push(`DROP TABLE ${q(rel)}`);
   out.push(`CREATE OR REPLACE VIEW ${q(rel)} AS\n${sql}`);

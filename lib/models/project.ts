@@ -638,13 +638,15 @@ export async function loadProject(root: string): Promise<Project> {
       if (!MODEL_NAME.test(base)) {
         throw new ModelError(pos0, `file name "${base}" must be lower_snake_case (it is the name)`);
       }
-      // The engine's own working tables are `<model>__egx_tmp` (a table being built) and
-      // `<model>__egx_new` (an incremental run's rows): building stg_a dropped a model named
+      // The engine's own working relations are `<model>__egx_tmp` (a table being built),
+      // `<model>__egx_new` (an incremental run's rows) and `<model>__egx_view` (Snowflake: a view
+      // replacing a table, before it is renamed): building stg_a dropped a model named
       // stg_a__egx_tmp.
-      if (/__egx_(tmp|new)$/.test(base)) {
+      if (/__egx_(tmp|new|view)$/.test(base)) {
         throw new ModelError(
           pos0,
-          `file name "${base}" ends like the engine's working tables (__egx_tmp, __egx_new): ` +
+          `file name "${base}" ends like the engine's working tables (__egx_tmp, __egx_new, ` +
+            "__egx_view): " +
             "rename it",
         );
       }
