@@ -260,6 +260,7 @@ function recordingWarehouse(
     if (sql.startsWith("SELECT RELATION_NAME, FINGERPRINT")) {
       return Object.entries(fingerprints).map(([k, f]) => ({ RELATION_NAME: k, FINGERPRINT: f }));
     }
+    if (sql.startsWith("SELECT COUNT(*) AS FAILURES")) return [{ FAILURES: 2 }];
     if (sql.startsWith("SELECT COUNT(*)")) return [{ N: 3 }];
     return [];
   };
@@ -508,5 +509,44 @@ Deno.test("Snowflake: no DDL statement is ever sent between BEGIN and COMMIT by 
       assert(r.results.every((x) => x.status === "success"), JSON.stringify(r.results));
       assertEquals(ddlInTransaction(r.sent), [], JSON.stringify(r.sent));
     }
+  }
+});
+
+Deno.test("Snowflake models_test: the failing-rows tables and TEST_RESULTS' DDL before BEGIN, only its DELETE and INSERT in the transaction", async () => {
+  const root = await Deno.makeTempDir({ prefix: "egx_sf_seq_" });
+  try {
+    await Deno.mkdir(join(root, "models/staging"), { recursive: true });
+    await Deno.writeTextFile(join(root, "models/project.yml"), MINI_YML);
+    await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as N");
+    await Deno.writeTextFile(
+      join(root, "models/staging/_t.yml"),
+      "models:\n  - name: a\n    columns:\n      - name: N\n        tests: [not_null]\n",
+    );
+    const project = await loadProject(root);
+    for (const kind of ["snowflake", "duckdb"] as const) {
+      const wh = recordingWarehouse(kind, { relations: {}, columns: {} });
+      const r = await runTests(wh, project, { asOf: AS_OF, targetDir: join(root, "target") });
+      assertEquals(r.results.map((x) => [x.name, x.status]), [["not_null_a_n", "fail"]]);
+      const store = wh.sent.map(short).slice(3).map((x) => x.slice(0, 40));
+      const ddl = [
+        "CREATE SCHEMA IF NOT EXISTS DWH_AUDIT",
+        "list relations",
+        "CREATE OR REPLACE TABLE DWH_AUDIT.not_nu",
+        "CREATE TABLE IF NOT EXISTS DWH_AUDIT.TES",
+      ];
+      const dml = [
+        "DELETE FROM DWH_AUDIT.TEST_RESULTS",
+        "INSERT INTO DWH_AUDIT.TEST_RESULTS (TEST",
+      ];
+      assertEquals(
+        store,
+        kind === "snowflake"
+          ? [...ddl, "BEGIN TRANSACTION", ...dml, "COMMIT"]
+          : ["BEGIN TRANSACTION", ...ddl, ...dml, "COMMIT"],
+      );
+      if (kind === "snowflake") assertEquals(ddlInTransaction(wh.sent), []);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

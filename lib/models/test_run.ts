@@ -255,15 +255,17 @@ async function storeResults(
 ): Promise<void> {
   const schema = project.failuresSchema;
   const runAt = new Date().toISOString().replace("T", " ").slice(0, 19);
-  await wh.transaction(async (s: Session) => {
-    const record = (sql: string, params?: SqlValue[]) => {
-      if (params) log.parameters[log.statements.length] = params;
-      log.statements.push(sql);
-    };
-    const exec = (sql: string, params?: SqlValue[]) => {
-      record(sql, params);
-      return s.execute(sql, params);
-    };
+  const record = (sql: string, params?: SqlValue[]) => {
+    if (params) log.parameters[log.statements.length] = params;
+    log.statements.push(sql);
+  };
+  const execIn = (s: Session) => (sql: string, params?: SqlValue[]) => {
+    record(sql, params);
+    return s.execute(sql, params);
+  };
+  // The DDL: failing rows replaced, stale failure tables dropped, TEST_RESULTS created.
+  const ddl = async (s: Session) => {
+    const exec = execIn(s);
     await exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     const tablesSql = "SELECT table_name AS TABLE_NAME FROM information_schema.tables " +
       "WHERE upper(table_schema) = upper(?) AND table_type = 'BASE TABLE'";
@@ -300,6 +302,10 @@ async function storeResults(
         `SEVERITY VARCHAR, ATTACHED_TO VARCHAR, STATUS VARCHAR, FAILURES BIGINT, ` +
         `MESSAGE VARCHAR, RUN_AT TIMESTAMP)`,
     );
+  };
+  // The DML: TEST_RESULTS replaced.
+  const dml = async (s: Session) => {
+    const exec = execIn(s);
     if (opts.full) await exec(`DELETE FROM ${schema}.TEST_RESULTS`);
     if (results.length === 0) return;
     if (!opts.full) {
@@ -324,5 +330,18 @@ async function storeResults(
         runAt,
       ]),
     );
-  }, { signal: opts.signal, label: "models_test: store results" });
+  };
+  // DuckDB: one transaction (DDL is transactional). Snowflake commits the open transaction at
+  // every DDL statement, so the DDL runs before BEGIN, each statement on its own, and only the
+  // DELETE and INSERT of TEST_RESULTS are one transaction: a failure there leaves the previous
+  // results (with this run's failing-rows tables already replaced).
+  const snowflake = wh.kind === "snowflake";
+  await wh.transaction(async (s: Session) => {
+    if (!snowflake) await ddl(s);
+    await dml(s);
+  }, {
+    signal: opts.signal,
+    label: "models_test: store results",
+    ...(snowflake ? { prepare: ddl } : {}),
+  });
 }
