@@ -55,10 +55,11 @@ export interface TransactionOptions {
   /**
    * Staging before the transaction: run on the transaction's own connection just before BEGIN,
    * each statement committing on its own, within the same hold of the warehouse (no other writer
-   * of this process runs in between). Only for work that writes temporary tables: its temporary
-   * tables are there for `fn`. (DuckDB scans a temporary table created and filled inside the
-   * transaction 2-3x slower than a committed one, e.g. a large file staged for an upsert.) When
-   * it throws, the transaction does not start and the error is thrown.
+   * of this process runs in between). Its temporary tables are there for `fn`. (DuckDB scans a
+   * temporary table created and filled inside the transaction 2-3x slower than a committed one,
+   * e.g. a large file staged for an upsert.) On Snowflake it is where DDL goes (models_run's
+   * builds, models_test's tables): see `transaction`. When it throws, the transaction does not
+   * start and the error is thrown.
    */
   prepare?: (s: Session) => Promise<void>;
 }
@@ -68,7 +69,10 @@ export interface Warehouse {
   /**
    * Run `fn` in one transaction: commit when it resolves, roll back when it throws (nothing
    * half-written). On DuckDB the file is held only for the transaction; a lock conflict with
-   * another process is retried with backoff until `signal` aborts.
+   * another process is retried with backoff until `signal` aborts. On Snowflake that holds only
+   * for DML and queries: a DDL statement (CREATE, DROP, ALTER, also of a temporary table) commits
+   * the open transaction, commits itself, and leaves the statements after it in autocommit (a
+   * later ROLLBACK undoes nothing). DDL goes in `prepare` (before BEGIN) or after the commit.
    */
   transaction<T>(fn: (s: Session) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** A read outside any explicit transaction (DuckDB: the file is held only for the query). */
