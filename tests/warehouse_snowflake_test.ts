@@ -10,10 +10,22 @@ import { allClosures } from "../lib/market/calendar.ts";
 import { DuckDBWarehouse } from "../lib/warehouse/duckdb.ts";
 import { splitStatements } from "../lib/warehouse/migrations.ts";
 import { SnowflakeWarehouse } from "../lib/warehouse/snowflake.ts";
-import { WarehouseBusyError, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
+import {
+  inTransaction,
+  type Session,
+  type Warehouse,
+  WarehouseBusyError,
+  WarehouseQueryError,
+} from "../lib/warehouse/warehouse.ts";
 import { snowflakeErrors, snowflakeTestConfig } from "./support/snowflake_server.ts";
 import { checkAlertClaims } from "./support/alert_claims.ts";
-import { OffsetMovedError, storedOffsets, writeQuotes } from "../lib/stream/sink.ts";
+import {
+  OffsetMovedError,
+  type SinkRow,
+  storedOffsets,
+  writeQuotes,
+  writeQuotesIn,
+} from "../lib/stream/sink.ts";
 import snowflakeDdl from "../lib/warehouse/migrations_snowflake.sql" with { type: "text" };
 
 const sent: string[] = [];
@@ -251,6 +263,118 @@ Deno.test("the stream's offset statements run on Snowflake: marks stored, a stal
       writeQuotes(s, [], { offsets: [{ ...at, partition: 1, nextOffset: 7 }] })
     );
     assert.deepEqual((await storedOffsets(wh, "g", "t")).get(1), { nextOffset: 7 });
+  } finally {
+    await wh.close();
+  }
+});
+
+/** A warehouse of `kind` recording every statement (no server); UPDATEs change `updated` rows. */
+function recordingWarehouse(kind: "duckdb" | "snowflake", updated = 1) {
+  const log: string[] = [];
+  const session: Session = {
+    query: (sql) => (log.push(sql), Promise.resolve([])),
+    execute: (sql) => (log.push(sql), Promise.resolve(sql.startsWith("UPDATE") ? updated : 1)),
+    insertRows: (table) => (log.push(`INSERT INTO ${table} (rows)`), Promise.resolve()),
+  };
+  const wh: Warehouse = {
+    kind,
+    transaction: (fn, opts = {}) => inTransaction(session, fn, opts),
+    query: (sql) => session.query(sql),
+    migrate: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+  return { wh, log: () => log.map((sql) => sql.trim().split(/\s+/).slice(0, 3).join(" ")) };
+}
+
+const QUOTE: SinkRow = {
+  quote: {
+    ticker: "COMI",
+    barStart: "2025-09-17T08:00:00.000Z",
+    interval: "1m",
+    open: 90,
+    high: 91,
+    low: 89.5,
+    close: 90.5,
+    volume: 1200,
+    source: "replay",
+    fetchedAt: "2025-09-17T08:01:00.000Z",
+  },
+  ref: "kafka:t/0@9",
+};
+
+Deno.test("the stream sink on Snowflake creates its staging table before BEGIN: the merges and the offset mark are one transaction (DuckDB: all inside, as before)", async () => {
+  const offsets = [{ group: "g", topic: "t", partition: 0, nextOffset: 10, expected: 9 }];
+  const sf = recordingWarehouse("snowflake");
+  await writeQuotesIn(sf.wh, [QUOTE], { offsets });
+  const merges = [
+    "INSERT INTO EGX_STREAM_STAGE",
+    "MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR",
+    "MERGE INTO OPERATIONAL.TBL_STOCK_PRICE",
+    "UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET",
+  ];
+  assert.deepEqual(sf.log(), [
+    "CREATE OR REPLACE",
+    "BEGIN TRANSACTION",
+    "DELETE FROM EGX_STREAM_STAGE",
+    ...merges,
+    "COMMIT",
+  ]);
+  const duck = recordingWarehouse("duckdb");
+  await writeQuotesIn(duck.wh, [QUOTE], { offsets });
+  assert.deepEqual(duck.log(), [
+    "BEGIN TRANSACTION",
+    "CREATE OR REPLACE",
+    ...merges,
+    "COMMIT",
+  ]);
+  // The partition taken over: rolled back, and on Snowflake no DDL ended the transaction before.
+  const moved = recordingWarehouse("snowflake", 0);
+  await assert.rejects(writeQuotesIn(moved.wh, [QUOTE], { offsets }), OffsetMovedError);
+  assert.deepEqual(moved.log(), [
+    "CREATE OR REPLACE",
+    "BEGIN TRANSACTION",
+    "DELETE FROM EGX_STREAM_STAGE",
+    ...merges,
+    "ROLLBACK",
+  ]);
+  // Without rows nothing is staged.
+  const empty = recordingWarehouse("snowflake");
+  await writeQuotesIn(empty.wh, [], { offsets });
+  assert.deepEqual(empty.log(), [
+    "BEGIN TRANSACTION",
+    "UPDATE OPERATIONAL.TBL_STREAM_OFFSET SET",
+    "COMMIT",
+  ]);
+});
+
+Deno.test("the stream sink writes a bar and its offset through the Snowflake driver with the stage created before BEGIN", async () => {
+  const wh = await freshWarehouse();
+  try {
+    await wh.migrate();
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_COMPANY (TICKER, COMPANY_NAME) SELECT 'COMI', 'CIB' " +
+          "WHERE NOT EXISTS (SELECT 1 FROM OPERATIONAL.TBL_COMPANY WHERE TICKER = 'COMI')",
+      )
+    );
+    const at = { group: "g-sink", topic: "t", partition: 0 };
+    const r = await writeQuotesIn(wh, [QUOTE], {
+      offsets: [{ ...at, nextOffset: 10, expected: null }],
+    });
+    assert.deepEqual(r, { rows: 1, intraday: 1, daily: 0 });
+    const bars = () =>
+      wh.query(
+        "SELECT CLOSE FROM OPERATIONAL.TBL_INTRADAY_BAR WHERE TICKER = 'COMI' " +
+          "AND DATA_SOURCE = 'STREAMING_API'",
+      );
+    assert.deepEqual(await bars(), [{ CLOSE: 90.5 }]);
+    const later = { ...QUOTE, quote: { ...QUOTE.quote, close: 95 } };
+    await assert.rejects(
+      writeQuotesIn(wh, [later], { offsets: [{ ...at, nextOffset: 11, expected: 3 }] }),
+      OffsetMovedError,
+    );
+    assert.deepEqual(await bars(), [{ CLOSE: 90.5 }]);
+    assert.equal((await storedOffsets(wh, "g-sink", "t")).get(0)?.nextOffset, 10);
   } finally {
     await wh.close();
   }

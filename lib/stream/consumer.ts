@@ -44,7 +44,7 @@ import {
   type SinkRow,
   type StoredOffset,
   storedOffsets,
-  writeQuotes,
+  writeQuotesIn,
 } from "./sink.ts";
 import { SQL } from "./sql.ts";
 import { sleep } from "../market/sources/source.ts";
@@ -454,20 +454,16 @@ export async function runConsumer(
       batch.partition,
       `write ${chunk.length} records (${records})`,
       () =>
-        warehouse.transaction(
-          (s) =>
-            writeQuotes(s, rows, {
-              offsets: [{
-                group: opts.group,
-                topic: batch.topic,
-                partition: batch.partition,
-                nextOffset,
-                last: mark,
-                expected,
-              }],
-            }),
-          { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal },
-        ),
+        writeQuotesIn(warehouse, rows, {
+          offsets: [{
+            group: opts.group,
+            topic: batch.topic,
+            partition: batch.partition,
+            nextOffset,
+            last: mark,
+            expected,
+          }],
+        }, { label: `stream consumer ${batch.topic}/${batch.partition}`, signal: opts.signal }),
     ).catch((e) => {
       if (e instanceof Abandoned) throw e;
       if (e instanceof OffsetMovedError) {

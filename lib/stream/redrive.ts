@@ -41,7 +41,14 @@ import { unknownTickerReason } from "./companies.ts";
 import type { InMessage, KafkaClient } from "./kafka.ts";
 import { decodeQuote, DLQ_HEADERS, keyProblem } from "./message.ts";
 import { tickerCode } from "../market/ticker.ts";
-import { barKey, mergeDailyAggregate, type SinkRow, stageQuotes } from "./sink.ts";
+import {
+  barKey,
+  createStage,
+  mergeDailyAggregate,
+  type SinkRow,
+  stageBeforeBegin,
+  stageQuotes,
+} from "./sink.ts";
 import { SQL } from "./sql.ts";
 
 export interface RedriveOptions {
@@ -156,13 +163,15 @@ export async function redriveDeadLetters(
     otherTopic: 0,
     superseded: 0,
   };
+  // Snowflake: the staging table is created before BEGIN (DDL commits there; sink.ts).
+  const created = stageBeforeBegin(warehouse.kind);
   await warehouse.transaction(async (s) => {
     const tickers = await s.query<{ TICKER: string }>(SQL.get("company_tickers"));
     const known = new Set(tickers.flatMap((r) => tickerCode(r.TICKER) ?? []));
     const candidates = sortOut(dead, opts, known, counts);
     if (candidates.length === 0) return;
     const now = new Date();
-    await stageQuotes(s, candidates.map((c) => c.row), now);
+    await stageQuotes(s, candidates.map((c) => c.row), now, { created });
     const existing = new Set<string>();
     for (const name of ["redrive_existing_intraday", "redrive_existing_snapshot"]) {
       for (const r of await s.query<{ SOURCE_FILE: string }>(SQL.get(name))) {
@@ -175,13 +184,17 @@ export async function redriveDeadLetters(
     if (opts.dryRun || fresh.length === 0) return;
     // Staged again with the bars to write only: the daily aggregate is recomputed for their
     // dates alone.
-    const staged = await stageQuotes(s, fresh.map((c) => c.row), now);
+    const staged = await stageQuotes(s, fresh.map((c) => c.row), now, { created });
     if (staged.intraday > 0) {
       await s.execute(SQL.get("redrive_insert_intraday"));
       await mergeDailyAggregate(s, staged);
     }
     if (staged.daily > 0) await s.execute(SQL.get("redrive_merge_snapshot"));
-  }, { label: "stream redrive", signal: opts.signal }).catch((e) => {
+  }, {
+    label: "stream redrive",
+    signal: opts.signal,
+    ...(created ? { prepare: createStage } : {}),
+  }).catch((e) => {
     throw e instanceof WarehouseBusyError && warehouse.kind === "duckdb" ? lockedError(e) : e;
   });
   return counts;

@@ -15,10 +15,16 @@
  *
  * The SQL (stream_queries.sql) is plain MERGE (DuckDB >= 1.4 and Snowflake) with bound parameters
  * only. Within a batch the last quote per key wins (the caller passes quotes in offset order).
+ *
+ * The staging table is created by DDL (CREATE OR REPLACE TEMPORARY TABLE), which on Snowflake
+ * commits the open transaction and leaves the statements after it in autocommit: the merges and
+ * the offset mark would commit one by one and an OffsetMovedError would roll nothing back. So on
+ * Snowflake the stage is created before BEGIN (`writeQuotesIn`, TransactionOptions.prepare) and
+ * only emptied (DELETE) inside; DuckDB creates it inside the transaction as before.
  */
 import { cairoDate } from "../market/calendar.ts";
 import { INTERVAL_MINUTES, type Quote } from "../market/sources/source.ts";
-import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
+import type { Session, SqlValue, TransactionOptions, Warehouse } from "../warehouse/warehouse.ts";
 import { SQL } from "./sql.ts";
 
 export const STREAM_DATA_SOURCE = "STREAMING_API";
@@ -127,13 +133,28 @@ export interface Staged {
 }
 
 /**
- * (Re)create the session's staging table EGX_STREAM_STAGE and fill it with `rows` (one per
- * natural key: the caller dedupes), `now` as their write time.
+ * Create the session's (empty) staging table EGX_STREAM_STAGE. DDL: on Snowflake run it before
+ * BEGIN (TransactionOptions.prepare), then stage with `created: true` (see the header).
+ */
+export async function createStage(s: Session): Promise<void> {
+  await s.execute(SQL.get("create_stage"));
+}
+
+/** Whether a transaction on `kind` creates the staging table before BEGIN (see the header). */
+export function stageBeforeBegin(kind: Warehouse["kind"]): boolean {
+  return kind === "snowflake";
+}
+
+/**
+ * Fill the session's staging table EGX_STREAM_STAGE with `rows` (one per natural key: the caller
+ * dedupes), `now` as their write time: (re)created first, or with `created` (made by createStage
+ * before the transaction) emptied by a DELETE.
  */
 export async function stageQuotes(
   s: Session,
   rows: readonly SinkRow[],
   now: Date,
+  opts: { created?: boolean } = {},
 ): Promise<Staged> {
   const staged: Staged = { intraday: 0, daily: 0, minDate: "9999-12-31", maxDate: "0000-01-01" };
   const values: SqlValue[][] = rows.map(({ quote: q, ref }) => {
@@ -158,7 +179,7 @@ export async function stageQuotes(
       now,
     ];
   });
-  await s.execute(SQL.get("create_stage"));
+  await s.execute(SQL.get(opts.created ? "clear_stage" : "create_stage"));
   await s.insertRows(STAGE, STAGE_COLUMNS, values);
   return staged;
 }
@@ -176,18 +197,20 @@ export async function mergeDailyAggregate(s: Session, staged: Staged): Promise<v
 
 /**
  * Upsert `rows` and set the offset mark(s), inside the caller's transaction. Returns what was
- * written. `offsets` may be empty (e.g. a benchmark writing rows without Kafka).
+ * written. `offsets` may be empty (e.g. a benchmark writing rows without Kafka). `stageCreated`:
+ * the staging table was created before the transaction (createStage; required on Snowflake, see
+ * the header and `writeQuotesIn`).
  */
 export async function writeQuotes(
   s: Session,
   rows: readonly SinkRow[],
-  opts: { offsets: readonly OffsetMark[]; now?: Date },
+  opts: { offsets: readonly OffsetMark[]; now?: Date; stageCreated?: boolean },
 ): Promise<WriteResult> {
   const now = opts.now ?? new Date();
   const unique = dedupeByKey(rows);
   let staged: Staged | undefined;
   if (unique.length > 0) {
-    staged = await stageQuotes(s, unique, now);
+    staged = await stageQuotes(s, unique, now, { created: opts.stageCreated });
     if (staged.intraday > 0) {
       await s.execute(SQL.get("merge_intraday"));
       await mergeDailyAggregate(s, staged);
@@ -226,6 +249,23 @@ export async function writeQuotes(
     }
   }
   return { rows: unique.length, intraday: staged?.intraday ?? 0, daily: staged?.daily ?? 0 };
+}
+
+/**
+ * `writeQuotes` in a transaction of its own on `wh`: on Snowflake the staging table is created
+ * before BEGIN, so the merges and the offset mark commit (or roll back) together.
+ */
+export function writeQuotesIn(
+  wh: Warehouse,
+  rows: readonly SinkRow[],
+  opts: { offsets: readonly OffsetMark[]; now?: Date },
+  txOpts: TransactionOptions = {},
+): Promise<WriteResult> {
+  const early = stageBeforeBegin(wh.kind) && rows.length > 0;
+  return wh.transaction(
+    (s) => writeQuotes(s, rows, { ...opts, stageCreated: early }),
+    { ...txOpts, ...(early ? { prepare: createStage } : {}) },
+  );
 }
 
 /** The next offset to read per partition, as last stored with the rows, and the record before. */

@@ -10,6 +10,11 @@ CREATE OR REPLACE TEMPORARY TABLE EGX_STREAM_STAGE (
   OPEN DOUBLE, HIGH DOUBLE, LOW DOUBLE, CLOSE DOUBLE, VOLUME BIGINT,
   SOURCE_FILE VARCHAR, WRITTEN_AT TIMESTAMP);
 
+-- name: clear_stage
+-- The staging table emptied inside a transaction (DML) when create_stage ran before BEGIN
+-- (Snowflake: DDL would commit the transaction).
+DELETE FROM EGX_STREAM_STAGE;
+
 -- name: merge_intraday
 MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR t
 USING (SELECT * FROM EGX_STREAM_STAGE WHERE INTERVAL_MINUTES < 1440) s
