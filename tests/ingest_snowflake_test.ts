@@ -17,6 +17,21 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE = `${ROOT}data/sample`;
 const DATA = `${ROOT}tests/testdata/ingest`;
 
+/**
+ * The statements sent between BEGIN and COMMIT that are DDL. Snowflake commits the open
+ * transaction at a DDL statement (fakesnow does not: it cannot show this), so the staging tables
+ * are created before BEGIN (publish_snowflake.ts): a load's merges are one transaction.
+ */
+function ddlInTransaction(sent: readonly string[]): string[] {
+  let open = false;
+  return sent.filter((sql) => {
+    if (sql === "BEGIN TRANSACTION") open = true;
+    else if (sql === "COMMIT" || sql === "ROLLBACK") open = false;
+    else return open && /^\s*(CREATE|DROP|ALTER|TRUNCATE)\b/i.test(sql);
+    return false;
+  });
+}
+
 Deno.test("files load into Snowflake with the same checks, quarantine and upserts as DuckDB", async () => {
   const sent: string[] = [];
   const cfg = await snowflakeTestConfig();
@@ -118,6 +133,8 @@ Deno.test("files load into Snowflake with the same checks, quarantine and upsert
     // Every statement we sent parses as Snowflake SQL.
     assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
     assert.ok(sent.some((s) => s.startsWith("MERGE INTO OPERATIONAL.TBL_INTRADAY_BAR")));
+    assert.deepEqual(ddlInTransaction(sent), []);
+    assert.ok(sent.some((s) => s.startsWith("CREATE OR REPLACE TEMPORARY TABLE EGX_STG_")));
   } finally {
     await sf.close();
   }
@@ -558,6 +575,7 @@ Deno.test("a reload into Snowflake is insert-only: a newer file's row loaded bef
     // Every statement sent parses as Snowflake SQL, the reload's staging delete included.
     assert.deepEqual([...new Set(sent)].flatMap(snowflakeErrors), []);
     assert.ok(sent.some((s) => s.startsWith("DELETE FROM EGX_STG_STOCK_PRICE")));
+    assert.deepEqual(ddlInTransaction(sent), []);
   } finally {
     await sf.close();
     await Deno.remove(dir, { recursive: true });
