@@ -4,6 +4,8 @@ import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
 import { jobCommand } from "../lib/runner/plan.ts";
 import { formatEvent } from "../lib/runner/status.ts";
+import { formatRun, formatRuns } from "../lib/runner/cli_runs.ts";
+import { formatDuration } from "../lib/runner/duration.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 import { denoCacheEnv, denoOutput, taskFlags, waitForEnd } from "./support/processes.ts";
 
@@ -173,6 +175,39 @@ Deno.test("every live status line puts the job name in the same column, upstream
     "upstream_failed b     not run: a failed",
     "cancelled       c",
   ]);
+});
+
+Deno.test("durations just under a second or a minute show in the next unit, not as 1000ms or 60.0s", () => {
+  assertEquals(
+    [999, 999.5, 59_949, 59_950, 59_999, 60_000, 61_000].map(formatDuration),
+    ["999ms", "1.0s", "59.9s", "1m00s", "1m00s", "1m00s", "1m01s"],
+  );
+  const dir = Deno.makeTempDirSync();
+  const h = new History(`${dir}/runs.sqlite`);
+  try {
+    const at = Date.UTC(2026, 10, 26, 23, 0, 0);
+    h.startRun({
+      id: "20261126-230000-aaaa",
+      target: "cleanup",
+      trigger: "manual",
+      jobs: ["cleanup"],
+      at,
+    });
+    h.startJob("20261126-230000-aaaa", "cleanup", at);
+    h.endJob("20261126-230000-aaaa", "cleanup", { status: "ok", at: at + 59_960, attempts: 1 });
+    h.endRun("20261126-230000-aaaa", "ok", at + 59_970);
+    const list = formatRuns(h.listRuns(5));
+    assertEquals(
+      list[1],
+      "20261126-230000-aaaa  cleanup  manual    ok         2026-11-26 23:00:00Z     1m00s",
+    );
+    const one = formatRun(h, "20261126-230000-aaaa")!;
+    match(one[0], /, 1m00s, runner pid/);
+    match(one.find((l) => l.trim().startsWith("cleanup "))!, /^ {2}cleanup +ok +1 +1m00s$/);
+  } finally {
+    h.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("runs <id> with no history at all is 'no run' (exit 1), the list is empty (exit 0)", async () => {

@@ -13,8 +13,10 @@ export function parseDuration(text: string): number | undefined {
 
 /** Short human form: 850ms, 12.3s, 4m05s, 2h10m. */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  // The unit is chosen on the rounded value: 999.6 ms is "1.0s", 59.96 s is "1m00s" (it was
+  // "1000ms" and "60.0s").
+  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
+  if (Math.round(ms / 100) < 600) return `${(Math.round(ms / 100) / 10).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
