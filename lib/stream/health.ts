@@ -125,6 +125,7 @@ export async function checkStreamHealth(
 
   let lastWriteAt: string | undefined;
   let latestBarStart: string | undefined;
+  let freshnessRead = false;
   try {
     const rows = await opts.warehouse.query<
       { LAST_WRITE: string | null; LATEST_BAR: string | null }
@@ -141,6 +142,7 @@ export async function checkStreamHealth(
     const writes = [rows[0]?.LAST_WRITE, daily[0]?.LAST_WRITE].filter((v): v is string => !!v);
     lastWriteAt = writes.sort().at(-1);
     latestBarStart = rows[0]?.LATEST_BAR ?? undefined;
+    freshnessRead = true;
   } catch (e) {
     problems.push(`warehouse unreachable: ${(e as Error).message}`);
   }
@@ -153,8 +155,10 @@ export async function checkStreamHealth(
   const openFor = session
     ? (asOf.getTime() - cairoWallToInstant(cairoDate(asOf), session.open).getTime()) / 60_000
     : Infinity;
-  if (lastWriteAt === undefined) problems.push("no streamed rows in the warehouse yet");
-  else if (
+  // An unreachable warehouse is its own problem: whether it holds streamed rows is unknown.
+  if (lastWriteAt === undefined) {
+    if (freshnessRead) problems.push("no streamed rows in the warehouse yet");
+  } else if (
     minutesSinceWrite! > stream.maxStalenessMinutes && openFor > stream.maxStalenessMinutes
   ) {
     problems.push(
