@@ -1263,6 +1263,49 @@ Deno.test("a trade date outside 0001-01-01..9999-12-31 is quarantined, not loade
   }
 });
 
+Deno.test("a time no instant can hold (epoch microseconds, infinity) is quarantined alone, not failing its file", async () => {
+  // to_timestamp failed on epoch micro- or nanoseconds (pandas' int64 times), and the conversion
+  // to Cairo time on "infinity" or the year 294247: the whole file FAILED, naming no line.
+  const [dir, files] = await tempFiles({
+    "exports/EGX_ETEL, 1D.csv": "time,open,high,low,close,Volume\n" +
+      "1751356800,10,11,9,10.5,100\n1751443200000000,10,11,9,10.5,100\n" +
+      "1751443200000000000,10,11,9,10.5,100\ninfinity,10,11,9,10.5,100\n" +
+      "294247-01-10 04:00:00,10,11,9,10.5,100\n",
+    "bars_1m/COMI.csv": `${BARS_HEADER}2025-11-02 08:01:00,10,11,9,10.5,100\n` +
+      "infinity,10,11,9,10.5,100\n294247-01-10 04:00:00,10,11,9,10.5,100\n",
+  });
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(
+        out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined, o.error])
+          .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        [
+          ["bars_1m/COMI.csv", "LOADED", 3, 1, 2, undefined],
+          ["exports/EGX_ETEL, 1D.csv", "LOADED", 5, 1, 4, undefined],
+        ],
+      );
+      assert.deepEqual(await quarantine(wh, "exports/EGX_ETEL, 1D.csv"), [
+        [3, 'unparsable trade date "1751443200000000"'],
+        [4, 'unparsable trade date "1751443200000000000"'],
+        [5, 'unparsable trade date "infinity"'],
+        [6, 'unparsable trade date "294247-01-10 04:00:00"'],
+      ]);
+      assert.deepEqual(await quarantine(wh, "bars_1m/COMI.csv"), [
+        [3, "trade date out of range 0001-01-01..9999-12-31 (datetime infinity)"],
+        [4, "trade date out of range 0001-01-01..9999-12-31 (datetime 294247-01-10 04:00:00)"],
+      ]);
+      assert.deepEqual(await storedDays(wh), [
+        { TICKER: "COMI", TRADE_DATE: "2025-11-02", DATA_SOURCE: "BARS_1M" },
+        { TICKER: "ETEL", TRADE_DATE: "2025-07-01", DATA_SOURCE: "TRADINGVIEW_EXPORT" },
+      ]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a canonical daily file's dates are ISO: one date in another format is quarantined alone", async () => {
   // DuckDB's reader guesses a date format from the file when none is given: one "12/01/2025"
   // among ISO dates made it read the file as day/month/year, so that row loaded as 2025-01-12

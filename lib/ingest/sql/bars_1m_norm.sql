@@ -4,11 +4,12 @@
 -- offset is looked up once per UTC hour present (Cairo changes offset on the hour). The ticker
 -- comes from the file name. A blank value is NULL ("missing"); the reader rejected unparsable
 -- prices and volumes, and an unparsable datetime has bar_start NULL (dt_raw tells it from a
--- blank one).
+-- blank one). An hour egx_instant (prelude.sql) does not admit ("infinity", the year 294247: the
+-- Cairo conversion fails on them) has no offset, so its bars no trade date: out of range.
 CREATE OR REPLACE TEMP TABLE egx_hours AS
 SELECT h, timezone('Africa/Cairo', h::TIMESTAMPTZ) - h AS off
 FROM (SELECT DISTINCT date_trunc('hour', egx_bar_start) AS h FROM egx_raw_read)
-WHERE h IS NOT NULL;
+WHERE egx_instant(h::TIMESTAMPTZ) IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE egx_norm AS
 SELECT b.egx_file_key, b.egx_etag, b.egx_line, b.egx_ticker AS ticker,

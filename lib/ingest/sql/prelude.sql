@@ -30,6 +30,13 @@ CREATE OR REPLACE TEMP MACRO egx_int(x) AS
 -- above any bound, so they would pass them (a non-finite value has its own problem instead).
 CREATE OR REPLACE TEMP MACRO egx_finite(x) AS CASE WHEN isfinite(x) THEN x END;
 
+-- An instant (TIMESTAMPTZ) the trade-date conversions can take, else NULL (unparsable): finite
+-- and within 9 * 10^12 seconds of 1970 (the years -283,000..287,000; epoch milliseconds taken for
+-- seconds, the year 57,000, stay in and are out of the calendar's range). DuckDB's conversion to
+-- Africa/Cairo fails on "infinity" and near the largest instant (294247-01-10), failing the file.
+CREATE OR REPLACE TEMP MACRO egx_instant(ts) AS
+  CASE WHEN isfinite(ts) AND abs(epoch(ts)) <= 9e12 THEN ts END;
+
 -- A volume (or share count) is stored as BIGINT after round(), and a day's volume is summed into
 -- a BIGINT from up to 1,440 one-minute bars: below 10^15 (no EGX volume comes near: the whole
 -- exchange trades ~10^9 shares a day) the sum stays below 2^63, where a cast or sum would fail
