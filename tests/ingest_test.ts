@@ -453,6 +453,32 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
   });
 });
 
+Deno.test("a file whose lines end with CR alone fails, saying so", async () => {
+  // Its first line runs on into the rows: an index list whose last column is optional was taken
+  // for an index list and failed on "Catalog Error: Column with name weight already exists!".
+  const [dir, files] = await tempFiles({
+    "index.csv": "index_code,ticker,effective_from,weight\rEGX30,COMI,2025-01-01,0.1\r",
+    "daily.csv": DAILY_HEADER.replace("\n", "\r") + "COMI,2025-07-01,80,82,79,81,500\r",
+    "good.csv": DAILY_HEADER + "COMI,2025-07-01,80,82,79,81,500\r\n",
+  });
+  const cr = (key: string) =>
+    `${key}: its lines end with a carriage return (CR) alone, as "CSV (Macintosh)" writes ` +
+    "them: save it with LF or CRLF line breaks";
+  try {
+    await withTempWarehouse(async (wh) => {
+      await loadCompanies(wh);
+      const out = await loadFiles(wh, files);
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.error]), [
+        ["index.csv", "FAILED", 0, 0, cr("index.csv")],
+        ["daily.csv", "FAILED", 0, 0, cr("daily.csv")],
+        ["good.csv", "LOADED", 1, 1, undefined],
+      ]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("only a daily TradingView export loads: a weekly, monthly or intraday one fails, naming its interval", async () => {
   const header = "time,open,high,low,close,Volume";
   // A number after a space is not an interval: only TradingView's ", <interval>" is.

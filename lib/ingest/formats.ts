@@ -261,6 +261,17 @@ function describeExpected(): string {
 
 /** Which format `key` (a landing key) with this header line is; throws UnknownFormatError. */
 export function detectFormat(key: string, headerLine: string): Detected {
+  // The header is the first line up to LF (its CR of a CRLF removed): a CR left in it is a file
+  // whose lines end with CR alone (Excel for Mac's "CSV (Macintosh)"), so the "header" runs on
+  // into the rows. Read so, its last column named something else (a file that failed as an
+  // unknown format) or, when that column is optional, the load failed on a DuckDB catalog error
+  // ('Column with name weight already exists!') that named neither the cause nor the fix.
+  if (headerLine.replace(/\r$/, "").includes("\r")) {
+    throw new UnknownFormatError(
+      `${key}: its lines end with a carriage return (CR) alone, as "CSV (Macintosh)" writes ` +
+        "them: save it with LF or CRLF line breaks",
+    );
+  }
   const cols = headerColumns(headerLine);
   const have = new Set(cols);
   const matches = FORMATS.filter((f) => f.required.every((c) => have.has(c)));
