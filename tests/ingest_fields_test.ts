@@ -130,6 +130,30 @@ Deno.test("a comma is a thousands separator only in a well-formed grouped number
   ]);
 });
 
+Deno.test("a screener snapshot dated after the as-of date or before 1990 is quarantined, as a trade date is", async () => {
+  // A typo's year (2205) was stored and stayed COMI's latest snapshot (gold_dim_company) over
+  // every real one loaded after it.
+  const outcomes = await loadSteps([{
+    "screener.csv": "ticker,snapshot_date,last_price\n" +
+      "COMI,2205-12-08,117.6\nSWDY,0001-12-08,80\nCOMI,2025-12-10,118\nSWDY,2025-12-11,81\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      { F: "screener.csv", L: 2, R: "snapshot date 2205-12-08 is after the as-of date 2025-12-10" },
+      {
+        F: "screener.csv",
+        L: 3,
+        R: "snapshot date 0001-12-08 is before the earliest accepted date 1990-01-01",
+      },
+      { F: "screener.csv", L: 5, R: "snapshot date 2025-12-11 is after the as-of date 2025-12-10" },
+    ]);
+    assert.deepEqual(
+      await wh.query("SELECT TICKER, SNAPSHOT_DATE, LAST_PRICE FROM OPERATIONAL.TBL_MARKET_STAT"),
+      [{ TICKER: "COMI", SNAPSHOT_DATE: "2025-12-10", LAST_PRICE: 118 }],
+    );
+  });
+  assert.deepEqual(outcomes, [["screener.csv", "LOADED", "4", "1", "3", ""]]);
+});
+
 Deno.test("a fiscal year or quarter is digits only and a share count whole: a decimal is quarantined, not rounded", async () => {
   const outcomes = await loadSteps([{
     "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,shares_outstanding\n" +

@@ -5,6 +5,14 @@ SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker_raw) THEN 'missing ticker' END,
     egx_ticker_problem(n.ticker_raw, n.ticker),
     egx_problem('snapshot_date', n.sd_raw, n.snapshot_date),
+    -- As for a trade date (days.sql): a typo's year (2205, 0001) is no snapshot; stored, a future
+    -- one stayed every ticker's latest (gold_dim_company) over each real snapshot loaded after it.
+    CASE WHEN n.snapshot_date > getvariable('as_of_date')::DATE
+      THEN 'snapshot date ' || n.snapshot_date::VARCHAR || ' is after the as-of date '
+        || getvariable('as_of_date')
+      WHEN n.snapshot_date < getvariable('min_trade_date')::DATE
+      THEN 'snapshot date ' || n.snapshot_date::VARCHAR || ' is before the earliest accepted date '
+        || getvariable('min_trade_date') END,
     egx_problem('last_price', n.lp_raw, n.last_price),
     CASE WHEN n.bad_values <> '' THEN 'unparsable ' || n.bad_values END,
     CASE WHEN n.last_price <= 0 OR n.high_52w <= 0 OR n.low_52w <= 0 THEN 'non-positive price' END,
