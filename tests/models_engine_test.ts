@@ -21,6 +21,7 @@ import {
   incrementalDropStatement,
   incrementalMergeStatements,
   incrementalStageStatements,
+  newRowsRelation,
   nullKeysQuery,
   tableStatements,
   viewStatements,
@@ -545,7 +546,10 @@ Deno.test("every statement generated for Snowflake parses as Snowflake SQL", asy
       if (inc) {
         stmts.push(
           ...incrementalStageStatements("snowflake", { rel, sql }),
-          nullKeysQuery("snowflake", rel, [...new Set([...m.uniqueKey, ...m.replaceBy])]),
+          nullKeysQuery(
+            newRowsRelation("snowflake", rel),
+            [...new Set([...m.uniqueKey, ...m.replaceBy])],
+          ),
           ...incrementalMergeStatements("snowflake", {
             rel,
             replaceBy: m.replaceBy,
@@ -895,17 +899,18 @@ Deno.test("an incremental model whose upstream column changed type under the sam
   }
 });
 
-Deno.test("an incremental run whose new rows hold NULL in a key column fails naming the model and the columns, and the table stays as it was", async () => {
+Deno.test("an incremental model whose new rows hold NULL in a key column fails, incremental run or full build, naming the model and the columns, and the table stays as it was", async () => {
   const root = await miniProject({
     "models/staging/a.sql": "select 1 as K, 1 as D, 10 as V",
     "models/marts/b.sql":
       "/*---\nmaterialized: incremental\nunique_key: [K, D]\n---*/\nselect * from {{ ref('a') }}",
   });
   const wh = await memoryWarehouse(root);
-  const run = async () =>
+  const run = async (fullRefresh = false) =>
     (await runModels(wh, await loadProject(root), {
       asOf: AS_OF,
       targetDir: join(root, "target"),
+      fullRefresh,
     })).results.find((x) => x.name === "b")!;
   const rows = () => wh.query("SELECT K, D, V FROM M1.b ORDER BY V");
   try {
@@ -927,6 +932,16 @@ Deno.test("an incremental run whose new rows hold NULL in a key column fails nam
       ]);
       assertEquals(await rows(), [{ K: 1, D: 1, V: 10 }]);
     }
+    // A full build is refused too, before it replaces the table (the next run would fail on it).
+    const full = await run(true);
+    assertEquals([full.mode, full.status, full.message], [
+      "full-refresh",
+      "error",
+      "models/marts/b.sql:1:1 unique_key/replace_by NULL in the rows of b: K (2 rows), " +
+      "D (1 row); a NULL key matches no row, so they would be inserted again on every run " +
+      "(compiled SQL: target/compiled/duckdb/models/marts/b.sql)",
+    ]);
+    assertEquals(await rows(), [{ K: 1, D: 1, V: 10 }]);
     await Deno.writeTextFile(join(root, "models/staging/a.sql"), "select 1 as K, 1 as D, 11 as V");
     const fixed = await run();
     assertEquals([fixed.mode, fixed.status, fixed.rows], ["incremental", "success", 1]);

@@ -421,6 +421,7 @@ Deno.test("Snowflake incremental run: the NULL-key count and the column types ar
     "columns of inc",
     "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
     "columns of inc__egx_tmp",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
     "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
     "DROP TABLE S1.inc__egx_tmp",
     "BEGIN TRANSACTION",
@@ -432,17 +433,19 @@ Deno.test("Snowflake incremental run: the NULL-key count and the column types ar
 });
 
 Deno.test("Snowflake table rebuild: the key check runs on __egx_tmp before the swap (a failed check leaves the old table), only DML in the transaction", async () => {
-  const wh = (fp: (n: string) => string) =>
+  const wh = (fp: (n: string) => string, nullKeys = 0) =>
     recordingWarehouse("snowflake", {
       relations: { INC: "BASE TABLE" },
       columns: { INC: ["ID", "V"], INC__EGX_TMP: ["ID", "V"] },
       fingerprints: { "S1.INC": fp("inc") + "-older" }, // definition changed: full rebuild
+      nullKeys,
     });
   const ok = await miniRun("snowflake", { inc: INC() }, wh);
   assertEquals(ok.results.map((r) => [r.status, r.mode]), [["success", "full-refresh"]]);
   assertEquals(ok.sent.slice(5), [
     "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
     "columns of inc__egx_tmp",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
     "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
     "DROP TABLE S1.inc__egx_tmp",
     "BEGIN TRANSACTION",
@@ -458,6 +461,19 @@ Deno.test("Snowflake table rebuild: the key check runs on __egx_tmp before the s
   assertEquals(bad.sent.slice(5), [
     "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
     "columns of inc__egx_tmp",
+  ]);
+  // A NULL key in the new table: refused before the swap (the next incremental run would fail).
+  const nulls = await miniRun("snowflake", { inc: INC() }, (fp) => wh(fp, 2));
+  assertEquals(nulls.results.map((r) => r.status), ["error"]);
+  assert(
+    nulls.results[0].message!.includes(
+      "unique_key/replace_by NULL in new rows of inc: ID (2 rows); a NULL key matches no row",
+    ),
+  );
+  assertEquals(nulls.sent.slice(5), [
+    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
+    "columns of inc__egx_tmp",
+    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
   ]);
 });
 

@@ -114,13 +114,14 @@ export function incrementalStageStatements(target: Target, { rel, sql }: Build):
 }
 
 /**
- * Between steps 1 and 2: how many new rows hold NULL in each key column (N0, N1, ... in the
- * order of `keys`). The DELETE matches keys with IN, and NULL matches nothing: a row with a NULL
- * key would be inserted again on every run. Such rows are refused before anything is written.
+ * How many rows of `from` hold NULL in each key column (N0, N1, ... in the order of `keys`):
+ * between steps 1 and 2, the new rows (newRowsRelation); in a full build, the new table. The
+ * DELETE matches keys with IN, and NULL matches nothing: a row with a NULL key would be inserted
+ * again on every run. Such rows are refused before anything is written.
  */
-export function nullKeysQuery(target: Target, rel: Relation, keys: readonly string[]): string {
+export function nullKeysQuery(from: string, keys: readonly string[]): string {
   const counts = keys.map((k, i) => `COUNT(*) - COUNT(${k}) AS N${i}`).join(", ");
-  return `SELECT ${counts} FROM ${newRowsRelation(target, rel)}`;
+  return `SELECT ${counts} FROM ${from}`;
 }
 
 /**

@@ -377,19 +377,20 @@ function checkKeyColumns(m: ModelNode, columns: string[]): void {
 }
 
 /**
- * An incremental run's new rows must not hold NULL in a unique_key/replace_by column: NULL
- * matches no row in the DELETE, so such a row was inserted again on every run (a duplicate per
- * run). A NULL key is a data bug: the build fails naming the column, before the DELETE, so the
- * table stays as it was.
+ * An incremental model's rows must not hold NULL in a unique_key/replace_by column: NULL matches
+ * no row in the DELETE, so such a row was inserted again on every run (a duplicate per run). A
+ * NULL key is a data bug: an incremental run fails naming the column before the DELETE, and a
+ * full build before the new table replaces the old one (else the next run would fail on it), so
+ * the table stays as it was. `from`: the new rows, or the new table.
  */
 async function checkNullKeys(
   s: Session,
-  target: Target,
   m: ModelNode,
+  from: string,
   statements: string[],
 ): Promise<void> {
   const keys = [...new Set([...m.uniqueKey, ...m.replaceBy])];
-  const sql = nullKeysQuery(target, rel(m), keys);
+  const sql = nullKeysQuery(from, keys);
   statements.push(sql);
   const [row] = await s.query(sql);
   const found = keys.flatMap((k, i) => {
@@ -399,7 +400,8 @@ async function checkNullKeys(
   if (found.length > 0) {
     throw new ModelError(
       m.pos,
-      `unique_key/replace_by NULL in new rows of ${m.name}: ${found.join(", ")}; ` +
+      `unique_key/replace_by NULL in ${from === m.relation ? "the" : "new"} rows of ${m.name}: ` +
+        `${found.join(", ")}; ` +
         "a NULL key matches no row, so they would be inserted again on every run",
     );
   }
@@ -477,6 +479,7 @@ function buildPhases(
           setRows(await countRows(s, m.relation, statements));
           if (m.materialized === "incremental") {
             checkKeyColumns(m, names(await colsOf(s, false, [m.schema, m.name])));
+            await checkNullKeys(s, m, m.relation, statements);
           }
         },
         apply: none,
@@ -489,6 +492,7 @@ function buildPhases(
         if (m.materialized === "incremental") {
           const tmp = tmpTableRelation(rel(m));
           checkKeyColumns(m, names(await colsOf(s, false, [tmp.schema, tmp.name])));
+          await checkNullKeys(s, m, `${tmp.schema}.${tmp.name}`, statements);
         }
         for (const st of replace) await exec(st);
       },
@@ -526,7 +530,7 @@ function buildPhases(
         throw new ColumnsChangedError(`column types changed: ${retyped.join(", ")}`);
       }
       // Snowflake: on the new rows, before BEGIN; DuckDB: last before the DELETE, as before.
-      await checkNullKeys(s, target, m, statements);
+      await checkNullKeys(s, m, newRel, statements);
       merge = incrementalMergeStatements(target, {
         rel: rel(m),
         replaceBy: m.replaceBy,
