@@ -383,6 +383,20 @@ Deno.test("Snowflake incremental merge: the temporary table and the column check
   ]);
 });
 
+/** What a full rebuild of the incremental model `inc` sends on Snowflake (after its set-up). */
+const INC_FULL_REBUILD = [
+  "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
+  "columns of inc__egx_tmp",
+  "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
+  "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
+  "DROP TABLE S1.inc__egx_tmp",
+  "BEGIN TRANSACTION",
+  "SELECT COUNT(*) AS N FROM S1.inc",
+  "build record: DELETE",
+  "build record: INSERT",
+  "COMMIT",
+];
+
 Deno.test("Snowflake incremental run: the NULL-key count and the column types are checked on the new rows before BEGIN (a NULL key sends nothing after the count, a type change rebuilds in full)", async () => {
   const wh =
     (extra: { nullKeys?: number; types?: Record<string, string[]> }) =>
@@ -419,16 +433,7 @@ Deno.test("Snowflake incremental run: the NULL-key count and the column types ar
     "CREATE OR REPLACE TEMPORARY TABLE S1.inc__egx_new",
     "columns of inc__egx_new",
     "columns of inc",
-    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
-    "columns of inc__egx_tmp",
-    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
-    "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
-    "DROP TABLE S1.inc__egx_tmp",
-    "BEGIN TRANSACTION",
-    "SELECT COUNT(*) AS N FROM S1.inc",
-    "build record: DELETE",
-    "build record: INSERT",
-    "COMMIT",
+    ...INC_FULL_REBUILD,
   ]);
 });
 
@@ -442,18 +447,7 @@ Deno.test("Snowflake table rebuild: the key check runs on __egx_tmp before the s
     });
   const ok = await miniRun("snowflake", { inc: INC() }, wh);
   assertEquals(ok.results.map((r) => [r.status, r.mode]), [["success", "full-refresh"]]);
-  assertEquals(ok.sent.slice(5), [
-    "CREATE OR REPLACE TABLE S1.inc__egx_tmp",
-    "columns of inc__egx_tmp",
-    "SELECT COUNT(*) - COUNT(ID) AS N0 FROM S1.inc__egx_tmp",
-    "ALTER TABLE S1.inc SWAP WITH S1.inc__egx_tmp",
-    "DROP TABLE S1.inc__egx_tmp",
-    "BEGIN TRANSACTION",
-    "SELECT COUNT(*) AS N FROM S1.inc",
-    "build record: DELETE",
-    "build record: INSERT",
-    "COMMIT",
-  ]);
+  assertEquals(ok.sent.slice(5), INC_FULL_REBUILD);
   const bad = await miniRun("snowflake", { inc: INC("NOPE") }, wh);
   assertEquals(bad.results.map((r) => r.status), ["error"]);
   assert(bad.results[0].message!.includes("unique_key/replace_by NOPE: not a column of inc"));
