@@ -9,7 +9,6 @@ import { cairoDate } from "../lib/market/calendar.ts";
 import { BUNDLED_BARS_DIR, type MinuteBar, readBars } from "../lib/market/sources/bars_csv.ts";
 import { ReplaySource } from "../lib/market/sources/replay.ts";
 import type { Quote } from "../lib/market/sources/source.ts";
-import { runConsumer } from "../lib/stream/consumer.ts";
 import { KafkaClient } from "../lib/stream/kafka.ts";
 import { encodeQuote } from "../lib/stream/message.ts";
 import { runProducer } from "../lib/stream/producer.ts";
@@ -19,6 +18,7 @@ import { supervise } from "../lib/stream/supervisor.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
+  consumeTopics,
   freshTopics,
   kafkaTest,
   recreatedPartitions,
@@ -285,18 +285,7 @@ kafkaTest("restarting the broker in the middle of a stream loses nothing", async
         onStatus: (s) => sendErrors = s.counters.sendErrors,
       },
     );
-    const consuming = runConsumer(
-      client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-      client.producer(),
-      wh,
-      {
-        topic: names.topic,
-        deadLetterTopic: names.dlq,
-        group: names.group,
-        batchSize: 100,
-        signal: stop.signal,
-      },
-    );
+    const consuming = consumeTopics(client, wh, names, { signal: stop.signal });
     await sleep(2_000);
     await broker.stop();
     // Down until a send has failed (kafkajs retries inside a send for a few seconds first).
@@ -338,20 +327,11 @@ kafkaTest(
     const logger = jsonLogger("consumer", { write: (l) => lines.push(l) });
     const consume = async (c: KafkaClient, total: number) => {
       const stop = new AbortController();
-      const done = runConsumer(
-        c.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-        c.producer(),
-        wh,
-        {
-          topic: names.topic,
-          deadLetterTopic: names.dlq,
-          group: names.group,
-          batchSize: 100,
-          signal: stop.signal,
-          logger,
-          onStatus: (s) => s.counters.written === total && stop.abort(),
-        },
-      );
+      const done = consumeTopics(c, wh, names, {
+        signal: stop.signal,
+        logger,
+        onStatus: (s) => s.counters.written === total && stop.abort(),
+      });
       const timer = setTimeout(() => stop.abort(), 60_000);
       const counters = await done;
       clearTimeout(timer);
@@ -504,24 +484,15 @@ kafkaTest(
     let written = 0;
     let retries = 0;
     try {
-      const consuming = runConsumer(
-        client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-        client.producer(),
-        wh,
-        {
-          topic: names.topic,
-          deadLetterTopic: names.dlq,
-          group: names.group,
-          batchSize: 100,
-          signal: stop.signal,
-          retryInitialMs: 100,
-          retryMaxMs: 400,
-          onStatus: (s) => {
-            written = s.counters.written;
-            retries = s.counters.warehouseRetries;
-          },
+      const consuming = consumeTopics(client, wh, names, {
+        signal: stop.signal,
+        retryInitialMs: 100,
+        retryMaxMs: 400,
+        onStatus: (s) => {
+          written = s.counters.written;
+          retries = s.counters.warehouseRetries;
         },
-      );
+      });
       // Held until the consumer has met the busy warehouse twice (its Kafka join can take seconds).
       await waitFor("two warehouse retries", () => Promise.resolve(retries >= 2), 60_000);
       assert.equal(written, 0, "nothing written while the file is held");

@@ -14,9 +14,9 @@ import { invalidTickerReason } from "../lib/market/ticker.ts";
 import { unknownTickerReason } from "../lib/stream/companies.ts";
 import {
   type ConsumerCounters,
+  type ConsumerOptions,
   type ConsumerStatus,
   DLQ_TRUNCATE,
-  runConsumer,
   textPrefix,
   utf8Prefix,
 } from "../lib/stream/consumer.ts";
@@ -38,6 +38,7 @@ import {
 } from "../lib/warehouse/warehouse.ts";
 import {
   assertOffsetsMatch,
+  consumeTopics,
   freshTopics,
   kafkaTest,
   recreatedPartitions,
@@ -85,7 +86,7 @@ async function consumeUntil(
     batchSize?: number;
     done: (c: ConsumerCounters) => boolean;
     timeoutMs?: number;
-    onCommit?: Parameters<typeof runConsumer>[3]["onCommit"];
+    onCommit?: ConsumerOptions["onCommit"];
     lines?: string[];
   },
 ): Promise<ConsumerCounters & { assignments: number }> {
@@ -102,23 +103,15 @@ async function consumeUntil(
     timedOut = true;
     ac.abort();
   }, opts.timeoutMs ?? 60_000);
-  const counters = await runConsumer(
-    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-    client.producer(),
-    wh,
-    {
-      topic: names.topic,
-      deadLetterTopic: names.dlq,
-      group: names.group,
-      batchSize: opts.batchSize ?? 100,
-      signal: ac.signal,
-      onCommit: opts.onCommit,
-      logger,
-      onStatus: (s) => {
-        if (opts.done(s.counters)) ac.abort();
-      },
+  const counters = await consumeTopics(client, wh, names, {
+    batchSize: opts.batchSize ?? 100,
+    signal: ac.signal,
+    onCommit: opts.onCommit,
+    logger,
+    onStatus: (s) => {
+      if (opts.done(s.counters)) ac.abort();
     },
-  );
+  });
   clearTimeout(timer);
   if (timedOut) throw new Error(`consumer timed out: ${JSON.stringify(counters)}`);
   return { ...counters, assignments };
@@ -136,20 +129,11 @@ function startConsumer(
 ) {
   const ac = new AbortController();
   const lines: string[] = [];
-  const done = runConsumer(
-    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-    client.producer(),
-    wh,
-    {
-      topic: names.topic,
-      deadLetterTopic: names.dlq,
-      group: names.group,
-      batchSize: 100,
-      signal: ac.signal,
-      logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
-      onStatus,
-    },
-  );
+  const done = consumeTopics(client, wh, names, {
+    signal: ac.signal,
+    logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+    onStatus,
+  });
   return { ac, lines, done };
 }
 
@@ -723,22 +707,13 @@ function backgroundConsumer(
   let status: ConsumerStatus | undefined;
   let clock = Date.parse("2025-11-02T08:10:00Z");
   const lines: string[] = [];
-  const done = runConsumer(
-    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-    client.producer(),
-    wh,
-    {
-      topic: names.topic,
-      deadLetterTopic: names.dlq,
-      group: names.group,
-      batchSize: 100,
-      signal: ac.signal,
-      companyRefreshMs,
-      clock: () => clock,
-      logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
-      onStatus: (s) => status = structuredClone(s),
-    },
-  );
+  const done = consumeTopics(client, wh, names, {
+    signal: ac.signal,
+    companyRefreshMs,
+    clock: () => clock,
+    logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+    onStatus: (s) => status = structuredClone(s),
+  });
   return {
     status: () => status,
     events: (event: string) => lines.filter((l) => JSON.parse(l).event === event),

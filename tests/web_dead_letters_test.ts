@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { loadConfig } from "../lib/config/config.ts";
-import { runConsumer } from "../lib/stream/consumer.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
@@ -16,6 +15,7 @@ import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { kafkaRecordCounts } from "../lib/web/stream_lag.ts";
 import type { HealthSources } from "../lib/web/endpoint.ts";
 import {
+  consumeTopics,
   freshTopics,
   kafkaTest,
   testBrokers,
@@ -283,20 +283,11 @@ kafkaTest("what a real consumer dead-letters shows up in pipeline health, by rea
     const status = statusWriter(statusDir, "consumer");
     // Its log, shown if it does not get there (a CI run once timed out here with no clue why).
     const lines: string[] = [];
-    const consumer = runConsumer(
-      client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
-      client.producer(),
-      wh,
-      {
-        topic: names.topic,
-        deadLetterTopic: names.dlq,
-        group: names.group,
-        batchSize: 100,
-        signal: ac.signal,
-        onStatus: status.update,
-        logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
-      },
-    );
+    const consumer = consumeTopics(client, wh, names, {
+      signal: ac.signal,
+      onStatus: status.update,
+      logger: jsonLogger("consumer", { write: (l) => lines.push(l) }),
+    });
     try {
       await waitFor("the consumer to take all 4 records", async () => {
         const c = (await readStatus(statusDir, "consumer"))?.counters as { consumed: number };

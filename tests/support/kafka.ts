@@ -8,6 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config/config.ts";
+import {
+  type ConsumerCounters,
+  type ConsumerOptions,
+  runConsumer,
+} from "../../lib/stream/consumer.ts";
 import { KafkaClient } from "../../lib/stream/kafka.ts";
 import { type RunningBroker, startBroker } from "../../lib/stream/local_broker.ts";
 import type { Warehouse } from "../../lib/warehouse/warehouse.ts";
@@ -97,6 +102,31 @@ export async function freshTopics(
     { name: dlq, partitions: 1, maxMessageBytes: dlqMaxMessageBytes },
   ]);
   return { topic, dlq, group: uniqueName("test.group") };
+}
+
+/**
+ * `runConsumer` as the tests run it: the group, topic and dead-letter topic of `names`, a 6 s
+ * session (a test's restarts rejoin quickly), batches of 100 (the default), the dead letters sent
+ * by a producer of `client`; `opts` add to or replace the rest.
+ */
+export function consumeTopics(
+  client: KafkaClient,
+  wh: Warehouse,
+  names: { topic: string; dlq: string; group: string },
+  opts: Partial<ConsumerOptions> & { signal: AbortSignal },
+): Promise<ConsumerCounters> {
+  return runConsumer(
+    client.consumer(names.group, { sessionTimeoutMs: 6_000 }),
+    client.producer(),
+    wh,
+    {
+      topic: names.topic,
+      deadLetterTopic: names.dlq,
+      group: names.group,
+      batchSize: 100,
+      ...opts,
+    },
+  );
 }
 
 /**
