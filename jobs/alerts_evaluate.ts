@@ -23,7 +23,7 @@ import { nothingToDo, runJob } from "../lib/runner/job.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { AlertRulesError, checkRuleSubjects, loadRules, type Rule } from "../lib/alerts/rules.ts";
 import { watchAlerts } from "../lib/alerts/watch.ts";
-import { evaluateAlerts } from "../lib/alerts/run_alerts.ts";
+import { evaluateAlerts, notPermittedError } from "../lib/alerts/run_alerts.ts";
 import { CLAIM_LEASE_MS } from "../lib/alerts/store.ts";
 import { DeliveryError } from "../lib/alerts/deliver.ts";
 import { parseDate } from "../lib/web/validate.ts";
@@ -167,12 +167,8 @@ if (import.meta.main) {
       );
       // No permission to reach the webhook: a configuration error (exit 2), which the runner
       // does not retry; trying again in 30 s could not succeed. The alerts stay undelivered.
-      const refused = r.failed.find((f) => f.notPermitted);
-      if (refused) {
-        throw new ConfigError(
-          `${r.failed.length} alert(s) not delivered (kept for the next run): ${refused.error}`,
-        );
-      }
+      const refused = notPermittedError(r);
+      if (refused) throw refused;
       if (r.failed.length > 0) {
         throw new DeliveryError(
           `${r.failed.length} alert(s) not delivered (kept for the next run): ${r.failed[0].error}`,

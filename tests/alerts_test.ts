@@ -1421,3 +1421,64 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
     );
   });
 });
+
+Deno.test("alerts_evaluate --watch stops with exit 2 on a webhook it may not connect to, as the one-shot does", async () => {
+  await withWarehouse(async (wh, path, inputs) => {
+    // A streamed bar of the last day moving ETEL 8%: the watch's first evaluation fires on it.
+    const etel = withPrevClose(inputs.daily, "ETEL");
+    const last = etel[etel.length - 1];
+    const close = Math.round(last.close * 1.08 * 100) / 100;
+    await wh.transaction(async (s) => {
+      await s.execute(
+        "DELETE FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'ETEL' AND TRADE_DATE = ?",
+        [last.date],
+      );
+      await s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME) VALUES ('ETEL', ?, 'STREAMING_API', ?, ?, ?, ?, 1000)",
+        [last.date, last.close, close, last.close, close],
+      );
+    });
+    await wh.close();
+    // As the runner starts it: EGX_ALERT_WEBHOOK_NET unset, so the job may connect to
+    // 127.0.0.1 only. No later POST can succeed: the watch must not back off and retry forever.
+    const job = (await projectJob(
+      "alerts_evaluate",
+      { EGX_WAREHOUSE: path, EGX_ALERT_WEBHOOK_URL: "http://localhost:9999/hook" },
+      ["--watch", "--interval", "0.2"],
+    )).spawn();
+    // A watch that goes on is stopped after 20 s, and the test fails on its exit code.
+    const timer = setTimeout(() => job.kill("SIGINT"), 20_000);
+    const out = await job.output();
+    clearTimeout(timer);
+    const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
+    const stdout = text(out.stdout);
+    const stderr = text(out.stderr);
+    const alerts = stdout.split("\n").filter((l) => l.startsWith("ALERT "));
+    assert.ok(alerts.length > 0, stdout);
+    assert.deepEqual(
+      [out.code, stderr.replace(/ \(at [^)]*\)$/, "")],
+      [
+        2,
+        `alerts_evaluate: ConfigError: ${alerts.length} alert(s) not delivered (kept for the ` +
+        "next run): webhook not permitted: this job may not connect to localhost:9999; set " +
+        "EGX_ALERT_WEBHOOK_NET=localhost:9999 (the job's net permission in jobs.yaml; run by " +
+        "hand, --allow-net=localhost:9999)",
+      ],
+    );
+    assert.deepEqual(stdout.split("\n").filter((l) => !l.startsWith("ALERT")), [
+      "alerts_evaluate: watching the warehouse every 0.2 s with 4 rules; Ctrl-C stops",
+    ]);
+    // Every alert it printed is kept, undelivered and unclaimed, for the next run.
+    const kept = await DuckDBWarehouse.open(path);
+    try {
+      const [{ N, CLAIMED }] = await kept.query<{ N: number; CLAIMED: number }>(
+        "SELECT count(*) AS N, count(CLAIMED_BY) AS CLAIMED FROM OPERATIONAL.TBL_ALERT_EVENT " +
+          "WHERE DELIVERED_AT IS NULL",
+      );
+      assert.deepEqual([Number(N), Number(CLAIMED)], [alerts.length, 0]);
+    } finally {
+      await kept.close();
+    }
+  });
+});

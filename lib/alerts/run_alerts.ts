@@ -6,6 +6,7 @@
  * (jobs/alerts_evaluate.ts, after the marts models) and by the stream side (`--watch`, or
  * `evaluateAlerts` called by the consumer after a batch).
  */
+import { ConfigError } from "../config/config.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import {
   type AlertEvent,
@@ -79,6 +80,19 @@ export interface AlertRunResult {
    * for a weekend, a holiday or a day beyond the data, where nothing can fire.
    */
   barsOnDate?: number;
+}
+
+/**
+ * The configuration error an evaluation's failures amount to when the job may not connect to the
+ * webhook's host (exit 2, not retried: no later try with the same permissions can succeed), or
+ * undefined. The one-shot job throws it after its summary; the watch stops with it.
+ */
+export function notPermittedError(r: Pick<AlertRunResult, "failed">): ConfigError | undefined {
+  const refused = r.failed.find((f) => f.notPermitted);
+  if (!refused) return undefined;
+  return new ConfigError(
+    `${r.failed.length} alert(s) not delivered (kept for the next run): ${refused.error}`,
+  );
 }
 
 /** Evaluate `rules` on the warehouse and deliver the alerts that fire. */

@@ -5,7 +5,7 @@
  */
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { type DataVersion, filesVersion, timeBucketVersion } from "../web/data_version.ts";
-import { type AlertRunResult, evaluateAlerts } from "./run_alerts.ts";
+import { type AlertRunResult, evaluateAlerts, notPermittedError } from "./run_alerts.ts";
 import type { Rule } from "./rules.ts";
 
 /**
@@ -91,7 +91,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Evaluate now and after every change, until `signal` aborts. */
+/**
+ * Evaluate now and after every change, until `signal` aborts. Rejects with a ConfigError when
+ * the webhook's host may not be connected to (see notPermittedError): a configuration error no
+ * later evaluation can get past.
+ */
 export async function watchAlerts(
   wh: Warehouse,
   rules: readonly Rule[],
@@ -121,6 +125,7 @@ export async function watchAlerts(
       seen = v;
       evaluateAt = undefined;
       const holding = retryAt !== undefined && !due;
+      let refused: Error | undefined;
       try {
         const r = await evaluateAlerts(wh, rules, {
           source: "stream",
@@ -135,8 +140,12 @@ export async function watchAlerts(
         const wait = backOff(r.failed, floorMs);
         if (!holding) retryAt = r.failed.length > 0 ? now().getTime() + wait.ms : undefined;
         opts.onEvaluated?.(r);
+        // No permission to reach the webhook's host: no later POST can succeed, so the watch
+        // stops with the one-shot's configuration error (exit 2 for the job), instead of
+        // backing off and retrying forever. The alerts stay recorded, undelivered.
+        refused = notPermittedError(r);
         // One line per evaluation: the reason and the wait, not one line per alert it left.
-        if (r.failed.length > 0) {
+        if (r.failed.length > 0 && !refused) {
           const more = r.failed.length - 1;
           opts.onError(
             new Error(
@@ -151,6 +160,7 @@ export async function watchAlerts(
         evaluateAt = now().getTime() + floorMs;
         opts.onError(e);
       }
+      if (refused) throw refused;
     }
     await sleep(opts.intervalMs, opts.signal);
   }

@@ -5,6 +5,8 @@
  * Alerts are recorded with source "stream", printed on stdout and POSTed to the webhook; each
  * fires once per rule, ticker, day and direction however many polls update the day's bar. A
  * failed evaluation is logged and tried again after the next commit: it never stops the consumer.
+ * A webhook the process may not connect to (no net permission) ends the alerts, not the consumer:
+ * logged once as alerts.stopped, as no later POST could succeed.
  * A rule naming a ticker or index the warehouse does not list is logged once at start (it can
  * never fire; the alerts_evaluate job refuses such a file) and the other rules go on.
  */
