@@ -207,6 +207,100 @@ Deno.test("pollTimes sleeps on the clock until each poll instant", async () => {
   assert.equal(clock.now(), Date.parse("2025-11-09T08:10:00Z"));
 });
 
+Deno.test("a delayed source polls on until the close plus its delay: the day's last minutes are streamed", () => {
+  const cairo = (ts: number[]) =>
+    ts.map((t) => {
+      const p = cairoParts(t);
+      return `${String(p.hour).padStart(2, "0")}:${String(p.minute).padStart(2, "0")}`;
+    });
+  // The scanner's 15-minute delayed tier: its 14:30 poll shows the session as of 14:15.
+  const delayed = pollInstantsOn("2025-11-02", 5, 15);
+  assert.equal(delayed.length, 57);
+  assert.deepEqual(cairo(delayed.slice(0, 2)), ["10:05", "10:10"]);
+  assert.deepEqual(cairo(delayed.slice(-6)), [
+    "14:20",
+    "14:25",
+    "14:30",
+    "14:35",
+    "14:40",
+    "14:45",
+  ]);
+  // Not delayed (the replay): the close is the last poll.
+  assert.deepEqual(cairo(pollInstantsOn("2025-11-02", 5, 0).slice(-2)), ["14:25", "14:30"]);
+  assert.deepEqual(pollInstantsOn("2025-11-02", 5), pollInstantsOn("2025-11-02", 5, 0));
+  // A shorter session (Ramadan, 13:30) is followed the same way; a delay off the poll grid ends
+  // on the close + the delay exactly; a closed day has none.
+  assert.deepEqual(cairo(pollInstantsOn("2025-03-10", 5, 15).slice(-4)), [
+    "13:30",
+    "13:35",
+    "13:40",
+    "13:45",
+  ]);
+  assert.deepEqual(cairo(pollInstantsOn("2025-11-02", 5, 12).slice(-4)), [
+    "14:30",
+    "14:35",
+    "14:40",
+    "14:42",
+  ]);
+  assert.deepEqual(cairo(pollInstantsOn("2025-11-02", 30, 15).slice(-3)), [
+    "14:00",
+    "14:30",
+    "14:45",
+  ]);
+  assert.deepEqual(pollInstantsOn("2025-10-31", 5, 15), []); // Friday
+  // After the close, the next poll is one of the delay's, then the next session's first.
+  assert.equal(
+    new Date(nextPollAt(Date.parse("2025-11-06T12:31:00Z"), 5, 15)).toISOString(),
+    "2025-11-06T12:35:00.000Z",
+  );
+  assert.equal(
+    new Date(nextPollAt(Date.parse("2025-11-06T12:45:00Z"), 5, 15)).toISOString(),
+    "2025-11-09T08:05:00.000Z",
+  );
+});
+
+Deno.test("the tradingview source polls until the close plus its delay (15 minutes, or as configured), on the clock", async () => {
+  const schedule = async (opts: { delayMinutes?: number }) => {
+    const clock = fakeClock("2025-11-06T12:22:00Z"); // Thursday 14:22 Cairo
+    const controller = new AbortController();
+    const source = new TradingViewSource({
+      clock,
+      ...opts,
+      fetch: () => Promise.resolve(Response.json({ data: scanRows })),
+    });
+    const seen: string[] = [];
+    for await (const p of source.polls(controller.signal)) {
+      seen.push(p.at);
+      if (seen.length === 7) controller.abort();
+    }
+    return { seen, delayMinutes: source.delayMinutes };
+  };
+  assert.deepEqual(await schedule({}), {
+    delayMinutes: 15,
+    seen: [
+      iso("2025-11-06T12:25:00Z"), // 14:25 Cairo
+      iso("2025-11-06T12:30:00Z"), // 14:30: the close
+      iso("2025-11-06T12:35:00Z"),
+      iso("2025-11-06T12:40:00Z"),
+      iso("2025-11-06T12:45:00Z"), // 14:45: the close + 15 minutes, the day's final state
+      iso("2025-11-09T08:05:00Z"), // Sunday 10:05
+      iso("2025-11-09T08:10:00Z"),
+    ],
+  });
+  assert.deepEqual(await schedule({ delayMinutes: 0 }), {
+    delayMinutes: 0,
+    seen: [
+      iso("2025-11-06T12:25:00Z"),
+      iso("2025-11-06T12:30:00Z"),
+      iso("2025-11-09T08:05:00Z"),
+      iso("2025-11-09T08:10:00Z"),
+      iso("2025-11-09T08:15:00Z"),
+      iso("2025-11-09T08:20:00Z"),
+      iso("2025-11-09T08:25:00Z"),
+    ],
+  });
+});
+
 // ---------------------------------------------------------------- message schema
 
 const good: Quote = {
@@ -538,13 +632,21 @@ Deno.test("the tradingview source backfills over the websocket, then polls the s
     const polls: PollResult[] = [];
     for await (const p of source.polls(controller.signal)) {
       polls.push(p);
-      if (polls.length === 4) controller.abort();
+      if (polls.length === 7) controller.abort();
     }
     assert.deepEqual(polls.map((p) => p.at), [
       iso("2025-11-06T12:22:00Z"), // backfill, at start
       iso("2025-11-06T12:25:00Z"),
-      iso("2025-11-06T12:30:00Z"), // Thursday's close
+      iso("2025-11-06T12:30:00Z"), // Thursday's close: the scanner shows 14:15
+      iso("2025-11-06T12:35:00Z"),
+      iso("2025-11-06T12:40:00Z"),
+      iso("2025-11-06T12:45:00Z"), // the close + the scanner's 15-minute delay
       iso("2025-11-09T08:05:00Z"), // Sunday 10:05 Cairo: nothing in between
+    ]);
+    // The polls after the close update Thursday's bar, not a bar of their own.
+    assert.deepEqual(polls[5].quotes.map((q) => [q.ticker, q.interval, q.barStart]), [
+      ["COMI", "1d", "2025-11-06T08:00:00.000Z"],
+      ["ETEL", "1d", "2025-11-06T08:00:00.000Z"],
     ]);
     assert.deepEqual(polls[0].quotes.map((q) => [q.ticker, q.interval, q.barStart, q.close]), [
       ["COMI", "1m", "2025-11-02T08:00:00.000Z", 100.5],
@@ -552,12 +654,12 @@ Deno.test("the tradingview source backfills over the websocket, then polls the s
       ["COMI", "1m", "2025-11-02T08:02:00.000Z", 102.5],
     ]);
     assert.deepEqual(polls[0].failures.map((f) => f.ticker), ["NOPE"]);
-    assert.deepEqual(polls[3].quotes.map((q) => [q.ticker, q.barStart]), [
+    assert.deepEqual(polls[6].quotes.map((q) => [q.ticker, q.barStart]), [
       ["COMI", "2025-11-09T08:00:00.000Z"],
       ["ETEL", "2025-11-09T08:00:00.000Z"],
     ]);
-    assert.equal(polls[3].failures.length, 2);
-    assert.equal(server.stats.scanRequests, 3);
+    assert.equal(polls[6].failures.length, 2);
+    assert.equal(server.stats.scanRequests, 6);
   } finally {
     await server.close();
   }
@@ -725,6 +827,19 @@ Deno.test("configuration picks the source: tradingview endpoints and backfill, o
     const source = marketSource(loadConfig((k) => env[k]).stream);
     assert.equal(source.name, "tradingview");
     assert.equal(source.live, true);
+    // The scanner's delayed tier: polled until 15 minutes after the close, unless configured.
+    assert.equal((source as TradingViewSource).delayMinutes, 15);
+    const realtime = marketSource(
+      loadConfig((k) => ({ ...env, EGX_TV_DELAY_MINUTES: "0" })[k]).stream,
+    );
+    assert.equal((realtime as TradingViewSource).delayMinutes, 0);
+    assert.throws(
+      () => loadConfig((k) => ({ ...env, EGX_TV_DELAY_MINUTES: "-5" })[k]).stream,
+      {
+        name: "ConfigError",
+        message: 'EGX_TV_DELAY_MINUTES must be an integer between 0 and 120, got "-5"',
+      },
+    );
     for await (const first of source.polls()) {
       assert.deepEqual(first.quotes.map((q) => q.close), [102.5, 103.5]);
       assert.deepEqual(first.failures.map((f) => f.ticker), ["NOPE"]);

@@ -521,6 +521,12 @@ export interface StreamConfig {
   /** tradingview: before the first poll, fetch this many one-minute bars of these tickers. */
   backfillTickers: string[];
   backfillBars: number;
+  /**
+   * tradingview: how far the scanner's data lags the market, minutes (EGX_TV_DELAY_MINUTES,
+   * default 15, its delayed tier; 0 for a real-time subscription): polls go on until the close +
+   * this. The replay is not delayed.
+   */
+  tvDelayMinutes: number;
   /** Where the producer and consumer write their status files (read by health_check). */
   statusDir: string;
   /** health_check: most consumer lag (records, summed over partitions) in trading hours. */
@@ -750,6 +756,7 @@ function stream(env: Env): StreamConfig {
     backfillTickers: (env("EGX_TV_BACKFILL_TICKERS") ?? "").split(",").map((t) => t.trim())
       .filter(Boolean),
     backfillBars: int(env, "EGX_TV_BACKFILL_BARS", 300, 1),
+    tvDelayMinutes: int(env, "EGX_TV_DELAY_MINUTES", 15, 0, 120),
     statusDir: env("EGX_STREAM_STATUS_DIR") ?? "var/stream",
     maxLag: int(env, "EGX_STREAM_MAX_LAG", 1000, 0),
     maxStalenessMinutes: int(env, "EGX_STREAM_MAX_STALENESS_MINUTES", 15, 1),

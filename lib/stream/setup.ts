@@ -103,6 +103,7 @@ export function marketSource(stream: StreamConfig): MarketSource {
       scannerUrl: stream.scannerUrl,
       wsUrl: stream.websocketUrl,
       pollMinutes: stream.pollMinutes,
+      delayMinutes: stream.tvDelayMinutes,
       backfill: stream.backfillTickers.length > 0
         ? { tickers: stream.backfillTickers, interval: "1", bars: stream.backfillBars }
         : undefined,

@@ -1,6 +1,7 @@
 /**
  * The live source: TradingView's scanner (one request returns the current session's OHLCV for
- * every EGX stock, which fits a 5-minute poll) on the EGX calendar, plus an optional backfill of
+ * every EGX stock, which fits a 5-minute poll) on the EGX calendar, until the close + the
+ * scanner's delay (15 minutes: its data is the delayed tier), plus an optional backfill of
  * recent history over the chart websocket (tradingview_ws.ts) before the first poll.
  *
  * A poll emits one daily bar ("1d", starting at the session open) per stock; later polls of the
@@ -25,6 +26,12 @@ import {
 import { fetchHistory, type HistoryBar, type TvInterval } from "./tradingview_ws.ts";
 
 export const TRADINGVIEW_SCANNER_URL = "https://scanner.tradingview.com/egypt/scan";
+
+/**
+ * How far the scanner's data lags the market, in minutes: the free tier is 15 minutes delayed,
+ * so its poll at the close shows the session as of 14:15 Cairo (see poll_schedule.ts).
+ */
+export const TRADINGVIEW_SCANNER_DELAY_MINUTES = 15;
 
 const COLUMNS = ["name", "open", "high", "low", "close", "volume"] as const;
 
@@ -178,6 +185,12 @@ export interface TradingViewOptions {
   wsUrl?: string;
   tickers?: readonly string[];
   pollMinutes?: number;
+  /**
+   * How far the scanner's data lags the market, in minutes (default
+   * TRADINGVIEW_SCANNER_DELAY_MINUTES; 0 for a real-time subscription): polls go on until the
+   * close + this delay.
+   */
+  delayMinutes?: number;
   clock?: Clock;
   attempts?: number;
   backoffMs?: number;
@@ -221,6 +234,11 @@ export class TradingViewSource implements MarketSource {
   readonly #o: TradingViewOptions;
   constructor(opts: TradingViewOptions = {}) {
     this.#o = opts;
+  }
+
+  /** How far its data lags the market, in minutes: it polls until the close + this. */
+  get delayMinutes(): number {
+    return this.#o.delayMinutes ?? TRADINGVIEW_SCANNER_DELAY_MINUTES;
   }
 
   /** The backfill as one poll result (history bars, one failure per failed symbol). */
@@ -290,8 +308,11 @@ export class TradingViewSource implements MarketSource {
   async *polls(signal?: AbortSignal): AsyncGenerator<PollResult> {
     if (this.#o.backfill) yield await this.backfill(signal);
     const clock = this.#o.clock ?? systemClock;
-    for await (const at of pollTimes(clock, { pollMinutes: this.#o.pollMinutes ?? 5, signal })) {
-      yield await this.pollAt(at, signal);
-    }
+    const schedule = {
+      pollMinutes: this.#o.pollMinutes ?? 5,
+      delayMinutes: this.delayMinutes,
+      signal,
+    };
+    for await (const at of pollTimes(clock, schedule)) yield await this.pollAt(at, signal);
   }
 }
