@@ -1,4 +1,5 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { formatDuration } from "../lib/runner/duration.ts";
 import { History, lockRun, runLockPath } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
@@ -205,6 +206,152 @@ Deno.test("a time inside the autumn repeat fires once, even for an every-30-minu
   assert(
     logs.includes("scheduler: halfhourly 2026-10-29 23:00 Africa/Cairo already fired (DST repeat)"),
   );
+});
+
+Deno.test("a scheduler restarted inside the autumn repeat does not fire again what the previous one fired (run history)", async () => {
+  // As `deno task schedule` wires it: each fire is runScheduled (recording its intended time),
+  // and a starting scheduler reads the earlier fires from the history. The first scheduler fires
+  // 23:00 and 23:20 (EEST) and is stopped at 23:30; a second one starts at 23:10 of the repeat
+  // (EET): the second 23:20 is dropped, 23:40 (never fired) and the next day's times fire.
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_restart_" });
+  const history = new History(`${dir}/logs/runs.sqlite`);
+  try {
+    const manifest = `${dir}/jobs.yaml`;
+    Deno.writeTextFileSync(`${dir}/j.ts`, "");
+    Deno.writeTextFileSync(
+      manifest,
+      'pipelines:\n  p:\n    schedule: "*/20 * * * *"\n    jobs: [j]\njobs:\n  j:\n    script: j.ts\n',
+    );
+    const entry: ScheduleEntry = {
+      pipeline: "p",
+      pattern: "*/20 * * * *",
+      timezone: CAIRO,
+      overlap: "skip",
+      jobs: ["j"],
+    };
+    const env = denoCacheEnv();
+    const session = async (start: string, end: string) => {
+      const clock = new ManualClock(new Date(start));
+      const controller = new AbortController();
+      const fired: [string, string, FireOutcome][] = [];
+      const logs: string[] = [];
+      const pending = new Set<Promise<unknown>>();
+      const track = <T>(p: Promise<T>) => {
+        pending.add(p);
+        p.finally(() => pending.delete(p)).catch(() => {});
+        return p;
+      };
+      const done = runScheduler([entry], {
+        clock,
+        signal: controller.signal,
+        log: (l) => logs.push(l),
+        onFire: (_p, at, outcome) =>
+          fired.push([wallClock(at, CAIRO), new Date(at).toISOString(), outcome]),
+        firedEarlier: (pipeline, since) => history.scheduledFires(pipeline, since),
+        fire: (pipeline, at, signal, jobsRead) =>
+          track(runScheduled(manifest, pipeline, {
+            at,
+            jobsRead,
+            history,
+            logDir: `${dir}/logs`,
+            env,
+            signal,
+            entry,
+            print: () => {},
+          })),
+      });
+      // The runs take real time: each one ends before the fake clock moves on.
+      for (let t = Date.parse(start); t < Date.parse(end); t += 5 * 60_000) {
+        await clock.advanceTo(t);
+        while (pending.size > 0) await Promise.allSettled([...pending]);
+      }
+      await clock.advanceTo(new Date(end));
+      controller.abort();
+      await done;
+      return { fired, logs };
+    };
+    const first = await session("2026-10-29T22:50:00+03:00", "2026-10-29T23:30:00+03:00");
+    assertEquals(first.fired, [
+      ["2026-10-29 23:00", "2026-10-29T20:00:00.000Z", "started"],
+      ["2026-10-29 23:20", "2026-10-29T20:20:00.000Z", "started"],
+    ]);
+    const second = await session("2026-10-29T23:10:00+02:00", "2026-10-30T00:30:00+02:00");
+    assertEquals(second.fired, [
+      ["2026-10-29 23:20", "2026-10-29T21:20:00.000Z", "duplicate"],
+      ["2026-10-29 23:40", "2026-10-29T21:40:00.000Z", "started"],
+      ["2026-10-30 00:00", "2026-10-29T22:00:00.000Z", "started"],
+      ["2026-10-30 00:20", "2026-10-29T22:20:00.000Z", "started"],
+    ]);
+    assert(
+      second.logs.includes(
+        "scheduler: p 2026-10-29 23:20 Africa/Cairo already fired (DST repeat; by an earlier " +
+          "scheduler, as the run history says)",
+      ),
+    );
+    // An ordinary restart: the same wall-clock times of another day fire as usual.
+    const third = await session("2026-10-30T23:10:00+02:00", "2026-10-30T23:30:00+02:00");
+    assertEquals(third.fired, [["2026-10-30 23:20", "2026-10-30T21:20:00.000Z", "started"]]);
+    // Each run records its fire's intended time.
+    assertEquals(
+      history.listRuns(10).reverse().map((r) => [r.trigger, r.status, r.scheduled_for]),
+      [
+        "2026-10-29T20:00:00.000Z",
+        "2026-10-29T20:20:00.000Z",
+        "2026-10-29T21:40:00.000Z",
+        "2026-10-29T22:00:00.000Z",
+        "2026-10-29T22:20:00.000Z",
+        "2026-10-30T21:20:00.000Z",
+      ].map((t) => ["schedule", "ok", t]),
+    );
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a history file from before scheduled_for gets the column, and its old runs are no earlier fires", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_migrate_" });
+  const path = `${dir}/runs.sqlite`;
+  try {
+    // The runs table as schema version 2 made it, with a scheduled run recorded then.
+    const db = new DatabaseSync(path);
+    db.exec(
+      `CREATE TABLE runs (id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger TEXT NOT NULL,
+         status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, duration_ms INTEGER,
+         runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT, runner_start TEXT);
+       INSERT INTO runs VALUES ('old', 'p', 'schedule', 'ok', '2026-10-29T20:20:00.000Z', NULL,
+         NULL, 1, 'h', NULL, NULL);
+       PRAGMA user_version = 2;`,
+    );
+    db.close();
+    const history = new History(path);
+    try {
+      const at = Date.parse("2026-10-29T21:20:00Z");
+      history.startRun({
+        id: "new",
+        target: "p",
+        trigger: "schedule",
+        jobs: [],
+        at,
+        scheduledFor: at,
+      });
+      history.startRun({
+        id: "manual",
+        target: "p",
+        trigger: "manual",
+        jobs: [],
+        at,
+        scheduledFor: at,
+      });
+      assertEquals(history.getRun("old")!.run.scheduled_for, null);
+      assertEquals(history.scheduledFires("p", 0), [at]);
+      assertEquals(history.scheduledFires("p", at + 1), []);
+    } finally {
+      history.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("schedules with several times a day fire each time the spring gap skips once, at 01:00", async () => {

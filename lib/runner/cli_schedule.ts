@@ -118,8 +118,11 @@ export async function main(args: string[]): Promise<number> {
       // Each fire also marks runs of dead runners abandoned (a scheduler lives for months).
       runningElsewhere: (pipeline, jobs) =>
         runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`), jobs),
-      fire: (pipeline, _at, signal, jobsRead) =>
+      // The fires recorded by earlier schedulers (a restart inside the autumn repeat).
+      firedEarlier: (pipeline, since) => history.scheduledFires(pipeline, since),
+      fire: (pipeline, at, signal, jobsRead) =>
         runScheduled(values.manifest, pipeline, {
+          at,
           jobsRead,
           history,
           logDir: config.logDir,

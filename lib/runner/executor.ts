@@ -85,6 +85,8 @@ export interface ExecuteOptions {
   runId?: string;
   /** "manual" or "schedule" (recorded). */
   trigger?: string;
+  /** A scheduled run's intended fire time (ms; recorded, see History.scheduledFires). */
+  scheduledFor?: number;
   signal?: AbortSignal;
   /** Called for every event; if it throws, the run goes on and executePlan then rejects. */
   onEvent?: (e: RunEvent) => void;
@@ -318,6 +320,7 @@ export async function executePlan(
       jobs: plan.jobs.map((j) => j.id),
       at: startedAt,
       refuseOverlap: opts.refuseOverlap,
+      scheduledFor: opts.scheduledFor,
     });
   } catch (e) {
     runLock.close();

@@ -50,6 +50,8 @@ export interface RunRow {
   runner_pid: number;
   runner_host: string;
   message: string | null;
+  /** A scheduled run's intended fire time (ISO, UTC), or null (not scheduled, or recorded before). */
+  scheduled_for: string | null;
 }
 
 export interface JobRow {
@@ -83,7 +85,8 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
   started_at TEXT NOT NULL, ended_at TEXT, duration_ms INTEGER,
-  runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT, runner_start TEXT);
+  runner_pid INTEGER NOT NULL, runner_host TEXT NOT NULL, message TEXT, runner_start TEXT,
+  scheduled_for TEXT);
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 CREATE TABLE IF NOT EXISTS run_jobs (
   run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, job TEXT NOT NULL,
@@ -247,7 +250,7 @@ export class History {
     this.#st = {
       insertRun: p(
         `INSERT INTO runs (id, target, trigger, status, started_at, runner_pid, runner_host,
-           runner_start) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
+           runner_start, scheduled_for) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
       ),
       insertJob: p(`INSERT INTO run_jobs (run_id, job, seq, status) VALUES (?, ?, ?, 'pending')`),
       startJob: p(
@@ -342,7 +345,7 @@ export class History {
    * jobs, still running on this host throws a RunOverlapError and nothing is recorded. Checked
    * inside the write transaction that inserts the run: of two runs starting at once, the later
    * one sees the earlier. A run whose runner is gone (its lock free) does not count, even when no
-   * markStale has marked it yet.
+   * markStale has marked it yet. A scheduled run records its intended fire time (`scheduledFor`).
    */
   startRun(
     run: {
@@ -352,6 +355,7 @@ export class History {
       jobs: string[];
       at: number;
       refuseOverlap?: boolean;
+      scheduledFor?: number;
     },
   ) {
     this.#tx(() => {
@@ -374,6 +378,7 @@ export class History {
         Deno.pid,
         this.host,
         this.#identity(),
+        run.scheduledFor === undefined ? null : iso(run.scheduledFor),
       );
       run.jobs.forEach((j, i) => this.#st.insertJob.run(run.id, j, i));
     });
@@ -455,6 +460,19 @@ export class History {
     ).all(this.host, target, JSON.stringify(jobs)) as unknown as RunRow[];
   }
 
+  /**
+   * The intended fire times (ms) of `target`'s scheduled runs recorded since `since` (fire time),
+   * oldest first: a restarted scheduler does not fire them again (see runScheduler's firedEarlier).
+   */
+  scheduledFires(target: string, since: number): number[] {
+    return (this.#db.prepare(
+      "SELECT scheduled_for FROM runs WHERE target = ? AND trigger = 'schedule' AND " +
+        "scheduled_for >= ? ORDER BY scheduled_for",
+    ).all(target, iso(since)) as { scheduled_for: string }[]).map((r) =>
+      Date.parse(r.scheduled_for)
+    );
+  }
+
   /** The most recent runs, newest first. */
   listRuns(limit = 20): RunRow[] {
     return this.#db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?")
@@ -528,7 +546,8 @@ export class History {
   /**
    * History files made before `runs.runner_start` existed get the column (schema version 1); the
    * manifest cache once kept here (in the log folder, which jobs may write) is dropped (version 2:
-   * it lives in the runner's own folder, see manifest_cache.ts).
+   * it lives in the runner's own folder, see manifest_cache.ts); `runs.scheduled_for` is added
+   * (version 3).
    */
 
   #tx(fn: () => void) {
@@ -604,15 +623,18 @@ function isBusy(e: unknown): boolean {
 function migrate(db: DatabaseSync): void {
   const version = () =>
     (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
-  if (version() >= 2) return;
+  if (version() >= 3) return;
   db.exec("BEGIN IMMEDIATE");
   try {
     const cols = db.prepare("PRAGMA table_info(runs)").all() as { name: string }[];
     if (!cols.some((c) => c.name === "runner_start")) {
       db.exec("ALTER TABLE runs ADD COLUMN runner_start TEXT");
     }
+    if (!cols.some((c) => c.name === "scheduled_for")) {
+      db.exec("ALTER TABLE runs ADD COLUMN scheduled_for TEXT");
+    }
     db.exec("DROP TABLE IF EXISTS manifest_cache");
-    db.exec("PRAGMA user_version = 2");
+    db.exec("PRAGMA user_version = 3");
     db.exec("COMMIT");
   } catch (e) {
     db.exec("ROLLBACK");

@@ -4,7 +4,8 @@
  * jobs.yaml became invalid or no longer has the pipeline, or for any other reason (e.g. its log
  * folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
  * as its message) and alerted like any failed run. When not even that can be recorded, the error
- * says so (the scheduler logs it and goes on). Schedules are read once, when the scheduler
+ * says so (the scheduler logs it and goes on). Each run records the fire's intended time, which a
+ * restarted scheduler reads (History.scheduledFires). Schedules are read once, when the scheduler
  * starts: a fire that finds its pipeline's schedule changed says so. A fire refuses to start
  * beside a live run sharing its jobs (the history's check, as `deno task run` does): it rejects
  * with that RunOverlapError, records nothing, and the scheduler's overlap policy takes it.
@@ -28,6 +29,11 @@ export interface ScheduledRunOptions {
   signal: AbortSignal;
   /** The schedule this fire came from, as the scheduler read it at its start. */
   entry?: ScheduleEntry;
+  /**
+   * The fire's intended time (ms), recorded with the run (also with one that could not start): a
+   * restarted scheduler does not fire it again (History.scheduledFires).
+   */
+  at?: number;
   /** Status lines and problems (default console.log). */
   print?: (line: string) => void;
   /** Told every pipeline's jobs as this fire read them (the scheduler decides overlaps on them). */
@@ -101,6 +107,7 @@ export async function runScheduled(
       logDir: opts.logDir,
       env: opts.env,
       trigger: "schedule",
+      scheduledFor: opts.at,
       runId,
       // Two runs of the same jobs at once would write the same warehouse tables side by side.
       refuseOverlap: true,
@@ -165,6 +172,7 @@ async function recordNotStarted(
     trigger: "schedule",
     jobs: [],
     at: startedAt,
+    scheduledFor: opts.at,
   });
   opts.history.endRun(runId, "failed", endedAt, message);
   print(`run ${runId} ${pipeline}: failed, ${message}`);

@@ -10,6 +10,9 @@
  *   spring gap (00:00 -> 01:00 on the last Friday of April) the schedule's times that do not
  *   exist fire at the first existing minute (01:00), once for all of them (croner does this only
  *   for one time a day: `0 0,12 * * *` lost its 00:00); the log names the times that fire there.
+ *   The guard outlives a restart: at its start the scheduler takes the fires an earlier one made
+ *   (`firedEarlier`, from the run history), so a scheduler restarted inside the repeated hour
+ *   does not fire again the times its first pass already fired.
  * - Overlap: a fire while the previous run of the same pipeline is still running is skipped
  *   (`overlap: skip`) or queued to start when it ends (`overlap: queue`, at most one waiting).
  *   A run of another pipeline that shares a job with it counts the same (full_pipeline and
@@ -334,6 +337,12 @@ export interface SchedulerOptions {
    * that the history then refuses is told again, skipped or queued.
    */
   onFire?: (pipeline: string, at: number, outcome: FireOutcome) => void;
+  /**
+   * The fire times (ms) of `pipeline` from `since` on that earlier schedulers fired (the run
+   * history's intended times of scheduled runs), asked once at the start: their wall-clock times
+   * are not fired again, as if this scheduler had fired them (the DST guard across a restart).
+   */
+  firedEarlier?: (pipeline: string, since: number) => readonly number[];
 }
 
 /** Run the schedules until `signal` aborts, then wait for running runs to end. */
@@ -454,9 +463,23 @@ export async function runScheduler(
     running.set(pipeline, p);
   };
 
+  /** Wall-clock times fired by earlier schedulers, by their time (see firedEarlier). */
+  const earlier = (entry: ScheduleEntry, since: number): Map<string, number> => {
+    try {
+      const times = opts.firedEarlier?.(entry.pipeline, since) ?? [];
+      return new Map(times.map((t) => [wallClock(t, entry.timezone), t]));
+    } catch (e) {
+      log(`scheduler: cannot read earlier fires of ${entry.pipeline}: ${(e as Error).message}`);
+      return new Map();
+    }
+  };
+
   const loop = async (entry: ScheduleEntry) => {
-    const fired = new Map<string, number>();
     let from = clock.now();
+    // The fires of the last two days (older ones cannot come back in a DST repeat), with those
+    // an earlier scheduler made in that span.
+    const fired = earlier(entry, from - 2 * 86_400_000);
+    const before = new Set(fired.keys());
     while (!signal.aborted) {
       const next = nextFire(entry, from);
       if (next === undefined) {
@@ -485,7 +508,10 @@ export async function runScheduler(
       for (const [k, t] of fired) if (t < next - 2 * 86_400_000) fired.delete(k);
       if (fired.has(key)) {
         opts.onFire?.(entry.pipeline, next, "duplicate");
-        log(`scheduler: ${entry.pipeline} ${key} ${entry.timezone} already fired (DST repeat)`);
+        log(
+          `scheduler: ${entry.pipeline} ${key} ${entry.timezone} already fired (DST repeat` +
+            `${before.has(key) ? "; by an earlier scheduler, as the run history says" : ""})`,
+        );
         continue;
       }
       fired.set(key, next);
