@@ -215,8 +215,9 @@ Deno.test("a delayed source polls on until the close plus its delay: the day's l
     });
   // The scanner's 15-minute delayed tier: its 14:30 poll shows the session as of 14:15.
   const delayed = pollInstantsOn("2025-11-02", 5, 15);
-  assert.equal(delayed.length, 57);
-  assert.deepEqual(cairo(delayed.slice(0, 2)), ["10:05", "10:10"]);
+  // Nor does it start before the session is 15 minutes old: at 10:05 it would show 09:50.
+  assert.equal(delayed.length, 54);
+  assert.deepEqual(cairo(delayed.slice(0, 2)), ["10:20", "10:25"]);
   assert.deepEqual(cairo(delayed.slice(-6)), [
     "14:20",
     "14:25",
@@ -248,6 +249,10 @@ Deno.test("a delayed source polls on until the close plus its delay: the day's l
     "14:45",
   ]);
   assert.deepEqual(pollInstantsOn("2025-10-31", 5, 15), []); // Friday
+  // The first poll is the first on the grid after the open + the delay.
+  assert.equal(cairo(pollInstantsOn("2025-11-02", 5, 12))[0], "10:15");
+  assert.equal(cairo(pollInstantsOn("2025-11-02", 30, 15))[0], "10:30");
+  assert.equal(cairo(pollInstantsOn("2025-03-10", 5, 15))[0], "10:20");
   // After the close, the next poll is one of the delay's, then the next session's first.
   assert.equal(
     new Date(nextPollAt(Date.parse("2025-11-06T12:31:00Z"), 5, 15)).toISOString(),
@@ -255,7 +260,7 @@ Deno.test("a delayed source polls on until the close plus its delay: the day's l
   );
   assert.equal(
     new Date(nextPollAt(Date.parse("2025-11-06T12:45:00Z"), 5, 15)).toISOString(),
-    "2025-11-09T08:05:00.000Z",
+    "2025-11-09T08:20:00.000Z",
   );
 });
 
@@ -283,8 +288,8 @@ Deno.test("the tradingview source polls until the close plus its delay (15 minut
       iso("2025-11-06T12:35:00Z"),
       iso("2025-11-06T12:40:00Z"),
       iso("2025-11-06T12:45:00Z"), // 14:45: the close + 15 minutes, the day's final state
-      iso("2025-11-09T08:05:00Z"), // Sunday 10:05
-      iso("2025-11-09T08:10:00Z"),
+      iso("2025-11-09T08:20:00Z"), // Sunday 10:20: the session as of 10:05
+      iso("2025-11-09T08:25:00Z"),
     ],
   });
   assert.deepEqual(await schedule({ delayMinutes: 0 }), {
@@ -641,7 +646,7 @@ Deno.test("the tradingview source backfills over the websocket, then polls the s
       iso("2025-11-06T12:35:00Z"),
       iso("2025-11-06T12:40:00Z"),
       iso("2025-11-06T12:45:00Z"), // the close + the scanner's 15-minute delay
-      iso("2025-11-09T08:05:00Z"), // Sunday 10:05 Cairo: nothing in between
+      iso("2025-11-09T08:20:00Z"), // Sunday 10:20 Cairo (the session as of 10:05): none between
     ]);
     // The polls after the close update Thursday's bar, not a bar of their own.
     assert.deepEqual(polls[5].quotes.map((q) => [q.ticker, q.interval, q.barStart]), [

@@ -1920,12 +1920,12 @@ kafkaTest(
 
       // The next session's first minutes: the previous session's last write is not stale until
       // the session has been open as long as the limit (its first poll is at 10:05).
-      const morning = async (iso: string) => {
+      const morning = async (iso: string, extra: Record<string, string> = {}) => {
         const t = Date.parse(iso);
         const alive = new Date(t - 5_000).toISOString();
         writeStatus(statusDir, "producer", { pid: 1, updatedAt: alive });
         writeStatus(statusDir, "consumer", { pid: 2, updatedAt: alive, lastMessageAt: alive });
-        const e: Record<string, string> = env(iso, { EGX_STREAM_MAX_LAG: "10" });
+        const e: Record<string, string> = env(iso, { EGX_STREAM_MAX_LAG: "10", ...extra });
         return await checkStreamHealth(loadConfig((k) => e[k]), { warehouse: wh, now: t });
       };
       const early = await morning("2025-11-03T08:15:00Z"); // Monday 10:15 Cairo
@@ -1933,6 +1933,15 @@ kafkaTest(
       const late = await morning("2025-11-03T08:16:00Z");
       assert.deepEqual([late.problems, late.healthy], [
         ["data is stale: last streamed write 1397 min ago (limit 15)"],
+        false,
+      ]);
+      // The scanner's first poll is at 10:20 (its data lags by 15 minutes): 15 minutes more.
+      const tv = { EGX_STREAM_SOURCE: "tradingview", EGX_TV_DELAY_MINUTES: "15" };
+      const tvEarly = await morning("2025-11-03T08:30:00Z", tv); // Monday 10:30 Cairo
+      assert.deepEqual([tvEarly.problems, tvEarly.healthy], [[], true]);
+      const tvLate = await morning("2025-11-03T08:31:00Z", tv);
+      assert.deepEqual([tvLate.problems, tvLate.healthy], [
+        ["data is stale: last streamed write 1412 min ago (limit 15)"],
         false,
       ]);
     });

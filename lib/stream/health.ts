@@ -150,7 +150,10 @@ export async function checkStreamHealth(
     ? undefined
     : Math.floor((now - Date.parse(lastWriteAt)) / 60_000);
   // A session's first minutes: the last write is the previous session's until the first polls
-  // land (10:05 on), which is not stale before the session has been open as long as the limit.
+  // land (10:05 on; 10:20 on for the scanner, whose data lags the market by its delay), which is
+  // not stale before the session has been open as long as the limit (plus that delay).
+  const grace = stream.maxStalenessMinutes +
+    (stream.source === "tradingview" ? stream.tvDelayMinutes : 0);
   const session = sessionOn(cairoDate(asOf));
   const openFor = session
     ? (asOf.getTime() - cairoWallToInstant(cairoDate(asOf), session.open).getTime()) / 60_000
@@ -159,7 +162,7 @@ export async function checkStreamHealth(
   if (lastWriteAt === undefined) {
     if (freshnessRead) problems.push("no streamed rows in the warehouse yet");
   } else if (
-    minutesSinceWrite! > stream.maxStalenessMinutes && openFor > stream.maxStalenessMinutes
+    minutesSinceWrite! > stream.maxStalenessMinutes && openFor > grace
   ) {
     problems.push(
       `data is stale: last streamed write ${minutesSinceWrite} min ago ` +

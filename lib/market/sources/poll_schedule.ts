@@ -6,7 +6,9 @@
  * A source whose data lags the market by `delayMinutes` (TradingView's scanner: the 15-minute
  * delayed tier) shows at the close the session as it was `delayMinutes` before it: it polls on,
  * on the same grid, until the close + its delay (14:35, 14:40, 14:45 Cairo), so that the day's
- * last minutes and the final state of its bar are streamed too.
+ * last minutes and the final state of its bar are streamed too; and it starts only once the
+ * session is older than its delay (10:20 Cairo: at 10:05 it would still show 09:50, before the
+ * open).
  */
 import { addDays, cairoDate, cairoWallToInstant, sessionOn } from "../calendar.ts";
 import type { Clock } from "./source.ts";
@@ -14,7 +16,8 @@ import type { Clock } from "./source.ts";
 /**
  * The poll instants of one Cairo trade date (empty when the market is closed that day): every
  * `pollMinutes` from the open, the close, and for a source `delayMinutes` behind the market,
- * every `pollMinutes` after it and the close + `delayMinutes` last.
+ * every `pollMinutes` after it and the close + `delayMinutes` last (and none before the open +
+ * `delayMinutes`: its data then is from before the open).
  */
 export function pollInstantsOn(date: string, pollMinutes: number, delayMinutes = 0): number[] {
   const s = sessionOn(date);
@@ -24,7 +27,10 @@ export function pollInstantsOn(date: string, pollMinutes: number, delayMinutes =
   const end = close + delayMinutes * 60_000;
   const step = pollMinutes * 60_000;
   const out: number[] = [];
-  for (let t = open + step; t < close; t += step) out.push(t);
+  // A delayed source shows at `t` the market of `t - delay`: nothing of this session before
+  // the open + its delay (the scanner would show the session before the open as today's bar).
+  const first = open + delayMinutes * 60_000;
+  for (let t = open + step; t < close; t += step) if (t > first) out.push(t);
   out.push(close);
   for (let t = open + step * Math.floor((close - open) / step + 1); t < end; t += step) {
     out.push(t);
