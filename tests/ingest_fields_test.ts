@@ -189,6 +189,61 @@ Deno.test("a fiscal year or quarter is digits only and a share count whole: a de
   ]);
 });
 
+Deno.test("a fiscal year before 1990 or after the as-of year + 1 is quarantined, as a trade date out of range is", async () => {
+  // As-of 2025-12-10: fiscal years 1990..2026 pass (a June year-end's FY2026 has quarters ending
+  // in 2025); a typo's year (0001, 9999, 2205) was stored as it was.
+  const outcomes = await loadSteps([{
+    "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,revenue\n" +
+      "COMI,0001,4,2024-12-31,1\n" +
+      "COMI,9999,4,2024-12-31,2\n" +
+      "SWDY,1989,4,1989-12-31,3\n" +
+      "SWDY,2027,1,2026-09-30,4\n" +
+      "COMI,1990,1,1990-03-31,5\n" +
+      "SWDY,2026,1,2025-09-30,6\n" +
+      "COMI,2205,2.5,2025-06-30,7\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      {
+        F: "financials.csv",
+        L: 2,
+        R: "fiscal year 0001 is before the earliest accepted year 1990",
+      },
+      {
+        F: "financials.csv",
+        L: 3,
+        R: "fiscal year 9999 is after 2026, the year after the as-of date 2025-12-10",
+      },
+      {
+        F: "financials.csv",
+        L: 4,
+        R: "fiscal year 1989 is before the earliest accepted year 1990",
+      },
+      {
+        F: "financials.csv",
+        L: 5,
+        R: "fiscal year 2027 is after 2026, the year after the as-of date 2025-12-10",
+      },
+      {
+        F: "financials.csv",
+        L: 8,
+        R: "fiscal year 2205 is after 2026, the year after the as-of date 2025-12-10; " +
+          'unparsable fiscal_quarter "2.5"',
+      },
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, FISCAL_YEAR, FISCAL_QUARTER, REVENUE FROM OPERATIONAL.TBL_FINANCIAL " +
+          "ORDER BY 1, 2",
+      ),
+      [
+        { TICKER: "COMI", FISCAL_YEAR: 1990, FISCAL_QUARTER: 1, REVENUE: 5 },
+        { TICKER: "SWDY", FISCAL_YEAR: 2026, FISCAL_QUARTER: 1, REVENUE: 6 },
+      ],
+    );
+  });
+  assert.deepEqual(outcomes, [["financials.csv", "LOADED", "7", "2", "5", ""]]);
+});
+
 Deno.test("a header whose column names end in a tab loads: names are trimmed as the format is detected", async () => {
   const outcomes = await loadSteps([{
     "daily.csv": "ticker,trade_date,open,high,low,close,volume\t\n" +

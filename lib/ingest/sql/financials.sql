@@ -1,12 +1,23 @@
 -- Quarterly financials: ticker,fiscal_year,fiscal_quarter,period_end,currency,revenue,
 -- gross_profit,operating_income,net_income,total_assets,total_liabilities,total_equity,
 -- operating_cash_flow,shares_outstanding,eps (amounts may be blank = unknown). Fiscal year and
--- quarter are digits only (egx_int); shares_outstanding a whole number.
+-- quarter are digits only (egx_int); shares_outstanding a whole number. A fiscal year is bounded
+-- as a trade date is (days.sql): not before the earliest accepted date's year (min_trade_date,
+-- 1990) and not after the year after the as-of date's (as_of_date): a fiscal year is named by the
+-- year it ends in, so a June year-end's FY2026 has quarters ending in 2025. A typo's year (0001,
+-- 9999) is no fiscal year.
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker_raw) THEN 'missing ticker' END,
     egx_ticker_problem(n.ticker_raw, n.ticker),
     egx_problem('fiscal_year', n.fy_raw, n.fiscal_year),
+    CASE WHEN n.fiscal_year < year(getvariable('min_trade_date')::DATE)
+      THEN 'fiscal year ' || trim(n.fy_raw) || ' is before the earliest accepted year '
+        || year(getvariable('min_trade_date')::DATE)
+      WHEN n.fiscal_year > year(getvariable('as_of_date')::DATE) + 1
+      THEN 'fiscal year ' || trim(n.fy_raw) || ' is after '
+        || (year(getvariable('as_of_date')::DATE) + 1) || ', the year after the as-of date '
+        || getvariable('as_of_date') END,
     egx_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
     CASE WHEN n.fiscal_quarter NOT IN (1, 2, 3, 4) THEN 'fiscal_quarter not 1..4' END,
     egx_problem('period_end', n.pe_raw, n.period_end),
