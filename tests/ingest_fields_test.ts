@@ -244,6 +244,63 @@ Deno.test("a fiscal year before 1990 or after the as-of year + 1 is quarantined,
   assert.deepEqual(outcomes, [["financials.csv", "LOADED", "7", "2", "5", ""]]);
 });
 
+Deno.test("a time whose UTC offset is outside -12:00..+14:00, or has minutes past 59, is quarantined naming it, not stored shifted", async () => {
+  // DuckDB's parsing takes any two-digit offset: +25:00 put line 4's bar a day early (11:02 Cairo
+  // on 2025-12-07, a trading day), +99:00 a TradingView day on 2025-12-03.
+  const outcomes = await loadSteps([{
+    "bars_1m/COMI.csv": "datetime,open,high,low,close,volume\n" +
+      "2025-12-08 10:00:00+02:00,10,11,9,10.5,100\n" +
+      "2025-12-08 10:01:00+99:00,10,11,9,10.5,101\n" +
+      "2025-12-08 10:02:00+25:00,10,11,9,10.5,102\n" +
+      "2025-12-08 10:03:00-14:30,10,11,9,10.5,103\n" +
+      "2025-12-08 10:04:00+02:60,10,11,9,10.5,104\n" +
+      "2025-12-09 00:05:00+14:00,10,11,9,10.5,105\n" +
+      "2025-12-07 20:06:00-12:00,10,11,9,10.5,106\n" +
+      "2025-12-08 13:37:00+0530,10,11,9,10.5,107\n" +
+      "2025-12-08 10:08:00Z,10,11,9,10.5,108\n" +
+      "2025-12-08T10:09:00.5+9900,10,11,9,10.5,109\n",
+    "EGX_SWDY, 1D.csv": "time,open,high,low,close,Volume\n" +
+      "2025-12-07T00:00:00+02:00,80,81,79,80.5,1000\n" +
+      "2025-12-08T00:00:00+99:00,80,81,79,80.5,1001\n" +
+      "2025-12-09T00:00:00-13:00,80,81,79,80.5,1002\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      { F: "EGX_SWDY, 1D.csv", L: 3, R: "UTC offset out of range -12:00..+14:00 (+99:00)" },
+      { F: "EGX_SWDY, 1D.csv", L: 4, R: "UTC offset out of range -12:00..+14:00 (-13:00)" },
+      { F: "bars_1m/COMI.csv", L: 3, R: "UTC offset out of range -12:00..+14:00 (+99:00)" },
+      { F: "bars_1m/COMI.csv", L: 4, R: "UTC offset out of range -12:00..+14:00 (+25:00)" },
+      { F: "bars_1m/COMI.csv", L: 5, R: "UTC offset out of range -12:00..+14:00 (-14:30)" },
+      { F: "bars_1m/COMI.csv", L: 6, R: 'unparsable UTC offset "+02:60"' },
+      { F: "bars_1m/COMI.csv", L: 11, R: "UTC offset out of range -12:00..+14:00 (+9900)" },
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT BAR_START AS T, VOLUME AS V FROM OPERATIONAL.TBL_INTRADAY_BAR ORDER BY 1",
+      ),
+      [
+        { T: "2025-12-08T08:00:00.000Z", V: 100 },
+        { T: "2025-12-08T08:06:00.000Z", V: 106 },
+        { T: "2025-12-08T08:07:00.000Z", V: 107 },
+        { T: "2025-12-08T10:05:00.000Z", V: 105 },
+        { T: "2025-12-08T10:08:00.000Z", V: 108 },
+      ],
+    );
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, TRADE_DATE, VOLUME FROM OPERATIONAL.TBL_STOCK_PRICE ORDER BY 1, 2",
+      ),
+      [
+        { TICKER: "COMI", TRADE_DATE: "2025-12-08", VOLUME: 526 },
+        { TICKER: "SWDY", TRADE_DATE: "2025-12-07", VOLUME: 1000 },
+      ],
+    );
+  });
+  assert.deepEqual(outcomes, [
+    ["EGX_SWDY, 1D.csv", "LOADED", "3", "1", "2", ""],
+    ["bars_1m/COMI.csv", "LOADED", "10", "5", "5", ""],
+  ]);
+});
+
 Deno.test("a header whose column names end in a tab loads: names are trimmed as the format is detected", async () => {
   const outcomes = await loadSteps([{
     "daily.csv": "ticker,trade_date,open,high,low,close,volume\t\n" +

@@ -11,7 +11,8 @@ GROUP BY ALL HAVING count(*) > 1;
 CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker) THEN 'missing ticker' END,
-    egx_problem('datetime', n.dt_raw, n.bar_start),
+    -- (A datetime whose UTC offset is not a real one has bar_start NULL: read_bars_1m.sql.)
+    coalesce(egx_offset_problem(n.dt_raw), egx_problem('datetime', n.dt_raw, n.bar_start)),
     egx_ohlcv_problems(n.open, n.open, n.high, n.high, n.low, n.low, n.close, n.close,
       n.volume, n.volume),
     -- A day egx_days does not hold is outside the calendar's 0001-01-01..9999-12-31: not a

@@ -24,7 +24,9 @@ CREATE OR REPLACE TEMP TABLE egx_bad AS
 SELECT n.egx_file_key, n.egx_line, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.t_raw) THEN 'missing ticker' END,
     egx_ticker_problem(n.t_raw, n.ticker),
-    egx_problem('trade date', n.d_raw, n.trade_date),
+    -- (A TradingView time whose UTC offset is not a real one has no trade date: its offset is
+    -- named. A typed d_raw, a DATE, has no offset.)
+    coalesce(egx_offset_problem(n.d_raw), egx_problem('trade date', n.d_raw, n.trade_date)),
     -- (A volume that is not known is checked as 0, which has no problem: the prices still are.)
     egx_ohlcv_problems(n.o_raw, n.open, n.h_raw, n.high, n.l_raw, n.low, n.c_raw, n.close,
       if(n.v_none, '0', n.v_raw), if(n.v_none, 0, n.volume)),

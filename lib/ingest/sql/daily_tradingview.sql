@@ -11,7 +11,9 @@ SELECT egx_file_key, egx_etag, egx_line, egx_ticker AS t_raw, egx_ticker AS tick
     WHEN regexp_full_match(trim(time), '[0-9]+')
       AND TRY_CAST(trim(time) AS BIGINT) <= 9000000000000
     THEN to_timestamp(TRY_CAST(trim(time) AS BIGINT))
-    ELSE TRY_CAST(trim(time) AS TIMESTAMPTZ)
+    -- A UTC offset that is not a real one (+99:00, +25:00, +02:60), which DuckDB's cast takes
+    -- and shifts the day by: no trade date (daily_check.sql names the offset).
+    WHEN egx_offset_problem(time) IS NULL THEN TRY_CAST(trim(time) AS TIMESTAMPTZ)
   END)) AS DATE) AS trade_date,
   if(open IS NULL, NULL, 'x') AS o_raw, open, if(high IS NULL, NULL, 'x') AS h_raw, high,
   if(low IS NULL, NULL, 'x') AS l_raw, low, if(close IS NULL, NULL, 'x') AS c_raw, close,

@@ -37,6 +37,32 @@ CREATE OR REPLACE TEMP MACRO egx_finite(x) AS CASE WHEN isfinite(x) THEN x END;
 CREATE OR REPLACE TEMP MACRO egx_instant(ts) AS
   CASE WHEN isfinite(ts) AND abs(epoch(ts)) <= 9e12 THEN ts END;
 
+-- The numeric UTC offset an instant's text ends with, as written ("+99:00" of
+-- "2025-12-08 10:00:00+99:00", "+0530", "-12"), NULL without one (naive, "Z", a zone name).
+-- DuckDB's cast takes any two-digit hours and minutes (+99:00, +25:00, +02:60 is +03:00) and
+-- shifts the instant by them; real offsets are -12:00..+14:00 (egx_offset_problem).
+CREATE OR REPLACE TEMP MACRO egx_utc_offset(t) AS NULLIF(regexp_extract(trim(t::VARCHAR),
+  '[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]*)?)?([+-][0-9]{2}(:?[0-9]{2}){0,2})$', 3), '');
+
+-- Part `i` (0: hours, 1: minutes, 2: seconds) of an offset's digits (hh, hhmm or hhmmss, with or
+-- without colons), 0 when left out.
+CREATE OR REPLACE TEMP MACRO egx_offset_part(o, i) AS
+  coalesce(TRY_CAST(NULLIF(substr(replace(o, ':', ''), 2 + 2 * i, 2), '') AS INTEGER), 0);
+
+-- Why an instant's text `t` cannot be taken at its UTC offset, NULL when it can (or has none):
+-- minutes or seconds past 59 ('unparsable UTC offset "+02:60"'), or beyond -12:00..+14:00 ('UTC
+-- offset out of range -12:00..+14:00 (+99:00)'). Such a value is no instant (read_bars_1m.sql,
+-- daily_tradingview.sql): stored, it would be hours or days off.
+CREATE OR REPLACE TEMP MACRO egx_offset_problem(t) AS CASE
+  WHEN egx_utc_offset(t) IS NULL THEN NULL
+  WHEN egx_offset_part(egx_utc_offset(t), 1) > 59 OR egx_offset_part(egx_utc_offset(t), 2) > 59
+    THEN 'unparsable UTC offset "' || egx_utc_offset(t) || '"'
+  WHEN (CASE WHEN left(egx_utc_offset(t), 1) = '-' THEN -1 ELSE 1 END)
+      * (egx_offset_part(egx_utc_offset(t), 0) * 3600 + egx_offset_part(egx_utc_offset(t), 1) * 60
+        + egx_offset_part(egx_utc_offset(t), 2)) NOT BETWEEN -12 * 3600 AND 14 * 3600
+    THEN 'UTC offset out of range -12:00..+14:00 (' || egx_utc_offset(t) || ')'
+END;
+
 -- A volume (or share count) is stored as BIGINT after round(), and a day's volume is summed into
 -- a BIGINT from up to 1,440 one-minute bars: below 10^15 (no EGX volume comes near: the whole
 -- exchange trades ~10^9 shares a day) the sum stays below 2^63, where a cast or sum would fail
