@@ -358,10 +358,11 @@ Deno.test("a reload loads with new files of its format in one group, and index l
       const out = await runBatch(wh, landing, pending, { progress: false, asOf });
       assert.deepEqual(
         out.map((o) => [o.key, o.status, o.rowsRead, o.rowsLoaded, o.rowsQuarantined]),
+        // In load order: oldest first (other.csv was written after prices.csv), one group.
         [
           ["index.csv", "LOADED", 2, 2, 0],
-          ["other.csv", "LOADED", 1, 1, 0],
           ["prices.csv", "LOADED", 6, 3, 3],
+          ["other.csv", "LOADED", 1, 1, 0],
         ],
       );
       assert.deepEqual(await pricesOf(wh), [

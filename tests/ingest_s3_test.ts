@@ -94,6 +94,41 @@ Deno.test("S3 landing: new files are listed by key and ETag, loaded, then no lon
   }
 });
 
+Deno.test("S3 landing: objects of one scan load oldest first by LastModified, so a re-download 'daily (1).csv' wins over the older 'daily.csv'", async () => {
+  // By key alone "daily (1).csv" loaded first and the older object's close stayed.
+  const bucket = await bucketWith({ "land/companies.csv": `${SAMPLE}/companies.csv` });
+  const day = (close: string) =>
+    new TextEncoder().encode(
+      `ticker,trade_date,open,high,low,close,volume\nCOMI,2025-12-08,10,13,9,${close},100\n`,
+    );
+  const env = await s3TestEnv(bucket, "land/");
+  const landing = await openLanding(loadConfig((k) => env[k]).landing);
+  const dir = await Deno.makeTempDir({ prefix: "egx_s3_order_" });
+  const wh = await openWarehouse({ kind: "duckdb", path: `${dir}/egx.duckdb` });
+  try {
+    await put(bucket, "land/daily.csv", day("10.5"));
+    // LastModified is in whole seconds: the re-download lands in a later one.
+    await new Promise((r) => setTimeout(r, 1100));
+    await put(bucket, "land/daily (1).csv", day("12.5"));
+    const pending = await pendingObjects(wh, landing);
+    const out = await runBatch(wh, landing, pending, { tmpDir: `${dir}/tmp`, progress: false });
+    assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded]), [
+      [`s3://${bucket}/land/companies.csv`, "LOADED", 223],
+      [`s3://${bucket}/land/daily.csv`, "LOADED", 1],
+      [`s3://${bucket}/land/daily (1).csv`, "LOADED", 1],
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT CLOSE AS C, SOURCE_FILE AS F FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI'",
+      ),
+      [{ C: 12.5, F: `s3://${bucket}/land/daily (1).csv` }],
+    );
+  } finally {
+    await wh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("S3 landing: an object put back to a version loaded before a later one loads again", async () => {
   // The same content has the same ETag: the restored object's ETag had a LOADED row, so it was
   // taken for loaded ("nothing to do") and the later version's close stayed.
@@ -784,11 +819,15 @@ Deno.test("an object's header is read from its first 64 KiB; an empty object has
     header: "ticker,trade_date,open,high,low,close,volume",
     etag: createHash("md5").update(big).digest("hex"),
     size: big.length,
+    // Its LastModified, as listed (whole seconds), by which files of one scan load.
+    modified: bigObj.modified,
   });
+  assert.equal(typeof bigObj.modified, "number");
   assert.deepEqual(await landing.readHeader(emptyObj), {
     header: "",
     etag: createHash("md5").update(new Uint8Array()).digest("hex"),
     size: 0,
+    modified: emptyObj.modified,
   });
 });
 

@@ -2398,6 +2398,52 @@ Deno.test("a file recorded as <size>-<mtime> by an earlier release is not loaded
   }
 });
 
+Deno.test("files of one scan load in modification-time order, then key order: a browser's re-download 'daily (1).csv' wins over the older 'daily.csv'", async () => {
+  // By key alone, "daily (1).csv" (space, U+0020) loaded before "daily.csv" (".", U+002E), so the
+  // older download's close was what stayed: a later file's row replaces an earlier one's.
+  const [dir, landing] = await dailyLanding("117.60");
+  try {
+    await Deno.writeTextFile(`${dir}/daily (1).csv`, comiDay("117.70"));
+    await Deno.writeTextFile(`${dir}/daily (2).csv`, comiDay("117.80"));
+    const at = (iso: string) => new Date(iso);
+    await Deno.utime(`${dir}/daily.csv`, at("2025-12-08T12:00:00Z"), at("2025-12-08T12:00:00Z"));
+    await Deno.utime(
+      `${dir}/daily (1).csv`,
+      at("2025-12-08T13:00:00Z"),
+      at("2025-12-08T13:00:00Z"),
+    );
+    // The same modification time as "daily (1).csv": key order between the two.
+    await Deno.utime(
+      `${dir}/daily (2).csv`,
+      at("2025-12-08T13:00:00Z"),
+      at("2025-12-08T13:00:00Z"),
+    );
+    await Deno.utime(
+      `${dir}/companies.csv`,
+      at("2025-12-09T00:00:00Z"),
+      at("2025-12-09T00:00:00Z"),
+    );
+    await withTempWarehouse(async (wh) => {
+      const pending = await pendingObjects(wh, landing);
+      const out = await runBatch(wh, landing, pending, { progress: false });
+      assert.deepEqual(await comiCloses(wh), [117.8]);
+      // Reference data first whatever its time, as before.
+      assert.deepEqual(out.map((o) => [o.key, o.status, o.rowsLoaded]), [
+        ["companies.csv", "LOADED", 223],
+        ["daily.csv", "LOADED", 1],
+        ["daily (1).csv", "LOADED", 1],
+        ["daily (2).csv", "LOADED", 1],
+      ]);
+      const rows = await wh.query(
+        "SELECT SOURCE_FILE AS F FROM OPERATIONAL.TBL_STOCK_PRICE WHERE TICKER = 'COMI'",
+      );
+      assert.deepEqual(rows, [{ F: "daily (2).csv" }]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("progress shows rows/s and an ETA on a terminal, plain lines otherwise", () => {
   let t = 0;
   const out: string[] = [];

@@ -181,7 +181,12 @@ export async function runBatch(
       // The version whose header was read is the one fetched and recorded. A reload stays one
       // while that is the version listed (p.etag; its earlier load may be recorded under an older
       // spelling, p.reloadOf: pendingWork) and until it is read (load.ts, currentVersions).
-      const obj: LandingObject = { key: p.key, etag: read.h.etag, size: read.h.size };
+      const obj: LandingObject = {
+        key: p.key,
+        etag: read.h.etag,
+        size: read.h.size,
+        modified: read.h.modified ?? p.modified,
+      };
       if (p.reloadOf !== undefined && p.etag === read.h.etag) obj.reloadOf = p.reloadOf;
       try {
         detections.push({

@@ -14,7 +14,7 @@ import type { LandingObject, LocalFile } from "./load.ts";
 export interface Landing {
   /** Where it is, for messages (never with credentials). */
   readonly where: string;
-  /** Every .csv object, sorted by key (compareKeys). */
+  /** Every .csv object, sorted by key (compareKeys), with its last modification if known. */
   list(signal?: AbortSignal): Promise<LandingObject[]>;
   /**
    * The object's first line (its header; at most HEADER_BYTES are read, never the whole object)
@@ -40,11 +40,15 @@ export interface Landing {
 /** A landing object as a local file; `release` removes it when it is a download. */
 export type FetchedFile = LocalFile & { release(): Promise<void> };
 
-/** An object's first line, and the version (etag) and size it was read from. */
+/**
+ * An object's first line, and the version (etag), size and last modification (epoch ms, when the
+ * store tells it: LandingObject.modified) it was read from.
+ */
 export interface ObjectHeader {
   header: string;
   etag: string;
   size: number;
+  modified?: number;
 }
 
 /** The most of an object read for its header (as loadFiles reads a local file's). */
@@ -89,7 +93,8 @@ const lift = (unit: number) =>
   unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit;
 
 /**
- * A local file's version (its ETag) and size: `<size>-<mtime ms>-<ctime s>-<inode>`.
+ * A local file's version (its ETag), size and modification time (LandingObject.modified): the
+ * version is `<size>-<mtime ms>-<ctime s>-<inode>`.
  * - Size and modification time: what changes on an ordinary rewrite.
  * - Change time (ctime): set by the system on every write or change of the file's metadata (never
  *   by a user), so a rewrite that keeps the size and sets the modification time back (`cp -p`,
@@ -104,10 +109,13 @@ const lift = (unit: number) =>
  * Left out: a rewrite in place (same inode) with the same size and modification time, made in the
  * same clock second as the file's previous change (ctime), is not seen.
  */
-export async function localFileVersion(path: string): Promise<{ etag: string; size: number }> {
+export async function localFileVersion(
+  path: string,
+): Promise<{ etag: string; size: number; modified: number }> {
   const st = await Deno.stat(path);
   const ctime = Math.floor((st.ctime?.getTime() ?? 0) / 1000);
-  return { etag: `${st.size}-${st.mtime?.getTime() ?? 0}-${ctime}-${st.ino ?? 0}`, size: st.size };
+  const mtime = st.mtime?.getTime() ?? 0;
+  return { etag: `${st.size}-${mtime}-${ctime}-${st.ino ?? 0}`, size: st.size, modified: mtime };
 }
 
 const LOCAL_VERSION = /^(\d+-\d+)-(\d+)-\d+$/;

@@ -90,6 +90,7 @@ export class S3Landing implements Landing {
           key: `s3://${this.#bucket}/${o.Key}`,
           etag: (o.ETag ?? "").replaceAll('"', ""),
           size: o.Size ?? 0,
+          modified: o.LastModified?.getTime(),
         });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -135,6 +136,7 @@ export class S3Landing implements Landing {
         header: firstLine(bytes.subarray(0, n)),
         etag: (res.ETag ?? obj.etag).replaceAll('"', ""),
         size: total !== undefined ? Number(total) : res.ContentLength ?? obj.size,
+        modified: res.LastModified?.getTime() ?? obj.modified,
       };
     } catch (e) {
       throw this.#failed(`fetch ${obj.key}`, e, signal);
@@ -194,6 +196,7 @@ export class S3Landing implements Landing {
       // The version downloaded (the one asked for, If-Match).
       etag,
       size: res.ContentLength ?? obj.size,
+      modified: res.LastModified?.getTime() ?? obj.modified,
       path,
       release: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
     };

@@ -43,6 +43,13 @@ export interface LandingObject {
   etag: string;
   size: number;
   /**
+   * When the object was last modified, epoch ms (a folder file's modification time, an S3
+   * object's LastModified), when the landing store tells it: after reference data (companies,
+   * then indices), the files found in one scan load in this order, oldest first, then in key
+   * order (loadGroups), so that of two files with a key in common the newer one's row stays.
+   */
+  modified?: number;
+  /**
    * The reload marker, set only for a reload (batch.ts: a version loaded before whose quarantine
    * names tickers listed since) and only while the object is at that version (`etag`, read from
    * its header and again before it is read: batch.ts runBatch, currentVersions): the ETag its
@@ -767,23 +774,30 @@ function groupKey(d: Detection<LandingObject>): string {
 }
 
 /**
- * The files' load order and groups: reference data first (companies, indices), then by format
- * and key; files of one format and header that load together (one transaction), at most
- * `maxGroupFiles` of them. loadFiles loads its files so; batch.ts fetches an S3 backlog one group
- * at a time in this order.
+ * The files' load order and groups: reference data first (companies, indices), then by the
+ * format's rank (FormatSpec.order), then oldest first (LandingObject.modified; a file that does
+ * not tell it comes first), then by key; files of one format and header that load together (one
+ * transaction), at most `maxGroupFiles` of them. loadFiles loads its files so; batch.ts fetches
+ * an S3 backlog one group at a time in this order.
  */
 export function loadGroups<F extends LandingObject>(
   detections: readonly Detection<F>[],
   maxGroupFiles = 64,
 ): Detection<F>[][] {
+  // Of two files with a key in common, the one loaded later wins (its rows update the other's).
+  // By key alone, a browser's re-download "prices (1).csv" (" " is U+0020) loaded before the
+  // older "prices.csv" ("." is U+002E), whose rows then stayed: the newer file loads later, as it
+  // would had it landed after the other's load; files of the same time (a folder file's
+  // modification time is in ms, S3's LastModified in seconds) load in key order.
   const sorted = [...detections].sort((a, b) =>
-    a.detected.spec.order - b.detected.spec.order || compareKeys(a.file.key, b.file.key)
+    a.detected.spec.order - b.detected.spec.order ||
+    (a.file.modified ?? 0) - (b.file.modified ?? 0) ||
+    compareKeys(a.file.key, b.file.key)
   );
   // Groups come out in load order, since the detections are sorted. Files of one format load in
-  // key order (by code point: prices.csv before prices_fix.csv), so the later of two files with a
-  // key in common wins: a file with another header closes the group filling with that format's
-  // other header (a later file of it starts a new group, after this one), else that later file
-  // would load before this one and lose to it.
+  // that order, so the later of two files with a key in common wins: a file with another header
+  // closes the group filling with that format's other header (a later file of it starts a new
+  // group, after this one), else that later file would load before this one and lose to it.
   const groups: Detection<F>[][] = [];
   const filling = new Map<string, Detection<F>[]>();
   for (const d of sorted) {
