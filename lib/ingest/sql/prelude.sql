@@ -41,8 +41,13 @@ CREATE OR REPLACE TEMP MACRO egx_instant(ts) AS
 -- "2025-12-08 10:00:00+99:00", "+0530", "-12"), NULL without one (naive, "Z", a zone name).
 -- DuckDB's cast takes any two-digit hours and minutes (+99:00, +25:00, +02:60 is +03:00) and
 -- shifts the instant by them; real offsets are -12:00..+14:00 (egx_offset_problem).
-CREATE OR REPLACE TEMP MACRO egx_utc_offset(t) AS NULLIF(regexp_extract(trim(t::VARCHAR),
-  '[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]*)?)?([+-][0-9]{2}(:?[0-9]{2}){0,2})$', 3), '');
+-- The regular expression (and trim) runs only on a value with a sign after a colon: a naive one
+-- skips it (LIKE is ~8 times cheaper here: a million-row bar file is read with it).
+CREATE OR REPLACE TEMP MACRO egx_utc_offset(t) AS CASE
+  WHEN t::VARCHAR LIKE '%:%+%' OR t::VARCHAR LIKE '%:%-%'
+    THEN NULLIF(regexp_extract(trim(t::VARCHAR),
+      '[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]*)?)?([+-][0-9]{2}(:?[0-9]{2}){0,2})$', 3), '')
+END;
 
 -- Part `i` (0: hours, 1: minutes, 2: seconds) of an offset's digits (hh, hhmm or hhmmss, with or
 -- without colons), 0 when left out.
