@@ -1198,6 +1198,19 @@ db.close();`,
   Deno.removeSync(tmp, { recursive: true });
 });
 
+Deno.test("a failed job's last line longer than the window read is shown by its end, not dropped", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const log = `${tmp}/job.1.log`;
+  // One line of 20,000 characters (a JSON error, a minified stack): no line starts in the last
+  // 16 KB, and the tail was empty.
+  Deno.writeTextFileSync(log, `starting\nError: ${"x".repeat(19_986)}{"row":42}\n`);
+  assertEquals(tailOf(log, 10), [`... ${"x".repeat(290)}{"row":42}`]);
+  // Without a final newline, the same.
+  Deno.writeTextFileSync(log, `starting\nError: ${"x".repeat(19_986)}\t{"row":42}`);
+  assertEquals(tailOf(log, 10), [`... ${"x".repeat(288)}  {"row":42}`]);
+  Deno.removeSync(tmp, { recursive: true });
+});
+
 // Last: the secret it registers stays registered for the rest of this file's tests.
 Deno.test("the last lines of a long log never start inside a line, where a secret could be cut", () => {
   registerSecrets((k) =>

@@ -170,14 +170,18 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
  * BEL, ...) shown as `\xNN` rather than acted on, tabs as spaces, and cut to MAX_TAIL_LINE.
  */
 export function printable(line: string): string {
-  let out = line.replace(/\r$/, "").replaceAll("\t", "  ").replace(
-    CONTROL,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  let out = escaped(line);
   if (out.length > MAX_TAIL_LINE) {
     out = `${out.slice(0, MAX_TAIL_LINE)}... (${out.length - MAX_TAIL_LINE} more characters)`;
   }
   return out;
+}
+
+function escaped(line: string): string {
+  return line.replace(/\r$/, "").replaceAll("\t", "  ").replace(
+    CONTROL,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /** The last `n` lines of a (possibly large) log file, secrets masked, made printable. */
@@ -200,6 +204,11 @@ export function tailOf(path: string, n: number): string[] {
       if (lines.at(-1) === "") lines.pop();
       // Read from inside the file: the first line (up to the first newline) is either the byte
       // before the window or a line cut at its start, maybe through a secret (then unmasked).
+      if (len < size && lines.length === 1) {
+        // No line starts in the window (the last one is longer): its end, marked as cut, never
+        // its start, where a secret may be cut (the window holds 16 KB of it, 300 shown).
+        return [`... ${escaped(redact(lines[0])).slice(-MAX_TAIL_LINE)}`];
+      }
       if (len < size) lines.shift();
       return lines.slice(-n).map((l) => printable(redact(l)));
     } finally {
