@@ -821,3 +821,31 @@ Deno.test("bytes that are not UTF-8 are findings (one per line, at the first), n
     Deno.removeSync(tmp, { recursive: true });
   }
 });
+
+Deno.test("a byte order mark does not shift the columns of line 1's findings", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "runner_manifest_" });
+  try {
+    Deno.writeTextFileSync(`${tmp}/noop.ts`, "export {};\n");
+    const path = `${tmp}/jobs.yaml`;
+    const shown = (e: ManifestError) => e.findings.map((f) => `${f.line}:${f.col} ${f.message}`);
+    // Notepad and Excel save UTF-8 with one: the mark is not a column.
+    Deno.writeTextFileSync(path, "\ufeffjobz: 1\njobs: {a: {script: noop.ts, bad: 1}}\n");
+    assertEquals(shown(assertThrows(() => loadManifest(path), ManifestError)), [
+      '1:1 unknown key "jobz" in the manifest (known: settings, defaults, pipelines, jobs)',
+      `2:29 unknown key "bad" in job a (known: ${JOB_KEYS.join(", ")})`,
+    ]);
+    Deno.writeTextFileSync(path, "\ufeff{jobs: {a: {script: noop.ts, bad: 1}}}\n");
+    assertEquals(shown(assertThrows(() => loadManifest(path), ManifestError)), [
+      `1:30 unknown key "bad" in job a (known: ${JOB_KEYS.join(", ")})`,
+    ]);
+    Deno.writeFileSync(
+      path,
+      new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode("# caf"), 0xe9, 0x0a]),
+    );
+    assertEquals(shown(assertThrows(() => loadManifest(path), ManifestError)), [
+      "1:6 not UTF-8 (byte 0xe9): save the file as UTF-8",
+    ]);
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});

@@ -18,7 +18,7 @@ import { RUNNER_STATE_DIR } from "./permissions.ts";
  * The version of the validation rules, part of the cache key: a manifest cached under older rules
  * is validated again. Bump it with every change to what manifest.ts (or permissions.ts) accepts.
  */
-export const MANIFEST_RULES = 11;
+export const MANIFEST_RULES = 12;
 
 interface Stored {
   settings: Manifest["settings"];

@@ -49,9 +49,11 @@ function utf8Findings(bytes: Uint8Array): Finding[] {
   const decode = (b: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(b);
   const findings: Finding[] = [];
   let line = 1;
-  let lineStart = 0;
+  // After a byte order mark, which is no column.
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let lineStart = bom;
   let reported = 0; // the last line with a finding
-  for (let i = 0; i < bytes.length;) {
+  for (let i = bom; i < bytes.length;) {
     const c = bytes[i];
     if (c === 0x0a) {
       line++;
