@@ -20,6 +20,12 @@ Deno.test("options: values, =values, short aliases, defaults, positionals and --
     positionals: ["--not-an-option", "p"],
   });
   assertEquals(parse(["--only=", "p"]).values.only, "");
+  // A negative number is the option's value (for its own check to refuse), not a short option.
+  assertEquals(parse(["--only", "-1", "p"]), {
+    values: { only: "-1", manifest: "jobs.yaml" },
+    positionals: ["p"],
+  });
+  assertEquals(parse(["--only", "-0.5"]).values.only, "-0.5");
 });
 
 Deno.test("bad options are errors with node's codes, naming the option", () => {

@@ -435,6 +435,9 @@ Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, be
     ["run", run, "--concurrency", " 2"],
     ["runs", [], "--last", "1e1"],
     ["runs", [], "--last", "5.0"],
+    // A negative count is a value, not a missing one ("argument missing" said it was).
+    ["runs", [], "--last", "-1"],
+    ["run", run, "--concurrency", "-2"],
     ["schedule", ["--dry-run"], "--count", ""],
     ["schedule", ["--dry-run"], "--count", "2.5"],
   ];

@@ -82,7 +82,10 @@ export function parseArgs<O extends Record<string, OptionSpec>>(
       values[name] = true;
     } else {
       const v = inline ?? args[++i];
-      if (v === undefined || (inline === undefined && v.startsWith("-"))) {
+      // A negative number ("--last -1") is a value, for the option's own check to refuse with
+      // its own words; no short option is a digit.
+      const isOption = v?.startsWith("-") && !/^-\d/.test(v);
+      if (v === undefined || (inline === undefined && isOption)) {
         throw new ArgsError(
           "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
           `Option '--${name} <value>' argument missing`,
