@@ -554,8 +554,31 @@ Deno.test("a bad manifest exits 2 with every problem and runs nothing; validate 
 });
 
 /** Start the runner on slow_pipe and resolve once the sleeper job is running. */
-async function startSlowRun(env: Record<string, string>, pipeline = "slow_pipe", job = "sleeper") {
-  const child = command("run", ["--manifest", `${DATA}/cli.yaml`, pipeline], env).spawn();
+async function startSlowRun(
+  env: Record<string, string>,
+  pipeline = "slow_pipe",
+  job = "sleeper",
+  opts: { nohup?: boolean } = {},
+) {
+  const args = ["--manifest", `${DATA}/cli.yaml`, pipeline];
+  const child = (opts.nohup
+    // As `nohup` starts it: SIGHUP ignored, which the runner inherits.
+    ? new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        `trap '' HUP; exec "$0" "$@"`,
+        Deno.execPath(),
+        "run",
+        ...taskArgs("run"),
+        ...args,
+      ],
+      cwd: REPO,
+      clearEnv: true,
+      env: { ...baseEnv(), ...env },
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : command("run", args, env)).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   while (!new RegExp(`running {9}${job}`).test(seen)) {
@@ -593,7 +616,8 @@ function alive(pid: number): boolean {
   }
 }
 
-for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+// SIGHUP: a closed terminal or ssh session (it ended the runner outright, its run left running).
+for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
   Deno.test(`${sig} to the runner stops the running job, exits ${code} and leaves nothing running`, async () => {
     const { state, env } = tmpState();
     const run = await startSlowRun(env);
@@ -619,6 +643,20 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
     ]);
   });
 }
+
+Deno.test("a runner started under nohup (SIGHUP ignored) goes on after a SIGHUP", async () => {
+  const { env } = tmpState();
+  const run = await startSlowRun(env, "slow_pipe", "sleeper", { nohup: true });
+  run.child.kill("SIGHUP");
+  await new Promise((r) => setTimeout(r, 500));
+  assert(alive(run.jobPid), "the job was stopped");
+  run.child.kill("SIGTERM");
+  const status = await run.child.status;
+  const out = await run.output;
+  await run.stderr;
+  assertEquals(status.code, 143, out);
+  assertEquals(out.includes("SIGHUP"), false, out);
+});
 
 Deno.test("a signal arriving with the first is one request to the runner; a later one is answered", async () => {
   const { env } = tmpState();

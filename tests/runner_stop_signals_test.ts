@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { onStopSignals } from "../lib/runner/stop_signals.ts";
+import { hangupIgnored, onStopSignals } from "../lib/runner/stop_signals.ts";
 
 /** Send a real signal to this process and wait until `seen` has grown (or 2 s passed). */
 async function send(sig: Deno.Signal, seen: string[], expectGrowth: boolean) {
@@ -30,4 +30,11 @@ Deno.test("the first stop signal starts the stop; one within a second is the sam
   } finally {
     signals.remove();
   }
+});
+
+Deno.test("SIGHUP stops the runner unless it was ignored at the start (nohup)", () => {
+  const status = (ign: string) => `Name:\tdeno\nSigBlk:\t0000000000000000\nSigIgn:\t${ign}\n`;
+  assertEquals(hangupIgnored(status("0000000000001000")), false); // SIGPIPE only, as Deno sets it
+  assertEquals(hangupIgnored(status("0000000000001001")), true); // nohup
+  assertEquals(hangupIgnored("Name:\tdeno\n"), false); // cannot tell: a clean stop
 });

@@ -11,7 +11,8 @@
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
  * 3 not started: a run of the same target, or sharing one of its jobs, is still running on this
  * host (two runs of the same jobs against one warehouse at once; --allow-overlap runs anyway),
- * 130/143 cancelled by SIGINT/SIGTERM (running jobs get the manifest's kill_grace to stop).
+ * 130/143/129 cancelled by SIGINT/SIGTERM/SIGHUP (running jobs get the manifest's kill_grace to
+ * stop; a SIGHUP ignored at the start, under `nohup`, stays ignored).
  */
 import { flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
@@ -43,7 +44,7 @@ Options:
   -h, --help           this help
 
 Exit codes: 0 ok, 1 failed, 2 bad manifest, usage or configuration, 3 not started (a run of the
-same target or of one of its jobs is still running), 130/143 interrupted.`;
+same target or of one of its jobs is still running), 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).`;
 
 export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -144,7 +145,9 @@ export async function main(args: string[]): Promise<number> {
           `run ${runId}: ${thePlan.kind} ${thePlan.target}, ${thePlan.jobs.length} job(s)`,
         ),
     });
-    if (result.status === "cancelled") return signals.received === "SIGTERM" ? 143 : 130;
+    if (result.status === "cancelled") {
+      return signals.received === "SIGTERM" ? 143 : signals.received === "SIGHUP" ? 129 : 130;
+    }
     return result.status === "ok" ? 0 : 1;
   } finally {
     signals.remove();

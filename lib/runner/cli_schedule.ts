@@ -6,8 +6,9 @@
  * "schedule", refused beside a live run sharing its jobs: then skipped or queued as its overlap
  * says); a fire that finds jobs.yaml invalid, or without the pipeline, is a failed run (recorded,
  * alerted).
- * SIGINT/SIGTERM: no new fires; running jobs get kill_grace to stop; then exit 0. One scheduler
- * per log directory: a second one refuses to start (exit 2) naming the first one's pid.
+ * SIGINT/SIGTERM (SIGHUP unless ignored at start, e.g. under nohup): no new fires; running jobs
+ * get kill_grace to stop; then exit 0. One scheduler per log directory: a second one refuses to
+ * start (exit 2) naming the first one's pid.
  *
  *   deno run --allow-all lib/runner/cli_schedule.ts [--dry-run [--count N]] [--manifest PATH]
  *
