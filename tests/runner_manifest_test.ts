@@ -121,6 +121,17 @@ Deno.test("malformed YAML is reported with its line and column and nothing else"
   assertEquals(open("'"), ["jobs.yaml:3:13"]);
 });
 
+Deno.test("a key indented wrongly is reported at the key, not at the start of its line", () => {
+  assertEquals(findings("jobs:\n  a:\n    script: jobs/behave.ts\n   retries: 1\n"), [
+    "jobs.yaml:4:4 YAML: All mapping items must start at the same column",
+  ]);
+  const deeper = "jobs:\n  a:\n    script: jobs/behave.ts\n  b:\n      script: jobs/behave.ts\n" +
+    "     retries: 1\n";
+  assertEquals(findings(deeper), [
+    "jobs.yaml:6:6 YAML: All mapping items must start at the same column",
+  ]);
+});
+
 Deno.test("a second YAML document is named where it starts, in words about the manifest", () => {
   // Not the parser's "please use YAML.parseAllDocuments()", which names its API.
   const second = "YAML: a second document starts here (after --- or ...): the manifest is one " +

@@ -375,6 +375,12 @@ function unclosedQuoteStart(text: string, pos: number): number {
   return start;
 }
 
+/** The offset of the first character at or after `pos` that is not a space. */
+function afterSpaces(text: string, pos: number): number {
+  while (text[pos] === " ") pos++;
+  return pos;
+}
+
 export interface ParseOptions {
   /** Name used in messages (default "jobs.yaml"). */
   file?: string;
@@ -397,8 +403,14 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const w = new Walker(lc);
   for (const e of doc.errors) {
+    // A mis-indented item is reported by the parser at its line's first space: the item is
+    // after the indentation.
     const at = lc.linePos(
-      e.code === "MISSING_CHAR" ? unclosedQuoteStart(text, e.pos[0]) : e.pos[0],
+      e.code === "MISSING_CHAR"
+        ? unclosedQuoteStart(text, e.pos[0])
+        : e.code === "BAD_INDENT"
+        ? afterSpaces(text, e.pos[0])
+        : e.pos[0],
     );
     // The parser's own words name its API (YAML.parseAllDocuments()).
     const msg = e.code === "MULTIPLE_DOCS"
