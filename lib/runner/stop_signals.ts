@@ -37,13 +37,14 @@ export function onStopSignals(handlers: {
       handlers.again(sig);
     }
   };
+  hupIgnoredAtStart ??= hangupIgnored();
   const listeners: [Deno.Signal, () => void][] = [
     ["SIGINT", listen("SIGINT")],
     ["SIGTERM", listen("SIGTERM")],
     // Once any signal is listened to, Deno catches SIGHUP too, even one ignored at the start, and
     // ends the process on it when nothing listens: under nohup it must be listened to, and
     // ignored.
-    ["SIGHUP", (hupIgnoredAtStart ??= hangupIgnored()) ? () => {} : listen("SIGHUP")],
+    ["SIGHUP", hupIgnoredAtStart ? () => {} : listen("SIGHUP")],
   ];
   for (const [s, l] of listeners) Deno.addSignalListener(s, l);
   return {
