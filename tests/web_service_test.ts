@@ -12,7 +12,7 @@ import { assertDocumented } from "./support/openapi_check.ts";
 import { startTestServer, type TestServer } from "./support/web_fixture.ts";
 import { testBrokers, testClient, uniqueName } from "./support/kafka.ts";
 import { kafkaLogEnds } from "../lib/web/stream_lag.ts";
-import { loadConfig } from "../lib/config/config.ts";
+import { loadConfig, streamOpenGraceMinutes } from "../lib/config/config.ts";
 import type { Endpoint, HealthSources } from "../lib/web/endpoint.ts";
 import { freshness, runnerHistory } from "../lib/web/pipeline_health.ts";
 import { withTempWarehouse } from "./support/temp_warehouse.ts";
@@ -606,6 +606,21 @@ Deno.test("streamed quotes are stale in a session by EGX_STREAM_MAX_STALENESS_MI
       false,
       "during a session: at most 20 minutes old",
     ]);
+    // In the session's first minutes the last write is the previous session's, as in
+    // health_check: not stale before the session is as old as the grace (the limit, plus the
+    // scanner's delay for tradingview: streamOpenGraceMinutes).
+    const morning = async (at: string, openGraceMinutes?: number) =>
+      (await freshness(wh, new Date(at), { now: new Date(at), openGraceMinutes }))[3].stale;
+    assert.equal(await morning("2025-12-09T08:15:00Z"), false); // Tuesday 10:15 Cairo
+    assert.equal(await morning("2025-12-09T08:16:00Z"), true);
+    const grace = streamOpenGraceMinutes({
+      maxStalenessMinutes: 15,
+      source: "tradingview",
+      tvDelayMinutes: 15,
+    });
+    assert.equal(grace, 30);
+    assert.equal(await morning("2025-12-09T08:30:00Z", grace), false);
+    assert.equal(await morning("2025-12-09T08:31:00Z", grace), true);
   });
   // The API judges by the configured limit (the server's as-of: 11:00 UTC, in the session).
   for (const [limit, stale] of [["15", true], ["20", false]] as const) {

@@ -537,6 +537,18 @@ export interface StreamConfig {
   alertRules?: string;
 }
 
+/**
+ * How long into a session streamed data that is older than the staleness limit still is not
+ * stale: the last write is the previous session's until the first polls land (10:05 on; 10:20 on
+ * for the scanner, whose data lags the market by its delay). health_check and the pipeline page
+ * both use it.
+ */
+export function streamOpenGraceMinutes(
+  stream: Pick<StreamConfig, "maxStalenessMinutes" | "source" | "tvDelayMinutes">,
+): number {
+  return stream.maxStalenessMinutes + (stream.source === "tradingview" ? stream.tvDelayMinutes : 0);
+}
+
 export interface ApiConfig {
   host: string;
   port: number;

@@ -156,6 +156,17 @@ export function isInSession(instant: Date | number): boolean {
   return s.open <= hm && hm < s.close;
 }
 
+/**
+ * Minutes since the open of the session of `instant`'s Cairo date (negative before it); Infinity
+ * when the market has no session that day.
+ */
+export function minutesSinceOpen(instant: Date | number): number {
+  const t = typeof instant === "number" ? instant : instant.getTime();
+  const date = cairoDate(t);
+  const s = sessionOn(date);
+  return s ? (t - cairoWallToInstant(date, s.open).getTime()) / 60_000 : Infinity;
+}
+
 /** The latest trading day on or before `date`. */
 export function tradingDayOnOrBefore(date: string): string {
   let d = date;

@@ -4,14 +4,13 @@
  * the warehouse). Problems make the check fail only during trading hours (EGX session at
  * `config.asOf`, Africa/Cairo): outside them the report is informational.
  */
-import type { Config } from "../config/config.ts";
+import { type Config, streamOpenGraceMinutes } from "../config/config.ts";
 import {
   cairoDate,
   cairoParts,
-  cairoWallToInstant,
   calendarGap,
   isInSession,
-  sessionOn,
+  minutesSinceOpen,
 } from "../market/calendar.ts";
 import type { Warehouse } from "../warehouse/warehouse.ts";
 import { KafkaClient, type PartitionLag } from "./kafka.ts";
@@ -150,19 +149,13 @@ export async function checkStreamHealth(
     ? undefined
     : Math.floor((now - Date.parse(lastWriteAt)) / 60_000);
   // A session's first minutes: the last write is the previous session's until the first polls
-  // land (10:05 on; 10:20 on for the scanner, whose data lags the market by its delay), which is
-  // not stale before the session has been open as long as the limit (plus that delay).
-  const grace = stream.maxStalenessMinutes +
-    (stream.source === "tradingview" ? stream.tvDelayMinutes : 0);
-  const session = sessionOn(cairoDate(asOf));
-  const openFor = session
-    ? (asOf.getTime() - cairoWallToInstant(cairoDate(asOf), session.open).getTime()) / 60_000
-    : Infinity;
+  // land, which is not stale before the session is as old as the grace (streamOpenGraceMinutes).
+  const openFor = minutesSinceOpen(asOf);
   // An unreachable warehouse is its own problem: whether it holds streamed rows is unknown.
   if (lastWriteAt === undefined) {
     if (freshnessRead) problems.push("no streamed rows in the warehouse yet");
   } else if (
-    minutesSinceWrite! > stream.maxStalenessMinutes && openFor > grace
+    minutesSinceWrite! > stream.maxStalenessMinutes && openFor > streamOpenGraceMinutes(stream)
   ) {
     problems.push(
       `data is stale: last streamed write ${minutesSinceWrite} min ago ` +

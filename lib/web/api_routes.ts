@@ -10,6 +10,7 @@ import { pipelineHealth } from "./pipeline_health.ts";
 import { API_SQL as SQL } from "./sql.ts";
 import { BadRequestError, checkSpan, parseFileKey, parsePage, parseRange } from "./validate.ts";
 import { addDays, cairoDate } from "../market/calendar.ts";
+import { streamOpenGraceMinutes } from "../config/config.ts";
 
 /** The longest window of alert dates one request may ask for. */
 const MAX_ALERT_DAYS = 3660;
@@ -158,6 +159,7 @@ export const serviceEndpoints: Endpoint[] = [
         asOf: deps.asOf(),
         now: deps.now?.(),
         maxStalenessMinutes: deps.config.stream.maxStalenessMinutes,
+        openGraceMinutes: streamOpenGraceMinutes(deps.config.stream),
         sources: deps.health,
         deadLetters: {
           topic: deps.config.kafka.deadLetterTopic,

@@ -12,6 +12,7 @@ import {
   cairoDate,
   cairoWallToInstant,
   isInSession,
+  minutesSinceOpen,
   sessionOn,
   tradingDayOnOrBefore,
 } from "../market/calendar.ts";
@@ -191,10 +192,12 @@ interface FreshnessRow {
 export async function freshness(
   wh: Warehouse,
   asOf: Date,
-  opts: { now?: Date; maxStalenessMinutes?: number } = {},
+  opts: { now?: Date; maxStalenessMinutes?: number; openGraceMinutes?: number } = {},
 ): Promise<Freshness[]> {
   const now = opts.now ?? new Date();
   const limit = opts.maxStalenessMinutes ?? DEFAULT_STREAM_STALENESS_MINUTES;
+  // The session's first minutes, before its first polls land (streamOpenGraceMinutes).
+  const grace = opts.openGraceMinutes ?? limit;
   const [ops] = await wh.query<FreshnessRow>(SQL.get("freshness_operational"), [], {
     label: "serve: freshness",
   });
@@ -230,7 +233,8 @@ export async function freshness(
       dataset: "streamed quotes",
       latest: ops.STREAM_LATEST,
       ageHours: streamAge,
-      stale: isInSession(asOf) && (streamMs === null || streamMs > limit * 60_000),
+      stale: isInSession(asOf) &&
+        (streamMs === null || (streamMs > limit * 60_000 && minutesSinceOpen(asOf) > grace)),
       expectation: `during a session: at most ${limit} minutes old`,
     },
     {
@@ -376,6 +380,8 @@ export async function pipelineHealth(
     now?: Date;
     /** Streamed quotes' staleness limit in a session (config.stream.maxStalenessMinutes). */
     maxStalenessMinutes?: number;
+    /** How long into a session an older stream is not stale yet (streamOpenGraceMinutes). */
+    openGraceMinutes?: number;
     sources: HealthSources;
     /** The dead-letter topic and the stream's status folder. */
     deadLetters: { topic: string; statusDir: string };
@@ -386,6 +392,7 @@ export async function pipelineHealth(
   const fresh = await freshness(wh, opts.asOf, {
     now,
     maxStalenessMinutes: opts.maxStalenessMinutes,
+    openGraceMinutes: opts.openGraceMinutes,
   });
   // Two Kafka calls: at the same time, so an unreachable broker is waited for once.
   const [stream, dead] = await Promise.all([
