@@ -558,10 +558,21 @@ async function startSlowRun(
   env: Record<string, string>,
   pipeline = "slow_pipe",
   job = "sleeper",
-  opts: { nohup?: boolean } = {},
+  opts: { nohup?: boolean; setsid?: boolean } = {},
 ) {
   const args = ["--manifest", `${DATA}/cli.yaml`, pipeline];
-  const child = (opts.nohup
+  const child = (opts.setsid
+    // In a session and process group of its own, as a terminal's shell starts a command: a
+    // hangup reaches the whole group (the runner and its jobs without ffi), not only the runner.
+    ? new Deno.Command("setsid", {
+      args: [Deno.execPath(), "run", ...taskArgs("run"), ...args],
+      cwd: REPO,
+      clearEnv: true,
+      env: { ...baseEnv(), ...env },
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : opts.nohup
     // As `nohup` starts it: SIGHUP ignored, which the runner inherits.
     ? new Deno.Command("/bin/sh", {
       args: [
@@ -643,6 +654,26 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] a
     ]);
   });
 }
+
+Deno.test("a hangup of the terminal (SIGHUP to the runner's process group) stops the job as SIGHUP to the runner does", async () => {
+  const { state, env } = tmpState();
+  const run = await startSlowRun(env, "slow_pipe", "sleeper", { setsid: true });
+  assert(run.jobPid > 0 && alive(run.jobPid), `the job's pid file said ${run.jobPid}`);
+  Deno.kill(-run.child.pid, "SIGHUP");
+  const status = await run.child.status;
+  const out = await run.output;
+  await run.stderr;
+  assertEquals(status.code, 129, out);
+  assertEquals(alive(run.jobPid), false);
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const [last] = h.listRuns(1);
+  const detail = h.getRun(last.id)!;
+  h.close();
+  assertEquals(detail.run.status, "cancelled");
+  assertEquals(detail.attempts.map((a) => [a.job, a.status, a.exit_code]), [
+    ["sleeper", "cancelled", 143],
+  ]);
+});
 
 Deno.test("a runner started under nohup (SIGHUP ignored) goes on after a SIGHUP", async () => {
   const { env } = tmpState();

@@ -205,7 +205,15 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
     receivedAt = Date.now();
     controller.abort(new DOMException(`${meta.name} received ${sig}`, "AbortError"));
   };
-  const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
+  const ctx = jobContext();
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGTERM", onSignal("SIGTERM")],
+    ["SIGINT", onSignal("SIGINT")],
+  ];
+  // Started by the runner: a terminal's hangup reaches the job too (a job without ffi is in the
+  // runner's process group), and SIGHUP would end it outright. The runner decides: it stops its
+  // jobs with SIGTERM and their kill_grace, or goes on under nohup (lib/runner/stop_signals.ts).
+  if (ctx.runId !== undefined) handlers.push(["SIGHUP", () => {}]);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   // Started by the runner: stop like on SIGTERM if the runner dies (it was killed outright, so
   // it cannot stop its jobs itself); the job is then re-parented and its parent pid changes.
@@ -213,7 +221,6 @@ export async function runJob(meta: JobMeta, main: JobMain): Promise<never> {
   // its timeout's end plus kill_grace, whatever became of the runner. Times are measured on the
   // monotonic clock from here (a wall clock set forward must not end a job early).
   let watch: ReturnType<typeof setInterval> | undefined;
-  const ctx = jobContext();
   if (ctx.runId !== undefined) {
     const parent = Deno.ppid;
     const grace = ctx.killGraceMs;
