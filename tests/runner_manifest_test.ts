@@ -132,6 +132,18 @@ Deno.test("a key indented wrongly is reported at the key, not at the start of it
   ]);
 });
 
+Deno.test("a key indented wrongly after a blank line or a comment is reported at the key", () => {
+  const at = (between: string) =>
+    findings(`jobs:\n  a:\n    script: jobs/behave.ts\n${between}   retries: 1\n`);
+  const line5 = ["jobs.yaml:5:4 YAML: All mapping items must start at the same column"];
+  assertEquals(at("\n"), line5); // a blank line between the job's keys
+  assertEquals(at("      \n"), line5); // one of spaces only
+  assertEquals(at("   # retried once\n"), line5); // a comment
+  assertEquals(at("\n  # retried once\n\n"), [
+    "jobs.yaml:7:4 YAML: All mapping items must start at the same column",
+  ]);
+});
+
 Deno.test("a second YAML document is named where it starts, in words about the manifest", () => {
   // Not the parser's "please use YAML.parseAllDocuments()", which names its API.
   const second = "YAML: a second document starts here (after --- or ...): the manifest is one " +

@@ -375,10 +375,17 @@ function unclosedQuoteStart(text: string, pos: number): number {
   return start;
 }
 
-/** The offset of the first character at or after `pos` that is not a space. */
+/**
+ * The offset of the first character at or after `pos` that is neither blank (spaces, line breaks)
+ * nor in a comment: the parser's BAD_INDENT points at the start of the blank lines and comment
+ * lines before the mis-indented item, not only at its own line's indentation.
+ */
 function afterSpaces(text: string, pos: number): number {
-  while (text[pos] === " ") pos++;
-  return pos;
+  for (;;) {
+    while (text[pos] === " " || text[pos] === "\n" || text[pos] === "\r") pos++;
+    if (text[pos] !== "#") return pos;
+    while (pos < text.length && text[pos] !== "\n") pos++;
+  }
 }
 
 export interface ParseOptions {
@@ -403,8 +410,8 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const w = new Walker(lc);
   for (const e of doc.errors) {
-    // A mis-indented item is reported by the parser at its line's first space: the item is
-    // after the indentation.
+    // A mis-indented item is reported by the parser at the first space of its line, or of the
+    // blank and comment lines before it: the item is after them.
     const at = lc.linePos(
       e.code === "MISSING_CHAR"
         ? unclosedQuoteStart(text, e.pos[0])
