@@ -565,7 +565,13 @@ async function startSlowRun(
     // In a session and process group of its own, as a terminal's shell starts a command: a
     // hangup reaches the whole group (the runner and its jobs without ffi), not only the runner.
     ? new Deno.Command("setsid", {
-      args: [Deno.execPath(), "run", ...taskArgs("run"), ...args],
+      args: [
+        ...(opts.nohup ? ["/bin/sh", "-c", `trap '' HUP; exec "$0" "$@"`] : []),
+        Deno.execPath(),
+        "run",
+        ...taskArgs("run"),
+        ...args,
+      ],
       cwd: REPO,
       clearEnv: true,
       env: { ...baseEnv(), ...env },
@@ -679,6 +685,20 @@ Deno.test("a runner started under nohup (SIGHUP ignored) goes on after a SIGHUP"
   const { env } = tmpState();
   const run = await startSlowRun(env, "slow_pipe", "sleeper", { nohup: true });
   run.child.kill("SIGHUP");
+  await new Promise((r) => setTimeout(r, 500));
+  assert(alive(run.jobPid), "the job was stopped");
+  run.child.kill("SIGTERM");
+  const status = await run.child.status;
+  const out = await run.output;
+  await run.stderr;
+  assertEquals(status.code, 143, out);
+  assertEquals(out.includes("SIGHUP"), false, out);
+});
+
+Deno.test("a runner started under nohup goes on, and so does its job, after a hangup of the terminal", async () => {
+  const { env } = tmpState();
+  const run = await startSlowRun(env, "slow_pipe", "sleeper", { nohup: true, setsid: true });
+  Deno.kill(-run.child.pid, "SIGHUP");
   await new Promise((r) => setTimeout(r, 500));
   assert(alive(run.jobPid), "the job was stopped");
   run.child.kill("SIGTERM");
