@@ -622,6 +622,23 @@ Deno.test("streamed quotes are stale in a session by EGX_STREAM_MAX_STALENESS_MI
     assert.equal(await morning("2025-12-09T08:30:00Z", grace), false);
     assert.equal(await morning("2025-12-09T08:31:00Z", grace), true);
   });
+  // The tradingview scanner streams only the day's bar, rewritten at every poll: its last write
+  // is what is judged (no streamed one-minute bar at all here).
+  await withTempWarehouse(async (wh) => {
+    await wh.transaction((s) =>
+      s.execute(
+        "INSERT INTO OPERATIONAL.TBL_STOCK_PRICE (TICKER, TRADE_DATE, DATA_SOURCE, OPEN, HIGH, " +
+          "LOW, CLOSE, VOLUME, UPDATED_AT) VALUES ('COMI', DATE '2025-12-08', 'STREAMING_API', " +
+          "1, 1, 1, 1, 1, CAST('2025-12-08 10:50:00' AS TIMESTAMP))",
+      )
+    );
+    const quotes = async (at: string) => {
+      const f = (await freshness(wh, new Date(at), { now: new Date(at) }))[3];
+      return [f.latest, f.stale];
+    };
+    assert.deepEqual(await quotes("2025-12-08T11:00:00Z"), ["2025-12-08T10:50:00.000Z", false]);
+    assert.deepEqual(await quotes("2025-12-08T11:06:00Z"), ["2025-12-08T10:50:00.000Z", true]);
+  });
   // The API judges by the configured limit (the server's as-of: 11:00 UTC, in the session).
   for (const [limit, stale] of [["15", true], ["20", false]] as const) {
     await withServer(async (srv) => {

@@ -6,8 +6,15 @@
 SELECT
   (SELECT max(TRADE_DATE) FROM OPERATIONAL.TBL_STOCK_PRICE) AS DAILY_LATEST,
   (SELECT max(BAR_START) FROM OPERATIONAL.TBL_INTRADAY_BAR) AS BARS_LATEST,
-  (SELECT max(BAR_START) FROM OPERATIONAL.TBL_INTRADAY_BAR
-    WHERE DATA_SOURCE = 'STREAMING_API') AS STREAM_LATEST,
+  -- Streamed: the newest one-minute bar (the replay), or the last write of a streamed daily bar
+  -- (the tradingview scanner streams only the day's bar, updated at every poll), as
+  -- health_check reads them. (A max over a UNION ALL: Snowflake's GREATEST is NULL with a NULL.)
+  (SELECT max(T) FROM (
+    SELECT max(BAR_START) AS T FROM OPERATIONAL.TBL_INTRADAY_BAR
+    WHERE DATA_SOURCE = 'STREAMING_API'
+    UNION ALL
+    SELECT max(UPDATED_AT) FROM OPERATIONAL.TBL_STOCK_PRICE
+    WHERE DATA_SOURCE = 'STREAMING_API') S) AS STREAM_LATEST,
   (SELECT max(FINISHED_AT) FROM OPERATIONAL.TBL_LOAD_LOG WHERE STATUS = 'LOADED') AS LOAD_LATEST;
 
 -- name: gold_relations
