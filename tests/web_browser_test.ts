@@ -288,6 +288,82 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a range clicked while the page is still loading wins, and the picker is filled once",
+        async () => {
+          const since = new Date(Date.parse(`${date}T00:00:00Z`) - 90 * 86_400_000).toISOString()
+            .slice(0, 10);
+          const quarter = withPrevClose(inputs.daily, "COMI").filter((r) => r.date >= since);
+          const listed = (await srv.get("/api/v1/companies?hasPrices=true&limit=1000")).body.data
+            .length;
+          const state = (page: Page) =>
+            page.evaluate(() => ({
+              pressed: document.querySelector('#ranges button[aria-pressed="true"]')!.textContent,
+              options: document.querySelectorAll("#ticker-select option").length,
+              candles: (globalThis as unknown as Egx).egx.charts.candles.data().length,
+              errors: (globalThis as unknown as Egx).egx.errors,
+            }));
+          // Held until released: the first render's request is still out when the user clicks.
+          const hold = async (page: Page, pattern: string) => {
+            let release!: () => void;
+            let seen!: () => void;
+            const released = new Promise<void>((r) => (release = r));
+            const requested = new Promise<void>((r) => (seen = r));
+            let first = true;
+            await page.route(pattern, async (route) => {
+              if (!first) return route.continue();
+              first = false;
+              seen();
+              await released;
+              await route.continue();
+            });
+            return { requested, release };
+          };
+          // 1. Clicked 3M while the picker's company list is on its way.
+          const early = await ctx.browser.context.newPage();
+          const list = await hold(early, "**/api/v1/companies?*");
+          await early.goto(`${srv.url}/ticker/COMI`);
+          await list.requested;
+          await early.click('#ranges button[data-range="90"]');
+          list.release();
+          await early.waitForFunction(
+            (n) => (globalThis as unknown as Egx).egx.data.daily?.length === n,
+            quarter.length,
+          );
+          await early.waitForLoadState("networkidle");
+          assert.deepEqual(await state(early), {
+            pressed: "3M",
+            options: listed,
+            candles: quarter.length,
+            errors: [],
+          });
+          await early.close();
+          // 2. Clicked 3M while the 1Y prices are on their way: they arrive last, are not drawn.
+          const late = await ctx.browser.context.newPage();
+          const year = await hold(late, "**/api/v1/prices/COMI/daily?*");
+          await late.goto(`${srv.url}/ticker/COMI`);
+          await year.requested;
+          await late.click('#ranges button[data-range="90"]');
+          await late.waitForFunction(
+            (n) => (globalThis as unknown as Egx).egx.data.daily?.length === n,
+            quarter.length,
+          );
+          const yearAnswer = late.waitForResponse((r) =>
+            r.url().includes("/daily?") && !r.url().includes(`from=${since}`)
+          );
+          year.release();
+          await yearAnswer;
+          await late.waitForLoadState("networkidle");
+          assert.deepEqual(await state(late), {
+            pressed: "3M",
+            options: listed,
+            candles: quarter.length,
+            errors: [],
+          });
+          await late.close();
+        },
+      );
+
       await t.step("sector comparison: one bar and one row per sector", async () => {
         const page = await open(ctx, "/sectors");
         const sectors = [...new Set(day.map((r) => inputs.companies.get(r.ticker)!.sector))].sort();

@@ -65,9 +65,17 @@ function ensureCharts() {
   egx.charts = { candles, volume, intraday, indicators: {} };
 }
 
-async function fillPicker() {
+let picker; // the picker's fill, shared by renders that overlap (a range clicked while loading)
+function fillPicker() {
+  picker ??= loadPicker().catch((e) => {
+    picker = undefined; // a failed fill is tried again by the next render
+    throw e;
+  });
+  return picker;
+}
+
+async function loadPicker() {
   const select = document.getElementById("ticker-select");
-  if (select.options.length > 0) return;
   const companies = await apiAll("/api/v1/companies", { hasPrices: "true" });
   for (const c of companies) {
     select.append(h("option", { value: c.ticker }, `${c.ticker} · ${c.name}`));
@@ -79,14 +87,21 @@ async function fillPicker() {
   });
 }
 
+/** Bumped by every render: a render that a later one (a range click) overtook draws nothing. */
+let renderId = 0;
+
 async function render() {
+  const id = ++renderId;
+  const current = () => id === renderId;
   ensureCharts();
   await fillPicker();
-  if (!ticker) return;
+  if (!ticker || !current()) return;
   let company;
   try {
     company = (await api(`/api/v1/companies/${encodeURIComponent(ticker)}`)).data;
+    if (!current()) return;
   } catch (e) {
+    if (!current()) return;
     if (e instanceof ApiError && e.status === 404) {
       document.getElementById("ticker-title").textContent =
         `${ticker.toUpperCase()}: unknown ticker`;
@@ -115,6 +130,7 @@ async function render() {
     apiAll(`/api/v1/prices/${ticker}/daily`, params),
     apiAll(`/api/v1/indicators/${ticker}`, params),
   ]);
+  if (!current()) return;
   egx.data.daily = daily;
   egx.data.indicators = indicators;
   candles.setData(daily.map((r) => ({
@@ -180,6 +196,7 @@ async function render() {
   );
 
   const bars = await api(`/api/v1/prices/${ticker}/intraday`, { limit: 1000 });
+  if (!current()) return;
   egx.data.intraday = bars.data;
   document.getElementById("intraday-date").textContent = bars.data.length
     ? `${bars.data[0].date} (Cairo time)`
