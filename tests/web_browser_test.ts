@@ -584,6 +584,53 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the error goes away when the warehouse is back with the data the page shows",
+        async () => {
+          const path = `${dir}/moved.duckdb`;
+          await Deno.copyFile(`${dir}/egx.duckdb`, path);
+          const moved = await startTestServer({
+            warehouse: path,
+            logDir: `${dir}/logs`,
+            asOf: "2025-12-08T12:30:00Z",
+            mustExist: true,
+            lingerMs: 0,
+          });
+          // Its first query migrates the copy: done before the page, so the version then holds.
+          assert.equal((await moved.get("/api/v1/market/snapshot")).status, 200);
+          const status = (page: Page) =>
+            page.evaluate(() => ({
+              error: document.getElementById("error")!.hidden
+                ? null
+                : document.getElementById("error")!.textContent,
+              live: document.getElementById("live")!.className,
+            }));
+          try {
+            const page = await open({ ...ctx, srv: moved }, "/?poll=200");
+            const shown = (await moved.get("/api/v1/version")).body.data.dataVersion;
+            await page.waitForFunction(
+              (v) => (globalThis as unknown as Egx).egx.dataVersion === v,
+              shown,
+            );
+            await Deno.rename(path, `${path}.away`);
+            await page.waitForFunction(() => !document.getElementById("error")!.hidden);
+            assert.deepEqual(await status(page), {
+              error: "update failed: the warehouse file does not exist: run the pipeline " +
+                "(deno task run full_pipeline) and reload",
+              live: "live err",
+            });
+            await Deno.rename(`${path}.away`, path); // the same file: the same data version
+            await page.waitForFunction(() =>
+              document.getElementById("live")!.className === "live ok"
+            );
+            assert.deepEqual(await status(page), { error: null, live: "live ok" });
+            await page.close();
+          } finally {
+            await moved.stop();
+          }
+        },
+      );
+
       await t.step("an open page updates itself when the stream writes a new day", async () => {
         const page = await open(ctx, "/?poll=250");
         const renders = await page.evaluate(() => (globalThis as unknown as Egx).egx.renders);

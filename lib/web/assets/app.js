@@ -235,6 +235,9 @@ export function live(render, { everyPoll = false } = {}) {
         status.title = `data version ${v.dataVersion}`;
       }
     } catch (e) {
+      // Render again at the next poll even if the version is back to the one shown (the
+      // warehouse file moved away and back, the server restarted): that clears the error.
+      version = null;
       if (status) {
         status.className = "live err";
         status.textContent = "Offline";
