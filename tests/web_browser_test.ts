@@ -432,7 +432,14 @@ Deno.test({
             ".table-wrap",
             (els) => els.map((e) => [e.querySelector("table")!.id, e.scrollWidth - e.clientWidth]),
           );
-          assert.deepEqual(overflow, [["jobs", 0], ["runs", 0], ["alerts", 0], ["quarantine", 0]]);
+          assert.deepEqual(overflow, [
+            ["freshness", 0],
+            ["stream", 0],
+            ["jobs", 0],
+            ["runs", 0],
+            ["alerts", 0],
+            ["quarantine", 0],
+          ]);
           await shot(page, "pipeline");
           await page.close();
           // Lag and freshness move without a warehouse write: this page renders at every poll.
@@ -445,6 +452,25 @@ Deno.test({
           await polled.close();
         },
       );
+
+      await t.step("on a 390 px phone screen no page is wider than the screen", async () => {
+        const widths: [string, number][] = [];
+        for (const path of ["/", "/ticker/COMI", "/sectors", "/indices", "/pipeline"]) {
+          const page = await open(ctx, path, {
+            before: (p) => p.setViewportSize({ width: 390, height: 844 }),
+          });
+          widths.push([path, await page.evaluate(() => document.documentElement.scrollWidth)]);
+          if (path === "/pipeline") await shot(page, "pipeline_phone");
+          await page.close();
+        }
+        assert.deepEqual(widths, [
+          ["/", 390],
+          ["/ticker/COMI", 390],
+          ["/sectors", 390],
+          ["/indices", 390],
+          ["/pipeline", 390],
+        ]);
+      });
 
       await t.step("the docs site from the models is served under /docs/", async () => {
         const page = await ctx.browser.context.newPage();
