@@ -364,6 +364,20 @@ Deno.test({
         },
       );
 
+      await t.step("a company without prices says so instead of empty charts", async () => {
+        assert.equal(tickers.includes("AALR"), false);
+        const page = await open(ctx, "/ticker/AALR");
+        assert.equal(
+          await page.textContent("#ticker-title"),
+          "AALR · General Company For Land Reclamation, Development & Reconstruction",
+        );
+        assert.equal(await page.textContent("#price-legend"), "no daily prices for AALR");
+        assert.equal(await page.textContent("#intraday-date"), "no intraday bars");
+        assert.deepEqual(await cells(page, "#indicator-table"), [["no data"]]);
+        assert.deepEqual(await seriesData(page, "candles"), []);
+        await page.close();
+      });
+
       await t.step("sector comparison: one bar and one row per sector", async () => {
         const page = await open(ctx, "/sectors");
         const sectors = [...new Set(day.map((r) => inputs.companies.get(r.ticker)!.sector))].sort();

@@ -122,7 +122,22 @@ async function render() {
   ch.className = `value ${signClass(last?.changePct ?? 0)}`;
   document.getElementById("kpi-volume").textContent = last ? fmtInt(last.volume) : "—";
   document.getElementById("kpi-date").textContent = last?.date ?? "—";
-  if (!company.lastDate) return;
+  if (!company.lastDate) {
+    // A listed company the files have no prices for: say so, rather than show empty charts.
+    egx.data.daily = [];
+    egx.data.indicators = [];
+    egx.data.intraday = [];
+    candles.setData([]);
+    volume.setData([]);
+    for (const s of lines.values()) s.setData([]);
+    intraday.setData([]);
+    document.getElementById("price-legend").replaceChildren(
+      `no daily prices for ${company.ticker}`,
+    );
+    document.getElementById("intraday-date").textContent = "no intraday bars";
+    fillTable(document.getElementById("indicator-table"), [{ label: "Date" }], []);
+    return;
+  }
 
   const from = range === "all" ? company.firstDate : daysBefore(company.lastDate, Number(range));
   const params = { from, to: company.lastDate };
