@@ -364,6 +364,35 @@ Deno.test({
         },
       );
 
+      await t.step("a range whose prices fail to load says so, and a retry clears it", async () => {
+        const page = await open(ctx, "/ticker/COMI");
+        const error = () =>
+          page.evaluate(() =>
+            document.getElementById("error")!.hidden
+              ? null
+              : document.getElementById("error")!.textContent
+          );
+        await page.route("**/api/v1/prices/COMI/daily?*", (route) =>
+          route.fulfill({
+            status: 503,
+            contentType: "application/json",
+            body: JSON.stringify({ error: { status: 503, message: "the warehouse is busy" } }),
+          }));
+        await page.click('#ranges button[data-range="90"]');
+        await page.waitForFunction(() => (globalThis as unknown as Egx).egx.errors.length > 0);
+        assert.equal(await error(), "update failed: the warehouse is busy");
+        await page.unroute("**/api/v1/prices/COMI/daily?*");
+        await page.click('#ranges button[data-range="90"]');
+        const since = new Date(Date.parse(`${date}T00:00:00Z`) - 90 * 86_400_000).toISOString()
+          .slice(0, 10);
+        await page.waitForFunction(
+          (n) => (globalThis as unknown as Egx).egx.data.daily.length === n,
+          withPrevClose(inputs.daily, "COMI").filter((r) => r.date >= since).length,
+        );
+        await page.waitForFunction(() => document.getElementById("error")!.hidden);
+        await page.close();
+      });
+
       await t.step("a company without prices says so instead of empty charts", async () => {
         assert.equal(tickers.includes("AALR"), false);
         const page = await open(ctx, "/ticker/AALR");

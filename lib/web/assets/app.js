@@ -184,7 +184,7 @@ export function showError(where, err) {
     box.textContent = `${where}: ${err?.message ?? err}`;
   }
 }
-function clearError() {
+export function clearError() {
   const box = document.getElementById("error");
   if (box) box.hidden = true;
 }

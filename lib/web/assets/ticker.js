@@ -5,6 +5,7 @@ import {
   apiAll,
   ApiError,
   chartTheme,
+  clearError,
   COLORS,
   daysBefore,
   egx,
@@ -15,6 +16,7 @@ import {
   fmtPct,
   h,
   live,
+  showError,
   signClass,
 } from "./app.js";
 
@@ -226,7 +228,8 @@ for (const b of document.querySelectorAll("#ranges button")) {
     for (const o of document.querySelectorAll("#ranges button")) {
       o.setAttribute("aria-pressed", String(o === b));
     }
-    render().catch((e) => egx.errors.push(String(e)));
+    // Shown like a failed update: the pressed button must not hide that the chart is not its.
+    render().then(clearError, (e) => showError("update failed", e));
   });
 }
 
