@@ -284,6 +284,8 @@ Deno.test({
           );
           assert.equal(await page.textContent("#ticker-title"), "Ticker");
           assert.deepEqual(await seriesData(page, "candles"), []);
+          // The server answered (a 400): the page is not offline.
+          assert.equal(await page.textContent("#live"), "Update failed");
           await page.close();
         },
       );
@@ -667,6 +669,7 @@ Deno.test({
           });
           // Its first query migrates the copy: done before the page, so the version then holds.
           assert.equal((await moved.get("/api/v1/market/snapshot")).status, 200);
+          let stopped = false;
           const status = (page: Page) =>
             page.evaluate(() => ({
               error: document.getElementById("error")!.hidden
@@ -688,14 +691,22 @@ Deno.test({
                 "(deno task run full_pipeline) and reload",
               live: "live err",
             });
+            assert.equal(await page.textContent("#live"), "Update failed"); // the server answered
             await Deno.rename(`${path}.away`, path); // the same file: the same data version
             await page.waitForFunction(() =>
               document.getElementById("live")!.className === "live ok"
             );
             assert.deepEqual(await status(page), { error: null, live: "live ok" });
+            // No server at all: that is offline.
+            stopped = true;
+            await moved.stop();
+            await page.waitForFunction(() =>
+              document.getElementById("live")!.className === "live err"
+            );
+            assert.equal(await page.textContent("#live"), "Offline");
             await page.close();
           } finally {
-            await moved.stop();
+            if (!stopped) await moved.stop();
           }
         },
       );

@@ -240,7 +240,8 @@ export function live(render, { everyPoll = false } = {}) {
       version = null;
       if (status) {
         status.className = "live err";
-        status.textContent = "Offline";
+        // An error answer came from the server: only a server not reached is offline.
+        status.textContent = e instanceof ApiError ? "Update failed" : "Offline";
       }
       showError("update failed", e);
       document.documentElement.dataset.ready = "1";
