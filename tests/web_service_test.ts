@@ -760,6 +760,38 @@ Deno.test("a warehouse file removed while serve runs is not recreated: the API a
   }
 });
 
+Deno.test("a warehouse file replaced by one that is not a database: a 503 that says so", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx-web-notdb-" });
+  const path = `${dir}/egx.duckdb`;
+  await (await openWarehouse({ kind: "duckdb", path })).close();
+  const srv = await startTestServer({
+    warehouse: path,
+    logDir: `${dir}/logs`,
+    mustExist: true,
+    lingerMs: 0,
+  });
+  try {
+    // E.g. a copy of a new warehouse still being written over the old one.
+    await Deno.remove(path);
+    await Deno.writeTextFile(path, "not a database\n");
+    const r = await srv.get("/api/v1/companies");
+    assert.deepEqual([r.status, r.body.error.message, r.headers.get("cache-control")], [
+      503,
+      "the warehouse file is not a DuckDB database (still being copied, or EGX_WAREHOUSE names " +
+      "another file): see the server log",
+      "no-store",
+    ]);
+    assert.deepEqual(srv.errors, [
+      `serve: GET /api/v1/companies: ConfigError: DuckDB warehouse file ${path} (EGX_WAREHOUSE) ` +
+      "is not a DuckDB database: point EGX_WAREHOUSE at the warehouse file; this one was left " +
+      "as it is",
+    ]);
+  } finally {
+    await srv.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("serve on a busy port names the address it cannot listen on", async () => {
   using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (busy.addr as Deno.NetAddr).port;

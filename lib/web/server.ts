@@ -119,6 +119,15 @@ export function createApp(opts: AppOptions): Hono {
       );
     }
     logError(redact(`serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${errText(err)}`));
+    if (api && err instanceof ConfigError && / is not a DuckDB database/.test(err.message)) {
+      // The file was replaced (a copy in progress, a wrong file): say so, without its path.
+      return jsonError(
+        c,
+        503,
+        "the warehouse file is not a DuckDB database (still being copied, or EGX_WAREHOUSE " +
+          "names another file): see the server log",
+      );
+    }
     return api ? jsonError(c, 500, "internal error (see the server log)") : c.text("error", 500);
   });
 
