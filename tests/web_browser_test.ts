@@ -395,6 +395,21 @@ Deno.test({
         await page.close();
       });
 
+      await t.step("a page's address with a trailing slash opens the page", async () => {
+        const titles: [string, string | null][] = [];
+        for (const path of ["/ticker/COMI/", "/ticker/", "/sectors/", "/pipeline/"]) {
+          const page = await open(ctx, path);
+          titles.push([path, await page.textContent("h1")]);
+          await page.close();
+        }
+        assert.deepEqual(titles, [
+          ["/ticker/COMI/", "COMI · Commercial International Bank Egypt (CIB) S.A.E."],
+          ["/ticker/", "ABUK · Abu Qir Fertilizers & Chemical Industries Company (S.A.E)"],
+          ["/sectors/", "Sector comparison"],
+          ["/pipeline/", "Pipeline health"],
+        ]);
+      });
+
       await t.step("a company without prices says so instead of empty charts", async () => {
         assert.equal(tickers.includes("AALR"), false);
         const page = await open(ctx, "/ticker/AALR");

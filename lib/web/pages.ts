@@ -107,7 +107,12 @@ export function registerPages(app: Hono, opts: { docsDir: string }): void {
   for (const page of PAGES) {
     const html = layout(page);
     app.get(page.path, (c) => c.html(html));
-    if (page.path === "/ticker") app.get("/ticker/:ticker", (c) => c.html(html));
+    // A typed or pasted address often ends in "/": /ticker/, /pipeline/, /ticker/COMI/.
+    if (page.path !== "/") app.get(`${page.path}/`, (c) => c.html(html));
+    if (page.path === "/ticker") {
+      app.get("/ticker/:ticker", (c) => c.html(html));
+      app.get("/ticker/:ticker/", (c) => c.html(html));
+    }
   }
 
   app.get("/favicon.ico", (c) => c.body(FAVICON, 200, { "Content-Type": CONTENT_TYPES[".svg"] }));
