@@ -418,6 +418,12 @@ Deno.test({
           "AALR · General Company For Land Reclamation, Development & Reconstruction",
         );
         assert.equal(await page.textContent("#price-legend"), "no daily prices for AALR");
+        // The picker lists companies with prices: it still names the one shown, not a blank.
+        assert.equal(await page.inputValue("#ticker-select"), "AALR");
+        assert.equal(
+          await page.textContent("#ticker-select option:checked"),
+          "AALR · General Company For Land Reclamation, Development & Reconstruction (no prices)",
+        );
         assert.equal(await page.textContent("#intraday-date"), "no intraday bars");
         assert.deepEqual(await cells(page, "#indicator-table"), [["no data"]]);
         assert.deepEqual(await seriesData(page, "candles"), []);

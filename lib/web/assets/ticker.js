@@ -112,7 +112,13 @@ async function render() {
     throw e;
   }
   ticker = company.ticker; // the API's spelling: /ticker/comi is COMI
-  document.getElementById("ticker-select").value = ticker;
+  const select = document.getElementById("ticker-select");
+  if (![...select.options].some((o) => o.value === ticker)) {
+    // The picker lists companies with prices: name this one too, rather than show a blank.
+    const note = company.lastDate ? "" : " (no prices)"; // or prices newer than the list
+    select.append(h("option", { value: ticker }, `${ticker} · ${company.name}${note}`));
+  }
+  select.value = ticker;
   document.title = `${company.ticker} · EGX pipeline`;
   document.getElementById("ticker-title").textContent = `${company.ticker} · ${company.name}`;
   document.getElementById("ticker-sub").textContent = [company.sector, company.isin]
