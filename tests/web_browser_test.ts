@@ -550,6 +550,25 @@ Deno.test({
         await page.close();
       });
 
+      await t.step("on a 390 px phone screen no docs page is wider than the screen", async () => {
+        const widths: [string, number][] = [];
+        const paths = [
+          "/docs/",
+          "/docs/models/gold_fct_stock_daily_prices.html",
+          "/docs/sources/operational.TBL_INDEX_MEMBERSHIP.html",
+          "/docs/tests.html",
+        ];
+        for (const path of paths) {
+          const page = await ctx.browser.context.newPage();
+          await page.setViewportSize({ width: 390, height: 844 });
+          assert.equal((await page.goto(`${srv.url}${path}`))?.status(), 200);
+          widths.push([path, await page.evaluate(() => document.documentElement.scrollWidth)]);
+          if (path === "/docs/") await shot(page, "docs_phone");
+          await page.close();
+        }
+        assert.deepEqual(widths, paths.map((p) => [p, 390]));
+      });
+
       await t.step("with a token the dashboard works once opened as #token=...", async () => {
         const guarded = await startTestServer({
           warehouse: `${dir}/egx.duckdb`,

@@ -13,7 +13,7 @@ export function esc(s: unknown): string {
 const CSS = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
 header{background:#12324a;color:#fff;padding:10px 24px}header a{color:#fff;margin-right:18px}
-main{padding:16px 24px;max-width:1400px}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+main{padding:16px 24px;max-width:1400px;overflow-wrap:break-word}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;background:#fff;width:100%;margin:8px 0}
 th,td{border:1px solid #dde2e8;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f5}code,pre{font:12px/1.4 ui-monospace,monospace}
@@ -22,7 +22,17 @@ pre{background:#fff;border:1px solid #dde2e8;padding:10px;overflow:auto;max-heig
 .pass,.success{background:#2e7d32}.fail,.error{background:#c62828}.warn{background:#ef6c00}
 .skipped,.none{background:#78909c}.muted{color:#6b7785}.meta td:first-child{width:160px}
 svg a text{fill:#12324a}svg a:hover rect{stroke:#ef6c00;stroke-width:2}
+.scroll,.wrap{overflow-x:auto}.wrap{margin:8px 0}.wrap>table{margin:0}
+@media (max-width:600px){header,main{padding-left:12px;padding-right:12px}}
 `;
+
+/**
+ * A table in a box that scrolls sideways by itself: on a phone screen a table wider than the
+ * screen must not make the whole page scroll.
+ */
+function table(rows: string, cls = ""): string {
+  return `<div class="wrap"><table${cls ? ` class="${cls}"` : ""}>${rows}</table></div>`;
+}
 
 function page(title: string, depth: number, body: string): string {
   const up = "../".repeat(depth);
@@ -230,9 +240,11 @@ function nodePage(m: Manifest, n: DocNode): string {
     n.name,
     1,
     `<h1>${n.kind === "source" ? "Source" : "Model"} ${esc(n.name)}</h1><p>${esc(n.description)}</p>
-<table class="meta">${meta.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("")}</table>
-<h2>Lineage</h2>${lineageSvg(m, { depth: 1, focus: n.id })}
-<h2>Columns</h2><table><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th></tr>${cols}</table>
+${table(meta.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join(""), "meta")}
+<h2>Lineage</h2><div class="scroll">${lineageSvg(m, { depth: 1, focus: n.id })}</div>
+<h2>Columns</h2>${
+      table(`<tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th></tr>${cols}`)
+    }
 <h2>Tests (${n.tests.length})</h2><ul>${tests}</ul>${sql}`,
   );
 }
@@ -266,7 +278,11 @@ function testsPage(m: Manifest): string {
     0,
     `<h1>Data tests (${Object.keys(m.tests).length})</h1><p>${summary} Failing rows of the last run
 are stored in the warehouse (one table per failing test in the failures schema).</p>
-<table><tr><th>Test</th><th>Kind</th><th>Severity</th><th>On</th><th>Checks</th><th>Last result</th><th>SQL</th></tr>${rows}</table>`,
+${
+      table(
+        `<tr><th>Test</th><th>Kind</th><th>Severity</th><th>On</th><th>Checks</th><th>Last result</th><th>SQL</th></tr>${rows}`,
+      )
+    }`,
   );
 }
 
@@ -298,9 +314,9 @@ function indexPage(m: Manifest): string {
 ${run} Generated ${esc(m.generatedAt)} from the ${esc(m.warehouse)} warehouse (as of ${
       esc(m.asOf)
     }).</p>
-<h2 id="lineage">Lineage</h2><div style="overflow:auto">${lineageSvg(m, { depth: 0 })}</div>
-<h2>Models</h2><table>${head}${models.map(row).join("")}</table>
-<h2>Sources</h2><table>${head}${sources.map(row).join("")}</table>`,
+<h2 id="lineage">Lineage</h2><div class="scroll">${lineageSvg(m, { depth: 0 })}</div>
+<h2>Models</h2>${table(head + models.map(row).join(""))}
+<h2>Sources</h2>${table(head + sources.map(row).join(""))}`,
   );
 }
 
