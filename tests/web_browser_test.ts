@@ -801,6 +801,109 @@ Deno.test({
         assert.equal(await overview.textContent("#kpi-volume"), "120,000");
         await overview.close();
       });
+
+      await t.step("the pipeline page gives every job and run status its own colour", async () => {
+        // One run per status, its one job ending with that status (a running job has not ended;
+        // a pending one never started, so the jobs table does not list it).
+        const statuses = [
+          "ok",
+          "running",
+          "skipped",
+          "failed",
+          "upstream_failed",
+          "cancelled",
+          "abandoned",
+          "pending",
+        ] as const;
+        const runStatus = {
+          ok: "ok",
+          running: "running",
+          skipped: "ok",
+          failed: "failed",
+          upstream_failed: "failed",
+          cancelled: "cancelled",
+          abandoned: "abandoned",
+          pending: "running",
+        } as const;
+        const h = new History(historyPath(`${dir}/logs`));
+        const t1 = Date.parse("2025-12-08T12:00:00Z");
+        statuses.forEach((s, i) => {
+          const id = `20251208-1400${i}0-st0${i}`;
+          const at = t1 + i * 60_000;
+          h.startRun({ id, target: "statuses", trigger: "manual", jobs: [`job_${s}`], at });
+          if (s === "pending") return;
+          h.startJob(id, `job_${s}`, at);
+          if (s !== "running") {
+            h.endJob(id, `job_${s}`, { status: s, at: at + 1_000 * (i + 1), attempts: 1 });
+          }
+          const run = runStatus[s];
+          if (run !== "running") h.endRun(id, run, at + 1_000 * (i + 1));
+        });
+        h.close();
+        const page = await open(ctx, "/pipeline");
+        // [class, text colour, font weight, background] of each element `sel` finds.
+        const look = (sel: string) =>
+          page.$$eval(sel, (els) =>
+            els.map((e) => {
+              const cs = getComputedStyle(e);
+              return [e.className, cs.color, cs.fontWeight, cs.backgroundColor];
+            }));
+        // A status's label: its class, colour and weight wherever it shows.
+        const label: Record<string, string[]> = {
+          ok: ["status-ok", "rgb(14, 124, 74)", "600"],
+          running: ["status-running", "rgb(29, 78, 216)", "600"],
+          skipped: ["status-skipped", "rgb(98, 125, 152)", "400"],
+          failed: ["status-failed", "rgb(198, 40, 40)", "600"],
+          upstream_failed: ["status-upstream_failed", "rgb(183, 121, 31)", "600"],
+          cancelled: ["status-cancelled", "rgb(82, 96, 109)", "600"],
+          abandoned: ["status-abandoned", "rgb(138, 28, 28)", "600"],
+          pending: ["status-pending", "rgb(130, 154, 177)", "400"],
+        };
+        // A job's duration bar: its class and colour.
+        const bar: Record<string, string[]> = {
+          ok: ["bar status-ok", "rgb(62, 189, 147)"],
+          running: ["bar status-running", "rgb(64, 152, 215)"],
+          skipped: ["bar status-skipped", "rgb(188, 204, 220)"],
+          failed: ["bar status-failed", "rgb(239, 78, 78)"],
+          upstream_failed: ["bar status-upstream_failed", "rgb(240, 180, 41)"],
+          cancelled: ["bar status-cancelled", "rgb(130, 154, 177)"],
+          abandoned: ["bar status-abandoned", "rgb(171, 9, 30)"],
+        };
+        const jobs = (await cells(page, "#jobs")).map((r) => [r[0], r[1]]);
+        assert.deepEqual(
+          jobs,
+          [
+            ["models_run", "ok"],
+            ...statuses.filter((s) => s !== "pending").map((s) => [`job_${s}`, s]),
+          ]
+            .sort((a, b) => a[0].localeCompare(b[0])),
+        );
+        assert.deepEqual(
+          (await look("#jobs tbody td span")).map((l) => l.slice(0, 3)),
+          jobs.map(([, s]) => label[s]),
+        );
+        assert.deepEqual(
+          (await look("#durations .bar")).map((l) => [l[0], l[3]]),
+          jobs.map(([, s]) => bar[s]),
+        );
+        // The runs, newest first, and their labels.
+        const runs = (await cells(page, "#runs")).slice(0, statuses.length).map((r) => r[3]);
+        assert.deepEqual(runs, [...statuses].reverse().map((s) => runStatus[s]));
+        assert.deepEqual(
+          (await look("#runs tbody td span")).slice(0, runs.length).map((l) => l.slice(0, 3)),
+          runs.map((s) => label[s]),
+        );
+        // A pending job is never listed (the history leaves it out); its label has a style too.
+        const pending = await page.evaluate(() => {
+          const e = document.body.appendChild(document.createElement("span"));
+          e.className = "status-pending";
+          const cs = getComputedStyle(e);
+          return [e.className, cs.color, cs.fontWeight];
+        });
+        assert.deepEqual(pending, label.pending);
+        await shot(page, "pipeline_statuses");
+        await page.close();
+      });
     } finally {
       await browser.close();
       await srv.stop();

@@ -3,8 +3,25 @@
 // Every time shown in Cairo time.
 import { api, egx, fillTable, fmtCairo, fmtDuration, fmtInt, fmtNum, h, live } from "./app.js";
 
+/** Every status of a job or a run (lib/runner/history.ts); app.css styles each one. */
+const STATUSES = new Set([
+  "pending",
+  "running",
+  "ok",
+  "skipped",
+  "failed",
+  "upstream_failed",
+  "cancelled",
+  "abandoned",
+]);
+
+/** A status's class, `status-<status>` (`status-unknown` for one this page does not know). */
+function statusClass(s) {
+  return STATUSES.has(s) ? `status-${s}` : "status-unknown";
+}
+
 function status(s) {
-  return h("span", { class: `status-${s}` }, s);
+  return h("span", { class: statusClass(s) }, s);
 }
 
 /** "45 s", "1 min 40 s": the age of the consumer's status file. */
@@ -132,7 +149,7 @@ async function render() {
           "span",
           { class: "track" },
           h("span", {
-            class: `bar ${j.status === "failed" ? "down" : "up"}`,
+            class: `bar ${statusClass(j.status)}`, // coloured as its status
             style: `left:0;width:${(100 * (j.durationMs ?? 0)) / max}%`,
           }),
         ),
