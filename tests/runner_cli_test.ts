@@ -561,34 +561,20 @@ async function startSlowRun(
   opts: { nohup?: boolean; setsid?: boolean } = {},
 ) {
   const args = ["--manifest", `${DATA}/cli.yaml`, pipeline];
-  const child = (opts.setsid
-    // In a session and process group of its own, as a terminal's shell starts a command: a
-    // hangup reaches the whole group (the runner and its jobs without ffi), not only the runner.
-    ? new Deno.Command("setsid", {
-      args: [
-        ...(opts.nohup ? ["/bin/sh", "-c", `trap '' HUP; exec "$0" "$@"`] : []),
-        Deno.execPath(),
-        "run",
-        ...taskArgs("run"),
-        ...args,
-      ],
-      cwd: REPO,
-      clearEnv: true,
-      env: { ...baseEnv(), ...env },
-      stdout: "piped",
-      stderr: "piped",
-    })
-    : opts.nohup
-    // As `nohup` starts it: SIGHUP ignored, which the runner inherits.
-    ? new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        `trap '' HUP; exec "$0" "$@"`,
-        Deno.execPath(),
-        "run",
-        ...taskArgs("run"),
-        ...args,
-      ],
+  // setsid: in a session and process group of its own, as a terminal's shell starts a command (a
+  // hangup reaches the whole group: the runner and its jobs without ffi). nohup: SIGHUP ignored,
+  // which the runner inherits.
+  const argv = [
+    ...(opts.setsid ? ["setsid"] : []),
+    ...(opts.nohup ? ["/bin/sh", "-c", `trap '' HUP; exec "$0" "$@"`] : []),
+    Deno.execPath(),
+    "run",
+    ...taskArgs("run"),
+    ...args,
+  ];
+  const child = (opts.setsid || opts.nohup
+    ? new Deno.Command(argv[0], {
+      args: argv.slice(1),
       cwd: REPO,
       clearEnv: true,
       env: { ...baseEnv(), ...env },
