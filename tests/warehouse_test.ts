@@ -517,10 +517,8 @@ Deno.test("a statement's progress is polled while DuckDB runs it, in a transacti
     const check = (samples: StatementProgress[]) => {
       const inside = samples.filter((p) => p.percentage > 0 && p.percentage < 100);
       assert.ok(new Set(inside.map((p) => p.percentage)).size >= 3, JSON.stringify(samples));
-      for (let i = 1; i < samples.length; i++) {
-        assert.ok(samples[i].percentage >= samples[i - 1].percentage);
-        assert.ok(samples[i].rowsProcessed >= samples[i - 1].rowsProcessed);
-      }
+      // (Not asserted: that the samples only grow. DuckDB's counts are estimates, revised while
+      // it runs: a CI run once saw rows_processed go back between two polls.)
       // DuckDB's estimate, once it measures (a poll right at the start may see no estimate yet,
       // 0 of 0): the table's rows (plus the few of the aggregate's result).
       for (const p of inside) assert.equal(Math.round(p.totalRows / 1e6), 20);
