@@ -295,7 +295,12 @@ Deno.test("secrets reaching the runner through a job stay out of its output, log
   const dry = await cli("run", ["--manifest", `${DATA}/secrets.yaml`, "leak_pipe", "--dry-run"], {
     ...secrets,
   });
-  assertEquals(dry.code, 0, dry.stderr);
+  // The run would fail that job without starting it: the dry run says so and exits 2.
+  assertEquals(dry.code, 2, dry.stderr);
+  assertEquals(
+    dry.stderr,
+    'run: 1 job(s) cannot start as configured: hooked ("cannot build command" above)\n',
+  );
   assertEquals(leaked(dry.stdout + dry.stderr), false, dry.stdout);
   const urlProblem =
     '${EGX_ALERT_WEBHOOK_NET:-127.0.0.1} -> net entry "https://hooks.example.test/..." ' +

@@ -8,7 +8,8 @@
  * which Deno documents as effectively --allow-all) and hands each job its log as a descriptor
  * found in /proc/self/fd, which Deno opens only under --allow-all (see launch.ts).
  *
- * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration,
+ * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration
+ * (with --dry-run also: a job's command cannot be built, e.g. an unset `${VAR}` it refers to),
  * 3 not started: a run of the same target, or sharing one of its jobs, is still running on this
  * host (two runs of the same jobs against one warehouse at once; --allow-overlap runs anyway),
  * 130/143/129 cancelled by SIGINT/SIGTERM/SIGHUP (running jobs get the manifest's kill_grace to
@@ -35,6 +36,7 @@ history: <EGX_LOG_DIR>/runs.sqlite (see \`deno task runs\`).
 
 Options:
   --dry-run            print the plan (order, exact commands, permissions) and run nothing
+                       (exit 2 if a job's command cannot be built, e.g. an unset \${VAR})
   --only a,b           run only these jobs of the target
   --from job           run this job and everything downstream of it in the target
   --concurrency N      jobs at once (default: the pipeline's or settings.concurrency)
@@ -92,9 +94,19 @@ export async function main(args: string[]): Promise<number> {
     const { loadManifest } = await importManifestModule();
     const manifest = loadManifest(values.manifest);
     const p = plan(manifest);
-    formatPlan(manifest, { ...p, concurrency: concurrency ?? p.concurrency }, env)
-      .forEach((l) => console.log(l));
-    return 0;
+    const { lines, unbuildable } = formatPlan(
+      manifest,
+      { ...p, concurrency: concurrency ?? p.concurrency },
+      env,
+    );
+    lines.forEach((l) => console.log(l));
+    if (unbuildable.length === 0) return 0;
+    // The run would fail these jobs without starting them: a check by dry run must see it.
+    console.error(
+      `run: ${unbuildable.length} job(s) cannot start as configured: ${unbuildable.join(", ")} ` +
+        `("cannot build command" above)`,
+    );
+    return 2;
   }
   const config = loadConfig();
   const alerts = config.alerts; // a bad alert setting stops the run before it starts

@@ -60,12 +60,17 @@ export function formatSummary(r: RunResult): string[] {
   return lines;
 }
 
-/** The `--dry-run` plan: jobs in order, each with its dependencies, exact command and env. */
+/**
+ * The `--dry-run` plan: jobs in order, each with its dependencies, exact command and env, and
+ * the jobs whose command cannot be built (an unset `${VAR}`, a bad permission entry): a real run
+ * fails them without starting them.
+ */
 export function formatPlan(
   manifest: Manifest,
   plan: Plan,
   env: Readonly<Record<string, string>>,
-): string[] {
+): { lines: string[]; unbuildable: string[] } {
+  const unbuildable: string[] = [];
   const lines = [
     `plan for ${plan.kind} ${plan.target}: ${plan.jobs.length} job(s), concurrency ${plan.concurrency}, cwd ${manifest.root}`,
   ];
@@ -93,8 +98,9 @@ export function formatPlan(
       lines.push(`   env passed: ${names.join(", ") || "(none declared)"}`);
     } catch (e) {
       lines.push(`   cannot build command: ${(e as Error).message}`);
+      unbuildable.push(job.id);
     }
   });
   // Commands carry expanded args and permissions, and so may a secret.
-  return lines.map((l) => redact(l));
+  return { lines: lines.map((l) => redact(l)), unbuildable };
 }
