@@ -189,6 +189,74 @@ Deno.test("a fiscal year or quarter is digits only and a share count whole: a de
   ]);
 });
 
+Deno.test("a period end after the as-of date, before 1990 or outside its fiscal year (+-1) is quarantined", async () => {
+  // As-of 2025-12-10. A fiscal year out of range is not also judged against its period end (line
+  // 9: one reason, the year's); a June year-end's FY2024 Q1 ends in 2023, and a source naming a
+  // year by its start ends its FY2024 in 2025: both pass.
+  const outcomes = await loadSteps([{
+    "financials.csv": "ticker,fiscal_year,fiscal_quarter,period_end,revenue\n" +
+      "COMI,2025,4,2025-12-31,1\n" +
+      "COMI,2024,4,2205-12-31,2\n" +
+      "SWDY,1990,1,1989-12-31,3\n" +
+      "SWDY,2024,2,2019-06-30,4\n" +
+      "COMI,2024,1,2023-09-30,5\n" +
+      "SWDY,2024,4,2025-06-30,6\n" +
+      "COMI,2025,3,2025-12-10,7\n" +
+      "COMI,9999,1,2019-03-31,8\n",
+  }], async (wh) => {
+    assert.deepEqual(await quarantined(wh), [
+      { F: "financials.csv", L: 2, R: "period end 2025-12-31 is after the as-of date 2025-12-10" },
+      { F: "financials.csv", L: 3, R: "period end 2205-12-31 is after the as-of date 2025-12-10" },
+      {
+        F: "financials.csv",
+        L: 4,
+        R: "period end 1989-12-31 is before the earliest accepted date 1990-01-01",
+      },
+      {
+        F: "financials.csv",
+        L: 5,
+        R: "period end 2019-06-30 is outside fiscal year 2024 (its quarters end in 2023, 2024 or " +
+          "2025)",
+      },
+      {
+        F: "financials.csv",
+        L: 9,
+        R: "fiscal year 9999 is after 2026, the year after the as-of date 2025-12-10",
+      },
+    ]);
+    assert.deepEqual(
+      await wh.query(
+        "SELECT TICKER, FISCAL_YEAR, FISCAL_QUARTER, PERIOD_END, REVENUE " +
+          "FROM OPERATIONAL.TBL_FINANCIAL ORDER BY REVENUE",
+      ),
+      [
+        {
+          TICKER: "COMI",
+          FISCAL_YEAR: 2024,
+          FISCAL_QUARTER: 1,
+          PERIOD_END: "2023-09-30",
+          REVENUE: 5,
+        },
+        {
+          TICKER: "SWDY",
+          FISCAL_YEAR: 2024,
+          FISCAL_QUARTER: 4,
+          PERIOD_END: "2025-06-30",
+          REVENUE: 6,
+        },
+        {
+          TICKER: "COMI",
+          FISCAL_YEAR: 2025,
+          FISCAL_QUARTER: 3,
+          PERIOD_END: "2025-12-10",
+          REVENUE: 7,
+        },
+      ],
+    );
+  });
+  assert.deepEqual(outcomes, [["financials.csv", "LOADED", "8", "3", "5", ""]]);
+});
+
 Deno.test("a fiscal year before 1990 or after the as-of year + 1 is quarantined, as a trade date out of range is", async () => {
   // As-of 2025-12-10: fiscal years 1990..2026 pass (a June year-end's FY2026 has quarters ending
   // in 2025); a typo's year (0001, 9999, 2205) was stored as it was.
@@ -216,12 +284,14 @@ Deno.test("a fiscal year before 1990 or after the as-of year + 1 is quarantined,
       {
         F: "financials.csv",
         L: 4,
-        R: "fiscal year 1989 is before the earliest accepted year 1990",
+        R: "fiscal year 1989 is before the earliest accepted year 1990; " +
+          "period end 1989-12-31 is before the earliest accepted date 1990-01-01",
       },
       {
         F: "financials.csv",
         L: 5,
-        R: "fiscal year 2027 is after 2026, the year after the as-of date 2025-12-10",
+        R: "fiscal year 2027 is after 2026, the year after the as-of date 2025-12-10; " +
+          "period end 2026-09-30 is after the as-of date 2025-12-10",
       },
       {
         F: "financials.csv",

@@ -5,7 +5,10 @@
 -- as a trade date is (days.sql): not before the earliest accepted date's year (min_trade_date,
 -- 1990) and not after the year after the as-of date's (as_of_date): a fiscal year is named by the
 -- year it ends in, so a June year-end's FY2026 has quarters ending in 2025. A typo's year (0001,
--- 9999) is no fiscal year.
+-- 9999) is no fiscal year. A period end is bounded alike (a quarter that has not ended by the
+-- as-of date has no reported figures: a typo's date, 2205-06-30, is no period) and, when the
+-- fiscal year is itself in range, falls in that year or next to it (its quarters end in the year
+-- before, the year, or, for a source that names a year by its start, the year after).
 CREATE OR REPLACE TEMP TABLE egx_checked AS
 SELECT n.*, NULLIF(concat_ws('; ',
     CASE WHEN egx_blank(n.ticker_raw) THEN 'missing ticker' END,
@@ -21,6 +24,18 @@ SELECT n.*, NULLIF(concat_ws('; ',
     egx_problem('fiscal_quarter', n.fq_raw, n.fiscal_quarter),
     CASE WHEN n.fiscal_quarter NOT IN (1, 2, 3, 4) THEN 'fiscal_quarter not 1..4' END,
     egx_problem('period_end', n.pe_raw, n.period_end),
+    CASE WHEN n.period_end > getvariable('as_of_date')::DATE
+      THEN 'period end ' || n.period_end::VARCHAR || ' is after the as-of date '
+        || getvariable('as_of_date')
+      WHEN n.period_end < getvariable('min_trade_date')::DATE
+      THEN 'period end ' || n.period_end::VARCHAR || ' is before the earliest accepted date '
+        || getvariable('min_trade_date')
+      WHEN n.fiscal_year BETWEEN year(getvariable('min_trade_date')::DATE)
+          AND year(getvariable('as_of_date')::DATE) + 1
+        AND abs(year(n.period_end) - n.fiscal_year) > 1
+      THEN 'period end ' || n.period_end::VARCHAR || ' is outside fiscal year ' || n.fiscal_year
+        || ' (its quarters end in ' || (n.fiscal_year - 1) || ', ' || n.fiscal_year || ' or '
+        || (n.fiscal_year + 1) || ')' END,
     CASE WHEN n.bad_amounts <> '' THEN 'unparsable ' || n.bad_amounts END,
     CASE WHEN n.shares_outstanding < 0 THEN 'negative shares_outstanding' END,
     CASE WHEN egx_too_big(n.shares_outstanding)
