@@ -110,9 +110,22 @@ jobs:
 });
 
 Deno.test("malformed YAML is reported with its line and column and nothing else", () => {
+  // A `[` or `{` left open is named where it opens, not where the parser gives up (line 4, or
+  // the next key's line); nested, each error names its own.
   assertEquals(findings("jobs:\n  a:\n    script: [jobs/behave.ts\n"), [
-    "jobs.yaml:4:1 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    "jobs.yaml:3:13 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
   ]);
+  assertEquals(
+    findings(
+      "pipelines:\n  p: {jobs: [a, b]\njobs:\n  a:\n    script: jobs/behave.ts\n" +
+        "    depends_on: [b, {x: 1]\n",
+    ),
+    [
+      "jobs.yaml:2:6 YAML: Flow map in block collection must be sufficiently indented and end with a }",
+      "jobs.yaml:6:17 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+      "jobs.yaml:6:21 YAML: Flow map in block collection must be sufficiently indented and end with a }",
+    ],
+  );
   // A quote left open is named where it opens, not at the end of the file where the parser stops.
   const open = (q: string) =>
     findings(`jobs:\n  a:\n    script: ${q}jobs/behave.ts\n  b:\n    script: jobs/behave.ts\n`)
