@@ -174,11 +174,18 @@ Deno.test("malformed YAML and a missing rules list are reported, not ignored", (
 
 Deno.test("a bad rule file is a configuration error whose message names the file", () => {
   const cases: [string, string[]][] = [
+    // Each bracket left open is named where it opens (the parser stops at the end, 1:44).
     ['{"rules": [{"id": "a", "kind": "price_move"', [
       "3 problem(s) in the alert rules file r.json:",
-      "r.json:1:44 Flow map in block collection must be sufficiently indented and end with a }",
-      "r.json:1:44 Flow sequence in block collection must be sufficiently indented and end with a ]",
-      "r.json:1:44 Flow map must end with a }",
+      "r.json:1:12 Flow map in block collection must be sufficiently indented and end with a }",
+      "r.json:1:11 Flow sequence in block collection must be sufficiently indented and end with a ]",
+      "r.json:1:1 Flow map must end with a }",
+    ]],
+    // An open quote, where it opens, not at the end of the file; it took the `}` with it.
+    ["rules:\n  - {id: a, kind: 'price_move}\n  - {id: b, kind: price_move}\n", [
+      "2 problem(s) in the alert rules file r.json:",
+      "r.json:2:19 Missing closing 'quote",
+      "r.json:2:5 Flow map in block collection must be sufficiently indented and end with a }",
     ]],
     ["rules:\n  - {id: a, kind: price_move, threshold_pct: x}\n", [
       "1 problem(s) in the alert rules file r.json:",

@@ -361,6 +361,20 @@ Deno.test("a YAML syntax error (tab, duplicate key) names its line once, right a
   ]);
 });
 
+Deno.test("a [ or quote left open in YAML is named where it opens, not where the parser gives up", async () => {
+  const errors = await projectErrors({
+    "models/staging/a.sql":
+      "/*---\nmaterialized: view\ntags: [x, y\nunique_key: id\n---*/\nselect 1 as X",
+    "models/staging/b.sql": "select 1 as X",
+    "models/staging/_docs.yml":
+      "models:\n  - name: b\n    description: 'one\n  - name: a\n    description: two\n",
+  });
+  assertEquals(errors.sort(), [
+    "models/staging/_docs.yml:3:18 Missing closing 'quote",
+    "models/staging/a.sql:3:7 Flow sequence in block collection must be sufficiently indented and end with a ]",
+  ]);
+});
+
 Deno.test("a model or YAML file the engine would skip (upper-case extension, symbolic link) is a finding, not left unbuilt without a word", async () => {
   const root = await miniProject({
     "models/staging/a.sql": "select 1 as X",

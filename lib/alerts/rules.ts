@@ -14,6 +14,7 @@
  *   index_move    an index level vs its previous close, |change| >= threshold_pct
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { yamlErrorOffsets } from "../config/yaml_errors.ts";
 import type { Node, Pair, YAMLMap } from "yaml";
 import { ConfigError } from "../config/config.ts";
 import { invalidTickerReason, tickerCode } from "../market/ticker.ts";
@@ -96,8 +97,9 @@ export function parseRules(text: string, file = "alerts.yaml"): Rule[] {
   const at = (node: Node | null | undefined, msg: string) => {
     findings.push(`${where(node)} ${msg}`);
   };
-  for (const e of doc.errors) {
-    const { line, col } = lc.linePos(e.pos[0]);
+  const offsets = yamlErrorOffsets(text, doc.errors);
+  for (const [i, e] of doc.errors.entries()) {
+    const { line, col } = lc.linePos(offsets[i]);
     findings.push(`${file}:${line}:${col} ${e.message.split("\n")[0]}`);
   }
   if (findings.length) throw new AlertRulesError(findings, file);

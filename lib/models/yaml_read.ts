@@ -3,6 +3,7 @@
  * so a wrong key or value in a model's YAML is reported as `models/x.yml:LINE:COL message`.
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { yamlErrorOffsets } from "../config/yaml_errors.ts";
 import { ModelError, type Position } from "./errors.ts";
 
 export interface Y {
@@ -25,11 +26,12 @@ export function readYaml(
     const p = lc.linePos(offset ?? 0);
     return { file, line: p.line + lineOffset, col: p.col };
   };
-  for (const e of doc.errors) {
+  const e = doc.errors[0];
+  if (e) {
     // The library ends its first line with "at line 3, column 1:" (counted in the YAML text
     // alone, so wrong for a model's header): our position already says where.
     const message = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    throw new ModelError(at(e.pos[0]), message);
+    throw new ModelError(at(yamlErrorOffsets(text, [e])[0]), message);
   }
   const convert = (n: Node | null | undefined, fallback: Position): Y => {
     if (n === null || n === undefined) return { pos: fallback, value: null };

@@ -26,20 +26,11 @@
  *       permissions: { net, read, write, env, ffi, sys }, env: { NAME: value },
  *       retries, retry_backoff, timeout
  */
-import {
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  Parser,
-  visit,
-} from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { Node as YamlNode, Pair, YAMLMap } from "yaml";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.ts";
+import { yamlErrorOffsets } from "../config/yaml_errors.ts";
 import { type Finding, ManifestError, readManifestText } from "./manifest_error.ts";
 import {
   envEntryProblem,
@@ -354,84 +345,6 @@ function show(v: unknown): string {
   return typeof v === "symbol" ? "a list or mapping" : JSON.stringify(v);
 }
 
-/**
- * Where a quoted scalar that runs to `pos` without its closing quote opens: the YAML parser
- * reports such an error at the end of the text, past the line with the mistake. `pos` when none.
- */
-function unclosedQuoteStart(text: string, pos: number): number {
-  let start = pos;
-  const walk = (node: unknown): void => {
-    if (node === null || typeof node !== "object") return;
-    const t = node as { type?: string; offset?: number; source?: string };
-    if (
-      (t.type === "double-quoted-scalar" || t.type === "single-quoted-scalar") &&
-      t.offset !== undefined && t.source !== undefined && t.offset + t.source.length >= pos
-    ) {
-      start = Math.min(start, t.offset);
-    }
-    for (const v of Object.values(node)) walk(v);
-  };
-  for (const token of new Parser().parse(text)) walk(token);
-  return start;
-}
-
-/**
- * The `[` and `{` of a text that are never closed (by their own `]` / `}`), from the parser's
- * concrete syntax tree, read only when the parser reported one. `take(opener, pos)` gives the
- * innermost such opener before `pos` not yet taken (each error names one), else `pos`.
- */
-class UnclosedFlows {
-  #open: { opener: string; offset: number }[] | undefined;
-  constructor(readonly text: string) {}
-  take(opener: "[" | "{", pos: number): number {
-    this.#open ??= this.#find();
-    let best = -1;
-    this.#open.forEach((o, i) => {
-      if (
-        o.opener === opener && o.offset < pos && (best < 0 || o.offset > this.#open![best].offset)
-      ) {
-        best = i;
-      }
-    });
-    if (best < 0) return pos;
-    return this.#open.splice(best, 1)[0].offset;
-  }
-  #find(): { opener: string; offset: number }[] {
-    const open: { opener: string; offset: number }[] = [];
-    const walk = (node: unknown): void => {
-      if (node === null || typeof node !== "object") return;
-      const t = node as {
-        type?: string;
-        start?: { source?: string; offset?: number };
-        end?: unknown;
-      };
-      if (t.type === "flow-collection" && t.start?.offset !== undefined) {
-        const closer = t.start.source === "[" ? "]" : "}";
-        const ends = Array.isArray(t.end) ? t.end as { source?: string }[] : [];
-        if (!ends.some((x) => x.source === closer)) {
-          open.push({ opener: t.start.source ?? "", offset: t.start.offset });
-        }
-      }
-      for (const v of Object.values(node)) walk(v);
-    };
-    for (const token of new Parser().parse(this.text)) walk(token);
-    return open;
-  }
-}
-
-/**
- * The offset of the first character at or after `pos` that is neither blank (spaces, line breaks)
- * nor in a comment: the parser's BAD_INDENT points at the start of the blank lines and comment
- * lines before the mis-indented item, not only at its own line's indentation.
- */
-function afterSpaces(text: string, pos: number): number {
-  for (;;) {
-    while (text[pos] === " " || text[pos] === "\n" || text[pos] === "\r") pos++;
-    if (text[pos] !== "#") return pos;
-    while (pos < text.length && text[pos] !== "\n") pos++;
-  }
-}
-
 export interface ParseOptions {
   /** Name used in messages (default "jobs.yaml"). */
   file?: string;
@@ -453,22 +366,9 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
   // key before it in its mapping (a 10 MB manifest of 39,000 jobs took 16 s to validate).
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const w = new Walker(lc);
-  const unclosedFlows = new UnclosedFlows(text);
-  for (const e of doc.errors) {
-    // A mis-indented item is reported by the parser at the first space of its line, or of the
-    // blank and comment lines before it: the item is after them.
-    // A `[` or `{` left open is reported where the parser gives up (the next key's line, or the
-    // end of the file): it is named where it opens, as an open quote is.
-    const flow = /must be sufficiently indented and end with a ([\]}])/.exec(e.message)?.[1];
-    const at = lc.linePos(
-      e.code === "MISSING_CHAR"
-        ? unclosedQuoteStart(text, e.pos[0])
-        : flow !== undefined
-        ? unclosedFlows.take(flow === "]" ? "[" : "{", e.pos[0])
-        : e.code === "BAD_INDENT"
-        ? afterSpaces(text, e.pos[0])
-        : e.pos[0],
-    );
+  const offsets = yamlErrorOffsets(text, doc.errors);
+  for (const [i, e] of doc.errors.entries()) {
+    const at = lc.linePos(offsets[i]);
     // The parser's own words name its API (YAML.parseAllDocuments()).
     const msg = e.code === "MULTIPLE_DOCS"
       ? "a second document starts here (after --- or ...): the manifest is one YAML document"
