@@ -696,6 +696,73 @@ Deno.test({
       );
 
       await t.step(
+        "an index that appears in a live update gets a colour of its own, and the legend matches every line",
+        async () => {
+          const path = `${dir}/indices.duckdb`;
+          await Deno.copyFile(`${dir}/egx.duckdb`, path);
+          const srv2 = await startTestServer({
+            warehouse: path,
+            logDir: `${dir}/logs`,
+            asOf: "2025-12-08T12:30:00Z",
+          });
+          // Each legend entry's colour, and the colour of the line it names (both as the browser
+          // writes them, rgb(...)).
+          const colours = (page: Page) =>
+            page.evaluate(() => {
+              const norm = (c: string) => {
+                const i = document.createElement("i");
+                i.style.background = c;
+                return i.style.backgroundColor;
+              };
+              const lines = (globalThis as unknown as Egx).egx.charts.indexLevels;
+              return [...document.querySelectorAll("#index-legend span")].map((s) => ({
+                code: s.textContent!,
+                legend: s.querySelector("i")!.style.backgroundColor,
+                line: norm(lines[s.textContent!].options().color),
+              }));
+            });
+          try {
+            const page = await open({ ...ctx, srv: srv2 }, "/?poll=1000", {
+              before: (p) => p.clock.install(),
+            });
+            await page.clock.pauseAt(Date.now() + 60_000);
+            const before = await colours(page);
+            assert.deepEqual(before.map((c) => c.code), ["EGX100_EWI", "EGX30", "EGX70_EWI"]);
+            assert.equal(new Set(before.map((c) => c.line)).size, 3);
+            // An index sorting before the others appears (another process writes it).
+            const writer = await holdWarehouse(path, {
+              before: "INSERT INTO DWH_GOLD.gold_fct_index_performance " +
+                "SELECT * REPLACE ('AAA_NEW' AS INDEX_CODE) " +
+                "FROM DWH_GOLD.gold_fct_index_performance WHERE INDEX_CODE = 'EGX30'",
+            });
+            await writer.release();
+            const n = await page.evaluate(() => (globalThis as unknown as Egx).egx.renders);
+            await page.clock.runFor(1000);
+            await page.waitForFunction((k) => (globalThis as unknown as Egx).egx.renders > k, n);
+            const after = await colours(page);
+            assert.deepEqual(after.map((c) => c.code), [
+              "AAA_NEW",
+              "EGX100_EWI",
+              "EGX30",
+              "EGX70_EWI",
+            ]);
+            for (const c of after) assert.equal(c.legend, c.line, c.code);
+            // The lines there before keep their colours; the new one has a colour of its own.
+            assert.deepEqual(after.slice(1), before);
+            assert.equal(new Set(after.map((c) => c.line)).size, 4);
+            assert.deepEqual(
+              await page.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+              [],
+            );
+            await page.close();
+          } finally {
+            await ctx.browser.context.clock.resume();
+            await srv2.stop();
+          }
+        },
+      );
+
+      await t.step(
         "the error goes away when the warehouse is back with the data the page shows",
         async () => {
           const path = `${dir}/moved.duckdb`;

@@ -95,16 +95,26 @@ async function render() {
     ...chartTheme,
     rightPriceScale: { ...chartTheme.rightPriceScale, mode: LC.PriceScaleMode.Percentage },
   });
+  // A line keeps its colour across live updates, and the legend shows each line's own: an index
+  // that appears later (or sorts before the others) takes a colour no line has, and one that is
+  // gone from the 90 days leaves the chart and frees its colour.
+  for (const [code, s] of indexSeries) {
+    if (byIndex.has(code)) continue;
+    indexChart.removeSeries(s);
+    indexSeries.delete(code);
+  }
   const legend = [];
-  [...byIndex.keys()].sort().forEach((code, i) => {
+  for (const code of [...byIndex.keys()].sort()) {
     let s = indexSeries.get(code);
     if (!s) {
-      s = indexChart.addSeries(LC.LineSeries, { color: COLORS[i % COLORS.length], lineWidth: 2 });
+      const used = new Set([...indexSeries.values()].map((x) => x.options().color));
+      const color = COLORS.find((c) => !used.has(c)) ?? COLORS[indexSeries.size % COLORS.length];
+      s = indexChart.addSeries(LC.LineSeries, { color, lineWidth: 2 });
       indexSeries.set(code, s);
     }
     s.setData(byIndex.get(code).map((r) => ({ time: r.date, value: r.level })));
-    legend.push(h("span", {}, h("i", { style: `background:${COLORS[i % COLORS.length]}` }), code));
-  });
+    legend.push(h("span", {}, h("i", { style: `background:${s.options().color}` }), code));
+  }
   indexChart.timeScale().fitContent();
   egx.charts.indexLevels = Object.fromEntries(indexSeries);
   document.getElementById("index-legend").replaceChildren(...legend);
