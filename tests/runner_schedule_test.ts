@@ -876,14 +876,17 @@ Deno.test("runs elsewhere come from the history: a running run whose runner hold
     assertEquals((await reader.read()).value, "locked\n");
     const lines: string[] = [];
     const print = (l: string) => lines.push(l);
+    // The pid is the one recorded with the run (this test recorded it).
     assertEquals(runningElsewhere(history, "p", print), {
       id: "20260501-100500-aaaa",
       target: "p",
+      pid: Deno.pid,
     });
     // A pipeline that shares a job with p (its run holds job "j") meets the same run.
     assertEquals(runningElsewhere(history, "other", print, ["x", "j"]), {
       id: "20260501-100500-aaaa",
       target: "p",
+      pid: Deno.pid,
     });
     assertEquals(runningElsewhere(history, "other", print, ["x"]), undefined);
     assertEquals(lines, ["marked 1 run(s) of dead runners as abandoned: 20260501-100600-bbbb"]);

@@ -19,7 +19,7 @@ import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
-import { runningElsewhere, runScheduled } from "./scheduled_run.ts";
+import { recordSkipped, runningElsewhere, runScheduled } from "./scheduled_run.ts";
 import {
   describeSchedule,
   runScheduler,
@@ -121,10 +121,15 @@ export async function main(args: string[]): Promise<number> {
         runningElsewhere(history, pipeline, (l) => console.log(`${stamp()} ${l}`), jobs),
       // The fires recorded by earlier schedulers (a restart inside the autumn repeat).
       firedEarlier: (pipeline, since) => history.scheduledFires(pipeline, since),
-      fire: (pipeline, at, signal, jobsRead) =>
+      // A fire that did not run is a `skipped` run: deno task runs shows it, firedEarlier has it.
+      skipped: (pipeline, at, why, decidedAt) => {
+        recordSkipped(history, pipeline, at, why, decidedAt);
+      },
+      fire: (pipeline, at, signal, jobsRead, runId) =>
         runScheduled(values.manifest, pipeline, {
           at,
           jobsRead,
+          runId,
           history,
           logDir: config.logDir,
           env: Deno.env.toObject(),

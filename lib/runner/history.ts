@@ -19,7 +19,12 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ConfigError, redact } from "../config/config.ts";
 
-export type RunStatus = "running" | "ok" | "failed" | "cancelled" | "abandoned";
+/**
+ * `skipped`: a scheduled fire that did not run (an overlap; see History.recordSkipped). A run is
+ * never skipped by the runner. The column has no constraint: a runner from before this status
+ * reads such a row as any other finished run.
+ */
+export type RunStatus = "running" | "ok" | "failed" | "cancelled" | "abandoned" | "skipped";
 export type JobStatus =
   | "pending"
   | "running"
@@ -271,6 +276,11 @@ export class History {
         `UPDATE attempts SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, signal = ?,
          message = ? WHERE run_id = ? AND job = ? AND attempt = ?`,
       ),
+      insertSkipped: p(
+        `INSERT INTO runs (id, target, trigger, status, started_at, ended_at, duration_ms,
+           runner_pid, runner_host, runner_start, scheduled_for, message)
+         VALUES (?, ?, 'schedule', 'skipped', ?, ?, 0, ?, ?, ?, ?, ?)`,
+      ),
       endRun: p(
         `UPDATE runs SET status = ?, ended_at = ?, message = ?,
          duration_ms = CAST(round((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)
@@ -383,6 +393,28 @@ export class History {
       run.jobs.forEach((j, i) => this.#st.insertJob.run(run.id, j, i));
     });
   }
+  /**
+   * Record a scheduled fire that did not run (skipped for an overlap, or queued and then dropped)
+   * as a finished run: status `skipped`, no jobs, started and ended `at` (when that was decided),
+   * its intended time and why. Never `running`, so no overlap check or markStale sees it; like any
+   * scheduled run it is among the scheduledFires (a restarted scheduler does not fire it again).
+   */
+  recordSkipped(
+    s: { id: string; target: string; at: number; scheduledFor: number; message: string },
+  ) {
+    const at = iso(s.at);
+    this.#st.insertSkipped.run(
+      s.id,
+      s.target,
+      at,
+      at,
+      Deno.pid,
+      this.host,
+      this.#identity(),
+      iso(s.scheduledFor),
+      redact(s.message),
+    );
+  }
   startJob(runId: string, job: string, at: number) {
     this.#st.startJob.run(iso(at), runId, job);
   }
@@ -462,7 +494,7 @@ export class History {
 
   /**
    * The intended fire times (ms) of `target`'s scheduled runs recorded since `since` (fire time),
-   * oldest first: a restarted scheduler does not fire them again (see runScheduler's firedEarlier).
+   * oldest first, skipped fires included: a restarted scheduler does not fire them again (see runScheduler's firedEarlier).
    */
   scheduledFires(target: string, since: number): number[] {
     return (this.#db.prepare(

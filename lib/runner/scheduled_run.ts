@@ -8,7 +8,8 @@
  * restarted scheduler reads (History.scheduledFires). Schedules are read once, when the scheduler
  * starts: a fire that finds its pipeline's schedule changed says so. A fire refuses to start
  * beside a live run sharing its jobs (the history's check, as `deno task run` does): it rejects
- * with that RunOverlapError, records nothing, and the scheduler's overlap policy takes it.
+ * with that RunOverlapError, records nothing, and the scheduler's overlap policy takes it; a fire
+ * the scheduler does not run (skipped, or queued and then dropped) is recorded by recordSkipped.
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import { alertSummary, sendAlerts } from "./alerts.ts";
@@ -18,7 +19,12 @@ import { loadManifestCached } from "./manifest_cache.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { planRun, UsageError } from "./plan.ts";
 import { guardedPrint, runTarget, type TargetResult } from "./run.ts";
-import { describeSchedule, scheduleEntries, type ScheduleEntry } from "./scheduler.ts";
+import {
+  describeSchedule,
+  type OtherRun,
+  scheduleEntries,
+  type ScheduleEntry,
+} from "./scheduler.ts";
 
 export interface ScheduledRunOptions {
   history: History;
@@ -38,6 +44,8 @@ export interface ScheduledRunOptions {
   print?: (line: string) => void;
   /** Told every pipeline's jobs as this fire read them (the scheduler decides overlaps on them). */
   jobsRead?: (jobs: ReadonlyMap<string, readonly string[]>) => void;
+  /** Told the run's id as soon as it is chosen (a fire skipped behind this run names it). */
+  runId?: (id: string) => void;
 }
 
 /**
@@ -52,13 +60,30 @@ export function runningElsewhere(
   pipeline: string,
   print: (line: string) => void = (l) => console.log(l),
   jobs: readonly string[] = [],
-): { id: string; target: string } | undefined {
+): OtherRun | undefined {
   const stale = history.markStale();
   if (stale.length > 0) {
     print(`marked ${stale.length} run(s) of dead runners as abandoned: ${stale.join(", ")}`);
   }
   const run = history.runningRuns(pipeline, jobs)[0];
-  return run && { id: run.id, target: run.target };
+  return run && { id: run.id, target: run.target, pid: run.runner_pid };
+}
+
+/**
+ * Record a fire of `pipeline` at `at` that the scheduler did not run (skipped, or queued and then
+ * dropped; `why` says so and names the run in its way), decided at `decidedAt`: a `skipped` run
+ * in the history (History.recordSkipped). Returns its id.
+ */
+export function recordSkipped(
+  history: History,
+  pipeline: string,
+  at: number,
+  why: string,
+  decidedAt: number,
+): string {
+  const id = newRunId(decidedAt, (id) => history.hasRun(id));
+  history.recordSkipped({ id, target: pipeline, at: decidedAt, scheduledFor: at, message: why });
+  return id;
 }
 
 /** Run `pipeline` from the manifest at `manifestPath` as it is now; see the module comment. */
@@ -79,6 +104,7 @@ export async function runScheduled(
       return false;
     }
   });
+  opts.runId?.(runId);
   let why: string;
   try {
     const manifest = await loadManifestCached(manifestPath);

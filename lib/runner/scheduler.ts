@@ -26,6 +26,9 @@
  *   sharing its jobs that this scheduler did not see in time: jobs.yaml edited, a manual run
  *   started that moment) takes the same policy: skipped, or queued until this scheduler's run in
  *   its way ends (behind another process's run it is skipped: the next fire looks again).
+ * - A fire that does not run (skipped, or queued and then dropped) is recorded in the run history
+ *   (`skipped`, see SchedulerOptions.skipped), naming the run in its way: `deno task runs` shows
+ *   it, and a restarted scheduler counts it among the fires made (the DST guard above).
  * - Clock jumps: after a forward jump (VM resume, NTP step) the overdue fire runs once and the
  *   next one is computed from now; the fire times jumped over are counted in one line, not
  *   replayed.
@@ -313,13 +316,15 @@ export interface SchedulerOptions {
   /**
    * Start one run of the pipeline; resolves when it has ended. Errors are logged, but for a
    * RunOverlapError (the history refused the run): the pipeline's overlap policy takes it.
-   * `jobsRead` tells the scheduler every pipeline's jobs as the fire read them from jobs.yaml.
+   * `jobsRead` tells the scheduler every pipeline's jobs as the fire read them from jobs.yaml;
+   * `runId` the id of its run (as soon as it is chosen), which a fire skipped behind it names.
    */
   fire: (
     pipeline: string,
     at: number,
     signal: AbortSignal,
     jobsRead: (jobs: ReadonlyMap<string, readonly string[]>) => void,
+    runId: (id: string) => void,
   ) => Promise<unknown>;
   log?: (line: string) => void;
   signal: AbortSignal;
@@ -331,7 +336,7 @@ export interface SchedulerOptions {
   runningElsewhere?: (
     pipeline: string,
     jobs: readonly string[],
-  ) => { id: string; target: string } | undefined;
+  ) => OtherRun | undefined;
   /**
    * Called on every scheduled time (tests observe the overlap policy through it); a started fire
    * that the history then refuses is told again, skipped or queued.
@@ -343,6 +348,21 @@ export interface SchedulerOptions {
    * are not fired again, as if this scheduler had fired them (the DST guard across a restart).
    */
   firedEarlier?: (pipeline: string, since: number) => readonly number[];
+  /**
+   * A fire at `at` that does not run: skipped, or queued and then dropped; `why` is what the log
+   * says after the time (`skipped: ...`, `queued fire dropped: ...`), `decidedAt` when (ms).
+   * `deno task schedule` records it in the history (History.recordSkipped), so that a restarted
+   * scheduler's firedEarlier has it. An error is logged; the schedule goes on.
+   */
+  skipped?: (pipeline: string, at: number, why: string, decidedAt: number) => void;
+}
+
+/** A run by another process in a fire's way, as the history has it. */
+export interface OtherRun {
+  id: string;
+  target: string;
+  /** Its runner's pid, when known. */
+  pid?: number;
 }
 
 /** Run the schedules until `signal` aborts, then wait for running runs to end. */
@@ -368,6 +388,8 @@ export async function runScheduler(
   const jobsOf = new Map(entries.map((e) => [e.pipeline, e.jobs ?? []]));
   /** The jobs of each running run, as its fire read them. */
   const runJobs = new Map<string, readonly string[]>();
+  /** The id of each running run, once its fire has chosen it. */
+  const runIds = new Map<string, string>();
   /** The jobs `pipeline` shares with `other`, running (both this scheduler's pipelines). */
   const shared = (pipeline: string, other: string) => {
     const theirs = new Set(runJobs.get(other) ?? jobsOf.get(other));
@@ -378,16 +400,22 @@ export async function runScheduler(
     running.has(pipeline)
       ? pipeline
       : [...running.keys()].find((other) => shared(pipeline, other).length > 0);
-  const busyHere = (pipeline: string, other: string) =>
-    other === pipeline
-      ? "the previous run is still running"
-      : `${other} is running, which shares jobs with it (${shared(pipeline, other).join(", ")})`;
+  /** The run in the way, by id and pid (this process's) once its fire has chosen the id. */
+  const busyHere = (pipeline: string, other: string) => {
+    const id = runIds.get(other);
+    const run = id === undefined ? "" : ` (run ${id}, runner pid ${Deno.pid})`;
+    return other === pipeline
+      ? `the previous run${run} is still running`
+      : `${other}${run} is running, which shares jobs with it (${
+        shared(pipeline, other).join(", ")
+      })`;
+  };
   const when = (pipeline: string, at: number) => {
     const tz = zones.get(pipeline) ?? "UTC";
     return `${wallClock(at, tz)} ${tz}`;
   };
 
-  const elsewhere = (pipeline: string): { id: string; target: string } | undefined => {
+  const elsewhere = (pipeline: string): OtherRun | undefined => {
     try {
       return opts.runningElsewhere?.(pipeline, jobsOf.get(pipeline) ?? []);
     } catch (e) {
@@ -396,14 +424,11 @@ export async function runScheduler(
       return undefined;
     }
   };
-  const busyElsewhere = (
-    pipeline: string,
-    run: { id: string; target: string },
-    overlap: Overlap,
-  ) =>
+  const busyElsewhere = (pipeline: string, run: OtherRun, overlap: Overlap) =>
     `run ${run.id} of ${
       run.target === pipeline ? "the pipeline" : `${run.target}, which shares jobs with it,`
     } is still running in another process` +
+    (run.pid === undefined ? "" : ` (runner pid ${run.pid})`) +
     (overlap === "queue" ? " (a queued fire waits only for this scheduler's own runs)" : "");
 
   const jobsRead = (pipeline: string) => (jobs: ReadonlyMap<string, readonly string[]>) => {
@@ -425,35 +450,49 @@ export async function runScheduler(
       : "skipped";
     if (outcome === "queued") queued.set(pipeline, at);
     opts.onFire?.(pipeline, at, outcome);
-    log(
-      `scheduler: ${pipeline} (${when(pipeline, at)}) ${outcome}: ${e.message}` +
-        (queue && !behind ? " (a queued fire waits only for this scheduler's own runs)" : ""),
-    );
+    const why = `${outcome}: ${e.message}` +
+      (queue && !behind ? " (a queued fire waits only for this scheduler's own runs)" : "");
+    if (outcome === "skipped") notRun(pipeline, at, why);
+    else log(`scheduler: ${pipeline} (${when(pipeline, at)}) ${why}`);
+  };
+
+  /** A fire that does not run: logged, and told to `skipped` (the history records it). */
+  const notRun = (pipeline: string, at: number, why: string) => {
+    log(`scheduler: ${pipeline} (${when(pipeline, at)}) ${why}`);
+    try {
+      opts.skipped?.(pipeline, at, why, clock.now());
+    } catch (e) {
+      log(
+        `scheduler: cannot record the fire of ${pipeline} (${when(pipeline, at)}) that did not ` +
+          `run: ${(e as Error).message}`,
+      );
+    }
   };
 
   const start = (pipeline: string, at: number) => {
+    let ended = false;
     const p = (async () => {
       try {
-        await opts.fire(pipeline, at, signal, jobsRead(pipeline));
+        await opts.fire(pipeline, at, signal, jobsRead(pipeline), (id) => {
+          if (!ended) runIds.set(pipeline, id); // a late report must not name an ended run
+        });
       } catch (e) {
         if (e instanceof RunOverlapError) return refused(pipeline, at, e);
         log(`scheduler: run of ${pipeline} failed to start or crashed: ${(e as Error).message}`);
       }
     })().finally(() => {
+      ended = true;
       running.delete(pipeline);
       runJobs.delete(pipeline);
+      runIds.delete(pipeline);
       // Queued fires (this pipeline's, or one sharing a job with it) nothing is in the way of now.
       for (const [waiting, q] of [...queued]) {
         if (inTheWay(waiting) !== undefined) continue;
         queued.delete(waiting);
         const other = signal.aborted ? undefined : elsewhere(waiting);
-        if (signal.aborted) {
-          log(`scheduler: ${waiting} (${when(waiting, q)}) queued fire dropped: stopping`);
-        } else if (other !== undefined) {
-          log(
-            `scheduler: ${waiting} (${when(waiting, q)}) queued fire dropped: ` +
-              busyElsewhere(waiting, other, "queue"),
-          );
+        if (signal.aborted) notRun(waiting, q, "queued fire dropped: stopping");
+        else if (other !== undefined) {
+          notRun(waiting, q, `queued fire dropped: ${busyElsewhere(waiting, other, "queue")}`);
         } else {
           log(`scheduler: firing ${waiting} (${when(waiting, q)}, queued)`);
           start(waiting, q);
@@ -534,9 +573,10 @@ export async function runScheduler(
         start(entry.pipeline, next);
       } else if (other !== undefined) {
         opts.onFire?.(entry.pipeline, next, "skipped");
-        log(
-          `scheduler: ${entry.pipeline} (${at}) skipped: ` +
-            busyElsewhere(entry.pipeline, other, entry.overlap),
+        notRun(
+          entry.pipeline,
+          next,
+          `skipped: ${busyElsewhere(entry.pipeline, other, entry.overlap)}`,
         );
       } else if (entry.overlap === "queue" && !queued.has(entry.pipeline)) {
         opts.onFire?.(entry.pipeline, next, "queued");
@@ -544,7 +584,7 @@ export async function runScheduler(
         log(`scheduler: ${entry.pipeline} (${at}) queued: ${busyHere(entry.pipeline, own!)}`);
       } else {
         opts.onFire?.(entry.pipeline, next, "skipped");
-        log(`scheduler: ${entry.pipeline} (${at}) skipped: ${busyHere(entry.pipeline, own!)}`);
+        notRun(entry.pipeline, next, `skipped: ${busyHere(entry.pipeline, own!)}`);
       }
     }
   };
