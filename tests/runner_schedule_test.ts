@@ -3,7 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { formatDuration } from "../lib/runner/duration.ts";
 import { History, lockRun, runLockPath } from "../lib/runner/history.ts";
 import { loadManifest } from "../lib/runner/manifest.ts";
-import { runningElsewhere, runScheduled } from "../lib/runner/scheduled_run.ts";
+import { recordSkipped, runningElsewhere, runScheduled } from "../lib/runner/scheduled_run.ts";
 import {
   type FireOutcome,
   ManualClock,
@@ -906,6 +906,273 @@ Deno.test("runs elsewhere come from the history: a running run whose runner hold
       runner?.kill("SIGKILL");
       await runner?.status;
     } catch { /* already ended */ }
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/**
+ * The scheduler wired to a real History as `deno task schedule` wires it (runningElsewhere,
+ * firedEarlier and skipped from and to the history), from `start` to `end` in fake time. Each
+ * fire records a run as runScheduled does (trigger schedule, its intended time; id
+ * `<date>-<time>-f1re`, told to the scheduler) lasting `runMs`. `steps` run at their times (e.g.
+ * a manual run starting or ending).
+ */
+async function recordedSession(
+  history: History,
+  entry: ScheduleEntry,
+  start: string,
+  end: string,
+  opts: { runMs: number; steps?: [string, () => void][] },
+) {
+  const clock = new ManualClock(new Date(start));
+  const controller = new AbortController();
+  const fired: [string, string, FireOutcome][] = [];
+  const logs: string[] = [];
+  const done = runScheduler([entry], {
+    clock,
+    signal: controller.signal,
+    log: (l) => logs.push(l),
+    onFire: (_p, at, outcome) =>
+      fired.push([wallClock(at, entry.timezone), new Date(at).toISOString(), outcome]),
+    runningElsewhere: (pipeline, jobs) => runningElsewhere(history, pipeline, () => {}, jobs),
+    firedEarlier: (pipeline, since) => history.scheduledFires(pipeline, since),
+    skipped: (pipeline, at, why, decidedAt) =>
+      void recordSkipped(history, pipeline, at, why, decidedAt),
+    fire: async (pipeline, at, signal, _jobsRead, runId) => {
+      const now = clock.now();
+      const id = new Date(now).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15) +
+        "-f1re";
+      runId(id);
+      history.startRun({
+        id,
+        target: pipeline,
+        trigger: "schedule",
+        jobs: [],
+        at: now,
+        refuseOverlap: true,
+        scheduledFor: at,
+      });
+      await clock.sleepUntil(now + opts.runMs, signal);
+      history.endRun(id, signal.aborted ? "cancelled" : "ok", clock.now());
+    },
+  });
+  for (const [at, step] of opts.steps ?? []) {
+    await clock.advanceTo(new Date(at));
+    step();
+  }
+  await clock.advanceTo(new Date(end));
+  controller.abort();
+  await done;
+  return { fired, logs };
+}
+
+/** The skipped runs of the history, oldest first, without their (random) ids. */
+const skippedRows = (history: History) =>
+  history.listRuns(100).reverse().filter((r) => r.status === "skipped").map((r) => ({
+    target: r.target,
+    trigger: r.trigger,
+    started_at: r.started_at,
+    ended_at: r.ended_at,
+    duration_ms: r.duration_ms,
+    scheduled_for: r.scheduled_for,
+    runner_pid: r.runner_pid,
+    message: r.message,
+  }));
+
+Deno.test("a fire skipped for an overlap is recorded in the history as a skipped run, naming the run in its way", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_skip_rec_" });
+  const history = new History(`${dir}/runs.sqlite`);
+  try {
+    const e: ScheduleEntry = {
+      pipeline: "p",
+      pattern: "*/10 * * * *",
+      timezone: CAIRO,
+      overlap: "skip",
+    };
+    const { fired, logs } = await recordedSession(
+      history,
+      e,
+      "2026-05-01T09:59:00Z",
+      "2026-05-01T10:25:00Z",
+      { runMs: 23 * 60_000 },
+    );
+    assertEquals(fired.map((f) => f[2]), ["started", "skipped", "skipped"]);
+    const why = `skipped: the previous run (run 20260501-100000-f1re, runner pid ${Deno.pid}) ` +
+      "is still running";
+    assertEquals(logs.filter((l) => l.includes("skipped")), [
+      `scheduler: p (2026-05-01 13:10 Africa/Cairo) ${why}`,
+      `scheduler: p (2026-05-01 13:20 Africa/Cairo) ${why}`,
+    ]);
+    const row = (t: string) => ({
+      target: "p",
+      trigger: "schedule",
+      started_at: t,
+      ended_at: t,
+      duration_ms: 0,
+      scheduled_for: t,
+      runner_pid: Deno.pid,
+      message: why,
+    });
+    assertEquals(skippedRows(history), [
+      row("2026-05-01T10:10:00.000Z"),
+      row("2026-05-01T10:20:00.000Z"),
+    ]);
+    // One of them in full: no jobs, no attempts; its id is one like any run's.
+    const id = history.listRuns(100).find((r) => r.status === "skipped")!.id;
+    match(id, /^20260501-102000-[0-9a-f]{4}$/);
+    assertEquals(
+      [history.getRun(id)!.jobs, history.getRun(id)!.attempts, history.runningRuns("p")],
+      [[], [], []],
+    );
+    // They are fires made, for a restarted scheduler's DST guard.
+    assertEquals(
+      history.scheduledFires("p", 0).map((t) => new Date(t).toISOString().slice(11, 16)),
+      ["10:00", "10:10", "10:20"],
+    );
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a queued fire that is dropped (another process's run in its way, or the scheduler stopping) is recorded as a skipped run", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_drop_rec_" });
+  const history = new History(`${dir}/runs.sqlite`);
+  try {
+    const e: ScheduleEntry = {
+      pipeline: "p",
+      pattern: "*/10 * * * *",
+      timezone: CAIRO,
+      overlap: "queue",
+    };
+    // p's own runs last 16 minutes; a manual run of p (this process's pid) runs 10:05-10:25 UTC.
+    // 10:10 is queued and dropped at 10:16 (the manual run), 10:20 skipped, 10:30 runs, 10:40 is
+    // queued behind it and dropped when the scheduler stops at 10:45.
+    const manual = "20260501-100500-man1";
+    const { fired } = await recordedSession(
+      history,
+      e,
+      "2026-05-01T09:59:00Z",
+      "2026-05-01T10:45:00Z",
+      {
+        runMs: 16 * 60_000,
+        steps: [
+          ["2026-05-01T10:05:00Z", () =>
+            history.startRun({
+              id: manual,
+              target: "p",
+              trigger: "manual",
+              jobs: [],
+              at: Date.parse("2026-05-01T10:05:00Z"),
+            })],
+          [
+            "2026-05-01T10:25:00Z",
+            () => history.endRun(manual, "ok", Date.parse("2026-05-01T10:25:00Z")),
+          ],
+        ],
+      },
+    );
+    assertEquals(fired.map((f) => [f[1].slice(11, 16), f[2]]), [
+      ["10:00", "started"],
+      ["10:10", "queued"],
+      ["10:20", "skipped"],
+      ["10:30", "started"],
+      ["10:40", "queued"],
+    ]);
+    const busy = `run ${manual} of the pipeline is still running in another process (runner ` +
+      `pid ${Deno.pid}) (a queued fire waits only for this scheduler's own runs)`;
+    const row = (decided: string, fire: string, message: string) => ({
+      target: "p",
+      trigger: "schedule",
+      started_at: `2026-05-01T${decided}:00.000Z`,
+      ended_at: `2026-05-01T${decided}:00.000Z`,
+      duration_ms: 0,
+      scheduled_for: `2026-05-01T${fire}:00.000Z`,
+      runner_pid: Deno.pid,
+      message,
+    });
+    assertEquals(skippedRows(history), [
+      row("10:16", "10:10", `queued fire dropped: ${busy}`),
+      row("10:20", "10:20", `skipped: ${busy}`),
+      row("10:45", "10:40", "queued fire dropped: stopping"),
+    ]);
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a scheduler restarted inside the autumn repeat does not fire a time whose first occurrence the previous one skipped", async () => {
+  // The first scheduler (EEST) fires 23:00; a manual run of p from 23:05 to 23:25 makes it skip
+  // 23:20. A second one starts at 23:10 of the repeat (EET): the second 23:20 is not fired (it
+  // was, once, as a skipped fire); 23:40 and 00:00 fire.
+  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_restart_skip_" });
+  const history = new History(`${dir}/runs.sqlite`);
+  try {
+    const e: ScheduleEntry = {
+      pipeline: "p",
+      pattern: "*/20 * * * *",
+      timezone: CAIRO,
+      overlap: "skip",
+    };
+    const manual = "20261029-200500-man1";
+    const first = await recordedSession(
+      history,
+      e,
+      "2026-10-29T22:50:00+03:00",
+      "2026-10-29T23:30:00+03:00",
+      {
+        runMs: 60_000,
+        steps: [
+          ["2026-10-29T23:05:00+03:00", () =>
+            history.startRun({
+              id: manual,
+              target: "p",
+              trigger: "manual",
+              jobs: [],
+              at: Date.parse("2026-10-29T23:05:00+03:00"),
+            })],
+          [
+            "2026-10-29T23:25:00+03:00",
+            () => history.endRun(manual, "ok", Date.parse("2026-10-29T23:25:00+03:00")),
+          ],
+        ],
+      },
+    );
+    assertEquals(first.fired, [
+      ["2026-10-29 23:00", "2026-10-29T20:00:00.000Z", "started"],
+      ["2026-10-29 23:20", "2026-10-29T20:20:00.000Z", "skipped"],
+    ]);
+    const second = await recordedSession(
+      history,
+      e,
+      "2026-10-29T23:10:00+02:00",
+      "2026-10-30T00:10:00+02:00",
+      { runMs: 60_000 },
+    );
+    assertEquals(second.fired, [
+      ["2026-10-29 23:20", "2026-10-29T21:20:00.000Z", "duplicate"],
+      ["2026-10-29 23:40", "2026-10-29T21:40:00.000Z", "started"],
+      ["2026-10-30 00:00", "2026-10-29T22:00:00.000Z", "started"],
+    ]);
+    assert(
+      second.logs.includes(
+        "scheduler: p 2026-10-29 23:20 Africa/Cairo already fired (DST repeat; by an earlier " +
+          "scheduler, as the run history says)",
+      ),
+    );
+    assertEquals(
+      history.listRuns(10).reverse().map((r) => [r.trigger, r.status, r.scheduled_for]),
+      [
+        ["schedule", "ok", "2026-10-29T20:00:00.000Z"],
+        ["manual", "ok", null],
+        ["schedule", "skipped", "2026-10-29T20:20:00.000Z"],
+        ["schedule", "ok", "2026-10-29T21:40:00.000Z"],
+        ["schedule", "ok", "2026-10-29T22:00:00.000Z"],
+      ],
+    );
+  } finally {
     history.close();
     Deno.removeSync(dir, { recursive: true });
   }
