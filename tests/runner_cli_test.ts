@@ -225,6 +225,55 @@ Deno.test("runs <id> with no history at all is 'no run' (exit 1), the list is em
   ]);
 });
 
+Deno.test("runs lists a skipped fire with why, and runs <id> shows it with its fire time", async () => {
+  const { state, env } = tmpState();
+  const h = new History(`${state}/logs/runs.sqlite`);
+  const why = `skipped: the previous run (run 20260501-110000-aaaa, runner pid ${Deno.pid}) ` +
+    "is still running";
+  try {
+    // The scheduled 14:00 (Cairo) run, then the 14:10 fire it was still in the way of.
+    const at = Date.parse("2026-05-01T11:00:00Z");
+    h.startRun({
+      id: "20260501-110000-aaaa",
+      target: "p",
+      trigger: "schedule",
+      jobs: [],
+      at,
+      scheduledFor: at,
+    });
+    h.endRun("20260501-110000-aaaa", "ok", at + 23 * 60_000);
+    h.recordSkipped({
+      id: "20260501-111000-bbbb",
+      target: "p",
+      at: at + 10 * 60_000,
+      scheduledFor: at + 10 * 60_000,
+      message: why,
+    });
+  } finally {
+    h.close();
+  }
+  try {
+    const list = await cli("runs", [], env);
+    assertEquals([list.code, list.stdout.split("\n")], [0, [
+      "run                   target  trigger   status     started               duration  jobs",
+      `20260501-111000-bbbb  p       schedule  skipped    2026-05-01 11:10:00Z       0ms  ${why}`,
+      "20260501-110000-aaaa  p       schedule  ok         2026-05-01 11:00:00Z    23m00s",
+      "",
+    ]]);
+    const one = await cli("runs", ["20260501-111000-bbbb"], env);
+    assertEquals([one.code, one.stdout.split("\n")], [0, [
+      "run 20260501-111000-bbbb  p  skipped  (schedule, fire time 2026-05-01 11:10:00Z, started " +
+      `2026-05-01 11:10:00Z, 0ms, runner pid ${Deno.pid} on ${Deno.hostname()})`,
+      `  ${why}`,
+      "",
+      "  no jobs",
+      "",
+    ]]);
+  } finally {
+    Deno.removeSync(state, { recursive: true });
+  }
+});
+
 Deno.test("a failed run exits 1, shows the log's last lines, and alerts without leaking secrets", async () => {
   const { state, env } = tmpState();
   const smtp = await startSmtpServer({ user: "alerts", password: "Smtp-Pa55-secret" });

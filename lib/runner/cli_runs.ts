@@ -4,7 +4,8 @@
  *   deno run --allow-read --allow-write --allow-env --allow-sys=hostname lib/runner/cli_runs.ts
  *
  * Without an id: the last N runs (default 20), newest first. With an id (or a unique prefix):
- * that run's jobs and every attempt with its exit status and log file.
+ * that run's jobs and every attempt with its exit status and log file. A scheduled fire that did
+ * not run (an overlap) is a run with status `skipped`, no jobs, and why as its message.
  */
 import { flagInteger, parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
@@ -47,13 +48,17 @@ export function formatRun(h: History, id: string): string[] | undefined {
   const detail = h.getRun(id);
   if (!detail) return undefined;
   const { run, jobs, attempts } = detail;
+  // A scheduled run's fire time: a dropped queued fire was decided (started) after it.
+  const fire = run.scheduled_for ? `, fire time ${when(run.scheduled_for)}` : "";
   const lines = [
-    `run ${run.id}  ${run.target}  ${run.status}  (${run.trigger}, started ${
+    `run ${run.id}  ${run.target}  ${run.status}  (${run.trigger}${fire}, started ${
       when(run.started_at)
     }, ` +
     `${dur(run.duration_ms)}, runner pid ${run.runner_pid} on ${run.runner_host})`,
   ];
   if (run.message) lines.push(`  ${run.message}`);
+  // A skipped fire, or a scheduled run that could not start: an empty table says less.
+  if (jobs.length === 0) return [...lines, "", "  no jobs"];
   const w = Math.max(4, ...jobs.map((j) => j.job.length));
   lines.push("", `  ${"job".padEnd(w)}  ${"status".padEnd(15)}  attempts  duration  message`);
   for (const j of jobs) {
