@@ -109,6 +109,25 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
+Deno.test("cleanup deletes an old skipped fire's record like any finished run's (it has no logs)", () => {
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const logDir = `${Deno.makeTempDirSync({ prefix: "runner_cleanup_skipped_" })}/logs`;
+  const h = new History(`${logDir}/runs.sqlite`);
+  try {
+    for (const [id, daysAgo] of [["old-skip", 40], ["recent-skip", 2]] as const) {
+      const at = now - daysAgo * DAY;
+      h.recordSkipped({ id, target: "p", at, scheduledFor: at, message: "skipped: busy" });
+    }
+    assertEquals(h.finishedBefore(new Date(now - 30 * DAY)), [{ id: "old-skip", logs: [] }]);
+    const r = cleanup(logDir, 30, { now: new Date(now) });
+    assertEquals([r.runsDeleted, r.filesDeleted, r.dirsDeleted], [1, 0, 0]);
+    assertEquals(h.listRuns().map((x) => [x.id, x.status]), [["recent-skip", "skipped"]]);
+  } finally {
+    h.close();
+    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+  }
+});
+
 Deno.test("an old run's folder replaced by a link: the link goes, never what it points to", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
   const logDir = fixture(now);
