@@ -906,6 +906,16 @@ Deno.test({
           const run = runStatus[s];
           if (run !== "running") h.endRun(id, run, at + 1_000 * (i + 1));
         });
+        // A scheduled fire skipped for an overlap (the oldest run: listed last), with its reason.
+        const why = "skipped: the previous run (run 20251208-125900-st00, runner pid 4242) is " +
+          "still running";
+        h.recordSkipped({
+          id: "20251208-125950-skip",
+          target: "statuses",
+          at: Date.parse("2025-12-08T10:59:50Z"),
+          scheduledFor: Date.parse("2025-12-08T10:59:50Z"),
+          message: why,
+        });
         h.close();
         const page = await open(ctx, "/pipeline");
         // [class, text colour, font weight, background] of each element `sel` finds.
@@ -953,8 +963,14 @@ Deno.test({
           (await look("#durations .bar")).map((l) => [l[0], l[3]]),
           jobs.map(([, s]) => bar[s]),
         );
-        // The runs, newest first, and their labels.
-        const runs = (await cells(page, "#runs")).slice(0, statuses.length).map((r) => r[3]);
+        // The runs, newest first, and their labels; the skipped fire last, saying why.
+        const listed = await cells(page, "#runs");
+        assert.deepEqual(
+          [listed.length, listed.at(-1)![0], listed.at(-1)![3], listed.at(-1)![6]],
+          [statuses.length + 2, "20251208-125950-skip", "skipped", why],
+        );
+        assert.deepEqual((await look("#runs tbody td span")).at(-1)!.slice(0, 3), label.skipped);
+        const runs = listed.slice(0, statuses.length).map((r) => r[3]);
         assert.deepEqual(runs, [...statuses].reverse().map((s) => runStatus[s]));
         assert.deepEqual(
           (await look("#runs tbody td span")).slice(0, runs.length).map((l) => l.slice(0, 3)),

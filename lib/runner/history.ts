@@ -494,7 +494,8 @@ export class History {
 
   /**
    * The intended fire times (ms) of `target`'s scheduled runs recorded since `since` (fire time),
-   * oldest first, skipped fires included: a restarted scheduler does not fire them again (see runScheduler's firedEarlier).
+   * oldest first, skipped fires included: a restarted scheduler does not fire them again (see
+   * runScheduler's firedEarlier).
    */
   scheduledFires(target: string, since: number): number[] {
     return (this.#db.prepare(

@@ -167,6 +167,8 @@ async function render() {
       { label: "Status", value: (r) => status(r.status) },
       { label: "Started", value: (r) => fmtCairo(r.startedAt) },
       { label: "Duration", class: "num", value: (r) => fmtDuration(r.durationMs) },
+      // The counts of an ended run; why a scheduled fire was skipped; why a run was abandoned.
+      { label: "Message", value: (r) => r.message ?? "" },
     ],
     d.runs,
     (r) => r.id,
