@@ -615,6 +615,39 @@ Deno.test("a plan orders the pipeline's jobs by dependency and drops edges leavi
   assertEquals(models.deps.get("model"), []);
 });
 
+Deno.test("ties in a plan follow the pipeline's list, not the order of the jobs: section", () => {
+  // `check` is defined last and depends on nothing: listed first, it is planned (and, at
+  // concurrency 1, run) first; `late` after `load`, as listed, though defined before `extract`.
+  const m = parseManifest(
+    `pipelines:
+  p:
+    jobs: [check, extract, load, late]
+jobs:
+  late: {script: jobs/behave.ts}
+  extract: {script: jobs/behave.ts}
+  load: {script: jobs/behave.ts, depends_on: [extract]}
+  check: {script: jobs/behave.ts}
+`,
+    { root: ROOT },
+  );
+  assertEquals(planRun(m, "p").jobs.map((j) => j.id), ["check", "extract", "load", "late"]);
+  assertEquals(planRun(m, "p", { only: ["late", "load", "check"] }).jobs.map((j) => j.id), [
+    "check",
+    "load",
+    "late",
+  ]);
+  // The real pipelines: the health check first, cleanup last.
+  const real = loadManifest(`${REPO}/jobs.yaml`);
+  for (const p of ["full_pipeline", "transformations"]) {
+    const ids = planRun(real, p).jobs.map((j) => j.id);
+    assertEquals([ids[0], ids.length], [
+      "health_check",
+      real.pipelines.get(p)!.jobs.length,
+    ], p);
+  }
+  assertEquals(planRun(real, "full_pipeline").jobs.at(-1)!.id, "cleanup");
+});
+
 Deno.test("--from keeps a job and its downstream, --only keeps the named jobs", () => {
   assertEquals(planRun(DAG, "all", { from: "validate" }).jobs.map((j) => j.id), [
     "validate",
@@ -639,11 +672,20 @@ Deno.test("an unknown target or a --only/--from outside the target is a usage er
   );
   assertEquals(
     assertThrows(() => planRun(DAG, "models", { only: ["load"] }), UsageError).message,
-    "--only load: not part of pipeline models",
+    "--only load: not part of pipeline models (pipeline models has: model, report)",
   );
   assertEquals(
     assertThrows(() => planRun(DAG, "models", { from: "extract" }), UsageError).message,
-    "--from extract: not part of pipeline models",
+    "--from extract: not part of pipeline models (pipeline models has: model, report)",
+  );
+  // A name no job has (a typo) is said to be one.
+  assertEquals(
+    assertThrows(() => planRun(DAG, "models", { only: ["model", "reprot"] }), UsageError).message,
+    "--only reprot: no job reprot in jobs.yaml (pipeline models has: model, report)",
+  );
+  assertEquals(
+    assertThrows(() => planRun(DAG, "side", { from: "sid" }), UsageError).message,
+    "--from sid: no job sid in jobs.yaml (job side has: side)",
   );
   // `--only ,` (the CLI drops empty names): nothing named, which is not "nothing in common".
   assertEquals(

@@ -8,7 +8,8 @@
  *   - a job id selects that job alone (its dependencies are assumed done);
  *   - `--from j` keeps j and everything downstream of it in the target;
  *   - `--only a,b` keeps just those jobs of the target (combined with --from: both must hold).
- * Ties in the order follow the manifest's order of jobs.
+ * Ties in the order follow the pipeline's list of jobs (what its author reads as the order: with
+ * --concurrency 1, `health_check`, listed first, runs first wherever it is defined under `jobs:`).
  */
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { RUNNER_ENV } from "./job.ts";
@@ -55,8 +56,15 @@ export function planRun(manifest: Manifest, target: string, opts: PlanOptions = 
   const inTarget = new Set(pipeline ? pipeline.jobs : [target]);
   let selected = new Set(inTarget);
   const what = pipeline ? `pipeline ${target}` : `job ${target}`;
+  /** `--only x` / `--from x` naming a job outside the target: which, and what the target has. */
+  const outside = (flag: string, id: string) =>
+    new UsageError(
+      `${flag} ${id}: ${
+        manifest.jobs.has(id) ? `not part of ${what}` : `no job ${id} in ${manifest.file}`
+      } (${what} has: ${[...inTarget].join(", ")})`,
+    );
   if (opts.from !== undefined) {
-    if (!inTarget.has(opts.from)) throw new UsageError(`--from ${opts.from}: not part of ${what}`);
+    if (!inTarget.has(opts.from)) throw outside("--from", opts.from);
     const down = new Set([opts.from]);
     let grew = true;
     while (grew) {
@@ -74,7 +82,7 @@ export function planRun(manifest: Manifest, target: string, opts: PlanOptions = 
   if (opts.only !== undefined) {
     if (opts.only.length === 0) throw new UsageError("--only names no job (give --only a,b)");
     for (const o of opts.only) {
-      if (!inTarget.has(o)) throw new UsageError(`--only ${o}: not part of ${what}`);
+      if (!inTarget.has(o)) throw outside("--only", o);
     }
     selected = new Set([...selected].filter((id) => opts.only!.includes(id)));
     if (selected.size === 0) throw new UsageError("--only and --from select no job together");
@@ -83,14 +91,12 @@ export function planRun(manifest: Manifest, target: string, opts: PlanOptions = 
   for (const id of selected) {
     deps.set(id, manifest.jobs.get(id)!.dependsOn.filter((d) => selected.has(d)));
   }
-  // Kahn's algorithm, ties broken by manifest order (the manifest has no cycles).
+  // Kahn's algorithm, ties broken by the pipeline's list (the manifest has no cycles).
   const order: JobSpec[] = [];
   const done = new Set<string>();
-  const manifestOrder = [...manifest.jobs.keys()].filter((id) => selected.has(id));
-  while (order.length < manifestOrder.length) {
-    const next = manifestOrder.find((id) =>
-      !done.has(id) && deps.get(id)!.every((d) => done.has(d))
-    );
+  const listed = [...inTarget].filter((id) => selected.has(id));
+  while (order.length < listed.length) {
+    const next = listed.find((id) => !done.has(id) && deps.get(id)!.every((d) => done.has(d)));
     if (next === undefined) throw new Error("internal: cycle in a validated manifest");
     done.add(next);
     order.push(manifest.jobs.get(next)!);
