@@ -511,7 +511,11 @@ Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run, sc
   const cases: [string, string[], string, string][] = [
     ["run", run, `${state}/file`, "it is a file"],
     ["schedule", [], `${state}/file`, "it is a file"], // the repository's jobs.yaml
-    ["run", run, `${state}/file/logs`, "Not a directory (os error 20): mkdir"],
+    ["schedule", ["--dry-run"], `${state}/file/logs`, `${state}/file is a file`],
+    ["run", run, `${state}/file/logs`, `${state}/file is a file`],
+    // A dry run checks it too, creating nothing.
+    ["run", [...run, "--dry-run"], `${state}/file`, "it is a file"],
+    ["run", [...run, "--dry-run"], `${state}/file/logs/x`, `${state}/file is a file`],
     ["runs", [], `${state}/file`, "it is a file"],
     ["runs", ["20260101-000000-abcd"], `${state}/file/logs`, "Not a directory (os error 20): stat"],
   ];
@@ -527,6 +531,24 @@ Deno.test("an EGX_LOG_DIR that cannot be a folder exits 2 naming it, for run, sc
   }
   assertEquals(filesUnder(state), [`${state}/file`]);
   assertEquals(Deno.readTextFileSync(`${state}/file`), "kept\n");
+});
+
+Deno.test("--dry-run refuses the settings a run (or the scheduler) refuses: a malformed alert webhook URL, exit 2", async () => {
+  const { state, env } = tmpState();
+  const r = await cli("run", ["--manifest", `${DATA}/cli.yaml`, "ok_pipe", "--dry-run"], {
+    ...env,
+    EGX_ALERT_WEBHOOK_URL: "notaurl-s3cret",
+  });
+  assertEquals([r.code, r.stdout], [2, ""]);
+  assertEquals(
+    r.stderr,
+    "run: EGX_ALERT_WEBHOOK_URL must be an http(s) URL such as " +
+      "https://hooks.slack.com/services/...; its value is not one (not shown: secret)\n",
+  );
+  assertEquals(filesUnder(state), []);
+  const s = await cli("schedule", ["--dry-run"], { ...env, EGX_ALERT_WEBHOOK_URL: "notaurl" });
+  assertEquals([s.code, s.stdout], [2, ""]);
+  assert(s.stderr.startsWith("schedule: ConfigError: EGX_ALERT_WEBHOOK_URL must be"), s.stderr);
 });
 
 Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {

@@ -18,7 +18,7 @@
 import { flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
-import { History, historyPath, RunOverlapError, useLogDir } from "./history.ts";
+import { checkLogDir, History, historyPath, RunOverlapError, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
 import { type Plan, planRun, UsageError } from "./plan.ts";
@@ -89,8 +89,14 @@ export async function main(args: string[]): Promise<number> {
       only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
       from: values.from,
     });
+  const config = loadConfig();
+  const alerts = config.alerts; // a bad alert setting stops the run before it starts
+  const alertProblem = alertSettingsProblem(alerts);
+  if (alertProblem) throw new ConfigError(alertProblem);
   if (values["dry-run"]) {
-    // Full validation, and nothing written anywhere.
+    // Full validation (the settings above, the log folder, the manifest), and nothing written
+    // anywhere.
+    checkLogDir(config.logDir);
     const { loadManifest } = await importManifestModule();
     const manifest = loadManifest(values.manifest);
     const p = plan(manifest);
@@ -108,10 +114,6 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const config = loadConfig();
-  const alerts = config.alerts; // a bad alert setting stops the run before it starts
-  const alertProblem = alertSettingsProblem(alerts);
-  if (alertProblem) throw new ConfigError(alertProblem);
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
   let manifest: Manifest;

@@ -17,7 +17,7 @@
 import { flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
-import { History, historyPath, useLogDir } from "./history.ts";
+import { checkLogDir, History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { recordSkipped, runningElsewhere, runScheduled } from "./scheduled_run.ts";
 import {
@@ -69,7 +69,12 @@ export async function main(args: string[]): Promise<number> {
     console.error(`no pipeline in ${values.manifest} has a schedule: nothing to do`);
     return 2;
   }
+  const config = loadConfig();
+  const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
+  const alertProblem = alertSettingsProblem(alerts);
+  if (alertProblem) throw new ConfigError(alertProblem);
   if (values["dry-run"]) {
+    checkLogDir(config.logDir); // as the scheduler would, creating nothing
     for (const e of entries) {
       console.log(`${e.pipeline}: ${describeSchedule(e)}`);
       for (const t of upcoming(e, Date.now(), count)) {
@@ -79,10 +84,6 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  const config = loadConfig();
-  const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
-  const alertProblem = alertSettingsProblem(alerts);
-  if (alertProblem) throw new ConfigError(alertProblem);
   useLogDir(config.logDir);
   const lock = lockScheduler(config.logDir); // one scheduler per log directory
   let history: History;

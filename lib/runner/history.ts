@@ -601,10 +601,33 @@ export class History {
  * Makes the log folder (EGX_LOG_DIR) if needed. A path that cannot be a folder (a file, a folder
  * that cannot be made) is a configuration error: nothing runs, exit 2.
  */
+/**
+ * What useLogDir would say of `logDir`, without creating anything (a dry run): a file where the
+ * folder, or one of the folders above it, would be. Other problems (permissions) show at the run.
+ */
+export function checkLogDir(logDir: string): void {
+  for (let dir = logDir.replace(/\/+$/, "") || "/";;) {
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(dir);
+    } catch (e) {
+      const up = dir.includes("/") ? dir.slice(0, dir.lastIndexOf("/")) || "/" : ".";
+      const missing = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+      if (!missing || up === dir) return;
+      dir = up;
+      continue;
+    }
+    if (st.isDirectory) return;
+    const why = dir === logDir.replace(/\/+$/, "") ? "it is a file" : `${dir} is a file`;
+    throw new ConfigError(`the log folder ${logDir} (EGX_LOG_DIR) cannot be used: ${why}`);
+  }
+}
+
 export function useLogDir(logDir: string): void {
   try {
     Deno.mkdirSync(logDir, { recursive: true });
   } catch (e) {
+    checkLogDir(logDir); // a file in the way, named
     const why = e instanceof Deno.errors.AlreadyExists ? "it is a file" : (e as Error).message;
     throw new ConfigError(`the log folder ${logDir} (EGX_LOG_DIR) cannot be used: ${why}`);
   }
