@@ -6,6 +6,8 @@
  * it later, while the first jobs start).
  * Errors carry the same `code` values as node's (ERR_PARSE_ARGS_*), so callers handle both alike.
  */
+import { ConfigError, redact } from "../config/config.ts";
+
 export interface OptionSpec {
   type: "string" | "boolean";
   short?: string;
@@ -108,11 +110,27 @@ export function parseArgs<O extends Record<string, OptionSpec>>(
 
 /**
  * A flag's value as a whole number >= 1 (decimal digits only: "0x2", "1e1", " 2" and "2.0" are
- * refused, as by config's parseInteger), or undefined after printing why (the caller exits 2).
+ * refused, as by config's parseInteger); else an ArgsError saying why (the caller exits 2).
  */
-export function flagInteger(flag: string, raw: string): number | undefined {
+export function flagInteger(flag: string, raw: string): number {
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (Number.isSafeInteger(n) && n >= 1) return n;
-  console.error(`${flag} must be an integer >= 1, got ${JSON.stringify(raw)}`);
-  return undefined;
+  throw new ArgsError(
+    "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
+    `${flag} must be an integer >= 1, got ${JSON.stringify(raw)}`,
+  );
+}
+
+/**
+ * How a runner CLI (`prog`: run, runs, schedule) reports an error it ends on, the same in each:
+ * bad usage or configuration as `prog: message` (exit 2; options add "see --help"), anything
+ * else as `prog: Name: message` (exit 1). Secrets are masked.
+ */
+export function cliFailure(prog: string, e: unknown): { line: string; code: number } {
+  const err = e as Error & { code?: string };
+  if (e instanceof ConfigError) return { line: redact(`${prog}: ${err.message}`), code: 2 };
+  if (typeof err.code === "string" && err.code.startsWith("ERR_PARSE_ARGS")) {
+    return { line: `${prog}: ${err.message.split(". ")[0]} (see --help)`, code: 2 };
+  }
+  return { line: redact(`${prog}: ${err.name}: ${err.message}`), code: 1 };
 }

@@ -15,9 +15,9 @@
  * 130/143/129 cancelled by SIGINT/SIGTERM/SIGHUP (running jobs get the manifest's kill_grace to
  * stop; a SIGHUP ignored at the start, under `nohup`, stays ignored).
  */
-import { flagInteger, parseArgs } from "./args.ts";
+import { cliFailure, flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
-import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { checkLogDir, History, historyPath, RunOverlapError, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
@@ -73,12 +73,9 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  let concurrency: number | undefined;
-  if (values.concurrency !== undefined) {
-    const n = flagInteger("--concurrency", values.concurrency);
-    if (n === undefined) return 2;
-    concurrency = n;
-  }
+  const concurrency = values.concurrency === undefined
+    ? undefined
+    : flagInteger("--concurrency", values.concurrency);
   loadDotEnv();
   // Jobs' errors reach this process's output and history: mask every secret, not only those
   // this process reads itself.
@@ -197,15 +194,10 @@ if (import.meta.main) {
     } else if (e instanceof UsageError) {
       console.error(`run: ${e.message}`);
       code = 2;
-    } else if (e instanceof ConfigError) {
-      console.error(redact(`run: ${e.message}`));
-      code = 2;
-    } else if ((e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")) {
-      console.error(`run: ${(e as Error).message.split(". ")[0]} (see --help)`);
-      code = 2;
     } else {
-      console.error(redact(`run: ${(e as Error).name}: ${(e as Error).message}`));
-      code = 1;
+      const failure = cliFailure("run", e);
+      console.error(failure.line);
+      code = failure.code;
     }
   }
   Deno.exit(code);

@@ -7,7 +7,7 @@
  * that run's jobs and every attempt with its exit status and log file. A scheduled fire that did
  * not run (an overlap) is a run with status `skipped`, no jobs, and why as its message.
  */
-import { flagInteger, parseArgs } from "./args.ts";
+import { cliFailure, flagInteger, parseArgs } from "./args.ts";
 import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
 import { formatDuration } from "./duration.ts";
 import { History, historyPath, type RunRow } from "./history.ts";
@@ -107,7 +107,6 @@ export function main(args: string[]): number {
     return 2;
   }
   const last = values.last === undefined ? 20 : flagInteger("--last", values.last);
-  if (last === undefined) return 2;
   loadDotEnv();
   registerSecrets(); // masked again on display: rows written before a secret was set or known
   const logDir = loadConfig().logDir;
@@ -162,9 +161,8 @@ if (import.meta.main) {
   try {
     Deno.exit(main(Deno.args));
   } catch (e) {
-    console.error(`runs: ${(e as Error).name}: ${(e as Error).message}`);
-    const usage = e instanceof ConfigError ||
-      (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS");
-    Deno.exit(usage ? 2 : 1);
+    const failure = cliFailure("runs", e);
+    console.error(failure.line);
+    Deno.exit(failure.code);
   }
 }

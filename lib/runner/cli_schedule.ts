@@ -14,9 +14,9 @@
  *
  * --allow-all for the reasons cli_run.ts gives.
  */
-import { flagInteger, parseArgs } from "./args.ts";
+import { cliFailure, flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
-import { ConfigError, loadConfig, loadDotEnv, redact, registerSecrets } from "../config/config.ts";
+import { ConfigError, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { checkLogDir, History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
 import { recordSkipped, runningElsewhere, runScheduled } from "./scheduled_run.ts";
@@ -60,7 +60,6 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const count = flagInteger("--count", values.count);
-  if (count === undefined) return 2;
   loadDotEnv();
   registerSecrets(); // jobs' errors reach this process's output and history
   const manifest = loadManifest(values.manifest);
@@ -162,10 +161,9 @@ if (import.meta.main) {
       console.error(`schedule: ${e.message}`);
       code = 2;
     } else {
-      console.error(redact(`schedule: ${(e as Error).name}: ${(e as Error).message}`));
-      const usage = e instanceof ConfigError ||
-        (e as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS");
-      code = usage ? 2 : 1;
+      const failure = cliFailure("schedule", e);
+      console.error(failure.line);
+      code = failure.code;
     }
   }
   Deno.exit(code);
