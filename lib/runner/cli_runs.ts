@@ -15,7 +15,14 @@ import { History, historyPath, type RunRow } from "./history.ts";
 const HELP = `Usage: deno task runs [--last N] [<run-id>]
 
 Lists recorded runs (from <EGX_LOG_DIR>/runs.sqlite), newest first, or one run's jobs and
-attempts with their log files.`;
+attempts with their log files.
+
+Options:
+  --last N     how many runs to list (default 20)
+  <run-id>     one run: its whole id or a prefix only it has
+
+Exit codes: 0 listed, 1 no run has that id (or more than one starts with that prefix: give more
+of it), 2 bad usage or configuration.`;
 
 const dur = (ms: number | null) => (ms === null ? "-" : formatDuration(ms));
 const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 19) + "Z" : "-");
