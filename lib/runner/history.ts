@@ -576,13 +576,6 @@ export class History {
     this.#tx(fn);
   }
 
-  /**
-   * History files made before `runs.runner_start` existed get the column (schema version 1); the
-   * manifest cache once kept here (in the log folder, which jobs may write) is dropped (version 2:
-   * it lives in the runner's own folder, see manifest_cache.ts); `runs.scheduled_for` is added
-   * (version 3).
-   */
-
   #tx(fn: () => void) {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
@@ -596,11 +589,6 @@ export class History {
   }
 }
 
-/** The history file inside a log directory. */
-/**
- * Makes the log folder (EGX_LOG_DIR) if needed. A path that cannot be a folder (a file, a folder
- * that cannot be made) is a configuration error: nothing runs, exit 2.
- */
 /**
  * What useLogDir would say of `logDir`, without creating anything (a dry run): a file where the
  * folder, or one of the folders above it, would be. Other problems (permissions) show at the run.
@@ -623,6 +611,10 @@ export function checkLogDir(logDir: string): void {
   }
 }
 
+/**
+ * Makes the log folder (EGX_LOG_DIR) if needed. A path that cannot be a folder (a file, a folder
+ * that cannot be made) is a configuration error: nothing runs, exit 2.
+ */
 export function useLogDir(logDir: string): void {
   try {
     Deno.mkdirSync(logDir, { recursive: true });
@@ -633,6 +625,7 @@ export function useLogDir(logDir: string): void {
   }
 }
 
+/** The history file inside a log directory. */
 export function historyPath(logDir: string): string {
   return `${logDir.replace(/\/+$/, "")}/runs.sqlite`;
 }
@@ -676,6 +669,12 @@ function isBusy(e: unknown): boolean {
   return /database is locked|database table is locked/.test(String((e as Error)?.message));
 }
 
+/**
+ * History files made before `runs.runner_start` existed get the column (schema version 1); the
+ * manifest cache once kept here (in the log folder, which jobs may write) is dropped (version 2:
+ * it lives in the runner's own folder, see manifest_cache.ts); `runs.scheduled_for` is added
+ * (version 3).
+ */
 function migrate(db: DatabaseSync): void {
   const version = () =>
     (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
