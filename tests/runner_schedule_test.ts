@@ -967,6 +967,20 @@ async function recordedSession(
   return { fired, logs };
 }
 
+/** Steps for recordedSession: a manual run `id` of pipeline p (this process's) from `from` to `to`. */
+const manualRunSteps = (
+  history: History,
+  id: string,
+  from: string,
+  to: string,
+): [string, () => void][] => [
+  [
+    from,
+    () => history.startRun({ id, target: "p", trigger: "manual", jobs: [], at: Date.parse(from) }),
+  ],
+  [to, () => history.endRun(id, "ok", Date.parse(to))],
+];
+
 /** The skipped runs of the history, oldest first, without their (random) ids. */
 const skippedRows = (history: History) =>
   history.listRuns(100).reverse().filter((r) => r.status === "skipped").map((r) => ({
@@ -1057,20 +1071,7 @@ Deno.test("a queued fire that is dropped (another process's run in its way, or t
       "2026-05-01T10:45:00Z",
       {
         runMs: 16 * 60_000,
-        steps: [
-          ["2026-05-01T10:05:00Z", () =>
-            history.startRun({
-              id: manual,
-              target: "p",
-              trigger: "manual",
-              jobs: [],
-              at: Date.parse("2026-05-01T10:05:00Z"),
-            })],
-          [
-            "2026-05-01T10:25:00Z",
-            () => history.endRun(manual, "ok", Date.parse("2026-05-01T10:25:00Z")),
-          ],
-        ],
+        steps: manualRunSteps(history, manual, "2026-05-01T10:05:00Z", "2026-05-01T10:25:00Z"),
       },
     );
     assertEquals(fired.map((f) => [f[1].slice(11, 16), f[2]]), [
@@ -1124,20 +1125,12 @@ Deno.test("a scheduler restarted inside the autumn repeat does not fire a time w
       "2026-10-29T23:30:00+03:00",
       {
         runMs: 60_000,
-        steps: [
-          ["2026-10-29T23:05:00+03:00", () =>
-            history.startRun({
-              id: manual,
-              target: "p",
-              trigger: "manual",
-              jobs: [],
-              at: Date.parse("2026-10-29T23:05:00+03:00"),
-            })],
-          [
-            "2026-10-29T23:25:00+03:00",
-            () => history.endRun(manual, "ok", Date.parse("2026-10-29T23:25:00+03:00")),
-          ],
-        ],
+        steps: manualRunSteps(
+          history,
+          manual,
+          "2026-10-29T23:05:00+03:00",
+          "2026-10-29T23:25:00+03:00",
+        ),
       },
     );
     assertEquals(first.fired, [
