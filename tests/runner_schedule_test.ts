@@ -981,6 +981,26 @@ const manualRunSteps = (
   [to, () => history.endRun(id, "ok", Date.parse(to))],
 ];
 
+/** `fn` with a History in a fresh temporary folder, closed and removed afterwards. */
+async function withTempHistory(prefix: string, fn: (history: History) => Promise<void>) {
+  const dir = Deno.makeTempDirSync({ prefix });
+  const history = new History(`${dir}/runs.sqlite`);
+  try {
+    await fn(history);
+  } finally {
+    history.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** Pipeline p on `pattern` in Cairo with the `overlap` policy. */
+const everyP = (pattern: string, overlap: "skip" | "queue"): ScheduleEntry => ({
+  pipeline: "p",
+  pattern,
+  timezone: CAIRO,
+  overlap,
+});
+
 /** The skipped runs of the history, oldest first, without their (random) ids. */
 const skippedRows = (history: History) =>
   history.listRuns(100).reverse().filter((r) => r.status === "skipped").map((r) => ({
@@ -995,15 +1015,8 @@ const skippedRows = (history: History) =>
   }));
 
 Deno.test("a fire skipped for an overlap is recorded in the history as a skipped run, naming the run in its way", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_skip_rec_" });
-  const history = new History(`${dir}/runs.sqlite`);
-  try {
-    const e: ScheduleEntry = {
-      pipeline: "p",
-      pattern: "*/10 * * * *",
-      timezone: CAIRO,
-      overlap: "skip",
-    };
+  await withTempHistory("runner_sched_skip_rec_", async (history) => {
+    const e = everyP("*/10 * * * *", "skip");
     const { fired, logs } = await recordedSession(
       history,
       e,
@@ -1044,22 +1057,12 @@ Deno.test("a fire skipped for an overlap is recorded in the history as a skipped
       history.scheduledFires("p", 0).map((t) => new Date(t).toISOString().slice(11, 16)),
       ["10:00", "10:10", "10:20"],
     );
-  } finally {
-    history.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a queued fire that is dropped (another process's run in its way, or the scheduler stopping) is recorded as a skipped run", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_drop_rec_" });
-  const history = new History(`${dir}/runs.sqlite`);
-  try {
-    const e: ScheduleEntry = {
-      pipeline: "p",
-      pattern: "*/10 * * * *",
-      timezone: CAIRO,
-      overlap: "queue",
-    };
+  await withTempHistory("runner_sched_drop_rec_", async (history) => {
+    const e = everyP("*/10 * * * *", "queue");
     // p's own runs last 16 minutes; a manual run of p (this process's pid) runs 10:05-10:25 UTC.
     // 10:10 is queued and dropped at 10:16 (the manual run), 10:20 skipped, 10:30 runs, 10:40 is
     // queued behind it and dropped when the scheduler stops at 10:45.
@@ -1098,25 +1101,15 @@ Deno.test("a queued fire that is dropped (another process's run in its way, or t
       row("10:20", "10:20", `skipped: ${busy}`),
       row("10:45", "10:40", "queued fire dropped: stopping"),
     ]);
-  } finally {
-    history.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a scheduler restarted inside the autumn repeat does not fire a time whose first occurrence the previous one skipped", async () => {
   // The first scheduler (EEST) fires 23:00; a manual run of p from 23:05 to 23:25 makes it skip
   // 23:20. A second one starts at 23:10 of the repeat (EET): the second 23:20 is not fired (it
   // was, once, as a skipped fire); 23:40 and 00:00 fire.
-  const dir = Deno.makeTempDirSync({ prefix: "runner_sched_restart_skip_" });
-  const history = new History(`${dir}/runs.sqlite`);
-  try {
-    const e: ScheduleEntry = {
-      pipeline: "p",
-      pattern: "*/20 * * * *",
-      timezone: CAIRO,
-      overlap: "skip",
-    };
+  await withTempHistory("runner_sched_restart_skip_", async (history) => {
+    const e = everyP("*/20 * * * *", "skip");
     const manual = "20261029-200500-man1";
     const first = await recordedSession(
       history,
@@ -1165,10 +1158,7 @@ Deno.test("a scheduler restarted inside the autumn repeat does not fire a time w
         ["schedule", "ok", "2026-10-29T22:00:00.000Z"],
       ],
     );
-  } finally {
-    history.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("after a forward clock jump the overdue fire runs once and the missed ones are counted, not replayed", async () => {
