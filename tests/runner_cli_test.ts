@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { History } from "../lib/runner/history.ts";
 import { DatabaseSync } from "node:sqlite";
 import { loadManifest } from "../lib/runner/manifest.ts";
-import { jobCommand } from "../lib/runner/plan.ts";
+import { jobCommand, settingsProblems } from "../lib/runner/plan.ts";
 import { formatEvent } from "../lib/runner/status.ts";
 import { formatRun, formatRuns } from "../lib/runner/cli_runs.ts";
 import { formatDuration } from "../lib/runner/duration.ts";
@@ -552,6 +552,83 @@ Deno.test("--dry-run refuses the settings a run (or the scheduler) refuses: a ma
   const s = await cli("schedule", ["--dry-run"], { ...env, EGX_ALERT_WEBHOOK_URL: "notaurl" });
   assertEquals([s.code, s.stdout], [2, ""]);
   assert(s.stderr.startsWith("schedule: EGX_ALERT_WEBHOOK_URL must be"), s.stderr);
+});
+
+Deno.test("settingsProblems: every section of a job's settings parsed, each problem once", () => {
+  assertEquals(settingsProblems({}), []);
+  assertEquals(settingsProblems({ EGX_RETENTION_DAYS: "7", HOME: "/root" }), []);
+  assertEquals(
+    settingsProblems({
+      EGX_RETENTION_DAYS: "abc",
+      EGX_WAREHOUSE: "snowflake",
+      SNOWFLAKE_USER: "u",
+      EGX_ALERT_WEBHOOK_URL: "not-a-url",
+    }),
+    [
+      "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_PASSWORD or " +
+      "SNOWFLAKE_PRIVATE_KEY_PATH",
+      // Read by two sections (alerts and alertWebhookUrl): said once.
+      "EGX_ALERT_WEBHOOK_URL must be an http(s) URL such as https://hooks.slack.com/services/...; " +
+      "its value is not one (not shown: secret)",
+      'EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "abc"',
+    ],
+  );
+});
+
+Deno.test("a run (or the scheduler) whose jobs would refuse their settings exits 2 before anything runs; --dry-run says which", async () => {
+  const { state, env } = tmpState();
+  const bad = { ...env, EGX_RETENTION_DAYS: "abc" };
+  const args = ["--manifest", `${DATA}/settings.yaml`, "settings_pipe"];
+  const r = await cli("run", args, bad);
+  assertEquals([r.code, r.stdout], [2, ""]);
+  assertEquals(
+    r.stderr,
+    "run: settings that jobs of the run would refuse (nothing was started):\n" +
+      '  EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "abc" (jobs keeper, ' +
+      "keeper_too)\n" +
+      "  EGX_STREAM_SOURCE must be replay or tradingview, got carrier-pigeon (job fixed)\n",
+  );
+  // Not even the first job (which reads no setting) ran; no log folder, no history.
+  assertEquals(filesUnder(state), []);
+
+  const dry = await cli("run", [...args, "--dry-run"], bad);
+  assertEquals(dry.code, 2);
+  assertEquals(
+    dry.stdout.split("\n").filter((l) => /^\d+\. |settings:/.test(l)),
+    [
+      "1. recorder timeout 1h00m, retries 0",
+      "2. keeper (after recorder; trigger all_ok) timeout 1h00m, retries 0",
+      '   settings: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "abc"',
+      "3. keeper_too (after recorder; trigger all_ok) timeout 1h00m, retries 0",
+      '   settings: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "abc"',
+      "4. fixed (after recorder; trigger all_ok) timeout 1h00m, retries 0",
+      "   settings: EGX_STREAM_SOURCE must be replay or tradingview, got carrier-pigeon",
+    ],
+  );
+  assertEquals(
+    dry.stderr,
+    "run: 3 job(s) have settings that are not valid: keeper, keeper_too, fixed " +
+      '("settings:" above); the run would not start\n',
+  );
+  assertEquals(filesUnder(state), []);
+
+  // Only the plan's jobs count: without `fixed`, and a good retention, the run goes.
+  const good = await cli("run", [...args, "--only", "recorder,keeper,keeper_too"], {
+    ...env,
+    EGX_RETENTION_DAYS: "7",
+  });
+  assertEquals(good.code, 0, good.stderr);
+  assertEquals(Deno.statSync(`${state}/recorder-ran`).isFile, true);
+  Deno.removeSync(state, { recursive: true });
+
+  // The scheduler checks every scheduled job at its start (jobs.yaml's cleanup reads this one).
+  const s = await cli("schedule", ["--dry-run"], { ...env, EGX_RETENTION_DAYS: "0" });
+  assertEquals([s.code, s.stdout], [2, ""]);
+  assertEquals(
+    s.stderr,
+    "schedule: settings that scheduled jobs would refuse (nothing was scheduled):\n" +
+      '  EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "0" (job cleanup)\n',
+  );
 });
 
 Deno.test("--dry-run prints the plan with exact commands and permissions and runs nothing", async () => {

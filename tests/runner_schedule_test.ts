@@ -1364,7 +1364,7 @@ function webhookReceiver() {
   return { posts, server };
 }
 
-Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a failed run, recorded and alerted", async () => {
+Deno.test("a fire that finds jobs.yaml invalid, without its pipeline, or with settings its jobs refuse is a failed run, recorded and alerted", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "runner_sched_invalid_" });
   const { posts, server } = webhookReceiver();
   const history = new History(`${dir}/logs/runs.sqlite`);
@@ -1431,6 +1431,28 @@ Deno.test("a fire that finds jobs.yaml invalid or without its pipeline is a fail
     const third = history.getRun(r3.runId)!;
     assertEquals([third.run.message, third.jobs, third.attempts], [
       `not started: ${manifest} has no pipeline "p" now (pipelines: q)`,
+      [],
+      [],
+    ]);
+
+    // ... and one whose jobs would refuse their settings: nothing starts either.
+    Deno.writeTextFileSync(
+      manifest,
+      "pipelines:\n  p:\n    jobs: [j, k]\njobs:\n  j:\n    script: j.ts\n" +
+        "    env: {EGX_STREAM_SOURCE: carrier-pigeon}\n" +
+        "  k:\n    script: j.ts\n    permissions: {env: [EGX_RETENTION_DAYS]}\n",
+    );
+    const r4 = await runScheduled(manifest, "p", {
+      ...opts,
+      env: { EGX_RETENTION_DAYS: "abc" },
+      alerts: undefined,
+    });
+    const fourth = history.getRun(r4.runId)!;
+    assertEquals([r4.status, fourth.run.message, fourth.jobs, fourth.attempts], [
+      "failed",
+      "not started: settings that jobs of the run would refuse: EGX_STREAM_SOURCE must be " +
+      "replay or tradingview, got carrier-pigeon (job j); EGX_RETENTION_DAYS must be an integer " +
+      'between 1 and 36500, got "abc" (job k)',
       [],
       [],
     ]);

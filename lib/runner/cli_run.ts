@@ -9,7 +9,8 @@
  * found in /proc/self/fd, which Deno opens only under --allow-all (see launch.ts).
  *
  * Exit codes: 0 run ok (skipped jobs are ok), 1 run failed, 2 bad manifest, usage or configuration
- * (with --dry-run also: a job's command cannot be built, e.g. an unset `${VAR}` it refers to),
+ * (a setting a job of the run would refuse, e.g. EGX_RETENTION_DAYS=abc for cleanup; with
+ * --dry-run also: a job's command cannot be built, e.g. an unset `${VAR}` it refers to),
  * 3 not started: a run of the same target, or sharing one of its jobs, is still running on this
  * host (two runs of the same jobs against one warehouse at once; --allow-overlap runs anyway),
  * 130/143/129 cancelled by SIGINT/SIGTERM/SIGHUP (running jobs get the manifest's kill_grace to
@@ -21,7 +22,7 @@ import { ConfigError, loadConfig, loadDotEnv, registerSecrets } from "../config/
 import { checkLogDir, History, historyPath, RunOverlapError, useLogDir } from "./history.ts";
 import { ManifestError } from "./manifest_error.ts";
 import { importManifestModule, loadManifestCached } from "./manifest_cache.ts";
-import { type Plan, planRun, UsageError } from "./plan.ts";
+import { type Plan, planRun, planSettingsProblems, UsageError } from "./plan.ts";
 import type { Manifest } from "./manifest.ts";
 import { runTarget } from "./run.ts";
 import { formatPlan } from "./status.ts";
@@ -36,7 +37,8 @@ history: <EGX_LOG_DIR>/runs.sqlite (see \`deno task runs\`).
 
 Options:
   --dry-run            print the plan (order, exact commands, permissions) and run nothing
-                       (exit 2 if a job's command cannot be built, e.g. an unset \${VAR})
+                       (exit 2 if a job's command cannot be built, e.g. an unset \${VAR},
+                       or its settings are not valid, e.g. EGX_RETENTION_DAYS=abc)
   --only a,b           run only these jobs of the target
   --from job           run this job and everything downstream of it in the target
   --concurrency N      jobs at once (default: the pipeline's or settings.concurrency)
@@ -97,19 +99,26 @@ export async function main(args: string[]): Promise<number> {
     const { loadManifest } = await importManifestModule();
     const manifest = loadManifest(values.manifest);
     const p = plan(manifest);
-    const { lines, unbuildable } = formatPlan(
+    const { lines, unbuildable, misconfigured } = formatPlan(
       manifest,
       { ...p, concurrency: concurrency ?? p.concurrency },
       env,
     );
     lines.forEach((l) => console.log(l));
-    if (unbuildable.length === 0) return 0;
-    // The run would fail these jobs without starting them: a check by dry run must see it.
-    console.error(
-      `run: ${unbuildable.length} job(s) cannot start as configured: ${unbuildable.join(", ")} ` +
-        `("cannot build command" above)`,
-    );
-    return 2;
+    // The run would fail these jobs without starting them, or not start: a dry run must say so.
+    if (unbuildable.length > 0) {
+      console.error(
+        `run: ${unbuildable.length} job(s) cannot start as configured: ${unbuildable.join(", ")} ` +
+          `("cannot build command" above)`,
+      );
+    }
+    if (misconfigured.length > 0) {
+      console.error(
+        `run: ${misconfigured.length} job(s) have settings that are not valid: ` +
+          `${misconfigured.join(", ")} ("settings:" above); the run would not start`,
+      );
+    }
+    return unbuildable.length + misconfigured.length === 0 ? 0 : 2;
   }
   const dbPath = historyPath(config.logDir);
   let history: History | undefined;
@@ -120,6 +129,16 @@ export async function main(args: string[]): Promise<number> {
     // trace in the log folder (on a first run, not even the folder).
     manifest = await loadManifestCached(values.manifest);
     thePlan = plan(manifest);
+    // A bad value for the last job's settings (EGX_RETENTION_DAYS for cleanup) fails the run
+    // now, not at its end.
+    const problems = planSettingsProblems(manifest, thePlan.jobs, env);
+    if (problems.length > 0) {
+      throw new ConfigError(
+        `settings that jobs of the run would refuse (nothing was started):\n  ${
+          problems.join("\n  ")
+        }`,
+      );
+    }
     if (!exists(dbPath)) useLogDir(config.logDir);
     history = new History(dbPath);
   } catch (e) {

@@ -19,6 +19,7 @@ import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { checkLogDir, History, historyPath, useLogDir } from "./history.ts";
 import { loadManifest, ManifestError } from "./manifest.ts";
+import { planRun, planSettingsProblems } from "./plan.ts";
 import { recordSkipped, runningElsewhere, runScheduled } from "./scheduled_run.ts";
 import {
   describeSchedule,
@@ -72,6 +73,17 @@ export async function main(args: string[]): Promise<number> {
   const alerts = config.alerts; // a bad alert setting stops the scheduler now, not at a failure
   const alertProblem = alertSettingsProblem(alerts);
   if (alertProblem) throw new ConfigError(alertProblem);
+  // As `deno task run` does: a setting a scheduled job would refuse stops the scheduler now,
+  // not that job at its fire (each fire checks again: jobs.yaml may change).
+  const scheduled = new Set(entries.flatMap((e) => planRun(manifest, e.pipeline).jobs));
+  const problems = planSettingsProblems(manifest, [...scheduled], Deno.env.toObject());
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `settings that scheduled jobs would refuse (nothing was scheduled):\n  ${
+        problems.join("\n  ")
+      }`,
+    );
+  }
   if (values["dry-run"]) {
     checkLogDir(config.logDir); // as the scheduler would, creating nothing
     for (const e of entries) {

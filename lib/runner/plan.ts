@@ -13,7 +13,13 @@
  */
 import type { JobSpec, Manifest } from "./manifest.ts";
 import { RUNNER_ENV } from "./job.ts";
-import { isSecretVariable, redact } from "../config/config.ts";
+import {
+  type Config,
+  ConfigError,
+  isSecretVariable,
+  loadConfig,
+  redact,
+} from "../config/config.ts";
 import {
   childEnv,
   denoFlags,
@@ -179,4 +185,55 @@ export function shellLine(argv: readonly string[]): string {
     const a = redact(arg);
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
   }).join(" ");
+}
+
+/**
+ * What the configuration a job reads says of its own values, from the job's environment as the
+ * runner builds it (`JobCommand.env`): every section of lib/config parsed as the job would parse
+ * it, e.g. `EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "abc"`. A variable the
+ * job does not get reads as unset, and a section then falls back to its defaults, which are valid:
+ * every problem found is one of the job's own values.
+ */
+export function settingsProblems(env: Readonly<Record<string, string>>): string[] {
+  const config = loadConfig((name) => env[name] || undefined);
+  const problems: string[] = [];
+  for (const section of Object.keys(config) as (keyof Config)[]) {
+    try {
+      void config[section];
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      if (!problems.includes(e.message)) problems.push(e.message);
+    }
+  }
+  return problems;
+}
+
+/**
+ * The settings problems of the plan's jobs (settingsProblems), each once with the jobs it stops,
+ * e.g. `EGX_RETENTION_DAYS must be ... (job cleanup)`: checked before a run starts, so that a bad
+ * value for the pipeline's last job does not fail it at the end of the run. Jobs that declare no
+ * variable are not looked at; a job whose command cannot be built fails as it starts (its own
+ * message), and is left to that.
+ */
+export function planSettingsProblems(
+  manifest: Manifest,
+  jobs: readonly JobSpec[],
+  source: Readonly<Record<string, string>>,
+): string[] {
+  const byProblem = new Map<string, string[]>();
+  for (const job of jobs) {
+    if (job.permissions.env.length === 0 && Object.keys(job.env).length === 0) continue;
+    let cmd: JobCommand;
+    try {
+      cmd = jobCommand(manifest, job, { source });
+    } catch {
+      continue;
+    }
+    for (const p of settingsProblems(cmd.env)) {
+      byProblem.set(p, [...byProblem.get(p) ?? [], job.id]);
+    }
+  }
+  return [...byProblem].map(([p, ids]) =>
+    `${p} (${ids.length === 1 ? "job" : "jobs"} ${ids.join(", ")})`
+  );
 }

@@ -1,8 +1,8 @@
 /**
  * One scheduled fire of a pipeline: re-read jobs.yaml (job edits apply at the next fire), plan and
  * run the pipeline like `deno task run` (trigger "schedule"). A fire that cannot start, because
- * jobs.yaml became invalid or no longer has the pipeline, or for any other reason (e.g. its log
- * folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
+ * jobs.yaml became invalid or no longer has the pipeline, a job's settings are not valid (see
+ * planSettingsProblems), or for any other reason (e.g. its log folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
  * as its message) and alerted like any failed run. When not even that can be recorded, the error
  * says so (the scheduler logs it and goes on). Each run records the fire's intended time, which a
  * restarted scheduler reads (History.scheduledFires). Schedules are read once, when the scheduler
@@ -17,7 +17,7 @@ import { newRunId } from "./executor.ts";
 import { type History, RunOverlapError } from "./history.ts";
 import { loadManifestCached } from "./manifest_cache.ts";
 import { ManifestError } from "./manifest_error.ts";
-import { planRun, UsageError } from "./plan.ts";
+import { planRun, planSettingsProblems, UsageError } from "./plan.ts";
 import { guardedPrint, runTarget, type TargetResult } from "./run.ts";
 import {
   describeSchedule,
@@ -128,6 +128,10 @@ export async function runScheduled(
       );
     }
     const plan = planRun(manifest, pipeline);
+    const problems = planSettingsProblems(manifest, plan.jobs, opts.env);
+    if (problems.length > 0) {
+      throw new UsageError(`settings that jobs of the run would refuse: ${problems.join("; ")}`);
+    }
     const result = await runTarget(manifest, plan, {
       history: opts.history,
       logDir: opts.logDir,

@@ -5,7 +5,7 @@
 import { formatDuration } from "./duration.ts";
 import type { RunEvent, RunResult } from "./executor.ts";
 import type { Manifest } from "./manifest.ts";
-import { jobCommand, type Plan, shellLine } from "./plan.ts";
+import { jobCommand, type Plan, settingsProblems, shellLine } from "./plan.ts";
 import { redact } from "../config/config.ts";
 
 function clock(at: number): string {
@@ -63,14 +63,16 @@ export function formatSummary(r: RunResult): string[] {
 /**
  * The `--dry-run` plan: jobs in order, each with its dependencies, exact command and env, and
  * the jobs whose command cannot be built (an unset `${VAR}`, a bad permission entry): a real run
- * fails them without starting them.
+ * fails them without starting them; and the jobs whose settings are not valid (settingsProblems):
+ * a real run does not start.
  */
 export function formatPlan(
   manifest: Manifest,
   plan: Plan,
   env: Readonly<Record<string, string>>,
-): { lines: string[]; unbuildable: string[] } {
+): { lines: string[]; unbuildable: string[]; misconfigured: string[] } {
   const unbuildable: string[] = [];
+  const misconfigured: string[] = [];
   const lines = [
     `plan for ${plan.kind} ${plan.target}: ${plan.jobs.length} job(s), concurrency ${plan.concurrency}, cwd ${manifest.root}`,
   ];
@@ -96,11 +98,14 @@ export function formatPlan(
         }`,
       );
       lines.push(`   env passed: ${names.join(", ") || "(none declared)"}`);
+      const problems = settingsProblems(cmd.env);
+      for (const p of problems) lines.push(`   settings: ${p}`);
+      if (problems.length > 0) misconfigured.push(job.id);
     } catch (e) {
       lines.push(`   cannot build command: ${(e as Error).message}`);
       unbuildable.push(job.id);
     }
   });
   // Commands carry expanded args and permissions, and so may a secret.
-  return { lines: lines.map((l) => redact(l)), unbuildable };
+  return { lines: lines.map((l) => redact(l)), unbuildable, misconfigured };
 }
