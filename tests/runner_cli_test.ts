@@ -80,6 +80,8 @@ Deno.test("run prints live status and a summary, exits 0, and runs lists the run
   assertEquals(list.code, 0, list.stderr);
   const rows = list.stdout.trimEnd().split("\n");
   assertEquals(rows.length, 2);
+  // The last column: the jobs' counts, or why (a failed start, a skipped fire, alerts).
+  assert(rows[0].endsWith("  duration  result"), rows[0]);
   match(
     rows[1],
     new RegExp(`^${runId}  ok_pipe  manual    ok         \\d{4}-.*Z\\s+\\d+ms  2 ok$`),
@@ -255,7 +257,7 @@ Deno.test("runs lists a skipped fire with why, and runs <id> shows it with its f
   try {
     const list = await cli("runs", [], env);
     assertEquals([list.code, list.stdout.split("\n")], [0, [
-      "run                   target  trigger   status     started               duration  jobs",
+      "run                   target  trigger   status     started               duration  result",
       `20260501-111000-bbbb  p       schedule  skipped    2026-05-01 11:10:00Z       0ms  ${why}`,
       "20260501-110000-aaaa  p       schedule  ok         2026-05-01 11:00:00Z    23m00s",
       "",

@@ -33,7 +33,7 @@ export function formatRuns(runs: RunRow[]): string[] {
   const lines = [
     `${"run".padEnd(20)}  ${"target".padEnd(w)}  ${"trigger".padEnd(8)}  ${"status".padEnd(9)}  ${
       "started".padEnd(20)
-    }  ${"duration".padStart(8)}  jobs`,
+    }  ${"duration".padStart(8)}  result`,
   ];
   for (const r of runs) {
     lines.push(
