@@ -696,7 +696,7 @@ Deno.test({
       );
 
       await t.step(
-        "an index that appears in a live update gets a colour of its own, and the legend matches every line",
+        "an index that appears in a live update gets a colour of its own, and the legend matches every line; a company that gets prices joins the ticker picker",
         async () => {
           const path = `${dir}/indices.duckdb`;
           await Deno.copyFile(`${dir}/egx.duckdb`, path);
@@ -755,6 +755,34 @@ Deno.test({
               [],
             );
             await page.close();
+
+            // A company that gets prices while the ticker page is open joins its picker.
+            const ticker = await open({ ...ctx, srv: srv2 }, "/ticker/COMI?poll=1000");
+            const options = () =>
+              ticker.$$eval("#ticker-select option", (os) => os.map((o) => o.textContent!));
+            const listed = await options();
+            assert.equal(listed.some((o) => o.startsWith("AALR ")), false);
+            const priced = await holdWarehouse(path, {
+              before: "UPDATE DWH_GOLD.gold_dim_company SET HAS_PRICES = true " +
+                "WHERE TICKER = 'AALR'",
+            });
+            await priced.release();
+            const m = await ticker.evaluate(() => (globalThis as unknown as Egx).egx.renders);
+            await ticker.clock.runFor(1000);
+            await ticker.waitForFunction((k) => (globalThis as unknown as Egx).egx.renders > k, m);
+            assert.deepEqual(
+              await options(),
+              [
+                "AALR · General Company For Land Reclamation, Development & Reconstruction",
+                ...listed,
+              ],
+            );
+            assert.equal(await ticker.inputValue("#ticker-select"), "COMI");
+            assert.deepEqual(
+              await ticker.evaluate(() => (globalThis as unknown as Egx).egx.errors),
+              [],
+            );
+            await ticker.close();
           } finally {
             await ctx.browser.context.clock.resume();
             await srv2.stop();

@@ -204,7 +204,7 @@ export const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#
  * model run wrote new data), or at every poll with `everyPoll` (pages whose data also follows
  * the clock or Kafka). Polls /api/v1/version every `?poll=` ms (default 5000). A version counts
  * as shown only once `render` has succeeded with no stale answer (a busy warehouse answers with
- * its earlier data): until then every poll renders again.
+ * its earlier data): until then every poll renders again. `render` is given the version.
  */
 export function live(render, { everyPoll = false } = {}) {
   const status = document.getElementById("live");
@@ -219,7 +219,7 @@ export function live(render, { everyPoll = false } = {}) {
       let stale = false;
       if (first || everyPoll || v.dataVersion !== version) {
         const staleBefore = staleAnswers;
-        await render();
+        await render(v.dataVersion);
         stale = staleAnswers !== staleBefore;
         if (!stale) version = v.dataVersion;
         clearError();

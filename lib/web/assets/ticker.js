@@ -68,7 +68,13 @@ function ensureCharts() {
 }
 
 let picker; // the picker's fill, shared by renders that overlap (a range clicked while loading)
-function fillPicker() {
+/**
+ * Fill the picker at every live render (`live` passes the data version it renders; a range click
+ * passes none and shares the fill it finds): a company that gets prices while the page is open
+ * joins the list.
+ */
+function fillPicker(liveVersion) {
+  if (liveVersion !== undefined) picker = undefined;
   picker ??= loadPicker().catch((e) => {
     picker = undefined; // a failed fill is tried again by the next render
     throw e;
@@ -79,24 +85,25 @@ function fillPicker() {
 async function loadPicker() {
   const select = document.getElementById("ticker-select");
   const companies = await apiAll("/api/v1/companies", { hasPrices: "true" });
-  for (const c of companies) {
-    select.append(h("option", { value: c.ticker }, `${c.ticker} · ${c.name}`));
-  }
+  select.replaceChildren(
+    ...companies.map((c) => h("option", { value: c.ticker }, `${c.ticker} · ${c.name}`)),
+  );
   if (!ticker && companies.length) ticker = companies[0].ticker;
   select.value = ticker;
-  select.addEventListener("change", () => {
-    location.href = `/ticker/${encodeURIComponent(select.value)}`;
-  });
 }
+
+document.getElementById("ticker-select").addEventListener("change", (e) => {
+  location.href = `/ticker/${encodeURIComponent(e.target.value)}`;
+});
 
 /** Bumped by every render: a render that a later one (a range click) overtook draws nothing. */
 let renderId = 0;
 
-async function render() {
+async function render(version) {
   const id = ++renderId;
   const current = () => id === renderId;
   ensureCharts();
-  await fillPicker();
+  await fillPicker(version);
   if (!ticker || !current()) return;
   let company;
   try {
