@@ -9,6 +9,7 @@ import { cairoDate } from "../lib/market/calendar.ts";
 import { History } from "../lib/runner/history.ts";
 import { openWarehouse } from "../lib/warehouse/warehouse.ts";
 import { denoCacheEnv, denoOutput, taskFlags } from "./support/processes.ts";
+import { testTempDir } from "./support/temp_dir.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -49,7 +50,7 @@ function expectedDailyBars(): Map<string, number> {
 }
 
 Deno.test("deno task run full_pipeline loads the sample, builds and tests the models, and a rerun skips only the batch branch", async () => {
-  const state = Deno.makeTempDirSync({ prefix: "pipeline_" });
+  const state = testTempDir("pipeline_");
   const env = { EGX_WAREHOUSE: `${state}/egx.duckdb`, EGX_LOG_DIR: `${state}/logs` };
 
   const first = await run("full_pipeline", env);

@@ -6,13 +6,14 @@ import { planRun } from "../lib/runner/plan.ts";
 import { executePlan } from "../lib/runner/executor.ts";
 import { lockScheduler, SchedulerRunningError } from "../lib/runner/scheduler_lock.ts";
 import { denoCacheEnv, projectJob } from "./support/processes.ts";
+import { testTempDir } from "./support/temp_dir.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DAY = 86_400_000;
 
 /** A log folder with old and recent runs, an old run still running, and loose files. */
 function fixture(now: number) {
-  const logDir = `${Deno.makeTempDirSync({ prefix: "runner_cleanup_" })}/logs`;
+  const logDir = `${testTempDir("runner_cleanup_")}/logs`;
   const h = new History(`${logDir}/runs.sqlite`);
   const old = (d: number) => new Date(now - d * DAY);
   const addRun = (id: string, daysAgo: number, finished: boolean) => {
@@ -106,12 +107,11 @@ Deno.test("cleanup deletes old finished runs and old log files, keeping recent a
   h.close();
   // Nothing left to delete the second time.
   assertEquals(cleanup(logDir, 30, { now: new Date(now) }).filesDeleted, 0);
-  Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
 Deno.test("cleanup deletes an old skipped fire's record like any finished run's (it has no logs)", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
-  const logDir = `${Deno.makeTempDirSync({ prefix: "runner_cleanup_skipped_" })}/logs`;
+  const logDir = `${testTempDir("runner_cleanup_skipped_")}/logs`;
   const h = new History(`${logDir}/runs.sqlite`);
   try {
     for (const [id, daysAgo] of [["old-skip", 40], ["recent-skip", 2]] as const) {
@@ -124,7 +124,6 @@ Deno.test("cleanup deletes an old skipped fire's record like any finished run's 
     assertEquals(h.listRuns().map((x) => [x.id, x.status]), [["recent-skip", "skipped"]]);
   } finally {
     h.close();
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
 
@@ -147,13 +146,12 @@ Deno.test("an old run's folder replaced by a link: the link goes, never what it 
     ]);
   } finally {
     Deno.removeSync(outside, { recursive: true });
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
 
 Deno.test("cleanup deletes nothing in a folder without the run history (EGX_LOG_DIR pointed astray)", () => {
   const now = Date.parse("2026-06-01T00:00:00Z");
-  const dir = Deno.makeTempDirSync({ prefix: "runner_cleanup_astray_" });
+  const dir = testTempDir("runner_cleanup_astray_");
   for (const f of ["syslog.log", "runs/x/a.1.log", "data.csv"]) {
     Deno.mkdirSync(`${dir}/${f}`.slice(0, `${dir}/${f}`.lastIndexOf("/")), { recursive: true });
     Deno.writeTextFileSync(`${dir}/${f}`, "old\n");
@@ -169,7 +167,6 @@ Deno.test("cleanup deletes nothing in a folder without the run history (EGX_LOG_
   });
   assertEquals(tree(dir), before);
   assertEquals(before, ["data.csv", "runs/", "runs/x/", "runs/x/a.1.log", "syslog.log"]);
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("cleanup keeps the lock of a scheduler running for longer than the retention", () => {
@@ -193,7 +190,6 @@ Deno.test("cleanup keeps the lock of a scheduler running for longer than the ret
     assertEquals((refused as SchedulerRunningError).pid, Deno.pid);
   } finally {
     lock.close();
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
 
@@ -233,7 +229,6 @@ Deno.test("a cleanup stopped half-way leaves old files, never a record pointing 
   Deno.utimeSync(runDir, new Date(now - 40 * DAY), new Date(now - 40 * DAY));
   const r = cleanup(logDir, 30, { now: new Date(now) });
   assertEquals([r.runsDeleted, tree(logDir).some((p) => p.startsWith("runs/old-run"))], [0, false]);
-  Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
 });
 
 Deno.test("the cleanup job in jobs.yaml runs under the runner with only its declared permissions", async () => {
@@ -303,71 +298,63 @@ Deno.test("the cleanup job in a folder without the run history deletes nothing a
 
 Deno.test("a bad --days is a usage error (exit 2, not retried), worded like EGX_RETENTION_DAYS's", async () => {
   const logDir = fixture(Date.now());
-  try {
-    const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "0" });
+  const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "0" });
+  assertEquals(
+    [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+    [
+      2,
+      'cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "0"',
+    ],
+  );
+  for (const bad of ["0", "-1", "abc", "1.5", ""]) {
+    const r = await cleanupJob(logDir, {}, [`--days=${bad}`]);
     assertEquals(
-      [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+      [r.code, r.stderr.replace(/ \(at [^)]*\)\n$/, "")],
       [
         2,
-        'cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "0"',
+        `cleanup: ConfigError: --days must be an integer between 1 and 36500, got ${
+          JSON.stringify(bad)
+        }`,
       ],
     );
-    for (const bad of ["0", "-1", "abc", "1.5", ""]) {
-      const r = await cleanupJob(logDir, {}, [`--days=${bad}`]);
-      assertEquals(
-        [r.code, r.stderr.replace(/ \(at [^)]*\)\n$/, "")],
-        [
-          2,
-          `cleanup: ConfigError: --days must be an integer between 1 and 36500, got ${
-            JSON.stringify(bad)
-          }`,
-        ],
-      );
-    }
-    // Nothing was deleted.
-    assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
-  } finally {
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
+  // Nothing was deleted.
+  assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
 });
 
 Deno.test("a retention above 36500 days (100 years) is refused with exit 2, naming the setting", async () => {
   const logDir = fixture(Date.now());
-  try {
-    // Such a cutoff is before the earliest date there is: it crashed (RangeError, exit 1).
-    for (const days of ["200000000", "36501"]) {
-      const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: days });
-      const flag = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "30" }, ["--days", days]);
-      assertEquals(
-        [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
-        [
-          2,
-          `cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "${days}"`,
-        ],
-      );
-      assertEquals(
-        [flag.code, flag.stderr.replace(/ \(at [^)]*\)\n$/, "")],
-        [2, `cleanup: ConfigError: --days must be an integer between 1 and 36500, got "${days}"`],
-      );
-    }
-    // 100 years is allowed: the fixture's runs are younger (exit 78, nothing to do).
-    assertEquals((await cleanupJob(logDir, { EGX_RETENTION_DAYS: "36500" })).code, 78);
-    assertEquals((await cleanupJob(logDir, {}, ["--days=36500"])).code, 78);
-    assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
-    // Called directly, cleanup says what is wrong instead of "Invalid time value".
-    let err: unknown;
-    try {
-      cleanup(logDir, 200_000_000);
-    } catch (e) {
-      err = e;
-    }
+  // Such a cutoff is before the earliest date there is: it crashed (RangeError, exit 1).
+  for (const days of ["200000000", "36501"]) {
+    const env = await cleanupJob(logDir, { EGX_RETENTION_DAYS: days });
+    const flag = await cleanupJob(logDir, { EGX_RETENTION_DAYS: "30" }, ["--days", days]);
     assertEquals(
-      [err instanceof RangeError, (err as Error).message],
-      [true, "retention must be an integer between 1 and 36500 days, got 200000000"],
+      [env.code, env.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+      [
+        2,
+        `cleanup: ConfigError: EGX_RETENTION_DAYS must be an integer between 1 and 36500, got "${days}"`,
+      ],
     );
-  } finally {
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
+    assertEquals(
+      [flag.code, flag.stderr.replace(/ \(at [^)]*\)\n$/, "")],
+      [2, `cleanup: ConfigError: --days must be an integer between 1 and 36500, got "${days}"`],
+    );
   }
+  // 100 years is allowed: the fixture's runs are younger (exit 78, nothing to do).
+  assertEquals((await cleanupJob(logDir, { EGX_RETENTION_DAYS: "36500" })).code, 78);
+  assertEquals((await cleanupJob(logDir, {}, ["--days=36500"])).code, 78);
+  assertEquals(tree(logDir).includes("runs/old-run/a.1.log"), true);
+  // Called directly, cleanup says what is wrong instead of "Invalid time value".
+  let err: unknown;
+  try {
+    cleanup(logDir, 200_000_000);
+  } catch (e) {
+    err = e;
+  }
+  assertEquals(
+    [err instanceof RangeError, (err as Error).message],
+    [true, "retention must be an integer between 1 and 36500 days, got 200000000"],
+  );
 });
 
 Deno.test("cleanup keeps the crontab's flock files at the top of the log folder, held or not", async () => {
@@ -399,7 +386,6 @@ Deno.test("cleanup keeps the crontab's flock files at the top of the log folder,
   } finally {
     holder.kill("SIGKILL");
     await holder.status;
-    Deno.removeSync(logDir.slice(0, -"/logs".length), { recursive: true });
   }
 });
 

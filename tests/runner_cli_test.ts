@@ -8,6 +8,7 @@ import { formatRun, formatRuns } from "../lib/runner/cli_runs.ts";
 import { formatDuration } from "../lib/runner/duration.ts";
 import { startSmtpServer } from "./support/smtp_server.ts";
 import { denoCacheEnv, denoOutput, taskFlags, waitForEnd } from "./support/processes.ts";
+import { testTempDir } from "./support/temp_dir.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA = `${REPO}/tests/testdata/runner`;
@@ -42,7 +43,7 @@ function cli(cli: string, args: string[], env: Record<string, string> = {}) {
 }
 
 function tmpState() {
-  const state = Deno.makeTempDirSync({ prefix: "runner_cli_" });
+  const state = testTempDir("runner_cli_");
   return { state, env: { STATE: state, EGX_LOG_DIR: `${state}/logs` } };
 }
 
@@ -254,26 +255,22 @@ Deno.test("runs lists a skipped fire with why, and runs <id> shows it with its f
   } finally {
     h.close();
   }
-  try {
-    const list = await cli("runs", [], env);
-    assertEquals([list.code, list.stdout.split("\n")], [0, [
-      "run                   target  trigger   status     started               duration  result",
-      `20260501-111000-bbbb  p       schedule  skipped    2026-05-01 11:10:00Z       0ms  ${why}`,
-      "20260501-110000-aaaa  p       schedule  ok         2026-05-01 11:00:00Z    23m00s",
-      "",
-    ]]);
-    const one = await cli("runs", ["20260501-111000-bbbb"], env);
-    assertEquals([one.code, one.stdout.split("\n")], [0, [
-      "run 20260501-111000-bbbb  p  skipped  (schedule, fire time 2026-05-01 11:10:00Z, started " +
-      `2026-05-01 11:10:00Z, 0ms, runner pid ${Deno.pid} on ${Deno.hostname()})`,
-      `  ${why}`,
-      "",
-      "  no jobs",
-      "",
-    ]]);
-  } finally {
-    Deno.removeSync(state, { recursive: true });
-  }
+  const list = await cli("runs", [], env);
+  assertEquals([list.code, list.stdout.split("\n")], [0, [
+    "run                   target  trigger   status     started               duration  result",
+    `20260501-111000-bbbb  p       schedule  skipped    2026-05-01 11:10:00Z       0ms  ${why}`,
+    "20260501-110000-aaaa  p       schedule  ok         2026-05-01 11:00:00Z    23m00s",
+    "",
+  ]]);
+  const one = await cli("runs", ["20260501-111000-bbbb"], env);
+  assertEquals([one.code, one.stdout.split("\n")], [0, [
+    "run 20260501-111000-bbbb  p  skipped  (schedule, fire time 2026-05-01 11:10:00Z, started " +
+    `2026-05-01 11:10:00Z, 0ms, runner pid ${Deno.pid} on ${Deno.hostname()})`,
+    `  ${why}`,
+    "",
+    "  no jobs",
+    "",
+  ]]);
 });
 
 Deno.test("a failed run exits 1, shows the log's last lines, and alerts without leaking secrets", async () => {
@@ -445,7 +442,7 @@ Deno.test("email alert settings that cannot work exit 2 before anything runs or 
     ],
   ];
   // A manifest with a schedule, outside the log folder (nothing may be written there).
-  const dir = Deno.makeTempDirSync({ prefix: "runner_cli_" });
+  const dir = testTempDir("runner_cli_");
   Deno.writeTextFileSync(`${dir}/noop.ts`, "");
   const scheduled = `${dir}/jobs.yaml`;
   Deno.writeTextFileSync(
@@ -462,9 +459,7 @@ Deno.test("email alert settings that cannot work exit 2 before anything runs or 
     const s = await cli("schedule", ["--manifest", scheduled], { ...env, ...settings });
     assertEquals([s.code, s.stderr, s.stdout], [2, `schedule: ${message}\n`, ""]);
     assertEquals(filesUnder(state), []);
-    Deno.removeSync(state, { recursive: true });
   }
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("runs with two run ids or an empty one is a usage error (exit 2), not another listing", async () => {
@@ -621,7 +616,6 @@ Deno.test("a run (or the scheduler) whose jobs would refuse their settings exits
   });
   assertEquals(good.code, 0, good.stderr);
   assertEquals(Deno.statSync(`${state}/recorder-ran`).isFile, true);
-  Deno.removeSync(state, { recursive: true });
 
   // The scheduler checks every scheduled job at its start (jobs.yaml's cleanup reads this one).
   const s = await cli("schedule", ["--dry-run"], { ...env, EGX_RETENTION_DAYS: "0" });
@@ -984,7 +978,7 @@ Deno.test("every job in jobs.yaml answers --help when run alone with its header'
 });
 
 Deno.test("validate reports a model with an unknown ref at its file, line and column", async () => {
-  const root = Deno.makeTempDirSync({ prefix: "validate_models_" });
+  const root = testTempDir("validate_models_");
   const copy = new Deno.Command("cp", { args: ["-r", `${REPO}/models`, `${root}/models`] });
   assert((await copy.output()).success);
   const file = `${root}/models/marts/gold_dim_company.sql`;

@@ -5,6 +5,7 @@ import {
 } from "node:assert/strict";
 import { type Manifest, parseManifest } from "../lib/runner/manifest.ts";
 import { denoCacheEnv, waitForEnd } from "./support/processes.ts";
+import { testTempDir } from "./support/temp_dir.ts";
 import { registerSecrets } from "../lib/config/config.ts";
 import { planRun } from "../lib/runner/plan.ts";
 import { RUNNER_ENV } from "../lib/runner/job.ts";
@@ -52,7 +53,7 @@ async function runYaml(
     root?: string;
   } = {},
 ) {
-  const tmp = opts.tmp ?? Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = opts.tmp ?? testTempDir("runner_exec_");
   const root = opts.root ?? ROOT;
   const manifest = parseManifest(yaml, { root, checkScripts: opts.checkScripts });
   const logDir = `${tmp}/logs`;
@@ -491,7 +492,7 @@ function processExists(pid: number): boolean {
 }
 
 Deno.test("a job killed by a signal is reported as killed, with the signal", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const pidFile = `${tmp}/pid`;
   const killer = (async () => {
     for (let i = 0; i < 200; i++) {
@@ -536,7 +537,7 @@ jobs:
 });
 
 Deno.test("a job sees only its declared variables and files, in a cleared environment", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   Deno.writeTextFileSync(`${tmp}/allowed.txt`, "hello");
   Deno.writeTextFileSync(`${tmp}/secret.txt`, "s3cr3t");
   // While the job holds, read its whole process environment from outside.
@@ -609,7 +610,7 @@ jobs:
 });
 
 Deno.test("a script named like a deno flag is run as a script, never read as a flag", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const probe = 'console.log((await Deno.permissions.query({ name: "run" })).state, Deno.args);\n';
   Deno.writeTextFileSync(`${tmp}/--allow-run=x.ts`, probe);
   Deno.writeTextFileSync(`${tmp}/-A.ts`, probe);
@@ -632,7 +633,7 @@ pipelines:
 });
 
 Deno.test("numbers and booleans in args and env reach the job as written, not as parsed", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   Deno.writeTextFileSync(
     `${tmp}/show.ts`,
     'console.log(JSON.stringify([Deno.args, Deno.env.get("CODE"), Deno.env.get("ON")]));\n',
@@ -712,7 +713,7 @@ ${job("later", "", "    depends_on: [long]\n")}`,
 });
 
 Deno.test("history.batch records its rows in one transaction: an error inside leaves none of them", () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const h = new History(`${tmp}/runs.sqlite`);
   try {
     h.startRun({ id: "r1", target: "p", trigger: "manual", jobs: ["a", "b"], at: 0 });
@@ -773,7 +774,7 @@ async function runCatching(
 }
 
 Deno.test("an observer that throws disturbs neither the run nor its history; the run then reports it", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const manifest = parseManifest(
     `settings: {concurrency: 1}
 pipelines:
@@ -821,7 +822,7 @@ class FailingHistory extends History {
 }
 
 Deno.test("a history that cannot be written ends the run with its error and stops the running jobs", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const manifest = parseManifest(
     `settings: {concurrency: 2}
 pipelines:
@@ -849,7 +850,7 @@ jobs:
 Deno.test("after the history fails, nothing more of the run starts: no waiting job, no retry", async () => {
   // A scheduler lives on after such a run: anything started now would run unrecorded, beside the
   // pipeline's next fire, after its run lock was released.
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   // At 1 s quick's end cannot be recorded: slow is stopped (which would let after_slow start),
   // and flaky waits for its retry (due 2 s after its first attempt failed).
   const manifest = parseManifest(
@@ -916,7 +917,7 @@ Deno.test("a run's runner is alive only while its pid is still the process that 
     assertEquals(runnerAlive(child.pid, null), true);
     // The next runner start marks a run whose pid went to another process abandoned, and
     // leaves a live one alone; a history file from before the identity column gets it.
-    const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+    const tmp = testTempDir("runner_exec_");
     const path = `${tmp}/runs.sqlite`;
     const old = new DatabaseSync(path);
     old.exec(
@@ -937,7 +938,6 @@ Deno.test("a run's runner is alive only while its pid is still the process that 
     assertEquals(h2.markStale(), ["reused"]);
     assertEquals(h2.getRun("live")!.run.status, "running");
     h2.close();
-    Deno.removeSync(tmp, { recursive: true });
   } finally {
     child.kill("SIGKILL");
     await child.status;
@@ -947,7 +947,7 @@ Deno.test("a run's runner is alive only while its pid is still the process that 
 });
 
 Deno.test("a run's lock decides before its pid: held means alive, free means its runner is gone", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const sleeper = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" })
     .spawn();
   const ended = new Deno.Command("true").spawn();
@@ -1000,12 +1000,11 @@ Deno.test("a run's lock decides before its pid: held means alive, free means its
   } finally {
     sleeper.kill("SIGKILL");
     await sleeper.status;
-    Deno.removeSync(tmp, { recursive: true });
   }
 });
 
 Deno.test("startRun with refuseOverlap refuses beside a live run of the same target or a shared job, recording nothing", () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const h = new History(`${tmp}/runs.sqlite`);
   const start = (id: string, target: string, jobs: string[], refuseOverlap?: boolean) =>
     h.startRun({ id, target, trigger: "manual", jobs, at: Date.now(), refuseOverlap });
@@ -1055,7 +1054,6 @@ Deno.test("startRun with refuseOverlap refuses beside a live run of the same tar
     lock.close();
   } finally {
     h.close();
-    Deno.removeSync(tmp, { recursive: true });
   }
 });
 
@@ -1067,7 +1065,7 @@ Deno.test("markStale never overwrites a run its runner ended between markStale's
   // write transaction then waits for that commit. First the same steps rolled back (a runner gone
   // without ending its run): the run is marked abandoned, so the FIFO reads as a free lock, and
   // in the second only the status read again inside markStale's transaction keeps the run 'ok'.
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const path = `${tmp}/runs.sqlite`;
   const runner = new Worker(
     URL.createObjectURL(
@@ -1122,12 +1120,11 @@ Deno.test("markStale never overwrites a run its runner ended between markStale's
   } finally {
     h.close();
     runner.terminate();
-    Deno.removeSync(tmp, { recursive: true });
   }
 });
 
 Deno.test("a failed job's last lines are shown printable: control characters escaped, long lines cut", () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const log = `${tmp}/job.1.log`;
   Deno.writeTextFileSync(
     log,
@@ -1140,7 +1137,6 @@ Deno.test("a failed job's last lines are shown printable: control characters esc
     "bell\\x07 del\\x7f",
     `${"y".repeat(300)}... (700 more characters)`,
   ]);
-  Deno.removeSync(tmp, { recursive: true });
 });
 
 Deno.test("retries wait retry_backoff, doubled each time up to an hour; a longer one as given", () => {
@@ -1152,7 +1148,7 @@ Deno.test("retries wait retry_backoff, doubled each time up to an hour; a longer
 });
 
 Deno.test("a history that cannot be opened is named in the error, with the reason", () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   Deno.mkdirSync(`${tmp}/runs.sqlite`); // where the file should be
   assertThrows(
     () => new History(`${tmp}/runs.sqlite`),
@@ -1161,13 +1157,12 @@ Deno.test("a history that cannot be opened is named in the error, with the reaso
         `cannot open the run history ${tmp}/runs.sqlite: unable to open database file: ` +
           `${tmp}/runs.sqlite (Is a directory (os error 21): open '${tmp}/runs.sqlite')`,
   );
-  Deno.removeSync(tmp, { recursive: true });
 });
 
 Deno.test("a history opened while another process holds a new file's lock waits for it instead of failing", async () => {
   // Runners started together on a new log folder: one creates the file and holds its lock while
   // the others switch it to WAL and create the schema.
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const path = `${tmp}/runs.sqlite`;
   const holder = new Deno.Command(Deno.execPath(), {
     args: [
@@ -1195,11 +1190,10 @@ db.close();`,
   await holder.stdout.cancel();
   assertEquals((await holder.status).code, 0);
   assert(waited > 100, `opened after ${waited} ms, while the file was locked`);
-  Deno.removeSync(tmp, { recursive: true });
 });
 
 Deno.test("a failed job's last line longer than the window read is shown by its end, not dropped", () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const log = `${tmp}/job.1.log`;
   // One line of 20,000 characters (a JSON error, a minified stack): no line starts in the last
   // 16 KB, and the tail was empty.
@@ -1208,7 +1202,6 @@ Deno.test("a failed job's last line longer than the window read is shown by its 
   // Without a final newline, the same.
   Deno.writeTextFileSync(log, `starting\nError: ${"x".repeat(19_986)}\t{"row":42}`);
   assertEquals(tailOf(log, 10), [`... ${"x".repeat(288)}  {"row":42}`]);
-  Deno.removeSync(tmp, { recursive: true });
 });
 
 // Last: the secret it registers stays registered for the rest of this file's tests.
@@ -1216,7 +1209,7 @@ Deno.test("the last lines of a long log never start inside a line, where a secre
   registerSecrets((k) =>
     ({ SNOWFLAKE_PASSWORD: "Sf-Tail-Secret-42" } as Record<string, string>)[k]
   );
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const log = `${tmp}/job.1.log`;
   // The last 16 KB start inside the secret: "ail-Secret-42" alone would not be masked.
   const rest = "z\n".repeat(8181);
@@ -1230,14 +1223,13 @@ Deno.test("the last lines of a long log never start inside a line, where a secre
   assertEquals(whole.length, 16_384);
   Deno.writeTextFileSync(log, `login refused\n${whole}`);
   assertEquals(tailOf(log, 10_000)[0], "first");
-  Deno.removeSync(tmp, { recursive: true });
 });
 
 Deno.test("a log that cannot be masked is said on the runner's stderr, the log left as written", async () => {
   registerSecrets((k) =>
     ({ SNOWFLAKE_PASSWORD: "Sf-Tail-Secret-42" } as Record<string, string>)[k]
   );
-  const tmp = Deno.makeTempDirSync({ prefix: "runner_exec_" });
+  const tmp = testTempDir("runner_exec_");
   const logDir = `${tmp}/logs`;
   const runId = "20260101-000000-beef";
   const log = `${logDir}/runs/${runId}/leak.1.log`;
@@ -1272,5 +1264,4 @@ Deno.test("a log that cannot be masked is said on the runner's stderr, the log l
   );
   assertEquals(Deno.readTextFileSync(log), "login Sf-Tail-Secret-42 refused\n");
   assertEquals([...Deno.readDirSync(`${log}.masking`)].map((e) => e.name), ["kept"]);
-  Deno.removeSync(tmp, { recursive: true });
 });

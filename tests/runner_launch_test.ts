@@ -1,10 +1,9 @@
 import assert, { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { launch } from "../lib/runner/launch.ts";
 import { taskFlags, waitForEnd } from "./support/processes.ts";
+import { testTempDir } from "./support/temp_dir.ts";
 
-function tmp(): string {
-  return Deno.makeTempDirSync({ prefix: "egx-launch-" });
-}
+const tmp = () => testTempDir("egx-launch-");
 
 /** Field 5 of /proc/PID/stat: the process group id (the name in field 2 may hold spaces). */
 function pgrpOf(stat: string): number {

@@ -121,7 +121,9 @@ export async function startPythonServer(
       String(Deno.pid),
       ...args,
     ],
-    env: { DIR: dir, LOG: logFile },
+    // TMPDIR: what the server puts in temporary folders (fakesnow's stage bucket, made when it
+    // is imported) goes in `dir`, which the server removes when this process is gone.
+    env: { DIR: dir, LOG: logFile, TMPDIR: dir },
     stdout: "null",
     stderr: "piped",
   }).output();
