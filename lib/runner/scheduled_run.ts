@@ -2,14 +2,15 @@
  * One scheduled fire of a pipeline: re-read jobs.yaml (job edits apply at the next fire), plan and
  * run the pipeline like `deno task run` (trigger "schedule"). A fire that cannot start, because
  * jobs.yaml became invalid or no longer has the pipeline, a job's settings are not valid (see
- * planSettingsProblems), or for any other reason (e.g. its log folder cannot be made), is not a silent gap: it is recorded as a failed run (no jobs, the reason
- * as its message) and alerted like any failed run. When not even that can be recorded, the error
- * says so (the scheduler logs it and goes on). Each run records the fire's intended time, which a
- * restarted scheduler reads (History.scheduledFires). Schedules are read once, when the scheduler
- * starts: a fire that finds its pipeline's schedule changed says so. A fire refuses to start
- * beside a live run sharing its jobs (the history's check, as `deno task run` does): it rejects
- * with that RunOverlapError, records nothing, and the scheduler's overlap policy takes it; a fire
- * the scheduler does not run (skipped, or queued and then dropped) is recorded by recordSkipped.
+ * planSettingsProblems), or for any other reason (e.g. its log folder cannot be made), is not a
+ * silent gap: it is recorded as a failed run (no jobs, the reason as its message) and alerted like
+ * any failed run. When not even that can be recorded, the error says so (the scheduler logs it and
+ * goes on). Each run records the fire's intended time, which a restarted scheduler reads
+ * (History.scheduledFires). Schedules are read once, when the scheduler starts: a fire that finds
+ * its pipeline's schedule changed says so. A fire refuses to start beside a live run sharing its
+ * jobs (the history's check, as `deno task run` does): it rejects with that RunOverlapError,
+ * records nothing, and the scheduler's overlap policy takes it; a fire the scheduler does not run
+ * (skipped, or queued and then dropped) is recorded by recordSkipped.
  */
 import { type AlertConfig, redact } from "../config/config.ts";
 import { alertSummary, sendAlerts } from "./alerts.ts";
