@@ -462,3 +462,33 @@ kafkaTest("deno task kafka with an unknown option or command exits 2 with its us
     assert.equal(lines[2], "Usage: deno task kafka [install|start|stop|status|run]");
   }
 });
+
+kafkaTest("a broker folder whose kept port is taken says so before Java starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx-kafka-taken-" });
+  const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (held.addr as Deno.NetAddr).port;
+    const controller = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const controllerPort = (controller.addr as Deno.NetAddr).port;
+    controller.close();
+    // As a stopped broker leaves it: its ports, kept for its next start.
+    await Deno.writeTextFile(
+      `${dir}/server.properties`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}\n`,
+    );
+    await assert.rejects(startBroker({ dir, ownerPid: Deno.pid }), (e: Error) => {
+      assert.equal(
+        e.message,
+        `port ${port} of the broker in ${dir} (kept in its server.properties since its first ` +
+          "start) is taken by another process: stop that process, or give the broker another " +
+          "folder (KAFKA_LOCAL_DIR; free ports are chosen for a new one)",
+      );
+      return true;
+    });
+    // Nothing was started or formatted there.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((f) => f.name), ["server.properties"]);
+  } finally {
+    held.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -404,6 +404,18 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
   const port = opts.port ?? previous?.port ?? freePort();
   let controllerPort = opts.controllerPort ?? previous?.controllerPort ?? freePort();
   while (controllerPort === port) controllerPort = freePort();
+  // A broker's ports are its address, kept from its first start: one taken meanwhile (another
+  // broker, another program) is said here, not in the broker's stack trace once Java has started.
+  for (const p of [port, controllerPort]) {
+    if (!portIsFree(p)) {
+      throw new Error(
+        `port ${p} of the broker in ${dir}` +
+          (previous ? " (kept in its server.properties since its first start)" : "") +
+          " is taken by another process: stop that process, or give the broker another folder " +
+          "(KAFKA_LOCAL_DIR; free ports are chosen for a new one)",
+      );
+    }
+  }
   await Deno.writeTextFile(propsFile, serverProperties(dir, port, controllerPort));
 
   const java = (cls: string, ...args: string[]) => [
