@@ -1024,10 +1024,10 @@ kafkaTest(
         assert.deepEqual(await writes(wh), before, "a dry run writes nothing");
         assert.deepEqual(
           formatRedrive(planned, { dryRun: true }),
-          "redrive (dry run, nothing written): 5 dead letter(s) read; would insert 2 intraday, " +
-            "1 daily; left out: 1 already in the warehouse, 0 still unlisted, 0 keyed wrongly, " +
-            "0 invalid, 0 truncated, 0 from another topic, 1 superseded by a later dead letter " +
-            "of the same bar",
+          "redrive (dry run, nothing written): 5 dead letter(s) read; would insert 2 intraday " +
+            "bar(s) (their days' daily bars recomputed), 1 daily snapshot(s); left out: 1 " +
+            "already in the warehouse, 0 still unlisted, 0 keyed wrongly, 0 invalid, 0 " +
+            "truncated, 0 from another topic, 1 superseded by a later dead letter of the same bar",
         );
 
         assert.deepEqual(await redriveDeadLetters(client, wh, opts), planned);
@@ -1074,9 +1074,10 @@ kafkaTest(
         await output;
         assert.equal(
           await Deno.readTextFile(`${log}.out`),
-          "redrive: 5 dead letter(s) read; inserted 0 intraday, 0 daily; left out: 4 already " +
-            "in the warehouse, 0 still unlisted, 0 keyed wrongly, 0 invalid, 0 truncated, 0 " +
-            "from another topic, 1 superseded by a later dead letter of the same bar\n",
+          "redrive: 5 dead letter(s) read; inserted 0 intraday bar(s) (their days' daily bars " +
+            "recomputed), 0 daily snapshot(s); left out: 4 already in the warehouse, 0 still " +
+            "unlisted, 0 keyed wrongly, 0 invalid, 0 truncated, 0 from another topic, 1 " +
+            "superseded by a later dead letter of the same bar\n",
         );
         assert.deepEqual(await writes(wh), written, "the second run wrote nothing");
 
