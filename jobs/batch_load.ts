@@ -28,7 +28,13 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";
-import { type BatchOptions, describeOutcomes, pendingWork, runBatch } from "../lib/ingest/batch.ts";
+import {
+  type BatchOptions,
+  describeOutcomes,
+  nothingPending,
+  pendingWork,
+  runBatch,
+} from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
 import { removeDeadRuns } from "../lib/ingest/run_folder.ts";
 import {
@@ -70,7 +76,8 @@ if (import.meta.main) {
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });
     try {
-      const { pending, unreloadable } = await pendingWork(wh, landing, { signal });
+      const work = await pendingWork(wh, landing, { signal });
+      const { pending, unreloadable } = work;
       const told = new Set<string>();
       const gone = (list: readonly ListedSince[]) => {
         for (const u of list) {
@@ -80,7 +87,7 @@ if (import.meta.main) {
         }
       };
       gone(unreloadable);
-      if (pending.length === 0) nothingToDo(`no new or changed files in ${landing.where}`);
+      if (pending.length === 0) nothingToDo(nothingPending(work, landing.where));
       const opts: BatchOptions = {
         runId: jobContext().runId,
         signal,

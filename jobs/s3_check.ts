@@ -18,7 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config/config.ts";
-import { pendingWork } from "../lib/ingest/batch.ts";
+import { nothingPending, pendingWork } from "../lib/ingest/batch.ts";
 import { openLanding } from "../lib/ingest/landing.ts";
 import { describeListed, describeUnreloadable } from "../lib/ingest/reload.ts";
 import { nothingToDo, runJob } from "../lib/runner/job.ts";
@@ -39,11 +39,12 @@ if (import.meta.main) {
     const landing = await openLanding(config.landing);
     const wh = await openWarehouse(config.warehouse, { signal });
     try {
-      const { pending, unreloadable } = await pendingWork(wh, landing, { signal });
+      const work = await pendingWork(wh, landing, { signal });
+      const { pending, unreloadable } = work;
       for (const u of unreloadable) {
         console.log(`s3_check: ${describeUnreloadable(u, landing.where)}`);
       }
-      if (pending.length === 0) nothingToDo(`no new or changed files in ${landing.where}`);
+      if (pending.length === 0) nothingToDo(nothingPending(work, landing.where));
       const reloads = pending.filter((p) => p.change === "reload").length;
       console.log(
         reloads === 0

@@ -132,7 +132,7 @@ Deno.test("batch_load removes a killed run's folder at start, also with nothing 
     assert.equal(
       out,
       `batch_load: removed ${rel}/${name(dead)}, left by a run that is no longer running\n` +
-        `batch_load: nothing to do: no new or changed files in s3://${bucket}/\n`,
+        `batch_load: nothing to do: no .csv files at all in s3://${bucket}/ (EGX_LANDING)\n`,
     );
     assert.deepEqual(entries(tmp), [name(live.path)]);
     assert.deepEqual(entries(live.path), ["download.csv"]);

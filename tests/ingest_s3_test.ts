@@ -257,6 +257,13 @@ Deno.test("the s3_check, batch_load and validate_data jobs run the batch branch 
       nothing.out,
       `s3_check: nothing to do: no new or changed files in s3://${bucket}/\n`,
     );
+    // A mistyped prefix is no work either, but not mistaken for an up-to-date landing.
+    const typo = await job("s3_check", { ...env, EGX_LANDING: `s3://${bucket}/dialy/` });
+    assert.equal(typo.code, 78, typo.err);
+    assert.equal(
+      typo.out,
+      `s3_check: nothing to do: no .csv files at all in s3://${bucket}/dialy/ (EGX_LANDING)\n`,
+    );
     const valid = await job("validate_data", env);
     assert.equal(valid.code, 0, valid.out + valid.err);
     assert.match(
@@ -554,13 +561,28 @@ Deno.test("S3 failures say what was asked of which server: a missing bucket, a c
   const env = await s3TestEnv(`egx-missing-${crypto.randomUUID().slice(0, 8)}`, "daily/");
   const missing = await openLanding(loadConfig((k) => env[k]).landing);
   const endpoint = new URL(env.S3_ENDPOINT).host;
+  const noBucket = `cannot list ${missing.where} on ${endpoint}: NoSuchBucket: The specified ` +
+    "bucket does not exist (check the bucket in EGX_LANDING)";
   await assert.rejects(missing.list(), (e: Error) => {
-    assert.equal(
-      e.message,
-      `cannot list ${missing.where} on ${endpoint}: NoSuchBucket: The specified bucket does not exist`,
-    );
+    // A setting to mend, not a failure to try again: the job exits 2 (EXIT_USAGE, not retried).
+    assert.equal(e.name, "ConfigError");
+    assert.equal(e.message, noBucket);
     return true;
   });
+  const check = await job("s3_check", env);
+  assert.equal(check.code, 2, check.err);
+  assert.equal(check.err.replace(/ \(at [^)]*\)\n$/, ""), `s3_check: ConfigError: ${noBucket}`);
+  // No keys at all: the SDK's credential chain gives up (no profile file, no instance role).
+  const { AWS_ACCESS_KEY_ID: _, AWS_SECRET_ACCESS_KEY: __, ...keyless } = env;
+  const unsigned = await job("s3_check", keyless);
+  assert.equal(unsigned.code, 2, unsigned.err);
+  assert.match(
+    unsigned.err,
+    new RegExp(
+      `^s3_check: ConfigError: cannot list ${missing.where} on ${endpoint}: ` +
+        "CredentialsProviderError: .* \\(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\\)",
+    ),
+  );
   const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

@@ -13,6 +13,7 @@ import { screenLines } from "../lib/ingest/quotes.ts";
 import { validateData } from "../lib/ingest/validate.ts";
 import { type Session, type Warehouse, WarehouseQueryError } from "../lib/warehouse/warehouse.ts";
 import { localFile, withTempWarehouse } from "./support/temp_warehouse.ts";
+import { runProjectJob } from "./support/processes.ts";
 import { copyDir } from "./models_fixture.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -428,6 +429,18 @@ Deno.test("an unknown format is rejected with the file's name and what was expec
       e.message.startsWith('exports/mystery.csv: unknown file format: header "foo,bar,baz"; ') &&
       e.message.includes("one-minute bars (datetime,open,high,low,close,volume)"),
   );
+  // An empty file (or one starting with a blank line) says so, not `header ""`.
+  for (const header of ["", " \r"]) {
+    assert.throws(
+      () => detectFormat("daily.csv", header),
+      (e: Error) =>
+        e instanceof UnknownFormatError &&
+        e.message.startsWith(
+          "daily.csv: the file is empty or its first line is blank: it must start with a " +
+            "header line, one of: company list (ticker,",
+        ),
+    );
+  }
   assert.throws(
     () => detectFormat("exports/prices.csv", "time,open,high,low,close,Volume"),
     /exports\/prices\.csv: a TradingView chart export must be named after its ticker, e\.g\. "EGX_COMI, 1D\.csv"/,
@@ -2571,4 +2584,40 @@ Deno.test("a failure's message keeps no secret: the load log gets it masked", as
       [{ STATUS: "FAILED", ERROR: "prices.csv: cannot fetch: signature *** refused" }],
     );
   });
+});
+
+Deno.test("a landing folder that does not exist is a setting to mend: s3_check and batch_load exit 2, not retried", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_no_landing_" });
+  try {
+    const missing = `${dir}/landing-typo`;
+    await assert.rejects(new LocalLanding(missing).list(), (e: Error) => {
+      assert.equal(e.name, "ConfigError");
+      assert.equal(e.message, `landing folder ${missing} does not exist (EGX_LANDING)`);
+      return true;
+    });
+    for (const job of ["s3_check", "batch_load"]) {
+      const res = await runProjectJob(job, {
+        EGX_LANDING: missing,
+        EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+      });
+      assert.equal(res.code, 2, res.err);
+      assert.equal(
+        res.err.replace(/ \(at [^)]*\)\n$/, "").split("\n").at(-1),
+        `${job}: ConfigError: landing folder ${missing} does not exist (EGX_LANDING)`,
+      );
+    }
+    // An empty one is no work, and says it holds no file at all.
+    await Deno.mkdir(`${dir}/empty`);
+    const empty = await runProjectJob("s3_check", {
+      EGX_LANDING: `${dir}/empty`,
+      EGX_WAREHOUSE: `${dir}/egx.duckdb`,
+    });
+    assert.equal(empty.code, 78, empty.err);
+    assert.equal(
+      empty.out,
+      `s3_check: nothing to do: no .csv files at all in ${dir}/empty (EGX_LANDING)\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -42,6 +42,18 @@ export interface PendingObject extends LandingObject {
 export interface PendingWork {
   pending: PendingObject[];
   unreloadable: ListedSince[];
+  /** How many .csv files the landing store holds. */
+  listed: number;
+}
+
+/**
+ * Why a job has nothing to load (its "nothing to do" reason): a landing store without any .csv
+ * file says so, as a mistyped EGX_LANDING prefix or folder looks the same.
+ */
+export function nothingPending(work: PendingWork, where: string): string {
+  return work.listed === 0
+    ? `no .csv files at all in ${where} (EGX_LANDING)`
+    : `no new or changed files in ${where}`;
 }
 
 /**
@@ -104,7 +116,7 @@ export async function pendingWork(
   const unreloadable = [...listed.values()].filter((l) =>
     !landed.has(l.key) && latest.get(l.key)?.etag === l.etag
   );
-  return { pending: out, unreloadable };
+  return { pending: out, unreloadable, listed: objects.length };
 }
 
 export interface BatchOptions {

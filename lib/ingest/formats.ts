@@ -272,13 +272,19 @@ export function detectFormat(key: string, headerLine: string): Detected {
         "them: save it with LF or CRLF line breaks",
     );
   }
+  if (headerLine.trim() === "") {
+    throw new UnknownFormatError(
+      `${key}: the file is empty or its first line is blank: it must start with a header line, ` +
+        `one of: ${describeExpected()}`,
+    );
+  }
   const cols = headerColumns(headerLine);
   const have = new Set(cols);
   const matches = FORMATS.filter((f) => f.required.every((c) => have.has(c)));
   // The most specific match wins (e.g. a screener file also has a "ticker" column).
   matches.sort((a, b) => b.required.length - a.required.length);
   const spec = matches[0];
-  if (!spec || cols.length === 0 || (cols.length === 1 && cols[0] === "")) {
+  if (!spec) {
     throw new UnknownFormatError(
       `${key}: unknown file format: header ${JSON.stringify(headerLine.slice(0, 200))}; ` +
         `expected one of: ${describeExpected()}`,

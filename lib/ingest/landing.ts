@@ -8,7 +8,7 @@
  * time back (`cp -p`, `rsync -t`, `touch -d`).
  * Only `.csv` objects are candidates for loading; other files (licences, notes) are ignored.
  */
-import type { LandingConfig } from "../config/config.ts";
+import { ConfigError, type LandingConfig } from "../config/config.ts";
 import type { LandingObject, LocalFile } from "./load.ts";
 
 export interface Landing {
@@ -173,7 +173,8 @@ export class LocalLanding implements Landing {
       await walk("");
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
-        throw new Error(`landing folder ${this.dir} does not exist (EGX_LANDING)`, { cause: e });
+        // Its message says it all: no "(cause: NotFound: ... realpath ...)" after it.
+        throw new ConfigError(`landing folder ${this.dir} does not exist (EGX_LANDING)`);
       }
       throw e;
     }

@@ -9,7 +9,7 @@ import {
   type ListObjectsV2CommandOutput,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { folderPrefix, type LandingConfig } from "../config/config.ts";
+import { ConfigError, folderPrefix, type LandingConfig } from "../config/config.ts";
 import {
   compareKeys,
   type FetchedFile,
@@ -21,6 +21,18 @@ import {
   type ObjectHeader,
 } from "./landing.ts";
 import type { LandingObject } from "./load.ts";
+
+/**
+ * S3 errors that trying again cannot mend, with the setting to look at: the bucket does not exist
+ * or cannot be one, the keys are missing or wrong.
+ */
+const SETTINGS_ERRORS: Readonly<Record<string, string>> = {
+  NoSuchBucket: "check the bucket in EGX_LANDING",
+  InvalidBucketName: "check the bucket in EGX_LANDING",
+  InvalidAccessKeyId: "check AWS_ACCESS_KEY_ID",
+  SignatureDoesNotMatch: "check AWS_SECRET_ACCESS_KEY",
+  CredentialsProviderError: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+};
 
 export class S3Landing implements Landing {
   readonly #client: S3Client;
@@ -59,14 +71,19 @@ export class S3Landing implements Landing {
 
   /**
    * The SDK's errors name neither bucket nor server ("connect ECONNREFUSED 127.0.0.1:1",
-   * "The specified bucket does not exist"): say what was asked of which server.
+   * "The specified bucket does not exist"): say what was asked of which server. One that only a
+   * change of settings mends (SETTINGS_ERRORS) is a ConfigError: the job exits 2, not retried.
    */
   #failed(what: string, e: unknown, signal?: AbortSignal): unknown {
     if (signal?.aborted || !(e instanceof Error)) return e;
     const reason = e.name === "Error" || e.message.startsWith(e.name)
       ? e.message
       : `${e.name}: ${e.message}`;
-    return new Error(`cannot ${what} on ${this.#server}: ${reason}`, { cause: e });
+    const message = `cannot ${what} on ${this.#server}: ${reason}`;
+    const fix = SETTINGS_ERRORS[e.name];
+    return fix === undefined
+      ? new Error(message, { cause: e })
+      : new ConfigError(`${message} (${fix})`, { cause: e });
   }
 
   /** Keys are `s3://bucket/key`, so loads from different stores never collide. */
