@@ -213,8 +213,8 @@ export function lockedError(e: WarehouseBusyError): Error {
 export function formatRedrive(c: RedriveCounts, opts: { dryRun?: boolean } = {}): string {
   return `redrive${opts.dryRun ? " (dry run, nothing written)" : ""}: ${c.read} dead ` +
     `letter(s) read; ${opts.dryRun ? "would insert" : "inserted"} ${c.intraday} intraday ` +
-    `bar(s) (their days' daily bars recomputed), ${c.daily} daily snapshot(s); left out: ${c.existing} already in the warehouse, ${c.unlisted} still ` +
-    `unlisted, ${c.keyedWrongly} keyed wrongly, ${c.invalid} invalid, ${c.truncated} ` +
-    `truncated, ${c.otherTopic} from another topic, ${c.superseded} superseded by a later dead ` +
-    "letter of the same bar";
+    `bar(s) (their days' daily bars recomputed), ${c.daily} daily snapshot(s); left out: ` +
+    `${c.existing} already in the warehouse, ${c.unlisted} still unlisted, ${c.keyedWrongly} ` +
+    `keyed wrongly, ${c.invalid} invalid, ${c.truncated} truncated, ${c.otherTopic} from ` +
+    `another topic, ${c.superseded} superseded by a later dead letter of the same bar`;
 }
