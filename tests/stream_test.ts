@@ -21,7 +21,12 @@ import {
   utf8Prefix,
 } from "../lib/stream/consumer.ts";
 import { checkStreamHealth, formatHealth } from "../lib/stream/health.ts";
-import { isTransientKafkaError, KafkaClient, type OutMessage } from "../lib/stream/kafka.ts";
+import {
+  isTransientKafkaError,
+  KafkaClient,
+  kafkaLogCreator,
+  type OutMessage,
+} from "../lib/stream/kafka.ts";
 import { freePort } from "../lib/stream/local_broker.ts";
 import { jsonLogger } from "../lib/stream/log.ts";
 import { DLQ_HEADERS, encodeQuote } from "../lib/stream/message.ts";
@@ -1508,12 +1513,20 @@ kafkaTest(
   },
 );
 
-/** Run a producer (buffer of 100) for `ms` against a port where no broker listens. */
-async function produceWithKafkaDown(source: MarketSource, ms: number) {
+/**
+ * Run a producer (buffer of 100) for `ms` against a port where no broker listens; `clientLogs`
+ * receives what the Kafka client logs.
+ */
+async function produceWithKafkaDown(
+  source: MarketSource,
+  ms: number,
+  clientLogs?: Record<string, unknown>[],
+) {
   const client = new KafkaClient([`127.0.0.1:${freePort()}`], {
     clientId: "down",
     retries: 0,
     connectionTimeoutMs: 200,
+    logger: clientLogs && jsonLogger("producer", { write: (l) => clientLogs.push(JSON.parse(l)) }),
   });
   const logs: Record<string, unknown>[] = [];
   const ac = new AbortController();
@@ -1556,6 +1569,100 @@ kafkaTest(
     assert.equal(atShutdown[0].count, 100, "the buffer never held more than 100");
   },
 );
+
+kafkaTest(
+  "with Kafka down the client says so once, without kafkajs' stack traces, not several lines a second",
+  async () => {
+    const replay = new ReplaySource({ dir: BARS, tickers: ["COMI"], start: "2025-11-02" });
+    const live: MarketSource = { name: "live", live: true, polls: (s) => replay.polls(s) };
+    const clientLogs: Record<string, unknown>[] = [];
+    const { c } = await produceWithKafkaDown(live, 1_500, clientLogs);
+    assert.ok(c.sendErrors >= 2, `send errors ${c.sendErrors}`);
+    const port = String(clientLogs[0]?.error).match(/127\.0\.0\.1:(\d+)/)?.[1];
+    assert.deepEqual(clientLogs.map(({ ts: _, ...l }) => l), [{
+      level: "warn",
+      component: "producer",
+      event: "kafka.unreachable",
+      broker: `127.0.0.1:${port}`,
+      error: `Connection error: connect ECONNREFUSED 127.0.0.1:${port}`,
+    }]);
+  },
+);
+
+Deno.test("a Kafka outage is told once, reminded each minute, and a failure after 10 quiet seconds is a new one", () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = jsonLogger("consumer", { write: (l) => lines.push(JSON.parse(l)) });
+  let t = 0;
+  const log = kafkaLogCreator(logger, () => t)(kafkajs.logLevel.WARN);
+  const entry = (level: number, namespace: string, message: string) =>
+    log({
+      namespace,
+      level,
+      label: "",
+      log: { timestamp: "", message, broker: "b:9092", stack: "Error: at x" },
+    });
+  const { ERROR, WARN } = kafkajs.logLevel;
+  const refused = "Connection error: connect ECONNREFUSED b:9092";
+  entry(ERROR, "Connection", refused);
+  entry(ERROR, "BrokerPool", `Failed to connect to seed broker, trying another: ${refused}`);
+  entry(ERROR, "Consumer", `Crash: KafkaJSNumberOfRetriesExceeded: ${refused}`);
+  entry(WARN, "Consumer", "Restarting the consumer in 2000ms");
+  for (t = 2_000; t <= 130_000; t += 2_000) entry(ERROR, "Connection", refused);
+  t = 140_000 - 1; // 9.999 s after the last failure: the same outage
+  entry(ERROR, "Connection", refused);
+  t += 10_000; // 10 s of quiet: over; a restart message alone is no outage
+  entry(WARN, "Consumer", "Restarting the consumer in 200ms");
+  entry(ERROR, "Connection", "Connection timeout");
+  entry(ERROR, "Broker", "Response Metadata(key: 3, version: 6)");
+  entry(ERROR, "Consumer", "The group is rebalancing");
+  assert.deepEqual(lines.map(({ ts: _, ...l }) => l), [
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafka.unreachable",
+      broker: "b:9092",
+      error: refused,
+    },
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafka.still_unreachable",
+      forS: 60,
+      error: refused,
+    },
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafka.still_unreachable",
+      forS: 120,
+      error: refused,
+    },
+
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafkajs: Restarting the consumer in 200ms",
+      kafkajs: "Consumer",
+      timestamp: "",
+      broker: "b:9092",
+    },
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafka.unreachable",
+      broker: "b:9092",
+      error: "Connection timeout",
+    },
+    {
+      level: "warn",
+      component: "consumer",
+      event: "kafkajs: The group is rebalancing",
+      kafkajs: "Consumer",
+      timestamp: "",
+      broker: "b:9092",
+    },
+  ]);
+});
 
 kafkaTest(
   "a producer writes its status file at start, so health_check finds it alive before its first poll",

@@ -30,6 +30,7 @@ import {
   isRebalance,
   isTooLarge,
   isTransientKafkaError,
+  isUnreachable,
   type KafkaConsumer,
   type KafkaProducer,
   type RawOutMessage,
@@ -657,8 +658,10 @@ export async function runConsumer(
       },
       onCrash: (error, restarting) => {
         // A new broker's first join often meets its group coordinator still loading: kafkajs
-        // restarts the consumer and it goes on, which is no error to alarm anyone with.
-        if (restarting && isTransientKafkaError(error)) {
+        // restarts the consumer and it goes on, which is no error to alarm anyone with. Nor is
+        // a broker that does not answer, told once per outage as kafka.unreachable.
+        if (restarting && isUnreachable(error)) log.debug("consumer.restarting", { error });
+        else if (restarting && isTransientKafkaError(error)) {
           log.warn("consumer.restarting", { error });
         } else log.error("consumer.crashed", { error, restarting });
         if (!restarting) {

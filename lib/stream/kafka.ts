@@ -152,10 +152,54 @@ export interface PartitionLag {
 // by the upsert on natural keys).
 const QUIET = [/^Response /, /^Limiting retries for the idempotent producer/];
 
-function kafkaLogCreator(logger: Logger) {
+// What kafkajs logs, several lines a second with stack traces, while no broker answers: the
+// connection error, the seed broker it moves on from, the consumer's crash and restart.
+const OUTAGE = /Connection (error|timeout)|^Failed to connect to seed broker/;
+const RESTART = /^Restarting the consumer/;
+/** No outage line for this long: the next one starts a new outage. */
+const OUTAGE_QUIET_MS = 10_000;
+/** While an outage lasts, a reminder at most this often. */
+const OUTAGE_REMIND_MS = 60_000;
+
+/**
+ * Route kafkajs' log entries to our logger. An unreachable broker is told once per outage, as
+ * `kafka.unreachable` with the broker and error (no stack), then as `kafka.still_unreachable`
+ * every minute it lasts; the raw entries go to debug. Stack traces only at debug.
+ */
+export function kafkaLogCreator(logger: Logger, now: () => number = Date.now) {
+  let since: number | undefined; // the outage's first failure
+  let last = 0; // its latest failure
+  let reminded = 0;
   return (_level: KafkaLogLevel) => (entry: LogEntry) => {
-    const { message, ...rest } = entry.log;
-    const fields = { kafkajs: entry.namespace, ...rest };
+    const { message, stack, ...rest } = entry.log as LogEntry["log"] & { stack?: unknown };
+    const fields = {
+      kafkajs: entry.namespace,
+      ...rest,
+      ...(logger.level === "debug" && stack !== undefined ? { stack } : {}),
+    };
+    const t = now();
+    if (since !== undefined && t - last >= OUTAGE_QUIET_MS) since = undefined;
+    const outage = OUTAGE.test(message) || (since !== undefined && RESTART.test(message));
+    if (outage && entry.level <= KafkaLogLevel.WARN) {
+      last = t;
+      const error = message.replace(/^.*?(Connection (error|timeout))/, "$1");
+      if (since === undefined) {
+        since = reminded = t;
+        const broker = (rest as { broker?: unknown }).broker;
+        logger.warn("kafka.unreachable", {
+          ...(broker === undefined ? {} : { broker }),
+          error,
+        });
+      } else if (t - reminded >= OUTAGE_REMIND_MS) {
+        reminded = t;
+        logger.warn("kafka.still_unreachable", {
+          forS: Math.round((t - since) / 1000),
+          error,
+        });
+      }
+      logger.debug(`kafkajs: ${message}`, fields);
+      return;
+    }
     const quiet = QUIET.some((re) => re.test(message));
     if (!quiet && entry.level <= KafkaLogLevel.WARN) logger.warn(`kafkajs: ${message}`, fields);
     else logger.debug(`kafkajs: ${message}`, fields);
