@@ -423,6 +423,13 @@ kafkaTest(
       child.kill("SIGTERM");
       await child.status;
       await output;
+      // The outage in the log: our lines, not kafkajs' retries with their stack traces.
+      const log = await Deno.readTextFile(logFile);
+      assert.match(
+        log,
+        /"event":"kafka.unreachable","broker":"127.0.0.1:\d+","error":"Connection /,
+      );
+      assert.doesNotMatch(log, /"stack"|"event":"kafkajs: (Connection|Failed to connect)/);
       const wh = await openWarehouse({ kind: "duckdb", path: env.EGX_WAREHOUSE });
       try {
         await assertLastValues(wh, new Map(bars.map((b) => [keyOf(quoteOf(b)), quoteOf(b)])));
