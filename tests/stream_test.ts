@@ -230,7 +230,7 @@ function expectedDaily(bars: readonly MinuteBar[]): DailyRow[] {
 }
 
 kafkaTest(
-  "deno task stream topics creates the quotes and dead-letter topics once, with the configured partitions and retention",
+  "deno task stream topics creates the quotes and dead-letter topics once, with the configured partitions and retention, and --alter applies changed ones",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "egx_topics_" });
     const topic = uniqueName("test.quotes");
@@ -238,22 +238,124 @@ kafkaTest(
       EGX_TOPIC_PARTITIONS: "2",
       EGX_TOPIC_RETENTION_HOURS: "5",
     });
-    const topics = async (log: string) => {
-      const { child, output } = spawnStream(["topics"], env, log);
-      assert.equal((await child.status).code, 0, await tail(log));
+    const topics = async (log: string, extra: string[] = [], set: Record<string, string> = {}) => {
+      const { child, output } = spawnStream(["topics", ...extra], { ...env, ...set }, log);
+      const { code } = await child.status;
       await output;
-      return await Deno.readTextFile(`${log}.out`);
+      const errors = (await Deno.readTextFile(log)).split("\n")
+        .filter((l) => l !== "" && !l.startsWith("{"));
+      return { code, out: await Deno.readTextFile(`${log}.out`), errors };
     };
     try {
-      assert.equal(
-        await topics(`${dir}/first.log`),
-        `${topic}: 2 partition(s), retention 5 h (created)\n` +
+      assert.deepEqual(await topics(`${dir}/first.log`), {
+        code: 0,
+        out: `${topic}: 2 partition(s), retention 5 h (created)\n` +
           `${topic}.dlq: 1 partition(s), retention 5 h (created)\n`,
-      );
-      assert.equal(
-        await topics(`${dir}/again.log`),
-        `${topic}: 2 partition(s), retention 5 h\n${topic}.dlq: 1 partition(s), retention 5 h\n`,
-      );
+        errors: [],
+      });
+      assert.deepEqual(await topics(`${dir}/again.log`), {
+        code: 0,
+        out:
+          `${topic}: 2 partition(s), retention 5 h\n${topic}.dlq: 1 partition(s), retention 5 h\n`,
+        errors: [],
+      });
+      // Settings changed after the topics exist: named, left as they are until --alter.
+      const raised = { EGX_TOPIC_PARTITIONS: "4", EGX_TOPIC_RETENTION_HOURS: "7" };
+      assert.deepEqual(await topics(`${dir}/changed.log`, [], raised), {
+        code: 0,
+        out:
+          `${topic}: 2 partition(s), retention 5 h\n${topic}.dlq: 1 partition(s), retention 5 h\n`,
+        errors: [
+          `differs from the settings: ${topic}: 2 partition(s), EGX_TOPIC_PARTITIONS=4; ` +
+          `retention 5 h, EGX_TOPIC_RETENTION_HOURS=7 (--alter applies the settings)`,
+          `differs from the settings: ${topic}.dlq: retention 5 h, EGX_TOPIC_RETENTION_HOURS=7 ` +
+          `(--alter applies the settings)`,
+        ],
+      });
+      // A consumer says so at its start (once per `run`: its consumer child) and goes on.
+      const consumer = spawnStream(["consumer"], { ...env, ...raised }, `${dir}/consumer.log`);
+      const differs = async () =>
+        (await Deno.readTextFile(`${dir}/consumer.log`).catch(() => "")).split("\n")
+          .filter((l) => l.includes('"stream.topic_differs"')).map((l) => JSON.parse(l));
+      try {
+        await waitFor(
+          "the consumer to start",
+          async () =>
+            (await Deno.readTextFile(`${dir}/consumer.log`).catch(() => ""))
+              .includes('"consumer.started"'),
+          60_000,
+        );
+      } finally {
+        consumer.child.kill("SIGTERM");
+        await consumer.child.status;
+        await consumer.output;
+      }
+      assert.deepEqual((await differs()).map(({ ts: _, ...x }) => x), [{
+        level: "warn",
+        component: "consumer",
+        event: "stream.topic_differs",
+        topic,
+        partitions: { have: 2, want: 4 },
+        retentionHours: { have: 5, want: 7 },
+        message: `${topic}: 2 partition(s), EGX_TOPIC_PARTITIONS=4; retention 5 h, ` +
+          `EGX_TOPIC_RETENTION_HOURS=7`,
+        hint: "the topic is left as it is: deno task stream topics --alter applies the settings",
+      }, {
+        level: "warn",
+        component: "consumer",
+        event: "stream.topic_differs",
+        topic: `${topic}.dlq`,
+        retentionHours: { have: 5, want: 7 },
+        message: `${topic}.dlq: retention 5 h, EGX_TOPIC_RETENTION_HOURS=7`,
+        hint: "the topic is left as it is: deno task stream topics --alter applies the settings",
+      }]);
+      // A setting of the topic's own that --alter must keep (AlterConfigs replaces them all).
+      const admin = new kafkajs.Kafka({ brokers: await testBrokers(), logLevel: 0 }).admin();
+      await admin.connect();
+      const maxBytes = async () => {
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [{
+            type: kafkajs.ConfigResourceTypes.TOPIC,
+            name: topic,
+            configNames: ["max.message.bytes"],
+          }],
+        });
+        return resources[0].configEntries[0].configValue;
+      };
+      try {
+        await admin.alterConfigs({
+          validateOnly: false,
+          resources: [{
+            type: kafkajs.ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: [{ name: "retention.ms", value: String(5 * 3_600_000) }, {
+              name: "max.message.bytes",
+              value: "123456",
+            }],
+          }],
+        });
+        assert.deepEqual(await topics(`${dir}/alter.log`, ["--alter"], raised), {
+          code: 0,
+          out: `${topic}: 4 partition(s), retention 7 h (altered)\n` +
+            `${topic}.dlq: 1 partition(s), retention 7 h (altered)\n`,
+          errors: [],
+        });
+        assert.equal(await maxBytes(), "123456");
+      } finally {
+        await admin.disconnect();
+      }
+      // Kafka cannot remove partitions: said, exit 1; the retention is still applied.
+      const lowered = { EGX_TOPIC_PARTITIONS: "3", EGX_TOPIC_RETENTION_HOURS: "6" };
+      assert.deepEqual(await topics(`${dir}/lower.log`, ["--alter"], lowered), {
+        code: 1,
+        out: `${topic}: 4 partition(s), retention 6 h (altered)\n` +
+          `${topic}.dlq: 1 partition(s), retention 6 h (altered)\n`,
+        errors: [
+          `differs from the settings: ${topic}: 4 partition(s), EGX_TOPIC_PARTITIONS=3: Kafka ` +
+          `cannot remove partitions (set it to 4, or use a new topic name)`,
+        ],
+      });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

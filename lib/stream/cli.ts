@@ -4,6 +4,7 @@
  *   deno task stream [run|producer|consumer|topics] [--source replay|tradingview] [--speed N|max]
  *     [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--batch-size N] [--alert-rules FILE|off]
  *   deno task stream redrive [--dry-run]
+ *   deno task stream topics [--alter]
  *   deno run --allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-sys \
  *     --allow-run lib/stream/cli.ts --help
  *
@@ -34,7 +35,14 @@ import { isUnreachable, KafkaClient } from "./kafka.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { runProducer } from "./producer.ts";
 import { formatRedrive, lockedError, redriveDeadLetters } from "./redrive.ts";
-import { ensureStreamTopics, marketSource, withKafka } from "./setup.ts";
+import {
+  alterStreamTopics,
+  describeDifference,
+  ensureStreamTopics,
+  marketSource,
+  streamTopicDifferences,
+  withKafka,
+} from "./setup.ts";
 import { statusWriter } from "./status.ts";
 import { supervise } from "./supervisor.ts";
 
@@ -47,7 +55,10 @@ Commands:
   producer   poll the market source and publish to the quotes topic (exits when a replay ends)
   consumer   write the quotes topic into the warehouse until stopped (Ctrl-C / SIGTERM), and
              evaluate the alert rules on what it wrote
-  topics     create the topics if missing and print their partitions and retention
+  topics     create the topics if missing and print their partitions and retention; an existing
+             topic that differs from EGX_TOPIC_PARTITIONS / EGX_TOPIC_RETENTION_HOURS is named,
+             and changed with --alter (more partitions, retention; Kafka cannot remove partitions:
+             exit 1)
   redrive    write the dead letters of tickers listed since (unknown ticker when consumed, keyed
              by their ticker, valid now) into the warehouse, only bars it has no row for, the
              latest dead letter per bar; prints what it wrote and what it left out, by kind
@@ -63,6 +74,8 @@ Options (each overrides the environment variable in brackets):
   --alert-rules FILE|off        alert rules the consumer evaluates [EGX_STREAM_ALERT_RULES,
                                 default alerts.yaml; alerts go to stdout and EGX_ALERT_WEBHOOK_URL]
   --dry-run                     redrive: count the same, write nothing
+  --alter                       topics: apply EGX_TOPIC_PARTITIONS and EGX_TOPIC_RETENTION_HOURS
+                                to the existing topics
   -h, --help                    this text
 
 Kafka: KAFKA_BROKERS (unset: the local broker in KAFKA_LOCAL_DIR, default var/kafka/data, started
@@ -193,6 +206,14 @@ async function consumerMain(
 ): Promise<number> {
   const log = jsonLogger("consumer");
   const { client } = await connect(config, log, brokers, signal);
+  // Once per `run` (its consumer child) or `consumer`: a setting changed after the topics exist.
+  for (const d of await streamTopicDifferences(client, config.kafka)) {
+    log.warn("stream.topic_differs", {
+      ...d,
+      message: describeDifference(d),
+      hint: "the topic is left as it is: deno task stream topics --alter applies the settings",
+    });
+  }
   const warehouse = await openWarehouse(config.warehouse, { signal });
   const status = statusWriter(config.stream.statusDir, "consumer");
   // Alerts on what the consumer commits, in the background on the same warehouse handle.
@@ -268,6 +289,7 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
       "batch-size": { type: "string" },
       "alert-rules": { type: "string" },
       "dry-run": { type: "boolean" },
+      alter: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -280,6 +302,10 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
   }
   if (values["dry-run"] && command !== "redrive") {
     console.error(`--dry-run is an option of redrive only\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  if (values.alter && command !== "topics") {
+    console.error(`--alter is an option of topics only\n\n${HELP}`);
     return EXIT_USAGE;
   }
   loadDotEnv();
@@ -328,22 +354,34 @@ async function main(args: string[], signal: AbortSignal): Promise<number> {
       case "consumer":
         return consumerMain(config, brokers, signal);
       case "topics":
-        return topicsMain(config, brokers);
+        return topicsMain(config, brokers, values.alter ?? false);
       default:
         return runMain(config, brokers, overrides, signal);
     }
   });
 }
 
-async function topicsMain(config: Config, brokers: string[]): Promise<number> {
+async function topicsMain(config: Config, brokers: string[], alter: boolean): Promise<number> {
   const { client, created } = await connect(config, jsonLogger("stream"), brokers);
+  const diffs = await streamTopicDifferences(client, config.kafka);
+  const left = alter ? await alterStreamTopics(client, diffs) : diffs;
   for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
     const d = await client.describeTopic(t);
     const hours = (d?.retentionMs ?? NaN) / 3_600_000;
-    const note = created.includes(t) ? " (created)" : "";
+    const note = created.includes(t)
+      ? " (created)"
+      : alter && diffs.some((x) => x.topic === t)
+      ? " (altered)"
+      : "";
     console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
   }
-  return 0;
+  for (const d of left) {
+    console.error(
+      `differs from the settings: ${describeDifference(d)}` +
+        (alter ? "" : " (--alter applies the settings)"),
+    );
+  }
+  return alter && left.length > 0 ? 1 : 0;
 }
 
 /** How long redrive waits for a DuckDB file another process writes, ms. */

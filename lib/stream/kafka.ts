@@ -274,6 +274,21 @@ function buffer(v: string | Uint8Array): string | Buffer {
   return typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
+/** ConfigSource of a setting made for the topic itself (DescribeConfigs v1+). */
+const DYNAMIC_TOPIC_CONFIG = 1;
+
+async function topicConfigs(admin: Admin, topic: string) {
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+  });
+  return (resources[0]?.configEntries ?? []) as {
+    configName: string;
+    configValue: string;
+    configSource?: number;
+  }[];
+}
+
 /** A connection factory for one cluster. */
 export class KafkaClient {
   readonly brokers: string[];
@@ -344,19 +359,42 @@ export class KafkaClient {
     return this.#withAdmin(async (admin) => {
       if (!(await admin.listTopics()).includes(topic)) return undefined;
       const md = await admin.fetchTopicMetadata({ topics: [topic] });
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
+      const configs = await topicConfigs(admin, topic);
+      return {
+        partitions: md.topics[0]?.partitions.length ?? 0,
+        retentionMs: Number(configs.find((e) => e.configName === "retention.ms")?.configValue),
+      };
+    });
+  }
+
+  /**
+   * Raise an existing topic's partitions to `partitions` (Kafka cannot lower them) and/or set its
+   * retention, keeping its other settings.
+   */
+  alterTopic(topic: string, change: { partitions?: number; retentionMs?: number }): Promise<void> {
+    return this.#withAdmin(async (admin) => {
+      if (change.partitions !== undefined) {
+        await admin.createPartitions({
+          validateOnly: false,
+          topicPartitions: [{ topic, count: change.partitions }],
+        });
+      }
+      if (change.retentionMs === undefined) return;
+      // AlterConfigs replaces the topic's whole set of its own settings: send the others back.
+      const own = (await topicConfigs(admin, topic)).filter((e) =>
+        e.configSource === DYNAMIC_TOPIC_CONFIG && e.configName !== "retention.ms"
+      );
+      await admin.alterConfigs({
+        validateOnly: false,
         resources: [{
           type: ConfigResourceTypes.TOPIC,
           name: topic,
-          configNames: ["retention.ms"],
+          configEntries: [
+            ...own.map((e) => ({ name: e.configName, value: e.configValue })),
+            { name: "retention.ms", value: String(change.retentionMs) },
+          ],
         }],
       });
-      const retention = resources[0]?.configEntries.find((e) => e.configName === "retention.ms");
-      return {
-        partitions: md.topics[0]?.partitions.length ?? 0,
-        retentionMs: Number(retention?.configValue),
-      };
     });
   }
 
