@@ -183,11 +183,56 @@ Deno.test("progress within a group: estimated rows while reading, then an ETA at
   });
   q.group({ ...group, read: 0.5, rows: 50_000, readDone: false });
   assert.deepEqual(logged, []);
+  // A load shorter than the interval: only the final line.
   t = 4000;
   q.advance(1, 600, 100_000);
   q.finish();
-  assert.deepEqual(logged, [
-    "batch_load: 1/1 files, 100,000 rows, 25,000 rows/s, done\n",
-    "batch_load: 1/1 files, 100,000 rows, 25,000 rows/s, done\n",
-  ]);
+  assert.deepEqual(logged, ["batch_load: 1/1 files, 100,000 rows, 25,000 rows/s, done\n"]);
+  // A line due when the last file finished: not printed again by finish.
+  const due: string[] = [];
+  t = 0;
+  const r = new Progress("batch_load", 1, 600, {
+    tty: false,
+    intervalMs: 10_000,
+    write: (s) => due.push(s),
+    now: () => t,
+  });
+  t = 12_000;
+  r.advance(1, 600, 100_000);
+  r.finish();
+  assert.deepEqual(due, ["batch_load: 1/1 files, 100,000 rows, 8,333 rows/s, done\n"]);
+});
+
+Deno.test("a small file done first gives no ETA until a hundredth of the bytes or a read says the pace", () => {
+  let t = 0;
+  const out: string[] = [];
+  // The bundled company list (13 KB) before a 47 MB daily file: by the small file's pace alone
+  // the ETA read 657 s for a load that took 2.6 s.
+  const p = new Progress("batch_load", 2, 13_063 + 47_121_702, {
+    tty: true,
+    write: (s) => out.push(s),
+    now: () => t,
+  });
+  t = 180;
+  p.advance(1, 13_063, 223);
+  assert.equal(out.at(-1), "\rbatch_load: 1/2 files, 223 rows, 1,239 rows/s, ETA ?\x1b[K");
+  t = 700;
+  const big = { group: 2, files: 1, bytes: 47_121_702 };
+  p.group({ ...big, read: 0.3, rows: 300_000, readDone: false });
+  assert.equal(
+    out.at(-1),
+    "\rbatch_load: 1/2 files, ~300,223 rows, 428,890 rows/s, ETA 7 s\x1b[K",
+  );
+  // Finished files that are a hundredth of the bytes are pace enough.
+  const q = new Progress("batch_load", 3, 10_000, {
+    tty: true,
+    write: (s) => out.push(s),
+    now: () => t,
+  });
+  t = 1000;
+  q.advance(1, 99, 10);
+  assert.match(out.at(-1)!, /ETA \?/);
+  q.advance(1, 1, 1);
+  // 100 of 10,000 bytes in 0.3 s: 9,900 bytes left take 29.7 s.
+  assert.match(out.at(-1)!, /, ETA 30 s\x1b\[K$/);
 });

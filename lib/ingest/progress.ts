@@ -19,6 +19,8 @@ import type { GroupProgress } from "./load.ts";
 const READ_SHARE = 1 / 3;
 /** A group that takes longer than its read predicts stays at this share until it finishes. */
 const MAX_GROUP_SHARE = 0.95;
+/** The share of all bytes done before finished files alone give an ETA. */
+const MIN_PACED_SHARE = 0.01;
 
 export interface ProgressOptions {
   /** Rewrite one line in place (default: stderr is a terminal). */
@@ -56,7 +58,9 @@ export class Progress {
   #bytes = 0;
   #rows = 0;
   #group: Group | null = null;
-  #lastPrint = -Infinity;
+  #lastPrint: number;
+  /** What the last line printed off a terminal showed (files, rows, the group). */
+  #printed = "";
   #timer: ReturnType<typeof setInterval> | null = null;
   #finished = false;
 
@@ -75,6 +79,9 @@ export class Progress {
     this.#write = opts.write ?? ((t) => Deno.stderr.writeSync(enc.encode(t)));
     this.#now = opts.now ?? (() => performance.now());
     this.#start = this.#now();
+    // Off a terminal the first line is due an interval after the start: a load shorter than
+    // that prints only its final line.
+    this.#lastPrint = this.#start;
   }
 
   /** How much of the running group is done, for the ETA (0 - MAX_GROUP_SHARE). */
@@ -102,9 +109,12 @@ export class Progress {
     const left = bytes > 0 && this.#totalBytes > bytes
       ? (secs * (this.#totalBytes - bytes)) / bytes
       : 0;
+    // Small files done first say little of the pace (their fixed cost weighs most): no ETA
+    // until a hundredth of the bytes is done or a group is being read.
+    const paced = bytes >= this.#totalBytes * MIN_PACED_SHARE || (g !== null && g.read > 0);
     const eta = this.#files >= this.#totalFiles
       ? "done"
-      : bytes > 0
+      : bytes > 0 && paced
       ? `ETA ${Math.ceil(left)} s`
       : "ETA ?";
     const estimated = g !== null && !g.readDone && g.rows > 0 ? "~" : "";
@@ -119,8 +129,13 @@ export class Progress {
       this.#write(`\r${this.#line(now)}\x1b[K`);
     } else if (now - this.#lastPrint >= this.#interval) {
       this.#lastPrint = now;
+      this.#printed = this.#state();
       this.#write(`${this.#line(now)}\n`);
     }
+  }
+
+  #state(): string {
+    return `${this.#files} ${this.#rows} ${this.#group === null ? "" : JSON.stringify(this.#group)}`;
   }
 
   /**
@@ -162,6 +177,8 @@ export class Progress {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.#group = null;
-    this.#write(this.#tty ? `\r${this.line()}\x1b[K\n` : `${this.line()}\n`);
+    if (this.#tty) this.#write(`\r${this.line()}\x1b[K\n`);
+    // Not the same files and rows again (the last file's line was due just before).
+    else if (this.#state() !== this.#printed) this.#write(`${this.line()}\n`);
   }
 }
