@@ -108,6 +108,24 @@ Deno.test("bad or incomplete values are errors that name the variable", () => {
     loadConfig(envOf({ EGX_AS_OF: "2024-02-29T10:00:00+02:00" })).asOf.toISOString(),
     "2024-02-29T08:00:00.000Z",
   );
+  // A time without an offset is Cairo's wall clock (+02:00 in winter, +03:00 under DST), on any
+  // machine (Date read it in the machine's own zone).
+  for (
+    const [raw, iso] of [
+      ["2025-12-08T10:00:00", "2025-12-08T08:00:00.000Z"],
+      ["2025-12-08T10:00", "2025-12-08T08:00:00.000Z"],
+      ["2025-12-08 14:30:15.5", "2025-12-08T12:30:15.500Z"],
+      ["2026-07-01T23:59:59", "2026-07-01T20:59:59.000Z"],
+      ["2025-12-08T10:00:00Z", "2025-12-08T10:00:00.000Z"],
+      ["2025-12-08T10:00:00.250-05:00", "2025-12-08T15:00:00.250Z"],
+    ]
+  ) assertEquals(loadConfig(envOf({ EGX_AS_OF: raw })).asOf.toISOString(), iso, raw);
+  for (const raw of ["2025-12-08T24:00", "2025-12-08T10:60", "2025-12-08T10", "2025-12-08x"]) {
+    throws(() => loadConfig(envOf({ EGX_AS_OF: raw })).asOf, {
+      name: "ConfigError",
+      message: `EGX_AS_OF must be an ISO date or instant, got ${raw}`,
+    });
+  }
   throws(() => loadConfig(envOf({ EGX_WAREHOUSE: "snowflake", SNOWFLAKE_USER: "u" })).warehouse, {
     message: "EGX_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and SNOWFLAKE_PASSWORD or " +
       "SNOWFLAKE_PRIVATE_KEY_PATH",

@@ -804,15 +804,26 @@ function asOf(env: Env): Date {
     // 23:59:59Z is already the next day there.
     // A date that does not exist (2025-02-30, 2025-13-45, alone or in an instant) is refused:
     // Date would roll it over into another day.
+    // A time without an offset (2025-12-08T10:00) is Cairo's wall clock too, not the machine's
+    // time zone (Date's reading): the same setting means the same instant on every server.
     const written = /^\d{4}-\d{2}-\d{2}/.exec(raw)?.[0];
     const day = new Date(`${written}T00:00:00Z`);
     const real = written !== undefined && !Number.isNaN(day.getTime()) &&
       day.toISOString().startsWith(written);
+    const wall = /^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(\.\d{1,3})?)?$/
+      .exec(raw);
     const d = !real
       ? new Date(NaN)
       : raw === written
       ? new Date(cairoWallToInstant(raw, "23:59").getTime() + 59_000)
-      : new Date(raw);
+      : wall
+      ? new Date(
+        cairoWallToInstant(written, `${wall[1]}:${wall[2]}`).getTime() +
+          Number(wall[3] ?? 0) * 1000 + Math.round(Number(wall[4] ?? 0) * 1000),
+      )
+      : /[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(raw)
+      ? new Date(raw)
+      : new Date(NaN);
     if (Number.isNaN(d.getTime())) {
       throw new ConfigError(`EGX_AS_OF must be an ISO date or instant, got ${raw}`);
     }
