@@ -1388,15 +1388,22 @@ Deno.test("the alerts_evaluate job prints alerts, and fails clearly when the web
       ...unknownCodes,
     ]);
     assert.equal(unknown.stdout, "");
-    // With other mistakes in the file, unknown codes of its good rules come in the same report,
-    // every problem in the order of its position.
-    Deno.writeTextFileSync(rules, SUBJECT_RULES.replace("window: 20", "window: 1"));
+    // With other mistakes in the file, unknown codes come in the same report, those of a rule
+    // with a mistake of its own too, every problem in the order of its position.
+    Deno.writeTextFileSync(
+      rules,
+      SUBJECT_RULES.replace("window: 20", "window: 1").replace(
+        "threshold_pct: 5",
+        "threshold_pct: -5",
+      ),
+    );
     const both = await run(["--rules", rules], {}, true);
     assert.equal(both.code, 2);
     assert.deepEqual(both.stderr.replace(/rules\.ts:\d+\)/, "rules.ts:N)").split("\n"), [
-      `alerts_evaluate: AlertRulesError: 4 problem(s) in the alert rules file ${rules}: ` +
+      `alerts_evaluate: AlertRulesError: 5 problem(s) in the alert rules file ${rules}: ` +
       "(at lib/alerts/rules.ts:N)",
-      ...unknownCodes,
+      `${rules}:2:50 rule watch: threshold_pct must be a number between 0.01 and 100, got -5`,
+      ...unknownCodes.map((f) => f.replace(":2:69 ", ":2:70 ").replace(":2:81 ", ":2:82 ")),
       `${rules}:7:41 rule every: window must be an integer between 2 and 260, got 1`,
     ]);
     const [{ N }] = await (async () => {

@@ -49,8 +49,9 @@ export type RuleKind = Rule["kind"];
 export class AlertRulesError extends ConfigError {
   override name = "AlertRulesError";
   /**
-   * `rules`: the file's rules that parsed despite the findings (their tickers and indices can
-   * still be checked, so that every problem is reported at once).
+   * `rules`: the file's rules of a known kind, with problems of their own or not (their
+   * tickers and indices can still be checked, so that every problem is reported at once); not
+   * to be evaluated.
    */
   constructor(readonly findings: string[], readonly file: string, readonly rules: Rule[] = []) {
     super(`${findings.length} problem(s) in the alert rules file ${file}:\n${findings.join("\n")}`);
@@ -166,13 +167,11 @@ function keyOf(pair: Pair): string {
 
 type At = (node: Node | null | undefined, msg: string) => void;
 
-/** The rule at `position` (1-based) of the list; undefined when it has problems (reported). */
-function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
-  const before = { n: 0 };
-  const fail: At = (node, msg) => {
-    before.n++;
-    at(node, msg);
-  };
+/**
+ * The rule at `position` (1-based) of the list, its problems reported through `at`; undefined
+ * when its kind is unknown (nothing else can be read then).
+ */
+function parseRule(m: YAMLMap, fail: At, position: number): Rule | undefined {
   const node = (k: string) => m.get(k, true) as Node | undefined;
   const scalar = (k: string) => {
     const n = node(k);
@@ -305,7 +304,9 @@ function parseRule(m: YAMLMap, at: At, position: number): Rule | undefined {
       };
       break;
   }
-  return before.n === 0 ? rule : undefined;
+  // A rule with problems (reported) is still returned: parseRules then throws, with the rules
+  // whose tickers and indices can be checked too, so that every problem is reported at once.
+  return rule;
 }
 
 /** Read and parse a rules file. */
