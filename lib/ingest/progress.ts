@@ -135,7 +135,8 @@ export class Progress {
   }
 
   #state(): string {
-    return `${this.#files} ${this.#rows} ${this.#group === null ? "" : JSON.stringify(this.#group)}`;
+    const g = this.#group === null ? "" : JSON.stringify(this.#group);
+    return `${this.#files} ${this.#rows} ${g}`;
   }
 
   /**
