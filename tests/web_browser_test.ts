@@ -459,6 +459,11 @@ Deno.test({
           assert.equal(points[0].value, 1000); // every index starts at its base value
         }
         assert.ok(await canvasColours(page, "#index-chart") > 10);
+        assert.deepEqual((await cells(page, "#index-table")).map((r) => [r[0], r[2]]), [
+          ["EGX100_EWI", "equal-weighted"],
+          ["EGX30", "cap-weighted (no weights listed: computed equal-weighted)"],
+          ["EGX70_EWI", "equal-weighted"],
+        ]);
         await shot(page, "indices");
         await page.close();
       });

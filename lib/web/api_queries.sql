@@ -289,7 +289,7 @@ order by "avgChangePct" desc nulls last, "sector";
 -- name: indices
 select
   INDEX_CODE as "code", INDEX_NAME as "name", WEIGHTING as "weighting",
-  BASE_VALUE as "baseValue", BASE_DATE as "baseDate", CONSTITUENTS as "members",
+  WEIGHT_METHOD as "weightMethod", BASE_VALUE as "baseValue", BASE_DATE as "baseDate", CONSTITUENTS as "members",
   TRADE_DATE as "lastDate", INDEX_LEVEL as "level", DAILY_RETURN_PCT as "changePct"
 from DWH_GOLD.gold_fct_index_performance
 qualify row_number() over (partition by INDEX_CODE order by TRADE_DATE desc) = 1

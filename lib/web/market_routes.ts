@@ -490,7 +490,12 @@ export const marketEndpoints: Endpoint[] = [
     data: list(obj({
       code: str(),
       name: str(),
-      weighting: str("CAP_WEIGHTED or EQUAL_WEIGHTED"),
+      weighting: str("CAP_WEIGHTED or EQUAL_WEIGHTED: the index's definition"),
+      weightMethod: str(
+        "how the level on lastDate was computed: EQUAL, LISTED_WEIGHTS, " +
+          "LISTED_WEIGHTS_WITH_AVERAGE_FILL (members without a weight get the average), or " +
+          "EQUAL_FALLBACK (a cap-weighted index without any listed weight, computed equal-weighted)",
+      ),
       baseValue: num(),
       baseDate: DATE_SCHEMA,
       members: int("constituents on the latest day"),

@@ -16,6 +16,19 @@ const LC = globalThis.LightweightCharts;
 let chart;
 const series = new Map();
 
+/** The index's weighting, and how its latest level was computed when that differs. */
+const METHOD = {
+  EQUAL: "",
+  LISTED_WEIGHTS: "",
+  LISTED_WEIGHTS_WITH_AVERAGE_FILL: " (members without a weight: the average)",
+  EQUAL_FALLBACK: " (no weights listed: computed equal-weighted)",
+};
+function weighting(r) {
+  const name = { CAP_WEIGHTED: "cap-weighted", EQUAL_WEIGHTED: "equal-weighted" }[r.weighting] ??
+    r.weighting;
+  return name + (METHOD[r.weightMethod] ?? ` (${r.weightMethod})`);
+}
+
 async function render() {
   const indices = (await api("/api/v1/indices")).data;
   const rows = await apiAll("/api/v1/indices/performance");
@@ -51,7 +64,7 @@ async function render() {
     [
       { label: "Index", value: (r) => r.code },
       { label: "Name", value: (r) => r.name },
-      { label: "Weighting", value: (r) => r.weighting },
+      { label: "Weighting", value: weighting },
       { label: "Members", class: "num", value: (r) => r.members },
       { label: "Date", value: (r) => r.last?.date ?? "—" },
       { label: "Level", class: "num", value: (r) => fmtNum(r.last?.level) },
