@@ -457,13 +457,33 @@ Deno.test("a test whose relation is missing is an error, and the other tests sti
     assertEquals(by.unique_stg_companies_ticker.status, "pass");
     assertEquals(by.stg_prices_positive.status, "pass");
     assertEquals(by.unique_gold_dim_sector_sector_key.status, "error");
-    assert(by.unique_gold_dim_sector_sector_key.message!.includes("gold_dim_sector"));
-    // The message names the YAML file and the line declaring the test.
+    // The message names the YAML file and the line declaring the test, and the model's relation.
     assertEquals(
-      by.unique_gold_dim_sector_sector_key.message!.split(": ")[0],
-      "models/marts/_marts.yml:128:17",
+      by.unique_gold_dim_sector_sector_key.message,
+      "models/marts/_marts.yml:128:17: not run: DWH_GOLD.gold_dim_sector not built",
     );
     assert(!r.ok);
+    // Every test: those of the unbuilt gold models are told in one line, not one catalog
+    // error each.
+    const lines: string[] = [];
+    const all = await runTests(fx.wh, project, {
+      asOf: AS_OF,
+      targetDir: fx.targetDir,
+      log: (l) => lines.push(l),
+    });
+    const errors = lines.filter((l) => !l.startsWith("PASS"));
+    const notRun = all.results.filter((x) => x.status === "error");
+    assertEquals(all.counts.error, notRun.length);
+    assertEquals(all.counts.fail + all.counts.warn, 0);
+    assert(notRun.length >= 80, `${notRun.length} tests of gold models`);
+    assert(notRun.every((x) => x.message!.includes(": not run: DWH_GOLD.")));
+    const gold = [...project.models.values()].filter((m) => m.schema === "DWH_GOLD")
+      .map((m) => m.relation).sort();
+    assertEquals(errors, [
+      `ERROR ${notRun.length} test(s) not run: ${gold.length} model relation(s) not built in ` +
+      `this warehouse (${gold.join(", ")}): build them first (models_run, ` +
+      "deno task run transformations)",
+    ]);
   } finally {
     await fx.close();
   }

@@ -13,6 +13,7 @@ import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { collectTests, compileTest, type DataTest, testDependencies } from "./data_tests.ts";
 import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
+import { relationsQuery } from "./materialize.ts";
 import type { Project } from "./project.ts";
 import { writeJson } from "./run.ts";
 import { SelectionError, selectModels } from "./select.ts";
@@ -36,6 +37,8 @@ export interface TestResult {
   compiledPath?: string;
   /** Where the failing rows were stored. */
   failuresRelation?: string;
+  /** Not run: the relations of the models it reads that this warehouse has not built. */
+  notBuilt?: string[];
   file: string;
   line: number;
 }
@@ -106,7 +109,20 @@ export async function runTests(
       results.push(resultOf(t, "error", 0, 0, e.message));
     }
   }
-  const runnable = tests.filter((t) => compiled.has(t.name));
+  // A test of a model this warehouse has not built is not run: one reason, said once, instead
+  // of the engine's catalog error for each test (a warehouse the models never ran on has ~90).
+  const unbuilt = await unbuiltModels(wh, project, tests, opts.signal);
+  const runnable = tests.filter((t) => {
+    if (!compiled.has(t.name)) return false;
+    const missing = testDependencies(t).models.filter((m) => unbuilt.has(m));
+    if (missing.length === 0) return true;
+    const which = missing.map((m) => unbuilt.get(m)).join(", ");
+    results.push({
+      ...resultOf(t, "error", 0, 0, `${formatPos(t.pos)}: not run: ${which} not built`),
+      notBuilt: missing.map((m) => unbuilt.get(m)!),
+    });
+    return false;
+  });
   // All counts in as few transactions as possible (each one opens the DuckDB file); a failing
   // query aborts its transaction, so the rest continue in a fresh one.
   let next = 0;
@@ -152,12 +168,22 @@ export async function runTests(
   }
   for (const r of results) {
     const tag = { pass: "PASS", fail: "FAIL", warn: "WARN", error: "ERROR" }[r.status];
+    if (r.notBuilt) continue; // told once, below
     if (r.status === "pass") log(`${tag.padEnd(5)} ${r.name}`);
     else {
       const where = r.failuresRelation ? ` (rows in ${r.failuresRelation})` : "";
       const what = r.status === "error" ? r.message : `${r.failures} failing row(s)${where}`;
       log(`${tag.padEnd(5)} ${r.name}: ${what}`);
     }
+  }
+  const notRun = results.filter((r) => r.notBuilt);
+  if (notRun.length > 0) {
+    const relations = [...new Set(notRun.flatMap((r) => r.notBuilt!))].sort();
+    log(
+      `ERROR ${notRun.length} test(s) not run: ${relations.length} model relation(s) not built ` +
+        `in this warehouse (${relations.join(", ")}): build them first (models_run, ` +
+        "deno task run transformations)",
+    );
   }
   await compiler.saveCache();
   const counts = { pass: 0, fail: 0, warn: 0, error: 0 };
@@ -209,6 +235,29 @@ async function updateTestStatus(targetDir: string, run: TestRunResult, full: boo
 }
 
 class Restart extends Error {}
+
+/** The models `tests` read whose relation the warehouse lacks, with that relation. */
+async function unbuiltModels(
+  wh: Warehouse,
+  project: Project,
+  tests: readonly DataTest[],
+  signal?: AbortSignal,
+): Promise<Map<string, string>> {
+  const models = [...new Set(tests.flatMap((t) => testDependencies(t).models))]
+    .map((name) => project.models.get(name))
+    .filter((m) => m !== undefined);
+  const schemas = [...new Set(models.map((m) => m.schema))];
+  if (schemas.length === 0) return new Map();
+  const rows = await wh.query<{ SCHEMA_NAME: string; TABLE_NAME: string }>(
+    relationsQuery(schemas.length),
+    schemas,
+    { signal, label: "models_test: relations" },
+  );
+  const present = new Set(rows.map((r) => `${r.SCHEMA_NAME}.${r.TABLE_NAME}`.toUpperCase()));
+  return new Map(
+    models.filter((m) => !present.has(m.relation.toUpperCase())).map((m) => [m.name, m.relation]),
+  );
+}
 
 function resultOf(
   t: DataTest,
