@@ -387,6 +387,19 @@ Deno.test("intraday bars default to the latest day and validate their range", as
     }
     const none = await ok(srv, "/api/v1/prices/AALR/intraday"); // listed, never traded here
     assert.deepEqual(none, { data: [], page: { limit: 1000, offset: 0, total: 0, next: null } });
+    // A day EGX did not trade (a Saturday) is a 404, as for market/snapshot; a trading day
+    // without bars is an empty list.
+    const saturday = await srv.get("/api/v1/prices/COMI/intraday?date=2025-12-06");
+    assert.deepEqual([saturday.status, saturday.body.error.message], [
+      404,
+      "no intraday bars on 2025-12-06 (EGX did not trade that day)",
+    ]);
+    const snapshot = await srv.get("/api/v1/market/snapshot?date=2025-12-06");
+    assert.deepEqual([snapshot.status, snapshot.body.error.message], [
+      404,
+      "no market data on 2025-12-06 (EGX did not trade that day)",
+    ]);
+    assert.deepEqual(await ok(srv, "/api/v1/prices/AALR/intraday?date=2025-12-08"), none);
   });
 });
 

@@ -364,7 +364,13 @@ export const marketEndpoints: Endpoint[] = [
         range = { from: date, to: date };
       }
       const params = [ticker, range.from!, range.to!, source, source];
-      return paged(req, "intraday", params, page);
+      const out = await paged(req, "intraday", params, page);
+      // A day EGX did not trade is a 404, as for market/snapshot; a trading day without this
+      // ticker's bars (it did not trade, or none loaded) is an empty list.
+      if (day !== undefined && out.page.total === 0 && !isTradingDay(day)) {
+        throw new NotFoundError(`no intraday bars on ${day} (EGX did not trade that day)`);
+      }
+      return out;
     },
   },
   {
