@@ -29,6 +29,7 @@ import {
 import { loadProject } from "../lib/models/project.ts";
 import { runModels } from "../lib/models/run.ts";
 import { SelectionError, selectModels } from "../lib/models/select.ts";
+import { checkModels } from "../lib/models/validate.ts";
 import { parseTemplate, renderTemplate } from "../lib/models/template.ts";
 import { openWarehouse, type Warehouse } from "../lib/warehouse/warehouse.ts";
 import { AS_OF, assertRejects, assertThrows, REPO } from "./models_fixture.ts";
@@ -208,6 +209,35 @@ Deno.test("every problem of a project is reported at once with its position", as
   assertEquals(e2, [
     "models/staging/a.sql:1:15 source('nope', 'T'): not declared in a sources YAML",
   ]);
+});
+
+Deno.test("the static check reports the good models' refs, vars and cycles beside the bad files' problems", async () => {
+  const root = await miniProject({
+    "models/staging/broken.sql": "/*---\nmaterialized: table\nselect 1 as X",
+    "models/staging/bad_ref.sql": "select * from {{ ref( }}",
+    "models/staging/select.sql": "select 1 as X",
+    "models/staging/my_a.sql": "select * from {{ ref('my_b') }}",
+    "models/staging/my_b.sql": "select * from {{ ref('my_a') }}",
+    "models/staging/uses_var.sql": "select {{ var('nope') }} as X",
+    // Refs to the files with problems are not reported again.
+    "models/staging/uses_broken.sql": "select * from {{ ref('broken') }} join {{ ref('select') }}",
+    "models/staging/typo.sql": "select * from {{ ref('my_aa') }}",
+  });
+  try {
+    const e = await checkModels(root, new Date("2025-12-08T12:00:00Z")).catch((e) => e);
+    assert(e instanceof ProjectError, String(e));
+    assertEquals(e.findings.map((f) => f.message), [
+      "models/staging/bad_ref.sql:1:15 cannot read {{ ref( }}",
+      "models/staging/broken.sql:1:1 the /*--- header is never closed: end it with a line ---*/",
+      "models/staging/my_b.sql:1:15 cycle in refs (a -> b: a refs b): my_a -> my_b -> my_a",
+      'models/staging/select.sql:1:1 file name "select" is a reserved SQL word (it is the name, ' +
+      "written unquoted): rename it",
+      "models/staging/typo.sql:1:15 ref('my_aa'): no model named my_aa (did you mean my_a?)",
+      "models/staging/uses_var.sql:1:8 var('nope'): not defined in models/project.yml vars",
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
 Deno.test("a model or YAML file that is not UTF-8 is a finding at the bad byte, not text with U+FFFD built into the warehouse", async () => {
@@ -607,7 +637,7 @@ Deno.test("a failing model reports file, warehouse message and compiled SQL; dow
     assertEquals(by.get("bad")!.status, "error");
     assertMatch(
       by.get("bad")!.message!,
-      /^models\/marts\/bad\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found/,
+      /^models\/marts\/bad\.sql:1: Binder Error: Referenced column "NO_SUCH_COLUMN" not found/,
     );
     assertMatch(
       by.get("bad")!.message!,
@@ -637,8 +667,11 @@ Deno.test("a model's warehouse error names the line of its source file and of it
     "models/staging/base.sql": "select 1 as ID, 'a' as NAME",
     "models/marts/as_view.sql": `/*---\nmaterialized: view\n---*/\n${body}`,
     "models/marts/as_table.sql": body,
-    // The transpiler lays this one out again: no source line reads like the compiled one.
+    // The transpiler lays this one out again: the one source line holding the compiled one.
     "models/marts/one_line.sql": "select ID, NAME, NO_SUCH_COLUMN from {{ ref('base') }}",
+    // No source line reads like or holds the compiled one: the file alone.
+    "models/marts/spread.sql": "select ID, NAME, NO_SUCH_COLUMN from {{ ref('base') }}\n" +
+      "union all select ID, NAME, NO_SUCH_COLUMN from {{ ref('base') }}",
   });
   const wh = await memoryWarehouse(root);
   try {
@@ -658,7 +691,8 @@ Deno.test("a model's warehouse error names the line of its source file and of it
     assertEquals(await compiled("as_view", 4), "NO_SUCH_COLUMN");
     assertMatch(by.get("as_table")!, /^models\/marts\/as_table\.sql:5: Binder Error: /);
     assertMatch(by.get("as_table")!, /as_table\.sql:4\)$/);
-    assertMatch(by.get("one_line")!, /^models\/marts\/one_line\.sql: Binder Error: /);
+    assertMatch(by.get("one_line")!, /^models\/marts\/one_line\.sql:1: Binder Error: /);
+    assertMatch(by.get("spread")!, /^models\/marts\/spread\.sql: Binder Error: /);
     assertMatch(by.get("one_line")!, /one_line\.sql:4\)$/);
     assertEquals(await compiled("one_line", 4), "NO_SUCH_COLUMN");
   } finally {

@@ -118,7 +118,7 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
     assertMatch(r.stdout, /16 model\(s\): 10 ok, 1 failed, 5 skipped/);
     assertMatch(
       r.stderr,
-      /^models_run: gold_dim_company failed: models\/marts\/gold_dim_company\.sql: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/models\/marts\/gold_dim_company\.sql:\d+\)$/m,
+      /^models_run: gold_dim_company failed: models\/marts\/gold_dim_company\.sql:3: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/models\/marts\/gold_dim_company\.sql:\d+\)$/m,
     );
     // Models beside the failure still run; the views downstream of it are skipped.
     assertMatch(r.stdout, /gold_fct_index_performance +OK/);
@@ -133,9 +133,27 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
     assertEquals(t.code, 1);
     assertMatch(
       t.stdout,
-      /ERROR relationships_gold_fct_stock_daily_prices_ticker__gold_dim_company: models\/marts\/_marts\.yml:160:13: Catalog Error: Table with name gold_dim_company does not exist/,
+      /^ERROR 1 test\(s\) not run: 1 model relation\(s\) not built in this warehouse \(DWH_GOLD\.gold_dim_company\): build them first \(models_run, deno task run transformations\)$/m,
     );
     assertMatch(t.stdout, /1 pass, 0 warn, 0 fail, 1 error/);
+    // A test that fails to run on a built model: its own error line, and the next tests run.
+    await Deno.writeTextFile(
+      join(dir, "models/tests/assert_broken.sql"),
+      "select TICKER\nfrom {{ ref('stg_companies') }}\nwhere NO_SUCH_COLUMN > 0",
+    );
+    const b = await job(dir, "models_test.ts", [
+      "--name",
+      "assert_broken",
+      "--name",
+      "unique_stg_companies_ticker",
+    ]);
+    assertEquals(b.code, 1);
+    assertMatch(
+      b.stdout,
+      /^ERROR assert_broken: models\/tests\/assert_broken\.sql:3: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/tests\/assert_broken\.sql:5\)$/m,
+    );
+    assertMatch(b.stdout, /^PASS  unique_stg_companies_ticker$/m);
+    assertMatch(b.stdout, /1 pass, 0 warn, 0 fail, 1 error/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -534,10 +534,12 @@ Deno.test("Snowflake models_test: the failing-rows tables and TEST_RESULTS' DDL 
     );
     const project = await loadProject(root);
     for (const kind of ["snowflake", "duckdb"] as const) {
-      const wh = recordingWarehouse(kind, { relations: {}, columns: {} });
+      const wh = recordingWarehouse(kind, { relations: { a: "BASE TABLE" }, columns: {} });
       const r = await runTests(wh, project, { asOf: AS_OF, targetDir: join(root, "target") });
       assertEquals(r.results.map((x) => [x.name, x.status]), [["not_null_a_n", "fail"]]);
-      const store = wh.sent.map(short).slice(3).map((x) => x.slice(0, 40));
+      // After the check that the model is built and the test query in its transaction:
+      assertEquals(wh.sent.map(short).slice(0, 2), ["list relations", "BEGIN TRANSACTION"]);
+      const store = wh.sent.map(short).slice(4).map((x) => x.slice(0, 40));
       const ddl = [
         "CREATE SCHEMA IF NOT EXISTS DWH_AUDIT",
         "list relations",

@@ -40,8 +40,14 @@ function closest(name: string, candidates: Iterable<string>): string | undefined
   return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/** Check every ref/source and order the models; throws ProjectError listing every problem. */
-export function buildGraph(project: Project): Graph {
+/**
+ * Check every ref/source and order the models; throws ProjectError listing every problem.
+ * Refs to `unreadable` names (model files that have problems of their own) are left out.
+ */
+export function buildGraph(
+  project: Project,
+  unreadable: ReadonlySet<string> = new Set(),
+): Graph {
   const errors: ModelError[] = [];
   const parents = new Map<string, Set<string>>();
   const children = new Map<string, Set<string>>();
@@ -55,6 +61,7 @@ export function buildGraph(project: Project): Graph {
   for (const m of project.models.values()) {
     for (const c of m.template.calls) {
       if (c.kind === "ref") {
+        if (unreadable.has(c.name)) continue;
         if (!project.models.has(c.name)) {
           const hint = closest(c.name, project.models.keys());
           errors.push(

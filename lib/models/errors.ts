@@ -4,6 +4,7 @@
  */
 
 import { ConfigError } from "../config/config.ts";
+import type { Project } from "./project.ts";
 
 /** Where in the project a finding is. `line`/`col` are 1-based; 0 means "the whole file". */
 export interface Position {
@@ -25,9 +26,16 @@ export class ModelError extends Error {
  * so the jobs exit 2 (bad configuration, like `--check` on the same project; the runner does not
  * retry it) and not 1, which means a build or test that ran and failed.
  */
+/** What loading a project with problems still read: its good models, and the names of the bad. */
+export interface PartialProject {
+  project: Project;
+  /** Names of model files that have problems (refs to them are not reported again). */
+  unreadable: ReadonlySet<string>;
+}
+
 export class ProjectError extends ConfigError {
   override name = "ProjectError";
-  constructor(readonly findings: ModelError[]) {
+  constructor(readonly findings: ModelError[], readonly partial?: PartialProject) {
     super(
       findings.length === 1 ? findings[0].message : `${findings.length} problems in the models:\n` +
         findings.map((f) => `  ${f.message}`).join("\n"),
@@ -83,8 +91,9 @@ function fullMessage(e: unknown): string {
  * (DuckDB `LINE 15:`; Snowflake `error line 15 at position 4`, not tested here). The warehouse
  * counts the lines of the statement it ran, which wraps the compiled SELECT (`CREATE TABLE x AS`):
  * `compiled` is the line in the compiled SQL. `source` is the line of the model's file that
- * reads the same as that compiled line, when exactly one does (the transpiler lays out again
- * what it rewrites, so a line is found only where it was left as written).
+ * reads the same as that compiled line, or else holds it, when exactly one does (the
+ * transpiler lays out again what it rewrites, so a line is found only where it was left as
+ * written).
  */
 export function errorLines(
   e: unknown,
@@ -98,6 +107,11 @@ export function errorLines(
   if (line < 1 || line > lines.length) return {};
   const norm = (l: string) => l.trim().replace(/\s+/g, " ").toLowerCase();
   const text = norm(lines[line - 1]);
-  const same = source.split("\n").flatMap((l, i) => text !== "" && norm(l) === text ? [i + 1] : []);
+  const find = (match: (l: string) => boolean) =>
+    source.split("\n").flatMap((l, i) => text !== "" && match(norm(l)) ? [i + 1] : []);
+  // The same line, else the one line holding it (the transpiler moves a WHERE's condition to a
+  // line of its own).
+  let same = find((l) => l === text);
+  if (same.length === 0 && text.length >= 8) same = find((l) => l.includes(text));
   return { compiled: line, source: same.length === 1 ? same[0] : undefined };
 }

@@ -523,6 +523,7 @@ export async function loadProject(root: string): Promise<Project> {
 
   const links: string[] = [];
   const files = await walk(dir, links);
+  const unreadable = new Set<string>();
   // Skipped without a word, a model saved as X.SQL or linked in was simply not built.
   for (const p of links.sort()) {
     f.errors.push(
@@ -632,6 +633,8 @@ export async function loadProject(root: string): Promise<Project> {
     const parts = relative(dir, file).split(/[\\/]/);
     const base = parts.pop()!.replace(/\.sql$/, "");
     const fileText = await readUtf8(file, relFile, f);
+    // A file with problems is no model: refs to its name are not reported as well.
+    unreadable.add(base);
     if (fileText === undefined) continue;
     f.guard(() => {
       const pos0: Position = { file: relFile, line: 1, col: 1 };
@@ -798,7 +801,10 @@ export async function loadProject(root: string): Promise<Project> {
       f.errors.push(new ModelError(t.pos, `singular test ${t.name} has the name of a model`));
     }
   }
-  if (f.errors.length > 0) throw new ProjectError(f.errors);
+  if (f.errors.length > 0) {
+    for (const name of project.models.keys()) unreadable.delete(name);
+    throw new ProjectError(f.errors, { project, unreadable });
+  }
   return project;
 }
 

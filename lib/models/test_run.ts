@@ -12,7 +12,7 @@ import type { Session, SqlValue, Warehouse } from "../warehouse/warehouse.ts";
 import { Compiler, type Target } from "./compile.ts";
 import { buildGraph } from "./dag.ts";
 import { collectTests, compileTest, type DataTest, testDependencies } from "./data_tests.ts";
-import { formatPos, ModelError, warehouseMessage } from "./errors.ts";
+import { errorLines, formatPos, ModelError, warehouseMessage } from "./errors.ts";
 import { relationsQuery } from "./materialize.ts";
 import type { Project } from "./project.ts";
 import { writeJson } from "./run.ts";
@@ -146,7 +146,7 @@ export async function runTests(
             "error",
             0,
             performance.now() - s0,
-            `${formatPos(t.pos)}: ${warehouseMessage(e)}`,
+            await runError(e, t, project, { statement: sql, compiled: c }),
           );
           results.push({ ...r, compiledPath: c.path });
           throw new Restart();
@@ -235,6 +235,29 @@ async function updateTestStatus(targetDir: string, run: TestRunResult, full: boo
 }
 
 class Restart extends Error {}
+
+/**
+ * Where a test that failed to run failed: a singular test's line when the warehouse names one
+ * that reads the same in its file (else the test's declaration), the message, and the compiled
+ * SQL with its line.
+ */
+async function runError(
+  e: unknown,
+  t: DataTest,
+  project: Project,
+  run: { statement: string; compiled: { sql: string; path: string } },
+): Promise<string> {
+  const source = t.kind === "singular"
+    ? await Deno.readTextFile(join(project.root, t.file)).catch(() => "")
+    : "";
+  const lines = errorLines(e, { statement: run.statement, compiled: run.compiled.sql, source });
+  const at = lines.source ? `${t.file}:${lines.source}` : formatPos(t.pos);
+  const path = run.compiled.path.startsWith(project.root + "/")
+    ? run.compiled.path.slice(project.root.length + 1)
+    : run.compiled.path;
+  const compiledAt = `${path}${lines.compiled ? `:${lines.compiled}` : ""}`;
+  return `${at}: ${warehouseMessage(e)} (compiled SQL: ${compiledAt})`;
+}
 
 /** The models `tests` read whose relation the warehouse lacks, with that relation. */
 async function unbuiltModels(
