@@ -356,6 +356,16 @@ kafkaTest(
           `cannot remove partitions (set it to 4, or use a new topic name)`,
         ],
       });
+      // Only that left: nothing altered.
+      assert.deepEqual(await topics(`${dir}/lower2.log`, ["--alter"], lowered), {
+        code: 1,
+        out:
+          `${topic}: 4 partition(s), retention 6 h\n${topic}.dlq: 1 partition(s), retention 6 h\n`,
+        errors: [
+          `differs from the settings: ${topic}: 4 partition(s), EGX_TOPIC_PARTITIONS=3: Kafka ` +
+          `cannot remove partitions (set it to 4, or use a new topic name)`,
+        ],
+      });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

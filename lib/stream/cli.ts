@@ -41,6 +41,7 @@ import {
   ensureStreamTopics,
   marketSource,
   streamTopicDifferences,
+  type TopicDifference,
   withKafka,
 } from "./setup.ts";
 import { statusWriter } from "./status.ts";
@@ -368,9 +369,12 @@ async function topicsMain(config: Config, brokers: string[], alter: boolean): Pr
   for (const t of [config.kafka.quotesTopic, config.kafka.deadLetterTopic]) {
     const d = await client.describeTopic(t);
     const hours = (d?.retentionMs ?? NaN) / 3_600_000;
+    const changed = (x: TopicDifference) =>
+      x.topic === t &&
+      (x.retentionHours || (x.partitions && x.partitions.want > x.partitions.have));
     const note = created.includes(t)
       ? " (created)"
-      : alter && diffs.some((x) => x.topic === t)
+      : alter && diffs.some(changed)
       ? " (altered)"
       : "";
     console.log(`${t}: ${d?.partitions} partition(s), retention ${hours} h${note}`);
