@@ -221,7 +221,7 @@ jobs:
     `jobs.yaml:23:13 job c: script "jobs/missing.ts" does not exist (looked for ${ROOT}/jobs/missing.ts)`,
     'jobs.yaml:24:18 job c depends on unknown job "nowhere"',
     'jobs.yaml:25:20 job c: retry_backoff must be a duration like 500ms, 30s, 5m, 2h, 1d (got "5 minutes")',
-    "jobs.yaml:26:3 duplicate key (each id and key may appear once)",
+    'jobs.yaml:26:3 duplicate key "a" (each id and key may appear once)',
     'jobs.yaml:31:13 job d: permissions: net entry "https://example.com" is a URL: give host or host:port (example.com)',
     'jobs.yaml:31:36 job d: permissions: net entry "example.com:99999" has a bad port (1-65535)',
     'jobs.yaml:32:14 job d: permissions: path "a,b" contains a comma (deno flag lists use commas)',
@@ -467,9 +467,9 @@ Deno.test("aliases and duplicate keys in one pass: thousands of jobs sharing an 
   a: {script: jobs/behave.ts}
 `),
     [
-      "jobs.yaml:4:32 duplicate key (each id and key may appear once)",
-      "jobs.yaml:5:33 duplicate key (each id and key may appear once)",
-      "jobs.yaml:7:3 duplicate key (each id and key may appear once)",
+      'jobs.yaml:4:32 duplicate key "X" (each id and key may appear once)',
+      'jobs.yaml:5:33 duplicate key "read" (each id and key may appear once)',
+      'jobs.yaml:7:3 duplicate key "a" (each id and key may appear once)',
     ],
   );
   // A key repeated through an alias (`*k :`) is a duplicate too: the parser let it through, and
@@ -480,8 +480,8 @@ Deno.test("aliases and duplicate keys in one pass: thousands of jobs sharing an 
   *k : {script: jobs/behave.ts, permissions: {ffi: true}}
 `),
     [
-      "jobs.yaml:2:62 duplicate key (each id and key may appear once)",
-      "jobs.yaml:3:3 duplicate key (each id and key may appear once)",
+      'jobs.yaml:2:62 duplicate key "read" (each id and key may appear once)',
+      'jobs.yaml:3:3 duplicate key "a" (each id and key may appear once)',
     ],
   );
 });
@@ -785,6 +785,17 @@ Deno.test("the validated manifest is cached in the runner's folder beside it, no
     Deno.writeTextFileSync(file, "{");
     assertEquals((await loadManifestCached(path)).jobs.get("a")!.description, "");
     assertEquals(JSON.parse(Deno.readTextFileSync(file)).key, doc.key);
+    // A write path that came to hold the runner's folder since (a link made after the check)
+    // is refused at the next load, as by the full validation: the cache does not keep it valid.
+    Deno.symlinkSync(".", `${tmp}/logs`);
+    const err = await loadManifestCached(path).then(() => undefined, (e) => e);
+    assert(err instanceof Error, "refused");
+    assertEquals(
+      err.message.split("\n").at(-1),
+      `${path}:2:46 job a: permissions: write path "logs" holds the runner's own folder ` +
+        `${tmp}/.egx-runner (its cache of the validated manifest): a job that can write there ` +
+        "could raise any job's permissions; grant the folders the job writes instead",
+    );
   } finally {
     Deno.removeSync(tmp, { recursive: true });
   }

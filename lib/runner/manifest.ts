@@ -404,7 +404,12 @@ export function parseManifest(text: string, opts: ParseOptions = {}): Manifest {
     for (const p of map.items) {
       const key = isAlias(p.key) ? w.aliases.get(p.key) : p.key;
       if (!isScalar(key)) continue;
-      if (seen.has(key.value)) w.add(p.key, "duplicate key (each id and key may appear once)");
+      if (seen.has(key.value)) {
+        w.add(
+          p.key,
+          `duplicate key ${JSON.stringify(key.value)} (each id and key may appear once)`,
+        );
+      }
       seen.add(key.value);
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The validated manifest, cached with its exact text, so that a run whose jobs.yaml did not change
  * starts without loading the YAML parser and croner (~40 ms of the runner's ~100 ms start on our
- * machines). A cache hit still checks that every script exists; any change to the text (or
+ * machines). A cache hit still checks that every script exists and that no write path has come to
+ * hold the runner's folder (a symbolic link made since); any change to the text (or
  * another deno version, or new validation rules) misses and goes through the full validation.
  *
  * The cache decides what every job may do, so it lives where no job may write: the runner's own
@@ -12,7 +13,7 @@
  */
 import type { JobSpec, Manifest, PipelineSpec } from "./manifest.ts";
 import { readManifestText } from "./manifest_error.ts";
-import { RUNNER_STATE_DIR } from "./permissions.ts";
+import { RUNNER_STATE_DIR, writeEntryProblem } from "./permissions.ts";
 
 /**
  * The version of the validation rules, part of the cache key: a manifest cached under older rules
@@ -26,7 +27,12 @@ interface Stored {
   pipelines: PipelineSpec[];
 }
 
-function scriptsExist(m: Manifest): boolean {
+/**
+ * What of a valid manifest depends on the file system, checked again on a hit: every script
+ * exists, and no literal write path has come to hold the runner's folder since (a symbolic link
+ * made after the check). Either way the full validation then reports it, and nothing runs.
+ */
+function stillValid(m: Manifest): boolean {
   for (const j of m.jobs.values()) {
     try {
       if (!Deno.statSync(j.script.startsWith("/") ? j.script : `${m.root}/${j.script}`).isFile) {
@@ -34,6 +40,9 @@ function scriptsExist(m: Manifest): boolean {
       }
     } catch {
       return false;
+    }
+    for (const w of j.permissions.write) {
+      if (!w.includes("${") && writeEntryProblem(w, m.root) !== undefined) return false;
     }
   }
   return true;
@@ -70,7 +79,7 @@ export async function loadManifestCached(path: string): Promise<Manifest> {
       jobs: new Map(hit.jobs.map((j) => [j.id, j])),
       pipelines: new Map(hit.pipelines.map((p) => [p.id, p])),
     };
-    if (scriptsExist(m)) return m;
+    if (stillValid(m)) return m;
   }
   const { parseManifest } = await importManifestModule();
   const m = parseManifest(text, { file: path, root });
