@@ -501,6 +501,19 @@ Deno.test("a count flag that is not a decimal integer >= 1 exits 2 naming it, be
     );
     assertEquals(r.stdout, "");
   }
+  // One past what a count can hold: too large, not "not an integer >= 1".
+  const big = await cli("runs", ["--last", "99999999999999999999"], env);
+  assertEquals([big.code, big.stderr], [
+    2,
+    "runs: --last is too large, got 99999999999999999999 (at most 9007199254740991) (see --help)\n",
+  ]);
+  // --count is for --dry-run: without it the scheduler would have ignored it.
+  const count = await cli("schedule", ["--count", "3"], env);
+  assertEquals([count.code, count.stderr, count.stdout], [
+    2,
+    "schedule: --count goes with --dry-run (see --help)\n",
+    "",
+  ]);
   assertEquals(filesUnder(state), []);
 });
 

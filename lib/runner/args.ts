@@ -117,7 +117,9 @@ export function flagInteger(flag: string, raw: string): number {
   if (Number.isSafeInteger(n) && n >= 1) return n;
   throw new ArgsError(
     "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
-    `${flag} must be an integer >= 1, got ${JSON.stringify(raw)}`,
+    n >= 1
+      ? `${flag} is too large, got ${raw} (at most ${Number.MAX_SAFE_INTEGER})`
+      : `${flag} must be an integer >= 1, got ${JSON.stringify(raw)}`,
   );
 }
 

@@ -14,7 +14,7 @@
  *
  * --allow-all for the reasons cli_run.ts gives.
  */
-import { cliFailure, flagInteger, parseArgs } from "./args.ts";
+import { ArgsError, cliFailure, flagInteger, parseArgs } from "./args.ts";
 import { alertSettingsProblem } from "./alerts.ts";
 import { ConfigError, loadConfig, loadDotEnv, registerSecrets } from "../config/config.ts";
 import { checkLogDir, History, historyPath, useLogDir } from "./history.ts";
@@ -51,7 +51,7 @@ export async function main(args: string[]): Promise<number> {
     args,
     options: {
       "dry-run": { type: "boolean" },
-      count: { type: "string", default: "5" },
+      count: { type: "string" },
       manifest: { type: "string", default: "jobs.yaml" },
       help: { type: "boolean", short: "h" },
     },
@@ -60,7 +60,10 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const count = flagInteger("--count", values.count);
+  if (values.count !== undefined && !values["dry-run"]) {
+    throw new ArgsError("ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "--count goes with --dry-run");
+  }
+  const count = flagInteger("--count", values.count ?? "5");
   loadDotEnv();
   registerSecrets(); // jobs' errors reach this process's output and history
   const manifest = loadManifest(values.manifest);
