@@ -152,7 +152,7 @@ Deno.test("a failing model makes models_run exit 1 with one clear line per failu
       b.stdout,
       /^ERROR assert_broken: models\/tests\/assert_broken\.sql:3: Binder Error: Referenced column "NO_SUCH_COLUMN" not found.* \(compiled SQL: target\/compiled\/duckdb\/tests\/assert_broken\.sql:5\)$/m,
     );
-    assertMatch(b.stdout, /^PASS  unique_stg_companies_ticker$/m);
+    assertMatch(b.stdout, /^PASS {2}unique_stg_companies_ticker$/m);
     assertMatch(b.stdout, /1 pass, 0 warn, 0 fail, 1 error/);
   } finally {
     await Deno.remove(dir, { recursive: true });
