@@ -91,6 +91,44 @@ Deno.test("opening a new DuckDB file applies every migration once and records it
   });
 });
 
+Deno.test("a new warehouse whose process is killed right after it opened it opens again (its migrations are not left in the WAL)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "egx_wh_killed_" });
+  try {
+    const path = `${dir}/egx.duckdb`;
+    const module = new URL("../lib/warehouse/warehouse.ts", import.meta.url).href;
+    // Opened (migrated), held open, then SIGKILL: no close, no checkpoint at exit.
+    const killed = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const { openWarehouse } = await import(${JSON.stringify(module)});
+         const wh = await openWarehouse({ kind: "duckdb", path: ${JSON.stringify(path)} });
+         await wh.query("SELECT 1");
+         Deno.kill(Deno.pid, "SIGKILL");`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(killed.signal, "SIGKILL", new TextDecoder().decode(killed.stderr));
+    // DuckDB 1.5 could not replay migration 007 (ALTER COLUMN ... DROP NOT NULL) from the WAL:
+    // "INTERNAL Error: Failure while replaying WAL file", at every later open.
+    assert.throws(() => Deno.statSync(`${path}.wal`), Deno.errors.NotFound);
+    const wh = await openWarehouse({ kind: "duckdb", path });
+    try {
+      const [{ N }] = await wh.query<{ N: number }>(
+        "SELECT count(*)::INT AS N FROM OPERATIONAL.SCHEMA_MIGRATION",
+      );
+      assert.equal(
+        N,
+        (await parseMigrations(duckdbDdl, "migrations_duckdb.sql")).migrations.length,
+      );
+    } finally {
+      await wh.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a warehouse in a folder that does not exist is a configuration error, not retried", async () => {
   const path = `/nonexistent-${crypto.randomUUID()}/egx.duckdb`;
   // A job may not create the folder (its write permission is the data folder only), and DuckDB

@@ -303,11 +303,19 @@ export class DuckDBWarehouse implements Warehouse {
 
   async migrate(opts: TransactionOptions = {}): Promise<string[]> {
     const file = await parseMigrations(ddl, "lib/warehouse/migrations_duckdb.sql");
-    return applyMigrations(file, (fn, o) => this.transaction(fn, o), {
+    const applied = await applyMigrations(file, (fn, o) => this.transaction(fn, o), {
       ...opts,
       fileName: "lib/warehouse/migrations_duckdb.sql",
       runScript: async (s, sql) => void await s.execute(sql),
     });
+    // Into the database file at once, not left in its write-ahead log: DuckDB 1.5 fails to
+    // replay migration 007's ALTER COLUMN ... DROP NOT NULL (an InternalException binding the
+    // table's DEFAULT now() at open), so a process killed before its next checkpoint (a consumer
+    // killed with SIGKILL on a new warehouse) left a file no process could open.
+    if (applied.length > 0) {
+      await this.#with("write", opts, async (conn) => void await conn.run("CHECKPOINT"));
+    }
+    return applied;
   }
 
   async close(): Promise<void> {
